@@ -1,0 +1,1 @@
+export { gemm, gemmWorkspaceBytes } from "./gemm";

@@ -1,0 +1,37 @@
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Tolerance } from "./compare.ts";
+
+/** The data kinds whose tolerances the golden README's §7 table lists. */
+export type ToleranceKind = "layers" | "losses";
+
+// The defaults are the README's values; a directory's own README overrides them.
+const defaults: Record<ToleranceKind, Tolerance> = {
+  layers: { rtol: 1e-4, atol: 1e-5 },
+  losses: { rtol: 1e-5, atol: 1e-6 },
+};
+
+const rowLabels: Record<ToleranceKind, RegExp> = {
+  layers: /^\|\s*layers:/,
+  losses: /^\|\s*losses:/,
+};
+
+/**
+ * Reads the tolerance table ("| data | rtol | atol | notes |") of a golden directory's
+ * README.md, so a held-out set with its own README is judged by its own numbers.
+ */
+export function readTolerances(directory: string): Record<ToleranceKind, Tolerance> {
+  const result = { ...defaults };
+  const readme = join(directory, "README.md");
+  if (!existsSync(readme)) return result;
+  for (const line of readFileSync(readme, "utf8").split("\n")) {
+    for (const kind of Object.keys(rowLabels) as ToleranceKind[]) {
+      if (!rowLabels[kind].test(line)) continue;
+      const cells = line.split("|").map((cell) => cell.trim());
+      const rtol = Number(cells[2]);
+      const atol = Number(cells[3]);
+      if (Number.isFinite(rtol) && Number.isFinite(atol)) result[kind] = { rtol, atol };
+    }
+  }
+  return result;
+}

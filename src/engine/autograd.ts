@@ -1,0 +1,133 @@
+import { addInto, copyInto } from "./kernels/elementwise.ts";
+import { type GradNode, type LayerRecord, Tensor } from "./tensor.ts";
+
+let gradEnabled = true;
+
+/** Whether ops currently record the autodiff graph. */
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Runs `fn` without recording the graph (evaluation, parameter updates). */
+export function noGrad<T>(fn: () => T): T {
+  const previous = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = previous;
+  }
+}
+
+/**
+ * Attaches `node` to `output` when recording is on and any input needs a gradient.
+ * Ops call this after computing their forward result.
+ */
+export function record(output: Tensor, node: GradNode): Tensor {
+  if (gradEnabled && node.inputs.some((input) => input?.requiresGrad)) {
+    output.requiresGrad = true;
+    output.node = node;
+  }
+  return output;
+}
+
+/** Called for each parameterized op during backward, with the gradient of its output. */
+export type LayerBackwardHook = (layer: LayerRecord, gradOutput: Tensor) => void;
+
+/** Options of `backward`. */
+export interface BackwardOptions {
+  /** Seed gradient (default: ones, so `loss` must be a scalar or the seed must be given). */
+  gradient?: Tensor;
+  /** Sees every parameterized op's output gradient; the per-sample extensions use it. */
+  onLayer?: LayerBackwardHook;
+}
+
+function topologicalOrder(root: Tensor): Tensor[] {
+  const order: Tensor[] = [];
+  const visited = new Set<Tensor>();
+  // Iterative DFS: deep graphs (long residual stacks) would overflow a recursive one.
+  const stack: Array<[Tensor, number]> = [[root, 0]];
+  visited.add(root);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1];
+    const [tensor, next] = top;
+    const inputs = tensor.node?.inputs ?? [];
+    if (next < inputs.length) {
+      top[1]++;
+      const input = inputs[next];
+      if (input?.requiresGrad && !visited.has(input)) {
+        visited.add(input);
+        stack.push([input, 0]);
+      }
+    } else {
+      order.push(tensor);
+      stack.pop();
+    }
+  }
+  return order;
+}
+
+function accumulateLeafGradient(leaf: Tensor, gradient: Tensor): void {
+  if (!leaf.grad) {
+    const grad = new Tensor(leaf.shape, "float32", `gradient of ${leaf.name ?? "a leaf"}`).keep();
+    copyInto(gradient, grad);
+    leaf.grad = grad;
+  } else {
+    addInto(leaf.grad, gradient);
+  }
+}
+
+/**
+ * Reverse-mode autodiff from `loss`: walks the recorded graph backwards and accumulates
+ * gradients into `.grad` of every leaf tensor with `requiresGrad` (parameters). Intermediate
+ * gradients are freed as soon as they have been propagated.
+ */
+export function backward(loss: Tensor, options: BackwardOptions = {}): void {
+  if (!loss.requiresGrad) throw new Error("gradscope: backward() on a tensor that does not require grad (no parameter reaches it, or it was computed under noGrad)");
+  let seed = options.gradient;
+  if (!seed) {
+    if (loss.size !== 1) throw new Error(`gradscope: backward() needs a scalar loss or an explicit gradient; got shape [${loss.shape.join(", ")}]`);
+    seed = new Tensor(loss.shape, "float32", "backward seed");
+    seed.data[0] = 1;
+  }
+  const gradients = new Map<Tensor, Tensor>([[loss, seed]]);
+  const order = topologicalOrder(loss);
+  for (let position = order.length - 1; position >= 0; position--) {
+    const tensor = order[position];
+    const gradOutput = gradients.get(tensor);
+    if (!gradOutput) continue;
+    gradients.delete(tensor);
+    const node = tensor.node;
+    if (!node) {
+      accumulateLeafGradient(tensor, gradOutput);
+      if (gradOutput !== options.gradient) gradOutput.dispose();
+      continue;
+    }
+    if (node.layer && options.onLayer) options.onLayer(node.layer, gradOutput);
+    const inputGradients = node.backward(gradOutput);
+    let handedOn = false;
+    node.inputs.forEach((input, index) => {
+      let gradient = inputGradients[index];
+      if (!input || !gradient || !input.requiresGrad) {
+        if (gradient && gradient !== gradOutput) gradient.dispose();
+        return;
+      }
+      const existing = gradients.get(input);
+      if (existing) {
+        addInto(existing, gradient);
+        if (gradient !== gradOutput) gradient.dispose();
+        return;
+      }
+      // One tensor may be handed to one consumer only; a second one gets a copy.
+      if (gradient === gradOutput) {
+        if (handedOn) {
+          gradient = new Tensor(gradOutput.shape, "float32", "gradient copy");
+          copyInto(gradOutput, gradient);
+        }
+        handedOn = true;
+      }
+      gradients.set(input, gradient);
+    });
+    if (!handedOn && gradOutput !== options.gradient) gradOutput.dispose();
+  }
+}

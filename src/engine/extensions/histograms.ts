@@ -1,0 +1,54 @@
+/** Bins and range of a 1-D histogram (torch.histc semantics). */
+export interface Histogram1dSpec {
+  bins: number;
+  range: [number, number];
+}
+
+/** Bins and ranges of a 2-D histogram: x = gradient element, y = parameter value. */
+export interface Histogram2dSpec {
+  bins: [number, number];
+  range: [[number, number], [number, number]];
+}
+
+const f = Math.fround;
+
+/**
+ * Counts with torch.histc's float32 arithmetic (Cockpit GradHist1d): v = clamp(x, lo, hi),
+ * bin = floor(((v − lo)·bins)/(hi − lo)), and v == hi falls into the last bin.
+ */
+export function histogram1d(values: Float32Array, spec: Histogram1dSpec, counts = new Float64Array(spec.bins)): Float64Array {
+  const [lo, hi] = [f(spec.range[0]), f(spec.range[1])];
+  const bins = spec.bins;
+  const width = f(hi - lo);
+  for (let i = 0; i < values.length; i++) {
+    const v = Math.min(Math.max(values[i], lo), hi);
+    const bin = Math.floor(f(f(f(v - lo) * bins) / width));
+    counts[Math.min(bin, bins - 1)]++;
+  }
+  return counts;
+}
+
+/**
+ * Cockpit's GradHist2d scatter-add: widths w = (hi − lo)/bins in double then float32, values
+ * clamped to the centres of the extreme bins, index = trunc((v − lo)/w) in float32. Each of the
+ * N per-sample gradient rows pairs with the same parameter values. Counts are hist[ix][iy].
+ */
+export function histogram2d(gradients: Float32Array, parameters: Float32Array, spec: Histogram2dSpec, counts = new Float64Array(spec.bins[0] * spec.bins[1])): Float64Array {
+  const [xbins, ybins] = spec.bins;
+  const [[xlo, xhi], [ylo, yhi]] = spec.range;
+  const wx = f((xhi - xlo) / xbins);
+  const wy = f((yhi - ylo) / ybins);
+  const xmin = f(xlo + wx / 2);
+  const xmax = f(xhi - wx / 2);
+  const ymin = f(ylo + wy / 2);
+  const ymax = f(yhi - wy / 2);
+  const size = parameters.length;
+  const yIndex = new Int32Array(size);
+  for (let j = 0; j < size; j++) yIndex[j] = Math.trunc(f(f(Math.min(Math.max(parameters[j], ymin), ymax) - f(ylo)) / wy));
+  for (let k = 0; k < gradients.length; k++) {
+    const x = Math.min(Math.max(gradients[k], xmin), xmax);
+    const ix = Math.trunc(f(f(x - f(xlo)) / wx));
+    counts[ix * ybins + yIndex[k % size]]++;
+  }
+  return counts;
+}

@@ -1,0 +1,167 @@
+import { gemm } from "../kernels/gemm.ts";
+import { engineMemory } from "../memory.ts";
+import type { Conv2dHyper } from "../ops/conv2d.ts";
+import { im2col } from "../ops/im2col.ts";
+import { type LayerRecord, Tensor } from "../tensor.ts";
+
+/** Per-sample gradients g_i of one parameter, [N, *param.shape]. */
+export interface ParameterGradients {
+  parameter: Tensor;
+  gradients: Tensor;
+}
+
+function perSampleTensor(parameter: Tensor, batch: number): Tensor {
+  return new Tensor([batch, ...parameter.shape], "float32", `individual gradients of ${parameter.name ?? "a parameter"}`);
+}
+
+// Linear: g_i(W) = Σ_s δ_is a_isᵀ (s runs over middle axes), g_i(b) = Σ_s δ_is.
+function linear(layer: LayerRecord, gradOut: Tensor, scale: number): ParameterGradients[] {
+  const { input, weight, bias } = layer;
+  const batch = input.shape[0];
+  const inFeatures = input.shape[input.rank - 1];
+  const outFeatures = gradOut.shape[gradOut.rank - 1];
+  const positions = input.size / (batch * inFeatures);
+  const result: ParameterGradients[] = [];
+  if (weight?.requiresGrad) {
+    const out = perSampleTensor(weight, batch);
+    for (let i = 0; i < batch; i++) {
+      gemm({ transA: true, transB: false, m: outFeatures, n: inFeatures, k: positions, alpha: scale, a: gradOut.ptr + i * positions * outFeatures * 4, lda: outFeatures, b: input.ptr + i * positions * inFeatures * 4, ldb: inFeatures, beta: 0, c: out.ptr + i * outFeatures * inFeatures * 4, ldc: inFeatures });
+    }
+    result.push({ parameter: weight, gradients: out });
+  }
+  if (bias?.requiresGrad) result.push({ parameter: bias, gradients: sumPositions(bias, gradOut, batch, positions, outFeatures, scale) });
+  return result;
+}
+
+// Σ over the positions of each sample: [N, positions, channels] -> [N, channels].
+function sumPositions(parameter: Tensor, values: Tensor, batch: number, positions: number, channels: number, scale: number, channelsFirst = false): Tensor {
+  const out = perSampleTensor(parameter, batch);
+  const heap = engineMemory.f32;
+  for (let i = 0; i < batch; i++) {
+    for (let c = 0; c < channels; c++) {
+      let total = 0;
+      for (let s = 0; s < positions; s++) total += heap[values.offset + (channelsFirst ? (i * channels + c) * positions + s : (i * positions + s) * channels + c)];
+      heap[out.offset + i * channels + c] = scale * total;
+    }
+  }
+  return out;
+}
+
+// Conv2d: g_i(W_g) = δ_ig · unfold(x_i)_gᵀ per group, g_i(b) = Σ_p δ_i.
+function conv2d(layer: LayerRecord, gradOut: Tensor, scale: number): ParameterGradients[] {
+  const { input, weight, bias } = layer;
+  const hyper = layer.hyper as unknown as Conv2dHyper;
+  const g = hyper.geometry;
+  const [batch, inChannels] = input.shape;
+  const outChannels = gradOut.shape[1];
+  const groupOut = outChannels / hyper.groups;
+  const patch = g.channels * g.kernelH * g.kernelW;
+  const plane = g.outH * g.outW;
+  const result: ParameterGradients[] = [];
+  if (weight?.requiresGrad) {
+    const out = perSampleTensor(weight, batch);
+    const columns = new Tensor([patch, plane], "float32", "conv2d columns");
+    for (let i = 0; i < batch; i++) {
+      for (let group = 0; group < hyper.groups; group++) {
+        im2col(g, input.offset + (i * inChannels + group * g.channels) * g.height * g.width, columns.offset);
+        gemm({ transA: false, transB: true, m: groupOut, n: patch, k: plane, alpha: scale, a: gradOut.ptr + (i * outChannels + group * groupOut) * plane * 4, lda: plane, b: columns.ptr, ldb: plane, beta: 0, c: out.ptr + (i * outChannels + group * groupOut) * patch * 4, ldc: patch });
+      }
+    }
+    columns.dispose();
+    result.push({ parameter: weight, gradients: out });
+  }
+  if (bias?.requiresGrad) result.push({ parameter: bias, gradients: sumPositions(bias, gradOut, batch, plane, outChannels, scale, true) });
+  return result;
+}
+
+// Embedding: g_i(E)[row] = Σ over sample i's positions with that index of δ (padding row: 0).
+function embedding(layer: LayerRecord, gradOut: Tensor, scale: number): ParameterGradients[] {
+  const { input: indices, weight } = layer;
+  if (!weight?.requiresGrad) return [];
+  const { paddingIndex, dim } = layer.hyper as { paddingIndex: number | null; dim: number };
+  const batch = indices.shape[0];
+  const positions = indices.size / batch;
+  const out = perSampleTensor(weight, batch);
+  const heap = engineMemory.f32;
+  const ints = engineMemory.i32;
+  heap.fill(0, out.offset, out.offset + out.size);
+  const perSample = weight.size;
+  for (let i = 0; i < batch; i++) {
+    for (let s = 0; s < positions; s++) {
+      const row = ints[indices.offset + i * positions + s];
+      if (row === paddingIndex) continue;
+      const dst = out.offset + i * perSample + row * dim;
+      const src = gradOut.offset + (i * positions + s) * dim;
+      for (let j = 0; j < dim; j++) heap[dst + j] += scale * heap[src + j];
+    }
+  }
+  return [{ parameter: weight, gradients: out }];
+}
+
+// LayerNorm: g_i(w) = Σ_rows of sample i δ ⊙ x̂, g_i(b) = Σ_rows δ.
+function layerNorm(layer: LayerRecord, gradOut: Tensor, scale: number): ParameterGradients[] {
+  const { weight, bias, input } = layer;
+  const { normalized, length } = layer.hyper as { normalized: Tensor; length: number };
+  const batch = input.shape[0];
+  const rows = input.size / (batch * length);
+  const result: ParameterGradients[] = [];
+  const heap = engineMemory.f32;
+  if (weight?.requiresGrad) {
+    const out = perSampleTensor(weight, batch);
+    for (let i = 0; i < batch; i++) {
+      for (let j = 0; j < length; j++) {
+        let total = 0;
+        for (let r = 0; r < rows; r++) {
+          const k = (i * rows + r) * length + j;
+          total += heap[gradOut.offset + k] * heap[normalized.offset + k];
+        }
+        heap[out.offset + i * length + j] = scale * total;
+      }
+    }
+    result.push({ parameter: weight, gradients: out });
+  }
+  if (bias?.requiresGrad) result.push({ parameter: bias, gradients: sumPositions(bias, gradOut, batch, rows, length, scale) });
+  return result;
+}
+
+// BatchNorm (eval mode only): g_i(w)_c = Σ_spatial δ ⊙ x̂, g_i(b)_c = Σ_spatial δ.
+function batchNorm(layer: LayerRecord, gradOut: Tensor, scale: number): ParameterGradients[] {
+  const { weight, bias, input } = layer;
+  const { training, normalized, channels, spatial } = layer.hyper as { training: boolean; normalized: Tensor; channels: number; spatial: number };
+  if (training) {
+    throw new Error(`gradscope: per-sample gradients are not defined for batch norm in train mode (layer ${weight?.name ?? "batchnorm"}): the batch statistics couple the samples; use eval mode or skip the quantity`);
+  }
+  const batch = input.shape[0];
+  const result: ParameterGradients[] = [];
+  const heap = engineMemory.f32;
+  if (weight?.requiresGrad) {
+    const out = perSampleTensor(weight, batch);
+    for (let i = 0; i < batch; i++) {
+      for (let c = 0; c < channels; c++) {
+        let total = 0;
+        const base = (i * channels + c) * spatial;
+        for (let s = 0; s < spatial; s++) total += heap[gradOut.offset + base + s] * heap[normalized.offset + base + s];
+        heap[out.offset + i * channels + c] = scale * total;
+      }
+    }
+    result.push({ parameter: weight, gradients: out });
+  }
+  if (bias?.requiresGrad) result.push({ parameter: bias, gradients: sumPositions(bias, gradOut, batch, spatial, channels, scale, true) });
+  return result;
+}
+
+const rules: Record<LayerRecord["kind"], (layer: LayerRecord, gradOut: Tensor, scale: number) => ParameterGradients[]> = {
+  linear,
+  conv2d,
+  embedding,
+  layernorm: layerNorm,
+  batchnorm: batchNorm,
+};
+
+/**
+ * Materializes the per-sample gradients g_i = scale · ∂(Σ_j gradOut_j·out_j)_i/∂θ of a layer's
+ * parameters: the fallback every statistic can be reduced from.
+ */
+export function individualGradients(layer: LayerRecord, gradOut: Tensor, scale: number): ParameterGradients[] {
+  return rules[layer.kind](layer, gradOut, scale);
+}

@@ -1,0 +1,134 @@
+import { gemm } from "../kernels/gemm.ts";
+import { engineMemory } from "../memory.ts";
+import { matmulRaw } from "../ops/matmul.ts";
+import { Tensor } from "../tensor.ts";
+import { type Histogram1dSpec, type Histogram2dSpec, histogram1d, histogram2d } from "./histograms.ts";
+import { gram, type RankOneLinear, rowSquaredNorms } from "./linearClosedForms.ts";
+
+// Each statistic has a closed form for the rank-one Linear case (weight or bias) and a general
+// form reduced from materialized per-sample gradients G [N, D].
+
+/** Which parameter of a rank-one linear layer a statistic is for. */
+export type LinearRole = "weight" | "bias";
+
+/** ‖g_i‖² for each sample. Linear: s²‖δ_i‖²‖a_i‖² (weight), s²‖δ_i‖² (bias). */
+export const batchL2 = {
+  linear(view: RankOneLinear, role: LinearRole): Float64Array {
+    const deltaNorms = rowSquaredNorms(view.delta, view.batch, view.outFeatures);
+    const s2 = view.scale * view.scale;
+    if (role === "bias") return deltaNorms.map((v) => s2 * v);
+    const inputNorms = rowSquaredNorms(view.activations, view.batch, view.inFeatures);
+    return deltaNorms.map((v, i) => s2 * v * inputNorms[i]);
+  },
+  general(gradients: Tensor): Float64Array {
+    const batch = gradients.shape[0];
+    return rowSquaredNorms(gradients, batch, gradients.size / batch);
+  },
+};
+
+/** The N×N Gram matrix g_iᵀg_j. Linear: s²(δδᵀ)∘(aaᵀ) (weight), s²δδᵀ (bias). */
+export const batchDot = {
+  linear(view: RankOneLinear, role: LinearRole): Float64Array {
+    const deltaGram = gram(view.delta);
+    const s2 = view.scale * view.scale;
+    if (role === "bias") return deltaGram.map((v) => s2 * v);
+    const inputGram = gram(view.activations);
+    return deltaGram.map((v, k) => s2 * v * inputGram[k]);
+  },
+  general(gradients: Tensor): Float64Array {
+    const batch = gradients.shape[0];
+    const flat = new Tensor([batch, gradients.size / batch], "float32", "flattened gradients");
+    engineMemory.f32.copyWithin(flat.offset, gradients.offset, gradients.offset + gradients.size);
+    const out = gram(flat);
+    flat.dispose();
+    return out;
+  },
+};
+
+/** Σ_i g_i² elementwise, shaped like the parameter. Linear weight: s²·(δ²)ᵀ(a²). */
+export const sumGradSquared = {
+  linear(view: RankOneLinear, role: LinearRole, parameter: Tensor): Tensor {
+    const out = new Tensor(parameter.shape, "float32", "sumGradSquared");
+    const squaredDelta = squared(view.delta);
+    const s2 = view.scale * view.scale;
+    if (role === "bias") {
+      const heap = engineMemory.f32;
+      for (let o = 0; o < view.outFeatures; o++) {
+        let total = 0;
+        for (let i = 0; i < view.batch; i++) total += heap[squaredDelta.offset + i * view.outFeatures + o];
+        heap[out.offset + o] = s2 * total;
+      }
+    } else {
+      const squaredInput = squared(view.activations);
+      gemm({ transA: true, transB: false, m: view.outFeatures, n: view.inFeatures, k: view.batch, alpha: s2, a: squaredDelta.ptr, lda: view.outFeatures, b: squaredInput.ptr, ldb: view.inFeatures, beta: 0, c: out.ptr, ldc: view.inFeatures });
+      squaredInput.dispose();
+    }
+    squaredDelta.dispose();
+    return out;
+  },
+  general(gradients: Tensor, parameter: Tensor): Tensor {
+    const out = new Tensor(parameter.shape, "float32", "sumGradSquared");
+    const heap = engineMemory.f32;
+    const size = parameter.size;
+    heap.fill(0, out.offset, out.offset + size);
+    for (let i = 0; i < gradients.shape[0]; i++) {
+      const base = gradients.offset + i * size;
+      for (let j = 0; j < size; j++) heap[out.offset + j] += heap[base + j] * heap[base + j];
+    }
+    return out;
+  },
+};
+
+/** g_iᵀd for a parameter-shaped direction d. Linear weight: s·Σ_o δ_io (a_i Dᵀ)_o. */
+export const projections = {
+  linear(view: RankOneLinear, role: LinearRole, direction: Tensor): Float64Array {
+    const heap = engineMemory.f32;
+    const out = new Float64Array(view.batch);
+    if (role === "bias") {
+      for (let i = 0; i < view.batch; i++) {
+        let total = 0;
+        for (let o = 0; o < view.outFeatures; o++) total += heap[view.delta.offset + i * view.outFeatures + o] * heap[direction.offset + o];
+        out[i] = view.scale * total;
+      }
+      return out;
+    }
+    const projected = matmulRaw(view.activations, direction, false, true, "projection");
+    const h = engineMemory.f32;
+    for (let i = 0; i < view.batch; i++) {
+      let total = 0;
+      for (let o = 0; o < view.outFeatures; o++) total += h[view.delta.offset + i * view.outFeatures + o] * h[projected.offset + i * view.outFeatures + o];
+      out[i] = view.scale * total;
+    }
+    projected.dispose();
+    return out;
+  },
+  general(gradients: Tensor, direction: Tensor): Float64Array {
+    const heap = engineMemory.f32;
+    const batch = gradients.shape[0];
+    const size = direction.size;
+    const out = new Float64Array(batch);
+    for (let i = 0; i < batch; i++) {
+      let total = 0;
+      for (let j = 0; j < size; j++) total += heap[gradients.offset + i * size + j] * heap[direction.offset + j];
+      out[i] = total;
+    }
+    return out;
+  },
+};
+
+/** Histogram counts of all per-sample gradient elements (1-D) or of (g_i[j], θ[j]) pairs (2-D). */
+export const histograms = {
+  hist1d(gradients: Tensor, spec: Histogram1dSpec): Float64Array {
+    return histogram1d(gradients.data, spec);
+  },
+  hist2d(gradients: Tensor, parameter: Tensor, spec: Histogram2dSpec): Float64Array {
+    return histogram2d(gradients.data, parameter.data, spec);
+  },
+};
+
+function squared(x: Tensor): Tensor {
+  const out = new Tensor(x.shape, "float32", "squared");
+  const heap = engineMemory.f32;
+  for (let i = 0; i < x.size; i++) heap[out.offset + i] = heap[x.offset + i] * heap[x.offset + i];
+  return out;
+}

@@ -1,0 +1,62 @@
+import { engineMemory } from "../memory.ts";
+
+/** Arguments of a GEMM on engine-memory byte offsets: C = alpha·op(A)·op(B) + beta·C. */
+export interface GemmArgs {
+  transA: boolean;
+  transB: boolean;
+  m: number;
+  n: number;
+  k: number;
+  alpha: number;
+  a: number;
+  lda: number;
+  b: number;
+  ldb: number;
+  beta: number;
+  c: number;
+  ldc: number;
+}
+
+/** Plain TypeScript GEMM: the reference the WASM kernel is tested against. */
+export function referenceGemm(args: GemmArgs): void {
+  const { transA, transB, m, n, k, alpha, lda, ldb, beta, ldc } = args;
+  const heap = engineMemory.f32;
+  const a = args.a >> 2;
+  const b = args.b >> 2;
+  const c = args.c >> 2;
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let sum = 0;
+      for (let p = 0; p < k; p++) {
+        const av = heap[a + (transA ? p * lda + i : i * lda + p)];
+        const bv = heap[b + (transB ? j * ldb + p : p * ldb + j)];
+        sum += av * bv;
+      }
+      const index = c + i * ldc + j;
+      heap[index] = alpha * sum + (beta === 0 ? 0 : beta * heap[index]);
+    }
+  }
+}
+
+const workspaceBytes = engineMemory.kernels.gemmWorkspaceBytes();
+
+/** SIMD GEMM in WebAssembly (packed, register-blocked). */
+export function gemm(args: GemmArgs): void {
+  const work = engineMemory.workspace(workspaceBytes);
+  engineMemory.kernels.gemm(
+    args.transA ? 1 : 0,
+    args.transB ? 1 : 0,
+    args.m,
+    args.n,
+    args.k,
+    args.alpha,
+    args.a,
+    args.lda,
+    args.b,
+    args.ldb,
+    args.beta,
+    args.c,
+    args.ldc,
+    work,
+  );
+}

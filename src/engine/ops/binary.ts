@@ -1,0 +1,161 @@
+import { record } from "../autograd.ts";
+import { engineMemory } from "../memory.ts";
+import { broadcastShapes, shapeString, sizeOf, stridesOf } from "../shapes.ts";
+import { Tensor } from "../tensor.ts";
+import { reshape } from "./shape.ts";
+import { sum } from "./reduce.ts";
+
+type BinaryOp = "add" | "sub" | "mul" | "div";
+
+const apply: Record<BinaryOp, (a: number, b: number) => number> = {
+  add: (a, b) => a + b,
+  sub: (a, b) => a - b,
+  mul: (a, b) => a * b,
+  div: (a, b) => a / b,
+};
+
+// Strides of `shape` read as if broadcast to `outShape` (0 along broadcast axes).
+function broadcastStrides(shape: readonly number[], outShape: readonly number[]): number[] {
+  const strides = stridesOf(shape);
+  const offset = outShape.length - shape.length;
+  return outShape.map((dim, axis) => (axis < offset || shape[axis - offset] !== dim ? 0 : strides[axis - offset]));
+}
+
+function compute(op: BinaryOp, a: Tensor, b: Tensor, outShape: number[]): Tensor {
+  const out = new Tensor(outShape, "float32", op);
+  const heap = engineMemory.f32;
+  const fn = apply[op];
+  const o = out.offset;
+  const ao = a.offset;
+  const bo = b.offset;
+  const n = out.size;
+  if (a.size === n && b.size === n) {
+    for (let i = 0; i < n; i++) heap[o + i] = fn(heap[ao + i], heap[bo + i]);
+    return out;
+  }
+  if (b.size === 1) {
+    const bv = heap[bo];
+    for (let i = 0; i < n; i++) heap[o + i] = fn(heap[ao + i], bv);
+    return out;
+  }
+  if (a.size === n && n % b.size === 0 && shapeSuffix(b.shape, outShape)) {
+    // b repeats along the leading axes (a bias row, per-channel scale in NHWC order, ...).
+    const period = b.size;
+    for (let i = 0; i < n; i += period) for (let j = 0; j < period; j++) heap[o + i + j] = fn(heap[ao + i + j], heap[bo + j]);
+    return out;
+  }
+  const aStrides = broadcastStrides(a.shape, outShape);
+  const bStrides = broadcastStrides(b.shape, outShape);
+  const rank = outShape.length;
+  const index = new Array<number>(rank).fill(0);
+  let ai = ao;
+  let bi = bo;
+  for (let i = 0; i < n; i++) {
+    heap[o + i] = fn(heap[ai], heap[bi]);
+    for (let axis = rank - 1; axis >= 0; axis--) {
+      index[axis]++;
+      ai += aStrides[axis];
+      bi += bStrides[axis];
+      if (index[axis] < outShape[axis]) break;
+      ai -= aStrides[axis] * outShape[axis];
+      bi -= bStrides[axis] * outShape[axis];
+      index[axis] = 0;
+    }
+  }
+  return out;
+}
+
+// Whether `shape` (ignoring leading ones) equals the trailing axes of `outShape`.
+function shapeSuffix(shape: readonly number[], outShape: readonly number[]): boolean {
+  let start = 0;
+  while (start < shape.length && shape[start] === 1) start++;
+  const tail = shape.slice(start);
+  const offset = outShape.length - tail.length;
+  return offset >= 0 && tail.every((dim, i) => dim === outShape[offset + i]);
+}
+
+/** Sums a broadcast gradient back to `shape` (the inverse of broadcasting). */
+export function sumToShape(gradient: Tensor, shape: readonly number[]): Tensor {
+  if (gradient.size === sizeOf(shape) && gradient.rank === shape.length) return gradient;
+  const offset = gradient.rank - shape.length;
+  const axes: number[] = [];
+  for (let axis = 0; axis < gradient.rank; axis++) {
+    if (axis < offset || shape[axis - offset] === 1) axes.push(axis);
+  }
+  const reduced = sum(gradient, axes, true);
+  const result = reshape(reduced, shape);
+  reduced.dispose();
+  return result;
+}
+
+function binary(op: BinaryOp, a: Tensor, bIn: Tensor | number): Tensor {
+  const b = typeof bIn === "number" ? scalarTensor(bIn) : bIn;
+  if (a.dtype !== "float32" || b.dtype !== "float32") {
+    throw new TypeError(`gradscope: ${op} needs float32 tensors, got ${a.dtype}${shapeString(a.shape)} and ${b.dtype}${shapeString(b.shape)}`);
+  }
+  const outShape = broadcastShapes(op, a.shape, b.shape);
+  const out = compute(op, a, b, outShape);
+  const recorded = record(out, {
+    op,
+    inputs: [a, b],
+    backward: (gradOut) => {
+      switch (op) {
+        case "add":
+          return [a.requiresGrad ? sumToShape(gradOut, a.shape) : null, b.requiresGrad ? sumToShape(gradOut, b.shape) : null];
+        case "sub":
+          return [a.requiresGrad ? sumToShape(gradOut, a.shape) : null, b.requiresGrad ? reduceOwned(negate(gradOut), b.shape) : null];
+        case "mul":
+          return [
+            a.requiresGrad ? reduceOwned(compute("mul", gradOut, b, gradOut.shape.slice()), a.shape) : null,
+            b.requiresGrad ? reduceOwned(compute("mul", gradOut, a, gradOut.shape.slice()), b.shape) : null,
+          ];
+        case "div": {
+          const gradA = a.requiresGrad ? reduceOwned(compute("div", gradOut, b, gradOut.shape.slice()), a.shape) : null;
+          let gradB: Tensor | null = null;
+          if (b.requiresGrad) {
+            // d(a/b)/db = -(a/b)/b = -out/b
+            const quotient = compute("div", out, b, out.shape.slice());
+            const scaled = compute("mul", quotient, gradOut, out.shape.slice());
+            quotient.dispose();
+            const negated = negate(scaled);
+            scaled.dispose();
+            gradB = reduceOwned(negated, b.shape);
+          }
+          return [gradA, gradB];
+        }
+      }
+    },
+  });
+  // A scalar made from a number is owned here unless the graph holds on to it.
+  if (b !== bIn && !recorded.node) b.dispose();
+  return recorded;
+}
+
+function negate(x: Tensor): Tensor {
+  const out = new Tensor(x.shape, "float32", "negate");
+  const heap = engineMemory.f32;
+  for (let i = 0; i < x.size; i++) heap[out.offset + i] = -heap[x.offset + i];
+  return out;
+}
+
+// sumToShape for a temporary the caller owns: frees it when a reduced copy was made.
+function reduceOwned(temporary: Tensor, shape: readonly number[]): Tensor {
+  const reduced = sumToShape(temporary, shape);
+  if (reduced !== temporary) temporary.dispose();
+  return reduced;
+}
+
+function scalarTensor(value: number): Tensor {
+  const out = new Tensor([], "float32", "scalar");
+  out.data[0] = value;
+  return out;
+}
+
+/** a + b with NumPy broadcasting. */
+export const add = (a: Tensor, b: Tensor | number): Tensor => binary("add", a, b);
+/** a − b with NumPy broadcasting. */
+export const sub = (a: Tensor, b: Tensor | number): Tensor => binary("sub", a, b);
+/** a · b (elementwise) with NumPy broadcasting. */
+export const mul = (a: Tensor, b: Tensor | number): Tensor => binary("mul", a, b);
+/** a / b (elementwise) with NumPy broadcasting. */
+export const div = (a: Tensor, b: Tensor | number): Tensor => binary("div", a, b);

@@ -1,0 +1,135 @@
+import { record } from "../autograd.ts";
+import { gemm } from "../kernels/gemm.ts";
+import { engineMemory } from "../memory.ts";
+import { shapeString } from "../shapes.ts";
+import { Tensor } from "../tensor.ts";
+import { type ConvGeometry, col2imAdd, convOutputSize, im2col } from "./im2col.ts";
+
+/** Conv2d hyper-parameters, each spatial one as [h, w]. */
+export interface Conv2dOptions {
+  stride?: number | [number, number];
+  padding?: number | [number, number];
+  dilation?: number | [number, number];
+  groups?: number;
+}
+
+/** Resolved conv2d hyper-parameters, as the per-sample extensions read them. */
+export interface Conv2dHyper {
+  stride: [number, number];
+  padding: [number, number];
+  dilation: [number, number];
+  groups: number;
+  geometry: ConvGeometry;
+}
+
+const pair = (value: number | [number, number] | undefined, fallback: number): [number, number] =>
+  value === undefined ? [fallback, fallback] : typeof value === "number" ? [value, value] : value;
+
+/** Validates shapes and derives the geometry of one group's convolution. */
+export function conv2dHyper(x: Tensor, weight: Tensor, options: Conv2dOptions): Conv2dHyper {
+  const stride = pair(options.stride, 1);
+  const padding = pair(options.padding, 0);
+  const dilation = pair(options.dilation, 1);
+  const groups = options.groups ?? 1;
+  const [outChannels, groupChannels, kernelH, kernelW] = weight.shape;
+  if (x.rank !== 4 || weight.rank !== 4 || x.shape[1] !== groupChannels * groups || outChannels % groups !== 0) {
+    throw new RangeError(`gradscope: conv2d: input ${shapeString(x.shape)} and weight ${shapeString(weight.shape)} with groups ${groups}: expected input [N, ${groupChannels * groups}, H, W] and out channels divisible by groups`);
+  }
+  const outH = convOutputSize(x.shape[2], kernelH, stride[0], padding[0], dilation[0]);
+  const outW = convOutputSize(x.shape[3], kernelW, stride[1], padding[1], dilation[1]);
+  if (outH <= 0 || outW <= 0) {
+    throw new RangeError(`gradscope: conv2d: input ${shapeString(x.shape)} is smaller than the dilated kernel ${kernelH}x${kernelW} (padding ${padding}, dilation ${dilation})`);
+  }
+  const geometry: ConvGeometry = {
+    channels: groupChannels,
+    height: x.shape[2],
+    width: x.shape[3],
+    kernelH,
+    kernelW,
+    strideH: stride[0],
+    strideW: stride[1],
+    padH: padding[0],
+    padW: padding[1],
+    dilationH: dilation[0],
+    dilationW: dilation[1],
+    outH,
+    outW,
+  };
+  return { stride, padding, dilation, groups, geometry };
+}
+
+/**
+ * 2-D convolution (cross-correlation) on NCHW input with weight [out, in/groups, kh, kw],
+ * computed as im2col + GEMM per sample and group.
+ */
+export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: Conv2dOptions = {}): Tensor {
+  const hyper = conv2dHyper(x, weight, options);
+  const g = hyper.geometry;
+  const [batch, inChannels] = x.shape;
+  const outChannels = weight.shape[0];
+  const groupOut = outChannels / hyper.groups;
+  const patch = g.channels * g.kernelH * g.kernelW;
+  const plane = g.outH * g.outW;
+  const out = new Tensor([batch, outChannels, g.outH, g.outW], "float32", "conv2d");
+  const cols = new Tensor([patch, plane], "float32", "conv2d columns");
+  for (let n = 0; n < batch; n++) {
+    for (let group = 0; group < hyper.groups; group++) {
+      im2col(g, x.offset + (n * inChannels + group * g.channels) * g.height * g.width, cols.offset);
+      gemm({ transA: false, transB: false, m: groupOut, n: plane, k: patch, alpha: 1, a: weight.ptr + group * groupOut * patch * 4, lda: patch, b: cols.ptr, ldb: plane, beta: 0, c: out.ptr + (n * outChannels + group * groupOut) * plane * 4, ldc: plane });
+    }
+  }
+  cols.dispose();
+  if (bias) {
+    const heap = engineMemory.f32;
+    for (let n = 0; n < batch; n++) {
+      for (let o = 0; o < outChannels; o++) {
+        const base = out.offset + (n * outChannels + o) * plane;
+        const b = heap[bias.offset + o];
+        for (let p = 0; p < plane; p++) heap[base + p] += b;
+      }
+    }
+  }
+  return record(out, {
+    op: "conv2d",
+    inputs: [x, weight, bias],
+    layer: { kind: "conv2d", input: x, weight, bias, hyper: hyper as unknown as Record<string, unknown> },
+    backward: (gradOut) => {
+      const gradX = x.requiresGrad ? new Tensor(x.shape, "float32", "conv2d input gradient") : null;
+      const gradW = weight.requiresGrad ? new Tensor(weight.shape, "float32", "conv2d weight gradient") : null;
+      const heap = engineMemory.f32;
+      if (gradX) heap.fill(0, gradX.offset, gradX.offset + gradX.size);
+      if (gradW) heap.fill(0, gradW.offset, gradW.offset + gradW.size);
+      const columns = new Tensor([patch, plane], "float32", "conv2d columns");
+      for (let n = 0; n < batch; n++) {
+        for (let group = 0; group < hyper.groups; group++) {
+          const inputStart = (n * inChannels + group * g.channels) * g.height * g.width;
+          const gradOutPtr = gradOut.ptr + (n * outChannels + group * groupOut) * plane * 4;
+          const weightPtr = weight.ptr + group * groupOut * patch * 4;
+          if (gradW) {
+            im2col(g, x.offset + inputStart, columns.offset);
+            gemm({ transA: false, transB: true, m: groupOut, n: patch, k: plane, alpha: 1, a: gradOutPtr, lda: plane, b: columns.ptr, ldb: plane, beta: 1, c: gradW.ptr + group * groupOut * patch * 4, ldc: patch });
+          }
+          if (gradX) {
+            gemm({ transA: true, transB: false, m: patch, n: plane, k: groupOut, alpha: 1, a: weightPtr, lda: patch, b: gradOutPtr, ldb: plane, beta: 0, c: columns.ptr, ldc: plane });
+            col2imAdd(g, columns.offset, gradX.offset + inputStart);
+          }
+        }
+      }
+      columns.dispose();
+      let gradB: Tensor | null = null;
+      if (bias?.requiresGrad) {
+        gradB = new Tensor(bias.shape, "float32", "conv2d bias gradient");
+        const h = engineMemory.f32;
+        for (let o = 0; o < outChannels; o++) {
+          let total = 0;
+          for (let n = 0; n < batch; n++) {
+            const base = gradOut.offset + (n * outChannels + o) * plane;
+            for (let p = 0; p < plane; p++) total += h[base + p];
+          }
+          h[gradB.offset + o] = total;
+        }
+      }
+      return [gradX, gradW, gradB];
+    },
+  });
+}

@@ -1,0 +1,79 @@
+import { engineMemory } from "../memory.ts";
+
+/** Geometry of a 2-D convolution or pooling window over one NCHW input. */
+export interface ConvGeometry {
+  channels: number;
+  height: number;
+  width: number;
+  kernelH: number;
+  kernelW: number;
+  strideH: number;
+  strideW: number;
+  padH: number;
+  padW: number;
+  dilationH: number;
+  dilationW: number;
+  outH: number;
+  outW: number;
+}
+
+/** Output size along one axis: floor((in + 2p − d(k−1) − 1)/s) + 1 (PyTorch's formula). */
+export function convOutputSize(input: number, kernel: number, stride: number, padding: number, dilation: number): number {
+  return Math.floor((input + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1;
+}
+
+/**
+ * Unfolds `channels` input planes (starting at element `src`) into columns
+ * [channels·kh·kw, outH·outW] at element `dst`; padding reads as zero.
+ */
+export function im2col(g: ConvGeometry, src: number, dst: number): void {
+  const heap = engineMemory.f32;
+  const plane = g.outH * g.outW;
+  let row = dst;
+  for (let c = 0; c < g.channels; c++) {
+    const channelBase = src + c * g.height * g.width;
+    for (let ki = 0; ki < g.kernelH; ki++) {
+      for (let kj = 0; kj < g.kernelW; kj++) {
+        let out = row;
+        for (let oh = 0; oh < g.outH; oh++) {
+          const ih = oh * g.strideH - g.padH + ki * g.dilationH;
+          if (ih < 0 || ih >= g.height) {
+            heap.fill(0, out, out + g.outW);
+            out += g.outW;
+            continue;
+          }
+          const rowBase = channelBase + ih * g.width;
+          let iw = kj * g.dilationW - g.padW;
+          for (let ow = 0; ow < g.outW; ow++, iw += g.strideW) heap[out++] = iw >= 0 && iw < g.width ? heap[rowBase + iw] : 0;
+        }
+        row += plane;
+      }
+    }
+  }
+}
+
+/** The adjoint of im2col: adds columns at element `src` back into the planes at `dst`. */
+export function col2imAdd(g: ConvGeometry, src: number, dst: number): void {
+  const heap = engineMemory.f32;
+  let row = src;
+  const plane = g.outH * g.outW;
+  for (let c = 0; c < g.channels; c++) {
+    const channelBase = dst + c * g.height * g.width;
+    for (let ki = 0; ki < g.kernelH; ki++) {
+      for (let kj = 0; kj < g.kernelW; kj++) {
+        let col = row;
+        for (let oh = 0; oh < g.outH; oh++) {
+          const ih = oh * g.strideH - g.padH + ki * g.dilationH;
+          if (ih < 0 || ih >= g.height) {
+            col += g.outW;
+            continue;
+          }
+          const rowBase = channelBase + ih * g.width;
+          let iw = kj * g.dilationW - g.padW;
+          for (let ow = 0; ow < g.outW; ow++, iw += g.strideW, col++) if (iw >= 0 && iw < g.width) heap[rowBase + iw] += heap[col];
+        }
+        row += plane;
+      }
+    }
+  }
+}

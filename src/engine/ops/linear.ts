@@ -1,0 +1,64 @@
+import { record } from "../autograd.ts";
+import { gemm } from "../kernels/gemm.ts";
+import { engineMemory } from "../memory.ts";
+import { shapeString } from "../shapes.ts";
+import { Tensor } from "../tensor.ts";
+
+/** Adds `bias[j]` to every row of a [rows, length] block. */
+export function addRowBias(out: Tensor, bias: Tensor, rows: number, length: number): void {
+  const heap = engineMemory.f32;
+  for (let r = 0; r < rows; r++) {
+    const base = out.offset + r * length;
+    for (let j = 0; j < length; j++) heap[base + j] += heap[bias.offset + j];
+  }
+}
+
+/** Column sums of a [rows, length] block (a bias gradient). */
+export function columnSums(gradOut: Tensor, rows: number, length: number, shape: readonly number[]): Tensor {
+  const out = new Tensor(shape, "float32", "bias gradient");
+  const heap = engineMemory.f32;
+  heap.fill(0, out.offset, out.offset + length);
+  for (let r = 0; r < rows; r++) {
+    const base = gradOut.offset + r * length;
+    for (let j = 0; j < length; j++) heap[out.offset + j] += heap[base + j];
+  }
+  return out;
+}
+
+/**
+ * y = x Wᵀ + b with PyTorch's layout: x [N, *, in], weight [out, in], bias [out] or null.
+ * Recorded as a parameterized layer, so the per-sample extensions see it.
+ */
+export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+  const inFeatures = weight.shape[1];
+  const outFeatures = weight.shape[0];
+  if (weight.rank !== 2 || x.rank < 2 || x.shape[x.rank - 1] !== inFeatures || (bias && (bias.rank !== 1 || bias.shape[0] !== outFeatures))) {
+    throw new RangeError(
+      `gradscope: linear: input ${shapeString(x.shape)}, weight ${shapeString(weight.shape)}, bias ${bias ? shapeString(bias.shape) : "none"}: expected input [N, *, ${inFeatures}] and bias [${outFeatures}]`,
+    );
+  }
+  const rows = x.size / inFeatures;
+  const outShape = [...x.shape.slice(0, -1), outFeatures];
+  const out = new Tensor(outShape, "float32", "linear");
+  gemm({ transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures, alpha: 1, a: x.ptr, lda: inFeatures, b: weight.ptr, ldb: inFeatures, beta: 0, c: out.ptr, ldc: outFeatures });
+  if (bias) addRowBias(out, bias, rows, outFeatures);
+  return record(out, {
+    op: "linear",
+    inputs: [x, weight, bias],
+    layer: { kind: "linear", input: x, weight, bias, hyper: {} },
+    backward: (gradOut) => {
+      let gradX: Tensor | null = null;
+      if (x.requiresGrad) {
+        gradX = new Tensor(x.shape, "float32", "linear input gradient");
+        gemm({ transA: false, transB: false, m: rows, n: inFeatures, k: outFeatures, alpha: 1, a: gradOut.ptr, lda: outFeatures, b: weight.ptr, ldb: inFeatures, beta: 0, c: gradX.ptr, ldc: inFeatures });
+      }
+      let gradW: Tensor | null = null;
+      if (weight.requiresGrad) {
+        gradW = new Tensor(weight.shape, "float32", "linear weight gradient");
+        gemm({ transA: true, transB: false, m: outFeatures, n: inFeatures, k: rows, alpha: 1, a: gradOut.ptr, lda: outFeatures, b: x.ptr, ldb: inFeatures, beta: 0, c: gradW.ptr, ldc: inFeatures });
+      }
+      const gradB = bias?.requiresGrad ? columnSums(gradOut, rows, outFeatures, bias.shape) : null;
+      return [gradX, gradW, gradB];
+    },
+  });
+}

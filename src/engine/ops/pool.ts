@@ -1,0 +1,124 @@
+import { record } from "../autograd.ts";
+import { engineMemory } from "../memory.ts";
+import { shapeString } from "../shapes.ts";
+import { Tensor } from "../tensor.ts";
+import { convOutputSize } from "./im2col.ts";
+
+/** Pooling window: kernel, stride (default: kernel) and zero/−∞ padding, each [h, w] or one number. */
+export interface Pool2dOptions {
+  kernelSize: number | [number, number];
+  stride?: number | [number, number];
+  padding?: number | [number, number];
+}
+
+interface PoolGeometry {
+  batchPlanes: number;
+  height: number;
+  width: number;
+  kernel: [number, number];
+  stride: [number, number];
+  padding: [number, number];
+  outH: number;
+  outW: number;
+}
+
+const pair = (value: number | [number, number]): [number, number] => (typeof value === "number" ? [value, value] : value);
+
+function geometry(op: string, x: Tensor, options: Pool2dOptions): PoolGeometry {
+  const kernel = pair(options.kernelSize);
+  const stride = pair(options.stride ?? options.kernelSize);
+  const padding = pair(options.padding ?? 0);
+  if (x.rank !== 4) throw new RangeError(`gradscope: ${op} needs NCHW input, got ${shapeString(x.shape)}`);
+  if (padding[0] * 2 > kernel[0] || padding[1] * 2 > kernel[1]) {
+    throw new RangeError(`gradscope: ${op}: padding [${padding}] must be at most half the kernel [${kernel}]`);
+  }
+  const outH = convOutputSize(x.shape[2], kernel[0], stride[0], padding[0], 1);
+  const outW = convOutputSize(x.shape[3], kernel[1], stride[1], padding[1], 1);
+  if (outH <= 0 || outW <= 0) throw new RangeError(`gradscope: ${op}: input ${shapeString(x.shape)} is smaller than the kernel [${kernel}]`);
+  return { batchPlanes: x.shape[0] * x.shape[1], height: x.shape[2], width: x.shape[3], kernel, stride, padding, outH, outW };
+}
+
+/** Max pooling (padding counts as −∞, so it never wins); the gradient goes to each window's argmax. */
+export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
+  const g = geometry("maxpool2d", x, options);
+  const out = new Tensor([x.shape[0], x.shape[1], g.outH, g.outW], "float32", "maxpool2d");
+  const argmax = new Int32Array(out.size);
+  const heap = engineMemory.f32;
+  let o = 0;
+  for (let plane = 0; plane < g.batchPlanes; plane++) {
+    const base = x.offset + plane * g.height * g.width;
+    for (let oh = 0; oh < g.outH; oh++) {
+      const h0 = oh * g.stride[0] - g.padding[0];
+      for (let ow = 0; ow < g.outW; ow++, o++) {
+        const w0 = ow * g.stride[1] - g.padding[1];
+        let best = Number.NEGATIVE_INFINITY;
+        let bestIndex = -1;
+        for (let kh = Math.max(0, -h0); kh < g.kernel[0] && h0 + kh < g.height; kh++) {
+          for (let kw = Math.max(0, -w0); kw < g.kernel[1] && w0 + kw < g.width; kw++) {
+            const index = (h0 + kh) * g.width + w0 + kw;
+            const value = heap[base + index];
+            if (value > best || bestIndex < 0) {
+              best = value;
+              bestIndex = index;
+            }
+          }
+        }
+        heap[out.offset + o] = best;
+        argmax[o] = plane * g.height * g.width + bestIndex;
+      }
+    }
+  }
+  return record(out, {
+    op: "maxpool2d",
+    inputs: [x],
+    backward: (gradOut) => {
+      const grad = new Tensor(x.shape, "float32", "maxpool2d backward");
+      const h = engineMemory.f32;
+      h.fill(0, grad.offset, grad.offset + grad.size);
+      for (let i = 0; i < argmax.length; i++) h[grad.offset + argmax[i]] += h[gradOut.offset + i];
+      return [grad];
+    },
+  });
+}
+
+/** Average pooling with count_include_pad: the divisor is always kh·kw. */
+export function avgPool2d(x: Tensor, options: Pool2dOptions): Tensor {
+  const g = geometry("avgpool2d", x, options);
+  const out = new Tensor([x.shape[0], x.shape[1], g.outH, g.outW], "float32", "avgpool2d");
+  const scale = 1 / (g.kernel[0] * g.kernel[1]);
+  // Visits each (output, input) pair of a window that lies inside the input.
+  const forEachPair = (visit: (outIndex: number, inIndex: number) => void): void => {
+    let o = 0;
+    for (let plane = 0; plane < g.batchPlanes; plane++) {
+      const base = plane * g.height * g.width;
+      for (let oh = 0; oh < g.outH; oh++) {
+        const h0 = oh * g.stride[0] - g.padding[0];
+        for (let ow = 0; ow < g.outW; ow++, o++) {
+          const w0 = ow * g.stride[1] - g.padding[1];
+          for (let kh = Math.max(0, -h0); kh < g.kernel[0] && h0 + kh < g.height; kh++) {
+            for (let kw = Math.max(0, -w0); kw < g.kernel[1] && w0 + kw < g.width; kw++) visit(o, base + (h0 + kh) * g.width + w0 + kw);
+          }
+        }
+      }
+    }
+  };
+  const heap = engineMemory.f32;
+  heap.fill(0, out.offset, out.offset + out.size);
+  forEachPair((o, i) => {
+    heap[out.offset + o] += heap[x.offset + i];
+  });
+  for (let o = 0; o < out.size; o++) heap[out.offset + o] *= scale;
+  return record(out, {
+    op: "avgpool2d",
+    inputs: [x],
+    backward: (gradOut) => {
+      const grad = new Tensor(x.shape, "float32", "avgpool2d backward");
+      const h = engineMemory.f32;
+      h.fill(0, grad.offset, grad.offset + grad.size);
+      forEachPair((o, i) => {
+        h[grad.offset + i] += h[gradOut.offset + o] * scale;
+      });
+      return [grad];
+    },
+  });
+}

@@ -1,0 +1,126 @@
+import { record } from "../autograd.ts";
+import { engineMemory } from "../memory.ts";
+import { normalizeAxis } from "../shapes.ts";
+import { Tensor } from "../tensor.ts";
+import { reshape } from "./shape.ts";
+
+// A reduction over one axis viewed as [outer, length, inner] -> [outer, 1, inner].
+function split(shape: readonly number[], axis: number): { outer: number; length: number; inner: number } {
+  let outer = 1;
+  let inner = 1;
+  for (let i = 0; i < axis; i++) outer *= shape[i];
+  for (let i = axis + 1; i < shape.length; i++) inner *= shape[i];
+  return { outer, length: shape[axis], inner };
+}
+
+function keptShape(shape: readonly number[], axis: number): number[] {
+  const out = shape.slice();
+  out[axis] = 1;
+  return out;
+}
+
+/** Broadcasts a [outer, 1, inner] gradient back over [outer, length, inner], times `scale`. */
+function expandAxis(gradOut: Tensor, shape: readonly number[], axis: number, scale: number): Tensor {
+  const { outer, length, inner } = split(shape, axis);
+  const out = new Tensor(shape, "float32", "sum backward");
+  const heap = engineMemory.f32;
+  for (let o = 0; o < outer; o++) {
+    for (let l = 0; l < length; l++) {
+      const dst = out.offset + (o * length + l) * inner;
+      const src = gradOut.offset + o * inner;
+      for (let i = 0; i < inner; i++) heap[dst + i] = heap[src + i] * scale;
+    }
+  }
+  return out;
+}
+
+function sumAxis(x: Tensor, axis: number, scale: number): Tensor {
+  const { outer, length, inner } = split(x.shape, axis);
+  const out = new Tensor(keptShape(x.shape, axis), "float32", "sum");
+  const heap = engineMemory.f32;
+  for (let o = 0; o < outer; o++) {
+    const dst = out.offset + o * inner;
+    for (let i = 0; i < inner; i++) heap[dst + i] = 0;
+    for (let l = 0; l < length; l++) {
+      const src = x.offset + (o * length + l) * inner;
+      for (let i = 0; i < inner; i++) heap[dst + i] += heap[src + i];
+    }
+    if (scale !== 1) for (let i = 0; i < inner; i++) heap[dst + i] *= scale;
+  }
+  return record(out, {
+    op: scale === 1 ? "sum" : "mean",
+    inputs: [x],
+    backward: (gradOut) => [expandAxis(gradOut, x.shape, axis, scale)],
+  });
+}
+
+function maxAxis(x: Tensor, axis: number): Tensor {
+  const { outer, length, inner } = split(x.shape, axis);
+  const out = new Tensor(keptShape(x.shape, axis), "float32", "max");
+  const argmax = new Int32Array(outer * inner);
+  const heap = engineMemory.f32;
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) {
+      let best = Number.NEGATIVE_INFINITY;
+      let bestIndex = 0;
+      for (let l = 0; l < length; l++) {
+        const value = heap[x.offset + (o * length + l) * inner + i];
+        // NaN propagates, as in PyTorch.
+        if (value > best || Number.isNaN(value)) {
+          best = value;
+          bestIndex = l;
+          if (Number.isNaN(value)) break;
+        }
+      }
+      heap[out.offset + o * inner + i] = best;
+      argmax[o * inner + i] = bestIndex;
+    }
+  }
+  return record(out, {
+    op: "max",
+    inputs: [x],
+    backward: (gradOut) => {
+      const grad = new Tensor(x.shape, "float32", "max backward");
+      const h = engineMemory.f32;
+      h.fill(0, grad.offset, grad.offset + grad.size);
+      for (let o = 0; o < outer; o++) {
+        for (let i = 0; i < inner; i++) {
+          h[grad.offset + (o * length + argmax[o * inner + i]) * inner + i] = h[gradOut.offset + o * inner + i];
+        }
+      }
+      return [grad];
+    },
+  });
+}
+
+function reduceAxes(op: string, x: Tensor, axes: number | readonly number[] | undefined, keepDims: boolean, one: (t: Tensor, axis: number) => Tensor): Tensor {
+  const list = axes === undefined ? x.shape.map((_, i) => i) : typeof axes === "number" ? [axes] : axes;
+  const normalized = [...new Set(list.map((axis) => normalizeAxis(op, axis, x.rank)))].sort((a, b) => a - b);
+  let current = x;
+  for (const axis of normalized) {
+    const next = one(current, axis);
+    // Intermediates stay alive while the graph needs them; otherwise free them now.
+    if (current !== x && !next.node) current.dispose();
+    current = next;
+  }
+  if (keepDims) return current === x ? reshape(x, x.shape) : current;
+  const finalShape = x.shape.filter((_, axis) => !normalized.includes(axis));
+  const result = reshape(current, finalShape);
+  if (current !== x && !result.node) current.dispose();
+  return result;
+}
+
+/** Sum over `axes` (all by default). */
+export function sum(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
+  return reduceAxes("sum", x, axes, keepDims, (t, axis) => sumAxis(t, axis, 1));
+}
+
+/** Mean over `axes` (all by default). */
+export function mean(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
+  return reduceAxes("mean", x, axes, keepDims, (t, axis) => sumAxis(t, axis, 1 / t.shape[axis]));
+}
+
+/** Maximum over `axes` (all by default); the gradient flows to the first maximal element. */
+export function max(x: Tensor, axes?: number | readonly number[], keepDims = false): Tensor {
+  return reduceAxes("max", x, axes, keepDims, maxAxis);
+}

@@ -1,0 +1,103 @@
+import { record } from "../autograd.ts";
+import { engineMemory } from "../memory.ts";
+import { Tensor } from "../tensor.ts";
+
+/** A pointwise function with its derivative; `backward` may use the input x or the output y. */
+interface Pointwise {
+  forward(x: number): number;
+  derivative(x: number, y: number): number;
+}
+
+// Abramowitz & Stegun 7.1.26 has 1.5e-7 absolute error, below float32 resolution near 1;
+// the series is used near 0 where the relative error would otherwise show.
+function erf(x: number): number {
+  const ax = Math.abs(x);
+  if (ax < 0.5) {
+    const x2 = x * x;
+    return (2 / Math.sqrt(Math.PI)) * x * (1 - x2 / 3 + (x2 * x2) / 10 - (x2 * x2 * x2) / 42 + (x2 * x2 * x2 * x2) / 216 - (x2 * x2 * x2 * x2 * x2) / 1320);
+  }
+  const t = 1 / (1 + 0.3275911 * ax);
+  const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-ax * ax);
+  return x < 0 ? -y : y;
+}
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+const sigmoidOf = (x: number): number => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
+
+function pointwise(op: string, fn: Pointwise, x: Tensor): Tensor {
+  if (x.dtype !== "float32") throw new TypeError(`gradscope: ${op} needs a float32 tensor, got ${x.dtype}`);
+  const out = new Tensor(x.shape, "float32", op);
+  const heap = engineMemory.f32;
+  for (let i = 0; i < x.size; i++) heap[out.offset + i] = fn.forward(heap[x.offset + i]);
+  return record(out, {
+    op,
+    inputs: [x],
+    backward: (gradOut) => {
+      const grad = new Tensor(x.shape, "float32", `${op} backward`);
+      const h = engineMemory.f32;
+      for (let i = 0; i < x.size; i++) h[grad.offset + i] = h[gradOut.offset + i] * fn.derivative(h[x.offset + i], h[out.offset + i]);
+      return [grad];
+    },
+  });
+}
+
+/** max(x, 0); derivative 0 at 0 (PyTorch's convention). */
+export const relu = (x: Tensor): Tensor => pointwise("relu", { forward: (v) => (v > 0 ? v : 0), derivative: (v) => (v > 0 ? 1 : 0) }, x);
+
+/** x for x > 0, slope·x otherwise; derivative `slope` at 0. */
+export const leakyRelu = (x: Tensor, negativeSlope = 0.01): Tensor =>
+  pointwise("leaky_relu", { forward: (v) => (v > 0 ? v : negativeSlope * v), derivative: (v) => (v > 0 ? 1 : negativeSlope) }, x);
+
+/** Hyperbolic tangent. */
+export const tanh = (x: Tensor): Tensor => pointwise("tanh", { forward: Math.tanh, derivative: (_, y) => 1 - y * y }, x);
+
+/** Logistic sigmoid, computed without overflow for large |x|. */
+export const sigmoid = (x: Tensor): Tensor => pointwise("sigmoid", { forward: sigmoidOf, derivative: (_, y) => y * (1 - y) }, x);
+
+/** GELU, exact erf form (`approximate: "none"`) or the tanh approximation (`"tanh"`). */
+export function gelu(x: Tensor, approximate: "none" | "tanh" = "none"): Tensor {
+  if (approximate === "tanh") {
+    return pointwise(
+      "gelu_tanh",
+      {
+        forward: (v) => 0.5 * v * (1 + Math.tanh(SQRT_2_OVER_PI * (v + 0.044715 * v * v * v))),
+        derivative: (v) => {
+          const inner = SQRT_2_OVER_PI * (v + 0.044715 * v * v * v);
+          const t = Math.tanh(inner);
+          return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * SQRT_2_OVER_PI * (1 + 3 * 0.044715 * v * v);
+        },
+      },
+      x,
+    );
+  }
+  return pointwise(
+    "gelu",
+    {
+      forward: (v) => 0.5 * v * (1 + erf(v / Math.SQRT2)),
+      derivative: (v) => 0.5 * (1 + erf(v / Math.SQRT2)) + v * INV_SQRT_2PI * Math.exp(-0.5 * v * v),
+    },
+    x,
+  );
+}
+
+/** log(1 + exp(beta·x))/beta, linear above `threshold` as in PyTorch. */
+export const softplus = (x: Tensor, beta = 1, threshold = 20): Tensor =>
+  pointwise(
+    "softplus",
+    {
+      forward: (v) => (v * beta > threshold ? v : Math.log1p(Math.exp(beta * v)) / beta),
+      derivative: (v) => (v * beta > threshold ? 1 : sigmoidOf(beta * v)),
+    },
+    x,
+  );
+
+/** e^x. */
+export const exp = (x: Tensor): Tensor => pointwise("exp", { forward: Math.exp, derivative: (_, y) => y }, x);
+
+/** Natural logarithm. */
+export const log = (x: Tensor): Tensor => pointwise("log", { forward: Math.log, derivative: (v) => 1 / v }, x);
+
+/** Square root. */
+export const sqrt = (x: Tensor): Tensor => pointwise("sqrt", { forward: Math.sqrt, derivative: (_, y) => 0.5 / y }, x);

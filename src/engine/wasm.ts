@@ -1,0 +1,68 @@
+import { readFileSync } from "node:fs";
+import { setFlagsFromString } from "node:v8";
+
+/** The exports of the compiled AssemblyScript kernels (see assembly/index.ts). */
+export interface WasmKernels {
+  gemm(
+    transA: number,
+    transB: number,
+    m: number,
+    n: number,
+    k: number,
+    alpha: number,
+    a: number,
+    lda: number,
+    b: number,
+    ldb: number,
+    beta: number,
+    c: number,
+    ldc: number,
+    work: number,
+  ): void;
+  gemmWorkspaceBytes(): number;
+}
+
+/** Which kernel build was instantiated. */
+export type WasmFlavor = "relaxed-simd" | "simd";
+
+// Node 20's V8 validates relaxed SIMD only behind a flag; setting it before the first compile
+// works from inside the process (NODE_OPTIONS refuses the flag). Newer V8 ignores it harmlessly.
+setFlagsFromString("--experimental-wasm-relaxed-simd");
+
+function buildFile(name: string): URL {
+  // Works both from src/ (tsx) and from dist/src/ (compiled): build/ sits at the package root.
+  const here = new URL(".", import.meta.url);
+  const fromSrc = new URL("../../build/" + name, here);
+  const fromDist = new URL("../../../build/" + name, here);
+  try {
+    readFileSync(fromSrc, { flag: "r" });
+    return fromSrc;
+  } catch {
+    return fromDist;
+  }
+}
+
+function compile(): { module: WebAssembly.Module; flavor: WasmFlavor } {
+  const relaxed = readFileSync(buildFile("gradscope.relaxed.wasm"));
+  if (process.env.GRADSCOPE_NO_RELAXED_SIMD !== "1" && WebAssembly.validate(relaxed)) {
+    return { module: new WebAssembly.Module(relaxed), flavor: "relaxed-simd" };
+  }
+  const simd = readFileSync(buildFile("gradscope.simd.wasm"));
+  return { module: new WebAssembly.Module(simd), flavor: "simd" };
+}
+
+/** Instantiates the kernels on the given memory; throws with a hint if the build is missing. */
+export function instantiateKernels(memory: WebAssembly.Memory): { kernels: WasmKernels; flavor: WasmFlavor } {
+  let compiled: { module: WebAssembly.Module; flavor: WasmFlavor };
+  try {
+    compiled = compile();
+  } catch (error) {
+    throw new Error(`gradscope: cannot load the WASM kernels from build/ (run \`npm run build:wasm\`): ${String(error)}`);
+  }
+  const instance = new WebAssembly.Instance(compiled.module, { env: { memory, abort: wasmAbort } });
+  return { kernels: instance.exports as unknown as WasmKernels, flavor: compiled.flavor };
+}
+
+function wasmAbort(): never {
+  throw new Error("gradscope: a WASM kernel aborted");
+}
