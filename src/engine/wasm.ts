@@ -42,20 +42,25 @@ function buildFile(name: string): URL {
   }
 }
 
-function compile(): { module: WebAssembly.Module; flavor: WasmFlavor } {
+function compile(preferred?: WasmFlavor): { module: WebAssembly.Module; flavor: WasmFlavor } {
   const relaxed = readFileSync(buildFile("gradscope.relaxed.wasm"));
-  if (process.env.GRADSCOPE_NO_RELAXED_SIMD !== "1" && WebAssembly.validate(relaxed)) {
+  const wantRelaxed = preferred ? preferred === "relaxed-simd" : process.env.GRADSCOPE_NO_RELAXED_SIMD !== "1";
+  if (wantRelaxed && WebAssembly.validate(relaxed)) {
     return { module: new WebAssembly.Module(relaxed), flavor: "relaxed-simd" };
   }
   const simd = readFileSync(buildFile("gradscope.simd.wasm"));
   return { module: new WebAssembly.Module(simd), flavor: "simd" };
 }
 
-/** Instantiates the kernels on the given memory; throws with a hint if the build is missing. */
-export function instantiateKernels(memory: WebAssembly.Memory): { kernels: WasmKernels; flavor: WasmFlavor } {
+/**
+ * Instantiates the kernels on the given memory: the relaxed-SIMD build when the runtime accepts
+ * it (unless GRADSCOPE_NO_RELAXED_SIMD=1 or `preferred` says otherwise). Throws with a hint if
+ * the build is missing.
+ */
+export function instantiateKernels(memory: WebAssembly.Memory, preferred?: WasmFlavor): { kernels: WasmKernels; flavor: WasmFlavor } {
   let compiled: { module: WebAssembly.Module; flavor: WasmFlavor };
   try {
-    compiled = compile();
+    compiled = compile(preferred);
   } catch (error) {
     throw new Error(`gradscope: cannot load the WASM kernels from build/ (run \`npm run build:wasm\`): ${String(error)}`);
   }

@@ -1,0 +1,129 @@
+import { shapeString } from "../engine/shapes.ts";
+import type { Tensor } from "../engine/tensor.ts";
+
+/** A serialized tensor of a state dict. */
+export interface StateEntry {
+  shape: number[];
+  data: number[];
+}
+
+/** Parameters and buffers by their dotted names (`0.weight`, `2.running_mean`, ...). */
+export type StateDict = Record<string, StateEntry>;
+
+/**
+ * Base class of layers and models. Subclasses register parameters, buffers and children in
+ * their constructor; names follow PyTorch's `named_parameters()` so golden data and
+ * checkpoints line up.
+ */
+export abstract class Module {
+  /** Train mode (dropout active, batch norm uses batch statistics). */
+  training = true;
+  private readonly parameterSlots = new Map<string, Tensor | null>();
+  private readonly bufferSlots = new Map<string, Tensor>();
+  private readonly childSlots = new Map<string, Module>();
+
+  /** Computes the module's output. */
+  abstract forward(input: Tensor): Tensor;
+
+  protected registerParameter(name: string, value: Tensor | null): Tensor | null {
+    if (value) {
+      value.requiresGrad = true;
+      value.keep();
+    }
+    this.parameterSlots.set(name, value);
+    return value;
+  }
+
+  protected registerBuffer(name: string, value: Tensor): Tensor {
+    this.bufferSlots.set(name, value.keep());
+    return value;
+  }
+
+  protected registerChild<M extends Module>(name: string, child: M): M {
+    this.childSlots.set(name, child);
+    return child;
+  }
+
+  /** Direct children with their names. */
+  children(): Array<[string, Module]> {
+    return [...this.childSlots];
+  }
+
+  /** All parameters with dotted names, depth first in registration order. */
+  namedParameters(prefix = ""): Array<[string, Tensor]> {
+    const out: Array<[string, Tensor]> = [];
+    for (const [name, value] of this.parameterSlots) if (value) out.push([prefix + name, value]);
+    for (const [name, child] of this.childSlots) out.push(...child.namedParameters(`${prefix}${name}.`));
+    return out;
+  }
+
+  /** All parameters, in `namedParameters` order. */
+  parameters(): Tensor[] {
+    return this.namedParameters().map(([, value]) => value);
+  }
+
+  /** All buffers (running statistics) with dotted names. */
+  namedBuffers(prefix = ""): Array<[string, Tensor]> {
+    const out: Array<[string, Tensor]> = [];
+    for (const [name, value] of this.bufferSlots) out.push([prefix + name, value]);
+    for (const [name, child] of this.childSlots) out.push(...child.namedBuffers(`${prefix}${name}.`));
+    return out;
+  }
+
+  /** Total number of parameter scalars. */
+  parameterCount(): number {
+    return this.parameters().reduce((total, p) => total + p.size, 0);
+  }
+
+  /** Sets train mode on this module and every descendant. */
+  train(mode = true): this {
+    this.training = mode;
+    for (const [, child] of this.childSlots) child.train(mode);
+    return this;
+  }
+
+  /** Sets eval mode (same as `train(false)`). */
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Clears the gradients of every parameter. */
+  zeroGrad(): void {
+    for (const p of this.parameters()) {
+      p.grad?.dispose();
+      p.grad = null;
+    }
+  }
+
+  /** A copy of every parameter and buffer. */
+  stateDict(): StateDict {
+    const state: StateDict = {};
+    for (const [name, value] of [...this.namedParameters(), ...this.namedBuffers()]) {
+      state[name] = { shape: [...value.shape], data: value.toArray() };
+    }
+    return state;
+  }
+
+  /** Loads a state dict; every name must exist with the same shape (strict, like PyTorch). */
+  loadStateDict(state: StateDict): void {
+    const targets = new Map([...this.namedParameters(), ...this.namedBuffers()]);
+    const missing = [...targets.keys()].filter((name) => !(name in state));
+    const unexpected = Object.keys(state).filter((name) => !targets.has(name));
+    if (missing.length > 0 || unexpected.length > 0) {
+      throw new Error(`gradscope: loadStateDict: missing keys [${missing.join(", ")}], unexpected keys [${unexpected.join(", ")}]`);
+    }
+    for (const [name, target] of targets) {
+      const entry = state[name];
+      if (entry.shape.length !== target.rank || entry.shape.some((d, i) => d !== target.shape[i]) || entry.data.length !== target.size) {
+        throw new Error(`gradscope: loadStateDict: ${name} has shape ${shapeString(entry.shape)}, the model expects ${shapeString(target.shape)}`);
+      }
+      if (target.dtype === "int32") target.ints.set(entry.data);
+      else target.data.set(entry.data);
+    }
+  }
+
+  /** Frees every parameter, gradient and buffer. */
+  dispose(): void {
+    for (const [, value] of [...this.namedParameters(), ...this.namedBuffers()]) value.dispose();
+  }
+}

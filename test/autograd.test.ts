@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { backward, noGrad } from "../src/engine/autograd.ts";
+import { parameter, tensor } from "../src/engine/creation.ts";
+import { add, div, mul, sub } from "../src/engine/ops/binary.ts";
+import { matmul } from "../src/engine/ops/matmul.ts";
+import { max, mean, sum } from "../src/engine/ops/reduce.ts";
+import { concat, reshape, slice, transpose } from "../src/engine/ops/shape.ts";
+import { exp, log, sqrt } from "../src/engine/ops/unary.ts";
+import { scope } from "../src/engine/scope.ts";
+import { assertClose, checkGradients } from "./helpers.ts";
+
+test("broadcasting add/sub/mul/div have correct values and gradients", () => {
+  scope(() => {
+    const a = tensor([1, 2, 3, 4, 5, 6], [2, 3]);
+    const b = tensor([10, 20, 30], [3]);
+    assertClose(add(a, b).data, [11, 22, 33, 14, 25, 36]);
+    assertClose(sub(a, tensor([1, 2], [2, 1])).data, [0, 1, 2, 2, 3, 4]);
+    assertClose(mul(a, 2).data, [2, 4, 6, 8, 10, 12]);
+    assertClose(div(b, a).data, [10, 10, 10, 2.5, 4, 5]);
+  });
+  checkGradients((x, y) => add(x, y), [[2, 3], [3]]);
+  checkGradients((x, y) => sub(x, y), [[2, 3], [2, 1]]);
+  checkGradients((x, y) => mul(x, y), [[4, 1, 3], [2, 3]]);
+  checkGradients((x, y) => div(x, add(mul(y, y), 1)), [[2, 3], [1, 3]]);
+});
+
+test("sum, mean and max over axes reduce and differentiate like PyTorch", () => {
+  scope(() => {
+    const x = tensor([1, 5, 3, 4, 2, 6], [2, 3]);
+    assertClose(sum(x).data, [21]);
+    assertClose(sum(x, 0).data, [5, 7, 9]);
+    assertClose(mean(x, 1, true).data, [3, 4]);
+    assert.deepEqual(mean(x, 1, true).shape, [2, 1]);
+    assertClose(max(x, -1).data, [5, 6]);
+    assertClose(max(x).data, [6]);
+  });
+  checkGradients((x) => sum(x, [0, 2]), [[2, 3, 4]]);
+  checkGradients((x) => mean(x, 1), [[2, 3, 4]]);
+  checkGradients((x) => max(x, 1), [[3, 5]]);
+});
+
+test("reshape, transpose, concat and slice move values and gradients", () => {
+  scope(() => {
+    const x = tensor([0, 1, 2, 3, 4, 5], [2, 3]);
+    assert.deepEqual(reshape(x, [3, -1]).shape, [3, 2]);
+    assertClose(transpose(x).data, [0, 3, 1, 4, 2, 5]);
+    assertClose(concat([x, x], 1).data, [0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5]);
+    assertClose(slice(x, [0, 1], [2, 2]).data, [1, 2, 4, 5]);
+    assert.throws(() => reshape(x, [4, 2]), /reshape: cannot reshape \[2, 3\] \(6 elements\) to \[4, 2\]/);
+    assert.throws(() => add(x, tensor([1, 2], [2])), /add: shapes \[2, 3\] and \[2\] do not broadcast/);
+  });
+  checkGradients((x) => transpose(x, [2, 0, 1]), [[2, 3, 4]]);
+  checkGradients((x, y) => concat([x, y], 1), [[2, 2, 3], [2, 1, 3]]);
+  checkGradients((x) => slice(x, [1, 0, 1], [1, 2, -1]), [[2, 3, 4]]);
+});
+
+test("matmul with every transpose, exp, log and sqrt differentiate correctly", () => {
+  for (const transA of [false, true]) {
+    for (const transB of [false, true]) {
+      checkGradients((a, b) => matmul(a, b, { transA, transB }), [transA ? [4, 3] : [3, 4], transB ? [5, 4] : [4, 5]]);
+    }
+  }
+  checkGradients((x) => exp(x), [[5]]);
+  checkGradients((x) => log(add(mul(x, x), 1)), [[5]]);
+  checkGradients((x) => sqrt(add(mul(x, x), 1)), [[5]]);
+});
+
+test("gradients accumulate across uses and backward calls; noGrad records nothing", () => {
+  scope(() => {
+    const w = parameter([1, 2, 3], [3], "w");
+    backward(sum(mul(w, w)));
+    assertClose(w.grad?.data ?? [], [2, 4, 6]);
+    backward(sum(add(w, w)));
+    assertClose(w.grad?.data ?? [], [4, 6, 8]);
+    const y = noGrad(() => mul(w, w));
+    assert.equal(y.requiresGrad, false);
+    assert.equal(y.node, null);
+    assert.throws(() => backward(y), /does not require grad/);
+    assert.throws(() => backward(mul(w, w)), /scalar loss or an explicit gradient/);
+    w.grad?.dispose();
+  });
+});

@@ -1,0 +1,92 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { backward } from "../src/engine/autograd.ts";
+import { tensor } from "../src/engine/creation.ts";
+import { backwardWithExtensions, histogram1d, histogram2d } from "../src/engine/extensions/index.ts";
+import { crossEntropy } from "../src/engine/ops/losses.ts";
+import { mean, sum } from "../src/engine/ops/reduce.ts";
+import { slice } from "../src/engine/ops/shape.ts";
+import { scope } from "../src/engine/scope.ts";
+import { buildModel } from "../src/nn/spec.ts";
+import { assertClose, randomValues } from "./helpers.ts";
+
+const spec = { layers: [{ type: "conv2d", out_channels: 3, kernel_size: 3, padding: 1 }, { type: "relu" }, { type: "flatten" }, { type: "linear", out: 6 }, { type: "tanh" }, { type: "linear", out: 4 }] };
+const batch = 5;
+
+// g_i by a literal loop: one forward/backward per sample, as Cockpit's self-check does.
+function perSampleLoop(model: ReturnType<typeof buildModel>["model"], xs: number[], ys: number[]): number[][] {
+  return ys.map((_, i) =>
+    scope(() => {
+      model.zeroGrad();
+      const x = tensor(xs.slice(i * 36, (i + 1) * 36), [1, 1, 6, 6]);
+      backward(mean(crossEntropy(model.forward(x), tensor([ys[i]], [1], "int32"))));
+      return model.parameters().flatMap((p) => p.grad?.toArray() ?? []);
+    }),
+  );
+}
+
+test("batchL2, batchDot, sumGradSquared and projections equal the per-sample loop for a mean loss (g_i unscaled)", () => {
+  const { model } = buildModel(spec, [1, 6, 6], 3);
+  const xs = randomValues(batch * 36, 11);
+  const ys = [0, 3, 1, 2, 3];
+  const loop = perSampleLoop(model, xs, ys);
+  const params = model.parameters();
+  const offsets = params.map((_, k) => params.slice(0, k).reduce((s, p) => s + p.size, 0));
+  scope(() => {
+    model.zeroGrad();
+    const directions = new Map(params.map((p, k) => [p, tensor(randomValues(p.size, 50 + k), p.shape)]));
+    const loss = mean(crossEntropy(model.forward(tensor(xs, [batch, 1, 6, 6])), tensor(ys, [batch], "int32")));
+    const stats = backwardWithExtensions(loss, { batchL2: true, batchDot: true, sumGradSquared: true, projections: directions, individualGradients: true });
+    params.forEach((p, k) => {
+      const rows = loop.map((g) => g.slice(offsets[k], offsets[k] + p.size));
+      const dot = (a: number[], b: ArrayLike<number>) => a.reduce((s, v, j) => s + v * b[j], 0);
+      const s = stats.get(p);
+      assert.ok(s, `statistics for ${p.name}`);
+      assertClose(s.batchL2 ?? [], rows.map((r) => dot(r, r)), 1e-4, 1e-7, `batchL2 ${k}`);
+      assertClose(s.batchDot ?? [], rows.flatMap((a) => rows.map((b) => dot(a, b))), 1e-4, 1e-7, `batchDot ${k}`);
+      assertClose(s.sumGradSquared?.data ?? [], Array.from({ length: p.size }, (_, j) => rows.reduce((t, r) => t + r[j] * r[j], 0)), 1e-4, 1e-8, `sumGradSquared ${k}`);
+      assertClose(s.projections ?? [], rows.map((r) => dot(r, (directions.get(p) as { data: Float32Array }).data)), 1e-4, 1e-6, `projections ${k}`);
+      assertClose(s.individualGradients?.data ?? [], rows.flat(), 1e-4, 1e-6, `individualGradients ${k}`);
+      // The batch gradient is the mean of the per-sample gradients.
+      assertClose(p.grad?.data ?? [], Array.from({ length: p.size }, (_, j) => rows.reduce((t, r) => t + r[j], 0) / batch), 1e-4, 1e-7, `grad ${k}`);
+    });
+  });
+  model.dispose();
+});
+
+test("nothing is computed when nothing is requested, and a loss that is not a batch mean needs an explicit scale", () => {
+  const { model } = buildModel(spec, [1, 6, 6], 3);
+  scope(() => {
+    const out = model.forward(tensor(randomValues(batch * 36, 2), [batch, 1, 6, 6]));
+    const losses = crossEntropy(out, tensor([0, 1, 2, 3, 0], [batch], "int32"));
+    assert.equal(backwardWithExtensions(mean(losses), {}).size, 0);
+    const partial = mean(slice(losses, [0], [2]));
+    assert.throws(() => backwardWithExtensions(sum(losses), { batchL2: true }), /need the loss as the mean of a per-sample loss vector/);
+    assert.equal(backwardWithExtensions(partial, { batchL2: true }).get(model.parameters()[0])?.batchL2?.length, batch);
+  });
+  model.dispose();
+});
+
+test("batch norm in train mode refuses per-sample statistics, naming the reason", () => {
+  const { model } = buildModel({ layers: [{ type: "linear", out: 4 }, { type: "batchnorm1d" }, { type: "linear", out: 2 }] }, [3], 1);
+  scope(() => {
+    const loss = mean(crossEntropy(model.forward(tensor(randomValues(12, 1), [4, 3])), tensor([0, 1, 0, 1], [4], "int32")));
+    assert.throws(() => backwardWithExtensions(loss, { batchL2: true }), /batch norm in train mode/);
+  });
+  model.dispose();
+});
+
+test("hist1d follows torch.histc: clamping into the end bins, v == hi in the last bin, float32 arithmetic", () => {
+  const counts = histogram1d(new Float32Array([-5, -1, -0.5, 0, 0.49, 0.5, 1, 7, -1e-9]), { bins: 4, range: [-1, 1] });
+  // −5,−1 → 0; −0.5 → 1; 0, 0.49, −1e-9 (1 − 1e-9 rounds to 1 in float32) → 2; 0.5, 1, 7 → 3
+  assert.deepEqual([...counts], [2, 1, 3, 3]);
+  assert.equal(counts.reduce((a, b) => a + b, 0), 9);
+});
+
+test("hist2d follows Cockpit: values clamp to the centres of the extreme bins and each gradient row pairs with θ", () => {
+  const gradients = new Float32Array([-9, 0.1, 9, 0.6]); // N = 2 samples of a 2-element parameter
+  const parameters = new Float32Array([-0.9, 5]);
+  const counts = histogram2d(gradients, parameters, { bins: [2, 2], range: [[-1, 1], [-1, 1]] });
+  // hist[ix][iy]: (−9→x bin 0, θ −0.9→y bin 0), (0.1→1, 5→1), (9→1, −0.9→0), (0.6→1, 5→1)
+  assert.deepEqual([...counts], [1, 0, 1, 2]);
+});

@@ -1,0 +1,60 @@
+import { test } from "node:test";
+import { engineMemory } from "../src/engine/memory.ts";
+import { type GemmArgs, gemm, referenceGemm } from "../src/engine/kernels/gemm.ts";
+import { tensor } from "../src/engine/creation.ts";
+import { scope } from "../src/engine/scope.ts";
+import { instantiateKernels } from "../src/engine/wasm.ts";
+import { assertClose, randomValues } from "./helpers.ts";
+
+// Sizes straddle the 4x8 register tile and the 256-deep K blocking; transposes cover the packing paths.
+const sizes: Array<[number, number, number]> = [
+  [1, 1, 1],
+  [3, 5, 7],
+  [4, 8, 16],
+  [13, 17, 300],
+  [33, 9, 5],
+  [130, 70, 260],
+];
+
+function runBoth(m: number, n: number, k: number, transA: boolean, transB: boolean, alpha: number, beta: number, kernel: (args: GemmArgs) => void): void {
+  scope(() => {
+    const a = tensor(randomValues(m * k, 1), transA ? [k, m] : [m, k]);
+    const b = tensor(randomValues(k * n, 2), transB ? [n, k] : [k, n]);
+    const c1 = tensor(randomValues(m * n, 3), [m, n]);
+    const c2 = tensor(c1.toArray(), [m, n]);
+    const args = { transA, transB, m, n, k, alpha, a: a.ptr, lda: a.shape[1], b: b.ptr, ldb: b.shape[1], beta, ldc: n };
+    kernel({ ...args, c: c1.ptr });
+    referenceGemm({ ...args, c: c2.ptr });
+    assertClose(c1.data, c2.data, 1e-4, 1e-4 * Math.sqrt(k), `gemm ${m}x${n}x${k} transA=${transA} transB=${transB}`);
+  });
+}
+
+test("WASM GEMM matches the TypeScript reference for every transpose, edge tiles, alpha and beta", () => {
+  for (const [m, n, k] of sizes) {
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        runBoth(m, n, k, transA, transB, 1, 0, gemm);
+        runBoth(m, n, k, transA, transB, 0.5, 1.5, gemm);
+      }
+    }
+  }
+});
+
+test("both kernel builds (plain SIMD and relaxed SIMD) compute the same GEMM", () => {
+  for (const flavor of ["simd", "relaxed-simd"] as const) {
+    const { kernels } = instantiateKernels(engineMemory.memory, flavor);
+    const work = engineMemory.workspace(kernels.gemmWorkspaceBytes());
+    const viaFlavor = (args: GemmArgs) => kernels.gemm(args.transA ? 1 : 0, args.transB ? 1 : 0, args.m, args.n, args.k, args.alpha, args.a, args.lda, args.b, args.ldb, args.beta, args.c, args.ldc, work);
+    runBoth(37, 29, 300, false, true, 1, 0, viaFlavor);
+    runBoth(37, 29, 300, true, false, 2, 1, viaFlavor);
+  }
+});
+
+test("beta = 0 overwrites C even when it holds NaN", () => {
+  scope(() => {
+    const a = tensor([1, 2, 3, 4], [2, 2]);
+    const c = tensor([Number.NaN, Number.NaN, Number.NaN, Number.NaN], [2, 2]);
+    gemm({ transA: false, transB: false, m: 2, n: 2, k: 2, alpha: 1, a: a.ptr, lda: 2, b: a.ptr, ldb: 2, beta: 0, c: c.ptr, ldc: 2 });
+    assertClose(c.data, [7, 10, 15, 22]);
+  });
+});
