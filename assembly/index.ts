@@ -1,1 +1,3 @@
 export { gemm, gemmWorkspaceBytes } from "./gemm";
+export { axpy, reluBackward, reluForward } from "./elementwise";
+export { maxPoolBackward, maxPoolForward } from "./pool";

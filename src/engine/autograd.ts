@@ -67,14 +67,21 @@ function topologicalOrder(root: Tensor): Tensor[] {
   return order;
 }
 
-function accumulateLeafGradient(leaf: Tensor, gradient: Tensor): void {
-  if (!leaf.grad) {
-    const grad = new Tensor(leaf.shape, "float32", `gradient of ${leaf.name ?? "a leaf"}`).keep();
-    copyInto(gradient, grad);
-    leaf.grad = grad;
-  } else {
+/** Accumulates into `leaf.grad`; returns whether the leaf adopted `gradient` itself. */
+function accumulateLeafGradient(leaf: Tensor, gradient: Tensor, owned: boolean): boolean {
+  if (leaf.grad) {
     addInto(leaf.grad, gradient);
+    return false;
   }
+  if (owned && gradient.rank === leaf.rank && gradient.shape.every((d, i) => d === leaf.shape[i])) {
+    // The first gradient becomes .grad as it is: no copy on the common path.
+    leaf.grad = gradient.keep();
+    return true;
+  }
+  const grad = new Tensor(leaf.shape, "float32", `gradient of ${leaf.name ?? "a leaf"}`).keep();
+  copyInto(gradient, grad);
+  leaf.grad = grad;
+  return false;
 }
 
 /**
@@ -99,8 +106,8 @@ export function backward(loss: Tensor, options: BackwardOptions = {}): void {
     gradients.delete(tensor);
     const node = tensor.node;
     if (!node) {
-      accumulateLeafGradient(tensor, gradOutput);
-      if (gradOutput !== options.gradient) gradOutput.dispose();
+      const owned = gradOutput !== options.gradient;
+      if (!accumulateLeafGradient(tensor, gradOutput, owned) && owned) gradOutput.dispose();
       continue;
     }
     if (node.layer && options.onLayer) options.onLayer(node.layer, gradOutput);

@@ -20,6 +20,11 @@ export interface WasmKernels {
     work: number,
   ): void;
   gemmWorkspaceBytes(): number;
+  reluForward(x: number, y: number, n: number): void;
+  reluBackward(x: number, dy: number, dx: number, n: number): void;
+  axpy(n: number, alpha: number, x: number, y: number): void;
+  maxPoolForward(x: number, y: number, argmax: number, planes: number, height: number, width: number, kernelH: number, kernelW: number, strideH: number, strideW: number, padH: number, padW: number, outH: number, outW: number): void;
+  maxPoolBackward(dy: number, argmax: number, dx: number, count: number): void;
 }
 
 /** Which kernel build was instantiated. */

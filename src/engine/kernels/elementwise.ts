@@ -1,13 +1,21 @@
 import { engineMemory } from "../memory.ts";
 import type { Tensor } from "../tensor.ts";
 
-/** dst += src, elementwise over equal sizes. */
+/** dst += alpha·src over equal sizes (WASM SIMD). */
+export function axpyInto(dst: Tensor, src: Tensor, alpha: number): void {
+  if (dst.size !== src.size) throw new RangeError(`gradscope: axpy size mismatch [${dst.shape.join(", ")}] vs [${src.shape.join(", ")}]`);
+  engineMemory.kernels.axpy(dst.size, alpha, src.ptr, dst.ptr);
+}
+
+/** dst += src over equal sizes. */
 export function addInto(dst: Tensor, src: Tensor): void {
-  if (dst.size !== src.size) throw new RangeError(`gradscope: addInto size mismatch [${dst.shape.join(", ")}] vs [${src.shape.join(", ")}]`);
+  axpyInto(dst, src, 1);
+}
+
+/** TypeScript reference of axpy, used by the kernel tests. */
+export function referenceAxpy(n: number, alpha: number, x: number, y: number): void {
   const heap = engineMemory.f32;
-  const d = dst.offset;
-  const s = src.offset;
-  for (let i = 0; i < dst.size; i++) heap[d + i] += heap[s + i];
+  for (let i = 0; i < n; i++) heap[(y >> 2) + i] = Math.fround(heap[(y >> 2) + i] + Math.fround(alpha * heap[(x >> 2) + i]));
 }
 
 /** dst = src. */

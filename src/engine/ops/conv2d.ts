@@ -1,5 +1,6 @@
 import { record } from "../autograd.ts";
 import { gemm } from "../kernels/gemm.ts";
+import { full } from "../creation.ts";
 import { engineMemory } from "../memory.ts";
 import { shapeString } from "../shapes.ts";
 import { Tensor } from "../tensor.ts";
@@ -80,14 +81,12 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
   }
   cols.dispose();
   if (bias) {
-    const heap = engineMemory.f32;
+    // out_n += b·1ᵀ as a rank-one GEMM, so the bias add runs in the SIMD kernel.
+    const ones = full([plane], 1);
     for (let n = 0; n < batch; n++) {
-      for (let o = 0; o < outChannels; o++) {
-        const base = out.offset + (n * outChannels + o) * plane;
-        const b = heap[bias.offset + o];
-        for (let p = 0; p < plane; p++) heap[base + p] += b;
-      }
+      gemm({ transA: false, transB: false, m: outChannels, n: plane, k: 1, alpha: 1, a: bias.ptr, lda: 1, b: ones.ptr, ldb: plane, beta: 1, c: out.ptr + n * outChannels * plane * 4, ldc: plane });
     }
+    ones.dispose();
   }
   return record(out, {
     op: "conv2d",
@@ -118,16 +117,13 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
       columns.dispose();
       let gradB: Tensor | null = null;
       if (bias?.requiresGrad) {
+        // db = Σ_n δ_n·1 as GEMMs accumulating over the batch.
         gradB = new Tensor(bias.shape, "float32", "conv2d bias gradient");
-        const h = engineMemory.f32;
-        for (let o = 0; o < outChannels; o++) {
-          let total = 0;
-          for (let n = 0; n < batch; n++) {
-            const base = gradOut.offset + (n * outChannels + o) * plane;
-            for (let p = 0; p < plane; p++) total += h[base + p];
-          }
-          h[gradB.offset + o] = total;
+        const ones = full([plane], 1);
+        for (let n = 0; n < batch; n++) {
+          gemm({ transA: false, transB: false, m: outChannels, n: 1, k: plane, alpha: 1, a: gradOut.ptr + n * outChannels * plane * 4, lda: plane, b: ones.ptr, ldb: 1, beta: n === 0 ? 0 : 1, c: gradB.ptr, ldc: 1 });
         }
+        ones.dispose();
       }
       return [gradX, gradW, gradB];
     },

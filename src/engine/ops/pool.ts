@@ -42,43 +42,21 @@ function geometry(op: string, x: Tensor, options: Pool2dOptions): PoolGeometry {
 export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
   const g = geometry("maxpool2d", x, options);
   const out = new Tensor([x.shape[0], x.shape[1], g.outH, g.outW], "float32", "maxpool2d");
-  const argmax = new Int32Array(out.size);
-  const heap = engineMemory.f32;
-  let o = 0;
-  for (let plane = 0; plane < g.batchPlanes; plane++) {
-    const base = x.offset + plane * g.height * g.width;
-    for (let oh = 0; oh < g.outH; oh++) {
-      const h0 = oh * g.stride[0] - g.padding[0];
-      for (let ow = 0; ow < g.outW; ow++, o++) {
-        const w0 = ow * g.stride[1] - g.padding[1];
-        let best = Number.NEGATIVE_INFINITY;
-        let bestIndex = -1;
-        for (let kh = Math.max(0, -h0); kh < g.kernel[0] && h0 + kh < g.height; kh++) {
-          for (let kw = Math.max(0, -w0); kw < g.kernel[1] && w0 + kw < g.width; kw++) {
-            const index = (h0 + kh) * g.width + w0 + kw;
-            const value = heap[base + index];
-            if (value > best || bestIndex < 0) {
-              best = value;
-              bestIndex = index;
-            }
-          }
-        }
-        heap[out.offset + o] = best;
-        argmax[o] = plane * g.height * g.width + bestIndex;
-      }
-    }
-  }
-  return record(out, {
+  const argmax = new Tensor(out.shape, "int32", "maxpool2d argmax");
+  engineMemory.kernels.maxPoolForward(x.ptr, out.ptr, argmax.ptr, g.batchPlanes, g.height, g.width, g.kernel[0], g.kernel[1], g.stride[0], g.stride[1], g.padding[0], g.padding[1], g.outH, g.outW);
+  const recorded = record(out, {
     op: "maxpool2d",
     inputs: [x],
     backward: (gradOut) => {
       const grad = new Tensor(x.shape, "float32", "maxpool2d backward");
-      const h = engineMemory.f32;
-      h.fill(0, grad.offset, grad.offset + grad.size);
-      for (let i = 0; i < argmax.length; i++) h[grad.offset + argmax[i]] += h[gradOut.offset + i];
+      engineMemory.f32.fill(0, grad.offset, grad.offset + grad.size);
+      engineMemory.kernels.maxPoolBackward(gradOut.ptr, argmax.ptr, grad.ptr, out.size);
       return [grad];
     },
   });
+  // Without a graph nobody reads the argmax again.
+  if (!recorded.node) argmax.dispose();
+  return recorded;
 }
 
 /** Average pooling with count_include_pad: the divisor is always kh·kw. */

@@ -43,8 +43,24 @@ function pointwise(op: string, fn: Pointwise, x: Tensor): Tensor {
   });
 }
 
-/** max(x, 0); derivative 0 at 0 (PyTorch's convention). */
-export const relu = (x: Tensor): Tensor => pointwise("relu", { forward: (v) => (v > 0 ? v : 0), derivative: (v) => (v > 0 ? 1 : 0) }, x);
+/** The TypeScript reference of relu, against which the WASM kernel is tested. */
+export const referenceRelu = (x: Tensor): Tensor => pointwise("relu", { forward: (v) => (v > 0 ? v : 0), derivative: (v) => (v > 0 ? 1 : 0) }, x);
+
+/** max(x, 0); derivative 0 at 0 (PyTorch's convention). WASM SIMD forward and backward. */
+export function relu(x: Tensor): Tensor {
+  if (x.dtype !== "float32") throw new TypeError(`gradscope: relu needs a float32 tensor, got ${x.dtype}`);
+  const out = new Tensor(x.shape, "float32", "relu");
+  engineMemory.kernels.reluForward(x.ptr, out.ptr, x.size);
+  return record(out, {
+    op: "relu",
+    inputs: [x],
+    backward: (gradOut) => {
+      const grad = new Tensor(x.shape, "float32", "relu backward");
+      engineMemory.kernels.reluBackward(x.ptr, gradOut.ptr, grad.ptr, x.size);
+      return [grad];
+    },
+  });
+}
 
 /** x for x > 0, slope·x otherwise; derivative `slope` at 0. */
 export const leakyRelu = (x: Tensor, negativeSlope = 0.01): Tensor =>

@@ -1,0 +1,46 @@
+import { madd } from "./simd";
+
+// Vector loops with a scalar tail; n counts float32 elements, pointers are byte offsets.
+
+/** y = x > 0 ? x : 0 (pmax keeps the TypeScript reference's choice for NaN: 0). */
+export function reluForward(x: usize, y: usize, n: i32): void {
+  const zero = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const offset = <usize>i << 2;
+    v128.store(y + offset, f32x4.pmax(zero, v128.load(x + offset)));
+  }
+  for (; i < n; i++) {
+    const v = load<f32>(x + (<usize>i << 2));
+    store<f32>(y + (<usize>i << 2), v > 0 ? v : 0);
+  }
+}
+
+/** dx = x > 0 ? dy : 0 (relu'(0) = 0, as in PyTorch). */
+export function reluBackward(x: usize, dy: usize, dx: usize, n: i32): void {
+  const zero = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const offset = <usize>i << 2;
+    const positive = f32x4.gt(v128.load(x + offset), zero);
+    v128.store(dx + offset, v128.and(v128.load(dy + offset), positive));
+  }
+  for (; i < n; i++) {
+    const offset = <usize>i << 2;
+    store<f32>(dx + offset, load<f32>(x + offset) > 0 ? load<f32>(dy + offset) : 0);
+  }
+}
+
+/** y += alpha · x. */
+export function axpy(n: i32, alpha: f32, x: usize, y: usize): void {
+  const a = f32x4.splat(alpha);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const offset = <usize>i << 2;
+    v128.store(y + offset, madd(a, v128.load(x + offset), v128.load(y + offset)));
+  }
+  for (; i < n; i++) {
+    const offset = <usize>i << 2;
+    store<f32>(y + offset, load<f32>(y + offset) + alpha * load<f32>(x + offset));
+  }
+}

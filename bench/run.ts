@@ -1,0 +1,67 @@
+// `npm run bench`: engine figures as medians of repeated runs, with ratios against
+// TensorFlow.js-wasm measured in the same process. Figures only; nothing is asserted.
+import { cpus } from "node:os";
+import { engineMemory } from "../src/engine/memory.ts";
+import { gemm } from "../src/engine/kernels/gemm.ts";
+import { Tensor } from "../src/engine/tensor.ts";
+import { initTfjsWasm, tfjsCnnStep, tfjsMlpStep } from "./tfjsPeer.ts";
+import { medianMs } from "./timing.ts";
+import { cnnSpec, gradscopeStep, mlpSpec } from "./workloads.ts";
+
+interface Row {
+  name: string;
+  value: string;
+  unit: string;
+  ratio: string;
+}
+const rows: Row[] = [];
+const format = (x: number, digits = 1) => x.toFixed(digits);
+
+function gemmGflops(n: number): number {
+  const a = new Tensor([n, n]);
+  const b = new Tensor([n, n]);
+  const c = new Tensor([n, n]);
+  a.data.fill(0.5);
+  b.data.fill(0.25);
+  const ms = medianMs(() => gemm({ transA: false, transB: false, m: n, n, k: n, alpha: 1, a: a.ptr, lda: n, b: b.ptr, ldb: n, beta: 0, c: c.ptr, ldc: n }), 5, 1);
+  for (const t of [a, b, c]) t.dispose();
+  return (2 * n ** 3) / (ms / 1000) / 1e9;
+}
+
+function stepsPerSecond(step: () => void, stepsPerRun: number): number {
+  const ms = medianMs(() => {
+    for (let i = 0; i < stepsPerRun; i++) step();
+  }, 5, 1);
+  return (1000 * stepsPerRun) / ms;
+}
+
+for (const n of [512, 1024]) rows.push({ name: `GEMM ${n}^3`, value: format(gemmGflops(n)), unit: "GFLOP/s", ratio: "" });
+
+const backend = await initTfjsWasm();
+const workloads = [
+  { name: "MLP 784-256-128-10 step, batch 128", spec: mlpSpec, input: [784], batch: 128, peer: () => tfjsMlpStep(128), steps: 20 },
+  { name: "CNN 2x(conv3x3-relu-pool)-fc10 step, batch 64", spec: cnnSpec, input: [1, 28, 28], batch: 64, peer: () => tfjsCnnStep(64), steps: 5 },
+];
+for (const w of workloads) {
+  const ours = gradscopeStep(w.spec, w.input, w.batch);
+  const oursRate = stepsPerSecond(ours.step, w.steps);
+  const peerRate = stepsPerSecond(w.peer(), w.steps);
+  rows.push({ name: `${w.name} (gradscope)`, value: format(oursRate), unit: "steps/s", ratio: `${format(oursRate / peerRate, 2)}x tfjs` });
+  rows.push({ name: `${w.name} (tfjs ${backend})`, value: format(peerRate), unit: "steps/s", ratio: "1.00x" });
+  if (w.spec === mlpSpec) {
+    const statistics = gradscopeStep(w.spec, w.input, w.batch, { batchL2: true, batchDot: true });
+    const histogram = gradscopeStep(w.spec, w.input, w.batch, { batchL2: true, batchDot: true, hist1d: { bins: 20, range: [-1, 1] } });
+    const plainMs = 1000 / oursRate;
+    const statsMs = 1000 / stepsPerSecond(statistics.step, w.steps);
+    const histMs = 1000 / stepsPerSecond(histogram.step, w.steps);
+    rows.push({ name: "MLP step + batchL2 + batchDot (every layer)", value: format(statsMs, 2), unit: "ms/step", ratio: `${format(statsMs / plainMs, 2)}x plain` });
+    rows.push({ name: "MLP step + batchL2 + batchDot + hist1d(20)", value: format(histMs, 2), unit: "ms/step", ratio: `${format(histMs / plainMs, 2)}x plain` });
+    statistics.dispose();
+    histogram.dispose();
+  }
+  ours.dispose();
+}
+
+console.log(`gradscope bench: ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, Node ${process.version}, kernels ${engineMemory.flavor}, single thread`);
+console.log(`| benchmark | value | unit | ratio |\n|---|---:|---|---:|`);
+for (const r of rows) console.log(`| ${r.name} | ${r.value} | ${r.unit} | ${r.ratio} |`);

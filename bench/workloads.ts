@@ -1,0 +1,60 @@
+import { backward, noGrad } from "../src/engine/autograd.ts";
+import { tensor } from "../src/engine/creation.ts";
+import { backwardWithExtensions, type ExtensionRequest } from "../src/engine/extensions/index.ts";
+import { engineMemory } from "../src/engine/memory.ts";
+import { crossEntropy } from "../src/engine/ops/losses.ts";
+import { mean } from "../src/engine/ops/reduce.ts";
+import { Random } from "../src/engine/random.ts";
+import { scope } from "../src/engine/scope.ts";
+import type { Tensor } from "../src/engine/tensor.ts";
+import type { LayerSpec } from "../src/nn/spec.ts";
+import { buildModel } from "../src/nn/spec.ts";
+
+/** The two benchmark models of the engine issue, as specs shared with the peer. */
+export const mlpSpec: LayerSpec[] = [{ type: "linear", out: 256 }, { type: "relu" }, { type: "linear", out: 128 }, { type: "relu" }, { type: "linear", out: 10 }];
+export const cnnSpec: LayerSpec[] = [
+  { type: "conv2d", out_channels: 16, kernel_size: 3, padding: 1 },
+  { type: "relu" },
+  { type: "maxpool2d", kernel_size: 2 },
+  { type: "conv2d", out_channels: 32, kernel_size: 3, padding: 1 },
+  { type: "relu" },
+  { type: "maxpool2d", kernel_size: 2 },
+  { type: "flatten" },
+  { type: "linear", out: 10 },
+];
+
+/** A random batch of inputs and labels. */
+export function randomBatch(shape: number[], classes: number, seed: number): { inputs: Float32Array; labels: Int32Array } {
+  const random = new Random(seed);
+  const inputs = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => random.normal());
+  const labels = Int32Array.from({ length: shape[0] }, () => random.integer(classes));
+  return { inputs, labels };
+}
+
+/** A closure running one SGD training step of gradscope on a fixed batch. */
+export function gradscopeStep(spec: LayerSpec[], inputShape: number[], batchSize: number, extensions?: ExtensionRequest): { step: () => void; dispose: () => void } {
+  const { model } = buildModel({ layers: spec }, inputShape, 0);
+  const batch = randomBatch([batchSize, ...inputShape], 10, 1);
+  const params = model.parameters();
+  const step = () =>
+    scope(() => {
+      const x = tensor(batch.inputs, [batchSize, ...inputShape]);
+      const y = tensor(batch.labels, [batchSize], "int32");
+      const loss = mean(crossEntropy(model.forward(x), y));
+      if (extensions) backwardWithExtensions(loss, extensions);
+      else backward(loss);
+      noGrad(() => sgdUpdate(params, 0.01));
+    });
+  return { step, dispose: () => model.dispose() };
+}
+
+// Plain SGD in place; the optimizer issue replaces this with optim/.
+function sgdUpdate(params: Tensor[], lr: number): void {
+  const heap = engineMemory.f32;
+  for (const p of params) {
+    const grad = p.grad;
+    if (!grad) continue;
+    for (let i = 0; i < p.size; i++) heap[p.offset + i] -= lr * heap[grad.offset + i];
+    heap.fill(0, grad.offset, grad.offset + grad.size);
+  }
+}

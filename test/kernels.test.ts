@@ -1,0 +1,47 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { backward } from "../src/engine/autograd.ts";
+import { parameter, tensor } from "../src/engine/creation.ts";
+import { axpyInto, referenceAxpy } from "../src/engine/kernels/elementwise.ts";
+import { maxPool2d } from "../src/engine/ops/pool.ts";
+import { referenceRelu, relu } from "../src/engine/ops/unary.ts";
+import { scope } from "../src/engine/scope.ts";
+import { randomValues } from "./helpers.ts";
+
+test("WASM relu forward and backward equal the TypeScript reference exactly (odd length, zeros)", () => {
+  scope(() => {
+    const values = randomValues(37, 4);
+    values[3] = 0;
+    const seed = randomValues(37, 5);
+    const run = (fn: typeof relu) => {
+      const x = parameter(values, [37]);
+      const y = fn(x);
+      backward(y, { gradient: tensor(seed, [37]) });
+      return [y.toArray(), x.grad?.toArray()];
+    };
+    // Numeric equality: the kernel's masked gradient is +0 where the reference's dy·0 may be −0.
+    const [wasm, reference] = [run(relu), run(referenceRelu)];
+    for (let part = 0; part < 2; part++) assert.ok(wasm[part]?.every((v, i) => v === reference[part]?.[i]), `part ${part}`);
+  });
+});
+
+test("WASM axpy equals the TypeScript reference in float32", () => {
+  scope(() => {
+    const x = tensor(randomValues(23, 1), [23]);
+    const y1 = tensor(randomValues(23, 2), [23]);
+    const y2 = tensor(y1.toArray(), [23]);
+    axpyInto(y1, x, -0.37);
+    referenceAxpy(23, Math.fround(-0.37), x.ptr, y2.ptr);
+    for (let i = 0; i < 23; i++) assert.ok(Math.abs(y1.data[i] - y2.data[i]) <= 1e-6 * (1 + Math.abs(y2.data[i])), `element ${i}`);
+  });
+});
+
+test("WASM max pooling picks the window maximum and routes the gradient to it (padding never wins)", () => {
+  scope(() => {
+    const x = parameter([-1, -2, -3, -4, -5, -6, -7, -8, -9], [1, 1, 3, 3]);
+    const y = maxPool2d(x, { kernelSize: 2, stride: 2, padding: 1 });
+    assert.deepEqual(y.toArray(), [-1, -2, -4, -5]);
+    backward(y, { gradient: tensor([1, 2, 3, 4], [1, 1, 2, 2]) });
+    assert.deepEqual(x.grad?.toArray(), [1, 2, 0, 3, 4, 0, 0, 0, 0]);
+  });
+});
