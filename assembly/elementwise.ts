@@ -2,17 +2,16 @@ import { madd } from "./simd";
 
 // Vector loops with a scalar tail; n counts float32 elements, pointers are byte offsets.
 
-/** y = x > 0 ? x : 0 (pmax keeps the TypeScript reference's choice for NaN: 0). */
+/** y = max(x, 0); NaN propagates, as torch.relu does. */
 export function reluForward(x: usize, y: usize, n: i32): void {
   const zero = f32x4.splat(0);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const offset = <usize>i << 2;
-    v128.store(y + offset, f32x4.pmax(zero, v128.load(x + offset)));
+    v128.store(y + offset, f32x4.max(v128.load(x + offset), zero));
   }
   for (; i < n; i++) {
-    const v = load<f32>(x + (<usize>i << 2));
-    store<f32>(y + (<usize>i << 2), v > 0 ? v : 0);
+    store<f32>(y + (<usize>i << 2), max<f32>(load<f32>(x + (<usize>i << 2)), 0));
   }
 }
 

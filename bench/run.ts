@@ -1,8 +1,8 @@
 // `npm run bench`: engine figures as medians of repeated runs, with ratios against
 // TensorFlow.js-wasm measured in the same process. Figures only; nothing is asserted.
 import { cpus } from "node:os";
-import { engineMemory } from "../src/engine/memory.ts";
 import { gemm } from "../src/engine/kernels/gemm.ts";
+import { engineMemory } from "../src/engine/memory.ts";
 import { Tensor } from "../src/engine/tensor.ts";
 import { initTfjsWasm, tfjsCnnStep, tfjsMlpStep } from "./tfjsPeer.ts";
 import { medianMs } from "./timing.ts";
@@ -29,9 +29,13 @@ function gemmGflops(n: number): number {
 }
 
 function stepsPerSecond(step: () => void, stepsPerRun: number): number {
-  const ms = medianMs(() => {
-    for (let i = 0; i < stepsPerRun; i++) step();
-  }, 5, 1);
+  const ms = medianMs(
+    () => {
+      for (let i = 0; i < stepsPerRun; i++) step();
+    },
+    5,
+    1,
+  );
   return (1000 * stepsPerRun) / ms;
 }
 

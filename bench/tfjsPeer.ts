@@ -46,7 +46,12 @@ export function tfjsMlpStep(batchSize: number): () => void {
 // kernel, so the conv is built from pad, slice, concat and matMul, which all have gradients.
 function conv3x3(h: tf.Tensor4D, w: tf.Variable, b: tf.Variable): tf.Tensor4D {
   const [n, height, width, channels] = h.shape;
-  const padded = tf.pad(h, [[0, 0], [1, 1], [1, 1], [0, 0]]);
+  const padded = tf.pad(h, [
+    [0, 0],
+    [1, 1],
+    [1, 1],
+    [0, 0],
+  ]);
   const patches: tf.Tensor4D[] = [];
   for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) patches.push(tf.slice(padded, [0, i, j, 0], [n, height, width, channels]));
   const columns = tf.reshape(tf.concat(patches, 3), [n * height * width, 9 * channels]);

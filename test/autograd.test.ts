@@ -20,9 +20,27 @@ test("broadcasting add/sub/mul/div have correct values and gradients", () => {
     assertClose(div(b, a).data, [10, 10, 10, 2.5, 4, 5]);
   });
   checkGradients((x, y) => add(x, y), [[2, 3], [3]]);
-  checkGradients((x, y) => sub(x, y), [[2, 3], [2, 1]]);
-  checkGradients((x, y) => mul(x, y), [[4, 1, 3], [2, 3]]);
-  checkGradients((x, y) => div(x, add(mul(y, y), 1)), [[2, 3], [1, 3]]);
+  checkGradients(
+    (x, y) => sub(x, y),
+    [
+      [2, 3],
+      [2, 1],
+    ],
+  );
+  checkGradients(
+    (x, y) => mul(x, y),
+    [
+      [4, 1, 3],
+      [2, 3],
+    ],
+  );
+  checkGradients(
+    (x, y) => div(x, add(mul(y, y), 1)),
+    [
+      [2, 3],
+      [1, 3],
+    ],
+  );
 });
 
 test("sum, mean and max over axes reduce and differentiate like PyTorch", () => {
@@ -51,7 +69,13 @@ test("reshape, transpose, concat and slice move values and gradients", () => {
     assert.throws(() => add(x, tensor([1, 2], [2])), /add: shapes \[2, 3\] and \[2\] do not broadcast/);
   });
   checkGradients((x) => transpose(x, [2, 0, 1]), [[2, 3, 4]]);
-  checkGradients((x, y) => concat([x, y], 1), [[2, 2, 3], [2, 1, 3]]);
+  checkGradients(
+    (x, y) => concat([x, y], 1),
+    [
+      [2, 2, 3],
+      [2, 1, 3],
+    ],
+  );
   checkGradients((x) => slice(x, [1, 0, 1], [1, 2, -1]), [[2, 3, 4]]);
 });
 

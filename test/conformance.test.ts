@@ -8,7 +8,10 @@ const reference = fileURLToPath(new URL("../../shared/reference", import.meta.ur
 test("every layers.json and losses.json case matches PyTorch within the README's tolerances", () => {
   const { results } = runConformance(reference);
   const failures = results.filter((r) => r.status === "fail");
-  assert.deepEqual(failures.map((f) => `${f.file} ${f.name}: ${f.failures.map((x) => `${x.what} ${x.detail}`).join("; ")}`), []);
+  assert.deepEqual(
+    failures.map((f) => `${f.file} ${f.name}: ${f.failures.map((x) => `${x.what} ${x.detail}`).join("; ")}`),
+    [],
+  );
   const byFile = (file: string) => results.filter((r) => r.file === file && r.status === "pass").length;
   assert.equal(byFile("layers.json"), 33, "all 33 layer cases covered and passing");
   assert.equal(byFile("losses.json"), 5, "all 5 loss cases covered and passing");

@@ -10,7 +10,16 @@ import { scope } from "../src/engine/scope.ts";
 import { buildModel } from "../src/nn/spec.ts";
 import { assertClose, randomValues } from "./helpers.ts";
 
-const spec = { layers: [{ type: "conv2d", out_channels: 3, kernel_size: 3, padding: 1 }, { type: "relu" }, { type: "flatten" }, { type: "linear", out: 6 }, { type: "tanh" }, { type: "linear", out: 4 }] };
+const spec = {
+  layers: [
+    { type: "conv2d", out_channels: 3, kernel_size: 3, padding: 1 },
+    { type: "relu" },
+    { type: "flatten" },
+    { type: "linear", out: 6 },
+    { type: "tanh" },
+    { type: "linear", out: 4 },
+  ],
+};
 const batch = 5;
 
 // g_i by a literal loop: one forward/backward per sample, as Cockpit's self-check does.
@@ -42,13 +51,43 @@ test("batchL2, batchDot, sumGradSquared and projections equal the per-sample loo
       const dot = (a: number[], b: ArrayLike<number>) => a.reduce((s, v, j) => s + v * b[j], 0);
       const s = stats.get(p);
       assert.ok(s, `statistics for ${p.name}`);
-      assertClose(s.batchL2 ?? [], rows.map((r) => dot(r, r)), 1e-4, 1e-7, `batchL2 ${k}`);
-      assertClose(s.batchDot ?? [], rows.flatMap((a) => rows.map((b) => dot(a, b))), 1e-4, 1e-7, `batchDot ${k}`);
-      assertClose(s.sumGradSquared?.data ?? [], Array.from({ length: p.size }, (_, j) => rows.reduce((t, r) => t + r[j] * r[j], 0)), 1e-4, 1e-8, `sumGradSquared ${k}`);
-      assertClose(s.projections ?? [], rows.map((r) => dot(r, (directions.get(p) as { data: Float32Array }).data)), 1e-4, 1e-6, `projections ${k}`);
+      assertClose(
+        s.batchL2 ?? [],
+        rows.map((r) => dot(r, r)),
+        1e-4,
+        1e-7,
+        `batchL2 ${k}`,
+      );
+      assertClose(
+        s.batchDot ?? [],
+        rows.flatMap((a) => rows.map((b) => dot(a, b))),
+        1e-4,
+        1e-7,
+        `batchDot ${k}`,
+      );
+      assertClose(
+        s.sumGradSquared?.data ?? [],
+        Array.from({ length: p.size }, (_, j) => rows.reduce((t, r) => t + r[j] * r[j], 0)),
+        1e-4,
+        1e-8,
+        `sumGradSquared ${k}`,
+      );
+      assertClose(
+        s.projections ?? [],
+        rows.map((r) => dot(r, (directions.get(p) as { data: Float32Array }).data)),
+        1e-4,
+        1e-6,
+        `projections ${k}`,
+      );
       assertClose(s.individualGradients?.data ?? [], rows.flat(), 1e-4, 1e-6, `individualGradients ${k}`);
       // The batch gradient is the mean of the per-sample gradients.
-      assertClose(p.grad?.data ?? [], Array.from({ length: p.size }, (_, j) => rows.reduce((t, r) => t + r[j], 0) / batch), 1e-4, 1e-7, `grad ${k}`);
+      assertClose(
+        p.grad?.data ?? [],
+        Array.from({ length: p.size }, (_, j) => rows.reduce((t, r) => t + r[j], 0) / batch),
+        1e-4,
+        1e-7,
+        `grad ${k}`,
+      );
     });
   });
   model.dispose();
@@ -80,13 +119,22 @@ test("hist1d follows torch.histc: clamping into the end bins, v == hi in the las
   const counts = histogram1d(new Float32Array([-5, -1, -0.5, 0, 0.49, 0.5, 1, 7, -1e-9]), { bins: 4, range: [-1, 1] });
   // −5,−1 → 0; −0.5 → 1; 0, 0.49, −1e-9 (1 − 1e-9 rounds to 1 in float32) → 2; 0.5, 1, 7 → 3
   assert.deepEqual([...counts], [2, 1, 3, 3]);
-  assert.equal(counts.reduce((a, b) => a + b, 0), 9);
+  assert.equal(
+    counts.reduce((a, b) => a + b, 0),
+    9,
+  );
 });
 
 test("hist2d follows Cockpit: values clamp to the centres of the extreme bins and each gradient row pairs with θ", () => {
   const gradients = new Float32Array([-9, 0.1, 9, 0.6]); // N = 2 samples of a 2-element parameter
   const parameters = new Float32Array([-0.9, 5]);
-  const counts = histogram2d(gradients, parameters, { bins: [2, 2], range: [[-1, 1], [-1, 1]] });
+  const counts = histogram2d(gradients, parameters, {
+    bins: [2, 2],
+    range: [
+      [-1, 1],
+      [-1, 1],
+    ],
+  });
   // hist[ix][iy]: (−9→x bin 0, θ −0.9→y bin 0), (0.1→1, 5→1), (9→1, −0.9→0), (0.6→1, 5→1)
   assert.deepEqual([...counts], [1, 0, 1, 2]);
 });

@@ -1,7 +1,7 @@
 import { test } from "node:test";
-import { engineMemory } from "../src/engine/memory.ts";
-import { type GemmArgs, gemm, referenceGemm } from "../src/engine/kernels/gemm.ts";
 import { tensor } from "../src/engine/creation.ts";
+import { type GemmArgs, gemm, referenceGemm } from "../src/engine/kernels/gemm.ts";
+import { engineMemory } from "../src/engine/memory.ts";
 import { scope } from "../src/engine/scope.ts";
 import { instantiateKernels } from "../src/engine/wasm.ts";
 import { assertClose, randomValues } from "./helpers.ts";
@@ -44,7 +44,8 @@ test("both kernel builds (plain SIMD and relaxed SIMD) compute the same GEMM", (
   for (const flavor of ["simd", "relaxed-simd"] as const) {
     const { kernels } = instantiateKernels(engineMemory.memory, flavor);
     const work = engineMemory.workspace(kernels.gemmWorkspaceBytes());
-    const viaFlavor = (args: GemmArgs) => kernels.gemm(args.transA ? 1 : 0, args.transB ? 1 : 0, args.m, args.n, args.k, args.alpha, args.a, args.lda, args.b, args.ldb, args.beta, args.c, args.ldc, work);
+    const viaFlavor = (args: GemmArgs) =>
+      kernels.gemm(args.transA ? 1 : 0, args.transB ? 1 : 0, args.m, args.n, args.k, args.alpha, args.a, args.lda, args.b, args.ldb, args.beta, args.c, args.ldc, work);
     runBoth(37, 29, 300, false, true, 1, 0, viaFlavor);
     runBoth(37, 29, 300, true, false, 2, 1, viaFlavor);
   }

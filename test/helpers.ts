@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { backward } from "../src/engine/autograd.ts";
 import { parameter } from "../src/engine/creation.ts";
+import { Random } from "../src/engine/random.ts";
 import { scope } from "../src/engine/scope.ts";
 import type { Tensor } from "../src/engine/tensor.ts";
-import { Random } from "../src/engine/random.ts";
 
 /** Asserts |a − e| ≤ atol + rtol·|e| elementwise, naming the first offending index. */
 export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol = 1e-5, atol = 1e-6, what = "value"): void {
@@ -25,7 +25,12 @@ export function randomValues(count: number, seed: number): number[] {
  * S = Σ f(x)·w for a fixed random w, for every input shape given.
  */
 export function checkGradients(f: (...inputs: Tensor[]) => Tensor, shapes: number[][], seed = 1, tolerance = 2e-2): void {
-  const values = shapes.map((shape, i) => randomValues(shape.reduce((a, b) => a * b, 1), seed + i));
+  const values = shapes.map((shape, i) =>
+    randomValues(
+      shape.reduce((a, b) => a * b, 1),
+      seed + i,
+    ),
+  );
   const objective = (inputs: number[][]): number =>
     scope(() => {
       const tensors = inputs.map((v, i) => parameter(v, shapes[i]));

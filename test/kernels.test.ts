@@ -8,10 +8,11 @@ import { referenceRelu, relu } from "../src/engine/ops/unary.ts";
 import { scope } from "../src/engine/scope.ts";
 import { randomValues } from "./helpers.ts";
 
-test("WASM relu forward and backward equal the TypeScript reference exactly (odd length, zeros)", () => {
+test("WASM relu forward and backward equal the TypeScript reference exactly (odd length, zero, NaN)", () => {
   scope(() => {
     const values = randomValues(37, 4);
     values[3] = 0;
+    values[8] = Number.NaN;
     const seed = randomValues(37, 5);
     const run = (fn: typeof relu) => {
       const x = parameter(values, [37]);
@@ -21,7 +22,11 @@ test("WASM relu forward and backward equal the TypeScript reference exactly (odd
     };
     // Numeric equality: the kernel's masked gradient is +0 where the reference's dy·0 may be −0.
     const [wasm, reference] = [run(relu), run(referenceRelu)];
-    for (let part = 0; part < 2; part++) assert.ok(wasm[part]?.every((v, i) => v === reference[part]?.[i]), `part ${part}`);
+    for (let part = 0; part < 2; part++)
+      assert.ok(
+        wasm[part]?.every((v, i) => Object.is(v, reference[part]?.[i]) || v === reference[part]?.[i]),
+        `part ${part}`,
+      );
   });
 });
 

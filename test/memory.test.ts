@@ -28,7 +28,11 @@ test("scope frees everything but returned and kept tensors; dispose is idempoten
 });
 
 test("a training step with and without per-sample extensions leaks no tensor", () => {
-  const { model } = buildModel({ layers: [{ type: "conv2d", out_channels: 3, kernel_size: 3 }, { type: "relu" }, { type: "maxpool2d", kernel_size: 2 }, { type: "flatten" }, { type: "linear", out: 4 }] }, [1, 6, 6], 1);
+  const { model } = buildModel(
+    { layers: [{ type: "conv2d", out_channels: 3, kernel_size: 3 }, { type: "relu" }, { type: "maxpool2d", kernel_size: 2 }, { type: "flatten" }, { type: "linear", out: 4 }] },
+    [1, 6, 6],
+    1,
+  );
   const step = (extensions: boolean) =>
     scope(() => {
       const x = tensor(randomValues(2 * 36, 3), [2, 1, 6, 6]);

@@ -7,8 +7,14 @@ import { buildModel } from "../src/nn/spec.ts";
 import { randomValues } from "./helpers.ts";
 
 test("named parameters follow PyTorch's nn.Sequential names", () => {
-  const { model, outputShape } = buildModel({ layers: [{ type: "linear", in: 20, out: 16 }, { type: "relu" }, { type: "linear", out: 12 }, { type: "tanh" }, { type: "linear", out: 5, bias: false }] }, [20]);
-  assert.deepEqual(model.namedParameters().map(([n, p]) => `${n}:${p.shape.join("x")}`), ["0.weight:16x20", "0.bias:16", "2.weight:12x16", "2.bias:12", "4.weight:5x12"]);
+  const { model, outputShape } = buildModel(
+    { layers: [{ type: "linear", in: 20, out: 16 }, { type: "relu" }, { type: "linear", out: 12 }, { type: "tanh" }, { type: "linear", out: 5, bias: false }] },
+    [20],
+  );
+  assert.deepEqual(
+    model.namedParameters().map(([n, p]) => `${n}:${p.shape.join("x")}`),
+    ["0.weight:16x20", "0.bias:16", "2.weight:12x16", "2.bias:12", "4.weight:5x12"],
+  );
   assert.deepEqual(outputShape, [5]);
   model.dispose();
 });

@@ -33,7 +33,25 @@ export interface LayerCase {
 }
 
 /** The ops layers.json exercises that the engine implements. */
-export const supportedLayerOps = new Set(["linear", "conv2d", "maxpool2d", "avgpool2d", "relu", "leaky_relu", "tanh", "sigmoid", "gelu", "softplus", "softmax", "log_softmax", "flatten", "batchnorm1d", "batchnorm2d", "layernorm", "embedding"]);
+export const supportedLayerOps = new Set([
+  "linear",
+  "conv2d",
+  "maxpool2d",
+  "avgpool2d",
+  "relu",
+  "leaky_relu",
+  "tanh",
+  "sigmoid",
+  "gelu",
+  "softplus",
+  "softmax",
+  "log_softmax",
+  "flatten",
+  "batchnorm1d",
+  "batchnorm2d",
+  "layernorm",
+  "embedding",
+]);
 
 function forward(c: LayerCase, input: Tensor, params: Record<string, Tensor>, buffers: Record<string, Tensor>): Tensor {
   const h = c.hyper as Record<string, never>;
@@ -114,7 +132,11 @@ export function runLayerCase(c: LayerCase, tolerance: Tolerance): Comparison[] {
     const directions = new Map<Tensor, Tensor>();
     if (c.per_sample_grad_params) {
       for (const [name, value] of Object.entries(c.grad_params)) directions.set(params[name], tensor(goldenValues(value), value.shape));
-      statistics = backwardWithExtensions(output, { individualGradients: true, batchL2: true, batchDot: true, sumGradSquared: true, projections: directions }, { gradient: gradOutput, perSampleScale: 1 });
+      statistics = backwardWithExtensions(
+        output,
+        { individualGradients: true, batchL2: true, batchDot: true, sumGradSquared: true, projections: directions },
+        { gradient: gradOutput, perSampleScale: 1 },
+      );
     } else {
       backward(output, { gradient: gradOutput });
     }

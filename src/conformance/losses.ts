@@ -44,7 +44,10 @@ export function runLossCase(c: LossCase, tolerance: Tolerance): Comparison[] {
     const target = toTensor(c.target);
     const losses = perSampleLoss(c, input, target);
     const loss = mean(losses);
-    const comparisons = [compareValues("per_sample_loss", losses.data, goldenValues(c.per_sample_loss), tolerance), compareValues("loss_value", [loss.item()], [goldenNumber(c.loss_value)], tolerance)];
+    const comparisons = [
+      compareValues("per_sample_loss", losses.data, goldenValues(c.per_sample_loss), tolerance),
+      compareValues("loss_value", [loss.item()], [goldenNumber(c.loss_value)], tolerance),
+    ];
     backward(loss);
     comparisons.push(compareValues("grad_input", input.grad?.data ?? [], goldenValues(c.grad_input), tolerance));
     return comparisons;

@@ -41,7 +41,14 @@ function runFile<Case extends { name: string }>(directory: string, file: string,
     try {
       return summarize(file, c.name, runner.run(c, runner.tolerance));
     } catch (error) {
-      return { file, name: c.name, status: "fail", maxAbs: Number.NaN, maxRel: Number.NaN, failures: [{ what: "exception", maxAbs: Number.NaN, maxRel: Number.NaN, pass: false, detail: (error as Error).message }] };
+      return {
+        file,
+        name: c.name,
+        status: "fail",
+        maxAbs: Number.NaN,
+        maxRel: Number.NaN,
+        failures: [{ what: "exception", maxAbs: Number.NaN, maxRel: Number.NaN, pass: false, detail: (error as Error).message }],
+      };
     }
   });
 }

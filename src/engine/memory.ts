@@ -116,8 +116,7 @@ class EngineMemory {
     const pages = Math.min(MAX_PAGES - current, Math.max(needed, Math.ceil(current / 2)));
     if (pages < needed) {
       throw new RangeError(
-        `gradscope: out of memory allocating ${what()} (${size} bytes); ` +
-          `${(this.bytesInUse / 2 ** 20).toFixed(1)} MiB in use, 4 GiB is the WebAssembly limit`,
+        `gradscope: out of memory allocating ${what()} (${size} bytes); ` + `${(this.bytesInUse / 2 ** 20).toFixed(1)} MiB in use, 4 GiB is the WebAssembly limit`,
       );
     }
     this.memory.grow(pages);

@@ -27,7 +27,7 @@ export interface LayerRecord {
 }
 
 let liveTensors = 0;
-let scopeStack: Array<Set<Tensor>> = [];
+const scopeStack: Array<Set<Tensor>> = [];
 
 /**
  * A float32 or int32 tensor, contiguous and row-major, whose data lives in the engine's
@@ -163,4 +163,3 @@ export function endScope(survivors: Iterable<Tensor>): void {
   }
   for (const tensor of closing) tensor.dispose();
 }
-

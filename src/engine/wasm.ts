@@ -23,7 +23,22 @@ export interface WasmKernels {
   reluForward(x: number, y: number, n: number): void;
   reluBackward(x: number, dy: number, dx: number, n: number): void;
   axpy(n: number, alpha: number, x: number, y: number): void;
-  maxPoolForward(x: number, y: number, argmax: number, planes: number, height: number, width: number, kernelH: number, kernelW: number, strideH: number, strideW: number, padH: number, padW: number, outH: number, outW: number): void;
+  maxPoolForward(
+    x: number,
+    y: number,
+    argmax: number,
+    planes: number,
+    height: number,
+    width: number,
+    kernelH: number,
+    kernelW: number,
+    strideH: number,
+    strideW: number,
+    padH: number,
+    padW: number,
+    outH: number,
+    outW: number,
+  ): void;
   maxPoolBackward(dy: number, argmax: number, dx: number, count: number): void;
 }
 
@@ -37,8 +52,8 @@ setFlagsFromString("--experimental-wasm-relaxed-simd");
 function buildFile(name: string): URL {
   // Works both from src/ (tsx) and from dist/src/ (compiled): build/ sits at the package root.
   const here = new URL(".", import.meta.url);
-  const fromSrc = new URL("../../build/" + name, here);
-  const fromDist = new URL("../../../build/" + name, here);
+  const fromSrc = new URL(`../../build/${name}`, here);
+  const fromDist = new URL(`../../../build/${name}`, here);
   try {
     readFileSync(fromSrc, { flag: "r" });
     return fromSrc;

@@ -6,7 +6,10 @@ import { Module } from "./module.ts";
 
 /** A parameter-free module wrapping a tensor function. */
 export class Lambda extends Module {
-  constructor(readonly kind: string, private readonly fn: (x: Tensor) => Tensor) {
+  constructor(
+    readonly kind: string,
+    private readonly fn: (x: Tensor) => Tensor,
+  ) {
     super();
   }
 

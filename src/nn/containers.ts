@@ -9,7 +9,7 @@ export class Sequential extends Module {
   constructor(layers: Module[]) {
     super();
     this.layers = layers;
-    layers.forEach((layer, index) => this.registerChild(String(index), layer));
+    for (const [index, layer] of layers.entries()) this.registerChild(String(index), layer);
   }
 
   forward(input: Tensor): Tensor {

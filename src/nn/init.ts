@@ -1,5 +1,5 @@
-import { Tensor } from "../engine/tensor.ts";
 import type { Random } from "../engine/random.ts";
+import { Tensor } from "../engine/tensor.ts";
 
 /** A tensor of U(−bound, bound) samples. */
 export function uniformTensor(shape: readonly number[], bound: number, random: Random): Tensor {

@@ -16,7 +16,11 @@ export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
 
-  constructor(readonly inFeatures: number, readonly outFeatures: number, options: { bias?: boolean; random?: Random } = {}) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    options: { bias?: boolean; random?: Random } = {},
+  ) {
     super();
     const random = options.random ?? new Random(0);
     const bound = defaultBound(inFeatures);
@@ -84,7 +88,10 @@ export class BatchNorm extends Module {
   readonly runningVar: Tensor;
   readonly numBatchesTracked: Tensor;
 
-  constructor(numFeatures: number, readonly options: { eps?: number; momentum?: number; affine?: boolean } = {}) {
+  constructor(
+    numFeatures: number,
+    readonly options: { eps?: number; momentum?: number; affine?: boolean } = {},
+  ) {
     super();
     const affine = options.affine ?? true;
     this.weight = this.registerParameter("weight", affine ? full([numFeatures], 1) : null);
@@ -105,7 +112,10 @@ export class LayerNorm extends Module {
   readonly weight: Tensor | null;
   readonly bias: Tensor | null;
 
-  constructor(readonly normalizedShape: number[], readonly options: { eps?: number; elementwiseAffine?: boolean } = {}) {
+  constructor(
+    readonly normalizedShape: number[],
+    readonly options: { eps?: number; elementwiseAffine?: boolean } = {},
+  ) {
     super();
     const affine = options.elementwiseAffine ?? true;
     this.weight = this.registerParameter("weight", affine ? full(normalizedShape, 1) : null);
@@ -121,7 +131,11 @@ export class LayerNorm extends Module {
 export class Embedding extends Module {
   readonly weight: Tensor;
 
-  constructor(numEmbeddings: number, embeddingDim: number, readonly options: { paddingIndex?: number | null; random?: Random } = {}) {
+  constructor(
+    numEmbeddings: number,
+    embeddingDim: number,
+    readonly options: { paddingIndex?: number | null; random?: Random } = {},
+  ) {
     super();
     const random = options.random ?? new Random(0);
     const weight = normalTensor([numEmbeddings, embeddingDim], 1, random);
@@ -139,7 +153,10 @@ export class Embedding extends Module {
 export class Dropout extends Module {
   readonly random: Random;
 
-  constructor(readonly p = 0.5, seed = 0) {
+  constructor(
+    readonly p = 0.5,
+    seed = 0,
+  ) {
     super();
     this.random = new Random(seed);
   }

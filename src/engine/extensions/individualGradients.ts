@@ -25,7 +25,21 @@ function linear(layer: LayerRecord, gradOut: Tensor, scale: number): ParameterGr
   if (weight?.requiresGrad) {
     const out = perSampleTensor(weight, batch);
     for (let i = 0; i < batch; i++) {
-      gemm({ transA: true, transB: false, m: outFeatures, n: inFeatures, k: positions, alpha: scale, a: gradOut.ptr + i * positions * outFeatures * 4, lda: outFeatures, b: input.ptr + i * positions * inFeatures * 4, ldb: inFeatures, beta: 0, c: out.ptr + i * outFeatures * inFeatures * 4, ldc: inFeatures });
+      gemm({
+        transA: true,
+        transB: false,
+        m: outFeatures,
+        n: inFeatures,
+        k: positions,
+        alpha: scale,
+        a: gradOut.ptr + i * positions * outFeatures * 4,
+        lda: outFeatures,
+        b: input.ptr + i * positions * inFeatures * 4,
+        ldb: inFeatures,
+        beta: 0,
+        c: out.ptr + i * outFeatures * inFeatures * 4,
+        ldc: inFeatures,
+      });
     }
     result.push({ parameter: weight, gradients: out });
   }
@@ -64,7 +78,21 @@ function conv2d(layer: LayerRecord, gradOut: Tensor, scale: number): ParameterGr
     for (let i = 0; i < batch; i++) {
       for (let group = 0; group < hyper.groups; group++) {
         im2col(g, input.offset + (i * inChannels + group * g.channels) * g.height * g.width, columns.offset);
-        gemm({ transA: false, transB: true, m: groupOut, n: patch, k: plane, alpha: scale, a: gradOut.ptr + (i * outChannels + group * groupOut) * plane * 4, lda: plane, b: columns.ptr, ldb: plane, beta: 0, c: out.ptr + (i * outChannels + group * groupOut) * patch * 4, ldc: patch });
+        gemm({
+          transA: false,
+          transB: true,
+          m: groupOut,
+          n: patch,
+          k: plane,
+          alpha: scale,
+          a: gradOut.ptr + (i * outChannels + group * groupOut) * plane * 4,
+          lda: plane,
+          b: columns.ptr,
+          ldb: plane,
+          beta: 0,
+          c: out.ptr + (i * outChannels + group * groupOut) * patch * 4,
+          ldc: patch,
+        });
       }
     }
     columns.dispose();
@@ -129,7 +157,9 @@ function batchNorm(layer: LayerRecord, gradOut: Tensor, scale: number): Paramete
   const { weight, bias, input } = layer;
   const { training, normalized, channels, spatial } = layer.hyper as { training: boolean; normalized: Tensor; channels: number; spatial: number };
   if (training) {
-    throw new Error(`gradscope: per-sample gradients are not defined for batch norm in train mode (layer ${weight?.name ?? "batchnorm"}): the batch statistics couple the samples; use eval mode or skip the quantity`);
+    throw new Error(
+      `gradscope: per-sample gradients are not defined for batch norm in train mode (layer ${weight?.name ?? "batchnorm"}): the batch statistics couple the samples; use eval mode or skip the quantity`,
+    );
   }
   const batch = input.shape[0];
   const result: ParameterGradients[] = [];

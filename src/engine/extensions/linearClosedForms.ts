@@ -1,5 +1,5 @@
-import { matmulRaw } from "../ops/matmul.ts";
 import { engineMemory } from "../memory.ts";
+import { matmulRaw } from "../ops/matmul.ts";
 import type { LayerRecord, Tensor } from "../tensor.ts";
 
 /**

@@ -60,7 +60,21 @@ export const sumGradSquared = {
       }
     } else {
       const squaredInput = squared(view.activations);
-      gemm({ transA: true, transB: false, m: view.outFeatures, n: view.inFeatures, k: view.batch, alpha: s2, a: squaredDelta.ptr, lda: view.outFeatures, b: squaredInput.ptr, ldb: view.inFeatures, beta: 0, c: out.ptr, ldc: view.inFeatures });
+      gemm({
+        transA: true,
+        transB: false,
+        m: view.outFeatures,
+        n: view.inFeatures,
+        k: view.batch,
+        alpha: s2,
+        a: squaredDelta.ptr,
+        lda: view.outFeatures,
+        b: squaredInput.ptr,
+        ldb: view.inFeatures,
+        beta: 0,
+        c: out.ptr,
+        ldc: view.inFeatures,
+      });
       squaredInput.dispose();
     }
     squaredDelta.dispose();

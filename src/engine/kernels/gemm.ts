@@ -43,20 +43,5 @@ const workspaceBytes = engineMemory.kernels.gemmWorkspaceBytes();
 /** SIMD GEMM in WebAssembly (packed, register-blocked). */
 export function gemm(args: GemmArgs): void {
   const work = engineMemory.workspace(workspaceBytes);
-  engineMemory.kernels.gemm(
-    args.transA ? 1 : 0,
-    args.transB ? 1 : 0,
-    args.m,
-    args.n,
-    args.k,
-    args.alpha,
-    args.a,
-    args.lda,
-    args.b,
-    args.ldb,
-    args.beta,
-    args.c,
-    args.ldc,
-    work,
-  );
+  engineMemory.kernels.gemm(args.transA ? 1 : 0, args.transB ? 1 : 0, args.m, args.n, args.k, args.alpha, args.a, args.lda, args.b, args.ldb, args.beta, args.c, args.ldc, work);
 }

@@ -18,7 +18,9 @@ export interface BatchNormOptions {
 export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, runningMean: Tensor, runningVar: Tensor, options: BatchNormOptions): Tensor {
   const channels = x.shape[1];
   if (x.rank < 2 || runningMean.size !== channels || runningVar.size !== channels || (weight && weight.size !== channels)) {
-    throw new RangeError(`gradscope: batchnorm: input ${shapeString(x.shape)} needs channel axis 1 of size ${runningMean.size} (weight ${weight ? shapeString(weight.shape) : "none"})`);
+    throw new RangeError(
+      `gradscope: batchnorm: input ${shapeString(x.shape)} needs channel axis 1 of size ${runningMean.size} (weight ${weight ? shapeString(weight.shape) : "none"})`,
+    );
   }
   const momentum = options.momentum ?? 0.1;
   const eps = options.eps ?? 1e-5;

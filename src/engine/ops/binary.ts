@@ -2,8 +2,8 @@ import { record } from "../autograd.ts";
 import { engineMemory } from "../memory.ts";
 import { broadcastShapes, shapeString, sizeOf, stridesOf } from "../shapes.ts";
 import { Tensor } from "../tensor.ts";
-import { reshape } from "./shape.ts";
 import { sum } from "./reduce.ts";
+import { reshape } from "./shape.ts";
 
 type BinaryOp = "add" | "sub" | "mul" | "div";
 

@@ -1,6 +1,6 @@
 import { record } from "../autograd.ts";
-import { gemm } from "../kernels/gemm.ts";
 import { full } from "../creation.ts";
+import { gemm } from "../kernels/gemm.ts";
 import { engineMemory } from "../memory.ts";
 import { shapeString } from "../shapes.ts";
 import { Tensor } from "../tensor.ts";
@@ -34,7 +34,9 @@ export function conv2dHyper(x: Tensor, weight: Tensor, options: Conv2dOptions): 
   const groups = options.groups ?? 1;
   const [outChannels, groupChannels, kernelH, kernelW] = weight.shape;
   if (x.rank !== 4 || weight.rank !== 4 || x.shape[1] !== groupChannels * groups || outChannels % groups !== 0) {
-    throw new RangeError(`gradscope: conv2d: input ${shapeString(x.shape)} and weight ${shapeString(weight.shape)} with groups ${groups}: expected input [N, ${groupChannels * groups}, H, W] and out channels divisible by groups`);
+    throw new RangeError(
+      `gradscope: conv2d: input ${shapeString(x.shape)} and weight ${shapeString(weight.shape)} with groups ${groups}: expected input [N, ${groupChannels * groups}, H, W] and out channels divisible by groups`,
+    );
   }
   const outH = convOutputSize(x.shape[2], kernelH, stride[0], padding[0], dilation[0]);
   const outW = convOutputSize(x.shape[3], kernelW, stride[1], padding[1], dilation[1]);
@@ -76,7 +78,21 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
   for (let n = 0; n < batch; n++) {
     for (let group = 0; group < hyper.groups; group++) {
       im2col(g, x.offset + (n * inChannels + group * g.channels) * g.height * g.width, cols.offset);
-      gemm({ transA: false, transB: false, m: groupOut, n: plane, k: patch, alpha: 1, a: weight.ptr + group * groupOut * patch * 4, lda: patch, b: cols.ptr, ldb: plane, beta: 0, c: out.ptr + (n * outChannels + group * groupOut) * plane * 4, ldc: plane });
+      gemm({
+        transA: false,
+        transB: false,
+        m: groupOut,
+        n: plane,
+        k: patch,
+        alpha: 1,
+        a: weight.ptr + group * groupOut * patch * 4,
+        lda: patch,
+        b: cols.ptr,
+        ldb: plane,
+        beta: 0,
+        c: out.ptr + (n * outChannels + group * groupOut) * plane * 4,
+        ldc: plane,
+      });
     }
   }
   cols.dispose();
@@ -84,7 +100,21 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
     // out_n += b·1ᵀ as a rank-one GEMM, so the bias add runs in the SIMD kernel.
     const ones = full([plane], 1);
     for (let n = 0; n < batch; n++) {
-      gemm({ transA: false, transB: false, m: outChannels, n: plane, k: 1, alpha: 1, a: bias.ptr, lda: 1, b: ones.ptr, ldb: plane, beta: 1, c: out.ptr + n * outChannels * plane * 4, ldc: plane });
+      gemm({
+        transA: false,
+        transB: false,
+        m: outChannels,
+        n: plane,
+        k: 1,
+        alpha: 1,
+        a: bias.ptr,
+        lda: 1,
+        b: ones.ptr,
+        ldb: plane,
+        beta: 1,
+        c: out.ptr + n * outChannels * plane * 4,
+        ldc: plane,
+      });
     }
     ones.dispose();
   }
@@ -106,10 +136,38 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
           const weightPtr = weight.ptr + group * groupOut * patch * 4;
           if (gradW) {
             im2col(g, x.offset + inputStart, columns.offset);
-            gemm({ transA: false, transB: true, m: groupOut, n: patch, k: plane, alpha: 1, a: gradOutPtr, lda: plane, b: columns.ptr, ldb: plane, beta: 1, c: gradW.ptr + group * groupOut * patch * 4, ldc: patch });
+            gemm({
+              transA: false,
+              transB: true,
+              m: groupOut,
+              n: patch,
+              k: plane,
+              alpha: 1,
+              a: gradOutPtr,
+              lda: plane,
+              b: columns.ptr,
+              ldb: plane,
+              beta: 1,
+              c: gradW.ptr + group * groupOut * patch * 4,
+              ldc: patch,
+            });
           }
           if (gradX) {
-            gemm({ transA: true, transB: false, m: patch, n: plane, k: groupOut, alpha: 1, a: weightPtr, lda: patch, b: gradOutPtr, ldb: plane, beta: 0, c: columns.ptr, ldc: plane });
+            gemm({
+              transA: true,
+              transB: false,
+              m: patch,
+              n: plane,
+              k: groupOut,
+              alpha: 1,
+              a: weightPtr,
+              lda: patch,
+              b: gradOutPtr,
+              ldb: plane,
+              beta: 0,
+              c: columns.ptr,
+              ldc: plane,
+            });
             col2imAdd(g, columns.offset, gradX.offset + inputStart);
           }
         }
@@ -121,7 +179,21 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
         gradB = new Tensor(bias.shape, "float32", "conv2d bias gradient");
         const ones = full([plane], 1);
         for (let n = 0; n < batch; n++) {
-          gemm({ transA: false, transB: false, m: outChannels, n: 1, k: plane, alpha: 1, a: gradOut.ptr + n * outChannels * plane * 4, lda: plane, b: ones.ptr, ldb: 1, beta: n === 0 ? 0 : 1, c: gradB.ptr, ldc: 1 });
+          gemm({
+            transA: false,
+            transB: false,
+            m: outChannels,
+            n: 1,
+            k: plane,
+            alpha: 1,
+            a: gradOut.ptr + n * outChannels * plane * 4,
+            lda: plane,
+            b: ones.ptr,
+            ldb: 1,
+            beta: n === 0 ? 0 : 1,
+            c: gradB.ptr,
+            ldc: 1,
+          });
         }
         ones.dispose();
       }

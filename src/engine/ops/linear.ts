@@ -40,7 +40,21 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   const rows = x.size / inFeatures;
   const outShape = [...x.shape.slice(0, -1), outFeatures];
   const out = new Tensor(outShape, "float32", "linear");
-  gemm({ transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures, alpha: 1, a: x.ptr, lda: inFeatures, b: weight.ptr, ldb: inFeatures, beta: 0, c: out.ptr, ldc: outFeatures });
+  gemm({
+    transA: false,
+    transB: true,
+    m: rows,
+    n: outFeatures,
+    k: inFeatures,
+    alpha: 1,
+    a: x.ptr,
+    lda: inFeatures,
+    b: weight.ptr,
+    ldb: inFeatures,
+    beta: 0,
+    c: out.ptr,
+    ldc: outFeatures,
+  });
   if (bias) addRowBias(out, bias, rows, outFeatures);
   return record(out, {
     op: "linear",
@@ -50,12 +64,40 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
       let gradX: Tensor | null = null;
       if (x.requiresGrad) {
         gradX = new Tensor(x.shape, "float32", "linear input gradient");
-        gemm({ transA: false, transB: false, m: rows, n: inFeatures, k: outFeatures, alpha: 1, a: gradOut.ptr, lda: outFeatures, b: weight.ptr, ldb: inFeatures, beta: 0, c: gradX.ptr, ldc: inFeatures });
+        gemm({
+          transA: false,
+          transB: false,
+          m: rows,
+          n: inFeatures,
+          k: outFeatures,
+          alpha: 1,
+          a: gradOut.ptr,
+          lda: outFeatures,
+          b: weight.ptr,
+          ldb: inFeatures,
+          beta: 0,
+          c: gradX.ptr,
+          ldc: inFeatures,
+        });
       }
       let gradW: Tensor | null = null;
       if (weight.requiresGrad) {
         gradW = new Tensor(weight.shape, "float32", "linear weight gradient");
-        gemm({ transA: true, transB: false, m: outFeatures, n: inFeatures, k: rows, alpha: 1, a: gradOut.ptr, lda: outFeatures, b: x.ptr, ldb: inFeatures, beta: 0, c: gradW.ptr, ldc: inFeatures });
+        gemm({
+          transA: true,
+          transB: false,
+          m: outFeatures,
+          n: inFeatures,
+          k: rows,
+          alpha: 1,
+          a: gradOut.ptr,
+          lda: outFeatures,
+          b: x.ptr,
+          ldb: inFeatures,
+          beta: 0,
+          c: gradW.ptr,
+          ldc: inFeatures,
+        });
       }
       const gradB = bias?.requiresGrad ? columnSums(gradOut, rows, outFeatures, bias.shape) : null;
       return [gradX, gradW, gradB];

@@ -10,7 +10,9 @@ import { logSoftmaxRows } from "./softmax.ts";
 
 function classTargets(op: string, input: Tensor, target: Tensor): { batch: number; classes: number } {
   if (input.rank !== 2 || target.dtype !== "int32" || target.rank !== 1 || target.shape[0] !== input.shape[0]) {
-    throw new RangeError(`gradscope: ${op}: expected input [N, C] and int32 targets [N], got ${input.dtype}${shapeString(input.shape)} and ${target.dtype}${shapeString(target.shape)}`);
+    throw new RangeError(
+      `gradscope: ${op}: expected input [N, C] and int32 targets [N], got ${input.dtype}${shapeString(input.shape)} and ${target.dtype}${shapeString(target.shape)}`,
+    );
   }
   const [batch, classes] = input.shape;
   const ints = engineMemory.i32;
@@ -101,7 +103,14 @@ function pairedShapes(op: string, input: Tensor, target: Tensor): { batch: numbe
  * Elementwise loss averaged per sample. `value(x, t)` and `derivative(x, t)` (∂/∂x) define it;
  * the target gets the gradient `targetDerivative` when it requires one.
  */
-function meanPerSample(op: string, input: Tensor, target: Tensor, value: (x: number, t: number) => number, derivative: (x: number, t: number) => number, targetDerivative: (x: number, t: number) => number): Tensor {
+function meanPerSample(
+  op: string,
+  input: Tensor,
+  target: Tensor,
+  value: (x: number, t: number) => number,
+  derivative: (x: number, t: number) => number,
+  targetDerivative: (x: number, t: number) => number,
+): Tensor {
   const { batch, perSample } = pairedShapes(op, input, target);
   const out = new Tensor([batch], "float32", op);
   const heap = engineMemory.f32;

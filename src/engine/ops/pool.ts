@@ -43,7 +43,22 @@ export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
   const g = geometry("maxpool2d", x, options);
   const out = new Tensor([x.shape[0], x.shape[1], g.outH, g.outW], "float32", "maxpool2d");
   const argmax = new Tensor(out.shape, "int32", "maxpool2d argmax");
-  engineMemory.kernels.maxPoolForward(x.ptr, out.ptr, argmax.ptr, g.batchPlanes, g.height, g.width, g.kernel[0], g.kernel[1], g.stride[0], g.stride[1], g.padding[0], g.padding[1], g.outH, g.outW);
+  engineMemory.kernels.maxPoolForward(
+    x.ptr,
+    out.ptr,
+    argmax.ptr,
+    g.batchPlanes,
+    g.height,
+    g.width,
+    g.kernel[0],
+    g.kernel[1],
+    g.stride[0],
+    g.stride[1],
+    g.padding[0],
+    g.padding[1],
+    g.outH,
+    g.outW,
+  );
   const recorded = record(out, {
     op: "maxpool2d",
     inputs: [x],

@@ -44,7 +44,7 @@ function pointwise(op: string, fn: Pointwise, x: Tensor): Tensor {
 }
 
 /** The TypeScript reference of relu, against which the WASM kernel is tested. */
-export const referenceRelu = (x: Tensor): Tensor => pointwise("relu", { forward: (v) => (v > 0 ? v : 0), derivative: (v) => (v > 0 ? 1 : 0) }, x);
+export const referenceRelu = (x: Tensor): Tensor => pointwise("relu", { forward: (v) => Math.max(v, 0), derivative: (v) => (v > 0 ? 1 : 0) }, x);
 
 /** max(x, 0); derivative 0 at 0 (PyTorch's convention). WASM SIMD forward and backward. */
 export function relu(x: Tensor): Tensor {

@@ -1,0 +1,81 @@
+// `npm run demo`: trains an MLP on two interleaved spirals with the gradscope engine and
+// prints, every few epochs, the loss, the accuracy and Cockpit's norm test computed from the
+// per-sample gradients that the extensions produce inside the backward pass.
+import { backwardWithExtensions, buildModel, crossEntropy, engineMemory, mean, noGrad, Random, scope, type Tensor, tensor } from "../src/index.ts";
+
+function twoSpirals(count: number, seed: number): { points: number[]; labels: number[] } {
+  const random = new Random(seed);
+  const points: number[] = [];
+  const labels: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const label = i % 2;
+    const t = 0.5 + 3.5 * random.uniform();
+    const angle = 2 * t + label * Math.PI;
+    points.push(t * Math.cos(angle) * 0.5 + 0.05 * random.normal(), t * Math.sin(angle) * 0.5 + 0.05 * random.normal());
+    labels.push(label);
+  }
+  return { points, labels };
+}
+
+const { points, labels } = twoSpirals(1024, 1);
+const { model } = buildModel({ arch: "mlp", hidden: [64, 64], activation: "tanh", classes: 2 }, [2], 0);
+const params = model.parameters();
+const batchSize = 64;
+const learningRate = 0.3;
+const order = Array.from({ length: labels.length }, (_, i) => i);
+const shuffler = new Random(2);
+
+// Cockpit's norm test: sqrt(Σ_i‖g_i − g‖² / (N(N−1)‖g‖²)), from batchL2 and the batch gradient.
+function normTest(batchL2: number, gradientSquaredNorm: number, n: number): number {
+  // Σ_i‖g_i − g‖² = Σ_i‖g_i‖² − N‖g‖² since g is the mean of the g_i.
+  return Math.sqrt((batchL2 - n * gradientSquaredNorm) / (n * (n - 1) * gradientSquaredNorm));
+}
+
+function sgdStep(): void {
+  const heap = engineMemory.f32;
+  for (const p of params) {
+    const grad = p.grad as Tensor;
+    for (let i = 0; i < p.size; i++) heap[p.offset + i] -= learningRate * heap[grad.offset + i];
+  }
+  model.zeroGrad();
+}
+
+console.log(`gradscope demo: MLP 2-64-64-2 on two spirals, ${labels.length} points, batch ${batchSize}, SGD lr ${learningRate}, kernels ${engineMemory.flavor}`);
+const start = performance.now();
+for (let epoch = 1; epoch <= 60; epoch++) {
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = shuffler.integer(i + 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  let lossSum = 0;
+  let testSum = 0;
+  let batches = 0;
+  for (let b = 0; b + batchSize <= order.length; b += batchSize) {
+    const indices = order.slice(b, b + batchSize);
+    scope(() => {
+      const x = tensor(indices.flatMap((k) => [points[2 * k], points[2 * k + 1]]), [batchSize, 2]);
+      const y = tensor(indices.map((k) => labels[k]), [batchSize], "int32");
+      const loss = mean(crossEntropy(model.forward(x), y));
+      const stats = backwardWithExtensions(loss, { batchL2: true });
+      // Σ_i ‖g_i‖² and ‖g‖² summed over all parameters.
+      const sumBatchL2 = params.reduce((s, p) => s + (stats.get(p)?.batchL2?.reduce((a, v) => a + v, 0) ?? 0), 0);
+      const gradNormSquared = params.reduce((s, p) => s + (p.grad?.data.reduce((a, v) => a + v * v, 0) ?? 0), 0);
+      testSum += normTest(sumBatchL2, gradNormSquared, batchSize);
+      lossSum += loss.item();
+      batches++;
+      noGrad(sgdStep);
+    });
+  }
+  if (epoch % 10 === 0) {
+    const accuracy = scope(() =>
+      noGrad(() => {
+        const logits = model.forward(tensor(points, [labels.length, 2])).data;
+        let correct = 0;
+        for (let i = 0; i < labels.length; i++) if ((logits[2 * i + 1] > logits[2 * i] ? 1 : 0) === labels[i]) correct++;
+        return correct / labels.length;
+      }),
+    );
+    console.log(`epoch ${String(epoch).padStart(2)}  loss ${(lossSum / batches).toFixed(4)}  accuracy ${(100 * accuracy).toFixed(1)}%  norm test ${(testSum / batches).toFixed(3)}`);
+  }
+}
+console.log(`trained in ${((performance.now() - start) / 1000).toFixed(1)} s`);
