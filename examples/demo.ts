@@ -53,8 +53,15 @@ for (let epoch = 1; epoch <= 60; epoch++) {
   for (let b = 0; b + batchSize <= order.length; b += batchSize) {
     const indices = order.slice(b, b + batchSize);
     scope(() => {
-      const x = tensor(indices.flatMap((k) => [points[2 * k], points[2 * k + 1]]), [batchSize, 2]);
-      const y = tensor(indices.map((k) => labels[k]), [batchSize], "int32");
+      const x = tensor(
+        indices.flatMap((k) => [points[2 * k], points[2 * k + 1]]),
+        [batchSize, 2],
+      );
+      const y = tensor(
+        indices.map((k) => labels[k]),
+        [batchSize],
+        "int32",
+      );
       const loss = mean(crossEntropy(model.forward(x), y));
       const stats = backwardWithExtensions(loss, { batchL2: true });
       // Σ_i ‖g_i‖² and ‖g‖² summed over all parameters.
@@ -75,7 +82,9 @@ for (let epoch = 1; epoch <= 60; epoch++) {
         return correct / labels.length;
       }),
     );
-    console.log(`epoch ${String(epoch).padStart(2)}  loss ${(lossSum / batches).toFixed(4)}  accuracy ${(100 * accuracy).toFixed(1)}%  norm test ${(testSum / batches).toFixed(3)}`);
+    console.log(
+      `epoch ${String(epoch).padStart(2)}  loss ${(lossSum / batches).toFixed(4)}  accuracy ${(100 * accuracy).toFixed(1)}%  norm test ${(testSum / batches).toFixed(3)}`,
+    );
   }
 }
 console.log(`trained in ${((performance.now() - start) / 1000).toFixed(1)} s`);
