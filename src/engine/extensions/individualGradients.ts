@@ -1,7 +1,6 @@
 import { gemm } from "../kernels/gemm.ts";
 import { engineMemory } from "../memory.ts";
-import type { Conv2dHyper } from "../ops/conv2d.ts";
-import { im2col } from "../ops/im2col.ts";
+import { type Conv2dHyper, convWeightGradients } from "../ops/conv2d.ts";
 import { type LayerRecord, Tensor } from "../tensor.ts";
 
 /** Per-sample gradients g_i of one parameter, [N, *param.shape]. */
@@ -66,36 +65,14 @@ function conv2d(layer: LayerRecord, gradOut: Tensor, scale: number): ParameterGr
   const { input, weight, bias } = layer;
   const hyper = layer.hyper as unknown as Conv2dHyper;
   const g = hyper.geometry;
-  const [batch, inChannels] = input.shape;
+  const batch = input.shape[0];
   const outChannels = gradOut.shape[1];
-  const groupOut = outChannels / hyper.groups;
-  const patch = g.channels * g.kernelH * g.kernelW;
   const plane = g.outH * g.outW;
   const result: ParameterGradients[] = [];
   if (weight?.requiresGrad) {
     const out = perSampleTensor(weight, batch);
-    const columns = new Tensor([patch, plane], "float32", "conv2d columns");
-    for (let i = 0; i < batch; i++) {
-      for (let group = 0; group < hyper.groups; group++) {
-        im2col(g, input.offset + (i * inChannels + group * g.channels) * g.height * g.width, columns.offset);
-        gemm({
-          transA: false,
-          transB: true,
-          m: groupOut,
-          n: patch,
-          k: plane,
-          alpha: scale,
-          a: gradOut.ptr + (i * outChannels + group * groupOut) * plane * 4,
-          lda: plane,
-          b: columns.ptr,
-          ldb: plane,
-          beta: 0,
-          c: out.ptr + (i * outChannels + group * groupOut) * patch * 4,
-          ldc: patch,
-        });
-      }
-    }
-    columns.dispose();
+    const perSample = weight.size * 4;
+    convWeightGradients(input, gradOut, hyper, scale, (sample) => out.ptr + sample * perSample, false);
     result.push({ parameter: weight, gradients: out });
   }
   if (bias?.requiresGrad) result.push({ parameter: bias, gradients: sumPositions(bias, gradOut, batch, plane, outChannels, scale, true) });

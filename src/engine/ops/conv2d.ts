@@ -62,6 +62,42 @@ export function conv2dHyper(x: Tensor, weight: Tensor, options: Conv2dOptions): 
 }
 
 /**
+ * Weight gradients of a convolution, one GEMM per (sample, group): alpha·δ_ng·unfold(x_n)_gᵀ into
+ * the [out, in/groups·kh·kw] block at byte offset `target(sample)`, added to it when
+ * `accumulate` (the batch gradient) or overwriting it (per-sample gradients).
+ */
+export function convWeightGradients(x: Tensor, gradOut: Tensor, hyper: Conv2dHyper, alpha: number, target: (sample: number) => number, accumulate: boolean): void {
+  const g = hyper.geometry;
+  const [batch, inChannels] = x.shape;
+  const outChannels = gradOut.shape[1];
+  const groupOut = outChannels / hyper.groups;
+  const patch = g.channels * g.kernelH * g.kernelW;
+  const plane = g.outH * g.outW;
+  const columns = new Tensor([patch, plane], "float32", "conv2d columns");
+  for (let n = 0; n < batch; n++) {
+    for (let group = 0; group < hyper.groups; group++) {
+      im2col(g, x.offset + (n * inChannels + group * g.channels) * g.height * g.width, columns.offset);
+      gemm({
+        transA: false,
+        transB: true,
+        m: groupOut,
+        n: patch,
+        k: plane,
+        alpha,
+        a: gradOut.ptr + (n * outChannels + group * groupOut) * plane * 4,
+        lda: plane,
+        b: columns.ptr,
+        ldb: plane,
+        beta: accumulate ? 1 : 0,
+        c: target(n) + group * groupOut * patch * 4,
+        ldc: patch,
+      });
+    }
+  }
+  columns.dispose();
+}
+
+/**
  * 2-D convolution (cross-correlation) on NCHW input with weight [out, in/groups, kh, kw],
  * computed as im2col + GEMM per sample and group.
  */
@@ -128,30 +164,13 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
       const heap = engineMemory.f32;
       if (gradX) heap.fill(0, gradX.offset, gradX.offset + gradX.size);
       if (gradW) heap.fill(0, gradW.offset, gradW.offset + gradW.size);
+      if (gradW) convWeightGradients(x, gradOut, hyper, 1, () => gradW.ptr, true);
       const columns = new Tensor([patch, plane], "float32", "conv2d columns");
-      for (let n = 0; n < batch; n++) {
+      for (let n = 0; gradX && n < batch; n++) {
         for (let group = 0; group < hyper.groups; group++) {
           const inputStart = (n * inChannels + group * g.channels) * g.height * g.width;
           const gradOutPtr = gradOut.ptr + (n * outChannels + group * groupOut) * plane * 4;
           const weightPtr = weight.ptr + group * groupOut * patch * 4;
-          if (gradW) {
-            im2col(g, x.offset + inputStart, columns.offset);
-            gemm({
-              transA: false,
-              transB: true,
-              m: groupOut,
-              n: patch,
-              k: plane,
-              alpha: 1,
-              a: gradOutPtr,
-              lda: plane,
-              b: columns.ptr,
-              ldb: plane,
-              beta: 1,
-              c: gradW.ptr + group * groupOut * patch * 4,
-              ldc: patch,
-            });
-          }
           if (gradX) {
             gemm({
               transA: true,
