@@ -1,9 +1,9 @@
 import { record } from "../autograd.ts";
-import { full } from "../creation.ts";
 import { gemm } from "../kernels/gemm.ts";
 import { engineMemory } from "../memory.ts";
 import { shapeString } from "../shapes.ts";
 import { Tensor } from "../tensor.ts";
+import { addBias, biasGradient } from "./bias.ts";
 import { type ConvGeometry, col2imAdd, convOutputSize, im2col } from "./im2col.ts";
 
 /** Conv2d hyper-parameters, each spatial one as [h, w]. */
@@ -21,6 +21,15 @@ export interface Conv2dHyper {
   dilation: [number, number];
   groups: number;
   geometry: ConvGeometry;
+  batch: number;
+  inChannels: number;
+  outChannels: number;
+  /** Output channels per group. */
+  groupOut: number;
+  /** Rows of one group's unfolded input: in/groups·kh·kw. */
+  patch: number;
+  /** Output positions per channel: outH·outW. */
+  plane: number;
 }
 
 const pair = (value: number | [number, number] | undefined, fallback: number): [number, number] =>
@@ -58,7 +67,33 @@ export function conv2dHyper(x: Tensor, weight: Tensor, options: Conv2dOptions): 
     outH,
     outW,
   };
-  return { stride, padding, dilation, groups, geometry };
+  const [batch, inChannels] = x.shape;
+  return {
+    stride,
+    padding,
+    dilation,
+    groups,
+    geometry,
+    batch,
+    inChannels,
+    outChannels,
+    groupOut: outChannels / groups,
+    patch: groupChannels * kernelH * kernelW,
+    plane: outH * outW,
+  };
+}
+
+/** Unfolds each (sample, group) input block into one reused column buffer and hands it to `visit`. */
+function forEachUnfolded(x: Tensor, hyper: Conv2dHyper, visit: (sample: number, group: number, columns: Tensor) => void): void {
+  const g = hyper.geometry;
+  const columns = new Tensor([hyper.patch, hyper.plane], "float32", "conv2d columns");
+  for (let n = 0; n < hyper.batch; n++) {
+    for (let group = 0; group < hyper.groups; group++) {
+      im2col(g, x.offset + (n * hyper.inChannels + group * g.channels) * g.height * g.width, columns.offset);
+      visit(n, group, columns);
+    }
+  }
+  columns.dispose();
 }
 
 /**
@@ -67,34 +102,24 @@ export function conv2dHyper(x: Tensor, weight: Tensor, options: Conv2dOptions): 
  * `accumulate` (the batch gradient) or overwriting it (per-sample gradients).
  */
 export function convWeightGradients(x: Tensor, gradOut: Tensor, hyper: Conv2dHyper, alpha: number, target: (sample: number) => number, accumulate: boolean): void {
-  const g = hyper.geometry;
-  const [batch, inChannels] = x.shape;
-  const outChannels = gradOut.shape[1];
-  const groupOut = outChannels / hyper.groups;
-  const patch = g.channels * g.kernelH * g.kernelW;
-  const plane = g.outH * g.outW;
-  const columns = new Tensor([patch, plane], "float32", "conv2d columns");
-  for (let n = 0; n < batch; n++) {
-    for (let group = 0; group < hyper.groups; group++) {
-      im2col(g, x.offset + (n * inChannels + group * g.channels) * g.height * g.width, columns.offset);
-      gemm({
-        transA: false,
-        transB: true,
-        m: groupOut,
-        n: patch,
-        k: plane,
-        alpha,
-        a: gradOut.ptr + (n * outChannels + group * groupOut) * plane * 4,
-        lda: plane,
-        b: columns.ptr,
-        ldb: plane,
-        beta: accumulate ? 1 : 0,
-        c: target(n) + group * groupOut * patch * 4,
-        ldc: patch,
-      });
-    }
-  }
-  columns.dispose();
+  const { outChannels, groupOut, patch, plane } = hyper;
+  forEachUnfolded(x, hyper, (n, group, columns) =>
+    gemm({
+      transA: false,
+      transB: true,
+      m: groupOut,
+      n: patch,
+      k: plane,
+      alpha,
+      a: gradOut.ptr + (n * outChannels + group * groupOut) * plane * 4,
+      lda: plane,
+      b: columns.ptr,
+      ldb: plane,
+      beta: accumulate ? 1 : 0,
+      c: target(n) + group * groupOut * patch * 4,
+      ldc: patch,
+    }),
+  );
 }
 
 /**
@@ -103,57 +128,27 @@ export function convWeightGradients(x: Tensor, gradOut: Tensor, hyper: Conv2dHyp
  */
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: Conv2dOptions = {}): Tensor {
   const hyper = conv2dHyper(x, weight, options);
-  const g = hyper.geometry;
-  const [batch, inChannels] = x.shape;
-  const outChannels = weight.shape[0];
-  const groupOut = outChannels / hyper.groups;
-  const patch = g.channels * g.kernelH * g.kernelW;
-  const plane = g.outH * g.outW;
+  const { batch, inChannels, outChannels, groupOut, patch, plane, geometry: g } = hyper;
   const out = new Tensor([batch, outChannels, g.outH, g.outW], "float32", "conv2d");
-  const cols = new Tensor([patch, plane], "float32", "conv2d columns");
-  for (let n = 0; n < batch; n++) {
-    for (let group = 0; group < hyper.groups; group++) {
-      im2col(g, x.offset + (n * inChannels + group * g.channels) * g.height * g.width, cols.offset);
-      gemm({
-        transA: false,
-        transB: false,
-        m: groupOut,
-        n: plane,
-        k: patch,
-        alpha: 1,
-        a: weight.ptr + group * groupOut * patch * 4,
-        lda: patch,
-        b: cols.ptr,
-        ldb: plane,
-        beta: 0,
-        c: out.ptr + (n * outChannels + group * groupOut) * plane * 4,
-        ldc: plane,
-      });
-    }
-  }
-  cols.dispose();
-  if (bias) {
-    // out_n += b·1ᵀ as a rank-one GEMM, so the bias add runs in the SIMD kernel.
-    const ones = full([plane], 1);
-    for (let n = 0; n < batch; n++) {
-      gemm({
-        transA: false,
-        transB: false,
-        m: outChannels,
-        n: plane,
-        k: 1,
-        alpha: 1,
-        a: bias.ptr,
-        lda: 1,
-        b: ones.ptr,
-        ldb: plane,
-        beta: 1,
-        c: out.ptr + n * outChannels * plane * 4,
-        ldc: plane,
-      });
-    }
-    ones.dispose();
-  }
+  forEachUnfolded(x, hyper, (n, group, columns) =>
+    gemm({
+      transA: false,
+      transB: false,
+      m: groupOut,
+      n: plane,
+      k: patch,
+      alpha: 1,
+      a: weight.ptr + group * groupOut * patch * 4,
+      lda: patch,
+      b: columns.ptr,
+      ldb: plane,
+      beta: 0,
+      c: out.ptr + (n * outChannels + group * groupOut) * plane * 4,
+      ldc: plane,
+    }),
+  );
+  const biasLayout = { batch, channels: outChannels, positions: plane, channelsLast: false };
+  if (bias) addBias(out, bias, biasLayout);
   return record(out, {
     op: "conv2d",
     inputs: [x, weight, bias],
@@ -192,30 +187,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
         }
       }
       columns.dispose();
-      let gradB: Tensor | null = null;
-      if (bias?.requiresGrad) {
-        // db = Σ_n δ_n·1 as GEMMs accumulating over the batch.
-        gradB = new Tensor(bias.shape, "float32", "conv2d bias gradient");
-        const ones = full([plane], 1);
-        for (let n = 0; n < batch; n++) {
-          gemm({
-            transA: false,
-            transB: false,
-            m: outChannels,
-            n: 1,
-            k: plane,
-            alpha: 1,
-            a: gradOut.ptr + n * outChannels * plane * 4,
-            lda: plane,
-            b: ones.ptr,
-            ldb: 1,
-            beta: n === 0 ? 0 : 1,
-            c: gradB.ptr,
-            ldc: 1,
-          });
-        }
-        ones.dispose();
-      }
+      const gradB = bias?.requiresGrad ? biasGradient(gradOut, bias, biasLayout) : null;
       return [gradX, gradW, gradB];
     },
   });

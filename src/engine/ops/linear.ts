@@ -1,29 +1,8 @@
 import { record } from "../autograd.ts";
 import { gemm } from "../kernels/gemm.ts";
-import { engineMemory } from "../memory.ts";
 import { shapeString } from "../shapes.ts";
 import { Tensor } from "../tensor.ts";
-
-/** Adds `bias[j]` to every row of a [rows, length] block. */
-export function addRowBias(out: Tensor, bias: Tensor, rows: number, length: number): void {
-  const heap = engineMemory.f32;
-  for (let r = 0; r < rows; r++) {
-    const base = out.offset + r * length;
-    for (let j = 0; j < length; j++) heap[base + j] += heap[bias.offset + j];
-  }
-}
-
-/** Column sums of a [rows, length] block (a bias gradient). */
-export function columnSums(gradOut: Tensor, rows: number, length: number, shape: readonly number[]): Tensor {
-  const out = new Tensor(shape, "float32", "bias gradient");
-  const heap = engineMemory.f32;
-  heap.fill(0, out.offset, out.offset + length);
-  for (let r = 0; r < rows; r++) {
-    const base = gradOut.offset + r * length;
-    for (let j = 0; j < length; j++) heap[out.offset + j] += heap[base + j];
-  }
-  return out;
-}
+import { addBias, biasGradient } from "./bias.ts";
 
 /**
  * y = x Wᵀ + b with PyTorch's layout: x [N, *, in], weight [out, in], bias [out] or null.
@@ -55,7 +34,8 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
     c: out.ptr,
     ldc: outFeatures,
   });
-  if (bias) addRowBias(out, bias, rows, outFeatures);
+  const biasLayout = { batch: rows, channels: outFeatures, positions: 1, channelsLast: true };
+  if (bias) addBias(out, bias, biasLayout);
   return record(out, {
     op: "linear",
     inputs: [x, weight, bias],
@@ -99,7 +79,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
           ldc: inFeatures,
         });
       }
-      const gradB = bias?.requiresGrad ? columnSums(gradOut, rows, outFeatures, bias.shape) : null;
+      const gradB = bias?.requiresGrad ? biasGradient(gradOut, bias, biasLayout) : null;
       return [gradX, gradW, gradB];
     },
   });
