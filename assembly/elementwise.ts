@@ -43,3 +43,16 @@ export function axpy(n: i32, alpha: f32, x: usize, y: usize): void {
     store<f32>(y + offset, load<f32>(y + offset) + alpha * load<f32>(x + offset));
   }
 }
+
+/** Σ x_i·y_i, four float32 accumulators (a pairwise-like sum that also rounds less than one). */
+export function dot(n: i32, x: usize, y: usize): f32 {
+  let acc = f32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const offset = <usize>i << 2;
+    acc = madd(v128.load(x + offset), v128.load(y + offset), acc);
+  }
+  let total = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
+  for (; i < n; i++) total += load<f32>(x + (<usize>i << 2)) * load<f32>(y + (<usize>i << 2));
+  return total;
+}

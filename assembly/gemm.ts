@@ -117,6 +117,19 @@ function storeRow(dst: usize, lo: v128, hi: v128, alpha: v128, scaleC: f32): voi
  * beta == 0 overwrites C without reading it (so C may hold garbage or NaN).
  */
 export function gemm(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha: f32, a: usize, lda: i32, b: usize, ldb: i32, beta: f32, c: usize, ldc: i32, work: usize): void {
+  blockedGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work, false);
+}
+
+/**
+ * The Gram matrix C = X Xᵀ of a rows x length row-major X, computing only the tiles that
+ * touch the lower triangle (about half the work). Entries strictly above the diagonal are
+ * left partly unwritten; read C[i][j] with i >= j. `work` as for gemm.
+ */
+export function gramLower(x: usize, rows: i32, length: i32, c: usize, work: usize): void {
+  blockedGemm(false, true, rows, rows, length, 1, x, length, x, length, 0, c, rows, work, true);
+}
+
+function blockedGemm(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha: f32, a: usize, lda: i32, b: usize, ldb: i32, beta: f32, c: usize, ldc: i32, work: usize, lowerOnly: bool): void {
   if (k == 0) {
     for (let i = 0; i < m; i++) {
       for (let j = 0; j < n; j++) {
@@ -142,6 +155,7 @@ export function gemm(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha: 
           const bp = packedB + ((<usize>jp * kc) << 2);
           for (let ip = 0; ip < mc; ip += MR) {
             const rows = min(MR, mc - ip);
+            if (lowerOnly && j0 + jp >= i0 + ip + rows) continue;
             const ap = packedA + ((<usize>ip * kc) << 2);
             const cTile = c + ((<usize>(i0 + ip) * ldc + j0 + jp) << 2);
             microKernel(kc, ap, bp, cTile, ldc, rows, cols, alpha, beta, first);

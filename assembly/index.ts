@@ -1,3 +1,4 @@
-export { gemm, gemmWorkspaceBytes } from "./gemm";
-export { axpy, reluBackward, reluForward } from "./elementwise";
+export { gemm, gemmWorkspaceBytes, gramLower } from "./gemm";
+export { axpy, dot, reluBackward, reluForward } from "./elementwise";
 export { maxPoolBackward, maxPoolForward } from "./pool";
+export { histogram1d, rankOneHistogram1d, rankOneHistogramMaxBins } from "./histogram";

@@ -3,6 +3,8 @@ import { test } from "node:test";
 import { backward } from "../src/engine/autograd.ts";
 import { tensor } from "../src/engine/creation.ts";
 import { backwardWithExtensions, histogram1d, histogram2d } from "../src/engine/extensions/index.ts";
+import { RankOneLinear } from "../src/engine/extensions/linearClosedForms.ts";
+import { rankOneHistogram1d, tensorHistogram1d } from "../src/engine/extensions/linearHistogram.ts";
 import { crossEntropy } from "../src/engine/ops/losses.ts";
 import { mean, sum } from "../src/engine/ops/reduce.ts";
 import { slice } from "../src/engine/ops/shape.ts";
@@ -137,4 +139,49 @@ test("hist2d follows Cockpit: values clamp to the centres of the extreme bins an
   });
   // hist[ix][iy]: (−9→x bin 0, θ −0.9→y bin 0), (0.1→1, 5→1), (9→1, −0.9→0), (0.6→1, 5→1)
   assert.deepEqual([...counts], [1, 0, 1, 2]);
+});
+
+test("hist1d of Linear layers, counted from δ and a, equals binning the materialized per-sample gradients exactly", () => {
+  const { model } = buildModel({ layers: [{ type: "linear", out: 9 }, { type: "relu" }, { type: "linear", out: 3 }] }, [7], 5);
+  const rows = 6; // not a power of two, so s·δ·a rounds
+  const xs = randomValues(rows * 7, 21).map((v, i) => (i % 5 === 0 ? 0 : 3 * v));
+  const ranges: Array<{ bins: number; range: [number, number] }> = [
+    { bins: 20, range: [-1, 1] },
+    { bins: 7, range: [-0.05, 0.05] }, // narrow: most rows straddle several edges
+    { bins: 5, range: [0.01, 0.3] }, // asymmetric: 0 clamps into the first bin
+  ];
+  for (const spec of ranges) {
+    scope(() => {
+      const loss = mean(crossEntropy(model.forward(tensor(xs, [rows, 7])), tensor([0, 2, 1, 1, 0, 2], [rows], "int32")));
+      const stats = backwardWithExtensions(loss, { hist1d: spec, individualGradients: true });
+      for (const p of model.parameters()) {
+        const s = stats.get(p);
+        const expected = histogram1d(s?.individualGradients?.data ?? new Float32Array(), spec);
+        assert.deepEqual([...(s?.hist1d ?? [])], [...expected], `${p.name} with ${spec.bins} bins on ${spec.range}`);
+        assert.equal(
+          expected.reduce((a, b) => a + b, 0),
+          p.size * rows,
+        );
+      }
+      model.zeroGrad();
+    });
+  }
+  model.dispose();
+});
+
+test("the rank-one hist1d skips NaN products and bins infinities like torch.histc", () => {
+  scope(() => {
+    const delta = tensor([0.5, -2, Number.POSITIVE_INFINITY, 0, 1, 3, 0.25, -0.125, 0, 1, 2, 3, 4, 5, 6, 7, -1, -2], [2, 9]);
+    const activations = tensor([1, Number.NaN, -1, 0, 0.5, 2, 1, 0], [2, 4]);
+    const spec = { bins: 6, range: [-3, 3] as [number, number] };
+    const counts = rankOneHistogram1d(new RankOneLinear(delta, activations, 3), "weight", spec);
+    const f = Math.fround;
+    const products: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      for (let o = 0; o < 9; o++) for (let j = 0; j < 4; j++) products.push(f(3 * f(delta.data[i * 9 + o] * activations.data[i * 4 + j])));
+    }
+    assert.deepEqual([...counts], [...histogram1d(new Float32Array(products), spec)]);
+    assert.ok(counts.reduce((a, b) => a + b, 0) < products.length, "NaN products are not counted");
+    assert.deepEqual([...tensorHistogram1d(tensor(products, [products.length]), spec)], [...histogram1d(new Float32Array(products), spec)]);
+  });
 });

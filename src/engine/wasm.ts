@@ -20,9 +20,11 @@ export interface WasmKernels {
     work: number,
   ): void;
   gemmWorkspaceBytes(): number;
+  gramLower(x: number, rows: number, length: number, c: number, work: number): void;
   reluForward(x: number, y: number, n: number): void;
   reluBackward(x: number, dy: number, dx: number, n: number): void;
   axpy(n: number, alpha: number, x: number, y: number): void;
+  dot(n: number, x: number, y: number): number;
   maxPoolForward(
     x: number,
     y: number,
@@ -40,6 +42,20 @@ export interface WasmKernels {
     outW: number,
   ): void;
   maxPoolBackward(dy: number, argmax: number, dx: number, count: number): void;
+  histogram1d(values: number, n: number, lo: number, hi: number, bins: number, counts: number): void;
+  rankOneHistogram1d(
+    columns: number,
+    columnLength: number,
+    rows: number,
+    rowCount: number,
+    batch: number,
+    scale: number,
+    lo: number,
+    hi: number,
+    bins: number,
+    counts: number,
+  ): void;
+  rankOneHistogramMaxBins(): number;
 }
 
 /** Which kernel build was instantiated. */

@@ -13,18 +13,21 @@ export interface Histogram2dSpec {
 const f = Math.fround;
 
 /**
- * Counts with torch.histc's float32 arithmetic (Cockpit GradHist1d): v = clamp(x, lo, hi),
- * bin = floor(((v − lo)·bins)/(hi − lo)), and v == hi falls into the last bin.
+ * torch.histc's bin of one value, all in float32 (Cockpit GradHist1d): v = clamp(x, lo, hi),
+ * bin = floor(((v − lo)·bins)/(hi − lo)), and v == hi falls into the last bin. Monotone
+ * non-decreasing in x, which the rank-one closed form relies on.
  */
-export function histogram1d(values: Float32Array, spec: Histogram1dSpec, counts = new Float64Array(spec.bins)): Float64Array {
+export function histcBinner(spec: Histogram1dSpec): (x: number) => number {
   const [lo, hi] = [f(spec.range[0]), f(spec.range[1])];
   const bins = spec.bins;
   const width = f(hi - lo);
-  for (let i = 0; i < values.length; i++) {
-    const v = Math.min(Math.max(values[i], lo), hi);
-    const bin = Math.floor(f(f(f(v - lo) * bins) / width));
-    counts[Math.min(bin, bins - 1)]++;
-  }
+  return (x) => Math.min(Math.floor(f(f(f(Math.min(Math.max(x, lo), hi) - lo) * bins) / width)), bins - 1);
+}
+
+/** Counts of `values` in torch.histc's bins (see `histcBinner`); NaNs are not counted. */
+export function histogram1d(values: Float32Array, spec: Histogram1dSpec, counts = new Float64Array(spec.bins)): Float64Array {
+  const bin = histcBinner(spec);
+  for (let i = 0; i < values.length; i++) counts[bin(values[i])]++;
   return counts;
 }
 

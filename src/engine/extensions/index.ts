@@ -3,7 +3,7 @@ import type { LayerRecord, Tensor } from "../tensor.ts";
 import type { Histogram1dSpec, Histogram2dSpec } from "./histograms.ts";
 import { individualGradients, type ParameterGradients } from "./individualGradients.ts";
 import { rankOneLinear } from "./linearClosedForms.ts";
-import { batchDot, batchL2, histograms, type LinearRole, projections, sumGradSquared } from "./statistics.ts";
+import { batchDot, batchL2, hist1d, hist2d, type LinearRole, projections, sumGradSquared } from "./statistics.ts";
 
 export type { Histogram1dSpec, Histogram2dSpec } from "./histograms.ts";
 export { histogram1d, histogram2d } from "./histograms.ts";
@@ -64,8 +64,8 @@ function inferPerSampleScale(loss: Tensor): number {
 }
 
 function needsMaterialized(request: ExtensionRequest, closedForm: boolean): boolean {
-  if (request.individualGradients || request.hist1d || request.hist2d) return true;
-  return !closedForm && Boolean(request.batchL2 || request.batchDot || request.sumGradSquared || request.projections);
+  if (request.individualGradients || request.hist2d) return true;
+  return !closedForm && Boolean(request.batchL2 || request.batchDot || request.sumGradSquared || request.projections || request.hist1d);
 }
 
 function computeLayer(layer: LayerRecord, gradOut: Tensor, scale: number, request: ExtensionRequest, results: Map<Tensor, ParameterStatistics>): void {
@@ -85,13 +85,14 @@ function computeLayer(layer: LayerRecord, gradOut: Tensor, scale: number, reques
   for (const [parameter, role] of roles) {
     const stats = results.get(parameter) as ParameterStatistics;
     const gradients = gradientsOf(parameter);
-    if (request.batchL2) stats.batchL2 = view ? batchL2.linear(view, role) : batchL2.general(gradients as Tensor);
+    // batchDot first: its Gram diagonals then give batchL2 for free.
     if (request.batchDot) stats.batchDot = view ? batchDot.linear(view, role) : batchDot.general(gradients as Tensor);
+    if (request.batchL2) stats.batchL2 = view ? batchL2.linear(view, role) : batchL2.general(gradients as Tensor);
     if (request.sumGradSquared) stats.sumGradSquared = view ? sumGradSquared.linear(view, role, parameter) : sumGradSquared.general(gradients as Tensor, parameter);
     const direction = request.projections?.get(parameter);
     if (direction) stats.projections = view ? projections.linear(view, role, direction) : projections.general(gradients as Tensor, direction);
-    if (request.hist1d && gradients) stats.hist1d = histograms.hist1d(gradients, request.hist1d);
-    if (request.hist2d && gradients) stats.hist2d = histograms.hist2d(gradients, parameter, request.hist2d);
+    if (request.hist1d) stats.hist1d = view ? hist1d.linear(view, role, request.hist1d) : hist1d.general(gradients as Tensor, request.hist1d);
+    if (request.hist2d) stats.hist2d = hist2d(gradients as Tensor, parameter, request.hist2d);
     // Per-layer buffers are freed as soon as they are reduced, unless the caller asked for them.
     if (request.individualGradients && gradients) stats.individualGradients = gradients;
     else gradients?.dispose();

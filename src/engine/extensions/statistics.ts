@@ -2,8 +2,9 @@ import { gemm } from "../kernels/gemm.ts";
 import { engineMemory } from "../memory.ts";
 import { matmulRaw } from "../ops/matmul.ts";
 import { Tensor } from "../tensor.ts";
-import { type Histogram1dSpec, type Histogram2dSpec, histogram1d, histogram2d } from "./histograms.ts";
+import { type Histogram1dSpec, type Histogram2dSpec, histogram2d } from "./histograms.ts";
 import { gram, type RankOneLinear, rowSquaredNorms } from "./linearClosedForms.ts";
+import { rankOneHistogram1d, tensorHistogram1d } from "./linearHistogram.ts";
 
 // Each statistic has a closed form for the rank-one Linear case (weight or bias) and a general
 // form reduced from materialized per-sample gradients G [N, D].
@@ -14,10 +15,10 @@ export type LinearRole = "weight" | "bias";
 /** ‖g_i‖² for each sample. Linear: s²‖δ_i‖²‖a_i‖² (weight), s²‖δ_i‖² (bias). */
 export const batchL2 = {
   linear(view: RankOneLinear, role: LinearRole): Float64Array {
-    const deltaNorms = rowSquaredNorms(view.delta, view.batch, view.outFeatures);
     const s2 = view.scale * view.scale;
+    const deltaNorms = view.deltaNorms();
     if (role === "bias") return deltaNorms.map((v) => s2 * v);
-    const inputNorms = rowSquaredNorms(view.activations, view.batch, view.inFeatures);
+    const inputNorms = view.activationNorms();
     return deltaNorms.map((v, i) => s2 * v * inputNorms[i]);
   },
   general(gradients: Tensor): Float64Array {
@@ -29,19 +30,20 @@ export const batchL2 = {
 /** The N×N Gram matrix g_iᵀg_j. Linear: s²(δδᵀ)∘(aaᵀ) (weight), s²δδᵀ (bias). */
 export const batchDot = {
   linear(view: RankOneLinear, role: LinearRole): Float64Array {
-    const deltaGram = gram(view.delta);
     const s2 = view.scale * view.scale;
-    if (role === "bias") return deltaGram.map((v) => s2 * v);
-    const inputGram = gram(view.activations);
-    return deltaGram.map((v, k) => s2 * v * inputGram[k]);
+    const deltaGram = view.deltaGram();
+    const out = new Float64Array(deltaGram.length);
+    if (role === "bias") {
+      for (let k = 0; k < out.length; k++) out[k] = s2 * deltaGram[k];
+      return out;
+    }
+    const inputGram = view.activationGram();
+    for (let k = 0; k < out.length; k++) out[k] = s2 * deltaGram[k] * inputGram[k];
+    return out;
   },
   general(gradients: Tensor): Float64Array {
     const batch = gradients.shape[0];
-    const flat = new Tensor([batch, gradients.size / batch], "float32", "flattened gradients");
-    engineMemory.f32.copyWithin(flat.offset, gradients.offset, gradients.offset + gradients.size);
-    const out = gram(flat);
-    flat.dispose();
-    return out;
+    return gram(gradients, batch);
   },
 };
 
@@ -130,15 +132,20 @@ export const projections = {
   },
 };
 
-/** Histogram counts of all per-sample gradient elements (1-D) or of (g_i[j], θ[j]) pairs (2-D). */
-export const histograms = {
-  hist1d(gradients: Tensor, spec: Histogram1dSpec): Float64Array {
-    return histogram1d(gradients.data, spec);
+/** Histogram counts of all per-sample gradient elements. Linear: counted from δ and a (see linearHistogram.ts). */
+export const hist1d = {
+  linear(view: RankOneLinear, role: LinearRole, spec: Histogram1dSpec): Float64Array {
+    return rankOneHistogram1d(view, role, spec);
   },
-  hist2d(gradients: Tensor, parameter: Tensor, spec: Histogram2dSpec): Float64Array {
-    return histogram2d(gradients.data, parameter.data, spec);
+  general(gradients: Tensor, spec: Histogram1dSpec): Float64Array {
+    return tensorHistogram1d(gradients, spec);
   },
 };
+
+/** Histogram counts of (g_i[j], θ[j]) pairs; always from materialized gradients. */
+export function hist2d(gradients: Tensor, parameter: Tensor, spec: Histogram2dSpec): Float64Array {
+  return histogram2d(gradients.data, parameter.data, spec);
+}
 
 function squared(x: Tensor): Tensor {
   const out = new Tensor(x.shape, "float32", "squared");

@@ -45,3 +45,8 @@ export function gemm(args: GemmArgs): void {
   const work = engineMemory.workspace(workspaceBytes);
   engineMemory.kernels.gemm(args.transA ? 1 : 0, args.transB ? 1 : 0, args.m, args.n, args.k, args.alpha, args.a, args.lda, args.b, args.ldb, args.beta, args.c, args.ldc, work);
 }
+
+/** The lower triangle (i >= j) of X Xᵀ for a rows×length X at byte offset x, into c (rows×rows). */
+export function gramLower(x: number, rows: number, length: number, c: number): void {
+  engineMemory.kernels.gramLower(x, rows, length, c, engineMemory.workspace(workspaceBytes));
+}

@@ -1,0 +1,292 @@
+// Histograms with torch.histc's float32 arithmetic (Cockpit GradHist1d). Counts are float64 so
+// that N·D beyond 2^31 still counts exactly.
+
+@inline
+function histcBin(x: f32, lo: f32, hi: f32, bins: f32, width: f32, last: i32): i32 {
+  const v = min(max(x, lo), hi);
+  return min(<i32>floor(((v - lo) * bins) / width), last);
+}
+
+@inline
+function addCount(counts: usize, bin: i32, amount: f64): void {
+  const at = counts + (<usize>bin << 3);
+  store<f64>(at, load<f64>(at) + amount);
+}
+
+/** counts[bin(x)] += 1 for each of n values; NaNs are not counted. */
+export function histogram1d(values: usize, n: i32, lo: f32, hi: f32, bins: i32, counts: usize): void {
+  const width = hi - lo;
+  const fbins = <f32>bins;
+  for (let i = 0; i < n; i++) {
+    const x = load<f32>(values + (<usize>i << 2));
+    if (x != x) continue;
+    addCount(counts, histcBin(x, lo, hi, fbins, width, bins - 1), 1);
+  }
+}
+
+// Exact bin edges of one call in the product domain: edges[k] is the smallest float32 whose
+// bin is >= k (k = 1 .. bins-1), edges[bins] = +inf. Found by bisection over the float32
+// order, so comparisons against them agree with the division formula bit for bit.
+const MAX_BINS: i32 = 1024;
+const edges = memory.data(MAX_BINS * 4 + 8, 16);
+
+@inline
+function orderedKey(x: f32): i32 {
+  const bits = reinterpret<i32>(x);
+  return bits >= 0 ? bits : bits ^ 0x7fffffff;
+}
+
+@inline
+function fromKey(key: i32): f32 {
+  return reinterpret<f32>(key >= 0 ? key : key ^ 0x7fffffff);
+}
+
+function computeEdges(lo: f32, hi: f32, bins: i32): void {
+  const width = hi - lo;
+  const fbins = <f32>bins;
+  for (let k = 1; k < bins; k++) {
+    // Keys span most of the i32 range, so their differences are taken in i64.
+    let below = <i64>orderedKey(lo);
+    let atOrAbove = <i64>orderedKey(hi);
+    while (atOrAbove - below > 1) {
+      const middle = below + ((atOrAbove - below) >> 1);
+      if (histcBin(fromKey(<i32>middle), lo, hi, fbins, width, bins - 1) >= k) atOrAbove = middle;
+      else below = middle;
+    }
+    store<f32>(edges + (<usize>k << 2), fromKey(<i32>atOrAbove));
+  }
+  store<f32>(edges + (<usize>bins << 2), f32.POSITIVE_INFINITY);
+}
+
+@inline
+function edge(k: i32): f32 {
+  return load<f32>(edges + (<usize>k << 2));
+}
+
+/** The largest number of bins `rankOneHistogram1d` accepts. */
+export function rankOneHistogramMaxBins(): i32 {
+  return MAX_BINS;
+}
+
+/**
+ * hist1d of rank-one per-sample gradients fl(s·fl(r·c)) over all pairs of a "row" value r and
+ * a "column" value c of each sample, without forming the products (Linear weights: r and c
+ * are δ_i and a_i in either order, since the product commutes). For fixed r the product is
+ * monotone in c, so within the negative and the positive column values a row's products lie
+ * between the products of the extremes: when those share a bin, the whole group counts there
+ * in O(1) (four rows at a time). Only groups straddling an edge count, per crossed edge, the
+ * products at or above it with a SIMD pass over the column.
+ */
+export function rankOneHistogram1d(columns: usize, columnLength: i32, rows: usize, rowCount: i32, batch: i32, scale: f32, lo: f32, hi: f32, bins: i32, counts: usize): void {
+  computeEdges(lo, hi, bins);
+  gLo = lo;
+  gHi = hi;
+  gBins = <f32>bins;
+  gWidth = hi - lo;
+  gLast = bins - 1;
+  gScale = scale;
+  gCounts = counts;
+  const zeroBin = scalarBin(0);
+  for (let i = 0; i < batch; i++) {
+    const column = columns + ((<usize>i * columnLength) << 2);
+    const rowBase = rows + ((<usize>i * rowCount) << 2);
+    signGroups(column, columnLength);
+    memory.fill(hits, 0, <usize>(2 * bins) << 2);
+    let finiteRows = 0;
+    let o = 0;
+    if (columnFinite) {
+      for (; o + 4 <= rowCount; o += 4) {
+        const r = v128.load(rowBase + (<usize>o << 2));
+        if (!i32x4.all_true(f32x4.eq(f32x4.sub(r, r), f32x4.splat(0)))) {
+          for (let lane = 0; lane < 4; lane++) finiteRows += countRow(column, columnLength, load<f32>(rowBase + (<usize>(o + lane) << 2)));
+          continue;
+        }
+        if (negatives > 0) countGroupLanes(column, columnLength, r, negativeMin, negativeMax, false, hits);
+        if (positives > 0) countGroupLanes(column, columnLength, r, positiveMin, positiveMax, true, hits + (<usize>bins << 2));
+        finiteRows += 4;
+      }
+    }
+    for (; o < rowCount; o++) finiteRows += countRow(column, columnLength, load<f32>(rowBase + (<usize>o << 2)));
+    for (let b = 0; b < bins; b++) {
+      const rowsHere = <f64>load<i32>(hits + (<usize>b << 2)) * <f64>negatives + <f64>load<i32>(hits + (<usize>(bins + b) << 2)) * <f64>positives;
+      if (rowsHere != 0) addCount(counts, b, rowsHere);
+    }
+    addCount(counts, zeroBin, <f64>finiteRows * <f64>(columnLength - negatives - positives));
+  }
+}
+
+// Rows whose whole sign group fell into one bin, per bin: [negative group | positive group].
+const hits = memory.data(MAX_BINS * 8, 16);
+
+// State of one rankOneHistogram1d call (module globals keep the helpers' signatures short).
+let gLo: f32 = 0;
+let gHi: f32 = 0;
+let gBins: f32 = 0;
+let gWidth: f32 = 0;
+let gLast: i32 = 0;
+let gScale: f32 = 0;
+let gCounts: usize = 0;
+
+@inline
+function scalarBin(x: f32): i32 {
+  return histcBin(x, gLo, gHi, gBins, gWidth, gLast);
+}
+
+// histcBin on four lanes; the same float32 operations, so the same bins.
+@inline
+function laneBins(x: v128): v128 {
+  const v = f32x4.min(f32x4.max(x, f32x4.splat(gLo)), f32x4.splat(gHi));
+  const scaled = f32x4.div(f32x4.mul(f32x4.sub(v, f32x4.splat(gLo)), f32x4.splat(gBins)), f32x4.splat(gWidth));
+  return i32x4.min_s(i32x4.trunc_sat_f32x4_s(f32x4.floor(scaled)), i32x4.splat(gLast));
+}
+
+// The current sample's column: counts and extremes of its negative and positive values.
+let columnFinite = true;
+let negatives = 0;
+let negativeMin: f32 = 0;
+let negativeMax: f32 = 0;
+let positives = 0;
+let positiveMin: f32 = 0;
+let positiveMax: f32 = 0;
+
+// Fills the sign-group globals above, branch-free on four lanes.
+function signGroups(column: usize, length: i32): void {
+  const zero = f32x4.splat(0);
+  const inf = f32x4.splat(f32.POSITIVE_INFINITY);
+  const minusInf = f32x4.splat(f32.NEGATIVE_INFINITY);
+  let negativeCount = i32x4.splat(0), positiveCount = i32x4.splat(0);
+  let negativeLeast = inf, negativeGreatest = minusInf, positiveLeast = inf, positiveGreatest = minusInf;
+  let nonFinite = i32x4.splat(0);
+  let j = 0;
+  for (; j + 4 <= length; j += 4) {
+    const c = v128.load(column + (<usize>j << 2));
+    const negative = f32x4.lt(c, zero);
+    const positive = f32x4.gt(c, zero);
+    negativeCount = i32x4.sub(negativeCount, negative);
+    positiveCount = i32x4.sub(positiveCount, positive);
+    negativeLeast = f32x4.min(negativeLeast, v128.bitselect(c, inf, negative));
+    negativeGreatest = f32x4.max(negativeGreatest, v128.bitselect(c, minusInf, negative));
+    positiveLeast = f32x4.min(positiveLeast, v128.bitselect(c, inf, positive));
+    positiveGreatest = f32x4.max(positiveGreatest, v128.bitselect(c, minusInf, positive));
+    nonFinite = v128.or(nonFinite, f32x4.ne(f32x4.sub(c, c), zero));
+  }
+  negatives = sumLanes(negativeCount);
+  positives = sumLanes(positiveCount);
+  negativeMin = minLanes(negativeLeast);
+  negativeMax = maxLanes(negativeGreatest);
+  positiveMin = minLanes(positiveLeast);
+  positiveMax = maxLanes(positiveGreatest);
+  columnFinite = !v128.any_true(nonFinite);
+  for (; j < length; j++) {
+    const v = load<f32>(column + (<usize>j << 2));
+    if (v > 0) {
+      positives++;
+      positiveMin = min(positiveMin, v);
+      positiveMax = max(positiveMax, v);
+    } else if (v < 0) {
+      negatives++;
+      negativeMin = min(negativeMin, v);
+      negativeMax = max(negativeMax, v);
+    }
+    if (!isFinite(v)) columnFinite = false;
+  }
+}
+
+@inline
+function sumLanes(x: v128): i32 {
+  return i32x4.extract_lane(x, 0) + i32x4.extract_lane(x, 1) + i32x4.extract_lane(x, 2) + i32x4.extract_lane(x, 3);
+}
+
+@inline
+function minLanes(x: v128): f32 {
+  return min(min(f32x4.extract_lane(x, 0), f32x4.extract_lane(x, 1)), min(f32x4.extract_lane(x, 2), f32x4.extract_lane(x, 3)));
+}
+
+@inline
+function maxLanes(x: v128): f32 {
+  return max(max(f32x4.extract_lane(x, 0), f32x4.extract_lane(x, 1)), max(f32x4.extract_lane(x, 2), f32x4.extract_lane(x, 3)));
+}
+
+// One sign group for four finite rows: lanes whose extreme products share a bin only count a
+// hit; the others count exactly through the crossed edges.
+@inline
+function countGroupLanes(column: usize, length: i32, r: v128, least: f32, greatest: f32, positive: bool, groupHits: usize): void {
+  const s = f32x4.splat(gScale);
+  const p = f32x4.mul(s, f32x4.mul(r, f32x4.splat(least)));
+  const q = f32x4.mul(s, f32x4.mul(r, f32x4.splat(greatest)));
+  const lowBins = laneBins(f32x4.min(p, q));
+  const highBins = laneBins(f32x4.max(p, q));
+  const same = i32x4.eq(lowBins, highBins);
+  hitOrCross(column, length, f32x4.extract_lane(r, 0), positive, groupHits, i32x4.extract_lane(lowBins, 0), i32x4.extract_lane(highBins, 0), i32x4.extract_lane(same, 0));
+  hitOrCross(column, length, f32x4.extract_lane(r, 1), positive, groupHits, i32x4.extract_lane(lowBins, 1), i32x4.extract_lane(highBins, 1), i32x4.extract_lane(same, 1));
+  hitOrCross(column, length, f32x4.extract_lane(r, 2), positive, groupHits, i32x4.extract_lane(lowBins, 2), i32x4.extract_lane(highBins, 2), i32x4.extract_lane(same, 2));
+  hitOrCross(column, length, f32x4.extract_lane(r, 3), positive, groupHits, i32x4.extract_lane(lowBins, 3), i32x4.extract_lane(highBins, 3), i32x4.extract_lane(same, 3));
+}
+
+@inline
+function hitOrCross(column: usize, length: i32, r: f32, positive: bool, groupHits: usize, lowBin: i32, highBin: i32, same: i32): void {
+  if (same != 0) {
+    const at = groupHits + (<usize>lowBin << 2);
+    store<i32>(at, load<i32>(at) + 1);
+  } else countCrossing(column, length, r, positive ? positives : negatives, positive, lowBin, highBin);
+}
+
+// A row's group straddles edges lowBin+1 .. highBin: atOrAbove(k) of its products are >= edge
+// k, and bin k holds atOrAbove(k) − atOrAbove(k+1).
+function countCrossing(column: usize, length: i32, r: f32, size: i32, positive: bool, lowBin: i32, highBin: i32): void {
+  let above = size;
+  for (let k = lowBin + 1; k <= highBin; k++) {
+    const next = countAtOrAbove(column, length, r, edge(k), positive);
+    addCount(gCounts, k - 1, <f64>(above - next));
+    above = next;
+  }
+  addCount(gCounts, highBin, <f64>above);
+}
+
+// #{j : c_j in the sign group and fl(s·fl(r·c_j)) >= threshold}, four lanes at a time. A scan
+// of the (short) column measured faster than sorting it per sample and bisecting.
+function countAtOrAbove(column: usize, length: i32, r: f32, threshold: f32, positive: bool): i32 {
+  const vr = f32x4.splat(r);
+  const vs = f32x4.splat(gScale);
+  const vt = f32x4.splat(threshold);
+  const zero = f32x4.splat(0);
+  let tally = i32x4.splat(0);
+  let j = 0;
+  for (; j + 4 <= length; j += 4) {
+    const c = v128.load(column + (<usize>j << 2));
+    const inGroup = positive ? f32x4.gt(c, zero) : f32x4.lt(c, zero);
+    const product = f32x4.mul(vs, f32x4.mul(vr, c));
+    // A true lane is all ones (−1), so subtracting the mask counts it.
+    tally = i32x4.sub(tally, v128.and(inGroup, f32x4.ge(product, vt)));
+  }
+  let total = sumLanes(tally);
+  for (; j < length; j++) {
+    const c = load<f32>(column + (<usize>j << 2));
+    if ((positive ? c > 0 : c < 0) && gScale * (r * c) >= threshold) total++;
+  }
+  return total;
+}
+
+// One row, scalar (tails and non-finite values); returns 1 if it was finite, else 0.
+function countRow(column: usize, length: i32, r: f32): i32 {
+  if (!columnFinite || !isFinite(r)) {
+    // Products such as 0·∞ are NaN (not counted): bin each one.
+    for (let j = 0; j < length; j++) {
+      const product = gScale * (r * load<f32>(column + (<usize>j << 2)));
+      if (product == product) addCount(gCounts, scalarBin(product), 1);
+    }
+    return 0;
+  }
+  if (negatives > 0) countGroup(column, length, r, negativeMin, negativeMax, negatives, false);
+  if (positives > 0) countGroup(column, length, r, positiveMin, positiveMax, positives, true);
+  return 1;
+}
+
+function countGroup(column: usize, length: i32, r: f32, least: f32, greatest: f32, size: i32, positive: bool): void {
+  const p = gScale * (r * least);
+  const q = gScale * (r * greatest);
+  const lowBin = scalarBin(min(p, q));
+  const highBin = scalarBin(max(p, q));
+  if (lowBin == highBin) addCount(gCounts, lowBin, <f64>size);
+  else countCrossing(column, length, r, size, positive, lowBin, highBin);
+}
