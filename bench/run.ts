@@ -1,9 +1,13 @@
 // `npm run bench`: engine figures as medians of repeated runs, with ratios against
 // TensorFlow.js-wasm measured in the same process. Figures only; nothing is asserted.
 import { cpus } from "node:os";
+import { tensor } from "../src/engine/creation.ts";
 import { gemm } from "../src/engine/kernels/gemm.ts";
 import { engineMemory } from "../src/engine/memory.ts";
 import { Tensor } from "../src/engine/tensor.ts";
+import { buildModel } from "../src/nn/spec.ts";
+import { Adam } from "../src/optim/adam.ts";
+import { SGD } from "../src/optim/sgd.ts";
 import { initTfjsWasm, tfjsCnnStep, tfjsMlpStep } from "./tfjsPeer.ts";
 import { medianMs } from "./timing.ts";
 import { cnnSpec, gradscopeStep, mlpSpec } from "./workloads.ts";
@@ -40,6 +44,35 @@ function stepsPerSecond(step: () => void, stepsPerRun: number): number {
 }
 
 for (const n of [512, 1024]) rows.push({ name: `GEMM ${n}^3`, value: format(gemmGflops(n)), unit: "GFLOP/s", ratio: "" });
+
+// The optimizer update of the DeepOBS mnist_mlp (784-1000-500-100-10, 1.34 M parameters).
+const { model: deepobsMlp } = buildModel(
+  {
+    layers: [
+      { type: "linear", out: 1000 },
+      { type: "relu" },
+      { type: "linear", out: 500 },
+      { type: "relu" },
+      { type: "linear", out: 100 },
+      { type: "relu" },
+      { type: "linear", out: 10 },
+    ],
+  },
+  [784],
+  0,
+);
+const deepobsParams = deepobsMlp.parameters();
+for (const p of deepobsParams) p.grad = tensor(new Float32Array(p.size).fill(1e-3), p.shape).keep();
+for (const [label, optimizer] of [
+  ["SGD momentum 0.9", new SGD(deepobsParams, { lr: 0.01, momentum: 0.9 })],
+  ["Adam", new Adam(deepobsParams, { lr: 0.001 })],
+] as const) {
+  optimizer.step();
+  const ms = medianMs(() => optimizer.step(), 15, 3);
+  rows.push({ name: `${label} update, ${(deepobsMlp.parameterCount() / 1e6).toFixed(2)} M params`, value: format(ms, 3), unit: "ms", ratio: "" });
+  optimizer.dispose();
+}
+deepobsMlp.dispose();
 
 const backend = await initTfjsWasm();
 const workloads = [

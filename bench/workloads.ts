@@ -1,14 +1,13 @@
 import { backward, noGrad } from "../src/engine/autograd.ts";
 import { tensor } from "../src/engine/creation.ts";
 import { backwardWithExtensions, type ExtensionRequest } from "../src/engine/extensions/index.ts";
-import { engineMemory } from "../src/engine/memory.ts";
 import { crossEntropy } from "../src/engine/ops/losses.ts";
 import { mean } from "../src/engine/ops/reduce.ts";
 import { Random } from "../src/engine/random.ts";
 import { scope } from "../src/engine/scope.ts";
-import type { Tensor } from "../src/engine/tensor.ts";
 import type { LayerSpec } from "../src/nn/spec.ts";
 import { buildModel } from "../src/nn/spec.ts";
+import { SGD } from "../src/optim/sgd.ts";
 
 /** The two benchmark models of the engine issue, as specs shared with the peer. */
 export const mlpSpec: LayerSpec[] = [{ type: "linear", out: 256 }, { type: "relu" }, { type: "linear", out: 128 }, { type: "relu" }, { type: "linear", out: 10 }];
@@ -35,26 +34,23 @@ export function randomBatch(shape: number[], classes: number, seed: number): { i
 export function gradscopeStep(spec: LayerSpec[], inputShape: number[], batchSize: number, extensions?: ExtensionRequest): { step: () => void; dispose: () => void } {
   const { model } = buildModel({ layers: spec }, inputShape, 0);
   const batch = randomBatch([batchSize, ...inputShape], 10, 1);
-  const params = model.parameters();
+  const optimizer = new SGD(model.parameters(), { lr: 0.01 });
   const step = () =>
     scope(() => {
+      optimizer.zeroGrad();
       const x = tensor(batch.inputs, [batchSize, ...inputShape]);
       const y = tensor(batch.labels, [batchSize], "int32");
       const loss = mean(crossEntropy(model.forward(x), y));
       if (extensions) backwardWithExtensions(loss, extensions);
       else backward(loss);
-      noGrad(() => sgdUpdate(params, 0.01));
+      noGrad(() => optimizer.step());
     });
-  return { step, dispose: () => model.dispose() };
-}
-
-// Plain SGD in place; the optimizer issue replaces this with optim/.
-function sgdUpdate(params: Tensor[], lr: number): void {
-  const heap = engineMemory.f32;
-  for (const p of params) {
-    const grad = p.grad;
-    if (!grad) continue;
-    for (let i = 0; i < p.size; i++) heap[p.offset + i] -= lr * heap[grad.offset + i];
-    heap.fill(0, grad.offset, grad.offset + grad.size);
-  }
+  return {
+    step,
+    dispose: () => {
+      optimizer.zeroGrad();
+      optimizer.dispose();
+      model.dispose();
+    },
+  };
 }

@@ -1,7 +1,7 @@
 // `npm run demo`: trains an MLP on two interleaved spirals with the gradscope engine and
 // prints, every few epochs, the loss, the accuracy and Cockpit's norm test computed from the
 // per-sample gradients that the extensions produce inside the backward pass.
-import { backwardWithExtensions, buildModel, crossEntropy, engineMemory, mean, noGrad, Random, scope, type Tensor, tensor } from "../src/index.ts";
+import { Accuracy, backwardWithExtensions, buildModel, createOptimizer, createScheduler, crossEntropy, engineMemory, mean, noGrad, Random, scope, tensor } from "../src/index.ts";
 
 function twoSpirals(count: number, seed: number): { points: number[]; labels: number[] } {
   const random = new Random(seed);
@@ -21,7 +21,10 @@ const { points, labels } = twoSpirals(1024, 1);
 const { model } = buildModel({ arch: "mlp", hidden: [64, 64], activation: "tanh", classes: 2 }, [2], 0);
 const params = model.parameters();
 const batchSize = 64;
-const learningRate = 0.3;
+const epochs = 60;
+const optimizer = createOptimizer("sgd", params, { lr: 0.3, momentum: 0.5 });
+const scheduler = createScheduler("cosine", optimizer, { t_max: epochs, eta_min: 0.01 });
+const accuracy = new Accuracy(2);
 const order = Array.from({ length: labels.length }, (_, i) => i);
 const shuffler = new Random(2);
 
@@ -31,18 +34,11 @@ function normTest(batchL2: number, gradientSquaredNorm: number, n: number): numb
   return Math.sqrt((batchL2 - n * gradientSquaredNorm) / (n * (n - 1) * gradientSquaredNorm));
 }
 
-function sgdStep(): void {
-  const heap = engineMemory.f32;
-  for (const p of params) {
-    const grad = p.grad as Tensor;
-    for (let i = 0; i < p.size; i++) heap[p.offset + i] -= learningRate * heap[grad.offset + i];
-  }
-  model.zeroGrad();
-}
-
-console.log(`gradscope demo: MLP 2-64-64-2 on two spirals, ${labels.length} points, batch ${batchSize}, SGD lr ${learningRate}, kernels ${engineMemory.flavor}`);
+console.log(
+  `gradscope demo: MLP 2-64-64-2 on two spirals, ${labels.length} points, batch ${batchSize}, SGD momentum 0.5 with cosine lr 0.3 → 0.01, kernels ${engineMemory.flavor}`,
+);
 const start = performance.now();
-for (let epoch = 1; epoch <= 60; epoch++) {
+for (let epoch = 1; epoch <= epochs; epoch++) {
   for (let i = order.length - 1; i > 0; i--) {
     const j = shuffler.integer(i + 1);
     [order[i], order[j]] = [order[j], order[i]];
@@ -62,6 +58,7 @@ for (let epoch = 1; epoch <= 60; epoch++) {
         [batchSize],
         "int32",
       );
+      optimizer.zeroGrad();
       const loss = mean(crossEntropy(model.forward(x), y));
       const stats = backwardWithExtensions(loss, { batchL2: true });
       // Σ_i ‖g_i‖² and ‖g‖² summed over all parameters.
@@ -70,20 +67,15 @@ for (let epoch = 1; epoch <= 60; epoch++) {
       testSum += normTest(sumBatchL2, gradNormSquared, batchSize);
       lossSum += loss.item();
       batches++;
-      noGrad(sgdStep);
+      optimizer.step();
     });
   }
+  scheduler.step();
   if (epoch % 10 === 0) {
-    const accuracy = scope(() =>
-      noGrad(() => {
-        const logits = model.forward(tensor(points, [labels.length, 2])).data;
-        let correct = 0;
-        for (let i = 0; i < labels.length; i++) if ((logits[2 * i + 1] > logits[2 * i] ? 1 : 0) === labels[i]) correct++;
-        return correct / labels.length;
-      }),
-    );
+    accuracy.reset();
+    scope(() => noGrad(() => accuracy.update(model.forward(tensor(points, [labels.length, 2])), tensor(labels, [labels.length], "int32"))));
     console.log(
-      `epoch ${String(epoch).padStart(2)}  loss ${(lossSum / batches).toFixed(4)}  accuracy ${(100 * accuracy).toFixed(1)}%  norm test ${(testSum / batches).toFixed(3)}`,
+      `epoch ${String(epoch).padStart(2)}  loss ${(lossSum / batches).toFixed(4)}  accuracy ${(100 * accuracy.compute()).toFixed(1)}%  norm test ${(testSum / batches).toFixed(3)}  lr ${scheduler.lastLr()[0].toFixed(4)}`,
     );
   }
 }

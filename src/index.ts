@@ -1,8 +1,11 @@
 /**
  * gradscope: train neural networks in Node.js and see what happens inside the training.
- * The public API: the engine (tensors, ops, autodiff, per-sample extensions) and nn modules.
+ * The public API: the engine (tensors, ops, autodiff, per-sample extensions), nn modules,
+ * optimizers, schedulers, gradient utilities and metrics.
  */
 
 export * from "./engine/extensions/index.ts";
 export * from "./engine/index.ts";
 export * from "./nn/index.ts";
+export * from "./metrics/index.ts";
+export * from "./optim/index.ts";

@@ -5,7 +5,7 @@ import { runConformance } from "../src/conformance/run.ts";
 
 const reference = fileURLToPath(new URL("../../shared/reference", import.meta.url));
 
-test("every layers.json and losses.json case matches PyTorch within the README's tolerances", () => {
+test("every layers, losses, optimizers, schedulers and metrics case matches PyTorch/scikit-learn within the README's tolerances", () => {
   const { results } = runConformance(reference);
   const failures = results.filter((r) => r.status === "fail");
   assert.deepEqual(
@@ -15,4 +15,7 @@ test("every layers.json and losses.json case matches PyTorch within the README's
   const byFile = (file: string) => results.filter((r) => r.file === file && r.status === "pass").length;
   assert.equal(byFile("layers.json"), 33, "all 33 layer cases covered and passing");
   assert.equal(byFile("losses.json"), 5, "all 5 loss cases covered and passing");
+  assert.equal(byFile("optimizers.json"), 24, "all 20 optimizer trajectories and 4 clipping cases covered and passing");
+  assert.equal(byFile("schedulers.json"), 10, "all 10 scheduler cases covered and passing");
+  assert.equal(byFile("metrics.json"), 2, "both metric cases covered and passing");
 });

@@ -4,6 +4,9 @@ import type { Comparison, Tolerance } from "./compare.ts";
 import { readGolden } from "./golden.ts";
 import { type LayerCase, runLayerCase, supportedLayerOps } from "./layers.ts";
 import { type LossCase, runLossCase, supportedLosses } from "./losses.ts";
+import { type MetricCase, runMetricCase } from "./metrics.ts";
+import { coversOptimizerCase, type OptimizerCase, runOptimizerCase } from "./optimizers.ts";
+import { coversSchedulerCase, runSchedulerCase, type SchedulerCase } from "./schedulers.ts";
 import { readTolerances } from "./tolerances.ts";
 
 /** The result of one golden case. */
@@ -54,7 +57,7 @@ function runFile<Case extends { name: string }>(directory: string, file: string,
 }
 
 /** The golden files this build evaluates; files the engine does not cover yet are reported. */
-export const coveredFiles = ["layers.json", "losses.json"];
+export const coveredFiles = ["layers.json", "losses.json", "optimizers.json", "schedulers.json", "metrics.json"];
 const knownFiles = ["layers.json", "losses.json", "optimizers.json", "schedulers.json", "metrics.json", "quantities.json"];
 
 /** Evaluates every covered case of every golden file in `directory`. */
@@ -66,6 +69,17 @@ export function runConformance(directory: string): { results: CaseResult[]; unco
   }
   if (existsSync(join(directory, "losses.json"))) {
     results.push(...runFile<LossCase>(directory, "losses.json", { covers: (c) => supportedLosses.has(c.loss), run: runLossCase, tolerance: tolerances.losses }));
+  }
+  if (existsSync(join(directory, "optimizers.json"))) {
+    results.push(
+      ...runFile<OptimizerCase>(directory, "optimizers.json", { covers: coversOptimizerCase, run: (c) => runOptimizerCase(c, tolerances), tolerance: tolerances.optimizers }),
+    );
+  }
+  if (existsSync(join(directory, "schedulers.json"))) {
+    results.push(...runFile<SchedulerCase>(directory, "schedulers.json", { covers: coversSchedulerCase, run: runSchedulerCase, tolerance: tolerances.schedulers }));
+  }
+  if (existsSync(join(directory, "metrics.json"))) {
+    results.push(...runFile<MetricCase>(directory, "metrics.json", { covers: () => true, run: runMetricCase, tolerance: tolerances.metrics }));
   }
   const uncoveredFiles = knownFiles.filter((file) => !coveredFiles.includes(file) && existsSync(join(directory, file)));
   return { results, uncoveredFiles };

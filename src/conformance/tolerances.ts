@@ -3,17 +3,25 @@ import { join } from "node:path";
 import type { Tolerance } from "./compare.ts";
 
 /** The data kinds whose tolerances the golden README's §7 table lists. */
-export type ToleranceKind = "layers" | "losses";
+export type ToleranceKind = "layers" | "losses" | "optimizers" | "clipping" | "schedulers" | "metrics";
 
 // The defaults are the README's values; a directory's own README overrides them.
 const defaults: Record<ToleranceKind, Tolerance> = {
   layers: { rtol: 1e-4, atol: 1e-5 },
   losses: { rtol: 1e-5, atol: 1e-6 },
+  optimizers: { rtol: 1e-5, atol: 1e-6 },
+  clipping: { rtol: 1e-6, atol: 1e-7 },
+  schedulers: { rtol: 1e-9, atol: 1e-12 },
+  metrics: { rtol: 0, atol: 1e-12 },
 };
 
 const rowLabels: Record<ToleranceKind, RegExp> = {
   layers: /^\|\s*layers:/,
   losses: /^\|\s*losses:/,
+  optimizers: /^\|\s*optimizers:/,
+  clipping: /^\|\s*clipping:/,
+  schedulers: /^\|\s*schedulers:/,
+  metrics: /^\|\s*metrics\s*\|/,
 };
 
 /**

@@ -56,6 +56,61 @@ export interface WasmKernels {
     counts: number,
   ): void;
   rankOneHistogramMaxBins(): number;
+  sgdUpdate(n: number, p: number, g: number, buf: number, lr: number, momentum: number, dampening: number, wd: number, scale: number, flags: number): void;
+  adamUpdate(
+    n: number,
+    p: number,
+    g: number,
+    m: number,
+    v: number,
+    vmax: number,
+    stepSize: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    wd: number,
+    decay: number,
+    bc2Sqrt: number,
+    flags: number,
+  ): void;
+  rmspropUpdate(n: number, p: number, g: number, sq: number, avg: number, buf: number, lr: number, alpha: number, eps: number, wd: number, momentum: number, flags: number): void;
+  adagradUpdate(n: number, p: number, g: number, sum: number, clr: number, eps: number, wd: number, flags: number): void;
+  nadamUpdate(
+    n: number,
+    p: number,
+    g: number,
+    m: number,
+    v: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    wd: number,
+    decay: number,
+    bc2: number,
+    gradCoef: number,
+    avgCoef: number,
+    flags: number,
+  ): void;
+  radamUpdate(
+    n: number,
+    p: number,
+    g: number,
+    m: number,
+    v: number,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    wd: number,
+    decay: number,
+    bc1: number,
+    bc2Sqrt: number,
+    rect: number,
+    flags: number,
+  ): void;
+  scaleInPlace(n: number, x: number, alpha: number): void;
+  clampInPlace(n: number, x: number, lo: number, hi: number): void;
+  maxAbs(n: number, x: number): number;
 }
 
 /** Which kernel build was instantiated. */

@@ -1,0 +1,16 @@
+export { Adagrad, type AdagradHyper } from "./adagrad.ts";
+export { Adam, type AdamHyper, AdamW } from "./adam.ts";
+export { type ClipResult, clipGradNorm, clipGradValue, GradientAccumulation, nonFiniteGradients } from "./clip.ts";
+export { LARS, type LARSHyper } from "./lars.ts";
+export { NAdam, type NAdamHyper } from "./nadam.ts";
+export { type BaseHyper, Optimizer, type OptimizerState, ParameterState, type ParamGroup, type ParamGroupSpec } from "./optimizer.ts";
+export { RAdam, type RAdamHyper } from "./radam.ts";
+export { createOptimizer, createScheduler, optimizerNames, schedulerNames } from "./registry.ts";
+export { RMSprop, type RMSpropHyper } from "./rmsprop.ts";
+export { ChainedScheduler, SequentialLR } from "./schedulers/compose.ts";
+export { CosineAnnealingLR, CosineAnnealingWarmRestarts } from "./schedulers/cosine.ts";
+export { ExponentialLR, LinearLR, MultiStepLR, PolynomialLR, StepLR } from "./schedulers/decay.ts";
+export { OneCycleLR, type OneCycleOptions } from "./schedulers/oneCycle.ts";
+export { type PlateauOptions, ReduceLROnPlateau } from "./schedulers/plateau.ts";
+export { LRScheduler, type Schedule, type SchedulerState } from "./schedulers/scheduler.ts";
+export { SGD, type SGDHyper } from "./sgd.ts";

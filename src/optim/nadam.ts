@@ -1,0 +1,60 @@
+import { engineMemory } from "../engine/memory.ts";
+import type { Tensor } from "../engine/tensor.ts";
+import { checkAdamFamily, weightDecayTerms } from "./adam.ts";
+import { type BaseHyper, Optimizer, type ParameterState, type ParamGroupSpec } from "./optimizer.ts";
+import { HyperCheck } from "./validate.ts";
+
+/** NAdam's hyperparameters (torch.optim.NAdam). */
+export interface NAdamHyper extends BaseHyper {
+  betas: [number, number];
+  eps: number;
+  weightDecay: number;
+  momentumDecay: number;
+  decoupledWeightDecay: boolean;
+  maximize: boolean;
+}
+
+export const nadamDefaults: NAdamHyper = { lr: 0.002, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, momentumDecay: 0.004, decoupledWeightDecay: false, maximize: false };
+
+/**
+ * NAdam (Dozat) as torch.optim.NAdam: Adam with Nesterov momentum and the momentum schedule
+ * μ_t = β1(1 − 0.5·0.96^(t·ψ)); the running product of μ is kept in float32 as PyTorch does.
+ * Config name `nadam`.
+ */
+export class NAdam extends Optimizer<NAdamHyper> {
+  constructor(params: Tensor[] | ParamGroupSpec<NAdamHyper>[], options: Partial<NAdamHyper> = {}) {
+    super("NAdam", params, { ...nadamDefaults, ...options });
+  }
+
+  protected validate(h: NAdamHyper, where: string): void {
+    checkAdamFamily(new HyperCheck(this.name, where), h).nonNegative("momentumDecay", h.momentumDecay).boolean("decoupledWeightDecay", h.decoupledWeightDecay);
+  }
+
+  protected update(param: Tensor, grad: Tensor, state: ParameterState, h: NAdamHyper): void {
+    state.step++;
+    const t = state.step;
+    const [beta1, beta2] = h.betas;
+    const mu = beta1 * (1 - 0.5 * 0.96 ** (t * h.momentumDecay));
+    const muNext = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * h.momentumDecay));
+    const muProduct = Math.fround((state.values.get("muProduct") ?? 1) * mu);
+    state.values.set("muProduct", muProduct);
+    const muProductNext = muProduct * muNext;
+    const [l2, decay] = weightDecayTerms(h);
+    engineMemory.kernels.nadamUpdate(
+      param.size,
+      param.ptr,
+      grad.ptr,
+      state.buffer("expAvg", param).ptr,
+      state.buffer("expAvgSq", param).ptr,
+      beta1,
+      beta2,
+      h.eps,
+      l2,
+      decay,
+      1 - beta2 ** t,
+      (-h.lr * (1 - mu)) / (1 - muProduct),
+      (-h.lr * muNext) / (1 - muProductNext),
+      h.maximize ? 1 : 0,
+    );
+  }
+}
