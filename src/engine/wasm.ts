@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { setFlagsFromString } from "node:v8";
+import { packageFile } from "./packageFiles.ts";
 
 /** The exports of the compiled AssemblyScript kernels (see assembly/index.ts). */
 export interface WasmKernels {
@@ -120,17 +121,8 @@ export type WasmFlavor = "relaxed-simd" | "simd";
 // works from inside the process (NODE_OPTIONS refuses the flag). Newer V8 ignores it harmlessly.
 setFlagsFromString("--experimental-wasm-relaxed-simd");
 
-function buildFile(name: string): URL {
-  // Works both from src/ (tsx) and from dist/src/ (compiled): build/ sits at the package root.
-  const here = new URL(".", import.meta.url);
-  const fromSrc = new URL(`../../build/${name}`, here);
-  const fromDist = new URL(`../../../build/${name}`, here);
-  try {
-    readFileSync(fromSrc, { flag: "r" });
-    return fromSrc;
-  } catch {
-    return fromDist;
-  }
+function buildFile(name: string): string {
+  return packageFile(import.meta.url, 1, `build/${name}`);
 }
 
 function compile(preferred?: WasmFlavor): { module: WebAssembly.Module; flavor: WasmFlavor } {

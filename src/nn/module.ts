@@ -49,6 +49,13 @@ export abstract class Module {
     return [...this.childSlots];
   }
 
+  /** This module and every descendant with dotted names ("" for this one), depth first. */
+  namedModules(prefix = ""): Array<[string, Module]> {
+    const out: Array<[string, Module]> = [[prefix.replace(/\.$/, ""), this]];
+    for (const [name, child] of this.childSlots) out.push(...child.namedModules(`${prefix}${name}.`));
+    return out;
+  }
+
   /** All parameters with dotted names, depth first in registration order. */
   namedParameters(prefix = ""): Array<[string, Tensor]> {
     const out: Array<[string, Tensor]> = [];

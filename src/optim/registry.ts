@@ -55,6 +55,11 @@ const optimizerFactories = {
 /** The optimizer config names. */
 export const optimizerNames = Object.keys(optimizerFactories);
 
+/** Each optimizer's options with their defaults (camelCase keys), for schemas and docs. */
+export function optimizerDefaults(name: string): Record<string, unknown> {
+  return { ...optimizerFactories[name as keyof typeof optimizerFactories][0] };
+}
+
 /** Builds an optimizer from its config name and options (e.g. `adam`, `{ lr: 0.001, weight_decay: 0 }`). */
 export function createOptimizer(name: string, params: Tensor[], options: Options = {}): Optimizer<BaseHyper> {
   const entry = optimizerFactories[name as keyof typeof optimizerFactories];
@@ -93,6 +98,11 @@ const schedulerFactories: Record<string, { known: string[]; build: SchedulerFact
 
 /** The scheduler config names. */
 export const schedulerNames = Object.keys(schedulerFactories);
+
+/** Each scheduler's option names (camelCase), for schemas and docs. */
+export function schedulerOptionNames(name: string): string[] {
+  return [...schedulerFactories[name].known];
+}
 
 function subSchedulers(optimizer: Optimizer<BaseHyper>, specs: unknown): Schedule[] {
   if (!Array.isArray(specs)) throw new Error(`gradscope: scheduler "schedulers" must be a list of { name, ...options }, got ${JSON.stringify(specs)}`);

@@ -1,0 +1,55 @@
+import { writeFileSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { ConfigError } from "../config/load.ts";
+import { configJsonSchema } from "../config/schema.ts";
+import { ExitCode, evalCommand, trainCommand } from "./train.ts";
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** Runs the `gradscope` command line; resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command("gradscope").description("Train neural networks and see, live, what happens inside the training.").exitOverride().showHelpAfterError();
+  let code: number = ExitCode.ok;
+  program
+    .command("train")
+    .description("train from YAML config files (merged in order); trailing key.path=value arguments override fields")
+    .option("-c, --config <file>", "a config file (repeatable; later files override earlier ones)", collect, [])
+    .option("--resume <run-dir>", "continue a run from its checkpoints/latest.gsckpt with its saved config")
+    .option("--print-config", "print the resolved config (defaults filled in) and exit")
+    .option("-q, --quiet", "no progress output")
+    .argument("[overrides...]", "e.g. training.epochs=3 optimizer.lr=0.01")
+    .action(async (overrides: string[], opts: { config: string[]; resume?: string; printConfig?: boolean; quiet?: boolean }) => {
+      if (opts.config.length === 0 && !opts.resume) throw new ConfigError("train needs -c FILE (or --resume RUN_DIR)");
+      code = await trainCommand({ configs: opts.config, overrides, resume: opts.resume, printConfig: opts.printConfig, quiet: opts.quiet });
+    });
+  program
+    .command("eval")
+    .description("evaluate a checkpoint on the config's test set; prints the metrics as JSON")
+    .requiredOption("-c, --config <file>", "a config file (repeatable)", collect, [])
+    .requiredOption("--checkpoint <file>", "a .gsckpt file, e.g. runs/<id>/checkpoints/best.gsckpt")
+    .argument("[overrides...]", "key.path=value overrides")
+    .action((overrides: string[], opts: { config: string[]; checkpoint: string }) => {
+      code = evalCommand({ configs: opts.config, overrides, checkpoint: opts.checkpoint });
+    });
+  program
+    .command("schema")
+    .description("print the JSON Schema of config files (for editor completion)")
+    .option("-o, --out <file>", "write it to a file instead")
+    .action((opts: { out?: string }) => {
+      const text = `${JSON.stringify(configJsonSchema(), null, 2)}\n`;
+      if (opts.out) writeFileSync(opts.out, text);
+      else process.stdout.write(text);
+    });
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    if (error instanceof ConfigError) {
+      process.stderr.write(`config error:\n${error.message}\n`);
+      return ExitCode.usage;
+    }
+    process.stderr.write(`${(error as Error).message}\n`);
+    return ExitCode.failed;
+  }
+}

@@ -1,0 +1,112 @@
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import { buildData, buildTraining } from "../config/build.ts";
+import { loadConfig } from "../config/load.ts";
+import { LATEST, writeTrainerCheckpoint } from "../train/callbacks/modelCheckpoint.ts";
+import { epochLine } from "../train/callbacks/progress.ts";
+import { loadCheckpoint, restoreCheckpoint } from "../train/checkpoint.ts";
+import { createRunDirectory, runConfigFile, runName } from "./runDirectory.ts";
+
+/** Exit codes of the CLI. */
+export const ExitCode = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
+
+/** Options of `gradscope train`. */
+export interface TrainCommandOptions {
+  configs: string[];
+  overrides: string[];
+  resume?: string;
+  printConfig?: boolean;
+  quiet?: boolean;
+}
+
+const log = (message: string) => process.stdout.write(`${message}\n`);
+
+/**
+ * `gradscope train`: loads the config (or a run's saved config with --resume), trains with
+ * progress, checkpoints and logs in the run directory, evaluates on the test set, and writes
+ * summary.json. SIGINT stops after the current step, saves latest.gsckpt and exits with 130.
+ */
+export async function trainCommand(options: TrainCommandOptions): Promise<number> {
+  const files = options.resume ? [runConfigFile(options.resume), ...options.configs] : options.configs;
+  const loaded = loadConfig(files, options.overrides);
+  if (options.printConfig) {
+    process.stdout.write(stringify(loaded.config));
+    return ExitCode.ok;
+  }
+  const data = buildData(loaded);
+  for (const notice of data.notices) log(`note: ${notice}`);
+  const directory = options.resume ?? createRunDirectory(loaded.config.training.runs_dir, runName(loaded.config.name, options.configs), loaded.raw);
+  if (options.resume && options.overrides.length > 0) writeFileSync(join(directory, "config.yaml"), stringify(loaded.raw));
+  const setup = buildTraining(loaded, data, directory, options.quiet ? undefined : process.stdout);
+  const { trainer, model } = setup;
+  if (options.resume) {
+    const latest = join(directory, "checkpoints", LATEST);
+    if (!existsSync(latest)) throw new Error(`gradscope: ${directory} has no checkpoints/${LATEST} to resume from`);
+    restoreCheckpoint(loadCheckpoint(latest), setup);
+    log(`resuming ${directory} at epoch ${trainer.position.epoch + 1}, batch ${trainer.position.batch}, step ${trainer.position.step}`);
+  }
+  log(
+    `gradscope: ${runName(loaded.config.name, options.configs)}: ${model.parameterCount()} parameters, ${data.train.dataset.length} training examples${data.validation ? `, ${data.validation.dataset.length} validation` : ""}, ${data.test.dataset.length} test; run directory ${directory}`,
+  );
+  let interrupted = false;
+  const onSignal = () => {
+    if (interrupted) process.exit(ExitCode.interrupted);
+    interrupted = true;
+    trainer.requestStop("interrupted (SIGINT)");
+  };
+  process.on("SIGINT", onSignal);
+  try {
+    const result = await trainer.fit(data.train, data.validation);
+    if (result.status === "failed") {
+      log(`training failed: ${result.reason}`);
+      writeTrainerCheckpoint(trainer, join(directory, "checkpoints", "failed.gsckpt"), loaded.raw);
+      return ExitCode.failed;
+    }
+    if (interrupted) {
+      writeTrainerCheckpoint(trainer, join(directory, "checkpoints", LATEST), loaded.raw);
+      log(`interrupted at epoch ${trainer.position.epoch + 1}, batch ${trainer.position.batch}; checkpoint saved. Resume with: gradscope train --resume ${directory}`);
+      return ExitCode.interrupted;
+    }
+    if (result.status === "stopped") log(result.reason ?? "stopped");
+    const test = trainer.evaluate(data.test, "test_");
+    log(
+      `test: ${epochLine({ epoch: trainer.position.epoch, ...test }, loaded.config.training.epochs)
+        .replace(/^epoch \S+\s+/, "")
+        .replace(/\s+\(.*$/, "")}`,
+    );
+    const seconds = trainer.history.reduce((s, h) => s + (h.epoch_seconds ?? 0), 0);
+    writeFileSync(
+      join(directory, "summary.json"),
+      `${JSON.stringify({ status: result.status, reason: result.reason, epochs: trainer.position.epoch, steps: trainer.position.step, train_seconds: seconds, test, history: trainer.history }, null, 2)}\n`,
+    );
+    return ExitCode.ok;
+  } finally {
+    process.off("SIGINT", onSignal);
+    setup.optimizer.dispose();
+    model.dispose();
+  }
+}
+
+/** Options of `gradscope eval`. */
+export interface EvalCommandOptions {
+  configs: string[];
+  overrides: string[];
+  checkpoint: string;
+}
+
+/** `gradscope eval`: the test-set loss and metrics of a checkpoint under a config. */
+export function evalCommand(options: EvalCommandOptions): number {
+  const loaded = loadConfig(options.configs, options.overrides);
+  const data = buildData(loaded);
+  const setup = buildTraining(loaded, data, ".");
+  try {
+    restoreCheckpoint(loadCheckpoint(options.checkpoint), setup);
+    const test = setup.trainer.evaluate(data.test, "test_");
+    process.stdout.write(`${JSON.stringify(test)}\n`);
+    return ExitCode.ok;
+  } finally {
+    setup.optimizer.dispose();
+    setup.model.dispose();
+  }
+}

@@ -1,0 +1,189 @@
+import { join } from "node:path";
+import type { Dataset } from "../data/dataset.ts";
+import { Subset } from "../data/dataset.ts";
+import { DataLoader } from "../data/loader.ts";
+import { loadSource, type SourceSpec } from "../data/sources.ts";
+import { splitDataset } from "../data/split.ts";
+import { createTransform, type TransformSpec } from "../data/transforms.ts";
+import type { Module } from "../nn/module.ts";
+import { buildModel, type ModelSpec } from "../nn/spec.ts";
+import type { BaseHyper, Optimizer } from "../optim/optimizer.ts";
+import { createOptimizer, createScheduler } from "../optim/registry.ts";
+import type { Schedule } from "../optim/schedulers/scheduler.ts";
+import type { Callback } from "../train/callback.ts";
+import { EarlyStopping } from "../train/callbacks/earlyStopping.ts";
+import { CsvLogger, JsonlLogger } from "../train/callbacks/loggers.ts";
+import { ModelCheckpoint } from "../train/callbacks/modelCheckpoint.ts";
+import { NanGuard } from "../train/callbacks/nanGuard.ts";
+import { ProgressLogger } from "../train/callbacks/progress.ts";
+import { type MetricSpec, Trainer } from "../train/trainer.ts";
+import { ConfigError, type LoadedConfig } from "./load.ts";
+import { type Config, snake } from "./schema.ts";
+
+/** The data loaders of a run. */
+export interface RunData {
+  train: DataLoader;
+  validation?: DataLoader;
+  test: DataLoader;
+  classes: number;
+  /** Messages for the user (e.g. a fallback data set). */
+  notices: string[];
+}
+
+/** Everything `gradscope train` runs. */
+export interface TrainingSetup {
+  config: Config;
+  data: RunData;
+  model: Module;
+  optimizer: Optimizer<BaseHyper>;
+  scheduler?: Schedule;
+  trainer: Trainer;
+}
+
+type Path = Array<string | number>;
+
+// Runs `build`, turning its error into a ConfigError located at the config field it names.
+function located<T>(loaded: LoadedConfig, section: Path, build: () => T, fieldOf: (message: string) => Path = () => []): T {
+  try {
+    return build();
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    const message = (error as Error).message.replace(/^gradscope: /, "");
+    const path = [...section, ...fieldOf(message)];
+    throw new ConfigError(`${loaded.locate(path)}: ${section.join(".")}: ${message}`);
+  }
+}
+
+// "Adam: betas[0] must be ..." or 'unknown option "x"' -> the snake_case field path.
+function hyperField(message: string): Path {
+  const option = /unknown option "([^"]+)"/.exec(message);
+  if (option) return [option[1]];
+  const field = /: ([A-Za-z]+)(?:\[(\d+)\])? must be/.exec(message);
+  if (!field) return [];
+  return field[2] === undefined ? [snake(field[1])] : [snake(field[1]), Number(field[2])];
+}
+
+function limited(dataset: Dataset, limit: number | undefined): Dataset {
+  if (limit === undefined || limit >= dataset.length) return dataset;
+  return new Subset(
+    dataset,
+    Int32Array.from({ length: limit }, (_, i) => i),
+    `${dataset.description} (first ${limit})`,
+  );
+}
+
+/** Loads the data section into loaders: train (with augmentation), validation and test. */
+export function buildData(loaded: LoadedConfig): RunData {
+  const { data, training, seed } = loaded.config;
+  const classes =
+    data.classes ??
+    (data.source === "fashion-mnist" || data.source === "fashion-mnist-sample" ? 10 : data.source === "spirals" ? 2 : training.loss === "cross_entropy" ? undefined : 0);
+  if (classes === undefined) throw new ConfigError(`${loaded.locate(["data"])}: data.classes: required for source ${data.source} with a classification loss`);
+  if ((data.source === "idx" || data.source === "csv") && data.path === undefined)
+    throw new ConfigError(`${loaded.locate(["data", "source"])}: data.path: required for source ${data.source}`);
+  const spec = { ...data, classes } as unknown as SourceSpec;
+  const source = located(
+    loaded,
+    ["data"],
+    () => loadSource(spec, seed),
+    (m) => (m.includes(data.test_path ?? "\u0000") ? ["test_path"] : ["path"]),
+  );
+  let train = limited(source.train, data.limit);
+  let test = source.test;
+  if (!test) [train, test] = splitDataset(train, data.test_fraction, seed + 1, ["train", "test"]);
+  test = limited(test, data.test_limit);
+  let validation: Dataset | undefined;
+  if (data.validation > 0) [train, validation] = splitDataset(train, data.validation, seed + 2);
+  const transforms = located(loaded, ["data", "transforms"], () => data.transforms.map((t) => createTransform(t as TransformSpec)));
+  const augment = located(loaded, ["data", "augment"], () => data.augment.map((t) => createTransform(t as TransformSpec)));
+  const evalLoader = (dataset: Dataset) => new DataLoader(dataset, { batchSize: data.eval_batch_size, transforms });
+  return {
+    train: located(
+      loaded,
+      ["data"],
+      () => new DataLoader(train, { batchSize: data.batch_size, shuffle: data.shuffle, dropLast: data.drop_last, seed, transforms: [...augment, ...transforms] }),
+    ),
+    validation: validation ? evalLoader(validation) : undefined,
+    test: evalLoader(test),
+    classes,
+    notices: source.notice ? [source.notice] : [],
+  };
+}
+
+function metricSpecs(config: Config): MetricSpec[] {
+  return config.training.metrics.map((m) => {
+    if (typeof m === "string") return { name: m };
+    const { name, ...options } = m as { name: string } & Record<string, unknown>;
+    return { name, options };
+  });
+}
+
+/**
+ * Builds model, optimizer, scheduler, callbacks and trainer from a loaded config. Errors that
+ * the builders raise are located at the config field they concern. `runDirectory` receives the
+ * checkpoints and logs.
+ */
+export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory: string, progress?: NodeJS.WriteStream): TrainingSetup {
+  const { config } = loaded;
+  const modelPath = (message: string): Path => {
+    const match = /^model\.([\w.[\]]+):/.exec(message);
+    return match
+      ? match[1]
+          .split(/\.|\[|\]/)
+          .filter(Boolean)
+          .map((p) => (/^\d+$/.test(p) ? Number(p) : p))
+      : [];
+  };
+  const { model, outputShape } = located(loaded, ["model"], () => buildModel(config.model as ModelSpec, [...data.train.outputShape], config.seed), modelPath);
+  if (config.training.loss === "cross_entropy" && (outputShape.length !== 1 || outputShape[0] !== data.classes)) {
+    model.dispose();
+    throw new ConfigError(`${loaded.locate(["model"])}: model: its output is [${outputShape.join(", ")}] per example, but the data has ${data.classes} classes`);
+  }
+  const { name: optimizerName, ...optimizerOptions } = config.optimizer as { name: string } & Record<string, unknown>;
+  const optimizer = located(loaded, ["optimizer"], () => createOptimizer(optimizerName, model.parameters(), optimizerOptions), hyperField);
+  let scheduler: Schedule | undefined;
+  let interval: "epoch" | "batch" = "epoch";
+  let monitor: string | undefined;
+  if (config.scheduler) {
+    const { name, interval: every, monitor: watched, ...options } = config.scheduler as { name: string; interval?: "epoch" | "batch"; monitor?: string } & Record<string, unknown>;
+    scheduler = located(loaded, ["scheduler"], () => createScheduler(name, optimizer, options), hyperField);
+    interval = every ?? (name === "one_cycle" ? "batch" : "epoch");
+    monitor = watched;
+  }
+  const { callbacks: c, loggers, training } = config;
+  const callbacks: Callback[] = [];
+  if (c.nan_guard) callbacks.push(new NanGuard());
+  if (c.early_stopping) {
+    const e = c.early_stopping;
+    callbacks.push(new EarlyStopping({ monitor: e.monitor, mode: e.mode, patience: e.patience, minDelta: e.min_delta, restoreBestWeights: e.restore_best_weights }));
+  }
+  if (progress) callbacks.push(new ProgressLogger(training.epochs, data.train.batchesPerEpoch, c.progress.every, progress));
+  if (loggers.csv) callbacks.push(new CsvLogger(join(runDirectory, "metrics.csv")));
+  callbacks.push(new JsonlLogger(join(runDirectory, "log.jsonl"), loggers.jsonl.every));
+  // Last, so that the checkpoint captures the other callbacks' state after the epoch.
+  callbacks.push(
+    new ModelCheckpoint(join(runDirectory, "checkpoints"), loaded.raw, {
+      every: c.checkpoint.every,
+      keepLast: c.checkpoint.keep_last,
+      monitor: c.checkpoint.monitor,
+      mode: c.checkpoint.mode,
+    }),
+  );
+  const trainer = new Trainer({
+    model,
+    optimizer,
+    scheduler,
+    schedulerInterval: interval,
+    schedulerMonitor: monitor,
+    loss: { name: training.loss, labelSmoothing: training.label_smoothing },
+    epochs: training.epochs,
+    metrics: metricSpecs(config),
+    clipGradNorm: training.clip_grad_norm,
+    clipNormType: training.clip_norm_type,
+    clipGradValue: training.clip_grad_value,
+    accumulate: training.accumulate,
+    trackEvery: training.track_every,
+    callbacks,
+  });
+  return { config, data, model, optimizer, scheduler, trainer };
+}

@@ -1,0 +1,144 @@
+import * as z from "zod";
+import { transformTypes } from "../data/transforms.ts";
+import { metricNames } from "../metrics/registry.ts";
+import { optimizerDefaults, optimizerNames, schedulerNames, schedulerOptionNames } from "../optim/registry.ts";
+import { lossNames } from "../train/losses.ts";
+
+/** camelCase → snake_case, the spelling config files use. */
+export const snake = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+const positiveInt = z.number().int().positive();
+const fraction = z.number().min(0).lt(1);
+
+// One strict object per optimizer, its options typed after their defaults.
+function optimizerSchema(name: string) {
+  const shape: Record<string, z.ZodType> = { name: z.literal(name) };
+  for (const [key, value] of Object.entries(optimizerDefaults(name))) {
+    const type = typeof value === "boolean" ? z.boolean() : Array.isArray(value) ? z.tuple([z.number(), z.number()]) : z.number();
+    shape[snake(key)] = type.optional().describe(`default ${JSON.stringify(value)}`);
+  }
+  return z.strictObject(shape);
+}
+
+// Scheduler options are checked by the schedulers themselves (their errors name the field).
+function schedulerSchema(name: string) {
+  const shape: Record<string, z.ZodType> = {
+    name: z.literal(name),
+    interval: z.enum(["epoch", "batch"]).optional().describe("when it steps: after each epoch (default) or each optimizer step"),
+    monitor: z.string().optional().describe("plateau: the log it watches (default val_loss)"),
+  };
+  for (const key of schedulerOptionNames(name)) shape[snake(key)] = z.unknown().optional();
+  return z.strictObject(shape);
+}
+
+const transform = z.looseObject({ type: z.enum(transformTypes as [string, ...string[]]) });
+const layer = z.looseObject({ type: z.string() });
+
+/** The `model` section: a named architecture or a layer list. */
+export const modelSchema = z.union([
+  z.strictObject({
+    arch: z.enum(["mlp", "lenet5", "2c2d", "3c3d"]),
+    hidden: z.array(positiveInt).optional(),
+    activation: z.string().optional(),
+    classes: positiveInt.optional(),
+  }),
+  z.strictObject({ layers: z.array(layer).min(1) }),
+]);
+
+/** The `data` section. */
+export const dataSchema = z.strictObject({
+  source: z.enum(["fashion-mnist", "fashion-mnist-sample", "idx", "csv", "blobs", "spirals", "regression"]),
+  path: z.string().optional().describe("fashion-mnist/idx: the folder; csv: the file"),
+  test_path: z.string().optional(),
+  label: z.string().optional().describe("csv: the label column (default: the last)"),
+  classes: positiveInt.optional(),
+  train_images: z.string().default("train-images-idx3-ubyte"),
+  train_labels: z.string().default("train-labels-idx1-ubyte"),
+  test_images: z.string().default("t10k-images-idx3-ubyte"),
+  test_labels: z.string().default("t10k-labels-idx1-ubyte"),
+  samples: positiveInt.default(1000),
+  dims: positiveInt.default(2),
+  noise: z.number().min(0).default(0.05),
+  std: z.number().positive().default(1),
+  validation: fraction.default(0).describe("fraction of the training set held out for validation"),
+  test_fraction: fraction.default(0.2).describe("fraction split off as the test set when the source has none"),
+  limit: positiveInt.optional().describe("use only the first N training examples (quick runs)"),
+  test_limit: positiveInt.optional(),
+  batch_size: positiveInt.default(128),
+  eval_batch_size: positiveInt.default(1000),
+  shuffle: z.boolean().default(true),
+  drop_last: z.boolean().default(false),
+  transforms: z.array(transform).default([]).describe("applied to every split"),
+  augment: z.array(transform).default([]).describe("applied to training batches only, before transforms"),
+});
+
+const metric = z.union([z.enum(metricNames as [string, ...string[]]), z.looseObject({ name: z.enum(metricNames as [string, ...string[]]) })]);
+
+/** The `training` section. */
+export const trainingSchema = z.strictObject({
+  epochs: positiveInt,
+  loss: z.enum(lossNames).default("cross_entropy"),
+  label_smoothing: fraction.default(0),
+  metrics: z.array(metric).default(["accuracy"]),
+  clip_grad_norm: z.number().positive().optional(),
+  clip_norm_type: z.union([z.literal(2), z.literal("inf")]).default(2),
+  clip_grad_value: z.number().positive().optional(),
+  accumulate: positiveInt.default(1).describe("micro-batches per optimizer step"),
+  track_every: positiveInt.default(1).describe("optimizer steps between expensive diagnostics"),
+  runs_dir: z.string().default("runs"),
+});
+
+const monitorMode = z.enum(["min", "max"]);
+
+/** The `callbacks` section. */
+export const callbacksSchema = z.strictObject({
+  early_stopping: z
+    .strictObject({
+      monitor: z.string().default("val_loss"),
+      mode: monitorMode.default("min"),
+      patience: positiveInt.default(5),
+      min_delta: z.number().min(0).default(0),
+      restore_best_weights: z.boolean().default(false),
+    })
+    .nullish(),
+  checkpoint: z
+    .strictObject({
+      every: z.number().int().min(0).default(0),
+      keep_last: z.number().int().min(0).default(3),
+      monitor: z.string().optional(),
+      mode: monitorMode.default("min"),
+    })
+    .default({ every: 0, keep_last: 3, mode: "min" }),
+  nan_guard: z.boolean().default(true),
+  progress: z.strictObject({ every: positiveInt.default(100) }).default({ every: 100 }),
+});
+
+/** The `loggers` section. */
+export const loggersSchema = z.strictObject({
+  csv: z.boolean().default(true),
+  jsonl: z.strictObject({ every: positiveInt.default(50) }).default({ every: 50 }),
+});
+
+/** A whole training config (after `extends` and overrides are merged). */
+export const configSchema = z.strictObject({
+  name: z.string().optional(),
+  seed: z.number().int().min(0).default(0),
+  model: modelSchema,
+  data: dataSchema,
+  training: trainingSchema,
+  optimizer: z.discriminatedUnion("name", optimizerNames.map((name) => optimizerSchema(name)) as unknown as [z.ZodObject, ...z.ZodObject[]]),
+  scheduler: z
+    .discriminatedUnion("name", schedulerNames.map((name) => schedulerSchema(name)) as unknown as [z.ZodObject, ...z.ZodObject[]])
+    .nullish()
+    .describe("null (or absent): a constant lr"),
+  callbacks: callbacksSchema.default({ checkpoint: { every: 0, keep_last: 3, mode: "min" }, nan_guard: true, progress: { every: 100 } }),
+  loggers: loggersSchema.default({ csv: true, jsonl: { every: 50 } }),
+});
+
+/** A validated config. */
+export type Config = z.infer<typeof configSchema>;
+
+/** The JSON Schema of config files (`gradscope schema`), for editor completion. */
+export function configJsonSchema(): Record<string, unknown> {
+  return { title: "gradscope training config", ...z.toJSONSchema(configSchema, { io: "input", unrepresentable: "any" }) } as Record<string, unknown>;
+}

@@ -1,0 +1,45 @@
+import { existsSync, readFileSync } from "node:fs";
+import { ArrayDataset } from "./dataset.ts";
+
+/** How to read a CSV file: which column holds the label (or target), and whether it is a class. */
+export interface CsvOptions {
+  /** The label column's header name (default: the last column). */
+  label?: string;
+  /** Number of classes for integer labels; 0 reads the label as a float regression target. */
+  classes: number;
+}
+
+/**
+ * A CSV file with a header row and numeric columns: every column but the label is a feature.
+ * Errors name the path, the line and the column of a value that is not a number.
+ */
+export function loadCsv(path: string, options: CsvOptions): ArrayDataset {
+  if (!existsSync(path)) throw new Error(`gradscope: CSV file ${path} does not exist`);
+  const lines = readFileSync(path, "utf8")
+    .split(/\r?\n/)
+    .filter((line) => line.trim() !== "");
+  if (lines.length < 2) throw new Error(`gradscope: CSV file ${path} needs a header row and at least one data row`);
+  const header = lines[0].split(",").map((name) => name.trim());
+  const labelColumn = options.label === undefined ? header.length - 1 : header.indexOf(options.label);
+  if (labelColumn < 0) throw new Error(`gradscope: CSV file ${path} has no column "${options.label}"; columns: ${header.join(", ")}`);
+  const features = header.length - 1;
+  const rows = lines.length - 1;
+  const inputs = new Float32Array(rows * features);
+  const targets = options.classes > 0 ? new Int32Array(rows) : new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    const cells = lines[r + 1].split(",");
+    if (cells.length !== header.length) throw new Error(`gradscope: ${path}:${r + 2}: expected ${header.length} columns, found ${cells.length}`);
+    let f = 0;
+    for (let c = 0; c < cells.length; c++) {
+      const value = Number(cells[c]);
+      if (cells[c].trim() === "" || !Number.isFinite(value)) throw new Error(`gradscope: ${path}:${r + 2}: column "${header[c]}" holds "${cells[c]}", not a number`);
+      if (c === labelColumn) {
+        if (options.classes > 0 && (!Number.isInteger(value) || value < 0 || value >= options.classes)) {
+          throw new Error(`gradscope: ${path}:${r + 2}: label ${cells[c]} is not a class in [0, ${options.classes})`);
+        }
+        targets[r] = value;
+      } else inputs[r * features + f++] = value;
+    }
+  }
+  return new ArrayDataset(inputs, targets, [features], options.classes, `CSV ${path}`, options.classes > 0 ? [] : [1]);
+}

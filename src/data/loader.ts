@@ -1,0 +1,80 @@
+import { Random } from "../engine/random.ts";
+import type { Dataset } from "./dataset.ts";
+import { permutation } from "./split.ts";
+import type { Transform } from "./transforms.ts";
+
+/** DataLoader options. */
+export interface LoaderOptions {
+  batchSize: number;
+  shuffle: boolean;
+  dropLast: boolean;
+  /** Seeds the per-epoch order and the augmentations. */
+  seed: number;
+  transforms: Transform[];
+}
+
+/** One batch of a loader: inputs [size, ...shape] after the transforms, and the targets. */
+export interface LoaderBatch {
+  index: number;
+  size: number;
+  inputs: Float32Array;
+  targets: Int32Array | Float32Array;
+}
+
+// A 32-bit seed for (seed, a, b): the order of epoch a, or the augmentation of batch b in epoch a.
+function mixSeed(seed: number, a: number, b = 0): number {
+  return (Math.imul(seed ^ 0x5bd1e995, 0x27d4eb2d) ^ Math.imul(a + 1, 0x9e3779b9) ^ Math.imul(b + 1, 0x85ebca6b)) >>> 0;
+}
+
+/**
+ * Batches of a data set. With shuffling, each epoch's order is a permutation seeded by (seed,
+ * epoch), so epochs differ, runs repeat, and a resumed run can restart in the middle of an
+ * epoch at `startBatch` with exactly the batches it would have seen. Augmentations draw from a
+ * generator seeded by (seed, epoch, batch) for the same reason.
+ */
+export class DataLoader {
+  readonly options: LoaderOptions;
+  readonly outputShape: readonly number[];
+
+  constructor(
+    readonly dataset: Dataset,
+    options: Partial<LoaderOptions> & { batchSize: number },
+  ) {
+    this.options = { shuffle: false, dropLast: false, seed: 0, transforms: [], ...options };
+    if (!Number.isInteger(this.options.batchSize) || this.options.batchSize < 1) {
+      throw new RangeError(`gradscope: batch_size must be a positive integer, got ${this.options.batchSize}`);
+    }
+    if (dataset.length === 0) throw new RangeError(`gradscope: ${dataset.description} is empty`);
+    this.outputShape = this.options.transforms.reduce<readonly number[]>((shape, t) => t.outputShape(shape), dataset.inputShape);
+  }
+
+  /** Batches in one epoch. */
+  get batchesPerEpoch(): number {
+    const { batchSize, dropLast } = this.options;
+    return dropLast ? Math.floor(this.dataset.length / batchSize) : Math.ceil(this.dataset.length / batchSize);
+  }
+
+  /** The example order of an epoch. */
+  order(epoch: number): Int32Array {
+    if (!this.options.shuffle) return Int32Array.from({ length: this.dataset.length }, (_, i) => i);
+    return permutation(this.dataset.length, new Random(mixSeed(this.options.seed, epoch)));
+  }
+
+  /** The batches of `epoch` from `startBatch` on. */
+  *batches(epoch: number, startBatch = 0): Generator<LoaderBatch> {
+    const order = this.order(epoch);
+    const { batchSize, transforms, seed } = this.options;
+    for (let index = startBatch; index < this.batchesPerEpoch; index++) {
+      const indices = order.subarray(index * batchSize, Math.min((index + 1) * batchSize, order.length));
+      const raw = this.dataset.batch(indices);
+      const random = new Random(mixSeed(seed, epoch, index));
+      let shape = this.dataset.inputShape;
+      let inputs = raw.inputs;
+      for (const t of transforms) {
+        inputs = t.apply(inputs, raw.size, shape, random);
+        shape = t.outputShape(shape);
+      }
+      yield { index, size: raw.size, inputs, targets: raw.targets };
+    }
+  }
+}

@@ -1,0 +1,90 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { packageFile } from "../engine/packageFiles.ts";
+import { loadCsv } from "./csv.ts";
+import type { Dataset } from "./dataset.ts";
+import { loadIdxPair } from "./idx.ts";
+import { splitDataset } from "./split.ts";
+import { blobs, regression, spirals } from "./synthetic.ts";
+
+/** Where Debian's dataset-fashion-mnist package puts the data. */
+export const debianFashionMnist = "/usr/share/datasets/fashion-mnist";
+
+/** A data source as the config's `data` section names it. */
+export type SourceSpec =
+  | { source: "fashion-mnist"; path?: string }
+  | { source: "fashion-mnist-sample" }
+  | { source: "idx"; path: string; classes: number; train_images: string; train_labels: string; test_images: string; test_labels: string }
+  | { source: "csv"; path: string; test_path?: string; label?: string; classes: number }
+  | { source: "blobs"; samples: number; classes: number; dims: number; std: number }
+  | { source: "spirals"; samples: number; noise: number }
+  | { source: "regression"; samples: number; dims: number; noise: number };
+
+/** The data sets a source provides; `test` is null when the source has no test split of its own. */
+export interface SourceData {
+  train: Dataset;
+  test: Dataset | null;
+  /** A note for the user, e.g. that a fallback was used. */
+  notice?: string;
+}
+
+// An IDX file by name, with or without .gz.
+function idxFile(directory: string, name: string): string {
+  const plain = join(directory, name);
+  if (existsSync(plain)) return plain;
+  if (existsSync(`${plain}.gz`)) return `${plain}.gz`;
+  return name.endsWith(".gz") ? plain : `${plain}.gz`;
+}
+
+function idxPair(directory: string, images: string, labels: string, classes: number, what: string): Dataset {
+  return loadIdxPair(idxFile(directory, images), idxFile(directory, labels), classes, `${what} (${directory})`);
+}
+
+/** The bundled sample: the first 3000 Fashion-MNIST test images, split 2400/600 by a fixed seed. */
+export function fashionMnistSample(): SourceData {
+  const directory = packageFile(import.meta.url, 1, "data/fashion-mnist-sample");
+  const all = idxPair(directory, "images-idx3-ubyte", "labels-idx1-ubyte", 10, "bundled Fashion-MNIST sample");
+  const [train, test] = splitDataset(all, 0.2, 12345, ["train", "test"]);
+  return { train, test };
+}
+
+/**
+ * Loads a source. `seed` seeds synthetic data (the test part of synthetic sets uses its own
+ * seed so that it never overlaps the training examples' generator stream).
+ */
+export function loadSource(spec: SourceSpec, seed: number): SourceData {
+  switch (spec.source) {
+    case "fashion-mnist": {
+      const directory = spec.path ?? debianFashionMnist;
+      if (!existsSync(directory)) {
+        if (spec.path !== undefined) throw new Error(`gradscope: data.path ${directory} does not exist`);
+        return {
+          ...fashionMnistSample(),
+          notice: `${debianFashionMnist} not found (apt-get install dataset-fashion-mnist); using the bundled sample of 3000 test images instead`,
+        };
+      }
+      return {
+        train: idxPair(directory, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", 10, "Fashion-MNIST train"),
+        test: idxPair(directory, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 10, "Fashion-MNIST test"),
+      };
+    }
+    case "fashion-mnist-sample":
+      return fashionMnistSample();
+    case "idx":
+      return {
+        train: idxPair(spec.path, spec.train_images, spec.train_labels, spec.classes, "IDX train"),
+        test: idxPair(spec.path, spec.test_images, spec.test_labels, spec.classes, "IDX test"),
+      };
+    case "csv":
+      return {
+        train: loadCsv(spec.path, { label: spec.label, classes: spec.classes }),
+        test: spec.test_path ? loadCsv(spec.test_path, { label: spec.label, classes: spec.classes }) : null,
+      };
+    case "blobs":
+      return { train: blobs(spec.samples, spec.classes, spec.dims, spec.std, seed), test: blobs(Math.ceil(spec.samples / 5), spec.classes, spec.dims, spec.std, seed + 7919) };
+    case "spirals":
+      return { train: spirals(spec.samples, spec.noise, seed), test: spirals(Math.ceil(spec.samples / 5), spec.noise, seed + 7919) };
+    case "regression":
+      return { train: regression(spec.samples, spec.dims, spec.noise, seed), test: regression(Math.ceil(spec.samples / 5), spec.dims, spec.noise, seed + 7919) };
+  }
+}

@@ -1,0 +1,49 @@
+import { Random } from "../engine/random.ts";
+import { ArrayDataset } from "./dataset.ts";
+
+/** Gaussian blobs: `classes` centres drawn in [−5, 5]^dims, points with standard deviation `std`. */
+export function blobs(samples: number, classes: number, dims: number, std: number, seed: number): ArrayDataset {
+  const random = new Random(seed);
+  const centres = Array.from({ length: classes * dims }, () => 10 * random.uniform() - 5);
+  const inputs = new Float32Array(samples * dims);
+  const labels = new Int32Array(samples);
+  for (let i = 0; i < samples; i++) {
+    const label = i % classes;
+    labels[i] = label;
+    for (let d = 0; d < dims; d++) inputs[i * dims + d] = centres[label * dims + d] + std * random.normal();
+  }
+  return new ArrayDataset(inputs, labels, [dims], classes, `blobs (${samples} points, seed ${seed})`);
+}
+
+/** Two interleaved spirals in the plane (labels 0 and 1), with Gaussian noise. */
+export function spirals(samples: number, noise: number, seed: number): ArrayDataset {
+  const random = new Random(seed);
+  const inputs = new Float32Array(samples * 2);
+  const labels = new Int32Array(samples);
+  for (let i = 0; i < samples; i++) {
+    const label = i % 2;
+    const t = 0.5 + 3.5 * random.uniform();
+    const angle = 2 * t + label * Math.PI;
+    inputs[2 * i] = 0.5 * t * Math.cos(angle) + noise * random.normal();
+    inputs[2 * i + 1] = 0.5 * t * Math.sin(angle) + noise * random.normal();
+    labels[i] = label;
+  }
+  return new ArrayDataset(inputs, labels, [2], 2, `spirals (${samples} points, seed ${seed})`);
+}
+
+/** Regression of y = Σ_d sin(x_d) + noise·N(0, 1) with x uniform in [−π, π]^dims. */
+export function regression(samples: number, dims: number, noise: number, seed: number): ArrayDataset {
+  const random = new Random(seed);
+  const inputs = new Float32Array(samples * dims);
+  const targets = new Float32Array(samples);
+  for (let i = 0; i < samples; i++) {
+    let y = 0;
+    for (let d = 0; d < dims; d++) {
+      const x = Math.PI * (2 * random.uniform() - 1);
+      inputs[i * dims + d] = x;
+      y += Math.sin(x);
+    }
+    targets[i] = y + noise * random.normal();
+  }
+  return new ArrayDataset(inputs, targets, [dims], 0, `regression (${samples} points, seed ${seed})`, [1]);
+}

@@ -1,0 +1,299 @@
+import type { DataLoader } from "../data/loader.ts";
+import { backward, noGrad } from "../engine/autograd.ts";
+import { tensor } from "../engine/creation.ts";
+import { mean } from "../engine/ops/reduce.ts";
+import { scope } from "../engine/scope.ts";
+import type { Tensor } from "../engine/tensor.ts";
+import { argmaxRow, type Metric } from "../metrics/metric.ts";
+import { createMetric } from "../metrics/registry.ts";
+import type { Module } from "../nn/module.ts";
+import { clipGradNorm, clipGradValue, GradientAccumulation } from "../optim/clip.ts";
+import type { BaseHyper, Optimizer } from "../optim/optimizer.ts";
+import type { Schedule } from "../optim/schedulers/scheduler.ts";
+import type { Callback, Logs } from "./callback.ts";
+import { type LossSpec, perSampleLoss, targetTensor } from "./losses.ts";
+
+/** A metric as configured: its name and options (e.g. `{ name: "top_k_accuracy", options: { k: 3 } }`). */
+export interface MetricSpec {
+  name: string;
+  options?: Record<string, unknown>;
+}
+
+/** Everything the fit loop needs. */
+export interface TrainerOptions {
+  model: Module;
+  optimizer: Optimizer<BaseHyper>;
+  loss: LossSpec;
+  epochs: number;
+  scheduler?: Schedule;
+  /** When the scheduler steps: after every optimizer step (`batch`) or every epoch (default). */
+  schedulerInterval?: "batch" | "epoch";
+  /** The log ReduceLROnPlateau watches (default `val_loss`, or `loss` without validation). */
+  schedulerMonitor?: string;
+  /** Metrics of every evaluation pass (validation and test). */
+  metrics?: MetricSpec[];
+  clipGradNorm?: number;
+  clipNormType?: 2 | "inf";
+  clipGradValue?: number;
+  /** Micro-batches per optimizer step. */
+  accumulate?: number;
+  /** Expensive per-step work (the gradient norm, diagnostics) runs every `trackEvery` steps. */
+  trackEvery?: number;
+  callbacks?: Callback[];
+  /**
+   * Replaces `backward(loss)`, e.g. to compute per-sample statistics in the same pass. It must
+   * leave the gradient of `loss` in the parameters' `.grad`.
+   */
+  backward?: (loss: Tensor, step: number) => void;
+}
+
+/** Where training stands: the next epoch and batch to run, and optimizer steps taken. */
+export interface TrainerPosition {
+  epoch: number;
+  batch: number;
+  step: number;
+}
+
+/** How `fit` ended. */
+export interface FitResult {
+  status: "completed" | "stopped" | "failed";
+  reason?: string;
+  history: Logs[];
+  position: TrainerPosition;
+}
+
+/** The trainer's own resumable state (the model, optimizer and scheduler are saved beside it). */
+export interface TrainerState {
+  position: TrainerPosition;
+  epochTotals: EpochTotals;
+  history: Logs[];
+  accumulation: { count: number };
+  callbacks: Record<string, unknown>;
+}
+
+interface EpochTotals {
+  loss: number;
+  correct: number;
+  seen: number;
+  batches: number;
+  seconds: number;
+}
+
+const emptyTotals = (): EpochTotals => ({ loss: 0, correct: 0, seen: 0, batches: 0, seconds: 0 });
+
+// The fit loop yields to the event loop this often, so that signals (Ctrl-C) and I/O are handled.
+const YIELD_EVERY_MS = 50;
+
+/**
+ * The fit loop: epochs of training batches (with gradient accumulation, clipping, LR scheduling
+ * per batch or per epoch), evaluation with `noGrad()` in eval mode, Keras-style callbacks, and a
+ * position that checkpoints restore so that a resumed run computes exactly what an
+ * uninterrupted one would. `fit` is async only to let signals through between batches.
+ */
+export class Trainer {
+  readonly options: Required<Pick<TrainerOptions, "schedulerInterval" | "accumulate" | "trackEvery" | "metrics" | "callbacks">> & TrainerOptions;
+  position: TrainerPosition = { epoch: 0, batch: 0, step: 0 };
+  history: Logs[] = [];
+  private epochTotals = emptyTotals();
+  private readonly accumulation: GradientAccumulation;
+  private stop: { reason: string; failed: boolean } | null = null;
+
+  constructor(options: TrainerOptions) {
+    this.options = { schedulerInterval: "epoch", accumulate: 1, trackEvery: 1, metrics: [], callbacks: [], ...options };
+    if (!Number.isInteger(options.epochs) || options.epochs < 1) throw new RangeError(`gradscope: training.epochs must be a positive integer, got ${options.epochs}`);
+    this.accumulation = new GradientAccumulation(this.options.accumulate);
+    const names = new Set<string>();
+    for (const callback of this.options.callbacks) {
+      if (names.has(callback.name)) throw new Error(`gradscope: two callbacks are named "${callback.name}"`);
+      names.add(callback.name);
+    }
+  }
+
+  get model(): Module {
+    return this.options.model;
+  }
+
+  get optimizer(): Optimizer<BaseHyper> {
+    return this.options.optimizer;
+  }
+
+  /** The current learning rate of the first parameter group. */
+  get lr(): number {
+    return this.optimizer.paramGroups[0].hyper.lr;
+  }
+
+  /** Asks the loop to stop after the current optimizer step; `failed` marks the run as failed. */
+  requestStop(reason: string, failed = false): void {
+    this.stop ??= { reason, failed };
+  }
+
+  /** Whether a stop was requested, and why (null if not). */
+  stopRequest(): { reason: string; failed: boolean } | null {
+    return this.stop;
+  }
+
+  private call(hook: Exclude<keyof Callback, "name" | "stateDict" | "loadStateDict">, logs: Logs): void {
+    for (const callback of this.options.callbacks) callback[hook]?.(this, logs);
+  }
+
+  /** Trains until `epochs` are done or a stop is requested; continues from `position`. */
+  async fit(train: DataLoader, validation?: DataLoader): Promise<FitResult> {
+    this.stop = null;
+    const { epochs } = this.options;
+    const classification = this.options.loss.name === "cross_entropy";
+    this.call("onTrainBegin", { epoch: this.position.epoch, step: this.position.step });
+    let lastYield = performance.now();
+    while (this.position.epoch < epochs && !this.stopRequest()) {
+      const epoch = this.position.epoch;
+      if (this.position.batch === 0) {
+        this.epochTotals = emptyTotals();
+        this.call("onEpochBegin", { epoch: epoch + 1, step: this.position.step });
+      }
+      this.model.train();
+      for (const batch of train.batches(epoch, this.position.batch)) {
+        const started = performance.now();
+        const batchLogs: Logs = { epoch: epoch + 1, batch: batch.index, step: this.position.step, size: batch.size };
+        this.call("onBatchBegin", batchLogs);
+        const { loss, correct } = this.trainBatch(batch.inputs, batch.targets, batch.size, train.outputShape, classification);
+        batchLogs.loss = loss;
+        this.call("onBackwardEnd", batchLogs);
+        if (this.stopRequest()?.failed) break;
+        if (this.accumulation.ready(this.model.parameters())) this.applyStep(batchLogs);
+        this.position.batch = batch.index + 1;
+        const totals = this.epochTotals;
+        totals.loss += loss * batch.size;
+        totals.correct += correct;
+        totals.seen += batch.size;
+        totals.batches++;
+        totals.seconds += (performance.now() - started) / 1000;
+        batchLogs.lr = this.lr;
+        this.call("onBatchEnd", batchLogs);
+        if (this.stopRequest() && this.accumulation.pending === 0) break;
+        if (performance.now() - lastYield > YIELD_EVERY_MS) {
+          await new Promise((resolve) => setImmediate(resolve));
+          lastYield = performance.now();
+        }
+      }
+      if (this.position.batch < train.batchesPerEpoch) break; // stopped inside the epoch
+      if (this.accumulation.flush(this.model.parameters())) this.applyStep({ epoch: epoch + 1, step: this.position.step });
+      const logs = this.epochLogs(epoch + 1, classification, validation);
+      if (this.options.scheduler && this.options.schedulerInterval === "epoch") this.options.scheduler.step(this.monitored(logs));
+      this.position = { epoch: epoch + 1, batch: 0, step: this.position.step };
+      this.history.push(logs);
+      this.call("onEpochEnd", logs);
+    }
+    const stop = this.stopRequest();
+    const status = stop ? (stop.failed ? "failed" : "stopped") : "completed";
+    this.call("onTrainEnd", { epoch: this.position.epoch, step: this.position.step });
+    return { status, reason: stop?.reason, history: this.history, position: { ...this.position } };
+  }
+
+  private trainBatch(inputs: Float32Array, targets: Int32Array | Float32Array, size: number, shape: readonly number[], classification: boolean): { loss: number; correct: number } {
+    return scope(() => {
+      const x = tensor(inputs, [size, ...shape]);
+      const output = this.model.forward(x);
+      const y = targetTensor(this.options.loss, targets, output.shape);
+      const loss = mean(perSampleLoss(this.options.loss, output, y));
+      if (this.options.backward) this.options.backward(loss, this.position.step);
+      else backward(loss);
+      return { loss: loss.item(), correct: classification ? countCorrect(output, targets as Int32Array) : 0 };
+    });
+  }
+
+  private applyStep(logs: Logs): void {
+    const params = this.model.parameters();
+    const { clipGradNorm: maxNorm, clipNormType, clipGradValue: clipValue, trackEvery, scheduler, schedulerInterval } = this.options;
+    if (maxNorm !== undefined) {
+      const { totalNorm } = clipGradNorm(params, maxNorm, clipNormType ?? 2);
+      logs.grad_norm = totalNorm;
+    } else if (this.position.step % trackEvery === 0) logs.grad_norm = clipGradNorm(params, Number.POSITIVE_INFINITY).totalNorm;
+    if (clipValue !== undefined) clipGradValue(params, clipValue);
+    noGrad(() => this.optimizer.step());
+    this.optimizer.zeroGrad();
+    this.position.step++;
+    if (scheduler && schedulerInterval === "batch") scheduler.step(logs.loss);
+  }
+
+  private monitored(logs: Logs): number | undefined {
+    const key = this.options.schedulerMonitor ?? ("val_loss" in logs ? "val_loss" : "loss");
+    return logs[key];
+  }
+
+  private epochLogs(epoch: number, classification: boolean, validation?: DataLoader): Logs {
+    const totals = this.epochTotals;
+    const logs: Logs = { epoch, step: this.position.step, loss: totals.loss / totals.seen, lr: this.lr, epoch_seconds: totals.seconds };
+    if (classification) logs.accuracy = totals.correct / totals.seen;
+    if (validation) Object.assign(logs, this.evaluate(validation, "val_"));
+    return logs;
+  }
+
+  /**
+   * Loss and metrics over a whole loader, in eval mode under `noGrad()` (the model returns to
+   * train mode afterwards). Keys are prefixed, e.g. `val_loss`, `val_accuracy`; per-class
+   * results become `val_recall/3`-style keys.
+   */
+  evaluate(loader: DataLoader, prefix = ""): Logs {
+    const wasTraining = this.model.training;
+    this.model.eval();
+    const classes = loader.dataset.classes;
+    const metrics: Metric<unknown>[] = classes > 0 ? this.options.metrics.map((m) => createMetric(m.name, classes, m.options)) : [];
+    let lossSum = 0;
+    let seen = 0;
+    try {
+      for (const batch of loader.batches(0)) {
+        scope(() =>
+          noGrad(() => {
+            const x = tensor(batch.inputs, [batch.size, ...loader.outputShape]);
+            const output = this.model.forward(x);
+            const y = targetTensor(this.options.loss, batch.targets, output.shape);
+            lossSum += mean(perSampleLoss(this.options.loss, output, y)).item() * batch.size;
+            seen += batch.size;
+            for (const metric of metrics) metric.update(output, y);
+          }),
+        );
+      }
+    } finally {
+      this.model.train(wasTraining);
+    }
+    const logs: Logs = { [`${prefix}loss`]: lossSum / seen };
+    for (const metric of metrics) {
+      const value = metric.compute();
+      if (typeof value === "number") logs[`${prefix}${metric.name}`] = value;
+      else if (Array.isArray(value) && value.every((v) => typeof v === "number")) {
+        for (const [i, v] of value.entries()) logs[`${prefix}${metric.name}/${i}`] = v;
+      }
+    }
+    return logs;
+  }
+
+  /** The loop's resumable state. */
+  stateDict(): TrainerState {
+    const callbacks: Record<string, unknown> = {};
+    for (const callback of this.options.callbacks) if (callback.stateDict) callbacks[callback.name] = callback.stateDict();
+    return {
+      position: { ...this.position },
+      epochTotals: { ...this.epochTotals },
+      history: this.history.map((h) => ({ ...h })),
+      accumulation: this.accumulation.stateDict(),
+      callbacks,
+    };
+  }
+
+  loadStateDict(state: TrainerState): void {
+    this.position = { ...state.position };
+    this.epochTotals = { ...state.epochTotals };
+    this.history = state.history.map((h) => ({ ...h }));
+    this.accumulation.loadStateDict(state.accumulation);
+    for (const callback of this.options.callbacks) {
+      if (callback.loadStateDict && callback.name in state.callbacks) callback.loadStateDict(state.callbacks[callback.name]);
+    }
+  }
+}
+
+function countCorrect(output: Tensor, labels: Int32Array): number {
+  const classes = output.shape[1];
+  const values = output.data;
+  let correct = 0;
+  for (let i = 0; i < labels.length; i++) if (argmaxRow(values, i, classes) === labels[i]) correct++;
+  return correct;
+}

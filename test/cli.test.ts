@@ -1,0 +1,122 @@
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { loadCheckpoint } from "../src/train/checkpoint.ts";
+
+// The CLI as users run it: bin/gradscope.js on the compiled dist/ (npm test builds it first).
+const bin = fileURLToPath(new URL("../bin/gradscope.js", import.meta.url));
+const folder = mkdtempSync(join(tmpdir(), "gradscope-cli-"));
+const file = (name: string, text: string) => {
+  const path = join(folder, name);
+  writeFileSync(path, text);
+  return path;
+};
+const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", cwd: folder });
+
+const tiny = file(
+  "tiny.yaml",
+  `name: tiny
+seed: 2
+model: { arch: mlp, hidden: [16], activation: tanh, classes: 2 }
+data: { source: spirals, samples: 400, batch_size: 20, validation: 0.1 }
+training: { epochs: 3, runs_dir: runs }
+optimizer: { name: sgd, lr: 0.2, momentum: 0.5 }
+callbacks: { progress: { every: 5 } }
+`,
+);
+
+const runDirectories = () => readdirSync(join(folder, "runs")).map((name) => join(folder, "runs", name));
+const finalWeights = (directory: string) => loadCheckpoint(join(directory, "checkpoints", "latest.gsckpt")).model;
+
+test("gradscope train runs a config end to end and fills the run directory", () => {
+  const result = run(["train", "-c", tiny]);
+  assert.equal(result.status, 0, result.stderr);
+  assert.match(result.stdout, /gradscope: tiny: \d+ parameters, 360 training examples, 40 validation, 80 test/);
+  assert.match(result.stdout, /epoch 3\/3 .*val_accuracy/);
+  assert.match(result.stdout, /test: test_loss \S+\s+test_accuracy/);
+  const [directory] = runDirectories();
+  for (const name of ["config.yaml", "summary.json", "metrics.csv", "log.jsonl", "checkpoints/latest.gsckpt"]) assert.ok(existsSync(join(directory, name)), name);
+  const summary = JSON.parse(readFileSync(join(directory, "summary.json"), "utf8"));
+  assert.equal(summary.status, "completed");
+  assert.equal(summary.epochs, 3);
+  assert.match(readFileSync(join(directory, "config.yaml"), "utf8"), /name: tiny/);
+});
+
+test("config and data errors exit with 2 and name the file, the place and the problem", () => {
+  const bad = file("bad.yaml", `extends: tiny.yaml\ntraining:\n  epochs: 0\n  optimiser: sgd\n`);
+  const result = run(["train", "-c", bad]);
+  assert.equal(result.status, 2);
+  assert.match(result.stderr, new RegExp(`${bad}:3:11: training.epochs: Too small`));
+  assert.match(result.stderr, new RegExp(`${bad}:4:3: training.optimiser: unknown key`));
+  const csv = run(["train", "-c", tiny, "data={source: csv, path: nowhere.csv, classes: 2}"]);
+  assert.equal(csv.status, 2);
+  assert.match(csv.stderr, /data.path=|data: CSV file nowhere.csv does not exist/);
+  const idxFolder = join(folder, "idx");
+  spawnSync("mkdir", ["-p", idxFolder]);
+  writeFileSync(join(idxFolder, "train-images-idx3-ubyte"), Buffer.from([9, 9, 9, 9]));
+  const idx = run(["train", "-c", tiny, `data={source: idx, path: ${idxFolder}, classes: 10}`]);
+  assert.equal(idx.status, 2);
+  assert.match(idx.stderr, /train-images-idx3-ubyte has a bad magic number \(09 09 09 09\)/);
+  assert.equal(run(["train", "-c", tiny, "--no-such-flag"]).status, 2);
+  assert.equal(run(["frobnicate"]).status, 2);
+});
+
+test("--print-config shows the resolved config, schema prints the JSON Schema, --help works", () => {
+  const printed = run(["train", "-c", tiny, "--print-config", "optimizer.lr=0.5"]);
+  assert.equal(printed.status, 0);
+  assert.match(printed.stdout, /lr: 0.5/);
+  assert.match(printed.stdout, /eval_batch_size: 1000/);
+  const schema = run(["schema"]);
+  assert.equal(schema.status, 0);
+  assert.equal(JSON.parse(schema.stdout).title, "gradscope training config");
+  const help = run(["train", "--help"]);
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /--resume <run-dir>/);
+});
+
+function waitForOutput(child: ChildProcess, pattern: RegExp): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    child.stdout?.on("data", (chunk) => {
+      text += chunk;
+      if (pattern.test(text)) resolve();
+    });
+    child.on("exit", () => reject(new Error(`exited before printing ${pattern}: ${text}`)));
+  });
+}
+
+test("Ctrl-C saves a checkpoint and exits 130; --resume then ends with the weights of an uninterrupted run", async () => {
+  const long = file(
+    "long.yaml",
+    `extends: tiny.yaml\nname: long\ndata: { samples: 20000 }\ntraining: { epochs: 4, runs_dir: long-runs }\ncallbacks: { progress: { every: 20 } }\n`,
+  );
+  const straight = run(["train", "-c", long, "training.runs_dir=straight-runs"]);
+  assert.equal(straight.status, 0, straight.stderr);
+  const child = spawn(process.execPath, [bin, "train", "-c", long], { cwd: folder });
+  let stdout = "";
+  child.stdout.on("data", (chunk) => {
+    stdout += chunk;
+  });
+  await waitForOutput(child, /epoch 2\/4 {2}batch 20\//); // training takes about a second; stop it in its middle
+  child.kill("SIGINT");
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  assert.equal(code, 130, stdout);
+  const stopped = /interrupted at epoch (\d), batch (\d+); checkpoint saved\. Resume with: gradscope train --resume /.exec(stdout);
+  assert.ok(stopped, stdout.slice(-300));
+  assert.ok(Number(stopped[1]) < 4 || Number(stopped[2]) < 900, "stopped before the end");
+  const [interruptedRun] = readdirSync(join(folder, "long-runs")).map((n) => join(folder, "long-runs", n));
+  const resumed = run(["train", "--resume", interruptedRun]);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.match(resumed.stdout, new RegExp(`resuming .* at epoch ${stopped[1]}, batch ${stopped[2]}`));
+  const [straightRun] = readdirSync(join(folder, "straight-runs")).map((n) => join(folder, "straight-runs", n));
+  const expected = finalWeights(straightRun);
+  const actual = finalWeights(interruptedRun);
+  for (const name of Object.keys(expected)) assert.deepEqual(actual[name].data, expected[name].data, name);
+  const evaluated = run(["eval", "-c", long, "--checkpoint", join(interruptedRun, "checkpoints", "latest.gsckpt")]);
+  assert.equal(evaluated.status, 0, evaluated.stderr);
+  assert.ok(JSON.parse(evaluated.stdout).test_accuracy > 0.5);
+});

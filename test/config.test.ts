@@ -1,0 +1,82 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { ConfigError, loadConfig } from "../src/config/load.ts";
+import { configJsonSchema } from "../src/config/schema.ts";
+
+const folder = mkdtempSync(join(tmpdir(), "gradscope-config-"));
+const file = (name: string, text: string) => {
+  const path = join(folder, name);
+  writeFileSync(path, text);
+  return path;
+};
+
+const base = file(
+  "base.yaml",
+  `seed: 3
+model: { arch: mlp, hidden: [8], classes: 2 }
+data:
+  source: spirals
+  samples: 200
+training:
+  epochs: 2
+optimizer: { name: sgd, lr: 0.1, momentum: 0.9 }
+`,
+);
+
+test("extends, repeated files and overrides merge in order; defaults fill the rest", () => {
+  const child = file("child.yaml", "extends: base.yaml\ntraining:\n  epochs: 4\ndata:\n  batch_size: 16\n");
+  const extra = file("extra.yaml", "optimizer: { lr: 0.05 }\n");
+  const { config, locate } = loadConfig([child, extra], ["training.epochs=7", "data.transforms=[{type: flatten}]"]);
+  assert.equal(config.seed, 3);
+  assert.equal(config.training.epochs, 7);
+  assert.equal(config.data.batch_size, 16);
+  assert.deepEqual(config.optimizer, { name: "sgd", lr: 0.05, momentum: 0.9 });
+  assert.equal(config.data.eval_batch_size, 1000);
+  assert.equal(locate(["optimizer", "momentum"]), `${base}:8:44`); // the value 0.9 in base.yaml
+  assert.equal(locate(["training", "epochs"]), 'command-line override "training.epochs=7"');
+  // Swapping the optimizer replaces its options instead of merging SGD's momentum into Adam.
+  assert.deepEqual(loadConfig([base], ["optimizer={name: adam}"]).config.optimizer, { name: "adam" });
+});
+
+test("errors name file:line:col, the field and what was expected, with a did-you-mean for unknown keys", () => {
+  const bad = file("bad.yaml", "extends: base.yaml\ntraining:\n  epochs: three\n  lerning_rate: 3\noptimizer:\n  name: adamm\ndata:\n  source: spiral\n");
+  assert.throws(
+    () => loadConfig([bad]),
+    (error: Error) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, new RegExp(`${bad}:3:11: training.epochs: expected number, received string`));
+      assert.match(error.message, new RegExp(`${bad}:4:3: training.lerning_rate: unknown key; known: epochs`));
+      assert.match(error.message, new RegExp(`${bad}:6:9: optimizer.name: got "adamm" \\(did you mean "adam"\\?\\)`));
+      assert.match(error.message, new RegExp(`${bad}:8:11: data.source: got "spiral" \\(did you mean "spirals"\\?\\)`));
+      return true;
+    },
+  );
+  const typo = file("typo.yaml", "extends: base.yaml\noptimizer: { name: adam, weight_decy: 0.1 }\n");
+  assert.throws(() => loadConfig([typo]), /typo.yaml:2:26: optimizer.weight_decy: unknown key \(did you mean "weight_decay"\?\)/);
+  assert.throws(() => loadConfig([file("broken.yaml", "model: [1,\n")]), /broken.yaml:2:1: invalid YAML/);
+  assert.throws(() => loadConfig([join(folder, "nope.yaml")]), /nope.yaml: config file not found/);
+  assert.throws(() => loadConfig([base], ["training.epochs"]), /override "training.epochs": expected key.path=value/);
+  assert.throws(() => loadConfig([file("cycle.yaml", "extends: cycle.yaml\n")]), /extends cycle/);
+  assert.throws(() => loadConfig([base], ["training.epochs=0"]), /override "training.epochs=0": training.epochs: Too small/);
+});
+
+test("${ENV} substitution, with defaults, and an error naming the place of a missing variable", () => {
+  process.env.GRADSCOPE_TEST_LR = "0.25";
+  const withEnv = file("env.yaml", 'extends: base.yaml\nname: "run-${GRADSCOPE_TEST_LR}"\ntraining:\n  runs_dir: "${GRADSCOPE_NO_SUCH_VAR:-/tmp/elsewhere}"\n');
+  const { config } = loadConfig([withEnv]);
+  assert.equal(config.name, "run-0.25");
+  assert.equal(config.training.runs_dir, "/tmp/elsewhere");
+  const missing = file("missing.yaml", "extends: base.yaml\nname: ${GRADSCOPE_NO_SUCH_VAR}\n");
+  assert.throws(() => loadConfig([missing]), /missing.yaml:2:7: environment variable GRADSCOPE_NO_SUCH_VAR is not set/);
+});
+
+test("the JSON Schema describes every section and each optimizer's options", () => {
+  const schema = configJsonSchema() as { properties: Record<string, { oneOf?: Array<{ properties: Record<string, unknown> }> }>; additionalProperties: boolean };
+  for (const section of ["model", "data", "training", "optimizer", "scheduler", "callbacks", "loggers", "seed"]) assert.ok(section in schema.properties, section);
+  assert.equal(schema.additionalProperties, false);
+  const adam = schema.properties.optimizer.oneOf?.find((o) => JSON.stringify(o.properties.name).includes('"adam"'));
+  assert.ok(adam && "weight_decay" in adam.properties && "amsgrad" in adam.properties);
+});

@@ -1,0 +1,117 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { gzipSync } from "node:zlib";
+import {
+  ArrayDataset,
+  DataLoader,
+  fashionMnistSample,
+  flatten,
+  loadCsv,
+  loadIdxPair,
+  normalize,
+  randomCrop,
+  randomFlip,
+  readIdx,
+  spirals,
+  splitDataset,
+} from "../src/data/index.ts";
+import { Random } from "../src/engine/random.ts";
+
+const folder = mkdtempSync(join(tmpdir(), "gradscope-data-"));
+
+function idxBytes(type: number, shape: number[], data: number[]): Buffer {
+  const header = Buffer.alloc(4 + 4 * shape.length);
+  header.writeUInt8(type, 2);
+  header.writeUInt8(shape.length, 3);
+  for (const [i, d] of shape.entries()) header.writeUInt32BE(d, 4 + 4 * i);
+  return Buffer.concat([header, Buffer.from(data)]);
+}
+
+test("IDX files load gzipped or plain, and bad files are named with what is wrong", () => {
+  const images = join(folder, "images.idx");
+  const labels = join(folder, "labels.idx.gz");
+  writeFileSync(images, idxBytes(8, [3, 2, 2], [0, 255, 51, 102, 1, 2, 3, 4, 5, 6, 7, 8]));
+  writeFileSync(labels, gzipSync(idxBytes(8, [3], [2, 0, 1])));
+  const dataset = loadIdxPair(images, labels, 3, "tiny");
+  assert.deepEqual(dataset.inputShape, [1, 2, 2]);
+  assert.deepEqual([...dataset.batch([0]).inputs], [0, 1, 0.2, 0.4].map(Math.fround));
+  assert.deepEqual([...dataset.batch([2, 0]).targets], [1, 2]);
+  const bad = join(folder, "bad.idx");
+  writeFileSync(bad, Buffer.from([1, 2, 8, 1, 0, 0, 0, 1, 5]));
+  assert.throws(() => readIdx(bad), new RegExp(`${bad} has a bad magic number \\(01 02 08 01\\)`));
+  const truncated = join(folder, "truncated.idx");
+  writeFileSync(truncated, idxBytes(8, [3, 2, 2], [1, 2, 3]));
+  assert.throws(() => readIdx(truncated), /truncated: shape \[3, 2, 2\] needs 12 bytes of data, the file has 3/);
+  const fewLabels = join(folder, "few.idx");
+  writeFileSync(fewLabels, idxBytes(8, [2], [0, 1]));
+  assert.throws(() => loadIdxPair(images, fewLabels, 3, "tiny"), /has 2 labels but .*images.idx has 3 images/);
+  assert.throws(() => readIdx(join(folder, "missing.idx")), /missing.idx does not exist/);
+});
+
+test("CSV files load numeric columns with a label column; a bad cell is named by line and column", () => {
+  const path = join(folder, "table.csv");
+  writeFileSync(path, "x,y,label\n1,2,0\n3.5,-1,1\n");
+  const dataset = loadCsv(path, { label: "label", classes: 2 });
+  assert.deepEqual([...dataset.batch([1]).inputs], [3.5, -1]);
+  assert.deepEqual([...dataset.batch([0, 1]).targets], [0, 1]);
+  writeFileSync(path, "x,y,label\n1,2,0\n3.5,oops,1\n");
+  assert.throws(() => loadCsv(path, { label: "label", classes: 2 }), /table.csv:3: column "y" holds "oops", not a number/);
+  assert.throws(() => loadCsv(path, { label: "class", classes: 2 }), /has no column "class"; columns: x, y, label/);
+});
+
+test("shuffling is seeded per epoch: epochs differ, runs repeat, and a loader restarts mid-epoch on the same batches", () => {
+  const dataset = spirals(103, 0.05, 1);
+  const loader = new DataLoader(dataset, { batchSize: 10, shuffle: true, seed: 7 });
+  assert.equal(loader.batchesPerEpoch, 11);
+  const epoch0 = [...loader.batches(0)].map((b) => [...b.targets]);
+  const again = [...new DataLoader(dataset, { batchSize: 10, shuffle: true, seed: 7 }).batches(0)].map((b) => [...b.targets]);
+  assert.deepEqual(again, epoch0);
+  assert.notDeepEqual(loader.order(1), loader.order(0));
+  const tail = [...loader.batches(0, 4)];
+  assert.equal(tail[0].index, 4);
+  assert.deepEqual(
+    tail.map((b) => [...b.targets]),
+    epoch0.slice(4),
+  );
+  assert.equal(new DataLoader(dataset, { batchSize: 10, dropLast: true }).batchesPerEpoch, 10);
+  assert.deepEqual(
+    [...loader.order(0)].sort((a, b) => a - b),
+    Array.from({ length: 103 }, (_, i) => i),
+  );
+});
+
+test("splits are seeded and disjoint; the bundled Fashion-MNIST sample loads", () => {
+  const dataset = spirals(50, 0.05, 2);
+  const [train, validation] = splitDataset(dataset, 0.2, 3);
+  assert.equal(train.length, 40);
+  assert.equal(validation.length, 10);
+  const [, again] = splitDataset(dataset, 0.2, 3);
+  assert.deepEqual([...again.batch([0, 1, 2]).inputs], [...validation.batch([0, 1, 2]).inputs]);
+  const sample = fashionMnistSample();
+  assert.equal(sample.train.length + (sample.test?.length ?? 0), 3000);
+  assert.deepEqual(sample.train.inputShape, [1, 28, 28]);
+});
+
+test("transforms: normalize per channel, flatten, and seeded crops and flips", () => {
+  const images = new ArrayDataset(
+    Float32Array.from({ length: 2 * 2 * 3 * 3 }, (_, i) => i),
+    Int32Array.from([0, 1]),
+    [2, 3, 3],
+    2,
+    "images",
+  );
+  const batch = images.batch([0, 1]);
+  const normalized = normalize([1, 10], [2, 4]).apply(batch.inputs.slice(), 2, [2, 3, 3], new Random(0));
+  assert.equal(normalized[0], -0.5);
+  assert.equal(normalized[9], (9 - 10) / 4);
+  assert.deepEqual(flattenInputs().outputShape([2, 3, 3]), [18]);
+  const flipped = randomFlip(1).apply(batch.inputs.slice(), 2, [2, 3, 3], new Random(0));
+  assert.deepEqual([...flipped.subarray(0, 3)], [2, 1, 0]);
+  const cropA = randomCrop(1).apply(batch.inputs.slice(), 2, [2, 3, 3], new Random(5));
+  const cropB = randomCrop(1).apply(batch.inputs.slice(), 2, [2, 3, 3], new Random(5));
+  assert.deepEqual(cropA, cropB);
+  assert.throws(() => randomFlip().apply(new Float32Array(4), 1, [4], new Random(0)), /random_flip needs image inputs \[C, H, W\], got \[4\]/);
+});
