@@ -63,12 +63,15 @@ test("errors name file:line:col, the field and what was expected, with a did-you
   assert.throws(() => loadConfig([base], ["training.epochs=0"]), /override "training.epochs=0": training.epochs: Too small/);
 });
 
+// biome-ignore lint/suspicious/noTemplateCurlyInString: the config syntax ${VAR} itself
 test("${ENV} substitution, with defaults, and an error naming the place of a missing variable", () => {
   process.env.GRADSCOPE_TEST_LR = "0.25";
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the config syntax ${VAR} itself
   const withEnv = file("env.yaml", 'extends: base.yaml\nname: "run-${GRADSCOPE_TEST_LR}"\ntraining:\n  runs_dir: "${GRADSCOPE_NO_SUCH_VAR:-/tmp/elsewhere}"\n');
   const { config } = loadConfig([withEnv]);
   assert.equal(config.name, "run-0.25");
   assert.equal(config.training.runs_dir, "/tmp/elsewhere");
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the config syntax ${VAR} itself
   const missing = file("missing.yaml", "extends: base.yaml\nname: ${GRADSCOPE_NO_SUCH_VAR}\n");
   assert.throws(() => loadConfig([missing]), /missing.yaml:2:7: environment variable GRADSCOPE_NO_SUCH_VAR is not set/);
 });

@@ -8,7 +8,7 @@ import {
   ArrayDataset,
   DataLoader,
   fashionMnistSample,
-  flatten,
+  flattenInputs,
   loadCsv,
   loadIdxPair,
   normalize,
