@@ -3,6 +3,7 @@ import { test } from "node:test";
 import { backward } from "../src/engine/autograd.ts";
 import { parameter, tensor } from "../src/engine/creation.ts";
 import { axpyInto, referenceAxpy } from "../src/engine/kernels/elementwise.ts";
+import { col2imAdd, convOutputSize, im2col, referenceCol2imAdd, referenceIm2col } from "../src/engine/ops/im2col.ts";
 import { maxPool2d } from "../src/engine/ops/pool.ts";
 import { referenceRelu, relu } from "../src/engine/ops/unary.ts";
 import { scope } from "../src/engine/scope.ts";
@@ -49,4 +50,29 @@ test("WASM max pooling picks the window maximum and routes the gradient to it (p
     backward(y, { gradient: tensor([1, 2, 3, 4], [1, 1, 2, 2]) });
     assert.deepEqual(x.grad?.toArray(), [1, 2, 0, 3, 4, 0, 0, 0, 0]);
   });
+});
+
+test("WASM im2col and col2imAdd equal the TypeScript references for strides, padding and dilation", () => {
+  const geometries = [
+    [3, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1],
+    [2, 9, 8, 5, 3, 2, 3, 2, 0, 1, 2],
+    [1, 5, 5, 2, 2, 1, 2, 3, 3, 2, 1],
+  ];
+  for (const [channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW] of geometries) {
+    scope(() => {
+      const outH = convOutputSize(height, kernelH, strideH, padH, dilationH);
+      const outW = convOutputSize(width, kernelW, strideW, padW, dilationW);
+      const g = { channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW };
+      const input = tensor(randomValues(channels * height * width, 9));
+      const columnsSize = channels * kernelH * kernelW * outH * outW;
+      const [wasmColumns, referenceColumns] = [tensor(new Float32Array(columnsSize).fill(7)), tensor(new Float32Array(columnsSize).fill(-7))];
+      im2col(g, input.offset, wasmColumns.offset);
+      referenceIm2col(g, input.offset, referenceColumns.offset);
+      assert.deepEqual(wasmColumns.data, referenceColumns.data, `im2col ${g}`);
+      const [wasmImage, referenceImage] = [tensor(randomValues(input.size, 10)), tensor(randomValues(input.size, 10))];
+      col2imAdd(g, wasmColumns.offset, wasmImage.offset);
+      referenceCol2imAdd(g, referenceColumns.offset, referenceImage.offset);
+      assert.deepEqual(wasmImage.data, referenceImage.data, `col2imAdd ${JSON.stringify(g)}`);
+    });
+  }
 });

@@ -112,6 +112,40 @@ export interface WasmKernels {
   scaleInPlace(n: number, x: number, alpha: number): void;
   clampInPlace(n: number, x: number, lo: number, hi: number): void;
   maxAbs(n: number, x: number): number;
+  im2col(
+    src: number,
+    dst: number,
+    channels: number,
+    height: number,
+    width: number,
+    kernelH: number,
+    kernelW: number,
+    strideH: number,
+    strideW: number,
+    padH: number,
+    padW: number,
+    dilationH: number,
+    dilationW: number,
+    outH: number,
+    outW: number,
+  ): void;
+  col2imAdd(
+    src: number,
+    dst: number,
+    channels: number,
+    height: number,
+    width: number,
+    kernelH: number,
+    kernelW: number,
+    strideH: number,
+    strideW: number,
+    padH: number,
+    padW: number,
+    dilationH: number,
+    dilationW: number,
+    outH: number,
+    outW: number,
+  ): void;
 }
 
 /** Which kernel build was instantiated. */

@@ -22,11 +22,25 @@ export function convOutputSize(input: number, kernel: number, stride: number, pa
   return Math.floor((input + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1;
 }
 
+function geometryArgs(g: ConvGeometry): [number, number, number, number, number, number, number, number, number, number, number, number, number] {
+  return [g.channels, g.height, g.width, g.kernelH, g.kernelW, g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW, g.outH, g.outW];
+}
+
 /**
  * Unfolds `channels` input planes (starting at element `src`) into columns
- * [channels·kh·kw, outH·outW] at element `dst`; padding reads as zero.
+ * [channels·kh·kw, outH·outW] at element `dst`; padding reads as zero. WASM.
  */
 export function im2col(g: ConvGeometry, src: number, dst: number): void {
+  engineMemory.kernels.im2col(src * 4, dst * 4, ...geometryArgs(g));
+}
+
+/** The adjoint of im2col: adds columns at element `src` back into the planes at `dst`. WASM. */
+export function col2imAdd(g: ConvGeometry, src: number, dst: number): void {
+  engineMemory.kernels.col2imAdd(src * 4, dst * 4, ...geometryArgs(g));
+}
+
+/** TypeScript reference of `im2col`, used by the kernel tests. */
+export function referenceIm2col(g: ConvGeometry, src: number, dst: number): void {
   const heap = engineMemory.f32;
   const plane = g.outH * g.outW;
   let row = dst;
@@ -52,8 +66,8 @@ export function im2col(g: ConvGeometry, src: number, dst: number): void {
   }
 }
 
-/** The adjoint of im2col: adds columns at element `src` back into the planes at `dst`. */
-export function col2imAdd(g: ConvGeometry, src: number, dst: number): void {
+/** TypeScript reference of `col2imAdd`, used by the kernel tests. */
+export function referenceCol2imAdd(g: ConvGeometry, src: number, dst: number): void {
   const heap = engineMemory.f32;
   let row = src;
   const plane = g.outH * g.outW;

@@ -1,0 +1,90 @@
+// im2col and its adjoint for NCHW inputs; byte offsets, float32. With stride 1 along the width,
+// each kernel row's valid span is contiguous: a memory.copy (im2col) or a SIMD add (col2im).
+
+// The first and one-past-last output column whose input column iw = ow·sw − pw + kj·dw is inside [0, width).
+@inline
+function validStart(offset: i32, strideW: i32): i32 {
+  return offset >= 0 ? 0 : (-offset + strideW - 1) / strideW;
+}
+
+@inline
+function validEnd(offset: i32, strideW: i32, width: i32, outW: i32): i32 {
+  if (offset >= width) return 0;
+  return min(outW, (width - 1 - offset) / strideW + 1);
+}
+
+/** Unfolds `channels` planes at `src` into columns [channels·kh·kw, outH·outW] at `dst`; padding reads as 0. */
+export function im2col(
+  src: usize, dst: usize, channels: i32, height: i32, width: i32, kernelH: i32, kernelW: i32,
+  strideH: i32, strideW: i32, padH: i32, padW: i32, dilationH: i32, dilationW: i32, outH: i32, outW: i32,
+): void {
+  let out = dst;
+  for (let c = 0; c < channels; c++) {
+    const channelBase = src + ((<usize>c * height * width) << 2);
+    for (let ki = 0; ki < kernelH; ki++) {
+      for (let kj = 0; kj < kernelW; kj++) {
+        const offset = kj * dilationW - padW;
+        const start = validStart(offset, strideW);
+        const end = max(start, validEnd(offset, strideW, width, outW));
+        for (let oh = 0; oh < outH; oh++) {
+          const ih = oh * strideH - padH + ki * dilationH;
+          if (ih < 0 || ih >= height) {
+            memory.fill(out, 0, <usize>outW << 2);
+            out += <usize>outW << 2;
+            continue;
+          }
+          const rowBase = channelBase + ((<usize>ih * width) << 2);
+          if (start > 0) memory.fill(out, 0, <usize>start << 2);
+          if (strideW == 1) memory.copy(out + (<usize>start << 2), rowBase + (<usize>(start + offset) << 2), <usize>(end - start) << 2);
+          else for (let ow = start; ow < end; ow++) store<f32>(out + (<usize>ow << 2), load<f32>(rowBase + (<usize>(ow * strideW + offset) << 2)));
+          if (end < outW) memory.fill(out + (<usize>end << 2), 0, <usize>(outW - end) << 2);
+          out += <usize>outW << 2;
+        }
+      }
+    }
+  }
+}
+
+/** The adjoint of im2col: adds the columns at `src` back into the planes at `dst`. */
+export function col2imAdd(
+  src: usize, dst: usize, channels: i32, height: i32, width: i32, kernelH: i32, kernelW: i32,
+  strideH: i32, strideW: i32, padH: i32, padW: i32, dilationH: i32, dilationW: i32, outH: i32, outW: i32,
+): void {
+  let col = src;
+  for (let c = 0; c < channels; c++) {
+    const channelBase = dst + ((<usize>c * height * width) << 2);
+    for (let ki = 0; ki < kernelH; ki++) {
+      for (let kj = 0; kj < kernelW; kj++) {
+        const offset = kj * dilationW - padW;
+        const start = validStart(offset, strideW);
+        const end = max(start, validEnd(offset, strideW, width, outW));
+        for (let oh = 0; oh < outH; oh++) {
+          const ih = oh * strideH - padH + ki * dilationH;
+          if (ih >= 0 && ih < height) {
+            const rowBase = channelBase + ((<usize>ih * width) << 2);
+            if (strideW == 1) {
+              const target = rowBase + (<usize>(start + offset) << 2);
+              const source = col + (<usize>start << 2);
+              const count = end - start;
+              let i = 0;
+              for (; i + 4 <= count; i += 4) {
+                const at = <usize>i << 2;
+                v128.store(target + at, f32x4.add(v128.load(target + at), v128.load(source + at)));
+              }
+              for (; i < count; i++) {
+                const at = <usize>i << 2;
+                store<f32>(target + at, load<f32>(target + at) + load<f32>(source + at));
+              }
+            } else {
+              for (let ow = start; ow < end; ow++) {
+                const target = rowBase + (<usize>(ow * strideW + offset) << 2);
+                store<f32>(target, load<f32>(target) + load<f32>(col + (<usize>ow << 2)));
+              }
+            }
+          }
+          col += <usize>outW << 2;
+        }
+      }
+    }
+  }
+}
