@@ -2,6 +2,25 @@ import { readFileSync } from "node:fs";
 import { setFlagsFromString } from "node:v8";
 import { packageFile } from "./packageFiles.ts";
 
+/** im2col and its adjoint: byte offsets, then the convolution geometry. */
+type UnfoldKernel = (
+  src: number,
+  dst: number,
+  channels: number,
+  height: number,
+  width: number,
+  kernelH: number,
+  kernelW: number,
+  strideH: number,
+  strideW: number,
+  padH: number,
+  padW: number,
+  dilationH: number,
+  dilationW: number,
+  outH: number,
+  outW: number,
+) => void;
+
 /** The exports of the compiled AssemblyScript kernels (see assembly/index.ts). */
 export interface WasmKernels {
   gemm(
@@ -112,40 +131,8 @@ export interface WasmKernels {
   scaleInPlace(n: number, x: number, alpha: number): void;
   clampInPlace(n: number, x: number, lo: number, hi: number): void;
   maxAbs(n: number, x: number): number;
-  im2col(
-    src: number,
-    dst: number,
-    channels: number,
-    height: number,
-    width: number,
-    kernelH: number,
-    kernelW: number,
-    strideH: number,
-    strideW: number,
-    padH: number,
-    padW: number,
-    dilationH: number,
-    dilationW: number,
-    outH: number,
-    outW: number,
-  ): void;
-  col2imAdd(
-    src: number,
-    dst: number,
-    channels: number,
-    height: number,
-    width: number,
-    kernelH: number,
-    kernelW: number,
-    strideH: number,
-    strideW: number,
-    padH: number,
-    padW: number,
-    dilationH: number,
-    dilationW: number,
-    outH: number,
-    outW: number,
-  ): void;
+  im2col: UnfoldKernel;
+  col2imAdd: UnfoldKernel;
 }
 
 /** Which kernel build was instantiated. */
