@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import type { Dataset } from "../data/dataset.ts";
 import { Subset } from "../data/dataset.ts";
-import { DataLoader } from "../data/loader.ts";
+import { applyTransformsOnce, DataLoader } from "../data/loader.ts";
 import { loadSource, type SourceSpec } from "../data/sources.ts";
 import { splitDataset } from "../data/split.ts";
 import { createTransform, type TransformSpec } from "../data/transforms.ts";
@@ -96,12 +96,20 @@ export function buildData(loaded: LoadedConfig): RunData {
   if (data.validation > 0) [train, validation] = splitDataset(train, data.validation, seed + 2);
   const transforms = located(loaded, ["data", "transforms"], () => data.transforms.map((t) => createTransform(t as TransformSpec)));
   const augment = located(loaded, ["data", "augment"], () => data.augment.map((t) => createTransform(t as TransformSpec)));
-  const evalLoader = (dataset: Dataset) => new DataLoader(dataset, { batchSize: data.eval_batch_size, transforms });
+  // Without augmentation every split sees the same deterministic transforms: apply them once.
+  const ahead = augment.length === 0 && transforms.length > 0 && transforms.every((t) => t.deterministic);
+  if (ahead) {
+    train = applyTransformsOnce(train, transforms);
+    test = applyTransformsOnce(test, transforms);
+    if (validation) validation = applyTransformsOnce(validation, transforms);
+  }
+  const perBatch = ahead ? [] : transforms;
+  const evalLoader = (dataset: Dataset) => new DataLoader(dataset, { batchSize: data.eval_batch_size, transforms: perBatch });
   return {
     train: located(
       loaded,
       ["data"],
-      () => new DataLoader(train, { batchSize: data.batch_size, shuffle: data.shuffle, dropLast: data.drop_last, seed, transforms: [...augment, ...transforms] }),
+      () => new DataLoader(train, { batchSize: data.batch_size, shuffle: data.shuffle, dropLast: data.drop_last, seed, transforms: [...augment, ...perBatch] }),
     ),
     validation: validation ? evalLoader(validation) : undefined,
     test: evalLoader(test),
@@ -151,6 +159,16 @@ export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory:
     monitor = watched;
   }
   const { callbacks: c, loggers, training } = config;
+  const monitors: Array<[Path, string | null | undefined]> = [
+    [["callbacks", "checkpoint", "monitor"], c.checkpoint.monitor],
+    [["callbacks", "early_stopping", "monitor"], c.early_stopping?.monitor],
+    [["scheduler", "monitor"], monitor],
+  ];
+  for (const [path, watched] of monitors) {
+    if (watched?.startsWith("val_") && !data.validation) {
+      throw new ConfigError(`${loaded.locate(path)}: ${path.join(".")}: "${watched}" needs a validation set (data.validation > 0)`);
+    }
+  }
   const callbacks: Callback[] = [];
   if (c.nan_guard) callbacks.push(new NanGuard());
   if (c.early_stopping) {
@@ -165,7 +183,7 @@ export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory:
     new ModelCheckpoint(join(runDirectory, "checkpoints"), loaded.raw, {
       every: c.checkpoint.every,
       keepLast: c.checkpoint.keep_last,
-      monitor: c.checkpoint.monitor,
+      monitor: c.checkpoint.monitor ?? undefined,
       mode: c.checkpoint.mode,
     }),
   );

@@ -105,7 +105,7 @@ export const callbacksSchema = z.strictObject({
     .strictObject({
       every: z.number().int().min(0).default(0),
       keep_last: z.number().int().min(0).default(3),
-      monitor: z.string().optional(),
+      monitor: z.string().nullish(),
       mode: monitorMode.default("min"),
     })
     .default({ every: 0, keep_last: 3, mode: "min" }),

@@ -1,5 +1,5 @@
 import { Random } from "../engine/random.ts";
-import type { Dataset } from "./dataset.ts";
+import { ArrayDataset, type Dataset } from "./dataset.ts";
 import { permutation } from "./split.ts";
 import type { Transform } from "./transforms.ts";
 
@@ -77,4 +77,24 @@ export class DataLoader {
       yield { index, size: raw.size, inputs, targets: raw.targets };
     }
   }
+}
+
+/**
+ * A copy of `dataset` with deterministic transforms (normalize, flatten) applied once, so that
+ * loaders need not redo them every epoch. Throws if a transform is random.
+ */
+export function applyTransformsOnce(dataset: Dataset, transforms: Transform[]): ArrayDataset {
+  const random = transforms.find((t) => !t.deterministic);
+  if (random) throw new Error(`gradscope: transform ${random.name} is random and cannot be applied ahead of time`);
+  const outputShape = transforms.reduce<readonly number[]>((shape, t) => t.outputShape(shape), dataset.inputShape);
+  const size = outputShape.reduce((a, b) => a * b, 1);
+  const all = dataset.batch(Int32Array.from({ length: dataset.length }, (_, i) => i));
+  let inputs = all.inputs;
+  let shape = dataset.inputShape;
+  for (const t of transforms) {
+    inputs = t.apply(inputs, dataset.length, shape, new Random(0));
+    shape = t.outputShape(shape);
+  }
+  if (inputs.length !== dataset.length * size) throw new Error(`gradscope: transforms changed ${dataset.description} to ${inputs.length} values`);
+  return new ArrayDataset(inputs, all.targets, outputShape, dataset.classes, dataset.description, dataset.targetShape);
 }

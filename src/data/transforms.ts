@@ -4,30 +4,39 @@ import { checkName } from "./dataset.ts";
 /** A per-batch transform of inputs [B, ...shape]; augmentations draw from the batch's generator. */
 export interface Transform {
   readonly name: string;
+  /** True when the result depends only on the input (no randomness): it can be applied once, ahead of time. */
+  readonly deterministic: boolean;
   outputShape(shape: readonly number[]): number[];
   apply(inputs: Float32Array, batch: number, shape: readonly number[], random: Random): Float32Array;
 }
 
-// Per-channel values for [C, H, W] inputs, or one value for anything.
-function perChannel(name: string, values: number | number[], shape: readonly number[]): (index: number) => number {
+// One value per channel of [C, H, W] inputs (or one value for any input), as a list.
+function perChannel(name: string, values: number | number[], shape: readonly number[]): number[] {
   const list = Array.isArray(values) ? values : [values];
   const channels = shape.length === 3 ? shape[0] : 1;
   if (list.length !== 1 && list.length !== channels) throw new RangeError(`gradscope: transform ${name}: expected 1 or ${channels} values, got ${list.length}`);
-  const plane = shape.length === 3 ? shape[1] * shape[2] : Number.POSITIVE_INFINITY;
-  const size = shape.reduce((a, b) => a * b, 1);
-  return list.length === 1 ? () => list[0] : (index) => list[Math.floor((index % size) / plane)];
+  return list.length === 1 ? Array.from({ length: channels }, () => list[0]) : list;
 }
 
-/** (x − mean)/std, with one value or one per channel. Config type `normalize`. */
+/** (x − mean)·(1/std), with one value or one per channel. Config type `normalize`. */
 export function normalize(mean: number | number[], std: number | number[]): Transform {
   for (const s of Array.isArray(std) ? std : [std]) if (!(s > 0)) throw new RangeError(`gradscope: transform normalize: std must be > 0, got ${s}`);
   return {
     name: "normalize",
+    deterministic: true,
     outputShape: (shape) => [...shape],
-    apply(inputs, _batch, shape) {
-      const m = perChannel("normalize mean", mean, shape);
-      const s = perChannel("normalize std", std, shape);
-      for (let i = 0; i < inputs.length; i++) inputs[i] = (inputs[i] - m(i)) / s(i);
+    apply(inputs, batch, shape) {
+      const means = perChannel("normalize mean", mean, shape);
+      const stds = perChannel("normalize std", std, shape);
+      // Runs of one channel: [batch, C, plane] (plane = everything after C; all of it if not an image).
+      const plane = shape.length === 3 ? shape[1] * shape[2] : shape.reduce((a, b) => a * b, 1);
+      const channels = means.length;
+      for (let run = 0; run < batch * channels; run++) {
+        const m = means[run % channels];
+        const scale = 1 / stds[run % channels];
+        const end = (run + 1) * plane;
+        for (let i = run * plane; i < end; i++) inputs[i] = (inputs[i] - m) * scale;
+      }
       return inputs;
     },
   };
@@ -35,7 +44,7 @@ export function normalize(mean: number | number[], std: number | number[]): Tran
 
 /** [C, H, W] → [C·H·W]. Config type `flatten`. */
 export function flattenInputs(): Transform {
-  return { name: "flatten", outputShape: (shape) => [shape.reduce((a, b) => a * b, 1)], apply: (inputs) => inputs };
+  return { name: "flatten", deterministic: true, outputShape: (shape) => [shape.reduce((a, b) => a * b, 1)], apply: (inputs) => inputs };
 }
 
 function imageShape(name: string, shape: readonly number[]): [number, number, number] {
@@ -48,6 +57,7 @@ export function randomCrop(padding: number): Transform {
   if (!Number.isInteger(padding) || padding < 1) throw new RangeError(`gradscope: transform random_crop: padding must be a positive integer, got ${padding}`);
   return {
     name: "random_crop",
+    deterministic: false,
     outputShape: (shape) => [...shape],
     apply(inputs, batch, shape, random) {
       const [channels, height, width] = imageShape("random_crop", shape);
@@ -77,6 +87,7 @@ export function randomFlip(p = 0.5): Transform {
   if (!(p >= 0 && p <= 1)) throw new RangeError(`gradscope: transform random_flip: p must be in [0, 1], got ${p}`);
   return {
     name: "random_flip",
+    deterministic: false,
     outputShape: (shape) => [...shape],
     apply(inputs, batch, shape, random) {
       const [channels, height, width] = imageShape("random_flip", shape);

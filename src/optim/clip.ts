@@ -20,18 +20,26 @@ function tensorNorm(grad: Tensor, normType: 2 | "inf"): number {
 }
 
 /**
- * Scales all gradients so that their joint norm is at most maxNorm, as
- * torch.nn.utils.clip_grad_norm_: total = ‖(‖g_1‖, …, ‖g_k‖)‖ and every gradient is
- * multiplied by min(1, maxNorm/(total + 1e-6)). A non-finite total is reported and the
- * gradients are left as they are (PyTorch would zero or NaN them), so a NaN guard can still
- * name the parameter at fault.
+ * The joint norm of all gradients as torch.nn.utils.clip_grad_norm_ computes it in float32:
+ * ‖(‖g_1‖, …, ‖g_k‖)‖. NaN (or ∞) when any gradient element is.
  */
-export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number, normType: 2 | "inf" = 2): ClipResult {
+export function gradientNorm(params: Iterable<Tensor>, normType: 2 | "inf" = 2): number {
+  const norms = [...params].flatMap((p) => (p.grad ? [tensorNorm(p.grad, normType)] : []));
+  if (normType === "inf") return norms.reduce((a, b) => (Number.isNaN(a) || Number.isNaN(b) ? Number.NaN : Math.max(a, b)), 0);
+  return f(Math.sqrt(norms.reduce((a, b) => f(a + f(b * b)), 0)));
+}
+
+/**
+ * Scales all gradients so that their joint norm (`gradientNorm`, or `knownNorm` when the caller
+ * has it) is at most maxNorm, as torch.nn.utils.clip_grad_norm_: every gradient is multiplied
+ * by min(1, maxNorm/(total + 1e-6)). A non-finite total is reported and the gradients are left
+ * as they are (PyTorch would zero or NaN them), so a NaN guard can still name the parameter.
+ */
+export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number, normType: 2 | "inf" = 2, knownNorm?: number): ClipResult {
   if (!(maxNorm >= 0)) throw new RangeError(`gradscope: clipGradNorm: maxNorm must be >= 0, got ${maxNorm}`);
-  const grads = [...params].flatMap((p) => (p.grad ? [p.grad] : []));
-  const norms = grads.map((g) => tensorNorm(g, normType));
-  const totalNorm =
-    normType === "inf" ? norms.reduce((a, b) => (Number.isNaN(a) || Number.isNaN(b) ? Number.NaN : Math.max(a, b)), 0) : f(Math.sqrt(norms.reduce((a, b) => f(a + f(b * b)), 0)));
+  const list = [...params];
+  const grads = list.flatMap((p) => (p.grad ? [p.grad] : []));
+  const totalNorm = knownNorm ?? gradientNorm(list, normType);
   if (!Number.isFinite(totalNorm)) return { totalNorm, finite: false, scale: 1 };
   const scale = Math.min(1, f(f(maxNorm) / f(totalNorm + 1e-6)));
   if (scale < 1) for (const g of grads) engineMemory.kernels.scaleInPlace(g.size, g.ptr, scale);

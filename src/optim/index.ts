@@ -1,6 +1,6 @@
 export { Adagrad, type AdagradHyper } from "./adagrad.ts";
 export { Adam, type AdamHyper, AdamW } from "./adam.ts";
-export { type ClipResult, clipGradNorm, clipGradValue, GradientAccumulation, nonFiniteGradients } from "./clip.ts";
+export { type ClipResult, clipGradNorm, clipGradValue, GradientAccumulation, gradientNorm, nonFiniteGradients } from "./clip.ts";
 export { LARS, type LARSHyper } from "./lars.ts";
 export { NAdam, type NAdamHyper } from "./nadam.ts";
 export { type BaseHyper, Optimizer, type OptimizerState, ParameterState, type ParamGroup, type ParamGroupSpec } from "./optimizer.ts";

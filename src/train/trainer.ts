@@ -7,7 +7,7 @@ import type { Tensor } from "../engine/tensor.ts";
 import { argmaxRow, type Metric } from "../metrics/metric.ts";
 import { createMetric } from "../metrics/registry.ts";
 import type { Module } from "../nn/module.ts";
-import { clipGradNorm, clipGradValue, GradientAccumulation } from "../optim/clip.ts";
+import { clipGradNorm, clipGradValue, GradientAccumulation, gradientNorm } from "../optim/clip.ts";
 import type { BaseHyper, Optimizer } from "../optim/optimizer.ts";
 import type { Schedule } from "../optim/schedulers/scheduler.ts";
 import type { Callback, Logs } from "./callback.ts";
@@ -37,14 +37,14 @@ export interface TrainerOptions {
   clipGradValue?: number;
   /** Micro-batches per optimizer step. */
   accumulate?: number;
-  /** Expensive per-step work (the gradient norm, diagnostics) runs every `trackEvery` steps. */
+  /** Expensive per-step work (diagnostics) is due every `trackEvery` steps: logs.tracked is 1 then. */
   trackEvery?: number;
   callbacks?: Callback[];
   /**
    * Replaces `backward(loss)`, e.g. to compute per-sample statistics in the same pass. It must
    * leave the gradient of `loss` in the parameters' `.grad`.
    */
-  backward?: (loss: Tensor, step: number) => void;
+  backward?: (loss: Tensor, step: number, tracked: boolean) => void;
 }
 
 /** Where training stands: the next epoch and batch to run, and optimizer steps taken. */
@@ -152,10 +152,13 @@ export class Trainer {
       this.model.train();
       for (const batch of train.batches(epoch, this.position.batch)) {
         const started = performance.now();
-        const batchLogs: Logs = { epoch: epoch + 1, batch: batch.index, step: this.position.step, size: batch.size };
+        const tracked = this.position.step % this.options.trackEvery === 0;
+        const batchLogs: Logs = { epoch: epoch + 1, batch: batch.index, step: this.position.step, size: batch.size, tracked: tracked ? 1 : 0 };
         this.call("onBatchBegin", batchLogs);
-        const { loss, correct } = this.trainBatch(batch.inputs, batch.targets, batch.size, train.outputShape, classification);
+        const { loss, correct } = this.trainBatch(batch.inputs, batch.targets, batch.size, train.outputShape, classification, tracked);
         batchLogs.loss = loss;
+        // One pass over the gradients serves the log, the NaN guard and (without accumulation) clipping.
+        batchLogs.grad_norm = gradientNorm(this.model.parameters(), this.options.clipNormType ?? 2);
         this.call("onBackwardEnd", batchLogs);
         if (this.stopRequest()?.failed) break;
         if (this.accumulation.ready(this.model.parameters())) this.applyStep(batchLogs);
@@ -188,13 +191,20 @@ export class Trainer {
     return { status, reason: stop?.reason, history: this.history, position: { ...this.position } };
   }
 
-  private trainBatch(inputs: Float32Array, targets: Int32Array | Float32Array, size: number, shape: readonly number[], classification: boolean): { loss: number; correct: number } {
+  private trainBatch(
+    inputs: Float32Array,
+    targets: Int32Array | Float32Array,
+    size: number,
+    shape: readonly number[],
+    classification: boolean,
+    tracked: boolean,
+  ): { loss: number; correct: number } {
     return scope(() => {
       const x = tensor(inputs, [size, ...shape]);
       const output = this.model.forward(x);
       const y = targetTensor(this.options.loss, targets, output.shape);
       const loss = mean(perSampleLoss(this.options.loss, output, y));
-      if (this.options.backward) this.options.backward(loss, this.position.step);
+      if (this.options.backward) this.options.backward(loss, this.position.step, tracked);
       else backward(loss);
       return { loss: loss.item(), correct: classification ? countCorrect(output, targets as Int32Array) : 0 };
     });
@@ -202,11 +212,10 @@ export class Trainer {
 
   private applyStep(logs: Logs): void {
     const params = this.model.parameters();
-    const { clipGradNorm: maxNorm, clipNormType, clipGradValue: clipValue, trackEvery, scheduler, schedulerInterval } = this.options;
-    if (maxNorm !== undefined) {
-      const { totalNorm } = clipGradNorm(params, maxNorm, clipNormType ?? 2);
-      logs.grad_norm = totalNorm;
-    } else if (this.position.step % trackEvery === 0) logs.grad_norm = clipGradNorm(params, Number.POSITIVE_INFINITY).totalNorm;
+    const { clipGradNorm: maxNorm, clipNormType, clipGradValue: clipValue, accumulate, scheduler, schedulerInterval } = this.options;
+    // Accumulated gradients differ from the last micro-batch's, whose norm the logs hold.
+    if (accumulate > 1 || logs.grad_norm === undefined) logs.grad_norm = gradientNorm(params, clipNormType ?? 2);
+    if (maxNorm !== undefined) clipGradNorm(params, maxNorm, clipNormType ?? 2, logs.grad_norm);
     if (clipValue !== undefined) clipGradValue(params, clipValue);
     noGrad(() => this.optimizer.step());
     this.optimizer.zeroGrad();
