@@ -20,8 +20,8 @@ export interface Dataset {
   readonly targetShape: readonly number[];
   /** A human-readable origin for messages ("fashion-mnist train (/usr/share/...)"). */
   readonly description: string;
-  /** Copies examples `indices` into a batch. */
-  batch(indices: ArrayLike<number>): Batch;
+  /** Copies examples `indices` into a batch; the inputs go into `into` when given (it must fit them). */
+  batch(indices: ArrayLike<number>, into?: Float32Array): Batch;
 }
 
 /** Examples in flat typed arrays. */
@@ -51,9 +51,9 @@ export class ArrayDataset implements Dataset {
     }
   }
 
-  batch(indices: ArrayLike<number>): Batch {
+  batch(indices: ArrayLike<number>, into?: Float32Array): Batch {
     const size = indices.length;
-    const inputs = new Float32Array(size * this.inputSize);
+    const inputs = into ?? new Float32Array(size * this.inputSize);
     const targets = this.classes > 0 ? new Int32Array(size * this.targetSize) : new Float32Array(size * this.targetSize);
     for (let b = 0; b < size; b++) {
       const i = indices[b];
@@ -88,8 +88,11 @@ export class Subset implements Dataset {
     return this.source.targetShape;
   }
 
-  batch(indices: ArrayLike<number>): Batch {
-    return this.source.batch(Array.from(indices, (i) => this.indices[i]));
+  batch(indices: ArrayLike<number>, into?: Float32Array): Batch {
+    return this.source.batch(
+      Array.from(indices, (i) => this.indices[i]),
+      into,
+    );
   }
 }
 

@@ -60,13 +60,18 @@ export class DataLoader {
     return permutation(this.dataset.length, new Random(mixSeed(this.options.seed, epoch)));
   }
 
-  /** The batches of `epoch` from `startBatch` on. */
-  *batches(epoch: number, startBatch = 0): Generator<LoaderBatch> {
+  /**
+   * The batches of `epoch` from `startBatch` on. With `into`, each batch's inputs are written
+   * into the array it returns for the batch size (e.g. a tensor's view of engine memory), which
+   * saves a copy and an allocation per batch.
+   */
+  *batches(epoch: number, startBatch = 0, into?: (size: number) => Float32Array): Generator<LoaderBatch> {
     const order = this.order(epoch);
     const { batchSize, transforms, seed } = this.options;
     for (let index = startBatch; index < this.batchesPerEpoch; index++) {
       const indices = order.subarray(index * batchSize, Math.min((index + 1) * batchSize, order.length));
-      const raw = this.dataset.batch(indices);
+      const target = into?.(indices.length);
+      const raw = this.dataset.batch(indices, target);
       const random = new Random(mixSeed(seed, epoch, index));
       let shape = this.dataset.inputShape;
       let inputs = raw.inputs;
@@ -74,7 +79,8 @@ export class DataLoader {
         inputs = t.apply(inputs, raw.size, shape, random);
         shape = t.outputShape(shape);
       }
-      yield { index, size: raw.size, inputs, targets: raw.targets };
+      if (target && inputs !== target) target.set(inputs);
+      yield { index, size: raw.size, inputs: target ?? inputs, targets: raw.targets };
     }
   }
 }

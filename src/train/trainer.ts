@@ -3,7 +3,7 @@ import { backward, noGrad } from "../engine/autograd.ts";
 import { tensor } from "../engine/creation.ts";
 import { mean } from "../engine/ops/reduce.ts";
 import { scope } from "../engine/scope.ts";
-import type { Tensor } from "../engine/tensor.ts";
+import { Tensor } from "../engine/tensor.ts";
 import { argmaxRow, type Metric } from "../metrics/metric.ts";
 import { createMetric } from "../metrics/registry.ts";
 import type { Module } from "../nn/module.ts";
@@ -97,6 +97,8 @@ export class Trainer {
   private epochTotals = emptyTotals();
   private readonly accumulation: GradientAccumulation;
   private stop: { reason: string; failed: boolean } | null = null;
+  // The training batch's inputs live in this tensor, filled in place by the loader.
+  private inputs: Tensor | null = null;
 
   constructor(options: TrainerOptions) {
     this.options = { schedulerInterval: "epoch", accumulate: 1, trackEvery: 1, metrics: [], callbacks: [], ...options };
@@ -150,12 +152,12 @@ export class Trainer {
         this.call("onEpochBegin", { epoch: epoch + 1, step: this.position.step });
       }
       this.model.train();
-      for (const batch of train.batches(epoch, this.position.batch)) {
+      for (const batch of train.batches(epoch, this.position.batch, (size) => this.inputBuffer(size, train.outputShape).data)) {
         const started = performance.now();
         const tracked = this.position.step % this.options.trackEvery === 0;
         const batchLogs: Logs = { epoch: epoch + 1, batch: batch.index, step: this.position.step, size: batch.size, tracked: tracked ? 1 : 0 };
         this.call("onBatchBegin", batchLogs);
-        const { loss, correct } = this.trainBatch(batch.inputs, batch.targets, batch.size, train.outputShape, classification, tracked);
+        const { loss, correct } = this.trainBatch(this.inputBuffer(batch.size, train.outputShape), batch.targets, classification, tracked);
         batchLogs.loss = loss;
         // One pass over the gradients serves the log, the NaN guard and (without accumulation) clipping.
         batchLogs.grad_norm = gradientNorm(this.model.parameters(), this.options.clipNormType ?? 2);
@@ -185,22 +187,25 @@ export class Trainer {
       this.history.push(logs);
       this.call("onEpochEnd", logs);
     }
+    this.inputs?.dispose();
+    this.inputs = null;
     const stop = this.stopRequest();
     const status = stop ? (stop.failed ? "failed" : "stopped") : "completed";
     this.call("onTrainEnd", { epoch: this.position.epoch, step: this.position.step });
     return { status, reason: stop?.reason, history: this.history, position: { ...this.position } };
   }
 
-  private trainBatch(
-    inputs: Float32Array,
-    targets: Int32Array | Float32Array,
-    size: number,
-    shape: readonly number[],
-    classification: boolean,
-    tracked: boolean,
-  ): { loss: number; correct: number } {
+  /** The persistent input tensor for batches of `size` (reallocated when the size changes). */
+  private inputBuffer(size: number, shape: readonly number[]): Tensor {
+    if (this.inputs?.shape[0] !== size) {
+      this.inputs?.dispose();
+      this.inputs = new Tensor([size, ...shape], "float32", "training batch").keep();
+    }
+    return this.inputs;
+  }
+
+  private trainBatch(x: Tensor, targets: Int32Array | Float32Array, classification: boolean, tracked: boolean): { loss: number; correct: number } {
     return scope(() => {
-      const x = tensor(inputs, [size, ...shape]);
       const output = this.model.forward(x);
       const y = targetTensor(this.options.loss, targets, output.shape);
       const loss = mean(perSampleLoss(this.options.loss, output, y));
