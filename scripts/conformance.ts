@@ -8,7 +8,7 @@ const { results, uncoveredFiles } = runConformance(directory);
 const format = (x: number) => (Number.isFinite(x) ? x.toExponential(2) : String(x));
 for (const r of results) {
   const line = `${r.file.padEnd(16)} ${r.name.padEnd(32)} max abs ${format(r.maxAbs).padStart(9)}  max rel ${format(r.maxRel).padStart(9)}  ${r.status}`;
-  console.log(line);
+  console.log(r.note ? `${line}  (${r.note})` : line);
   for (const f of r.failures) console.log(`    ${f.what}: ${f.detail ?? ""} (max abs ${format(f.maxAbs)})`);
 }
 for (const file of uncoveredFiles) console.log(`${file.padEnd(16)} (not covered yet)`);

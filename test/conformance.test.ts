@@ -5,7 +5,7 @@ import { runConformance } from "../src/conformance/run.ts";
 
 const reference = fileURLToPath(new URL("../../shared/reference", import.meta.url));
 
-test("every layers, losses, optimizers, schedulers and metrics case matches PyTorch/scikit-learn within the README's tolerances", () => {
+test("every layers, losses, optimizers, schedulers, metrics and quantities case matches PyTorch/scikit-learn within the README's tolerances", () => {
   const { results } = runConformance(reference);
   const failures = results.filter((r) => r.status === "fail");
   assert.deepEqual(
@@ -18,4 +18,6 @@ test("every layers, losses, optimizers, schedulers and metrics case matches PyTo
   assert.equal(byFile("optimizers.json"), 24, "all 20 optimizer trajectories and 4 clipping cases covered and passing");
   assert.equal(byFile("schedulers.json"), 10, "all 10 scheduler cases covered and passing");
   assert.equal(byFile("metrics.json"), 2, "both metric cases covered and passing");
+  // Every implemented quantity on every step of the four Cockpit runs (Alpha and the curvature quantities come next).
+  assert.equal(byFile("quantities.json"), 4, "all 4 Cockpit runs pass for the quantities gradscope implements");
 });

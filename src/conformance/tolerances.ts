@@ -43,3 +43,36 @@ export function readTolerances(directory: string): Record<ToleranceKind, Toleran
   }
   return result;
 }
+
+const quantityDefaults: Record<string, Tolerance> = {
+  Loss: { rtol: 1e-5, atol: 1e-7 },
+  GradNorm: { rtol: 1e-5, atol: 1e-7 },
+  Distance: { rtol: 1e-5, atol: 1e-7 },
+  UpdateSize: { rtol: 1e-5, atol: 1e-7 },
+  NormTest: { rtol: 1e-4, atol: 1e-7 },
+  InnerTest: { rtol: 1e-4, atol: 1e-7 },
+  OrthoTest: { rtol: 1e-4, atol: 1e-7 },
+  CABS: { rtol: 1e-4, atol: 1e-7 },
+  EarlyStopping: { rtol: 1e-3, atol: 1e-5 },
+  MeanGSNR: { rtol: 1e-3, atol: 1e-5 },
+};
+
+/**
+ * Per-quantity tolerances from the README's table rows whose first cell lists quantity names
+ * ("| NormTest, InnerTest, ... | 1e-4 | 1e-7 |"); histogram edges under the key "edges".
+ */
+export function readQuantityTolerances(directory: string): Map<string, Tolerance> {
+  const result = new Map(Object.entries(quantityDefaults));
+  result.set("edges", { rtol: 0, atol: 1e-7 });
+  const readme = join(directory, "README.md");
+  if (!existsSync(readme)) return result;
+  for (const line of readFileSync(readme, "utf8").split("\n")) {
+    const cells = line.split("|").map((cell) => cell.trim());
+    if (cells.length < 4) continue;
+    const [rtol, atol] = [Number(cells[2]), Number(cells[3])];
+    if (!Number.isFinite(rtol) || !Number.isFinite(atol) || cells[2] === "" || cells[3] === "") continue;
+    if (cells[1] === "histogram edges") result.set("edges", { rtol, atol });
+    for (const name of cells[1].split(",").map((n) => n.trim())) if (/^[A-Z][A-Za-z]+$/.test(name)) result.set(name, { rtol, atol });
+  }
+  return result;
+}

@@ -51,12 +51,18 @@ export interface ExtensionBackwardOptions {
   perSampleScale?: number;
 }
 
-/** Follows reshapes from the loss to a `mean` over a vector: that vector's length is N. */
-function inferPerSampleScale(loss: Tensor): number {
+/** The per-sample loss vector ℓ behind a loss L = mean(ℓ) (following reshapes), or null. */
+export function perSampleLosses(loss: Tensor): Tensor | null {
   let node = loss.node;
   while (node?.op === "reshape") node = node.inputs[0]?.node ?? null;
   const input = node?.inputs[0];
-  if (node?.op === "mean" && input && input.rank === 1) return input.shape[0];
+  return node?.op === "mean" && input && input.rank === 1 ? input : null;
+}
+
+/** N when the loss is the mean of a per-sample vector of length N. */
+function inferPerSampleScale(loss: Tensor): number {
+  const losses = perSampleLosses(loss);
+  if (losses) return losses.shape[0];
   if (loss.size === 1) {
     throw new Error("gradscope: per-sample extensions need the loss as the mean of a per-sample loss vector (e.g. mean(crossEntropy(...))), or an explicit perSampleScale");
   }

@@ -1,0 +1,42 @@
+import { ScheduledQuantity, type StepInfo } from "./quantity.ts";
+
+const norm = (values: ArrayLike<number>, minus?: ArrayLike<number>) => {
+  let total = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] - (minus ? minus[i] : 0);
+    total += v * v;
+  }
+  return Math.sqrt(total);
+};
+
+/** L_t, the mini-batch mean loss. Config name `loss`. */
+export class Loss extends ScheduledQuantity {
+  readonly name = "Loss";
+  compute(step: StepInfo): number {
+    return step.loss;
+  }
+}
+
+/** ‖g_k‖ per parameter tensor. Config name `grad_norm`. */
+export class GradNorm extends ScheduledQuantity {
+  readonly name = "GradNorm";
+  compute(step: StepInfo): number[] {
+    return step.grads.map((g) => norm(g));
+  }
+}
+
+/** ‖θ_t,k − θ_0,k‖ per parameter tensor. Config name `distance`. */
+export class Distance extends ScheduledQuantity {
+  readonly name = "Distance";
+  compute(step: StepInfo): number[] {
+    return step.values.map((v, k) => norm(v, step.initial[k]));
+  }
+}
+
+/** ‖θ_{t+1},k − θ_t,k‖ per parameter tensor, stored under step t. Config name `update_size`. */
+export class UpdateSize extends ScheduledQuantity {
+  readonly name = "UpdateSize";
+  computeAcross(previous: StepInfo, current: StepInfo): number[] {
+    return current.values.map((v, k) => norm(v, previous.values[k]));
+  }
+}

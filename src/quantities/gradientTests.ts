@@ -1,0 +1,91 @@
+import type { ExtensionRequest } from "../engine/extensions/index.ts";
+import { ScheduledQuantity, type StepInfo, squaredNorm, summedStatistic } from "./quantity.ts";
+
+// Σ_i‖g_i‖², N and ‖g‖² over all parameters; Σ_i‖g_i − g‖² = Σ_i‖g_i‖² − N‖g‖² since g is the mean.
+function spread(step: StepInfo, fromGram: boolean): { sumL2: number; n: number; gradSquared: number } {
+  const n = step.batchSize;
+  let sumL2 = 0;
+  if (fromGram) {
+    const gram = summedStatistic(step, "batchDot");
+    for (let i = 0; i < n; i++) sumL2 += gram[i * n + i];
+  } else for (const v of summedStatistic(step, "batchL2")) sumL2 += v;
+  return { sumL2, n, gradSquared: step.grads.reduce((s, g) => s + squaredNorm(g), 0) };
+}
+
+/**
+ * The norm test (Byrd et al. 2012): sqrt(Σ_i‖g_i − g‖² / (N(N−1)‖g‖²)); above 1 the batch is
+ * too small for the gradient's direction to be trusted. Config name `norm_test`.
+ */
+export class NormTest extends ScheduledQuantity {
+  readonly name = "NormTest";
+  request(): ExtensionRequest {
+    return { batchL2: true };
+  }
+  compute(step: StepInfo): number {
+    const { sumL2, n, gradSquared } = spread(step, false);
+    return Math.sqrt((sumL2 - n * gradSquared) / (n * (n - 1) * gradSquared));
+  }
+}
+
+// g_iᵀg = (1/N) Σ_j g_iᵀg_j, the row means of the summed Gram matrix.
+function projectionsOnMean(step: StepInfo): { dots: Float64Array; gradSquared: number; gram: Float64Array } {
+  const n = step.batchSize;
+  const gram = summedStatistic(step, "batchDot");
+  const dots = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let total = 0;
+    for (let j = 0; j < n; j++) total += gram[i * n + j];
+    dots[i] = total / n;
+  }
+  return { dots, gradSquared: step.grads.reduce((s, g) => s + squaredNorm(g), 0), gram };
+}
+
+/** The inner-product test (Bollapragada et al. 2018): sqrt(Σ_i(g_iᵀg − ‖g‖²)² / (N(N−1)‖g‖⁴)). Config name `inner_test`. */
+export class InnerTest extends ScheduledQuantity {
+  readonly name = "InnerTest";
+  request(): ExtensionRequest {
+    return { batchDot: true };
+  }
+  compute(step: StepInfo): number {
+    const n = step.batchSize;
+    const { dots, gradSquared } = projectionsOnMean(step);
+    let total = 0;
+    for (const d of dots) total += (d - gradSquared) ** 2;
+    return Math.sqrt(total / (n * (n - 1) * gradSquared ** 2));
+  }
+}
+
+/**
+ * The orthogonality test (Bollapragada et al. 2018): sqrt(Σ_i‖g_i − (g_iᵀg/‖g‖²)g‖² /
+ * (N(N−1)‖g‖²)), using ‖g_i − c g‖² = ‖g_i‖² − (g_iᵀg)²/‖g‖². Config name `ortho_test`.
+ */
+export class OrthoTest extends ScheduledQuantity {
+  readonly name = "OrthoTest";
+  request(): ExtensionRequest {
+    return { batchDot: true };
+  }
+  compute(step: StepInfo): number {
+    const n = step.batchSize;
+    const { dots, gradSquared, gram } = projectionsOnMean(step);
+    let total = 0;
+    for (let i = 0; i < n; i++) total += gram[i * n + i] - dots[i] ** 2 / gradSquared;
+    return Math.sqrt(total / (n * (n - 1) * gradSquared));
+  }
+}
+
+/**
+ * The gradient noise scale B_simple = tr(Σ)/‖G‖² (McCandlish et al. 2018) with the unbiased
+ * in-batch estimates tr(Σ) ≈ Σ_i‖g_i − g‖²/(N−1) and ‖G‖² ≈ ‖g‖² − tr(Σ)/N, from NormTest's
+ * statistics. Config name `gradient_noise_scale`.
+ */
+export class GradientNoiseScale extends ScheduledQuantity {
+  readonly name = "GradientNoiseScale";
+  request(): ExtensionRequest {
+    return { batchL2: true };
+  }
+  compute(step: StepInfo): number {
+    const { sumL2, n, gradSquared } = spread(step, false);
+    const trace = (sumL2 - n * gradSquared) / (n - 1);
+    return trace / (gradSquared - trace / n);
+  }
+}

@@ -1,0 +1,86 @@
+import type { ExtensionRequest, ParameterStatistics } from "../engine/extensions/index.ts";
+import type { Tensor } from "../engine/tensor.ts";
+import { every, type StepSchedule } from "./schedule.ts";
+
+/** A histogram as quantities store it: counts and bin edges (2-D: hist[ix][iy], two edge lists). */
+export interface HistogramValue {
+  hist: number[] | number[][];
+  edges: number[] | number[][];
+}
+
+/** What a quantity produces for one step: a scalar, one value per parameter tensor, or a histogram. */
+export type QuantityValue = number | number[] | HistogramValue;
+
+/** Everything a quantity may read at step t (θ_t and batch t, after the backward pass). */
+export interface StepInfo {
+  step: number;
+  /** N, the number of samples in the batch. */
+  batchSize: number;
+  /** L_t, the mean loss. */
+  loss: number;
+  /** ℓ_i, the per-sample losses. */
+  individualLosses: Float64Array;
+  /** The parameters θ_t in order, with their names. */
+  params: Array<{ name: string; tensor: Tensor }>;
+  /** θ_t per parameter (copies, so they survive the optimizer step). */
+  values: Float32Array[];
+  /** The batch gradient g = ∇L per parameter (copies). */
+  grads: Float32Array[];
+  /** θ_0 per parameter. */
+  initial: Float32Array[];
+  /** The per-sample statistics the due quantities asked for, per parameter tensor. */
+  stats: Map<Tensor, ParameterStatistics>;
+  /** The optimizer's name and first group's hyperparameters (lr, momentum, ...). */
+  optimizer: { name: string; hyper: Record<string, unknown> };
+}
+
+/**
+ * A Cockpit-style quantity. It declares the per-sample statistics it needs for a due step; the
+ * tracker merges the requests of all due quantities into one backward pass and then calls
+ * `compute`. Quantities that span two steps (UpdateSize, Alpha) implement `computeAcross`,
+ * called at step t+1 with both steps' info; their value is stored under step t.
+ */
+export interface Quantity {
+  /** The name results are stored under (Cockpit's class name, e.g. `NormTest`). */
+  readonly name: string;
+  readonly schedule: StepSchedule;
+  /** The extensions needed at a due step (merged with the other due quantities'). */
+  request?(): ExtensionRequest;
+  compute?(step: StepInfo): QuantityValue | undefined;
+  computeAcross?(previous: StepInfo, current: StepInfo): QuantityValue | undefined;
+}
+
+/** Σ over all parameter tensors of one per-parameter statistic (e.g. batchL2), elementwise. */
+export function summedStatistic(step: StepInfo, key: "batchL2" | "batchDot"): Float64Array {
+  let total: Float64Array | null = null;
+  for (const { tensor } of step.params) {
+    const value = step.stats.get(tensor)?.[key];
+    if (!value) throw new Error(`gradscope: quantity needs ${key} for ${tensor.name ?? "a parameter"}, which was not computed`);
+    if (!total) total = Float64Array.from(value);
+    else for (let i = 0; i < value.length; i++) total[i] += value[i];
+  }
+  return total ?? new Float64Array(0);
+}
+
+/** ‖v‖² of a float32 array, summed in float64. */
+export function squaredNorm(values: Float32Array): number {
+  let total = 0;
+  for (const v of values) total += v * v;
+  return total;
+}
+
+/** A quantity due on `schedule` (every step by default); subclasses name it and compute it. */
+export abstract class ScheduledQuantity implements Quantity {
+  abstract readonly name: string;
+  constructor(readonly schedule: StepSchedule = every(1)) {}
+}
+
+/** A scheduled quantity with Cockpit's stabilizing ε in a denominator. */
+export abstract class StabilizedQuantity extends ScheduledQuantity {
+  constructor(
+    schedule: StepSchedule = every(1),
+    readonly epsilon = 1e-5,
+  ) {
+    super(schedule);
+  }
+}

@@ -1,0 +1,106 @@
+import { backward } from "../engine/autograd.ts";
+import { backwardWithExtensions, type ExtensionRequest, perSampleLosses } from "../engine/extensions/index.ts";
+import type { Tensor } from "../engine/tensor.ts";
+import type { Module } from "../nn/module.ts";
+import type { Quantity, QuantityValue, StepInfo } from "./quantity.ts";
+
+/** Merges the requests of the due quantities; histogram specs must agree. */
+export function mergeRequests(requests: ExtensionRequest[]): ExtensionRequest {
+  const merged: ExtensionRequest = {};
+  for (const r of requests) {
+    if (r.batchL2) merged.batchL2 = true;
+    if (r.batchDot) merged.batchDot = true;
+    if (r.sumGradSquared) merged.sumGradSquared = true;
+    if (r.individualGradients) merged.individualGradients = true;
+    for (const key of ["hist1d", "hist2d"] as const) {
+      const spec = r[key];
+      if (!spec) continue;
+      const existing = merged[key];
+      if (existing && JSON.stringify(existing) !== JSON.stringify(spec)) throw new Error(`gradscope: two quantities ask for different ${key} bins/ranges in one step`);
+      (merged as Record<string, unknown>)[key] = spec;
+    }
+  }
+  return merged;
+}
+
+/**
+ * Runs Cockpit-style quantities during training. As the Trainer's `backward` hook it computes,
+ * in one backward pass, the gradient plus the union of the per-sample statistics that the
+ * quantities due at this step need (nothing extra when none is due), then computes them.
+ * Results are kept by step in `outputs`; two-step quantities land under the earlier step.
+ */
+export class QuantityTracker {
+  readonly outputs = new Map<number, Record<string, QuantityValue>>();
+  private readonly initial: Float32Array[];
+  private previous: StepInfo | null = null;
+  /** Called with (step, name, value) as each result is ready, e.g. to store it. */
+  onValue: ((step: number, name: string, value: QuantityValue) => void) | null = null;
+
+  constructor(
+    readonly quantities: Quantity[],
+    readonly model: Module,
+    /** The optimizer (or its name and parameter groups): CABS and EarlyStopping read them. */
+    readonly optimizer: { readonly name: string; readonly paramGroups: ReadonlyArray<{ hyper: object }> },
+  ) {
+    const names = new Set<string>();
+    for (const q of quantities) {
+      if (names.has(q.name)) throw new Error(`gradscope: quantity ${q.name} is configured twice`);
+      names.add(q.name);
+    }
+    this.initial = model.parameters().map((p) => p.data.slice());
+  }
+
+  /** The quantities due at `step`. */
+  due(step: number): Quantity[] {
+    return this.quantities.filter((q) => q.schedule(step));
+  }
+
+  private record(step: number, name: string, value: QuantityValue | undefined): void {
+    if (value === undefined) return;
+    let entry = this.outputs.get(step);
+    if (!entry) {
+      entry = {};
+      this.outputs.set(step, entry);
+    }
+    entry[name] = value;
+    this.onValue?.(step, name, value);
+  }
+
+  /** Backpropagates `loss` (a mean of per-sample losses) and computes the quantities due at `step`. */
+  backward(loss: Tensor, step: number): void {
+    const due = this.due(step);
+    const acrossPending = this.previous !== null && this.previous.step === step - 1;
+    if (due.length === 0 && !acrossPending) {
+      backward(loss);
+      this.previous = null;
+      return;
+    }
+    const request = mergeRequests(due.flatMap((q) => (q.request ? [q.request()] : [])));
+    const stats = Object.keys(request).length > 0 ? backwardWithExtensions(loss, request) : (backward(loss), new Map());
+    const params = this.model.namedParameters().map(([name, tensor]) => ({ name, tensor }));
+    const perSample = perSampleLosses(loss);
+    if (!perSample) throw new Error("gradscope: quantities need the loss as the mean of a per-sample loss vector (e.g. mean(crossEntropy(...)))");
+    const info: StepInfo = {
+      step,
+      batchSize: perSample.shape[0],
+      loss: loss.item(),
+      individualLosses: Float64Array.from(perSample.data),
+      params,
+      values: params.map(({ tensor }) => tensor.data.slice()),
+      grads: params.map(({ tensor }) => tensor.grad?.data.slice() ?? new Float32Array(tensor.size)),
+      initial: this.initial,
+      stats,
+      optimizer: { name: this.optimizer.name, hyper: { ...(this.optimizer.paramGroups[0]?.hyper as Record<string, unknown>) } },
+    };
+    if (acrossPending && this.previous) {
+      for (const q of this.quantities) if (q.computeAcross && q.schedule(this.previous.step)) this.record(this.previous.step, q.name, q.computeAcross(this.previous, info));
+    }
+    for (const q of due) if (q.compute) this.record(step, q.name, q.compute(info));
+    for (const s of stats.values()) {
+      s.sumGradSquared?.dispose();
+      s.individualGradients?.dispose();
+    }
+    // Keep this step for two-step quantities due now; they complete at step + 1.
+    this.previous = due.some((q) => q.computeAcross) ? info : null;
+  }
+}

@@ -1,0 +1,43 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { tensor } from "../src/engine/creation.ts";
+import { crossEntropy } from "../src/engine/ops/losses.ts";
+import { mean } from "../src/engine/ops/reduce.ts";
+import { scope } from "../src/engine/scope.ts";
+import { buildModel } from "../src/nn/spec.ts";
+import { createOptimizer } from "../src/optim/registry.ts";
+import { CABS, every, GradNorm, Loss, logarithmic, NormTest, QuantityTracker, UpdateSize } from "../src/quantities/index.ts";
+import { randomValues } from "./helpers.ts";
+
+test("schedules: every k with offset, logarithmic spacing", () => {
+  const due = (s: (t: number) => boolean) => Array.from({ length: 12 }, (_, t) => t).filter(s);
+  assert.deepEqual(due(every(3, 1)), [1, 4, 7, 10]);
+  assert.deepEqual(due(logarithmic(1, 10, 4)), [0, 1, 2, 5, 10]);
+});
+
+test("the tracker runs only the due quantities' extensions, stores two-step values under the earlier step, and refuses CABS with Adam", () => {
+  const { model } = buildModel({ layers: [{ type: "linear", out: 4 }, { type: "tanh" }, { type: "linear", out: 3 }] }, [5], 2);
+  const optimizer = createOptimizer("sgd", model.parameters(), { lr: 0.1 });
+  const tracker = new QuantityTracker([new Loss(), new GradNorm(every(2)), new NormTest(every(2)), new UpdateSize()], model, optimizer);
+  const step = (t: number) =>
+    scope(() => {
+      optimizer.zeroGrad();
+      const loss = mean(crossEntropy(model.forward(tensor(randomValues(30, t), [6, 5])), tensor([0, 1, 2, 0, 1, 2], [6], "int32")));
+      tracker.backward(loss, t);
+      optimizer.step();
+    });
+  for (let t = 0; t < 4; t++) step(t);
+  assert.deepEqual(Object.keys(tracker.outputs.get(0) ?? {}).sort(), ["GradNorm", "Loss", "NormTest", "UpdateSize"]);
+  assert.deepEqual(Object.keys(tracker.outputs.get(1) ?? {}).sort(), ["Loss", "UpdateSize"]);
+  assert.deepEqual(Object.keys(tracker.outputs.get(3) ?? {}).sort(), ["Loss"], "the last step's UpdateSize needs a next step");
+  assert.equal((tracker.outputs.get(0)?.GradNorm as number[]).length, 4);
+  const adam = createOptimizer("adam", model.parameters());
+  const refusing = new QuantityTracker([new CABS()], model, adam);
+  scope(() => {
+    const loss = mean(crossEntropy(model.forward(tensor(randomValues(30, 9), [6, 5])), tensor([0, 1, 2, 0, 1, 2], [6], "int32")));
+    assert.throws(() => refusing.backward(loss, 0), /CABS only supports zero-momentum SGD \(as Cockpit\); the optimizer is Adam/);
+  });
+  optimizer.dispose();
+  adam.dispose();
+  model.dispose();
+});
