@@ -6,8 +6,8 @@ import { mean } from "../src/engine/ops/reduce.ts";
 import { scope } from "../src/engine/scope.ts";
 import { buildModel } from "../src/nn/spec.ts";
 import { createOptimizer } from "../src/optim/registry.ts";
-import { CABS, every, GradNorm, Loss, logarithmic, NormTest, QuantityTracker, UpdateSize } from "../src/quantities/index.ts";
-import { randomValues } from "./helpers.ts";
+import { CABS, every, fitQuadratic, GradNorm, Loss, logarithmic, NormTest, QuantityTracker, UpdateSize } from "../src/quantities/index.ts";
+import { assertClose, randomValues } from "./helpers.ts";
 
 test("schedules: every k with offset, logarithmic spacing", () => {
   const due = (s: (t: number) => boolean) => Array.from({ length: 12 }, (_, t) => t).filter(s);
@@ -40,4 +40,14 @@ test("the tracker runs only the due quantities' extensions, stores two-step valu
   optimizer.dispose();
   adam.dispose();
   model.dispose();
+});
+
+test("the noise-aware quadratic fit: stepping to the minimum gives α = 0, across it α = 1, a concave fit −1", () => {
+  const tiny: [number, number] = [1e-10, 1e-10];
+  const toMinimum = fitQuadratic(1, [1, 0.5], [-1, 0], tiny, tiny);
+  assertClose(toMinimum, [1, -1, 0.5], 1e-9, 1e-9, "μ");
+  const alpha = (mu: number[], tau: number) => (mu[2] < 0 ? -1 : (2 * tau) / (-mu[1] / mu[2]) - 1);
+  assert.ok(Math.abs(alpha(toMinimum, 1)) < 1e-9);
+  assert.ok(Math.abs(alpha(fitQuadratic(2, [1, 1], [-1, 1], tiny, tiny), 2) - 1) < 1e-9);
+  assert.equal(alpha(fitQuadratic(1, [1, 0], [-0.5, -1.5], tiny, tiny), 1), -1);
 });

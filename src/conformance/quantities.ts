@@ -3,6 +3,7 @@ import { crossEntropy, mseLoss } from "../engine/ops/losses.ts";
 import { mean } from "../engine/ops/reduce.ts";
 import { scope } from "../engine/scope.ts";
 import { buildModel, type LayerSpec } from "../nn/spec.ts";
+import { Alpha } from "../quantities/alpha.ts";
 import { Distance, GradNorm, Loss, UpdateSize } from "../quantities/basic.ts";
 import { InnerTest, NormTest, OrthoTest } from "../quantities/gradientTests.ts";
 import { GradHist1d, GradHist2d } from "../quantities/histograms.ts";
@@ -33,6 +34,7 @@ type Factory = (kwargs: Record<string, unknown>) => Quantity;
 // Cockpit's quantities that gradscope implements, built from the case's kwargs.
 const factories: Record<string, Factory> = {
   Loss: () => new Loss(),
+  Alpha: () => new Alpha(),
   GradNorm: () => new GradNorm(),
   Distance: () => new Distance(),
   UpdateSize: () => new UpdateSize(),

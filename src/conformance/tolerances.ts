@@ -55,6 +55,7 @@ const quantityDefaults: Record<string, Tolerance> = {
   CABS: { rtol: 1e-4, atol: 1e-7 },
   EarlyStopping: { rtol: 1e-3, atol: 1e-5 },
   MeanGSNR: { rtol: 1e-3, atol: 1e-5 },
+  Alpha: { rtol: 1e-3, atol: 1e-4 },
 };
 
 /**

@@ -34,6 +34,15 @@ export interface StepInfo {
   optimizer: { name: string; hyper: Record<string, unknown> };
 }
 
+/** What a quantity may use to decide its request, before the backward pass of `step`. */
+export interface RequestContext {
+  step: number;
+  /** The parameters θ_step, in order. */
+  params: Array<{ name: string; tensor: Tensor }>;
+  /** The optimizer's name and first group's hyperparameters. */
+  optimizer: { name: string; hyper: Record<string, unknown> };
+}
+
 /**
  * A Cockpit-style quantity. It declares the per-sample statistics it needs for a due step; the
  * tracker merges the requests of all due quantities into one backward pass and then calls
@@ -44,8 +53,11 @@ export interface Quantity {
   /** The name results are stored under (Cockpit's class name, e.g. `NormTest`). */
   readonly name: string;
   readonly schedule: StepSchedule;
-  /** The extensions needed at a due step (merged with the other due quantities'). */
-  request?(): ExtensionRequest;
+  /**
+   * The extensions needed at `context.step` (merged with the other quantities'); asked when the
+   * quantity is due, and for two-step quantities also at the step after a due one.
+   */
+  request?(context: RequestContext): ExtensionRequest;
   compute?(step: StepInfo): QuantityValue | undefined;
   computeAcross?(previous: StepInfo, current: StepInfo): QuantityValue | undefined;
 }

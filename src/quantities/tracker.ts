@@ -12,6 +12,14 @@ export function mergeRequests(requests: ExtensionRequest[]): ExtensionRequest {
     if (r.batchDot) merged.batchDot = true;
     if (r.sumGradSquared) merged.sumGradSquared = true;
     if (r.individualGradients) merged.individualGradients = true;
+    if (r.projections) {
+      const directions = new Map(merged.projections ?? []);
+      for (const [param, direction] of r.projections) {
+        if (directions.has(param)) throw new Error(`gradscope: two quantities ask for projections of ${param.name ?? "a parameter"} in one step`);
+        directions.set(param, direction);
+      }
+      merged.projections = directions;
+    }
     for (const key of ["hist1d", "hist2d"] as const) {
       const spec = r[key];
       if (!spec) continue;
@@ -69,15 +77,19 @@ export class QuantityTracker {
   /** Backpropagates `loss` (a mean of per-sample losses) and computes the quantities due at `step`. */
   backward(loss: Tensor, step: number): void {
     const due = this.due(step);
-    const acrossPending = this.previous !== null && this.previous.step === step - 1;
-    if (due.length === 0 && !acrossPending) {
+    // Two-step quantities due at the previous step complete now.
+    const completing = this.quantities.filter((q) => q.computeAcross && step > 0 && q.schedule(step - 1) && this.previous?.step === step - 1);
+    if (due.length === 0 && completing.length === 0) {
       backward(loss);
       this.previous = null;
       return;
     }
-    const request = mergeRequests(due.flatMap((q) => (q.request ? [q.request()] : [])));
-    const stats = Object.keys(request).length > 0 ? backwardWithExtensions(loss, request) : (backward(loss), new Map());
     const params = this.model.namedParameters().map(([name, tensor]) => ({ name, tensor }));
+    const asking = [...new Set([...due, ...completing])];
+    const optimizer = { name: this.optimizer.name, hyper: { ...(this.optimizer.paramGroups[0]?.hyper as Record<string, unknown>) } };
+    const request = mergeRequests(asking.flatMap((q) => (q.request ? [q.request({ step, params, optimizer })] : [])));
+    const stats = Object.keys(request).length > 0 ? backwardWithExtensions(loss, request) : (backward(loss), new Map());
+    for (const direction of request.projections?.values() ?? []) direction.dispose();
     const perSample = perSampleLosses(loss);
     if (!perSample) throw new Error("gradscope: quantities need the loss as the mean of a per-sample loss vector (e.g. mean(crossEntropy(...)))");
     const info: StepInfo = {
@@ -90,11 +102,9 @@ export class QuantityTracker {
       grads: params.map(({ tensor }) => tensor.grad?.data.slice() ?? new Float32Array(tensor.size)),
       initial: this.initial,
       stats,
-      optimizer: { name: this.optimizer.name, hyper: { ...(this.optimizer.paramGroups[0]?.hyper as Record<string, unknown>) } },
+      optimizer,
     };
-    if (acrossPending && this.previous) {
-      for (const q of this.quantities) if (q.computeAcross && q.schedule(this.previous.step)) this.record(this.previous.step, q.name, q.computeAcross(this.previous, info));
-    }
+    if (this.previous) for (const q of completing) this.record(this.previous.step, q.name, q.computeAcross?.(this.previous, info));
     for (const q of due) if (q.compute) this.record(step, q.name, q.compute(info));
     for (const s of stats.values()) {
       s.sumGradSquared?.dispose();

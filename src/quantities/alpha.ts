@@ -1,0 +1,150 @@
+import { tensor } from "../engine/creation.ts";
+import type { ExtensionRequest } from "../engine/extensions/index.ts";
+import { type RequestContext, ScheduledQuantity, type StepInfo, summedStatistic } from "./quantity.ts";
+
+// What the start point of a fit keeps until the next step.
+interface AlphaStart {
+  loss: number;
+  lossVariance: number;
+  /** SGD path: the predicted update d = −lr·g and g_iᵀd per sample (from the Gram matrix). */
+  direction?: Float32Array[];
+  projections?: Float64Array;
+  /** General path: θ_t and the per-sample gradients ([N·size] per parameter), projected once d is known. */
+  values?: Float32Array[];
+  individual?: Float32Array[];
+}
+
+const sampleVariance = (xs: ArrayLike<number>) => {
+  const n = xs.length;
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += xs[i] / n;
+  let total = 0;
+  for (let i = 0; i < n; i++) total += (xs[i] - mean) ** 2;
+  return total / (n - 1);
+};
+
+const average = (xs: ArrayLike<number>) => Array.from(xs).reduce((a, b) => a + b, 0) / xs.length;
+
+/** Plain SGD with Cockpit's "default" arguments, whose step −lr·g is known inside the backward pass. */
+export function isDefaultSgd(optimizer: { name: string; hyper: Record<string, unknown> }): boolean {
+  const h = optimizer.hyper;
+  return optimizer.name === "SGD" && !Number(h.momentum ?? 0) && !Number(h.weightDecay ?? h.weight_decay ?? 0) && !Number(h.dampening ?? 0) && !h.nesterov && !h.maximize;
+}
+
+/**
+ * Weighted least-squares fit of q(x) = μ0 + μ1x + μ2x² to f(0), f(τ), f′(0), f′(τ) with weights
+ * 1/variance (a zero variance counts as 1e-10), as Cockpit's noise-aware line fit.
+ */
+export function fitQuadratic(tau: number, fs: [number, number], dfs: [number, number], fsVariance: [number, number], dfsVariance: [number, number]): [number, number, number] {
+  const rows = [
+    [1, 0, 0],
+    [1, tau, tau * tau],
+    [0, 1, 0],
+    [0, 1, 2 * tau],
+  ];
+  const y = [...fs, ...dfs];
+  const weights = [...fsVariance, ...dfsVariance].map((v) => 1 / (v === 0 ? 1e-10 : v));
+  // Normal equations (Φ W Φᵀ) μ = Φ W y, solved by Gaussian elimination with partial pivoting.
+  const a = [0, 1, 2].map((r) => [0, 1, 2].map((c) => rows.reduce((s, row, k) => s + row[r] * weights[k] * row[c], 0)));
+  const b = [0, 1, 2].map((r) => rows.reduce((s, row, k) => s + row[r] * weights[k] * y[k], 0));
+  for (let col = 0; col < 3; col++) {
+    const pivot = [col, col + 1, col + 2].filter((r) => r < 3).reduce((best, r) => (Math.abs(a[r][col]) > Math.abs(a[best][col]) ? r : best), col);
+    [a[col], a[pivot]] = [a[pivot], a[col]];
+    [b[col], b[pivot]] = [b[pivot], b[col]];
+    for (let r = col + 1; r < 3; r++) {
+      const factor = a[r][col] / a[col][col];
+      for (let c = col; c < 3; c++) a[r][c] -= factor * a[col][c];
+      b[r] -= factor * b[col];
+    }
+  }
+  const mu = [0, 0, 0];
+  for (let r = 2; r >= 0; r--) mu[r] = (b[r] - a[r].slice(r + 1).reduce((s, v, k) => s + v * mu[r + 1 + k], 0)) / a[r][r];
+  return mu as [number, number, number];
+}
+
+/**
+ * Cockpit's Alpha (Schneider et al. 2021): the step τ = ‖θ_{t+1} − θ_t‖ placed on a noise-aware
+ * quadratic fitted to the losses and projected gradients at both ends, α = 2τ/ᾱ − 1 with ᾱ the
+ * step to the fit's far side (0: stepped to the minimum, 1: across it; −1 when the fit is
+ * concave). Stored under step t, computed at t+1. For default SGD the direction is −lr·g and the
+ * start projections come from the Gram matrix; otherwise the per-sample gradients are kept until
+ * the step is known. Config name `alpha`.
+ */
+export class Alpha extends ScheduledQuantity {
+  readonly name = "Alpha";
+  private readonly starts = new Map<number, AlphaStart>();
+
+  request(context: RequestContext): ExtensionRequest {
+    const request: ExtensionRequest = {};
+    if (this.schedule(context.step)) {
+      if (isDefaultSgd(context.optimizer)) request.batchDot = true;
+      else request.individualGradients = true;
+    }
+    const start = this.starts.get(context.step - 1);
+    if (start) {
+      // The end point projects its per-sample gradients onto the start's step.
+      const direction = start.direction ?? context.params.map(({ tensor: p }, k) => p.data.map((v, j) => v - (start.values as Float32Array[])[k][j]));
+      request.projections = new Map(context.params.map(({ tensor: p }, k) => [p, tensor(direction[k], p.shape).keep()]));
+    }
+    return request;
+  }
+
+  compute(step: StepInfo): undefined {
+    const start: AlphaStart = { loss: step.loss, lossVariance: sampleVariance(step.individualLosses) };
+    if (isDefaultSgd(step.optimizer)) {
+      const lr = Number(step.optimizer.hyper.lr);
+      const n = step.batchSize;
+      const gram = summedStatistic(step, "batchDot");
+      start.direction = step.grads.map((g) => g.map((v) => -lr * v));
+      start.projections = Float64Array.from({ length: n }, (_, i) => {
+        let total = 0;
+        for (let j = 0; j < n; j++) total += gram[i * n + j];
+        return (-lr * total) / n;
+      });
+    } else {
+      start.individual = step.params.map(({ tensor: p }) => {
+        const gradients = step.stats.get(p)?.individualGradients;
+        if (!gradients) throw new Error(`gradscope: Alpha needs the per-sample gradients of ${p.name ?? "a parameter"}`);
+        return gradients.data.slice();
+      });
+      start.values = step.values;
+    }
+    this.starts.set(step.step, start);
+    return undefined;
+  }
+
+  computeAcross(previous: StepInfo, current: StepInfo): number | undefined {
+    const start = this.starts.get(previous.step);
+    this.starts.delete(previous.step);
+    if (!start) return undefined;
+    const direction = start.direction ?? current.values.map((v, k) => v.map((x, j) => x - previous.values[k][j]));
+    const tau = Math.sqrt(direction.reduce((s, d) => s + d.reduce((a, v) => a + v * v, 0), 0));
+    const n = previous.batchSize;
+    const startProjections =
+      start.projections ??
+      Float64Array.from({ length: n }, (_, i) =>
+        (start.individual as Float32Array[]).reduce((s, g, k) => {
+          const size = direction[k].length;
+          let dot = 0;
+          for (let j = 0; j < size; j++) dot += g[i * size + j] * direction[k][j];
+          return s + dot;
+        }, 0),
+      );
+    const endProjections = new Float64Array(current.batchSize);
+    for (const { tensor: p } of current.params) {
+      const projections = current.stats.get(p)?.projections;
+      if (!projections) throw new Error(`gradscope: Alpha needs the projections of ${p.name ?? "a parameter"} at step ${current.step}`);
+      for (let i = 0; i < projections.length; i++) endProjections[i] += projections[i];
+    }
+    const [p0, p1] = [startProjections.map((v) => v / tau), endProjections.map((v) => v / tau)];
+    const mu = fitQuadratic(
+      tau,
+      [start.loss, current.loss],
+      [average(p0), average(p1)],
+      [start.lossVariance, sampleVariance(current.individualLosses)],
+      [sampleVariance(p0), sampleVariance(p1)],
+    );
+    if (mu[2] < 0) return -1;
+    return (2 * tau) / (-mu[1] / mu[2]) - 1;
+  }
+}
