@@ -130,3 +130,31 @@ test("a corrupt or truncated checkpoint is refused with its path, and a failed s
   assert.deepEqual(loadCheckpoint(path).config, { a: 1 });
   dispose(s);
 });
+
+test("a quantities section computes Cockpit quantities during training into quantities.jsonl", async () => {
+  const { s, directory } = setup([
+    "training.epochs=1",
+    "scheduler=null",
+    "training.accumulate=1",
+    "quantities={norm_test: {every: 3}, alpha: true, distance: true, grad_hist_1d: {bins: 10, range: [-1, 1]}}",
+  ]);
+  await s.trainer.fit(s.data.train, s.data.validation);
+  const lines = readFileSync(join(directory, "quantities.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+  const steps = (name: string) => lines.filter((l) => l.quantity === name).map((l) => l.step);
+  assert.deepEqual(steps("NormTest"), [0, 3, 6, 9, 12]);
+  assert.deepEqual(
+    steps("Alpha"),
+    Array.from({ length: 14 }, (_, i) => i),
+    "Alpha for every step but the last",
+  );
+  assert.equal(
+    lines.find((l) => l.quantity === "GradHist1d")?.value.hist.reduce((a: number, b: number) => a + b, 0),
+    16 * s.model.parameterCount(),
+  );
+  assert.ok(lines.every((l) => l.quantity !== "Distance" || l.value.length === s.model.parameters().length));
+  dispose(s);
+  assert.throws(() => setup(["quantities={norm_tset: true}"]), /quantities.norm_tset: unknown key \(did you mean "norm_test"\?\)/);
+});

@@ -5,17 +5,21 @@ import { applyTransformsOnce, DataLoader } from "../data/loader.ts";
 import { loadSource, type SourceSpec } from "../data/sources.ts";
 import { splitDataset } from "../data/split.ts";
 import { createTransform, type TransformSpec } from "../data/transforms.ts";
+import type { Tensor } from "../engine/tensor.ts";
 import type { Module } from "../nn/module.ts";
 import { buildModel, type ModelSpec } from "../nn/spec.ts";
 import type { BaseHyper, Optimizer } from "../optim/optimizer.ts";
 import { createOptimizer, createScheduler } from "../optim/registry.ts";
 import type { Schedule } from "../optim/schedulers/scheduler.ts";
+import { createQuantities } from "../quantities/registry.ts";
+import { QuantityTracker } from "../quantities/tracker.ts";
 import type { Callback } from "../train/callback.ts";
 import { EarlyStopping } from "../train/callbacks/earlyStopping.ts";
 import { CsvLogger, JsonlLogger } from "../train/callbacks/loggers.ts";
 import { ModelCheckpoint } from "../train/callbacks/modelCheckpoint.ts";
 import { NanGuard } from "../train/callbacks/nanGuard.ts";
 import { ProgressLogger } from "../train/callbacks/progress.ts";
+import { QuantityLogger } from "../train/callbacks/quantityLogger.ts";
 import { type MetricSpec, Trainer } from "../train/trainer.ts";
 import { ConfigError, type LoadedConfig } from "./load.ts";
 import { type Config, snake } from "./schema.ts";
@@ -187,7 +191,16 @@ export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory:
       mode: c.checkpoint.mode,
     }),
   );
+  let backward: ((loss: Tensor, step: number) => void) | undefined;
+  if (config.quantities) {
+    const section = config.quantities;
+    const quantities = located(loaded, ["quantities"], () => createQuantities(section as Parameters<typeof createQuantities>[0], training.track_every));
+    const tracker = new QuantityTracker(quantities, model, optimizer);
+    backward = (loss, step) => tracker.backward(loss, step);
+    callbacks.unshift(new QuantityLogger(tracker, join(runDirectory, "quantities.jsonl")));
+  }
   const trainer = new Trainer({
+    backward,
     model,
     optimizer,
     scheduler,

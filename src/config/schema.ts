@@ -119,6 +119,36 @@ export const loggersSchema = z.strictObject({
   jsonl: z.strictObject({ every: positiveInt.default(50) }).default({ every: 50 }),
 });
 
+const schedule = {
+  every: positiveInt.optional(),
+  offset: z.number().int().min(0).optional(),
+  logarithmic: z.strictObject({ start: z.number().min(0).optional(), end: positiveInt, count: positiveInt.optional() }).optional(),
+  steps: z.array(z.number().int().min(0)).optional(),
+};
+const quantityEntry = (options: Record<string, z.ZodType> = {}) => z.union([z.boolean(), z.strictObject({ ...schedule, ...options })]).optional();
+const range = z.tuple([z.number(), z.number()]);
+
+/** The `quantities` section: a Cockpit configuration name or quantities with schedules and options. */
+export const quantitiesSchema = z.union([
+  z.enum(["economy", "business", "full"]),
+  z.strictObject({
+    loss: quantityEntry(),
+    grad_norm: quantityEntry(),
+    distance: quantityEntry(),
+    update_size: quantityEntry(),
+    norm_test: quantityEntry(),
+    inner_test: quantityEntry(),
+    ortho_test: quantityEntry(),
+    gradient_noise_scale: quantityEntry(),
+    alpha: quantityEntry(),
+    cabs: quantityEntry(),
+    early_stopping: quantityEntry({ epsilon: z.number().positive().optional() }),
+    mean_gsnr: quantityEntry({ epsilon: z.number().positive().optional() }),
+    grad_hist_1d: quantityEntry({ bins: positiveInt.optional(), range: range.optional() }),
+    grad_hist_2d: quantityEntry({ bins: z.tuple([positiveInt, positiveInt]).optional(), range: z.tuple([range, range]).optional() }),
+  }),
+]);
+
 /** A whole training config (after `extends` and overrides are merged). */
 export const configSchema = z.strictObject({
   name: z.string().optional(),
@@ -133,6 +163,7 @@ export const configSchema = z.strictObject({
     .describe("null (or absent): a constant lr"),
   callbacks: callbacksSchema.default({ checkpoint: { every: 0, keep_last: 3, mode: "min" }, nan_guard: true, progress: { every: 100 } }),
   loggers: loggersSchema.default({ csv: true, jsonl: { every: 50 } }),
+  quantities: quantitiesSchema.nullish().describe("Cockpit diagnostics: economy, business, full, or a map of quantities"),
 });
 
 /** A validated config. */

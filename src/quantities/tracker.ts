@@ -39,7 +39,7 @@ export function mergeRequests(requests: ExtensionRequest[]): ExtensionRequest {
  */
 export class QuantityTracker {
   readonly outputs = new Map<number, Record<string, QuantityValue>>();
-  private readonly initial: Float32Array[];
+  private initial: Float32Array[];
   private previous: StepInfo | null = null;
   /** Called with (step, name, value) as each result is ready, e.g. to store it. */
   onValue: ((step: number, name: string, value: QuantityValue) => void) | null = null;
@@ -56,6 +56,16 @@ export class QuantityTracker {
       names.add(q.name);
     }
     this.initial = model.parameters().map((p) => p.data.slice());
+  }
+
+  /** θ_0 (what Distance measures from), for checkpoints. */
+  stateDict(): { initial: Float32Array[] } {
+    return { initial: this.initial.map((v) => v.slice()) };
+  }
+
+  /** Restores θ_0 after a resume; two-step values of the step before the interruption are lost. */
+  loadStateDict(state: { initial: Float32Array[] }): void {
+    this.initial = state.initial.map((v) => v.slice());
   }
 
   /** The quantities due at `step`. */

@@ -1,0 +1,98 @@
+import { closestName } from "../nn/spec.ts";
+import { Alpha } from "./alpha.ts";
+import { Distance, GradNorm, Loss, UpdateSize } from "./basic.ts";
+import { GradientNoiseScale, InnerTest, NormTest, OrthoTest } from "./gradientTests.ts";
+import { GradHist1d, GradHist2d } from "./histograms.ts";
+import type { Quantity } from "./quantity.ts";
+import { atSteps, every, logarithmic, type StepSchedule } from "./schedule.ts";
+import { CABS, EarlyStoppingCriterion, MeanGSNR } from "./variance.ts";
+
+type Options = Record<string, unknown>;
+
+const factories: Record<string, { options: string[]; build: (schedule: StepSchedule, o: Options) => Quantity }> = {
+  loss: { options: [], build: (s) => new Loss(s) },
+  grad_norm: { options: [], build: (s) => new GradNorm(s) },
+  distance: { options: [], build: (s) => new Distance(s) },
+  update_size: { options: [], build: (s) => new UpdateSize(s) },
+  norm_test: { options: [], build: (s) => new NormTest(s) },
+  inner_test: { options: [], build: (s) => new InnerTest(s) },
+  ortho_test: { options: [], build: (s) => new OrthoTest(s) },
+  gradient_noise_scale: { options: [], build: (s) => new GradientNoiseScale(s) },
+  alpha: { options: [], build: (s) => new Alpha(s) },
+  cabs: { options: [], build: (s) => new CABS(s) },
+  early_stopping: { options: ["epsilon"], build: (s, o) => new EarlyStoppingCriterion(s, Number(o.epsilon ?? 1e-5)) },
+  mean_gsnr: { options: ["epsilon"], build: (s, o) => new MeanGSNR(s, Number(o.epsilon ?? 1e-5)) },
+  grad_hist_1d: { options: ["bins", "range"], build: (s, o) => new GradHist1d(s, Number(o.bins ?? 100), (o.range as [number, number]) ?? [-2, 2]) },
+  grad_hist_2d: {
+    options: ["bins", "range"],
+    build: (s, o) =>
+      new GradHist2d(
+        s,
+        (o.bins as [number, number]) ?? [20, 20],
+        (o.range as [[number, number], [number, number]]) ?? [
+          [-1, 1],
+          [-2, 2],
+        ],
+      ),
+  },
+};
+
+/** The quantity config names. */
+export const quantityNames = Object.keys(factories);
+
+/**
+ * Cockpit's configurations, restricted to the quantities gradscope computes so far (the
+ * curvature quantities TICDiag, HessTrace and HessMaxEV are not implemented yet).
+ */
+export const configurations: Record<string, string[]> = {
+  economy: ["alpha", "distance", "grad_hist_1d", "grad_norm", "inner_test", "loss", "norm_test", "ortho_test", "update_size"],
+  business: ["alpha", "distance", "grad_hist_1d", "grad_norm", "inner_test", "loss", "norm_test", "ortho_test", "update_size", "mean_gsnr"],
+  full: ["alpha", "distance", "grad_hist_1d", "grad_hist_2d", "grad_norm", "inner_test", "loss", "norm_test", "ortho_test", "update_size", "mean_gsnr", "gradient_noise_scale"],
+};
+
+const scheduleKeys = ["every", "offset", "logarithmic", "steps"];
+
+function scheduleOf(name: string, o: Options, trackEvery: number): StepSchedule {
+  if (o.steps !== undefined) return atSteps(o.steps as number[]);
+  if (o.logarithmic !== undefined) {
+    const l = o.logarithmic as { start?: number; end: number; count?: number };
+    return logarithmic(l.start ?? 1, l.end, l.count ?? 300);
+  }
+  const interval = o.every ?? trackEvery;
+  if (!Number.isInteger(interval) || (interval as number) < 1) throw new Error(`gradscope: quantity ${name}: every must be a positive integer, got ${JSON.stringify(interval)}`);
+  return every(interval as number, Number(o.offset ?? 0));
+}
+
+/**
+ * The quantities of a config's `quantities` section: a configuration name (`economy`,
+ * `business`, `full`) or a map from quantity names to `true` or their options, with
+ * `every`/`offset`, `logarithmic: {start, end, count}` or `steps: [...]` as the schedule
+ * (default: every `trackEvery` steps).
+ */
+export function createQuantities(section: string | Record<string, boolean | Options>, trackEvery: number): Quantity[] {
+  const entries: Array<[string, Options]> =
+    typeof section === "string"
+      ? (() => {
+          const names = configurations[section];
+          if (!names) {
+            const hint = closestName(section, Object.keys(configurations));
+            throw new Error(
+              `gradscope: unknown quantities configuration "${section}"${hint ? ` (did you mean "${hint}"?)` : ""}; known: ${Object.keys(configurations).join(", ")}`,
+            );
+          }
+          return names.map((n) => [n, {}] as [string, Options]);
+        })()
+      : Object.entries(section).flatMap(([name, value]) => (value === false ? [] : [[name, value === true ? {} : value] as [string, Options]]));
+  return entries.map(([name, options]) => {
+    const entry = factories[name];
+    if (!entry) {
+      const hint = closestName(name, quantityNames);
+      throw new Error(`gradscope: unknown quantity "${name}"${hint ? ` (did you mean "${hint}"?)` : ""}; known: ${quantityNames.join(", ")}`);
+    }
+    for (const key of Object.keys(options)) {
+      if (!entry.options.includes(key) && !scheduleKeys.includes(key))
+        throw new Error(`gradscope: quantity ${name}: unknown option "${key}"; known: ${[...entry.options, ...scheduleKeys].join(", ")}`);
+    }
+    return entry.build(scheduleOf(name, options, trackEvery), options);
+  });
+}

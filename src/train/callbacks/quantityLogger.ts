@@ -1,0 +1,42 @@
+import { appendFileSync } from "node:fs";
+import type { QuantityValue } from "../../quantities/quantity.ts";
+import type { QuantityTracker } from "../../quantities/tracker.ts";
+import type { Callback } from "../callback.ts";
+
+/**
+ * Writes every quantity value as it is computed to a JSONL file, one
+ * `{ step, quantity, value }` object per line (two-step quantities arrive one step late, under
+ * their own step), and carries the tracker's θ_0 through checkpoints. Config section
+ * `quantities`; the Trainer's `backward` is the tracker's.
+ */
+export class QuantityLogger implements Callback {
+  readonly name = "quantities";
+  private pending: string[] = [];
+
+  constructor(
+    readonly tracker: QuantityTracker,
+    readonly path: string,
+  ) {
+    tracker.onValue = (step: number, quantity: string, value: QuantityValue) => {
+      this.pending.push(JSON.stringify({ step, quantity, value }));
+    };
+  }
+
+  onBatchEnd(): void {
+    if (this.pending.length === 0) return;
+    appendFileSync(this.path, `${this.pending.join("\n")}\n`);
+    this.pending = [];
+  }
+
+  onTrainEnd(): void {
+    this.onBatchEnd();
+  }
+
+  stateDict(): unknown {
+    return this.tracker.stateDict();
+  }
+
+  loadStateDict(state: unknown): void {
+    this.tracker.loadStateDict(state as { initial: Float32Array[] });
+  }
+}
