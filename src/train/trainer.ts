@@ -99,6 +99,8 @@ export class Trainer {
   private stop: { reason: string; failed: boolean } | null = null;
   // The training batch's inputs live in this tensor, filled in place by the loader.
   private inputs: Tensor | null = null;
+  // The model's parameters, listed once per fit (walking the module tree every step costs).
+  private params: Tensor[] = [];
 
   constructor(options: TrainerOptions) {
     this.options = { schedulerInterval: "epoch", accumulate: 1, trackEvery: 1, metrics: [], callbacks: [], ...options };
@@ -141,6 +143,7 @@ export class Trainer {
   /** Trains until `epochs` are done or a stop is requested; continues from `position`. */
   async fit(train: DataLoader, validation?: DataLoader): Promise<FitResult> {
     this.stop = null;
+    this.params = this.model.parameters();
     const { epochs } = this.options;
     const classification = this.options.loss.name === "cross_entropy";
     this.call("onTrainBegin", { epoch: this.position.epoch, step: this.position.step });
@@ -160,10 +163,10 @@ export class Trainer {
         const { loss, correct } = this.trainBatch(this.inputBuffer(batch.size, train.outputShape), batch.targets, classification, tracked);
         batchLogs.loss = loss;
         // One pass over the gradients serves the log, the NaN guard and (without accumulation) clipping.
-        batchLogs.grad_norm = gradientNorm(this.model.parameters(), this.options.clipNormType ?? 2);
+        batchLogs.grad_norm = gradientNorm(this.params, this.options.clipNormType ?? 2);
         this.call("onBackwardEnd", batchLogs);
         if (this.stopRequest()?.failed) break;
-        if (this.accumulation.ready(this.model.parameters())) this.applyStep(batchLogs);
+        if (this.accumulation.ready(this.params)) this.applyStep(batchLogs);
         this.position.batch = batch.index + 1;
         const totals = this.epochTotals;
         totals.loss += loss * batch.size;
@@ -180,7 +183,7 @@ export class Trainer {
         }
       }
       if (this.position.batch < train.batchesPerEpoch) break; // stopped inside the epoch
-      if (this.accumulation.flush(this.model.parameters())) this.applyStep({ epoch: epoch + 1, step: this.position.step });
+      if (this.accumulation.flush(this.params)) this.applyStep({ epoch: epoch + 1, step: this.position.step });
       const logs = this.epochLogs(epoch + 1, classification, validation);
       if (this.options.scheduler && this.options.schedulerInterval === "epoch") this.options.scheduler.step(this.monitored(logs));
       this.position = { epoch: epoch + 1, batch: 0, step: this.position.step };
@@ -216,7 +219,7 @@ export class Trainer {
   }
 
   private applyStep(logs: Logs): void {
-    const params = this.model.parameters();
+    const params = this.params;
     const { clipGradNorm: maxNorm, clipNormType, clipGradValue: clipValue, accumulate, scheduler, schedulerInterval } = this.options;
     // Accumulated gradients differ from the last micro-batch's, whose norm the logs hold.
     if (accumulate > 1 || logs.grad_norm === undefined) logs.grad_norm = gradientNorm(params, clipNormType ?? 2);
