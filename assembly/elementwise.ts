@@ -56,3 +56,16 @@ export function dot(n: i32, x: usize, y: usize): f32 {
   for (; i < n; i++) total += load<f32>(x + (<usize>i << 2)) * load<f32>(y + (<usize>i << 2));
   return total;
 }
+
+/** out[r] = Σ_j x[r·length + j] for each of `rows` rows (four lanes, then a scalar tail). */
+export function rowSums(x: usize, rows: i32, length: i32, out: usize): void {
+  for (let r = 0; r < rows; r++) {
+    const row = x + ((<usize>r * length) << 2);
+    let acc = f32x4.splat(0);
+    let j = 0;
+    for (; j + 4 <= length; j += 4) acc = f32x4.add(acc, v128.load(row + (<usize>j << 2)));
+    let total = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
+    for (; j < length; j++) total += load<f32>(row + (<usize>j << 2));
+    store<f32>(out + (<usize>r << 2), total);
+  }
+}

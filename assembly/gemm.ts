@@ -20,10 +20,43 @@ function at(base: usize, trans: bool, ld: i32, row: i32, col: i32): f32 {
   return load<f32>(base + (<usize>index << 2));
 }
 
+// Four rows of four floats, transposed: out[k] = (r0[k], r1[k], r2[k], r3[k]) for k = 0..3,
+// stored at `out`, `out + stride`, `out + 2·stride`, `out + 3·stride` (bytes).
+@inline
+function storeTransposed4x4(r0: v128, r1: v128, r2: v128, r3: v128, out: usize, stride: usize): void {
+  const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5);
+  const t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+  const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7);
+  const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+  v128.store(out, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+  v128.store(out + stride, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+  v128.store(out + 2 * stride, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
+  v128.store(out + 3 * stride, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
+}
+
 function packA(a: usize, transA: bool, lda: i32, i0: i32, mc: i32, k0: i32, kc: i32, out: usize): void {
   for (let ip = 0; ip < mc; ip += MR) {
     const rows = min(MR, mc - ip);
-    for (let k = 0; k < kc; k++) {
+    let k = 0;
+    if (rows == MR) {
+      if (transA) {
+        // A's rows are op(A)'s columns: the four values of one k are adjacent.
+        for (; k < kc; k++) {
+          v128.store(out, v128.load(a + ((<usize>(k0 + k) * lda + i0 + ip) << 2)));
+          out += MR << 2;
+        }
+      } else {
+        // Four rows, four k at a time, transposed in registers.
+        const row = a + ((<usize>(i0 + ip) * lda + k0) << 2);
+        const step = <usize>lda << 2;
+        for (; k + 4 <= kc; k += 4) {
+          const at = row + (<usize>k << 2);
+          storeTransposed4x4(v128.load(at), v128.load(at + step), v128.load(at + 2 * step), v128.load(at + 3 * step), out, MR << 2);
+          out += (MR * 4) << 2;
+        }
+      }
+    }
+    for (; k < kc; k++) {
       for (let r = 0; r < MR; r++) {
         store<f32>(out, r < rows ? at(a, transA, lda, i0 + ip + r, k0 + k) : 0);
         out += 4;
@@ -44,7 +77,19 @@ function packB(b: usize, transB: bool, ldb: i32, k0: i32, kc: i32, j0: i32, nc: 
       }
       continue;
     }
-    for (let k = 0; k < kc; k++) {
+    let k = 0;
+    if (transB && cols == NR) {
+      // B's rows are op(B)'s columns: eight rows, four k at a time, as two 4x4 transposes.
+      const row = b + ((<usize>(j0 + jp) * ldb + k0) << 2);
+      const step = <usize>ldb << 2;
+      for (; k + 4 <= kc; k += 4) {
+        const at = row + (<usize>k << 2);
+        storeTransposed4x4(v128.load(at), v128.load(at + step), v128.load(at + 2 * step), v128.load(at + 3 * step), out, NR << 2);
+        storeTransposed4x4(v128.load(at + 4 * step), v128.load(at + 5 * step), v128.load(at + 6 * step), v128.load(at + 7 * step), out + 16, NR << 2);
+        out += (NR * 4) << 2;
+      }
+    }
+    for (; k < kc; k++) {
       for (let c = 0; c < NR; c++) {
         store<f32>(out, c < cols ? at(b, transB, ldb, k0 + k, j0 + jp + c) : 0);
         out += 4;

@@ -13,12 +13,16 @@ function validEnd(offset: i32, strideW: i32, width: i32, outW: i32): i32 {
   return min(outW, (width - 1 - offset) / strideW + 1);
 }
 
-/** Unfolds `channels` planes at `src` into columns [channels·kh·kw, outH·outW] at `dst`; padding reads as 0. */
+/**
+ * Unfolds `channels` planes at `src` into columns [channels·kh·kw, outH·outW] at `dst`, rows
+ * `rowStride` floats apart (outH·outW when the columns are one sample's; more when several
+ * samples' columns sit side by side); padding reads as 0.
+ */
 export function im2col(
   src: usize, dst: usize, channels: i32, height: i32, width: i32, kernelH: i32, kernelW: i32,
-  strideH: i32, strideW: i32, padH: i32, padW: i32, dilationH: i32, dilationW: i32, outH: i32, outW: i32,
+  strideH: i32, strideW: i32, padH: i32, padW: i32, dilationH: i32, dilationW: i32, outH: i32, outW: i32, rowStride: i32,
 ): void {
-  let out = dst;
+  let rowStart = dst;
   for (let c = 0; c < channels; c++) {
     const channelBase = src + ((<usize>c * height * width) << 2);
     for (let ki = 0; ki < kernelH; ki++) {
@@ -26,6 +30,8 @@ export function im2col(
         const offset = kj * dilationW - padW;
         const start = validStart(offset, strideW);
         const end = max(start, validEnd(offset, strideW, width, outW));
+        let out = rowStart;
+        rowStart += <usize>rowStride << 2;
         for (let oh = 0; oh < outH; oh++) {
           const ih = oh * strideH - padH + ki * dilationH;
           if (ih < 0 || ih >= height) {
@@ -45,12 +51,12 @@ export function im2col(
   }
 }
 
-/** The adjoint of im2col: adds the columns at `src` back into the planes at `dst`. */
+/** The adjoint of im2col: adds the columns at `src` (rows `rowStride` floats apart) back into the planes at `dst`. */
 export function col2imAdd(
   src: usize, dst: usize, channels: i32, height: i32, width: i32, kernelH: i32, kernelW: i32,
-  strideH: i32, strideW: i32, padH: i32, padW: i32, dilationH: i32, dilationW: i32, outH: i32, outW: i32,
+  strideH: i32, strideW: i32, padH: i32, padW: i32, dilationH: i32, dilationW: i32, outH: i32, outW: i32, rowStride: i32,
 ): void {
-  let col = src;
+  let rowStart = src;
   for (let c = 0; c < channels; c++) {
     const channelBase = dst + ((<usize>c * height * width) << 2);
     for (let ki = 0; ki < kernelH; ki++) {
@@ -58,6 +64,8 @@ export function col2imAdd(
         const offset = kj * dilationW - padW;
         const start = validStart(offset, strideW);
         const end = max(start, validEnd(offset, strideW, width, outW));
+        let col = rowStart;
+        rowStart += <usize>rowStride << 2;
         for (let oh = 0; oh < outH; oh++) {
           const ih = oh * strideH - padH + ki * dilationH;
           if (ih >= 0 && ih < height) {

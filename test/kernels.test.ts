@@ -52,6 +52,41 @@ test("WASM max pooling picks the window maximum and routes the gradient to it (p
   });
 });
 
+test("the 2x2 stride-2 SIMD path of max pooling equals a plain window scan, ties and NaN included", () => {
+  scope(() => {
+    const [planes, height, width] = [3, 6, 13]; // 6 outputs per row: one SIMD group of 4, then the scalar tail
+    const values = randomValues(planes * height * width, 21).map((v) => Math.round(v * 2) / 2); // many ties
+    values[5] = Number.NaN;
+    values[width + 8] = Number.NaN;
+    const x = parameter(values, [1, planes, height, width]);
+    const y = maxPool2d(x, { kernelSize: 2, stride: 2 });
+    const seed = randomValues(y.size, 22);
+    backward(y, { gradient: tensor(seed, y.shape) });
+    const expectedY: number[] = [];
+    const expectedGrad = new Array<number>(values.length).fill(0);
+    const stored = Float32Array.from(values);
+    for (let p = 0; p < planes; p++) {
+      for (let oh = 0; oh < 3; oh++) {
+        for (let ow = 0; ow < 6; ow++) {
+          let bestIndex = p * height * width + 2 * oh * width + 2 * ow;
+          for (const [dh, dw] of [
+            [0, 1],
+            [1, 0],
+            [1, 1],
+          ]) {
+            const index = p * height * width + (2 * oh + dh) * width + 2 * ow + dw;
+            if (stored[index] > stored[bestIndex]) bestIndex = index;
+          }
+          expectedGrad[bestIndex] += Math.fround(seed[expectedY.length]);
+          expectedY.push(stored[bestIndex]);
+        }
+      }
+    }
+    assert.deepEqual(y.toArray(), expectedY);
+    assert.deepEqual(x.grad?.toArray(), expectedGrad.map(Math.fround));
+  });
+});
+
 test("WASM im2col and col2imAdd equal the TypeScript references for strides, padding and dilation", () => {
   const geometries = [
     [3, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1],
@@ -73,6 +108,21 @@ test("WASM im2col and col2imAdd equal the TypeScript references for strides, pad
       col2imAdd(g, wasmColumns.offset, wasmImage.offset);
       referenceCol2imAdd(g, referenceColumns.offset, referenceImage.offset);
       assert.deepEqual(wasmImage.data, referenceImage.data, `col2imAdd ${JSON.stringify(g)}`);
+      // Side by side with another sample's columns (rows 2·plane apart), as the batched convolution lays them out.
+      const plane = outH * outW;
+      const wide = tensor(new Float32Array(2 * columnsSize).fill(3));
+      im2col(g, input.offset, wide.offset + plane, 2 * plane);
+      for (let row = 0; row < columnsSize / plane; row++) {
+        assert.deepEqual(wide.data.subarray((2 * row + 1) * plane, (2 * row + 2) * plane), referenceColumns.data.subarray(row * plane, (row + 1) * plane), `strided row ${row}`);
+        assert.ok(
+          wide.data.subarray(2 * row * plane, (2 * row + 1) * plane).every((v) => v === 3),
+          "the other sample's block is untouched",
+        );
+      }
+      const [strided, plain] = [tensor(randomValues(input.size, 11)), tensor(randomValues(input.size, 11))];
+      col2imAdd(g, wide.offset + plane, strided.offset, 2 * plane);
+      referenceCol2imAdd(g, referenceColumns.offset, plain.offset);
+      assert.deepEqual(strided.data, plain.data, "strided col2imAdd");
     });
   }
 });

@@ -19,6 +19,7 @@ type UnfoldKernel = (
   dilationW: number,
   outH: number,
   outW: number,
+  rowStride: number,
 ) => void;
 
 /** The exports of the compiled AssemblyScript kernels (see assembly/index.ts). */
@@ -45,6 +46,7 @@ export interface WasmKernels {
   reluBackward(x: number, dy: number, dx: number, n: number): void;
   axpy(n: number, alpha: number, x: number, y: number): void;
   dot(n: number, x: number, y: number): number;
+  rowSums(x: number, rows: number, length: number, out: number): void;
   maxPoolForward(
     x: number,
     y: number,

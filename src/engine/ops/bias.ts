@@ -1,5 +1,6 @@
 import { full } from "../creation.ts";
 import { gemm } from "../kernels/gemm.ts";
+import { engineMemory } from "../memory.ts";
 import { Tensor } from "../tensor.ts";
 
 /**
@@ -13,8 +14,9 @@ export interface BiasLayout {
   channelsLast: boolean;
 }
 
-// Bias add and bias gradient are rank-one GEMMs against a vector of ones, so they run in the SIMD
-// kernel instead of a scalar loop: out += 1·bᵀ (or b·1ᵀ per sample), db = 1ᵀ·δ (or Σ_n δ_n·1).
+// Bias add and the channels-last bias gradient are rank-one GEMMs against a vector of ones, so
+// they run in the SIMD kernel instead of a scalar loop: out += 1·bᵀ (or b·1ᵀ per sample),
+// db = 1ᵀ·δ. Channels first, the gradient sums each (sample, channel) row with a SIMD kernel.
 
 function withOnes(length: number, use: (ones: Tensor) => void): void {
   const ones = full([length], 1);
@@ -64,24 +66,15 @@ export function biasGradient(gradOut: Tensor, bias: Tensor, layout: BiasLayout):
     );
     return grad;
   }
-  withOnes(positions, (ones) => {
-    for (let n = 0; n < batch; n++) {
-      gemm({
-        transA: false,
-        transB: false,
-        m: channels,
-        n: 1,
-        k: positions,
-        alpha: 1,
-        a: gradOut.ptr + n * channels * positions * 4,
-        lda: positions,
-        b: ones.ptr,
-        ldb: 1,
-        beta: n === 0 ? 0 : 1,
-        c: grad.ptr,
-        ldc: 1,
-      });
-    }
-  });
+  // Channels first: one SIMD sum per (sample, channel) row, then a sum over samples.
+  const sums = new Tensor([batch * channels], "float32", "bias row sums");
+  engineMemory.kernels.rowSums(gradOut.ptr, batch * channels, positions, sums.ptr);
+  const [rowTotals, out] = [sums.data, grad.data];
+  for (let c = 0; c < channels; c++) {
+    let total = 0;
+    for (let n = 0; n < batch; n++) total += rowTotals[n * channels + c];
+    out[c] = total;
+  }
+  sums.dispose();
   return grad;
 }

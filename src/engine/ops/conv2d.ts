@@ -122,31 +122,65 @@ export function convWeightGradients(x: Tensor, gradOut: Tensor, hyper: Conv2dHyp
   );
 }
 
+// Unfolded columns of up to this many floats (16 MB) are built at once; a chunk of samples
+// shares each GEMM, which is what makes the small per-sample matrices of early layers fast.
+const COLUMN_BUDGET = 1 << 17;
+
+/** Samples per chunk so that a chunk's columns [patch, samples·plane] fit the budget. */
+function chunkSize(hyper: Conv2dHyper): number {
+  return Math.max(1, Math.min(hyper.batch, Math.floor(COLUMN_BUDGET / (hyper.patch * hyper.plane))));
+}
+
+// Moves channel rows between NCHW [sample, channel, plane] and chunk order [channel, sample·plane].
+function copyChannelRows(hyper: Conv2dHyper, nchw: number, chunk: number, first: number, samples: number, group: number, toChunk: boolean): void {
+  const { outChannels, groupOut, plane } = hyper;
+  const heap = engineMemory.f32;
+  for (let c = 0; c < groupOut; c++) {
+    for (let s = 0; s < samples; s++) {
+      const a = nchw + ((first + s) * outChannels + group * groupOut + c) * plane;
+      const b = chunk + (c * samples + s) * plane;
+      if (toChunk) heap.copyWithin(b, a, a + plane);
+      else heap.copyWithin(a, b, b + plane);
+    }
+  }
+}
+
 /**
- * 2-D convolution (cross-correlation) on NCHW input with weight [out, in/groups, kh, kw],
- * computed as im2col + GEMM per sample and group.
+ * 2-D convolution (cross-correlation) on NCHW input with weight [out, in/groups, kh, kw]:
+ * im2col over a chunk of samples side by side, then one GEMM per chunk and group.
  */
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: Conv2dOptions = {}): Tensor {
   const hyper = conv2dHyper(x, weight, options);
   const { batch, inChannels, outChannels, groupOut, patch, plane, geometry: g } = hyper;
   const out = new Tensor([batch, outChannels, g.outH, g.outW], "float32", "conv2d");
-  forEachUnfolded(x, hyper, (n, group, columns) =>
-    gemm({
-      transA: false,
-      transB: false,
-      m: groupOut,
-      n: plane,
-      k: patch,
-      alpha: 1,
-      a: weight.ptr + group * groupOut * patch * 4,
-      lda: patch,
-      b: columns.ptr,
-      ldb: plane,
-      beta: 0,
-      c: out.ptr + (n * outChannels + group * groupOut) * plane * 4,
-      ldc: plane,
-    }),
-  );
+  const chunk = chunkSize(hyper);
+  const columns = new Tensor([patch, chunk * plane], "float32", "conv2d columns");
+  const product = new Tensor([groupOut, chunk * plane], "float32", "conv2d chunk output");
+  for (let first = 0; first < batch; first += chunk) {
+    const samples = Math.min(chunk, batch - first);
+    const width = samples * plane;
+    for (let group = 0; group < hyper.groups; group++) {
+      for (let s = 0; s < samples; s++) im2col(g, x.offset + ((first + s) * inChannels + group * g.channels) * g.height * g.width, columns.offset + s * plane, width);
+      gemm({
+        transA: false,
+        transB: false,
+        m: groupOut,
+        n: width,
+        k: patch,
+        alpha: 1,
+        a: weight.ptr + group * groupOut * patch * 4,
+        lda: patch,
+        b: columns.ptr,
+        ldb: width,
+        beta: 0,
+        c: product.ptr,
+        ldc: width,
+      });
+      copyChannelRows(hyper, out.offset, product.offset, first, samples, group, false);
+    }
+  }
+  columns.dispose();
+  product.dispose();
   const biasLayout = { batch, channels: outChannels, positions: plane, channelsLast: false };
   if (bias) addBias(out, bias, biasLayout);
   return record(out, {
@@ -159,34 +193,58 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
       const heap = engineMemory.f32;
       if (gradX) heap.fill(0, gradX.offset, gradX.offset + gradX.size);
       if (gradW) heap.fill(0, gradW.offset, gradW.offset + gradW.size);
-      if (gradW) convWeightGradients(x, gradOut, hyper, 1, () => gradW.ptr, true);
-      const columns = new Tensor([patch, plane], "float32", "conv2d columns");
-      for (let n = 0; gradX && n < batch; n++) {
+      const chunk = chunkSize(hyper);
+      const columns = new Tensor([patch, chunk * plane], "float32", "conv2d columns");
+      const delta = new Tensor([groupOut, chunk * plane], "float32", "conv2d chunk gradient");
+      for (let first = 0; first < batch; first += chunk) {
+        const samples = Math.min(chunk, batch - first);
+        const width = samples * plane;
         for (let group = 0; group < hyper.groups; group++) {
-          const inputStart = (n * inChannels + group * g.channels) * g.height * g.width;
-          const gradOutPtr = gradOut.ptr + (n * outChannels + group * groupOut) * plane * 4;
+          const inputStart = (s: number) => ((first + s) * inChannels + group * g.channels) * g.height * g.width;
           const weightPtr = weight.ptr + group * groupOut * patch * 4;
+          copyChannelRows(hyper, gradOut.offset, delta.offset, first, samples, group, true);
+          if (gradW) {
+            for (let s = 0; s < samples; s++) im2col(g, x.offset + inputStart(s), columns.offset + s * plane, width);
+            // dW_g += δ_g · columnsᵀ over the whole chunk.
+            gemm({
+              transA: false,
+              transB: true,
+              m: groupOut,
+              n: patch,
+              k: width,
+              alpha: 1,
+              a: delta.ptr,
+              lda: width,
+              b: columns.ptr,
+              ldb: width,
+              beta: 1,
+              c: weightPtr - weight.ptr + gradW.ptr,
+              ldc: patch,
+            });
+          }
           if (gradX) {
+            // columns = W_gᵀ · δ_g, folded back into each sample's input planes.
             gemm({
               transA: true,
               transB: false,
               m: patch,
-              n: plane,
+              n: width,
               k: groupOut,
               alpha: 1,
               a: weightPtr,
               lda: patch,
-              b: gradOutPtr,
-              ldb: plane,
+              b: delta.ptr,
+              ldb: width,
               beta: 0,
               c: columns.ptr,
-              ldc: plane,
+              ldc: width,
             });
-            col2imAdd(g, columns.offset, gradX.offset + inputStart);
+            for (let s = 0; s < samples; s++) col2imAdd(g, columns.offset + s * plane, gradX.offset + inputStart(s), width);
           }
         }
       }
       columns.dispose();
+      delta.dispose();
       const gradB = bias?.requiresGrad ? biasGradient(gradOut, bias, biasLayout) : null;
       return [gradX, gradW, gradB];
     },

@@ -28,15 +28,16 @@ function geometryArgs(g: ConvGeometry): [number, number, number, number, number,
 
 /**
  * Unfolds `channels` input planes (starting at element `src`) into columns
- * [channels·kh·kw, outH·outW] at element `dst`; padding reads as zero. WASM.
+ * [channels·kh·kw, outH·outW] at element `dst`, rows `rowStride` elements apart (default
+ * outH·outW; wider when several samples' columns sit side by side); padding reads as zero. WASM.
  */
-export function im2col(g: ConvGeometry, src: number, dst: number): void {
-  engineMemory.kernels.im2col(src * 4, dst * 4, ...geometryArgs(g));
+export function im2col(g: ConvGeometry, src: number, dst: number, rowStride = g.outH * g.outW): void {
+  engineMemory.kernels.im2col(src * 4, dst * 4, ...geometryArgs(g), rowStride);
 }
 
-/** The adjoint of im2col: adds columns at element `src` back into the planes at `dst`. WASM. */
-export function col2imAdd(g: ConvGeometry, src: number, dst: number): void {
-  engineMemory.kernels.col2imAdd(src * 4, dst * 4, ...geometryArgs(g));
+/** The adjoint of im2col: adds columns at element `src` (rows `rowStride` apart) back into the planes at `dst`. WASM. */
+export function col2imAdd(g: ConvGeometry, src: number, dst: number, rowStride = g.outH * g.outW): void {
+  engineMemory.kernels.col2imAdd(src * 4, dst * 4, ...geometryArgs(g), rowStride);
 }
 
 /** TypeScript reference of `im2col`, used by the kernel tests. */
