@@ -58,7 +58,9 @@ export class ArrayDataset implements Dataset {
     for (let b = 0; b < size; b++) {
       const i = indices[b];
       inputs.set(this.inputs.subarray(i * this.inputSize, (i + 1) * this.inputSize), b * this.inputSize);
-      targets.set(this.targets.subarray(i * this.targetSize, (i + 1) * this.targetSize), b * this.targetSize);
+      // One label per example is the common case: no view to allocate for it.
+      if (this.targetSize === 1) targets[b] = this.targets[i];
+      else targets.set(this.targets.subarray(i * this.targetSize, (i + 1) * this.targetSize), b * this.targetSize);
     }
     return { inputs, targets, size };
   }
