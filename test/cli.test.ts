@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -29,7 +29,12 @@ callbacks: { progress: { every: 5 } }
 `,
 );
 
-const runDirectories = () => readdirSync(join(folder, "runs")).map((name) => join(folder, "runs", name));
+// Run directories in a runs folder (which also holds the gradscope.db store).
+const directoriesIn = (parent: string) =>
+  readdirSync(parent)
+    .map((name) => join(parent, name))
+    .filter((path) => statSync(path).isDirectory());
+const runDirectories = () => directoriesIn(join(folder, "runs"));
 const finalWeights = (directory: string) => loadCheckpoint(join(directory, "checkpoints", "latest.gsckpt")).model;
 
 test("gradscope train runs a config end to end and fills the run directory", () => {
@@ -108,11 +113,11 @@ test("Ctrl-C saves a checkpoint and exits 130; --resume then ends with the weigh
   const stopped = /interrupted at epoch (\d), batch (\d+); checkpoint saved\. Resume with: gradscope train --resume /.exec(stdout);
   assert.ok(stopped, stdout.slice(-300));
   assert.ok(Number(stopped[1]) < 4 || Number(stopped[2]) < 900, "stopped before the end");
-  const [interruptedRun] = readdirSync(join(folder, "long-runs")).map((n) => join(folder, "long-runs", n));
+  const [interruptedRun] = directoriesIn(join(folder, "long-runs"));
   const resumed = run(["train", "--resume", interruptedRun]);
   assert.equal(resumed.status, 0, resumed.stderr);
   assert.match(resumed.stdout, new RegExp(`resuming .* at epoch ${stopped[1]}, batch ${stopped[2]}`));
-  const [straightRun] = readdirSync(join(folder, "straight-runs")).map((n) => join(folder, "straight-runs", n));
+  const [straightRun] = directoriesIn(join(folder, "straight-runs"));
   const expected = finalWeights(straightRun);
   const actual = finalWeights(interruptedRun);
   for (const name of Object.keys(expected)) assert.deepEqual(actual[name].data, expected[name].data, name);

@@ -2,6 +2,7 @@ import { writeFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { ConfigError } from "../config/load.ts";
 import { configJsonSchema } from "../config/schema.ts";
+import { defaultStorePath, exportCommand, runsCommand } from "./runs.ts";
 import { ExitCode, evalCommand, trainCommand } from "./train.ts";
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -30,6 +31,26 @@ export async function main(argv: string[]): Promise<number> {
     .argument("[overrides...]", "key.path=value overrides")
     .action((overrides: string[], opts: { config: string[]; checkpoint: string }) => {
       code = evalCommand({ configs: opts.config, overrides, checkpoint: opts.checkpoint });
+    });
+  program
+    .command("runs")
+    .description("list, show or delete the runs in the store")
+    .argument("[action]", "list (default), show or delete", "list")
+    .argument("[id]", "a run id (or a unique prefix of one)")
+    .option("--store <path>", "the run store", defaultStorePath)
+    .option("--json", "machine-readable output")
+    .action((action: string, id: string | undefined, opts: { store: string; json?: boolean }) => {
+      code = runsCommand(action, id, opts);
+    });
+  program
+    .command("export")
+    .description("export a run's logged values")
+    .argument("<id>", "a run id (or a unique prefix of one)")
+    .requiredOption("--format <format>", "jsonl or csv")
+    .option("--out <dir>", "the folder to write into", ".")
+    .option("--store <path>", "the run store", defaultStorePath)
+    .action((id: string, opts: { store: string; format: string; out: string }) => {
+      code = exportCommand(id, opts);
     });
   program
     .command("schema")

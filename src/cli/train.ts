@@ -1,12 +1,20 @@
 import { existsSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { stringify } from "yaml";
 import { buildData, buildTraining } from "../config/build.ts";
 import { loadConfig } from "../config/load.ts";
+import type { Config } from "../config/schema.ts";
+import { type RunStatus, RunStore } from "../store/runStore.ts";
 import { LATEST, writeTrainerCheckpoint } from "../train/callbacks/modelCheckpoint.ts";
 import { epochLine } from "../train/callbacks/progress.ts";
 import { loadCheckpoint, restoreCheckpoint } from "../train/checkpoint.ts";
 import { createRunDirectory, runConfigFile, runName } from "./runDirectory.ts";
+
+/** The run store a config asks for, or null when `store.enabled` is false. */
+export function openStore(config: Config): RunStore | null {
+  if (!config.store.enabled) return null;
+  return new RunStore(config.store.path ?? join(config.training.runs_dir, "gradscope.db"));
+}
 
 /** Exit codes of the CLI. */
 export const ExitCode = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
@@ -38,7 +46,14 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
   for (const notice of data.notices) log(`note: ${notice}`);
   const directory = options.resume ?? createRunDirectory(loaded.config.training.runs_dir, runName(loaded.config.name, options.configs), loaded.raw);
   if (options.resume && options.overrides.length > 0) writeFileSync(join(directory, "config.yaml"), stringify(loaded.raw));
-  const setup = buildTraining(loaded, data, directory, options.quiet ? undefined : process.stdout);
+  const runId = basename(directory);
+  const store = openStore(loaded.config);
+  if (store) {
+    if (options.resume) store.resumeRun(runId);
+    else store.createRun({ id: runId, name: runName(loaded.config.name, options.configs), config: loaded.raw, directory });
+    for (const notice of data.notices) store.event(runId, "notice", notice);
+  }
+  const setup = buildTraining(loaded, data, directory, options.quiet ? undefined : process.stdout, store ? { store, runId } : undefined);
   const { trainer, model } = setup;
   if (options.resume) {
     const latest = join(directory, "checkpoints", LATEST);
@@ -56,19 +71,26 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
     trainer.requestStop("interrupted (SIGINT)");
   };
   process.on("SIGINT", onSignal);
+  let status: RunStatus = "failed";
+  let summary: unknown = null;
   try {
     const result = await trainer.fit(data.train, data.validation);
     if (result.status === "failed") {
       log(`training failed: ${result.reason}`);
+      store?.event(runId, "error", result.reason ?? "failed", trainer.position.step);
       writeTrainerCheckpoint(trainer, join(directory, "checkpoints", "failed.gsckpt"), loaded.raw);
       return ExitCode.failed;
     }
     if (interrupted) {
       writeTrainerCheckpoint(trainer, join(directory, "checkpoints", LATEST), loaded.raw);
       log(`interrupted at epoch ${trainer.position.epoch + 1}, batch ${trainer.position.batch}; checkpoint saved. Resume with: gradscope train --resume ${directory}`);
+      status = "interrupted";
       return ExitCode.interrupted;
     }
-    if (result.status === "stopped") log(result.reason ?? "stopped");
+    if (result.status === "stopped") {
+      log(result.reason ?? "stopped");
+      store?.event(runId, "stop", result.reason ?? "stopped", trainer.position.step);
+    }
     const test = trainer.evaluate(data.test, "test_");
     log(
       `test: ${epochLine({ epoch: trainer.position.epoch, ...test }, loaded.config.training.epochs)
@@ -76,13 +98,24 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
         .replace(/\s+\(.*$/, "")}`,
     );
     const seconds = trainer.history.reduce((s, h) => s + (h.epoch_seconds ?? 0), 0);
-    writeFileSync(
-      join(directory, "summary.json"),
-      `${JSON.stringify({ status: result.status, reason: result.reason, epochs: trainer.position.epoch, steps: trainer.position.step, train_seconds: seconds, test, history: trainer.history }, null, 2)}\n`,
-    );
+    summary = {
+      status: result.status,
+      reason: result.reason,
+      epochs: trainer.position.epoch,
+      steps: trainer.position.step,
+      train_seconds: seconds,
+      test,
+      history: trainer.history,
+    };
+    writeFileSync(join(directory, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
+    status = result.status;
     return ExitCode.ok;
   } finally {
     process.off("SIGINT", onSignal);
+    if (store) {
+      store.finishRun(runId, status, summary);
+      store.close();
+    }
     setup.optimizer.dispose();
     model.dispose();
   }

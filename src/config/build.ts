@@ -13,13 +13,15 @@ import { createOptimizer, createScheduler } from "../optim/registry.ts";
 import type { Schedule } from "../optim/schedulers/scheduler.ts";
 import { createQuantities } from "../quantities/registry.ts";
 import { QuantityTracker } from "../quantities/tracker.ts";
+import type { RunStore } from "../store/runStore.ts";
 import type { Callback } from "../train/callback.ts";
 import { EarlyStopping } from "../train/callbacks/earlyStopping.ts";
 import { CsvLogger, JsonlLogger } from "../train/callbacks/loggers.ts";
 import { ModelCheckpoint } from "../train/callbacks/modelCheckpoint.ts";
 import { NanGuard } from "../train/callbacks/nanGuard.ts";
 import { ProgressLogger } from "../train/callbacks/progress.ts";
-import { QuantityLogger } from "../train/callbacks/quantityLogger.ts";
+import { QuantityLogger, type QuantitySink } from "../train/callbacks/quantityLogger.ts";
+import { StoreLogger } from "../train/callbacks/storeLogger.ts";
 import { type MetricSpec, Trainer } from "../train/trainer.ts";
 import { ConfigError, type LoadedConfig } from "./load.ts";
 import { type Config, snake } from "./schema.ts";
@@ -135,7 +137,7 @@ function metricSpecs(config: Config): MetricSpec[] {
  * the builders raise are located at the config field they concern. `runDirectory` receives the
  * checkpoints and logs.
  */
-export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory: string, progress?: NodeJS.WriteStream): TrainingSetup {
+export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory: string, progress?: NodeJS.WriteStream, store?: { store: RunStore; runId: string }): TrainingSetup {
   const { config } = loaded;
   const modelPath = (message: string): Path => {
     const match = /^model\.([\w.[\]]+):/.exec(message);
@@ -182,6 +184,7 @@ export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory:
   if (progress) callbacks.push(new ProgressLogger(training.epochs, data.train.batchesPerEpoch, c.progress.every, progress));
   if (loggers.csv) callbacks.push(new CsvLogger(join(runDirectory, "metrics.csv")));
   callbacks.push(new JsonlLogger(join(runDirectory, "log.jsonl"), loggers.jsonl.every));
+  if (store) callbacks.push(new StoreLogger(store.store, store.runId));
   // Last, so that the checkpoint captures the other callbacks' state after the epoch.
   callbacks.push(
     new ModelCheckpoint(join(runDirectory, "checkpoints"), loaded.raw, {
@@ -197,7 +200,8 @@ export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory:
     const quantities = located(loaded, ["quantities"], () => createQuantities(section as Parameters<typeof createQuantities>[0], training.track_every));
     const tracker = new QuantityTracker(quantities, model, optimizer);
     backward = (loss, step) => tracker.backward(loss, step);
-    callbacks.unshift(new QuantityLogger(tracker, join(runDirectory, "quantities.jsonl")));
+    const sinks: QuantitySink[] = store ? [(step, name, value) => store.store.log(store.runId, `quantities/${name}`, step, value)] : [];
+    callbacks.unshift(new QuantityLogger(tracker, join(runDirectory, "quantities.jsonl"), sinks));
   }
   const trainer = new Trainer({
     backward,

@@ -164,6 +164,12 @@ export const configSchema = z.strictObject({
   callbacks: callbacksSchema.default({ checkpoint: { every: 0, keep_last: 3, mode: "min" }, nan_guard: true, progress: { every: 100 } }),
   loggers: loggersSchema.default({ csv: true, jsonl: { every: 50 } }),
   quantities: quantitiesSchema.nullish().describe("Cockpit diagnostics: economy, business, full, or a map of quantities"),
+  store: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      path: z.string().optional().describe("default: <runs_dir>/gradscope.db"),
+    })
+    .default({ enabled: true }),
 });
 
 /** A validated config. */

@@ -1,0 +1,209 @@
+import type Database from "better-sqlite3";
+import { openDatabase } from "./database.ts";
+
+/** How a run ended (or that it is still running). */
+export type RunStatus = "running" | "completed" | "stopped" | "failed" | "interrupted" | "crashed";
+
+/** One row of the runs table, with its JSON columns parsed. */
+export interface RunRecord {
+  id: string;
+  name: string;
+  status: RunStatus;
+  config: unknown;
+  startedAt: number;
+  endedAt: number | null;
+  summary: unknown;
+  pid: number | null;
+  directory: string | null;
+}
+
+/** A logged value: a scalar, a per-parameter list, or a histogram. */
+export type StoredValue = number | number[] | { hist: number[] | number[][]; edges: number[] | number[][] };
+
+interface PendingRow {
+  table: "scalars" | "lists" | "histograms";
+  values: unknown[];
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+};
+
+function toRecord(row: Record<string, unknown>): RunRecord {
+  return {
+    id: String(row.id),
+    name: String(row.name),
+    status: row.status as RunStatus,
+    config: JSON.parse(String(row.config)),
+    startedAt: Number(row.started_at),
+    endedAt: row.ended_at === null ? null : Number(row.ended_at),
+    summary: row.summary === null ? null : JSON.parse(String(row.summary)),
+    pid: row.pid === null ? null : Number(row.pid),
+    directory: row.directory === null ? null : String(row.directory),
+  };
+}
+
+/**
+ * The store of record for runs: metadata, scalars, per-parameter lists, histograms and events,
+ * in SQLite (WAL). Writes are buffered and committed in one transaction every `flushMs` (and at
+ * `flush()`/`close()`), so the training step never waits on the disk for a single value, and a
+ * reader sees new data within about that interval. Opening the store marks runs whose process
+ * is gone as crashed.
+ */
+export class RunStore {
+  readonly db: Database.Database;
+  private pending: PendingRow[] = [];
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly path: string,
+    readonly flushMs = 500,
+  ) {
+    this.db = openDatabase(path);
+    this.markCrashed();
+  }
+
+  private markCrashed(): void {
+    const running = this.db.prepare("SELECT id, pid FROM runs WHERE status = 'running'").all() as Array<{ id: string; pid: number | null }>;
+    const mark = this.db.prepare("UPDATE runs SET status = 'crashed', ended_at = COALESCE(ended_at, ?) WHERE id = ?");
+    for (const run of running) if (run.pid === null || (run.pid !== process.pid && !alive(run.pid))) mark.run(Date.now() / 1000, run.id);
+  }
+
+  /** Registers a new running run. */
+  createRun(run: { id: string; name: string; config: unknown; directory?: string }): void {
+    this.db
+      .prepare("INSERT INTO runs (id, name, status, config, started_at, pid, directory) VALUES (?, ?, 'running', ?, ?, ?, ?)")
+      .run(run.id, run.name, JSON.stringify(run.config), Date.now() / 1000, process.pid, run.directory ?? null);
+  }
+
+  /** Marks an existing run (e.g. a resumed one) as running in this process again. */
+  resumeRun(id: string): void {
+    const result = this.db.prepare("UPDATE runs SET status = 'running', pid = ?, ended_at = NULL WHERE id = ?").run(process.pid, id);
+    if (result.changes === 0) throw new Error(`gradscope: run ${id} is not in the store ${this.path}`);
+  }
+
+  /** Records the end of a run with its status and summary (pending values are flushed first). */
+  finishRun(id: string, status: RunStatus, summary: unknown): void {
+    this.flush();
+    this.db.prepare("UPDATE runs SET status = ?, ended_at = ?, summary = ? WHERE id = ?").run(status, Date.now() / 1000, JSON.stringify(summary ?? null), id);
+  }
+
+  /** Queues one value; scalars, lists and histograms go to their own tables. */
+  log(runId: string, key: string, step: number, value: StoredValue, wallTime = Date.now() / 1000): void {
+    if (typeof value === "number") this.pending.push({ table: "scalars", values: [runId, key, step, wallTime, Number.isFinite(value) ? value : null] });
+    else if (Array.isArray(value)) this.pending.push({ table: "lists", values: [runId, key, step, wallTime, JSON.stringify(value)] });
+    else this.pending.push({ table: "histograms", values: [runId, key, step, wallTime, JSON.stringify(value.edges), JSON.stringify(value.hist)] });
+    if (!this.timer) {
+      this.timer = setTimeout(() => this.flush(), this.flushMs);
+      this.timer.unref();
+    }
+  }
+
+  /** Records an event (start, stop, a notice, an error) immediately. */
+  event(runId: string, kind: string, message: string, step: number | null = null): void {
+    this.db.prepare("INSERT INTO events (run_id, step, wall_time, kind, message) VALUES (?, ?, ?, ?, ?)").run(runId, step, Date.now() / 1000, kind, message);
+  }
+
+  /** Commits the queued values in one transaction. */
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.pending.length === 0) return;
+    const rows = this.pending;
+    this.pending = [];
+    const statements = {
+      scalars: this.db.prepare("INSERT INTO scalars (run_id, key, step, wall_time, value) VALUES (?, ?, ?, ?, ?)"),
+      lists: this.db.prepare("INSERT INTO lists (run_id, key, step, wall_time, value) VALUES (?, ?, ?, ?, ?)"),
+      histograms: this.db.prepare("INSERT INTO histograms (run_id, key, step, wall_time, edges, counts) VALUES (?, ?, ?, ?, ?, ?)"),
+    };
+    this.db.transaction(() => {
+      for (const row of rows) statements[row.table].run(...row.values);
+    })();
+  }
+
+  /** Every run, newest first. */
+  listRuns(): RunRecord[] {
+    return (this.db.prepare("SELECT * FROM runs ORDER BY started_at DESC").all() as Array<Record<string, unknown>>).map(toRecord);
+  }
+
+  /** One run by id (or unique id prefix); throws naming the id when there is none or several. */
+  getRun(idOrPrefix: string): RunRecord {
+    const rows = this.db.prepare("SELECT * FROM runs WHERE id = ? OR id LIKE ? ORDER BY id").all(idOrPrefix, `${idOrPrefix.replace(/[%_]/g, "")}%`) as Array<
+      Record<string, unknown>
+    >;
+    const exact = rows.find((r) => r.id === idOrPrefix);
+    if (exact) return toRecord(exact);
+    if (rows.length === 1) return toRecord(rows[0]);
+    if (rows.length === 0) throw new Error(`gradscope: no run "${idOrPrefix}" in ${this.path}`);
+    throw new Error(`gradscope: "${idOrPrefix}" matches ${rows.length} runs (${rows.map((r) => r.id).join(", ")}); give more of the id`);
+  }
+
+  /** The keys a run has logged, by kind. */
+  keys(runId: string): { scalars: string[]; lists: string[]; histograms: string[] } {
+    const distinct = (table: string) => (this.db.prepare(`SELECT DISTINCT key FROM ${table} WHERE run_id = ? ORDER BY key`).all(runId) as Array<{ key: string }>).map((r) => r.key);
+    return { scalars: distinct("scalars"), lists: distinct("lists"), histograms: distinct("histograms") };
+  }
+
+  /** A run's scalar series for `key`, by step. */
+  scalars(runId: string, key: string): Array<{ step: number; wallTime: number; value: number | null }> {
+    return (this.db.prepare("SELECT step, wall_time, value FROM scalars WHERE run_id = ? AND key = ? ORDER BY step").all(runId, key) as Array<Record<string, number | null>>).map(
+      (r) => ({
+        step: Number(r.step),
+        wallTime: Number(r.wall_time),
+        value: r.value === null ? null : Number(r.value),
+      }),
+    );
+  }
+
+  /** A run's list series for `key` (one value per parameter tensor per step). */
+  lists(runId: string, key: string): Array<{ step: number; wallTime: number; value: number[] }> {
+    return (this.db.prepare("SELECT step, wall_time, value FROM lists WHERE run_id = ? AND key = ? ORDER BY step").all(runId, key) as Array<Record<string, string | number>>).map(
+      (r) => ({
+        step: Number(r.step),
+        wallTime: Number(r.wall_time),
+        value: JSON.parse(String(r.value)),
+      }),
+    );
+  }
+
+  /** A run's histograms for `key`. */
+  histograms(runId: string, key: string): Array<{ step: number; wallTime: number; edges: number[] | number[][]; counts: number[] | number[][] }> {
+    return (
+      this.db.prepare("SELECT step, wall_time, edges, counts FROM histograms WHERE run_id = ? AND key = ? ORDER BY step").all(runId, key) as Array<Record<string, string | number>>
+    ).map((r) => ({
+      step: Number(r.step),
+      wallTime: Number(r.wall_time),
+      edges: JSON.parse(String(r.edges)),
+      counts: JSON.parse(String(r.counts)),
+    }));
+  }
+
+  /** A run's events in time order. */
+  events(runId: string): Array<{ step: number | null; wallTime: number; kind: string; message: string }> {
+    return (this.db.prepare("SELECT step, wall_time, kind, message FROM events WHERE run_id = ? ORDER BY wall_time").all(runId) as Array<Record<string, unknown>>).map((r) => ({
+      step: r.step === null ? null : Number(r.step),
+      wallTime: Number(r.wall_time),
+      kind: String(r.kind),
+      message: String(r.message),
+    }));
+  }
+
+  /** Deletes a run and everything it logged. */
+  deleteRun(id: string): void {
+    this.db.transaction(() => {
+      for (const table of ["scalars", "lists", "histograms", "events"]) this.db.prepare(`DELETE FROM ${table} WHERE run_id = ?`).run(id);
+      this.db.prepare("DELETE FROM runs WHERE id = ?").run(id);
+    })();
+  }
+
+  /** Flushes and closes the database. */
+  close(): void {
+    this.flush();
+    this.db.close();
+  }
+}
