@@ -46,7 +46,7 @@ export async function main(argv: string[]): Promise<number> {
     .command("export")
     .description("export a run's logged values")
     .argument("<id>", "a run id (or a unique prefix of one)")
-    .requiredOption("--format <format>", "jsonl or csv")
+    .requiredOption("--format <format>", "jsonl, csv or tfevents")
     .option("--out <dir>", "the folder to write into", ".")
     .option("--store <path>", "the run store", defaultStorePath)
     .action((id: string, opts: { store: string; format: string; out: string }) => {

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { toCsv, toJsonl } from "../store/export.ts";
 import { type RunRecord, RunStore } from "../store/runStore.ts";
+import { writeTfEvents } from "../store/tfevents.ts";
 
 /** The store the `runs` and `export` commands read by default. */
 export const defaultStorePath = join("runs", "gradscope.db");
@@ -63,16 +64,21 @@ export function runsCommand(action: string, id: string | undefined, options: { s
   }
 }
 
-/** `gradscope export`: writes a run's logged values as <id>.jsonl or <id>.csv into `out`. */
+/**
+ * `gradscope export`: writes a run's logged values into `out` as <id>.jsonl, <id>.csv, or a
+ * TensorBoard event file `events.out.tfevents.<time>.gradscope` in `out/<id>/`.
+ */
 export function exportCommand(id: string, options: { store: string; format: string; out: string }): number {
   const store = openExisting(options.store);
   try {
     const run = store.getRun(id);
-    mkdirSync(options.out, { recursive: true });
-    const file = join(options.out, `${run.id}.${options.format}`);
+    if (!["jsonl", "csv", "tfevents"].includes(options.format)) throw new Error(`gradscope: export --format must be jsonl, csv or tfevents, got "${options.format}"`);
+    const folder = options.format === "tfevents" ? join(options.out, run.id) : options.out;
+    mkdirSync(folder, { recursive: true });
+    const file = options.format === "tfevents" ? join(folder, `events.out.tfevents.${Math.floor(Date.now() / 1000)}.gradscope`) : join(folder, `${run.id}.${options.format}`);
     if (options.format === "jsonl") writeFileSync(file, toJsonl(store, run.id));
     else if (options.format === "csv") writeFileSync(file, toCsv(store, run.id));
-    else throw new Error(`gradscope: export --format must be jsonl or csv (TensorBoard event files are not implemented yet), got "${options.format}"`);
+    else writeTfEvents(store, run.id, file);
     process.stdout.write(`${file}\n`);
     return 0;
   } finally {

@@ -1,0 +1,176 @@
+import { writeFileSync } from "node:fs";
+import { valuesByStep } from "./export.ts";
+import type { RunStore } from "./runStore.ts";
+
+// TensorBoard event files: TFRecord framing (u64 length, masked CRC-32C of the length, the
+// bytes, masked CRC-32C of the bytes) around serialized `tensorflow.Event` protocol buffers.
+
+const CRC32C_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+/** CRC-32C (Castagnoli), as TFRecord uses. */
+export function crc32c(bytes: Uint8Array): number {
+  let crc = 0xffffffff;
+  for (const byte of bytes) crc = CRC32C_TABLE[(crc ^ byte) & 0xff] ^ (crc >>> 8);
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+/** TFRecord's masked CRC: rotate right by 15 and add a constant. */
+export function maskedCrc32c(bytes: Uint8Array): number {
+  const crc = crc32c(bytes);
+  return (((crc >>> 15) | (crc << 17)) + 0xa282ead8) >>> 0;
+}
+
+// A minimal protocol-buffer writer: varints, 64/32-bit fixed fields and nested messages.
+class Proto {
+  private parts: number[] = [];
+
+  private varint(value: number | bigint): this {
+    let v = BigInt(value);
+    if (v < 0n) v += 1n << 64n;
+    do {
+      let byte = Number(v & 0x7fn);
+      v >>= 7n;
+      if (v > 0n) byte |= 0x80;
+      this.parts.push(byte);
+    } while (v > 0n);
+    return this;
+  }
+
+  private key(field: number, wire: number): this {
+    return this.varint((field << 3) | wire);
+  }
+
+  double(field: number, value: number): this {
+    const bytes = new Uint8Array(8);
+    new DataView(bytes.buffer).setFloat64(0, value, true);
+    this.key(field, 1).parts.push(...bytes);
+    return this;
+  }
+
+  float(field: number, value: number): this {
+    const bytes = new Uint8Array(4);
+    new DataView(bytes.buffer).setFloat32(0, value, true);
+    this.key(field, 5).parts.push(...bytes);
+    return this;
+  }
+
+  int64(field: number, value: number): this {
+    return this.key(field, 0).varint(value);
+  }
+
+  bytes(field: number, value: Uint8Array): this {
+    this.key(field, 2)
+      .varint(value.length)
+      .parts.push(...value);
+    return this;
+  }
+
+  string(field: number, value: string): this {
+    return this.bytes(field, new TextEncoder().encode(value));
+  }
+
+  message(field: number, inner: Proto): this {
+    return this.bytes(field, inner.finish());
+  }
+
+  packedDoubles(field: number, values: number[]): this {
+    const bytes = new Uint8Array(8 * values.length);
+    const view = new DataView(bytes.buffer);
+    values.forEach((v, i) => {
+      view.setFloat64(8 * i, v, true);
+    });
+    return this.bytes(field, bytes);
+  }
+
+  finish(): Uint8Array {
+    return Uint8Array.from(this.parts);
+  }
+}
+
+/** One TFRecord around `data`. */
+export function tfRecord(data: Uint8Array): Uint8Array {
+  const header = new Uint8Array(12);
+  const view = new DataView(header.buffer);
+  view.setBigUint64(0, BigInt(data.length), true);
+  view.setUint32(8, maskedCrc32c(header.subarray(0, 8)), true);
+  const footer = new Uint8Array(4);
+  new DataView(footer.buffer).setUint32(0, maskedCrc32c(data), true);
+  const record = new Uint8Array(16 + data.length);
+  record.set(header, 0);
+  record.set(data, 12);
+  record.set(footer, 12 + data.length);
+  return record;
+}
+
+const event = (wallTime: number, step: number) => new Proto().double(1, wallTime).int64(2, step);
+
+// A scalar as Summary.Value { tag, simple_value }.
+function scalarEvent(wallTime: number, step: number, tag: string, value: number): Uint8Array {
+  return event(wallTime, step)
+    .message(5, new Proto().message(1, new Proto().string(1, tag).float(2, value)))
+    .finish();
+}
+
+// A 1-D histogram as Summary.Value { tag, histo: HistogramProto } with TensorBoard's bucket
+// convention: bucket_limit[i] is the right edge of bucket i.
+function histogramEvent(wallTime: number, step: number, tag: string, edges: number[], counts: number[]): Uint8Array {
+  const total = counts.reduce((a, b) => a + b, 0);
+  const centres = counts.map((_, i) => (edges[i] + edges[i + 1]) / 2);
+  const sum = counts.reduce((s, c, i) => s + c * centres[i], 0);
+  const squares = counts.reduce((s, c, i) => s + c * centres[i] * centres[i], 0);
+  const histo = new Proto()
+    .double(1, edges[0])
+    .double(2, edges[edges.length - 1])
+    .double(3, total)
+    .double(4, sum)
+    .double(5, squares)
+    .packedDoubles(6, edges.slice(1))
+    .packedDoubles(7, counts);
+  return event(wallTime, step)
+    .message(5, new Proto().message(1, new Proto().string(1, tag).message(5, histo)))
+    .finish();
+}
+
+/**
+ * A run as a TensorBoard event file: first the `brain.Event:2` version record, then every scalar
+ * (lists as `<key>/<index>`) and every 1-D histogram, in step order.
+ */
+export function writeTfEvents(store: RunStore, runId: string, path: string): void {
+  const records: Uint8Array[] = [
+    tfRecord(
+      new Proto()
+        .double(1, Date.now() / 1000)
+        .string(3, "brain.Event:2")
+        .finish(),
+    ),
+  ];
+  const wallTimes = new Map(store.keys(runId).scalars.flatMap((key) => store.scalars(runId, key).map((r) => [r.step, r.wallTime] as [number, number])));
+  for (const [step, values] of valuesByStep(store, runId)) {
+    const wallTime = wallTimes.get(step) ?? Date.now() / 1000;
+    for (const [key, value] of Object.entries(values)) {
+      if (typeof value === "number") {
+        if (Number.isFinite(value)) records.push(tfRecord(scalarEvent(wallTime, step, key, value)));
+      } else if (Array.isArray(value)) {
+        for (const [i, v] of value.entries()) records.push(tfRecord(scalarEvent(wallTime, step, `${key}/${i}`, v)));
+      } else if (!Array.isArray(value.edges[0])) {
+        records.push(tfRecord(histogramEvent(wallTime, step, key, value.edges as number[], value.hist as number[])));
+      }
+    }
+  }
+  const size = records.reduce((s, r) => s + r.length, 0);
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const r of records) {
+    out.set(r, offset);
+    offset += r.length;
+  }
+  writeFileSync(path, out);
+}
