@@ -133,6 +133,7 @@ export const quantitiesSchema = z.union([
   z.enum(["economy", "business", "full"]),
   z.strictObject({
     loss: quantityEntry(),
+    time: quantityEntry(),
     grad_norm: quantityEntry(),
     distance: quantityEntry(),
     update_size: quantityEntry(),

@@ -40,3 +40,11 @@ export class UpdateSize extends ScheduledQuantity {
     return current.values.map((v, k) => norm(v, previous.values[k]));
   }
 }
+
+/** Wall-clock seconds (since 1970) at the step, as Cockpit's Time. Config name `time`. */
+export class Time extends ScheduledQuantity {
+  readonly name = "Time";
+  compute(): number {
+    return Date.now() / 1000;
+  }
+}

@@ -1,5 +1,5 @@
 export { Alpha, fitQuadratic, isDefaultSgd } from "./alpha.ts";
-export { Distance, GradNorm, Loss, UpdateSize } from "./basic.ts";
+export { Distance, GradNorm, Loss, Time, UpdateSize } from "./basic.ts";
 export { GradientNoiseScale, InnerTest, NormTest, OrthoTest } from "./gradientTests.ts";
 export { GradHist1d, GradHist2d, linspaceEdges } from "./histograms.ts";
 export type { HistogramValue, Quantity, QuantityValue, StepInfo } from "./quantity.ts";

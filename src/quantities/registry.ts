@@ -1,6 +1,6 @@
 import { closestName } from "../nn/spec.ts";
 import { Alpha } from "./alpha.ts";
-import { Distance, GradNorm, Loss, UpdateSize } from "./basic.ts";
+import { Distance, GradNorm, Loss, Time, UpdateSize } from "./basic.ts";
 import { GradientNoiseScale, InnerTest, NormTest, OrthoTest } from "./gradientTests.ts";
 import { GradHist1d, GradHist2d } from "./histograms.ts";
 import type { Quantity } from "./quantity.ts";
@@ -11,6 +11,7 @@ type Options = Record<string, unknown>;
 
 const factories: Record<string, { options: string[]; build: (schedule: StepSchedule, o: Options) => Quantity }> = {
   loss: { options: [], build: (s) => new Loss(s) },
+  time: { options: [], build: (s) => new Time(s) },
   grad_norm: { options: [], build: (s) => new GradNorm(s) },
   distance: { options: [], build: (s) => new Distance(s) },
   update_size: { options: [], build: (s) => new UpdateSize(s) },
