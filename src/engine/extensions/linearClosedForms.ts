@@ -11,7 +11,7 @@ export class RankOneLinear {
   readonly batch: number;
   readonly inFeatures: number;
   readonly outFeatures: number;
-  private readonly memo = new Map<string, Float64Array>();
+  private readonly memo = new Map<string, Float64Array | Float32Array>();
 
   /** δ = gradOut as [N, out] and a = input as [N, in]; s scales the per-sample gradients. */
   constructor(
@@ -23,24 +23,24 @@ export class RankOneLinear {
     this.outFeatures = delta.shape[1];
   }
 
-  /** δδᵀ, row-major N×N. */
-  deltaGram(): Float64Array {
-    return this.remember("deltaGram", () => gram(this.delta));
+  /** δδᵀ as computed in float32, row-major N×N; only the lower triangle (i >= j) is valid. */
+  deltaGram(): Float32Array {
+    return this.remember("deltaGram", () => lowerGram(this.delta));
   }
 
-  /** aaᵀ, row-major N×N. */
-  activationGram(): Float64Array {
-    return this.remember("activationGram", () => gram(this.activations));
+  /** aaᵀ as computed in float32, row-major N×N; only the lower triangle (i >= j) is valid. */
+  activationGram(): Float32Array {
+    return this.remember("activationGram", () => lowerGram(this.activations));
   }
 
   /** ‖δ_i‖², the Gram diagonal when that is known. */
   deltaNorms(): Float64Array {
-    return this.remember("deltaNorms", () => this.norms(this.delta, "deltaGram"));
+    return this.remember("deltaNorms", () => this.norms(this.delta, "deltaGram")) as Float64Array;
   }
 
   /** ‖a_i‖², the Gram diagonal when that is known. */
   activationNorms(): Float64Array {
-    return this.remember("activationNorms", () => this.norms(this.activations, "activationGram"));
+    return this.remember("activationNorms", () => this.norms(this.activations, "activationGram")) as Float64Array;
   }
 
   private norms(x: Tensor, gramKey: string): Float64Array {
@@ -49,8 +49,8 @@ export class RankOneLinear {
     return rowSquaredNorms(x, this.batch, x.size / this.batch);
   }
 
-  private remember(key: string, compute: () => Float64Array): Float64Array {
-    let value = this.memo.get(key);
+  private remember<T extends Float64Array | Float32Array>(key: string, compute: () => T): T {
+    let value = this.memo.get(key) as T | undefined;
     if (!value) {
       value = compute();
       this.memo.set(key, value);
@@ -75,11 +75,18 @@ export function rowSquaredNorms(x: Tensor, rows: number, length: number): Float6
   return out;
 }
 
-/** The Gram matrix X Xᵀ of a [rows, length] tensor in float64: one triangle in WASM, mirrored. */
-export function gram(x: Tensor, rows = x.shape[0]): Float64Array {
+/** The lower triangle (i >= j) of X Xᵀ for a [rows, length] tensor, in float32 from WASM. */
+export function lowerGram(x: Tensor, rows = x.shape[0]): Float32Array {
   const product = new Tensor([rows, rows], "float32", "gram");
   gramLower(x.ptr, rows, x.size / rows, product.ptr);
-  const lower = product.data;
+  const lower = product.data.slice();
+  product.dispose();
+  return lower;
+}
+
+/** The Gram matrix X Xᵀ of a [rows, length] tensor in float64: one triangle in WASM, mirrored. */
+export function gram(x: Tensor, rows = x.shape[0]): Float64Array {
+  const lower = lowerGram(x, rows);
   const out = new Float64Array(rows * rows);
   for (let i = 0; i < rows; i++) {
     for (let j = 0; j <= i; j++) {
@@ -88,6 +95,5 @@ export function gram(x: Tensor, rows = x.shape[0]): Float64Array {
       out[j * rows + i] = value;
     }
   }
-  product.dispose();
   return out;
 }

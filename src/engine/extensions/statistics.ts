@@ -31,14 +31,18 @@ export const batchL2 = {
 export const batchDot = {
   linear(view: RankOneLinear, role: LinearRole): Float64Array {
     const s2 = view.scale * view.scale;
+    const n = view.batch;
     const deltaGram = view.deltaGram();
-    const out = new Float64Array(deltaGram.length);
-    if (role === "bias") {
-      for (let k = 0; k < out.length; k++) out[k] = s2 * deltaGram[k];
-      return out;
+    const inputGram = role === "bias" ? null : view.activationGram();
+    // One pass over the lower triangles, mirrored into the full N×N matrix.
+    const out = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j <= i; j++) {
+        const value = s2 * deltaGram[i * n + j] * (inputGram ? inputGram[i * n + j] : 1);
+        out[i * n + j] = value;
+        out[j * n + i] = value;
+      }
     }
-    const inputGram = view.activationGram();
-    for (let k = 0; k < out.length; k++) out[k] = s2 * deltaGram[k] * inputGram[k];
     return out;
   },
   general(gradients: Tensor): Float64Array {
