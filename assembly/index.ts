@@ -4,3 +4,4 @@ export { maxPoolBackward, maxPoolForward } from "./pool";
 export { histogram1d, rankOneHistogram1d, rankOneHistogramMaxBins } from "./histogram";
 export { adagradUpdate, adamUpdate, clampInPlace, maxAbs, nadamUpdate, radamUpdate, rmspropUpdate, scaleInPlace, sgdUpdate } from "./optim";
 export { col2imAdd, im2col } from "./im2col";
+export { activationBackward, activationForward } from "./activations";

@@ -5,8 +5,9 @@ import { parameter, tensor } from "../src/engine/creation.ts";
 import { axpyInto, referenceAxpy } from "../src/engine/kernels/elementwise.ts";
 import { col2imAdd, convOutputSize, im2col, referenceCol2imAdd, referenceIm2col } from "../src/engine/ops/im2col.ts";
 import { maxPool2d } from "../src/engine/ops/pool.ts";
-import { referenceRelu, relu } from "../src/engine/ops/unary.ts";
+import { exp, leakyRelu, referenceActivations, referenceRelu, relu, sigmoid, sqrt, tanh } from "../src/engine/ops/unary.ts";
 import { scope } from "../src/engine/scope.ts";
+import type { Tensor } from "../src/engine/tensor.ts";
 import { randomValues } from "./helpers.ts";
 
 test("WASM relu forward and backward equal the TypeScript reference exactly (odd length, zero, NaN)", () => {
@@ -123,6 +124,56 @@ test("WASM im2col and col2imAdd equal the TypeScript references for strides, pad
       col2imAdd(g, wide.offset + plane, strided.offset, 2 * plane);
       referenceCol2imAdd(g, referenceColumns.offset, plain.offset);
       assert.deepEqual(strided.data, plain.data, "strided col2imAdd");
+    });
+  }
+});
+
+test("WASM exp, tanh, sigmoid, leaky_relu and sqrt match their TypeScript references, forward and backward, at the extremes too", () => {
+  const special = [
+    0,
+    -0,
+    1e-8,
+    -1e-8,
+    0.3,
+    -0.6249,
+    0.6251,
+    -3,
+    9.5,
+    20,
+    -20,
+    80,
+    88.5,
+    88.7,
+    89,
+    -87,
+    -88.5,
+    -100,
+    Number.NaN,
+    Number.POSITIVE_INFINITY,
+    Number.NEGATIVE_INFINITY,
+  ];
+  const values = [...special, ...randomValues(61, 31).map((v) => 4 * v)]; // 82 values: the tail runs too
+  const cases: Array<[string, (x: Tensor) => Tensor, (x: Tensor) => Tensor, number[]]> = [
+    ["exp", exp, referenceActivations.exp, values],
+    ["tanh", tanh, referenceActivations.tanh, values],
+    ["sigmoid", sigmoid, referenceActivations.sigmoid, values],
+    ["leaky_relu", (x) => leakyRelu(x, 0.2), (x) => referenceActivations.leakyRelu(x, 0.2), values],
+    ["sqrt", sqrt, referenceActivations.sqrt, values.map(Math.abs)],
+  ];
+  for (const [name, wasm, reference, inputs] of cases) {
+    scope(() => {
+      const run = (fn: (x: Tensor) => Tensor) => {
+        const x = parameter(inputs, [inputs.length]);
+        const y = fn(x);
+        backward(y, { gradient: tensor(randomValues(inputs.length, 32), [inputs.length]) });
+        return [y.toArray(), x.grad?.toArray() ?? []];
+      };
+      const [[y, dx], [yRef, dxRef]] = [run(wasm), run(reference)];
+      const close = (a: number, e: number) => Object.is(a, e) || (Number.isNaN(a) && Number.isNaN(e)) || Math.abs(a - e) <= 4e-7 * Math.abs(e) + 1e-30;
+      y.forEach((v, i) => assert.ok(close(v, yRef[i]), `${name}(${inputs[i]}) = ${v}, reference ${yRef[i]}`));
+      // Gradients reuse y, so they inherit its rounding, which 1 − y² amplifies where tanh saturates
+      // (as in PyTorch): compare with rtol 2e-6 and a 1e-7 absolute floor (dy is about N(0, 1)).
+      dx.forEach((v, i) => assert.ok(close(v, dxRef[i]) || Math.abs(v - dxRef[i]) <= 2e-6 * Math.abs(dxRef[i]) + 1e-7, `${name}' at ${inputs[i]}: ${v}, reference ${dxRef[i]}`));
     });
   }
 });

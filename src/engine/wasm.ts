@@ -47,6 +47,8 @@ export interface WasmKernels {
   axpy(n: number, alpha: number, x: number, y: number): void;
   dot(n: number, x: number, y: number): number;
   rowSums(x: number, rows: number, length: number, out: number): void;
+  activationForward(op: number, x: number, y: number, n: number, param: number): void;
+  activationBackward(op: number, x: number, y: number, dy: number, dx: number, n: number, param: number): void;
   maxPoolForward(
     x: number,
     y: number,

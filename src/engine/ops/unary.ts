@@ -62,15 +62,44 @@ export function relu(x: Tensor): Tensor {
   });
 }
 
-/** x for x > 0, slope·x otherwise; derivative `slope` at 0. */
-export const leakyRelu = (x: Tensor, negativeSlope = 0.01): Tensor =>
-  pointwise("leaky_relu", { forward: (v) => (v > 0 ? v : negativeSlope * v), derivative: (v) => (v > 0 ? 1 : negativeSlope) }, x);
+// The op codes of assembly/activations.ts.
+const activationCodes = { exp: 0, tanh: 1, sigmoid: 2, leaky_relu: 3, sqrt: 4 } as const;
 
-/** Hyperbolic tangent. */
-export const tanh = (x: Tensor): Tensor => pointwise("tanh", { forward: Math.tanh, derivative: (_, y) => 1 - y * y }, x);
+// A pointwise op whose forward and backward run in the WASM activation kernels.
+function wasmPointwise(op: keyof typeof activationCodes, x: Tensor, param = 0): Tensor {
+  if (x.dtype !== "float32") throw new TypeError(`gradscope: ${op} needs a float32 tensor, got ${x.dtype}`);
+  const code = activationCodes[op];
+  const out = new Tensor(x.shape, "float32", op);
+  engineMemory.kernels.activationForward(code, x.ptr, out.ptr, x.size, param);
+  return record(out, {
+    op,
+    inputs: [x],
+    backward: (gradOut) => {
+      const grad = new Tensor(x.shape, "float32", `${op} backward`);
+      engineMemory.kernels.activationBackward(code, x.ptr, out.ptr, gradOut.ptr, grad.ptr, x.size, param);
+      return [grad];
+    },
+  });
+}
 
-/** Logistic sigmoid, computed without overflow for large |x|. */
-export const sigmoid = (x: Tensor): Tensor => pointwise("sigmoid", { forward: sigmoidOf, derivative: (_, y) => y * (1 - y) }, x);
+/** TypeScript references of the WASM activations, used by the kernel tests. */
+export const referenceActivations = {
+  exp: (x: Tensor): Tensor => pointwise("exp", { forward: Math.exp, derivative: (_, y) => y }, x),
+  tanh: (x: Tensor): Tensor => pointwise("tanh", { forward: Math.tanh, derivative: (_, y) => 1 - y * y }, x),
+  sigmoid: (x: Tensor): Tensor => pointwise("sigmoid", { forward: sigmoidOf, derivative: (_, y) => y * (1 - y) }, x),
+  leakyRelu: (x: Tensor, negativeSlope = 0.01): Tensor =>
+    pointwise("leaky_relu", { forward: (v) => (v > 0 ? v : negativeSlope * v), derivative: (v) => (v > 0 ? 1 : negativeSlope) }, x),
+  sqrt: (x: Tensor): Tensor => pointwise("sqrt", { forward: Math.sqrt, derivative: (_, y) => 0.5 / y }, x),
+};
+
+/** x for x > 0, slope·x otherwise; derivative `slope` at 0. WASM SIMD. */
+export const leakyRelu = (x: Tensor, negativeSlope = 0.01): Tensor => wasmPointwise("leaky_relu", x, negativeSlope);
+
+/** Hyperbolic tangent. WASM SIMD (a polynomial near 0, 1 − 2/(e^{2|x|} + 1) elsewhere). */
+export const tanh = (x: Tensor): Tensor => wasmPointwise("tanh", x);
+
+/** Logistic sigmoid 1/(1 + e^{−x}), saturating cleanly for large |x|. WASM SIMD. */
+export const sigmoid = (x: Tensor): Tensor => wasmPointwise("sigmoid", x);
 
 /** GELU, exact erf form (`approximate: "none"`) or the tanh approximation (`"tanh"`). */
 export function gelu(x: Tensor, approximate: "none" | "tanh" = "none"): Tensor {
@@ -109,11 +138,11 @@ export const softplus = (x: Tensor, beta = 1, threshold = 20): Tensor =>
     x,
   );
 
-/** e^x. */
-export const exp = (x: Tensor): Tensor => pointwise("exp", { forward: Math.exp, derivative: (_, y) => y }, x);
+/** e^x. WASM SIMD (Cephes' expf, about 1 ulp). */
+export const exp = (x: Tensor): Tensor => wasmPointwise("exp", x);
 
 /** Natural logarithm. */
 export const log = (x: Tensor): Tensor => pointwise("log", { forward: Math.log, derivative: (v) => 1 / v }, x);
 
-/** Square root. */
-export const sqrt = (x: Tensor): Tensor => pointwise("sqrt", { forward: Math.sqrt, derivative: (_, y) => 0.5 / y }, x);
+/** Square root. WASM SIMD. */
+export const sqrt = (x: Tensor): Tensor => wasmPointwise("sqrt", x);
