@@ -69,3 +69,41 @@ export function rowSums(x: usize, rows: i32, length: i32, out: usize): void {
     store<f32>(out + (<usize>r << 2), total);
   }
 }
+
+@inline
+function combine(op: i32, a: v128, b: v128): v128 {
+  if (op == 0) return f32x4.add(a, b);
+  if (op == 1) return f32x4.sub(a, b);
+  if (op == 2) return f32x4.mul(a, b);
+  return f32x4.div(a, b);
+}
+
+@inline
+function combineScalar(op: i32, a: f32, b: f32): f32 {
+  if (op == 0) return a + b;
+  if (op == 1) return a - b;
+  if (op == 2) return a * b;
+  return a / b;
+}
+
+/**
+ * out[i] = a[i] ∘ b[i mod period] over n elements, ∘ = add, sub, mul, div (op 0–3): the
+ * same-shape (period n), scalar (period 1) and trailing-broadcast cases of binary ops.
+ */
+export function binaryPeriodic(op: i32, a: usize, b: usize, out: usize, n: i32, period: i32): void {
+  if (period == 1) {
+    const scalar = load<f32>(b);
+    const vb = f32x4.splat(scalar);
+    let i = 0;
+    for (; i + 4 <= n; i += 4) v128.store(out + (<usize>i << 2), combine(op, v128.load(a + (<usize>i << 2)), vb));
+    for (; i < n; i++) store<f32>(out + (<usize>i << 2), combineScalar(op, load<f32>(a + (<usize>i << 2)), scalar));
+    return;
+  }
+  for (let start = 0; start < n; start += period) {
+    const rowA = a + (<usize>start << 2);
+    const rowOut = out + (<usize>start << 2);
+    let j = 0;
+    for (; j + 4 <= period; j += 4) v128.store(rowOut + (<usize>j << 2), combine(op, v128.load(rowA + (<usize>j << 2)), v128.load(b + (<usize>j << 2))));
+    for (; j < period; j++) store<f32>(rowOut + (<usize>j << 2), combineScalar(op, load<f32>(rowA + (<usize>j << 2)), load<f32>(b + (<usize>j << 2))));
+  }
+}

@@ -3,6 +3,7 @@ import { test } from "node:test";
 import { backward } from "../src/engine/autograd.ts";
 import { parameter, tensor } from "../src/engine/creation.ts";
 import { axpyInto, referenceAxpy } from "../src/engine/kernels/elementwise.ts";
+import { add, type BinaryOp, div, mul, referenceBinary, sub } from "../src/engine/ops/binary.ts";
 import { col2imAdd, convOutputSize, im2col, referenceCol2imAdd, referenceIm2col } from "../src/engine/ops/im2col.ts";
 import { maxPool2d } from "../src/engine/ops/pool.ts";
 import { exp, leakyRelu, referenceActivations, referenceRelu, relu, sigmoid, sqrt, tanh } from "../src/engine/ops/unary.ts";
@@ -175,5 +176,46 @@ test("WASM exp, tanh, sigmoid, leaky_relu and sqrt match their TypeScript refere
       // (as in PyTorch): compare with rtol 2e-6 and a 1e-7 absolute floor (dy is about N(0, 1)).
       dx.forEach((v, i) => assert.ok(close(v, dxRef[i]) || Math.abs(v - dxRef[i]) <= 2e-6 * Math.abs(dxRef[i]) + 1e-7, `${name}' at ${inputs[i]}: ${v}, reference ${dxRef[i]}`));
     });
+  }
+});
+
+test("WASM binary ops equal the strided TypeScript reference for same-shape, scalar and trailing broadcasts", () => {
+  const shapes: Array<[number[], number[]]> = [
+    [
+      [3, 7],
+      [3, 7],
+    ],
+    [[3, 7], []],
+    [[4, 5], [5]],
+    [
+      [2, 3, 6],
+      [1, 6],
+    ],
+    [
+      [2, 3, 2],
+      [3, 2],
+    ],
+  ];
+  for (const op of ["add", "sub", "mul", "div"] as BinaryOp[]) {
+    for (const [aShape, bShape] of shapes) {
+      scope(() => {
+        const a = tensor(
+          randomValues(
+            aShape.reduce((x, y) => x * y, 1),
+            41,
+          ),
+          aShape,
+        );
+        const b = tensor(
+          randomValues(
+            bShape.reduce((x, y) => x * y, 1),
+            42,
+          ).map((v) => (op === "div" ? v + Math.sign(v) * 0.5 : v)),
+          bShape,
+        );
+        const fn = { add, sub, mul, div }[op];
+        assert.deepEqual(fn(a, b).data, referenceBinary(op, a, b, aShape).data, `${op} ${aShape} ∘ ${bShape}`);
+      });
+    }
   }
 });

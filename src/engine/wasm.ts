@@ -47,6 +47,7 @@ export interface WasmKernels {
   axpy(n: number, alpha: number, x: number, y: number): void;
   dot(n: number, x: number, y: number): number;
   rowSums(x: number, rows: number, length: number, out: number): void;
+  binaryPeriodic(op: number, a: number, b: number, out: number, n: number, period: number): void;
   activationForward(op: number, x: number, y: number, n: number, param: number): void;
   activationBackward(op: number, x: number, y: number, dy: number, dx: number, n: number, param: number): void;
   maxPoolForward(

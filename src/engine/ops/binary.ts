@@ -5,7 +5,8 @@ import { Tensor } from "../tensor.ts";
 import { sum } from "./reduce.ts";
 import { reshape } from "./shape.ts";
 
-type BinaryOp = "add" | "sub" | "mul" | "div";
+/** The elementwise binary ops. */
+export type BinaryOp = "add" | "sub" | "mul" | "div";
 
 const apply: Record<BinaryOp, (a: number, b: number) => number> = {
   add: (a, b) => a + b,
@@ -21,7 +22,28 @@ function broadcastStrides(shape: readonly number[], outShape: readonly number[])
   return outShape.map((dim, axis) => (axis < offset || shape[axis - offset] !== dim ? 0 : strides[axis - offset]));
 }
 
+const opCodes: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3 };
+
+// The period of b along a same-sized a when b is a scalar, the same shape, or a trailing
+// broadcast (a bias row, a per-channel scale in NHWC order, ...); null otherwise.
+function periodOf(a: Tensor, b: Tensor, outShape: number[]): number | null {
+  const n = sizeOf(outShape);
+  if (a.size !== n) return null;
+  if (b.size === n || b.size === 1) return b.size;
+  return n % b.size === 0 && shapeSuffix(b.shape, outShape) ? b.size : null;
+}
+
+/** a ∘ b broadcast to `outShape`: WASM SIMD for the periodic cases, strided TypeScript otherwise. */
 function compute(op: BinaryOp, a: Tensor, b: Tensor, outShape: number[]): Tensor {
+  const period = periodOf(a, b, outShape);
+  if (period === null || sizeOf(outShape) === 0) return referenceBinary(op, a, b, outShape);
+  const out = new Tensor(outShape, "float32", op);
+  engineMemory.kernels.binaryPeriodic(opCodes[op], a.ptr, b.ptr, out.ptr, out.size, period);
+  return out;
+}
+
+/** The TypeScript reference of every binary op and broadcast (tests compare the kernel with it). */
+export function referenceBinary(op: BinaryOp, a: Tensor, b: Tensor, outShape: number[]): Tensor {
   const out = new Tensor(outShape, "float32", op);
   const heap = engineMemory.f32;
   const fn = apply[op];
@@ -29,21 +51,6 @@ function compute(op: BinaryOp, a: Tensor, b: Tensor, outShape: number[]): Tensor
   const ao = a.offset;
   const bo = b.offset;
   const n = out.size;
-  if (a.size === n && b.size === n) {
-    for (let i = 0; i < n; i++) heap[o + i] = fn(heap[ao + i], heap[bo + i]);
-    return out;
-  }
-  if (b.size === 1) {
-    const bv = heap[bo];
-    for (let i = 0; i < n; i++) heap[o + i] = fn(heap[ao + i], bv);
-    return out;
-  }
-  if (a.size === n && n % b.size === 0 && shapeSuffix(b.shape, outShape)) {
-    // b repeats along the leading axes (a bias row, per-channel scale in NHWC order, ...).
-    const period = b.size;
-    for (let i = 0; i < n; i += period) for (let j = 0; j < period; j++) heap[o + i + j] = fn(heap[ao + i + j], heap[bo + j]);
-    return out;
-  }
   const aStrides = broadcastStrides(a.shape, outShape);
   const bStrides = broadcastStrides(b.shape, outShape);
   const rank = outShape.length;
@@ -132,9 +139,9 @@ function binary(op: BinaryOp, a: Tensor, bIn: Tensor | number): Tensor {
 }
 
 function negate(x: Tensor): Tensor {
-  const out = new Tensor(x.shape, "float32", "negate");
-  const heap = engineMemory.f32;
-  for (let i = 0; i < x.size; i++) heap[out.offset + i] = -heap[x.offset + i];
+  const minusOne = scalarTensor(-1);
+  const out = compute("mul", x, minusOne, x.shape.slice());
+  minusOne.dispose();
   return out;
 }
 
