@@ -5,3 +5,4 @@ export { histogram1d, rankOneHistogram1d, rankOneHistogramMaxBins } from "./hist
 export { adagradUpdate, adamUpdate, clampInPlace, maxAbs, nadamUpdate, radamUpdate, rmspropUpdate, scaleInPlace, sgdUpdate } from "./optim";
 export { col2imAdd, im2col } from "./im2col";
 export { activationBackward, activationForward } from "./activations";
+export { expandAxis, sumAxis } from "./reduce";

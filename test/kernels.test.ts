@@ -6,10 +6,11 @@ import { axpyInto, referenceAxpy } from "../src/engine/kernels/elementwise.ts";
 import { add, type BinaryOp, div, mul, referenceBinary, sub } from "../src/engine/ops/binary.ts";
 import { col2imAdd, convOutputSize, im2col, referenceCol2imAdd, referenceIm2col } from "../src/engine/ops/im2col.ts";
 import { maxPool2d } from "../src/engine/ops/pool.ts";
+import { mean, referenceExpandAxis, referenceSumAxis, sum } from "../src/engine/ops/reduce.ts";
 import { exp, leakyRelu, referenceActivations, referenceRelu, relu, sigmoid, sqrt, tanh } from "../src/engine/ops/unary.ts";
 import { scope } from "../src/engine/scope.ts";
 import type { Tensor } from "../src/engine/tensor.ts";
-import { randomValues } from "./helpers.ts";
+import { assertClose, randomValues } from "./helpers.ts";
 
 test("WASM relu forward and backward equal the TypeScript reference exactly (odd length, zero, NaN)", () => {
   scope(() => {
@@ -217,5 +218,32 @@ test("WASM binary ops equal the strided TypeScript reference for same-shape, sca
         assert.deepEqual(fn(a, b).data, referenceBinary(op, a, b, aShape).data, `${op} ${aShape} ∘ ${bShape}`);
       });
     }
+  }
+});
+
+test("WASM sums over an axis, and their gradient, match the TypeScript references", () => {
+  for (const [shape, axis, scale] of [
+    [[3, 5, 7], 1, 1],
+    [[3, 5, 7], 2, 1 / 7],
+    [[6, 9], 0, 1 / 6],
+    [[37], 0, 1 / 37],
+  ] as Array<[number[], number, number]>) {
+    scope(() => {
+      const x = tensor(
+        randomValues(
+          shape.reduce((a, b) => a * b, 1),
+          51,
+        ),
+        shape,
+      );
+      const reduced = referenceSumAxis(x, axis, scale);
+      const summed = scale === 1 ? sum(x, [axis], true) : mean(x, [axis], true);
+      assertClose(summed.data, reduced.data, 1e-6, 1e-7, `sum over axis ${axis} of [${shape}]`);
+      const g = tensor(randomValues(reduced.size, 52), reduced.shape);
+      const xg = parameter(x.toArray(), shape);
+      backward(scale === 1 ? sum(xg, [axis], true) : mean(xg, [axis], true), { gradient: g });
+      // The kernel scales by the float32 of `scale`, the reference by its double: an ulp apart at most.
+      assertClose(xg.grad?.data ?? [], referenceExpandAxis(g, shape, axis, scale).data, 2e-7, 1e-9, `gradient over axis ${axis}`);
+    });
   }
 });

@@ -48,6 +48,8 @@ export interface WasmKernels {
   dot(n: number, x: number, y: number): number;
   rowSums(x: number, rows: number, length: number, out: number): void;
   binaryPeriodic(op: number, a: number, b: number, out: number, n: number, period: number): void;
+  sumAxis(x: number, outer: number, length: number, inner: number, scale: number, out: number): void;
+  expandAxis(g: number, outer: number, length: number, inner: number, scale: number, out: number): void;
   activationForward(op: number, x: number, y: number, n: number, param: number): void;
   activationBackward(op: number, x: number, y: number, dy: number, dx: number, n: number, param: number): void;
   maxPoolForward(

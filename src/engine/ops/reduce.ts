@@ -19,8 +19,16 @@ function keptShape(shape: readonly number[], axis: number): number[] {
   return out;
 }
 
-/** Broadcasts a [outer, 1, inner] gradient back over [outer, length, inner], times `scale`. */
+/** Broadcasts a [outer, 1, inner] gradient back over [outer, length, inner], times `scale`. WASM SIMD. */
 function expandAxis(gradOut: Tensor, shape: readonly number[], axis: number, scale: number): Tensor {
+  const { outer, length, inner } = split(shape, axis);
+  const out = new Tensor(shape, "float32", "sum backward");
+  engineMemory.kernels.expandAxis(gradOut.ptr, outer, length, inner, scale, out.ptr);
+  return out;
+}
+
+/** The TypeScript reference of the sum backward (tests compare the kernel with it). */
+export function referenceExpandAxis(gradOut: Tensor, shape: readonly number[], axis: number, scale: number): Tensor {
   const { outer, length, inner } = split(shape, axis);
   const out = new Tensor(shape, "float32", "sum backward");
   const heap = engineMemory.f32;
@@ -37,6 +45,18 @@ function expandAxis(gradOut: Tensor, shape: readonly number[], axis: number, sca
 function sumAxis(x: Tensor, axis: number, scale: number): Tensor {
   const { outer, length, inner } = split(x.shape, axis);
   const out = new Tensor(keptShape(x.shape, axis), "float32", "sum");
+  engineMemory.kernels.sumAxis(x.ptr, outer, length, inner, scale, out.ptr);
+  return record(out, {
+    op: scale === 1 ? "sum" : "mean",
+    inputs: [x],
+    backward: (gradOut) => [expandAxis(gradOut, x.shape, axis, scale)],
+  });
+}
+
+/** The TypeScript reference of a sum over one axis, times `scale` (no autograd; for tests). */
+export function referenceSumAxis(x: Tensor, axis: number, scale: number): Tensor {
+  const { outer, length, inner } = split(x.shape, axis);
+  const out = new Tensor(keptShape(x.shape, axis), "float32", "sum");
   const heap = engineMemory.f32;
   for (let o = 0; o < outer; o++) {
     const dst = out.offset + o * inner;
@@ -47,11 +67,7 @@ function sumAxis(x: Tensor, axis: number, scale: number): Tensor {
     }
     if (scale !== 1) for (let i = 0; i < inner; i++) heap[dst + i] *= scale;
   }
-  return record(out, {
-    op: scale === 1 ? "sum" : "mean",
-    inputs: [x],
-    backward: (gradOut) => [expandAxis(gradOut, x.shape, axis, scale)],
-  });
+  return out;
 }
 
 function maxAxis(x: Tensor, axis: number): Tensor {

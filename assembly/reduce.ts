@@ -1,0 +1,45 @@
+// Sums over one axis of a tensor viewed as [outer, length, inner], and the broadcast back.
+
+/** out[o, i] = scale · Σ_l x[o, l, i]: rows added in order, four lanes at a time (one sum per lane group when inner = 1). */
+export function sumAxis(x: usize, outer: i32, length: i32, inner: i32, scale: f32, out: usize): void {
+  const vs = f32x4.splat(scale);
+  for (let o = 0; o < outer; o++) {
+    const dst = out + ((<usize>o * inner) << 2);
+    const base = x + ((<usize>o * length * inner) << 2);
+    if (inner == 1) {
+      let acc = f32x4.splat(0);
+      let l = 0;
+      for (; l + 4 <= length; l += 4) acc = f32x4.add(acc, v128.load(base + (<usize>l << 2)));
+      let total = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + (f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3));
+      for (; l < length; l++) total += load<f32>(base + (<usize>l << 2));
+      store<f32>(dst, total * scale);
+      continue;
+    }
+    memory.fill(dst, 0, <usize>inner << 2);
+    for (let l = 0; l < length; l++) {
+      const src = base + ((<usize>l * inner) << 2);
+      let i = 0;
+      for (; i + 4 <= inner; i += 4) v128.store(dst + (<usize>i << 2), f32x4.add(v128.load(dst + (<usize>i << 2)), v128.load(src + (<usize>i << 2))));
+      for (; i < inner; i++) store<f32>(dst + (<usize>i << 2), load<f32>(dst + (<usize>i << 2)) + load<f32>(src + (<usize>i << 2)));
+    }
+    if (scale != 1) {
+      let i = 0;
+      for (; i + 4 <= inner; i += 4) v128.store(dst + (<usize>i << 2), f32x4.mul(v128.load(dst + (<usize>i << 2)), vs));
+      for (; i < inner; i++) store<f32>(dst + (<usize>i << 2), load<f32>(dst + (<usize>i << 2)) * scale);
+    }
+  }
+}
+
+/** out[o, l, i] = scale · g[o, i]: the gradient of sumAxis. */
+export function expandAxis(g: usize, outer: i32, length: i32, inner: i32, scale: f32, out: usize): void {
+  const vs = f32x4.splat(scale);
+  for (let o = 0; o < outer; o++) {
+    const src = g + ((<usize>o * inner) << 2);
+    for (let l = 0; l < length; l++) {
+      const dst = out + ((<usize>(o * length + l) * inner) << 2);
+      let i = 0;
+      for (; i + 4 <= inner; i += 4) v128.store(dst + (<usize>i << 2), f32x4.mul(v128.load(src + (<usize>i << 2)), vs));
+      for (; i < inner; i++) store<f32>(dst + (<usize>i << 2), load<f32>(src + (<usize>i << 2)) * scale);
+    }
+  }
+}
