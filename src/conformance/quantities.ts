@@ -3,14 +3,9 @@ import { crossEntropy, mseLoss } from "../engine/ops/losses.ts";
 import { mean } from "../engine/ops/reduce.ts";
 import { scope } from "../engine/scope.ts";
 import { buildModel, type LayerSpec } from "../nn/spec.ts";
-import { Alpha } from "../quantities/alpha.ts";
-import { Distance, GradNorm, Loss, UpdateSize } from "../quantities/basic.ts";
-import { InnerTest, NormTest, OrthoTest } from "../quantities/gradientTests.ts";
-import { GradHist1d, GradHist2d } from "../quantities/histograms.ts";
-import type { HistogramValue, Quantity, QuantityValue } from "../quantities/quantity.ts";
-import { every } from "../quantities/schedule.ts";
+import type { HistogramValue, QuantityValue } from "../quantities/quantity.ts";
+import { createCockpitQuantity } from "../quantities/registry.ts";
 import { QuantityTracker } from "../quantities/tracker.ts";
-import { CABS, EarlyStoppingCriterion, MeanGSNR } from "../quantities/variance.ts";
 import { type Comparison, compareValues, type Tolerance } from "./compare.ts";
 import { type GoldenTensor, goldenValues, toTensor } from "./golden.ts";
 
@@ -29,28 +24,9 @@ export interface QuantityCase {
   self_check: Record<string, { max_nonzero_values_within_1e_6_of_interior_edge?: number } & Record<string, unknown>>;
 }
 
-type Factory = (kwargs: Record<string, unknown>) => Quantity;
-
-// Cockpit's quantities that gradscope implements, built from the case's kwargs.
-const factories: Record<string, Factory> = {
-  Loss: () => new Loss(),
-  Alpha: () => new Alpha(),
-  GradNorm: () => new GradNorm(),
-  Distance: () => new Distance(),
-  UpdateSize: () => new UpdateSize(),
-  NormTest: () => new NormTest(),
-  InnerTest: () => new InnerTest(),
-  OrthoTest: () => new OrthoTest(),
-  CABS: () => new CABS(),
-  EarlyStopping: (k) => new EarlyStoppingCriterion(every(1), Number(k.epsilon ?? 1e-5)),
-  MeanGSNR: (k) => new MeanGSNR(every(1), Number(k.epsilon ?? 1e-5)),
-  GradHist1d: (k) => new GradHist1d(every(1), Number(k.bins), k.range as [number, number]),
-  GradHist2d: (k) => new GradHist2d(every(1), k.bins as [number, number], k.range as [[number, number], [number, number]]),
-};
-
 /** The case's quantities gradscope does not compute yet. */
 export function uncoveredQuantities(c: QuantityCase): string[] {
-  return c.quantities.map((q) => q.name).filter((name) => !(name in factories));
+  return c.quantities.filter((q) => !createCockpitQuantity(q.name, q.kwargs)).map((q) => q.name);
 }
 
 const paramValues = (entry: { name: string; value: GoldenTensor } | GoldenTensor): GoldenTensor => ("value" in entry ? entry.value : entry);
@@ -84,7 +60,8 @@ export function runQuantityCase(c: QuantityCase, tolerances: Map<string, Toleran
       named.get(name)?.data.set(goldenValues(paramValues(entry)));
     });
   setParams(c.initial_params);
-  const quantities = c.quantities.filter((q) => q.name in factories).map((q) => factories[q.name](q.kwargs));
+  const quantities = c.quantities.flatMap((q) => createCockpitQuantity(q.name, q.kwargs) ?? []);
+  const covered = new Set(quantities.map((q) => q.name));
   // No optimizer runs: the parameters follow the recording; quantities read its name and lr.
   const tracker = new QuantityTracker(quantities, model, { name: c.optimizer.type, paramGroups: [{ hyper: c.optimizer.hyper }] });
   try {
@@ -102,7 +79,7 @@ export function runQuantityCase(c: QuantityCase, tolerances: Map<string, Toleran
     for (const [stepKey, expectedStep] of Object.entries(c.cockpit_output)) {
       const actualStep = tracker.outputs.get(Number(stepKey)) ?? {};
       for (const [name, expected] of Object.entries(expectedStep)) {
-        if (!(name in factories)) continue;
+        if (!covered.has(name)) continue;
         const actual = actualStep[name] as QuantityValue | undefined;
         const what = `step ${stepKey} ${name}`;
         if (actual === undefined) {

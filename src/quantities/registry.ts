@@ -38,6 +38,36 @@ const factories: Record<string, { options: string[]; build: (schedule: StepSched
   },
 };
 
+// Cockpit's class names of the quantities above.
+const cockpitNames: Record<string, string> = {
+  Loss: "loss",
+  Time: "time",
+  GradNorm: "grad_norm",
+  Distance: "distance",
+  UpdateSize: "update_size",
+  NormTest: "norm_test",
+  InnerTest: "inner_test",
+  OrthoTest: "ortho_test",
+  Alpha: "alpha",
+  CABS: "cabs",
+  EarlyStopping: "early_stopping",
+  MeanGSNR: "mean_gsnr",
+  GradHist1d: "grad_hist_1d",
+  GradHist2d: "grad_hist_2d",
+};
+
+/**
+ * A quantity given as Cockpit names it, with Cockpit's keyword arguments (those gradscope has no
+ * use for, such as `adapt: null`, are ignored), due every step; null if gradscope lacks it.
+ */
+export function createCockpitQuantity(cockpitName: string, kwargs: Options): Quantity | null {
+  const name = cockpitNames[cockpitName];
+  if (!name) return null;
+  const entry = factories[name];
+  const options = Object.fromEntries(Object.entries(kwargs).filter(([key, value]) => entry.options.includes(key) && value !== null));
+  return entry.build(every(1), options);
+}
+
 /** The quantity config names. */
 export const quantityNames = Object.keys(factories);
 
