@@ -172,10 +172,14 @@ test("WASM exp, tanh, sigmoid, leaky_relu and sqrt match their TypeScript refere
       };
       const [[y, dx], [yRef, dxRef]] = [run(wasm), run(reference)];
       const close = (a: number, e: number) => Object.is(a, e) || (Number.isNaN(a) && Number.isNaN(e)) || Math.abs(a - e) <= 4e-7 * Math.abs(e) + 1e-30;
-      y.forEach((v, i) => assert.ok(close(v, yRef[i]), `${name}(${inputs[i]}) = ${v}, reference ${yRef[i]}`));
+      y.forEach((v, i) => {
+        assert.ok(close(v, yRef[i]), `${name}(${inputs[i]}) = ${v}, reference ${yRef[i]}`);
+      });
       // Gradients reuse y, so they inherit its rounding, which 1 − y² amplifies where tanh saturates
       // (as in PyTorch): compare with rtol 2e-6 and a 1e-7 absolute floor (dy is about N(0, 1)).
-      dx.forEach((v, i) => assert.ok(close(v, dxRef[i]) || Math.abs(v - dxRef[i]) <= 2e-6 * Math.abs(dxRef[i]) + 1e-7, `${name}' at ${inputs[i]}: ${v}, reference ${dxRef[i]}`));
+      dx.forEach((v, i) => {
+        assert.ok(close(v, dxRef[i]) || Math.abs(v - dxRef[i]) <= 2e-6 * Math.abs(dxRef[i]) + 1e-7, `${name}' at ${inputs[i]}: ${v}, reference ${dxRef[i]}`);
+      });
     });
   }
 });

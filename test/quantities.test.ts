@@ -30,7 +30,7 @@ test("the tracker runs only the due quantities' extensions, stores two-step valu
   assert.deepEqual(Object.keys(tracker.outputs.get(0) ?? {}).sort(), ["GradNorm", "Loss", "NormTest", "UpdateSize"]);
   assert.deepEqual(Object.keys(tracker.outputs.get(1) ?? {}).sort(), ["Loss", "UpdateSize"]);
   assert.deepEqual(Object.keys(tracker.outputs.get(3) ?? {}).sort(), ["Loss"], "the last step's UpdateSize needs a next step");
-  assert.equal((tracker.outputs.get(0)?.GradNorm as number[]).length, 4);
+  assert.equal((tracker.outputs.get(0) as Record<string, number[]>).GradNorm.length, 4);
   const adam = createOptimizer("adam", model.parameters());
   const refusing = new QuantityTracker([new CABS()], model, adam);
   scope(() => {

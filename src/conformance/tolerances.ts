@@ -56,6 +56,10 @@ const quantityDefaults: Record<string, Tolerance> = {
   EarlyStopping: { rtol: 1e-3, atol: 1e-5 },
   MeanGSNR: { rtol: 1e-3, atol: 1e-5 },
   Alpha: { rtol: 1e-3, atol: 1e-4 },
+  TICTrace: { rtol: 1e-4, atol: 1e-7 },
+  HessTrace: { rtol: 1e-4, atol: 1e-7 },
+  TICDiag: { rtol: 1e-2, atol: 1e-4 },
+  HessMaxEV: { rtol: 3e-2, atol: 1e-4 },
 };
 
 /**

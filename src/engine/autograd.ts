@@ -40,9 +40,14 @@ export interface BackwardOptions {
   gradient?: Tensor;
   /** Sees every parameterized op's output gradient; the per-sample extensions use it. */
   onLayer?: LayerBackwardHook;
+  /** Sees every op's output gradient before the op's backward runs (the curvature extensions). */
+  onNode?: (node: GradNode, gradOutput: Tensor) => void;
+  /** Whether leaves accumulate into `.grad` (default true); false only runs the hooks. */
+  accumulate?: boolean;
 }
 
-function topologicalOrder(root: Tensor): Tensor[] {
+/** The tensors `root` depends on through ops that need gradients, inputs before their outputs. */
+export function topologicalOrder(root: Tensor): Tensor[] {
   const order: Tensor[] = [];
   const visited = new Set<Tensor>();
   // Iterative DFS: deep graphs (long residual stacks) would overflow a recursive one.
@@ -107,10 +112,12 @@ export function backward(loss: Tensor, options: BackwardOptions = {}): void {
     const node = tensor.node;
     if (!node) {
       const owned = gradOutput !== options.gradient;
-      if (!accumulateLeafGradient(tensor, gradOutput, owned) && owned) gradOutput.dispose();
+      const adopted = options.accumulate !== false && accumulateLeafGradient(tensor, gradOutput, owned);
+      if (!adopted && owned) gradOutput.dispose();
       continue;
     }
     if (node.layer && options.onLayer) options.onLayer(node.layer, gradOutput);
+    options.onNode?.(node, gradOutput);
     const inputGradients = node.backward(gradOutput);
     let handedOn = false;
     node.inputs.forEach((input, index) => {

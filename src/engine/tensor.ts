@@ -1,3 +1,4 @@
+import type { CurvatureRules } from "./curvature/rules.ts";
 import { engineMemory } from "./memory.ts";
 
 /** Element type of a tensor: float32 for values, int32 for indices and labels. */
@@ -13,6 +14,8 @@ export interface GradNode {
   backward(gradOutput: Tensor): Array<Tensor | null>;
   /** Present on parameterized ops; the per-sample extensions read it. */
   readonly layer?: LayerRecord;
+  /** Second-order rules, on the ops that support Hessian-vector products and Hessian diagonals. */
+  readonly curvature?: CurvatureRules;
 }
 
 /** What a parameterized op saves for the per-sample extensions (see engine/extensions). */

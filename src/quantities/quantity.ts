@@ -32,6 +32,11 @@ export interface StepInfo {
   stats: Map<Tensor, ParameterStatistics>;
   /** The optimizer's name and first group's hyperparameters (lr, momentum, ...). */
   optimizer: { name: string; hyper: Record<string, unknown> };
+  /**
+   * Exact H·v of the mean loss at θ_t, one array per parameter in and out. Only while `compute`
+   * of this step runs: the graph is freed afterwards.
+   */
+  hessianVectorProduct(directions: Float32Array[]): Float32Array[];
 }
 
 /** What a quantity may use to decide its request, before the backward pass of `step`. */

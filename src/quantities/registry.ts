@@ -1,6 +1,7 @@
 import { closestName } from "../nn/spec.ts";
 import { Alpha } from "./alpha.ts";
 import { Distance, GradNorm, Loss, Time, UpdateSize } from "./basic.ts";
+import { HessMaxEV, HessTrace, TICDiag, TICTrace } from "./curvature.ts";
 import { GradientNoiseScale, InnerTest, NormTest, OrthoTest } from "./gradientTests.ts";
 import { GradHist1d, GradHist2d } from "./histograms.ts";
 import type { Quantity } from "./quantity.ts";
@@ -24,6 +25,25 @@ const factories: Record<string, { options: string[]; build: (schedule: StepSched
   early_stopping: { options: ["epsilon"], build: (s, o) => new EarlyStoppingCriterion(s, Number(o.epsilon ?? 1e-5)) },
   mean_gsnr: { options: ["epsilon"], build: (s, o) => new MeanGSNR(s, Number(o.epsilon ?? 1e-5)) },
   grad_hist_1d: { options: ["bins", "range"], build: (s, o) => new GradHist1d(s, Number(o.bins ?? 100), (o.range as [number, number]) ?? [-2, 2]) },
+  hess_trace: { options: ["curvature", "seed"], build: (s, o) => new HessTrace(s, String(o.curvature ?? "diag_h"), Number(o.seed ?? 0)) },
+  tic_diag: {
+    options: ["curvature", "epsilon", "seed"],
+    build: (s, o) => new TICDiag(s, String(o.curvature ?? "diag_h"), Number(o.epsilon ?? 1e-7), Number(o.seed ?? 0)),
+  },
+  tic_trace: {
+    options: ["curvature", "epsilon", "seed"],
+    build: (s, o) => new TICTrace(s, String(o.curvature ?? "diag_h"), Number(o.epsilon ?? 1e-7), Number(o.seed ?? 0)),
+  },
+  hess_max_ev: {
+    options: ["max_iterations", "rtol", "atol", "seed"],
+    build: (s, o) =>
+      new HessMaxEV(s, {
+        maxIterations: o.max_iterations === undefined ? undefined : Number(o.max_iterations),
+        rtol: o.rtol === undefined ? undefined : Number(o.rtol),
+        atol: o.atol === undefined ? undefined : Number(o.atol),
+        seed: Number(o.seed ?? 0),
+      }),
+  },
   grad_hist_2d: {
     options: ["bins", "range"],
     build: (s, o) =>
@@ -54,6 +74,10 @@ const cockpitNames: Record<string, string> = {
   MeanGSNR: "mean_gsnr",
   GradHist1d: "grad_hist_1d",
   GradHist2d: "grad_hist_2d",
+  HessTrace: "hess_trace",
+  TICDiag: "tic_diag",
+  TICTrace: "tic_trace",
+  HessMaxEV: "hess_max_ev",
 };
 
 /**
@@ -71,15 +95,11 @@ export function createCockpitQuantity(cockpitName: string, kwargs: Options): Qua
 /** The quantity config names. */
 export const quantityNames = Object.keys(factories);
 
-/**
- * Cockpit's configurations, restricted to the quantities gradscope computes so far (the
- * curvature quantities TICDiag, HessTrace and HessMaxEV are not implemented yet).
- */
-export const configurations: Record<string, string[]> = {
-  economy: ["alpha", "distance", "grad_hist_1d", "grad_norm", "inner_test", "loss", "norm_test", "ortho_test", "update_size"],
-  business: ["alpha", "distance", "grad_hist_1d", "grad_norm", "inner_test", "loss", "norm_test", "ortho_test", "update_size", "mean_gsnr"],
-  full: ["alpha", "distance", "grad_hist_1d", "grad_hist_2d", "grad_norm", "inner_test", "loss", "norm_test", "ortho_test", "update_size", "mean_gsnr", "gradient_noise_scale"],
-};
+const economy = ["alpha", "distance", "grad_hist_1d", "grad_norm", "inner_test", "loss", "norm_test", "ortho_test", "update_size"];
+const business = [...economy, "tic_diag", "hess_trace"];
+
+/** Cockpit's configurations: economy, business (+ TICDiag, HessTrace), full (+ HessMaxEV, GradHist2d). */
+export const configurations: Record<string, string[]> = { economy, business, full: [...business, "hess_max_ev", "grad_hist_2d"] };
 
 const scheduleKeys = ["every", "offset", "logarithmic", "steps"];
 

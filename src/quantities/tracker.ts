@@ -1,4 +1,5 @@
 import { backward } from "../engine/autograd.ts";
+import { hessianVectorProduct } from "../engine/curvature/hvp.ts";
 import { backwardWithExtensions, type ExtensionRequest, perSampleLosses } from "../engine/extensions/index.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import type { Module } from "../nn/module.ts";
@@ -19,6 +20,13 @@ export function mergeRequests(requests: ExtensionRequest[]): ExtensionRequest {
         directions.set(param, direction);
       }
       merged.projections = directions;
+    }
+    if (r.diagonalCurvature) {
+      const existing = merged.diagonalCurvature;
+      if (existing && existing.kind !== r.diagonalCurvature.kind) {
+        throw new Error(`gradscope: two quantities ask for different curvature diagonals (${existing.kind}, ${r.diagonalCurvature.kind}) in one step`);
+      }
+      merged.diagonalCurvature ??= r.diagonalCurvature;
     }
     for (const key of ["hist1d", "hist2d"] as const) {
       const spec = r[key];
@@ -98,7 +106,7 @@ export class QuantityTracker {
     const asking = [...new Set([...due, ...completing])];
     const optimizer = { name: this.optimizer.name, hyper: { ...(this.optimizer.paramGroups[0]?.hyper as Record<string, unknown>) } };
     const request = mergeRequests(asking.flatMap((q) => (q.request ? [q.request({ step, params, optimizer })] : [])));
-    const stats = Object.keys(request).length > 0 ? backwardWithExtensions(loss, request) : (backward(loss), new Map());
+    const stats = backwardWithExtensions(loss, request);
     for (const direction of request.projections?.values() ?? []) direction.dispose();
     const perSample = perSampleLosses(loss);
     if (!perSample) throw new Error("gradscope: quantities need the loss as the mean of a per-sample loss vector (e.g. mean(crossEntropy(...)))");
@@ -113,9 +121,19 @@ export class QuantityTracker {
       initial: this.initial,
       stats,
       optimizer,
+      hessianVectorProduct: (directions) => {
+        if (!graphAlive) throw new Error("gradscope: hessianVectorProduct is only available while the step's quantities are computed");
+        return hessianVectorProduct(
+          loss,
+          params.map(({ tensor }) => tensor),
+          directions,
+        );
+      },
     };
+    let graphAlive = true;
     if (this.previous) for (const q of completing) this.record(this.previous.step, q.name, q.computeAcross?.(this.previous, info));
     for (const q of due) if (q.compute) this.record(step, q.name, q.compute(info));
+    graphAlive = false;
     for (const s of stats.values()) {
       s.sumGradSquared?.dispose();
       s.individualGradients?.dispose();

@@ -56,9 +56,9 @@ export function addBias(out: Tensor, bias: Tensor, layout: BiasLayout): void {
 }
 
 /** The bias gradient: `gradOut` summed over every axis but the channel axis. */
-export function biasGradient(gradOut: Tensor, bias: Tensor, layout: BiasLayout): Tensor {
+export function biasGradient(gradOut: Tensor, layout: BiasLayout): Tensor {
   const { batch, channels, positions, channelsLast } = layout;
-  const grad = new Tensor(bias.shape, "float32", "bias gradient");
+  const grad = new Tensor([channels], "float32", "bias gradient");
   if (channelsLast) {
     const rows = batch * positions;
     withOnes(rows, (ones) =>

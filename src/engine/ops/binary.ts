@@ -1,4 +1,5 @@
 import { record } from "../autograd.ts";
+import { linearRules, zerosLike } from "../curvature/rules.ts";
 import { engineMemory } from "../memory.ts";
 import { broadcastShapes, shapeString, sizeOf, stridesOf } from "../shapes.ts";
 import { Tensor } from "../tensor.ts";
@@ -102,37 +103,44 @@ function binary(op: BinaryOp, a: Tensor, bIn: Tensor | number): Tensor {
   }
   const outShape = broadcastShapes(op, a.shape, b.shape);
   const out = compute(op, a, b, outShape);
-  const recorded = record(out, {
-    op,
-    inputs: [a, b],
-    backward: (gradOut) => {
-      switch (op) {
-        case "add":
-          return [a.requiresGrad ? sumToShape(gradOut, a.shape) : null, b.requiresGrad ? sumToShape(gradOut, b.shape) : null];
-        case "sub":
-          return [a.requiresGrad ? sumToShape(gradOut, a.shape) : null, b.requiresGrad ? reduceOwned(negate(gradOut), b.shape) : null];
-        case "mul":
-          return [
-            a.requiresGrad ? reduceOwned(compute("mul", gradOut, b, gradOut.shape.slice()), a.shape) : null,
-            b.requiresGrad ? reduceOwned(compute("mul", gradOut, a, gradOut.shape.slice()), b.shape) : null,
-          ];
-        case "div": {
-          const gradA = a.requiresGrad ? reduceOwned(compute("div", gradOut, b, gradOut.shape.slice()), a.shape) : null;
-          let gradB: Tensor | null = null;
-          if (b.requiresGrad) {
-            // d(a/b)/db = -(a/b)/b = -out/b
-            const quotient = compute("div", out, b, out.shape.slice());
-            const scaled = compute("mul", quotient, gradOut, out.shape.slice());
-            quotient.dispose();
-            const negated = negate(scaled);
-            scaled.dispose();
-            gradB = reduceOwned(negated, b.shape);
-          }
-          return [gradA, gradB];
+  const backward = (gradOut: Tensor): Array<Tensor | null> => {
+    switch (op) {
+      case "add":
+        return [a.requiresGrad ? sumToShape(gradOut, a.shape) : null, b.requiresGrad ? sumToShape(gradOut, b.shape) : null];
+      case "sub":
+        return [a.requiresGrad ? sumToShape(gradOut, a.shape) : null, b.requiresGrad ? reduceOwned(negate(gradOut), b.shape) : null];
+      case "mul":
+        return [
+          a.requiresGrad ? reduceOwned(compute("mul", gradOut, b, gradOut.shape.slice()), a.shape) : null,
+          b.requiresGrad ? reduceOwned(compute("mul", gradOut, a, gradOut.shape.slice()), b.shape) : null,
+        ];
+      case "div": {
+        const gradA = a.requiresGrad ? reduceOwned(compute("div", gradOut, b, gradOut.shape.slice()), a.shape) : null;
+        let gradB: Tensor | null = null;
+        if (b.requiresGrad) {
+          // d(a/b)/db = -(a/b)/b = -out/b
+          const quotient = compute("div", out, b, out.shape.slice());
+          const scaled = compute("mul", quotient, gradOut, out.shape.slice());
+          quotient.dispose();
+          const negated = negate(scaled);
+          scaled.dispose();
+          gradB = reduceOwned(negated, b.shape);
         }
+        return [gradA, gradB];
       }
-    },
-  });
+    }
+  };
+  // add and sub are linear in both operands; mul and div have no second-order rules yet.
+  const linear = op === "add" || op === "sub";
+  const applyToTangents = ([ta, tb]: ReadonlyArray<Tensor | null>): Tensor => {
+    const zeroA = ta ? null : zerosLike(a, "zero tangent");
+    const zeroB = tb ? null : zerosLike(b, "zero tangent");
+    const result = compute(op, ta ?? (zeroA as Tensor), tb ?? (zeroB as Tensor), outShape);
+    zeroA?.dispose();
+    zeroB?.dispose();
+    return result;
+  };
+  const recorded = record(out, { op, inputs: [a, b], backward, curvature: linear ? linearRules(applyToTangents, backward) : undefined });
   // A scalar made from a number is owned here unless the graph holds on to it.
   if (b !== bIn && !recorded.node) b.dispose();
   return recorded;

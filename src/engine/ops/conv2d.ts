@@ -1,4 +1,5 @@
-import { record } from "../autograd.ts";
+import { noGrad, record } from "../autograd.ts";
+import { bilinearRules } from "../curvature/rules.ts";
 import { gemm } from "../kernels/gemm.ts";
 import { engineMemory } from "../memory.ts";
 import { shapeString } from "../shapes.ts";
@@ -145,6 +146,70 @@ function copyChannelRows(hyper: Conv2dHyper, nchw: number, chunk: number, first:
   }
 }
 
+/** The gradients [∂x, ∂W, ∂b] of ⟨gradOut, conv2d(x, W) + b⟩ that `wants` asks for, chunk by chunk. */
+function conv2dVjp(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tensor, wants: { x: boolean; weight: boolean; bias: boolean }): Array<Tensor | null> {
+  const { batch, inChannels, outChannels, groupOut, patch, plane, geometry: g } = hyper;
+  const gradX = wants.x ? new Tensor(x.shape, "float32", "conv2d input gradient") : null;
+  const gradW = wants.weight ? new Tensor(weight.shape, "float32", "conv2d weight gradient") : null;
+  const heap = engineMemory.f32;
+  if (gradX) heap.fill(0, gradX.offset, gradX.offset + gradX.size);
+  if (gradW) heap.fill(0, gradW.offset, gradW.offset + gradW.size);
+  const chunk = chunkSize(hyper);
+  const columns = new Tensor([patch, chunk * plane], "float32", "conv2d columns");
+  const delta = new Tensor([groupOut, chunk * plane], "float32", "conv2d chunk gradient");
+  for (let first = 0; first < batch; first += chunk) {
+    const samples = Math.min(chunk, batch - first);
+    const width = samples * plane;
+    for (let group = 0; group < hyper.groups; group++) {
+      const inputStart = (s: number) => ((first + s) * inChannels + group * g.channels) * g.height * g.width;
+      const weightPtr = weight.ptr + group * groupOut * patch * 4;
+      copyChannelRows(hyper, gradOut.offset, delta.offset, first, samples, group, true);
+      if (gradW) {
+        for (let s = 0; s < samples; s++) im2col(g, x.offset + inputStart(s), columns.offset + s * plane, width);
+        // dW_g += δ_g · columnsᵀ over the whole chunk.
+        gemm({
+          transA: false,
+          transB: true,
+          m: groupOut,
+          n: patch,
+          k: width,
+          alpha: 1,
+          a: delta.ptr,
+          lda: width,
+          b: columns.ptr,
+          ldb: width,
+          beta: 1,
+          c: weightPtr - weight.ptr + gradW.ptr,
+          ldc: patch,
+        });
+      }
+      if (gradX) {
+        // columns = W_gᵀ · δ_g, folded back into each sample's input planes.
+        gemm({
+          transA: true,
+          transB: false,
+          m: patch,
+          n: width,
+          k: groupOut,
+          alpha: 1,
+          a: weightPtr,
+          lda: patch,
+          b: delta.ptr,
+          ldb: width,
+          beta: 0,
+          c: columns.ptr,
+          ldc: width,
+        });
+        for (let s = 0; s < samples; s++) col2imAdd(g, columns.offset + s * plane, gradX.offset + inputStart(s), width);
+      }
+    }
+  }
+  columns.dispose();
+  delta.dispose();
+  const gradB = wants.bias ? biasGradient(gradOut, { batch, channels: outChannels, positions: plane, channelsLast: false }) : null;
+  return [gradX, gradW, gradB];
+}
+
 /**
  * 2-D convolution (cross-correlation) on NCHW input with weight [out, in/groups, kh, kw]:
  * im2col over a chunk of samples side by side, then one GEMM per chunk and group.
@@ -187,66 +252,11 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
     op: "conv2d",
     inputs: [x, weight, bias],
     layer: { kind: "conv2d", input: x, weight, bias, hyper: hyper as unknown as Record<string, unknown> },
-    backward: (gradOut) => {
-      const gradX = x.requiresGrad ? new Tensor(x.shape, "float32", "conv2d input gradient") : null;
-      const gradW = weight.requiresGrad ? new Tensor(weight.shape, "float32", "conv2d weight gradient") : null;
-      const heap = engineMemory.f32;
-      if (gradX) heap.fill(0, gradX.offset, gradX.offset + gradX.size);
-      if (gradW) heap.fill(0, gradW.offset, gradW.offset + gradW.size);
-      const chunk = chunkSize(hyper);
-      const columns = new Tensor([patch, chunk * plane], "float32", "conv2d columns");
-      const delta = new Tensor([groupOut, chunk * plane], "float32", "conv2d chunk gradient");
-      for (let first = 0; first < batch; first += chunk) {
-        const samples = Math.min(chunk, batch - first);
-        const width = samples * plane;
-        for (let group = 0; group < hyper.groups; group++) {
-          const inputStart = (s: number) => ((first + s) * inChannels + group * g.channels) * g.height * g.width;
-          const weightPtr = weight.ptr + group * groupOut * patch * 4;
-          copyChannelRows(hyper, gradOut.offset, delta.offset, first, samples, group, true);
-          if (gradW) {
-            for (let s = 0; s < samples; s++) im2col(g, x.offset + inputStart(s), columns.offset + s * plane, width);
-            // dW_g += δ_g · columnsᵀ over the whole chunk.
-            gemm({
-              transA: false,
-              transB: true,
-              m: groupOut,
-              n: patch,
-              k: width,
-              alpha: 1,
-              a: delta.ptr,
-              lda: width,
-              b: columns.ptr,
-              ldb: width,
-              beta: 1,
-              c: weightPtr - weight.ptr + gradW.ptr,
-              ldc: patch,
-            });
-          }
-          if (gradX) {
-            // columns = W_gᵀ · δ_g, folded back into each sample's input planes.
-            gemm({
-              transA: true,
-              transB: false,
-              m: patch,
-              n: width,
-              k: groupOut,
-              alpha: 1,
-              a: weightPtr,
-              lda: patch,
-              b: delta.ptr,
-              ldb: width,
-              beta: 0,
-              c: columns.ptr,
-              ldc: width,
-            });
-            for (let s = 0; s < samples; s++) col2imAdd(g, columns.offset + s * plane, gradX.offset + inputStart(s), width);
-          }
-        }
-      }
-      columns.dispose();
-      delta.dispose();
-      const gradB = bias?.requiresGrad ? biasGradient(gradOut, bias, biasLayout) : null;
-      return [gradX, gradW, gradB];
-    },
+    backward: (gradOut) => conv2dVjp(hyper, x, weight, gradOut, { x: x.requiresGrad, weight: weight.requiresGrad, bias: Boolean(bias?.requiresGrad) }),
+    curvature: bilinearRules(
+      { x, weight, bias },
+      (dx, w, b) => noGrad(() => conv2d(dx, w, b, options)),
+      (dx, w, gradOut, wants) => conv2dVjp(hyper, dx, w, gradOut, wants),
+    ),
   });
 }

@@ -1,4 +1,5 @@
 import { record } from "../autograd.ts";
+import { elementwiseRules } from "../curvature/rules.ts";
 import { engineMemory } from "../memory.ts";
 import type { Random } from "../random.ts";
 import { Tensor } from "../tensor.ts";
@@ -14,14 +15,11 @@ export function dropout(x: Tensor, p: number, training: boolean, random: Random)
   const out = new Tensor(x.shape, "float32", "dropout");
   const heap = engineMemory.f32;
   for (let i = 0; i < x.size; i++) heap[out.offset + i] = heap[x.offset + i] * mask[i];
-  return record(out, {
-    op: "dropout",
-    inputs: [x],
-    backward: (gradOut) => {
-      const grad = new Tensor(x.shape, "float32", "dropout backward");
-      const h = engineMemory.f32;
-      for (let i = 0; i < x.size; i++) h[grad.offset + i] = h[gradOut.offset + i] * mask[i];
-      return [grad];
-    },
-  });
+  const backward = (gradOut: Tensor): Tensor[] => {
+    const grad = new Tensor(x.shape, "float32", "dropout backward");
+    const h = engineMemory.f32;
+    for (let i = 0; i < x.size; i++) h[grad.offset + i] = h[gradOut.offset + i] * mask[i];
+    return [grad];
+  };
+  return record(out, { op: "dropout", inputs: [x], backward, curvature: elementwiseRules(backward) });
 }

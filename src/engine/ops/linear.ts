@@ -1,8 +1,57 @@
-import { record } from "../autograd.ts";
+import { noGrad, record } from "../autograd.ts";
+import { bilinearRules } from "../curvature/rules.ts";
 import { gemm } from "../kernels/gemm.ts";
 import { shapeString } from "../shapes.ts";
 import { Tensor } from "../tensor.ts";
-import { addBias, biasGradient } from "./bias.ts";
+import { addBias, type BiasLayout, biasGradient } from "./bias.ts";
+
+const biasLayoutOf = (x: Tensor, outFeatures: number): BiasLayout => ({ batch: x.size / x.shape[x.rank - 1], channels: outFeatures, positions: 1, channelsLast: true });
+
+/** The gradients [∂x, ∂W, ∂b] of ⟨gradOut, x Wᵀ + b⟩ that `wants` asks for. */
+function linearVjp(x: Tensor, weight: Tensor, gradOut: Tensor, wants: { x: boolean; weight: boolean; bias: boolean }): Array<Tensor | null> {
+  const [outFeatures, inFeatures] = weight.shape;
+  const rows = x.size / inFeatures;
+  let gradX: Tensor | null = null;
+  if (wants.x) {
+    gradX = new Tensor(x.shape, "float32", "linear input gradient");
+    gemm({
+      transA: false,
+      transB: false,
+      m: rows,
+      n: inFeatures,
+      k: outFeatures,
+      alpha: 1,
+      a: gradOut.ptr,
+      lda: outFeatures,
+      b: weight.ptr,
+      ldb: inFeatures,
+      beta: 0,
+      c: gradX.ptr,
+      ldc: inFeatures,
+    });
+  }
+  let gradW: Tensor | null = null;
+  if (wants.weight) {
+    gradW = new Tensor(weight.shape, "float32", "linear weight gradient");
+    gemm({
+      transA: true,
+      transB: false,
+      m: outFeatures,
+      n: inFeatures,
+      k: rows,
+      alpha: 1,
+      a: gradOut.ptr,
+      lda: outFeatures,
+      b: x.ptr,
+      ldb: inFeatures,
+      beta: 0,
+      c: gradW.ptr,
+      ldc: inFeatures,
+    });
+  }
+  const gradB = wants.bias ? biasGradient(gradOut, biasLayoutOf(x, outFeatures)) : null;
+  return [gradX, gradW, gradB];
+}
 
 /**
  * y = x Wᵀ + b with PyTorch's layout: x [N, *, in], weight [out, in], bias [out] or null.
@@ -17,8 +66,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
     );
   }
   const rows = x.size / inFeatures;
-  const outShape = [...x.shape.slice(0, -1), outFeatures];
-  const out = new Tensor(outShape, "float32", "linear");
+  const out = new Tensor([...x.shape.slice(0, -1), outFeatures], "float32", "linear");
   gemm({
     transA: false,
     transB: true,
@@ -34,53 +82,12 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
     c: out.ptr,
     ldc: outFeatures,
   });
-  const biasLayout = { batch: rows, channels: outFeatures, positions: 1, channelsLast: true };
-  if (bias) addBias(out, bias, biasLayout);
+  if (bias) addBias(out, bias, biasLayoutOf(x, outFeatures));
   return record(out, {
     op: "linear",
     inputs: [x, weight, bias],
     layer: { kind: "linear", input: x, weight, bias, hyper: {} },
-    backward: (gradOut) => {
-      let gradX: Tensor | null = null;
-      if (x.requiresGrad) {
-        gradX = new Tensor(x.shape, "float32", "linear input gradient");
-        gemm({
-          transA: false,
-          transB: false,
-          m: rows,
-          n: inFeatures,
-          k: outFeatures,
-          alpha: 1,
-          a: gradOut.ptr,
-          lda: outFeatures,
-          b: weight.ptr,
-          ldb: inFeatures,
-          beta: 0,
-          c: gradX.ptr,
-          ldc: inFeatures,
-        });
-      }
-      let gradW: Tensor | null = null;
-      if (weight.requiresGrad) {
-        gradW = new Tensor(weight.shape, "float32", "linear weight gradient");
-        gemm({
-          transA: true,
-          transB: false,
-          m: outFeatures,
-          n: inFeatures,
-          k: rows,
-          alpha: 1,
-          a: gradOut.ptr,
-          lda: outFeatures,
-          b: x.ptr,
-          ldb: inFeatures,
-          beta: 0,
-          c: gradW.ptr,
-          ldc: inFeatures,
-        });
-      }
-      const gradB = bias?.requiresGrad ? biasGradient(gradOut, bias, biasLayout) : null;
-      return [gradX, gradW, gradB];
-    },
+    backward: (gradOut) => linearVjp(x, weight, gradOut, { x: x.requiresGrad, weight: weight.requiresGrad, bias: Boolean(bias?.requiresGrad) }),
+    curvature: bilinearRules({ x, weight, bias }, (dx, w, b) => noGrad(() => linear(dx, w, b)), linearVjp),
   });
 }

@@ -1,8 +1,11 @@
 import { record } from "../autograd.ts";
+import { diagonalFactors, type HessianFactor, linearRules, multiplied, sampledDiagonalFactor, sumTangents } from "../curvature/rules.ts";
 import { engineMemory } from "../memory.ts";
+import type { Random } from "../random.ts";
 import { shapeString } from "../shapes.ts";
 import { Tensor } from "../tensor.ts";
 import { logSoftmaxRows } from "./softmax.ts";
+import { sigmoidOf } from "./unary.ts";
 
 // Every loss returns the per-sample loss vector ℓ of length N; the trained objective is its
 // mean (DESIGN.md, "Loss convention"). Multi-element samples are averaged over their elements,
@@ -52,6 +55,7 @@ export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntro
   return record(out, {
     op: "cross_entropy",
     inputs: [logits, target],
+    curvature: softmaxCrossEntropyRules(logProbs, target, batch, classes, smoothing),
     backward: (gradOut) => {
       // ∂ℓ_i/∂z_ic = p_ic − ((1−ε)·[c = y_i] + ε/C)
       const grad = new Tensor(logits.shape, "float32", "cross_entropy backward");
@@ -70,6 +74,74 @@ export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntro
   });
 }
 
+// ∂ℓ_n/∂z_nc = p_nc − q_nc with the smoothed one-hot q; ∇²ℓ_n = diag(p_n) − p_n p_nᵀ.
+function softmaxCrossEntropyRules(logProbs: Float32Array, target: Tensor, batch: number, classes: number, smoothing: number) {
+  const p = logProbs.map(Math.exp);
+  const ints = engineMemory.i32;
+  const residual = (n: number, c: number): number => p[n * classes + c] - ((c === ints[target.offset + n] ? 1 - smoothing : 0) + smoothing / classes);
+  const nonNegative = (gradOut: Tensor): Float32Array => {
+    const weights = gradOut.data;
+    if (weights.some((w) => w < 0)) throw new RangeError("gradscope: cross_entropy: curvature factors need non-negative per-sample loss weights");
+    return weights;
+  };
+  return {
+    jvp: ([tangent]: ReadonlyArray<Tensor | null>): Tensor | null => {
+      if (!tangent) return null;
+      const out = new Tensor([batch], "float32", "cross_entropy tangent");
+      const t = tangent.data;
+      for (let n = 0; n < batch; n++) {
+        let total = 0;
+        for (let c = 0; c < classes; c++) total += residual(n, c) * t[n * classes + c];
+        out.data[n] = total;
+      }
+      return out;
+    },
+    backwardTangent: (gradOut: Tensor, gradOutTangent: Tensor | null, [tangent]: ReadonlyArray<Tensor | null>): Array<Tensor | null> => {
+      if (!tangent && !gradOutTangent) return [null, null];
+      const out = new Tensor([batch, classes], "float32", "cross_entropy gradient tangent");
+      const [o, g, dg, t] = [out.data, gradOut.data, gradOutTangent?.data, tangent?.data];
+      for (let n = 0; n < batch; n++) {
+        const row = n * classes;
+        let pt = 0;
+        if (t) for (let c = 0; c < classes; c++) pt += p[row + c] * t[row + c];
+        for (let c = 0; c < classes; c++) {
+          const curvature = t ? g[n] * p[row + c] * (t[row + c] - pt) : 0;
+          o[row + c] = curvature + (dg ? dg[n] * residual(n, c) : 0);
+        }
+      }
+      return [out, null];
+    },
+    lossFactors: (gradOut: Tensor, random?: Random): HessianFactor[] => {
+      const weights = nonNegative(gradOut);
+      // Column k of the square root of diag(p) − ppᵀ is √p_k (e_k − p); a sampled class y gives e_y − p.
+      const column = (n: number, k: number, scale: number, values: Float32Array): void => {
+        const row = n * classes;
+        for (let c = 0; c < classes; c++) values[row + c] = scale * ((c === k ? 1 : 0) - p[row + c]);
+      };
+      const columns: Tensor[] = [];
+      for (let k = 0; k < (random ? 1 : classes); k++) {
+        const factor = new Tensor([batch, classes], "float32", "cross_entropy curvature factor");
+        for (let n = 0; n < batch; n++) {
+          const root = Math.sqrt(weights[n]);
+          if (random) column(n, sampleCategorical(p, n * classes, classes, random), root, factor.data);
+          else column(n, k, root * Math.sqrt(p[n * classes + k]), factor.data);
+        }
+        columns.push(factor);
+      }
+      return [{ sign: 1, columns }];
+    },
+  };
+}
+
+function sampleCategorical(p: Float32Array, start: number, length: number, random: Random): number {
+  let u = random.uniform();
+  for (let c = 0; c < length - 1; c++) {
+    u -= p[start + c];
+    if (u < 0) return c;
+  }
+  return length - 1;
+}
+
 /** Negative log-likelihood of log-probabilities [N, C] at int32 targets [N], per sample. */
 export function nllLoss(logProbs: Tensor, target: Tensor): Tensor {
   const { batch, classes } = classTargets("nll", logProbs, target);
@@ -77,18 +149,21 @@ export function nllLoss(logProbs: Tensor, target: Tensor): Tensor {
   const heap = engineMemory.f32;
   const ints = engineMemory.i32;
   for (let i = 0; i < batch; i++) heap[out.offset + i] = -heap[logProbs.offset + i * classes + ints[target.offset + i]];
-  return record(out, {
-    op: "nll",
-    inputs: [logProbs, target],
-    backward: (gradOut) => {
-      const grad = new Tensor(logProbs.shape, "float32", "nll backward");
-      const h = engineMemory.f32;
-      const t = engineMemory.i32;
-      h.fill(0, grad.offset, grad.offset + grad.size);
-      for (let i = 0; i < batch; i++) h[grad.offset + i * classes + t[target.offset + i]] = -h[gradOut.offset + i];
-      return [grad, null];
-    },
-  });
+  const backward = (gradOut: Tensor): Array<Tensor | null> => {
+    const grad = new Tensor(logProbs.shape, "float32", "nll backward");
+    const h = engineMemory.f32;
+    const t = engineMemory.i32;
+    h.fill(0, grad.offset, grad.offset + grad.size);
+    for (let i = 0; i < batch; i++) h[grad.offset + i * classes + t[target.offset + i]] = -h[gradOut.offset + i];
+    return [grad, null];
+  };
+  const pick = ([tangent]: ReadonlyArray<Tensor | null>): Tensor => {
+    const picked = new Tensor([batch], "float32", "nll tangent");
+    const h = engineMemory.f32;
+    for (let i = 0; i < batch; i++) h[picked.offset + i] = -h[(tangent as Tensor).offset + i * classes + ints[target.offset + i]];
+    return picked;
+  };
+  return record(out, { op: "nll", inputs: [logProbs, target], backward, curvature: linearRules(pick, backward) });
 }
 
 function pairedShapes(op: string, input: Tensor, target: Tensor): { batch: number; perSample: number } {
@@ -99,26 +174,25 @@ function pairedShapes(op: string, input: Tensor, target: Tensor): { batch: numbe
   return { batch, perSample: batch === 0 ? 0 : input.size / batch };
 }
 
-/**
- * Elementwise loss averaged per sample. `value(x, t)` and `derivative(x, t)` (∂/∂x) define it;
- * the target gets the gradient `targetDerivative` when it requires one.
- */
-function meanPerSample(
-  op: string,
-  input: Tensor,
-  target: Tensor,
-  value: (x: number, t: number) => number,
-  derivative: (x: number, t: number) => number,
-  targetDerivative: (x: number, t: number) => number,
-): Tensor {
+/** An elementwise loss s(x, t) with its derivatives in x (and in t, for the target's gradient). */
+interface ElementwiseLoss {
+  value(x: number, t: number): number;
+  derivative(x: number, t: number): number;
+  second(x: number, t: number): number;
+  targetDerivative(x: number, t: number): number;
+}
+
+/** Elementwise loss averaged per sample; the target gets a gradient when it requires one. */
+function meanPerSample(op: string, input: Tensor, target: Tensor, loss: ElementwiseLoss): Tensor {
   const { batch, perSample } = pairedShapes(op, input, target);
   const out = new Tensor([batch], "float32", op);
   const heap = engineMemory.f32;
   for (let i = 0; i < batch; i++) {
     let total = 0;
-    for (let j = 0; j < perSample; j++) total += value(heap[input.offset + i * perSample + j], heap[target.offset + i * perSample + j]);
+    for (let j = 0; j < perSample; j++) total += loss.value(heap[input.offset + i * perSample + j], heap[target.offset + i * perSample + j]);
     heap[out.offset + i] = total / perSample;
   }
+  // (gradOut_n / P)·fn(x, t) elementwise.
   const gradientOf = (fn: (x: number, t: number) => number, what: string, gradOut: Tensor): Tensor => {
     const grad = new Tensor(input.shape, "float32", what);
     const h = engineMemory.f32;
@@ -131,37 +205,64 @@ function meanPerSample(
     }
     return grad;
   };
+  const withoutTargetTangent = (tangents: ReadonlyArray<Tensor | null>): Tensor | null => {
+    if (tangents[1] || target.requiresGrad) throw new Error(`gradscope: ${op}: second-order rules need a target that does not depend on parameters`);
+    return tangents[0];
+  };
   return record(out, {
     op,
     inputs: [input, target],
     backward: (gradOut) => [
-      input.requiresGrad ? gradientOf(derivative, `${op} backward`, gradOut) : null,
-      target.requiresGrad ? gradientOf(targetDerivative, `${op} target backward`, gradOut) : null,
+      input.requiresGrad ? gradientOf(loss.derivative, `${op} backward`, gradOut) : null,
+      target.requiresGrad ? gradientOf(loss.targetDerivative, `${op} target backward`, gradOut) : null,
     ],
+    curvature: {
+      jvp: (tangents) => {
+        const tangent = withoutTargetTangent(tangents);
+        if (!tangent) return null;
+        const result = new Tensor([batch], "float32", `${op} tangent`);
+        const h = engineMemory.f32;
+        for (let i = 0; i < batch; i++) {
+          let total = 0;
+          for (let j = 0; j < perSample; j++) {
+            const k = i * perSample + j;
+            total += loss.derivative(h[input.offset + k], h[target.offset + k]) * h[tangent.offset + k];
+          }
+          h[result.offset + i] = total / perSample;
+        }
+        return result;
+      },
+      backwardTangent: (gradOut, gradOutTangent, tangents) => {
+        const tangent = withoutTargetTangent(tangents);
+        const fromOutput = gradOutTangent ? gradientOf(loss.derivative, `${op} gradient tangent`, gradOutTangent) : null;
+        if (!tangent) return [fromOutput, null];
+        const curvature = gradientOf(loss.second, `${op} curvature`, gradOut);
+        const fromInput = multiplied(curvature, tangent, `${op} gradient tangent`);
+        curvature.dispose();
+        return [sumTangents(fromOutput, fromInput), null];
+      },
+      lossFactors: (gradOut, random) => {
+        const curvature = gradientOf(loss.second, `${op} curvature`, gradOut);
+        const factors = random ? sampledDiagonalFactor(curvature, random) : diagonalFactors(curvature);
+        curvature.dispose();
+        return factors;
+      },
+    },
   });
 }
 
 /** Squared error averaged over each sample's elements. */
 export function mseLoss(input: Tensor, target: Tensor): Tensor {
-  return meanPerSample(
-    "mse",
-    input,
-    target,
-    (x, t) => (x - t) * (x - t),
-    (x, t) => 2 * (x - t),
-    (x, t) => 2 * (t - x),
-  );
+  return meanPerSample("mse", input, target, { value: (x, t) => (x - t) * (x - t), derivative: (x, t) => 2 * (x - t), second: () => 2, targetDerivative: (x, t) => 2 * (t - x) });
 }
 
 /** Binary cross-entropy from logits with targets in [0, 1], averaged over each sample's elements. */
 export function bceWithLogitsLoss(logits: Tensor, target: Tensor): Tensor {
-  return meanPerSample(
-    "bce_with_logits",
-    logits,
-    target,
+  return meanPerSample("bce_with_logits", logits, target, {
     // max(x, 0) − x·t + log(1 + e^−|x|): stable for large |x|.
-    (x, t) => Math.max(x, 0) - x * t + Math.log1p(Math.exp(-Math.abs(x))),
-    (x, t) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x))) - t,
-    (x) => -x,
-  );
+    value: (x, t) => Math.max(x, 0) - x * t + Math.log1p(Math.exp(-Math.abs(x))),
+    derivative: (x, t) => sigmoidOf(x) - t,
+    second: (x) => sigmoidOf(x) * (1 - sigmoidOf(x)),
+    targetDerivative: (x) => -x,
+  });
 }

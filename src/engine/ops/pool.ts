@@ -1,4 +1,5 @@
-import { record } from "../autograd.ts";
+import { noGrad, record } from "../autograd.ts";
+import { linearRules } from "../curvature/rules.ts";
 import { engineMemory } from "../memory.ts";
 import { shapeString } from "../shapes.ts";
 import { Tensor } from "../tensor.ts";
@@ -59,16 +60,22 @@ export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
     g.outH,
     g.outW,
   );
-  const recorded = record(out, {
-    op: "maxpool2d",
-    inputs: [x],
-    backward: (gradOut) => {
-      const grad = new Tensor(x.shape, "float32", "maxpool2d backward");
-      engineMemory.f32.fill(0, grad.offset, grad.offset + grad.size);
-      engineMemory.kernels.maxPoolBackward(gradOut.ptr, argmax.ptr, grad.ptr, out.size);
-      return [grad];
-    },
-  });
+  const backward = (gradOut: Tensor): Tensor[] => {
+    const grad = new Tensor(x.shape, "float32", "maxpool2d backward");
+    engineMemory.f32.fill(0, grad.offset, grad.offset + grad.size);
+    engineMemory.kernels.maxPoolBackward(gradOut.ptr, argmax.ptr, grad.ptr, out.size);
+    return [grad];
+  };
+  // With the argmax fixed the op is linear: the tangent is gathered from each window's winner.
+  const gather = ([tangent]: ReadonlyArray<Tensor | null>): Tensor => {
+    const gathered = new Tensor(out.shape, "float32", "maxpool2d tangent");
+    const heap = engineMemory.f32;
+    const winners = engineMemory.i32;
+    const source = (tangent as Tensor).offset;
+    for (let i = 0; i < out.size; i++) heap[gathered.offset + i] = heap[source + winners[argmax.offset + i]];
+    return gathered;
+  };
+  const recorded = record(out, { op: "maxpool2d", inputs: [x], backward, curvature: linearRules(gather, backward) });
   // Without a graph nobody reads the argmax again.
   if (!recorded.node) argmax.dispose();
   return recorded;
@@ -101,17 +108,14 @@ export function avgPool2d(x: Tensor, options: Pool2dOptions): Tensor {
     heap[out.offset + o] += heap[x.offset + i];
   });
   for (let o = 0; o < out.size; o++) heap[out.offset + o] *= scale;
-  return record(out, {
-    op: "avgpool2d",
-    inputs: [x],
-    backward: (gradOut) => {
-      const grad = new Tensor(x.shape, "float32", "avgpool2d backward");
-      const h = engineMemory.f32;
-      h.fill(0, grad.offset, grad.offset + grad.size);
-      forEachPair((o, i) => {
-        h[grad.offset + i] += h[gradOut.offset + o] * scale;
-      });
-      return [grad];
-    },
-  });
+  const backward = (gradOut: Tensor): Tensor[] => {
+    const grad = new Tensor(x.shape, "float32", "avgpool2d backward");
+    const h = engineMemory.f32;
+    h.fill(0, grad.offset, grad.offset + grad.size);
+    forEachPair((o, i) => {
+      h[grad.offset + i] += h[gradOut.offset + o] * scale;
+    });
+    return [grad];
+  };
+  return record(out, { op: "avgpool2d", inputs: [x], backward, curvature: linearRules(([t]) => noGrad(() => avgPool2d(t as Tensor, options)), backward) });
 }

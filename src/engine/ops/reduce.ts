@@ -1,4 +1,5 @@
-import { record } from "../autograd.ts";
+import { noGrad, record } from "../autograd.ts";
+import { linearRules } from "../curvature/rules.ts";
 import { engineMemory } from "../memory.ts";
 import { normalizeAxis } from "../shapes.ts";
 import { Tensor } from "../tensor.ts";
@@ -46,11 +47,8 @@ function sumAxis(x: Tensor, axis: number, scale: number): Tensor {
   const { outer, length, inner } = split(x.shape, axis);
   const out = new Tensor(keptShape(x.shape, axis), "float32", "sum");
   engineMemory.kernels.sumAxis(x.ptr, outer, length, inner, scale, out.ptr);
-  return record(out, {
-    op: scale === 1 ? "sum" : "mean",
-    inputs: [x],
-    backward: (gradOut) => [expandAxis(gradOut, x.shape, axis, scale)],
-  });
+  const backward = (gradOut: Tensor): Tensor[] => [expandAxis(gradOut, x.shape, axis, scale)];
+  return record(out, { op: scale === 1 ? "sum" : "mean", inputs: [x], backward, curvature: linearRules(([t]) => noGrad(() => sumAxis(t as Tensor, axis, scale)), backward) });
 }
 
 /** The TypeScript reference of a sum over one axis, times `scale` (no autograd; for tests). */

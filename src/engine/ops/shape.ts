@@ -1,4 +1,5 @@
-import { record } from "../autograd.ts";
+import { noGrad, record } from "../autograd.ts";
+import { linearRules } from "../curvature/rules.ts";
 import { engineMemory } from "../memory.ts";
 import { normalizeAxis, shapeString, sizeOf, stridesOf } from "../shapes.ts";
 import { Tensor } from "../tensor.ts";
@@ -22,7 +23,8 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
     throw new RangeError(`gradscope: reshape: cannot reshape ${shapeString(x.shape)} (${x.size} elements) to ${shapeString(shape)}`);
   }
   const out = copyOf(x, resolved, "reshape");
-  return record(out, { op: "reshape", inputs: [x], backward: (gradOut) => [copyOf(gradOut, x.shape, "reshape backward")] });
+  const backward = (gradOut: Tensor): Tensor[] => [copyOf(gradOut, x.shape, "reshape backward")];
+  return record(out, { op: "reshape", inputs: [x], backward, curvature: linearRules(([t]) => noGrad(() => reshape(t as Tensor, resolved)), backward) });
 }
 
 /** Flattens axes startDim..endDim into one (PyTorch's flatten; default keeps the batch axis). */

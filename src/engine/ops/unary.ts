@@ -1,11 +1,24 @@
 import { record } from "../autograd.ts";
+import { elementwiseRules } from "../curvature/rules.ts";
 import { engineMemory } from "../memory.ts";
 import { Tensor } from "../tensor.ts";
 
-/** A pointwise function with its derivative; `backward` may use the input x or the output y. */
+/** A pointwise function with its derivatives, which may use the input x or the output y. */
 interface Pointwise {
   forward(x: number): number;
   derivative(x: number, y: number): number;
+  /** σ''; absent for piecewise-linear functions. */
+  second?(x: number, y: number): number;
+}
+
+/** gradOut ⊙ σ''(x), the curvature an elementwise op adds (for the second-order rules). */
+function curvatureTimes(x: Tensor, y: Tensor, second: (x: number, y: number) => number): (gradOut: Tensor) => Tensor {
+  return (gradOut) => {
+    const out = new Tensor(x.shape, "float32", "elementwise curvature");
+    const heap = engineMemory.f32;
+    for (let i = 0; i < x.size; i++) heap[out.offset + i] = heap[gradOut.offset + i] * second(heap[x.offset + i], heap[y.offset + i]);
+    return out;
+  };
 }
 
 // Abramowitz & Stegun 7.1.26 has 1.5e-7 absolute error, below float32 resolution near 1;
@@ -24,23 +37,21 @@ function erf(x: number): number {
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
-const sigmoidOf = (x: number): number => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
+/** The logistic function, evaluated without overflow for either sign. */
+export const sigmoidOf = (x: number): number => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
 
 function pointwise(op: string, fn: Pointwise, x: Tensor): Tensor {
   if (x.dtype !== "float32") throw new TypeError(`gradscope: ${op} needs a float32 tensor, got ${x.dtype}`);
   const out = new Tensor(x.shape, "float32", op);
   const heap = engineMemory.f32;
   for (let i = 0; i < x.size; i++) heap[out.offset + i] = fn.forward(heap[x.offset + i]);
-  return record(out, {
-    op,
-    inputs: [x],
-    backward: (gradOut) => {
-      const grad = new Tensor(x.shape, "float32", `${op} backward`);
-      const h = engineMemory.f32;
-      for (let i = 0; i < x.size; i++) h[grad.offset + i] = h[gradOut.offset + i] * fn.derivative(h[x.offset + i], h[out.offset + i]);
-      return [grad];
-    },
-  });
+  const backward = (gradOut: Tensor): Tensor[] => {
+    const grad = new Tensor(x.shape, "float32", `${op} backward`);
+    const h = engineMemory.f32;
+    for (let i = 0; i < x.size; i++) h[grad.offset + i] = h[gradOut.offset + i] * fn.derivative(h[x.offset + i], h[out.offset + i]);
+    return [grad];
+  };
+  return record(out, { op, inputs: [x], backward, curvature: elementwiseRules(backward, fn.second && curvatureTimes(x, out, fn.second)) });
 }
 
 /** The TypeScript reference of relu, against which the WASM kernel is tested. */
@@ -51,19 +62,24 @@ export function relu(x: Tensor): Tensor {
   if (x.dtype !== "float32") throw new TypeError(`gradscope: relu needs a float32 tensor, got ${x.dtype}`);
   const out = new Tensor(x.shape, "float32", "relu");
   engineMemory.kernels.reluForward(x.ptr, out.ptr, x.size);
-  return record(out, {
-    op: "relu",
-    inputs: [x],
-    backward: (gradOut) => {
-      const grad = new Tensor(x.shape, "float32", "relu backward");
-      engineMemory.kernels.reluBackward(x.ptr, gradOut.ptr, grad.ptr, x.size);
-      return [grad];
-    },
-  });
+  const backward = (gradOut: Tensor): Tensor[] => {
+    const grad = new Tensor(x.shape, "float32", "relu backward");
+    engineMemory.kernels.reluBackward(x.ptr, gradOut.ptr, grad.ptr, x.size);
+    return [grad];
+  };
+  return record(out, { op: "relu", inputs: [x], backward, curvature: elementwiseRules(backward) });
 }
 
 // The op codes of assembly/activations.ts.
 const activationCodes = { exp: 0, tanh: 1, sigmoid: 2, leaky_relu: 3, sqrt: 4 } as const;
+
+// σ'' of the WASM activations in terms of the output y (leaky_relu is piecewise linear).
+const activationSecondDerivatives: Partial<Record<keyof typeof activationCodes, (x: number, y: number) => number>> = {
+  exp: (_, y) => y,
+  tanh: (_, y) => -2 * y * (1 - y * y),
+  sigmoid: (_, y) => y * (1 - y) * (1 - 2 * y),
+  sqrt: (_, y) => -0.25 / (y * y * y),
+};
 
 // A pointwise op whose forward and backward run in the WASM activation kernels.
 function wasmPointwise(op: keyof typeof activationCodes, x: Tensor, param = 0): Tensor {
@@ -71,25 +87,23 @@ function wasmPointwise(op: keyof typeof activationCodes, x: Tensor, param = 0): 
   const code = activationCodes[op];
   const out = new Tensor(x.shape, "float32", op);
   engineMemory.kernels.activationForward(code, x.ptr, out.ptr, x.size, param);
-  return record(out, {
-    op,
-    inputs: [x],
-    backward: (gradOut) => {
-      const grad = new Tensor(x.shape, "float32", `${op} backward`);
-      engineMemory.kernels.activationBackward(code, x.ptr, out.ptr, gradOut.ptr, grad.ptr, x.size, param);
-      return [grad];
-    },
-  });
+  const backward = (gradOut: Tensor): Tensor[] => {
+    const grad = new Tensor(x.shape, "float32", `${op} backward`);
+    engineMemory.kernels.activationBackward(code, x.ptr, out.ptr, gradOut.ptr, grad.ptr, x.size, param);
+    return [grad];
+  };
+  const second = activationSecondDerivatives[op];
+  return record(out, { op, inputs: [x], backward, curvature: elementwiseRules(backward, second && curvatureTimes(x, out, second)) });
 }
 
 /** TypeScript references of the WASM activations, used by the kernel tests. */
 export const referenceActivations = {
-  exp: (x: Tensor): Tensor => pointwise("exp", { forward: Math.exp, derivative: (_, y) => y }, x),
-  tanh: (x: Tensor): Tensor => pointwise("tanh", { forward: Math.tanh, derivative: (_, y) => 1 - y * y }, x),
-  sigmoid: (x: Tensor): Tensor => pointwise("sigmoid", { forward: sigmoidOf, derivative: (_, y) => y * (1 - y) }, x),
+  exp: (x: Tensor): Tensor => pointwise("exp", { forward: Math.exp, derivative: (_, y) => y, second: activationSecondDerivatives.exp }, x),
+  tanh: (x: Tensor): Tensor => pointwise("tanh", { forward: Math.tanh, derivative: (_, y) => 1 - y * y, second: activationSecondDerivatives.tanh }, x),
+  sigmoid: (x: Tensor): Tensor => pointwise("sigmoid", { forward: sigmoidOf, derivative: (_, y) => y * (1 - y), second: activationSecondDerivatives.sigmoid }, x),
   leakyRelu: (x: Tensor, negativeSlope = 0.01): Tensor =>
     pointwise("leaky_relu", { forward: (v) => (v > 0 ? v : negativeSlope * v), derivative: (v) => (v > 0 ? 1 : negativeSlope) }, x),
-  sqrt: (x: Tensor): Tensor => pointwise("sqrt", { forward: Math.sqrt, derivative: (_, y) => 0.5 / y }, x),
+  sqrt: (x: Tensor): Tensor => pointwise("sqrt", { forward: Math.sqrt, derivative: (_, y) => 0.5 / y, second: activationSecondDerivatives.sqrt }, x),
 };
 
 /** x for x > 0, slope·x otherwise; derivative `slope` at 0. WASM SIMD. */
@@ -122,6 +136,7 @@ export function gelu(x: Tensor, approximate: "none" | "tanh" = "none"): Tensor {
     {
       forward: (v) => 0.5 * v * (1 + erf(v / Math.SQRT2)),
       derivative: (v) => 0.5 * (1 + erf(v / Math.SQRT2)) + v * INV_SQRT_2PI * Math.exp(-0.5 * v * v),
+      second: (v) => INV_SQRT_2PI * Math.exp(-0.5 * v * v) * (2 - v * v),
     },
     x,
   );
@@ -134,6 +149,11 @@ export const softplus = (x: Tensor, beta = 1, threshold = 20): Tensor =>
     {
       forward: (v) => (v * beta > threshold ? v : Math.log1p(Math.exp(beta * v)) / beta),
       derivative: (v) => (v * beta > threshold ? 1 : sigmoidOf(beta * v)),
+      second: (v) => {
+        if (v * beta > threshold) return 0;
+        const s = sigmoidOf(beta * v);
+        return beta * s * (1 - s);
+      },
     },
     x,
   );
@@ -142,7 +162,7 @@ export const softplus = (x: Tensor, beta = 1, threshold = 20): Tensor =>
 export const exp = (x: Tensor): Tensor => wasmPointwise("exp", x);
 
 /** Natural logarithm. */
-export const log = (x: Tensor): Tensor => pointwise("log", { forward: Math.log, derivative: (v) => 1 / v }, x);
+export const log = (x: Tensor): Tensor => pointwise("log", { forward: Math.log, derivative: (v) => 1 / v, second: (v) => -1 / (v * v) }, x);
 
 /** Square root. WASM SIMD. */
 export const sqrt = (x: Tensor): Tensor => wasmPointwise("sqrt", x);

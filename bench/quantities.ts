@@ -1,0 +1,78 @@
+import { backward, noGrad } from "../src/engine/autograd.ts";
+import { tensor } from "../src/engine/creation.ts";
+import { crossEntropy } from "../src/engine/ops/losses.ts";
+import { mean } from "../src/engine/ops/reduce.ts";
+import { scope } from "../src/engine/scope.ts";
+import { architectureLayers, buildModel, type LayerSpec } from "../src/nn/spec.ts";
+import { SGD } from "../src/optim/sgd.ts";
+import { configurations, createQuantities, QuantityTracker } from "../src/quantities/index.ts";
+import { medianMs } from "./timing.ts";
+import { randomBatch } from "./workloads.ts";
+
+/** DeepOBS's mnist_mlp and fmnist_2c2d, batch 128, as in the quantities issue. */
+export const deepobsProblems: Array<{ name: string; layers: LayerSpec[]; input: number[] }> = [
+  { name: "mnist_mlp", layers: architectureLayers({ arch: "mlp", hidden: [1000, 500, 100] }, [784]), input: [784] },
+  { name: "fmnist_2c2d", layers: architectureLayers({ arch: "2c2d" }, [1, 28, 28]), input: [1, 28, 28] },
+];
+
+/** Timings of one problem: the plain step and, per configuration, a tracked step and the one after it. */
+export interface OverheadTimings {
+  plainMs: number;
+  /** ms of a step where everything is due (every = 1: each step is due and completes the last). */
+  everyStepMs: Record<string, number>;
+  /** ms of a due step plus the following (not due) step, which completes UpdateSize and Alpha. */
+  duePairMs: Record<string, number>;
+}
+
+/**
+ * Times Cockpit's configurations on a problem with SGD and the QuantityTracker. A step that is
+ * neither due nor completing is a plain backward, so the cost per step at `every k` is
+ * (due pair + (k − 2)·plain)/k; every 1 is measured directly.
+ */
+export function quantityOverhead(problem: (typeof deepobsProblems)[number], configurations: string[], runs = 3): OverheadTimings {
+  const batchSize = 128;
+  const { model } = buildModel({ layers: problem.layers }, problem.input, 0);
+  const optimizer = new SGD(model.parameters(), { lr: 0.01 });
+  const batch = randomBatch([batchSize, ...problem.input], 10, 1);
+  const step = (tracker: QuantityTracker | null, t: number) =>
+    scope(() => {
+      optimizer.zeroGrad();
+      const x = tensor(batch.inputs, [batchSize, ...problem.input]);
+      const y = tensor(batch.labels, [batchSize], "int32");
+      const loss = mean(crossEntropy(model.forward(x), y));
+      if (tracker) tracker.backward(loss, t);
+      else backward(loss);
+      noGrad(() => optimizer.step());
+    });
+  const plainMs = medianMs(() => step(null, 0), runs, 1);
+  const everyStepMs: Record<string, number> = {};
+  const duePairMs: Record<string, number> = {};
+  for (const configuration of configurations) {
+    const everyStep = new QuantityTracker(createQuantities(configurationSection(configuration), 1), model, optimizer);
+    let t = 0;
+    everyStepMs[configuration] = medianMs(() => step(everyStep, t++), runs, 1);
+    // Due at even steps only: each timed call is a due step and the completing step after it.
+    const alternate = new QuantityTracker(createQuantities(configurationSection(configuration), 2), model, optimizer);
+    let u = 0;
+    duePairMs[configuration] = medianMs(
+      () => {
+        step(alternate, u++);
+        step(alternate, u++);
+      },
+      runs,
+      1,
+    );
+  }
+  optimizer.dispose();
+  model.dispose();
+  return { plainMs, everyStepMs, duePairMs };
+}
+
+/** The per-step cost at `every k` as a ratio to the plain step. */
+export function overheadRatio(timings: OverheadTimings, configuration: string, every: number): number {
+  if (every === 1) return timings.everyStepMs[configuration] / timings.plainMs;
+  return (timings.duePairMs[configuration] + (every - 2) * timings.plainMs) / (every * timings.plainMs);
+}
+
+// A configuration name, or a single quantity's config name (for per-quantity timings).
+const configurationSection = (name: string): string | Record<string, boolean> => (name in configurations ? name : { [name]: true });

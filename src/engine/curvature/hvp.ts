@@ -1,0 +1,102 @@
+import { topologicalOrder } from "../autograd.ts";
+import { addInto, copyInto } from "../kernels/elementwise.ts";
+import { scope } from "../scope.ts";
+import { type GradNode, Tensor } from "../tensor.ts";
+import type { CurvatureRules } from "./rules.ts";
+
+/** The node's second-order rules, or an error naming the op that lacks them. */
+export function rulesOf(node: GradNode, purpose: string): CurvatureRules {
+  if (!node.curvature) throw new Error(`gradscope: ${purpose} needs second-order rules, which op "${node.op}" does not have`);
+  return node.curvature;
+}
+
+// Adds `value` into the map's entry for `key`; the first value is copied, since ops may hand the
+// same tensor to several inputs.
+function accumulate(map: Map<Tensor, Tensor>, key: Tensor, value: Tensor | null): void {
+  if (!value) return;
+  const existing = map.get(key);
+  if (existing) {
+    addInto(existing, value);
+    return;
+  }
+  const copy = new Tensor(value.shape, "float32", "accumulated tangent");
+  copyInto(value, copy);
+  map.set(key, copy);
+}
+
+/**
+ * Exact Hessian-vector products H·v of a scalar `loss` with respect to `parameters`, by
+ * Pearlmutter's R-operator: a forward pass of directional derivatives along v through the
+ * recorded graph, then the backward pass differentiated along v. Costs about two backward
+ * passes; the graph stays usable. `directions` and the result hold one array per parameter.
+ */
+export function hessianVectorProduct(loss: Tensor, parameters: readonly Tensor[], directions: readonly Float32Array[]): Float32Array[] {
+  if (loss.size !== 1) throw new Error(`gradscope: hessianVectorProduct needs a scalar loss, got ${loss.size} elements`);
+  const purpose = "a Hessian-vector product";
+  return scope(() => {
+    const order = topologicalOrder(loss);
+    const tangents = new Map<Tensor, Tensor | null>();
+    parameters.forEach((parameter, i) => {
+      if (directions[i].length !== parameter.size)
+        throw new RangeError(`gradscope: hessianVectorProduct: direction ${i} has ${directions[i].length} elements, parameter ${parameter.name ?? i} has ${parameter.size}`);
+      const tangent = new Tensor(parameter.shape, "float32", "direction");
+      tangent.data.set(directions[i]);
+      tangents.set(parameter, tangent);
+    });
+    const inputTangents = (node: GradNode) => node.inputs.map((input) => (input ? (tangents.get(input) ?? null) : null));
+    for (const tensor of order) {
+      if (!tensor.node) continue;
+      const incoming = inputTangents(tensor.node);
+      tangents.set(tensor, incoming.some((t) => t !== null) ? rulesOf(tensor.node, purpose).jvp(incoming) : null);
+    }
+    const seed = new Tensor(loss.shape, "float32", "backward seed");
+    seed.data[0] = 1;
+    const gradients = new Map<Tensor, Tensor>([[loss, seed]]);
+    const gradientTangents = new Map<Tensor, Tensor>();
+    const products = parameters.map((p) => new Float32Array(p.size));
+    const position = new Map(parameters.map((p, i) => [p, i]));
+    for (let k = order.length - 1; k >= 0; k--) {
+      const tensor = order[k];
+      const gradOut = gradients.get(tensor);
+      if (!gradOut) continue;
+      const gradOutTangent = gradientTangents.get(tensor) ?? null;
+      const node = tensor.node;
+      if (!node) {
+        const i = position.get(tensor);
+        if (i !== undefined && gradOutTangent) products[i].set(gradOutTangent.data);
+        continue;
+      }
+      const inputGradients = node.backward(gradOut);
+      const inputGradientTangents = rulesOf(node, purpose).backwardTangent(gradOut, gradOutTangent, inputTangents(node));
+      node.inputs.forEach((input, i) => {
+        if (!input?.requiresGrad) return;
+        accumulate(gradients, input, inputGradients[i]);
+        accumulate(gradientTangents, input, inputGradientTangents[i]);
+      });
+    }
+    return products;
+  });
+}
+
+/**
+ * A per-parameter product (such as `hessianVectorProduct` at fixed loss and parameters) as an
+ * operator on one flat float64 vector, for eigensolvers.
+ */
+export function flattenedOperator(multiply: (parts: Float32Array[]) => Float32Array[], sizes: readonly number[]): (v: Float64Array) => Float64Array {
+  const dimension = sizes.reduce((a, b) => a + b, 0);
+  return (v) => {
+    const parts: Float32Array[] = [];
+    let offset = 0;
+    for (const size of sizes) {
+      parts.push(Float32Array.from(v.subarray(offset, offset + size)));
+      offset += size;
+    }
+    const product = new Float64Array(dimension);
+    offset = 0;
+    for (const part of multiply(parts)) {
+      product.set(part, offset);
+      offset += part.length;
+    }
+    return product;
+  };
+}

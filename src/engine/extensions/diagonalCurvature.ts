@@ -1,0 +1,58 @@
+import { backward } from "../autograd.ts";
+import { rulesOf } from "../curvature/hvp.ts";
+import type { HessianFactor } from "../curvature/rules.ts";
+import type { GradNode, Tensor } from "../tensor.ts";
+import { computeLayer } from "./layerStatistics.ts";
+import type { DiagonalCurvatureRequest, ParameterStatistics } from "./types.ts";
+
+/**
+ * BackPACK's DiagHessian and DiagGGN. During the ordinary backward pass (`onNode`), the loss
+ * contributes the symmetric factor of its Hessian w.r.t. the prediction and, for the exact
+ * Hessian, every op with curvature (tanh, sigmoid, ...) contributes σ''(x)·gradOut. `finish`
+ * then backpropagates each factor column from where it entered; a parameter's diagonal is the
+ * signed sum of the squared per-sample gradients these columns produce at its layer.
+ */
+export class DiagonalCurvature {
+  private readonly injected: Array<{ at: Tensor; factor: HessianFactor }> = [];
+
+  constructor(private readonly request: DiagonalCurvatureRequest) {}
+
+  /** The backward hook: records the factors the op contributes. */
+  readonly onNode = (node: GradNode, gradOut: Tensor): void => {
+    const exact = this.request.kind === "diag_h";
+    const rules = exact ? rulesOf(node, "the Hessian diagonal (diag_h)") : node.curvature;
+    const random = this.request.kind === "diag_ggn_mc" ? this.request.random : undefined;
+    if (this.request.kind === "diag_ggn_mc" && !random) throw new Error("gradscope: diag_ggn_mc needs a random generator for its Monte-Carlo samples");
+    const factors = rules?.lossFactors ? rules.lossFactors(gradOut, random) : exact ? (rules?.residualFactors?.(gradOut) ?? []) : [];
+    const at = node.inputs[0];
+    for (const factor of factors) {
+      if (at?.requiresGrad && at.node) this.injected.push({ at, factor });
+      else for (const column of factor.columns) column.dispose();
+    }
+  };
+
+  /** Propagates the recorded factors and stores each parameter's diagonal in `results`. */
+  finish(results: Map<Tensor, ParameterStatistics>): void {
+    if (this.request.kind !== "diag_h" && !this.injected.length) throw new Error(`gradscope: ${this.request.kind} found no loss with curvature factors in the graph`);
+    const totals = new Map<Tensor, Float64Array>();
+    for (const { at, factor } of this.injected.splice(0)) {
+      for (const column of factor.columns) {
+        const perColumn = new Map<Tensor, ParameterStatistics>();
+        backward(at, { gradient: column, accumulate: false, onLayer: (layer, gradOut) => computeLayer(layer, gradOut, 1, { sumGradSquared: true }, perColumn) });
+        column.dispose();
+        for (const [parameter, stats] of perColumn) {
+          const squares = stats.sumGradSquared as Tensor;
+          let total = totals.get(parameter);
+          if (!total) {
+            total = new Float64Array(parameter.size);
+            totals.set(parameter, total);
+          }
+          const values = squares.data;
+          for (let j = 0; j < values.length; j++) total[j] += factor.sign * values[j];
+          squares.dispose();
+        }
+      }
+    }
+    for (const [parameter, stats] of results) stats.diagonalCurvature = totals.get(parameter) ?? new Float64Array(parameter.size);
+  }
+}

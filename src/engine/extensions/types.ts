@@ -1,0 +1,50 @@
+import type { Random } from "../random.ts";
+import type { Tensor } from "../tensor.ts";
+import type { Histogram1dSpec, Histogram2dSpec } from "./histograms.ts";
+
+/**
+ * The per-sample statistics to compute in one backward pass (BackPACK's extensions). g_i is
+ * the gradient of sample i's own loss ℓ_i, not BackPACK's g_i/N.
+ */
+export interface ExtensionRequest {
+  /** ‖g_i‖² per sample. */
+  batchL2?: boolean;
+  /** The N×N Gram matrix g_iᵀg_j (row-major). */
+  batchDot?: boolean;
+  /** Σ_i g_i², shaped like the parameter. */
+  sumGradSquared?: boolean;
+  /** The materialized per-sample gradients [N, *shape]. */
+  individualGradients?: boolean;
+  /** g_iᵀd_θ for a direction d_θ given per parameter. */
+  projections?: ReadonlyMap<Tensor, Tensor>;
+  /** Counts of all per-sample gradient elements. */
+  hist1d?: Histogram1dSpec;
+  /** Counts of (g_i[j], θ[j]) pairs, hist[ix·ybins + iy]. */
+  hist2d?: Histogram2dSpec;
+  /** A diagonal of the loss's curvature, shaped like the parameter (BackPACK's DiagHessian/DiagGGN). */
+  diagonalCurvature?: DiagonalCurvatureRequest;
+}
+
+/**
+ * Which curvature diagonal: the exact Hessian's (`diag_h`), the generalized Gauss-Newton's
+ * (`diag_ggn_exact`), or a one-sample Monte-Carlo estimate of the latter (`diag_ggn_mc`).
+ */
+export type CurvatureKind = "diag_h" | "diag_ggn_exact" | "diag_ggn_mc";
+
+/** The curvature diagonal to compute; `random` draws the Monte-Carlo samples. */
+export interface DiagonalCurvatureRequest {
+  kind: CurvatureKind;
+  random?: Random;
+}
+
+/** What the extensions computed for one parameter. */
+export interface ParameterStatistics {
+  batchL2?: Float64Array;
+  batchDot?: Float64Array;
+  sumGradSquared?: Tensor;
+  individualGradients?: Tensor;
+  projections?: Float64Array;
+  hist1d?: Float64Array;
+  hist2d?: Float64Array;
+  diagonalCurvature?: Float64Array;
+}

@@ -1,0 +1,120 @@
+import { flattenedOperator } from "../engine/curvature/hvp.ts";
+import { extremeEigenvalue } from "../engine/curvature/lanczos.ts";
+import type { CurvatureKind, ExtensionRequest } from "../engine/extensions/index.ts";
+import { Random } from "../engine/random.ts";
+import { ScheduledQuantity, type StepInfo } from "./quantity.ts";
+import { every, type StepSchedule } from "./schedule.ts";
+
+const curvatureKinds: readonly CurvatureKind[] = ["diag_h", "diag_ggn_exact", "diag_ggn_mc"];
+
+function checkKind(name: string, kind: string): CurvatureKind {
+  if (!curvatureKinds.includes(kind as CurvatureKind)) throw new Error(`gradscope: ${name}: curvature must be one of ${curvatureKinds.join(", ")}, got "${kind}"`);
+  return kind as CurvatureKind;
+}
+
+/** A quantity built on a curvature diagonal h (BackPACK's DiagHessian or DiagGGN, per Cockpit's `curvature` option). */
+abstract class DiagonalCurvatureQuantity extends ScheduledQuantity {
+  readonly curvature: CurvatureKind;
+  // Draws the Monte-Carlo samples of diag_ggn_mc.
+  private readonly random: Random;
+
+  constructor(schedule: StepSchedule = every(1), curvature = "diag_h", seed = 0) {
+    super(schedule);
+    this.curvature = checkKind(new.target.name, curvature);
+    this.random = new Random(seed);
+  }
+
+  request(): ExtensionRequest {
+    return { diagonalCurvature: { kind: this.curvature, random: this.random } };
+  }
+
+  /** h per parameter tensor, in parameter order. */
+  protected diagonals(step: StepInfo): Float64Array[] {
+    return step.params.map(({ tensor }) => {
+      const diagonal = step.stats.get(tensor)?.diagonalCurvature;
+      if (!diagonal) throw new Error(`gradscope: ${this.name} needs the curvature diagonal of ${tensor.name ?? "a parameter"}, which was not computed`);
+      return diagonal;
+    });
+  }
+}
+
+const sum = (values: Float64Array): number => values.reduce((a, b) => a + b, 0);
+
+/** Σ_j h_j per parameter tensor: the trace of each diagonal Hessian block. Config name `hess_trace`. */
+export class HessTrace extends DiagonalCurvatureQuantity {
+  readonly name = "HessTrace";
+  compute(step: StepInfo): number[] {
+    return this.diagonals(step).map(sum);
+  }
+}
+
+/** Takeuchi's information criterion from diagonals: M_j = (1/N)Σ_i g_ij², over h_j + ε. */
+abstract class TakeuchiQuantity extends DiagonalCurvatureQuantity {
+  constructor(
+    schedule: StepSchedule = every(1),
+    curvature = "diag_h",
+    readonly epsilon = 1e-7,
+    seed = 0,
+  ) {
+    super(schedule, curvature, seed);
+  }
+
+  request(): ExtensionRequest {
+    return { ...super.request(), sumGradSquared: true };
+  }
+
+  /** M_j per parameter tensor. */
+  protected secondMoments(step: StepInfo): Float64Array[] {
+    return step.params.map(({ tensor }) => {
+      const squares = step.stats.get(tensor)?.sumGradSquared?.data;
+      if (!squares) throw new Error(`gradscope: ${this.name} needs sumGradSquared of ${tensor.name ?? "a parameter"}, which was not computed`);
+      return Float64Array.from(squares, (s) => s / step.batchSize);
+    });
+  }
+}
+
+/** Σ_j M_j / (h_j + ε). Config name `tic_diag`. */
+export class TICDiag extends TakeuchiQuantity {
+  readonly name = "TICDiag";
+  compute(step: StepInfo): number {
+    const diagonals = this.diagonals(step);
+    let total = 0;
+    this.secondMoments(step).forEach((moments, k) => {
+      for (let j = 0; j < moments.length; j++) total += moments[j] / (diagonals[k][j] + this.epsilon);
+    });
+    return total;
+  }
+}
+
+/** Σ_j M_j / (Σ_j h_j + ε). Config name `tic_trace`. */
+export class TICTrace extends TakeuchiQuantity {
+  readonly name = "TICTrace";
+  compute(step: StepInfo): number {
+    const trace = this.diagonals(step).reduce((total, diagonal) => total + sum(diagonal), 0);
+    return this.secondMoments(step).reduce((total, moments) => total + sum(moments), 0) / (trace + this.epsilon);
+  }
+}
+
+/**
+ * The Hessian eigenvalue of largest magnitude (Cockpit's power iteration converges to it), by
+ * Lanczos on exact Hessian-vector products of the mean loss. Config name `hess_max_ev`.
+ */
+export class HessMaxEV extends ScheduledQuantity {
+  readonly name = "HessMaxEV";
+  private readonly random: Random;
+
+  constructor(
+    schedule: StepSchedule = every(1),
+    readonly options: { maxIterations?: number; rtol?: number; atol?: number; seed?: number } = {},
+  ) {
+    super(schedule);
+    this.random = new Random(options.seed ?? 0);
+  }
+
+  compute(step: StepInfo): number {
+    const sizes = step.params.map(({ tensor }) => tensor.size);
+    const multiply = flattenedOperator((parts) => step.hessianVectorProduct(parts), sizes);
+    const dimension = sizes.reduce((a, b) => a + b, 0);
+    return extremeEigenvalue(multiply, dimension, { ...this.options, random: this.random }).value;
+  }
+}

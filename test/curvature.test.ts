@@ -1,0 +1,141 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { goldenValues, toTensor } from "../src/conformance/golden.ts";
+import type { QuantityCase } from "../src/conformance/quantities.ts";
+import { tensor } from "../src/engine/creation.ts";
+import { flattenedOperator, hessianVectorProduct } from "../src/engine/curvature/hvp.ts";
+import { extremeEigenvalue } from "../src/engine/curvature/lanczos.ts";
+import { backwardWithExtensions, type CurvatureKind } from "../src/engine/extensions/index.ts";
+import { crossEntropy, mseLoss } from "../src/engine/ops/losses.ts";
+import { mean } from "../src/engine/ops/reduce.ts";
+import { Random } from "../src/engine/random.ts";
+import { scope } from "../src/engine/scope.ts";
+import type { Tensor } from "../src/engine/tensor.ts";
+import type { Module } from "../src/nn/module.ts";
+import { buildModel } from "../src/nn/spec.ts";
+import { configurations, createQuantities } from "../src/quantities/index.ts";
+import { assertClose, randomValues } from "./helpers.ts";
+
+type Case = QuantityCase & { steps: Array<{ aux_float64: { diag_hessian: Array<{ value: unknown } | unknown>; hessian_eig_max_abs_signed: number } }> };
+
+const reference = fileURLToPath(new URL("../../shared/reference/quantities.json", import.meta.url));
+const cases = (JSON.parse(readFileSync(reference, "utf8")) as { cases: Case[] }).cases.filter((c) => c.name !== "mlp_adam");
+
+/** Runs `fn` with the case's model at θ_0 and the mean loss of batch 0 (graph alive). */
+function atStepZero<T>(c: Case, fn: (loss: Tensor, model: Module) => T): T {
+  const { model } = buildModel({ layers: c.model }, c.input_shape.slice(1), 0);
+  const named = new Map(model.namedParameters());
+  for (const p of c.initial_params) named.get(p.name)?.data.set(goldenValues(p.value));
+  try {
+    return scope(() => {
+      const batch = c.batches[0];
+      const output = model.forward(toTensor(batch.inputs));
+      const target = toTensor(batch.targets);
+      const perSample = c.loss.type === "mse" ? mseLoss(output, target) : crossEntropy(output, tensor(target.ints, target.shape, "int32"));
+      return fn(mean(perSample), model);
+    });
+  } finally {
+    model.dispose();
+  }
+}
+
+const exactDiagonal = (c: Case): number[][] => c.steps[0].aux_float64.diag_hessian.map((entry) => goldenValues(((entry as { value?: unknown }).value ?? entry) as never));
+
+test("Hessian-vector products are exact: H·e_j reproduces the float64 Hessian's diagonal, and H is symmetric", () => {
+  for (const c of cases) {
+    atStepZero(c, (loss, model) => {
+      const params = model.parameters();
+      const sizes = params.map((p) => p.size);
+      const total = sizes.reduce((a, b) => a + b, 0);
+      const columns: number[][] = [];
+      for (let j = 0; j < total; j++) {
+        let offset = 0;
+        const directions = sizes.map((size) => {
+          const d = new Float32Array(size);
+          if (j >= offset && j < offset + size) d[j - offset] = 1;
+          offset += size;
+          return d;
+        });
+        columns.push(hessianVectorProduct(loss, params, directions).flatMap((part) => Array.from(part)));
+      }
+      const diagonal = columns.map((column, j) => column[j]);
+      assertClose(diagonal, exactDiagonal(c).flat(), 1e-4, 1e-6, `${c.name} diag(H)`);
+      let asymmetry = 0;
+      for (let i = 0; i < total; i++) for (let j = 0; j < i; j++) asymmetry = Math.max(asymmetry, Math.abs(columns[i][j] - columns[j][i]));
+      assert.ok(asymmetry < 1e-5, `${c.name}: max |H_ij − H_ji| = ${asymmetry}`);
+    });
+  }
+});
+
+test("Lanczos on exact HVPs finds the float64 Hessian's eigenvalue of largest magnitude", () => {
+  for (const c of cases) {
+    const expected = c.steps[0].aux_float64.hessian_eig_max_abs_signed;
+    const { value, iterations } = atStepZero(c, (loss, model) => {
+      const params = model.parameters();
+      const sizes = params.map((p) => p.size);
+      const multiply = flattenedOperator((parts) => hessianVectorProduct(loss, params, parts), sizes);
+      return extremeEigenvalue(
+        multiply,
+        sizes.reduce((a, b) => a + b, 0),
+        { random: new Random(3) },
+      );
+    });
+    assertClose([value], [expected], 2e-3, 1e-6, `${c.name} λ_max`);
+    assert.ok(iterations < 60, `${c.name}: ${iterations} Hessian-vector products`);
+  }
+});
+
+test("the curvature diagonal extension: diag_h is the exact Hessian diagonal, diag_ggn_exact drops the activations' curvature, diag_ggn_mc estimates it", () => {
+  const diagonals = (c: Case, kind: CurvatureKind, random?: Random): number[][] =>
+    atStepZero(c, (loss, model) => {
+      const stats = backwardWithExtensions(loss, { diagonalCurvature: { kind, random } });
+      return model.parameters().map((p) => Array.from(stats.get(p)?.diagonalCurvature ?? []));
+    });
+  for (const c of cases) assertClose(diagonals(c, "diag_h").flat(), exactDiagonal(c).flat(), 1e-4, 1e-6, `${c.name} diag_h`);
+  // Only relu and maxpool: the Gauss-Newton diagonal is the Hessian's.
+  const cnn = cases.find((c) => c.name === "cnn_sgd") as Case;
+  assertClose(diagonals(cnn, "diag_ggn_exact").flat(), exactDiagonal(cnn).flat(), 1e-4, 1e-6, "cnn diag_ggn_exact");
+  // The tanh layer's curvature makes them differ in the first layer, not in the last.
+  const mlp = cases.find((c) => c.name === "mlp_sgd") as Case;
+  const [ggn, exact] = [diagonals(mlp, "diag_ggn_exact"), exactDiagonal(mlp)];
+  assert.ok(Math.abs(ggn[0].reduce((a, b) => a + b) - exact[0].reduce((a, b) => a + b)) > 1e-3);
+  assertClose(ggn[5], exact[5], 1e-4, 1e-6, "last bias");
+  const random = new Random(7);
+  const samples = 400;
+  const average = new Array(ggn.flat().length).fill(0);
+  for (let s = 0; s < samples; s++)
+    diagonals(mlp, "diag_ggn_mc", random)
+      .flat()
+      .forEach((v, i) => {
+        average[i] += v / samples;
+      });
+  const trace = (values: number[]) => values.reduce((a, b) => a + b, 0);
+  assert.ok(Math.abs(trace(average) / trace(ggn.flat()) - 1) < 0.05, `MC trace ${trace(average)} vs exact ${trace(ggn.flat())}`);
+});
+
+test("curvature errors name the op without second-order rules and the bad option", () => {
+  const { model } = buildModel({ layers: [{ type: "linear", out: 4 }, { type: "layernorm" }, { type: "linear", out: 3 }] }, [5], 0);
+  scope(() => {
+    const loss = mean(crossEntropy(model.forward(tensor(randomValues(10, 3), [2, 5])), tensor([0, 2], [2], "int32")));
+    assert.throws(
+      () => backwardWithExtensions(loss, { diagonalCurvature: { kind: "diag_h" } }),
+      /the Hessian diagonal \(diag_h\) needs second-order rules, which op "layernorm" does not have/,
+    );
+    const params = model.parameters();
+    assert.throws(
+      () =>
+        hessianVectorProduct(
+          loss,
+          params,
+          params.map((p) => new Float32Array(p.size)),
+        ),
+      /Hessian-vector product needs second-order rules, which op "layernorm"/,
+    );
+  });
+  model.dispose();
+  assert.throws(() => createQuantities({ hess_trace: { curvature: "diag_x" } }, 1), /HessTrace: curvature must be one of diag_h, diag_ggn_exact, diag_ggn_mc, got "diag_x"/);
+  assert.deepEqual(configurations.business.slice(-2), ["tic_diag", "hess_trace"]);
+  assert.deepEqual(configurations.full.slice(-2), ["hess_max_ev", "grad_hist_2d"]);
+});
