@@ -68,6 +68,9 @@ export function quantityOverhead(problem: (typeof deepobsProblems)[number], conf
   return { plainMs, everyStepMs, duePairMs };
 }
 
+/** The tracking intervals the quantities issue asks for. */
+export const trackingIntervals = [1, 4, 16, 64];
+
 /** The per-step cost at `every k` as a ratio to the plain step. */
 export function overheadRatio(timings: OverheadTimings, configuration: string, every: number): number {
   if (every === 1) return timings.everyStepMs[configuration] / timings.plainMs;

@@ -9,6 +9,7 @@ import { buildModel } from "../src/nn/spec.ts";
 import { Adam } from "../src/optim/adam.ts";
 import { SGD } from "../src/optim/sgd.ts";
 import { loopOverhead } from "./loop.ts";
+import { deepobsProblems, overheadRatio, quantityOverhead, trackingIntervals } from "./quantities.ts";
 import { initTfjsWasm, tfjsCnnStep, tfjsMlpStep } from "./tfjsPeer.ts";
 import { medianMs } from "./timing.ts";
 import { cnnSpec, gradscopeStep, mlpSpec } from "./workloads.ts";
@@ -98,6 +99,17 @@ for (const w of workloads) {
     histogram.dispose();
   }
   ours.dispose();
+}
+
+// Cockpit's configurations on DeepOBS problems, as ratios to the plain SGD step.
+for (const problem of deepobsProblems) {
+  const configurations = ["economy", "business", "full"];
+  const timings = quantityOverhead(problem, configurations);
+  rows.push({ name: `${problem.name} plain SGD step, batch 128`, value: format(timings.plainMs, 1), unit: "ms", ratio: "1.00x" });
+  for (const configuration of configurations) {
+    const ratios = trackingIntervals.map((every) => `${format(overheadRatio(timings, configuration, every), 2)}x`);
+    rows.push({ name: `${problem.name} ${configuration}, tracked every ${trackingIntervals.join(" / ")} steps`, value: ratios.join(" / "), unit: "per step", ratio: "vs plain" });
+  }
 }
 
 // The fit loop against bare kernels, best of 3 epochs each (the first warms up).

@@ -1,9 +1,9 @@
 import { ScheduledQuantity, type StepInfo } from "./quantity.ts";
 
-const norm = (values: ArrayLike<number>, minus?: ArrayLike<number>) => {
+const distance = (values: Float32Array, from: Float32Array) => {
   let total = 0;
   for (let i = 0; i < values.length; i++) {
-    const v = values[i] - (minus ? minus[i] : 0);
+    const v = values[i] - from[i];
     total += v * v;
   }
   return Math.sqrt(total);
@@ -21,7 +21,7 @@ export class Loss extends ScheduledQuantity {
 export class GradNorm extends ScheduledQuantity {
   readonly name = "GradNorm";
   compute(step: StepInfo): number[] {
-    return step.grads.map((g) => norm(g));
+    return step.gradSquaredNorms.map(Math.sqrt);
   }
 }
 
@@ -29,7 +29,7 @@ export class GradNorm extends ScheduledQuantity {
 export class Distance extends ScheduledQuantity {
   readonly name = "Distance";
   compute(step: StepInfo): number[] {
-    return step.values.map((v, k) => norm(v, step.initial[k]));
+    return step.values.map((v, k) => distance(v, step.initial[k]));
   }
 }
 
@@ -37,7 +37,7 @@ export class Distance extends ScheduledQuantity {
 export class UpdateSize extends ScheduledQuantity {
   readonly name = "UpdateSize";
   computeAcross(previous: StepInfo, current: StepInfo): number[] {
-    return current.values.map((v, k) => norm(v, previous.values[k]));
+    return current.values.map((v, k) => distance(v, previous.values[k]));
   }
 }
 

@@ -1,5 +1,7 @@
 import type { ExtensionRequest } from "../engine/extensions/index.ts";
-import { ScheduledQuantity, type StepInfo, squaredNorm, summedStatistic } from "./quantity.ts";
+import { ScheduledQuantity, type StepInfo, summedStatistic } from "./quantity.ts";
+
+const totalGradSquared = (step: StepInfo): number => step.gradSquaredNorms.reduce((a, b) => a + b, 0);
 
 // Σ_i‖g_i‖², N and ‖g‖² over all parameters; Σ_i‖g_i − g‖² = Σ_i‖g_i‖² − N‖g‖² since g is the mean.
 function spread(step: StepInfo, fromGram: boolean): { sumL2: number; n: number; gradSquared: number } {
@@ -9,7 +11,7 @@ function spread(step: StepInfo, fromGram: boolean): { sumL2: number; n: number; 
     const gram = summedStatistic(step, "batchDot");
     for (let i = 0; i < n; i++) sumL2 += gram[i * n + i];
   } else for (const v of summedStatistic(step, "batchL2")) sumL2 += v;
-  return { sumL2, n, gradSquared: step.grads.reduce((s, g) => s + squaredNorm(g), 0) };
+  return { sumL2, n, gradSquared: totalGradSquared(step) };
 }
 
 /**
@@ -37,7 +39,7 @@ function projectionsOnMean(step: StepInfo): { dots: Float64Array; gradSquared: n
     for (let j = 0; j < n; j++) total += gram[i * n + j];
     dots[i] = total / n;
   }
-  return { dots, gradSquared: step.grads.reduce((s, g) => s + squaredNorm(g), 0), gram };
+  return { dots, gradSquared: totalGradSquared(step), gram };
 }
 
 /** The inner-product test (Bollapragada et al. 2018): sqrt(Σ_i(g_iᵀg − ‖g‖²)² / (N(N−1)‖g‖⁴)). Config name `inner_test`. */

@@ -26,6 +26,8 @@ export interface StepInfo {
   values: Float32Array[];
   /** The batch gradient g = ∇L per parameter (copies). */
   grads: Float32Array[];
+  /** ‖g_k‖² per parameter tensor, summed in float64 (computed once per step). */
+  gradSquaredNorms: number[];
   /** θ_0 per parameter. */
   initial: Float32Array[];
   /** The per-sample statistics the due quantities asked for, per parameter tensor. */
@@ -82,7 +84,7 @@ export function summedStatistic(step: StepInfo, key: "batchL2" | "batchDot"): Fl
 /** ‖v‖² of a float32 array, summed in float64. */
 export function squaredNorm(values: Float32Array): number {
   let total = 0;
-  for (const v of values) total += v * v;
+  for (let i = 0; i < values.length; i++) total += values[i] * values[i];
   return total;
 }
 

@@ -1,8 +1,10 @@
 import { backward } from "../autograd.ts";
 import { rulesOf } from "../curvature/hvp.ts";
 import type { HessianFactor } from "../curvature/rules.ts";
-import type { GradNode, Tensor } from "../tensor.ts";
+import { type GradNode, type LayerRecord, Tensor } from "../tensor.ts";
 import { computeLayer } from "./layerStatistics.ts";
+import { rankOneLinear } from "./linearClosedForms.ts";
+import { sumGradSquared } from "./statistics.ts";
 import type { DiagonalCurvatureRequest, ParameterStatistics } from "./types.ts";
 
 /**
@@ -35,23 +37,50 @@ export class DiagonalCurvature {
   finish(results: Map<Tensor, ParameterStatistics>): void {
     if (this.request.kind !== "diag_h" && !this.injected.length) throw new Error(`gradscope: ${this.request.kind} found no loss with curvature factors in the graph`);
     const totals = new Map<Tensor, Float64Array>();
+    const add = (parameter: Tensor, squares: Tensor, sign: number): void => {
+      let total = totals.get(parameter);
+      if (!total) {
+        total = new Float64Array(parameter.size);
+        totals.set(parameter, total);
+      }
+      const values = squares.data;
+      for (let j = 0; j < values.length; j++) total[j] += sign * values[j];
+      squares.dispose();
+    };
+    // Rank-one linear layers share a_i across columns: Σ_k ±(δ_ik a_iᵀ)² = (Σ_k ±δ_ik²)(a_i²)ᵀ,
+    // so their δ² are summed over all columns first and meet the activations in one GEMM.
+    const linearSquares = new Map<LayerRecord, { shape: readonly number[]; squares: Float64Array }>();
     for (const { at, factor } of this.injected.splice(0)) {
       for (const column of factor.columns) {
         const perColumn = new Map<Tensor, ParameterStatistics>();
-        backward(at, { gradient: column, accumulate: false, onLayer: (layer, gradOut) => computeLayer(layer, gradOut, 1, { sumGradSquared: true }, perColumn) });
-        column.dispose();
-        for (const [parameter, stats] of perColumn) {
-          const squares = stats.sumGradSquared as Tensor;
-          let total = totals.get(parameter);
-          if (!total) {
-            total = new Float64Array(parameter.size);
-            totals.set(parameter, total);
+        const onLayer = (layer: LayerRecord, gradOut: Tensor): void => {
+          if (!rankOneLinear(layer, gradOut, 1)) {
+            computeLayer(layer, gradOut, 1, { sumGradSquared: true }, perColumn);
+            return;
           }
-          const values = squares.data;
-          for (let j = 0; j < values.length; j++) total[j] += factor.sign * values[j];
-          squares.dispose();
-        }
+          let entry = linearSquares.get(layer);
+          if (!entry) {
+            entry = { shape: gradOut.shape, squares: new Float64Array(gradOut.size) };
+            linearSquares.set(layer, entry);
+          }
+          const delta = gradOut.data;
+          for (let j = 0; j < delta.length; j++) entry.squares[j] += factor.sign * delta[j] * delta[j];
+        };
+        backward(at, { gradient: column, accumulate: false, onLayer });
+        column.dispose();
+        for (const [parameter, stats] of perColumn) add(parameter, stats.sumGradSquared as Tensor, factor.sign);
       }
+    }
+    for (const [layer, { shape, squares }] of linearSquares) {
+      const summed = new Tensor(shape, "float32", "summed squared output gradients");
+      summed.data.set(squares);
+      for (const [parameter, role] of [
+        [layer.weight, "weight"],
+        [layer.bias, "bias"],
+      ] as const) {
+        if (parameter?.requiresGrad) add(parameter, sumGradSquared.fromSquaredDelta(summed, layer.input, role, parameter, 1), 1);
+      }
+      summed.dispose();
     }
     for (const [parameter, stats] of results) stats.diagonalCurvature = totals.get(parameter) ?? new Float64Array(parameter.size);
   }

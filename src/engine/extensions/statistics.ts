@@ -54,36 +54,45 @@ export const batchDot = {
 /** Σ_i g_i² elementwise, shaped like the parameter. Linear weight: s²·(δ²)ᵀ(a²). */
 export const sumGradSquared = {
   linear(view: RankOneLinear, role: LinearRole, parameter: Tensor): Tensor {
-    const out = new Tensor(parameter.shape, "float32", "sumGradSquared");
     const squaredDelta = squared(view.delta);
-    const s2 = view.scale * view.scale;
+    const out = sumGradSquared.fromSquaredDelta(squaredDelta, view.activations, role, parameter, view.scale * view.scale);
+    squaredDelta.dispose();
+    return out;
+  },
+  /**
+   * s²·Σ_i δ_i² (a_i²)ᵀ (weight) or s²·Σ_i δ_i² (bias) from δ² [N, out]: the sum may run over
+   * several output gradients first, since a_i is shared (the curvature factor columns).
+   */
+  fromSquaredDelta(squaredDelta: Tensor, activations: Tensor, role: LinearRole, parameter: Tensor, s2: number): Tensor {
+    const out = new Tensor(parameter.shape, "float32", "sumGradSquared");
+    const [batch, inFeatures] = activations.shape;
+    const outFeatures = squaredDelta.shape[1];
     if (role === "bias") {
       const heap = engineMemory.f32;
-      for (let o = 0; o < view.outFeatures; o++) {
+      for (let o = 0; o < outFeatures; o++) {
         let total = 0;
-        for (let i = 0; i < view.batch; i++) total += heap[squaredDelta.offset + i * view.outFeatures + o];
+        for (let i = 0; i < batch; i++) total += heap[squaredDelta.offset + i * outFeatures + o];
         heap[out.offset + o] = s2 * total;
       }
-    } else {
-      const squaredInput = squared(view.activations);
-      gemm({
-        transA: true,
-        transB: false,
-        m: view.outFeatures,
-        n: view.inFeatures,
-        k: view.batch,
-        alpha: s2,
-        a: squaredDelta.ptr,
-        lda: view.outFeatures,
-        b: squaredInput.ptr,
-        ldb: view.inFeatures,
-        beta: 0,
-        c: out.ptr,
-        ldc: view.inFeatures,
-      });
-      squaredInput.dispose();
+      return out;
     }
-    squaredDelta.dispose();
+    const squaredInput = squared(activations);
+    gemm({
+      transA: true,
+      transB: false,
+      m: outFeatures,
+      n: inFeatures,
+      k: batch,
+      alpha: s2,
+      a: squaredDelta.ptr,
+      lda: outFeatures,
+      b: squaredInput.ptr,
+      ldb: inFeatures,
+      beta: 0,
+      c: out.ptr,
+      ldc: inFeatures,
+    });
+    squaredInput.dispose();
     return out;
   },
   general(gradients: Tensor, parameter: Tensor): Tensor {
