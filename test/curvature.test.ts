@@ -15,7 +15,8 @@ import { scope } from "../src/engine/scope.ts";
 import type { Tensor } from "../src/engine/tensor.ts";
 import type { Module } from "../src/nn/module.ts";
 import { buildModel } from "../src/nn/spec.ts";
-import { configurations, createQuantities } from "../src/quantities/index.ts";
+import { createOptimizer } from "../src/optim/registry.ts";
+import { configurations, createQuantities, type Quantity, QuantityTracker, type StepInfo } from "../src/quantities/index.ts";
 import { assertClose, randomValues } from "./helpers.ts";
 
 type Case = QuantityCase & { steps: Array<{ aux_float64: { diag_hessian: Array<{ value: unknown } | unknown>; hessian_eig_max_abs_signed: number } }> };
@@ -138,4 +139,34 @@ test("curvature errors name the op without second-order rules and the bad option
   assert.throws(() => createQuantities({ hess_trace: { curvature: "diag_x" } }, 1), /HessTrace: curvature must be one of diag_h, diag_ggn_exact, diag_ggn_mc, got "diag_x"/);
   assert.deepEqual(configurations.business.slice(-2), ["tic_diag", "hess_trace"]);
   assert.deepEqual(configurations.full.slice(-2), ["hess_max_ev", "grad_hist_2d"]);
+});
+
+test("the full configuration tracks the curvature quantities during SGD training, and HessMaxEV refuses to run once its step is over", () => {
+  const { model } = buildModel({ layers: [{ type: "linear", out: 6 }, { type: "tanh" }, { type: "linear", out: 3 }] }, [4], 5);
+  const optimizer = createOptimizer("sgd", model.parameters(), { lr: 0.1 });
+  let kept: StepInfo | null = null;
+  const keep: Quantity = {
+    name: "Keep",
+    schedule: () => true,
+    compute: (info) => {
+      kept = info;
+      return undefined;
+    },
+  };
+  const tracker = new QuantityTracker([...createQuantities("full", 1), keep], model, optimizer);
+  for (let t = 0; t < 2; t++) {
+    scope(() => {
+      optimizer.zeroGrad();
+      const loss = mean(crossEntropy(model.forward(tensor(randomValues(20, t), [5, 4])), tensor([0, 1, 2, 0, 1], [5], "int32")));
+      tracker.backward(loss, t);
+      optimizer.step();
+    });
+  }
+  const first = tracker.outputs.get(0) as Record<string, unknown>;
+  for (const name of ["HessTrace", "TICDiag", "HessMaxEV", "GradHist2d", "Alpha"]) assert.ok(name in first, `${name} at step 0`);
+  assert.equal((first.HessTrace as number[]).length, 4);
+  assert.ok(Number.isFinite(first.HessMaxEV as number) && (first.HessMaxEV as number) !== 0);
+  assert.throws(() => (kept as unknown as StepInfo).hessianVectorProduct([]), /only available while the step's quantities are computed/);
+  optimizer.dispose();
+  model.dispose();
 });

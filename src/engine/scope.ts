@@ -5,7 +5,8 @@ function collectTensors(value: unknown, out: Tensor[], seen: Set<unknown>): void
     out.push(value);
     return;
   }
-  if (value === null || typeof value !== "object" || seen.has(value)) return;
+  // Typed arrays hold numbers only; walking their elements would cost a pass over the data.
+  if (value === null || typeof value !== "object" || ArrayBuffer.isView(value) || seen.has(value)) return;
   seen.add(value);
   if (Array.isArray(value)) for (const item of value) collectTensors(item, out, seen);
   else if (value instanceof Map) for (const item of value.values()) collectTensors(item, out, seen);

@@ -38,7 +38,12 @@ abstract class DiagonalCurvatureQuantity extends ScheduledQuantity {
   }
 }
 
-const sum = (values: Float64Array): number => values.reduce((a, b) => a + b, 0);
+// Plain loops: typed-array reduce/from with a callback is slow on million-element parameters.
+const sum = (values: Float64Array): number => {
+  let total = 0;
+  for (let j = 0; j < values.length; j++) total += values[j];
+  return total;
+};
 
 /** Σ_j h_j per parameter tensor: the trace of each diagonal Hessian block. Config name `hess_trace`. */
 export class HessTrace extends DiagonalCurvatureQuantity {
@@ -68,7 +73,9 @@ abstract class TakeuchiQuantity extends DiagonalCurvatureQuantity {
     return step.params.map(({ tensor }) => {
       const squares = step.stats.get(tensor)?.sumGradSquared?.data;
       if (!squares) throw new Error(`gradscope: ${this.name} needs sumGradSquared of ${tensor.name ?? "a parameter"}, which was not computed`);
-      return Float64Array.from(squares, (s) => s / step.batchSize);
+      const moments = new Float64Array(squares.length);
+      for (let j = 0; j < squares.length; j++) moments[j] = squares[j] / step.batchSize;
+      return moments;
     });
   }
 }
