@@ -71,6 +71,7 @@ export function extremeEigenvalue(multiply: (v: Float64Array) => Float64Array, d
   const alphas: number[] = [];
   const betas: number[] = [];
   let estimate = Number.NaN;
+  let ends = [Number.NaN, Number.NaN];
   let settled = 0;
   for (let iteration = 1; iteration <= maxIterations; iteration++) {
     const w = multiply(q);
@@ -85,10 +86,12 @@ export function extremeEigenvalue(multiply: (v: Float64Array) => Float64Array, d
     const t = alphas.length - 1;
     const smallest = tridiagonalEigenvalue(alphas, betas, 0);
     const largest = tridiagonalEigenvalue(alphas, betas, t);
-    const next = Math.abs(smallest) > Math.abs(largest) ? smallest : largest;
     const nextBeta = Math.sqrt(dot(w, w));
-    const converged = Math.abs(next - estimate) <= atol + rtol * Math.abs(next);
-    estimate = next;
+    // Both ends must settle: when |λ_min| ≈ λ_max, the larger one can change sides late.
+    const close = (a: number, b: number) => Math.abs(a - b) <= atol + rtol * Math.abs(a);
+    const converged = close(smallest, ends[0]) && close(largest, ends[1]);
+    ends = [smallest, largest];
+    estimate = Math.abs(smallest) > Math.abs(largest) ? smallest : largest;
     settled = converged ? settled + 1 : 0;
     // Two quiet iterations in a row, or an invariant subspace: the extreme Ritz value is exact.
     if (settled >= 2 || nextBeta <= 1e-12 * Math.max(1, Math.abs(estimate))) return { value: estimate, iterations: iteration };
