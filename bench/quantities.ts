@@ -9,11 +9,21 @@ import { configurations, createQuantities, QuantityTracker } from "../src/quanti
 import { medianMs } from "./timing.ts";
 import { randomBatch } from "./workloads.ts";
 
-/** DeepOBS's mnist_mlp and fmnist_2c2d, batch 128, as in the quantities issue. */
-export const deepobsProblems: Array<{ name: string; layers: LayerSpec[]; input: number[] }> = [
-  { name: "mnist_mlp", layers: architectureLayers({ arch: "mlp", hidden: [1000, 500, 100] }, [784]), input: [784] },
-  { name: "fmnist_2c2d", layers: architectureLayers({ arch: "2c2d" }, [1, 28, 28]), input: [1, 28, 28] },
-];
+/** A DeepOBS problem: its model and input shape (batch 128 in the benchmarks). */
+export interface DeepobsProblem {
+  name: string;
+  layers: LayerSpec[];
+  input: number[];
+}
+
+/** DeepOBS's mnist_mlp: 784-1000-500-100-10 with ReLU. */
+export const mnistMlp: DeepobsProblem = { name: "mnist_mlp", layers: architectureLayers({ arch: "mlp", hidden: [1000, 500, 100] }, [784]), input: [784] };
+
+/** DeepOBS's fmnist_2c2d: conv5x5x32-maxpool-conv5x5x64-maxpool-fc1024-fc10. */
+export const fmnist2c2d: DeepobsProblem = { name: "fmnist_2c2d", layers: architectureLayers({ arch: "2c2d" }, [1, 28, 28]), input: [1, 28, 28] };
+
+/** The problems of the quantities issue's overhead benchmark. */
+export const deepobsProblems = [mnistMlp, fmnist2c2d];
 
 /** Timings of one problem: the plain step and, per configuration, a tracked step and the one after it. */
 export interface OverheadTimings {
@@ -29,7 +39,7 @@ export interface OverheadTimings {
  * neither due nor completing is a plain backward, so the cost per step at `every k` is
  * (due pair + (k − 2)·plain)/k; every 1 is measured directly.
  */
-export function quantityOverhead(problem: (typeof deepobsProblems)[number], configurations: string[], runs = 3): OverheadTimings {
+export function quantityOverhead(problem: DeepobsProblem, configurations: string[], runs = 3): OverheadTimings {
   const batchSize = 128;
   const { model } = buildModel({ layers: problem.layers }, problem.input, 0);
   const optimizer = new SGD(model.parameters(), { lr: 0.01 });

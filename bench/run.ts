@@ -9,7 +9,7 @@ import { buildModel } from "../src/nn/spec.ts";
 import { Adam } from "../src/optim/adam.ts";
 import { SGD } from "../src/optim/sgd.ts";
 import { loopOverhead } from "./loop.ts";
-import { deepobsProblems, overheadRatio, quantityOverhead, trackingIntervals } from "./quantities.ts";
+import { deepobsProblems, mnistMlp, overheadRatio, quantityOverhead, trackingIntervals } from "./quantities.ts";
 import { initTfjsWasm, tfjsCnnStep, tfjsMlpStep } from "./tfjsPeer.ts";
 import { medianMs } from "./timing.ts";
 import { cnnSpec, gradscopeStep, mlpSpec } from "./workloads.ts";
@@ -48,21 +48,7 @@ function stepsPerSecond(step: () => void, stepsPerRun: number): number {
 for (const n of [512, 1024]) rows.push({ name: `GEMM ${n}^3`, value: format(gemmGflops(n)), unit: "GFLOP/s", ratio: "" });
 
 // The optimizer update of the DeepOBS mnist_mlp (784-1000-500-100-10, 1.34 M parameters).
-const { model: deepobsMlp } = buildModel(
-  {
-    layers: [
-      { type: "linear", out: 1000 },
-      { type: "relu" },
-      { type: "linear", out: 500 },
-      { type: "relu" },
-      { type: "linear", out: 100 },
-      { type: "relu" },
-      { type: "linear", out: 10 },
-    ],
-  },
-  [784],
-  0,
-);
+const { model: deepobsMlp } = buildModel({ layers: mnistMlp.layers }, mnistMlp.input, 0);
 const deepobsParams = deepobsMlp.parameters();
 for (const p of deepobsParams) p.grad = tensor(new Float32Array(p.size).fill(1e-3), p.shape).keep();
 for (const [label, optimizer] of [

@@ -155,6 +155,6 @@ export class QuantityTracker {
     // Keep this step for two-step quantities due now; they complete at step + 1, after the
     // optimizer has changed the parameters, so the copies are made now.
     this.previous = due.some((q) => q.computeAcross) ? info : null;
-    if (this.previous) void [info.values, info.grads];
+    if (this.previous) void [info.values, info.grads, info.gradSquaredNorms];
   }
 }
