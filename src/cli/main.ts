@@ -1,11 +1,18 @@
 import { writeFileSync } from "node:fs";
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { ConfigError } from "../config/load.ts";
 import { configJsonSchema } from "../config/schema.ts";
 import { defaultStorePath, exportCommand, runsCommand } from "./runs.ts";
 import { ExitCode, evalCommand, trainCommand } from "./train.ts";
+import { type ServeOptions, uiCommand } from "./ui.ts";
 
 const collect = (value: string, previous: string[]) => [...previous, value];
+
+const portNumber = (text: string) => {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port > 65535) throw new InvalidArgumentError(`expected a port number 0-65535, got "${text}"`);
+  return port;
+};
 
 /** Runs the `gradscope` command line; resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -18,10 +25,25 @@ export async function main(argv: string[]): Promise<number> {
     .option("--resume <run-dir>", "continue a run from its checkpoints/latest.gsckpt with its saved config")
     .option("--print-config", "print the resolved config (defaults filled in) and exit")
     .option("-q, --quiet", "no progress output")
+    .option("--dashboard", "serve the live dashboard of this run (prints its address)")
+    .option("--host <host>", "the dashboard's interface (non-loopback ones require a token)", "127.0.0.1")
+    .option("--port <port>", "the dashboard's port (0: any free one)", portNumber, 0)
+    .option("--token <token>", "the dashboard's access token (generated for non-loopback hosts)")
     .argument("[overrides...]", "e.g. training.epochs=3 optimizer.lr=0.01")
-    .action(async (overrides: string[], opts: { config: string[]; resume?: string; printConfig?: boolean; quiet?: boolean }) => {
+    .action(async (overrides: string[], opts: { config: string[]; resume?: string; printConfig?: boolean; quiet?: boolean } & ServeOptions & { dashboard?: boolean }) => {
       if (opts.config.length === 0 && !opts.resume) throw new ConfigError("train needs -c FILE (or --resume RUN_DIR)");
-      code = await trainCommand({ configs: opts.config, overrides, resume: opts.resume, printConfig: opts.printConfig, quiet: opts.quiet });
+      const dashboard = opts.dashboard ? { host: opts.host, port: opts.port, token: opts.token } : undefined;
+      code = await trainCommand({ configs: opts.config, overrides, resume: opts.resume, printConfig: opts.printConfig, quiet: opts.quiet, dashboard });
+    });
+  program
+    .command("ui")
+    .description("serve the dashboard of every run in the store, finished or running, until Ctrl-C")
+    .option("--store <path>", "the run store", defaultStorePath)
+    .option("--host <host>", "the interface to bind (non-loopback ones require a token)", "127.0.0.1")
+    .option("--port <port>", "the port (0: any free one)", portNumber, 6007)
+    .option("--token <token>", "the access token (generated for non-loopback hosts)")
+    .action(async (opts: ServeOptions & { store: string }) => {
+      code = await uiCommand(opts);
     });
   program
     .command("eval")

@@ -4,9 +4,11 @@ import { stringify } from "yaml";
 import { buildData, buildTraining } from "../config/build.ts";
 import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
+import { startDashboardWorker } from "../dashboard/launch.ts";
 import { type RunStatus, RunStore } from "../store/runStore.ts";
 import { LATEST, writeTrainerCheckpoint } from "../train/callbacks/modelCheckpoint.ts";
 import { epochLine } from "../train/callbacks/progress.ts";
+import { STOP_REQUESTED } from "../train/callbacks/storeStopWatcher.ts";
 import { loadCheckpoint, restoreCheckpoint } from "../train/checkpoint.ts";
 import { createRunDirectory, runConfigFile, runName } from "./runDirectory.ts";
 
@@ -26,6 +28,8 @@ export interface TrainCommandOptions {
   resume?: string;
   printConfig?: boolean;
   quiet?: boolean;
+  /** Serve the live dashboard of this run while it trains (host and port as in `gradscope ui`). */
+  dashboard?: { host?: string; port?: number; token?: string };
 }
 
 const log = (message: string) => process.stdout.write(`${message}\n`);
@@ -53,6 +57,9 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
     else store.createRun({ id: runId, name: runName(loaded.config.name, options.configs), config: loaded.raw, directory });
     for (const notice of data.notices) store.event(runId, "notice", notice);
   }
+  const dashboard = store && options.dashboard ? await startDashboardWorker({ storePath: store.path, ...options.dashboard }) : null;
+  if (dashboard) log(`dashboard: ${dashboard.url}`);
+  else if (options.dashboard) log("note: --dashboard needs the run store (store.enabled is false); no dashboard");
   const setup = buildTraining(loaded, data, directory, options.quiet ? undefined : process.stdout, store ? { store, runId } : undefined);
   const { trainer, model } = setup;
   if (options.resume) {
@@ -90,6 +97,10 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
     if (result.status === "stopped") {
       log(result.reason ?? "stopped");
       store?.event(runId, "stop", result.reason ?? "stopped", trainer.position.step);
+      if (result.reason === STOP_REQUESTED) {
+        writeTrainerCheckpoint(trainer, join(directory, "checkpoints", LATEST), loaded.raw);
+        log(`checkpoint saved; resume with: gradscope train --resume ${directory}`);
+      }
     }
     const test = trainer.evaluate(data.test, "test_");
     log(
@@ -118,7 +129,28 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
     }
     setup.optimizer.dispose();
     model.dispose();
+    if (dashboard) {
+      // On a terminal the page stays up for a last look at the finished run.
+      if (process.stdout.isTTY && !interrupted) {
+        log(`training ended; the dashboard stays at ${dashboard.url} until Ctrl-C`);
+        await untilSignal();
+      }
+      await dashboard.close();
+    }
   }
+}
+
+/** Resolves at the next SIGINT or SIGTERM. */
+export function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.off("SIGINT", done);
+      process.off("SIGTERM", done);
+      resolve();
+    };
+    process.on("SIGINT", done);
+    process.on("SIGTERM", done);
+  });
 }
 
 /** Options of `gradscope eval`. */

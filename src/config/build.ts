@@ -22,6 +22,8 @@ import { NanGuard } from "../train/callbacks/nanGuard.ts";
 import { ProgressLogger } from "../train/callbacks/progress.ts";
 import { QuantityLogger, type QuantitySink } from "../train/callbacks/quantityLogger.ts";
 import { StoreLogger } from "../train/callbacks/storeLogger.ts";
+import { StoreStopWatcher } from "../train/callbacks/storeStopWatcher.ts";
+import { SystemMonitor } from "../train/callbacks/systemMonitor.ts";
 import { type MetricSpec, Trainer } from "../train/trainer.ts";
 import { ConfigError, type LoadedConfig } from "./load.ts";
 import { type Config, snake } from "./schema.ts";
@@ -184,7 +186,7 @@ export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory:
   if (progress) callbacks.push(new ProgressLogger(training.epochs, data.train.batchesPerEpoch, c.progress.every, progress));
   if (loggers.csv) callbacks.push(new CsvLogger(join(runDirectory, "metrics.csv")));
   callbacks.push(new JsonlLogger(join(runDirectory, "log.jsonl"), loggers.jsonl.every));
-  if (store) callbacks.push(new StoreLogger(store.store, store.runId));
+  if (store) callbacks.push(new StoreLogger(store.store, store.runId), new SystemMonitor(store.store, store.runId), new StoreStopWatcher(store.store, store.runId));
   // Last, so that the checkpoint captures the other callbacks' state after the epoch.
   callbacks.push(
     new ModelCheckpoint(join(runDirectory, "checkpoints"), loaded.raw, {

@@ -23,6 +23,12 @@ const migrations: string[] = [
    CREATE INDEX histograms_by_key ON histograms (run_id, key, step);
    CREATE TABLE events (run_id TEXT NOT NULL, step INTEGER, wall_time REAL NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL);
    CREATE INDEX events_by_run ON events (run_id, wall_time);`,
+  // The dashboard asks a run to stop through the store, and names its per-parameter lists;
+  // the scalar index covers the value so that downsampling a series never visits the table.
+  `ALTER TABLE runs ADD COLUMN stop_requested REAL;
+   ALTER TABLE runs ADD COLUMN parameters TEXT;
+   DROP INDEX scalars_by_key;
+   CREATE INDEX scalars_by_key ON scalars (run_id, key, step, value);`,
 ];
 
 /** The schema version this build writes. */

@@ -15,6 +15,10 @@ export interface RunRecord {
   summary: unknown;
   pid: number | null;
   directory: string | null;
+  /** The names of the model's parameters, in the order of per-parameter lists. */
+  parameters: string[] | null;
+  /** When (epoch seconds) a stop was requested from outside the trainer, or null. */
+  stopRequestedAt: number | null;
 }
 
 /** A logged value: a scalar, a per-parameter list, or a histogram. */
@@ -45,6 +49,8 @@ function toRecord(row: Record<string, unknown>): RunRecord {
     summary: row.summary === null ? null : JSON.parse(String(row.summary)),
     pid: row.pid === null ? null : Number(row.pid),
     directory: row.directory === null ? null : String(row.directory),
+    parameters: row.parameters === null ? null : JSON.parse(String(row.parameters)),
+    stopRequestedAt: row.stop_requested === null ? null : Number(row.stop_requested),
   };
 }
 
@@ -83,8 +89,27 @@ export class RunStore {
 
   /** Marks an existing run (e.g. a resumed one) as running in this process again. */
   resumeRun(id: string): void {
-    const result = this.db.prepare("UPDATE runs SET status = 'running', pid = ?, ended_at = NULL WHERE id = ?").run(process.pid, id);
+    const result = this.db.prepare("UPDATE runs SET status = 'running', pid = ?, ended_at = NULL, stop_requested = NULL WHERE id = ?").run(process.pid, id);
     if (result.changes === 0) throw new Error(`gradscope: run ${id} is not in the store ${this.path}`);
+  }
+
+  /** Records the names of a run's parameters (the order of its per-parameter lists). */
+  setParameters(id: string, names: string[]): void {
+    this.db.prepare("UPDATE runs SET parameters = ? WHERE id = ?").run(JSON.stringify(names), id);
+  }
+
+  /**
+   * Asks a running run to stop (its trainer checks the store between steps, checkpoints and
+   * stops). Returns false when the run is not running.
+   */
+  requestStop(id: string): boolean {
+    return this.db.prepare("UPDATE runs SET stop_requested = ? WHERE id = ? AND status = 'running'").run(Date.now() / 1000, id).changes > 0;
+  }
+
+  /** Whether a stop of the run was requested since it (re)started. */
+  stopRequested(id: string): boolean {
+    const row = this.db.prepare("SELECT stop_requested FROM runs WHERE id = ?").get(id) as { stop_requested: number | null } | undefined;
+    return row?.stop_requested != null;
   }
 
   /** Records the end of a run with its status and summary (pending values are flushed first). */

@@ -7,19 +7,42 @@ const skip = new Set(["epoch", "batch", "step", "size", "tracked"]);
 
 /**
  * Logs the training into the run store: each step's loss, lr and gradient norm under
- * `train/<key>`, and each epoch's logs under `epoch/<key>` at the step the epoch ended.
- * Config section `store`.
+ * `train/<key>`, each epoch's logs under `epoch/<key>` at the step the epoch ended, and the
+ * other numeric hyperparameters of the first parameter group (momentum, betas, weight decay)
+ * under `hyper/<name>` whenever they change. Records the parameter names that label
+ * per-parameter lists. Config section `store`.
  */
 export class StoreLogger implements Callback {
   readonly name = "store";
+  private readonly hyper = new Map<string, number>();
 
   constructor(
     readonly store: RunStore,
     readonly runId: string,
   ) {}
 
-  onBatchEnd(_trainer: Trainer, logs: Logs): void {
+  onTrainBegin(trainer: Trainer): void {
+    this.store.setParameters(
+      this.runId,
+      trainer.model.namedParameters().map(([name]) => name),
+    );
+  }
+
+  onBatchEnd(trainer: Trainer, logs: Logs): void {
     for (const [key, value] of Object.entries(logs)) if (!skip.has(key)) this.store.log(this.runId, `train/${key}`, logs.step, value);
+    this.logChangedHyperparameters(trainer, logs.step);
+  }
+
+  private logChangedHyperparameters(trainer: Trainer, step: number): void {
+    for (const [name, value] of Object.entries(trainer.optimizer.paramGroups[0].hyper)) {
+      if (name === "lr") continue;
+      const entries: Array<[string, unknown]> = Array.isArray(value) ? value.map((v, i) => [`${name}/${i}`, v]) : [[name, value]];
+      for (const [key, v] of entries) {
+        if (typeof v !== "number" || this.hyper.get(key) === v) continue;
+        this.hyper.set(key, v);
+        this.store.log(this.runId, `hyper/${key}`, step, v);
+      }
+    }
   }
 
   onEpochEnd(_trainer: Trainer, logs: Logs): void {

@@ -1,0 +1,20 @@
+import { existsSync } from "node:fs";
+import { startDashboard } from "../dashboard/server.ts";
+import { ExitCode, untilSignal } from "./train.ts";
+
+/** Where the dashboard listens. */
+export interface ServeOptions {
+  host: string;
+  port: number;
+  token?: string;
+}
+
+/** `gradscope ui`: serves the dashboard of every run in the store until SIGINT or SIGTERM. */
+export async function uiCommand(options: ServeOptions & { store: string }): Promise<number> {
+  if (!existsSync(options.store)) throw new Error(`gradscope: no run store at ${options.store} (train a run first, or pass --store PATH)`);
+  const dashboard = await startDashboard({ storePath: options.store, host: options.host, port: options.port, token: options.token });
+  process.stdout.write(`gradscope dashboard: ${dashboard.url} (Ctrl-C to stop)\n`);
+  await untilSignal();
+  await dashboard.close();
+  return ExitCode.ok;
+}

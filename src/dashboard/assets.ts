@@ -1,0 +1,48 @@
+import { existsSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, extname, resolve, sep } from "node:path";
+import { packageFile } from "../engine/packageFiles.ts";
+
+const contentTypes: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".map": "application/json; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+};
+
+/**
+ * The folders the dashboard serves, by URL prefix: the page and its styles, the page's
+ * compiled modules (tsc puts them in dist/), and uPlot from its npm package.
+ */
+export function assetRoots(): Record<string, string> {
+  const uplot = dirname(createRequire(import.meta.url).resolve("uplot"));
+  return {
+    "/static/": packageFile(import.meta.url, 1, "src/dashboard/static"),
+    "/ui/": packageFile(import.meta.url, 1, "dist/src/dashboard/ui"),
+    "/vendor/": uplot,
+  };
+}
+
+/**
+ * The file a URL path names inside one of `roots`, with its content type, or null: for unknown
+ * prefixes and extensions, malformed escapes, and anything that would leave its root (`..`,
+ * encoded or not), so that no request reads a file outside the assets.
+ */
+export function resolveAsset(roots: Record<string, string>, urlPath: string): { file: string; type: string } | null {
+  const prefix = Object.keys(roots).find((p) => urlPath.startsWith(p));
+  if (!prefix) return null;
+  let relative: string;
+  try {
+    relative = decodeURIComponent(urlPath.slice(prefix.length));
+  } catch {
+    return null;
+  }
+  if (relative.includes("\0") || relative.split(/[/\\]/).includes("..")) return null;
+  const root = resolve(roots[prefix]);
+  const file = resolve(root, relative);
+  const type = contentTypes[extname(file)];
+  if (!type || !file.startsWith(root + sep) || !existsSync(file) || !statSync(file).isFile()) return null;
+  return { file, type };
+}

@@ -1,0 +1,221 @@
+import type Database from "better-sqlite3";
+import type { RunRecord } from "../store/runStore.ts";
+import type { BucketedSeries, Changes, Cursor, HeatmapRows, HistogramAtStep, ListSeries, RunSummary, ValueDistribution } from "./api.ts";
+
+/** A step range to read, and how many buckets (at most) to reduce it to. */
+export interface StepRange {
+  from?: number;
+  to?: number;
+  buckets: number;
+}
+
+const MAX_STEP = Number.MAX_SAFE_INTEGER;
+
+interface Bounds {
+  lo: number;
+  hi: number;
+  count: number;
+}
+
+function bounds(db: Database.Database, table: string, runId: string, key: string, range: StepRange): Bounds | null {
+  const row = db
+    .prepare(`SELECT MIN(step) lo, MAX(step) hi, COUNT(*) count FROM ${table} WHERE run_id = ? AND key = ? AND step BETWEEN ? AND ?`)
+    .get(runId, key, range.from ?? 0, range.to ?? MAX_STEP) as { lo: number | null; hi: number; count: number };
+  return row.lo === null ? null : { lo: row.lo, hi: row.hi, count: row.count };
+}
+
+// Bucket index of a step: buckets of equal step width spanning [lo, hi]. (Bound JS numbers are
+// REALs in SQLite, hence the explicit truncation.)
+const bucketOf = "CAST(((step - @lo) * @buckets) / (@hi - @lo + 1) AS INTEGER)";
+
+/**
+ * A scalar series over a step range, reduced in SQL to at most `buckets` buckets of equal step
+ * width, each with the min, max and last value, so that spikes survive any zoom level and a
+ * million points cost one index scan. Short ranges come back point by point (min = max = last).
+ */
+export function scalarBuckets(db: Database.Database, runId: string, key: string, range: StepRange): BucketedSeries {
+  const out: BucketedSeries = { steps: [], last: [], min: [], max: [] };
+  const b = bounds(db, "scalars", runId, key, range);
+  if (!b) return out;
+  if (b.count <= range.buckets) {
+    const rows = db.prepare("SELECT step, value FROM scalars WHERE run_id = ? AND key = ? AND step BETWEEN ? AND ? ORDER BY step").raw().all(runId, key, b.lo, b.hi) as Array<
+      [number, number | null]
+    >;
+    for (const [step, value] of rows) {
+      out.steps.push(step);
+      out.last.push(value);
+      out.min.push(value);
+      out.max.push(value);
+    }
+    return out;
+  }
+  const params = { run: runId, key, lo: b.lo, hi: b.hi, buckets: range.buckets };
+  const where = "WHERE run_id = @run AND key = @key AND step BETWEEN @lo AND @hi GROUP BY bucket ORDER BY bucket";
+  const extremes = db.prepare(`SELECT ${bucketOf} bucket, MIN(value), MAX(value) FROM scalars ${where}`).raw().all(params) as Array<[number, number | null, number | null]>;
+  // With MAX() as the only aggregate, SQLite takes the bare column from the row holding the maximum.
+  const lasts = db.prepare(`SELECT ${bucketOf} bucket, MAX(step), value FROM scalars ${where}`).raw().all(params) as Array<[number, number, number | null]>;
+  for (let i = 0; i < lasts.length; i++) {
+    out.steps.push(lasts[i][1]);
+    out.last.push(lasts[i][2]);
+    out.min.push(extremes[i][1]);
+    out.max.push(extremes[i][2]);
+  }
+  return out;
+}
+
+/** A per-parameter list series: the last entry of each bucket (see `scalarBuckets`). */
+export function listBuckets(db: Database.Database, runId: string, key: string, range: StepRange): ListSeries {
+  const out: ListSeries = { steps: [], values: [] };
+  const b = bounds(db, "lists", runId, key, range);
+  if (!b) return out;
+  const rows = db
+    .prepare(`SELECT ${bucketOf} bucket, MAX(step), value FROM lists WHERE run_id = @run AND key = @key AND step BETWEEN @lo AND @hi GROUP BY bucket ORDER BY bucket`)
+    .raw()
+    .all({ run: runId, key, lo: b.lo, hi: b.hi, buckets: Math.min(range.buckets, b.count) }) as Array<[number, number, string]>;
+  for (const [, step, value] of rows) {
+    out.steps.push(step);
+    out.values.push(JSON.parse(value));
+  }
+  return out;
+}
+
+/** The steps at which a histogram was logged. */
+export function histogramSteps(db: Database.Database, runId: string, key: string): number[] {
+  return db.prepare("SELECT step FROM histograms WHERE run_id = ? AND key = ? ORDER BY step").pluck().all(runId, key) as number[];
+}
+
+/** The histogram logged at `step`, or the last one before it (the first one if none is), or null. */
+export function histogramAt(db: Database.Database, runId: string, key: string, step = MAX_STEP): HistogramAtStep | null {
+  const select = "SELECT step, edges, counts FROM histograms WHERE run_id = ? AND key = ?";
+  const row = (db.prepare(`${select} AND step <= ? ORDER BY step DESC LIMIT 1`).get(runId, key, step) ?? db.prepare(`${select} ORDER BY step LIMIT 1`).get(runId, key)) as
+    | { step: number; edges: string; counts: string }
+    | undefined;
+  return row ? { step: row.step, edges: JSON.parse(row.edges), counts: JSON.parse(row.counts) } : null;
+}
+
+/**
+ * A 1-D histogram over time for a heatmap: at most `buckets` rows (the last histogram of each
+ * step bucket), each with its own range, since bins may adapt between steps.
+ */
+export function heatmapRows(db: Database.Database, runId: string, key: string, range: StepRange): HeatmapRows {
+  const out: HeatmapRows = { steps: [], ranges: [], counts: [] };
+  const b = bounds(db, "histograms", runId, key, range);
+  if (!b) return out;
+  const rows = db
+    .prepare(`SELECT ${bucketOf} bucket, MAX(step), edges, counts FROM histograms WHERE run_id = @run AND key = @key AND step BETWEEN @lo AND @hi GROUP BY bucket ORDER BY bucket`)
+    .raw()
+    .all({ run: runId, key, lo: b.lo, hi: b.hi, buckets: Math.min(range.buckets, b.count) }) as Array<[number, number, string, string]>;
+  for (const [, step, edgesJson, countsJson] of rows) {
+    const edges = JSON.parse(edgesJson) as unknown[];
+    if (Array.isArray(edges[0])) throw new RangeError(`${key} is a 2-D histogram; a heatmap over steps needs a 1-D one`);
+    out.steps.push(step);
+    out.ranges.push([edges[0] as number, edges[edges.length - 1] as number]);
+    out.counts.push(JSON.parse(countsJson));
+  }
+  return out;
+}
+
+/**
+ * The distribution of a scalar's values: counts in `bins` equal bins over [lo, hi] (values
+ * outside are clamped into the end bins, as Cockpit's alpha gauge shows outliers at its edges)
+ * for all values and for the last `tail` fraction of them, with their means.
+ */
+export function valueDistribution(db: Database.Database, runId: string, key: string, lo: number, hi: number, bins: number, tail: number): ValueDistribution {
+  const values = db.prepare("SELECT value FROM scalars WHERE run_id = ? AND key = ? AND value IS NOT NULL ORDER BY step").pluck().all(runId, key) as number[];
+  const tailStart = values.length - Math.floor(values.length * tail);
+  const all = new Array<number>(bins).fill(0);
+  const last = new Array<number>(bins).fill(0);
+  let sumAll = 0;
+  let sumLast = 0;
+  let below = false;
+  let above = false;
+  for (let i = 0; i < values.length; i++) {
+    below ||= values[i] < lo;
+    above ||= values[i] > hi;
+    const bin = Math.min(bins - 1, Math.max(0, Math.floor(((values[i] - lo) / (hi - lo)) * bins)));
+    all[bin]++;
+    sumAll += values[i];
+    if (i >= tailStart) {
+      last[bin]++;
+      sumLast += values[i];
+    }
+  }
+  const lastCount = values.length - tailStart;
+  return {
+    lo,
+    hi,
+    all,
+    last,
+    meanAll: values.length ? sumAll / values.length : null,
+    meanLast: lastCount ? sumLast / lastCount : null,
+    below,
+    above,
+    count: values.length,
+  };
+}
+
+/** The newest row of each table: the cursor of a stream that starts now. */
+export function currentCursor(db: Database.Database): Cursor {
+  const max = (table: string) => db.prepare(`SELECT COALESCE(MAX(rowid), 0) FROM ${table}`).pluck().get() as number;
+  return { scalars: max("scalars"), lists: max("lists"), histograms: max("histograms"), events: max("events") };
+}
+
+/** Cursors travel as SSE event ids: four row ids joined by dots. */
+export function formatCursor(cursor: Cursor): string {
+  return `${cursor.scalars}.${cursor.lists}.${cursor.histograms}.${cursor.events}`;
+}
+
+/** Parses a cursor (null when the text is not one). */
+export function parseCursor(text: string | null | undefined): Cursor | null {
+  const match = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text ?? "");
+  if (!match) return null;
+  return { scalars: Number(match[1]), lists: Number(match[2]), histograms: Number(match[3]), events: Number(match[4]) };
+}
+
+/**
+ * What was written after `from` up to `to`: scalar and list points in full, histograms as
+ * (run, key, step) notices (their bins are fetched on demand), and events; at most `limit` rows
+ * of each table. `reached` is how far each table got: call again from there until it equals `to`.
+ */
+export function changesBetween(db: Database.Database, from: Cursor, to: Cursor, limit: number): { changes: Changes; reached: Cursor } {
+  const reached = { ...to };
+  const rows = <T extends unknown[]>(table: keyof Cursor, columns: string): T[] => {
+    const found = db.prepare(`SELECT rowid, ${columns} FROM ${table} WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?`).raw().all(from[table], to[table], limit) as Array<
+      [number, ...T]
+    >;
+    if (found.length === limit) reached[table] = found[found.length - 1][0];
+    return found.map((row) => row.slice(1) as T);
+  };
+  const scalars = rows<[string, string, number, number | null]>("scalars", "run_id, key, step, value");
+  const lists = rows<[string, string, number, string]>("lists", "run_id, key, step, value");
+  const histograms = rows<[string, string, number]>("histograms", "run_id, key, step");
+  const events = rows<[string, number | null, number, string, string]>("events", "run_id, step, wall_time, kind, message");
+  return {
+    reached,
+    changes: {
+      scalars,
+      lists: lists.map(([run, key, step, value]) => [run, key, step, JSON.parse(value)]),
+      histograms,
+      events: events.map(([run, step, wallTime, kind, message]) => ({ run, step, wallTime, kind, message })),
+    },
+  };
+}
+
+/** Whether two cursors point at the same rows. */
+export function sameCursor(a: Cursor, b: Cursor): boolean {
+  return a.scalars === b.scalars && a.lists === b.lists && a.histograms === b.histograms && a.events === b.events;
+}
+
+/** A run as the dashboard lists it: its record, final epoch metrics and last logged step. */
+export function runSummary(db: Database.Database, run: RunRecord): RunSummary {
+  const final: Record<string, number | null> = {};
+  const epochRows = db.prepare("SELECT key, MAX(step), value FROM scalars WHERE run_id = ? AND key >= 'epoch/' AND key < 'epoch0' GROUP BY key").raw().all(run.id) as Array<
+    [string, number, number | null]
+  >;
+  for (const [key, , value] of epochRows) final[key.slice("epoch/".length)] = value;
+  const test = (run.summary as { test?: Record<string, number> } | null)?.test;
+  if (test) Object.assign(final, test);
+  const lastStep = db.prepare("SELECT MAX(step) FROM scalars WHERE run_id = ? AND key = 'train/loss'").pluck().get(run.id) as number | null;
+  const { id, name, status, startedAt, endedAt, config, summary, parameters, stopRequestedAt } = run;
+  return { id, name, status, startedAt, endedAt, config, summary, parameters, stopRequestedAt, final, lastStep };
+}

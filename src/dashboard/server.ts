@@ -1,0 +1,240 @@
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { RunStore } from "../store/runStore.ts";
+import type { RunResponse, RunsResponse } from "./api.ts";
+import { assetRoots, resolveAsset } from "./assets.ts";
+import {
+  currentCursor,
+  formatCursor,
+  heatmapRows,
+  histogramAt,
+  histogramSteps,
+  listBuckets,
+  parseCursor,
+  runSummary,
+  type StepRange,
+  scalarBuckets,
+  valueDistribution,
+} from "./queries.ts";
+import { ChangeStream } from "./stream.ts";
+
+/** Where and how the dashboard serves. */
+export interface DashboardOptions {
+  /** The SQLite run store to show. */
+  storePath: string;
+  /** Interface to bind (default 127.0.0.1). Any other than loopback requires a token. */
+  host?: string;
+  /** Port (default 0: any free port). */
+  port?: number;
+  /** The access token the API checks; generated when the host is not loopback and none is given. */
+  token?: string;
+  /** How often the live stream looks for new rows (default 200 ms). */
+  pollMs?: number;
+}
+
+/** A running dashboard server. */
+export interface Dashboard {
+  /** The page's address (with `?token=` when a token is required). */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
+const MAX_BUCKETS = 20_000;
+
+function integerParam(params: URLSearchParams, name: string, fallback: number | undefined, min: number, max: number): number | undefined {
+  const text = params.get(name);
+  if (text === null || text === "") return fallback;
+  const value = Number(text);
+  if (!/^-?\d+$/.test(text) || value < min || value > max) throw new ApiError(400, `${name}: expected an integer in [${min}, ${max}], got "${text}"`);
+  return value;
+}
+
+function numberParam(params: URLSearchParams, name: string, fallback: number): number {
+  const text = params.get(name);
+  if (text === null || text === "") return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value)) throw new ApiError(400, `${name}: expected a number, got "${text}"`);
+  return value;
+}
+
+function requiredParam(params: URLSearchParams, name: string): string {
+  const value = params.get(name);
+  if (!value) throw new ApiError(400, `${name}: required`);
+  return value;
+}
+
+function stepRange(params: URLSearchParams): StepRange {
+  const from = integerParam(params, "from", undefined, 0, Number.MAX_SAFE_INTEGER);
+  const to = integerParam(params, "to", undefined, 0, Number.MAX_SAFE_INTEGER);
+  if (from !== undefined && to !== undefined && from > to) throw new ApiError(400, `from (${from}) is after to (${to})`);
+  return { from, to, buckets: integerParam(params, "buckets", 1000, 1, MAX_BUCKETS) as number };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
+  res.end(text);
+}
+
+function tokensEqual(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * Starts the dashboard: the page, its JSON API over the run store, the live stream, and the stop
+ * control. It reads the store through its own connection, so training never waits on it; run it
+ * in a worker thread (`startDashboardWorker`) or its own process (`gradscope ui`).
+ */
+export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
+  const host = options.host ?? "127.0.0.1";
+  const token = options.token ?? (LOOPBACK.has(host) ? undefined : randomBytes(16).toString("hex"));
+  const store = new RunStore(options.storePath);
+  const db = store.db;
+  const roots = assetRoots();
+  const summaries = () => store.listRuns().map((run) => runSummary(db, run));
+  const stream = new ChangeStream(db, () => JSON.stringify(summaries()), options.pollMs);
+
+  const runOf = (id: string) => {
+    try {
+      return store.getRun(decodeURIComponent(id));
+    } catch (error) {
+      throw new ApiError(404, (error as Error).message);
+    }
+  };
+
+  const api = (req: IncomingMessage, res: ServerResponse, url: URL): void => {
+    const parts = url.pathname.split("/").slice(2); // ["runs", id, what]
+    const params = url.searchParams;
+    if (parts[0] === "stream" && parts.length === 1) {
+      const from = parseCursor(req.headers["last-event-id"] as string | undefined) ?? parseCursor(params.get("after"));
+      stream.add(res, from);
+      return;
+    }
+    if (parts[0] !== "runs") throw new ApiError(404, `no API endpoint ${url.pathname}`);
+    if (parts.length === 1 || (parts.length === 2 && parts[1] === "")) {
+      sendJson(res, 200, { runs: summaries(), cursor: formatCursor(currentCursor(db)) } satisfies RunsResponse);
+      return;
+    }
+    const run = runOf(parts[1]);
+    const what = parts.slice(2).join("/");
+    if (req.method === "POST") {
+      if (what !== "stop") throw new ApiError(404, `no API endpoint POST ${url.pathname}`);
+      if (!store.requestStop(run.id)) throw new ApiError(409, `run ${run.id} is ${run.status}, not running`);
+      sendJson(res, 202, { stopping: run.id });
+      return;
+    }
+    switch (what) {
+      case "":
+        sendJson(res, 200, { run: runSummary(db, run), keys: store.keys(run.id), cursor: formatCursor(currentCursor(db)) } satisfies RunResponse);
+        return;
+      case "scalars": {
+        const range = stepRange(params);
+        const keys = params.getAll("key");
+        if (keys.length === 0) throw new ApiError(400, "key: required (repeat it for several series)");
+        sendJson(res, 200, Object.fromEntries(keys.map((key) => [key, scalarBuckets(db, run.id, key, range)])));
+        return;
+      }
+      case "lists":
+        sendJson(res, 200, listBuckets(db, run.id, requiredParam(params, "key"), stepRange(params)));
+        return;
+      case "histogram": {
+        const key = requiredParam(params, "key");
+        const found = histogramAt(db, run.id, key, integerParam(params, "step", undefined, 0, Number.MAX_SAFE_INTEGER));
+        if (!found) throw new ApiError(404, `run ${run.id} has no histogram ${key}`);
+        sendJson(res, 200, found);
+        return;
+      }
+      case "histogram-steps":
+        sendJson(res, 200, histogramSteps(db, run.id, requiredParam(params, "key")));
+        return;
+      case "heatmap":
+        try {
+          sendJson(res, 200, heatmapRows(db, run.id, requiredParam(params, "key"), stepRange(params)));
+        } catch (error) {
+          if (error instanceof RangeError) throw new ApiError(400, error.message);
+          throw error;
+        }
+        return;
+      case "distribution": {
+        const lo = numberParam(params, "lo", -1.5);
+        const hi = numberParam(params, "hi", 1.5);
+        if (!(hi > lo)) throw new ApiError(400, `hi (${hi}) must be above lo (${lo})`);
+        const bins = integerParam(params, "bins", 40, 1, 1000) as number;
+        const tail = numberParam(params, "tail", 0.1);
+        if (tail < 0 || tail > 1) throw new ApiError(400, `tail: expected a fraction in [0, 1], got ${tail}`);
+        sendJson(res, 200, valueDistribution(db, run.id, requiredParam(params, "key"), lo, hi, bins, tail));
+        return;
+      }
+      case "events":
+        sendJson(res, 200, store.events(run.id));
+        return;
+      default:
+        throw new ApiError(404, `no API endpoint ${url.pathname}`);
+    }
+  };
+
+  const server = createServer((req, res) => {
+    try {
+      const url = new URL(req.url ?? "/", "http://localhost");
+      if (url.pathname.startsWith("/api/")) {
+        if (token) {
+          const given = (req.headers.authorization ?? "").replace(/^Bearer /, "") || url.searchParams.get("token") || "";
+          if (!tokensEqual(given, token)) throw new ApiError(401, "a valid token is required (the URL the server printed has it)");
+        }
+        if (req.method === "POST") {
+          // Another site's page cannot make the browser stop a run: its Origin would differ.
+          const origin = req.headers.origin;
+          if (origin !== undefined && origin !== `http://${req.headers.host}`) throw new ApiError(403, `cross-origin request from ${origin} refused`);
+        } else if (req.method !== "GET") throw new ApiError(405, `method ${req.method} not allowed`);
+        api(req, res, url);
+        return;
+      }
+      if (req.method !== "GET" && req.method !== "HEAD") throw new ApiError(405, `method ${req.method} not allowed`);
+      const asset = resolveAsset(roots, url.pathname === "/" ? "/static/index.html" : url.pathname);
+      if (!asset) throw new ApiError(404, `not found: ${url.pathname}`);
+      res.writeHead(200, { "content-type": asset.type, "cache-control": "no-cache" });
+      createReadStream(asset.file).pipe(res);
+    } catch (error) {
+      if (error instanceof ApiError) sendJson(res, error.status, { error: error.message });
+      else sendJson(res, 500, { error: (error as Error).message });
+    }
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port ?? 0, host, () => resolve());
+    });
+  } catch (error) {
+    stream.close();
+    store.close();
+    const reason = (error as NodeJS.ErrnoException).code === "EADDRINUSE" ? "is in use (pass --port)" : `cannot be bound: ${(error as Error).message}`;
+    throw new Error(`gradscope: the dashboard's port ${options.port ?? 0} on ${host} ${reason}`);
+  }
+  const port = (server.address() as AddressInfo).port;
+  const shownHost = host.includes(":") ? `[${host}]` : host;
+  return {
+    url: `http://${shownHost}:${port}/${token ? `?token=${token}` : ""}`,
+    port,
+    close: async () => {
+      stream.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      store.close();
+    },
+  };
+}

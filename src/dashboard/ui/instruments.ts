@@ -1,0 +1,299 @@
+// Cockpit's instruments drawn on canvas: the alpha gauge, the gradient-tests gauge, and gradient
+// histograms (1-D, 2-D with marginals, and 1-D over time as a heatmap).
+import type { HeatmapRows, HistogramAtStep, ValueDistribution } from "../api.ts";
+import { formatNumber, ramp, themeColor } from "./format.ts";
+
+interface Surface {
+  ctx: CanvasRenderingContext2D;
+  width: number;
+  height: number;
+}
+
+/** Sizes the canvas to its CSS width at `height` CSS pixels, sharp on high-DPI screens. */
+export function surface(canvas: HTMLCanvasElement, height: number): Surface {
+  const ratio = window.devicePixelRatio || 1;
+  const width = Math.max(200, canvas.clientWidth || canvas.parentElement?.clientWidth || 400);
+  canvas.style.height = `${height}px`;
+  canvas.width = Math.round(width * ratio);
+  canvas.height = Math.round(height * ratio);
+  const ctx = canvas.getContext("2d") as CanvasRenderingContext2D;
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  ctx.fillStyle = themeColor("--panel");
+  ctx.fillRect(0, 0, width, height);
+  ctx.font = "11px system-ui, sans-serif";
+  return { ctx, width, height };
+}
+
+/** Maps [lo, hi] onto [a, b] linearly. */
+const scale = (lo: number, hi: number, a: number, b: number) => (v: number) => a + ((v - lo) / (hi - lo)) * (b - a);
+
+function line(ctx: CanvasRenderingContext2D, x0: number, y0: number, x1: number, y1: number): void {
+  ctx.beginPath();
+  ctx.moveTo(x0, y0);
+  ctx.lineTo(x1, y1);
+  ctx.stroke();
+}
+
+/**
+ * The alpha gauge: the unit parabola of the local step length α ∈ [-1.5, 1.5] (α = 0 lands in
+ * the minimum of the noise-free quadratic along the step, ±1 on the height it started from),
+ * with histograms of all α and of the last 10 % (values outside are counted at the edges, and an
+ * arrow says there are some).
+ */
+export function drawAlphaGauge(canvas: HTMLCanvasElement, d: ValueDistribution): void {
+  const { ctx, width, height } = surface(canvas, 220);
+  const pad = { left: 36, right: 10, top: 22, bottom: 28 };
+  const x = scale(d.lo, d.hi, pad.left, width - pad.right);
+  const y = scale(0, 1.75, height - pad.bottom, pad.top);
+  ctx.strokeStyle = themeColor("--grid");
+  ctx.lineWidth = 1.5;
+  for (const v of [-1, 0, 1]) line(ctx, x(v), y(0), x(v), y(1.75));
+  line(ctx, x(d.lo), y(0), x(d.hi), y(0));
+  ctx.lineWidth = 0.5;
+  line(ctx, x(d.lo), y(1), x(d.hi), y(1));
+  const binWidth = (width - pad.left - pad.right) / d.all.length;
+  const bars = (counts: number[], color: string, alpha: number) => {
+    const most = Math.max(1, ...counts);
+    ctx.globalAlpha = alpha;
+    ctx.fillStyle = color;
+    counts.forEach((c, i) => {
+      const top = y((c / most) * 1.5);
+      ctx.fillRect(pad.left + i * binWidth, top, Math.max(1, binWidth - 1), y(0) - top);
+    });
+    ctx.globalAlpha = 1;
+  };
+  bars(d.all, themeColor("--muted"), 0.5);
+  bars(d.last, themeColor("--primary"), 0.85);
+  ctx.strokeStyle = themeColor("--secondary");
+  ctx.lineWidth = 2;
+  ctx.beginPath();
+  for (let i = 0; i <= 100; i++) {
+    const a = d.lo + ((d.hi - d.lo) * i) / 100;
+    if (i === 0) ctx.moveTo(x(a), y(Math.min(1.75, a * a)));
+    else ctx.lineTo(x(a), y(Math.min(1.75, a * a)));
+  }
+  ctx.stroke();
+  ctx.fillStyle = themeColor("--text");
+  ctx.textAlign = "center";
+  for (const v of [-1.5, -1, -0.5, 0, 0.5, 1, 1.5]) ctx.fillText(String(v), x(v), height - pad.bottom + 14);
+  ctx.fillText("local step length α", (pad.left + width - pad.right) / 2, height - 3);
+  ctx.textAlign = "left";
+  ctx.fillStyle = themeColor("--muted");
+  ctx.fillText(`all (μ=${formatNumber(d.meanAll)}, n=${d.count})`, pad.left + 4, 12);
+  ctx.fillStyle = themeColor("--primary");
+  ctx.fillText(`last 10 % (μ=${formatNumber(d.meanLast)})`, pad.left + 170, 12);
+  const arrow = (at: number, direction: number) => {
+    ctx.beginPath();
+    ctx.moveTo(at, y(0.3) - 6);
+    ctx.lineTo(at + direction * 8, y(0.3));
+    ctx.lineTo(at, y(0.3) + 6);
+    ctx.fill();
+  };
+  if (d.above) arrow(width - pad.right - 9, 1);
+  if (d.below) arrow(pad.left + 9, -1);
+}
+
+/** Matplotlib's symlog with linear threshold 0.1: linear within ±0.1, logarithmic beyond. */
+function symlog(v: number): number {
+  const t = 0.1;
+  const a = Math.abs(v);
+  return Math.sign(v) * (a <= t ? a / t : 1 + Math.log10(a / t));
+}
+
+/**
+ * The gradient-tests gauge as Cockpit draws it: on symlog axes around the origin, the norm test
+ * as a disc of radius NormTest, the inner-product test as a horizontal band of half-width
+ * InnerTest, and the orthogonality test as a vertical band of half-width OrthoTest. The tests
+ * pass while the bands and the disc stay within the unit (θ = 1) marks.
+ */
+export function drawGradientTests(canvas: HTMLCanvasElement, latest: { norm?: number | null; inner?: number | null; ortho?: number | null; step?: number }): void {
+  const { ctx, width, height } = surface(canvas, 220);
+  const size = Math.min(width - 20, height - 30);
+  const cx = width / 2;
+  const cy = (height - 20) / 2 + 14;
+  const extent = symlog(2);
+  const px = (v: number) => cx + (symlog(v) / extent) * (size / 2);
+  const py = (v: number) => cy - (symlog(v) / extent) * (size / 2);
+  ctx.strokeStyle = themeColor("--grid");
+  ctx.setLineDash([3, 3]);
+  for (const v of [-1, -0.1, 0.1, 1]) {
+    line(ctx, px(v), py(-2), px(v), py(2));
+    line(ctx, px(-2), py(v), px(2), py(v));
+  }
+  ctx.setLineDash([]);
+  ctx.strokeRect(px(-2), py(2), px(2) - px(-2), py(-2) - py(2));
+  const band = (color: string, x0: number, y0: number, x1: number, y1: number) => {
+    ctx.fillStyle = color;
+    ctx.globalAlpha = 0.45;
+    ctx.fillRect(x0, y0, x1 - x0, y1 - y0);
+    ctx.globalAlpha = 1;
+    ctx.strokeStyle = color;
+    ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
+  };
+  const clip = (v: number) => Math.min(2, Math.abs(v));
+  if (latest.inner != null) band(themeColor("--secondary"), px(-2), py(clip(latest.inner)), px(2), py(-clip(latest.inner)));
+  if (latest.ortho != null) band(themeColor("--tertiary"), px(-clip(latest.ortho)), py(2), px(clip(latest.ortho)), py(-2));
+  if (latest.norm != null) {
+    const r = clip(latest.norm);
+    ctx.beginPath();
+    for (let i = 0; i <= 96; i++) {
+      const angle = (2 * Math.PI * i) / 96;
+      const [vx, vy] = [r * Math.cos(angle), r * Math.sin(angle)];
+      if (i === 0) ctx.moveTo(px(vx), py(vy));
+      else ctx.lineTo(px(vx), py(vy));
+    }
+    ctx.fillStyle = themeColor("--primary");
+    ctx.globalAlpha = 0.5;
+    ctx.fill();
+    ctx.globalAlpha = 1;
+    ctx.strokeStyle = themeColor("--primary");
+    ctx.stroke();
+  }
+  ctx.strokeStyle = themeColor("--text");
+  ctx.lineWidth = 3;
+  line(ctx, cx - 9, cy, cx + 9, cy);
+  line(ctx, cx, cy - 9, cx, cy + 9);
+  ctx.lineWidth = 1;
+  ctx.textAlign = "left";
+  const legend: Array<[string, string, number | null | undefined]> = [
+    ["norm", "--primary", latest.norm],
+    ["inner", "--secondary", latest.inner],
+    ["ortho", "--tertiary", latest.ortho],
+  ];
+  legend.forEach(([name, color, value], i) => {
+    ctx.fillStyle = themeColor(color);
+    ctx.fillText(`${name} ${formatNumber(value)}`, 6 + i * 95, 12);
+  });
+  if (latest.step !== undefined) {
+    ctx.fillStyle = themeColor("--muted");
+    ctx.textAlign = "right";
+    ctx.fillText(`step ${latest.step}`, width - 6, 12);
+  }
+}
+
+const logScale = (most: number) => (c: number) => (c > 0 ? Math.log1p(c) / Math.log1p(most) : 0);
+
+/** A 1-D histogram on a log count axis (the GradHist1d instrument). */
+export function drawHistogram1d(canvas: HTMLCanvasElement, h: HistogramAtStep, label: string): void {
+  const { ctx, width, height } = surface(canvas, 200);
+  const edges = h.edges as number[];
+  const counts = h.counts as number[];
+  const pad = { left: 10, right: 10, top: 18, bottom: 30 };
+  const x = scale(edges[0], edges[edges.length - 1], pad.left, width - pad.right);
+  const most = Math.max(1, ...counts);
+  const level = logScale(most);
+  const y = scale(0, 1, height - pad.bottom, pad.top);
+  ctx.fillStyle = themeColor("--primary");
+  counts.forEach((c, i) => {
+    const top = y(level(c));
+    ctx.fillRect(x(edges[i]), top, Math.max(1, x(edges[i + 1]) - x(edges[i]) - 0.5), y(0) - top);
+  });
+  ctx.strokeStyle = themeColor("--grid");
+  line(ctx, pad.left, y(0), width - pad.right, y(0));
+  ctx.fillStyle = themeColor("--text");
+  ctx.textAlign = "center";
+  for (const v of [edges[0], (edges[0] + edges[edges.length - 1]) / 2, edges[edges.length - 1]]) ctx.fillText(formatNumber(v), x(v), height - pad.bottom + 13);
+  ctx.fillText(label, width / 2, height - 3);
+  ctx.textAlign = "left";
+  ctx.fillStyle = themeColor("--muted");
+  ctx.fillText(`step ${h.step} · log count, max ${formatNumber(most)}`, pad.left, 12);
+}
+
+/**
+ * The 2-D histogram of gradient elements (x) against parameter values (y) on a log color scale,
+ * with both marginal histograms.
+ */
+export function drawHistogram2d(canvas: HTMLCanvasElement, h: HistogramAtStep): void {
+  const { ctx, width, height } = surface(canvas, 260);
+  const [xEdges, yEdges] = h.edges as number[][];
+  const counts = h.counts as number[][];
+  const margin = 40;
+  const pad = { left: 44, right: 8 + margin, top: 16 + margin, bottom: 30 };
+  const plotW = width - pad.left - pad.right;
+  const plotH = height - pad.top - pad.bottom;
+  const nx = counts.length;
+  const ny = counts[0]?.length ?? 0;
+  const most = Math.max(1, ...counts.map((row) => Math.max(...row)));
+  const level = logScale(most);
+  const cellW = plotW / nx;
+  const cellH = plotH / ny;
+  for (let ix = 0; ix < nx; ix++) {
+    for (let iy = 0; iy < ny; iy++) {
+      ctx.fillStyle = counts[ix][iy] > 0 ? ramp(level(counts[ix][iy])) : themeColor("--bg");
+      ctx.fillRect(pad.left + ix * cellW, pad.top + (ny - 1 - iy) * cellH, Math.ceil(cellW), Math.ceil(cellH));
+    }
+  }
+  const xMarginal = counts.map((row) => row.reduce((s, c) => s + c, 0));
+  const yMarginal = Array.from({ length: ny }, (_, iy) => counts.reduce((s, row) => s + row[iy], 0));
+  ctx.fillStyle = themeColor("--primary");
+  const xLevel = logScale(Math.max(1, ...xMarginal));
+  xMarginal.forEach((c, ix) => {
+    const barHeight = xLevel(c) * (margin - 6);
+    ctx.fillRect(pad.left + ix * cellW, pad.top - 4 - barHeight, Math.max(1, cellW - 1), barHeight);
+  });
+  const yLevel = logScale(Math.max(1, ...yMarginal));
+  yMarginal.forEach((c, iy) => {
+    ctx.fillRect(pad.left + plotW + 4, pad.top + (ny - 1 - iy) * cellH, yLevel(c) * (margin - 6), Math.max(1, cellH - 1));
+  });
+  ctx.fillStyle = themeColor("--text");
+  ctx.textAlign = "center";
+  ctx.fillText(formatNumber(xEdges[0]), pad.left, height - pad.bottom + 13);
+  ctx.fillText(formatNumber(xEdges[nx]), pad.left + plotW, height - pad.bottom + 13);
+  ctx.fillText("gradient element", pad.left + plotW / 2, height - 3);
+  ctx.textAlign = "right";
+  ctx.fillText(formatNumber(yEdges[ny]), pad.left - 4, pad.top + 8);
+  ctx.fillText(formatNumber(yEdges[0]), pad.left - 4, pad.top + plotH);
+  ctx.save();
+  ctx.translate(12, pad.top + plotH / 2);
+  ctx.rotate(-Math.PI / 2);
+  ctx.textAlign = "center";
+  ctx.fillText("parameter value", 0, 0);
+  ctx.restore();
+  ctx.textAlign = "left";
+  ctx.fillStyle = themeColor("--muted");
+  ctx.fillText(`step ${h.step}`, 4, 12);
+}
+
+/**
+ * 1-D histograms over time: one column per row of `rows` (steps left to right), bins bottom to
+ * top over the union of the rows' ranges, log count as color; `marker` outlines the column of
+ * the step the slider picked. Returns the column's step under an x position, for clicks.
+ */
+export function drawHeatmap(canvas: HTMLCanvasElement, rows: HeatmapRows, marker?: number): (x: number) => number | undefined {
+  const { ctx, width, height } = surface(canvas, 200);
+  const pad = { left: 44, right: 8, top: 8, bottom: 26 };
+  const plotW = width - pad.left - pad.right;
+  const plotH = height - pad.top - pad.bottom;
+  if (rows.steps.length === 0) return () => undefined;
+  const lo = Math.min(...rows.ranges.map((r) => r[0]));
+  const hi = Math.max(...rows.ranges.map((r) => r[1]));
+  const y = scale(lo, hi, pad.top + plotH, pad.top);
+  const most = Math.max(1, ...rows.counts.map((c) => Math.max(...c)));
+  const level = logScale(most);
+  const columnW = plotW / rows.steps.length;
+  rows.counts.forEach((counts, column) => {
+    const [rlo, rhi] = rows.ranges[column];
+    const binH = (rhi - rlo) / counts.length;
+    counts.forEach((c, bin) => {
+      if (c <= 0) return;
+      const top = y(rlo + (bin + 1) * binH);
+      ctx.fillStyle = ramp(level(c));
+      ctx.fillRect(pad.left + column * columnW, top, Math.ceil(columnW), Math.ceil(y(rlo + bin * binH) - top));
+    });
+  });
+  const markerColumn = marker === undefined ? -1 : rows.steps.findIndex((s) => s >= marker);
+  if (markerColumn >= 0) {
+    ctx.strokeStyle = themeColor("--primary");
+    ctx.lineWidth = 2;
+    ctx.strokeRect(pad.left + markerColumn * columnW, pad.top, Math.max(2, columnW), plotH);
+    ctx.lineWidth = 1;
+  }
+  ctx.fillStyle = themeColor("--text");
+  ctx.textAlign = "right";
+  ctx.fillText(formatNumber(hi), pad.left - 4, pad.top + 8);
+  ctx.fillText(formatNumber(lo), pad.left - 4, pad.top + plotH);
+  ctx.textAlign = "center";
+  ctx.fillText(`step ${rows.steps[0]}`, pad.left + 30, height - 10);
+  ctx.fillText(`step ${rows.steps[rows.steps.length - 1]}`, width - pad.right - 30, height - 10);
+  return (px: number) => rows.steps[Math.min(rows.steps.length - 1, Math.max(0, Math.floor((px - pad.left) / columnW)))];
+}

@@ -1,0 +1,257 @@
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import type { BucketedSeries, Changes, HeatmapRows, ListSeries, RunResponse, RunsResponse, ValueDistribution } from "../src/dashboard/api.ts";
+import { type Dashboard, startDashboard } from "../src/dashboard/server.ts";
+import { RunStore } from "../src/store/runStore.ts";
+
+const folder = mkdtempSync(join(tmpdir(), "gradscope-dashboard-"));
+const storePath = join(folder, "gradscope.db");
+let store: RunStore;
+let dashboard: Dashboard;
+
+/** A raw GET, so that the path reaches the server exactly as written (fetch would normalize `..`). */
+function raw(path: string, headers: Record<string, string> = {}, method = "GET"): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port: dashboard.port, path, method, headers }, (res) => {
+      let body = "";
+      res.on("data", (chunk) => {
+        body += chunk;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+const json = async <T>(path: string): Promise<T> => {
+  const response = await raw(path);
+  assert.equal(response.status, 200, `${path}: ${response.body}`);
+  return JSON.parse(response.body) as T;
+};
+
+before(async () => {
+  store = new RunStore(storePath, 50);
+  store.createRun({ id: "run-a", name: "a", config: { optimizer: { name: "sgd", lr: 0.1 } } });
+  store.setParameters("run-a", ["0.weight", "0.bias"]);
+  for (let step = 0; step < 10_000; step++) {
+    // A smooth curve with one spike that downsampling must not hide.
+    store.log("run-a", "train/loss", step, step === 4321 ? 100 : 1 / (1 + step));
+    store.log("run-a", "quantities/Alpha", step, step < 9000 ? -2 : 0.5);
+  }
+  for (let step = 0; step < 50; step++) {
+    store.log("run-a", "quantities/GradNorm", step * 10, [3 * step, 4 * step]);
+    store.log("run-a", "quantities/GradHist1d", step * 10, { hist: [step, 1, 2], edges: [-1 - step, 0, 1, 2] });
+  }
+  store.log("run-a", "quantities/GradHist2d", 0, {
+    hist: [
+      [1, 2],
+      [3, 4],
+    ],
+    edges: [
+      [-1, 0, 1],
+      [-2, 0, 2],
+    ],
+  });
+  store.log("run-a", "epoch/val_accuracy", 9999, 0.875);
+  store.createRun({ id: "run-b", name: "b", config: {} });
+  store.finishRun("run-b", "completed", { test: { test_accuracy: 0.5 } });
+  store.flush();
+  dashboard = await startDashboard({ storePath, pollMs: 20 });
+});
+
+after(async () => {
+  await dashboard.close();
+  store.close();
+});
+
+test("the runs list and a run carry status, parameters, final metrics and the keys logged", async () => {
+  const { runs, cursor } = await json<RunsResponse>("/api/runs");
+  assert.deepEqual(runs.map((r) => [r.id, r.status]).sort(), [
+    ["run-a", "running"],
+    ["run-b", "completed"],
+  ]);
+  assert.match(cursor, /^\d+\.\d+\.\d+\.\d+$/);
+  const a = runs.find((r) => r.id === "run-a");
+  assert.deepEqual(a?.final, { val_accuracy: 0.875 });
+  assert.equal(a?.lastStep, 9999);
+  assert.deepEqual(runs.find((r) => r.id === "run-b")?.final, { test_accuracy: 0.5 });
+  const { run, keys } = await json<RunResponse>("/api/runs/run-a");
+  assert.deepEqual(run.parameters, ["0.weight", "0.bias"]);
+  assert.deepEqual(keys, {
+    scalars: ["epoch/val_accuracy", "quantities/Alpha", "train/loss"],
+    lists: ["quantities/GradNorm"],
+    histograms: ["quantities/GradHist1d", "quantities/GradHist2d"],
+  });
+});
+
+test("scalars are reduced to min/max/last buckets in which a spike survives; short ranges come back whole", async () => {
+  const series = (await json<Record<string, BucketedSeries>>("/api/runs/run-a/scalars?key=train/loss&buckets=100"))["train/loss"];
+  assert.equal(series.steps.length, 100);
+  assert.equal(series.steps[99], 9999, "each bucket ends at its last step");
+  assert.equal(series.last[99], 1 / 10_000);
+  assert.equal(Math.max(...(series.max as number[])), 100, "the spike at step 4321 is the max of its bucket");
+  const bucket = series.max.indexOf(100);
+  assert.ok(series.steps[bucket] >= 4321 && series.steps[bucket - 1] < 4321);
+  assert.equal(series.min[0], 1 / 100, "the first bucket holds steps 0..99");
+  assert.equal(series.max[0], 1);
+  const zoomed = (await json<Record<string, BucketedSeries>>("/api/runs/run-a/scalars?key=train/loss&from=4320&to=4322&buckets=100"))["train/loss"];
+  assert.deepEqual(zoomed.steps, [4320, 4321, 4322]);
+  assert.deepEqual(zoomed.last, [1 / 4321, 100, 1 / 4323]);
+  const both = await json<Record<string, BucketedSeries>>("/api/runs/run-a/scalars?key=train/loss&key=quantities/Alpha&buckets=10");
+  assert.deepEqual(Object.keys(both), ["train/loss", "quantities/Alpha"]);
+});
+
+test("lists, histograms, heatmap rows and value distributions", async () => {
+  const lists = await json<ListSeries>("/api/runs/run-a/lists?key=quantities/GradNorm&buckets=5");
+  assert.deepEqual(lists.steps, [90, 190, 290, 390, 490]);
+  assert.deepEqual(lists.values[4], [147, 196]);
+  const hist = await json<{ step: number; counts: number[] }>("/api/runs/run-a/histogram?key=quantities/GradHist1d&step=255");
+  assert.equal(hist.step, 250, "the last histogram at or before the step");
+  assert.deepEqual(hist.counts, [25, 1, 2]);
+  assert.equal((await json<{ step: number }>("/api/runs/run-a/histogram?key=quantities/GradHist1d")).step, 490);
+  assert.equal((await json<number[]>("/api/runs/run-a/histogram-steps?key=quantities/GradHist1d")).length, 50);
+  const heat = await json<HeatmapRows>("/api/runs/run-a/heatmap?key=quantities/GradHist1d&buckets=10");
+  assert.equal(heat.steps.length, 10);
+  assert.deepEqual(heat.ranges[9], [-50, 2], "each row keeps its own range");
+  const alpha = await json<ValueDistribution>("/api/runs/run-a/distribution?key=quantities/Alpha&lo=-1.5&hi=1.5&bins=3&tail=0.1");
+  assert.deepEqual(alpha.all, [9000, 0, 1000], "values below lo count in the first bin");
+  assert.deepEqual(alpha.last, [0, 0, 1000]);
+  assert.equal(alpha.meanLast, 0.5);
+  assert.equal(alpha.below, true);
+  assert.equal(alpha.above, false);
+});
+
+test("bad requests get clear errors: unknown run, malformed range, 2-D heatmap, unknown endpoint", async () => {
+  const cases: Array<[string, number, RegExp]> = [
+    ["/api/runs/nope", 404, /no run "nope"/],
+    ["/api/runs/run-a/scalars?key=train/loss&from=abc", 400, /from: expected an integer/],
+    ["/api/runs/run-a/scalars?key=train/loss&from=9&to=3", 400, /from \(9\) is after to \(3\)/],
+    ["/api/runs/run-a/scalars?key=train/loss&buckets=0", 400, /buckets: expected an integer in \[1, 20000\]/],
+    ["/api/runs/run-a/scalars", 400, /key: required/],
+    ["/api/runs/run-a/distribution?key=quantities/Alpha&lo=1&hi=1", 400, /hi \(1\) must be above lo \(1\)/],
+    ["/api/runs/run-a/heatmap?key=quantities/GradHist2d", 400, /2-D histogram/],
+    ["/api/runs/run-a/histogram?key=nothing", 404, /has no histogram nothing/],
+    ["/api/runs/run-a/secrets", 404, /no API endpoint/],
+  ];
+  for (const [path, status, message] of cases) {
+    const response = await raw(path);
+    assert.equal(response.status, status, path);
+    assert.match(JSON.parse(response.body).error, message, path);
+  }
+});
+
+test("static files: the page and its modules are served; path traversal never leaves the assets", async () => {
+  const page = await raw("/");
+  assert.equal(page.status, 200);
+  assert.match(page.body, /<script type="module" src="\/ui\/main.js">/);
+  assert.equal((await raw("/ui/main.js")).status, 200);
+  assert.equal((await raw("/vendor/uPlot.esm.js")).status, 200);
+  for (const path of [
+    "/static/../../../package.json",
+    "/static/%2e%2e/%2e%2e/%2e%2e/package.json",
+    "/ui/..%2f..%2f..%2f..%2fpackage.json",
+    "/vendor/../../../package.json",
+    "/static/..%5c..%5cpackage.json",
+    "/static/%00index.html",
+    "/static/%E0%A4%A",
+    "/etc/passwd",
+    "/static/",
+  ]) {
+    const response = await raw(path);
+    assert.equal(response.status, 404, path);
+    assert.doesNotMatch(response.body, /"name": "gradscope"|root:/, path);
+  }
+});
+
+test("the stop control: 202 for a running run (recorded in the store), 409 otherwise, 403 from another origin", async () => {
+  assert.equal((await raw("/api/runs/run-a/stop", { origin: "http://evil.example" }, "POST")).status, 403);
+  assert.equal(store.stopRequested("run-a"), false);
+  const accepted = await raw("/api/runs/run-a/stop", {}, "POST");
+  assert.equal(accepted.status, 202);
+  assert.equal(store.stopRequested("run-a"), true, "the trainer sees the request through the store");
+  const refused = await raw("/api/runs/run-b/stop", {}, "POST");
+  assert.equal(refused.status, 409);
+  assert.match(JSON.parse(refused.body).error, /run-b is completed, not running/);
+  assert.equal((await raw("/api/runs/run-a", {}, "DELETE")).status, 405);
+});
+
+/** Reads server-sent events from the stream until `until` says stop. */
+function readStream(headers: Record<string, string>, path: string, until: (events: Array<{ event: string; id?: string; data: string }>) => boolean) {
+  return new Promise<Array<{ event: string; id?: string; data: string }>>((resolve, reject) => {
+    const events: Array<{ event: string; id?: string; data: string }> = [];
+    const req = request({ host: "127.0.0.1", port: dashboard.port, path, headers }, (res) => {
+      assert.equal(res.headers["content-type"], "text/event-stream");
+      let buffer = "";
+      res.on("data", (chunk) => {
+        buffer += chunk;
+        let end = buffer.indexOf("\n\n");
+        while (end >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const fields = Object.fromEntries(block.split("\n").map((line) => [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 2)]));
+          if (fields.data !== undefined) events.push({ event: fields.event ?? "message", id: fields.id, data: fields.data });
+          end = buffer.indexOf("\n\n");
+        }
+        if (until(events)) {
+          req.destroy();
+          resolve(events);
+        }
+      });
+    });
+    req.on("error", (error) => (error.message === "socket hang up" ? resolve(events) : reject(error)));
+    req.end();
+  });
+}
+
+test("the live stream sends new rows as they are committed, and a reconnect with Last-Event-ID gets what it missed", async () => {
+  const { cursor } = await json<RunsResponse>("/api/runs");
+  const points = (events: Array<{ event: string; data: string }>) =>
+    events.filter((e) => e.event === "data").flatMap((e) => (JSON.parse(e.data) as Changes).scalars.filter(([, key]) => key === "live/value"));
+  const live = readStream({}, `/api/stream?after=${cursor}`, (events) => points(events).length >= 3);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  for (let step = 0; step < 3; step++) store.log("run-a", "live/value", step, step * 2);
+  store.log("run-a", "live/hist", 0, { hist: [1], edges: [0, 1] });
+  store.flush();
+  const received = await live;
+  assert.deepEqual(points(received), [
+    ["run-a", "live/value", 0, 0],
+    ["run-a", "live/value", 1, 2],
+    ["run-a", "live/value", 2, 4],
+  ]);
+  const lastId = received.filter((e) => e.event === "data").at(-1)?.id as string;
+  // Written while "disconnected": a reconnect resumes exactly after the last event it saw.
+  store.log("run-a", "live/value", 3, 6);
+  store.flush();
+  const resumed = await readStream({ "last-event-id": lastId }, `/api/stream?after=${cursor}`, (events) => points(events).length >= 1);
+  assert.deepEqual(points(resumed), [["run-a", "live/value", 3, 6]], "the header wins over the stale ?after= and nothing is sent twice");
+  const statusChange = readStream({}, "/api/stream", (events) => events.some((e) => e.event === "runs"));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  store.createRun({ id: "run-c", name: "c", config: {} });
+  const runsEvent = (await statusChange).find((e) => e.event === "runs") as { data: string };
+  assert.ok(
+    (JSON.parse(runsEvent.data) as Array<{ id: string }>).some((r) => r.id === "run-c"),
+    "a new run is announced",
+  );
+});
+
+test("a non-loopback host requires the token the server prints", async () => {
+  const guarded = await startDashboard({ storePath, host: "0.0.0.0" });
+  try {
+    const token = new URL(guarded.url).searchParams.get("token") as string;
+    assert.match(token, /^[0-9a-f]{32}$/);
+    const base = `http://127.0.0.1:${guarded.port}`;
+    const denied = await fetch(`${base}/api/runs`);
+    assert.equal(denied.status, 401);
+    assert.match((await denied.json()).error, /token is required/);
+    assert.equal((await fetch(`${base}/api/runs`, { headers: { authorization: "Bearer wrong" } })).status, 401);
+    assert.equal((await fetch(`${base}/api/runs`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
+    assert.equal((await fetch(`${base}/api/runs?token=${token}`)).status, 200);
+  } finally {
+    await guarded.close();
+  }
+});
