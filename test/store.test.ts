@@ -6,8 +6,11 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
+import { SCHEMA_VERSION } from "../src/store/database.ts";
 import { toCsv, toJsonl } from "../src/store/export.ts";
 import { RunStore } from "../src/store/runStore.ts";
+import { StoreLogger } from "../src/train/callbacks/storeLogger.ts";
+import type { Trainer } from "../src/train/trainer.ts";
 
 const folder = mkdtempSync(join(tmpdir(), "gradscope-store-"));
 const bin = fileURLToPath(new URL("../bin/gradscope.js", import.meta.url));
@@ -62,7 +65,7 @@ test("opening the store marks runs of vanished processes as crashed; a newer sch
   const db = new Database(newer);
   db.pragma("user_version = 99");
   db.close();
-  assert.throws(() => new RunStore(newer), /has schema version 99; this gradscope understands up to 1/);
+  assert.throws(() => new RunStore(newer), new RegExp(`has schema version 99; this gradscope understands up to ${SCHEMA_VERSION}$`));
 });
 
 const longConfig = join(folder, "long.yaml");
@@ -126,4 +129,36 @@ test("gradscope runs show/delete and export work on a finished run; unknown ids 
   assert.match(missing.stderr, /no run "nope"/);
   assert.equal(spawnSync(process.execPath, [bin, "runs", "delete", id, "--store", store]).status, 0);
   assert.equal(JSON.parse(spawnSync(process.execPath, [bin, "runs", "--json", "--store", store], { encoding: "utf8" }).stdout).length, 1, "only the crashed run remains");
+});
+
+test("the store logger records parameter names and only the hyperparameters a schedule changes", () => {
+  const store = new RunStore(join(folder, "hyper.db"));
+  store.createRun({ id: "h", name: "h", config: {} });
+  const hyper: Record<string, unknown> = { lr: 0.1, momentum: 0.9, betas: [0.9, 0.999], nesterov: false, weightDecay: 0 };
+  const trainer = { model: { namedParameters: () => [["0.weight"], ["0.bias"]] }, optimizer: { paramGroups: [{ hyper }] } } as unknown as Trainer;
+  const logger = new StoreLogger(store, "h");
+  logger.onTrainBegin(trainer);
+  for (let step = 0; step < 4; step++) {
+    if (step >= 2) {
+      hyper.momentum = 0.9 - 0.1 * (step - 1);
+      hyper.betas = [0.8, 0.999];
+    }
+    logger.onBatchEnd(trainer, { step, loss: 1, lr: 0.1 });
+  }
+  store.flush();
+  assert.deepEqual(store.getRun("h").parameters, ["0.weight", "0.bias"]);
+  assert.deepEqual(
+    store.keys("h").scalars.filter((k) => k.startsWith("hyper/")),
+    ["hyper/betas/0", "hyper/momentum"],
+    "constant ones (weight decay, betas[1]) are not logged",
+  );
+  assert.deepEqual(
+    store.scalars("h", "hyper/momentum").map((r) => [r.step, Number(r.value?.toFixed(6))]),
+    [
+      [0, 0.9],
+      [2, 0.8],
+      [3, 0.7],
+    ],
+  );
+  store.close();
 });

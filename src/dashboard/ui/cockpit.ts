@@ -246,6 +246,7 @@ export class CockpitView {
     for (const [place, element] of Object.entries(places)) element.hidden = element.querySelector(".panel") === null && place !== "bottom";
     this.root.cockpit.hidden = Object.values(this.root.columns).every((c) => c.hidden);
     await Promise.all([this.reloadAll(), this.loadAlpha(), this.loadHistograms(), this.loadHeatmap()]);
+    if (generation === this.generation) this.redrawCanvases();
   }
 
   /** Applies what the live stream brought. */
@@ -411,7 +412,10 @@ export class CockpitView {
   private async loadAlpha(): Promise<void> {
     const primary = this.runs[0];
     if (!primary || !this.canvases.has("alpha")) return;
-    this.alpha = await api.distribution(primary.id, `${Q}Alpha`);
+    const generation = this.generation;
+    const alpha = await api.distribution(primary.id, `${Q}Alpha`);
+    if (generation !== this.generation) return;
+    this.alpha = alpha;
     this.canvases.get("alpha")?.draw();
   }
 
@@ -493,8 +497,12 @@ export class CockpitView {
   private async loadHistogramAt(key: string, step: number | undefined): Promise<void> {
     const primary = this.runs[0];
     if (!primary) return;
-    this.histogram.shown = await api.histogram(primary.id, key, step);
-    if (this.histogram.label) this.histogram.label.textContent = String(this.histogram.shown.step);
+    const generation = this.generation;
+    const shown = await api.histogram(primary.id, key, step);
+    // A view shown meanwhile (another run, a theme change) has its own histograms.
+    if (generation !== this.generation) return;
+    this.histogram.shown = shown;
+    if (this.histogram.label) this.histogram.label.textContent = String(shown.step);
     this.canvases.get("hist-1d")?.draw();
     this.canvases.get("hist-heatmap")?.draw();
   }
@@ -502,11 +510,14 @@ export class CockpitView {
   private async loadHistograms(): Promise<void> {
     const primary = this.runs[0];
     if (!primary) return;
+    const generation = this.generation;
+    const current = () => generation === this.generation;
     const loads: Array<Promise<void>> = [];
     if (this.canvases.has("hist-1d")) {
       if (this.histogram.steps.length === 0) {
         loads.push(
           api.histogramSteps(primary.id, `${Q}GradHist1d`).then((steps) => {
+            if (!current()) return;
             this.histogram.steps = steps;
             this.updateSlider();
           }),
@@ -517,6 +528,7 @@ export class CockpitView {
     if (this.canvases.has("hist-2d")) {
       loads.push(
         api.histogram(primary.id, `${Q}GradHist2d`).then((h) => {
+          if (!current()) return;
           this.hist2d = h;
           this.canvases.get("hist-2d")?.draw();
         }),
@@ -525,20 +537,24 @@ export class CockpitView {
     for (const key of this.otherHistograms.keys()) {
       loads.push(
         api.histogram(primary.id, key).then((h) => {
+          if (!current()) return;
           this.otherHistograms.set(key, h);
           this.canvases.get(`other-${key}`)?.draw();
         }),
       );
     }
     await Promise.all(loads);
-    this.updateSlider();
+    if (current()) this.updateSlider();
   }
 
   private async loadHeatmap(): Promise<void> {
     const primary = this.runs[0];
     const heat = this.canvases.get("hist-heatmap");
     if (!primary || !heat) return;
-    this.histogram.heatmap = await api.heatmap(primary.id, `${Q}GradHist1d`, { buckets: Math.max(100, Math.floor(heat.canvas.clientWidth / 2)) });
+    const generation = this.generation;
+    const heatmap = await api.heatmap(primary.id, `${Q}GradHist1d`, { buckets: Math.max(100, Math.floor(heat.canvas.clientWidth / 2)) });
+    if (generation !== this.generation) return;
+    this.histogram.heatmap = heatmap;
     heat.draw();
   }
 

@@ -77,6 +77,9 @@ export class LineChart {
   /** Replaces the lines. */
   setSeries(series: LineSeries[]): void {
     this.series = series;
+    // What the chart holds, for scripts and the browser tests.
+    this.panel.element.dataset.points = String(series.reduce((n, s) => n + s.values.filter((v) => v !== null).length, 0));
+    this.panel.element.dataset.lastStep = String(Math.max(-1, ...series.map((s) => s.steps[s.steps.length - 1] ?? -1)));
     const signature = series.map((s) => `${s.label}|${s.color}|${s.right ? 1 : 0}|${s.dash ?? ""}`).join(";");
     if (signature !== this.signature || !this.plot) {
       this.signature = signature;
@@ -149,7 +152,6 @@ export class LineChart {
           width: 1.5,
           scale: s.right ? "right" : "y",
           spanGaps: true,
-          points: { show: false },
           value: (_u: uPlot, v: number | null) => formatNumber(v),
         })),
       ],

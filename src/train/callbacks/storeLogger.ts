@@ -9,12 +9,13 @@ const skip = new Set(["epoch", "batch", "step", "size", "tracked"]);
  * Logs the training into the run store: each step's loss, lr and gradient norm under
  * `train/<key>`, each epoch's logs under `epoch/<key>` at the step the epoch ended, and the
  * other numeric hyperparameters of the first parameter group (momentum, betas, weight decay)
- * under `hyper/<name>` whenever they change. Records the parameter names that label
+ * under `hyper/<name>` once they change (a schedule such as one-cycle moves them). Records the parameter names that label
  * per-parameter lists. Config section `store`.
  */
 export class StoreLogger implements Callback {
   readonly name = "store";
-  private readonly hyper = new Map<string, number>();
+  // Each hyperparameter's last value, and whether it has changed (been logged) yet.
+  private readonly hyper = new Map<string, { value: number; step: number; logged: boolean }>();
 
   constructor(
     readonly store: RunStore,
@@ -38,9 +39,17 @@ export class StoreLogger implements Callback {
       if (name === "lr") continue;
       const entries: Array<[string, unknown]> = Array.isArray(value) ? value.map((v, i) => [`${name}/${i}`, v]) : [[name, value]];
       for (const [key, v] of entries) {
-        if (typeof v !== "number" || this.hyper.get(key) === v) continue;
-        this.hyper.set(key, v);
+        if (typeof v !== "number") continue;
+        const seen = this.hyper.get(key);
+        if (!seen) {
+          this.hyper.set(key, { value: v, step, logged: false });
+          continue;
+        }
+        if (seen.value === v) continue;
+        // Constant hyperparameters are never logged; a changing one from its first value on.
+        if (!seen.logged) this.store.log(this.runId, `hyper/${key}`, seen.step, seen.value);
         this.store.log(this.runId, `hyper/${key}`, step, v);
+        this.hyper.set(key, { value: v, step, logged: true });
       }
     }
   }

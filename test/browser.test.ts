@@ -1,0 +1,163 @@
+// The dashboard in a real browser: Playwright drives Debian's Chromium (apt-get install chromium;
+// .ci/run installs it) against `gradscope train --dashboard` and a store with a finished run.
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { chromium, type Page } from "playwright-core";
+import { RunStore } from "../src/store/runStore.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const root = fileURLToPath(new URL("..", import.meta.url));
+const bin = join(root, "bin", "gradscope.js");
+const output = join(root, "test-output");
+const folder = mkdtempSync(join(tmpdir(), "gradscope-browser-"));
+const storePath = join(folder, "gradscope.db");
+const spirals = join(root, "examples", "spirals.yaml");
+const common = [`training.runs_dir=${folder}`, "quantities=full", "data.samples=512", "callbacks.progress.every=1000"];
+
+/** Starts `gradscope train --dashboard` and resolves with the process and the page's address. */
+function trainWithDashboard(overrides: string[]): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null>; output: () => string }> {
+  const child = spawn(process.execPath, [bin, "train", "-c", spirals, "--dashboard", ...common, ...overrides], { cwd: root });
+  let text = "";
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      text += chunk;
+      const match = /dashboard: (http:\/\/\S+)/.exec(text);
+      if (match) resolve({ child, url: match[1], exited, output: () => text });
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    void exited.then((code) => reject(new Error(`training exited (${code}) before serving: ${text}`)));
+  });
+}
+
+/** Distinct colors on a panel's canvas: a blank canvas has one or two, a drawn instrument many. */
+const canvasColors = (page: Page, panel: string) =>
+  page.$eval(`[data-panel="${panel}"] canvas`, (canvas) => {
+    const c = canvas as HTMLCanvasElement;
+    const pixels = (c.getContext("2d") as CanvasRenderingContext2D).getImageData(0, 0, c.width, c.height).data;
+    const colors = new Set<number>();
+    for (let i = 0; i < pixels.length; i += 16) colors.add((pixels[i] << 16) | (pixels[i + 1] << 8) | pixels[i + 2]);
+    return colors.size;
+  });
+
+const points = (page: Page, panel: string) => page.$eval(`[data-panel="${panel}"]`, (e) => Number((e as HTMLElement).dataset.points ?? 0));
+
+test("the dashboard shows a training run live: every instrument, new points without reload, the step slider, run overlay, the stop button", { timeout: 180_000 }, async (t) => {
+  assert.ok(existsSync(CHROMIUM), `the browser tests need Debian's Chromium at ${CHROMIUM} (apt-get install chromium)`);
+  mkdirSync(output, { recursive: true });
+  const finished = spawnSync(process.execPath, [bin, "train", "-c", spirals, "-q", ...common, "training.epochs=2", "name=finished"], { cwd: root, encoding: "utf8" });
+  assert.equal(finished.status, 0, finished.stderr);
+  const live = await trainWithDashboard(["training.epochs=500", "name=live"]);
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1500, height: 1400 } });
+    const errors: string[] = [];
+    page.on("pageerror", (error) => errors.push(error.message));
+    await page.goto(live.url);
+    await page.waitForSelector("body[data-ready]");
+    const store = new RunStore(storePath);
+    const runs = store.listRuns();
+    const liveRun = runs.find((r) => r.name === "live") as { id: string };
+    const finishedRun = runs.find((r) => r.name === "finished") as { id: string };
+    assert.equal(await page.textContent("#run-status"), "running", "the running run is shown first");
+
+    // Every instrument of the full configuration renders with data (the system panel samples
+    // every 2 s and accuracy arrives with the first epoch).
+    const lineCharts = ["distance", "grad-norm", "gradient-tests-history", "max-ev", "trace", "tic", "hyperparameters", "loss", "accuracy", "system", "memory", "layers-GradNorm"];
+    for (const panel of lineCharts)
+      await page.waitForFunction((p) => Number(document.querySelector<HTMLElement>(`[data-panel="${p}"]`)?.dataset.points ?? 0) > 0, panel, { timeout: 30_000 });
+    for (const panel of ["alpha", "gradient-tests", "hist-1d", "hist-heatmap", "hist-2d"]) {
+      await page.waitForFunction((p) => document.querySelector(`[data-panel="${p}"]`) !== null, panel);
+      assert.ok((await canvasColors(page, panel)) > 8, `${panel} is drawn`);
+    }
+    const legend = await page.$$eval('[data-panel="layers-GradNorm"] .u-legend .u-label', (labels) => labels.map((l) => l.textContent));
+    assert.ok(legend.includes("0.weight") && legend.includes("4.bias"), `per-parameter lines are named: ${legend.join(", ")}`);
+
+    // New points arrive without a reload.
+    const before = await points(page, "loss");
+    await page.waitForFunction((n) => Number(document.querySelector<HTMLElement>('[data-panel="loss"]')?.dataset.points) > n + 20, before, { timeout: 10_000 });
+    await page.screenshot({ path: join(output, "dashboard.png"), fullPage: true });
+
+    // The step slider picks an older histogram.
+    const latest = Number(await page.textContent('[data-panel="hist-1d"] .slider span'));
+    const drawn = await page.$eval('[data-panel="hist-1d"] canvas', (c) => (c as HTMLCanvasElement).toDataURL());
+    await page.fill("#hist-step", "0");
+    await page.waitForFunction(() => document.querySelector('[data-panel="hist-1d"] .slider span')?.textContent === "0");
+    assert.ok(latest > 0);
+    assert.notEqual(await page.$eval('[data-panel="hist-1d"] canvas', (c) => (c as HTMLCanvasElement).toDataURL()), drawn, "the histogram changed");
+
+    // Two runs overlaid: the finished run's curves join the live run's.
+    await page.click(`tr[data-run="${finishedRun.id}"] input[type=checkbox]`);
+    await page.waitForFunction((ids) => document.body.dataset.shown === ids, `${liveRun.id},${finishedRun.id}`);
+    await page.waitForFunction(
+      (ids) => {
+        const labels = [...document.querySelectorAll('[data-panel="loss"] .u-legend .u-label')].map((l) => l.textContent ?? "");
+        return ids.every((id) => labels.some((l) => l.startsWith(id)));
+      },
+      [liveRun.id, finishedRun.id],
+    );
+    await page.screenshot({ path: join(output, "dashboard-overlay.png"), fullPage: true });
+
+    // The stop button: the trainer checkpoints and stops.
+    await page.click("#stop");
+    const code = await live.exited;
+    assert.equal(code, 0, live.output());
+    assert.match(live.output(), /stop requested from the dashboard/);
+    assert.equal(store.getRun(liveRun.id).status, "stopped");
+    assert.ok(existsSync(join(folder, liveRun.id, "checkpoints", "latest.gsckpt")), "a checkpoint to resume from");
+
+    await latency(t, page, store);
+    store.close();
+    assert.deepEqual(errors, [], "no errors in the page");
+  } finally {
+    live.child.kill();
+    await browser.close();
+  }
+});
+
+/**
+ * End-to-end latency: a value logged through a RunStore (flushing every 500 ms like the trainer's)
+ * until the open page's loss chart holds it. Reported, not asserted (benchmarks are not tests).
+ */
+async function latency(t: { diagnostic(message: string): void }, page: Page, store: RunStore): Promise<void> {
+  const writer = new RunStore(storePath);
+  writer.createRun({ id: "latency-probe", name: "latency probe", config: {} });
+  writer.log("latency-probe", "train/loss", 0, 1);
+  writer.flush();
+  const ui = spawn(process.execPath, [bin, "ui", "--store", storePath, "--port", "0"], { cwd: root });
+  const url = await new Promise<string>((resolve) => {
+    let text = "";
+    ui.stdout.on("data", (chunk) => {
+      text += chunk;
+      const match = /dashboard: (http:\/\/\S+)/.exec(text);
+      if (match) resolve(match[1]);
+    });
+  });
+  await page.goto(`${url}#run=latency-probe`);
+  await page.waitForFunction(() => document.querySelector<HTMLElement>('[data-panel="loss"]')?.dataset.lastStep === "0");
+  const samples: number[] = [];
+  for (let step = 1; step <= 9; step++) {
+    const started = Date.now();
+    writer.log("latency-probe", "train/loss", step, 1 / (step + 1));
+    await page.waitForFunction((s) => document.querySelector<HTMLElement>('[data-panel="loss"]')?.dataset.lastStep === String(s), step, { polling: "raf" });
+    samples.push(Date.now() - started);
+    await new Promise((resolve) => setTimeout(resolve, 137 * step));
+  }
+  writer.finishRun("latency-probe", "completed", null);
+  writer.close();
+  ui.kill("SIGINT");
+  samples.sort((a, b) => a - b);
+  const report = { median_ms: samples[4], max_ms: samples[8], samples_ms: samples };
+  writeFileSync(join(output, "latency.json"), `${JSON.stringify(report)}\n`);
+  t.diagnostic(`logged value to open page: median ${report.median_ms} ms, max ${report.max_ms} ms over ${samples.length} values`);
+  assert.ok(store.getRun("latency-probe"));
+}
