@@ -170,7 +170,16 @@ export class RunStore {
 
   /** The keys a run has logged, by kind. */
   keys(runId: string): { scalars: string[]; lists: string[]; histograms: string[] } {
-    const distinct = (table: string) => (this.db.prepare(`SELECT DISTINCT key FROM ${table} WHERE run_id = ? ORDER BY key`).all(runId) as Array<{ key: string }>).map((r) => r.key);
+    // A skip scan: one index seek per distinct key, where DISTINCT would read every row of the run.
+    const distinct = (table: string) =>
+      this.db
+        .prepare(
+          `WITH RECURSIVE k(key) AS (SELECT MIN(key) FROM ${table} WHERE run_id = @run
+             UNION ALL SELECT (SELECT MIN(key) FROM ${table} WHERE run_id = @run AND key > k.key) FROM k WHERE k.key IS NOT NULL)
+           SELECT key FROM k WHERE key IS NOT NULL`,
+        )
+        .pluck()
+        .all({ run: runId }) as string[];
     return { scalars: distinct("scalars"), lists: distinct("lists"), histograms: distinct("histograms") };
   }
 
