@@ -62,3 +62,12 @@ export function openStream(cursor: string, handlers: StreamHandlers): EventSourc
   source.addEventListener("error", () => handlers.connected(false));
   return source;
 }
+
+/**
+ * Runs a load in the background: a failure (the server stopped with its training, a network
+ * error) is announced as a `gradscope-error` event that the page shows, instead of surfacing
+ * as an unhandled rejection.
+ */
+export function background(task: Promise<unknown>): void {
+  task.catch((error: Error) => window.dispatchEvent(new CustomEvent("gradscope-error", { detail: error.message })));
+}

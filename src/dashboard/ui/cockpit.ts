@@ -2,7 +2,7 @@
 // performance panels, per-layer charts and a generic chart for every other quantity; loaded
 // through the API, then kept current from the live stream.
 import type { BucketedSeries, Changes, HeatmapRows, HistogramAtStep, ListSeries, RunResponse, RunSummary, ValueDistribution } from "../api.ts";
-import { api, type Window } from "./client.ts";
+import { api, background, type Window } from "./client.ts";
 import { seriesColor, toCsv } from "./format.ts";
 import { drawAlphaGauge, drawGradientTests, drawHeatmap, drawHistogram1d, drawHistogram2d } from "./instruments.ts";
 import { LineChart, type LineSeries, XAxisLink } from "./lineChart.ts";
@@ -176,6 +176,7 @@ export class CockpitView {
   private readonly scalars = new Map<string, BucketedSeries>();
   private readonly lists = new Map<string, ListSeries>();
   private readonly dirty = new Set<string>();
+  private readonly reloading = new Set<string>();
   private readonly link: XAxisLink;
   private smoothing = 0;
   private frame = 0;
@@ -187,9 +188,9 @@ export class CockpitView {
   private hist2d?: HistogramAtStep;
   private alpha?: ValueDistribution;
   private readonly otherHistograms = new Map<string, HistogramAtStep>();
-  private readonly refreshAlpha = throttle(1000, () => void this.loadAlpha());
-  private readonly refreshHistograms = throttle(1000, () => void this.loadHistograms());
-  private readonly refreshHeatmap = throttle(3000, () => void this.loadHeatmap());
+  private readonly refreshAlpha = throttle(1000, () => background(this.loadAlpha()));
+  private readonly refreshHistograms = throttle(1000, () => background(this.loadHistograms()));
+  private readonly refreshHeatmap = throttle(3000, () => background(this.loadHeatmap()));
   private readonly relayout = throttle(2000, () => this.onNewKeys());
 
   /** @param onNewKeys called when a shown run logs a key the view has no place for yet. */
@@ -203,7 +204,7 @@ export class CockpitView {
     },
     private readonly onNewKeys: () => void,
   ) {
-    this.link = new XAxisLink(() => void this.reloadAll());
+    this.link = new XAxisLink(() => background(this.reloadAll()));
     window.addEventListener(
       "resize",
       throttle(200, () => this.redrawCanvases()),
@@ -253,16 +254,19 @@ export class CockpitView {
   apply(changes: Changes): void {
     const shown = new Set(this.runs.map((r) => r.id));
     const primary = this.runs[0]?.id;
+    const changed = new Set<string>();
     let unknown = false;
+    let alpha = false;
+    let tests = false;
     for (const [run, key, step, value] of changes.scalars) {
       if (!shown.has(run)) continue;
+      alpha ||= run === primary && key === `${Q}Alpha`;
+      tests ||= run === primary && /^quantities\/\w+Test$/.test(key);
       const series = this.scalars.get(cacheKey(run, key));
       if (series) {
         appendPoint(series, step, value);
-        this.markDirty(key);
+        changed.add(key);
       } else if (!this.keys.get(run)?.scalars.includes(key)) unknown = true;
-      if (run === primary && key === `${Q}Alpha`) this.refreshAlpha();
-      if (run === primary && /Test$/.test(key)) this.canvases.get("gradient-tests")?.draw();
     }
     for (const [run, key, step, values] of changes.lists) {
       if (!shown.has(run)) continue;
@@ -272,7 +276,7 @@ export class CockpitView {
           series.steps.push(step);
           series.values.push(values);
         }
-        this.markDirty(key);
+        changed.add(key);
       } else if (!this.keys.get(run)?.lists.includes(key)) unknown = true;
     }
     for (const [run, key, step] of changes.histograms) {
@@ -286,6 +290,10 @@ export class CockpitView {
       this.refreshHistograms();
     }
     if (unknown) this.relayout();
+    // One redraw per batch of rows, however many points it brought.
+    if (alpha) this.refreshAlpha();
+    if (tests) this.canvases.get("gradient-tests")?.draw();
+    this.markDirty(changed);
   }
 
   /** Sets the EMA weight of smoothed lines. */
@@ -313,9 +321,10 @@ export class CockpitView {
     this.alpha = undefined;
   }
 
-  private markDirty(key: string): void {
+  private markDirty(keys: ReadonlySet<string>): void {
+    if (keys.size === 0) return;
     for (const [id, { spec }] of this.charts) {
-      if (this.runs.some((run) => spec.lines(this.keys.get(run.id) as Keys).some((l) => l.key === key))) this.dirty.add(id);
+      if (this.runs.some((run) => spec.lines(this.keys.get(run.id) as Keys).some((l) => keys.has(l.key)))) this.dirty.add(id);
     }
     if (!this.frame) this.frame = requestAnimationFrame(() => this.flushDirty());
   }
@@ -325,10 +334,12 @@ export class CockpitView {
     for (const id of this.dirty) {
       const entry = this.charts.get(id);
       if (!entry) continue;
+      const series = this.compose(entry.spec);
       // Live points arrive one per step; past a few per pixel, reload the reduced series instead.
-      const longest = Math.max(0, ...[...this.scalars.values()].map((s) => s.steps.length));
-      if (this.link.range === null && longest > 4 * entry.chart.width()) void this.reloadChart(id);
-      else entry.chart.setSeries(this.compose(entry.spec));
+      const longest = Math.max(0, ...series.map((s) => s.steps.length));
+      if (this.link.range === null && longest > 4 * entry.chart.width()) {
+        if (!this.reloading.has(id)) background(this.reloadChart(id));
+      } else entry.chart.setSeries(series);
     }
     this.dirty.clear();
   }
@@ -345,6 +356,15 @@ export class CockpitView {
   private async reloadChart(id: string): Promise<void> {
     const entry = this.charts.get(id);
     if (!entry) return;
+    this.reloading.add(id);
+    try {
+      await this.loadChart(entry);
+    } finally {
+      this.reloading.delete(id);
+    }
+  }
+
+  private async loadChart(entry: { chart: LineChart; spec: ChartSpec }): Promise<void> {
     const generation = this.generation;
     const window = this.window(entry.chart);
     const loads: Array<Promise<void>> = [];
@@ -457,7 +477,7 @@ export class CockpitView {
     hist.panel.body.append(slider);
     input.addEventListener("input", () => {
       this.histogram.following = Number(input.value) === this.histogram.steps.length - 1;
-      void this.loadHistogramAt(key, this.histogram.steps[Number(input.value)]);
+      background(this.loadHistogramAt(key, this.histogram.steps[Number(input.value)]));
     });
     this.histogram.slider = input;
     this.histogram.label = text;

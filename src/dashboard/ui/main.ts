@@ -1,7 +1,7 @@
 // The dashboard page: the runs table, the view of the picked runs, the live stream and the
 // page-wide controls (EMA, zoom reset, theme, stop).
 import type { RunSummary } from "../api.ts";
-import { api, openStream } from "./client.ts";
+import { api, background, openStream } from "./client.ts";
 import { CockpitView } from "./cockpit.ts";
 import { RunsTable } from "./runsTable.ts";
 
@@ -34,9 +34,8 @@ const columns = {
   gradients: element<HTMLElement>('[data-column="gradients"]'),
   curvature: element<HTMLElement>('[data-column="curvature"]'),
 };
-const view = new CockpitView(
-  { columns, bottom: element("#bottom"), layers: element("#layers"), other: element("#other"), cockpit: element("#cockpit") },
-  () => void showSelection(),
+const view = new CockpitView({ columns, bottom: element("#bottom"), layers: element("#layers"), other: element("#other"), cockpit: element("#cockpit") }, () =>
+  background(showSelection()),
 );
 const table = new RunsTable(element("#runs-table"), (id, compare) => {
   if (compare) {
@@ -47,7 +46,7 @@ const table = new RunsTable(element("#runs-table"), (id, compare) => {
   }
   writeHash();
   renderRuns();
-  void showSelection();
+  background(showSelection());
 });
 
 function renderRuns(): void {
@@ -91,9 +90,9 @@ async function start(): Promise<void> {
       state.runs = updated;
       choosePrimary();
       renderRuns();
-      if (!hadPrimary && state.primary) void showSelection();
+      if (!hadPrimary && state.primary) background(showSelection());
     },
-    reset: () => void start(),
+    reset: () => background(start()),
     connected: (live) => {
       const indicator = element("#connection");
       indicator.textContent = live ? "● live" : "○ reconnecting";
@@ -111,7 +110,7 @@ function setTheme(theme: string): void {
 setTheme(localStorage.getItem("gradscope-theme") ?? "dark");
 element("#theme").addEventListener("click", () => {
   setTheme(document.documentElement.dataset.theme === "dark" ? "light" : "dark");
-  void showSelection();
+  background(showSelection());
 });
 const emaInput = element<HTMLInputElement>("#ema");
 emaInput.addEventListener("input", () => {
@@ -131,5 +130,11 @@ element<HTMLButtonElement>("#stop").addEventListener("click", async (event) => {
     button.title = (error as Error).message;
   }
 });
+window.addEventListener("gradscope-error", (event) => {
+  const indicator = element("#connection");
+  indicator.textContent = "○ server unreachable";
+  indicator.title = (event as CustomEvent<string>).detail;
+  indicator.classList.remove("live");
+});
 readHash();
-void start();
+background(start());
