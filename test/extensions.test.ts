@@ -9,6 +9,7 @@ import { crossEntropy } from "../src/engine/ops/losses.ts";
 import { mean, sum } from "../src/engine/ops/reduce.ts";
 import { slice } from "../src/engine/ops/shape.ts";
 import { scope } from "../src/engine/scope.ts";
+import { liveTensorCount } from "../src/engine/tensor.ts";
 import { buildModel } from "../src/nn/spec.ts";
 import { assertClose, randomValues } from "./helpers.ts";
 
@@ -92,6 +93,54 @@ test("batchL2, batchDot, sumGradSquared and projections equal the per-sample loo
       );
     });
   });
+  model.dispose();
+});
+
+test("projections, immediate and deferred past the step, equal the per-sample loop for every layer kind", () => {
+  // Embedding, LayerNorm and a Linear with a middle axis on token sequences, a BatchNorm in eval
+  // mode; the conv model above covers Conv2d.
+  const sequenceSpec = {
+    layers: [
+      { type: "embedding", num_embeddings: 7, embedding_dim: 4, padding_idx: 0 },
+      { type: "layernorm" },
+      { type: "linear", out: 5 },
+      { type: "tanh" },
+      { type: "flatten" },
+      { type: "batchnorm1d" },
+      { type: "linear", out: 3 },
+    ],
+  };
+  const length = 3;
+  const { model } = buildModel(sequenceSpec, [length], 4);
+  model.eval();
+  const tokens = [1, 0, 3, 6, 2, 2, 5, 1, 0, 4, 4, 6, 3, 0, 0];
+  const ys = [0, 2, 1, 2, 0];
+  const forward = (first: number, count: number) => model.forward(tensor(tokens.slice(first * length, (first + count) * length), [count, length], "int32"));
+  const loop = ys.map((y, i) =>
+    scope(() => {
+      model.zeroGrad();
+      backward(mean(crossEntropy(forward(i, 1), tensor([y], [1], "int32"))));
+      return model.parameters().map((p) => p.grad?.toArray() ?? []);
+    }),
+  );
+  const params = model.parameters();
+  const directions = params.map((p, k) => randomValues(p.size, 70 + k));
+  const dot = (a: number[], b: ArrayLike<number>) => a.reduce((t, v, j) => t + v * b[j], 0);
+  const { immediate, deferred } = scope(() => {
+    model.zeroGrad();
+    const loss = mean(crossEntropy(forward(0, ys.length), tensor(ys, [ys.length], "int32")));
+    const request = { projections: new Map(params.map((p, k) => [p, tensor(directions[k], p.shape)])), deferredProjections: true };
+    const stats = backwardWithExtensions(loss, request);
+    return { immediate: params.map((p) => stats.get(p)?.projections), deferred: params.map((p) => stats.get(p)?.deferredProjection) };
+  });
+  const live = liveTensorCount();
+  params.forEach((p, k) => {
+    const expected = loop.map((g) => dot(g[k], directions[k]));
+    assertClose(immediate[k] ?? [], expected, 1e-4, 1e-6, `projections of ${p.name}`);
+    // The step's tensors are gone; the deferred projection works from its own copies.
+    assertClose(deferred[k]?.project(Float32Array.from(directions[k])) ?? [], expected, 1e-4, 1e-6, `deferred projections of ${p.name}`);
+  });
+  assert.equal(liveTensorCount(), live, "projecting later leaves no tensor behind");
   model.dispose();
 });
 

@@ -1,17 +1,18 @@
 import { tensor } from "../engine/creation.ts";
-import type { ExtensionRequest } from "../engine/extensions/index.ts";
+import type { DeferredProjection, ExtensionRequest } from "../engine/extensions/index.ts";
 import { type RequestContext, ScheduledQuantity, type StepInfo, summedStatistic } from "./quantity.ts";
 
 // What the start point of a fit keeps until the next step.
 interface AlphaStart {
   loss: number;
   lossVariance: number;
-  /** SGD path: the predicted update d = −lr·g and g_iᵀd per sample (from the Gram matrix). */
+  /** The step d: −lr·g predicted in the SGD path, θ_{t+1} − θ_t once known in the general path. */
   direction?: Float32Array[];
+  /** SGD path: g_iᵀd per sample (from the Gram matrix). */
   projections?: Float64Array;
-  /** General path: θ_t and the per-sample gradients ([N·size] per parameter), projected once d is known. */
+  /** General path: θ_t and, per parameter, what projects g_i onto d once the optimizer has stepped. */
   values?: Float32Array[];
-  individual?: Float32Array[];
+  deferred?: DeferredProjection[];
 }
 
 const sampleVariance = (xs: ArrayLike<number>) => {
@@ -81,8 +82,8 @@ export function fitQuadratic(tau: number, fs: [number, number], dfs: [number, nu
  * quadratic fitted to the losses and projected gradients at both ends, α = 2τ/ᾱ − 1 with ᾱ the
  * step to the fit's far side (0: stepped to the minimum, 1: across it; −1 when the fit is
  * concave). Stored under step t, computed at t+1. For default SGD the direction is −lr·g and the
- * start projections come from the Gram matrix; otherwise the per-sample gradients are kept until
- * the step is known. Config name `alpha`.
+ * start projections come from the Gram matrix; otherwise each layer's inputs and output gradients
+ * are kept until the step is known, and projected then. Config name `alpha`.
  */
 export class Alpha extends ScheduledQuantity {
   readonly name = "Alpha";
@@ -92,12 +93,14 @@ export class Alpha extends ScheduledQuantity {
     const request: ExtensionRequest = {};
     if (this.schedule(context.step)) {
       if (isDefaultSgd(context.optimizer)) request.batchDot = true;
-      else request.individualGradients = true;
+      else request.deferredProjections = true;
     }
     const start = this.starts.get(context.step - 1);
     if (start) {
       // The end point projects its per-sample gradients onto the start's step.
-      const direction = start.direction ?? context.params.map(({ tensor: p }, k) => scaledSum(-1, (start.values as Float32Array[])[k], p.data));
+      // The general path's step is θ_{t+1} − θ_t, known now that the optimizer has stepped.
+      start.direction ??= context.params.map(({ tensor: p }, k) => scaledSum(-1, (start.values as Float32Array[])[k], p.data));
+      const direction = start.direction;
       request.projections = new Map(context.params.map(({ tensor: p }, k) => [p, tensor(direction[k], p.shape).keep()]));
     }
     return request;
@@ -116,10 +119,10 @@ export class Alpha extends ScheduledQuantity {
         return (-lr * total) / n;
       });
     } else {
-      start.individual = step.params.map(({ tensor: p }) => {
-        const gradients = step.stats.get(p)?.individualGradients;
-        if (!gradients) throw new Error(`gradscope: Alpha needs the per-sample gradients of ${p.name ?? "a parameter"}`);
-        return gradients.data.slice();
+      start.deferred = step.params.map(({ tensor: p }) => {
+        const deferred = step.stats.get(p)?.deferredProjection;
+        if (!deferred) throw new Error(`gradscope: Alpha needs the deferred projections of ${p.name ?? "a parameter"}`);
+        return deferred;
       });
       start.values = step.values;
     }
@@ -134,16 +137,11 @@ export class Alpha extends ScheduledQuantity {
     const direction = start.direction ?? current.values.map((v, k) => scaledSum(-1, previous.values[k], v));
     const tau = Math.sqrt(squaredLength(direction));
     const n = previous.batchSize;
-    const startProjections =
-      start.projections ??
-      Float64Array.from({ length: n }, (_, i) =>
-        (start.individual as Float32Array[]).reduce((s, g, k) => {
-          const size = direction[k].length;
-          let dot = 0;
-          for (let j = 0; j < size; j++) dot += g[i * size + j] * direction[k][j];
-          return s + dot;
-        }, 0),
-      );
+    const startProjections = start.projections ?? new Float64Array(n);
+    start.deferred?.forEach((deferred, k) => {
+      const projections = deferred.project(direction[k]);
+      for (let i = 0; i < n; i++) startProjections[i] += projections[i];
+    });
     const endProjections = new Float64Array(current.batchSize);
     for (const { tensor: p } of current.params) {
       const projections = current.stats.get(p)?.projections;

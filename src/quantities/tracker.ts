@@ -13,6 +13,7 @@ export function mergeRequests(requests: ExtensionRequest[]): ExtensionRequest {
     if (r.batchDot) merged.batchDot = true;
     if (r.sumGradSquared) merged.sumGradSquared = true;
     if (r.individualGradients) merged.individualGradients = true;
+    if (r.deferredProjections) merged.deferredProjections = true;
     if (r.projections) {
       const directions = new Map(merged.projections ?? []);
       for (const [param, direction] of r.projections) {

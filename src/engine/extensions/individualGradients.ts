@@ -129,15 +129,20 @@ function layerNorm(layer: LayerRecord, gradOut: Tensor, scale: number): Paramete
   return result;
 }
 
+/** Throws for a batch norm in train mode, whose batch statistics couple the samples' gradients. */
+export function rejectCoupledSamples(layer: LayerRecord): void {
+  if (layer.kind === "batchnorm" && layer.hyper.training) {
+    throw new Error(
+      `gradscope: per-sample gradients are not defined for batch norm in train mode (layer ${layer.weight?.name ?? "batchnorm"}): the batch statistics couple the samples; use eval mode or skip the quantity`,
+    );
+  }
+}
+
 // BatchNorm (eval mode only): g_i(w)_c = Σ_spatial δ ⊙ x̂, g_i(b)_c = Σ_spatial δ.
 function batchNorm(layer: LayerRecord, gradOut: Tensor, scale: number): ParameterGradients[] {
   const { weight, bias, input } = layer;
-  const { training, normalized, channels, spatial } = layer.hyper as { training: boolean; normalized: Tensor; channels: number; spatial: number };
-  if (training) {
-    throw new Error(
-      `gradscope: per-sample gradients are not defined for batch norm in train mode (layer ${weight?.name ?? "batchnorm"}): the batch statistics couple the samples; use eval mode or skip the quantity`,
-    );
-  }
+  rejectCoupledSamples(layer);
+  const { normalized, channels, spatial } = layer.hyper as { normalized: Tensor; channels: number; spatial: number };
   const batch = input.shape[0];
   const result: ParameterGradients[] = [];
   const heap = engineMemory.f32;

@@ -1,12 +1,13 @@
 import type { LayerRecord, Tensor } from "../tensor.ts";
 import { individualGradients, type ParameterGradients } from "./individualGradients.ts";
 import { rankOneLinear } from "./linearClosedForms.ts";
-import { batchDot, batchL2, hist1d, hist2d, type LinearRole, projections, sumGradSquared } from "./statistics.ts";
+import { LayerSnapshot, type ParameterRole, projectLayer } from "./projections.ts";
+import { batchDot, batchL2, hist1d, hist2d, sumGradSquared } from "./statistics.ts";
 import type { ExtensionRequest, ParameterStatistics } from "./types.ts";
 
 function needsMaterialized(request: ExtensionRequest, closedForm: boolean): boolean {
   if (request.individualGradients || request.hist2d) return true;
-  return !closedForm && Boolean(request.batchL2 || request.batchDot || request.sumGradSquared || request.projections || request.hist1d);
+  return !closedForm && Boolean(request.batchL2 || request.batchDot || request.sumGradSquared || request.hist1d);
 }
 
 /**
@@ -15,7 +16,7 @@ function needsMaterialized(request: ExtensionRequest, closedForm: boolean): bool
  */
 export function computeLayer(layer: LayerRecord, gradOut: Tensor, scale: number, request: ExtensionRequest, results: Map<Tensor, ParameterStatistics>): void {
   const view = rankOneLinear(layer, gradOut, scale);
-  const roles: Array<[Tensor, LinearRole]> = [];
+  const roles: Array<[Tensor, ParameterRole]> = [];
   if (layer.weight?.requiresGrad) roles.push([layer.weight, "weight"]);
   if (layer.bias?.requiresGrad) roles.push([layer.bias, "bias"]);
   if (roles.length === 0) return;
@@ -26,6 +27,7 @@ export function computeLayer(layer: LayerRecord, gradOut: Tensor, scale: number,
     results.set(parameter, {});
   }
   const materialized: ParameterGradients[] = needsMaterialized(request, view !== null) ? individualGradients(layer, gradOut, scale) : [];
+  const snapshot = request.deferredProjections ? new LayerSnapshot(layer, gradOut, scale) : null;
   const gradientsOf = (parameter: Tensor): Tensor | undefined => materialized.find((entry) => entry.parameter === parameter)?.gradients;
   for (const [parameter, role] of roles) {
     const stats = results.get(parameter) as ParameterStatistics;
@@ -35,7 +37,8 @@ export function computeLayer(layer: LayerRecord, gradOut: Tensor, scale: number,
     if (request.batchL2) stats.batchL2 = view ? batchL2.linear(view, role) : batchL2.general(gradients as Tensor);
     if (request.sumGradSquared) stats.sumGradSquared = view ? sumGradSquared.linear(view, role, parameter) : sumGradSquared.general(gradients as Tensor, parameter);
     const direction = request.projections?.get(parameter);
-    if (direction) stats.projections = view ? projections.linear(view, role, direction) : projections.general(gradients as Tensor, direction);
+    if (direction) stats.projections = projectLayer(layer, gradOut, scale, role, direction);
+    if (snapshot) stats.deferredProjection = snapshot.projection(role, parameter.shape);
     if (request.hist1d) stats.hist1d = view ? hist1d.linear(view, role, request.hist1d) : hist1d.general(gradients as Tensor, request.hist1d);
     if (request.hist2d) stats.hist2d = hist2d(gradients as Tensor, parameter, request.hist2d);
     // Per-layer buffers are freed as soon as they are reduced, unless the caller asked for them.

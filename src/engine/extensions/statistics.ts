@@ -1,20 +1,17 @@
 import { gemm } from "../kernels/gemm.ts";
 import { engineMemory } from "../memory.ts";
-import { matmulRaw } from "../ops/matmul.ts";
 import { Tensor } from "../tensor.ts";
 import { type Histogram1dSpec, type Histogram2dSpec, histogram2d } from "./histograms.ts";
 import { gram, type RankOneLinear, rowSquaredNorms } from "./linearClosedForms.ts";
 import { rankOneHistogram1d, tensorHistogram1d } from "./linearHistogram.ts";
+import type { ParameterRole } from "./projections.ts";
 
 // Each statistic has a closed form for the rank-one Linear case (weight or bias) and a general
 // form reduced from materialized per-sample gradients G [N, D].
 
-/** Which parameter of a rank-one linear layer a statistic is for. */
-export type LinearRole = "weight" | "bias";
-
 /** ‖g_i‖² for each sample. Linear: s²‖δ_i‖²‖a_i‖² (weight), s²‖δ_i‖² (bias). */
 export const batchL2 = {
-  linear(view: RankOneLinear, role: LinearRole): Float64Array {
+  linear(view: RankOneLinear, role: ParameterRole): Float64Array {
     const s2 = view.scale * view.scale;
     const deltaNorms = view.deltaNorms();
     if (role === "bias") return deltaNorms.map((v) => s2 * v);
@@ -29,7 +26,7 @@ export const batchL2 = {
 
 /** The N×N Gram matrix g_iᵀg_j. Linear: s²(δδᵀ)∘(aaᵀ) (weight), s²δδᵀ (bias). */
 export const batchDot = {
-  linear(view: RankOneLinear, role: LinearRole): Float64Array {
+  linear(view: RankOneLinear, role: ParameterRole): Float64Array {
     const s2 = view.scale * view.scale;
     const n = view.batch;
     const deltaGram = view.deltaGram();
@@ -53,7 +50,7 @@ export const batchDot = {
 
 /** Σ_i g_i² elementwise, shaped like the parameter. Linear weight: s²·(δ²)ᵀ(a²). */
 export const sumGradSquared = {
-  linear(view: RankOneLinear, role: LinearRole, parameter: Tensor): Tensor {
+  linear(view: RankOneLinear, role: ParameterRole, parameter: Tensor): Tensor {
     const squaredDelta = squared(view.delta);
     const out = sumGradSquared.fromSquaredDelta(squaredDelta, view.activations, role, parameter, view.scale * view.scale);
     squaredDelta.dispose();
@@ -63,7 +60,7 @@ export const sumGradSquared = {
    * s²·Σ_i δ_i² (a_i²)ᵀ (weight) or s²·Σ_i δ_i² (bias) from δ² [N, out]: the sum may run over
    * several output gradients first, since a_i is shared (the curvature factor columns).
    */
-  fromSquaredDelta(squaredDelta: Tensor, activations: Tensor, role: LinearRole, parameter: Tensor, s2: number): Tensor {
+  fromSquaredDelta(squaredDelta: Tensor, activations: Tensor, role: ParameterRole, parameter: Tensor, s2: number): Tensor {
     const out = new Tensor(parameter.shape, "float32", "sumGradSquared");
     const [batch, inFeatures] = activations.shape;
     const outFeatures = squaredDelta.shape[1];
@@ -108,46 +105,9 @@ export const sumGradSquared = {
   },
 };
 
-/** g_iᵀd for a parameter-shaped direction d. Linear weight: s·Σ_o δ_io (a_i Dᵀ)_o. */
-export const projections = {
-  linear(view: RankOneLinear, role: LinearRole, direction: Tensor): Float64Array {
-    const heap = engineMemory.f32;
-    const out = new Float64Array(view.batch);
-    if (role === "bias") {
-      for (let i = 0; i < view.batch; i++) {
-        let total = 0;
-        for (let o = 0; o < view.outFeatures; o++) total += heap[view.delta.offset + i * view.outFeatures + o] * heap[direction.offset + o];
-        out[i] = view.scale * total;
-      }
-      return out;
-    }
-    const projected = matmulRaw(view.activations, direction, false, true, "projection");
-    const h = engineMemory.f32;
-    for (let i = 0; i < view.batch; i++) {
-      let total = 0;
-      for (let o = 0; o < view.outFeatures; o++) total += h[view.delta.offset + i * view.outFeatures + o] * h[projected.offset + i * view.outFeatures + o];
-      out[i] = view.scale * total;
-    }
-    projected.dispose();
-    return out;
-  },
-  general(gradients: Tensor, direction: Tensor): Float64Array {
-    const heap = engineMemory.f32;
-    const batch = gradients.shape[0];
-    const size = direction.size;
-    const out = new Float64Array(batch);
-    for (let i = 0; i < batch; i++) {
-      let total = 0;
-      for (let j = 0; j < size; j++) total += heap[gradients.offset + i * size + j] * heap[direction.offset + j];
-      out[i] = total;
-    }
-    return out;
-  },
-};
-
 /** Histogram counts of all per-sample gradient elements. Linear: counted from δ and a (see linearHistogram.ts). */
 export const hist1d = {
-  linear(view: RankOneLinear, role: LinearRole, spec: Histogram1dSpec): Float64Array {
+  linear(view: RankOneLinear, role: ParameterRole, spec: Histogram1dSpec): Float64Array {
     return rankOneHistogram1d(view, role, spec);
   },
   general(gradients: Tensor, spec: Histogram1dSpec): Float64Array {

@@ -1,6 +1,7 @@
 import type { Random } from "../random.ts";
 import type { Tensor } from "../tensor.ts";
 import type { Histogram1dSpec, Histogram2dSpec } from "./histograms.ts";
+import type { DeferredProjection } from "./projections.ts";
 
 /**
  * The per-sample statistics to compute in one backward pass (BackPACK's extensions). g_i is
@@ -17,6 +18,8 @@ export interface ExtensionRequest {
   individualGradients?: boolean;
   /** g_iᵀd_θ for a direction d_θ given per parameter. */
   projections?: ReadonlyMap<Tensor, Tensor>;
+  /** Keep what g_iᵀd needs, for a direction known only after the pass (the optimizer's step). */
+  deferredProjections?: boolean;
   /** Counts of all per-sample gradient elements. */
   hist1d?: Histogram1dSpec;
   /** Counts of (g_i[j], θ[j]) pairs, hist[ix·ybins + iy]. */
@@ -44,6 +47,7 @@ export interface ParameterStatistics {
   sumGradSquared?: Tensor;
   individualGradients?: Tensor;
   projections?: Float64Array;
+  deferredProjection?: DeferredProjection;
   hist1d?: Float64Array;
   hist2d?: Float64Array;
   diagonalCurvature?: Float64Array;

@@ -1,0 +1,167 @@
+import { noGrad } from "../autograd.ts";
+import { tensor } from "../creation.ts";
+import { engineMemory } from "../memory.ts";
+import { type Conv2dHyper, conv2d } from "../ops/conv2d.ts";
+import { linear } from "../ops/linear.ts";
+import { scope } from "../scope.ts";
+import { type LayerRecord, Tensor } from "../tensor.ts";
+import { rejectCoupledSamples } from "./individualGradients.ts";
+
+/** Which parameter of a layer a statistic is for. */
+export type ParameterRole = "weight" | "bias";
+
+// Every supported layer is linear in each of its parameters, so g_iᵀd = s·⟨δ_i, J_θ(x_i)·d⟩:
+// the layer's output change along d, paired with the sample's output gradient. That is one
+// forward-like pass per direction and never forms the N×D per-sample gradients.
+
+/** out[i] = Σ over sample i's elements of a·b, for two [N, ...] tensors of the same size. */
+function sampleDots(a: Tensor, b: Tensor, batch: number): Float64Array {
+  const length = a.size / batch;
+  const out = new Float64Array(batch);
+  for (let i = 0; i < batch; i++) out[i] = engineMemory.kernels.dot(length, a.ptr + i * length * 4, b.ptr + i * length * 4);
+  return out;
+}
+
+interface ChannelLayout {
+  batch: number;
+  channels: number;
+  positions: number;
+  channelsFirst: boolean;
+}
+
+/** out[i] = Σ_{c,p} values[i,c,p]·(weights[i,c,p] or 1)·d[c]: a per-channel direction (bias, norm scale). */
+function channelDots(values: Tensor, weights: Tensor | null, direction: Tensor, layout: ChannelLayout): Float64Array {
+  const { batch, channels, positions, channelsFirst } = layout;
+  const heap = engineMemory.f32;
+  const out = new Float64Array(batch);
+  for (let i = 0; i < batch; i++) {
+    let total = 0;
+    for (let c = 0; c < channels; c++) {
+      let channel = 0;
+      for (let p = 0; p < positions; p++) {
+        const k = channelsFirst ? (i * channels + c) * positions + p : (i * positions + p) * channels + c;
+        channel += heap[values.offset + k] * (weights ? heap[weights.offset + k] : 1);
+      }
+      total += channel * heap[direction.offset + c];
+    }
+    out[i] = total;
+  }
+  return out;
+}
+
+function projectLinear(layer: LayerRecord, gradOut: Tensor, role: ParameterRole, direction: Tensor): Float64Array {
+  const batch = layer.input.shape[0];
+  const outFeatures = gradOut.shape[gradOut.rank - 1];
+  if (role === "bias") return channelDots(gradOut, null, direction, { batch, channels: outFeatures, positions: gradOut.size / (batch * outFeatures), channelsFirst: false });
+  const moved = noGrad(() => linear(layer.input, direction, null));
+  const dots = sampleDots(gradOut, moved, batch);
+  moved.dispose();
+  return dots;
+}
+
+function projectConv2d(layer: LayerRecord, gradOut: Tensor, role: ParameterRole, direction: Tensor): Float64Array {
+  const hyper = layer.hyper as unknown as Conv2dHyper;
+  if (role === "bias") return channelDots(gradOut, null, direction, { batch: hyper.batch, channels: hyper.outChannels, positions: hyper.plane, channelsFirst: true });
+  const moved = noGrad(() => conv2d(layer.input, direction, null, hyper));
+  const dots = sampleDots(gradOut, moved, hyper.batch);
+  moved.dispose();
+  return dots;
+}
+
+function projectEmbedding(layer: LayerRecord, gradOut: Tensor, _role: ParameterRole, direction: Tensor): Float64Array {
+  const { paddingIndex, dim } = layer.hyper as { paddingIndex: number | null; dim: number };
+  const indices = layer.input;
+  const batch = indices.shape[0];
+  const positions = indices.size / batch;
+  const out = new Float64Array(batch);
+  for (let i = 0; i < batch; i++) {
+    for (let s = 0; s < positions; s++) {
+      const row = engineMemory.i32[indices.offset + i * positions + s];
+      if (row === paddingIndex) continue;
+      out[i] += engineMemory.kernels.dot(dim, gradOut.ptr + (i * positions + s) * dim * 4, direction.ptr + row * dim * 4);
+    }
+  }
+  return out;
+}
+
+function projectLayerNorm(layer: LayerRecord, gradOut: Tensor, role: ParameterRole, direction: Tensor): Float64Array {
+  const { normalized, length } = layer.hyper as { normalized: Tensor; length: number };
+  const batch = layer.input.shape[0];
+  const layout = { batch, channels: length, positions: layer.input.size / (batch * length), channelsFirst: false };
+  return channelDots(gradOut, role === "weight" ? normalized : null, direction, layout);
+}
+
+function projectBatchNorm(layer: LayerRecord, gradOut: Tensor, role: ParameterRole, direction: Tensor): Float64Array {
+  rejectCoupledSamples(layer);
+  const { normalized, channels, spatial } = layer.hyper as { normalized: Tensor; channels: number; spatial: number };
+  const layout = { batch: layer.input.shape[0], channels, positions: spatial, channelsFirst: true };
+  return channelDots(gradOut, role === "weight" ? normalized : null, direction, layout);
+}
+
+const rules: Record<LayerRecord["kind"], (layer: LayerRecord, gradOut: Tensor, role: ParameterRole, direction: Tensor) => Float64Array> = {
+  linear: projectLinear,
+  conv2d: projectConv2d,
+  embedding: projectEmbedding,
+  layernorm: projectLayerNorm,
+  batchnorm: projectBatchNorm,
+};
+
+/** g_iᵀd per sample for one parameter of a layer, with g_i = scale·(per-sample gradient). */
+export function projectLayer(layer: LayerRecord, gradOut: Tensor, scale: number, role: ParameterRole, direction: Tensor): Float64Array {
+  return rules[layer.kind](layer, gradOut, role, direction).map((v) => scale * v);
+}
+
+/** g_iᵀd for a direction that is known only after the backward pass (e.g. the optimizer's step). */
+export interface DeferredProjection {
+  /** g_iᵀd per sample for a direction d shaped like the parameter (flat, float32). */
+  project(direction: Float32Array): Float64Array;
+}
+
+interface TensorCopy {
+  values: Float32Array | Int32Array;
+  shape: readonly number[];
+  dtype: Tensor["dtype"];
+}
+
+const copyOf = (t: Tensor): TensorCopy => ({ values: t.dtype === "int32" ? t.ints.slice() : t.data.slice(), shape: t.shape, dtype: t.dtype });
+const restore = (copy: TensorCopy): Tensor => tensor(copy.values, copy.shape, copy.dtype);
+
+/**
+ * A layer's input, output gradient and saved intermediates, copied out of the engine (whose
+ * step tensors are freed) so g_iᵀd can be projected later: N·(in + out) numbers per layer
+ * instead of the N·D per-sample gradients.
+ */
+export class LayerSnapshot {
+  private readonly kind: LayerRecord["kind"];
+  private readonly input: TensorCopy;
+  private readonly gradOut: TensorCopy;
+  private readonly hyper: Record<string, unknown>;
+
+  constructor(
+    layer: LayerRecord,
+    gradOut: Tensor,
+    private readonly scale: number,
+  ) {
+    rejectCoupledSamples(layer);
+    this.kind = layer.kind;
+    this.input = copyOf(layer.input);
+    this.gradOut = copyOf(gradOut);
+    this.hyper = Object.fromEntries(Object.entries(layer.hyper).map(([key, value]) => [key, value instanceof Tensor ? copyOf(value) : value]));
+  }
+
+  /** The deferred projection of one of the layer's parameters. */
+  projection(role: ParameterRole, shape: readonly number[]): DeferredProjection {
+    return {
+      project: (direction) =>
+        scope(() => {
+          const hyper = Object.fromEntries(Object.entries(this.hyper).map(([key, value]) => [key, isTensorCopy(value) ? restore(value) : value]));
+          const layer: LayerRecord = { kind: this.kind, input: restore(this.input), weight: null, bias: null, hyper };
+          return projectLayer(layer, restore(this.gradOut), this.scale, role, tensor(direction, shape));
+        }),
+    };
+  }
+}
+
+function isTensorCopy(value: unknown): value is TensorCopy {
+  return typeof value === "object" && value !== null && "values" in value && "dtype" in value && ArrayBuffer.isView((value as TensorCopy).values);
+}
