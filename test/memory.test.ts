@@ -4,7 +4,9 @@ import { backward } from "../src/engine/autograd.ts";
 import { tensor } from "../src/engine/creation.ts";
 import { backwardWithExtensions } from "../src/engine/extensions/index.ts";
 import { crossEntropy } from "../src/engine/ops/losses.ts";
-import { mean } from "../src/engine/ops/reduce.ts";
+import { matmul } from "../src/engine/ops/matmul.ts";
+import { mean, sum } from "../src/engine/ops/reduce.ts";
+import { relu } from "../src/engine/ops/unary.ts";
 import { keep, scope } from "../src/engine/scope.ts";
 import { liveTensorCount, Tensor } from "../src/engine/tensor.ts";
 import { buildModel } from "../src/nn/spec.ts";
@@ -52,4 +54,19 @@ test("a training step with and without per-sample extensions leaks no tensor", (
 test("invalid shapes and out-of-memory requests throw errors that name the tensor", () => {
   assert.throws(() => new Tensor([2, -1]), /invalid shape \[2, -1\]/);
   assert.throws(() => new Tensor([2 ** 31], "float32", "a huge activation"), /out of memory allocating float32\[2147483648\] for a huge activation/);
+});
+
+test("tensors above the first 2 GiB of engine memory are read and written at the right place", () => {
+  // An untouched 2 GiB block pushes the next tensors past 2³¹ bytes, where a signed shift of the
+  // byte address would give a negative element index.
+  const filler = new Tensor([2 ** 29 + 16], "float32", "filler");
+  scope(() => {
+    const a = tensor([1, 2, 3, 4], [2, 2]);
+    assert.ok(a.ptr >= 2 ** 31, `tensor at byte ${a.ptr}`);
+    assert.deepEqual(a.toArray(), [1, 2, 3, 4]);
+    const product = matmul(a, a);
+    assert.deepEqual(product.toArray(), [7, 10, 15, 22]);
+    assert.equal(sum(relu(product)).item(), 54);
+  });
+  filler.dispose();
 });

@@ -73,7 +73,7 @@ export class Tensor {
 
   /** Index of the first element in `engineMemory.f32` / `engineMemory.i32`. */
   get offset(): number {
-    return this.ptr >> 2;
+    return this.ptr >>> 2;
   }
 
   /** A live view of the elements (float32 tensors). Invalid after the memory grows. */

@@ -30,7 +30,7 @@ export function rankOneHistogram1d(view: RankOneLinear, role: "weight" | "bias",
   if (role === "bias") {
     // g_i(b) = fl(s·δ_i): one column holding s, and δ as the rows.
     return countInWorkspace(spec.bins, 4, (counts, column) => {
-      engineMemory.f32[column >> 2] = view.scale;
+      engineMemory.f32[column >>> 2] = view.scale;
       engineMemory.kernels.rankOneHistogram1d(column, 1, view.delta.ptr, view.batch * view.outFeatures, 1, 1, lo, hi, spec.bins, counts);
     });
   }

@@ -15,7 +15,7 @@ export function addInto(dst: Tensor, src: Tensor): void {
 /** TypeScript reference of axpy, used by the kernel tests. */
 export function referenceAxpy(n: number, alpha: number, x: number, y: number): void {
   const heap = engineMemory.f32;
-  for (let i = 0; i < n; i++) heap[(y >> 2) + i] = Math.fround(heap[(y >> 2) + i] + Math.fround(alpha * heap[(x >> 2) + i]));
+  for (let i = 0; i < n; i++) heap[(y >>> 2) + i] = Math.fround(heap[(y >>> 2) + i] + Math.fround(alpha * heap[(x >>> 2) + i]));
 }
 
 /** dst = src. */

@@ -21,9 +21,9 @@ export interface GemmArgs {
 export function referenceGemm(args: GemmArgs): void {
   const { transA, transB, m, n, k, alpha, lda, ldb, beta, ldc } = args;
   const heap = engineMemory.f32;
-  const a = args.a >> 2;
-  const b = args.b >> 2;
-  const c = args.c >> 2;
+  const a = args.a >>> 2;
+  const b = args.b >>> 2;
+  const c = args.c >>> 2;
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
       let sum = 0;
