@@ -3,6 +3,7 @@ import { test } from "node:test";
 import { backward, noGrad } from "../src/engine/autograd.ts";
 import { parameter, tensor } from "../src/engine/creation.ts";
 import { add, div, mul, sub } from "../src/engine/ops/binary.ts";
+import { linear } from "../src/engine/ops/linear.ts";
 import { matmul } from "../src/engine/ops/matmul.ts";
 import { max, mean, sum } from "../src/engine/ops/reduce.ts";
 import { concat, reshape, slice, transpose } from "../src/engine/ops/shape.ts";
@@ -103,5 +104,30 @@ test("gradients accumulate across uses and backward calls; noGrad records nothin
     assert.throws(() => backward(y), /does not require grad/);
     assert.throws(() => backward(mul(w, w)), /scalar loss or an explicit gradient/);
     w.grad?.dispose();
+  });
+});
+
+test("a backward pass without accumulation asks ops only for the gradients that flow on", () => {
+  scope(() => {
+    const w1 = parameter([0.5, -1, 2, 0.25], [2, 2], "w1");
+    const w2 = parameter([1, 3, -2, 0.5], [2, 2], "w2");
+    const hidden = linear(tensor([1, 2], [1, 2]), w1, null);
+    const out = linear(hidden, w2, null);
+    const asked: Array<readonly boolean[] | undefined> = [];
+    for (const node of [out.node, hidden.node]) {
+      const original = node?.backward.bind(node);
+      if (node && original) node.backward = (gradOut, needed) => (asked.push(needed), original(gradOut, needed));
+    }
+    backward(out, { gradient: tensor([1, 1], [1, 2]), accumulate: false });
+    // [input, weight, bias]: the second layer passes its input's gradient on, the first nothing.
+    assert.deepEqual(asked, [
+      [true, false, false],
+      [false, false, false],
+    ]);
+    assert.equal(w1.grad, null);
+    assert.equal(w2.grad, null);
+    backward(out, { gradient: tensor([1, 1], [1, 2]) });
+    assert.deepEqual(asked.slice(2), [undefined, undefined]);
+    assertClose(w1.grad?.toArray() ?? [], [-1, -2, 3.5, 7], 1e-6, 0);
   });
 });

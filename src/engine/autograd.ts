@@ -31,6 +31,11 @@ export function record(output: Tensor, node: GradNode): Tensor {
   return output;
 }
 
+/** Per input of a node: whether its gradient is wanted (it requires one and `needed` does not rule it out). */
+export function wantedGradients(inputs: ReadonlyArray<Tensor | null>, needed?: readonly boolean[]): boolean[] {
+  return inputs.map((input, index) => Boolean(input?.requiresGrad) && (needed?.[index] ?? true));
+}
+
 /** Called for each parameterized op during backward, with the gradient of its output. */
 export type LayerBackwardHook = (layer: LayerRecord, gradOutput: Tensor) => void;
 
@@ -118,7 +123,10 @@ export function backward(loss: Tensor, options: BackwardOptions = {}): void {
     }
     if (node.layer && options.onLayer) options.onLayer(node.layer, gradOutput);
     options.onNode?.(node, gradOutput);
-    const inputGradients = node.backward(gradOutput);
+    // Without accumulation only gradients flowing on to other ops matter, not the leaves' (the
+    // curvature column passes skip every weight gradient this way).
+    const needed = options.accumulate === false ? node.inputs.map((input) => Boolean(input?.node)) : undefined;
+    const inputGradients = node.backward(gradOutput, needed);
     let handedOn = false;
     node.inputs.forEach((input, index) => {
       let gradient = inputGradients[index];

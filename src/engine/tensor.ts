@@ -10,8 +10,11 @@ export interface GradNode {
   readonly op: string;
   /** The op's tensor inputs, in the order `backward` returns their gradients. */
   readonly inputs: ReadonlyArray<Tensor | null>;
-  /** Gradients of the inputs given the gradient of the output (null where none flows). */
-  backward(gradOutput: Tensor): Array<Tensor | null>;
+  /**
+   * Gradients of the inputs given the gradient of the output (null where none flows). Where
+   * `needed[i]` is false nobody reads input i's gradient, and the op may skip it.
+   */
+  backward(gradOutput: Tensor, needed?: readonly boolean[]): Array<Tensor | null>;
   /** Present on parameterized ops; the per-sample extensions read it. */
   readonly layer?: LayerRecord;
   /** Second-order rules, on the ops that support Hessian-vector products and Hessian diagonals. */

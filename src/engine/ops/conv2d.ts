@@ -1,4 +1,4 @@
-import { noGrad, record } from "../autograd.ts";
+import { noGrad, record, wantedGradients } from "../autograd.ts";
 import { bilinearRules } from "../curvature/rules.ts";
 import { gemm } from "../kernels/gemm.ts";
 import { engineMemory } from "../memory.ts";
@@ -252,7 +252,10 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
     op: "conv2d",
     inputs: [x, weight, bias],
     layer: { kind: "conv2d", input: x, weight, bias, hyper: hyper as unknown as Record<string, unknown> },
-    backward: (gradOut) => conv2dVjp(hyper, x, weight, gradOut, { x: x.requiresGrad, weight: weight.requiresGrad, bias: Boolean(bias?.requiresGrad) }),
+    backward: (gradOut, needed) => {
+      const [wantsX, wantsWeight, wantsBias] = wantedGradients([x, weight, bias], needed);
+      return conv2dVjp(hyper, x, weight, gradOut, { x: wantsX, weight: wantsWeight, bias: wantsBias });
+    },
     curvature: bilinearRules(
       { x, weight, bias },
       (dx, w, b) => noGrad(() => conv2d(dx, w, b, options)),

@@ -1,4 +1,4 @@
-import { noGrad, record } from "../autograd.ts";
+import { noGrad, record, wantedGradients } from "../autograd.ts";
 import { bilinearRules } from "../curvature/rules.ts";
 import { gemm } from "../kernels/gemm.ts";
 import { shapeString } from "../shapes.ts";
@@ -87,7 +87,10 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
     op: "linear",
     inputs: [x, weight, bias],
     layer: { kind: "linear", input: x, weight, bias, hyper: {} },
-    backward: (gradOut) => linearVjp(x, weight, gradOut, { x: x.requiresGrad, weight: weight.requiresGrad, bias: Boolean(bias?.requiresGrad) }),
+    backward: (gradOut, needed) => {
+      const [wantsX, wantsWeight, wantsBias] = wantedGradients([x, weight, bias], needed);
+      return linearVjp(x, weight, gradOut, { x: wantsX, weight: wantsWeight, bias: wantsBias });
+    },
     curvature: bilinearRules({ x, weight, bias }, (dx, w, b) => noGrad(() => linear(dx, w, b)), linearVjp),
   });
 }
