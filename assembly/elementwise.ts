@@ -107,3 +107,28 @@ export function binaryPeriodic(op: i32, a: usize, b: usize, out: usize, n: i32, 
     for (; j < period; j++) store<f32>(rowOut + (<usize>j << 2), combineScalar(op, load<f32>(rowA + (<usize>j << 2)), load<f32>(b + (<usize>j << 2))));
   }
 }
+
+/** dst[j] += sign · Σ_b src[b·n + j]² over `blocks` consecutive blocks of n floats. */
+export function sumSquaresInto(n: i32, blocks: i32, src: usize, dst: usize, sign: f32): void {
+  const s = f32x4.splat(sign);
+  const blockBytes = <usize>n << 2;
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const offset = <usize>j << 2;
+    let acc = f32x4.splat(0);
+    for (let b = 0; b < blocks; b++) {
+      const v = v128.load(src + <usize>b * blockBytes + offset);
+      acc = madd(v, v, acc);
+    }
+    v128.store(dst + offset, madd(s, acc, v128.load(dst + offset)));
+  }
+  for (; j < n; j++) {
+    const offset = <usize>j << 2;
+    let acc: f32 = 0;
+    for (let b = 0; b < blocks; b++) {
+      const v = load<f32>(src + <usize>b * blockBytes + offset);
+      acc += v * v;
+    }
+    store<f32>(dst + offset, load<f32>(dst + offset) + sign * acc);
+  }
+}

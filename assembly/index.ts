@@ -1,5 +1,5 @@
 export { gemm, gemmWorkspaceBytes, gramLower } from "./gemm";
-export { axpy, binaryPeriodic, dot, reluBackward, reluForward, rowSums } from "./elementwise";
+export { axpy, binaryPeriodic, dot, reluBackward, reluForward, rowSums, sumSquaresInto } from "./elementwise";
 export { maxPoolBackward, maxPoolForward } from "./pool";
 export { histogram1d, rankOneHistogram1d, rankOneHistogramMaxBins } from "./histogram";
 export { adagradUpdate, adamUpdate, clampInPlace, maxAbs, nadamUpdate, radamUpdate, rmspropUpdate, scaleInPlace, sgdUpdate } from "./optim";

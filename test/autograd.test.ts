@@ -116,7 +116,11 @@ test("a backward pass without accumulation asks ops only for the gradients that 
     const asked: Array<readonly boolean[] | undefined> = [];
     for (const node of [out.node, hidden.node]) {
       const original = node?.backward.bind(node);
-      if (node && original) node.backward = (gradOut, needed) => (asked.push(needed), original(gradOut, needed));
+      if (node && original)
+        node.backward = (gradOut, needed) => {
+          asked.push(needed);
+          return original(gradOut, needed);
+        };
     }
     backward(out, { gradient: tensor([1, 1], [1, 2]), accumulate: false });
     // [input, weight, bias]: the second layer passes its input's gradient on, the first nothing.

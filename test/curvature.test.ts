@@ -7,12 +7,13 @@ import type { QuantityCase } from "../src/conformance/quantities.ts";
 import { tensor } from "../src/engine/creation.ts";
 import { flattenedOperator, hessianVectorProduct } from "../src/engine/curvature/hvp.ts";
 import { extremeEigenvalue } from "../src/engine/curvature/lanczos.ts";
+import { ConvColumnSquares } from "../src/engine/extensions/convCurvature.ts";
 import { backwardWithExtensions, type CurvatureKind } from "../src/engine/extensions/index.ts";
 import { crossEntropy, mseLoss } from "../src/engine/ops/losses.ts";
 import { mean } from "../src/engine/ops/reduce.ts";
 import { Random } from "../src/engine/random.ts";
 import { scope } from "../src/engine/scope.ts";
-import type { Tensor } from "../src/engine/tensor.ts";
+import type { LayerRecord, Tensor } from "../src/engine/tensor.ts";
 import type { Module } from "../src/nn/module.ts";
 import { buildModel } from "../src/nn/spec.ts";
 import { createOptimizer } from "../src/optim/registry.ts";
@@ -69,6 +70,59 @@ test("Hessian-vector products are exact: H·e_j reproduces the float64 Hessian's
     });
   }
 });
+
+test("diag_h of a grouped conv under tanh (negative factor signs) equals H·e_j, whether its columns are reduced together or one by one", () => {
+  const { model } = buildModel(
+    {
+      layers: [{ type: "conv2d", out_channels: 4, kernel_size: 3, padding: 1, groups: 2 }, { type: "tanh" }, { type: "flatten" }, { type: "linear", out: 3 }],
+    },
+    [2, 4, 4],
+    5,
+  );
+  const params = model.parameters();
+  scope(() => {
+    const loss = mean(crossEntropy(model.forward(tensor(randomValues(3 * 32, 8), [3, 2, 4, 4])), tensor([0, 2, 1], [3], "int32")));
+    const conv = findConv(loss);
+    const byHvp = params.map((p, k) =>
+      Array.from({ length: p.size }, (_, j) => {
+        const directions = params.map((q) => new Float32Array(q.size));
+        directions[k][j] = 1;
+        return hessianVectorProduct(loss, params, directions)[k][j];
+      }),
+    );
+    const stats = backwardWithExtensions(loss, { diagonalCurvature: { kind: "diag_h" } });
+    for (const [k, p] of params.entries()) assertClose(Array.from(stats.get(p)?.diagonalCurvature ?? []), byHvp[k], 1e-4, 1e-6, `diag_h of ${p.name}`);
+    // The same columns through a budget of one float: every column is reduced on its own.
+    assert.ok(conv);
+    const together = new ConvColumnSquares(conv);
+    const oneByOne = new ConvColumnSquares(conv, 1);
+    for (const [seed, sign] of [
+      [20, 1],
+      [21, -1],
+      [22, 1],
+    ]) {
+      const column = tensor(randomValues(3 * 4 * 16, seed), [3, 4, 4, 4]);
+      together.add(column, sign);
+      oneByOne.add(column, sign);
+    }
+    together.flush();
+    oneByOne.flush();
+    assertClose(Array.from(oneByOne.weight ?? []), Array.from(together.weight ?? []), 1e-5, 1e-7, "weight");
+    assertClose(Array.from(oneByOne.bias ?? []), Array.from(together.bias ?? []), 1e-5, 1e-7, "bias");
+  });
+  model.dispose();
+});
+
+/** The conv2d layer record in a loss's graph. */
+function findConv(root: Tensor): LayerRecord | undefined {
+  const stack = [root];
+  while (stack.length > 0) {
+    const node = stack.pop()?.node;
+    if (node?.layer?.kind === "conv2d") return node.layer;
+    for (const input of node?.inputs ?? []) if (input) stack.push(input);
+  }
+  return undefined;
+}
 
 test("Lanczos on exact HVPs finds the float64 Hessian's eigenvalue of largest magnitude", () => {
   for (const c of cases) {

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { backward } from "../src/engine/autograd.ts";
 import { parameter, tensor } from "../src/engine/creation.ts";
-import { axpyInto, referenceAxpy } from "../src/engine/kernels/elementwise.ts";
+import { axpyInto, referenceAxpy, referenceSumSquaresInto } from "../src/engine/kernels/elementwise.ts";
+import { engineMemory } from "../src/engine/memory.ts";
 import { add, type BinaryOp, div, mul, referenceBinary, sub } from "../src/engine/ops/binary.ts";
 import { col2imAdd, convOutputSize, im2col, referenceCol2imAdd, referenceIm2col } from "../src/engine/ops/im2col.ts";
 import { maxPool2d } from "../src/engine/ops/pool.ts";
@@ -42,6 +43,19 @@ test("WASM axpy equals the TypeScript reference in float32", () => {
     axpyInto(y1, x, -0.37);
     referenceAxpy(23, Math.fround(-0.37), x.ptr, y2.ptr);
     for (let i = 0; i < 23; i++) assert.ok(Math.abs(y1.data[i] - y2.data[i]) <= 1e-6 * (1 + Math.abs(y2.data[i])), `element ${i}`);
+  });
+});
+
+test("WASM sumSquaresInto equals the TypeScript reference in float32 (blocks, odd length, negative sign)", () => {
+  scope(() => {
+    const src = tensor(randomValues(3 * 11, 6), [3, 11]);
+    for (const sign of [1, -1]) {
+      const wasm = tensor(randomValues(11, 7), [11]);
+      const reference = tensor(wasm.toArray(), [11]);
+      engineMemory.kernels.sumSquaresInto(11, 3, src.ptr, wasm.ptr, sign);
+      referenceSumSquaresInto(11, 3, src.ptr, reference.ptr, sign);
+      assertClose(wasm.toArray(), reference.toArray(), 1e-6, 1e-7, `sign ${sign}`);
+    }
   });
 });
 

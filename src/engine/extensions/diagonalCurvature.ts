@@ -2,6 +2,7 @@ import { backward } from "../autograd.ts";
 import { rulesOf } from "../curvature/hvp.ts";
 import type { HessianFactor } from "../curvature/rules.ts";
 import { type GradNode, type LayerRecord, Tensor } from "../tensor.ts";
+import { ConvColumnSquares } from "./convCurvature.ts";
 import { computeLayer } from "./layerStatistics.ts";
 import { rankOneLinear } from "./linearClosedForms.ts";
 import { sumGradSquared } from "./statistics.ts";
@@ -37,23 +38,34 @@ export class DiagonalCurvature {
   finish(results: Map<Tensor, ParameterStatistics>): void {
     if (this.request.kind !== "diag_h" && !this.injected.length) throw new Error(`gradscope: ${this.request.kind} found no loss with curvature factors in the graph`);
     const totals = new Map<Tensor, Float64Array>();
-    const add = (parameter: Tensor, squares: Tensor, sign: number): void => {
+    const add = (parameter: Tensor, squares: Tensor | Float64Array, sign: number): void => {
       let total = totals.get(parameter);
       if (!total) {
         total = new Float64Array(parameter.size);
         totals.set(parameter, total);
       }
-      const values = squares.data;
+      const values = squares instanceof Tensor ? squares.data : squares;
       for (let j = 0; j < values.length; j++) total[j] += sign * values[j];
-      squares.dispose();
+      if (squares instanceof Tensor) squares.dispose();
     };
     // Rank-one linear layers share a_i across columns: Σ_k ±(δ_ik a_iᵀ)² = (Σ_k ±δ_ik²)(a_i²)ᵀ,
     // so their δ² are summed over all columns first and meet the activations in one GEMM.
     const linearSquares = new Map<LayerRecord, { shape: readonly number[]; squares: Float64Array }>();
+    // Conv layers stack the columns per sample instead (see ConvColumnSquares).
+    const convSquares = new Map<LayerRecord, ConvColumnSquares>();
     for (const { at, factor } of this.injected.splice(0)) {
       for (const column of factor.columns) {
         const perColumn = new Map<Tensor, ParameterStatistics>();
         const onLayer = (layer: LayerRecord, gradOut: Tensor): void => {
+          if (layer.kind === "conv2d") {
+            let entry = convSquares.get(layer);
+            if (!entry) {
+              entry = new ConvColumnSquares(layer);
+              convSquares.set(layer, entry);
+            }
+            entry.add(gradOut, factor.sign);
+            return;
+          }
           if (!rankOneLinear(layer, gradOut, 1)) {
             computeLayer(layer, gradOut, 1, { sumGradSquared: true }, perColumn);
             return;
@@ -81,6 +93,11 @@ export class DiagonalCurvature {
         if (parameter?.requiresGrad) add(parameter, sumGradSquared.fromSquaredDelta(summed, layer.input, role, parameter, 1), 1);
       }
       summed.dispose();
+    }
+    for (const [layer, entry] of convSquares) {
+      entry.flush();
+      if (layer.weight && entry.weight) add(layer.weight, entry.weight, 1);
+      if (layer.bias && entry.bias) add(layer.bias, entry.bias, 1);
     }
     for (const [parameter, stats] of results) stats.diagonalCurvature = totals.get(parameter) ?? new Float64Array(parameter.size);
   }

@@ -18,6 +18,16 @@ export function referenceAxpy(n: number, alpha: number, x: number, y: number): v
   for (let i = 0; i < n; i++) heap[(y >>> 2) + i] = Math.fround(heap[(y >>> 2) + i] + Math.fround(alpha * heap[(x >>> 2) + i]));
 }
 
+/** TypeScript reference of sumSquaresInto, used by the kernel tests. */
+export function referenceSumSquaresInto(n: number, blocks: number, src: number, dst: number, sign: number): void {
+  const heap = engineMemory.f32;
+  for (let j = 0; j < n; j++) {
+    let total = 0;
+    for (let b = 0; b < blocks; b++) total = Math.fround(total + Math.fround(heap[(src >>> 2) + b * n + j] ** 2));
+    heap[(dst >>> 2) + j] = Math.fround(heap[(dst >>> 2) + j] + Math.fround(sign * total));
+  }
+}
+
 /** dst = src. */
 export function copyInto(src: Tensor, dst: Tensor): void {
   if (dst.size !== src.size) throw new RangeError(`gradscope: copyInto size mismatch [${src.shape.join(", ")}] vs [${dst.shape.join(", ")}]`);

@@ -85,7 +85,7 @@ export function conv2dHyper(x: Tensor, weight: Tensor, options: Conv2dOptions): 
 }
 
 /** Unfolds each (sample, group) input block into one reused column buffer and hands it to `visit`. */
-function forEachUnfolded(x: Tensor, hyper: Conv2dHyper, visit: (sample: number, group: number, columns: Tensor) => void): void {
+export function forEachUnfolded(x: Tensor, hyper: Conv2dHyper, visit: (sample: number, group: number, columns: Tensor) => void): void {
   const g = hyper.geometry;
   const columns = new Tensor([hyper.patch, hyper.plane], "float32", "conv2d columns");
   for (let n = 0; n < hyper.batch; n++) {

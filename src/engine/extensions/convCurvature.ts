@@ -1,0 +1,91 @@
+import { gemm } from "../kernels/gemm.ts";
+import { engineMemory } from "../memory.ts";
+import { type Conv2dHyper, forEachUnfolded } from "../ops/conv2d.ts";
+import { type LayerRecord, Tensor } from "../tensor.ts";
+
+// Columns are held (as copies) until this many floats, 64 MB, then reduced, so memory stays
+// bounded however many factor columns a loss has.
+const PENDING_FLOATS = 1 << 24;
+
+/**
+ * Σ_k sign_k Σ_i g_ik² of a conv layer's weight and bias over the factor columns k of a curvature
+ * diagonal, where g_ik = δ_ik·unfold(x_i)ᵀ. The columns' output gradients are stacked per sample,
+ * so each sample's input is unfolded once and meets all columns in one GEMM, and no per-sample
+ * gradient outlives its sample.
+ */
+export class ConvColumnSquares {
+  readonly weight: Float64Array | null;
+  readonly bias: Float64Array | null;
+  private readonly hyper: Conv2dHyper;
+  private pending: Array<{ delta: Float32Array; sign: number }> = [];
+  private pendingFloats = 0;
+
+  /** `budget`: floats of held columns that trigger a reduction. */
+  constructor(
+    private readonly layer: LayerRecord,
+    private readonly budget = PENDING_FLOATS,
+  ) {
+    this.hyper = layer.hyper as unknown as Conv2dHyper;
+    this.weight = layer.weight?.requiresGrad ? new Float64Array(layer.weight.size) : null;
+    this.bias = layer.bias?.requiresGrad ? new Float64Array(layer.bias.size) : null;
+  }
+
+  /** One column's output gradient [N, out, outH, outW] with its factor's sign. */
+  add(gradOut: Tensor, sign: number): void {
+    this.pending.push({ delta: gradOut.data.slice(), sign });
+    this.pendingFloats += gradOut.size;
+    if (this.pendingFloats >= this.budget) this.flush();
+  }
+
+  /** Reduces the columns still held; `weight` and `bias` are complete afterwards. */
+  flush(): void {
+    for (const sign of [1, -1]) {
+      const columns = this.pending.filter((column) => column.sign === sign).map((column) => column.delta);
+      if (columns.length > 0) this.reduce(columns, sign);
+    }
+    this.pending = [];
+    this.pendingFloats = 0;
+  }
+
+  private reduce(columns: Float32Array[], sign: number): void {
+    const { groups, groupOut, outChannels, patch, plane } = this.hyper;
+    const count = columns.length;
+    const stacked = new Tensor([count * groupOut, plane], "float32", "stacked column output gradients");
+    const products = new Tensor([count * groupOut, patch], "float32", "per-sample column gradients");
+    const squares = new Tensor([groups, groupOut, patch], "float32", "summed squared gradients");
+    const sums = new Tensor([count * groupOut], "float32", "column channel sums");
+    engineMemory.f32.fill(0, squares.offset, squares.offset + squares.size);
+    forEachUnfolded(this.layer.input, this.hyper, (sample, group, unfolded) => {
+      const first = (sample * outChannels + group * groupOut) * plane;
+      for (const [k, delta] of columns.entries()) engineMemory.f32.set(delta.subarray(first, first + groupOut * plane), stacked.offset + k * groupOut * plane);
+      if (this.weight) {
+        gemm({
+          transA: false,
+          transB: true,
+          m: count * groupOut,
+          n: patch,
+          k: plane,
+          alpha: 1,
+          a: stacked.ptr,
+          lda: plane,
+          b: unfolded.ptr,
+          ldb: plane,
+          beta: 0,
+          c: products.ptr,
+          ldc: patch,
+        });
+        engineMemory.kernels.sumSquaresInto(groupOut * patch, count, products.ptr, squares.ptr + group * groupOut * patch * 4, 1);
+      }
+      if (this.bias) {
+        engineMemory.kernels.rowSums(stacked.ptr, count * groupOut, plane, sums.ptr);
+        const channelSums = sums.data;
+        for (let k = 0; k < count; k++) for (let o = 0; o < groupOut; o++) this.bias[group * groupOut + o] += sign * channelSums[k * groupOut + o] ** 2;
+      }
+    });
+    if (this.weight) {
+      const values = squares.data;
+      for (let j = 0; j < values.length; j++) this.weight[j] += sign * values[j];
+    }
+    for (const t of [stacked, products, squares, sums]) t.dispose();
+  }
+}
