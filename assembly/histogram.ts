@@ -290,3 +290,81 @@ function countGroup(column: usize, length: i32, r: f32, least: f32, greatest: f3
   if (lowBin == highBin) addCount(gCounts, lowBin, <f64>size);
   else countCrossing(column, length, r, size, positive, lowBin, highBin);
 }
+
+// Cockpit's GradHist2d: a gradient value clamps to the centres of the extreme x bins and bins as
+// trunc((x − lo)/w) in float32; its parameter's y bin is precomputed (yBins, one i32 per
+// element). NaNs are not counted. Counts are [xbins·ybins], x major.
+let hLo: f32 = 0;
+let hWidth: f32 = 0;
+let hMin: f32 = 0;
+let hMax: f32 = 0;
+let hYBins: i32 = 0;
+let hCounts: usize = 0;
+
+function setHistogram2d(lo: f32, width: f32, xmin: f32, xmax: f32, ybins: i32, counts: usize): void {
+  hLo = lo;
+  hWidth = width;
+  hMin = xmin;
+  hMax = xmax;
+  hYBins = ybins;
+  hCounts = counts;
+}
+
+@inline
+function count2d(x: f32, yBin: i32): void {
+  if (x != x) return;
+  addCount(hCounts, <i32>((min(max(x, hMin), hMax) - hLo) / hWidth) * hYBins + yBin, 1);
+}
+
+// Four values against four y bins; the same float32 operations as count2d.
+@inline
+function count2dLanes(x: v128, yBins: v128): void {
+  if (v128.any_true(f32x4.ne(x, x))) {
+    count2d(f32x4.extract_lane(x, 0), i32x4.extract_lane(yBins, 0));
+    count2d(f32x4.extract_lane(x, 1), i32x4.extract_lane(yBins, 1));
+    count2d(f32x4.extract_lane(x, 2), i32x4.extract_lane(yBins, 2));
+    count2d(f32x4.extract_lane(x, 3), i32x4.extract_lane(yBins, 3));
+    return;
+  }
+  const clamped = f32x4.min(f32x4.max(x, f32x4.splat(hMin)), f32x4.splat(hMax));
+  const ix = i32x4.trunc_sat_f32x4_s(f32x4.div(f32x4.sub(clamped, f32x4.splat(hLo)), f32x4.splat(hWidth)));
+  const index = i32x4.add(i32x4.mul(ix, i32x4.splat(hYBins)), yBins);
+  addCount(hCounts, i32x4.extract_lane(index, 0), 1);
+  addCount(hCounts, i32x4.extract_lane(index, 1), 1);
+  addCount(hCounts, i32x4.extract_lane(index, 2), 1);
+  addCount(hCounts, i32x4.extract_lane(index, 3), 1);
+}
+
+/** GradHist2d counts of `rows` gradient rows of `size` values, each paired with the same y bins. */
+export function histogram2d(values: usize, rows: i32, size: i32, yBins: usize, lo: f32, width: f32, xmin: f32, xmax: f32, ybins: i32, counts: usize): void {
+  setHistogram2d(lo, width, xmin, xmax, ybins, counts);
+  for (let r = 0; r < rows; r++) {
+    const row = values + ((<usize>r * size) << 2);
+    let j = 0;
+    for (; j + 4 <= size; j += 4) count2dLanes(v128.load(row + (<usize>j << 2)), v128.load(yBins + (<usize>j << 2)));
+    for (; j < size; j++) count2d(load<f32>(row + (<usize>j << 2)), load<i32>(yBins + (<usize>j << 2)));
+  }
+}
+
+/**
+ * GradHist2d counts of rank-one per-sample gradients fl(s·fl(δ_io·a_ik)) paired with the y bin
+ * of element (o, k), without forming them (Linear weights; a bias is the case of one a = 1).
+ */
+export function rankOneHistogram2d(
+  delta: usize, activations: usize, yBins: usize, batch: i32, outFeatures: i32, inFeatures: i32, scale: f32,
+  lo: f32, width: f32, xmin: f32, xmax: f32, ybins: i32, counts: usize,
+): void {
+  setHistogram2d(lo, width, xmin, xmax, ybins, counts);
+  const s = f32x4.splat(scale);
+  for (let i = 0; i < batch; i++) {
+    const a = activations + ((<usize>i * inFeatures) << 2);
+    for (let o = 0; o < outFeatures; o++) {
+      const scalarDelta = load<f32>(delta + ((<usize>i * outFeatures + o) << 2));
+      const d = f32x4.splat(scalarDelta);
+      const ys = yBins + ((<usize>o * inFeatures) << 2);
+      let k = 0;
+      for (; k + 4 <= inFeatures; k += 4) count2dLanes(f32x4.mul(s, f32x4.mul(d, v128.load(a + (<usize>k << 2)))), v128.load(ys + (<usize>k << 2)));
+      for (; k < inFeatures; k++) count2d(scale * (scalarDelta * load<f32>(a + (<usize>k << 2))), load<i32>(ys + (<usize>k << 2)));
+    }
+  }
+}

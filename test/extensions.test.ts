@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { backward } from "../src/engine/autograd.ts";
 import { tensor } from "../src/engine/creation.ts";
-import { backwardWithExtensions, histogram1d, histogram2d } from "../src/engine/extensions/index.ts";
+import { backwardWithExtensions, type Histogram2dSpec, histogram1d, histogram2d } from "../src/engine/extensions/index.ts";
 import { RankOneLinear } from "../src/engine/extensions/linearClosedForms.ts";
-import { rankOneHistogram1d, tensorHistogram1d } from "../src/engine/extensions/linearHistogram.ts";
+import { rankOneHistogram1d, rankOneHistogram2d, tensorHistogram1d, tensorHistogram2d } from "../src/engine/extensions/linearHistogram.ts";
 import { crossEntropy } from "../src/engine/ops/losses.ts";
 import { mean, sum } from "../src/engine/ops/reduce.ts";
 import { slice } from "../src/engine/ops/shape.ts";
@@ -216,6 +216,63 @@ test("hist1d of Linear layers, counted from δ and a, equals binning the materia
     });
   }
   model.dispose();
+});
+
+test("hist2d in WASM, rank-one from δ and a or from materialized gradients, equals the TypeScript reference exactly", () => {
+  const specs: Histogram2dSpec[] = [
+    {
+      bins: [20, 20],
+      range: [
+        [-1, 1],
+        [-2, 2],
+      ],
+    },
+    {
+      bins: [7, 5],
+      range: [
+        [-0.05, 0.05],
+        [-0.3, 0.1],
+      ],
+    }, // narrow: most values clamp or straddle edges
+  ];
+  const { model } = buildModel(spec, [1, 6, 6], 3);
+  const xs = randomValues(batch * 36, 12);
+  for (const histogramSpec of specs) {
+    scope(() => {
+      const loss = mean(crossEntropy(model.forward(tensor(xs, [batch, 1, 6, 6])), tensor([0, 3, 1, 2, 3], [batch], "int32")));
+      const stats = backwardWithExtensions(loss, { hist2d: histogramSpec, individualGradients: true });
+      for (const p of model.parameters()) {
+        const s = stats.get(p);
+        const expected = histogram2d(s?.individualGradients?.data ?? new Float32Array(), p.data, histogramSpec);
+        assert.deepEqual([...(s?.hist2d ?? [])], [...expected], `${p.name} with ${histogramSpec.bins} bins`);
+        assert.equal(
+          expected.reduce((a, b) => a + b, 0),
+          p.size * batch,
+        );
+      }
+      model.zeroGrad();
+    });
+  }
+  model.dispose();
+  scope(() => {
+    // Odd lengths for the scalar tails, a NaN and infinities among the products.
+    const delta = tensor([0.5, -2, Number.POSITIVE_INFINITY, 0, 1, 3, 0.25], [1, 7]);
+    const activations = tensor([1, Number.NaN, -1, 0, 0.5, 2, 1, 0, 3], [1, 9]);
+    const weight = tensor(randomValues(63, 13), [7, 9]);
+    const histogramSpec: Histogram2dSpec = {
+      bins: [6, 4],
+      range: [
+        [-3, 3],
+        [-1, 1],
+      ],
+    };
+    const f = Math.fround;
+    const products = Float32Array.from({ length: 63 }, (_, k) => f(3 * f(delta.data[Math.floor(k / 9)] * activations.data[k % 9])));
+    const expected = [...histogram2d(products, weight.data, histogramSpec)];
+    assert.deepEqual([...rankOneHistogram2d(new RankOneLinear(delta, activations, 3), "weight", weight, histogramSpec)], expected);
+    assert.deepEqual([...tensorHistogram2d(tensor(products, [1, 7, 9]), weight, histogramSpec)], expected);
+    assert.ok(expected.reduce((a, b) => a + b, 0) < 63, "NaN products are not counted");
+  });
 });
 
 test("the rank-one hist1d skips NaN products and bins infinities like torch.histc", () => {

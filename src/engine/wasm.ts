@@ -84,6 +84,22 @@ export interface WasmKernels {
     counts: number,
   ): void;
   rankOneHistogramMaxBins(): number;
+  histogram2d(values: number, rows: number, size: number, yBins: number, lo: number, width: number, xmin: number, xmax: number, ybins: number, counts: number): void;
+  rankOneHistogram2d(
+    delta: number,
+    activations: number,
+    yBins: number,
+    batch: number,
+    outFeatures: number,
+    inFeatures: number,
+    scale: number,
+    lo: number,
+    width: number,
+    xmin: number,
+    xmax: number,
+    ybins: number,
+    counts: number,
+  ): void;
   sgdUpdate(n: number, p: number, g: number, buf: number, lr: number, momentum: number, dampening: number, wd: number, scale: number, flags: number): void;
   adamUpdate(
     n: number,

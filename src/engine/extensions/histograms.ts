@@ -31,26 +31,45 @@ export function histogram1d(values: Float32Array, spec: Histogram1dSpec, counts 
   return counts;
 }
 
-/**
- * Cockpit's GradHist2d scatter-add: widths w = (hi − lo)/bins in double then float32, values
- * clamped to the centres of the extreme bins, index = trunc((v − lo)/w) in float32. Each of the
- * N per-sample gradient rows pairs with the same parameter values. Counts are hist[ix][iy].
- */
-export function histogram2d(gradients: Float32Array, parameters: Float32Array, spec: Histogram2dSpec, counts = new Float64Array(spec.bins[0] * spec.bins[1])): Float64Array {
-  const [xbins, ybins] = spec.bins;
-  const [[xlo, xhi], [ylo, yhi]] = spec.range;
-  const wx = f((xhi - xlo) / xbins);
-  const wy = f((yhi - ylo) / ybins);
-  const xmin = f(xlo + wx / 2);
-  const xmax = f(xhi - wx / 2);
+/** Cockpit's GradHist2d bin geometry: float32 widths and the clamp bounds at the extreme bins' centres. */
+export interface Histogram2dGeometry {
+  xlo: number;
+  wx: number;
+  xmin: number;
+  xmax: number;
+}
+
+/** The x geometry of a 2-D spec: w = (hi − lo)/bins in double then float32, centres of the end bins. */
+export function histogram2dGeometry(spec: Histogram2dSpec): Histogram2dGeometry {
+  const [xlo, xhi] = spec.range[0];
+  const wx = f((xhi - xlo) / spec.bins[0]);
+  return { xlo: f(xlo), wx, xmin: f(xlo + wx / 2), xmax: f(xhi - wx / 2) };
+}
+
+/** The y bin of each parameter value, as Cockpit bins them (clamped, trunc((θ − lo)/w) in float32). */
+export function histogram2dYBins(parameters: Float32Array, spec: Histogram2dSpec): Int32Array {
+  const [ylo, yhi] = spec.range[1];
+  const wy = f((yhi - ylo) / spec.bins[1]);
   const ymin = f(ylo + wy / 2);
   const ymax = f(yhi - wy / 2);
+  const bins = new Int32Array(parameters.length);
+  for (let j = 0; j < parameters.length; j++) bins[j] = Math.trunc(f(f(Math.min(Math.max(parameters[j], ymin), ymax) - f(ylo)) / wy));
+  return bins;
+}
+
+/**
+ * Cockpit's GradHist2d scatter-add in TypeScript (the reference of the WASM kernels): gradient
+ * values clamped to the centres of the extreme bins, index = trunc((v − lo)/w) in float32. Each
+ * of the N per-sample gradient rows pairs with the same parameter values. Counts are hist[ix][iy].
+ */
+export function histogram2d(gradients: Float32Array, parameters: Float32Array, spec: Histogram2dSpec, counts = new Float64Array(spec.bins[0] * spec.bins[1])): Float64Array {
+  const ybins = spec.bins[1];
+  const { xlo, wx, xmin, xmax } = histogram2dGeometry(spec);
+  const yIndex = histogram2dYBins(parameters, spec);
   const size = parameters.length;
-  const yIndex = new Int32Array(size);
-  for (let j = 0; j < size; j++) yIndex[j] = Math.trunc(f(f(Math.min(Math.max(parameters[j], ymin), ymax) - f(ylo)) / wy));
   for (let k = 0; k < gradients.length; k++) {
     const x = Math.min(Math.max(gradients[k], xmin), xmax);
-    const ix = Math.trunc(f(f(x - f(xlo)) / wx));
+    const ix = Math.trunc(f(f(x - xlo) / wx));
     counts[ix * ybins + yIndex[k % size]]++;
   }
   return counts;

@@ -6,8 +6,8 @@ import { batchDot, batchL2, hist1d, hist2d, sumGradSquared } from "./statistics.
 import type { ExtensionRequest, ParameterStatistics } from "./types.ts";
 
 function needsMaterialized(request: ExtensionRequest, closedForm: boolean): boolean {
-  if (request.individualGradients || request.hist2d) return true;
-  return !closedForm && Boolean(request.batchL2 || request.batchDot || request.sumGradSquared || request.hist1d);
+  if (request.individualGradients) return true;
+  return !closedForm && Boolean(request.batchL2 || request.batchDot || request.sumGradSquared || request.hist1d || request.hist2d);
 }
 
 /**
@@ -40,7 +40,7 @@ export function computeLayer(layer: LayerRecord, gradOut: Tensor, scale: number,
     if (direction) stats.projections = projectLayer(layer, gradOut, scale, role, direction);
     if (snapshot) stats.deferredProjection = snapshot.projection(role, parameter.shape);
     if (request.hist1d) stats.hist1d = view ? hist1d.linear(view, role, request.hist1d) : hist1d.general(gradients as Tensor, request.hist1d);
-    if (request.hist2d) stats.hist2d = hist2d(gradients as Tensor, parameter, request.hist2d);
+    if (request.hist2d) stats.hist2d = view ? hist2d.linear(view, role, parameter, request.hist2d) : hist2d.general(gradients as Tensor, parameter, request.hist2d);
     // Per-layer buffers are freed as soon as they are reduced, unless the caller asked for them.
     if (request.individualGradients && gradients) stats.individualGradients = gradients;
     else gradients?.dispose();

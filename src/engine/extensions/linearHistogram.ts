@@ -1,6 +1,6 @@
 import { engineMemory } from "../memory.ts";
 import type { Tensor } from "../tensor.ts";
-import type { Histogram1dSpec } from "./histograms.ts";
+import { type Histogram1dSpec, type Histogram2dSpec, histogram2dGeometry, histogram2dYBins } from "./histograms.ts";
 import type { RankOneLinear } from "./linearClosedForms.ts";
 
 // The WASM histogram kernels count into float64 bins at the start of the kernel workspace,
@@ -43,4 +43,36 @@ export function rankOneHistogram1d(view: RankOneLinear, role: "weight" | "bias",
   return countInWorkspace(spec.bins, 0, (counts) =>
     engineMemory.kernels.rankOneHistogram1d(columns, columnLength, rows, rowCount, view.batch, view.scale, lo, hi, spec.bins, counts),
   );
+}
+
+// The 2-D kernels read each parameter element's y bin from the scratch after the counts.
+function countPairsInWorkspace(parameter: Tensor, spec: Histogram2dSpec, extraBytes: number, run: (counts: number, yBins: number, extra: number) => void): Float64Array {
+  const yBins = histogram2dYBins(parameter.data, spec);
+  return countInWorkspace(spec.bins[0] * spec.bins[1], yBins.byteLength + extraBytes, (counts, scratch) => {
+    new Int32Array(engineMemory.memory.buffer, scratch, yBins.length).set(yBins);
+    run(counts, scratch, scratch + yBins.byteLength);
+  });
+}
+
+/** GradHist2d counts of materialized per-sample gradients [N, *parameter.shape] against θ, in WASM. */
+export function tensorHistogram2d(gradients: Tensor, parameter: Tensor, spec: Histogram2dSpec): Float64Array {
+  const { xlo, wx, xmin, xmax } = histogram2dGeometry(spec);
+  const rows = gradients.size / parameter.size;
+  return countPairsInWorkspace(parameter, spec, 0, (counts, yBins) =>
+    engineMemory.kernels.histogram2d(gradients.ptr, rows, parameter.size, yBins, xlo, wx, xmin, xmax, spec.bins[1], counts),
+  );
+}
+
+/**
+ * GradHist2d of a rank-one Linear layer's per-sample gradients against θ without forming them:
+ * the values fl(s·fl(δ_io·a_ik)) the materialized path bins (a bias: a = 1).
+ */
+export function rankOneHistogram2d(view: RankOneLinear, role: "weight" | "bias", parameter: Tensor, spec: Histogram2dSpec): Float64Array {
+  const { xlo, wx, xmin, xmax } = histogram2dGeometry(spec);
+  const ones = role === "bias" ? view.batch * 4 : 0;
+  return countPairsInWorkspace(parameter, spec, ones, (counts, yBins, onesPtr) => {
+    if (ones) new Float32Array(engineMemory.memory.buffer, onesPtr, view.batch).fill(1);
+    const [activations, inFeatures] = ones ? [onesPtr, 1] : [view.activations.ptr, view.inFeatures];
+    engineMemory.kernels.rankOneHistogram2d(view.delta.ptr, activations, yBins, view.batch, view.outFeatures, inFeatures, view.scale, xlo, wx, xmin, xmax, spec.bins[1], counts);
+  });
 }

@@ -1,9 +1,9 @@
 import { gemm } from "../kernels/gemm.ts";
 import { engineMemory } from "../memory.ts";
 import { Tensor } from "../tensor.ts";
-import { type Histogram1dSpec, type Histogram2dSpec, histogram2d } from "./histograms.ts";
+import type { Histogram1dSpec, Histogram2dSpec } from "./histograms.ts";
 import { gram, type RankOneLinear, rowSquaredNorms } from "./linearClosedForms.ts";
-import { rankOneHistogram1d, tensorHistogram1d } from "./linearHistogram.ts";
+import { rankOneHistogram1d, rankOneHistogram2d, tensorHistogram1d, tensorHistogram2d } from "./linearHistogram.ts";
 import type { ParameterRole } from "./projections.ts";
 
 // Each statistic has a closed form for the rank-one Linear case (weight or bias) and a general
@@ -115,10 +115,15 @@ export const hist1d = {
   },
 };
 
-/** Histogram counts of (g_i[j], θ[j]) pairs; always from materialized gradients. */
-export function hist2d(gradients: Tensor, parameter: Tensor, spec: Histogram2dSpec): Float64Array {
-  return histogram2d(gradients.data, parameter.data, spec);
-}
+/** Histogram counts of (g_i[j], θ[j]) pairs. Linear: from δ and a (see linearHistogram.ts). */
+export const hist2d = {
+  linear(view: RankOneLinear, role: ParameterRole, parameter: Tensor, spec: Histogram2dSpec): Float64Array {
+    return rankOneHistogram2d(view, role, parameter, spec);
+  },
+  general(gradients: Tensor, parameter: Tensor, spec: Histogram2dSpec): Float64Array {
+    return tensorHistogram2d(gradients, parameter, spec);
+  },
+};
 
 function squared(x: Tensor): Tensor {
   const out = new Tensor(x.shape, "float32", "squared");
