@@ -1,5 +1,5 @@
 import { backward } from "../engine/autograd.ts";
-import { hessianVectorProduct } from "../engine/curvature/hvp.ts";
+import { HessianVectorProducts } from "../engine/curvature/hvp.ts";
 import { backwardWithExtensions, type ExtensionRequest, perSampleLosses } from "../engine/extensions/index.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import type { Module } from "../nn/module.ts";
@@ -138,17 +138,19 @@ export class QuantityTracker {
       optimizer,
       hessianVectorProduct: (directions) => {
         if (!graphAlive) throw new Error("gradscope: hessianVectorProduct is only available while the step's quantities are computed");
-        return hessianVectorProduct(
+        products ??= new HessianVectorProducts(
           loss,
           params.map(({ tensor }) => tensor),
-          directions,
         );
+        return products.multiply(directions);
       },
     };
     let graphAlive = true;
+    let products = null as HessianVectorProducts | null;
     if (this.previous) for (const q of completing) this.record(this.previous.step, q.name, q.computeAcross?.(this.previous, info));
     for (const q of due) if (q.compute) this.record(step, q.name, q.compute(info));
     graphAlive = false;
+    products?.dispose();
     for (const s of stats.values()) {
       s.sumGradSquared?.dispose();
       s.individualGradients?.dispose();

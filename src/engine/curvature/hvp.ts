@@ -27,55 +27,105 @@ function accumulate(map: Map<Tensor, Tensor>, key: Tensor, value: Tensor | null)
 /**
  * Exact Hessian-vector products H·v of a scalar `loss` with respect to `parameters`, by
  * Pearlmutter's R-operator: a forward pass of directional derivatives along v through the
- * recorded graph, then the backward pass differentiated along v. Costs about two backward
- * passes; the graph stays usable. `directions` and the result hold one array per parameter.
+ * recorded graph, then the backward pass differentiated along v. The ordinary gradients that
+ * pass needs do not depend on v, so they are computed once, on the first product, and kept
+ * until `dispose()`: an eigensolver's products then cost about one backward pass each less.
  */
-export function hessianVectorProduct(loss: Tensor, parameters: readonly Tensor[], directions: readonly Float32Array[]): Float32Array[] {
-  if (loss.size !== 1) throw new Error(`gradscope: hessianVectorProduct needs a scalar loss, got ${loss.size} elements`);
-  const purpose = "a Hessian-vector product";
-  return scope(() => {
-    const order = topologicalOrder(loss);
-    const tangents = new Map<Tensor, Tensor | null>();
-    parameters.forEach((parameter, i) => {
-      if (directions[i].length !== parameter.size)
-        throw new RangeError(`gradscope: hessianVectorProduct: direction ${i} has ${directions[i].length} elements, parameter ${parameter.name ?? i} has ${parameter.size}`);
-      const tangent = new Tensor(parameter.shape, "float32", "direction");
-      tangent.data.set(directions[i]);
-      tangents.set(parameter, tangent);
-    });
-    const inputTangents = (node: GradNode) => node.inputs.map((input) => (input ? (tangents.get(input) ?? null) : null));
-    for (const tensor of order) {
-      if (!tensor.node) continue;
-      const incoming = inputTangents(tensor.node);
-      tangents.set(tensor, incoming.some((t) => t !== null) ? rulesOf(tensor.node, purpose).jvp(incoming) : null);
-    }
-    const seed = new Tensor(loss.shape, "float32", "backward seed");
-    seed.data[0] = 1;
-    const gradients = new Map<Tensor, Tensor>([[loss, seed]]);
-    const gradientTangents = new Map<Tensor, Tensor>();
-    const products = parameters.map((p) => new Float32Array(p.size));
-    const position = new Map(parameters.map((p, i) => [p, i]));
-    for (let k = order.length - 1; k >= 0; k--) {
-      const tensor = order[k];
-      const gradOut = gradients.get(tensor);
-      if (!gradOut) continue;
-      const gradOutTangent = gradientTangents.get(tensor) ?? null;
-      const node = tensor.node;
-      if (!node) {
-        const i = position.get(tensor);
-        if (i !== undefined && gradOutTangent) products[i].set(gradOutTangent.data);
-        continue;
-      }
-      const inputGradients = node.backward(gradOut);
-      const inputGradientTangents = rulesOf(node, purpose).backwardTangent(gradOut, gradOutTangent, inputTangents(node));
-      node.inputs.forEach((input, i) => {
-        if (!input?.requiresGrad) return;
-        accumulate(gradients, input, inputGradients[i]);
-        accumulate(gradientTangents, input, inputGradientTangents[i]);
+export class HessianVectorProducts {
+  private readonly order: Tensor[];
+  private gradients: Map<Tensor, Tensor> | null = null;
+
+  constructor(
+    private readonly loss: Tensor,
+    private readonly parameters: readonly Tensor[],
+  ) {
+    if (loss.size !== 1) throw new Error(`gradscope: hessianVectorProduct needs a scalar loss, got ${loss.size} elements`);
+    this.order = topologicalOrder(loss);
+  }
+
+  /** H·v for v given as one array per parameter; the result is laid out the same way. */
+  multiply(directions: readonly Float32Array[]): Float32Array[] {
+    const purpose = "a Hessian-vector product";
+    const gradients = this.ordinaryGradients();
+    return scope(() => {
+      const tangents = new Map<Tensor, Tensor | null>();
+      this.parameters.forEach((parameter, i) => {
+        if (directions[i].length !== parameter.size)
+          throw new RangeError(`gradscope: hessianVectorProduct: direction ${i} has ${directions[i].length} elements, parameter ${parameter.name ?? i} has ${parameter.size}`);
+        const tangent = new Tensor(parameter.shape, "float32", "direction");
+        tangent.data.set(directions[i]);
+        tangents.set(parameter, tangent);
       });
-    }
-    return products;
-  });
+      const inputTangents = (node: GradNode) => node.inputs.map((input) => (input ? (tangents.get(input) ?? null) : null));
+      for (const tensor of this.order) {
+        if (!tensor.node) continue;
+        const incoming = inputTangents(tensor.node);
+        tangents.set(tensor, incoming.some((t) => t !== null) ? rulesOf(tensor.node, purpose).jvp(incoming) : null);
+      }
+      const gradientTangents = new Map<Tensor, Tensor>();
+      const products = this.parameters.map((p) => new Float32Array(p.size));
+      const position = new Map(this.parameters.map((p, i) => [p, i]));
+      for (let k = this.order.length - 1; k >= 0; k--) {
+        const tensor = this.order[k];
+        const gradOutTangent = gradientTangents.get(tensor) ?? null;
+        const node = tensor.node;
+        if (!node) {
+          const i = position.get(tensor);
+          if (i !== undefined && gradOutTangent) products[i].set(gradOutTangent.data);
+          continue;
+        }
+        const gradOut = gradients.get(tensor);
+        if (!gradOut) continue;
+        const inputGradientTangents = rulesOf(node, purpose).backwardTangent(gradOut, gradOutTangent, inputTangents(node));
+        node.inputs.forEach((input, i) => {
+          if (input?.requiresGrad) accumulate(gradientTangents, input, inputGradientTangents[i]);
+        });
+      }
+      return products;
+    });
+  }
+
+  /** Frees the kept gradients. */
+  dispose(): void {
+    for (const gradient of this.gradients?.values() ?? []) gradient.dispose();
+    this.gradients = null;
+  }
+
+  // The gradient of every op output on the way to the loss (leaves' are not needed).
+  private ordinaryGradients(): Map<Tensor, Tensor> {
+    if (this.gradients) return this.gradients;
+    const gradients = scope(() => {
+      const seed = new Tensor(this.loss.shape, "float32", "backward seed");
+      seed.data[0] = 1;
+      const found = new Map<Tensor, Tensor>([[this.loss, seed]]);
+      for (let k = this.order.length - 1; k >= 0; k--) {
+        const node = this.order[k].node;
+        const gradOut = found.get(this.order[k]);
+        if (!node || !gradOut) continue;
+        const inputGradients = node.backward(
+          gradOut,
+          node.inputs.map((input) => Boolean(input?.node)),
+        );
+        node.inputs.forEach((input, i) => {
+          if (input?.node) accumulate(found, input, inputGradients[i]);
+        });
+      }
+      return found;
+    });
+    for (const gradient of gradients.values()) gradient.keep();
+    this.gradients = gradients;
+    return gradients;
+  }
+}
+
+/** One Hessian-vector product (see `HessianVectorProducts`, which amortizes several). */
+export function hessianVectorProduct(loss: Tensor, parameters: readonly Tensor[], directions: readonly Float32Array[]): Float32Array[] {
+  const products = new HessianVectorProducts(loss, parameters);
+  try {
+    return products.multiply(directions);
+  } finally {
+    products.dispose();
+  }
 }
 
 /**

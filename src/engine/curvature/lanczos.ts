@@ -78,15 +78,26 @@ export function extremeEigenvalue(multiply: (v: Float64Array) => Float64Array, d
     const alpha = dot(w, q);
     alphas.push(alpha);
     const beta = betas.length > 0 ? betas[betas.length - 1] : 0;
-    for (let i = 0; i < dimension; i++) w[i] -= alpha * q[i] + beta * previous[i];
-    // One pass of reorthogonalization against the last two vectors keeps the recurrence stable.
-    const c1 = dot(w, q);
-    const c0 = dot(w, previous);
-    for (let i = 0; i < dimension; i++) w[i] -= c1 * q[i] + c0 * previous[i];
+    // The recurrence and one pass of reorthogonalization against the last two vectors (which
+    // keeps it stable), fused so that each pass over the vectors also takes the next dot products.
+    let c1 = 0;
+    let c0 = 0;
+    for (let i = 0; i < dimension; i++) {
+      const value = w[i] - (alpha * q[i] + beta * previous[i]);
+      w[i] = value;
+      c1 += value * q[i];
+      c0 += value * previous[i];
+    }
+    let squaredNorm = 0;
+    for (let i = 0; i < dimension; i++) {
+      const value = w[i] - (c1 * q[i] + c0 * previous[i]);
+      w[i] = value;
+      squaredNorm += value * value;
+    }
     const t = alphas.length - 1;
     const smallest = tridiagonalEigenvalue(alphas, betas, 0);
     const largest = tridiagonalEigenvalue(alphas, betas, t);
-    const nextBeta = Math.sqrt(dot(w, w));
+    const nextBeta = Math.sqrt(squaredNorm);
     // Both ends must settle: when |λ_min| ≈ λ_max, the larger one can change sides late.
     const close = (a: number, b: number) => Math.abs(a - b) <= atol + rtol * Math.abs(a);
     const converged = close(smallest, ends[0]) && close(largest, ends[1]);
