@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { goldenValues, toTensor } from "../src/conformance/golden.ts";
 import type { QuantityCase } from "../src/conformance/quantities.ts";
 import { tensor } from "../src/engine/creation.ts";
-import { flattenedOperator, hessianVectorProduct } from "../src/engine/curvature/hvp.ts";
+import { flattenedOperator, HessianVectorProducts, hessianVectorProduct } from "../src/engine/curvature/hvp.ts";
 import { extremeEigenvalue } from "../src/engine/curvature/lanczos.ts";
 import { ConvColumnSquares } from "../src/engine/extensions/convCurvature.ts";
 import { backwardWithExtensions, type CurvatureKind } from "../src/engine/extensions/index.ts";
@@ -13,7 +13,7 @@ import { crossEntropy, mseLoss } from "../src/engine/ops/losses.ts";
 import { mean } from "../src/engine/ops/reduce.ts";
 import { Random } from "../src/engine/random.ts";
 import { scope } from "../src/engine/scope.ts";
-import type { LayerRecord, Tensor } from "../src/engine/tensor.ts";
+import { type LayerRecord, liveTensorCount, type Tensor } from "../src/engine/tensor.ts";
 import type { Module } from "../src/nn/module.ts";
 import { buildModel } from "../src/nn/spec.ts";
 import { createOptimizer } from "../src/optim/registry.ts";
@@ -123,6 +123,28 @@ function findConv(root: Tensor): LayerRecord | undefined {
   }
   return undefined;
 }
+
+test("one HessianVectorProducts serves many directions with the results of separate products, and frees what it kept", () => {
+  const c = cases[0];
+  atStepZero(c, (loss, model) => {
+    const params = model.parameters();
+    const directions = [1, 2, 3].map((seed) => params.map((p, k) => Float32Array.from(randomValues(p.size, 10 * seed + k))));
+    const separate = directions.map((v) => hessianVectorProduct(loss, params, v));
+    const live = liveTensorCount();
+    const products = new HessianVectorProducts(loss, params);
+    for (const [k, v] of directions.entries()) {
+      assertClose(
+        products.multiply(v).flatMap((part) => Array.from(part)),
+        separate[k].flatMap((part) => Array.from(part)),
+        1e-6,
+        1e-9,
+        `direction ${k}`,
+      );
+    }
+    products.dispose();
+    assert.equal(liveTensorCount(), live);
+  });
+});
 
 test("Lanczos on exact HVPs finds the float64 Hessian's eigenvalue of largest magnitude", () => {
   for (const c of cases) {
