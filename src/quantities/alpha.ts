@@ -134,7 +134,9 @@ export class Alpha extends ScheduledQuantity {
     const start = this.starts.get(previous.step);
     this.starts.delete(previous.step);
     if (!start) return undefined;
-    const direction = start.direction ?? current.values.map((v, k) => scaledSum(-1, previous.values[k], v));
+    // Set by compute (SGD) or by request at this step (general path), which the tracker calls first.
+    const direction = start.direction;
+    if (!direction) throw new Error(`gradscope: Alpha's step from ${previous.step} was not requested before it was completed`);
     const tau = Math.sqrt(squaredLength(direction));
     const n = previous.batchSize;
     const startProjections = start.projections ?? new Float64Array(n);

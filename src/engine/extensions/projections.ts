@@ -135,7 +135,9 @@ export class LayerSnapshot {
   private readonly kind: LayerRecord["kind"];
   private readonly input: TensorCopy;
   private readonly gradOut: TensorCopy;
+  // The hyper-parameters apart from the saved tensors (LayerNorm's and BatchNorm's x̂), copied apart.
   private readonly hyper: Record<string, unknown>;
+  private readonly savedTensors: Array<[string, TensorCopy]>;
 
   constructor(
     layer: LayerRecord,
@@ -146,7 +148,9 @@ export class LayerSnapshot {
     this.kind = layer.kind;
     this.input = copyOf(layer.input);
     this.gradOut = copyOf(gradOut);
-    this.hyper = Object.fromEntries(Object.entries(layer.hyper).map(([key, value]) => [key, value instanceof Tensor ? copyOf(value) : value]));
+    const entries = Object.entries(layer.hyper);
+    this.hyper = Object.fromEntries(entries.filter(([, value]) => !(value instanceof Tensor)));
+    this.savedTensors = entries.flatMap(([key, value]) => (value instanceof Tensor ? [[key, copyOf(value)] as [string, TensorCopy]] : []));
   }
 
   /** The deferred projection of one of the layer's parameters. */
@@ -154,14 +158,10 @@ export class LayerSnapshot {
     return {
       project: (direction) =>
         scope(() => {
-          const hyper = Object.fromEntries(Object.entries(this.hyper).map(([key, value]) => [key, isTensorCopy(value) ? restore(value) : value]));
+          const hyper = { ...this.hyper, ...Object.fromEntries(this.savedTensors.map(([key, copy]) => [key, restore(copy)])) };
           const layer: LayerRecord = { kind: this.kind, input: restore(this.input), weight: null, bias: null, hyper };
           return projectLayer(layer, restore(this.gradOut), this.scale, role, tensor(direction, shape));
         }),
     };
   }
-}
-
-function isTensorCopy(value: unknown): value is TensorCopy {
-  return typeof value === "object" && value !== null && "values" in value && "dtype" in value && ArrayBuffer.isView((value as TensorCopy).values);
 }
