@@ -43,3 +43,31 @@ export function expandAxis(g: usize, outer: i32, length: i32, inner: i32, scale:
     }
   }
 }
+
+/**
+ * Σ_i (x_i − y_i)² accumulated in float64, or Σ_i x_i² when y is 0 (no tensor lives at address
+ * 0). Parameters have millions of elements: a float32 sum would drift past the quantities'
+ * tolerances, so each lane pair is widened before it is squared and added.
+ */
+export function squaredDistance(n: i32, x: usize, y: usize): f64 {
+  let acc = f64x2.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const offset = <usize>i << 2;
+    const v = v128.load(x + offset);
+    let low = f64x2.promote_low_f32x4(v);
+    let high = f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3));
+    if (y) {
+      const w = v128.load(y + offset);
+      low = f64x2.sub(low, f64x2.promote_low_f32x4(w));
+      high = f64x2.sub(high, f64x2.promote_low_f32x4(v128.shuffle<f32>(w, w, 2, 3, 2, 3)));
+    }
+    acc = f64x2.add(acc, f64x2.add(f64x2.mul(low, low), f64x2.mul(high, high)));
+  }
+  let total = f64x2.extract_lane(acc, 0) + f64x2.extract_lane(acc, 1);
+  for (; i < n; i++) {
+    const d = <f64>load<f32>(x + (<usize>i << 2)) - (y ? <f64>load<f32>(y + (<usize>i << 2)) : 0);
+    total += d * d;
+  }
+  return total;
+}

@@ -138,7 +138,9 @@ test("projections, immediate and deferred past the step, equal the per-sample lo
     const expected = loop.map((g) => dot(g[k], directions[k]));
     assertClose(immediate[k] ?? [], expected, 1e-4, 1e-6, `projections of ${p.name}`);
     // The step's tensors are gone; the deferred projection works from its own copies.
-    assertClose(deferred[k]?.project(Float32Array.from(directions[k])) ?? [], expected, 1e-4, 1e-6, `deferred projections of ${p.name}`);
+    const direction = tensor(directions[k], p.shape);
+    assertClose(deferred[k]?.project(direction) ?? [], expected, 1e-4, 1e-6, `deferred projections of ${p.name}`);
+    direction.dispose();
   });
   assert.equal(liveTensorCount(), live, "projecting later leaves no tensor behind");
   model.dispose();

@@ -3,6 +3,7 @@ import { test } from "node:test";
 import { backward } from "../src/engine/autograd.ts";
 import { parameter, tensor } from "../src/engine/creation.ts";
 import { axpyInto, referenceAxpy, referenceSumSquaresInto } from "../src/engine/kernels/elementwise.ts";
+import { referenceSquaredDistance, squaredDistance, squaredNorm } from "../src/engine/kernels/norms.ts";
 import { engineMemory } from "../src/engine/memory.ts";
 import { add, type BinaryOp, div, mul, referenceBinary, sub } from "../src/engine/ops/binary.ts";
 import { col2imAdd, convOutputSize, im2col, referenceCol2imAdd, referenceIm2col } from "../src/engine/ops/im2col.ts";
@@ -56,6 +57,28 @@ test("WASM sumSquaresInto equals the TypeScript reference in float32 (blocks, od
       referenceSumSquaresInto(11, 3, src.ptr, reference.ptr, sign);
       assertClose(wasm.toArray(), reference.toArray(), 1e-6, 1e-7, `sign ${sign}`);
     }
+  });
+});
+
+test("WASM squaredDistance sums in float64: it equals the TypeScript reference over a million elements and in the scalar tail", () => {
+  scope(() => {
+    for (const n of [7, 1_000_003]) {
+      // An offset keeps every term positive, where a float32 running sum would lose digits.
+      const x = tensor(
+        randomValues(n, 8).map((v) => v + 3),
+        [n],
+      );
+      const y = tensor(randomValues(n, 9), [n]);
+      for (const [a, b] of [
+        [x, y],
+        [x, null],
+      ] as const) {
+        const wasm = b ? squaredDistance(a, b) : squaredNorm(a);
+        const reference = referenceSquaredDistance(n, a.ptr, b ? b.ptr : 0);
+        assert.ok(Math.abs(wasm - reference) <= 1e-12 * reference, `n ${n}: ${wasm} vs ${reference}`);
+      }
+    }
+    assert.throws(() => squaredDistance(tensor([1, 2], [2]), tensor([1], [1])), /squaredDistance size mismatch \[2\] vs \[1\]/);
   });
 });
 

@@ -1,12 +1,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { backward } from "../src/engine/autograd.ts";
 import { tensor } from "../src/engine/creation.ts";
 import { crossEntropy } from "../src/engine/ops/losses.ts";
 import { mean } from "../src/engine/ops/reduce.ts";
 import { scope } from "../src/engine/scope.ts";
+import { liveTensorCount } from "../src/engine/tensor.ts";
 import { buildModel } from "../src/nn/spec.ts";
 import { createOptimizer } from "../src/optim/registry.ts";
-import { CABS, every, fitQuadratic, GradNorm, Loss, logarithmic, NormTest, QuantityTracker, UpdateSize } from "../src/quantities/index.ts";
+import { CABS, createQuantities, every, fitQuadratic, GradNorm, Loss, logarithmic, NormTest, QuantityTracker, UpdateSize } from "../src/quantities/index.ts";
 import { assertClose, randomValues } from "./helpers.ts";
 
 test("schedules: every k with offset, logarithmic spacing", () => {
@@ -39,6 +41,51 @@ test("the tracker runs only the due quantities' extensions, stores two-step valu
   });
   optimizer.dispose();
   adam.dispose();
+  model.dispose();
+});
+
+test("the tracker's engine copies: Distance and UpdateSize measure from θ_0 and θ_t, Alpha runs on its SGD and general paths, and dispose frees every copy", () => {
+  const { model } = buildModel({ layers: [{ type: "linear", out: 4 }, { type: "tanh" }, { type: "linear", out: 3 }] }, [5], 3);
+  const norm = (a: Float32Array, b: Float32Array) => Math.sqrt(a.reduce((total, v, j) => total + (v - b[j]) ** 2, 0));
+  // The parameters' .grad tensors are the model's; they exist from the first backward on.
+  scope(() => backward(mean(crossEntropy(model.forward(tensor(randomValues(30, 9), [6, 5])), tensor([0, 1, 2, 0, 1, 2], [6], "int32")))));
+  for (const [name, hyper] of [
+    ["sgd", { lr: 0.1 }],
+    ["adam", { lr: 0.01 }],
+  ] as const) {
+    const live = liveTensorCount();
+    const optimizer = createOptimizer(name, model.parameters(), hyper);
+    const tracker = new QuantityTracker(createQuantities("economy", 1), model, optimizer);
+    const snapshots = [model.parameters().map((p) => p.data.slice())];
+    for (let t = 0; t < 3; t++) {
+      scope(() => {
+        optimizer.zeroGrad();
+        const loss = mean(crossEntropy(model.forward(tensor(randomValues(30, t), [6, 5])), tensor([0, 1, 2, 0, 1, 2], [6], "int32")));
+        tracker.backward(loss, t);
+        optimizer.step();
+      });
+      snapshots.push(model.parameters().map((p) => p.data.slice()));
+    }
+    const at = (t: number) => tracker.outputs.get(t) as Record<string, number | number[]>;
+    assertClose(
+      at(2).Distance as number[],
+      snapshots[2].map((v, k) => norm(v, snapshots[0][k])),
+      1e-6,
+      1e-7,
+      `${name} Distance`,
+    );
+    assertClose(
+      at(1).UpdateSize as number[],
+      snapshots[2].map((v, k) => norm(v, snapshots[1][k])),
+      1e-6,
+      1e-7,
+      `${name} UpdateSize`,
+    );
+    for (const t of [0, 1]) assert.ok(Number.isFinite(at(t).Alpha as number), `${name} Alpha at step ${t}`);
+    tracker.dispose();
+    optimizer.dispose();
+    assert.equal(liveTensorCount(), live, `${name}: no engine tensor outlives the tracker`);
+  }
   model.dispose();
 });
 

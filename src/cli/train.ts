@@ -127,6 +127,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
       store.finishRun(runId, status, summary);
       store.close();
     }
+    setup.tracker?.dispose();
     setup.optimizer.dispose();
     model.dispose();
     if (dashboard) {
@@ -171,6 +172,7 @@ export function evalCommand(options: EvalCommandOptions): number {
     process.stdout.write(`${JSON.stringify(test)}\n`);
     return ExitCode.ok;
   } finally {
+    setup.tracker?.dispose();
     setup.optimizer.dispose();
     setup.model.dispose();
   }

@@ -46,6 +46,8 @@ export interface TrainingSetup {
   optimizer: Optimizer<BaseHyper>;
   scheduler?: Schedule;
   trainer: Trainer;
+  /** The quantity tracker, when the config has a `quantities` section. */
+  tracker?: QuantityTracker;
 }
 
 type Path = Array<string | number>;
@@ -197,13 +199,15 @@ export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory:
     }),
   );
   let backward: ((loss: Tensor, step: number) => void) | undefined;
+  let tracker: QuantityTracker | undefined;
   if (config.quantities) {
     const section = config.quantities;
     const quantities = located(loaded, ["quantities"], () => createQuantities(section as Parameters<typeof createQuantities>[0], training.track_every));
-    const tracker = new QuantityTracker(quantities, model, optimizer);
-    backward = (loss, step) => tracker.backward(loss, step);
+    const created = new QuantityTracker(quantities, model, optimizer);
+    tracker = created;
+    backward = (loss, step) => created.backward(loss, step);
     const sinks: QuantitySink[] = store ? [(step, name, value) => store.store.log(store.runId, `quantities/${name}`, step, value)] : [];
-    callbacks.unshift(new QuantityLogger(tracker, join(runDirectory, "quantities.jsonl"), sinks));
+    callbacks.unshift(new QuantityLogger(created, join(runDirectory, "quantities.jsonl"), sinks));
   }
   const trainer = new Trainer({
     backward,
@@ -222,5 +226,5 @@ export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory:
     trackEvery: training.track_every,
     callbacks,
   });
-  return { config, data, model, optimizer, scheduler, trainer };
+  return { config, data, model, optimizer, scheduler, trainer, tracker };
 }

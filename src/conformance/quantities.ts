@@ -99,6 +99,7 @@ export function runQuantityCase(c: QuantityCase, tolerances: Map<string, Toleran
     }
     return comparisons;
   } finally {
+    tracker.dispose();
     model.dispose();
   }
 }

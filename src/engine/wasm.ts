@@ -51,6 +51,7 @@ export interface WasmKernels {
   binaryPeriodic(op: number, a: number, b: number, out: number, n: number, period: number): void;
   sumAxis(x: number, outer: number, length: number, inner: number, scale: number, out: number): void;
   expandAxis(g: number, outer: number, length: number, inner: number, scale: number, out: number): void;
+  squaredDistance(n: number, x: number, y: number): number;
   activationForward(op: number, x: number, y: number, n: number, param: number): void;
   activationBackward(op: number, x: number, y: number, dy: number, dx: number, n: number, param: number): void;
   maxPoolForward(

@@ -1,17 +1,22 @@
 import { tensor } from "../engine/creation.ts";
 import type { DeferredProjection, ExtensionRequest } from "../engine/extensions/index.ts";
+import { axpyInto, copyInto } from "../engine/kernels/elementwise.ts";
+import { squaredNorm } from "../engine/kernels/norms.ts";
+import type { Tensor } from "../engine/tensor.ts";
 import { type RequestContext, ScheduledQuantity, type StepInfo, summedStatistic } from "./quantity.ts";
 
-// What the start point of a fit keeps until the next step.
+// What the start point of a fit keeps until the next step. The step is d = scale·direction:
+// −lr·g in the SGD path (g is the tracker's copy, so nothing is scaled elementwise), and
+// θ_{t+1} − θ_t in the general path, formed once the optimizer has stepped.
 interface AlphaStart {
   loss: number;
   lossVariance: number;
-  /** The step d: −lr·g predicted in the SGD path, θ_{t+1} − θ_t once known in the general path. */
-  direction?: Float32Array[];
+  direction?: Tensor[];
+  scale: number;
   /** SGD path: g_iᵀd per sample (from the Gram matrix). */
   projections?: Float64Array;
-  /** General path: θ_t and, per parameter, what projects g_i onto d once the optimizer has stepped. */
-  values?: Float32Array[];
+  /** General path: θ_t (the tracker's copies) and, per parameter, what projects g_i onto d later. */
+  values?: Tensor[];
   deferred?: DeferredProjection[];
 }
 
@@ -26,19 +31,14 @@ const sampleVariance = (xs: ArrayLike<number>) => {
 
 const average = (xs: ArrayLike<number>) => Array.from(xs).reduce((a, b) => a + b, 0) / xs.length;
 
-// a·x + y elementwise into a new array; plain loops, since typed-array map with a closure is
-// several times slower on million-element parameters.
-function scaledSum(a: number, x: Float32Array, y?: Float32Array): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i++) out[i] = a * x[i] + (y ? y[i] : 0);
-  return out;
-}
-
-const squaredLength = (parts: Float32Array[]): number => {
-  let total = 0;
-  for (const part of parts) for (let i = 0; i < part.length; i++) total += part[i] * part[i];
-  return total;
-};
+// θ_{t+1} − θ_t as a kept engine tensor per parameter.
+const differences = (params: RequestContext["params"], from: Tensor[]): Tensor[] =>
+  params.map(({ tensor: p }, k) => {
+    const d = tensor(new Float32Array(p.size), p.shape).keep();
+    copyInto(p, d);
+    axpyInto(d, from[k], -1);
+    return d;
+  });
 
 /** Plain SGD with Cockpit's "default" arguments, whose step −lr·g is known inside the backward pass. */
 export function isDefaultSgd(optimizer: { name: string; hyper: Record<string, unknown> }): boolean {
@@ -99,20 +99,21 @@ export class Alpha extends ScheduledQuantity {
     if (start) {
       // The end point projects its per-sample gradients onto the start's step.
       // The general path's step is θ_{t+1} − θ_t, known now that the optimizer has stepped.
-      start.direction ??= context.params.map(({ tensor: p }, k) => scaledSum(-1, (start.values as Float32Array[])[k], p.data));
+      start.direction ??= differences(context.params, start.values as Tensor[]);
       const direction = start.direction;
-      request.projections = new Map(context.params.map(({ tensor: p }, k) => [p, tensor(direction[k], p.shape).keep()]));
+      request.projections = new Map(context.params.map(({ tensor: p }, k) => [p, direction[k]]));
     }
     return request;
   }
 
   compute(step: StepInfo): undefined {
-    const start: AlphaStart = { loss: step.loss, lossVariance: sampleVariance(step.individualLosses) };
+    const start: AlphaStart = { loss: step.loss, lossVariance: sampleVariance(step.individualLosses), scale: 1 };
     if (isDefaultSgd(step.optimizer)) {
       const lr = Number(step.optimizer.hyper.lr);
       const n = step.batchSize;
       const gram = summedStatistic(step, "batchDot");
-      start.direction = step.grads.map((g) => scaledSum(-lr, g));
+      start.direction = step.gradTensors;
+      start.scale = -lr;
       start.projections = Float64Array.from({ length: n }, (_, i) => {
         let total = 0;
         for (let j = 0; j < n; j++) total += gram[i * n + j];
@@ -124,7 +125,7 @@ export class Alpha extends ScheduledQuantity {
         if (!deferred) throw new Error(`gradscope: Alpha needs the deferred projections of ${p.name ?? "a parameter"}`);
         return deferred;
       });
-      start.values = step.values;
+      start.values = step.valueTensors;
     }
     this.starts.set(step.step, start);
     return undefined;
@@ -137,7 +138,7 @@ export class Alpha extends ScheduledQuantity {
     // Set by compute (SGD) or by request at this step (general path), which the tracker calls first.
     const direction = start.direction;
     if (!direction) throw new Error(`gradscope: Alpha's step from ${previous.step} was not requested before it was completed`);
-    const tau = Math.sqrt(squaredLength(direction));
+    const tau = Math.abs(start.scale) * Math.sqrt(direction.reduce((total, d) => total + squaredNorm(d), 0));
     const n = previous.batchSize;
     const startProjections = start.projections ?? new Float64Array(n);
     start.deferred?.forEach((deferred, k) => {
@@ -148,8 +149,10 @@ export class Alpha extends ScheduledQuantity {
     for (const { tensor: p } of current.params) {
       const projections = current.stats.get(p)?.projections;
       if (!projections) throw new Error(`gradscope: Alpha needs the projections of ${p.name ?? "a parameter"} at step ${current.step}`);
-      for (let i = 0; i < projections.length; i++) endProjections[i] += projections[i];
+      for (let i = 0; i < projections.length; i++) endProjections[i] += start.scale * projections[i];
     }
+    // The general path's differences are Alpha's own; the SGD path's g belongs to the tracker.
+    if (start.values) for (const d of direction) d.dispose();
     const [p0, p1] = [startProjections.map((v) => v / tau), endProjections.map((v) => v / tau)];
     const mu = fitQuadratic(
       tau,

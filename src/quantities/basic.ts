@@ -1,13 +1,5 @@
+import { squaredDistance } from "../engine/kernels/norms.ts";
 import { ScheduledQuantity, type StepInfo } from "./quantity.ts";
-
-const distance = (values: Float32Array, from: Float32Array) => {
-  let total = 0;
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i] - from[i];
-    total += v * v;
-  }
-  return Math.sqrt(total);
-};
 
 /** L_t, the mini-batch mean loss. Config name `loss`. */
 export class Loss extends ScheduledQuantity {
@@ -29,7 +21,7 @@ export class GradNorm extends ScheduledQuantity {
 export class Distance extends ScheduledQuantity {
   readonly name = "Distance";
   compute(step: StepInfo): number[] {
-    return step.values.map((v, k) => distance(v, step.initial[k]));
+    return step.params.map(({ tensor }, k) => Math.sqrt(squaredDistance(tensor, step.initialTensors[k])));
   }
 }
 
@@ -37,7 +29,7 @@ export class Distance extends ScheduledQuantity {
 export class UpdateSize extends ScheduledQuantity {
   readonly name = "UpdateSize";
   computeAcross(previous: StepInfo, current: StepInfo): number[] {
-    return current.values.map((v, k) => distance(v, previous.values[k]));
+    return current.params.map(({ tensor }, k) => Math.sqrt(squaredDistance(tensor, previous.valueTensors[k])));
   }
 }
 

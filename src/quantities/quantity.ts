@@ -26,10 +26,17 @@ export interface StepInfo {
   values: Float32Array[];
   /** The batch gradient g = ∇L per parameter (copies). */
   grads: Float32Array[];
+  /**
+   * θ_t and g per parameter as copies in engine memory, for kernels (no JavaScript copy); they
+   * live until the tracker drops this step, after the next step's quantities.
+   */
+  valueTensors: Tensor[];
+  gradTensors: Tensor[];
   /** ‖g_k‖² per parameter tensor, summed in float64 (computed once per step). */
   gradSquaredNorms: number[];
-  /** θ_0 per parameter. */
+  /** θ_0 per parameter, as an array copy and in engine memory. */
   initial: Float32Array[];
+  initialTensors: Tensor[];
   /** The per-sample statistics the due quantities asked for, per parameter tensor. */
   stats: Map<Tensor, ParameterStatistics>;
   /** The optimizer's name and first group's hyperparameters (lr, momentum, ...). */
@@ -79,13 +86,6 @@ export function summedStatistic(step: StepInfo, key: "batchL2" | "batchDot"): Fl
     else for (let i = 0; i < value.length; i++) total[i] += value[i];
   }
   return total ?? new Float64Array(0);
-}
-
-/** ‖v‖² of a float32 array, summed in float64. */
-export function squaredNorm(values: Float32Array): number {
-  let total = 0;
-  for (let i = 0; i < values.length; i++) total += values[i] * values[i];
-  return total;
 }
 
 /** A quantity due on `schedule` (every step by default); subclasses name it and compute it. */

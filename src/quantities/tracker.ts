@@ -1,9 +1,20 @@
 import { backward } from "../engine/autograd.ts";
+import { tensor } from "../engine/creation.ts";
 import { HessianVectorProducts } from "../engine/curvature/hvp.ts";
 import { backwardWithExtensions, type ExtensionRequest, perSampleLosses } from "../engine/extensions/index.ts";
+import { copyInto } from "../engine/kernels/elementwise.ts";
+import { squaredNorm } from "../engine/kernels/norms.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import type { Module } from "../nn/module.ts";
-import { type Quantity, type QuantityValue, type StepInfo, squaredNorm } from "./quantity.ts";
+import type { Quantity, QuantityValue, StepInfo } from "./quantity.ts";
+
+// A kept engine copy of each tensor, for values that must outlive the optimizer's step.
+const keptCopies = (tensors: Tensor[]): Tensor[] =>
+  tensors.map((t) => {
+    const copy = tensor(new Float32Array(t.size), t.shape).keep();
+    copyInto(t, copy);
+    return copy;
+  });
 
 /** Merges the requests of the due quantities; histogram specs must agree. */
 export function mergeRequests(requests: ExtensionRequest[]): ExtensionRequest {
@@ -48,8 +59,11 @@ export function mergeRequests(requests: ExtensionRequest[]): ExtensionRequest {
  */
 export class QuantityTracker {
   readonly outputs = new Map<number, Record<string, QuantityValue>>();
-  private initial: Float32Array[];
+  // θ_0 in engine memory, where Distance's kernel reads it.
+  private readonly initial: Tensor[];
   private previous: StepInfo | null = null;
+  // The engine copies each step's info made, freed when the tracker drops the step.
+  private readonly copiesOf = new Map<StepInfo, Tensor[]>();
   /** Called with (step, name, value) as each result is ready, e.g. to store it. */
   onValue: ((step: number, name: string, value: QuantityValue) => void) | null = null;
 
@@ -64,17 +78,37 @@ export class QuantityTracker {
       if (names.has(q.name)) throw new Error(`gradscope: quantity ${q.name} is configured twice`);
       names.add(q.name);
     }
-    this.initial = model.parameters().map((p) => p.data.slice());
+    this.initial = keptCopies(model.parameters());
   }
 
   /** θ_0 (what Distance measures from), for checkpoints. */
   stateDict(): { initial: Float32Array[] } {
-    return { initial: this.initial.map((v) => v.slice()) };
+    return { initial: this.initial.map((t) => t.data.slice()) };
   }
 
   /** Restores θ_0 after a resume; two-step values of the step before the interruption are lost. */
   loadStateDict(state: { initial: Float32Array[] }): void {
-    this.initial = state.initial.map((v) => v.slice());
+    if (state.initial.length !== this.initial.length || state.initial.some((v, k) => v.length !== this.initial[k].size)) {
+      throw new Error(
+        `gradscope: the checkpoint's θ_0 has ${state.initial.length} parameter tensors of sizes [${state.initial.map((v) => v.length).join(", ")}], the model [${this.initial.map((t) => t.size).join(", ")}]`,
+      );
+    }
+    state.initial.forEach((v, k) => {
+      this.initial[k].data.set(v);
+    });
+  }
+
+  /** Frees θ_0 and the kept step's copies in the engine. */
+  dispose(): void {
+    this.release(this.previous);
+    this.previous = null;
+    for (const t of this.initial) t.dispose();
+  }
+
+  private release(info: StepInfo | null): void {
+    if (!info) return;
+    for (const t of this.copiesOf.get(info) ?? []) t.dispose();
+    this.copiesOf.delete(info);
   }
 
   /** The quantities due at `step`. */
@@ -100,6 +134,7 @@ export class QuantityTracker {
     const completing = this.quantities.filter((q) => q.computeAcross && step > 0 && q.schedule(step - 1) && this.previous?.step === step - 1);
     if (due.length === 0 && completing.length === 0) {
       backward(loss);
+      this.release(this.previous);
       this.previous = null;
       return;
     }
@@ -108,32 +143,56 @@ export class QuantityTracker {
     const optimizer = { name: this.optimizer.name, hyper: { ...(this.optimizer.paramGroups[0]?.hyper as Record<string, unknown>) } };
     const request = mergeRequests(asking.flatMap((q) => (q.request ? [q.request({ step, params, optimizer })] : [])));
     const stats = backwardWithExtensions(loss, request);
-    for (const direction of request.projections?.values() ?? []) direction.dispose();
     const perSample = perSampleLosses(loss);
     if (!perSample) throw new Error("gradscope: quantities need the loss as the mean of a per-sample loss vector (e.g. mean(crossEntropy(...)))");
-    // θ_t and g are copied only if a quantity reads them (1.3 M parameters take milliseconds).
+    // θ_t and g are copied only if a quantity reads them: into the engine for kernels, and out
+    // of it only for quantities that loop over plain arrays.
+    const tensors = params.map(({ tensor }) => tensor);
+    const copies = this.copiesOf;
+    let valueTensors: Tensor[] | null = null;
+    let gradTensors: Tensor[] | null = null;
     let values: Float32Array[] | null = null;
     let grads: Float32Array[] | null = null;
+    let initial: Float32Array[] | null = null;
     let gradSquaredNorms: number[] | null = null;
+    const zerosFor = (t: Tensor) => tensor(new Float32Array(t.size), t.shape);
     const info: StepInfo = {
       step,
       batchSize: perSample.shape[0],
       loss: loss.item(),
       individualLosses: Float64Array.from(perSample.data),
       params,
+      get valueTensors() {
+        if (!valueTensors) {
+          valueTensors = keptCopies(tensors);
+          copies.set(info, [...(copies.get(info) ?? []), ...valueTensors]);
+        }
+        return valueTensors;
+      },
+      get gradTensors() {
+        if (!gradTensors) {
+          gradTensors = keptCopies(tensors.map((t) => t.grad ?? zerosFor(t)));
+          copies.set(info, [...(copies.get(info) ?? []), ...gradTensors]);
+        }
+        return gradTensors;
+      },
       get values() {
-        values ??= params.map(({ tensor }) => tensor.data.slice());
+        values ??= info.valueTensors.map((t) => t.data.slice());
         return values;
       },
       get grads() {
-        grads ??= params.map(({ tensor }) => tensor.grad?.data.slice() ?? new Float32Array(tensor.size));
+        grads ??= info.gradTensors.map((t) => t.data.slice());
         return grads;
       },
       get gradSquaredNorms() {
-        gradSquaredNorms ??= params.map(({ tensor }) => (tensor.grad ? squaredNorm(tensor.grad.data) : 0));
+        gradSquaredNorms ??= tensors.map((t) => (t.grad ? squaredNorm(t.grad) : 0));
         return gradSquaredNorms;
       },
-      initial: this.initial,
+      initialTensors: this.initial,
+      get initial() {
+        initial ??= this.initialTensors.map((t) => t.data.slice());
+        return initial;
+      },
       stats,
       optimizer,
       hessianVectorProduct: (directions) => {
@@ -157,7 +216,9 @@ export class QuantityTracker {
     }
     // Keep this step for two-step quantities due now; they complete at step + 1, after the
     // optimizer has changed the parameters, so the copies are made now.
+    this.release(this.previous);
     this.previous = due.some((q) => q.computeAcross) ? info : null;
-    if (this.previous) void [info.values, info.grads, info.gradSquaredNorms];
+    if (this.previous) void [info.valueTensors, info.gradTensors, info.gradSquaredNorms];
+    else this.release(info);
   }
 }

@@ -38,7 +38,7 @@ export function computeLayer(layer: LayerRecord, gradOut: Tensor, scale: number,
     if (request.sumGradSquared) stats.sumGradSquared = view ? sumGradSquared.linear(view, role, parameter) : sumGradSquared.general(gradients as Tensor, parameter);
     const direction = request.projections?.get(parameter);
     if (direction) stats.projections = projectLayer(layer, gradOut, scale, role, direction);
-    if (snapshot) stats.deferredProjection = snapshot.projection(role, parameter.shape);
+    if (snapshot) stats.deferredProjection = snapshot.projection(role);
     if (request.hist1d) stats.hist1d = view ? hist1d.linear(view, role, request.hist1d) : hist1d.general(gradients as Tensor, request.hist1d);
     if (request.hist2d) stats.hist2d = view ? hist2d.linear(view, role, parameter, request.hist2d) : hist2d.general(gradients as Tensor, parameter, request.hist2d);
     // Per-layer buffers are freed as soon as they are reduced, unless the caller asked for them.

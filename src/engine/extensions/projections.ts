@@ -113,8 +113,8 @@ export function projectLayer(layer: LayerRecord, gradOut: Tensor, scale: number,
 
 /** g_iᵀd for a direction that is known only after the backward pass (e.g. the optimizer's step). */
 export interface DeferredProjection {
-  /** g_iᵀd per sample for a direction d shaped like the parameter (flat, float32). */
-  project(direction: Float32Array): Float64Array;
+  /** g_iᵀd per sample for a direction d shaped like the parameter. */
+  project(direction: Tensor): Float64Array;
 }
 
 interface TensorCopy {
@@ -154,13 +154,13 @@ export class LayerSnapshot {
   }
 
   /** The deferred projection of one of the layer's parameters. */
-  projection(role: ParameterRole, shape: readonly number[]): DeferredProjection {
+  projection(role: ParameterRole): DeferredProjection {
     return {
       project: (direction) =>
         scope(() => {
           const hyper = { ...this.hyper, ...Object.fromEntries(this.savedTensors.map(([key, copy]) => [key, restore(copy)])) };
           const layer: LayerRecord = { kind: this.kind, input: restore(this.input), weight: null, bias: null, hyper };
-          return projectLayer(layer, restore(this.gradOut), this.scale, role, tensor(direction, shape));
+          return projectLayer(layer, restore(this.gradOut), this.scale, role, direction);
         }),
     };
   }

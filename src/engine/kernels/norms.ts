@@ -1,0 +1,24 @@
+import { engineMemory } from "../memory.ts";
+import type { Tensor } from "../tensor.ts";
+
+/** ‖x‖², accumulated in float64 (WASM SIMD). */
+export function squaredNorm(x: Tensor): number {
+  return engineMemory.kernels.squaredDistance(x.size, x.ptr, 0);
+}
+
+/** ‖x − y‖² over equal sizes, accumulated in float64 (WASM SIMD). */
+export function squaredDistance(x: Tensor, y: Tensor): number {
+  if (x.size !== y.size) throw new RangeError(`gradscope: squaredDistance size mismatch [${x.shape.join(", ")}] vs [${y.shape.join(", ")}]`);
+  return engineMemory.kernels.squaredDistance(x.size, x.ptr, y.ptr);
+}
+
+/** TypeScript reference of the squaredDistance kernel (y = 0: ‖x‖²), used by the kernel tests. */
+export function referenceSquaredDistance(n: number, x: number, y: number): number {
+  const heap = engineMemory.f32;
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const d = heap[(x >>> 2) + i] - (y ? heap[(y >>> 2) + i] : 0);
+    total += d * d;
+  }
+  return total;
+}
