@@ -71,3 +71,31 @@ export function squaredDistance(n: i32, x: usize, y: usize): f64 {
   }
   return total;
 }
+
+/**
+ * Σ_i x_i / (y_i + ε) accumulated in float64 (each quotient too), or Σ_i x_i when y is 0: the
+ * reductions of curvature diagonals (traces, Takeuchi's criterion) over millions of elements.
+ */
+export function quotientSum(n: i32, x: usize, y: usize, epsilon: f64): f64 {
+  let acc = f64x2.splat(0);
+  const eps = f64x2.splat(epsilon);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const offset = <usize>i << 2;
+    const v = v128.load(x + offset);
+    let low = f64x2.promote_low_f32x4(v);
+    let high = f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3));
+    if (y) {
+      const w = v128.load(y + offset);
+      low = f64x2.div(low, f64x2.add(f64x2.promote_low_f32x4(w), eps));
+      high = f64x2.div(high, f64x2.add(f64x2.promote_low_f32x4(v128.shuffle<f32>(w, w, 2, 3, 2, 3)), eps));
+    }
+    acc = f64x2.add(acc, f64x2.add(low, high));
+  }
+  let total = f64x2.extract_lane(acc, 0) + f64x2.extract_lane(acc, 1);
+  for (; i < n; i++) {
+    const v = <f64>load<f32>(x + (<usize>i << 2));
+    total += y ? v / (<f64>load<f32>(y + (<usize>i << 2)) + epsilon) : v;
+  }
+  return total;
+}

@@ -91,7 +91,7 @@ test("diag_h of a grouped conv under tanh (negative factor signs) equals H·e_j,
       }),
     );
     const stats = backwardWithExtensions(loss, { diagonalCurvature: { kind: "diag_h" } });
-    for (const [k, p] of params.entries()) assertClose(Array.from(stats.get(p)?.diagonalCurvature ?? []), byHvp[k], 1e-4, 1e-6, `diag_h of ${p.name}`);
+    for (const [k, p] of params.entries()) assertClose(stats.get(p)?.diagonalCurvature?.toArray() ?? [], byHvp[k], 1e-4, 1e-6, `diag_h of ${p.name}`);
     // The same columns through a budget of one float: every column is reduced on its own.
     assert.ok(conv);
     const together = new ConvColumnSquares(conv);
@@ -168,7 +168,7 @@ test("the curvature diagonal extension: diag_h is the exact Hessian diagonal, di
   const diagonals = (c: Case, kind: CurvatureKind, random?: Random): number[][] =>
     atStepZero(c, (loss, model) => {
       const stats = backwardWithExtensions(loss, { diagonalCurvature: { kind, random } });
-      return model.parameters().map((p) => Array.from(stats.get(p)?.diagonalCurvature ?? []));
+      return model.parameters().map((p) => stats.get(p)?.diagonalCurvature?.toArray() ?? []);
     });
   for (const c of cases) assertClose(diagonals(c, "diag_h").flat(), exactDiagonal(c).flat(), 1e-4, 1e-6, `${c.name} diag_h`);
   // Only relu and maxpool: the Gauss-Newton diagonal is the Hessian's.

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { backward } from "../src/engine/autograd.ts";
 import { parameter, tensor } from "../src/engine/creation.ts";
 import { axpyInto, referenceAxpy, referenceSumSquaresInto } from "../src/engine/kernels/elementwise.ts";
-import { referenceSquaredDistance, squaredDistance, squaredNorm } from "../src/engine/kernels/norms.ts";
+import { elementSum, quotientSum, referenceQuotientSum, referenceSquaredDistance, squaredDistance, squaredNorm } from "../src/engine/kernels/reductions.ts";
 import { engineMemory } from "../src/engine/memory.ts";
 import { add, type BinaryOp, div, mul, referenceBinary, sub } from "../src/engine/ops/binary.ts";
 import { col2imAdd, convOutputSize, im2col, referenceCol2imAdd, referenceIm2col } from "../src/engine/ops/im2col.ts";
@@ -79,6 +79,26 @@ test("WASM squaredDistance sums in float64: it equals the TypeScript reference o
       }
     }
     assert.throws(() => squaredDistance(tensor([1, 2], [2]), tensor([1], [1])), /squaredDistance size mismatch \[2\] vs \[1\]/);
+  });
+});
+
+test("WASM quotientSum divides and sums in float64: it equals the TypeScript reference, and without y it is the plain sum", () => {
+  scope(() => {
+    for (const n of [5, 1_000_002]) {
+      const x = tensor(
+        randomValues(n, 10).map((v) => v + 2),
+        [n],
+      );
+      const y = tensor(
+        randomValues(n, 11).map((v) => v * v),
+        [n],
+      );
+      const quotients = quotientSum(x, y, 1e-3);
+      const reference = referenceQuotientSum(n, x.ptr, y.ptr, 1e-3);
+      assert.ok(Math.abs(quotients - reference) <= 1e-12 * Math.abs(reference), `n ${n}: ${quotients} vs ${reference}`);
+      const total = referenceQuotientSum(n, x.ptr, 0, 0);
+      assert.ok(Math.abs(elementSum(x) - total) <= 1e-12 * Math.abs(total), `n ${n}: sum ${elementSum(x)} vs ${total}`);
+    }
   });
 });
 

@@ -1,9 +1,16 @@
-import { fillWith } from "./kernels/elementwise.ts";
+import { copyInto, fillWith } from "./kernels/elementwise.ts";
 import { type DType, Tensor } from "./tensor.ts";
 
 /** An uninitialized tensor (contents undefined until written). */
 export function empty(shape: readonly number[], dtype: DType = "float32", what?: string): Tensor {
   return new Tensor(shape, dtype, what);
+}
+
+/** A new tensor with t's shape, dtype and values, outside any autograd graph. */
+export function copyOf(t: Tensor): Tensor {
+  const out = new Tensor(t.shape, t.dtype);
+  copyInto(t, out);
+  return out;
 }
 
 /** A tensor filled with `value`. */

@@ -52,6 +52,7 @@ export interface WasmKernels {
   sumAxis(x: number, outer: number, length: number, inner: number, scale: number, out: number): void;
   expandAxis(g: number, outer: number, length: number, inner: number, scale: number, out: number): void;
   squaredDistance(n: number, x: number, y: number): number;
+  quotientSum(n: number, x: number, y: number, epsilon: number): number;
   activationForward(op: number, x: number, y: number, n: number, param: number): void;
   activationBackward(op: number, x: number, y: number, dy: number, dx: number, n: number, param: number): void;
   maxPoolForward(

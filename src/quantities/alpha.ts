@@ -1,7 +1,7 @@
-import { tensor } from "../engine/creation.ts";
+import { copyOf } from "../engine/creation.ts";
 import type { DeferredProjection, ExtensionRequest } from "../engine/extensions/index.ts";
-import { axpyInto, copyInto } from "../engine/kernels/elementwise.ts";
-import { squaredNorm } from "../engine/kernels/norms.ts";
+import { axpyInto } from "../engine/kernels/elementwise.ts";
+import { squaredNorm } from "../engine/kernels/reductions.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { type RequestContext, ScheduledQuantity, type StepInfo, summedStatistic } from "./quantity.ts";
 
@@ -34,8 +34,7 @@ const average = (xs: ArrayLike<number>) => Array.from(xs).reduce((a, b) => a + b
 // θ_{t+1} − θ_t as a kept engine tensor per parameter.
 const differences = (params: RequestContext["params"], from: Tensor[]): Tensor[] =>
   params.map(({ tensor: p }, k) => {
-    const d = tensor(new Float32Array(p.size), p.shape).keep();
-    copyInto(p, d);
+    const d = copyOf(p).keep();
     axpyInto(d, from[k], -1);
     return d;
   });

@@ -1,4 +1,4 @@
-import { squaredDistance } from "../engine/kernels/norms.ts";
+import { squaredDistance } from "../engine/kernels/reductions.ts";
 import { ScheduledQuantity, type StepInfo } from "./quantity.ts";
 
 /** L_t, the mini-batch mean loss. Config name `loss`. */

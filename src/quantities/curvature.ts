@@ -1,7 +1,9 @@
 import { flattenedOperator } from "../engine/curvature/hvp.ts";
 import { extremeEigenvalue } from "../engine/curvature/lanczos.ts";
 import type { CurvatureKind, ExtensionRequest } from "../engine/extensions/index.ts";
+import { elementSum, quotientSum } from "../engine/kernels/reductions.ts";
 import { Random } from "../engine/random.ts";
+import type { Tensor } from "../engine/tensor.ts";
 import { ScheduledQuantity, type StepInfo } from "./quantity.ts";
 import { every, type StepSchedule } from "./schedule.ts";
 
@@ -29,7 +31,7 @@ abstract class DiagonalCurvatureQuantity extends ScheduledQuantity {
   }
 
   /** h per parameter tensor, in parameter order. */
-  protected diagonals(step: StepInfo): Float64Array[] {
+  protected diagonals(step: StepInfo): Tensor[] {
     return step.params.map(({ tensor }) => {
       const diagonal = step.stats.get(tensor)?.diagonalCurvature;
       if (!diagonal) throw new Error(`gradscope: ${this.name} needs the curvature diagonal of ${tensor.name ?? "a parameter"}, which was not computed`);
@@ -38,18 +40,11 @@ abstract class DiagonalCurvatureQuantity extends ScheduledQuantity {
   }
 }
 
-// Plain loops: typed-array reduce/from with a callback is slow on million-element parameters.
-const sum = (values: Float64Array): number => {
-  let total = 0;
-  for (let j = 0; j < values.length; j++) total += values[j];
-  return total;
-};
-
 /** Σ_j h_j per parameter tensor: the trace of each diagonal Hessian block. Config name `hess_trace`. */
 export class HessTrace extends DiagonalCurvatureQuantity {
   readonly name = "HessTrace";
   compute(step: StepInfo): number[] {
-    return this.diagonals(step).map(sum);
+    return this.diagonals(step).map(elementSum);
   }
 }
 
@@ -68,14 +63,12 @@ abstract class TakeuchiQuantity extends DiagonalCurvatureQuantity {
     return { ...super.request(), sumGradSquared: true };
   }
 
-  /** M_j per parameter tensor. */
-  protected secondMoments(step: StepInfo): Float64Array[] {
+  /** Σ_i g_ij² per parameter tensor (N·M_j). */
+  protected squareSums(step: StepInfo): Tensor[] {
     return step.params.map(({ tensor }) => {
-      const squares = step.stats.get(tensor)?.sumGradSquared?.data;
+      const squares = step.stats.get(tensor)?.sumGradSquared;
       if (!squares) throw new Error(`gradscope: ${this.name} needs sumGradSquared of ${tensor.name ?? "a parameter"}, which was not computed`);
-      const moments = new Float64Array(squares.length);
-      for (let j = 0; j < squares.length; j++) moments[j] = squares[j] / step.batchSize;
-      return moments;
+      return squares;
     });
   }
 }
@@ -85,11 +78,7 @@ export class TICDiag extends TakeuchiQuantity {
   readonly name = "TICDiag";
   compute(step: StepInfo): number {
     const diagonals = this.diagonals(step);
-    let total = 0;
-    this.secondMoments(step).forEach((moments, k) => {
-      for (let j = 0; j < moments.length; j++) total += moments[j] / (diagonals[k][j] + this.epsilon);
-    });
-    return total;
+    return this.squareSums(step).reduce((total, squares, k) => total + quotientSum(squares, diagonals[k], this.epsilon), 0) / step.batchSize;
   }
 }
 
@@ -97,8 +86,8 @@ export class TICDiag extends TakeuchiQuantity {
 export class TICTrace extends TakeuchiQuantity {
   readonly name = "TICTrace";
   compute(step: StepInfo): number {
-    const trace = this.diagonals(step).reduce((total, diagonal) => total + sum(diagonal), 0);
-    return this.secondMoments(step).reduce((total, moments) => total + sum(moments), 0) / (trace + this.epsilon);
+    const trace = this.diagonals(step).reduce((total, diagonal) => total + elementSum(diagonal), 0);
+    return this.squareSums(step).reduce((total, squares) => total + elementSum(squares), 0) / step.batchSize / (trace + this.epsilon);
   }
 }
 

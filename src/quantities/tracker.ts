@@ -1,20 +1,14 @@
 import { backward } from "../engine/autograd.ts";
-import { tensor } from "../engine/creation.ts";
+import { copyOf, zeros } from "../engine/creation.ts";
 import { HessianVectorProducts } from "../engine/curvature/hvp.ts";
 import { backwardWithExtensions, type ExtensionRequest, perSampleLosses } from "../engine/extensions/index.ts";
-import { copyInto } from "../engine/kernels/elementwise.ts";
-import { squaredNorm } from "../engine/kernels/norms.ts";
+import { squaredNorm } from "../engine/kernels/reductions.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import type { Module } from "../nn/module.ts";
 import type { Quantity, QuantityValue, StepInfo } from "./quantity.ts";
 
 // A kept engine copy of each tensor, for values that must outlive the optimizer's step.
-const keptCopies = (tensors: Tensor[]): Tensor[] =>
-  tensors.map((t) => {
-    const copy = tensor(new Float32Array(t.size), t.shape).keep();
-    copyInto(t, copy);
-    return copy;
-  });
+const keptCopies = (tensors: Tensor[]): Tensor[] => tensors.map((t) => copyOf(t).keep());
 
 /** Merges the requests of the due quantities; histogram specs must agree. */
 export function mergeRequests(requests: ExtensionRequest[]): ExtensionRequest {
@@ -155,7 +149,6 @@ export class QuantityTracker {
     let grads: Float32Array[] | null = null;
     let initial: Float32Array[] | null = null;
     let gradSquaredNorms: number[] | null = null;
-    const zerosFor = (t: Tensor) => tensor(new Float32Array(t.size), t.shape);
     const info: StepInfo = {
       step,
       batchSize: perSample.shape[0],
@@ -171,7 +164,7 @@ export class QuantityTracker {
       },
       get gradTensors() {
         if (!gradTensors) {
-          gradTensors = keptCopies(tensors.map((t) => t.grad ?? zerosFor(t)));
+          gradTensors = keptCopies(tensors.map((t) => t.grad ?? zeros(t.shape)));
           copies.set(info, [...(copies.get(info) ?? []), ...gradTensors]);
         }
         return gradTensors;
@@ -213,6 +206,7 @@ export class QuantityTracker {
     for (const s of stats.values()) {
       s.sumGradSquared?.dispose();
       s.individualGradients?.dispose();
+      s.diagonalCurvature?.dispose();
     }
     // Keep this step for two-step quantities due now; they complete at step + 1, after the
     // optimizer has changed the parameters, so the copies are made now.

@@ -1,3 +1,4 @@
+import { copyOf, zeros } from "../creation.ts";
 import { gemm } from "../kernels/gemm.ts";
 import { engineMemory } from "../memory.ts";
 import { type Conv2dHyper, forEachUnfolded } from "../ops/conv2d.ts";
@@ -14,10 +15,11 @@ const PENDING_FLOATS = 1 << 24;
  * gradient outlives its sample.
  */
 export class ConvColumnSquares {
-  readonly weight: Float64Array | null;
-  readonly bias: Float64Array | null;
+  /** The sums, owned by the caller once complete. */
+  readonly weight: Tensor | null;
+  readonly bias: Tensor | null;
   private readonly hyper: Conv2dHyper;
-  private pending: Array<{ delta: Float32Array; sign: number }> = [];
+  private pending: Array<{ delta: Tensor; sign: number }> = [];
   private pendingFloats = 0;
 
   /** `budget`: floats of held columns that trigger a reduction. */
@@ -26,13 +28,13 @@ export class ConvColumnSquares {
     private readonly budget = PENDING_FLOATS,
   ) {
     this.hyper = layer.hyper as unknown as Conv2dHyper;
-    this.weight = layer.weight?.requiresGrad ? new Float64Array(layer.weight.size) : null;
-    this.bias = layer.bias?.requiresGrad ? new Float64Array(layer.bias.size) : null;
+    this.weight = layer.weight?.requiresGrad ? zeros(layer.weight.shape) : null;
+    this.bias = layer.bias?.requiresGrad ? zeros(layer.bias.shape) : null;
   }
 
   /** One column's output gradient [N, out, outH, outW] with its factor's sign. */
   add(gradOut: Tensor, sign: number): void {
-    this.pending.push({ delta: gradOut.data.slice(), sign });
+    this.pending.push({ delta: copyOf(gradOut), sign });
     this.pendingFloats += gradOut.size;
     if (this.pendingFloats >= this.budget) this.flush();
   }
@@ -43,21 +45,21 @@ export class ConvColumnSquares {
       const columns = this.pending.filter((column) => column.sign === sign).map((column) => column.delta);
       if (columns.length > 0) this.reduce(columns, sign);
     }
+    for (const { delta } of this.pending) delta.dispose();
     this.pending = [];
     this.pendingFloats = 0;
   }
 
-  private reduce(columns: Float32Array[], sign: number): void {
-    const { groups, groupOut, outChannels, patch, plane } = this.hyper;
+  private reduce(columns: Tensor[], sign: number): void {
+    const { groupOut, outChannels, patch, plane } = this.hyper;
     const count = columns.length;
     const stacked = new Tensor([count * groupOut, plane], "float32", "stacked column output gradients");
     const products = new Tensor([count * groupOut, patch], "float32", "per-sample column gradients");
-    const squares = new Tensor([groups, groupOut, patch], "float32", "summed squared gradients");
     const sums = new Tensor([count * groupOut], "float32", "column channel sums");
-    engineMemory.f32.fill(0, squares.offset, squares.offset + squares.size);
+    const heap = engineMemory.f32;
     forEachUnfolded(this.layer.input, this.hyper, (sample, group, unfolded) => {
       const first = (sample * outChannels + group * groupOut) * plane;
-      for (const [k, delta] of columns.entries()) engineMemory.f32.set(delta.subarray(first, first + groupOut * plane), stacked.offset + k * groupOut * plane);
+      for (const [k, delta] of columns.entries()) heap.copyWithin(stacked.offset + k * groupOut * plane, delta.offset + first, delta.offset + first + groupOut * plane);
       if (this.weight) {
         gemm({
           transA: false,
@@ -74,18 +76,13 @@ export class ConvColumnSquares {
           c: products.ptr,
           ldc: patch,
         });
-        engineMemory.kernels.sumSquaresInto(groupOut * patch, count, products.ptr, squares.ptr + group * groupOut * patch * 4, 1);
+        engineMemory.kernels.sumSquaresInto(groupOut * patch, count, products.ptr, this.weight.ptr + group * groupOut * patch * 4, sign);
       }
       if (this.bias) {
         engineMemory.kernels.rowSums(stacked.ptr, count * groupOut, plane, sums.ptr);
-        const channelSums = sums.data;
-        for (let k = 0; k < count; k++) for (let o = 0; o < groupOut; o++) this.bias[group * groupOut + o] += sign * channelSums[k * groupOut + o] ** 2;
+        engineMemory.kernels.sumSquaresInto(groupOut, count, sums.ptr, this.bias.ptr + group * groupOut * 4, sign);
       }
     });
-    if (this.weight) {
-      const values = squares.data;
-      for (let j = 0; j < values.length; j++) this.weight[j] += sign * values[j];
-    }
-    for (const t of [stacked, products, squares, sums]) t.dispose();
+    for (const t of [stacked, products, sums]) t.dispose();
   }
 }

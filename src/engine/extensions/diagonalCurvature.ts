@@ -1,7 +1,10 @@
 import { backward } from "../autograd.ts";
+import { zeros } from "../creation.ts";
 import { rulesOf } from "../curvature/hvp.ts";
 import type { HessianFactor } from "../curvature/rules.ts";
-import { type GradNode, type LayerRecord, Tensor } from "../tensor.ts";
+import { axpyInto } from "../kernels/elementwise.ts";
+import { engineMemory } from "../memory.ts";
+import type { GradNode, LayerRecord, Tensor } from "../tensor.ts";
 import { ConvColumnSquares } from "./convCurvature.ts";
 import { computeLayer } from "./layerStatistics.ts";
 import { rankOneLinear } from "./linearClosedForms.ts";
@@ -37,20 +40,22 @@ export class DiagonalCurvature {
   /** Propagates the recorded factors and stores each parameter's diagonal in `results`. */
   finish(results: Map<Tensor, ParameterStatistics>): void {
     if (this.request.kind !== "diag_h" && !this.injected.length) throw new Error(`gradscope: ${this.request.kind} found no loss with curvature factors in the graph`);
-    const totals = new Map<Tensor, Float64Array>();
-    const add = (parameter: Tensor, squares: Tensor | Float64Array, sign: number): void => {
-      let total = totals.get(parameter);
-      if (!total) {
-        total = new Float64Array(parameter.size);
-        totals.set(parameter, total);
+    const totals = new Map<Tensor, Tensor>();
+    // Adds ±squares to the parameter's diagonal and frees them.
+    const add = (parameter: Tensor, squares: Tensor, sign: number): void => {
+      const total = totals.get(parameter);
+      if (total) {
+        axpyInto(total, squares, sign);
+        squares.dispose();
+      } else if (sign === 1) totals.set(parameter, squares);
+      else {
+        totals.set(parameter, zeros(parameter.shape));
+        add(parameter, squares, sign);
       }
-      const values = squares instanceof Tensor ? squares.data : squares;
-      for (let j = 0; j < values.length; j++) total[j] += sign * values[j];
-      if (squares instanceof Tensor) squares.dispose();
     };
     // Rank-one linear layers share a_i across columns: Σ_k ±(δ_ik a_iᵀ)² = (Σ_k ±δ_ik²)(a_i²)ᵀ,
     // so their δ² are summed over all columns first and meet the activations in one GEMM.
-    const linearSquares = new Map<LayerRecord, { shape: readonly number[]; squares: Float64Array }>();
+    const linearSquares = new Map<LayerRecord, Tensor>();
     // Conv layers stack the columns per sample instead (see ConvColumnSquares).
     const convSquares = new Map<LayerRecord, ConvColumnSquares>();
     for (const { at, factor } of this.injected.splice(0)) {
@@ -70,35 +75,32 @@ export class DiagonalCurvature {
             computeLayer(layer, gradOut, 1, { sumGradSquared: true }, perColumn);
             return;
           }
-          let entry = linearSquares.get(layer);
-          if (!entry) {
-            entry = { shape: gradOut.shape, squares: new Float64Array(gradOut.size) };
-            linearSquares.set(layer, entry);
+          let squares = linearSquares.get(layer);
+          if (!squares) {
+            squares = zeros(gradOut.shape);
+            linearSquares.set(layer, squares);
           }
-          const delta = gradOut.data;
-          for (let j = 0; j < delta.length; j++) entry.squares[j] += factor.sign * delta[j] * delta[j];
+          engineMemory.kernels.sumSquaresInto(gradOut.size, 1, gradOut.ptr, squares.ptr, factor.sign);
         };
         backward(at, { gradient: column, accumulate: false, onLayer });
         column.dispose();
         for (const [parameter, stats] of perColumn) add(parameter, stats.sumGradSquared as Tensor, factor.sign);
       }
     }
-    for (const [layer, { shape, squares }] of linearSquares) {
-      const summed = new Tensor(shape, "float32", "summed squared output gradients");
-      summed.data.set(squares);
+    for (const [layer, squares] of linearSquares) {
       for (const [parameter, role] of [
         [layer.weight, "weight"],
         [layer.bias, "bias"],
       ] as const) {
-        if (parameter?.requiresGrad) add(parameter, sumGradSquared.fromSquaredDelta(summed, layer.input, role, parameter, 1), 1);
+        if (parameter?.requiresGrad) add(parameter, sumGradSquared.fromSquaredDelta(squares, layer.input, role, parameter, 1), 1);
       }
-      summed.dispose();
+      squares.dispose();
     }
     for (const [layer, entry] of convSquares) {
       entry.flush();
       if (layer.weight && entry.weight) add(layer.weight, entry.weight, 1);
       if (layer.bias && entry.bias) add(layer.bias, entry.bias, 1);
     }
-    for (const [parameter, stats] of results) stats.diagonalCurvature = totals.get(parameter) ?? new Float64Array(parameter.size);
+    for (const [parameter, stats] of results) stats.diagonalCurvature = totals.get(parameter) ?? zeros(parameter.shape);
   }
 }

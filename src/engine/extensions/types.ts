@@ -50,5 +50,5 @@ export interface ParameterStatistics {
   deferredProjection?: DeferredProjection;
   hist1d?: Float64Array;
   hist2d?: Float64Array;
-  diagonalCurvature?: Float64Array;
+  diagonalCurvature?: Tensor;
 }

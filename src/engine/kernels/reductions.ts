@@ -12,6 +12,17 @@ export function squaredDistance(x: Tensor, y: Tensor): number {
   return engineMemory.kernels.squaredDistance(x.size, x.ptr, y.ptr);
 }
 
+/** Σ_i x_i, accumulated in float64. */
+export function elementSum(x: Tensor): number {
+  return engineMemory.kernels.quotientSum(x.size, x.ptr, 0, 0);
+}
+
+/** Σ_i x_i / (y_i + ε) over equal sizes, each quotient and the sum in float64. */
+export function quotientSum(x: Tensor, y: Tensor, epsilon: number): number {
+  if (x.size !== y.size) throw new RangeError(`gradscope: quotientSum size mismatch [${x.shape.join(", ")}] vs [${y.shape.join(", ")}]`);
+  return engineMemory.kernels.quotientSum(x.size, x.ptr, y.ptr, epsilon);
+}
+
 /** TypeScript reference of the squaredDistance kernel (y = 0: ‖x‖²), used by the kernel tests. */
 export function referenceSquaredDistance(n: number, x: number, y: number): number {
   const heap = engineMemory.f32;
@@ -20,5 +31,13 @@ export function referenceSquaredDistance(n: number, x: number, y: number): numbe
     const d = heap[(x >>> 2) + i] - (y ? heap[(y >>> 2) + i] : 0);
     total += d * d;
   }
+  return total;
+}
+
+/** TypeScript reference of the quotientSum kernel (y = 0: Σ x_i), used by the kernel tests. */
+export function referenceQuotientSum(n: number, x: number, y: number, epsilon: number): number {
+  const heap = engineMemory.f32;
+  let total = 0;
+  for (let i = 0; i < n; i++) total += y ? heap[(x >>> 2) + i] / (heap[(y >>> 2) + i] + epsilon) : heap[(x >>> 2) + i];
   return total;
 }
