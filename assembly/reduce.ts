@@ -44,24 +44,28 @@ export function expandAxis(g: usize, outer: i32, length: i32, inner: i32, scale:
   }
 }
 
-/**
- * Σ_i (x_i − y_i)² accumulated in float64, or Σ_i x_i² when y is 0 (no tensor lives at address
- * 0). Parameters have millions of elements: a float32 sum would drift past the quantities'
- * tolerances, so each lane pair is widened before it is squared and added.
- */
+// Float32 lanes 0–1 and 2–3 of v, widened to float64: the float64 sums below reduce millions of
+// elements, where a float32 running sum would drift past the quantities' tolerances.
+@inline
+function lowPair(v: v128): v128 {
+  return f64x2.promote_low_f32x4(v);
+}
+
+@inline
+function highPair(v: v128): v128 {
+  return f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3));
+}
+
+/** Σ_i (x_i − y_i)² accumulated in float64, or Σ_i x_i² when y is 0 (no tensor lives at address 0). */
 export function squaredDistance(n: i32, x: usize, y: usize): f64 {
   let acc = f64x2.splat(0);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const offset = <usize>i << 2;
     const v = v128.load(x + offset);
-    let low = f64x2.promote_low_f32x4(v);
-    let high = f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3));
-    if (y) {
-      const w = v128.load(y + offset);
-      low = f64x2.sub(low, f64x2.promote_low_f32x4(w));
-      high = f64x2.sub(high, f64x2.promote_low_f32x4(v128.shuffle<f32>(w, w, 2, 3, 2, 3)));
-    }
+    const w = y ? v128.load(y + offset) : f32x4.splat(0);
+    const low = f64x2.sub(lowPair(v), lowPair(w));
+    const high = f64x2.sub(highPair(v), highPair(w));
     acc = f64x2.add(acc, f64x2.add(f64x2.mul(low, low), f64x2.mul(high, high)));
   }
   let total = f64x2.extract_lane(acc, 0) + f64x2.extract_lane(acc, 1);
@@ -74,7 +78,7 @@ export function squaredDistance(n: i32, x: usize, y: usize): f64 {
 
 /**
  * Σ_i x_i / (y_i + ε) accumulated in float64 (each quotient too), or Σ_i x_i when y is 0: the
- * reductions of curvature diagonals (traces, Takeuchi's criterion) over millions of elements.
+ * reductions of curvature diagonals (traces, Takeuchi's criterion).
  */
 export function quotientSum(n: i32, x: usize, y: usize, epsilon: f64): f64 {
   let acc = f64x2.splat(0);
@@ -83,14 +87,10 @@ export function quotientSum(n: i32, x: usize, y: usize, epsilon: f64): f64 {
   for (; i + 4 <= n; i += 4) {
     const offset = <usize>i << 2;
     const v = v128.load(x + offset);
-    let low = f64x2.promote_low_f32x4(v);
-    let high = f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3));
     if (y) {
       const w = v128.load(y + offset);
-      low = f64x2.div(low, f64x2.add(f64x2.promote_low_f32x4(w), eps));
-      high = f64x2.div(high, f64x2.add(f64x2.promote_low_f32x4(v128.shuffle<f32>(w, w, 2, 3, 2, 3)), eps));
-    }
-    acc = f64x2.add(acc, f64x2.add(low, high));
+      acc = f64x2.add(acc, f64x2.add(f64x2.div(lowPair(v), f64x2.add(lowPair(w), eps)), f64x2.div(highPair(v), f64x2.add(highPair(w), eps))));
+    } else acc = f64x2.add(acc, f64x2.add(lowPair(v), highPair(v)));
   }
   let total = f64x2.extract_lane(acc, 0) + f64x2.extract_lane(acc, 1);
   for (; i < n; i++) {
