@@ -300,14 +300,40 @@ let hMin: f32 = 0;
 let hMax: f32 = 0;
 let hYBins: i32 = 0;
 let hCounts: usize = 0;
+// Four u32 sub-histograms, [bin][lane]: each vector lane counts into its own slot, so equal bins
+// in neighbouring elements (most gradients sit in a few central bins) do not chain their
+// increments through one memory location. Folded into the float64 counts after each row, so a
+// slot never holds more than a row's elements.
+let hLanes: usize = 0;
+let hBinCount: i32 = 0;
 
-function setHistogram2d(lo: f32, width: f32, xmin: f32, xmax: f32, ybins: i32, counts: usize): void {
+function setHistogram2d(lo: f32, width: f32, xmin: f32, xmax: f32, ybins: i32, counts: usize, bins: i32, lanes: usize): void {
   hLo = lo;
   hWidth = width;
   hMin = xmin;
   hMax = xmax;
   hYBins = ybins;
   hCounts = counts;
+  hBinCount = bins;
+  hLanes = lanes;
+  memory.fill(lanes, 0, <usize>bins << 4);
+}
+
+@inline
+function laneCount(bin: i32, lane: i32): void {
+  const at = hLanes + ((<usize>bin << 4) | (<usize>lane << 2));
+  store<u32>(at, load<u32>(at) + 1);
+}
+
+function foldLanes(): void {
+  for (let b = 0; b < hBinCount; b++) {
+    const at = hLanes + (<usize>b << 4);
+    const lanes = v128.load(at);
+    const total = <u64>i32x4.extract_lane(lanes, 0) + <u64>i32x4.extract_lane(lanes, 1) + <u64>i32x4.extract_lane(lanes, 2) + <u64>i32x4.extract_lane(lanes, 3);
+    if (total == 0) continue;
+    addCount(hCounts, b, <f64>total);
+    v128.store(at, i32x4.splat(0));
+  }
 }
 
 @inline
@@ -329,42 +355,74 @@ function count2dLanes(x: v128, yBins: v128): void {
   const clamped = f32x4.min(f32x4.max(x, f32x4.splat(hMin)), f32x4.splat(hMax));
   const ix = i32x4.trunc_sat_f32x4_s(f32x4.div(f32x4.sub(clamped, f32x4.splat(hLo)), f32x4.splat(hWidth)));
   const index = i32x4.add(i32x4.mul(ix, i32x4.splat(hYBins)), yBins);
-  addCount(hCounts, i32x4.extract_lane(index, 0), 1);
-  addCount(hCounts, i32x4.extract_lane(index, 1), 1);
-  addCount(hCounts, i32x4.extract_lane(index, 2), 1);
-  addCount(hCounts, i32x4.extract_lane(index, 3), 1);
+  laneCount(i32x4.extract_lane(index, 0), 0);
+  laneCount(i32x4.extract_lane(index, 1), 1);
+  laneCount(i32x4.extract_lane(index, 2), 2);
+  laneCount(i32x4.extract_lane(index, 3), 3);
 }
 
 /** GradHist2d counts of `rows` gradient rows of `size` values, each paired with the same y bins. */
-export function histogram2d(values: usize, rows: i32, size: i32, yBins: usize, lo: f32, width: f32, xmin: f32, xmax: f32, ybins: i32, counts: usize): void {
-  setHistogram2d(lo, width, xmin, xmax, ybins, counts);
+export function histogram2d(values: usize, rows: i32, size: i32, yBins: usize, lo: f32, width: f32, xmin: f32, xmax: f32, ybins: i32, counts: usize, bins: i32, lanes: usize): void {
+  setHistogram2d(lo, width, xmin, xmax, ybins, counts, bins, lanes);
   for (let r = 0; r < rows; r++) {
     const row = values + ((<usize>r * size) << 2);
     let j = 0;
     for (; j + 4 <= size; j += 4) count2dLanes(v128.load(row + (<usize>j << 2)), v128.load(yBins + (<usize>j << 2)));
     for (; j < size; j++) count2d(load<f32>(row + (<usize>j << 2)), load<i32>(yBins + (<usize>j << 2)));
+    foldLanes();
   }
 }
 
 /**
  * GradHist2d counts of rank-one per-sample gradients fl(s·fl(δ_io·a_ik)) paired with the y bin
  * of element (o, k), without forming them (Linear weights; a bias is the case of one a = 1).
+ * A zero δ_io (a unit ReLU switched off) makes its whole row 0 when a_i is finite: such rows are
+ * only tallied per o in `zeroRows` (outFeatures u32) and binned with their y bins once at the end.
  */
 export function rankOneHistogram2d(
   delta: usize, activations: usize, yBins: usize, batch: i32, outFeatures: i32, inFeatures: i32, scale: f32,
-  lo: f32, width: f32, xmin: f32, xmax: f32, ybins: i32, counts: usize,
+  lo: f32, width: f32, xmin: f32, xmax: f32, ybins: i32, counts: usize, bins: i32, lanes: usize, zeroRows: usize,
 ): void {
-  setHistogram2d(lo, width, xmin, xmax, ybins, counts);
+  setHistogram2d(lo, width, xmin, xmax, ybins, counts, bins, lanes);
+  memory.fill(zeroRows, 0, <usize>outFeatures << 2);
   const s = f32x4.splat(scale);
   for (let i = 0; i < batch; i++) {
     const a = activations + ((<usize>i * inFeatures) << 2);
+    const finite = allFinite(a, inFeatures);
     for (let o = 0; o < outFeatures; o++) {
       const scalarDelta = load<f32>(delta + ((<usize>i * outFeatures + o) << 2));
+      if (scalarDelta == 0 && finite) {
+        const at = zeroRows + (<usize>o << 2);
+        store<u32>(at, load<u32>(at) + 1);
+        continue;
+      }
       const d = f32x4.splat(scalarDelta);
       const ys = yBins + ((<usize>o * inFeatures) << 2);
       let k = 0;
       for (; k + 4 <= inFeatures; k += 4) count2dLanes(f32x4.mul(s, f32x4.mul(d, v128.load(a + (<usize>k << 2)))), v128.load(ys + (<usize>k << 2)));
       for (; k < inFeatures; k++) count2d(scale * (scalarDelta * load<f32>(a + (<usize>k << 2))), load<i32>(ys + (<usize>k << 2)));
     }
+    foldLanes();
   }
+  // fl(s·fl(0·a)) is ±0, which count2d bins as 0.
+  const zeroBase = <i32>((min(max(<f32>0, hMin), hMax) - hLo) / hWidth) * hYBins;
+  for (let o = 0; o < outFeatures; o++) {
+    const rows = load<u32>(zeroRows + (<usize>o << 2));
+    if (rows == 0) continue;
+    const ys = yBins + ((<usize>o * inFeatures) << 2);
+    for (let k = 0; k < inFeatures; k++) addCount(hCounts, zeroBase + load<i32>(ys + (<usize>k << 2)), <f64>rows);
+  }
+}
+
+// Whether all n values are finite (x − x is 0 only for finite x).
+function allFinite(values: usize, n: i32): bool {
+  let bad = i32x4.splat(0);
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const v = v128.load(values + (<usize>j << 2));
+    bad = v128.or(bad, f32x4.ne(f32x4.sub(v, v), f32x4.splat(0)));
+  }
+  if (v128.any_true(bad)) return false;
+  for (; j < n; j++) if (!isFinite(load<f32>(values + (<usize>j << 2)))) return false;
+  return true;
 }

@@ -5,4 +5,4 @@ export { histogram1d, histogram2d, rankOneHistogram1d, rankOneHistogram2d, rankO
 export { adagradUpdate, adamUpdate, clampInPlace, maxAbs, nadamUpdate, radamUpdate, rmspropUpdate, scaleInPlace, sgdUpdate } from "./optim";
 export { col2imAdd, im2col } from "./im2col";
 export { activationBackward, activationForward } from "./activations";
-export { expandAxis, quotientSum, squaredDistance, sumAxis } from "./reduce";
+export { dotProduct, expandAxis, quotientSum, squaredDistance, sumAxis } from "./reduce";

@@ -76,6 +76,21 @@ export function squaredDistance(n: i32, x: usize, y: usize): f64 {
   return total;
 }
 
+/** Σ_i x_i·y_i accumulated in float64. */
+export function dotProduct(n: i32, x: usize, y: usize): f64 {
+  let acc = f64x2.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const offset = <usize>i << 2;
+    const v = v128.load(x + offset);
+    const w = v128.load(y + offset);
+    acc = f64x2.add(acc, f64x2.add(f64x2.mul(lowPair(v), lowPair(w)), f64x2.mul(highPair(v), highPair(w))));
+  }
+  let total = f64x2.extract_lane(acc, 0) + f64x2.extract_lane(acc, 1);
+  for (; i < n; i++) total += <f64>load<f32>(x + (<usize>i << 2)) * <f64>load<f32>(y + (<usize>i << 2));
+  return total;
+}
+
 /**
  * Σ_i x_i / (y_i + ε) accumulated in float64 (each quotient too), or Σ_i x_i when y is 0: the
  * reductions of curvature diagonals (traces, Takeuchi's criterion).

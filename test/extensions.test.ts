@@ -257,23 +257,27 @@ test("hist2d in WASM, rank-one from δ and a or from materialized gradients, equ
   }
   model.dispose();
   scope(() => {
-    // Odd lengths for the scalar tails, a NaN and infinities among the products.
-    const delta = tensor([0.5, -2, Number.POSITIVE_INFINITY, 0, 1, 3, 0.25], [1, 7]);
-    const activations = tensor([1, Number.NaN, -1, 0, 0.5, 2, 1, 0, 3], [1, 9]);
+    // Odd lengths for the scalar tails, a NaN and infinities among the products of sample 0;
+    // zero output gradients (whole rows of zeros) with finite activations in sample 1, also
+    // against an x range without 0, where the zeros clamp into the first bin.
+    const delta = tensor([0.5, -2, Number.POSITIVE_INFINITY, 0, 1, 3, 0.25, 0, 1.5, 0, -0, 2, 0, -1], [2, 7]);
+    const activations = tensor([1, Number.NaN, -1, 0, 0.5, 2, 1, 0, 3, 0.25, -1, 2, 0, 1, 1.5, -2, 0.5, 1], [2, 9]);
     const weight = tensor(randomValues(63, 13), [7, 9]);
-    const histogramSpec: Histogram2dSpec = {
-      bins: [6, 4],
-      range: [
-        [-3, 3],
-        [-1, 1],
-      ],
-    };
     const f = Math.fround;
-    const products = Float32Array.from({ length: 63 }, (_, k) => f(3 * f(delta.data[Math.floor(k / 9)] * activations.data[k % 9])));
-    const expected = [...histogram2d(products, weight.data, histogramSpec)];
-    assert.deepEqual([...rankOneHistogram2d(new RankOneLinear(delta, activations, 3), "weight", weight, histogramSpec)], expected);
-    assert.deepEqual([...tensorHistogram2d(tensor(products, [1, 7, 9]), weight, histogramSpec)], expected);
-    assert.ok(expected.reduce((a, b) => a + b, 0) < 63, "NaN products are not counted");
+    const products = Float32Array.from({ length: 126 }, (_, k) => {
+      const [i, o, j] = [Math.floor(k / 63), Math.floor(k / 9) % 7, k % 9];
+      return f(3 * f(delta.data[i * 7 + o] * activations.data[i * 9 + j]));
+    });
+    for (const xRange of [
+      [-3, 3],
+      [1.5, 4],
+    ] as const) {
+      const histogramSpec: Histogram2dSpec = { bins: [6, 4], range: [[...xRange], [-1, 1]] };
+      const expected = [...histogram2d(products, weight.data, histogramSpec)];
+      assert.deepEqual([...rankOneHistogram2d(new RankOneLinear(delta, activations, 3), "weight", weight, histogramSpec)], expected, `x range ${xRange}`);
+      assert.deepEqual([...tensorHistogram2d(tensor(products, [2, 7, 9]), weight, histogramSpec)], expected, `x range ${xRange}`);
+      assert.ok(expected.reduce((a, b) => a + b, 0) < 126, "NaN products are not counted");
+    }
   });
 });
 

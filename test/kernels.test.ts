@@ -3,7 +3,16 @@ import { test } from "node:test";
 import { backward } from "../src/engine/autograd.ts";
 import { parameter, tensor } from "../src/engine/creation.ts";
 import { axpyInto, referenceAxpy, referenceSumSquaresInto } from "../src/engine/kernels/elementwise.ts";
-import { elementSum, quotientSum, referenceQuotientSum, referenceSquaredDistance, squaredDistance, squaredNorm } from "../src/engine/kernels/reductions.ts";
+import {
+  dotProduct,
+  elementSum,
+  quotientSum,
+  referenceDotProduct,
+  referenceQuotientSum,
+  referenceSquaredDistance,
+  squaredDistance,
+  squaredNorm,
+} from "../src/engine/kernels/reductions.ts";
 import { engineMemory } from "../src/engine/memory.ts";
 import { add, type BinaryOp, div, mul, referenceBinary, sub } from "../src/engine/ops/binary.ts";
 import { col2imAdd, convOutputSize, im2col, referenceCol2imAdd, referenceIm2col } from "../src/engine/ops/im2col.ts";
@@ -60,7 +69,7 @@ test("WASM sumSquaresInto equals the TypeScript reference in float32 (blocks, od
   });
 });
 
-test("WASM squaredDistance sums in float64: it equals the TypeScript reference over a million elements and in the scalar tail", () => {
+test("WASM squaredDistance and dotProduct sum in float64: they equal the TypeScript reference over a million elements and in the scalar tail", () => {
   scope(() => {
     for (const n of [7, 1_000_003]) {
       // An offset keeps every term positive, where a float32 running sum would lose digits.
@@ -77,6 +86,9 @@ test("WASM squaredDistance sums in float64: it equals the TypeScript reference o
         const reference = referenceSquaredDistance(n, a.ptr, b ? b.ptr : 0);
         assert.ok(Math.abs(wasm - reference) <= 1e-12 * reference, `n ${n}: ${wasm} vs ${reference}`);
       }
+      const dot = dotProduct(x, y);
+      const referenceDot = referenceDotProduct(n, x.ptr, y.ptr);
+      assert.ok(Math.abs(dot - referenceDot) <= 1e-12 * Math.abs(referenceDot), `n ${n}: dot ${dot} vs ${referenceDot}`);
     }
     assert.throws(() => squaredDistance(tensor([1, 2], [2]), tensor([1], [1])), /squaredDistance size mismatch \[2\] vs \[1\]/);
   });

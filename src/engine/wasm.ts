@@ -52,6 +52,7 @@ export interface WasmKernels {
   sumAxis(x: number, outer: number, length: number, inner: number, scale: number, out: number): void;
   expandAxis(g: number, outer: number, length: number, inner: number, scale: number, out: number): void;
   squaredDistance(n: number, x: number, y: number): number;
+  dotProduct(n: number, x: number, y: number): number;
   quotientSum(n: number, x: number, y: number, epsilon: number): number;
   activationForward(op: number, x: number, y: number, n: number, param: number): void;
   activationBackward(op: number, x: number, y: number, dy: number, dx: number, n: number, param: number): void;
@@ -86,7 +87,20 @@ export interface WasmKernels {
     counts: number,
   ): void;
   rankOneHistogramMaxBins(): number;
-  histogram2d(values: number, rows: number, size: number, yBins: number, lo: number, width: number, xmin: number, xmax: number, ybins: number, counts: number): void;
+  histogram2d(
+    values: number,
+    rows: number,
+    size: number,
+    yBins: number,
+    lo: number,
+    width: number,
+    xmin: number,
+    xmax: number,
+    ybins: number,
+    counts: number,
+    bins: number,
+    lanes: number,
+  ): void;
   rankOneHistogram2d(
     delta: number,
     activations: number,
@@ -101,6 +115,9 @@ export interface WasmKernels {
     xmax: number,
     ybins: number,
     counts: number,
+    bins: number,
+    lanes: number,
+    zeroRows: number,
   ): void;
   sgdUpdate(n: number, p: number, g: number, buf: number, lr: number, momentum: number, dampening: number, wd: number, scale: number, flags: number): void;
   adamUpdate(

@@ -1,4 +1,3 @@
-import { flattenedOperator } from "../engine/curvature/hvp.ts";
 import { extremeEigenvalue } from "../engine/curvature/lanczos.ts";
 import type { CurvatureKind, ExtensionRequest } from "../engine/extensions/index.ts";
 import { elementSum, quotientSum } from "../engine/kernels/reductions.ts";
@@ -108,9 +107,8 @@ export class HessMaxEV extends ScheduledQuantity {
   }
 
   compute(step: StepInfo): number {
-    const sizes = step.params.map(({ tensor }) => tensor.size);
-    const multiply = flattenedOperator((parts) => step.hessianVectorProduct(parts), sizes);
-    const dimension = sizes.reduce((a, b) => a + b, 0);
-    return extremeEigenvalue(multiply, dimension, { ...this.options, random: this.random }).value;
+    const shapes = step.params.map(({ tensor }) => tensor.shape);
+    const r = extremeEigenvalue((v) => step.hessianVectorProduct(v), shapes, { ...this.options, random: this.random });
+    return r.value;
   }
 }

@@ -42,10 +42,11 @@ export interface StepInfo {
   /** The optimizer's name and first group's hyperparameters (lr, momentum, ...). */
   optimizer: { name: string; hyper: Record<string, unknown> };
   /**
-   * Exact H·v of the mean loss at θ_t, one array per parameter in and out. Only while `compute`
-   * of this step runs: the graph is freed afterwards.
+   * Exact H·v of the mean loss at θ_t, one engine tensor per parameter in and out (the products
+   * are new tensors in the caller's scope). Only while `compute` of this step runs: the graph is
+   * freed afterwards.
    */
-  hessianVectorProduct(directions: Float32Array[]): Float32Array[];
+  hessianVectorProduct(directions: readonly Tensor[]): Tensor[];
 }
 
 /** What a quantity may use to decide its request, before the backward pass of `step`. */

@@ -1,4 +1,5 @@
 import { topologicalOrder } from "../autograd.ts";
+import { zeros } from "../creation.ts";
 import { addInto, copyInto } from "../kernels/elementwise.ts";
 import { scope } from "../scope.ts";
 import { type GradNode, Tensor } from "../tensor.ts";
@@ -43,18 +44,19 @@ export class HessianVectorProducts {
     this.order = topologicalOrder(loss);
   }
 
-  /** H·v for v given as one array per parameter; the result is laid out the same way. */
-  multiply(directions: readonly Float32Array[]): Float32Array[] {
+  /**
+   * H·v for v given as one tensor per parameter; the product is laid out the same way, in new
+   * tensors the caller owns.
+   */
+  multiply(directions: readonly Tensor[]): Tensor[] {
     const purpose = "a Hessian-vector product";
     const gradients = this.ordinaryGradients();
     return scope(() => {
       const tangents = new Map<Tensor, Tensor | null>();
       this.parameters.forEach((parameter, i) => {
-        if (directions[i].length !== parameter.size)
-          throw new RangeError(`gradscope: hessianVectorProduct: direction ${i} has ${directions[i].length} elements, parameter ${parameter.name ?? i} has ${parameter.size}`);
-        const tangent = new Tensor(parameter.shape, "float32", "direction");
-        tangent.data.set(directions[i]);
-        tangents.set(parameter, tangent);
+        if (directions[i]?.size !== parameter.size)
+          throw new RangeError(`gradscope: hessianVectorProduct: direction ${i} has ${directions[i]?.size ?? 0} elements, parameter ${parameter.name ?? i} has ${parameter.size}`);
+        tangents.set(parameter, directions[i]);
       });
       const inputTangents = (node: GradNode) => node.inputs.map((input) => (input ? (tangents.get(input) ?? null) : null));
       for (const tensor of this.order) {
@@ -63,17 +65,11 @@ export class HessianVectorProducts {
         tangents.set(tensor, incoming.some((t) => t !== null) ? rulesOf(tensor.node, purpose).jvp(incoming) : null);
       }
       const gradientTangents = new Map<Tensor, Tensor>();
-      const products = this.parameters.map((p) => new Float32Array(p.size));
-      const position = new Map(this.parameters.map((p, i) => [p, i]));
       for (let k = this.order.length - 1; k >= 0; k--) {
         const tensor = this.order[k];
         const gradOutTangent = gradientTangents.get(tensor) ?? null;
         const node = tensor.node;
-        if (!node) {
-          const i = position.get(tensor);
-          if (i !== undefined && gradOutTangent) products[i].set(gradOutTangent.data);
-          continue;
-        }
+        if (!node) continue;
         const gradOut = gradients.get(tensor);
         if (!gradOut) continue;
         const inputGradientTangents = rulesOf(node, purpose).backwardTangent(gradOut, gradOutTangent, inputTangents(node));
@@ -81,7 +77,8 @@ export class HessianVectorProducts {
           if (input?.requiresGrad) accumulate(gradientTangents, input, inputGradientTangents[i]);
         });
       }
-      return products;
+      // A parameter the loss does not reach has a zero row in H.
+      return this.parameters.map((p) => gradientTangents.get(p) ?? zeros(p.shape));
     });
   }
 
@@ -119,34 +116,11 @@ export class HessianVectorProducts {
 }
 
 /** One Hessian-vector product (see `HessianVectorProducts`, which amortizes several). */
-export function hessianVectorProduct(loss: Tensor, parameters: readonly Tensor[], directions: readonly Float32Array[]): Float32Array[] {
+export function hessianVectorProduct(loss: Tensor, parameters: readonly Tensor[], directions: readonly Tensor[]): Tensor[] {
   const products = new HessianVectorProducts(loss, parameters);
   try {
     return products.multiply(directions);
   } finally {
     products.dispose();
   }
-}
-
-/**
- * A per-parameter product (such as `hessianVectorProduct` at fixed loss and parameters) as an
- * operator on one flat float64 vector, for eigensolvers.
- */
-export function flattenedOperator(multiply: (parts: Float32Array[]) => Float32Array[], sizes: readonly number[]): (v: Float64Array) => Float64Array {
-  const dimension = sizes.reduce((a, b) => a + b, 0);
-  return (v) => {
-    const parts: Float32Array[] = [];
-    let offset = 0;
-    for (const size of sizes) {
-      parts.push(Float32Array.from(v.subarray(offset, offset + size)));
-      offset += size;
-    }
-    const product = new Float64Array(dimension);
-    offset = 0;
-    for (const part of multiply(parts)) {
-      product.set(part, offset);
-      offset += part.length;
-    }
-    return product;
-  };
 }

@@ -1,4 +1,10 @@
+import { tensor } from "../creation.ts";
+import { axpyInto } from "../kernels/elementwise.ts";
+import { dotProduct } from "../kernels/reductions.ts";
+import { engineMemory } from "../memory.ts";
 import type { Random } from "../random.ts";
+import { scope } from "../scope.ts";
+import type { Tensor } from "../tensor.ts";
 
 /** Options of `extremeEigenvalue`. */
 export interface LanczosOptions {
@@ -48,26 +54,43 @@ function tridiagonalEigenvalue(a: number[], b: number[], k: number): number {
   return 0.5 * (low + high);
 }
 
-const dot = (x: Float64Array, y: Float64Array): number => {
-  let total = 0;
-  for (let i = 0; i < x.length; i++) total += x[i] * y[i];
-  return total;
+// Vectors are lists of float32 engine tensors (one per parameter, as Hessian-vector products
+// take them); their reductions accumulate in float64.
+type Vector = Tensor[];
+const dot = (x: Vector, y: Vector): number => x.reduce((total, part, k) => total + dotProduct(part, y[k]), 0);
+// y += a·x
+const axpy = (y: Vector, a: number, x: Vector): void => {
+  for (const [k, part] of y.entries()) axpyInto(part, x[k], a);
+};
+const scale = (x: Vector, a: number): void => {
+  for (const part of x) engineMemory.kernels.scaleInPlace(part.size, part.ptr, a);
+};
+const dispose = (x: Vector): void => {
+  for (const part of x) part.dispose();
 };
 
 /**
- * The eigenvalue of largest magnitude of a symmetric operator (the one power iteration
- * converges to), by the Lanczos process: its Ritz values converge to the extremes of the
- * spectrum in far fewer products than power iteration needs. The start vector is random.
+ * The eigenvalue of largest magnitude of a symmetric operator on vectors shaped as `shapes`
+ * (the one power iteration converges to), by the Lanczos process: its Ritz values converge to
+ * the extremes of the spectrum in far fewer products than power iteration needs. The start
+ * vector is random; `multiply` returns new tensors, which the process frees.
  */
-export function extremeEigenvalue(multiply: (v: Float64Array) => Float64Array, dimension: number, options: LanczosOptions): EigenvalueEstimate {
+export function extremeEigenvalue(multiply: (v: readonly Tensor[]) => Tensor[], shapes: ReadonlyArray<readonly number[]>, options: LanczosOptions): EigenvalueEstimate {
+  return scope(() => lanczos(multiply, shapes, options));
+}
+
+function lanczos(multiply: (v: readonly Tensor[]) => Tensor[], shapes: ReadonlyArray<readonly number[]>, options: LanczosOptions): EigenvalueEstimate {
+  const dimension = shapes.reduce((total, shape) => total + shape.reduce((a, b) => a * b, 1), 0);
   const maxIterations = Math.min(options.maxIterations ?? 100, dimension);
   const rtol = options.rtol ?? 1e-3;
   const atol = options.atol ?? 1e-6;
-  let q: Float64Array = new Float64Array(dimension);
-  for (let i = 0; i < dimension; i++) q[i] = options.random.normal();
-  const norm0 = Math.sqrt(dot(q, q));
-  for (let i = 0; i < dimension; i++) q[i] /= norm0;
-  let previous: Float64Array = new Float64Array(dimension);
+  let q = shapes.map((shape) => {
+    const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < values.length; i++) values[i] = options.random.normal();
+    return tensor(values, shape);
+  });
+  scale(q, 1 / Math.sqrt(dot(q, q)));
+  let previous = q.map((part) => tensor(new Float32Array(part.size), part.shape));
   const alphas: number[] = [];
   const betas: number[] = [];
   let estimate = Number.NaN;
@@ -78,22 +101,15 @@ export function extremeEigenvalue(multiply: (v: Float64Array) => Float64Array, d
     const alpha = dot(w, q);
     alphas.push(alpha);
     const beta = betas.length > 0 ? betas[betas.length - 1] : 0;
-    // The recurrence and one pass of reorthogonalization against the last two vectors (which
-    // keeps it stable), fused so that each pass over the vectors also takes the next dot products.
-    let c1 = 0;
-    let c0 = 0;
-    for (let i = 0; i < dimension; i++) {
-      const value = w[i] - (alpha * q[i] + beta * previous[i]);
-      w[i] = value;
-      c1 += value * q[i];
-      c0 += value * previous[i];
-    }
-    let squaredNorm = 0;
-    for (let i = 0; i < dimension; i++) {
-      const value = w[i] - (c1 * q[i] + c0 * previous[i]);
-      w[i] = value;
-      squaredNorm += value * value;
-    }
+    // The recurrence, then one pass of reorthogonalization against the last two vectors, which
+    // keeps it stable.
+    axpy(w, -alpha, q);
+    axpy(w, -beta, previous);
+    const c1 = dot(w, q);
+    const c0 = dot(w, previous);
+    axpy(w, -c1, q);
+    axpy(w, -c0, previous);
+    const squaredNorm = dot(w, w);
     const t = alphas.length - 1;
     const smallest = tridiagonalEigenvalue(alphas, betas, 0);
     const largest = tridiagonalEigenvalue(alphas, betas, t);
@@ -104,12 +120,14 @@ export function extremeEigenvalue(multiply: (v: Float64Array) => Float64Array, d
     ends = [smallest, largest];
     estimate = Math.abs(smallest) > Math.abs(largest) ? smallest : largest;
     settled = converged ? settled + 1 : 0;
+    if (process.env.LDEBUG) console.error(iteration, smallest.toFixed(5), largest.toFixed(5));
     // Two quiet iterations in a row, or an invariant subspace: the extreme Ritz value is exact.
     if (settled >= 2 || nextBeta <= 1e-12 * Math.max(1, Math.abs(estimate))) return { value: estimate, iterations: iteration };
     betas.push(nextBeta);
+    dispose(previous);
     previous = q;
     q = w;
-    for (let i = 0; i < dimension; i++) q[i] /= nextBeta;
+    scale(q, 1 / nextBeta);
   }
   return { value: estimate, iterations: maxIterations };
 }

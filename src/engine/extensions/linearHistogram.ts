@@ -45,12 +45,20 @@ export function rankOneHistogram1d(view: RankOneLinear, role: "weight" | "bias",
   );
 }
 
-// The 2-D kernels read each parameter element's y bin from the scratch after the counts.
-function countPairsInWorkspace(parameter: Tensor, spec: Histogram2dSpec, extraBytes: number, run: (counts: number, yBins: number, extra: number) => void): Float64Array {
+// The 2-D kernels read each parameter element's y bin from the scratch after the counts, then
+// count into four u32 sub-histograms (16 bytes per bin), then the caller's extra bytes.
+function countPairsInWorkspace(
+  parameter: Tensor,
+  spec: Histogram2dSpec,
+  extraBytes: number,
+  run: (counts: number, bins: number, yBins: number, lanes: number, extra: number) => void,
+): Float64Array {
   const yBins = histogram2dYBins(parameter.data, spec);
-  return countInWorkspace(spec.bins[0] * spec.bins[1], yBins.byteLength + extraBytes, (counts, scratch) => {
+  const bins = spec.bins[0] * spec.bins[1];
+  return countInWorkspace(bins, yBins.byteLength + 16 * bins + extraBytes, (counts, scratch) => {
     new Int32Array(engineMemory.memory.buffer, scratch, yBins.length).set(yBins);
-    run(counts, scratch, scratch + yBins.byteLength);
+    const lanes = scratch + yBins.byteLength;
+    run(counts, bins, scratch, lanes, lanes + 16 * bins);
   });
 }
 
@@ -58,8 +66,8 @@ function countPairsInWorkspace(parameter: Tensor, spec: Histogram2dSpec, extraBy
 export function tensorHistogram2d(gradients: Tensor, parameter: Tensor, spec: Histogram2dSpec): Float64Array {
   const { xlo, wx, xmin, xmax } = histogram2dGeometry(spec);
   const rows = gradients.size / parameter.size;
-  return countPairsInWorkspace(parameter, spec, 0, (counts, yBins) =>
-    engineMemory.kernels.histogram2d(gradients.ptr, rows, parameter.size, yBins, xlo, wx, xmin, xmax, spec.bins[1], counts),
+  return countPairsInWorkspace(parameter, spec, 0, (counts, bins, yBins, lanes) =>
+    engineMemory.kernels.histogram2d(gradients.ptr, rows, parameter.size, yBins, xlo, wx, xmin, xmax, spec.bins[1], counts, bins, lanes),
   );
 }
 
@@ -69,10 +77,30 @@ export function tensorHistogram2d(gradients: Tensor, parameter: Tensor, spec: Hi
  */
 export function rankOneHistogram2d(view: RankOneLinear, role: "weight" | "bias", parameter: Tensor, spec: Histogram2dSpec): Float64Array {
   const { xlo, wx, xmin, xmax } = histogram2dGeometry(spec);
+  // The extra bytes: the kernel's zero-row tallies, then a bias's activations of 1.
   const ones = role === "bias" ? view.batch * 4 : 0;
-  return countPairsInWorkspace(parameter, spec, ones, (counts, yBins, onesPtr) => {
+  const tallies = view.outFeatures * 4;
+  return countPairsInWorkspace(parameter, spec, tallies + ones, (counts, bins, yBins, lanes, extra) => {
+    const onesPtr = extra + tallies;
     if (ones) new Float32Array(engineMemory.memory.buffer, onesPtr, view.batch).fill(1);
     const [activations, inFeatures] = ones ? [onesPtr, 1] : [view.activations.ptr, view.inFeatures];
-    engineMemory.kernels.rankOneHistogram2d(view.delta.ptr, activations, yBins, view.batch, view.outFeatures, inFeatures, view.scale, xlo, wx, xmin, xmax, spec.bins[1], counts);
+    engineMemory.kernels.rankOneHistogram2d(
+      view.delta.ptr,
+      activations,
+      yBins,
+      view.batch,
+      view.outFeatures,
+      inFeatures,
+      view.scale,
+      xlo,
+      wx,
+      xmin,
+      xmax,
+      spec.bins[1],
+      counts,
+      bins,
+      lanes,
+      extra,
+    );
   });
 }

@@ -12,6 +12,12 @@ export function squaredDistance(x: Tensor, y: Tensor): number {
   return engineMemory.kernels.squaredDistance(x.size, x.ptr, y.ptr);
 }
 
+/** xᵀy over equal sizes, accumulated in float64 (WASM SIMD). */
+export function dotProduct(x: Tensor, y: Tensor): number {
+  if (x.size !== y.size) throw new RangeError(`gradscope: dotProduct size mismatch [${x.shape.join(", ")}] vs [${y.shape.join(", ")}]`);
+  return engineMemory.kernels.dotProduct(x.size, x.ptr, y.ptr);
+}
+
 /** Σ_i x_i, accumulated in float64. */
 export function elementSum(x: Tensor): number {
   return engineMemory.kernels.quotientSum(x.size, x.ptr, 0, 0);
@@ -39,5 +45,13 @@ export function referenceQuotientSum(n: number, x: number, y: number, epsilon: n
   const heap = engineMemory.f32;
   let total = 0;
   for (let i = 0; i < n; i++) total += y ? heap[(x >>> 2) + i] / (heap[(y >>> 2) + i] + epsilon) : heap[(x >>> 2) + i];
+  return total;
+}
+
+/** TypeScript reference of the dotProduct kernel, used by the kernel tests. */
+export function referenceDotProduct(n: number, x: number, y: number): number {
+  const heap = engineMemory.f32;
+  let total = 0;
+  for (let i = 0; i < n; i++) total += heap[(x >>> 2) + i] * heap[(y >>> 2) + i];
   return total;
 }
