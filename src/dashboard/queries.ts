@@ -1,4 +1,5 @@
 import type Database from "better-sqlite3";
+import { SCALAR_BLOCK_STEPS } from "../store/database.ts";
 import type { RunRecord } from "../store/runStore.ts";
 import type { BucketedSeries, Changes, Cursor, HeatmapRows, HistogramAtStep, ListSeries, RunSummary, ValueDistribution } from "./api.ts";
 
@@ -17,11 +18,30 @@ interface Bounds {
   count: number;
 }
 
+// The first and last logged step within the range: two index seeks (a MIN and a MAX alone).
+function stepSpan(db: Database.Database, table: string, runId: string, key: string, range: StepRange): { lo: number; hi: number } | null {
+  const args = [runId, key, range.from ?? 0, range.to ?? MAX_STEP];
+  const where = `FROM ${table} WHERE run_id = ? AND key = ? AND step BETWEEN ? AND ?`;
+  const lo = db
+    .prepare(`SELECT MIN(step) ${where}`)
+    .pluck()
+    .get(...args) as number | null;
+  return lo === null
+    ? null
+    : {
+        lo,
+        hi: db
+          .prepare(`SELECT MAX(step) ${where}`)
+          .pluck()
+          .get(...args) as number,
+      };
+}
+
 function bounds(db: Database.Database, table: string, runId: string, key: string, range: StepRange): Bounds | null {
-  const row = db
-    .prepare(`SELECT MIN(step) lo, MAX(step) hi, COUNT(*) count FROM ${table} WHERE run_id = ? AND key = ? AND step BETWEEN ? AND ?`)
-    .get(runId, key, range.from ?? 0, range.to ?? MAX_STEP) as { lo: number | null; hi: number; count: number };
-  return row.lo === null ? null : { lo: row.lo, hi: row.hi, count: row.count };
+  const span = stepSpan(db, table, runId, key, range);
+  if (!span) return null;
+  const count = db.prepare(`SELECT COUNT(*) FROM ${table} WHERE run_id = ? AND key = ? AND step BETWEEN ? AND ?`).pluck().get(runId, key, span.lo, span.hi) as number;
+  return { ...span, count };
 }
 
 // Bucket index of a step: buckets of equal step width spanning [lo, hi]. (Bound JS numbers are
@@ -34,6 +54,9 @@ const bucketOf = "CAST(((step - @lo) * @buckets) / (@hi - @lo + 1) AS INTEGER)";
  * million points cost one index scan. Short ranges come back point by point (min = max = last).
  */
 export function scalarBuckets(db: Database.Database, runId: string, key: string, range: StepRange): BucketedSeries {
+  const extent = stepSpan(db, "scalars", runId, key, range);
+  const fromBlocks = extent && blockBuckets(db, runId, key, extent.lo, extent.hi, range.buckets);
+  if (fromBlocks) return fromBlocks;
   const out: BucketedSeries = { steps: [], last: [], min: [], max: [] };
   const b = bounds(db, "scalars", runId, key, range);
   if (!b) return out;
@@ -66,6 +89,69 @@ export function scalarBuckets(db: Database.Database, runId: string, key: string,
     const [step, value] = seek.get(runId, key, end) as [number, number | null];
     out.steps.push(step);
     out.last.push(value);
+    out.min.push(min);
+    out.max.push(max);
+  }
+  return out;
+}
+
+// Whole rollup blocks per bucket from which the blocks answer: below it the grouped scan reads at
+// most this many blocks' rows per bucket, and its buckets keep exact equal step widths.
+const MIN_BLOCKS_PER_BUCKET = 2;
+
+const lesser = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.min(a, b));
+const greater = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.max(a, b));
+
+type Extremes = [min: number | null, max: number | null, lastStep: number, lastValue: number | null];
+
+/**
+ * `scalarBuckets` of a long range from the store's rollup (see SCALAR_BLOCK_STEPS): each bucket
+ * is a run of whole blocks (their counts differ by at most one), so its min, max and last are
+ * exact, and the partial blocks at the range's ends come from the rows. About range / 64 rows
+ * are read instead of every step; null when the range holds too few blocks.
+ */
+function blockBuckets(db: Database.Database, runId: string, key: string, lo: number, hi: number, buckets: number): BucketedSeries | null {
+  const first = Math.ceil(lo / SCALAR_BLOCK_STEPS);
+  const last = Math.floor((hi + 1) / SCALAR_BLOCK_STEPS) - 1;
+  const blocks = last - first + 1;
+  if (blocks < MIN_BLOCKS_PER_BUCKET * buckets) return null;
+  const edge = (from: number, to: number): Extremes | null => {
+    if (from > to) return null;
+    const [min, max, lastStep] = db
+      .prepare("SELECT MIN(value), MAX(value), MAX(step) FROM scalars WHERE run_id = ? AND key = ? AND step BETWEEN ? AND ?")
+      .raw()
+      .get(runId, key, from, to) as [number | null, number | null, number | null];
+    if (lastStep === null) return null;
+    const lastValue = db.prepare("SELECT value FROM scalars WHERE run_id = ? AND key = ? AND step = ? ORDER BY rowid DESC LIMIT 1").pluck().get(runId, key, lastStep) as
+      | number
+      | null;
+    return [min, max, lastStep, lastValue];
+  };
+  const rows = db
+    .prepare("SELECT block, min, max, last_step, last_value FROM scalar_blocks WHERE run_id = ? AND key = ? AND block BETWEEN ? AND ? ORDER BY block")
+    .raw()
+    .all(runId, key, first, last) as Array<[number, ...Extremes]>;
+  const parts: Array<[number, Extremes | null]> = [
+    [0, edge(lo, first * SCALAR_BLOCK_STEPS - 1)],
+    ...rows.map(([block, ...extremes]): [number, Extremes] => [Math.floor(((block - first) * buckets) / blocks), extremes]),
+    [buckets - 1, edge((last + 1) * SCALAR_BLOCK_STEPS, hi)],
+  ];
+  const out: BucketedSeries = { steps: [], last: [], min: [], max: [] };
+  let bucket = -1;
+  for (const [index, extremes] of parts) {
+    if (!extremes) continue;
+    const [min, max, lastStep, lastValue] = extremes;
+    const at = out.steps.length - 1;
+    if (index === bucket) {
+      out.min[at] = lesser(out.min[at], min);
+      out.max[at] = greater(out.max[at], max);
+      out.steps[at] = lastStep;
+      out.last[at] = lastValue;
+      continue;
+    }
+    bucket = index;
+    out.steps.push(lastStep);
+    out.last.push(lastValue);
     out.min.push(min);
     out.max.push(max);
   }

@@ -29,7 +29,32 @@ const migrations: string[] = [
    ALTER TABLE runs ADD COLUMN parameters TEXT;
    DROP INDEX scalars_by_key;
    CREATE INDEX scalars_by_key ON scalars (run_id, key, step, value);`,
+  // A rollup of every 64-step block of a scalar series (min, max and the last value), kept by a
+  // trigger whoever writes, so that the dashboard reduces a long range from its blocks instead of
+  // scanning every row. Existing series are rolled up here.
+  `CREATE TABLE scalar_blocks (
+     run_id TEXT NOT NULL, key TEXT NOT NULL, block INTEGER NOT NULL,
+     min REAL, max REAL, last_step INTEGER NOT NULL, last_value REAL,
+     PRIMARY KEY (run_id, key, block)
+   ) WITHOUT ROWID;
+   CREATE TRIGGER scalar_blocks_on_insert AFTER INSERT ON scalars BEGIN
+     INSERT INTO scalar_blocks (run_id, key, block, min, max, last_step, last_value)
+       VALUES (NEW.run_id, NEW.key, NEW.step >> 6, NEW.value, NEW.value, NEW.step, NEW.value)
+     ON CONFLICT (run_id, key, block) DO UPDATE SET
+       min = CASE WHEN excluded.min IS NULL THEN min WHEN min IS NULL OR excluded.min < min THEN excluded.min ELSE min END,
+       max = CASE WHEN excluded.max IS NULL THEN max WHEN max IS NULL OR excluded.max > max THEN excluded.max ELSE max END,
+       last_value = CASE WHEN excluded.last_step >= last_step THEN excluded.last_value ELSE last_value END,
+       last_step = MAX(last_step, excluded.last_step);
+   END;
+   INSERT INTO scalar_blocks (run_id, key, block, min, max, last_step)
+     SELECT run_id, key, step >> 6, MIN(value), MAX(value), MAX(step) FROM scalars GROUP BY run_id, key, step >> 6;
+   UPDATE scalar_blocks SET last_value = (
+     SELECT value FROM scalars s WHERE s.run_id = scalar_blocks.run_id AND s.key = scalar_blocks.key AND s.step = scalar_blocks.last_step ORDER BY s.rowid DESC LIMIT 1
+   );`,
 ];
+
+/** Steps per block of the scalar rollup (the `step >> 6` of its trigger). */
+export const SCALAR_BLOCK_STEPS = 64;
 
 /** The schema version this build writes. */
 export const SCHEMA_VERSION = migrations.length;

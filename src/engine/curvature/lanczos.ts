@@ -120,7 +120,7 @@ function lanczos(multiply: (v: readonly Tensor[]) => Tensor[], shapes: ReadonlyA
     ends = [smallest, largest];
     estimate = Math.abs(smallest) > Math.abs(largest) ? smallest : largest;
     settled = converged ? settled + 1 : 0;
-   
+
     // Two quiet iterations in a row, or an invariant subspace: the extreme Ritz value is exact.
     if (settled >= 2 || nextBeta <= 1e-12 * Math.max(1, Math.abs(estimate))) return { value: estimate, iterations: iteration };
     betas.push(nextBeta);

@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import type { BucketedSeries } from "../src/dashboard/api.ts";
+import { scalarBuckets } from "../src/dashboard/queries.ts";
+import { RunStore } from "../src/store/runStore.ts";
+
+const folder = mkdtempSync(join(tmpdir(), "gradscope-rollup-"));
+
+// A long series with a spike, a dip, missing values (NaN is stored as NULL) and a gap.
+function fill(store: RunStore, steps: number): Map<number, number | null> {
+  const rows = new Map<number, number | null>();
+  store.createRun({ id: "long", name: "long", config: {} });
+  for (let step = 0; step < steps; step++) {
+    if (step >= 30_000 && step < 31_000) continue;
+    const value = step === 12_345 ? 1e6 : step === 40_001 ? -1e6 : step % 997 === 0 ? Number.NaN : Math.sin(step / 100);
+    store.log("long", "loss", step, value);
+    rows.set(step, Number.isFinite(value) ? value : null);
+  }
+  store.flush();
+  return rows;
+}
+
+// Each bucket covers the steps after the previous bucket's last step up to its own last step:
+// its min, max and last must be those of exactly these rows, and the buckets cover the range.
+function assertExact(series: BucketedSeries, rows: Map<number, number | null>, from: number, to: number, what: string): void {
+  let previous = from - 1;
+  series.steps.forEach((step, k) => {
+    const values = [...rows].filter(([s]) => s > previous && s <= step).map(([, v]) => v);
+    const present = values.filter((v): v is number => v !== null);
+    assert.equal(series.min[k], present.length ? Math.min(...present) : null, `${what}: min of bucket ${k}`);
+    assert.equal(series.max[k], present.length ? Math.max(...present) : null, `${what}: max of bucket ${k}`);
+    assert.equal(series.last[k], rows.get(step), `${what}: last of bucket ${k}`);
+    previous = step;
+  });
+  assert.equal(series.steps.at(-1), Math.max(...[...rows.keys()].filter((s) => s <= to)), `${what}: the buckets reach the range's last step`);
+}
+
+test("long scalar ranges are reduced from the 64-step rollup with exact min/max/last, partial end blocks included", () => {
+  const store = new RunStore(join(folder, "a.db"));
+  const rows = fill(store, 60_000);
+  const whole = scalarBuckets(store.db, "long", "loss", { buckets: 50 });
+  assert.equal(whole.steps.length, 50);
+  assertExact(whole, rows, 0, 59_999, "whole run");
+  assert.equal(Math.max(...(whole.max as number[])), 1e6, "the spike survives");
+  assert.equal(Math.min(...(whole.min as number[])), -1e6, "the dip survives");
+  // Unaligned ends: the partial blocks come from the rows.
+  const zoomed = scalarBuckets(store.db, "long", "loss", { from: 1_000, to: 45_678, buckets: 20 });
+  assertExact(zoomed, rows, 1_000, 45_678, "zoomed");
+  assert.equal(zoomed.steps.at(-1), 45_678);
+  store.close();
+});
+
+test("a store from before the rollup is rolled up when it is opened, and deleting a run removes its blocks", () => {
+  const path = join(folder, "b.db");
+  const store = new RunStore(path);
+  const rows = fill(store, 20_000);
+  // Back to schema 2: no rollup table, no trigger.
+  store.db.exec("DROP TRIGGER scalar_blocks_on_insert; DROP TABLE scalar_blocks; PRAGMA user_version = 2;");
+  store.close();
+  const reopened = new RunStore(path);
+  assertExact(scalarBuckets(reopened.db, "long", "loss", { buckets: 10 }), rows, 0, 19_999, "after the migration");
+  reopened.deleteRun("long");
+  assert.equal(reopened.db.prepare("SELECT COUNT(*) FROM scalar_blocks").pluck().get(), 0);
+  reopened.close();
+});
