@@ -54,13 +54,14 @@ export function quantityOverhead(problem: DeepobsProblem, configurations: string
       else backward(loss);
       noGrad(() => optimizer.step());
     });
-  const plainMs = medianMs(() => step(null, 0), runs, 1);
+  // Two warm-up calls each: the first tracked steps also compile the quantities' code paths.
+  const plainMs = medianMs(() => step(null, 0), runs, 2);
   const everyStepMs: Record<string, number> = {};
   const duePairMs: Record<string, number> = {};
   for (const configuration of configurations) {
     const everyStep = new QuantityTracker(createQuantities(configurationSection(configuration), 1), model, optimizer);
     let t = 0;
-    everyStepMs[configuration] = medianMs(() => step(everyStep, t++), runs, 1);
+    everyStepMs[configuration] = medianMs(() => step(everyStep, t++), runs, 2);
     // Due at even steps only: each timed call is a due step and the completing step after it.
     const alternate = new QuantityTracker(createQuantities(configurationSection(configuration), 2), model, optimizer);
     let u = 0;
@@ -70,8 +71,10 @@ export function quantityOverhead(problem: DeepobsProblem, configurations: string
         step(alternate, u++);
       },
       runs,
-      1,
+      2,
     );
+    everyStep.dispose();
+    alternate.dispose();
   }
   optimizer.dispose();
   model.dispose();
