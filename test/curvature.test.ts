@@ -176,6 +176,38 @@ test("Lanczos on exact HVPs finds the float64 Hessian's eigenvalue of largest ma
   }
 });
 
+test("Lanczos returns the end of largest magnitude, and stops once the other end cannot overtake it", () => {
+  // A diagonal operator split over two tensors; the bulk spreads its eigenvalues evenly.
+  const spectrum = (bulk: [number, number], outliers: number[]): number[] => {
+    const values = Array.from({ length: 3000 }, (_, i) => bulk[0] + ((bulk[1] - bulk[0]) * i) / 2999);
+    values.splice(0, outliers.length, ...outliers);
+    return values;
+  };
+  const lanczosOn = (values: number[]) =>
+    scope(() => {
+      const parts = [values.slice(0, 1000), values.slice(1000)];
+      return extremeEigenvalue(
+        (v) =>
+          v.map((part, k) =>
+            tensor(
+              part.toArray().map((x, i) => x * parts[k][i]),
+              part.shape,
+            ),
+          ),
+        [[1000], [2000]],
+        { random: new Random(5) },
+      );
+    });
+  const far = lanczosOn(spectrum([-3, 3], [11.2]));
+  assertClose([far.value], [11.2], 1e-3, 0, "top outlier");
+  assertClose([lanczosOn(spectrum([-3, 3], [10, -10.1])).value], [-10.1], 1e-3, 0, "the negative end, 1% larger");
+  assertClose([lanczosOn(spectrum([-3, 3], [8, -9.5])).value], [-9.5], 1e-3, 0, "negative outlier");
+  assertClose([lanczosOn(spectrum([-10, 6], [])).value], [-10], 1e-2, 0, "a continuous spectrum's far edge");
+  // Alone, the bulk's edges settle slowly; beside the outlier its bottom edge need not.
+  const bulk = lanczosOn(spectrum([-3, 3], []));
+  assert.ok(far.iterations < bulk.iterations / 2, `${far.iterations} products with the outlier, ${bulk.iterations} for the bulk alone`);
+});
+
 test("the curvature diagonal extension: diag_h is the exact Hessian diagonal, diag_ggn_exact drops the activations' curvature, diag_ggn_mc estimates it", () => {
   const diagonals = (c: Case, kind: CurvatureKind, random?: Random): number[][] =>
     atStepZero(c, (loss, model) => {

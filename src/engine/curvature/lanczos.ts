@@ -95,7 +95,7 @@ function lanczos(multiply: (v: readonly Tensor[]) => Tensor[], shapes: ReadonlyA
   const betas: number[] = [];
   let estimate = Number.NaN;
   let ends = [Number.NaN, Number.NaN];
-  let settled = 0;
+  const settled = [0, 0];
   for (let iteration = 1; iteration <= maxIterations; iteration++) {
     const w = multiply(q);
     const alpha = dot(w, q);
@@ -110,19 +110,22 @@ function lanczos(multiply: (v: readonly Tensor[]) => Tensor[], shapes: ReadonlyA
     axpy(w, -c1, q);
     axpy(w, -c0, previous);
     const squaredNorm = dot(w, w);
-    const t = alphas.length - 1;
-    const smallest = tridiagonalEigenvalue(alphas, betas, 0);
-    const largest = tridiagonalEigenvalue(alphas, betas, t);
     const nextBeta = Math.sqrt(squaredNorm);
-    // Both ends must settle: when |λ_min| ≈ λ_max, the larger one can change sides late.
+    const current = [tridiagonalEigenvalue(alphas, betas, 0), tridiagonalEigenvalue(alphas, betas, alphas.length - 1)];
     const close = (a: number, b: number) => Math.abs(a - b) <= atol + rtol * Math.abs(a);
-    const converged = close(smallest, ends[0]) && close(largest, ends[1]);
-    ends = [smallest, largest];
-    estimate = Math.abs(smallest) > Math.abs(largest) ? smallest : largest;
-    settled = converged ? settled + 1 : 0;
-
-    // Two quiet iterations in a row, or an invariant subspace: the extreme Ritz value is exact.
-    if (settled >= 2 || nextBeta <= 1e-12 * Math.max(1, Math.abs(estimate))) return { value: estimate, iterations: iteration };
+    for (const end of [0, 1]) settled[end] = close(current[end], ends[end]) ? settled[end] + 1 : 0;
+    ends = current;
+    const dominant = Math.abs(current[0]) > Math.abs(current[1]) ? 0 : 1;
+    estimate = current[dominant];
+    // The dominant end must be quiet for two iterations in a row. The other end must be too while
+    // it could still overtake: when |λ_min| ≈ λ_max the answer can change sides late. Ritz values
+    // only move outward, and an end beyond the other's magnitude would be an outlier or a steep
+    // edge of the spectrum, which Lanczos resolves within a few iterations from a random start,
+    // so an end still below half the dominant magnitude need not settle (on fmnist_2c2d's
+    // Hessian the top settles after about 16 products and the bulk's bottom after 30).
+    const otherSettledOrFar = settled[1 - dominant] >= 2 || Math.abs(current[1 - dominant]) < 0.5 * Math.abs(estimate);
+    const invariant = nextBeta <= 1e-12 * Math.max(1, Math.abs(estimate));
+    if ((settled[dominant] >= 2 && otherSettledOrFar) || invariant) return { value: estimate, iterations: iteration };
     betas.push(nextBeta);
     dispose(previous);
     previous = q;
