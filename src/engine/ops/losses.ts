@@ -1,4 +1,5 @@
 import { record } from "../autograd.ts";
+import { zeros } from "../creation.ts";
 import { diagonalFactors, type HessianFactor, linearRules, multiplied, sampledDiagonalFactor, sumTangents } from "../curvature/rules.ts";
 import { engineMemory } from "../memory.ts";
 import type { Random } from "../random.ts";
@@ -113,20 +114,35 @@ function softmaxCrossEntropyRules(logProbs: Float32Array, target: Tensor, batch:
     },
     lossFactors: (gradOut: Tensor, random?: Random): HessianFactor[] => {
       const weights = nonNegative(gradOut);
-      // Column k of the square root of diag(p) − ppᵀ is √p_k (e_k − p); a sampled class y gives e_y − p.
-      const column = (n: number, k: number, scale: number, values: Float32Array): void => {
-        const row = n * classes;
-        for (let c = 0; c < classes; c++) values[row + c] = scale * ((c === k ? 1 : 0) - p[row + c]);
-      };
-      const columns: Tensor[] = [];
-      for (let k = 0; k < (random ? 1 : classes); k++) {
-        const factor = new Tensor([batch, classes], "float32", "cross_entropy curvature factor");
+      if (random) {
+        // A sampled class y gives the Monte-Carlo column e_y − p.
+        const factor = new Tensor([batch, classes], "float32", "cross_entropy sampled curvature factor");
         for (let n = 0; n < batch; n++) {
+          const row = n * classes;
+          const y = sampleCategorical(p, row, classes, random);
           const root = Math.sqrt(weights[n]);
-          if (random) column(n, sampleCategorical(p, n * classes, classes, random), root, factor.data);
-          else column(n, k, root * Math.sqrt(p[n * classes + k]), factor.data);
+          for (let c = 0; c < classes; c++) factor.data[row + c] = root * ((c === y ? 1 : 0) - p[row + c]);
         }
-        columns.push(factor);
+        return [{ sign: 1, columns: [factor] }];
+      }
+      // diag(p) − ppᵀ has rank C − 1: its Cholesky factor (the multinomial covariance's, in
+      // closed form with suffix sums s_k = Σ_{j≥k} p_j) has C − 1 nonzero columns,
+      //   c_k[k] = √(p_k·s_{k+1}/s_k),  c_k[i] = −p_i·√(p_k/(s_k·s_{k+1})) for i > k,  0 above,
+      // one column fewer to backpropagate than the symmetric square root's √p_k (e_k − p).
+      const columns = Array.from({ length: classes - 1 }, () => zeros([batch, classes]));
+      const suffix = new Float64Array(classes + 1);
+      for (let n = 0; n < batch; n++) {
+        const row = n * classes;
+        for (let c = classes - 1; c >= 0; c--) suffix[c] = suffix[c + 1] + p[row + c];
+        const root = Math.sqrt(weights[n]);
+        for (let k = 0; k < classes - 1; k++) {
+          const [here, rest] = [suffix[k], suffix[k + 1]];
+          if (!(here > 0 && rest > 0)) continue;
+          const values = columns[k].data;
+          values[row + k] = root * Math.sqrt((p[row + k] * rest) / here);
+          const scale = root * Math.sqrt(p[row + k] / (here * rest));
+          for (let i = k + 1; i < classes; i++) values[row + i] = -scale * p[row + i];
+        }
       }
       return [{ sign: 1, columns }];
     },
