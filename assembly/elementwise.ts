@@ -1,4 +1,4 @@
-import { madd } from "./simd";
+import { madd, storeTransposed4x4 } from "./simd";
 
 // Vector loops with a scalar tail; n counts float32 elements, pointers are byte offsets.
 
@@ -130,5 +130,26 @@ export function sumSquaresInto(n: i32, blocks: i32, src: usize, dst: usize, sign
       acc += v * v;
     }
     store<f32>(dst + offset, load<f32>(dst + offset) + sign * acc);
+  }
+}
+
+/** dst = srcᵀ for a rows x cols row-major float32 (or int32) matrix; 4x4 blocks go through registers. */
+export function transpose(src: usize, rows: i32, cols: i32, dst: usize): void {
+  const rowBytes = <usize>cols << 2;
+  const outRowBytes = <usize>rows << 2;
+  let i = 0;
+  for (; i + 4 <= rows; i += 4) {
+    const from = src + <usize>i * rowBytes;
+    let j = 0;
+    for (; j + 4 <= cols; j += 4) {
+      const at = from + (<usize>j << 2);
+      storeTransposed4x4(v128.load(at), v128.load(at + rowBytes), v128.load(at + 2 * rowBytes), v128.load(at + 3 * rowBytes), dst + <usize>j * outRowBytes + (<usize>i << 2), outRowBytes);
+    }
+    for (; j < cols; j++) {
+      for (let r = 0; r < 4; r++) store<i32>(dst + <usize>j * outRowBytes + (<usize>(i + r) << 2), load<i32>(from + <usize>r * rowBytes + (<usize>j << 2)));
+    }
+  }
+  for (; i < rows; i++) {
+    for (let j = 0; j < cols; j++) store<i32>(dst + <usize>j * outRowBytes + (<usize>i << 2), load<i32>(src + <usize>i * rowBytes + (<usize>j << 2)));
   }
 }

@@ -1,4 +1,4 @@
-import { madd } from "./simd";
+import { madd, storeTransposed4x4 } from "./simd";
 
 // GEMM after Goto & van de Geijn: B is packed into KC x NR column panels and A into MR x KC row
 // panels, so the micro-kernel streams both from cache with unit stride whatever the transposes.
@@ -18,20 +18,6 @@ export function gemmWorkspaceBytes(): i32 {
 function at(base: usize, trans: bool, ld: i32, row: i32, col: i32): f32 {
   const index = trans ? col * ld + row : row * ld + col;
   return load<f32>(base + (<usize>index << 2));
-}
-
-// Four rows of four floats, transposed: out[k] = (r0[k], r1[k], r2[k], r3[k]) for k = 0..3,
-// stored at `out`, `out + stride`, `out + 2·stride`, `out + 3·stride` (bytes).
-@inline
-function storeTransposed4x4(r0: v128, r1: v128, r2: v128, r3: v128, out: usize, stride: usize): void {
-  const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5);
-  const t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
-  const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7);
-  const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
-  v128.store(out, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
-  v128.store(out + stride, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
-  v128.store(out + 2 * stride, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
-  v128.store(out + 3 * stride, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
 }
 
 function packA(a: usize, transA: bool, lda: i32, i0: i32, mc: i32, k0: i32, kc: i32, out: usize): void {
@@ -65,12 +51,18 @@ function packA(a: usize, transA: bool, lda: i32, i0: i32, mc: i32, k0: i32, kc: 
   }
 }
 
-function packB(b: usize, transB: bool, ldb: i32, k0: i32, kc: i32, j0: i32, nc: i32, out: usize): void {
+// The row of B that op(B)'s row k is: k itself, or rowsOfB[k] when B's rows are gathered.
+@inline
+function rowOf(rowsOfB: usize, k: i32): i32 {
+  return rowsOfB == 0 ? k : load<i32>(rowsOfB + (<usize>k << 2));
+}
+
+function packB(b: usize, transB: bool, ldb: i32, k0: i32, kc: i32, j0: i32, nc: i32, out: usize, rowsOfB: usize): void {
   for (let jp = 0; jp < nc; jp += NR) {
     const cols = min(NR, nc - jp);
     if (!transB && cols == NR) {
       for (let k = 0; k < kc; k++) {
-        const src = b + ((<usize>(k0 + k) * ldb + j0 + jp) << 2);
+        const src = b + ((<usize>rowOf(rowsOfB, k0 + k) * ldb + j0 + jp) << 2);
         v128.store(out, v128.load(src));
         v128.store(out, v128.load(src, 16), 16);
         out += NR << 2;
@@ -91,7 +83,7 @@ function packB(b: usize, transB: bool, ldb: i32, k0: i32, kc: i32, j0: i32, nc: 
     }
     for (; k < kc; k++) {
       for (let c = 0; c < NR; c++) {
-        store<f32>(out, c < cols ? at(b, transB, ldb, k0 + k, j0 + jp + c) : 0);
+        store<f32>(out, c < cols ? at(b, transB, ldb, rowOf(rowsOfB, k0 + k), j0 + jp + c) : 0);
         out += 4;
       }
     }
@@ -162,7 +154,7 @@ function storeRow(dst: usize, lo: v128, hi: v128, alpha: v128, scaleC: f32): voi
  * beta == 0 overwrites C without reading it (so C may hold garbage or NaN).
  */
 export function gemm(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha: f32, a: usize, lda: i32, b: usize, ldb: i32, beta: f32, c: usize, ldc: i32, work: usize): void {
-  blockedGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work, false);
+  blockedGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work, false, 0);
 }
 
 /**
@@ -171,10 +163,19 @@ export function gemm(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha: 
  * left partly unwritten; read C[i][j] with i >= j. `work` as for gemm.
  */
 export function gramLower(x: usize, rows: i32, length: i32, c: usize, work: usize): void {
-  blockedGemm(false, true, rows, rows, length, 1, x, length, x, length, 0, c, rows, work, true);
+  blockedGemm(false, true, rows, rows, length, 1, x, length, x, length, 0, c, rows, work, true, 0);
 }
 
-function blockedGemm(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha: f32, a: usize, lda: i32, b: usize, ldb: i32, beta: f32, c: usize, ldc: i32, work: usize, lowerOnly: bool): void {
+/**
+ * C = alpha·A·B[rowsOfB] + beta·C: a GEMM whose K rows of B are the rows listed in `rowsOfB`
+ * (K int32 indices) rather than the first K, gathered while B is packed. A is M x K, B's rows
+ * hold N floats `ldb` apart. `work` as for gemm.
+ */
+export function gemmRowsOfB(m: i32, n: i32, k: i32, alpha: f32, a: usize, lda: i32, b: usize, ldb: i32, rowsOfB: usize, beta: f32, c: usize, ldc: i32, work: usize): void {
+  blockedGemm(false, false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work, false, rowsOfB);
+}
+
+function blockedGemm(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha: f32, a: usize, lda: i32, b: usize, ldb: i32, beta: f32, c: usize, ldc: i32, work: usize, lowerOnly: bool, rowsOfB: usize): void {
   if (k == 0) {
     for (let i = 0; i < m; i++) {
       for (let j = 0; j < n; j++) {
@@ -190,7 +191,7 @@ function blockedGemm(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha: 
     const nc = min(NC, n - j0);
     for (let k0 = 0; k0 < k; k0 += KC) {
       const kc = min(KC, k - k0);
-      packB(b, transB, ldb, k0, kc, j0, nc, packedB);
+      packB(b, transB, ldb, k0, kc, j0, nc, packedB, rowsOfB);
       const first = k0 == 0;
       for (let i0 = 0; i0 < m; i0 += MC) {
         const mc = min(MC, m - i0);

@@ -114,3 +114,15 @@ export function quotientSum(n: i32, x: usize, y: usize, epsilon: f64): f64 {
   }
   return total;
 }
+
+/** The number of elements that are not ±0 (NaN counts). */
+export function countNonzero(n: i32, x: usize): i32 {
+  const zero = f32x4.splat(0);
+  let counts = i32x4.splat(0);
+  let i = 0;
+  // ne gives -1 in the lanes that count.
+  for (; i + 4 <= n; i += 4) counts = i32x4.sub(counts, f32x4.ne(v128.load(x + (<usize>i << 2)), zero));
+  let total = i32x4.extract_lane(counts, 0) + i32x4.extract_lane(counts, 1) + i32x4.extract_lane(counts, 2) + i32x4.extract_lane(counts, 3);
+  for (; i < n; i++) if (load<f32>(x + (<usize>i << 2)) != 0) total++;
+  return total;
+}

@@ -82,7 +82,7 @@ test("Hessian-vector products are exact: H·e_j reproduces the float64 Hessian's
   }
 });
 
-test("diag_h of a grouped conv under tanh (negative factor signs) equals H·e_j, whether its columns are reduced together or one by one", () => {
+test("diag_h of a grouped conv under tanh (negative factor signs) equals H·e_j, and conv column squares agree however they are reduced", () => {
   const { model } = buildModel(
     {
       layers: [{ type: "conv2d", out_channels: 4, kernel_size: 3, padding: 1, groups: 2 }, { type: "tanh" }, { type: "flatten" }, { type: "linear", out: 3 }],
@@ -103,23 +103,31 @@ test("diag_h of a grouped conv under tanh (negative factor signs) equals H·e_j,
     );
     const stats = backwardWithExtensions(loss, { diagonalCurvature: { kind: "diag_h" } });
     for (const [k, p] of params.entries()) assertClose(stats.get(p)?.diagonalCurvature?.toArray() ?? [], byHvp[k], 1e-4, 1e-6, `diag_h of ${p.name}`);
-    // The same columns through a budget of one float: every column is reduced on its own.
+    // Columns with dense and with mostly zero output gradients, reduced in one GEMM per sample
+    // (sparseBelow 0) or gathered per channel (sparseBelow 2), together or, through a budget of
+    // one float, one by one: all agree.
     assert.ok(conv);
-    const together = new ConvColumnSquares(conv);
-    const oneByOne = new ConvColumnSquares(conv, 1);
-    for (const [seed, sign] of [
-      [20, 1],
-      [21, -1],
-      [22, 1],
-    ]) {
-      const column = tensor(randomValues(3 * 4 * 16, seed), [3, 4, 4, 4]);
-      together.add(column, sign);
-      oneByOne.add(column, sign);
+    for (const zeroFraction of [0, 0.8]) {
+      const reducers = [new ConvColumnSquares(conv, undefined, 0), new ConvColumnSquares(conv, 1, 0), new ConvColumnSquares(conv, undefined, 2), new ConvColumnSquares(conv, 1, 2)];
+      for (const [seed, sign] of [
+        [20, 1],
+        [21, -1],
+        [22, 1],
+      ]) {
+        const zeros = new Random(seed + 100);
+        const values = randomValues(3 * 4 * 16, seed).map((v) => (zeros.uniform() < zeroFraction ? 0 : v));
+        const column = tensor(values, [3, 4, 4, 4]);
+        for (const reducer of reducers) reducer.add(column, sign);
+      }
+      for (const reducer of reducers) reducer.flush();
+      const [reference, ...others] = reducers.map((reducer) => [reducer.weight?.toArray() ?? [], reducer.bias?.toArray() ?? []]);
+      assert.ok(reference[0].some((v) => v !== 0));
+      for (const [k, [weight, bias]] of others.entries()) {
+        assertClose(weight, reference[0], 1e-5, 1e-7, `weight, zeros ${zeroFraction}, reducer ${k + 1}`);
+        assertClose(bias, reference[1], 1e-5, 1e-7, `bias, zeros ${zeroFraction}, reducer ${k + 1}`);
+      }
+      for (const reducer of reducers) for (const t of [reducer.weight, reducer.bias]) t?.dispose();
     }
-    together.flush();
-    oneByOne.flush();
-    assertClose(Array.from(oneByOne.weight ?? []), Array.from(together.weight ?? []), 1e-5, 1e-7, "weight");
-    assertClose(Array.from(oneByOne.bias ?? []), Array.from(together.bias ?? []), 1e-5, 1e-7, "bias");
   });
   model.dispose();
 });

@@ -1,6 +1,8 @@
+import assert from "node:assert/strict";
 import { test } from "node:test";
 import { tensor } from "../src/engine/creation.ts";
-import { type GemmArgs, gemm, referenceGemm } from "../src/engine/kernels/gemm.ts";
+import { transposeMatrix } from "../src/engine/kernels/elementwise.ts";
+import { type GemmArgs, gemm, gemmRowsOfB, referenceGemm } from "../src/engine/kernels/gemm.ts";
 import { engineMemory } from "../src/engine/memory.ts";
 import { scope } from "../src/engine/scope.ts";
 import { instantiateKernels } from "../src/engine/wasm.ts";
@@ -58,4 +60,45 @@ test("beta = 0 overwrites C even when it holds NaN", () => {
     gemm({ transA: false, transB: false, m: 2, n: 2, k: 2, alpha: 1, a: a.ptr, lda: 2, b: a.ptr, ldb: 2, beta: 0, c: c.ptr, ldc: 2 });
     assertClose(c.data, [7, 10, 15, 22]);
   });
+});
+
+test("GEMM with gathered rows of B equals the reference GEMM on those rows copied out (repeats, edge tiles, K past one block)", () => {
+  for (const [m, n, k] of sizes) {
+    scope(() => {
+      const rows = 2 * k + 3;
+      const b = tensor(randomValues(rows * n, 4), [rows, n]);
+      const picked = Array.from({ length: k }, (_, i) => (i * 7 + 1) % rows);
+      picked[k - 1] = picked[0];
+      const index = tensor(picked, [k], "int32");
+      const gathered = tensor(
+        picked.flatMap((row) => b.toArray().slice(row * n, (row + 1) * n)),
+        [k, n],
+      );
+      const a = tensor(randomValues(m * k, 5), [m, k]);
+      const c1 = tensor(randomValues(m * n, 6), [m, n]);
+      const c2 = tensor(c1.toArray(), [m, n]);
+      gemmRowsOfB({ m, n, k, alpha: 0.5, a: a.ptr, lda: k, b: b.ptr, ldb: n, rowsOfB: index.ptr, beta: 1.5, c: c1.ptr, ldc: n });
+      referenceGemm({ transA: false, transB: false, m, n, k, alpha: 0.5, a: a.ptr, lda: k, b: gathered.ptr, ldb: n, beta: 1.5, c: c2.ptr, ldc: n });
+      assertClose(c1.data, c2.data, 1e-4, 1e-4 * Math.sqrt(k), `${m}x${n}x${k}`);
+    });
+  }
+});
+
+test("the WASM transpose moves every element, float or int bits alike, in full 4x4 blocks and edges", () => {
+  for (const [rows, cols] of [
+    [1, 1],
+    [4, 4],
+    [5, 7],
+    [12, 9],
+    [33, 16],
+  ]) {
+    scope(() => {
+      const values = Array.from({ length: rows * cols }, (_, i) => i * 3 - 7);
+      const source = tensor(values, [rows, cols], "int32");
+      const target = tensor(new Array(rows * cols).fill(0), [cols, rows], "int32");
+      transposeMatrix(source.ptr, rows, cols, target.ptr);
+      const expected = Array.from({ length: rows * cols }, (_, i) => values[(i % rows) * cols + Math.floor(i / rows)]);
+      assert.deepEqual(target.toArray(), expected, `${rows}x${cols}`);
+    });
+  }
 });

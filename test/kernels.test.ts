@@ -4,6 +4,7 @@ import { backward } from "../src/engine/autograd.ts";
 import { parameter, tensor } from "../src/engine/creation.ts";
 import { axpyInto, referenceAxpy, referenceSumSquaresInto } from "../src/engine/kernels/elementwise.ts";
 import {
+  countNonzero,
   dotProduct,
   elementSum,
   quotientSum,
@@ -91,6 +92,17 @@ test("WASM squaredDistance and dotProduct sum in float64: they equal the TypeScr
       assert.ok(Math.abs(dot - referenceDot) <= 1e-12 * Math.abs(referenceDot), `n ${n}: dot ${dot} vs ${referenceDot}`);
     }
     assert.throws(() => squaredDistance(tensor([1, 2], [2]), tensor([1], [1])), /squaredDistance size mismatch \[2\] vs \[1\]/);
+  });
+});
+
+test("WASM countNonzero counts what is not ±0, NaN and infinities included, in the vector body and the tail", () => {
+  scope(() => {
+    const values = randomValues(23, 9).map((v, i) => (i % 3 === 0 ? 0 : v));
+    values[1] = -0;
+    values[2] = Number.NaN;
+    values[4] = Number.NEGATIVE_INFINITY;
+    values[22] = 5;
+    assert.equal(countNonzero(tensor(values, [23])), values.filter((v) => v !== 0).length);
   });
 });
 

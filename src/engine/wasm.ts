@@ -41,6 +41,25 @@ export interface WasmKernels {
     work: number,
   ): void;
   gemmWorkspaceBytes(): number;
+  gemmRowsOfB(
+    m: number,
+    n: number,
+    k: number,
+    alpha: number,
+    a: number,
+    lda: number,
+    b: number,
+    ldb: number,
+    rowsOfB: number,
+    beta: number,
+    c: number,
+    ldc: number,
+    work: number,
+  ): void;
+  transpose(src: number, rows: number, cols: number, dst: number): void;
+  countNonzero(n: number, x: number): number;
+  sparseColumnSquares(columns: number, channels: number, plane: number, patch: number, deltas: number, unfoldedT: number, target: number, sign: number, work: number): void;
+  sparseColumnSquaresWorkspaceBytes(columns: number, plane: number, patch: number): number;
   gramLower(x: number, rows: number, length: number, c: number, work: number): void;
   reluForward(x: number, y: number, n: number): void;
   reluBackward(x: number, dy: number, dx: number, n: number): void;

@@ -1,5 +1,7 @@
 import { copyOf, zeros } from "../creation.ts";
+import { transposeMatrix } from "../kernels/elementwise.ts";
 import { gemm } from "../kernels/gemm.ts";
+import { countNonzero } from "../kernels/reductions.ts";
 import { engineMemory } from "../memory.ts";
 import { type Conv2dHyper, forEachUnfolded } from "../ops/conv2d.ts";
 import { type LayerRecord, Tensor } from "../tensor.ts";
@@ -7,6 +9,16 @@ import { type LayerRecord, Tensor } from "../tensor.ts";
 // Columns are held (as copies) until this many floats, 64 MB, then reduced, so memory stays
 // bounded however many factor columns a loss has.
 const PENDING_FLOATS = 1 << 24;
+
+// Below this fraction of nonzero output gradients, each channel multiplies only its nonzero
+// positions (sparseColumnSquares) instead of all of them in one GEMM per sample. ReLU and
+// max-pooling after a conv leave about 20%.
+const SPARSE_DENSITY = 0.5;
+
+function density(columns: Tensor[]): number {
+  const size = columns.reduce((total, column) => total + column.size, 0);
+  return columns.reduce((total, column) => total + countNonzero(column), 0) / size;
+}
 
 /**
  * Σ_k sign_k Σ_i g_ik² of a conv layer's weight and bias over the factor columns k of a curvature
@@ -22,10 +34,14 @@ export class ConvColumnSquares {
   private pending: Array<{ delta: Tensor; sign: number }> = [];
   private pendingFloats = 0;
 
-  /** `budget`: floats of held columns that trigger a reduction. */
+  /**
+   * `budget`: floats of held columns that trigger a reduction; `sparseBelow`: the fraction of
+   * nonzero output gradients below which channels gather their nonzero positions.
+   */
   constructor(
     private readonly layer: LayerRecord,
     private readonly budget = PENDING_FLOATS,
+    private readonly sparseBelow = SPARSE_DENSITY,
   ) {
     this.hyper = layer.hyper as unknown as Conv2dHyper;
     this.weight = layer.weight?.requiresGrad ? zeros(layer.weight.shape) : null;
@@ -56,11 +72,18 @@ export class ConvColumnSquares {
     const stacked = new Tensor([count * groupOut, plane], "float32", "stacked column output gradients");
     const products = new Tensor([count * groupOut, patch], "float32", "per-sample column gradients");
     const sums = new Tensor([count * groupOut], "float32", "column channel sums");
+    const sparse = this.weight !== null && density(columns) < this.sparseBelow;
+    const unfoldedT = sparse ? new Tensor([plane, patch], "float32", "position-major unfolded input") : null;
     const heap = engineMemory.f32;
     forEachUnfolded(this.layer.input, this.hyper, (sample, group, unfolded) => {
       const first = (sample * outChannels + group * groupOut) * plane;
       for (const [k, delta] of columns.entries()) heap.copyWithin(stacked.offset + k * groupOut * plane, delta.offset + first, delta.offset + first + groupOut * plane);
-      if (this.weight) {
+      const target = (this.weight?.ptr ?? 0) + group * groupOut * patch * 4;
+      if (unfoldedT) {
+        transposeMatrix(unfolded.ptr, patch, plane, unfoldedT.ptr);
+        const work = engineMemory.workspace(engineMemory.kernels.sparseColumnSquaresWorkspaceBytes(count, plane, patch));
+        engineMemory.kernels.sparseColumnSquares(count, groupOut, plane, patch, stacked.ptr, unfoldedT.ptr, target, sign, work);
+      } else if (this.weight) {
         gemm({
           transA: false,
           transB: true,
@@ -76,13 +99,13 @@ export class ConvColumnSquares {
           c: products.ptr,
           ldc: patch,
         });
-        engineMemory.kernels.sumSquaresInto(groupOut * patch, count, products.ptr, this.weight.ptr + group * groupOut * patch * 4, sign);
+        engineMemory.kernels.sumSquaresInto(groupOut * patch, count, products.ptr, target, sign);
       }
       if (this.bias) {
         engineMemory.kernels.rowSums(stacked.ptr, count * groupOut, plane, sums.ptr);
         engineMemory.kernels.sumSquaresInto(groupOut, count, sums.ptr, this.bias.ptr + group * groupOut * 4, sign);
       }
     });
-    for (const t of [stacked, products, sums]) t.dispose();
+    for (const t of [stacked, products, sums, unfoldedT]) t?.dispose();
   }
 }

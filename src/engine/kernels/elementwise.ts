@@ -39,3 +39,8 @@ export function fillWith(dst: Tensor, value: number): void {
   if (dst.dtype === "int32") engineMemory.i32.fill(value, dst.offset, dst.offset + dst.size);
   else engineMemory.f32.fill(value, dst.offset, dst.offset + dst.size);
 }
+
+/** dst = srcᵀ for a rows×cols matrix at byte offset src (float32 or int32), into byte offset dst. */
+export function transposeMatrix(src: number, rows: number, cols: number, dst: number): void {
+  engineMemory.kernels.transpose(src, rows, cols, dst);
+}

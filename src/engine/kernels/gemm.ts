@@ -50,3 +50,12 @@ export function gemm(args: GemmArgs): void {
 export function gramLower(x: number, rows: number, length: number, c: number): void {
   engineMemory.kernels.gramLower(x, rows, length, c, engineMemory.workspace(workspaceBytes));
 }
+
+/**
+ * C = alpha·A·B[rowsOfB] + beta·C (no transposes): the K rows of B used are those whose int32
+ * indices sit at byte offset `rowsOfB`, gathered while B is packed.
+ */
+export function gemmRowsOfB(args: Omit<GemmArgs, "transA" | "transB"> & { rowsOfB: number }): void {
+  const work = engineMemory.workspace(workspaceBytes);
+  engineMemory.kernels.gemmRowsOfB(args.m, args.n, args.k, args.alpha, args.a, args.lda, args.b, args.ldb, args.rowsOfB, args.beta, args.c, args.ldc, work);
+}

@@ -29,6 +29,11 @@ export function quotientSum(x: Tensor, y: Tensor, epsilon: number): number {
   return engineMemory.kernels.quotientSum(x.size, x.ptr, y.ptr, epsilon);
 }
 
+/** The number of elements of x that are not ±0 (NaNs count). */
+export function countNonzero(x: Tensor): number {
+  return engineMemory.kernels.countNonzero(x.size, x.ptr);
+}
+
 /** TypeScript reference of the squaredDistance kernel (y = 0: ‖x‖²), used by the kernel tests. */
 export function referenceSquaredDistance(n: number, x: number, y: number): number {
   const heap = engineMemory.f32;
