@@ -4,7 +4,7 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { goldenValues, toTensor } from "../src/conformance/golden.ts";
 import type { QuantityCase } from "../src/conformance/quantities.ts";
-import { tensor, zeros } from "../src/engine/creation.ts";
+import { parameter, tensor, zeros } from "../src/engine/creation.ts";
 import { HessianVectorProducts, hessianVectorProduct } from "../src/engine/curvature/hvp.ts";
 import { extremeEigenvalue } from "../src/engine/curvature/lanczos.ts";
 import { ConvColumnSquares } from "../src/engine/extensions/convCurvature.ts";
@@ -182,6 +182,31 @@ test("Lanczos on exact HVPs finds the float64 Hessian's eigenvalue of largest ma
     assertClose([value], [expected], 2e-3, 1e-6, `${c.name} λ_max`);
     assert.ok(iterations < 60, `${c.name}: ${iterations} Hessian-vector products`);
   }
+});
+
+test("cross-entropy's exact curvature factor: C − 1 columns whose Σ c cᵀ is diag(p) − ppᵀ per sample, weighted, also when probabilities underflow", () => {
+  scope(() => {
+    const logits = parameter([0.3, -1.2, 2.0, 0.5, 120, 0, -3, 1, -50, 4, 4, 9], [3, 4]);
+    const loss = crossEntropy(logits, tensor([2, 0, 3], [3], "int32"));
+    const weights = [0.5, 2, 1];
+    const factors = loss.node?.curvature?.lossFactors?.(tensor(weights, [3])) ?? [];
+    assert.equal(factors.length, 1);
+    const columns = factors[0].columns.map((column) => column.toArray());
+    assert.equal(columns.length, 3);
+    const rows = logits.toArray();
+    for (let n = 0; n < 3; n++) {
+      const z = rows.slice(4 * n, 4 * n + 4);
+      const top = Math.max(...z);
+      const e = z.map((v) => Math.exp(v - top));
+      const p = e.map((v) => v / e.reduce((a, b) => a + b));
+      for (let i = 0; i < 4; i++) {
+        for (let j = 0; j < 4; j++) {
+          const product = columns.reduce((total, column) => total + column[4 * n + i] * column[4 * n + j], 0);
+          assertClose([product], [weights[n] * ((i === j ? p[i] : 0) - p[i] * p[j])], 1e-5, 1e-7, `sample ${n}, entry ${i},${j}`);
+        }
+      }
+    }
+  });
 });
 
 test("Lanczos returns the end of largest magnitude, and stops once the other end cannot overtake it", () => {
