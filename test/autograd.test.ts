@@ -3,13 +3,15 @@ import { test } from "node:test";
 import { backward, noGrad } from "../src/engine/autograd.ts";
 import { parameter, tensor } from "../src/engine/creation.ts";
 import { add, div, mul, sub } from "../src/engine/ops/binary.ts";
+import { conv2d } from "../src/engine/ops/conv2d.ts";
 import { linear } from "../src/engine/ops/linear.ts";
 import { matmul } from "../src/engine/ops/matmul.ts";
 import { max, mean, sum } from "../src/engine/ops/reduce.ts";
 import { concat, reshape, slice, transpose } from "../src/engine/ops/shape.ts";
 import { exp, log, sqrt } from "../src/engine/ops/unary.ts";
+import { Random } from "../src/engine/random.ts";
 import { scope } from "../src/engine/scope.ts";
-import { assertClose, checkGradients } from "./helpers.ts";
+import { assertClose, checkGradients, randomValues } from "./helpers.ts";
 
 test("broadcasting add/sub/mul/div have correct values and gradients", () => {
   scope(() => {
@@ -134,4 +136,38 @@ test("a backward pass without accumulation asks ops only for the gradients that 
     assert.deepEqual(asked.slice(2), [undefined, undefined]);
     assertClose(w1.grad?.toArray() ?? [], [-1, -2, 3.5, 7], 1e-6, 0);
   });
+});
+
+test("conv2d's input gradient from mostly zero output gradients (summed from the nonzeros) equals the dense GEMM path", () => {
+  const settings = [
+    { stride: 1, padding: 2, dilation: 1, groups: 1, kernel: 5 },
+    { stride: 2, padding: 1, dilation: 2, groups: 2, kernel: 3 },
+  ];
+  for (const { stride, padding, dilation, groups, kernel } of settings) {
+    scope(() => {
+      const x = parameter(randomValues(3 * 4 * 9 * 9, 1), [3, 4, 9, 9]);
+      const weight = parameter(randomValues(6 * (4 / groups) * kernel * kernel, 2), [6, 4 / groups, kernel, kernel]);
+      const y = conv2d(x, weight, null, { stride, padding, dilation, groups });
+      const zeros = new Random(3);
+      const sparse = randomValues(y.size, 4).map((v) => (zeros.uniform() < 0.9 ? 0 : v));
+      const dense = randomValues(y.size, 5);
+      // By linearity, g(sparse) = g(sparse + dense) − g(dense), and both of those are dense.
+      const gradientOf = (seed: number[]) => {
+        x.grad = null;
+        backward(y, { gradient: tensor(seed, y.shape) });
+        return x.grad?.toArray() ?? [];
+      };
+      const direct = gradientOf(sparse);
+      const viaDense = gradientOf(sparse.map((v, i) => v + dense[i]));
+      const denseOnly = gradientOf(dense);
+      assert.ok(direct.some((v) => v !== 0));
+      assertClose(
+        direct,
+        viaDense.map((v, i) => v - denseOnly[i]),
+        1e-4,
+        1e-4,
+        `stride ${stride}, padding ${padding}, dilation ${dilation}, groups ${groups}`,
+      );
+    });
+  }
 });

@@ -1,6 +1,8 @@
 import { noGrad, record, wantedGradients } from "../autograd.ts";
 import { bilinearRules } from "../curvature/rules.ts";
+import { transposeMatrix } from "../kernels/elementwise.ts";
 import { gemm } from "../kernels/gemm.ts";
+import { countNonzero } from "../kernels/reductions.ts";
 import { engineMemory } from "../memory.ts";
 import { shapeString } from "../shapes.ts";
 import { Tensor } from "../tensor.ts";
@@ -147,6 +149,9 @@ function copyChannelRows(hyper: Conv2dHyper, nchw: number, chunk: number, first:
 }
 
 /** The gradients [∂x, ∂W, ∂b] of ⟨gradOut, conv2d(x, W) + b⟩ that `wants` asks for, chunk by chunk. */
+// Below this fraction of nonzero output gradients the input gradient is summed from the nonzeros.
+const SPARSE_INPUT_GRADIENT_DENSITY = 0.3;
+
 function conv2dVjp(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tensor, wants: { x: boolean; weight: boolean; bias: boolean }): Array<Tensor | null> {
   const { batch, inChannels, outChannels, groupOut, patch, plane, geometry: g } = hyper;
   const gradX = wants.x ? new Tensor(x.shape, "float32", "conv2d input gradient") : null;
@@ -157,6 +162,10 @@ function conv2dVjp(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tenso
   const chunk = chunkSize(hyper);
   const columns = new Tensor([patch, chunk * plane], "float32", "conv2d columns");
   const delta = new Tensor([groupOut, chunk * plane], "float32", "conv2d chunk gradient");
+  // Mostly zero output gradients (ReLU then max-pooling leave about 20%) reach the input
+  // through only their nonzeros, one sample at a time.
+  const rows =
+    gradX && countNonzero(gradOut) < SPARSE_INPUT_GRADIENT_DENSITY * gradOut.size ? new Tensor([plane, patch], "float32", "conv2d position-major input gradient columns") : null;
   for (let first = 0; first < batch; first += chunk) {
     const samples = Math.min(chunk, batch - first);
     const width = samples * plane;
@@ -183,7 +192,15 @@ function conv2dVjp(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tenso
           ldc: patch,
         });
       }
-      if (gradX) {
+      if (gradX && rows) {
+        for (let s = 0; s < samples; s++) {
+          const delta = gradOut.ptr + ((first + s) * outChannels + group * groupOut) * plane * 4;
+          const work = engineMemory.workspace(engineMemory.kernels.sparseInputColumnsWorkspaceBytes(groupOut));
+          engineMemory.kernels.sparseInputColumns(delta, groupOut, plane, weightPtr, patch, rows.ptr, work);
+          transposeMatrix(rows.ptr, plane, patch, columns.ptr);
+          col2imAdd(g, columns.offset, gradX.offset + inputStart(s), plane);
+        }
+      } else if (gradX) {
         // columns = W_gᵀ · δ_g, folded back into each sample's input planes.
         gemm({
           transA: true,
@@ -206,6 +223,7 @@ function conv2dVjp(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tenso
   }
   columns.dispose();
   delta.dispose();
+  rows?.dispose();
   const gradB = wants.bias ? biasGradient(gradOut, { batch, channels: outChannels, positions: plane, channelsLast: false }) : null;
   return [gradX, gradW, gradB];
 }
