@@ -2,7 +2,7 @@ import type { LayerRecord, Tensor } from "../tensor.ts";
 import { individualGradients, type ParameterGradients } from "./individualGradients.ts";
 import { rankOneLinear } from "./linearClosedForms.ts";
 import { LayerSnapshot, type ParameterRole, projectLayer } from "./projections.ts";
-import { batchDot, batchL2, hist1d, hist2d, sumGradSquared } from "./statistics.ts";
+import { batchDot, batchL2, hist1d, hist2d, materializedProjections, sumGradSquared } from "./statistics.ts";
 import type { ExtensionRequest, ParameterStatistics } from "./types.ts";
 
 function needsMaterialized(request: ExtensionRequest, closedForm: boolean): boolean {
@@ -37,7 +37,8 @@ export function computeLayer(layer: LayerRecord, gradOut: Tensor, scale: number,
     if (request.batchL2) stats.batchL2 = view ? batchL2.linear(view, role) : batchL2.general(gradients as Tensor);
     if (request.sumGradSquared) stats.sumGradSquared = view ? sumGradSquared.linear(view, role, parameter) : sumGradSquared.general(gradients as Tensor, parameter);
     const direction = request.projections?.get(parameter);
-    if (direction) stats.projections = projectLayer(layer, gradOut, scale, role, direction);
+    // Gradients materialized for another statistic make projections a matrix-vector product.
+    if (direction) stats.projections = gradients ? materializedProjections(gradients, direction) : projectLayer(layer, gradOut, scale, role, direction);
     if (snapshot) stats.deferredProjection = snapshot.projection(role);
     if (request.hist1d) stats.hist1d = view ? hist1d.linear(view, role, request.hist1d) : hist1d.general(gradients as Tensor, request.hist1d);
     if (request.hist2d) stats.hist2d = view ? hist2d.linear(view, role, parameter, request.hist2d) : hist2d.general(gradients as Tensor, parameter, request.hist2d);

@@ -94,16 +94,19 @@ export const sumGradSquared = {
   },
   general(gradients: Tensor, parameter: Tensor): Tensor {
     const out = new Tensor(parameter.shape, "float32", "sumGradSquared");
-    const heap = engineMemory.f32;
-    const size = parameter.size;
-    heap.fill(0, out.offset, out.offset + size);
-    for (let i = 0; i < gradients.shape[0]; i++) {
-      const base = gradients.offset + i * size;
-      for (let j = 0; j < size; j++) heap[out.offset + j] += heap[base + j] * heap[base + j];
-    }
+    engineMemory.f32.fill(0, out.offset, out.offset + parameter.size);
+    engineMemory.kernels.sumSquaresInto(parameter.size, gradients.shape[0], gradients.ptr, out.ptr, 1);
     return out;
   },
 };
+
+/** g_iᵀd for each sample, from materialized per-sample gradients G [N, D]: the rows of G·d (float64 sums). */
+export function materializedProjections(gradients: Tensor, direction: Tensor): Float64Array {
+  const batch = gradients.shape[0];
+  const size = gradients.size / batch;
+  if (direction.size !== size) throw new RangeError(`gradscope: projection direction of ${direction.size} elements for per-sample gradients of ${size}`);
+  return Float64Array.from({ length: batch }, (_, i) => engineMemory.kernels.dotProduct(size, gradients.ptr + i * size * 4, direction.ptr));
+}
 
 /** Histogram counts of all per-sample gradient elements. Linear: counted from δ and a (see linearHistogram.ts). */
 export const hist1d = {
