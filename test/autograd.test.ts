@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { backward, noGrad } from "../src/engine/autograd.ts";
-import { parameter, tensor } from "../src/engine/creation.ts";
+import { parameter, tensor, zeros } from "../src/engine/creation.ts";
 import { add, div, mul, sub } from "../src/engine/ops/binary.ts";
-import { conv2d } from "../src/engine/ops/conv2d.ts";
+import { conv2d, conv2dHyper, convWeightGradients } from "../src/engine/ops/conv2d.ts";
 import { linear } from "../src/engine/ops/linear.ts";
 import { matmul } from "../src/engine/ops/matmul.ts";
 import { max, mean, sum } from "../src/engine/ops/reduce.ts";
@@ -138,7 +138,7 @@ test("a backward pass without accumulation asks ops only for the gradients that 
   });
 });
 
-test("conv2d's input gradient from mostly zero output gradients (summed from the nonzeros) equals the dense GEMM path", () => {
+test("conv2d's input gradient and per-sample weight gradients from mostly zero output gradients (summed from the nonzeros) equal the dense GEMM paths", () => {
   const settings = [
     { stride: 1, padding: 2, dilation: 1, groups: 1, kernel: 5 },
     { stride: 2, padding: 1, dilation: 2, groups: 2, kernel: 3 },
@@ -148,8 +148,8 @@ test("conv2d's input gradient from mostly zero output gradients (summed from the
       const x = parameter(randomValues(3 * 4 * 9 * 9, 1), [3, 4, 9, 9]);
       const weight = parameter(randomValues(6 * (4 / groups) * kernel * kernel, 2), [6, 4 / groups, kernel, kernel]);
       const y = conv2d(x, weight, null, { stride, padding, dilation, groups });
-      const zeros = new Random(3);
-      const sparse = randomValues(y.size, 4).map((v) => (zeros.uniform() < 0.9 ? 0 : v));
+      const dropped = new Random(3);
+      const sparse = randomValues(y.size, 4).map((v) => (dropped.uniform() < 0.9 ? 0 : v));
       const dense = randomValues(y.size, 5);
       // By linearity, g(sparse) = g(sparse + dense) − g(dense), and both of those are dense.
       const gradientOf = (seed: number[]) => {
@@ -161,6 +161,20 @@ test("conv2d's input gradient from mostly zero output gradients (summed from the
       const viaDense = gradientOf(sparse.map((v, i) => v + dense[i]));
       const denseOnly = gradientOf(dense);
       assert.ok(direct.some((v) => v !== 0));
+      const hyper = conv2dHyper(x, weight, { stride, padding, dilation, groups });
+      const perSample = (seed: number[]) => {
+        const out = zeros([3, ...weight.shape]);
+        convWeightGradients(x, tensor(seed, y.shape), hyper, 0.5, (sample) => out.ptr + sample * weight.size * 4, false);
+        return out.toArray();
+      };
+      const [sparseGradients, sumGradients, denseGradients] = [perSample(sparse), perSample(sparse.map((v, i) => v + dense[i])), perSample(dense)];
+      assertClose(
+        sparseGradients,
+        sumGradients.map((v, i) => v - denseGradients[i]),
+        1e-4,
+        1e-4,
+        `per-sample weight gradients, stride ${stride}, padding ${padding}, dilation ${dilation}, groups ${groups}`,
+      );
       assertClose(
         direct,
         viaDense.map((v, i) => v - denseOnly[i]),

@@ -106,6 +106,10 @@ export function forEachUnfolded(x: Tensor, hyper: Conv2dHyper, visit: (sample: n
  */
 export function convWeightGradients(x: Tensor, gradOut: Tensor, hyper: Conv2dHyper, alpha: number, target: (sample: number) => number, accumulate: boolean): void {
   const { outChannels, groupOut, patch, plane } = hyper;
+  if (!accumulate && countNonzero(gradOut) < SPARSE_INPUT_GRADIENT_DENSITY * gradOut.size) {
+    sparseWeightGradients(x, gradOut, hyper, alpha, target);
+    return;
+  }
   forEachUnfolded(x, hyper, (n, group, columns) =>
     gemm({
       transA: false,
@@ -123,6 +127,24 @@ export function convWeightGradients(x: Tensor, gradOut: Tensor, hyper: Conv2dHyp
       ldc: patch,
     }),
   );
+}
+
+// Per-sample weight gradients from mostly zero output gradients: row o of δ_n·unfold(x_n)ᵀ sums
+// the unfolded input's position rows (transposed) where channel o's δ is nonzero.
+function sparseWeightGradients(x: Tensor, gradOut: Tensor, hyper: Conv2dHyper, alpha: number, target: (sample: number) => number): void {
+  const { outChannels, groupOut, patch, plane } = hyper;
+  const unfoldedT = new Tensor([plane, patch], "float32", "position-major unfolded input");
+  const deltaT = new Tensor([plane, groupOut], "float32", "position-major output gradient");
+  forEachUnfolded(x, hyper, (n, group, columns) => {
+    transposeMatrix(columns.ptr, patch, plane, unfoldedT.ptr);
+    transposeMatrix(gradOut.ptr + (n * outChannels + group * groupOut) * plane * 4, groupOut, plane, deltaT.ptr);
+    const rows = target(n) + group * groupOut * patch * 4;
+    const work = engineMemory.workspace(engineMemory.kernels.sparseInputColumnsWorkspaceBytes(plane));
+    engineMemory.kernels.sparseInputColumns(deltaT.ptr, plane, groupOut, unfoldedT.ptr, patch, rows, work);
+    if (alpha !== 1) engineMemory.kernels.scaleInPlace(groupOut * patch, rows, alpha);
+  });
+  unfoldedT.dispose();
+  deltaT.dispose();
 }
 
 // Unfolded columns of up to this many floats (16 MB) are built at once; a chunk of samples
