@@ -37,7 +37,7 @@ function perSampleLoop(model: ReturnType<typeof buildModel>["model"], xs: number
   );
 }
 
-test("batchL2, batchDot, sumGradSquared and projections equal the per-sample loop for a mean loss (g_i unscaled)", () => {
+test("batchL2, batchDot, meanProjections, sumGradSquared and projections equal the per-sample loop for a mean loss (g_i unscaled)", () => {
   const { model } = buildModel(spec, [1, 6, 6], 3);
   const xs = randomValues(batch * 36, 11);
   const ys = [0, 3, 1, 2, 3];
@@ -48,7 +48,10 @@ test("batchL2, batchDot, sumGradSquared and projections equal the per-sample loo
     model.zeroGrad();
     const directions = new Map(params.map((p, k) => [p, tensor(randomValues(p.size, 50 + k), p.shape)]));
     const loss = mean(crossEntropy(model.forward(tensor(xs, [batch, 1, 6, 6])), tensor(ys, [batch], "int32")));
-    const stats = backwardWithExtensions(loss, { batchL2: true, batchDot: true, sumGradSquared: true, projections: directions, individualGradients: true });
+    // Without materialized gradients, conv layers take the general path from their own copies.
+    const alone = backwardWithExtensions(loss, { meanProjections: true });
+    model.zeroGrad();
+    const stats = backwardWithExtensions(loss, { batchL2: true, batchDot: true, meanProjections: true, sumGradSquared: true, projections: directions, individualGradients: true });
     params.forEach((p, k) => {
       const rows = loop.map((g) => g.slice(offsets[k], offsets[k] + p.size));
       const dot = (a: number[], b: ArrayLike<number>) => a.reduce((s, v, j) => s + v * b[j], 0);
@@ -68,6 +71,19 @@ test("batchL2, batchDot, sumGradSquared and projections equal the per-sample loo
         1e-7,
         `batchDot ${k}`,
       );
+      const meanGradient = Array.from({ length: p.size }, (_, j) => rows.reduce((t, r) => t + r[j], 0) / batch);
+      for (const [what, values] of [
+        ["meanProjections", s.meanProjections],
+        ["meanProjections alone", alone.get(p)?.meanProjections],
+      ] as const) {
+        assertClose(
+          values ?? [],
+          rows.map((r) => dot(r, meanGradient)),
+          1e-4,
+          1e-7,
+          `${what} ${k}`,
+        );
+      }
       assertClose(
         s.sumGradSquared?.data ?? [],
         Array.from({ length: p.size }, (_, j) => rows.reduce((t, r) => t + r[j] * r[j], 0)),

@@ -91,7 +91,7 @@ export class Alpha extends ScheduledQuantity {
   request(context: RequestContext): ExtensionRequest {
     const request: ExtensionRequest = {};
     if (this.schedule(context.step)) {
-      if (isDefaultSgd(context.optimizer)) request.batchDot = true;
+      if (isDefaultSgd(context.optimizer)) request.meanProjections = true;
       else request.deferredProjections = true;
     }
     const start = this.starts.get(context.step - 1);
@@ -109,15 +109,9 @@ export class Alpha extends ScheduledQuantity {
     const start: AlphaStart = { loss: step.loss, lossVariance: sampleVariance(step.individualLosses), scale: 1 };
     if (isDefaultSgd(step.optimizer)) {
       const lr = Number(step.optimizer.hyper.lr);
-      const n = step.batchSize;
-      const gram = summedStatistic(step, "batchDot");
       start.direction = step.gradTensors;
       start.scale = -lr;
-      start.projections = Float64Array.from({ length: n }, (_, i) => {
-        let total = 0;
-        for (let j = 0; j < n; j++) total += gram[i * n + j];
-        return (-lr * total) / n;
-      });
+      start.projections = summedStatistic(step, "meanProjections").map((dot) => -lr * dot);
     } else {
       start.deferred = step.params.map(({ tensor: p }) => {
         const deferred = step.stats.get(p)?.deferredProjection;

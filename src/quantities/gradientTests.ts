@@ -4,13 +4,10 @@ import { ScheduledQuantity, type StepInfo, summedStatistic } from "./quantity.ts
 const totalGradSquared = (step: StepInfo): number => step.gradSquaredNorms.reduce((a, b) => a + b, 0);
 
 // Σ_i‖g_i‖², N and ‖g‖² over all parameters; Σ_i‖g_i − g‖² = Σ_i‖g_i‖² − N‖g‖² since g is the mean.
-function spread(step: StepInfo, fromGram: boolean): { sumL2: number; n: number; gradSquared: number } {
+function spread(step: StepInfo): { sumL2: number; n: number; gradSquared: number } {
   const n = step.batchSize;
   let sumL2 = 0;
-  if (fromGram) {
-    const gram = summedStatistic(step, "batchDot");
-    for (let i = 0; i < n; i++) sumL2 += gram[i * n + i];
-  } else for (const v of summedStatistic(step, "batchL2")) sumL2 += v;
+  for (const v of summedStatistic(step, "batchL2")) sumL2 += v;
   return { sumL2, n, gradSquared: totalGradSquared(step) };
 }
 
@@ -24,29 +21,21 @@ export class NormTest extends ScheduledQuantity {
     return { batchL2: true };
   }
   compute(step: StepInfo): number {
-    const { sumL2, n, gradSquared } = spread(step, false);
+    const { sumL2, n, gradSquared } = spread(step);
     return Math.sqrt((sumL2 - n * gradSquared) / (n * (n - 1) * gradSquared));
   }
 }
 
-// g_iᵀg = (1/N) Σ_j g_iᵀg_j, the row means of the summed Gram matrix.
-function projectionsOnMean(step: StepInfo): { dots: Float64Array; gradSquared: number; gram: Float64Array } {
-  const n = step.batchSize;
-  const gram = summedStatistic(step, "batchDot");
-  const dots = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    let total = 0;
-    for (let j = 0; j < n; j++) total += gram[i * n + j];
-    dots[i] = total / n;
-  }
-  return { dots, gradSquared: totalGradSquared(step), gram };
+// g_iᵀg summed over the parameters (g is the batch mean: the Gram matrix's row means).
+function projectionsOnMean(step: StepInfo): { dots: Float64Array; gradSquared: number } {
+  return { dots: summedStatistic(step, "meanProjections"), gradSquared: totalGradSquared(step) };
 }
 
 /** The inner-product test (Bollapragada et al. 2018): sqrt(Σ_i(g_iᵀg − ‖g‖²)² / (N(N−1)‖g‖⁴)). Config name `inner_test`. */
 export class InnerTest extends ScheduledQuantity {
   readonly name = "InnerTest";
   request(): ExtensionRequest {
-    return { batchDot: true };
+    return { meanProjections: true };
   }
   compute(step: StepInfo): number {
     const n = step.batchSize;
@@ -64,13 +53,14 @@ export class InnerTest extends ScheduledQuantity {
 export class OrthoTest extends ScheduledQuantity {
   readonly name = "OrthoTest";
   request(): ExtensionRequest {
-    return { batchDot: true };
+    return { meanProjections: true, batchL2: true };
   }
   compute(step: StepInfo): number {
     const n = step.batchSize;
-    const { dots, gradSquared, gram } = projectionsOnMean(step);
+    const { dots, gradSquared } = projectionsOnMean(step);
+    const squaredNorms = summedStatistic(step, "batchL2");
     let total = 0;
-    for (let i = 0; i < n; i++) total += gram[i * n + i] - dots[i] ** 2 / gradSquared;
+    for (let i = 0; i < n; i++) total += squaredNorms[i] - dots[i] ** 2 / gradSquared;
     return Math.sqrt(total / (n * (n - 1) * gradSquared));
   }
 }
@@ -86,7 +76,7 @@ export class GradientNoiseScale extends ScheduledQuantity {
     return { batchL2: true };
   }
   compute(step: StepInfo): number {
-    const { sumL2, n, gradSquared } = spread(step, false);
+    const { sumL2, n, gradSquared } = spread(step);
     const trace = (sumL2 - n * gradSquared) / (n - 1);
     return trace / (gradSquared - trace / n);
   }

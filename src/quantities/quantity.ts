@@ -77,8 +77,20 @@ export interface Quantity {
   computeAcross?(previous: StepInfo, current: StepInfo): QuantityValue | undefined;
 }
 
-/** Σ over all parameter tensors of one per-parameter statistic (e.g. batchL2), elementwise. */
-export function summedStatistic(step: StepInfo, key: "batchL2" | "batchDot"): Float64Array {
+type SummableStatistic = "batchL2" | "batchDot" | "meanProjections";
+
+// Sums already formed for a step's statistics, shared by the quantities that read them.
+const sums = new WeakMap<StepInfo["stats"], Map<SummableStatistic, Float64Array>>();
+
+/**
+ * Σ over all parameter tensors of one per-parameter statistic (e.g. batchL2), elementwise;
+ * formed once per step, so callers must not modify it.
+ */
+export function summedStatistic(step: StepInfo, key: SummableStatistic): Float64Array {
+  const known = sums.get(step.stats) ?? new Map<SummableStatistic, Float64Array>();
+  sums.set(step.stats, known);
+  const cached = known.get(key);
+  if (cached) return cached;
   let total: Float64Array | null = null;
   for (const { tensor } of step.params) {
     const value = step.stats.get(tensor)?.[key];
@@ -86,7 +98,9 @@ export function summedStatistic(step: StepInfo, key: "batchL2" | "batchDot"): Fl
     if (!total) total = Float64Array.from(value);
     else for (let i = 0; i < value.length; i++) total[i] += value[i];
   }
-  return total ?? new Float64Array(0);
+  const result = total ?? new Float64Array(0);
+  known.set(key, result);
+  return result;
 }
 
 /** A quantity due on `schedule` (every step by default); subclasses name it and compute it. */

@@ -48,6 +48,38 @@ export const batchDot = {
   },
 };
 
+/**
+ * g_iᵀḡ for each sample, ḡ = Σ_j g_j / N. Linear: s²/N Σ_j (δ_iᵀδ_j)(a_iᵀa_j) (weight),
+ * s²/N Σ_j δ_iᵀδ_j (bias), summed from the Gram triangles; general: G·ḡ.
+ */
+export const meanProjections = {
+  linear(view: RankOneLinear, role: ParameterRole): Float64Array {
+    const n = view.batch;
+    const deltaGram = view.deltaGram();
+    const inputGram = role === "bias" ? null : view.activationGram();
+    const out = new Float64Array(n);
+    // Each lower-triangle entry (i, j) counts for row i and, off the diagonal, for row j.
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j <= i; j++) {
+        const value = deltaGram[i * n + j] * (inputGram ? inputGram[i * n + j] : 1);
+        out[i] += value;
+        if (j < i) out[j] += value;
+      }
+    }
+    const factor = (view.scale * view.scale) / n;
+    return out.map((v) => factor * v);
+  },
+  general(gradients: Tensor): Float64Array {
+    const batch = gradients.shape[0];
+    const size = gradients.size / batch;
+    const mean = new Tensor([size], "float32", "mean per-sample gradient");
+    engineMemory.kernels.sumAxis(gradients.ptr, 1, batch, size, 1 / batch, mean.ptr);
+    const out = materializedProjections(gradients, mean);
+    mean.dispose();
+    return out;
+  },
+};
+
 /** Σ_i g_i² elementwise, shaped like the parameter. Linear weight: s²·(δ²)ᵀ(a²). */
 export const sumGradSquared = {
   linear(view: RankOneLinear, role: ParameterRole, parameter: Tensor): Tensor {

@@ -12,6 +12,11 @@ export interface ExtensionRequest {
   batchL2?: boolean;
   /** The N×N Gram matrix g_iᵀg_j (row-major). */
   batchDot?: boolean;
+  /**
+   * g_iᵀḡ per sample, with ḡ = Σ_j g_j / N the batch mean (the Gram matrix's row means, without
+   * the N×N matrix): what the inner-product and orthogonality tests and Alpha's SGD path need.
+   */
+  meanProjections?: boolean;
   /** Σ_i g_i², shaped like the parameter. */
   sumGradSquared?: boolean;
   /** The materialized per-sample gradients [N, *shape]. */
@@ -44,6 +49,7 @@ export interface DiagonalCurvatureRequest {
 export interface ParameterStatistics {
   batchL2?: Float64Array;
   batchDot?: Float64Array;
+  meanProjections?: Float64Array;
   sumGradSquared?: Tensor;
   individualGradients?: Tensor;
   projections?: Float64Array;
