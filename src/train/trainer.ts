@@ -1,6 +1,5 @@
 import type { DataLoader } from "../data/loader.ts";
 import { backward, noGrad } from "../engine/autograd.ts";
-import { tensor } from "../engine/creation.ts";
 import { mean } from "../engine/ops/reduce.ts";
 import { scope } from "../engine/scope.ts";
 import { Tensor } from "../engine/tensor.ts";
@@ -256,11 +255,21 @@ export class Trainer {
     const metrics: Metric<unknown>[] = classes > 0 ? this.options.metrics.map((m) => createMetric(m.name, classes, m.options)) : [];
     let lossSum = 0;
     let seen = 0;
+    // Batches are gathered straight into one engine tensor, as in training, instead of a new
+    // array per batch that is then copied.
+    let buffer: Tensor | null = null;
+    const bufferOf = (size: number): Tensor => {
+      if (buffer?.shape[0] !== size) {
+        buffer?.dispose();
+        buffer = new Tensor([size, ...loader.outputShape], "float32", "evaluation batch").keep();
+      }
+      return buffer;
+    };
     try {
-      for (const batch of loader.batches(0)) {
+      for (const batch of loader.batches(0, 0, (size) => bufferOf(size).data)) {
         scope(() =>
           noGrad(() => {
-            const x = tensor(batch.inputs, [batch.size, ...loader.outputShape]);
+            const x = bufferOf(batch.size);
             const output = this.model.forward(x);
             const y = targetTensor(this.options.loss, batch.targets, output.shape);
             lossSum += mean(perSampleLoss(this.options.loss, output, y)).item() * batch.size;
@@ -270,6 +279,7 @@ export class Trainer {
         );
       }
     } finally {
+      (buffer as Tensor | null)?.dispose();
       this.model.train(wasTraining);
     }
     const logs: Logs = { [`${prefix}loss`]: lossSum / seen };
