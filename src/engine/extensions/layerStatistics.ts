@@ -47,4 +47,5 @@ export function computeLayer(layer: LayerRecord, gradOut: Tensor, scale: number,
     if (request.individualGradients && gradients) stats.individualGradients = gradients;
     else gradients?.dispose();
   }
+  view?.dispose();
 }

@@ -11,7 +11,10 @@ export class RankOneLinear {
   readonly batch: number;
   readonly inFeatures: number;
   readonly outFeatures: number;
-  private readonly memo = new Map<string, Float64Array | Float32Array>();
+  private readonly memo = new Map<string, Float64Array>();
+  // Gram triangles stay in engine memory (64 KB each at N = 128, twice per layer and step,
+  // would otherwise be copied out as garbage); `dispose` frees them.
+  private readonly grams = new Map<string, Tensor>();
 
   /** δ = gradOut as [N, out] and a = input as [N, in]; s scales the per-sample gradients. */
   constructor(
@@ -23,34 +26,51 @@ export class RankOneLinear {
     this.outFeatures = delta.shape[1];
   }
 
-  /** δδᵀ as computed in float32, row-major N×N; only the lower triangle (i >= j) is valid. */
-  deltaGram(): Float32Array {
-    return this.remember("deltaGram", () => lowerGram(this.delta));
+  /**
+   * The lower triangles (i >= j) of δδᵀ and, unless only δ's is wanted, aaᵀ, computed in
+   * float32, row-major N×N. Both are formed before either is returned: the views are valid until
+   * the engine next allocates.
+   */
+  gramTriangles(withActivations: boolean): { delta: Float32Array; activations: Float32Array | null } {
+    const delta = this.gram("delta", this.delta);
+    const activations = withActivations ? this.gram("activations", this.activations) : null;
+    return { delta: delta.data as Float32Array, activations: (activations?.data as Float32Array | undefined) ?? null };
   }
 
-  /** aaᵀ as computed in float32, row-major N×N; only the lower triangle (i >= j) is valid. */
-  activationGram(): Float32Array {
-    return this.remember("activationGram", () => lowerGram(this.activations));
+  /** Frees the Gram matrices. */
+  dispose(): void {
+    for (const gram of this.grams.values()) gram.dispose();
+    this.grams.clear();
+  }
+
+  private gram(key: string, x: Tensor): Tensor {
+    let gram = this.grams.get(key);
+    if (!gram) {
+      gram = new Tensor([this.batch, this.batch], "float32", "gram");
+      gramLower(x.ptr, this.batch, x.size / this.batch, gram.ptr);
+      this.grams.set(key, gram);
+    }
+    return gram;
   }
 
   /** ‖δ_i‖², the Gram diagonal when that is known. */
   deltaNorms(): Float64Array {
-    return this.remember("deltaNorms", () => this.norms(this.delta, "deltaGram")) as Float64Array;
+    return this.remember("deltaNorms", () => this.norms(this.delta, "delta"));
   }
 
   /** ‖a_i‖², the Gram diagonal when that is known. */
   activationNorms(): Float64Array {
-    return this.remember("activationNorms", () => this.norms(this.activations, "activationGram")) as Float64Array;
+    return this.remember("activationNorms", () => this.norms(this.activations, "activations"));
   }
 
   private norms(x: Tensor, gramKey: string): Float64Array {
-    const known = this.memo.get(gramKey);
+    const known = this.grams.get(gramKey)?.data;
     if (known) return Float64Array.from({ length: this.batch }, (_, i) => known[i * this.batch + i]);
     return rowSquaredNorms(x, this.batch, x.size / this.batch);
   }
 
-  private remember<T extends Float64Array | Float32Array>(key: string, compute: () => T): T {
-    let value = this.memo.get(key) as T | undefined;
+  private remember(key: string, compute: () => Float64Array): Float64Array {
+    let value = this.memo.get(key);
     if (!value) {
       value = compute();
       this.memo.set(key, value);
@@ -75,18 +95,11 @@ export function rowSquaredNorms(x: Tensor, rows: number, length: number): Float6
   return out;
 }
 
-/** The lower triangle (i >= j) of X Xᵀ for a [rows, length] tensor, in float32 from WASM. */
-export function lowerGram(x: Tensor, rows = x.shape[0]): Float32Array {
-  const product = new Tensor([rows, rows], "float32", "gram");
-  gramLower(x.ptr, rows, x.size / rows, product.ptr);
-  const lower = product.data.slice();
-  product.dispose();
-  return lower;
-}
-
 /** The Gram matrix X Xᵀ of a [rows, length] tensor in float64: one triangle in WASM, mirrored. */
 export function gram(x: Tensor, rows = x.shape[0]): Float64Array {
-  const lower = lowerGram(x, rows);
+  const product = new Tensor([rows, rows], "float32", "gram");
+  gramLower(x.ptr, rows, x.size / rows, product.ptr);
+  const lower = product.data;
   const out = new Float64Array(rows * rows);
   for (let i = 0; i < rows; i++) {
     for (let j = 0; j <= i; j++) {
@@ -95,5 +108,6 @@ export function gram(x: Tensor, rows = x.shape[0]): Float64Array {
       out[j * rows + i] = value;
     }
   }
+  product.dispose();
   return out;
 }

@@ -29,8 +29,7 @@ export const batchDot = {
   linear(view: RankOneLinear, role: ParameterRole): Float64Array {
     const s2 = view.scale * view.scale;
     const n = view.batch;
-    const deltaGram = view.deltaGram();
-    const inputGram = role === "bias" ? null : view.activationGram();
+    const { delta: deltaGram, activations: inputGram } = view.gramTriangles(role !== "bias");
     // One pass over the lower triangles, mirrored into the full N×N matrix.
     const out = new Float64Array(n * n);
     for (let i = 0; i < n; i++) {
@@ -55,8 +54,7 @@ export const batchDot = {
 export const meanProjections = {
   linear(view: RankOneLinear, role: ParameterRole): Float64Array {
     const n = view.batch;
-    const deltaGram = view.deltaGram();
-    const inputGram = role === "bias" ? null : view.activationGram();
+    const { delta: deltaGram, activations: inputGram } = view.gramTriangles(role !== "bias");
     const out = new Float64Array(n);
     // Each lower-triangle entry (i, j) counts for row i and, off the diagonal, for row j.
     for (let i = 0; i < n; i++) {
