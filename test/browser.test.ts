@@ -85,7 +85,7 @@ test("the dashboard shows a training run live: every instrument, new points with
     // New points arrive without a reload.
     const before = await points(page, "loss");
     await page.waitForFunction((n) => Number(document.querySelector<HTMLElement>('[data-panel="loss"]')?.dataset.points) > n + 20, before, { timeout: 10_000 });
-    await page.screenshot({ path: join(output, "dashboard.png"), fullPage: true });
+    await fullPageScreenshot(page, join(output, "dashboard.png"));
 
     // The step slider picks an older histogram.
     const latest = Number(await page.textContent('[data-panel="hist-1d"] .slider span'));
@@ -105,7 +105,7 @@ test("the dashboard shows a training run live: every instrument, new points with
       },
       [liveRun.id, finishedRun.id],
     );
-    await page.screenshot({ path: join(output, "dashboard-overlay.png"), fullPage: true });
+    await fullPageScreenshot(page, join(output, "dashboard-overlay.png"));
 
     // The stop button: the trainer checkpoints and stops.
     await page.click("#stop");
@@ -123,6 +123,19 @@ test("the dashboard shows a training run live: every instrument, new points with
     await browser.close();
   }
 });
+
+/**
+ * A screenshot of the whole page with every chart up to date: charts scrolled out of view redraw
+ * only when they come back, so the viewport is made as tall as the page first.
+ */
+async function fullPageScreenshot(page: Page, path: string): Promise<void> {
+  const viewport = page.viewportSize() ?? { width: 1500, height: 1400 };
+  const height = await page.evaluate(() => document.documentElement.scrollHeight);
+  await page.setViewportSize({ width: viewport.width, height });
+  await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
+  await page.screenshot({ path, fullPage: true });
+  await page.setViewportSize(viewport);
+}
 
 /**
  * End-to-end latency: a value logged through a RunStore (flushing every 500 ms like the trainer's)

@@ -173,6 +173,29 @@ export function drawGradientTests(canvas: HTMLCanvasElement, latest: { norm?: nu
 
 const logScale = (most: number) => (c: number) => (c > 0 ? Math.log1p(c) / Math.log1p(most) : 0);
 
+// Colored cells are painted as one path per color step (64 along the ramp): a handful of fills
+// instead of a fillStyle change and a fill per cell, which made the heatmap the page's most
+// expensive drawing.
+const COLOR_STEPS = 64;
+type Cell = [x: number, y: number, width: number, height: number, level: number];
+
+function paintCells(ctx: CanvasRenderingContext2D, cells: Cell[]): void {
+  const paths = new Map<number, Path2D>();
+  for (const [x, y, w, h, level] of cells) {
+    const step = Math.round(Math.min(1, Math.max(0, level)) * (COLOR_STEPS - 1));
+    let path = paths.get(step);
+    if (!path) {
+      path = new Path2D();
+      paths.set(step, path);
+    }
+    path.rect(x, y, w, h);
+  }
+  for (const [step, path] of paths) {
+    ctx.fillStyle = ramp(step / (COLOR_STEPS - 1));
+    ctx.fill(path);
+  }
+}
+
 /** A 1-D histogram on a log count axis (the GradHist1d instrument). */
 export function drawHistogram1d(canvas: HTMLCanvasElement, h: HistogramAtStep, label: string): void {
   const { ctx, width, height } = surface(canvas, 200);
@@ -217,12 +240,15 @@ export function drawHistogram2d(canvas: HTMLCanvasElement, h: HistogramAtStep): 
   const level = logScale(most);
   const cellW = plotW / nx;
   const cellH = plotH / ny;
+  ctx.fillStyle = themeColor("--bg");
+  ctx.fillRect(pad.left, pad.top, plotW, plotH);
+  const cells: Cell[] = [];
   for (let ix = 0; ix < nx; ix++) {
     for (let iy = 0; iy < ny; iy++) {
-      ctx.fillStyle = counts[ix][iy] > 0 ? ramp(level(counts[ix][iy])) : themeColor("--bg");
-      ctx.fillRect(pad.left + ix * cellW, pad.top + (ny - 1 - iy) * cellH, Math.ceil(cellW), Math.ceil(cellH));
+      if (counts[ix][iy] > 0) cells.push([pad.left + ix * cellW, pad.top + (ny - 1 - iy) * cellH, Math.ceil(cellW), Math.ceil(cellH), level(counts[ix][iy])]);
     }
   }
+  paintCells(ctx, cells);
   const xMarginal = counts.map((row) => row.reduce((s, c) => s + c, 0));
   const yMarginal = Array.from({ length: ny }, (_, iy) => counts.reduce((s, row) => s + row[iy], 0));
   ctx.fillStyle = themeColor("--primary");
@@ -271,16 +297,17 @@ export function drawHeatmap(canvas: HTMLCanvasElement, rows: HeatmapRows, marker
   const most = Math.max(1, ...rows.counts.map((c) => Math.max(...c)));
   const level = logScale(most);
   const columnW = plotW / rows.steps.length;
+  const cells: Cell[] = [];
   rows.counts.forEach((counts, column) => {
     const [rlo, rhi] = rows.ranges[column];
     const binH = (rhi - rlo) / counts.length;
     counts.forEach((c, bin) => {
       if (c <= 0) return;
       const top = y(rlo + (bin + 1) * binH);
-      ctx.fillStyle = ramp(level(c));
-      ctx.fillRect(pad.left + column * columnW, top, Math.ceil(columnW), Math.ceil(y(rlo + bin * binH) - top));
+      cells.push([pad.left + column * columnW, top, Math.ceil(columnW), Math.ceil(y(rlo + bin * binH) - top), level(c)]);
     });
   });
+  paintCells(ctx, cells);
   const markerColumn = marker === undefined ? -1 : rows.steps.findIndex((s) => s >= marker);
   if (markerColumn >= 0) {
     ctx.strokeStyle = themeColor("--primary");

@@ -42,7 +42,9 @@ const HEIGHT = 190;
 
 /**
  * A uPlot chart in its own panel. `setSeries` replaces the lines (rebuilding the chart only when
- * their number, names or axes change), so live updates stay cheap.
+ * their number, names or axes change), so live updates stay cheap; a chart scrolled out of view
+ * keeps its lines but redraws only when it comes back (the browser's rendering competes with
+ * training for the same cores).
  */
 export class LineChart {
   readonly panel: Panel;
@@ -52,6 +54,9 @@ export class LineChart {
   private log: boolean;
   private smoothing = 0;
   private readonly resize: ResizeObserver;
+  private readonly visibility: IntersectionObserver;
+  private visible = true;
+  private stale = false;
 
   constructor(
     parent: HTMLElement,
@@ -72,6 +77,14 @@ export class LineChart {
     link.charts.add(this);
     this.resize = new ResizeObserver(() => this.plot?.setSize({ width: this.width(), height: this.options.height ?? HEIGHT }));
     this.resize.observe(this.panel.body);
+    this.visibility = new IntersectionObserver(
+      ([entry]) => {
+        this.visible = entry.isIntersecting;
+        if (this.visible && this.stale) this.draw(true);
+      },
+      { rootMargin: "200px" },
+    );
+    this.visibility.observe(this.panel.element);
   }
 
   /** Replaces the lines. */
@@ -80,29 +93,41 @@ export class LineChart {
     // What the chart holds, for scripts and the browser tests.
     this.panel.element.dataset.points = String(series.reduce((n, s) => n + s.values.filter((v) => v !== null).length, 0));
     this.panel.element.dataset.lastStep = String(Math.max(-1, ...series.map((s) => s.steps[s.steps.length - 1] ?? -1)));
-    const signature = series.map((s) => `${s.label}|${s.color}|${s.right ? 1 : 0}|${s.dash ?? ""}`).join(";");
-    if (signature !== this.signature || !this.plot) {
-      this.signature = signature;
-      this.rebuild();
-    } else this.plot.setData(this.data(), this.link.range === null);
+    this.draw(false);
   }
 
   /** Applies the page's EMA weight to smoothed lines. */
   setSmoothing(weight: number): void {
     this.smoothing = weight;
-    if (this.plot && this.series.some((s) => s.smooth)) this.plot.setData(this.data(), this.link.range === null);
+    if (this.series.some((s) => s.smooth)) this.draw(false);
   }
 
   /** Shows `range` of steps (null: all). */
   applyRange(range: [number, number] | null): void {
     if (!this.plot) return;
     if (range) this.plot.setScale("x", { min: range[0], max: range[1] });
-    else this.plot.setData(this.data(), true);
+    else this.draw(false);
+  }
+
+  // Puts the lines on the canvas: at once when the chart is in view or was never drawn (so a
+  // full-page screenshot has every chart), otherwise once it scrolls back into view.
+  private draw(reshowing: boolean): void {
+    if (!this.visible && this.plot && !reshowing) {
+      this.stale = true;
+      return;
+    }
+    this.stale = false;
+    const signature = this.series.map((s) => `${s.label}|${s.color}|${s.right ? 1 : 0}|${s.dash ?? ""}`).join(";");
+    if (signature !== this.signature || !this.plot) {
+      this.signature = signature;
+      this.rebuild();
+    } else this.plot.setData(this.data(), this.link.range === null);
   }
 
   /** Removes the chart from the page. */
   destroy(): void {
     this.resize.disconnect();
+    this.visibility.disconnect();
     this.plot?.destroy();
     this.link.charts.delete(this);
     this.panel.element.remove();
