@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
 import { type Browser, chromium } from "playwright-core";
 import { startDashboardWorker } from "../src/dashboard/launch.ts";
 import { RunStore } from "../src/store/runStore.ts";
@@ -84,8 +85,15 @@ export async function dashboardAtScale(): Promise<{ rows: number; fillSeconds: n
   }
 }
 
-/** Seconds of training (the epochs' own time) of one CLI run, optionally with the dashboard open in Chromium. */
-async function trainSeconds(withDashboard: boolean, browser: Browser): Promise<number> {
+/** One benchmark training run: its epochs' own time, when each step's loss was logged, and (with the page) the wall time at which the page first showed data. */
+interface TrainingRun {
+  seconds: number;
+  steps: Array<{ step: number; wall_time: number }>;
+  pageReadyAt?: number;
+}
+
+/** One CLI training run, optionally with the dashboard open in Chromium. */
+async function trainingRun(withDashboard: boolean, browser: Browser): Promise<TrainingRun> {
   const runsDir = mkdtempSync(join(tmpdir(), "gradscope-bench-runs-"));
   // Plain SGD takes Alpha's fast path, so the epoch is dominated by training, not diagnostics.
   const args = [
@@ -105,6 +113,7 @@ async function trainSeconds(withDashboard: boolean, browser: Browser): Promise<n
     text += chunk;
   });
   const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+  let pageReadyAt: number | undefined;
   if (withDashboard) {
     const url = await new Promise<string>((resolve) => {
       const check = () => {
@@ -116,26 +125,49 @@ async function trainSeconds(withDashboard: boolean, browser: Browser): Promise<n
     });
     const page = await browser.newPage({ viewport: { width: 1500, height: 1400 } });
     await page.goto(url);
+    await page.waitForSelector("body[data-ready]");
+    pageReadyAt = Date.now() / 1000;
     await exited;
     await page.close();
   } else await exited;
   const directory = /run directory (\S+)/.exec(text)?.[1];
   if (!directory) throw new Error(`the benchmark's training failed: ${text}`);
-  return JSON.parse(readFileSync(join(directory, "summary.json"), "utf8")).train_seconds;
+  const store = new Database(join(runsDir, "gradscope.db"), { readonly: true });
+  const steps = store.prepare("SELECT step, wall_time FROM scalars WHERE key = 'train/loss' ORDER BY step").all() as TrainingRun["steps"];
+  store.close();
+  return { seconds: JSON.parse(readFileSync(join(directory, "summary.json"), "utf8")).train_seconds, steps, pageReadyAt };
 }
 
-/** Training time of two Fashion-MNIST MLP epochs (SGD, economy quantities) with and without the page open, alternated `runs` times. */
-export async function throughputWithDashboard(runs = 3): Promise<{ without: number[]; withPage: number[] }> {
+// Seconds between logging step `from` (or the first after it) and the last step.
+function secondsFrom(run: TrainingRun, from: number): number {
+  const first = run.steps.find((s) => s.step >= from) ?? run.steps[0];
+  return run.steps[run.steps.length - 1].wall_time - first.wall_time;
+}
+
+/** Training throughput with and without the page, from alternated pairs of runs. */
+export interface DashboardThroughput {
+  /** The epochs' own seconds of each run, the page's start-up included. */
+  without: number[];
+  withPage: number[];
+  /** Per pair: the steps after the page first showed data, seconds without ÷ seconds with the page. */
+  streamingRatios: number[];
+}
+
+/** Two Fashion-MNIST MLP epochs (SGD, economy quantities) with and without the page open, alternated `runs` times. */
+export async function throughputWithDashboard(runs = 3): Promise<DashboardThroughput> {
   const browser = await launchChromium();
-  const without: number[] = [];
-  const withPage: number[] = [];
+  const result: DashboardThroughput = { without: [], withPage: [], streamingRatios: [] };
   try {
     for (let i = 0; i < runs; i++) {
-      without.push(await trainSeconds(false, browser));
-      withPage.push(await trainSeconds(true, browser));
+      const plain = await trainingRun(false, browser);
+      const viewed = await trainingRun(true, browser);
+      result.without.push(plain.seconds);
+      result.withPage.push(viewed.seconds);
+      const readyStep = viewed.steps.find((s) => s.wall_time >= (viewed.pageReadyAt ?? 0))?.step ?? 0;
+      result.streamingRatios.push(secondsFrom(plain, readyStep) / secondsFrom(viewed, readyStep));
     }
   } finally {
     await browser.close();
   }
-  return { without, withPage };
+  return result;
 }
