@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { ConfigError, loadConfig } from "../src/config/load.ts";
-import { configJsonSchema } from "../src/config/schema.ts";
+import { configJsonSchema, quantitiesSchema } from "../src/config/schema.ts";
+import { createQuantities, quantityNames } from "../src/quantities/index.ts";
 
 const folder = mkdtempSync(join(tmpdir(), "gradscope-config-"));
 const file = (name: string, text: string) => {
@@ -82,4 +83,17 @@ test("the JSON Schema describes every section and each optimizer's options", () 
   assert.equal(schema.additionalProperties, false);
   const adam = schema.properties.optimizer.oneOf?.find((o) => JSON.stringify(o.properties.name).includes('"adam"'));
   assert.ok(adam && "weight_decay" in adam.properties && "amsgrad" in adam.properties);
+});
+
+test("the quantities section takes every quantity gradscope has, with its options (the curvature ones were missing)", () => {
+  const section = {
+    ...Object.fromEntries(quantityNames.map((name) => [name, true])),
+    hess_trace: { every: 10, curvature: "diag_ggn_mc", seed: 3 },
+    hess_max_ev: { every: 50, max_iterations: 40, rtol: 1e-3 },
+    grad_hist_2d: { adapt: { x: { policy: "grad_abs_max", padding: 0.1 }, y: null } },
+  };
+  const parsed = quantitiesSchema.safeParse(section);
+  assert.ok(parsed.success, parsed.success ? "" : JSON.stringify(parsed.error.issues));
+  assert.equal(createQuantities(parsed.data as Record<string, boolean | Record<string, unknown>>, 1).length, quantityNames.length);
+  assert.equal(quantitiesSchema.safeParse({ hess_trace: { curvature: "diag_x" } }).success, false);
 });

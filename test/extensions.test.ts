@@ -51,7 +51,15 @@ test("batchL2, batchDot, meanProjections, sumGradSquared and projections equal t
     // Without materialized gradients, conv layers take the general path from their own copies.
     const alone = backwardWithExtensions(loss, { meanProjections: true });
     model.zeroGrad();
-    const stats = backwardWithExtensions(loss, { batchL2: true, batchDot: true, meanProjections: true, sumGradSquared: true, projections: directions, individualGradients: true });
+    const stats = backwardWithExtensions(loss, {
+      batchL2: true,
+      batchDot: true,
+      meanProjections: true,
+      batchMaxAbs: true,
+      sumGradSquared: true,
+      projections: directions,
+      individualGradients: true,
+    });
     params.forEach((p, k) => {
       const rows = loop.map((g) => g.slice(offsets[k], offsets[k] + p.size));
       const dot = (a: number[], b: ArrayLike<number>) => a.reduce((s, v, j) => s + v * b[j], 0);
@@ -71,6 +79,7 @@ test("batchL2, batchDot, meanProjections, sumGradSquared and projections equal t
         1e-7,
         `batchDot ${k}`,
       );
+      assertClose([s.batchMaxAbs ?? Number.NaN], [Math.max(...rows.flat().map(Math.abs))], 1e-6, 0, `batchMaxAbs ${k}`);
       const meanGradient = Array.from({ length: p.size }, (_, j) => rows.reduce((t, r) => t + r[j], 0) / batch);
       for (const [what, values] of [
         ["meanProjections", s.meanProjections],

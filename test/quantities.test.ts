@@ -89,6 +89,55 @@ test("the tracker's engine copies: Distance and UpdateSize measure from θ_0 and
   model.dispose();
 });
 
+test("bin adaptation: after a step its schedule picks, GradHist2d's axes become ±(1 + padding)·max |g_i[j]| and ±max |θ|, and GradHist1d's likewise", () => {
+  const { model } = buildModel({ layers: [{ type: "conv2d", out_channels: 2, kernel_size: 3 }, { type: "relu" }, { type: "flatten" }, { type: "linear", out: 3 }] }, [1, 5, 5], 4);
+  const optimizer = createOptimizer("sgd", model.parameters(), { lr: 0.1 });
+  const quantities = createQuantities(
+    {
+      grad_hist_1d: { bins: 10, adapt: { policy: "grad_abs_max", padding: 0.2, every: 2 } },
+      grad_hist_2d: { bins: [4, 5], adapt: { x: { policy: "grad_abs_max", padding: 0.1 }, y: { policy: "param_abs_max" } } },
+    },
+    1,
+  );
+  const tracker = new QuantityTracker(quantities, model, optimizer);
+  const largest: Array<{ gradient: number; parameter: number }> = [];
+  for (let t = 0; t < 3; t++) {
+    scope(() => {
+      optimizer.zeroGrad();
+      const x = tensor(randomValues(4 * 25, 20 + t), [4, 1, 5, 5]);
+      const y = tensor([0, 1, 2, 0], [4], "int32");
+      // Per-sample gradients by one backward per sample: the largest element in magnitude.
+      let gradient = 0;
+      for (let i = 0; i < 4; i++) {
+        model.zeroGrad();
+        backward(mean(crossEntropy(model.forward(tensor(x.toArray().slice(i * 25, (i + 1) * 25), [1, 1, 5, 5])), tensor([[0, 1, 2, 0][i]], [1], "int32"))));
+        for (const p of model.parameters()) gradient = Math.max(gradient, ...Array.from(p.grad?.data ?? [], Math.abs));
+      }
+      largest.push({ gradient, parameter: Math.max(...model.parameters().flatMap((p) => Array.from(p.data, Math.abs))) });
+      optimizer.zeroGrad();
+      tracker.backward(mean(crossEntropy(model.forward(x), y)), t);
+      optimizer.step();
+    });
+  }
+  const edges = (t: number, name: string) => (tracker.outputs.get(t) as Record<string, { edges: number[] | number[][] }>)[name].edges;
+  const ends = (e: number[]) => [e[0], e[e.length - 1]];
+  assert.deepEqual(ends((edges(0, "GradHist2d") as number[][])[0]), [-1, 1], "step 0 uses the configured range");
+  for (const t of [1, 2]) {
+    const [x, y] = edges(t, "GradHist2d") as number[][];
+    assertClose(ends(x), [-1.1 * largest[t - 1].gradient, 1.1 * largest[t - 1].gradient], 1e-5, 0, `x axis at step ${t}`);
+    assertClose(ends(y), [-largest[t - 1].parameter, largest[t - 1].parameter], 1e-6, 0, `y axis at step ${t}`);
+  }
+  // Adapted after steps 0 and 2 only (every 2): step 1 and 2 histograms use step 0's maximum.
+  for (const t of [1, 2]) assertClose(ends(edges(t, "GradHist1d") as number[]), [-1.2 * largest[0].gradient, 1.2 * largest[0].gradient], 1e-5, 0, `1-D range at step ${t}`);
+  assert.throws(
+    () => createQuantities({ grad_hist_1d: { adapt: { policy: "grad_max" } } }, 1),
+    /quantity grad_hist_1d: adapt.policy must be grad_abs_max or param_abs_max, got "grad_max"/,
+  );
+  tracker.dispose();
+  optimizer.dispose();
+  model.dispose();
+});
+
 test("the noise-aware quadratic fit: stepping to the minimum gives α = 0, across it α = 1, a concave fit −1", () => {
   const tiny: [number, number] = [1e-10, 1e-10];
   const toMinimum = fitQuadratic(1, [1, 0.5], [-1, 0], tiny, tiny);

@@ -127,6 +127,16 @@ const schedule = {
 };
 const quantityEntry = (options: Record<string, z.ZodType> = {}) => z.union([z.boolean(), z.strictObject({ ...schedule, ...options })]).optional();
 const range = z.tuple([z.number(), z.number()]);
+const curvature = z.enum(["diag_h", "diag_ggn_exact", "diag_ggn_mc"]).optional();
+const seed = z.number().int().min(0).optional();
+// A histogram axis's bin adaptation (Cockpit's GradAbsMax / ParamAbsMax): after the steps its
+// schedule picks, the axis becomes ±(1 + padding)·max(min_size/2, max |g_i| or max |θ|).
+const adaptation = z.strictObject({
+  policy: z.enum(["grad_abs_max", "param_abs_max"]),
+  padding: z.number().min(0).optional(),
+  min_size: z.number().positive().optional(),
+  ...schedule,
+});
 
 /** The `quantities` section: a Cockpit configuration name or quantities with schedules and options. */
 export const quantitiesSchema = z.union([
@@ -145,8 +155,16 @@ export const quantitiesSchema = z.union([
     cabs: quantityEntry(),
     early_stopping: quantityEntry({ epsilon: z.number().positive().optional() }),
     mean_gsnr: quantityEntry({ epsilon: z.number().positive().optional() }),
-    grad_hist_1d: quantityEntry({ bins: positiveInt.optional(), range: range.optional() }),
-    grad_hist_2d: quantityEntry({ bins: z.tuple([positiveInt, positiveInt]).optional(), range: z.tuple([range, range]).optional() }),
+    grad_hist_1d: quantityEntry({ bins: positiveInt.optional(), range: range.optional(), adapt: adaptation.nullish() }),
+    grad_hist_2d: quantityEntry({
+      bins: z.tuple([positiveInt, positiveInt]).optional(),
+      range: z.tuple([range, range]).optional(),
+      adapt: z.strictObject({ x: adaptation.nullish(), y: adaptation.nullish() }).nullish(),
+    }),
+    hess_trace: quantityEntry({ curvature, seed }),
+    tic_diag: quantityEntry({ curvature, epsilon: z.number().positive().optional(), seed }),
+    tic_trace: quantityEntry({ curvature, epsilon: z.number().positive().optional(), seed }),
+    hess_max_ev: quantityEntry({ max_iterations: positiveInt.optional(), rtol: z.number().positive().optional(), atol: z.number().min(0).optional(), seed }),
   }),
 ]);
 

@@ -1,5 +1,6 @@
 import type { ExtensionRequest } from "../engine/extensions/index.ts";
-import type { HistogramValue, Quantity, StepInfo } from "./quantity.ts";
+import { engineMemory } from "../engine/memory.ts";
+import type { HistogramValue, Quantity, RequestContext, StepInfo } from "./quantity.ts";
 import { every, type StepSchedule } from "./schedule.ts";
 
 const f = Math.fround;
@@ -25,42 +26,132 @@ function summed(step: StepInfo, key: "hist1d" | "hist2d", length: number): Float
   return total;
 }
 
-/** Histogram of all N·D per-sample gradient elements, torch.histc semantics. Config name `grad_hist_1d`. */
-export class GradHist1d implements Quantity {
-  readonly name = "GradHist1d";
+/**
+ * Cockpit's bin adaptation of a histogram axis: after each step its schedule picks (once that
+ * step's histogram is taken), the axis becomes ±(1 + padding)·max(minSize/2, m), with m the
+ * largest |g_i[j]| over all per-sample gradient elements (`grad_abs_max`, Cockpit's GradAbsMax)
+ * or the largest |θ[j]| (`param_abs_max`, ParamAbsMax). A non-finite m leaves the axis as it is.
+ */
+export interface BinAdaptation {
+  policy: "grad_abs_max" | "param_abs_max";
+  /** Relative padding of the maximum (default 0). */
+  padding?: number;
+  /** The narrowest range (default 1e-6). */
+  minSize?: number;
+  schedule: StepSchedule;
+}
+
+// The largest magnitude the policy looks at, over all parameters.
+function absMax(adaptation: BinAdaptation, step: StepInfo): number {
+  if (adaptation.policy === "param_abs_max") return step.valueTensors.reduce((most, t) => Math.max(most, engineMemory.kernels.maxAbs(t.size, t.ptr)), 0);
+  return step.params.reduce((most, { tensor }) => {
+    const value = step.stats.get(tensor)?.batchMaxAbs;
+    if (value === undefined) throw new Error(`gradscope: bin adaptation needs batchMaxAbs for ${tensor.name ?? "a parameter"}, which was not computed`);
+    return Math.max(most, value);
+  }, 0);
+}
+
+// Histogram axes with optional adaptations: the range each axis has now, what a step needs for
+// adapting, and the update after a step's histogram.
+class AdaptiveAxes {
+  readonly ranges: Array<[number, number]>;
   constructor(
-    readonly schedule: StepSchedule = every(1),
-    readonly bins = 100,
-    readonly range: [number, number] = [-2, 2],
-  ) {}
-  request(): ExtensionRequest {
-    return { hist1d: { bins: this.bins, range: this.range } };
+    ranges: Array<[number, number]>,
+    private readonly adaptations: Array<BinAdaptation | null>,
+  ) {
+    this.ranges = ranges.map((r) => [r[0], r[1]]);
   }
-  compute(step: StepInfo): HistogramValue {
-    return { hist: Array.from(summed(step, "hist1d", this.bins)), edges: linspaceEdges(this.range[0], this.range[1], this.bins) };
+  due(step: number): boolean {
+    return this.adaptations.some((a) => a?.schedule(step));
+  }
+  request(step: number): ExtensionRequest {
+    return this.adaptations.some((a) => a?.policy === "grad_abs_max" && a.schedule(step)) ? { batchMaxAbs: true } : {};
+  }
+  adapt(step: StepInfo): void {
+    for (const [axis, adaptation] of this.adaptations.entries()) {
+      if (!adaptation?.schedule(step.step)) continue;
+      const most = absMax(adaptation, step);
+      if (!Number.isFinite(most)) continue;
+      const end = (1 + (adaptation.padding ?? 0)) * Math.max((adaptation.minSize ?? 1e-6) / 2, most);
+      this.ranges[axis] = [-end, end];
+    }
   }
 }
 
-/** 2-D histogram of (g_i[j], θ[j]), Cockpit's scatter semantics; hist[ix][iy]. Config name `grad_hist_2d`. */
+/**
+ * Histogram of all N·D per-sample gradient elements, torch.histc semantics, optionally with its
+ * range adapted (`adapt`). Config name `grad_hist_1d`.
+ */
+export class GradHist1d implements Quantity {
+  readonly name = "GradHist1d";
+  private readonly axes: AdaptiveAxes;
+  /** Due when the histogram or its adaptation is. */
+  readonly schedule: StepSchedule;
+  constructor(
+    private readonly histogramSchedule: StepSchedule = every(1),
+    readonly bins = 100,
+    range: [number, number] = [-2, 2],
+    adapt: BinAdaptation | null = null,
+  ) {
+    this.axes = new AdaptiveAxes([range], [adapt]);
+    this.schedule = (step) => histogramSchedule(step) || this.axes.due(step);
+  }
+  /** The range the next histogram uses. */
+  get range(): [number, number] {
+    return this.axes.ranges[0];
+  }
+  request(context: RequestContext): ExtensionRequest {
+    return { ...this.axes.request(context.step), ...(this.histogramSchedule(context.step) ? { hist1d: { bins: this.bins, range: this.range } } : {}) };
+  }
+  compute(step: StepInfo): HistogramValue | undefined {
+    const value = this.histogramSchedule(step.step)
+      ? { hist: Array.from(summed(step, "hist1d", this.bins)), edges: linspaceEdges(this.range[0], this.range[1], this.bins) }
+      : undefined;
+    this.axes.adapt(step);
+    return value;
+  }
+}
+
+/**
+ * 2-D histogram of (g_i[j], θ[j]), Cockpit's scatter semantics; hist[ix][iy]. `adapt` adapts
+ * the gradient (x) and parameter (y) axes. Config name `grad_hist_2d`.
+ */
 export class GradHist2d implements Quantity {
   readonly name = "GradHist2d";
+  private readonly axes: AdaptiveAxes;
+  /** Due when the histogram or an axis's adaptation is. */
+  readonly schedule: StepSchedule;
   constructor(
-    readonly schedule: StepSchedule = every(1),
+    private readonly histogramSchedule: StepSchedule = every(1),
     readonly bins: [number, number] = [20, 20],
-    readonly range: [[number, number], [number, number]] = [
+    range: [[number, number], [number, number]] = [
       [-1, 1],
       [-2, 2],
     ],
-  ) {}
-  request(): ExtensionRequest {
-    return { hist2d: { bins: this.bins, range: this.range } };
+    adapt: [BinAdaptation | null, BinAdaptation | null] = [null, null],
+  ) {
+    this.axes = new AdaptiveAxes(range, adapt);
+    this.schedule = (step) => histogramSchedule(step) || this.axes.due(step);
   }
-  compute(step: StepInfo): HistogramValue {
+  /** The ranges the next histogram uses. */
+  get range(): [[number, number], [number, number]] {
+    return [this.axes.ranges[0], this.axes.ranges[1]];
+  }
+  request(context: RequestContext): ExtensionRequest {
+    return { ...this.axes.request(context.step), ...(this.histogramSchedule(context.step) ? { hist2d: { bins: this.bins, range: this.range } } : {}) };
+  }
+  compute(step: StepInfo): HistogramValue | undefined {
     const [xbins, ybins] = this.bins;
-    const flat = summed(step, "hist2d", xbins * ybins);
-    return {
-      hist: Array.from({ length: xbins }, (_, ix) => Array.from(flat.subarray(ix * ybins, (ix + 1) * ybins))),
-      edges: [linspaceEdges(this.range[0][0], this.range[0][1], xbins), linspaceEdges(this.range[1][0], this.range[1][1], ybins)],
-    };
+    let value: HistogramValue | undefined;
+    if (this.histogramSchedule(step.step)) {
+      const flat = summed(step, "hist2d", xbins * ybins);
+      const [x, y] = this.range;
+      value = {
+        hist: Array.from({ length: xbins }, (_, ix) => Array.from(flat.subarray(ix * ybins, (ix + 1) * ybins))),
+        edges: [linspaceEdges(x[0], x[1], xbins), linspaceEdges(y[0], y[1], ybins)],
+      };
+    }
+    this.axes.adapt(step);
+    return value;
   }
 }

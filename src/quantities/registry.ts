@@ -3,7 +3,7 @@ import { Alpha } from "./alpha.ts";
 import { Distance, GradNorm, Loss, Time, UpdateSize } from "./basic.ts";
 import { HessMaxEV, HessTrace, TICDiag, TICTrace } from "./curvature.ts";
 import { GradientNoiseScale, InnerTest, NormTest, OrthoTest } from "./gradientTests.ts";
-import { GradHist1d, GradHist2d } from "./histograms.ts";
+import { type BinAdaptation, GradHist1d, GradHist2d } from "./histograms.ts";
 import type { Quantity } from "./quantity.ts";
 import { atSteps, every, logarithmic, type StepSchedule } from "./schedule.ts";
 import { CABS, EarlyStoppingCriterion, MeanGSNR } from "./variance.ts";
@@ -24,7 +24,10 @@ const factories: Record<string, { options: string[]; build: (schedule: StepSched
   cabs: { options: [], build: (s) => new CABS(s) },
   early_stopping: { options: ["epsilon"], build: (s, o) => new EarlyStoppingCriterion(s, Number(o.epsilon ?? 1e-5)) },
   mean_gsnr: { options: ["epsilon"], build: (s, o) => new MeanGSNR(s, Number(o.epsilon ?? 1e-5)) },
-  grad_hist_1d: { options: ["bins", "range"], build: (s, o) => new GradHist1d(s, Number(o.bins ?? 100), (o.range as [number, number]) ?? [-2, 2]) },
+  grad_hist_1d: {
+    options: ["bins", "range", "adapt"],
+    build: (s, o) => new GradHist1d(s, Number(o.bins ?? 100), (o.range as [number, number]) ?? [-2, 2], adaptationOf("grad_hist_1d", o.adapt, s)),
+  },
   hess_trace: { options: ["curvature", "seed"], build: (s, o) => new HessTrace(s, String(o.curvature ?? "diag_h"), Number(o.seed ?? 0)) },
   tic_diag: {
     options: ["curvature", "epsilon", "seed"],
@@ -45,16 +48,19 @@ const factories: Record<string, { options: string[]; build: (schedule: StepSched
       }),
   },
   grad_hist_2d: {
-    options: ["bins", "range"],
-    build: (s, o) =>
-      new GradHist2d(
+    options: ["bins", "range", "adapt"],
+    build: (s, o) => {
+      const adapt = (o.adapt ?? {}) as { x?: unknown; y?: unknown };
+      return new GradHist2d(
         s,
         (o.bins as [number, number]) ?? [20, 20],
         (o.range as [[number, number], [number, number]]) ?? [
           [-1, 1],
           [-2, 2],
         ],
-      ),
+        [adaptationOf("grad_hist_2d", adapt.x, s), adaptationOf("grad_hist_2d", adapt.y, s)],
+      );
+    },
   },
 };
 
@@ -112,6 +118,18 @@ function scheduleOf(name: string, o: Options, trackEvery: number): StepSchedule 
   const interval = o.every ?? trackEvery;
   if (!Number.isInteger(interval) || (interval as number) < 1) throw new Error(`gradscope: quantity ${name}: every must be a positive integer, got ${JSON.stringify(interval)}`);
   return every(interval as number, Number(o.offset ?? 0));
+}
+
+// A histogram axis's `adapt` option (see BinAdaptation); without schedule keys it adapts after
+// every histogram the quantity takes.
+function adaptationOf(name: string, value: unknown, histogramSchedule: StepSchedule): BinAdaptation | null {
+  if (value === undefined || value === null) return null;
+  const o = value as Options;
+  if (o.policy !== "grad_abs_max" && o.policy !== "param_abs_max") {
+    throw new Error(`gradscope: quantity ${name}: adapt.policy must be grad_abs_max or param_abs_max, got ${JSON.stringify(o.policy)}`);
+  }
+  const schedule = scheduleKeys.some((key) => o[key] !== undefined) ? scheduleOf(name, o, 1) : histogramSchedule;
+  return { policy: o.policy, padding: o.padding === undefined ? undefined : Number(o.padding), minSize: o.min_size === undefined ? undefined : Number(o.min_size), schedule };
 }
 
 /**

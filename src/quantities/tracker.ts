@@ -17,6 +17,7 @@ export function mergeRequests(requests: ExtensionRequest[]): ExtensionRequest {
     if (r.batchL2) merged.batchL2 = true;
     if (r.batchDot) merged.batchDot = true;
     if (r.meanProjections) merged.meanProjections = true;
+    if (r.batchMaxAbs) merged.batchMaxAbs = true;
     if (r.sumGradSquared) merged.sumGradSquared = true;
     if (r.individualGradients) merged.individualGradients = true;
     if (r.deferredProjections) merged.deferredProjections = true;

@@ -2,12 +2,14 @@ import type { LayerRecord, Tensor } from "../tensor.ts";
 import { individualGradients, type ParameterGradients } from "./individualGradients.ts";
 import { rankOneLinear } from "./linearClosedForms.ts";
 import { LayerSnapshot, type ParameterRole, projectLayer } from "./projections.ts";
-import { batchDot, batchL2, hist1d, hist2d, materializedProjections, meanProjections, sumGradSquared } from "./statistics.ts";
+import { batchDot, batchL2, batchMaxAbs, hist1d, hist2d, materializedProjections, meanProjections, sumGradSquared } from "./statistics.ts";
 import type { ExtensionRequest, ParameterStatistics } from "./types.ts";
 
 function needsMaterialized(request: ExtensionRequest, closedForm: boolean): boolean {
   if (request.individualGradients) return true;
-  return !closedForm && Boolean(request.batchL2 || request.batchDot || request.meanProjections || request.sumGradSquared || request.hist1d || request.hist2d);
+  return (
+    !closedForm && Boolean(request.batchL2 || request.batchDot || request.meanProjections || request.batchMaxAbs || request.sumGradSquared || request.hist1d || request.hist2d)
+  );
 }
 
 /**
@@ -35,6 +37,7 @@ export function computeLayer(layer: LayerRecord, gradOut: Tensor, scale: number,
     // batchDot first: its Gram diagonals then give batchL2 for free.
     if (request.batchDot) stats.batchDot = view ? batchDot.linear(view, role) : batchDot.general(gradients as Tensor);
     if (request.meanProjections) stats.meanProjections = view ? meanProjections.linear(view, role) : meanProjections.general(gradients as Tensor);
+    if (request.batchMaxAbs) stats.batchMaxAbs = view ? batchMaxAbs.linear(view, role) : batchMaxAbs.general(gradients as Tensor);
     if (request.batchL2) stats.batchL2 = view ? batchL2.linear(view, role) : batchL2.general(gradients as Tensor);
     if (request.sumGradSquared) stats.sumGradSquared = view ? sumGradSquared.linear(view, role, parameter) : sumGradSquared.general(gradients as Tensor, parameter);
     const direction = request.projections?.get(parameter);

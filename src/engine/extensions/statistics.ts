@@ -78,6 +78,22 @@ export const meanProjections = {
   },
 };
 
+/**
+ * max_i,j |g_i[j]|. Linear: |s|·max_i (max_o |δ_io|·max_j |a_ij|) (weight), |s|·max_i,o |δ_io|
+ * (bias), from row maxima; general: over the materialized gradients.
+ */
+export const batchMaxAbs = {
+  linear(view: RankOneLinear, role: ParameterRole): number {
+    const rowMaxima = (x: Tensor, length: number) => Array.from({ length: view.batch }, (_, i) => engineMemory.kernels.maxAbs(length, x.ptr + i * length * 4));
+    const deltas = rowMaxima(view.delta, view.outFeatures);
+    const inputs = role === "bias" ? null : rowMaxima(view.activations, view.inFeatures);
+    return Math.abs(view.scale) * deltas.reduce((most, d, i) => Math.max(most, d * (inputs ? inputs[i] : 1)), 0);
+  },
+  general(gradients: Tensor): number {
+    return engineMemory.kernels.maxAbs(gradients.size, gradients.ptr);
+  },
+};
+
 /** Σ_i g_i² elementwise, shaped like the parameter. Linear weight: s²·(δ²)ᵀ(a²). */
 export const sumGradSquared = {
   linear(view: RankOneLinear, role: ParameterRole, parameter: Tensor): Tensor {

@@ -19,6 +19,8 @@ export interface ExtensionRequest {
   meanProjections?: boolean;
   /** Σ_i g_i², shaped like the parameter. */
   sumGradSquared?: boolean;
+  /** max_i,j |g_i[j]|, the largest per-sample gradient element in magnitude (NaN if any is). */
+  batchMaxAbs?: boolean;
   /** The materialized per-sample gradients [N, *shape]. */
   individualGradients?: boolean;
   /** g_iᵀd_θ for a direction d_θ given per parameter. */
@@ -51,6 +53,7 @@ export interface ParameterStatistics {
   batchDot?: Float64Array;
   meanProjections?: Float64Array;
   sumGradSquared?: Tensor;
+  batchMaxAbs?: number;
   individualGradients?: Tensor;
   projections?: Float64Array;
   deferredProjection?: DeferredProjection;
