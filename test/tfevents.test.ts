@@ -55,6 +55,16 @@ test("a run exports to a TensorBoard event file: brain.Event:2 first, then scala
   store.log("r", "train/loss", 1, 1.5);
   store.log("r", "quantities/GradNorm", 1, [0.25, 0.5]);
   store.log("r", "quantities/GradHist1d", 1, { hist: [1, 3], edges: [-1, 0, 1] });
+  store.log("r", "quantities/GradHist2d", 1, {
+    hist: [
+      [1, 0, 2],
+      [0, 5, 1],
+    ],
+    edges: [
+      [-1, 0, 1],
+      [-3, -1, 1, 3],
+    ],
+  });
   store.flush();
   const path = join(folder, "events.out.tfevents");
   writeTfEvents(store, "r", path);
@@ -84,6 +94,14 @@ test("a run exports to a TensorBoard event file: brain.Event:2 first, then scala
       [1, "quantities/GradNorm/1", 0.5],
     ],
   );
-  const histo = fields(values.find((v) => v.histo)?.histo as Uint8Array);
-  assert.deepEqual([histo.get(1)?.[0], histo.get(2)?.[0], histo.get(3)?.[0]], [-1, 1, 4], "min, max and count");
+  const histograms = new Map(values.filter((v) => v.histo).map((v) => [v.tag, fields(v.histo as Uint8Array)]));
+  assert.deepEqual([...histograms.keys()], ["quantities/GradHist1d", "quantities/GradHist2d/x", "quantities/GradHist2d/y"]);
+  const summary = (tag: string) => {
+    const h = histograms.get(tag) as Map<number, Array<number | bigint | Uint8Array>>;
+    return [h.get(1)?.[0], h.get(2)?.[0], h.get(3)?.[0]];
+  };
+  assert.deepEqual(summary("quantities/GradHist1d"), [-1, 1, 4], "min, max and count");
+  // A 2-D histogram goes as its marginals, each counting all 9 pairs over its own axis.
+  assert.deepEqual(summary("quantities/GradHist2d/x"), [-1, 1, 9]);
+  assert.deepEqual(summary("quantities/GradHist2d/y"), [-3, 3, 9]);
 });

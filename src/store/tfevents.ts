@@ -162,6 +162,14 @@ export function writeTfEvents(store: RunStore, runId: string, path: string): voi
         for (const [i, v] of value.entries()) records.push(tfRecord(scalarEvent(wallTime, step, `${key}/${i}`, v)));
       } else if (!Array.isArray(value.edges[0])) {
         records.push(tfRecord(histogramEvent(wallTime, step, key, value.edges as number[], value.hist as number[])));
+      } else {
+        // TensorBoard has no 2-D histograms: a 2-D one (GradHist2d) goes as its two marginals.
+        const [xEdges, yEdges] = value.edges as number[][];
+        const hist = value.hist as number[][];
+        const xMarginal = hist.map((row) => row.reduce((total, c) => total + c, 0));
+        const yMarginal = yEdges.slice(1).map((_, iy) => hist.reduce((total, row) => total + row[iy], 0));
+        records.push(tfRecord(histogramEvent(wallTime, step, `${key}/x`, xEdges, xMarginal)));
+        records.push(tfRecord(histogramEvent(wallTime, step, `${key}/y`, yEdges, yMarginal)));
       }
     }
   }
