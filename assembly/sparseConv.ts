@@ -1,42 +1,42 @@
 import { madd } from "./simd";
 
-// Convolution backward for output gradients that are mostly zero (after ReLU and max-pooling).
+// A product whose left factor is mostly zero: conv backward passes after ReLU and max-pooling.
 
-/** Workspace bytes `sparseInputColumns` needs: the nonzero channels of one position and their values. */
-export function sparseInputColumnsWorkspaceBytes(channels: i32): i32 {
-  return channels << 3;
+/** Workspace bytes `sparseDenseProduct` needs: one row's nonzero columns and their values. */
+export function sparseDenseProductWorkspaceBytes(k: i32): i32 {
+  return k << 3;
 }
 
 /**
- * The unfolded input gradient of one sample, position-major: rows[p, :] = Σ_o δ[o, p]·W[o, :]
- * for each of `plane` positions, with δ [channels, plane] and W [channels, patch]. Each position
- * sums only the channels whose δ is not zero there, so the work is proportional to the
- * nonzeros; rows with none are zero.
+ * C = A·B for row-major A [m, k], B [k, n], C [m, n], where A is mostly zero: each row of C
+ * sums only the rows of B whose A entry is not zero, so the work is proportional to A's
+ * nonzeros; rows of A without any give zero rows.
  */
-export function sparseInputColumns(delta: usize, channels: i32, plane: i32, weight: usize, patch: i32, rows: usize, work: usize): void {
+export function sparseDenseProduct(a: usize, m: i32, k: i32, b: usize, n: i32, c: usize, work: usize): void {
   const picked = work;
-  const values = work + (<usize>channels << 2);
-  const rowBytes = <usize>patch << 2;
-  for (let p = 0; p < plane; p++) {
+  const values = work + (<usize>k << 2);
+  const rowBytes = <usize>n << 2;
+  for (let i = 0; i < m; i++) {
+    const aRow = a + <usize>i * (<usize>k << 2);
     let count = 0;
-    for (let o = 0; o < channels; o++) {
-      const value = load<f32>(delta + ((<usize>o * plane + p) << 2));
+    for (let p = 0; p < k; p++) {
+      const value = load<f32>(aRow + (<usize>p << 2));
       if (value == 0) continue;
-      store<i32>(picked + (<usize>count << 2), o);
+      store<i32>(picked + (<usize>count << 2), p);
       store<f32>(values + (<usize>count << 2), value);
       count++;
     }
-    const row = rows + <usize>p * rowBytes;
+    const row = c + <usize>i * rowBytes;
     if (count == 0) {
       memory.fill(row, 0, rowBytes);
       continue;
     }
     let j = 0;
-    for (; j + 16 <= patch; j += 16) {
+    for (; j + 16 <= n; j += 16) {
       let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-      for (let k = 0; k < count; k++) {
-        const v = v128.load32_splat(values + (<usize>k << 2));
-        const w = weight + <usize>load<i32>(picked + (<usize>k << 2)) * rowBytes + (<usize>j << 2);
+      for (let q = 0; q < count; q++) {
+        const v = v128.load32_splat(values + (<usize>q << 2));
+        const w = b + <usize>load<i32>(picked + (<usize>q << 2)) * rowBytes + (<usize>j << 2);
         a0 = madd(v, v128.load(w), a0);
         a1 = madd(v, v128.load(w, 16), a1);
         a2 = madd(v, v128.load(w, 32), a2);
@@ -48,14 +48,14 @@ export function sparseInputColumns(delta: usize, channels: i32, plane: i32, weig
       v128.store(out, a2, 32);
       v128.store(out, a3, 48);
     }
-    for (; j + 4 <= patch; j += 4) {
+    for (; j + 4 <= n; j += 4) {
       let a0 = f32x4.splat(0);
-      for (let k = 0; k < count; k++) a0 = madd(v128.load32_splat(values + (<usize>k << 2)), v128.load(weight + <usize>load<i32>(picked + (<usize>k << 2)) * rowBytes + (<usize>j << 2)), a0);
+      for (let q = 0; q < count; q++) a0 = madd(v128.load32_splat(values + (<usize>q << 2)), v128.load(b + <usize>load<i32>(picked + (<usize>q << 2)) * rowBytes + (<usize>j << 2)), a0);
       v128.store(row + (<usize>j << 2), a0);
     }
-    for (; j < patch; j++) {
+    for (; j < n; j++) {
       let total: f32 = 0;
-      for (let k = 0; k < count; k++) total += load<f32>(values + (<usize>k << 2)) * load<f32>(weight + <usize>load<i32>(picked + (<usize>k << 2)) * rowBytes + (<usize>j << 2));
+      for (let q = 0; q < count; q++) total += load<f32>(values + (<usize>q << 2)) * load<f32>(b + <usize>load<i32>(picked + (<usize>q << 2)) * rowBytes + (<usize>j << 2));
       store<f32>(row + (<usize>j << 2), total);
     }
   }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { tensor } from "../src/engine/creation.ts";
 import { transposeMatrix } from "../src/engine/kernels/elementwise.ts";
-import { type GemmArgs, gemm, gemmRowsOfB, referenceGemm } from "../src/engine/kernels/gemm.ts";
+import { type GemmArgs, gemm, gemmRowsOfB, referenceGemm, sparseDenseProduct } from "../src/engine/kernels/gemm.ts";
 import { engineMemory } from "../src/engine/memory.ts";
 import { scope } from "../src/engine/scope.ts";
 import { instantiateKernels } from "../src/engine/wasm.ts";
@@ -99,6 +99,26 @@ test("the WASM transpose moves every element, float or int bits alike, in full 4
       transposeMatrix(source.ptr, rows, cols, target.ptr);
       const expected = Array.from({ length: rows * cols }, (_, i) => values[(i % rows) * cols + Math.floor(i / rows)]);
       assert.deepEqual(target.toArray(), expected, `${rows}x${cols}`);
+    });
+  }
+});
+
+test("the sparse-dense product equals the reference GEMM for mostly zero, all-zero-row and dense left factors (vector body and tails)", () => {
+  for (const [m, k, n, zeros] of [
+    [5, 7, 37, 0.8],
+    [3, 4, 16, 0],
+    [6, 9, 3, 1],
+  ] as const) {
+    scope(() => {
+      const values = randomValues(m * k, 7).map((v, i) => (i % 3 === 0 || randomValues(1, 100 + i)[0] > 2 * zeros - 1 ? v : 0));
+      for (let j = 0; j < k; j++) values[j] = 0;
+      const a = tensor(zeros === 1 ? new Array(m * k).fill(0) : values, [m, k]);
+      const b = tensor(randomValues(k * n, 8), [k, n]);
+      const c1 = tensor(randomValues(m * n, 9), [m, n]);
+      const c2 = tensor(new Array(m * n).fill(0), [m, n]);
+      sparseDenseProduct(a.ptr, m, k, b.ptr, n, c1.ptr);
+      referenceGemm({ transA: false, transB: false, m, n, k, alpha: 1, a: a.ptr, lda: k, b: b.ptr, ldb: n, beta: 0, c: c2.ptr, ldc: n });
+      assertClose(c1.data, c2.data, 1e-5, 1e-6, `${m}x${k}x${n}, zeros ${zeros}`);
     });
   }
 });

@@ -58,8 +58,8 @@ export interface WasmKernels {
   ): void;
   transpose(src: number, rows: number, cols: number, dst: number): void;
   countNonzero(n: number, x: number): number;
-  sparseInputColumns(delta: number, channels: number, plane: number, weight: number, patch: number, rows: number, work: number): void;
-  sparseInputColumnsWorkspaceBytes(channels: number): number;
+  sparseDenseProduct(a: number, m: number, k: number, b: number, n: number, c: number, work: number): void;
+  sparseDenseProductWorkspaceBytes(k: number): number;
   sparseColumnSquares(columns: number, channels: number, plane: number, patch: number, deltas: number, unfoldedT: number, target: number, sign: number, work: number): void;
   sparseColumnSquaresWorkspaceBytes(columns: number, plane: number, patch: number): number;
   gramLower(x: number, rows: number, length: number, c: number, work: number): void;

@@ -70,10 +70,10 @@ export class ConvColumnSquares {
     const { groupOut, outChannels, patch, plane } = this.hyper;
     const count = columns.length;
     const stacked = new Tensor([count * groupOut, plane], "float32", "stacked column output gradients");
-    const products = new Tensor([count * groupOut, patch], "float32", "per-sample column gradients");
     const sums = new Tensor([count * groupOut], "float32", "column channel sums");
     const sparse = this.weight !== null && density(columns) < this.sparseBelow;
     const unfoldedT = sparse ? new Tensor([plane, patch], "float32", "position-major unfolded input") : null;
+    const products = this.weight && !sparse ? new Tensor([count * groupOut, patch], "float32", "per-sample column gradients") : null;
     const heap = engineMemory.f32;
     forEachUnfolded(this.layer.input, this.hyper, (sample, group, unfolded) => {
       const first = (sample * outChannels + group * groupOut) * plane;
@@ -83,7 +83,7 @@ export class ConvColumnSquares {
         transposeMatrix(unfolded.ptr, patch, plane, unfoldedT.ptr);
         const work = engineMemory.workspace(engineMemory.kernels.sparseColumnSquaresWorkspaceBytes(count, plane, patch));
         engineMemory.kernels.sparseColumnSquares(count, groupOut, plane, patch, stacked.ptr, unfoldedT.ptr, target, sign, work);
-      } else if (this.weight) {
+      } else if (products) {
         gemm({
           transA: false,
           transB: true,

@@ -52,6 +52,14 @@ export function gramLower(x: number, rows: number, length: number, c: number): v
 }
 
 /**
+ * C = A·B for row-major A [m, k] at byte offset a, B [k, n], C [m, n], skipping A's zeros: for a
+ * mostly zero A (conv output gradients after ReLU and max-pooling) the work follows the nonzeros.
+ */
+export function sparseDenseProduct(a: number, m: number, k: number, b: number, n: number, c: number): void {
+  engineMemory.kernels.sparseDenseProduct(a, m, k, b, n, c, engineMemory.workspace(engineMemory.kernels.sparseDenseProductWorkspaceBytes(k)));
+}
+
+/**
  * C = alpha·A·B[rowsOfB] + beta·C (no transposes): the K rows of B used are those whose int32
  * indices sit at byte offset `rowsOfB`, gathered while B is packed.
  */

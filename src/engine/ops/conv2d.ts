@@ -1,7 +1,7 @@
 import { noGrad, record, wantedGradients } from "../autograd.ts";
 import { bilinearRules } from "../curvature/rules.ts";
 import { transposeMatrix } from "../kernels/elementwise.ts";
-import { gemm } from "../kernels/gemm.ts";
+import { gemm, sparseDenseProduct } from "../kernels/gemm.ts";
 import { countNonzero } from "../kernels/reductions.ts";
 import { engineMemory } from "../memory.ts";
 import { shapeString } from "../shapes.ts";
@@ -106,7 +106,7 @@ export function forEachUnfolded(x: Tensor, hyper: Conv2dHyper, visit: (sample: n
  */
 export function convWeightGradients(x: Tensor, gradOut: Tensor, hyper: Conv2dHyper, alpha: number, target: (sample: number) => number, accumulate: boolean): void {
   const { outChannels, groupOut, patch, plane } = hyper;
-  if (!accumulate && countNonzero(gradOut) < SPARSE_INPUT_GRADIENT_DENSITY * gradOut.size) {
+  if (!accumulate && countNonzero(gradOut) < SPARSE_GRADIENT_DENSITY * gradOut.size) {
     sparseWeightGradients(x, gradOut, hyper, alpha, target);
     return;
   }
@@ -129,22 +129,18 @@ export function convWeightGradients(x: Tensor, gradOut: Tensor, hyper: Conv2dHyp
   );
 }
 
-// Per-sample weight gradients from mostly zero output gradients: row o of δ_n·unfold(x_n)ᵀ sums
-// the unfolded input's position rows (transposed) where channel o's δ is nonzero.
+// Per-sample weight gradients from mostly zero output gradients: δ_n·unfold(x_n)ᵀ with the
+// unfolded input transposed to position-major, so each channel sums the rows of its nonzeros.
 function sparseWeightGradients(x: Tensor, gradOut: Tensor, hyper: Conv2dHyper, alpha: number, target: (sample: number) => number): void {
   const { outChannels, groupOut, patch, plane } = hyper;
   const unfoldedT = new Tensor([plane, patch], "float32", "position-major unfolded input");
-  const deltaT = new Tensor([plane, groupOut], "float32", "position-major output gradient");
   forEachUnfolded(x, hyper, (n, group, columns) => {
     transposeMatrix(columns.ptr, patch, plane, unfoldedT.ptr);
-    transposeMatrix(gradOut.ptr + (n * outChannels + group * groupOut) * plane * 4, groupOut, plane, deltaT.ptr);
     const rows = target(n) + group * groupOut * patch * 4;
-    const work = engineMemory.workspace(engineMemory.kernels.sparseInputColumnsWorkspaceBytes(plane));
-    engineMemory.kernels.sparseInputColumns(deltaT.ptr, plane, groupOut, unfoldedT.ptr, patch, rows, work);
+    sparseDenseProduct(gradOut.ptr + (n * outChannels + group * groupOut) * plane * 4, groupOut, plane, unfoldedT.ptr, patch, rows);
     if (alpha !== 1) engineMemory.kernels.scaleInPlace(groupOut * patch, rows, alpha);
   });
   unfoldedT.dispose();
-  deltaT.dispose();
 }
 
 // Unfolded columns of up to this many floats (16 MB) are built at once; a chunk of samples
@@ -170,10 +166,12 @@ function copyChannelRows(hyper: Conv2dHyper, nchw: number, chunk: number, first:
   }
 }
 
-/** The gradients [∂x, ∂W, ∂b] of ⟨gradOut, conv2d(x, W) + b⟩ that `wants` asks for, chunk by chunk. */
-// Below this fraction of nonzero output gradients the input gradient is summed from the nonzeros.
-const SPARSE_INPUT_GRADIENT_DENSITY = 0.3;
+// Below this fraction of nonzero output gradients, input and per-sample weight gradients are
+// summed from the nonzeros (sparseDenseProduct) instead of a dense GEMM; measured break-even is
+// near 0.4.
+const SPARSE_GRADIENT_DENSITY = 0.3;
 
+/** The gradients [∂x, ∂W, ∂b] of ⟨gradOut, conv2d(x, W) + b⟩ that `wants` asks for, chunk by chunk. */
 function conv2dVjp(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tensor, wants: { x: boolean; weight: boolean; bias: boolean }): Array<Tensor | null> {
   const { batch, inChannels, outChannels, groupOut, patch, plane, geometry: g } = hyper;
   const gradX = wants.x ? new Tensor(x.shape, "float32", "conv2d input gradient") : null;
@@ -186,8 +184,9 @@ function conv2dVjp(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tenso
   const delta = new Tensor([groupOut, chunk * plane], "float32", "conv2d chunk gradient");
   // Mostly zero output gradients (ReLU then max-pooling leave about 20%) reach the input
   // through only their nonzeros, one sample at a time.
-  const rows =
-    gradX && countNonzero(gradOut) < SPARSE_INPUT_GRADIENT_DENSITY * gradOut.size ? new Tensor([plane, patch], "float32", "conv2d position-major input gradient columns") : null;
+  const sparse = gradX !== null && countNonzero(gradOut) < SPARSE_GRADIENT_DENSITY * gradOut.size;
+  const rows = sparse ? new Tensor([plane, patch], "float32", "conv2d position-major input gradient columns") : null;
+  const deltaT = sparse ? new Tensor([plane, groupOut], "float32", "conv2d position-major output gradient") : null;
   for (let first = 0; first < batch; first += chunk) {
     const samples = Math.min(chunk, batch - first);
     const width = samples * plane;
@@ -214,11 +213,11 @@ function conv2dVjp(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tenso
           ldc: patch,
         });
       }
-      if (gradX && rows) {
+      if (gradX && rows && deltaT) {
+        // Per sample: the unfolded input gradient position by position, δᵀ·W, folded back.
         for (let s = 0; s < samples; s++) {
-          const delta = gradOut.ptr + ((first + s) * outChannels + group * groupOut) * plane * 4;
-          const work = engineMemory.workspace(engineMemory.kernels.sparseInputColumnsWorkspaceBytes(groupOut));
-          engineMemory.kernels.sparseInputColumns(delta, groupOut, plane, weightPtr, patch, rows.ptr, work);
+          transposeMatrix(gradOut.ptr + ((first + s) * outChannels + group * groupOut) * plane * 4, groupOut, plane, deltaT.ptr);
+          sparseDenseProduct(deltaT.ptr, plane, groupOut, weightPtr, patch, rows.ptr);
           transposeMatrix(rows.ptr, plane, patch, columns.ptr);
           col2imAdd(g, columns.offset, gradX.offset + inputStart(s), plane);
         }
@@ -246,6 +245,7 @@ function conv2dVjp(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tenso
   columns.dispose();
   delta.dispose();
   rows?.dispose();
+  deltaT?.dispose();
   const gradB = wants.bias ? biasGradient(gradOut, { batch, channels: outChannels, positions: plane, channelsLast: false }) : null;
   return [gradX, gradW, gradB];
 }
