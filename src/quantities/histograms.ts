@@ -43,7 +43,8 @@ export interface BinAdaptation {
 
 // The largest magnitude the policy looks at, over all parameters.
 function absMax(adaptation: BinAdaptation, step: StepInfo): number {
-  if (adaptation.policy === "param_abs_max") return step.valueTensors.reduce((most, t) => Math.max(most, engineMemory.kernels.maxAbs(t.size, t.ptr)), 0);
+  // Quantities compute before the optimizer steps, so the parameters still hold θ_t: no copy.
+  if (adaptation.policy === "param_abs_max") return step.params.reduce((most, { tensor }) => Math.max(most, engineMemory.kernels.maxAbs(tensor.size, tensor.ptr)), 0);
   return step.params.reduce((most, { tensor }) => {
     const value = step.stats.get(tensor)?.batchMaxAbs;
     if (value === undefined) throw new Error(`gradscope: bin adaptation needs batchMaxAbs for ${tensor.name ?? "a parameter"}, which was not computed`);
