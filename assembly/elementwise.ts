@@ -44,10 +44,24 @@ export function axpy(n: i32, alpha: f32, x: usize, y: usize): void {
   }
 }
 
-/** Σ x_i·y_i, four float32 accumulators (a pairwise-like sum that also rounds less than one). */
+/**
+ * Σ x_i·y_i in float32. Four independent vector accumulators (sixteen lanes) keep four
+ * multiply-adds in flight instead of waiting on one chain, and also round less than one sum.
+ */
 export function dot(n: i32, x: usize, y: usize): f32 {
   let acc = f32x4.splat(0);
+  let acc1 = f32x4.splat(0);
+  let acc2 = f32x4.splat(0);
+  let acc3 = f32x4.splat(0);
   let i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const offset = <usize>i << 2;
+    acc = madd(v128.load(x + offset), v128.load(y + offset), acc);
+    acc1 = madd(v128.load(x + offset, 16), v128.load(y + offset, 16), acc1);
+    acc2 = madd(v128.load(x + offset, 32), v128.load(y + offset, 32), acc2);
+    acc3 = madd(v128.load(x + offset, 48), v128.load(y + offset, 48), acc3);
+  }
+  acc = f32x4.add(f32x4.add(acc, acc1), f32x4.add(acc2, acc3));
   for (; i + 4 <= n; i += 4) {
     const offset = <usize>i << 2;
     acc = madd(v128.load(x + offset), v128.load(y + offset), acc);

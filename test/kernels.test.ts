@@ -95,6 +95,24 @@ test("WASM squaredDistance and dotProduct sum in float64: they equal the TypeScr
   });
 });
 
+test("WASM float32 dot equals a float64 sum to float32 rounding in the sixteen-lane body, the four-lane loop and the scalar tail", () => {
+  scope(() => {
+    for (const n of [0, 1, 3, 4, 7, 16, 17, 23, 36, 1001]) {
+      const x = tensor(randomValues(n, 10), [n]);
+      const y = tensor(randomValues(n, 11), [n]);
+      let exact = 0;
+      let magnitude = 0;
+      for (let i = 0; i < n; i++) {
+        exact += x.data[i] * y.data[i];
+        magnitude += Math.abs(x.data[i] * y.data[i]);
+      }
+      const dot = engineMemory.kernels.dot(n, x.ptr, y.ptr);
+      assert.ok(Math.abs(dot - exact) <= 1e-6 * magnitude, `n ${n}: ${dot} vs ${exact}`);
+      if (n > 0) assert.notEqual(dot, 0);
+    }
+  });
+});
+
 test("WASM countNonzero counts what is not ±0, NaN and infinities included, in the vector body and the tail", () => {
   scope(() => {
     const values = randomValues(23, 9).map((v, i) => (i % 3 === 0 ? 0 : v));
