@@ -1,5 +1,7 @@
 // Sums over one axis of a tensor viewed as [outer, length, inner], and the broadcast back.
 
+import { highPair, lowPair } from "./simd";
+
 /** out[o, i] = scale · Σ_l x[o, l, i]: rows added in order, four lanes at a time (one sum per lane group when inner = 1). */
 export function sumAxis(x: usize, outer: i32, length: i32, inner: i32, scale: f32, out: usize): void {
   const vs = f32x4.splat(scale);
@@ -44,17 +46,6 @@ export function expandAxis(g: usize, outer: i32, length: i32, inner: i32, scale:
   }
 }
 
-// Float32 lanes 0–1 and 2–3 of v, widened to float64: the float64 sums below reduce millions of
-// elements, where a float32 running sum would drift past the quantities' tolerances.
-@inline
-function lowPair(v: v128): v128 {
-  return f64x2.promote_low_f32x4(v);
-}
-
-@inline
-function highPair(v: v128): v128 {
-  return f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3));
-}
 
 /** Σ_i (x_i − y_i)² accumulated in float64, or Σ_i x_i² when y is 0 (no tensor lives at address 0). */
 export function squaredDistance(n: i32, x: usize, y: usize): f64 {

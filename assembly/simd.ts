@@ -6,6 +6,18 @@ export function madd(a: v128, b: v128, c: v128): v128 {
   return f32x4.add(f32x4.mul(a, b), c);
 }
 
+// Float32 lanes 0–1 and 2–3 of v, widened to float64: float64 sums reduce millions of elements,
+// where a float32 running sum would drift past the tolerances of the statistics built on them.
+@inline
+export function lowPair(v: v128): v128 {
+  return f64x2.promote_low_f32x4(v);
+}
+
+@inline
+export function highPair(v: v128): v128 {
+  return f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 2, 3));
+}
+
 // Four rows of four floats, transposed: out[k] = (r0[k], r1[k], r2[k], r3[k]) for k = 0..3,
 // stored at `out`, `out + stride`, `out + 2·stride`, `out + 3·stride` (bytes).
 @inline

@@ -11,9 +11,9 @@ import { SGD } from "../src/optim/sgd.ts";
 import { dashboardAtScale, throughputWithDashboard } from "./dashboard.ts";
 import { type LoopEpoch, loopOverhead } from "./loop.ts";
 import { deepobsProblems, mnistMlp, overheadRatio, quantityOverhead, trackingIntervals } from "./quantities.ts";
-import { initTfjsWasm, tfjsCnnStep, tfjsMlpStep } from "./tfjsPeer.ts";
+import { initTfjsWasm, tfjsCnnStep, tfjsMlpStep, tfjsNormalizationStep } from "./tfjsPeer.ts";
 import { medianMs } from "./timing.ts";
-import { cnnSpec, gradscopeStep, mlpSpec } from "./workloads.ts";
+import { cnnSpec, gradscopeNormalizationStep, gradscopeStep, mlpSpec, normalizationShapes } from "./workloads.ts";
 
 interface Row {
   name: string;
@@ -86,6 +86,17 @@ for (const w of workloads) {
     histogram.dispose();
   }
   ours.dispose();
+}
+
+// The normalization layers, forward and backward.
+for (const kind of ["batchnorm2d", "layernorm"] as const) {
+  const ours = gradscopeNormalizationStep(kind);
+  const oursMs = medianMs(ours.step, 7, 2);
+  const peerMs = medianMs(tfjsNormalizationStep(kind), 7, 2);
+  ours.dispose();
+  const name = `${kind === "batchnorm2d" ? "BatchNorm2d (train)" : "LayerNorm"} forward + backward, [${normalizationShapes[kind].join(", ")}]`;
+  rows.push({ name: `${name} (gradscope)`, value: format(oursMs, 2), unit: "ms", ratio: `${format(peerMs / oursMs, 2)}x tfjs` });
+  rows.push({ name: `${name} (tfjs ${backend})`, value: format(peerMs, 2), unit: "ms", ratio: "1.00x" });
 }
 
 // Cockpit's configurations on DeepOBS problems, as ratios to the plain SGD step.

@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { setThreadsCount, setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
-import { randomBatch } from "./workloads.ts";
+import { normalizationShapes, randomBatch } from "./workloads.ts";
 
 /** Selects the tfjs WASM backend (single-threaded, SIMD), loading its .wasm from node_modules. */
 export async function initTfjsWasm(): Promise<string> {
@@ -76,5 +76,34 @@ export function tfjsCnnStep(batchSize: number): () => void {
     }, true);
     cost?.dataSync();
     cost?.dispose();
+  };
+}
+
+/**
+ * The same normalization passes in tfjs: batch norm over NHWC with the batch's moments, layer
+ * norm over the last axis, each with an affine weight and bias, differentiated for the input and
+ * both parameters.
+ */
+export function tfjsNormalizationStep(kind: keyof typeof normalizationShapes): () => void {
+  // Batch norm runs on the same tensor laid out NHWC, normalizing over all axes but channels.
+  const [n, c, h, w] = normalizationShapes.batchnorm2d;
+  const shape = kind === "batchnorm2d" ? [n, h, w, c] : [...normalizationShapes.layernorm];
+  const axes = kind === "batchnorm2d" ? [0, 1, 2] : [1];
+  const features = shape[shape.length - 1];
+  const x = tf.tensor(randomBatch(shape, 1, 2).inputs, shape);
+  const r = tf.tensor(randomBatch(shape, 1, 3).inputs, shape);
+  const scale = tf.ones([features]);
+  const offset = tf.zeros([features]);
+  const gradients = tf.grads((input: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor) => {
+    // tf.batchNorm's gradient wants per-channel statistics of the offset's rank; layer norm's
+    // are per row, so both are written out: (x − μ)·(σ² + ε)^−½·w + b.
+    const { mean, variance } = tf.moments(input, axes, true);
+    const normalized = tf.mul(tf.sub(input, mean), tf.rsqrt(tf.add(variance, 1e-5)));
+    return tf.sum(tf.mul(tf.add(tf.mul(normalized, weight), bias), r));
+  });
+  return () => {
+    const result = gradients([x, scale, offset]);
+    result[0].dataSync();
+    for (const t of result) t.dispose();
   };
 }

@@ -1,8 +1,9 @@
 import { backward, noGrad } from "../src/engine/autograd.ts";
 import { tensor } from "../src/engine/creation.ts";
 import { backwardWithExtensions, type ExtensionRequest } from "../src/engine/extensions/index.ts";
+import { mul } from "../src/engine/ops/binary.ts";
 import { crossEntropy } from "../src/engine/ops/losses.ts";
-import { mean } from "../src/engine/ops/reduce.ts";
+import { mean, sum } from "../src/engine/ops/reduce.ts";
 import { Random } from "../src/engine/random.ts";
 import { scope } from "../src/engine/scope.ts";
 import type { LayerSpec } from "../src/nn/spec.ts";
@@ -50,6 +51,36 @@ export function gradscopeStep(spec: LayerSpec[], inputShape: number[], batchSize
     dispose: () => {
       optimizer.zeroGrad();
       optimizer.dispose();
+      model.dispose();
+    },
+  };
+}
+
+/** The normalization layers' benchmark inputs: batch norm over NCHW and layer norm over rows. */
+export const normalizationShapes = { batchnorm2d: [128, 32, 16, 16], layernorm: [128, 512] } as const;
+
+/**
+ * A closure running one forward and backward pass of gradscope's BatchNorm2d (train mode) or
+ * LayerNorm on a fixed input, the loss being Σ y·r for a fixed random r.
+ */
+export function gradscopeNormalizationStep(kind: keyof typeof normalizationShapes): { step: () => void; dispose: () => void } {
+  const shape = [...normalizationShapes[kind]];
+  const { model } = buildModel({ layers: [{ type: kind }] }, shape.slice(1), 0);
+  const x = tensor(randomBatch(shape, 1, 2).inputs, shape).keep();
+  const r = tensor(randomBatch(shape, 1, 3).inputs, shape).keep();
+  x.requiresGrad = true;
+  model.train();
+  const step = () =>
+    scope(() => {
+      backward(sum(mul(model.forward(x), r)));
+      model.zeroGrad();
+      x.grad?.dispose();
+      x.grad = null;
+    });
+  return {
+    step,
+    dispose: () => {
+      for (const t of [x, r]) t.dispose();
       model.dispose();
     },
   };

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { backward } from "../src/engine/autograd.ts";
-import { parameter, tensor } from "../src/engine/creation.ts";
+import { parameter, tensor, zeros } from "../src/engine/creation.ts";
+import { channelAffine, channelSums, referenceChannelAffine, referenceChannelSums } from "../src/engine/kernels/channels.ts";
 import { axpyInto, referenceAxpy, referenceSumSquaresInto } from "../src/engine/kernels/elementwise.ts";
 import {
   countNonzero,
@@ -110,6 +111,50 @@ test("WASM float32 dot equals a float64 sum to float32 rounding in the sixteen-l
       assert.ok(Math.abs(dot - exact) <= 1e-6 * magnitude, `n ${n}: ${dot} vs ${exact}`);
       if (n > 0) assert.notEqual(dot, 0);
     }
+  });
+});
+
+test("WASM per-channel kernels equal their TypeScript references for runs of 1, 3 and 4k+3 values, with and without each optional term", () => {
+  scope(() => {
+    const layouts = [
+      { outer: 3, channels: 5, inner: 11 }, // vector runs with a scalar tail
+      { outer: 4, channels: 7, inner: 1 }, // vectorized across channels, with a channel tail
+      { outer: 2, channels: 3, inner: 3 }, // scalar runs
+    ];
+    for (const [k, layout] of layouts.entries()) {
+      const size = layout.outer * layout.channels * layout.inner;
+      const x = tensor(randomValues(size, 20 + k), [size]);
+      const y = tensor(randomValues(size, 30 + k), [size]);
+      const [p, q, r] = [40, 50, 60].map((seed) => tensor(randomValues(layout.channels, seed + k), [layout.channels]));
+      const out = zeros([size]);
+      const expected = zeros([size]);
+      const perChannel = zeros([layout.channels]);
+      const expectedPerChannel = zeros([layout.channels]);
+      const what = `layout ${JSON.stringify(layout)}`;
+      for (const [second, centers] of [
+        [null, null],
+        [y, null],
+        [x, p],
+        [y, p],
+      ]) {
+        channelSums(x, layout, perChannel, { y: second, centers });
+        referenceChannelSums(x.ptr, second?.ptr ?? 0, layout, centers?.ptr ?? 0, expectedPerChannel.ptr);
+        assertClose(perChannel.data, expectedPerChannel.data, 1e-6, 1e-6, `${what} sums`);
+      }
+      for (const [center, scale, weights, shift] of [
+        [p, q, null, r],
+        [null, q, null, null],
+        [p, null, null, r],
+        [null, p, q, r],
+        [p, q, r, null],
+      ]) {
+        const second = weights ? y : null;
+        channelAffine(x, layout, out, { center, scale, y: second, weight: weights, shift });
+        referenceChannelAffine(x.ptr, second?.ptr ?? 0, layout, center?.ptr ?? 0, scale?.ptr ?? 0, weights?.ptr ?? 0, shift?.ptr ?? 0, expected.ptr);
+        assert.deepEqual(out.data, expected.data, `${what} affine`);
+      }
+    }
+    assert.throws(() => channelSums(tensor([1, 2, 3], [3]), { outer: 1, channels: 2, inner: 2 }, zeros([2])), /channelSums: \[3\] is not 1×2×2/);
   });
 });
 

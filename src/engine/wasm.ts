@@ -75,6 +75,8 @@ export interface WasmKernels {
   squaredDistance(n: number, x: number, y: number): number;
   dotProduct(n: number, x: number, y: number): number;
   quotientSum(n: number, x: number, y: number, epsilon: number): number;
+  channelSums(x: number, y: number, outer: number, channels: number, inner: number, centers: number, out: number): void;
+  channelAffine(x: number, y: number, outer: number, channels: number, inner: number, center: number, scale: number, weight: number, shift: number, out: number): void;
   activationForward(op: number, x: number, y: number, n: number, param: number): void;
   activationBackward(op: number, x: number, y: number, dy: number, dx: number, n: number, param: number): void;
   maxPoolForward(

@@ -1,4 +1,5 @@
 import { record } from "../autograd.ts";
+import { channelAffine, channelSums } from "../kernels/channels.ts";
 import { engineMemory } from "../memory.ts";
 import { shapeString } from "../shapes.ts";
 import { Tensor } from "../tensor.ts";
@@ -28,78 +29,61 @@ export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
   const spatial = x.size / (batch * channels);
   const count = batch * spatial;
   if (options.training && count <= 1) throw new RangeError(`gradscope: batchnorm in train mode needs more than one value per channel, got input ${shapeString(x.shape)}`);
+  const layout = { outer: batch, channels, inner: spatial };
+  // Per channel: the center (batch or running mean) and 1/σ; the backward pass reuses 1/σ.
+  const centers = new Tensor([channels], "float32", "batchnorm centers");
+  const invStds = new Tensor([channels], "float32", "batchnorm 1/σ");
+  const sums = new Tensor([channels], "float32", "batchnorm sums");
+  // Taken after the allocations: growing the memory detaches earlier views.
   const heap = engineMemory.f32;
-  const mean = new Float64Array(channels);
-  const invStd = new Float64Array(channels);
-  for (let c = 0; c < channels; c++) {
-    if (options.training) {
-      let total = 0;
-      for (let n = 0; n < batch; n++) for (let s = 0, base = x.offset + (n * channels + c) * spatial; s < spatial; s++) total += heap[base + s];
-      const mu = total / count;
-      let squares = 0;
-      for (let n = 0; n < batch; n++) {
-        for (let s = 0, base = x.offset + (n * channels + c) * spatial; s < spatial; s++) {
-          const d = heap[base + s] - mu;
-          squares += d * d;
-        }
-      }
-      const variance = squares / count;
-      mean[c] = mu;
-      invStd[c] = 1 / Math.sqrt(variance + eps);
-      heap[runningMean.offset + c] = (1 - momentum) * heap[runningMean.offset + c] + momentum * mu;
+  if (options.training) {
+    channelSums(x, layout, sums);
+    for (let c = 0; c < channels; c++) heap[centers.offset + c] = heap[sums.offset + c] / count;
+    channelSums(x, layout, sums, { y: x, centers });
+    for (let c = 0; c < channels; c++) {
+      const squares = heap[sums.offset + c];
+      heap[invStds.offset + c] = 1 / Math.sqrt(squares / count + eps);
+      heap[runningMean.offset + c] = (1 - momentum) * heap[runningMean.offset + c] + momentum * heap[centers.offset + c];
       heap[runningVar.offset + c] = (1 - momentum) * heap[runningVar.offset + c] + momentum * (squares / (count - 1));
-    } else {
-      mean[c] = heap[runningMean.offset + c];
-      invStd[c] = 1 / Math.sqrt(heap[runningVar.offset + c] + eps);
+    }
+  } else {
+    for (let c = 0; c < channels; c++) {
+      heap[centers.offset + c] = heap[runningMean.offset + c];
+      heap[invStds.offset + c] = 1 / Math.sqrt(heap[runningVar.offset + c] + eps);
     }
   }
   const normalized = new Tensor(x.shape, "float32", "batchnorm normalized");
   const out = new Tensor(x.shape, "float32", "batchnorm");
-  for (let n = 0; n < batch; n++) {
-    for (let c = 0; c < channels; c++) {
-      const base = (n * channels + c) * spatial;
-      const scale = weight ? heap[weight.offset + c] : 1;
-      const shift = bias ? heap[bias.offset + c] : 0;
-      for (let s = 0; s < spatial; s++) {
-        const xhat = (heap[x.offset + base + s] - mean[c]) * invStd[c];
-        heap[normalized.offset + base + s] = xhat;
-        heap[out.offset + base + s] = xhat * scale + shift;
-      }
-    }
-  }
+  channelAffine(x, layout, normalized, { center: centers, scale: invStds });
+  centers.dispose();
+  sums.dispose();
+  channelAffine(normalized, layout, out, { scale: weight, shift: bias });
   return record(out, {
     op: "batchnorm",
     inputs: [x, weight, bias],
     layer: { kind: "batchnorm", input: x, weight, bias, hyper: { training: options.training, normalized, channels, spatial } },
     backward: (gradOut) => {
-      const h = engineMemory.f32;
       const gradWeight = weight?.requiresGrad ? new Tensor(weight.shape, "float32", "batchnorm weight gradient") : null;
       const gradBias = bias?.requiresGrad ? new Tensor(bias.shape, "float32", "batchnorm bias gradient") : null;
       const gradX = x.requiresGrad ? new Tensor(x.shape, "float32", "batchnorm input gradient") : null;
-      for (let c = 0; c < channels; c++) {
-        let sumGrad = 0;
-        let sumGradXhat = 0;
-        for (let n = 0; n < batch; n++) {
-          const base = (n * channels + c) * spatial;
-          for (let s = 0; s < spatial; s++) {
-            const g = h[gradOut.offset + base + s];
-            sumGrad += g;
-            sumGradXhat += g * h[normalized.offset + base + s];
-          }
+      // Per channel: Σ dy, Σ dy·x̂, then the coefficients of dx = a·dy + b·x̂ + d.
+      const [sumGrad, sumGradXhat, a, b, d] = ["Σ dy", "Σ dy·x̂", "a", "b", "d"].map((what) => new Tensor([channels], "float32", `batchnorm backward ${what}`));
+      const h = engineMemory.f32;
+      channelSums(gradOut, layout, sumGrad);
+      channelSums(gradOut, layout, sumGradXhat, { y: normalized });
+      if (gradWeight) h.copyWithin(gradWeight.offset, sumGradXhat.offset, sumGradXhat.offset + channels);
+      if (gradBias) h.copyWithin(gradBias.offset, sumGrad.offset, sumGrad.offset + channels);
+      if (gradX) {
+        for (let c = 0; c < channels; c++) {
+          const scale = (weight ? h[weight.offset + c] : 1) * h[invStds.offset + c];
+          h[a.offset + c] = scale;
+          // Train: dx = (w/σ)(dy − mean(dy) − x̂·mean(dy·x̂)); eval: the statistics are constants.
+          h[b.offset + c] = options.training ? (-scale * h[sumGradXhat.offset + c]) / count : 0;
+          h[d.offset + c] = options.training ? (-scale * h[sumGrad.offset + c]) / count : 0;
         }
-        if (gradWeight) h[gradWeight.offset + c] = sumGradXhat;
-        if (gradBias) h[gradBias.offset + c] = sumGrad;
-        if (!gradX) continue;
-        const scale = (weight ? h[weight.offset + c] : 1) * invStd[c];
-        for (let n = 0; n < batch; n++) {
-          const base = (n * channels + c) * spatial;
-          for (let s = 0; s < spatial; s++) {
-            const g = h[gradOut.offset + base + s];
-            // Train: dx = (w/σ)(dy − mean(dy) − x̂·mean(dy·x̂)); eval: the statistics are constants.
-            h[gradX.offset + base + s] = options.training ? scale * (g - sumGrad / count - (h[normalized.offset + base + s] * sumGradXhat) / count) : scale * g;
-          }
-        }
+        channelAffine(gradOut, layout, gradX, { scale: a, y: normalized, weight: b, shift: d });
       }
+      for (const t of [sumGrad, sumGradXhat, a, b, d]) t.dispose();
       return [gradX, gradWeight, gradBias];
     },
   });

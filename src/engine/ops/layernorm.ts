@@ -1,4 +1,5 @@
 import { record } from "../autograd.ts";
+import { channelAffine, channelSums } from "../kernels/channels.ts";
 import { engineMemory } from "../memory.ts";
 import { shapeString, sizeOf } from "../shapes.ts";
 import { Tensor } from "../tensor.ts";
@@ -14,60 +15,48 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight:
     throw new RangeError(`gradscope: layernorm: input ${shapeString(x.shape)} must end in ${shapeString(normalizedShape)} (weight ${weight ? shapeString(weight.shape) : "none"})`);
   }
   const rows = x.size / length;
-  const heap = engineMemory.f32;
-  const invStd = new Float64Array(rows);
+  // Statistics per row (rows as channels of one block), the affine per position (inner 1).
+  const perRow = { outer: 1, channels: rows, inner: length };
+  const perPosition = { outer: rows, channels: length, inner: 1 };
+  const means = new Tensor([rows], "float32", "layernorm means");
+  const invStds = new Tensor([rows], "float32", "layernorm 1/σ");
   const normalized = new Tensor(x.shape, "float32", "layernorm normalized");
   const out = new Tensor(x.shape, "float32", "layernorm");
-  for (let r = 0; r < rows; r++) {
-    const base = r * length;
-    let total = 0;
-    for (let j = 0; j < length; j++) total += heap[x.offset + base + j];
-    const mu = total / length;
-    let squares = 0;
-    for (let j = 0; j < length; j++) {
-      const d = heap[x.offset + base + j] - mu;
-      squares += d * d;
-    }
-    invStd[r] = 1 / Math.sqrt(squares / length + eps);
-    for (let j = 0; j < length; j++) {
-      const xhat = (heap[x.offset + base + j] - mu) * invStd[r];
-      heap[normalized.offset + base + j] = xhat;
-      heap[out.offset + base + j] = xhat * (weight ? heap[weight.offset + j] : 1) + (bias ? heap[bias.offset + j] : 0);
-    }
-  }
+  channelSums(x, perRow, means);
+  const heap = engineMemory.f32;
+  for (let r = 0; r < rows; r++) heap[means.offset + r] /= length;
+  channelSums(x, perRow, invStds, { y: x, centers: means });
+  for (let r = 0; r < rows; r++) heap[invStds.offset + r] = 1 / Math.sqrt(heap[invStds.offset + r] / length + eps);
+  channelAffine(x, perRow, normalized, { center: means, scale: invStds });
+  channelAffine(normalized, perPosition, out, { scale: weight, shift: bias });
+  means.dispose();
   return record(out, {
     op: "layernorm",
     inputs: [x, weight, bias],
     layer: { kind: "layernorm", input: x, weight, bias, hyper: { normalized, length } },
     backward: (gradOut) => {
-      const h = engineMemory.f32;
       const gradWeight = weight?.requiresGrad ? new Tensor(weight.shape, "float32", "layernorm weight gradient") : null;
       const gradBias = bias?.requiresGrad ? new Tensor(bias.shape, "float32", "layernorm bias gradient") : null;
       const gradX = x.requiresGrad ? new Tensor(x.shape, "float32", "layernorm input gradient") : null;
-      if (gradWeight) h.fill(0, gradWeight.offset, gradWeight.offset + length);
-      if (gradBias) h.fill(0, gradBias.offset, gradBias.offset + length);
+      if (gradWeight) channelSums(gradOut, perPosition, gradWeight, { y: normalized });
+      if (gradBias) channelSums(gradOut, perPosition, gradBias);
+      if (!gradX) return [gradX, gradWeight, gradBias];
+      // dx = (1/σ)(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)) with dx̂ = dy·w, as a·dx̂ + b·x̂ + d per row.
+      const gradXhat = weight ? new Tensor(x.shape, "float32", "layernorm dx̂") : gradOut;
+      if (weight) channelAffine(gradOut, perPosition, gradXhat, { scale: weight });
+      const [a, b, d] = ["a", "b", "d"].map((what) => new Tensor([rows], "float32", `layernorm backward ${what}`));
+      channelSums(gradXhat, perRow, d);
+      channelSums(gradXhat, perRow, b, { y: normalized });
+      const h = engineMemory.f32;
       for (let r = 0; r < rows; r++) {
-        const base = r * length;
-        let meanGrad = 0;
-        let meanGradXhat = 0;
-        for (let j = 0; j < length; j++) {
-          const g = h[gradOut.offset + base + j];
-          const xhat = h[normalized.offset + base + j];
-          if (gradWeight) h[gradWeight.offset + j] += g * xhat;
-          if (gradBias) h[gradBias.offset + j] += g;
-          const gxhat = g * (weight ? h[weight.offset + j] : 1);
-          meanGrad += gxhat;
-          meanGradXhat += gxhat * xhat;
-        }
-        if (!gradX) continue;
-        meanGrad /= length;
-        meanGradXhat /= length;
-        // dx = (1/σ)(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂))
-        for (let j = 0; j < length; j++) {
-          const gxhat = h[gradOut.offset + base + j] * (weight ? h[weight.offset + j] : 1);
-          h[gradX.offset + base + j] = invStd[r] * (gxhat - meanGrad - h[normalized.offset + base + j] * meanGradXhat);
-        }
+        const invStd = h[invStds.offset + r];
+        h[a.offset + r] = invStd;
+        h[b.offset + r] = (-invStd * h[b.offset + r]) / length;
+        h[d.offset + r] = (-invStd * h[d.offset + r]) / length;
       }
+      channelAffine(gradXhat, perRow, gradX, { scale: a, y: normalized, weight: b, shift: d });
+      for (const t of [a, b, d]) t.dispose();
+      if (gradXhat !== gradOut) gradXhat.dispose();
       return [gradX, gradWeight, gradBias];
     },
   });
