@@ -101,10 +101,24 @@ function combineScalar(op: i32, a: f32, b: f32): f32 {
 }
 
 /**
- * out[i] = a[i] ∘ b[i mod period] over n elements, ∘ = add, sub, mul, div (op 0–3): the
- * same-shape (period n), scalar (period 1) and trailing-broadcast cases of binary ops.
+ * out[i] = a[i] ∘ b[⌊i / inner⌋ mod period] over n elements, ∘ = add, sub, mul, div (op 0–3):
+ * the same-shape (period n), scalar (period 1) and trailing-broadcast cases of binary ops
+ * (inner 1), and b broadcast along trailing axes too, such as a per-channel [C, 1, 1] against
+ * NCHW (inner H·W), where each b value covers a run of `inner` elements.
  */
-export function binaryPeriodic(op: i32, a: usize, b: usize, out: usize, n: i32, period: i32): void {
+export function binaryPeriodic(op: i32, a: usize, b: usize, out: usize, n: i32, period: i32, inner: i32): void {
+  if (inner > 1) {
+    for (let start = 0, r = 0; start < n; start += inner, r++) {
+      const scalar = load<f32>(b + (<usize>(r % period) << 2));
+      const vb = f32x4.splat(scalar);
+      const runA = a + (<usize>start << 2);
+      const runOut = out + (<usize>start << 2);
+      let j = 0;
+      for (; j + 4 <= inner; j += 4) v128.store(runOut + (<usize>j << 2), combine(op, v128.load(runA + (<usize>j << 2)), vb));
+      for (; j < inner; j++) store<f32>(runOut + (<usize>j << 2), combineScalar(op, load<f32>(runA + (<usize>j << 2)), scalar));
+    }
+    return;
+  }
   if (period == 1) {
     const scalar = load<f32>(b);
     const vb = f32x4.splat(scalar);

@@ -328,7 +328,7 @@ test("WASM exp, tanh, sigmoid, leaky_relu and sqrt match their TypeScript refere
   }
 });
 
-test("WASM binary ops equal the strided TypeScript reference for same-shape, scalar and trailing broadcasts", () => {
+test("WASM binary ops equal the strided TypeScript reference for same-shape, scalar, leading and trailing broadcasts", () => {
   const shapes: Array<[number[], number[]]> = [
     [
       [3, 7],
@@ -343,6 +343,28 @@ test("WASM binary ops equal the strided TypeScript reference for same-shape, sca
     [
       [2, 3, 2],
       [3, 2],
+    ],
+    // b broadcast along trailing axes too: per channel of NCHW, per row, runs with a scalar tail.
+    [
+      [2, 3, 4, 5],
+      [3, 1, 1],
+    ],
+    [
+      [4, 6],
+      [4, 1],
+    ],
+    [
+      [2, 3, 5, 3],
+      [1, 3, 1, 1],
+    ],
+    [
+      [2, 3, 1],
+      [3, 1],
+    ],
+    // Broadcast along an inner axis between kept ones: the strided path.
+    [
+      [2, 3, 4],
+      [2, 1, 4],
     ],
   ];
   for (const op of ["add", "sub", "mul", "div"] as BinaryOp[]) {

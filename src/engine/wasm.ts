@@ -69,7 +69,7 @@ export interface WasmKernels {
   dot(n: number, x: number, y: number): number;
   rowSums(x: number, rows: number, length: number, out: number): void;
   sumSquaresInto(n: number, blocks: number, src: number, dst: number, sign: number): void;
-  binaryPeriodic(op: number, a: number, b: number, out: number, n: number, period: number): void;
+  binaryPeriodic(op: number, a: number, b: number, out: number, n: number, period: number, inner: number): void;
   sumAxis(x: number, outer: number, length: number, inner: number, scale: number, out: number): void;
   expandAxis(g: number, outer: number, length: number, inner: number, scale: number, out: number): void;
   squaredDistance(n: number, x: number, y: number): number;

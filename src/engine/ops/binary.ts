@@ -25,21 +25,33 @@ function broadcastStrides(shape: readonly number[], outShape: readonly number[])
 
 const opCodes: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3 };
 
-// The period of b along a same-sized a when b is a scalar, the same shape, or a trailing
-// broadcast (a bias row, a per-channel scale in NHWC order, ...); null otherwise.
-function periodOf(a: Tensor, b: Tensor, outShape: number[]): number | null {
+// How b repeats along a same-sized a: b[⌊i / inner⌋ mod period] is the b of element i when b is
+// a scalar, the same shape, or broadcast along leading and trailing axes only (a bias row, a
+// per-channel [C, 1, 1] against NCHW, a per-row [N, 1]); null otherwise.
+function repetitionOf(a: Tensor, b: Tensor, outShape: number[]): { period: number; inner: number } | null {
   const n = sizeOf(outShape);
   if (a.size !== n) return null;
-  if (b.size === n || b.size === 1) return b.size;
-  return n % b.size === 0 && shapeSuffix(b.shape, outShape) ? b.size : null;
+  if (b.size === n || b.size === 1) return { period: b.size, inner: 1 };
+  let start = 0;
+  while (start < b.rank && b.shape[start] === 1) start++;
+  let end = b.rank;
+  while (end > start && b.shape[end - 1] === 1) end--;
+  const trailing = b.rank - end;
+  const offset = outShape.length - trailing - (end - start);
+  if (offset < 0) return null;
+  for (let axis = start; axis < end; axis++) if (b.shape[axis] !== outShape[offset + axis - start]) return null;
+  return { period: b.size, inner: sizeOf(outShape.slice(outShape.length - trailing)) };
 }
 
-/** a ∘ b broadcast to `outShape`: WASM SIMD for the periodic cases, strided TypeScript otherwise. */
-function compute(op: BinaryOp, a: Tensor, b: Tensor, outShape: number[]): Tensor {
-  const period = periodOf(a, b, outShape);
-  if (period === null || sizeOf(outShape) === 0) return referenceBinary(op, a, b, outShape);
+/**
+ * a ∘ b broadcast to `outShape`, outside autodiff (ops that record their own backward use it):
+ * WASM SIMD for the periodic cases, strided TypeScript otherwise.
+ */
+export function compute(op: BinaryOp, a: Tensor, b: Tensor, outShape: number[]): Tensor {
+  const repetition = repetitionOf(a, b, outShape);
+  if (repetition === null || sizeOf(outShape) === 0) return referenceBinary(op, a, b, outShape);
   const out = new Tensor(outShape, "float32", op);
-  engineMemory.kernels.binaryPeriodic(opCodes[op], a.ptr, b.ptr, out.ptr, out.size, period);
+  engineMemory.kernels.binaryPeriodic(opCodes[op], a.ptr, b.ptr, out.ptr, out.size, repetition.period, repetition.inner);
   return out;
 }
 
@@ -71,15 +83,6 @@ export function referenceBinary(op: BinaryOp, a: Tensor, b: Tensor, outShape: nu
     }
   }
   return out;
-}
-
-// Whether `shape` (ignoring leading ones) equals the trailing axes of `outShape`.
-function shapeSuffix(shape: readonly number[], outShape: readonly number[]): boolean {
-  let start = 0;
-  while (start < shape.length && shape[start] === 1) start++;
-  const tail = shape.slice(start);
-  const offset = outShape.length - tail.length;
-  return offset >= 0 && tail.every((dim, i) => dim === outShape[offset + i]);
 }
 
 /** Sums a broadcast gradient back to `shape` (the inverse of broadcasting). */

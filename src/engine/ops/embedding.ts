@@ -32,10 +32,10 @@ export function embedding(indices: Tensor, weight: Tensor, paddingIndex: number 
       const h = engineMemory.f32;
       const idx = engineMemory.i32;
       h.fill(0, grad.offset, grad.offset + grad.size);
+      // One SIMD axpy per looked-up row: rows repeat, so they are added, not copied.
       for (let i = 0; i < indices.size; i++) {
         const row = idx[indices.offset + i];
-        if (row === paddingIndex) continue;
-        for (let j = 0; j < dim; j++) h[grad.offset + row * dim + j] += h[gradOut.offset + i * dim + j];
+        if (row !== paddingIndex) engineMemory.kernels.axpy(dim, 1, gradOut.ptr + 4 * i * dim, grad.ptr + 4 * row * dim);
       }
       return [null, grad];
     },
