@@ -87,6 +87,34 @@ test("reshape, transpose, concat and slice move values and gradients", () => {
   checkGradients((x) => slice(x, [1, 0, 1], [1, 2, -1]), [[2, 3, 4]]);
 });
 
+test("transpose moves every element for all 24 axis orders of a rank-4 tensor, float and int, through the batched-transpose and the strided paths", () => {
+  const shape = [2, 3, 5, 7];
+  const strides = [105, 35, 7, 1];
+  const permutations = (axes: number[]): number[][] => (axes.length <= 1 ? [axes] : axes.flatMap((a) => permutations(axes.filter((b) => b !== a)).map((rest) => [a, ...rest])));
+  scope(() => {
+    const values = Array.from({ length: 210 }, (_, i) => i);
+    for (const dtype of ["float32", "int32"] as const) {
+      const x = tensor(values, shape, dtype);
+      for (const perm of permutations([0, 1, 2, 3])) {
+        const out = transpose(x, perm);
+        const outShape = perm.map((a) => shape[a]);
+        assert.deepEqual(out.shape, outShape);
+        const expected: number[] = [];
+        for (let i = 0; i < 210; i++) {
+          let rest = i;
+          let source = 0;
+          for (let axis = 3; axis >= 0; axis--) {
+            source += (rest % outShape[axis]) * strides[perm[axis]];
+            rest = Math.floor(rest / outShape[axis]);
+          }
+          expected.push(source);
+        }
+        assert.deepEqual([...(dtype === "int32" ? out.ints : out.data)], expected, `${dtype} [${perm.join(", ")}]`);
+      }
+    }
+  });
+});
+
 test("matmul with every transpose, exp, log and sqrt differentiate correctly", () => {
   for (const transA of [false, true]) {
     for (const transB of [false, true]) {

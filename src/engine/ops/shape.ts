@@ -1,5 +1,6 @@
 import { noGrad, record } from "../autograd.ts";
 import { linearRules } from "../curvature/rules.ts";
+import { transposeMatrix } from "../kernels/elementwise.ts";
 import { engineMemory } from "../memory.ts";
 import { normalizeAxis, shapeString, sizeOf, stridesOf } from "../shapes.ts";
 import { Tensor } from "../tensor.ts";
@@ -35,10 +36,46 @@ export function flatten(x: Tensor, startDim = 1, endDim = -1): Tensor {
   return reshape(x, shape);
 }
 
+/**
+ * A permutation as batched matrix transposes, when it keeps leading and trailing axes in place
+ * and swaps two groups between them (a 2-D transpose, NCHW ↔ NHWC, [B, T, H, D] → [B, H, T, D]):
+ * `batch` blocks of rows × cols elements, each element a run of `run` values. Null otherwise.
+ */
+function asBatchedTranspose(shape: readonly number[], perm: readonly number[]): { batch: number; rows: number; cols: number; run: number } | null {
+  let first = 0;
+  while (first < perm.length && perm[first] === first) first++;
+  let end = perm.length;
+  while (end > first && perm[end - 1] === end - 1) end--;
+  if (first === end) return null;
+  // The middle must read [split, ..., end − 1, first, ..., split − 1].
+  const split = perm[first];
+  const middle = [...Array.from({ length: end - split }, (_, i) => split + i), ...Array.from({ length: split - first }, (_, i) => first + i)];
+  if (middle.some((axis, i) => perm[first + i] !== axis)) return null;
+  return { batch: sizeOf(shape.slice(0, first)), rows: sizeOf(shape.slice(first, split)), cols: sizeOf(shape.slice(split, end)), run: sizeOf(shape.slice(end)) };
+}
+
 function permute(x: Tensor, perm: readonly number[]): Tensor {
   const outShape = perm.map((axis) => x.shape[axis]);
   const out = new Tensor(outShape, x.dtype, "transpose");
   const heap = x.dtype === "int32" ? engineMemory.i32 : engineMemory.f32;
+  const blocks = asBatchedTranspose(x.shape, perm);
+  if (blocks && out.size > 0) {
+    const { batch, rows, cols, run } = blocks;
+    const block = rows * cols * run;
+    for (let b = 0; b < batch; b++) {
+      // Single values go through the SIMD 4×4 transpose; longer runs are copied whole.
+      if (run === 1) transposeMatrix(x.ptr + 4 * b * block, rows, cols, out.ptr + 4 * b * block);
+      else {
+        for (let i = 0; i < rows; i++) {
+          for (let j = 0; j < cols; j++) {
+            const from = x.offset + b * block + (i * cols + j) * run;
+            heap.copyWithin(out.offset + b * block + (j * rows + i) * run, from, from + run);
+          }
+        }
+      }
+    }
+    return out;
+  }
   const inStrides = stridesOf(x.shape);
   const strides = perm.map((axis) => inStrides[axis]);
   const rank = perm.length;
