@@ -23,7 +23,8 @@ function broadcastStrides(shape: readonly number[], outShape: readonly number[])
   return outShape.map((dim, axis) => (axis < offset || shape[axis - offset] !== dim ? 0 : strides[axis - offset]));
 }
 
-const opCodes: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3 };
+/** The op codes of the binaryPeriodic kernel. */
+export const binaryOpCodes: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3 };
 
 // How b repeats along a same-sized a: b[⌊i / inner⌋ mod period] is the b of element i when b is
 // a scalar, the same shape, or broadcast along leading and trailing axes only (a bias row, a
@@ -51,7 +52,7 @@ export function compute(op: BinaryOp, a: Tensor, b: Tensor, outShape: number[]):
   const repetition = repetitionOf(a, b, outShape);
   if (repetition === null || sizeOf(outShape) === 0) return referenceBinary(op, a, b, outShape);
   const out = new Tensor(outShape, "float32", op);
-  engineMemory.kernels.binaryPeriodic(opCodes[op], a.ptr, b.ptr, out.ptr, out.size, repetition.period, repetition.inner);
+  engineMemory.kernels.binaryPeriodic(binaryOpCodes[op], a.ptr, b.ptr, out.ptr, out.size, repetition.period, repetition.inner);
   return out;
 }
 
