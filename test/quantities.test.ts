@@ -8,7 +8,7 @@ import { scope } from "../src/engine/scope.ts";
 import { liveTensorCount } from "../src/engine/tensor.ts";
 import { buildModel } from "../src/nn/spec.ts";
 import { createOptimizer } from "../src/optim/registry.ts";
-import { CABS, createQuantities, every, fitQuadratic, GradNorm, Loss, logarithmic, NormTest, QuantityTracker, UpdateSize } from "../src/quantities/index.ts";
+import { CABS, createQuantities, every, fitQuadratic, GradNorm, Loss, logarithmic, NormTest, QuantityTracker, type TrackerState, UpdateSize } from "../src/quantities/index.ts";
 import { assertClose, randomValues } from "./helpers.ts";
 
 test("schedules: every k with offset, logarithmic spacing", () => {
@@ -87,6 +87,67 @@ test("the tracker's engine copies: Distance and UpdateSize measure from θ_0 and
     assert.equal(liveTensorCount(), live, `${name}: no engine tensor outlives the tracker`);
   }
   model.dispose();
+});
+
+test("a tracker restored from a checkpoint's state computes what the uninterrupted one does: adapted ranges, Monte-Carlo diagonals and Lanczos start vectors continue", () => {
+  const spec = { layers: [{ type: "linear", out: 4 }, { type: "tanh" }, { type: "linear", out: 3 }] };
+  const config = {
+    grad_hist_1d: { bins: 8, adapt: { policy: "grad_abs_max", padding: 0.1 } },
+    hess_trace: { curvature: "diag_ggn_mc", seed: 5 },
+    hess_max_ev: { seed: 6 },
+  };
+  const setup = () => {
+    const { model } = buildModel(spec, [5], 7);
+    const optimizer = createOptimizer("sgd", model.parameters(), { lr: 0.1 });
+    return { model, optimizer, tracker: new QuantityTracker(createQuantities(config, 1), model, optimizer) };
+  };
+  const step = (run: ReturnType<typeof setup>, t: number) =>
+    scope(() => {
+      run.optimizer.zeroGrad();
+      const loss = mean(crossEntropy(run.model.forward(tensor(randomValues(30, 40 + t), [6, 5])), tensor([0, 1, 2, 0, 1, 2], [6], "int32")));
+      run.tracker.backward(loss, t);
+      run.optimizer.step();
+    });
+  const straight = setup();
+  let saved: { params: Float32Array[]; state: TrackerState } | null = null;
+  for (let t = 0; t < 6; t++) {
+    if (t === 3) {
+      const state = straight.tracker.stateDict();
+      // The quantities' states travel as the checkpoint's JSON.
+      saved = { params: straight.model.parameters().map((p) => p.data.slice()), state: { ...state, quantities: JSON.parse(JSON.stringify(state.quantities)) } };
+    }
+    step(straight, t);
+  }
+  const fresh = setup();
+  const resumed = setup();
+  for (const run of [fresh, resumed]) {
+    for (const [k, p] of run.model.parameters().entries()) p.data.set(saved?.params[k] ?? []);
+  }
+  resumed.tracker.loadStateDict(saved?.state as TrackerState);
+  for (let t = 3; t < 6; t++) {
+    step(fresh, t);
+    step(resumed, t);
+  }
+  for (let t = 3; t < 6; t++) {
+    for (const name of ["GradHist1d", "HessTrace", "HessMaxEV"]) {
+      assert.deepEqual(resumed.tracker.outputs.get(t)?.[name], straight.tracker.outputs.get(t)?.[name], `${name} at step ${t}`);
+    }
+  }
+  // Without the state the ranges restart from the configured ones and the samples from the seed.
+  for (const name of ["GradHist1d", "HessTrace"]) assert.notDeepEqual(fresh.tracker.outputs.get(3)?.[name], straight.tracker.outputs.get(3)?.[name], name);
+  assert.throws(
+    () => fresh.tracker.loadStateDict({ ...(saved?.state as TrackerState), quantities: { GradHist1d: { ranges: [[1, -1]] } } }),
+    /GradHist1d ranges \[\[1,-1\]\] are not 1 increasing \[lo, hi\] pairs/,
+  );
+  assert.throws(
+    () => fresh.tracker.loadStateDict({ ...(saved?.state as TrackerState), quantities: { HessTrace: { random: [1, 2] } } }),
+    /HessTrace random state \[1,2\] is not the 5 numbers of a generator/,
+  );
+  for (const run of [straight, fresh, resumed]) {
+    run.tracker.dispose();
+    run.optimizer.dispose();
+    run.model.dispose();
+  }
 });
 
 test("bin adaptation: after a step its schedule picks, GradHist2d's axes become ±(1 + padding)·max |g_i[j]| and ±max |θ|, and GradHist1d's likewise", () => {

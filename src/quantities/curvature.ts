@@ -13,6 +13,20 @@ function checkKind(name: string, kind: string): CurvatureKind {
   return kind as CurvatureKind;
 }
 
+// A quantity's state when its random generator is all that changes: the generator's state (a
+// spare normal of NaN becomes null in JSON, which Random.setState reads as none).
+function randomStateDict(random: Random): { random: number[] } {
+  return { random: random.getState() };
+}
+
+function loadRandomState(name: string, random: Random, state: unknown): void {
+  const values = (state as { random?: unknown } | null)?.random;
+  if (!Array.isArray(values) || values.length !== 5 || !values.slice(0, 4).every((v) => Number.isInteger(v))) {
+    throw new Error(`gradscope: the checkpoint's ${name} random state ${JSON.stringify(values)} is not the 5 numbers of a generator`);
+  }
+  random.setState(values.map((v) => (typeof v === "number" ? v : Number.NaN)));
+}
+
 /** A quantity built on a curvature diagonal h (BackPACK's DiagHessian or DiagGGN, per Cockpit's `curvature` option). */
 abstract class DiagonalCurvatureQuantity extends ScheduledQuantity {
   readonly curvature: CurvatureKind;
@@ -27,6 +41,15 @@ abstract class DiagonalCurvatureQuantity extends ScheduledQuantity {
 
   request(): ExtensionRequest {
     return { diagonalCurvature: { kind: this.curvature, random: this.random } };
+  }
+
+  /** Where the Monte-Carlo samples continue. */
+  stateDict(): { random: number[] } {
+    return randomStateDict(this.random);
+  }
+
+  loadStateDict(state: unknown): void {
+    loadRandomState(this.name, this.random, state);
   }
 
   /** h per parameter tensor, in parameter order. */
@@ -104,6 +127,15 @@ export class HessMaxEV extends ScheduledQuantity {
   ) {
     super(schedule);
     this.random = new Random(options.seed ?? 0);
+  }
+
+  /** Where the start vectors continue. */
+  stateDict(): { random: number[] } {
+    return randomStateDict(this.random);
+  }
+
+  loadStateDict(state: unknown): void {
+    loadRandomState(this.name, this.random, state);
   }
 
   compute(step: StepInfo): number {

@@ -68,6 +68,17 @@ class AdaptiveAxes {
   request(step: number): ExtensionRequest {
     return this.adaptations.some((a) => a?.policy === "grad_abs_max" && a.schedule(step)) ? { batchMaxAbs: true } : {};
   }
+  /** Restores `ranges` saved from a quantity named `name`, checking their number and form. */
+  restore(name: string, ranges: unknown): void {
+    const valid =
+      Array.isArray(ranges) &&
+      ranges.length === this.ranges.length &&
+      ranges.every((r) => Array.isArray(r) && r.length === 2 && r.every((v) => typeof v === "number" && Number.isFinite(v)) && r[0] < r[1]);
+    if (!valid) throw new Error(`gradscope: the checkpoint's ${name} ranges ${JSON.stringify(ranges)} are not ${this.ranges.length} increasing [lo, hi] pairs`);
+    (ranges as Array<[number, number]>).forEach((r, axis) => {
+      this.ranges[axis] = [r[0], r[1]];
+    });
+  }
   adapt(step: StepInfo): void {
     for (const [axis, adaptation] of this.adaptations.entries()) {
       if (!adaptation?.schedule(step.step)) continue;
@@ -100,6 +111,13 @@ export class GradHist1d implements Quantity {
   /** The range the next histogram uses. */
   get range(): [number, number] {
     return this.axes.ranges[0];
+  }
+  /** The adapted range. */
+  stateDict(): { ranges: Array<[number, number]> } {
+    return { ranges: this.axes.ranges };
+  }
+  loadStateDict(state: unknown): void {
+    this.axes.restore(this.name, (state as { ranges?: unknown } | null)?.ranges);
   }
   request(context: RequestContext): ExtensionRequest {
     return { ...this.axes.request(context.step), ...(this.histogramSchedule(context.step) ? { hist1d: { bins: this.bins, range: this.range } } : {}) };
@@ -137,6 +155,13 @@ export class GradHist2d implements Quantity {
   /** The ranges the next histogram uses. */
   get range(): [[number, number], [number, number]] {
     return [this.axes.ranges[0], this.axes.ranges[1]];
+  }
+  /** The adapted ranges. */
+  stateDict(): { ranges: Array<[number, number]> } {
+    return { ranges: this.axes.ranges };
+  }
+  loadStateDict(state: unknown): void {
+    this.axes.restore(this.name, (state as { ranges?: unknown } | null)?.ranges);
   }
   request(context: RequestContext): ExtensionRequest {
     return { ...this.axes.request(context.step), ...(this.histogramSchedule(context.step) ? { hist2d: { bins: this.bins, range: this.range } } : {}) };

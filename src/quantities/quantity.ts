@@ -75,6 +75,13 @@ export interface Quantity {
   request?(context: RequestContext): ExtensionRequest;
   compute?(step: StepInfo): QuantityValue | undefined;
   computeAcross?(previous: StepInfo, current: StepInfo): QuantityValue | undefined;
+  /**
+   * What the quantity changes as training runs (adapted histogram ranges, random generators),
+   * as plain JSON data, so that a resumed run computes what the uninterrupted one would.
+   */
+  stateDict?(): unknown;
+  /** Restores `stateDict()`; throws, naming the quantity, if the state does not fit. */
+  loadStateDict?(state: unknown): void;
 }
 
 type SummableStatistic = "batchL2" | "batchDot" | "meanProjections";

@@ -47,6 +47,13 @@ export function mergeRequests(requests: ExtensionRequest[]): ExtensionRequest {
   return merged;
 }
 
+/** What a tracker saves in a checkpoint. */
+export interface TrackerState {
+  initial: Float32Array[];
+  /** By quantity name, the states of the quantities that keep one. */
+  quantities?: Record<string, unknown>;
+}
+
 /**
  * Runs Cockpit-style quantities during training. As the Trainer's `backward` hook it computes,
  * in one backward pass, the gradient plus the union of the per-sample statistics that the
@@ -77,17 +84,27 @@ export class QuantityTracker {
     this.initial = keptCopies(model.parameters());
   }
 
-  /** θ_0 (what Distance measures from), for checkpoints. */
-  stateDict(): { initial: Float32Array[] } {
-    return { initial: this.initial.map((t) => t.data.slice()) };
+  /** θ_0 (what Distance measures from) and each quantity's own state, for checkpoints. */
+  stateDict(): TrackerState {
+    const quantities: Record<string, unknown> = {};
+    for (const q of this.quantities) if (q.stateDict) quantities[q.name] = q.stateDict();
+    return { initial: this.initial.map((t) => t.data.slice()), quantities };
   }
 
-  /** Restores θ_0 after a resume; two-step values of the step before the interruption are lost. */
-  loadStateDict(state: { initial: Float32Array[] }): void {
+  /**
+   * Restores θ_0 and the quantities' states after a resume (a checkpoint written before
+   * quantities kept state restores θ_0 alone); two-step values of the step before the
+   * interruption are lost.
+   */
+  loadStateDict(state: TrackerState): void {
     if (state.initial.length !== this.initial.length || state.initial.some((v, k) => v.length !== this.initial[k].size)) {
       throw new Error(
         `gradscope: the checkpoint's θ_0 has ${state.initial.length} parameter tensors of sizes [${state.initial.map((v) => v.length).join(", ")}], the model [${this.initial.map((t) => t.size).join(", ")}]`,
       );
+    }
+    for (const q of this.quantities) {
+      const saved = state.quantities?.[q.name];
+      if (saved !== undefined) q.loadStateDict?.(saved);
     }
     state.initial.forEach((v, k) => {
       this.initial[k].data.set(v);

@@ -1,6 +1,6 @@
 import { appendFileSync } from "node:fs";
 import type { QuantityValue } from "../../quantities/quantity.ts";
-import type { QuantityTracker } from "../../quantities/tracker.ts";
+import type { QuantityTracker, TrackerState } from "../../quantities/tracker.ts";
 import type { Callback } from "../callback.ts";
 
 /** Somewhere quantity values go as they are computed (e.g. the run store). */
@@ -42,6 +42,6 @@ export class QuantityLogger implements Callback {
   }
 
   loadStateDict(state: unknown): void {
-    this.tracker.loadStateDict(state as { initial: Float32Array[] });
+    this.tracker.loadStateDict(state as TrackerState);
   }
 }
