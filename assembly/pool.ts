@@ -82,3 +82,35 @@ export function maxPoolBackward(dy: usize, argmax: usize, dx: usize, count: i32)
     store<f32>(target, load<f32>(target) + load<f32>(dy + (<usize>o << 2)));
   }
 }
+
+/**
+ * Average pooling with zero padding counted in the divisor (PyTorch's count_include_pad), over
+ * `planes` H x W planes of `x` and outH x outW planes of `y`. Forward: y = scale · Σ window,
+ * summed in the window's row order. Backward (`gradient`): x is the input gradient, starting at
+ * zero, and every input adds scale · y of each window that holds it.
+ */
+export function avgPool(x: usize, y: usize, planes: i32, height: i32, width: i32, kernelH: i32, kernelW: i32, strideH: i32, strideW: i32, padH: i32, padW: i32, outH: i32, outW: i32, scale: f32, gradient: bool): void {
+  let o: usize = 0;
+  for (let plane = 0; plane < planes; plane++) {
+    const planeStart = plane * height * width;
+    for (let oh = 0; oh < outH; oh++) {
+      const h0 = oh * strideH - padH;
+      const hEnd = min(h0 + kernelH, height);
+      for (let ow = 0; ow < outW; ow++) {
+        const w0 = ow * strideW - padW;
+        const wEnd = min(w0 + kernelW, width);
+        const share: f32 = gradient ? load<f32>(y + (o << 2)) * scale : 0;
+        let total: f32 = 0;
+        for (let h = max(h0, 0); h < hEnd; h++) {
+          for (let w = max(w0, 0); w < wEnd; w++) {
+            const at = x + (<usize>(planeStart + h * width + w) << 2);
+            if (gradient) store<f32>(at, load<f32>(at) + share);
+            else total += load<f32>(at);
+          }
+        }
+        if (!gradient) store<f32>(y + (o << 2), total * scale);
+        o++;
+      }
+    }
+  }
+}

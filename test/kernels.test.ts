@@ -18,7 +18,7 @@ import {
 import { engineMemory } from "../src/engine/memory.ts";
 import { add, type BinaryOp, div, mul, referenceBinary, sub } from "../src/engine/ops/binary.ts";
 import { col2imAdd, convOutputSize, im2col, referenceCol2imAdd, referenceIm2col } from "../src/engine/ops/im2col.ts";
-import { maxPool2d } from "../src/engine/ops/pool.ts";
+import { avgPool2d, maxPool2d, referenceAvgPool2d } from "../src/engine/ops/pool.ts";
 import { mean, referenceExpandAxis, referenceSumAxis, sum } from "../src/engine/ops/reduce.ts";
 import { exp, leakyRelu, referenceActivations, referenceRelu, relu, sigmoid, sqrt, tanh } from "../src/engine/ops/unary.ts";
 import { scope } from "../src/engine/scope.ts";
@@ -155,6 +155,20 @@ test("WASM per-channel kernels equal their TypeScript references for runs of 1, 
       }
     }
     assert.throws(() => channelSums(tensor([1, 2, 3], [3]), { outer: 1, channels: 2, inner: 2 }, zeros([2])), /channelSums: \[3\] is not 1×2×2/);
+  });
+});
+
+test("WASM average pooling, forward and backward, equals the TypeScript reference exactly (stride, padding, uneven edges)", () => {
+  scope(() => {
+    for (const options of [{ kernelSize: 2 }, { kernelSize: 3, stride: 2, padding: 1 }, { kernelSize: [3, 2] as [number, number], stride: [1, 2] as [number, number] }]) {
+      const x = parameter(randomValues(2 * 3 * 7 * 6, 31), [2, 3, 7, 6]);
+      const out = avgPool2d(x, options);
+      const reference = referenceAvgPool2d(x, options);
+      assert.deepEqual(out.data, reference.out, `forward ${JSON.stringify(options)}`);
+      const gradOut = tensor(randomValues(out.size, 32), out.shape);
+      backward(sum(mul(out, gradOut)));
+      assert.deepEqual(x.grad?.data, reference.backward(gradOut.data), `backward ${JSON.stringify(options)}`);
+    }
   });
 });
 

@@ -2,25 +2,14 @@ import { readFileSync } from "node:fs";
 import { setFlagsFromString } from "node:v8";
 import { packageFile } from "./packageFiles.ts";
 
+/** A sliding window over H x W planes, as the im2col and pooling kernels take it. */
+type Window = [height: number, width: number, kernelH: number, kernelW: number, strideH: number, strideW: number, padH: number, padW: number];
+
 /** im2col and its adjoint: byte offsets, then the convolution geometry. */
-type UnfoldKernel = (
-  src: number,
-  dst: number,
-  channels: number,
-  height: number,
-  width: number,
-  kernelH: number,
-  kernelW: number,
-  strideH: number,
-  strideW: number,
-  padH: number,
-  padW: number,
-  dilationH: number,
-  dilationW: number,
-  outH: number,
-  outW: number,
-  rowStride: number,
-) => void;
+type UnfoldKernel = (...args: [src: number, dst: number, channels: number, ...Window, dilationH: number, dilationW: number, outH: number, outW: number, rowStride: number]) => void;
+
+/** The window geometry the pooling kernels take, in order. */
+export type PoolGeometryArguments = [planes: number, ...Window, outH: number, outW: number];
 
 /** The exports of the compiled AssemblyScript kernels (see assembly/index.ts). */
 export interface WasmKernels {
@@ -79,22 +68,8 @@ export interface WasmKernels {
   channelAffine(x: number, y: number, outer: number, channels: number, inner: number, center: number, scale: number, weight: number, shift: number, out: number): void;
   activationForward(op: number, x: number, y: number, n: number, param: number): void;
   activationBackward(op: number, x: number, y: number, dy: number, dx: number, n: number, param: number): void;
-  maxPoolForward(
-    x: number,
-    y: number,
-    argmax: number,
-    planes: number,
-    height: number,
-    width: number,
-    kernelH: number,
-    kernelW: number,
-    strideH: number,
-    strideW: number,
-    padH: number,
-    padW: number,
-    outH: number,
-    outW: number,
-  ): void;
+  maxPoolForward(x: number, y: number, argmax: number, ...geometry: PoolGeometryArguments): void;
+  avgPool(x: number, y: number, ...geometryScaleGradient: [...PoolGeometryArguments, scale: number, gradient: boolean]): void;
   maxPoolBackward(dy: number, argmax: number, dx: number, count: number): void;
   histogram1d(values: number, n: number, lo: number, hi: number, bins: number, counts: number): void;
   rankOneHistogram1d(

@@ -3,6 +3,7 @@ import { linearRules } from "../curvature/rules.ts";
 import { engineMemory } from "../memory.ts";
 import { shapeString } from "../shapes.ts";
 import { Tensor } from "../tensor.ts";
+import type { PoolGeometryArguments } from "../wasm.ts";
 import { convOutputSize } from "./im2col.ts";
 
 /** Pooling window: kernel, stride (default: kernel) and zero/−∞ padding, each [h, w] or one number. */
@@ -22,6 +23,21 @@ interface PoolGeometry {
   outH: number;
   outW: number;
 }
+
+// The geometry as the pooling kernels take it.
+const windowArguments = (g: PoolGeometry): PoolGeometryArguments => [
+  g.batchPlanes,
+  g.height,
+  g.width,
+  g.kernel[0],
+  g.kernel[1],
+  g.stride[0],
+  g.stride[1],
+  g.padding[0],
+  g.padding[1],
+  g.outH,
+  g.outW,
+];
 
 const pair = (value: number | [number, number]): [number, number] => (typeof value === "number" ? [value, value] : value);
 
@@ -44,22 +60,7 @@ export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
   const g = geometry("maxpool2d", x, options);
   const out = new Tensor([x.shape[0], x.shape[1], g.outH, g.outW], "float32", "maxpool2d");
   const argmax = new Tensor(out.shape, "int32", "maxpool2d argmax");
-  engineMemory.kernels.maxPoolForward(
-    x.ptr,
-    out.ptr,
-    argmax.ptr,
-    g.batchPlanes,
-    g.height,
-    g.width,
-    g.kernel[0],
-    g.kernel[1],
-    g.stride[0],
-    g.stride[1],
-    g.padding[0],
-    g.padding[1],
-    g.outH,
-    g.outW,
-  );
+  engineMemory.kernels.maxPoolForward(x.ptr, out.ptr, argmax.ptr, ...windowArguments(g));
   const backward = (gradOut: Tensor): Tensor[] => {
     const grad = new Tensor(x.shape, "float32", "maxpool2d backward");
     engineMemory.f32.fill(0, grad.offset, grad.offset + grad.size);
@@ -81,11 +82,29 @@ export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
   return recorded;
 }
 
-/** Average pooling with count_include_pad: the divisor is always kh·kw. */
+/** Average pooling; zero padding counts in the divisor (PyTorch's default count_include_pad). */
 export function avgPool2d(x: Tensor, options: Pool2dOptions): Tensor {
   const g = geometry("avgpool2d", x, options);
   const out = new Tensor([x.shape[0], x.shape[1], g.outH, g.outW], "float32", "avgpool2d");
   const scale = 1 / (g.kernel[0] * g.kernel[1]);
+  engineMemory.kernels.avgPool(x.ptr, out.ptr, ...windowArguments(g), scale, false);
+  const backward = (gradOut: Tensor): Tensor[] => {
+    const grad = new Tensor(x.shape, "float32", "avgpool2d backward");
+    engineMemory.f32.fill(0, grad.offset, grad.offset + grad.size);
+    engineMemory.kernels.avgPool(grad.ptr, gradOut.ptr, ...windowArguments(g), scale, true);
+    return [grad];
+  };
+  return record(out, { op: "avgpool2d", inputs: [x], backward, curvature: linearRules(([t]) => noGrad(() => avgPool2d(t as Tensor, options)), backward) });
+}
+
+/**
+ * TypeScript reference of average pooling on plain arrays, forward and backward, in the
+ * kernels' float32 order of summation (the kernel tests compare with it).
+ */
+export function referenceAvgPool2d(x: Tensor, options: Pool2dOptions): { out: Float32Array; backward: (gradOut: Float32Array) => Float32Array } {
+  const g = geometry("avgpool2d", x, options);
+  const scale = Math.fround(1 / (g.kernel[0] * g.kernel[1]));
+  const input = x.data.slice();
   // Visits each (output, input) pair of a window that lies inside the input.
   const forEachPair = (visit: (outIndex: number, inIndex: number) => void): void => {
     let o = 0;
@@ -102,20 +121,19 @@ export function avgPool2d(x: Tensor, options: Pool2dOptions): Tensor {
       }
     }
   };
-  const heap = engineMemory.f32;
-  heap.fill(0, out.offset, out.offset + out.size);
+  const out = new Float32Array(g.batchPlanes * g.outH * g.outW);
   forEachPair((o, i) => {
-    heap[out.offset + o] += heap[x.offset + i];
+    out[o] += input[i];
   });
-  for (let o = 0; o < out.size; o++) heap[out.offset + o] *= scale;
-  const backward = (gradOut: Tensor): Tensor[] => {
-    const grad = new Tensor(x.shape, "float32", "avgpool2d backward");
-    const h = engineMemory.f32;
-    h.fill(0, grad.offset, grad.offset + grad.size);
-    forEachPair((o, i) => {
-      h[grad.offset + i] += h[gradOut.offset + o] * scale;
-    });
-    return [grad];
+  for (let o = 0; o < out.length; o++) out[o] *= scale;
+  return {
+    out,
+    backward: (gradOut) => {
+      const grad = new Float32Array(input.length);
+      forEachPair((o, i) => {
+        grad[i] += Math.fround(gradOut[o] * scale);
+      });
+      return grad;
+    },
   };
-  return record(out, { op: "avgpool2d", inputs: [x], backward, curvature: linearRules(([t]) => noGrad(() => avgPool2d(t as Tensor, options)), backward) });
 }
