@@ -6,7 +6,7 @@ import { scope } from "../src/engine/scope.ts";
 import { architectureLayers, buildModel, type LayerSpec } from "../src/nn/spec.ts";
 import { SGD } from "../src/optim/sgd.ts";
 import { configurations, createQuantities, QuantityTracker } from "../src/quantities/index.ts";
-import { medianMs } from "./timing.ts";
+import { interleavedMedianMs } from "./timing.ts";
 import { randomBatch } from "./workloads.ts";
 
 /** A DeepOBS problem: its model and input shape (batch 128 in the benchmarks). */
@@ -54,27 +54,33 @@ export function quantityOverhead(problem: DeepobsProblem, configurations: string
       else backward(loss);
       noGrad(() => optimizer.step());
     });
-  // Two warm-up calls each: the first tracked steps also compile the quantities' code paths.
-  const plainMs = medianMs(() => step(null, 0), runs, 2);
-  const everyStepMs: Record<string, number> = {};
-  const duePairMs: Record<string, number> = {};
-  for (const configuration of configurations) {
+  const trackers = configurations.map((configuration) => {
     const everyStep = new QuantityTracker(createQuantities(configurationSection(configuration), 1), model, optimizer);
-    let t = 0;
-    everyStepMs[configuration] = medianMs(() => step(everyStep, t++), runs, 2);
     // Due at even steps only: each timed call is a due step and the completing step after it.
     const alternate = new QuantityTracker(createQuantities(configurationSection(configuration), 2), model, optimizer);
-    let u = 0;
-    duePairMs[configuration] = medianMs(
+    return { everyStep, alternate, t: 0, u: 0 };
+  });
+  const calls = [
+    () => step(null, 0),
+    ...trackers.flatMap((k) => [
+      () => step(k.everyStep, k.t++),
       () => {
-        step(alternate, u++);
-        step(alternate, u++);
+        step(k.alternate, k.u++);
+        step(k.alternate, k.u++);
       },
-      runs,
-      2,
-    );
-    everyStep.dispose();
-    alternate.dispose();
+    ]),
+  ];
+  // All timed in turn, so each ratio compares calls made moments apart; two warm-up rounds, as the
+  // first tracked steps also compile the quantities' code paths. The trackers share the model, so
+  // the parameters a tracker sees change between its calls: timings, not values, are the point.
+  const [plainMs, ...trackedMs] = interleavedMedianMs(calls, runs, 2);
+  const everyStepMs: Record<string, number> = {};
+  const duePairMs: Record<string, number> = {};
+  for (const [i, configuration] of configurations.entries()) {
+    everyStepMs[configuration] = trackedMs[2 * i];
+    duePairMs[configuration] = trackedMs[2 * i + 1];
+    trackers[i].everyStep.dispose();
+    trackers[i].alternate.dispose();
   }
   optimizer.dispose();
   model.dispose();

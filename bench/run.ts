@@ -12,7 +12,7 @@ import { dashboardAtScale, throughputWithDashboard } from "./dashboard.ts";
 import { type LoopEpoch, loopOverhead } from "./loop.ts";
 import { deepobsProblems, mnistMlp, overheadRatio, quantityOverhead, trackingIntervals } from "./quantities.ts";
 import { initTfjsWasm, tfjsCnnStep, tfjsMlpStep, tfjsNormalizationStep } from "./tfjsPeer.ts";
-import { medianMs } from "./timing.ts";
+import { interleavedMedianMs, medianMs } from "./timing.ts";
 import { cnnSpec, gradscopeNormalizationStep, gradscopeStep, mlpSpec, normalizationShapes } from "./workloads.ts";
 
 interface Row {
@@ -35,15 +35,13 @@ function gemmGflops(n: number): number {
   return (2 * n ** 3) / (ms / 1000) / 1e9;
 }
 
-function stepsPerSecond(step: () => void, stepsPerRun: number): number {
-  const ms = medianMs(
-    () => {
-      for (let i = 0; i < stepsPerRun; i++) step();
-    },
-    5,
-    1,
-  );
-  return (1000 * stepsPerRun) / ms;
+// Each step closure repeated `stepsPerRun` times per timing, all timed in turn (see
+// interleavedMedianMs); milliseconds per step.
+function interleavedStepMs(steps: ReadonlyArray<() => void>, stepsPerRun: number): number[] {
+  const repeated = steps.map((step) => () => {
+    for (let i = 0; i < stepsPerRun; i++) step();
+  });
+  return interleavedMedianMs(repeated, 7, 1).map((ms) => ms / stepsPerRun);
 }
 
 for (const n of [512, 1024]) rows.push({ name: `GEMM ${n}^3`, value: format(gemmGflops(n)), unit: "GFLOP/s", ratio: "" });
@@ -70,29 +68,29 @@ const workloads = [
 ];
 for (const w of workloads) {
   const ours = gradscopeStep(w.spec, w.input, w.batch);
-  const oursRate = stepsPerSecond(ours.step, w.steps);
-  const peerRate = stepsPerSecond(w.peer(), w.steps);
-  rows.push({ name: `${w.name} (gradscope)`, value: format(oursRate), unit: "steps/s", ratio: `${format(oursRate / peerRate, 2)}x tfjs` });
-  rows.push({ name: `${w.name} (tfjs ${backend})`, value: format(peerRate), unit: "steps/s", ratio: "1.00x" });
-  if (w.spec === mlpSpec) {
-    const statistics = gradscopeStep(w.spec, w.input, w.batch, { batchL2: true, batchDot: true });
-    const histogram = gradscopeStep(w.spec, w.input, w.batch, { batchL2: true, batchDot: true, hist1d: { bins: 20, range: [-1, 1] } });
-    const plainMs = 1000 / oursRate;
-    const statsMs = 1000 / stepsPerSecond(statistics.step, w.steps);
-    const histMs = 1000 / stepsPerSecond(histogram.step, w.steps);
-    rows.push({ name: "MLP step + batchL2 + batchDot (every layer)", value: format(statsMs, 2), unit: "ms/step", ratio: `${format(statsMs / plainMs, 2)}x plain` });
-    rows.push({ name: "MLP step + batchL2 + batchDot + hist1d(20)", value: format(histMs, 2), unit: "ms/step", ratio: `${format(histMs / plainMs, 2)}x plain` });
-    statistics.dispose();
-    histogram.dispose();
+  // The MLP's statistics steps are timed in the same rounds as the plain step they are a ratio to.
+  const extended =
+    w.spec === mlpSpec
+      ? [
+          gradscopeStep(w.spec, w.input, w.batch, { batchL2: true, batchDot: true }),
+          gradscopeStep(w.spec, w.input, w.batch, { batchL2: true, batchDot: true, hist1d: { bins: 20, range: [-1, 1] } }),
+        ]
+      : [];
+  const [plainMs, peerMs, ...extendedMs] = interleavedStepMs([ours.step, w.peer(), ...extended.map((e) => e.step)], w.steps);
+  rows.push({ name: `${w.name} (gradscope)`, value: format(1000 / plainMs), unit: "steps/s", ratio: `${format(peerMs / plainMs, 2)}x tfjs` });
+  rows.push({ name: `${w.name} (tfjs ${backend})`, value: format(1000 / peerMs), unit: "steps/s", ratio: "1.00x" });
+  for (const [k, label] of ["MLP step + batchL2 + batchDot (every layer)", "MLP step + batchL2 + batchDot + hist1d(20)"].entries()) {
+    if (extendedMs[k] === undefined) continue;
+    rows.push({ name: label, value: format(extendedMs[k], 2), unit: "ms/step", ratio: `${format(extendedMs[k] / plainMs, 2)}x plain` });
   }
+  for (const e of extended) e.dispose();
   ours.dispose();
 }
 
 // The normalization layers, forward and backward.
 for (const kind of ["batchnorm2d", "layernorm"] as const) {
   const ours = gradscopeNormalizationStep(kind);
-  const oursMs = medianMs(ours.step, 7, 2);
-  const peerMs = medianMs(tfjsNormalizationStep(kind), 7, 2);
+  const [oursMs, peerMs] = interleavedMedianMs([ours.step, tfjsNormalizationStep(kind)], 7, 2);
   ours.dispose();
   const name = `${kind === "batchnorm2d" ? "BatchNorm2d (train)" : "LayerNorm"} forward + backward, [${normalizationShapes[kind].join(", ")}]`;
   rows.push({ name: `${name} (gradscope)`, value: format(oursMs, 2), unit: "ms", ratio: `${format(peerMs / oursMs, 2)}x tfjs` });

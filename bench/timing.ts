@@ -1,14 +1,25 @@
 /** Median of `runs` timings of `fn` (after `warmup` untimed calls), in milliseconds. */
 export function medianMs(fn: () => void, runs = 5, warmup = 2): number {
-  for (let i = 0; i < warmup; i++) fn();
-  const times: number[] = [];
+  return interleavedMedianMs([fn], runs, warmup)[0];
+}
+
+/**
+ * The median timing of each of `fns`, timed in turn within each of `runs` rounds (after
+ * `warmup` untimed rounds), in milliseconds. Ratios between them then compare calls made
+ * moments apart: on a shared host the speed drifts by tens of percent over seconds, which
+ * timing one function's runs after another's turned into ratios off by as much.
+ */
+export function interleavedMedianMs(fns: ReadonlyArray<() => void>, runs = 5, warmup = 2): number[] {
+  for (let i = 0; i < warmup; i++) for (const fn of fns) fn();
+  const times = fns.map((): number[] => []);
   for (let i = 0; i < runs; i++) {
-    const start = performance.now();
-    fn();
-    times.push(performance.now() - start);
+    for (const [k, fn] of fns.entries()) {
+      const start = performance.now();
+      fn();
+      times[k].push(performance.now() - start);
+    }
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
+  return times.map((t) => [...t].sort((a, b) => a - b)[Math.floor(t.length / 2)]);
 }
 
 /** Async variant, for peers whose API is promise-based. */
