@@ -117,3 +117,42 @@ export function countNonzero(n: i32, x: usize): i32 {
   for (; i < n; i++) if (load<f32>(x + (<usize>i << 2)) != 0) total++;
   return total;
 }
+
+/**
+ * out[o, i] = max_l x[o, l, i] and argmax[o, i] = the first l reaching it; a NaN wins at its
+ * first position and stays (PyTorch's max). Four lanes of i at a time.
+ */
+export function maxAxis(x: usize, outer: i32, length: i32, inner: i32, out: usize, argmax: usize): void {
+  for (let o = 0; o < outer; o++) {
+    const base = x + ((<usize>o * length * inner) << 2);
+    const dst = <usize>o * inner;
+    let i = 0;
+    for (; i + 4 <= inner; i += 4) {
+      let best = f32x4.splat(f32.NEGATIVE_INFINITY);
+      let bestIndex = i32x4.splat(0);
+      for (let l = 0; l < length; l++) {
+        const v = v128.load(base + ((<usize>l * inner + i) << 2));
+        // v > best, or v is the lane's first NaN (a NaN best is never replaced).
+        const better = v128.or(f32x4.gt(v, best), v128.andnot(f32x4.ne(v, v), f32x4.ne(best, best)));
+        best = v128.bitselect(v, best, better);
+        bestIndex = v128.bitselect(i32x4.splat(l), bestIndex, better);
+      }
+      v128.store(out + ((dst + i) << 2), best);
+      v128.store(argmax + ((dst + i) << 2), bestIndex);
+    }
+    for (; i < inner; i++) {
+      let best = f32.NEGATIVE_INFINITY;
+      let bestIndex = 0;
+      for (let l = 0; l < length; l++) {
+        const v = load<f32>(base + ((<usize>l * inner + i) << 2));
+        if (v > best || isNaN(v)) {
+          best = v;
+          bestIndex = l;
+          if (isNaN(v)) break;
+        }
+      }
+      store<f32>(out + ((dst + <usize>i) << 2), best);
+      store<i32>(argmax + ((dst + <usize>i) << 2), bestIndex);
+    }
+  }
+}

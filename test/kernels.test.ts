@@ -19,7 +19,7 @@ import { engineMemory } from "../src/engine/memory.ts";
 import { add, type BinaryOp, div, mul, referenceBinary, sub } from "../src/engine/ops/binary.ts";
 import { col2imAdd, convOutputSize, im2col, referenceCol2imAdd, referenceIm2col } from "../src/engine/ops/im2col.ts";
 import { avgPool2d, maxPool2d, referenceAvgPool2d } from "../src/engine/ops/pool.ts";
-import { mean, referenceExpandAxis, referenceSumAxis, sum } from "../src/engine/ops/reduce.ts";
+import { max, mean, referenceExpandAxis, referenceMaxAxis, referenceSumAxis, sum } from "../src/engine/ops/reduce.ts";
 import { exp, leakyRelu, referenceActivations, referenceRelu, relu, sigmoid, sqrt, tanh } from "../src/engine/ops/unary.ts";
 import { scope } from "../src/engine/scope.ts";
 import type { Tensor } from "../src/engine/tensor.ts";
@@ -170,6 +170,30 @@ test("WASM average pooling, forward and backward, equals the TypeScript referenc
       assert.deepEqual(x.grad?.data, reference.backward(gradOut.data), `backward ${JSON.stringify(options)}`);
     }
   });
+});
+
+test("WASM max over an axis equals the TypeScript reference: first maximum on ties, a NaN wins at its first position, in vector lanes and the tail", () => {
+  scope(() => {
+    for (const [shape, axis] of [
+      [[3, 5, 7], 1],
+      [[4, 9], 0],
+      [[4, 9], 1],
+      [[2, 6, 4], 2],
+      [[2, 3, 8], 0],
+    ] as Array<[number[], number]>) {
+      const size = shape.reduce((a, b) => a * b, 1);
+      // Rounded values make ties; a few NaNs test propagation.
+      const values = randomValues(size, 50 + axis).map((v, k) => (k % 11 === 3 ? Number.NaN : Math.round(v * 2) / 2));
+      const x = tensor(values, shape);
+      const reference = referenceMaxAxis(x, axis);
+      const out = max(x, axis);
+      assert.deepEqual(out.data, reference.values, `values ${shape} axis ${axis}`);
+    }
+  });
+  // The gradient goes to the first maximum, also where values tie.
+  const x = parameter([1, 3, 3, 2, 5, 5], [2, 3]);
+  backward(sum(max(x, 1)));
+  assert.deepEqual([...(x.grad?.data ?? [])], [0, 1, 0, 0, 1, 0]);
 });
 
 test("WASM countNonzero counts what is not ±0, NaN and infinities included, in the vector body and the tail", () => {

@@ -60,6 +60,7 @@ export interface WasmKernels {
   sumSquaresInto(n: number, blocks: number, src: number, dst: number, sign: number): void;
   binaryPeriodic(op: number, a: number, b: number, out: number, n: number, period: number, inner: number): void;
   sumAxis(x: number, outer: number, length: number, inner: number, scale: number, out: number): void;
+  maxAxis(x: number, outer: number, length: number, inner: number, out: number, argmax: number): void;
   expandAxis(g: number, outer: number, length: number, inner: number, scale: number, out: number): void;
   squaredDistance(n: number, x: number, y: number): number;
   dotProduct(n: number, x: number, y: number): number;

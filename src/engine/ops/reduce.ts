@@ -71,40 +71,50 @@ export function referenceSumAxis(x: Tensor, axis: number, scale: number): Tensor
 function maxAxis(x: Tensor, axis: number): Tensor {
   const { outer, length, inner } = split(x.shape, axis);
   const out = new Tensor(keptShape(x.shape, axis), "float32", "max");
-  const argmax = new Int32Array(outer * inner);
-  const heap = engineMemory.f32;
-  for (let o = 0; o < outer; o++) {
-    for (let i = 0; i < inner; i++) {
-      let best = Number.NEGATIVE_INFINITY;
-      let bestIndex = 0;
-      for (let l = 0; l < length; l++) {
-        const value = heap[x.offset + (o * length + l) * inner + i];
-        // NaN propagates, as in PyTorch.
-        if (value > best || Number.isNaN(value)) {
-          best = value;
-          bestIndex = l;
-          if (Number.isNaN(value)) break;
-        }
-      }
-      heap[out.offset + o * inner + i] = best;
-      argmax[o * inner + i] = bestIndex;
-    }
-  }
+  // The index along the axis of each maximum, where the backward pass sends the gradient.
+  const argmax = new Tensor(out.shape, "int32", "max indices");
+  engineMemory.kernels.maxAxis(x.ptr, outer, length, inner, out.ptr, argmax.ptr);
   return record(out, {
     op: "max",
     inputs: [x],
     backward: (gradOut) => {
       const grad = new Tensor(x.shape, "float32", "max backward");
       const h = engineMemory.f32;
+      const indices = argmax.ints;
       h.fill(0, grad.offset, grad.offset + grad.size);
       for (let o = 0; o < outer; o++) {
         for (let i = 0; i < inner; i++) {
-          h[grad.offset + (o * length + argmax[o * inner + i]) * inner + i] = h[gradOut.offset + o * inner + i];
+          h[grad.offset + (o * length + indices[o * inner + i]) * inner + i] = h[gradOut.offset + o * inner + i];
         }
       }
       return [grad];
     },
   });
+}
+
+/** TypeScript reference of the maxAxis kernel (values and first-maximum indices; a NaN wins at its first position). */
+export function referenceMaxAxis(x: Tensor, axis: number): { values: Float32Array; indices: Int32Array } {
+  const { outer, length, inner } = split(x.shape, axis);
+  const values = new Float32Array(outer * inner);
+  const indices = new Int32Array(outer * inner);
+  const data = x.data;
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) {
+      let best = Number.NEGATIVE_INFINITY;
+      let bestIndex = 0;
+      for (let l = 0; l < length; l++) {
+        const value = data[(o * length + l) * inner + i];
+        if (value > best || Number.isNaN(value)) {
+          best = value;
+          bestIndex = l;
+          if (Number.isNaN(value)) break;
+        }
+      }
+      values[o * inner + i] = best;
+      indices[o * inner + i] = bestIndex;
+    }
+  }
+  return { values, indices };
 }
 
 function reduceAxes(op: string, x: Tensor, axes: number | readonly number[] | undefined, keepDims: boolean, one: (t: Tensor, axis: number) => Tensor): Tensor {
