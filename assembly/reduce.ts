@@ -46,7 +46,6 @@ export function expandAxis(g: usize, outer: i32, length: i32, inner: i32, scale:
   }
 }
 
-
 /** Σ_i (x_i − y_i)² accumulated in float64, or Σ_i x_i² when y is 0 (no tensor lives at address 0). */
 export function squaredDistance(n: i32, x: usize, y: usize): f64 {
   let acc = f64x2.splat(0);

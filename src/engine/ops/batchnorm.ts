@@ -33,10 +33,10 @@ export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
   // Per channel: the center (batch or running mean) and 1/σ; the backward pass reuses 1/σ.
   const centers = new Tensor([channels], "float32", "batchnorm centers");
   const invStds = new Tensor([channels], "float32", "batchnorm 1/σ");
-  const sums = new Tensor([channels], "float32", "batchnorm sums");
+  const sums = options.training ? new Tensor([channels], "float32", "batchnorm sums") : null;
   // Taken after the allocations: growing the memory detaches earlier views.
   const heap = engineMemory.f32;
-  if (options.training) {
+  if (sums) {
     channelSums(x, layout, sums);
     for (let c = 0; c < channels; c++) heap[centers.offset + c] = heap[sums.offset + c] / count;
     channelSums(x, layout, sums, { y: x, centers });
@@ -56,7 +56,7 @@ export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
   const out = new Tensor(x.shape, "float32", "batchnorm");
   channelAffine(x, layout, normalized, { center: centers, scale: invStds });
   centers.dispose();
-  sums.dispose();
+  sums?.dispose();
   channelAffine(normalized, layout, out, { scale: weight, shift: bias });
   return record(out, {
     op: "batchnorm",

@@ -48,7 +48,7 @@ function repetitionOf(a: Tensor, b: Tensor, outShape: number[]): { period: numbe
  * a ∘ b broadcast to `outShape`, outside autodiff (ops that record their own backward use it):
  * WASM SIMD for the periodic cases, strided TypeScript otherwise.
  */
-export function compute(op: BinaryOp, a: Tensor, b: Tensor, outShape: number[]): Tensor {
+export function computeBinary(op: BinaryOp, a: Tensor, b: Tensor, outShape: number[]): Tensor {
   const repetition = repetitionOf(a, b, outShape);
   if (repetition === null || sizeOf(outShape) === 0) return referenceBinary(op, a, b, outShape);
   const out = new Tensor(outShape, "float32", op);
@@ -106,7 +106,7 @@ function binary(op: BinaryOp, a: Tensor, bIn: Tensor | number): Tensor {
     throw new TypeError(`gradscope: ${op} needs float32 tensors, got ${a.dtype}${shapeString(a.shape)} and ${b.dtype}${shapeString(b.shape)}`);
   }
   const outShape = broadcastShapes(op, a.shape, b.shape);
-  const out = compute(op, a, b, outShape);
+  const out = computeBinary(op, a, b, outShape);
   const backward = (gradOut: Tensor): Array<Tensor | null> => {
     switch (op) {
       case "add":
@@ -115,16 +115,16 @@ function binary(op: BinaryOp, a: Tensor, bIn: Tensor | number): Tensor {
         return [a.requiresGrad ? sumToShape(gradOut, a.shape) : null, b.requiresGrad ? reduceOwned(negate(gradOut), b.shape) : null];
       case "mul":
         return [
-          a.requiresGrad ? reduceOwned(compute("mul", gradOut, b, gradOut.shape.slice()), a.shape) : null,
-          b.requiresGrad ? reduceOwned(compute("mul", gradOut, a, gradOut.shape.slice()), b.shape) : null,
+          a.requiresGrad ? reduceOwned(computeBinary("mul", gradOut, b, gradOut.shape.slice()), a.shape) : null,
+          b.requiresGrad ? reduceOwned(computeBinary("mul", gradOut, a, gradOut.shape.slice()), b.shape) : null,
         ];
       case "div": {
-        const gradA = a.requiresGrad ? reduceOwned(compute("div", gradOut, b, gradOut.shape.slice()), a.shape) : null;
+        const gradA = a.requiresGrad ? reduceOwned(computeBinary("div", gradOut, b, gradOut.shape.slice()), a.shape) : null;
         let gradB: Tensor | null = null;
         if (b.requiresGrad) {
           // d(a/b)/db = -(a/b)/b = -out/b
-          const quotient = compute("div", out, b, out.shape.slice());
-          const scaled = compute("mul", quotient, gradOut, out.shape.slice());
+          const quotient = computeBinary("div", out, b, out.shape.slice());
+          const scaled = computeBinary("mul", quotient, gradOut, out.shape.slice());
           quotient.dispose();
           const negated = negate(scaled);
           scaled.dispose();
@@ -139,7 +139,7 @@ function binary(op: BinaryOp, a: Tensor, bIn: Tensor | number): Tensor {
   const applyToTangents = ([ta, tb]: ReadonlyArray<Tensor | null>): Tensor => {
     const zeroA = ta ? null : zerosLike(a, "zero tangent");
     const zeroB = tb ? null : zerosLike(b, "zero tangent");
-    const result = compute(op, ta ?? (zeroA as Tensor), tb ?? (zeroB as Tensor), outShape);
+    const result = computeBinary(op, ta ?? (zeroA as Tensor), tb ?? (zeroB as Tensor), outShape);
     zeroA?.dispose();
     zeroB?.dispose();
     return result;
@@ -152,7 +152,7 @@ function binary(op: BinaryOp, a: Tensor, bIn: Tensor | number): Tensor {
 
 function negate(x: Tensor): Tensor {
   const minusOne = scalarTensor(-1);
-  const out = compute("mul", x, minusOne, x.shape.slice());
+  const out = computeBinary("mul", x, minusOne, x.shape.slice());
   minusOne.dispose();
   return out;
 }

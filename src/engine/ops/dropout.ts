@@ -2,7 +2,7 @@ import { record } from "../autograd.ts";
 import { elementwiseRules } from "../curvature/rules.ts";
 import type { Random } from "../random.ts";
 import { Tensor } from "../tensor.ts";
-import { compute } from "./binary.ts";
+import { computeBinary } from "./binary.ts";
 import { reshape } from "./shape.ts";
 
 /** Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1−p). */
@@ -15,7 +15,7 @@ export function dropout(x: Tensor, p: number, training: boolean, random: Random)
   const mask = new Tensor(x.shape, "float32", "dropout mask");
   const values = mask.data;
   for (let i = 0; i < x.size; i++) values[i] = random.uniform() >= p ? keepScale : 0;
-  const out = compute("mul", x, mask, [...x.shape]);
-  const backward = (gradOut: Tensor): Tensor[] => [compute("mul", gradOut, mask, [...x.shape])];
+  const out = computeBinary("mul", x, mask, [...x.shape]);
+  const backward = (gradOut: Tensor): Tensor[] => [computeBinary("mul", gradOut, mask, [...x.shape])];
   return record(out, { op: "dropout", inputs: [x], backward, curvature: elementwiseRules(backward) });
 }
