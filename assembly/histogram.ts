@@ -1,3 +1,5 @@
+import { truncInRange } from "./simd";
+
 // Histograms with torch.histc's float32 arithmetic (Cockpit GradHist1d). Counts are float64 so
 // that N·D beyond 2^31 still counts exactly.
 
@@ -13,15 +15,35 @@ function addCount(counts: usize, bin: i32, amount: f64): void {
   store<f64>(at, load<f64>(at) + amount);
 }
 
-/** counts[bin(x)] += 1 for each of n values; NaNs are not counted. */
-export function histogram1d(values: usize, n: i32, lo: f32, hi: f32, bins: i32, counts: usize): void {
-  const width = hi - lo;
-  const fbins = <f32>bins;
-  for (let i = 0; i < n; i++) {
-    const x = load<f32>(values + (<usize>i << 2));
-    if (x != x) continue;
-    addCount(counts, histcBin(x, lo, hi, fbins, width, bins - 1), 1);
+/**
+ * counts[bin(fl(scale·x))] += 1 for each of n values (scale 1 bins x itself); NaNs are not
+ * counted. Four lanes at a time into the u32 sub-histograms at `lanes` (16 bytes per bin).
+ */
+export function histogram1d(values: usize, n: i32, scale: f32, lo: f32, hi: f32, bins: i32, counts: usize, lanes: usize): void {
+  setBins(lo, hi, bins, scale, counts);
+  setLanes(counts, bins, lanes);
+  const s = f32x4.splat(scale);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const x = f32x4.mul(s, v128.load(values + (<usize>i << 2)));
+    if (v128.any_true(f32x4.ne(x, x))) {
+      for (let lane = 0; lane < 4; lane++) countScaled(load<f32>(values + (<usize>(i + lane) << 2)));
+      continue;
+    }
+    const bin = laneBins(x);
+    laneCount(i32x4.extract_lane(bin, 0), 0);
+    laneCount(i32x4.extract_lane(bin, 1), 1);
+    laneCount(i32x4.extract_lane(bin, 2), 2);
+    laneCount(i32x4.extract_lane(bin, 3), 3);
   }
+  for (; i < n; i++) countScaled(load<f32>(values + (<usize>i << 2)));
+  foldLanes();
+}
+
+@inline
+function countScaled(x: f32): void {
+  const product = gScale * x;
+  if (product == product) addCount(gCounts, scalarBin(product), 1);
 }
 
 // Exact bin edges of one call in the product domain: edges[k] is the smallest float32 whose
@@ -75,48 +97,66 @@ export function rankOneHistogramMaxBins(): i32 {
  * monotone in c, so within the negative and the positive column values a row's products lie
  * between the products of the extremes: when those share a bin, the whole group counts there
  * in O(1) (four rows at a time). Only groups straddling an edge count, per crossed edge, the
- * products at or above it with a SIMD pass over the column.
+ * products at or above it with a SIMD pass over the column. Zero rows (units a ReLU switched
+ * off) only make zero products, counted at once: the others are compacted into `scratch`
+ * (rowCount floats) first.
  */
-export function rankOneHistogram1d(columns: usize, columnLength: i32, rows: usize, rowCount: i32, batch: i32, scale: f32, lo: f32, hi: f32, bins: i32, counts: usize): void {
+export function rankOneHistogram1d(
+  columns: usize, columnLength: i32, rows: usize, rowCount: i32, batch: i32, scale: f32, lo: f32, hi: f32, bins: i32, counts: usize, scratch: usize,
+): void {
   computeEdges(lo, hi, bins);
-  gLo = lo;
-  gHi = hi;
-  gBins = <f32>bins;
-  gWidth = hi - lo;
-  gLast = bins - 1;
-  gScale = scale;
-  gCounts = counts;
+  setBins(lo, hi, bins, scale, counts);
   const zeroBin = scalarBin(0);
   for (let i = 0; i < batch; i++) {
     const column = columns + ((<usize>i * columnLength) << 2);
-    const rowBase = rows + ((<usize>i * rowCount) << 2);
+    let rowBase = rows + ((<usize>i * rowCount) << 2);
     signGroups(column, columnLength);
-    memory.fill(hits, 0, <usize>(2 * bins) << 2);
+    memory.fill(hits, 0, <usize>(2 * bins) << 4);
     let finiteRows = 0;
+    let rowsLeft = rowCount;
     let o = 0;
     if (columnFinite) {
-      for (; o + 4 <= rowCount; o += 4) {
+      rowsLeft = compactNonzero(rowBase, rowCount, scratch);
+      rowBase = scratch;
+      // fl(s·fl(0·c)) is ±0 for every finite c.
+      addCount(counts, zeroBin, <f64>(rowCount - rowsLeft) * <f64>columnLength);
+      for (; o + 4 <= rowsLeft; o += 4) {
         const r = v128.load(rowBase + (<usize>o << 2));
         if (!i32x4.all_true(f32x4.eq(f32x4.sub(r, r), f32x4.splat(0)))) {
           for (let lane = 0; lane < 4; lane++) finiteRows += countRow(column, columnLength, load<f32>(rowBase + (<usize>(o + lane) << 2)));
           continue;
         }
         if (negatives > 0) countGroupLanes(column, columnLength, r, negativeMin, negativeMax, false, hits);
-        if (positives > 0) countGroupLanes(column, columnLength, r, positiveMin, positiveMax, true, hits + (<usize>bins << 2));
+        if (positives > 0) countGroupLanes(column, columnLength, r, positiveMin, positiveMax, true, hits + (<usize>bins << 4));
         finiteRows += 4;
       }
     }
-    for (; o < rowCount; o++) finiteRows += countRow(column, columnLength, load<f32>(rowBase + (<usize>o << 2)));
+    for (; o < rowsLeft; o++) finiteRows += countRow(column, columnLength, load<f32>(rowBase + (<usize>o << 2)));
     for (let b = 0; b < bins; b++) {
-      const rowsHere = <f64>load<i32>(hits + (<usize>b << 2)) * <f64>negatives + <f64>load<i32>(hits + (<usize>(bins + b) << 2)) * <f64>positives;
+      const negativeHits = sumLanes(v128.load(hits + (<usize>b << 4)));
+      const positiveHits = sumLanes(v128.load(hits + (<usize>(bins + b) << 4)));
+      const rowsHere = <f64>negativeHits * <f64>negatives + <f64>positiveHits * <f64>positives;
       if (rowsHere != 0) addCount(counts, b, rowsHere);
     }
     addCount(counts, zeroBin, <f64>finiteRows * <f64>(columnLength - negatives - positives));
   }
 }
 
-// Rows whose whole sign group fell into one bin, per bin: [negative group | positive group].
-const hits = memory.data(MAX_BINS * 8, 16);
+// Copies the n values at `values` that are not zero (NaNs included) to `out`; returns how many.
+function compactNonzero(values: usize, n: i32, out: usize): i32 {
+  let kept = 0;
+  for (let j = 0; j < n; j++) {
+    const v = load<f32>(values + (<usize>j << 2));
+    store<f32>(out + (<usize>kept << 2), v);
+    kept += <i32>(v != 0);
+  }
+  return kept;
+}
+
+// Rows whose whole sign group fell into one bin, per bin and vector lane: [negative group |
+// positive group], each [bin][lane] i32. Separate lanes keep rows that hit the same bin (most do)
+// from chaining their increments through one memory location.
+const hits = memory.data(MAX_BINS * 32, 16);
 
 // State of one rankOneHistogram1d call (module globals keep the helpers' signatures short).
 let gLo: f32 = 0;
@@ -127,17 +167,30 @@ let gLast: i32 = 0;
 let gScale: f32 = 0;
 let gCounts: usize = 0;
 
+function setBins(lo: f32, hi: f32, bins: i32, scale: f32, counts: usize): void {
+  gLo = lo;
+  gHi = hi;
+  gBins = <f32>bins;
+  gWidth = hi - lo;
+  gLast = bins - 1;
+  gScale = scale;
+  gCounts = counts;
+}
+
 @inline
 function scalarBin(x: f32): i32 {
   return histcBin(x, gLo, gHi, gBins, gWidth, gLast);
 }
 
-// histcBin on four lanes; the same float32 operations, so the same bins.
+// histcBin on four lanes of non-NaN values; the same float32 operations, so the same bins. The
+// clamped value is at least lo, so the scaled value is non-negative and truncation is its floor.
+// (pmin/pmax are single instructions where min/max handle NaN and −0 in several; no NaN gets
+// here, and a −0 only meets lo = 0, where both zeros scale to the same bin.)
 @inline
 function laneBins(x: v128): v128 {
-  const v = f32x4.min(f32x4.max(x, f32x4.splat(gLo)), f32x4.splat(gHi));
+  const v = f32x4.pmin(f32x4.pmax(x, f32x4.splat(gLo)), f32x4.splat(gHi));
   const scaled = f32x4.div(f32x4.mul(f32x4.sub(v, f32x4.splat(gLo)), f32x4.splat(gBins)), f32x4.splat(gWidth));
-  return i32x4.min_s(i32x4.trunc_sat_f32x4_s(f32x4.floor(scaled)), i32x4.splat(gLast));
+  return i32x4.min_s(truncInRange(scaled), i32x4.splat(gLast));
 }
 
 // The current sample's column: counts and extremes of its negative and positive values.
@@ -164,10 +217,12 @@ function signGroups(column: usize, length: i32): void {
     const positive = f32x4.gt(c, zero);
     negativeCount = i32x4.sub(negativeCount, negative);
     positiveCount = i32x4.sub(positiveCount, positive);
-    negativeLeast = f32x4.min(negativeLeast, v128.bitselect(c, inf, negative));
-    negativeGreatest = f32x4.max(negativeGreatest, v128.bitselect(c, minusInf, negative));
-    positiveLeast = f32x4.min(positiveLeast, v128.bitselect(c, inf, positive));
-    positiveGreatest = f32x4.max(positiveGreatest, v128.bitselect(c, minusInf, positive));
+    // pmin/pmax: one instruction each; a NaN only matters through nonFinite. The least value
+    // overall is the least negative one whenever there are negatives, and likewise the greatest.
+    negativeLeast = f32x4.pmin(negativeLeast, c);
+    negativeGreatest = f32x4.pmax(negativeGreatest, v128.bitselect(c, minusInf, negative));
+    positiveLeast = f32x4.pmin(positiveLeast, v128.bitselect(c, inf, positive));
+    positiveGreatest = f32x4.pmax(positiveGreatest, c);
     nonFinite = v128.or(nonFinite, f32x4.ne(f32x4.sub(c, c), zero));
   }
   negatives = sumLanes(negativeCount);
@@ -214,21 +269,33 @@ function countGroupLanes(column: usize, length: i32, r: v128, least: f32, greate
   const s = f32x4.splat(gScale);
   const p = f32x4.mul(s, f32x4.mul(r, f32x4.splat(least)));
   const q = f32x4.mul(s, f32x4.mul(r, f32x4.splat(greatest)));
-  const lowBins = laneBins(f32x4.min(p, q));
-  const highBins = laneBins(f32x4.max(p, q));
+  // Products of finite nonzero values: no NaN, so the one-instruction pmin/pmax serve.
+  const lowBins = laneBins(f32x4.pmin(p, q));
+  const highBins = laneBins(f32x4.pmax(p, q));
   const same = i32x4.eq(lowBins, highBins);
-  hitOrCross(column, length, f32x4.extract_lane(r, 0), positive, groupHits, i32x4.extract_lane(lowBins, 0), i32x4.extract_lane(highBins, 0), i32x4.extract_lane(same, 0));
-  hitOrCross(column, length, f32x4.extract_lane(r, 1), positive, groupHits, i32x4.extract_lane(lowBins, 1), i32x4.extract_lane(highBins, 1), i32x4.extract_lane(same, 1));
-  hitOrCross(column, length, f32x4.extract_lane(r, 2), positive, groupHits, i32x4.extract_lane(lowBins, 2), i32x4.extract_lane(highBins, 2), i32x4.extract_lane(same, 2));
-  hitOrCross(column, length, f32x4.extract_lane(r, 3), positive, groupHits, i32x4.extract_lane(lowBins, 3), i32x4.extract_lane(highBins, 3), i32x4.extract_lane(same, 3));
+  if (i32x4.all_true(same)) {
+    hit(groupHits, i32x4.extract_lane(lowBins, 0), 0);
+    hit(groupHits, i32x4.extract_lane(lowBins, 1), 1);
+    hit(groupHits, i32x4.extract_lane(lowBins, 2), 2);
+    hit(groupHits, i32x4.extract_lane(lowBins, 3), 3);
+    return;
+  }
+  hitOrCross(column, length, f32x4.extract_lane(r, 0), positive, groupHits, i32x4.extract_lane(lowBins, 0), i32x4.extract_lane(highBins, 0), 0);
+  hitOrCross(column, length, f32x4.extract_lane(r, 1), positive, groupHits, i32x4.extract_lane(lowBins, 1), i32x4.extract_lane(highBins, 1), 1);
+  hitOrCross(column, length, f32x4.extract_lane(r, 2), positive, groupHits, i32x4.extract_lane(lowBins, 2), i32x4.extract_lane(highBins, 2), 2);
+  hitOrCross(column, length, f32x4.extract_lane(r, 3), positive, groupHits, i32x4.extract_lane(lowBins, 3), i32x4.extract_lane(highBins, 3), 3);
 }
 
 @inline
-function hitOrCross(column: usize, length: i32, r: f32, positive: bool, groupHits: usize, lowBin: i32, highBin: i32, same: i32): void {
-  if (same != 0) {
-    const at = groupHits + (<usize>lowBin << 2);
-    store<i32>(at, load<i32>(at) + 1);
-  } else countCrossing(column, length, r, positive ? positives : negatives, positive, lowBin, highBin);
+function hit(groupHits: usize, bin: i32, lane: i32): void {
+  const at = groupHits + ((<usize>bin << 4) | (<usize>lane << 2));
+  store<i32>(at, load<i32>(at) + 1);
+}
+
+@inline
+function hitOrCross(column: usize, length: i32, r: f32, positive: bool, groupHits: usize, lowBin: i32, highBin: i32, lane: i32): void {
+  if (lowBin == highBin) hit(groupHits, lowBin, lane);
+  else countCrossing(column, length, r, positive ? positives : negatives, positive, lowBin, highBin);
 }
 
 // A row's group straddles edges lowBin+1 .. highBin: atOrAbove(k) of its products are >= edge
@@ -243,26 +310,62 @@ function countCrossing(column: usize, length: i32, r: f32, size: i32, positive: 
   addCount(gCounts, highBin, <f64>above);
 }
 
-// #{j : c_j in the sign group and fl(s·fl(r·c_j)) >= threshold}, four lanes at a time. A scan
-// of the (short) column measured faster than sorting it per sample and bisecting.
+// #{j : c_j in the sign group and fl(s·fl(r·c_j)) >= threshold}. The product is monotone in c
+// (rising when s·r > 0, else falling), so those c lie on one side of a bound found once per
+// call, and a SIMD pass only compares the column with it. The group straddles the threshold, so
+// the bound lies inside the group; values of the other sign and zeros are taken off by count.
+// (A scan of the short column measured faster than sorting it per sample and bisecting.)
 function countAtOrAbove(column: usize, length: i32, r: f32, threshold: f32, positive: bool): i32 {
-  const vr = f32x4.splat(r);
-  const vs = f32x4.splat(gScale);
-  const vt = f32x4.splat(threshold);
-  const zero = f32x4.splat(0);
+  const rising = gScale > 0 == r > 0;
+  const bound = boundOf(r, threshold, rising);
+  const zeros = length - negatives - positives;
+  if (rising) {
+    const atLeast = countAbove(column, length, bound, false);
+    return positive ? atLeast : atLeast - zeros - positives;
+  }
+  const atMost = length - countAbove(column, length, bound, true);
+  return positive ? atMost - zeros - negatives : atMost;
+}
+
+@inline
+function product(r: f32, c: f32): f32 {
+  return gScale * (r * c);
+}
+
+// The least c with product(r, c) >= threshold when rising, else the greatest. The quotient is
+// within a few ulps of it, so a short walk finds it; bisection over the float order is the
+// fallback (underflow can make the product flat over many values).
+function boundOf(r: f32, threshold: f32, rising: bool): f32 {
+  const step = rising ? -1 : 1;
+  let key = orderedKey(<f32>(<f64>threshold / (<f64>gScale * <f64>r)));
+  for (let walk = 0; walk < 8; walk++) {
+    const here = product(r, fromKey(key)) >= threshold;
+    // Inside the set, move outwards while the neighbour stays in; outside, move inwards.
+    if (here && product(r, fromKey(key + step)) < threshold) return fromKey(key);
+    key += here ? step : -step;
+  }
+  let inside = rising ? <i64>orderedKey(f32.POSITIVE_INFINITY) : <i64>orderedKey(f32.NEGATIVE_INFINITY);
+  let outside = rising ? <i64>orderedKey(f32.NEGATIVE_INFINITY) : <i64>orderedKey(f32.POSITIVE_INFINITY);
+  while (abs(inside - outside) > 1) {
+    const middle = outside + ((inside - outside) >> 1);
+    if (product(r, fromKey(<i32>middle)) >= threshold) inside = middle;
+    else outside = middle;
+  }
+  return fromKey(<i32>inside);
+}
+
+// #{j : c_j >= bound}, or > bound when strict, four lanes at a time.
+function countAbove(column: usize, length: i32, bound: f32, strict: bool): i32 {
+  const vb = f32x4.splat(bound);
   let tally = i32x4.splat(0);
   let j = 0;
-  for (; j + 4 <= length; j += 4) {
-    const c = v128.load(column + (<usize>j << 2));
-    const inGroup = positive ? f32x4.gt(c, zero) : f32x4.lt(c, zero);
-    const product = f32x4.mul(vs, f32x4.mul(vr, c));
-    // A true lane is all ones (−1), so subtracting the mask counts it.
-    tally = i32x4.sub(tally, v128.and(inGroup, f32x4.ge(product, vt)));
-  }
+  // A true lane is all ones (−1), so subtracting the mask counts it.
+  if (strict) for (; j + 4 <= length; j += 4) tally = i32x4.sub(tally, f32x4.gt(v128.load(column + (<usize>j << 2)), vb));
+  else for (; j + 4 <= length; j += 4) tally = i32x4.sub(tally, f32x4.ge(v128.load(column + (<usize>j << 2)), vb));
   let total = sumLanes(tally);
   for (; j < length; j++) {
     const c = load<f32>(column + (<usize>j << 2));
-    if ((positive ? c > 0 : c < 0) && gScale * (r * c) >= threshold) total++;
+    if (strict ? c > bound : c >= bound) total++;
   }
   return total;
 }
@@ -313,6 +416,11 @@ function setHistogram2d(lo: f32, width: f32, xmin: f32, xmax: f32, ybins: i32, c
   hMin = xmin;
   hMax = xmax;
   hYBins = ybins;
+  setLanes(counts, bins, lanes);
+}
+
+// Zeroes the sub-histograms at `lanes`, which foldLanes adds into the float64 `counts`.
+function setLanes(counts: usize, bins: i32, lanes: usize): void {
   hCounts = counts;
   hBinCount = bins;
   hLanes = lanes;
@@ -352,8 +460,9 @@ function count2dLanes(x: v128, yBins: v128): void {
     count2d(f32x4.extract_lane(x, 3), i32x4.extract_lane(yBins, 3));
     return;
   }
-  const clamped = f32x4.min(f32x4.max(x, f32x4.splat(hMin)), f32x4.splat(hMax));
-  const ix = i32x4.trunc_sat_f32x4_s(f32x4.div(f32x4.sub(clamped, f32x4.splat(hLo)), f32x4.splat(hWidth)));
+  // Clamped to the end bins' centres, the quotient is positive and below the bin count.
+  const clamped = f32x4.pmin(f32x4.pmax(x, f32x4.splat(hMin)), f32x4.splat(hMax));
+  const ix = truncInRange(f32x4.div(f32x4.sub(clamped, f32x4.splat(hLo)), f32x4.splat(hWidth)));
   const index = i32x4.add(i32x4.mul(ix, i32x4.splat(hYBins)), yBins);
   laneCount(i32x4.extract_lane(index, 0), 0);
   laneCount(i32x4.extract_lane(index, 1), 1);

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { backward } from "../src/engine/autograd.ts";
 import { tensor } from "../src/engine/creation.ts";
 import { backwardWithExtensions, type Histogram2dSpec, histogram1d, histogram2d } from "../src/engine/extensions/index.ts";
-import { RankOneLinear } from "../src/engine/extensions/linearClosedForms.ts";
+import { RankOneLinear, symmetricFromLower } from "../src/engine/extensions/linearClosedForms.ts";
 import { rankOneHistogram1d, rankOneHistogram2d, tensorHistogram1d, tensorHistogram2d } from "../src/engine/extensions/linearHistogram.ts";
 import { crossEntropy } from "../src/engine/ops/losses.ts";
 import { mean, sum } from "../src/engine/ops/reduce.ts";
@@ -193,6 +193,24 @@ test("batch norm in train mode refuses per-sample statistics, naming the reason"
   model.dispose();
 });
 
+test("symmetricFromLower mirrors the products of two lower triangles, tiles and the ragged edge alike", () => {
+  const n = 11; // two whole 4×4 tile rows, then three rows past them
+  scope(() => {
+    const first = tensor(randomValues(n * n, 41), [n, n]);
+    const second = tensor(randomValues(n * n, 42), [n, n]);
+    for (const other of [second, null]) {
+      const full = symmetricFromLower(first, other, 0.3);
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j <= i; j++) {
+          const expected = 0.3 * first.data[i * n + j] * (other ? other.data[i * n + j] : 1);
+          assert.equal(full[i * n + j], expected, `(${i}, ${j})`);
+          assert.equal(full[j * n + i], expected, `(${j}, ${i})`);
+        }
+      }
+    }
+  });
+});
+
 test("hist1d follows torch.histc: clamping into the end bins, v == hi in the last bin, float32 arithmetic", () => {
   const counts = histogram1d(new Float32Array([-5, -1, -0.5, 0, 0.49, 0.5, 1, 7, -1e-9]), { bins: 4, range: [-1, 1] });
   // −5,−1 → 0; −0.5 → 1; 0, 0.49, −1e-9 (1 − 1e-9 rounds to 1 in float32) → 2; 0.5, 1, 7 → 3
@@ -304,6 +322,38 @@ test("hist2d in WASM, rank-one from δ and a or from materialized gradients, equ
       assert.ok(expected.reduce((a, b) => a + b, 0) < 126, "NaN products are not counted");
     }
   });
+});
+
+test("the rank-one hist1d equals binning every product, for either sign of the scale and for products that underflow", () => {
+  const f = Math.fround;
+  const [batch, outFeatures, inFeatures] = [5, 50, 37];
+  // Long rows and columns (SIMD loops and tails), zero rows and zero columns, both signs.
+  const delta = randomValues(batch * outFeatures, 31).map((v, i) => (i % 3 === 0 ? 0 : v));
+  const activations = randomValues(batch * inFeatures, 32).map((v, i) => (i % 4 === 0 ? 0 : v));
+  const cases: Array<{ scale: number; deltaMagnitude: number; spec: { bins: number; range: [number, number] } }> = [
+    { scale: 1 / 128, deltaMagnitude: 1, spec: { bins: 20, range: [-1, 1] } }, // many rows straddle the edge just below 0
+    { scale: -0.37, deltaMagnitude: 1, spec: { bins: 9, range: [-0.2, 0.3] } }, // falling products, several edges per row
+    // δ·a subnormal: the product stays flat over many ulps of a.
+    { scale: 3, deltaMagnitude: 1e-43, spec: { bins: 8, range: [-1e-42, 1e-42] } },
+  ];
+  for (const { scale, deltaMagnitude, spec } of cases) {
+    scope(() => {
+      const d = tensor(
+        delta.map((v) => v * deltaMagnitude),
+        [batch, outFeatures],
+      );
+      const a = tensor(activations, [batch, inFeatures]);
+      const products: number[] = [];
+      for (let i = 0; i < batch; i++) {
+        for (let o = 0; o < outFeatures; o++) for (let j = 0; j < inFeatures; j++) products.push(f(f(scale) * f(d.data[i * outFeatures + o] * a.data[i * inFeatures + j])));
+      }
+      const expected = [...histogram1d(new Float32Array(products), spec)];
+      assert.ok(expected.filter((count) => count > 0).length >= 2, `products spread over bins for scale ${scale}`);
+      assert.deepEqual([...rankOneHistogram1d(new RankOneLinear(d, a, scale), "weight", spec)], expected, `scale ${scale}, range ${spec.range}`);
+      // Swapped roles put the longer vector in the other place.
+      assert.deepEqual([...rankOneHistogram1d(new RankOneLinear(a, d, scale), "weight", spec)], expected, `scale ${scale}, roles swapped`);
+    });
+  }
 });
 
 test("the rank-one hist1d skips NaN products and bins infinities like torch.histc", () => {

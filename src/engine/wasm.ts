@@ -52,6 +52,7 @@ export interface WasmKernels {
   sparseColumnSquares(columns: number, channels: number, plane: number, patch: number, deltas: number, unfoldedT: number, target: number, sign: number, work: number): void;
   sparseColumnSquaresWorkspaceBytes(columns: number, plane: number, patch: number): number;
   gramLower(x: number, rows: number, length: number, c: number, work: number): void;
+  symmetricProduct(first: number, second: number, n: number, scale: number, out: number): void;
   reluForward(x: number, y: number, n: number): void;
   reluBackward(x: number, dy: number, dx: number, n: number): void;
   axpy(n: number, alpha: number, x: number, y: number): void;
@@ -72,7 +73,7 @@ export interface WasmKernels {
   maxPoolForward(x: number, y: number, argmax: number, ...geometry: PoolGeometryArguments): void;
   avgPool(x: number, y: number, ...geometryScaleGradient: [...PoolGeometryArguments, scale: number, gradient: boolean]): void;
   maxPoolBackward(dy: number, argmax: number, dx: number, count: number): void;
-  histogram1d(values: number, n: number, lo: number, hi: number, bins: number, counts: number): void;
+  histogram1d(values: number, n: number, scale: number, lo: number, hi: number, bins: number, counts: number, lanes: number): void;
   rankOneHistogram1d(
     columns: number,
     columnLength: number,
@@ -84,6 +85,7 @@ export interface WasmKernels {
     hi: number,
     bins: number,
     counts: number,
+    scratch: number,
   ): void;
   rankOneHistogramMaxBins(): number;
   histogram2d(

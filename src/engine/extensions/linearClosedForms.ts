@@ -28,13 +28,10 @@ export class RankOneLinear {
 
   /**
    * The lower triangles (i >= j) of δδᵀ and, unless only δ's is wanted, aaᵀ, computed in
-   * float32, row-major N×N. Both are formed before either is returned: the views are valid until
-   * the engine next allocates.
+   * float32, row-major N×N engine tensors that `dispose` frees.
    */
-  gramTriangles(withActivations: boolean): { delta: Float32Array; activations: Float32Array | null } {
-    const delta = this.gram("delta", this.delta);
-    const activations = withActivations ? this.gram("activations", this.activations) : null;
-    return { delta: delta.data as Float32Array, activations: (activations?.data as Float32Array | undefined) ?? null };
+  gramTriangles(withActivations: boolean): { delta: Tensor; activations: Tensor | null } {
+    return { delta: this.gram("delta", this.delta), activations: withActivations ? this.gram("activations", this.activations) : null };
   }
 
   /** Frees the Gram matrices. */
@@ -99,15 +96,18 @@ export function rowSquaredNorms(x: Tensor, rows: number, length: number): Float6
 export function gram(x: Tensor, rows = x.shape[0]): Float64Array {
   const product = new Tensor([rows, rows], "float32", "gram");
   gramLower(x.ptr, rows, x.size / rows, product.ptr);
-  const lower = product.data;
-  const out = new Float64Array(rows * rows);
-  for (let i = 0; i < rows; i++) {
-    for (let j = 0; j <= i; j++) {
-      const value = lower[i * rows + j];
-      out[i * rows + j] = value;
-      out[j * rows + i] = value;
-    }
-  }
+  const out = symmetricFromLower(product, null, 1);
   product.dispose();
   return out;
+}
+
+/**
+ * The full symmetric N×N matrix whose lower triangle (i >= j) is (scale·first[i][j])·second[i][j]
+ * (second omitted: 1) in float64, from N×N float32 lower triangles (WASM).
+ */
+export function symmetricFromLower(first: Tensor, second: Tensor | null, scale: number): Float64Array {
+  const n = first.shape[0];
+  const out = engineMemory.workspace(n * n * 8);
+  engineMemory.kernels.symmetricProduct(first.ptr, second?.ptr ?? 0, n, scale, out);
+  return new Float64Array(engineMemory.memory.buffer, out, n * n).slice();
 }

@@ -2,7 +2,7 @@ import { gemm } from "../kernels/gemm.ts";
 import { engineMemory } from "../memory.ts";
 import { Tensor } from "../tensor.ts";
 import type { Histogram1dSpec, Histogram2dSpec } from "./histograms.ts";
-import { gram, type RankOneLinear, rowSquaredNorms } from "./linearClosedForms.ts";
+import { gram, type RankOneLinear, rowSquaredNorms, symmetricFromLower } from "./linearClosedForms.ts";
 import { rankOneHistogram1d, rankOneHistogram2d, tensorHistogram1d, tensorHistogram2d } from "./linearHistogram.ts";
 import type { ParameterRole } from "./projections.ts";
 
@@ -27,19 +27,8 @@ export const batchL2 = {
 /** The N×N Gram matrix g_iᵀg_j. Linear: s²(δδᵀ)∘(aaᵀ) (weight), s²δδᵀ (bias). */
 export const batchDot = {
   linear(view: RankOneLinear, role: ParameterRole): Float64Array {
-    const s2 = view.scale * view.scale;
-    const n = view.batch;
     const { delta: deltaGram, activations: inputGram } = view.gramTriangles(role !== "bias");
-    // One pass over the lower triangles, mirrored into the full N×N matrix.
-    const out = new Float64Array(n * n);
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j <= i; j++) {
-        const value = s2 * deltaGram[i * n + j] * (inputGram ? inputGram[i * n + j] : 1);
-        out[i * n + j] = value;
-        out[j * n + i] = value;
-      }
-    }
-    return out;
+    return symmetricFromLower(deltaGram, inputGram, view.scale * view.scale);
   },
   general(gradients: Tensor): Float64Array {
     const batch = gradients.shape[0];
@@ -54,7 +43,9 @@ export const batchDot = {
 export const meanProjections = {
   linear(view: RankOneLinear, role: ParameterRole): Float64Array {
     const n = view.batch;
-    const { delta: deltaGram, activations: inputGram } = view.gramTriangles(role !== "bias");
+    const grams = view.gramTriangles(role !== "bias");
+    const deltaGram = grams.delta.data;
+    const inputGram = grams.activations?.data;
     const out = new Float64Array(n);
     // Each lower-triangle entry (i, j) counts for row i and, off the diagonal, for row j.
     for (let i = 0; i < n; i++) {
