@@ -1,5 +1,5 @@
 // im2col and its adjoint for NCHW inputs; byte offsets, float32. With stride 1 along the width,
-// each kernel row's valid span is contiguous: a memory.copy (im2col) or a SIMD add (col2im).
+// each kernel row's valid span is contiguous: a SIMD copy (im2col) or a SIMD add (col2im).
 
 // The first and one-past-last output column whose input column iw = ow·sw − pw + kj·dw is inside [0, width).
 @inline
@@ -11,6 +11,22 @@ function validStart(offset: i32, strideW: i32): i32 {
 function validEnd(offset: i32, strideW: i32, width: i32, outW: i32): i32 {
   if (offset >= width) return 0;
   return min(outW, (width - 1 - offset) / strideW + 1);
+}
+
+// Rows are short (tens of floats), where memory.copy and memory.fill cost more in call
+// overhead than the copying: these inline loops replace them.
+@inline
+function copyFloats(dst: usize, src: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), v128.load(src + (<usize>i << 2)));
+  for (; i < n; i++) store<f32>(dst + (<usize>i << 2), load<f32>(src + (<usize>i << 2)));
+}
+
+@inline
+function zeroFloats(dst: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(dst + (<usize>i << 2), i32x4.splat(0));
+  for (; i < n; i++) store<f32>(dst + (<usize>i << 2), 0);
 }
 
 /**
@@ -35,15 +51,15 @@ export function im2col(
         for (let oh = 0; oh < outH; oh++) {
           const ih = oh * strideH - padH + ki * dilationH;
           if (ih < 0 || ih >= height) {
-            memory.fill(out, 0, <usize>outW << 2);
+            zeroFloats(out, outW);
             out += <usize>outW << 2;
             continue;
           }
           const rowBase = channelBase + ((<usize>ih * width) << 2);
-          if (start > 0) memory.fill(out, 0, <usize>start << 2);
-          if (strideW == 1) memory.copy(out + (<usize>start << 2), rowBase + (<usize>(start + offset) << 2), <usize>(end - start) << 2);
+          zeroFloats(out, start);
+          if (strideW == 1) copyFloats(out + (<usize>start << 2), rowBase + (<usize>(start + offset) << 2), end - start);
           else for (let ow = start; ow < end; ow++) store<f32>(out + (<usize>ow << 2), load<f32>(rowBase + (<usize>(ow * strideW + offset) << 2)));
-          if (end < outW) memory.fill(out + (<usize>end << 2), 0, <usize>(outW - end) << 2);
+          zeroFloats(out + (<usize>end << 2), outW - end);
           out += <usize>outW << 2;
         }
       }

@@ -42,37 +42,45 @@ export function maxPoolForward(x: usize, y: usize, argmax: usize, planes: i32, h
 
 // 2x2 windows with stride 2, four outputs at a time: even and odd input columns are split by
 // shuffles, and the window is scanned in the scalar loop's order (row by row, left to right)
-// with a strict > so that ties and NaNs resolve exactly as there. Returns the outputs done.
+// with a strict > so that ties and NaNs resolve exactly as there. A row whose length is not a
+// multiple of four ends with one vector that overlaps the previous one (it rewrites equal
+// values), not with scalar windows. Returns the outputs done.
 function maxPool2x2Row(x: usize, y: usize, argmax: usize, rowIndex: i32, width: i32, outW: i32): i32 {
   let ow = 0;
-  const offsets = i32x4(0, 2, 4, 6);
-  for (; ow + 4 <= outW && 2 * ow + 8 <= width; ow += 4) {
-    const top = x + (<usize>(rowIndex + 2 * ow) << 2);
-    const bottom = top + (<usize>width << 2);
-    const a = v128.load(top);
-    const b = v128.load(top, 16);
-    const c = v128.load(bottom);
-    const d = v128.load(bottom, 16);
-    // Row by row, left to right, as the scalar loop visits the window.
-    let best = v128.shuffle<f32>(a, b, 0, 2, 4, 6);
-    let bestIndex = i32x4.add(i32x4.splat(rowIndex + 2 * ow), offsets);
-    const topRight = v128.shuffle<f32>(a, b, 1, 3, 5, 7);
-    const bottomLeft = v128.shuffle<f32>(c, d, 0, 2, 4, 6);
-    const bottomRight = v128.shuffle<f32>(c, d, 1, 3, 5, 7);
-    const base = bestIndex;
-    let better = f32x4.gt(topRight, best);
-    best = v128.bitselect(topRight, best, better);
-    bestIndex = v128.bitselect(i32x4.add(base, i32x4.splat(1)), bestIndex, better);
-    better = f32x4.gt(bottomLeft, best);
-    best = v128.bitselect(bottomLeft, best, better);
-    bestIndex = v128.bitselect(i32x4.add(base, i32x4.splat(width)), bestIndex, better);
-    better = f32x4.gt(bottomRight, best);
-    best = v128.bitselect(bottomRight, best, better);
-    bestIndex = v128.bitselect(i32x4.add(base, i32x4.splat(width + 1)), bestIndex, better);
-    v128.store(y + (<usize>ow << 2), best);
-    v128.store(argmax + (<usize>ow << 2), bestIndex);
+  for (; ow + 4 <= outW && 2 * ow + 8 <= width; ow += 4) maxPool2x2Vector(x, y, argmax, rowIndex, width, ow);
+  if (ow < outW && outW >= 4 && 2 * outW <= width) {
+    maxPool2x2Vector(x, y, argmax, rowIndex, width, outW - 4);
+    ow = outW;
   }
   return ow;
+}
+
+@inline
+function maxPool2x2Vector(x: usize, y: usize, argmax: usize, rowIndex: i32, width: i32, ow: i32): void {
+  const top = x + (<usize>(rowIndex + 2 * ow) << 2);
+  const bottom = top + (<usize>width << 2);
+  const a = v128.load(top);
+  const b = v128.load(top, 16);
+  const c = v128.load(bottom);
+  const d = v128.load(bottom, 16);
+  // Row by row, left to right, as the scalar loop visits the window.
+  let best = v128.shuffle<f32>(a, b, 0, 2, 4, 6);
+  let bestIndex = i32x4.add(i32x4.splat(rowIndex + 2 * ow), i32x4(0, 2, 4, 6));
+  const topRight = v128.shuffle<f32>(a, b, 1, 3, 5, 7);
+  const bottomLeft = v128.shuffle<f32>(c, d, 0, 2, 4, 6);
+  const bottomRight = v128.shuffle<f32>(c, d, 1, 3, 5, 7);
+  const base = bestIndex;
+  let better = f32x4.gt(topRight, best);
+  best = v128.bitselect(topRight, best, better);
+  bestIndex = v128.bitselect(i32x4.add(base, i32x4.splat(1)), bestIndex, better);
+  better = f32x4.gt(bottomLeft, best);
+  best = v128.bitselect(bottomLeft, best, better);
+  bestIndex = v128.bitselect(i32x4.add(base, i32x4.splat(width)), bestIndex, better);
+  better = f32x4.gt(bottomRight, best);
+  best = v128.bitselect(bottomRight, best, better);
+  bestIndex = v128.bitselect(i32x4.add(base, i32x4.splat(width + 1)), bestIndex, better);
+  v128.store(y + (<usize>ow << 2), best);
+  v128.store(argmax + (<usize>ow << 2), bestIndex);
 }
 
 /** dx[argmax[o]] += dy[o]; dx must be zeroed by the caller. */
