@@ -18,13 +18,13 @@ export function sparseDenseProduct(a: usize, m: i32, k: i32, b: usize, n: i32, c
   const rowBytes = <usize>n << 2;
   for (let i = 0; i < m; i++) {
     const aRow = a + <usize>i * (<usize>k << 2);
+    // Branch-free: which entries are zero is close to random, so a branch mispredicts often.
     let count = 0;
     for (let p = 0; p < k; p++) {
       const value = load<f32>(aRow + (<usize>p << 2));
-      if (value == 0) continue;
       store<i32>(picked + (<usize>count << 2), p);
       store<f32>(values + (<usize>count << 2), value);
-      count++;
+      count += <i32>(value != 0);
     }
     const row = c + <usize>i * rowBytes;
     if (count == 0) {
