@@ -20,26 +20,31 @@ function at(base: usize, trans: bool, ld: i32, row: i32, col: i32): f32 {
   return load<f32>(base + (<usize>index << 2));
 }
 
+// Four k values of row r of a panel whose rows start at `at`, `step` bytes apart; rows past
+// the panel's last are zero (a partial panel is packed like a whole one).
+@inline
+function panelRow(at: usize, step: usize, r: i32, rows: i32): v128 {
+  return r < rows ? v128.load(at + <usize>r * step) : i32x4.splat(0);
+}
+
 function packA(a: usize, transA: bool, lda: i32, i0: i32, mc: i32, k0: i32, kc: i32, out: usize): void {
   for (let ip = 0; ip < mc; ip += MR) {
     const rows = min(MR, mc - ip);
     let k = 0;
-    if (rows == MR) {
-      if (transA) {
-        // A's rows are op(A)'s columns: the four values of one k are adjacent.
-        for (; k < kc; k++) {
-          v128.store(out, v128.load(a + ((<usize>(k0 + k) * lda + i0 + ip) << 2)));
-          out += MR << 2;
-        }
-      } else {
-        // Four rows, four k at a time, transposed in registers.
-        const row = a + ((<usize>(i0 + ip) * lda + k0) << 2);
-        const step = <usize>lda << 2;
-        for (; k + 4 <= kc; k += 4) {
-          const at = row + (<usize>k << 2);
-          storeTransposed4x4(v128.load(at), v128.load(at + step), v128.load(at + 2 * step), v128.load(at + 3 * step), out, MR << 2);
-          out += (MR * 4) << 2;
-        }
+    if (transA && rows == MR) {
+      // A's rows are op(A)'s columns: the four values of one k are adjacent.
+      for (; k < kc; k++) {
+        v128.store(out, v128.load(a + ((<usize>(k0 + k) * lda + i0 + ip) << 2)));
+        out += MR << 2;
+      }
+    } else if (!transA) {
+      // Four rows, four k at a time, transposed in registers.
+      const row = a + ((<usize>(i0 + ip) * lda + k0) << 2);
+      const step = <usize>lda << 2;
+      for (; k + 4 <= kc; k += 4) {
+        const at = row + (<usize>k << 2);
+        storeTransposed4x4(panelRow(at, step, 0, rows), panelRow(at, step, 1, rows), panelRow(at, step, 2, rows), panelRow(at, step, 3, rows), out, MR << 2);
+        out += (MR * 4) << 2;
       }
     }
     for (; k < kc; k++) {
@@ -70,14 +75,14 @@ function packB(b: usize, transB: bool, ldb: i32, k0: i32, kc: i32, j0: i32, nc: 
       continue;
     }
     let k = 0;
-    if (transB && cols == NR) {
+    if (transB && rowsOfB == 0) {
       // B's rows are op(B)'s columns: eight rows, four k at a time, as two 4x4 transposes.
       const row = b + ((<usize>(j0 + jp) * ldb + k0) << 2);
       const step = <usize>ldb << 2;
       for (; k + 4 <= kc; k += 4) {
         const at = row + (<usize>k << 2);
-        storeTransposed4x4(v128.load(at), v128.load(at + step), v128.load(at + 2 * step), v128.load(at + 3 * step), out, NR << 2);
-        storeTransposed4x4(v128.load(at + 4 * step), v128.load(at + 5 * step), v128.load(at + 6 * step), v128.load(at + 7 * step), out + 16, NR << 2);
+        storeTransposed4x4(panelRow(at, step, 0, cols), panelRow(at, step, 1, cols), panelRow(at, step, 2, cols), panelRow(at, step, 3, cols), out, NR << 2);
+        storeTransposed4x4(panelRow(at, step, 4, cols), panelRow(at, step, 5, cols), panelRow(at, step, 6, cols), panelRow(at, step, 7, cols), out + 16, NR << 2);
         out += (NR * 4) << 2;
       }
     }
