@@ -48,6 +48,10 @@ export function im2col(
         const end = max(start, validEnd(offset, strideW, width, outW));
         let out = rowStart;
         rowStart += <usize>rowStride << 2;
+        if (strideH == 1 && strideW == 1 && outW == width) {
+          shiftedPlane(channelBase, out, height, width, outH, ki * dilationH - padH, offset, start, end);
+          continue;
+        }
         for (let oh = 0; oh < outH; oh++) {
           const ih = oh * strideH - padH + ki * dilationH;
           if (ih < 0 || ih >= height) {
@@ -64,6 +68,28 @@ export function im2col(
         }
       }
     }
+  }
+}
+
+// One kernel position's columns when stride is 1 and the output is as wide as the input ("same"
+// padding): output (oh, ow) reads input (oh + shift, ow + offset), so the valid rows are one
+// contiguous copy of the plane, shifted; the entries that wrapped around a row edge are zeroed
+// after it, as are the rows that fall outside the input.
+function shiftedPlane(plane: usize, out: usize, height: i32, width: i32, outH: i32, shift: i32, offset: i32, start: i32, end: i32): void {
+  const first = max(0, -shift);
+  const last = min(outH, height - shift);
+  if (last <= first || end <= start) {
+    zeroFloats(out, outH * width);
+    return;
+  }
+  zeroFloats(out, first * width);
+  zeroFloats(out + ((<usize>last * width) << 2), (outH - last) * width);
+  const from = first * width + start;
+  copyFloats(out + (<usize>from << 2), plane + (<usize>(from + shift * width + offset) << 2), (last - 1) * width + end - from);
+  for (let oh = first; oh < last; oh++) {
+    const row = out + ((<usize>oh * width) << 2);
+    zeroFloats(row, start);
+    zeroFloats(row + (<usize>end << 2), width - end);
   }
 }
 

@@ -282,6 +282,10 @@ test("WASM im2col and col2imAdd equal the TypeScript references for strides, pad
     [3, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1],
     [2, 9, 8, 5, 3, 2, 3, 2, 0, 1, 2],
     [1, 5, 5, 2, 2, 1, 2, 3, 3, 2, 1],
+    // Stride 1 and output as wide as the input: the shifted-plane path, with dilation, and with
+    // kernel rows that fall wholly outside the input.
+    [2, 6, 9, 3, 3, 1, 1, 2, 2, 2, 2],
+    [2, 3, 5, 5, 3, 1, 1, 3, 1, 2, 1],
   ];
   for (const [channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW] of geometries) {
     scope(() => {
