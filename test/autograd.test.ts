@@ -171,6 +171,54 @@ test("a backward pass without accumulation asks ops only for the gradients that 
   });
 });
 
+test("conv2d equals the direct window sum, computed per sample (outputs of 8x8 and more) or per chunk of samples (smaller)", () => {
+  const settings = [
+    { size: 10, stride: 1, padding: 1, dilation: 1, groups: 2 }, // 10x10 outputs: per sample
+    { size: 19, stride: 2, padding: 2, dilation: 2, groups: 1 }, // 9x9 outputs: per sample
+    { size: 7, stride: 1, padding: 0, dilation: 1, groups: 2 }, // 5x5 outputs: chunked
+  ];
+  for (const { size, stride, padding, dilation, groups } of settings) {
+    scope(() => {
+      const [batch, inChannels, outChannels, kernel] = [3, 4, 6, 3];
+      const groupIn = inChannels / groups;
+      const groupOut = outChannels / groups;
+      const xs = randomValues(batch * inChannels * size * size, 6);
+      const ws = randomValues(outChannels * groupIn * kernel * kernel, 7);
+      const bs = randomValues(outChannels, 8);
+      const y = conv2d(tensor(xs, [batch, inChannels, size, size]), tensor(ws, [outChannels, groupIn, kernel, kernel]), tensor(bs, [outChannels]), {
+        stride,
+        padding,
+        dilation,
+        groups,
+      });
+      const outSize = Math.floor((size + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1;
+      assert.deepEqual(y.shape, [batch, outChannels, outSize, outSize]);
+      const expected: number[] = [];
+      for (let n = 0; n < batch; n++) {
+        for (let o = 0; o < outChannels; o++) {
+          const group = Math.floor(o / groupOut);
+          for (let oh = 0; oh < outSize; oh++) {
+            for (let ow = 0; ow < outSize; ow++) {
+              let total = bs[o];
+              for (let c = 0; c < groupIn; c++) {
+                for (let ki = 0; ki < kernel; ki++) {
+                  for (let kj = 0; kj < kernel; kj++) {
+                    const [ih, iw] = [oh * stride - padding + ki * dilation, ow * stride - padding + kj * dilation];
+                    if (ih < 0 || ih >= size || iw < 0 || iw >= size) continue;
+                    total += ws[((o * groupIn + c) * kernel + ki) * kernel + kj] * xs[((n * inChannels + group * groupIn + c) * size + ih) * size + iw];
+                  }
+                }
+              }
+              expected.push(total);
+            }
+          }
+        }
+      }
+      assertClose(y.toArray(), expected, 1e-5, 1e-5, `conv2d ${size}x${size} stride ${stride} groups ${groups}`);
+    });
+  }
+});
+
 test("conv2d's input gradient and per-sample weight gradients from mostly zero output gradients (summed from the nonzeros) equal the dense GEMM paths", () => {
   const settings = [
     { stride: 1, padding: 2, dilation: 1, groups: 1, kernel: 5 },

@@ -250,14 +250,40 @@ function conv2dVjp(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tenso
   return [gradX, gradW, gradB];
 }
 
-/**
- * 2-D convolution (cross-correlation) on NCHW input with weight [out, in/groups, kh, kw]:
- * im2col over a chunk of samples side by side, then one GEMM per chunk and group.
- */
-export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: Conv2dOptions = {}): Tensor {
-  const hyper = conv2dHyper(x, weight, options);
+// From this many output positions on, each sample's GEMM writes its NCHW output directly; below
+// it, chunks of samples share a GEMM and the output is copied into place. Measured (batch 64,
+// 3x3 kernels): per sample 1.3 against 3.7 ms at 28x28 with one input channel, 6.2 against 7.1
+// at 14x14, equal at 8x8, 10% slower at 6x6 (packing the weight per sample starts to count).
+const PER_SAMPLE_PLANE = 64;
+
+function convolveBySample(hyper: Conv2dHyper, x: Tensor, weight: Tensor, out: Tensor): void {
   const { batch, inChannels, outChannels, groupOut, patch, plane, geometry: g } = hyper;
-  const out = new Tensor([batch, outChannels, g.outH, g.outW], "float32", "conv2d");
+  const columns = new Tensor([patch, plane], "float32", "conv2d columns");
+  for (let n = 0; n < batch; n++) {
+    for (let group = 0; group < hyper.groups; group++) {
+      im2col(g, x.offset + (n * inChannels + group * g.channels) * g.height * g.width, columns.offset);
+      gemm({
+        transA: false,
+        transB: false,
+        m: groupOut,
+        n: plane,
+        k: patch,
+        alpha: 1,
+        a: weight.ptr + group * groupOut * patch * 4,
+        lda: patch,
+        b: columns.ptr,
+        ldb: plane,
+        beta: 0,
+        c: out.ptr + (n * outChannels + group * groupOut) * plane * 4,
+        ldc: plane,
+      });
+    }
+  }
+  columns.dispose();
+}
+
+function convolveByChunk(hyper: Conv2dHyper, x: Tensor, weight: Tensor, out: Tensor): void {
+  const { batch, inChannels, groupOut, patch, plane, geometry: g } = hyper;
   const chunk = chunkSize(hyper);
   const columns = new Tensor([patch, chunk * plane], "float32", "conv2d columns");
   const product = new Tensor([groupOut, chunk * plane], "float32", "conv2d chunk output");
@@ -286,6 +312,19 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
   }
   columns.dispose();
   product.dispose();
+}
+
+/**
+ * 2-D convolution (cross-correlation) on NCHW input with weight [out, in/groups, kh, kw]:
+ * im2col, then one GEMM per sample and group, or per chunk of samples when the output planes
+ * are small.
+ */
+export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: Conv2dOptions = {}): Tensor {
+  const hyper = conv2dHyper(x, weight, options);
+  const { batch, outChannels, plane, geometry: g } = hyper;
+  const out = new Tensor([batch, outChannels, g.outH, g.outW], "float32", "conv2d");
+  if (plane >= PER_SAMPLE_PLANE) convolveBySample(hyper, x, weight, out);
+  else convolveByChunk(hyper, x, weight, out);
   const biasLayout = { batch, channels: outChannels, positions: plane, channelsLast: false };
   if (bias) addBias(out, bias, biasLayout);
   return record(out, {
