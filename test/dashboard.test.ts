@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { BucketedSeries, Changes, HeatmapRows, ListSeries, RunResponse, RunsResponse, ValueDistribution } from "../src/dashboard/api.ts";
+import { startDashboardWorker } from "../src/dashboard/launch.ts";
 import { type Dashboard, startDashboard } from "../src/dashboard/server.ts";
+import { DASHBOARD_NICE } from "../src/dashboard/threadPriority.ts";
 import { RunStore } from "../src/store/runStore.ts";
 
 const folder = mkdtempSync(join(tmpdir(), "gradscope-dashboard-"));
@@ -253,5 +255,32 @@ test("a non-loopback host requires the token the server prints", async () => {
     assert.equal((await fetch(`${base}/api/runs?token=${token}`)).status, 200);
   } finally {
     await guarded.close();
+  }
+});
+
+// The nice value of each thread of this process, from /proc (field 19 of a task's stat).
+function threadNiceValues(): Map<string, number> {
+  const nice = new Map<string, number>();
+  for (const thread of readdirSync("/proc/self/task")) {
+    const stat = readFileSync(`/proc/self/task/${thread}/stat`, "utf8");
+    nice.set(thread, Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]));
+  }
+  return nice;
+}
+
+test("the dashboard's worker thread runs at a lower priority than the training thread (Linux)", {
+  skip: process.platform !== "linux" && "per-thread priorities are Linux's",
+}, async () => {
+  const before = threadNiceValues();
+  const worker = await startDashboardWorker({ storePath: join(mkdtempSync(join(tmpdir(), "gradscope-nice-")), "gradscope.db") });
+  try {
+    const added = [...threadNiceValues()].filter(([thread]) => !before.has(thread));
+    assert.ok(
+      added.some(([, nice]) => nice === DASHBOARD_NICE),
+      `a new thread at nice ${DASHBOARD_NICE}: ${JSON.stringify(added)}`,
+    );
+    assert.equal(threadNiceValues().get(String(process.pid)), 0, "the main thread keeps its priority");
+  } finally {
+    await worker.close();
   }
 });
