@@ -171,7 +171,7 @@ test("a backward pass without accumulation asks ops only for the gradients that 
   });
 });
 
-test("conv2d equals the direct window sum, computed per sample (outputs of 8x8 and more) or per chunk of samples (smaller)", () => {
+test("conv2d and its gradients equal direct window sums, computed per sample (outputs of 8x8 and more) or per chunk of samples (smaller)", () => {
   const settings = [
     { size: 10, stride: 1, padding: 1, dilation: 1, groups: 2 }, // 10x10 outputs: per sample
     { size: 19, stride: 2, padding: 2, dilation: 2, groups: 1 }, // 9x9 outputs: per sample
@@ -185,27 +185,32 @@ test("conv2d equals the direct window sum, computed per sample (outputs of 8x8 a
       const xs = randomValues(batch * inChannels * size * size, 6);
       const ws = randomValues(outChannels * groupIn * kernel * kernel, 7);
       const bs = randomValues(outChannels, 8);
-      const y = conv2d(tensor(xs, [batch, inChannels, size, size]), tensor(ws, [outChannels, groupIn, kernel, kernel]), tensor(bs, [outChannels]), {
-        stride,
-        padding,
-        dilation,
-        groups,
-      });
+      const x = parameter(xs, [batch, inChannels, size, size]);
+      const weight = parameter(ws, [outChannels, groupIn, kernel, kernel]);
+      const y = conv2d(x, weight, tensor(bs, [outChannels]), { stride, padding, dilation, groups });
       const outSize = Math.floor((size + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1;
       assert.deepEqual(y.shape, [batch, outChannels, outSize, outSize]);
+      // A dense seed, so that the input gradient takes the dense path.
+      const seed = randomValues(y.size, 9);
+      backward(y, { gradient: tensor(seed, y.shape) });
       const expected: number[] = [];
+      const [expectedX, expectedW] = [new Array<number>(xs.length).fill(0), new Array<number>(ws.length).fill(0)];
       for (let n = 0; n < batch; n++) {
         for (let o = 0; o < outChannels; o++) {
           const group = Math.floor(o / groupOut);
           for (let oh = 0; oh < outSize; oh++) {
             for (let ow = 0; ow < outSize; ow++) {
               let total = bs[o];
+              const r = seed[expected.length];
               for (let c = 0; c < groupIn; c++) {
                 for (let ki = 0; ki < kernel; ki++) {
                   for (let kj = 0; kj < kernel; kj++) {
                     const [ih, iw] = [oh * stride - padding + ki * dilation, ow * stride - padding + kj * dilation];
                     if (ih < 0 || ih >= size || iw < 0 || iw >= size) continue;
-                    total += ws[((o * groupIn + c) * kernel + ki) * kernel + kj] * xs[((n * inChannels + group * groupIn + c) * size + ih) * size + iw];
+                    const [w, xi] = [((o * groupIn + c) * kernel + ki) * kernel + kj, ((n * inChannels + group * groupIn + c) * size + ih) * size + iw];
+                    total += ws[w] * xs[xi];
+                    expectedW[w] += r * xs[xi];
+                    expectedX[xi] += r * ws[w];
                   }
                 }
               }
@@ -214,7 +219,10 @@ test("conv2d equals the direct window sum, computed per sample (outputs of 8x8 a
           }
         }
       }
-      assertClose(y.toArray(), expected, 1e-5, 1e-5, `conv2d ${size}x${size} stride ${stride} groups ${groups}`);
+      const where = `conv2d ${size}x${size} stride ${stride} groups ${groups}`;
+      assertClose(y.toArray(), expected, 1e-5, 1e-5, where);
+      assertClose(gradOf(weight), expectedW, 1e-4, 1e-4, `${where}: weight gradient`);
+      assertClose(gradOf(x), expectedX, 1e-5, 1e-5, `${where}: input gradient`);
     });
   }
 });

@@ -171,22 +171,98 @@ function copyChannelRows(hyper: Conv2dHyper, nchw: number, chunk: number, first:
 // near 0.4.
 const SPARSE_GRADIENT_DENSITY = 0.3;
 
-/** The gradients [∂x, ∂W, ∂b] of ⟨gradOut, conv2d(x, W) + b⟩ that `wants` asks for, chunk by chunk. */
+// The buffers of one backward pass: the gradients being formed (zeroed), and the sparse input
+// gradient's position-major scratch when the output gradient is mostly zero.
+interface VjpBuffers {
+  gradX: Tensor | null;
+  gradW: Tensor | null;
+  sparse: { rows: Tensor; deltaT: Tensor } | null;
+}
+
+/** The gradients [∂x, ∂W, ∂b] of ⟨gradOut, conv2d(x, W) + b⟩ that `wants` asks for. */
 function conv2dVjp(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tensor, wants: { x: boolean; weight: boolean; bias: boolean }): Array<Tensor | null> {
-  const { batch, inChannels, outChannels, groupOut, patch, plane, geometry: g } = hyper;
+  const { batch, outChannels, groupOut, patch, plane } = hyper;
   const gradX = wants.x ? new Tensor(x.shape, "float32", "conv2d input gradient") : null;
   const gradW = wants.weight ? new Tensor(weight.shape, "float32", "conv2d weight gradient") : null;
   const heap = engineMemory.f32;
   if (gradX) heap.fill(0, gradX.offset, gradX.offset + gradX.size);
   if (gradW) heap.fill(0, gradW.offset, gradW.offset + gradW.size);
+  // Mostly zero output gradients (ReLU then max-pooling leave about 20%) reach the input
+  // through only their nonzeros, one sample at a time.
+  const sparse =
+    gradX !== null && countNonzero(gradOut) < SPARSE_GRADIENT_DENSITY * gradOut.size
+      ? {
+          rows: new Tensor([plane, patch], "float32", "conv2d position-major input gradient columns"),
+          deltaT: new Tensor([plane, groupOut], "float32", "conv2d position-major output gradient"),
+        }
+      : null;
+  const buffers = { gradX, gradW, sparse };
+  if (plane >= PER_SAMPLE_PLANE) vjpBySample(hyper, x, weight, gradOut, buffers);
+  else vjpByChunk(hyper, x, weight, gradOut, buffers);
+  sparse?.rows.dispose();
+  sparse?.deltaT.dispose();
+  const gradB = wants.bias ? biasGradient(gradOut, { batch, channels: outChannels, positions: plane, channelsLast: false }) : null;
+  return [gradX, gradW, gradB];
+}
+
+// The input gradient of one sample and group from its mostly zero output gradient δ: the
+// unfolded input gradient position by position, δᵀ·W, folded back. `columns` holds one plane.
+function sparseInputGradient(
+  hyper: Conv2dHyper,
+  delta: number,
+  weightPtr: number,
+  inputOffset: number,
+  gradX: Tensor,
+  sparse: NonNullable<VjpBuffers["sparse"]>,
+  columns: Tensor,
+): void {
+  const { groupOut, patch, plane, geometry: g } = hyper;
+  transposeMatrix(delta, groupOut, plane, sparse.deltaT.ptr);
+  sparseDenseProduct(sparse.deltaT.ptr, plane, groupOut, weightPtr, patch, sparse.rows.ptr);
+  transposeMatrix(sparse.rows.ptr, plane, patch, columns.ptr);
+  col2imAdd(g, columns.offset, gradX.offset + inputOffset, plane);
+}
+
+// Per sample and group, straight from the NCHW output gradient: ∂Wᵀ accumulates
+// columns·δᵀ (the output channels as the GEMM's columns fill its panels even for 1-channel
+// inputs, whose patch is 9) and is transposed into ∂W at the end; ∂x = fold(Wᵀ·δ).
+function vjpBySample(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tensor, { gradX, gradW, sparse }: VjpBuffers): void {
+  const { batch, inChannels, outChannels, groupOut, patch, plane, geometry: g } = hyper;
+  const columns = new Tensor([patch, plane], "float32", "conv2d columns");
+  const weightT = gradW ? new Tensor([hyper.groups, patch, groupOut], "float32", "conv2d transposed weight gradient") : null;
+  for (let n = 0; n < batch; n++) {
+    for (let group = 0; group < hyper.groups; group++) {
+      const inputOffset = (n * inChannels + group * g.channels) * g.height * g.width;
+      const weightPtr = weight.ptr + group * groupOut * patch * 4;
+      const delta = gradOut.ptr + (n * outChannels + group * groupOut) * plane * 4;
+      if (weightT) {
+        im2col(g, x.offset + inputOffset, columns.offset);
+        const c = weightT.ptr + group * patch * groupOut * 4;
+        gemm({ transA: false, transB: true, m: patch, n: groupOut, k: plane, alpha: 1, a: columns.ptr, lda: plane, b: delta, ldb: plane, beta: n === 0 ? 0 : 1, c, ldc: groupOut });
+      }
+      if (gradX && sparse) sparseInputGradient(hyper, delta, weightPtr, inputOffset, gradX, sparse, columns);
+      else if (gradX) {
+        gemm({ transA: true, transB: false, m: patch, n: plane, k: groupOut, alpha: 1, a: weightPtr, lda: patch, b: delta, ldb: plane, beta: 0, c: columns.ptr, ldc: plane });
+        col2imAdd(g, columns.offset, gradX.offset + inputOffset, plane);
+      }
+    }
+  }
+  if (gradW && weightT) {
+    for (let group = 0; group < hyper.groups; group++) {
+      transposeMatrix(weightT.ptr + group * patch * groupOut * 4, patch, groupOut, gradW.ptr + group * groupOut * patch * 4);
+    }
+  }
+  weightT?.dispose();
+  columns.dispose();
+}
+
+// Chunks of samples side by side (small planes): the output gradient is copied into chunk
+// order, ∂W_g += δ_g·columnsᵀ over the chunk, ∂x = fold(W_gᵀ·δ_g).
+function vjpByChunk(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tensor, { gradX, gradW, sparse }: VjpBuffers): void {
+  const { batch, inChannels, outChannels, groupOut, patch, plane, geometry: g } = hyper;
   const chunk = chunkSize(hyper);
   const columns = new Tensor([patch, chunk * plane], "float32", "conv2d columns");
   const delta = new Tensor([groupOut, chunk * plane], "float32", "conv2d chunk gradient");
-  // Mostly zero output gradients (ReLU then max-pooling leave about 20%) reach the input
-  // through only their nonzeros, one sample at a time.
-  const sparse = gradX !== null && countNonzero(gradOut) < SPARSE_GRADIENT_DENSITY * gradOut.size;
-  const rows = sparse ? new Tensor([plane, patch], "float32", "conv2d position-major input gradient columns") : null;
-  const deltaT = sparse ? new Tensor([plane, groupOut], "float32", "conv2d position-major output gradient") : null;
   for (let first = 0; first < batch; first += chunk) {
     const samples = Math.min(chunk, batch - first);
     const width = samples * plane;
@@ -196,7 +272,6 @@ function conv2dVjp(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tenso
       copyChannelRows(hyper, gradOut.offset, delta.offset, first, samples, group, true);
       if (gradW) {
         for (let s = 0; s < samples; s++) im2col(g, x.offset + inputStart(s), columns.offset + s * plane, width);
-        // dW_g += δ_g · columnsᵀ over the whole chunk.
         gemm({
           transA: false,
           transB: true,
@@ -213,16 +288,11 @@ function conv2dVjp(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tenso
           ldc: patch,
         });
       }
-      if (gradX && rows && deltaT) {
-        // Per sample: the unfolded input gradient position by position, δᵀ·W, folded back.
+      if (gradX && sparse) {
         for (let s = 0; s < samples; s++) {
-          transposeMatrix(gradOut.ptr + ((first + s) * outChannels + group * groupOut) * plane * 4, groupOut, plane, deltaT.ptr);
-          sparseDenseProduct(deltaT.ptr, plane, groupOut, weightPtr, patch, rows.ptr);
-          transposeMatrix(rows.ptr, plane, patch, columns.ptr);
-          col2imAdd(g, columns.offset, gradX.offset + inputStart(s), plane);
+          sparseInputGradient(hyper, gradOut.ptr + ((first + s) * outChannels + group * groupOut) * plane * 4, weightPtr, inputStart(s), gradX, sparse, columns);
         }
       } else if (gradX) {
-        // columns = W_gᵀ · δ_g, folded back into each sample's input planes.
         gemm({
           transA: true,
           transB: false,
@@ -244,10 +314,6 @@ function conv2dVjp(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tenso
   }
   columns.dispose();
   delta.dispose();
-  rows?.dispose();
-  deltaT?.dispose();
-  const gradB = wants.bias ? biasGradient(gradOut, { batch, channels: outChannels, positions: plane, channelsLast: false }) : null;
-  return [gradX, gradW, gradB];
 }
 
 // From this many output positions on, each sample's GEMM writes its NCHW output directly; below
