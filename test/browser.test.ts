@@ -69,6 +69,12 @@ test("the dashboard shows a training run live: every instrument, new points with
     const liveRun = runs.find((r) => r.name === "live") as { id: string };
     const finishedRun = runs.find((r) => r.name === "finished") as { id: string };
     assert.equal(await page.textContent("#run-status"), "running", "the running run is shown first");
+    // The first render asks for its scalar series together: one request per chart width, not one per series.
+    const scalarRequests = (await page.evaluate(
+      `performance.getEntriesByType("resource").filter((e) => e.name.includes("/scalars?")).map((e) => new URL(e.name).searchParams.getAll("key").length)`,
+    )) as number[];
+    const seriesRequested = scalarRequests.reduce((a, b) => a + b, 0);
+    assert.ok(seriesRequested >= 8 && scalarRequests.length <= 2, `${seriesRequested} series in ${scalarRequests.length} requests`);
 
     // Every instrument of the full configuration renders with data (the system panel samples
     // every 2 s and accuracy arrives with the first epoch).

@@ -26,10 +26,60 @@ export interface Window {
   buckets: number;
 }
 
+// Series asked for in the same task, of one run and window, go out as one request (the server
+// takes `key` repeated): the first render asks for twenty at once, which the browser would
+// otherwise queue six at a time, each with its own round trip.
+const MAX_KEYS_PER_REQUEST = 32;
+interface ScalarBatch {
+  id: string;
+  window: Window;
+  waiting: Map<string, Array<{ resolve: (series: BucketedSeries) => void; reject: (error: unknown) => void }>>;
+}
+const openBatches = new Map<string, ScalarBatch>();
+
+function sendBatch(batch: ScalarBatch): void {
+  const keys = [...batch.waiting.keys()];
+  for (let first = 0; first < keys.length; first += MAX_KEYS_PER_REQUEST) {
+    const part = keys.slice(first, first + MAX_KEYS_PER_REQUEST);
+    const query = new URLSearchParams();
+    for (const key of part) query.append("key", key);
+    for (const [name, value] of Object.entries(batch.window)) if (value !== undefined) query.append(name, String(value));
+    request<Record<string, BucketedSeries>>(`/api/runs/${encodeURIComponent(batch.id)}/scalars?${query}`).then(
+      (series) => {
+        for (const key of part) for (const { resolve } of batch.waiting.get(key) ?? []) resolve(series[key]);
+      },
+      (error) => {
+        for (const key of part) for (const { reject } of batch.waiting.get(key) ?? []) reject(error);
+      },
+    );
+  }
+}
+
+function scalars(id: string, key: string, window: Window): Promise<BucketedSeries> {
+  const group = JSON.stringify([id, window.from, window.to, window.buckets]);
+  let batch = openBatches.get(group);
+  if (!batch) {
+    const opened: ScalarBatch = { id, window, waiting: new Map() };
+    openBatches.set(group, opened);
+    queueMicrotask(() => {
+      openBatches.delete(group);
+      sendBatch(opened);
+    });
+    batch = opened;
+  }
+  const waiting = batch.waiting;
+  return new Promise((resolve, reject) => {
+    const list = waiting.get(key) ?? [];
+    list.push({ resolve, reject });
+    waiting.set(key, list);
+  });
+}
+
 export const api = {
   runs: () => request<RunsResponse>("/api/runs"),
   run: (id: string) => request<RunResponse>(`/api/runs/${encodeURIComponent(id)}`),
-  scalars: (id: string, key: string, w: Window) => request<Record<string, BucketedSeries>>(runPath(id, "scalars", { key, ...w })).then((r) => r[key]),
+  /** One bucketed series; series asked for together share a request. */
+  scalars,
   lists: (id: string, key: string, w: Window) => request<ListSeries>(runPath(id, "lists", { key, ...w })),
   histogram: (id: string, key: string, step?: number) => request<HistogramAtStep>(runPath(id, "histogram", { key, step })),
   histogramSteps: (id: string, key: string) => request<number[]>(runPath(id, "histogram-steps", { key })),
