@@ -86,13 +86,23 @@ export function conv2dHyper(x: Tensor, weight: Tensor, options: Conv2dOptions): 
   };
 }
 
+/** The element offset, in the NCHW input, of sample n's first channel of `group`. */
+function inputBlock(hyper: Conv2dHyper, n: number, group: number): number {
+  const g = hyper.geometry;
+  return (n * hyper.inChannels + group * g.channels) * g.height * g.width;
+}
+
+/** The element offset, in the NCHW output or its gradient, of sample n's first channel of `group`. */
+function outputBlock(hyper: Conv2dHyper, n: number, group: number): number {
+  return (n * hyper.outChannels + group * hyper.groupOut) * hyper.plane;
+}
+
 /** Unfolds each (sample, group) input block into one reused column buffer and hands it to `visit`. */
 export function forEachUnfolded(x: Tensor, hyper: Conv2dHyper, visit: (sample: number, group: number, columns: Tensor) => void): void {
-  const g = hyper.geometry;
   const columns = new Tensor([hyper.patch, hyper.plane], "float32", "conv2d columns");
   for (let n = 0; n < hyper.batch; n++) {
     for (let group = 0; group < hyper.groups; group++) {
-      im2col(g, x.offset + (n * hyper.inChannels + group * g.channels) * g.height * g.width, columns.offset);
+      im2col(hyper.geometry, x.offset + inputBlock(hyper, n, group), columns.offset);
       visit(n, group, columns);
     }
   }
@@ -105,7 +115,7 @@ export function forEachUnfolded(x: Tensor, hyper: Conv2dHyper, visit: (sample: n
  * `accumulate` (the batch gradient) or overwriting it (per-sample gradients).
  */
 export function convWeightGradients(x: Tensor, gradOut: Tensor, hyper: Conv2dHyper, alpha: number, target: (sample: number) => number, accumulate: boolean): void {
-  const { outChannels, groupOut, patch, plane } = hyper;
+  const { groupOut, patch, plane } = hyper;
   if (!accumulate && countNonzero(gradOut) < SPARSE_GRADIENT_DENSITY * gradOut.size) {
     sparseWeightGradients(x, gradOut, hyper, alpha, target);
     return;
@@ -118,7 +128,7 @@ export function convWeightGradients(x: Tensor, gradOut: Tensor, hyper: Conv2dHyp
       n: patch,
       k: plane,
       alpha,
-      a: gradOut.ptr + (n * outChannels + group * groupOut) * plane * 4,
+      a: gradOut.ptr + outputBlock(hyper, n, group) * 4,
       lda: plane,
       b: columns.ptr,
       ldb: plane,
@@ -132,12 +142,12 @@ export function convWeightGradients(x: Tensor, gradOut: Tensor, hyper: Conv2dHyp
 // Per-sample weight gradients from mostly zero output gradients: δ_n·unfold(x_n)ᵀ with the
 // unfolded input transposed to position-major, so each channel sums the rows of its nonzeros.
 function sparseWeightGradients(x: Tensor, gradOut: Tensor, hyper: Conv2dHyper, alpha: number, target: (sample: number) => number): void {
-  const { outChannels, groupOut, patch, plane } = hyper;
+  const { groupOut, patch, plane } = hyper;
   const unfoldedT = new Tensor([plane, patch], "float32", "position-major unfolded input");
   forEachUnfolded(x, hyper, (n, group, columns) => {
     transposeMatrix(columns.ptr, patch, plane, unfoldedT.ptr);
     const rows = target(n) + group * groupOut * patch * 4;
-    sparseDenseProduct(gradOut.ptr + (n * outChannels + group * groupOut) * plane * 4, groupOut, plane, unfoldedT.ptr, patch, rows);
+    sparseDenseProduct(gradOut.ptr + outputBlock(hyper, n, group) * 4, groupOut, plane, unfoldedT.ptr, patch, rows);
     if (alpha !== 1) engineMemory.kernels.scaleInPlace(groupOut * patch, rows, alpha);
   });
   unfoldedT.dispose();
@@ -154,11 +164,11 @@ function chunkSize(hyper: Conv2dHyper): number {
 
 // Moves channel rows between NCHW [sample, channel, plane] and chunk order [channel, sample·plane].
 function copyChannelRows(hyper: Conv2dHyper, nchw: number, chunk: number, first: number, samples: number, group: number, toChunk: boolean): void {
-  const { outChannels, groupOut, plane } = hyper;
+  const { groupOut, plane } = hyper;
   const heap = engineMemory.f32;
   for (let c = 0; c < groupOut; c++) {
     for (let s = 0; s < samples; s++) {
-      const a = nchw + ((first + s) * outChannels + group * groupOut + c) * plane;
+      const a = nchw + outputBlock(hyper, first + s, group) + c * plane;
       const b = chunk + (c * samples + s) * plane;
       if (toChunk) heap.copyWithin(b, a, a + plane);
       else heap.copyWithin(a, b, b + plane);
@@ -227,49 +237,51 @@ function sparseInputGradient(
 // columns·δᵀ (the output channels as the GEMM's columns fill its panels even for 1-channel
 // inputs, whose patch is 9) and is transposed into ∂W at the end; ∂x = fold(Wᵀ·δ).
 function vjpBySample(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tensor, { gradX, gradW, sparse }: VjpBuffers): void {
-  const { batch, inChannels, outChannels, groupOut, patch, plane, geometry: g } = hyper;
-  const columns = new Tensor([patch, plane], "float32", "conv2d columns");
-  const weightT = gradW ? new Tensor([hyper.groups, patch, groupOut], "float32", "conv2d transposed weight gradient") : null;
-  for (let n = 0; n < batch; n++) {
-    for (let group = 0; group < hyper.groups; group++) {
-      const inputOffset = (n * inChannels + group * g.channels) * g.height * g.width;
-      const weightPtr = weight.ptr + group * groupOut * patch * 4;
-      const delta = gradOut.ptr + (n * outChannels + group * groupOut) * plane * 4;
-      if (weightT) {
-        im2col(g, x.offset + inputOffset, columns.offset);
-        const c = weightT.ptr + group * patch * groupOut * 4;
-        gemm({ transA: false, transB: true, m: patch, n: groupOut, k: plane, alpha: 1, a: columns.ptr, lda: plane, b: delta, ldb: plane, beta: n === 0 ? 0 : 1, c, ldc: groupOut });
-      }
-      if (gradX && sparse) sparseInputGradient(hyper, delta, weightPtr, inputOffset, gradX, sparse, columns);
-      else if (gradX) {
-        gemm({ transA: true, transB: false, m: patch, n: plane, k: groupOut, alpha: 1, a: weightPtr, lda: patch, b: delta, ldb: plane, beta: 0, c: columns.ptr, ldc: plane });
-        col2imAdd(g, columns.offset, gradX.offset + inputOffset, plane);
-      }
-    }
-  }
-  if (gradW && weightT) {
+  const { batch, groupOut, patch, plane, geometry: g } = hyper;
+  if (gradW) {
+    const weightT = new Tensor([hyper.groups, patch, groupOut], "float32", "conv2d transposed weight gradient");
+    forEachUnfolded(x, hyper, (n, group, columns) => {
+      const c = weightT.ptr + group * patch * groupOut * 4;
+      const delta = gradOut.ptr + outputBlock(hyper, n, group) * 4;
+      gemm({ transA: false, transB: true, m: patch, n: groupOut, k: plane, alpha: 1, a: columns.ptr, lda: plane, b: delta, ldb: plane, beta: n === 0 ? 0 : 1, c, ldc: groupOut });
+    });
     for (let group = 0; group < hyper.groups; group++) {
       transposeMatrix(weightT.ptr + group * patch * groupOut * 4, patch, groupOut, gradW.ptr + group * groupOut * patch * 4);
     }
+    weightT.dispose();
   }
-  weightT?.dispose();
+  if (!gradX) return;
+  const columns = new Tensor([patch, plane], "float32", "conv2d input gradient columns");
+  for (let n = 0; n < batch; n++) {
+    for (let group = 0; group < hyper.groups; group++) {
+      const weightPtr = weight.ptr + group * groupOut * patch * 4;
+      const delta = gradOut.ptr + outputBlock(hyper, n, group) * 4;
+      if (sparse) sparseInputGradient(hyper, delta, weightPtr, inputBlock(hyper, n, group), gradX, sparse, columns);
+      else {
+        gemm({ transA: true, transB: false, m: patch, n: plane, k: groupOut, alpha: 1, a: weightPtr, lda: patch, b: delta, ldb: plane, beta: 0, c: columns.ptr, ldc: plane });
+        col2imAdd(g, columns.offset, gradX.offset + inputBlock(hyper, n, group), plane);
+      }
+    }
+  }
   columns.dispose();
 }
 
 // Chunks of samples side by side (small planes): the output gradient is copied into chunk
 // order, ∂W_g += δ_g·columnsᵀ over the chunk, ∂x = fold(W_gᵀ·δ_g).
 function vjpByChunk(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tensor, { gradX, gradW, sparse }: VjpBuffers): void {
-  const { batch, inChannels, outChannels, groupOut, patch, plane, geometry: g } = hyper;
+  const { batch, groupOut, patch, plane, geometry: g } = hyper;
   const chunk = chunkSize(hyper);
   const columns = new Tensor([patch, chunk * plane], "float32", "conv2d columns");
   const delta = new Tensor([groupOut, chunk * plane], "float32", "conv2d chunk gradient");
+  // The chunk-order copy of δ feeds the weight gradient and the dense input gradient only.
+  const needsDelta = gradW !== null || (gradX !== null && sparse === null);
   for (let first = 0; first < batch; first += chunk) {
     const samples = Math.min(chunk, batch - first);
     const width = samples * plane;
     for (let group = 0; group < hyper.groups; group++) {
-      const inputStart = (s: number) => ((first + s) * inChannels + group * g.channels) * g.height * g.width;
+      const inputStart = (s: number) => inputBlock(hyper, first + s, group);
       const weightPtr = weight.ptr + group * groupOut * patch * 4;
-      copyChannelRows(hyper, gradOut.offset, delta.offset, first, samples, group, true);
+      if (needsDelta) copyChannelRows(hyper, gradOut.offset, delta.offset, first, samples, group, true);
       if (gradW) {
         for (let s = 0; s < samples; s++) im2col(g, x.offset + inputStart(s), columns.offset + s * plane, width);
         gemm({
@@ -290,7 +302,7 @@ function vjpByChunk(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tens
       }
       if (gradX && sparse) {
         for (let s = 0; s < samples; s++) {
-          sparseInputGradient(hyper, gradOut.ptr + ((first + s) * outChannels + group * groupOut) * plane * 4, weightPtr, inputStart(s), gradX, sparse, columns);
+          sparseInputGradient(hyper, gradOut.ptr + outputBlock(hyper, first + s, group) * 4, weightPtr, inputStart(s), gradX, sparse, columns);
         }
       } else if (gradX) {
         gemm({
@@ -324,33 +336,28 @@ function vjpByChunk(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tens
 const PER_SAMPLE_PLANE = 64;
 
 function convolveBySample(hyper: Conv2dHyper, x: Tensor, weight: Tensor, out: Tensor): void {
-  const { batch, inChannels, outChannels, groupOut, patch, plane, geometry: g } = hyper;
-  const columns = new Tensor([patch, plane], "float32", "conv2d columns");
-  for (let n = 0; n < batch; n++) {
-    for (let group = 0; group < hyper.groups; group++) {
-      im2col(g, x.offset + (n * inChannels + group * g.channels) * g.height * g.width, columns.offset);
-      gemm({
-        transA: false,
-        transB: false,
-        m: groupOut,
-        n: plane,
-        k: patch,
-        alpha: 1,
-        a: weight.ptr + group * groupOut * patch * 4,
-        lda: patch,
-        b: columns.ptr,
-        ldb: plane,
-        beta: 0,
-        c: out.ptr + (n * outChannels + group * groupOut) * plane * 4,
-        ldc: plane,
-      });
-    }
-  }
-  columns.dispose();
+  const { groupOut, patch, plane } = hyper;
+  forEachUnfolded(x, hyper, (n, group, columns) =>
+    gemm({
+      transA: false,
+      transB: false,
+      m: groupOut,
+      n: plane,
+      k: patch,
+      alpha: 1,
+      a: weight.ptr + group * groupOut * patch * 4,
+      lda: patch,
+      b: columns.ptr,
+      ldb: plane,
+      beta: 0,
+      c: out.ptr + outputBlock(hyper, n, group) * 4,
+      ldc: plane,
+    }),
+  );
 }
 
 function convolveByChunk(hyper: Conv2dHyper, x: Tensor, weight: Tensor, out: Tensor): void {
-  const { batch, inChannels, groupOut, patch, plane, geometry: g } = hyper;
+  const { batch, groupOut, patch, plane, geometry: g } = hyper;
   const chunk = chunkSize(hyper);
   const columns = new Tensor([patch, chunk * plane], "float32", "conv2d columns");
   const product = new Tensor([groupOut, chunk * plane], "float32", "conv2d chunk output");
@@ -358,7 +365,7 @@ function convolveByChunk(hyper: Conv2dHyper, x: Tensor, weight: Tensor, out: Ten
     const samples = Math.min(chunk, batch - first);
     const width = samples * plane;
     for (let group = 0; group < hyper.groups; group++) {
-      for (let s = 0; s < samples; s++) im2col(g, x.offset + ((first + s) * inChannels + group * g.channels) * g.height * g.width, columns.offset + s * plane, width);
+      for (let s = 0; s < samples; s++) im2col(g, x.offset + inputBlock(hyper, first + s, group), columns.offset + s * plane, width);
       gemm({
         transA: false,
         transB: false,
