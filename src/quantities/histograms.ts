@@ -68,8 +68,13 @@ class AdaptiveAxes {
   request(step: number): ExtensionRequest {
     return this.adaptations.some((a) => a?.policy === "grad_abs_max" && a.schedule(step)) ? { batchMaxAbs: true } : {};
   }
-  /** Restores `ranges` saved from a quantity named `name`, checking their number and form. */
-  restore(name: string, ranges: unknown): void {
+  /** The adapted ranges, as a checkpoint keeps them. */
+  stateDict(): { ranges: Array<[number, number]> } {
+    return { ranges: this.ranges };
+  }
+  /** Restores `stateDict()` saved from a quantity named `name`, checking the ranges' number and form. */
+  loadStateDict(name: string, state: unknown): void {
+    const ranges = (state as { ranges?: unknown } | null)?.ranges;
     const valid =
       Array.isArray(ranges) &&
       ranges.length === this.ranges.length &&
@@ -112,12 +117,12 @@ export class GradHist1d implements Quantity {
   get range(): [number, number] {
     return this.axes.ranges[0];
   }
-  /** The adapted range. */
+  /** The adapted ranges. */
   stateDict(): { ranges: Array<[number, number]> } {
-    return { ranges: this.axes.ranges };
+    return this.axes.stateDict();
   }
   loadStateDict(state: unknown): void {
-    this.axes.restore(this.name, (state as { ranges?: unknown } | null)?.ranges);
+    this.axes.loadStateDict(this.name, state);
   }
   request(context: RequestContext): ExtensionRequest {
     return { ...this.axes.request(context.step), ...(this.histogramSchedule(context.step) ? { hist1d: { bins: this.bins, range: this.range } } : {}) };
@@ -158,10 +163,10 @@ export class GradHist2d implements Quantity {
   }
   /** The adapted ranges. */
   stateDict(): { ranges: Array<[number, number]> } {
-    return { ranges: this.axes.ranges };
+    return this.axes.stateDict();
   }
   loadStateDict(state: unknown): void {
-    this.axes.restore(this.name, (state as { ranges?: unknown } | null)?.ranges);
+    this.axes.loadStateDict(this.name, state);
   }
   request(context: RequestContext): ExtensionRequest {
     return { ...this.axes.request(context.step), ...(this.histogramSchedule(context.step) ? { hist2d: { bins: this.bins, range: this.range } } : {}) };
