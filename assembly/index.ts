@@ -1,5 +1,6 @@
 export { gemm, gemmRowsOfB, gemmWorkspaceBytes, gramLower } from "./gemm";
 export { symmetricProduct } from "./gram";
+export { multiplyAddCeiling } from "./ceiling";
 export { axpy, binaryPeriodic, dot, reluBackward, reluForward, rowSums, sumSquaresInto, transpose } from "./elementwise";
 export { sparseColumnSquares, sparseColumnSquaresWorkspaceBytes } from "./curvature";
 export { sparseDenseProduct, sparseDenseProductWorkspaceBytes } from "./sparseConv";

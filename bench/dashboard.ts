@@ -9,6 +9,7 @@ import Database from "better-sqlite3";
 import { type Browser, chromium } from "playwright-core";
 import { startDashboardWorker } from "../src/dashboard/launch.ts";
 import { RunStore } from "../src/store/runStore.ts";
+import { median } from "./timing.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const bin = join(root, "bin", "gradscope.js");
@@ -88,36 +89,74 @@ export async function dashboardAtScale(): Promise<{ rows: number; fillSeconds: n
   }
 }
 
-/** One benchmark training run: its epochs' own time, when each step's loss was logged, and (with the page) the wall time at which the page first showed data. */
-interface TrainingRun {
-  seconds: number;
-  steps: Array<{ step: number; wall_time: number }>;
-  pageReadyAt?: number;
+/** What the page shows during one measuring window. */
+type WindowKind = "blank" | "streaming" | "control";
+
+/** Training throughput with and without the page, from windows of one training run. */
+export interface AlternatingThroughput {
+  /** Per streaming window: its steps/s ÷ the mean steps/s of the blank windows either side. */
+  streaming: number[];
+  /** The same for the control windows, which are blank too: the spread with no page at all. */
+  control: number[];
+  /** Medians over the windows of each kind: the share of the time the trainer's main thread waited for a CPU. */
+  waitShare: { streaming: number; blank: number };
 }
 
-/** One CLI training run, optionally with the dashboard open in Chromium. */
-async function trainingRun(withDashboard: boolean, browser: Browser): Promise<TrainingRun> {
+// Seconds the main thread of process `pid` has waited in the run queue (Linux); null once the
+// process has gone.
+function runQueueWait(pid: number): number | null {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[1]) / 1e9;
+  } catch {
+    return null;
+  }
+}
+
+// Steps/s over the steps logged within [from, to]: their count over the time they span, leaving
+// out gaps longer than `pause` seconds (an epoch's evaluation and checkpoint), where no step runs.
+function stepRate(wallTimes: number[], from: number, to: number, pause: number): number {
+  let seconds = 0;
+  let count = 0;
+  let previous: number | undefined;
+  for (const time of wallTimes) {
+    if (time < from || time > to) continue;
+    if (previous !== undefined && time - previous < pause) {
+      seconds += time - previous;
+      count++;
+    }
+    previous = time;
+  }
+  return count / seconds;
+}
+
+/**
+ * Training throughput with the page open and streaming, against no page, within one training
+ * run (Fashion-MNIST MLP, SGD, economy quantities, with --dashboard). The page cycles through
+ * windows of `windowSeconds`: blank, streaming, blank, control. Blank and control windows show
+ * about:blank, where no client is connected and the server does not poll. Each streaming and
+ * control window's step rate is divided by its blank neighbours' mean, so host drift slower
+ * than a window cancels out, and the control ratios show what is left of the drift. Page loads,
+ * and 1.5 s after leaving the page, fall outside every window.
+ */
+export async function throughputWithDashboard(epochs = 16, windowSeconds = 3): Promise<AlternatingThroughput> {
   const runsDir = mkdtempSync(join(tmpdir(), "gradscope-bench-runs-"));
-  // Plain SGD takes Alpha's fast path, so the epoch is dominated by training, not diagnostics.
-  const args = [
-    bin,
-    "train",
-    "-c",
-    join(root, "examples", "fashion-mnist-mlp.yaml"),
-    "-q",
-    `training.runs_dir=${runsDir}`,
-    "training.epochs=2",
-    "optimizer.name=sgd",
-    "quantities=economy",
-  ];
-  const child = spawn(process.execPath, withDashboard ? [...args, "--dashboard"] : args, { cwd: root });
+  const config = join(root, "examples", "fashion-mnist-mlp.yaml");
+  const args = [bin, "train", "-c", config, "-q", `training.runs_dir=${runsDir}`, `training.epochs=${epochs}`, "optimizer.name=sgd", "quantities=economy", "--dashboard"];
+  const child = spawn(process.execPath, args, { cwd: root });
   let text = "";
   child.stdout.on("data", (chunk) => {
     text += chunk;
   });
+  let running = true;
   const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
-  let pageReadyAt: number | undefined;
-  if (withDashboard) {
+  void exited.then(() => {
+    running = false;
+  });
+  const pid = child.pid as number;
+  const cycle: WindowKind[] = ["blank", "streaming", "blank", "control"];
+  const windows: Array<{ kind: WindowKind; from: number; to: number; wait: number }> = [];
+  const browser = await launchChromium();
+  try {
     const url = await new Promise<string>((resolve) => {
       const check = () => {
         const match = /dashboard: (\S+)/.exec(text);
@@ -127,50 +166,39 @@ async function trainingRun(withDashboard: boolean, browser: Browser): Promise<Tr
       check();
     });
     const page = await browser.newPage({ viewport: { width: 1500, height: 1400 } });
-    await page.goto(url);
-    await page.waitForSelector("body[data-ready]");
-    pageReadyAt = Date.now() / 1000;
-    await exited;
-    await page.close();
-  } else await exited;
-  const directory = /run directory (\S+)/.exec(text)?.[1];
-  if (!directory) throw new Error(`the benchmark's training failed: ${text}`);
-  const store = new Database(join(runsDir, "gradscope.db"), { readonly: true });
-  const steps = store.prepare("SELECT step, wall_time FROM scalars WHERE key = 'train/loss' ORDER BY step").all() as TrainingRun["steps"];
-  store.close();
-  return { seconds: JSON.parse(readFileSync(join(directory, "summary.json"), "utf8")).train_seconds, steps, pageReadyAt };
-}
-
-// Seconds between logging step `from` (or the first after it) and the last step.
-function secondsFrom(run: TrainingRun, from: number): number {
-  const first = run.steps.find((s) => s.step >= from) ?? run.steps[0];
-  return run.steps[run.steps.length - 1].wall_time - first.wall_time;
-}
-
-/** Training throughput with and without the page, from alternated pairs of runs. */
-export interface DashboardThroughput {
-  /** The epochs' own seconds of each run, the page's start-up included. */
-  without: number[];
-  withPage: number[];
-  /** Per pair: the steps after the page first showed data, seconds without ÷ seconds with the page. */
-  streamingRatios: number[];
-}
-
-/** Two Fashion-MNIST MLP epochs (SGD, economy quantities) with and without the page open, alternated `runs` times. */
-export async function throughputWithDashboard(runs = 3): Promise<DashboardThroughput> {
-  const browser = await launchChromium();
-  const result: DashboardThroughput = { without: [], withPage: [], streamingRatios: [] };
-  try {
-    for (let i = 0; i < runs; i++) {
-      const plain = await trainingRun(false, browser);
-      const viewed = await trainingRun(true, browser);
-      result.without.push(plain.seconds);
-      result.withPage.push(viewed.seconds);
-      const readyStep = viewed.steps.find((s) => s.wall_time >= (viewed.pageReadyAt ?? 0))?.step ?? 0;
-      result.streamingRatios.push(secondsFrom(plain, readyStep) / secondsFrom(viewed, readyStep));
+    for (let i = 0; running; i++) {
+      const kind = cycle[i % cycle.length];
+      if (kind === "streaming") {
+        await page.goto(url);
+        await page.waitForSelector("body[data-ready]");
+      } else {
+        await page.goto("about:blank");
+        await page.waitForTimeout(1500); // the closed page's teardown, which slowed the next window
+      }
+      const from = Date.now() / 1000;
+      const waitedBefore = runQueueWait(pid);
+      await page.waitForTimeout(windowSeconds * 1000);
+      const to = Date.now() / 1000;
+      const waitedAfter = runQueueWait(pid);
+      if (!running || waitedBefore === null || waitedAfter === null) break;
+      windows.push({ kind, from, to, wait: (waitedAfter - waitedBefore) / (to - from) });
     }
+    await exited;
   } finally {
     await browser.close();
   }
+  if (!/run directory/.test(text)) throw new Error(`the benchmark's training failed: ${text}`);
+  const store = new Database(join(runsDir, "gradscope.db"), { readonly: true });
+  const rows = store.prepare("SELECT wall_time FROM scalars WHERE key = 'train/loss' ORDER BY step").all() as Array<{ wall_time: number }>;
+  store.close();
+  const wallTimes = rows.map((row) => row.wall_time);
+  const rates = windows.map((w) => stepRate(wallTimes, w.from, w.to, 0.25));
+  const result: AlternatingThroughput = { streaming: [], control: [], waitShare: { streaming: 0, blank: 0 } };
+  for (let i = 1; i + 1 < windows.length; i += 2) {
+    const kind = windows[i].kind as Exclude<WindowKind, "blank">;
+    result[kind].push(rates[i] / ((rates[i - 1] + rates[i + 1]) / 2));
+  }
+  const waitsOf = (kind: WindowKind) => windows.filter((w) => w.kind === kind).map((w) => w.wait);
+  result.waitShare = { streaming: median(waitsOf("streaming")), blank: median(waitsOf("blank")) };
   return result;
 }

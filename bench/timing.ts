@@ -1,3 +1,14 @@
+/** The value below which a share `q` of `values` lies (the nearest of them; `q` = 0.5: the median). */
+export function quantile(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.round(q * (sorted.length - 1))];
+}
+
+/** The median of `values` (the upper one of an even count). */
+export function median(values: readonly number[]): number {
+  return quantile(values, 0.5);
+}
+
 /** Median of `runs` timings of `fn` (after `warmup` untimed calls), in milliseconds. */
 export function medianMs(fn: () => void, runs = 5, warmup = 2): number {
   return interleavedMedianMs([fn], runs, warmup)[0];
@@ -19,7 +30,7 @@ export function interleavedMedianMs(fns: ReadonlyArray<() => void>, runs = 5, wa
       times[k].push(performance.now() - start);
     }
   }
-  return times.map((t) => [...t].sort((a, b) => a - b)[Math.floor(t.length / 2)]);
+  return times.map(median);
 }
 
 /** Async variant, for peers whose API is promise-based. */
@@ -31,6 +42,5 @@ export async function medianMsAsync(fn: () => Promise<void>, runs = 5, warmup = 
     await fn();
     times.push(performance.now() - start);
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
+  return median(times);
 }

@@ -122,3 +122,13 @@ test("the sparse-dense product equals the reference GEMM for mostly zero, all-ze
     });
   }
 });
+
+test("the multiply-add ceiling the benchmark times GEMM against runs every chain to its fixed point", () => {
+  // Chain k starts at seed + k and takes c ← 0.999·c + 0.001 each round, so after n rounds it is
+  // 1 + (seed + k − 1)·0.999ⁿ; the kernel returns the sum of its twelve chains.
+  const rounds = 1000;
+  const seed = 1;
+  const expected = 12 + (12 * seed + 54) * 0.999 ** rounds;
+  const sum = engineMemory.kernels.multiplyAddCeiling(rounds, seed);
+  assert.ok(Math.abs(sum - expected) < 1e-3 * expected, `ceiling sum ${sum}, expected ${expected}`);
+});

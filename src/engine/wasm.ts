@@ -30,6 +30,7 @@ export interface WasmKernels {
     work: number,
   ): void;
   gemmWorkspaceBytes(): number;
+  multiplyAddCeiling(rounds: number, seed: number): number;
   gemmRowsOfB(
     m: number,
     n: number,
