@@ -8,6 +8,7 @@ import type { BucketedSeries, Changes, HeatmapRows, ListSeries, RunResponse, Run
 import { startDashboardWorker } from "../src/dashboard/launch.ts";
 import { type Dashboard, startDashboard } from "../src/dashboard/server.ts";
 import { DASHBOARD_NICE } from "../src/dashboard/threadPriority.ts";
+import { appendEntry, appendPoint } from "../src/dashboard/ui/liveSeries.ts";
 import { RunStore } from "../src/store/runStore.ts";
 
 const folder = mkdtempSync(join(tmpdir(), "gradscope-dashboard-"));
@@ -283,4 +284,43 @@ test("the dashboard's worker thread runs at a lower priority than the training t
   } finally {
     await worker.close();
   }
+});
+
+test("live points join the last bucket of a reduced series while it spans no more than a pixel's share of the steps", () => {
+  // The server's reduction of steps 0..999 into 10 buckets: each bucket's point is its last step.
+  const steps = Array.from({ length: 10 }, (_, i) => 100 * i + 99);
+  const series: BucketedSeries = { steps: [...steps], last: steps.map(() => 1), min: steps.map(() => 0.5), max: steps.map(() => 2) };
+  // Step 1000 would widen the last bucket to 1000 − 899 = 101 steps, past 1000 / 10: a new bucket.
+  appendPoint(series, 1000, 3, 10);
+  assert.deepEqual(series.steps.slice(-2), [999, 1000]);
+  // Steps 1001.. join it while it spans at most a tenth of the steps: min, max and last follow.
+  appendPoint(series, 1001, -4, 10);
+  appendPoint(series, 1002, null, 10);
+  appendPoint(series, 1003, 7, 10);
+  assert.deepEqual([series.steps.at(-1), series.last.at(-1), series.min.at(-1), series.max.at(-1)], [1003, 7, -4, 7]);
+  appendPoint(series, 1003, 100, 10); // an old step is ignored
+  assert.equal(series.last.at(-1), 7);
+  // Ten thousand more steps add buckets of about a tenth of the grown span each, not a point per step.
+  for (let step = 1004; step < 11_000; step++) appendPoint(series, step, Math.sin(step), 10);
+  const added = series.steps.length - 10;
+  assert.ok(added >= 10 && added <= 40, `${added} buckets for 10,000 live steps`);
+  for (let i = 11; i < series.steps.length; i++) {
+    assert.ok(series.steps[i] - series.steps[i - 1] <= series.steps[i] / 10 + 1, `bucket ${i} spans ${series.steps[i] - series.steps[i - 1]} steps`);
+  }
+  assert.equal(series.steps.at(-1), 10_999);
+  assert.equal(series.last.at(-1), Math.sin(10_999));
+  // A per-parameter list keeps the last entry of a bucket.
+  const list: ListSeries = { steps: [...steps], values: steps.map(() => [1, 2]) };
+  appendEntry(list, 1000, [3, 4], 10);
+  appendEntry(list, 1001, [5, 6], 10);
+  assert.deepEqual(
+    [list.steps.slice(-2), list.values.slice(-2)],
+    [
+      [999, 1001],
+      [
+        [1, 2],
+        [5, 6],
+      ],
+    ],
+  );
 });

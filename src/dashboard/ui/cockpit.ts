@@ -5,7 +5,8 @@ import type { BucketedSeries, Changes, HeatmapRows, HistogramAtStep, ListSeries,
 import { api, background, type Window } from "./client.ts";
 import { seriesColor, toCsv } from "./format.ts";
 import { drawAlphaGauge, drawGradientTests, drawHeatmap, drawHistogram1d, drawHistogram2d } from "./instruments.ts";
-import { LineChart, type LineSeries, XAxisLink } from "./lineChart.ts";
+import { LineChart, type LineSeries, MIN_CHART_BUCKETS, XAxisLink } from "./lineChart.ts";
+import { appendEntry, appendPoint } from "./liveSeries.ts";
 import { createPanel, type Panel } from "./panel.ts";
 
 type Keys = RunResponse["keys"];
@@ -258,13 +259,14 @@ export class CockpitView {
     let unknown = false;
     let alpha = false;
     let tests = false;
+    const buckets = Math.max(MIN_CHART_BUCKETS, ...[...this.charts.values()].map(({ chart }) => chart.width()));
     for (const [run, key, step, value] of changes.scalars) {
       if (!shown.has(run)) continue;
       alpha ||= run === primary && key === `${Q}Alpha`;
       tests ||= run === primary && /^quantities\/\w+Test$/.test(key);
       const series = this.scalars.get(cacheKey(run, key));
       if (series) {
-        appendPoint(series, step, value);
+        appendPoint(series, step, value, buckets);
         changed.add(key);
       } else if (!this.keys.get(run)?.scalars.includes(key)) unknown = true;
     }
@@ -272,10 +274,7 @@ export class CockpitView {
       if (!shown.has(run)) continue;
       const series = this.lists.get(cacheKey(run, key));
       if (series) {
-        if (series.steps.length === 0 || step > series.steps[series.steps.length - 1]) {
-          series.steps.push(step);
-          series.values.push(values);
-        }
+        appendEntry(series, step, values, buckets);
         changed.add(key);
       } else if (!this.keys.get(run)?.lists.includes(key)) unknown = true;
     }
@@ -607,13 +606,4 @@ export class CockpitView {
   private redrawCanvases(): void {
     for (const c of this.canvases.values()) c.draw();
   }
-}
-
-function appendPoint(series: BucketedSeries, step: number, value: number | null): void {
-  const n = series.steps.length;
-  if (n > 0 && step <= series.steps[n - 1]) return;
-  series.steps.push(step);
-  series.last.push(value);
-  series.min.push(value);
-  series.max.push(value);
 }

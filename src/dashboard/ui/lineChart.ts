@@ -40,6 +40,9 @@ export class XAxisLink {
 
 const HEIGHT = 190;
 
+/** The fewest buckets a chart asks the server for, however narrow it is drawn. */
+export const MIN_CHART_BUCKETS = 200;
+
 /**
  * A uPlot chart in its own panel. `setSeries` replaces the lines (rebuilding the chart only when
  * their number, names or axes change), so live updates stay cheap; a chart scrolled out of view
@@ -135,7 +138,7 @@ export class LineChart {
 
   /** How many buckets to ask the server for: about one per horizontal pixel. */
   width(): number {
-    return Math.max(200, this.panel.body.clientWidth || 400);
+    return Math.max(MIN_CHART_BUCKETS, this.panel.body.clientWidth || 400);
   }
 
   private data(): uPlot.AlignedData {
