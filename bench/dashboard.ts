@@ -138,7 +138,7 @@ function stepRate(wallTimes: number[], from: number, to: number, pause: number):
  * than a window cancels out, and the control ratios show what is left of the drift. Page loads,
  * and 1.5 s after leaving the page, fall outside every window.
  */
-export async function throughputWithDashboard(epochs = 16, windowSeconds = 3): Promise<AlternatingThroughput> {
+export async function throughputWithDashboard(epochs = 24, windowSeconds = 3): Promise<AlternatingThroughput> {
   const runsDir = mkdtempSync(join(tmpdir(), "gradscope-bench-runs-"));
   const config = join(root, "examples", "fashion-mnist-mlp.yaml");
   const args = [bin, "train", "-c", config, "-q", `training.runs_dir=${runsDir}`, `training.epochs=${epochs}`, "optimizer.name=sgd", "quantities=economy", "--dashboard"];
@@ -168,13 +168,12 @@ export async function throughputWithDashboard(epochs = 16, windowSeconds = 3): P
     const page = await browser.newPage({ viewport: { width: 1500, height: 1400 } });
     for (let i = 0; running; i++) {
       const kind = cycle[i % cycle.length];
-      if (kind === "streaming") {
-        await page.goto(url);
-        await page.waitForSelector("body[data-ready]");
-      } else {
-        await page.goto("about:blank");
-        await page.waitForTimeout(1500); // the closed page's teardown, which slowed the next window
-      }
+      // The training may end during a page load, which then fails or never completes.
+      const shown = (kind === "streaming" ? page.goto(url).then(() => page.waitForSelector("body[data-ready]")) : page.goto("about:blank")).catch((error) => {
+        if (running) throw error;
+      });
+      await Promise.race([shown, exited]);
+      if (kind !== "streaming") await page.waitForTimeout(1500); // the closed page's teardown, which slowed the next window
       const from = Date.now() / 1000;
       const waitedBefore = runQueueWait(pid);
       await page.waitForTimeout(windowSeconds * 1000);

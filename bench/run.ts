@@ -21,7 +21,12 @@ interface Row {
   unit: string;
   ratio: string;
 }
-const rows: Row[] = [];
+// Each row is printed as soon as it is measured, so that a run cut short keeps what it measured.
+function report(row: Row): void {
+  console.log(`| ${row.name} | ${row.value} | ${row.unit} | ${row.ratio} |`);
+}
+console.log(`gradscope bench: ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, Node ${process.version}, kernels ${engineMemory.flavor}, single thread`);
+console.log(`| benchmark | value | unit | ratio |\n|---|---:|---|---:|`);
 const format = (x: number, digits = 1) => x.toFixed(digits);
 
 // GFLOP/s of GEMM n³ and of the multiply-add ceiling doing the same float work, timed in turn so
@@ -58,7 +63,7 @@ function interleavedStepMs(steps: ReadonlyArray<() => void>, stepsPerRun: number
 
 for (const n of [512, 1024]) {
   const { gemm: gflops, ceiling } = gemmAgainstCeiling(n);
-  rows.push({
+  report({
     name: `GEMM ${n}^3`,
     value: format(gflops),
     unit: "GFLOP/s",
@@ -76,7 +81,7 @@ for (const [label, optimizer] of [
 ] as const) {
   optimizer.step();
   const ms = medianMs(() => optimizer.step(), 15, 3);
-  rows.push({ name: `${label} update, ${(deepobsMlp.parameterCount() / 1e6).toFixed(2)} M params`, value: format(ms, 3), unit: "ms", ratio: "" });
+  report({ name: `${label} update, ${(deepobsMlp.parameterCount() / 1e6).toFixed(2)} M params`, value: format(ms, 3), unit: "ms", ratio: "" });
   optimizer.dispose();
 }
 deepobsMlp.dispose();
@@ -97,11 +102,11 @@ for (const w of workloads) {
         ]
       : [];
   const [plainMs, peerMs, ...extendedMs] = interleavedStepMs([ours.step, w.peer(), ...extended.map((e) => e.step)], w.steps);
-  rows.push({ name: `${w.name} (gradscope)`, value: format(1000 / plainMs), unit: "steps/s", ratio: `${format(peerMs / plainMs, 2)}x tfjs` });
-  rows.push({ name: `${w.name} (tfjs ${backend})`, value: format(1000 / peerMs), unit: "steps/s", ratio: "1.00x" });
+  report({ name: `${w.name} (gradscope)`, value: format(1000 / plainMs), unit: "steps/s", ratio: `${format(peerMs / plainMs, 2)}x tfjs` });
+  report({ name: `${w.name} (tfjs ${backend})`, value: format(1000 / peerMs), unit: "steps/s", ratio: "1.00x" });
   for (const [k, label] of ["MLP step + batchL2 + batchDot (every layer)", "MLP step + batchL2 + batchDot + hist1d(20)"].entries()) {
     if (extendedMs[k] === undefined) continue;
-    rows.push({ name: label, value: format(extendedMs[k], 2), unit: "ms/step", ratio: `${format(extendedMs[k] / plainMs, 2)}x plain` });
+    report({ name: label, value: format(extendedMs[k], 2), unit: "ms/step", ratio: `${format(extendedMs[k] / plainMs, 2)}x plain` });
   }
   for (const e of extended) e.dispose();
   ours.dispose();
@@ -113,18 +118,18 @@ for (const kind of ["batchnorm2d", "layernorm"] as const) {
   const [oursMs, peerMs] = interleavedMedianMs([ours.step, tfjsNormalizationStep(kind)], 7, 2);
   ours.dispose();
   const name = `${kind === "batchnorm2d" ? "BatchNorm2d (train)" : "LayerNorm"} forward + backward, [${normalizationShapes[kind].join(", ")}]`;
-  rows.push({ name: `${name} (gradscope)`, value: format(oursMs, 2), unit: "ms", ratio: `${format(peerMs / oursMs, 2)}x tfjs` });
-  rows.push({ name: `${name} (tfjs ${backend})`, value: format(peerMs, 2), unit: "ms", ratio: "1.00x" });
+  report({ name: `${name} (gradscope)`, value: format(oursMs, 2), unit: "ms", ratio: `${format(peerMs / oursMs, 2)}x tfjs` });
+  report({ name: `${name} (tfjs ${backend})`, value: format(peerMs, 2), unit: "ms", ratio: "1.00x" });
 }
 
 // Cockpit's configurations on DeepOBS problems, as ratios to the plain SGD step.
 for (const problem of deepobsProblems) {
   const configurations = ["economy", "business", "full"];
   const timings = quantityOverhead(problem, configurations);
-  rows.push({ name: `${problem.name} plain SGD step, batch 128`, value: format(timings.plainMs, 1), unit: "ms", ratio: "1.00x" });
+  report({ name: `${problem.name} plain SGD step, batch 128`, value: format(timings.plainMs, 1), unit: "ms", ratio: "1.00x" });
   for (const configuration of configurations) {
     const ratios = trackingIntervals.map((every) => `${format(overheadRatio(timings, configuration, every), 2)}x`);
-    rows.push({ name: `${problem.name} ${configuration}, tracked every ${trackingIntervals.join(" / ")} steps`, value: ratios.join(" / "), unit: "per step", ratio: "vs plain" });
+    report({ name: `${problem.name} ${configuration}, tracked every ${trackingIntervals.join(" / ")} steps`, value: ratios.join(" / "), unit: "per step", ratio: "vs plain" });
   }
 }
 
@@ -132,8 +137,8 @@ for (const problem of deepobsProblems) {
 const loop = await loopOverhead(8);
 const overheadOf = (epoch: LoopEpoch) => (epoch.epochMs - epoch.kernelMs) / epoch.epochMs;
 const medianEpoch = loop.epochs.slice(1).sort((a, b) => overheadOf(a) - overheadOf(b))[3];
-rows.push({ name: `Fashion-MNIST MLP epoch through the Trainer (${loop.steps} steps)`, value: format(medianEpoch.epochMs, 0), unit: "ms", ratio: "" });
-rows.push({
+report({ name: `Fashion-MNIST MLP epoch through the Trainer (${loop.steps} steps)`, value: format(medianEpoch.epochMs, 0), unit: "ms", ratio: "" });
+report({
   name: "of which in forward, loss, backward and the optimizer",
   value: format(medianEpoch.kernelMs, 0),
   unit: "ms",
@@ -142,7 +147,7 @@ rows.push({
 
 // The dashboard (needs /usr/bin/chromium): a large store, and training with the page open.
 const scale = await dashboardAtScale();
-rows.push({
+report({
   name: `dashboard first render of a run, ${scale.rows / 1e6} M scalar rows in the store (5 runs × 20 quantities × 100 k steps)`,
   value: format(median(scale.firstRenderMs), 0),
   unit: "ms",
@@ -150,8 +155,8 @@ rows.push({
 });
 // The first load meets a server and a page that have run nothing yet: what a user opening the
 // printed address sees.
-rows.push({ name: "the same, the first load after the server started (cold)", value: format(scale.firstRenderMs[0], 0), unit: "ms", ratio: "" });
-rows.push({
+report({ name: "the same, the first load after the server started (cold)", value: format(scale.firstRenderMs[0], 0), unit: "ms", ratio: "" });
+report({
   name: "dashboard longest frame while 20 values per step stream in at 50 steps/s",
   value: format(scale.longestFrameMs, 1),
   unit: "ms",
@@ -159,13 +164,13 @@ rows.push({
 });
 const throughput = await throughputWithDashboard();
 const quartiles = (values: number[]) => `quartiles ${format(quantile(values, 0.25), 3)}–${format(quantile(values, 0.75), 3)}`;
-rows.push({
+report({
   name: "Fashion-MNIST MLP (SGD + economy) with the dashboard open and streaming in Chromium, 3 s windows between blank-page windows of the same run",
   value: format(median(throughput.streaming), 3),
   unit: "x steps/s of the blank windows",
   ratio: `median of ${throughput.streaming.length}, ${quartiles(throughput.streaming)}`,
 });
-rows.push({
+report({
   name: "the same for control windows, blank too (the spread left by the host's drift)",
   value: format(median(throughput.control), 3),
   unit: "x steps/s of the blank windows",
@@ -174,13 +179,9 @@ rows.push({
 // The page's cost reaches the trainer as waits for a CPU (the two vCPUs do not slow each other
 // down otherwise), which, unlike step rates, the host's drift does not blur.
 const { streaming: streamingWait, blank: blankWait } = throughput.waitShare;
-rows.push({
+report({
   name: "the same, share of the time the trainer waited for a CPU: streaming / blank windows (medians)",
   value: `${format(100 * streamingWait, 2)} / ${format(100 * blankWait, 2)}`,
   unit: "%",
   ratio: `${format((1 - streamingWait) / (1 - blankWait), 3)}x throughput from the waits alone`,
 });
-
-console.log(`gradscope bench: ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, Node ${process.version}, kernels ${engineMemory.flavor}, single thread`);
-console.log(`| benchmark | value | unit | ratio |\n|---|---:|---|---:|`);
-for (const r of rows) console.log(`| ${r.name} | ${r.value} | ${r.unit} | ${r.ratio} |`);
