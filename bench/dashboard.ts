@@ -141,12 +141,15 @@ function stepRate(wallTimes: number[], from: number, to: number, pause: number):
 export async function throughputWithDashboard(epochs = 24, windowSeconds = 3): Promise<AlternatingThroughput> {
   const runsDir = mkdtempSync(join(tmpdir(), "gradscope-bench-runs-"));
   const config = join(root, "examples", "fashion-mnist-mlp.yaml");
+  // Plain SGD takes Alpha's fast path, so the epoch is dominated by training, not diagnostics.
   const args = [bin, "train", "-c", config, "-q", `training.runs_dir=${runsDir}`, `training.epochs=${epochs}`, "optimizer.name=sgd", "quantities=economy", "--dashboard"];
   const child = spawn(process.execPath, args, { cwd: root });
   let text = "";
-  child.stdout.on("data", (chunk) => {
+  const collect = (chunk: Buffer) => {
     text += chunk;
-  });
+  };
+  child.stdout.on("data", collect);
+  child.stderr.on("data", collect);
   let running = true;
   const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
   void exited.then(() => {
@@ -157,10 +160,11 @@ export async function throughputWithDashboard(epochs = 24, windowSeconds = 3): P
   const windows: Array<{ kind: WindowKind; from: number; to: number; wait: number }> = [];
   const browser = await launchChromium();
   try {
-    const url = await new Promise<string>((resolve) => {
+    const url = await new Promise<string>((resolve, reject) => {
       const check = () => {
         const match = /dashboard: (\S+)/.exec(text);
         if (match) resolve(match[1]);
+        else if (!running) reject(new Error(`the benchmark's training failed: ${text}`));
         else setTimeout(check, 20);
       };
       check();
