@@ -31,9 +31,12 @@ export function sparseDenseProduct(a: usize, m: i32, k: i32, b: usize, n: i32, c
       memory.fill(row, 0, rowBytes);
       continue;
     }
+    // Six vector accumulators: enough independent chains to cover the multiply-add latency,
+    // while V8, which loads all six B vectors first, still keeps everything in registers.
     let j = 0;
-    for (; j + 16 <= n; j += 16) {
-      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    for (; j + 24 <= n; j += 24) {
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0);
+      let a3 = f32x4.splat(0), a4 = f32x4.splat(0), a5 = f32x4.splat(0);
       for (let q = 0; q < count; q++) {
         const v = v128.load32_splat(values + (<usize>q << 2));
         const w = b + <usize>load<i32>(picked + (<usize>q << 2)) * rowBytes + (<usize>j << 2);
@@ -41,12 +44,16 @@ export function sparseDenseProduct(a: usize, m: i32, k: i32, b: usize, n: i32, c
         a1 = madd(v, v128.load(w, 16), a1);
         a2 = madd(v, v128.load(w, 32), a2);
         a3 = madd(v, v128.load(w, 48), a3);
+        a4 = madd(v, v128.load(w, 64), a4);
+        a5 = madd(v, v128.load(w, 80), a5);
       }
       const out = row + (<usize>j << 2);
       v128.store(out, a0);
       v128.store(out, a1, 16);
       v128.store(out, a2, 32);
       v128.store(out, a3, 48);
+      v128.store(out, a4, 64);
+      v128.store(out, a5, 80);
     }
     for (; j + 4 <= n; j += 4) {
       let a0 = f32x4.splat(0);
