@@ -13,9 +13,12 @@ async function request<T>(path: string, init: RequestInit = {}): Promise<T> {
   return body as T;
 }
 
-const runPath = (id: string, what: string, params: Record<string, string | number | undefined> = {}) => {
+// A list value repeats its parameter (`key=a&key=b`).
+const runPath = (id: string, what: string, params: Record<string, string | number | readonly string[] | undefined> = {}) => {
   const query = new URLSearchParams();
-  for (const [name, value] of Object.entries(params)) if (value !== undefined) query.append(name, String(value));
+  for (const [name, value] of Object.entries(params)) {
+    for (const item of Array.isArray(value) ? value : value === undefined ? [] : [value]) query.append(name, String(item));
+  }
   return `/api/runs/${encodeURIComponent(id)}/${what}?${query}`;
 };
 
@@ -41,10 +44,7 @@ function sendBatch(batch: ScalarBatch): void {
   const keys = [...batch.waiting.keys()];
   for (let first = 0; first < keys.length; first += MAX_KEYS_PER_REQUEST) {
     const part = keys.slice(first, first + MAX_KEYS_PER_REQUEST);
-    const query = new URLSearchParams();
-    for (const key of part) query.append("key", key);
-    for (const [name, value] of Object.entries(batch.window)) if (value !== undefined) query.append(name, String(value));
-    request<Record<string, BucketedSeries>>(`/api/runs/${encodeURIComponent(batch.id)}/scalars?${query}`).then(
+    request<Record<string, BucketedSeries>>(runPath(batch.id, "scalars", { key: part, ...batch.window })).then(
       (series) => {
         for (const key of part) for (const { resolve } of batch.waiting.get(key) ?? []) resolve(series[key]);
       },
