@@ -3,7 +3,7 @@ export { symmetricProduct } from "./gram";
 export { multiplyAddCeiling } from "./ceiling";
 export { axpy, binaryPeriodic, dot, reluBackward, reluForward, rowSums, sumSquaresInto, transpose } from "./elementwise";
 export { sparseColumnSquares, sparseColumnSquaresWorkspaceBytes } from "./curvature";
-export { sparseDenseProduct, sparseDenseProductWorkspaceBytes } from "./sparseConv";
+export { sparseConvInputGradient, sparseConvInputGradientWorkspaceBytes, sparseDenseProduct, sparseDenseProductWorkspaceBytes } from "./sparseConv";
 export { avgPool, maxPoolBackward, maxPoolForward } from "./pool";
 export { histogram1d, histogram2d, rankOneHistogram1d, rankOneHistogram2d, rankOneHistogramMaxBins } from "./histogram";
 export { adagradUpdate, adamUpdate, clampInPlace, maxAbs, nadamUpdate, radamUpdate, rmspropUpdate, scaleInPlace, sgdUpdate } from "./optim";

@@ -4,6 +4,7 @@ import { backward } from "../src/engine/autograd.ts";
 import { parameter, tensor, zeros } from "../src/engine/creation.ts";
 import { channelAffine, channelSums, referenceChannelAffine, referenceChannelSums } from "../src/engine/kernels/channels.ts";
 import { axpyInto, referenceAxpy, referenceSumSquaresInto } from "../src/engine/kernels/elementwise.ts";
+import { referenceGemm } from "../src/engine/kernels/gemm.ts";
 import {
   countNonzero,
   dotProduct,
@@ -17,10 +18,11 @@ import {
 } from "../src/engine/kernels/reductions.ts";
 import { engineMemory } from "../src/engine/memory.ts";
 import { add, type BinaryOp, div, mul, referenceBinary, sub } from "../src/engine/ops/binary.ts";
-import { col2imAdd, convOutputSize, im2col, referenceCol2imAdd, referenceIm2col } from "../src/engine/ops/im2col.ts";
+import { col2imAdd, convOutputSize, im2col, referenceCol2imAdd, referenceIm2col, sparseConvInputGradient } from "../src/engine/ops/im2col.ts";
 import { avgPool2d, maxPool2d, referenceAvgPool2d } from "../src/engine/ops/pool.ts";
 import { max, mean, referenceExpandAxis, referenceMaxAxis, referenceSumAxis, sum } from "../src/engine/ops/reduce.ts";
 import { exp, leakyRelu, referenceActivations, referenceRelu, relu, sigmoid, sqrt, tanh } from "../src/engine/ops/unary.ts";
+import { Random } from "../src/engine/random.ts";
 import { scope } from "../src/engine/scope.ts";
 import type { Tensor } from "../src/engine/tensor.ts";
 import { assertClose, randomValues } from "./helpers.ts";
@@ -318,6 +320,60 @@ test("WASM im2col and col2imAdd equal the TypeScript references for strides, pad
       referenceCol2imAdd(g, referenceColumns.offset, plain.offset);
       assert.deepEqual(strided.data, plain.data, "strided col2imAdd");
     });
+  }
+});
+
+test("the sparse conv input gradient equals fold(Wᵀ·δ) from the reference GEMM and col2im, for every geometry and any density", () => {
+  // [channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW]
+  const geometries = [
+    // Stride 1: blocks of four positions with padding lanes on both sides, and a remainder.
+    [3, 14, 14, 5, 5, 1, 1, 2, 2, 1, 1],
+    // One channel (a patch of 9, not a multiple of four), rows of fewer than four positions.
+    [1, 6, 3, 3, 3, 1, 1, 1, 1, 1, 1],
+    // Dilation, unequal padding, and stride 2 rows with stride 1 columns.
+    [2, 11, 13, 3, 3, 2, 1, 2, 1, 2, 2],
+    // Strided columns: the per-position path only.
+    [2, 9, 8, 5, 3, 2, 3, 2, 0, 1, 2],
+  ];
+  for (const [channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW] of geometries) {
+    for (const density of [0.2, 1, 0]) {
+      scope(() => {
+        const outH = convOutputSize(height, kernelH, strideH, padH, dilationH);
+        const outW = convOutputSize(width, kernelW, strideW, padW, dilationW);
+        const g = { channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW };
+        const channelsOut = 6;
+        const patch = channels * kernelH * kernelW;
+        const plane = outH * outW;
+        const keep = new Random(12);
+        const delta = tensor(
+          randomValues(channelsOut * plane, 13).map((v) => (keep.uniform() < density ? v : 0)),
+          [channelsOut, plane],
+        );
+        const weight = tensor(randomValues(channelsOut * patch, 14), [channelsOut, patch]);
+        const start = randomValues(channels * height * width, 15);
+        const [fused, reference] = [tensor(start), tensor(start)];
+        sparseConvInputGradient(g, delta.offset, channelsOut, weight.offset, fused.offset);
+        const columns = zeros([patch, plane]);
+        referenceGemm({
+          transA: true,
+          transB: false,
+          m: patch,
+          n: plane,
+          k: channelsOut,
+          alpha: 1,
+          a: weight.ptr,
+          lda: patch,
+          b: delta.ptr,
+          ldb: plane,
+          beta: 0,
+          c: columns.ptr,
+          ldc: plane,
+        });
+        referenceCol2imAdd(g, columns.offset, reference.offset);
+        assertClose(fused.toArray(), reference.toArray(), 1e-5, 1e-5, `${JSON.stringify(g)}, density ${density}`);
+        if (density === 0) assert.deepEqual(fused.toArray(), Array.from(Float32Array.from(start)), "an all-zero δ leaves the gradient as it was");
+      });
+    }
   }
 });
 

@@ -50,6 +50,22 @@ export interface WasmKernels {
   countNonzero(n: number, x: number): number;
   sparseDenseProduct(a: number, m: number, k: number, b: number, n: number, c: number, work: number): void;
   sparseDenseProductWorkspaceBytes(k: number): number;
+  sparseConvInputGradient(
+    ...args: [
+      delta: number,
+      channelsOut: number,
+      weight: number,
+      gradX: number,
+      channels: number,
+      ...Window,
+      dilationH: number,
+      dilationW: number,
+      outH: number,
+      outW: number,
+      work: number,
+    ]
+  ): void;
+  sparseConvInputGradientWorkspaceBytes(channelsOut: number, patch: number): number;
   sparseColumnSquares(columns: number, channels: number, plane: number, patch: number, deltas: number, unfoldedT: number, target: number, sign: number, work: number): void;
   sparseColumnSquaresWorkspaceBytes(columns: number, plane: number, patch: number): number;
   gramLower(x: number, rows: number, length: number, c: number, work: number): void;

@@ -7,7 +7,7 @@ import { engineMemory } from "../memory.ts";
 import { shapeString } from "../shapes.ts";
 import { Tensor } from "../tensor.ts";
 import { addBias, biasGradient } from "./bias.ts";
-import { type ConvGeometry, col2imAdd, convOutputSize, im2col } from "./im2col.ts";
+import { type ConvGeometry, col2imAdd, convOutputSize, im2col, sparseConvInputGradient } from "./im2col.ts";
 
 /** Conv2d hyper-parameters, each spatial one as [h, w]. */
 export interface Conv2dOptions {
@@ -181,17 +181,17 @@ function copyChannelRows(hyper: Conv2dHyper, nchw: number, chunk: number, first:
 // near 0.4.
 const SPARSE_GRADIENT_DENSITY = 0.3;
 
-// The buffers of one backward pass: the gradients being formed (zeroed), and the sparse input
-// gradient's position-major scratch when the output gradient is mostly zero.
+// The buffers of one backward pass: the gradients being formed (zeroed), and whether the output
+// gradient is mostly zero, so that the input gradient is summed from its nonzeros.
 interface VjpBuffers {
   gradX: Tensor | null;
   gradW: Tensor | null;
-  sparse: { rows: Tensor; deltaT: Tensor } | null;
+  sparse: boolean;
 }
 
 /** The gradients [∂x, ∂W, ∂b] of ⟨gradOut, conv2d(x, W) + b⟩ that `wants` asks for. */
 function conv2dVjp(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tensor, wants: { x: boolean; weight: boolean; bias: boolean }): Array<Tensor | null> {
-  const { batch, outChannels, groupOut, patch, plane } = hyper;
+  const { batch, outChannels, plane } = hyper;
   const gradX = wants.x ? new Tensor(x.shape, "float32", "conv2d input gradient") : null;
   const gradW = wants.weight ? new Tensor(weight.shape, "float32", "conv2d weight gradient") : null;
   const heap = engineMemory.f32;
@@ -199,38 +199,12 @@ function conv2dVjp(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tenso
   if (gradW) heap.fill(0, gradW.offset, gradW.offset + gradW.size);
   // Mostly zero output gradients (ReLU then max-pooling leave about 20%) reach the input
   // through only their nonzeros, one sample at a time.
-  const sparse =
-    gradX !== null && countNonzero(gradOut) < SPARSE_GRADIENT_DENSITY * gradOut.size
-      ? {
-          rows: new Tensor([plane, patch], "float32", "conv2d position-major input gradient columns"),
-          deltaT: new Tensor([plane, groupOut], "float32", "conv2d position-major output gradient"),
-        }
-      : null;
+  const sparse = gradX !== null && countNonzero(gradOut) < SPARSE_GRADIENT_DENSITY * gradOut.size;
   const buffers = { gradX, gradW, sparse };
   if (plane >= PER_SAMPLE_PLANE) vjpBySample(hyper, x, weight, gradOut, buffers);
   else vjpByChunk(hyper, x, weight, gradOut, buffers);
-  sparse?.rows.dispose();
-  sparse?.deltaT.dispose();
   const gradB = wants.bias ? biasGradient(gradOut, { batch, channels: outChannels, positions: plane, channelsLast: false }) : null;
   return [gradX, gradW, gradB];
-}
-
-// The input gradient of one sample and group from its mostly zero output gradient δ: the
-// unfolded input gradient position by position, δᵀ·W, folded back. `columns` holds one plane.
-function sparseInputGradient(
-  hyper: Conv2dHyper,
-  delta: number,
-  weightPtr: number,
-  inputOffset: number,
-  gradX: Tensor,
-  sparse: NonNullable<VjpBuffers["sparse"]>,
-  columns: Tensor,
-): void {
-  const { groupOut, patch, plane, geometry: g } = hyper;
-  transposeMatrix(delta, groupOut, plane, sparse.deltaT.ptr);
-  sparseDenseProduct(sparse.deltaT.ptr, plane, groupOut, weightPtr, patch, sparse.rows.ptr);
-  transposeMatrix(sparse.rows.ptr, plane, patch, columns.ptr);
-  col2imAdd(g, columns.offset, gradX.offset + inputOffset, plane);
 }
 
 // Per sample and group, straight from the NCHW output gradient: ∂Wᵀ accumulates
@@ -251,19 +225,33 @@ function vjpBySample(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Ten
     weightT.dispose();
   }
   if (!gradX) return;
-  const columns = new Tensor([patch, plane], "float32", "conv2d input gradient columns");
+  const columns = sparse ? null : new Tensor([patch, plane], "float32", "conv2d input gradient columns");
   for (let n = 0; n < batch; n++) {
     for (let group = 0; group < hyper.groups; group++) {
-      const weightPtr = weight.ptr + group * groupOut * patch * 4;
-      const delta = gradOut.ptr + outputBlock(hyper, n, group) * 4;
-      if (sparse) sparseInputGradient(hyper, delta, weightPtr, inputBlock(hyper, n, group), gradX, sparse, columns);
+      const weightOffset = weight.offset + group * groupOut * patch;
+      const delta = gradOut.offset + outputBlock(hyper, n, group);
+      if (!columns) sparseConvInputGradient(g, delta, groupOut, weightOffset, gradX.offset + inputBlock(hyper, n, group));
       else {
-        gemm({ transA: true, transB: false, m: patch, n: plane, k: groupOut, alpha: 1, a: weightPtr, lda: patch, b: delta, ldb: plane, beta: 0, c: columns.ptr, ldc: plane });
+        gemm({
+          transA: true,
+          transB: false,
+          m: patch,
+          n: plane,
+          k: groupOut,
+          alpha: 1,
+          a: weightOffset * 4,
+          lda: patch,
+          b: delta * 4,
+          ldb: plane,
+          beta: 0,
+          c: columns.ptr,
+          ldc: plane,
+        });
         col2imAdd(g, columns.offset, gradX.offset + inputBlock(hyper, n, group), plane);
       }
     }
   }
-  columns.dispose();
+  columns?.dispose();
 }
 
 // Chunks of samples side by side (small planes): the output gradient is copied into chunk
@@ -274,13 +262,13 @@ function vjpByChunk(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tens
   const columns = new Tensor([patch, chunk * plane], "float32", "conv2d columns");
   const delta = new Tensor([groupOut, chunk * plane], "float32", "conv2d chunk gradient");
   // The chunk-order copy of δ feeds the weight gradient and the dense input gradient only.
-  const needsDelta = gradW !== null || (gradX !== null && sparse === null);
+  const needsDelta = gradW !== null || (gradX !== null && !sparse);
   for (let first = 0; first < batch; first += chunk) {
     const samples = Math.min(chunk, batch - first);
     const width = samples * plane;
     for (let group = 0; group < hyper.groups; group++) {
       const inputStart = (s: number) => inputBlock(hyper, first + s, group);
-      const weightPtr = weight.ptr + group * groupOut * patch * 4;
+      const weightOffset = weight.offset + group * groupOut * patch;
       if (needsDelta) copyChannelRows(hyper, gradOut.offset, delta.offset, first, samples, group, true);
       if (gradW) {
         for (let s = 0; s < samples; s++) im2col(g, x.offset + inputStart(s), columns.offset + s * plane, width);
@@ -296,13 +284,13 @@ function vjpByChunk(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tens
           b: columns.ptr,
           ldb: width,
           beta: 1,
-          c: weightPtr - weight.ptr + gradW.ptr,
+          c: (weightOffset - weight.offset) * 4 + gradW.ptr,
           ldc: patch,
         });
       }
       if (gradX && sparse) {
         for (let s = 0; s < samples; s++) {
-          sparseInputGradient(hyper, gradOut.ptr + outputBlock(hyper, first + s, group) * 4, weightPtr, inputStart(s), gradX, sparse, columns);
+          sparseConvInputGradient(g, gradOut.offset + outputBlock(hyper, first + s, group), groupOut, weightOffset, gradX.offset + inputStart(s));
         }
       } else if (gradX) {
         gemm({
@@ -312,7 +300,7 @@ function vjpByChunk(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tens
           n: width,
           k: groupOut,
           alpha: 1,
-          a: weightPtr,
+          a: weightOffset * 4,
           lda: patch,
           b: delta.ptr,
           ldb: width,

@@ -40,6 +40,19 @@ export function col2imAdd(g: ConvGeometry, src: number, dst: number, rowStride =
   engineMemory.kernels.col2imAdd(src * 4, dst * 4, ...geometryArgs(g), rowStride);
 }
 
+/**
+ * Adds fold(Wᵀ·δ) into the input gradient planes at element `gradX`: δ at element `delta` is one
+ * sample's [channelsOut, outH·outW] output gradient, mostly zero, and W at element `weight` the
+ * [channelsOut, channels·kh·kw] weight. Work follows δ's nonzeros, and the unfolded gradient
+ * never leaves the cache. WASM.
+ */
+export function sparseConvInputGradient(g: ConvGeometry, delta: number, channelsOut: number, weight: number, gradX: number): void {
+  const kernels = engineMemory.kernels;
+  const work = engineMemory.workspace(kernels.sparseConvInputGradientWorkspaceBytes(channelsOut, g.channels * g.kernelH * g.kernelW));
+  const [channels, ...window] = geometryArgs(g);
+  kernels.sparseConvInputGradient(delta * 4, channelsOut, weight * 4, gradX * 4, channels, ...window, work);
+}
+
 /** TypeScript reference of `im2col`, used by the kernel tests. */
 export function referenceIm2col(g: ConvGeometry, src: number, dst: number): void {
   const heap = engineMemory.f32;
