@@ -1,5 +1,6 @@
 import { sumSquaresInto } from "./elementwise";
 import { gemmRowsOfB, gemmWorkspaceBytes } from "./gemm";
+import { combineRows } from "./sparseConv";
 
 // Kernels of curvature diagonals. Pointers are byte offsets, float32 unless said otherwise.
 
@@ -42,7 +43,12 @@ export function sparseColumnSquares(columns: i32, channels: i32, plane: i32, pat
       if (nonzero) count = gather(columns, plane, channel, columnBytes, p, positions, gathered, count);
     }
     if (count == 0) continue;
-    gemmRowsOfB(columns, patch, count, 1, gathered, plane, unfoldedT, patch, positions, 0, products, patch, work);
+    // Rows past the GEMM's four-row panels (nine columns for ten classes) would cost a whole
+    // zero-padded panel there; alone each is a weighted sum of the gathered rows, which is
+    // cheaper for up to three of them at these short K (measured: one row 3.7x faster).
+    const paneled = columns & ~3;
+    if (paneled > 0) gemmRowsOfB(paneled, patch, count, 1, gathered, plane, unfoldedT, patch, positions, 0, products, patch, work);
+    for (let c = paneled; c < columns; c++) combineRows(positions, gathered + ((<usize>c * plane) << 2), count, unfoldedT, patch, products + ((<usize>c * patch) << 2));
     sumSquaresInto(patch, columns, products, target + ((<usize>o * patch) << 2), sign);
   }
 }

@@ -22,9 +22,9 @@ function pickNonzeros(from: usize, stride: usize, count: i32, picked: usize, val
   return found;
 }
 
-// row = Σ_q values[q]·B[picked[q]] over `count` picked rows of B [·, n], written to `row`.
+/** row = Σ_q values[q]·B[picked[q]] over `count` picked rows of B [·, n], written to `row`. */
 @inline
-function combineRows(picked: usize, values: usize, count: i32, b: usize, n: i32, row: usize): void {
+export function combineRows(picked: usize, values: usize, count: i32, b: usize, n: i32, row: usize): void {
   const rowBytes = <usize>n << 2;
   // Six vector accumulators: enough independent chains to cover the multiply-add latency,
   // while V8, which loads all six B vectors first, still keeps everything in registers.
@@ -167,7 +167,7 @@ export function sparseConvInputGradient(
   const values = picked + (<usize>channelsOut << 2);
   const rows = values + (<usize>channelsOut << 2);
   const rowBytes = <usize>patch << 2;
-  const lanes = rows + BLOCK * rowBytes;
+  const lanes = rows + <usize>BLOCK * rowBytes;
   const deltaStride = <usize>plane << 2;
   const blocked = strideW == 1 && outW >= BLOCK;
   for (let oh = 0; oh < outH; oh++) {

@@ -105,7 +105,7 @@ test("diag_h of a grouped conv under tanh (negative factor signs) equals H·e_j,
     for (const [k, p] of params.entries()) assertClose(stats.get(p)?.diagonalCurvature?.toArray() ?? [], byHvp[k], 1e-4, 1e-6, `diag_h of ${p.name}`);
     // Columns with dense and with mostly zero output gradients, reduced in one GEMM per sample
     // (sparseBelow 0) or gathered per channel (sparseBelow 2), together or, through a budget of
-    // one float, one by one: all agree.
+    // one float, one by one: all agree. Six columns: one four-row GEMM panel and two rows alone.
     assert.ok(conv);
     for (const zeroFraction of [0, 0.8]) {
       const reducers = [new ConvColumnSquares(conv, undefined, 0), new ConvColumnSquares(conv, 1, 0), new ConvColumnSquares(conv, undefined, 2), new ConvColumnSquares(conv, 1, 2)];
@@ -113,6 +113,9 @@ test("diag_h of a grouped conv under tanh (negative factor signs) equals H·e_j,
         [20, 1],
         [21, -1],
         [22, 1],
+        [23, 1],
+        [24, -1],
+        [25, 1],
       ]) {
         const zeros = new Random(seed + 100);
         const values = randomValues(3 * 4 * 16, seed).map((v) => (zeros.uniform() < zeroFraction ? 0 : v));
