@@ -89,18 +89,21 @@ export async function dashboardAtScale(): Promise<{ rows: number; fillSeconds: n
   }
 }
 
-/** What the page shows during one measuring window. */
-type WindowKind = "blank" | "streaming" | "control";
-
 /** Training throughput with and without the page, from windows of one training run. */
 export interface AlternatingThroughput {
-  /** Per streaming window: its steps/s ÷ the mean steps/s of the blank windows either side. */
+  /** Per streaming window: its steps/s ÷ the mean steps/s of the frozen windows either side. */
   streaming: number[];
-  /** The same for the control windows, which are blank too: the spread with no page at all. */
+  /** The same for the control windows, which are frozen too: the spread the host's drift leaves. */
   control: number[];
-  /** Medians over the windows of each kind: the share of the time the trainer's main thread waited for a CPU. */
-  waitShare: { streaming: number; blank: number };
+  /**
+   * Medians over the windows of each kind of the share of the time the trainer's main thread
+   * waited for a CPU: no page at all, the page frozen, the page streaming.
+   */
+  waitShare: { none: number; frozen: number; streaming: number };
 }
+
+/** What the page does during one measuring window: not there yet, frozen, or streaming. */
+type WindowKind = "none" | "frozen" | "streaming" | "control";
 
 // Seconds the main thread of process `pid` has waited in the run queue (Linux); null once the
 // process has gone.
@@ -130,15 +133,17 @@ function stepRate(wallTimes: number[], from: number, to: number, pause: number):
 }
 
 /**
- * Training throughput with the page open and streaming, against no page, within one training
- * run (Fashion-MNIST MLP, SGD, economy quantities, with --dashboard). The page cycles through
- * windows of `windowSeconds`: blank, streaming, blank, control. Blank and control windows show
- * about:blank, where no client is connected and the server does not poll. Each streaming and
- * control window's step rate is divided by its blank neighbours' mean, so host drift slower
- * than a window cancels out, and the control ratios show what is left of the drift. Page loads,
- * and 1.5 s after leaving the page, fall outside every window.
+ * Training throughput with the page open and streaming, within one training run (Fashion-MNIST
+ * MLP, SGD, economy quantities, with --dashboard). First a few windows with no page give the
+ * trainer's wait for a CPU without the dashboard. Then the page is loaded once and cycles
+ * through windows of `windowSeconds`: frozen, streaming, frozen, control (frozen). A frozen page
+ * (Chrome's lifecycle freeze) runs no script and renders nothing, while its stream stays
+ * connected; thawed, it catches up on what arrived. Each streaming and control window's step
+ * rate is divided by its frozen neighbours' mean, so host drift slower than a window cancels
+ * out, and the control ratios show what is left of it. Short windows without reloads give
+ * many windows: the host's speed moves by several percent from one second to the next.
  */
-export async function throughputWithDashboard(epochs = 24, windowSeconds = 3): Promise<AlternatingThroughput> {
+export async function throughputWithDashboard(epochs = 24, windowSeconds = 1): Promise<AlternatingThroughput> {
   const runsDir = mkdtempSync(join(tmpdir(), "gradscope-bench-runs-"));
   const config = join(root, "examples", "fashion-mnist-mlp.yaml");
   // Plain SGD takes Alpha's fast path, so the epoch is dominated by training, not diagnostics.
@@ -156,8 +161,18 @@ export async function throughputWithDashboard(epochs = 24, windowSeconds = 3): P
     running = false;
   });
   const pid = child.pid as number;
-  const cycle: WindowKind[] = ["blank", "streaming", "blank", "control"];
   const windows: Array<{ kind: WindowKind; from: number; to: number; wait: number }> = [];
+  // One window of `kind`; false once the training has ended.
+  const measure = async (kind: WindowKind): Promise<boolean> => {
+    const from = Date.now() / 1000;
+    const waitedBefore = runQueueWait(pid);
+    await Promise.race([new Promise((resolve) => setTimeout(resolve, windowSeconds * 1000)), exited]);
+    const to = Date.now() / 1000;
+    const waitedAfter = runQueueWait(pid);
+    if (!running || waitedBefore === null || waitedAfter === null) return false;
+    windows.push({ kind, from, to, wait: (waitedAfter - waitedBefore) / (to - from) });
+    return true;
+  };
   const browser = await launchChromium();
   try {
     const url = await new Promise<string>((resolve, reject) => {
@@ -169,22 +184,27 @@ export async function throughputWithDashboard(epochs = 24, windowSeconds = 3): P
       };
       check();
     });
+    for (let i = 0; i < 5; i++) await measure("none");
     const page = await browser.newPage({ viewport: { width: 1500, height: 1400 } });
-    for (let i = 0; running; i++) {
-      const kind = cycle[i % cycle.length];
-      // The training may end during a page load, which then fails or never completes.
-      const shown = (kind === "streaming" ? page.goto(url).then(() => page.waitForSelector("body[data-ready]")) : page.goto("about:blank")).catch((error) => {
+    const session = await page.context().newCDPSession(page);
+    // The training may end during the page load, which then fails or never completes.
+    const shown = page
+      .goto(url)
+      .then(() => page.waitForSelector("body[data-ready]"))
+      .then(() => page.waitForTimeout(2000))
+      .catch((error) => {
         if (running) throw error;
       });
-      await Promise.race([shown, exited]);
-      if (kind !== "streaming") await page.waitForTimeout(1500); // the closed page's teardown, which slowed the next window
-      const from = Date.now() / 1000;
-      const waitedBefore = runQueueWait(pid);
-      await page.waitForTimeout(windowSeconds * 1000);
-      const to = Date.now() / 1000;
-      const waitedAfter = runQueueWait(pid);
-      if (!running || waitedBefore === null || waitedAfter === null) break;
-      windows.push({ kind, from, to, wait: (waitedAfter - waitedBefore) / (to - from) });
+    await Promise.race([shown, exited]);
+    const cycle: WindowKind[] = ["frozen", "streaming", "frozen", "control"];
+    let frozen = false;
+    for (let i = 0; running; i++) {
+      const kind = cycle[i % cycle.length];
+      if (frozen !== (kind !== "streaming")) {
+        frozen = !frozen;
+        await session.send("Page.setWebLifecycleState", { state: frozen ? "frozen" : "active" });
+      }
+      if (!(await measure(kind))) break;
     }
     await exited;
   } finally {
@@ -196,12 +216,15 @@ export async function throughputWithDashboard(epochs = 24, windowSeconds = 3): P
   store.close();
   const wallTimes = rows.map((row) => row.wall_time);
   const rates = windows.map((w) => stepRate(wallTimes, w.from, w.to, 0.25));
-  const result: AlternatingThroughput = { streaming: [], control: [], waitShare: { streaming: 0, blank: 0 } };
-  for (let i = 1; i + 1 < windows.length; i += 2) {
-    const kind = windows[i].kind as Exclude<WindowKind, "blank">;
-    result[kind].push(rates[i] / ((rates[i - 1] + rates[i + 1]) / 2));
+  const result: AlternatingThroughput = { streaming: [], control: [], waitShare: { none: 0, frozen: 0, streaming: 0 } };
+  for (let i = 0; i + 2 < windows.length; i++) {
+    const kind = windows[i + 1].kind;
+    if (windows[i].kind !== "frozen" || windows[i + 2].kind !== "frozen" || (kind !== "streaming" && kind !== "control")) continue;
+    const ratio = rates[i + 1] / ((rates[i] + rates[i + 2]) / 2);
+    // A window spent wholly in an epoch's evaluation has no steps.
+    if (Number.isFinite(ratio)) result[kind].push(ratio);
   }
-  const waitsOf = (kind: WindowKind) => windows.filter((w) => w.kind === kind).map((w) => w.wait);
-  result.waitShare = { streaming: median(waitsOf("streaming")), blank: median(waitsOf("blank")) };
+  const waitsOf = (...kinds: WindowKind[]) => windows.filter((w) => kinds.includes(w.kind)).map((w) => w.wait);
+  result.waitShare = { none: median(waitsOf("none")), frozen: median(waitsOf("frozen", "control")), streaming: median(waitsOf("streaming")) };
   return result;
 }
