@@ -159,7 +159,91 @@ function storeRow(dst: usize, lo: v128, hi: v128, alpha: v128, scaleC: f32): voi
  * beta == 0 overwrites C without reading it (so C may hold garbage or NaN).
  */
 export function gemm(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha: f32, a: usize, lda: i32, b: usize, ldb: i32, beta: f32, c: usize, ldc: i32, work: usize): void {
+  if (!transA && transB && m * n <= MAX_DOT_ENTRIES && k >= MIN_DOT_K) {
+    dotsGemm(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
   blockedGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work, false, 0);
+}
+
+// A·Bᵀ whose C has at most this many entries, over at least MIN_DOT_K: each entry is a dot
+// product of two rows that are contiguous already, so packing (and the zero-padded panels a C
+// narrower than MR x NR leaves) costs more than it saves. Measured against the packed kernel:
+// 1.7x faster for a 3x3 one-channel convolution's weight gradient (9 x 16 over 784 positions),
+// 1.1x at 32 x 32, 0.9x at 32 x 64.
+const MAX_DOT_ENTRIES: i32 = 1024;
+const MIN_DOT_K: i32 = 64;
+
+@inline
+function horizontalSum(v: v128): f32 {
+  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
+}
+
+// C[i][j] = alpha·(A[i]·B[j] + the scalar tail from k4 on) + beta·C[i][j], given the vector part.
+@inline
+function storeDot(c: usize, partial: v128, aRow: usize, bRow: usize, k4: i32, k: i32, alpha: f32, beta: f32): void {
+  let total = horizontalSum(partial);
+  for (let p = k4; p < k; p++) total += load<f32>(aRow + (<usize>p << 2)) * load<f32>(bRow + (<usize>p << 2));
+  store<f32>(c, beta == 0 ? alpha * total : alpha * total + beta * load<f32>(c));
+}
+
+// Two rows of A against four rows of B: eight vector accumulators, six loads per eight
+// multiply-adds, all within the fifteen registers V8 gives.
+function dotTile2x4(a0: usize, a1: usize, b0: usize, lda: usize, ldb: usize, k: i32, alpha: f32, beta: f32, c: usize, ldc: usize): void {
+  const b1 = b0 + ldb, b2 = b1 + ldb, b3 = b2 + ldb;
+  let s00 = f32x4.splat(0), s01 = f32x4.splat(0), s02 = f32x4.splat(0), s03 = f32x4.splat(0);
+  let s10 = f32x4.splat(0), s11 = f32x4.splat(0), s12 = f32x4.splat(0), s13 = f32x4.splat(0);
+  const k4 = k & ~3;
+  for (let p = 0; p < k4; p += 4) {
+    const at = <usize>p << 2;
+    const x0 = v128.load(a0 + at), x1 = v128.load(a1 + at);
+    const y0 = v128.load(b0 + at), y1 = v128.load(b1 + at), y2 = v128.load(b2 + at), y3 = v128.load(b3 + at);
+    s00 = madd(x0, y0, s00); s01 = madd(x0, y1, s01); s02 = madd(x0, y2, s02); s03 = madd(x0, y3, s03);
+    s10 = madd(x1, y0, s10); s11 = madd(x1, y1, s11); s12 = madd(x1, y2, s12); s13 = madd(x1, y3, s13);
+  }
+  storeDot(c, s00, a0, b0, k4, k, alpha, beta);
+  storeDot(c + 4, s01, a0, b1, k4, k, alpha, beta);
+  storeDot(c + 8, s02, a0, b2, k4, k, alpha, beta);
+  storeDot(c + 12, s03, a0, b3, k4, k, alpha, beta);
+  storeDot(c + ldc, s10, a1, b0, k4, k, alpha, beta);
+  storeDot(c + ldc + 4, s11, a1, b1, k4, k, alpha, beta);
+  storeDot(c + ldc + 8, s12, a1, b2, k4, k, alpha, beta);
+  storeDot(c + ldc + 12, s13, a1, b3, k4, k, alpha, beta);
+}
+
+// One row of A against one row of B, for C's ragged edges.
+function dotTile1x1(a0: usize, b0: usize, k: i32, alpha: f32, beta: f32, c: usize): void {
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
+  const k8 = k & ~7;
+  let p = 0;
+  for (; p < k8; p += 8) {
+    const at = <usize>p << 2;
+    s0 = madd(v128.load(a0 + at), v128.load(b0 + at), s0);
+    s1 = madd(v128.load(a0 + at, 16), v128.load(b0 + at, 16), s1);
+  }
+  if (p + 4 <= k) {
+    s0 = madd(v128.load(a0 + (<usize>p << 2)), v128.load(b0 + (<usize>p << 2)), s0);
+    p += 4;
+  }
+  storeDot(c, f32x4.add(s0, s1), a0, b0, p, k, alpha, beta);
+}
+
+// C = alpha·A·Bᵀ + beta·C by dot products, A [m, k] and B [n, k] row-major.
+function dotsGemm(m: i32, n: i32, k: i32, alpha: f32, a: usize, lda: i32, b: usize, ldb: i32, beta: f32, c: usize, ldc: i32): void {
+  const aStep = <usize>lda << 2, bStep = <usize>ldb << 2, cStep = <usize>ldc << 2;
+  const n4 = n & ~3;
+  for (let i = 0; i < m; i += 2) {
+    const a0 = a + <usize>i * aStep;
+    const c0 = c + <usize>i * cStep;
+    if (i + 1 < m) {
+      for (let j = 0; j < n4; j += 4) dotTile2x4(a0, a0 + aStep, b + <usize>j * bStep, aStep, bStep, k, alpha, beta, c0 + (<usize>j << 2), cStep);
+    } else {
+      for (let j = 0; j < n4; j++) dotTile1x1(a0, b + <usize>j * bStep, k, alpha, beta, c0 + (<usize>j << 2));
+    }
+    for (let r = i; r < min(i + 2, m); r++) {
+      for (let j = n4; j < n; j++) dotTile1x1(a + <usize>r * aStep, b + <usize>j * bStep, k, alpha, beta, c + <usize>r * cStep + (<usize>j << 2));
+    }
+  }
 }
 
 /**

@@ -8,12 +8,16 @@ import { scope } from "../src/engine/scope.ts";
 import { instantiateKernels } from "../src/engine/wasm.ts";
 import { assertClose, randomValues } from "./helpers.ts";
 
-// Sizes straddle the 4x8 register tile and the 256-deep K blocking; transposes cover the packing paths.
+// Sizes straddle the 4x8 register tile and the 256-deep K blocking; transposes cover the packing
+// paths. A·Bᵀ with a small C over a long K takes the dot-product path: its 2x4 tiles, ragged
+// rows and columns, and K not a multiple of four.
 const sizes: Array<[number, number, number]> = [
   [1, 1, 1],
   [3, 5, 7],
   [4, 8, 16],
   [13, 17, 300],
+  [9, 16, 787],
+  [2, 3, 67],
   [33, 9, 5],
   [130, 70, 260],
 ];
