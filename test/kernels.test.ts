@@ -19,7 +19,7 @@ import {
 import { engineMemory } from "../src/engine/memory.ts";
 import { add, type BinaryOp, div, mul, referenceBinary, sub } from "../src/engine/ops/binary.ts";
 import { col2imAdd, convOutputSize, im2col, referenceCol2imAdd, referenceIm2col, sparseConvInputGradient } from "../src/engine/ops/im2col.ts";
-import { avgPool2d, maxPool2d, referenceAvgPool2d } from "../src/engine/ops/pool.ts";
+import { avgPool2d, maxPool2d, maxPool2dRelu, referenceAvgPool2d } from "../src/engine/ops/pool.ts";
 import { max, mean, referenceExpandAxis, referenceMaxAxis, referenceSumAxis, sum } from "../src/engine/ops/reduce.ts";
 import { exp, leakyRelu, referenceActivations, referenceRelu, relu, sigmoid, sqrt, tanh } from "../src/engine/ops/unary.ts";
 import { Random } from "../src/engine/random.ts";
@@ -237,6 +237,33 @@ test("WASM max pooling picks the window maximum and routes the gradient to it (p
     backward(y, { gradient: tensor([1, 2, 3, 4], [1, 1, 2, 2]) });
     assert.deepEqual(x.grad?.toArray(), [1, 2, 0, 3, 4, 0, 0, 0, 0]);
   });
+});
+
+test("max pooling fused with ReLU equals ReLU before and after max pooling, in values and gradients (ties, zeros, negative windows)", () => {
+  for (const options of [{ kernelSize: 2 }, { kernelSize: 3, stride: 2, padding: 1 }]) {
+    // Halves: many ties and zeros, and windows with no positive value.
+    const values = randomValues(2 * 3 * 9 * 10, 23).map((v) => Math.round(v * 2) / 2 - 0.5);
+    const run = (pool: (x: Tensor) => Tensor) =>
+      scope(() => {
+        const x = parameter(values, [2, 3, 9, 10]);
+        const y = pool(x);
+        backward(y, { gradient: tensor(randomValues(y.size, 24), y.shape) });
+        return [y.toArray(), x.grad?.toArray()];
+      });
+    const fused = run((x) => maxPool2dRelu(x, options));
+    assert.ok((fused[0] as number[]).some((v) => v === 0) && (fused[0] as number[]).some((v) => v > 0));
+    const where = JSON.stringify(options);
+    assert.deepEqual(
+      fused,
+      run((x) => relu(maxPool2d(x, options))),
+      `after, ${where}`,
+    );
+    assert.deepEqual(
+      fused,
+      run((x) => maxPool2d(relu(x), options)),
+      `before, ${where}`,
+    );
+  }
 });
 
 test("the 2x2 stride-2 SIMD path of max pooling equals a plain window scan, ties and NaN included", () => {

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { backward } from "../src/engine/autograd.ts";
 import { tensor } from "../src/engine/creation.ts";
+import { crossEntropy } from "../src/engine/ops/losses.ts";
+import { mean } from "../src/engine/ops/reduce.ts";
 import { scope } from "../src/engine/scope.ts";
+import type { Tensor } from "../src/engine/tensor.ts";
+import type { Sequential } from "../src/nn/containers.ts";
 import { Dropout, Linear } from "../src/nn/layers.ts";
 import { buildModel } from "../src/nn/spec.ts";
 import { randomValues } from "./helpers.ts";
@@ -87,4 +92,30 @@ test("Linear rejects a wrongly shaped input naming both shapes", () => {
   const layer = new Linear(4, 2);
   scope(() => assert.throws(() => layer.forward(tensor([1, 2, 3], [1, 3])), /linear: input \[1, 3\], weight \[2, 4\]/));
   layer.dispose();
+});
+
+test("a Sequential runs ReLU next to max pooling, in either order, as one op with the same loss and gradients as layer by layer", () => {
+  for (const order of [
+    [{ type: "relu" }, { type: "maxpool2d", kernel_size: 2 }],
+    [{ type: "maxpool2d", kernel_size: 2 }, { type: "relu" }],
+  ]) {
+    const { model } = buildModel({ layers: [{ type: "conv2d", out_channels: 4, kernel_size: 3 }, ...order, { type: "flatten" }, { type: "linear", out: 3 }] }, [2, 8, 8], 5);
+    const sequential = model as Sequential;
+    const run = (forward: (x: Tensor) => Tensor) =>
+      scope(() => {
+        model.zeroGrad();
+        const loss = mean(crossEntropy(forward(tensor(randomValues(4 * 2 * 8 * 8, 6), [4, 2, 8, 8])), tensor([0, 1, 2, 1], [4], "int32")));
+        const ops: string[] = [];
+        for (let node = loss.node; node; node = node.inputs.find((input) => input?.node)?.node) ops.push(node.op);
+        backward(loss);
+        return { loss: loss.item(), ops, grads: model.parameters().map((p) => p.grad?.toArray()) };
+      });
+    const fused = run((x) => model.forward(x));
+    const layered = run((x) => sequential.layers.reduce((h, layer) => layer.forward(h), x));
+    assert.ok(fused.ops.includes("maxpool2d_relu") && !fused.ops.includes("relu"), fused.ops.join(" <- "));
+    assert.ok(layered.ops.includes("relu"));
+    assert.equal(fused.loss, layered.loss);
+    assert.deepEqual(fused.grads, layered.grads);
+    model.dispose();
+  }
 });

@@ -57,26 +57,52 @@ function geometry(op: string, x: Tensor, options: Pool2dOptions): PoolGeometry {
 
 /** Max pooling (padding counts as −∞, so it never wins); the gradient goes to each window's argmax. */
 export function maxPool2d(x: Tensor, options: Pool2dOptions): Tensor {
-  const g = geometry("maxpool2d", x, options);
-  const out = new Tensor([x.shape[0], x.shape[1], g.outH, g.outW], "float32", "maxpool2d");
-  const argmax = new Tensor(out.shape, "int32", "maxpool2d argmax");
-  engineMemory.kernels.maxPoolForward(x.ptr, out.ptr, argmax.ptr, ...windowArguments(g));
+  return maxPooling(x, options, false);
+}
+
+/**
+ * relu(maxpool2d(x)), which equals maxpool2d(relu(x)) in value and in gradient: ReLU is monotone,
+ * so the window's winner is the same, and the gradient passes exactly where the winner is
+ * positive either way. Pooling first leaves ReLU a quarter of the elements (2x2 windows), and
+ * the backward pass masks the pooled gradient instead of a full-size one.
+ */
+export function maxPool2dRelu(x: Tensor, options: Pool2dOptions): Tensor {
+  return maxPooling(x, options, true);
+}
+
+function maxPooling(x: Tensor, options: Pool2dOptions, rectify: boolean): Tensor {
+  const op = rectify ? "maxpool2d_relu" : "maxpool2d";
+  const g = geometry(op, x, options);
+  const out = new Tensor([x.shape[0], x.shape[1], g.outH, g.outW], "float32", op);
+  const argmax = new Tensor(out.shape, "int32", `${op} argmax`);
+  const kernels = engineMemory.kernels;
+  kernels.maxPoolForward(x.ptr, out.ptr, argmax.ptr, ...windowArguments(g));
+  if (rectify) kernels.reluForward(out.ptr, out.ptr, out.size);
   const backward = (gradOut: Tensor): Tensor[] => {
-    const grad = new Tensor(x.shape, "float32", "maxpool2d backward");
+    const grad = new Tensor(x.shape, "float32", `${op} backward`);
     engineMemory.f32.fill(0, grad.offset, grad.offset + grad.size);
-    engineMemory.kernels.maxPoolBackward(gradOut.ptr, argmax.ptr, grad.ptr, out.size);
+    if (rectify) {
+      // The output is positive exactly where the winner was.
+      const masked = new Tensor(out.shape, "float32", `${op} masked gradient`);
+      kernels.reluBackward(out.ptr, gradOut.ptr, masked.ptr, out.size);
+      kernels.maxPoolBackward(masked.ptr, argmax.ptr, grad.ptr, out.size);
+      masked.dispose();
+    } else kernels.maxPoolBackward(gradOut.ptr, argmax.ptr, grad.ptr, out.size);
     return [grad];
   };
-  // With the argmax fixed the op is linear: the tangent is gathered from each window's winner.
+  // With the argmax (and the ReLU's mask) fixed the op is linear: the tangent is gathered from
+  // each window's winner.
   const gather = ([tangent]: ReadonlyArray<Tensor | null>): Tensor => {
-    const gathered = new Tensor(out.shape, "float32", "maxpool2d tangent");
+    const gathered = new Tensor(out.shape, "float32", `${op} tangent`);
     const heap = engineMemory.f32;
     const winners = engineMemory.i32;
     const source = (tangent as Tensor).offset;
-    for (let i = 0; i < out.size; i++) heap[gathered.offset + i] = heap[source + winners[argmax.offset + i]];
+    for (let i = 0; i < out.size; i++) {
+      heap[gathered.offset + i] = rectify && !(heap[out.offset + i] > 0) ? 0 : heap[source + winners[argmax.offset + i]];
+    }
     return gathered;
   };
-  const recorded = record(out, { op: "maxpool2d", inputs: [x], backward, curvature: linearRules(gather, backward) });
+  const recorded = record(out, { op, inputs: [x], backward, curvature: linearRules(gather, backward) });
   // Without a graph nobody reads the argmax again.
   if (!recorded.node) argmax.dispose();
   return recorded;
