@@ -106,7 +106,7 @@ test("a Sequential runs ReLU next to max pooling, in either order, as one op wit
         model.zeroGrad();
         const loss = mean(crossEntropy(forward(tensor(randomValues(4 * 2 * 8 * 8, 6), [4, 2, 8, 8])), tensor([0, 1, 2, 1], [4], "int32")));
         const ops: string[] = [];
-        for (let node = loss.node; node; node = node.inputs.find((input) => input?.node)?.node) ops.push(node.op);
+        for (let node = loss.node; node; node = node.inputs.find((input) => input?.node)?.node ?? null) ops.push(node.op);
         backward(loss);
         return { loss: loss.item(), ops, grads: model.parameters().map((p) => p.grad?.toArray()) };
       });
