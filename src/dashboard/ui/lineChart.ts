@@ -58,6 +58,9 @@ export class LineChart {
   private smoothing = 0;
   private readonly resize: ResizeObserver;
   private readonly visibility: IntersectionObserver;
+  // The body's width as of the last layout; reading clientWidth after another chart changed the
+  // page forces a layout, once per chart while a run's charts are built.
+  private bodyWidth = 0;
   private visible = true;
   private stale = false;
 
@@ -78,7 +81,12 @@ export class LineChart {
       })
       .classList.toggle("on", this.log);
     link.charts.add(this);
-    this.resize = new ResizeObserver(() => this.plot?.setSize({ width: this.width(), height: this.options.height ?? HEIGHT }));
+    // Observing starts with a call for the size the chart was just built at: redrawing then
+    // would only repeat the first drawing.
+    this.resize = new ResizeObserver(() => {
+      this.bodyWidth = this.panel.body.clientWidth;
+      if (this.plot && this.plot.width !== this.width()) this.plot.setSize({ width: this.width(), height: this.options.height ?? HEIGHT });
+    });
     this.resize.observe(this.panel.body);
     this.visibility = new IntersectionObserver(
       ([entry]) => {
@@ -138,7 +146,7 @@ export class LineChart {
 
   /** How many buckets to ask the server for: about one per horizontal pixel. */
   width(): number {
-    return Math.max(MIN_CHART_BUCKETS, this.panel.body.clientWidth || 400);
+    return Math.max(MIN_CHART_BUCKETS, this.bodyWidth || this.panel.body.clientWidth || 400);
   }
 
   private data(): uPlot.AlignedData {
