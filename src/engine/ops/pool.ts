@@ -72,7 +72,8 @@ export function maxPool2dRelu(x: Tensor, options: Pool2dOptions): Tensor {
 
 function maxPooling(x: Tensor, options: Pool2dOptions, rectify: boolean): Tensor {
   const op = rectify ? "maxpool2d_relu" : "maxpool2d";
-  const g = geometry(op, x, options);
+  // Errors name the layer the user wrote, fused or not.
+  const g = geometry("maxpool2d", x, options);
   const out = new Tensor([x.shape[0], x.shape[1], g.outH, g.outW], "float32", op);
   const argmax = new Tensor(out.shape, "int32", `${op} argmax`);
   const kernels = engineMemory.kernels;
