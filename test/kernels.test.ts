@@ -18,7 +18,7 @@ import {
 } from "../src/engine/kernels/reductions.ts";
 import { engineMemory } from "../src/engine/memory.ts";
 import { add, type BinaryOp, div, mul, referenceBinary, sub } from "../src/engine/ops/binary.ts";
-import { col2imAdd, convOutputSize, im2col, referenceCol2imAdd, referenceIm2col, sparseConvInputGradient } from "../src/engine/ops/im2col.ts";
+import { type ConvGeometry, col2imAdd, convOutputSize, im2col, referenceCol2imAdd, referenceIm2col, sparseConvInputGradient } from "../src/engine/ops/im2col.ts";
 import { avgPool2d, maxPool2d, maxPool2dRelu, referenceAvgPool2d } from "../src/engine/ops/pool.ts";
 import { max, mean, referenceExpandAxis, referenceMaxAxis, referenceSumAxis, sum } from "../src/engine/ops/reduce.ts";
 import { exp, leakyRelu, referenceActivations, referenceRelu, relu, sigmoid, sqrt, tanh } from "../src/engine/ops/unary.ts";
@@ -306,6 +306,14 @@ test("the 2x2 stride-2 SIMD path of max pooling equals a plain window scan, ties
   }
 });
 
+// [channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW]
+// with the output size it gives.
+function convGeometry([channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW]: number[]): ConvGeometry {
+  const outH = convOutputSize(height, kernelH, strideH, padH, dilationH);
+  const outW = convOutputSize(width, kernelW, strideW, padW, dilationW);
+  return { channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW };
+}
+
 test("WASM im2col and col2imAdd equal the TypeScript references for strides, padding and dilation", () => {
   const geometries = [
     [3, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1],
@@ -316,11 +324,9 @@ test("WASM im2col and col2imAdd equal the TypeScript references for strides, pad
     [2, 6, 9, 3, 3, 1, 1, 2, 2, 2, 2],
     [2, 3, 5, 5, 3, 1, 1, 3, 1, 2, 1],
   ];
-  for (const [channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW] of geometries) {
+  for (const g of geometries.map(convGeometry)) {
     scope(() => {
-      const outH = convOutputSize(height, kernelH, strideH, padH, dilationH);
-      const outW = convOutputSize(width, kernelW, strideW, padW, dilationW);
-      const g = { channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW };
+      const { channels, height, width, kernelH, kernelW, outH, outW } = g;
       const input = tensor(randomValues(channels * height * width, 9));
       const columnsSize = channels * kernelH * kernelW * outH * outW;
       const [wasmColumns, referenceColumns] = [tensor(new Float32Array(columnsSize).fill(7)), tensor(new Float32Array(columnsSize).fill(-7))];
@@ -351,7 +357,6 @@ test("WASM im2col and col2imAdd equal the TypeScript references for strides, pad
 });
 
 test("the sparse conv input gradient equals fold(Wᵀ·δ) from the reference GEMM and col2im, for every geometry and any density", () => {
-  // [channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW]
   const geometries = [
     // Stride 1: blocks of four positions with padding lanes on both sides, and a remainder.
     [3, 14, 14, 5, 5, 1, 1, 2, 2, 1, 1],
@@ -362,12 +367,10 @@ test("the sparse conv input gradient equals fold(Wᵀ·δ) from the reference GE
     // Strided columns: the per-position path only.
     [2, 9, 8, 5, 3, 2, 3, 2, 0, 1, 2],
   ];
-  for (const [channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW] of geometries) {
+  for (const g of geometries.map(convGeometry)) {
     for (const density of [0.2, 1, 0]) {
       scope(() => {
-        const outH = convOutputSize(height, kernelH, strideH, padH, dilationH);
-        const outW = convOutputSize(width, kernelW, strideW, padW, dilationW);
-        const g = { channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW };
+        const { channels, height, width, kernelH, kernelW, outH, outW } = g;
         const channelsOut = 6;
         const patch = channels * kernelH * kernelW;
         const plane = outH * outW;
