@@ -75,6 +75,13 @@ test("the dashboard shows a training run live: every instrument, new points with
     )) as number[];
     const seriesRequested = scalarRequests.reduce((a, b) => a + b, 0);
     assert.ok(seriesRequested >= 8 && scalarRequests.length <= 2, `${seriesRequested} series in ${scalarRequests.length} requests`);
+    // boot.js asks for the run list and the run shown while the other modules load; main.js
+    // takes those answers over instead of asking again.
+    const firstLoad = (await page.evaluate(`performance.getEntriesByType("resource").map((e) => new URL(e.name).pathname)`)) as string[];
+    assert.deepEqual(
+      firstLoad.filter((path) => path === "/api/runs" || path === `/api/runs/${liveRun.id}`),
+      ["/api/runs", `/api/runs/${liveRun.id}`],
+    );
 
     // Every instrument of the full configuration renders with data (the system panel samples
     // every 2 s and accuracy arrives with the first epoch).

@@ -4,7 +4,16 @@ import type { BucketedSeries, Changes, HeatmapRows, HistogramAtStep, ListSeries,
 const token = new URLSearchParams(location.search).get("token") ?? sessionStorage.getItem("gradscope-token") ?? "";
 if (token) sessionStorage.setItem("gradscope-token", token);
 
+// GET requests started before the code that reads them had loaded (see boot.ts), by path: the
+// first request of a path takes its answer over, and the first render ends them all.
+const early = new Map<string, Promise<unknown>>();
+
 async function request<T>(path: string, init: RequestInit = {}): Promise<T> {
+  const started = init.method === undefined ? early.get(path) : undefined;
+  if (started) {
+    early.delete(path);
+    return started as Promise<T>;
+  }
   const headers = new Headers(init.headers);
   if (token) headers.set("authorization", `Bearer ${token}`);
   const response = await fetch(path, { ...init, headers });
@@ -13,13 +22,37 @@ async function request<T>(path: string, init: RequestInit = {}): Promise<T> {
   return body as T;
 }
 
+const runRoot = (id: string) => `/api/runs/${encodeURIComponent(id)}`;
+
+function prefetch<T>(path: string): Promise<T> {
+  const answer = request<T>(path);
+  // Whoever takes it over sees a failure; one that nobody takes is not an unhandled rejection.
+  answer.catch(() => undefined);
+  early.set(path, answer);
+  return answer;
+}
+
+/**
+ * The first load's requests, started while the page's other modules are still on their way:
+ * `api.runs()` and `api.run(id)` take their answers over until `endPrefetch()`.
+ */
+export const prefetchFirstLoad = {
+  runs: () => prefetch<RunsResponse>("/api/runs"),
+  run: (id: string) => void prefetch<RunResponse>(runRoot(id)),
+};
+
+/** Drops prefetched answers nobody took: later requests must see the server's present state. */
+export function endPrefetch(): void {
+  early.clear();
+}
+
 // A list value repeats its parameter (`key=a&key=b`).
 const runPath = (id: string, what: string, params: Record<string, string | number | readonly string[] | undefined> = {}) => {
   const query = new URLSearchParams();
   for (const [name, value] of Object.entries(params)) {
     for (const item of Array.isArray(value) ? value : value === undefined ? [] : [value]) query.append(name, String(item));
   }
-  return `/api/runs/${encodeURIComponent(id)}/${what}?${query}`;
+  return `${runRoot(id)}/${what}?${query}`;
 };
 
 /** A step window to read, reduced to `buckets` points. */
@@ -55,16 +88,28 @@ function sendBatch(batch: ScalarBatch): void {
   }
 }
 
+function sendOpenBatch(group: string): void {
+  const batch = openBatches.get(group);
+  if (!batch) return;
+  openBatches.delete(group);
+  sendBatch(batch);
+}
+
+/**
+ * Sends the scalar requests batched so far now rather than at the end of the task, so that they
+ * reach the server (which answers in turn) before requests made after them.
+ */
+export function sendScalarBatches(): void {
+  for (const group of [...openBatches.keys()]) sendOpenBatch(group);
+}
+
 function scalars(id: string, key: string, window: Window): Promise<BucketedSeries> {
   const group = JSON.stringify([id, window.from, window.to, window.buckets]);
   let batch = openBatches.get(group);
   if (!batch) {
     const opened: ScalarBatch = { id, window, waiting: new Map() };
     openBatches.set(group, opened);
-    queueMicrotask(() => {
-      openBatches.delete(group);
-      sendBatch(opened);
-    });
+    queueMicrotask(() => sendOpenBatch(group));
     batch = opened;
   }
   const waiting = batch.waiting;
@@ -77,7 +122,7 @@ function scalars(id: string, key: string, window: Window): Promise<BucketedSerie
 
 export const api = {
   runs: () => request<RunsResponse>("/api/runs"),
-  run: (id: string) => request<RunResponse>(`/api/runs/${encodeURIComponent(id)}`),
+  run: (id: string) => request<RunResponse>(runRoot(id)),
   /** One bucketed series; series asked for together share a request. */
   scalars,
   lists: (id: string, key: string, w: Window) => request<ListSeries>(runPath(id, "lists", { key, ...w })),
@@ -85,7 +130,7 @@ export const api = {
   histogramSteps: (id: string, key: string) => request<number[]>(runPath(id, "histogram-steps", { key })),
   heatmap: (id: string, key: string, w: Window) => request<HeatmapRows>(runPath(id, "heatmap", { key, ...w })),
   distribution: (id: string, key: string) => request<ValueDistribution>(runPath(id, "distribution", { key, lo: -1.5, hi: 1.5, bins: 40, tail: 0.1 })),
-  stop: (id: string) => request<{ stopping: string }>(`/api/runs/${encodeURIComponent(id)}/stop`, { method: "POST" }),
+  stop: (id: string) => request<{ stopping: string }>(`${runRoot(id)}/stop`, { method: "POST" }),
 };
 
 /** What the live stream reports. */

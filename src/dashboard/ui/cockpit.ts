@@ -2,7 +2,7 @@
 // performance panels, per-layer charts and a generic chart for every other quantity; loaded
 // through the API, then kept current from the live stream.
 import type { BucketedSeries, Changes, HeatmapRows, HistogramAtStep, ListSeries, RunResponse, RunSummary, ValueDistribution } from "../api.ts";
-import { api, background, type Window } from "./client.ts";
+import { api, background, sendScalarBatches, type Window } from "./client.ts";
 import { seriesColor, toCsv } from "./format.ts";
 import { drawAlphaGauge, drawGradientTests, drawHeatmap, drawHistogram1d, drawHistogram2d } from "./instruments.ts";
 import { LineChart, type LineSeries, MIN_CHART_BUCKETS, XAxisLink } from "./lineChart.ts";
@@ -247,7 +247,10 @@ export class CockpitView {
     for (const key of primaryKeys.histograms.filter((k) => !claimed.has(k))) this.addOtherHistogram(places.other, key);
     for (const [place, element] of Object.entries(places)) element.hidden = element.querySelector(".panel") === null && place !== "bottom";
     this.root.cockpit.hidden = Object.values(this.root.columns).every((c) => c.hidden);
-    await Promise.all([this.reloadAll(), this.loadAlpha(), this.loadHistograms(), this.loadHeatmap()]);
+    const charts = this.reloadAll();
+    // The line charts' series first: the page draws them while the server computes the rest.
+    sendScalarBatches();
+    await Promise.all([charts, this.loadAlpha(), this.loadHistograms(), this.loadHeatmap()]);
     if (generation === this.generation) this.redrawCanvases();
   }
 

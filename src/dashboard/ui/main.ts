@@ -1,7 +1,8 @@
 // The dashboard page: the runs table, the view of the picked runs, the live stream and the
 // page-wide controls (EMA, zoom reset, theme, stop).
 import type { RunSummary } from "../api.ts";
-import { api, background, openStream } from "./client.ts";
+import { addressedRuns, primaryRun } from "./boot.ts";
+import { api, background, endPrefetch, openStream } from "./client.ts";
 import { CockpitView } from "./cockpit.ts";
 import { RunsTable } from "./runsTable.ts";
 
@@ -14,12 +15,8 @@ const state: { runs: RunSummary[]; primary: string | null; compared: Set<string>
   stream: null,
 };
 
-// The picked runs live in the address (#run=ID&compare=ID,ID), so a reload or a shared link
-// shows the same view.
 function readHash(): void {
-  const hash = new URLSearchParams(location.hash.slice(1));
-  state.primary = hash.get("run");
-  state.compared = new Set((hash.get("compare") ?? "").split(",").filter(Boolean));
+  ({ primary: state.primary, compared: state.compared } = addressedRuns());
 }
 
 function writeHash(): void {
@@ -70,8 +67,9 @@ async function showSelection(): Promise<void> {
 }
 
 function choosePrimary(): void {
-  if (state.runs.some((r) => r.id === state.primary)) return;
-  state.primary = (state.runs.find((r) => r.status === "running") ?? state.runs[0])?.id ?? null;
+  const primary = primaryRun(state.runs, state.primary);
+  if (primary === state.primary) return;
+  state.primary = primary;
   writeHash();
 }
 
@@ -82,6 +80,7 @@ async function start(): Promise<void> {
   choosePrimary();
   renderRuns();
   await showSelection();
+  endPrefetch();
   document.body.dataset.ready = "1";
   state.stream = openStream(cursor, {
     data: (changes) => view.apply(changes),
