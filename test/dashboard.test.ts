@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
-import { request } from "node:http";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { type IncomingHttpHeaders, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { BucketedSeries, Changes, HeatmapRows, ListSeries, RunResponse, RunsResponse, ValueDistribution } from "../src/dashboard/api.ts";
+import { resolveAsset } from "../src/dashboard/assets.ts";
 import { startDashboardWorker } from "../src/dashboard/launch.ts";
 import { type Dashboard, startDashboard } from "../src/dashboard/server.ts";
 import { DASHBOARD_NICE } from "../src/dashboard/threadPriority.ts";
@@ -17,14 +18,14 @@ let store: RunStore;
 let dashboard: Dashboard;
 
 /** A raw GET, so that the path reaches the server exactly as written (fetch would normalize `..`). */
-function raw(path: string, headers: Record<string, string> = {}, method = "GET"): Promise<{ status: number; body: string }> {
+function raw(path: string, headers: Record<string, string> = {}, method = "GET"): Promise<{ status: number; body: string; headers: IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: "127.0.0.1", port: dashboard.port, path, method, headers }, (res) => {
       let body = "";
       res.on("data", (chunk) => {
         body += chunk;
       });
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
     });
     req.on("error", reject);
     req.end();
@@ -169,6 +170,30 @@ test("static files: the page and its modules are served; path traversal never le
     assert.equal(response.status, 404, path);
     assert.doesNotMatch(response.body, /"name": "gradscope"|root:/, path);
   }
+});
+
+test("static files carry an entity tag: an unchanged file is a 304 without a body, a changed one gets a new tag", async () => {
+  const first = await raw("/ui/main.js");
+  const etag = first.headers.etag as string;
+  assert.match(etag, /^"[0-9a-z]+-[0-9a-z]+"$/);
+  for (const ifNoneMatch of [etag, `W/${etag}`, `"other", ${etag}`, "*"]) {
+    const again = await raw("/ui/main.js", { "if-none-match": ifNoneMatch });
+    assert.equal(again.status, 304, ifNoneMatch);
+    assert.equal(again.body, "");
+    assert.equal(again.headers.etag, etag);
+  }
+  const other = await raw("/ui/main.js", { "if-none-match": '"other"' });
+  assert.equal(other.status, 200);
+  assert.equal(other.body, first.body);
+  // Another file's tag does not stand for this one.
+  assert.equal((await raw("/ui/client.js", { "if-none-match": etag })).status, 200);
+
+  const folder = mkdtempSync(join(tmpdir(), "gradscope-assets-"));
+  writeFileSync(join(folder, "page.js"), "export {};");
+  const tagBefore = resolveAsset({ "/x/": folder }, "/x/page.js")?.etag;
+  writeFileSync(join(folder, "page.js"), "export const changed = 1;");
+  const tagAfter = resolveAsset({ "/x/": folder }, "/x/page.js")?.etag;
+  assert.ok(tagBefore && tagAfter && tagBefore !== tagAfter, `${tagBefore} then ${tagAfter}`);
 });
 
 test("the stop control: 202 for a running run (recorded in the store), 409 otherwise, 403 from another origin", async () => {

@@ -26,11 +26,11 @@ export function assetRoots(): Record<string, string> {
 }
 
 /**
- * The file a URL path names inside one of `roots`, with its content type, or null: for unknown
- * prefixes and extensions, malformed escapes, and anything that would leave its root (`..`,
- * encoded or not), so that no request reads a file outside the assets.
+ * The file a URL path names inside one of `roots`, with its content type and entity tag, or
+ * null: for unknown prefixes and extensions, malformed escapes, and anything that would leave its
+ * root (`..`, encoded or not), so that no request reads a file outside the assets.
  */
-export function resolveAsset(roots: Record<string, string>, urlPath: string): { file: string; type: string } | null {
+export function resolveAsset(roots: Record<string, string>, urlPath: string): { file: string; type: string; etag: string } | null {
   const prefix = Object.keys(roots).find((p) => urlPath.startsWith(p));
   if (!prefix) return null;
   let relative: string;
@@ -43,6 +43,17 @@ export function resolveAsset(roots: Record<string, string>, urlPath: string): { 
   const root = resolve(roots[prefix]);
   const file = resolve(root, relative);
   const type = contentTypes[extname(file)];
-  if (!type || !file.startsWith(root + sep) || !existsSync(file) || !statSync(file).isFile()) return null;
-  return { file, type };
+  if (!type || !file.startsWith(root + sep) || !existsSync(file)) return null;
+  const stat = statSync(file);
+  if (!stat.isFile()) return null;
+  // A rebuilt file changes its size or modification time, and with it its tag.
+  return { file, type, etag: `"${stat.size.toString(36)}-${Math.trunc(stat.mtimeMs).toString(36)}"` };
+}
+
+/** Whether an If-None-Match header (a list of tags, weak or strong, or `*`) matches `etag`. */
+export function tagMatches(ifNoneMatch: string | undefined, etag: string): boolean {
+  return (ifNoneMatch ?? "").split(",").some((tag) => {
+    const trimmed = tag.trim();
+    return trimmed === "*" || trimmed.replace(/^W\//, "") === etag;
+  });
 }

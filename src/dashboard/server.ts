@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { RunStore } from "../store/runStore.ts";
 import type { RunResponse, RunsResponse } from "./api.ts";
-import { assetRoots, resolveAsset } from "./assets.ts";
+import { assetRoots, resolveAsset, tagMatches } from "./assets.ts";
 import {
   currentCursor,
   formatCursor,
@@ -207,7 +207,14 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       if (req.method !== "GET" && req.method !== "HEAD") throw new ApiError(405, `method ${req.method} not allowed`);
       const asset = resolveAsset(roots, url.pathname === "/" ? "/static/index.html" : url.pathname);
       if (!asset) throw new ApiError(404, `not found: ${url.pathname}`);
-      res.writeHead(200, { "content-type": asset.type, "cache-control": "no-cache" });
+      // The browser revalidates every load; an unchanged file costs a 304 and keeps its cached
+      // copy, which Chromium also keeps compiled code for.
+      const headers = { "content-type": asset.type, "cache-control": "no-cache", etag: asset.etag };
+      if (tagMatches(req.headers["if-none-match"], asset.etag)) {
+        res.writeHead(304, headers).end();
+        return;
+      }
+      res.writeHead(200, headers);
       createReadStream(asset.file).pipe(res);
     } catch (error) {
       if (error instanceof ApiError) sendJson(res, error.status, { error: error.message });
