@@ -1,6 +1,7 @@
-// The page's first module (index.html lists it before main.js): it asks for the run list and the
-// runs the page will show while the rest of the modules load, a round trip each on a cold page,
-// so that main.js finds the answers waiting.
+// The page's first module (index.html lists it before main.js): while the rest of the modules
+// load, it asks for the run list, the runs the page will show and the shown run's alpha
+// distribution (a round trip each on a cold page, and the one answer that takes the server a scan
+// of every step), so that main.js finds the answers waiting.
 import type { RunSummary } from "../api.ts";
 import { prefetchFirstLoad } from "./client.ts";
 
@@ -16,13 +17,18 @@ export function primaryRun(runs: RunSummary[], wanted: string | null): string | 
   return (runs.find((r) => r.status === "running") ?? runs[0])?.id ?? null;
 }
 
+function prefetchPrimary(id: string): void {
+  prefetchFirstLoad.run(id);
+  prefetchFirstLoad.alphaDistribution(id);
+}
+
 const { primary, compared } = addressedRuns();
+if (primary) prefetchPrimary(primary);
 for (const id of compared) prefetchFirstLoad.run(id);
-if (primary) prefetchFirstLoad.run(primary);
 prefetchFirstLoad.runs().then(
   ({ runs }) => {
     const shown = primaryRun(runs, primary);
-    if (shown && shown !== primary) prefetchFirstLoad.run(shown);
+    if (shown && shown !== primary) prefetchPrimary(shown);
   },
   () => undefined,
 );

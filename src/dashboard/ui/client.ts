@@ -39,6 +39,8 @@ function prefetch<T>(path: string): Promise<T> {
 export const prefetchFirstLoad = {
   runs: () => prefetch<RunsResponse>("/api/runs"),
   run: (id: string) => void prefetch<RunResponse>(runRoot(id)),
+  /** The alpha gauge's data needs no layout: the server computes it while the page builds one. */
+  alphaDistribution: (id: string) => void prefetch<ValueDistribution>(alphaPath(id)),
 };
 
 /** Drops prefetched answers nobody took: later requests must see the server's present state. */
@@ -54,6 +56,11 @@ const runPath = (id: string, what: string, params: Record<string, string | numbe
   }
   return `${runRoot(id)}/${what}?${query}`;
 };
+
+/** The local step length α that the alpha gauge shows. */
+export const ALPHA_KEY = "quantities/Alpha";
+
+const alphaPath = (id: string) => runPath(id, "distribution", { key: ALPHA_KEY, lo: -1.5, hi: 1.5, bins: 40, tail: 0.1 });
 
 /** A step window to read, reduced to `buckets` points. */
 export interface Window {
@@ -129,7 +136,8 @@ export const api = {
   histogram: (id: string, key: string, step?: number) => request<HistogramAtStep>(runPath(id, "histogram", { key, step })),
   histogramSteps: (id: string, key: string) => request<number[]>(runPath(id, "histogram-steps", { key })),
   heatmap: (id: string, key: string, w: Window) => request<HeatmapRows>(runPath(id, "heatmap", { key, ...w })),
-  distribution: (id: string, key: string) => request<ValueDistribution>(runPath(id, "distribution", { key, lo: -1.5, hi: 1.5, bins: 40, tail: 0.1 })),
+  /** The distribution the alpha gauge draws: all α and the last 10%, in 40 bins over [-1.5, 1.5]. */
+  alphaDistribution: (id: string) => request<ValueDistribution>(alphaPath(id)),
   stop: (id: string) => request<{ stopping: string }>(`${runRoot(id)}/stop`, { method: "POST" }),
 };
 

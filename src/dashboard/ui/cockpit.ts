@@ -2,7 +2,7 @@
 // performance panels, per-layer charts and a generic chart for every other quantity; loaded
 // through the API, then kept current from the live stream.
 import type { BucketedSeries, Changes, HeatmapRows, HistogramAtStep, ListSeries, RunResponse, RunSummary, ValueDistribution } from "../api.ts";
-import { api, background, sendScalarBatches, type Window } from "./client.ts";
+import { ALPHA_KEY, api, background, sendScalarBatches, type Window } from "./client.ts";
 import { seriesColor, toCsv } from "./format.ts";
 import { drawAlphaGauge, drawGradientTests, drawHeatmap, drawHistogram1d, drawHistogram2d } from "./instruments.ts";
 import { LineChart, type LineSeries, MIN_CHART_BUCKETS, XAxisLink } from "./lineChart.ts";
@@ -126,7 +126,7 @@ const claimed = new Set([
   "train/grad_norm",
   // Cockpit's Loss quantity is the mini-batch loss the loss panel shows every step.
   `${Q}Loss`,
-  `${Q}Alpha`,
+  ALPHA_KEY,
   `${Q}GradHist1d`,
   `${Q}GradHist2d`,
   "epoch/epoch",
@@ -230,7 +230,7 @@ export class CockpitView {
       this.charts.set(spec.id, { chart, spec });
     };
     const scalar = (key: string) => primaryKeys.scalars.includes(key);
-    if (scalar(`${Q}Alpha`)) this.addAlphaGauge(places["step-size"]);
+    if (scalar(ALPHA_KEY)) this.addAlphaGauge(places["step-size"]);
     for (const spec of chartSpecs.filter((s) => s.place === "step-size")) addChart(spec);
     if ([`${Q}NormTest`, `${Q}InnerTest`, `${Q}OrthoTest`].some(scalar)) this.addGradientTestsGauge(places.gradients);
     for (const spec of chartSpecs.filter((s) => s.place === "gradients")) addChart(spec);
@@ -265,7 +265,7 @@ export class CockpitView {
     const buckets = Math.max(MIN_CHART_BUCKETS, ...[...this.charts.values()].map(({ chart }) => chart.width()));
     for (const [run, key, step, value] of changes.scalars) {
       if (!shown.has(run)) continue;
-      alpha ||= run === primary && key === `${Q}Alpha`;
+      alpha ||= run === primary && key === ALPHA_KEY;
       tests ||= run === primary && /^quantities\/\w+Test$/.test(key);
       const series = this.scalars.get(cacheKey(run, key));
       if (series) {
@@ -435,7 +435,7 @@ export class CockpitView {
     const primary = this.runs[0];
     if (!primary || !this.canvases.has("alpha")) return;
     const generation = this.generation;
-    const alpha = await api.distribution(primary.id, `${Q}Alpha`);
+    const alpha = await api.alphaDistribution(primary.id);
     if (generation !== this.generation) return;
     this.alpha = alpha;
     this.canvases.get("alpha")?.draw();
