@@ -1,5 +1,5 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { RunStore } from "../store/runStore.ts";
@@ -215,7 +215,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
         return;
       }
       res.writeHead(200, headers);
-      createReadStream(asset.file).pipe(res);
+      res.end(readFileSync(asset.file));
     } catch (error) {
       if (error instanceof ApiError) sendJson(res, error.status, { error: error.message });
       else sendJson(res, 500, { error: (error as Error).message });
