@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { backward } from "../src/engine/autograd.ts";
 import { tensor } from "../src/engine/creation.ts";
+import { backwardWithExtensions } from "../src/engine/extensions/index.ts";
 import { crossEntropy } from "../src/engine/ops/losses.ts";
 import { mean } from "../src/engine/ops/reduce.ts";
 import { scope } from "../src/engine/scope.ts";
@@ -207,4 +208,35 @@ test("the noise-aware quadratic fit: stepping to the minimum gives α = 0, acros
   assert.ok(Math.abs(alpha(toMinimum, 1)) < 1e-9);
   assert.ok(Math.abs(alpha(fitQuadratic(2, [1, 1], [-1, 1], tiny, tiny), 2) - 1) < 1e-9);
   assert.equal(alpha(fitQuadratic(1, [1, 0], [-0.5, -1.5], tiny, tiny), 1), -1);
+});
+
+test("GradHist1d with per_parameter records each parameter's histogram as GradHist1d/<name>, in the total's bins, summing to it", () => {
+  const { model } = buildModel({ layers: [{ type: "linear", out: 4 }, { type: "tanh" }, { type: "linear", out: 3 }] }, [5], 6);
+  const optimizer = createOptimizer("sgd", model.parameters(), { lr: 0.1 });
+  const spec = { bins: 12, range: [-0.3, 0.3] as [number, number] };
+  const tracker = new QuantityTracker(createQuantities({ grad_hist_1d: { ...spec, per_parameter: true } }, 1), model, optimizer);
+  const loss = () => mean(crossEntropy(model.forward(tensor(randomValues(30, 31), [6, 5])), tensor([0, 1, 2, 0, 1, 2], [6], "int32")));
+  // Each parameter's own counts, from the extension directly at the same θ and batch.
+  const expected = scope(() => {
+    const stats = backwardWithExtensions(loss(), { hist1d: spec });
+    return model.namedParameters().map(([name, p]) => [name, Array.from(stats.get(p)?.hist1d ?? [])] as const);
+  });
+  model.zeroGrad();
+  scope(() => tracker.backward(loss(), 0));
+  const out = tracker.outputs.get(0) as Record<string, { hist: number[]; edges: number[] }>;
+  assert.deepEqual(Object.keys(out).sort(), ["GradHist1d", ...expected.map(([name]) => `GradHist1d/${name}`)].sort());
+  const summed = new Array<number>(spec.bins).fill(0);
+  for (const [name, counts] of expected) {
+    assert.deepEqual(out[`GradHist1d/${name}`].hist, counts, name);
+    assert.deepEqual(out[`GradHist1d/${name}`].edges, out.GradHist1d.edges, name);
+    counts.forEach((c, i) => {
+      summed[i] += c;
+    });
+  }
+  assert.ok(expected.every(([, counts]) => counts.some((c) => c > 0)));
+  assert.deepEqual(out.GradHist1d.hist, summed);
+  assert.throws(() => createQuantities({ grad_hist_1d: { per_parameter: "yes" } }, 1), /quantity grad_hist_1d: per_parameter must be true or false, got "yes"/);
+  tracker.dispose();
+  optimizer.dispose();
+  model.dispose();
 });

@@ -155,7 +155,7 @@ export const quantitiesSchema = z.union([
     cabs: quantityEntry(),
     early_stopping: quantityEntry({ epsilon: z.number().positive().optional() }),
     mean_gsnr: quantityEntry({ epsilon: z.number().positive().optional() }),
-    grad_hist_1d: quantityEntry({ bins: positiveInt.optional(), range: range.optional(), adapt: adaptation.nullish() }),
+    grad_hist_1d: quantityEntry({ bins: positiveInt.optional(), range: range.optional(), adapt: adaptation.nullish(), per_parameter: z.boolean().optional() }),
     grad_hist_2d: quantityEntry({
       bins: z.tuple([positiveInt, positiveInt]).optional(),
       range: z.tuple([range, range]).optional(),

@@ -1,6 +1,7 @@
 import type { ExtensionRequest } from "../engine/extensions/index.ts";
 import { engineMemory } from "../engine/memory.ts";
-import type { HistogramValue, Quantity, RequestContext, StepInfo } from "./quantity.ts";
+import type { Tensor } from "../engine/tensor.ts";
+import type { HistogramValue, Quantity, QuantityParts, RequestContext, StepInfo } from "./quantity.ts";
 import { every, type StepSchedule } from "./schedule.ts";
 
 const f = Math.fround;
@@ -16,11 +17,16 @@ export function linspaceEdges(lo: number, hi: number, bins: number): number[] {
   return Array.from({ length: n }, (_, i) => (i < Math.floor(n / 2) ? f(a + step * i) : f(b - step * (n - 1 - i))));
 }
 
+function countsOf(step: StepInfo, tensor: Tensor, key: "hist1d" | "hist2d"): ArrayLike<number> {
+  const counts = step.stats.get(tensor)?.[key];
+  if (!counts) throw new Error(`gradscope: quantity needs ${key} for ${tensor.name ?? "a parameter"}, which was not computed`);
+  return counts;
+}
+
 function summed(step: StepInfo, key: "hist1d" | "hist2d", length: number): Float64Array {
   const total = new Float64Array(length);
   for (const { tensor } of step.params) {
-    const counts = step.stats.get(tensor)?.[key];
-    if (!counts) throw new Error(`gradscope: quantity needs ${key} for ${tensor.name ?? "a parameter"}, which was not computed`);
+    const counts = countsOf(step, tensor, key);
     for (let i = 0; i < length; i++) total[i] += counts[i];
   }
   return total;
@@ -97,7 +103,9 @@ class AdaptiveAxes {
 
 /**
  * Histogram of all N·D per-sample gradient elements, torch.histc semantics, optionally with its
- * range adapted (`adapt`). Config name `grad_hist_1d`.
+ * range adapted (`adapt`). With `perParameter`, each parameter's own histogram (same bins) is
+ * recorded too, as `GradHist1d/<parameter name>`: the extension counts per parameter anyway, so
+ * they cost only their storage. Config name `grad_hist_1d` (option `per_parameter`).
  */
 export class GradHist1d implements Quantity {
   readonly name = "GradHist1d";
@@ -109,6 +117,7 @@ export class GradHist1d implements Quantity {
     readonly bins = 100,
     range: [number, number] = [-2, 2],
     adapt: BinAdaptation | null = null,
+    readonly perParameter = false,
   ) {
     this.axes = new AdaptiveAxes([range], [adapt]);
     this.schedule = (step) => histogramSchedule(step) || this.axes.due(step);
@@ -127,10 +136,15 @@ export class GradHist1d implements Quantity {
   request(context: RequestContext): ExtensionRequest {
     return { ...this.axes.request(context.step), ...(this.histogramSchedule(context.step) ? { hist1d: { bins: this.bins, range: this.range } } : {}) };
   }
-  compute(step: StepInfo): HistogramValue | undefined {
-    const value = this.histogramSchedule(step.step)
-      ? { hist: Array.from(summed(step, "hist1d", this.bins)), edges: linspaceEdges(this.range[0], this.range[1], this.bins) }
-      : undefined;
+  compute(step: StepInfo): HistogramValue | QuantityParts | undefined {
+    let value: HistogramValue | QuantityParts | undefined;
+    if (this.histogramSchedule(step.step)) {
+      const edges = linspaceEdges(this.range[0], this.range[1], this.bins);
+      const total = { hist: Array.from(summed(step, "hist1d", this.bins)), edges };
+      value = this.perParameter
+        ? { total, parts: Object.fromEntries(step.params.map(({ name, tensor }) => [name, { hist: Array.from(countsOf(step, tensor, "hist1d")), edges }])) }
+        : total;
+    }
     this.axes.adapt(step);
     return value;
   }

@@ -11,6 +11,21 @@ export interface HistogramValue {
 /** What a quantity produces for one step: a scalar, one value per parameter tensor, or a histogram. */
 export type QuantityValue = number | number[] | HistogramValue;
 
+/**
+ * Several values of one quantity at a step: `total` is recorded under the quantity's name and
+ * each part under `<name>/<part>` (GradHist1d's per-parameter histograms), so that loggers and
+ * the store see ordinary values.
+ */
+export interface QuantityParts {
+  total: QuantityValue;
+  parts: Record<string, QuantityValue>;
+}
+
+/** Whether a quantity's result carries parts. */
+export function hasParts(value: QuantityValue | QuantityParts): value is QuantityParts {
+  return typeof value === "object" && !Array.isArray(value) && "parts" in value;
+}
+
 /** Everything a quantity may read at step t (θ_t and batch t, after the backward pass). */
 export interface StepInfo {
   step: number;
@@ -73,7 +88,7 @@ export interface Quantity {
    * quantity is due, and for two-step quantities also at the step after a due one.
    */
   request?(context: RequestContext): ExtensionRequest;
-  compute?(step: StepInfo): QuantityValue | undefined;
+  compute?(step: StepInfo): QuantityValue | QuantityParts | undefined;
   computeAcross?(previous: StepInfo, current: StepInfo): QuantityValue | undefined;
   /**
    * What the quantity changes as training runs (adapted histogram ranges, random generators),

@@ -25,8 +25,15 @@ const factories: Record<string, { options: string[]; build: (schedule: StepSched
   early_stopping: { options: ["epsilon"], build: (s, o) => new EarlyStoppingCriterion(s, Number(o.epsilon ?? 1e-5)) },
   mean_gsnr: { options: ["epsilon"], build: (s, o) => new MeanGSNR(s, Number(o.epsilon ?? 1e-5)) },
   grad_hist_1d: {
-    options: ["bins", "range", "adapt"],
-    build: (s, o) => new GradHist1d(s, Number(o.bins ?? 100), (o.range as [number, number]) ?? [-2, 2], adaptationOf("grad_hist_1d", o.adapt, s)),
+    options: ["bins", "range", "adapt", "per_parameter"],
+    build: (s, o) =>
+      new GradHist1d(
+        s,
+        Number(o.bins ?? 100),
+        (o.range as [number, number]) ?? [-2, 2],
+        adaptationOf("grad_hist_1d", o.adapt, s),
+        flagOf("grad_hist_1d", "per_parameter", o.per_parameter),
+      ),
   },
   hess_trace: { options: ["curvature", "seed"], build: (s, o) => new HessTrace(s, String(o.curvature ?? "diag_h"), Number(o.seed ?? 0)) },
   tic_diag: {
@@ -118,6 +125,12 @@ function scheduleOf(name: string, o: Options, trackEvery: number): StepSchedule 
   const interval = o.every ?? trackEvery;
   if (!Number.isInteger(interval) || (interval as number) < 1) throw new Error(`gradscope: quantity ${name}: every must be a positive integer, got ${JSON.stringify(interval)}`);
   return every(interval as number, Number(o.offset ?? 0));
+}
+
+// A yes/no option: absent is no.
+function flagOf(name: string, option: string, value: unknown): boolean {
+  if (value === undefined || typeof value === "boolean") return value === true;
+  throw new Error(`gradscope: quantity ${name}: ${option} must be true or false, got ${JSON.stringify(value)}`);
 }
 
 // A histogram axis's `adapt` option (see BinAdaptation); without schedule keys it adapts after

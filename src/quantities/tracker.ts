@@ -5,7 +5,7 @@ import { backwardWithExtensions, type ExtensionRequest, perSampleLosses } from "
 import { squaredNorm } from "../engine/kernels/reductions.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import type { Module } from "../nn/module.ts";
-import type { Quantity, QuantityValue, StepInfo } from "./quantity.ts";
+import { hasParts, type Quantity, type QuantityParts, type QuantityValue, type StepInfo } from "./quantity.ts";
 
 // A kept engine copy of each tensor, for values that must outlive the optimizer's step.
 const keptCopies = (tensors: Tensor[]): Tensor[] => tensors.map((t) => copyOf(t).keep());
@@ -129,8 +129,13 @@ export class QuantityTracker {
     return this.quantities.filter((q) => q.schedule(step));
   }
 
-  private record(step: number, name: string, value: QuantityValue | undefined): void {
+  private record(step: number, name: string, value: QuantityValue | QuantityParts | undefined): void {
     if (value === undefined) return;
+    if (hasParts(value)) {
+      this.record(step, name, value.total);
+      for (const [part, partValue] of Object.entries(value.parts)) this.record(step, `${name}/${part}`, partValue);
+      return;
+    }
     let entry = this.outputs.get(step);
     if (!entry) {
       entry = {};
