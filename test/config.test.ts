@@ -6,6 +6,7 @@ import { test } from "node:test";
 import { ConfigError, loadConfig } from "../src/config/load.ts";
 import { configJsonSchema, quantitiesSchema } from "../src/config/schema.ts";
 import { createQuantities, quantityNames } from "../src/quantities/index.ts";
+import { configurations } from "../src/quantities/registry.ts";
 
 const folder = mkdtempSync(join(tmpdir(), "gradscope-config-"));
 const file = (name: string, text: string) => {
@@ -40,6 +41,27 @@ test("extends, repeated files and overrides merge in order; defaults fill the re
   assert.equal(locate(["training", "epochs"]), 'command-line override "training.epochs=7"');
   // Swapping the optimizer replaces its options instead of merging SGD's momentum into Adam.
   assert.deepEqual(loadConfig([base], ["optimizer={name: adam}"]).config.optimizer, { name: "adam" });
+});
+
+test("options set on a quantities configuration name go onto the quantities it names; a later name replaces a map", () => {
+  const tweaked = loadConfig([base], ["quantities=business", "quantities.grad_hist_1d.per_parameter=true", "quantities.hess_trace.every=4"]).config.quantities;
+  assert.deepEqual(tweaked, {
+    ...Object.fromEntries(configurations.business.map((name) => [name, true])),
+    grad_hist_1d: { per_parameter: true },
+    hess_trace: { every: 4 },
+  });
+  const fromFile = file("tweak.yaml", "extends: base.yaml\nquantities: economy\n");
+  assert.deepEqual(Object.keys(loadConfig([fromFile], ["quantities.alpha=false"]).config.quantities as object).sort(), [...configurations.economy].sort());
+  assert.equal((loadConfig([fromFile], ["quantities.alpha=false"]).config.quantities as Record<string, unknown>).alpha, false);
+  assert.equal(loadConfig([base], ["quantities={loss: true}", "quantities=full"]).config.quantities, "full");
+  assert.throws(
+    () => loadConfig([base], ["quantities=ful", "quantities.loss=true"]),
+    (error: Error) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, /^quantities: unknown quantities configuration "ful" \(did you mean "full"\?\)/);
+      return true;
+    },
+  );
 });
 
 test("errors name file:line:col, the field and what was expected, with a did-you-mean for unknown keys", () => {

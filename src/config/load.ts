@@ -3,6 +3,7 @@ import { dirname, resolve } from "node:path";
 import { type Document, isMap, isScalar, LineCounter, parseDocument, parse as parseYaml, visit } from "yaml";
 import type * as z from "zod";
 import { closestName } from "../nn/spec.ts";
+import { configurationMap } from "../quantities/registry.ts";
 import { type Config, configSchema } from "./schema.ts";
 
 /** A config problem the user must fix; the message names file:line:col and the field. CLI exit code 2. */
@@ -71,6 +72,11 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "obj
  * lists and scalars replace; a mapping whose `name` changes (an optimizer or scheduler
  * swapped for another) replaces the old one, whose options would not fit.
  */
+// Sections whose string value names a map (`quantities: full`): a map merged onto the string
+// goes onto the map it names, so `quantities=full quantities.grad_hist_1d.per_parameter=true`
+// keeps the configuration.
+const shorthands: Record<string, (name: string) => Record<string, unknown>> = { quantities: configurationMap };
+
 function mergeInto(target: Record<string, unknown>, value: Record<string, unknown>, origins: Map<string, Origin>, origin: (path: Path) => Origin, path: Path = []): void {
   for (const [key, child] of Object.entries(value)) {
     const childPath = [...path, key];
@@ -78,7 +84,14 @@ function mergeInto(target: Record<string, unknown>, value: Record<string, unknow
     if (isRecord(child)) {
       const existing = target[key];
       const swapped = isRecord(existing) && "name" in child && existing.name !== child.name;
-      if (!isRecord(existing) || swapped) target[key] = {};
+      const expand = shorthands[pathString(childPath)];
+      if (typeof existing === "string" && expand) {
+        try {
+          target[key] = expand(existing);
+        } catch (error) {
+          throw new ConfigError(`${pathString(childPath)}: ${(error as Error).message.replace(/^gradscope: /, "")}`);
+        }
+      } else if (!isRecord(existing) || swapped) target[key] = {};
       mergeInto(target[key] as Record<string, unknown>, child, origins, origin, childPath);
     } else target[key] = structuredClone(child);
   }

@@ -114,6 +114,19 @@ const business = [...economy, "tic_diag", "hess_trace"];
 /** Cockpit's configurations: economy, business (+ TICDiag, HessTrace), full (+ HessMaxEV, GradHist2d). */
 export const configurations: Record<string, string[]> = { economy, business, full: [...business, "hess_max_ev", "grad_hist_2d"] };
 
+/**
+ * A configuration's quantities as the map form of a `quantities` section (each name: true), so
+ * that options can be set on top of it; throws, with a hint, for an unknown name.
+ */
+export function configurationMap(name: string): Record<string, true> {
+  const names = configurations[name];
+  if (!names) {
+    const hint = closestName(name, Object.keys(configurations));
+    throw new Error(`gradscope: unknown quantities configuration "${name}"${hint ? ` (did you mean "${hint}"?)` : ""}; known: ${Object.keys(configurations).join(", ")}`);
+  }
+  return Object.fromEntries(names.map((n) => [n, true]));
+}
+
 const scheduleKeys = ["every", "offset", "logarithmic", "steps"];
 
 function scheduleOf(name: string, o: Options, trackEvery: number): StepSchedule {
@@ -152,19 +165,8 @@ function adaptationOf(name: string, value: unknown, histogramSchedule: StepSched
  * (default: every `trackEvery` steps).
  */
 export function createQuantities(section: string | Record<string, boolean | Options>, trackEvery: number): Quantity[] {
-  const entries: Array<[string, Options]> =
-    typeof section === "string"
-      ? (() => {
-          const names = configurations[section];
-          if (!names) {
-            const hint = closestName(section, Object.keys(configurations));
-            throw new Error(
-              `gradscope: unknown quantities configuration "${section}"${hint ? ` (did you mean "${hint}"?)` : ""}; known: ${Object.keys(configurations).join(", ")}`,
-            );
-          }
-          return names.map((n) => [n, {}] as [string, Options]);
-        })()
-      : Object.entries(section).flatMap(([name, value]) => (value === false ? [] : [[name, value === true ? {} : value] as [string, Options]]));
+  const map = typeof section === "string" ? configurationMap(section) : section;
+  const entries = Object.entries(map).flatMap(([name, value]) => (value === false ? [] : [[name, value === true ? {} : value] as [string, Options]]));
   return entries.map(([name, options]) => {
     const entry = factories[name];
     if (!entry) {
