@@ -17,7 +17,7 @@ const output = join(root, "test-output");
 const folder = mkdtempSync(join(tmpdir(), "gradscope-browser-"));
 const storePath = join(folder, "gradscope.db");
 const spirals = join(root, "examples", "spirals.yaml");
-const common = [`training.runs_dir=${folder}`, "quantities=full", "data.samples=512", "callbacks.progress.every=1000"];
+const common = [`training.runs_dir=${folder}`, "data.samples=512", "callbacks.progress.every=1000"];
 
 /** Starts `gradscope train --dashboard` and resolves with the process and the page's address. */
 function trainWithDashboard(overrides: string[]): Promise<{ child: ChildProcess; url: string; exited: Promise<number | null>; output: () => string }> {
@@ -51,9 +51,13 @@ const points = (page: Page, panel: string) => page.$eval(`[data-panel="${panel}"
 test("the dashboard shows a training run live: every instrument, new points without reload, the step slider, run overlay, the stop button", { timeout: 180_000 }, async (t) => {
   assert.ok(existsSync(CHROMIUM), `the browser tests need Debian's Chromium at ${CHROMIUM} (apt-get install chromium)`);
   mkdirSync(output, { recursive: true });
-  const finished = spawnSync(process.execPath, [bin, "train", "-c", spirals, "-q", ...common, "training.epochs=2", "name=finished"], { cwd: root, encoding: "utf8" });
+  const finished = spawnSync(process.execPath, [bin, "train", "-c", spirals, "-q", ...common, "quantities=full", "training.epochs=2", "name=finished"], {
+    cwd: root,
+    encoding: "utf8",
+  });
   assert.equal(finished.status, 0, finished.stderr);
-  const live = await trainWithDashboard(["training.epochs=500", "name=live"]);
+  // The live run adds per-parameter gradient histograms to Cockpit's full configuration.
+  const live = await trainWithDashboard(["quantities=full", "quantities.grad_hist_1d.per_parameter=true", "training.epochs=500", "name=live"]);
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
@@ -94,6 +98,14 @@ test("the dashboard shows a training run live: every instrument, new points with
     }
     const legend = await page.$$eval('[data-panel="layers-GradNorm"] .u-legend .u-label', (labels) => labels.map((l) => l.textContent));
     assert.ok(legend.includes("0.weight") && legend.includes("4.bias"), `per-parameter lines are named: ${legend.join(", ")}`);
+    // One gradient histogram per parameter, in the per-layer section.
+    const parameters = store.getRun(liveRun.id).parameters ?? [];
+    const layerHistogram = (name: string) => `layer-quantities/GradHist1d/${name}`;
+    assert.deepEqual(
+      await page.$$eval("#layers [data-panel^='layer-quantities/GradHist1d/']", (panels) => panels.map((p) => (p as HTMLElement).dataset.panel)),
+      parameters.map(layerHistogram),
+    );
+    for (const name of parameters) assert.ok((await canvasColors(page, layerHistogram(name))) > 8, `${name}'s histogram is drawn`);
 
     // New points arrive without a reload.
     const before = await points(page, "loss");
@@ -102,11 +114,18 @@ test("the dashboard shows a training run live: every instrument, new points with
 
     // The step slider picks an older histogram.
     const latest = Number(await page.textContent('[data-panel="hist-1d"] .slider span'));
-    const drawn = await page.$eval('[data-panel="hist-1d"] canvas', (c) => (c as HTMLCanvasElement).toDataURL());
+    const image = (panel: string) => page.$eval(`[data-panel="${panel}"] canvas`, (c) => (c as HTMLCanvasElement).toDataURL());
+    const drawn = await image("hist-1d");
+    const layerDrawn = await image(layerHistogram("0.weight"));
     await page.fill("#hist-step", "0");
     await page.waitForFunction(() => document.querySelector('[data-panel="hist-1d"] .slider span')?.textContent === "0");
     assert.ok(latest > 0);
-    assert.notEqual(await page.$eval('[data-panel="hist-1d"] canvas', (c) => (c as HTMLCanvasElement).toDataURL()), drawn, "the histogram changed");
+    assert.notEqual(await image("hist-1d"), drawn, "the histogram changed");
+    // The per-parameter histograms follow the slider to the same step.
+    await page.waitForFunction(
+      (initial) => document.querySelector<HTMLCanvasElement>(`[data-panel="layer-quantities/GradHist1d/0.weight"] canvas`)?.toDataURL() !== initial,
+      layerDrawn,
+    );
 
     // Two runs overlaid: the finished run's curves join the live run's.
     await page.click(`tr[data-run="${finishedRun.id}"] input[type=checkbox]`);

@@ -134,7 +134,11 @@ const claimed = new Set([
   "epoch/lr",
 ]);
 
+// GradHist1d's per-parameter histograms (option per_parameter): `${LAYER_HISTOGRAM}<parameter>`.
+const LAYER_HISTOGRAM = `${Q}GradHist1d/`;
+
 const cacheKey = (run: string, key: string) => `${run}\t${key}`;
+const histogramCsv = (h: HistogramAtStep) => toCsv(["bin_lo", "bin_hi", "count"], [(h.edges as number[]).slice(0, -1), (h.edges as number[]).slice(1), h.counts as number[]]);
 const has = (keys: Keys, line: LineSpec) => (line.total || line.perParameter ? keys.lists : keys.scalars).includes(line.key);
 const total = (values: number[], how: "rss" | "sum") => (how === "sum" ? values.reduce((s, v) => s + v, 0) : Math.sqrt(values.reduce((s, v) => s + v * v, 0)));
 
@@ -189,6 +193,8 @@ export class CockpitView {
   private hist2d?: HistogramAtStep;
   private alpha?: ValueDistribution;
   private readonly otherHistograms = new Map<string, HistogramAtStep>();
+  /** Per-parameter gradient histograms by key, at the step the 1-D histogram shows. */
+  private readonly layerHistograms = new Map<string, HistogramAtStep | undefined>();
   private readonly refreshAlpha = throttle(1000, () => background(this.loadAlpha()));
   private readonly refreshHistograms = throttle(1000, () => background(this.loadHistograms()));
   private readonly refreshHeatmap = throttle(3000, () => background(this.loadHeatmap()));
@@ -244,7 +250,16 @@ export class CockpitView {
     for (const key of primaryKeys.scalars.filter((k) => !claimed.has(k) && !k.startsWith("hyper/"))) {
       addChart({ id: `other-${key}`, title: key, place: "other", lines: fixed([{ key, label: key.replace(/^\w+\//, "") }]) });
     }
-    for (const key of primaryKeys.histograms.filter((k) => !claimed.has(k))) this.addOtherHistogram(places.other, key);
+    if (this.canvases.has("hist-1d")) {
+      // In the model's order, as the per-parameter lines are (the store lists keys sorted).
+      const order = (key: string) => {
+        const index = primary.parameters?.indexOf(key.slice(LAYER_HISTOGRAM.length)) ?? -1;
+        return index < 0 ? Number.MAX_SAFE_INTEGER : index;
+      };
+      const layerKeys = primaryKeys.histograms.filter((k) => k.startsWith(LAYER_HISTOGRAM)).sort((a, b) => order(a) - order(b));
+      for (const key of layerKeys) this.addLayerHistogram(places.layers, key);
+    }
+    for (const key of primaryKeys.histograms.filter((k) => !claimed.has(k) && !this.layerHistograms.has(k))) this.addOtherHistogram(places.other, key);
     for (const [place, element] of Object.entries(places)) element.hidden = element.querySelector(".panel") === null && place !== "bottom";
     this.root.cockpit.hidden = Object.values(this.root.columns).every((c) => c.hidden);
     const charts = this.reloadAll();
@@ -318,6 +333,7 @@ export class CockpitView {
     this.lists.clear();
     this.keys.clear();
     this.otherHistograms.clear();
+    this.layerHistograms.clear();
     this.histogram = { steps: [], following: true };
     this.hist2d = undefined;
     this.alpha = undefined;
@@ -462,10 +478,7 @@ export class CockpitView {
 
   private addHistogramViews(parent: HTMLElement, key: string): void {
     const label = "gradient element";
-    const hist = canvasPanel(parent, "hist-1d", "Gradient histogram", () => {
-      const h = this.histogram.shown;
-      return h ? toCsv(["bin_lo", "bin_hi", "count"], [(h.edges as number[]).slice(0, -1), (h.edges as number[]).slice(1), h.counts as number[]]) : "";
-    });
+    const hist = canvasPanel(parent, "hist-1d", "Gradient histogram", () => (this.histogram.shown ? histogramCsv(this.histogram.shown) : ""));
     hist.draw = () => this.histogram.shown && drawHistogram1d(hist.canvas, this.histogram.shown, label);
     const slider = document.createElement("div");
     slider.className = "slider";
@@ -527,6 +540,22 @@ export class CockpitView {
     if (this.histogram.label) this.histogram.label.textContent = String(shown.step);
     this.canvases.get("hist-1d")?.draw();
     this.canvases.get("hist-heatmap")?.draw();
+    await this.loadLayerHistograms(shown.step);
+  }
+
+  // The per-parameter histograms at the step the 1-D histogram shows.
+  private async loadLayerHistograms(step: number): Promise<void> {
+    const primary = this.runs[0];
+    if (!primary) return;
+    const generation = this.generation;
+    await Promise.all(
+      [...this.layerHistograms.keys()].map(async (key) => {
+        const found = await api.histogram(primary.id, key, step);
+        if (generation !== this.generation) return;
+        this.layerHistograms.set(key, found);
+        this.canvases.get(`layer-${key}`)?.draw();
+      }),
+    );
   }
 
   private async loadHistograms(): Promise<void> {
@@ -592,6 +621,20 @@ export class CockpitView {
     });
     c.draw = () => this.hist2d && drawHistogram2d(c.canvas, this.hist2d);
     this.canvases.set("hist-2d", c);
+  }
+
+  private addLayerHistogram(parent: HTMLElement, key: string): void {
+    const name = key.slice(LAYER_HISTOGRAM.length);
+    this.layerHistograms.set(key, undefined);
+    const c = canvasPanel(parent, `layer-${key}`, `${name} gradient histogram`, () => {
+      const h = this.layerHistograms.get(key);
+      return h ? histogramCsv(h) : "";
+    });
+    c.draw = () => {
+      const h = this.layerHistograms.get(key);
+      if (h) drawHistogram1d(c.canvas, h, `${name} gradient element`);
+    };
+    this.canvases.set(`layer-${key}`, c);
   }
 
   private addOtherHistogram(parent: HTMLElement, key: string): void {
