@@ -2,6 +2,7 @@
 import uPlot from "uplot";
 import { ema, formatNumber, themeColor, toCsv } from "./format.ts";
 import { createPanel, type Panel } from "./panel.ts";
+import { attachPanZoom } from "./panZoom.ts";
 
 /** One line: its points, and optionally the min/max of each bucket it was reduced from. */
 export interface LineSeries {
@@ -26,6 +27,12 @@ export class XAxisLink {
   private propagating = false;
 
   constructor(private readonly onChange: (range: [number, number] | null) => void) {}
+
+  /** Shows `range` on every chart without reloading their data: a pan or zoom in progress. */
+  preview(range: [number, number]): void {
+    this.range = range;
+    for (const chart of this.charts) chart.applyRange(range);
+  }
 
   /** A user zoomed one chart to `range` (null: all steps). */
   changed(source: LineChart | null, range: [number, number] | null): void {
@@ -195,6 +202,12 @@ export class LineChart {
       legend: { live: true },
       hooks: {
         draw: [(u) => this.drawBands(u)],
+        // The steps shown, for scripts and the browser tests.
+        setScale: [
+          (u, key) => {
+            if (key === "x") this.panel.element.dataset.xRange = `${Math.round(u.scales.x.min ?? 0)},${Math.round(u.scales.x.max ?? 0)}`;
+          },
+        ],
         setSelect: [
           (u) => {
             if (u.select.width < 2) return;
@@ -208,6 +221,11 @@ export class LineChart {
     this.plot = new uPlot(options, this.data(), this.panel.body);
     if (this.link.range) this.plot.setScale("x", { min: this.link.range[0], max: this.link.range[1] });
     this.plot.over.addEventListener("dblclick", () => this.link.changed(this, null));
+    attachPanZoom(
+      this.plot,
+      (range) => this.link.preview(range),
+      (range) => this.link.changed(null, [Math.floor(range[0]), Math.ceil(range[1])]),
+    );
   }
 
   // The min/max of every bucket, drawn as a band behind the line, so that spikes survive
