@@ -5,6 +5,7 @@ import { tensor } from "../src/engine/creation.ts";
 import { gemm } from "../src/engine/kernels/gemm.ts";
 import { engineMemory } from "../src/engine/memory.ts";
 import { Tensor } from "../src/engine/tensor.ts";
+import { instantiateKernels } from "../src/engine/wasm.ts";
 import { buildModel } from "../src/nn/spec.ts";
 import { Adam } from "../src/optim/adam.ts";
 import { SGD } from "../src/optim/sgd.ts";
@@ -29,9 +30,12 @@ console.log(`gradscope bench: ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().len
 console.log(`| benchmark | value | unit | ratio |\n|---|---:|---|---:|`);
 const format = (x: number, digits = 1) => x.toFixed(digits);
 
-// GFLOP/s of GEMM n³ and of the multiply-add ceiling doing the same float work, timed in turn so
-// that both see the host's speed of the moment.
-function gemmAgainstCeiling(n: number): { gemm: number; ceiling: number } {
+// The plain-SIMD build on the same memory, for its own GEMM floor, when the relaxed one runs.
+const plainKernels = engineMemory.flavor === "relaxed-simd" ? instantiateKernels(engineMemory.memory, "simd").kernels : null;
+
+// GFLOP/s of GEMM n³ (and of the plain-SIMD build's GEMM) and of the multiply-add ceiling doing
+// the same float work, timed in turn so that all see the host's speed of the moment.
+function gemmAgainstCeiling(n: number): { gemm: number; plain: number | null; ceiling: number } {
   const a = new Tensor([n, n]);
   const b = new Tensor([n, n]);
   const c = new Tensor([n, n]);
@@ -40,16 +44,18 @@ function gemmAgainstCeiling(n: number): { gemm: number; ceiling: number } {
   const flops = 2 * n ** 3;
   const roundFlops = 12 * 4 * 2; // twelve four-lane multiply-adds
   const rounds = Math.round(flops / roundFlops);
-  const [gemmMs, ceilingMs] = interleavedMedianMs(
+  const plain = plainKernels;
+  const [gemmMs, ceilingMs, plainMs] = interleavedMedianMs(
     [
       () => gemm({ transA: false, transB: false, m: n, n, k: n, alpha: 1, a: a.ptr, lda: n, b: b.ptr, ldb: n, beta: 0, c: c.ptr, ldc: n }),
       () => engineMemory.kernels.multiplyAddCeiling(rounds, 1),
+      ...(plain ? [() => plain.gemm(0, 0, n, n, n, 1, a.ptr, n, b.ptr, n, 0, c.ptr, n, engineMemory.workspace(plain.gemmWorkspaceBytes()))] : []),
     ],
     7,
     1,
   );
   for (const t of [a, b, c]) t.dispose();
-  return { gemm: flops / gemmMs / 1e6, ceiling: (rounds * roundFlops) / ceilingMs / 1e6 };
+  return { gemm: flops / gemmMs / 1e6, plain: plainMs === undefined ? null : flops / plainMs / 1e6, ceiling: (rounds * roundFlops) / ceilingMs / 1e6 };
 }
 
 // Each step closure repeated `stepsPerRun` times per timing, all timed in turn (see
@@ -62,13 +68,14 @@ function interleavedStepMs(steps: ReadonlyArray<() => void>, stepsPerRun: number
 }
 
 for (const n of [512, 1024]) {
-  const { gemm: gflops, ceiling } = gemmAgainstCeiling(n);
+  const { gemm: gflops, plain, ceiling } = gemmAgainstCeiling(n);
   report({
     name: `GEMM ${n}^3`,
     value: format(gflops),
     unit: "GFLOP/s",
     ratio: `${format((100 * gflops) / ceiling, 0)}% of the multiply-add ceiling (${format(ceiling)} GFLOP/s, timed in turn)`,
   });
+  if (plain !== null) report({ name: `GEMM ${n}^3, plain SIMD build`, value: format(plain), unit: "GFLOP/s", ratio: `${format((100 * plain) / ceiling, 0)}% of the ceiling` });
 }
 
 // The optimizer update of the DeepOBS mnist_mlp (784-1000-500-100-10, 1.34 M parameters).
