@@ -195,6 +195,8 @@ export class CockpitView {
   private readonly otherHistograms = new Map<string, HistogramAtStep>();
   /** Per-parameter gradient histograms by key, at the step the 1-D histogram shows. */
   private readonly layerHistograms = new Map<string, HistogramAtStep | undefined>();
+  private layerStep = 0;
+  private layerLoading = false;
   private readonly refreshAlpha = throttle(1000, () => background(this.loadAlpha()));
   private readonly refreshHistograms = throttle(1000, () => background(this.loadHistograms()));
   private readonly refreshHeatmap = throttle(3000, () => background(this.loadHeatmap()));
@@ -543,8 +545,25 @@ export class CockpitView {
     await this.loadLayerHistograms(shown.step);
   }
 
-  // The per-parameter histograms at the step the 1-D histogram shows.
+  // The per-parameter histograms at the step the 1-D histogram shows. A dragged slider asks for
+  // many steps, each a request per parameter: while one load runs, only the last step asked for
+  // waits, and is loaded next.
   private async loadLayerHistograms(step: number): Promise<void> {
+    this.layerStep = step;
+    if (this.layerLoading) return;
+    this.layerLoading = true;
+    try {
+      let loaded: number | null = null;
+      while (this.layerStep !== loaded) {
+        loaded = this.layerStep;
+        await this.loadLayerHistogramsAt(loaded);
+      }
+    } finally {
+      this.layerLoading = false;
+    }
+  }
+
+  private async loadLayerHistogramsAt(step: number): Promise<void> {
     const primary = this.runs[0];
     if (!primary) return;
     const generation = this.generation;
