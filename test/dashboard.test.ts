@@ -119,6 +119,11 @@ test("lists, histograms, heatmap rows and value distributions", async () => {
   assert.deepEqual(hist.counts, [25, 1, 2]);
   assert.equal((await json<{ step: number }>("/api/runs/run-a/histogram?key=quantities/GradHist1d")).step, 490);
   assert.equal((await json<number[]>("/api/runs/run-a/histogram-steps?key=quantities/GradHist1d")).length, 50);
+  // Several at one step in one request, each as the single-key answer gives it.
+  const several = await json<Record<string, unknown>>("/api/runs/run-a/histograms?key=quantities/GradHist1d&key=quantities/GradHist2d&step=255");
+  assert.deepEqual(Object.keys(several), ["quantities/GradHist1d", "quantities/GradHist2d"]);
+  assert.deepEqual(several["quantities/GradHist1d"], hist);
+  assert.deepEqual(several["quantities/GradHist2d"], await json("/api/runs/run-a/histogram?key=quantities/GradHist2d&step=255"));
   const heat = await json<HeatmapRows>("/api/runs/run-a/heatmap?key=quantities/GradHist1d&buckets=10");
   assert.equal(heat.steps.length, 10);
   assert.deepEqual(heat.ranges[9], [-50, 2], "each row keeps its own range");
@@ -140,6 +145,9 @@ test("bad requests get clear errors: unknown run, malformed range, 2-D heatmap, 
     ["/api/runs/run-a/distribution?key=quantities/Alpha&lo=1&hi=1", 400, /hi \(1\) must be above lo \(1\)/],
     ["/api/runs/run-a/heatmap?key=quantities/GradHist2d", 400, /2-D histogram/],
     ["/api/runs/run-a/histogram?key=nothing", 404, /has no histogram nothing/],
+    ["/api/runs/run-a/histograms?key=quantities/GradHist1d&key=nothing&key=other", 404, /has no histogram nothing, other/],
+    ["/api/runs/run-a/histograms?step=3", 400, /key: required/],
+    ["/api/runs/run-a/histograms?key=quantities/GradHist1d&step=-1", 400, /step/],
     ["/api/runs/run-a/secrets", 404, /no API endpoint/],
   ];
   for (const [path, status, message] of cases) {

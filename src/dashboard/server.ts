@@ -159,6 +159,17 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
         sendJson(res, 200, found);
         return;
       }
+      case "histograms": {
+        // Several histograms at one step (the per-parameter views): one request, not one per key.
+        const keys = params.getAll("key");
+        if (keys.length === 0) throw new ApiError(400, "key: required (repeat it for several histograms)");
+        const step = integerParam(params, "step", undefined, 0, Number.MAX_SAFE_INTEGER);
+        const found = keys.map((key) => [key, histogramAt(db, run.id, key, step)] as const);
+        const missing = found.filter(([, h]) => !h).map(([key]) => key);
+        if (missing.length) throw new ApiError(404, `run ${run.id} has no histogram ${missing.join(", ")}`);
+        sendJson(res, 200, Object.fromEntries(found));
+        return;
+      }
       case "histogram-steps":
         sendJson(res, 200, histogramSteps(db, run.id, requiredParam(params, "key")));
         return;

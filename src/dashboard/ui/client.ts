@@ -134,6 +134,8 @@ export const api = {
   scalars,
   lists: (id: string, key: string, w: Window) => request<ListSeries>(runPath(id, "lists", { key, ...w })),
   histogram: (id: string, key: string, step?: number) => request<HistogramAtStep>(runPath(id, "histogram", { key, step })),
+  /** Several histograms at one step, in one request. */
+  histograms: (id: string, keys: readonly string[], step?: number) => request<Record<string, HistogramAtStep>>(runPath(id, "histograms", { key: keys, step })),
   histogramSteps: (id: string, key: string) => request<number[]>(runPath(id, "histogram-steps", { key })),
   heatmap: (id: string, key: string, w: Window) => request<HeatmapRows>(runPath(id, "heatmap", { key, ...w })),
   /** The distribution the alpha gauge draws: all α and the last 10%, in 40 bins over [-1.5, 1.5]. */

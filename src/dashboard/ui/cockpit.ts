@@ -546,8 +546,7 @@ export class CockpitView {
   }
 
   // The per-parameter histograms at the step the 1-D histogram shows. A dragged slider asks for
-  // many steps, each a request per parameter: while one load runs, only the last step asked for
-  // waits, and is loaded next.
+  // many steps: while one load runs, only the last step asked for waits, and is loaded next.
   private async loadLayerHistograms(step: number): Promise<void> {
     this.layerStep = step;
     if (this.layerLoading) return;
@@ -567,14 +566,14 @@ export class CockpitView {
     const primary = this.runs[0];
     if (!primary) return;
     const generation = this.generation;
-    await Promise.all(
-      [...this.layerHistograms.keys()].map(async (key) => {
-        const found = await api.histogram(primary.id, key, step);
-        if (generation !== this.generation) return;
-        this.layerHistograms.set(key, found);
-        this.canvases.get(`layer-${key}`)?.draw();
-      }),
-    );
+    const keys = [...this.layerHistograms.keys()];
+    if (keys.length === 0) return;
+    const found = await api.histograms(primary.id, keys, step);
+    if (generation !== this.generation) return;
+    for (const key of keys) {
+      this.layerHistograms.set(key, found[key]);
+      this.canvases.get(`layer-${key}`)?.draw();
+    }
   }
 
   private async loadHistograms(): Promise<void> {
