@@ -195,7 +195,8 @@ export class CockpitView {
   private readonly otherHistograms = new Map<string, HistogramAtStep>();
   /** Per-parameter gradient histograms by key, at the step the 1-D histogram shows. */
   private readonly layerHistograms = new Map<string, HistogramAtStep | undefined>();
-  private layerStep = 0;
+  // The last step asked for, a new object per request (for another run, the same step is a new request).
+  private layerWanted: { step: number } | null = null;
   private layerLoading = false;
   private readonly refreshAlpha = throttle(1000, () => background(this.loadAlpha()));
   private readonly refreshHistograms = throttle(1000, () => background(this.loadHistograms()));
@@ -548,14 +549,14 @@ export class CockpitView {
   // The per-parameter histograms at the step the 1-D histogram shows. A dragged slider asks for
   // many steps: while one load runs, only the last step asked for waits, and is loaded next.
   private async loadLayerHistograms(step: number): Promise<void> {
-    this.layerStep = step;
+    this.layerWanted = { step };
     if (this.layerLoading) return;
     this.layerLoading = true;
     try {
-      let loaded: number | null = null;
-      while (this.layerStep !== loaded) {
-        loaded = this.layerStep;
-        await this.loadLayerHistogramsAt(loaded);
+      let loaded: { step: number } | null = null;
+      while (this.layerWanted !== loaded && this.layerWanted) {
+        loaded = this.layerWanted;
+        await this.loadLayerHistogramsAt(loaded.step);
       }
     } finally {
       this.layerLoading = false;
