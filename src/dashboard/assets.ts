@@ -1,4 +1,4 @@
-import { existsSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, extname, resolve, sep } from "node:path";
 import { packageFile } from "../engine/packageFiles.ts";
@@ -43,9 +43,9 @@ export function resolveAsset(roots: Record<string, string>, urlPath: string): { 
   const root = resolve(roots[prefix]);
   const file = resolve(root, relative);
   const type = contentTypes[extname(file)];
-  if (!type || !file.startsWith(root + sep) || !existsSync(file)) return null;
-  const stat = statSync(file);
-  if (!stat.isFile()) return null;
+  if (!type || !file.startsWith(root + sep)) return null;
+  const stat = statSync(file, { throwIfNoEntry: false });
+  if (!stat?.isFile()) return null;
   // A rebuilt file changes its size or modification time, and with it its tag.
   return { file, type, etag: `"${stat.size.toString(36)}-${Math.trunc(stat.mtimeMs).toString(36)}"` };
 }
