@@ -117,6 +117,15 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     }
   };
 
+  // The histograms of `keys` at the request's step (or the last before it); 404 naming the missing ones.
+  const histogramsAt = (runId: string, keys: string[], params: URLSearchParams) => {
+    const step = integerParam(params, "step", undefined, 0, Number.MAX_SAFE_INTEGER);
+    const found = keys.map((key) => [key, histogramAt(db, runId, key, step)] as const);
+    const missing = found.filter(([, h]) => !h).map(([key]) => key);
+    if (missing.length) throw new ApiError(404, `run ${runId} has no histogram ${missing.join(", ")}`);
+    return Object.fromEntries(found);
+  };
+
   const api = (req: IncomingMessage, res: ServerResponse, url: URL): void => {
     const parts = url.pathname.split("/").slice(2); // ["runs", id, what]
     const params = url.searchParams;
@@ -154,20 +163,14 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
         return;
       case "histogram": {
         const key = requiredParam(params, "key");
-        const found = histogramAt(db, run.id, key, integerParam(params, "step", undefined, 0, Number.MAX_SAFE_INTEGER));
-        if (!found) throw new ApiError(404, `run ${run.id} has no histogram ${key}`);
-        sendJson(res, 200, found);
+        sendJson(res, 200, histogramsAt(run.id, [key], params)[key]);
         return;
       }
       case "histograms": {
         // Several histograms at one step (the per-parameter views): one request, not one per key.
         const keys = params.getAll("key");
         if (keys.length === 0) throw new ApiError(400, "key: required (repeat it for several histograms)");
-        const step = integerParam(params, "step", undefined, 0, Number.MAX_SAFE_INTEGER);
-        const found = keys.map((key) => [key, histogramAt(db, run.id, key, step)] as const);
-        const missing = found.filter(([, h]) => !h).map(([key]) => key);
-        if (missing.length) throw new ApiError(404, `run ${run.id} has no histogram ${missing.join(", ")}`);
-        sendJson(res, 200, Object.fromEntries(found));
+        sendJson(res, 200, histogramsAt(run.id, keys, params));
         return;
       }
       case "histogram-steps":
