@@ -1,9 +1,10 @@
-// `npm run conformance [-- DIR]`: evaluates the golden cases in DIR (default ../shared/reference)
-// and exits non-zero when any case exceeds its tolerance.
+// `npm run conformance [-- DIR]`: evaluates the golden cases in DIR (default reference/, the
+// repository's copy of the golden data) and exits non-zero when any case exceeds its tolerance.
 import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { runConformance } from "../src/conformance/run.ts";
 
-const directory = resolve(process.argv[2] ?? "../shared/reference");
+const directory = process.argv[2] === undefined ? fileURLToPath(new URL("../reference", import.meta.url)) : resolve(process.argv[2]);
 const { results, uncoveredFiles } = runConformance(directory);
 const format = (x: number) => (Number.isFinite(x) ? x.toExponential(2) : String(x));
 for (const r of results) {

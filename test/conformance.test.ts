@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { runConformance } from "../src/conformance/run.ts";
 
-const reference = fileURLToPath(new URL("../../shared/reference", import.meta.url));
+const reference = fileURLToPath(new URL("../reference", import.meta.url));
 
 test("every layers, losses, optimizers, schedulers, metrics and quantities case matches PyTorch/scikit-learn within the README's tolerances", () => {
   const { results } = runConformance(reference);

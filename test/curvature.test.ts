@@ -22,7 +22,7 @@ import { assertClose, randomValues } from "./helpers.ts";
 
 type Case = QuantityCase & { steps: Array<{ aux_float64: { diag_hessian: Array<{ value: unknown } | unknown>; hessian_eig_max_abs_signed: number } }> };
 
-const reference = fileURLToPath(new URL("../../shared/reference/quantities.json", import.meta.url));
+const reference = fileURLToPath(new URL("../reference/quantities.json", import.meta.url));
 const cases = (JSON.parse(readFileSync(reference, "utf8")) as { cases: Case[] }).cases.filter((c) => c.name !== "mlp_adam");
 
 /** H·v for v given as plain arrays, as plain arrays. */
