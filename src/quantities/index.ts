@@ -5,5 +5,5 @@ export { GradHist1d, GradHist2d, linspaceEdges } from "./histograms.ts";
 export type { HistogramValue, Quantity, QuantityValue, StepInfo } from "./quantity.ts";
 export { configurations, createQuantities, quantityNames } from "./registry.ts";
 export { atSteps, every, logarithmic, type StepSchedule } from "./schedule.ts";
-export { mergeRequests, QuantityTracker, type TrackerState } from "./tracker.ts";
+export { collectQuantityValues, mergeRequests, type QuantitySubscriber, QuantityTracker, type TrackerState } from "./tracker.ts";
 export { CABS, EarlyStoppingCriterion, MeanGSNR } from "./variance.ts";
