@@ -11,12 +11,12 @@ import { scope } from "../src/engine/scope.ts";
 import { liveTensorCount } from "../src/engine/tensor.ts";
 import { buildModel } from "../src/nn/spec.ts";
 import { createOptimizer } from "../src/optim/registry.ts";
+import { fitQuadratic } from "../src/quantities/alpha.ts";
 import {
   CABS,
   collectQuantityValues,
   createQuantities,
   every,
-  fitQuadratic,
   GradNorm,
   Loss,
   logarithmic,
