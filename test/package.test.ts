@@ -154,3 +154,26 @@ test("every name exported from gradscope has TSDoc", () => {
     [],
   );
 });
+
+test("serveDashboard on this thread serves the store named by its path, on the port asked for, until closed", async () => {
+  const path = join(work, "served.db");
+  const store = new source.RunStore(path);
+  store.createRun({ id: "served-run", name: "served", config: {} });
+  store.close();
+  const probe = await source.serveDashboard({ store: path, worker: false });
+  const port = probe.port;
+  await probe.close();
+  const dashboard = await source.serveDashboard({ store: path, port, host: "127.0.0.1", worker: false });
+  try {
+    assert.equal(dashboard.port, port);
+    assert.equal(dashboard.url, `http://127.0.0.1:${port}/`);
+    const runs = (await (await fetch(new URL("/api/runs", dashboard.url))).json()) as { runs: Array<{ id: string }> };
+    assert.deepEqual(
+      runs.runs.map((run) => run.id),
+      ["served-run"],
+    );
+  } finally {
+    await dashboard.close();
+  }
+  await assert.rejects(fetch(new URL("/api/runs", dashboard.url)), /fetch failed/);
+});
