@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { backward } from "../src/engine/autograd.ts";
 import { tensor } from "../src/engine/creation.ts";
 import { backwardWithExtensions } from "../src/engine/extensions/index.ts";
@@ -9,7 +11,20 @@ import { scope } from "../src/engine/scope.ts";
 import { liveTensorCount } from "../src/engine/tensor.ts";
 import { buildModel } from "../src/nn/spec.ts";
 import { createOptimizer } from "../src/optim/registry.ts";
-import { CABS, createQuantities, every, fitQuadratic, GradNorm, Loss, logarithmic, NormTest, QuantityTracker, type TrackerState, UpdateSize } from "../src/quantities/index.ts";
+import { fitQuadratic } from "../src/quantities/alpha.ts";
+import {
+  CABS,
+  collectQuantityValues,
+  createQuantities,
+  every,
+  GradNorm,
+  Loss,
+  logarithmic,
+  NormTest,
+  QuantityTracker,
+  type TrackerState,
+  UpdateSize,
+} from "../src/quantities/index.ts";
 import { assertClose, randomValues } from "./helpers.ts";
 
 test("schedules: every k with offset, logarithmic spacing", () => {
@@ -22,6 +37,7 @@ test("the tracker runs only the due quantities' extensions, stores two-step valu
   const { model } = buildModel({ layers: [{ type: "linear", out: 4 }, { type: "tanh" }, { type: "linear", out: 3 }] }, [5], 2);
   const optimizer = createOptimizer("sgd", model.parameters(), { lr: 0.1 });
   const tracker = new QuantityTracker([new Loss(), new GradNorm(every(2)), new NormTest(every(2)), new UpdateSize()], model, optimizer);
+  const outputs = collectQuantityValues(tracker);
   const step = (t: number) =>
     scope(() => {
       optimizer.zeroGrad();
@@ -30,10 +46,10 @@ test("the tracker runs only the due quantities' extensions, stores two-step valu
       optimizer.step();
     });
   for (let t = 0; t < 4; t++) step(t);
-  assert.deepEqual(Object.keys(tracker.outputs.get(0) ?? {}).sort(), ["GradNorm", "Loss", "NormTest", "UpdateSize"]);
-  assert.deepEqual(Object.keys(tracker.outputs.get(1) ?? {}).sort(), ["Loss", "UpdateSize"]);
-  assert.deepEqual(Object.keys(tracker.outputs.get(3) ?? {}).sort(), ["Loss"], "the last step's UpdateSize needs a next step");
-  assert.equal((tracker.outputs.get(0) as Record<string, number[]>).GradNorm.length, 4);
+  assert.deepEqual(Object.keys(outputs.get(0) ?? {}).sort(), ["GradNorm", "Loss", "NormTest", "UpdateSize"]);
+  assert.deepEqual(Object.keys(outputs.get(1) ?? {}).sort(), ["Loss", "UpdateSize"]);
+  assert.deepEqual(Object.keys(outputs.get(3) ?? {}).sort(), ["Loss"], "the last step's UpdateSize needs a next step");
+  assert.equal((outputs.get(0) as Record<string, number[]>).GradNorm.length, 4);
   const adam = createOptimizer("adam", model.parameters());
   const refusing = new QuantityTracker([new CABS()], model, adam);
   scope(() => {
@@ -43,6 +59,90 @@ test("the tracker runs only the due quantities' extensions, stores two-step valu
   optimizer.dispose();
   adam.dispose();
   model.dispose();
+});
+
+test("the tracker publishes each value to every subscriber in order; one unsubscribed hears nothing more", () => {
+  const { model } = buildModel({ layers: [{ type: "linear", out: 3 }] }, [5], 8);
+  const optimizer = createOptimizer("sgd", model.parameters(), { lr: 0.1 });
+  const tracker = new QuantityTracker([new Loss(), new GradNorm(every(2)), new UpdateSize()], model, optimizer);
+  const heard: Record<string, Array<[number, string]>> = { first: [], second: [], leaving: [] };
+  const hear = (who: string) => (step: number, name: string) => heard[who].push([step, name]);
+  tracker.subscribe(hear("first"));
+  tracker.subscribe(hear("second"));
+  const leave = tracker.subscribe(hear("leaving"));
+  for (let t = 0; t < 3; t++) {
+    if (t === 1) leave();
+    scope(() => {
+      optimizer.zeroGrad();
+      tracker.backward(mean(crossEntropy(model.forward(tensor(randomValues(30, t), [6, 5])), tensor([0, 1, 2, 0, 1, 2], [6], "int32"))), t);
+      optimizer.step();
+    });
+  }
+  // UpdateSize of step t completes at the start of step t + 1, under step t.
+  const expected: Array<[number, string]> = [
+    [0, "Loss"],
+    [0, "GradNorm"],
+    [0, "UpdateSize"],
+    [1, "Loss"],
+    [1, "UpdateSize"],
+    [2, "Loss"],
+    [2, "GradNorm"],
+  ];
+  assert.deepEqual(heard.first, expected);
+  assert.deepEqual(heard.second, expected);
+  assert.deepEqual(heard.leaving, [
+    [0, "Loss"],
+    [0, "GradNorm"],
+  ]);
+  tracker.dispose();
+  optimizer.dispose();
+  model.dispose();
+});
+
+test("20 000 tracked steps hold the heap flat: it grows by less than 4 MiB, while keeping every value grows it past that within 5 000 steps", () => {
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  const heapAfterGc = () => {
+    gc();
+    gc();
+    return process.memoryUsage().heapUsed;
+  };
+  const bound = 4 * 2 ** 20;
+  const growth = (steps: number, keepValues: boolean) => {
+    const { model } = buildModel({ layers: [{ type: "linear", out: 3 }] }, [4], 9);
+    const optimizer = createOptimizer("sgd", model.parameters(), { lr: 0.01 });
+    const tracker = new QuantityTracker(createQuantities("economy", 1), model, optimizer);
+    let published = 0;
+    tracker.subscribe(() => {
+      published++;
+    });
+    const kept = keepValues ? collectQuantityValues(tracker) : null;
+    const inputs = randomValues(16, 10);
+    const run = (from: number, to: number) => {
+      for (let t = from; t < to; t++) {
+        scope(() => {
+          optimizer.zeroGrad();
+          tracker.backward(mean(crossEntropy(model.forward(tensor(inputs, [4, 4])), tensor([0, 1, 2, 0], [4], "int32"))), t);
+          optimizer.step();
+        });
+      }
+    };
+    // Warm-up: compiled code and the engine's pools reach their steady size.
+    run(0, 500);
+    const before = heapAfterGc();
+    run(500, 500 + steps);
+    const grown = heapAfterGc() - before;
+    assert.equal(kept?.size ?? steps + 500, steps + 500);
+    tracker.dispose();
+    optimizer.dispose();
+    model.dispose();
+    return { grown, published };
+  };
+  const flat = growth(20_000, false);
+  assert.ok(flat.published > 20_000 * 8, `every step publishes the economy quantities (${flat.published} values)`);
+  assert.ok(flat.grown < bound, `the heap grew by ${(flat.grown / 2 ** 20).toFixed(2)} MiB over 20 000 steps`);
+  const keeping = growth(5_000, true);
+  assert.ok(keeping.grown > bound, `keeping every value grew the heap by only ${(keeping.grown / 2 ** 20).toFixed(2)} MiB: the measurement would not see growth`);
 });
 
 test("the tracker's engine copies: Distance and UpdateSize measure from θ_0 and θ_t, Alpha runs on its SGD and general paths, and dispose frees every copy", () => {
@@ -57,6 +157,7 @@ test("the tracker's engine copies: Distance and UpdateSize measure from θ_0 and
     const live = liveTensorCount();
     const optimizer = createOptimizer(name, model.parameters(), hyper);
     const tracker = new QuantityTracker(createQuantities("economy", 1), model, optimizer);
+    const outputs = collectQuantityValues(tracker);
     const snapshots = [model.parameters().map((p) => p.data.slice())];
     for (let t = 0; t < 3; t++) {
       scope(() => {
@@ -67,7 +168,7 @@ test("the tracker's engine copies: Distance and UpdateSize measure from θ_0 and
       });
       snapshots.push(model.parameters().map((p) => p.data.slice()));
     }
-    const at = (t: number) => tracker.outputs.get(t) as Record<string, number | number[]>;
+    const at = (t: number) => outputs.get(t) as Record<string, number | number[]>;
     assertClose(
       at(2).Distance as number[],
       snapshots[2].map((v, k) => norm(v, snapshots[0][k])),
@@ -100,7 +201,8 @@ test("a tracker restored from a checkpoint's state computes what the uninterrupt
   const setup = () => {
     const { model } = buildModel(spec, [5], 7);
     const optimizer = createOptimizer("sgd", model.parameters(), { lr: 0.1 });
-    return { model, optimizer, tracker: new QuantityTracker(createQuantities(config, 1), model, optimizer) };
+    const tracker = new QuantityTracker(createQuantities(config, 1), model, optimizer);
+    return { model, optimizer, tracker, outputs: collectQuantityValues(tracker) };
   };
   const step = (run: ReturnType<typeof setup>, t: number) =>
     scope(() => {
@@ -131,11 +233,11 @@ test("a tracker restored from a checkpoint's state computes what the uninterrupt
   }
   for (let t = 3; t < 6; t++) {
     for (const name of ["GradHist1d", "HessTrace", "HessMaxEV"]) {
-      assert.deepEqual(resumed.tracker.outputs.get(t)?.[name], straight.tracker.outputs.get(t)?.[name], `${name} at step ${t}`);
+      assert.deepEqual(resumed.outputs.get(t)?.[name], straight.outputs.get(t)?.[name], `${name} at step ${t}`);
     }
   }
   // Without the state the ranges restart from the configured ones and the samples from the seed.
-  for (const name of ["GradHist1d", "HessTrace"]) assert.notDeepEqual(fresh.tracker.outputs.get(3)?.[name], straight.tracker.outputs.get(3)?.[name], name);
+  for (const name of ["GradHist1d", "HessTrace"]) assert.notDeepEqual(fresh.outputs.get(3)?.[name], straight.outputs.get(3)?.[name], name);
   assert.throws(
     () => fresh.tracker.loadStateDict({ ...(saved?.state as TrackerState), quantities: { GradHist1d: { ranges: [[1, -1]] } } }),
     /GradHist1d ranges \[\[1,-1\]\] are not 1 increasing \[lo, hi\] pairs/,
@@ -162,6 +264,7 @@ test("bin adaptation: after a step its schedule picks, GradHist2d's axes become 
     1,
   );
   const tracker = new QuantityTracker(quantities, model, optimizer);
+  const outputs = collectQuantityValues(tracker);
   const largest: Array<{ gradient: number; parameter: number }> = [];
   for (let t = 0; t < 3; t++) {
     scope(() => {
@@ -181,7 +284,7 @@ test("bin adaptation: after a step its schedule picks, GradHist2d's axes become 
       optimizer.step();
     });
   }
-  const edges = (t: number, name: string) => (tracker.outputs.get(t) as Record<string, { edges: number[] | number[][] }>)[name].edges;
+  const edges = (t: number, name: string) => (outputs.get(t) as Record<string, { edges: number[] | number[][] }>)[name].edges;
   const ends = (e: number[]) => [e[0], e[e.length - 1]];
   assert.deepEqual(ends((edges(0, "GradHist2d") as number[][])[0]), [-1, 1], "step 0 uses the configured range");
   for (const t of [1, 2]) {
@@ -215,6 +318,7 @@ test("GradHist1d with per_parameter records each parameter's histogram as GradHi
   const optimizer = createOptimizer("sgd", model.parameters(), { lr: 0.1 });
   const spec = { bins: 12, range: [-0.3, 0.3] as [number, number] };
   const tracker = new QuantityTracker(createQuantities({ grad_hist_1d: { ...spec, per_parameter: true } }, 1), model, optimizer);
+  const outputs = collectQuantityValues(tracker);
   const loss = () => mean(crossEntropy(model.forward(tensor(randomValues(30, 31), [6, 5])), tensor([0, 1, 2, 0, 1, 2], [6], "int32")));
   // Each parameter's own counts, from the extension directly at the same θ and batch.
   const expected = scope(() => {
@@ -223,7 +327,7 @@ test("GradHist1d with per_parameter records each parameter's histogram as GradHi
   });
   model.zeroGrad();
   scope(() => tracker.backward(loss(), 0));
-  const out = tracker.outputs.get(0) as Record<string, { hist: number[]; edges: number[] }>;
+  const out = outputs.get(0) as Record<string, { hist: number[]; edges: number[] }>;
   assert.deepEqual(Object.keys(out).sort(), ["GradHist1d", ...expected.map(([name]) => `GradHist1d/${name}`)].sort());
   const summed = new Array<number>(spec.bins).fill(0);
   for (const [name, counts] of expected) {

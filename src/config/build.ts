@@ -20,7 +20,7 @@ import { CsvLogger, JsonlLogger } from "../train/callbacks/loggers.ts";
 import { ModelCheckpoint } from "../train/callbacks/modelCheckpoint.ts";
 import { NanGuard } from "../train/callbacks/nanGuard.ts";
 import { ProgressLogger } from "../train/callbacks/progress.ts";
-import { QuantityLogger, type QuantitySink } from "../train/callbacks/quantityLogger.ts";
+import { QuantityLogger } from "../train/callbacks/quantityLogger.ts";
 import { StoreLogger } from "../train/callbacks/storeLogger.ts";
 import { StoreStopWatcher } from "../train/callbacks/storeStopWatcher.ts";
 import { SystemMonitor } from "../train/callbacks/systemMonitor.ts";
@@ -188,7 +188,11 @@ export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory:
   if (progress) callbacks.push(new ProgressLogger(training.epochs, data.train.batchesPerEpoch, c.progress.every, progress));
   if (loggers.csv) callbacks.push(new CsvLogger(join(runDirectory, "metrics.csv")));
   callbacks.push(new JsonlLogger(join(runDirectory, "log.jsonl"), loggers.jsonl.every));
-  if (store) callbacks.push(new StoreLogger(store.store, store.runId), new SystemMonitor(store.store, store.runId), new StoreStopWatcher(store.store, store.runId));
+  let storeLogger: StoreLogger | undefined;
+  if (store) {
+    storeLogger = new StoreLogger(store.store, store.runId);
+    callbacks.push(storeLogger, new SystemMonitor(store.store, store.runId), new StoreStopWatcher(store.store, store.runId));
+  }
   // Last, so that the checkpoint captures the other callbacks' state after the epoch.
   callbacks.push(
     new ModelCheckpoint(join(runDirectory, "checkpoints"), loaded.raw, {
@@ -206,8 +210,8 @@ export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory:
     const created = new QuantityTracker(quantities, model, optimizer);
     tracker = created;
     backward = (loss, step) => created.backward(loss, step);
-    const sinks: QuantitySink[] = store ? [(step, name, value) => store.store.log(store.runId, `quantities/${name}`, step, value)] : [];
-    callbacks.unshift(new QuantityLogger(created, join(runDirectory, "quantities.jsonl"), sinks));
+    if (storeLogger) created.subscribe(storeLogger.logQuantity);
+    callbacks.unshift(new QuantityLogger(created, join(runDirectory, "quantities.jsonl")));
   }
   const trainer = new Trainer({
     backward,

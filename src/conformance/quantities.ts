@@ -5,7 +5,7 @@ import { scope } from "../engine/scope.ts";
 import { buildModel, type LayerSpec } from "../nn/spec.ts";
 import type { HistogramValue, QuantityValue } from "../quantities/quantity.ts";
 import { createCockpitQuantity } from "../quantities/registry.ts";
-import { QuantityTracker } from "../quantities/tracker.ts";
+import { collectQuantityValues, QuantityTracker } from "../quantities/tracker.ts";
 import { type Comparison, compareValues, type Tolerance } from "./compare.ts";
 import { type GoldenTensor, goldenValues, toTensor } from "./golden.ts";
 
@@ -64,6 +64,7 @@ export function runQuantityCase(c: QuantityCase, tolerances: Map<string, Toleran
   const covered = new Set(quantities.map((q) => q.name));
   // No optimizer runs: the parameters follow the recording; quantities read its name and lr.
   const tracker = new QuantityTracker(quantities, model, { name: c.optimizer.type, paramGroups: [{ hyper: c.optimizer.hyper }] });
+  const outputs = collectQuantityValues(tracker);
   try {
     c.batches.forEach((batch, t) => {
       if (t > 0) setParams(c.steps[t - 1].params_after);
@@ -77,7 +78,7 @@ export function runQuantityCase(c: QuantityCase, tolerances: Map<string, Toleran
     });
     const comparisons: Comparison[] = [];
     for (const [stepKey, expectedStep] of Object.entries(c.cockpit_output)) {
-      const actualStep = tracker.outputs.get(Number(stepKey)) ?? {};
+      const actualStep = outputs.get(Number(stepKey)) ?? {};
       for (const [name, expected] of Object.entries(expectedStep)) {
         if (!covered.has(name)) continue;
         const actual = actualStep[name] as QuantityValue | undefined;

@@ -18,12 +18,21 @@ export class Lambda extends Module {
   }
 }
 
+/** max(x, 0), elementwise. */
 export const ReLU = (): Lambda => new Lambda("relu", relu);
+/** x for x > 0, `negativeSlope`·x otherwise. */
 export const LeakyReLU = (negativeSlope = 0.01): Lambda => new Lambda("leaky_relu", (x) => leakyRelu(x, negativeSlope));
+/** tanh(x), elementwise. */
 export const Tanh = (): Lambda => new Lambda("tanh", tanh);
+/** 1 / (1 + e^−x), elementwise. */
 export const Sigmoid = (): Lambda => new Lambda("sigmoid", sigmoid);
+/** x·Φ(x) (`"none"`: the exact normal CDF; `"tanh"`: its tanh approximation), as PyTorch. */
 export const GELU = (approximate: "none" | "tanh" = "none"): Lambda => new Lambda("gelu", (x) => gelu(x, approximate));
+/** log(1 + e^(β·x)) / β, and x itself where β·x > `threshold` (as PyTorch). */
 export const Softplus = (beta = 1, threshold = 20): Lambda => new Lambda("softplus", (x) => softplus(x, beta, threshold));
+/** Softmax over the last axis. */
 export const Softmax = (): Lambda => new Lambda("softmax", (x) => softmax(x));
+/** Log-softmax over the last axis. */
 export const LogSoftmax = (): Lambda => new Lambda("log_softmax", (x) => logSoftmax(x));
+/** Merges the axes `startDim`..`endDim` (default: all but the batch axis) into one. */
 export const Flatten = (startDim = 1, endDim = -1): Lambda => new Lambda("flatten", (x) => flatten(x, startDim, endDim));

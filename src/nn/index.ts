@@ -2,4 +2,4 @@ export { Flatten, GELU, Lambda, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, S
 export { Residual, Sequential } from "./containers.ts";
 export { AvgPool2d, BatchNorm, Conv2d, Dropout, Embedding, LayerNorm, Linear, MaxPool2d } from "./layers.ts";
 export { Module, type StateDict, type StateEntry } from "./module.ts";
-export { architectureLayers, buildModel, closestName, type LayerSpec, type ModelSpec } from "./spec.ts";
+export { architectureLayers, buildModel, type LayerSpec, type ModelSpec } from "./spec.ts";

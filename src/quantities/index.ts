@@ -1,9 +1,20 @@
-export { Alpha, fitQuadratic, isDefaultSgd } from "./alpha.ts";
+export { Alpha } from "./alpha.ts";
 export { Distance, GradNorm, Loss, Time, UpdateSize } from "./basic.ts";
+export { HessMaxEV, HessTrace, TICDiag, TICTrace } from "./curvature.ts";
 export { GradientNoiseScale, InnerTest, NormTest, OrthoTest } from "./gradientTests.ts";
-export { GradHist1d, GradHist2d, linspaceEdges } from "./histograms.ts";
-export type { HistogramValue, Quantity, QuantityValue, StepInfo } from "./quantity.ts";
+export { type BinAdaptation, GradHist1d, GradHist2d } from "./histograms.ts";
+export {
+  type HistogramValue,
+  type Quantity,
+  type QuantityParts,
+  type QuantityValue,
+  type RequestContext,
+  ScheduledQuantity,
+  StabilizedQuantity,
+  type StepInfo,
+  summedStatistic,
+} from "./quantity.ts";
 export { configurations, createQuantities, quantityNames } from "./registry.ts";
 export { atSteps, every, logarithmic, type StepSchedule } from "./schedule.ts";
-export { mergeRequests, QuantityTracker, type TrackerState } from "./tracker.ts";
+export { collectQuantityValues, type QuantitySubscriber, QuantityTracker, type TrackerState } from "./tracker.ts";
 export { CABS, EarlyStoppingCriterion, MeanGSNR } from "./variance.ts";

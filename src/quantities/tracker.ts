@@ -47,6 +47,20 @@ export function mergeRequests(requests: ExtensionRequest[]): ExtensionRequest {
   return merged;
 }
 
+/**
+ * Keeps every value `tracker` publishes from now on in memory, by step then name: for short
+ * runs, notebooks and tests. It grows with the run; a long run's values belong in the run store.
+ */
+export function collectQuantityValues(tracker: QuantityTracker): Map<number, Record<string, QuantityValue>> {
+  const byStep = new Map<number, Record<string, QuantityValue>>();
+  tracker.subscribe((step, name, value) => {
+    const entry = byStep.get(step) ?? {};
+    entry[name] = value;
+    byStep.set(step, entry);
+  });
+  return byStep;
+}
+
 /** What a tracker saves in a checkpoint. */
 export interface TrackerState {
   initial: Float32Array[];
@@ -55,20 +69,26 @@ export interface TrackerState {
 }
 
 /**
+ * Receives each quantity value as it is computed: the step it belongs to (two-step quantities
+ * arrive one step late, under the earlier step), the quantity's name (`<name>/<part>` for parts)
+ * and the value.
+ */
+export type QuantitySubscriber = (step: number, name: string, value: QuantityValue) => void;
+
+/**
  * Runs Cockpit-style quantities during training. As the Trainer's `backward` hook it computes,
  * in one backward pass, the gradient plus the union of the per-sample statistics that the
  * quantities due at this step need (nothing extra when none is due), then computes them.
- * Results are kept by step in `outputs`; two-step quantities land under the earlier step.
+ * It keeps no values: each goes to the subscribers (`subscribe`), so a run of any length holds
+ * its memory flat; two-step quantities are published under the earlier step.
  */
 export class QuantityTracker {
-  readonly outputs = new Map<number, Record<string, QuantityValue>>();
   // θ_0 in engine memory, where Distance's kernel reads it.
   private readonly initial: Tensor[];
   private previous: StepInfo | null = null;
   // The engine copies each step's info made, freed when the tracker drops the step.
   private readonly copiesOf = new Map<StepInfo, Tensor[]>();
-  /** Called with (step, name, value) as each result is ready, e.g. to store it. */
-  onValue: ((step: number, name: string, value: QuantityValue) => void) | null = null;
+  private readonly subscribers = new Set<QuantitySubscriber>();
 
   constructor(
     readonly quantities: Quantity[],
@@ -82,6 +102,20 @@ export class QuantityTracker {
       names.add(q.name);
     }
     this.initial = keptCopies(model.parameters());
+  }
+
+  /**
+   * Calls `subscriber` with every value computed from now on, in the order subscribed (the run
+   * store's logger, the JSONL logger, your own); returns the function that unsubscribes it.
+   */
+  subscribe(subscriber: QuantitySubscriber): () => void {
+    // A wrapper per subscription, so that the same function subscribed twice is called twice
+    // and each unsubscribe removes its own.
+    const entry: QuantitySubscriber = (step, name, value) => subscriber(step, name, value);
+    this.subscribers.add(entry);
+    return () => {
+      this.subscribers.delete(entry);
+    };
   }
 
   /** θ_0 (what Distance measures from) and each quantity's own state, for checkpoints. */
@@ -136,13 +170,7 @@ export class QuantityTracker {
       for (const [part, partValue] of Object.entries(value.parts)) this.record(step, `${name}/${part}`, partValue);
       return;
     }
-    let entry = this.outputs.get(step);
-    if (!entry) {
-      entry = {};
-      this.outputs.set(step, entry);
-    }
-    entry[name] = value;
-    this.onValue?.(step, name, value);
+    for (const subscriber of this.subscribers) subscriber(step, name, value);
   }
 
   /** Backpropagates `loss` (a mean of per-sample losses) and computes the quantities due at `step`. */

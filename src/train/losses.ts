@@ -9,6 +9,7 @@ export interface LossSpec {
   labelSmoothing?: number;
 }
 
+/** The losses the Trainer and the config's `training.loss` accept. */
 export const lossNames = ["cross_entropy", "mse", "bce_with_logits"] as const;
 
 /** The targets of a batch as a tensor: int32 labels for cross-entropy, float32 otherwise. */

@@ -1,16 +1,12 @@
 import { appendFileSync } from "node:fs";
-import type { QuantityValue } from "../../quantities/quantity.ts";
 import type { QuantityTracker, TrackerState } from "../../quantities/tracker.ts";
 import type { Callback } from "../callback.ts";
 
-/** Somewhere quantity values go as they are computed (e.g. the run store). */
-export type QuantitySink = (step: number, quantity: string, value: QuantityValue) => void;
-
 /**
- * Writes every quantity value as it is computed to a JSONL file, one
- * `{ step, quantity, value }` object per line (two-step quantities arrive one step late, under
- * their own step), hands it to the extra `sinks`, and carries the tracker's θ_0 through
- * checkpoints. Config section `quantities`; the Trainer's `backward` is the tracker's.
+ * Subscribes to the tracker and writes every quantity value as it is computed to a JSONL file,
+ * one `{ step, quantity, value }` object per line (two-step quantities arrive one step late,
+ * under their own step), and carries the tracker's θ_0 through checkpoints. Config section
+ * `quantities`; the Trainer's `backward` is the tracker's.
  */
 export class QuantityLogger implements Callback {
   readonly name = "quantities";
@@ -19,12 +15,10 @@ export class QuantityLogger implements Callback {
   constructor(
     readonly tracker: QuantityTracker,
     readonly path: string,
-    sinks: QuantitySink[] = [],
   ) {
-    tracker.onValue = (step: number, quantity: string, value: QuantityValue) => {
+    tracker.subscribe((step, quantity, value) => {
       this.pending.push(JSON.stringify({ step, quantity, value }));
-      for (const sink of sinks) sink(step, quantity, value);
-    };
+    });
   }
 
   onBatchEnd(): void {

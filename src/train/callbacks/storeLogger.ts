@@ -1,3 +1,4 @@
+import type { QuantitySubscriber } from "../../quantities/tracker.ts";
 import type { RunStore } from "../../store/runStore.ts";
 import type { Callback, Logs } from "../callback.ts";
 import type { Trainer } from "../trainer.ts";
@@ -10,7 +11,8 @@ const skip = new Set(["epoch", "batch", "step", "size", "tracked"]);
  * `train/<key>`, each epoch's logs under `epoch/<key>` at the step the epoch ended, and the
  * other numeric hyperparameters of the first parameter group (momentum, betas, weight decay)
  * under `hyper/<name>` once they change (a schedule such as one-cycle moves them). Records the parameter names that label
- * per-parameter lists. Config section `store`.
+ * per-parameter lists. Subscribed to a quantity tracker (`logQuantity`), it stores each quantity
+ * value under `quantities/<name>`. Config section `store`.
  */
 export class StoreLogger implements Callback {
   readonly name = "store";
@@ -21,6 +23,9 @@ export class StoreLogger implements Callback {
     readonly store: RunStore,
     readonly runId: string,
   ) {}
+
+  /** A tracker subscriber: `tracker.subscribe(storeLogger.logQuantity)`. */
+  readonly logQuantity: QuantitySubscriber = (step, name, value) => this.store.log(this.runId, `quantities/${name}`, step, value);
 
   onTrainBegin(trainer: Trainer): void {
     this.store.setParameters(

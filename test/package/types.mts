@@ -1,0 +1,37 @@
+// Type-checked (never run) by test/package.test.ts against the installed package's declarations,
+// as a TypeScript user of `gradscope` compiles it: module and resolution NodeNext, strict.
+import * as gradscope from "gradscope";
+import {
+  type Dashboard,
+  every,
+  type QuantitySubscriber,
+  type QuantityTracker,
+  type QuantityValue,
+  type RunRecord,
+  RunStore,
+  type ServeDashboardOptions,
+  serveDashboard,
+  type Tensor,
+  type TrainerOptions,
+  tensor,
+} from "gradscope";
+// @ts-expect-error: only the package's root is exported
+import { RunStore as DeepImport } from "gradscope/dist/src/store/runStore.js";
+
+export function watch(tracker: QuantityTracker): () => void {
+  const subscriber: QuantitySubscriber = (step: number, name: string, value: QuantityValue) => console.log(step, name, value);
+  return tracker.subscribe(subscriber);
+}
+
+export function serve(store: RunStore): Promise<Dashboard> {
+  const options: ServeDashboardOptions = { store, port: 0, host: "127.0.0.1", token: "secret", worker: false };
+  return serveDashboard(options);
+}
+
+export function usage(): { x: Tensor; runs: RunRecord[]; epochs: TrainerOptions["epochs"]; due: boolean } {
+  return { x: tensor([1, 2, 3, 4], [2, 2]), runs: new RunStore("runs/gradscope.db").listRuns(), epochs: 3, due: every(2)(4) };
+}
+
+// @ts-expect-error: an internal helper, not part of the public API
+export const internal = gradscope.closestName;
+export { DeepImport };
