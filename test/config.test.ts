@@ -153,6 +153,8 @@ test("a value that fits no form of a union names the place, the field and the fo
   assert.equal(configErrorOf([base], ["training.clip_norm_type=3"]), 'command-line override "training.clip_norm_type=3": training.clip_norm_type: got 3; expected 2 or inf');
   assert.match(configErrorOf([base], ["training.metrics=[acuracy]"]), /training.metrics\[0\]: got "acuracy" \(did you mean "accuracy"\?\); expected accuracy \| /);
   assert.match(configErrorOf([base], ["quantities={alpha: 3}"]), /quantities.alpha: got 3; expected true \| false or \{every\?, offset\?, logarithmic\?, steps\?\}$/);
+  assert.match(configErrorOf([base], ["optimizer={name: null}"]), /optimizer.name: got null; expected one of sgd, adam, /);
+  assert.match(configErrorOf([base], ["scheduler={t_max: 3}"]), /scheduler.name: required; expected one of step, multistep, /);
   const both = file("both.yaml", "extends: base.yaml\nmodel:\n  arch: mlp\n  layers: [{ type: linear, out: 2 }]\n");
   assert.match(configErrorOf([both]), new RegExp(`^${both}:3:3: model: layers cannot be combined with arch; expected \\{arch: `));
 });

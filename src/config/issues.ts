@@ -26,6 +26,10 @@ function suggestion(value: string, candidates: readonly string[]): string {
   return hint ? ` (did you mean "${hint}"?)` : "";
 }
 const quoted = (value: unknown) => (typeof value === "string" ? `"${value}"` : JSON.stringify(value));
+
+// "required", or 'got "x"' with a did-you-mean among the choices.
+const received = (value: unknown, choices: readonly string[]) =>
+  value === undefined ? "required" : `got ${quoted(value)}${typeof value === "string" ? suggestion(value, choices) : ""}`;
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const isOptional = (schema: z.ZodType) => ["optional", "default", "nullable"].includes(definition(schema).type);
 const unwrap = (schema: z.ZodType): z.ZodType => (isOptional(schema) && definition(schema).innerType ? unwrap(definition(schema).innerType as z.ZodType) : schema);
@@ -129,20 +133,19 @@ function intendedOption(options: Issue[][]): Issue[] | undefined {
 
 function describeUnion(issue: UnionIssue, path: ConfigPath, schema: z.ZodType, raw: Record<string, unknown>, locate: Locate): string {
   const where = `${locate(path)}: ${pathString(path)}`;
-  const received = valueAt(raw, path);
+  const value = valueAt(raw, path);
   const intended = intendedOption(issue.errors);
   if (intended) {
     // Keys of two forms in one mapping (`arch` and `layers`): say so rather than call one unknown.
     const foreign = strangers(intended).filter((key) => issue.errors.some((o) => o !== intended && !failsAtRoot(o) && !strangers(o).includes(key)));
     if (foreign.length > 0) {
-      const own = Object.keys(received as object).filter((key) => !strangers(intended).includes(key));
+      const own = Object.keys(value as object).filter((key) => !strangers(intended).includes(key));
       return `${where}: ${foreign.join(", ")} cannot be combined with ${own.join(", ")}; ${issue.message}`;
     }
     return intended.map((inner) => describeIssue({ ...inner, path: [...path, ...inner.path] } as Issue, schema, raw, locate)).join("\n");
   }
-  if (received === undefined) return `${where}: required; ${issue.message}`;
   const choices = issue.errors.flatMap((o) => o.flatMap((i) => (i.code === "invalid_value" ? i.values.map(String) : [])));
-  return `${where}: got ${quoted(received)}${typeof received === "string" ? suggestion(received, choices) : ""}; ${issue.message}`;
+  return `${where}: ${received(value, choices)}; ${issue.message}`;
 }
 
 /**
@@ -164,10 +167,9 @@ export function describeIssue(issue: Issue, schema: z.ZodType, raw: Record<strin
   }
   if (issue.code === "invalid_union" && issue.errors.length > 0) return describeUnion(issue, path, schema, raw, locate);
   let message = issue.message.replace(/^Invalid input: /, "");
-  const received = valueAt(raw, path);
+  const value = valueAt(raw, path);
   const choices = "options" in issue ? (issue.options as unknown[]) : "values" in issue ? (issue.values as unknown[]) : undefined;
-  if (choices && typeof received === "string") message = `got "${received}"${suggestion(received, choices.map(String))}; expected one of ${choices.map(String).join(", ")}`;
-  else if (choices && received === undefined) message = `required; expected one of ${choices.map(String).join(", ")}`;
-  else if (issue.code === "invalid_type") message = `${received === undefined ? "required" : `got ${quoted(received)}`}; ${message.replace(/, received \w+$/, "")}`;
+  if (choices) message = `${received(value, choices.map(String))}; expected one of ${choices.map(String).join(", ")}`;
+  else if (issue.code === "invalid_type") message = `${received(value, [])}; ${message.replace(/, received \w+$/, "")}`;
   return `${locate(path)}: ${pathString(path) || "config"}: ${message}`;
 }
