@@ -2,6 +2,7 @@ import { writeFileSync } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { ConfigError } from "../config/load.ts";
 import { configJsonSchema } from "../config/schema.ts";
+import { CheckpointError } from "../train/checkpoint.ts";
 import { defaultStorePath, exportCommand, runsCommand } from "./runs.ts";
 import { ExitCode, evalCommand, trainCommand } from "./train.ts";
 import { type ServeOptions, uiCommand } from "./ui.ts";
@@ -90,6 +91,11 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof CommanderError) return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     if (error instanceof ConfigError) {
       process.stderr.write(`config error:\n${error.message}\n`);
+      return ExitCode.usage;
+    }
+    // A checkpoint that cannot be used is bad input, like a bad config: nothing was trained or evaluated.
+    if (error instanceof CheckpointError) {
+      process.stderr.write(`${error.message}\n`);
       return ExitCode.usage;
     }
     process.stderr.write(`${(error as Error).message}\n`);
