@@ -7,6 +7,7 @@ import { ArrayDataset } from "./dataset.ts";
  * given: a test set passes the training set's `seed` (the same centres) and its own `pointsSeed`.
  */
 export function blobs(samples: number, classes: number, dims: number, std: number, seed: number, pointsSeed?: number): ArrayDataset {
+  if (!Number.isInteger(classes) || classes < 1) throw new RangeError(`gradscope: blobs: classes must be a positive integer (one centre per class), got ${classes}`);
   const random = new Random(seed);
   const centres = Array.from({ length: classes * dims }, () => 10 * random.uniform() - 5);
   const points = pointsSeed === undefined ? random : new Random(pointsSeed);

@@ -6,4 +6,4 @@ export { NanGuard } from "./callbacks/nanGuard.ts";
 export { ProgressLogger } from "./callbacks/progress.ts";
 export { type Checkpoint, CheckpointError, captureCheckpoint, loadCheckpoint, restoreCheckpoint, saveCheckpoint, writeFileAtomic } from "./checkpoint.ts";
 export { type LossSpec, lossNames } from "./losses.ts";
-export { type FitResult, type MetricSpec, Trainer, type TrainerOptions, type TrainerPosition, type TrainerState } from "./trainer.ts";
+export { type Evaluation, type FitResult, type MetricSpec, Trainer, type TrainerOptions, type TrainerPosition, type TrainerState } from "./trainer.ts";
