@@ -132,5 +132,5 @@ export function confusionTable(matrix: number[][]): string {
     "",
     matrix.map((_, p) => String(p)),
   );
-  return [`true \\ predicted`, header, ...matrix.map((row, t) => line(String(t), row.map(cell)))].join("\n");
+  return ["true \\ predicted", header, ...matrix.map((row, t) => line(String(t), row.map(cell)))].join("\n");
 }
