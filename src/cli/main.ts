@@ -3,6 +3,7 @@ import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 
 import { ConfigError } from "../config/load.ts";
 import { configJsonSchema } from "../config/schema.ts";
 import { packageFile } from "../engine/packageFiles.ts";
+import { CheckpointError } from "../train/checkpoint.ts";
 import { defaultStorePath, exportCommand, exportFormats, runsActions, runsCommand } from "./runs.ts";
 import { ExitCode, evalCommand, trainCommand } from "./train.ts";
 import { type ServeOptions, uiCommand } from "./ui.ts";
@@ -101,7 +102,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`config error:\n${error.message}\n`);
       return ExitCode.usage;
     }
-    if (error instanceof UsageError) {
+    // A checkpoint that cannot be used is bad input, like a bad config: nothing was trained or evaluated.
+    if (error instanceof UsageError || error instanceof CheckpointError) {
       process.stderr.write(`${error.message}\n`);
       return ExitCode.usage;
     }

@@ -5,6 +5,7 @@ import { buildData, buildTraining } from "../config/build.ts";
 import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { startDashboardWorker } from "../dashboard/launch.ts";
+import { confusionTable } from "../metrics/confusion.ts";
 import { type RunStatus, RunStore } from "../store/runStore.ts";
 import { LATEST, writeTrainerCheckpoint } from "../train/callbacks/modelCheckpoint.ts";
 import { epochLine } from "../train/callbacks/progress.ts";
@@ -102,12 +103,14 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
         log(`checkpoint saved; resume with: gradscope train --resume ${directory}`);
       }
     }
-    const test = trainer.evaluate(data.test, "test_");
+    const { logs: testLogs, matrices } = trainer.evaluateWithMatrices(data.test, "test_");
     log(
-      `test: ${epochLine({ epoch: trainer.position.epoch, ...test }, loaded.config.training.epochs)
+      `test: ${epochLine({ epoch: trainer.position.epoch, ...testLogs }, loaded.config.training.epochs)
         .replace(/^epoch \S+\s+/, "")
         .replace(/\s+\(.*$/, "")}`,
     );
+    for (const [key, matrix] of Object.entries(matrices)) log(`${key}:\n${confusionTable(matrix)}`);
+    const test = { ...testLogs, ...matrices };
     const seconds = trainer.history.reduce((s, h) => s + (h.epoch_seconds ?? 0), 0);
     summary = {
       status: result.status,
@@ -168,8 +171,8 @@ export function evalCommand(options: EvalCommandOptions): number {
   const setup = buildTraining(loaded, data, ".");
   try {
     restoreCheckpoint(loadCheckpoint(options.checkpoint), setup);
-    const test = setup.trainer.evaluate(data.test, "test_");
-    process.stdout.write(`${JSON.stringify(test)}\n`);
+    const { logs, matrices } = setup.trainer.evaluateWithMatrices(data.test, "test_");
+    process.stdout.write(`${JSON.stringify({ ...logs, ...matrices })}\n`);
     return ExitCode.ok;
   } finally {
     setup.tracker?.dispose();

@@ -24,6 +24,7 @@ import { QuantityLogger } from "../train/callbacks/quantityLogger.ts";
 import { StoreLogger } from "../train/callbacks/storeLogger.ts";
 import { StoreStopWatcher } from "../train/callbacks/storeStopWatcher.ts";
 import { SystemMonitor } from "../train/callbacks/systemMonitor.ts";
+import { checkMetricsFit, defaultMetricNames } from "../train/losses.ts";
 import { type MetricSpec, Trainer } from "../train/trainer.ts";
 import { ConfigError, type LoadedConfig } from "./load.ts";
 import { type ConfigPath, pathString } from "./path.ts";
@@ -94,6 +95,11 @@ export function buildData(loaded: LoadedConfig): RunData {
     data.classes ??
     (data.source === "fashion-mnist" || data.source === "fashion-mnist-sample" ? 10 : data.source === "spirals" ? 2 : training.loss === "cross_entropy" ? undefined : 0);
   if (classes === undefined) throw new ConfigError(`${loaded.locate(["data", "classes"])}: data.classes: required for source ${data.source} with a classification loss`);
+  if (classes === 0 && training.loss === "cross_entropy") {
+    throw new ConfigError(
+      `${loaded.locate(["data", "classes"])}: data.classes: 0 means regression targets, which the cross_entropy loss cannot train; use classes >= 2, or loss: mse`,
+    );
+  }
   if ((data.source === "idx" || data.source === "csv") && data.path === undefined)
     throw new ConfigError(`${loaded.locate(["data", "source"])}: data.path: required for source ${data.source}`);
   const spec = { ...data, classes } as unknown as SourceSpec;
@@ -133,12 +139,17 @@ export function buildData(loaded: LoadedConfig): RunData {
   };
 }
 
-function metricSpecs(config: Config): MetricSpec[] {
-  return config.training.metrics.map((m) => {
+// The listed metrics, or the loss's defaults; a metric that does not fit the loss is located in the config.
+function metricSpecs(loaded: LoadedConfig): MetricSpec[] {
+  const { training } = loaded.config;
+  const loss = { name: training.loss };
+  const specs = (training.metrics ?? defaultMetricNames(loss)).map((m) => {
     if (typeof m === "string") return { name: m };
     const { name, ...options } = m as { name: string } & Record<string, unknown>;
     return { name, options };
   });
+  for (const [i, spec] of specs.entries()) located(loaded, ["training", "metrics", i], () => checkMetricsFit(loss, [spec.name]));
+  return specs;
 }
 
 /**
@@ -227,7 +238,7 @@ export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory:
     schedulerMonitor: monitor,
     loss: { name: training.loss, labelSmoothing: training.label_smoothing },
     epochs: training.epochs,
-    metrics: metricSpecs(config),
+    metrics: metricSpecs(loaded),
     clipGradNorm: training.clip_grad_norm,
     clipNormType: training.clip_norm_type,
     clipGradValue: training.clip_grad_value,
