@@ -333,3 +333,17 @@ test("schedulers: state round-trips, chaining multiplies, sequential switches, a
   assert.throws(() => createScheduler("step", optimizer, { step_size: 0 }), /StepLR: stepSize must be a positive integer, got 0/);
   w.dispose();
 });
+
+test("Adam, AdamW and RAdam blend the moments with 1 − β computed in double, as torch.optim does (1 − 0.9f is not 0.1f)", () => {
+  for (const name of ["adam", "adamw", "radam"]) {
+    // 13 elements: three SIMD blocks and the scalar tail.
+    const param = parameter(new Array(13).fill(0.5), [13]);
+    param.grad = tensor(new Array(13).fill(1), [13]);
+    const optimizer = createOptimizer(name, [param], { lr: 1e-3, betas: [0.9, 0.999], weight_decay: 0 });
+    optimizer.step();
+    const { buffers } = optimizer.stateDict().state[0]!;
+    // One step from zero moments with gradient 1: m = (1 − β1)·1 and v = (1 − β2)·1·1.
+    assert.deepEqual([...buffers.expAvg], new Array(13).fill(Math.fround(0.1)), `${name} exp_avg`);
+    assert.deepEqual([...buffers.expAvgSq], new Array(13).fill(Math.fround(1 - 0.999)), `${name} exp_avg_sq`);
+  }
+});
