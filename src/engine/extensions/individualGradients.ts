@@ -1,7 +1,8 @@
 import { gemm } from "../kernels/gemm.ts";
 import { engineMemory } from "../memory.ts";
-import { type Conv2dHyper, convWeightGradients } from "../ops/conv2d.ts";
+import { convWeightGradients } from "../ops/conv2d.ts";
 import { type LayerRecord, Tensor } from "../tensor.ts";
+import { applyRule, type PerKind, type RecordOf } from "./layerKinds.ts";
 
 /** Per-sample gradients g_i of one parameter, [N, *param.shape]. */
 export interface ParameterGradients {
@@ -14,7 +15,7 @@ function perSampleTensor(parameter: Tensor, batch: number): Tensor {
 }
 
 // Linear: g_i(W) = Σ_s δ_is a_isᵀ (s runs over middle axes), g_i(b) = Σ_s δ_is.
-function linear(layer: LayerRecord, gradOut: Tensor, scale: number): ParameterGradients[] {
+function linear(layer: RecordOf<"linear">, gradOut: Tensor, scale: number): ParameterGradients[] {
   const { input, weight, bias } = layer;
   const batch = input.shape[0];
   const inFeatures = input.shape[input.rank - 1];
@@ -61,9 +62,8 @@ function sumPositions(parameter: Tensor, values: Tensor, batch: number, position
 }
 
 // Conv2d: g_i(W_g) = δ_ig · unfold(x_i)_gᵀ per group, g_i(b) = Σ_p δ_i.
-function conv2d(layer: LayerRecord, gradOut: Tensor, scale: number): ParameterGradients[] {
-  const { input, weight, bias } = layer;
-  const hyper = layer.hyper as unknown as Conv2dHyper;
+function conv2d(layer: RecordOf<"conv2d">, gradOut: Tensor, scale: number): ParameterGradients[] {
+  const { input, weight, bias, hyper } = layer;
   const g = hyper.geometry;
   const batch = input.shape[0];
   const outChannels = gradOut.shape[1];
@@ -80,10 +80,9 @@ function conv2d(layer: LayerRecord, gradOut: Tensor, scale: number): ParameterGr
 }
 
 // Embedding: g_i(E)[row] = Σ over sample i's positions with that index of δ (padding row: 0).
-function embedding(layer: LayerRecord, gradOut: Tensor, scale: number): ParameterGradients[] {
-  const { input: indices, weight } = layer;
+function embedding(layer: RecordOf<"embedding">, gradOut: Tensor, scale: number): ParameterGradients[] {
+  const { input: indices, weight, paddingIndex, dim } = layer;
   if (!weight?.requiresGrad) return [];
-  const { paddingIndex, dim } = layer.hyper as { paddingIndex: number | null; dim: number };
   const batch = indices.shape[0];
   const positions = indices.size / batch;
   const out = perSampleTensor(weight, batch);
@@ -104,9 +103,8 @@ function embedding(layer: LayerRecord, gradOut: Tensor, scale: number): Paramete
 }
 
 // LayerNorm: g_i(w) = Σ_rows of sample i δ ⊙ x̂, g_i(b) = Σ_rows δ.
-function layerNorm(layer: LayerRecord, gradOut: Tensor, scale: number): ParameterGradients[] {
-  const { weight, bias, input } = layer;
-  const { normalized, length } = layer.hyper as { normalized: Tensor; length: number };
+function layerNorm(layer: RecordOf<"layernorm">, gradOut: Tensor, scale: number): ParameterGradients[] {
+  const { weight, bias, input, normalized, length } = layer;
   const batch = input.shape[0];
   const rows = input.size / (batch * length);
   const result: ParameterGradients[] = [];
@@ -131,7 +129,7 @@ function layerNorm(layer: LayerRecord, gradOut: Tensor, scale: number): Paramete
 
 /** Throws for a batch norm in train mode, whose batch statistics couple the samples' gradients. */
 export function rejectCoupledSamples(layer: LayerRecord): void {
-  if (layer.kind === "batchnorm" && layer.hyper.training) {
+  if (layer.kind === "batchnorm" && layer.training) {
     throw new Error(
       `gradscope: per-sample gradients are not defined for batch norm in train mode (layer ${layer.weight?.name ?? "batchnorm"}): the batch statistics couple the samples; use eval mode or skip the quantity`,
     );
@@ -139,10 +137,9 @@ export function rejectCoupledSamples(layer: LayerRecord): void {
 }
 
 // BatchNorm (eval mode only): g_i(w)_c = Σ_spatial δ ⊙ x̂, g_i(b)_c = Σ_spatial δ.
-function batchNorm(layer: LayerRecord, gradOut: Tensor, scale: number): ParameterGradients[] {
-  const { weight, bias, input } = layer;
+function batchNorm(layer: RecordOf<"batchnorm">, gradOut: Tensor, scale: number): ParameterGradients[] {
+  const { weight, bias, input, normalized, channels, spatial } = layer;
   rejectCoupledSamples(layer);
-  const { normalized, channels, spatial } = layer.hyper as { normalized: Tensor; channels: number; spatial: number };
   const batch = input.shape[0];
   const result: ParameterGradients[] = [];
   const heap = engineMemory.f32;
@@ -162,7 +159,7 @@ function batchNorm(layer: LayerRecord, gradOut: Tensor, scale: number): Paramete
   return result;
 }
 
-const rules: Record<LayerRecord["kind"], (layer: LayerRecord, gradOut: Tensor, scale: number) => ParameterGradients[]> = {
+const rules: PerKind<[gradOut: Tensor, scale: number], ParameterGradients[]> = {
   linear,
   conv2d,
   embedding,
@@ -175,5 +172,5 @@ const rules: Record<LayerRecord["kind"], (layer: LayerRecord, gradOut: Tensor, s
  * parameters: the fallback every statistic can be reduced from.
  */
 export function individualGradients(layer: LayerRecord, gradOut: Tensor, scale: number): ParameterGradients[] {
-  return rules[layer.kind](layer, gradOut, scale);
+  return applyRule(rules, layer, gradOut, scale);
 }

@@ -5,7 +5,7 @@ import { gemm, sparseDenseProduct } from "../kernels/gemm.ts";
 import { countNonzero } from "../kernels/reductions.ts";
 import { engineMemory } from "../memory.ts";
 import { shapeString } from "../shapes.ts";
-import { Tensor } from "../tensor.ts";
+import { type LayerRecordBase, Tensor } from "../tensor.ts";
 import { addBias, biasGradient } from "./bias.ts";
 import { type ConvGeometry, col2imAdd, convOutputSize, im2col, sparseConvInputGradient } from "./im2col.ts";
 
@@ -33,6 +33,12 @@ export interface Conv2dHyper {
   patch: number;
   /** Output positions per channel: outH·outW. */
   plane: number;
+}
+
+/** A convolution as the per-sample extensions see it: the NCHW input and the resolved geometry. */
+export interface Conv2dRecord extends LayerRecordBase {
+  readonly kind: "conv2d";
+  readonly hyper: Conv2dHyper;
 }
 
 const pair = (value: number | [number, number] | undefined, fallback: number): [number, number] =>
@@ -392,7 +398,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
   return record(out, {
     op: "conv2d",
     inputs: [x, weight, bias],
-    layer: { kind: "conv2d", input: x, weight, bias, hyper: hyper as unknown as Record<string, unknown> },
+    layer: { kind: "conv2d", input: x, weight, bias, hyper },
     backward: (gradOut, needed) => {
       const [wantsX, wantsWeight, wantsBias] = wantedGradients([x, weight, bias], needed);
       return conv2dVjp(hyper, x, weight, gradOut, { x: wantsX, weight: wantsWeight, bias: wantsBias });
