@@ -64,10 +64,7 @@ function sumPositions(parameter: Tensor, values: Tensor, batch: number, position
 // Conv2d: g_i(W_g) = δ_ig · unfold(x_i)_gᵀ per group, g_i(b) = Σ_p δ_i.
 function conv2d(layer: RecordOf<"conv2d">, gradOut: Tensor, scale: number): ParameterGradients[] {
   const { input, weight, bias, hyper } = layer;
-  const g = hyper.geometry;
   const batch = input.shape[0];
-  const outChannels = gradOut.shape[1];
-  const plane = g.outH * g.outW;
   const result: ParameterGradients[] = [];
   if (weight?.requiresGrad) {
     const out = perSampleTensor(weight, batch);
@@ -75,8 +72,14 @@ function conv2d(layer: RecordOf<"conv2d">, gradOut: Tensor, scale: number): Para
     convWeightGradients(input, gradOut, hyper, scale, (sample) => out.ptr + sample * perSample, false);
     result.push({ parameter: weight, gradients: out });
   }
-  if (bias?.requiresGrad) result.push({ parameter: bias, gradients: sumPositions(bias, gradOut, batch, plane, outChannels, scale, true) });
+  if (bias?.requiresGrad) result.push({ parameter: bias, gradients: conv2dBiasGradients(layer, gradOut, scale) });
   return result;
+}
+
+/** A conv layer's per-sample bias gradients s·Σ_p δ_i, [N, out]: small enough to be the closed form. */
+export function conv2dBiasGradients(layer: RecordOf<"conv2d">, gradOut: Tensor, scale: number): Tensor {
+  const { batch, outChannels, plane } = layer.hyper;
+  return sumPositions(layer.bias as Tensor, gradOut, batch, plane, outChannels, scale, true);
 }
 
 // Embedding: g_i(E)[row] = Σ over sample i's positions with that index of δ (padding row: 0).

@@ -99,7 +99,7 @@ function inputBlock(hyper: Conv2dHyper, n: number, group: number): number {
 }
 
 /** The element offset, in the NCHW output or its gradient, of sample n's first channel of `group`. */
-function outputBlock(hyper: Conv2dHyper, n: number, group: number): number {
+export function outputBlock(hyper: Conv2dHyper, n: number, group: number): number {
   return (n * hyper.outChannels + group * hyper.groupOut) * hyper.plane;
 }
 
