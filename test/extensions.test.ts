@@ -7,7 +7,7 @@ import { backward } from "../src/engine/autograd.ts";
 import { parameter, tensor, zeros } from "../src/engine/creation.ts";
 import { convGramBatchDot, convGramBatchL2, gramRouteCheaper } from "../src/engine/extensions/convClosedForms.ts";
 import { backwardWithExtensions, type ExtensionRequest, type Histogram2dSpec, histogram1d, histogram2d } from "../src/engine/extensions/index.ts";
-import { individualGradients } from "../src/engine/extensions/individualGradients.ts";
+import { forEachConvWeightChunk, individualGradients } from "../src/engine/extensions/individualGradients.ts";
 import { LayerContext } from "../src/engine/extensions/layerContext.ts";
 import { RankOneLinear, symmetricFromLower } from "../src/engine/extensions/linearClosedForms.ts";
 import { rankOneHistogram1d, rankOneHistogram2d, tensorHistogram1d, tensorHistogram2d } from "../src/engine/extensions/linearHistogram.ts";
@@ -60,6 +60,10 @@ test("batchL2, batchDot, meanProjections, sumGradSquared and projections equal t
     // Without materialized gradients, conv layers take the general path from their own copies.
     const alone = backwardWithExtensions(loss, { meanProjections: true });
     model.zeroGrad();
+    // Without batchDot, conv weights' batchL2 is reduced from chunks of per-sample gradients and
+    // sumGradSquared is summed one sample at a time.
+    const reduced = backwardWithExtensions(loss, { batchL2: true, sumGradSquared: true });
+    model.zeroGrad();
     const stats = backwardWithExtensions(loss, {
       batchL2: true,
       batchDot: true,
@@ -102,12 +106,24 @@ test("batchL2, batchDot, meanProjections, sumGradSquared and projections equal t
           `${what} ${k}`,
         );
       }
+      for (const [what, values] of [
+        ["sumGradSquared", s.sumGradSquared?.data],
+        ["sumGradSquared without materializing", reduced.get(p)?.sumGradSquared?.data],
+      ] as const) {
+        assertClose(
+          values ?? [],
+          Array.from({ length: p.size }, (_, j) => rows.reduce((t, r) => t + r[j] * r[j], 0)),
+          1e-4,
+          1e-8,
+          `${what} ${k}`,
+        );
+      }
       assertClose(
-        s.sumGradSquared?.data ?? [],
-        Array.from({ length: p.size }, (_, j) => rows.reduce((t, r) => t + r[j] * r[j], 0)),
+        reduced.get(p)?.batchL2 ?? [],
+        rows.map((r) => dot(r, r)),
         1e-4,
-        1e-8,
-        `sumGradSquared ${k}`,
+        1e-7,
+        `batchL2 without materializing ${k}`,
       );
       assertClose(
         s.projections ?? [],
@@ -474,6 +490,12 @@ test("conv2d's Gram batchL2/batchDot and its per-sample sumGradSquared equal the
           const role = p === weight ? "weight" : "bias";
           const what = `${g.name}, ${zeroFraction} zeros, ${role}`;
           assertStatisticsClose(convClosedForms(layer, gradOut, scale, role), statisticsOfRows(rowsOf(gradients.data, g.input[0])), what);
+          if (role === "weight") {
+            // Chunks of two samples, the last one short where N is odd.
+            const chunked: number[] = [];
+            forEachConvWeightChunk(layer, gradOut, scale, (first, chunk) => chunked.splice(first * weight.size, chunk.size, ...chunk.data), 2 * weight.size);
+            assertClose(chunked, gradients.data, 1e-6, 1e-7, `${what}, chunked`);
+          }
         }
       });
       assert.equal(liveTensorCount(), live, `${g.name}: tensors freed`);
@@ -512,6 +534,11 @@ test("the cost model keeps fmnist_2c2d's convs on the materialized route and sen
   const late = hyper([128, 256, 7, 7], [256, 256, 3, 3], 1);
   assert.equal(gramRouteCheaper(late, "batchL2"), true);
   assert.equal(gramRouteCheaper(late, "batchDot"), false);
+  // 8×8 planes of 64 channels: by Grams, unless the output gradient is mostly zero, which
+  // makes materializing cheaper.
+  const middle = hyper([128, 64, 10, 10], [64, 64, 3, 3], 0);
+  assert.equal(gramRouteCheaper(middle, "batchL2", false), true);
+  assert.equal(gramRouteCheaper(middle, "batchL2", true), false);
   // A 1×1 output: both by Grams.
   const point = hyper([128, 64, 3, 3], [128, 64, 3, 3], 0);
   assert.equal(gramRouteCheaper(point, "batchL2"), true);

@@ -76,6 +76,41 @@ function conv2d(layer: RecordOf<"conv2d">, gradOut: Tensor, scale: number): Para
   return result;
 }
 
+// Per-sample gradients of this many floats (16 MB) are formed at once where a statistic reduces
+// them chunk by chunk.
+const CHUNK_FLOATS = 1 << 22;
+
+/**
+ * A conv layer's per-sample weight gradients g_i = s·δ_i·unfold(x_i)ᵀ a chunk of samples at a
+ * time, so that N×D floats are never held at once: `visit` gets each chunk's first sample and
+ * its gradients [count, *weight.shape], freed when it returns. `budget`: floats per chunk.
+ */
+export function forEachConvWeightChunk(layer: RecordOf<"conv2d">, gradOut: Tensor, scale: number, visit: (first: number, gradients: Tensor) => void, budget = CHUNK_FLOATS): void {
+  const { input, hyper } = layer;
+  const weight = layer.weight as Tensor;
+  const count = Math.max(1, Math.min(hyper.batch, Math.floor(budget / weight.size)));
+  const inputPerSample = input.size / hyper.batch;
+  const gradOutPerSample = gradOut.size / hyper.batch;
+  for (let first = 0; first < hyper.batch; first += count) {
+    const samples = Math.min(count, hyper.batch - first);
+    const whole = samples === hyper.batch;
+    // A chunk of samples is a smaller batch: its input and output gradient copied apart.
+    const chunkInput = whole ? input : sampleRange(input, first, samples, inputPerSample);
+    const chunkGradOut = whole ? gradOut : sampleRange(gradOut, first, samples, gradOutPerSample);
+    const gradients = perSampleTensor(weight, samples);
+    convWeightGradients(chunkInput, chunkGradOut, { ...hyper, batch: samples }, scale, (sample) => gradients.ptr + sample * weight.size * 4, false);
+    if (!whole) for (const t of [chunkInput, chunkGradOut]) t.dispose();
+    visit(first, gradients);
+    gradients.dispose();
+  }
+}
+
+function sampleRange(x: Tensor, first: number, samples: number, perSample: number): Tensor {
+  const out = new Tensor([samples, ...x.shape.slice(1)], "float32", "a chunk of samples");
+  engineMemory.f32.copyWithin(out.offset, x.offset + first * perSample, x.offset + (first + samples) * perSample);
+  return out;
+}
+
 /** A conv layer's per-sample bias gradients s·Σ_p δ_i, [N, out]: small enough to be the closed form. */
 export function conv2dBiasGradients(layer: RecordOf<"conv2d">, gradOut: Tensor, scale: number): Tensor {
   const { batch, outChannels, plane } = layer.hyper;

@@ -1,4 +1,5 @@
 import { engineMemory } from "../memory.ts";
+import { isMostlyZero } from "../ops/conv2d.ts";
 import type { LayerRecord, Tensor } from "../tensor.ts";
 import { gramRouteCheaper } from "./convClosedForms.ts";
 import { ConvColumnSquares } from "./convCurvature.ts";
@@ -19,6 +20,7 @@ export class LayerContext {
   private materialized: ParameterGradients[] | null = null;
   private convBias: Tensor | null = null;
   private convSquares: ConvColumnSquares | null = null;
+  private sparseGradOut: boolean | undefined;
   private readonly kept = new Set<Tensor>();
 
   constructor(
@@ -57,7 +59,8 @@ export class LayerContext {
 
   /** Whether a conv weight's batchL2 or batchDot is cheaper from the Grams than from materialized g_i. */
   prefersGram(layer: RecordOf<"conv2d">, statistic: "batchL2" | "batchDot"): boolean {
-    return !this.hasMaterialized && gramRouteCheaper(layer.hyper, statistic);
+    this.sparseGradOut ??= isMostlyZero(this.gradOut);
+    return !this.hasMaterialized && gramRouteCheaper(layer.hyper, statistic, this.sparseGradOut);
   }
 
   /** A conv layer's per-sample bias gradients [N, out]. */

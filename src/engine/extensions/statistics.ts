@@ -3,6 +3,7 @@ import { engineMemory } from "../memory.ts";
 import { Tensor } from "../tensor.ts";
 import { convGramBatchDot, convGramBatchL2 } from "./convClosedForms.ts";
 import type { Histogram1dSpec, Histogram2dSpec } from "./histograms.ts";
+import { forEachConvWeightChunk } from "./individualGradients.ts";
 import type { LayerContext } from "./layerContext.ts";
 import type { RecordOf, SomeKinds } from "./layerKinds.ts";
 import { gram, type RankOneLinear, rowSquaredNorms, symmetricFromLower } from "./linearClosedForms.ts";
@@ -31,8 +32,8 @@ const rankOne =
 
 /**
  * ‖g_i‖² for each sample. Linear: s²‖δ_i‖²‖a_i‖² (weight), s²‖δ_i‖² (bias). Conv2d weight: from
- * the Grams of unfolded inputs and output gradients where cheaper (convClosedForms.ts); bias:
- * from the per-sample sums Σ_p δ_i.
+ * the Grams of unfolded inputs and output gradients where cheaper (convClosedForms.ts), else
+ * from per-sample gradients formed a chunk of samples at a time; bias: from Σ_p δ_i.
  */
 export const batchL2: StatisticRules<Float64Array> = {
   closedForms: {
@@ -45,7 +46,12 @@ export const batchL2: StatisticRules<Float64Array> = {
     }),
     conv2d: (layer, context, role) => {
       if (role === "bias") return batchL2.general(context.convBiasGradients(layer), layer.bias as Tensor, context);
-      return context.prefersGram(layer, "batchL2") ? convGramBatchL2(layer, context.gradOut, context.scale) : undefined;
+      if (context.hasMaterialized) return undefined;
+      if (context.prefersGram(layer, "batchL2")) return convGramBatchL2(layer, context.gradOut, context.scale);
+      // Else materialized, but a chunk of samples at a time.
+      const norms = new Float64Array(layer.hyper.batch);
+      forEachConvWeightChunk(layer, context.gradOut, context.scale, (first, gradients) => norms.set(batchL2.general(gradients, layer.weight as Tensor, context), first));
+      return norms;
     },
   },
   general(gradients: Tensor): Float64Array {

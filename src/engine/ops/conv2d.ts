@@ -122,7 +122,7 @@ export function forEachUnfolded(x: Tensor, hyper: Conv2dHyper, visit: (sample: n
  */
 export function convWeightGradients(x: Tensor, gradOut: Tensor, hyper: Conv2dHyper, alpha: number, target: (sample: number) => number, accumulate: boolean): void {
   const { groupOut, patch, plane } = hyper;
-  if (!accumulate && countNonzero(gradOut) < SPARSE_GRADIENT_DENSITY * gradOut.size) {
+  if (!accumulate && isMostlyZero(gradOut)) {
     sparseWeightGradients(x, gradOut, hyper, alpha, target);
     return;
   }
@@ -187,6 +187,11 @@ function copyChannelRows(hyper: Conv2dHyper, nchw: number, chunk: number, first:
 // near 0.4.
 const SPARSE_GRADIENT_DENSITY = 0.3;
 
+/** Whether an output gradient is sparse enough for the kernels that follow its nonzeros. */
+export function isMostlyZero(gradOut: Tensor): boolean {
+  return countNonzero(gradOut) < SPARSE_GRADIENT_DENSITY * gradOut.size;
+}
+
 // The buffers of one backward pass: the gradients being formed (zeroed), and whether the output
 // gradient is mostly zero, so that the input gradient is summed from its nonzeros.
 interface VjpBuffers {
@@ -205,7 +210,7 @@ function conv2dVjp(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tenso
   if (gradW) heap.fill(0, gradW.offset, gradW.offset + gradW.size);
   // Mostly zero output gradients (ReLU then max-pooling leave about 20%) reach the input
   // through only their nonzeros, one sample at a time.
-  const sparse = gradX !== null && countNonzero(gradOut) < SPARSE_GRADIENT_DENSITY * gradOut.size;
+  const sparse = gradX !== null && isMostlyZero(gradOut);
   const buffers = { gradX, gradW, sparse };
   if (plane >= PER_SAMPLE_PLANE) vjpBySample(hyper, x, weight, gradOut, buffers);
   else vjpByChunk(hyper, x, weight, gradOut, buffers);
