@@ -419,10 +419,10 @@ const rowsOf = (values: ArrayLike<number>, batch: number): number[][] => {
   return Array.from({ length: batch }, (_, i) => Array.from(values).slice(i * size, (i + 1) * size));
 };
 
-// Weight: the Gram routes (forced, whatever the cost model picks) and the per-sample sums;
-// bias: the table's conv2d closed forms.
+// Weight: the Gram routes (forced, whatever the cost model picks) and the chunked pass's
+// sumGradSquared; bias: the table's conv2d closed forms.
 function convClosedForms(layer: Conv2dRecord, gradOut: Tensor, scale: number, role: "weight" | "bias"): ConvStatistics {
-  const context = new LayerContext(layer, gradOut, scale, {});
+  const context = new LayerContext(layer, gradOut, scale, { batchL2: true, sumGradSquared: true });
   const parameter = (role === "weight" ? layer.weight : layer.bias) as Tensor;
   const viaTable = <T>(rules: StatisticRules<T>): T => (rules.closedForms.conv2d?.(layer, context, role, parameter) as T) ?? assert.fail(`no conv2d ${role} rule`);
   const squares = viaTable(sumGradSquared);
@@ -491,6 +491,11 @@ test("conv2d's Gram batchL2/batchDot and its per-sample sumGradSquared equal the
           const what = `${g.name}, ${zeroFraction} zeros, ${role}`;
           assertStatisticsClose(convClosedForms(layer, gradOut, scale, role), statisticsOfRows(rowsOf(gradients.data, g.input[0])), what);
           if (role === "weight") {
+            const context = new LayerContext(layer, gradOut, scale, { batchL2: true });
+            const expected = statisticsOfRows(rowsOf(gradients.data, g.input[0]));
+            const chunkedBatchL2 = context.convWeightReductions(layer).batchL2 ?? [];
+            assertClose(chunkedBatchL2, expected.batchL2, 1e-4, 1e-5 * Math.max(...Array.from(expected.batchL2)), `${what}, batchL2 of the chunked pass`);
+            context.dispose();
             // Chunks of two samples, the last one short where N is odd.
             const chunked: number[] = [];
             forEachConvWeightChunk(layer, gradOut, scale, (first, chunk) => chunked.splice(first * weight.size, chunk.size, ...chunk.data), 2 * weight.size);

@@ -1,25 +1,32 @@
+import { zeros } from "../creation.ts";
 import { engineMemory } from "../memory.ts";
 import { isMostlyZero } from "../ops/conv2d.ts";
 import type { LayerRecord, Tensor } from "../tensor.ts";
 import { gramRouteCheaper } from "./convClosedForms.ts";
-import { ConvColumnSquares } from "./convCurvature.ts";
-import { conv2dBiasGradients, individualGradients, type ParameterGradients } from "./individualGradients.ts";
+import { conv2dBiasGradients, forEachConvWeightChunk, individualGradients, type ParameterGradients } from "./individualGradients.ts";
 import type { RecordOf } from "./layerKinds.ts";
-import { type RankOneLinear, rankOneLinear } from "./linearClosedForms.ts";
-import type { ParameterRole } from "./projections.ts";
+import { type RankOneLinear, rankOneLinear, rowSquaredNorms } from "./linearClosedForms.ts";
 import type { ExtensionRequest } from "./types.ts";
+
+/** What one chunked pass over a conv weight's per-sample gradients reduces them to. */
+export interface ConvWeightReductions {
+  /** ‖g_i‖², if the request has batchL2. */
+  batchL2: Float64Array | null;
+  /** Σ_i g_i², if the request has sumGradSquared. */
+  sumGradSquared: Tensor | null;
+}
 
 /**
  * One layer's output gradient during a backward pass with extensions, and what its rules share:
- * the rank-one view of a Linear layer, a conv layer's per-sample bias gradients and squared
- * sums, and the materialized per-sample gradients (made at most once, when a rule falls back).
+ * the rank-one view of a Linear layer, a conv layer's per-sample bias gradients and chunked
+ * reductions of its weight's, and the materialized per-sample gradients (made at most once, when a rule falls back).
  * `dispose` frees what is not handed out.
  */
 export class LayerContext {
   private rankOne: RankOneLinear | null | undefined;
   private materialized: ParameterGradients[] | null = null;
   private convBias: Tensor | null = null;
-  private convSquares: ConvColumnSquares | null = null;
+  private convReductions: ConvWeightReductions | null = null;
   private sparseGradOut: boolean | undefined;
   private readonly kept = new Set<Tensor>();
 
@@ -52,9 +59,7 @@ export class LayerContext {
 
   /** Hands the materialized gradients of `parameter` to the caller, who then owns them. */
   keepGradients(parameter: Tensor): Tensor {
-    const gradients = this.gradients(parameter);
-    this.kept.add(gradients);
-    return gradients;
+    return this.handOut(this.gradients(parameter));
   }
 
   /** Whether a conv weight's batchL2 or batchDot is cheaper from the Grams than from materialized g_i. */
@@ -69,18 +74,29 @@ export class LayerContext {
     return this.convBias;
   }
 
-  /** Σ_i g_i² of a conv layer's weight or bias, the caller's to own, summed one sample at a time. */
-  convSquaredSum(layer: RecordOf<"conv2d">, role: ParameterRole): Tensor {
-    if (!this.convSquares) {
-      this.convSquares = new ConvColumnSquares(layer);
-      this.convSquares.add(this.gradOut, 1);
-      this.convSquares.flush();
-      for (const sum of [this.convSquares.weight, this.convSquares.bias]) if (sum) engineMemory.kernels.scaleInPlace(sum.size, sum.ptr, this.scale * this.scale);
+  /**
+   * A conv weight's batchL2 and sumGradSquared, as requested, reduced in one pass from per-sample
+   * gradients formed a chunk of samples at a time.
+   */
+  convWeightReductions(layer: RecordOf<"conv2d">): ConvWeightReductions {
+    if (!this.convReductions) {
+      const weight = layer.weight as Tensor;
+      const norms = this.request.batchL2 ? new Float64Array(layer.hyper.batch) : null;
+      const squares = this.request.sumGradSquared ? zeros(weight.shape) : null;
+      forEachConvWeightChunk(layer, this.gradOut, this.scale, (first, gradients) => {
+        const samples = gradients.shape[0];
+        norms?.set(rowSquaredNorms(gradients, samples, weight.size), first);
+        if (squares) engineMemory.kernels.sumSquaresInto(weight.size, samples, gradients.ptr, squares.ptr, 1);
+      });
+      this.convReductions = { batchL2: norms, sumGradSquared: squares };
     }
-    const sum = role === "weight" ? this.convSquares.weight : this.convSquares.bias;
-    if (!sum) throw new Error(`gradscope: the conv layer's ${role} takes no gradient`);
-    this.kept.add(sum);
-    return sum;
+    return this.convReductions;
+  }
+
+  /** Hands a tensor the context made to the caller, who then owns it. */
+  handOut<T extends Tensor>(tensor: T): T {
+    this.kept.add(tensor);
+    return tensor;
   }
 
   /** Frees the layer's buffers that were not handed out. */
@@ -88,7 +104,8 @@ export class LayerContext {
     this.rankOne?.dispose();
     for (const { gradients } of this.materialized ?? []) if (!this.kept.has(gradients)) gradients.dispose();
     this.convBias?.dispose();
-    for (const sum of [this.convSquares?.weight, this.convSquares?.bias]) if (sum && !this.kept.has(sum)) sum.dispose();
+    const squares = this.convReductions?.sumGradSquared;
+    if (squares && !this.kept.has(squares)) squares.dispose();
     this.materialized = null;
     this.convBias = null;
   }

@@ -3,7 +3,6 @@ import { engineMemory } from "../memory.ts";
 import { Tensor } from "../tensor.ts";
 import { convGramBatchDot, convGramBatchL2 } from "./convClosedForms.ts";
 import type { Histogram1dSpec, Histogram2dSpec } from "./histograms.ts";
-import { forEachConvWeightChunk } from "./individualGradients.ts";
 import type { LayerContext } from "./layerContext.ts";
 import type { RecordOf, SomeKinds } from "./layerKinds.ts";
 import { gram, type RankOneLinear, rowSquaredNorms, symmetricFromLower } from "./linearClosedForms.ts";
@@ -33,7 +32,7 @@ const rankOne =
 /**
  * ‖g_i‖² for each sample. Linear: s²‖δ_i‖²‖a_i‖² (weight), s²‖δ_i‖² (bias). Conv2d weight: from
  * the Grams of unfolded inputs and output gradients where cheaper (convClosedForms.ts), else
- * from per-sample gradients formed a chunk of samples at a time; bias: from Σ_p δ_i.
+ * in sumGradSquared's chunked pass over the per-sample gradients; bias: from Σ_p δ_i.
  */
 export const batchL2: StatisticRules<Float64Array> = {
   closedForms: {
@@ -47,11 +46,9 @@ export const batchL2: StatisticRules<Float64Array> = {
     conv2d: (layer, context, role) => {
       if (role === "bias") return batchL2.general(context.convBiasGradients(layer), layer.bias as Tensor, context);
       if (context.hasMaterialized) return undefined;
-      if (context.prefersGram(layer, "batchL2")) return convGramBatchL2(layer, context.gradOut, context.scale);
-      // Else materialized, but a chunk of samples at a time.
-      const norms = new Float64Array(layer.hyper.batch);
-      forEachConvWeightChunk(layer, context.gradOut, context.scale, (first, gradients) => norms.set(batchL2.general(gradients, layer.weight as Tensor, context), first));
-      return norms;
+      // The chunked pass that sumGradSquared needs anyway gives batchL2 for N·D more work.
+      if (!context.request.sumGradSquared && context.prefersGram(layer, "batchL2")) return convGramBatchL2(layer, context.gradOut, context.scale);
+      return context.convWeightReductions(layer).batchL2 ?? undefined;
     },
   },
   general(gradients: Tensor): Float64Array {
@@ -135,8 +132,9 @@ export const batchMaxAbs: StatisticRules<number> = {
 };
 
 /**
- * Σ_i g_i² elementwise, shaped like the parameter. Linear weight: s²·(δ²)ᵀ(a²). Conv2d: summed
- * one sample at a time (no cheaper closed form needs fewer than each g_i, but never all at once).
+ * Σ_i g_i² elementwise, shaped like the parameter. Linear weight: s²·(δ²)ᵀ(a²). Conv2d weight:
+ * summed over per-sample gradients formed a chunk of samples at a time (no closed form needs
+ * less than each g_i, but none needs them all at once); bias: from Σ_p δ_i.
  */
 export const sumGradSquared: StatisticRules<Tensor> = {
   closedForms: {
@@ -146,8 +144,13 @@ export const sumGradSquared: StatisticRules<Tensor> = {
       squaredDelta.dispose();
       return out;
     }),
-    // Materialized gradients, where another statistic made them, are cheaper to square.
-    conv2d: (layer, context, role) => (context.hasMaterialized ? undefined : context.convSquaredSum(layer, role)),
+    conv2d: (layer, context, role) => {
+      if (role === "bias") return sumGradSquared.general(context.convBiasGradients(layer), layer.bias as Tensor, context);
+      // Materialized gradients, where another statistic made them, are cheaper to square.
+      if (context.hasMaterialized) return undefined;
+      const squares = context.convWeightReductions(layer).sumGradSquared;
+      return squares ? context.handOut(squares) : undefined;
+    },
   },
   general(gradients: Tensor, parameter: Tensor): Tensor {
     const out = new Tensor(parameter.shape, "float32", "sumGradSquared");
