@@ -18,9 +18,9 @@ export interface ConvWeightReductions {
 
 /**
  * One layer's output gradient during a backward pass with extensions, and what its rules share:
- * the rank-one view of a Linear layer, a conv layer's per-sample bias gradients and chunked
- * reductions of its weight's, and the materialized per-sample gradients (made at most once, when a rule falls back).
- * `dispose` frees what is not handed out.
+ * the rank-one view of a Linear layer, a conv layer's per-sample bias gradients and the chunked
+ * reductions of its weight's, and the materialized per-sample gradients (made at most once,
+ * when a rule falls back). `dispose` frees what is not handed out.
  */
 export class LayerContext {
   private rankOne: RankOneLinear | null | undefined;
