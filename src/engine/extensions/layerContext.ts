@@ -68,8 +68,9 @@ export class LayerContext {
     return !this.hasMaterialized && gramRouteCheaper(layer.hyper, statistic, this.sparseGradOut);
   }
 
-  /** A conv layer's per-sample bias gradients [N, out]. */
+  /** A conv layer's per-sample bias gradients [N, out] (the materialized ones, where they are). */
   convBiasGradients(layer: RecordOf<"conv2d">): Tensor {
+    if (this.materialized) return this.gradients(layer.bias as Tensor);
     this.convBias ??= conv2dBiasGradients(layer, this.gradOut, this.scale);
     return this.convBias;
   }
