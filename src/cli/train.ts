@@ -57,14 +57,6 @@ function disposeSetup(setup: TrainingSetup): void {
 
 const reason = (error: unknown) => (error as Error).message.replace(/^gradscope: /, "");
 
-async function serveDashboard(storePath: string, options: NonNullable<TrainCommandOptions["dashboard"]>): Promise<Dashboard> {
-  try {
-    return await startDashboardWorker({ storePath, ...options });
-  } catch (error) {
-    throw new Error(`gradscope: --port ${options.port ?? 0}: cannot serve the dashboard on ${options.host ?? "127.0.0.1"}: ${reason(error)}`);
-  }
-}
-
 // What --resume continues must be a run of the store that no process is running.
 function checkResumable(store: RunStore, runId: string): void {
   if (!store.hasRun(runId)) throw new Error(`gradscope: run ${runId} is not in the run store ${store.path}`);
@@ -98,7 +90,7 @@ async function startRun(loaded: LoadedConfig, options: TrainCommandOptions): Pro
     buildTraining(loaded, data, directory, options.quiet ? undefined : process.stdout, store ? { store, runId: basename(directory) } : undefined);
   try {
     if (store && options.resume) checkResumable(store, basename(options.resume));
-    if (store && options.dashboard) dashboard = await serveDashboard(store.path, options.dashboard);
+    if (store && options.dashboard) dashboard = await startDashboardWorker({ storePath: store.path, ...options.dashboard });
     let directory: string;
     if (options.resume) {
       directory = options.resume;

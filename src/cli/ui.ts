@@ -17,7 +17,7 @@ export async function uiCommand(options: ServeOptions & { store: string }): Prom
     dashboard = await startDashboard({ storePath: options.store, host: options.host, port: options.port, token: options.token });
   } catch (error) {
     // A busy port or a file that is not a run store: the user's arguments to fix.
-    process.stderr.write(`gradscope: cannot serve the dashboard of ${options.store} on ${options.host}:${options.port}: ${(error as Error).message.replace(/^gradscope: /, "")}\n`);
+    process.stderr.write(`${(error as Error).message}\n`);
     return ExitCode.usage;
   }
   process.stdout.write(`gradscope dashboard: ${dashboard.url} (Ctrl-C to stop)\n`);
