@@ -3,11 +3,10 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import Database from "better-sqlite3";
 import type { BucketedSeries } from "../src/dashboard/api.ts";
 import { scalarBuckets } from "../src/dashboard/queries.ts";
-import { MIGRATIONS } from "../src/store/database.ts";
 import { RunStore } from "../src/store/runStore.ts";
+import { storeAtVersion } from "./helpers.ts";
 
 const folder = mkdtempSync(join(tmpdir(), "gradscope-rollup-"));
 
@@ -63,11 +62,8 @@ test("long scalar ranges are reduced from the 64-step rollup with exact min/max/
 
 test("a store from before the rollup is rolled up when it is opened, and deleting a run removes its blocks", () => {
   const path = join(folder, "b.db");
-  // A store at schema 2 (no rollup table, no trigger), as an older gradscope left it.
-  const old = new Database(path);
-  for (const migration of MIGRATIONS.slice(0, 2)) old.exec(migration);
-  old.pragma("user_version = 2");
-  old.prepare("INSERT INTO runs (id, name, status, config, started_at) VALUES ('long', 'long', 'completed', '{}', 0)").run();
+  // A store at schema 2: no rollup table, no trigger.
+  const old = storeAtVersion(path, 2, "long");
   const insert = old.prepare("INSERT INTO scalars (run_id, key, step, wall_time, value) VALUES ('long', 'loss', ?, 0, ?)");
   const rows = old.transaction(() => series(20_000, (step, value) => insert.run(step, Number.isFinite(value) ? value : null)))();
   old.close();

@@ -6,11 +6,12 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
-import { MIGRATIONS, SCHEMA_VERSION } from "../src/store/database.ts";
+import { SCHEMA_VERSION } from "../src/store/database.ts";
 import { toCsv, toJsonl } from "../src/store/export.ts";
 import { RunStore } from "../src/store/runStore.ts";
 import { StoreLogger } from "../src/train/callbacks/storeLogger.ts";
 import type { Trainer } from "../src/train/trainer.ts";
+import { storeAtVersion } from "./helpers.ts";
 
 const folder = mkdtempSync(join(tmpdir(), "gradscope-store-"));
 const bin = fileURLToPath(new URL("../bin/gradscope.js", import.meta.url));
@@ -205,10 +206,7 @@ test("writing a step again replaces it: one row per (run, key, step), the last w
 
 test("a store that an older gradscope filled with duplicate rows migrates to one row per (run, key, step), keeping the last written", () => {
   const path = join(folder, "duplicates.db");
-  const old = new Database(path);
-  for (const migration of MIGRATIONS.slice(0, 3)) old.exec(migration);
-  old.pragma("user_version = 3");
-  old.prepare("INSERT INTO runs (id, name, status, config, started_at) VALUES ('d', 'd', 'completed', '{}', 0)").run();
+  const old = storeAtVersion(path, 3, "d");
   // Steps 1000 and 1001 written twice, as a resume after a kill did: [1000, 1000, 1001, 1001, ...].
   const scalar = old.prepare("INSERT INTO scalars (run_id, key, step, wall_time, value) VALUES ('d', 'train/loss', ?, ?, ?)");
   for (const [step, value] of [
