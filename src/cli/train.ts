@@ -216,12 +216,13 @@ async function train(run: StartedRun, loaded: LoadedConfig, options: TrainComman
     status = result.status;
     return ExitCode.ok;
   } finally {
-    for (const name of Object.keys(stopSignals) as StopSignal[]) process.off(name, onSignal);
     if (store) {
       store.finishRun(runId, status, summary);
       store.close();
     }
     disposeSetup(setup);
+    // Only now, when a signal's default action (ending the process) loses nothing.
+    for (const name of Object.keys(stopSignals) as StopSignal[]) process.off(name, onSignal);
     if (dashboard) {
       // On a terminal the page stays up for a last look at the finished run.
       if (process.stdout.isTTY && !signal) {
