@@ -286,7 +286,7 @@ test("a file that is not a run store is refused with its path, and left untouche
   const path = join(folder, "garbage.db");
   const garbage = Buffer.from("this is not an SQLite database, just some text that happens to be here".repeat(100));
   writeFileSync(path, garbage);
-  assert.throws(() => new RunStore(path), new RegExp(`^Error: gradscope: cannot open the run store ${path}: file is not a database$`));
+  assert.throws(() => new RunStore(path), new RegExp(`^StoreOpenError: gradscope: cannot open the run store ${path}: file is not a database$`));
   assert.deepEqual(readFileSync(path), garbage);
   assert.deepEqual(
     readdirSync(folder).filter((name) => name.startsWith("garbage")),

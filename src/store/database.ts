@@ -92,6 +92,11 @@ export const SCALAR_BLOCK_STEPS = 64;
 /** The schema version this build writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
+/** The run store cannot be opened: its path is not a store, it is from a newer gradscope, or it is unreadable. */
+export class StoreOpenError extends Error {
+  override name = "StoreOpenError";
+}
+
 /**
  * Opens (creating if needed) the SQLite run store at `path` in WAL mode, so that one writer
  * (the trainer) and any number of readers (the dashboard, `gradscope runs`) work at once, and
@@ -115,7 +120,7 @@ export function openDatabase(path: string, readonly = false): Database.Database 
   } catch (error) {
     db?.close();
     const message = (error as Error).message;
-    throw new Error(message.startsWith("gradscope: ") ? message : `gradscope: cannot open the run store ${path}: ${message}`);
+    throw new StoreOpenError(message.startsWith("gradscope: ") ? message : `gradscope: cannot open the run store ${path}: ${message}`);
   }
 }
 
