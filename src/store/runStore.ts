@@ -145,6 +145,7 @@ export class RunStore {
       this.insertEvent.run(id, step, now, "resume", `resumed at step ${step} in process ${process.pid}`);
     })();
   }
+
   /** Records the names of a run's parameters (the order of its per-parameter lists). */
   setParameters(id: string, names: string[]): void {
     this.db.prepare("UPDATE runs SET parameters = ? WHERE id = ?").run(JSON.stringify(names), id);
