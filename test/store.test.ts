@@ -331,3 +331,33 @@ test("a crashed run ends at its last write, not when the crash is noticed, and i
   assert.equal(again.events("c").length, 4, "a crash is recorded once");
   again.close();
 });
+
+test("the store logger carries what it knows of the hyperparameters through a checkpoint, so a resumed run logs the rows of an uninterrupted one", () => {
+  const momentumAt = (step: number) => (step < 4 ? 0.9 : 0.8);
+  const trainer = (hyper: Record<string, unknown>) => ({ model: { namedParameters: () => [["w"]] }, optimizer: { paramGroups: [{ hyper }] } }) as unknown as Trainer;
+  const logSteps = (store: RunStore, logger: StoreLogger, from: number, to: number) => {
+    const hyper: Record<string, unknown> = { lr: 0.1 };
+    for (let step = from; step < to; step++) {
+      hyper.momentum = momentumAt(step);
+      logger.onBatchEnd(trainer(hyper), { step, loss: 1, lr: 0.1 });
+    }
+    store.flush();
+  };
+  const store = new RunStore(join(folder, "hyper-resume.db"));
+  store.createRun({ id: "straight", name: "straight", config: {} });
+  logSteps(store, new StoreLogger(store, "straight"), 0, 6);
+  store.createRun({ id: "resumed", name: "resumed", config: {} });
+  const before = new StoreLogger(store, "resumed");
+  logSteps(store, before, 0, 3);
+  // The checkpoint's state goes through JSON-like encoding; a fresh logger continues from it.
+  const after = new StoreLogger(store, "resumed");
+  after.loadStateDict(structuredClone(before.stateDict()));
+  logSteps(store, after, 3, 6);
+  const rows = (id: string) => store.scalars(id, "hyper/momentum").map((r) => [r.step, r.value]);
+  assert.deepEqual(rows("straight"), [
+    [0, 0.9],
+    [4, 0.8],
+  ]);
+  assert.deepEqual(rows("resumed"), rows("straight"));
+  store.close();
+});
