@@ -18,8 +18,8 @@ writeFileSync(
   `name: chain
 seed: 4
 model: { arch: mlp, hidden: [16], activation: tanh, classes: 2 }
-data: { source: spirals, samples: 2000, batch_size: 20, validation: 0.1 }
-training: { epochs: 6, runs_dir: runs }
+data: { source: spirals, samples: 4000, batch_size: 20, validation: 0.1 }
+training: { epochs: 8, runs_dir: runs }
 optimizer: { name: sgd, lr: 0.1, momentum: 0.9 }
 scheduler: { name: one_cycle, max_lr: 0.5, total_steps: 10000 }
 quantities: { grad_norm: true, norm_test: true, grad_hist_1d: true }
@@ -80,8 +80,8 @@ test("a run killed with SIGKILL again and again and resumed each time ends with 
   const expected = storedRows(join(folder, "straight", "gradscope.db"));
   assert.ok(expected.scalars.length > 1000 && expected.lists.length > 100 && expected.histograms.length > 100, "the run logged scalars, lists and histograms");
   // Kill points: inside an epoch, right after an epoch's checkpoint (where buffered rows used to
-  // be lost), and inside a later epoch.
-  const killAt = [/epoch 2\/6 {2}batch 10\//, /^epoch 3\/6 {2}(?!batch)/m, /epoch 5\/6 {2}batch 60\//];
+  // be lost), and inside a later epoch, each well before the end of training.
+  const killAt = [/epoch 2\/8 {2}batch 10\//, /^epoch 3\/8 {2}(?!batch)/m, /epoch 5\/8 {2}batch 60\//];
   const first = start(["train", "-c", config, "training.runs_dir=killed"]);
   let ended = await actAt(first, killAt[0], () => first.kill("SIGKILL"));
   assert.equal(ended.signal, "SIGKILL", ended.stdout);
@@ -133,8 +133,8 @@ test("a --resume that fails (an override that does not fit, a truncated checkpoi
 });
 
 test("SIGTERM stops like Ctrl-C: a checkpoint, an interrupted run, exit 143; the run resumes to the end", async () => {
-  const child = start(["train", "-c", config, "training.runs_dir=terminated", "quantities=null"]);
-  const ended = await actAt(child, /epoch 2\/6 {2}batch 20\//, () => child.kill("SIGTERM"));
+  const child = start(["train", "-c", config, "training.runs_dir=terminated", "quantities=null", "training.epochs=20"]);
+  const ended = await actAt(child, /epoch 2\/20 {2}batch 20\//, () => child.kill("SIGTERM"));
   assert.equal(ended.code, 143, ended.stdout);
   const stoppedAt = /interrupted at epoch (\d+), batch (\d+); checkpoint saved\. Resume with: gradscope train --resume /.exec(ended.stdout);
   assert.ok(stoppedAt, ended.stdout.slice(-300));
@@ -153,8 +153,8 @@ test("SIGTERM stops like Ctrl-C: a checkpoint, an interrupted run, exit 143; the
 test("a second Ctrl-C exits 130 at once and leaves the last checkpoint loadable; the run resumes from it", async () => {
   for (const [k, delayMs] of [0, 15, 60].entries()) {
     const runsDir = `twice-${k}`;
-    const child = start(["train", "-c", config, `training.runs_dir=${runsDir}`, "quantities=null"]);
-    const ended = await actAt(child, /epoch 3\/6 {2}batch 40\//, () => {
+    const child = start(["train", "-c", config, `training.runs_dir=${runsDir}`, "quantities=null", "training.epochs=20"]);
+    const ended = await actAt(child, /epoch 3\/20 {2}batch 40\//, () => {
       child.kill("SIGINT");
       setTimeout(() => child.kill("SIGINT"), delayMs);
     });
