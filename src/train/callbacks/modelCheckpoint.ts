@@ -18,8 +18,12 @@ export interface ModelCheckpointOptions {
 /** The checkpoint that resuming reads, inside a run's checkpoint folder. */
 export const LATEST = "latest.gsckpt";
 
-/** Captures and atomically writes the trainer's full state. */
+/**
+ * Captures and atomically writes the trainer's full state, after its callbacks committed what
+ * they buffer (`beforeCheckpoint`): what a checkpoint covers is never lost with the process.
+ */
 export function writeTrainerCheckpoint(trainer: Trainer, path: string, config: unknown): void {
+  for (const callback of trainer.options.callbacks) callback.beforeCheckpoint?.(trainer);
   saveCheckpoint(path, captureCheckpoint({ model: trainer.model, optimizer: trainer.optimizer, scheduler: trainer.options.scheduler, trainer, config }));
 }
 
