@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -41,6 +41,9 @@ test("usage mistakes exit with 2 and say what is wrong: unknown or ambiguous run
   usageError(["runs", "--store", "elsewhere.db"], /no run store at elsewhere.db/);
   usageError(["ui", "--store", "elsewhere.db"], /no run store at elsewhere.db/);
   assert.equal(existsSync(join(folder, "elsewhere.db")), false, "a missing store is not created");
+  writeFileSync(join(folder, "garbage.db"), "not a database, just text that is long enough to be read as a header".repeat(20));
+  usageError(["runs", "--store", "garbage.db"], /garbage\.db/);
+  usageError(["export", "sweep-a", "--format", "csv", "--store", "garbage.db"], /garbage\.db/);
   assert.equal(run(["runs", "show", "sweep-a"]).status, 0);
 });
 
