@@ -65,6 +65,13 @@ test("export --out a folder that cannot be made fails at once naming it (Node's 
   assert.deepEqual(JSON.parse(readFileSync(join(folder, "exports", "nested", "sweep-a.jsonl"), "utf8")), { step: 1, "train/loss": 0.5 });
 });
 
+test("a runs folder, store or checkpoint folder that cannot be made fails at once, naming it, and creates no run", { timeout: 3 * timeout }, () => {
+  const spirals = fileURLToPath(new URL("../examples/spirals.yaml", import.meta.url));
+  usageError(["train", "-c", spirals, "-q", "training.runs_dir=/proc/gradscope-runs"], /cannot create the folder \/proc\/gradscope-runs: ENOENT[^]*no run was created/);
+  usageError(["train", "-c", spirals, "-q", "store.path=/proc/gradscope-store/g.db"], /cannot create the folder \/proc\/gradscope-store: ENOENT[^]*no run was created/);
+  usageError(["train", "-c", spirals, "-q", `training.runs_dir=${join(bin, "runs")}`], /gradscope\.js is not a folder/);
+});
+
 test("gradscope --version prints the package's version", { timeout }, () => {
   const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
   for (const flag of ["--version", "-V"]) {

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, dirname, extname, join } from "node:path";
 import { stringify } from "yaml";
-import { writeFileAtomic } from "../train/checkpoint.ts";
+import { createFolder, writeFileAtomic } from "../train/files.ts";
 import { UsageError } from "./usageError.ts";
 
 const stamp = (date: Date) => date.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
@@ -24,7 +24,7 @@ export function freeRunDirectory(runsDir: string, name: string, taken: (id: stri
  * (two runs of one name in one second), nothing is written and the result is false.
  */
 export function claimRunDirectory(directory: string, resolvedConfig: unknown): boolean {
-  mkdirSync(dirname(directory), { recursive: true });
+  createFolder(dirname(directory));
   try {
     mkdirSync(directory);
   } catch (error) {

@@ -10,7 +10,8 @@ import { type RunStatus, RunStore } from "../store/runStore.ts";
 import { LATEST, writeTrainerCheckpoint } from "../train/callbacks/modelCheckpoint.ts";
 import { epochLine } from "../train/callbacks/progress.ts";
 import { STOP_REQUESTED } from "../train/callbacks/storeStopWatcher.ts";
-import { loadCheckpoint, restoreCheckpoint, writeFileAtomic } from "../train/checkpoint.ts";
+import { loadCheckpoint, restoreCheckpoint } from "../train/checkpoint.ts";
+import { writeFileAtomic } from "../train/files.ts";
 import { claimRunDirectory, freeRunDirectory, runConfigFile, runName } from "./runDirectory.ts";
 
 /** The run store a config asks for, or null when `store.enabled` is false. */

@@ -1,6 +1,6 @@
-import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
+import { createFolder } from "../train/files.ts";
 
 // Rolls up every scalar series into scalar_blocks (for a store that has rows but no blocks).
 const rollUpScalars = `
@@ -106,7 +106,7 @@ export class StoreOpenError extends Error {
  * with an error naming its path.
  */
 export function openDatabase(path: string, readonly = false): Database.Database {
-  if (!readonly) mkdirSync(dirname(path), { recursive: true });
+  if (!readonly) createFolder(dirname(path));
   let db: Database.Database | undefined;
   try {
     db = new Database(path, { readonly, fileMustExist: readonly });

@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync, unlinkSync } from "node:fs";
+import { existsSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { Callback, Logs } from "../callback.ts";
 import { captureCheckpoint, saveCheckpoint } from "../checkpoint.ts";
+import { createFolder } from "../files.ts";
 import type { Trainer } from "../trainer.ts";
 
 /** ModelCheckpoint's options. */
@@ -48,7 +49,7 @@ export class ModelCheckpoint implements Callback {
   }
 
   onTrainBegin(): void {
-    mkdirSync(this.directory, { recursive: true });
+    createFolder(this.directory);
   }
 
   onEpochEnd(trainer: Trainer, logs: Logs): void {
