@@ -184,8 +184,9 @@ function knownKeys(schema: z.ZodType, path: Path, value: unknown): string[] {
     if (u.def.type === "array") current = u.def.element;
     else if (u.def.type === "object") current = u.shape?.[String(key)];
     else if (u.def.type === "union" && u.def.options) {
-      const option = u.def.options.find((o) => !u.def.discriminator || optionMatches(o, u.def.discriminator, data));
-      current = option ? (unwrap(option) as unknown as { shape?: Record<string, z.ZodType> }).shape?.[String(key)] : undefined;
+      const shapeOf = (o: z.ZodType) => (unwrap(o) as unknown as { shape?: Record<string, z.ZodType> }).shape;
+      const option = u.def.options.find((o) => (u.def.discriminator ? optionMatches(o, u.def.discriminator, data) : shapeOf(o)?.[String(key)] !== undefined));
+      current = option ? shapeOf(option)?.[String(key)] : undefined;
     } else return [];
     data = isRecord(data) || Array.isArray(data) ? (data as Record<string | number, unknown>)[key] : undefined;
   }
@@ -198,14 +199,30 @@ function optionMatches(option: z.ZodType, discriminator: string, value: unknown)
   return isRecord(value) && Array.isArray(literal) && literal.includes(value[discriminator]);
 }
 
-function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>, locate: (path: Path, atKey?: boolean) => string): string {
+// The issues of the union member the value was meant for: the one whose issues reach deepest
+// into the value (an option's field rather than the union's shape).
+function intendedBranch(issue: z.core.$ZodIssueInvalidUnion): z.core.$ZodIssue[] {
+  const depth = (issues: z.core.$ZodIssue[]) => Math.max(...issues.map((i) => i.path.length + (i.code === "invalid_type" ? 0 : 0.5)));
+  const branches = issue.errors.filter((issues) => issues.length > 0);
+  const best = branches.reduce((a, b) => (depth(b) > depth(a) ? b : a), branches[0] ?? []);
+  // The value has none of the members' types: name them all.
+  const types = branches.map((issues) => (issues.length === 1 && issues[0].code === "invalid_type" && issues[0].path.length === 0 ? issues[0].expected : null));
+  if (types.every((type) => type !== null)) return [{ ...best[0], path: issue.path, message: best[0].message.replace(/expected \w+/, `expected ${types.join(" or ")}`) }];
+  return best.map((inner) => ({ ...inner, path: [...issue.path, ...inner.path] }));
+}
+
+function describeIssue(schema: z.ZodType, issue: z.core.$ZodIssue, raw: Record<string, unknown>, locate: (path: Path, atKey?: boolean) => string): string {
+  if (issue.code === "invalid_union" && issue.errors.length > 0) {
+    const branch = intendedBranch(issue);
+    if (branch.length > 0) return branch.map((inner) => describeIssue(schema, inner, raw, locate)).join("\n");
+  }
   const path = issue.path as Path;
   if (issue.code === "unrecognized_keys") {
     return issue.keys
       .map((key) => {
-        const hint = closestName(key, knownKeys(configSchema, path, raw));
+        const hint = closestName(key, knownKeys(schema, path, raw));
         const where = pathString([...path, key]);
-        return `${locate([...path, key], true)}: ${where}: unknown key${hint ? ` (did you mean "${hint}"?)` : ""}; known: ${knownKeys(configSchema, path, raw).join(", ")}`;
+        return `${locate([...path, key], true)}: ${where}: unknown key${hint ? ` (did you mean "${hint}"?)` : ""}; known: ${knownKeys(schema, path, raw).join(", ")}`;
       })
       .join("\n");
   }
@@ -233,7 +250,8 @@ export function loadConfig(files: string[], overrides: string[] = []): LoadedCon
   for (const file of files) applyFile(file, merged, origins, []);
   for (const override of overrides) applyOverride(override, merged, origins);
   const locate = locator(origins, files);
-  const result = configSchema.safeParse(merged);
-  if (!result.success) throw new ConfigError(result.error.issues.map((issue) => describeIssue(issue, merged, locate)).join("\n"));
+  const schema = configSchema();
+  const result = schema.safeParse(merged);
+  if (!result.success) throw new ConfigError(result.error.issues.map((issue) => describeIssue(schema, issue, merged, locate)).join("\n"));
   return { config: result.data, raw: merged, locate };
 }
