@@ -296,7 +296,7 @@ test("bin adaptation: after a step its schedule picks, GradHist2d's axes become 
   for (const t of [1, 2]) assertClose(ends(edges(t, "GradHist1d") as number[]), [-1.2 * largest[0].gradient, 1.2 * largest[0].gradient], 1e-5, 0, `1-D range at step ${t}`);
   assert.throws(
     () => createQuantities({ grad_hist_1d: { adapt: { policy: "grad_max" } } }, 1),
-    /quantity grad_hist_1d: adapt.policy must be grad_abs_max or param_abs_max, got "grad_max"/,
+    /quantity grad_hist_1d: adapt.policy: expected one of "grad_abs_max"\|"param_abs_max", got "grad_max"/,
   );
   tracker.dispose();
   optimizer.dispose();
@@ -339,7 +339,7 @@ test("GradHist1d with per_parameter records each parameter's histogram as GradHi
   }
   assert.ok(expected.every(([, counts]) => counts.some((c) => c > 0)));
   assert.deepEqual(out.GradHist1d.hist, summed);
-  assert.throws(() => createQuantities({ grad_hist_1d: { per_parameter: "yes" } }, 1), /quantity grad_hist_1d: per_parameter must be true or false, got "yes"/);
+  assert.throws(() => createQuantities({ grad_hist_1d: { per_parameter: "yes" } }, 1), /quantity grad_hist_1d: per_parameter: expected boolean, received string/);
   tracker.dispose();
   optimizer.dispose();
   model.dispose();

@@ -1,4 +1,5 @@
 import type { ExtensionRequest } from "../engine/extensions/index.ts";
+import { defineQuantity } from "./definition.ts";
 import { ScheduledQuantity, type StepInfo, summedStatistic } from "./quantity.ts";
 
 const totalGradSquared = (step: StepInfo): number => step.gradSquaredNorms.reduce((a, b) => a + b, 0);
@@ -81,3 +82,29 @@ export class GradientNoiseScale extends ScheduledQuantity {
     return trace / (gradSquared - trace / n);
   }
 }
+
+/** The definitions of the quantities above. */
+export const gradientTestDefinitions = [
+  defineQuantity({ configName: "norm_test", name: "NormTest", description: "the norm test (Byrd et al. 2012)", options: {}, create: (_, schedule) => new NormTest(schedule) }),
+  defineQuantity({
+    configName: "inner_test",
+    name: "InnerTest",
+    description: "the inner-product test (Bollapragada et al. 2018)",
+    options: {},
+    create: (_, schedule) => new InnerTest(schedule),
+  }),
+  defineQuantity({
+    configName: "ortho_test",
+    name: "OrthoTest",
+    description: "the orthogonality test (Bollapragada et al. 2018)",
+    options: {},
+    create: (_, schedule) => new OrthoTest(schedule),
+  }),
+  defineQuantity({
+    configName: "gradient_noise_scale",
+    name: "GradientNoiseScale",
+    description: "the gradient noise scale B_simple (McCandlish et al. 2018)",
+    options: {},
+    create: (_, schedule) => new GradientNoiseScale(schedule),
+  }),
+];
