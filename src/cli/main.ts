@@ -2,6 +2,7 @@ import { writeFileSync } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { ConfigError } from "../config/load.ts";
 import { configJsonSchema } from "../config/schema.ts";
+import { MIN_TOKEN_LENGTH, tokenProblem } from "../dashboard/access.ts";
 import { defaultStorePath, exportCommand, runsCommand } from "./runs.ts";
 import { ExitCode, evalCommand, trainCommand } from "./train.ts";
 import { type ServeOptions, uiCommand } from "./ui.ts";
@@ -12,6 +13,13 @@ const portNumber = (text: string) => {
   const port = Number(text);
   if (!/^\d+$/.test(text) || port > 65535) throw new InvalidArgumentError(`expected a port number 0-65535, got "${text}"`);
   return port;
+};
+
+// An empty or short token would leave a non-loopback dashboard open to anyone.
+const accessToken = (text: string) => {
+  const problem = tokenProblem(text);
+  if (problem) throw new InvalidArgumentError(problem);
+  return text;
 };
 
 /** Runs the `gradscope` command line; resolves to the exit code. */
@@ -28,7 +36,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--dashboard", "serve the live dashboard of this run (prints its address)")
     .option("--host <host>", "the dashboard's interface (non-loopback ones require a token)", "127.0.0.1")
     .option("--port <port>", "the dashboard's port (0: any free one)", portNumber, 0)
-    .option("--token <token>", "the dashboard's access token (generated for non-loopback hosts)")
+    .option("--token <token>", `the dashboard's access token, ${MIN_TOKEN_LENGTH}+ characters (generated for non-loopback hosts)`, accessToken)
     .argument("[overrides...]", "e.g. training.epochs=3 optimizer.lr=0.01")
     .action(async (overrides: string[], opts: { config: string[]; resume?: string; printConfig?: boolean; quiet?: boolean } & ServeOptions & { dashboard?: boolean }) => {
       if (opts.config.length === 0 && !opts.resume) throw new ConfigError("train needs -c FILE (or --resume RUN_DIR)");
@@ -41,7 +49,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--store <path>", "the run store", defaultStorePath)
     .option("--host <host>", "the interface to bind (non-loopback ones require a token)", "127.0.0.1")
     .option("--port <port>", "the port (0: any free one)", portNumber, 6007)
-    .option("--token <token>", "the access token (generated for non-loopback hosts)")
+    .option("--token <token>", `the access token, ${MIN_TOKEN_LENGTH}+ characters (generated for non-loopback hosts)`, accessToken)
     .action(async (opts: ServeOptions & { store: string }) => {
       code = await uiCommand(opts);
     });
