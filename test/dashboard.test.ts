@@ -7,14 +7,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import type { BucketedSeries, Changes, HeatmapRows, ListSeries, RunResponse, RunsResponse, ValueDistribution } from "../src/dashboard/api.ts";
+import type { BucketedSeries, Changes, HeatmapRows, ListSeries, RunResponse, RunSummary, RunsResponse, ValueDistribution } from "../src/dashboard/api.ts";
 import { resolveAsset } from "../src/dashboard/assets.ts";
 import { startDashboardWorker } from "../src/dashboard/launch.ts";
 import { currentCursor, formatCursor, parseCursor } from "../src/dashboard/queries.ts";
 import { type Dashboard, startDashboard } from "../src/dashboard/server.ts";
 import { ChangeStream } from "../src/dashboard/stream.ts";
 import { DASHBOARD_NICE } from "../src/dashboard/threadPriority.ts";
+import { tickLabels } from "../src/dashboard/ui/format.ts";
 import { appendEntry, appendPoint } from "../src/dashboard/ui/liveSeries.ts";
+import { advanceLastSteps } from "../src/dashboard/ui/runsTable.ts";
 import { RunStore } from "../src/store/runStore.ts";
 
 const folder = mkdtempSync(join(tmpdir(), "gradscope-dashboard-"));
@@ -500,4 +502,41 @@ test("live points join the last bucket of a reduced series while it spans no mor
       ],
     ],
   );
+});
+
+test("log-axis ticks get numbers: the ticks uPlot keeps are labeled, the ones it thins out (null) are blank", () => {
+  // uPlot's splits for a log axis over λmax in [2, 10], and for a gradient test in [1.2e-5, 3e-5].
+  assert.deepEqual(tickLabels([2, null, null, 5, null, null, null, null, 10]), ["2", "", "", "5", "", "", "", "", "10"]);
+  assert.deepEqual(tickLabels([0.00001, 0.00002, null, null, 0.00005, null, null, null, null, 0.0001]), ["1e-5", "2e-5", "", "", "5e-5", "", "", "", "", "1e-4"]);
+  assert.deepEqual(tickLabels([0.01, null, 1, null, 100]), ["0.01", "", "1", "", "100"]);
+});
+
+test("nearby tick values get labels with enough digits to tell them apart", () => {
+  const hyperparameter = [0.3, 0.30005, 0.3001, 0.30015, 0.3002];
+  const labels = tickLabels(hyperparameter);
+  assert.equal(new Set(labels).size, hyperparameter.length, labels.join(" "));
+  assert.deepEqual(labels.map(Number), hyperparameter, "each label reads as its tick");
+  assert.deepEqual(tickLabels([0, 0.5, 1, 1.5, 2]), ["0", "0.5", "1", "1.5", "2"]);
+  assert.deepEqual(tickLabels([0, 20_000, 40_000, 60_000]), ["0", "20000", "40000", "60000"]);
+  assert.deepEqual(tickLabels([1.5e6, 2e6, 2.5e6]), ["1.5e+6", "2.0e+6", "2.5e+6"]);
+});
+
+test("the runs table's step count follows the live stream's loss steps, not only the last run summary", () => {
+  const summary = (id: string, lastStep: number | null) => ({ id, lastStep }) as RunSummary;
+  const runs = [summary("a", 207), summary("b", null)];
+  assert.equal(advanceLastSteps(runs, [["a", "quantities/Alpha", 500, 1]]), false, "only the loss counts steps, as on the server");
+  assert.equal(
+    advanceLastSteps(runs, [
+      ["a", "train/loss", 438, 0.5],
+      ["a", "train/loss", 439, 0.4],
+      ["b", "train/loss", 0, 2],
+      ["gone", "train/loss", 9, 1],
+    ]),
+    true,
+  );
+  assert.deepEqual(
+    runs.map((r) => r.lastStep),
+    [439, 0],
+  );
+  assert.equal(advanceLastSteps(runs, [["a", "train/loss", 300, 0.1]]), false, "an older step never moves it back");
 });
