@@ -117,6 +117,17 @@ test("the dashboard shows a training run live: every instrument, new points with
     const before = await points(page, "loss");
     await page.waitForFunction((n) => Number(document.querySelector<HTMLElement>('[data-panel="loss"]')?.dataset.points) > n + 20, before, { timeout: 10_000 });
     await fullPageScreenshot(page, join(output, "dashboard.png"));
+    // The runs table's step count keeps up with the charts between status changes.
+    const tableSteps = () => page.$eval(`tr[data-run="${liveRun.id}"] td:nth-child(5)`, (cell) => Number(cell.textContent));
+    const stepsShown = await tableSteps();
+    await page.waitForFunction(
+      ({ id, shown }) => {
+        const steps = Number(document.querySelector(`tr[data-run="${id}"] td:nth-child(5)`)?.textContent);
+        return steps > shown && steps === Number(document.querySelector<HTMLElement>('[data-panel="loss"]')?.dataset.lastStep);
+      },
+      { id: liveRun.id, shown: stepsShown },
+      { timeout: 10_000 },
+    );
 
     // The step slider picks an older histogram.
     const latest = Number(await page.textContent('[data-panel="hist-1d"] .slider span'));
