@@ -58,15 +58,11 @@ const factories: Record<string, { options: string[]; build: (schedule: StepSched
     options: ["bins", "range", "adapt"],
     build: (s, o) => {
       const adapt = (o.adapt ?? {}) as { x?: unknown; y?: unknown };
-      return new GradHist2d(
-        s,
-        (o.bins as [number, number]) ?? [20, 20],
-        (o.range as [[number, number], [number, number]]) ?? [
-          [-1, 1],
-          [-2, 2],
-        ],
-        [adaptationOf("grad_hist_2d", adapt.x, s), adaptationOf("grad_hist_2d", adapt.y, s)],
-      );
+      // Unset options take the class's defaults (Cockpit's), kept in one place.
+      return new GradHist2d(s, o.bins as [number, number] | undefined, o.range as [[number, number], [number, number]] | undefined, [
+        adaptationOf("grad_hist_2d", adapt.x, s),
+        adaptationOf("grad_hist_2d", adapt.y, s),
+      ]);
     },
   },
 };
