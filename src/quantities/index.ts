@@ -1,6 +1,6 @@
 export { Alpha, fitQuadratic, isDefaultSgd } from "./alpha.ts";
 export { Distance, GradNorm, Loss, Time, UpdateSize } from "./basic.ts";
-export { GradientNoiseScale, InnerTest, NormTest, OrthoTest } from "./gradientTests.ts";
+export { GradientNoiseScale, InnerTest, type NoiseScaleState, NormTest, OrthoTest } from "./gradientTests.ts";
 export { GradHist1d, GradHist2d, linspaceEdges } from "./histograms.ts";
 export type { HistogramValue, Quantity, QuantityValue, StepInfo } from "./quantity.ts";
 export { configurations, createQuantities, quantityNames } from "./registry.ts";
