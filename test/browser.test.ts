@@ -100,6 +100,9 @@ test("the dashboard shows a training run live: every instrument, new points with
       await page.waitForFunction((p) => Number(document.querySelector<HTMLElement>(`[data-panel="${p}"]`)?.dataset.points ?? 0) > 0, panel, { timeout: 30_000 });
     for (const panel of ["alpha", "gradient-tests", "hist-1d", "hist-heatmap", "hist-2d"]) {
       await page.waitForFunction((p) => document.querySelector(`[data-panel="${p}"]`) !== null, panel);
+      // A canvas panel draws once its own request (e.g. alpha's distribution) has answered.
+      const deadline = Date.now() + 10_000;
+      while ((await canvasColors(page, panel)) <= 8 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
       assert.ok((await canvasColors(page, panel)) > 8, `${panel} is drawn`);
     }
     const legend = await page.$$eval('[data-panel="layers-GradNorm"] .u-legend .u-label', (labels) => labels.map((l) => l.textContent));
