@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { ConfigError } from "../config/load.ts";
 import { configJsonSchema } from "../config/schema.ts";
+import { MIN_TOKEN_LENGTH, tokenProblem } from "../dashboard/access.ts";
 import { packageFile } from "../engine/packageFiles.ts";
 import { StoreOpenError } from "../store/database.ts";
 import { CheckpointError } from "../train/checkpoint.ts";
@@ -19,6 +20,13 @@ const portNumber = (text: string) => {
   const port = Number(text);
   if (!/^\d+$/.test(text) || port > 65535) throw new InvalidArgumentError(`expected a port number 0-65535, got "${text}"`);
   return port;
+};
+
+// An empty or short token would leave a non-loopback dashboard open to anyone.
+const accessToken = (text: string) => {
+  const problem = tokenProblem(text);
+  if (problem) throw new InvalidArgumentError(problem);
+  return text;
 };
 
 const packageVersion = () => (JSON.parse(readFileSync(packageFile(import.meta.url, 1, "package.json"), "utf8")) as { version: string }).version;
@@ -41,7 +49,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--dashboard", "serve the live dashboard of this run (prints its address)")
     .option("--host <host>", "the dashboard's interface (non-loopback ones require a token)", "127.0.0.1")
     .option("--port <port>", "the dashboard's port (0: any free one)", portNumber, 0)
-    .option("--token <token>", "the dashboard's access token (generated for non-loopback hosts)")
+    .option("--token <token>", `the dashboard's access token, ${MIN_TOKEN_LENGTH}+ characters (generated for non-loopback hosts)`, accessToken)
     .option(...pluginOption, collect, [])
     .argument("[overrides...]", "e.g. training.epochs=3 optimizer.lr=0.01")
     .action(
@@ -61,7 +69,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--store <path>", "the run store", defaultStorePath)
     .option("--host <host>", "the interface to bind (non-loopback ones require a token)", "127.0.0.1")
     .option("--port <port>", "the port (0: any free one)", portNumber, 6007)
-    .option("--token <token>", "the access token (generated for non-loopback hosts)")
+    .option("--token <token>", `the access token, ${MIN_TOKEN_LENGTH}+ characters (generated for non-loopback hosts)`, accessToken)
     .action(async (opts: ServeOptions & { store: string }) => {
       code = await uiCommand(opts);
     });

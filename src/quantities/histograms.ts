@@ -153,7 +153,8 @@ export class GradHist1d implements Quantity {
 }
 
 /**
- * 2-D histogram of (g_i[j], θ[j]), Cockpit's scatter semantics; hist[ix][iy]. `adapt` adapts
+ * 2-D histogram of (g_i[j], θ[j]), Cockpit's scatter semantics; hist[ix][iy]. Defaults are
+ * Cockpit's: 40 gradient (x) by 50 parameter (y) bins over [−1, 1] × [−2, 2]. `adapt` adapts
  * the gradient (x) and parameter (y) axes. Config name `grad_hist_2d`.
  */
 export class GradHist2d implements Quantity {
@@ -163,7 +164,7 @@ export class GradHist2d implements Quantity {
   readonly schedule: StepSchedule;
   constructor(
     private readonly histogramSchedule: StepSchedule = every(1),
-    readonly bins: [number, number] = [20, 20],
+    readonly bins: [number, number] = [40, 50],
     range: [[number, number], [number, number]] = [
       [-1, 1],
       [-2, 2],
@@ -242,7 +243,7 @@ export const histogramDefinitions = [
     name: "GradHist2d",
     description: "2-D histogram of (per-sample gradient element, parameter value)",
     options: {
-      bins: z.tuple([z.number().int().positive(), z.number().int().positive()]).default([20, 20]),
+      bins: z.tuple([z.number().int().positive(), z.number().int().positive()]).default([40, 50]),
       range: z.tuple([range, range]).default([
         [-1, 1],
         [-2, 2],

@@ -2,7 +2,7 @@ export { Alpha } from "./alpha.ts";
 export { Distance, GradNorm, Loss, Time, UpdateSize } from "./basic.ts";
 export { HessMaxEV, HessTrace, TICDiag, TICTrace } from "./curvature.ts";
 export { defineQuantity, type QuantityDefinition } from "./definition.ts";
-export { GradientNoiseScale, InnerTest, NormTest, OrthoTest } from "./gradientTests.ts";
+export { GradientNoiseScale, InnerTest, type NoiseScaleState, NormTest, OrthoTest } from "./gradientTests.ts";
 export { type BinAdaptation, GradHist1d, GradHist2d } from "./histograms.ts";
 export {
   type HistogramValue,
