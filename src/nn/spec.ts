@@ -461,6 +461,13 @@ export function architectureLayers(spec: { arch: string } & Record<string, unkno
   }
 }
 
+// Parameters carry their dotted names, so that engine errors (a batch norm in train mode under
+// per-sample statistics) can say which layer they mean.
+function named<M extends Module>(model: M): M {
+  for (const [name, parameter] of model.namedParameters()) parameter.name = name;
+  return model;
+}
+
 /**
  * Builds a model from a spec for inputs of per-sample shape `inputShape` (e.g. [1, 28, 28]).
  * The same seed gives the same weights. Parameter names follow PyTorch's for the same tree
@@ -471,7 +478,7 @@ export function buildModel(spec: ModelSpec, inputShape: number[], seed = 0): { m
   const layers = "arch" in spec ? architectureLayers(spec as { arch: string }, inputShape) : (spec.layers as LayerSpec[]);
   const defaults = inherited("model", spec, { init: { type: "default" }, biasZero: false });
   const { module, shape } = buildSequential(nodeList("model.layers", layers, false), inputShape, "model.layers", { random, defaults });
-  return { model: module, outputShape: shape };
+  return { model: named(module), outputShape: shape };
 }
 
 /**
@@ -481,5 +488,5 @@ export function buildModel(spec: ModelSpec, inputShape: number[], seed = 0): { m
  */
 export function buildNetwork(node: LayerSpec, inputShape: number[], seed = 0): { model: Module; outputShape: number[] } {
   const { module, shape } = buildNode(node, inputShape, "model", { random: new Random(seed), defaults: { init: { type: "default" }, biasZero: false } });
-  return { model: module, outputShape: shape };
+  return { model: named(module), outputShape: shape };
 }

@@ -169,7 +169,7 @@ function layerNorm(layer: RecordOf<"layernorm">, gradOut: Tensor, scale: number)
 export function rejectCoupledSamples(layer: LayerRecord): void {
   if (layer.kind === "batchnorm" && layer.training) {
     throw new Error(
-      `gradscope: per-sample gradients are not defined for batch norm in train mode (layer ${layer.weight?.name ?? "batchnorm"}): the batch statistics couple the samples; use eval mode or skip the quantity`,
+      `gradscope: per-sample gradients are not defined for batch norm in train mode (layer ${layer.weight?.name?.replace(/\.weight$/, "") ?? "batchnorm"}): the batch statistics couple the samples; use eval mode or skip the quantity`,
     );
   }
 }
