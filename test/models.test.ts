@@ -5,6 +5,7 @@ import { parameter, tensor } from "../src/engine/creation.ts";
 import { hessianVectorProduct } from "../src/engine/curvature/hvp.ts";
 import { backwardWithExtensions } from "../src/engine/extensions/index.ts";
 import { adaptiveAvgPool2d, adaptiveWindows } from "../src/engine/ops/adaptivePool.ts";
+import { type Conv2dOptions, conv2d } from "../src/engine/ops/conv2d.ts";
 import { crossEntropy } from "../src/engine/ops/losses.ts";
 import { mean, sum } from "../src/engine/ops/reduce.ts";
 import { elu, gelu, hardswish, mish, relu6, selu, silu, softplus } from "../src/engine/ops/unary.ts";
@@ -368,4 +369,44 @@ test("per-sample statistics under a train-mode batch norm inside a block name th
     assert.equal(stats.get(model.parameters()[0])?.batchL2?.length, 2, "in eval mode the block's statistics are defined");
   });
   model.dispose();
+});
+
+test("the direct depthwise kernel matches the same convolution as a dense conv with block-diagonal weights, in every geometry", () => {
+  const geometries: Array<{ channels: number; multiplier: number; size: [number, number]; kernel: [number, number]; options: Conv2dOptions }> = [
+    { channels: 3, multiplier: 1, size: [9, 11], kernel: [3, 3], options: { padding: 1 } },
+    { channels: 2, multiplier: 1, size: [7, 6], kernel: [3, 3], options: { stride: 2, padding: 1 } },
+    { channels: 2, multiplier: 2, size: [6, 5], kernel: [3, 3], options: { padding: 1 } },
+    { channels: 2, multiplier: 1, size: [8, 9], kernel: [3, 3], options: { dilation: 2, padding: 2 } },
+    { channels: 3, multiplier: 1, size: [8, 8], kernel: [5, 5], options: { padding: 2 } },
+    { channels: 2, multiplier: 1, size: [5, 3], kernel: [3, 1], options: { padding: [1, 0], stride: [1, 2] } },
+    { channels: 2, multiplier: 1, size: [4, 4], kernel: [3, 3], options: { padding: 0 } },
+    { channels: 2, multiplier: 1, size: [5, 12], kernel: [3, 3], options: { stride: [2, 1], padding: 1 } },
+  ];
+  for (const [index, { channels, multiplier, size, kernel, options }] of geometries.entries()) {
+    const outChannels = channels * multiplier;
+    const taps = kernel[0] * kernel[1];
+    const xs = randomValues(2 * channels * size[0] * size[1], 30 + index);
+    const ws = randomValues(outChannels * taps, 40 + index);
+    // The dense weight [out, in, kh, kw] is zero except where output o reads input o / multiplier.
+    const dense = new Array(outChannels * channels * taps).fill(0);
+    for (let o = 0; o < outChannels; o++) for (let t = 0; t < taps; t++) dense[(o * channels + Math.floor(o / multiplier)) * taps + t] = ws[o * taps + t];
+    const run = (weights: number[], shape: number[], groups: number) =>
+      scope(() => {
+        const x = parameter(xs, [2, channels, ...size]);
+        const w = parameter(weights, shape);
+        const y = conv2d(x, w, null, { ...options, groups });
+        backward(y, { gradient: tensor(randomValues(y.size, 50 + index), y.shape) });
+        return { y: y.toArray(), dx: x.grad?.toArray() ?? [], dw: w.grad?.toArray() ?? [] };
+      });
+    const direct = run(ws, [outChannels, 1, ...kernel], channels);
+    const reference = run(dense, [outChannels, channels, ...kernel], 1);
+    const what = `geometry ${index}`;
+    assertClose(direct.y, reference.y, 1e-5, 1e-6, `${what} output`);
+    assertClose(direct.dx, reference.dx, 1e-5, 1e-6, `${what} input gradient`);
+    const diagonal = ws.map((_, k) => {
+      const [o, t] = [Math.floor(k / taps), k % taps];
+      return reference.dw[(o * channels + Math.floor(o / multiplier)) * taps + t];
+    });
+    assertClose(direct.dw, diagonal, 1e-5, 1e-6, `${what} weight gradient`);
+  }
 });
