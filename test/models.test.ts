@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
+import { buildData, buildTraining } from "../src/config/build.ts";
+import { loadConfig } from "../src/config/load.ts";
 import { backward } from "../src/engine/autograd.ts";
 import { parameter, tensor } from "../src/engine/creation.ts";
 import { hessianVectorProduct } from "../src/engine/curvature/hvp.ts";
@@ -15,6 +20,7 @@ import type { Tensor } from "../src/engine/tensor.ts";
 import { fansOf, gainOf, initializeTensor } from "../src/nn/init.ts";
 import type { Module } from "../src/nn/module.ts";
 import { buildModel, type LayerSpec, type ModelSpec } from "../src/nn/spec.ts";
+import { collectQuantityValues, createQuantities, QuantityTracker } from "../src/quantities/index.ts";
 import { assertClose, randomValues } from "./helpers.ts";
 
 // A ResNet BasicBlock with a projection shortcut, as a user writes it in YAML.
@@ -409,4 +415,85 @@ test("the direct depthwise kernel matches the same convolution as a dense conv w
     });
     assertClose(direct.dw, diagonal, 1e-5, 1e-6, `${what} weight gradient`);
   }
+});
+
+test("with a train-mode batch norm in a block, the quantities that need per-sample gradients or curvature are skipped by name and the others still run", () => {
+  const { model } = buildModel({ layers: [basicBlock, { type: "global_avgpool2d" }, { type: "flatten" }, { type: "linear", out: 3 }] }, [4, 6, 6], 1);
+  const tracker = new QuantityTracker(createQuantities("full", 1), model, { name: "SGD", paramGroups: [{ hyper: { lr: 0.1, momentum: 0 } }] });
+  const warnings: string[] = [];
+  tracker.warn = (message) => warnings.push(message);
+  const values = collectQuantityValues(tracker);
+  for (const step of [0, 1]) {
+    scope(() => {
+      const x = tensor(randomValues(2 * 4 * 36, 10 + step), [2, 4, 6, 6]);
+      tracker.backward(mean(crossEntropy(model.forward(x), tensor([0, 2], [2], "int32"))), step);
+    });
+  }
+  assert.deepEqual(Object.keys(values.get(0) ?? {}).sort(), ["Distance", "GradNorm", "Loss", "UpdateSize"]);
+  assert.deepEqual(Object.keys(values.get(1) ?? {}).sort(), ["Distance", "GradNorm", "Loss"]);
+  assert.ok(
+    warnings.includes("gradscope: NormTest is skipped: per-sample gradients are not defined through batch norm in train mode (layers 0.main.1, 0.main.4, 0.shortcut.1)"),
+    warnings.join("\n"),
+  );
+  assert.ok(warnings.some((w) => /^gradscope: HessMaxEV is skipped: .*op "batchnorm"/.test(w)));
+  assert.equal(new Set(warnings).size, warnings.length, "one warning per quantity, not per step");
+  tracker.dispose();
+  model.dispose();
+});
+
+test("a ResNet written in the YAML layer list builds through the config, and a bad field in a block names its file:line:col", () => {
+  const folder = mkdtempSync(join(tmpdir(), "gradscope-zoo-"));
+  const write = (name: string, block: string) => {
+    const path = join(folder, name);
+    writeFileSync(
+      path,
+      `model:
+  init: { type: kaiming_normal, mode: fan_out, nonlinearity: relu }
+  layers:
+    - { type: conv2d, out_channels: 8, kernel_size: 3, padding: 1, bias: false }
+    - { type: batchnorm2d }
+    - { type: relu }
+    - type: residual
+      main:
+${block}
+      shortcut: null
+      post: [{ type: relu }]
+      zero_init_last_bn: true
+    - { type: global_avgpool2d }
+    - { type: flatten }
+    - { type: linear, out: 10 }
+data: { source: fashion-mnist-sample }
+training: { epochs: 1 }
+optimizer: { name: sgd, lr: 0.1 }
+`,
+    );
+    return path;
+  };
+  const good = write(
+    "resnet.yaml",
+    `        - { type: conv2d, out_channels: 8, kernel_size: 3, padding: 1, bias: false }
+        - { type: batchnorm2d }
+        - { type: relu }
+        - { type: conv2d, out_channels: 8, kernel_size: 3, padding: 1, bias: false }
+        - { type: batchnorm2d }`,
+  );
+  const loaded = loadConfig([good]);
+  const { model } = buildTraining(loaded, buildData(loaded), folder);
+  assert.deepEqual(
+    model
+      .namedParameters()
+      .map(([name]) => name)
+      .slice(3, 9),
+    ["3.main.0.weight", "3.main.1.weight", "3.main.1.bias", "3.main.3.weight", "3.main.4.weight", "3.main.4.bias"],
+  );
+  assert.ok(
+    new Map(model.namedParameters())
+      .get("3.main.4.weight")
+      ?.toArray()
+      .every((v) => v === 0),
+  );
+  model.dispose();
+  const bad = write("bad.yaml", "        - { type: conv2d, out_channels: 8, kernel_size: 3, padding: 1, init: xavier }");
+  const badLoaded = loadConfig([bad]);
+  assert.throws(() => buildTraining(badLoaded, buildData(badLoaded), folder), new RegExp(`${bad}:9:\\d+: model.layers\\[3\\].main\\[0\\].init: unknown weight init "xavier"`));
 });
