@@ -11,3 +11,4 @@ export { col2imAdd, im2col } from "./im2col";
 export { activationBackward, activationForward } from "./activations";
 export { countNonzero, dotProduct, expandAxis, maxAxis, quotientSum, squaredDistance, sumAxis } from "./reduce";
 export { channelAffine, channelSums } from "./normalization";
+export { depthwiseConv, depthwiseScratchFloats } from "./depthwise";

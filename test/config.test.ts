@@ -167,7 +167,7 @@ test("a value that fits no form of a union names the place, the field and the fo
   const noModel = file("no-model.yaml", "data: { source: spirals }\ntraining: { epochs: 1 }\noptimizer: { name: sgd, lr: 0.1 }\n");
   assert.equal(
     configErrorOf([noModel]),
-    `${noModel}:1:1: model: required; expected {arch: mlp | lenet5 | 2c2d | 3c3d, hidden?, activation?, classes?} or {layers: [{type: string, ...}, ...]}`,
+    `${noModel}:1:1: model: required; expected {arch: mlp | lenet5 | 2c2d | 3c3d, hidden?, activation?, classes?} or {layers: [{type: string, ...}, ...], init?, bias_init?}`,
   );
   assert.equal(configErrorOf([base], ["model.arch=resnet"]), 'command-line override "model.arch=resnet": model.arch: got "resnet"; expected one of mlp, lenet5, 2c2d, 3c3d');
   assert.equal(

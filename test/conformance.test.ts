@@ -5,7 +5,7 @@ import { runConformance } from "../src/conformance/run.ts";
 
 const reference = fileURLToPath(new URL("../reference", import.meta.url));
 
-test("every layers, losses, optimizers, schedulers, metrics and quantities case matches PyTorch/scikit-learn within the README's tolerances", () => {
+test("every layers, losses, optimizers, schedulers, metrics, quantities and models case matches PyTorch/scikit-learn within the README's tolerances", () => {
   const { results } = runConformance(reference);
   const failures = results.filter((r) => r.status === "fail");
   assert.deepEqual(
@@ -20,6 +20,9 @@ test("every layers, losses, optimizers, schedulers, metrics and quantities case 
   assert.equal(byFile("metrics.json"), 2, "both metric cases covered and passing");
   // Every quantity of the four Cockpit runs, curvature included, on every step.
   assert.equal(byFile("quantities.json"), 4, "all 4 Cockpit runs pass");
+  // 9 model-zoo blocks and tiny models (outputs, every gradient, running statistics, eval
+  // outputs; the per-tensor atol check included), 10 activations and 2 adaptive poolings.
+  assert.equal(byFile("models.json"), 21, "all 21 models cases covered and passing");
   assert.deepEqual(
     results.filter((r) => r.note).map((r) => `${r.name}: ${r.note}`),
     [],

@@ -44,7 +44,11 @@ export const modelSchema = z.union([
     activation: z.string().optional(),
     classes: positiveInt.optional(),
   }),
-  z.strictObject({ layers: z.array(layer).min(1) }),
+  z.strictObject({
+    layers: z.array(layer).min(1),
+    init: z.unknown().optional().describe("default weight init of conv2d and linear layers (checked when the model is built)"),
+    bias_init: z.enum(["default", "zeros"]).optional(),
+  }),
 ]);
 
 /** The `data` section. */

@@ -5,10 +5,11 @@ import { readGolden } from "./golden.ts";
 import { type LayerCase, runLayerCase, supportedLayerOps } from "./layers.ts";
 import { type LossCase, runLossCase, supportedLosses } from "./losses.ts";
 import { type MetricCase, runMetricCase } from "./metrics.ts";
+import { type ModelCase, runModelCase } from "./models.ts";
 import { coversOptimizerCase, type OptimizerCase, runOptimizerCase } from "./optimizers.ts";
 import { type QuantityCase, runQuantityCase, uncoveredQuantities } from "./quantities.ts";
 import { coversSchedulerCase, runSchedulerCase, type SchedulerCase } from "./schedulers.ts";
-import { readQuantityTolerances, readTolerances } from "./tolerances.ts";
+import { readModelTolerances, readQuantityTolerances, readTolerances } from "./tolerances.ts";
 
 /** The result of one golden case. */
 export interface CaseResult {
@@ -60,8 +61,8 @@ function runFile<Case extends { name: string }>(directory: string, file: string,
 }
 
 /** The golden files this build evaluates; files the engine does not cover yet are reported. */
-export const coveredFiles = ["layers.json", "losses.json", "optimizers.json", "schedulers.json", "metrics.json", "quantities.json"];
-const knownFiles = ["layers.json", "losses.json", "optimizers.json", "schedulers.json", "metrics.json", "quantities.json"];
+export const coveredFiles = ["layers.json", "losses.json", "optimizers.json", "schedulers.json", "metrics.json", "quantities.json", "models.json"];
+const knownFiles = ["layers.json", "losses.json", "optimizers.json", "schedulers.json", "metrics.json", "quantities.json", "models.json"];
 
 /** Evaluates every covered case of every golden file in `directory`. */
 export function runConformance(directory: string): { results: CaseResult[]; uncoveredFiles: string[] } {
@@ -93,6 +94,16 @@ export function runConformance(directory: string): { results: CaseResult[]; unco
       if (missing.length > 0) result.note = `not covered yet: ${missing.join(", ")}`;
     }
     results.push(...cases);
+  }
+  if (existsSync(join(directory, "models.json"))) {
+    const modelTolerances = readModelTolerances(directory);
+    results.push(
+      ...runFile<ModelCase>(directory, "models.json", {
+        covers: () => true,
+        run: (c) => runModelCase(c, modelTolerances),
+        tolerance: modelTolerances.blocks,
+      }),
+    );
   }
   const uncoveredFiles = knownFiles.filter((file) => !coveredFiles.includes(file) && existsSync(join(directory, file)));
   return { results, uncoveredFiles };

@@ -81,3 +81,46 @@ export function readQuantityTolerances(directory: string): Map<string, Tolerance
   }
   return result;
 }
+
+/** models.json's tolerance rows (README §8) and the scale of its sharper per-tensor check. */
+export interface ModelTolerances {
+  blocks: Tolerance;
+  wholeModels: Tolerance;
+  /** The cases the whole-models row names; every other model case is a block. */
+  wholeModelNames: string[];
+  ops: Tolerance;
+  /** c of the per-tensor check |actual − expected| ≤ rtol·|expected| + c·max|expected|. */
+  perTensorScale: number;
+}
+
+/** Reads the models rows of a golden directory's README, falling back to the main set's values. */
+export function readModelTolerances(directory: string): ModelTolerances {
+  const result: ModelTolerances = {
+    blocks: { rtol: 1e-4, atol: 1e-5 },
+    wholeModels: { rtol: 3e-3, atol: 1e-5 },
+    wholeModelNames: ["tiny_resnet", "tiny_vgg_bn"],
+    ops: { rtol: 1e-4, atol: 1e-5 },
+    perTensorScale: 2e-5,
+  };
+  const readme = join(directory, "README.md");
+  if (!existsSync(readme)) return result;
+  const text = readFileSync(readme, "utf8");
+  for (const line of text.split("\n")) {
+    if (!/^\|\s*models:/.test(line)) continue;
+    const cells = line.split("|").map((cell) => cell.trim());
+    const tolerance = { rtol: Number(cells[2]), atol: Number(cells[3]) };
+    if (!Number.isFinite(tolerance.rtol) || !Number.isFinite(tolerance.atol)) continue;
+    if (cells[1].includes("single blocks")) result.blocks = tolerance;
+    else if (cells[1].includes("op cases")) result.ops = tolerance;
+    else if (cells[1].includes("whole models")) {
+      result.wholeModels = tolerance;
+      const names = [...cells[1].matchAll(/`([a-z0-9_]+)`/g)]
+        .map((m) => m[1])
+        .filter((name) => !["output", "loss_value", "grad_input", "grad_params", "buffers_after", "eval_output"].includes(name));
+      if (names.length > 0) result.wholeModelNames = names;
+    }
+  }
+  const scale = /rtol·\|expected\| \+ ([0-9.]+e-?[0-9]+)·max\|expected\|/.exec(text);
+  if (scale) result.perTensorScale = Number(scale[1]);
+  return result;
+}

@@ -1,6 +1,7 @@
 export { type BackwardOptions, backward, isGradEnabled, noGrad } from "./autograd.ts";
 export { empty, full, ones, parameter, tensor, zeros } from "./creation.ts";
 export { engineMemory } from "./memory.ts";
+export { adaptiveAvgPool2d } from "./ops/adaptivePool.ts";
 export { type BatchNormOptions, batchNorm } from "./ops/batchnorm.ts";
 export { add, div, mul, sub, sumToShape } from "./ops/binary.ts";
 export { type Conv2dOptions, conv2d } from "./ops/conv2d.ts";
@@ -14,7 +15,7 @@ export { avgPool2d, maxPool2d, type Pool2dOptions } from "./ops/pool.ts";
 export { max, mean, sum } from "./ops/reduce.ts";
 export { concat, flatten, reshape, slice, transpose } from "./ops/shape.ts";
 export { logSoftmax, softmax } from "./ops/softmax.ts";
-export { exp, gelu, leakyRelu, log, relu, sigmoid, softplus, sqrt, tanh } from "./ops/unary.ts";
+export { elu, exp, gelu, hardswish, leakyRelu, log, mish, relu, relu6, selu, sigmoid, silu, softplus, sqrt, tanh } from "./ops/unary.ts";
 export { Random } from "./random.ts";
 export { keep, scope } from "./scope.ts";
 export { type DType, type GradNode, type LayerRecord, liveTensorCount, Tensor } from "./tensor.ts";

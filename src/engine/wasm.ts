@@ -197,7 +197,29 @@ export interface WasmKernels {
   maxAbs(n: number, x: number): number;
   im2col: UnfoldKernel;
   col2imAdd: UnfoldKernel;
+  /** Depthwise conv2d, direct: mode 0 forward, 1 input gradient, 2 weight gradient (assembly/depthwise.ts). */
+  depthwiseConv(mode: number, a: number, b: number, c: number, scratch: number, ...geometry: DepthwiseGeometryArguments): void;
+  depthwiseScratchFloats(height: number, width: number, kernelH: number, kernelW: number, padH: number, padW: number, dilationH: number, dilationW: number): number;
 }
+
+/** A depthwise convolution's shape as assembly/depthwise.ts takes it. */
+export type DepthwiseGeometryArguments = [
+  batch: number,
+  inChannels: number,
+  multiplier: number,
+  height: number,
+  width: number,
+  kernelH: number,
+  kernelW: number,
+  strideH: number,
+  strideW: number,
+  padH: number,
+  padW: number,
+  dilationH: number,
+  dilationW: number,
+  outH: number,
+  outW: number,
+];
 
 /** Which kernel build was instantiated. */
 export type WasmFlavor = "relaxed-simd" | "simd";

@@ -1,6 +1,6 @@
 import { flatten } from "../engine/ops/shape.ts";
 import { logSoftmax, softmax } from "../engine/ops/softmax.ts";
-import { gelu, leakyRelu, relu, sigmoid, softplus, tanh } from "../engine/ops/unary.ts";
+import { elu, gelu, hardswish, leakyRelu, mish, relu, relu6, selu, sigmoid, silu, softplus, tanh } from "../engine/ops/unary.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { Module } from "./module.ts";
 
@@ -30,6 +30,18 @@ export const Sigmoid = (): Lambda => new Lambda("sigmoid", sigmoid);
 export const GELU = (approximate: "none" | "tanh" = "none"): Lambda => new Lambda("gelu", (x) => gelu(x, approximate));
 /** log(1 + e^(β·x)) / β, and x itself where β·x > `threshold` (as PyTorch). */
 export const Softplus = (beta = 1, threshold = 20): Lambda => new Lambda("softplus", (x) => softplus(x, beta, threshold));
+/** min(max(x, 0), 6) (MobileNetV2). */
+export const ReLU6 = (): Lambda => new Lambda("relu6", relu6);
+/** x·σ(x), also called swish (EfficientNet). */
+export const SiLU = (): Lambda => new Lambda("silu", silu);
+/** x·relu6(x + 3)/6 (MobileNetV3). */
+export const Hardswish = (): Lambda => new Lambda("hardswish", hardswish);
+/** x for x > 0, α(e^x − 1) otherwise. */
+export const ELU = (alpha = 1): Lambda => new Lambda("elu", (x) => elu(x, alpha));
+/** Self-normalizing ELU with PyTorch's α and scale. */
+export const SELU = (): Lambda => new Lambda("selu", selu);
+/** x·tanh(softplus(x)). */
+export const Mish = (): Lambda => new Lambda("mish", mish);
 /** Softmax over the last axis. */
 export const Softmax = (): Lambda => new Lambda("softmax", (x) => softmax(x));
 /** Log-softmax over the last axis. */

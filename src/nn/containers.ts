@@ -1,8 +1,9 @@
 import { add } from "../engine/ops/binary.ts";
 import { maxPool2dRelu } from "../engine/ops/pool.ts";
+import { concat } from "../engine/ops/shape.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { Lambda } from "./activations.ts";
-import { MaxPool2d } from "./layers.ts";
+import { BatchNorm, MaxPool2d } from "./layers.ts";
 import { Module } from "./module.ts";
 
 const isRelu = (layer: Module | undefined): boolean => layer instanceof Lambda && layer.kind === "relu";
@@ -38,14 +39,75 @@ export class Sequential extends Module {
   }
 }
 
-/** x + f(x); f must keep the shape. Its parameters are named "body.*". */
-export class Residual extends Module {
-  constructor(readonly body: Module) {
+/**
+ * A list of modules named "0", "1", ... whose owner decides how to apply them (PyTorch's
+ * nn.ModuleList); it has no forward of its own.
+ */
+export class ModuleList extends Module {
+  constructor(readonly modules: Module[]) {
     super();
-    this.registerChild("body", body);
+    for (const [index, module] of modules.entries()) this.registerChild(String(index), module);
+  }
+
+  forward(): Tensor {
+    throw new Error("gradscope: a ModuleList has no forward; its owner applies its modules");
+  }
+}
+
+/**
+ * post(main(x) + shortcut(x)), the ResNet and MobileNetV2 block. A null shortcut is the
+ * identity, a null post adds nothing. Children are named "main", "shortcut" and "post", so a
+ * block's tensors are `main.1.weight`, `shortcut.0.weight`, ... as in PyTorch.
+ */
+export class Residual extends Module {
+  readonly main: Module;
+  readonly shortcut: Module | null;
+  readonly post: Module | null;
+
+  constructor(parts: { main: Module; shortcut?: Module | null; post?: Module | null }) {
+    super();
+    this.main = this.registerChild("main", parts.main);
+    this.shortcut = parts.shortcut ? this.registerChild("shortcut", parts.shortcut) : null;
+    this.post = parts.post ? this.registerChild("post", parts.post) : null;
+  }
+
+  /**
+   * Zeroes the weight of the main path's last batch norm (Goyal et al. 2017; torchvision's
+   * zero_init_residual), so the block starts out as its shortcut.
+   */
+  zeroInitLastBatchNorm(): void {
+    const norms = this.main.namedModules().filter(([, module]) => module instanceof BatchNorm);
+    const last = norms.at(-1)?.[1] as BatchNorm | undefined;
+    if (!last?.weight) throw new Error("gradscope: zero_init_last_bn: the residual's main path has no batch norm with a weight");
+    last.weight.data.fill(0);
   }
 
   forward(input: Tensor): Tensor {
-    return add(input, this.body.forward(input));
+    const sum = add(this.main.forward(input), this.shortcut ? this.shortcut.forward(input) : input);
+    return this.post ? this.post.forward(sum) : sum;
+  }
+}
+
+/**
+ * Concatenates the branches' outputs along `axis` (1: channels), in branch order, as the
+ * Inception and DenseNet blocks do; an empty Sequential branch passes the input through. The
+ * branches are named `branches.0`, `branches.1`, ...
+ */
+export class Concat extends Module {
+  readonly branches: ModuleList;
+
+  constructor(
+    branches: Module[],
+    readonly axis = 1,
+  ) {
+    super();
+    this.branches = this.registerChild("branches", new ModuleList(branches));
+  }
+
+  forward(input: Tensor): Tensor {
+    return concat(
+      this.branches.modules.map((branch) => branch.forward(input)),
+      this.axis,
+    );
   }
 }

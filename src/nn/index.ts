@@ -1,5 +1,6 @@
-export { Flatten, GELU, Lambda, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh } from "./activations.ts";
-export { Residual, Sequential } from "./containers.ts";
-export { AvgPool2d, BatchNorm, Conv2d, Dropout, Embedding, LayerNorm, Linear, MaxPool2d } from "./layers.ts";
+export { ELU, Flatten, GELU, Hardswish, Lambda, LeakyReLU, LogSoftmax, Mish, ReLU, ReLU6, SELU, Sigmoid, SiLU, Softmax, Softplus, Tanh } from "./activations.ts";
+export { Concat, ModuleList, Residual, Sequential } from "./containers.ts";
+export { fansOf, gainOf, initializeTensor, type Nonlinearity, type WeightInit } from "./init.ts";
+export { AdaptiveAvgPool2d, AvgPool2d, BatchNorm, Conv2d, Dropout, Embedding, LayerNorm, Linear, MaxPool2d } from "./layers.ts";
 export { Module, type StateDict, type StateEntry } from "./module.ts";
-export { architectureLayers, buildModel, type LayerSpec, type ModelSpec } from "./spec.ts";
+export { architectureLayers, buildModel, buildNetwork, type InitSpec, type LayerSpec, type ModelSpec } from "./spec.ts";

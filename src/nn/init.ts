@@ -24,3 +24,85 @@ export function normalTensor(shape: readonly number[], std: number, random: Rand
 export function defaultBound(fanIn: number): number {
   return fanIn > 0 ? 1 / Math.sqrt(fanIn) : 0;
 }
+
+/** How a weight is initialized; `default` is PyTorch's (see defaultBound). */
+export type WeightInit =
+  | { type: "default" }
+  | { type: "kaiming_normal" | "kaiming_uniform"; mode?: "fan_in" | "fan_out"; nonlinearity?: Nonlinearity; a?: number }
+  | { type: "xavier_normal" | "xavier_uniform"; gain?: number }
+  | { type: "normal"; std: number; mean?: number }
+  | { type: "zeros" };
+
+/** The nonlinearities whose recommended gains `gainOf` knows (torch.nn.init.calculate_gain). */
+export type Nonlinearity = "linear" | "conv2d" | "sigmoid" | "tanh" | "relu" | "leaky_relu" | "selu";
+
+/** The names `initializeTensor` accepts, for validation messages. */
+export const weightInitTypes = ["default", "kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform", "normal", "zeros"] as const;
+
+/** torch.nn.init.calculate_gain: √2 for relu, √(2/(1 + a²)) for leaky_relu, 5/3 for tanh, 3/4 for selu, else 1. */
+export function gainOf(nonlinearity: Nonlinearity, a = 0): number {
+  switch (nonlinearity) {
+    case "relu":
+      return Math.SQRT2;
+    case "leaky_relu":
+      return Math.sqrt(2 / (1 + a * a));
+    case "tanh":
+      return 5 / 3;
+    case "selu":
+      return 3 / 4;
+    default:
+      return 1;
+  }
+}
+
+/**
+ * PyTorch's fans of a weight: fan_in = shape[1]·receptive field, fan_out = shape[0]·receptive
+ * field (for a grouped conv, shape[1] is in_channels/groups, as in PyTorch).
+ */
+export function fansOf(shape: readonly number[]): { fanIn: number; fanOut: number } {
+  if (shape.length < 2) throw new RangeError(`gradscope: fan in and fan out need a weight of at least 2 axes, got [${shape.join(", ")}]`);
+  const receptive = shape.slice(2).reduce((a, b) => a * b, 1);
+  return { fanIn: shape[1] * receptive, fanOut: shape[0] * receptive };
+}
+
+/**
+ * Overwrites `weight` following `init` (torch.nn.init's formulas): Kaiming normal
+ * std = gain/√fan, Kaiming uniform bound = gain·√(3/fan) (fan_in by default, gain √2 for the
+ * default leaky_relu with a = 0); Xavier normal std = gain·√(2/(fan_in + fan_out)), Xavier
+ * uniform bound = gain·√(6/(fan_in + fan_out)). `default` leaves the weight as it is.
+ */
+export function initializeTensor(weight: Tensor, init: WeightInit, random: Random): void {
+  const data = weight.data;
+  const fill = (sample: () => number): void => {
+    for (let i = 0; i < data.length; i++) data[i] = sample();
+  };
+  switch (init.type) {
+    case "default":
+      return;
+    case "zeros":
+      data.fill(0);
+      return;
+    case "normal": {
+      const mean = init.mean ?? 0;
+      fill(() => mean + init.std * random.normal());
+      return;
+    }
+    case "kaiming_normal":
+    case "kaiming_uniform": {
+      const fans = fansOf(weight.shape);
+      const fan = init.mode === "fan_out" ? fans.fanOut : fans.fanIn;
+      const std = gainOf(init.nonlinearity ?? "leaky_relu", init.a ?? 0) / Math.sqrt(fan);
+      if (init.type === "kaiming_normal") fill(() => std * random.normal());
+      else fill(() => (2 * random.uniform() - 1) * Math.sqrt(3) * std);
+      return;
+    }
+    case "xavier_normal":
+    case "xavier_uniform": {
+      const { fanIn, fanOut } = fansOf(weight.shape);
+      const std = (init.gain ?? 1) * Math.sqrt(2 / (fanIn + fanOut));
+      if (init.type === "xavier_normal") fill(() => std * random.normal());
+      else fill(() => (2 * random.uniform() - 1) * Math.sqrt(3) * std);
+      return;
+    }
+  }
+}

@@ -1,4 +1,5 @@
 import { full } from "../engine/creation.ts";
+import { adaptiveAvgPool2d } from "../engine/ops/adaptivePool.ts";
 import { batchNorm } from "../engine/ops/batchnorm.ts";
 import { type Conv2dOptions, conv2d } from "../engine/ops/conv2d.ts";
 import { dropout } from "../engine/ops/dropout.ts";
@@ -77,6 +78,17 @@ export class AvgPool2d extends Module {
 
   forward(input: Tensor): Tensor {
     return avgPool2d(input, this.options);
+  }
+}
+
+/** Adaptive average pooling to a fixed [oh, ow] output; [1, 1] is global average pooling. */
+export class AdaptiveAvgPool2d extends Module {
+  constructor(readonly outputSize: [number, number]) {
+    super();
+  }
+
+  forward(input: Tensor): Tensor {
+    return adaptiveAvgPool2d(input, this.outputSize);
   }
 }
 

@@ -1,7 +1,7 @@
 import { backward } from "../engine/autograd.ts";
 import { copyOf, zeros } from "../engine/creation.ts";
 import { HessianVectorProducts } from "../engine/curvature/hvp.ts";
-import { backwardWithExtensions, type ExtensionRequest, perSampleLosses } from "../engine/extensions/index.ts";
+import { backwardWithExtensions, coupledLayers, type ExtensionRequest, perSampleLosses } from "../engine/extensions/index.ts";
 import { squaredNorm } from "../engine/kernels/reductions.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import type { Module } from "../nn/module.ts";
@@ -89,6 +89,10 @@ export class QuantityTracker {
   // The engine copies each step's info made, freed when the tracker drops the step.
   private readonly copiesOf = new Map<StepInfo, Tensor[]>();
   private readonly subscribers = new Set<QuantitySubscriber>();
+  // Quantities already reported as skipped (one warning each per run).
+  private readonly warned = new Set<string>();
+  /** Reports a quantity that cannot be computed for this model; a Node process warning by default. */
+  warn: (message: string) => void = (message) => process.emitWarning(message);
 
   constructor(
     readonly quantities: Quantity[],
@@ -174,6 +178,32 @@ export class QuantityTracker {
     for (const subscriber of this.subscribers) subscriber(step, name, value);
   }
 
+  // Completes the previous step's two-step quantities and computes the due ones. (A method of
+  // its own: a local holding the previous step in `backward` would join the closure context
+  // that info's getters keep, chaining every step's info to the one before.)
+  private computeQuantities(
+    due: Quantity[],
+    completing: Quantity[],
+    info: StepInfo,
+    guarded: (q: Quantity, compute: () => QuantityValue | QuantityParts | undefined) => QuantityValue | QuantityParts | undefined,
+  ): void {
+    const previous = this.previous;
+    if (previous)
+      for (const q of completing)
+        this.record(
+          previous.step,
+          q.name,
+          guarded(q, () => q.computeAcross?.(previous, info)),
+        );
+    for (const q of due)
+      if (q.compute)
+        this.record(
+          info.step,
+          q.name,
+          guarded(q, () => q.compute?.(info)),
+        );
+  }
+
   /** Backpropagates `loss` (a mean of per-sample losses) and computes the quantities due at `step`. */
   backward(loss: Tensor, step: number): void {
     const due = this.due(step);
@@ -188,7 +218,34 @@ export class QuantityTracker {
     const params = this.model.namedParameters().map(([name, tensor]) => ({ name, tensor }));
     const asking = [...new Set([...due, ...completing])];
     const optimizer = { name: this.optimizer.name, hyper: { ...(this.optimizer.paramGroups[0]?.hyper as Record<string, unknown>) } };
-    const request = mergeRequests(asking.flatMap((q) => (q.request ? [q.request({ step, params, optimizer })] : [])));
+    const requests = new Map(asking.flatMap((q) => (q.request ? [[q, q.request({ step, params, optimizer })] as const] : [])));
+    // Through a train-mode batch norm per-sample statistics are not defined: the quantities
+    // that ask the engine for any (or whose curvature meets the batch norm) are skipped, saying
+    // so once by name, and the others run.
+    const coupled = coupledLayers(loss);
+    const skipped = new Set<Quantity>();
+    const skip = (q: Quantity, reason: string): undefined => {
+      skipped.add(q);
+      if (!this.warned.has(q.name)) this.warn(`gradscope: ${q.name} is skipped: ${reason}`);
+      this.warned.add(q.name);
+      return undefined;
+    };
+    for (const [q, r] of requests) {
+      if (coupled.length > 0 && Object.values(r).some((v) => v !== undefined && v !== false)) {
+        skip(q, `per-sample gradients are not defined through batch norm in train mode (${coupled.length > 1 ? "layers" : "layer"} ${coupled.join(", ")})`);
+      }
+    }
+    const request = mergeRequests(asking.flatMap((q) => (skipped.has(q) ? [] : (requests.get(q) ?? []))));
+    const guarded = (q: Quantity, compute: () => QuantityValue | QuantityParts | undefined): QuantityValue | QuantityParts | undefined => {
+      if (skipped.has(q)) return undefined;
+      if (coupled.length === 0) return compute();
+      try {
+        return compute();
+      } catch (error) {
+        if (!(error as Error).message.includes('"batchnorm"')) throw error;
+        return skip(q, (error as Error).message.replace(/^gradscope: /, ""));
+      }
+    };
     const stats = backwardWithExtensions(loss, request);
     const perSample = perSampleLosses(loss);
     if (!perSample) throw new Error("gradscope: quantities need the loss as the mean of a per-sample loss vector (e.g. mean(crossEntropy(...)))");
@@ -252,8 +309,7 @@ export class QuantityTracker {
     };
     let graphAlive = true;
     let products = null as HessianVectorProducts | null;
-    if (this.previous) for (const q of completing) this.record(this.previous.step, q.name, q.computeAcross?.(this.previous, info));
-    for (const q of due) if (q.compute) this.record(step, q.name, q.compute(info));
+    this.computeQuantities(due, completing, info, guarded);
     graphAlive = false;
     products?.dispose();
     for (const s of stats.values()) {

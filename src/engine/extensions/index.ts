@@ -6,6 +6,7 @@ import type { ExtensionRequest, ParameterStatistics } from "./types.ts";
 
 export type { Histogram1dSpec, Histogram2dSpec } from "./histograms.ts";
 export { histogram1d, histogram2d } from "./histograms.ts";
+export { coupledLayers } from "./individualGradients.ts";
 
 export type { DeferredProjection } from "./projections.ts";
 export type { CurvatureKind, DiagonalCurvatureRequest, ExtensionRequest, ParameterStatistics } from "./types.ts";

@@ -1,3 +1,4 @@
+import { topologicalOrder } from "../autograd.ts";
 import { gemm } from "../kernels/gemm.ts";
 import { engineMemory } from "../memory.ts";
 import { convWeightGradients } from "../ops/conv2d.ts";
@@ -165,13 +166,27 @@ function layerNorm(layer: RecordOf<"layernorm">, gradOut: Tensor, scale: number)
   return result;
 }
 
+// A layer by its module path (its weight is named "<path>.weight" in a built model).
+const layerName = (layer: LayerRecord): string => layer.weight?.name?.replace(/\.weight$/, "") ?? layer.kind;
+
 /** Throws for a batch norm in train mode, whose batch statistics couple the samples' gradients. */
 export function rejectCoupledSamples(layer: LayerRecord): void {
   if (layer.kind === "batchnorm" && layer.training) {
     throw new Error(
-      `gradscope: per-sample gradients are not defined for batch norm in train mode (layer ${layer.weight?.name ?? "batchnorm"}): the batch statistics couple the samples; use eval mode or skip the quantity`,
+      `gradscope: per-sample gradients are not defined for batch norm in train mode (layer ${layerName(layer)}): the batch statistics couple the samples; use eval mode or skip the quantity`,
     );
   }
+}
+
+/**
+ * The layers of `loss`'s graph whose batch statistics couple the samples (batch norms in train
+ * mode), by name: where there are any, per-sample statistics are not defined.
+ */
+export function coupledLayers(loss: Tensor): string[] {
+  return topologicalOrder(loss).flatMap((t) => {
+    const layer = t.node?.layer;
+    return layer?.kind === "batchnorm" && layer.training ? [layerName(layer)] : [];
+  });
 }
 
 // BatchNorm (eval mode only): g_i(w)_c = Σ_spatial δ ⊙ x̂, g_i(b)_c = Σ_spatial δ.

@@ -6,6 +6,7 @@ import { countNonzero } from "../kernels/reductions.ts";
 import { engineMemory } from "../memory.ts";
 import { shapeString } from "../shapes.ts";
 import { type LayerRecordBase, Tensor } from "../tensor.ts";
+import type { DepthwiseGeometryArguments } from "../wasm.ts";
 import { addBias, biasGradient } from "./bias.ts";
 import { type ConvGeometry, col2imAdd, convOutputSize, im2col, sparseConvInputGradient } from "./im2col.ts";
 
@@ -205,6 +206,12 @@ function conv2dVjp(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tenso
   const { batch, outChannels, plane } = hyper;
   const gradX = wants.x ? new Tensor(x.shape, "float32", "conv2d input gradient") : null;
   const gradW = wants.weight ? new Tensor(weight.shape, "float32", "conv2d weight gradient") : null;
+  const gradB = wants.bias ? biasGradient(gradOut, { batch, channels: outChannels, positions: plane, channelsLast: false }) : null;
+  if (isDepthwise(hyper)) {
+    if (gradX) depthwise(DEPTHWISE_INPUT_GRADIENT, hyper, gradOut, weight, gradX);
+    if (gradW) depthwise(DEPTHWISE_WEIGHT_GRADIENT, hyper, x, gradOut, gradW);
+    return [gradX, gradW, gradB];
+  }
   const heap = engineMemory.f32;
   if (gradX) heap.fill(0, gradX.offset, gradX.offset + gradX.size);
   if (gradW) heap.fill(0, gradW.offset, gradW.offset + gradW.size);
@@ -214,7 +221,6 @@ function conv2dVjp(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tenso
   const buffers = { gradX, gradW, sparse };
   if (plane >= PER_SAMPLE_PLANE) vjpBySample(hyper, x, weight, gradOut, buffers);
   else vjpByChunk(hyper, x, weight, gradOut, buffers);
-  const gradB = wants.bias ? biasGradient(gradOut, { batch, channels: outChannels, positions: plane, channelsLast: false }) : null;
   return [gradX, gradW, gradB];
 }
 
@@ -327,6 +333,50 @@ function vjpByChunk(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tens
   delta.dispose();
 }
 
+// The modes of assembly/depthwise.ts.
+const DEPTHWISE_FORWARD = 0;
+const DEPTHWISE_INPUT_GRADIENT = 1;
+const DEPTHWISE_WEIGHT_GRADIENT = 2;
+
+// Depthwise convolutions (one input channel per group, MobileNet's) run on zero-padded planes
+// in a direct kernel: im2col would unfold a kh·kw-row matrix per sample and channel for a GEMM
+// with a single output row. Measured forward + backward (batch 64, 128 channels, 16x16, 3x3,
+// shared 2-core machine): about 4x faster than that GEMM route, and faster than a dense 1x1
+// conv with the same input and output shapes.
+function isDepthwise(hyper: Conv2dHyper): boolean {
+  return hyper.groups > 1 && hyper.geometry.channels === 1;
+}
+
+// Runs one mode of assembly/depthwise.ts (see depthwiseConv there for a, b and c).
+function depthwise(mode: number, hyper: Conv2dHyper, a: Tensor, b: Tensor, c: Tensor): void {
+  const g = hyper.geometry;
+  const kernels = engineMemory.kernels;
+  const scratch = new Tensor(
+    [kernels.depthwiseScratchFloats(g.height, g.width, g.kernelH, g.kernelW, g.padH, g.padW, g.dilationH, g.dilationW)],
+    "float32",
+    "depthwise padded plane",
+  );
+  const geometry: DepthwiseGeometryArguments = [
+    hyper.batch,
+    hyper.inChannels,
+    hyper.groupOut,
+    g.height,
+    g.width,
+    g.kernelH,
+    g.kernelW,
+    g.strideH,
+    g.strideW,
+    g.padH,
+    g.padW,
+    g.dilationH,
+    g.dilationW,
+    g.outH,
+    g.outW,
+  ];
+  kernels.depthwiseConv(mode, a.ptr, b.ptr, c.ptr, scratch.ptr, ...geometry);
+  scratch.dispose();
+}
+
 // From this many output positions on, each sample's GEMMs read and write NCHW directly; below
 // it, chunks of samples share a GEMM and the output (gradient) is copied between layouts.
 // Measured forward + backward (batch 64, 3x3 kernels, padding 1): per sample 4.4 against 5.3 ms
@@ -396,7 +446,8 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
   const hyper = conv2dHyper(x, weight, options);
   const { batch, outChannels, plane, geometry: g } = hyper;
   const out = new Tensor([batch, outChannels, g.outH, g.outW], "float32", "conv2d");
-  if (plane >= PER_SAMPLE_PLANE) convolveBySample(hyper, x, weight, out);
+  if (isDepthwise(hyper)) depthwise(DEPTHWISE_FORWARD, hyper, x, weight, out);
+  else if (plane >= PER_SAMPLE_PLANE) convolveBySample(hyper, x, weight, out);
   else convolveByChunk(hyper, x, weight, out);
   const biasLayout = { batch, channels: outChannels, positions: plane, channelsLast: false };
   if (bias) addBias(out, bias, biasLayout);

@@ -1,5 +1,5 @@
 import { noGrad, record } from "../autograd.ts";
-import { linearRules } from "../curvature/rules.ts";
+import { linearRules, zerosLike } from "../curvature/rules.ts";
 import { transposeMatrix } from "../kernels/elementwise.ts";
 import { engineMemory } from "../memory.ts";
 import { normalizeAxis, shapeString, sizeOf, stridesOf } from "../shapes.ts";
@@ -142,17 +142,25 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
     copyBlock(t, t.shape[a], 0, out, total, start, outer, t.shape[a], inner);
     start += t.shape[a];
   }
-  return record(out, {
-    op: "concat",
-    inputs: tensors,
-    backward: (gradOut) =>
-      tensors.map((t, i) => {
-        if (!t.requiresGrad) return null;
-        const grad = new Tensor(t.shape, "float32", "concat backward");
-        copyBlock(gradOut, total, starts[i], grad, t.shape[a], 0, outer, t.shape[a], inner);
-        return grad;
-      }),
-  });
+  const backward = (gradOut: Tensor): Array<Tensor | null> =>
+    tensors.map((t, i) => {
+      if (!t.requiresGrad) return null;
+      const grad = new Tensor(t.shape, "float32", "concat backward");
+      copyBlock(gradOut, total, starts[i], grad, t.shape[a], 0, outer, t.shape[a], inner);
+      return grad;
+    });
+  // Concatenation is linear: the output tangent is the concatenation of the inputs' tangents.
+  const applyToTangents = (tangents: ReadonlyArray<Tensor | null>): Tensor =>
+    noGrad(() => {
+      const zeros = tensors.map((t, i) => (tangents[i] ? null : zerosLike(t, "zero concat tangent")));
+      const joined = concat(
+        tensors.map((_, i) => (tangents[i] ?? zeros[i]) as Tensor),
+        a,
+      );
+      for (const zero of zeros) zero?.dispose();
+      return joined;
+    });
+  return record(out, { op: "concat", inputs: tensors, backward, curvature: linearRules(applyToTangents, backward) });
 }
 
 /** The sub-tensor starting at `begin` with extent `size` per axis (-1: to the end). */

@@ -118,14 +118,22 @@ export const sigmoid = (x: Tensor): Tensor => wasmPointwise("sigmoid", x);
 /** GELU, exact erf form (`approximate: "none"`) or the tanh approximation (`"tanh"`). */
 export function gelu(x: Tensor, approximate: "none" | "tanh" = "none"): Tensor {
   if (approximate === "tanh") {
+    // u = √(2/π)(v + 0.044715v³), y = v(1 + tanh u)/2.
+    const inner = (v: number) => SQRT_2_OVER_PI * (v + 0.044715 * v * v * v);
+    const innerSlope = (v: number) => SQRT_2_OVER_PI * (1 + 3 * 0.044715 * v * v);
     return pointwise(
       "gelu_tanh",
       {
-        forward: (v) => 0.5 * v * (1 + Math.tanh(SQRT_2_OVER_PI * (v + 0.044715 * v * v * v))),
+        forward: (v) => 0.5 * v * (1 + Math.tanh(inner(v))),
         derivative: (v) => {
-          const inner = SQRT_2_OVER_PI * (v + 0.044715 * v * v * v);
-          const t = Math.tanh(inner);
-          return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * SQRT_2_OVER_PI * (1 + 3 * 0.044715 * v * v);
+          const t = Math.tanh(inner(v));
+          return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * innerSlope(v);
+        },
+        // y'' = (1 − t²)(u' + v(u'' − 2t·u'²)/2) with u'' = 6·0.044715·√(2/π)·v.
+        second: (v) => {
+          const t = Math.tanh(inner(v));
+          const slope = innerSlope(v);
+          return (1 - t * t) * (slope + 0.5 * v * (6 * 0.044715 * SQRT_2_OVER_PI * v - 2 * t * slope * slope));
         },
       },
       x,
@@ -166,3 +174,85 @@ export const log = (x: Tensor): Tensor => pointwise("log", { forward: Math.log, 
 
 /** Square root. WASM SIMD. */
 export const sqrt = (x: Tensor): Tensor => wasmPointwise("sqrt", x);
+
+/** min(max(x, 0), 6); derivative 0 at both kinks (PyTorch's convention). */
+export const relu6 = (x: Tensor): Tensor => pointwise("relu6", { forward: (v) => Math.min(Math.max(v, 0), 6), derivative: (v) => (v > 0 && v < 6 ? 1 : 0) }, x);
+
+/** SiLU (swish) x·σ(x). */
+export const silu = (x: Tensor): Tensor =>
+  pointwise(
+    "silu",
+    {
+      forward: (v) => v * sigmoidOf(v),
+      derivative: (v) => {
+        const s = sigmoidOf(v);
+        return s * (1 + v * (1 - s));
+      },
+      second: (v) => {
+        const s = sigmoidOf(v);
+        return s * (1 - s) * (2 + v * (1 - 2 * s));
+      },
+    },
+    x,
+  );
+
+/**
+ * Hardswish x·relu6(x + 3)/6 (MobileNetV3). Its derivative is 0 for x ≤ −3, x/3 + 1/2 inside
+ * and 1 for x ≥ 3, as in PyTorch; the curvature is 1/3 inside (the kinks add none).
+ */
+export const hardswish = (x: Tensor): Tensor =>
+  pointwise(
+    "hardswish",
+    {
+      forward: (v) => (v * Math.min(Math.max(v + 3, 0), 6)) / 6,
+      derivative: (v) => (v <= -3 ? 0 : v < 3 ? v / 3 + 0.5 : 1),
+      second: (v) => (v > -3 && v < 3 ? 1 / 3 : 0),
+    },
+    x,
+  );
+
+// α(e^x − 1) for x ≤ 0, x above, times `scale` (ELU has scale 1); the derivative at 0 is the
+// left branch's scale·α, as in PyTorch.
+function exponentialLinear(op: string, x: Tensor, alpha: number, scale: number): Tensor {
+  return pointwise(
+    op,
+    {
+      forward: (v) => scale * (v > 0 ? v : alpha * Math.expm1(v)),
+      derivative: (v) => scale * (v > 0 ? 1 : alpha * Math.exp(v)),
+      second: (v) => (v > 0 ? 0 : scale * alpha * Math.exp(v)),
+    },
+    x,
+  );
+}
+
+/** ELU: x for x > 0, α(e^x − 1) otherwise. */
+export const elu = (x: Tensor, alpha = 1): Tensor => exponentialLinear("elu", x, alpha, 1);
+
+// Klambauer et al. 2017, the constants PyTorch uses.
+const SELU_ALPHA = 1.6732632423543772;
+const SELU_SCALE = 1.0507009873554805;
+
+/** SELU: scale·elu(x, α) with the self-normalizing α ≈ 1.6733 and scale ≈ 1.0507. */
+export const selu = (x: Tensor): Tensor => exponentialLinear("selu", x, SELU_ALPHA, SELU_SCALE);
+
+/**
+ * Mish x·tanh(softplus(x)). With t = tanh(softplus x), s = σ(x), d = 1 − t²:
+ * y' = t + x·d·s and y'' = d·s·(2 − 2x·t·s + x(1 − s)).
+ */
+export const mish = (x: Tensor): Tensor =>
+  pointwise(
+    "mish",
+    {
+      forward: (v) => v * Math.tanh(Math.log1p(Math.exp(v))),
+      derivative: (v) => {
+        const t = Math.tanh(Math.log1p(Math.exp(v)));
+        return t + v * (1 - t * t) * sigmoidOf(v);
+      },
+      second: (v) => {
+        const t = Math.tanh(Math.log1p(Math.exp(v)));
+        const s = sigmoidOf(v);
+        return (1 - t * t) * s * (2 - 2 * v * t * s + v * (1 - s));
+      },
+    },
+    x,
+  );
