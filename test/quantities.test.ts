@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
+import { buildData, buildTraining } from "../src/config/build.ts";
+import { loadConfig } from "../src/config/load.ts";
 import { backward } from "../src/engine/autograd.ts";
 import { tensor } from "../src/engine/creation.ts";
 import { backwardWithExtensions } from "../src/engine/extensions/index.ts";
@@ -24,11 +29,14 @@ import {
   Loss,
   logarithmic,
   NormTest,
+  type PendingStepState,
   QuantityTracker,
   type StepInfo,
   type TrackerState,
   UpdateSize,
 } from "../src/quantities/index.ts";
+import type { Callback } from "../src/train/callback.ts";
+import { captureCheckpoint, loadCheckpoint, restoreCheckpoint, saveCheckpoint } from "../src/train/checkpoint.ts";
 import { assertClose, randomValues } from "./helpers.ts";
 
 test("schedules: every k with offset, logarithmic spacing", () => {
@@ -431,4 +439,81 @@ test("the gradient noise scale's averages survive a checkpoint: a resumed run co
     expected.slice(3),
   );
   assert.throws(() => resumed.loadStateDict({ trace: 1 }), /checkpoint's GradientNoiseScale state \{"trace":1\} is not \{ trace, gradSquared \}/);
+});
+
+test("two-step quantities survive a checkpoint: a run stopped after step k and resumed computes UpdateSize and Alpha at step k − 1 and after exactly as the uninterrupted run", async () => {
+  const folder = mkdtempSync(join(tmpdir(), "gradscope-two-step-"));
+  const configFile = join(folder, "two-step.yaml");
+  writeFileSync(
+    configFile,
+    `seed: 6
+model: { arch: mlp, hidden: [8], activation: tanh, classes: 2 }
+data: { source: spirals, samples: 240, batch_size: 20, validation: 0 }
+training: { epochs: 2 }
+optimizer: { name: sgd, lr: 0.1 }
+quantities: { update_size: true, alpha: true, loss: true }
+store: { enabled: false }
+`,
+  );
+  const live = liveTensorCount();
+  const build = (optimizer: string[], run: string, extra: Callback[] = []) => {
+    const loaded = loadConfig([configFile], optimizer);
+    const setup = buildTraining(loaded, buildData(loaded), join(folder, `${run}-${optimizer.join("-")}`));
+    setup.trainer.options.callbacks.push(...extra);
+    const tracker = setup.tracker as QuantityTracker;
+    return { setup, tracker, values: collectQuantityValues(tracker) };
+  };
+  const release = ({ setup, tracker }: ReturnType<typeof build>) => {
+    tracker.dispose();
+    setup.optimizer.dispose();
+    setup.model.dispose();
+  };
+  const stopAfter = 7;
+  const stopAt: Callback = { name: "stop_at", onBatchEnd: (trainer, logs) => (logs.step === stopAfter ? trainer.requestStop("test") : undefined) };
+  const checkpoints: Record<string, string> = {};
+  // Default SGD (Alpha's direction −lr·g), SGD with momentum and Adam (its projections deferred to θ_{t+1} − θ_t).
+  for (const optimizer of [["optimizer.name=sgd"], ["optimizer.name=sgd", "optimizer.momentum=0.9"], ["optimizer.name=adam", "optimizer.lr=0.01"]]) {
+    const what = optimizer.join(" ");
+    const straight = build(optimizer, "straight");
+    await straight.setup.trainer.fit(straight.setup.data.train);
+    const first = build(optimizer, "first", [stopAt]);
+    assert.equal((await first.setup.trainer.fit(first.setup.data.train)).status, "stopped");
+    assert.equal(first.setup.trainer.position.step, stopAfter + 1, `${what}: stopped after step ${stopAfter}'s optimizer step`);
+    // Through the checkpoint file, as --resume reads it.
+    const path = join(folder, `stopped-${optimizer.join("-")}.gsckpt`);
+    checkpoints[what] = path;
+    saveCheckpoint(path, captureCheckpoint({ ...first.setup, config: {} }));
+    const resumed = build(optimizer, "resumed");
+    restoreCheckpoint(loadCheckpoint(path), resumed.setup);
+    await resumed.setup.trainer.fit(resumed.setup.data.train);
+    assert.deepEqual(Object.keys(resumed.values.get(stopAfter) ?? {}).sort(), ["Alpha", "UpdateSize"], `${what}: the resumed run completes step ${stopAfter}`);
+    assert.ok(Number.isFinite(resumed.values.get(stopAfter)?.Alpha), `${what}: Alpha at step ${stopAfter}`);
+    const joined = new Map(first.values);
+    for (const [step, entry] of resumed.values) joined.set(step, { ...joined.get(step), ...entry });
+    assert.equal(joined.size, straight.values.size);
+    assert.deepEqual(joined, straight.values, `${what}: every value of every step`);
+    // A checkpoint from before the pending step was kept still resumes; only that step's two-step values are missing.
+    const old = loadCheckpoint(path);
+    const oldState = old.trainer.callbacks.quantities as TrackerState;
+    delete oldState.pending;
+    delete oldState.quantities?.Alpha;
+    const fromOld = build(optimizer, "old");
+    restoreCheckpoint(old, fromOld.setup);
+    await fromOld.setup.trainer.fit(fromOld.setup.data.train);
+    assert.deepEqual(fromOld.values.get(stopAfter), undefined, `${what}: no value for step ${stopAfter} from an old checkpoint`);
+    assert.deepEqual(fromOld.values.get(stopAfter + 1), straight.values.get(stopAfter + 1), `${what}: the steps after it`);
+    for (const run of [straight, first, resumed, fromOld]) release(run);
+  }
+  assert.equal(liveTensorCount(), live, "no engine tensor outlives the runs: the restored copies are freed");
+  const saved = loadCheckpoint(checkpoints["optimizer.name=adam optimizer.lr=0.01"]).trainer.callbacks.quantities as TrackerState;
+  const check = build(["optimizer.name=adam"], "check");
+  assert.throws(
+    () => check.tracker.loadStateDict({ ...saved, pending: { ...(saved.pending as PendingStepState), values: [new Float32Array(3)] } }),
+    /the checkpoint's pending step 7 has a θ_t of 1 parameter tensors of sizes \[3\], the model \[16, 8, 16, 2\]/,
+  );
+  assert.throws(
+    () => check.tracker.loadStateDict({ ...saved, quantities: { Alpha: { starts: [{ step: 7 }] } } }),
+    /the checkpoint's Alpha state is not \{ starts: \[\{ step, loss, lossVariance, batchSize, scale, projections/,
+  );
+  release(check);
 });
