@@ -203,6 +203,36 @@ test("the tracker's engine copies: Distance and UpdateSize measure from θ_0 and
   model.dispose();
 });
 
+test("a two-step quantity reads of the earlier step what readsEarlierStep lists (by default θ_t and g); reading anything else there fails, naming it", () => {
+  const { model } = buildModel({ layers: [{ type: "linear", out: 3 }] }, [5], 9);
+  const optimizer = createOptimizer("sgd", model.parameters(), { lr: 0.1 });
+  // ‖g_t,k‖ read at step t+1 (a quantity's own, not a built-in).
+  const earlierGradNorm = (name: string, readsEarlierStep?: ReadonlyArray<"values" | "grads">) => ({
+    name,
+    schedule: every(1),
+    readsEarlierStep,
+    computeAcross: (previous: StepInfo) => previous.gradSquaredNorms.map(Math.sqrt),
+  });
+  const step = (tracker: QuantityTracker, t: number) =>
+    scope(() => {
+      optimizer.zeroGrad();
+      tracker.backward(mean(crossEntropy(model.forward(tensor(randomValues(10, 60 + t), [2, 5])), tensor([0, 2], [2], "int32"))), t);
+      optimizer.step();
+    });
+  const byDefault = new QuantityTracker([earlierGradNorm("EarlierGradNorm"), new GradNorm()], model, optimizer);
+  const values = collectQuantityValues(byDefault);
+  step(byDefault, 0);
+  step(byDefault, 1);
+  assert.deepEqual(values.get(0)?.EarlierGradNorm, values.get(0)?.GradNorm, "g_0 is kept by default");
+  byDefault.dispose();
+  const undeclared = new QuantityTracker([earlierGradNorm("EarlierGradNorm", ["values"])], model, optimizer);
+  step(undeclared, 0);
+  assert.throws(() => step(undeclared, 1), /step 0's gradient was not kept for the next step: a two-step quantity that reads it there lists "grads" in readsEarlierStep/);
+  undeclared.dispose();
+  optimizer.dispose();
+  model.dispose();
+});
+
 test("a tracker restored from a checkpoint's state computes what the uninterrupted one does: adapted ranges, Monte-Carlo diagonals and Lanczos start vectors continue", () => {
   const spec = { layers: [{ type: "linear", out: 4 }, { type: "tanh" }, { type: "linear", out: 3 }] };
   const config = {
