@@ -203,7 +203,7 @@ test("the tracker's engine copies: Distance and UpdateSize measure from θ_0 and
   model.dispose();
 });
 
-test("a two-step quantity reads of the earlier step what readsEarlierStep lists (by default θ_t and g); reading anything else there fails, naming it", () => {
+test("a two-step quantity reads of the earlier step what readsEarlierStep lists (by default θ_t and g), which checkpoints carry; reading anything else there fails, naming it", () => {
   const { model } = buildModel({ layers: [{ type: "linear", out: 3 }] }, [5], 9);
   const optimizer = createOptimizer("sgd", model.parameters(), { lr: 0.1 });
   // ‖g_t,k‖ read at step t+1 (a quantity's own, not a built-in).
@@ -227,8 +227,18 @@ test("a two-step quantity reads of the earlier step what readsEarlierStep lists 
   byDefault.dispose();
   const undeclared = new QuantityTracker([earlierGradNorm("EarlierGradNorm", ["values"])], model, optimizer);
   step(undeclared, 0);
+  const saved = undeclared.stateDict();
+  assert.deepEqual([saved.pending?.values?.length, saved.pending?.grads], [2, undefined], "a checkpoint carries what was listed");
   assert.throws(() => step(undeclared, 1), /step 0's gradient was not kept for the next step: a two-step quantity that reads it there lists "grads" in readsEarlierStep/);
   undeclared.dispose();
+  // A resumed config whose two-step quantity reads what the checkpoint lacks skips that one step.
+  const resumed = new QuantityTracker([earlierGradNorm("EarlierGradNorm")], model, optimizer);
+  const resumedValues = collectQuantityValues(resumed);
+  resumed.loadStateDict(saved);
+  step(resumed, 1);
+  step(resumed, 2);
+  assert.deepEqual([...resumedValues.keys()], [1]);
+  resumed.dispose();
   optimizer.dispose();
   model.dispose();
 });

@@ -70,6 +70,11 @@ class StepCopies {
     if (reads.has("grads")) void [this.grads, this.gradSquaredNorms];
   }
 
+  /** Whether a quantity that reads `reads` of this step can read them. */
+  keeps(reads: readonly EarlierStepRead[]): boolean {
+    return reads.every((read) => this.readable.has(read));
+  }
+
   /** What a checkpoint carries of the kept copies. */
   state(): Pick<PendingStepState, "values" | "grads" | "gradSquaredNorms"> {
     return {
@@ -339,6 +344,14 @@ export class QuantityTracker {
     };
   }
 
+  // The two-step quantities that complete the kept step, due at `step`: after a resume, those
+  // whose reads the checkpoint carried (not one the resumed config added). A method, not a
+  // closure in backward, whose context the step's info keeps alive.
+  private completing(step: number): Quantity[] {
+    const copies = this.previous?.copies;
+    return this.quantities.filter((q) => q.computeAcross && q.schedule(step) && copies?.keeps(q.readsEarlierStep ?? everyEarlierStepRead));
+  }
+
   /** The quantities due at `step`. */
   due(step: number): Quantity[] {
     return this.quantities.filter((q) => q.schedule(step));
@@ -359,7 +372,7 @@ export class QuantityTracker {
     const due = this.due(step);
     const previous = this.previous?.info.step === step - 1 ? this.previous.info : null;
     // Two-step quantities due at the previous step complete now.
-    const completing = previous ? this.quantities.filter((q) => q.computeAcross && q.schedule(step - 1)) : [];
+    const completing = previous ? this.completing(step - 1) : [];
     if (due.length === 0 && completing.length === 0) {
       backward(loss);
       this.release();
