@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
+import { buildData, buildTraining } from "../src/config/build.ts";
+import { loadConfig } from "../src/config/load.ts";
 import { backward } from "../src/engine/autograd.ts";
 import { tensor } from "../src/engine/creation.ts";
 import { backwardWithExtensions } from "../src/engine/extensions/index.ts";
@@ -24,11 +29,14 @@ import {
   Loss,
   logarithmic,
   NormTest,
+  type PendingStepState,
   QuantityTracker,
   type StepInfo,
   type TrackerState,
   UpdateSize,
 } from "../src/quantities/index.ts";
+import type { Callback } from "../src/train/callback.ts";
+import { captureCheckpoint, loadCheckpoint, restoreCheckpoint, saveCheckpoint } from "../src/train/checkpoint.ts";
 import { assertClose, randomValues } from "./helpers.ts";
 
 test("schedules: every k with offset, logarithmic spacing", () => {
@@ -192,6 +200,46 @@ test("the tracker's engine copies: Distance and UpdateSize measure from θ_0 and
     optimizer.dispose();
     assert.equal(liveTensorCount(), live, `${name}: no engine tensor outlives the tracker`);
   }
+  model.dispose();
+});
+
+test("a two-step quantity reads of the earlier step what readsEarlierStep lists (by default θ_t and g), which checkpoints carry; reading anything else there fails, naming it", () => {
+  const { model } = buildModel({ layers: [{ type: "linear", out: 3 }] }, [5], 9);
+  const optimizer = createOptimizer("sgd", model.parameters(), { lr: 0.1 });
+  // ‖g_t,k‖ read at step t+1 (a quantity's own, not a built-in).
+  const earlierGradNorm = (name: string, readsEarlierStep?: ReadonlyArray<"values" | "grads">) => ({
+    name,
+    schedule: every(1),
+    readsEarlierStep,
+    computeAcross: (previous: StepInfo) => previous.gradSquaredNorms.map(Math.sqrt),
+  });
+  const step = (tracker: QuantityTracker, t: number) =>
+    scope(() => {
+      optimizer.zeroGrad();
+      tracker.backward(mean(crossEntropy(model.forward(tensor(randomValues(10, 60 + t), [2, 5])), tensor([0, 2], [2], "int32"))), t);
+      optimizer.step();
+    });
+  const byDefault = new QuantityTracker([earlierGradNorm("EarlierGradNorm"), new GradNorm()], model, optimizer);
+  const values = collectQuantityValues(byDefault);
+  step(byDefault, 0);
+  step(byDefault, 1);
+  assert.deepEqual(values.get(0)?.EarlierGradNorm, values.get(0)?.GradNorm, "g_0 is kept by default");
+  byDefault.dispose();
+  const undeclared = new QuantityTracker([earlierGradNorm("EarlierGradNorm", ["values"])], model, optimizer);
+  step(undeclared, 0);
+  const saved = undeclared.stateDict();
+  assert.deepEqual([saved.pending?.values?.length, saved.pending?.grads], [2, undefined], "a checkpoint carries what was listed");
+  assert.throws(() => step(undeclared, 1), /step 0's gradient was not kept for the next step: a two-step quantity that reads it there lists "grads" in readsEarlierStep/);
+  undeclared.dispose();
+  // A resumed config whose two-step quantity reads what the checkpoint lacks skips that one step.
+  const resumed = new QuantityTracker([earlierGradNorm("EarlierGradNorm")], model, optimizer);
+  const resumedValues = collectQuantityValues(resumed);
+  resumed.loadStateDict(saved);
+  step(resumed, 1);
+  step(resumed, 2);
+  assert.deepEqual([...resumedValues.keys()], [1]);
+  resumed.dispose();
+  optimizer.dispose();
   model.dispose();
 });
 
@@ -431,4 +479,81 @@ test("the gradient noise scale's averages survive a checkpoint: a resumed run co
     expected.slice(3),
   );
   assert.throws(() => resumed.loadStateDict({ trace: 1 }), /checkpoint's GradientNoiseScale state \{"trace":1\} is not \{ trace, gradSquared \}/);
+});
+
+test("two-step quantities survive a checkpoint: a run stopped after step k and resumed computes UpdateSize and Alpha at step k − 1 and after exactly as the uninterrupted run", async () => {
+  const folder = mkdtempSync(join(tmpdir(), "gradscope-two-step-"));
+  const configFile = join(folder, "two-step.yaml");
+  writeFileSync(
+    configFile,
+    `seed: 6
+model: { arch: mlp, hidden: [8], activation: tanh, classes: 2 }
+data: { source: spirals, samples: 240, batch_size: 20, validation: 0 }
+training: { epochs: 2 }
+optimizer: { name: sgd, lr: 0.1 }
+quantities: { update_size: true, alpha: true, loss: true }
+store: { enabled: false }
+`,
+  );
+  const live = liveTensorCount();
+  const build = (optimizer: string[], run: string, extra: Callback[] = []) => {
+    const loaded = loadConfig([configFile], optimizer);
+    const setup = buildTraining(loaded, buildData(loaded), join(folder, `${run}-${optimizer.join("-")}`));
+    setup.trainer.options.callbacks.push(...extra);
+    const tracker = setup.tracker as QuantityTracker;
+    return { setup, tracker, values: collectQuantityValues(tracker) };
+  };
+  const release = ({ setup, tracker }: ReturnType<typeof build>) => {
+    tracker.dispose();
+    setup.optimizer.dispose();
+    setup.model.dispose();
+  };
+  const stopAfter = 7;
+  const stopAt: Callback = { name: "stop_at", onBatchEnd: (trainer, logs) => (logs.step === stopAfter ? trainer.requestStop("test") : undefined) };
+  const checkpoints: Record<string, string> = {};
+  // Default SGD (Alpha's direction −lr·g), SGD with momentum and Adam (its projections deferred to θ_{t+1} − θ_t).
+  for (const optimizer of [["optimizer.name=sgd"], ["optimizer.name=sgd", "optimizer.momentum=0.9"], ["optimizer.name=adam", "optimizer.lr=0.01"]]) {
+    const what = optimizer.join(" ");
+    const straight = build(optimizer, "straight");
+    await straight.setup.trainer.fit(straight.setup.data.train);
+    const first = build(optimizer, "first", [stopAt]);
+    assert.equal((await first.setup.trainer.fit(first.setup.data.train)).status, "stopped");
+    assert.equal(first.setup.trainer.position.step, stopAfter + 1, `${what}: stopped after step ${stopAfter}'s optimizer step`);
+    // Through the checkpoint file, as --resume reads it.
+    const path = join(folder, `stopped-${optimizer.join("-")}.gsckpt`);
+    checkpoints[what] = path;
+    saveCheckpoint(path, captureCheckpoint({ ...first.setup, config: {} }));
+    const resumed = build(optimizer, "resumed");
+    restoreCheckpoint(loadCheckpoint(path), resumed.setup);
+    await resumed.setup.trainer.fit(resumed.setup.data.train);
+    assert.deepEqual(Object.keys(resumed.values.get(stopAfter) ?? {}).sort(), ["Alpha", "UpdateSize"], `${what}: the resumed run completes step ${stopAfter}`);
+    assert.ok(Number.isFinite(resumed.values.get(stopAfter)?.Alpha), `${what}: Alpha at step ${stopAfter}`);
+    const joined = new Map(first.values);
+    for (const [step, entry] of resumed.values) joined.set(step, { ...joined.get(step), ...entry });
+    assert.equal(joined.size, straight.values.size);
+    assert.deepEqual(joined, straight.values, `${what}: every value of every step`);
+    // A checkpoint from before the pending step was kept still resumes; only that step's two-step values are missing.
+    const old = loadCheckpoint(path);
+    const oldState = old.trainer.callbacks.quantities as TrackerState;
+    delete oldState.pending;
+    delete oldState.quantities?.Alpha;
+    const fromOld = build(optimizer, "old");
+    restoreCheckpoint(old, fromOld.setup);
+    await fromOld.setup.trainer.fit(fromOld.setup.data.train);
+    assert.deepEqual(fromOld.values.get(stopAfter), undefined, `${what}: no value for step ${stopAfter} from an old checkpoint`);
+    assert.deepEqual(fromOld.values.get(stopAfter + 1), straight.values.get(stopAfter + 1), `${what}: the steps after it`);
+    for (const run of [straight, first, resumed, fromOld]) release(run);
+  }
+  assert.equal(liveTensorCount(), live, "no engine tensor outlives the runs: the restored copies are freed");
+  const saved = loadCheckpoint(checkpoints["optimizer.name=adam optimizer.lr=0.01"]).trainer.callbacks.quantities as TrackerState;
+  const check = build(["optimizer.name=adam"], "check");
+  assert.throws(
+    () => check.tracker.loadStateDict({ ...saved, pending: { ...(saved.pending as PendingStepState), values: [new Float32Array(3)] } }),
+    /the checkpoint's pending step 7 has a θ_t of 1 parameter tensors of sizes \[3\], the model \[16, 8, 16, 2\]/,
+  );
+  assert.throws(
+    () => check.tracker.loadStateDict({ ...saved, quantities: { Alpha: { starts: [{ step: 7 }] } } }),
+    /the checkpoint's Alpha state is not \{ starts: \[\{ step, loss, lossVariance, batchSize, scale, projections/,
+  );
+  release(check);
 });

@@ -22,7 +22,7 @@ data: { source: spirals, samples: 4000, batch_size: 20, validation: 0.1 }
 training: { epochs: 8, runs_dir: runs }
 optimizer: { name: sgd, lr: 0.1, momentum: 0.9 }
 scheduler: { name: one_cycle, max_lr: 0.5, total_steps: 10000 }
-quantities: { grad_norm: true, norm_test: true, grad_hist_1d: true }
+quantities: { grad_norm: true, norm_test: true, grad_hist_1d: true, update_size: true, alpha: true }
 callbacks: { progress: { every: 5 } }
 `,
 );
@@ -83,6 +83,8 @@ test("a run killed with SIGKILL again and again and resumed each time ends with 
   assert.equal(straight.status, 0, straight.stderr);
   const expected = storedRows(join(folder, "straight", "gradscope.db"));
   assert.ok(expected.scalars.length > 1000 && expected.lists.length > 100 && expected.histograms.length > 100, "the run logged scalars, lists and histograms");
+  // The two-step quantities, whose value at the step before each resume point the checkpoint must carry.
+  assert.ok(expected.scalars.some(([key]) => key === "quantities/Alpha") && expected.lists.some(([key]) => key === "quantities/UpdateSize"), "the run logged Alpha and UpdateSize");
   // Kill points: inside an epoch, right after an epoch's checkpoint (where buffered rows used to
   // be lost), and inside a later epoch, each well before the end of training.
   const killAt = [/epoch 2\/8 {2}batch 10\//, /^epoch 3\/8 {2}(?!batch)/m, /epoch 5\/8 {2}batch 60\//];

@@ -1,4 +1,4 @@
-import { copyOf } from "../engine/creation.ts";
+import { copyOf, tensor } from "../engine/creation.ts";
 import type { DeferredProjection, ExtensionRequest } from "../engine/extensions/index.ts";
 import { axpyInto } from "../engine/kernels/elementwise.ts";
 import { squaredNorm } from "../engine/kernels/reductions.ts";
@@ -12,14 +12,43 @@ import { type RequestContext, ScheduledQuantity, type StepInfo, summedStatistic 
 interface AlphaStart {
   loss: number;
   lossVariance: number;
-  direction?: Tensor[];
+  batchSize: number;
   scale: number;
-  /** SGD path: g_iᵀd per sample (from the Gram matrix). */
+  /** g_iᵀd per sample, once known: from the Gram matrix (SGD path) or from a checkpoint. */
   projections?: Float64Array;
-  /** General path: θ_t (the tracker's copies) and, per parameter, what projects g_i onto d later. */
-  values?: Tensor[];
-  deferred?: DeferredProjection[];
+  /** d in engine memory, once known; Alpha frees it unless it is the tracker's g. */
+  direction?: Tensor[];
+  ownsDirection: boolean;
+  /** General path: θ_t (the tracker's copies), the parameters and, per parameter, what projects g_i onto d later. */
+  deferred?: { values: Tensor[]; params: RequestContext["params"]; projections: DeferredProjection[] };
+  /** d as a checkpoint carried it, until the next step asks for its projections. */
+  savedDirection?: Float32Array[];
 }
+
+/** A start as a checkpoint carries it, d and its projections formed after the optimizer's step. */
+interface SavedAlphaStart {
+  step: number;
+  loss: number;
+  lossVariance: number;
+  batchSize: number;
+  scale: number;
+  projections: number[];
+  direction: Float32Array[];
+}
+
+const isSavedStart = (value: unknown): value is SavedAlphaStart => {
+  const s = value as SavedAlphaStart;
+  return (
+    typeof s === "object" &&
+    s !== null &&
+    [s.step, s.loss, s.lossVariance, s.batchSize, s.scale].every((v) => typeof v === "number") &&
+    Array.isArray(s.projections) &&
+    s.projections.length === s.batchSize &&
+    s.projections.every((v) => typeof v === "number") &&
+    Array.isArray(s.direction) &&
+    s.direction.every((d) => d instanceof Float32Array)
+  );
+};
 
 const sampleVariance = (xs: ArrayLike<number>) => {
   const n = xs.length;
@@ -39,6 +68,16 @@ const differences = (params: RequestContext["params"], from: Tensor[]): Tensor[]
     axpyInto(d, from[k], -1);
     return d;
   });
+
+// Σ_k g_iᵀd_k per sample over the parameters, in their order, from the deferred projections.
+const projectDeferred = (deferred: DeferredProjection[], direction: Tensor[], n: number): Float64Array => {
+  const total = new Float64Array(n);
+  deferred.forEach((projection, k) => {
+    const projections = projection.project(direction[k]);
+    for (let i = 0; i < n; i++) total[i] += projections[i];
+  });
+  return total;
+};
 
 /** Plain SGD with Cockpit's "default" arguments, whose step −lr·g is known inside the backward pass. */
 export function isDefaultSgd(optimizer: { name: string; hyper: Record<string, unknown> }): boolean {
@@ -83,10 +122,14 @@ export function fitQuadratic(tau: number, fs: [number, number], dfs: [number, nu
  * step to the fit's far side (0: stepped to the minimum, 1: across it; −1 when the fit is
  * concave). Stored under step t, computed at t+1. For default SGD the direction is −lr·g and the
  * start projections come from the Gram matrix; otherwise each layer's inputs and output gradients
- * are kept until the step is known, and projected then. Config name `alpha`.
+ * are kept until the step is known, and projected then. A checkpoint written after step t's
+ * optimizer step carries the start (its d and start projections), so a resumed run completes it.
+ * Config name `alpha`.
  */
 export class Alpha extends ScheduledQuantity {
   readonly name = "Alpha";
+  // Alpha keeps what it needs of the start itself, and its stateDict carries it.
+  readonly readsEarlierStep = [] as const;
   private readonly starts = new Map<number, AlphaStart>();
 
   request(context: RequestContext): ExtensionRequest {
@@ -99,7 +142,9 @@ export class Alpha extends ScheduledQuantity {
     if (start) {
       // The end point projects its per-sample gradients onto the start's step.
       // The general path's step is θ_{t+1} − θ_t, known now that the optimizer has stepped.
-      start.direction ??= differences(context.params, start.values as Tensor[]);
+      start.direction ??= start.savedDirection
+        ? start.savedDirection.map((d, k) => tensor(d, context.params[k].tensor.shape).keep())
+        : differences(context.params, start.deferred?.values as Tensor[]);
       const direction = start.direction;
       request.projections = new Map(context.params.map(({ tensor: p }, k) => [p, direction[k]]));
     }
@@ -107,19 +152,20 @@ export class Alpha extends ScheduledQuantity {
   }
 
   compute(step: StepInfo): undefined {
-    const start: AlphaStart = { loss: step.loss, lossVariance: sampleVariance(step.individualLosses), scale: 1 };
+    const start: AlphaStart = { loss: step.loss, lossVariance: sampleVariance(step.individualLosses), batchSize: step.batchSize, scale: 1, ownsDirection: true };
     if (isDefaultSgd(step.optimizer)) {
       const lr = Number(step.optimizer.hyper.lr);
       start.direction = step.gradTensors;
+      start.ownsDirection = false;
       start.scale = -lr;
       start.projections = summedStatistic(step, "meanProjections").map((dot) => -lr * dot);
     } else {
-      start.deferred = step.params.map(({ tensor: p }) => {
+      const projections = step.params.map(({ tensor: p }) => {
         const deferred = step.stats.get(p)?.deferredProjection;
         if (!deferred) throw new Error(`gradscope: Alpha needs the deferred projections of ${p.name ?? "a parameter"}`);
         return deferred;
       });
-      start.values = step.valueTensors;
+      start.deferred = { values: step.valueTensors, params: step.params, projections };
     }
     this.starts.set(step.step, start);
     return undefined;
@@ -129,24 +175,18 @@ export class Alpha extends ScheduledQuantity {
     const start = this.starts.get(previous.step);
     this.starts.delete(previous.step);
     if (!start) return undefined;
-    // Set by compute (SGD) or by request at this step (general path), which the tracker calls first.
+    // Set by compute (SGD) or by request at this step (general path, checkpoint), which the tracker calls first.
     const direction = start.direction;
     if (!direction) throw new Error(`gradscope: Alpha's step from ${previous.step} was not requested before it was completed`);
     const tau = Math.abs(start.scale) * Math.sqrt(direction.reduce((total, d) => total + squaredNorm(d), 0));
-    const n = previous.batchSize;
-    const startProjections = start.projections ?? new Float64Array(n);
-    start.deferred?.forEach((deferred, k) => {
-      const projections = deferred.project(direction[k]);
-      for (let i = 0; i < n; i++) startProjections[i] += projections[i];
-    });
+    const startProjections = start.projections ?? projectDeferred(start.deferred?.projections ?? [], direction, start.batchSize);
     const endProjections = new Float64Array(current.batchSize);
     for (const { tensor: p } of current.params) {
       const projections = current.stats.get(p)?.projections;
       if (!projections) throw new Error(`gradscope: Alpha needs the projections of ${p.name ?? "a parameter"} at step ${current.step}`);
       for (let i = 0; i < projections.length; i++) endProjections[i] += start.scale * projections[i];
     }
-    // The general path's differences are Alpha's own; the SGD path's g belongs to the tracker.
-    if (start.values) for (const d of direction) d.dispose();
+    if (start.ownsDirection) for (const d of direction) d.dispose();
     const [p0, p1] = [startProjections.map((v) => v / tau), endProjections.map((v) => v / tau)];
     const mu = fitQuadratic(
       tau,
@@ -157,6 +197,38 @@ export class Alpha extends ScheduledQuantity {
     );
     if (mu[2] < 0) return -1;
     return (2 * tau) / (-mu[1] / mu[2]) - 1;
+  }
+
+  /**
+   * The pending start, for a checkpoint written after its optimizer step: its loss statistics,
+   * d and the start projections g_iᵀd (the general path forms them now from the parameters,
+   * θ_{t+1}, exactly as the next step would), so that a resumed run completes it.
+   */
+  stateDict(): { starts: SavedAlphaStart[] } {
+    return {
+      starts: [...this.starts].map(([step, start]) => {
+        const formed = start.direction ?? (start.deferred && differences(start.deferred.params, start.deferred.values));
+        const projections = start.projections ?? projectDeferred(start.deferred?.projections ?? [], formed ?? [], start.batchSize);
+        const direction = formed?.map((d) => d.data.slice()) ?? start.savedDirection ?? [];
+        if (formed !== start.direction) for (const d of formed ?? []) d.dispose();
+        const { loss, lossVariance, batchSize, scale } = start;
+        return { step, loss, lossVariance, batchSize, scale, projections: Array.from(projections), direction };
+      }),
+    };
+  }
+
+  loadStateDict(state: unknown): void {
+    const starts = (state as { starts?: unknown } | null)?.starts;
+    if (!Array.isArray(starts) || !starts.every(isSavedStart)) {
+      throw new Error(
+        "gradscope: the checkpoint's Alpha state is not { starts: [{ step, loss, lossVariance, batchSize, scale, projections (batchSize numbers), direction (float32 arrays) }] }",
+      );
+    }
+    for (const start of this.starts.values()) if (start.ownsDirection) for (const d of start.direction ?? []) d.dispose();
+    this.starts.clear();
+    for (const { step, loss, lossVariance, batchSize, scale, projections, direction } of starts) {
+      this.starts.set(step, { loss, lossVariance, batchSize, scale, projections: Float64Array.from(projections), savedDirection: direction, ownsDirection: true });
+    }
   }
 }
 

@@ -29,6 +29,7 @@ export class Distance extends ScheduledQuantity {
 /** ‖θ_{t+1},k − θ_t,k‖ per parameter tensor, stored under step t. Config name `update_size`. */
 export class UpdateSize extends ScheduledQuantity {
   readonly name = "UpdateSize";
+  readonly readsEarlierStep = ["values"] as const;
   computeAcross(previous: StepInfo, current: StepInfo): number[] {
     return current.params.map(({ tensor }, k) => Math.sqrt(squaredDistance(tensor, previous.valueTensors[k])));
   }

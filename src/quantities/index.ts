@@ -5,6 +5,7 @@ export { defineQuantity, type QuantityDefinition } from "./definition.ts";
 export { GradientNoiseScale, InnerTest, type NoiseScaleState, NormTest, OrthoTest } from "./gradientTests.ts";
 export { type BinAdaptation, GradHist1d, GradHist2d } from "./histograms.ts";
 export {
+  type EarlierStepRead,
   type HistogramValue,
   type Quantity,
   type QuantityParts,
@@ -17,5 +18,5 @@ export {
 } from "./quantity.ts";
 export { configurations, createQuantities, quantityDefinitions, quantityNames, registerQuantity } from "./registry.ts";
 export { atSteps, every, logarithmic, type StepSchedule } from "./schedule.ts";
-export { collectQuantityValues, type QuantitySubscriber, QuantityTracker, type TrackerState } from "./tracker.ts";
+export { collectQuantityValues, type PendingStepState, type QuantitySubscriber, QuantityTracker, type TrackerState } from "./tracker.ts";
 export { CABS, EarlyStoppingCriterion, MeanGSNR } from "./variance.ts";

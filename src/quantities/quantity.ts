@@ -64,6 +64,9 @@ export interface StepInfo {
   hessianVectorProduct(directions: readonly Tensor[]): Tensor[];
 }
 
+/** What of a step a two-step quantity may read at the next step: θ_t or g. */
+export type EarlierStepRead = "values" | "grads";
+
 /** What a quantity may use to decide its request, before the backward pass of `step`. */
 export interface RequestContext {
   step: number;
@@ -91,10 +94,26 @@ export interface Quantity {
   compute?(step: StepInfo): QuantityValue | QuantityParts | undefined;
   /** Throws, naming the quantity, if it cannot work with this optimizer: checked before training starts. */
   checkOptimizer?(optimizer: StepInfo["optimizer"]): void;
+  /**
+   * Called at step t+1 with step t's info (`previous`) and this step's; the value is stored under
+   * step t. Of `previous` it may read the scalars (step, batchSize, loss, individualLosses,
+   * optimizer), the parameters (as they are now), θ_0, and what `readsEarlierStep` lists; the
+   * rest of step t (its statistics, Hessian-vector products) is gone, so a quantity keeps what it
+   * needs of it itself, and carries it through checkpoints in `stateDict`.
+   */
   computeAcross?(previous: StepInfo, current: StepInfo): QuantityValue | undefined;
   /**
-   * What the quantity changes as training runs (adapted histogram ranges, random generators),
-   * as plain JSON data, so that a resumed run computes what the uninterrupted one would.
+   * What `computeAcross` reads of the earlier step's θ_t (`"values"`: values, valueTensors) and
+   * g (`"grads"`: grads, gradTensors, gradSquaredNorms). The tracker copies these before the
+   * optimizer changes them and carries them through checkpoints, so that a resumed run completes
+   * the step before its resume point; reading anything else of the earlier step then fails.
+   * When unset, both.
+   */
+  readonly readsEarlierStep?: ReadonlyArray<EarlierStepRead>;
+  /**
+   * What the quantity changes as training runs (adapted histogram ranges, random generators, a
+   * two-step quantity's pending start), as plain JSON data and Float32Arrays (which checkpoints
+   * store exactly), so that a resumed run computes what the uninterrupted one would.
    */
   stateDict?(): unknown;
   /** Restores `stateDict()`; throws, naming the quantity, if the state does not fit. */

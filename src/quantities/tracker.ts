@@ -1,14 +1,92 @@
 import { backward } from "../engine/autograd.ts";
-import { copyOf, zeros } from "../engine/creation.ts";
+import { copyOf, tensor, zeros } from "../engine/creation.ts";
 import { HessianVectorProducts } from "../engine/curvature/hvp.ts";
 import { backwardWithExtensions, coupledLayers, type ExtensionRequest, perSampleLosses } from "../engine/extensions/index.ts";
 import { squaredNorm } from "../engine/kernels/reductions.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import type { Module } from "../nn/module.ts";
-import { hasParts, type Quantity, type QuantityParts, type QuantityValue, type StepInfo } from "./quantity.ts";
+import { type EarlierStepRead, hasParts, type Quantity, type QuantityParts, type QuantityValue, type StepInfo } from "./quantity.ts";
 
 // A kept engine copy of each tensor, for values that must outlive the optimizer's step.
 const keptCopies = (tensors: Tensor[]): Tensor[] => tensors.map((t) => copyOf(t).keep());
+
+// Kept engine tensors shaped like the parameters, from a checkpoint's arrays.
+const keptTensors = (arrays: Float32Array[], params: StepInfo["params"]): Tensor[] => arrays.map((v, k) => tensor(v, params[k].tensor.shape).keep());
+
+const everyEarlierStepRead: readonly EarlierStepRead[] = ["values", "grads"];
+
+/** How a step's copies of θ_t and g and its ‖g_k‖² are made, each on its first read. */
+interface CopySources {
+  values: () => Tensor[];
+  grads: () => Tensor[];
+  gradSquaredNorms: () => number[];
+}
+
+/**
+ * A step's θ_t and g as kept engine copies, and its ‖g_k‖², each made on first read. When the
+ * step is kept for two-step quantities, `keep` makes what they read of it and closes the rest to
+ * them: the optimizer's step changes what it would copy, and a checkpoint carries only what was
+ * kept. Copies made before stay alive (a quantity may hold them) until `dispose`.
+ */
+class StepCopies {
+  private valueTensors?: Tensor[];
+  private gradTensors?: Tensor[];
+  private norms?: number[];
+
+  constructor(
+    private readonly step: number,
+    private readonly sources: CopySources,
+    private readable: ReadonlySet<EarlierStepRead> = new Set(everyEarlierStepRead),
+  ) {}
+
+  private check(read: EarlierStepRead): void {
+    if (this.readable.has(read)) return;
+    const what = read === "values" ? "θ_t" : "gradient";
+    throw new Error(`gradscope: step ${this.step}'s ${what} was not kept for the next step: a two-step quantity that reads it there lists "${read}" in readsEarlierStep`);
+  }
+
+  get values(): Tensor[] {
+    this.check("values");
+    this.valueTensors ??= this.sources.values();
+    return this.valueTensors;
+  }
+
+  get grads(): Tensor[] {
+    this.check("grads");
+    this.gradTensors ??= this.sources.grads();
+    return this.gradTensors;
+  }
+
+  get gradSquaredNorms(): number[] {
+    this.check("grads");
+    this.norms ??= this.sources.gradSquaredNorms();
+    return this.norms;
+  }
+
+  /** Makes the copies `reads` names, now that the optimizer is about to step, and closes the others. */
+  keep(reads: ReadonlySet<EarlierStepRead>): void {
+    this.readable = reads;
+    if (reads.has("values")) void this.values;
+    if (reads.has("grads")) void [this.grads, this.gradSquaredNorms];
+  }
+
+  /** Whether a quantity that reads `reads` of this step can read them. */
+  keeps(reads: readonly EarlierStepRead[]): boolean {
+    return reads.every((read) => this.readable.has(read));
+  }
+
+  /** What a checkpoint carries of the kept copies. */
+  state(): Pick<PendingStepState, "values" | "grads" | "gradSquaredNorms"> {
+    return {
+      ...(this.readable.has("values") && { values: this.values.map((t) => t.data.slice()) }),
+      ...(this.readable.has("grads") && { grads: this.grads.map((t) => t.data.slice()), gradSquaredNorms: [...this.gradSquaredNorms] }),
+    };
+  }
+
+  dispose(): void {
+    for (const t of [...(this.valueTensors ?? []), ...(this.gradTensors ?? [])]) t.dispose();
+  }
+}
 
 /** Merges the requests of the due quantities; histogram specs must agree. */
 export function mergeRequests(requests: ExtensionRequest[]): ExtensionRequest {
@@ -61,11 +139,28 @@ export function collectQuantityValues(tracker: QuantityTracker): Map<number, Rec
   return byStep;
 }
 
+/**
+ * The step whose two-step quantities complete at the next one, as a checkpoint written after its
+ * optimizer step carries it: its scalars, and the θ_t and g the quantities read of it.
+ */
+export interface PendingStepState {
+  step: number;
+  batchSize: number;
+  loss: number;
+  individualLosses: number[];
+  optimizer: { name: string; hyper: Record<string, unknown> };
+  values?: Float32Array[];
+  grads?: Float32Array[];
+  gradSquaredNorms?: number[];
+}
+
 /** What a tracker saves in a checkpoint. */
 export interface TrackerState {
   initial: Float32Array[];
   /** By quantity name, the states of the quantities that keep one. */
   quantities?: Record<string, unknown>;
+  /** The step two-step quantities still need (absent in checkpoints from before it was kept, or when none is pending). */
+  pending?: PendingStepState;
 }
 
 /**
@@ -85,9 +180,8 @@ export type QuantitySubscriber = (step: number, name: string, value: QuantityVal
 export class QuantityTracker {
   // θ_0 in engine memory, where Distance's kernel reads it.
   private readonly initial: Tensor[];
-  private previous: StepInfo | null = null;
-  // The engine copies each step's info made, freed when the tracker drops the step.
-  private readonly copiesOf = new Map<StepInfo, Tensor[]>();
+  // The step two-step quantities complete at the next one, with the copies they read of it.
+  private previous: { info: StepInfo; copies: StepCopies } | null = null;
   private readonly subscribers = new Set<QuantitySubscriber>();
   // Quantities already reported as skipped (one warning each per run).
   private readonly warned = new Set<string>();
@@ -123,23 +217,48 @@ export class QuantityTracker {
     };
   }
 
-  /** θ_0 (what Distance measures from) and each quantity's own state, for checkpoints. */
+  /**
+   * θ_0 (what Distance measures from), each quantity's own state and the step two-step
+   * quantities still need, for checkpoints (written after that step's optimizer step).
+   */
   stateDict(): TrackerState {
     const quantities: Record<string, unknown> = {};
     for (const q of this.quantities) if (q.stateDict) quantities[q.name] = q.stateDict();
-    return { initial: this.initial.map((t) => t.data.slice()), quantities };
+    const state: TrackerState = { initial: this.initial.map((t) => t.data.slice()), quantities };
+    if (this.previous) {
+      const { info, copies } = this.previous;
+      state.pending = {
+        step: info.step,
+        batchSize: info.batchSize,
+        loss: info.loss,
+        individualLosses: Array.from(info.individualLosses),
+        optimizer: structuredClone(info.optimizer),
+        ...copies.state(),
+      };
+    }
+    return state;
   }
 
   /**
-   * Restores θ_0 and the quantities' states after a resume (a checkpoint written before
-   * quantities kept state restores θ_0 alone); two-step values of the step before the
-   * interruption are lost.
+   * Restores θ_0, the quantities' states and the pending step after a resume, so that two-step
+   * quantities complete the step before the resume point. A checkpoint written before
+   * quantities kept state restores θ_0 alone, one written before the pending step was kept
+   * loses the two-step values of that one step.
    */
   loadStateDict(state: TrackerState): void {
-    if (state.initial.length !== this.initial.length || state.initial.some((v, k) => v.length !== this.initial[k].size)) {
-      throw new Error(
-        `gradscope: the checkpoint's θ_0 has ${state.initial.length} parameter tensors of sizes [${state.initial.map((v) => v.length).join(", ")}], the model [${this.initial.map((t) => t.size).join(", ")}]`,
-      );
+    const sizes = (arrays: Float32Array[]) => `${arrays.length} parameter tensors of sizes [${arrays.map((v) => v.length).join(", ")}]`;
+    const fits = (arrays: Float32Array[]) => arrays.length === this.initial.length && arrays.every((v, k) => v.length === this.initial[k].size);
+    const modelSizes = `[${this.initial.map((t) => t.size).join(", ")}]`;
+    if (!fits(state.initial)) throw new Error(`gradscope: the checkpoint's θ_0 has ${sizes(state.initial)}, the model ${modelSizes}`);
+    const pending = state.pending;
+    for (const [field, arrays] of [
+      ["θ_t", pending?.values],
+      ["gradient", pending?.grads],
+    ] as const) {
+      if (arrays && !fits(arrays)) throw new Error(`gradscope: the checkpoint's pending step ${pending?.step} has a ${field} of ${sizes(arrays)}, the model ${modelSizes}`);
+    }
+    if (pending && pending.individualLosses.length !== pending.batchSize) {
+      throw new Error(`gradscope: the checkpoint's pending step ${pending.step} has ${pending.individualLosses.length} per-sample losses for a batch of ${pending.batchSize}`);
     }
     for (const q of this.quantities) {
       const saved = state.quantities?.[q.name];
@@ -148,19 +267,93 @@ export class QuantityTracker {
     state.initial.forEach((v, k) => {
       this.initial[k].data.set(v);
     });
+    this.release();
+    if (pending) this.previous = this.restoredStep(pending);
+  }
+
+  // A pending step as a checkpoint carried it: its engine copies are made on first read.
+  private restoredStep(pending: PendingStepState): { info: StepInfo; copies: StepCopies } {
+    const params = this.model.namedParameters().map(([name, tensor]) => ({ name, tensor }));
+    const { values, grads, gradSquaredNorms } = pending;
+    const kept = new Set<EarlierStepRead>([...(values ? (["values"] as const) : []), ...(grads && gradSquaredNorms ? (["grads"] as const) : [])]);
+    const copies = new StepCopies(
+      pending.step,
+      { values: () => keptTensors(values ?? [], params), grads: () => keptTensors(grads ?? [], params), gradSquaredNorms: () => [...(gradSquaredNorms ?? [])] },
+      kept,
+    );
+    const info = this.stepInfo(
+      {
+        step: pending.step,
+        batchSize: pending.batchSize,
+        loss: pending.loss,
+        individualLosses: Float64Array.from(pending.individualLosses),
+        optimizer: pending.optimizer,
+        params,
+        stats: new Map(),
+      },
+      copies,
+      () => {
+        throw new Error("gradscope: hessianVectorProduct is only available while the step's quantities are computed");
+      },
+    );
+    return { info, copies };
   }
 
   /** Frees θ_0 and the kept step's copies in the engine. */
   dispose(): void {
-    this.release(this.previous);
-    this.previous = null;
+    this.release();
     for (const t of this.initial) t.dispose();
   }
 
-  private release(info: StepInfo | null): void {
-    if (!info) return;
-    for (const t of this.copiesOf.get(info) ?? []) t.dispose();
-    this.copiesOf.delete(info);
+  private release(): void {
+    this.previous?.copies.dispose();
+    this.previous = null;
+  }
+
+  // A step's info: its own fields, and θ_t, g and θ_0 as copies made on first read.
+  private stepInfo(
+    fields: Pick<StepInfo, "step" | "batchSize" | "loss" | "individualLosses" | "params" | "stats" | "optimizer">,
+    copies: StepCopies,
+    hessianVectorProduct: StepInfo["hessianVectorProduct"],
+  ): StepInfo {
+    let values: Float32Array[] | null = null;
+    let grads: Float32Array[] | null = null;
+    let initial: Float32Array[] | null = null;
+    return {
+      ...fields,
+      get valueTensors() {
+        return copies.values;
+      },
+      get gradTensors() {
+        return copies.grads;
+      },
+      // Out of the engine only for quantities that loop over plain arrays.
+      get values() {
+        values ??= copies.values.map((t) => t.data.slice());
+        return values;
+      },
+      get grads() {
+        grads ??= copies.grads.map((t) => t.data.slice());
+        return grads;
+      },
+      get gradSquaredNorms() {
+        return copies.gradSquaredNorms;
+      },
+      initialTensors: this.initial,
+      get initial() {
+        initial ??= this.initialTensors.map((t) => t.data.slice());
+        return initial;
+      },
+      hessianVectorProduct,
+    };
+  }
+
+  // The two-step quantities that complete the kept step, due at `step`: after a resume, those
+  // whose reads the checkpoint carried (not one the resumed config added). A method, not a
+  // closure in backward, whose context the step's info keeps alive.
+  private completing(step: number): Quantity[] {
+    const copies = this.previous?.copies;
+    return this.quantities.filter((q) => q.computeAcross && q.schedule(step) && copies?.keeps(q.readsEarlierStep ?? everyEarlierStepRead));
   }
 
   /** The quantities due at `step`. */
@@ -184,10 +377,10 @@ export class QuantityTracker {
   private computeQuantities(
     due: Quantity[],
     completing: Quantity[],
+    previous: StepInfo | null,
     info: StepInfo,
     guarded: (q: Quantity, compute: () => QuantityValue | QuantityParts | undefined) => QuantityValue | QuantityParts | undefined,
   ): void {
-    const previous = this.previous;
     if (previous)
       for (const q of completing)
         this.record(
@@ -207,12 +400,12 @@ export class QuantityTracker {
   /** Backpropagates `loss` (a mean of per-sample losses) and computes the quantities due at `step`. */
   backward(loss: Tensor, step: number): void {
     const due = this.due(step);
+    const previous = this.previous?.info.step === step - 1 ? this.previous.info : null;
     // Two-step quantities due at the previous step complete now.
-    const completing = this.quantities.filter((q) => q.computeAcross && step > 0 && q.schedule(step - 1) && this.previous?.step === step - 1);
+    const completing = previous ? this.completing(step - 1) : [];
     if (due.length === 0 && completing.length === 0) {
       backward(loss);
-      this.release(this.previous);
-      this.previous = null;
+      this.release();
       return;
     }
     const params = this.model.namedParameters().map(([name, tensor]) => ({ name, tensor }));
@@ -249,67 +442,25 @@ export class QuantityTracker {
     const stats = backwardWithExtensions(loss, request);
     const perSample = perSampleLosses(loss);
     if (!perSample) throw new Error("gradscope: quantities need the loss as the mean of a per-sample loss vector (e.g. mean(crossEntropy(...)))");
-    // θ_t and g are copied only if a quantity reads them: into the engine for kernels, and out
-    // of it only for quantities that loop over plain arrays.
+    // θ_t and g are copied only if a quantity reads them.
     const tensors = params.map(({ tensor }) => tensor);
-    const copies = this.copiesOf;
-    let valueTensors: Tensor[] | null = null;
-    let gradTensors: Tensor[] | null = null;
-    let values: Float32Array[] | null = null;
-    let grads: Float32Array[] | null = null;
-    let initial: Float32Array[] | null = null;
-    let gradSquaredNorms: number[] | null = null;
-    const info: StepInfo = {
-      step,
-      batchSize: perSample.shape[0],
-      loss: loss.item(),
-      individualLosses: Float64Array.from(perSample.data),
-      params,
-      get valueTensors() {
-        if (!valueTensors) {
-          valueTensors = keptCopies(tensors);
-          copies.set(info, [...(copies.get(info) ?? []), ...valueTensors]);
-        }
-        return valueTensors;
-      },
-      get gradTensors() {
-        if (!gradTensors) {
-          gradTensors = keptCopies(tensors.map((t) => t.grad ?? zeros(t.shape)));
-          copies.set(info, [...(copies.get(info) ?? []), ...gradTensors]);
-        }
-        return gradTensors;
-      },
-      get values() {
-        values ??= info.valueTensors.map((t) => t.data.slice());
-        return values;
-      },
-      get grads() {
-        grads ??= info.gradTensors.map((t) => t.data.slice());
-        return grads;
-      },
-      get gradSquaredNorms() {
-        gradSquaredNorms ??= tensors.map((t) => (t.grad ? squaredNorm(t.grad) : 0));
-        return gradSquaredNorms;
-      },
-      initialTensors: this.initial,
-      get initial() {
-        initial ??= this.initialTensors.map((t) => t.data.slice());
-        return initial;
-      },
-      stats,
-      optimizer,
-      hessianVectorProduct: (directions) => {
-        if (!graphAlive) throw new Error("gradscope: hessianVectorProduct is only available while the step's quantities are computed");
-        products ??= new HessianVectorProducts(
-          loss,
-          params.map(({ tensor }) => tensor),
-        );
-        return products.multiply(directions);
-      },
-    };
+    const copies = new StepCopies(step, {
+      values: () => keptCopies(tensors),
+      grads: () => keptCopies(tensors.map((t) => t.grad ?? zeros(t.shape))),
+      gradSquaredNorms: () => tensors.map((t) => (t.grad ? squaredNorm(t.grad) : 0)),
+    });
     let graphAlive = true;
     let products = null as HessianVectorProducts | null;
-    this.computeQuantities(due, completing, info, guarded);
+    const info = this.stepInfo(
+      { step, batchSize: perSample.shape[0], loss: loss.item(), individualLosses: Float64Array.from(perSample.data), params, stats, optimizer },
+      copies,
+      (directions) => {
+        if (!graphAlive) throw new Error("gradscope: hessianVectorProduct is only available while the step's quantities are computed");
+        products ??= new HessianVectorProducts(loss, tensors);
+        return products.multiply(directions);
+      },
+    );
+    this.computeQuantities(due, previous ? completing : [], previous, info, guarded);
     graphAlive = false;
     products?.dispose();
     for (const s of stats.values()) {
@@ -318,10 +469,14 @@ export class QuantityTracker {
       s.diagonalCurvature?.dispose();
     }
     // Keep this step for two-step quantities due now; they complete at step + 1, after the
-    // optimizer has changed the parameters, so the copies are made now.
-    this.release(this.previous);
-    this.previous = due.some((q) => q.computeAcross) ? info : null;
-    if (this.previous) void [info.valueTensors, info.gradTensors, info.gradSquaredNorms];
-    else this.release(info);
+    // optimizer has changed the parameters, so what they read of it is copied now.
+    this.release();
+    const across = due.filter((q) => q.computeAcross);
+    if (across.length === 0) {
+      copies.dispose();
+      return;
+    }
+    copies.keep(new Set(across.flatMap((q) => q.readsEarlierStep ?? everyEarlierStepRead)));
+    this.previous = { info, copies };
   }
 }
