@@ -30,7 +30,6 @@ export function colorJitter(options: ColorJitterOptions): Transform {
       const [channels, height, width] = imageShape("color_jitter", shape);
       const plane = height * width;
       const gray = new Float32Array(plane);
-      const clamp = (v: number) => (v < 0 ? 0 : v > 1 ? 1 : v);
       for (let b = 0; b < batch; b++) {
         const image = inputs.subarray(b * channels * plane, (b + 1) * channels * plane);
         const order = steps.slice();
@@ -41,22 +40,31 @@ export function colorJitter(options: ColorJitterOptions): Transform {
         for (const step of order) {
           const factor = uniformIn(random, Math.max(0, 1 - strengths[step]), 1 + strengths[step]);
           if (step === "brightness") {
-            for (let i = 0; i < image.length; i++) image[i] = clamp(image[i] * factor);
+            blend(image, factor, 0, null);
             continue;
           }
           grayscale(image, channels, plane, gray);
           if (step === "contrast") {
             // Blend with the mean gray level of the whole image.
-            const level = gray.reduce((a, v) => a + v, 0) / plane;
-            for (let i = 0; i < image.length; i++) image[i] = clamp(factor * image[i] + (1 - factor) * level);
+            let level = 0;
+            for (let i = 0; i < plane; i++) level += gray[i];
+            blend(image, factor, (1 - factor) * (level / plane), null);
           } else if (channels === 3) {
-            for (let i = 0; i < image.length; i++) image[i] = clamp(factor * image[i] + (1 - factor) * gray[i % plane]);
+            for (let c = 0; c < 3; c++) blend(image.subarray(c * plane, (c + 1) * plane), factor, 1 - factor, gray);
           }
         }
       }
       return inputs;
     },
   };
+}
+
+// values ← clamp(factor·values + offset·(gray or 1), 0, 1): every ColorJitter step is a blend.
+function blend(values: Float32Array, factor: number, offset: number, gray: Float32Array | null): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = factor * values[i] + (gray ? offset * gray[i] : offset);
+    values[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+  }
 }
 
 function grayscale(image: Float32Array, channels: number, plane: number, gray: Float32Array): void {

@@ -52,6 +52,7 @@ export function randomCrop(padding: number, paddingMode: PaddingMode = "constant
         const dx = random.integer(2 * padding + 1) - padding;
         for (let y = 0; y < height; y++) rows[y] = sourceIndex(y + dy, height, paddingMode);
         for (let x = 0; x < width; x++) columns[x] = sourceIndex(x + dx, width, paddingMode);
+        const inside = [Math.max(0, -dx), Math.min(width, width - dx)];
         for (let c = 0; c < channels; c++) {
           const plane = b * size + c * height * width;
           for (let y = 0; y < height; y++) {
@@ -61,7 +62,10 @@ export function randomCrop(padding: number, paddingMode: PaddingMode = "constant
               continue;
             }
             const from = plane + rows[y] * width;
-            for (let x = 0; x < width; x++) out[row + x] = columns[x] < 0 ? fill : inputs[from + columns[x]];
+            // Inside the image the source is x + dx: a plain run; only the padded ends need the map.
+            for (let x = 0; x < inside[0]; x++) out[row + x] = columns[x] < 0 ? fill : inputs[from + columns[x]];
+            for (let x = inside[0]; x < inside[1]; x++) out[row + x] = inputs[from + x + dx];
+            for (let x = inside[1]; x < width; x++) out[row + x] = columns[x] < 0 ? fill : inputs[from + columns[x]];
           }
         }
       }
