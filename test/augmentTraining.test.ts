@@ -78,3 +78,14 @@ test("training on MixUp/CutMix soft targets gives the same weights with prefetch
   restoreCheckpoint(loadCheckpoint(path), second.s);
   assert.deepEqual(await finish(second.s), expected);
 });
+
+test("MixUp in data.transforms, which evaluation would also see, is refused with its place in the config", () => {
+  assert.throws(
+    () => buildData(loadConfig([configFile], ["data.transforms=[{type: flatten}, {type: mixup}]"])),
+    /data.transforms\[1\]: mixup blends examples and their labels, which only training batches may do; put it in data.augment/,
+  );
+  assert.throws(
+    () => buildData(loadConfig([configFile], ["data.augment=[{type: cutout, sise: 8}]"])),
+    /data.augment.*transform cutout has no option "sise"; its options: size, p, value/,
+  );
+});

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { backward } from "../src/engine/autograd.ts";
 import { parameter, tensor } from "../src/engine/creation.ts";
+import { hessianVectorProduct } from "../src/engine/curvature/hvp.ts";
 import { crossEntropy } from "../src/engine/ops/losses.ts";
 import { mean } from "../src/engine/ops/reduce.ts";
 import { Random } from "../src/engine/random.ts";
@@ -99,5 +100,39 @@ test("metrics score soft targets as their argmax class", () => {
     const output = tensor([0, 1, 0, 0, 0, 1, 0, 0, 1], [3, 3]);
     const { targets } = metricBatch(spec, output, targetTensor(spec, soft, output.shape));
     assert.deepEqual([...targets.ints], [1, 0, 2]);
+  });
+});
+
+test("the curvature of cross_entropy on soft targets is the softmax Hessian: Hessian-vector products and exact factors", () => {
+  const [rows, classes] = [3, 4];
+  const logits = randomValues(rows * classes, 21);
+  const direction = randomValues(rows * classes, 22);
+  const probabilities = Array.from({ length: rows }, (_, n) => {
+    const e = logits.slice(n * classes, (n + 1) * classes).map(Math.exp);
+    return e.map((v) => v / e.reduce((a, b) => a + b));
+  });
+  // H_n v_n = p_n ∘ v_n − p_n (p_n · v_n), scaled by 1/N for the mean.
+  const expected = probabilities.flatMap((p, n) => {
+    const v = direction.slice(n * classes, (n + 1) * classes);
+    const pv = p.reduce((s, pc, c) => s + pc * v[c], 0);
+    return p.map((pc, c) => (pc * v[c] - pc * pv) / rows);
+  });
+  scope(() => {
+    const z = parameter(logits, [rows, classes]);
+    const perSample = crossEntropy(z, tensor(softRows(rows, classes, 23), [rows, classes]), { labelSmoothing: 0.1 });
+    const [product] = hessianVectorProduct(mean(perSample), [z], [tensor(direction, [rows, classes])]);
+    assertClose(product.data, expected, 1e-4, 1e-6, "Hessian-vector product");
+    const weights = [0.5, 2, 1];
+    const [factor] = perSample.node?.curvature?.lossFactors?.(tensor(weights, [rows])) ?? [];
+    const columns = factor.columns.map((column) => column.toArray());
+    for (let n = 0; n < rows; n++) {
+      const p = probabilities[n];
+      for (let i = 0; i < classes; i++) {
+        for (let j = 0; j < classes; j++) {
+          const sum = columns.reduce((total, column) => total + column[n * classes + i] * column[n * classes + j], 0);
+          assertClose([sum], [weights[n] * ((i === j ? p[i] : 0) - p[i] * p[j])], 1e-4, 1e-6, `sample ${n}, entry ${i},${j}`);
+        }
+      }
+    }
   });
 });

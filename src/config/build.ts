@@ -121,6 +121,12 @@ export function buildData(loaded: LoadedConfig): RunData {
   let validation: Dataset | undefined;
   if (data.validation > 0) [train, validation] = splitDataset(train, data.validation, seed + 2);
   const transforms = located(loaded, ["data", "transforms"], () => data.transforms.map((t) => createTransform(t as TransformSpec)));
+  const mixing = transforms.findIndex((t) => t.mixesTargets);
+  if (mixing >= 0) {
+    throw new ConfigError(
+      `${loaded.locate(["data", "transforms", mixing])}: data.transforms[${mixing}]: ${transforms[mixing].name} blends examples and their labels, which only training batches may do; put it in data.augment`,
+    );
+  }
   const augment = located(loaded, ["data", "augment"], () => data.augment.map((t) => createTransform(t as TransformSpec)));
   // Without augmentation every split sees the same deterministic transforms: apply them once.
   const ahead = augment.length === 0 && transforms.length > 0 && transforms.every((t) => t.deterministic);

@@ -144,7 +144,12 @@ export function applyTransformsOnce(dataset: Dataset, transforms: Transform[]): 
   if (random) throw new Error(`gradscope: transform ${random.name} is random and cannot be applied ahead of time`);
   const outputShape = transforms.reduce<readonly number[]>((shape, t) => t.outputShape(shape), dataset.inputShape);
   const size = outputShape.reduce((a, b) => a * b, 1);
-  const all = dataset.batch(Int32Array.from({ length: dataset.length }, (_, i) => i));
+  // In shared memory from the start, so that a prefetch worker can read it without a copy.
+  const inputSize = dataset.inputShape.reduce((a, b) => a * b, 1);
+  const all = dataset.batch(
+    Int32Array.from({ length: dataset.length }, (_, i) => i),
+    new Float32Array(new SharedArrayBuffer(4 * dataset.length * inputSize)),
+  );
   let inputs = all.inputs;
   let shape = dataset.inputShape;
   for (const t of transforms) {
