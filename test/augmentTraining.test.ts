@@ -89,3 +89,9 @@ test("MixUp in data.transforms, which evaluation would also see, is refused with
     /data.augment.*transform cutout has no option "sise"; its options: size, p, value/,
   );
 });
+
+test("a CIFAR-100 label other than fine or coarse is located at data.label", () => {
+  const path = join(folder, "cifar100.yaml");
+  writeFileSync(path, "model: { arch: mlp }\ndata: { source: cifar100, path: /nonexistent, label: middle }\ntraining: { epochs: 1 }\noptimizer: { name: sgd, lr: 0.1 }\n");
+  assert.throws(() => buildData(loadConfig([path])), /cifar100.yaml:2:54: data.label: CIFAR-100 labels are fine or coarse, got middle/);
+});

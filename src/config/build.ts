@@ -112,7 +112,7 @@ export function buildData(loaded: LoadedConfig): RunData {
     loaded,
     ["data"],
     () => loadSource(spec, seed),
-    (m) => (m.includes(data.test_path ?? "\u0000") ? ["test_path"] : ["path"]),
+    (m) => (m.startsWith("data.label:") ? ["label"] : m.includes(data.test_path ?? "\u0000") ? ["test_path"] : ["path"]),
   );
   let train = limited(source.train, data.limit);
   let test = source.test;

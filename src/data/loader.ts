@@ -110,15 +110,15 @@ export class DataLoader {
     const target = into?.(indices.length);
     const raw = this.dataset.batch(indices, target);
     const random = new Random(mixSeed(seed, epoch, index));
-    const targets = this.softTargets ? oneHot(raw.targets as Int32Array, this.dataset.classes) : raw.targets;
+    const soft = this.softTargets ? oneHot(raw.targets as Int32Array, this.dataset.classes) : undefined;
     let shape = this.dataset.inputShape;
     let inputs = raw.inputs;
     for (const t of transforms) {
-      inputs = t.apply(inputs, raw.size, shape, random, targets instanceof Float32Array ? targets : undefined);
+      inputs = t.apply(inputs, raw.size, shape, random, soft);
       shape = t.outputShape(shape);
     }
     if (target && inputs !== target) target.set(inputs);
-    return { index, size: raw.size, inputs: target ?? inputs, targets };
+    return { index, size: raw.size, inputs: target ?? inputs, targets: soft ?? raw.targets };
   }
 
   /** Ends the prefetch worker, if one runs (it does not keep the process alive in any case). */
