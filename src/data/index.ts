@@ -1,14 +1,16 @@
 export { randomAffine } from "./affine.ts";
+export { type CifarLabel, cifarClasses, loadCifar } from "./cifar.ts";
 export { colorJitter } from "./colorJitter.ts";
 export { paddingModes, randomCrop } from "./crop.ts";
 export { loadCsv } from "./csv.ts";
-export { ArrayDataset, type Batch, type Dataset, Subset } from "./dataset.ts";
+export { ArrayDataset, type Batch, type Dataset, type DatasetRecipe, Subset } from "./dataset.ts";
 export { cutout, randomErasing } from "./erasing.ts";
 export { randomFlip } from "./flip.ts";
 export { loadIdxPair, readIdx } from "./idx.ts";
 export { DataLoader, type LoaderBatch, type LoaderOptions } from "./loader.ts";
 export { cutmix, mixup } from "./mixing.ts";
 export { flattenInputs, normalize } from "./normalize.ts";
+export { PixelDataset } from "./pixels.ts";
 export { debianFashionMnist, fashionMnistSample, loadSource, type SourceData, type SourceSpec } from "./sources.ts";
 export { permutation, splitDataset } from "./split.ts";
 export { blobs, regression, spirals } from "./synthetic.ts";
