@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { type CifarLabel, cifarClasses } from "../data/cifar.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { Subset } from "../data/dataset.ts";
 import { applyTransformsOnce, DataLoader } from "../data/loader.ts";
@@ -88,12 +89,16 @@ function limited(dataset: Dataset, limit: number | undefined): Dataset {
   );
 }
 
+// The classes a source defines itself (undefined: the config must say).
+function defaultClasses(source: Config["data"]["source"], label: string | undefined): number | undefined {
+  if (source === "cifar10" || source === "cifar100") return cifarClasses(source, label as CifarLabel | undefined);
+  return source === "fashion-mnist" || source === "fashion-mnist-sample" ? 10 : source === "spirals" ? 2 : undefined;
+}
+
 /** Loads the data section into loaders: train (with augmentation), validation and test. */
 export function buildData(loaded: LoadedConfig): RunData {
   const { data, training, seed } = loaded.config;
-  const classes =
-    data.classes ??
-    (data.source === "fashion-mnist" || data.source === "fashion-mnist-sample" ? 10 : data.source === "spirals" ? 2 : training.loss === "cross_entropy" ? undefined : 0);
+  const classes = data.classes ?? defaultClasses(data.source, data.label) ?? (training.loss === "cross_entropy" ? undefined : 0);
   if (classes === undefined) throw new ConfigError(`${loaded.locate(["data", "classes"])}: data.classes: required for source ${data.source} with a classification loss`);
   if (classes === 0 && training.loss === "cross_entropy") {
     throw new ConfigError(
@@ -107,7 +112,7 @@ export function buildData(loaded: LoadedConfig): RunData {
     loaded,
     ["data"],
     () => loadSource(spec, seed),
-    (m) => (m.includes(data.test_path ?? "\u0000") ? ["test_path"] : ["path"]),
+    (m) => (m.startsWith("data.label:") ? ["label"] : m.includes(data.test_path ?? "\u0000") ? ["test_path"] : ["path"]),
   );
   let train = limited(source.train, data.limit);
   let test = source.test;
@@ -116,6 +121,12 @@ export function buildData(loaded: LoadedConfig): RunData {
   let validation: Dataset | undefined;
   if (data.validation > 0) [train, validation] = splitDataset(train, data.validation, seed + 2);
   const transforms = located(loaded, ["data", "transforms"], () => data.transforms.map((t) => createTransform(t as TransformSpec)));
+  const mixing = transforms.findIndex((t) => t.mixesTargets);
+  if (mixing >= 0) {
+    throw new ConfigError(
+      `${loaded.locate(["data", "transforms", mixing])}: data.transforms[${mixing}]: ${transforms[mixing].name} blends examples and their labels, which only training batches may do; put it in data.augment`,
+    );
+  }
   const augment = located(loaded, ["data", "augment"], () => data.augment.map((t) => createTransform(t as TransformSpec)));
   // Without augmentation every split sees the same deterministic transforms: apply them once.
   const ahead = augment.length === 0 && transforms.length > 0 && transforms.every((t) => t.deterministic);
@@ -130,7 +141,15 @@ export function buildData(loaded: LoadedConfig): RunData {
     train: located(
       loaded,
       ["data"],
-      () => new DataLoader(train, { batchSize: data.batch_size, shuffle: data.shuffle, dropLast: data.drop_last, seed, transforms: [...augment, ...perBatch] }),
+      () =>
+        new DataLoader(train, {
+          batchSize: data.batch_size,
+          shuffle: data.shuffle,
+          dropLast: data.drop_last,
+          seed,
+          transforms: [...augment, ...perBatch],
+          prefetch: data.prefetch,
+        }),
     ),
     validation: validation ? evalLoader(validation) : undefined,
     test: evalLoader(test),

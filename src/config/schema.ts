@@ -53,15 +53,21 @@ export const modelSchema = z.union([
 
 /** The `data` section. */
 export const dataSchema = z.strictObject({
-  source: z.enum(["fashion-mnist", "fashion-mnist-sample", "idx", "csv", "blobs", "spirals", "regression"]),
-  path: z.string().optional().describe("fashion-mnist/idx: the folder; csv: the file"),
+  source: z.enum(["fashion-mnist", "fashion-mnist-sample", "idx", "cifar10", "cifar100", "csv", "blobs", "spirals", "regression"]),
+  path: z.string().optional().describe("fashion-mnist/idx: the folder; cifar10/cifar100: the folder of the binary release or its .tar.gz (default $GRADSCOPE_DATA); csv: the file"),
   test_path: z.string().optional(),
-  label: z.string().optional().describe("csv: the label column (default: the last)"),
-  classes: z.number().int().min(0).optional().describe("0: regression targets (csv); default 10 for fashion-mnist, 2 for spirals, 0 without a classification loss"),
+  label: z.string().optional().describe("csv: the label column (default: the last); cifar100: fine (default, 100 classes) or coarse (20)"),
+  classes: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe("0: regression targets (csv); default 10 for fashion-mnist and cifar10, 100 (20 coarse) for cifar100, 2 for spirals, 0 without a classification loss"),
   train_images: z.string().default("train-images-idx3-ubyte"),
   train_labels: z.string().default("train-labels-idx1-ubyte"),
   test_images: z.string().default("t10k-images-idx3-ubyte"),
   test_labels: z.string().default("t10k-labels-idx1-ubyte"),
+  transpose: z.boolean().default(false).describe("idx: the images are stored transposed, as EMNIST's are"),
   samples: positiveInt.default(1000),
   dims: positiveInt.default(2),
   noise: z.number().min(0).default(0.05),
@@ -76,6 +82,7 @@ export const dataSchema = z.strictObject({
   drop_last: z.boolean().default(false),
   transforms: z.array(transform).default([]).describe("applied to every split"),
   augment: z.array(transform).default([]).describe("applied to training batches only, before transforms"),
+  prefetch: z.number().int().min(0).default(2).describe("training batches prepared ahead on a worker thread (0: on the training thread)"),
 });
 
 const metric = z.union([z.enum(metricNames as [string, ...string[]]), z.looseObject({ name: z.enum(metricNames as [string, ...string[]]) })]);

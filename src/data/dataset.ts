@@ -1,4 +1,4 @@
-import { closestName } from "../nn/spec.ts";
+import { PixelDataset } from "./pixels.ts";
 
 /** A batch as plain arrays: inputs [B, ...inputShape] and integer labels or float targets. */
 export interface Batch {
@@ -22,6 +22,45 @@ export interface Dataset {
   readonly description: string;
   /** Copies examples `indices` into a batch; the inputs go into `into` when given (it must fit them). */
   batch(indices: ArrayLike<number>, into?: Float32Array): Batch;
+  /**
+   * How a worker thread rebuilds this data set over the same shared memory (the prefetch
+   * worker does); undefined, or no such method, for data sets only the loader's thread can read.
+   */
+  recipe?(): DatasetRecipe | undefined;
+}
+
+/** A data set as plain, structured-cloneable data whose large arrays live in shared memory. */
+export type DatasetRecipe =
+  | {
+      kind: "arrays";
+      inputs: Float32Array;
+      targets: Int32Array | Float32Array;
+      inputShape: number[];
+      classes: number;
+      description: string;
+      targetShape: number[];
+    }
+  | { kind: "pixels"; pixels: Uint8Array; labels: Int32Array; inputShape: number[]; classes: number; description: string }
+  | { kind: "subset"; source: DatasetRecipe; indices: Int32Array; description: string };
+
+/** The data set a recipe describes (in a worker thread: over the sender's shared memory). */
+export function datasetFromRecipe(recipe: DatasetRecipe): Dataset {
+  switch (recipe.kind) {
+    case "arrays":
+      return new ArrayDataset(recipe.inputs, recipe.targets, recipe.inputShape, recipe.classes, recipe.description, recipe.targetShape);
+    case "pixels":
+      return new PixelDataset(recipe.pixels, recipe.labels, recipe.inputShape, recipe.classes, recipe.description);
+    case "subset":
+      return new Subset(datasetFromRecipe(recipe.source), recipe.indices, recipe.description);
+  }
+}
+
+// A copy of `array` in shared memory (the array itself if it is there already).
+function inSharedMemory<T extends Float32Array | Int32Array>(array: T): T {
+  if (array.buffer instanceof SharedArrayBuffer) return array;
+  const copy = new (array.constructor as new (buffer: SharedArrayBuffer) => T)(new SharedArrayBuffer(array.byteLength));
+  copy.set(array);
+  return copy;
 }
 
 /** Examples in flat typed arrays. */
@@ -31,8 +70,8 @@ export class ArrayDataset implements Dataset {
   private readonly targetSize: number;
 
   constructor(
-    readonly inputs: Float32Array,
-    readonly targets: Int32Array | Float32Array,
+    private examples: Float32Array,
+    private labels: Int32Array | Float32Array,
     readonly inputShape: readonly number[],
     readonly classes: number,
     readonly description: string,
@@ -40,15 +79,40 @@ export class ArrayDataset implements Dataset {
   ) {
     this.inputSize = inputShape.reduce((a, b) => a * b, 1);
     this.targetSize = targetShape.reduce((a, b) => a * b, 1);
-    this.length = inputs.length / this.inputSize;
-    if (!Number.isInteger(this.length) || targets.length !== this.length * this.targetSize) {
-      throw new RangeError(`gradscope: ${description}: ${inputs.length} input values and ${targets.length} targets do not make whole examples of [${inputShape.join(", ")}]`);
+    this.length = examples.length / this.inputSize;
+    if (!Number.isInteger(this.length) || labels.length !== this.length * this.targetSize) {
+      throw new RangeError(`gradscope: ${description}: ${examples.length} input values and ${labels.length} targets do not make whole examples of [${inputShape.join(", ")}]`);
     }
     if (classes > 0) {
-      for (const label of targets) {
+      for (const label of labels) {
         if (!Number.isInteger(label) || label < 0 || label >= classes) throw new RangeError(`gradscope: ${description}: label ${label} is outside [0, ${classes})`);
       }
     }
+  }
+
+  /** The inputs of all examples, [length, ...inputShape]. */
+  get inputs(): Float32Array {
+    return this.examples;
+  }
+
+  /** The targets of all examples, [length, ...targetShape]. */
+  get targets(): Int32Array | Float32Array {
+    return this.labels;
+  }
+
+  /** Moves the arrays into shared memory (once), so that a worker reads them without a copy. */
+  recipe(): DatasetRecipe {
+    this.examples = inSharedMemory(this.examples);
+    this.labels = inSharedMemory(this.labels);
+    return {
+      kind: "arrays",
+      inputs: this.examples,
+      targets: this.labels,
+      inputShape: [...this.inputShape],
+      classes: this.classes,
+      description: this.description,
+      targetShape: [...this.targetShape],
+    };
   }
 
   batch(indices: ArrayLike<number>, into?: Float32Array): Batch {
@@ -96,11 +160,9 @@ export class Subset implements Dataset {
       into,
     );
   }
-}
 
-/** Checks a name against a list, with a "did you mean" in the error. */
-export function checkName(kind: string, name: string, known: readonly string[]): void {
-  if (known.includes(name)) return;
-  const hint = closestName(name, known);
-  throw new Error(`gradscope: unknown ${kind} "${name}"${hint ? ` (did you mean "${hint}"?)` : ""}; known: ${known.join(", ")}`);
+  recipe(): DatasetRecipe | undefined {
+    const source = this.source.recipe?.();
+    return source && { kind: "subset", source, indices: this.indices, description: this.description };
+  }
 }

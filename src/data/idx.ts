@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
-import { ArrayDataset } from "./dataset.ts";
+import { PixelDataset, sharedBytes } from "./pixels.ts";
 
 /** An IDX array (the MNIST file format): its dimensions and unsigned-byte data. */
 export interface IdxArray {
@@ -41,9 +41,10 @@ export function readIdx(path: string): IdxArray {
 
 /**
  * Images and labels from a pair of IDX files (MNIST, Fashion-MNIST, EMNIST layout). Pixels
- * become floats in [0, 1], shaped [1, H, W]; labels must match the images in number.
+ * become floats in [0, 1], shaped [1, H, W]; labels must match the images in number. EMNIST
+ * stores each image transposed (column by column): `transpose` turns them upright.
  */
-export function loadIdxPair(imagesPath: string, labelsPath: string, classes: number, description: string): ArrayDataset {
+export function loadIdxPair(imagesPath: string, labelsPath: string, classes: number, description: string, transpose = false): PixelDataset {
   const images = readIdx(imagesPath);
   const labels = readIdx(labelsPath);
   if (images.shape.length !== 3) throw new Error(`gradscope: ${imagesPath}: expected images [N, H, W], got [${images.shape.join(", ")}]`);
@@ -51,10 +52,17 @@ export function loadIdxPair(imagesPath: string, labelsPath: string, classes: num
   if (labels.shape[0] !== images.shape[0]) {
     throw new Error(`gradscope: ${labelsPath} has ${labels.shape[0]} labels but ${imagesPath} has ${images.shape[0]} images`);
   }
-  const inputs = new Float32Array(images.data.length);
-  for (let i = 0; i < inputs.length; i++) inputs[i] = images.data[i] / 255;
+  const [count, rows, columns] = images.shape;
+  const pixels = sharedBytes(images.data.length);
+  if (transpose) {
+    // Stored [rows, columns] is the image's [x, y]: pixel (y, x) of the upright image is stored at (x, y).
+    for (let n = 0; n < count; n++) {
+      const image = n * rows * columns;
+      for (let y = 0; y < columns; y++) for (let x = 0; x < rows; x++) pixels[image + y * rows + x] = images.data[image + x * columns + y];
+    }
+  } else pixels.set(images.data);
   const targets = Int32Array.from(labels.data);
   const maxLabel = targets.reduce((a, b) => Math.max(a, b), 0);
   if (maxLabel >= classes) throw new Error(`gradscope: ${labelsPath} has label ${maxLabel}, outside the ${classes} classes`);
-  return new ArrayDataset(inputs, targets, [1, images.shape[1], images.shape[2]], classes, description);
+  return new PixelDataset(pixels, targets, transpose ? [1, columns, rows] : [1, rows, columns], classes, description);
 }

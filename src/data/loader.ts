@@ -1,5 +1,6 @@
 import { Random } from "../engine/random.ts";
 import { ArrayDataset, type Dataset } from "./dataset.ts";
+import { Prefetcher } from "./prefetch.ts";
 import { permutation } from "./split.ts";
 import type { Transform } from "./transforms.ts";
 
@@ -11,9 +12,17 @@ export interface LoaderOptions {
   /** Seeds the per-epoch order and the augmentations. */
   seed: number;
   transforms: Transform[];
+  /**
+   * Batches prepared ahead on a worker thread (0: on the caller's thread, when asked for). The
+   * batches are the same either way; the data set needs a `recipe` and the transforms a `spec`.
+   */
+  prefetch: number;
 }
 
-/** One batch of a loader: inputs [size, ...shape] after the transforms, and the targets. */
+/**
+ * One batch of a loader: inputs [size, ...shape] after the transforms, and the targets: labels,
+ * regression targets, or class probabilities [size, classes] when a transform mixes examples.
+ */
 export interface LoaderBatch {
   index: number;
   size: number;
@@ -35,17 +44,31 @@ function mixSeed(seed: number, a: number, b = 0): number {
 export class DataLoader {
   readonly options: LoaderOptions;
   readonly outputShape: readonly number[];
+  /** True when a transform mixes examples (MixUp, CutMix): the targets are then class probabilities. */
+  readonly softTargets: boolean;
+  private prefetcher: Prefetcher | null = null;
 
   constructor(
     readonly dataset: Dataset,
     options: Partial<LoaderOptions> & { batchSize: number },
   ) {
-    this.options = { shuffle: false, dropLast: false, seed: 0, transforms: [], ...options };
+    this.options = { shuffle: false, dropLast: false, seed: 0, transforms: [], prefetch: 0, ...options };
     if (!Number.isInteger(this.options.batchSize) || this.options.batchSize < 1) {
       throw new RangeError(`gradscope: batch_size must be a positive integer, got ${this.options.batchSize}`);
     }
+    if (!Number.isInteger(this.options.prefetch) || this.options.prefetch < 0) throw new RangeError(`gradscope: prefetch must be an integer >= 0, got ${this.options.prefetch}`);
     if (dataset.length === 0) throw new RangeError(`gradscope: ${dataset.description} is empty`);
     this.outputShape = this.options.transforms.reduce<readonly number[]>((shape, t) => t.outputShape(shape), dataset.inputShape);
+    const mixing = this.options.transforms.find((t) => t.mixesTargets);
+    if (mixing && (dataset.classes === 0 || dataset.targetShape.length > 0)) {
+      throw new RangeError(`gradscope: transform ${mixing.name} blends class labels, but ${dataset.description} has regression targets`);
+    }
+    this.softTargets = mixing !== undefined;
+  }
+
+  /** Values per example of a batch's targets: the classes with soft targets, else the data set's. */
+  get targetSize(): number {
+    return this.softTargets ? this.dataset.classes : this.dataset.targetShape.reduce((a, b) => a * b, 1);
   }
 
   /** Batches in one epoch. */
@@ -63,26 +86,53 @@ export class DataLoader {
   /**
    * The batches of `epoch` from `startBatch` on. With `into`, each batch's inputs are written
    * into the array it returns for the batch size (e.g. a tensor's view of engine memory), which
-   * saves a copy and an allocation per batch.
+   * saves a copy and an allocation per batch. With `prefetch` > 0 they come from a worker thread;
+   * one pass runs at a time (a new call ends the previous one).
    */
-  *batches(epoch: number, startBatch = 0, into?: (size: number) => Float32Array): Generator<LoaderBatch> {
-    const order = this.order(epoch);
-    const { batchSize, transforms, seed } = this.options;
-    for (let index = startBatch; index < this.batchesPerEpoch; index++) {
-      const indices = order.subarray(index * batchSize, Math.min((index + 1) * batchSize, order.length));
-      const target = into?.(indices.length);
-      const raw = this.dataset.batch(indices, target);
-      const random = new Random(mixSeed(seed, epoch, index));
-      let shape = this.dataset.inputShape;
-      let inputs = raw.inputs;
-      for (const t of transforms) {
-        inputs = t.apply(inputs, raw.size, shape, random);
-        shape = t.outputShape(shape);
-      }
-      if (target && inputs !== target) target.set(inputs);
-      yield { index, size: raw.size, inputs: target ?? inputs, targets: raw.targets };
-    }
+  batches(epoch: number, startBatch = 0, into?: (size: number) => Float32Array): Generator<LoaderBatch> {
+    if (this.options.prefetch === 0) return this.batchesHere(epoch, startBatch, into);
+    this.prefetcher ??= new Prefetcher(this);
+    return this.prefetcher.batches(epoch, startBatch, into);
   }
+
+  private *batchesHere(epoch: number, startBatch: number, into?: (size: number) => Float32Array): Generator<LoaderBatch> {
+    const order = this.order(epoch);
+    for (let index = startBatch; index < this.batchesPerEpoch; index++) yield this.batchAt(epoch, index, order, into);
+  }
+
+  /**
+   * Batch `index` of `epoch`, given the epoch's `order`: a function of (seed, epoch, index)
+   * alone, which is what lets a worker thread or a resumed run compute the same batch.
+   */
+  batchAt(epoch: number, index: number, order: Int32Array, into?: (size: number) => Float32Array): LoaderBatch {
+    const { batchSize, transforms, seed } = this.options;
+    const indices = order.subarray(index * batchSize, Math.min((index + 1) * batchSize, order.length));
+    const target = into?.(indices.length);
+    const raw = this.dataset.batch(indices, target);
+    const random = new Random(mixSeed(seed, epoch, index));
+    const soft = this.softTargets ? oneHot(raw.targets as Int32Array, this.dataset.classes) : undefined;
+    let shape = this.dataset.inputShape;
+    let inputs = raw.inputs;
+    for (const t of transforms) {
+      inputs = t.apply(inputs, raw.size, shape, random, soft);
+      shape = t.outputShape(shape);
+    }
+    if (target && inputs !== target) target.set(inputs);
+    return { index, size: raw.size, inputs: target ?? inputs, targets: soft ?? raw.targets };
+  }
+
+  /** Ends the prefetch worker, if one runs (it does not keep the process alive in any case). */
+  close(): Promise<void> {
+    const prefetcher = this.prefetcher;
+    this.prefetcher = null;
+    return prefetcher ? prefetcher.close() : Promise.resolve();
+  }
+}
+
+function oneHot(labels: Int32Array, classes: number): Float32Array {
+  const rows = new Float32Array(labels.length * classes);
+  for (let b = 0; b < labels.length; b++) rows[b * classes + labels[b]] = 1;
+  return rows;
 }
 
 /**
@@ -94,7 +144,12 @@ export function applyTransformsOnce(dataset: Dataset, transforms: Transform[]): 
   if (random) throw new Error(`gradscope: transform ${random.name} is random and cannot be applied ahead of time`);
   const outputShape = transforms.reduce<readonly number[]>((shape, t) => t.outputShape(shape), dataset.inputShape);
   const size = outputShape.reduce((a, b) => a * b, 1);
-  const all = dataset.batch(Int32Array.from({ length: dataset.length }, (_, i) => i));
+  // In shared memory from the start, so that a prefetch worker can read it without a copy.
+  const inputSize = dataset.inputShape.reduce((a, b) => a * b, 1);
+  const all = dataset.batch(
+    Int32Array.from({ length: dataset.length }, (_, i) => i),
+    new Float32Array(new SharedArrayBuffer(4 * dataset.length * inputSize)),
+  );
   let inputs = all.inputs;
   let shape = dataset.inputShape;
   for (const t of transforms) {

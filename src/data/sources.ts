@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { packageFile } from "../engine/packageFiles.ts";
+import { type CifarLabel, loadCifar } from "./cifar.ts";
 import { loadCsv } from "./csv.ts";
 import type { Dataset } from "./dataset.ts";
 import { loadIdxPair } from "./idx.ts";
@@ -14,7 +15,9 @@ export const debianFashionMnist = "/usr/share/datasets/fashion-mnist";
 export type SourceSpec =
   | { source: "fashion-mnist"; path?: string }
   | { source: "fashion-mnist-sample" }
-  | { source: "idx"; path: string; classes: number; train_images: string; train_labels: string; test_images: string; test_labels: string }
+  | { source: "idx"; path: string; classes: number; train_images: string; train_labels: string; test_images: string; test_labels: string; transpose?: boolean }
+  | { source: "cifar10"; path?: string }
+  | { source: "cifar100"; path?: string; label?: CifarLabel }
   | { source: "csv"; path: string; test_path?: string; label?: string; classes: number }
   | { source: "blobs"; samples: number; classes: number; dims: number; std: number }
   | { source: "spirals"; samples: number; noise: number }
@@ -36,17 +39,23 @@ function idxFile(directory: string, name: string): string {
   return name.endsWith(".gz") ? plain : `${plain}.gz`;
 }
 
-function idxPair(directory: string, images: string, labels: string, classes: number, what: string): Dataset {
-  return loadIdxPair(idxFile(directory, images), idxFile(directory, labels), classes, `${what} (${directory})`);
+function idxPair(directory: string, images: string, labels: string, classes: number, what: string, transpose = false): Dataset {
+  return loadIdxPair(idxFile(directory, images), idxFile(directory, labels), classes, `${what} (${directory})`, transpose);
 }
 
 /**
  * The train and test pairs of an IDX folder. Their image sizes are compared here, when the data
  * are opened, rather than surfacing as a shape error after a whole training epoch.
  */
-function idxSplits(directory: string, files: { trainImages: string; trainLabels: string; testImages: string; testLabels: string }, classes: number, what: string): SourceData {
-  const train = idxPair(directory, files.trainImages, files.trainLabels, classes, `${what} train`);
-  const test = idxPair(directory, files.testImages, files.testLabels, classes, `${what} test`);
+function idxSplits(
+  directory: string,
+  files: { trainImages: string; trainLabels: string; testImages: string; testLabels: string },
+  classes: number,
+  what: string,
+  transpose = false,
+): SourceData {
+  const train = idxPair(directory, files.trainImages, files.trainLabels, classes, `${what} train`, transpose);
+  const test = idxPair(directory, files.testImages, files.testLabels, classes, `${what} test`, transpose);
   const size = (d: Dataset) => d.inputShape.slice(1).join("×");
   if (size(train) !== size(test)) {
     throw new Error(
@@ -94,7 +103,12 @@ export function loadSource(spec: SourceSpec, seed: number): SourceData {
         { trainImages: spec.train_images, trainLabels: spec.train_labels, testImages: spec.test_images, testLabels: spec.test_labels },
         spec.classes,
         "IDX",
+        spec.transpose,
       );
+    case "cifar10":
+      return loadCifar("cifar10", spec.path);
+    case "cifar100":
+      return loadCifar("cifar100", spec.path, spec.label);
     case "csv":
       return {
         train: loadCsv(spec.path, { label: spec.label, classes: spec.classes }),

@@ -1,7 +1,8 @@
-import { checkName } from "../data/dataset.ts";
+import { checkName } from "../data/names.ts";
 import { tensor } from "../engine/creation.ts";
 import { bceWithLogitsLoss, crossEntropy, mseLoss } from "../engine/ops/losses.ts";
 import type { Tensor } from "../engine/tensor.ts";
+import { argmaxRow } from "../metrics/metric.ts";
 import { type MetricTask, metricNamesOf, metricTask } from "../metrics/registry.ts";
 
 /** A training loss by config name, returning per-sample losses for a batch. */
@@ -13,9 +14,12 @@ export interface LossSpec {
 /** The losses the Trainer and the config's `training.loss` accept. */
 export const lossNames = ["cross_entropy", "mse", "bce_with_logits"] as const;
 
-/** The targets of a batch as a tensor: int32 labels for cross-entropy, float32 otherwise. */
+/**
+ * The targets of a batch as a tensor: for cross-entropy int32 labels, or float32 class
+ * probabilities [N, C] (the soft targets of MixUp and CutMix); float32 otherwise.
+ */
 export function targetTensor(spec: LossSpec, targets: Int32Array | Float32Array, outputShape: readonly number[]): Tensor {
-  if (spec.name === "cross_entropy") return tensor(targets, [outputShape[0]], "int32");
+  if (spec.name === "cross_entropy") return targets instanceof Float32Array ? tensor(targets, outputShape) : tensor(targets, [outputShape[0]], "int32");
   return tensor(Float32Array.from(targets), outputShape);
 }
 
@@ -57,11 +61,25 @@ export function metricClasses(spec: LossSpec, dataClasses: number): number {
 }
 
 /**
- * A batch as the metrics take it. bce_with_logits turns every logit z into the two class scores
+ * The class of each target row: the label itself, or the most probable class of a soft target
+ * [N, C] (its argmax; the first on ties), which is what accuracy and the other metrics count.
+ */
+export function targetClasses(targets: Int32Array | Float32Array, classes: number): Int32Array {
+  if (targets instanceof Int32Array) return targets;
+  const rows = targets.length / classes;
+  return Int32Array.from({ length: rows }, (_, row) => argmaxRow(targets, row, classes));
+}
+
+/**
+ * A batch as the metrics take it. Soft cross-entropy targets count as their argmax class.
+ * bce_with_logits turns every logit z into the two class scores
  * (−z, z), whose argmax is class 1 exactly when z > 0 (and which are NaN when z is), and every
  * 0/1 target into a label, so that all classification metrics score binary decisions.
  */
 export function metricBatch(spec: LossSpec, output: Tensor, target: Tensor): { scores: Tensor; targets: Tensor } {
+  if (spec.name === "cross_entropy" && target.dtype === "float32") {
+    return { scores: output, targets: tensor(targetClasses(target.data, output.shape[1]), [output.shape[0]], "int32") };
+  }
   if (spec.name !== "bce_with_logits") return { scores: output, targets: target };
   const logits = output.data;
   const scores = new Float32Array(2 * logits.length);

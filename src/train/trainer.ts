@@ -10,7 +10,7 @@ import { clipGradNorm, clipGradValue, GradientAccumulation, gradientNorm } from 
 import type { BaseHyper, Optimizer } from "../optim/optimizer.ts";
 import type { Schedule } from "../optim/schedulers/scheduler.ts";
 import type { Callback, Logs } from "./callback.ts";
-import { checkMetricsFit, type LossSpec, metricBatch, metricClasses, perSampleLoss, targetTensor } from "./losses.ts";
+import { checkMetricsFit, type LossSpec, metricBatch, metricClasses, perSampleLoss, targetClasses, targetTensor } from "./losses.ts";
 
 /** A metric as configured: its name and options (e.g. `{ name: "top_k_accuracy", options: { k: 3 } }`). */
 export interface MetricSpec {
@@ -226,7 +226,7 @@ export class Trainer {
       const loss = mean(perSampleLoss(this.options.loss, output, y));
       if (this.options.backward) this.options.backward(loss, this.position.step, tracked);
       else backward(loss);
-      return { loss: loss.item(), correct: classification ? countCorrect(output, targets as Int32Array) : 0 };
+      return { loss: loss.item(), correct: classification ? countCorrect(output, targetClasses(targets, output.shape[1])) : 0 };
     });
   }
 

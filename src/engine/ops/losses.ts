@@ -33,16 +33,16 @@ export interface CrossEntropyOptions {
   labelSmoothing?: number;
 }
 
-/** Cross-entropy from logits [N, C] and int32 class targets [N], per sample. */
+/**
+ * Cross-entropy from logits [N, C], per sample, against int32 class targets [N] or float32 class
+ * probabilities [N, C] (soft targets, as MixUp and CutMix make). With targets q_n (one-hot for a
+ * label) smoothed to q̃ = (1−ε)·q + ε/C: ℓ_n = −Σ_c q̃_nc·log p_nc.
+ */
 export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
+  if (target.dtype === "float32") return softCrossEntropy(logits, target, options);
   const { batch, classes } = classTargets("cross_entropy", logits, target);
-  const smoothing = options.labelSmoothing ?? 0;
-  if (!(smoothing >= 0 && smoothing <= 1)) throw new RangeError(`gradscope: cross_entropy: label smoothing must be in [0, 1], got ${smoothing}`);
-  const logProbs = new Float32Array(batch * classes);
-  const scratch = new Tensor([batch, classes], "float32", "cross_entropy log-probabilities");
-  logSoftmaxRows(logits.offset, scratch.offset, batch, classes);
-  logProbs.set(scratch.data);
-  scratch.dispose();
+  const smoothing = checkedSmoothing(options);
+  const logProbs = logSoftmaxCopy(logits, batch, classes);
   const out = new Tensor([batch], "float32", "cross_entropy");
   const heap = engineMemory.f32;
   const ints = engineMemory.i32;
@@ -53,10 +53,11 @@ export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntro
     meanNegLog /= classes;
     heap[out.offset + i] = -(1 - smoothing) * logProbs[row + ints[target.offset + i]] + smoothing * meanNegLog;
   }
+  const smoothed = (n: number, c: number): number => (c === ints[target.offset + n] ? 1 - smoothing : 0) + smoothing / classes;
   return record(out, {
     op: "cross_entropy",
     inputs: [logits, target],
-    curvature: softmaxCrossEntropyRules(logProbs, target, batch, classes, smoothing),
+    curvature: softmaxCrossEntropyRules(logProbs, smoothed, null, batch, classes),
     backward: (gradOut) => {
       // ∂ℓ_i/∂z_ic = p_ic − ((1−ε)·[c = y_i] + ε/C)
       const grad = new Tensor(logits.shape, "float32", "cross_entropy backward");
@@ -75,16 +76,90 @@ export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntro
   });
 }
 
-// ∂ℓ_n/∂z_nc = p_nc − q_nc with the smoothed one-hot q; ∇²ℓ_n = diag(p_n) − p_n p_nᵀ.
-function softmaxCrossEntropyRules(logProbs: Float32Array, target: Tensor, batch: number, classes: number, smoothing: number) {
+function checkedSmoothing(options: CrossEntropyOptions): number {
+  const smoothing = options.labelSmoothing ?? 0;
+  if (!(smoothing >= 0 && smoothing <= 1)) throw new RangeError(`gradscope: cross_entropy: label smoothing must be in [0, 1], got ${smoothing}`);
+  return smoothing;
+}
+
+function logSoftmaxCopy(logits: Tensor, batch: number, classes: number): Float32Array {
+  const logProbs = new Float32Array(batch * classes);
+  const scratch = new Tensor([batch, classes], "float32", "cross_entropy log-probabilities");
+  logSoftmaxRows(logits.offset, scratch.offset, batch, classes);
+  logProbs.set(scratch.data);
+  scratch.dispose();
+  return logProbs;
+}
+
+// Soft targets must be class probabilities: rows of non-negative numbers that sum to 1 (to float32
+// rounding of a blend such as MixUp's λ·a + (1−λ)·b).
+const SOFT_TARGET_SUM_TOLERANCE = 1e-3;
+
+/** Cross-entropy against float32 class probabilities [N, C]; the smoothed targets are computed once, in double. */
+function softCrossEntropy(logits: Tensor, target: Tensor, options: CrossEntropyOptions): Tensor {
+  if (logits.rank !== 2 || target.rank !== 2 || target.shape[0] !== logits.shape[0] || target.shape[1] !== logits.shape[1]) {
+    throw new RangeError(
+      `gradscope: cross_entropy: expected input [N, C] and int32 targets [N] or float32 class probabilities [N, C], got ${logits.dtype}${shapeString(logits.shape)} and ${target.dtype}${shapeString(target.shape)}`,
+    );
+  }
+  const [batch, classes] = logits.shape;
+  const smoothing = checkedSmoothing(options);
+  const probabilities = target.data;
+  const q = new Float64Array(batch * classes);
+  // Σ_c q̃_nc: 1 up to rounding; the gradient p·Σq̃ − q̃ stays exact for whatever the rows sum to.
+  const mass = new Float64Array(batch);
+  for (let n = 0; n < batch; n++) {
+    let sum = 0;
+    for (let c = 0; c < classes; c++) {
+      const value = probabilities[n * classes + c];
+      if (!(value >= 0)) throw new RangeError(`gradscope: cross_entropy: soft target [${n}, ${c}] is ${value}; class probabilities must be >= 0`);
+      sum += value;
+      q[n * classes + c] = (1 - smoothing) * value + smoothing / classes;
+    }
+    if (Math.abs(sum - 1) > SOFT_TARGET_SUM_TOLERANCE)
+      throw new RangeError(`gradscope: cross_entropy: soft targets of sample ${n} sum to ${sum}; class probabilities must sum to 1`);
+    mass[n] = (1 - smoothing) * sum + smoothing;
+  }
+  const logProbs = logSoftmaxCopy(logits, batch, classes);
+  const out = new Tensor([batch], "float32", "cross_entropy");
+  const heap = engineMemory.f32;
+  for (let n = 0; n < batch; n++) {
+    let loss = 0;
+    for (let c = 0; c < classes; c++) loss -= q[n * classes + c] * logProbs[n * classes + c];
+    heap[out.offset + n] = loss;
+  }
+  return record(out, {
+    op: "cross_entropy",
+    inputs: [logits, target],
+    curvature: softmaxCrossEntropyRules(logProbs, (n, c) => q[n * classes + c], mass, batch, classes),
+    backward: (gradOut) => {
+      // ∂ℓ_n/∂z_nc = p_nc·Σ_k q̃_nk − q̃_nc
+      const grad = new Tensor(logits.shape, "float32", "cross_entropy backward");
+      const h = engineMemory.f32;
+      for (let n = 0; n < batch; n++) {
+        const g = h[gradOut.offset + n];
+        for (let c = 0; c < classes; c++) {
+          const k = n * classes + c;
+          h[grad.offset + k] = g * (Math.exp(logProbs[k]) * mass[n] - q[k]);
+        }
+      }
+      return [grad, null];
+    },
+  });
+}
+
+// ∂ℓ_n/∂z_nc = p_nc·m_n − q_nc with the smoothed targets q and their mass m_n = Σ_c q_nc (1 for
+// labels, `mass` null); ∇²ℓ_n = m_n·(diag(p_n) − p_n p_nᵀ).
+function softmaxCrossEntropyRules(logProbs: Float32Array, smoothed: (n: number, c: number) => number, mass: Float64Array | null, batch: number, classes: number) {
   const p = logProbs.map(Math.exp);
-  const ints = engineMemory.i32;
-  const residual = (n: number, c: number): number => p[n * classes + c] - ((c === ints[target.offset + n] ? 1 - smoothing : 0) + smoothing / classes);
+  const residual = (n: number, c: number): number => (mass ? p[n * classes + c] * mass[n] : p[n * classes + c]) - smoothed(n, c);
   const nonNegative = (gradOut: Tensor): Float32Array => {
     const weights = gradOut.data;
     if (weights.some((w) => w < 0)) throw new RangeError("gradscope: cross_entropy: curvature factors need non-negative per-sample loss weights");
     return weights;
   };
+  // The per-sample weight of the curvature: the loss weight times the target mass.
+  const weightOf = (weights: Float32Array, n: number): number => (mass ? weights[n] * mass[n] : weights[n]);
   return {
     jvp: ([tangent]: ReadonlyArray<Tensor | null>): Tensor | null => {
       if (!tangent) return null;
@@ -106,7 +181,7 @@ function softmaxCrossEntropyRules(logProbs: Float32Array, target: Tensor, batch:
         let pt = 0;
         if (t) for (let c = 0; c < classes; c++) pt += p[row + c] * t[row + c];
         for (let c = 0; c < classes; c++) {
-          const curvature = t ? g[n] * p[row + c] * (t[row + c] - pt) : 0;
+          const curvature = t ? (mass ? g[n] * mass[n] : g[n]) * p[row + c] * (t[row + c] - pt) : 0;
           o[row + c] = curvature + (dg ? dg[n] * residual(n, c) : 0);
         }
       }
@@ -120,7 +195,7 @@ function softmaxCrossEntropyRules(logProbs: Float32Array, target: Tensor, batch:
         for (let n = 0; n < batch; n++) {
           const row = n * classes;
           const y = sampleCategorical(p, row, classes, random);
-          const root = Math.sqrt(weights[n]);
+          const root = Math.sqrt(weightOf(weights, n));
           for (let c = 0; c < classes; c++) factor.data[row + c] = root * ((c === y ? 1 : 0) - p[row + c]);
         }
         return [{ sign: 1, columns: [factor] }];
@@ -134,7 +209,7 @@ function softmaxCrossEntropyRules(logProbs: Float32Array, target: Tensor, batch:
       for (let n = 0; n < batch; n++) {
         const row = n * classes;
         for (let c = classes - 1; c >= 0; c--) suffix[c] = suffix[c + 1] + p[row + c];
-        const root = Math.sqrt(weights[n]);
+        const root = Math.sqrt(weightOf(weights, n));
         for (let k = 0; k < classes - 1; k++) {
           const [here, rest] = [suffix[k], suffix[k + 1]];
           if (!(here > 0 && rest > 0)) continue;
