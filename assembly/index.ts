@@ -1,4 +1,4 @@
-export { gemm, gemmRowsOfB, gemmWorkspaceBytes, gramLower } from "./gemm";
+export { dotsGemm, gemm, gemmBlocked, gemmRowsOfB, gemmUsesDots, gemmWorkspaceBytes, gramLower, gramLowerRows } from "./gemm";
 export { symmetricProduct } from "./gram";
 export { multiplyAddCeiling } from "./ceiling";
 export { axpy, binaryPeriodic, dot, reluBackward, reluForward, rowSums, sumSquaresInto, transpose } from "./elementwise";

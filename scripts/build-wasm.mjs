@@ -9,7 +9,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const asc = join(root, "node_modules", ".bin", "asc");
 mkdirSync(join(root, "build"), { recursive: true });
 
-const common = ["assembly/index.ts", "-O3", "--noAssert", "--runtime", "stub", "--importMemory", "--initialMemory", "1", "--maximumMemory", "65536", "--enable", "simd"];
+const common = ["assembly/index.ts", "-O3", "--noAssert", "--runtime", "stub", "--importMemory", "--initialMemory", "1", "--maximumMemory", "65536", "--sharedMemory", "--enable", "simd", "--enable", "threads"];
 const builds = [
   { file: "gradscope.simd.wasm", extra: [] },
   { file: "gradscope.relaxed.wasm", extra: ["--enable", "relaxed-simd"] },

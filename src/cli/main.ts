@@ -17,6 +17,12 @@ const portNumber = (text: string) => {
   return port;
 };
 
+// --threads N is the override engine.threads=N, so a run's saved config records it.
+const threadsOverride = (text: string) => {
+  if (!/^\d+$/.test(text) || Number(text) < 1) throw new InvalidArgumentError(`expected a whole number of threads >= 1, got "${text}"`);
+  return [`engine.threads=${text}`];
+};
+
 const packageVersion = () => (JSON.parse(readFileSync(packageFile(import.meta.url, 1, "package.json"), "utf8")) as { version: string }).version;
 
 /** Runs the `gradscope` command line; resolves to the exit code. */
@@ -38,12 +44,25 @@ export async function main(argv: string[]): Promise<number> {
     .option("--host <host>", "the dashboard's interface (non-loopback ones require a token)", "127.0.0.1")
     .option("--port <port>", "the dashboard's port (0: any free one)", portNumber, 0)
     .option("--token <token>", "the dashboard's access token (generated for non-loopback hosts)")
+    .option("--threads <n>", "threads the engine runs on (engine.threads; default: every core)", threadsOverride, [])
     .argument("[overrides...]", "e.g. training.epochs=3 optimizer.lr=0.01")
-    .action(async (overrides: string[], opts: { config: string[]; resume?: string; printConfig?: boolean; quiet?: boolean } & ServeOptions & { dashboard?: boolean }) => {
-      if (opts.config.length === 0 && !opts.resume) throw new UsageError("gradscope: train needs -c FILE (or --resume RUN_DIR)");
-      const dashboard = opts.dashboard ? { host: opts.host, port: opts.port, token: opts.token } : undefined;
-      code = await trainCommand({ configs: opts.config, overrides, resume: opts.resume, printConfig: opts.printConfig, quiet: opts.quiet, dashboard });
-    });
+    .action(
+      async (
+        overrides: string[],
+        opts: { config: string[]; resume?: string; printConfig?: boolean; quiet?: boolean; threads: string[] } & ServeOptions & { dashboard?: boolean },
+      ) => {
+        if (opts.config.length === 0 && !opts.resume) throw new UsageError("gradscope: train needs -c FILE (or --resume RUN_DIR)");
+        const dashboard = opts.dashboard ? { host: opts.host, port: opts.port, token: opts.token } : undefined;
+        code = await trainCommand({
+          configs: opts.config,
+          overrides: [...overrides, ...opts.threads],
+          resume: opts.resume,
+          printConfig: opts.printConfig,
+          quiet: opts.quiet,
+          dashboard,
+        });
+      },
+    );
   program
     .command("ui")
     .description("serve the dashboard of every run in the store, finished or running, until Ctrl-C")
@@ -59,10 +78,11 @@ export async function main(argv: string[]): Promise<number> {
     .description("evaluate a checkpoint on the config's test set; prints the metrics as JSON")
     .requiredOption("-c, --config <file>", "a config file (repeatable)", collect, [])
     .requiredOption("--checkpoint <file>", "a .gsckpt file, e.g. runs/<id>/checkpoints/best.gsckpt")
+    .option("--threads <n>", "threads the engine runs on (engine.threads; default: every core)", threadsOverride, [])
     .argument("[overrides...]", "key.path=value overrides")
-    .action((overrides: string[], opts: { config: string[]; checkpoint: string }) => {
+    .action((overrides: string[], opts: { config: string[]; checkpoint: string; threads: string[] }) => {
       if (!existsSync(opts.checkpoint)) throw new UsageError(`gradscope: eval --checkpoint ${opts.checkpoint}: no such file`);
-      code = evalCommand({ configs: opts.config, overrides, checkpoint: opts.checkpoint });
+      code = evalCommand({ configs: opts.config, overrides: [...overrides, ...opts.threads], checkpoint: opts.checkpoint });
     });
   program
     .command("runs")

@@ -189,6 +189,11 @@ export const configSchema = z.strictObject({
       path: z.string().optional().describe("default: <runs_dir>/gradscope.db"),
     })
     .default({ enabled: true }),
+  engine: z
+    .strictObject({
+      threads: positiveInt.optional().describe("threads the kernels run on (default: GRADSCOPE_THREADS, else every core); results are the same bits at any count"),
+    })
+    .optional(),
 });
 
 /** A validated config. */

@@ -18,3 +18,4 @@ export { exp, gelu, leakyRelu, log, relu, sigmoid, softplus, sqrt, tanh } from "
 export { Random } from "./random.ts";
 export { keep, scope } from "./scope.ts";
 export { type DType, type GradNode, type LayerRecord, liveTensorCount, Tensor } from "./tensor.ts";
+export { setThreads, threadCount } from "./threads/settings.ts";

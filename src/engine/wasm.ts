@@ -197,6 +197,12 @@ export interface WasmKernels {
   maxAbs(n: number, x: number): number;
   im2col: UnfoldKernel;
   col2imAdd: UnfoldKernel;
+
+  // Thread-range forms (src/engine/threads/): one part of a product, on the path the whole takes.
+  gemmUsesDots(transA: number, transB: number, m: number, n: number, k: number): number;
+  gemmBlocked(...args: Parameters<WasmKernels["gemm"]>): void;
+  dotsGemm(m: number, n: number, k: number, alpha: number, a: number, lda: number, b: number, ldb: number, beta: number, c: number, ldc: number): void;
+  gramLowerRows(x: number, rows: number, length: number, c: number, work: number, rowStart: number, rowEnd: number): void;
 }
 
 /** Which kernel build was instantiated. */
@@ -225,7 +231,7 @@ function compile(preferred?: WasmFlavor): { module: WebAssembly.Module; flavor: 
  * it (unless GRADSCOPE_NO_RELAXED_SIMD=1 or `preferred` says otherwise). Throws with a hint if
  * the build is missing.
  */
-export function instantiateKernels(memory: WebAssembly.Memory, preferred?: WasmFlavor): { kernels: WasmKernels; flavor: WasmFlavor } {
+export function instantiateKernels(memory: WebAssembly.Memory, preferred?: WasmFlavor): { kernels: WasmKernels; flavor: WasmFlavor; module: WebAssembly.Module } {
   let compiled: { module: WebAssembly.Module; flavor: WasmFlavor };
   try {
     compiled = compile(preferred);
@@ -233,7 +239,7 @@ export function instantiateKernels(memory: WebAssembly.Memory, preferred?: WasmF
     throw new Error(`gradscope: cannot load the WASM kernels from build/ (run \`npm run build:wasm\`): ${String(error)}`);
   }
   const instance = new WebAssembly.Instance(compiled.module, { env: { memory, abort: wasmAbort } });
-  return { kernels: instance.exports as unknown as WasmKernels, flavor: compiled.flavor };
+  return { kernels: instance.exports as unknown as WasmKernels, flavor: compiled.flavor, module: compiled.module };
 }
 
 function wasmAbort(): never {
