@@ -7,13 +7,15 @@ import { test } from "node:test";
 import { main } from "../src/cli/main.ts";
 import { buildData, buildTraining, type TrainingSetup } from "../src/config/build.ts";
 import { loadConfig } from "../src/config/load.ts";
-import { tensor } from "../src/engine/creation.ts";
+import { parameter, tensor } from "../src/engine/creation.ts";
+import { MIN_UPDATE_ELEMENTS_PER_THREAD } from "../src/engine/kernels/elementwise.ts";
 import { type GemmArgs, gemm, gemmRowsOfB, gramLower, MIN_GEMM_WORK_PER_THREAD, sparseDenseProduct } from "../src/engine/kernels/gemm.ts";
 import { engineMemory } from "../src/engine/memory.ts";
 import { scope } from "../src/engine/scope.ts";
 import { Tensor } from "../src/engine/tensor.ts";
 import { partsFor, splitRange } from "../src/engine/threads/partition.ts";
 import { setThreads, threadCount } from "../src/engine/threads/settings.ts";
+import { createOptimizer, optimizerNames } from "../src/optim/registry.ts";
 import { captureCheckpoint, loadCheckpoint, restoreCheckpoint, saveCheckpoint } from "../src/train/checkpoint.ts";
 import { randomValues } from "./helpers.ts";
 
@@ -121,6 +123,30 @@ test("the gathered-rows GEMM, the Gram lower triangle and the sparse-dense produ
     c.dispose();
     g.dispose();
   });
+});
+
+test("every optimizer's update is bit-identical at 1, 2 and 4 threads", () => {
+  const size = 3 * MIN_UPDATE_ELEMENTS_PER_THREAD + 37; // four parts, the last ending in a scalar tail
+  for (const name of optimizerNames) {
+    const results = threadCounts.map((threads) => {
+      const before = threadCount();
+      setThreads(threads);
+      const param = parameter(randomValues(size, 11), [size]);
+      const options = name === "sgd" || name === "lars" ? { lr: 0.01, momentum: 0.9, weight_decay: 0.01 } : { lr: 0.01, weight_decay: 0.01 };
+      const optimizer = createOptimizer(name, [param], options);
+      for (let step = 0; step < 3; step++) {
+        param.grad = tensor(randomValues(size, 12 + step), [size]).keep();
+        optimizer.step();
+        param.grad.dispose();
+      }
+      const bytes = Buffer.from(param.data.slice().buffer);
+      optimizer.dispose();
+      param.dispose();
+      setThreads(before);
+      return bytes;
+    });
+    assertSameBytes(results, name);
+  }
 });
 
 test("threads are split in whole tiles and a small product stays on the calling thread", () => {
