@@ -235,6 +235,11 @@ test("the thread count is validated where it is set: setThreads, GRADSCOPE_THREA
     process.stderr.write = write;
   }
   assert.match(errors.join(""), /--threads <n>.*expected a whole number of threads >= 1, got "zero"/);
+  const good = join(folder, "good.yaml");
+  writeFileSync(good, "model: { layers: [{ type: linear, out: 2 }] }\ndata: { source: spirals }\ntraining: { epochs: 1 }\noptimizer: { name: sgd, lr: 0.1 }\n");
+  const printed = spawnSync(process.execPath, ["bin/gradscope.js", "train", "-c", good, "--threads", "3", "--print-config"], { encoding: "utf8" });
+  assert.equal(printed.status, 0, printed.stderr);
+  assert.match(printed.stdout, /engine:\n {2}threads: 3\n/);
 });
 
 test("a script that ran a parallel product exits by itself with its exit code", () => {

@@ -21,12 +21,14 @@ const layout = {
   kernel: 1,
   argc: 2,
   failed: 3,
+  claim: 4, // 0 while a call is unclaimed; the worker or the calling thread sets 1 to run it
   maxArgs: 24,
 };
-// Spinning this many times on the control block before sleeping in Atomics.wait answers a call
-// that follows soon (the next op of a training step) without a futex wake-up, at the price of a
-// few tens of microseconds of a core when none follows.
-const SPINS = 20000;
+// Spinning this long on the control block before sleeping in Atomics.wait answers a call that
+// follows soon (the next op of a training step) without a futex wake-up, at the price of a
+// tenth of a millisecond of a core when none follows. Timed, not counted: one Atomics.load costs
+// 1 to 40 ns depending on whether V8 has optimized the loop yet.
+const SPIN_MS = 0.1;
 const START_TIMEOUT_MS = 30000;
 
 const kernelNames = Object.keys(engineMemory.kernels).filter((name) => typeof (engineMemory.kernels as unknown as Record<string, unknown>)[name] === "function") as Array<
@@ -37,7 +39,8 @@ const kernelIndex = new Map(kernelNames.map((name, index) => [name, index]));
 /**
  * Worker threads running the engine's kernels on its shared memory. The calling thread hands
  * each worker a call through its slot of a shared control block (Atomics, no messages), runs the
- * first call itself and waits until every worker has counted down. Workers are unref'd: an idle
+ * first call itself, then any call no worker has claimed yet, and waits until every claimed
+ * call has counted down. Workers are unref'd: an idle
  * pool never keeps the process alive.
  */
 export class ThreadPool {
@@ -52,7 +55,7 @@ export class ThreadPool {
     this.ints = new Int32Array(control);
     this.args = new Float64Array(argsBuffer);
     for (let slot = 1; slot < threads; slot++) {
-      const workerData = { module: engineMemory.module, memory: engineMemory.memory, control, argsBuffer, slot, names: kernelNames, spins: SPINS, layout };
+      const workerData = { module: engineMemory.module, memory: engineMemory.memory, control, argsBuffer, slot, names: kernelNames, spinMs: SPIN_MS, layout };
       // execArgv: [] keeps the parent's loaders (tsx) out of a worker that needs none.
       const worker = new Worker(workerSource, { eval: true, workerData, execArgv: [] });
       worker.unref();
@@ -90,11 +93,31 @@ export class ThreadPool {
       args.set(values, slot * layout.maxArgs);
       ints[base + layout.kernel] = kernelIndex.get(kernel) as number;
       ints[base + layout.argc] = values.length;
+      ints[base + layout.failed] = 0;
+      Atomics.store(ints, base + layout.claim, 0);
       Atomics.add(ints, base + layout.generation, 1);
       Atomics.notify(ints, base + layout.generation);
     }
-    callKernel(calls[0]);
+    // A failing call must not return before the workers are done with this round's slots.
+    let failure: unknown;
+    try {
+      callKernel(calls[0]);
+      // A worker the OS has not scheduled yet (a busy machine) would hold up the join: its call
+      // is run here instead. Parts write disjoint outputs with their own workspaces and compute
+      // them the same way on any thread, so who runs a part never changes a bit.
+      for (let slot = 1; slot < calls.length; slot++) {
+        if (Atomics.compareExchange(ints, slot * layout.slotInts + layout.claim, 0, 1) !== 0) continue;
+        Atomics.sub(ints, layout.pending, 1);
+        callKernel(calls[slot]);
+      }
+    } catch (error) {
+      failure = error;
+      for (let slot = 1; slot < calls.length; slot++) {
+        if (Atomics.compareExchange(ints, slot * layout.slotInts + layout.claim, 0, 1) === 0) Atomics.sub(ints, layout.pending, 1);
+      }
+    }
     this.awaitWorkers();
+    if (failure !== undefined) throw failure;
     for (let slot = 1; slot < calls.length; slot++) {
       // A kernel fails the same way on any thread (a trap is deterministic): repeat the call
       // here to throw its own error.
@@ -104,7 +127,8 @@ export class ThreadPool {
 
   private awaitWorkers(): void {
     const { ints } = this;
-    for (let i = 0; i < SPINS && Atomics.load(ints, layout.pending) !== 0; i++);
+    const spinUntil = performance.now() + SPIN_MS;
+    while (Atomics.load(ints, layout.pending) !== 0 && performance.now() < spinUntil);
     for (;;) {
       const pending = Atomics.load(ints, layout.pending);
       if (pending === 0) return;
