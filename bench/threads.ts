@@ -3,6 +3,7 @@
 
 import { availableParallelism } from "node:os";
 import { gemm } from "../src/engine/kernels/gemm.ts";
+import { engineMemory } from "../src/engine/memory.ts";
 import { Tensor } from "../src/engine/tensor.ts";
 import { runParallel, setThreads, threadCount } from "../src/engine/threads/settings.ts";
 import { interleavedMedianMs } from "./timing.ts";
@@ -29,28 +30,43 @@ function atThreads(threads: number, fn: () => void): () => void {
   };
 }
 
-/** Microseconds of one dispatch and join of an empty call on `threads` threads. */
+/**
+ * Microseconds a parallel call costs beyond its parts: `threads` axpy parts of 8192 elements
+ * (a few microseconds each, in cache) run in parallel, against one such part on this thread.
+ * A part the calling thread had to run itself because its worker was slow to claim it shows up
+ * here as its whole duration.
+ */
 export function forkJoinMicroseconds(threads: number, calls = 2000): number {
-  const previous = threadCount();
-  setThreads(threads);
-  const empty = Array.from({ length: threads }, () => ({ kernel: "axpy" as const, args: [0, 0, 0, 0] }));
-  const [ms] = interleavedMedianMs(
+  const length = 8192;
+  const x = new Tensor([threads * length]);
+  const y = new Tensor([threads * length]);
+  x.data.fill(1e-7);
+  const part = (index: number) => ({ kernel: "axpy" as const, args: [length, 1, x.ptr + 4 * index * length, y.ptr + 4 * index * length] });
+  const parts = Array.from({ length: threads }, (_, index) => part(index));
+  const axpy = engineMemory.kernels.axpy;
+  const repeat = (fn: () => void) => () => {
+    for (let i = 0; i < calls; i++) fn();
+  };
+  const [parallelMs, oneMs] = interleavedMedianMs(
     [
-      () => {
-        for (let i = 0; i < calls; i++) runParallel(empty);
-      },
+      atThreads(
+        threads,
+        repeat(() => runParallel(parts)),
+      ),
+      repeat(() => axpy(length, 1, x.ptr, y.ptr)),
     ],
     5,
     1,
   );
-  setThreads(previous);
-  return (1000 * ms) / calls;
+  x.dispose();
+  y.dispose();
+  return (1000 * (parallelMs - oneMs)) / calls;
 }
 
 /** The rows: fork/join, GEMM 1024³, the MLP and CNN training steps, at 1 and at all threads. */
 export function threadRows(report: (row: ThreadRow) => void, threads = availableParallelism()): void {
   const format = (x: number, digits = 1) => x.toFixed(digits);
-  if (threads > 1) report({ name: `fork/join of an empty call, ${threads} threads`, value: format(forkJoinMicroseconds(threads), 1), unit: "µs", ratio: "" });
+  if (threads > 1) report({ name: `fork/join cost of a call, ${threads} threads`, value: format(forkJoinMicroseconds(threads), 1), unit: "µs", ratio: "" });
   const n = 1024;
   const [a, b, c] = [new Tensor([n, n]), new Tensor([n, n]), new Tensor([n, n])];
   a.data.fill(0.5);
