@@ -207,6 +207,7 @@ test("a kernel that traps on a worker throws on the calling thread, and the pool
 });
 
 test("the thread count is validated where it is set: setThreads, GRADSCOPE_THREADS, engine.threads and --threads", async () => {
+  assert.equal((await import("../src/index.ts")).setThreads, setThreads, "setThreads is part of the package's API");
   assert.throws(() => setThreads(0), /setThreads\(count\) must be a whole number of threads >= 1, got 0/);
   assert.throws(() => setThreads(1.5), /got 1\.5/);
   const environment = spawnSync(process.execPath, ["--import", "tsx", "-e", 'import("./src/engine/threads/settings.ts").then((s) => s.threadCount())'], {

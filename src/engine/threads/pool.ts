@@ -12,7 +12,7 @@ export interface KernelCall {
 // The control block, in int32s. Each worker's slot (index 1..) has a cache line of its own so
 // that one worker's writes do not invalidate another's line; the header is slot 0.
 const layout = {
-  pending: 0, // workers still running the current call
+  pending: 0, // calls handed to workers that have not finished
   ready: 1, // workers that have instantiated the kernels
   startFailed: 2,
   slotInts: 16,
@@ -40,8 +40,7 @@ const kernelIndex = new Map(kernelNames.map((name, index) => [name, index]));
  * Worker threads running the engine's kernels on its shared memory. The calling thread hands
  * each worker a call through its slot of a shared control block (Atomics, no messages), runs the
  * first call itself, then any call no worker has claimed yet, and waits until every claimed
- * call has counted down. Workers are unref'd: an idle
- * pool never keeps the process alive.
+ * call has counted down. Workers are unref'd: an idle pool never keeps the process alive.
  */
 export class ThreadPool {
   private readonly workers: Worker[] = [];
@@ -85,6 +84,9 @@ export class ThreadPool {
   /** Runs calls[0] on the calling thread and calls[i] on worker i, and returns when all are done. */
   run(calls: KernelCall[]): void {
     if (calls.length > this.threads) throw new RangeError(`gradscope: ${calls.length} parallel calls for a pool of ${this.threads} threads`);
+    for (const { kernel, args: values } of calls) {
+      if (values.length > layout.maxArgs) throw new RangeError(`gradscope: ${kernel} takes ${values.length} arguments; a worker's slot holds ${layout.maxArgs}`);
+    }
     const { ints, args } = this;
     Atomics.store(ints, layout.pending, calls.length - 1);
     for (let slot = 1; slot < calls.length; slot++) {
