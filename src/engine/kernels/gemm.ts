@@ -49,8 +49,10 @@ const TILE_ROWS = 4;
 const TILE_COLUMNS = 8;
 const DOT_TILE_ROWS = 2;
 const DOT_TILE_COLUMNS = 4;
-// Multiply-adds a worker must get for a split to pay for its fork/join (measured in
-// bench/threads.ts: a fork/join costs about as much as this many multiply-adds on one thread).
+// Multiply-adds each thread must get for a split to pay. bench/threads.ts measured a fork/join
+// at 4-15 µs with the workers awake and about 100 µs when one has to be woken, and one thread
+// does about 10^10 multiply-adds/s: 2^19 take about 50 µs, ten hot fork/joins. (The calling
+// thread runs a part its worker has not claimed yet, so a slow wake-up costs little more.)
 export const MIN_GEMM_WORK_PER_THREAD = 2 ** 19;
 
 /** The part of a product that writes C's rows [i0, i1) and columns [j0, j1). */
