@@ -63,10 +63,40 @@ export function forkJoinMicroseconds(threads: number, calls = 2000): number {
   return (1000 * (parallelMs - oneMs)) / calls;
 }
 
+/**
+ * The cores the host gives this process at the moment: `threads` independent 256³ GEMMs run at
+ * once (one per thread) against one of them alone, as (threads × alone) / together. On a shared
+ * host this is what the speedups below must be read against.
+ */
+export function coresAvailable(threads: number): number {
+  const n = 256;
+  const a = new Tensor([n, n]);
+  const c = new Tensor([threads * n, n]);
+  a.data.fill(0.5);
+  const work = engineMemory.kernels.gemmWorkspaceBytes();
+  const product = (thread: number) => ({
+    kernel: "gemm" as const,
+    args: [0, 0, n, n, n, 1, a.ptr, n, a.ptr, n, 0, c.ptr + 4 * thread * n * n, n, engineMemory.workspace(work, thread)],
+  });
+  const together = Array.from({ length: threads }, (_, thread) => product(thread));
+  const alone = together[0].args;
+  const [togetherMs, aloneMs] = interleavedMedianMs(
+    [atThreads(threads, () => runParallel(together)), () => (engineMemory.kernels.gemm as (...args: number[]) => void)(...alone)],
+    9,
+    2,
+  );
+  a.dispose();
+  c.dispose();
+  return (threads * aloneMs) / togetherMs;
+}
+
 /** The rows: fork/join, GEMM 1024³, the MLP and CNN training steps, at 1 and at all threads. */
 export function threadRows(report: (row: ThreadRow) => void, threads = availableParallelism()): void {
   const format = (x: number, digits = 1) => x.toFixed(digits);
-  if (threads > 1) report({ name: `fork/join cost of a call, ${threads} threads`, value: format(forkJoinMicroseconds(threads), 1), unit: "µs", ratio: "" });
+  if (threads > 1) {
+    report({ name: `cores available to ${threads} threads (independent GEMMs at once vs alone)`, value: format(coresAvailable(threads), 2), unit: "cores", ratio: "" });
+    report({ name: `fork/join cost of a call, ${threads} threads`, value: format(forkJoinMicroseconds(threads), 1), unit: "µs", ratio: "" });
+  }
   const n = 1024;
   const [a, b, c] = [new Tensor([n, n]), new Tensor([n, n]), new Tensor([n, n])];
   a.data.fill(0.5);
