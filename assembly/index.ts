@@ -10,4 +10,4 @@ export { adagradUpdate, adamUpdate, clampInPlace, maxAbs, nadamUpdate, radamUpda
 export { col2imAdd, im2col } from "./im2col";
 export { activationBackward, activationForward } from "./activations";
 export { countNonzero, dotProduct, expandAxis, maxAxis, quotientSum, squaredDistance, sumAxis } from "./reduce";
-export { channelAffine, channelSums } from "./normalization";
+export { channelAffine, channelSums, channelSumsRange } from "./normalization";

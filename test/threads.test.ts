@@ -7,10 +7,16 @@ import { test } from "node:test";
 import { main } from "../src/cli/main.ts";
 import { buildData, buildTraining, type TrainingSetup } from "../src/config/build.ts";
 import { loadConfig } from "../src/config/load.ts";
-import { parameter, tensor } from "../src/engine/creation.ts";
+import { backward } from "../src/engine/autograd.ts";
+import { ones, parameter, tensor, zeros } from "../src/engine/creation.ts";
+import { MIN_CHANNEL_ELEMENTS_PER_THREAD } from "../src/engine/kernels/channels.ts";
 import { MIN_UPDATE_ELEMENTS_PER_THREAD } from "../src/engine/kernels/elementwise.ts";
 import { type GemmArgs, gemm, gemmRowsOfB, gramLower, MIN_GEMM_WORK_PER_THREAD, sparseDenseProduct } from "../src/engine/kernels/gemm.ts";
 import { engineMemory } from "../src/engine/memory.ts";
+import { batchNorm } from "../src/engine/ops/batchnorm.ts";
+import { mul } from "../src/engine/ops/binary.ts";
+import { layerNorm } from "../src/engine/ops/layernorm.ts";
+import { sum } from "../src/engine/ops/reduce.ts";
 import { scope } from "../src/engine/scope.ts";
 import { Tensor } from "../src/engine/tensor.ts";
 import { partsFor, splitRange } from "../src/engine/threads/partition.ts";
@@ -146,6 +152,35 @@ test("every optimizer's update is bit-identical at 1, 2 and 4 threads", () => {
       return bytes;
     });
     assertSameBytes(results, name);
+  }
+});
+
+test("batch norm and layer norm, forward and backward, are bit-identical at 1, 2 and 4 threads", () => {
+  // Four threads' worth of elements; 30 channels and 3 rows leave ranges that are not multiples
+  // of four, and the [N, C] batch norm and the layer norm's affine take the inner-1 form.
+  const cases: Array<{ shape: number[]; normalize: (x: Tensor, weight: Tensor, bias: Tensor) => Tensor; parameters: number }> = [
+    { shape: [40, 30, 15, 15], normalize: (x, w, b) => batchNorm(x, w, b, zeros([30]), ones([30]), { training: true }), parameters: 30 },
+    { shape: [8192, 34], normalize: (x, w, b) => batchNorm(x, w, b, zeros([34]), ones([34]), { training: true }), parameters: 34 },
+    { shape: [3, 99, 1001], normalize: (x, w, b) => layerNorm(x, [1001], w, b), parameters: 1001 },
+  ];
+  for (const { shape, normalize, parameters } of cases) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    assert.ok(size >= 4 * MIN_CHANNEL_ELEMENTS_PER_THREAD, `${shape} is split four ways`);
+    const results = threadCounts.map((threads) => {
+      const before = threadCount();
+      setThreads(threads);
+      const bytes = scope(() => {
+        const x = parameter(randomValues(size, 21), shape);
+        const weight = parameter(randomValues(parameters, 22), [parameters]);
+        const bias = parameter(randomValues(parameters, 23), [parameters]);
+        const y = normalize(x, weight, bias);
+        backward(sum(mul(y, tensor(randomValues(size, 24), shape))));
+        return Buffer.concat([y, x.grad as Tensor, weight.grad as Tensor, bias.grad as Tensor].map((t) => Buffer.from(t.data.slice().buffer)));
+      });
+      setThreads(before);
+      return bytes;
+    });
+    assertSameBytes(results, `normalization of [${shape.join(", ")}]`);
   }
 });
 

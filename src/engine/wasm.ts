@@ -203,6 +203,7 @@ export interface WasmKernels {
   gemmBlocked(...args: Parameters<WasmKernels["gemm"]>): void;
   dotsGemm(m: number, n: number, k: number, alpha: number, a: number, lda: number, b: number, ldb: number, beta: number, c: number, ldc: number): void;
   gramLowerRows(x: number, rows: number, length: number, c: number, work: number, rowStart: number, rowEnd: number): void;
+  channelSumsRange(...args: [...Parameters<WasmKernels["channelSums"]>, first: number, end: number]): void;
 }
 
 /** Which kernel build was instantiated. */
