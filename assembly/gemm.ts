@@ -8,9 +8,9 @@ const KC: i32 = 256;
 const MC: i32 = 128;
 const NC: i32 = 2048;
 
-/** Workspace bytes `gemm` needs (packed A block + packed B panel). */
+/** Workspace bytes `gemm` needs (packed A block + packed B panel + an edge tile). */
 export function gemmWorkspaceBytes(): i32 {
-  return (MC * KC + KC * NC) * 4;
+  return (MC * KC + KC * NC + MR * NR) * 4;
 }
 
 // Element (row, col) of op(X) where X is row-major with leading dimension ld.
@@ -97,7 +97,7 @@ function packB(b: usize, transB: bool, ldb: i32, k0: i32, kc: i32, j0: i32, nc: 
 
 // MR x NR tile of C (+)= alpha * Ap Bp. `first` applies beta; later k-blocks accumulate.
 @inline
-function microKernel(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, rows: i32, cols: i32, alpha: f32, beta: f32, first: bool): void {
+function microKernel(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, rows: i32, cols: i32, alpha: f32, beta: f32, first: bool, tile: usize): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
@@ -125,8 +125,8 @@ function microKernel(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, rows: i3
     storeRow(c + (<usize>(3 * ldc) << 2), c30, c31, va, scaleC);
     return;
   }
-  // Edge tile: spill to a stack-free scratch in registers' order, then copy the valid part.
-  const tile = memory.data(MR * NR * 4, 16);
+  // Edge tile: spill to the caller's scratch (per thread: the memory is shared) in registers'
+  // order, then copy the valid part.
   v128.store(tile, c00); v128.store(tile, c01, 16);
   v128.store(tile, c10, 32); v128.store(tile, c11, 48);
   v128.store(tile, c20, 64); v128.store(tile, c21, 80);
@@ -159,11 +159,22 @@ function storeRow(dst: usize, lo: v128, hi: v128, alpha: v128, scaleC: f32): voi
  * beta == 0 overwrites C without reading it (so C may hold garbage or NaN).
  */
 export function gemm(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha: f32, a: usize, lda: i32, b: usize, ldb: i32, beta: f32, c: usize, ldc: i32, work: usize): void {
-  if (!transA && transB && m * n <= MAX_DOT_ENTRIES && k >= MIN_DOT_K) {
-    dotsGemm(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    return;
-  }
-  blockedGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work, false, 0);
+  if (gemmUsesDots(transA, transB, m, n, k)) dotsGemm(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  else blockedGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work, false, 0, 0);
+}
+
+/**
+ * Whether `gemm` takes the dot-product path for this shape. A threaded caller decides once for
+ * the whole product and runs every part on that path (`gemmDots` or `gemmBlocked`), so a part
+ * never changes path, and so rounding, because it is smaller.
+ */
+export function gemmUsesDots(transA: bool, transB: bool, m: i32, n: i32, k: i32): bool {
+  return !transA && transB && m * n <= MAX_DOT_ENTRIES && k >= MIN_DOT_K;
+}
+
+/** `gemm` on its packed path whatever the shape; arguments as for gemm. */
+export function gemmBlocked(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha: f32, a: usize, lda: i32, b: usize, ldb: i32, beta: f32, c: usize, ldc: i32, work: usize): void {
+  blockedGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work, false, 0, 0);
 }
 
 // A·Bᵀ whose C has at most this many entries, over at least MIN_DOT_K: each entry is a dot
@@ -228,8 +239,8 @@ function dotTile1x1(a0: usize, b0: usize, k: i32, alpha: f32, beta: f32, c: usiz
   storeDot(c, f32x4.add(s0, s1), a0, b0, p, k, alpha, beta);
 }
 
-// C = alpha·A·Bᵀ + beta·C by dot products, A [m, k] and B [n, k] row-major.
-function dotsGemm(m: i32, n: i32, k: i32, alpha: f32, a: usize, lda: i32, b: usize, ldb: i32, beta: f32, c: usize, ldc: i32): void {
+/** C = alpha·A·Bᵀ + beta·C by dot products, A [m, k] and B [n, k] row-major (gemm's dot path). */
+export function dotsGemm(m: i32, n: i32, k: i32, alpha: f32, a: usize, lda: i32, b: usize, ldb: i32, beta: f32, c: usize, ldc: i32): void {
   const aStep = <usize>lda << 2, bStep = <usize>ldb << 2, cStep = <usize>ldc << 2;
   const n4 = n & ~3;
   for (let i = 0; i < m; i += 2) {
@@ -252,7 +263,13 @@ function dotsGemm(m: i32, n: i32, k: i32, alpha: f32, a: usize, lda: i32, b: usi
  * left partly unwritten; read C[i][j] with i >= j. `work` as for gemm.
  */
 export function gramLower(x: usize, rows: i32, length: i32, c: usize, work: usize): void {
-  blockedGemm(false, true, rows, rows, length, 1, x, length, x, length, 0, c, rows, work, true, 0);
+  gramLowerRows(x, rows, length, c, work, 0, rows);
+}
+
+/** gramLower's rows [rowStart, rowEnd) only; rowStart a multiple of 4 keeps gramLower's tiles. */
+export function gramLowerRows(x: usize, rows: i32, length: i32, c: usize, work: usize, rowStart: i32, rowEnd: i32): void {
+  const rowBytes = <usize>rowStart * length << 2;
+  blockedGemm(false, true, rowEnd - rowStart, rows, length, 1, x + rowBytes, length, x, length, 0, c + ((<usize>rowStart * rows) << 2), rows, work, true, 0, rowStart);
 }
 
 /**
@@ -261,10 +278,12 @@ export function gramLower(x: usize, rows: i32, length: i32, c: usize, work: usiz
  * hold N floats `ldb` apart. `work` as for gemm.
  */
 export function gemmRowsOfB(m: i32, n: i32, k: i32, alpha: f32, a: usize, lda: i32, b: usize, ldb: i32, rowsOfB: usize, beta: f32, c: usize, ldc: i32, work: usize): void {
-  blockedGemm(false, false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work, false, rowsOfB);
+  blockedGemm(false, false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, work, false, rowsOfB, 0);
 }
 
-function blockedGemm(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha: f32, a: usize, lda: i32, b: usize, ldb: i32, beta: f32, c: usize, ldc: i32, work: usize, lowerOnly: bool, rowsOfB: usize): void {
+// `firstRow` is the row of the whole product that this part's row 0 is, for the lower-triangle
+// test.
+function blockedGemm(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha: f32, a: usize, lda: i32, b: usize, ldb: i32, beta: f32, c: usize, ldc: i32, work: usize, lowerOnly: bool, rowsOfB: usize, firstRow: i32): void {
   if (k == 0) {
     for (let i = 0; i < m; i++) {
       for (let j = 0; j < n; j++) {
@@ -276,6 +295,7 @@ function blockedGemm(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha: 
   }
   const packedA = work;
   const packedB = work + ((<usize>MC * KC) << 2);
+  const tile = packedB + ((<usize>KC * NC) << 2);
   for (let j0 = 0; j0 < n; j0 += NC) {
     const nc = min(NC, n - j0);
     for (let k0 = 0; k0 < k; k0 += KC) {
@@ -290,10 +310,10 @@ function blockedGemm(transA: bool, transB: bool, m: i32, n: i32, k: i32, alpha: 
           const bp = packedB + ((<usize>jp * kc) << 2);
           for (let ip = 0; ip < mc; ip += MR) {
             const rows = min(MR, mc - ip);
-            if (lowerOnly && j0 + jp >= i0 + ip + rows) continue;
+            if (lowerOnly && j0 + jp >= firstRow + i0 + ip + rows) continue;
             const ap = packedA + ((<usize>ip * kc) << 2);
             const cTile = c + ((<usize>(i0 + ip) * ldc + j0 + jp) << 2);
-            microKernel(kc, ap, bp, cTile, ldc, rows, cols, alpha, beta, first);
+            microKernel(kc, ap, bp, cTile, ldc, rows, cols, alpha, beta, first, tile);
           }
         }
       }

@@ -1,4 +1,4 @@
-export { gemm, gemmRowsOfB, gemmWorkspaceBytes, gramLower } from "./gemm";
+export { dotsGemm, gemm, gemmBlocked, gemmRowsOfB, gemmUsesDots, gemmWorkspaceBytes, gramLower, gramLowerRows } from "./gemm";
 export { symmetricProduct } from "./gram";
 export { multiplyAddCeiling } from "./ceiling";
 export { axpy, binaryPeriodic, dot, reluBackward, reluForward, rowSums, sumSquaresInto, transpose } from "./elementwise";
@@ -10,5 +10,5 @@ export { adagradUpdate, adamUpdate, clampInPlace, maxAbs, nadamUpdate, radamUpda
 export { col2imAdd, im2col } from "./im2col";
 export { activationBackward, activationForward } from "./activations";
 export { countNonzero, dotProduct, expandAxis, maxAxis, quotientSum, squaredDistance, sumAxis } from "./reduce";
-export { channelAffine, channelSums } from "./normalization";
+export { channelAffine, channelSums, channelSumsRange } from "./normalization";
 export { depthwiseConv, depthwiseScratchFloats } from "./depthwise";

@@ -23,7 +23,12 @@ function param(p: usize, c: i32, absent: f32): f32 {
  * sums of products (centers 0) and squared deviations from the mean (y = x).
  */
 export function channelSums(x: usize, y: usize, outer: i32, channels: i32, inner: i32, centers: usize, out: usize): void {
-  for (let c = 0; c < channels; c++) {
+  channelSumsRange(x, y, outer, channels, inner, centers, out, 0, channels);
+}
+
+/** channelSums of channels [first, end) only: the thread-range form (each channel's sum is one thread's). */
+export function channelSumsRange(x: usize, y: usize, outer: i32, channels: i32, inner: i32, centers: usize, out: usize, first: i32, end: i32): void {
+  for (let c = first; c < end; c++) {
     const center = <f64>param(centers, c, 0);
     const centerPair = f64x2.splat(center);
     let acc = f64x2.splat(0);

@@ -5,6 +5,7 @@ import { tensor } from "../src/engine/creation.ts";
 import { gemm } from "../src/engine/kernels/gemm.ts";
 import { engineMemory } from "../src/engine/memory.ts";
 import { Tensor } from "../src/engine/tensor.ts";
+import { setThreads } from "../src/engine/threads/settings.ts";
 import { instantiateKernels } from "../src/engine/wasm.ts";
 import { buildModel } from "../src/nn/spec.ts";
 import { Adam } from "../src/optim/adam.ts";
@@ -13,6 +14,7 @@ import { dashboardAtScale, throughputWithDashboard } from "./dashboard.ts";
 import { type LoopEpoch, loopOverhead } from "./loop.ts";
 import { deepobsProblems, fmnist2c2d, mnistMlp, overheadRatio, quantityOverhead, trackingIntervals } from "./quantities.ts";
 import { initTfjsWasm, tfjsCnnStep, tfjsMlpStep, tfjsNormalizationStep } from "./tfjsPeer.ts";
+import { threadRows } from "./threads.ts";
 import { interleavedMedianMs, median, medianMs, quantile } from "./timing.ts";
 import { cnnSpec, convStatisticRoutes, gradscopeNormalizationStep, gradscopeStep, mlpSpec, normalizationShapes } from "./workloads.ts";
 
@@ -26,7 +28,11 @@ interface Row {
 function report(row: Row): void {
   console.log(`| ${row.name} | ${row.value} | ${row.unit} | ${row.ratio} |`);
 }
-console.log(`gradscope bench: ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, Node ${process.version}, kernels ${engineMemory.flavor}, single thread`);
+// One thread but for the rows that say otherwise: the peer and the ceiling are single-threaded.
+setThreads(1);
+console.log(
+  `gradscope bench: ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, Node ${process.version}, kernels ${engineMemory.flavor}, single thread unless a row says otherwise`,
+);
 console.log(`| benchmark | value | unit | ratio |\n|---|---:|---|---:|`);
 const format = (x: number, digits = 1) => x.toFixed(digits);
 
@@ -77,6 +83,9 @@ for (const n of [512, 1024]) {
   });
   if (plain !== null) report({ name: `GEMM ${n}^3, plain SIMD build`, value: format(plain), unit: "GFLOP/s", ratio: `${format((100 * plain) / ceiling, 0)}% of the ceiling` });
 }
+
+// The same GEMM and training steps at one thread and at every core, and the pool's fork/join.
+threadRows(report);
 
 // The optimizer update of the DeepOBS mnist_mlp (784-1000-500-100-10, 1.34 M parameters).
 const { model: deepobsMlp } = buildModel({ layers: mnistMlp.layers }, mnistMlp.input, 0);

@@ -9,7 +9,10 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const asc = join(root, "node_modules", ".bin", "asc");
 mkdirSync(join(root, "build"), { recursive: true });
 
-const common = ["assembly/index.ts", "-O3", "--noAssert", "--runtime", "stub", "--importMemory", "--initialMemory", "1", "--maximumMemory", "65536", "--enable", "simd"];
+// The engine's memory, imported and shared (which needs its maximum and the threads feature), so
+// that worker threads instantiate the same kernels on it (src/engine/threads/).
+const memory = ["--importMemory", "--initialMemory", "1", "--maximumMemory", "65536", "--sharedMemory", "--enable", "threads"];
+const common = ["assembly/index.ts", "-O3", "--noAssert", "--runtime", "stub", ...memory, "--enable", "simd"];
 const builds = [
   { file: "gradscope.simd.wasm", extra: [] },
   { file: "gradscope.relaxed.wasm", extra: ["--enable", "relaxed-simd"] },

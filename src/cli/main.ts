@@ -29,6 +29,12 @@ const accessToken = (text: string) => {
   return text;
 };
 
+// --threads N is the override engine.threads=N, so a run's saved config records it.
+const threadsOverride = (text: string) => {
+  if (!/^\d+$/.test(text) || Number(text) < 1) throw new InvalidArgumentError(`expected a whole number of threads >= 1, got "${text}"`);
+  return [`engine.threads=${text}`];
+};
+
 const packageVersion = () => (JSON.parse(readFileSync(packageFile(import.meta.url, 1, "package.json"), "utf8")) as { version: string }).version;
 
 /** Runs the `gradscope` command line; resolves to the exit code. */
@@ -51,16 +57,24 @@ export async function main(argv: string[]): Promise<number> {
     .option("--port <port>", "the dashboard's port (0: any free one)", portNumber, 0)
     .option("--token <token>", `the dashboard's access token, ${MIN_TOKEN_LENGTH}+ characters (generated for non-loopback hosts)`, accessToken)
     .option(...pluginOption, collect, [])
+    .option("--threads <n>", "threads the engine runs on (engine.threads; default: every core)", threadsOverride, [])
     .argument("[overrides...]", "e.g. training.epochs=3 optimizer.lr=0.01")
     .action(
       async (
         overrides: string[],
-        opts: { config: string[]; resume?: string; printConfig?: boolean; quiet?: boolean; plugin: string[] } & ServeOptions & { dashboard?: boolean },
+        opts: { config: string[]; resume?: string; printConfig?: boolean; quiet?: boolean; plugin: string[]; threads: string[] } & ServeOptions & { dashboard?: boolean },
       ) => {
         if (opts.config.length === 0 && !opts.resume) throw new UsageError("gradscope: train needs -c FILE (or --resume RUN_DIR)");
         await loadPlugins(opts.plugin);
         const dashboard = opts.dashboard ? { host: opts.host, port: opts.port, token: opts.token } : undefined;
-        code = await trainCommand({ configs: opts.config, overrides, resume: opts.resume, printConfig: opts.printConfig, quiet: opts.quiet, dashboard });
+        code = await trainCommand({
+          configs: opts.config,
+          overrides: [...overrides, ...opts.threads],
+          resume: opts.resume,
+          printConfig: opts.printConfig,
+          quiet: opts.quiet,
+          dashboard,
+        });
       },
     );
   program
@@ -79,11 +93,12 @@ export async function main(argv: string[]): Promise<number> {
     .requiredOption("-c, --config <file>", "a config file (repeatable)", collect, [])
     .requiredOption("--checkpoint <file>", "a .gsckpt file, e.g. runs/<id>/checkpoints/best.gsckpt")
     .option(...pluginOption, collect, [])
+    .option("--threads <n>", "threads the engine runs on (engine.threads; default: every core)", threadsOverride, [])
     .argument("[overrides...]", "key.path=value overrides")
-    .action(async (overrides: string[], opts: { config: string[]; checkpoint: string; plugin: string[] }) => {
+    .action(async (overrides: string[], opts: { config: string[]; checkpoint: string; plugin: string[]; threads: string[] }) => {
       if (!existsSync(opts.checkpoint)) throw new UsageError(`gradscope: eval --checkpoint ${opts.checkpoint}: no such file`);
       await loadPlugins(opts.plugin);
-      code = evalCommand({ configs: opts.config, overrides, checkpoint: opts.checkpoint });
+      code = evalCommand({ configs: opts.config, overrides: [...overrides, ...opts.threads], checkpoint: opts.checkpoint });
     });
   program
     .command("runs")

@@ -7,6 +7,7 @@ import { loadSource, type SourceSpec } from "../data/sources.ts";
 import { splitDataset } from "../data/split.ts";
 import { createTransform, type TransformSpec } from "../data/transforms.ts";
 import type { Tensor } from "../engine/tensor.ts";
+import { setThreads } from "../engine/threads/settings.ts";
 import type { Module } from "../nn/module.ts";
 import { buildModel, type ModelSpec } from "../nn/spec.ts";
 import type { BaseHyper, Optimizer } from "../optim/optimizer.ts";
@@ -178,6 +179,7 @@ function metricSpecs(loaded: LoadedConfig): MetricSpec[] {
  */
 export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory: string, progress?: NodeJS.WriteStream, store?: { store: RunStore; runId: string }): TrainingSetup {
   const { config } = loaded;
+  if (config.engine?.threads !== undefined) setThreads(config.engine.threads);
   const modelPath = (message: string): ConfigPath => {
     const match = /^model\.([\w.[\]]+):/.exec(message);
     return match

@@ -170,6 +170,11 @@ const fixedSections = z.strictObject({
       path: z.string().optional().describe("default: <runs_dir>/gradscope.db"),
     })
     .default({ enabled: true }),
+  engine: z
+    .strictObject({
+      threads: positiveInt.optional().describe("threads the kernels run on (default: GRADSCOPE_THREADS, else every core); results are the same bits at any count"),
+    })
+    .optional(),
 });
 
 /** The schema of a whole training config (after `extends` and overrides are merged), with the quantities registered now. */

@@ -19,3 +19,4 @@ export { elu, exp, gelu, hardswish, leakyRelu, log, mish, relu, relu6, selu, sig
 export { Random } from "./random.ts";
 export { keep, scope } from "./scope.ts";
 export { type DType, type GradNode, type LayerRecord, liveTensorCount, Tensor } from "./tensor.ts";
+export { setThreads, threadCount } from "./threads/settings.ts";

@@ -14,22 +14,27 @@ const HEAP_START = 65536;
  * buckets are coalesced so fragmentation never forces a grow that free space could serve.
  */
 class EngineMemory {
-  readonly memory = new WebAssembly.Memory({ initial: 256, maximum: MAX_PAGES });
+  // Shared, so worker threads run the kernels on the same bytes (src/engine/threads/): a shared
+  // memory grows in place, and every instance sees the new size.
+  readonly memory = new WebAssembly.Memory({ initial: 256, maximum: MAX_PAGES, shared: true });
   readonly kernels: WasmKernels;
   readonly flavor: WasmFlavor;
+  /** The compiled kernels, for worker threads to instantiate on the same memory. */
+  readonly module: WebAssembly.Module;
   private top = HEAP_START;
   private readonly freeBySize = new Map<number, number[]>();
-  private buffer: ArrayBuffer = this.memory.buffer;
+  private buffer: ArrayBufferLike = this.memory.buffer;
   private f32View = new Float32Array(this.buffer);
   private i32View = new Int32Array(this.buffer);
   bytesInUse = 0;
-  private workspacePtr = 0;
-  private workspaceBytes = 0;
+  // Per thread: index 0 is the calling thread's, 1.. the workers'.
+  private readonly workspaces: Array<{ ptr: number; bytes: number }> = [];
 
   constructor() {
-    const { kernels, flavor } = instantiateKernels(this.memory);
+    const { kernels, flavor, module } = instantiateKernels(this.memory);
     this.kernels = kernels;
     this.flavor = flavor;
+    this.module = module;
   }
 
   /** The whole memory as float32; refreshed after a grow detaches the old buffer. */
@@ -75,14 +80,22 @@ class EngineMemory {
     bucket.push(ptr);
   }
 
-  /** A scratch area owned by the kernels (GEMM packing); valid until the next call. */
-  workspace(bytes: number): number {
-    if (bytes > this.workspaceBytes) {
-      if (this.workspaceBytes > 0) this.free(this.workspacePtr, this.workspaceBytes);
-      this.workspacePtr = this.alloc(bytes, () => `kernel workspace of ${bytes} bytes`);
-      this.workspaceBytes = bytes;
+  /**
+   * A scratch area owned by the kernels (GEMM packing) of one thread (0, the calling thread, by
+   * default); valid until that thread's next call.
+   */
+  workspace(bytes: number, thread = 0): number {
+    let area = this.workspaces[thread];
+    if (!area) {
+      area = { ptr: 0, bytes: 0 };
+      this.workspaces[thread] = area;
     }
-    return this.workspacePtr;
+    if (bytes > area.bytes) {
+      if (area.bytes > 0) this.free(area.ptr, area.bytes);
+      area.ptr = this.alloc(bytes, () => `kernel workspace of ${bytes} bytes`);
+      area.bytes = bytes;
+    }
+    return area.ptr;
   }
 
   private bump(size: number, what: () => string): number {

@@ -200,6 +200,13 @@ export interface WasmKernels {
   /** Depthwise conv2d, direct: mode 0 forward, 1 input gradient, 2 weight gradient (assembly/depthwise.ts). */
   depthwiseConv(mode: number, a: number, b: number, c: number, scratch: number, ...geometry: DepthwiseGeometryArguments): void;
   depthwiseScratchFloats(height: number, width: number, kernelH: number, kernelW: number, padH: number, padW: number, dilationH: number, dilationW: number): number;
+
+  // Thread-range forms (src/engine/threads/): one part of a product, on the path the whole takes.
+  gemmUsesDots(transA: number, transB: number, m: number, n: number, k: number): number;
+  gemmBlocked(...args: Parameters<WasmKernels["gemm"]>): void;
+  dotsGemm(m: number, n: number, k: number, alpha: number, a: number, lda: number, b: number, ldb: number, beta: number, c: number, ldc: number): void;
+  gramLowerRows(x: number, rows: number, length: number, c: number, work: number, rowStart: number, rowEnd: number): void;
+  channelSumsRange(...args: [...Parameters<WasmKernels["channelSums"]>, first: number, end: number]): void;
 }
 
 /** A depthwise convolution's shape as assembly/depthwise.ts takes it. */
@@ -247,7 +254,7 @@ function compile(preferred?: WasmFlavor): { module: WebAssembly.Module; flavor: 
  * it (unless GRADSCOPE_NO_RELAXED_SIMD=1 or `preferred` says otherwise). Throws with a hint if
  * the build is missing.
  */
-export function instantiateKernels(memory: WebAssembly.Memory, preferred?: WasmFlavor): { kernels: WasmKernels; flavor: WasmFlavor } {
+export function instantiateKernels(memory: WebAssembly.Memory, preferred?: WasmFlavor): { kernels: WasmKernels; flavor: WasmFlavor; module: WebAssembly.Module } {
   let compiled: { module: WebAssembly.Module; flavor: WasmFlavor };
   try {
     compiled = compile(preferred);
@@ -255,7 +262,7 @@ export function instantiateKernels(memory: WebAssembly.Memory, preferred?: WasmF
     throw new Error(`gradscope: cannot load the WASM kernels from build/ (run \`npm run build:wasm\`): ${String(error)}`);
   }
   const instance = new WebAssembly.Instance(compiled.module, { env: { memory, abort: wasmAbort } });
-  return { kernels: instance.exports as unknown as WasmKernels, flavor: compiled.flavor };
+  return { kernels: instance.exports as unknown as WasmKernels, flavor: compiled.flavor, module: compiled.module };
 }
 
 function wasmAbort(): never {

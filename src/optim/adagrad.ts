@@ -1,4 +1,4 @@
-import { engineMemory } from "../engine/memory.ts";
+import { runUpdate } from "../engine/kernels/elementwise.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { type BaseHyper, Optimizer, type ParameterState, type ParamGroupSpec } from "./optimizer.ts";
 import { HyperCheck } from "./validate.ts";
@@ -37,6 +37,6 @@ export class Adagrad extends Optimizer<AdagradHyper> {
     state.step++;
     const sum = state.buffer("sum", param, h.initialAccumulatorValue);
     const clr = h.lr / (1 + (state.step - 1) * h.lrDecay);
-    engineMemory.kernels.adagradUpdate(param.size, param.ptr, grad.ptr, sum.ptr, clr, h.eps, h.weightDecay, h.maximize ? 1 : 0);
+    runUpdate("adagradUpdate", param.size, [param.ptr, grad.ptr, sum.ptr], [clr, h.eps, h.weightDecay, h.maximize ? 1 : 0]);
   }
 }

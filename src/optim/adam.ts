@@ -1,4 +1,4 @@
-import { engineMemory } from "../engine/memory.ts";
+import { runUpdate } from "../engine/kernels/elementwise.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { type BaseHyper, Optimizer, type ParameterState, type ParamGroupSpec } from "./optimizer.ts";
 import { HyperCheck } from "./validate.ts";
@@ -59,22 +59,11 @@ export class Adam extends Optimizer<AdamHyper> {
     const [l2, decay] = weightDecayTerms(h);
     const stepSize = h.lr / (1 - beta1 ** state.step);
     const bc2Sqrt = Math.sqrt(1 - beta2 ** state.step);
-    engineMemory.kernels.adamUpdate(
+    runUpdate(
+      "adamUpdate",
       param.size,
-      param.ptr,
-      grad.ptr,
-      m.ptr,
-      v.ptr,
-      vmax.ptr,
-      stepSize,
-      1 - beta1,
-      beta2,
-      1 - beta2,
-      h.eps,
-      l2,
-      decay,
-      bc2Sqrt,
-      (h.maximize ? 1 : 0) | (h.amsgrad ? 2 : 0),
+      [param.ptr, grad.ptr, m.ptr, v.ptr, vmax.ptr],
+      [stepSize, 1 - beta1, beta2, 1 - beta2, h.eps, l2, decay, bc2Sqrt, (h.maximize ? 1 : 0) | (h.amsgrad ? 2 : 0)],
     );
   }
 }

@@ -1,4 +1,4 @@
-import { engineMemory } from "../engine/memory.ts";
+import { runUpdate } from "../engine/kernels/elementwise.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { checkAdamFamily, weightDecayTerms } from "./adam.ts";
 import { type BaseHyper, Optimizer, type ParameterState, type ParamGroupSpec } from "./optimizer.ts";
@@ -42,22 +42,11 @@ export class NAdam extends Optimizer<NAdamHyper> {
     state.values.set("muProduct", muProduct);
     const muProductNext = muProduct * muNext;
     const [l2, decay] = weightDecayTerms(h);
-    engineMemory.kernels.nadamUpdate(
+    runUpdate(
+      "nadamUpdate",
       param.size,
-      param.ptr,
-      grad.ptr,
-      state.buffer("expAvg", param).ptr,
-      state.buffer("expAvgSq", param).ptr,
-      1 - beta1,
-      beta2,
-      1 - beta2,
-      h.eps,
-      l2,
-      decay,
-      1 - beta2 ** t,
-      (-h.lr * (1 - mu)) / (1 - muProduct),
-      (-h.lr * muNext) / (1 - muProductNext),
-      h.maximize ? 1 : 0,
+      [param.ptr, grad.ptr, state.buffer("expAvg", param).ptr, state.buffer("expAvgSq", param).ptr],
+      [1 - beta1, beta2, 1 - beta2, h.eps, l2, decay, 1 - beta2 ** t, (-h.lr * (1 - mu)) / (1 - muProduct), (-h.lr * muNext) / (1 - muProductNext), h.maximize ? 1 : 0],
     );
   }
 }

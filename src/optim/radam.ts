@@ -1,4 +1,4 @@
-import { engineMemory } from "../engine/memory.ts";
+import { runUpdate } from "../engine/kernels/elementwise.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { checkAdamFamily, weightDecayTerms } from "./adam.ts";
 import { type BaseHyper, Optimizer, type ParameterState, type ParamGroupSpec } from "./optimizer.ts";
@@ -39,23 +39,11 @@ export class RAdam extends Optimizer<RAdamHyper> {
     const rectified = rhoT > 5;
     const rect = rectified ? Math.sqrt(((rhoT - 4) * (rhoT - 2) * rhoInf) / ((rhoInf - 4) * (rhoInf - 2) * rhoT)) : 1;
     const [l2, decay] = weightDecayTerms(h);
-    engineMemory.kernels.radamUpdate(
+    runUpdate(
+      "radamUpdate",
       param.size,
-      param.ptr,
-      grad.ptr,
-      state.buffer("expAvg", param).ptr,
-      state.buffer("expAvgSq", param).ptr,
-      h.lr,
-      1 - beta1,
-      beta2,
-      1 - beta2,
-      h.eps,
-      l2,
-      decay,
-      1 - beta1 ** t,
-      Math.sqrt(bc2),
-      rect,
-      (h.maximize ? 1 : 0) | (rectified ? 2 : 0),
+      [param.ptr, grad.ptr, state.buffer("expAvg", param).ptr, state.buffer("expAvgSq", param).ptr],
+      [h.lr, 1 - beta1, beta2, 1 - beta2, h.eps, l2, decay, 1 - beta1 ** t, Math.sqrt(bc2), rect, (h.maximize ? 1 : 0) | (rectified ? 2 : 0)],
     );
   }
 }

@@ -1,4 +1,4 @@
-import { engineMemory } from "../engine/memory.ts";
+import { runUpdate } from "../engine/kernels/elementwise.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { type BaseHyper, Optimizer, type ParameterState, type ParamGroupSpec } from "./optimizer.ts";
 import { HyperCheck } from "./validate.ts";
@@ -41,6 +41,6 @@ export class RMSprop extends Optimizer<RMSpropHyper> {
     const average = h.centered ? state.buffer("gradAvg", param) : square;
     const momentum = h.momentum > 0 ? state.buffer("momentumBuffer", param) : square;
     const flags = (h.maximize ? 1 : 0) | (h.centered ? 2 : 0) | (h.momentum > 0 ? 4 : 0);
-    engineMemory.kernels.rmspropUpdate(param.size, param.ptr, grad.ptr, square.ptr, average.ptr, momentum.ptr, h.lr, h.alpha, h.eps, h.weightDecay, h.momentum, flags);
+    runUpdate("rmspropUpdate", param.size, [param.ptr, grad.ptr, square.ptr, average.ptr, momentum.ptr], [h.lr, h.alpha, h.eps, h.weightDecay, h.momentum, flags]);
   }
 }

@@ -1,4 +1,4 @@
-import { engineMemory } from "../engine/memory.ts";
+import { runUpdate } from "../engine/kernels/elementwise.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { type BaseHyper, Optimizer, type ParameterState, type ParamGroupSpec } from "./optimizer.ts";
 import { HyperCheck } from "./validate.ts";
@@ -46,6 +46,6 @@ export function sgdStep(param: Tensor, grad: Tensor, state: ParameterState, h: S
   const useMomentum = h.momentum !== 0;
   const buffer = useMomentum ? state.buffer("momentumBuffer", param) : param;
   const flags = (h.maximize ? 1 : 0) | (useMomentum ? 2 : 0) | (h.nesterov ? 4 : 0) | (state.step === 0 ? 8 : 0);
-  engineMemory.kernels.sgdUpdate(param.size, param.ptr, grad.ptr, buffer.ptr, h.lr, h.momentum, h.dampening, weightDecay, scale, flags);
+  runUpdate("sgdUpdate", param.size, [param.ptr, grad.ptr, buffer.ptr], [h.lr, h.momentum, h.dampening, weightDecay, scale, flags]);
   state.step++;
 }

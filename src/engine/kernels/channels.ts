@@ -1,5 +1,8 @@
 import { engineMemory } from "../memory.ts";
 import type { Tensor } from "../tensor.ts";
+import { partsFor, splitRange } from "../threads/partition.ts";
+import type { KernelCall } from "../threads/pool.ts";
+import { runParallel } from "../threads/settings.ts";
 
 /**
  * A tensor viewed as [outer, channels, inner] by the per-channel kernels: batch norm's
@@ -14,6 +17,15 @@ export interface ChannelLayout {
 
 const pointer = (t: Tensor | null | undefined): number => t?.ptr ?? 0;
 
+// Elements each thread must get for a split to pay for its fork/join: these kernels take about
+// half a nanosecond an element, so 2^16 take some 30-50 µs (as GEMM's threshold, see gemm.ts).
+export const MIN_CHANNEL_ELEMENTS_PER_THREAD = 2 ** 16;
+
+const threadsFor = (layout: ChannelLayout): number => partsFor(layout.outer * layout.channels * layout.inner, MIN_CHANNEL_ELEMENTS_PER_THREAD);
+
+// `address` moved on by `elements` float32s; 0 (an absent term) stays 0.
+const advanced = (address: number, elements: number): number => (address === 0 ? 0 : address + 4 * elements);
+
 function check(name: string, layout: ChannelLayout, tensors: Array<Tensor | null | undefined>, perChannel: Array<Tensor | null | undefined>): void {
   const size = layout.outer * layout.channels * layout.inner;
   for (const t of tensors) if (t && t.size !== size) throw new RangeError(`gradscope: ${name}: [${t.shape.join(", ")}] is not ${layout.outer}×${layout.channels}×${layout.inner}`);
@@ -27,7 +39,14 @@ function check(name: string, layout: ChannelLayout, tensors: Array<Tensor | null
  */
 export function channelSums(x: Tensor, layout: ChannelLayout, out: Tensor, terms: { y?: Tensor | null; centers?: Tensor | null } = {}): void {
   check("channelSums", layout, [x, terms.y], [out, terms.centers]);
-  engineMemory.kernels.channelSums(x.ptr, pointer(terms.y), layout.outer, layout.channels, layout.inner, pointer(terms.centers), out.ptr);
+  const args = [x.ptr, pointer(terms.y), layout.outer, layout.channels, layout.inner, pointer(terms.centers), out.ptr] as const;
+  const parts = threadsFor(layout);
+  if (parts === 1) {
+    engineMemory.kernels.channelSums(...args);
+    return;
+  }
+  // Threads take channel ranges: each channel is summed by one thread, in one thread's order.
+  runParallel(splitRange(layout.channels, 1, parts).map(([first, end]): KernelCall => ({ kernel: "channelSumsRange", args: [...args, first, end] })));
 }
 
 /** The per-channel terms of `channelAffine`; absent ones are centers 0, scales 1, no y term, shifts 0. */
@@ -49,7 +68,27 @@ export function channelAffine(x: Tensor, layout: ChannelLayout, out: Tensor, ter
   if (y && !weight) throw new RangeError("gradscope: channelAffine: a y term needs its per-channel weight");
   check("channelAffine", layout, [x, y, out], [center, scale, weight, shift]);
   const { outer, channels, inner } = layout;
-  engineMemory.kernels.channelAffine(x.ptr, pointer(y), outer, channels, inner, pointer(center), pointer(scale), pointer(weight), pointer(shift), out.ptr);
+  const parts = threadsFor(layout);
+  if (parts === 1) {
+    engineMemory.kernels.channelAffine(x.ptr, pointer(y), outer, channels, inner, pointer(center), pointer(scale), pointer(weight), pointer(shift), out.ptr);
+    return;
+  }
+  // Every element is computed on its own, so threads take blocks of whole [channels, inner]
+  // rows, or with a single row, ranges of four channels (the inner-1 form vectorizes across
+  // channels, so its lanes stay as on one thread).
+  const perChannel = [center, scale, weight, shift].map(pointer);
+  const calls =
+    outer > 1
+      ? splitRange(outer, 1, parts).map(([first, end]): KernelCall => {
+          const skip = first * channels * inner;
+          return { kernel: "channelAffine", args: [x.ptr + 4 * skip, advanced(pointer(y), skip), end - first, channels, inner, ...perChannel, out.ptr + 4 * skip] };
+        })
+      : splitRange(channels, 4, parts).map(([first, end]): KernelCall => {
+          const skip = first * inner;
+          const terms = perChannel.map((address) => advanced(address, first));
+          return { kernel: "channelAffine", args: [x.ptr + 4 * skip, advanced(pointer(y), skip), 1, end - first, inner, ...terms, out.ptr + 4 * skip] };
+        });
+  runParallel(calls);
 }
 
 // The references below take the kernels' arguments (byte addresses, 0 for absent) and are what

@@ -1,5 +1,37 @@
 import { engineMemory } from "../memory.ts";
 import type { Tensor } from "../tensor.ts";
+import { partsFor, splitRange } from "../threads/partition.ts";
+import { runParallel } from "../threads/settings.ts";
+import type { WasmKernels } from "../wasm.ts";
+
+/** The optimizer updates: kernels of the form kernel(n, ...float32 pointers, ...scalars). */
+export type UpdateKernel = "sgdUpdate" | "adamUpdate" | "rmspropUpdate" | "adagradUpdate" | "nadamUpdate" | "radamUpdate";
+
+// Elements an update must give each thread for the split to pay for its fork/join: Adam takes
+// about 1.5 ns an element on one thread, so 2^15 take about 50 µs, as GEMM's threshold. Parts are whole blocks of 64 elements: a multiple of the four lanes, so
+// every element is computed by the vector body or the scalar tail exactly as on one thread, and
+// of a cache line, so no two threads write one line.
+export const MIN_UPDATE_ELEMENTS_PER_THREAD = 2 ** 15;
+const UPDATE_BLOCK = 64;
+
+/**
+ * Runs an optimizer update over n elements whose arrays start at `pointers` (byte offsets),
+ * split over the threads in contiguous ranges; elements are independent, so the result is the
+ * same bits at any thread count.
+ */
+export function runUpdate(kernel: UpdateKernel, n: number, pointers: number[], scalars: number[]): void {
+  const parts = partsFor(n, MIN_UPDATE_ELEMENTS_PER_THREAD);
+  if (parts === 1) {
+    (engineMemory.kernels[kernel] as (...args: number[]) => void)(n, ...pointers, ...scalars);
+    return;
+  }
+  runParallel(
+    splitRange(n, UPDATE_BLOCK, parts).map(([start, end]) => ({
+      kernel: kernel satisfies keyof WasmKernels,
+      args: [end - start, ...pointers.map((pointer) => pointer + 4 * start), ...scalars],
+    })),
+  );
+}
 
 /** dst += alpha·src over equal sizes (WASM SIMD). */
 export function axpyInto(dst: Tensor, src: Tensor, alpha: number): void {

@@ -1,4 +1,7 @@
 import { engineMemory } from "../memory.ts";
+import { partsFor, splitRange } from "../threads/partition.ts";
+import type { KernelCall } from "../threads/pool.ts";
+import { runParallel } from "../threads/settings.ts";
 
 /** Arguments of a GEMM on engine-memory byte offsets: C = alpha·op(A)·op(B) + beta·C. */
 export interface GemmArgs {
@@ -40,30 +43,154 @@ export function referenceGemm(args: GemmArgs): void {
 
 const workspaceBytes = engineMemory.kernels.gemmWorkspaceBytes();
 
-/** SIMD GEMM in WebAssembly (packed, register-blocked). */
+// The packed kernel's register tile (assembly/gemm.ts MR x NR) and the dot path's (2 x 4): a part
+// that starts on a tile boundary is tiled, and so rounded, as the whole product is.
+const TILE_ROWS = 4;
+const TILE_COLUMNS = 8;
+const DOT_TILE_ROWS = 2;
+const DOT_TILE_COLUMNS = 4;
+// Multiply-adds each thread must get for a split to pay. bench/threads.ts measured a fork/join
+// at 4-15 µs with the workers awake and about 100 µs when one has to be woken, and one thread
+// does about 10^10 multiply-adds/s: 2^19 take about 50 µs, ten hot fork/joins. (The calling
+// thread runs a part its worker has not claimed yet, so a slow wake-up costs little more.)
+export const MIN_GEMM_WORK_PER_THREAD = 2 ** 19;
+
+/** The part of a product that writes C's rows [i0, i1) and columns [j0, j1). */
+function gemmPart(args: GemmArgs, [i0, i1]: [number, number], [j0, j1]: [number, number]): GemmArgs {
+  return {
+    ...args,
+    m: i1 - i0,
+    n: j1 - j0,
+    a: args.a + 4 * (args.transA ? i0 : i0 * args.lda),
+    b: args.b + 4 * (args.transB ? j0 * args.ldb : j0),
+    c: args.c + 4 * (i0 * args.ldc + j0),
+  };
+}
+
+/**
+ * Splits C into panels of whole tiles, one per thread, across its longer side: each panel is
+ * computed exactly as the one-thread kernel computes it (same tiles, same K order), so the result
+ * is bit-identical at any thread count.
+ */
+function gemmPanels(args: GemmArgs, parts: number, tileRows: number, tileColumns: number): GemmArgs[] {
+  const rows: [number, number] = [0, args.m];
+  const columns: [number, number] = [0, args.n];
+  if (args.n / tileColumns >= args.m / tileRows) return splitRange(args.n, tileColumns, parts).map((panel) => gemmPart(args, rows, panel));
+  return splitRange(args.m, tileRows, parts).map((panel) => gemmPart(args, panel, columns));
+}
+
+function gemmArguments(args: GemmArgs): number[] {
+  return [args.transA ? 1 : 0, args.transB ? 1 : 0, args.m, args.n, args.k, args.alpha, args.a, args.lda, args.b, args.ldb, args.beta, args.c, args.ldc];
+}
+
+/** SIMD GEMM in WebAssembly (packed, register-blocked), split by output panels over the threads. */
 export function gemm(args: GemmArgs): void {
-  const work = engineMemory.workspace(workspaceBytes);
-  engineMemory.kernels.gemm(args.transA ? 1 : 0, args.transB ? 1 : 0, args.m, args.n, args.k, args.alpha, args.a, args.lda, args.b, args.ldb, args.beta, args.c, args.ldc, work);
+  const kernels = engineMemory.kernels;
+  const parts = partsFor(args.m * args.n * args.k, MIN_GEMM_WORK_PER_THREAD);
+  if (parts === 1) {
+    kernels.gemm(
+      args.transA ? 1 : 0,
+      args.transB ? 1 : 0,
+      args.m,
+      args.n,
+      args.k,
+      args.alpha,
+      args.a,
+      args.lda,
+      args.b,
+      args.ldb,
+      args.beta,
+      args.c,
+      args.ldc,
+      engineMemory.workspace(workspaceBytes),
+    );
+    return;
+  }
+  const dots = kernels.gemmUsesDots(args.transA ? 1 : 0, args.transB ? 1 : 0, args.m, args.n, args.k) !== 0;
+  const panels = dots ? gemmPanels(args, parts, DOT_TILE_ROWS, DOT_TILE_COLUMNS) : gemmPanels(args, parts, TILE_ROWS, TILE_COLUMNS);
+  runParallel(
+    panels.map((panel, thread): KernelCall => {
+      const all = gemmArguments(panel);
+      return dots ? { kernel: "dotsGemm", args: all.slice(2) } : { kernel: "gemmBlocked", args: [...all, engineMemory.workspace(workspaceBytes, thread)] };
+    }),
+  );
 }
 
 /** The lower triangle (i >= j) of X Xᵀ for a rows×length X at byte offset x, into c (rows×rows). */
 export function gramLower(x: number, rows: number, length: number, c: number): void {
-  engineMemory.kernels.gramLower(x, rows, length, c, engineMemory.workspace(workspaceBytes));
+  const parts = partsFor((rows * rows * length) / 2, MIN_GEMM_WORK_PER_THREAD);
+  if (parts === 1) {
+    engineMemory.kernels.gramLower(x, rows, length, c, engineMemory.workspace(workspaceBytes));
+    return;
+  }
+  // Row panels of equal area under the diagonal: panel t ends at rows·sqrt((t+1)/parts).
+  const ends = Array.from({ length: parts }, (_, part) => Math.min(rows, Math.ceil((rows * Math.sqrt((part + 1) / parts)) / TILE_ROWS) * TILE_ROWS));
+  const calls: KernelCall[] = [];
+  let start = 0;
+  for (const end of ends) {
+    if (end <= start) continue;
+    calls.push({ kernel: "gramLowerRows", args: [x, rows, length, c, engineMemory.workspace(workspaceBytes, calls.length), start, end] });
+    start = end;
+  }
+  runParallel(calls);
 }
+
+// A's nonzeros are not known before the kernel runs, so the split goes by the dense product's
+// multiply-adds; after ReLU and pooling about a quarter of them are done.
+const MIN_SPARSE_WORK_PER_THREAD = 4 * MIN_GEMM_WORK_PER_THREAD;
 
 /**
  * C = A·B for row-major A [m, k] at byte offset a, B [k, n], C [m, n], skipping A's zeros: for a
  * mostly zero A (conv output gradients after ReLU and max-pooling) the work follows the nonzeros.
+ * Rows of C are independent, so threads take row ranges.
  */
 export function sparseDenseProduct(a: number, m: number, k: number, b: number, n: number, c: number): void {
-  engineMemory.kernels.sparseDenseProduct(a, m, k, b, n, c, engineMemory.workspace(engineMemory.kernels.sparseDenseProductWorkspaceBytes(k)));
+  const kernels = engineMemory.kernels;
+  const workBytes = kernels.sparseDenseProductWorkspaceBytes(k);
+  const parts = partsFor(m * k * n, MIN_SPARSE_WORK_PER_THREAD);
+  if (parts === 1) {
+    kernels.sparseDenseProduct(a, m, k, b, n, c, engineMemory.workspace(workBytes));
+    return;
+  }
+  runParallel(
+    splitRange(m, 1, parts).map(
+      ([i0, i1], thread): KernelCall => ({
+        kernel: "sparseDenseProduct",
+        args: [a + 4 * i0 * k, i1 - i0, k, b, n, c + 4 * i0 * n, engineMemory.workspace(workBytes, thread)],
+      }),
+    ),
+  );
 }
 
 /**
  * C = alpha·A·B[rowsOfB] + beta·C (no transposes): the K rows of B used are those whose int32
- * indices sit at byte offset `rowsOfB`, gathered while B is packed.
+ * indices sit at byte offset `rowsOfB`, gathered while B is packed. Split by output panels as gemm.
  */
 export function gemmRowsOfB(args: Omit<GemmArgs, "transA" | "transB"> & { rowsOfB: number }): void {
-  const work = engineMemory.workspace(workspaceBytes);
-  engineMemory.kernels.gemmRowsOfB(args.m, args.n, args.k, args.alpha, args.a, args.lda, args.b, args.ldb, args.rowsOfB, args.beta, args.c, args.ldc, work);
+  const kernels = engineMemory.kernels;
+  const parts = partsFor(args.m * args.n * args.k, MIN_GEMM_WORK_PER_THREAD);
+  const whole: GemmArgs = { ...args, transA: false, transB: false };
+  const panels = parts === 1 ? [whole] : gemmPanels(whole, parts, TILE_ROWS, TILE_COLUMNS);
+  const calls = panels.map(
+    (panel, thread): KernelCall => ({
+      kernel: "gemmRowsOfB",
+      args: [
+        panel.m,
+        panel.n,
+        panel.k,
+        panel.alpha,
+        panel.a,
+        panel.lda,
+        panel.b,
+        panel.ldb,
+        args.rowsOfB,
+        panel.beta,
+        panel.c,
+        panel.ldc,
+        engineMemory.workspace(workspaceBytes, thread),
+      ],
+    }),
+  );
+  if (calls.length === 1) kernels.gemmRowsOfB(...(calls[0].args as Parameters<typeof kernels.gemmRowsOfB>));
+  else runParallel(calls);
 }

@@ -1,0 +1,46 @@
+import { availableParallelism } from "node:os";
+import { type KernelCall, ThreadPool } from "./pool.ts";
+
+let chosen: number | undefined;
+let pool: ThreadPool | undefined;
+
+function parseThreads(value: unknown, source: string): number {
+  const count = typeof value === "string" && /^\s*\d+\s*$/.test(value) ? Number(value) : value;
+  if (typeof count !== "number" || !Number.isInteger(count) || count < 1) {
+    throw new RangeError(`gradscope: ${source} must be a whole number of threads >= 1, got ${JSON.stringify(value)}`);
+  }
+  return count;
+}
+
+/**
+ * The number of threads the engine's kernels run on: set by `setThreads`, else the environment
+ * variable GRADSCOPE_THREADS, else `os.availableParallelism()`.
+ */
+export function threadCount(): number {
+  if (chosen === undefined) {
+    const fromEnvironment = process.env.GRADSCOPE_THREADS;
+    chosen = fromEnvironment === undefined || fromEnvironment === "" ? availableParallelism() : parseThreads(fromEnvironment, "GRADSCOPE_THREADS");
+  }
+  return chosen;
+}
+
+/**
+ * Sets the number of threads the engine's kernels run on (1: the calling thread only, no
+ * workers). Results are bit-identical at any count; only speed changes.
+ */
+export function setThreads(count: number): void {
+  chosen = parseThreads(count, "setThreads(count)");
+}
+
+/**
+ * Runs the calls, calls[i] on thread i, and returns when all are done. Workers start at the
+ * first call that needs them; a pool started for more threads serves fewer, so changing the
+ * count back and forth does not restart workers.
+ */
+export function runParallel(calls: KernelCall[]): void {
+  if (!pool || pool.threads < calls.length) {
+    pool?.close();
+    pool = new ThreadPool(Math.max(calls.length, threadCount()));
+  }
+  pool.run(calls);
+}

@@ -1,0 +1,375 @@
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { main } from "../src/cli/main.ts";
+import { buildData, buildTraining, type TrainingSetup } from "../src/config/build.ts";
+import { loadConfig } from "../src/config/load.ts";
+import { backward } from "../src/engine/autograd.ts";
+import { ones, parameter, tensor, zeros } from "../src/engine/creation.ts";
+import { MIN_CHANNEL_ELEMENTS_PER_THREAD } from "../src/engine/kernels/channels.ts";
+import { MIN_UPDATE_ELEMENTS_PER_THREAD } from "../src/engine/kernels/elementwise.ts";
+import { type GemmArgs, gemm, gemmRowsOfB, gramLower, MIN_GEMM_WORK_PER_THREAD, sparseDenseProduct } from "../src/engine/kernels/gemm.ts";
+import { engineMemory } from "../src/engine/memory.ts";
+import { batchNorm } from "../src/engine/ops/batchnorm.ts";
+import { mul } from "../src/engine/ops/binary.ts";
+import { layerNorm } from "../src/engine/ops/layernorm.ts";
+import { sum } from "../src/engine/ops/reduce.ts";
+import { scope } from "../src/engine/scope.ts";
+import { Tensor } from "../src/engine/tensor.ts";
+import { partsFor, splitRange } from "../src/engine/threads/partition.ts";
+import { setThreads, threadCount } from "../src/engine/threads/settings.ts";
+import { createOptimizer, optimizerNames } from "../src/optim/registry.ts";
+import { captureCheckpoint, loadCheckpoint, restoreCheckpoint, saveCheckpoint } from "../src/train/checkpoint.ts";
+import { randomValues } from "./helpers.ts";
+
+const threadCounts = [1, 2, 4];
+
+// The bytes `compute` leaves in `out` at each thread count.
+function bytesAtEachThreadCount(out: Tensor, compute: () => void): Buffer[] {
+  const before = threadCount();
+  try {
+    return threadCounts.map((threads) => {
+      setThreads(threads);
+      out.data.fill(Number.NaN);
+      compute();
+      return Buffer.from(out.data.slice().buffer);
+    });
+  } finally {
+    setThreads(before);
+  }
+}
+
+function assertSameBytes(results: Buffer[], what: string): void {
+  for (const [i, bytes] of results.entries()) assert.ok(bytes.equals(results[0]), `${what}: ${threadCounts[i]} threads differ from 1 thread`);
+}
+
+// Every shape is big enough to be split over four threads, and none is a whole number of
+// register tiles, so parts end inside a tile row or column at the product's edges.
+const shapes: Array<[number, number, number]> = [
+  [133, 61, 517],
+  [67, 203, 301],
+  [9, 700, 333],
+  [301, 13, 700],
+  [31, 33, 4100], // C of 1023 entries over a long K: the dot-product path
+  [7, 5, 70001], // the dot path with fewer 2x4 tiles than threads
+];
+
+test("GEMM is bit-identical at 1, 2 and 4 threads for every transpose, alpha and beta, on both paths", () => {
+  for (const [m, n, k] of shapes) {
+    assert.ok(partsFor(m * n * k, MIN_GEMM_WORK_PER_THREAD) > 1 || threadCount() === 1, `${m}x${n}x${k} is split`);
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        scope(() => {
+          const a = tensor(randomValues(m * k, m), transA ? [k, m] : [m, k]);
+          const b = tensor(randomValues(k * n, n), transB ? [n, k] : [k, n]);
+          const c0 = randomValues(m * n, k);
+          const c = new Tensor([m, n]);
+          for (const [alpha, beta] of [
+            [1, 0],
+            [0.5, 1.5],
+          ]) {
+            const args: GemmArgs = { transA, transB, m, n, k, alpha, a: a.ptr, lda: a.shape[1], b: b.ptr, ldb: b.shape[1], beta, c: c.ptr, ldc: n };
+            const results = bytesAtEachThreadCount(c, () => {
+              c.data.set(c0);
+              gemm(args);
+            });
+            assert.ok(!Number.isNaN(c.data[m * n - 1]), "the last entry is written");
+            assertSameBytes(results, `gemm ${m}x${n}x${k} transA=${transA} transB=${transB} alpha=${alpha} beta=${beta}`);
+          }
+          c.dispose();
+        });
+      }
+    }
+  }
+});
+
+test("the gathered-rows GEMM, the Gram lower triangle and the sparse-dense product are bit-identical at 1, 2 and 4 threads", () => {
+  scope(() => {
+    const [m, n, k] = [133, 203, 301];
+    const b = tensor(randomValues(2 * k * n, 1), [2 * k, n]);
+    const rows = tensor(
+      Array.from({ length: k }, (_, i) => (i * 7 + 3) % (2 * k)),
+      [k],
+      "int32",
+    );
+    const a = tensor(randomValues(m * k, 2), [m, k]);
+    const c = new Tensor([m, n]);
+    const c0 = randomValues(m * n, 3);
+    const gathered = bytesAtEachThreadCount(c, () => {
+      c.data.set(c0);
+      gemmRowsOfB({ m, n, k, alpha: 0.5, a: a.ptr, lda: k, b: b.ptr, ldb: n, rowsOfB: rows.ptr, beta: 1.5, c: c.ptr, ldc: n });
+    });
+    assertSameBytes(gathered, "gemmRowsOfB");
+
+    const [gramRows, length] = [93, 1001];
+    const x = tensor(randomValues(gramRows * length, 4), [gramRows, length]);
+    const g = new Tensor([gramRows, gramRows]);
+    const lower = (bytes: Buffer) => {
+      const values = new Float32Array(bytes.buffer, bytes.byteOffset, gramRows * gramRows);
+      return Buffer.from(
+        Float32Array.from({ length: (gramRows * (gramRows + 1)) / 2 }, (_, index) => {
+          const i = Math.floor((Math.sqrt(8 * index + 1) - 1) / 2);
+          return values[i * gramRows + (index - (i * (i + 1)) / 2)];
+        }).buffer,
+      );
+    };
+    const grams = bytesAtEachThreadCount(g, () => gramLower(x.ptr, gramRows, length, g.ptr)).map(lower);
+    assert.ok(!new Float32Array(grams[0].buffer).some(Number.isNaN), "every entry of the lower triangle is written");
+    assertSameBytes(grams, "gramLower");
+
+    const sparse = tensor(
+      randomValues(m * k, 5).map((v) => (v > 0.7 ? v : 0)),
+      [m, k],
+    );
+    const products = bytesAtEachThreadCount(c, () => sparseDenseProduct(sparse.ptr, m, k, b.ptr, n, c.ptr));
+    assertSameBytes(products, "sparseDenseProduct");
+    c.dispose();
+    g.dispose();
+  });
+});
+
+test("every optimizer's update is bit-identical at 1, 2 and 4 threads", () => {
+  const size = 3 * MIN_UPDATE_ELEMENTS_PER_THREAD + 37; // four parts, the last ending in a scalar tail
+  for (const name of optimizerNames) {
+    const results = threadCounts.map((threads) => {
+      const before = threadCount();
+      setThreads(threads);
+      const param = parameter(randomValues(size, 11), [size]);
+      const options = name === "sgd" || name === "lars" ? { lr: 0.01, momentum: 0.9, weight_decay: 0.01 } : { lr: 0.01, weight_decay: 0.01 };
+      const optimizer = createOptimizer(name, [param], options);
+      for (let step = 0; step < 3; step++) {
+        param.grad = tensor(randomValues(size, 12 + step), [size]).keep();
+        optimizer.step();
+        param.grad.dispose();
+      }
+      const bytes = Buffer.from(param.data.slice().buffer);
+      optimizer.dispose();
+      param.dispose();
+      setThreads(before);
+      return bytes;
+    });
+    assertSameBytes(results, name);
+  }
+});
+
+test("batch norm and layer norm, forward and backward, are bit-identical at 1, 2 and 4 threads", () => {
+  // Four threads' worth of elements; 30 channels and 3 rows leave ranges that are not multiples
+  // of four, and the [N, C] batch norm and the layer norm's affine take the inner-1 form.
+  const cases: Array<{ shape: number[]; normalize: (x: Tensor, weight: Tensor, bias: Tensor) => Tensor; parameters: number }> = [
+    { shape: [40, 30, 15, 15], normalize: (x, w, b) => batchNorm(x, w, b, zeros([30]), ones([30]), { training: true }), parameters: 30 },
+    { shape: [8192, 34], normalize: (x, w, b) => batchNorm(x, w, b, zeros([34]), ones([34]), { training: true }), parameters: 34 },
+    { shape: [3, 99, 1001], normalize: (x, w, b) => layerNorm(x, [1001], w, b), parameters: 1001 },
+  ];
+  for (const { shape, normalize, parameters } of cases) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    assert.ok(size >= 4 * MIN_CHANNEL_ELEMENTS_PER_THREAD, `${shape} is split four ways`);
+    const results = threadCounts.map((threads) => {
+      const before = threadCount();
+      setThreads(threads);
+      const bytes = scope(() => {
+        const x = parameter(randomValues(size, 21), shape);
+        const weight = parameter(randomValues(parameters, 22), [parameters]);
+        const bias = parameter(randomValues(parameters, 23), [parameters]);
+        const y = normalize(x, weight, bias);
+        backward(sum(mul(y, tensor(randomValues(size, 24), shape))));
+        return Buffer.concat([y, x.grad as Tensor, weight.grad as Tensor, bias.grad as Tensor].map((t) => Buffer.from(t.data.slice().buffer)));
+      });
+      setThreads(before);
+      return bytes;
+    });
+    assertSameBytes(results, `normalization of [${shape.join(", ")}]`);
+  }
+});
+
+test("threads are split in whole tiles and a small product stays on the calling thread", () => {
+  assert.deepEqual(splitRange(21, 4, 2), [
+    [0, 12],
+    [12, 21],
+  ]);
+  assert.deepEqual(splitRange(5, 4, 4), [
+    [0, 4],
+    [4, 5],
+  ]);
+  const before = threadCount();
+  setThreads(4);
+  assert.equal(partsFor(16 * 16 * 16, MIN_GEMM_WORK_PER_THREAD), 1);
+  assert.equal(partsFor(3 * MIN_GEMM_WORK_PER_THREAD, MIN_GEMM_WORK_PER_THREAD), 3);
+  setThreads(1);
+  assert.equal(partsFor(1e12, MIN_GEMM_WORK_PER_THREAD), 1);
+  setThreads(before);
+});
+
+test("workers compute on memory grown after they started", () => {
+  const before = threadCount();
+  setThreads(2);
+  scope(() => {
+    const [m, n, k] = [64, 256, 256];
+    const a = tensor(randomValues(m * k, 6), [m, k]);
+    const b = tensor(randomValues(k * n, 7), [k, n]);
+    const args = { transA: false, transB: false, m, n, k, alpha: 1, a: a.ptr, lda: k, b: b.ptr, ldb: n, beta: 0, ldc: n };
+    const small = new Tensor([m, n]);
+    gemm({ ...args, c: small.ptr });
+    const size = engineMemory.memory.buffer.byteLength;
+    const large = new Tensor([size / 4 + m * n]);
+    const far = large.ptr + 4 * (large.size - m * n);
+    assert.ok(far >= size && engineMemory.memory.buffer.byteLength > size, "C lies in memory grown after the workers started");
+    gemm({ ...args, c: far });
+    assert.ok(Buffer.from(engineMemory.f32.slice(far / 4, far / 4 + m * n).buffer).equals(Buffer.from(small.data.slice().buffer)));
+    for (const t of [small, large]) t.dispose();
+  });
+  setThreads(before);
+});
+
+test("a kernel that traps on a worker throws on the calling thread, and the pool keeps working", () => {
+  const before = threadCount();
+  setThreads(2);
+  scope(() => {
+    const [m, n, k] = [64, 256, 256];
+    const a = tensor(randomValues(m * k, 8), [m, k]);
+    const outside = engineMemory.memory.buffer.byteLength;
+    const args = { transA: false, transB: false, m, n, k, alpha: 1, a: a.ptr, lda: k, b: a.ptr, ldb: n, beta: 0, ldc: n };
+    // C's second half lies past the memory's end: the worker with those columns traps.
+    assert.throws(() => gemm({ ...args, c: outside - 4 * n * 2 - 64 }), /out of bounds/);
+    const c = new Tensor([m, n]);
+    gemm({ ...args, c: c.ptr });
+    assert.ok(c.data.every(Number.isFinite));
+    c.dispose();
+  });
+  setThreads(before);
+});
+
+test("the thread count is validated where it is set: setThreads, GRADSCOPE_THREADS, engine.threads and --threads", async () => {
+  assert.equal((await import("../src/index.ts")).setThreads, setThreads, "setThreads is part of the package's API");
+  assert.throws(() => setThreads(0), /setThreads\(count\) must be a whole number of threads >= 1, got 0/);
+  assert.throws(() => setThreads(1.5), /got 1\.5/);
+  const environment = spawnSync(process.execPath, ["--import", "tsx", "-e", 'import("./src/engine/threads/settings.ts").then((s) => s.threadCount())'], {
+    env: { ...process.env, GRADSCOPE_THREADS: "two" },
+    encoding: "utf8",
+  });
+  assert.match(environment.stderr, /GRADSCOPE_THREADS must be a whole number of threads >= 1, got "two"/);
+  const fromEnvironment = execFileSync(process.execPath, ["--import", "tsx", "-e", 'import("./src/engine/threads/settings.ts").then((s) => console.log(s.threadCount()))'], {
+    env: { ...process.env, GRADSCOPE_THREADS: "3" },
+    encoding: "utf8",
+  });
+  assert.equal(fromEnvironment.trim(), "3");
+  const folder = mkdtempSync(join(tmpdir(), "gradscope-threads-"));
+  const config = join(folder, "bad.yaml");
+  writeFileSync(
+    config,
+    "model: { layers: [{ type: linear, out: 2 }] }\ndata: { source: spirals }\ntraining: { epochs: 1 }\noptimizer: { name: sgd, lr: 0.1 }\nengine: { threads: 0 }\n",
+  );
+  assert.throws(() => loadConfig([config], []), /engine\.threads/);
+  const errors: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((text: string) => errors.push(text) > 0) as typeof process.stderr.write;
+  try {
+    assert.equal(await main(["train", "-c", config, "--threads", "zero"]), 2);
+  } finally {
+    process.stderr.write = write;
+  }
+  assert.match(errors.join(""), /--threads <n>.*expected a whole number of threads >= 1, got "zero"/);
+  const good = join(folder, "good.yaml");
+  writeFileSync(good, "model: { layers: [{ type: linear, out: 2 }] }\ndata: { source: spirals }\ntraining: { epochs: 1 }\noptimizer: { name: sgd, lr: 0.1 }\n");
+  const printed = spawnSync(process.execPath, ["bin/gradscope.js", "train", "-c", good, "--threads", "3", "--print-config"], { encoding: "utf8" });
+  assert.equal(printed.status, 0, printed.stderr);
+  assert.match(printed.stdout, /engine:\n {2}threads: 3\n/);
+});
+
+test("a script that ran a parallel product exits by itself with its exit code", () => {
+  const script = [
+    'const { setThreads } = await import("./src/engine/threads/settings.ts");',
+    'const { Tensor } = await import("./src/engine/tensor.ts");',
+    'const { gemm } = await import("./src/engine/kernels/gemm.ts");',
+    "setThreads(2);",
+    "const n = 256; const a = new Tensor([n, n]); a.data.fill(1);",
+    "gemm({ transA: false, transB: false, m: n, n, k: n, alpha: 1, a: a.ptr, lda: n, b: a.ptr, ldb: n, beta: 0, c: a.ptr + 0, ldc: n });",
+    "process.exitCode = 3;",
+  ].join("\n");
+  const run = spawnSync(process.execPath, ["--experimental-wasm-relaxed-simd", "--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8", timeout: 60000 });
+  assert.equal(run.signal, null, "not killed by the timeout");
+  assert.equal(run.status, 3, run.stderr);
+});
+
+// A run whose layers are wide enough for every thread count to split their products, with the
+// per-sample statistics of the full Cockpit configuration.
+const folder = mkdtempSync(join(tmpdir(), "gradscope-threads-run-"));
+const runConfig = join(folder, "wide.yaml");
+writeFileSync(
+  runConfig,
+  `seed: 3
+model: { layers: [{ type: linear, out: 256 }, { type: relu }, { type: linear, out: 256 }, { type: relu }, { type: linear, out: 3 }] }
+data: { source: blobs, samples: 320, dims: 64, classes: 3, batch_size: 64, validation: 0.2 }
+training: { epochs: 2 }
+optimizer: { name: adam, lr: 0.001 }
+quantities: full
+`,
+);
+
+let runs = 0;
+function setup(threads: number): { s: TrainingSetup; directory: string } {
+  const directory = join(folder, `run-${runs++}`);
+  mkdirSync(directory);
+  const loaded = loadConfig([runConfig], [`engine.threads=${threads}`]);
+  return { s: buildTraining(loaded, buildData(loaded), directory), directory };
+}
+
+interface RunResult {
+  weights: Buffer[];
+  history: Array<Record<string, number>>;
+  quantities: string[];
+}
+
+function finish({ s, directory }: { s: TrainingSetup; directory: string }): RunResult {
+  const result = {
+    weights: s.model.parameters().map((p) => Buffer.from(p.data.slice().buffer)),
+    history: s.trainer.history.map(({ epoch_seconds, ...rest }) => rest),
+    // Quantities as logged, without their wall-clock fields.
+    quantities: readFileSync(join(directory, "quantities.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => JSON.stringify({ ...JSON.parse(line), time: undefined, wall_time: undefined })),
+  };
+  s.tracker?.dispose();
+  s.optimizer.dispose();
+  s.model.dispose();
+  return result;
+}
+
+test("a training run's weights, losses and quantities are bit-identical at 1, 2 and 4 threads, and resume across a change of thread count", async () => {
+  const before = threadCount();
+  try {
+    const results: RunResult[] = [];
+    for (const threads of threadCounts) {
+      const run = setup(threads);
+      assert.equal((await run.s.trainer.fit(run.s.data.train, run.s.data.validation)).status, "completed");
+      assert.equal(threadCount(), threads, "engine.threads sets the thread count");
+      results.push(finish(run));
+    }
+    assert.ok(results[0].quantities.length > 10, "quantities were logged");
+    for (const [i, result] of results.entries()) {
+      assert.deepEqual(result.weights, results[0].weights, `weights at ${threadCounts[i]} threads`);
+      assert.deepEqual(result.history, results[0].history, `losses and metrics at ${threadCounts[i]} threads`);
+      assert.deepEqual(result.quantities, results[0].quantities, `quantities at ${threadCounts[i]} threads`);
+    }
+
+    const first = setup(2);
+    first.s.trainer.options.callbacks.push({ name: "stop", onBatchEnd: (trainer, logs) => (logs.epoch === 1 && logs.batch === 2 ? trainer.requestStop("test") : undefined) });
+    assert.equal((await first.s.trainer.fit(first.s.data.train, first.s.data.validation)).status, "stopped");
+    const path = join(first.directory, "stopped.gsckpt");
+    saveCheckpoint(path, captureCheckpoint({ ...first.s, config: {} }));
+    first.s.tracker?.dispose();
+    first.s.optimizer.dispose();
+    first.s.model.dispose();
+    const second = setup(1);
+    restoreCheckpoint(loadCheckpoint(path), second.s);
+    assert.equal((await second.s.trainer.fit(second.s.data.train, second.s.data.validation)).status, "completed");
+    const resumed = finish(second);
+    assert.deepEqual(resumed.weights, results[0].weights, "weights after stopping at 2 threads and resuming at 1");
+    assert.deepEqual(resumed.history, results[0].history, "losses and metrics after the resume");
+  } finally {
+    setThreads(before);
+  }
+});
