@@ -2,6 +2,7 @@ import { writeFileSync } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { ConfigError } from "../config/load.ts";
 import { configJsonSchema } from "../config/schema.ts";
+import { predictCommand } from "./predict.ts";
 import { defaultStorePath, exportCommand, runsCommand } from "./runs.ts";
 import { ExitCode, evalCommand, trainCommand } from "./train.ts";
 import { type ServeOptions, uiCommand } from "./ui.ts";
@@ -53,6 +54,17 @@ export async function main(argv: string[]): Promise<number> {
     .argument("[overrides...]", "key.path=value overrides")
     .action((overrides: string[], opts: { config: string[]; checkpoint: string }) => {
       code = evalCommand({ configs: opts.config, overrides, checkpoint: opts.checkpoint });
+    });
+  program
+    .command("predict")
+    .description("predict with a checkpoint on an IDX images file, a CSV file or the config's test set; writes one CSV row per example")
+    .requiredOption("-c, --config <file>", "a config file (repeatable)", collect, [])
+    .requiredOption("--checkpoint <file>", "a .gsckpt file, e.g. runs/<id>/checkpoints/best.gsckpt")
+    .option("--input <file>", "an IDX images file, or a .csv file with the training CSV's feature columns (the label column may be absent); default: the config's test set")
+    .requiredOption("--out <file>", "the CSV file to write (replaced atomically)")
+    .argument("[overrides...]", "key.path=value overrides")
+    .action((overrides: string[], opts: { config: string[]; checkpoint: string; input?: string; out: string }) => {
+      code = predictCommand({ configs: opts.config, overrides, checkpoint: opts.checkpoint, input: opts.input, out: opts.out });
     });
   program
     .command("runs")

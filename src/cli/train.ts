@@ -1,7 +1,7 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { stringify } from "yaml";
-import { buildData, buildTraining } from "../config/build.ts";
+import { buildData, buildTraining, type TrainingSetup } from "../config/build.ts";
 import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { startDashboardWorker } from "../dashboard/launch.ts";
@@ -161,19 +161,34 @@ export interface EvalCommandOptions {
   checkpoint: string;
 }
 
-/** `gradscope eval`: the test-set loss and metrics of a checkpoint under a config. */
-export function evalCommand(options: EvalCommandOptions): number {
+/**
+ * Builds what a config describes with a checkpoint restored into it, and runs `use` on it; the
+ * model, optimizer and tracker are freed afterwards. `gradscope eval` and `gradscope predict`
+ * load their model this way.
+ */
+export function withCheckpoint<T>(options: EvalCommandOptions, use: (setup: TrainingSetup) => T): T {
   const loaded = loadConfig(options.configs, options.overrides);
   const data = buildData(loaded);
   const setup = buildTraining(loaded, data, ".");
   try {
-    restoreCheckpoint(loadCheckpoint(options.checkpoint), setup);
-    const test = setup.trainer.evaluate(data.test, "test_");
-    process.stdout.write(`${JSON.stringify(test)}\n`);
-    return ExitCode.ok;
+    const checkpoint = loadCheckpoint(options.checkpoint);
+    try {
+      restoreCheckpoint(checkpoint, setup);
+    } catch (error) {
+      throw new Error(`gradscope: checkpoint ${options.checkpoint} does not fit what the config describes: ${(error as Error).message.replace(/^gradscope: /, "")}`);
+    }
+    return use(setup);
   } finally {
     setup.tracker?.dispose();
     setup.optimizer.dispose();
     setup.model.dispose();
   }
+}
+
+/** `gradscope eval`: the test-set loss and metrics of a checkpoint under a config. */
+export function evalCommand(options: EvalCommandOptions): number {
+  return withCheckpoint(options, (setup) => {
+    process.stdout.write(`${JSON.stringify(setup.trainer.evaluate(setup.data.test, "test_"))}\n`);
+    return ExitCode.ok;
+  });
 }
