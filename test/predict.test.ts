@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { loadCsv } from "../src/data/csv.ts";
 import { noGrad } from "../src/engine/autograd.ts";
 import { tensor } from "../src/engine/creation.ts";
 import { softmax } from "../src/engine/ops/softmax.ts";
@@ -127,6 +128,20 @@ const file = (name: string, contents: string | Uint8Array) => {
   return path;
 };
 const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", cwd: folder });
+
+test("loadCsv with an expected feature count reads files with and without the label column", () => {
+  const unlabeled = loadCsv(file("reader-unlabeled.csv", "a,b\n1,2\n3,4\n"), { classes: 3, features: 2 });
+  assert.deepEqual([...unlabeled.inputs], [1, 2, 3, 4]);
+  assert.deepEqual([...unlabeled.targets], [0, 0]);
+  const labeled = loadCsv(file("reader-labeled.csv", "y,a,b\n2,1,2\n1,3,4\n"), { label: "y", classes: 3, features: 2 });
+  assert.deepEqual([...labeled.inputs], [1, 2, 3, 4]);
+  assert.deepEqual([...labeled.targets], [2, 1]);
+  assert.throws(
+    () => loadCsv(file("wide.csv", "a,b,c,d\n1,2,3,4\n"), { classes: 3, features: 2 }),
+    /wide\.csv has 4 columns \(a, b, c, d\); expected 2 features, with or without the label column/,
+  );
+  assert.throws(() => loadCsv(file("named.csv", "a,b,c\n1,2,3\n"), { label: "y", classes: 3, features: 2 }), /named\.csv has no column "y"/);
+});
 
 // Trains `config` for its epochs in its own runs folder; returns the final checkpoint's path.
 function train(config: string, runs: string): string {
