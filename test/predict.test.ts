@@ -342,3 +342,9 @@ test("gradscope predict refuses bad arguments with exit code 2, naming them, and
     "no temporary file is left",
   );
 });
+
+test("gradscope eval, which loads its model as predict does, names a checkpoint that does not fit the config", () => {
+  const result = run(["eval", "-c", spiralsConfig, "--checkpoint", spiralsCheckpoint, "model.hidden=[8]"]);
+  assert.notEqual(result.status, 0);
+  assert.match(result.stderr, /checkpoint .*latest\.gsckpt does not fit what the config describes: loadStateDict: 0\.weight has shape \[16, 2\], the model expects \[8, 2\]/);
+});
