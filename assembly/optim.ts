@@ -25,7 +25,8 @@ function effectiveGradientScalar(g: f32, p: f32, wd: f32, maximize: bool): f32 {
 }
 
 // The Adam-family moments: m ← m + (1−β1)(d − m) and v ← β2·v + (1−β2)·d², stored back;
-// each returns the new value.
+// each returns the new value. 1 − β1 and 1 − β2 arrive computed in double, as PyTorch computes
+// them before rounding to float32: 1 − β in float32 is another number (1 − 0.9f = 0.100000024).
 @inline
 function firstMoment(d: v128, m: usize, oneMinusBeta1: v128): v128 {
   const mv = v128.load(m);
@@ -34,24 +35,26 @@ function firstMoment(d: v128, m: usize, oneMinusBeta1: v128): v128 {
   return m1;
 }
 
+// v follows PyTorch's exp_avg_sq.mul_(β2).addcmul_(d, d, value=1−β2) rounding by rounding:
+// β2·v, then ((1−β2)·d)·d, then the sum, with no fused step.
 @inline
 function secondMoment(d: v128, v: usize, beta2: v128, oneMinusBeta2: v128): v128 {
-  const v1 = madd(oneMinusBeta2, f32x4.mul(d, d), f32x4.mul(beta2, v128.load(v)));
+  const v1 = f32x4.add(f32x4.mul(beta2, v128.load(v)), f32x4.mul(f32x4.mul(oneMinusBeta2, d), d));
   v128.store(v, v1);
   return v1;
 }
 
 @inline
-function firstMomentScalar(d: f32, m: usize, beta1: f32): f32 {
+function firstMomentScalar(d: f32, m: usize, oneMinusBeta1: f32): f32 {
   const mv = load<f32>(m);
-  const m1 = mv + (1 - beta1) * (d - mv);
+  const m1 = mv + oneMinusBeta1 * (d - mv);
   store<f32>(m, m1);
   return m1;
 }
 
 @inline
-function secondMomentScalar(d: f32, v: usize, beta2: f32): f32 {
-  const v1 = beta2 * load<f32>(v) + (1 - beta2) * (d * d);
+function secondMomentScalar(d: f32, v: usize, beta2: f32, oneMinusBeta2: f32): f32 {
+  const v1 = beta2 * load<f32>(v) + oneMinusBeta2 * d * d;
   store<f32>(v, v1);
   return v1;
 }
@@ -104,12 +107,12 @@ export function sgdUpdate(n: i32, p: usize, g: usize, buf: usize, lr: f32, momen
  */
 export function adamUpdate(
   n: i32, p: usize, g: usize, m: usize, v: usize, vmax: usize,
-  stepSize: f32, beta1: f32, beta2: f32, eps: f32, wd: f32, decay: f32, bc2Sqrt: f32, flags: i32,
+  stepSize: f32, oneMinusBeta1: f32, beta2: f32, oneMinusBeta2: f32, eps: f32, wd: f32, decay: f32, bc2Sqrt: f32, flags: i32,
 ): void {
   const maximize = (flags & MAXIMIZE) != 0;
   const amsgrad = (flags & 2) != 0;
-  const vwd = f32x4.splat(wd), vdecay = f32x4.splat(decay), vb1 = f32x4.splat(1 - beta1);
-  const vb2 = f32x4.splat(beta2), vb2c = f32x4.splat(1 - beta2), vbc = f32x4.splat(bc2Sqrt);
+  const vwd = f32x4.splat(wd), vdecay = f32x4.splat(decay), vb1 = f32x4.splat(oneMinusBeta1);
+  const vb2 = f32x4.splat(beta2), vb2c = f32x4.splat(oneMinusBeta2), vbc = f32x4.splat(bc2Sqrt);
   const veps = f32x4.splat(eps), vstep = f32x4.splat(-stepSize);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
@@ -128,8 +131,8 @@ export function adamUpdate(
   for (; i < n; i++) {
     const pv = load<f32>(lane(p, i)) * decay;
     const d = effectiveGradientScalar(load<f32>(lane(g, i)), pv, wd, maximize);
-    const m1 = firstMomentScalar(d, lane(m, i), beta1);
-    const v1 = secondMomentScalar(d, lane(v, i), beta2);
+    const m1 = firstMomentScalar(d, lane(m, i), oneMinusBeta1);
+    const v1 = secondMomentScalar(d, lane(v, i), beta2, oneMinusBeta2);
     let second = v1;
     if (amsgrad) {
       second = max(load<f32>(lane(vmax, i)), v1);
@@ -218,12 +221,16 @@ export function adagradUpdate(n: i32, p: usize, g: usize, sum: usize, clr: f32, 
 
 /**
  * NAdam. flags: 1 maximize. p *= decay (decoupled decay; else 1), m and v as Adam, denom =
- * sqrt(v / bc2) + eps, p += gradCoef·d/denom + avgCoef·m/denom.
+ * sqrt(v / bc2) + eps, p += gradCoef·d/denom, then p += avgCoef·m/denom (PyTorch's two
+ * addcdiv_ calls).
  */
-export function nadamUpdate(n: i32, p: usize, g: usize, m: usize, v: usize, beta1: f32, beta2: f32, eps: f32, wd: f32, decay: f32, bc2: f32, gradCoef: f32, avgCoef: f32, flags: i32): void {
+export function nadamUpdate(
+  n: i32, p: usize, g: usize, m: usize, v: usize,
+  oneMinusBeta1: f32, beta2: f32, oneMinusBeta2: f32, eps: f32, wd: f32, decay: f32, bc2: f32, gradCoef: f32, avgCoef: f32, flags: i32,
+): void {
   const maximize = (flags & MAXIMIZE) != 0;
-  const vwd = f32x4.splat(wd), vdecay = f32x4.splat(decay), vb1 = f32x4.splat(1 - beta1);
-  const vb2 = f32x4.splat(beta2), vb2c = f32x4.splat(1 - beta2), vbc = f32x4.splat(bc2), veps = f32x4.splat(eps);
+  const vwd = f32x4.splat(wd), vdecay = f32x4.splat(decay), vb1 = f32x4.splat(oneMinusBeta1);
+  const vb2 = f32x4.splat(beta2), vb2c = f32x4.splat(oneMinusBeta2), vbc = f32x4.splat(bc2), veps = f32x4.splat(eps);
   const vgc = f32x4.splat(gradCoef), vac = f32x4.splat(avgCoef);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
@@ -238,8 +245,8 @@ export function nadamUpdate(n: i32, p: usize, g: usize, m: usize, v: usize, beta
   for (; i < n; i++) {
     const pv = load<f32>(lane(p, i)) * decay;
     const d = effectiveGradientScalar(load<f32>(lane(g, i)), pv, wd, maximize);
-    const m1 = firstMomentScalar(d, lane(m, i), beta1);
-    const v1 = secondMomentScalar(d, lane(v, i), beta2);
+    const m1 = firstMomentScalar(d, lane(m, i), oneMinusBeta1);
+    const v1 = secondMomentScalar(d, lane(v, i), beta2, oneMinusBeta2);
     const denom = sqrt<f32>(v1 / bc2) + eps;
     store<f32>(lane(p, i), pv + (gradCoef * d) / denom + (avgCoef * m1) / denom);
   }
@@ -249,11 +256,14 @@ export function nadamUpdate(n: i32, p: usize, g: usize, m: usize, v: usize, beta
  * RAdam. flags: 1 maximize, 2 rectified. p *= decay, m and v as Adam; rectified:
  * p −= (m/bc1)·lr·(bc2Sqrt/(sqrt(v) + eps))·rect, else p −= (m/bc1)·lr.
  */
-export function radamUpdate(n: i32, p: usize, g: usize, m: usize, v: usize, lr: f32, beta1: f32, beta2: f32, eps: f32, wd: f32, decay: f32, bc1: f32, bc2Sqrt: f32, rect: f32, flags: i32): void {
+export function radamUpdate(
+  n: i32, p: usize, g: usize, m: usize, v: usize,
+  lr: f32, oneMinusBeta1: f32, beta2: f32, oneMinusBeta2: f32, eps: f32, wd: f32, decay: f32, bc1: f32, bc2Sqrt: f32, rect: f32, flags: i32,
+): void {
   const maximize = (flags & MAXIMIZE) != 0;
   const rectified = (flags & 2) != 0;
-  const vwd = f32x4.splat(wd), vdecay = f32x4.splat(decay), vb1 = f32x4.splat(1 - beta1);
-  const vb2 = f32x4.splat(beta2), vb2c = f32x4.splat(1 - beta2), veps = f32x4.splat(eps);
+  const vwd = f32x4.splat(wd), vdecay = f32x4.splat(decay), vb1 = f32x4.splat(oneMinusBeta1);
+  const vb2 = f32x4.splat(beta2), vb2c = f32x4.splat(oneMinusBeta2), veps = f32x4.splat(eps);
   const vbc1 = f32x4.splat(bc1), vlr = f32x4.splat(lr), vbc2 = f32x4.splat(bc2Sqrt), vrect = f32x4.splat(rect);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
@@ -268,8 +278,8 @@ export function radamUpdate(n: i32, p: usize, g: usize, m: usize, v: usize, lr: 
   for (; i < n; i++) {
     const pv = load<f32>(lane(p, i)) * decay;
     const d = effectiveGradientScalar(load<f32>(lane(g, i)), pv, wd, maximize);
-    const m1 = firstMomentScalar(d, lane(m, i), beta1);
-    const v1 = secondMomentScalar(d, lane(v, i), beta2);
+    const m1 = firstMomentScalar(d, lane(m, i), oneMinusBeta1);
+    const v1 = secondMomentScalar(d, lane(v, i), beta2, oneMinusBeta2);
     let delta = (m1 / bc1) * lr;
     if (rectified) delta = delta * (bc2Sqrt / (sqrt<f32>(v1) + eps)) * rect;
     store<f32>(lane(p, i), pv - delta);

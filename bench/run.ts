@@ -11,10 +11,10 @@ import { Adam } from "../src/optim/adam.ts";
 import { SGD } from "../src/optim/sgd.ts";
 import { dashboardAtScale, throughputWithDashboard } from "./dashboard.ts";
 import { type LoopEpoch, loopOverhead } from "./loop.ts";
-import { deepobsProblems, mnistMlp, overheadRatio, quantityOverhead, trackingIntervals } from "./quantities.ts";
+import { deepobsProblems, fmnist2c2d, mnistMlp, overheadRatio, quantityOverhead, trackingIntervals } from "./quantities.ts";
 import { initTfjsWasm, tfjsCnnStep, tfjsMlpStep, tfjsNormalizationStep } from "./tfjsPeer.ts";
 import { interleavedMedianMs, median, medianMs, quantile } from "./timing.ts";
-import { cnnSpec, gradscopeNormalizationStep, gradscopeStep, mlpSpec, normalizationShapes } from "./workloads.ts";
+import { cnnSpec, convStatisticRoutes, gradscopeNormalizationStep, gradscopeStep, mlpSpec, normalizationShapes } from "./workloads.ts";
 
 interface Row {
   name: string;
@@ -127,6 +127,37 @@ for (const kind of ["batchnorm2d", "layernorm"] as const) {
   const name = `${kind === "batchnorm2d" ? "BatchNorm2d (train)" : "LayerNorm"} forward + backward, [${normalizationShapes[kind].join(", ")}]`;
   report({ name: `${name} (gradscope)`, value: format(oursMs, 2), unit: "ms", ratio: `${format(peerMs / oursMs, 2)}x tfjs` });
   report({ name: `${name} (tfjs ${backend})`, value: format(peerMs, 2), unit: "ms", ratio: "1.00x" });
+}
+
+// fmnist_2c2d's conv weights: batchL2 + batchDot by the rule table's route (materializing, on
+// these 28×28 and 14×14 planes) against materializing, and by the Gram closed form, whose
+// batchDot grows as N²·P² and is timed at batch 8.
+{
+  const routes = convStatisticRoutes(fmnist2c2d.layers, fmnist2c2d.input, 128);
+  const [tableMs, materializedMs, gramL2Ms, materializedL2Ms] = interleavedMedianMs([routes.table, routes.materialized, routes.gramBatchL2, routes.materializedBatchL2], 5, 1);
+  routes.dispose();
+  const small = convStatisticRoutes(fmnist2c2d.layers, fmnist2c2d.input, 8);
+  const [gramSmallMs, materializedSmallMs] = interleavedMedianMs([small.gram, small.materialized], 3, 1);
+  small.dispose();
+  const name = "fmnist_2c2d conv weights";
+  report({
+    name: `${name} batchL2 + batchDot, batch 128 (rule table)`,
+    value: format(tableMs),
+    unit: "ms",
+    ratio: `${format(tableMs / materializedMs, 2)}x materialized (${format(materializedMs)} ms)`,
+  });
+  report({
+    name: `${name} batchL2 by the Gram closed form, batch 128`,
+    value: format(gramL2Ms),
+    unit: "ms",
+    ratio: `${format(gramL2Ms / materializedL2Ms, 2)}x materialized (${format(materializedL2Ms)} ms)`,
+  });
+  report({
+    name: `${name} batchL2 + batchDot by the Gram closed form, batch 8`,
+    value: format(gramSmallMs),
+    unit: "ms",
+    ratio: `${format(gramSmallMs / materializedSmallMs, 2)}x materialized (${format(materializedSmallMs, 2)} ms)`,
+  });
 }
 
 // Cockpit's configurations on DeepOBS problems, as ratios to the plain SGD step.

@@ -1,11 +1,17 @@
 import { backward, noGrad } from "../src/engine/autograd.ts";
-import { tensor } from "../src/engine/creation.ts";
-import { backwardWithExtensions, type ExtensionRequest } from "../src/engine/extensions/index.ts";
+import { copyOf, tensor } from "../src/engine/creation.ts";
+import { convGramBatchDot, convGramBatchL2 } from "../src/engine/extensions/convClosedForms.ts";
+import { backwardWithExtensions, type ExtensionRequest, type ParameterStatistics } from "../src/engine/extensions/index.ts";
+import { individualGradients } from "../src/engine/extensions/individualGradients.ts";
+import { computeLayer } from "../src/engine/extensions/layerStatistics.ts";
+import { gram, rowSquaredNorms } from "../src/engine/extensions/linearClosedForms.ts";
 import { mul } from "../src/engine/ops/binary.ts";
+import type { Conv2dRecord } from "../src/engine/ops/conv2d.ts";
 import { crossEntropy } from "../src/engine/ops/losses.ts";
 import { mean, sum } from "../src/engine/ops/reduce.ts";
 import { Random } from "../src/engine/random.ts";
 import { scope } from "../src/engine/scope.ts";
+import type { Tensor } from "../src/engine/tensor.ts";
 import type { LayerSpec } from "../src/nn/spec.ts";
 import { buildModel } from "../src/nn/spec.ts";
 import { SGD } from "../src/optim/sgd.ts";
@@ -81,6 +87,61 @@ export function gradscopeNormalizationStep(kind: keyof typeof normalizationShape
     step,
     dispose: () => {
       for (const t of [x, r]) t.dispose();
+      model.dispose();
+    },
+  };
+}
+
+/** A conv layer's record and its output gradient from one training step, kept for timing. */
+interface CapturedConv {
+  layer: Conv2dRecord;
+  gradOut: Tensor;
+}
+
+/**
+ * The weight statistics batchL2 + batchDot of a model's conv layers, by each route, on the
+ * inputs and output gradients of one step on a random batch (ReLU and max-pooling leave them as
+ * sparse as in training): `table` as backwardWithExtensions picks per layer, `materialized` from
+ * the per-sample gradients, `gram` by the Grams of unfolded inputs and output gradients.
+ */
+export function convStatisticRoutes(
+  spec: LayerSpec[],
+  inputShape: number[],
+  batchSize: number,
+): { table: () => void; materialized: () => void; gram: () => void; gramBatchL2: () => void; materializedBatchL2: () => void; dispose: () => void } {
+  const { model } = buildModel({ layers: spec }, inputShape, 0);
+  const batch = randomBatch([batchSize, ...inputShape], 10, 1);
+  const captured: CapturedConv[] = [];
+  scope(() => {
+    const loss = mean(crossEntropy(model.forward(tensor(batch.inputs, [batchSize, ...inputShape])), tensor(batch.labels, [batchSize], "int32")));
+    backward(loss, {
+      onLayer: (layer, gradOut) => {
+        if (layer.kind === "conv2d") captured.push({ layer: { ...layer, input: copyOf(layer.input).keep(), bias: null }, gradOut: copyOf(gradOut).keep() });
+      },
+    });
+  });
+  const scale = batchSize;
+  const weightOnly = (run: (c: CapturedConv) => void) => () => {
+    for (const c of captured) run(c);
+  };
+  const materializedStatistics = (withDot: boolean) =>
+    weightOnly((c) => {
+      const [{ gradients }] = individualGradients(c.layer, c.gradOut, scale);
+      if (withDot) gram(gradients, batchSize);
+      rowSquaredNorms(gradients, batchSize, gradients.size / batchSize);
+      gradients.dispose();
+    });
+  return {
+    table: weightOnly((c) => computeLayer(c.layer, c.gradOut, scale, { batchL2: true, batchDot: true }, new Map<Tensor, ParameterStatistics>())),
+    materialized: materializedStatistics(true),
+    gram: weightOnly((c) => {
+      convGramBatchDot(c.layer, c.gradOut, scale);
+      convGramBatchL2(c.layer, c.gradOut, scale);
+    }),
+    gramBatchL2: weightOnly((c) => convGramBatchL2(c.layer, c.gradOut, scale)),
+    materializedBatchL2: materializedStatistics(false),
+    dispose: () => {
+      for (const c of captured) for (const t of [c.layer.input, c.gradOut]) t.dispose();
       model.dispose();
     },
   };

@@ -59,7 +59,7 @@ test("config and data errors exit with 2 and name the file, the place and the pr
   assert.match(result.stderr, new RegExp(`${bad}:4:3: training.optimiser: unknown key`));
   const csv = run(["train", "-c", tiny, "data={source: csv, path: nowhere.csv, classes: 2}"]);
   assert.equal(csv.status, 2);
-  assert.match(csv.stderr, /data.path=|data: CSV file nowhere.csv does not exist/);
+  assert.match(csv.stderr, /data={source: csv, path: nowhere.csv, classes: 2}": data.path: CSV file nowhere.csv does not exist/);
   const idxFolder = join(folder, "idx");
   spawnSync("mkdir", ["-p", idxFolder]);
   writeFileSync(join(idxFolder, "train-images-idx3-ubyte"), Buffer.from([9, 9, 9, 9]));

@@ -3,8 +3,10 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import type * as z from "zod";
+import { buildData, buildTraining } from "../src/config/build.ts";
 import { ConfigError, loadConfig } from "../src/config/load.ts";
-import { configJsonSchema, quantitiesSchema } from "../src/config/schema.ts";
+import { configJsonSchema, configSchema, quantitiesSchema } from "../src/config/schema.ts";
 import { createQuantities, quantityNames } from "../src/quantities/index.ts";
 import { configurations } from "../src/quantities/registry.ts";
 
@@ -70,7 +72,7 @@ test("errors name file:line:col, the field and what was expected, with a did-you
     () => loadConfig([bad]),
     (error: Error) => {
       assert.ok(error instanceof ConfigError);
-      assert.match(error.message, new RegExp(`${bad}:3:11: training.epochs: expected number, received string`));
+      assert.match(error.message, new RegExp(`${bad}:3:11: training.epochs: got "three"; expected number`));
       assert.match(error.message, new RegExp(`${bad}:4:3: training.lerning_rate: unknown key; known: epochs`));
       assert.match(error.message, new RegExp(`${bad}:6:9: optimizer.name: got "adamm" \\(did you mean "adam"\\?\\)`));
       assert.match(error.message, new RegExp(`${bad}:8:11: data.source: got "spiral" \\(did you mean "spirals"\\?\\)`));
@@ -81,6 +83,7 @@ test("errors name file:line:col, the field and what was expected, with a did-you
   assert.throws(() => loadConfig([typo]), /typo.yaml:2:26: optimizer.weight_decy: unknown key \(did you mean "weight_decay"\?\)/);
   assert.throws(() => loadConfig([file("broken.yaml", "model: [1,\n")]), /broken.yaml:2:1: invalid YAML/);
   assert.throws(() => loadConfig([join(folder, "nope.yaml")]), /nope.yaml: config file not found/);
+  assert.throws(() => loadConfig([folder]), new RegExp(`^ConfigError: ${folder}: is a directory; expected a YAML config file$`));
   assert.throws(() => loadConfig([base], ["training.epochs"]), /override "training.epochs": expected key.path=value/);
   assert.throws(() => loadConfig([file("cycle.yaml", "extends: cycle.yaml\n")]), /extends cycle/);
   assert.throws(() => loadConfig([base], ["training.epochs=0"]), /override "training.epochs=0": training.epochs: Too small/);
@@ -97,6 +100,129 @@ test("${ENV} substitution, with defaults, and an error naming the place of a mis
   // biome-ignore lint/suspicious/noTemplateCurlyInString: the config syntax ${VAR} itself
   const missing = file("missing.yaml", "extends: base.yaml\nname: ${GRADSCOPE_NO_SUCH_VAR}\n");
   assert.throws(() => loadConfig([missing]), /missing.yaml:2:7: environment variable GRADSCOPE_NO_SUCH_VAR is not set/);
+});
+
+// biome-ignore lint/suspicious/noTemplateCurlyInString: the config syntax ${VAR} itself
+test("a ${VAR} that fills an unquoted scalar is read as YAML (a number, a boolean); in longer text or in quotes it stays a string", () => {
+  delete process.env.GRADSCOPE_TEST_EPOCHS;
+  const typed = file(
+    "typed.yaml",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the config syntax ${VAR} itself
+    'extends: base.yaml\nname: run-${GRADSCOPE_TEST_EPOCHS:-3}\ntraining:\n  epochs: ${GRADSCOPE_TEST_EPOCHS:-3}\n  runs_dir: "${GRADSCOPE_TEST_EPOCHS:-7}"\ndata:\n  shuffle: ${GRADSCOPE_TEST_SHUFFLE:-false}\n',
+  );
+  const defaults = loadConfig([typed]).config;
+  assert.equal(defaults.training.epochs, 3);
+  assert.equal(defaults.data.shuffle, false);
+  assert.equal(defaults.name, "run-3");
+  assert.equal(defaults.training.runs_dir, "7");
+  process.env.GRADSCOPE_TEST_EPOCHS = "5";
+  try {
+    const fromEnvironment = loadConfig([typed]).config;
+    assert.equal(fromEnvironment.training.epochs, 5);
+    assert.equal(fromEnvironment.name, "run-5");
+  } finally {
+    delete process.env.GRADSCOPE_TEST_EPOCHS;
+  }
+});
+
+const configErrorOf = (files: string[], overrides: string[] = []): string => {
+  try {
+    loadConfig(files, overrides);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, String(error));
+    return error.message;
+  }
+  assert.fail(`no error for ${files.join(" ")} ${overrides.join(" ")}`);
+};
+
+test("a value that fits no form of a union names the place, the field and the forms it accepts, with a did-you-mean", () => {
+  const noModel = file("no-model.yaml", "data: { source: spirals }\ntraining: { epochs: 1 }\noptimizer: { name: sgd, lr: 0.1 }\n");
+  assert.equal(
+    configErrorOf([noModel]),
+    `${noModel}:1:1: model: required; expected {arch: mlp | lenet5 | 2c2d | 3c3d, hidden?, activation?, classes?} or {layers: [{type: string, ...}, ...]}`,
+  );
+  assert.equal(configErrorOf([base], ["model.arch=resnet"]), 'command-line override "model.arch=resnet": model.arch: got "resnet"; expected one of mlp, lenet5, 2c2d, 3c3d');
+  assert.equal(
+    configErrorOf([base], ["model.arch=lenet"]),
+    'command-line override "model.arch=lenet": model.arch: got "lenet" (did you mean "lenet5"?); expected one of mlp, lenet5, 2c2d, 3c3d',
+  );
+  assert.match(
+    configErrorOf([base], ["quantities=economyy"]),
+    /^command-line override "quantities=economyy": quantities: got "economyy" \(did you mean "economy"\?\); expected economy \| business \| full or \{loss\?, time\?, /,
+  );
+  assert.equal(configErrorOf([base], ["training.clip_norm_type=3"]), 'command-line override "training.clip_norm_type=3": training.clip_norm_type: got 3; expected 2 or inf');
+  assert.match(configErrorOf([base], ["training.metrics=[acuracy]"]), /training.metrics\[0\]: got "acuracy" \(did you mean "accuracy"\?\); expected accuracy \| /);
+  assert.match(configErrorOf([base], ["quantities={alpha: 3}"]), /quantities.alpha: got 3; expected true \| false or \{every\?, offset\?, logarithmic\?, steps\?\}$/);
+  assert.match(configErrorOf([base], ["optimizer={name: null}"]), /optimizer.name: got null; expected one of sgd, adam, /);
+  assert.match(configErrorOf([base], ["scheduler={t_max: 3}"]), /scheduler.name: required; expected one of step, multistep, /);
+  const both = file("both.yaml", "extends: base.yaml\nmodel:\n  arch: mlp\n  layers: [{ type: linear, out: 2 }]\n");
+  assert.match(configErrorOf([both]), new RegExp(`^${both}:3:3: model: layers cannot be combined with arch; expected \\{arch: `));
+});
+
+// Every union in the schema, with its path, for the test below.
+function unionPaths(schema: z.ZodType, path: Array<string | number> = []): Array<Array<string | number>> {
+  const def = (schema as unknown as { def: { type: string; innerType?: z.ZodType; element?: z.ZodType; options?: z.ZodType[]; shape?: Record<string, z.ZodType> } }).def;
+  if (def.innerType) return unionPaths(def.innerType, path);
+  if (def.type === "union") return [path, ...(def.options ?? []).flatMap((option) => unionPaths(option, path))];
+  if (def.type === "array" && def.element) return unionPaths(def.element, [...path, 0]);
+  if (def.type === "object") return Object.entries(def.shape ?? {}).flatMap(([key, field]) => unionPaths(field, [...path, key]));
+  return [];
+}
+
+test("no union of the schema answers a value that fits none of its forms with a bare 'Invalid input'", () => {
+  const paths = unionPaths(configSchema);
+  assert.ok(paths.length >= 8, `${paths.length} unions`);
+  for (const path of paths) {
+    const nested = path.slice(1).reduceRight<unknown>((inner, key) => (typeof key === "number" ? [inner] : { [key]: inner }), -1.5);
+    const override = `${path[0]}=${JSON.stringify(nested)}`;
+    const field = path.reduce<string>((s, p) => (typeof p === "number" ? `${s}[${p}]` : s ? `${s}.${p}` : p), "");
+    const message = configErrorOf([base], [override]);
+    assert.ok(message.startsWith(`command-line override "${override}": ${field}: `), message);
+    assert.match(message, /: got -1\.5; expected \S/, message);
+    assert.doesNotMatch(message, /Invalid input/, message);
+  }
+});
+
+test("a layers model replaces an arch model and the other way round (their options do not mix)", () => {
+  const layers = [{ type: "linear", out: 2 }];
+  assert.deepEqual(loadConfig([base], ["model={layers: [{type: linear, out: 2}]}"]).config.model, { layers });
+  const layered = file("layered.yaml", "extends: base.yaml\nmodel: { layers: [{ type: linear, out: 2 }] }\n");
+  assert.deepEqual(loadConfig([layered], ["model={arch: lenet5}"]).config.model, { arch: "lenet5" });
+  assert.deepEqual(loadConfig([base], ["model={hidden: [4]}"]).config.model, { arch: "mlp", hidden: [4], classes: 2 });
+});
+
+test("an override is blamed only for the field it sets and below; other errors point at the file's nearest key", () => {
+  const idx = file("idx.yaml", "model: { arch: mlp, hidden: [8] }\ndata:\n  source: idx\ntraining: { epochs: 1 }\noptimizer: { name: sgd, lr: 0.1 }\n");
+  const loaded = loadConfig([idx], ["data.path=/nowhere"]);
+  assert.throws(() => buildData(loaded), new RegExp(`^ConfigError: ${idx}:2:1: data.classes: required for source idx with a classification loss$`));
+  const sourceless = file("sourceless.yaml", "extends: base.yaml\ndata: { source: null }\n");
+  assert.match(configErrorOf([sourceless], ["data.batch_size=4"]), new RegExp(`^${sourceless}:2:17: data.source: `));
+  const noData = file("no-data.yaml", "model: { arch: mlp }\ntraining: { epochs: 1 }\noptimizer: { name: sgd }\n");
+  assert.match(configErrorOf([noData], ["data.batch_size=4"]), new RegExp(`^${noData}:1:1: data.source: required; expected one of `));
+  assert.match(configErrorOf([base], ["data={samples: 0}"]), /^command-line override "data=\{samples: 0\}": data.samples: Too small/);
+  assert.equal(configErrorOf([base], ["data.samples=0", "training.epochs=1"]).split(":")[0], 'command-line override "data.samples=0"');
+});
+
+test("errors raised while building the optimizer and scheduler name their options as the YAML does (t_max, not tMax)", () => {
+  const directory = mkdtempSync(join(tmpdir(), "gradscope-build-"));
+  const buildError = (overrides: string[]) => {
+    const loaded = loadConfig([base], overrides);
+    const data = buildData(loaded);
+    try {
+      buildTraining(loaded, data, directory).model.dispose();
+    } catch (error) {
+      assert.ok(error instanceof ConfigError, String(error));
+      return error.message;
+    }
+    assert.fail(`no error for ${overrides.join(" ")}`);
+  };
+  assert.equal(
+    buildError(["scheduler={name: cosine, t_max: -1}"]),
+    'command-line override "scheduler={name: cosine, t_max: -1}": scheduler.t_max: CosineAnnealingLR: t_max must be a positive integer, got -1',
+  );
+  assert.match(buildError(["scheduler={name: one_cycle, max_lr: 1, total_steps: 10, pct_start: 2}"]), /scheduler.pct_start: OneCycleLR: pct_start must be in \[0, 1\], got 2$/);
+  assert.match(buildError(["optimizer={name: adam, weight_decay: -1}"]), /optimizer.weight_decay: Adam: weight_decay must be a finite number >= 0, got -1$/);
+  assert.match(buildError(["optimizer={name: adam, betas: [2, 0.9]}"]), /optimizer.betas\[0\]: Adam: betas\[0\] must be in \[0, 1\), got 2$/);
 });
 
 test("the JSON Schema describes every section and each optimizer's options", () => {

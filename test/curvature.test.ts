@@ -9,11 +9,12 @@ import { HessianVectorProducts, hessianVectorProduct } from "../src/engine/curva
 import { extremeEigenvalue } from "../src/engine/curvature/lanczos.ts";
 import { ConvColumnSquares } from "../src/engine/extensions/convCurvature.ts";
 import { backwardWithExtensions, type CurvatureKind } from "../src/engine/extensions/index.ts";
+import type { Conv2dRecord } from "../src/engine/ops/conv2d.ts";
 import { crossEntropy, mseLoss } from "../src/engine/ops/losses.ts";
 import { mean } from "../src/engine/ops/reduce.ts";
 import { Random } from "../src/engine/random.ts";
 import { scope } from "../src/engine/scope.ts";
-import { type LayerRecord, liveTensorCount, type Tensor } from "../src/engine/tensor.ts";
+import { liveTensorCount, type Tensor } from "../src/engine/tensor.ts";
 import type { Module } from "../src/nn/module.ts";
 import { buildModel } from "../src/nn/spec.ts";
 import { createOptimizer } from "../src/optim/registry.ts";
@@ -136,7 +137,7 @@ test("diag_h of a grouped conv under tanh (negative factor signs) equals H·e_j,
 });
 
 /** The conv2d layer record in a loss's graph. */
-function findConv(root: Tensor): LayerRecord | undefined {
+function findConv(root: Tensor): Conv2dRecord | undefined {
   const stack = [root];
   while (stack.length > 0) {
     const node = stack.pop()?.node;

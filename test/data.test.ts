@@ -11,6 +11,7 @@ import {
   flattenInputs,
   loadCsv,
   loadIdxPair,
+  loadSource,
   normalize,
   randomCrop,
   randomFlip,
@@ -51,6 +52,51 @@ test("IDX files load gzipped or plain, and bad files are named with what is wron
   assert.throws(() => readIdx(join(folder, "missing.idx")), /missing.idx does not exist/);
 });
 
+test("an IDX train/test pair with different image sizes is refused when opened, naming both files and sizes", () => {
+  const directory = mkdtempSync(join(tmpdir(), "gradscope-idx-"));
+  writeFileSync(join(directory, "train-images"), idxBytes(8, [2, 2, 2], new Array(8).fill(7)));
+  writeFileSync(join(directory, "train-labels"), idxBytes(8, [2], [0, 1]));
+  writeFileSync(join(directory, "test-images"), idxBytes(8, [1, 3, 3], new Array(9).fill(7)));
+  writeFileSync(join(directory, "test-labels"), idxBytes(8, [1], [1]));
+  const spec = {
+    source: "idx",
+    path: directory,
+    classes: 2,
+    train_images: "train-images",
+    train_labels: "train-labels",
+    test_images: "test-images",
+    test_labels: "test-labels",
+  } as const;
+  assert.throws(
+    () => loadSource(spec, 0),
+    (error: Error) => error.message.includes(`${join(directory, "train-images")} holds 2×2 images, ${join(directory, "test-images")} holds 3×3`),
+  );
+  writeFileSync(join(directory, "test-images"), idxBytes(8, [1, 2, 2], [1, 2, 3, 4]));
+  assert.deepEqual(loadSource(spec, 0).test?.inputShape, [1, 2, 2]);
+});
+
+test("the blobs test set comes from the training set's cluster centres", () => {
+  const classes = 4;
+  const { train, test } = loadSource({ source: "blobs", samples: 2000, classes, dims: 3, std: 0.5 }, 11);
+  assert.ok(test);
+  const centres = (dataset: typeof train) => {
+    const all = dataset.batch(Int32Array.from({ length: dataset.length }, (_, i) => i));
+    const sums = new Float64Array(classes * 3);
+    const counts = new Float64Array(classes);
+    for (let i = 0; i < all.size; i++) {
+      counts[all.targets[i]]++;
+      for (let d = 0; d < 3; d++) sums[all.targets[i] * 3 + d] += all.inputs[i * 3 + d];
+    }
+    return Array.from(sums, (s, k) => s / counts[Math.floor(k / 3)]);
+  };
+  const trainCentres = centres(train);
+  const testCentres = centres(test);
+  // 100 test points per class with σ 0.5: each mean is within 0.2 of its centre by a wide margin.
+  for (const [k, centre] of trainCentres.entries())
+    assert.ok(Math.abs(testCentres[k] - centre) < 0.2, `class ${Math.floor(k / 3)} axis ${k % 3}: test mean ${testCentres[k]}, train mean ${centre}`);
+  assert.notDeepEqual(test.batch([0]).inputs, train.batch([0]).inputs, "the test points are drawn anew");
+});
+
 test("CSV files load numeric columns with a label column; a bad cell is named by line and column", () => {
   const path = join(folder, "table.csv");
   writeFileSync(path, "x,y,label\n1,2,0\n3.5,-1,1\n");
@@ -58,8 +104,32 @@ test("CSV files load numeric columns with a label column; a bad cell is named by
   assert.deepEqual([...dataset.batch([1]).inputs], [3.5, -1]);
   assert.deepEqual([...dataset.batch([0, 1]).targets], [0, 1]);
   writeFileSync(path, "x,y,label\n1,2,0\n3.5,oops,1\n");
-  assert.throws(() => loadCsv(path, { label: "label", classes: 2 }), /table.csv:3: column "y" holds "oops", not a number/);
+  assert.throws(() => loadCsv(path, { label: "label", classes: 2 }), /table.csv:3: column "y" holds "oops", not a decimal number/);
   assert.throws(() => loadCsv(path, { label: "class", classes: 2 }), /has no column "class"; columns: x, y, label/);
+});
+
+test("CSV errors give the line in the file, counting the blank lines that are skipped", () => {
+  const path = join(folder, "gaps.csv");
+  const rows = ["x,label", "1,0", "", "2,1", "", "", "3,0", "4,1", "", "5,0", "6,1", "7,0", "8,1", "", "bad,0", "9,1"];
+  writeFileSync(path, `${rows.join("\n")}\n`);
+  assert.throws(() => loadCsv(path, { classes: 2 }), /gaps.csv:15: column "x" holds "bad"/);
+  writeFileSync(path, "x,label\r\n\r\n1,0\r\n\r\n2,0,3\r\n");
+  assert.throws(() => loadCsv(path, { classes: 2 }), /gaps.csv:5: expected 2 columns, found 3/);
+});
+
+test("CSV numbers are decimal only: hex, binary, octal, separators, Infinity and NaN are refused", () => {
+  const path = join(folder, "numbers.csv");
+  writeFileSync(path, "a,b,c,d,e,target\n 3 ,-0.5,1e-3,.5,+2.,7\n");
+  assert.deepEqual([...loadCsv(path, { classes: 0 }).inputs], [3, -0.5, 1e-3, 0.5, 2].map(Math.fround));
+  for (const cell of ["0x1F", "0b1", "0o7", "1_000", "Infinity", "-Infinity", "NaN", "1e999", "1,5", "1.2.3", "e5", "--1"]) {
+    writeFileSync(path, `a,target\n${cell},1\n`);
+    const quoted = cell.includes(",") ? "expected 2 columns" : `column "a" holds "${cell}", not a decimal number`;
+    assert.throws(
+      () => loadCsv(path, { classes: 0 }),
+      (error: Error) => error.message.includes(`numbers.csv:2: ${quoted}`),
+      cell,
+    );
+  }
 });
 
 test("shuffling is seeded per epoch: epochs differ, runs repeat, and a loader restarts mid-epoch on the same batches", () => {

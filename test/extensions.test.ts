@@ -1,15 +1,24 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { goldenValues, readGolden, toTensor } from "../src/conformance/golden.ts";
+import type { LayerCase } from "../src/conformance/layers.ts";
 import { backward } from "../src/engine/autograd.ts";
-import { tensor } from "../src/engine/creation.ts";
-import { backwardWithExtensions, type Histogram2dSpec, histogram1d, histogram2d } from "../src/engine/extensions/index.ts";
+import { parameter, tensor, zeros } from "../src/engine/creation.ts";
+import { convGramBatchDot, convGramBatchL2, gramRouteCheaper } from "../src/engine/extensions/convClosedForms.ts";
+import { backwardWithExtensions, type ExtensionRequest, type Histogram2dSpec, histogram1d, histogram2d } from "../src/engine/extensions/index.ts";
+import { forEachConvWeightChunk, individualGradients } from "../src/engine/extensions/individualGradients.ts";
+import { LayerContext } from "../src/engine/extensions/layerContext.ts";
 import { RankOneLinear, symmetricFromLower } from "../src/engine/extensions/linearClosedForms.ts";
 import { rankOneHistogram1d, rankOneHistogram2d, tensorHistogram1d, tensorHistogram2d } from "../src/engine/extensions/linearHistogram.ts";
+import { batchDot, batchL2, type StatisticRules, sumGradSquared } from "../src/engine/extensions/statistics.ts";
+import { type Conv2dOptions, type Conv2dRecord, conv2d, conv2dHyper } from "../src/engine/ops/conv2d.ts";
 import { crossEntropy } from "../src/engine/ops/losses.ts";
 import { mean, sum } from "../src/engine/ops/reduce.ts";
 import { slice } from "../src/engine/ops/shape.ts";
+import { Random } from "../src/engine/random.ts";
 import { scope } from "../src/engine/scope.ts";
-import { liveTensorCount } from "../src/engine/tensor.ts";
+import { liveTensorCount, type Tensor } from "../src/engine/tensor.ts";
 import { buildModel } from "../src/nn/spec.ts";
 import { assertClose, randomValues } from "./helpers.ts";
 
@@ -50,6 +59,10 @@ test("batchL2, batchDot, meanProjections, sumGradSquared and projections equal t
     const loss = mean(crossEntropy(model.forward(tensor(xs, [batch, 1, 6, 6])), tensor(ys, [batch], "int32")));
     // Without materialized gradients, conv layers take the general path from their own copies.
     const alone = backwardWithExtensions(loss, { meanProjections: true });
+    model.zeroGrad();
+    // Without batchDot, conv weights' batchL2 is reduced from chunks of per-sample gradients and
+    // sumGradSquared is summed one sample at a time.
+    const reduced = backwardWithExtensions(loss, { batchL2: true, sumGradSquared: true });
     model.zeroGrad();
     const stats = backwardWithExtensions(loss, {
       batchL2: true,
@@ -93,12 +106,24 @@ test("batchL2, batchDot, meanProjections, sumGradSquared and projections equal t
           `${what} ${k}`,
         );
       }
+      for (const [what, values] of [
+        ["sumGradSquared", s.sumGradSquared?.data],
+        ["sumGradSquared without materializing", reduced.get(p)?.sumGradSquared?.data],
+      ] as const) {
+        assertClose(
+          values ?? [],
+          Array.from({ length: p.size }, (_, j) => rows.reduce((t, r) => t + r[j] * r[j], 0)),
+          1e-4,
+          1e-8,
+          `${what} ${k}`,
+        );
+      }
       assertClose(
-        s.sumGradSquared?.data ?? [],
-        Array.from({ length: p.size }, (_, j) => rows.reduce((t, r) => t + r[j] * r[j], 0)),
+        reduced.get(p)?.batchL2 ?? [],
+        rows.map((r) => dot(r, r)),
         1e-4,
-        1e-8,
-        `sumGradSquared ${k}`,
+        1e-7,
+        `batchL2 without materializing ${k}`,
       );
       assertClose(
         s.projections ?? [],
@@ -371,4 +396,192 @@ test("the rank-one hist1d skips NaN products and bins infinities like torch.hist
     assert.ok(counts.reduce((a, b) => a + b, 0) < products.length, "NaN products are not counted");
     assert.deepEqual([...tensorHistogram1d(tensor(products, [products.length]), spec)], [...histogram1d(new Float32Array(products), spec)]);
   });
+});
+
+// The conv2d rules of the statistic table, against per-sample gradients given as rows [N][D].
+interface ConvStatistics {
+  batchL2: ArrayLike<number>;
+  batchDot: ArrayLike<number>;
+  sumGradSquared: ArrayLike<number>;
+}
+
+function statisticsOfRows(rows: number[][]): ConvStatistics {
+  const dot = (a: number[], b: number[]) => a.reduce((s, v, j) => s + v * b[j], 0);
+  return {
+    batchL2: rows.map((r) => dot(r, r)),
+    batchDot: rows.flatMap((a) => rows.map((b) => dot(a, b))),
+    sumGradSquared: rows[0].map((_, j) => rows.reduce((s, r) => s + r[j] * r[j], 0)),
+  };
+}
+
+const rowsOf = (values: ArrayLike<number>, batch: number): number[][] => {
+  const size = values.length / batch;
+  return Array.from({ length: batch }, (_, i) => Array.from(values).slice(i * size, (i + 1) * size));
+};
+
+// Weight: the Gram routes (forced, whatever the cost model picks) and the chunked pass's
+// sumGradSquared; bias: the table's conv2d closed forms.
+function convClosedForms(layer: Conv2dRecord, gradOut: Tensor, scale: number, role: "weight" | "bias"): ConvStatistics {
+  const context = new LayerContext(layer, gradOut, scale, { batchL2: true, sumGradSquared: true });
+  const parameter = (role === "weight" ? layer.weight : layer.bias) as Tensor;
+  const viaTable = <T>(rules: StatisticRules<T>): T => (rules.closedForms.conv2d?.(layer, context, role, parameter) as T) ?? assert.fail(`no conv2d ${role} rule`);
+  const squares = viaTable(sumGradSquared);
+  const result = {
+    batchL2: role === "weight" ? convGramBatchL2(layer, gradOut, scale) : viaTable(batchL2),
+    batchDot: role === "weight" ? convGramBatchDot(layer, gradOut, scale) : viaTable(batchDot),
+    sumGradSquared: squares.toArray(),
+  };
+  squares.dispose();
+  context.dispose();
+  return result;
+}
+
+function assertStatisticsClose(actual: ConvStatistics, expected: ConvStatistics, what: string): void {
+  // float32 Grams against float64 sums: relative to the largest entry of each statistic.
+  for (const key of ["batchL2", "batchDot", "sumGradSquared"] as const) {
+    const largest = Math.max(...Array.from(expected[key], Math.abs));
+    assertClose(actual[key], expected[key], 1e-4, 1e-5 * largest, `${what} ${key}`);
+  }
+}
+
+const convGeometries: Array<{ name: string; input: number[]; weight: number[]; options: Conv2dOptions; bias: boolean }> = [
+  { name: "plain 3x3", input: [4, 2, 7, 7], weight: [3, 2, 3, 3], options: {}, bias: true },
+  { name: "stride 2, padding 1", input: [4, 2, 7, 7], weight: [3, 2, 3, 3], options: { stride: 2, padding: 1 }, bias: true },
+  { name: "dilation 2", input: [4, 2, 8, 8], weight: [3, 2, 3, 3], options: { dilation: 2 }, bias: true },
+  { name: "groups 2", input: [4, 4, 6, 6], weight: [6, 2, 3, 3], options: { groups: 2, padding: 1 }, bias: true },
+  { name: "depthwise", input: [3, 4, 5, 5], weight: [4, 1, 3, 3], options: { groups: 4 }, bias: true },
+  { name: "no bias", input: [4, 2, 6, 6], weight: [3, 2, 3, 3], options: {}, bias: false },
+  { name: "mixed 2x3", input: [3, 3, 7, 6], weight: [4, 3, 2, 3], options: { stride: [2, 1], padding: [1, 2], dilation: [1, 2] }, bias: true },
+  { name: "1x1 output", input: [5, 8, 3, 3], weight: [16, 8, 3, 3], options: {}, bias: true },
+];
+
+test("conv2d's Gram batchL2/batchDot and its per-sample sumGradSquared equal the materialized per-sample gradients on every geometry, dense or sparse", () => {
+  for (const [k, g] of convGeometries.entries()) {
+    for (const zeroFraction of [0, 0.8]) {
+      const live = liveTensorCount();
+      scope(() => {
+        const x = tensor(
+          randomValues(
+            g.input.reduce((a, b) => a * b),
+            10 + k,
+          ),
+          g.input,
+        );
+        const weight = parameter(
+          randomValues(
+            g.weight.reduce((a, b) => a * b),
+            20 + k,
+          ),
+          g.weight,
+          "weight",
+        );
+        const bias = g.bias ? parameter(randomValues(g.weight[0], 30 + k), [g.weight[0]], "bias") : null;
+        const out = conv2d(x, weight, bias, g.options);
+        const layer = out.node?.layer;
+        assert.ok(layer?.kind === "conv2d");
+        const random = new Random(40 + k);
+        // Output gradients as sparse as ReLU and max-pooling leave them take the sparse kernels.
+        const gradOut = tensor(
+          randomValues(out.size, 50 + k).map((v) => (random.uniform() < zeroFraction ? 0 : v)),
+          out.shape,
+        );
+        const scale = 2.5;
+        for (const { parameter: p, gradients } of individualGradients(layer, gradOut, scale)) {
+          const role = p === weight ? "weight" : "bias";
+          const what = `${g.name}, ${zeroFraction} zeros, ${role}`;
+          assertStatisticsClose(convClosedForms(layer, gradOut, scale, role), statisticsOfRows(rowsOf(gradients.data, g.input[0])), what);
+          if (role === "weight") {
+            const context = new LayerContext(layer, gradOut, scale, { batchL2: true });
+            const expected = statisticsOfRows(rowsOf(gradients.data, g.input[0]));
+            const chunkedBatchL2 = context.convWeightReductions(layer).batchL2 ?? [];
+            assertClose(chunkedBatchL2, expected.batchL2, 1e-4, 1e-5 * Math.max(...Array.from(expected.batchL2)), `${what}, batchL2 of the chunked pass`);
+            context.dispose();
+            // Chunks of two samples, the last one short where N is odd.
+            const chunked: number[] = [];
+            forEachConvWeightChunk(layer, gradOut, scale, (first, chunk) => chunked.splice(first * weight.size, chunk.size, ...chunk.data), 2 * weight.size);
+            assertClose(chunked, gradients.data, 1e-6, 1e-7, `${what}, chunked`);
+          }
+        }
+      });
+      assert.equal(liveTensorCount(), live, `${g.name}: tensors freed`);
+    }
+  }
+});
+
+test("conv2d's closed forms reproduce layers.json's per-sample statistics (golden data)", () => {
+  const golden = readGolden<LayerCase>(fileURLToPath(new URL("../../shared/reference/layers.json", import.meta.url)));
+  const cases = golden.cases.filter((c) => c.op === "conv2d" && c.per_sample_grad_params);
+  assert.ok(cases.length >= 5, "the conv2d cases of layers.json");
+  for (const c of cases) {
+    scope(() => {
+      const h = c.hyper as Record<string, never>;
+      const params = Object.fromEntries(Object.entries(c.params).map(([name, value]) => [name, parameter(goldenValues(value), value.shape, name)]));
+      const out = conv2d(toTensor(c.input), params.weight, params.bias ?? null, { stride: h.stride, padding: h.padding, dilation: h.dilation, groups: h.groups });
+      const layer = out.node?.layer;
+      assert.ok(layer?.kind === "conv2d");
+      for (const [name, perSample] of Object.entries(c.per_sample_grad_params ?? {})) {
+        const role = name === "weight" ? "weight" : "bias";
+        const expected = statisticsOfRows(rowsOf(goldenValues(perSample), perSample.shape[0]));
+        assertStatisticsClose(convClosedForms(layer, toTensor(c.grad_output), 1, role), expected, `${c.name} ${name}`);
+      }
+    });
+  }
+});
+
+test("the cost model keeps fmnist_2c2d's convs on the materialized route and sends small output planes to the Gram route", () => {
+  const hyper = (input: number[], weight: number[], padding: number) => scope(() => conv2dHyper(zeros(input), zeros(weight), { padding }));
+  // fmnist_2c2d at batch 128: P = 784 and 196 output positions against K·out = 800 and 51200.
+  for (const h of [hyper([128, 1, 28, 28], [32, 1, 5, 5], 2), hyper([128, 32, 14, 14], [64, 32, 5, 5], 2)]) {
+    assert.equal(gramRouteCheaper(h, "batchL2"), false);
+    assert.equal(gramRouteCheaper(h, "batchDot"), false);
+  }
+  // A ResNet's last stage (7×7 planes, 256 channels): batchL2 by Grams, batchDot materialized.
+  const late = hyper([128, 256, 7, 7], [256, 256, 3, 3], 1);
+  assert.equal(gramRouteCheaper(late, "batchL2"), true);
+  assert.equal(gramRouteCheaper(late, "batchDot"), false);
+  // 8×8 planes of 64 channels: by Grams, unless the output gradient is mostly zero, which
+  // makes materializing cheaper.
+  const middle = hyper([128, 64, 10, 10], [64, 64, 3, 3], 0);
+  assert.equal(gramRouteCheaper(middle, "batchL2", false), true);
+  assert.equal(gramRouteCheaper(middle, "batchL2", true), false);
+  // A 1×1 output: both by Grams.
+  const point = hyper([128, 64, 3, 3], [128, 64, 3, 3], 0);
+  assert.equal(gramRouteCheaper(point, "batchL2"), true);
+  assert.equal(gramRouteCheaper(point, "batchDot"), true);
+});
+
+test("backwardWithExtensions takes conv2d's Gram route where it is cheaper, with the materialized route's values and no tensor left behind", () => {
+  const pointSpec = { layers: [{ type: "conv2d", out_channels: 16, kernel_size: 3 }, { type: "relu" }, { type: "flatten" }, { type: "linear", out: 3 }] };
+  const { model } = buildModel(pointSpec, [8, 3, 3], 5);
+  const n = 6;
+  const xs = randomValues(n * 72, 61);
+  const ys = [0, 1, 2, 2, 1, 0];
+  const run = (request: ExtensionRequest) =>
+    scope(() => {
+      model.zeroGrad();
+      const loss = mean(crossEntropy(model.forward(tensor(xs, [n, 8, 3, 3])), tensor(ys, [n], "int32")));
+      let conv: Conv2dRecord | undefined;
+      const stats = backwardWithExtensions(loss, request);
+      for (let node = loss.node; node && !conv; node = node.inputs[0]?.node ?? null) if (node.layer?.kind === "conv2d") conv = node.layer;
+      assert.ok(conv && gramRouteCheaper(conv.hyper, "batchL2") && gramRouteCheaper(conv.hyper, "batchDot"), "the Gram route is the cheaper one here");
+      const values = model.parameters().map((p) => {
+        const s = stats.get(p);
+        const squares = s?.sumGradSquared?.toArray() ?? [];
+        s?.sumGradSquared?.dispose();
+        s?.individualGradients?.dispose();
+        return { batchL2: s?.batchL2 ?? [], batchDot: s?.batchDot ?? [], sumGradSquared: squares };
+      });
+      return values;
+    });
+  const closedRequest = { batchL2: true, batchDot: true, sumGradSquared: true };
+  run(closedRequest);
+  // Counted after the parameters' .grad exist.
+  const live = liveTensorCount();
+  const closed = run(closedRequest);
+  assert.equal(liveTensorCount(), live);
+  // Asking for the individual gradients materializes them, and every statistic reduces them.
+  const materialized = run({ batchL2: true, batchDot: true, sumGradSquared: true, individualGradients: true });
+  for (const [k, expected] of materialized.entries()) assertStatisticsClose(closed[k], expected, `parameter ${k}`);
+  assert.equal(liveTensorCount(), live);
+  model.dispose();
 });

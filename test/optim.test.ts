@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { type GoldenTensor, goldenValues, readGolden } from "../src/conformance/golden.ts";
 import { backward } from "../src/engine/autograd.ts";
 import { parameter, tensor } from "../src/engine/creation.ts";
 import { crossEntropy } from "../src/engine/ops/losses.ts";
@@ -74,6 +76,98 @@ for (const [name, options] of configs) {
     );
   });
 }
+
+// PyTorch rounds 1 − β1 and 1 − β2 from double (1 − 0.9f in float32 is 0.100000024, not 0.1f)
+// and keeps mu_product in a float32 tensor: either slip moves parameters by float32 roundings,
+// which the golden trajectory shows bit for bit.
+test("NAdam reproduces torch.optim.NAdam's golden trajectory bit for bit, mu_product included", () => {
+  type Case = {
+    name: string;
+    hyper_given: Record<string, unknown>;
+    initial_params: GoldenTensor[];
+    grads: GoldenTensor[][];
+    params_after: GoldenTensor[][];
+    final_state: Array<{ mu_product: GoldenTensor }>;
+  };
+  const golden = readGolden<Case>(fileURLToPath(new URL("../reference/optimizers.json", import.meta.url)));
+  const nadam = golden.cases.find((c) => c.name === "nadam");
+  assert.ok(nadam, "optimizers.json has the nadam case");
+  const params = nadam.initial_params.map((t, i) => parameter(goldenValues(t), t.shape, `p${i}`).keep());
+  const optimizer = createOptimizer("nadam", params, nadam.hyper_given);
+  nadam.grads.forEach((grads, step) => {
+    params.forEach((p, i) => {
+      p.grad?.dispose();
+      p.grad = tensor(goldenValues(grads[i]), grads[i].shape).keep();
+    });
+    optimizer.step();
+    for (const [i, p] of params.entries()) assert.deepEqual(p.data, Float32Array.from(goldenValues(nadam.params_after[step][i])), `step ${step + 1} p${i}`);
+  });
+  const state = optimizer.stateDict().state;
+  for (const [i, expected] of nadam.final_state.entries()) assert.equal(state[i]?.values.muProduct, goldenValues(expected.mu_product)[0], `p${i} mu_product`);
+  optimizer.dispose();
+  for (const p of params) p.dispose();
+});
+
+// PyTorch's _single_tensor_nadam replayed one float32 rounding at a time (Math.fround after each
+// tensor op; the scalars in double, as Python computes them). The lerp of exp_avg is fused on
+// CPUs with FMA, in PyTorch and in the relaxed-SIMD kernels alike, so both forms are replayed.
+function replayNAdam(
+  h: { lr: number; betas: [number, number]; eps: number; weight_decay: number; momentum_decay: number; decoupled_weight_decay: boolean },
+  initial: number[],
+  grads: number[][],
+  fusedLerp: boolean,
+): Float32Array[] {
+  const f = Math.fround;
+  const [beta1, beta2] = h.betas;
+  const p = Float32Array.from(initial);
+  const m = new Float32Array(p.length);
+  const v = new Float32Array(p.length);
+  let muProduct = 1;
+  return grads.map((g, k) => {
+    const step = k + 1;
+    const mu = beta1 * (1 - 0.5 * 0.96 ** (step * h.momentum_decay));
+    const muNext = beta1 * (1 - 0.5 * 0.96 ** ((step + 1) * h.momentum_decay));
+    muProduct = f(muProduct * f(mu));
+    const gradCoef = f((-h.lr * (1 - mu)) / (1 - muProduct));
+    const avgCoef = f((-h.lr * muNext) / (1 - muProduct * muNext));
+    const bc2 = f(1 - beta2 ** step);
+    for (let j = 0; j < p.length; j++) {
+      let d = f(g[j]);
+      if (h.decoupled_weight_decay) p[j] = f(p[j] * f(1 - h.lr * h.weight_decay));
+      else d = f(d + f(f(h.weight_decay) * p[j]));
+      const diff = f(d - m[j]);
+      m[j] = fusedLerp ? f(f(1 - beta1) * diff + m[j]) : f(m[j] + f(f(1 - beta1) * diff));
+      v[j] = f(f(f(beta2) * v[j]) + f(f(f(1 - beta2) * d) * d));
+      const denom = f(f(Math.sqrt(f(v[j] / bc2))) + f(h.eps));
+      p[j] = f(p[j] + f(f(gradCoef * d) / denom));
+      p[j] = f(p[j] + f(f(avgCoef * m[j]) / denom));
+    }
+    return p.slice();
+  });
+}
+
+test("NAdam follows PyTorch's order of operations with weight decay (L2 and decoupled) and other betas", () => {
+  for (const decoupled of [false, true]) {
+    const h = { lr: 0.01, betas: [0.8, 0.95] as [number, number], eps: 1e-6, weight_decay: 0.05, momentum_decay: 0.01, decoupled_weight_decay: decoupled };
+    const initial = randomValues(10, 21).map(Math.fround);
+    const grads = Array.from({ length: 8 }, (_, k) => randomValues(10, 30 + k).map((g) => Math.fround(0.05 * g)));
+    const param = parameter(initial, [10], "p").keep();
+    const optimizer = createOptimizer("nadam", [param], h);
+    const trajectory = grads.map((g) => {
+      param.grad?.dispose();
+      param.grad = tensor(g, [10]).keep();
+      optimizer.step();
+      return param.data.slice();
+    });
+    const replays = [false, true].map((fused) => replayNAdam(h, initial, grads, fused));
+    assert.ok(
+      replays.some((replay) => replay.every((p, k) => p.every((x, j) => x === trajectory[k][j]))),
+      `decoupled ${decoupled}: the trajectory is PyTorch's, rounding for rounding`,
+    );
+    optimizer.dispose();
+    param.dispose();
+  }
+});
 
 function makeParamsValue(j: number): number {
   return Math.fround(randomValues(12, 7)[j]);
@@ -238,4 +332,18 @@ test("schedulers: state round-trips, chaining multiplies, sequential switches, a
   assert.throws(() => createScheduler("cosin", optimizer, {}), /unknown scheduler "cosin" \(did you mean "cosine"\?\)/);
   assert.throws(() => createScheduler("step", optimizer, { step_size: 0 }), /StepLR: stepSize must be a positive integer, got 0/);
   w.dispose();
+});
+
+test("Adam, AdamW and RAdam blend the moments with 1 − β computed in double, as torch.optim does (1 − 0.9f is not 0.1f)", () => {
+  for (const name of ["adam", "adamw", "radam"]) {
+    // 13 elements: three SIMD blocks and the scalar tail.
+    const param = parameter(new Array(13).fill(0.5), [13]);
+    param.grad = tensor(new Array(13).fill(1), [13]);
+    const optimizer = createOptimizer(name, [param], { lr: 1e-3, betas: [0.9, 0.999], weight_decay: 0 });
+    optimizer.step();
+    const { buffers } = optimizer.stateDict().state[0]!;
+    // One step from zero moments with gradient 1: m = (1 − β1)·1 and v = (1 − β2)·1·1.
+    assert.deepEqual([...buffers.expAvg], new Array(13).fill(Math.fround(0.1)), `${name} exp_avg`);
+    assert.deepEqual([...buffers.expAvgSq], new Array(13).fill(Math.fround(1 - 0.999)), `${name} exp_avg_sq`);
+  }
 });

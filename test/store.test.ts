@@ -125,7 +125,7 @@ test("gradscope runs show/delete and export work on a finished run; unknown ids 
   assert.equal(spawnSync(process.execPath, [bin, "export", id, "--format", "csv", "--out", out, "--store", store]).status, 0);
   assert.match(readFileSync(join(out, `${id}.csv`), "utf8").split("\n")[0], /^step,.*quantities\/NormTest.*train\/loss/);
   const missing = spawnSync(process.execPath, [bin, "runs", "show", "nope", "--store", store], { encoding: "utf8" });
-  assert.equal(missing.status, 1);
+  assert.equal(missing.status, 2);
   assert.match(missing.stderr, /no run "nope"/);
   assert.equal(spawnSync(process.execPath, [bin, "runs", "delete", id, "--store", store]).status, 0);
   assert.equal(JSON.parse(spawnSync(process.execPath, [bin, "runs", "--json", "--store", store], { encoding: "utf8" }).stdout).length, 1, "only the crashed run remains");

@@ -3,9 +3,11 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { main } from "../src/cli/main.ts";
 import { buildData, buildTraining, type TrainingSetup } from "../src/config/build.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { liveTensorCount } from "../src/engine/tensor.ts";
+import { confusionTable } from "../src/metrics/confusion.ts";
 import type { Callback } from "../src/train/callback.ts";
 import { captureCheckpoint, loadCheckpoint, restoreCheckpoint, saveCheckpoint } from "../src/train/checkpoint.ts";
 
@@ -157,4 +159,130 @@ test("a quantities section computes Cockpit quantities during training into quan
   assert.ok(lines.every((l) => l.quantity !== "Distance" || l.value.length === s.model.parameters().length));
   dispose(s);
   assert.throws(() => setup(["quantities={norm_tset: true}"]), /quantities.norm_tset: unknown key \(did you mean "norm_test"\?\)/);
+});
+
+// A config file of its own in the test folder; returns its path.
+function configNamed(name: string, text: string): string {
+  const path = join(folder, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+async function fitConfig(path: string, overrides: string[] = []): Promise<TrainingSetup> {
+  const directory = join(folder, `run-${runCount++}`);
+  mkdirSync(directory);
+  const loaded = loadConfig([path], overrides);
+  const s = buildTraining(loaded, buildData(loaded), directory);
+  await s.trainer.fit(s.data.train, s.data.validation);
+  return s;
+}
+
+test("bce_with_logits with the default accuracy scores one logit per example as class 1 when it is > 0", async () => {
+  const path = configNamed(
+    "binary.yaml",
+    `seed: 1
+model: { layers: [{ type: linear, out: 16 }, { type: tanh }, { type: linear, out: 1 }] }
+data: { source: blobs, samples: 400, classes: 2, dims: 2, std: 0.5, batch_size: 20, validation: 0.2 }
+training: { epochs: 4, loss: bce_with_logits, metrics: [accuracy, confusion_matrix, top_k_accuracy] }
+optimizer: { name: adam, lr: 0.05 }
+`,
+  );
+  for (const classes of [2, 1]) {
+    const s = await fitConfig(path, [`data.classes=${classes}`]);
+    const last = s.trainer.history[s.trainer.history.length - 1];
+    assert.ok(last.val_accuracy > (classes === 2 ? 0.9 : 0.99), `classes ${classes}: val_accuracy ${last.val_accuracy}`);
+    // top-k with k = 5 ≥ 2 classes always hits.
+    assert.equal(last.val_top_5_accuracy, 1);
+    const { logs, matrices } = s.trainer.evaluateWithMatrices(s.data.test, "test_");
+    const matrix = matrices.test_confusion_matrix;
+    assert.equal(matrix.length, 2);
+    assert.equal(
+      matrix.flat().reduce((a, b) => a + b, 0),
+      s.data.test.dataset.length,
+    );
+    assert.equal((matrix[0][0] + matrix[1][1]) / s.data.test.dataset.length, logs.test_accuracy);
+    dispose(s);
+  }
+});
+
+test("the mse loss with classes 0 (or omitted) reports mae, mse, rmse and r2; a classification metric is refused", async () => {
+  const csv = join(folder, "regression.csv");
+  const rows = Array.from({ length: 200 }, (_, i) => {
+    const x = (i % 40) / 10 - 2;
+    const z = Math.floor(i / 40) / 2;
+    return `${x},${z},${(2 * x - z + 0.5).toFixed(4)}`;
+  });
+  writeFileSync(csv, `x,z,y\n${rows.join("\n")}\n`);
+  const regressionConfig = (name: string, classes: string) =>
+    configNamed(
+      name,
+      `seed: 2
+model: { layers: [{ type: linear, out: 1 }] }
+data: { source: csv, path: ${csv}, ${classes}batch_size: 10, validation: 0.2 }
+training: { epochs: 20, loss: mse }
+optimizer: { name: sgd, lr: 0.05 }
+`,
+    );
+  const path = regressionConfig("regression.yaml", "classes: 0, ");
+  for (const config of [path, regressionConfig("regression-no-classes.yaml", "")]) {
+    const s = await fitConfig(config);
+    const last = s.trainer.history[s.trainer.history.length - 1];
+    assert.ok(Math.abs(last.val_mse - last.val_loss) <= 1e-6 * last.val_loss, `val_mse ${last.val_mse} is the mean squared error, as val_loss`);
+    assert.ok(Math.abs(last.val_rmse - Math.sqrt(last.val_mse)) < 1e-12);
+    assert.ok(last.val_mae > 0 && last.val_mae <= last.val_rmse);
+    assert.ok(last.val_r2 > 0.99, `a linear target is fitted: r2 ${last.val_r2}`);
+    assert.equal(last.val_accuracy, undefined);
+    dispose(s);
+  }
+  assert.throws(
+    () => loadConfigAndBuild(path, ["training.metrics=[mae, accuracy]"]),
+    /training.metrics.1: metric accuracy scores classification, but the mse loss trains regression; its metrics: mae, mse, rmse, r2/,
+  );
+  assert.throws(() => loadConfigAndBuild(path, ["training.loss=cross_entropy"]), /data.classes: 0 means regression targets, which the cross_entropy loss cannot train/);
+});
+
+function loadConfigAndBuild(path: string, overrides: string[]): void {
+  const loaded = loadConfig([path], overrides);
+  const s = buildTraining(loaded, buildData(loaded), folder);
+  dispose(s);
+}
+
+test("a confusion_matrix metric reaches summary.json, the console and gradscope eval", async () => {
+  const path = configNamed(
+    "confusion.yaml",
+    `seed: 4
+model: { arch: mlp, hidden: [16], classes: 3 }
+data: { source: blobs, samples: 300, classes: 3, dims: 2, std: 0.4, batch_size: 30 }
+training: { epochs: 2, metrics: [accuracy, { name: confusion_matrix }], runs_dir: ${join(folder, "confusion-runs")} }
+optimizer: { name: adam, lr: 0.05 }
+store: { enabled: false }
+`,
+  );
+  const printed: string[] = [];
+  const write = process.stdout.write;
+  process.stdout.write = ((text: string) => printed.push(text) > 0) as typeof process.stdout.write;
+  let trained: number;
+  let evaluated: number;
+  const runs = join(folder, "confusion-runs");
+  try {
+    trained = await main(["train", "-c", path, "--quiet"]);
+    const run = join(runs, readdirSync(runs)[0]);
+    evaluated = await main(["eval", "-c", path, "--checkpoint", join(run, "checkpoints", "latest.gsckpt")]);
+  } finally {
+    process.stdout.write = write;
+  }
+  assert.equal(trained, 0);
+  assert.equal(evaluated, 0);
+  const run = join(runs, readdirSync(runs)[0]);
+  const summary = JSON.parse(readFileSync(join(run, "summary.json"), "utf8"));
+  const matrix: number[][] = summary.test.test_confusion_matrix;
+  assert.equal(matrix.length, 3);
+  assert.equal(
+    matrix.flat().reduce((a, b) => a + b, 0),
+    60,
+    "the 60 test points",
+  );
+  assert.equal((matrix[0][0] + matrix[1][1] + matrix[2][2]) / 60, summary.test.test_accuracy);
+  assert.ok(printed.join("").includes(`test_confusion_matrix:\n${confusionTable(matrix)}\n`), "printed after the test line");
+  assert.deepEqual(JSON.parse(printed[printed.length - 1]).test_confusion_matrix, matrix, "eval prints it in its JSON");
 });

@@ -1,11 +1,14 @@
-import { writeFileSync } from "node:fs";
-import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { ConfigError } from "../config/load.ts";
 import { configJsonSchema } from "../config/schema.ts";
+import { packageFile } from "../engine/packageFiles.ts";
+import { CheckpointError } from "../train/checkpoint.ts";
 import { predictCommand } from "./predict.ts";
-import { defaultStorePath, exportCommand, runsCommand } from "./runs.ts";
+import { defaultStorePath, exportCommand, exportFormats, runsActions, runsCommand } from "./runs.ts";
 import { ExitCode, evalCommand, trainCommand } from "./train.ts";
 import { type ServeOptions, uiCommand } from "./ui.ts";
+import { UsageError } from "./usageError.ts";
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -15,9 +18,15 @@ const portNumber = (text: string) => {
   return port;
 };
 
+const packageVersion = () => (JSON.parse(readFileSync(packageFile(import.meta.url, 1, "package.json"), "utf8")) as { version: string }).version;
+
 /** Runs the `gradscope` command line; resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const program = new Command("gradscope").description("Train neural networks and see, live, what happens inside the training.").exitOverride().showHelpAfterError();
+  const program = new Command("gradscope")
+    .description("Train neural networks and see, live, what happens inside the training.")
+    .version(packageVersion(), "-V, --version", "print the gradscope version")
+    .exitOverride()
+    .showHelpAfterError();
   let code: number = ExitCode.ok;
   program
     .command("train")
@@ -32,7 +41,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--token <token>", "the dashboard's access token (generated for non-loopback hosts)")
     .argument("[overrides...]", "e.g. training.epochs=3 optimizer.lr=0.01")
     .action(async (overrides: string[], opts: { config: string[]; resume?: string; printConfig?: boolean; quiet?: boolean } & ServeOptions & { dashboard?: boolean }) => {
-      if (opts.config.length === 0 && !opts.resume) throw new ConfigError("train needs -c FILE (or --resume RUN_DIR)");
+      if (opts.config.length === 0 && !opts.resume) throw new UsageError("gradscope: train needs -c FILE (or --resume RUN_DIR)");
       const dashboard = opts.dashboard ? { host: opts.host, port: opts.port, token: opts.token } : undefined;
       code = await trainCommand({ configs: opts.config, overrides, resume: opts.resume, printConfig: opts.printConfig, quiet: opts.quiet, dashboard });
     });
@@ -53,6 +62,7 @@ export async function main(argv: string[]): Promise<number> {
     .requiredOption("--checkpoint <file>", "a .gsckpt file, e.g. runs/<id>/checkpoints/best.gsckpt")
     .argument("[overrides...]", "key.path=value overrides")
     .action((overrides: string[], opts: { config: string[]; checkpoint: string }) => {
+      if (!existsSync(opts.checkpoint)) throw new UsageError(`gradscope: eval --checkpoint ${opts.checkpoint}: no such file`);
       code = evalCommand({ configs: opts.config, overrides, checkpoint: opts.checkpoint });
     });
   program
@@ -69,7 +79,7 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command("runs")
     .description("list, show or delete the runs in the store")
-    .argument("[action]", "list (default), show or delete", "list")
+    .addArgument(new Argument("[action]", "list (default), show or delete").choices(runsActions).default("list"))
     .argument("[id]", "a run id (or a unique prefix of one)")
     .option("--store <path>", "the run store", defaultStorePath)
     .option("--json", "machine-readable output")
@@ -80,7 +90,7 @@ export async function main(argv: string[]): Promise<number> {
     .command("export")
     .description("export a run's logged values")
     .argument("<id>", "a run id (or a unique prefix of one)")
-    .requiredOption("--format <format>", "jsonl, csv or tfevents")
+    .addOption(new Option("--format <format>", "jsonl, csv or tfevents").choices(exportFormats).makeOptionMandatory())
     .option("--out <dir>", "the folder to write into", ".")
     .option("--store <path>", "the run store", defaultStorePath)
     .action((id: string, opts: { store: string; format: string; out: string }) => {
@@ -102,6 +112,11 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof CommanderError) return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     if (error instanceof ConfigError) {
       process.stderr.write(`config error:\n${error.message}\n`);
+      return ExitCode.usage;
+    }
+    // A checkpoint that cannot be used is bad input, like a bad config: nothing was trained or evaluated.
+    if (error instanceof UsageError || error instanceof CheckpointError) {
+      process.stderr.write(`${error.message}\n`);
       return ExitCode.usage;
     }
     process.stderr.write(`${(error as Error).message}\n`);

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, extname, join } from "node:path";
 import { stringify } from "yaml";
 import { writeFileAtomic } from "../train/checkpoint.ts";
+import { UsageError } from "./usageError.ts";
 
 const stamp = (date: Date) => date.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
 
@@ -27,7 +28,7 @@ export function runName(configName: string | undefined, files: string[]): string
 /** The saved config of an existing run directory, checked to exist. */
 export function runConfigFile(directory: string): string {
   const file = join(directory, "config.yaml");
-  if (!existsSync(file)) throw new Error(`gradscope: ${directory} is not a run directory (no config.yaml)`);
+  if (!existsSync(file)) throw new UsageError(`gradscope: ${directory} is not a run directory (no config.yaml)`);
   readFileSync(file, "utf8");
   return file;
 }

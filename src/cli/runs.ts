@@ -1,15 +1,36 @@
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { toCsv, toJsonl } from "../store/export.ts";
-import { type RunRecord, RunStore } from "../store/runStore.ts";
+import { createExportFolder, toCsv, toJsonl } from "../store/export.ts";
+import { RunLookupError, type RunRecord, RunStore } from "../store/runStore.ts";
 import { writeTfEvents } from "../store/tfevents.ts";
+import { UsageError } from "./usageError.ts";
 
-/** The store the `runs` and `export` commands read by default. */
+/** The store the `runs`, `export` and `ui` commands read by default. */
 export const defaultStorePath = join("runs", "gradscope.db");
 
+/** The `runs` actions. */
+export const runsActions = ["list", "show", "delete"];
+
+/** The `export --format` choices. */
+export const exportFormats = ["jsonl", "csv", "tfevents"];
+
+/** Checks that the store a command reads exists (opening a missing one would create it). */
+export function requireStore(path: string): void {
+  if (!existsSync(path)) throw new UsageError(`gradscope: no run store at ${path} (train a run first, or pass --store PATH)`);
+}
+
 function openExisting(path: string): RunStore {
-  if (!existsSync(path)) throw new Error(`gradscope: no run store at ${path} (train a run first, or pass --store PATH)`);
+  requireStore(path);
   return new RunStore(path);
+}
+
+// The run an id (or prefix) names; naming none or several is the user's mistake.
+function findRun(store: RunStore, id: string): RunRecord {
+  try {
+    return store.getRun(id);
+  } catch (error) {
+    throw error instanceof RunLookupError ? new UsageError(error.message) : error;
+  }
 }
 
 const when = (seconds: number) => new Date(seconds * 1000).toISOString().replace("T", " ").slice(0, 19);
@@ -26,8 +47,9 @@ function describe(run: RunRecord): Record<string, unknown> {
   };
 }
 
-/** `gradscope runs list|show|delete`: prints to stdout; `json` for scripts. */
+/** `gradscope runs list|show|delete` (one of `runsActions`): prints to stdout; `json` for scripts. */
 export function runsCommand(action: string, id: string | undefined, options: { store: string; json?: boolean }): number {
+  if (action !== "list" && !id) throw new UsageError(`gradscope: runs ${action} needs a run id`);
   const store = openExisting(options.store);
   try {
     if (action === "list") {
@@ -46,35 +68,35 @@ export function runsCommand(action: string, id: string | undefined, options: { s
       }
       return 0;
     }
-    if (!id) throw new Error(`gradscope: runs ${action} needs a run id`);
-    const run = store.getRun(id);
+    const run = findRun(store, id as string);
     if (action === "show") {
       const details = { ...describe(run), directory: run.directory, config: run.config, summary: run.summary, keys: store.keys(run.id), events: store.events(run.id) };
-      process.stdout.write(options.json ? `${JSON.stringify(details, null, 2)}\n` : `${JSON.stringify(details, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify(details, null, 2)}\n`);
       return 0;
     }
-    if (action === "delete") {
-      store.deleteRun(run.id);
-      process.stdout.write(`deleted ${run.id} from ${options.store}${run.directory ? ` (its directory ${run.directory} is kept)` : ""}\n`);
-      return 0;
-    }
-    throw new Error(`gradscope: unknown runs action "${action}"; use list, show or delete`);
+    store.deleteRun(run.id);
+    process.stdout.write(`deleted ${run.id} from ${options.store}${run.directory ? ` (its directory ${run.directory} is kept)` : ""}\n`);
+    return 0;
   } finally {
     store.close();
   }
 }
 
 /**
- * `gradscope export`: writes a run's logged values into `out` as <id>.jsonl, <id>.csv, or a
- * TensorBoard event file `events.out.tfevents.<time>.gradscope` in `out/<id>/`.
+ * `gradscope export` (`format` one of `exportFormats`): writes a run's logged values into `out`
+ * as <id>.jsonl, <id>.csv, or a TensorBoard event file `events.out.tfevents.<time>.gradscope` in
+ * `out/<id>/`.
  */
 export function exportCommand(id: string, options: { store: string; format: string; out: string }): number {
   const store = openExisting(options.store);
   try {
-    const run = store.getRun(id);
-    if (!["jsonl", "csv", "tfevents"].includes(options.format)) throw new Error(`gradscope: export --format must be jsonl, csv or tfevents, got "${options.format}"`);
+    const run = findRun(store, id);
     const folder = options.format === "tfevents" ? join(options.out, run.id) : options.out;
-    mkdirSync(folder, { recursive: true });
+    try {
+      createExportFolder(folder);
+    } catch (error) {
+      throw new UsageError(`gradscope: export --out ${options.out}: ${(error as Error).message.replace(/^gradscope: /, "")}`);
+    }
     const file = options.format === "tfevents" ? join(folder, `events.out.tfevents.${Math.floor(Date.now() / 1000)}.gradscope`) : join(folder, `${run.id}.${options.format}`);
     if (options.format === "jsonl") writeFileSync(file, toJsonl(store, run.id));
     else if (options.format === "csv") writeFileSync(file, toCsv(store, run.id));

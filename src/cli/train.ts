@@ -5,11 +5,12 @@ import { buildData, buildTraining, type TrainingSetup } from "../config/build.ts
 import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { startDashboardWorker } from "../dashboard/launch.ts";
+import { confusionTable } from "../metrics/confusion.ts";
 import { type RunStatus, RunStore } from "../store/runStore.ts";
 import { LATEST, writeTrainerCheckpoint } from "../train/callbacks/modelCheckpoint.ts";
 import { epochLine } from "../train/callbacks/progress.ts";
 import { STOP_REQUESTED } from "../train/callbacks/storeStopWatcher.ts";
-import { loadCheckpoint, restoreCheckpoint } from "../train/checkpoint.ts";
+import { CheckpointError, loadCheckpoint, restoreCheckpoint } from "../train/checkpoint.ts";
 import { createRunDirectory, runConfigFile, runName } from "./runDirectory.ts";
 
 /** The run store a config asks for, or null when `store.enabled` is false. */
@@ -102,12 +103,14 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
         log(`checkpoint saved; resume with: gradscope train --resume ${directory}`);
       }
     }
-    const test = trainer.evaluate(data.test, "test_");
+    const { logs: testLogs, matrices } = trainer.evaluateWithMatrices(data.test, "test_");
     log(
-      `test: ${epochLine({ epoch: trainer.position.epoch, ...test }, loaded.config.training.epochs)
+      `test: ${epochLine({ epoch: trainer.position.epoch, ...testLogs }, loaded.config.training.epochs)
         .replace(/^epoch \S+\s+/, "")
         .replace(/\s+\(.*$/, "")}`,
     );
+    for (const [key, matrix] of Object.entries(matrices)) log(`${key}:\n${confusionTable(matrix)}`);
+    const test = { ...testLogs, ...matrices };
     const seconds = trainer.history.reduce((s, h) => s + (h.epoch_seconds ?? 0), 0);
     summary = {
       status: result.status,
@@ -175,7 +178,7 @@ export function withCheckpoint<T>(options: EvalCommandOptions, use: (setup: Trai
     try {
       restoreCheckpoint(checkpoint, setup);
     } catch (error) {
-      throw new Error(`gradscope: checkpoint ${options.checkpoint} does not fit what the config describes: ${(error as Error).message.replace(/^gradscope: /, "")}`);
+      throw new CheckpointError(`gradscope: checkpoint ${options.checkpoint} does not fit what the config describes: ${(error as Error).message.replace(/^gradscope: /, "")}`);
     }
     return use(setup);
   } finally {
@@ -188,7 +191,8 @@ export function withCheckpoint<T>(options: EvalCommandOptions, use: (setup: Trai
 /** `gradscope eval`: the test-set loss and metrics of a checkpoint under a config. */
 export function evalCommand(options: EvalCommandOptions): number {
   return withCheckpoint(options, (setup) => {
-    process.stdout.write(`${JSON.stringify(setup.trainer.evaluate(setup.data.test, "test_"))}\n`);
+    const { logs, matrices } = setup.trainer.evaluateWithMatrices(setup.data.test, "test_");
+    process.stdout.write(`${JSON.stringify({ ...logs, ...matrices })}\n`);
     return ExitCode.ok;
   });
 }

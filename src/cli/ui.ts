@@ -1,5 +1,5 @@
-import { existsSync } from "node:fs";
 import { startDashboard } from "../dashboard/server.ts";
+import { requireStore } from "./runs.ts";
 import { ExitCode, untilSignal } from "./train.ts";
 
 /** Where the dashboard listens. */
@@ -11,7 +11,7 @@ export interface ServeOptions {
 
 /** `gradscope ui`: serves the dashboard of every run in the store until SIGINT or SIGTERM. */
 export async function uiCommand(options: ServeOptions & { store: string }): Promise<number> {
-  if (!existsSync(options.store)) throw new Error(`gradscope: no run store at ${options.store} (train a run first, or pass --store PATH)`);
+  requireStore(options.store);
   const dashboard = await startDashboard({ storePath: options.store, host: options.host, port: options.port, token: options.token });
   process.stdout.write(`gradscope dashboard: ${dashboard.url} (Ctrl-C to stop)\n`);
   await untilSignal();

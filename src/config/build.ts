@@ -9,7 +9,7 @@ import type { Tensor } from "../engine/tensor.ts";
 import type { Module } from "../nn/module.ts";
 import { buildModel, type ModelSpec } from "../nn/spec.ts";
 import type { BaseHyper, Optimizer } from "../optim/optimizer.ts";
-import { createOptimizer, createScheduler } from "../optim/registry.ts";
+import { createOptimizer, createScheduler, optimizerDefaults, optimizerNames, schedulerNames, schedulerOptionNames } from "../optim/registry.ts";
 import type { Schedule } from "../optim/schedulers/scheduler.ts";
 import { createQuantities } from "../quantities/registry.ts";
 import { QuantityTracker } from "../quantities/tracker.ts";
@@ -24,8 +24,10 @@ import { QuantityLogger } from "../train/callbacks/quantityLogger.ts";
 import { StoreLogger } from "../train/callbacks/storeLogger.ts";
 import { StoreStopWatcher } from "../train/callbacks/storeStopWatcher.ts";
 import { SystemMonitor } from "../train/callbacks/systemMonitor.ts";
+import { checkMetricsFit, defaultMetricNames } from "../train/losses.ts";
 import { type MetricSpec, Trainer } from "../train/trainer.ts";
 import { ConfigError, type LoadedConfig } from "./load.ts";
+import { type ConfigPath, pathString } from "./path.ts";
 import { type Config, snake } from "./schema.ts";
 
 /** The data loaders of a run. */
@@ -50,27 +52,31 @@ export interface TrainingSetup {
   tracker?: QuantityTracker;
 }
 
-type Path = Array<string | number>;
+// The optimizers and schedulers check their options under their camelCase names; the config
+// spells them in snake_case, and so must the messages.
+const camelOptionNames = new Set([...optimizerNames.flatMap((name) => Object.keys(optimizerDefaults(name))), ...schedulerNames.flatMap(schedulerOptionNames)]);
+const yamlNames = (message: string) => message.replace(/\b[a-z]+[A-Z0-9]\w*\b/g, (word) => (camelOptionNames.has(word) ? snake(word) : word));
 
 // Runs `build`, turning its error into a ConfigError located at the config field it names.
-function located<T>(loaded: LoadedConfig, section: Path, build: () => T, fieldOf: (message: string) => Path = () => []): T {
+function located<T>(loaded: LoadedConfig, section: ConfigPath, build: () => T, fieldOf: (message: string) => ConfigPath = () => []): T {
   try {
     return build();
   } catch (error) {
     if (error instanceof ConfigError) throw error;
-    const message = (error as Error).message.replace(/^gradscope: /, "");
+    const message = yamlNames((error as Error).message.replace(/^gradscope: /, ""));
     const path = [...section, ...fieldOf(message)];
-    throw new ConfigError(`${loaded.locate(path)}: ${section.join(".")}: ${message}`);
+    const field = pathString(path);
+    throw new ConfigError(`${loaded.locate(path)}: ${message.startsWith(`${field}:`) ? message : `${field}: ${message}`}`);
   }
 }
 
-// "Adam: betas[0] must be ..." or 'unknown option "x"' -> the snake_case field path.
-function hyperField(message: string): Path {
+// "Adam: betas[0] must be ..." or 'unknown option "x"' -> the field path.
+function hyperField(message: string): ConfigPath {
   const option = /unknown option "([^"]+)"/.exec(message);
   if (option) return [option[1]];
-  const field = /: ([A-Za-z]+)(?:\[(\d+)\])? must be/.exec(message);
+  const field = /: (\w+)(?:\[(\d+)\])? must be/.exec(message);
   if (!field) return [];
-  return field[2] === undefined ? [snake(field[1])] : [snake(field[1]), Number(field[2])];
+  return field[2] === undefined ? [field[1]] : [field[1], Number(field[2])];
 }
 
 function limited(dataset: Dataset, limit: number | undefined): Dataset {
@@ -88,7 +94,12 @@ export function buildData(loaded: LoadedConfig): RunData {
   const classes =
     data.classes ??
     (data.source === "fashion-mnist" || data.source === "fashion-mnist-sample" ? 10 : data.source === "spirals" ? 2 : training.loss === "cross_entropy" ? undefined : 0);
-  if (classes === undefined) throw new ConfigError(`${loaded.locate(["data"])}: data.classes: required for source ${data.source} with a classification loss`);
+  if (classes === undefined) throw new ConfigError(`${loaded.locate(["data", "classes"])}: data.classes: required for source ${data.source} with a classification loss`);
+  if (classes === 0 && training.loss === "cross_entropy") {
+    throw new ConfigError(
+      `${loaded.locate(["data", "classes"])}: data.classes: 0 means regression targets, which the cross_entropy loss cannot train; use classes >= 2, or loss: mse`,
+    );
+  }
   if ((data.source === "idx" || data.source === "csv") && data.path === undefined)
     throw new ConfigError(`${loaded.locate(["data", "source"])}: data.path: required for source ${data.source}`);
   const spec = { ...data, classes } as unknown as SourceSpec;
@@ -128,12 +139,17 @@ export function buildData(loaded: LoadedConfig): RunData {
   };
 }
 
-function metricSpecs(config: Config): MetricSpec[] {
-  return config.training.metrics.map((m) => {
+// The listed metrics, or the loss's defaults; a metric that does not fit the loss is located in the config.
+function metricSpecs(loaded: LoadedConfig): MetricSpec[] {
+  const { training } = loaded.config;
+  const loss = { name: training.loss };
+  const specs = (training.metrics ?? defaultMetricNames(loss)).map((m) => {
     if (typeof m === "string") return { name: m };
     const { name, ...options } = m as { name: string } & Record<string, unknown>;
     return { name, options };
   });
+  for (const [i, spec] of specs.entries()) located(loaded, ["training", "metrics", i], () => checkMetricsFit(loss, [spec.name]));
+  return specs;
 }
 
 /**
@@ -143,7 +159,7 @@ function metricSpecs(config: Config): MetricSpec[] {
  */
 export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory: string, progress?: NodeJS.WriteStream, store?: { store: RunStore; runId: string }): TrainingSetup {
   const { config } = loaded;
-  const modelPath = (message: string): Path => {
+  const modelPath = (message: string): ConfigPath => {
     const match = /^model\.([\w.[\]]+):/.exec(message);
     return match
       ? match[1]
@@ -169,7 +185,7 @@ export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory:
     monitor = watched;
   }
   const { callbacks: c, loggers, training } = config;
-  const monitors: Array<[Path, string | null | undefined]> = [
+  const monitors: Array<[ConfigPath, string | null | undefined]> = [
     [["callbacks", "checkpoint", "monitor"], c.checkpoint.monitor],
     [["callbacks", "early_stopping", "monitor"], c.early_stopping?.monitor],
     [["scheduler", "monitor"], monitor],
@@ -222,7 +238,7 @@ export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory:
     schedulerMonitor: monitor,
     loss: { name: training.loss, labelSmoothing: training.label_smoothing },
     epochs: training.epochs,
-    metrics: metricSpecs(config),
+    metrics: metricSpecs(loaded),
     clipGradNorm: training.clip_grad_norm,
     clipNormType: training.clip_norm_type,
     clipGradValue: training.clip_grad_value,

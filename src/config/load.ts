@@ -1,17 +1,15 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { type Document, isMap, isScalar, LineCounter, parseDocument, parse as parseYaml, visit } from "yaml";
-import type * as z from "zod";
-import { closestName } from "../nn/spec.ts";
+import { type Document, isMap, isScalar, isSeq, LineCounter, parseDocument, parse as parseYaml, visit } from "yaml";
 import { configurationMap } from "../quantities/registry.ts";
+import { describeIssue, type Locate, unionFormsErrorMap } from "./issues.ts";
+import { type ConfigPath, pathString } from "./path.ts";
 import { type Config, configSchema } from "./schema.ts";
 
 /** A config problem the user must fix; the message names file:line:col and the field. CLI exit code 2. */
 export class ConfigError extends Error {
   override name = "ConfigError";
 }
-
-type Path = Array<string | number>;
 
 interface YamlSource {
   path: string;
@@ -20,7 +18,7 @@ interface YamlSource {
 }
 
 /** Where each part of the merged config came from: a file (with the key path inside it) or an override. */
-type Origin = { source: YamlSource; path: Path } | { override: string };
+type Origin = { source: YamlSource; path: ConfigPath } | { override: string };
 
 /** A loaded, validated config and how to point at any of its fields. */
 export interface LoadedConfig {
@@ -28,33 +26,49 @@ export interface LoadedConfig {
   /** The merged config before defaults were applied (what the user wrote, resolved). */
   raw: Record<string, unknown>;
   /** "file:line:col" (or the override) where the value at `path` was written. */
-  locate(path: Path): string;
+  locate(path: ConfigPath): string;
 }
-
-const pathString = (path: Path) => path.reduce<string>((s, p) => (typeof p === "number" ? `${s}[${p}]` : s ? `${s}.${p}` : p), "");
 
 function position(source: YamlSource, offset: number): string {
   const { line, col } = source.lines.linePos(offset);
   return `${source.path}:${line}:${col}`;
 }
 
-// ${VAR} and ${VAR:-default} in string values; a missing variable without a default is an error.
+const substitution = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+const wholeSubstitution = new RegExp(`^${substitution.source}$`);
+
+// The substituted text of an unquoted scalar that is one ${VAR} alone is read as YAML, so that
+// `epochs: ${EPOCHS:-3}` is a number and `shuffle: ${SHUFFLE:-true}` a boolean; inside a longer
+// string, or in quotes, a substitution stays text.
+function substitutedValue(text: string, plain: boolean, original: string): unknown {
+  if (!plain || !wholeSubstitution.test(original)) return text;
+  try {
+    return parseYaml(text);
+  } catch {
+    return text;
+  }
+}
+
+// ${VAR} and ${VAR:-default} in scalar values; a missing variable without a default is an error.
 function substituteEnvironment(source: YamlSource): void {
   visit(source.doc, {
     Scalar(_key, node) {
       if (typeof node.value !== "string" || !node.value.includes("${")) return;
-      node.value = node.value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_match, name: string, fallback: string | undefined) => {
+      const original = node.value;
+      const text = original.replace(substitution, (_match, name: string, fallback: string | undefined) => {
         const value = process.env[name];
         if (value !== undefined) return value;
         if (fallback !== undefined) return fallback;
         throw new ConfigError(`${position(source, node.range?.[0] ?? 0)}: environment variable ${name} is not set (write \${${name}:-default} for a default)`);
       });
+      node.value = substitutedValue(text, node.type === "PLAIN", original);
     },
   });
 }
 
 function readYaml(path: string): YamlSource {
   if (!existsSync(path)) throw new ConfigError(`${path}: config file not found`);
+  if (statSync(path).isDirectory()) throw new ConfigError(`${path}: is a directory; expected a YAML config file`);
   const lines = new LineCounter();
   const doc = parseDocument(readFileSync(path, "utf8"), { lineCounter: lines, prettyErrors: false });
   const source = { path, doc, lines };
@@ -67,23 +81,39 @@ function readYaml(path: string): YamlSource {
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
-/**
- * Deep-merges `value` into `target` and records where every key came from. Mappings merge;
- * lists and scalars replace; a mapping whose `name` changes (an optimizer or scheduler
- * swapped for another) replaces the old one, whose options would not fit.
- */
+// The kind of a mapping that a mapping of another kind replaces instead of merging into, since
+// their options would not fit: an optimizer or scheduler by its `name`, a model by `layers` or
+// `arch`.
+function kind(mapping: Record<string, unknown>): string | undefined {
+  if ("name" in mapping) return `name ${String(mapping.name)}`;
+  if ("layers" in mapping) return "layers";
+  if ("arch" in mapping) return "arch";
+  return undefined;
+}
+
 // Sections whose string value names a map (`quantities: full`): a map merged onto the string
 // goes onto the map it names, so `quantities=full quantities.grad_hist_1d.per_parameter=true`
 // keeps the configuration.
 const shorthands: Record<string, (name: string) => Record<string, unknown>> = { quantities: configurationMap };
 
-function mergeInto(target: Record<string, unknown>, value: Record<string, unknown>, origins: Map<string, Origin>, origin: (path: Path) => Origin, path: Path = []): void {
+/**
+ * Deep-merges `value` into `target` and records where each key came from (where `origin` names
+ * a source for it). Mappings merge; lists and scalars replace; a mapping of another kind (see
+ * `kind`) replaces the old one.
+ */
+function mergeInto(
+  target: Record<string, unknown>,
+  value: Record<string, unknown>,
+  origins: Map<string, Origin>,
+  origin: (path: ConfigPath) => Origin | undefined,
+  path: ConfigPath = [],
+): void {
   for (const [key, child] of Object.entries(value)) {
     const childPath = [...path, key];
-    origins.set(pathString(childPath), origin(childPath));
+    const source = origin(childPath);
+    if (source) origins.set(pathString(childPath), source);
     if (isRecord(child)) {
       const existing = target[key];
-      const swapped = isRecord(existing) && "name" in child && existing.name !== child.name;
       const expand = shorthands[pathString(childPath)];
       if (typeof existing === "string" && expand) {
         try {
@@ -91,14 +121,14 @@ function mergeInto(target: Record<string, unknown>, value: Record<string, unknow
         } catch (error) {
           throw new ConfigError(`${pathString(childPath)}: ${(error as Error).message.replace(/^gradscope: /, "")}`);
         }
-      } else if (!isRecord(existing) || swapped) target[key] = {};
+      } else if (!isRecord(existing) || (kind(child) !== undefined && kind(child) !== kind(existing))) target[key] = {};
       mergeInto(target[key] as Record<string, unknown>, child, origins, origin, childPath);
     } else target[key] = structuredClone(child);
   }
 }
 
 /** Applies one file: its `extends` first (relative to it, in order), then its own content. */
-function applyFile(path: string, merged: Record<string, unknown>, origins: Map<string, Origin>, chain: string[]): void {
+function applyFile(path: string, merged: Record<string, unknown>, origins: Map<string, Origin>, chain: string[]): YamlSource {
   const absolute = resolve(path);
   if (chain.includes(absolute)) throw new ConfigError(`${path}: extends cycle: ${[...chain, absolute].join(" -> ")}`);
   const source = readYaml(path);
@@ -113,13 +143,14 @@ function applyFile(path: string, merged: Record<string, unknown>, origins: Map<s
     }
   }
   mergeInto(merged, own, origins, (p) => ({ source, path: p }));
+  return source;
 }
 
 /** Parses `a.b.c=value` (the value as YAML, so numbers, booleans and lists work) into the config. */
 function applyOverride(override: string, merged: Record<string, unknown>, origins: Map<string, Origin>): void {
   const at = override.indexOf("=");
   if (at <= 0) throw new ConfigError(`override "${override}": expected key.path=value, e.g. training.epochs=3`);
-  const keys = override.slice(0, at).split(".");
+  const keys: ConfigPath = override.slice(0, at).split(".");
   let value: unknown;
   try {
     value = parseYaml(override.slice(at + 1));
@@ -127,28 +158,30 @@ function applyOverride(override: string, merged: Record<string, unknown>, origin
     throw new ConfigError(`override "${override}": the value is not valid YAML: ${(error as Error).message}`);
   }
   const nested = keys.reduceRight<unknown>((inner, key) => ({ [key]: inner }), value) as Record<string, unknown>;
-  mergeInto(merged, nested, origins, () => ({ override }));
+  // An override answers for the field it sets and everything below it, not for the mappings
+  // above (`data.path=X` is not to blame for a missing `data.classes`).
+  mergeInto(merged, nested, origins, (at) => (at.length >= keys.length ? { override } : undefined));
 }
 
-// The position of the deepest existing node on `path` in one file; for a key that the file
-// has, the key itself.
-function locateIn(source: YamlSource, path: Path, atKey = false): string {
-  for (let length = path.length; length >= 0; length--) {
-    const prefix = path.slice(0, length);
-    const node = prefix.length === 0 ? source.doc.contents : source.doc.getIn(prefix, true);
-    if (!(atKey && length === path.length) && node && typeof node === "object" && "range" in node && node.range) return position(source, (node.range as number[])[0]);
-    if (length > 0) {
-      const parent = length === 1 ? source.doc.contents : source.doc.getIn(prefix.slice(0, -1), true);
-      if (isMap(parent)) {
-        const pair = parent.items.find((item) => isScalar(item.key) && item.key.value === prefix[length - 1]);
-        if (pair && isScalar(pair.key) && pair.key.range) return position(source, pair.key.range[0]);
-      }
-    }
+// The position of `path` in one file: its value (or with `atKey` its key) where the file has
+// it, else the key of the nearest parent the file has, else the file's start.
+function locateIn(source: YamlSource, path: ConfigPath, atKey = false): string {
+  const node = path.length === 0 ? source.doc.contents : source.doc.getIn(path, true);
+  if (!atKey && node && typeof node === "object" && "range" in node && node.range) return position(source, (node.range as number[])[0]);
+  for (let length = path.length; length >= 1; length--) {
+    const key = path[length - 1];
+    const parent = length === 1 ? source.doc.contents : source.doc.getIn(path.slice(0, length - 1), true);
+    const pair = isMap(parent) ? parent.items.find((item) => isScalar(item.key) && item.key.value === key) : undefined;
+    if (pair && isScalar(pair.key) && pair.key.range) return position(source, pair.key.range[0]);
+    const item = isSeq(parent) && typeof key === "number" ? parent.items[key] : undefined;
+    if (item && typeof item === "object" && "range" in item && item.range) return position(source, (item.range as number[])[0]);
   }
-  return source.path;
+  return position(source, source.doc.contents?.range?.[0] ?? 0);
 }
 
-function locator(origins: Map<string, Origin>, files: string[]): (path: Path, atKey?: boolean) => string {
+// A field is blamed on the source that wrote it or its nearest parent (an override only on the
+// fields it sets), or, where none did, on the last file.
+function locator(origins: Map<string, Origin>, lastFile: YamlSource): Locate {
   return (path, atKey = false) => {
     for (let length = path.length; length >= 1; length--) {
       const origin = origins.get(pathString(path.slice(0, length)));
@@ -156,68 +189,8 @@ function locator(origins: Map<string, Origin>, files: string[]): (path: Path, at
       if ("override" in origin) return `command-line override "${origin.override}"`;
       return locateIn(origin.source, [...origin.path, ...path.slice(length)], atKey);
     }
-    return files[files.length - 1] ?? "config";
+    return locateIn(lastFile, path, atKey);
   };
-}
-
-// The keys an object schema at `path` allows (following the actual value through unions), for hints.
-function knownKeys(schema: z.ZodType, path: Path, value: unknown): string[] {
-  let current: z.ZodType | undefined = schema;
-  let data = value;
-  const unwrap = (s: z.ZodType): z.ZodType => {
-    const def = (s as unknown as { def: { type: string; innerType?: z.ZodType } }).def;
-    return (def.type === "optional" || def.type === "default" || def.type === "nullable") && def.innerType ? unwrap(def.innerType) : s;
-  };
-  const objectKeys = (s: z.ZodType, v: unknown): string[] => {
-    const u = unwrap(s) as unknown as { def: { type: string; options?: z.ZodType[]; discriminator?: string }; shape?: Record<string, z.ZodType> };
-    if (u.def.type === "object") return Object.keys(u.shape ?? {});
-    if (u.def.type === "union" && u.def.options) {
-      const picked =
-        u.def.discriminator && isRecord(v) ? u.def.options.filter((o) => objectKeys(o, undefined).length && optionMatches(o, u.def.discriminator as string, v)) : u.def.options;
-      return [...new Set(picked.flatMap((o) => objectKeys(o, v)))];
-    }
-    return [];
-  };
-  for (const key of path) {
-    if (!current) return [];
-    const u = unwrap(current) as unknown as { def: { type: string; element?: z.ZodType; options?: z.ZodType[]; discriminator?: string }; shape?: Record<string, z.ZodType> };
-    if (u.def.type === "array") current = u.def.element;
-    else if (u.def.type === "object") current = u.shape?.[String(key)];
-    else if (u.def.type === "union" && u.def.options) {
-      const option = u.def.options.find((o) => !u.def.discriminator || optionMatches(o, u.def.discriminator, data));
-      current = option ? (unwrap(option) as unknown as { shape?: Record<string, z.ZodType> }).shape?.[String(key)] : undefined;
-    } else return [];
-    data = isRecord(data) || Array.isArray(data) ? (data as Record<string | number, unknown>)[key] : undefined;
-  }
-  return current ? objectKeys(current, data) : [];
-}
-
-function optionMatches(option: z.ZodType, discriminator: string, value: unknown): boolean {
-  const shape = (option as unknown as { shape?: Record<string, { def: { values?: unknown[] } }> }).shape;
-  const literal = shape?.[discriminator]?.def.values;
-  return isRecord(value) && Array.isArray(literal) && literal.includes(value[discriminator]);
-}
-
-function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>, locate: (path: Path, atKey?: boolean) => string): string {
-  const path = issue.path as Path;
-  if (issue.code === "unrecognized_keys") {
-    return issue.keys
-      .map((key) => {
-        const hint = closestName(key, knownKeys(configSchema, path, raw));
-        const where = pathString([...path, key]);
-        return `${locate([...path, key], true)}: ${where}: unknown key${hint ? ` (did you mean "${hint}"?)` : ""}; known: ${knownKeys(configSchema, path, raw).join(", ")}`;
-      })
-      .join("\n");
-  }
-  let message = issue.message.replace(/^Invalid input: /, "");
-  const received = path.reduce<unknown>((v, key) => (isRecord(v) || Array.isArray(v) ? (v as Record<string | number, unknown>)[key] : undefined), raw);
-  const choices = "options" in issue ? (issue.options as unknown[]) : "values" in issue ? (issue.values as unknown[]) : undefined;
-  if (choices && typeof received === "string") {
-    const hint = closestName(received, choices.map(String));
-    message = `got "${received}"${hint ? ` (did you mean "${hint}"?)` : ""}; expected one of ${choices.map(String).join(", ")}`;
-  }
-  if (issue.code === "invalid_type" && received === undefined) message = `required (expected ${issue.expected})`;
-  return `${locate(path)}: ${pathString(path) || "config"}: ${message}`;
 }
 
 /**
@@ -230,10 +203,10 @@ export function loadConfig(files: string[], overrides: string[] = []): LoadedCon
   if (files.length === 0) throw new ConfigError("no config file given (-c FILE)");
   const merged: Record<string, unknown> = {};
   const origins = new Map<string, Origin>();
-  for (const file of files) applyFile(file, merged, origins, []);
+  const sources = files.map((file) => applyFile(file, merged, origins, []));
   for (const override of overrides) applyOverride(override, merged, origins);
-  const locate = locator(origins, files);
-  const result = configSchema.safeParse(merged);
-  if (!result.success) throw new ConfigError(result.error.issues.map((issue) => describeIssue(issue, merged, locate)).join("\n"));
+  const locate = locator(origins, sources[sources.length - 1]);
+  const result = configSchema.safeParse(merged, { error: unionFormsErrorMap });
+  if (!result.success) throw new ConfigError(result.error.issues.map((issue) => describeIssue(issue, configSchema, merged, locate)).join("\n"));
   return { config: result.data, raw: merged, locate };
 }

@@ -14,17 +14,31 @@ export interface CsvOptions {
   features?: number;
 }
 
+// Decimal numbers only: an optional sign, digits with an optional decimal point, an optional
+// exponent. Number() alone would also read "0x1F" (31), "0b1", "0o7", "Infinity" and "".
+const decimal = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+// A cell as a decimal number, or NaN when it is not one.
+function parseDecimal(cell: string): number {
+  const text = cell.trim();
+  return decimal.test(text) ? Number(text) : Number.NaN;
+}
+
 /**
  * A CSV file with a header row and numeric columns: every column but the label is a feature.
- * Errors name the path, the line and the column of a value that is not a number.
+ * Cells are decimal numbers (`3`, `-0.5`, `1e-3`, `.5`; surrounding spaces allowed); blank lines
+ * are skipped. Errors name the path, the line in the file and the column of a value that is not
+ * a number.
  */
 export function loadCsv(path: string, options: CsvOptions): ArrayDataset {
   if (!existsSync(path)) throw new Error(`gradscope: CSV file ${path} does not exist`);
+  // Each kept line with its 1-based line number in the file, so that errors point past blank lines.
   const lines = readFileSync(path, "utf8")
     .split(/\r?\n/)
-    .filter((line) => line.trim() !== "");
+    .map((text, index) => ({ text, number: index + 1 }))
+    .filter((line) => line.text.trim() !== "");
   if (lines.length < 2) throw new Error(`gradscope: CSV file ${path} needs a header row and at least one data row`);
-  const header = lines[0].split(",").map((name) => name.trim());
+  const header = lines[0].text.split(",").map((name) => name.trim());
   const unlabeled = header.length === options.features && !(options.label !== undefined && header.includes(options.label));
   const labelColumn = unlabeled ? -1 : options.label === undefined ? header.length - 1 : header.indexOf(options.label);
   if (labelColumn < 0 && !unlabeled) throw new Error(`gradscope: CSV file ${path} has no column "${options.label}"; columns: ${header.join(", ")}`);
@@ -36,15 +50,16 @@ export function loadCsv(path: string, options: CsvOptions): ArrayDataset {
   const inputs = new Float32Array(rows * features);
   const targets = options.classes > 0 ? new Int32Array(rows) : new Float32Array(rows);
   for (let r = 0; r < rows; r++) {
-    const cells = lines[r + 1].split(",");
-    if (cells.length !== header.length) throw new Error(`gradscope: ${path}:${r + 2}: expected ${header.length} columns, found ${cells.length}`);
+    const { text, number } = lines[r + 1];
+    const cells = text.split(",");
+    if (cells.length !== header.length) throw new Error(`gradscope: ${path}:${number}: expected ${header.length} columns, found ${cells.length}`);
     let f = 0;
     for (let c = 0; c < cells.length; c++) {
-      const value = Number(cells[c]);
-      if (cells[c].trim() === "" || !Number.isFinite(value)) throw new Error(`gradscope: ${path}:${r + 2}: column "${header[c]}" holds "${cells[c]}", not a number`);
+      const value = parseDecimal(cells[c]);
+      if (!Number.isFinite(value)) throw new Error(`gradscope: ${path}:${number}: column "${header[c]}" holds "${cells[c]}", not a decimal number`);
       if (c === labelColumn) {
         if (options.classes > 0 && (!Number.isInteger(value) || value < 0 || value >= options.classes)) {
-          throw new Error(`gradscope: ${path}:${r + 2}: label ${cells[c]} is not a class in [0, ${options.classes})`);
+          throw new Error(`gradscope: ${path}:${number}: label ${cells[c]} is not a class in [0, ${options.classes})`);
         }
         targets[r] = value;
       } else inputs[r * features + f++] = value;

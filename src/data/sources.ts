@@ -40,6 +40,22 @@ function idxPair(directory: string, images: string, labels: string, classes: num
   return loadIdxPair(idxFile(directory, images), idxFile(directory, labels), classes, `${what} (${directory})`);
 }
 
+/**
+ * The train and test pairs of an IDX folder. Their image sizes are compared here, when the data
+ * are opened, rather than surfacing as a shape error after a whole training epoch.
+ */
+function idxSplits(directory: string, files: { trainImages: string; trainLabels: string; testImages: string; testLabels: string }, classes: number, what: string): SourceData {
+  const train = idxPair(directory, files.trainImages, files.trainLabels, classes, `${what} train`);
+  const test = idxPair(directory, files.testImages, files.testLabels, classes, `${what} test`);
+  const size = (d: Dataset) => d.inputShape.slice(1).join("×");
+  if (size(train) !== size(test)) {
+    throw new Error(
+      `gradscope: IDX images differ in size: ${idxFile(directory, files.trainImages)} holds ${size(train)} images, ${idxFile(directory, files.testImages)} holds ${size(test)}; train and test must match`,
+    );
+  }
+  return { train, test };
+}
+
 /** The bundled sample: the first 3000 Fashion-MNIST test images, split 2400/600 by a fixed seed. */
 export function fashionMnistSample(): SourceData {
   const directory = packageFile(import.meta.url, 1, "data/fashion-mnist-sample");
@@ -63,25 +79,32 @@ export function loadSource(spec: SourceSpec, seed: number): SourceData {
           notice: `${debianFashionMnist} not found (apt-get install dataset-fashion-mnist); using the bundled sample of 3000 test images instead`,
         };
       }
-      return {
-        train: idxPair(directory, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", 10, "Fashion-MNIST train"),
-        test: idxPair(directory, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 10, "Fashion-MNIST test"),
-      };
+      return idxSplits(
+        directory,
+        { trainImages: "train-images-idx3-ubyte", trainLabels: "train-labels-idx1-ubyte", testImages: "t10k-images-idx3-ubyte", testLabels: "t10k-labels-idx1-ubyte" },
+        10,
+        "Fashion-MNIST",
+      );
     }
     case "fashion-mnist-sample":
       return fashionMnistSample();
     case "idx":
-      return {
-        train: idxPair(spec.path, spec.train_images, spec.train_labels, spec.classes, "IDX train"),
-        test: idxPair(spec.path, spec.test_images, spec.test_labels, spec.classes, "IDX test"),
-      };
+      return idxSplits(
+        spec.path,
+        { trainImages: spec.train_images, trainLabels: spec.train_labels, testImages: spec.test_images, testLabels: spec.test_labels },
+        spec.classes,
+        "IDX",
+      );
     case "csv":
       return {
         train: loadCsv(spec.path, { label: spec.label, classes: spec.classes }),
         test: spec.test_path ? loadCsv(spec.test_path, { label: spec.label, classes: spec.classes }) : null,
       };
     case "blobs":
-      return { train: blobs(spec.samples, spec.classes, spec.dims, spec.std, seed), test: blobs(Math.ceil(spec.samples / 5), spec.classes, spec.dims, spec.std, seed + 7919) };
+      return {
+        train: blobs(spec.samples, spec.classes, spec.dims, spec.std, seed),
+        test: blobs(Math.ceil(spec.samples / 5), spec.classes, spec.dims, spec.std, seed, seed + 7919),
+      };
     case "spirals":
       return { train: spirals(spec.samples, spec.noise, seed), test: spirals(Math.ceil(spec.samples / 5), spec.noise, seed + 7919) };
     case "regression":

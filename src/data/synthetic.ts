@@ -1,18 +1,24 @@
 import { Random } from "../engine/random.ts";
 import { ArrayDataset } from "./dataset.ts";
 
-/** Gaussian blobs: `classes` centres drawn in [−5, 5]^dims, points with standard deviation `std`. */
-export function blobs(samples: number, classes: number, dims: number, std: number, seed: number): ArrayDataset {
+/**
+ * Gaussian blobs: `classes` centres drawn in [−5, 5]^dims from `seed`, points with standard
+ * deviation `std`. The points continue the centres' generator, or draw from `pointsSeed` when
+ * given: a test set passes the training set's `seed` (the same centres) and its own `pointsSeed`.
+ */
+export function blobs(samples: number, classes: number, dims: number, std: number, seed: number, pointsSeed?: number): ArrayDataset {
+  if (!Number.isInteger(classes) || classes < 1) throw new RangeError(`gradscope: blobs: classes must be a positive integer (one centre per class), got ${classes}`);
   const random = new Random(seed);
   const centres = Array.from({ length: classes * dims }, () => 10 * random.uniform() - 5);
+  const points = pointsSeed === undefined ? random : new Random(pointsSeed);
   const inputs = new Float32Array(samples * dims);
   const labels = new Int32Array(samples);
   for (let i = 0; i < samples; i++) {
     const label = i % classes;
     labels[i] = label;
-    for (let d = 0; d < dims; d++) inputs[i * dims + d] = centres[label * dims + d] + std * random.normal();
+    for (let d = 0; d < dims; d++) inputs[i * dims + d] = centres[label * dims + d] + std * points.normal();
   }
-  return new ArrayDataset(inputs, labels, [dims], classes, `blobs (${samples} points, seed ${seed})`);
+  return new ArrayDataset(inputs, labels, [dims], classes, `blobs (${samples} points, seed ${pointsSeed ?? seed})`);
 }
 
 /** Two interleaved spirals in the plane (labels 0 and 1), with Gaussian noise. */

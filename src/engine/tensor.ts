@@ -1,5 +1,10 @@
 import type { CurvatureRules } from "./curvature/rules.ts";
 import { engineMemory } from "./memory.ts";
+import type { BatchNormRecord } from "./ops/batchnorm.ts";
+import type { Conv2dRecord } from "./ops/conv2d.ts";
+import type { EmbeddingRecord } from "./ops/embedding.ts";
+import type { LayerNormRecord } from "./ops/layernorm.ts";
+import type { LinearRecord } from "./ops/linear.ts";
 
 /** Element type of a tensor: float32 for values, int32 for indices and labels. */
 export type DType = "float32" | "int32";
@@ -21,16 +26,19 @@ export interface GradNode {
   readonly curvature?: CurvatureRules;
 }
 
-/** What a parameterized op saves for the per-sample extensions (see engine/extensions). */
-export interface LayerRecord {
-  readonly kind: "linear" | "conv2d" | "embedding" | "layernorm" | "batchnorm";
+/** The tensors every parameterized op saves for the per-sample extensions (see engine/extensions). */
+export interface LayerRecordBase {
   /** The op's input as seen by the parameters (conv2d: the unpadded NCHW input). */
   readonly input: Tensor;
   readonly weight: Tensor | null;
   readonly bias: Tensor | null;
-  /** Op hyper-parameters and saved intermediates the closed forms need. */
-  readonly hyper: Readonly<Record<string, unknown>>;
 }
+
+/**
+ * What a parameterized op saves for the per-sample extensions, one record type per op kind
+ * (each defined next to its op), so that a rule reads its op's saved values without casts.
+ */
+export type LayerRecord = LinearRecord | Conv2dRecord | EmbeddingRecord | LayerNormRecord | BatchNormRecord;
 
 let liveTensors = 0;
 const scopeStack: Array<Set<Tensor>> = [];

@@ -2,7 +2,7 @@ import type { Tensor } from "../engine/tensor.ts";
 import { ConfusionMatrix, type PRF } from "./confusion.ts";
 import { argmaxRow, batchArrays, type Metric } from "./metric.ts";
 
-/** Fraction of samples whose argmax score is the target. Config name `accuracy`. */
+/** Fraction of samples whose argmax score is the target (a NaN target score is never a hit). Config name `accuracy`. */
 export class Accuracy implements Metric {
   readonly name: string = "accuracy";
   private correct = 0;
@@ -12,7 +12,7 @@ export class Accuracy implements Metric {
 
   update(scores: Tensor, targets: Tensor): void {
     const { values, labels, rows } = batchArrays(this.name, scores, targets, this.classes);
-    for (let i = 0; i < rows; i++) if (argmaxRow(values, i, this.classes) === labels[i]) this.correct++;
+    for (let i = 0; i < rows; i++) if (argmaxRow(values, i, this.classes) === labels[i] && !Number.isNaN(values[i * this.classes + labels[i]])) this.correct++;
     this.seen += rows;
   }
 
@@ -28,7 +28,9 @@ export class Accuracy implements Metric {
 
 /**
  * Fraction of samples whose target is among the k highest scores, with scikit-learn's
- * top_k_accuracy_score tie rule: among equal scores the higher class index ranks first.
+ * top_k_accuracy_score tie rule: among equal scores the higher class index ranks first. A NaN
+ * target score is never a hit (NaN compares false with everything, so it would otherwise have
+ * no score ahead of it), and NaN scores of other classes rank behind every number.
  * Config name `top_k_accuracy` (option k).
  */
 export class TopKAccuracy implements Metric {
@@ -50,6 +52,7 @@ export class TopKAccuracy implements Metric {
       const base = i * this.classes;
       const target = labels[i];
       const score = values[base + target];
+      if (Number.isNaN(score)) continue;
       let ahead = 0;
       for (let c = 0; c < this.classes; c++) {
         const v = values[base + c];

@@ -118,3 +118,19 @@ export class ConfusionMatrix implements Metric<number[][]> {
     this.counts.fill(0);
   }
 }
+
+/**
+ * A confusion matrix as aligned text for the console: a header row of predicted classes, one
+ * row per true class; counts as integers, normalized matrices with three decimals.
+ */
+export function confusionTable(matrix: number[][]): string {
+  const integral = matrix.every((row) => row.every(Number.isInteger));
+  const cell = (v: number) => (integral ? String(v) : v.toFixed(3));
+  const width = Math.max(String(matrix.length - 1).length, ...matrix.flat().map((v) => cell(v).length));
+  const line = (label: string, cells: string[]) => [label.padStart(width), ...cells.map((c) => c.padStart(width))].join("  ");
+  const header = line(
+    "",
+    matrix.map((_, p) => String(p)),
+  );
+  return ["true \\ predicted", header, ...matrix.map((row, t) => line(String(t), row.map(cell)))].join("\n");
+}

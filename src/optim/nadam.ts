@@ -18,8 +18,9 @@ export const nadamDefaults: NAdamHyper = { lr: 0.002, betas: [0.9, 0.999], eps: 
 
 /**
  * NAdam (Dozat) as torch.optim.NAdam: Adam with Nesterov momentum and the momentum schedule
- * μ_t = β1(1 − 0.5·0.96^(t·ψ)); the running product of μ is kept in float32 as PyTorch does.
- * Config name `nadam`.
+ * μ_t = β1(1 − 0.5·0.96^(t·ψ)). It follows PyTorch's _single_tensor_nadam (the CPU path)
+ * rounding by rounding: the scalars (μ, bias correction, step sizes, 1 − β) in double, the
+ * running product of μ in a float32 tensor, the tensors in float32. Config name `nadam`.
  */
 export class NAdam extends Optimizer<NAdamHyper> {
   constructor(params: Tensor[] | ParamGroupSpec<NAdamHyper>[], options: Partial<NAdamHyper> = {}) {
@@ -36,7 +37,8 @@ export class NAdam extends Optimizer<NAdamHyper> {
     const [beta1, beta2] = h.betas;
     const mu = beta1 * (1 - 0.5 * 0.96 ** (t * h.momentumDecay));
     const muNext = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * h.momentumDecay));
-    const muProduct = Math.fround((state.values.get("muProduct") ?? 1) * mu);
+    // mu_product is a float32 tensor: `mu_product *= mu` rounds mu to float32, then the product.
+    const muProduct = Math.fround((state.values.get("muProduct") ?? 1) * Math.fround(mu));
     state.values.set("muProduct", muProduct);
     const muProductNext = muProduct * muNext;
     const [l2, decay] = weightDecayTerms(h);
@@ -46,8 +48,9 @@ export class NAdam extends Optimizer<NAdamHyper> {
       grad.ptr,
       state.buffer("expAvg", param).ptr,
       state.buffer("expAvgSq", param).ptr,
-      beta1,
+      1 - beta1,
       beta2,
+      1 - beta2,
       h.eps,
       l2,
       decay,

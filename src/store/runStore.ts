@@ -21,6 +21,11 @@ export interface RunRecord {
   stopRequestedAt: number | null;
 }
 
+/** An id (or prefix) that names no run in the store, or several. */
+export class RunLookupError extends Error {
+  override name = "RunLookupError";
+}
+
 /** A logged value: a scalar, a per-parameter list, or a histogram. */
 export type StoredValue = number | number[] | { hist: number[] | number[][]; edges: number[] | number[][] };
 
@@ -164,8 +169,8 @@ export class RunStore {
     const exact = rows.find((r) => r.id === idOrPrefix);
     if (exact) return toRecord(exact);
     if (rows.length === 1) return toRecord(rows[0]);
-    if (rows.length === 0) throw new Error(`gradscope: no run "${idOrPrefix}" in ${this.path}`);
-    throw new Error(`gradscope: "${idOrPrefix}" matches ${rows.length} runs (${rows.map((r) => r.id).join(", ")}); give more of the id`);
+    if (rows.length === 0) throw new RunLookupError(`gradscope: no run "${idOrPrefix}" in ${this.path}`);
+    throw new RunLookupError(`gradscope: "${idOrPrefix}" matches ${rows.length} runs (${rows.map((r) => r.id).join(", ")}); give more of the id`);
   }
 
   /** The keys a run has logged, by kind. */

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { Random } from "../engine/random.ts";
@@ -6,13 +7,23 @@ import type { BaseHyper, Optimizer, OptimizerState } from "../optim/optimizer.ts
 import type { Schedule, SchedulerState } from "../optim/schedulers/scheduler.ts";
 import type { Trainer, TrainerState } from "./trainer.ts";
 
-// File layout: MAGIC, a u32 little-endian JSON length, the JSON, zero padding to 8 bytes, then
-// the typed arrays the JSON refers to as { $blob, type, length }, each 8-byte aligned.
-const MAGIC = "GSCKPT01";
+// File layout: MAGIC, a u32 little-endian JSON length, the JSON, zero padding to 8 bytes, the
+// typed arrays the JSON refers to as { $blob, type, length }, each 8-byte aligned, and (format 2)
+// the SHA-256 of everything before it. Format 1 files, written before the checksum, have no
+// digest: they load unverified, but their length must still be exactly what the header implies.
+const MAGIC = "GSCKPT02";
+const UNCHECKED_MAGIC = "GSCKPT01";
+const DIGEST_BYTES = 32;
+
+/** A checkpoint file that cannot be used: missing, truncated, corrupt or of an unknown format. */
+export class CheckpointError extends Error {
+  override readonly name = "CheckpointError";
+}
 
 /** Everything a checkpoint holds. Typed arrays are stored as raw bytes, so values are exact. */
 export interface Checkpoint {
-  format: 1;
+  /** 2 when written with a checksum; 1 for older files, read without one. */
+  format: 1 | 2;
   savedAt: string;
   /** The resolved config of the run (as the run directory's config.yaml holds it). */
   config: unknown;
@@ -49,47 +60,65 @@ function decode(value: unknown, blob: (index: number, type: string, length: numb
 
 const align8 = (n: number) => (n + 7) & ~7;
 
-/** Serializes a checkpoint to bytes. */
+const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest();
+
+/** Serializes a checkpoint to bytes, ending with the SHA-256 of all that precedes it. */
 export function encodeCheckpoint(checkpoint: Checkpoint): Buffer {
   const blobs: Blob[] = [];
-  const json = Buffer.from(JSON.stringify(encode(checkpoint, blobs)), "utf8");
+  const json = Buffer.from(JSON.stringify(encode({ ...checkpoint, format: 2 }, blobs)), "utf8");
   let size = align8(MAGIC.length + 4 + json.length);
   const offsets = blobs.map((b) => {
     const at = size;
     size += align8(b.byteLength);
     return at;
   });
-  const out = Buffer.alloc(size);
+  const out = Buffer.alloc(size + DIGEST_BYTES);
   out.write(MAGIC, 0, "latin1");
   out.writeUInt32LE(json.length, MAGIC.length);
   json.copy(out, MAGIC.length + 4);
   blobs.forEach((b, i) => {
     Buffer.from(b.buffer, b.byteOffset, b.byteLength).copy(out, offsets[i]);
   });
+  sha256(out.subarray(0, size)).copy(out, size);
   return out;
 }
 
-/** Parses checkpoint bytes; errors name the file and what is wrong. */
+/**
+ * Parses checkpoint bytes. The length must be exactly what the header implies (a truncated file
+ * or one with bytes appended is refused) and, from format 2 on, the payload must match its
+ * SHA-256. Errors are CheckpointErrors naming the file and what is wrong.
+ */
 export function decodeCheckpoint(bytes: Buffer, path: string): Checkpoint {
-  if (bytes.length < MAGIC.length + 4 || bytes.toString("latin1", 0, MAGIC.length) !== MAGIC) throw new Error(`gradscope: ${path} is not a gradscope checkpoint (bad magic)`);
+  const magic = bytes.toString("latin1", 0, MAGIC.length);
+  if (bytes.length < MAGIC.length + 4 || (magic !== MAGIC && magic !== UNCHECKED_MAGIC)) throw new CheckpointError(`gradscope: ${path} is not a gradscope checkpoint (bad magic)`);
+  const digestBytes = magic === MAGIC ? DIGEST_BYTES : 0;
   const jsonLength = bytes.readUInt32LE(MAGIC.length);
-  if (MAGIC.length + 4 + jsonLength > bytes.length) throw new Error(`gradscope: checkpoint ${path} is truncated`);
+  if (MAGIC.length + 4 + jsonLength > bytes.length) throw new CheckpointError(`gradscope: checkpoint ${path} is truncated`);
   let header: unknown;
   try {
     header = JSON.parse(bytes.toString("utf8", MAGIC.length + 4, MAGIC.length + 4 + jsonLength));
   } catch (error) {
-    throw new Error(`gradscope: checkpoint ${path} has a corrupt header: ${(error as Error).message}`);
+    throw new CheckpointError(`gradscope: checkpoint ${path} has a corrupt header: ${(error as Error).message}`);
   }
   let offset = align8(MAGIC.length + 4 + jsonLength);
   // Arrays are laid out in the order the header lists them, which is the order decode visits them.
   const checkpoint = decode(header, (index, type, length) => {
     const bytesNeeded = length * 4;
-    if (offset + bytesNeeded > bytes.length) throw new Error(`gradscope: checkpoint ${path} is truncated (array ${index})`);
+    if (offset + bytesNeeded + digestBytes > bytes.length) throw new CheckpointError(`gradscope: checkpoint ${path} is truncated (array ${index})`);
     const copy = bytes.buffer.slice(bytes.byteOffset + offset, bytes.byteOffset + offset + bytesNeeded);
     offset += align8(bytesNeeded);
     return type === "i32" ? new Int32Array(copy) : new Float32Array(copy);
   }) as Checkpoint;
-  if (checkpoint.format !== 1) throw new Error(`gradscope: checkpoint ${path} has format ${checkpoint.format}; this gradscope reads format 1`);
+  const expected = offset + digestBytes;
+  if (bytes.length < expected) throw new CheckpointError(`gradscope: checkpoint ${path} is truncated: ${bytes.length} bytes, its header describes ${expected}`);
+  if (bytes.length > expected) {
+    throw new CheckpointError(`gradscope: checkpoint ${path} has ${bytes.length - expected} unexpected bytes after its end (${expected} bytes expected); it is corrupt`);
+  }
+  if (digestBytes > 0 && !sha256(bytes.subarray(0, offset)).equals(bytes.subarray(offset))) {
+    throw new CheckpointError(`gradscope: checkpoint ${path} fails its SHA-256 checksum: its contents were changed or damaged after it was written`);
+  }
+  const format = magic === MAGIC ? 2 : 1;
+  if (checkpoint.format !== format) throw new CheckpointError(`gradscope: checkpoint ${path} has format ${checkpoint.format}; this gradscope reads formats 1 and 2`);
   return checkpoint;
 }
 
@@ -145,7 +174,7 @@ export function captureCheckpoint(parts: TrainingParts): Checkpoint {
     model[name] = { shape: [...value.shape], data: value.dtype === "int32" ? value.ints.slice() : value.data.slice() };
   }
   return {
-    format: 1,
+    format: 2,
     savedAt: new Date().toISOString(),
     config: parts.config,
     model,
@@ -175,6 +204,6 @@ export function saveCheckpoint(path: string, checkpoint: Checkpoint): void {
 
 /** Reads a checkpoint file. */
 export function loadCheckpoint(path: string): Checkpoint {
-  if (!existsSync(path)) throw new Error(`gradscope: checkpoint ${path} does not exist`);
+  if (!existsSync(path)) throw new CheckpointError(`gradscope: checkpoint ${path} does not exist`);
   return decodeCheckpoint(readFileSync(path), path);
 }

@@ -8,6 +8,6 @@ export { QuantityLogger } from "./callbacks/quantityLogger.ts";
 export { StoreLogger } from "./callbacks/storeLogger.ts";
 export { STOP_REQUESTED, StoreStopWatcher } from "./callbacks/storeStopWatcher.ts";
 export { SystemMonitor } from "./callbacks/systemMonitor.ts";
-export { type Checkpoint, captureCheckpoint, loadCheckpoint, restoreCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+export { type Checkpoint, CheckpointError, captureCheckpoint, loadCheckpoint, restoreCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 export { type LossSpec, lossNames } from "./losses.ts";
-export { type FitResult, type MetricSpec, Trainer, type TrainerOptions, type TrainerPosition, type TrainerState } from "./trainer.ts";
+export { type Evaluation, type FitResult, type MetricSpec, Trainer, type TrainerOptions, type TrainerPosition, type TrainerState } from "./trainer.ts";

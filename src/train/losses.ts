@@ -2,6 +2,7 @@ import { checkName } from "../data/dataset.ts";
 import { tensor } from "../engine/creation.ts";
 import { bceWithLogitsLoss, crossEntropy, mseLoss } from "../engine/ops/losses.ts";
 import type { Tensor } from "../engine/tensor.ts";
+import { type MetricTask, metricNamesOf, metricTask } from "../metrics/registry.ts";
 
 /** A training loss by config name, returning per-sample losses for a batch. */
 export interface LossSpec {
@@ -24,4 +25,53 @@ export function perSampleLoss(spec: LossSpec, output: Tensor, target: Tensor): T
   if (spec.name === "cross_entropy") return crossEntropy(output, target, { labelSmoothing: spec.labelSmoothing ?? 0 });
   if (spec.name === "mse") return mseLoss(output, target);
   return bceWithLogitsLoss(output, target);
+}
+
+/**
+ * What the metrics of a loss score: classes for cross_entropy and bce_with_logits (binary, one
+ * logit per decision), regression outputs for mse.
+ */
+export function lossTask(spec: LossSpec): MetricTask {
+  return spec.name === "mse" ? "regression" : "classification";
+}
+
+/** The metrics a config gets when it lists none: accuracy, or mae, mse, rmse and r2 for regression. */
+export function defaultMetricNames(spec: LossSpec): string[] {
+  return lossTask(spec) === "regression" ? metricNamesOf("regression") : ["accuracy"];
+}
+
+/** Throws, naming the metric, when a metric does not fit what the loss trains (accuracy of an mse model). */
+export function checkMetricsFit(spec: LossSpec, names: readonly string[]): void {
+  const task = lossTask(spec);
+  for (const name of names) {
+    if (metricTask(name) !== task) {
+      throw new Error(`gradscope: metric ${name} scores ${metricTask(name)}, but the ${spec.name} loss trains ${task}; its metrics: ${metricNamesOf(task).join(", ")}`);
+    }
+  }
+}
+
+/** The classes the metrics count: the data's for cross_entropy, 2 for bce_with_logits, none for mse. */
+export function metricClasses(spec: LossSpec, dataClasses: number): number {
+  if (spec.name === "bce_with_logits") return 2;
+  return spec.name === "cross_entropy" ? dataClasses : 0;
+}
+
+/**
+ * A batch as the metrics take it. bce_with_logits turns every logit z into the two class scores
+ * (−z, z), whose argmax is class 1 exactly when z > 0 (and which are NaN when z is), and every
+ * 0/1 target into a label, so that all classification metrics score binary decisions.
+ */
+export function metricBatch(spec: LossSpec, output: Tensor, target: Tensor): { scores: Tensor; targets: Tensor } {
+  if (spec.name !== "bce_with_logits") return { scores: output, targets: target };
+  const logits = output.data;
+  const scores = new Float32Array(2 * logits.length);
+  const labels = new Int32Array(logits.length);
+  for (let i = 0; i < logits.length; i++) {
+    const y = target.data[i];
+    if (y !== 0 && y !== 1) throw new RangeError(`gradscope: bce_with_logits metrics score 0/1 targets, got ${y}`);
+    scores[2 * i] = -logits[i];
+    scores[2 * i + 1] = logits[i];
+    labels[i] = y;
+  }
+  return { scores: tensor(scores, [logits.length, 2]), targets: tensor(labels, [logits.length], "int32") };
 }

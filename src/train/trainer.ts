@@ -10,7 +10,7 @@ import { clipGradNorm, clipGradValue, GradientAccumulation, gradientNorm } from 
 import type { BaseHyper, Optimizer } from "../optim/optimizer.ts";
 import type { Schedule } from "../optim/schedulers/scheduler.ts";
 import type { Callback, Logs } from "./callback.ts";
-import { type LossSpec, perSampleLoss, targetTensor } from "./losses.ts";
+import { checkMetricsFit, type LossSpec, metricBatch, metricClasses, perSampleLoss, targetTensor } from "./losses.ts";
 
 /** A metric as configured: its name and options (e.g. `{ name: "top_k_accuracy", options: { k: 3 } }`). */
 export interface MetricSpec {
@@ -44,6 +44,15 @@ export interface TrainerOptions {
    * leave the gradient of `loss` in the parameters' `.grad`.
    */
   backward?: (loss: Tensor, step: number, tracked: boolean) => void;
+}
+
+/**
+ * An evaluation pass: scalar logs (`val_loss`, `test_accuracy`, per-class `test_recall/3`) and
+ * the matrix results (`test_confusion_matrix`: rows true class, columns predicted).
+ */
+export interface Evaluation {
+  logs: Logs;
+  matrices: Record<string, number[][]>;
 }
 
 /** Where training stands: the next epoch and batch to run, and optimizer steps taken. */
@@ -105,6 +114,10 @@ export class Trainer {
     this.options = { schedulerInterval: "epoch", accumulate: 1, trackEvery: 1, metrics: [], callbacks: [], ...options };
     if (!Number.isInteger(options.epochs) || options.epochs < 1) throw new RangeError(`gradscope: training.epochs must be a positive integer, got ${options.epochs}`);
     this.accumulation = new GradientAccumulation(this.options.accumulate);
+    checkMetricsFit(
+      options.loss,
+      this.options.metrics.map((m) => m.name),
+    );
     const names = new Set<string>();
     for (const callback of this.options.callbacks) {
       if (names.has(callback.name)) throw new Error(`gradscope: two callbacks are named "${callback.name}"`);
@@ -246,13 +259,20 @@ export class Trainer {
   /**
    * Loss and metrics over a whole loader, in eval mode under `noGrad()` (the model returns to
    * train mode afterwards). Keys are prefixed, e.g. `val_loss`, `val_accuracy`; per-class
-   * results become `val_recall/3`-style keys.
+   * results become `val_recall/3`-style keys. Matrix results (the confusion matrix) are in
+   * `evaluateWithMatrices`.
    */
   evaluate(loader: DataLoader, prefix = ""): Logs {
+    return this.evaluateWithMatrices(loader, prefix).logs;
+  }
+
+  /** As `evaluate`, with the matrix results too, e.g. `test_confusion_matrix`. */
+  evaluateWithMatrices(loader: DataLoader, prefix = ""): Evaluation {
     const wasTraining = this.model.training;
     this.model.eval();
-    const classes = loader.dataset.classes;
-    const metrics: Metric<unknown>[] = classes > 0 ? this.options.metrics.map((m) => createMetric(m.name, classes, m.options)) : [];
+    const { loss } = this.options;
+    const classes = metricClasses(loss, loader.dataset.classes);
+    const metrics: Metric<unknown>[] = this.options.metrics.map((m) => createMetric(m.name, classes, m.options));
     let lossSum = 0;
     let seen = 0;
     // Batches are gathered straight into one engine tensor, as in training, instead of a new
@@ -271,10 +291,12 @@ export class Trainer {
           noGrad(() => {
             const x = bufferOf(batch.size);
             const output = this.model.forward(x);
-            const y = targetTensor(this.options.loss, batch.targets, output.shape);
-            lossSum += mean(perSampleLoss(this.options.loss, output, y)).item() * batch.size;
+            const y = targetTensor(loss, batch.targets, output.shape);
+            lossSum += mean(perSampleLoss(loss, output, y)).item() * batch.size;
             seen += batch.size;
-            for (const metric of metrics) metric.update(output, y);
+            if (metrics.length === 0) return;
+            const { scores, targets } = metricBatch(loss, output, y);
+            for (const metric of metrics) metric.update(scores, targets);
           }),
         );
       }
@@ -283,14 +305,17 @@ export class Trainer {
       this.model.train(wasTraining);
     }
     const logs: Logs = { [`${prefix}loss`]: lossSum / seen };
+    const matrices: Record<string, number[][]> = {};
     for (const metric of metrics) {
       const value = metric.compute();
-      if (typeof value === "number") logs[`${prefix}${metric.name}`] = value;
+      const key = `${prefix}${metric.name}`;
+      if (typeof value === "number") logs[key] = value;
       else if (Array.isArray(value) && value.every((v) => typeof v === "number")) {
-        for (const [i, v] of value.entries()) logs[`${prefix}${metric.name}/${i}`] = v;
-      }
+        for (const [i, v] of value.entries()) logs[`${key}/${i}`] = v;
+      } else if (Array.isArray(value) && value.every((row) => Array.isArray(row))) matrices[key] = value as number[][];
+      else throw new TypeError(`gradscope: metric ${metric.name} computed a value that is neither a number, a list nor a matrix`);
     }
-    return logs;
+    return { logs, matrices };
   }
 
   /** The loop's resumable state. */

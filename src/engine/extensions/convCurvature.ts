@@ -3,8 +3,8 @@ import { transposeMatrix } from "../kernels/elementwise.ts";
 import { gemm } from "../kernels/gemm.ts";
 import { countNonzero } from "../kernels/reductions.ts";
 import { engineMemory } from "../memory.ts";
-import { type Conv2dHyper, forEachUnfolded } from "../ops/conv2d.ts";
-import { type LayerRecord, Tensor } from "../tensor.ts";
+import { type Conv2dHyper, type Conv2dRecord, forEachUnfolded } from "../ops/conv2d.ts";
+import { Tensor } from "../tensor.ts";
 
 // Columns are held (as copies) until this many floats, 64 MB, then reduced, so memory stays
 // bounded however many factor columns a loss has.
@@ -39,11 +39,11 @@ export class ConvColumnSquares {
    * nonzero output gradients below which channels gather their nonzero positions.
    */
   constructor(
-    private readonly layer: LayerRecord,
+    private readonly layer: Conv2dRecord,
     private readonly budget = PENDING_FLOATS,
     private readonly sparseBelow = SPARSE_DENSITY,
   ) {
-    this.hyper = layer.hyper as unknown as Conv2dHyper;
+    this.hyper = layer.hyper;
     this.weight = layer.weight?.requiresGrad ? zeros(layer.weight.shape) : null;
     this.bias = layer.bias?.requiresGrad ? zeros(layer.bias.shape) : null;
   }

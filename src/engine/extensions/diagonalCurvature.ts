@@ -8,7 +8,7 @@ import type { GradNode, LayerRecord, Tensor } from "../tensor.ts";
 import { ConvColumnSquares } from "./convCurvature.ts";
 import { computeLayer } from "./layerStatistics.ts";
 import { rankOneLinear } from "./linearClosedForms.ts";
-import { sumGradSquared } from "./statistics.ts";
+import { sumGradSquaredFromSquaredDelta } from "./statistics.ts";
 import type { DiagonalCurvatureRequest, ParameterStatistics } from "./types.ts";
 
 /**
@@ -92,7 +92,7 @@ export class DiagonalCurvature {
         [layer.weight, "weight"],
         [layer.bias, "bias"],
       ] as const) {
-        if (parameter?.requiresGrad) add(parameter, sumGradSquared.fromSquaredDelta(squares, layer.input, role, parameter, 1), 1);
+        if (parameter?.requiresGrad) add(parameter, sumGradSquaredFromSquaredDelta(squares, layer.input, role, parameter, 1), 1);
       }
       squares.dispose();
     }

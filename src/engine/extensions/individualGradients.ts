@@ -1,7 +1,8 @@
 import { gemm } from "../kernels/gemm.ts";
 import { engineMemory } from "../memory.ts";
-import { type Conv2dHyper, convWeightGradients } from "../ops/conv2d.ts";
+import { convWeightGradients } from "../ops/conv2d.ts";
 import { type LayerRecord, Tensor } from "../tensor.ts";
+import { applyRule, type PerKind, type RecordOf } from "./layerKinds.ts";
 
 /** Per-sample gradients g_i of one parameter, [N, *param.shape]. */
 export interface ParameterGradients {
@@ -14,7 +15,7 @@ function perSampleTensor(parameter: Tensor, batch: number): Tensor {
 }
 
 // Linear: g_i(W) = Σ_s δ_is a_isᵀ (s runs over middle axes), g_i(b) = Σ_s δ_is.
-function linear(layer: LayerRecord, gradOut: Tensor, scale: number): ParameterGradients[] {
+function linear(layer: RecordOf<"linear">, gradOut: Tensor, scale: number): ParameterGradients[] {
   const { input, weight, bias } = layer;
   const batch = input.shape[0];
   const inFeatures = input.shape[input.rank - 1];
@@ -61,13 +62,9 @@ function sumPositions(parameter: Tensor, values: Tensor, batch: number, position
 }
 
 // Conv2d: g_i(W_g) = δ_ig · unfold(x_i)_gᵀ per group, g_i(b) = Σ_p δ_i.
-function conv2d(layer: LayerRecord, gradOut: Tensor, scale: number): ParameterGradients[] {
-  const { input, weight, bias } = layer;
-  const hyper = layer.hyper as unknown as Conv2dHyper;
-  const g = hyper.geometry;
+function conv2d(layer: RecordOf<"conv2d">, gradOut: Tensor, scale: number): ParameterGradients[] {
+  const { input, weight, bias, hyper } = layer;
   const batch = input.shape[0];
-  const outChannels = gradOut.shape[1];
-  const plane = g.outH * g.outW;
   const result: ParameterGradients[] = [];
   if (weight?.requiresGrad) {
     const out = perSampleTensor(weight, batch);
@@ -75,15 +72,55 @@ function conv2d(layer: LayerRecord, gradOut: Tensor, scale: number): ParameterGr
     convWeightGradients(input, gradOut, hyper, scale, (sample) => out.ptr + sample * perSample, false);
     result.push({ parameter: weight, gradients: out });
   }
-  if (bias?.requiresGrad) result.push({ parameter: bias, gradients: sumPositions(bias, gradOut, batch, plane, outChannels, scale, true) });
+  if (bias?.requiresGrad) result.push({ parameter: bias, gradients: conv2dBiasGradients(layer, gradOut, scale) });
   return result;
 }
 
+// Per-sample gradients of this many floats (16 MB) are formed at once where a statistic reduces
+// them chunk by chunk.
+const CHUNK_FLOATS = 1 << 22;
+
+/**
+ * A conv layer's per-sample weight gradients g_i = s·δ_i·unfold(x_i)ᵀ a chunk of samples at a
+ * time, so that N×D floats are never held at once: `visit` gets each chunk's first sample and
+ * its gradients [count, *weight.shape], freed when it returns. `budget`: floats per chunk.
+ */
+export function forEachConvWeightChunk(layer: RecordOf<"conv2d">, gradOut: Tensor, scale: number, visit: (first: number, gradients: Tensor) => void, budget = CHUNK_FLOATS): void {
+  const { input, hyper } = layer;
+  const weight = layer.weight as Tensor;
+  const count = Math.max(1, Math.min(hyper.batch, Math.floor(budget / weight.size)));
+  const inputPerSample = input.size / hyper.batch;
+  const gradOutPerSample = gradOut.size / hyper.batch;
+  for (let first = 0; first < hyper.batch; first += count) {
+    const samples = Math.min(count, hyper.batch - first);
+    const whole = samples === hyper.batch;
+    // A chunk of samples is a smaller batch: its input and output gradient copied apart.
+    const chunkInput = whole ? input : sampleRange(input, first, samples, inputPerSample);
+    const chunkGradOut = whole ? gradOut : sampleRange(gradOut, first, samples, gradOutPerSample);
+    const gradients = perSampleTensor(weight, samples);
+    convWeightGradients(chunkInput, chunkGradOut, { ...hyper, batch: samples }, scale, (sample) => gradients.ptr + sample * weight.size * 4, false);
+    if (!whole) for (const t of [chunkInput, chunkGradOut]) t.dispose();
+    visit(first, gradients);
+    gradients.dispose();
+  }
+}
+
+function sampleRange(x: Tensor, first: number, samples: number, perSample: number): Tensor {
+  const out = new Tensor([samples, ...x.shape.slice(1)], "float32", "a chunk of samples");
+  engineMemory.f32.copyWithin(out.offset, x.offset + first * perSample, x.offset + (first + samples) * perSample);
+  return out;
+}
+
+/** A conv layer's per-sample bias gradients s·Σ_p δ_i, [N, out]: small enough to be the closed form. */
+export function conv2dBiasGradients(layer: RecordOf<"conv2d">, gradOut: Tensor, scale: number): Tensor {
+  const { batch, outChannels, plane } = layer.hyper;
+  return sumPositions(layer.bias as Tensor, gradOut, batch, plane, outChannels, scale, true);
+}
+
 // Embedding: g_i(E)[row] = Σ over sample i's positions with that index of δ (padding row: 0).
-function embedding(layer: LayerRecord, gradOut: Tensor, scale: number): ParameterGradients[] {
-  const { input: indices, weight } = layer;
+function embedding(layer: RecordOf<"embedding">, gradOut: Tensor, scale: number): ParameterGradients[] {
+  const { input: indices, weight, paddingIndex, dim } = layer;
   if (!weight?.requiresGrad) return [];
-  const { paddingIndex, dim } = layer.hyper as { paddingIndex: number | null; dim: number };
   const batch = indices.shape[0];
   const positions = indices.size / batch;
   const out = perSampleTensor(weight, batch);
@@ -104,9 +141,8 @@ function embedding(layer: LayerRecord, gradOut: Tensor, scale: number): Paramete
 }
 
 // LayerNorm: g_i(w) = Σ_rows of sample i δ ⊙ x̂, g_i(b) = Σ_rows δ.
-function layerNorm(layer: LayerRecord, gradOut: Tensor, scale: number): ParameterGradients[] {
-  const { weight, bias, input } = layer;
-  const { normalized, length } = layer.hyper as { normalized: Tensor; length: number };
+function layerNorm(layer: RecordOf<"layernorm">, gradOut: Tensor, scale: number): ParameterGradients[] {
+  const { weight, bias, input, normalized, length } = layer;
   const batch = input.shape[0];
   const rows = input.size / (batch * length);
   const result: ParameterGradients[] = [];
@@ -131,7 +167,7 @@ function layerNorm(layer: LayerRecord, gradOut: Tensor, scale: number): Paramete
 
 /** Throws for a batch norm in train mode, whose batch statistics couple the samples' gradients. */
 export function rejectCoupledSamples(layer: LayerRecord): void {
-  if (layer.kind === "batchnorm" && layer.hyper.training) {
+  if (layer.kind === "batchnorm" && layer.training) {
     throw new Error(
       `gradscope: per-sample gradients are not defined for batch norm in train mode (layer ${layer.weight?.name ?? "batchnorm"}): the batch statistics couple the samples; use eval mode or skip the quantity`,
     );
@@ -139,10 +175,9 @@ export function rejectCoupledSamples(layer: LayerRecord): void {
 }
 
 // BatchNorm (eval mode only): g_i(w)_c = Σ_spatial δ ⊙ x̂, g_i(b)_c = Σ_spatial δ.
-function batchNorm(layer: LayerRecord, gradOut: Tensor, scale: number): ParameterGradients[] {
-  const { weight, bias, input } = layer;
+function batchNorm(layer: RecordOf<"batchnorm">, gradOut: Tensor, scale: number): ParameterGradients[] {
+  const { weight, bias, input, normalized, channels, spatial } = layer;
   rejectCoupledSamples(layer);
-  const { normalized, channels, spatial } = layer.hyper as { normalized: Tensor; channels: number; spatial: number };
   const batch = input.shape[0];
   const result: ParameterGradients[] = [];
   const heap = engineMemory.f32;
@@ -162,7 +197,7 @@ function batchNorm(layer: LayerRecord, gradOut: Tensor, scale: number): Paramete
   return result;
 }
 
-const rules: Record<LayerRecord["kind"], (layer: LayerRecord, gradOut: Tensor, scale: number) => ParameterGradients[]> = {
+const rules: PerKind<[gradOut: Tensor, scale: number], ParameterGradients[]> = {
   linear,
   conv2d,
   embedding,
@@ -175,5 +210,5 @@ const rules: Record<LayerRecord["kind"], (layer: LayerRecord, gradOut: Tensor, s
  * parameters: the fallback every statistic can be reduced from.
  */
 export function individualGradients(layer: LayerRecord, gradOut: Tensor, scale: number): ParameterGradients[] {
-  return rules[layer.kind](layer, gradOut, scale);
+  return applyRule(rules, layer, gradOut, scale);
 }

@@ -1,23 +1,37 @@
 import type { LayerRecord, Tensor } from "../tensor.ts";
-import { individualGradients, type ParameterGradients } from "./individualGradients.ts";
-import { rankOneLinear } from "./linearClosedForms.ts";
+import { LayerContext } from "./layerContext.ts";
+import { ruleFor } from "./layerKinds.ts";
 import { LayerSnapshot, type ParameterRole, projectLayer } from "./projections.ts";
-import { batchDot, batchL2, batchMaxAbs, hist1d, hist2d, materializedProjections, meanProjections, sumGradSquared } from "./statistics.ts";
+import { batchDot, batchL2, batchMaxAbs, hist1d, hist2d, materializedProjections, meanProjections, type StatisticRules, sumGradSquared } from "./statistics.ts";
 import type { ExtensionRequest, ParameterStatistics } from "./types.ts";
 
-function needsMaterialized(request: ExtensionRequest, closedForm: boolean): boolean {
-  if (request.individualGradients) return true;
-  return (
-    !closedForm && Boolean(request.batchL2 || request.batchDot || request.meanProjections || request.batchMaxAbs || request.sumGradSquared || request.hist1d || request.hist2d)
-  );
+type TableStatistic = "batchDot" | "meanProjections" | "batchMaxAbs" | "batchL2" | "sumGradSquared" | "hist1d" | "hist2d";
+
+// The statistics computed from the rule table, in this order: batchDot first, so that a
+// fallback materializing the gradients there lets the others reduce them instead.
+const table: ReadonlyArray<[TableStatistic, StatisticRules<ParameterStatistics[TableStatistic]>]> = [
+  ["batchDot", batchDot],
+  ["meanProjections", meanProjections],
+  ["batchMaxAbs", batchMaxAbs],
+  ["batchL2", batchL2],
+  ["sumGradSquared", sumGradSquared],
+  ["hist1d", hist1d],
+  ["hist2d", hist2d],
+];
+
+const requested = (request: ExtensionRequest, statistic: TableStatistic): boolean => Boolean(request[statistic]);
+
+/** Whether some requested statistic has no closed form for the layer's kind, so the gradients get materialized. */
+function materializesAnyway(layer: LayerRecord, request: ExtensionRequest): boolean {
+  return Boolean(request.individualGradients) || table.some(([statistic, rules]) => requested(request, statistic) && !ruleFor(rules.closedForms, layer));
 }
 
 /**
  * Computes the requested statistics of one parameterized op from its output gradient, with
- * g_i = scale·(per-sample gradient), into `results`.
+ * g_i = scale·(per-sample gradient), into `results`: each by its closed form for the layer's
+ * kind where one applies, else from the per-sample gradients, materialized once per layer.
  */
 export function computeLayer(layer: LayerRecord, gradOut: Tensor, scale: number, request: ExtensionRequest, results: Map<Tensor, ParameterStatistics>): void {
-  const view = rankOneLinear(layer, gradOut, scale);
   const roles: Array<[Tensor, ParameterRole]> = [];
   if (layer.weight?.requiresGrad) roles.push([layer.weight, "weight"]);
   if (layer.bias?.requiresGrad) roles.push([layer.bias, "bias"]);
@@ -28,27 +42,24 @@ export function computeLayer(layer: LayerRecord, gradOut: Tensor, scale: number,
     }
     results.set(parameter, {});
   }
-  const materialized: ParameterGradients[] = needsMaterialized(request, view !== null) ? individualGradients(layer, gradOut, scale) : [];
+  const context = new LayerContext(layer, gradOut, scale, request);
+  // Materialized up front when some statistic needs them anyway: the closed forms that are
+  // chosen by cost then defer to them, and projections become matrix-vector products.
+  if (materializesAnyway(layer, request)) context.gradients(roles[0][0]);
   const snapshot = request.deferredProjections ? new LayerSnapshot(layer, gradOut, scale) : null;
-  const gradientsOf = (parameter: Tensor): Tensor | undefined => materialized.find((entry) => entry.parameter === parameter)?.gradients;
   for (const [parameter, role] of roles) {
     const stats = results.get(parameter) as ParameterStatistics;
-    const gradients = gradientsOf(parameter);
-    // batchDot first: its Gram diagonals then give batchL2 for free.
-    if (request.batchDot) stats.batchDot = view ? batchDot.linear(view, role) : batchDot.general(gradients as Tensor);
-    if (request.meanProjections) stats.meanProjections = view ? meanProjections.linear(view, role) : meanProjections.general(gradients as Tensor);
-    if (request.batchMaxAbs) stats.batchMaxAbs = view ? batchMaxAbs.linear(view, role) : batchMaxAbs.general(gradients as Tensor);
-    if (request.batchL2) stats.batchL2 = view ? batchL2.linear(view, role) : batchL2.general(gradients as Tensor);
-    if (request.sumGradSquared) stats.sumGradSquared = view ? sumGradSquared.linear(view, role, parameter) : sumGradSquared.general(gradients as Tensor, parameter);
+    for (const [statistic, rules] of table) {
+      if (!requested(request, statistic)) continue;
+      const closedForm = ruleFor(rules.closedForms, layer)?.(context, role, parameter);
+      (stats as Record<TableStatistic, unknown>)[statistic] = closedForm ?? rules.general(context.gradients(parameter), parameter, context);
+    }
     const direction = request.projections?.get(parameter);
-    // Gradients materialized for another statistic make projections a matrix-vector product.
-    if (direction) stats.projections = gradients ? materializedProjections(gradients, direction) : projectLayer(layer, gradOut, scale, role, direction);
+    if (direction)
+      stats.projections = context.hasMaterialized ? materializedProjections(context.gradients(parameter), direction) : projectLayer(layer, gradOut, scale, role, direction);
     if (snapshot) stats.deferredProjection = snapshot.projection(role);
-    if (request.hist1d) stats.hist1d = view ? hist1d.linear(view, role, request.hist1d) : hist1d.general(gradients as Tensor, request.hist1d);
-    if (request.hist2d) stats.hist2d = view ? hist2d.linear(view, role, parameter, request.hist2d) : hist2d.general(gradients as Tensor, parameter, request.hist2d);
-    // Per-layer buffers are freed as soon as they are reduced, unless the caller asked for them.
-    if (request.individualGradients && gradients) stats.individualGradients = gradients;
-    else gradients?.dispose();
+    if (request.individualGradients) stats.individualGradients = context.keepGradients(parameter);
   }
-  view?.dispose();
+  // Per-layer buffers are freed as soon as the layer is reduced, unless the caller asked for them.
+  context.dispose();
 }

@@ -1,11 +1,12 @@
 import { noGrad } from "../autograd.ts";
 import { tensor } from "../creation.ts";
 import { engineMemory } from "../memory.ts";
-import { type Conv2dHyper, conv2d } from "../ops/conv2d.ts";
+import { conv2d } from "../ops/conv2d.ts";
 import { linear } from "../ops/linear.ts";
 import { scope } from "../scope.ts";
 import { type LayerRecord, Tensor } from "../tensor.ts";
 import { rejectCoupledSamples } from "./individualGradients.ts";
+import { applyRule, type PerKind, type RecordOf } from "./layerKinds.ts";
 
 /** Which parameter of a layer a statistic is for. */
 export type ParameterRole = "weight" | "bias";
@@ -49,7 +50,7 @@ function channelDots(values: Tensor, weights: Tensor | null, direction: Tensor, 
   return out;
 }
 
-function projectLinear(layer: LayerRecord, gradOut: Tensor, role: ParameterRole, direction: Tensor): Float64Array {
+function projectLinear(layer: RecordOf<"linear">, gradOut: Tensor, role: ParameterRole, direction: Tensor): Float64Array {
   const batch = layer.input.shape[0];
   const outFeatures = gradOut.shape[gradOut.rank - 1];
   if (role === "bias") return channelDots(gradOut, null, direction, { batch, channels: outFeatures, positions: gradOut.size / (batch * outFeatures), channelsFirst: false });
@@ -59,8 +60,8 @@ function projectLinear(layer: LayerRecord, gradOut: Tensor, role: ParameterRole,
   return dots;
 }
 
-function projectConv2d(layer: LayerRecord, gradOut: Tensor, role: ParameterRole, direction: Tensor): Float64Array {
-  const hyper = layer.hyper as unknown as Conv2dHyper;
+function projectConv2d(layer: RecordOf<"conv2d">, gradOut: Tensor, role: ParameterRole, direction: Tensor): Float64Array {
+  const { hyper } = layer;
   if (role === "bias") return channelDots(gradOut, null, direction, { batch: hyper.batch, channels: hyper.outChannels, positions: hyper.plane, channelsFirst: true });
   const moved = noGrad(() => conv2d(layer.input, direction, null, hyper));
   const dots = sampleDots(gradOut, moved, hyper.batch);
@@ -68,9 +69,8 @@ function projectConv2d(layer: LayerRecord, gradOut: Tensor, role: ParameterRole,
   return dots;
 }
 
-function projectEmbedding(layer: LayerRecord, gradOut: Tensor, _role: ParameterRole, direction: Tensor): Float64Array {
-  const { paddingIndex, dim } = layer.hyper as { paddingIndex: number | null; dim: number };
-  const indices = layer.input;
+function projectEmbedding(layer: RecordOf<"embedding">, gradOut: Tensor, _role: ParameterRole, direction: Tensor): Float64Array {
+  const { paddingIndex, dim, input: indices } = layer;
   const batch = indices.shape[0];
   const positions = indices.size / batch;
   const out = new Float64Array(batch);
@@ -84,21 +84,21 @@ function projectEmbedding(layer: LayerRecord, gradOut: Tensor, _role: ParameterR
   return out;
 }
 
-function projectLayerNorm(layer: LayerRecord, gradOut: Tensor, role: ParameterRole, direction: Tensor): Float64Array {
-  const { normalized, length } = layer.hyper as { normalized: Tensor; length: number };
+function projectLayerNorm(layer: RecordOf<"layernorm">, gradOut: Tensor, role: ParameterRole, direction: Tensor): Float64Array {
+  const { normalized, length } = layer;
   const batch = layer.input.shape[0];
   const layout = { batch, channels: length, positions: layer.input.size / (batch * length), channelsFirst: false };
   return channelDots(gradOut, role === "weight" ? normalized : null, direction, layout);
 }
 
-function projectBatchNorm(layer: LayerRecord, gradOut: Tensor, role: ParameterRole, direction: Tensor): Float64Array {
+function projectBatchNorm(layer: RecordOf<"batchnorm">, gradOut: Tensor, role: ParameterRole, direction: Tensor): Float64Array {
   rejectCoupledSamples(layer);
-  const { normalized, channels, spatial } = layer.hyper as { normalized: Tensor; channels: number; spatial: number };
+  const { normalized, channels, spatial } = layer;
   const layout = { batch: layer.input.shape[0], channels, positions: spatial, channelsFirst: true };
   return channelDots(gradOut, role === "weight" ? normalized : null, direction, layout);
 }
 
-const rules: Record<LayerRecord["kind"], (layer: LayerRecord, gradOut: Tensor, role: ParameterRole, direction: Tensor) => Float64Array> = {
+const rules: PerKind<[gradOut: Tensor, role: ParameterRole, direction: Tensor], Float64Array> = {
   linear: projectLinear,
   conv2d: projectConv2d,
   embedding: projectEmbedding,
@@ -108,7 +108,7 @@ const rules: Record<LayerRecord["kind"], (layer: LayerRecord, gradOut: Tensor, r
 
 /** g_iᵀd per sample for one parameter of a layer, with g_i = scale·(per-sample gradient). */
 export function projectLayer(layer: LayerRecord, gradOut: Tensor, scale: number, role: ParameterRole, direction: Tensor): Float64Array {
-  return rules[layer.kind](layer, gradOut, role, direction).map((v) => scale * v);
+  return applyRule(rules, layer, gradOut, role, direction).map((v) => scale * v);
 }
 
 /** g_iᵀd for a direction that is known only after the backward pass (e.g. the optimizer's step). */
@@ -132,11 +132,10 @@ const restore = (copy: TensorCopy): Tensor => tensor(copy.values, copy.shape, co
  * instead of the N·D per-sample gradients.
  */
 export class LayerSnapshot {
-  private readonly kind: LayerRecord["kind"];
-  private readonly input: TensorCopy;
   private readonly gradOut: TensorCopy;
-  // The hyper-parameters apart from the saved tensors (LayerNorm's and BatchNorm's x̂), copied apart.
-  private readonly hyper: Record<string, unknown>;
+  // The record's fields apart from its parameters: saved tensors (the input, LayerNorm's and
+  // BatchNorm's x̂) copied apart from the plain values (kind, geometry, sizes).
+  private readonly values: Array<[string, unknown]>;
   private readonly savedTensors: Array<[string, TensorCopy]>;
 
   constructor(
@@ -145,11 +144,9 @@ export class LayerSnapshot {
     private readonly scale: number,
   ) {
     rejectCoupledSamples(layer);
-    this.kind = layer.kind;
-    this.input = copyOf(layer.input);
     this.gradOut = copyOf(gradOut);
-    const entries = Object.entries(layer.hyper);
-    this.hyper = Object.fromEntries(entries.filter(([, value]) => !(value instanceof Tensor)));
+    const entries = Object.entries(layer).filter(([key]) => key !== "weight" && key !== "bias");
+    this.values = entries.filter(([, value]) => !(value instanceof Tensor));
     this.savedTensors = entries.flatMap(([key, value]) => (value instanceof Tensor ? [[key, copyOf(value)] as [string, TensorCopy]] : []));
   }
 
@@ -158,8 +155,9 @@ export class LayerSnapshot {
     return {
       project: (direction) =>
         scope(() => {
-          const hyper = { ...this.hyper, ...Object.fromEntries(this.savedTensors.map(([key, copy]) => [key, restore(copy)])) };
-          const layer: LayerRecord = { kind: this.kind, input: restore(this.input), weight: null, bias: null, hyper };
+          const restored = Object.fromEntries([...this.values, ...this.savedTensors.map(([key, copy]) => [key, restore(copy)])]);
+          // The same fields as the record the constructor was given, so the same kind of record.
+          const layer = { ...restored, weight: null, bias: null } as LayerRecord;
           return projectLayer(layer, restore(this.gradOut), this.scale, role, direction);
         }),
     };

@@ -2,7 +2,19 @@ import { record } from "../autograd.ts";
 import { channelAffine, channelSums } from "../kernels/channels.ts";
 import { engineMemory } from "../memory.ts";
 import { shapeString } from "../shapes.ts";
-import { Tensor } from "../tensor.ts";
+import { type LayerRecordBase, Tensor } from "../tensor.ts";
+
+/** A batch norm as the per-sample extensions see it (which reject it in train mode). */
+export interface BatchNormRecord extends LayerRecordBase {
+  readonly kind: "batchnorm";
+  /** Whether the batch statistics normalized the input, coupling the samples. */
+  readonly training: boolean;
+  /** x̂, the normalized input (shaped like the input). */
+  readonly normalized: Tensor;
+  readonly channels: number;
+  /** Elements per sample and channel (1 for [N, C]). */
+  readonly spatial: number;
+}
 
 /** Batch-norm settings; running statistics are updated in train mode (PyTorch semantics). */
 export interface BatchNormOptions {
@@ -61,7 +73,7 @@ export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
   return record(out, {
     op: "batchnorm",
     inputs: [x, weight, bias],
-    layer: { kind: "batchnorm", input: x, weight, bias, hyper: { training: options.training, normalized, channels, spatial } },
+    layer: { kind: "batchnorm", input: x, weight, bias, training: options.training, normalized, channels, spatial },
     backward: (gradOut) => {
       const gradWeight = weight?.requiresGrad ? new Tensor(weight.shape, "float32", "batchnorm weight gradient") : null;
       const gradBias = bias?.requiresGrad ? new Tensor(bias.shape, "float32", "batchnorm bias gradient") : null;

@@ -5,7 +5,7 @@ import { gemm, sparseDenseProduct } from "../kernels/gemm.ts";
 import { countNonzero } from "../kernels/reductions.ts";
 import { engineMemory } from "../memory.ts";
 import { shapeString } from "../shapes.ts";
-import { Tensor } from "../tensor.ts";
+import { type LayerRecordBase, Tensor } from "../tensor.ts";
 import { addBias, biasGradient } from "./bias.ts";
 import { type ConvGeometry, col2imAdd, convOutputSize, im2col, sparseConvInputGradient } from "./im2col.ts";
 
@@ -33,6 +33,12 @@ export interface Conv2dHyper {
   patch: number;
   /** Output positions per channel: outH·outW. */
   plane: number;
+}
+
+/** A convolution as the per-sample extensions see it: the NCHW input and the resolved geometry. */
+export interface Conv2dRecord extends LayerRecordBase {
+  readonly kind: "conv2d";
+  readonly hyper: Conv2dHyper;
 }
 
 const pair = (value: number | [number, number] | undefined, fallback: number): [number, number] =>
@@ -93,7 +99,7 @@ function inputBlock(hyper: Conv2dHyper, n: number, group: number): number {
 }
 
 /** The element offset, in the NCHW output or its gradient, of sample n's first channel of `group`. */
-function outputBlock(hyper: Conv2dHyper, n: number, group: number): number {
+export function outputBlock(hyper: Conv2dHyper, n: number, group: number): number {
   return (n * hyper.outChannels + group * hyper.groupOut) * hyper.plane;
 }
 
@@ -116,7 +122,7 @@ export function forEachUnfolded(x: Tensor, hyper: Conv2dHyper, visit: (sample: n
  */
 export function convWeightGradients(x: Tensor, gradOut: Tensor, hyper: Conv2dHyper, alpha: number, target: (sample: number) => number, accumulate: boolean): void {
   const { groupOut, patch, plane } = hyper;
-  if (!accumulate && countNonzero(gradOut) < SPARSE_GRADIENT_DENSITY * gradOut.size) {
+  if (!accumulate && isMostlyZero(gradOut)) {
     sparseWeightGradients(x, gradOut, hyper, alpha, target);
     return;
   }
@@ -181,6 +187,11 @@ function copyChannelRows(hyper: Conv2dHyper, nchw: number, chunk: number, first:
 // near 0.4.
 const SPARSE_GRADIENT_DENSITY = 0.3;
 
+/** Whether an output gradient is sparse enough for the kernels that follow its nonzeros. */
+export function isMostlyZero(gradOut: Tensor): boolean {
+  return countNonzero(gradOut) < SPARSE_GRADIENT_DENSITY * gradOut.size;
+}
+
 // The buffers of one backward pass: the gradients being formed (zeroed), and whether the output
 // gradient is mostly zero, so that the input gradient is summed from its nonzeros.
 interface VjpBuffers {
@@ -199,7 +210,7 @@ function conv2dVjp(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tenso
   if (gradW) heap.fill(0, gradW.offset, gradW.offset + gradW.size);
   // Mostly zero output gradients (ReLU then max-pooling leave about 20%) reach the input
   // through only their nonzeros, one sample at a time.
-  const sparse = gradX !== null && countNonzero(gradOut) < SPARSE_GRADIENT_DENSITY * gradOut.size;
+  const sparse = gradX !== null && isMostlyZero(gradOut);
   const buffers = { gradX, gradW, sparse };
   if (plane >= PER_SAMPLE_PLANE) vjpBySample(hyper, x, weight, gradOut, buffers);
   else vjpByChunk(hyper, x, weight, gradOut, buffers);
@@ -392,7 +403,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
   return record(out, {
     op: "conv2d",
     inputs: [x, weight, bias],
-    layer: { kind: "conv2d", input: x, weight, bias, hyper: hyper as unknown as Record<string, unknown> },
+    layer: { kind: "conv2d", input: x, weight, bias, hyper },
     backward: (gradOut, needed) => {
       const [wantsX, wantsWeight, wantsBias] = wantedGradients([x, weight, bias], needed);
       return conv2dVjp(hyper, x, weight, gradOut, { x: wantsX, weight: wantsWeight, bias: wantsBias });

@@ -1,7 +1,16 @@
 import { record } from "../autograd.ts";
 import { engineMemory } from "../memory.ts";
 import { shapeString } from "../shapes.ts";
-import { Tensor } from "../tensor.ts";
+import { type LayerRecordBase, Tensor } from "../tensor.ts";
+
+/** An embedding lookup as the per-sample extensions see it: int32 indices as `input`. */
+export interface EmbeddingRecord extends LayerRecordBase {
+  readonly kind: "embedding";
+  /** The row that receives no gradient, if any. */
+  readonly paddingIndex: number | null;
+  /** The embedding width. */
+  readonly dim: number;
+}
 
 /**
  * Looks up rows of weight [numEmbeddings, dim] for int32 indices of any shape; the output has
@@ -26,7 +35,7 @@ export function embedding(indices: Tensor, weight: Tensor, paddingIndex: number 
   return record(out, {
     op: "embedding",
     inputs: [indices, weight],
-    layer: { kind: "embedding", input: indices, weight, bias: null, hyper: { paddingIndex, dim } },
+    layer: { kind: "embedding", input: indices, weight, bias: null, paddingIndex, dim },
     backward: (gradOut) => {
       const grad = new Tensor(weight.shape, "float32", "embedding weight gradient");
       const h = engineMemory.f32;

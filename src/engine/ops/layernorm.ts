@@ -2,7 +2,16 @@ import { record } from "../autograd.ts";
 import { channelAffine, channelSums } from "../kernels/channels.ts";
 import { engineMemory } from "../memory.ts";
 import { shapeString, sizeOf } from "../shapes.ts";
-import { Tensor } from "../tensor.ts";
+import { type LayerRecordBase, Tensor } from "../tensor.ts";
+
+/** A layer norm as the per-sample extensions see it. */
+export interface LayerNormRecord extends LayerRecordBase {
+  readonly kind: "layernorm";
+  /** x̂, the normalized input (shaped like the input). */
+  readonly normalized: Tensor;
+  /** Elements normalized together: the size of the trailing axes (and of the weight). */
+  readonly length: number;
+}
 
 /**
  * Layer normalization over the trailing `normalizedShape` axes (biased variance, eps inside the
@@ -33,7 +42,7 @@ export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight:
   return record(out, {
     op: "layernorm",
     inputs: [x, weight, bias],
-    layer: { kind: "layernorm", input: x, weight, bias, hyper: { normalized, length } },
+    layer: { kind: "layernorm", input: x, weight, bias, normalized, length },
     backward: (gradOut) => {
       const gradWeight = weight?.requiresGrad ? new Tensor(weight.shape, "float32", "layernorm weight gradient") : null;
       const gradBias = bias?.requiresGrad ? new Tensor(bias.shape, "float32", "layernorm bias gradient") : null;

@@ -2,8 +2,13 @@ import { noGrad, record, wantedGradients } from "../autograd.ts";
 import { bilinearRules } from "../curvature/rules.ts";
 import { gemm } from "../kernels/gemm.ts";
 import { shapeString } from "../shapes.ts";
-import { Tensor } from "../tensor.ts";
+import { type LayerRecordBase, Tensor } from "../tensor.ts";
 import { addBias, type BiasLayout, biasGradient } from "./bias.ts";
+
+/** A linear layer as the per-sample extensions see it: its input [N, ..., in] suffices. */
+export interface LinearRecord extends LayerRecordBase {
+  readonly kind: "linear";
+}
 
 const biasLayoutOf = (x: Tensor, outFeatures: number): BiasLayout => ({ batch: x.size / x.shape[x.rank - 1], channels: outFeatures, positions: 1, channelsLast: true });
 
@@ -86,7 +91,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   return record(out, {
     op: "linear",
     inputs: [x, weight, bias],
-    layer: { kind: "linear", input: x, weight, bias, hyper: {} },
+    layer: { kind: "linear", input: x, weight, bias },
     backward: (gradOut, needed) => {
       const [wantsX, wantsWeight, wantsBias] = wantedGradients([x, weight, bias], needed);
       return linearVjp(x, weight, gradOut, { x: wantsX, weight: wantsWeight, bias: wantsBias });

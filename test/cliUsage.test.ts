@@ -1,0 +1,84 @@
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { RunStore } from "../src/store/runStore.ts";
+
+// The CLI as users run it: bin/gradscope.js on the compiled dist/ (npm test builds it first).
+// Every run has a timeout, so that a hang fails the test instead of blocking the suite.
+const bin = fileURLToPath(new URL("../bin/gradscope.js", import.meta.url));
+const folder = mkdtempSync(join(tmpdir(), "gradscope-cli-usage-"));
+const timeout = 30_000;
+const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", cwd: folder, timeout });
+
+// A store with two runs whose ids share the prefix "sweep-".
+const storePath = join(folder, "runs", "gradscope.db");
+const store = new RunStore(storePath);
+for (const id of ["sweep-a", "sweep-b"]) {
+  store.createRun({ id, name: id, config: { seed: 0 } });
+  store.log(id, "train/loss", 1, 0.5);
+  store.finishRun(id, "completed", null);
+}
+store.close();
+
+const usageError = (args: string[], message: RegExp) => {
+  const result = run(args);
+  assert.equal(result.status, 2, `gradscope ${args.join(" ")}: exit ${result.status} (${result.signal ?? "no signal"}): ${result.stderr}`);
+  assert.match(result.stderr, message, args.join(" "));
+  assert.doesNotMatch(result.stderr, /\n\s+at /, "no stack trace");
+};
+
+test("usage mistakes exit with 2 and say what is wrong: unknown or ambiguous run id, runs without id, unknown format, missing store", { timeout: 4 * timeout }, () => {
+  usageError(["runs", "show", "nothing-like-it"], /no run "nothing-like-it" in runs\/gradscope.db/);
+  usageError(["runs", "show", "sweep-"], /"sweep-" matches 2 runs \(sweep-a, sweep-b\); give more of the id/);
+  usageError(["export", "sweep-", "--format", "csv"], /"sweep-" matches 2 runs/);
+  usageError(["runs", "delete"], /runs delete needs a run id/);
+  usageError(["runs", "frobnicate"], /'frobnicate' is invalid for argument 'action'. Allowed choices are list, show, delete/);
+  usageError(["export", "sweep-a", "--format", "xml"], /argument 'xml' is invalid. Allowed choices are jsonl, csv, tfevents/);
+  usageError(["runs", "--store", "elsewhere.db"], /no run store at elsewhere.db/);
+  usageError(["ui", "--store", "elsewhere.db"], /no run store at elsewhere.db/);
+  assert.equal(existsSync(join(folder, "elsewhere.db")), false, "a missing store is not created");
+  assert.equal(run(["runs", "show", "sweep-a"]).status, 0);
+});
+
+test("train and eval exit with 2 for a missing --resume directory, a folder given as -c, no config, a missing checkpoint", { timeout: 4 * timeout }, () => {
+  usageError(["train", "--resume", "no-such-run"], /no-such-run is not a run directory \(no config.yaml\)/);
+  usageError(["train", "-c", folder], new RegExp(`${folder}: is a directory; expected a YAML config file`));
+  usageError(["train"], /train needs -c FILE/);
+  usageError(["eval", "-c", "any.yaml", "--checkpoint", "missing.gsckpt"], /eval --checkpoint missing.gsckpt: no such file/);
+});
+
+test("export --out a folder that cannot be made fails at once naming it (Node's recursive mkdir spins forever under /proc)", { timeout: 2 * timeout }, () => {
+  usageError(
+    ["export", "sweep-a", "--format", "csv", "--out", "/proc/gradscope-nope"],
+    /export --out \/proc\/gradscope-nope: cannot create the folder \/proc\/gradscope-nope: ENOENT/,
+  );
+  usageError(["export", "sweep-a", "--format", "jsonl", "--out", join(bin, "inside")], /cannot create the folder .*: .*gradscope.js is not a folder/);
+  const made = run(["export", "sweep-a", "--format", "jsonl", "--out", join("exports", "nested")]);
+  assert.equal(made.status, 0, made.stderr);
+  assert.deepEqual(JSON.parse(readFileSync(join(folder, "exports", "nested", "sweep-a.jsonl"), "utf8")), { step: 1, "train/loss": 0.5 });
+});
+
+test("gradscope --version prints the package's version", { timeout }, () => {
+  const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  for (const flag of ["--version", "-V"]) {
+    const result = run([flag]);
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout, `${version}\n`);
+  }
+});
+
+test("a reader that closes the pipe early (gradscope runs | head -1) ends the command quietly with 0", { timeout }, async () => {
+  const child = spawn(process.execPath, [bin, "runs"], { cwd: folder, stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout.destroy(); // before the CLI has started, so that its first write meets a closed pipe
+  let stderr = "";
+  child.stderr.on("data", (chunk) => {
+    stderr += chunk;
+  });
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  assert.equal(code, 0, stderr);
+  assert.equal(stderr, "");
+});
