@@ -325,7 +325,7 @@ test("gradscope predict refuses bad arguments with exit code 2, naming them, and
     [["--input", narrow], /--input .*narrow\.csv: CSV file .*narrow\.csv has 1 columns \(x\); expected 2 features, with or without the label column/],
     [["--input", spiralsConfig], /--input .*spirals\.yaml: IDX file .*spirals\.yaml has a bad magic number/],
     [["model.hidden=[8]"], /checkpoint .*latest\.gsckpt does not fit what the config describes: loadStateDict: 0\.weight has shape \[16, 2\], the model expects \[8, 2\]/],
-    [["--checkpoint", "nowhere.gsckpt"], /checkpoint nowhere\.gsckpt does not exist/],
+    [["--checkpoint", "nowhere.gsckpt"], /--checkpoint nowhere\.gsckpt: does not exist/],
     [["--out", "missing-folder/out.csv"], /--out missing-folder\/out\.csv: the folder .*missing-folder does not exist/],
     [["--out", "."], /--out \.: is a folder; expected a file name/],
   ];
@@ -345,6 +345,6 @@ test("gradscope predict refuses bad arguments with exit code 2, naming them, and
 
 test("gradscope eval, which loads its model as predict does, names a checkpoint that does not fit the config", () => {
   const result = run(["eval", "-c", spiralsConfig, "--checkpoint", spiralsCheckpoint, "model.hidden=[8]"]);
-  assert.notEqual(result.status, 0);
+  assert.equal(result.status, 2, "an unusable checkpoint is bad input");
   assert.match(result.stderr, /checkpoint .*latest\.gsckpt does not fit what the config describes: loadStateDict: 0\.weight has shape \[16, 2\], the model expects \[8, 2\]/);
 });

@@ -1,7 +1,6 @@
 import { existsSync, statSync } from "node:fs";
 import { dirname, extname, resolve } from "node:path";
 import type { TrainingSetup } from "../config/build.ts";
-import { ConfigError } from "../config/load.ts";
 import { loadCsv } from "../data/csv.ts";
 import { ArrayDataset, type Dataset } from "../data/dataset.ts";
 import { readIdxImages } from "../data/idx.ts";
@@ -16,6 +15,7 @@ import { argmaxRow } from "../metrics/metric.ts";
 import { writeFileAtomic } from "../train/checkpoint.ts";
 import type { LossSpec } from "../train/losses.ts";
 import { type EvalCommandOptions, ExitCode, withCheckpoint } from "./train.ts";
+import { UsageError } from "./usageError.ts";
 
 /** Options of `gradscope predict`. */
 export interface PredictCommandOptions extends EvalCommandOptions {
@@ -25,21 +25,18 @@ export interface PredictCommandOptions extends EvalCommandOptions {
   out: string;
 }
 
-// Bad input named by the command-line argument it came from: a usage error (exit code 2).
-class ArgumentError extends Error {
-  constructor(argument: string, message: string) {
-    super(`gradscope: ${argument}: ${message.replace(/^gradscope: /, "")}`);
-  }
-}
+// Bad input named by the command-line argument it came from; the CLI exits with 2.
+const argumentError = (argument: string, message: string) => new UsageError(`gradscope: ${argument}: ${message.replace(/^gradscope: /, "")}`);
 
-// Refuses a missing --input and an --out that cannot be written before any work is done, so
-// that a mistyped path costs no model building.
+// Refuses a missing --checkpoint or --input and an --out that cannot be written before any work
+// is done, so that a mistyped path costs no model building.
 function checkPaths(options: PredictCommandOptions): void {
-  if (options.input !== undefined && !existsSync(options.input)) throw new ArgumentError(`--input ${options.input}`, "does not exist");
+  if (!existsSync(options.checkpoint)) throw argumentError(`--checkpoint ${options.checkpoint}`, "does not exist");
+  if (options.input !== undefined && !existsSync(options.input)) throw argumentError(`--input ${options.input}`, "does not exist");
   const { out } = options;
-  if (existsSync(out) && statSync(out).isDirectory()) throw new ArgumentError(`--out ${out}`, "is a folder; expected a file name");
+  if (existsSync(out) && statSync(out).isDirectory()) throw argumentError(`--out ${out}`, "is a folder; expected a file name");
   const folder = dirname(resolve(out));
-  if (!existsSync(folder) || !statSync(folder).isDirectory()) throw new ArgumentError(`--out ${out}`, `the folder ${folder} does not exist`);
+  if (!existsSync(folder) || !statSync(folder).isDirectory()) throw argumentError(`--out ${out}`, `the folder ${folder} does not exist`);
 }
 
 // The examples of an --input file, before the config's transforms.
@@ -61,11 +58,11 @@ function inputLoader(path: string | undefined, setup: TrainingSetup): DataLoader
     const transforms = data.transforms.map((spec) => createTransform(spec as TransformSpec));
     loader = new DataLoader(readInput(path, setup), { batchSize: data.eval_batch_size, transforms });
   } catch (error) {
-    throw new ArgumentError(`--input ${path}`, (error as Error).message);
+    throw argumentError(`--input ${path}`, (error as Error).message);
   }
   const expected = setup.data.train.outputShape;
   if (shapeString(loader.outputShape) !== shapeString(expected)) {
-    throw new ArgumentError(
+    throw argumentError(
       `--input ${path}`,
       `its examples are ${shapeString(loader.dataset.inputShape)} (${shapeString(loader.outputShape)} after the config's transforms), but the model takes ${shapeString(expected)}`,
     );
@@ -136,34 +133,24 @@ export function predictionsCsv(outputs: Tensor, loss: LossSpec["name"]): string 
  * `gradscope predict`: the model of a config with a checkpoint's weights, applied to an IDX or
  * CSV file (or the config's test set) in eval mode; writes one CSV row per example (see
  * `predictionsCsv`) atomically, so a failure leaves any earlier file as it was. A missing or
- * unreadable input, inputs of the wrong shape for the model, a checkpoint that does not fit
- * the config's model and an unwritable --out exit with 2, naming the argument.
+ * unreadable input, inputs of the wrong shape for the model and an unwritable --out are
+ * UsageErrors naming the argument; a checkpoint that does not fit the config's model is a
+ * CheckpointError (both exit with 2).
  */
 export function predictCommand(options: PredictCommandOptions): number {
-  let modelReady = false;
-  try {
-    checkPaths(options);
-    return withCheckpoint(options, (setup) => {
-      modelReady = true;
-      const loader = inputLoader(options.input, setup);
-      const text = scope(() => {
-        const outputs = setup.model.predict(gatherInputs(loader), { batchSize: setup.config.data.eval_batch_size });
-        return predictionsCsv(outputs, setup.config.training.loss);
-      });
-      try {
-        writeFileAtomic(options.out, text);
-      } catch (error) {
-        throw new ArgumentError(`--out ${options.out}`, `cannot write it: ${(error as Error).message}`);
-      }
-      process.stdout.write(`wrote ${loader.dataset.length} predictions of ${loader.dataset.description} to ${options.out}\n`);
-      return ExitCode.ok;
+  checkPaths(options);
+  return withCheckpoint(options, (setup) => {
+    const loader = inputLoader(options.input, setup);
+    const text = scope(() => {
+      const outputs = setup.model.predict(gatherInputs(loader), { batchSize: setup.config.data.eval_batch_size });
+      return predictionsCsv(outputs, setup.config.training.loss);
     });
-  } catch (error) {
-    if (error instanceof ConfigError) throw error;
-    // Before the model is ready, anything but a config error comes from reading or restoring
-    // the checkpoint, and names it: bad input too.
-    if (!(error instanceof ArgumentError) && modelReady) throw error;
-    process.stderr.write(`${(error as Error).message}\n`);
-    return ExitCode.usage;
-  }
+    try {
+      writeFileAtomic(options.out, text);
+    } catch (error) {
+      throw argumentError(`--out ${options.out}`, `cannot write it: ${(error as Error).message}`);
+    }
+    process.stdout.write(`wrote ${loader.dataset.length} predictions of ${loader.dataset.description} to ${options.out}\n`);
+    return ExitCode.ok;
+  });
 }
