@@ -116,7 +116,7 @@ function predictionColumns(outputs: Tensor, loss: LossSpec["name"]): PredictionC
  * sigmoids. Regression (mse): `index,value_0,…`, the outputs. Values are the shortest decimals
  * that read back as the same float32.
  */
-export function predictionsCsv(outputs: Tensor, loss: LossSpec["name"]): string {
+function predictionsCsv(outputs: Tensor, loss: LossSpec["name"]): string {
   return scope(() => {
     const { name, values, width, classified } = predictionColumns(outputs, loss);
     const header = ["index", ...(classified ? ["class"] : []), ...Array.from({ length: width }, (_, k) => `${name}_${k}`)];
