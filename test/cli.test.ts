@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
+import { claimRunDirectory, freeRunDirectory } from "../src/cli/runDirectory.ts";
 import { loadCheckpoint } from "../src/train/checkpoint.ts";
 
 // The CLI as users run it: bin/gradscope.js on the compiled dist/ (npm test builds it first).
@@ -124,4 +127,78 @@ test("Ctrl-C saves a checkpoint and exits 130; --resume then ends with the weigh
   const evaluated = run(["eval", "-c", long, "--checkpoint", join(interruptedRun, "checkpoints", "latest.gsckpt")]);
   assert.equal(evaluated.status, 0, evaluated.stderr);
   assert.ok(JSON.parse(evaluated.stdout).test_accuracy > 0.5);
+});
+
+// The runs a store holds (none when there is no store file).
+const storedRuns = (path: string): Array<{ id: string; directory: string; status: string }> => {
+  if (!existsSync(path)) return [];
+  const db = new Database(path, { readonly: true });
+  try {
+    return db.prepare("SELECT id, directory, status FROM runs ORDER BY id").all() as Array<{ id: string; directory: string; status: string }>;
+  } finally {
+    db.close();
+  }
+};
+
+test("errors found while building the run exit with 2 and a clear message before any run directory or store row exists", async () => {
+  const busy = createServer();
+  await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve));
+  const busyPort = (busy.address() as AddressInfo).port;
+  const garbage = file("garbage.db", "not a database, but a file someone put here\n".repeat(50));
+  const garbageBytes = readFileSync(garbage);
+  const runsDir = join(folder, "checked-runs");
+  const cases: Array<[string, string[], RegExp]> = [
+    ["a negative learning rate", ["optimizer.lr=-0.1"], /optimizer\.lr.*-0\.1|lr must be .*-0\.1/],
+    ["one class for two", ["model.classes=1"], /its output is \[1\] per example, but the data has 2 classes/],
+    ["cosine without t_max", ["scheduler={name: cosine}"], /t_?[mM]ax/],
+    ["CABS with Adam", ["optimizer={name: adam, lr: 0.01}", "quantities={cabs: true}"], /CABS only supports zero-momentum SGD \(as Cockpit\); the optimizer is Adam/],
+    ["a busy --port", ["--dashboard", "--port", String(busyPort)], new RegExp(`port ${busyPort} on 127\\.0\\.0\\.1 is in use`)],
+    ["a garbage store", [`store.path=${garbage}`], new RegExp(`cannot open the run store ${garbage}: file is not a database`)],
+  ];
+  try {
+    for (const [what, args, message] of cases) {
+      const result = run(["train", "-q", "-c", tiny, `training.runs_dir=${runsDir}`, ...args]);
+      assert.equal(result.status, 2, `${what}: ${result.stderr}`);
+      assert.match(result.stderr, message, what);
+      assert.deepEqual(existsSync(runsDir) ? directoriesIn(runsDir) : [], [], `${what}: no run directory`);
+      assert.deepEqual(storedRuns(join(runsDir, "gradscope.db")), [], `${what}: no run in the store`);
+    }
+    assert.deepEqual(readFileSync(garbage), garbageBytes, "the garbage store is left untouched");
+    const ui = run(["ui", "--store", garbage]);
+    assert.equal(ui.status, 2);
+    assert.match(ui.stderr, new RegExp(`cannot open the run store ${garbage}: file is not a database`));
+    const store = join(folder, "runs", "gradscope.db");
+    const busyUi = run(["ui", "--store", store, "--port", String(busyPort)]);
+    assert.equal(busyUi.status, 2);
+    assert.match(busyUi.stderr, new RegExp(`port ${busyPort} on 127\\.0\\.0\\.1 is in use`));
+  } finally {
+    busy.close();
+  }
+});
+
+test("runs of one name started at the same moment get a directory and a store row each", async () => {
+  const runsDir = join(folder, "same-second");
+  const children = Array.from({ length: 4 }, () => spawn(process.execPath, [bin, "train", "-q", "-c", tiny, `training.runs_dir=${runsDir}`, "training.epochs=1"], { cwd: folder }));
+  const codes = await Promise.all(children.map((child) => new Promise<number | null>((resolve) => child.on("close", resolve))));
+  assert.deepEqual(codes, [0, 0, 0, 0]);
+  const directories = directoriesIn(runsDir).sort();
+  assert.equal(directories.length, 4);
+  assert.deepEqual(
+    storedRuns(join(runsDir, "gradscope.db")).map((r) => [r.directory, r.status]),
+    directories.map((d) => [d, "completed"]),
+  );
+  for (const directory of directories) assert.equal(JSON.parse(readFileSync(join(directory, "summary.json"), "utf8")).status, "completed");
+});
+
+test("a run directory is claimed atomically: a second claim of it fails and changes nothing; ids the store has are skipped", () => {
+  const runsDir = join(folder, "claims");
+  const free = freeRunDirectory(runsDir, "claimed");
+  assert.equal(claimRunDirectory(free, { seed: 1 }), true);
+  assert.equal(claimRunDirectory(free, { seed: 2 }), false, "another run created it first");
+  assert.match(readFileSync(join(free, "config.yaml"), "utf8"), /seed: 1/);
+  const next = freeRunDirectory(runsDir, "claimed");
+  assert.notEqual(next, free);
+  const taken = new Set([basename(next)]);
+  const skipping = freeRunDirectory(runsDir, "claimed", (id) => taken.has(id));
+  assert.ok(skipping !== free && skipping !== next, `${skipping} is neither claimed nor in the store`);
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -41,6 +41,9 @@ test("usage mistakes exit with 2 and say what is wrong: unknown or ambiguous run
   usageError(["runs", "--store", "elsewhere.db"], /no run store at elsewhere.db/);
   usageError(["ui", "--store", "elsewhere.db"], /no run store at elsewhere.db/);
   assert.equal(existsSync(join(folder, "elsewhere.db")), false, "a missing store is not created");
+  writeFileSync(join(folder, "garbage.db"), "not a database, just text that is long enough to be read as a header".repeat(20));
+  usageError(["runs", "--store", "garbage.db"], /garbage\.db/);
+  usageError(["export", "sweep-a", "--format", "csv", "--store", "garbage.db"], /garbage\.db/);
   assert.equal(run(["runs", "show", "sweep-a"]).status, 0);
 });
 
@@ -60,6 +63,13 @@ test("export --out a folder that cannot be made fails at once naming it (Node's 
   const made = run(["export", "sweep-a", "--format", "jsonl", "--out", join("exports", "nested")]);
   assert.equal(made.status, 0, made.stderr);
   assert.deepEqual(JSON.parse(readFileSync(join(folder, "exports", "nested", "sweep-a.jsonl"), "utf8")), { step: 1, "train/loss": 0.5 });
+});
+
+test("a runs folder, store or checkpoint folder that cannot be made fails at once, naming it, and creates no run", { timeout: 3 * timeout }, () => {
+  const spirals = fileURLToPath(new URL("../examples/spirals.yaml", import.meta.url));
+  usageError(["train", "-c", spirals, "-q", "training.runs_dir=/proc/gradscope-runs"], /cannot create the folder \/proc\/gradscope-runs: ENOENT[^]*no run was created/);
+  usageError(["train", "-c", spirals, "-q", "store.path=/proc/gradscope-store/g.db"], /cannot create the folder \/proc\/gradscope-store: ENOENT[^]*no run was created/);
+  usageError(["train", "-c", spirals, "-q", `training.runs_dir=${join(bin, "runs")}`], /gradscope\.js is not a folder/);
 });
 
 test("gradscope --version prints the package's version", { timeout }, () => {

@@ -509,7 +509,7 @@ test("conv2d's Gram batchL2/batchDot and its per-sample sumGradSquared equal the
 });
 
 test("conv2d's closed forms reproduce layers.json's per-sample statistics (golden data)", () => {
-  const golden = readGolden<LayerCase>(fileURLToPath(new URL("../../shared/reference/layers.json", import.meta.url)));
+  const golden = readGolden<LayerCase>(fileURLToPath(new URL("../reference/layers.json", import.meta.url)));
   const cases = golden.cases.filter((c) => c.op === "conv2d" && c.per_sample_grad_params);
   assert.ok(cases.length >= 5, "the conv2d cases of layers.json");
   for (const c of cases) {

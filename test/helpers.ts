@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
+import Database from "better-sqlite3";
 import { backward } from "../src/engine/autograd.ts";
 import { parameter } from "../src/engine/creation.ts";
 import { Random } from "../src/engine/random.ts";
 import { scope } from "../src/engine/scope.ts";
 import type { Tensor } from "../src/engine/tensor.ts";
+import { MIGRATIONS } from "../src/store/database.ts";
 
 /** Asserts |a − e| ≤ atol + rtol·|e| elementwise, naming the first offending index. */
 export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol = 1e-5, atol = 1e-6, what = "value"): void {
@@ -59,4 +61,16 @@ export function checkGradients(f: (...inputs: Tensor[]) => Tensor, shapes: numbe
       assert.ok(Math.abs(a - numeric) <= tolerance * (1 + Math.abs(numeric)), `input ${i} element ${k}: autodiff ${a} vs finite difference ${numeric}`);
     }
   });
+}
+
+/**
+ * A run store at schema `version` as an older gradscope left it, holding one completed run
+ * `runId`, open for filling in with rows.
+ */
+export function storeAtVersion(path: string, version: number, runId: string): Database.Database {
+  const db = new Database(path);
+  for (const migration of MIGRATIONS.slice(0, version)) db.exec(migration);
+  db.pragma(`user_version = ${version}`);
+  db.prepare("INSERT INTO runs (id, name, status, config, started_at) VALUES (?, ?, 'completed', '{}', 0)").run(runId, runId);
+  return db;
 }

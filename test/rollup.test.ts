@@ -6,19 +6,26 @@ import { test } from "node:test";
 import type { BucketedSeries } from "../src/dashboard/api.ts";
 import { scalarBuckets } from "../src/dashboard/queries.ts";
 import { RunStore } from "../src/store/runStore.ts";
+import { storeAtVersion } from "./helpers.ts";
 
 const folder = mkdtempSync(join(tmpdir(), "gradscope-rollup-"));
 
-// A long series with a spike, a dip, missing values (NaN is stored as NULL) and a gap.
-function fill(store: RunStore, steps: number): Map<number, number | null> {
+// A long series with a spike, a dip, missing values (NaN is stored as NULL) and a gap, handed
+// to `write` step by step.
+function series(steps: number, write: (step: number, value: number) => void): Map<number, number | null> {
   const rows = new Map<number, number | null>();
-  store.createRun({ id: "long", name: "long", config: {} });
   for (let step = 0; step < steps; step++) {
     if (step >= 30_000 && step < 31_000) continue;
     const value = step === 12_345 ? 1e6 : step === 40_001 ? -1e6 : step % 997 === 0 ? Number.NaN : Math.sin(step / 100);
-    store.log("long", "loss", step, value);
+    write(step, value);
     rows.set(step, Number.isFinite(value) ? value : null);
   }
+  return rows;
+}
+
+function fill(store: RunStore, steps: number): Map<number, number | null> {
+  store.createRun({ id: "long", name: "long", config: {} });
+  const rows = series(steps, (step, value) => store.log("long", "loss", step, value));
   store.flush();
   return rows;
 }
@@ -55,11 +62,11 @@ test("long scalar ranges are reduced from the 64-step rollup with exact min/max/
 
 test("a store from before the rollup is rolled up when it is opened, and deleting a run removes its blocks", () => {
   const path = join(folder, "b.db");
-  const store = new RunStore(path);
-  const rows = fill(store, 20_000);
-  // Back to schema 2: no rollup table, no trigger.
-  store.db.exec("DROP TRIGGER scalar_blocks_on_insert; DROP TABLE scalar_blocks; PRAGMA user_version = 2;");
-  store.close();
+  // A store at schema 2: no rollup table, no trigger.
+  const old = storeAtVersion(path, 2, "long");
+  const insert = old.prepare("INSERT INTO scalars (run_id, key, step, wall_time, value) VALUES ('long', 'loss', ?, 0, ?)");
+  const rows = old.transaction(() => series(20_000, (step, value) => insert.run(step, Number.isFinite(value) ? value : null)))();
+  old.close();
   const reopened = new RunStore(path);
   assertExact(scalarBuckets(reopened.db, "long", "loss", { buckets: 10 }), rows, 0, 19_999, "after the migration");
   reopened.deleteRun("long");

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -11,6 +11,7 @@ import { toCsv, toJsonl } from "../src/store/export.ts";
 import { RunStore } from "../src/store/runStore.ts";
 import { StoreLogger } from "../src/train/callbacks/storeLogger.ts";
 import type { Trainer } from "../src/train/trainer.ts";
+import { storeAtVersion } from "./helpers.ts";
 
 const folder = mkdtempSync(join(tmpdir(), "gradscope-store-"));
 const bin = fileURLToPath(new URL("../bin/gradscope.js", import.meta.url));
@@ -38,7 +39,14 @@ test("the store keeps runs, scalars, lists, histograms and events; a second conn
   assert.deepEqual(store.lists("r1", "quantities/GradNorm")[0].value, [0.5, 0.25]);
   assert.deepEqual(store.keys("r1"), { scalars: ["train/grad_norm", "train/loss"], lists: ["quantities/GradNorm"], histograms: ["quantities/GradHist1d"] });
   assert.equal(store.getRun("r").status, "completed", "a unique prefix finds the run");
-  assert.equal(store.events("r1")[0].message, "hello");
+  assert.deepEqual(
+    store.events("r1").map((e) => [e.kind, e.step]),
+    [
+      ["start", 0],
+      ["notice", 1],
+    ],
+  );
+  assert.equal(store.events("r1")[1].message, "hello");
   assert.match(
     toJsonl(store, "r1").split("\n")[1],
     /^\{"step":1,"train\/loss":1.25,"quantities\/GradNorm":\[0.5,0.25\],"quantities\/GradHist1d":\{"hist":\[1,2\],"edges":\[-1,0,1\]\}\}$/,
@@ -160,5 +168,196 @@ test("the store logger records parameter names and only the hyperparameters a sc
       [3, 0.7],
     ],
   );
+  store.close();
+});
+
+test("writing a step again replaces it: one row per (run, key, step), the last written, and the rollup follows", () => {
+  const store = new RunStore(join(folder, "upsert.db"));
+  store.createRun({ id: "u", name: "u", config: {} });
+  for (const step of [0, 1, 2]) store.log("u", "train/loss", step, step + 10);
+  store.log("u", "quantities/GradNorm", 1, [1, 2]);
+  store.log("u", "quantities/GradHist1d", 1, { hist: [1], edges: [0, 1] });
+  store.flush();
+  // A resumed run writes steps 1 and 2 again; step 1 with another value (e.g. after an override).
+  store.log("u", "train/loss", 1, -5);
+  store.log("u", "train/loss", 2, 12);
+  store.log("u", "quantities/GradNorm", 1, [3, 4]);
+  store.log("u", "quantities/GradHist1d", 1, { hist: [7], edges: [0, 2] });
+  store.flush();
+  assert.deepEqual(
+    store.scalars("u", "train/loss").map((r) => [r.step, r.value]),
+    [
+      [0, 10],
+      [1, -5],
+      [2, 12],
+    ],
+  );
+  assert.deepEqual(
+    store.lists("u", "quantities/GradNorm").map((r) => r.value),
+    [[3, 4]],
+  );
+  assert.deepEqual(
+    store.histograms("u", "quantities/GradHist1d").map((r) => [r.counts, r.edges]),
+    [[[7], [0, 2]]],
+  );
+  assert.deepEqual(store.db.prepare("SELECT min, max, last_step, last_value FROM scalar_blocks WHERE run_id = 'u'").get(), { min: -5, max: 12, last_step: 2, last_value: 12 });
+  store.close();
+});
+
+test("a store that an older gradscope filled with duplicate rows migrates to one row per (run, key, step), keeping the last written", () => {
+  const path = join(folder, "duplicates.db");
+  const old = storeAtVersion(path, 3, "d");
+  // Steps 1000 and 1001 written twice, as a resume after a kill did: [1000, 1000, 1001, 1001, ...].
+  const scalar = old.prepare("INSERT INTO scalars (run_id, key, step, wall_time, value) VALUES ('d', 'train/loss', ?, ?, ?)");
+  for (const [step, value] of [
+    [999, 5],
+    [1000, 100],
+    [1001, -100],
+    [1000, 4],
+    [1001, 3],
+    [1002, 2],
+  ])
+    scalar.run(step, step, value);
+  const list = old.prepare("INSERT INTO lists (run_id, key, step, wall_time, value) VALUES ('d', 'quantities/GradNorm', ?, 0, ?)");
+  list.run(1000, "[1]");
+  list.run(1000, "[2]");
+  const histogram = old.prepare("INSERT INTO histograms (run_id, key, step, wall_time, edges, counts) VALUES ('d', 'quantities/GradHist1d', ?, 0, '[0,1]', ?)");
+  histogram.run(1000, "[1]");
+  histogram.run(1000, "[9]");
+  old.close();
+  const store = new RunStore(path);
+  assert.deepEqual(
+    store.scalars("d", "train/loss").map((r) => [r.step, r.value]),
+    [
+      [999, 5],
+      [1000, 4],
+      [1001, 3],
+      [1002, 2],
+    ],
+  );
+  assert.deepEqual(
+    store.lists("d", "quantities/GradNorm").map((r) => r.value),
+    [[2]],
+  );
+  assert.deepEqual(
+    store.histograms("d", "quantities/GradHist1d").map((r) => r.counts),
+    [[9]],
+  );
+  // Steps 999..1002 span blocks 15 (960-1023): the rollup forgets the overwritten 100 and -100.
+  assert.deepEqual(store.db.prepare("SELECT block, min, max, last_step, last_value FROM scalar_blocks WHERE run_id = 'd'").all(), [
+    { block: 15, min: 2, max: 5, last_step: 1002, last_value: 2 },
+  ]);
+  assert.equal(store.db.pragma("user_version", { simple: true }), SCHEMA_VERSION);
+  store.close();
+});
+
+test("processes opening a fresh store at the same time migrate it once, and all of them succeed", async () => {
+  const open = `import { RunStore } from ${JSON.stringify(new URL("../src/store/runStore.ts", import.meta.url).href)};
+    const [path, at] = process.argv.slice(-2);
+    while (Date.now() < Number(at));
+    new RunStore(path).close();`;
+  for (let trial = 0; trial < 3; trial++) {
+    const path = join(folder, `race-${trial}.db`);
+    // Every process starts, then waits for the same instant to open the store.
+    const at = Date.now() + 1500;
+    const children = Array.from({ length: 6 }, () =>
+      spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", open, path, String(at)], { stdio: ["ignore", "ignore", "pipe"] }),
+    );
+    const results = await Promise.all(
+      children.map(
+        (child) =>
+          new Promise<{ code: number | null; stderr: string }>((resolve) => {
+            let stderr = "";
+            child.stderr.on("data", (chunk) => {
+              stderr += chunk;
+            });
+            child.on("close", (code) => resolve({ code, stderr }));
+          }),
+      ),
+    );
+    for (const result of results) assert.equal(result.code, 0, `trial ${trial}: ${result.stderr}`);
+    const store = new RunStore(path);
+    assert.equal(store.db.pragma("user_version", { simple: true }), SCHEMA_VERSION);
+    store.close();
+  }
+});
+
+test("a file that is not a run store is refused with its path, and left untouched", () => {
+  const path = join(folder, "garbage.db");
+  const garbage = Buffer.from("this is not an SQLite database, just some text that happens to be here".repeat(100));
+  writeFileSync(path, garbage);
+  assert.throws(() => new RunStore(path), new RegExp(`^StoreOpenError: gradscope: cannot open the run store ${path}: file is not a database$`));
+  assert.deepEqual(readFileSync(path), garbage);
+  assert.deepEqual(
+    readdirSync(folder).filter((name) => name.startsWith("garbage")),
+    ["garbage.db"],
+    "no -wal or -shm file beside it",
+  );
+});
+
+test("a crashed run ends at its last write, not when the crash is noticed, and its events record start, resume, stop and crash", async () => {
+  const path = join(folder, "crash.db");
+  const store = new RunStore(path);
+  store.createRun({ id: "c", name: "c", config: {} });
+  store.event("c", "stop", "interrupted (SIGINT)", 3);
+  store.finishRun("c", "interrupted", null);
+  store.resumeRun("c", 3);
+  store.log("c", "train/loss", 4, 1);
+  store.flush();
+  const lastWrite = store.db.prepare("SELECT last_write FROM runs WHERE id = 'c'").pluck().get() as number;
+  // The run's process "dies": another pid that no longer exists.
+  const dead = spawnSync(process.execPath, ["-e", "0"]).pid as number;
+  store.db.prepare("UPDATE runs SET pid = ? WHERE id = 'c'").run(dead);
+  store.close();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const later = new RunStore(path);
+  const run = later.getRun("c");
+  assert.equal(run.status, "crashed");
+  assert.equal(run.endedAt, lastWrite);
+  const events = later.events("c");
+  assert.deepEqual(
+    events.map((e) => [e.kind, e.step]),
+    [
+      ["start", 0],
+      ["stop", 3],
+      ["resume", 3],
+      ["crash", null],
+    ],
+  );
+  assert.equal(events[3].wallTime, lastWrite);
+  assert.match(events[3].message, new RegExp(`the process \\(pid ${dead}\\) ended without finishing the run`));
+  later.close();
+  const again = new RunStore(path);
+  assert.equal(again.events("c").length, 4, "a crash is recorded once");
+  again.close();
+});
+
+test("the store logger carries what it knows of the hyperparameters through a checkpoint, so a resumed run logs the rows of an uninterrupted one", () => {
+  const momentumAt = (step: number) => (step < 4 ? 0.9 : 0.8);
+  const trainer = (hyper: Record<string, unknown>) => ({ model: { namedParameters: () => [["w"]] }, optimizer: { paramGroups: [{ hyper }] } }) as unknown as Trainer;
+  const logSteps = (store: RunStore, logger: StoreLogger, from: number, to: number) => {
+    const hyper: Record<string, unknown> = { lr: 0.1 };
+    for (let step = from; step < to; step++) {
+      hyper.momentum = momentumAt(step);
+      logger.onBatchEnd(trainer(hyper), { step, loss: 1, lr: 0.1 });
+    }
+    store.flush();
+  };
+  const store = new RunStore(join(folder, "hyper-resume.db"));
+  store.createRun({ id: "straight", name: "straight", config: {} });
+  logSteps(store, new StoreLogger(store, "straight"), 0, 6);
+  store.createRun({ id: "resumed", name: "resumed", config: {} });
+  const before = new StoreLogger(store, "resumed");
+  logSteps(store, before, 0, 3);
+  // The checkpoint's state goes through JSON-like encoding; a fresh logger continues from it.
+  const after = new StoreLogger(store, "resumed");
+  after.loadStateDict(structuredClone(before.stateDict()));
+  logSteps(store, after, 3, 6);
+  const rows = (id: string) => store.scalars(id, "hyper/momentum").map((r) => [r.step, r.value]);
+  assert.deepEqual(rows("straight"), [
+    [0, 0.9],
+    [4, 0.8],
+  ]);
+  assert.deepEqual(rows("resumed"), rows("straight"));
   store.close();
 });

@@ -3,6 +3,7 @@ import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 
 import { ConfigError } from "../config/load.ts";
 import { configJsonSchema } from "../config/schema.ts";
 import { packageFile } from "../engine/packageFiles.ts";
+import { StoreOpenError } from "../store/database.ts";
 import { CheckpointError } from "../train/checkpoint.ts";
 import { predictCommand } from "./predict.ts";
 import { defaultStorePath, exportCommand, exportFormats, runsActions, runsCommand } from "./runs.ts";
@@ -114,8 +115,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`config error:\n${error.message}\n`);
       return ExitCode.usage;
     }
-    // A checkpoint that cannot be used is bad input, like a bad config: nothing was trained or evaluated.
-    if (error instanceof UsageError || error instanceof CheckpointError) {
+    // A checkpoint or store that cannot be used is bad input, like a bad config: nothing was
+    // trained, evaluated or changed.
+    if (error instanceof UsageError || error instanceof CheckpointError || error instanceof StoreOpenError) {
       process.stderr.write(`${error.message}\n`);
       return ExitCode.usage;
     }

@@ -12,7 +12,7 @@ import { scope } from "../engine/scope.ts";
 import { shapeString, sizeOf } from "../engine/shapes.ts";
 import { Tensor } from "../engine/tensor.ts";
 import { argmaxRow } from "../metrics/metric.ts";
-import { writeFileAtomic } from "../train/checkpoint.ts";
+import { writeFileAtomic } from "../train/files.ts";
 import type { LossSpec } from "../train/losses.ts";
 import { type EvalCommandOptions, ExitCode, withCheckpoint } from "./train.ts";
 import { UsageError } from "./usageError.ts";

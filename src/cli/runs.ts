@@ -1,8 +1,9 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createExportFolder, toCsv, toJsonl } from "../store/export.ts";
+import { toCsv, toJsonl } from "../store/export.ts";
 import { RunLookupError, type RunRecord, RunStore } from "../store/runStore.ts";
 import { writeTfEvents } from "../store/tfevents.ts";
+import { createFolder } from "../train/files.ts";
 import { UsageError } from "./usageError.ts";
 
 /** The store the `runs`, `export` and `ui` commands read by default. */
@@ -93,7 +94,7 @@ export function exportCommand(id: string, options: { store: string; format: stri
     const run = findRun(store, id);
     const folder = options.format === "tfevents" ? join(options.out, run.id) : options.out;
     try {
-      createExportFolder(folder);
+      createFolder(folder);
     } catch (error) {
       throw new UsageError(`gradscope: export --out ${options.out}: ${(error as Error).message.replace(/^gradscope: /, "")}`);
     }

@@ -12,7 +12,14 @@ export interface ServeOptions {
 /** `gradscope ui`: serves the dashboard of every run in the store until SIGINT or SIGTERM. */
 export async function uiCommand(options: ServeOptions & { store: string }): Promise<number> {
   requireStore(options.store);
-  const dashboard = await startDashboard({ storePath: options.store, host: options.host, port: options.port, token: options.token });
+  let dashboard: Awaited<ReturnType<typeof startDashboard>>;
+  try {
+    dashboard = await startDashboard({ storePath: options.store, host: options.host, port: options.port, token: options.token });
+  } catch (error) {
+    // A busy port or a file that is not a run store: the user's arguments to fix.
+    process.stderr.write(`${(error as Error).message}\n`);
+    return ExitCode.usage;
+  }
   process.stdout.write(`gradscope dashboard: ${dashboard.url} (Ctrl-C to stop)\n`);
   await untilSignal();
   await dashboard.close();

@@ -89,6 +89,8 @@ export interface Quantity {
    */
   request?(context: RequestContext): ExtensionRequest;
   compute?(step: StepInfo): QuantityValue | QuantityParts | undefined;
+  /** Throws, naming the quantity, if it cannot work with this optimizer: checked before training starts. */
+  checkOptimizer?(optimizer: StepInfo["optimizer"]): void;
   computeAcross?(previous: StepInfo, current: StepInfo): QuantityValue | undefined;
   /**
    * What the quantity changes as training runs (adapted histogram ranges, random generators),

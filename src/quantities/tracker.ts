@@ -100,6 +100,7 @@ export class QuantityTracker {
     for (const q of quantities) {
       if (names.has(q.name)) throw new Error(`gradscope: quantity ${q.name} is configured twice`);
       names.add(q.name);
+      q.checkOptimizer?.({ name: optimizer.name, hyper: optimizer.paramGroups[0].hyper as Record<string, unknown> });
     }
     this.initial = keptCopies(model.parameters());
   }

@@ -11,10 +11,10 @@ function forEachCoordinate(step: StepInfo, visit: (grad: number, sumSquares: num
   });
 }
 
-function requireZeroMomentumSgd(name: string, step: StepInfo): void {
-  const momentum = Number(step.optimizer.hyper.momentum ?? 0);
-  if (step.optimizer.name !== "SGD" || momentum !== 0) {
-    throw new Error(`gradscope: ${name} only supports zero-momentum SGD (as Cockpit); the optimizer is ${step.optimizer.name}${momentum ? ` with momentum ${momentum}` : ""}`);
+function requireZeroMomentumSgd(name: string, optimizer: StepInfo["optimizer"]): void {
+  const momentum = Number(optimizer.hyper.momentum ?? 0);
+  if (optimizer.name !== "SGD" || momentum !== 0) {
+    throw new Error(`gradscope: ${name} only supports zero-momentum SGD (as Cockpit); the optimizer is ${optimizer.name}${momentum ? ` with momentum ${momentum}` : ""}`);
   }
 }
 
@@ -46,8 +46,12 @@ export class EarlyStoppingCriterion extends StabilizedQuantity {
   request(): ExtensionRequest {
     return { sumGradSquared: true };
   }
+  checkOptimizer(optimizer: StepInfo["optimizer"]): void {
+    requireZeroMomentumSgd(this.name, optimizer);
+  }
   compute(step: StepInfo): number {
-    requireZeroMomentumSgd(this.name, step);
+    // Checked again at every step: a schedule (one-cycle) may change the momentum.
+    requireZeroMomentumSgd(this.name, step.optimizer);
     const n = step.batchSize;
     let total = 0;
     let count = 0;
@@ -68,8 +72,12 @@ export class CABS extends ScheduledQuantity {
   request(): ExtensionRequest {
     return { sumGradSquared: true };
   }
+  checkOptimizer(optimizer: StepInfo["optimizer"]): void {
+    requireZeroMomentumSgd(this.name, optimizer);
+  }
   compute(step: StepInfo): number {
-    requireZeroMomentumSgd(this.name, step);
+    // Checked again at every step: a schedule (one-cycle) may change the momentum.
+    requireZeroMomentumSgd(this.name, step.optimizer);
     const n = step.batchSize;
     let spread = 0;
     forEachCoordinate(step, (g, s) => {

@@ -1,9 +1,23 @@
-import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
+import { createFolder } from "../train/files.ts";
 
-/** The schema, as migrations applied in order; `PRAGMA user_version` records how many ran. */
-const migrations: string[] = [
+// Rolls up every scalar series into scalar_blocks (for a store that has rows but no blocks).
+const rollUpScalars = `
+  INSERT INTO scalar_blocks (run_id, key, block, min, max, last_step)
+    SELECT run_id, key, step >> 6, MIN(value), MAX(value), MAX(step) FROM scalars GROUP BY run_id, key, step >> 6;
+  UPDATE scalar_blocks SET last_value = (
+    SELECT value FROM scalars s WHERE s.run_id = scalar_blocks.run_id AND s.key = scalar_blocks.key AND s.step = scalar_blocks.last_step ORDER BY s.rowid DESC LIMIT 1
+  );`;
+
+// Keeps the last written row (the highest rowid) of each (run, key, step) of a table.
+const keepLastWritten = (table: string) => `DELETE FROM ${table} WHERE rowid NOT IN (SELECT MAX(rowid) FROM ${table} GROUP BY run_id, key, step);`;
+
+/**
+ * The schema, as migrations applied in order; `PRAGMA user_version` records how many ran.
+ * Exported so that tests can build a store as an older gradscope left it.
+ */
+export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE runs (
      id TEXT PRIMARY KEY,
      name TEXT NOT NULL,
@@ -46,46 +60,78 @@ const migrations: string[] = [
        last_value = CASE WHEN excluded.last_step >= last_step THEN excluded.last_value ELSE last_value END,
        last_step = MAX(last_step, excluded.last_step);
    END;
-   INSERT INTO scalar_blocks (run_id, key, block, min, max, last_step)
-     SELECT run_id, key, step >> 6, MIN(value), MAX(value), MAX(step) FROM scalars GROUP BY run_id, key, step >> 6;
-   UPDATE scalar_blocks SET last_value = (
-     SELECT value FROM scalars s WHERE s.run_id = scalar_blocks.run_id AND s.key = scalar_blocks.key AND s.step = scalar_blocks.last_step ORDER BY s.rowid DESC LIMIT 1
-   );`,
+   ${rollUpScalars}`,
+  // Exactly one row per (run, key, step): a resumed run writes the steps after its checkpoint
+  // again, as upserts on these unique indexes. Duplicates that older versions wrote collapse to
+  // the last written, and the rollup is rebuilt from what remains. An upsert that changes a
+  // value recomputes its block (the old value may have been the block's min or max). A run's
+  // last write dates a crash.
+  `${keepLastWritten("scalars")}
+   ${keepLastWritten("lists")}
+   ${keepLastWritten("histograms")}
+   CREATE UNIQUE INDEX scalars_by_step ON scalars (run_id, key, step);
+   DROP INDEX lists_by_key;
+   CREATE UNIQUE INDEX lists_by_key ON lists (run_id, key, step);
+   DROP INDEX histograms_by_key;
+   CREATE UNIQUE INDEX histograms_by_key ON histograms (run_id, key, step);
+   DELETE FROM scalar_blocks;
+   ${rollUpScalars}
+   CREATE TRIGGER scalar_blocks_on_update AFTER UPDATE OF value ON scalars BEGIN
+     UPDATE scalar_blocks SET
+       (min, max) = (SELECT MIN(value), MAX(value) FROM scalars
+                     WHERE run_id = NEW.run_id AND key = NEW.key AND step BETWEEN (NEW.step >> 6) << 6 AND ((NEW.step >> 6) << 6) + 63),
+       last_value = CASE WHEN last_step = NEW.step THEN NEW.value ELSE last_value END
+     WHERE run_id = NEW.run_id AND key = NEW.key AND block = NEW.step >> 6;
+   END;
+   ALTER TABLE runs ADD COLUMN last_write REAL;`,
 ];
 
 /** Steps per block of the scalar rollup (the `step >> 6` of its trigger). */
 export const SCALAR_BLOCK_STEPS = 64;
 
 /** The schema version this build writes. */
-export const SCHEMA_VERSION = migrations.length;
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** The run store cannot be opened: its path is not a store, it is from a newer gradscope, or it is unreadable. */
+export class StoreOpenError extends Error {
+  override name = "StoreOpenError";
+}
 
 /**
  * Opens (creating if needed) the SQLite run store at `path` in WAL mode, so that one writer
  * (the trainer) and any number of readers (the dashboard, `gradscope runs`) work at once, and
- * brings its schema up to date. A store from a newer gradscope is refused rather than damaged.
+ * brings its schema up to date. Processes that open a fresh or old store at the same time
+ * migrate it once: the migrations run in one exclusive transaction that reads the version
+ * again. A store from a newer gradscope, or a file that is not a store, is refused untouched,
+ * with an error naming its path.
  */
 export function openDatabase(path: string, readonly = false): Database.Database {
-  if (!readonly) mkdirSync(dirname(path), { recursive: true });
-  let db: Database.Database;
+  if (!readonly) createFolder(dirname(path));
+  let db: Database.Database | undefined;
   try {
     db = new Database(path, { readonly, fileMustExist: readonly });
+    db.pragma("busy_timeout = 5000");
+    if (!readonly) {
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = NORMAL");
+      migrate(db, path);
+    }
+    return db;
   } catch (error) {
-    throw new Error(`gradscope: cannot open the run store ${path}: ${(error as Error).message}`);
+    db?.close();
+    const message = (error as Error).message;
+    throw new StoreOpenError(message.startsWith("gradscope: ") ? message : `gradscope: cannot open the run store ${path}: ${message}`);
   }
-  db.pragma("busy_timeout = 5000");
-  if (readonly) return db;
-  db.pragma("journal_mode = WAL");
-  db.pragma("synchronous = NORMAL");
-  const version = db.pragma("user_version", { simple: true }) as number;
-  if (version > SCHEMA_VERSION) {
-    db.close();
-    throw new Error(`gradscope: the run store ${path} has schema version ${version}; this gradscope understands up to ${SCHEMA_VERSION}`);
-  }
-  for (let v = version; v < SCHEMA_VERSION; v++) {
-    db.transaction(() => {
-      db.exec(migrations[v]);
-      db.pragma(`user_version = ${v + 1}`);
-    })();
-  }
-  return db;
+}
+
+function migrate(db: Database.Database, path: string): void {
+  const run = db.transaction(() => {
+    const version = db.pragma("user_version", { simple: true }) as number;
+    if (version > SCHEMA_VERSION) throw new Error(`gradscope: the run store ${path} has schema version ${version}; this gradscope understands up to ${SCHEMA_VERSION}`);
+    for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  });
+  // Most opens find the schema current: a read, without the exclusive lock that would wait on
+  // a writer's transaction.
+  if ((db.pragma("user_version", { simple: true }) as number) !== SCHEMA_VERSION) run.exclusive();
 }

@@ -1,28 +1,4 @@
-import { existsSync, mkdirSync, statSync } from "node:fs";
-import { dirname, resolve } from "node:path";
 import type { RunStore, StoredValue } from "./runStore.ts";
-
-/**
- * Creates the folder exports go into, and its missing parents, one level at a time: Node's
- * recursive mkdir spins forever where mkdir answers ENOENT below an existing folder (under
- * /proc, for one). Throws naming the folder and why it cannot be made.
- */
-export function createExportFolder(folder: string): void {
-  const missing: string[] = [];
-  let existing = resolve(folder);
-  while (!existsSync(existing) && dirname(existing) !== existing) {
-    missing.unshift(existing);
-    existing = dirname(existing);
-  }
-  if (!statSync(existing).isDirectory()) throw new Error(`gradscope: cannot create the folder ${folder}: ${existing} is not a folder`);
-  for (const path of missing) {
-    try {
-      mkdirSync(path);
-    } catch (error) {
-      throw new Error(`gradscope: cannot create the folder ${folder}: ${(error as Error).message}`);
-    }
-  }
-}
 
 /** Every value a run logged, grouped by step: { step → { key → value } }. */
 export function valuesByStep(store: RunStore, runId: string): Map<number, Record<string, StoredValue>> {

@@ -59,43 +59,96 @@ function toRecord(row: Record<string, unknown>): RunRecord {
   };
 }
 
+// Idempotent per (run, key, step): a resumed run writes the steps after its checkpoint again,
+// and the last write of a step is the one kept.
+const upserts = {
+  scalars:
+    "INSERT INTO scalars (run_id, key, step, wall_time, value) VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, key, step) DO UPDATE SET wall_time = excluded.wall_time, value = excluded.value",
+  lists:
+    "INSERT INTO lists (run_id, key, step, wall_time, value) VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, key, step) DO UPDATE SET wall_time = excluded.wall_time, value = excluded.value",
+  histograms:
+    "INSERT INTO histograms (run_id, key, step, wall_time, edges, counts) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, key, step) DO UPDATE SET wall_time = excluded.wall_time, edges = excluded.edges, counts = excluded.counts",
+};
+
 /**
  * The store of record for runs: metadata, scalars, per-parameter lists, histograms and events,
  * in SQLite (WAL). Writes are buffered and committed in one transaction every `flushMs` (and at
  * `flush()`/`close()`), so the training step never waits on the disk for a single value, and a
- * reader sees new data within about that interval. Opening the store marks runs whose process
- * is gone as crashed.
+ * reader sees new data within about that interval. A run holds exactly one value per key and
+ * step: writing a step again replaces it. Opening the store marks runs whose process is gone as
+ * crashed, ended at their last write.
  */
 export class RunStore {
   readonly db: Database.Database;
   private pending: PendingRow[] = [];
   private timer: NodeJS.Timeout | null = null;
+  private readonly statements: Record<PendingRow["table"], Database.Statement>;
+  private readonly touch: Database.Statement;
+  private readonly insertEvent: Database.Statement;
 
   constructor(
     readonly path: string,
     readonly flushMs = 500,
   ) {
     this.db = openDatabase(path);
+    this.statements = {
+      scalars: this.db.prepare(upserts.scalars),
+      lists: this.db.prepare(upserts.lists),
+      histograms: this.db.prepare(upserts.histograms),
+    };
+    this.touch = this.db.prepare("UPDATE runs SET last_write = ? WHERE id = ?");
+    this.insertEvent = this.db.prepare("INSERT INTO events (run_id, step, wall_time, kind, message) VALUES (?, ?, ?, ?, ?)");
     this.markCrashed();
   }
 
+  // A crash is dated by the run's last write, not by when it is noticed.
   private markCrashed(): void {
     const running = this.db.prepare("SELECT id, pid FROM runs WHERE status = 'running'").all() as Array<{ id: string; pid: number | null }>;
-    const mark = this.db.prepare("UPDATE runs SET status = 'crashed', ended_at = COALESCE(ended_at, ?) WHERE id = ?");
-    for (const run of running) if (run.pid === null || (run.pid !== process.pid && !alive(run.pid))) mark.run(Date.now() / 1000, run.id);
-  }
-
-  /** Registers a new running run. */
-  createRun(run: { id: string; name: string; config: unknown; directory?: string }): void {
+    const gone = running.filter((run) => run.pid === null || (run.pid !== process.pid && !alive(run.pid)));
+    if (gone.length === 0) return;
+    // Another process opening the store at the same time marks each run at most once with it.
+    const mark = this.db.prepare("UPDATE runs SET status = 'crashed', ended_at = COALESCE(last_write, started_at) WHERE id = ? AND status = 'running' AND pid IS ?");
+    const ended = this.db.prepare("SELECT ended_at FROM runs WHERE id = ?").pluck();
     this.db
-      .prepare("INSERT INTO runs (id, name, status, config, started_at, pid, directory) VALUES (?, ?, 'running', ?, ?, ?, ?)")
-      .run(run.id, run.name, JSON.stringify(run.config), Date.now() / 1000, process.pid, run.directory ?? null);
+      .transaction(() => {
+        for (const run of gone) {
+          if (mark.run(run.id, run.pid).changes === 0) continue;
+          const message = `the process${run.pid === null ? "" : ` (pid ${run.pid})`} ended without finishing the run`;
+          this.insertEvent.run(run.id, null, ended.get(run.id), "crash", message);
+        }
+      })
+      .immediate();
   }
 
-  /** Marks an existing run (e.g. a resumed one) as running in this process again. */
-  resumeRun(id: string): void {
-    const result = this.db.prepare("UPDATE runs SET status = 'running', pid = ?, ended_at = NULL, stop_requested = NULL WHERE id = ?").run(process.pid, id);
-    if (result.changes === 0) throw new Error(`gradscope: run ${id} is not in the store ${this.path}`);
+  /** Whether the store has a run with exactly this id. */
+  hasRun(id: string): boolean {
+    return this.db.prepare("SELECT 1 FROM runs WHERE id = ?").get(id) !== undefined;
+  }
+
+  /** Registers a new running run, with a `start` event. */
+  createRun(run: { id: string; name: string; config: unknown; directory?: string }): void {
+    const now = Date.now() / 1000;
+    this.db.transaction(() => {
+      this.db
+        .prepare("INSERT INTO runs (id, name, status, config, started_at, pid, directory, last_write) VALUES (?, ?, 'running', ?, ?, ?, ?, ?)")
+        .run(run.id, run.name, JSON.stringify(run.config), now, process.pid, run.directory ?? null, now);
+      this.insertEvent.run(run.id, 0, now, "start", `started in process ${process.pid}`);
+    })();
+  }
+
+  /**
+   * Marks an existing run (e.g. a resumed one) as running in this process again, with its
+   * saved config replaced by `config` when given, and a `resume` event at `step`.
+   */
+  resumeRun(id: string, step: number, config?: unknown): void {
+    const now = Date.now() / 1000;
+    this.db.transaction(() => {
+      const result = this.db
+        .prepare("UPDATE runs SET status = 'running', pid = ?, ended_at = NULL, stop_requested = NULL, last_write = ?, config = COALESCE(?, config) WHERE id = ?")
+        .run(process.pid, now, config === undefined ? null : JSON.stringify(config), id);
+      if (result.changes === 0) throw new Error(`gradscope: run ${id} is not in the store ${this.path}`);
+      this.insertEvent.run(id, step, now, "resume", `resumed at step ${step} in process ${process.pid}`);
+    })();
   }
 
   /** Records the names of a run's parameters (the order of its per-parameter lists). */
@@ -120,7 +173,8 @@ export class RunStore {
   /** Records the end of a run with its status and summary (pending values are flushed first). */
   finishRun(id: string, status: RunStatus, summary: unknown): void {
     this.flush();
-    this.db.prepare("UPDATE runs SET status = ?, ended_at = ?, summary = ? WHERE id = ?").run(status, Date.now() / 1000, JSON.stringify(summary ?? null), id);
+    const now = Date.now() / 1000;
+    this.db.prepare("UPDATE runs SET status = ?, ended_at = ?, last_write = ?, summary = ? WHERE id = ?").run(status, now, now, JSON.stringify(summary ?? null), id);
   }
 
   /** Queues one value; scalars, lists and histograms go to their own tables. */
@@ -134,9 +188,13 @@ export class RunStore {
     }
   }
 
-  /** Records an event (start, stop, a notice, an error) immediately. */
+  /** Records an event (a stop, a notice, an error) immediately. */
   event(runId: string, kind: string, message: string, step: number | null = null): void {
-    this.db.prepare("INSERT INTO events (run_id, step, wall_time, kind, message) VALUES (?, ?, ?, ?, ?)").run(runId, step, Date.now() / 1000, kind, message);
+    const now = Date.now() / 1000;
+    this.db.transaction(() => {
+      this.insertEvent.run(runId, step, now, kind, message);
+      this.touch.run(now, runId);
+    })();
   }
 
   /** Commits the queued values in one transaction. */
@@ -146,13 +204,14 @@ export class RunStore {
     if (this.pending.length === 0) return;
     const rows = this.pending;
     this.pending = [];
-    const statements = {
-      scalars: this.db.prepare("INSERT INTO scalars (run_id, key, step, wall_time, value) VALUES (?, ?, ?, ?, ?)"),
-      lists: this.db.prepare("INSERT INTO lists (run_id, key, step, wall_time, value) VALUES (?, ?, ?, ?, ?)"),
-      histograms: this.db.prepare("INSERT INTO histograms (run_id, key, step, wall_time, edges, counts) VALUES (?, ?, ?, ?, ?, ?)"),
-    };
+    const runs = new Set<string>();
     this.db.transaction(() => {
-      for (const row of rows) statements[row.table].run(...row.values);
+      for (const row of rows) {
+        this.statements[row.table].run(...row.values);
+        runs.add(row.values[0] as string);
+      }
+      const now = Date.now() / 1000;
+      for (const run of runs) this.touch.run(now, run);
     })();
   }
 

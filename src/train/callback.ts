@@ -19,6 +19,11 @@ export interface Callback {
   onBatchEnd?(trainer: Trainer, logs: Logs): void;
   onEpochEnd?(trainer: Trainer, logs: Logs): void;
   onTrainEnd?(trainer: Trainer, logs: Logs): void;
+  /**
+   * Before a checkpoint of the trainer is written: commit what the callback buffers elsewhere
+   * (the run store's rows), so that a run resumed from the checkpoint misses nothing before it.
+   */
+  beforeCheckpoint?(trainer: Trainer): void;
   stateDict?(): unknown;
   loadStateDict?(state: unknown): void;
 }

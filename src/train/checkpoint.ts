@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import { dirname } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
 import { Random } from "../engine/random.ts";
 import type { Module } from "../nn/module.ts";
 import type { BaseHyper, Optimizer, OptimizerState } from "../optim/optimizer.ts";
 import type { Schedule, SchedulerState } from "../optim/schedulers/scheduler.ts";
+import { writeFileAtomic } from "./files.ts";
 import type { Trainer, TrainerState } from "./trainer.ts";
 
 // File layout: MAGIC, a u32 little-endian JSON length, the JSON, zero padding to 8 bytes, the
@@ -120,34 +120,6 @@ export function decodeCheckpoint(bytes: Buffer, path: string): Checkpoint {
   const format = magic === MAGIC ? 2 : 1;
   if (checkpoint.format !== format) throw new CheckpointError(`gradscope: checkpoint ${path} has format ${checkpoint.format}; this gradscope reads formats 1 and 2`);
   return checkpoint;
-}
-
-/**
- * Writes `bytes` so that `path` is always either the old file or the complete new one: a temp
- * file in the same folder, fsync, rename, then fsync of the folder.
- */
-export function writeFileAtomic(path: string, bytes: Buffer | string): void {
-  const temporary = `${path}.tmp-${process.pid}`;
-  const fd = openSync(temporary, "w");
-  try {
-    writeSync(fd, typeof bytes === "string" ? Buffer.from(bytes, "utf8") : bytes);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    renameSync(temporary, path);
-  } catch (error) {
-    if (existsSync(temporary)) unlinkSync(temporary);
-    throw error;
-  }
-  try {
-    const directory = openSync(dirname(path), "r");
-    fsyncSync(directory);
-    closeSync(directory);
-  } catch {
-    // Some file systems refuse fsync on a directory; the rename itself is still atomic.
-  }
 }
 
 // Dropout layers (and any module with a `random` generator) carry RNG state.

@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync, unlinkSync } from "node:fs";
+import { existsSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { Callback, Logs } from "../callback.ts";
 import { captureCheckpoint, saveCheckpoint } from "../checkpoint.ts";
+import { createFolder } from "../files.ts";
 import type { Trainer } from "../trainer.ts";
 
 /** ModelCheckpoint's options. */
@@ -18,8 +19,12 @@ export interface ModelCheckpointOptions {
 /** The checkpoint that resuming reads, inside a run's checkpoint folder. */
 export const LATEST = "latest.gsckpt";
 
-/** Captures and atomically writes the trainer's full state. */
+/**
+ * Captures and atomically writes the trainer's full state, after its callbacks committed what
+ * they buffer (`beforeCheckpoint`): what a checkpoint covers is never lost with the process.
+ */
 export function writeTrainerCheckpoint(trainer: Trainer, path: string, config: unknown): void {
+  for (const callback of trainer.options.callbacks) callback.beforeCheckpoint?.(trainer);
   saveCheckpoint(path, captureCheckpoint({ model: trainer.model, optimizer: trainer.optimizer, scheduler: trainer.options.scheduler, trainer, config }));
 }
 
@@ -44,7 +49,7 @@ export class ModelCheckpoint implements Callback {
   }
 
   onTrainBegin(): void {
-    mkdirSync(this.directory, { recursive: true });
+    createFolder(this.directory);
   }
 
   onEpochEnd(trainer: Trainer, logs: Logs): void {

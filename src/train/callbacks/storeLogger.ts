@@ -12,7 +12,9 @@ const skip = new Set(["epoch", "batch", "step", "size", "tracked"]);
  * other numeric hyperparameters of the first parameter group (momentum, betas, weight decay)
  * under `hyper/<name>` once they change (a schedule such as one-cycle moves them). Records the parameter names that label
  * per-parameter lists. Subscribed to a quantity tracker (`logQuantity`), it stores each quantity
- * value under `quantities/<name>`. Config section `store`.
+ * value under `quantities/<name>`. Commits the store's buffer before each checkpoint, and carries
+ * what it knows of the hyperparameters through checkpoints, so that a resumed run logs exactly
+ * the rows of an uninterrupted one. Config section `store`.
  */
 export class StoreLogger implements Callback {
   readonly name = "store";
@@ -66,5 +68,18 @@ export class StoreLogger implements Callback {
 
   onTrainEnd(): void {
     this.store.flush();
+  }
+
+  beforeCheckpoint(): void {
+    this.store.flush();
+  }
+
+  stateDict(): unknown {
+    return Object.fromEntries(this.hyper);
+  }
+
+  loadStateDict(state: unknown): void {
+    this.hyper.clear();
+    for (const [key, seen] of Object.entries(state as Record<string, { value: number; step: number; logged: boolean }>)) this.hyper.set(key, { ...seen });
   }
 }

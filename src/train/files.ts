@@ -1,0 +1,52 @@
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+
+/**
+ * Writes `bytes` so that `path` is always either the old file or the complete new one: a temp
+ * file in the same folder, fsync, rename, then fsync of the folder.
+ */
+export function writeFileAtomic(path: string, bytes: Buffer | string): void {
+  const temporary = `${path}.tmp-${process.pid}`;
+  const fd = openSync(temporary, "w");
+  try {
+    writeSync(fd, typeof bytes === "string" ? Buffer.from(bytes, "utf8") : bytes);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    renameSync(temporary, path);
+  } catch (error) {
+    if (existsSync(temporary)) unlinkSync(temporary);
+    throw error;
+  }
+  try {
+    const directory = openSync(dirname(path), "r");
+    fsyncSync(directory);
+    closeSync(directory);
+  } catch {
+    // Some file systems refuse fsync on a directory; the rename itself is still atomic.
+  }
+}
+
+/**
+ * Creates a folder and its missing parents, one level at a time: Node's
+ * recursive mkdir spins forever where mkdir answers ENOENT below an existing folder (under
+ * /proc, for one). Throws naming the folder and why it cannot be made.
+ */
+export function createFolder(folder: string): void {
+  const missing: string[] = [];
+  let existing = resolve(folder);
+  while (!existsSync(existing) && dirname(existing) !== existing) {
+    missing.unshift(existing);
+    existing = dirname(existing);
+  }
+  if (!statSync(existing).isDirectory()) throw new Error(`gradscope: cannot create the folder ${folder}: ${existing} is not a folder`);
+  for (const path of missing) {
+    try {
+      mkdirSync(path);
+    } catch (error) {
+      throw new Error(`gradscope: cannot create the folder ${folder}: ${(error as Error).message}`);
+    }
+  }
+}
