@@ -100,6 +100,9 @@ test("the dashboard shows a training run live: every instrument, new points with
       await page.waitForFunction((p) => Number(document.querySelector<HTMLElement>(`[data-panel="${p}"]`)?.dataset.points ?? 0) > 0, panel, { timeout: 30_000 });
     for (const panel of ["alpha", "gradient-tests", "hist-1d", "hist-heatmap", "hist-2d"]) {
       await page.waitForFunction((p) => document.querySelector(`[data-panel="${p}"]`) !== null, panel);
+      // A canvas panel draws once its own request (e.g. alpha's distribution) has answered.
+      const deadline = Date.now() + 10_000;
+      while ((await canvasColors(page, panel)) <= 8 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
       assert.ok((await canvasColors(page, panel)) > 8, `${panel} is drawn`);
     }
     const legend = await page.$$eval('[data-panel="layers-GradNorm"] .u-legend .u-label', (labels) => labels.map((l) => l.textContent));
@@ -117,6 +120,17 @@ test("the dashboard shows a training run live: every instrument, new points with
     const before = await points(page, "loss");
     await page.waitForFunction((n) => Number(document.querySelector<HTMLElement>('[data-panel="loss"]')?.dataset.points) > n + 20, before, { timeout: 10_000 });
     await fullPageScreenshot(page, join(output, "dashboard.png"));
+    // The runs table's step count keeps up with the charts between status changes.
+    const tableSteps = () => page.$eval(`tr[data-run="${liveRun.id}"] td:nth-child(5)`, (cell) => Number(cell.textContent));
+    const stepsShown = await tableSteps();
+    await page.waitForFunction(
+      ({ id, shown }) => {
+        const steps = Number(document.querySelector(`tr[data-run="${id}"] td:nth-child(5)`)?.textContent);
+        return steps > shown && steps === Number(document.querySelector<HTMLElement>('[data-panel="loss"]')?.dataset.lastStep);
+      },
+      { id: liveRun.id, shown: stepsShown },
+      { timeout: 10_000 },
+    );
 
     // The step slider picks an older histogram.
     const latest = Number(await page.textContent('[data-panel="hist-1d"] .slider span'));

@@ -46,8 +46,10 @@ test("extends, repeated files and overrides merge in order; defaults fill the re
 });
 
 test("options set on a quantities configuration name go onto the quantities it names; a later name replaces a map", () => {
-  const tweaked = loadConfig([base], ["quantities=business", "quantities.grad_hist_1d.per_parameter=true", "quantities.hess_trace.every=4"]).config.quantities;
-  assert.deepEqual(tweaked, {
+  const tweaked = loadConfig([base], ["quantities=business", "quantities.grad_hist_1d.per_parameter=true", "quantities.hess_trace.every=4"]);
+  // The config fills in the options' defaults; what was written (raw) keeps only the merge.
+  assert.deepEqual((tweaked.config.quantities as Record<string, unknown>).grad_hist_1d, { per_parameter: true, bins: 100, range: [-2, 2] });
+  assert.deepEqual(tweaked.raw.quantities, {
     ...Object.fromEntries(configurations.business.map((name) => [name, true])),
     grad_hist_1d: { per_parameter: true },
     hess_trace: { every: 4 },
@@ -64,6 +66,32 @@ test("options set on a quantities configuration name go onto the quantities it n
       return true;
     },
   );
+});
+
+test("quantities errors name the quantity's field, its place and a close name (several at once were 'quantities: Invalid input')", () => {
+  const bad = file(
+    "quantities.yaml",
+    "extends: base.yaml\nquantities:\n  norm_tset: true\n  hess_trace: { curvature: diag_x }\n  grad_hist_1d: { rnage: [0, 1], bins: 0 }\n  alpha: 3\n",
+  );
+  assert.throws(
+    () => loadConfig([bad]),
+    (error: Error) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, new RegExp(`${bad}:3:3: quantities.norm_tset: unknown key \\(did you mean "norm_test"\\?\\)`));
+      assert.match(
+        error.message,
+        new RegExp(`${bad}:4:28: quantities.hess_trace.curvature: got "diag_x" \\(did you mean "diag_h"\\?\\); expected one of diag_h, diag_ggn_exact, diag_ggn_mc`),
+      );
+      assert.match(
+        error.message,
+        new RegExp(`${bad}:5:19: quantities.grad_hist_1d.rnage: unknown key \\(did you mean "range"\\?\\); known: every, offset, logarithmic, steps, bins, range`),
+      );
+      assert.match(error.message, new RegExp(`${bad}:5:40: quantities.grad_hist_1d.bins: Too small`));
+      assert.match(error.message, new RegExp(`${bad}:6:10: quantities.alpha: got 3; expected true \\| false or \\{every\\?, offset\\?, logarithmic\\?, steps\\?\\}`));
+      return true;
+    },
+  );
+  assert.throws(() => loadConfig([base], ["quantities=econmy"]), /quantities: got "econmy" \(did you mean "economy"\?\); expected economy \| business \| full or \{loss\?/);
 });
 
 test("errors name file:line:col, the field and what was expected, with a did-you-mean for unknown keys", () => {
@@ -170,7 +198,7 @@ function unionPaths(schema: z.ZodType, path: Array<string | number> = []): Array
 }
 
 test("no union of the schema answers a value that fits none of its forms with a bare 'Invalid input'", () => {
-  const paths = unionPaths(configSchema);
+  const paths = unionPaths(configSchema());
   assert.ok(paths.length >= 8, `${paths.length} unions`);
   for (const path of paths) {
     const nested = path.slice(1).reduceRight<unknown>((inner, key) => (typeof key === "number" ? [inner] : { [key]: inner }), -1.5);
@@ -235,13 +263,13 @@ test("the JSON Schema describes every section and each optimizer's options", () 
 
 test("the quantities section takes every quantity gradscope has, with its options (the curvature ones were missing)", () => {
   const section = {
-    ...Object.fromEntries(quantityNames.map((name) => [name, true])),
+    ...Object.fromEntries(quantityNames().map((name) => [name, true])),
     hess_trace: { every: 10, curvature: "diag_ggn_mc", seed: 3 },
     hess_max_ev: { every: 50, max_iterations: 40, rtol: 1e-3 },
     grad_hist_2d: { adapt: { x: { policy: "grad_abs_max", padding: 0.1 }, y: null } },
   };
-  const parsed = quantitiesSchema.safeParse(section);
+  const parsed = quantitiesSchema().safeParse(section);
   assert.ok(parsed.success, parsed.success ? "" : JSON.stringify(parsed.error.issues));
-  assert.equal(createQuantities(parsed.data as Record<string, boolean | Record<string, unknown>>, 1).length, quantityNames.length);
-  assert.equal(quantitiesSchema.safeParse({ hess_trace: { curvature: "diag_x" } }).success, false);
+  assert.equal(createQuantities(parsed.data as Record<string, boolean | Record<string, unknown>>, 1).length, quantityNames().length);
+  assert.equal(quantitiesSchema().safeParse({ hess_trace: { curvature: "diag_x" } }).success, false);
 });

@@ -293,7 +293,10 @@ test("curvature errors name the op without second-order rules and the bad option
     );
   });
   model.dispose();
-  assert.throws(() => createQuantities({ hess_trace: { curvature: "diag_x" } }, 1), /HessTrace: curvature must be one of diag_h, diag_ggn_exact, diag_ggn_mc, got "diag_x"/);
+  assert.throws(
+    () => createQuantities({ hess_trace: { curvature: "diag_x" } }, 1),
+    /quantity hess_trace: curvature: expected one of "diag_h"\|"diag_ggn_exact"\|"diag_ggn_mc", got "diag_x"/,
+  );
   assert.deepEqual(configurations.business.slice(-2), ["tic_diag", "hess_trace"]);
   assert.deepEqual(configurations.full.slice(-2), ["hess_max_ev", "grad_hist_2d"]);
 });

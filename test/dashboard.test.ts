@@ -1,15 +1,22 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { type IncomingHttpHeaders, request } from "node:http";
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, request, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import type { BucketedSeries, Changes, HeatmapRows, ListSeries, RunResponse, RunsResponse, ValueDistribution } from "../src/dashboard/api.ts";
+import { fileURLToPath } from "node:url";
+import type { BucketedSeries, Changes, HeatmapRows, ListSeries, RunResponse, RunSummary, RunsResponse, ValueDistribution } from "../src/dashboard/api.ts";
 import { resolveAsset } from "../src/dashboard/assets.ts";
 import { startDashboardWorker } from "../src/dashboard/launch.ts";
+import { currentCursor, formatCursor, parseCursor } from "../src/dashboard/queries.ts";
 import { type Dashboard, startDashboard } from "../src/dashboard/server.ts";
+import { ChangeStream } from "../src/dashboard/stream.ts";
 import { DASHBOARD_NICE } from "../src/dashboard/threadPriority.ts";
+import { tickLabels } from "../src/dashboard/ui/format.ts";
 import { appendEntry, appendPoint } from "../src/dashboard/ui/liveSeries.ts";
+import { advanceLastSteps } from "../src/dashboard/ui/runsTable.ts";
 import { RunStore } from "../src/store/runStore.ts";
 
 const folder = mkdtempSync(join(tmpdir(), "gradscope-dashboard-"));
@@ -17,10 +24,18 @@ const storePath = join(folder, "gradscope.db");
 let store: RunStore;
 let dashboard: Dashboard;
 
-/** A raw GET, so that the path reaches the server exactly as written (fetch would normalize `..`). */
-function raw(path: string, headers: Record<string, string> = {}, method = "GET"): Promise<{ status: number; body: string; headers: IncomingHttpHeaders }> {
+/**
+ * A raw request, so that the path and the headers (Host too) reach the server exactly as written
+ * (fetch would normalize `..` and set its own Host).
+ */
+function raw(
+  path: string,
+  headers: Record<string, string> = {},
+  method = "GET",
+  server = { host: "127.0.0.1", port: dashboard.port },
+): Promise<{ status: number; body: string; headers: IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port: dashboard.port, path, method, headers }, (res) => {
+    const req = request({ ...server, path, method, headers }, (res) => {
       let body = "";
       res.on("data", (chunk) => {
         body += chunk;
@@ -216,12 +231,24 @@ test("the stop control: 202 for a running run (recorded in the store), 409 other
   assert.equal((await raw("/api/runs/run-a", {}, "DELETE")).status, 405);
 });
 
-/** Reads server-sent events from the stream until `until` says stop. */
-function readStream(headers: Record<string, string>, path: string, until: (events: Array<{ event: string; id?: string; data: string }>) => boolean) {
-  return new Promise<Array<{ event: string; id?: string; data: string }>>((resolve, reject) => {
-    const events: Array<{ event: string; id?: string; data: string }> = [];
-    const req = request({ host: "127.0.0.1", port: dashboard.port, path, headers }, (res) => {
+type StreamEvent = { event: string; id?: string; data: string };
+
+/**
+ * Reads server-sent events from the stream until `until` says stop; `opened` gets the response
+ * as it arrives (to pause it, say).
+ */
+function readStream(
+  headers: Record<string, string>,
+  path: string,
+  until: (events: StreamEvent[]) => boolean,
+  port = dashboard.port,
+  opened: (res: IncomingMessage) => void = () => {},
+) {
+  return new Promise<StreamEvent[]>((resolve, reject) => {
+    const events: StreamEvent[] = [];
+    const req = request({ host: "127.0.0.1", port, path, headers }, (res) => {
       assert.equal(res.headers["content-type"], "text/event-stream");
+      opened(res);
       let buffer = "";
       res.on("data", (chunk) => {
         buffer += chunk;
@@ -292,6 +319,125 @@ test("a non-loopback host requires the token the server prints", async () => {
   }
 });
 
+test("DNS rebinding: a request naming another host is refused, page and API, and cannot stop a run", { timeout: 30_000 }, async () => {
+  store.createRun({ id: "run-rebound", name: "rebound", config: {} });
+  store.flush();
+  const evil = `evil.example:${dashboard.port}`;
+  for (const path of ["/", "/api/runs", "/api/stream?after=0.0.0.0"]) {
+    const refused = await raw(path, { host: evil });
+    assert.equal(refused.status, 403, path);
+    assert.match(JSON.parse(refused.body).error, /host "evil\.example:\d+" refused: this server answers to .*127\.0\.0\.1/);
+  }
+  const stop = await raw("/api/runs/run-rebound/stop", { host: evil, origin: `http://${evil}` }, "POST");
+  assert.equal(stop.status, 403);
+  assert.equal(store.stopRequested("run-rebound"), false, "the run keeps running");
+  for (const host of [`127.0.0.1:${dashboard.port}`, `localhost:${dashboard.port}`, `LOCALHOST:${dashboard.port}`, "localhost"]) {
+    assert.equal((await raw("/api/runs", { host })).status, 200, host);
+  }
+  for (const host of ["127.0.0.1.evil.example", "localhost.evil.example", "user@127.0.0.1", "127.0.0.1/x", "[::1"]) {
+    assert.equal((await raw("/api/runs", { host })).status, 403, host);
+  }
+});
+
+test("DNS rebinding on IPv6: a server bound to ::1 answers to [::1] and localhost only", { timeout: 30_000 }, async () => {
+  const v6 = await startDashboard({ storePath, host: "::1" });
+  try {
+    assert.equal(v6.url, `http://[::1]:${v6.port}/`);
+    const server = { host: "::1", port: v6.port };
+    assert.equal((await raw("/api/runs", { host: `[::1]:${v6.port}` }, "GET", server)).status, 200);
+    assert.equal((await raw("/api/runs", { host: `localhost:${v6.port}` }, "GET", server)).status, 200);
+    assert.equal((await raw("/api/runs", { host: `evil.example:${v6.port}` }, "GET", server)).status, 403);
+  } finally {
+    await v6.close();
+  }
+});
+
+test("a state-changing request is served only from the page's own origin", async () => {
+  store.createRun({ id: "run-origin", name: "origin", config: {} });
+  store.flush();
+  const host = `127.0.0.1:${dashboard.port}`;
+  for (const origin of ["http://evil.example", `http://127.0.0.1:${dashboard.port + 1}`, `https://${host}`, "null", `http://localhost:${dashboard.port}`]) {
+    const refused = await raw("/api/runs/run-origin/stop", { host, origin }, "POST");
+    assert.equal(refused.status, 403, origin);
+    assert.match(JSON.parse(refused.body).error, /cross-origin request from .* refused/);
+  }
+  assert.equal(store.stopRequested("run-origin"), false);
+  assert.equal((await raw("/api/runs/run-origin/stop", { host, origin: `http://${host}` }, "POST")).status, 202);
+  assert.equal(store.stopRequested("run-origin"), true);
+});
+
+test("an empty or short token is refused: the server never serves a non-loopback address unauthenticated", async () => {
+  for (const token of ["", "x", "0123456789abcde"]) {
+    await assert.rejects(startDashboard({ storePath, host: "0.0.0.0", token }), new RegExp(`token: expected at least 16 characters, got ${token.length}`));
+  }
+  const guarded = await startDashboard({ storePath, host: "0.0.0.0", token: "0123456789abcdef" });
+  try {
+    assert.equal(new URL(guarded.url).searchParams.get("token"), "0123456789abcdef");
+    assert.equal((await fetch(`http://127.0.0.1:${guarded.port}/api/runs`)).status, 401);
+  } finally {
+    await guarded.close();
+  }
+  const cli = spawnSync(process.execPath, [fileURLToPath(new URL("../bin/gradscope.js", import.meta.url)), "ui", "--store", storePath, "--host", "0.0.0.0", "--token", ""], {
+    encoding: "utf8",
+    timeout: 20_000, // before usage errors, the server would serve until killed
+  });
+  assert.equal(cli.status, 2, cli.stderr);
+  assert.match(cli.stderr, /--token.*expected at least 16 characters, got 0/);
+});
+
+test("catch-up from the start is paged: a client that does not read makes the server hold a page, not the store", { timeout: 30_000 }, async () => {
+  const bigPath = join(folder, "big.db");
+  const big = new RunStore(bigPath, 60_000);
+  big.createRun({ id: "big", name: "big", config: {} });
+  const rows = 200_000;
+  for (let step = 0; step < rows; step++) big.log("big", "train/loss", step, 1 / (1 + step));
+  big.flush();
+  const reader = new RunStore(bigPath);
+  const stream = new ChangeStream(reader.db, () => "[]");
+  const end = formatCursor(currentCursor(reader.db));
+  const responses: ServerResponse[] = [];
+  const server = createServer((req, res) => {
+    responses.push(res);
+    stream.add(res, parseCursor(new URL(req.url ?? "/", "http://x").searchParams.get("after")));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    let pause: () => void = () => {};
+    const resumed = new Promise<void>((resolve) => {
+      pause = resolve;
+    });
+    const events = readStream(
+      {},
+      "/api/stream?after=0.0.0.0",
+      (received) => received.at(-1)?.id === end,
+      (server.address() as AddressInfo).port,
+      (res) => {
+        res.pause();
+        void resumed.then(() => res.resume());
+      },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const buffered = responses[0].writableLength;
+    const page = 20_000 * JSON.stringify(["big", "train/loss", rows, 1 / 3]).length;
+    assert.ok(buffered > 0 && buffered < 2 * page, `the server holds ${buffered} bytes for a client that does not read (a page is ~${page})`);
+    pause();
+    const received = (await events).filter((e) => e.event === "data").map((e) => JSON.parse(e.data) as Changes);
+    assert.ok(received.length >= rows / 20_000, `${received.length} pages`);
+    const steps = received.flatMap((changes) => changes.scalars.map(([, , step]) => step));
+    assert.deepEqual(
+      steps,
+      Array.from({ length: rows }, (_, i) => i),
+      "every row once, in order",
+    );
+  } finally {
+    stream.close();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    reader.close();
+    big.close();
+  }
+});
+
 // The nice value of each thread of this process, from /proc (field 19 of a task's stat).
 function threadNiceValues(): Map<string, number> {
   const nice = new Map<string, number>();
@@ -356,4 +502,41 @@ test("live points join the last bucket of a reduced series while it spans no mor
       ],
     ],
   );
+});
+
+test("log-axis ticks get numbers: the ticks uPlot keeps are labeled, the ones it thins out (null) are blank", () => {
+  // uPlot's splits for a log axis over λmax in [2, 10], and for a gradient test in [1.2e-5, 3e-5].
+  assert.deepEqual(tickLabels([2, null, null, 5, null, null, null, null, 10]), ["2", "", "", "5", "", "", "", "", "10"]);
+  assert.deepEqual(tickLabels([0.00001, 0.00002, null, null, 0.00005, null, null, null, null, 0.0001]), ["1e-5", "2e-5", "", "", "5e-5", "", "", "", "", "1e-4"]);
+  assert.deepEqual(tickLabels([0.01, null, 1, null, 100]), ["0.01", "", "1", "", "100"]);
+});
+
+test("nearby tick values get labels with enough digits to tell them apart", () => {
+  const hyperparameter = [0.3, 0.30005, 0.3001, 0.30015, 0.3002];
+  const labels = tickLabels(hyperparameter);
+  assert.equal(new Set(labels).size, hyperparameter.length, labels.join(" "));
+  assert.deepEqual(labels.map(Number), hyperparameter, "each label reads as its tick");
+  assert.deepEqual(tickLabels([0, 0.5, 1, 1.5, 2]), ["0", "0.5", "1", "1.5", "2"]);
+  assert.deepEqual(tickLabels([0, 20_000, 40_000, 60_000]), ["0", "20000", "40000", "60000"]);
+  assert.deepEqual(tickLabels([1.5e6, 2e6, 2.5e6]), ["1.5e+6", "2.0e+6", "2.5e+6"]);
+});
+
+test("the runs table's step count follows the live stream's loss steps, not only the last run summary", () => {
+  const summary = (id: string, lastStep: number | null) => ({ id, lastStep }) as RunSummary;
+  const runs = [summary("a", 207), summary("b", null)];
+  assert.equal(advanceLastSteps(runs, [["a", "quantities/Alpha", 500, 1]]), false, "only the loss counts steps, as on the server");
+  assert.equal(
+    advanceLastSteps(runs, [
+      ["a", "train/loss", 438, 0.5],
+      ["a", "train/loss", 439, 0.4],
+      ["b", "train/loss", 0, 2],
+      ["gone", "train/loss", 9, 1],
+    ]),
+    true,
+  );
+  assert.deepEqual(
+    runs.map((r) => r.lastStep),
+    [439, 0],
+  );
+  assert.equal(advanceLastSteps(runs, [["a", "train/loss", 300, 0.1]]), false, "an older step never moves it back");
 });

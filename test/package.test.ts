@@ -31,6 +31,7 @@ const promised = [
   ...["Alpha", "CABS", "Distance", "EarlyStoppingCriterion", "GradHist1d", "GradHist2d", "GradNorm", "GradientNoiseScale", "HessMaxEV", "HessTrace", "InnerTest"],
   ...["Loss", "MeanGSNR", "NormTest", "OrthoTest", "TICDiag", "TICTrace", "Time", "UpdateSize", "ScheduledQuantity", "StabilizedQuantity"],
   ...["QuantityTracker", "collectQuantityValues", "createQuantities", "quantityNames", "configurations", "every", "logarithmic", "atSteps"],
+  ...["registerQuantity", "defineQuantity", "quantityDefinitions"],
   // config, the run store and the dashboard
   ...["loadConfig", "buildData", "buildTraining", "ConfigError", "RunStore", "valuesByStep", "toJsonl", "toCsv", "writeTfEvents", "serveDashboard"],
 ];

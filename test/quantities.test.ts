@@ -8,6 +8,7 @@ import { backwardWithExtensions } from "../src/engine/extensions/index.ts";
 import { crossEntropy } from "../src/engine/ops/losses.ts";
 import { mean } from "../src/engine/ops/reduce.ts";
 import { scope } from "../src/engine/scope.ts";
+import type { Tensor } from "../src/engine/tensor.ts";
 import { liveTensorCount } from "../src/engine/tensor.ts";
 import { buildModel } from "../src/nn/spec.ts";
 import { createOptimizer } from "../src/optim/registry.ts";
@@ -17,11 +18,14 @@ import {
   collectQuantityValues,
   createQuantities,
   every,
+  GradHist2d,
+  GradientNoiseScale,
   GradNorm,
   Loss,
   logarithmic,
   NormTest,
   QuantityTracker,
+  type StepInfo,
   type TrackerState,
   UpdateSize,
 } from "../src/quantities/index.ts";
@@ -296,7 +300,7 @@ test("bin adaptation: after a step its schedule picks, GradHist2d's axes become 
   for (const t of [1, 2]) assertClose(ends(edges(t, "GradHist1d") as number[]), [-1.2 * largest[0].gradient, 1.2 * largest[0].gradient], 1e-5, 0, `1-D range at step ${t}`);
   assert.throws(
     () => createQuantities({ grad_hist_1d: { adapt: { policy: "grad_max" } } }, 1),
-    /quantity grad_hist_1d: adapt.policy must be grad_abs_max or param_abs_max, got "grad_max"/,
+    /quantity grad_hist_1d: adapt.policy: expected one of "grad_abs_max"\|"param_abs_max", got "grad_max"/,
   );
   tracker.dispose();
   optimizer.dispose();
@@ -339,8 +343,92 @@ test("GradHist1d with per_parameter records each parameter's histogram as GradHi
   }
   assert.ok(expected.every(([, counts]) => counts.some((c) => c > 0)));
   assert.deepEqual(out.GradHist1d.hist, summed);
-  assert.throws(() => createQuantities({ grad_hist_1d: { per_parameter: "yes" } }, 1), /quantity grad_hist_1d: per_parameter must be true or false, got "yes"/);
+  assert.throws(() => createQuantities({ grad_hist_1d: { per_parameter: "yes" } }, 1), /quantity grad_hist_1d: per_parameter: expected boolean, received string/);
   tracker.dispose();
   optimizer.dispose();
   model.dispose();
+});
+
+test("GradHist2d defaults to Cockpit's 40 gradient × 50 parameter bins over [−1, 1] × [−2, 2], built directly or from the config", () => {
+  const { model } = buildModel({ layers: [{ type: "linear", out: 3 }] }, [4], 5);
+  const optimizer = createOptimizer("sgd", model.parameters(), { lr: 0.1 });
+  const fromConfig = createQuantities({ grad_hist_2d: true }, 1);
+  for (const quantity of [new GradHist2d(), fromConfig[0] as GradHist2d]) {
+    assert.deepEqual(quantity.bins, [40, 50]);
+    assert.deepEqual(quantity.range, [
+      [-1, 1],
+      [-2, 2],
+    ]);
+  }
+  const tracker = new QuantityTracker(fromConfig, model, optimizer);
+  const outputs = collectQuantityValues(tracker);
+  scope(() => {
+    tracker.backward(mean(crossEntropy(model.forward(tensor(randomValues(20, 3), [5, 4])), tensor([0, 1, 2, 0, 1], [5], "int32"))), 0);
+  });
+  const { hist, edges } = (outputs.get(0) as Record<string, { hist: number[][]; edges: number[][] }>).GradHist2d;
+  assert.deepEqual([hist.length, hist[0].length, edges[0].length, edges[1].length], [40, 50, 41, 51]);
+  assert.equal(
+    hist.flat().reduce((a, b) => a + b, 0),
+    5 * (3 * 4 + 3),
+    "every (g_i[j], θ[j]) pair counted once",
+  );
+  tracker.dispose();
+});
+
+// A step as GradientNoiseScale reads it: N, ‖g‖² and Σ_i‖g_i‖² (one parameter tensor).
+function noiseStep(n: number, gradSquared: number, sumL2: number): StepInfo {
+  const parameter = {} as Tensor;
+  const batchL2 = new Float64Array(n).fill(sumL2 / n);
+  return { batchSize: n, gradSquaredNorms: [gradSquared], params: [{ name: "w", tensor: parameter }], stats: new Map([[parameter, { batchL2 }]]) } as unknown as StepInfo;
+}
+
+test("the gradient noise scale reports the per-step ratio and McCandlish et al.'s smoothed one: the ratio of the EMAs of tr(Σ) and ‖G‖²", () => {
+  const n = 8;
+  // tr(Σ) ≈ 8 and ‖g‖² around 1.2: the per-step ‖G‖² estimate ‖g‖² − tr(Σ)/N straddles 0.
+  const measured = [
+    [1.6, 68],
+    [0.9, 68],
+    [1.5, 66],
+    [0.95, 70],
+    [1.7, 64],
+    [0.9, 66],
+  ];
+  const quantity = new GradientNoiseScale(undefined, 0.9);
+  let [averageTrace, averageSignal] = [0, 0];
+  const raw: number[] = [];
+  for (const [gradSquared, sumL2] of measured) {
+    const value = quantity.compute(noiseStep(n, gradSquared, sumL2));
+    const trace = (sumL2 - n * gradSquared) / (n - 1);
+    const signal = gradSquared - trace / n;
+    averageTrace = 0.9 * averageTrace + 0.1 * trace;
+    averageSignal = 0.9 * averageSignal + 0.1 * signal;
+    assertClose([value.total as number], [trace / signal], 1e-12, 0);
+    assertClose([value.parts.smoothed as number], [averageTrace / averageSignal], 1e-12, 0);
+    assert.ok((value.parts.smoothed as number) > 0, "the smoothed estimate stays positive");
+    raw.push(value.total as number);
+  }
+  assert.ok(raw.some((v) => v < 0) && raw.some((v) => v > 0), `the per-step estimate changes sign: ${raw.join(", ")}`);
+  assert.throws(() => new GradientNoiseScale(undefined, 1), /GradientNoiseScale smoothing: expected a number in \[0, 1\), got 1/);
+  assert.equal((createQuantities({ gradient_noise_scale: { smoothing: 0.9 } }, 1)[0] as GradientNoiseScale).smoothing, 0.9, "smoothing is a config option");
+  assert.equal((createQuantities({ gradient_noise_scale: true }, 1)[0] as GradientNoiseScale).smoothing, 0.95);
+});
+
+test("the gradient noise scale's averages survive a checkpoint: a resumed run continues them exactly", () => {
+  const steps = Array.from({ length: 6 }, (_, t) => noiseStep(4, 0.5 + 0.1 * t, 9 + Math.sin(t)));
+  const uninterrupted = new GradientNoiseScale();
+  const expected = steps.map((s) => uninterrupted.compute(s).parts.smoothed);
+  const first = new GradientNoiseScale();
+  for (const s of steps.slice(0, 3)) first.compute(s);
+  const { model } = buildModel({ layers: [{ type: "linear", out: 2 }] }, [3], 1);
+  const tracker = new QuantityTracker([first], model, createOptimizer("sgd", model.parameters(), { lr: 0.1 }));
+  const saved: TrackerState = JSON.parse(JSON.stringify(tracker.stateDict()));
+  tracker.dispose();
+  assert.deepEqual(Object.keys(saved.quantities ?? {}), ["GradientNoiseScale"], "the tracker checkpoints the averages");
+  const resumed = new GradientNoiseScale();
+  resumed.loadStateDict(saved.quantities?.GradientNoiseScale);
+  assert.deepEqual(
+    steps.slice(3).map((s) => resumed.compute(s).parts.smoothed),
+    expected.slice(3),
+  );
+  assert.throws(() => resumed.loadStateDict({ trace: 1 }), /checkpoint's GradientNoiseScale state \{"trace":1\} is not \{ trace, gradSquared \}/);
 });

@@ -2,9 +2,11 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { ConfigError } from "../config/load.ts";
 import { configJsonSchema } from "../config/schema.ts";
+import { MIN_TOKEN_LENGTH, tokenProblem } from "../dashboard/access.ts";
 import { packageFile } from "../engine/packageFiles.ts";
 import { StoreOpenError } from "../store/database.ts";
 import { CheckpointError } from "../train/checkpoint.ts";
+import { loadPlugins } from "./plugins.ts";
 import { predictCommand } from "./predict.ts";
 import { defaultStorePath, exportCommand, exportFormats, runsActions, runsCommand } from "./runs.ts";
 import { ExitCode, evalCommand, trainCommand } from "./train.ts";
@@ -13,10 +15,19 @@ import { UsageError } from "./usageError.ts";
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
+const pluginOption = ["--plugin <module>", "a JavaScript module to import first, registering quantities of your own (repeatable)"] as const;
+
 const portNumber = (text: string) => {
   const port = Number(text);
   if (!/^\d+$/.test(text) || port > 65535) throw new InvalidArgumentError(`expected a port number 0-65535, got "${text}"`);
   return port;
+};
+
+// An empty or short token would leave a non-loopback dashboard open to anyone.
+const accessToken = (text: string) => {
+  const problem = tokenProblem(text);
+  if (problem) throw new InvalidArgumentError(problem);
+  return text;
 };
 
 const packageVersion = () => (JSON.parse(readFileSync(packageFile(import.meta.url, 1, "package.json"), "utf8")) as { version: string }).version;
@@ -39,20 +50,27 @@ export async function main(argv: string[]): Promise<number> {
     .option("--dashboard", "serve the live dashboard of this run (prints its address)")
     .option("--host <host>", "the dashboard's interface (non-loopback ones require a token)", "127.0.0.1")
     .option("--port <port>", "the dashboard's port (0: any free one)", portNumber, 0)
-    .option("--token <token>", "the dashboard's access token (generated for non-loopback hosts)")
+    .option("--token <token>", `the dashboard's access token, ${MIN_TOKEN_LENGTH}+ characters (generated for non-loopback hosts)`, accessToken)
+    .option(...pluginOption, collect, [])
     .argument("[overrides...]", "e.g. training.epochs=3 optimizer.lr=0.01")
-    .action(async (overrides: string[], opts: { config: string[]; resume?: string; printConfig?: boolean; quiet?: boolean } & ServeOptions & { dashboard?: boolean }) => {
-      if (opts.config.length === 0 && !opts.resume) throw new UsageError("gradscope: train needs -c FILE (or --resume RUN_DIR)");
-      const dashboard = opts.dashboard ? { host: opts.host, port: opts.port, token: opts.token } : undefined;
-      code = await trainCommand({ configs: opts.config, overrides, resume: opts.resume, printConfig: opts.printConfig, quiet: opts.quiet, dashboard });
-    });
+    .action(
+      async (
+        overrides: string[],
+        opts: { config: string[]; resume?: string; printConfig?: boolean; quiet?: boolean; plugin: string[] } & ServeOptions & { dashboard?: boolean },
+      ) => {
+        if (opts.config.length === 0 && !opts.resume) throw new UsageError("gradscope: train needs -c FILE (or --resume RUN_DIR)");
+        await loadPlugins(opts.plugin);
+        const dashboard = opts.dashboard ? { host: opts.host, port: opts.port, token: opts.token } : undefined;
+        code = await trainCommand({ configs: opts.config, overrides, resume: opts.resume, printConfig: opts.printConfig, quiet: opts.quiet, dashboard });
+      },
+    );
   program
     .command("ui")
     .description("serve the dashboard of every run in the store, finished or running, until Ctrl-C")
     .option("--store <path>", "the run store", defaultStorePath)
     .option("--host <host>", "the interface to bind (non-loopback ones require a token)", "127.0.0.1")
     .option("--port <port>", "the port (0: any free one)", portNumber, 6007)
-    .option("--token <token>", "the access token (generated for non-loopback hosts)")
+    .option("--token <token>", `the access token, ${MIN_TOKEN_LENGTH}+ characters (generated for non-loopback hosts)`, accessToken)
     .action(async (opts: ServeOptions & { store: string }) => {
       code = await uiCommand(opts);
     });
@@ -61,9 +79,11 @@ export async function main(argv: string[]): Promise<number> {
     .description("evaluate a checkpoint on the config's test set; prints the metrics as JSON")
     .requiredOption("-c, --config <file>", "a config file (repeatable)", collect, [])
     .requiredOption("--checkpoint <file>", "a .gsckpt file, e.g. runs/<id>/checkpoints/best.gsckpt")
+    .option(...pluginOption, collect, [])
     .argument("[overrides...]", "key.path=value overrides")
-    .action((overrides: string[], opts: { config: string[]; checkpoint: string }) => {
+    .action(async (overrides: string[], opts: { config: string[]; checkpoint: string; plugin: string[] }) => {
       if (!existsSync(opts.checkpoint)) throw new UsageError(`gradscope: eval --checkpoint ${opts.checkpoint}: no such file`);
+      await loadPlugins(opts.plugin);
       code = evalCommand({ configs: opts.config, overrides, checkpoint: opts.checkpoint });
     });
   program
@@ -73,8 +93,10 @@ export async function main(argv: string[]): Promise<number> {
     .requiredOption("--checkpoint <file>", "a .gsckpt file, e.g. runs/<id>/checkpoints/best.gsckpt")
     .option("--input <file>", "an IDX images file, or a .csv file with the training CSV's feature columns (the label column may be absent); default: the config's test set")
     .requiredOption("--out <file>", "the CSV file to write (replaced atomically)")
+    .option(...pluginOption, collect, [])
     .argument("[overrides...]", "key.path=value overrides")
-    .action((overrides: string[], opts: { config: string[]; checkpoint: string; input?: string; out: string }) => {
+    .action(async (overrides: string[], opts: { config: string[]; checkpoint: string; input?: string; out: string; plugin: string[] }) => {
+      await loadPlugins(opts.plugin);
       code = predictCommand({ configs: opts.config, overrides, checkpoint: opts.checkpoint, input: opts.input, out: opts.out });
     });
   program
@@ -101,7 +123,9 @@ export async function main(argv: string[]): Promise<number> {
     .command("schema")
     .description("print the JSON Schema of config files (for editor completion)")
     .option("-o, --out <file>", "write it to a file instead")
-    .action((opts: { out?: string }) => {
+    .option(...pluginOption, collect, [])
+    .action(async (opts: { out?: string; plugin: string[] }) => {
+      await loadPlugins(opts.plugin);
       const text = `${JSON.stringify(configJsonSchema(), null, 2)}\n`;
       if (opts.out) writeFileSync(opts.out, text);
       else process.stdout.write(text);

@@ -222,7 +222,7 @@ export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory:
   let tracker: QuantityTracker | undefined;
   if (config.quantities) {
     const section = config.quantities;
-    const quantities = located(loaded, ["quantities"], () => createQuantities(section as Parameters<typeof createQuantities>[0], training.track_every));
+    const quantities = located(loaded, ["quantities"], () => createQuantities(section, training.track_every));
     const created = new QuantityTracker(quantities, model, optimizer);
     tracker = created;
     backward = (loss, step) => created.backward(loss, step);

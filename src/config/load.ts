@@ -206,7 +206,8 @@ export function loadConfig(files: string[], overrides: string[] = []): LoadedCon
   const sources = files.map((file) => applyFile(file, merged, origins, []));
   for (const override of overrides) applyOverride(override, merged, origins);
   const locate = locator(origins, sources[sources.length - 1]);
-  const result = configSchema.safeParse(merged, { error: unionFormsErrorMap });
-  if (!result.success) throw new ConfigError(result.error.issues.map((issue) => describeIssue(issue, configSchema, merged, locate)).join("\n"));
+  const schema = configSchema();
+  const result = schema.safeParse(merged, { error: unionFormsErrorMap });
+  if (!result.success) throw new ConfigError(result.error.issues.map((issue) => describeIssue(issue, schema, merged, locate)).join("\n"));
   return { config: result.data, raw: merged, locate };
 }

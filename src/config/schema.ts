@@ -2,6 +2,8 @@ import * as z from "zod";
 import { transformTypes } from "../data/transforms.ts";
 import { metricNames } from "../metrics/registry.ts";
 import { optimizerDefaults, optimizerNames, schedulerNames, schedulerOptionNames } from "../optim/registry.ts";
+import { entrySchema } from "../quantities/definition.ts";
+import { configurations, quantityDefinitions } from "../quantities/registry.ts";
 import { lossNames } from "../train/losses.ts";
 
 /** camelCase → snake_case, the spelling config files use. */
@@ -119,57 +121,26 @@ export const loggersSchema = z.strictObject({
   jsonl: z.strictObject({ every: positiveInt.default(50) }).default({ every: 50 }),
 });
 
-const schedule = {
-  every: positiveInt.optional(),
-  offset: z.number().int().min(0).optional(),
-  logarithmic: z.strictObject({ start: z.number().min(0).optional(), end: positiveInt, count: positiveInt.optional() }).optional(),
-  steps: z.array(z.number().int().min(0)).optional(),
-};
-const quantityEntry = (options: Record<string, z.ZodType> = {}) => z.union([z.boolean(), z.strictObject({ ...schedule, ...options })]).optional();
-const range = z.tuple([z.number(), z.number()]);
-const curvature = z.enum(["diag_h", "diag_ggn_exact", "diag_ggn_mc"]).optional();
-const seed = z.number().int().min(0).optional();
-// A histogram axis's bin adaptation (Cockpit's GradAbsMax / ParamAbsMax): after the steps its
-// schedule picks, the axis becomes ±(1 + padding)·max(min_size/2, max |g_i| or max |θ|).
-const adaptation = z.strictObject({
-  policy: z.enum(["grad_abs_max", "param_abs_max"]),
-  padding: z.number().min(0).optional(),
-  min_size: z.number().positive().optional(),
-  ...schedule,
-});
+/** A `quantities` section: a Cockpit configuration name, or quantities mapped to true/false or their schedules and options. */
+export type QuantitiesSection = string | Record<string, boolean | Record<string, unknown>>;
 
-/** The `quantities` section: a Cockpit configuration name or quantities with schedules and options. */
-export const quantitiesSchema = z.union([
-  z.enum(["economy", "business", "full"]),
-  z.strictObject({
-    loss: quantityEntry(),
-    time: quantityEntry(),
-    grad_norm: quantityEntry(),
-    distance: quantityEntry(),
-    update_size: quantityEntry(),
-    norm_test: quantityEntry(),
-    inner_test: quantityEntry(),
-    ortho_test: quantityEntry(),
-    gradient_noise_scale: quantityEntry(),
-    alpha: quantityEntry(),
-    cabs: quantityEntry(),
-    early_stopping: quantityEntry({ epsilon: z.number().positive().optional() }),
-    mean_gsnr: quantityEntry({ epsilon: z.number().positive().optional() }),
-    grad_hist_1d: quantityEntry({ bins: positiveInt.optional(), range: range.optional(), adapt: adaptation.nullish(), per_parameter: z.boolean().optional() }),
-    grad_hist_2d: quantityEntry({
-      bins: z.tuple([positiveInt, positiveInt]).optional(),
-      range: z.tuple([range, range]).optional(),
-      adapt: z.strictObject({ x: adaptation.nullish(), y: adaptation.nullish() }).nullish(),
-    }),
-    hess_trace: quantityEntry({ curvature, seed }),
-    tic_diag: quantityEntry({ curvature, epsilon: z.number().positive().optional(), seed }),
-    tic_trace: quantityEntry({ curvature, epsilon: z.number().positive().optional(), seed }),
-    hess_max_ev: quantityEntry({ max_iterations: positiveInt.optional(), rtol: z.number().positive().optional(), atol: z.number().min(0).optional(), seed }),
-  }),
-]);
+/**
+ * The `quantities` section's schema, built from the quantities registered now (so a user's
+ * registered quantity is accepted): each entry takes its definition's options and the schedule keys.
+ */
+export function quantitiesSchema(): z.ZodType<QuantitiesSection> {
+  const entries = quantityDefinitions().map((definition) => [
+    definition.configName,
+    z
+      .union([z.boolean(), entrySchema(definition)])
+      .optional()
+      .describe(definition.description),
+  ]);
+  return z.union([z.enum(Object.keys(configurations)), z.strictObject(Object.fromEntries(entries))]) as unknown as z.ZodType<QuantitiesSection>;
+}
 
-/** A whole training config (after `extends` and overrides are merged). */
-export const configSchema = z.strictObject({
+// Every section but `quantities`, whose schema follows the registry.
+const fixedSections = z.strictObject({
   name: z.string().optional(),
   seed: z.number().int().min(0).default(0),
   model: modelSchema,
@@ -182,7 +153,6 @@ export const configSchema = z.strictObject({
     .describe("null (or absent): a constant lr"),
   callbacks: callbacksSchema.default({ checkpoint: { every: 0, keep_last: 3, mode: "min" }, nan_guard: true, progress: { every: 100 } }),
   loggers: loggersSchema.default({ csv: true, jsonl: { every: 50 } }),
-  quantities: quantitiesSchema.nullish().describe("Cockpit diagnostics: economy, business, full, or a map of quantities"),
   store: z
     .strictObject({
       enabled: z.boolean().default(true),
@@ -191,10 +161,20 @@ export const configSchema = z.strictObject({
     .default({ enabled: true }),
 });
 
+/** The schema of a whole training config (after `extends` and overrides are merged), with the quantities registered now. */
+export function configSchema() {
+  const { store, ...sections } = fixedSections.shape;
+  return z.strictObject({
+    ...sections,
+    quantities: quantitiesSchema().nullish().describe("Cockpit diagnostics: economy, business, full, or a map of quantities"),
+    store,
+  });
+}
+
 /** A validated config. */
-export type Config = z.infer<typeof configSchema>;
+export type Config = z.infer<ReturnType<typeof configSchema>>;
 
 /** The JSON Schema of config files (`gradscope schema`), for editor completion. */
 export function configJsonSchema(): Record<string, unknown> {
-  return { title: "gradscope training config", ...z.toJSONSchema(configSchema, { io: "input", unrepresentable: "any" }) } as Record<string, unknown>;
+  return { title: "gradscope training config", ...z.toJSONSchema(configSchema(), { io: "input", unrepresentable: "any" }) } as Record<string, unknown>;
 }

@@ -1,8 +1,9 @@
-import { randomBytes, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { RunStore } from "../store/runStore.ts";
+import { accessToken, hostAllowed, sameOrigin, servedHostNames } from "./access.ts";
 import type { RunResponse, RunsResponse } from "./api.ts";
 import { assetRoots, resolveAsset, tagMatches } from "./assets.ts";
 import {
@@ -24,11 +25,14 @@ import { ChangeStream } from "./stream.ts";
 export interface DashboardOptions {
   /** The SQLite run store to show. */
   storePath: string;
-  /** Interface to bind (default 127.0.0.1). Any other than loopback requires a token. */
+  /** Interface to bind (default 127.0.0.1). Requests must name it (or localhost) in `Host:`. */
   host?: string;
   /** Port (default 0: any free port). */
   port?: number;
-  /** The access token the API checks; generated when the host is not loopback and none is given. */
+  /**
+   * The access token the API checks (at least 16 characters); generated when the host is not
+   * loopback and none is given.
+   */
   token?: string;
   /** How often the live stream looks for new rows (default 200 ms). */
   pollMs?: number;
@@ -51,7 +55,6 @@ class ApiError extends Error {
   }
 }
 
-const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
 const MAX_BUCKETS = 20_000;
 
 function integerParam(params: URLSearchParams, name: string, fallback: number | undefined, min: number, max: number): number | undefined {
@@ -102,12 +105,13 @@ function tokensEqual(given: string, expected: string): boolean {
  */
 export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
   const host = options.host ?? "127.0.0.1";
-  const token = options.token ?? (LOOPBACK.has(host) ? undefined : randomBytes(16).toString("hex"));
+  const token = accessToken(host, options.token);
+  const hostNames = servedHostNames(host);
   const store = new RunStore(options.storePath);
   const db = store.db;
   const roots = assetRoots();
   const summaries = () => store.listRuns().map((run) => runSummary(db, run));
-  const stream = new ChangeStream(db, () => JSON.stringify(summaries()), options.pollMs);
+  const stream = new ChangeStream(db, () => JSON.stringify(summaries()), { pollMs: options.pollMs });
 
   const runOf = (id: string) => {
     try {
@@ -204,6 +208,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
 
   const server = createServer((req, res) => {
     try {
+      // DNS rebinding: another site's page that resolves its own name to this address still
+      // names its own host here.
+      if (!hostAllowed(req.headers.host, hostNames))
+        throw new ApiError(403, `host ${JSON.stringify(req.headers.host ?? "")} refused: this server answers to ${[...hostNames].join(", ")}`);
       const url = new URL(req.url ?? "/", "http://localhost");
       if (url.pathname.startsWith("/api/")) {
         if (token) {
@@ -211,9 +219,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
           if (!tokensEqual(given, token)) throw new ApiError(401, "a valid token is required (the URL the server printed has it)");
         }
         if (req.method === "POST") {
-          // Another site's page cannot make the browser stop a run: its Origin would differ.
+          // Another site's page cannot make the browser stop a run: browsers send its Origin
+          // with every POST, and it differs from the (checked) host the page was served from.
           const origin = req.headers.origin;
-          if (origin !== undefined && origin !== `http://${req.headers.host}`) throw new ApiError(403, `cross-origin request from ${origin} refused`);
+          if (origin !== undefined && !sameOrigin(origin, req.headers.host as string)) throw new ApiError(403, `cross-origin request from ${origin} refused`);
         } else if (req.method !== "GET") throw new ApiError(405, `method ${req.method} not allowed`);
         api(req, res, url);
         return;

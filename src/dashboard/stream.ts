@@ -3,24 +3,37 @@ import type Database from "better-sqlite3";
 import type { Cursor } from "./api.ts";
 import { changesBetween, currentCursor, formatCursor, sameCursor } from "./queries.ts";
 
-// Rows per table in one `data` event; a reconnect that misses more than MAX_CATCH_UP_PAGES of
-// them is told to reload instead, which is cheaper than replaying them.
-const PAGE_ROWS = 20_000;
-const MAX_CATCH_UP_PAGES = 20;
-// A client whose unsent output grows past this is dropped; its EventSource reconnects and
-// catches up from its Last-Event-ID, so a stalled browser never makes the server buffer more.
-const MAX_BUFFERED_BYTES = 8 * 2 ** 20;
+/** How the stream pages its output; the defaults suit a browser on a fast link. */
+export interface StreamLimits {
+  /** How often to look for new rows (ms). */
+  pollMs: number;
+  /** Rows per table in one `data` event. */
+  pageRows: number;
+  /** A reconnect that misses more pages than this is told to reload instead: cheaper than replaying them. */
+  maxCatchUpPages: number;
+  /**
+   * A client whose unsent output grows past this is dropped; its EventSource reconnects and
+   * catches up from its Last-Event-ID, so a stalled browser never makes the server buffer more.
+   */
+  maxBufferedBytes: number;
+}
+
+const DEFAULT_LIMITS: StreamLimits = { pollMs: 200, pageRows: 20_000, maxCatchUpPages: 20, maxBufferedBytes: 8 * 2 ** 20 };
 const HEARTBEAT_MS = 15_000;
 
 /**
  * One Server-Sent Events stream shared by every open page: a poller reads the rows the trainer
  * committed since the last tick (by row id, so nothing is read twice) and sends them to all
  * clients as `data` events whose id is the cursor reached; `runs` events announce status
- * changes. A client that reconnects with Last-Event-ID gets what it missed first. The stream
- * only reads the store, so it never holds the trainer up.
+ * changes. A client that reconnects with Last-Event-ID gets what it missed first, one page at a
+ * time as its connection drains, and joins the shared stream once it has caught up: a client that
+ * does not read holds at most a page, however far behind it asked to start. The stream only
+ * reads the store, so it never holds the trainer up.
  */
 export class ChangeStream {
   private readonly clients = new Set<ServerResponse>();
+  private readonly catchingUp = new Set<ServerResponse>();
+  private readonly limits: StreamLimits;
   private cursor: Cursor;
   private runsSnapshot = "";
   private timer: NodeJS.Timeout | null = null;
@@ -29,8 +42,9 @@ export class ChangeStream {
   constructor(
     private readonly db: Database.Database,
     private readonly runsJson: () => string,
-    private readonly pollMs = 200,
+    limits: Partial<StreamLimits> = {},
   ) {
+    this.limits = { ...DEFAULT_LIMITS, ...Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined)) };
     this.cursor = currentCursor(db);
     this.runsSnapshot = this.runsStatus();
   }
@@ -39,31 +53,35 @@ export class ChangeStream {
   add(res: ServerResponse, from: Cursor | null): void {
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
     res.write("retry: 1000\n\n");
-    this.poll(); // so that the catch-up below ends exactly where the shared stream continues
-    if (from) this.catchUp(res, from);
-    this.clients.add(res);
+    this.poll(); // so that the shared stream continues from where this client starts
     res.on("close", () => this.remove(res));
     if (!this.timer) {
-      this.timer = setInterval(() => this.poll(), this.pollMs);
-      this.heartbeat = setInterval(() => this.broadcast(": heartbeat\n\n"), HEARTBEAT_MS);
+      this.timer = setInterval(() => this.poll(), this.limits.pollMs);
+      this.heartbeat = setInterval(() => this.broadcast(": heartbeat\n\n", true), HEARTBEAT_MS);
     }
+    if (from) {
+      this.catchingUp.add(res);
+      this.catchUp(res, from, 0);
+    } else this.clients.add(res);
   }
 
   /** Number of open streams. */
   get size(): number {
-    return this.clients.size;
+    return this.clients.size + this.catchingUp.size;
   }
 
   /** Ends every stream and stops polling. */
   close(): void {
-    for (const res of this.clients) res.end();
+    for (const res of [...this.clients, ...this.catchingUp]) res.end();
     this.clients.clear();
+    this.catchingUp.clear();
     this.stopPolling();
   }
 
   private remove(res: ServerResponse): void {
     this.clients.delete(res);
-    if (this.clients.size === 0) this.stopPolling();
+    this.catchingUp.delete(res);
+    if (this.size === 0) this.stopPolling();
   }
 
   private stopPolling(): void {
@@ -72,17 +90,36 @@ export class ChangeStream {
     this.timer = this.heartbeat = null;
   }
 
-  private catchUp(res: ServerResponse, from: Cursor): void {
+  // Sends the pages between `at` and the shared cursor, the next one only once the connection has
+  // drained the last; the shared cursor may move meanwhile, and the client joins the shared
+  // stream exactly where its catch-up ends.
+  private catchUp(res: ServerResponse, from: Cursor, pagesSent: number): void {
     let at = from;
-    for (let page = 0; !sameCursor(at, this.cursor); page++) {
-      if (page === MAX_CATCH_UP_PAGES) {
-        res.write(`event: reset\nid: ${formatCursor(this.cursor)}\ndata: {}\n\n`);
+    for (let page = pagesSent; this.catchingUp.has(res); page++) {
+      if (sameCursor(at, this.cursor) || page === this.limits.maxCatchUpPages) {
+        if (page === this.limits.maxCatchUpPages) this.send(res, `event: reset\nid: ${formatCursor(this.cursor)}\ndata: {}\n\n`);
+        if (this.catchingUp.delete(res)) this.clients.add(res);
         return;
       }
-      const { changes, reached } = changesBetween(this.db, at, this.cursor, PAGE_ROWS);
-      res.write(`event: data\nid: ${formatCursor(reached)}\ndata: ${JSON.stringify(changes)}\n\n`);
+      const { changes, reached } = changesBetween(this.db, at, this.cursor, this.limits.pageRows);
       at = reached;
+      if (!this.send(res, `event: data\nid: ${formatCursor(reached)}\ndata: ${JSON.stringify(changes)}\n\n`)) {
+        res.once("drain", () => this.catchUp(res, at, page + 1));
+        return;
+      }
     }
+  }
+
+  // Writes to one client and tells whether it can take more now; a client past its buffer limit
+  // is dropped as soon as the write that took it there is made.
+  private send(res: ServerResponse, message: string): boolean {
+    const drained = res.write(message);
+    if (res.writableLength > this.limits.maxBufferedBytes) {
+      this.remove(res);
+      res.destroy();
+      return false;
+    }
+    return drained;
   }
 
   private runsStatus(): string {
@@ -91,27 +128,24 @@ export class ChangeStream {
 
   private poll(): void {
     const target = currentCursor(this.db);
-    if (this.clients.size === 0) {
-      this.cursor = target;
-      this.runsSnapshot = this.runsStatus();
-      return;
-    }
+    // Clients still catching up read the rows themselves, on their way to the cursor.
+    if (this.clients.size === 0) this.cursor = target;
     while (!sameCursor(this.cursor, target)) {
-      const { changes, reached } = changesBetween(this.db, this.cursor, target, PAGE_ROWS);
+      const { changes, reached } = changesBetween(this.db, this.cursor, target, this.limits.pageRows);
       this.cursor = reached;
       this.broadcast(`event: data\nid: ${formatCursor(reached)}\ndata: ${JSON.stringify(changes)}\n\n`);
     }
     const runs = this.runsStatus();
     if (runs !== this.runsSnapshot) {
       this.runsSnapshot = runs;
-      this.broadcast(`event: runs\ndata: ${this.runsJson()}\n\n`);
+      if (this.size > 0) this.broadcast(`event: runs\ndata: ${this.runsJson()}\n\n`, true);
     }
   }
 
-  private broadcast(message: string): void {
-    for (const res of this.clients) {
-      if (res.writableLength > MAX_BUFFERED_BYTES) res.destroy();
-      else res.write(message);
-    }
+  // Data goes only to the clients that have caught up; status and heartbeats, which carry no
+  // rows, to every client.
+  private broadcast(message: string, toCatchingUp = false): void {
+    for (const res of this.clients) this.send(res, message);
+    if (toCatchingUp) for (const res of this.catchingUp) this.send(res, message);
   }
 }

@@ -3,6 +3,7 @@ import type { DeferredProjection, ExtensionRequest } from "../engine/extensions/
 import { axpyInto } from "../engine/kernels/elementwise.ts";
 import { squaredNorm } from "../engine/kernels/reductions.ts";
 import type { Tensor } from "../engine/tensor.ts";
+import { defineQuantity } from "./definition.ts";
 import { type RequestContext, ScheduledQuantity, type StepInfo, summedStatistic } from "./quantity.ts";
 
 // What the start point of a fit keeps until the next step. The step is d = scale·direction:
@@ -158,3 +159,12 @@ export class Alpha extends ScheduledQuantity {
     return (2 * tau) / (-mu[1] / mu[2]) - 1;
   }
 }
+
+/** The definition of Alpha. */
+export const alphaDefinition = defineQuantity({
+  configName: "alpha",
+  name: "Alpha",
+  description: "where the step lands on a noise-aware quadratic fit of the loss (Schneider et al. 2021), stored under step t",
+  options: {},
+  create: (_, schedule) => new Alpha(schedule),
+});

@@ -1,4 +1,5 @@
 import { squaredDistance } from "../engine/kernels/reductions.ts";
+import { defineQuantity } from "./definition.ts";
 import { ScheduledQuantity, type StepInfo } from "./quantity.ts";
 
 /** L_t, the mini-batch mean loss. Config name `loss`. */
@@ -40,3 +41,18 @@ export class Time extends ScheduledQuantity {
     return Date.now() / 1000;
   }
 }
+
+/** The definitions of the quantities above. */
+export const basicDefinitions = [
+  defineQuantity({ configName: "loss", name: "Loss", description: "the mini-batch mean loss L_t", options: {}, create: (_, schedule) => new Loss(schedule) }),
+  defineQuantity({ configName: "time", name: "Time", description: "wall-clock seconds at the step", options: {}, create: (_, schedule) => new Time(schedule) }),
+  defineQuantity({ configName: "grad_norm", name: "GradNorm", description: "‖g‖ per parameter tensor", options: {}, create: (_, schedule) => new GradNorm(schedule) }),
+  defineQuantity({ configName: "distance", name: "Distance", description: "‖θ_t − θ_0‖ per parameter tensor", options: {}, create: (_, schedule) => new Distance(schedule) }),
+  defineQuantity({
+    configName: "update_size",
+    name: "UpdateSize",
+    description: "‖θ_{t+1} − θ_t‖ per parameter tensor, stored under step t",
+    options: {},
+    create: (_, schedule) => new UpdateSize(schedule),
+  }),
+];

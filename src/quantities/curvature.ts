@@ -1,8 +1,10 @@
+import * as z from "zod";
 import { extremeEigenvalue } from "../engine/curvature/lanczos.ts";
 import type { CurvatureKind, ExtensionRequest } from "../engine/extensions/index.ts";
 import { elementSum, quotientSum } from "../engine/kernels/reductions.ts";
 import { Random } from "../engine/random.ts";
 import type { Tensor } from "../engine/tensor.ts";
+import { defineQuantity } from "./definition.ts";
 import { ScheduledQuantity, type StepInfo } from "./quantity.ts";
 import { every, type StepSchedule } from "./schedule.ts";
 
@@ -144,3 +146,47 @@ export class HessMaxEV extends ScheduledQuantity {
     return r.value;
   }
 }
+
+const curvatureOption = z
+  .enum(curvatureKinds as [CurvatureKind, ...CurvatureKind[]])
+  .default("diag_h")
+  .describe("the curvature diagonal: the Hessian's (diag_h) or the GGN's, exact or Monte-Carlo");
+const seed = z.number().int().min(0).default(0).describe("seeds the quantity's random generator");
+const takeuchiOptions = { curvature: curvatureOption, epsilon: z.number().positive().default(1e-7).describe("added to the curvature in the denominator"), seed };
+
+/** The definitions of the quantities above. */
+export const curvatureDefinitions = [
+  defineQuantity({
+    configName: "hess_trace",
+    name: "HessTrace",
+    description: "the trace of each diagonal Hessian block, per parameter tensor",
+    options: { curvature: curvatureOption, seed },
+    create: (options, schedule) => new HessTrace(schedule, options.curvature, options.seed),
+  }),
+  defineQuantity({
+    configName: "tic_diag",
+    name: "TICDiag",
+    description: "Takeuchi's information criterion from the curvature diagonal",
+    options: takeuchiOptions,
+    create: (options, schedule) => new TICDiag(schedule, options.curvature, options.epsilon, options.seed),
+  }),
+  defineQuantity({
+    configName: "tic_trace",
+    name: "TICTrace",
+    description: "Takeuchi's information criterion from the curvature trace",
+    options: takeuchiOptions,
+    create: (options, schedule) => new TICTrace(schedule, options.curvature, options.epsilon, options.seed),
+  }),
+  defineQuantity({
+    configName: "hess_max_ev",
+    name: "HessMaxEV",
+    description: "the Hessian eigenvalue of largest magnitude (Lanczos on Hessian-vector products)",
+    options: {
+      max_iterations: z.number().int().positive().default(100).describe("Lanczos iterations at most"),
+      rtol: z.number().positive().default(1e-3).describe("stop when the estimate moves by at most atol + rtol·|estimate|"),
+      atol: z.number().min(0).default(1e-6),
+      seed,
+    },
+    create: ({ max_iterations, rtol, atol, seed }, schedule) => new HessMaxEV(schedule, { maxIterations: max_iterations, rtol, atol, seed }),
+  }),
+];

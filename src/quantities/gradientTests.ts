@@ -1,5 +1,8 @@
+import * as z from "zod";
 import type { ExtensionRequest } from "../engine/extensions/index.ts";
-import { ScheduledQuantity, type StepInfo, summedStatistic } from "./quantity.ts";
+import { defineQuantity } from "./definition.ts";
+import { type QuantityParts, ScheduledQuantity, type StepInfo, summedStatistic } from "./quantity.ts";
+import type { StepSchedule } from "./schedule.ts";
 
 const totalGradSquared = (step: StepInfo): number => step.gradSquaredNorms.reduce((a, b) => a + b, 0);
 
@@ -65,19 +68,81 @@ export class OrthoTest extends ScheduledQuantity {
   }
 }
 
+/** The running averages GradientNoiseScale keeps, as checkpoints store them. */
+export interface NoiseScaleState {
+  /** EMA of the tr(Σ) estimates (without bias correction). */
+  trace: number;
+  /** EMA of the ‖G‖² estimates (without bias correction). */
+  gradSquared: number;
+}
+
 /**
  * The gradient noise scale B_simple = tr(Σ)/‖G‖² (McCandlish et al. 2018) with the unbiased
  * in-batch estimates tr(Σ) ≈ Σ_i‖g_i − g‖²/(N−1) and ‖G‖² ≈ ‖g‖² − tr(Σ)/N, from NormTest's
  * statistics. Config name `gradient_noise_scale`.
+ *
+ * The per-step ratio is recorded as `GradientNoiseScale`; its ‖G‖² estimate is small and noisy,
+ * so it is often negative. `GradientNoiseScale/smoothed` is the estimate McCandlish et al.
+ * recommend (appendix A.1): the ratio of exponential moving averages (weight `smoothing`) of
+ * the two unbiased estimates over the steps computed so far. Both averages start at 0 and
+ * would need the same bias correction 1/(1 − smoothingᵗ), which cancels in their ratio.
  */
 export class GradientNoiseScale extends ScheduledQuantity {
   readonly name = "GradientNoiseScale";
+  private averages: NoiseScaleState = { trace: 0, gradSquared: 0 };
+  constructor(
+    schedule?: StepSchedule,
+    readonly smoothing = 0.95,
+  ) {
+    super(schedule);
+    if (!(smoothing >= 0 && smoothing < 1)) throw new Error(`gradscope: GradientNoiseScale smoothing: expected a number in [0, 1), got ${smoothing}`);
+  }
   request(): ExtensionRequest {
     return { batchL2: true };
   }
-  compute(step: StepInfo): number {
+  compute(step: StepInfo): QuantityParts {
     const { sumL2, n, gradSquared } = spread(step);
     const trace = (sumL2 - n * gradSquared) / (n - 1);
-    return trace / (gradSquared - trace / n);
+    const signal = gradSquared - trace / n;
+    const w = this.smoothing;
+    this.averages = { trace: w * this.averages.trace + (1 - w) * trace, gradSquared: w * this.averages.gradSquared + (1 - w) * signal };
+    return { total: trace / signal, parts: { smoothed: this.averages.trace / this.averages.gradSquared } };
+  }
+  /** The two running averages, so that a resumed run continues them exactly. */
+  stateDict(): NoiseScaleState {
+    return { ...this.averages };
+  }
+  loadStateDict(state: unknown): void {
+    const { trace, gradSquared } = (state ?? {}) as Partial<NoiseScaleState>;
+    if (typeof trace !== "number" || typeof gradSquared !== "number" || !Number.isFinite(trace) || !Number.isFinite(gradSquared)) {
+      throw new Error(`gradscope: the checkpoint's GradientNoiseScale state ${JSON.stringify(state)} is not { trace, gradSquared } as finite numbers`);
+    }
+    this.averages = { trace, gradSquared };
   }
 }
+
+/** The definitions of the quantities above. */
+export const gradientTestDefinitions = [
+  defineQuantity({ configName: "norm_test", name: "NormTest", description: "the norm test (Byrd et al. 2012)", options: {}, create: (_, schedule) => new NormTest(schedule) }),
+  defineQuantity({
+    configName: "inner_test",
+    name: "InnerTest",
+    description: "the inner-product test (Bollapragada et al. 2018)",
+    options: {},
+    create: (_, schedule) => new InnerTest(schedule),
+  }),
+  defineQuantity({
+    configName: "ortho_test",
+    name: "OrthoTest",
+    description: "the orthogonality test (Bollapragada et al. 2018)",
+    options: {},
+    create: (_, schedule) => new OrthoTest(schedule),
+  }),
+  defineQuantity({
+    configName: "gradient_noise_scale",
+    name: "GradientNoiseScale",
+    description: "the gradient noise scale B_simple (McCandlish et al. 2018), per step and smoothed",
+    options: { smoothing: z.number().min(0).lt(1).default(0.95) },
+    create: (options, schedule) => new GradientNoiseScale(schedule, options.smoothing),
+  }),
+];

@@ -1,6 +1,8 @@
+import * as z from "zod";
 import type { ExtensionRequest } from "../engine/extensions/index.ts";
 import { engineMemory } from "../engine/memory.ts";
 import type { Tensor } from "../engine/tensor.ts";
+import { defineQuantity, hasSchedule, scheduleOf, scheduleShape } from "./definition.ts";
 import type { HistogramValue, Quantity, QuantityParts, RequestContext, StepInfo } from "./quantity.ts";
 import { every, type StepSchedule } from "./schedule.ts";
 
@@ -151,7 +153,8 @@ export class GradHist1d implements Quantity {
 }
 
 /**
- * 2-D histogram of (g_i[j], θ[j]), Cockpit's scatter semantics; hist[ix][iy]. `adapt` adapts
+ * 2-D histogram of (g_i[j], θ[j]), Cockpit's scatter semantics; hist[ix][iy]. Defaults are
+ * Cockpit's: 40 gradient (x) by 50 parameter (y) bins over [−1, 1] × [−2, 2]. `adapt` adapts
  * the gradient (x) and parameter (y) axes. Config name `grad_hist_2d`.
  */
 export class GradHist2d implements Quantity {
@@ -161,7 +164,7 @@ export class GradHist2d implements Quantity {
   readonly schedule: StepSchedule;
   constructor(
     private readonly histogramSchedule: StepSchedule = every(1),
-    readonly bins: [number, number] = [20, 20],
+    readonly bins: [number, number] = [40, 50],
     range: [[number, number], [number, number]] = [
       [-1, 1],
       [-2, 2],
@@ -200,3 +203,53 @@ export class GradHist2d implements Quantity {
     return value;
   }
 }
+
+// A histogram axis's bin adaptation (see BinAdaptation), with its own schedule keys.
+const adaptation = z
+  .strictObject({
+    policy: z.enum(["grad_abs_max", "param_abs_max"]),
+    padding: z.number().min(0).optional(),
+    min_size: z.number().positive().optional(),
+    ...scheduleShape,
+  })
+  .nullish()
+  .describe("Cockpit's bin adaptation: after the steps of its schedule (default: every histogram) the axis becomes ±(1 + padding)·max(min_size/2, m)");
+
+// Without schedule keys an adaptation follows the histogram's schedule.
+function adaptationOf(options: z.output<typeof adaptation>, histogramSchedule: StepSchedule): BinAdaptation | null {
+  if (!options) return null;
+  const schedule = hasSchedule(options) ? scheduleOf(options, 1) : histogramSchedule;
+  return { policy: options.policy, padding: options.padding, minSize: options.min_size, schedule };
+}
+
+const range = z.tuple([z.number(), z.number()]);
+
+/** The definitions of the histograms. */
+export const histogramDefinitions = [
+  defineQuantity({
+    configName: "grad_hist_1d",
+    name: "GradHist1d",
+    description: "histogram of the per-sample gradient elements",
+    options: {
+      bins: z.number().int().positive().default(100),
+      range: range.default([-2, 2]),
+      adapt: adaptation,
+      per_parameter: z.boolean().default(false).describe("each parameter's histogram too, as GradHist1d/<parameter name>"),
+    },
+    create: (options, schedule) => new GradHist1d(schedule, options.bins, options.range, adaptationOf(options.adapt, schedule), options.per_parameter),
+  }),
+  defineQuantity({
+    configName: "grad_hist_2d",
+    name: "GradHist2d",
+    description: "2-D histogram of (per-sample gradient element, parameter value)",
+    options: {
+      bins: z.tuple([z.number().int().positive(), z.number().int().positive()]).default([40, 50]),
+      range: z.tuple([range, range]).default([
+        [-1, 1],
+        [-2, 2],
+      ]),
+      adapt: z.strictObject({ x: adaptation, y: adaptation }).nullish().describe("per axis: x the gradient, y the parameter"),
+    },
+    create: (options, schedule) => new GradHist2d(schedule, options.bins, options.range, [adaptationOf(options.adapt?.x, schedule), adaptationOf(options.adapt?.y, schedule)]),
+  }),
+];

@@ -1,7 +1,8 @@
 export { Alpha } from "./alpha.ts";
 export { Distance, GradNorm, Loss, Time, UpdateSize } from "./basic.ts";
 export { HessMaxEV, HessTrace, TICDiag, TICTrace } from "./curvature.ts";
-export { GradientNoiseScale, InnerTest, NormTest, OrthoTest } from "./gradientTests.ts";
+export { defineQuantity, type QuantityDefinition } from "./definition.ts";
+export { GradientNoiseScale, InnerTest, type NoiseScaleState, NormTest, OrthoTest } from "./gradientTests.ts";
 export { type BinAdaptation, GradHist1d, GradHist2d } from "./histograms.ts";
 export {
   type HistogramValue,
@@ -14,7 +15,7 @@ export {
   type StepInfo,
   summedStatistic,
 } from "./quantity.ts";
-export { configurations, createQuantities, quantityNames } from "./registry.ts";
+export { configurations, createQuantities, quantityDefinitions, quantityNames, registerQuantity } from "./registry.ts";
 export { atSteps, every, logarithmic, type StepSchedule } from "./schedule.ts";
 export { collectQuantityValues, type QuantitySubscriber, QuantityTracker, type TrackerState } from "./tracker.ts";
 export { CABS, EarlyStoppingCriterion, MeanGSNR } from "./variance.ts";

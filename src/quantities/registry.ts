@@ -1,112 +1,72 @@
+import type * as z from "zod";
 import { closestName } from "../nn/spec.ts";
-import { Alpha } from "./alpha.ts";
-import { Distance, GradNorm, Loss, Time, UpdateSize } from "./basic.ts";
-import { HessMaxEV, HessTrace, TICDiag, TICTrace } from "./curvature.ts";
-import { GradientNoiseScale, InnerTest, NormTest, OrthoTest } from "./gradientTests.ts";
-import { type BinAdaptation, GradHist1d, GradHist2d } from "./histograms.ts";
+import { alphaDefinition } from "./alpha.ts";
+import { basicDefinitions } from "./basic.ts";
+import { curvatureDefinitions } from "./curvature.ts";
+import { entrySchema, type QuantityDefinition, scheduleOf } from "./definition.ts";
+import { gradientTestDefinitions } from "./gradientTests.ts";
+import { histogramDefinitions } from "./histograms.ts";
 import type { Quantity } from "./quantity.ts";
-import { atSteps, every, logarithmic, type StepSchedule } from "./schedule.ts";
-import { CABS, EarlyStoppingCriterion, MeanGSNR } from "./variance.ts";
+import { varianceDefinitions } from "./variance.ts";
 
 type Options = Record<string, unknown>;
 
-const factories: Record<string, { options: string[]; build: (schedule: StepSchedule, o: Options) => Quantity }> = {
-  loss: { options: [], build: (s) => new Loss(s) },
-  time: { options: [], build: (s) => new Time(s) },
-  grad_norm: { options: [], build: (s) => new GradNorm(s) },
-  distance: { options: [], build: (s) => new Distance(s) },
-  update_size: { options: [], build: (s) => new UpdateSize(s) },
-  norm_test: { options: [], build: (s) => new NormTest(s) },
-  inner_test: { options: [], build: (s) => new InnerTest(s) },
-  ortho_test: { options: [], build: (s) => new OrthoTest(s) },
-  gradient_noise_scale: { options: [], build: (s) => new GradientNoiseScale(s) },
-  alpha: { options: [], build: (s) => new Alpha(s) },
-  cabs: { options: [], build: (s) => new CABS(s) },
-  early_stopping: { options: ["epsilon"], build: (s, o) => new EarlyStoppingCriterion(s, Number(o.epsilon ?? 1e-5)) },
-  mean_gsnr: { options: ["epsilon"], build: (s, o) => new MeanGSNR(s, Number(o.epsilon ?? 1e-5)) },
-  grad_hist_1d: {
-    options: ["bins", "range", "adapt", "per_parameter"],
-    build: (s, o) =>
-      new GradHist1d(
-        s,
-        Number(o.bins ?? 100),
-        (o.range as [number, number]) ?? [-2, 2],
-        adaptationOf("grad_hist_1d", o.adapt, s),
-        flagOf("grad_hist_1d", "per_parameter", o.per_parameter),
-      ),
-  },
-  hess_trace: { options: ["curvature", "seed"], build: (s, o) => new HessTrace(s, String(o.curvature ?? "diag_h"), Number(o.seed ?? 0)) },
-  tic_diag: {
-    options: ["curvature", "epsilon", "seed"],
-    build: (s, o) => new TICDiag(s, String(o.curvature ?? "diag_h"), Number(o.epsilon ?? 1e-7), Number(o.seed ?? 0)),
-  },
-  tic_trace: {
-    options: ["curvature", "epsilon", "seed"],
-    build: (s, o) => new TICTrace(s, String(o.curvature ?? "diag_h"), Number(o.epsilon ?? 1e-7), Number(o.seed ?? 0)),
-  },
-  hess_max_ev: {
-    options: ["max_iterations", "rtol", "atol", "seed"],
-    build: (s, o) =>
-      new HessMaxEV(s, {
-        maxIterations: o.max_iterations === undefined ? undefined : Number(o.max_iterations),
-        rtol: o.rtol === undefined ? undefined : Number(o.rtol),
-        atol: o.atol === undefined ? undefined : Number(o.atol),
-        seed: Number(o.seed ?? 0),
-      }),
-  },
-  grad_hist_2d: {
-    options: ["bins", "range", "adapt"],
-    build: (s, o) => {
-      const adapt = (o.adapt ?? {}) as { x?: unknown; y?: unknown };
-      return new GradHist2d(
-        s,
-        (o.bins as [number, number]) ?? [20, 20],
-        (o.range as [[number, number], [number, number]]) ?? [
-          [-1, 1],
-          [-2, 2],
-        ],
-        [adaptationOf("grad_hist_2d", adapt.x, s), adaptationOf("grad_hist_2d", adapt.y, s)],
-      );
-    },
-  },
-};
+// By config name, in registration order (the built-ins in Cockpit's order first).
+const definitions = new Map<string, QuantityDefinition>();
 
-// Cockpit's class names of the quantities above.
-const cockpitNames: Record<string, string> = {
-  Loss: "loss",
-  Time: "time",
-  GradNorm: "grad_norm",
-  Distance: "distance",
-  UpdateSize: "update_size",
-  NormTest: "norm_test",
-  InnerTest: "inner_test",
-  OrthoTest: "ortho_test",
-  Alpha: "alpha",
-  CABS: "cabs",
-  EarlyStopping: "early_stopping",
-  MeanGSNR: "mean_gsnr",
-  GradHist1d: "grad_hist_1d",
-  GradHist2d: "grad_hist_2d",
-  HessTrace: "hess_trace",
-  TICDiag: "tic_diag",
-  TICTrace: "tic_trace",
-  HessMaxEV: "hess_max_ev",
-};
+const configNamePattern = /^[a-z][a-z0-9_]*$/;
+
+/**
+ * Makes a quantity known to configs (`quantities: { <configName>: {...} }`), `createQuantities`,
+ * the config schema and `gradscope schema`. Register before the config is loaded; from the CLI,
+ * in a module given to `gradscope train --plugin`. Throws if the config name is not snake_case or
+ * is taken, or the name is another quantity's.
+ */
+export function registerQuantity<Shape extends z.ZodRawShape>(definition: QuantityDefinition<Shape>): void {
+  const { configName, name } = definition;
+  if (!configNamePattern.test(configName)) throw new Error(`gradscope: registerQuantity: configName "${configName}" must be snake_case (a-z, 0-9, _)`);
+  if (typeof name !== "string" || name === "" || name.includes("/"))
+    throw new Error(`gradscope: registerQuantity ${configName}: name must be a non-empty string without "/", got ${JSON.stringify(name)}`);
+  if (definitions.has(configName)) throw new Error(`gradscope: registerQuantity: a quantity named "${configName}" is already registered`);
+  const sameName = [...definitions.values()].find((d) => d.name === name);
+  if (sameName) throw new Error(`gradscope: registerQuantity ${configName}: quantity ${sameName.configName} already stores its values under the name "${name}"`);
+  definitions.set(configName, definition as unknown as QuantityDefinition);
+}
+
+const builtIns: QuantityDefinition[] = [...basicDefinitions, ...gradientTestDefinitions, alphaDefinition, ...varianceDefinitions, ...histogramDefinitions, ...curvatureDefinitions];
+for (const definition of builtIns) registerQuantity(definition);
+
+/** The registered quantities' definitions, built-ins first. */
+export function quantityDefinitions(): QuantityDefinition[] {
+  return [...definitions.values()];
+}
+
+/** The registered quantities' config names. */
+export function quantityNames(): string[] {
+  return [...definitions.keys()];
+}
+
+// Creates a quantity from its validated options, checking the name a user's definition promised.
+function construct(definition: QuantityDefinition, options: Options, fallbackEvery: number): Quantity {
+  const quantity = definition.create(options, scheduleOf(options, fallbackEvery));
+  if (quantity?.name !== definition.name)
+    throw new Error(`gradscope: quantity ${definition.configName}: create returned a quantity named "${quantity?.name}", not "${definition.name}"`);
+  return quantity;
+}
+
+// Cockpit's keyword arguments that mean "not set": null, or a null per axis.
+const unset = (value: unknown) => value === null || (Array.isArray(value) && value.every((v) => v === null));
 
 /**
  * A quantity given as Cockpit names it, with Cockpit's keyword arguments (those gradscope has no
  * use for, such as `adapt: null`, are ignored), due every step; null if gradscope lacks it.
  */
 export function createCockpitQuantity(cockpitName: string, kwargs: Options): Quantity | null {
-  const name = cockpitNames[cockpitName];
-  if (!name) return null;
-  const entry = factories[name];
-  const options = Object.fromEntries(Object.entries(kwargs).filter(([key, value]) => entry.options.includes(key) && value !== null));
-  return entry.build(every(1), options);
+  const definition = quantityDefinitions().find((d) => d.name === cockpitName);
+  if (!definition) return null;
+  const given = Object.fromEntries(Object.entries(kwargs).filter(([key, value]) => key in definition.options && !unset(value)));
+  return construct(definition, entrySchema(definition).parse(given), 1);
 }
-
-/** The quantity config names. */
-export const quantityNames = Object.keys(factories);
 
 const economy = ["alpha", "distance", "grad_hist_1d", "grad_norm", "inner_test", "loss", "norm_test", "ortho_test", "update_size"];
 const business = [...economy, "tic_diag", "hess_trace"];
@@ -127,56 +87,42 @@ export function configurationMap(name: string): Record<string, true> {
   return Object.fromEntries(names.map((n) => [n, true]));
 }
 
-const scheduleKeys = ["every", "offset", "logarithmic", "steps"];
-
-function scheduleOf(name: string, o: Options, trackEvery: number): StepSchedule {
-  if (o.steps !== undefined) return atSteps(o.steps as number[]);
-  if (o.logarithmic !== undefined) {
-    const l = o.logarithmic as { start?: number; end: number; count?: number };
-    return logarithmic(l.start ?? 1, l.end, l.count ?? 300);
-  }
-  const interval = o.every ?? trackEvery;
-  if (!Number.isInteger(interval) || (interval as number) < 1) throw new Error(`gradscope: quantity ${name}: every must be a positive integer, got ${JSON.stringify(interval)}`);
-  return every(interval as number, Number(o.offset ?? 0));
-}
-
-// A yes/no option: absent is no.
-function flagOf(name: string, option: string, value: unknown): boolean {
-  if (value === undefined || typeof value === "boolean") return value === true;
-  throw new Error(`gradscope: quantity ${name}: ${option} must be true or false, got ${JSON.stringify(value)}`);
-}
-
-// A histogram axis's `adapt` option (see BinAdaptation); without schedule keys it adapts after
-// every histogram the quantity takes.
-function adaptationOf(name: string, value: unknown, histogramSchedule: StepSchedule): BinAdaptation | null {
-  if (value === undefined || value === null) return null;
-  const o = value as Options;
-  if (o.policy !== "grad_abs_max" && o.policy !== "param_abs_max") {
-    throw new Error(`gradscope: quantity ${name}: adapt.policy must be grad_abs_max or param_abs_max, got ${JSON.stringify(o.policy)}`);
-  }
-  const schedule = scheduleKeys.some((key) => o[key] !== undefined) ? scheduleOf(name, o, 1) : histogramSchedule;
-  return { policy: o.policy, padding: o.padding === undefined ? undefined : Number(o.padding), minSize: o.min_size === undefined ? undefined : Number(o.min_size), schedule };
+// "bins: Too small: expected number to be >0" for the issues of one quantity's options.
+function describeIssues(definition: QuantityDefinition, options: Options, issues: z.core.$ZodIssue[]): string {
+  const known = Object.keys(entrySchema(definition).shape);
+  return issues
+    .map((issue) => {
+      const field = issue.path.map(String).join(".");
+      const received = issue.path.reduce<unknown>((value, key) => (value as Record<PropertyKey, unknown> | undefined)?.[key], options);
+      const stated = issue.message.replace(/^Invalid (input|option): /, "");
+      let message = stated.includes("received") ? stated : `${stated}, got ${JSON.stringify(received)}`;
+      if (issue.code === "unrecognized_keys") {
+        const hint = issue.path.length === 0 && issue.keys.length === 1 ? closestName(issue.keys[0], known) : undefined;
+        message = `unknown option ${issue.keys.map((k) => `"${k}"`).join(", ")}${hint ? ` (did you mean "${hint}"?)` : ""}${issue.path.length === 0 ? `; known: ${known.join(", ")}` : ""}`;
+      }
+      return field ? `${field}: ${message}` : message;
+    })
+    .join("; ");
 }
 
 /**
  * The quantities of a config's `quantities` section: a configuration name (`economy`,
- * `business`, `full`) or a map from quantity names to `true` or their options, with
+ * `business`, `full`) or a map from registered quantity names to `true` or their options, with
  * `every`/`offset`, `logarithmic: {start, end, count}` or `steps: [...]` as the schedule
- * (default: every `trackEvery` steps).
+ * (default: every `trackEvery` steps). Throws, naming the quantity and the option, for an
+ * unknown name or an invalid option.
  */
 export function createQuantities(section: string | Record<string, boolean | Options>, trackEvery: number): Quantity[] {
   const map = typeof section === "string" ? configurationMap(section) : section;
   const entries = Object.entries(map).flatMap(([name, value]) => (value === false ? [] : [[name, value === true ? {} : value] as [string, Options]]));
   return entries.map(([name, options]) => {
-    const entry = factories[name];
-    if (!entry) {
-      const hint = closestName(name, quantityNames);
-      throw new Error(`gradscope: unknown quantity "${name}"${hint ? ` (did you mean "${hint}"?)` : ""}; known: ${quantityNames.join(", ")}`);
+    const definition = definitions.get(name);
+    if (!definition) {
+      const hint = closestName(name, quantityNames());
+      throw new Error(`gradscope: unknown quantity "${name}"${hint ? ` (did you mean "${hint}"?)` : ""}; known: ${quantityNames().join(", ")}`);
     }
-    for (const key of Object.keys(options)) {
-      if (!entry.options.includes(key) && !scheduleKeys.includes(key))
-        throw new Error(`gradscope: quantity ${name}: unknown option "${key}"; known: ${[...entry.options, ...scheduleKeys].join(", ")}`);
-    }
-    return entry.build(scheduleOf(name, options, trackEvery), options);
+    const parsed = entrySchema(definition).safeParse(options);
+    if (!parsed.success) throw new Error(`gradscope: quantity ${name}: ${describeIssues(definition, options, parsed.error.issues)}`);
+    return construct(definition, parsed.data, trackEvery);
   });
 }

@@ -1,4 +1,6 @@
+import * as z from "zod";
 import type { ExtensionRequest } from "../engine/extensions/index.ts";
+import { defineQuantity } from "./definition.ts";
 import { ScheduledQuantity, StabilizedQuantity, type StepInfo } from "./quantity.ts";
 
 // Visits (g_j, Σ_i g_ij²) for every scalar j of every parameter.
@@ -86,3 +88,30 @@ export class CABS extends ScheduledQuantity {
     return (Number(step.optimizer.hyper.lr) * (spread / n)) / step.loss;
   }
 }
+
+const epsilon = z.number().positive().default(1e-5).describe("the stabilizing ε of the denominator");
+
+/** The definitions of the quantities above. */
+export const varianceDefinitions = [
+  defineQuantity({
+    configName: "cabs",
+    name: "CABS",
+    description: "the batch size CABS suggests for the current lr (zero-momentum SGD only)",
+    options: {},
+    create: (_, schedule) => new CABS(schedule),
+  }),
+  defineQuantity({
+    configName: "early_stopping",
+    name: "EarlyStopping",
+    description: "Mahsereci et al.'s evidence-based early-stopping criterion (zero-momentum SGD only)",
+    options: { epsilon },
+    create: (options, schedule) => new EarlyStoppingCriterion(schedule, options.epsilon),
+  }),
+  defineQuantity({
+    configName: "mean_gsnr",
+    name: "MeanGSNR",
+    description: "the mean gradient signal-to-noise ratio",
+    options: { epsilon },
+    create: (options, schedule) => new MeanGSNR(schedule, options.epsilon),
+  }),
+];

@@ -63,6 +63,16 @@ const chartSpecs: ChartSpec[] = [
       { key: `${Q}OrthoTest`, label: "ortho" },
     ]),
   },
+  {
+    // Not log-scaled: the per-step estimate is often negative (see GradientNoiseScale).
+    id: "noise-scale",
+    title: "Gradient noise scale B_simple",
+    place: "gradients",
+    lines: fixed([
+      { key: `${Q}GradientNoiseScale`, label: "per step" },
+      { key: `${Q}GradientNoiseScale/smoothed`, label: "smoothed (EMA)" },
+    ]),
+  },
   { id: "max-ev", title: "Top Hessian eigenvalue", place: "curvature", log: true, lines: fixed([{ key: `${Q}HessMaxEV`, label: "λ_max" }]) },
   { id: "trace", title: "Hessian trace", place: "curvature", lines: fixed([{ key: `${Q}HessTrace`, label: "tr H", total: "sum" }]) },
   {

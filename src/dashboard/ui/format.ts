@@ -1,12 +1,29 @@
 // Small helpers shared by the page's modules: numbers, colors, smoothing and downloads.
 
+// `significant` digits, exponent form (with `exponentSignificant` digits) for very large or small values.
+function compact(value: number, significant: number, exponentSignificant: number): string {
+  if (value === 0) return "0";
+  const magnitude = Math.abs(value);
+  if (magnitude >= 1e5 || magnitude < 1e-3) return value.toExponential(exponentSignificant - 1);
+  return Number(value.toPrecision(significant)).toString();
+}
+
 /** A compact number: 4 significant digits, exponent form for very large or small values. */
 export function formatNumber(value: number | null | undefined): string {
   if (value === null || value === undefined || Number.isNaN(value)) return "–";
-  if (value === 0) return "0";
-  const magnitude = Math.abs(value);
-  if (magnitude >= 1e5 || magnitude < 1e-3) return value.toExponential(2);
-  return Number(value.toPrecision(4)).toString();
+  return compact(value, 4, 3);
+}
+
+/**
+ * An axis's tick labels: the fewest significant digits that tell every tick from the others
+ * (0.3001 and 0.3002 are not both "0.3"), none for the ticks the chart left out (null: uPlot
+ * thins crowded log-axis ticks that way).
+ */
+export function tickLabels(ticks: ReadonlyArray<number | null>): string[] {
+  const shown = ticks.filter((v): v is number => v !== null && Number.isFinite(v));
+  let digits = 1;
+  while (digits < 17 && new Set(shown.map((v) => compact(v, digits, digits))).size < new Set(shown).size) digits++;
+  return ticks.map((v) => (v !== null && Number.isFinite(v) ? compact(v, digits, digits) : ""));
 }
 
 /** A CSS custom property of the current theme (e.g. `--text`). */

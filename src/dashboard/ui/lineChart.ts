@@ -1,6 +1,6 @@
 // Line charts (uPlot) with min/max bands, EMA, log toggles and x-axes linked across the page.
 import uPlot from "uplot";
-import { ema, formatNumber, themeColor, toCsv } from "./format.ts";
+import { ema, formatNumber, themeColor, tickLabels, toCsv } from "./format.ts";
 import { createPanel, type Panel } from "./panel.ts";
 import { attachPanZoom } from "./panZoom.ts";
 
@@ -176,8 +176,7 @@ export class LineChart {
       grid: { stroke: grid, width: 1, show: side === undefined },
       ticks: { stroke: grid },
       size: 56,
-      // On log axes only the powers of ten get a label; the others would overlap.
-      values: (_u, splits) => splits.map((v) => (this.log && Math.abs(Math.log10(v) - Math.round(Math.log10(v))) > 1e-9 ? "" : formatNumber(v))),
+      values: (_u, splits) => tickLabels(splits),
     });
     const hasRight = this.series.some((s) => s.right);
     const yScale = (): uPlot.Scale => (this.log ? { distr: 3 } : this.options.yRange ? { range: this.options.yRange } : {});

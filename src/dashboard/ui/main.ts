@@ -4,7 +4,7 @@ import type { RunSummary } from "../api.ts";
 import { addressedRuns, primaryRun } from "./boot.ts";
 import { api, background, endPrefetch, openStream } from "./client.ts";
 import { CockpitView } from "./cockpit.ts";
-import { RunsTable } from "./runsTable.ts";
+import { advanceLastSteps, RunsTable } from "./runsTable.ts";
 
 const element = <T extends HTMLElement>(selector: string) => document.querySelector(selector) as T;
 
@@ -84,7 +84,10 @@ async function start(): Promise<void> {
   // When the first render finished (ms from navigation), for scripts and the browser tests.
   document.body.dataset.ready ??= String(Math.round(performance.now()));
   state.stream = openStream(cursor, {
-    data: (changes) => view.apply(changes),
+    data: (changes) => {
+      view.apply(changes);
+      if (advanceLastSteps(state.runs, changes.scalars)) table.showStepCounts();
+    },
     runs: (updated) => {
       const hadPrimary = state.primary !== null;
       state.runs = updated;

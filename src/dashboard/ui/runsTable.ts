@@ -1,6 +1,6 @@
 // The runs table: status, hyperparameters and final metrics of every run, sortable; a click
 // makes a run the one shown, the checkbox overlays it.
-import type { RunSummary } from "../api.ts";
+import type { Changes, RunSummary } from "../api.ts";
 import { formatNumber, seriesColor } from "./format.ts";
 
 type Cell = string | number | null;
@@ -9,6 +9,8 @@ interface Column {
   title: string;
   value: (run: RunSummary) => Cell;
   numeric?: boolean;
+  /** Shown exactly (a count), not rounded to significant digits. */
+  integer?: boolean;
 }
 
 const field = (config: unknown, path: string[]): Cell => {
@@ -22,6 +24,26 @@ const when = (seconds: number) => new Date(seconds * 1000).toLocaleString(undefi
 // The final metrics worth a column, most informative first.
 const preferredMetrics = ["test_accuracy", "test_loss", "val_accuracy", "val_loss", "accuracy", "loss"];
 
+// The series whose last step is a run's step count (as the server's runSummary counts it).
+const STEP_COUNT_KEY = "train/loss";
+
+/**
+ * Moves each run's step count to the newest step of `scalars` (a live `data` event), so that the
+ * table keeps up with the charts between the status changes that bring new run summaries.
+ * Whether any count moved.
+ */
+export function advanceLastSteps(runs: RunSummary[], scalars: Changes["scalars"]): boolean {
+  let moved = false;
+  for (const [id, key, step] of scalars) {
+    const run = key === STEP_COUNT_KEY ? runs.find((r) => r.id === id) : undefined;
+    if (run && (run.lastStep === null || step > run.lastStep)) {
+      run.lastStep = step;
+      moved = true;
+    }
+  }
+  return moved;
+}
+
 /** Renders and re-renders the runs table; `onPick(id, compare)` reports clicks. */
 export class RunsTable {
   private runs: RunSummary[] = [];
@@ -33,6 +55,17 @@ export class RunsTable {
     private readonly onPick: (id: string, compare: boolean) => void,
   ) {}
 
+  /**
+   * Rewrites the step counts in place (live, several times a second): rebuilding the rows would
+   * swallow a click that spans the rebuild.
+   */
+  showStepCounts(): void {
+    for (const run of this.runs) {
+      const cell = this.table.querySelector(`tr[data-run="${CSS.escape(run.id)}"] td[data-count="steps"]`);
+      if (cell) cell.textContent = run.lastStep === null ? "" : String(run.lastStep);
+    }
+  }
+
   /** Shows `runs`, marking the primary run and the compared ones. */
   render(runs: RunSummary[], primary: string | null, compared: ReadonlySet<string>): void {
     this.runs = runs;
@@ -42,7 +75,7 @@ export class RunsTable {
       { title: "run", value: (r) => r.name },
       { title: "status", value: (r) => r.status },
       { title: "started", value: (r) => r.startedAt, numeric: true },
-      { title: "steps", value: (r) => r.lastStep, numeric: true },
+      { title: "steps", value: (r) => r.lastStep, numeric: true, integer: true },
       { title: "optimizer", value: (r) => field(r.config, ["optimizer", "name"]) },
       { title: "lr", value: (r) => field(r.config, ["optimizer", "lr"]), numeric: true },
       { title: "batch", value: (r) => field(r.config, ["data", "batch_size"]), numeric: true },
@@ -98,8 +131,10 @@ export class RunsTable {
         const cell = row.insertCell();
         const value = column.value(run);
         if (column.title === "started" && typeof value === "number") cell.textContent = when(value);
-        else cell.textContent = typeof value === "number" ? formatNumber(value) : (value ?? "");
+        else if (typeof value === "number") cell.textContent = column.integer ? String(value) : formatNumber(value);
+        else cell.textContent = value ?? "";
         if (column.numeric) cell.className = "num";
+        if (column.integer) cell.dataset.count = column.title;
         if (column.title === "status") {
           const badge = document.createElement("span");
           badge.className = `status ${run.status}`;
