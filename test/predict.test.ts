@@ -348,3 +348,14 @@ test("gradscope eval, which loads its model as predict does, names a checkpoint 
   assert.equal(result.status, 2, "an unusable checkpoint is bad input");
   assert.match(result.stderr, /checkpoint .*latest\.gsckpt does not fit what the config describes: loadStateDict: 0\.weight has shape \[16, 2\], the model expects \[8, 2\]/);
 });
+
+test("gradscope predict imports --plugin modules first, as eval does, so a config may name their quantities", () => {
+  const plugin = file("marker-plugin.mjs", `import { writeFileSync } from "node:fs";\nwriteFileSync(new URL("./plugin-imported", import.meta.url), "yes");\n`);
+  const result = run(["predict", "-c", spiralsConfig, "--checkpoint", spiralsCheckpoint, "--out", "with-plugin.csv", "--plugin", plugin]);
+  assert.equal(result.status, 0, result.stderr);
+  assert.equal(readFileSync(join(folder, "plugin-imported"), "utf8"), "yes");
+  checkClassification(readPredictions(join(folder, "with-plugin.csv")), 80, 2);
+  const missing = run(["predict", "-c", spiralsConfig, "--checkpoint", spiralsCheckpoint, "--out", "with-plugin.csv", "--plugin", "nowhere.mjs"]);
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /--plugin nowhere\.mjs: file not found/);
+});
