@@ -1,4 +1,4 @@
-import { existsSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { dirname, extname, resolve } from "node:path";
 import type { TrainingSetup } from "../config/build.ts";
 import { loadCsv } from "../data/csv.ts";
@@ -37,6 +37,11 @@ function checkPaths(options: PredictCommandOptions): void {
   if (existsSync(out) && statSync(out).isDirectory()) throw argumentError(`--out ${out}`, "is a folder; expected a file name");
   const folder = dirname(resolve(out));
   if (!existsSync(folder) || !statSync(folder).isDirectory()) throw argumentError(`--out ${out}`, `the folder ${folder} does not exist`);
+  try {
+    accessSync(folder, constants.W_OK);
+  } catch {
+    throw argumentError(`--out ${out}`, `the folder ${folder} is not writable`);
+  }
 }
 
 // The examples of an --input file, before the config's transforms.
@@ -133,9 +138,9 @@ function predictionsCsv(outputs: Tensor, loss: LossSpec["name"]): string {
  * `gradscope predict`: the model of a config with a checkpoint's weights, applied to an IDX or
  * CSV file (or the config's test set) in eval mode; writes one CSV row per example (see
  * `predictionsCsv`) atomically, so a failure leaves any earlier file as it was. A missing or
- * unreadable input, inputs of the wrong shape for the model and an unwritable --out are
- * UsageErrors naming the argument; a checkpoint that does not fit the config's model is a
- * CheckpointError (both exit with 2).
+ * unreadable input, inputs of the wrong shape for the model and an --out whose folder is missing
+ * or not writable are UsageErrors naming the argument; a checkpoint that does not fit the
+ * config's model is a CheckpointError (both exit with 2).
  */
 export function predictCommand(options: PredictCommandOptions): number {
   checkPaths(options);
@@ -148,7 +153,8 @@ export function predictCommand(options: PredictCommandOptions): number {
     try {
       writeFileAtomic(options.out, text);
     } catch (error) {
-      throw argumentError(`--out ${options.out}`, `cannot write it: ${(error as Error).message}`);
+      // Found writable at the start: a failure now is an I/O failure of the run (exit 1), not a usage error.
+      throw new Error(`gradscope: --out ${options.out}: cannot write it: ${(error as Error).message}`);
     }
     process.stdout.write(`wrote ${loader.dataset.length} predictions of ${loader.dataset.description} to ${options.out}\n`);
     return ExitCode.ok;
