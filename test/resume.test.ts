@@ -48,15 +48,19 @@ function actAt(child: ChildProcess, pattern: RegExp, act: () => void): Promise<{
   return new Promise((resolve) => child.on("close", (code, signal) => resolve({ code, signal, stdout })));
 }
 
-// Values whose steps but not numbers are reproducible: timings and the machine's load.
-const timed = (key: string) => key.startsWith("system/") || key === "epoch/epoch_seconds";
+// Values whose steps but not numbers are reproducible (timings), and values sampled by the clock
+// (the machine's load, every 2 s), whose very steps depend on how fast the run went.
+const timed = (key: string) => key === "epoch/epoch_seconds";
+const sampledByClock = (key: string) => key.startsWith("system/");
 
 /** Every (key, step, value) a store holds for its one run, by table, in key and step order. */
 function storedRows(storePath: string): Record<string, unknown[][]> {
   const db = new Database(storePath, { readonly: true });
   try {
     const rows = (table: string, columns: string) =>
-      (db.prepare(`SELECT key, step, ${columns} FROM ${table} ORDER BY key, step`).raw().all() as unknown[][]).map((row) => (timed(String(row[0])) ? row.slice(0, 2) : row));
+      (db.prepare(`SELECT key, step, ${columns} FROM ${table} ORDER BY key, step`).raw().all() as unknown[][])
+        .filter((row) => !sampledByClock(String(row[0])))
+        .map((row) => (timed(String(row[0])) ? row.slice(0, 2) : row));
     return { scalars: rows("scalars", "value"), lists: rows("lists", "value"), histograms: rows("histograms", "edges, counts") };
   } finally {
     db.close();
