@@ -67,8 +67,8 @@ test("export --out a folder that cannot be made fails at once naming it (Node's 
 
 test("a runs folder, store or checkpoint folder that cannot be made fails at once, naming it, and creates no run", { timeout: 3 * timeout }, () => {
   const spirals = fileURLToPath(new URL("../examples/spirals.yaml", import.meta.url));
-  usageError(["train", "-c", spirals, "-q", "training.runs_dir=/proc/gradscope-runs"], /cannot create the folder \/proc\/gradscope-runs: ENOENT[^]*no run was created/);
-  usageError(["train", "-c", spirals, "-q", "store.path=/proc/gradscope-store/g.db"], /cannot create the folder \/proc\/gradscope-store: ENOENT[^]*no run was created/);
+  usageError(["train", "-c", spirals, "-q", "training.runs_dir=/proc/gradscope-runs"], /cannot create the folder \/proc\/gradscope-runs: ENOENT[\s\S]*no run was created/);
+  usageError(["train", "-c", spirals, "-q", "store.path=/proc/gradscope-store/g.db"], /cannot create the folder \/proc\/gradscope-store: ENOENT[\s\S]*no run was created/);
   usageError(["train", "-c", spirals, "-q", `training.runs_dir=${join(bin, "runs")}`], /gradscope\.js is not a folder/);
 });
 

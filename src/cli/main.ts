@@ -7,6 +7,7 @@ import { packageFile } from "../engine/packageFiles.ts";
 import { StoreOpenError } from "../store/database.ts";
 import { CheckpointError } from "../train/checkpoint.ts";
 import { loadPlugins } from "./plugins.ts";
+import { predictCommand } from "./predict.ts";
 import { defaultStorePath, exportCommand, exportFormats, runsActions, runsCommand } from "./runs.ts";
 import { ExitCode, evalCommand, trainCommand } from "./train.ts";
 import { type ServeOptions, uiCommand } from "./ui.ts";
@@ -99,6 +100,19 @@ export async function main(argv: string[]): Promise<number> {
       if (!existsSync(opts.checkpoint)) throw new UsageError(`gradscope: eval --checkpoint ${opts.checkpoint}: no such file`);
       await loadPlugins(opts.plugin);
       code = evalCommand({ configs: opts.config, overrides: [...overrides, ...opts.threads], checkpoint: opts.checkpoint });
+    });
+  program
+    .command("predict")
+    .description("predict with a checkpoint on an IDX images file, a CSV file or the config's test set; writes one CSV row per example")
+    .requiredOption("-c, --config <file>", "a config file (repeatable)", collect, [])
+    .requiredOption("--checkpoint <file>", "a .gsckpt file, e.g. runs/<id>/checkpoints/best.gsckpt")
+    .option("--input <file>", "an IDX images file, or a .csv file with the training CSV's feature columns (the label column may be absent); default: the config's test set")
+    .requiredOption("--out <file>", "the CSV file to write (replaced atomically)")
+    .option(...pluginOption, collect, [])
+    .argument("[overrides...]", "key.path=value overrides")
+    .action(async (overrides: string[], opts: { config: string[]; checkpoint: string; input?: string; out: string; plugin: string[] }) => {
+      await loadPlugins(opts.plugin);
+      code = predictCommand({ configs: opts.config, overrides, checkpoint: opts.checkpoint, input: opts.input, out: opts.out });
     });
   program
     .command("runs")

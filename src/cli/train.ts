@@ -10,7 +10,7 @@ import { type RunStatus, RunStore } from "../store/runStore.ts";
 import { LATEST, writeTrainerCheckpoint } from "../train/callbacks/modelCheckpoint.ts";
 import { epochLine } from "../train/callbacks/progress.ts";
 import { STOP_REQUESTED } from "../train/callbacks/storeStopWatcher.ts";
-import { loadCheckpoint, restoreCheckpoint } from "../train/checkpoint.ts";
+import { CheckpointError, loadCheckpoint, restoreCheckpoint } from "../train/checkpoint.ts";
 import { writeFileAtomic } from "../train/files.ts";
 import { claimRunDirectory, freeRunDirectory, runConfigFile, runName } from "./runDirectory.ts";
 
@@ -258,17 +258,33 @@ export interface EvalCommandOptions {
   checkpoint: string;
 }
 
-/** `gradscope eval`: the test-set loss and metrics of a checkpoint under a config. */
-export function evalCommand(options: EvalCommandOptions): number {
+/**
+ * Builds what a config describes with a checkpoint restored into it, and runs `use` on it; the
+ * model, optimizer and tracker are freed afterwards. `gradscope eval` and `gradscope predict`
+ * load their model this way.
+ */
+export function withCheckpoint<T>(options: EvalCommandOptions, use: (setup: TrainingSetup) => T): T {
   const loaded = loadConfig(options.configs, options.overrides);
   const data = buildData(loaded);
   const setup = buildTraining(loaded, data, ".");
   try {
-    restoreCheckpoint(loadCheckpoint(options.checkpoint), setup);
-    const { logs, matrices } = setup.trainer.evaluateWithMatrices(data.test, "test_");
-    process.stdout.write(`${JSON.stringify({ ...logs, ...matrices })}\n`);
-    return ExitCode.ok;
+    const checkpoint = loadCheckpoint(options.checkpoint);
+    try {
+      restoreCheckpoint(checkpoint, setup);
+    } catch (error) {
+      throw new CheckpointError(`gradscope: checkpoint ${options.checkpoint} does not fit what the config describes: ${(error as Error).message.replace(/^gradscope: /, "")}`);
+    }
+    return use(setup);
   } finally {
     disposeSetup(setup);
   }
+}
+
+/** `gradscope eval`: the test-set loss and metrics of a checkpoint under a config. */
+export function evalCommand(options: EvalCommandOptions): number {
+  return withCheckpoint(options, (setup) => {
+    const { logs, matrices } = setup.trainer.evaluateWithMatrices(setup.data.test, "test_");
+    process.stdout.write(`${JSON.stringify({ ...logs, ...matrices })}\n`);
+    return ExitCode.ok;
+  });
 }

@@ -7,6 +7,11 @@ export interface CsvOptions {
   label?: string;
   /** Number of classes for integer labels; 0 reads the label as a float regression target. */
   classes: number;
+  /**
+   * The number of feature columns the file must have. With it the label column may be absent
+   * (the targets then read as 0): inputs to predict on need no label.
+   */
+  features?: number;
 }
 
 // Decimal numbers only: an optional sign, digits with an optional decimal point, an optional
@@ -34,9 +39,13 @@ export function loadCsv(path: string, options: CsvOptions): ArrayDataset {
     .filter((line) => line.text.trim() !== "");
   if (lines.length < 2) throw new Error(`gradscope: CSV file ${path} needs a header row and at least one data row`);
   const header = lines[0].text.split(",").map((name) => name.trim());
-  const labelColumn = options.label === undefined ? header.length - 1 : header.indexOf(options.label);
-  if (labelColumn < 0) throw new Error(`gradscope: CSV file ${path} has no column "${options.label}"; columns: ${header.join(", ")}`);
-  const features = header.length - 1;
+  const unlabeled = header.length === options.features && !(options.label !== undefined && header.includes(options.label));
+  const labelColumn = unlabeled ? -1 : options.label === undefined ? header.length - 1 : header.indexOf(options.label);
+  if (labelColumn < 0 && !unlabeled) throw new Error(`gradscope: CSV file ${path} has no column "${options.label}"; columns: ${header.join(", ")}`);
+  const features = unlabeled ? header.length : header.length - 1;
+  if (options.features !== undefined && features !== options.features) {
+    throw new Error(`gradscope: CSV file ${path} has ${header.length} columns (${header.join(", ")}); expected ${options.features} features, with or without the label column`);
+  }
   const rows = lines.length - 1;
   const inputs = new Float32Array(rows * features);
   const targets = options.classes > 0 ? new Int32Array(rows) : new Float32Array(rows);

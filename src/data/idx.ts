@@ -39,15 +39,36 @@ export function readIdx(path: string): IdxArray {
   return { shape, data: bytes.subarray(start, start + size) };
 }
 
+// An IDX file that must hold images [N, H, W].
+function readImageArray(path: string): IdxArray {
+  const images = readIdx(path);
+  if (images.shape.length !== 3) throw new Error(`gradscope: ${path}: expected images [N, H, W], got [${images.shape.join(", ")}]`);
+  return images;
+}
+
+/** Images read from an IDX file: `count` images of `inputShape` [1, H, W], pixels in [0, 1]. */
+export interface IdxImages {
+  inputs: Float32Array;
+  count: number;
+  inputShape: [number, number, number];
+}
+
+/** Reads an IDX file of images [N, H, W] as floats in [0, 1], each image shaped [1, H, W]. */
+export function readIdxImages(path: string): IdxImages {
+  const images = readImageArray(path);
+  const inputs = new Float32Array(images.data.length);
+  for (let i = 0; i < inputs.length; i++) inputs[i] = images.data[i] / 255;
+  return { inputs, count: images.shape[0], inputShape: [1, images.shape[1], images.shape[2]] };
+}
+
 /**
  * Images and labels from a pair of IDX files (MNIST, Fashion-MNIST, EMNIST layout). Pixels
  * become floats in [0, 1], shaped [1, H, W]; labels must match the images in number. EMNIST
  * stores each image transposed (column by column): `transpose` turns them upright.
  */
 export function loadIdxPair(imagesPath: string, labelsPath: string, classes: number, description: string, transpose = false): PixelDataset {
-  const images = readIdx(imagesPath);
+  const images = readImageArray(imagesPath);
   const labels = readIdx(labelsPath);
-  if (images.shape.length !== 3) throw new Error(`gradscope: ${imagesPath}: expected images [N, H, W], got [${images.shape.join(", ")}]`);
   if (labels.shape.length !== 1) throw new Error(`gradscope: ${labelsPath}: expected labels [N], got [${labels.shape.join(", ")}]`);
   if (labels.shape[0] !== images.shape[0]) {
     throw new Error(`gradscope: ${labelsPath} has ${labels.shape[0]} labels but ${imagesPath} has ${images.shape[0]} images`);

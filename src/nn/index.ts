@@ -2,5 +2,5 @@ export { ELU, Flatten, GELU, Hardswish, Lambda, LeakyReLU, LogSoftmax, Mish, ReL
 export { Concat, ModuleList, Residual, Sequential } from "./containers.ts";
 export { fansOf, gainOf, initializeTensor, type Nonlinearity, type WeightInit } from "./init.ts";
 export { AdaptiveAvgPool2d, AvgPool2d, BatchNorm, Conv2d, Dropout, Embedding, LayerNorm, Linear, MaxPool2d } from "./layers.ts";
-export { Module, type StateDict, type StateEntry } from "./module.ts";
+export { Module, type PredictOptions, type StateDict, type StateEntry } from "./module.ts";
 export { architectureLayers, buildModel, buildNetwork, type InitSpec, type LayerSpec, type ModelSpec } from "./spec.ts";

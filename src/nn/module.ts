@@ -1,5 +1,9 @@
+import { noGrad } from "../engine/autograd.ts";
+import { copyOf } from "../engine/creation.ts";
+import { slice } from "../engine/ops/shape.ts";
+import { scope } from "../engine/scope.ts";
 import { shapeString } from "../engine/shapes.ts";
-import type { Tensor } from "../engine/tensor.ts";
+import { Tensor } from "../engine/tensor.ts";
 
 /** A serialized tensor of a state dict. */
 export interface StateEntry {
@@ -9,6 +13,15 @@ export interface StateEntry {
 
 /** Parameters and buffers by their dotted names (`0.weight`, `2.running_mean`, ...). */
 export type StateDict = Record<string, StateEntry>;
+
+/** Options of `Module.predict`. */
+export interface PredictOptions {
+  /**
+   * Examples per forward pass (default 256): bounds the memory that a large input's
+   * activations take. In eval mode each example's output does not depend on its batch.
+   */
+  batchSize?: number;
+}
 
 /**
  * Base class of layers and models. Subclasses register parameters, buffers and children in
@@ -92,6 +105,54 @@ export abstract class Module {
   /** Sets eval mode (same as `train(false)`). */
   eval(): this {
     return this.train(false);
+  }
+
+  /**
+   * The outputs for `inputs` [N, ...]: forward passes in eval mode without recording the
+   * autodiff graph, `batchSize` examples at a time. Every module's train/eval mode is restored
+   * afterwards. Returns a new tensor [N, ...output] that the caller owns (dispose it, or call
+   * predict inside `scope()`); intermediate tensors are freed.
+   */
+  predict(inputs: Tensor, options: PredictOptions = {}): Tensor {
+    const batchSize = options.batchSize ?? 256;
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`gradscope: predict: batchSize must be a positive integer, got ${batchSize}`);
+    if (inputs.rank === 0) throw new RangeError("gradscope: predict: inputs need a batch dimension [N, ...], got a scalar");
+    const modes = this.namedModules().map(([, module]) => [module, module.training] as const);
+    this.eval();
+    try {
+      return noGrad(() => this.predictInBatches(inputs, batchSize));
+    } finally {
+      for (const [module, training] of modes) module.training = training;
+    }
+  }
+
+  private predictInBatches(inputs: Tensor, batchSize: number): Tensor {
+    const count = inputs.shape[0];
+    const exampleShape = inputs.shape.slice(1);
+    const forwardBatch = (start: number): Tensor => {
+      const size = Math.min(batchSize, count - start);
+      const batch = size === count ? inputs : slice(inputs, [start, ...exampleShape.map(() => 0)], [size, ...exampleShape]);
+      const output = this.forward(batch);
+      if (output.shape[0] !== size) throw new RangeError(`gradscope: predict: the model returned ${shapeString(output.shape)} for ${size} examples; expected [${size}, ...]`);
+      // A model that passes its input through (an empty Sequential) must still hand back a tensor of its own.
+      return output === inputs ? copyOf(output) : output;
+    };
+    const first = scope(() => forwardBatch(0));
+    if (first.shape[0] === count) return first;
+    const outputs = new Tensor([count, ...first.shape.slice(1)], first.dtype, "predictions");
+    const exampleSize = first.size / first.shape[0];
+    try {
+      outputs.data.set(first.data);
+      for (let start = batchSize; start < count; start += batchSize) {
+        scope(() => outputs.data.set(forwardBatch(start).data, start * exampleSize));
+      }
+    } catch (error) {
+      outputs.dispose();
+      throw error;
+    } finally {
+      first.dispose();
+    }
+    return outputs;
   }
 
   /** Clears the gradients of every parameter. */
