@@ -9,8 +9,8 @@ import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { BucketedSeries, Changes, HeatmapRows, ListSeries, RunResponse, RunSummary, RunsResponse, ValueDistribution } from "../src/dashboard/api.ts";
 import { resolveAsset } from "../src/dashboard/assets.ts";
+import { formatCursor, parseCursor } from "../src/dashboard/cursor.ts";
 import { startDashboardWorker } from "../src/dashboard/launch.ts";
-import { currentCursor, formatCursor, parseCursor } from "../src/dashboard/queries.ts";
 import { type Dashboard, startDashboard } from "../src/dashboard/server.ts";
 import { ChangeStream } from "../src/dashboard/stream.ts";
 import { DASHBOARD_NICE } from "../src/dashboard/threadPriority.ts";
@@ -393,8 +393,8 @@ test("catch-up from the start is paged: a client that does not read makes the se
   for (let step = 0; step < rows; step++) big.log("big", "train/loss", step, 1 / (1 + step));
   big.flush();
   const reader = new RunStore(bigPath);
-  const stream = new ChangeStream(reader.db, () => "[]");
-  const end = formatCursor(currentCursor(reader.db));
+  const stream = new ChangeStream(reader.reader, () => "[]");
+  const end = formatCursor(reader.reader.currentCursor());
   const responses: ServerResponse[] = [];
   const server = createServer((req, res) => {
     responses.push(res);

@@ -14,6 +14,16 @@ import type { Trainer } from "../src/train/trainer.ts";
 import { storeAtVersion } from "./helpers.ts";
 
 const folder = mkdtempSync(join(tmpdir(), "gradscope-store-"));
+// The store keeps its database to itself: tests of the schema look through a connection of their own.
+function inspect<T>(path: string, look: (db: Database.Database) => T): T {
+  const db = new Database(path);
+  try {
+    return look(db);
+  } finally {
+    db.close();
+  }
+}
+
 const bin = fileURLToPath(new URL("../bin/gradscope.js", import.meta.url));
 
 test("the store keeps runs, scalars, lists, histograms and events; a second connection reads what was flushed", () => {
@@ -62,7 +72,7 @@ test("opening the store marks runs of vanished processes as crashed; a newer sch
   const path = join(folder, "b.db");
   const store = new RunStore(path);
   const dead = spawnSync(process.execPath, ["-e", "0"]).pid as number;
-  store.db.prepare("INSERT INTO runs (id, name, status, config, started_at, pid) VALUES ('gone', 'gone', 'running', '{}', 0, ?)").run(dead);
+  inspect(path, (db) => db.prepare("INSERT INTO runs (id, name, status, config, started_at, pid) VALUES ('gone', 'gone', 'running', '{}', 0, ?)").run(dead));
   store.createRun({ id: "mine", name: "mine", config: {} });
   store.close();
   const again = new RunStore(path);
@@ -200,7 +210,10 @@ test("writing a step again replaces it: one row per (run, key, step), the last w
     store.histograms("u", "quantities/GradHist1d").map((r) => [r.counts, r.edges]),
     [[[7], [0, 2]]],
   );
-  assert.deepEqual(store.db.prepare("SELECT min, max, last_step, last_value FROM scalar_blocks WHERE run_id = 'u'").get(), { min: -5, max: 12, last_step: 2, last_value: 12 });
+  assert.deepEqual(
+    inspect(store.path, (db) => db.prepare("SELECT min, max, last_step, last_value FROM scalar_blocks WHERE run_id = 'u'").get()),
+    { min: -5, max: 12, last_step: 2, last_value: 12 },
+  );
   store.close();
 });
 
@@ -244,10 +257,14 @@ test("a store that an older gradscope filled with duplicate rows migrates to one
     [[9]],
   );
   // Steps 999..1002 span blocks 15 (960-1023): the rollup forgets the overwritten 100 and -100.
-  assert.deepEqual(store.db.prepare("SELECT block, min, max, last_step, last_value FROM scalar_blocks WHERE run_id = 'd'").all(), [
-    { block: 15, min: 2, max: 5, last_step: 1002, last_value: 2 },
-  ]);
-  assert.equal(store.db.pragma("user_version", { simple: true }), SCHEMA_VERSION);
+  assert.deepEqual(
+    inspect(path, (db) => db.prepare("SELECT block, min, max, last_step, last_value FROM scalar_blocks WHERE run_id = 'd'").all()),
+    [{ block: 15, min: 2, max: 5, last_step: 1002, last_value: 2 }],
+  );
+  assert.equal(
+    inspect(path, (db) => db.pragma("user_version", { simple: true })),
+    SCHEMA_VERSION,
+  );
   store.close();
 });
 
@@ -276,9 +293,10 @@ test("processes opening a fresh store at the same time migrate it once, and all 
       ),
     );
     for (const result of results) assert.equal(result.code, 0, `trial ${trial}: ${result.stderr}`);
-    const store = new RunStore(path);
-    assert.equal(store.db.pragma("user_version", { simple: true }), SCHEMA_VERSION);
-    store.close();
+    assert.equal(
+      inspect(path, (db) => db.pragma("user_version", { simple: true })),
+      SCHEMA_VERSION,
+    );
   }
 });
 
@@ -304,10 +322,10 @@ test("a crashed run ends at its last write, not when the crash is noticed, and i
   store.resumeRun("c", 3);
   store.log("c", "train/loss", 4, 1);
   store.flush();
-  const lastWrite = store.db.prepare("SELECT last_write FROM runs WHERE id = 'c'").pluck().get() as number;
+  const lastWrite = inspect(path, (db) => db.prepare("SELECT last_write FROM runs WHERE id = 'c'").pluck().get() as number);
   // The run's process "dies": another pid that no longer exists.
   const dead = spawnSync(process.execPath, ["-e", "0"]).pid as number;
-  store.db.prepare("UPDATE runs SET pid = ? WHERE id = 'c'").run(dead);
+  inspect(path, (db) => db.prepare("UPDATE runs SET pid = ? WHERE id = 'c'").run(dead));
   store.close();
   await new Promise((resolve) => setTimeout(resolve, 300));
   const later = new RunStore(path);
