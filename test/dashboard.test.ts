@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import ts from "typescript";
 import type { BucketedSeries, Changes, HeatmapRows, ListSeries, RunResponse, RunSummary, RunsResponse, ValueDistribution } from "../src/dashboard/api.ts";
 import { resolveAsset } from "../src/dashboard/assets.ts";
 import { formatCursor, parseCursor } from "../src/dashboard/cursor.ts";
@@ -18,6 +19,7 @@ import { tickLabels } from "../src/dashboard/ui/format.ts";
 import { appendEntry, appendPoint } from "../src/dashboard/ui/liveSeries.ts";
 import { advanceLastSteps } from "../src/dashboard/ui/runsTable.ts";
 import { RunStore } from "../src/store/runStore.ts";
+import { sourceFiles, walkSyntax } from "./helpers.ts";
 
 const folder = mkdtempSync(join(tmpdir(), "gradscope-dashboard-"));
 const storePath = join(folder, "gradscope.db");
@@ -539,4 +541,21 @@ test("the runs table's step count follows the live stream's loss steps, not only
     [439, 0],
   );
   assert.equal(advanceLastSteps(runs, [["a", "train/loss", 300, 0.1]]), false, "an older step never moves it back");
+});
+
+test("the dashboard reads the store only through its reader: no SQLite import, no database handle, no SQL", () => {
+  const dashboard = fileURLToPath(new URL("../src/dashboard", import.meta.url));
+  const found: string[] = [];
+  for (const file of sourceFiles(dashboard)) {
+    const where = (node: ts.Node) => `${file.slice(dashboard.length + 1)}:${node.getSourceFile().getLineAndCharacterOfPosition(node.getStart()).line + 1}`;
+    walkSyntax(file, (node) => {
+      if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
+        const from = node.moduleSpecifier.text;
+        if (from === "better-sqlite3" || /store\/(database|sqliteRunReader)\.ts$/.test(from)) found.push(`${where(node)} imports ${from}`);
+      }
+      if (ts.isPropertyAccessExpression(node) && ["db", "prepare", "pragma"].includes(node.name.text)) found.push(`${where(node)} uses .${node.name.text}`);
+      if (ts.isStringLiteralLike(node) && /\b(SELECT|INSERT|UPDATE|DELETE)\b/.test(node.text)) found.push(`${where(node)} holds SQL`);
+    });
+  }
+  assert.deepEqual(found, []);
 });
