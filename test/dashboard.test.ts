@@ -180,6 +180,12 @@ test("static files: the page and its modules are served; path traversal never le
   assert.match(page.body, /<script type="module" src="\/ui\/main.js">/);
   assert.equal((await raw("/ui/main.js")).status, 200);
   assert.equal((await raw("/vendor/uPlot.esm.js")).status, 200);
+  // The series keys the page shares with the store, and none of the store's other modules.
+  const keys = await raw("/store/seriesKeys.js");
+  assert.equal(keys.status, 200);
+  assert.match(keys.body, /export const SERIES_PREFIXES/);
+  for (const path of ["/store/runStore.js", "/store/sqliteRunReader.js", "/store/", "/store/seriesKeys.js.map", "/store/seriesKeys.js/../runStore.js"])
+    assert.equal((await raw(path)).status, 404, path);
   for (const path of [
     "/static/../../../package.json",
     "/static/%2e%2e/%2e%2e/%2e%2e/package.json",

@@ -68,6 +68,3 @@ export function canvasPanel(parent: HTMLElement, id: string, title: string, csv:
 /** A 1-D histogram as CSV: each bin's range and count. */
 export const histogramCsv = (h: HistogramAtStep) =>
   toCsv(["bin_lo", "bin_hi", "count"], [(h.edges as number[]).slice(0, -1), (h.edges as number[]).slice(1), h.counts as number[]]);
-
-/** The keys of `keys` that are in `wanted`, of any kind. */
-export const present = (keys: Keys, wanted: readonly string[]) => wanted.filter((key) => keys.scalars.includes(key) || keys.lists.includes(key) || keys.histograms.includes(key));
