@@ -31,14 +31,17 @@ export function launchChromium(): Promise<Browser> {
 /** Fills a store with `runs` runs of 20 scalar series of `steps` steps each. */
 function largeStore(path: string, runs: number, steps: number): RunStore {
   const store = new RunStore(path);
-  const insert = store.db.prepare("INSERT INTO scalars (run_id, key, step, wall_time, value) VALUES (?, ?, ?, ?, ?)");
+  // Rows straight into the table (a connection of its own): the store's buffered log() is made for a step's handful.
+  const db = new Database(path);
+  const insert = db.prepare("INSERT INTO scalars (run_id, key, step, wall_time, value) VALUES (?, ?, ?, ?, ?)");
   for (let r = 0; r < runs; r++) {
     const id = `run-${r}`;
     store.createRun({ id, name: id, config: { optimizer: { name: "sgd", lr: 0.1 * (r + 1) } } });
-    store.db.transaction(() => {
+    db.transaction(() => {
       for (const key of keys) for (let step = 0; step < steps; step++) insert.run(id, key, step, step, Math.exp(-step / steps) + 0.1 * Math.sin(step + r));
     })();
   }
+  db.close();
   return store;
 }
 

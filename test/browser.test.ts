@@ -120,13 +120,16 @@ test("the dashboard shows a training run live: every instrument, new points with
     const before = await points(page, "loss");
     await page.waitForFunction((n) => Number(document.querySelector<HTMLElement>('[data-panel="loss"]')?.dataset.points) > n + 20, before, { timeout: 10_000 });
     await fullPageScreenshot(page, join(output, "dashboard.png"));
-    // The runs table's step count keeps up with the charts between status changes.
+    // The runs table's step count keeps up with the charts between status changes: with the
+    // per-step lr's chart (the loss chart's epoch lines sit at the step after an epoch's last,
+    // so it is a step ahead whenever the store commits at an epoch's end, as it does at each
+    // checkpoint).
     const tableSteps = () => page.$eval(`tr[data-run="${liveRun.id}"] td:nth-child(5)`, (cell) => Number(cell.textContent));
     const stepsShown = await tableSteps();
     await page.waitForFunction(
       ({ id, shown }) => {
         const steps = Number(document.querySelector(`tr[data-run="${id}"] td:nth-child(5)`)?.textContent);
-        return steps > shown && steps === Number(document.querySelector<HTMLElement>('[data-panel="loss"]')?.dataset.lastStep);
+        return steps > shown && steps === Number(document.querySelector<HTMLElement>('[data-panel="hyperparameters"]')?.dataset.lastStep);
       },
       { id: liveRun.id, shown: stepsShown },
       { timeout: 10_000 },

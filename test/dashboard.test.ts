@@ -7,10 +7,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import ts from "typescript";
 import type { BucketedSeries, Changes, HeatmapRows, ListSeries, RunResponse, RunSummary, RunsResponse, ValueDistribution } from "../src/dashboard/api.ts";
 import { resolveAsset } from "../src/dashboard/assets.ts";
+import { formatCursor, parseCursor } from "../src/dashboard/cursor.ts";
 import { startDashboardWorker } from "../src/dashboard/launch.ts";
-import { currentCursor, formatCursor, parseCursor } from "../src/dashboard/queries.ts";
 import { type Dashboard, startDashboard } from "../src/dashboard/server.ts";
 import { ChangeStream } from "../src/dashboard/stream.ts";
 import { DASHBOARD_NICE } from "../src/dashboard/threadPriority.ts";
@@ -18,6 +19,7 @@ import { tickLabels } from "../src/dashboard/ui/format.ts";
 import { appendEntry, appendPoint } from "../src/dashboard/ui/liveSeries.ts";
 import { advanceLastSteps } from "../src/dashboard/ui/runsTable.ts";
 import { RunStore } from "../src/store/runStore.ts";
+import { sourceFiles, walkSyntax } from "./helpers.ts";
 
 const folder = mkdtempSync(join(tmpdir(), "gradscope-dashboard-"));
 const storePath = join(folder, "gradscope.db");
@@ -178,6 +180,12 @@ test("static files: the page and its modules are served; path traversal never le
   assert.match(page.body, /<script type="module" src="\/ui\/main.js">/);
   assert.equal((await raw("/ui/main.js")).status, 200);
   assert.equal((await raw("/vendor/uPlot.esm.js")).status, 200);
+  // The series keys the page shares with the store, and none of the store's other modules.
+  const keys = await raw("/store/seriesKeys.js");
+  assert.equal(keys.status, 200);
+  assert.match(keys.body, /export const SERIES_PREFIXES/);
+  for (const path of ["/store/runStore.js", "/store/sqliteRunReader.js", "/store/", "/store/seriesKeys.js.map", "/store/seriesKeys.js/../runStore.js"])
+    assert.equal((await raw(path)).status, 404, path);
   for (const path of [
     "/static/../../../package.json",
     "/static/%2e%2e/%2e%2e/%2e%2e/package.json",
@@ -393,8 +401,8 @@ test("catch-up from the start is paged: a client that does not read makes the se
   for (let step = 0; step < rows; step++) big.log("big", "train/loss", step, 1 / (1 + step));
   big.flush();
   const reader = new RunStore(bigPath);
-  const stream = new ChangeStream(reader.db, () => "[]");
-  const end = formatCursor(currentCursor(reader.db));
+  const stream = new ChangeStream(reader.reader, () => "[]");
+  const end = formatCursor(reader.reader.currentCursor());
   const responses: ServerResponse[] = [];
   const server = createServer((req, res) => {
     responses.push(res);
@@ -539,4 +547,21 @@ test("the runs table's step count follows the live stream's loss steps, not only
     [439, 0],
   );
   assert.equal(advanceLastSteps(runs, [["a", "train/loss", 300, 0.1]]), false, "an older step never moves it back");
+});
+
+test("the dashboard reads the store only through its reader: no SQLite import, no database handle, no SQL", () => {
+  const dashboard = fileURLToPath(new URL("../src/dashboard", import.meta.url));
+  const found: string[] = [];
+  for (const file of sourceFiles(dashboard)) {
+    const where = (node: ts.Node) => `${file.slice(dashboard.length + 1)}:${node.getSourceFile().getLineAndCharacterOfPosition(node.getStart()).line + 1}`;
+    walkSyntax(file, (node) => {
+      if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
+        const from = node.moduleSpecifier.text;
+        if (from === "better-sqlite3" || /store\/(database|sqliteRunReader)\.ts$/.test(from)) found.push(`${where(node)} imports ${from}`);
+      }
+      if (ts.isPropertyAccessExpression(node) && ["db", "prepare", "pragma"].includes(node.name.text)) found.push(`${where(node)} uses .${node.name.text}`);
+      if (ts.isStringLiteralLike(node) && /\b(SELECT|INSERT|UPDATE|DELETE)\b/.test(node.text)) found.push(`${where(node)} holds SQL`);
+    });
+  }
+  assert.deepEqual(found, []);
 });

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import Database from "better-sqlite3";
+import ts from "typescript";
 import { backward } from "../src/engine/autograd.ts";
 import { parameter } from "../src/engine/creation.ts";
 import { Random } from "../src/engine/random.ts";
@@ -73,4 +76,20 @@ export function storeAtVersion(path: string, version: number, runId: string): Da
   db.pragma(`user_version = ${version}`);
   db.prepare("INSERT INTO runs (id, name, status, config, started_at) VALUES (?, ?, 'completed', '{}', 0)").run(runId, runId);
   return db;
+}
+
+/** The TypeScript files under `folder`, at any depth. */
+export function sourceFiles(folder: string): string[] {
+  return readdirSync(folder, { recursive: true, encoding: "utf8" })
+    .filter((name) => name.endsWith(".ts"))
+    .map((name) => join(folder, name));
+}
+
+/** Calls `visit` with every node of a TypeScript file's syntax tree (comments are not nodes). */
+export function walkSyntax(file: string, visit: (node: ts.Node) => void): void {
+  const walk = (node: ts.Node): void => {
+    visit(node);
+    ts.forEachChild(node, walk);
+  };
+  walk(ts.createSourceFile(file, readFileSync(file, "utf8"), ts.ScriptTarget.Latest, true));
 }

@@ -3,8 +3,8 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import Database from "better-sqlite3";
 import type { BucketedSeries } from "../src/dashboard/api.ts";
-import { scalarBuckets } from "../src/dashboard/queries.ts";
 import { RunStore } from "../src/store/runStore.ts";
 import { storeAtVersion } from "./helpers.ts";
 
@@ -48,13 +48,13 @@ function assertExact(series: BucketedSeries, rows: Map<number, number | null>, f
 test("long scalar ranges are reduced from the 64-step rollup with exact min/max/last, partial end blocks included", () => {
   const store = new RunStore(join(folder, "a.db"));
   const rows = fill(store, 60_000);
-  const whole = scalarBuckets(store.db, "long", "loss", { buckets: 50 });
+  const whole = store.reader.scalarBuckets("long", "loss", { buckets: 50 });
   assert.equal(whole.steps.length, 50);
   assertExact(whole, rows, 0, 59_999, "whole run");
   assert.equal(Math.max(...(whole.max as number[])), 1e6, "the spike survives");
   assert.equal(Math.min(...(whole.min as number[])), -1e6, "the dip survives");
   // Unaligned ends: the partial blocks come from the rows.
-  const zoomed = scalarBuckets(store.db, "long", "loss", { from: 1_000, to: 45_678, buckets: 20 });
+  const zoomed = store.reader.scalarBuckets("long", "loss", { from: 1_000, to: 45_678, buckets: 20 });
   assertExact(zoomed, rows, 1_000, 45_678, "zoomed");
   assert.equal(zoomed.steps.at(-1), 45_678);
   store.close();
@@ -68,8 +68,10 @@ test("a store from before the rollup is rolled up when it is opened, and deletin
   const rows = old.transaction(() => series(20_000, (step, value) => insert.run(step, Number.isFinite(value) ? value : null)))();
   old.close();
   const reopened = new RunStore(path);
-  assertExact(scalarBuckets(reopened.db, "long", "loss", { buckets: 10 }), rows, 0, 19_999, "after the migration");
+  assertExact(reopened.reader.scalarBuckets("long", "loss", { buckets: 10 }), rows, 0, 19_999, "after the migration");
   reopened.deleteRun("long");
-  assert.equal(reopened.db.prepare("SELECT COUNT(*) FROM scalar_blocks").pluck().get(), 0);
   reopened.close();
+  const db = new Database(path);
+  assert.equal(db.prepare("SELECT COUNT(*) FROM scalar_blocks").pluck().get(), 0);
+  db.close();
 });

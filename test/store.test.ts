@@ -6,14 +6,26 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
+import ts from "typescript";
 import { SCHEMA_VERSION } from "../src/store/database.ts";
 import { toCsv, toJsonl } from "../src/store/export.ts";
 import { RunStore } from "../src/store/runStore.ts";
+import { keyRange, SERIES_PREFIXES, seriesFamily, seriesKey, seriesName } from "../src/store/seriesKeys.ts";
 import { StoreLogger } from "../src/train/callbacks/storeLogger.ts";
 import type { Trainer } from "../src/train/trainer.ts";
-import { storeAtVersion } from "./helpers.ts";
+import { sourceFiles, storeAtVersion, walkSyntax } from "./helpers.ts";
 
 const folder = mkdtempSync(join(tmpdir(), "gradscope-store-"));
+// The store keeps its database to itself: tests of the schema look through a connection of their own.
+function inspect<T>(path: string, look: (db: Database.Database) => T): T {
+  const db = new Database(path);
+  try {
+    return look(db);
+  } finally {
+    db.close();
+  }
+}
+
 const bin = fileURLToPath(new URL("../bin/gradscope.js", import.meta.url));
 
 test("the store keeps runs, scalars, lists, histograms and events; a second connection reads what was flushed", () => {
@@ -62,7 +74,7 @@ test("opening the store marks runs of vanished processes as crashed; a newer sch
   const path = join(folder, "b.db");
   const store = new RunStore(path);
   const dead = spawnSync(process.execPath, ["-e", "0"]).pid as number;
-  store.db.prepare("INSERT INTO runs (id, name, status, config, started_at, pid) VALUES ('gone', 'gone', 'running', '{}', 0, ?)").run(dead);
+  inspect(path, (db) => db.prepare("INSERT INTO runs (id, name, status, config, started_at, pid) VALUES ('gone', 'gone', 'running', '{}', 0, ?)").run(dead));
   store.createRun({ id: "mine", name: "mine", config: {} });
   store.close();
   const again = new RunStore(path);
@@ -200,7 +212,10 @@ test("writing a step again replaces it: one row per (run, key, step), the last w
     store.histograms("u", "quantities/GradHist1d").map((r) => [r.counts, r.edges]),
     [[[7], [0, 2]]],
   );
-  assert.deepEqual(store.db.prepare("SELECT min, max, last_step, last_value FROM scalar_blocks WHERE run_id = 'u'").get(), { min: -5, max: 12, last_step: 2, last_value: 12 });
+  assert.deepEqual(
+    inspect(store.path, (db) => db.prepare("SELECT min, max, last_step, last_value FROM scalar_blocks WHERE run_id = 'u'").get()),
+    { min: -5, max: 12, last_step: 2, last_value: 12 },
+  );
   store.close();
 });
 
@@ -244,10 +259,14 @@ test("a store that an older gradscope filled with duplicate rows migrates to one
     [[9]],
   );
   // Steps 999..1002 span blocks 15 (960-1023): the rollup forgets the overwritten 100 and -100.
-  assert.deepEqual(store.db.prepare("SELECT block, min, max, last_step, last_value FROM scalar_blocks WHERE run_id = 'd'").all(), [
-    { block: 15, min: 2, max: 5, last_step: 1002, last_value: 2 },
-  ]);
-  assert.equal(store.db.pragma("user_version", { simple: true }), SCHEMA_VERSION);
+  assert.deepEqual(
+    inspect(path, (db) => db.prepare("SELECT block, min, max, last_step, last_value FROM scalar_blocks WHERE run_id = 'd'").all()),
+    [{ block: 15, min: 2, max: 5, last_step: 1002, last_value: 2 }],
+  );
+  assert.equal(
+    inspect(path, (db) => db.pragma("user_version", { simple: true })),
+    SCHEMA_VERSION,
+  );
   store.close();
 });
 
@@ -276,9 +295,10 @@ test("processes opening a fresh store at the same time migrate it once, and all 
       ),
     );
     for (const result of results) assert.equal(result.code, 0, `trial ${trial}: ${result.stderr}`);
-    const store = new RunStore(path);
-    assert.equal(store.db.pragma("user_version", { simple: true }), SCHEMA_VERSION);
-    store.close();
+    assert.equal(
+      inspect(path, (db) => db.pragma("user_version", { simple: true })),
+      SCHEMA_VERSION,
+    );
   }
 });
 
@@ -304,10 +324,10 @@ test("a crashed run ends at its last write, not when the crash is noticed, and i
   store.resumeRun("c", 3);
   store.log("c", "train/loss", 4, 1);
   store.flush();
-  const lastWrite = store.db.prepare("SELECT last_write FROM runs WHERE id = 'c'").pluck().get() as number;
+  const lastWrite = inspect(path, (db) => db.prepare("SELECT last_write FROM runs WHERE id = 'c'").pluck().get() as number);
   // The run's process "dies": another pid that no longer exists.
   const dead = spawnSync(process.execPath, ["-e", "0"]).pid as number;
-  store.db.prepare("UPDATE runs SET pid = ? WHERE id = 'c'").run(dead);
+  inspect(path, (db) => db.prepare("UPDATE runs SET pid = ? WHERE id = 'c'").run(dead));
   store.close();
   await new Promise((resolve) => setTimeout(resolve, 300));
   const later = new RunStore(path);
@@ -360,4 +380,174 @@ test("the store logger carries what it knows of the hyperparameters through a ch
   ]);
   assert.deepEqual(rows("resumed"), rows("straight"));
   store.close();
+});
+
+test("the reader reduces a scalar series over a step range: point by point when short, min/max/last buckets when long", () => {
+  const store = new RunStore(join(folder, "reader-scalars.db"));
+  store.createRun({ id: "s", name: "s", config: {} });
+  for (let step = 0; step < 100; step++) store.log("s", "train/loss", step, step === 42 ? 1000 : step);
+  store.flush();
+  const short = store.reader.scalarBuckets("s", "train/loss", { from: 10, to: 13, buckets: 10 });
+  assert.deepEqual(short, { steps: [10, 11, 12, 13], last: [10, 11, 12, 13], min: [10, 11, 12, 13], max: [10, 11, 12, 13] });
+  // 100 steps in 4 buckets of 25: [0, 24], [25, 49], [50, 74], [75, 99].
+  const long = store.reader.scalarBuckets("s", "train/loss", { buckets: 4 });
+  assert.deepEqual(long, { steps: [24, 49, 74, 99], last: [24, 49, 74, 99], min: [0, 25, 50, 75], max: [24, 1000, 74, 99] });
+  assert.deepEqual(store.reader.scalarBuckets("s", "train/nothing", { buckets: 4 }), { steps: [], last: [], min: [], max: [] });
+  assert.equal(store.reader.lastStep("s", "train/loss"), 99);
+  assert.equal(store.reader.lastStep("s", "train/nothing"), null);
+  store.close();
+});
+
+test("the reader answers lists, histograms at a step, histogram steps, heatmap rows, value distributions and a family's last values", () => {
+  const store = new RunStore(join(folder, "reader-kinds.db"));
+  store.createRun({ id: "k", name: "k", config: {} });
+  for (const step of [0, 1, 2, 3]) {
+    store.log("k", "quantities/GradNorm", step, [step, 2 * step]);
+    store.log("k", "quantities/GradHist1d", 10 * step, { hist: [step, 1], edges: [-step - 1, 0, step + 1] });
+    store.log("k", "quantities/Alpha", step, [-2, -0.5, 0.5, 2][step]);
+    store.log("k", "epoch/loss", step, 4 - step);
+  }
+  store.log("k", "epoch/val_loss", 1, 7);
+  store.log("k", "quantities/GradHist2d", 5, {
+    hist: [
+      [1, 2],
+      [3, 4],
+    ],
+    edges: [
+      [0, 1, 2],
+      [0, 1, 2],
+    ],
+  });
+  store.flush();
+  const { reader } = store;
+  assert.deepEqual(reader.listBuckets("k", "quantities/GradNorm", { from: 1, buckets: 10 }), {
+    steps: [1, 2, 3],
+    values: [
+      [1, 2],
+      [2, 4],
+      [3, 6],
+    ],
+  });
+  assert.deepEqual(reader.listBuckets("k", "quantities/GradNorm", { buckets: 2 }), {
+    steps: [1, 3],
+    values: [
+      [1, 2],
+      [3, 6],
+    ],
+  });
+  assert.deepEqual(reader.histogramSteps("k", "quantities/GradHist1d"), [0, 10, 20, 30]);
+  assert.deepEqual(reader.histogramAt("k", "quantities/GradHist1d", 25), { step: 20, edges: [-3, 0, 3], counts: [2, 1] }, "the last one at or before the step");
+  assert.equal(reader.histogramAt("k", "quantities/GradHist1d")?.step, 30, "the newest without a step");
+  assert.equal(reader.histogramAt("k", "quantities/GradHist1d", 0)?.step, 0);
+  assert.equal(reader.histogramAt("k", "quantities/Missing"), null);
+  assert.deepEqual(reader.heatmapRows("k", "quantities/GradHist1d", { from: 10, buckets: 2 }), {
+    steps: [20, 30],
+    ranges: [
+      [-3, 3],
+      [-4, 4],
+    ],
+    counts: [
+      [2, 1],
+      [3, 1],
+    ],
+  });
+  assert.throws(() => reader.heatmapRows("k", "quantities/GradHist2d", { buckets: 2 }), /^RangeError: quantities\/GradHist2d is a 2-D histogram/);
+  // α of -2, -0.5, 0.5, 2 in 2 bins over [-1, 1]: the outliers clamp into the end bins; the last quarter is the 2.
+  assert.deepEqual(reader.valueDistribution("k", "quantities/Alpha", -1, 1, 2, 0.25), {
+    lo: -1,
+    hi: 1,
+    all: [2, 2],
+    last: [0, 1],
+    meanAll: 0,
+    meanLast: 2,
+    below: true,
+    above: true,
+    count: 4,
+  });
+  assert.deepEqual(reader.lastValues("k", "epoch/"), { loss: 1, val_loss: 7 });
+  store.close();
+});
+
+test("the reader pages the rows written after a cursor: at most a page of each table per call, until it reaches the target", () => {
+  const store = new RunStore(join(folder, "reader-paging.db"));
+  const { reader } = store;
+  store.createRun({ id: "p", name: "p", config: {} });
+  const start = reader.currentCursor();
+  for (let step = 0; step < 5; step++) store.log("p", "train/loss", step, step / 10);
+  store.log("p", "quantities/GradNorm", 0, [1, 2]);
+  store.log("p", "quantities/GradHist1d", 0, { hist: [1], edges: [0, 1] });
+  store.flush();
+  store.event("p", "notice", "hello", 4);
+  const end = reader.currentCursor();
+  assert.deepEqual([end.scalars - start.scalars, end.lists - start.lists, end.histograms - start.histograms, end.events - start.events], [5, 1, 1, 1]);
+  const first = reader.changesBetween(start, end, 2);
+  assert.deepEqual(first.changes.scalars, [
+    ["p", "train/loss", 0, 0],
+    ["p", "train/loss", 1, 0.1],
+  ]);
+  assert.deepEqual(first.changes.lists, [["p", "quantities/GradNorm", 0, [1, 2]]]);
+  assert.deepEqual(first.changes.histograms, [["p", "quantities/GradHist1d", 0]]);
+  assert.deepEqual(
+    first.changes.events.map((e) => [e.run, e.kind, e.step, e.message]),
+    [["p", "notice", 4, "hello"]],
+  );
+  assert.deepEqual(first.reached, { ...end, scalars: start.scalars + 2 }, "only the scalars have more than a page");
+  const second = reader.changesBetween(first.reached, end, 2);
+  assert.deepEqual(
+    second.changes.scalars.map(([, , step]) => step),
+    [2, 3],
+  );
+  assert.deepEqual([second.changes.lists, second.changes.histograms, second.changes.events], [[], [], []]);
+  const third = reader.changesBetween(second.reached, end, 2);
+  assert.deepEqual(
+    third.changes.scalars.map(([, , step]) => step),
+    [4],
+  );
+  assert.deepEqual(third.reached, end);
+  assert.deepEqual(reader.runStates(), [["p", "running", null, null, 0]]);
+  store.requestStop("p");
+  assert.equal(reader.runStates()[0][3] !== null, true, "a stop request changes the run's state");
+  store.close();
+});
+
+test("series keys are built from their family and name, and read back", () => {
+  assert.equal(seriesKey.quantity("NormTest"), "quantities/NormTest");
+  assert.equal(seriesKey.quantity("GradientNoiseScale", "smoothed"), "quantities/GradientNoiseScale/smoothed");
+  assert.deepEqual(
+    [seriesKey.train("loss"), seriesKey.epoch("val_loss"), seriesKey.hyper("momentum"), seriesKey.system("rss_mb")],
+    ["train/loss", "epoch/val_loss", "hyper/momentum", "system/rss_mb"],
+  );
+  assert.equal(seriesFamily("hyper/betas/0"), "hyper");
+  assert.equal(seriesFamily("custom/q0"), null);
+  assert.equal(seriesName("quantities/GradHist1d/0.weight"), "GradHist1d/0.weight");
+  assert.equal(seriesName("custom/q0"), "custom/q0");
+  assert.deepEqual(keyRange("epoch/"), { from: "epoch/", to: "epoch0" });
+});
+
+// Every string literal (and template text) of a TypeScript file: comments and code aside.
+function stringsOf(file: string): string[] {
+  const strings: string[] = [];
+  walkSyntax(file, (node) => {
+    if (ts.isStringLiteralLike(node) || ts.isTemplateLiteralToken(node)) strings.push(node.text);
+  });
+  return strings;
+}
+
+test("the series keys module is the only place in src/ that spells a family's prefix", () => {
+  const src = fileURLToPath(new URL("../src", import.meta.url));
+  const keysModule = join(src, "store", "seriesKeys.ts");
+  // A prefix starts a string or follows a quote or a space in it (SQL); a path such as "../train/x" is not one.
+  const prefix = new RegExp(`(^|[\\s'"(])(${Object.values(SERIES_PREFIXES).join("|")})`);
+  const spelled = sourceFiles(src)
+    .filter((file) => file !== keysModule)
+    .flatMap((file) =>
+      stringsOf(file)
+        .filter((text) => prefix.test(text))
+        .map((text) => `${file.slice(src.length + 1)}: ${JSON.stringify(text)}`),
+    );
+  assert.deepEqual(spelled, []);
+  assert.ok(
+    stringsOf(keysModule).some((text) => prefix.test(text)),
+    "the scan finds the prefixes where they are spelled",
+  );
 });

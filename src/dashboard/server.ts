@@ -2,23 +2,13 @@ import { timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { StepRange } from "../store/runReader.ts";
 import { RunStore } from "../store/runStore.ts";
 import { accessToken, hostAllowed, sameOrigin, servedHostNames } from "./access.ts";
 import type { RunResponse, RunsResponse } from "./api.ts";
 import { assetRoots, resolveAsset, tagMatches } from "./assets.ts";
-import {
-  currentCursor,
-  formatCursor,
-  heatmapRows,
-  histogramAt,
-  histogramSteps,
-  listBuckets,
-  parseCursor,
-  runSummary,
-  type StepRange,
-  scalarBuckets,
-  valueDistribution,
-} from "./queries.ts";
+import { formatCursor, parseCursor } from "./cursor.ts";
+import { runSummary } from "./runSummary.ts";
 import { ChangeStream } from "./stream.ts";
 
 /** Where and how the dashboard serves. */
@@ -108,10 +98,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const token = accessToken(host, options.token);
   const hostNames = servedHostNames(host);
   const store = new RunStore(options.storePath);
-  const db = store.db;
+  const { reader } = store;
   const roots = assetRoots();
-  const summaries = () => store.listRuns().map((run) => runSummary(db, run));
-  const stream = new ChangeStream(db, () => JSON.stringify(summaries()), { pollMs: options.pollMs });
+  const summaries = () => store.listRuns().map((run) => runSummary(reader, run));
+  const stream = new ChangeStream(reader, () => JSON.stringify(summaries()), { pollMs: options.pollMs });
 
   const runOf = (id: string) => {
     try {
@@ -124,7 +114,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   // The histograms of `keys` at the request's step (or the last before it); 404 naming the missing ones.
   const histogramsAt = (runId: string, keys: string[], params: URLSearchParams) => {
     const step = integerParam(params, "step", undefined, 0, Number.MAX_SAFE_INTEGER);
-    const found = keys.map((key) => [key, histogramAt(db, runId, key, step)] as const);
+    const found = keys.map((key) => [key, reader.histogramAt(runId, key, step)] as const);
     const missing = found.filter(([, h]) => !h).map(([key]) => key);
     if (missing.length) throw new ApiError(404, `run ${runId} has no histogram ${missing.join(", ")}`);
     return Object.fromEntries(found);
@@ -140,7 +130,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     }
     if (parts[0] !== "runs") throw new ApiError(404, `no API endpoint ${url.pathname}`);
     if (parts.length === 1 || (parts.length === 2 && parts[1] === "")) {
-      sendJson(res, 200, { runs: summaries(), cursor: formatCursor(currentCursor(db)) } satisfies RunsResponse);
+      sendJson(res, 200, { runs: summaries(), cursor: formatCursor(reader.currentCursor()) } satisfies RunsResponse);
       return;
     }
     const run = runOf(parts[1]);
@@ -153,17 +143,17 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     }
     switch (what) {
       case "":
-        sendJson(res, 200, { run: runSummary(db, run), keys: store.keys(run.id), cursor: formatCursor(currentCursor(db)) } satisfies RunResponse);
+        sendJson(res, 200, { run: runSummary(reader, run), keys: store.keys(run.id), cursor: formatCursor(reader.currentCursor()) } satisfies RunResponse);
         return;
       case "scalars": {
         const range = stepRange(params);
         const keys = params.getAll("key");
         if (keys.length === 0) throw new ApiError(400, "key: required (repeat it for several series)");
-        sendJson(res, 200, Object.fromEntries(keys.map((key) => [key, scalarBuckets(db, run.id, key, range)])));
+        sendJson(res, 200, Object.fromEntries(keys.map((key) => [key, reader.scalarBuckets(run.id, key, range)])));
         return;
       }
       case "lists":
-        sendJson(res, 200, listBuckets(db, run.id, requiredParam(params, "key"), stepRange(params)));
+        sendJson(res, 200, reader.listBuckets(run.id, requiredParam(params, "key"), stepRange(params)));
         return;
       case "histogram": {
         const key = requiredParam(params, "key");
@@ -178,11 +168,11 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
         return;
       }
       case "histogram-steps":
-        sendJson(res, 200, histogramSteps(db, run.id, requiredParam(params, "key")));
+        sendJson(res, 200, reader.histogramSteps(run.id, requiredParam(params, "key")));
         return;
       case "heatmap":
         try {
-          sendJson(res, 200, heatmapRows(db, run.id, requiredParam(params, "key"), stepRange(params)));
+          sendJson(res, 200, reader.heatmapRows(run.id, requiredParam(params, "key"), stepRange(params)));
         } catch (error) {
           if (error instanceof RangeError) throw new ApiError(400, error.message);
           throw error;
@@ -195,7 +185,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
         const bins = integerParam(params, "bins", 40, 1, 1000) as number;
         const tail = numberParam(params, "tail", 0.1);
         if (tail < 0 || tail > 1) throw new ApiError(400, `tail: expected a fraction in [0, 1], got ${tail}`);
-        sendJson(res, 200, valueDistribution(db, run.id, requiredParam(params, "key"), lo, hi, bins, tail));
+        sendJson(res, 200, reader.valueDistribution(run.id, requiredParam(params, "key"), lo, hi, bins, tail));
         return;
       }
       case "events":

@@ -1,7 +1,6 @@
 import type { ServerResponse } from "node:http";
-import type Database from "better-sqlite3";
-import type { Cursor } from "./api.ts";
-import { changesBetween, currentCursor, formatCursor, sameCursor } from "./queries.ts";
+import type { Cursor, RunReader } from "../store/runReader.ts";
+import { formatCursor, sameCursor } from "./cursor.ts";
 
 /** How the stream pages its output; the defaults suit a browser on a fast link. */
 export interface StreamLimits {
@@ -40,12 +39,12 @@ export class ChangeStream {
   private heartbeat: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly db: Database.Database,
+    private readonly reader: RunReader,
     private readonly runsJson: () => string,
     limits: Partial<StreamLimits> = {},
   ) {
     this.limits = { ...DEFAULT_LIMITS, ...Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined)) };
-    this.cursor = currentCursor(db);
+    this.cursor = reader.currentCursor();
     this.runsSnapshot = this.runsStatus();
   }
 
@@ -101,7 +100,7 @@ export class ChangeStream {
         if (this.catchingUp.delete(res)) this.clients.add(res);
         return;
       }
-      const { changes, reached } = changesBetween(this.db, at, this.cursor, this.limits.pageRows);
+      const { changes, reached } = this.reader.changesBetween(at, this.cursor, this.limits.pageRows);
       at = reached;
       if (!this.send(res, `event: data\nid: ${formatCursor(reached)}\ndata: ${JSON.stringify(changes)}\n\n`)) {
         res.once("drain", () => this.catchUp(res, at, page + 1));
@@ -123,15 +122,15 @@ export class ChangeStream {
   }
 
   private runsStatus(): string {
-    return JSON.stringify(this.db.prepare("SELECT id, status, ended_at, stop_requested, parameters IS NOT NULL FROM runs ORDER BY id").raw().all());
+    return JSON.stringify(this.reader.runStates());
   }
 
   private poll(): void {
-    const target = currentCursor(this.db);
+    const target = this.reader.currentCursor();
     // Clients still catching up read the rows themselves, on their way to the cursor.
     if (this.clients.size === 0) this.cursor = target;
     while (!sameCursor(this.cursor, target)) {
-      const { changes, reached } = changesBetween(this.db, this.cursor, target, this.limits.pageRows);
+      const { changes, reached } = this.reader.changesBetween(this.cursor, target, this.limits.pageRows);
       this.cursor = reached;
       this.broadcast(`event: data\nid: ${formatCursor(reached)}\ndata: ${JSON.stringify(changes)}\n\n`);
     }

@@ -20,9 +20,9 @@ export interface QuantityDefinition<Options extends z.ZodRawShape = z.ZodRawShap
   /** Its key in a config's `quantities` map, snake_case (e.g. `norm_test`). */
   readonly configName: string;
   /**
-   * The name its values are stored under (`quantities/<name>` in the run store); for the
-   * built-in quantities Cockpit's class name (e.g. `NormTest`), by which conformance cases
-   * name them. The created quantity's `name` must be this.
+   * The name its values are stored under (in the run store's `quantity` family of series, see
+   * store/seriesKeys.ts); for the built-in quantities Cockpit's class name (e.g. `NormTest`),
+   * by which conformance cases name them. The created quantity's `name` must be this.
    */
   readonly name: string;
   /** What it measures, in one line (the config schema's description). */

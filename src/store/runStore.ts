@@ -1,5 +1,7 @@
 import type Database from "better-sqlite3";
 import { openDatabase } from "./database.ts";
+import type { RunReader } from "./runReader.ts";
+import { SqliteRunReader } from "./sqliteRunReader.ts";
 
 /** How a run ended (or that it is still running). */
 export type RunStatus = "running" | "completed" | "stopped" | "failed" | "interrupted" | "crashed";
@@ -76,10 +78,13 @@ const upserts = {
  * `flush()`/`close()`), so the training step never waits on the disk for a single value, and a
  * reader sees new data within about that interval. A run holds exactly one value per key and
  * step: writing a step again replaces it. Opening the store marks runs whose process is gone as
- * crashed, ended at their last write.
+ * crashed, ended at their last write. All of the store's SQL lives beside its schema: the
+ * dashboard reads through `reader`, never through the database itself.
  */
 export class RunStore {
-  readonly db: Database.Database;
+  private readonly db: Database.Database;
+  /** Series reduced to step ranges, histograms and the rows written after a cursor (the dashboard's queries). */
+  readonly reader: RunReader;
   private pending: PendingRow[] = [];
   private timer: NodeJS.Timeout | null = null;
   private readonly statements: Record<PendingRow["table"], Database.Statement>;
@@ -91,6 +96,7 @@ export class RunStore {
     readonly flushMs = 500,
   ) {
     this.db = openDatabase(path);
+    this.reader = new SqliteRunReader(this.db);
     this.statements = {
       scalars: this.db.prepare(upserts.scalars),
       lists: this.db.prepare(upserts.lists),

@@ -1,4 +1,5 @@
 // The page's side of the JSON API and the live stream.
+import { seriesKey } from "../../store/seriesKeys.ts";
 import type { BucketedSeries, Changes, HeatmapRows, HistogramAtStep, ListSeries, RunResponse, RunSummary, RunsResponse, ValueDistribution } from "../api.ts";
 
 const token = new URLSearchParams(location.search).get("token") ?? sessionStorage.getItem("gradscope-token") ?? "";
@@ -58,7 +59,7 @@ const runPath = (id: string, what: string, params: Record<string, string | numbe
 };
 
 /** The local step length α that the alpha gauge shows. */
-export const ALPHA_KEY = "quantities/Alpha";
+export const ALPHA_KEY = seriesKey.quantity("Alpha");
 
 const alphaPath = (id: string) => runPath(id, "distribution", { key: ALPHA_KEY, lo: -1.5, hi: 1.5, bins: 40, tail: 0.1 });
 

@@ -1,5 +1,6 @@
 // The runs table: status, hyperparameters and final metrics of every run, sortable; a click
 // makes a run the one shown, the checkbox overlays it.
+import { STEP_COUNT_KEY } from "../../store/seriesKeys.ts";
 import type { Changes, RunSummary } from "../api.ts";
 import { formatNumber, seriesColor } from "./format.ts";
 
@@ -23,9 +24,6 @@ const when = (seconds: number) => new Date(seconds * 1000).toLocaleString(undefi
 
 // The final metrics worth a column, most informative first.
 const preferredMetrics = ["test_accuracy", "test_loss", "val_accuracy", "val_loss", "accuracy", "loss"];
-
-// The series whose last step is a run's step count (as the server's runSummary counts it).
-const STEP_COUNT_KEY = "train/loss";
 
 /**
  * Moves each run's step count to the newest step of `scalars` (a live `data` event), so that the

@@ -1,5 +1,6 @@
 import type { QuantitySubscriber } from "../../quantities/tracker.ts";
 import type { RunStore } from "../../store/runStore.ts";
+import { seriesKey } from "../../store/seriesKeys.ts";
 import type { Callback, Logs } from "../callback.ts";
 import type { Trainer } from "../trainer.ts";
 
@@ -7,12 +8,12 @@ import type { Trainer } from "../trainer.ts";
 const skip = new Set(["epoch", "batch", "step", "size", "tracked"]);
 
 /**
- * Logs the training into the run store: each step's loss, lr and gradient norm under
- * `train/<key>`, each epoch's logs under `epoch/<key>` at the step the epoch ended, and the
- * other numeric hyperparameters of the first parameter group (momentum, betas, weight decay)
- * under `hyper/<name>` once they change (a schedule such as one-cycle moves them). Records the parameter names that label
- * per-parameter lists. Subscribed to a quantity tracker (`logQuantity`), it stores each quantity
- * value under `quantities/<name>`. Commits the store's buffer before each checkpoint, and carries
+ * Logs the training into the run store (keys from store/seriesKeys.ts): each step's loss, lr
+ * and gradient norm in the `train` family, each epoch's logs in the `epoch` family at the step
+ * the epoch ended, and the other numeric hyperparameters of the first parameter group (momentum,
+ * betas, weight decay) in the `hyper` family once they change (a schedule such as one-cycle moves
+ * them). Records the parameter names that label per-parameter lists. Subscribed to a quantity
+ * tracker (`logQuantity`), it stores each quantity value in the `quantity` family. Commits the store's buffer before each checkpoint, and carries
  * what it knows of the hyperparameters through checkpoints, so that a resumed run logs exactly
  * the rows of an uninterrupted one. Config section `store`.
  */
@@ -27,7 +28,7 @@ export class StoreLogger implements Callback {
   ) {}
 
   /** A tracker subscriber: `tracker.subscribe(storeLogger.logQuantity)`. */
-  readonly logQuantity: QuantitySubscriber = (step, name, value) => this.store.log(this.runId, `quantities/${name}`, step, value);
+  readonly logQuantity: QuantitySubscriber = (step, name, value) => this.store.log(this.runId, seriesKey.quantity(name), step, value);
 
   onTrainBegin(trainer: Trainer): void {
     this.store.setParameters(
@@ -37,7 +38,7 @@ export class StoreLogger implements Callback {
   }
 
   onBatchEnd(trainer: Trainer, logs: Logs): void {
-    for (const [key, value] of Object.entries(logs)) if (!skip.has(key)) this.store.log(this.runId, `train/${key}`, logs.step, value);
+    for (const [key, value] of Object.entries(logs)) if (!skip.has(key)) this.store.log(this.runId, seriesKey.train(key), logs.step, value);
     this.logChangedHyperparameters(trainer, logs.step);
   }
 
@@ -54,16 +55,16 @@ export class StoreLogger implements Callback {
         }
         if (seen.value === v) continue;
         // Constant hyperparameters are never logged; a changing one from its first value on.
-        if (!seen.logged) this.store.log(this.runId, `hyper/${key}`, seen.step, seen.value);
-        this.store.log(this.runId, `hyper/${key}`, step, v);
+        if (!seen.logged) this.store.log(this.runId, seriesKey.hyper(key), seen.step, seen.value);
+        this.store.log(this.runId, seriesKey.hyper(key), step, v);
         this.hyper.set(key, { value: v, step, logged: true });
       }
     }
   }
 
   onEpochEnd(_trainer: Trainer, logs: Logs): void {
-    for (const [key, value] of Object.entries(logs)) if (!skip.has(key)) this.store.log(this.runId, `epoch/${key}`, logs.step, value);
-    this.store.log(this.runId, "epoch/epoch", logs.step, logs.epoch);
+    for (const [key, value] of Object.entries(logs)) if (!skip.has(key)) this.store.log(this.runId, seriesKey.epoch(key), logs.step, value);
+    this.store.log(this.runId, seriesKey.epoch("epoch"), logs.step, logs.epoch);
   }
 
   onTrainEnd(): void {

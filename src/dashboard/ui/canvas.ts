@@ -1,6 +1,6 @@
-// Cockpit's instruments drawn on canvas: the alpha gauge, the gradient-tests gauge, and gradient
-// histograms (1-D, 2-D with marginals, and 1-D over time as a heatmap).
-import type { HeatmapRows, HistogramAtStep, ValueDistribution } from "../api.ts";
+// Drawing on canvas for the instruments: a sharp surface, and the gradient histograms that
+// several instruments draw (1-D, 2-D with marginals, and 1-D over time as a heatmap).
+import type { HeatmapRows, HistogramAtStep } from "../api.ts";
 import { formatNumber, ramp, themeColor } from "./format.ts";
 
 interface Surface {
@@ -25,150 +25,14 @@ export function surface(canvas: HTMLCanvasElement, height: number): Surface {
 }
 
 /** Maps [lo, hi] onto [a, b] linearly. */
-const scale = (lo: number, hi: number, a: number, b: number) => (v: number) => a + ((v - lo) / (hi - lo)) * (b - a);
+export const scale = (lo: number, hi: number, a: number, b: number) => (v: number) => a + ((v - lo) / (hi - lo)) * (b - a);
 
-function line(ctx: CanvasRenderingContext2D, x0: number, y0: number, x1: number, y1: number): void {
+/** Strokes a line from (x0, y0) to (x1, y1). */
+export function line(ctx: CanvasRenderingContext2D, x0: number, y0: number, x1: number, y1: number): void {
   ctx.beginPath();
   ctx.moveTo(x0, y0);
   ctx.lineTo(x1, y1);
   ctx.stroke();
-}
-
-/**
- * The alpha gauge: the unit parabola of the local step length α ∈ [-1.5, 1.5] (α = 0 lands in
- * the minimum of the noise-free quadratic along the step, ±1 on the height it started from),
- * with histograms of all α and of the last 10 % (values outside are counted at the edges, and an
- * arrow says there are some).
- */
-export function drawAlphaGauge(canvas: HTMLCanvasElement, d: ValueDistribution): void {
-  const { ctx, width, height } = surface(canvas, 220);
-  const pad = { left: 36, right: 10, top: 22, bottom: 28 };
-  const x = scale(d.lo, d.hi, pad.left, width - pad.right);
-  const y = scale(0, 1.75, height - pad.bottom, pad.top);
-  ctx.strokeStyle = themeColor("--grid");
-  ctx.lineWidth = 1.5;
-  for (const v of [-1, 0, 1]) line(ctx, x(v), y(0), x(v), y(1.75));
-  line(ctx, x(d.lo), y(0), x(d.hi), y(0));
-  ctx.lineWidth = 0.5;
-  line(ctx, x(d.lo), y(1), x(d.hi), y(1));
-  const binWidth = (width - pad.left - pad.right) / d.all.length;
-  const bars = (counts: number[], color: string, alpha: number) => {
-    const most = Math.max(1, ...counts);
-    ctx.globalAlpha = alpha;
-    ctx.fillStyle = color;
-    counts.forEach((c, i) => {
-      const top = y((c / most) * 1.5);
-      ctx.fillRect(pad.left + i * binWidth, top, Math.max(1, binWidth - 1), y(0) - top);
-    });
-    ctx.globalAlpha = 1;
-  };
-  bars(d.all, themeColor("--muted"), 0.5);
-  bars(d.last, themeColor("--primary"), 0.85);
-  ctx.strokeStyle = themeColor("--secondary");
-  ctx.lineWidth = 2;
-  ctx.beginPath();
-  for (let i = 0; i <= 100; i++) {
-    const a = d.lo + ((d.hi - d.lo) * i) / 100;
-    if (i === 0) ctx.moveTo(x(a), y(Math.min(1.75, a * a)));
-    else ctx.lineTo(x(a), y(Math.min(1.75, a * a)));
-  }
-  ctx.stroke();
-  ctx.fillStyle = themeColor("--text");
-  ctx.textAlign = "center";
-  for (const v of [-1.5, -1, -0.5, 0, 0.5, 1, 1.5]) ctx.fillText(String(v), x(v), height - pad.bottom + 14);
-  ctx.fillText("local step length α", (pad.left + width - pad.right) / 2, height - 3);
-  ctx.textAlign = "left";
-  ctx.fillStyle = themeColor("--muted");
-  ctx.fillText(`all (μ=${formatNumber(d.meanAll)}, n=${d.count})`, pad.left + 4, 12);
-  ctx.fillStyle = themeColor("--primary");
-  ctx.fillText(`last 10 % (μ=${formatNumber(d.meanLast)})`, pad.left + 170, 12);
-  const arrow = (at: number, direction: number) => {
-    ctx.beginPath();
-    ctx.moveTo(at, y(0.3) - 6);
-    ctx.lineTo(at + direction * 8, y(0.3));
-    ctx.lineTo(at, y(0.3) + 6);
-    ctx.fill();
-  };
-  if (d.above) arrow(width - pad.right - 9, 1);
-  if (d.below) arrow(pad.left + 9, -1);
-}
-
-/** Matplotlib's symlog with linear threshold 0.1: linear within ±0.1, logarithmic beyond. */
-function symlog(v: number): number {
-  const t = 0.1;
-  const a = Math.abs(v);
-  return Math.sign(v) * (a <= t ? a / t : 1 + Math.log10(a / t));
-}
-
-/**
- * The gradient-tests gauge as Cockpit draws it: on symlog axes around the origin, the norm test
- * as a disc of radius NormTest, the inner-product test as a horizontal band of half-width
- * InnerTest, and the orthogonality test as a vertical band of half-width OrthoTest. The tests
- * pass while the bands and the disc stay within the unit (θ = 1) marks.
- */
-export function drawGradientTests(canvas: HTMLCanvasElement, latest: { norm?: number | null; inner?: number | null; ortho?: number | null; step?: number }): void {
-  const { ctx, width, height } = surface(canvas, 220);
-  const size = Math.min(width - 20, height - 30);
-  const cx = width / 2;
-  const cy = (height - 20) / 2 + 14;
-  const extent = symlog(2);
-  const px = (v: number) => cx + (symlog(v) / extent) * (size / 2);
-  const py = (v: number) => cy - (symlog(v) / extent) * (size / 2);
-  ctx.strokeStyle = themeColor("--grid");
-  ctx.setLineDash([3, 3]);
-  for (const v of [-1, -0.1, 0.1, 1]) {
-    line(ctx, px(v), py(-2), px(v), py(2));
-    line(ctx, px(-2), py(v), px(2), py(v));
-  }
-  ctx.setLineDash([]);
-  ctx.strokeRect(px(-2), py(2), px(2) - px(-2), py(-2) - py(2));
-  const band = (color: string, x0: number, y0: number, x1: number, y1: number) => {
-    ctx.fillStyle = color;
-    ctx.globalAlpha = 0.45;
-    ctx.fillRect(x0, y0, x1 - x0, y1 - y0);
-    ctx.globalAlpha = 1;
-    ctx.strokeStyle = color;
-    ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
-  };
-  const clip = (v: number) => Math.min(2, Math.abs(v));
-  if (latest.inner != null) band(themeColor("--secondary"), px(-2), py(clip(latest.inner)), px(2), py(-clip(latest.inner)));
-  if (latest.ortho != null) band(themeColor("--tertiary"), px(-clip(latest.ortho)), py(2), px(clip(latest.ortho)), py(-2));
-  if (latest.norm != null) {
-    const r = clip(latest.norm);
-    ctx.beginPath();
-    for (let i = 0; i <= 96; i++) {
-      const angle = (2 * Math.PI * i) / 96;
-      const [vx, vy] = [r * Math.cos(angle), r * Math.sin(angle)];
-      if (i === 0) ctx.moveTo(px(vx), py(vy));
-      else ctx.lineTo(px(vx), py(vy));
-    }
-    ctx.fillStyle = themeColor("--primary");
-    ctx.globalAlpha = 0.5;
-    ctx.fill();
-    ctx.globalAlpha = 1;
-    ctx.strokeStyle = themeColor("--primary");
-    ctx.stroke();
-  }
-  ctx.strokeStyle = themeColor("--text");
-  ctx.lineWidth = 3;
-  line(ctx, cx - 9, cy, cx + 9, cy);
-  line(ctx, cx, cy - 9, cx, cy + 9);
-  ctx.lineWidth = 1;
-  ctx.textAlign = "left";
-  const legend: Array<[string, string, number | null | undefined]> = [
-    ["norm", "--primary", latest.norm],
-    ["inner", "--secondary", latest.inner],
-    ["ortho", "--tertiary", latest.ortho],
-  ];
-  legend.forEach(([name, color, value], i) => {
-    ctx.fillStyle = themeColor(color);
-    ctx.fillText(`${name} ${formatNumber(value)}`, 6 + i * 95, 12);
-  });
-  if (latest.step !== undefined) {
-    ctx.fillStyle = themeColor("--muted");
-    ctx.textAlign = "right";
-    ctx.fillText(`step ${latest.step}`, width - 6, 12);
-  }
 }
 
 const logScale = (most: number) => (c: number) => (c > 0 ? Math.log1p(c) / Math.log1p(most) : 0);

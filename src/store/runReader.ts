@@ -1,0 +1,126 @@
+// The store's reader API: what the dashboard (or any reader) asks a run store for, and the
+// shapes it answers with. Type-only and dependency-free, so that the page shares the shapes
+// (through dashboard/api.ts) and a store's implementation (sqliteRunReader.ts) owns the SQL.
+
+/** A step range to read, and how many buckets (at most) to reduce it to. */
+export interface StepRange {
+  from?: number;
+  to?: number;
+  buckets: number;
+}
+
+/** Row ids up to which a reader has seen each table. */
+export interface Cursor {
+  scalars: number;
+  lists: number;
+  histograms: number;
+  events: number;
+}
+
+/** A scalar series reduced to buckets: the last step of each, and its min, max and last value. */
+export interface BucketedSeries {
+  steps: number[];
+  last: Array<number | null>;
+  min: Array<number | null>;
+  max: Array<number | null>;
+}
+
+/** A per-parameter list series (one array of values per step). */
+export interface ListSeries {
+  steps: number[];
+  values: number[][];
+}
+
+/** One logged histogram: 1-D (`edges` of length bins+1) or 2-D (`[xEdges, yEdges]`, counts[x][y]). */
+export interface HistogramAtStep {
+  step: number;
+  edges: number[] | number[][];
+  counts: number[] | number[][];
+}
+
+/** 1-D histograms over time, one row per step, each row with its own [lo, hi]. */
+export interface HeatmapRows {
+  steps: number[];
+  ranges: Array<[number, number]>;
+  counts: number[][];
+}
+
+/** Counts of a scalar's values in equal bins over [lo, hi], overall and over the last fraction. */
+export interface ValueDistribution {
+  lo: number;
+  hi: number;
+  all: number[];
+  last: number[];
+  meanAll: number | null;
+  meanLast: number | null;
+  below: boolean;
+  above: boolean;
+  count: number;
+}
+
+/** An event of a run (a notice, a stop, an error). */
+export interface RunEvent {
+  run: string;
+  step: number | null;
+  wallTime: number;
+  kind: string;
+  message: string;
+}
+
+/**
+ * What the stream's `data` event carries: new scalar points `[run, key, step, value]`, list
+ * points `[run, key, step, values]`, histogram notices `[run, key, step]`, and events.
+ */
+export interface Changes {
+  scalars: Array<[string, string, number, number | null]>;
+  lists: Array<[string, string, number, number[]]>;
+  histograms: Array<[string, string, number]>;
+  events: RunEvent[];
+}
+
+/** The status columns of every run, by id: changes when any run's status does. */
+export type RunStates = unknown[][];
+
+/**
+ * Reads a run store for the dashboard: series reduced to a step range, histograms, the
+ * distribution of a scalar, and the rows written after a cursor, a page at a time.
+ */
+export interface RunReader {
+  /**
+   * A scalar series over a step range, reduced to at most `range.buckets` buckets of equal step
+   * width, each with the min, max and last value, so that spikes survive any zoom level. Short
+   * ranges come back point by point (min = max = last).
+   */
+  scalarBuckets(runId: string, key: string, range: StepRange): BucketedSeries;
+  /** A per-parameter list series: the last entry of each bucket (see `scalarBuckets`). */
+  listBuckets(runId: string, key: string, range: StepRange): ListSeries;
+  /** The steps at which a histogram was logged. */
+  histogramSteps(runId: string, key: string): number[];
+  /** The histogram logged at `step`, or the last one before it (the first one if none is), or null. */
+  histogramAt(runId: string, key: string, step?: number): HistogramAtStep | null;
+  /**
+   * A 1-D histogram over time for a heatmap: at most `range.buckets` rows (the last histogram of
+   * each step bucket). Throws a RangeError naming the key when it is a 2-D histogram.
+   */
+  heatmapRows(runId: string, key: string, range: StepRange): HeatmapRows;
+  /**
+   * The distribution of a scalar's values: counts in `bins` equal bins over [lo, hi] (values
+   * outside are clamped into the end bins) for all values and for the last `tail` fraction of
+   * them, with their means.
+   */
+  valueDistribution(runId: string, key: string, lo: number, hi: number, bins: number, tail: number): ValueDistribution;
+  /** The last value of every series of a family (e.g. the final `epoch` metrics), by name without the prefix. */
+  lastValues(runId: string, prefix: string): Record<string, number | null>;
+  /** The last step logged of a scalar series, or null. */
+  lastStep(runId: string, key: string): number | null;
+  /** The newest row of each table: the cursor of a stream that starts now. */
+  currentCursor(): Cursor;
+  /**
+   * What was written after `from` up to `to`: scalar and list points in full, histograms as
+   * (run, key, step) notices, and events; at most `limit` rows of each table. `reached` is how
+   * far each table got: call again from there until it equals `to`.
+   */
+  changesBetween(from: Cursor, to: Cursor, limit: number): { changes: Changes; reached: Cursor };
+  /** The status columns of every run (id, status, end, stop request, whether it named its parameters). */
+  runStates(): RunStates;
+}
