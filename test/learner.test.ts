@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -228,4 +229,56 @@ test("requestStop interrupts a Learner's run with a checkpoint; resuming it ends
   } finally {
     after.close();
   }
+});
+
+test("a Learner's fit that cannot start (a busy dashboard port) rejects and creates no run directory and no store row", async () => {
+  const busy = createServer();
+  await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve));
+  const port = (busy.address() as AddressInfo).port;
+  const settings = options({ dashboard: { port } });
+  try {
+    await assert.rejects(new Learner(settings).fit({ epochs: 1 }), new RegExp(`port ${port} on 127\\.0\\.0\\.1 is in use`));
+  } finally {
+    busy.close();
+  }
+  const runsDir = settings.runsDir as string;
+  assert.deepEqual(
+    readdirSync(runsDir).filter((name) => statSync(join(runsDir, name)).isDirectory()),
+    [],
+  );
+  const store = new RunStore(join(runsDir, "gradscope.db"));
+  assert.deepEqual(store.listRuns(), []);
+  store.close();
+});
+
+test("dashboard: { keepOpen: true } serves the finished run until closeDashboard", async () => {
+  const learner = new Learner(options({ dashboard: { keepOpen: true } }));
+  const result = await learner.fit({ epochs: 1 });
+  const url = result.dashboardUrl as string;
+  try {
+    const page = await fetch(new URL("/api/runs", url));
+    assert.equal(page.status, 200);
+    assert.deepEqual(
+      ((await page.json()) as { runs: Array<{ id: string }> }).runs.map((run) => run.id),
+      [result.runId],
+    );
+  } finally {
+    await learner.closeDashboard();
+  }
+  await assert.rejects(fetch(new URL("/api/runs", url)));
+});
+
+test("array data: one array per example and float targets make a regression split, scored by the mse loss's metrics", async () => {
+  const inputs = Array.from({ length: 64 }, (_, i) => [i / 64, (i % 8) / 8]);
+  const targets = inputs.map(([x, z]) => [2 * x - z]);
+  const random = new Random(1);
+  const model = new Sequential([new Linear(2, 1, { random })]);
+  const learner = new Learner(
+    options({ model, data: { train: { inputs, targets }, validation: { inputs, targets } }, loss: "mse", optimizer: { name: "sgd", lr: 0.5 }, store: false }),
+  );
+  const result = await learner.fit({ epochs: 40 });
+  assert.equal(result.status, "completed");
+  assert.ok(result.metrics.val_r2 > 0.99, `val_r2 ${result.metrics.val_r2}`);
+  assert.ok(Math.abs(result.metrics.val_mse - result.metrics.val_loss) <= 1e-6 * result.metrics.val_loss);
+  assert.throws(() => new Learner(options({ data: { train: { inputs: new Float32Array(4), targets: [0, 1] } } })), /Learner data\.train: flat inputs need inputShape/);
 });
