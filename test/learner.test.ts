@@ -145,7 +145,7 @@ test("the Learner trains a user model with a custom per-sample loss and economy 
   }
 });
 
-test("a curvature quantity with a custom loss refuses without lossCurvature, naming itself and what to supply", () => {
+test("a curvature quantity with a custom loss refuses without lossCurvature, naming itself and what to supply; other mistakes refuse at construction too", () => {
   for (const [quantities, name] of [
     [["hess_trace"], "HessTrace"],
     [["business"], "TICDiag"],
@@ -157,6 +157,8 @@ test("a curvature quantity with a custom loss refuses without lossCurvature, nam
     );
   }
   assert.throws(() => new Learner(options({ loss: "cross_entropy", lossCurvature: crossEntropyCurvature })), /lossCurvature is for a custom loss/);
+  assert.throws(() => new Learner(options({ quantities: ["grad_nrom"] })), /unknown quantity "grad_nrom" \(did you mean "grad_norm"\?\)/);
+  assert.throws(() => new Learner(options({ loss: "mse", metrics: ["accuracy"] })), /metric accuracy scores classification, but the mse loss trains regression/);
 });
 
 test("with lossCurvature, a custom cross-entropy gives the built-in one's HessTrace, TICDiag and HessMaxEV", async () => {

@@ -40,10 +40,10 @@ function disposeSetup(setup: TrainingSetup): void {
  * The run a loaded config describes, for the library's run lifecycle: built from the config
  * (data, model, optimizer, scheduler, quantities, callbacks) once its directory is known.
  */
-function planOf(loaded: LoadedConfig, data: RunData, options: TrainCommandOptions): RunPlan {
+function planOf(name: string, loaded: LoadedConfig, data: RunData, options: TrainCommandOptions): RunPlan {
   const store = openStore(loaded.config);
   return {
-    name: runName(loaded.config.name, options.configs),
+    name,
     runsDir: loaded.config.training.runs_dir,
     config: loaded.raw,
     store,
@@ -76,10 +76,11 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
     return ExitCode.ok;
   }
   const data = buildData(loaded);
-  const plan = planOf(loaded, data, options);
+  const name = runName(loaded.config.name, options.configs);
   let run: Run;
   try {
-    run = await startRun(plan);
+    // Opening the store (which makes its folder) is part of starting: its errors exit 2 too.
+    run = await startRun(planOf(name, loaded, data, options));
   } catch (error) {
     if (error instanceof ConfigError) throw error;
     process.stderr.write(`${(error as Error).message}\n${options.resume ? `(${options.resume} is unchanged)` : "(no run was created)"}\n`);
@@ -90,7 +91,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
   else if (options.dashboard) log("note: --dashboard needs the run store (store.enabled is false); no dashboard");
   if (options.resume) log(`resuming ${directory} at epoch ${trainer.position.epoch + 1}, batch ${trainer.position.batch}, step ${trainer.position.step}`);
   log(
-    `gradscope: ${plan.name}: ${trainer.model.parameterCount()} parameters, ${data.train.dataset.length} training examples${data.validation ? `, ${data.validation.dataset.length} validation` : ""}, ${data.test.dataset.length} test; run directory ${directory}`,
+    `gradscope: ${name}: ${trainer.model.parameterCount()} parameters, ${data.train.dataset.length} training examples${data.validation ? `, ${data.validation.dataset.length} validation` : ""}, ${data.test.dataset.length} test; run directory ${directory}`,
   );
   let result: RunResult | null = null;
   try {

@@ -17,7 +17,7 @@ import { ProgressLogger } from "./callbacks/progress.ts";
 import { QuantityLogger } from "./callbacks/quantityLogger.ts";
 import { storeRecording } from "./callbacks/storeRecording.ts";
 import type { LossCurvature, PerSampleLoss } from "./customLoss.ts";
-import { type CustomLossSpec, defaultMetricNames, type LossSpec, type lossNames, lossSpecOf } from "./losses.ts";
+import { type CustomLossSpec, checkMetricsFit, defaultMetricNames, type LossSpec, type lossNames, lossSpecOf } from "./losses.ts";
 import { type Run, type RunDashboardOptions, type RunResult, type RunSummary, startRun } from "./run.ts";
 import { safeRunName } from "./runDirectory.ts";
 import { type Evaluation, type MetricSpec, Trainer, type TrainerPosition } from "./trainer.ts";
@@ -156,7 +156,7 @@ function schedulerOf(choice: SchedulerChoice, optimizer: Optimizer<BaseHyper>): 
 function quantitiesOf(options: LearnerOptions, loss: LossSpec | CustomLossSpec): Quantity[] {
   const trackEvery = options.trackEvery ?? 1;
   const requested = options.quantities === undefined ? [] : typeof options.quantities === "string" ? [options.quantities] : options.quantities;
-  const quantities = requested.flatMap((q) => (typeof q !== "string" ? [q] : createQuantities(q in configurations ? q : { [q]: true }, trackEvery)));
+  const quantities = requested.flatMap((q) => (typeof q !== "string" ? [q] : createQuantities(Object.hasOwn(configurations, q) ? q : { [q]: true }, trackEvery)));
   if (loss.name === "custom" && !loss.curvature) {
     const needing = quantities.find((q) => q.usesLossCurvature);
     if (needing) throw new Error(`gradscope: ${needing.name} needs the loss's curvature: pass lossCurvature to the Learner, or use a built-in loss`);
@@ -200,6 +200,10 @@ export class Learner {
     this.scheduler = options.scheduler && schedulerOf(options.scheduler, this.optimizer);
     this.quantities = quantitiesOf(options, this.loss);
     this.metrics = (options.metrics ?? (this.loss.name === "custom" ? [] : defaultMetricNames(this.loss))).map((m) => (typeof m === "string" ? { name: m } : m));
+    checkMetricsFit(
+      this.loss,
+      this.metrics.map((m) => m.name),
+    );
     const batchSize = options.batchSize ?? 32;
     const seed = options.seed ?? 0;
     const { train, validation, test } = options.data;
