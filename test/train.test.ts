@@ -236,7 +236,7 @@ optimizer: { name: sgd, lr: 0.05 }
   }
   assert.throws(
     () => loadConfigAndBuild(path, ["training.metrics=[mae, accuracy]"]),
-    /training.metrics.1: metric accuracy scores classification, but the mse loss trains regression; its metrics: mae, mse, rmse, r2/,
+    /training\.metrics\[1\]: metric accuracy scores classification, but the mse loss trains regression; its metrics: mae, mse, rmse, r2/,
   );
   assert.throws(() => loadConfigAndBuild(path, ["training.loss=cross_entropy"]), /data.classes: 0 means regression targets, which the cross_entropy loss cannot train/);
 });
