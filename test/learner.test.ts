@@ -278,7 +278,9 @@ test("array data: one array per example and float targets make a regression spli
   const learner = new Learner(
     options({ model, data: { train: { inputs, targets }, validation: { inputs, targets } }, loss: "mse", optimizer: { name: "sgd", lr: 0.5 }, store: false }),
   );
-  const result = await learner.fit({ epochs: 40 });
+  const fitting = learner.fit({ epochs: 40 });
+  await assert.rejects(learner.fit({ epochs: 1 }), /this Learner is already fitting; await its fit first/);
+  const result = await fitting;
   assert.equal(result.status, "completed");
   assert.ok(result.metrics.val_r2 > 0.99, `val_r2 ${result.metrics.val_r2}`);
   assert.ok(Math.abs(result.metrics.val_mse - result.metrics.val_loss) <= 1e-6 * result.metrics.val_loss);

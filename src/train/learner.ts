@@ -188,6 +188,7 @@ export class Learner {
   private readonly metrics: MetricSpec[];
   private readonly loaders: { train: DataLoader; validation?: DataLoader; test?: DataLoader };
   private run: Run | null = null;
+  private fitting = false;
   private dashboardRun: Run | null = null;
 
   constructor(readonly options: LearnerOptions) {
@@ -267,7 +268,16 @@ export class Learner {
    * resume that does not fit) rejects and creates or changes nothing.
    */
   async fit(fit: FitOptions): Promise<LearnerResult> {
-    if (this.run) throw new Error("gradscope: this Learner is already fitting");
+    if (this.fitting) throw new Error("gradscope: this Learner is already fitting; await its fit first");
+    this.fitting = true;
+    try {
+      return await this.startAndTrain(fit);
+    } finally {
+      this.fitting = false;
+    }
+  }
+
+  private async startAndTrain(fit: FitOptions): Promise<LearnerResult> {
     await this.closeDashboard();
     const runsDir = this.options.runsDir ?? "runs";
     const store = this.options.store === false ? null : new RunStore(this.options.store ?? join(runsDir, "gradscope.db"));
