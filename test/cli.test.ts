@@ -7,8 +7,8 @@ import { basename, join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
-import { claimRunDirectory, freeRunDirectory } from "../src/cli/runDirectory.ts";
 import { loadCheckpoint } from "../src/train/checkpoint.ts";
+import { claimRunDirectory, freeRunDirectory } from "../src/train/runDirectory.ts";
 
 // The CLI as users run it: bin/gradscope.js on the compiled dist/ (npm test builds it first).
 const bin = fileURLToPath(new URL("../bin/gradscope.js", import.meta.url));

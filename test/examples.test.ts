@@ -38,10 +38,15 @@ test("examples/fashion-mnist-2c2d.yaml builds the DeepOBS 2c2d and trains a few 
   assert.ok(readdirSync(runs).length >= 2);
 });
 
-test("examples/programmatic.ts trains through the library API", () => {
-  const result = spawnSync(process.execPath, ["--import", "tsx", "examples/programmatic.ts"], { cwd: root, encoding: "utf8" });
+test("examples/programmatic.ts trains a custom loss with the economy quantities through the Learner and records the run", () => {
+  const result = spawnSync(process.execPath, ["--import", "tsx", "examples/programmatic.ts", runs], { cwd: root, encoding: "utf8" });
   assert.equal(result.status, 0, result.stderr);
-  const accuracy = Number(/completed: test accuracy (\S+)/.exec(result.stdout)?.[1]);
-  assert.ok(accuracy > 0.75, result.stdout);
-  assert.match(result.stdout, /mean norm test \d/);
+  const ended = /completed: test accuracy ([\d.]+), mean norm test ([\d.]+) over (\d+) steps; run (\S+)/.exec(result.stdout);
+  assert.ok(ended, result.stdout);
+  assert.ok(Number(ended[1]) > 0.75, result.stdout);
+  assert.ok(Number(ended[2]) > 0, `mean norm test ${ended[2]}`);
+  // 38 batches an epoch for 8 epochs, tracked every 5 steps: steps 0, 5, ..., 300.
+  assert.equal(Number(ended[3]), 61);
+  assert.match(result.stdout, /^dashboard: http:\/\/127\.0\.0\.1:\d+\//m);
+  assert.equal(JSON.parse(readFileSync(join(ended[4], "summary.json"), "utf8")).status, "completed");
 });

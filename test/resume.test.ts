@@ -53,7 +53,7 @@ function actAt(child: ChildProcess, pattern: RegExp, act: () => void): Promise<{
 const timed = (key: string) => key === "epoch/epoch_seconds";
 const sampledByClock = (key: string) => key.startsWith("system/");
 
-/** Every (key, step, value) a store holds for its one run, by table, in key and step order. */
+/** Every (key, step, value) a store holds for its one run but the system samples, by table, in key and step order. */
 function storedRows(storePath: string): Record<string, unknown[][]> {
   const db = new Database(storePath, { readonly: true });
   try {

@@ -23,9 +23,7 @@ import { ModelCheckpoint } from "../train/callbacks/modelCheckpoint.ts";
 import { NanGuard } from "../train/callbacks/nanGuard.ts";
 import { ProgressLogger } from "../train/callbacks/progress.ts";
 import { QuantityLogger } from "../train/callbacks/quantityLogger.ts";
-import { StoreLogger } from "../train/callbacks/storeLogger.ts";
-import { StoreStopWatcher } from "../train/callbacks/storeStopWatcher.ts";
-import { SystemMonitor } from "../train/callbacks/systemMonitor.ts";
+import { storeRecording } from "../train/callbacks/storeRecording.ts";
 import { checkMetricsFit, defaultMetricNames } from "../train/losses.ts";
 import { type MetricSpec, Trainer } from "../train/trainer.ts";
 import { ConfigError, type LoadedConfig } from "./load.ts";
@@ -225,11 +223,8 @@ export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory:
   if (progress) callbacks.push(new ProgressLogger(training.epochs, data.train.batchesPerEpoch, c.progress.every, progress));
   if (loggers.csv) callbacks.push(new CsvLogger(join(runDirectory, "metrics.csv")));
   callbacks.push(new JsonlLogger(join(runDirectory, "log.jsonl"), loggers.jsonl.every));
-  let storeLogger: StoreLogger | undefined;
-  if (store) {
-    storeLogger = new StoreLogger(store.store, store.runId);
-    callbacks.push(storeLogger, new SystemMonitor(store.store, store.runId), new StoreStopWatcher(store.store, store.runId));
-  }
+  const recording = store ? storeRecording(store.store, store.runId) : undefined;
+  if (recording) callbacks.push(...recording.callbacks);
   // Last, so that the checkpoint captures the other callbacks' state after the epoch.
   callbacks.push(
     new ModelCheckpoint(join(runDirectory, "checkpoints"), loaded.raw, {
@@ -247,7 +242,7 @@ export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory:
     const created = new QuantityTracker(quantities, model, optimizer);
     tracker = created;
     backward = (loss, step) => created.backward(loss, step);
-    if (storeLogger) created.subscribe(storeLogger.logQuantity);
+    if (recording) created.subscribe(recording.logger.logQuantity);
     callbacks.unshift(new QuantityLogger(created, join(runDirectory, "quantities.jsonl")));
   }
   const trainer = new Trainer({

@@ -31,6 +31,7 @@ function loadRandomState(name: string, random: Random, state: unknown): void {
 
 /** A quantity built on a curvature diagonal h (BackPACK's DiagHessian or DiagGGN, per Cockpit's `curvature` option). */
 abstract class DiagonalCurvatureQuantity extends ScheduledQuantity {
+  readonly usesLossCurvature = true;
   readonly curvature: CurvatureKind;
   // Draws the Monte-Carlo samples of diag_ggn_mc.
   private readonly random: Random;
@@ -121,6 +122,7 @@ export class TICTrace extends TakeuchiQuantity {
  */
 export class HessMaxEV extends ScheduledQuantity {
   readonly name = "HessMaxEV";
+  readonly usesLossCurvature = true;
   private readonly random: Random;
 
   constructor(

@@ -87,6 +87,11 @@ export interface Quantity {
   readonly name: string;
   readonly schedule: StepSchedule;
   /**
+   * True when the quantity reads the loss's second derivative (curvature diagonals,
+   * Hessian-vector products): a custom loss must then come with its curvature factor.
+   */
+  readonly usesLossCurvature?: boolean;
+  /**
    * The extensions needed at `context.step` (merged with the other quantities'); asked when the
    * quantity is due, and for two-step quantities also at the step after a due one.
    */

@@ -6,8 +6,33 @@ export { NanGuard } from "./callbacks/nanGuard.ts";
 export { ProgressLogger } from "./callbacks/progress.ts";
 export { QuantityLogger } from "./callbacks/quantityLogger.ts";
 export { StoreLogger } from "./callbacks/storeLogger.ts";
+export { storeRecording } from "./callbacks/storeRecording.ts";
 export { STOP_REQUESTED, StoreStopWatcher } from "./callbacks/storeStopWatcher.ts";
 export { SystemMonitor } from "./callbacks/systemMonitor.ts";
 export { type Checkpoint, CheckpointError, captureCheckpoint, loadCheckpoint, restoreCheckpoint, saveCheckpoint } from "./checkpoint.ts";
-export { type LossSpec, lossNames } from "./losses.ts";
+export { customLoss, type LossCurvature, type PerSampleLoss } from "./customLoss.ts";
+export {
+  type ArrayData,
+  type FitOptions,
+  Learner,
+  type LearnerOptions,
+  type LearnerResult,
+  type LearnerSplit,
+  type OptimizerChoice,
+  type SchedulerChoice,
+} from "./learner.ts";
+export { type CustomLossSpec, type LossSpec, lossNames, type TrainingLoss } from "./losses.ts";
+export {
+  Run,
+  type RunDashboardOptions,
+  type RunParts,
+  type RunPlan,
+  type RunResult,
+  type RunSummary,
+  type RunTrainOptions,
+  type StopSignal,
+  startRun,
+  stopSignals,
+} from "./run.ts";
+export { claimRunDirectory, freeRunDirectory, safeRunName } from "./runDirectory.ts";
 export { type Evaluation, type FitResult, type MetricSpec, Trainer, type TrainerOptions, type TrainerPosition, type TrainerState } from "./trainer.ts";

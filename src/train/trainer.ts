@@ -10,7 +10,18 @@ import { clipGradNorm, clipGradValue, GradientAccumulation, gradientNorm } from 
 import type { BaseHyper, Optimizer } from "../optim/optimizer.ts";
 import type { Schedule } from "../optim/schedulers/scheduler.ts";
 import type { Callback, Logs } from "./callback.ts";
-import { checkMetricsFit, type LossSpec, metricBatch, metricClasses, perSampleLoss, targetClasses, targetTensor } from "./losses.ts";
+import {
+  type CustomLossSpec,
+  checkMetricsFit,
+  type LossSpec,
+  lossSpecOf,
+  metricBatch,
+  metricClasses,
+  perSampleLoss,
+  type TrainingLoss,
+  targetClasses,
+  targetTensor,
+} from "./losses.ts";
 
 /** A metric as configured: its name and options (e.g. `{ name: "top_k_accuracy", options: { k: 3 } }`). */
 export interface MetricSpec {
@@ -22,7 +33,11 @@ export interface MetricSpec {
 export interface TrainerOptions {
   model: Module;
   optimizer: Optimizer<BaseHyper>;
-  loss: LossSpec;
+  /**
+   * A built-in loss (`{ name: "cross_entropy" }`), or a function returning the per-sample losses
+   * [N] of a batch (its mean is trained), or `{ name: "custom", perSample, curvature }`.
+   */
+  loss: TrainingLoss;
   epochs: number;
   scheduler?: Schedule;
   /** When the scheduler steps: after every optimizer step (`batch`) or every epoch (default). */
@@ -100,6 +115,8 @@ const YIELD_EVERY_MS = 50;
  */
 export class Trainer {
   readonly options: Required<Pick<TrainerOptions, "schedulerInterval" | "accumulate" | "trackEvery" | "metrics" | "callbacks">> & TrainerOptions;
+  /** The loss as a spec (a loss function given as `loss` is a custom one). */
+  readonly loss: LossSpec | CustomLossSpec;
   position: TrainerPosition = { epoch: 0, batch: 0, step: 0 };
   history: Logs[] = [];
   private epochTotals = emptyTotals();
@@ -111,11 +128,14 @@ export class Trainer {
   private params: Tensor[] = [];
 
   constructor(options: TrainerOptions) {
-    this.options = { schedulerInterval: "epoch", accumulate: 1, trackEvery: 1, metrics: [], callbacks: [], ...options };
+    // An option given as undefined takes its default, as one left out does.
+    const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as TrainerOptions;
+    this.options = { schedulerInterval: "epoch", accumulate: 1, trackEvery: 1, metrics: [], callbacks: [], ...given };
     if (!Number.isInteger(options.epochs) || options.epochs < 1) throw new RangeError(`gradscope: training.epochs must be a positive integer, got ${options.epochs}`);
     this.accumulation = new GradientAccumulation(this.options.accumulate);
+    this.loss = lossSpecOf(options.loss);
     checkMetricsFit(
-      options.loss,
+      this.loss,
       this.options.metrics.map((m) => m.name),
     );
     const names = new Set<string>();
@@ -157,7 +177,7 @@ export class Trainer {
     this.stop = null;
     this.params = this.model.parameters();
     const { epochs } = this.options;
-    const classification = this.options.loss.name === "cross_entropy";
+    const classification = this.loss.name === "cross_entropy";
     this.call("onTrainBegin", { epoch: this.position.epoch, step: this.position.step });
     let lastYield = performance.now();
     while (this.position.epoch < epochs && !this.stopRequest()) {
@@ -222,8 +242,8 @@ export class Trainer {
   private trainBatch(x: Tensor, targets: Int32Array | Float32Array, classification: boolean, tracked: boolean): { loss: number; correct: number } {
     return scope(() => {
       const output = this.model.forward(x);
-      const y = targetTensor(this.options.loss, targets, output.shape);
-      const loss = mean(perSampleLoss(this.options.loss, output, y));
+      const y = targetTensor(this.loss, targets, output.shape);
+      const loss = mean(perSampleLoss(this.loss, output, y));
       if (this.options.backward) this.options.backward(loss, this.position.step, tracked);
       else backward(loss);
       return { loss: loss.item(), correct: classification ? countCorrect(output, targetClasses(targets, output.shape[1])) : 0 };
@@ -270,7 +290,7 @@ export class Trainer {
   evaluateWithMatrices(loader: DataLoader, prefix = ""): Evaluation {
     const wasTraining = this.model.training;
     this.model.eval();
-    const { loss } = this.options;
+    const { loss } = this;
     const classes = metricClasses(loss, loader.dataset.classes);
     const metrics: Metric<unknown>[] = this.options.metrics.map((m) => createMetric(m.name, classes, m.options));
     let lossSum = 0;

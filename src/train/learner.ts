@@ -1,0 +1,331 @@
+import { dirname, join } from "node:path";
+import { ArrayDataset } from "../data/dataset.ts";
+import { DataLoader } from "../data/loader.ts";
+import type { Module } from "../nn/module.ts";
+import { type BaseHyper, Optimizer } from "../optim/optimizer.ts";
+import { createOptimizer, createScheduler } from "../optim/registry.ts";
+import type { Schedule } from "../optim/schedulers/scheduler.ts";
+import type { Quantity } from "../quantities/quantity.ts";
+import { configurations, createQuantities } from "../quantities/registry.ts";
+import { QuantityTracker } from "../quantities/tracker.ts";
+import { RunStore } from "../store/runStore.ts";
+import type { Callback, Logs } from "./callback.ts";
+import { CsvLogger, JsonlLogger } from "./callbacks/loggers.ts";
+import { ModelCheckpoint } from "./callbacks/modelCheckpoint.ts";
+import { NanGuard } from "./callbacks/nanGuard.ts";
+import { ProgressLogger } from "./callbacks/progress.ts";
+import { QuantityLogger } from "./callbacks/quantityLogger.ts";
+import { storeRecording } from "./callbacks/storeRecording.ts";
+import type { LossCurvature, PerSampleLoss } from "./customLoss.ts";
+import { type CustomLossSpec, checkMetricsFit, defaultMetricNames, type LossSpec, type lossNames, lossSpecOf } from "./losses.ts";
+import { type Run, type RunDashboardOptions, type RunResult, type RunSummary, startRun } from "./run.ts";
+import { safeRunName } from "./runDirectory.ts";
+import { type Evaluation, type MetricSpec, Trainer, type TrainerPosition } from "./trainer.ts";
+
+/**
+ * Examples as arrays: inputs flat ([N × inputShape] values) or one array per example, and
+ * integer labels (classification) or float targets (regression), flat or one array per example.
+ */
+export interface ArrayData {
+  inputs: Float32Array | number[] | number[][];
+  targets: Int32Array | Float32Array | number[] | number[][];
+  /** The shape of one example's input; needed for flat inputs, else the length of `inputs[0]`. */
+  inputShape?: number[];
+  /**
+   * Labels' classes. Default: max label + 1 for Int32Array or integer targets, 0 (regression)
+   * for Float32Array, fractional or per-example array targets.
+   */
+  classes?: number;
+}
+
+/** A split of the data: a DataLoader, or arrays that the Learner batches (`batchSize`, train shuffled). */
+export type LearnerSplit = DataLoader | ArrayData;
+
+/** An optimizer, or its registry name and options (`{ name: "adam", lr: 1e-3 }`). */
+export type OptimizerChoice = Optimizer<BaseHyper> | ({ name: string } & Record<string, unknown>);
+
+/** A scheduler, or its registry name and options (`{ name: "cosine", t_max: 10 }`). */
+export type SchedulerChoice = Schedule | ({ name: string } & Record<string, unknown>);
+
+/** What a Learner trains and how it records the run. */
+export interface LearnerOptions {
+  /** The model: any Module (a `buildModel` result or your own). */
+  model: Module;
+  data: { train: LearnerSplit; validation?: LearnerSplit; test?: LearnerSplit };
+  /**
+   * A built-in loss by name, or a function returning the per-sample losses [N] of a batch (its
+   * mean is trained; sample n's loss depends on output row n only).
+   */
+  loss: (typeof lossNames)[number] | LossSpec | PerSampleLoss;
+  /**
+   * With a custom loss: the factor of its Hessian w.r.t. the output, which the curvature
+   * quantities (HessTrace, TICDiag, TICTrace, HessMaxEV) need; they refuse without it.
+   */
+  lossCurvature?: LossCurvature;
+  optimizer: OptimizerChoice;
+  scheduler?: SchedulerChoice;
+  /** When the scheduler steps (default `epoch`). */
+  schedulerInterval?: "batch" | "epoch";
+  /** Evaluation metrics (default: accuracy, or the regression metrics for mse; none for a custom loss). */
+  metrics?: Array<string | MetricSpec>;
+  /**
+   * Cockpit quantities: configuration names (`economy`, `business`, `full`), quantity names
+   * (`grad_norm`, `hess_max_ev`) and Quantity instances, mixed freely.
+   */
+  quantities?: string | Array<string | Quantity>;
+  /** Named quantities are computed every this many steps (default 1). */
+  trackEvery?: number;
+  /** Batch size for splits given as arrays (default 32). */
+  batchSize?: number;
+  /** Seeds the shuffling of array data (default 0). */
+  seed?: number;
+  /** Serve the live dashboard while training (`true`: 127.0.0.1, any free port). */
+  dashboard?: boolean | (RunDashboardOptions & { keepOpen?: boolean });
+  /** The run directory's parent (default `runs`, or the resumed run's parent). */
+  runsDir?: string;
+  /** The run's name (default `learner`). */
+  name?: string;
+  /** The run store's path (default `<runsDir>/gradscope.db`), or false for none. */
+  store?: string | false;
+  /** More callbacks, after the Learner's own NaN guard and before its loggers. */
+  callbacks?: Callback[];
+  /** Where progress messages go; `true` prints them and a progress line to stdout. */
+  log?: boolean | ((message: string) => void);
+}
+
+/** Options of `Learner.fit`. */
+export interface FitOptions {
+  epochs: number;
+  /** A run directory to continue from its checkpoints/latest.gsckpt (the same model, optimizer, loss). */
+  resume?: string;
+  /** Handle Ctrl-C and SIGTERM while training (as `gradscope train`); off by default. */
+  signals?: boolean;
+}
+
+/** How a fit ended, where the run is, and its final numbers. */
+export interface LearnerResult {
+  status: RunResult["status"];
+  reason?: string;
+  runId: string;
+  directory: string;
+  position: TrainerPosition;
+  history: Logs[];
+  /** The last epoch's logs (loss, metrics, val_*) merged with the test set's (test_*). */
+  metrics: Logs;
+  test?: Evaluation;
+  summary: RunSummary | null;
+  /** The dashboard's address (it stays open after the fit only with `dashboard.keepOpen`). */
+  dashboardUrl: string | null;
+}
+
+const toFloat32 = (values: Float32Array | number[] | number[][]) => (values instanceof Float32Array ? values : Float32Array.from((values as number[][]).flat()));
+
+function arrayDataset(data: ArrayData, split: string): ArrayDataset {
+  const nested = Array.isArray(data.inputs[0]);
+  const inputShape = data.inputShape ?? (nested ? [(data.inputs[0] as number[]).length] : undefined);
+  if (!inputShape) throw new Error(`gradscope: Learner data.${split}: flat inputs need inputShape`);
+  const targets = data.targets;
+  const perExample = Array.isArray(targets[0]);
+  const labels = targets instanceof Int32Array || (!(targets instanceof Float32Array) && !perExample && (targets as number[]).every(Number.isInteger));
+  const classes = data.classes ?? (labels ? Math.max(-1, ...Array.from(targets as ArrayLike<number>)) + 1 : 0);
+  const inputs = toFloat32(data.inputs);
+  const count = inputs.length / inputShape.reduce((a, b) => a * b, 1);
+  const flatTargets = classes > 0 ? Int32Array.from(targets as ArrayLike<number>) : toFloat32(targets as number[]);
+  const targetShape = classes > 0 || flatTargets.length === count ? [] : [flatTargets.length / count];
+  return new ArrayDataset(inputs, flatTargets, inputShape, classes, `Learner data.${split}`, targetShape);
+}
+
+function loaderOf(split: LearnerSplit, name: string, batchSize: number, train: boolean, seed: number): DataLoader {
+  if (split instanceof DataLoader) return split;
+  return new DataLoader(arrayDataset(split, name), { batchSize, shuffle: train, seed });
+}
+
+function optimizerOf(choice: OptimizerChoice, model: Module): Optimizer<BaseHyper> {
+  if (choice instanceof Optimizer) return choice;
+  const { name, ...options } = choice;
+  return createOptimizer(name, model.parameters(), options);
+}
+
+function schedulerOf(choice: SchedulerChoice, optimizer: Optimizer<BaseHyper>): Schedule {
+  if ("step" in choice && typeof choice.step === "function") return choice as Schedule;
+  const { name, ...options } = choice as { name: string } & Record<string, unknown>;
+  return createScheduler(name, optimizer, options);
+}
+
+/** The quantities a Learner tracks, refused by name when the loss cannot give what they need. */
+function quantitiesOf(options: LearnerOptions, loss: LossSpec | CustomLossSpec): Quantity[] {
+  const trackEvery = options.trackEvery ?? 1;
+  const requested = options.quantities === undefined ? [] : typeof options.quantities === "string" ? [options.quantities] : options.quantities;
+  const quantities = requested.flatMap((q) => (typeof q !== "string" ? [q] : createQuantities(Object.hasOwn(configurations, q) ? q : { [q]: true }, trackEvery)));
+  if (loss.name === "custom" && !loss.curvature) {
+    const needing = quantities.find((q) => q.usesLossCurvature);
+    if (needing) throw new Error(`gradscope: ${needing.name} needs the loss's curvature: pass lossCurvature to the Learner, or use a built-in loss`);
+  }
+  return quantities;
+}
+
+/**
+ * LMD4MLTraining's contract in TypeScript: one call trains a model of your own with live
+ * Cockpit diagnostics and records the run as `gradscope train` does — a run directory
+ * (config.yaml, checkpoints, metrics.csv, log.jsonl, quantities.jsonl, summary.json), a run in
+ * the store with its status and events, the dashboard if asked, checkpoints to resume from.
+ *
+ * ```ts
+ * const learner = new Learner({ model, data: { train, test }, loss: (out, y) => perSample, optimizer: { name: "sgd", lr: 0.1 }, quantities: ["economy"], dashboard: true });
+ * const result = await learner.fit({ epochs: 5 });
+ * ```
+ *
+ * Everything is checked at construction (the loss, quantity names, a curvature quantity with a
+ * custom loss that has no `lossCurvature`); the run directory and store row are created only
+ * once `fit` has built the run. The model and optimizer stay yours: nothing disposes them.
+ */
+export class Learner {
+  readonly model: Module;
+  readonly optimizer: Optimizer<BaseHyper>;
+  readonly scheduler?: Schedule;
+  readonly loss: LossSpec | CustomLossSpec;
+  readonly quantities: Quantity[];
+  private readonly metrics: MetricSpec[];
+  private readonly loaders: { train: DataLoader; validation?: DataLoader; test?: DataLoader };
+  private run: Run | null = null;
+  private fitting = false;
+  private dashboardRun: Run | null = null;
+
+  constructor(readonly options: LearnerOptions) {
+    this.model = options.model;
+    const loss = options.loss;
+    this.loss =
+      typeof loss === "string" ? lossSpecOf({ name: loss }) : typeof loss === "function" ? { name: "custom", perSample: loss, curvature: options.lossCurvature } : lossSpecOf(loss);
+    if (options.lossCurvature && this.loss.name !== "custom") throw new Error(`gradscope: lossCurvature is for a custom loss; the ${this.loss.name} loss has its own`);
+    this.optimizer = optimizerOf(options.optimizer, this.model);
+    this.scheduler = options.scheduler && schedulerOf(options.scheduler, this.optimizer);
+    this.quantities = quantitiesOf(options, this.loss);
+    this.metrics = (options.metrics ?? (this.loss.name === "custom" ? [] : defaultMetricNames(this.loss))).map((m) => (typeof m === "string" ? { name: m } : m));
+    checkMetricsFit(
+      this.loss,
+      this.metrics.map((m) => m.name),
+    );
+    const batchSize = options.batchSize ?? 32;
+    const seed = options.seed ?? 0;
+    const { train, validation, test } = options.data;
+    this.loaders = {
+      train: loaderOf(train, "train", batchSize, true, seed),
+      validation: validation && loaderOf(validation, "validation", batchSize, false, seed),
+      test: test && loaderOf(test, "test", batchSize, false, seed),
+    };
+    if (options.dashboard && options.store === false) throw new Error("gradscope: Learner dashboard needs the run store; drop store: false");
+  }
+
+  /** Resumes the run in `directory` from its latest checkpoint: `Learner.resume(dir, options).fit({ epochs })`. */
+  static resume(directory: string, options: LearnerOptions): { learner: Learner; fit(fit: Omit<FitOptions, "resume">): Promise<LearnerResult> } {
+    const learner = new Learner({ ...options, runsDir: options.runsDir ?? dirname(directory) });
+    return { learner, fit: (fit) => learner.fit({ ...fit, resume: directory }) };
+  }
+
+  /** Stops the current fit after the current step, as Ctrl-C: latest.gsckpt is saved and the run ends `interrupted`. */
+  requestStop(): void {
+    this.run?.interrupt();
+  }
+
+  private log(message: string): void {
+    const { log } = this.options;
+    if (log === true) process.stdout.write(`${message}\n`);
+    else if (typeof log === "function") log(message);
+  }
+
+  // What the run store and config.yaml record of this run (a Learner's run has no YAML config).
+  private config(epochs: number): Record<string, unknown> {
+    const { name, ...hyper } = { name: this.optimizer.name, ...this.optimizer.paramGroups[0].hyper };
+    return {
+      name: this.options.name ?? "learner",
+      seed: this.options.seed ?? 0,
+      model: { parameters: this.model.parameterCount() },
+      data: { train: this.loaders.train.dataset.length, batch_size: this.loaders.train.options.batchSize },
+      training: { epochs, loss: this.loss.name, track_every: this.options.trackEvery ?? 1 },
+      optimizer: { name, ...hyper },
+      quantities: this.quantities.map((q) => q.name),
+    };
+  }
+
+  private callbacks(directory: string, runId: string, store: RunStore | null, epochs: number, config: unknown): { callbacks: Callback[]; tracker?: QuantityTracker } {
+    const callbacks: Callback[] = [new NanGuard(), ...(this.options.callbacks ?? [])];
+    if (this.options.log === true) callbacks.push(new ProgressLogger(epochs, this.loaders.train.batchesPerEpoch));
+    callbacks.push(new CsvLogger(join(directory, "metrics.csv")), new JsonlLogger(join(directory, "log.jsonl")));
+    const recording = store ? storeRecording(store, runId) : null;
+    if (recording) callbacks.push(...recording.callbacks);
+    // Last, so that the checkpoint captures the other callbacks' state after the epoch.
+    callbacks.push(new ModelCheckpoint(join(directory, "checkpoints"), config));
+    if (this.quantities.length === 0) return { callbacks };
+    const tracker = new QuantityTracker(this.quantities, this.model, this.optimizer);
+    if (recording) tracker.subscribe(recording.logger.logQuantity);
+    callbacks.unshift(new QuantityLogger(tracker, join(directory, "quantities.jsonl")));
+    return { callbacks, tracker };
+  }
+
+  /**
+   * Trains for `epochs` (in all: a resumed run continues to that epoch) and records the run;
+   * resolves once it ended, with how it ended. A failure to start (a busy dashboard port, a
+   * resume that does not fit) rejects and creates or changes nothing.
+   */
+  async fit(fit: FitOptions): Promise<LearnerResult> {
+    if (this.fitting) throw new Error("gradscope: this Learner is already fitting; await its fit first");
+    this.fitting = true;
+    try {
+      return await this.startAndTrain(fit);
+    } finally {
+      this.fitting = false;
+    }
+  }
+
+  private async startAndTrain(fit: FitOptions): Promise<LearnerResult> {
+    await this.closeDashboard();
+    const runsDir = this.options.runsDir ?? "runs";
+    const store = this.options.store === false ? null : new RunStore(this.options.store ?? join(runsDir, "gradscope.db"));
+    const config = this.config(fit.epochs);
+    const { dashboard } = this.options;
+    const run = await startRun({
+      name: safeRunName(this.options.name ?? "learner"),
+      runsDir,
+      config,
+      store,
+      resume: fit.resume,
+      dashboard: dashboard ? (dashboard === true ? {} : dashboard) : undefined,
+      resumeHint: (directory) => `Learner.resume("${directory}", options).fit({ epochs })`,
+      log: (message) => this.log(message),
+      build: (directory, runId) => {
+        const { callbacks, tracker } = this.callbacks(directory, runId, store, fit.epochs, config);
+        const trainer = new Trainer({
+          model: this.model,
+          optimizer: this.optimizer,
+          scheduler: this.scheduler,
+          schedulerInterval: this.options.schedulerInterval,
+          loss: this.loss,
+          epochs: fit.epochs,
+          metrics: this.metrics,
+          trackEvery: this.options.trackEvery,
+          callbacks,
+          backward: tracker ? (loss, step) => tracker.backward(loss, step) : undefined,
+        });
+        return { trainer, dispose: () => tracker?.dispose() };
+      },
+    });
+    this.run = run;
+    if (run.dashboardUrl) this.log(`dashboard: ${run.dashboardUrl}`);
+    try {
+      const result = await run.train(this.loaders.train, { validation: this.loaders.validation, test: this.loaders.test, signals: fit.signals });
+      const metrics = { ...result.history.at(-1), ...result.test?.logs };
+      return { ...result, runId: run.runId, directory: run.directory, metrics, dashboardUrl: run.dashboardUrl };
+    } finally {
+      this.run = null;
+      if (typeof dashboard === "object" && dashboard.keepOpen) this.dashboardRun = run;
+      else await run.close();
+    }
+  }
+
+  /** Closes the dashboard a fit with `dashboard: { keepOpen: true }` left open. */
+  async closeDashboard(): Promise<void> {
+    const run = this.dashboardRun;
+    this.dashboardRun = null;
+    await run?.close();
+  }
+}

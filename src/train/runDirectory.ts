@@ -1,0 +1,41 @@
+import { existsSync, mkdirSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { stringify } from "yaml";
+import { createFolder, writeFileAtomic } from "./files.ts";
+
+const stamp = (date: Date) => date.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+
+/**
+ * A free run directory `runsDir/<name>-<yyyymmdd-hhmmss>`, with a numeric suffix when that
+ * directory exists or `taken(id)` says its id is used (e.g. in the run store). Not created:
+ * `claimRunDirectory` does that once the run is known to start.
+ */
+export function freeRunDirectory(runsDir: string, name: string, taken: (id: string) => boolean = () => false): string {
+  const base = join(runsDir, `${name}-${stamp(new Date())}`);
+  let directory = base;
+  for (let n = 2; existsSync(directory) || taken(basename(directory)); n++) directory = `${base}-${n}`;
+  return directory;
+}
+
+/**
+ * Creates the run directory (with its checkpoints folder) and writes the resolved config into it
+ * as config.yaml. The directory itself is created atomically: when another run created it first
+ * (two runs of one name in one second), nothing is written and the result is false.
+ */
+export function claimRunDirectory(directory: string, resolvedConfig: unknown): boolean {
+  createFolder(dirname(directory));
+  try {
+    mkdirSync(directory);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw error;
+  }
+  mkdirSync(join(directory, "checkpoints"));
+  writeFileAtomic(join(directory, "config.yaml"), stringify(resolvedConfig));
+  return true;
+}
+
+/** A run name as directory names take it: every run of other characters becomes one "-". */
+export function safeRunName(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]+/g, "-");
+}
