@@ -112,7 +112,7 @@ export function openDatabase(path: string, readonly = false): Database.Database 
     db = new Database(path, { readonly, fileMustExist: readonly });
     db.pragma("busy_timeout = 5000");
     if (!readonly) {
-      db.pragma("journal_mode = WAL");
+      enableWal(db);
       db.pragma("synchronous = NORMAL");
       migrate(db, path);
     }
@@ -121,6 +121,22 @@ export function openDatabase(path: string, readonly = false): Database.Database 
     db?.close();
     const message = (error as Error).message;
     throw new StoreOpenError(message.startsWith("gradscope: ") ? message : `gradscope: cannot open the run store ${path}: ${message}`);
+  }
+}
+
+// Switching a fresh file to WAL takes a moment alone with it, for which SQLite does not wait with
+// the busy timeout: processes opening a fresh store at once retry for as long as that timeout.
+function enableWal(db: Database.Database): void {
+  const deadline = Date.now() + 5000;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      db.pragma("journal_mode = WAL");
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== "SQLITE_BUSY" || Date.now() > deadline) throw error;
+      Atomics.wait(pause, 0, 0, 5);
+    }
   }
 }
 
