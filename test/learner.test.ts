@@ -12,6 +12,7 @@ import { crossEntropy } from "../src/engine/ops/losses.ts";
 import { sum } from "../src/engine/ops/reduce.ts";
 import { softmax } from "../src/engine/ops/softmax.ts";
 import { Random } from "../src/engine/random.ts";
+import { scope } from "../src/engine/scope.ts";
 import { liveTensorCount, type Tensor } from "../src/engine/tensor.ts";
 import { Tanh } from "../src/nn/activations.ts";
 import { Sequential } from "../src/nn/containers.ts";
@@ -285,4 +286,26 @@ test("array data: one array per example and float targets make a regression spli
   assert.ok(result.metrics.val_r2 > 0.99, `val_r2 ${result.metrics.val_r2}`);
   assert.ok(Math.abs(result.metrics.val_mse - result.metrics.val_loss) <= 1e-6 * result.metrics.val_loss);
   assert.throws(() => new Learner(options({ data: { train: { inputs: new Float32Array(4), targets: [0, 1] } } })), /Learner data\.train: flat inputs need inputShape/);
+});
+
+test("learner.predict gives the model's eval-mode outputs for a loader or arrays, in the data set's order, leaking nothing", async () => {
+  const inputs = Array.from({ length: 37 }, (_, i) => [Math.sin(i), Math.cos(3 * i)]);
+  const targets = inputs.map(([x]) => (x > 0 ? 1 : 0));
+  const random = new Random(2);
+  const model = new Sequential([new Linear(2, 4, { random }), Tanh(), new Linear(4, 2, { random })]);
+  const learner = new Learner(options({ model, data: { train: { inputs, targets } }, loss: "cross_entropy", optimizer: { name: "sgd", lr: 0.1 }, store: false, batchSize: 8 }));
+  await learner.fit({ epochs: 2 });
+  const before = liveTensorCount();
+  const expected = scope(() => model.predict(tensor(inputs.flat(), [37, 2])));
+  const fromArrays = learner.predict({ inputs, targets });
+  // A shuffling loader still predicts in the data set's order.
+  const dataset = blobs(23, 2, 2, 1, 0);
+  const fromLoader = learner.predict(new DataLoader(dataset, { batchSize: 5, shuffle: true, seed: 9 }));
+  const everyIndex = Int32Array.from({ length: dataset.length }, (_, i) => i);
+  const direct = scope(() => model.predict(tensor(dataset.batch(everyIndex).inputs, [dataset.length, 2])));
+  assert.deepEqual(fromArrays.shape, [37, 2]);
+  assert.deepEqual([...fromArrays.data], [...expected.data]);
+  assert.deepEqual([...fromLoader.data], [...direct.data]);
+  for (const t of [expected, fromArrays, fromLoader, direct]) t.dispose();
+  assert.equal(liveTensorCount(), before, "no tensor left behind");
 });

@@ -1,6 +1,9 @@
 import { dirname, join } from "node:path";
 import { ArrayDataset } from "../data/dataset.ts";
 import { DataLoader } from "../data/loader.ts";
+import { tensor } from "../engine/creation.ts";
+import { scope } from "../engine/scope.ts";
+import type { Tensor } from "../engine/tensor.ts";
 import type { Module } from "../nn/module.ts";
 import { type BaseHyper, Optimizer } from "../optim/optimizer.ts";
 import { createOptimizer, createScheduler } from "../optim/registry.ts";
@@ -220,6 +223,35 @@ export class Learner {
   static resume(directory: string, options: LearnerOptions): { learner: Learner; fit(fit: Omit<FitOptions, "resume">): Promise<LearnerResult> } {
     const learner = new Learner({ ...options, runsDir: options.runsDir ?? dirname(directory) });
     return { learner, fit: (fit) => learner.fit({ ...fit, resume: directory }) };
+  }
+
+  /**
+   * The model's outputs for every example of `data` (a DataLoader or arrays), in the data set's
+   * order, as `model.predict` computes them: eval mode under `noGrad()`, each module's mode
+   * restored. The loader's transforms apply, so pass one without augmentation. Returns a tensor
+   * [N, ...] that the caller owns.
+   */
+  predict(data: LearnerSplit): Tensor {
+    const loader = loaderOf(data, "predict", this.options.batchSize ?? 32, false, 0);
+    // The data set's own order, whether or not the loader shuffles for training.
+    const order = Int32Array.from({ length: loader.dataset.length }, (_, i) => i);
+    const outputs: Float32Array[] = [];
+    let shape: readonly number[] = [];
+    for (let index = 0; index < Math.ceil(order.length / loader.options.batchSize); index++) {
+      const batch = loader.batchAt(0, index, order);
+      scope(() => {
+        const output = this.model.predict(tensor(batch.inputs, [batch.size, ...loader.outputShape]), { batchSize: batch.size });
+        shape = output.shape.slice(1);
+        outputs.push(output.data.slice());
+      });
+    }
+    const values = new Float32Array(outputs.reduce((total, part) => total + part.length, 0));
+    let offset = 0;
+    for (const part of outputs) {
+      values.set(part, offset);
+      offset += part.length;
+    }
+    return tensor(values, [order.length, ...shape]);
   }
 
   /** Stops the current fit after the current step, as Ctrl-C: latest.gsckpt is saved and the run ends `interrupted`. */
