@@ -167,6 +167,18 @@ test("gradscope schema lists the built-in quantities' options, and a plug-in's w
   assert.deepEqual(quantitiesOf(withPlugin.stdout).grad_hist_1d, quantitiesOf(builtIn.stdout).grad_hist_1d);
 });
 
+test("the quantity reference derives from the definitions: docs/quantities.md is gradscope quantities' table, and a plug-in's quantity joins it", () => {
+  const builtIn = cli(["quantities"]);
+  assert.equal(builtIn.status, 0, builtIn.stderr);
+  const docs = readFileSync(join(root, "docs", "quantities.md"), "utf8");
+  assert.ok(docs.endsWith(builtIn.stdout), "docs/quantities.md ends with the table `gradscope quantities` prints (regenerate it when a definition changes)");
+  assert.match(builtIn.stdout, /\| `grad_hist_2d` \| GradHist2d \| .* \| `bins` \(\[40,50\]\), `range` \(\[\[-1,1\],\[-2,2\]\]\), `adapt` \|/);
+  const withPlugin = cli(["quantities", "--plugin", cliPlugin, "--json"]);
+  assert.equal(withPlugin.status, 0, withPlugin.stderr);
+  const listed = JSON.parse(withPlugin.stdout) as Array<{ configName: string; name: string; options: Array<{ name: string; default?: unknown }> }>;
+  assert.deepEqual(listed.at(-1), { configName: "scaled_loss", name: "ScaledLoss", description: "the mini-batch loss times scale", options: [{ name: "scale", default: 1 }] });
+});
+
 test("gradscope train --plugin trains with a plug-in's quantity from YAML; the store, the export and the dashboard's generic chart have it", { timeout: 120_000 }, async () => {
   const yaml = file("cli.yaml", config("  loss: true\n  scaled_loss: { scale: 2 }"));
   const without = cli(["train", "-q", "-c", yaml]);

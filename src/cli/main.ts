@@ -4,6 +4,7 @@ import { ConfigError } from "../config/load.ts";
 import { configJsonSchema } from "../config/schema.ts";
 import { MIN_TOKEN_LENGTH, tokenProblem } from "../dashboard/access.ts";
 import { packageFile } from "../engine/packageFiles.ts";
+import { quantityReference, quantityReferenceMarkdown } from "../quantities/reference.ts";
 import { StoreOpenError } from "../store/database.ts";
 import { CheckpointError } from "../train/checkpoint.ts";
 import { loadPlugins } from "./plugins.ts";
@@ -133,6 +134,15 @@ export async function main(argv: string[]): Promise<number> {
     .option("--store <path>", "the run store", defaultStorePath)
     .action((id: string, opts: { store: string; format: string; out: string }) => {
       code = exportCommand(id, opts);
+    });
+  program
+    .command("quantities")
+    .description("list every quantity (built in, and those a --plugin registers): config name, stored name, options and defaults")
+    .option(...pluginOption, collect, [])
+    .option("--json", "machine-readable output")
+    .action(async (opts: { plugin: string[]; json?: boolean }) => {
+      await loadPlugins(opts.plugin);
+      process.stdout.write(opts.json ? `${JSON.stringify(quantityReference(), null, 2)}\n` : `${quantityReferenceMarkdown()}\n`);
     });
   program
     .command("schema")

@@ -16,6 +16,7 @@ export {
   type StepInfo,
   summedStatistic,
 } from "./quantity.ts";
+export { type QuantityReference, quantityReference, quantityReferenceMarkdown } from "./reference.ts";
 export { configurations, createQuantities, quantityDefinitions, quantityNames, registerQuantity } from "./registry.ts";
 export { atSteps, every, logarithmic, type StepSchedule } from "./schedule.ts";
 export { collectQuantityValues, type PendingStepState, type QuantitySubscriber, QuantityTracker, type TrackerState } from "./tracker.ts";
