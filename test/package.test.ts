@@ -124,6 +124,13 @@ test("from the installed package a run trains with the economy quantities into t
   );
 });
 
+test("from the installed package a Learner trains a model of one's own with a per-sample loss of one's own and economy quantities, and its dashboard shows the run", () => {
+  const learner = installed.learner as { status: string; dashboardRuns: Array<[boolean, string]>; quantities: string[] };
+  assert.equal(learner.status, "completed");
+  assert.deepEqual(learner.dashboardRuns, [[true, "completed"]]);
+  assert.deepEqual(learner.quantities, ["quantities/Alpha", "quantities/InnerTest", "quantities/Loss", "quantities/NormTest", "quantities/OrthoTest"]);
+});
+
 test("a TypeScript user's code type-checks against the installed declarations, and internal names and deep imports do not", () => {
   // Without skipLibCheck: the declarations a user's code reaches name no type of a package the
   // user may not have installed (RunStore keeps its better-sqlite3 handle private, and its

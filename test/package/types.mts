@@ -3,7 +3,13 @@
 import * as gradscope from "gradscope";
 import {
   type Dashboard,
+  DataLoader,
   every,
+  Learner,
+  type LearnerResult,
+  Linear,
+  logSoftmax,
+  nllLoss,
   type QuantitySubscriber,
   type QuantityTracker,
   type QuantityValue,
@@ -30,6 +36,13 @@ export function serve(store: RunStore): Promise<Dashboard> {
 
 export function usage(): { x: Tensor; runs: RunRecord[]; epochs: TrainerOptions["epochs"]; due: boolean } {
   return { x: tensor([1, 2, 3, 4], [2, 2]), runs: new RunStore("runs/gradscope.db").listRuns(), epochs: 3, due: every(2)(4) };
+}
+
+export function learn(data: DataLoader): Promise<LearnerResult> {
+  // A per-sample loss of one's own: [N] values from the logits and labels.
+  const ownLoss = (logits: Tensor, labels: Tensor): Tensor => nllLoss(logSoftmax(logits), labels);
+  const learner = new Learner({ model: new Linear(4, 3), data: { train: data }, loss: ownLoss, optimizer: { name: "adam", lr: 1e-3 }, quantities: ["economy"], dashboard: true });
+  return learner.fit({ epochs: 1 });
 }
 
 // @ts-expect-error: an internal helper, not part of the public API
