@@ -7,6 +7,7 @@ import { initializeTensor, type Nonlinearity, type WeightInit, weightInitTypes }
 import { AdaptiveAvgPool2d, AvgPool2d, BatchNorm, Conv2d, Dropout, Embedding, LayerNorm, Linear, MaxPool2d } from "./layers.ts";
 import type { Module } from "./module.ts";
 import { SubsamplePad } from "./subsamplePad.ts";
+import { modelSummary } from "./summary.ts";
 
 /**
  * One node of a model spec: a layer (`{"type": "conv2d", "out_channels": 16, ...}`, PyTorch's
@@ -158,6 +159,8 @@ function inherited(path: string, spec: LayerSpec | ModelSpec, outer: Defaults): 
 interface BuildContext {
   random: Random;
   defaults: Defaults;
+  /** Every layer built so far (not the containers), for the model's summary. */
+  layers: Array<{ module: Module; type: string; outputShape: number[] }>;
 }
 
 interface Built {
@@ -353,8 +356,16 @@ function buildActivation(spec: LayerSpec, path: string): Module | null {
   }
 }
 
+const containerTypes = new Set(["sequential", "residual", "concat"]);
+
 /** Builds one node given the per-sample input shape; returns it with its output shape. */
 function buildNode(spec: LayerSpec, shape: number[], path: string, context: BuildContext): Built {
+  const built = buildAnyNode(spec, shape, path, context);
+  if (!containerTypes.has(spec.type)) context.layers.push({ module: built.module, type: spec.type, outputShape: built.shape });
+  return built;
+}
+
+function buildAnyNode(spec: LayerSpec, shape: number[], path: string, context: BuildContext): Built {
   if (spec === null || typeof spec !== "object") throw new SpecError(path, `expected a layer ({type: ...}), got ${JSON.stringify(spec)}`);
   switch (spec.type) {
     case "linear":
@@ -455,7 +466,9 @@ export function buildModel(spec: ModelSpec, inputShape: number[], seed = 0): { m
   const random = new Random(seed);
   const layers = "arch" in spec ? architectureLayers(spec as { arch: string }, inputShape) : (spec.layers as LayerSpec[]);
   const defaults = inherited("model", spec, { init: { type: "default" }, biasZero: false });
-  const { module, shape } = buildSequential(nodeList("model.layers", layers, false), inputShape, "model.layers", { random, defaults });
+  const context: BuildContext = { random, defaults, layers: [] };
+  const { module, shape } = buildSequential(nodeList("model.layers", layers, false), inputShape, "model.layers", context);
+  module.layerSummary = modelSummary(module, inputShape, shape, context.layers);
   return { model: named(module), outputShape: shape };
 }
 
@@ -465,6 +478,8 @@ export function buildModel(spec: ModelSpec, inputShape: number[], seed = 0): { m
  * the bare names `weight`, `bias`.
  */
 export function buildNetwork(node: LayerSpec, inputShape: number[], seed = 0): { model: Module; outputShape: number[] } {
-  const { module, shape } = buildNode(node, inputShape, "model", { random: new Random(seed), defaults: { init: { type: "default" }, biasZero: false } });
+  const context: BuildContext = { random: new Random(seed), defaults: { init: { type: "default" }, biasZero: false }, layers: [] };
+  const { module, shape } = buildNode(node, inputShape, "model", context);
+  module.layerSummary = modelSummary(module, inputShape, shape, context.layers);
   return { model: named(module), outputShape: shape };
 }
