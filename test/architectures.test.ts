@@ -50,12 +50,15 @@ test("every CIFAR variant runs forward on a batch of 2 3x32x32 images to [2, cla
   }
 });
 
-test("ImageNet variants run forward on smaller images (their pooling adapts), with other input channels", () => {
+test("ImageNet variants run forward, on smaller images where their pooling adapts, also with one input channel", () => {
   assert.deepEqual(forwardShape("resnet18", "imagenet", [1, 64, 64], 5, 1), [1, 5]);
   assert.deepEqual(forwardShape("mobilenet_v2", "imagenet", [3, 64, 64], 5, 1), [1, 5]);
   assert.deepEqual(forwardShape("mobilenet_v1", "imagenet", [3, 64, 64], 5, 1), [1, 5]);
   assert.deepEqual(forwardShape("densenet121", "imagenet", [3, 64, 64], 5, 1), [1, 5]);
   assert.deepEqual(forwardShape("googlenet", "imagenet", [3, 64, 64], 5, 1), [1, 5]);
+  assert.deepEqual(forwardShape("resnet50", "imagenet", [3, 64, 64], 5, 1), [1, 5]);
+  // AlexNet's and VGG's adaptive pooling only shrinks: AlexNet needs its 224x224 input (VGG too, at 7.6 G mult-adds and more).
+  assert.deepEqual(forwardShape("alexnet", "imagenet", [3, 224, 224], 5, 1), [1, 5]);
 });
 
 test("LeNet-5 is ReLU with max pooling by default and tanh with average pooling as variant classic", () => {
