@@ -7,6 +7,7 @@ import type * as z from "zod";
 import { buildData, buildTraining } from "../src/config/build.ts";
 import { ConfigError, loadConfig } from "../src/config/load.ts";
 import { configJsonSchema, configSchema, quantitiesSchema } from "../src/config/schema.ts";
+import { architectureNames } from "../src/nn/spec.ts";
 import { createQuantities, quantityNames } from "../src/quantities/index.ts";
 import { configurations } from "../src/quantities/registry.ts";
 
@@ -167,13 +168,11 @@ test("a value that fits no form of a union names the place, the field and the fo
   const noModel = file("no-model.yaml", "data: { source: spirals }\ntraining: { epochs: 1 }\noptimizer: { name: sgd, lr: 0.1 }\n");
   assert.equal(
     configErrorOf([noModel]),
-    `${noModel}:1:1: model: required; expected {arch: mlp | lenet5 | 2c2d | 3c3d, hidden?, activation?, classes?} or {layers: [{type: string, ...}, ...], init?, bias_init?}`,
+    `${noModel}:1:1: model: required; expected {arch: ${architectureNames.join(" | ")}, variant?, hidden?, activation?, classes?} or {layers: [{type: string, ...}, ...], init?, bias_init?}`,
   );
-  assert.equal(configErrorOf([base], ["model.arch=resnet"]), 'command-line override "model.arch=resnet": model.arch: got "resnet"; expected one of mlp, lenet5, 2c2d, 3c3d');
-  assert.equal(
-    configErrorOf([base], ["model.arch=lenet"]),
-    'command-line override "model.arch=lenet": model.arch: got "lenet" (did you mean "lenet5"?); expected one of mlp, lenet5, 2c2d, 3c3d',
-  );
+  const archs = architectureNames.join(", ");
+  assert.equal(configErrorOf([base], ["model.arch=transformer"]), `command-line override "model.arch=transformer": model.arch: got "transformer"; expected one of ${archs}`);
+  assert.equal(configErrorOf([base], ["model.arch=lenet"]), `command-line override "model.arch=lenet": model.arch: got "lenet" (did you mean "lenet5"?); expected one of ${archs}`);
   assert.match(
     configErrorOf([base], ["quantities=economyy"]),
     /^command-line override "quantities=economyy": quantities: got "economyy" \(did you mean "economy"\?\); expected economy \| business \| full or \{loss\?, time\?, /,

@@ -10,6 +10,7 @@ import { CheckpointError } from "../train/checkpoint.ts";
 import { loadPlugins } from "./plugins.ts";
 import { predictCommand } from "./predict.ts";
 import { defaultStorePath, exportCommand, exportFormats, runsActions, runsCommand } from "./runs.ts";
+import { summaryCommand } from "./summary.ts";
 import { ExitCode, evalCommand, trainCommand } from "./train.ts";
 import { type ServeOptions, uiCommand } from "./ui.ts";
 import { UsageError } from "./usageError.ts";
@@ -22,6 +23,11 @@ const portNumber = (text: string) => {
   const port = Number(text);
   if (!/^\d+$/.test(text) || port > 65535) throw new InvalidArgumentError(`expected a port number 0-65535, got "${text}"`);
   return port;
+};
+
+const positiveInteger = (text: string) => {
+  if (!/^\d+$/.test(text) || Number(text) < 1) throw new InvalidArgumentError(`expected a positive whole number, got "${text}"`);
+  return Number(text);
 };
 
 // An empty or short token would leave a non-loopback dashboard open to anyone.
@@ -143,6 +149,19 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (opts: { plugin: string[]; json?: boolean }) => {
       await loadPlugins(opts.plugin);
       process.stdout.write(opts.json ? `${JSON.stringify(quantityReference(), null, 2)}\n` : `${quantityReferenceMarkdown()}\n`);
+    });
+  program
+    .command("summary")
+    .description("print every layer of a model with its output shape, parameters and multiply-adds per example, and the totals")
+    .option("-c, --config <file>", "a config file whose model to show (repeatable)", collect, [])
+    .option("--arch <name>", "a named architecture instead of a config (e.g. resnet18)")
+    .option("--variant <name>", "the architecture's variant: imagenet or cifar (lenet5: modern or classic)")
+    .option("--classes <n>", "the architecture's number of classes (default 10)", positiveInteger)
+    .option("--input <shape>", "the per-example input shape, e.g. 3,224,224 (with -c: instead of loading the data)")
+    .option("--json", "machine-readable output")
+    .argument("[overrides...]", "key.path=value overrides of the config")
+    .action((overrides: string[], opts: { config: string[]; arch?: string; variant?: string; classes?: number; input?: string; json?: boolean }) => {
+      code = summaryCommand({ configs: opts.config, overrides, arch: opts.arch, variant: opts.variant, classes: opts.classes, input: opts.input, json: opts.json });
     });
   program
     .command("schema")

@@ -1,6 +1,7 @@
 import * as z from "zod";
 import { transformTypes } from "../data/transforms.ts";
 import { metricNames } from "../metrics/registry.ts";
+import { architectureNames } from "../nn/spec.ts";
 import { optimizerDefaults, optimizerNames, schedulerNames, schedulerOptionNames } from "../optim/registry.ts";
 import { entrySchema } from "../quantities/definition.ts";
 import { configurations, quantityDefinitions } from "../quantities/registry.ts";
@@ -39,7 +40,8 @@ const layer = z.looseObject({ type: z.string() });
 /** The `model` section: a named architecture or a layer list. */
 export const modelSchema = z.union([
   z.strictObject({
-    arch: z.enum(["mlp", "lenet5", "2c2d", "3c3d"]),
+    arch: z.enum(architectureNames as [string, ...string[]]),
+    variant: z.string().optional().describe("imagenet or cifar for the image classifiers (default: imagenet from 64x64 inputs up), classic or modern for lenet5"),
     hidden: z.array(positiveInt).optional(),
     activation: z.string().optional(),
     classes: positiveInt.optional(),

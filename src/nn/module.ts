@@ -4,6 +4,7 @@ import { slice } from "../engine/ops/shape.ts";
 import { scope } from "../engine/scope.ts";
 import { shapeString } from "../engine/shapes.ts";
 import { Tensor } from "../engine/tensor.ts";
+import type { ModelSummary } from "./summary.ts";
 
 /** A serialized tensor of a state dict. */
 export interface StateEntry {
@@ -31,6 +32,8 @@ export interface PredictOptions {
 export abstract class Module {
   /** Train mode (dropout active, batch norm uses batch statistics). */
   training = true;
+  /** The layer table of a model built from a spec, which knows its input shape; see `summary`. */
+  layerSummary: ModelSummary | null = null;
   private readonly parameterSlots = new Map<string, Tensor | null>();
   private readonly bufferSlots = new Map<string, Tensor>();
   private readonly childSlots = new Map<string, Module>();
@@ -93,6 +96,16 @@ export abstract class Module {
   /** Total number of parameter scalars. */
   parameterCount(): number {
     return this.parameters().reduce((total, p) => total + p.size, 0);
+  }
+
+  /**
+   * Every layer with its output shape, parameters and multiply-adds per example, and the
+   * totals (Keras's `model.summary()`, torchinfo); `summaryText` prints it as a table. Only a
+   * model built from a spec (`buildModel`, a config's `model`) has one.
+   */
+  summary(): ModelSummary {
+    if (!this.layerSummary) throw new Error("gradscope: summary: this module was not built from a model spec (buildModel), so its input shape is unknown");
+    return this.layerSummary;
   }
 
   /** Sets train mode on this module and every descendant. */

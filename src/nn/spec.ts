@@ -1,10 +1,13 @@
 import { convOutputSize } from "../engine/ops/im2col.ts";
 import { Random } from "../engine/random.ts";
 import { ELU, Flatten, GELU, Hardswish, LeakyReLU, LogSoftmax, Mish, ReLU, ReLU6, SELU, Sigmoid, SiLU, Softmax, Softplus, Tanh } from "./activations.ts";
+import { architectures, defaultVariant } from "./architectures/index.ts";
 import { Concat, Residual, Sequential } from "./containers.ts";
 import { initializeTensor, type Nonlinearity, type WeightInit, weightInitTypes } from "./init.ts";
 import { AdaptiveAvgPool2d, AvgPool2d, BatchNorm, Conv2d, Dropout, Embedding, LayerNorm, Linear, MaxPool2d } from "./layers.ts";
 import type { Module } from "./module.ts";
+import { SubsamplePad } from "./subsamplePad.ts";
+import { modelSummary } from "./summary.ts";
 
 /**
  * One node of a model spec: a layer (`{"type": "conv2d", "out_channels": 16, ...}`, PyTorch's
@@ -42,6 +45,7 @@ const layerTypes = [
   "sequential",
   "residual",
   "concat",
+  "subsample_pad",
   ...activationTypes,
 ];
 
@@ -155,6 +159,8 @@ function inherited(path: string, spec: LayerSpec | ModelSpec, outer: Defaults): 
 interface BuildContext {
   random: Random;
   defaults: Defaults;
+  /** Every layer built so far (not the containers), for the model's summary. */
+  layers: Array<{ module: Module; type: string; outputShape: number[] }>;
 }
 
 interface Built {
@@ -301,6 +307,17 @@ function buildConcat(spec: LayerSpec, shape: number[], path: string, context: Bu
   };
 }
 
+function buildSubsamplePad(spec: LayerSpec, shape: number[], path: string): Built {
+  if (shape.length !== 3) throw new SpecError(path, `subsample_pad needs a [C, H, W] input, got [${shape.join(", ")}]`);
+  const stride = integer(path, spec, "stride", 2);
+  const out = integer(path, spec, "out_channels", shape[0]);
+  if (stride < 1) throw new SpecError(`${path}.stride`, `expected a positive integer, got ${stride}`);
+  if (out < shape[0] || (out - shape[0]) % 2 !== 0) {
+    throw new SpecError(`${path}.out_channels`, `is ${out}; expected the input's ${shape[0]} channels plus an even number (the zero channels go half before, half after)`);
+  }
+  return { module: new SubsamplePad(stride, shape[0], out), shape: [out, Math.ceil(shape[1] / stride), Math.ceil(shape[2] / stride)] };
+}
+
 function buildActivation(spec: LayerSpec, path: string): Module | null {
   switch (spec.type) {
     case "relu":
@@ -339,8 +356,16 @@ function buildActivation(spec: LayerSpec, path: string): Module | null {
   }
 }
 
+const containerTypes = new Set(["sequential", "residual", "concat"]);
+
 /** Builds one node given the per-sample input shape; returns it with its output shape. */
 function buildNode(spec: LayerSpec, shape: number[], path: string, context: BuildContext): Built {
+  const built = buildAnyNode(spec, shape, path, context);
+  if (!containerTypes.has(spec.type)) context.layers.push({ module: built.module, type: spec.type, outputShape: built.shape });
+  return built;
+}
+
+function buildAnyNode(spec: LayerSpec, shape: number[], path: string, context: BuildContext): Built {
   if (spec === null || typeof spec !== "object") throw new SpecError(path, `expected a layer ({type: ...}), got ${JSON.stringify(spec)}`);
   switch (spec.type) {
     case "linear":
@@ -377,6 +402,8 @@ function buildNode(spec: LayerSpec, shape: number[], path: string, context: Buil
       return buildResidual(spec, shape, path, context);
     case "concat":
       return buildConcat(spec, shape, path, context);
+    case "subsample_pad":
+      return buildSubsamplePad(spec, shape, path);
     default: {
       const activation = buildActivation(spec, path);
       if (activation) return { module: activation, shape };
@@ -396,69 +423,31 @@ function buildSequential(layers: LayerSpec[], inputShape: number[], path: string
   return { module: new Sequential(modules), shape };
 }
 
-/** Expands a named architecture into its layer list (DeepOBS definitions for 2c2d and 3c3d). */
+/** The names `model.arch` accepts. */
+export const architectureNames = ["mlp", ...Object.keys(architectures)];
+
+/**
+ * Expands a named architecture into its layer list for inputs of per-sample shape `inputShape`,
+ * with its `variant` (see src/nn/architectures) and `classes` (default 10).
+ */
 export function architectureLayers(spec: { arch: string } & Record<string, unknown>, inputShape: number[]): LayerSpec[] {
-  const classes = (spec.classes as number | undefined) ?? 10;
-  switch (spec.arch) {
-    case "mlp": {
-      const hidden = (spec.hidden as number[] | undefined) ?? [256, 128];
-      const activation = (spec.activation as string | undefined) ?? "relu";
-      const layers: LayerSpec[] = inputShape.length > 1 ? [{ type: "flatten" }] : [];
-      for (const width of hidden) layers.push({ type: "linear", out: width }, { type: activation });
-      layers.push({ type: "linear", out: classes });
-      return layers;
-    }
-    case "lenet5":
-      return [
-        { type: "conv2d", out_channels: 6, kernel_size: 5, padding: 2 },
-        { type: "relu" },
-        { type: "maxpool2d", kernel_size: 2 },
-        { type: "conv2d", out_channels: 16, kernel_size: 5 },
-        { type: "relu" },
-        { type: "maxpool2d", kernel_size: 2 },
-        { type: "flatten" },
-        { type: "linear", out: 120 },
-        { type: "relu" },
-        { type: "linear", out: 84 },
-        { type: "relu" },
-        { type: "linear", out: classes },
-      ];
-    case "2c2d":
-      return [
-        { type: "conv2d", out_channels: 32, kernel_size: 5, padding: 2 },
-        { type: "relu" },
-        { type: "maxpool2d", kernel_size: 2 },
-        { type: "conv2d", out_channels: 64, kernel_size: 5, padding: 2 },
-        { type: "relu" },
-        { type: "maxpool2d", kernel_size: 2 },
-        { type: "flatten" },
-        { type: "linear", out: 1024 },
-        { type: "relu" },
-        { type: "linear", out: classes },
-      ];
-    case "3c3d":
-      return [
-        { type: "conv2d", out_channels: 64, kernel_size: 5 },
-        { type: "relu" },
-        { type: "maxpool2d", kernel_size: 3, stride: 2, padding: 1 },
-        { type: "conv2d", out_channels: 96, kernel_size: 3 },
-        { type: "relu" },
-        { type: "maxpool2d", kernel_size: 3, stride: 2, padding: 1 },
-        { type: "conv2d", out_channels: 128, kernel_size: 3, padding: 1 },
-        { type: "relu" },
-        { type: "maxpool2d", kernel_size: 3, stride: 2, padding: 1 },
-        { type: "flatten" },
-        { type: "linear", out: 512 },
-        { type: "relu" },
-        { type: "linear", out: 256 },
-        { type: "relu" },
-        { type: "linear", out: classes },
-      ];
-    default: {
-      const hint = closestName(spec.arch, ["mlp", "lenet5", "2c2d", "3c3d"]);
-      throw new SpecError("model.arch", `unknown architecture ${JSON.stringify(spec.arch)}${hint ? ` (did you mean "${hint}"?)` : ""}; known: mlp, lenet5, 2c2d, 3c3d`);
-    }
+  const classes = spec.classes ?? 10;
+  if (typeof classes !== "number" || !Number.isInteger(classes) || classes < 1) throw new SpecError("model.classes", `expected a positive integer, got ${JSON.stringify(classes)}`);
+  if (spec.arch === "mlp") {
+    const hidden = (spec.hidden as number[] | undefined) ?? [256, 128];
+    const activation = (spec.activation as string | undefined) ?? "relu";
+    const layers: LayerSpec[] = inputShape.length > 1 ? [{ type: "flatten" }] : [];
+    for (const width of hidden) layers.push({ type: "linear", out: width }, { type: activation });
+    layers.push({ type: "linear", out: classes });
+    return layers;
   }
+  const architecture = Object.hasOwn(architectures, spec.arch) ? architectures[spec.arch] : undefined;
+  if (!architecture) throw new SpecError("model.arch", `unknown architecture ${JSON.stringify(spec.arch)}${hinted(String(spec.arch), architectureNames)}`);
+  const variant = spec.variant ?? defaultVariant(architecture, inputShape);
+  if (typeof variant !== "string" || !architecture.variants.includes(variant)) {
+    throw new SpecError("model.variant", `${spec.arch} has no variant ${JSON.stringify(variant)}; expected ${architecture.variants.join(" or ")}`);
+  }
+  return architecture.layers({ variant, classes });
 }
 
 // Parameters carry their dotted names, so that engine errors (a batch norm in train mode under
@@ -477,7 +466,9 @@ export function buildModel(spec: ModelSpec, inputShape: number[], seed = 0): { m
   const random = new Random(seed);
   const layers = "arch" in spec ? architectureLayers(spec as { arch: string }, inputShape) : (spec.layers as LayerSpec[]);
   const defaults = inherited("model", spec, { init: { type: "default" }, biasZero: false });
-  const { module, shape } = buildSequential(nodeList("model.layers", layers, false), inputShape, "model.layers", { random, defaults });
+  const context: BuildContext = { random, defaults, layers: [] };
+  const { module, shape } = buildSequential(nodeList("model.layers", layers, false), inputShape, "model.layers", context);
+  module.layerSummary = modelSummary(module, inputShape, shape, context.layers);
   return { model: named(module), outputShape: shape };
 }
 
@@ -487,6 +478,8 @@ export function buildModel(spec: ModelSpec, inputShape: number[], seed = 0): { m
  * the bare names `weight`, `bias`.
  */
 export function buildNetwork(node: LayerSpec, inputShape: number[], seed = 0): { model: Module; outputShape: number[] } {
-  const { module, shape } = buildNode(node, inputShape, "model", { random: new Random(seed), defaults: { init: { type: "default" }, biasZero: false } });
+  const context: BuildContext = { random: new Random(seed), defaults: { init: { type: "default" }, biasZero: false }, layers: [] };
+  const { module, shape } = buildNode(node, inputShape, "model", context);
+  module.layerSummary = modelSummary(module, inputShape, shape, context.layers);
   return { model: named(module), outputShape: shape };
 }
