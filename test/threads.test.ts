@@ -15,9 +15,11 @@ import { type GemmArgs, gemm, gemmRowsOfB, gramLower, MIN_GEMM_WORK_PER_THREAD, 
 import { engineMemory } from "../src/engine/memory.ts";
 import { batchNorm } from "../src/engine/ops/batchnorm.ts";
 import { mul } from "../src/engine/ops/binary.ts";
+import { type Conv2dOptions, conv2d, isMostlyZero } from "../src/engine/ops/conv2d.ts";
 import { layerNorm } from "../src/engine/ops/layernorm.ts";
 import { sum } from "../src/engine/ops/reduce.ts";
 import { scope } from "../src/engine/scope.ts";
+import { sizeOf } from "../src/engine/shapes.ts";
 import { Tensor } from "../src/engine/tensor.ts";
 import { partsFor, splitRange } from "../src/engine/threads/partition.ts";
 import { setThreads, threadCount } from "../src/engine/threads/settings.ts";
@@ -181,6 +183,56 @@ test("batch norm and layer norm, forward and backward, are bit-identical at 1, 2
       return bytes;
     });
     assertSameBytes(results, `normalization of [${shape.join(", ")}]`);
+  }
+});
+
+// The bytes of `outputs` (forward results and gradients) at each thread count, each run in a
+// scope of its own.
+function tensorsAtEachThreadCount(outputs: () => Tensor[]): Buffer[] {
+  const before = threadCount();
+  try {
+    return threadCounts.map((threads) => {
+      setThreads(threads);
+      return scope(() => Buffer.concat(outputs().map((t) => Buffer.from(t.data.slice().buffer))));
+    });
+  } finally {
+    setThreads(before);
+  }
+}
+
+// An output gradient with a fraction of about `density` nonzero (0.2: as ReLU and max-pooling
+// leave it; 1: dense), at random places.
+function outputGradient(size: number, density: number, seed: number): number[] {
+  const values = randomValues(size, seed);
+  const keep = randomValues(size, seed + 1);
+  return values.map((value, i) => (density >= 1 || Math.abs(keep[i]) < density / 0.8 ? value : 0));
+}
+
+test("conv2d forward, input, weight and bias gradients are bit-identical at 1, 2 and 4 threads", () => {
+  // Planes of at least 64 positions (per-sample GEMMs, split by samples) and one below (chunked
+  // GEMMs); batches that are not multiples of the weight gradient's 8-sample chunks or of the
+  // thread count; dense and mostly zero output gradients (the sparse input gradient).
+  const cases: Array<{ input: number[]; weight: number[]; options: Conv2dOptions; density: number }> = [
+    { input: [24, 1, 28, 28], weight: [16, 1, 3, 3], options: { padding: 1 }, density: 1 },
+    { input: [10, 16, 14, 14], weight: [32, 16, 3, 3], options: { padding: 1 }, density: 0.2 },
+    { input: [9, 16, 32, 32], weight: [24, 8, 3, 3], options: { padding: 2, stride: 2, dilation: 2, groups: 2 }, density: 1 },
+    { input: [9, 16, 32, 32], weight: [24, 8, 3, 3], options: { padding: [1, 2], stride: [2, 1], groups: 2 }, density: 0.15 },
+    { input: [13, 8, 6, 6], weight: [16, 8, 3, 3], options: { padding: 1 }, density: 0.2 },
+  ];
+  for (const { input, weight: weightShape, options, density } of cases) {
+    const what = `conv2d of [${input.join(", ")}] with [${weightShape.join(", ")}] ${JSON.stringify(options)} density ${density}`;
+    const results = tensorsAtEachThreadCount(() => {
+      const x = parameter(randomValues(sizeOf(input), 31), input);
+      const weight = parameter(randomValues(sizeOf(weightShape), 32), weightShape);
+      const bias = parameter(randomValues(weightShape[0], 33), [weightShape[0]]);
+      const y = conv2d(x, weight, bias, options);
+      const gradOut = tensor(outputGradient(y.size, density, 34), y.shape);
+      assert.equal(isMostlyZero(gradOut), density < 0.3, `${what}: the output gradient takes the intended path`);
+      backward(sum(mul(y, gradOut)));
+      return [y, x.grad as Tensor, weight.grad as Tensor, bias.grad as Tensor];
+    });
+    assertSameBytes(results, what);
+    assert.ok(!new Float32Array(results[0].buffer, results[0].byteOffset, results[0].length / 4).some(Number.isNaN), `${what}: every entry is written`);
   }
 });
 
