@@ -10,14 +10,16 @@ import { loadConfig } from "../src/config/load.ts";
 import { backward } from "../src/engine/autograd.ts";
 import { ones, parameter, tensor, zeros } from "../src/engine/creation.ts";
 import { MIN_CHANNEL_ELEMENTS_PER_THREAD } from "../src/engine/kernels/channels.ts";
-import { MIN_UPDATE_ELEMENTS_PER_THREAD } from "../src/engine/kernels/elementwise.ts";
+import { MIN_ELEMENTWISE_PER_THREAD, MIN_UPDATE_ELEMENTS_PER_THREAD } from "../src/engine/kernels/elementwise.ts";
 import { type GemmArgs, gemm, gemmRowsOfB, gramLower, MIN_GEMM_WORK_PER_THREAD, sparseDenseProduct } from "../src/engine/kernels/gemm.ts";
 import { engineMemory } from "../src/engine/memory.ts";
 import { batchNorm } from "../src/engine/ops/batchnorm.ts";
-import { mul } from "../src/engine/ops/binary.ts";
+import { add, div, mul, sub } from "../src/engine/ops/binary.ts";
 import { type Conv2dOptions, conv2d, isMostlyZero } from "../src/engine/ops/conv2d.ts";
 import { layerNorm } from "../src/engine/ops/layernorm.ts";
+import { avgPool2d, maxPool2d, maxPool2dRelu } from "../src/engine/ops/pool.ts";
 import { sum } from "../src/engine/ops/reduce.ts";
+import { exp, leakyRelu, relu, sigmoid, sqrt, tanh } from "../src/engine/ops/unary.ts";
 import { scope } from "../src/engine/scope.ts";
 import { sizeOf } from "../src/engine/shapes.ts";
 import { Tensor } from "../src/engine/tensor.ts";
@@ -233,6 +235,46 @@ test("conv2d forward, input, weight and bias gradients are bit-identical at 1, 2
     });
     assertSameBytes(results, what);
     assert.ok(!new Float32Array(results[0].buffer, results[0].byteOffset, results[0].length / 4).some(Number.isNaN), `${what}: every entry is written`);
+  }
+});
+
+// The bytes of f(x) and of x's gradient under the loss Σ f(x)·r, at each thread count.
+function opAtEachThreadCount(shape: number[], f: (x: Tensor) => Tensor, seed: number): Buffer[] {
+  return tensorsAtEachThreadCount(() => {
+    const x = parameter(randomValues(sizeOf(shape), seed), shape);
+    const y = f(x);
+    backward(sum(mul(y, tensor(randomValues(y.size, seed + 1), y.shape))));
+    return [y, x.grad as Tensor];
+  });
+}
+
+test("pooling, activations and broadcast arithmetic, forward and backward, are bit-identical at 1, 2 and 4 threads", () => {
+  // Sizes of four threads' worth and more that are not multiples of the 64-element blocks, and
+  // pooling windows that overlap (stride 1), are padded, or leave a ragged edge.
+  const images = [54, 11, 29, 31];
+  assert.ok(sizeOf(images) >= 4 * MIN_ELEMENTWISE_PER_THREAD, "the images are split four ways");
+  const ops: Array<{ name: string; shape: number[]; f: (x: Tensor) => Tensor }> = [
+    { name: "maxpool2d 2x2", shape: images, f: (x) => maxPool2d(x, { kernelSize: 2 }) },
+    { name: "maxpool2d 3x3 stride 1 padding 1", shape: images, f: (x) => maxPool2d(x, { kernelSize: 3, stride: 1, padding: 1 }) },
+    { name: "maxpool2d+relu 2x2", shape: images, f: (x) => maxPool2dRelu(x, { kernelSize: 2 }) },
+    { name: "maxpool2d+relu 3x2 stride 2", shape: images, f: (x) => maxPool2dRelu(x, { kernelSize: [3, 2], stride: 2 }) },
+    { name: "avgpool2d 2x2", shape: images, f: (x) => avgPool2d(x, { kernelSize: 2 }) },
+    { name: "avgpool2d 3x3 stride 2 padding 1", shape: images, f: (x) => avgPool2d(x, { kernelSize: 3, stride: 2, padding: 1 }) },
+    { name: "relu", shape: images, f: relu },
+    { name: "leaky_relu", shape: images, f: (x) => leakyRelu(x, 0.1) },
+    { name: "tanh", shape: images, f: tanh },
+    { name: "sigmoid", shape: images, f: sigmoid },
+    { name: "exp", shape: images, f: exp },
+    { name: "sqrt", shape: images, f: (x) => sqrt(mul(x, x)) },
+    { name: "add of a same-shape tensor", shape: images, f: (x) => add(x, tensor(randomValues(sizeOf(images), 41), images)) },
+    { name: "mul by a scalar", shape: images, f: (x) => mul(x, 1.7) },
+    { name: "add of a per-channel [C, 1, 1]", shape: images, f: (x) => add(x, tensor(randomValues(11, 42), [11, 1, 1])) },
+    { name: "div by a row [W]", shape: images, f: (x) => div(x, tensor(randomValues(31, 43), [31])) },
+    { name: "sub of a bias row of [rows, 301]", shape: [2003, 301], f: (x) => sub(x, tensor(randomValues(301, 44), [301])) },
+  ];
+  for (const { name, shape, f } of ops) {
+    const results = opAtEachThreadCount(shape, f, 40);
+    assertSameBytes(results, name);
   }
 });
 

@@ -87,7 +87,7 @@ export interface WasmKernels {
   channelAffine(x: number, y: number, outer: number, channels: number, inner: number, center: number, scale: number, weight: number, shift: number, out: number): void;
   activationForward(op: number, x: number, y: number, n: number, param: number): void;
   activationBackward(op: number, x: number, y: number, dy: number, dx: number, n: number, param: number): void;
-  maxPoolForward(x: number, y: number, argmax: number, ...geometry: PoolGeometryArguments): void;
+  maxPoolForward(x: number, y: number, argmax: number, firstPlane: number, ...geometry: PoolGeometryArguments): void;
   avgPool(x: number, y: number, ...geometryScaleGradient: [...PoolGeometryArguments, scale: number, gradient: boolean]): void;
   maxPoolBackward(dy: number, argmax: number, dx: number, count: number): void;
   histogram1d(values: number, n: number, scale: number, lo: number, hi: number, bins: number, counts: number, lanes: number): void;

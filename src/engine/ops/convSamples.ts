@@ -3,8 +3,7 @@ import { MIN_GEMM_WORK_PER_THREAD } from "../kernels/gemm.ts";
 import { engineMemory } from "../memory.ts";
 import { Tensor } from "../tensor.ts";
 import { partsFor, splitRange } from "../threads/partition.ts";
-import type { KernelCall } from "../threads/pool.ts";
-import { runParallel } from "../threads/settings.ts";
+import { runRanges } from "../threads/settings.ts";
 import type { Conv2dHyper } from "./conv2d.ts";
 import { geometryArgs } from "./im2col.ts";
 
@@ -37,14 +36,10 @@ function runBySamples(hyper: Conv2dHyper, mode: number, unit: number, workBytes:
   const ranges = splitRange(batch, unit, parts);
   const geometry = geometryBlock(hyper);
   const columns = new Tensor([ranges.length, patch * plane], "float32", "conv2d columns");
-  const calls = ranges.map(
-    ([first, last], thread): KernelCall => ({
-      kernel: "convSamples",
-      args: [mode, first, last, geometry.ptr, ...pointers, columns.ptr + thread * patch * plane * 4, engineMemory.workspace(workBytes, thread)],
-    }),
-  );
-  if (calls.length === 1) engineMemory.kernels.convSamples(...(calls[0].args as Parameters<typeof engineMemory.kernels.convSamples>));
-  else if (calls.length > 1) runParallel(calls);
+  runRanges(ranges, (first, last, thread) => ({
+    kernel: "convSamples",
+    args: [mode, first, last, geometry.ptr, ...pointers, columns.ptr + thread * patch * plane * 4, engineMemory.workspace(workBytes, thread)],
+  }));
   columns.dispose();
   geometry.dispose();
 }
