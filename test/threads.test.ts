@@ -7,7 +7,7 @@ import { test } from "node:test";
 import { main } from "../src/cli/main.ts";
 import { buildData, buildTraining, type TrainingSetup } from "../src/config/build.ts";
 import { loadConfig } from "../src/config/load.ts";
-import { backward } from "../src/engine/autograd.ts";
+import { backward, noGrad } from "../src/engine/autograd.ts";
 import { ones, parameter, tensor, zeros } from "../src/engine/creation.ts";
 import { MIN_CHANNEL_ELEMENTS_PER_THREAD } from "../src/engine/kernels/channels.ts";
 import { MIN_ELEMENTWISE_PER_THREAD, MIN_UPDATE_ELEMENTS_PER_THREAD } from "../src/engine/kernels/elementwise.ts";
@@ -17,15 +17,18 @@ import { batchNorm } from "../src/engine/ops/batchnorm.ts";
 import { add, div, mul, sub } from "../src/engine/ops/binary.ts";
 import { type Conv2dOptions, conv2d, isMostlyZero } from "../src/engine/ops/conv2d.ts";
 import { layerNorm } from "../src/engine/ops/layernorm.ts";
+import { crossEntropy } from "../src/engine/ops/losses.ts";
 import { avgPool2d, maxPool2d, maxPool2dRelu } from "../src/engine/ops/pool.ts";
-import { sum } from "../src/engine/ops/reduce.ts";
+import { mean, sum } from "../src/engine/ops/reduce.ts";
 import { exp, leakyRelu, relu, sigmoid, sqrt, tanh } from "../src/engine/ops/unary.ts";
 import { scope } from "../src/engine/scope.ts";
 import { sizeOf } from "../src/engine/shapes.ts";
 import { Tensor } from "../src/engine/tensor.ts";
 import { partsFor, splitRange } from "../src/engine/threads/partition.ts";
 import { setThreads, threadCount } from "../src/engine/threads/settings.ts";
+import { buildModel } from "../src/nn/spec.ts";
 import { createOptimizer, optimizerNames } from "../src/optim/registry.ts";
+import { SGD } from "../src/optim/sgd.ts";
 import { captureCheckpoint, loadCheckpoint, restoreCheckpoint, saveCheckpoint } from "../src/train/checkpoint.ts";
 import { randomValues } from "./helpers.ts";
 
@@ -276,6 +279,44 @@ test("pooling, activations and broadcast arithmetic, forward and backward, are b
     const results = opAtEachThreadCount(shape, f, 40);
     assertSameBytes(results, name);
   }
+});
+
+test("a CNN's weights after SGD steps are bit-identical at 1, 2 and 4 threads", () => {
+  // Batch 32: convolutions, ReLU+pooling and bias adds are all big enough to split; the second
+  // convolution's output gradient, after ReLU and max-pooling, takes the sparse input gradient.
+  const [batch, inputShape] = [32, [1, 28, 28]];
+  const inputs = randomValues(batch * sizeOf(inputShape), 51);
+  const labels = Array.from({ length: batch }, (_, i) => (i * 7) % 10);
+  const weights = tensorsAtEachThreadCount(() => {
+    const { model } = buildModel(
+      {
+        layers: [
+          { type: "conv2d", out_channels: 16, kernel_size: 3, padding: 1 },
+          { type: "relu" },
+          { type: "maxpool2d", kernel_size: 2 },
+          { type: "conv2d", out_channels: 32, kernel_size: 3, padding: 1 },
+          { type: "relu" },
+          { type: "maxpool2d", kernel_size: 2 },
+          { type: "flatten" },
+          { type: "linear", out: 10 },
+        ],
+      },
+      inputShape,
+      5,
+    );
+    const optimizer = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
+    for (let step = 0; step < 3; step++) {
+      scope(() => {
+        optimizer.zeroGrad();
+        backward(mean(crossEntropy(model.forward(tensor(inputs, [batch, ...inputShape])), tensor(labels, [batch], "int32"))));
+        noGrad(() => optimizer.step());
+      });
+    }
+    optimizer.zeroGrad();
+    optimizer.dispose();
+    return model.parameters();
+  });
+  assertSameBytes(weights, "CNN weights after 3 SGD steps");
 });
 
 test("threads are split in whole tiles and a small product stays on the calling thread", () => {
