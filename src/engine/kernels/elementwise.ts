@@ -12,9 +12,10 @@ export type UpdateKernel = "sgdUpdate" | "adamUpdate" | "rmspropUpdate" | "adagr
 // about 1.5 ns an element on one thread, so 2^15 take about 50 µs, as GEMM's threshold.
 export const MIN_UPDATE_ELEMENTS_PER_THREAD = 2 ** 15;
 // Elements a memory-bound elementwise op (ReLU, a broadcast add, pooling, a bias gradient's row
-// sums) must give each thread: ReLU takes about 0.25 ns an element on one thread (measured, 2^16
-// in 16 µs), so 2^17 take about 32 µs, a few hot fork/joins (4-15 µs, bench/threads.ts). Below
-// two threads' worth the op stays on the calling thread.
+// sums) must give each thread: ReLU takes about 0.25 ns an element on one thread (measured,
+// 2^17 in 33 µs, 1.6x on 2 threads; 2^13 already 1.1x with the workers awake), so 2^17 take
+// about 30 µs, enough to cover a worker's wake-up (about 100 µs split two ways, bench/threads.ts).
+// Below two threads' worth the op stays on the calling thread.
 export const MIN_ELEMENTWISE_PER_THREAD = 2 ** 17;
 // Parts are whole blocks of 64 elements: a multiple of the four lanes, so every element is
 // computed by the vector body or the scalar tail exactly as on one thread, and of a cache line,
