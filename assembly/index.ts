@@ -12,3 +12,4 @@ export { activationBackward, activationForward } from "./activations";
 export { countNonzero, dotProduct, expandAxis, maxAxis, quotientSum, squaredDistance, sumAxis } from "./reduce";
 export { channelAffine, channelSums, channelSumsRange } from "./normalization";
 export { depthwiseConv, depthwiseScratchFloats } from "./depthwise";
+export { convSamples, convSamplesGeometryInts } from "./convSamples";

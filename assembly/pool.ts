@@ -1,11 +1,13 @@
 /**
- * Max pooling over `planes` H x W planes with −∞ padding; `argmax` receives, per output, the
- * flat input index (plane·H·W + h·W + w) of its maximum, which the backward pass scatters to.
+ * Max pooling over planes [firstPlane, firstPlane + planes) of the H x W planes at `x`, with −∞
+ * padding, into `y` (which starts at the first of those planes' outputs); `argmax` receives, per
+ * output, the flat input index (plane·H·W + h·W + w, counted from `x`) of its maximum, which the
+ * backward pass scatters to.
  */
-export function maxPoolForward(x: usize, y: usize, argmax: usize, planes: i32, height: i32, width: i32, kernelH: i32, kernelW: i32, strideH: i32, strideW: i32, padH: i32, padW: i32, outH: i32, outW: i32): void {
+export function maxPoolForward(x: usize, y: usize, argmax: usize, firstPlane: i32, planes: i32, height: i32, width: i32, kernelH: i32, kernelW: i32, strideH: i32, strideW: i32, padH: i32, padW: i32, outH: i32, outW: i32): void {
   const pairs = kernelH == 2 && kernelW == 2 && strideH == 2 && strideW == 2 && padH == 0 && padW == 0;
   let o: usize = 0;
-  for (let plane = 0; plane < planes; plane++) {
+  for (let plane = firstPlane; plane < firstPlane + planes; plane++) {
     const planeStart = plane * height * width;
     for (let oh = 0; oh < outH; oh++) {
       const h0 = oh * strideH - padH;

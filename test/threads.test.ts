@@ -7,21 +7,28 @@ import { test } from "node:test";
 import { main } from "../src/cli/main.ts";
 import { buildData, buildTraining, type TrainingSetup } from "../src/config/build.ts";
 import { loadConfig } from "../src/config/load.ts";
-import { backward } from "../src/engine/autograd.ts";
+import { backward, noGrad } from "../src/engine/autograd.ts";
 import { ones, parameter, tensor, zeros } from "../src/engine/creation.ts";
 import { MIN_CHANNEL_ELEMENTS_PER_THREAD } from "../src/engine/kernels/channels.ts";
-import { MIN_UPDATE_ELEMENTS_PER_THREAD } from "../src/engine/kernels/elementwise.ts";
+import { MIN_ELEMENTWISE_PER_THREAD, MIN_UPDATE_ELEMENTS_PER_THREAD } from "../src/engine/kernels/elementwise.ts";
 import { type GemmArgs, gemm, gemmRowsOfB, gramLower, MIN_GEMM_WORK_PER_THREAD, sparseDenseProduct } from "../src/engine/kernels/gemm.ts";
 import { engineMemory } from "../src/engine/memory.ts";
 import { batchNorm } from "../src/engine/ops/batchnorm.ts";
-import { mul } from "../src/engine/ops/binary.ts";
+import { add, div, mul, sub } from "../src/engine/ops/binary.ts";
+import { type Conv2dOptions, conv2d, isMostlyZero } from "../src/engine/ops/conv2d.ts";
 import { layerNorm } from "../src/engine/ops/layernorm.ts";
-import { sum } from "../src/engine/ops/reduce.ts";
+import { crossEntropy } from "../src/engine/ops/losses.ts";
+import { avgPool2d, maxPool2d, maxPool2dRelu } from "../src/engine/ops/pool.ts";
+import { mean, sum } from "../src/engine/ops/reduce.ts";
+import { exp, leakyRelu, relu, sigmoid, sqrt, tanh } from "../src/engine/ops/unary.ts";
 import { scope } from "../src/engine/scope.ts";
+import { sizeOf } from "../src/engine/shapes.ts";
 import { Tensor } from "../src/engine/tensor.ts";
 import { partsFor, splitRange } from "../src/engine/threads/partition.ts";
 import { setThreads, threadCount } from "../src/engine/threads/settings.ts";
+import { buildModel } from "../src/nn/spec.ts";
 import { createOptimizer, optimizerNames } from "../src/optim/registry.ts";
+import { SGD } from "../src/optim/sgd.ts";
 import { captureCheckpoint, loadCheckpoint, restoreCheckpoint, saveCheckpoint } from "../src/train/checkpoint.ts";
 import { randomValues } from "./helpers.ts";
 
@@ -182,6 +189,134 @@ test("batch norm and layer norm, forward and backward, are bit-identical at 1, 2
     });
     assertSameBytes(results, `normalization of [${shape.join(", ")}]`);
   }
+});
+
+// The bytes of `outputs` (forward results and gradients) at each thread count, each run in a
+// scope of its own.
+function tensorsAtEachThreadCount(outputs: () => Tensor[]): Buffer[] {
+  const before = threadCount();
+  try {
+    return threadCounts.map((threads) => {
+      setThreads(threads);
+      return scope(() => Buffer.concat(outputs().map((t) => Buffer.from(t.data.slice().buffer))));
+    });
+  } finally {
+    setThreads(before);
+  }
+}
+
+// An output gradient with a fraction of about `density` nonzero (0.2: as ReLU and max-pooling
+// leave it; 1: dense), at random places.
+function outputGradient(size: number, density: number, seed: number): number[] {
+  const values = randomValues(size, seed);
+  const keep = randomValues(size, seed + 1);
+  return values.map((value, i) => (density >= 1 || Math.abs(keep[i]) < density / 0.8 ? value : 0));
+}
+
+test("conv2d forward, input, weight and bias gradients are bit-identical at 1, 2 and 4 threads", () => {
+  // Planes of at least 64 positions (per-sample GEMMs, split by samples) and one below (chunked
+  // GEMMs); batches that are not multiples of the weight gradient's 8-sample chunks or of the
+  // thread count; dense and mostly zero output gradients (the sparse input gradient).
+  const cases: Array<{ input: number[]; weight: number[]; options: Conv2dOptions; density: number }> = [
+    { input: [24, 1, 28, 28], weight: [16, 1, 3, 3], options: { padding: 1 }, density: 1 },
+    { input: [10, 16, 14, 14], weight: [32, 16, 3, 3], options: { padding: 1 }, density: 0.2 },
+    { input: [9, 16, 32, 32], weight: [24, 8, 3, 3], options: { padding: 2, stride: 2, dilation: 2, groups: 2 }, density: 1 },
+    { input: [9, 16, 32, 32], weight: [24, 8, 3, 3], options: { padding: [1, 2], stride: [2, 1], groups: 2 }, density: 0.15 },
+    { input: [13, 8, 6, 6], weight: [16, 8, 3, 3], options: { padding: 1 }, density: 0.2 },
+  ];
+  for (const { input, weight: weightShape, options, density } of cases) {
+    const what = `conv2d of [${input.join(", ")}] with [${weightShape.join(", ")}] ${JSON.stringify(options)} density ${density}`;
+    const results = tensorsAtEachThreadCount(() => {
+      const x = parameter(randomValues(sizeOf(input), 31), input);
+      const weight = parameter(randomValues(sizeOf(weightShape), 32), weightShape);
+      const bias = parameter(randomValues(weightShape[0], 33), [weightShape[0]]);
+      const y = conv2d(x, weight, bias, options);
+      const gradOut = tensor(outputGradient(y.size, density, 34), y.shape);
+      assert.equal(isMostlyZero(gradOut), density < 0.3, `${what}: the output gradient takes the intended path`);
+      backward(sum(mul(y, gradOut)));
+      return [y, x.grad as Tensor, weight.grad as Tensor, bias.grad as Tensor];
+    });
+    assertSameBytes(results, what);
+    assert.ok(!new Float32Array(results[0].buffer, results[0].byteOffset, results[0].length / 4).some(Number.isNaN), `${what}: every entry is written`);
+  }
+});
+
+// The bytes of f(x) and of x's gradient under the loss Σ f(x)·r, at each thread count.
+function opAtEachThreadCount(shape: number[], f: (x: Tensor) => Tensor, seed: number): Buffer[] {
+  return tensorsAtEachThreadCount(() => {
+    const x = parameter(randomValues(sizeOf(shape), seed), shape);
+    const y = f(x);
+    backward(sum(mul(y, tensor(randomValues(y.size, seed + 1), y.shape))));
+    return [y, x.grad as Tensor];
+  });
+}
+
+test("pooling, activations and broadcast arithmetic, forward and backward, are bit-identical at 1, 2 and 4 threads", () => {
+  // Sizes of four threads' worth and more that are not multiples of the 64-element blocks, and
+  // pooling windows that overlap (stride 1), are padded, or leave a ragged edge.
+  const images = [54, 11, 29, 31];
+  assert.ok(sizeOf(images) >= 4 * MIN_ELEMENTWISE_PER_THREAD, "the images are split four ways");
+  const ops: Array<{ name: string; shape: number[]; f: (x: Tensor) => Tensor }> = [
+    { name: "maxpool2d 2x2", shape: images, f: (x) => maxPool2d(x, { kernelSize: 2 }) },
+    { name: "maxpool2d 3x3 stride 1 padding 1", shape: images, f: (x) => maxPool2d(x, { kernelSize: 3, stride: 1, padding: 1 }) },
+    { name: "maxpool2d+relu 2x2", shape: images, f: (x) => maxPool2dRelu(x, { kernelSize: 2 }) },
+    { name: "maxpool2d+relu 3x2 stride 2", shape: images, f: (x) => maxPool2dRelu(x, { kernelSize: [3, 2], stride: 2 }) },
+    { name: "avgpool2d 2x2", shape: images, f: (x) => avgPool2d(x, { kernelSize: 2 }) },
+    { name: "avgpool2d 3x3 stride 2 padding 1", shape: images, f: (x) => avgPool2d(x, { kernelSize: 3, stride: 2, padding: 1 }) },
+    { name: "relu", shape: images, f: relu },
+    { name: "leaky_relu", shape: images, f: (x) => leakyRelu(x, 0.1) },
+    { name: "tanh", shape: images, f: tanh },
+    { name: "sigmoid", shape: images, f: sigmoid },
+    { name: "exp", shape: images, f: exp },
+    { name: "sqrt", shape: images, f: (x) => sqrt(mul(x, x)) },
+    { name: "add of a same-shape tensor", shape: images, f: (x) => add(x, tensor(randomValues(sizeOf(images), 41), images)) },
+    { name: "mul by a scalar", shape: images, f: (x) => mul(x, 1.7) },
+    { name: "add of a per-channel [C, 1, 1]", shape: images, f: (x) => add(x, tensor(randomValues(11, 42), [11, 1, 1])) },
+    { name: "div by a row [W]", shape: images, f: (x) => div(x, tensor(randomValues(31, 43), [31])) },
+    { name: "sub of a bias row of [rows, 301]", shape: [2003, 301], f: (x) => sub(x, tensor(randomValues(301, 44), [301])) },
+  ];
+  for (const { name, shape, f } of ops) {
+    const results = opAtEachThreadCount(shape, f, 40);
+    assertSameBytes(results, name);
+  }
+});
+
+test("a CNN's weights after SGD steps are bit-identical at 1, 2 and 4 threads", () => {
+  // Batch 32: convolutions, ReLU+pooling and bias adds are all big enough to split; the second
+  // convolution's output gradient, after ReLU and max-pooling, takes the sparse input gradient.
+  const [batch, inputShape] = [32, [1, 28, 28]];
+  const inputs = randomValues(batch * sizeOf(inputShape), 51);
+  const labels = Array.from({ length: batch }, (_, i) => (i * 7) % 10);
+  const weights = tensorsAtEachThreadCount(() => {
+    const { model } = buildModel(
+      {
+        layers: [
+          { type: "conv2d", out_channels: 16, kernel_size: 3, padding: 1 },
+          { type: "relu" },
+          { type: "maxpool2d", kernel_size: 2 },
+          { type: "conv2d", out_channels: 32, kernel_size: 3, padding: 1 },
+          { type: "relu" },
+          { type: "maxpool2d", kernel_size: 2 },
+          { type: "flatten" },
+          { type: "linear", out: 10 },
+        ],
+      },
+      inputShape,
+      5,
+    );
+    const optimizer = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
+    for (let step = 0; step < 3; step++) {
+      scope(() => {
+        optimizer.zeroGrad();
+        backward(mean(crossEntropy(model.forward(tensor(inputs, [batch, ...inputShape])), tensor(labels, [batch], "int32"))));
+        noGrad(() => optimizer.step());
+      });
+    }
+    optimizer.zeroGrad();
+    optimizer.dispose();
+    return model.parameters();
+  });
+  assertSameBytes(weights, "CNN weights after 3 SGD steps");
 });
 
 test("threads are split in whole tiles and a small product stays on the calling thread", () => {

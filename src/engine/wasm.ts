@@ -87,7 +87,7 @@ export interface WasmKernels {
   channelAffine(x: number, y: number, outer: number, channels: number, inner: number, center: number, scale: number, weight: number, shift: number, out: number): void;
   activationForward(op: number, x: number, y: number, n: number, param: number): void;
   activationBackward(op: number, x: number, y: number, dy: number, dx: number, n: number, param: number): void;
-  maxPoolForward(x: number, y: number, argmax: number, ...geometry: PoolGeometryArguments): void;
+  maxPoolForward(x: number, y: number, argmax: number, firstPlane: number, ...geometry: PoolGeometryArguments): void;
   avgPool(x: number, y: number, ...geometryScaleGradient: [...PoolGeometryArguments, scale: number, gradient: boolean]): void;
   maxPoolBackward(dy: number, argmax: number, dx: number, count: number): void;
   histogram1d(values: number, n: number, scale: number, lo: number, hi: number, bins: number, counts: number, lanes: number): void;
@@ -199,6 +199,8 @@ export interface WasmKernels {
   col2imAdd: UnfoldKernel;
   /** Depthwise conv2d, direct: mode 0 forward, 1 input gradient, 2 weight gradient (assembly/depthwise.ts). */
   depthwiseConv(mode: number, a: number, b: number, c: number, scratch: number, ...geometry: DepthwiseGeometryArguments): void;
+  convSamples(mode: number, first: number, last: number, geometry: number, a: number, weight: number, b: number, c: number, columns: number, work: number): void;
+  convSamplesGeometryInts(): number;
   depthwiseScratchFloats(height: number, width: number, kernelH: number, kernelW: number, padH: number, padW: number, dilationH: number, dilationW: number): number;
 
   // Thread-range forms (src/engine/threads/): one part of a product, on the path the whole takes.

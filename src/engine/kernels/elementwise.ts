@@ -1,36 +1,68 @@
 import { engineMemory } from "../memory.ts";
 import type { Tensor } from "../tensor.ts";
 import { partsFor, splitRange } from "../threads/partition.ts";
-import { runParallel } from "../threads/settings.ts";
+import type { KernelCall } from "../threads/pool.ts";
+import { runRanges } from "../threads/settings.ts";
 import type { WasmKernels } from "../wasm.ts";
 
 /** The optimizer updates: kernels of the form kernel(n, ...float32 pointers, ...scalars). */
 export type UpdateKernel = "sgdUpdate" | "adamUpdate" | "rmspropUpdate" | "adagradUpdate" | "nadamUpdate" | "radamUpdate";
 
 // Elements an update must give each thread for the split to pay for its fork/join: Adam takes
-// about 1.5 ns an element on one thread, so 2^15 take about 50 µs, as GEMM's threshold. Parts are whole blocks of 64 elements: a multiple of the four lanes, so
-// every element is computed by the vector body or the scalar tail exactly as on one thread, and
-// of a cache line, so no two threads write one line.
+// about 1.5 ns an element on one thread, so 2^15 take about 50 µs, as GEMM's threshold.
 export const MIN_UPDATE_ELEMENTS_PER_THREAD = 2 ** 15;
-const UPDATE_BLOCK = 64;
+// Elements a memory-bound elementwise op (ReLU, a broadcast add, pooling, a bias gradient's row
+// sums) must give each thread: ReLU takes about 0.25 ns an element on one thread (measured,
+// 2^17 in 33 µs, 1.6x on 2 threads; 2^13 already 1.1x with the workers awake), so 2^17 take
+// about 30 µs, enough to cover a worker's wake-up (about 100 µs split two ways, bench/threads.ts).
+// Below two threads' worth the op stays on the calling thread.
+export const MIN_ELEMENTWISE_PER_THREAD = 2 ** 17;
+// Parts are whole blocks of 64 elements: a multiple of the four lanes, so every element is
+// computed by the vector body or the scalar tail exactly as on one thread, and of a cache line,
+// so no two threads write one line.
+const ELEMENT_BLOCK = 64;
+
+/**
+ * Runs `part(start, end)` over contiguous ranges of n independent elements, split in whole
+ * 64-element blocks over the threads when n gives each at least `minPerThread`; each element is
+ * computed as on one thread, so the result is the same bits at any thread count.
+ */
+export function runElementwise(n: number, part: (start: number, end: number) => KernelCall, minPerThread = MIN_ELEMENTWISE_PER_THREAD): void {
+  runRanges(splitRange(n, ELEMENT_BLOCK, partsFor(n, minPerThread)), part);
+}
 
 /**
  * Runs an optimizer update over n elements whose arrays start at `pointers` (byte offsets),
- * split over the threads in contiguous ranges; elements are independent, so the result is the
- * same bits at any thread count.
+ * split over the threads in contiguous ranges.
  */
 export function runUpdate(kernel: UpdateKernel, n: number, pointers: number[], scalars: number[]): void {
-  const parts = partsFor(n, MIN_UPDATE_ELEMENTS_PER_THREAD);
-  if (parts === 1) {
-    (engineMemory.kernels[kernel] as (...args: number[]) => void)(n, ...pointers, ...scalars);
-    return;
-  }
-  runParallel(
-    splitRange(n, UPDATE_BLOCK, parts).map(([start, end]) => ({
-      kernel: kernel satisfies keyof WasmKernels,
-      args: [end - start, ...pointers.map((pointer) => pointer + 4 * start), ...scalars],
-    })),
+  runElementwise(
+    n,
+    (start, end) => ({ kernel: kernel satisfies keyof WasmKernels, args: [end - start, ...pointers.map((pointer) => pointer + 4 * start), ...scalars] }),
+    MIN_UPDATE_ELEMENTS_PER_THREAD,
   );
+}
+
+/**
+ * out[i] = a[i] ∘ b[⌊i / inner⌋ mod period] over n elements (binaryPeriodic, byte offsets), split
+ * over the threads: in 64-element blocks when b is a scalar or a's shape, else in whole cycles of
+ * b (inner·period elements), so that every part starts at b's first element.
+ */
+export function binaryPeriodic(op: number, a: number, b: number, out: number, n: number, period: number, inner: number): void {
+  const sameShape = inner === 1 && period === n;
+  const parts = partsFor(n, MIN_ELEMENTWISE_PER_THREAD);
+  runRanges(sameShape || period === 1 ? splitRange(n, ELEMENT_BLOCK, parts) : splitRange(n, inner * period, parts), (start, end) => ({
+    kernel: "binaryPeriodic",
+    args: [op, a + 4 * start, sameShape ? b + 4 * start : b, out + 4 * start, end - start, sameShape ? end - start : period, inner],
+  }));
+}
+
+/** out[r] = Σ_j x[r·length + j] for each of `rows` rows (byte offsets), rows split over the threads. */
+export function rowSums(x: number, rows: number, length: number, out: number): void {
+  runRanges(splitRange(rows, 1, partsFor(rows * length, MIN_ELEMENTWISE_PER_THREAD)), (start, end) => ({
+    kernel: "rowSums",
+    args: [x + 4 * start * length, end - start, length, out + 4 * start],
+  }));
 }
 
 /** dst += alpha·src over equal sizes (WASM SIMD). */

@@ -1,3 +1,4 @@
+import { binaryPeriodic, rowSums } from "../kernels/elementwise.ts";
 import { engineMemory } from "../memory.ts";
 import { Tensor } from "../tensor.ts";
 import { binaryOpCodes } from "./binary.ts";
@@ -17,7 +18,7 @@ export interface BiasLayout {
 export function addBias(out: Tensor, bias: Tensor, layout: BiasLayout): void {
   const { channels, positions, channelsLast } = layout;
   // Channels last, bias element i mod C goes to element i; channels first, to a run of `positions`.
-  engineMemory.kernels.binaryPeriodic(binaryOpCodes.add, out.ptr, bias.ptr, out.ptr, out.size, channels, channelsLast ? 1 : positions);
+  binaryPeriodic(binaryOpCodes.add, out.ptr, bias.ptr, out.ptr, out.size, channels, channelsLast ? 1 : positions);
 }
 
 /** The bias gradient: `gradOut` summed over every axis but the channel axis. */
@@ -32,7 +33,7 @@ export function biasGradient(gradOut: Tensor, layout: BiasLayout): Tensor {
   // Channels first: one float32 SIMD sum per (sample, channel) row, then a sum over samples
   // (twice as fast as channelSums, whose float64 lanes the normalization statistics need).
   const sums = new Tensor([batch * channels], "float32", "bias row sums");
-  engineMemory.kernels.rowSums(gradOut.ptr, batch * channels, positions, sums.ptr);
+  rowSums(gradOut.ptr, batch * channels, positions, sums.ptr);
   const [rowTotals, out] = [sums.data, grad.data];
   for (let c = 0; c < channels; c++) {
     let total = 0;

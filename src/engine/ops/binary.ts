@@ -1,5 +1,6 @@
 import { record } from "../autograd.ts";
 import { linearRules, zerosLike } from "../curvature/rules.ts";
+import { binaryPeriodic } from "../kernels/elementwise.ts";
 import { engineMemory } from "../memory.ts";
 import { broadcastShapes, shapeString, sizeOf, stridesOf } from "../shapes.ts";
 import { Tensor } from "../tensor.ts";
@@ -52,7 +53,7 @@ export function computeBinary(op: BinaryOp, a: Tensor, b: Tensor, outShape: numb
   const repetition = repetitionOf(a, b, outShape);
   if (repetition === null || sizeOf(outShape) === 0) return referenceBinary(op, a, b, outShape);
   const out = new Tensor(outShape, "float32", op);
-  engineMemory.kernels.binaryPeriodic(binaryOpCodes[op], a.ptr, b.ptr, out.ptr, out.size, repetition.period, repetition.inner);
+  binaryPeriodic(binaryOpCodes[op], a.ptr, b.ptr, out.ptr, out.size, repetition.period, repetition.inner);
   return out;
 }
 

@@ -8,6 +8,7 @@ import { shapeString } from "../shapes.ts";
 import { type LayerRecordBase, Tensor } from "../tensor.ts";
 import type { DepthwiseGeometryArguments } from "../wasm.ts";
 import { addBias, biasGradient } from "./bias.ts";
+import { convolveBySample, inputGradientBySample, weightGradientBySample } from "./convSamples.ts";
 import { type ConvGeometry, col2imAdd, convOutputSize, im2col, sparseConvInputGradient } from "./im2col.ts";
 
 /** Conv2d hyper-parameters, each spatial one as [h, w]. */
@@ -224,51 +225,11 @@ function conv2dVjp(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tenso
   return [gradX, gradW, gradB];
 }
 
-// Per sample and group, straight from the NCHW output gradient: ∂Wᵀ accumulates
-// columns·δᵀ (the output channels as the GEMM's columns fill its panels even for 1-channel
-// inputs, whose patch is 9) and is transposed into ∂W at the end; ∂x = fold(Wᵀ·δ).
+// Per sample and group, straight from the NCHW output and input gradients, samples split over
+// the threads (convSamples.ts).
 function vjpBySample(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tensor, { gradX, gradW, sparse }: VjpBuffers): void {
-  const { batch, groupOut, patch, plane, geometry: g } = hyper;
-  if (gradW) {
-    const weightT = new Tensor([hyper.groups, patch, groupOut], "float32", "conv2d transposed weight gradient");
-    forEachUnfolded(x, hyper, (n, group, columns) => {
-      const c = weightT.ptr + group * patch * groupOut * 4;
-      const delta = gradOut.ptr + outputBlock(hyper, n, group) * 4;
-      gemm({ transA: false, transB: true, m: patch, n: groupOut, k: plane, alpha: 1, a: columns.ptr, lda: plane, b: delta, ldb: plane, beta: n === 0 ? 0 : 1, c, ldc: groupOut });
-    });
-    for (let group = 0; group < hyper.groups; group++) {
-      transposeMatrix(weightT.ptr + group * patch * groupOut * 4, patch, groupOut, gradW.ptr + group * groupOut * patch * 4);
-    }
-    weightT.dispose();
-  }
-  if (!gradX) return;
-  const columns = sparse ? null : new Tensor([patch, plane], "float32", "conv2d input gradient columns");
-  for (let n = 0; n < batch; n++) {
-    for (let group = 0; group < hyper.groups; group++) {
-      const weightOffset = weight.offset + group * groupOut * patch;
-      const delta = gradOut.offset + outputBlock(hyper, n, group);
-      if (!columns) sparseConvInputGradient(g, delta, groupOut, weightOffset, gradX.offset + inputBlock(hyper, n, group));
-      else {
-        gemm({
-          transA: true,
-          transB: false,
-          m: patch,
-          n: plane,
-          k: groupOut,
-          alpha: 1,
-          a: weightOffset * 4,
-          lda: patch,
-          b: delta * 4,
-          ldb: plane,
-          beta: 0,
-          c: columns.ptr,
-          ldc: plane,
-        });
-        col2imAdd(g, columns.offset, gradX.offset + inputBlock(hyper, n, group), plane);
-      }
-    }
-  }
-  columns?.dispose();
+  if (gradW) weightGradientBySample(hyper, x, gradOut, gradW);
+  if (gradX) inputGradientBySample(hyper, gradOut, weight, gradX, sparse);
 }
 
 // Chunks of samples side by side (small planes): the output gradient is copied into chunk
@@ -383,27 +344,6 @@ function depthwise(mode: number, hyper: Conv2dHyper, a: Tensor, b: Tensor, c: Te
 // for one input channel at 28x28; equal within noise at 14x14, 10x10, 8x8 and 16x16 with 16 to
 // 64 channels. Small planes stay chunked: there a GEMM per sample is mostly packing overhead.
 const PER_SAMPLE_PLANE = 64;
-
-function convolveBySample(hyper: Conv2dHyper, x: Tensor, weight: Tensor, out: Tensor): void {
-  const { groupOut, patch, plane } = hyper;
-  forEachUnfolded(x, hyper, (n, group, columns) =>
-    gemm({
-      transA: false,
-      transB: false,
-      m: groupOut,
-      n: plane,
-      k: patch,
-      alpha: 1,
-      a: weight.ptr + group * groupOut * patch * 4,
-      lda: patch,
-      b: columns.ptr,
-      ldb: plane,
-      beta: 0,
-      c: out.ptr + outputBlock(hyper, n, group) * 4,
-      ldc: plane,
-    }),
-  );
-}
 
 function convolveByChunk(hyper: Conv2dHyper, x: Tensor, weight: Tensor, out: Tensor): void {
   const { batch, groupOut, patch, plane, geometry: g } = hyper;

@@ -22,7 +22,8 @@ export function convOutputSize(input: number, kernel: number, stride: number, pa
   return Math.floor((input + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1;
 }
 
-function geometryArgs(g: ConvGeometry): [number, number, number, number, number, number, number, number, number, number, number, number, number] {
+/** The geometry as the kernels take it: channels, height, width, kernel, stride, padding, dilation (each h, w), outH, outW. */
+export function geometryArgs(g: ConvGeometry): [number, number, number, number, number, number, number, number, number, number, number, number, number] {
   return [g.channels, g.height, g.width, g.kernelH, g.kernelW, g.strideH, g.strideW, g.padH, g.padW, g.dilationH, g.dilationW, g.outH, g.outW];
 }
 

@@ -1,8 +1,11 @@
 import { noGrad, record } from "../autograd.ts";
 import { linearRules } from "../curvature/rules.ts";
+import { MIN_ELEMENTWISE_PER_THREAD } from "../kernels/elementwise.ts";
 import { engineMemory } from "../memory.ts";
 import { shapeString } from "../shapes.ts";
 import { Tensor } from "../tensor.ts";
+import { partsFor, splitRange } from "../threads/partition.ts";
+import { runRanges } from "../threads/settings.ts";
 import type { PoolGeometryArguments } from "../wasm.ts";
 import { convOutputSize } from "./im2col.ts";
 
@@ -24,9 +27,9 @@ interface PoolGeometry {
   outW: number;
 }
 
-// The geometry as the pooling kernels take it.
-const windowArguments = (g: PoolGeometry): PoolGeometryArguments => [
-  g.batchPlanes,
+// The geometry as the pooling kernels take it, for `planes` of the planes.
+const windowArguments = (g: PoolGeometry, planes = g.batchPlanes): PoolGeometryArguments => [
+  planes,
   g.height,
   g.width,
   g.kernel[0],
@@ -70,25 +73,42 @@ export function maxPool2dRelu(x: Tensor, options: Pool2dOptions): Tensor {
   return maxPooling(x, options, true);
 }
 
+// Ranges of whole planes, split over the threads when the input is large enough; a plane's
+// outputs, and the input gradient they scatter to, belong to one range.
+function planeRanges(g: PoolGeometry): Array<[number, number]> {
+  return splitRange(g.batchPlanes, 1, partsFor(g.batchPlanes * g.height * g.width, MIN_ELEMENTWISE_PER_THREAD));
+}
+
 function maxPooling(x: Tensor, options: Pool2dOptions, rectify: boolean): Tensor {
   const op = rectify ? "maxpool2d_relu" : "maxpool2d";
   // Errors name the layer the user wrote, fused or not.
   const g = geometry("maxpool2d", x, options);
   const out = new Tensor([x.shape[0], x.shape[1], g.outH, g.outW], "float32", op);
   const argmax = new Tensor(out.shape, "int32", `${op} argmax`);
-  const kernels = engineMemory.kernels;
-  kernels.maxPoolForward(x.ptr, out.ptr, argmax.ptr, ...windowArguments(g));
-  if (rectify) kernels.reluForward(out.ptr, out.ptr, out.size);
+  const outPlane = g.outH * g.outW;
+  const ranges = planeRanges(g);
+  // argmax holds indices into the whole input, so parts read x from its start.
+  runRanges(ranges, (first, last) => ({
+    kernel: "maxPoolForward",
+    args: [x.ptr, out.ptr + 4 * first * outPlane, argmax.ptr + 4 * first * outPlane, first, ...windowArguments(g, last - first)],
+  }));
+  if (rectify) runRanges(ranges, (first, last) => ({ kernel: "reluForward", args: [out.ptr + 4 * first * outPlane, out.ptr + 4 * first * outPlane, (last - first) * outPlane] }));
   const backward = (gradOut: Tensor): Tensor[] => {
     const grad = new Tensor(x.shape, "float32", `${op} backward`);
     engineMemory.f32.fill(0, grad.offset, grad.offset + grad.size);
+    // The output is positive exactly where the winner was: the fused ReLU masks the gradient.
+    const masked = rectify ? new Tensor(out.shape, "float32", `${op} masked gradient`) : gradOut;
     if (rectify) {
-      // The output is positive exactly where the winner was.
-      const masked = new Tensor(out.shape, "float32", `${op} masked gradient`);
-      kernels.reluBackward(out.ptr, gradOut.ptr, masked.ptr, out.size);
-      kernels.maxPoolBackward(masked.ptr, argmax.ptr, grad.ptr, out.size);
-      masked.dispose();
-    } else kernels.maxPoolBackward(gradOut.ptr, argmax.ptr, grad.ptr, out.size);
+      runRanges(ranges, (first, last) => {
+        const start = 4 * first * outPlane;
+        return { kernel: "reluBackward", args: [out.ptr + start, gradOut.ptr + start, masked.ptr + start, (last - first) * outPlane] };
+      });
+    }
+    runRanges(ranges, (first, last) => {
+      const start = 4 * first * outPlane;
+      return { kernel: "maxPoolBackward", args: [masked.ptr + start, argmax.ptr + start, grad.ptr, (last - first) * outPlane] };
+    });
+    if (masked !== gradOut) masked.dispose();
     return [grad];
   };
   // With the argmax (and the ReLU's mask) fixed the op is linear: the tangent is gathered from
@@ -114,11 +134,18 @@ export function avgPool2d(x: Tensor, options: Pool2dOptions): Tensor {
   const g = geometry("avgpool2d", x, options);
   const out = new Tensor([x.shape[0], x.shape[1], g.outH, g.outW], "float32", "avgpool2d");
   const scale = 1 / (g.kernel[0] * g.kernel[1]);
-  engineMemory.kernels.avgPool(x.ptr, out.ptr, ...windowArguments(g), scale, false);
+  const ranges = planeRanges(g);
+  // Forward, x → y; backward, y is the output gradient and x the input gradient it spreads to.
+  const pool = (x: Tensor, y: Tensor, gradient: boolean) =>
+    runRanges(ranges, (first, last) => ({
+      kernel: "avgPool",
+      args: [x.ptr + 4 * first * g.height * g.width, y.ptr + 4 * first * g.outH * g.outW, ...windowArguments(g, last - first), scale, gradient ? 1 : 0],
+    }));
+  pool(x, out, false);
   const backward = (gradOut: Tensor): Tensor[] => {
     const grad = new Tensor(x.shape, "float32", "avgpool2d backward");
     engineMemory.f32.fill(0, grad.offset, grad.offset + grad.size);
-    engineMemory.kernels.avgPool(grad.ptr, gradOut.ptr, ...windowArguments(g), scale, true);
+    pool(grad, gradOut, true);
     return [grad];
   };
   return record(out, { op: "avgpool2d", inputs: [x], backward, curvature: linearRules(([t]) => noGrad(() => avgPool2d(t as Tensor, options)), backward) });

@@ -144,6 +144,7 @@ export class ThreadPool {
   }
 }
 
-function callKernel(call: KernelCall): void {
+/** Runs one call on the calling thread. */
+export function callKernel(call: KernelCall): void {
   (engineMemory.kernels[call.kernel] as (...args: number[]) => void)(...call.args);
 }

@@ -1,5 +1,5 @@
 import { availableParallelism } from "node:os";
-import { type KernelCall, ThreadPool } from "./pool.ts";
+import { callKernel, type KernelCall, ThreadPool } from "./pool.ts";
 
 let chosen: number | undefined;
 let pool: ThreadPool | undefined;
@@ -43,4 +43,14 @@ export function runParallel(calls: KernelCall[]): void {
     pool = new ThreadPool(Math.max(calls.length, threadCount()));
   }
   pool.run(calls);
+}
+
+/**
+ * Runs `part(start, end)`'s call for each range, in parallel when there are several, on the
+ * calling thread alone when there is one.
+ */
+export function runRanges(ranges: ReadonlyArray<[start: number, end: number]>, part: (start: number, end: number, thread: number) => KernelCall): void {
+  const calls = ranges.map(([start, end], thread) => part(start, end, thread));
+  if (calls.length === 1) callKernel(calls[0]);
+  else if (calls.length > 1) runParallel(calls);
 }

@@ -1,0 +1,97 @@
+import { gemm } from "./gemm";
+import { col2imAdd, im2col } from "./im2col";
+import { sparseConvInputGradient } from "./sparseConv";
+
+// A convolution's per-sample loops over a range of samples, so that threads can take sample
+// ranges: each sample (and group) is computed by the same kernels, in the same order, as one
+// thread computes it, whatever range it falls in.
+
+/** What `convSamples` computes per sample. */
+const CONV_FORWARD: i32 = 0;
+const CONV_INPUT_GRADIENT: i32 = 1;
+const CONV_SPARSE_INPUT_GRADIENT: i32 = 2;
+const CONV_WEIGHT_GRADIENT: i32 = 3;
+
+// The int32 fields of the geometry block `convSamples` reads.
+const CHANNELS = 0; // input channels per group
+const HEIGHT = 1;
+const WIDTH = 2;
+const KERNEL_H = 3;
+const KERNEL_W = 4;
+const STRIDE_H = 5;
+const STRIDE_W = 6;
+const PAD_H = 7;
+const PAD_W = 8;
+const DILATION_H = 9;
+const DILATION_W = 10;
+const OUT_H = 11;
+const OUT_W = 12;
+const GROUPS = 13;
+const GROUP_OUT = 14; // output channels per group
+const CHUNK = 15; // samples per weight-gradient partial sum
+
+/** Int32 fields of the geometry block. */
+export function convSamplesGeometryInts(): i32 {
+  return CHUNK + 1;
+}
+
+@inline
+function field(geometry: usize, index: i32): i32 {
+  return load<i32>(geometry + (<usize>index << 2));
+}
+
+/**
+ * For samples [first, last) of an NCHW convolution described by the int32 block at `geometry`,
+ * with weight W [groups·groupOut, patch] at `weight`, `columns` one sample-group's [patch, plane]
+ * scratch and `work` the GEMM's or sparse kernel's workspace:
+ * - CONV_FORWARD: y = W·unfold(x) into `b` from the input at `a`;
+ * - CONV_INPUT_GRADIENT: ∂x += fold(Wᵀ·δ) into `b` from the output gradient δ at `a`;
+ * - CONV_SPARSE_INPUT_GRADIENT: the same, summed from δ's nonzeros;
+ * - CONV_WEIGHT_GRADIENT: unfold(x)·δᵀ [groups, patch, groupOut] summed over each chunk of CHUNK
+ *   samples (chunks counted from sample 0) into the chunk's own block of `b`, from the input at
+ *   `a` and δ at `c`. Ranges start on chunk boundaries.
+ */
+export function convSamples(mode: i32, first: i32, last: i32, geometry: usize, a: usize, weight: usize, b: usize, c: usize, columns: usize, work: usize): void {
+  const channels = field(geometry, CHANNELS);
+  const height = field(geometry, HEIGHT);
+  const width = field(geometry, WIDTH);
+  const kernelH = field(geometry, KERNEL_H);
+  const kernelW = field(geometry, KERNEL_W);
+  const strideH = field(geometry, STRIDE_H);
+  const strideW = field(geometry, STRIDE_W);
+  const padH = field(geometry, PAD_H);
+  const padW = field(geometry, PAD_W);
+  const dilationH = field(geometry, DILATION_H);
+  const dilationW = field(geometry, DILATION_W);
+  const outH = field(geometry, OUT_H);
+  const outW = field(geometry, OUT_W);
+  const groups = field(geometry, GROUPS);
+  const groupOut = field(geometry, GROUP_OUT);
+  const chunk = field(geometry, CHUNK);
+  const patch = channels * kernelH * kernelW;
+  const plane = outH * outW;
+  const inputBytes = (<usize>channels * height * width) << 2;
+  const outputBytes = (<usize>groupOut * plane) << 2;
+  const weightBytes = (<usize>groupOut * patch) << 2;
+  for (let n = first; n < last; n++) {
+    for (let group = 0; group < groups; group++) {
+      const block = <usize>(n * groups + group);
+      const input = block * inputBytes;
+      const output = block * outputBytes;
+      const w = weight + <usize>group * weightBytes;
+      if (mode == CONV_FORWARD) {
+        im2col(a + input, columns, channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW, plane);
+        gemm(false, false, groupOut, plane, patch, 1, w, patch, columns, plane, 0, b + output, plane, work);
+      } else if (mode == CONV_INPUT_GRADIENT) {
+        gemm(true, false, patch, plane, groupOut, 1, w, patch, a + output, plane, 0, columns, plane, work);
+        col2imAdd(columns, b + input, channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW, plane);
+      } else if (mode == CONV_SPARSE_INPUT_GRADIENT) {
+        sparseConvInputGradient(a + output, groupOut, w, b + input, channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW, work);
+      } else {
+        im2col(a + input, columns, channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW, plane);
+        const partial = b + <usize>((n / chunk) * groups + group) * weightBytes;
+        gemm(false, true, patch, groupOut, plane, 1, columns, plane, c + output, plane, n % chunk == 0 ? 0 : 1, partial, groupOut, work);
+      }
+    }
+  }
+}
