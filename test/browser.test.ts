@@ -105,7 +105,15 @@ test("the dashboard shows a training run live: every instrument, new points with
       while ((await canvasColors(page, panel)) <= 8 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
       assert.ok((await canvasColors(page, panel)) > 8, `${panel} is drawn`);
     }
-    const legend = await page.$$eval('[data-panel="layers-GradNorm"] .u-legend .u-label', (labels) => labels.map((l) => l.textContent));
+    // A key seen for the first time relays the page out, and a rebuilt chart names its lines once
+    // its series have loaded again: wait for the names rather than read them at one moment.
+    const legendOf = () => page.$$eval('[data-panel="layers-GradNorm"] .u-legend .u-label', (labels) => labels.map((l) => l.textContent));
+    await page
+      .waitForFunction(() => [...document.querySelectorAll('[data-panel="layers-GradNorm"] .u-legend .u-label')].some((l) => l.textContent === "4.bias"), undefined, {
+        timeout: 10_000,
+      })
+      .catch(() => undefined);
+    const legend = await legendOf();
     assert.ok(legend.includes("0.weight") && legend.includes("4.bias"), `per-parameter lines are named: ${legend.join(", ")}`);
     // One gradient histogram per parameter, in the per-layer section.
     const parameters = store.getRun(liveRun.id).parameters ?? [];
