@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { cnnSpec } from "../bench/workloads.ts";
 import { main } from "../src/cli/main.ts";
 import { buildData, buildTraining, type TrainingSetup } from "../src/config/build.ts";
 import { loadConfig } from "../src/config/load.ts";
@@ -288,22 +289,7 @@ test("a CNN's weights after SGD steps are bit-identical at 1, 2 and 4 threads", 
   const inputs = randomValues(batch * sizeOf(inputShape), 51);
   const labels = Array.from({ length: batch }, (_, i) => (i * 7) % 10);
   const weights = tensorsAtEachThreadCount(() => {
-    const { model } = buildModel(
-      {
-        layers: [
-          { type: "conv2d", out_channels: 16, kernel_size: 3, padding: 1 },
-          { type: "relu" },
-          { type: "maxpool2d", kernel_size: 2 },
-          { type: "conv2d", out_channels: 32, kernel_size: 3, padding: 1 },
-          { type: "relu" },
-          { type: "maxpool2d", kernel_size: 2 },
-          { type: "flatten" },
-          { type: "linear", out: 10 },
-        ],
-      },
-      inputShape,
-      5,
-    );
+    const { model } = buildModel({ layers: cnnSpec }, inputShape, 5);
     const optimizer = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
     for (let step = 0; step < 3; step++) {
       scope(() => {
