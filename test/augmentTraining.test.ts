@@ -79,10 +79,14 @@ test("training on MixUp/CutMix soft targets gives the same weights with prefetch
   assert.deepEqual(await finish(second.s), expected);
 });
 
-test("MixUp in data.transforms, which evaluation would also see, is refused with its place in the config", () => {
+test("MixUp or a random crop in data.transforms, which evaluation would also see, is refused with its place in the config", () => {
   assert.throws(
     () => buildData(loadConfig([configFile], ["data.transforms=[{type: flatten}, {type: mixup}]"])),
     /data.transforms\[1\]: mixup blends examples and their labels, which only training batches may do; put it in data.augment/,
+  );
+  assert.throws(
+    () => buildData(loadConfig([configFile], ["data.transforms=[{type: random_crop, padding: 2}]"])),
+    /data.transforms\[0\]: random_crop is random, and data.transforms apply to validation and test batches too; put it in data.augment/,
   );
   assert.throws(
     () => buildData(loadConfig([configFile], ["data.augment=[{type: cutout, sise: 8}]"])),

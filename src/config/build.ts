@@ -120,11 +120,13 @@ export function buildData(loaded: LoadedConfig): RunData {
   let validation: Dataset | undefined;
   if (data.validation > 0) [train, validation] = splitDataset(train, data.validation, seed + 2);
   const transforms = located(loaded, ["data", "transforms"], () => data.transforms.map((t) => createTransform(t as TransformSpec)));
-  const mixing = transforms.findIndex((t) => t.mixesTargets);
-  if (mixing >= 0) {
-    throw new ConfigError(
-      `${loaded.locate(["data", "transforms", mixing])}: data.transforms[${mixing}]: ${transforms[mixing].name} blends examples and their labels, which only training batches may do; put it in data.augment`,
-    );
+  // data.transforms reach validation and test batches too: a random one there would score the
+  // model on altered images, which is what data.augment (training only) is for.
+  const random = transforms.findIndex((t) => !t.deterministic);
+  if (random >= 0) {
+    const t = transforms[random];
+    const why = t.mixesTargets ? "blends examples and their labels, which only training batches may do" : "is random, and data.transforms apply to validation and test batches too";
+    throw new ConfigError(`${loaded.locate(["data", "transforms", random])}: data.transforms[${random}]: ${t.name} ${why}; put it in data.augment`);
   }
   const augment = located(loaded, ["data", "augment"], () => data.augment.map((t) => createTransform(t as TransformSpec)));
   // Without augmentation every split sees the same deterministic transforms: apply them once.
