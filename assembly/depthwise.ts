@@ -226,7 +226,11 @@ export function depthwiseScratchFloats(height: i32, width: i32, kernelH: i32, ke
  * o / multiplier) computed directly on zero-padded planes, instead of im2col and a GEMM with
  * one output row. `mode` 0: y = conv(x, w) (a = x, b = w, c = y); 1: the input gradient
  * (a = dy, b = w, c = dx); 2: the weight gradient summed over the batch (a = x, b = dy,
- * c = dw). `c` is overwritten; `scratch` holds depthwiseScratchFloats floats.
+ * c = dw). Only output channels [firstChannel, endChannel) are computed, and only their part of
+ * `c` is overwritten (for the input gradient the range must hold whole input channels, i.e.
+ * start and end on multiples of `multiplier`): threads split the channels, and each channel's
+ * sum over the batch runs in sample order whatever the split. `scratch` holds
+ * depthwiseScratchFloats floats.
  */
 export function depthwiseConv(
   mode: i32,
@@ -234,6 +238,8 @@ export function depthwiseConv(
   b: usize,
   c: usize,
   scratch: usize,
+  firstChannel: i32,
+  endChannel: i32,
   batch: i32,
   inChannels: i32,
   multiplier: i32,
@@ -256,10 +262,14 @@ export function depthwiseConv(
   const taps = kernelH * kernelW;
   const paddedH = height + 2 * padH;
   const paddedW = width + 2 * padW;
-  if (mode == INPUT_GRADIENT) memory.fill(c, 0, <usize>(batch * inChannels * inPlane) << 2);
-  if (mode == WEIGHT_GRADIENT) memory.fill(c, 0, <usize>(outChannels * taps) << 2);
+  if (mode == INPUT_GRADIENT) {
+    const firstInput = firstChannel / multiplier;
+    const inputs = endChannel / multiplier - firstInput;
+    for (let n = 0; n < batch; n++) memory.fill(c + (<usize>((n * inChannels + firstInput) * inPlane) << 2), 0, <usize>(inputs * inPlane) << 2);
+  }
+  if (mode == WEIGHT_GRADIENT) memory.fill(c + (<usize>(firstChannel * taps) << 2), 0, <usize>((endChannel - firstChannel) * taps) << 2);
   for (let n = 0; n < batch; n++) {
-    for (let o = 0; o < outChannels; o++) {
+    for (let o = firstChannel; o < endChannel; o++) {
       const input = <usize>((n * inChannels + o / multiplier) * inPlane) << 2;
       const output = <usize>((n * outChannels + o) * outPlane) << 2;
       const weight = <usize>(o * taps) << 2;

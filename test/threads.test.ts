@@ -216,7 +216,7 @@ function outputGradient(size: number, density: number, seed: number): number[] {
 
 test("conv2d forward, input, weight and bias gradients are bit-identical at 1, 2 and 4 threads", () => {
   // Planes of at least 64 positions (per-sample GEMMs, split by samples) and one below (chunked
-  // GEMMs); batches that are not multiples of the weight gradient's 8-sample chunks or of the
+  // GEMMs), depthwise ones; batches that are not multiples of the weight gradient's 8-sample chunks or of the
   // thread count; dense and mostly zero output gradients (the sparse input gradient).
   const cases: Array<{ input: number[]; weight: number[]; options: Conv2dOptions; density: number }> = [
     { input: [24, 1, 28, 28], weight: [16, 1, 3, 3], options: { padding: 1 }, density: 1 },
@@ -224,6 +224,10 @@ test("conv2d forward, input, weight and bias gradients are bit-identical at 1, 2
     { input: [9, 16, 32, 32], weight: [24, 8, 3, 3], options: { padding: 2, stride: 2, dilation: 2, groups: 2 }, density: 1 },
     { input: [9, 16, 32, 32], weight: [24, 8, 3, 3], options: { padding: [1, 2], stride: [2, 1], groups: 2 }, density: 0.15 },
     { input: [13, 8, 6, 6], weight: [16, 8, 3, 3], options: { padding: 1 }, density: 0.2 },
+    // Depthwise (the direct kernel, channels split over the threads): MobileNet's, and a channel
+    // multiplier of 2 with stride 2 (the scattering input gradient).
+    { input: [16, 64, 16, 16], weight: [64, 1, 3, 3], options: { padding: 1, groups: 64 }, density: 1 },
+    { input: [24, 40, 17, 17], weight: [80, 1, 3, 3], options: { padding: 1, stride: 2, groups: 40 }, density: 1 },
   ];
   for (const { input, weight: weightShape, options, density } of cases) {
     const what = `conv2d of [${input.join(", ")}] with [${weightShape.join(", ")}] ${JSON.stringify(options)} density ${density}`;

@@ -197,8 +197,8 @@ export interface WasmKernels {
   maxAbs(n: number, x: number): number;
   im2col: UnfoldKernel;
   col2imAdd: UnfoldKernel;
-  /** Depthwise conv2d, direct: mode 0 forward, 1 input gradient, 2 weight gradient (assembly/depthwise.ts). */
-  depthwiseConv(mode: number, a: number, b: number, c: number, scratch: number, ...geometry: DepthwiseGeometryArguments): void;
+  /** Depthwise conv2d, direct, on output channels [first, end): mode 0 forward, 1 input gradient, 2 weight gradient (assembly/depthwise.ts). */
+  depthwiseConv(mode: number, a: number, b: number, c: number, scratch: number, firstChannel: number, endChannel: number, ...geometry: DepthwiseGeometryArguments): void;
   convSamples(mode: number, first: number, last: number, geometry: number, a: number, weight: number, b: number, c: number, columns: number, work: number): void;
   convSamplesGeometryInts(): number;
   depthwiseScratchFloats(height: number, width: number, kernelH: number, kernelW: number, padH: number, padW: number, dilationH: number, dilationW: number): number;
