@@ -50,7 +50,9 @@ function countScaled(x: f32): void {
 // bin is >= k (k = 1 .. bins-1), edges[bins] = +inf. Found by bisection over the float32
 // order, so comparisons against them agree with the division formula bit for bit.
 const MAX_BINS: i32 = 1024;
-const edges = memory.data(MAX_BINS * 4 + 8, 16);
+const EDGES_BYTES: i32 = (MAX_BINS * 4 + 8 + 15) & ~15;
+// Set from the call's `work` area: every thread's instance counts into its own.
+let edges: usize = 0;
 
 @inline
 function orderedKey(x: f32): i32 {
@@ -90,6 +92,11 @@ export function rankOneHistogramMaxBins(): i32 {
   return MAX_BINS;
 }
 
+/** Bytes of the `work` area `rankOneHistogram1d` takes (16-byte aligned): edges and hits. */
+export function rankOneHistogramWorkBytes(): i32 {
+  return EDGES_BYTES + MAX_BINS * 32;
+}
+
 /**
  * hist1d of rank-one per-sample gradients fl(s·fl(r·c)) over all pairs of a "row" value r and
  * a "column" value c of each sample, without forming the products (Linear weights: r and c
@@ -99,11 +106,13 @@ export function rankOneHistogramMaxBins(): i32 {
  * in O(1) (four rows at a time). Only groups straddling an edge count, per crossed edge, the
  * products at or above it with a SIMD pass over the column. Zero rows (units a ReLU switched
  * off) only make zero products, counted at once: the others are compacted into `scratch`
- * (rowCount floats) first.
+ * (rowCount floats) first. `work` holds rankOneHistogramWorkBytes bytes of the call's tables.
  */
 export function rankOneHistogram1d(
-  columns: usize, columnLength: i32, rows: usize, rowCount: i32, batch: i32, scale: f32, lo: f32, hi: f32, bins: i32, counts: usize, scratch: usize,
+  columns: usize, columnLength: i32, rows: usize, rowCount: i32, batch: i32, scale: f32, lo: f32, hi: f32, bins: i32, counts: usize, scratch: usize, work: usize,
 ): void {
+  edges = work;
+  hits = work + EDGES_BYTES;
   computeEdges(lo, hi, bins);
   setBins(lo, hi, bins, scale, counts);
   const zeroBin = scalarBin(0);
@@ -156,7 +165,7 @@ function compactNonzero(values: usize, n: i32, out: usize): i32 {
 // Rows whose whole sign group fell into one bin, per bin and vector lane: [negative group |
 // positive group], each [bin][lane] i32. Separate lanes keep rows that hit the same bin (most do)
 // from chaining their increments through one memory location.
-const hits = memory.data(MAX_BINS * 32, 16);
+let hits: usize = 0;
 
 // State of one rankOneHistogram1d call (module globals keep the helpers' signatures short).
 let gLo: f32 = 0;

@@ -5,7 +5,7 @@ export { axpy, binaryPeriodic, dot, reluBackward, reluForward, rowSums, sumSquar
 export { sparseColumnSquares, sparseColumnSquaresWorkspaceBytes } from "./curvature";
 export { sparseConvInputGradient, sparseConvInputGradientWorkspaceBytes, sparseDenseProduct, sparseDenseProductWorkspaceBytes } from "./sparseConv";
 export { avgPool, maxPoolBackward, maxPoolForward } from "./pool";
-export { histogram1d, histogram2d, rankOneHistogram1d, rankOneHistogram2d, rankOneHistogramMaxBins } from "./histogram";
+export { histogram1d, histogram2d, rankOneHistogram1d, rankOneHistogram2d, rankOneHistogramMaxBins, rankOneHistogramWorkBytes } from "./histogram";
 export { adagradUpdate, adamUpdate, clampInPlace, maxAbs, nadamUpdate, radamUpdate, rmspropUpdate, scaleInPlace, sgdUpdate } from "./optim";
 export { col2imAdd, im2col } from "./im2col";
 export { activationBackward, activationForward } from "./activations";

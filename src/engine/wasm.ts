@@ -103,8 +103,10 @@ export interface WasmKernels {
     bins: number,
     counts: number,
     scratch: number,
+    work: number,
   ): void;
   rankOneHistogramMaxBins(): number;
+  rankOneHistogramWorkBytes(): number;
   histogram2d(
     values: number,
     rows: number,
