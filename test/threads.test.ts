@@ -10,12 +10,12 @@ import { buildData, buildTraining, type TrainingSetup } from "../src/config/buil
 import { loadConfig } from "../src/config/load.ts";
 import { backward, noGrad } from "../src/engine/autograd.ts";
 import { ones, parameter, tensor, zeros } from "../src/engine/creation.ts";
-import { MIN_CHANNEL_ELEMENTS_PER_THREAD } from "../src/engine/kernels/channels.ts";
-import { MIN_ELEMENTWISE_PER_THREAD, MIN_UPDATE_ELEMENTS_PER_THREAD } from "../src/engine/kernels/elementwise.ts";
-import { type GemmArgs, gemm, gemmRowsOfB, gramLower, MIN_GEMM_WORK_PER_THREAD, sparseDenseProduct } from "../src/engine/kernels/gemm.ts";
 import { histogram1d } from "../src/engine/extensions/histograms.ts";
 import { RankOneLinear } from "../src/engine/extensions/linearClosedForms.ts";
 import { rankOneHistogram1d, rankOneHistogram2d, tensorHistogram1d, tensorHistogram2d } from "../src/engine/extensions/linearHistogram.ts";
+import { MIN_CHANNEL_ELEMENTS_PER_THREAD } from "../src/engine/kernels/channels.ts";
+import { MIN_ELEMENTWISE_PER_THREAD, MIN_UPDATE_ELEMENTS_PER_THREAD } from "../src/engine/kernels/elementwise.ts";
+import { type GemmArgs, gemm, gemmRowsOfB, gramLower, MIN_GEMM_WORK_PER_THREAD, sparseDenseProduct } from "../src/engine/kernels/gemm.ts";
 import { engineMemory } from "../src/engine/memory.ts";
 import { batchNorm } from "../src/engine/ops/batchnorm.ts";
 import { add, div, mul, sub } from "../src/engine/ops/binary.ts";
@@ -294,11 +294,26 @@ test("gradient histograms (plain, rank-one, 1-D and 2-D) count the same at 1, 2 
   // An MLP layer's shapes: 128 samples, 784 inputs, 256 outputs, a quarter of δ zero (ReLU).
   const [batch, inFeatures, outFeatures] = [128, 784, 256];
   const spec1d = { bins: 40, range: [-0.02, 0.02] as [number, number] };
-  const spec2d = { bins: [20, 12] as [number, number], range: [[-0.02, 0.02], [-0.1, 0.1]] as [[number, number], [number, number]] };
+  const spec2d = {
+    bins: [20, 12] as [number, number],
+    range: [
+      [-0.02, 0.02],
+      [-0.1, 0.1],
+    ] as [[number, number], [number, number]],
+  };
   scope(() => {
-    const delta = tensor(outputGradient(batch * outFeatures, 0.75, 41).map((v) => v * 0.05), [batch, outFeatures]);
-    const activations = tensor(randomValues(batch * inFeatures, 42).map((v) => Math.max(v, 0)), [batch, inFeatures]);
-    const weight = tensor(randomValues(outFeatures * inFeatures, 43).map((v) => v * 0.1), [outFeatures, inFeatures]);
+    const delta = tensor(
+      outputGradient(batch * outFeatures, 0.75, 41).map((v) => v * 0.05),
+      [batch, outFeatures],
+    );
+    const activations = tensor(
+      randomValues(batch * inFeatures, 42).map((v) => Math.max(v, 0)),
+      [batch, inFeatures],
+    );
+    const weight = tensor(
+      randomValues(outFeatures * inFeatures, 43).map((v) => v * 0.1),
+      [outFeatures, inFeatures],
+    );
     const view = new RankOneLinear(delta, activations, 1);
     const perSample = noGrad(() => mul(reshape(delta, [batch, outFeatures, 1]), reshape(activations, [batch, 1, inFeatures])));
     const before = threadCount();
@@ -317,7 +332,11 @@ test("gradient histograms (plain, rank-one, 1-D and 2-D) count the same at 1, 2 
       const reference = Array.from(histogram1d(perSample.data, spec1d));
       assert.deepEqual(results[0][0], reference, "the plain 1-D kernel counts as the reference");
       assert.deepEqual(results[0][1], reference, "the rank-one 1-D kernel counts as the reference");
-      assert.equal(reference.reduce((a, b) => a + b), batch * outFeatures * inFeatures, "every value is counted once");
+      assert.equal(
+        reference.reduce((a, b) => a + b),
+        batch * outFeatures * inFeatures,
+        "every value is counted once",
+      );
       assert.deepEqual(results[0][4], results[0][3], "the rank-one 2-D kernel counts as the materialized one");
     } finally {
       setThreads(before);

@@ -1,7 +1,7 @@
 import { engineMemory } from "../memory.ts";
 import { Tensor } from "../tensor.ts";
-import type { KernelCall } from "../threads/pool.ts";
 import { partsFor, splitRange } from "../threads/partition.ts";
+import type { KernelCall } from "../threads/pool.ts";
 import { runRanges } from "../threads/settings.ts";
 import type { WasmKernels } from "../wasm.ts";
 import { type Histogram1dSpec, type Histogram2dSpec, histogram2dGeometry, histogram2dYBins } from "./histograms.ts";
