@@ -21,6 +21,8 @@ import { fansOf, gainOf, initializeTensor } from "../src/nn/init.ts";
 import type { Module } from "../src/nn/module.ts";
 import { buildModel, type LayerSpec, type ModelSpec } from "../src/nn/spec.ts";
 import { collectQuantityValues, createQuantities, QuantityTracker } from "../src/quantities/index.ts";
+import { RunStore } from "../src/store/runStore.ts";
+import { storeRecording } from "../src/train/callbacks/storeRecording.ts";
 import { assertClose, randomValues } from "./helpers.ts";
 
 // A ResNet BasicBlock with a projection shortcut, as a user writes it in YAML.
@@ -422,6 +424,10 @@ test("with a train-mode batch norm in a block, the quantities that need per-samp
   const tracker = new QuantityTracker(createQuantities("full", 1), model, { name: "SGD", paramGroups: [{ hyper: { lr: 0.1, momentum: 0 } }] });
   const warnings: string[] = [];
   tracker.warn = (message) => warnings.push(message);
+  // A recorded run also stores each warning as an event of its step.
+  const store = new RunStore(join(mkdtempSync(join(tmpdir(), "gradscope-skips-")), "gradscope.db"));
+  store.createRun({ id: "skips", name: "skips", config: {} });
+  storeRecording(store, "skips").recordQuantities(tracker);
   const values = collectQuantityValues(tracker);
   for (const step of [0, 1]) {
     scope(() => {
@@ -437,6 +443,13 @@ test("with a train-mode batch norm in a block, the quantities that need per-samp
   );
   assert.ok(warnings.some((w) => /^gradscope: HessMaxEV is skipped: .*op "batchnorm"/.test(w)));
   assert.equal(new Set(warnings).size, warnings.length, "one warning per quantity, not per step");
+  const events = store.events("skips").filter((e) => e.kind === "warning");
+  assert.deepEqual(
+    events.map((e) => e.message),
+    warnings.map((w) => w.replace(/^gradscope: /, "")),
+  );
+  assert.ok(events.some((e) => e.step === 0 && e.message.startsWith("NormTest is skipped")));
+  store.close();
   tracker.dispose();
   model.dispose();
 });

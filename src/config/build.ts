@@ -244,7 +244,7 @@ export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory:
     const created = new QuantityTracker(quantities, model, optimizer);
     tracker = created;
     backward = (loss, step) => created.backward(loss, step);
-    if (recording) created.subscribe(recording.logger.logQuantity);
+    recording?.recordQuantities(created);
     callbacks.unshift(new QuantityLogger(created, join(runDirectory, "quantities.jsonl")));
   }
   const trainer = new Trainer({

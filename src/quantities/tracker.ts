@@ -185,8 +185,11 @@ export class QuantityTracker {
   private readonly subscribers = new Set<QuantitySubscriber>();
   // Quantities already reported as skipped (one warning each per run).
   private readonly warned = new Set<string>();
-  /** Reports a quantity that cannot be computed for this model; a Node process warning by default. */
-  warn: (message: string) => void = (message) => process.emitWarning(message);
+  /**
+   * Reports a quantity that cannot be computed for this model, at the step that found it; a Node
+   * process warning by default (a run that records into the store also stores it as an event).
+   */
+  warn: (message: string, step: number) => void = (message) => process.emitWarning(message);
 
   constructor(
     readonly quantities: Quantity[],
@@ -419,7 +422,7 @@ export class QuantityTracker {
     const skipped = new Set<Quantity>();
     const skip = (q: Quantity, reason: string): undefined => {
       skipped.add(q);
-      if (!this.warned.has(q.name)) this.warn(`gradscope: ${q.name} is skipped: ${reason}`);
+      if (!this.warned.has(q.name)) this.warn(`gradscope: ${q.name} is skipped: ${reason}`, step);
       this.warned.add(q.name);
       return undefined;
     };

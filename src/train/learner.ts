@@ -289,7 +289,7 @@ export class Learner {
     callbacks.push(new ModelCheckpoint(join(directory, "checkpoints"), config));
     if (this.quantities.length === 0) return { callbacks };
     const tracker = new QuantityTracker(this.quantities, this.model, this.optimizer);
-    if (recording) tracker.subscribe(recording.logger.logQuantity);
+    recording?.recordQuantities(tracker);
     callbacks.unshift(new QuantityLogger(tracker, join(directory, "quantities.jsonl")));
     return { callbacks, tracker };
   }
