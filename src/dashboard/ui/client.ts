@@ -1,6 +1,6 @@
 // The page's side of the JSON API and the live stream.
 import { seriesKey } from "../../store/seriesKeys.ts";
-import type { BucketedSeries, Changes, HeatmapRows, HistogramAtStep, ListSeries, RunResponse, RunSummary, RunsResponse, ValueDistribution } from "../api.ts";
+import type { BucketedSeries, Changes, HeatmapRows, HistogramAtStep, ListSeries, RunEvent, RunResponse, RunSummary, RunsResponse, ValueDistribution } from "../api.ts";
 
 const token = new URLSearchParams(location.search).get("token") ?? sessionStorage.getItem("gradscope-token") ?? "";
 if (token) sessionStorage.setItem("gradscope-token", token);
@@ -141,6 +141,8 @@ export const api = {
   heatmap: (id: string, key: string, w: Window) => request<HeatmapRows>(runPath(id, "heatmap", { key, ...w })),
   /** The distribution the alpha gauge draws: all α and the last 10%, in 40 bins over [-1.5, 1.5]. */
   alphaDistribution: (id: string) => request<ValueDistribution>(alphaPath(id)),
+  /** A run's events in time order (without the run id). */
+  events: (id: string) => request<Array<Omit<RunEvent, "run">>>(runPath(id, "events")),
   stop: (id: string) => request<{ stopping: string }>(`${runRoot(id)}/stop`, { method: "POST" }),
 };
 

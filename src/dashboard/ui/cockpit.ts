@@ -8,6 +8,7 @@ import { alphaGauge } from "./instruments/alphaGauge.ts";
 import { ChartBoard } from "./instruments/chartBoard.ts";
 import { curvature } from "./instruments/curvature.ts";
 import { distance } from "./instruments/distance.ts";
+import { events } from "./instruments/events.ts";
 import { gradientHistogram } from "./instruments/gradientHistogram.ts";
 import { gradientNorm } from "./instruments/gradientNorm.ts";
 import { gradientTests } from "./instruments/gradientTests.ts";
@@ -41,6 +42,7 @@ function instrumentsOf(shown: Shown): Instrument[] {
     hyperparameters(shown),
     performancePanel(shown),
     system(shown),
+    events(shown),
     perLayer(shown, histogram),
   ];
   const claimed = new Set(shown.runs.flatMap((run) => specific.flatMap((i) => i.claims(shown.keysOf(run.id)))));

@@ -82,11 +82,17 @@ export function download(name: string, content: Blob | string): void {
   setTimeout(() => URL.revokeObjectURL(link.href), 1000);
 }
 
+// A CSV cell (RFC 4180): text holding a comma, a quote or a line break is quoted.
+const cell = (value: number | string | null | undefined) => {
+  const text = value === null || value === undefined ? "" : String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+};
+
 /** Columns of equal length as CSV text (nulls as empty cells). */
-export function toCsv(header: string[], columns: ReadonlyArray<ReadonlyArray<number | null | undefined>>): string {
+export function toCsv(header: string[], columns: ReadonlyArray<ReadonlyArray<number | string | null | undefined>>): string {
   const rows = [header.join(",")];
   const length = Math.max(0, ...columns.map((c) => c.length));
-  for (let i = 0; i < length; i++) rows.push(columns.map((c) => (c[i] === null || c[i] === undefined ? "" : String(c[i]))).join(","));
+  for (let i = 0; i < length; i++) rows.push(columns.map((c) => cell(c[i])).join(","));
   return `${rows.join("\n")}\n`;
 }
 

@@ -11,9 +11,9 @@ export interface Panel {
 
 /**
  * Creates a panel in `parent`, marked `data-panel=id` (the browser tests find panels by it),
- * with PNG and CSV downloads of whatever `exports` returns at click time.
+ * with PNG (when the panel draws one) and CSV downloads of whatever `exports` returns at click time.
  */
-export function createPanel(parent: HTMLElement, id: string, title: string, exports: { png: () => HTMLCanvasElement | null; csv: () => string }): Panel {
+export function createPanel(parent: HTMLElement, id: string, title: string, exports: { png?: () => HTMLCanvasElement | null; csv: () => string }): Panel {
   const element = document.createElement("div");
   element.className = "panel";
   element.dataset.panel = id;
@@ -34,9 +34,12 @@ export function createPanel(parent: HTMLElement, id: string, title: string, expo
     head.append(b);
     return b;
   };
-  button("PNG", "download this panel as a PNG image", () => {
-    exports.png()?.toBlob((blob) => blob && download(`${slug(title)}.png`, blob));
-  });
+  const png = exports.png;
+  if (png) {
+    button("PNG", "download this panel as a PNG image", () => {
+      png()?.toBlob((blob) => blob && download(`${slug(title)}.png`, blob));
+    });
+  }
   button("CSV", "download this panel's data as CSV", () => download(`${slug(title)}.csv`, exports.csv()));
   return { element, body, button };
 }
