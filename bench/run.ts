@@ -2,12 +2,8 @@
 // printed as soon as it is measured (a run cut short keeps what it measured). Figures only;
 // nothing is asserted. How each row is measured: docs/benchmarks.md.
 import { cpus } from "node:os";
-import { engineMemory } from "../src/engine/memory.ts";
-import { setThreads } from "../src/engine/threads/settings.ts";
 import { BenchArgumentError, type BenchArguments, benchUsage, parseBenchArguments, selectsRow } from "./arguments.ts";
-import { groups } from "./groups/index.ts";
 import { jsonRow, tableHeader, tableLine } from "./report.ts";
-import { allThreads } from "./threadCount.ts";
 
 function parsed(): BenchArguments {
   try {
@@ -24,6 +20,11 @@ if (help) {
   console.log(benchUsage);
   process.exit(0);
 }
+// Only now the engine, tfjs, Playwright and the rest: a mistyped flag is answered at once.
+const { engineMemory } = await import("../src/engine/memory.ts");
+const { setThreads } = await import("../src/engine/threads/settings.ts");
+const { groups } = await import("./groups/index.ts");
+const { allThreads } = await import("./threadCount.ts");
 
 // The rows each group runs, and the groups without rows of their own (the native hook) that a
 // run without filters, or a filter naming them, reaches to say they are skipped.

@@ -44,7 +44,12 @@ function ceilingRows(n: number): BenchRow[] {
       threads: 1,
       measure: () => {
         const { gemm, ceiling } = timed();
-        return { value: gemm, unit: "GFLOP/s", ratio: { value: gemm / ceiling, of: "the multiply-add ceiling", percent: true }, note: `ceiling ${ceiling.toFixed(1)} GFLOP/s, timed in turn` };
+        return {
+          value: gemm,
+          unit: "GFLOP/s",
+          ratio: { value: gemm / ceiling, of: "the multiply-add ceiling", percent: true },
+          note: `ceiling ${ceiling.toFixed(1)} GFLOP/s, timed in turn`,
+        };
       },
     },
   ];

@@ -9,11 +9,7 @@ const tfjsBackend = once(initTfjsWasm);
 
 // A gradscope call and its tfjs counterpart timed in turn: the rows "<name>, vs tfjs" (ours, the
 // ratio being tfjs's time over ours) and "<name>, tfjs <backend>".
-function againstTfjs(
-  name: string,
-  unit: "steps/s" | "ms",
-  setup: () => { ours: () => void; peer: () => void; dispose: () => void; callsPerRun: number },
-): BenchRow[] {
+function againstTfjs(name: string, unit: "steps/s" | "ms", setup: () => { ours: () => void; peer: () => void; dispose: () => void; callsPerRun: number }): BenchRow[] {
   const timed = once(async () => {
     const backend = await tfjsBackend();
     const { ours, peer, dispose, callsPerRun } = setup();
