@@ -9,18 +9,18 @@ import { configurations, createQuantities, QuantityTracker } from "../src/quanti
 import { interleavedMedianMs } from "./timing.ts";
 import { randomBatch } from "./workloads.ts";
 
-/** A DeepOBS problem: its model and input shape (batch 128 in the benchmarks). */
-export interface DeepobsProblem {
+/** A training problem (a DeepOBS one, or a model-zoo net): its model and input shape (batch 128 in the benchmarks). */
+export interface TrainingProblem {
   name: string;
   layers: LayerSpec[];
   input: number[];
 }
 
 /** DeepOBS's mnist_mlp: 784-1000-500-100-10 with ReLU. */
-export const mnistMlp: DeepobsProblem = { name: "mnist_mlp", layers: architectureLayers({ arch: "mlp", hidden: [1000, 500, 100] }, [784]), input: [784] };
+export const mnistMlp: TrainingProblem = { name: "mnist_mlp", layers: architectureLayers({ arch: "mlp", hidden: [1000, 500, 100] }, [784]), input: [784] };
 
 /** DeepOBS's fmnist_2c2d: conv5x5x32-maxpool-conv5x5x64-maxpool-fc1024-fc10. */
-export const fmnist2c2d: DeepobsProblem = { name: "fmnist_2c2d", layers: architectureLayers({ arch: "2c2d" }, [1, 28, 28]), input: [1, 28, 28] };
+export const fmnist2c2d: TrainingProblem = { name: "fmnist_2c2d", layers: architectureLayers({ arch: "2c2d" }, [1, 28, 28]), input: [1, 28, 28] };
 
 /** The problems of the quantities issue's overhead benchmark. */
 export const deepobsProblems = [mnistMlp, fmnist2c2d];
@@ -42,7 +42,7 @@ export interface OverheadTimings {
  * (due pair + (k − 2)·plain)/k; every 1 is measured directly, and the due pairs only with
  * `duePairs`.
  */
-export function quantityOverhead(problem: DeepobsProblem, configurations: string[], { runs = 3, duePairs = true } = {}): OverheadTimings {
+export function quantityOverhead(problem: TrainingProblem, configurations: string[], { runs = 3, duePairs = true } = {}): OverheadTimings {
   const batchSize = 128;
   const { model } = buildModel({ layers: problem.layers }, problem.input, 0);
   const optimizer = new SGD(model.parameters(), { lr: 0.01 });

@@ -6,6 +6,15 @@ import { interleavedMedianMs } from "./timing.ts";
 /** "All threads" in the rows' names: one per core the OS offers this process. */
 export const allThreads = availableParallelism();
 
+/**
+ * The two thread counts a row can run at, as its name says them. Rows are named by role, not
+ * count, so that their names stay the same on any machine (and distinct on a one-core one).
+ */
+export type ThreadRole = "1 thread" | "all threads";
+
+/** The engine's thread count for `role`. */
+export const threadsOf = (role: ThreadRole): number => (role === "1 thread" ? 1 : allThreads);
+
 /** `fn` wrapped to run with the engine at `threads` threads, restoring the count after. */
 export function atThreads<A extends unknown[], R>(threads: number, fn: (...args: A) => R): (...args: A) => R {
   return (...args: A) => {

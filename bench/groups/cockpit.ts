@@ -1,19 +1,19 @@
 // Cockpit's configurations on the DeepOBS problems, per step, as ratios to the plain SGD step
 // timed in turn with them: every configuration at every tracking interval on 1 thread, and
 // economy and business at every step on all threads.
-import { type DeepobsProblem, deepobsProblems, overheadRatio, quantityOverhead, trackingIntervals } from "../quantities.ts";
+import { deepobsProblems, overheadRatio, quantityOverhead, type TrainingProblem, trackingIntervals } from "../quantities.ts";
 import { type BenchGroup, type BenchRow, once } from "../registry.ts";
-import { allThreads, atThreads } from "../threadCount.ts";
+import { allThreads, atThreads, type ThreadRole, threadsOf } from "../threadCount.ts";
 
 const oneThreadConfigurations = ["economy", "business", "full"];
 const allThreadsConfigurations = ["economy", "business"];
 
-function problemRows(problem: DeepobsProblem): BenchRow[] {
+function problemRows(problem: TrainingProblem): BenchRow[] {
   const oneThread = once(() => atThreads(1, quantityOverhead)(problem, oneThreadConfigurations));
   const everyThread = once(() => atThreads(allThreads, quantityOverhead)(problem, allThreadsConfigurations, { duePairs: false }));
-  const row = (configuration: string, every: number, threads: "1 thread" | "all threads"): BenchRow => ({
+  const row = (configuration: string, every: number, threads: ThreadRole): BenchRow => ({
     name: `DeepOBS ${problem.name} ${configuration}, tracked every ${every === 1 ? "step" : `${every} steps`}, ${threads}`,
-    threads: threads === "1 thread" ? 1 : allThreads,
+    threads: threadsOf(threads),
     measure: () => {
       const timings = threads === "1 thread" ? oneThread() : everyThread();
       const ratio = overheadRatio(timings, configuration, every);

@@ -2,7 +2,7 @@
 // (epochs alternating between the two), and the share of it outside the model's kernels.
 import { type LoopEpoch, loopOverhead } from "../loop.ts";
 import { type BenchGroup, type BenchRow, once } from "../registry.ts";
-import { allThreads } from "../threadCount.ts";
+import { allThreads, type ThreadRole, threadsOf } from "../threadCount.ts";
 import { median } from "../timing.ts";
 
 const epochsEach = 5;
@@ -18,9 +18,9 @@ const epochs = once(async () => {
 
 const overheadShare = (epoch: LoopEpoch) => (epoch.epochMs - epoch.kernelMs) / epoch.epochMs;
 
-function epochRows(threads: "1 thread" | "all threads"): BenchRow[] {
+function epochRows(threads: ThreadRole): BenchRow[] {
   const name = "Fashion-MNIST MLP epoch through the Trainer";
-  const count = threads === "1 thread" ? 1 : allThreads;
+  const count = threadsOf(threads);
   return [
     {
       name: `${name}, ${threads}`,

@@ -2,9 +2,9 @@
 // variants with and without the economy quantities, and MobileNet's depthwise convolution
 // against a dense 1×1 convolution of the same shapes.
 import { architectureLayers } from "../../src/nn/spec.ts";
-import { type DeepobsProblem, quantityOverhead } from "../quantities.ts";
+import { quantityOverhead, type TrainingProblem } from "../quantities.ts";
 import { type BenchGroup, type BenchRow, once } from "../registry.ts";
-import { allThreads, atThreads } from "../threadCount.ts";
+import { allThreads, atThreads, type ThreadRole, threadsOf } from "../threadCount.ts";
 import { interleavedMedianMs } from "../timing.ts";
 import { layerForwardBackward } from "../workloads.ts";
 
@@ -14,7 +14,7 @@ const cifarInput = [3, 32, 32];
 // Batch norm trains in train mode, where per-sample gradients are not defined: the tracker skips
 // the quantities that need them (named in the row's note) and runs the rest.
 function economyRows(name: string, arch: string): BenchRow[] {
-  const problem: DeepobsProblem = { name, layers: architectureLayers({ arch, variant: "cifar", classes: 10 }, cifarInput), input: cifarInput };
+  const problem: TrainingProblem = { name, layers: architectureLayers({ arch, variant: "cifar", classes: 10 }, cifarInput), input: cifarInput };
   const timed = once(() => atThreads(allThreads, quantityOverhead)(problem, ["economy"], { duePairs: false }));
   const stepName = `${name} (CIFAR variant, 3x32x32) training step`;
   return [
@@ -57,8 +57,8 @@ const convolutions = once(() => {
   return { "1 thread": { depthwise: depthwiseOne, dense: denseOne }, "all threads": { depthwise: depthwiseAll, dense: denseAll } };
 });
 
-function convolutionRows(threads: "1 thread" | "all threads"): BenchRow[] {
-  const count = threads === "1 thread" ? 1 : allThreads;
+function convolutionRows(threads: ThreadRole): BenchRow[] {
+  const count = threadsOf(threads);
   return [
     {
       name: `depthwise conv3x3 (128 channels, groups 128, padding 1) forward + backward, [${convShape.join(", ")}], ${threads}`,
