@@ -6,11 +6,13 @@ import { buildData, buildTraining } from "../src/config/build.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { backward } from "../src/engine/autograd.ts";
 import type { Tensor } from "../src/engine/tensor.ts";
+import { setThreads, threadCount } from "../src/engine/threads/settings.ts";
 
-/** One training epoch of the loop benchmark: its wall time and the part spent in the kernels. */
+/** One training epoch of the loop benchmark: its wall time, the part spent in the kernels, and the engine's threads. */
 export interface LoopEpoch {
   epochMs: number;
   kernelMs: number;
+  threads: number;
 }
 
 /**
@@ -20,9 +22,11 @@ export interface LoopEpoch {
  * to the end of the backward pass (the loss included) and the optimizer's step and zeroGrad.
  * The overhead is the rest of the epoch. Timing both inside one epoch makes the figure immune
  * to the machine's speed changing between runs, which on a shared 2-core host moved a separate
- * bare-kernel epoch by more than the overhead itself.
+ * bare-kernel epoch by more than the overhead itself. Epoch i runs at `threadsOfEpoch[i]` threads
+ * (alternating counts puts each count's epochs moments apart).
  */
-export async function loopOverhead(epochs: number, examples = 57000): Promise<{ epochs: LoopEpoch[]; steps: number }> {
+export async function loopOverhead(threadsOfEpoch: number[], examples = 57000): Promise<{ epochs: LoopEpoch[]; steps: number }> {
+  const epochs = threadsOfEpoch.length;
   const config = fileURLToPath(new URL("../examples/fashion-mnist-mlp.yaml", import.meta.url));
   const runs = mkdtempSync(join(tmpdir(), "gradscope-bench-"));
   const loaded = loadConfig(
@@ -56,12 +60,15 @@ export async function loopOverhead(epochs: number, examples = 57000): Promise<{ 
   // Ends each fit() after one epoch; the next fit() continues with the next epoch.
   trainer.options.callbacks.push({ name: "benchmark-epoch", onEpochEnd: (t) => t.requestStop("benchmark epoch") });
   const result: LoopEpoch[] = [];
-  for (let epoch = 0; epoch < epochs; epoch++) {
+  const threadsBefore = threadCount();
+  for (const threads of threadsOfEpoch) {
+    setThreads(threads);
     kernelMs = 0;
     const started = performance.now();
     await trainer.fit(data.train);
-    result.push({ epochMs: performance.now() - started, kernelMs });
+    result.push({ epochMs: performance.now() - started, kernelMs, threads });
   }
+  setThreads(threadsBefore);
   optimizer.dispose();
   model.dispose();
   return { epochs: result, steps: data.train.batchesPerEpoch };

@@ -66,14 +66,15 @@ export function gradscopeStep(spec: LayerSpec[], inputShape: number[], batchSize
 export const normalizationShapes = { batchnorm2d: [128, 32, 16, 16], layernorm: [128, 512] } as const;
 
 /**
- * A closure running one forward and backward pass of gradscope's BatchNorm2d (train mode) or
- * LayerNorm on a fixed input, the loss being Σ y·r for a fixed random r.
+ * A closure running one forward and backward pass (train mode) of a model of `layers` on a fixed
+ * input of shape `shape` (batch first), differentiated for the input and every parameter, the
+ * loss being Σ y·r for a fixed random r.
  */
-export function gradscopeNormalizationStep(kind: keyof typeof normalizationShapes): { step: () => void; dispose: () => void } {
-  const shape = [...normalizationShapes[kind]];
-  const { model } = buildModel({ layers: [{ type: kind }] }, shape.slice(1), 0);
+export function layerForwardBackward(layers: LayerSpec[], shape: number[]): { step: () => void; dispose: () => void } {
+  const { model, outputShape } = buildModel({ layers }, shape.slice(1), 0);
   const x = tensor(randomBatch(shape, 1, 2).inputs, shape).keep();
-  const r = tensor(randomBatch(shape, 1, 3).inputs, shape).keep();
+  const outputs = [shape[0], ...outputShape];
+  const r = tensor(randomBatch(outputs, 1, 3).inputs, outputs).keep();
   x.requiresGrad = true;
   model.train();
   const step = () =>
