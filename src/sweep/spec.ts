@@ -2,7 +2,7 @@ import { basename, dirname, extname, resolve } from "node:path";
 import * as z from "zod";
 import { describeIssue, unionFormsErrorMap } from "../config/issues.ts";
 import { ConfigError, type ConfigSource, type LoadedConfig, loadConfig, readYamlFile } from "../config/load.ts";
-import type { ConfigPath } from "../config/path.ts";
+import { type ConfigPath, pathString } from "../config/path.ts";
 import { closestName } from "../nn/spec.ts";
 import { configurationMap, quantityDefinitions } from "../quantities/registry.ts";
 
@@ -144,7 +144,7 @@ export function loadSweep(file: string): LoadedSweep {
   const result = sweepSchema.safeParse(content, { error: unionFormsErrorMap });
   if (!result.success) throw new ConfigError(result.error.issues.map((issue) => describeIssue(issue, sweepSchema, content, locate)).join("\n"));
   const spec = result.data;
-  const where = (path: ConfigPath, message: string) => new ConfigError(`${locate(path)}: ${path.join(".")}: ${message}`);
+  const where = (path: ConfigPath, message: string) => new ConfigError(`${locate(path)}: ${pathString(path)}: ${message}`);
   if (spec.method !== "grid" && spec.budget === undefined) throw where(["method"], `${spec.method} search needs budget: {trials: N}`);
   if (spec.method === "grid") {
     for (const [path, p] of Object.entries(spec.parameters))
@@ -153,11 +153,17 @@ export function loadSweep(file: string): LoadedSweep {
   const base: ConfigSource = typeof spec.base === "string" ? resolve(dirname(file), spec.base) : { file, section: ["base"] };
   const baseConfig = loadConfig([base]);
   if (!baseConfig.config.store.enabled) throw where(["base"], "a sweep records its trials in the run store: the base config cannot set store.enabled: false");
-  try {
-    loadConfig([base], parameterOverrides(firstValues(spec)));
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    throw where(["parameters"], `the base config with the parameters' first values is not valid:\n${error.message}`);
+  // Each parameter alone, to blame the one that does not fit, then all of them together.
+  const first = firstValues(spec);
+  for (const [path, value] of [...Object.entries(first).map(([k, v]) => [k, { [k]: v }] as const), ["parameters", first] as const]) {
+    try {
+      loadConfig([base], parameterOverrides(value));
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      const at: ConfigPath = path === "parameters" ? ["parameters"] : ["parameters", path];
+      const problem = error.message.replace(/^command-line override "[^"]*": /gm, "");
+      throw new ConfigError(`${locate(at, true)}: ${pathString(at)}: the base config does not take ${parameterOverrides(value).join(" ")}: ${problem}`);
+    }
   }
   const epochs = baseConfig.config.training.epochs;
   const hasValidation = baseConfig.config.data.validation > 0;

@@ -33,6 +33,8 @@ export class SweepTrialCallback implements Callback {
   stoppedBy: string | null = null;
   private trainer: Trainer | null = null;
   private readonly monitor: RuleMonitor;
+  // The step at which each step log was last fed to the rules (each is fed once per step).
+  private readonly observedAtStep = new Map<string, number>();
   private readonly configNames = new Map(quantityDefinitions().map((d) => [d.name, d.configName]));
 
   constructor(
@@ -64,9 +66,21 @@ export class SweepTrialCallback implements Callback {
   }
 
   // Before the optimizer applies the step, so that a rule on a NaN loss stops before the NaN
-  // guard fails the trial.
+  // guard fails the trial; the logs added after the step (lr) at the batch's end.
   onBackwardEnd(_trainer: Trainer, logs: Logs): void {
-    for (const [key, value] of Object.entries(logs)) if (!bookkeeping.has(key)) this.check(this.monitor.observe("metric", `train_${key}`, logs.step, value));
+    this.observeStep(logs);
+  }
+
+  onBatchEnd(_trainer: Trainer, logs: Logs): void {
+    this.observeStep(logs);
+  }
+
+  private observeStep(logs: Logs): void {
+    for (const [key, value] of Object.entries(logs)) {
+      if (bookkeeping.has(key) || this.observedAtStep.get(key) === logs.step) continue;
+      this.observedAtStep.set(key, logs.step);
+      this.check(this.monitor.observe("metric", `train_${key}`, logs.step, value));
+    }
   }
 
   onEpochEnd(_trainer: Trainer, logs: Logs): void {
