@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { main } from "../src/cli/main.ts";
 import { ConfigError } from "../src/config/load.ts";
 import { Random } from "../src/engine/random.ts";
 import { RunStore } from "../src/store/runStore.ts";
@@ -25,6 +26,23 @@ const spec = (fields: Record<string, unknown>): SweepSpec =>
   sweepSchema.parse({ base: "x.yaml", method: "random", metric: { name: "val_loss", goal: "minimize" }, budget: { trials: 1 }, ...fields });
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+// The CLI in this process, its output captured.
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const captured = { stdout: "", stderr: "" };
+  const writes = { stdout: process.stdout.write, stderr: process.stderr.write };
+  for (const stream of ["stdout", "stderr"] as const)
+    process[stream].write = ((chunk: string | Uint8Array) => {
+      captured[stream] += String(chunk);
+      return true;
+    }) as typeof process.stdout.write;
+  try {
+    return { code: await main(args), ...captured };
+  } finally {
+    process.stdout.write = writes.stdout;
+    process.stderr.write = writes.stderr;
+  }
+}
 
 function writeSweep(name: string, text: string): string {
   const file = join(folder, name);
@@ -169,6 +187,23 @@ test("a sweep file's mistakes are reported with file:line:col and the field", ()
   );
 });
 
+test("gradscope sweep usage mistakes exit with 2 and say what is wrong", async () => {
+  const expectUsage = async (args: string[], message: RegExp) => {
+    const result = await cli(args);
+    assert.equal(result.code, 2, `gradscope ${args.join(" ")}: ${result.stderr}`);
+    assert.match(result.stderr, message);
+  };
+  await expectUsage(["sweep"], /gradscope: sweep needs -c SWEEP_FILE \(or: gradscope sweep status SWEEP_ID\)/);
+  await expectUsage(["sweep", "status"], /sweep status needs a sweep id/);
+  await expectUsage(["sweep", "frobnicate"], /sweep frobnicate: unknown action; expected status/);
+  await expectUsage(["sweep", "status", "x", "--store", join(folder, "none.db")], /no run store at .*none\.db/);
+  await expectUsage(["sweep", "-c", "x.yaml", "--workers", "0"], /expected a positive whole number, got "0"/);
+  await expectUsage(
+    ["sweep", "-c", writeSweep("cli.yaml", `base: ${spirals}\nmethod: grid\nmetric: { name: val_loss }\nparameters: { optimizer.lr: { values: [0.1] } }\n`)],
+    /cli\.yaml:3:1: metric\.goal: required; expected one of minimize, maximize/,
+  );
+});
+
 test("diagnostic rules fire on bounds held for a span of steps, divergence and NaN; successive halving keeps the best 1/rf", () => {
   const rules = sweepSchema.shape.early_stopping.parse({
     rules: [
@@ -237,6 +272,20 @@ test("a grid sweep on 2 local workers trains each trial as a run of the store; a
   } finally {
     store.close();
   }
+  const table = await cli(["sweep", "status", outcome.sweepId.slice(0, 12), "--store", outcome.storePath]);
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, /^2\s+stopped\s+-\s+5\s+0\.5\s+3\/\d+\s+train_lr above 1 for 3 steps$/m);
+  assert.match(table.stdout, /best: trial 1 \(completed\), val_loss \S+, optimizer\.lr=0\.05 optimizer\.momentum=0\.5/);
+  const report = JSON.parse((await cli(["sweep", "status", outcome.sweepId, "--store", outcome.storePath, "--json"])).stdout);
+  assert.equal(report.best.trial, 1);
+  assert.equal(report.steps_saved, stepsSaved(outcome.trials));
+  assert.deepEqual(
+    report.trials.map((t: { status: string; stopped_by: string | null }) => [t.status, t.stopped_by]),
+    [
+      ["completed", null],
+      ["stopped", "train_lr above 1 for 3 steps"],
+    ],
+  );
 });
 
 test("successive halving stops a trial whose metric at a rung is worse than the trials before it", async () => {
