@@ -274,7 +274,7 @@ test("a grid sweep on 2 local workers trains each trial as a run of the store; a
   }
   const table = await cli(["sweep", "status", outcome.sweepId.slice(0, 12), "--store", outcome.storePath]);
   assert.equal(table.code, 0, table.stderr);
-  assert.match(table.stdout, /^2\s+stopped\s+-\s+5\s+0\.5\s+3\/\d+\s+train_lr above 1 for 3 steps$/m);
+  assert.match(table.stdout, /^2\s+stopped\s+\S+\s+5\s+0\.5\s+3\/6\s+train_lr above 1 for 3 steps$/m);
   assert.match(table.stdout, /best: trial 1 \(completed\), val_loss \S+, optimizer\.lr=0\.05 optimizer\.momentum=0\.5/);
   const report = JSON.parse((await cli(["sweep", "status", outcome.sweepId, "--store", outcome.storePath, "--json"])).stdout);
   assert.equal(report.best.trial, 1);

@@ -11,7 +11,7 @@ import { freeRunDirectory, safeRunName } from "../train/runDirectory.ts";
 import { LocalTrialQueue, type TrialJob, type TrialQueue } from "./queue.ts";
 import { createSearch } from "./search.ts";
 import { type LoadedSweep, parameterOverrides } from "./spec.ts";
-import { bestTrial } from "./status.ts";
+import { bestTrial, formatParams } from "./status.ts";
 import { BASE_FILE } from "./trialProcess.ts";
 
 /** Options of `runSweep`. */
@@ -54,11 +54,6 @@ function logTail(path: string): string {
     return "";
   }
 }
-
-const describeParams = (params: Record<string, unknown>) =>
-  Object.entries(params)
-    .map(([k, v]) => `${k}=${typeof v === "number" && !Number.isInteger(v) ? v.toPrecision(4) : JSON.stringify(v)}`)
-    .join(" ");
 
 /**
  * Runs a sweep on this machine: records it in the run store, proposes trials with its search
@@ -115,7 +110,7 @@ export async function runSweep(loaded: LoadedSweep, options: SweepOptions = {}, 
       } catch (error) {
         if (!(error instanceof ConfigError)) throw error;
         store.finishTrial(sweepId, number, { status: "failed", message: error.message });
-        log(`trial ${number}/${search.trials} failed: ${describeParams(params)}: ${error.message}`);
+        log(`trial ${number}/${search.trials} failed: ${formatParams(params)}: ${error.message}`);
         continue;
       }
       await queue.enqueue({ sweepId, trial: number, attempt: 0 });
@@ -140,7 +135,7 @@ export async function runSweep(loaded: LoadedSweep, options: SweepOptions = {}, 
       await queue.complete(job);
       const metric = trial.metric === null ? "-" : trial.metric.toPrecision(4);
       const why = trial.stoppedBy ? ` (${trial.stoppedBy})` : trial.message ? `: ${trial.message.split("\n")[0]}` : "";
-      log(`trial ${job.trial}/${search.trials} ${trial.status}${why}: ${spec.metric.name} ${metric}, ${describeParams(trial.params)}`);
+      log(`trial ${job.trial}/${search.trials} ${trial.status}${why}: ${spec.metric.name} ${metric}, ${formatParams(trial.params)}`);
       return;
     }
     const died = exit.signal !== null ? `was killed (${exit.signal})` : `ended with code ${exit.code}`;

@@ -17,7 +17,14 @@ export function stepsSaved(trials: TrialRecord[]): number {
   return trials.reduce((sum, t) => sum + (t.status === "stopped" && t.plannedSteps !== null && t.steps !== null ? t.plannedSteps - t.steps : 0), 0);
 }
 
-const formatValue = (value: unknown) => (typeof value === "number" ? (Number.isInteger(value) ? String(value) : value.toPrecision(4)) : JSON.stringify(value));
+/** A parameter's value for a table or a progress line: numbers to 4 significant digits, the rest as JSON. */
+export const formatValue = (value: unknown) => (typeof value === "number" ? String(Number(value.toPrecision(4))) : JSON.stringify(value));
+
+/** A trial's parameters on one line: `optimizer.lr=0.01 model.hidden=[64,64]`. */
+export const formatParams = (params: Record<string, unknown>) =>
+  Object.entries(params)
+    .map(([path, value]) => `${path}=${formatValue(value)}`)
+    .join(" ");
 
 /** A sweep and its trials for `gradscope sweep status --json`. */
 export function sweepReport(sweep: SweepRecord, trials: TrialRecord[]) {
@@ -69,7 +76,7 @@ export function trialTable(sweep: SweepRecord, trials: TrialRecord[]): string {
   const footer = [
     `sweep ${sweep.id} (${spec.method}, ${sweep.status}): ${trials.length} trials, ${trials.filter((t) => t.status === "stopped").length} stopped early, ${stepsSaved(trials)} steps saved`,
     best
-      ? `best: trial ${best.number} (${best.status}), ${spec.metric.name} ${best.metric?.toPrecision(6)}, ${names.map((n) => `${n}=${formatValue(best.params[n])}`).join(" ")}, run ${best.runId}`
+      ? `best: trial ${best.number} (${best.status}), ${spec.metric.name} ${best.metric?.toPrecision(6)}, ${formatParams(best.params)}, run ${best.runId}`
       : "best: none (no trial logged the metric)",
   ];
   return [line(header), ...rows.map(line), "", ...footer].join("\n");
