@@ -192,6 +192,7 @@ export class SweepStore {
     return { status: row.status as RunStatus, summary: json(row.summary), stopReason: lastEvent("stop"), error: lastEvent("error") };
   }
 
+  /** Closes this connection. */
   close(): void {
     this.db.close();
   }

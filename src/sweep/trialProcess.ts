@@ -40,7 +40,6 @@ export async function runTrial(args: TrialArguments): Promise<number> {
     const spec = sweep.spec as SweepSpec;
     const trial = sweeps.trial(sweep.id, args.trial);
     const resume = trial.directory !== null && existsSync(join(trial.directory, "checkpoints", LATEST)) ? trial.directory : undefined;
-    const base = sweep.base as { training?: { epochs?: number } };
     const asha = spec.early_stopping.asha;
     let callback: SweepTrialCallback | null = null;
     let code: number;
@@ -61,7 +60,7 @@ export async function runTrial(args: TrialArguments): Promise<number> {
           const { epochs, accumulate } = setup.config.training;
           const rungs = asha
             ? {
-                epochs: rungEpochs(asha.min_epochs, asha.reduction_factor, asha.max_epochs ?? base.training?.epochs ?? epochs),
+                epochs: rungEpochs(asha.min_epochs, asha.reduction_factor, asha.max_epochs ?? epochs),
                 reductionFactor: asha.reduction_factor,
                 metric: asha.metric ?? spec.metric.name,
                 goal: spec.metric.goal,
