@@ -267,6 +267,14 @@ test("a grid sweep on 2 local workers trains each trial as a run of the store; a
       const run = store.getRun(trial.runId as string);
       assert.equal(run.status, trial.status);
       assert.equal((run.config as { optimizer: { lr: number } }).optimizer.lr, trial.params["optimizer.lr"], "the run's config has the trial's parameters");
+      assert.ok(
+        store
+          .events(run.id)
+          .some(
+            (e) => e.kind === "notice" && e.message === `trial ${trial.number} of sweep ${outcome.sweepId}: optimizer.lr=${trial.params["optimizer.lr"]} optimizer.momentum=0.5`,
+          ),
+        "the run names its sweep, trial and parameters",
+      );
     }
     assert.ok(store.events(stopped.runId as string).some((e) => e.kind === "stop" && e.message === "stopped by the sweep: train_lr above 1 for 3 steps"));
   } finally {

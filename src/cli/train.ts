@@ -31,6 +31,8 @@ export interface TrainCommandOptions {
    * its early-stopping callback): the setup, the run's id and directory, and its store.
    */
   extend?: (setup: TrainingSetup, run: { runId: string; directory: string; store: RunStore | null }) => void;
+  /** Messages printed and recorded as the run's `notice` events when it starts (a sweep's trial names its sweep). */
+  notices?: string[];
 }
 
 const log = (message: string) => process.stdout.write(`${message}\n`);
@@ -55,7 +57,7 @@ function planOf(name: string, loaded: LoadedConfig, data: RunData, options: Trai
     resume: options.resume,
     configChanged: options.overrides.length > 0,
     dashboard: options.dashboard,
-    notices: data.notices,
+    notices: [...data.notices, ...(options.notices ?? [])],
     resumeHint: (directory) => `gradscope train --resume ${directory}`,
     log,
     build: (directory, runId) => {

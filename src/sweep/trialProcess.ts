@@ -6,6 +6,7 @@ import { LATEST } from "../train/callbacks/modelCheckpoint.ts";
 import { trialMetric } from "./metric.ts";
 import { rungEpochs } from "./rules.ts";
 import { parameterOverrides, type SweepSpec } from "./spec.ts";
+import { formatParams } from "./status.ts";
 import { SWEEP_STOP, SweepTrialCallback } from "./trialCallback.ts";
 
 /** How a worker starts a trial's process. */
@@ -56,6 +57,7 @@ export async function runTrial(args: TrialArguments): Promise<number> {
             ],
         resume,
         quiet: true,
+        notices: [`trial ${trial.number} of sweep ${sweep.id}: ${formatParams(trial.params)}`],
         extend: (setup, run) => {
           const { epochs, accumulate } = setup.config.training;
           const rungs = asha
