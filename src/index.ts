@@ -4,7 +4,7 @@
  * Everything a library user needs is importable from `gradscope`: the engine (tensors, ops,
  * autodiff, per-sample extensions), nn modules, optimizers, schedulers and gradient utilities,
  * metrics, data, the Trainer and its callbacks, every Cockpit quantity with the tracker, their
- * configurations and schedules, config loading, the run store and the dashboard.
+ * configurations and schedules, config loading, the run store, sweeps and the dashboard.
  *
  * @packageDocumentation
  */
@@ -29,4 +29,5 @@ export * from "./nn/index.ts";
 export * from "./optim/index.ts";
 export * from "./quantities/index.ts";
 export * from "./store/index.ts";
+export * from "./sweep/index.ts";
 export * from "./train/index.ts";

@@ -11,6 +11,7 @@ import { loadPlugins } from "./plugins.ts";
 import { predictCommand } from "./predict.ts";
 import { defaultStorePath, exportCommand, exportFormats, runsActions, runsCommand } from "./runs.ts";
 import { summaryCommand } from "./summary.ts";
+import { sweepCommand, sweepStatusCommand } from "./sweep.ts";
 import { ExitCode, evalCommand, trainCommand } from "./train.ts";
 import { type ServeOptions, uiCommand } from "./ui.ts";
 import { UsageError } from "./usageError.ts";
@@ -140,6 +141,25 @@ export async function main(argv: string[]): Promise<number> {
     .option("--store <path>", "the run store", defaultStorePath)
     .action((id: string, opts: { store: string; format: string; out: string }) => {
       code = exportCommand(id, opts);
+    });
+  program
+    .command("sweep")
+    .description("run a hyperparameter sweep on local workers (-c sweep.yaml), or show one (sweep status <id>)")
+    .argument("[action]", "status: print a sweep's trials and its best trial")
+    .argument("[id]", "with status: a sweep id (or a unique prefix of one)")
+    .option("-c, --config <file>", "the sweep file (docs/sweeps.md)")
+    .option("--workers <n>", "trial processes at once (default: one per core)", positiveInteger)
+    .option("--store <path>", `the run store (default: the base config's; for status ${defaultStorePath})`)
+    .option("--json", "with status: machine-readable output")
+    .option("-q, --quiet", "no progress lines, only the final table")
+    .action(async (action: string | undefined, id: string | undefined, opts: { config?: string; workers?: number; store?: string; json?: boolean; quiet?: boolean }) => {
+      if (action === undefined) {
+        if (!opts.config) throw new UsageError("gradscope: sweep needs -c SWEEP_FILE (or: gradscope sweep status SWEEP_ID)");
+        code = await sweepCommand({ config: opts.config, workers: opts.workers, store: opts.store, quiet: opts.quiet });
+      } else if (action === "status") {
+        if (!id) throw new UsageError("gradscope: sweep status needs a sweep id");
+        code = sweepStatusCommand(id, { store: opts.store ?? defaultStorePath, json: opts.json });
+      } else throw new UsageError(`gradscope: sweep ${action}: unknown action; expected status (or -c SWEEP_FILE to run a sweep)`);
     });
   program
     .command("quantities")

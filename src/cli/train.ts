@@ -26,6 +26,13 @@ export interface TrainCommandOptions {
   quiet?: boolean;
   /** Serve the live dashboard of this run while it trains (host and port as in `gradscope ui`). */
   dashboard?: RunDashboardOptions;
+  /**
+   * Called with what was built for the run, before training, to add to it (a sweep's trial adds
+   * its early-stopping callback): the setup, the run's id and directory, and its store.
+   */
+  extend?: (setup: TrainingSetup, run: { runId: string; directory: string; store: RunStore | null }) => void;
+  /** Messages printed and recorded as the run's `notice` events when it starts (a sweep's trial names its sweep). */
+  notices?: string[];
 }
 
 const log = (message: string) => process.stdout.write(`${message}\n`);
@@ -50,11 +57,17 @@ function planOf(name: string, loaded: LoadedConfig, data: RunData, options: Trai
     resume: options.resume,
     configChanged: options.overrides.length > 0,
     dashboard: options.dashboard,
-    notices: data.notices,
+    notices: [...data.notices, ...(options.notices ?? [])],
     resumeHint: (directory) => `gradscope train --resume ${directory}`,
     log,
     build: (directory, runId) => {
       const setup = buildTraining(loaded, data, directory, options.quiet ? undefined : process.stdout, store ? { store, runId } : undefined);
+      try {
+        options.extend?.(setup, { runId, directory, store });
+      } catch (error) {
+        disposeSetup(setup);
+        throw error;
+      }
       return { trainer: setup.trainer, dispose: () => disposeSetup(setup) };
     },
   };

@@ -10,6 +10,7 @@ interface SchemaDefinition {
   type: string;
   innerType?: z.ZodType;
   element?: z.ZodType;
+  valueType?: z.ZodType;
   items?: z.ZodType[];
   options?: z.ZodType[];
   discriminator?: string;
@@ -103,6 +104,7 @@ function objectsAt(schema: z.ZodType, path: ConfigPath, value: unknown): z.ZodTy
       .flatMap((s) => {
         const def = definition(s);
         if (def.type === "array" && typeof key === "number") return [def.element as z.ZodType];
+        if (def.type === "record") return [def.valueType as z.ZodType];
         const field = def.type === "object" ? def.shape?.[String(key)] : undefined;
         return field ? [field] : [];
       });

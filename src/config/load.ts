@@ -3,7 +3,7 @@ import { dirname, resolve } from "node:path";
 import { type Document, isMap, isScalar, isSeq, LineCounter, parseDocument, parse as parseYaml, visit } from "yaml";
 import { configurationMap } from "../quantities/registry.ts";
 import { describeIssue, type Locate, unionFormsErrorMap } from "./issues.ts";
-import { type ConfigPath, pathString } from "./path.ts";
+import { type ConfigPath, pathString, valueAt } from "./path.ts";
 import { type Config, configSchema } from "./schema.ts";
 
 /** A config problem the user must fix; the message names file:line:col and the field. CLI exit code 2. */
@@ -127,23 +127,42 @@ function mergeInto(
   }
 }
 
-/** Applies one file: its `extends` first (relative to it, in order), then its own content. */
-function applyFile(path: string, merged: Record<string, unknown>, origins: Map<string, Origin>, chain: string[]): YamlSource {
+/**
+ * Where a config comes from: a file, or a mapping inside a file (a sweep file's inline `base`,
+ * at `section`), whose `extends` are relative to that file and whose errors point into it.
+ */
+export type ConfigSource = string | { file: string; section: ConfigPath };
+
+/** Applies one file (or a section of one): its `extends` first (relative to it, in order), then its own content. */
+function applyFile(from: ConfigSource, merged: Record<string, unknown>, origins: Map<string, Origin>, chain: string[]): YamlSource {
+  const path = typeof from === "string" ? from : from.file;
+  const section = typeof from === "string" ? [] : from.section;
   const absolute = resolve(path);
   if (chain.includes(absolute)) throw new ConfigError(`${path}: extends cycle: ${[...chain, absolute].join(" -> ")}`);
   const source = readYaml(path);
-  const content = (source.doc.toJS() ?? {}) as Record<string, unknown>;
+  const content = valueAt(source.doc.toJS() ?? {}, section) ?? {};
+  if (!isRecord(content)) throw new ConfigError(`${locateIn(source, section)}: ${pathString(section)}: expected a mapping of config sections (model, data, training, ...)`);
   const { extends: parents, ...own } = content;
   if (parents !== undefined) {
     const list = Array.isArray(parents) ? parents : [parents];
     for (const [i, parent] of list.entries()) {
       if (typeof parent !== "string")
-        throw new ConfigError(`${locateIn(source, ["extends", ...(Array.isArray(parents) ? [i] : [])])}: extends: expected a file path or a list of them`);
+        throw new ConfigError(`${locateIn(source, [...section, "extends", ...(Array.isArray(parents) ? [i] : [])])}: extends: expected a file path or a list of them`);
       applyFile(resolve(dirname(path), parent), merged, origins, [...chain, absolute]);
     }
   }
-  mergeInto(merged, own, origins, (p) => ({ source, path: p }));
+  mergeInto(merged, own, origins, (p) => ({ source, path: [...section, ...p] }));
   return source;
+}
+
+/**
+ * Reads a YAML file that is not a training config (a sweep file) with the config's rules
+ * (`${ENV}` substitution, a mapping at the top): its content, and "file:line:col" of any path
+ * in it, for messages such as `describeIssue`'s.
+ */
+export function readYamlFile(path: string): { content: Record<string, unknown>; locate: Locate } {
+  const source = readYaml(path);
+  return { content: (source.doc.toJS() ?? {}) as Record<string, unknown>, locate: (at, atKey) => locateIn(source, at, atKey) };
 }
 
 /** Parses `a.b.c=value` (the value as YAML, so numbers, booleans and lists work) into the config. */
@@ -199,7 +218,7 @@ function locator(origins: Map<string, Origin>, lastFile: YamlSource): Locate {
  * file:line:col (or the override), the field, and what was expected; unknown keys get a
  * "did you mean".
  */
-export function loadConfig(files: string[], overrides: string[] = []): LoadedConfig {
+export function loadConfig(files: ConfigSource[], overrides: string[] = []): LoadedConfig {
   if (files.length === 0) throw new ConfigError("no config file given (-c FILE)");
   const merged: Record<string, unknown> = {};
   const origins = new Map<string, Origin>();

@@ -84,6 +84,41 @@ export const MIGRATIONS: readonly string[] = [
      WHERE run_id = NEW.run_id AND key = NEW.key AND block = NEW.step >> 6;
    END;
    ALTER TABLE runs ADD COLUMN last_write REAL;`,
+  // Sweeps (src/store/sweeps.ts): a sweep's spec, its trials (each a run once started, with its
+  // parameters, status, metric and the rule that stopped it) and the metric of every trial at
+  // each rung of successive halving, which the trials read to decide whether to go on.
+  `CREATE TABLE sweeps (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     spec TEXT NOT NULL,
+     base TEXT NOT NULL,
+     status TEXT NOT NULL,
+     directory TEXT NOT NULL,
+     created_at REAL NOT NULL,
+     ended_at REAL
+   );
+   CREATE TABLE trials (
+     sweep_id TEXT NOT NULL,
+     number INTEGER NOT NULL,
+     params TEXT NOT NULL,
+     status TEXT NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     run_id TEXT,
+     directory TEXT,
+     metric REAL,
+     stopped_by TEXT,
+     steps INTEGER,
+     planned_steps INTEGER,
+     message TEXT,
+     created_at REAL NOT NULL,
+     ended_at REAL,
+     PRIMARY KEY (sweep_id, number)
+   );
+   CREATE INDEX trials_by_run ON trials (run_id);
+   CREATE TABLE trial_rungs (
+     sweep_id TEXT NOT NULL, rung INTEGER NOT NULL, trial INTEGER NOT NULL, value REAL,
+     PRIMARY KEY (sweep_id, rung, trial)
+   ) WITHOUT ROWID;`,
 ];
 
 /** Steps per block of the scalar rollup (the `step >> 6` of its trigger). */

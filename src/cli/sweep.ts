@@ -1,0 +1,46 @@
+import { RunLookupError } from "../store/runStore.ts";
+import { SweepStore } from "../store/sweeps.ts";
+import { runSweep } from "../sweep/coordinator.ts";
+import { loadSweep } from "../sweep/spec.ts";
+import { sweepReport, trialTable } from "../sweep/status.ts";
+import { requireStore } from "./runs.ts";
+import { ExitCode } from "./train.ts";
+import { UsageError } from "./usageError.ts";
+
+const log = (line: string) => process.stdout.write(`${line}\n`);
+
+/**
+ * `gradscope sweep -c sweep.yaml`: validates the sweep file, runs its trials on local workers,
+ * prints each as it ends, then the table of trials and the best one. Exits 130 when stopped
+ * by Ctrl-C.
+ */
+export async function sweepCommand(options: { config: string; workers?: number; store?: string; quiet?: boolean }): Promise<number> {
+  const loaded = loadSweep(options.config);
+  const outcome = await runSweep(loaded, { workers: options.workers, storePath: options.store, log: options.quiet ? undefined : log });
+  const store = new SweepStore(outcome.storePath);
+  try {
+    log(trialTable(store.getSweep(outcome.sweepId), outcome.trials));
+  } finally {
+    store.close();
+  }
+  return outcome.status === "interrupted" ? ExitCode.interrupted : ExitCode.ok;
+}
+
+/** `gradscope sweep status <id>`: a sweep's trials as a table (or JSON) and its best trial. */
+export function sweepStatusCommand(id: string, options: { store: string; json?: boolean }): number {
+  requireStore(options.store);
+  const store = new SweepStore(options.store);
+  try {
+    let sweep: ReturnType<SweepStore["getSweep"]>;
+    try {
+      sweep = store.getSweep(id);
+    } catch (error) {
+      throw error instanceof RunLookupError ? new UsageError(error.message) : error;
+    }
+    const trials = store.trials(sweep.id);
+    process.stdout.write(options.json ? `${JSON.stringify(sweepReport(sweep, trials), null, 2)}\n` : `${trialTable(sweep, trials)}\n`);
+    return ExitCode.ok;
+  } finally {
+    store.close();
+  }
+}

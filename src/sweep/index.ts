@@ -1,0 +1,5 @@
+export { type SweepRecord, type SweepStatus, SweepStore, type TrialRecord, type TrialStatus } from "../store/sweeps.ts";
+export { runSweep, type SweepOptions, type SweepOutcome } from "./coordinator.ts";
+export { LocalTrialQueue, type TrialJob, type TrialQueue } from "./queue.ts";
+export { type AshaSpec, distributions, type LoadedSweep, loadSweep, methods, type ParameterSpec, type RuleSpec, type SweepSpec, sweepSchema } from "./spec.ts";
+export { bestTrial, stepsSaved } from "./status.ts";

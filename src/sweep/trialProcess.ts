@@ -1,0 +1,106 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { trainCommand } from "../cli/train.ts";
+import { SweepStore } from "../store/sweeps.ts";
+import { LATEST } from "../train/callbacks/modelCheckpoint.ts";
+import { trialMetric } from "./metric.ts";
+import { rungEpochs } from "./rules.ts";
+import { parameterOverrides, type SweepSpec } from "./spec.ts";
+import { formatParams } from "./status.ts";
+import { SWEEP_STOP, SweepTrialCallback } from "./trialCallback.ts";
+
+/** How a worker starts a trial's process. */
+export interface TrialArguments {
+  storePath: string;
+  sweepId: string;
+  trial: number;
+  threads: number;
+}
+
+/** The file a sweep's trials start from, in the sweep's folder. */
+export const BASE_FILE = "base.yaml";
+
+/** The run name of a trial: the sweep's name and the trial's number. */
+export const trialRunName = (sweepName: string, trial: number) => `${sweepName}-t${String(trial).padStart(3, "0")}`;
+
+// The steps a full schedule has: an optimizer step per `accumulate` batches, and one more at the
+// end of an epoch for what is left.
+const plannedSteps = (epochs: number, batches: number, accumulate: number) => epochs * Math.ceil(batches / accumulate);
+
+/**
+ * Trains one trial of a sweep as `gradscope train` would (the run lifecycle of src/train/run.ts,
+ * through the CLI's trainCommand) with the trial's parameters over the sweep's base config and
+ * its early-stopping callback, resuming the trial's run from its last checkpoint when an earlier
+ * attempt left one, and records how it ended in the sweep store. Resolves to the exit code of
+ * `gradscope train` (130 or 143 when a signal interrupted it: the worker retries it).
+ */
+export async function runTrial(args: TrialArguments): Promise<number> {
+  const sweeps = new SweepStore(args.storePath);
+  try {
+    const sweep = sweeps.getSweep(args.sweepId);
+    const spec = sweep.spec as SweepSpec;
+    const trial = sweeps.trial(sweep.id, args.trial);
+    const resume = trial.directory !== null && existsSync(join(trial.directory, "checkpoints", LATEST)) ? trial.directory : undefined;
+    const asha = spec.early_stopping.asha;
+    let callback: SweepTrialCallback | null = null;
+    let code: number;
+    try {
+      code = await trainCommand({
+        configs: resume ? [] : [join(sweep.directory, BASE_FILE)],
+        overrides: resume
+          ? []
+          : [
+              ...parameterOverrides(trial.params),
+              `name=${trialRunName(sweep.name, trial.number)}`,
+              `store.path=${JSON.stringify(args.storePath)}`,
+              `engine.threads=${args.threads}`,
+            ],
+        resume,
+        quiet: true,
+        notices: [`trial ${trial.number} of sweep ${sweep.id}: ${formatParams(trial.params)}`],
+        extend: (setup, run) => {
+          const { epochs, accumulate } = setup.config.training;
+          const rungs = asha
+            ? {
+                epochs: rungEpochs(asha.min_epochs, asha.reduction_factor, asha.max_epochs ?? epochs),
+                reductionFactor: asha.reduction_factor,
+                metric: asha.metric ?? spec.metric.name,
+                goal: spec.metric.goal,
+              }
+            : null;
+          const created = new SweepTrialCallback(spec.early_stopping.rules, rungs, { store: sweeps, sweepId: sweep.id, trial: trial.number });
+          // First, so that its rules see a step's logs before the NaN guard acts on them.
+          setup.trainer.options.callbacks.unshift(created);
+          setup.tracker?.subscribe(created.observeQuantity);
+          callback = created;
+          sweeps.attachRun(sweep.id, trial.number, {
+            runId: run.runId,
+            directory: run.directory,
+            plannedSteps: plannedSteps(epochs, setup.data.train.batchesPerEpoch, accumulate),
+          });
+        },
+      });
+    } catch (error) {
+      // Bad input found before training (a parameter value the config refuses): the trial fails, the sweep goes on.
+      sweeps.finishTrial(sweep.id, trial.number, { status: "failed", message: (error as Error).message.replace(/^gradscope: /, "") });
+      return 2;
+    }
+    const attached = sweeps.trial(sweep.id, trial.number);
+    const outcome = attached.runId ? sweeps.runOutcome(attached.runId) : null;
+    // An interrupted trial (a signal) is the worker's to retry from its checkpoint.
+    if (outcome?.status === "interrupted") return code;
+    const summary = outcome?.summary as { steps?: number; history?: Array<Record<string, number>>; test?: Record<string, unknown> } | null;
+    const stoppedBy = (callback as SweepTrialCallback | null)?.stoppedBy ?? outcome?.stopReason?.replace(SWEEP_STOP, "") ?? null;
+    if (outcome?.status === "completed" || outcome?.status === "stopped")
+      sweeps.finishTrial(sweep.id, trial.number, {
+        status: outcome.status,
+        metric: trialMetric(spec.metric.name, summary),
+        stoppedBy: outcome.status === "stopped" ? stoppedBy : null,
+        steps: summary?.steps ?? null,
+      });
+    else sweeps.finishTrial(sweep.id, trial.number, { status: "failed", message: outcome?.error ?? `the trial's process ended with code ${code}`, steps: null });
+    return code;
+  } finally {
+    sweeps.close();
+  }
+}
