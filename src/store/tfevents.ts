@@ -1,6 +1,6 @@
 import { writeFileSync } from "node:fs";
 import { valuesByStep } from "./export.ts";
-import type { RunStore } from "./runStore.ts";
+import type { RunStore, StoredValue } from "./runStore.ts";
 
 // TensorBoard event files: TFRecord framing (u64 length, masked CRC-32C of the length, the
 // bytes, masked CRC-32C of the bytes) around serialized `tensorflow.Event` protocol buffers.
@@ -112,16 +112,48 @@ export function tfRecord(data: Uint8Array): Uint8Array {
 
 const event = (wallTime: number, step: number) => new Proto().double(1, wallTime).int64(2, step);
 
-// A scalar as Summary.Value { tag, simple_value }.
-function scalarEvent(wallTime: number, step: number, tag: string, value: number): Uint8Array {
+/** The event every event file starts with: Event { wall_time, file_version: "brain.Event:2" }. */
+export function fileVersionEvent(wallTime: number): Uint8Array {
+  return new Proto().double(1, wallTime).string(3, "brain.Event:2").finish();
+}
+
+/**
+ * Event { step, session_log: SessionLog { status: START } }: a restart at `step`. TensorBoard
+ * then drops what earlier files of the directory logged at `step` and after (they were written
+ * after the checkpoint the run restarted from).
+ */
+export function sessionStartEvent(wallTime: number, step: number): Uint8Array {
+  return event(wallTime, step).message(7, new Proto().int64(1, 1)).finish();
+}
+
+/** A scalar as Summary.Value { tag, simple_value }. */
+export function scalarEvent(wallTime: number, step: number, tag: string, value: number): Uint8Array {
   return event(wallTime, step)
     .message(5, new Proto().message(1, new Proto().string(1, tag).float(2, value)))
     .finish();
 }
 
-// A 1-D histogram as Summary.Value { tag, histo: HistogramProto } with TensorBoard's bucket
-// convention: bucket_limit[i] is the right edge of bucket i.
-function histogramEvent(wallTime: number, step: number, tag: string, edges: number[], counts: number[]): Uint8Array {
+/**
+ * Text for TensorBoard's text plugin (which renders it as Markdown): Summary.Value { tag,
+ * metadata { plugin_data { plugin_name: "text" } }, tensor: a DT_STRING tensor of shape [1] }.
+ */
+export function textEvent(wallTime: number, step: number, tag: string, text: string): Uint8Array {
+  const metadata = new Proto().message(1, new Proto().string(1, "text"));
+  const DT_STRING = 7;
+  const tensor = new Proto()
+    .int64(1, DT_STRING)
+    .message(2, new Proto().message(2, new Proto().int64(1, 1)))
+    .string(8, text);
+  return event(wallTime, step)
+    .message(5, new Proto().message(1, new Proto().string(1, tag).message(9, metadata).message(8, tensor)))
+    .finish();
+}
+
+/**
+ * A 1-D histogram as Summary.Value { tag, histo: HistogramProto } with TensorBoard's bucket
+ * convention: bucket_limit[i] is the right edge of bucket i.
+ */
+export function histogramEvent(wallTime: number, step: number, tag: string, edges: number[], counts: number[]): Uint8Array {
   const total = counts.reduce((a, b) => a + b, 0);
   const centres = counts.map((_, i) => (edges[i] + edges[i + 1]) / 2);
   const sum = counts.reduce((s, c, i) => s + c * centres[i], 0);
@@ -140,45 +172,34 @@ function histogramEvent(wallTime: number, step: number, tag: string, edges: numb
 }
 
 /**
+ * The events of one logged value: a finite scalar as itself (TensorBoard cannot draw NaN or
+ * infinities), a per-parameter list as one scalar per finite entry tagged `<key>/<label>` (the
+ * parameter's name from `labels`, else its index), a 1-D histogram as itself and a 2-D one
+ * (GradHist2d), which TensorBoard has no chart for, as its two marginals `<key>/x` and `<key>/y`.
+ */
+export function storedValueEvents(wallTime: number, step: number, key: string, value: StoredValue, labels: readonly string[] = []): Uint8Array[] {
+  if (typeof value === "number") return Number.isFinite(value) ? [scalarEvent(wallTime, step, key, value)] : [];
+  if (Array.isArray(value)) return value.flatMap((v, i) => (Number.isFinite(v) ? [scalarEvent(wallTime, step, `${key}/${labels[i] ?? i}`, v)] : []));
+  if (!Array.isArray(value.edges[0])) return [histogramEvent(wallTime, step, key, value.edges as number[], value.hist as number[])];
+  const [xEdges, yEdges] = value.edges as number[][];
+  const hist = value.hist as number[][];
+  const xMarginal = hist.map((row) => row.reduce((total, c) => total + c, 0));
+  const yMarginal = yEdges.slice(1).map((_, iy) => hist.reduce((total, row) => total + row[iy], 0));
+  return [histogramEvent(wallTime, step, `${key}/x`, xEdges, xMarginal), histogramEvent(wallTime, step, `${key}/y`, yEdges, yMarginal)];
+}
+
+/**
  * A run as a TensorBoard event file: first the `brain.Event:2` version record, then every scalar
- * (lists as `<key>/<index>`) and every 1-D histogram, in step order.
+ * (lists as `<key>/<parameter name>`, or `<key>/<index>` when the run recorded no names) and
+ * every histogram, in step order.
  */
 export function writeTfEvents(store: RunStore, runId: string, path: string): void {
-  const records: Uint8Array[] = [
-    tfRecord(
-      new Proto()
-        .double(1, Date.now() / 1000)
-        .string(3, "brain.Event:2")
-        .finish(),
-    ),
-  ];
+  const records: Uint8Array[] = [tfRecord(fileVersionEvent(Date.now() / 1000))];
+  const labels = store.getRun(runId).parameters ?? [];
   const wallTimes = new Map(store.keys(runId).scalars.flatMap((key) => store.scalars(runId, key).map((r) => [r.step, r.wallTime] as [number, number])));
   for (const [step, values] of valuesByStep(store, runId)) {
     const wallTime = wallTimes.get(step) ?? Date.now() / 1000;
-    for (const [key, value] of Object.entries(values)) {
-      if (typeof value === "number") {
-        if (Number.isFinite(value)) records.push(tfRecord(scalarEvent(wallTime, step, key, value)));
-      } else if (Array.isArray(value)) {
-        for (const [i, v] of value.entries()) records.push(tfRecord(scalarEvent(wallTime, step, `${key}/${i}`, v)));
-      } else if (!Array.isArray(value.edges[0])) {
-        records.push(tfRecord(histogramEvent(wallTime, step, key, value.edges as number[], value.hist as number[])));
-      } else {
-        // TensorBoard has no 2-D histograms: a 2-D one (GradHist2d) goes as its two marginals.
-        const [xEdges, yEdges] = value.edges as number[][];
-        const hist = value.hist as number[][];
-        const xMarginal = hist.map((row) => row.reduce((total, c) => total + c, 0));
-        const yMarginal = yEdges.slice(1).map((_, iy) => hist.reduce((total, row) => total + row[iy], 0));
-        records.push(tfRecord(histogramEvent(wallTime, step, `${key}/x`, xEdges, xMarginal)));
-        records.push(tfRecord(histogramEvent(wallTime, step, `${key}/y`, yEdges, yMarginal)));
-      }
-    }
+    for (const [key, value] of Object.entries(values)) for (const data of storedValueEvents(wallTime, step, key, value, labels)) records.push(tfRecord(data));
   }
-  const size = records.reduce((s, r) => s + r.length, 0);
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const r of records) {
-    out.set(r, offset);
-    offset += r.length;
-  }
-  writeFileSync(path, out);
+  writeFileSync(path, Buffer.concat(records));
 }
