@@ -1,4 +1,4 @@
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { type CifarLabel, cifarClasses } from "../data/cifar.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { Subset } from "../data/dataset.ts";
@@ -24,7 +24,7 @@ import { NanGuard } from "../train/callbacks/nanGuard.ts";
 import { ProgressLogger } from "../train/callbacks/progress.ts";
 import { QuantityLogger } from "../train/callbacks/quantityLogger.ts";
 import { storeRecording } from "../train/callbacks/storeRecording.ts";
-import { TensorBoardLogger } from "../train/callbacks/tensorboardLogger.ts";
+import { TensorBoardLogger, tensorBoardFolder } from "../train/callbacks/tensorboardLogger.ts";
 import { folderProblem } from "../train/files.ts";
 import { checkMetricsFit, defaultMetricNames } from "../train/losses.ts";
 import { type MetricSpec, Trainer } from "../train/trainer.ts";
@@ -174,13 +174,12 @@ function metricSpecs(loaded: LoadedConfig): MetricSpec[] {
   return specs;
 }
 
-// The `loggers.tensorboard` section's logger: event files in <run dir>/tensorboard, or in a
-// subfolder per run of the dir it names (so that `tensorboard --logdir <dir>` lists the runs).
+// The `loggers.tensorboard` section's logger.
 function tensorBoardLogger(loaded: LoadedConfig, runDirectory: string): TensorBoardLogger {
   const section = loaded.config.loggers.tensorboard;
   const options = typeof section === "object" ? section : { flush_secs: 2 };
   const path: ConfigPath = ["loggers", "tensorboard", ...(options.dir === undefined ? [] : ["dir"])];
-  const dir = options.dir === undefined ? join(runDirectory, "tensorboard") : join(options.dir, basename(runDirectory));
+  const dir = tensorBoardFolder(runDirectory, options.dir);
   const problem = folderProblem(dir);
   if (problem) throw new ConfigError(`${loaded.locate(path)}: ${pathString(path)}: cannot hold event files in ${dir}: ${problem}`);
   return new TensorBoardLogger({ dir, flushSecs: options.flush_secs, config: loaded.raw });

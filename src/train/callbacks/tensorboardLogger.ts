@@ -1,3 +1,4 @@
+import { basename, join } from "node:path";
 import { stringify } from "yaml";
 import type { QuantitySubscriber } from "../../quantities/tracker.ts";
 import { sessionStartEvent, storedValueEvents, textEvent } from "../../store/tfevents.ts";
@@ -15,6 +16,15 @@ export interface TensorBoardLoggerOptions {
   flushSecs?: number;
   /** The run's resolved config, shown in TensorBoard's Text tab under the tag `config`. */
   config?: unknown;
+}
+
+/**
+ * Where a run's event files go: `<run dir>/tensorboard`, or with a `dir` given, its subfolder
+ * named by the run's id, so that runs given one dir appear side by side in
+ * `tensorboard --logdir <dir>` (and a resumed run continues in its own).
+ */
+export function tensorBoardFolder(runDirectory: string, dir?: string): string {
+  return dir === undefined ? join(runDirectory, "tensorboard") : join(dir, basename(runDirectory));
 }
 
 // What a checkpoint carries: the series' state, and the last epoch's logs (see onTrainBegin).
