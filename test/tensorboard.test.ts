@@ -64,12 +64,15 @@ const eventFiles = (dir: string) =>
 // Every point as "tag@step", with the value a 32-bit float scalar holds.
 type Points = Map<string, number>;
 
-// What TensorBoard shows of a directory's files read in order: a SessionLog START at step s drops
-// the earlier points at s and after; a point logged twice would show twice, so it fails here.
+// What TensorBoard shows of a directory's files read in order: a SessionLog START at step s after
+// the first one (which its plugin loader takes for the run's beginning) drops the earlier points
+// at s and after; a point logged twice would show twice, so it fails here.
 function shownScalars(events: TfEvent[]): Points {
   const points: Points = new Map();
+  let started = false;
   for (const event of events) {
-    if (event.sessionStatus === 1) for (const key of points.keys()) if (Number(key.slice(key.lastIndexOf("@") + 1)) >= event.step) points.delete(key);
+    if (event.sessionStatus === 1 && started) for (const key of points.keys()) if (Number(key.slice(key.lastIndexOf("@") + 1)) >= event.step) points.delete(key);
+    started ||= event.sessionStatus === 1;
     for (const value of event.values) {
       if (value.simpleValue === undefined) continue;
       const key = `${value.tag}@${event.step}`;
@@ -108,6 +111,7 @@ test("a spirals run with loggers.tensorboard writes every scalar the store holds
   assert.match(files[0], new RegExp(`events\\.out\\.tfevents\\.\\d{10}\\.${hostname().replace(/\W/g, "\\$&")}\\.`));
   const events = readEvents(files[0]);
   assert.equal(events[0].fileVersion, "brain.Event:2", "the version record first");
+  assert.deepEqual([events[1].sessionStatus, events[1].step], [1, 0], "then the session's START");
   const store = new RunStore(join(runs, "gradscope.db"));
   try {
     const expected = storedScalars(store, runId);

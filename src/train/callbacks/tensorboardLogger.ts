@@ -50,10 +50,11 @@ const codeBlock = (text: string) =>
  * epoch's end, before each checkpoint and when training ends or is interrupted.
  *
  * Each start of training (a resumed run too) opens a new file in `dir`, which TensorBoard reads
- * as one run with the earlier files. A resumed run's file starts with a SessionLog START at its
- * step, which makes TensorBoard drop what the earlier files hold at that step and after (values
- * the interrupted process logged after the checkpoint it resumes from), and it writes the
- * checkpoint's epoch values again where they sit at that step. Config key `loggers.tensorboard`.
+ * as one run with the earlier files. Each file starts with a SessionLog START at its first step;
+ * in a resumed run's file it makes TensorBoard drop what the earlier files hold at that step and
+ * after (values the interrupted process logged after the checkpoint it resumes from), and the
+ * logger writes the checkpoint's epoch values again where they sit at that step. Config key
+ * `loggers.tensorboard`.
  */
 export class TensorBoardLogger implements Callback {
   readonly name = "tensorboard";
@@ -98,15 +99,13 @@ export class TensorBoardLogger implements Callback {
     const file = new TfEventsFile(this.dir, this.flushSecs);
     this.file = file;
     const now = Date.now() / 1000;
-    const resumed = logs.step > 0;
-    file.append([
-      ...(resumed ? [sessionStartEvent(now, logs.step)] : []),
-      ...(this.config === undefined ? [] : [textEvent(now, logs.step, "config", codeBlock(stringify(this.config)))]),
-    ]);
+    // Every start, the first too: TensorBoard's loaders take the first START of a run for its
+    // beginning and only the later ones for restarts.
+    file.append([sessionStartEvent(now, logs.step), ...(this.config === undefined ? [] : [textEvent(now, logs.step, "config", codeBlock(stringify(this.config)))])]);
     this.series.onTrainBegin(trainer);
     // A checkpoint written at an epoch's end resumes at the step that epoch's values were
     // logged at, which the START just hid: the resumed run would not log them again.
-    if (resumed && this.lastEpoch?.step === logs.step) this.series.onEpochEnd(trainer, this.lastEpoch.logs);
+    if (logs.step > 0 && this.lastEpoch?.step === logs.step) this.series.onEpochEnd(trainer, this.lastEpoch.logs);
     file.flush();
   }
 
