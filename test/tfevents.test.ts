@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { RunStore } from "../src/store/runStore.ts";
-import { crc32c, maskedCrc32c, writeTfEvents } from "../src/store/tfevents.ts";
-import { readEvents } from "./tfeventsReader.ts";
+import { crc32c, histogramEvent, maskedCrc32c, scalarEvent, tfRecord, writeTfEvents } from "../src/store/tfevents.ts";
+import { decodeEvents, readEvents } from "./tfeventsReader.ts";
 
 test("CRC-32C matches its check value and TFRecord frames carry masked CRCs", () => {
   assert.equal(crc32c(new TextEncoder().encode("123456789")), 0xe3069283);
@@ -73,4 +73,16 @@ test("the export labels per-parameter lists with the run's parameter names and l
     readEvents(path).flatMap((e) => e.values.map((v) => [e.step, v.tag, v.simpleValue])),
     [[0, "quantities/GradNorm/fc.bias", 0.5]],
   );
+});
+
+test("events encode large steps and large histograms (200 000 bins, past what a spread into push() takes) exactly", () => {
+  const edges = Array.from({ length: 200001 }, (_, i) => i / 100);
+  const counts = Array.from({ length: 200000 }, (_, i) => i % 7);
+  const [scalar, histogram] = decodeEvents(
+    Buffer.concat([tfRecord(scalarEvent(1.5, 2 ** 40 + 3, "train/loss", 0.25)), tfRecord(histogramEvent(2.5, 300, "quantities/GradHist1d", edges, counts))]),
+  );
+  assert.deepEqual([scalar.wallTime, scalar.step, scalar.values], [1.5, 2 ** 40 + 3, [{ tag: "train/loss", simpleValue: 0.25 }]]);
+  assert.equal(histogram.step, 300);
+  assert.deepEqual(histogram.values[0].histo?.bucketLimits, edges.slice(1));
+  assert.deepEqual(histogram.values[0].histo?.buckets, counts);
 });

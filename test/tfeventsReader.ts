@@ -72,10 +72,8 @@ export interface TfEvent {
 }
 
 const text = (bytes: FieldValue | undefined) => new TextDecoder().decode(bytes as Uint8Array);
-const doubles = (bytes: FieldValue | undefined) => {
-  const b = bytes as Uint8Array;
-  return Array.from(new Float64Array(b.slice().buffer));
-};
+// A copy into a buffer of its own (a Buffer's slice would share Node's pool, at any alignment).
+const doubles = (bytes: FieldValue | undefined) => Array.from(new Float64Array(new Uint8Array(bytes as Uint8Array).buffer));
 const message = (bytes: FieldValue | undefined) => protoFields((bytes as Uint8Array | undefined) ?? new Uint8Array(0));
 
 function decodeValue(bytes: Uint8Array): TfValue {

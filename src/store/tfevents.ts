@@ -28,19 +28,33 @@ export function maskedCrc32c(bytes: Uint8Array): number {
   return (((crc >>> 15) | (crc << 17)) + 0xa282ead8) >>> 0;
 }
 
-// A minimal protocol-buffer writer: varints, 64/32-bit fixed fields and nested messages.
-class Proto {
-  private parts: number[] = [];
+const utf8 = new TextEncoder();
 
-  private varint(value: number | bigint): this {
-    let v = BigInt(value);
-    if (v < 0n) v += 1n << 64n;
-    do {
-      let byte = Number(v & 0x7fn);
-      v >>= 7n;
-      if (v > 0n) byte |= 0x80;
-      this.parts.push(byte);
-    } while (v > 0n);
+// A minimal protocol-buffer writer: varints, 64/32-bit fixed fields and nested messages, into a
+// buffer that grows (the live logger encodes every logged value, so this stays cheap).
+class Proto {
+  private buffer = new Uint8Array(64);
+  private view = new DataView(this.buffer.buffer);
+  private length = 0;
+
+  private reserve(bytes: number): void {
+    if (this.length + bytes <= this.buffer.length) return;
+    const grown = new Uint8Array(Math.max(2 * this.buffer.length, this.length + bytes));
+    grown.set(this.buffer.subarray(0, this.length));
+    this.buffer = grown;
+    this.view = new DataView(grown.buffer);
+  }
+
+  private varint(value: number): this {
+    // Negative int64s are 10-byte two's complement varints; everything else here is a count,
+    // a step or a field key, a safe non-negative integer.
+    let v = value < 0 ? BigInt.asUintN(64, BigInt(value)) : value;
+    this.reserve(10);
+    while (v >= 0x80) {
+      this.buffer[this.length++] = Number(typeof v === "bigint" ? v & 0x7fn : v % 0x80) | 0x80;
+      v = typeof v === "bigint" ? v >> 7n : Math.floor(v / 0x80);
+    }
+    this.buffer[this.length++] = Number(v);
     return this;
   }
 
@@ -49,16 +63,16 @@ class Proto {
   }
 
   double(field: number, value: number): this {
-    const bytes = new Uint8Array(8);
-    new DataView(bytes.buffer).setFloat64(0, value, true);
-    this.key(field, 1).parts.push(...bytes);
+    this.key(field, 1).reserve(8);
+    this.view.setFloat64(this.length, value, true);
+    this.length += 8;
     return this;
   }
 
   float(field: number, value: number): this {
-    const bytes = new Uint8Array(4);
-    new DataView(bytes.buffer).setFloat32(0, value, true);
-    this.key(field, 5).parts.push(...bytes);
+    this.key(field, 5).reserve(4);
+    this.view.setFloat32(this.length, value, true);
+    this.length += 4;
     return this;
   }
 
@@ -67,14 +81,14 @@ class Proto {
   }
 
   bytes(field: number, value: Uint8Array): this {
-    this.key(field, 2)
-      .varint(value.length)
-      .parts.push(...value);
+    this.key(field, 2).varint(value.length).reserve(value.length);
+    this.buffer.set(value, this.length);
+    this.length += value.length;
     return this;
   }
 
   string(field: number, value: string): this {
-    return this.bytes(field, new TextEncoder().encode(value));
+    return this.bytes(field, utf8.encode(value));
   }
 
   message(field: number, inner: Proto): this {
@@ -82,16 +96,18 @@ class Proto {
   }
 
   packedDoubles(field: number, values: number[]): this {
-    const bytes = new Uint8Array(8 * values.length);
-    const view = new DataView(bytes.buffer);
-    values.forEach((v, i) => {
-      view.setFloat64(8 * i, v, true);
-    });
-    return this.bytes(field, bytes);
+    this.key(field, 2)
+      .varint(8 * values.length)
+      .reserve(8 * values.length);
+    for (const v of values) {
+      this.view.setFloat64(this.length, v, true);
+      this.length += 8;
+    }
+    return this;
   }
 
   finish(): Uint8Array {
-    return Uint8Array.from(this.parts);
+    return this.buffer.slice(0, this.length);
   }
 }
 
