@@ -26,7 +26,7 @@ const promised = [
   ...["ArrayDataset", "DataLoader", "loadCsv", "readIdx", "fashionMnistSample", "blobs", "splitDataset", "normalize", "Accuracy", "ConfusionMatrix", "createMetric"],
   // the Trainer and callbacks
   ...["Trainer", "EarlyStopping", "ModelCheckpoint", "CsvLogger", "JsonlLogger", "ProgressLogger", "NanGuard", "QuantityLogger", "StoreLogger", "SystemMonitor"],
-  ...["StoreStopWatcher", "saveCheckpoint", "loadCheckpoint"],
+  ...["StoreStopWatcher", "TensorBoardLogger", "saveCheckpoint", "loadCheckpoint"],
   // every quantity, the tracker, configurations and schedules
   ...["Alpha", "CABS", "Distance", "EarlyStoppingCriterion", "GradHist1d", "GradHist2d", "GradNorm", "GradientNoiseScale", "HessMaxEV", "HessTrace", "InnerTest"],
   ...["Loss", "MeanGSNR", "NormTest", "OrthoTest", "TICDiag", "TICTrace", "Time", "UpdateSize", "ScheduledQuantity", "StabilizedQuantity"],

@@ -1,46 +1,11 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { RunStore } from "../src/store/runStore.ts";
-import { crc32c, maskedCrc32c, writeTfEvents } from "../src/store/tfevents.ts";
-
-// A minimal protocol-buffer reader: field number -> raw values (numbers or byte arrays).
-function fields(bytes: Uint8Array): Map<number, Array<number | bigint | Uint8Array>> {
-  const out = new Map<number, Array<number | bigint | Uint8Array>>();
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let i = 0;
-  const varint = () => {
-    let result = 0n;
-    let shift = 0n;
-    for (;;) {
-      const b = bytes[i++];
-      result |= BigInt(b & 0x7f) << shift;
-      shift += 7n;
-      if (!(b & 0x80)) return result;
-    }
-  };
-  while (i < bytes.length) {
-    const key = Number(varint());
-    const [field, wire] = [key >> 3, key & 7];
-    let value: number | bigint | Uint8Array;
-    if (wire === 0) value = varint();
-    else if (wire === 1) {
-      value = view.getFloat64(i, true);
-      i += 8;
-    } else if (wire === 5) {
-      value = view.getFloat32(i, true);
-      i += 4;
-    } else {
-      const length = Number(varint());
-      value = bytes.subarray(i, i + length);
-      i += length;
-    }
-    out.set(field, [...(out.get(field) ?? []), value]);
-  }
-  return out;
-}
+import { crc32c, histogramEvent, maskedCrc32c, scalarEvent, tfRecord, writeTfEvents } from "../src/store/tfevents.ts";
+import { decodeEvents, readEvents } from "./tfeventsReader.ts";
 
 test("CRC-32C matches its check value and TFRecord frames carry masked CRCs", () => {
   assert.equal(crc32c(new TextEncoder().encode("123456789")), 0xe3069283);
@@ -69,24 +34,11 @@ test("a run exports to a TensorBoard event file: brain.Event:2 first, then scala
   const path = join(folder, "events.out.tfevents");
   writeTfEvents(store, "r", path);
   store.close();
-  const bytes = new Uint8Array(readFileSync(path));
-  const view = new DataView(bytes.buffer, bytes.byteOffset);
-  const events: Array<Map<number, Array<number | bigint | Uint8Array>>> = [];
-  for (let at = 0; at < bytes.length; ) {
-    const length = Number(view.getBigUint64(at, true));
-    assert.equal(view.getUint32(at + 8, true), maskedCrc32c(bytes.subarray(at, at + 8)), "length CRC");
-    const data = bytes.subarray(at + 12, at + 12 + length);
-    assert.equal(view.getUint32(at + 12 + length, true), maskedCrc32c(data), "data CRC");
-    events.push(fields(data));
-    at += 16 + length;
-  }
-  assert.equal(new TextDecoder().decode(events[0].get(3)?.[0] as Uint8Array), "brain.Event:2");
-  const values = events.slice(1).map((e) => {
-    const value = fields(fields(e.get(5)?.[0] as Uint8Array).get(1)?.[0] as Uint8Array);
-    return { step: Number(e.get(2)?.[0] ?? 0), tag: new TextDecoder().decode(value.get(1)?.[0] as Uint8Array), value: value.get(2)?.[0], histo: value.get(5)?.[0] };
-  });
+  const events = readEvents(path);
+  assert.equal(events[0].fileVersion, "brain.Event:2");
+  const values = events.slice(1).flatMap((e) => e.values.map((v) => ({ step: e.step, ...v })));
   assert.deepEqual(
-    values.filter((v) => v.value !== undefined).map((v) => [v.step, v.tag, v.value]),
+    values.filter((v) => v.simpleValue !== undefined).map((v) => [v.step, v.tag, v.simpleValue]),
     [
       [0, "train/loss", 2.5],
       [1, "train/loss", 1.5],
@@ -94,14 +46,43 @@ test("a run exports to a TensorBoard event file: brain.Event:2 first, then scala
       [1, "quantities/GradNorm/1", 0.5],
     ],
   );
-  const histograms = new Map(values.filter((v) => v.histo).map((v) => [v.tag, fields(v.histo as Uint8Array)]));
+  const histograms = new Map(values.flatMap((v) => (v.histo ? [[v.tag, v.histo] as const] : [])));
   assert.deepEqual([...histograms.keys()], ["quantities/GradHist1d", "quantities/GradHist2d/x", "quantities/GradHist2d/y"]);
   const summary = (tag: string) => {
-    const h = histograms.get(tag) as Map<number, Array<number | bigint | Uint8Array>>;
-    return [h.get(1)?.[0], h.get(2)?.[0], h.get(3)?.[0]];
+    const h = histograms.get(tag);
+    return [h?.min, h?.max, h?.num];
   };
   assert.deepEqual(summary("quantities/GradHist1d"), [-1, 1, 4], "min, max and count");
   // A 2-D histogram goes as its marginals, each counting all 9 pairs over its own axis.
   assert.deepEqual(summary("quantities/GradHist2d/x"), [-1, 1, 9]);
   assert.deepEqual(summary("quantities/GradHist2d/y"), [-3, 3, 9]);
+});
+
+test("the export labels per-parameter lists with the run's parameter names and leaves out entries that are not finite", () => {
+  const folder = mkdtempSync(join(tmpdir(), "gradscope-tfevents-"));
+  const store = new RunStore(join(folder, "s.db"));
+  store.createRun({ id: "named", name: "named", config: {} });
+  store.setParameters("named", ["fc.weight", "fc.bias"]);
+  store.log("named", "quantities/GradNorm", 0, [Number.NaN, 0.5]);
+  store.log("named", "train/loss", 0, Number.POSITIVE_INFINITY);
+  store.flush();
+  const path = join(folder, "events.out.tfevents");
+  writeTfEvents(store, "named", path);
+  store.close();
+  assert.deepEqual(
+    readEvents(path).flatMap((e) => e.values.map((v) => [e.step, v.tag, v.simpleValue])),
+    [[0, "quantities/GradNorm/fc.bias", 0.5]],
+  );
+});
+
+test("events encode large steps and large histograms (200 000 bins, past what a spread into push() takes) exactly", () => {
+  const edges = Array.from({ length: 200001 }, (_, i) => i / 100);
+  const counts = Array.from({ length: 200000 }, (_, i) => i % 7);
+  const [scalar, histogram] = decodeEvents(
+    Buffer.concat([tfRecord(scalarEvent(1.5, 2 ** 40 + 3, "train/loss", 0.25)), tfRecord(histogramEvent(2.5, 300, "quantities/GradHist1d", edges, counts))]),
+  );
+  assert.deepEqual([scalar.wallTime, scalar.step, scalar.values], [1.5, 2 ** 40 + 3, [{ tag: "train/loss", simpleValue: 0.25 }]]);
+  assert.equal(histogram.step, 300);
+  assert.deepEqual(histogram.values[0].histo?.bucketLimits, edges.slice(1));
+  assert.deepEqual(histogram.values[0].histo?.buckets, counts);
 });

@@ -24,6 +24,8 @@ import { NanGuard } from "../train/callbacks/nanGuard.ts";
 import { ProgressLogger } from "../train/callbacks/progress.ts";
 import { QuantityLogger } from "../train/callbacks/quantityLogger.ts";
 import { storeRecording } from "../train/callbacks/storeRecording.ts";
+import { TensorBoardLogger, tensorBoardFolder } from "../train/callbacks/tensorboardLogger.ts";
+import { folderProblem } from "../train/files.ts";
 import { checkMetricsFit, defaultMetricNames } from "../train/losses.ts";
 import { type MetricSpec, Trainer } from "../train/trainer.ts";
 import { ConfigError, type LoadedConfig } from "./load.ts";
@@ -172,6 +174,17 @@ function metricSpecs(loaded: LoadedConfig): MetricSpec[] {
   return specs;
 }
 
+// The `loggers.tensorboard` section's logger.
+function tensorBoardLogger(loaded: LoadedConfig, runDirectory: string): TensorBoardLogger {
+  const section = loaded.config.loggers.tensorboard;
+  const options = typeof section === "object" ? section : { flush_secs: 2 };
+  const path: ConfigPath = ["loggers", "tensorboard", ...(options.dir === undefined ? [] : ["dir"])];
+  const dir = tensorBoardFolder(runDirectory, options.dir);
+  const problem = folderProblem(dir);
+  if (problem) throw new ConfigError(`${loaded.locate(path)}: ${pathString(path)}: cannot hold event files in ${dir}: ${problem}`);
+  return new TensorBoardLogger({ dir, flushSecs: options.flush_secs, config: loaded.raw });
+}
+
 /**
  * Builds model, optimizer, scheduler, callbacks and trainer from a loaded config. Errors that
  * the builders raise are located at the config field they concern. `runDirectory` receives the
@@ -227,6 +240,8 @@ export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory:
   callbacks.push(new JsonlLogger(join(runDirectory, "log.jsonl"), loggers.jsonl.every));
   const recording = store ? storeRecording(store.store, store.runId) : undefined;
   if (recording) callbacks.push(...recording.callbacks);
+  const tensorboard = loggers.tensorboard ? tensorBoardLogger(loaded, runDirectory) : undefined;
+  if (tensorboard) callbacks.push(tensorboard);
   // Last, so that the checkpoint captures the other callbacks' state after the epoch.
   callbacks.push(
     new ModelCheckpoint(join(runDirectory, "checkpoints"), loaded.raw, {
@@ -245,6 +260,7 @@ export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory:
     tracker = created;
     backward = (loss, step) => created.backward(loss, step);
     recording?.recordQuantities(created);
+    if (tensorboard) created.subscribe(tensorboard.logQuantity);
     callbacks.unshift(new QuantityLogger(created, join(runDirectory, "quantities.jsonl")));
   }
   const trainer = new Trainer({

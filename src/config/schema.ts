@@ -132,6 +132,16 @@ export const callbacksSchema = z.strictObject({
 export const loggersSchema = z.strictObject({
   csv: z.boolean().default(true),
   jsonl: z.strictObject({ every: positiveInt.default(50) }).default({ every: 50 }),
+  tensorboard: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        dir: z.string().min(1).optional().describe("default <run dir>/tensorboard; a dir given here gets one subfolder per run, named by its id"),
+        flush_secs: z.number().positive().default(2).describe("the longest a logged value waits before it is written to the event file"),
+      }),
+    ])
+    .optional()
+    .describe("TensorBoard event files written during training (true: the defaults)"),
 });
 
 /** A `quantities` section: a Cockpit configuration name, or quantities mapped to true/false or their schedules and options. */

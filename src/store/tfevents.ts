@@ -1,6 +1,6 @@
 import { writeFileSync } from "node:fs";
 import { valuesByStep } from "./export.ts";
-import type { RunStore } from "./runStore.ts";
+import type { RunStore, StoredValue } from "./runStore.ts";
 
 // TensorBoard event files: TFRecord framing (u64 length, masked CRC-32C of the length, the
 // bytes, masked CRC-32C of the bytes) around serialized `tensorflow.Event` protocol buffers.
@@ -28,19 +28,33 @@ export function maskedCrc32c(bytes: Uint8Array): number {
   return (((crc >>> 15) | (crc << 17)) + 0xa282ead8) >>> 0;
 }
 
-// A minimal protocol-buffer writer: varints, 64/32-bit fixed fields and nested messages.
-class Proto {
-  private parts: number[] = [];
+const utf8 = new TextEncoder();
 
-  private varint(value: number | bigint): this {
-    let v = BigInt(value);
-    if (v < 0n) v += 1n << 64n;
-    do {
-      let byte = Number(v & 0x7fn);
-      v >>= 7n;
-      if (v > 0n) byte |= 0x80;
-      this.parts.push(byte);
-    } while (v > 0n);
+// A minimal protocol-buffer writer: varints, 64/32-bit fixed fields and nested messages, into a
+// buffer that grows (the live logger encodes every logged value, so this stays cheap).
+class Proto {
+  private buffer = new Uint8Array(64);
+  private view = new DataView(this.buffer.buffer);
+  private length = 0;
+
+  private reserve(bytes: number): void {
+    if (this.length + bytes <= this.buffer.length) return;
+    const grown = new Uint8Array(Math.max(2 * this.buffer.length, this.length + bytes));
+    grown.set(this.buffer.subarray(0, this.length));
+    this.buffer = grown;
+    this.view = new DataView(grown.buffer);
+  }
+
+  private varint(value: number): this {
+    // Negative int64s are 10-byte two's complement varints; everything else here is a count,
+    // a step or a field key, a safe non-negative integer.
+    let v = value < 0 ? BigInt.asUintN(64, BigInt(value)) : value;
+    this.reserve(10);
+    while (v >= 0x80) {
+      this.buffer[this.length++] = Number(typeof v === "bigint" ? v & 0x7fn : v % 0x80) | 0x80;
+      v = typeof v === "bigint" ? v >> 7n : Math.floor(v / 0x80);
+    }
+    this.buffer[this.length++] = Number(v);
     return this;
   }
 
@@ -49,16 +63,16 @@ class Proto {
   }
 
   double(field: number, value: number): this {
-    const bytes = new Uint8Array(8);
-    new DataView(bytes.buffer).setFloat64(0, value, true);
-    this.key(field, 1).parts.push(...bytes);
+    this.key(field, 1).reserve(8);
+    this.view.setFloat64(this.length, value, true);
+    this.length += 8;
     return this;
   }
 
   float(field: number, value: number): this {
-    const bytes = new Uint8Array(4);
-    new DataView(bytes.buffer).setFloat32(0, value, true);
-    this.key(field, 5).parts.push(...bytes);
+    this.key(field, 5).reserve(4);
+    this.view.setFloat32(this.length, value, true);
+    this.length += 4;
     return this;
   }
 
@@ -67,14 +81,14 @@ class Proto {
   }
 
   bytes(field: number, value: Uint8Array): this {
-    this.key(field, 2)
-      .varint(value.length)
-      .parts.push(...value);
+    this.key(field, 2).varint(value.length).reserve(value.length);
+    this.buffer.set(value, this.length);
+    this.length += value.length;
     return this;
   }
 
   string(field: number, value: string): this {
-    return this.bytes(field, new TextEncoder().encode(value));
+    return this.bytes(field, utf8.encode(value));
   }
 
   message(field: number, inner: Proto): this {
@@ -82,16 +96,18 @@ class Proto {
   }
 
   packedDoubles(field: number, values: number[]): this {
-    const bytes = new Uint8Array(8 * values.length);
-    const view = new DataView(bytes.buffer);
-    values.forEach((v, i) => {
-      view.setFloat64(8 * i, v, true);
-    });
-    return this.bytes(field, bytes);
+    this.key(field, 2)
+      .varint(8 * values.length)
+      .reserve(8 * values.length);
+    for (const v of values) {
+      this.view.setFloat64(this.length, v, true);
+      this.length += 8;
+    }
+    return this;
   }
 
   finish(): Uint8Array {
-    return Uint8Array.from(this.parts);
+    return this.buffer.slice(0, this.length);
   }
 }
 
@@ -112,16 +128,48 @@ export function tfRecord(data: Uint8Array): Uint8Array {
 
 const event = (wallTime: number, step: number) => new Proto().double(1, wallTime).int64(2, step);
 
-// A scalar as Summary.Value { tag, simple_value }.
-function scalarEvent(wallTime: number, step: number, tag: string, value: number): Uint8Array {
+/** The event every event file starts with: Event { wall_time, file_version: "brain.Event:2" }. */
+export function fileVersionEvent(wallTime: number): Uint8Array {
+  return new Proto().double(1, wallTime).string(3, "brain.Event:2").finish();
+}
+
+/**
+ * Event { step, session_log: SessionLog { status: START } }: a restart at `step`. TensorBoard
+ * then drops what earlier files of the directory logged at `step` and after (they were written
+ * after the checkpoint the run restarted from).
+ */
+export function sessionStartEvent(wallTime: number, step: number): Uint8Array {
+  return event(wallTime, step).message(7, new Proto().int64(1, 1)).finish();
+}
+
+/** A scalar as Summary.Value { tag, simple_value }. */
+export function scalarEvent(wallTime: number, step: number, tag: string, value: number): Uint8Array {
   return event(wallTime, step)
     .message(5, new Proto().message(1, new Proto().string(1, tag).float(2, value)))
     .finish();
 }
 
-// A 1-D histogram as Summary.Value { tag, histo: HistogramProto } with TensorBoard's bucket
-// convention: bucket_limit[i] is the right edge of bucket i.
-function histogramEvent(wallTime: number, step: number, tag: string, edges: number[], counts: number[]): Uint8Array {
+/**
+ * Text for TensorBoard's text plugin (which renders it as Markdown): Summary.Value { tag,
+ * metadata { plugin_data { plugin_name: "text" } }, tensor: a DT_STRING tensor of shape [1] }.
+ */
+export function textEvent(wallTime: number, step: number, tag: string, text: string): Uint8Array {
+  const metadata = new Proto().message(1, new Proto().string(1, "text"));
+  const DT_STRING = 7;
+  const tensor = new Proto()
+    .int64(1, DT_STRING)
+    .message(2, new Proto().message(2, new Proto().int64(1, 1)))
+    .string(8, text);
+  return event(wallTime, step)
+    .message(5, new Proto().message(1, new Proto().string(1, tag).message(9, metadata).message(8, tensor)))
+    .finish();
+}
+
+/**
+ * A 1-D histogram as Summary.Value { tag, histo: HistogramProto } with TensorBoard's bucket
+ * convention: bucket_limit[i] is the right edge of bucket i.
+ */
+export function histogramEvent(wallTime: number, step: number, tag: string, edges: number[], counts: number[]): Uint8Array {
   const total = counts.reduce((a, b) => a + b, 0);
   const centres = counts.map((_, i) => (edges[i] + edges[i + 1]) / 2);
   const sum = counts.reduce((s, c, i) => s + c * centres[i], 0);
@@ -140,45 +188,34 @@ function histogramEvent(wallTime: number, step: number, tag: string, edges: numb
 }
 
 /**
+ * The events of one logged value: a finite scalar as itself (TensorBoard cannot draw NaN or
+ * infinities), a per-parameter list as one scalar per finite entry tagged `<key>/<label>` (the
+ * parameter's name from `labels`, else its index), a 1-D histogram as itself and a 2-D one
+ * (GradHist2d), which TensorBoard has no chart for, as its two marginals `<key>/x` and `<key>/y`.
+ */
+export function storedValueEvents(wallTime: number, step: number, key: string, value: StoredValue, labels: readonly string[] = []): Uint8Array[] {
+  if (typeof value === "number") return Number.isFinite(value) ? [scalarEvent(wallTime, step, key, value)] : [];
+  if (Array.isArray(value)) return value.flatMap((v, i) => (Number.isFinite(v) ? [scalarEvent(wallTime, step, `${key}/${labels[i] ?? i}`, v)] : []));
+  if (!Array.isArray(value.edges[0])) return [histogramEvent(wallTime, step, key, value.edges as number[], value.hist as number[])];
+  const [xEdges, yEdges] = value.edges as number[][];
+  const hist = value.hist as number[][];
+  const xMarginal = hist.map((row) => row.reduce((total, c) => total + c, 0));
+  const yMarginal = yEdges.slice(1).map((_, iy) => hist.reduce((total, row) => total + row[iy], 0));
+  return [histogramEvent(wallTime, step, `${key}/x`, xEdges, xMarginal), histogramEvent(wallTime, step, `${key}/y`, yEdges, yMarginal)];
+}
+
+/**
  * A run as a TensorBoard event file: first the `brain.Event:2` version record, then every scalar
- * (lists as `<key>/<index>`) and every 1-D histogram, in step order.
+ * (lists as `<key>/<parameter name>`, or `<key>/<index>` when the run recorded no names) and
+ * every histogram, in step order.
  */
 export function writeTfEvents(store: RunStore, runId: string, path: string): void {
-  const records: Uint8Array[] = [
-    tfRecord(
-      new Proto()
-        .double(1, Date.now() / 1000)
-        .string(3, "brain.Event:2")
-        .finish(),
-    ),
-  ];
+  const records: Uint8Array[] = [tfRecord(fileVersionEvent(Date.now() / 1000))];
+  const labels = store.getRun(runId).parameters ?? [];
   const wallTimes = new Map(store.keys(runId).scalars.flatMap((key) => store.scalars(runId, key).map((r) => [r.step, r.wallTime] as [number, number])));
   for (const [step, values] of valuesByStep(store, runId)) {
     const wallTime = wallTimes.get(step) ?? Date.now() / 1000;
-    for (const [key, value] of Object.entries(values)) {
-      if (typeof value === "number") {
-        if (Number.isFinite(value)) records.push(tfRecord(scalarEvent(wallTime, step, key, value)));
-      } else if (Array.isArray(value)) {
-        for (const [i, v] of value.entries()) records.push(tfRecord(scalarEvent(wallTime, step, `${key}/${i}`, v)));
-      } else if (!Array.isArray(value.edges[0])) {
-        records.push(tfRecord(histogramEvent(wallTime, step, key, value.edges as number[], value.hist as number[])));
-      } else {
-        // TensorBoard has no 2-D histograms: a 2-D one (GradHist2d) goes as its two marginals.
-        const [xEdges, yEdges] = value.edges as number[][];
-        const hist = value.hist as number[][];
-        const xMarginal = hist.map((row) => row.reduce((total, c) => total + c, 0));
-        const yMarginal = yEdges.slice(1).map((_, iy) => hist.reduce((total, row) => total + row[iy], 0));
-        records.push(tfRecord(histogramEvent(wallTime, step, `${key}/x`, xEdges, xMarginal)));
-        records.push(tfRecord(histogramEvent(wallTime, step, `${key}/y`, yEdges, yMarginal)));
-      }
-    }
+    for (const [key, value] of Object.entries(values)) for (const data of storedValueEvents(wallTime, step, key, value, labels)) records.push(tfRecord(data));
   }
-  const size = records.reduce((s, r) => s + r.length, 0);
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const r of records) {
-    out.set(r, offset);
-    offset += r.length;
-  }
-  writeFileSync(path, out);
+  writeFileSync(path, Buffer.concat(records));
 }

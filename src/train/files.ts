@@ -29,20 +29,36 @@ export function writeFileAtomic(path: string, bytes: Buffer | string): void {
   }
 }
 
-/**
- * Creates a folder and its missing parents, one level at a time: Node's
- * recursive mkdir spins forever where mkdir answers ENOENT below an existing folder (under
- * /proc, for one). Throws naming the folder and why it cannot be made.
- */
-export function createFolder(folder: string): void {
+// The nearest folder (or file) on the way from `folder` to the root that exists, and the
+// missing folders below it, outermost first.
+function existingAncestor(folder: string): { existing: string; missing: string[] } {
   const missing: string[] = [];
   let existing = resolve(folder);
   while (!existsSync(existing) && dirname(existing) !== existing) {
     missing.unshift(existing);
     existing = dirname(existing);
   }
-  if (!statSync(existing).isDirectory()) throw new Error(`gradscope: cannot create the folder ${folder}: ${existing} is not a folder`);
-  for (const path of missing) {
+  return { existing, missing };
+}
+
+/**
+ * Why `folder` cannot be used or created (a file stands where it or one of its parents would
+ * be), or null: a check before anything is created.
+ */
+export function folderProblem(folder: string): string | null {
+  const { existing } = existingAncestor(folder);
+  return statSync(existing).isDirectory() ? null : `${existing} is not a folder`;
+}
+
+/**
+ * Creates a folder and its missing parents, one level at a time: Node's
+ * recursive mkdir spins forever where mkdir answers ENOENT below an existing folder (under
+ * /proc, for one). Throws naming the folder and why it cannot be made.
+ */
+export function createFolder(folder: string): void {
+  const problem = folderProblem(folder);
+  if (problem) throw new Error(`gradscope: cannot create the folder ${folder}: ${problem}`);
+  for (const path of existingAncestor(folder).missing) {
     try {
       mkdirSync(path);
     } catch (error) {

@@ -5,10 +5,11 @@ export { LATEST, ModelCheckpoint, type ModelCheckpointOptions, writeTrainerCheck
 export { NanGuard } from "./callbacks/nanGuard.ts";
 export { ProgressLogger } from "./callbacks/progress.ts";
 export { QuantityLogger } from "./callbacks/quantityLogger.ts";
-export { StoreLogger } from "./callbacks/storeLogger.ts";
+export { type SeriesSink, StoreLogger } from "./callbacks/storeLogger.ts";
 export { storeRecording } from "./callbacks/storeRecording.ts";
 export { STOP_REQUESTED, StoreStopWatcher } from "./callbacks/storeStopWatcher.ts";
 export { SystemMonitor } from "./callbacks/systemMonitor.ts";
+export { TensorBoardLogger, type TensorBoardLoggerOptions } from "./callbacks/tensorboardLogger.ts";
 export { type Checkpoint, CheckpointError, captureCheckpoint, loadCheckpoint, restoreCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 export { customLoss, type LossCurvature, type PerSampleLoss } from "./customLoss.ts";
 export {

@@ -19,6 +19,7 @@ import { NanGuard } from "./callbacks/nanGuard.ts";
 import { ProgressLogger } from "./callbacks/progress.ts";
 import { QuantityLogger } from "./callbacks/quantityLogger.ts";
 import { storeRecording } from "./callbacks/storeRecording.ts";
+import { TensorBoardLogger, tensorBoardFolder } from "./callbacks/tensorboardLogger.ts";
 import type { LossCurvature, PerSampleLoss } from "./customLoss.ts";
 import { type CustomLossSpec, checkMetricsFit, defaultMetricNames, type LossSpec, type lossNames, lossSpecOf } from "./losses.ts";
 import { type Run, type RunDashboardOptions, type RunResult, type RunSummary, startRun } from "./run.ts";
@@ -90,6 +91,11 @@ export interface LearnerOptions {
   name?: string;
   /** The run store's path (default `<runsDir>/gradscope.db`), or false for none. */
   store?: string | false;
+  /**
+   * Write TensorBoard event files while training (`TensorBoardLogger`): `true` in
+   * `<run dir>/tensorboard`; with a `dir`, in its subfolder named by the run's id.
+   */
+  tensorboard?: boolean | { dir?: string; flushSecs?: number };
   /** More callbacks, after the Learner's own NaN guard and before its loggers. */
   callbacks?: Callback[];
   /** Where progress messages go; `true` prints them and a progress line to stdout. */
@@ -285,11 +291,17 @@ export class Learner {
     callbacks.push(new CsvLogger(join(directory, "metrics.csv")), new JsonlLogger(join(directory, "log.jsonl")));
     const recording = store ? storeRecording(store, runId) : null;
     if (recording) callbacks.push(...recording.callbacks);
+    const { tensorboard: board } = this.options;
+    const tensorboard = board
+      ? new TensorBoardLogger({ dir: tensorBoardFolder(directory, board === true ? undefined : board.dir), flushSecs: board === true ? undefined : board.flushSecs, config })
+      : undefined;
+    if (tensorboard) callbacks.push(tensorboard);
     // Last, so that the checkpoint captures the other callbacks' state after the epoch.
     callbacks.push(new ModelCheckpoint(join(directory, "checkpoints"), config));
     if (this.quantities.length === 0) return { callbacks };
     const tracker = new QuantityTracker(this.quantities, this.model, this.optimizer);
     recording?.recordQuantities(tracker);
+    if (tensorboard) tracker.subscribe(tensorboard.logQuantity);
     callbacks.unshift(new QuantityLogger(tracker, join(directory, "quantities.jsonl")));
     return { callbacks, tracker };
   }

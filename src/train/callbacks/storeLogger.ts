@@ -4,6 +4,12 @@ import { seriesKey } from "../../store/seriesKeys.ts";
 import type { Callback, Logs } from "../callback.ts";
 import type { Trainer } from "../trainer.ts";
 
+/**
+ * Where a StoreLogger records: the run store, or another sink with the store's writing methods
+ * (the TensorBoard logger records the same series into an event file through one).
+ */
+export type SeriesSink = Pick<RunStore, "log" | "setParameters" | "flush">;
+
 // Bookkeeping fields of the logs that are not measurements.
 const skip = new Set(["epoch", "batch", "step", "size", "tracked"]);
 
@@ -23,7 +29,7 @@ export class StoreLogger implements Callback {
   private readonly hyper = new Map<string, { value: number; step: number; logged: boolean }>();
 
   constructor(
-    readonly store: RunStore,
+    readonly store: SeriesSink,
     readonly runId: string,
   ) {}
 
