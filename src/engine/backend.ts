@@ -2,14 +2,14 @@ import { engineMemory } from "./memory.ts";
 import { loadNativeBlas, type NativeBlas } from "./native.ts";
 import { threadCount } from "./threads/settings.ts";
 
+/** The choices `engine.backend`, `--backend`, GRADSCOPE_BACKEND and `setBackend` accept. */
+export const backendChoices = ["auto", "wasm", "native"] as const;
+
 /** Where GEMM-shaped work runs: `auto` is native when the addon loaded, else WASM. */
-export type BackendChoice = "auto" | "wasm" | "native";
+export type BackendChoice = (typeof backendChoices)[number];
 
 /** The backend GEMM-shaped work runs on. */
 export type Backend = "wasm" | "native";
-
-/** The choices `engine.backend`, `--backend`, GRADSCOPE_BACKEND and `setBackend` accept. */
-export const backendChoices: readonly BackendChoice[] = ["auto", "wasm", "native"];
 
 let chosen: { choice: BackendChoice; source: string } | undefined;
 // The resolved backend's native products (null: WASM), cached because every GEMM asks.
