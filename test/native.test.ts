@@ -159,15 +159,16 @@ test("setBackend chooses the backend and refuses a name that is not one", () => 
   setBackend(before);
 });
 
-// A fresh process, since the addon is loaded once per process: the CLI's main() from the sources.
-const mainUrl = new URL("../src/cli/main.ts", import.meta.url).href;
+// A fresh process, since the addon is loaded once per process: the CLI's main() from the sources,
+// through a runner file (worker threads inherit the process's flags, which an -e program is not).
+const runner = join(work, "gradscope.mjs");
+writeFileSync(runner, `import { main } from ${JSON.stringify(new URL("../src/cli/main.ts", import.meta.url).href)};\nprocess.exitCode = await main(process.argv.slice(2));\n`);
 function gradscope(args: string[], env: Record<string, string> = {}) {
-  const program = `import { main } from ${JSON.stringify(mainUrl)}; process.exitCode = await main(${JSON.stringify(args)});`;
-  const result = spawnSync(process.execPath, ["--import", import.meta.resolve("tsx"), "--input-type=module", "-e", program], {
+  const result = spawnSync(process.execPath, ["--import", import.meta.resolve("tsx"), runner, ...args], {
     cwd: work,
     encoding: "utf8",
     env: { ...process.env, GRADSCOPE_BACKEND: "", GRADSCOPE_NATIVE_ADDON: "", ...env },
-    timeout: 60_000,
+    timeout: 120_000,
   });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
@@ -227,7 +228,12 @@ store: { enabled: false }
   assert.match(fallback.stdout, /^engine: WASM \((relaxed-)?simd\), 1 thread; native not loaded: the native addon is not built/m);
   const refused = gradscope(["train", "-c", config, "-q", "--backend", "native"], missingAddon);
   assert.equal(refused.status, 2);
-  assert.match(refused.stderr, /tiny\.yaml.*engine\.backend: the native backend \(asked for by engine\.backend: native\) cannot run: the native addon is not built/);
+  assert.match(refused.stderr, /override "engine\.backend=native": engine\.backend: the native backend \(asked for by engine\.backend\) cannot run: the native addon is not built/);
+  const inFile = join(work, "native.yaml");
+  writeFileSync(inFile, "extends: tiny.yaml\nengine: { backend: native }\n");
+  const refusedInFile = gradscope(["train", "-c", inFile, "-q"], missingAddon);
+  assert.equal(refusedInFile.status, 2);
+  assert.match(refusedInFile.stderr, /native\.yaml:2:\d+: engine\.backend: the native backend \(asked for by engine\.backend\) cannot run/);
   const wasm = gradscope(["train", "-c", config, "-q", "engine.backend=wasm"]);
   assert.match(wasm.stdout, /^engine: WASM /m);
   const badFlag = gradscope(["train", "-c", config, "--backend", "cuda"]);

@@ -182,7 +182,7 @@ export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory:
   const { config } = loaded;
   if (config.engine?.threads !== undefined) setThreads(config.engine.threads);
   const backend = config.engine?.backend;
-  if (backend !== undefined) located(loaded, ["engine", "backend"], () => chooseBackend(backend, `engine.backend: ${backend}`));
+  if (backend !== undefined) located(loaded, ["engine", "backend"], () => chooseBackend(backend, "engine.backend"));
   const modelPath = (message: string): ConfigPath => {
     const match = /^model\.([\w.[\]]+):/.exec(message);
     return match
