@@ -4,7 +4,7 @@
       "target_name": "gradscope_blas",
       "sources": ["gradscope_blas.c"],
       "cflags": ["-O2", "-std=c11"],
-      "libraries": ["-lopenblas"]
+      "libraries": ["-lopenblas", "-lpthread", "-lm"]
     }
   ]
 }

@@ -20,7 +20,7 @@ export interface BlasInfo {
   config: string;
   /** The kernel family OpenBLAS runs, e.g. "SkylakeX". */
   core: string;
-  /** Threads its products run on. */
+  /** Threads the addon runs a product's panels on (OpenBLAS itself runs single-threaded). */
   threads: number;
 }
 
@@ -63,8 +63,8 @@ export class NativeBlas {
 
   constructor(private readonly addon: BlasAddon) {}
 
-  // Before each product: the current memory, and OpenBLAS on the engine's thread count (its own
-  // threads; the WASM pool stays idle during a native product).
+  // Before each product: the current memory, and the engine's thread count for the addon's panel
+  // threads (native/gradscope_blas.c; the WASM pool stays idle during a native product).
   private prepare(): void {
     const buffer = engineMemory.memory.buffer;
     if (buffer !== this.attached) {
