@@ -17,14 +17,31 @@
 #include <stdint.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 // OpenBLAS's own entry points (declared by its cblas.h; repeated so the intent is visible).
 extern void openblas_set_num_threads(int num_threads);
 extern char *openblas_get_config(void);
 extern char *openblas_get_corename(void);
 
-static uint8_t *memory_base = NULL;
-static size_t memory_bytes = 0;
+// The engine memory of one JavaScript thread (each worker thread that loads gradscope has its
+// own engine and its own memory): N-API instance data, one per environment.
+typedef struct {
+  uint8_t *base;
+  size_t bytes;
+} memory_t;
+
+static void free_memory_record(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  free(data);
+}
+
+static memory_t *memory_of(napi_env env) {
+  void *data = NULL;
+  napi_get_instance_data(env, &data);
+  return (memory_t *)data;
+}
 
 // One single-threaded sgemm on absolute pointers.
 typedef struct {
@@ -80,7 +97,18 @@ static void *pool_worker(void *unused) {
 }
 
 // Runs the panels, on up to threads_wanted threads; they write disjoint parts of C.
+static pthread_mutex_t job_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void run_panels_serialized(const panel_t *panels, int count);
+
+// Several JavaScript threads may each run products: one job at a time uses the pool.
 static void run_panels(const panel_t *panels, int count) {
+  pthread_mutex_lock(&job_lock);
+  run_panels_serialized(panels, count);
+  pthread_mutex_unlock(&job_lock);
+}
+
+static void run_panels_serialized(const panel_t *panels, int count) {
   int helpers = (threads_wanted < count ? threads_wanted : count) - 1;
   if (helpers <= 0) {
     for (int i = 0; i < count; i++) run_panel(&panels[i]);
@@ -183,17 +211,18 @@ static napi_value attach(napi_env env, napi_callback_info info) {
   void *data;
   CHECK(napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL));
   if (type != napi_uint8_array || data == NULL) return throw_range(env, "gradscope native: attach(view) expects a Uint8Array over the engine memory");
-  memory_base = (uint8_t *)data;
-  memory_bytes = length;
+  memory_t *memory = memory_of(env);
+  memory->base = (uint8_t *)data;
+  memory->bytes = length;
   return NULL;
 }
 
 // Whether rows x cols floats, rows `ld` apart, starting at byte `offset`, lie inside the memory.
-static int inside(double offset, double rows, double cols, double ld) {
+static int inside(const memory_t *memory, double offset, double rows, double cols, double ld) {
   if (offset < 0 || offset != (double)(int64_t)offset || ((int64_t)offset & 3) != 0) return 0;
-  if (rows == 0 || cols == 0) return offset <= (double)memory_bytes;
+  if (rows == 0 || cols == 0) return offset <= (double)memory->bytes;
   double last_byte = offset + 4 * ((rows - 1) * ld + cols);
-  return last_byte <= (double)memory_bytes;
+  return last_byte <= (double)memory->bytes;
 }
 
 static int is_count(double value) { return value >= 0 && value <= INT32_MAX && value == (double)(int32_t)value; }
@@ -208,14 +237,15 @@ static napi_value sgemm(napi_env env, napi_callback_info info) {
   if (!is_count(m) || !is_count(n) || !is_count(k) || !is_count(lda) || !is_count(ldb) || !is_count(ldc)) {
     return throw_range(env, "gradscope native: sgemm: sizes and leading dimensions must be whole numbers >= 0");
   }
-  if (memory_base == NULL) return throw_range(env, "gradscope native: sgemm before attach(view)");
+  const memory_t *memory = memory_of(env);
+  if (memory->base == NULL) return throw_range(env, "gradscope native: sgemm before attach(view)");
   // Stored shapes: op(A) is m x k, so A is k x m when transposed; likewise B.
   double a_rows = trans_a ? k : m, a_cols = trans_a ? m : k;
   double b_rows = trans_b ? n : k, b_cols = trans_b ? k : n;
   if ((a_rows > 1 && lda < a_cols) || (b_rows > 1 && ldb < b_cols) || (m > 1 && ldc < n)) {
     return throw_range(env, "gradscope native: sgemm: a leading dimension is smaller than its matrix's row");
   }
-  if (!inside(v[6], a_rows, a_cols, lda) || !inside(v[8], b_rows, b_cols, ldb) || !inside(v[11], m, n, ldc)) {
+  if (!inside(memory, v[6], a_rows, a_cols, lda) || !inside(memory, v[8], b_rows, b_cols, ldb) || !inside(memory, v[11], m, n, ldc)) {
     return throw_range(env, "gradscope native: sgemm: a matrix reaches outside the engine memory");
   }
   if (m == 0 || n == 0) return NULL;
@@ -224,7 +254,7 @@ static napi_value sgemm(napi_env env, napi_callback_info info) {
   int ildb = (int)(ldb > b_cols ? ldb : (b_cols > 1 ? b_cols : 1));
   int ildc = (int)(ldc > n ? ldc : n);
   panel_t whole = {trans_a, trans_b, (int)m, (int)n, (int)k, ilda, ildb, ildc, (float)v[5], (float)v[10],
-                   (const float *)(memory_base + (size_t)v[6]), (const float *)(memory_base + (size_t)v[8]), (float *)(memory_base + (size_t)v[11])};
+                   (const float *)(memory->base + (size_t)v[6]), (const float *)(memory->base + (size_t)v[8]), (float *)(memory->base + (size_t)v[11])};
   panel_t panels[MAX_PANELS];
   run_panels(panels, split_panels(&whole, panels));
   return NULL;
@@ -239,13 +269,14 @@ static napi_value gram_lower(napi_env env, napi_callback_info info) {
   if (!read_numbers(env, info, 4, v)) return throw_range(env, "gradscope native: gramLower takes 4 numbers");
   double rows = v[1], length = v[2];
   if (!is_count(rows) || !is_count(length)) return throw_range(env, "gradscope native: gramLower: sizes must be whole numbers >= 0");
-  if (memory_base == NULL) return throw_range(env, "gradscope native: gramLower before attach(view)");
-  if (!inside(v[0], rows, length, length) || !inside(v[3], rows, rows, rows)) {
+  const memory_t *memory = memory_of(env);
+  if (memory->base == NULL) return throw_range(env, "gradscope native: gramLower before attach(view)");
+  if (!inside(memory, v[0], rows, length, length) || !inside(memory, v[3], rows, rows, rows)) {
     return throw_range(env, "gradscope native: gramLower: a matrix reaches outside the engine memory");
   }
   if (rows == 0) return NULL;
-  const float *x = (const float *)(memory_base + (size_t)v[0]);
-  float *c = (float *)(memory_base + (size_t)v[3]);
+  const float *x = (const float *)(memory->base + (size_t)v[0]);
+  float *c = (float *)(memory->base + (size_t)v[3]);
   int n = (int)rows, len = (int)length, ld = len > 1 ? len : 1;
   double work = rows * rows * length / 2;
   int count = work / MIN_PANEL_WORK > MAX_PANELS ? MAX_PANELS : (int)(work / MIN_PANEL_WORK);
@@ -288,6 +319,12 @@ static napi_value blas_info(napi_env env, napi_callback_info info) {
 
 static napi_value init(napi_env env, napi_value exports) {
   openblas_set_num_threads(1);
+  memory_t *memory = calloc(1, sizeof(memory_t));
+  if (memory == NULL || napi_set_instance_data(env, memory, free_memory_record, NULL) != napi_ok) {
+    free(memory);
+    napi_throw_error(env, NULL, "gradscope native: cannot allocate the addon's state");
+    return NULL;
+  }
   napi_property_descriptor properties[] = {
       {"attach", NULL, attach, NULL, NULL, NULL, napi_default, NULL},
       {"sgemm", NULL, sgemm, NULL, NULL, NULL, napi_default, NULL},
