@@ -85,7 +85,7 @@ export class NativeBlas {
     this.addon.sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
 
-  /** The lower triangle of X·Xᵀ (cblas_ssyrk); the upper triangle is not written. */
+  /** The lower triangle of X·Xᵀ, by row panels of sgemm (the upper triangle is scratch). */
   gramLower(x: number, rows: number, length: number, c: number): void {
     this.prepare();
     this.addon.gramLower(x, rows, length, c);
