@@ -135,12 +135,16 @@ static void run_panels_serialized(const panel_t *panels, int count) {
 }
 
 // The panel grid: one panel per MIN_PANEL_WORK multiply-adds, at most MAX_PANELS, along C's
-// longer side in whole multiples of PANEL_UNIT (BLAS's register tiles are 16 wide or narrower).
-// It depends on the shape only, never on the thread count. A panel of 2^21 multiply-adds takes
-// about 0.1 ms on one AVX-512 core, well above a condition variable's wake-up.
+// longer side in whole multiples of PANEL_UNIT (BLAS's register tiles are 16 wide or narrower)
+// and at least MIN_PANEL_WIDTH wide. It depends on the shape only, never on the thread count.
+// Each panel repacks the operand it shares with the others, which costs: GEMM 1024³ on one
+// thread, shared machine, medians of 15: 40 GFLOP/s whole, 33-35 in 2 or 4 panels, 28 in 8.
+// Four panels keep four threads busy; a panel of 2^21 multiply-adds takes about 0.1 ms on one
+// AVX-512 core, well above a condition variable's wake-up.
 #define MIN_PANEL_WORK (1 << 21)
-#define MAX_PANELS 8
+#define MAX_PANELS 4
 #define PANEL_UNIT 16
+#define MIN_PANEL_WIDTH 128
 
 // Splits `whole` into panels over rows (by_rows) or columns of C; returns how many.
 static int split_panels(const panel_t *whole, panel_t *panels) {
@@ -149,7 +153,7 @@ static int split_panels(const panel_t *whole, panel_t *panels) {
   int by_rows = whole->m > whole->n;
   int extent = by_rows ? whole->m : whole->n;
   int units = (extent + PANEL_UNIT - 1) / PANEL_UNIT;
-  if (count > units) count = units;
+  if (count > extent / MIN_PANEL_WIDTH) count = extent / MIN_PANEL_WIDTH;
   if (count <= 1) {
     panels[0] = *whole;
     return 1;
