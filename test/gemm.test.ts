@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { setBackend } from "../src/engine/backend.ts";
 import { tensor } from "../src/engine/creation.ts";
 import { transposeMatrix } from "../src/engine/kernels/elementwise.ts";
 import { type GemmArgs, gemm, gemmRowsOfB, referenceGemm, sparseDenseProduct } from "../src/engine/kernels/gemm.ts";
@@ -7,6 +8,10 @@ import { engineMemory } from "../src/engine/memory.ts";
 import { scope } from "../src/engine/scope.ts";
 import { instantiateKernels } from "../src/engine/wasm.ts";
 import { assertClose, randomValues } from "./helpers.ts";
+
+// These are the WASM GEMM kernels' tests: with the native addon built, `auto` would send the
+// products to the BLAS, which test/native.test.ts covers.
+setBackend("wasm");
 
 // Sizes straddle the 4x8 register tile and the 256-deep K blocking; transposes cover the packing
 // paths. A·Bᵀ with a small C over a long K takes the dot-product path: its 2x4 tiles, ragged

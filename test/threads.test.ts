@@ -9,6 +9,7 @@ import { main } from "../src/cli/main.ts";
 import { buildData, buildTraining, type TrainingSetup } from "../src/config/build.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { backward, noGrad } from "../src/engine/autograd.ts";
+import { setBackend } from "../src/engine/backend.ts";
 import { ones, parameter, tensor, zeros } from "../src/engine/creation.ts";
 import { histogram1d } from "../src/engine/extensions/histograms.ts";
 import { RankOneLinear } from "../src/engine/extensions/linearClosedForms.ts";
@@ -36,6 +37,10 @@ import { createOptimizer, optimizerNames } from "../src/optim/registry.ts";
 import { SGD } from "../src/optim/sgd.ts";
 import { captureCheckpoint, loadCheckpoint, restoreCheckpoint, saveCheckpoint } from "../src/train/checkpoint.ts";
 import { randomValues } from "./helpers.ts";
+
+// These are the WASM kernels' tests (and the WASM pool's): with the native addon built, `auto`
+// would send the products to the BLAS, which test/native.test.ts covers.
+setBackend("wasm");
 
 const threadCounts = [1, 2, 4];
 

@@ -3,10 +3,12 @@ import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 
 import { ConfigError } from "../config/load.ts";
 import { configJsonSchema } from "../config/schema.ts";
 import { MIN_TOKEN_LENGTH, tokenProblem } from "../dashboard/access.ts";
+import { backendChoices } from "../engine/backend.ts";
 import { packageFile } from "../engine/packageFiles.ts";
 import { quantityReference, quantityReferenceMarkdown } from "../quantities/reference.ts";
 import { StoreOpenError } from "../store/database.ts";
 import { CheckpointError } from "../train/checkpoint.ts";
+import { engineInfo, engineInfoText } from "./info.ts";
 import { loadPlugins } from "./plugins.ts";
 import { predictCommand } from "./predict.ts";
 import { defaultStorePath, exportCommand, exportFormats, runsActions, runsCommand } from "./runs.ts";
@@ -44,6 +46,13 @@ const threadsOverride = (text: string) => {
   return [`engine.threads=${text}`];
 };
 
+// --backend X is the override engine.backend=X, like --threads.
+const backendOverride = (text: string) => {
+  if (!(backendChoices as readonly string[]).includes(text)) throw new InvalidArgumentError(`expected one of ${backendChoices.join(", ")}, got "${text}"`);
+  return [`engine.backend=${text}`];
+};
+const backendOption = ["--backend <name>", "where matrix products run: auto, wasm or native (engine.backend; default: auto)"] as const;
+
 const packageVersion = () => (JSON.parse(readFileSync(packageFile(import.meta.url, 1, "package.json"), "utf8")) as { version: string }).version;
 
 /** Runs the `gradscope` command line; resolves to the exit code. */
@@ -67,18 +76,21 @@ export async function main(argv: string[]): Promise<number> {
     .option("--token <token>", `the dashboard's access token, ${MIN_TOKEN_LENGTH}+ characters (generated for non-loopback hosts)`, accessToken)
     .option(...pluginOption, collect, [])
     .option("--threads <n>", "threads the engine runs on (engine.threads; default: every core)", threadsOverride, [])
+    .option(...backendOption, backendOverride, [])
     .argument("[overrides...]", "e.g. training.epochs=3 optimizer.lr=0.01")
     .action(
       async (
         overrides: string[],
-        opts: { config: string[]; resume?: string; printConfig?: boolean; quiet?: boolean; plugin: string[]; threads: string[] } & ServeOptions & { dashboard?: boolean },
+        opts: { config: string[]; resume?: string; printConfig?: boolean; quiet?: boolean; plugin: string[]; threads: string[]; backend: string[] } & ServeOptions & {
+            dashboard?: boolean;
+          },
       ) => {
         if (opts.config.length === 0 && !opts.resume) throw new UsageError("gradscope: train needs -c FILE (or --resume RUN_DIR)");
         await loadPlugins(opts.plugin);
         const dashboard = opts.dashboard ? { host: opts.host, port: opts.port, token: opts.token } : undefined;
         code = await trainCommand({
           configs: opts.config,
-          overrides: [...overrides, ...opts.threads],
+          overrides: [...overrides, ...opts.threads, ...opts.backend],
           resume: opts.resume,
           printConfig: opts.printConfig,
           quiet: opts.quiet,
@@ -103,11 +115,12 @@ export async function main(argv: string[]): Promise<number> {
     .requiredOption("--checkpoint <file>", "a .gsckpt file, e.g. runs/<id>/checkpoints/best.gsckpt")
     .option(...pluginOption, collect, [])
     .option("--threads <n>", "threads the engine runs on (engine.threads; default: every core)", threadsOverride, [])
+    .option(...backendOption, backendOverride, [])
     .argument("[overrides...]", "key.path=value overrides")
-    .action(async (overrides: string[], opts: { config: string[]; checkpoint: string; plugin: string[]; threads: string[] }) => {
+    .action(async (overrides: string[], opts: { config: string[]; checkpoint: string; plugin: string[]; threads: string[]; backend: string[] }) => {
       if (!existsSync(opts.checkpoint)) throw new UsageError(`gradscope: eval --checkpoint ${opts.checkpoint}: no such file`);
       await loadPlugins(opts.plugin);
-      code = evalCommand({ configs: opts.config, overrides: [...overrides, ...opts.threads], checkpoint: opts.checkpoint });
+      code = evalCommand({ configs: opts.config, overrides: [...overrides, ...opts.threads, ...opts.backend], checkpoint: opts.checkpoint });
     });
   program
     .command("predict")
@@ -182,6 +195,14 @@ export async function main(argv: string[]): Promise<number> {
     .argument("[overrides...]", "key.path=value overrides of the config")
     .action((overrides: string[], opts: { config: string[]; arch?: string; variant?: string; classes?: number; input?: string; json?: boolean }) => {
       code = summaryCommand({ configs: opts.config, overrides, arch: opts.arch, variant: opts.variant, classes: opts.classes, input: opts.input, json: opts.json });
+    });
+  program
+    .command("info")
+    .description("print where the engine runs: backend (and why native did not load), SIMD build, threads, CPU, and the versions of gradscope, Node and OpenBLAS")
+    .option("--json", "machine-readable output")
+    .action((opts: { json?: boolean }) => {
+      const info = engineInfo(packageVersion());
+      process.stdout.write(opts.json ? `${JSON.stringify(info, null, 2)}\n` : `${engineInfoText(info)}\n`);
     });
   program
     .command("schema")

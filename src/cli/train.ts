@@ -3,6 +3,7 @@ import { stringify } from "yaml";
 import { buildData, buildTraining, type RunData, type TrainingSetup } from "../config/build.ts";
 import { ConfigError, type LoadedConfig, loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
+import { backendSummary } from "../engine/backend.ts";
 import { RunStore } from "../store/runStore.ts";
 import { CheckpointError, loadCheckpoint, restoreCheckpoint } from "../train/checkpoint.ts";
 import { type Run, type RunDashboardOptions, type RunPlan, type RunResult, startRun, stopSignals } from "../train/run.ts";
@@ -106,6 +107,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
   log(
     `gradscope: ${name}: ${trainer.model.parameterCount()} parameters, ${data.train.dataset.length} training examples${data.validation ? `, ${data.validation.dataset.length} validation` : ""}, ${data.test.dataset.length} test; run directory ${directory}`,
   );
+  log(backendSummary());
   let result: RunResult | null = null;
   try {
     result = await run.train(data.train, { validation: data.validation, test: data.test, signals: true });

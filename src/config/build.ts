@@ -6,6 +6,7 @@ import { applyTransformsOnce, DataLoader } from "../data/loader.ts";
 import { loadSource, type SourceSpec } from "../data/sources.ts";
 import { splitDataset } from "../data/split.ts";
 import { createTransform, type TransformSpec } from "../data/transforms.ts";
+import { chooseBackend } from "../engine/backend.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { setThreads } from "../engine/threads/settings.ts";
 import type { Module } from "../nn/module.ts";
@@ -193,6 +194,8 @@ function tensorBoardLogger(loaded: LoadedConfig, runDirectory: string): TensorBo
 export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory: string, progress?: NodeJS.WriteStream, store?: { store: RunStore; runId: string }): TrainingSetup {
   const { config } = loaded;
   if (config.engine?.threads !== undefined) setThreads(config.engine.threads);
+  const backend = config.engine?.backend;
+  if (backend !== undefined) located(loaded, ["engine", "backend"], () => chooseBackend(backend, "engine.backend"));
   const modelPath = (message: string): ConfigPath => {
     const match = /^model\.([\w.[\]]+):/.exec(message);
     return match

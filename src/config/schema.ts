@@ -1,5 +1,6 @@
 import * as z from "zod";
 import { transformTypes } from "../data/transforms.ts";
+import { backendChoices } from "../engine/backend.ts";
 import { metricNames } from "../metrics/registry.ts";
 import { architectureNames } from "../nn/spec.ts";
 import { optimizerDefaults, optimizerNames, schedulerNames, schedulerOptionNames } from "../optim/registry.ts";
@@ -185,6 +186,10 @@ const fixedSections = z.strictObject({
   engine: z
     .strictObject({
       threads: positiveInt.optional().describe("threads the kernels run on (default: GRADSCOPE_THREADS, else every core); results are the same bits at any count"),
+      backend: z
+        .enum(backendChoices)
+        .optional()
+        .describe("where matrix products run: wasm, native (the system BLAS through the optional addon) or auto, native when it loaded (default: GRADSCOPE_BACKEND, else auto)"),
     })
     .optional(),
 });

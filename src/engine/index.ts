@@ -1,4 +1,5 @@
 export { type BackwardOptions, backward, isGradEnabled, noGrad } from "./autograd.ts";
+export { type Backend, type BackendChoice, backend, setBackend } from "./backend.ts";
 export { empty, full, ones, parameter, tensor, zeros } from "./creation.ts";
 export { engineMemory } from "./memory.ts";
 export { adaptiveAvgPool2d } from "./ops/adaptivePool.ts";

@@ -1,3 +1,4 @@
+import { activeNativeBlas } from "../backend.ts";
 import { engineMemory } from "../memory.ts";
 import { partsFor, splitRange } from "../threads/partition.ts";
 import type { KernelCall } from "../threads/pool.ts";
@@ -83,8 +84,28 @@ function gemmArguments(args: GemmArgs): number[] {
   return [args.transA ? 1 : 0, args.transB ? 1 : 0, args.m, args.n, args.k, args.alpha, args.a, args.lda, args.b, args.ldb, args.beta, args.c, args.ldc];
 }
 
-/** SIMD GEMM in WebAssembly (packed, register-blocked), split by output panels over the threads. */
+/**
+ * C = alpha·op(A)·op(B) + beta·C on the backend in use (src/engine/backend.ts): the system BLAS
+ * when the native backend is, else the WASM kernel split over the threads. Every dense product of
+ * the engine comes through here (and gramLower), so this is where the backend is chosen.
+ */
 export function gemm(args: GemmArgs): void {
+  const native = activeNativeBlas();
+  if (native) native.gemm(args);
+  else wasmGemm(args);
+}
+
+/**
+ * Whether products run in WASM, so that a kernel with GEMMs inside it (conv2d's per-sample
+ * kernels, assembly/convSamples.ts) may run them there; with the native backend such work takes
+ * a route whose products come through gemm().
+ */
+export function gemmRunsInWasm(): boolean {
+  return activeNativeBlas() === null;
+}
+
+/** SIMD GEMM in WebAssembly (packed, register-blocked), split by output panels over the threads. */
+function wasmGemm(args: GemmArgs): void {
   const kernels = engineMemory.kernels;
   const parts = partsFor(args.m * args.n * args.k, MIN_GEMM_WORK_PER_THREAD);
   if (parts === 1) {
@@ -116,8 +137,16 @@ export function gemm(args: GemmArgs): void {
   );
 }
 
-/** The lower triangle (i >= j) of X Xᵀ for a rows×length X at byte offset x, into c (rows×rows). */
+/**
+ * The lower triangle (i >= j) of X Xᵀ for a rows×length X at byte offset x, into c (rows×rows),
+ * on the backend in use; the upper triangle is scratch.
+ */
 export function gramLower(x: number, rows: number, length: number, c: number): void {
+  const native = activeNativeBlas();
+  if (native) {
+    native.gramLower(x, rows, length, c);
+    return;
+  }
   const parts = partsFor((rows * rows * length) / 2, MIN_GEMM_WORK_PER_THREAD);
   if (parts === 1) {
     engineMemory.kernels.gramLower(x, rows, length, c, engineMemory.workspace(workspaceBytes));

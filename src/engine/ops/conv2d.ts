@@ -1,7 +1,7 @@
 import { noGrad, record, wantedGradients } from "../autograd.ts";
 import { bilinearRules } from "../curvature/rules.ts";
 import { transposeMatrix } from "../kernels/elementwise.ts";
-import { gemm, sparseDenseProduct } from "../kernels/gemm.ts";
+import { gemm, gemmRunsInWasm, sparseDenseProduct } from "../kernels/gemm.ts";
 import { countNonzero } from "../kernels/reductions.ts";
 import { engineMemory } from "../memory.ts";
 import { shapeString } from "../shapes.ts";
@@ -220,7 +220,7 @@ function conv2dVjp(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tenso
   // through only their nonzeros, one sample at a time.
   const sparse = gradX !== null && isMostlyZero(gradOut);
   const buffers = { gradX, gradW, sparse };
-  if (plane >= PER_SAMPLE_PLANE) vjpBySample(hyper, x, weight, gradOut, buffers);
+  if (bySample(hyper)) vjpBySample(hyper, x, weight, gradOut, buffers);
   else vjpByChunk(hyper, x, weight, gradOut, buffers);
   return [gradX, gradW, gradB];
 }
@@ -301,6 +301,12 @@ function vjpByChunk(hyper: Conv2dHyper, x: Tensor, weight: Tensor, gradOut: Tens
 // 64 channels. Small planes stay chunked: there a GEMM per sample is mostly packing overhead.
 const PER_SAMPLE_PLANE = 64;
 
+// The per-sample kernels run their GEMMs inside WASM; with the native backend every plane takes
+// the chunked route, whose products go through gemm() to the BLAS.
+function bySample(hyper: Conv2dHyper): boolean {
+  return hyper.plane >= PER_SAMPLE_PLANE && gemmRunsInWasm();
+}
+
 function convolveByChunk(hyper: Conv2dHyper, x: Tensor, weight: Tensor, out: Tensor): void {
   const { batch, groupOut, patch, plane, geometry: g } = hyper;
   const chunk = chunkSize(hyper);
@@ -343,7 +349,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: 
   const { batch, outChannels, plane, geometry: g } = hyper;
   const out = new Tensor([batch, outChannels, g.outH, g.outW], "float32", "conv2d");
   if (isDepthwise(hyper)) depthwise(DEPTHWISE_FORWARD, hyper, x, weight, out);
-  else if (plane >= PER_SAMPLE_PLANE) convolveBySample(hyper, x, weight, out);
+  else if (bySample(hyper)) convolveBySample(hyper, x, weight, out);
   else convolveByChunk(hyper, x, weight, out);
   const biasLayout = { batch, channels: outChannels, positions: plane, channelsLast: false };
   if (bias) addBias(out, bias, biasLayout);
