@@ -63,6 +63,18 @@ function checkAgainstReference(m: number, n: number, k: number, transA: boolean,
   });
 }
 
+// CI installs OpenBLAS's development files: there a failed build must not pass unnoticed as a
+// quiet fall-back to WASM.
+test("where a C compiler and OpenBLAS's headers are installed, npm ci built the native backend", (t) => {
+  const buildable =
+    spawnSync("cc", ["--version"]).status === 0 && ["/usr/include/cblas.h", "/usr/include/x86_64-linux-gnu/cblas.h", "/usr/include/aarch64-linux-gnu/cblas.h"].some(existsSync);
+  if (!buildable) {
+    t.skip("no C compiler or no OpenBLAS headers on this machine");
+    return;
+  }
+  assert.equal(noNative, false, "the addon loads");
+});
+
 test("native GEMM matches the TypeScript reference for every transpose, odd sizes, strided matrices, alpha and beta", { skip: noNative }, () => {
   onNative(() => {
     for (const [m, n, k] of sizes) {

@@ -3,7 +3,7 @@
 import * as gradscope from "gradscope";
 import {
   type Dashboard,
-  DataLoader,
+  type DataLoader,
   every,
   Learner,
   type LearnerResult,
