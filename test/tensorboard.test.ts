@@ -173,14 +173,18 @@ test("a resumed run appends a second file that TensorBoard merges: each point sh
   }
 });
 
-// A Learner on spirals with the logger, and a callback that reads the event file at epoch 2.
-test("the event file holds the records of the epochs done while the run goes on", async () => {
+// A Learner on spirals with the logger, and a callback that reads the event file at epoch 2 and
+// stops the run in epoch 3 as Ctrl-C does.
+test("the event file holds the records of the epochs done while the run goes on, and all of them once interrupted", async () => {
   const dir = join(folder, "boards");
   const seen: TfEvent[][] = [];
   const probe: Callback = {
     name: "probe",
     onEpochEnd(_trainer, logs) {
       if (logs.epoch === 2) seen.push(eventFiles(join(dir, directoriesIn(dir)[0])).flatMap(readEvents));
+    },
+    onBatchEnd(_trainer, logs) {
+      if (logs.step === 20) learner.requestStop();
     },
   };
   const random = new Random(5);
@@ -196,7 +200,7 @@ test("the event file holds the records of the epochs done while the run goes on"
     callbacks: [probe],
   });
   const result = await learner.fit({ epochs: 3 });
-  assert.equal(result.status, "completed");
+  assert.equal(result.status, "interrupted");
   assert.equal(seen.length, 1);
   // The probe runs before the logger's own epoch end: epoch 1 (steps 0-7, its values at 8) is
   // written, although 600 s never passed; nothing of epoch 3 exists yet.
@@ -205,9 +209,14 @@ test("the event file holds the records of the epochs done while the run goes on"
   assert.ok(steps(seen[0], "train/loss").includes(7));
   assert.ok(steps(seen[0], "quantities/GradNorm/0.weight").includes(7), "per-parameter lists by name");
   assert.ok(Math.max(...steps(seen[0], "train/loss")) < 16);
+  // Interrupted after step 20: every value up to it is in the file (600 s never passed).
   const final = eventFiles(join(dir, result.runId)).flatMap(readEvents);
-  assert.deepEqual(steps(final, "epoch/loss"), [8, 16, 24]);
-  assert.equal(steps(final, "train/loss").length, 24);
+  assert.deepEqual(steps(final, "epoch/loss"), [8, 16]);
+  assert.deepEqual(
+    steps(final, "train/loss"),
+    Array.from({ length: 21 }, (_, step) => step),
+  );
+  assert.deepEqual(steps(final, "quantities/GradNorm/2.bias").at(-1), 20);
   assert.match(final.flatMap((e) => e.values).find((v) => v.tag === "config")?.strings?.[0] ?? "", /^ {4}name: learner$/m);
 });
 

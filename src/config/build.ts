@@ -178,7 +178,7 @@ function metricSpecs(loaded: LoadedConfig): MetricSpec[] {
 // The `loggers.tensorboard` section's logger.
 function tensorBoardLogger(loaded: LoadedConfig, runDirectory: string): TensorBoardLogger {
   const section = loaded.config.loggers.tensorboard;
-  const options = typeof section === "object" ? section : { flush_secs: 2 };
+  const options: { dir?: string; flush_secs?: number } = typeof section === "object" ? section : {};
   const path: ConfigPath = ["loggers", "tensorboard", ...(options.dir === undefined ? [] : ["dir"])];
   const dir = tensorBoardFolder(runDirectory, options.dir);
   const problem = folderProblem(dir);

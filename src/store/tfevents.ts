@@ -29,12 +29,15 @@ export function maskedCrc32c(bytes: Uint8Array): number {
 }
 
 const utf8 = new TextEncoder();
+// Floats are written through one shared view and copied in, so that a message needs no view
+// of its own (the live logger makes several messages for every value it logs).
+const scratch = new DataView(new ArrayBuffer(8));
+const scratchBytes = new Uint8Array(scratch.buffer);
 
 // A minimal protocol-buffer writer: varints, 64/32-bit fixed fields and nested messages, into a
-// buffer that grows (the live logger encodes every logged value, so this stays cheap).
+// buffer that grows.
 class Proto {
-  private buffer = new Uint8Array(64);
-  private view = new DataView(this.buffer.buffer);
+  private buffer = new Uint8Array(32);
   private length = 0;
 
   private reserve(bytes: number): void {
@@ -42,7 +45,6 @@ class Proto {
     const grown = new Uint8Array(Math.max(2 * this.buffer.length, this.length + bytes));
     grown.set(this.buffer.subarray(0, this.length));
     this.buffer = grown;
-    this.view = new DataView(grown.buffer);
   }
 
   private varint(value: number): this {
@@ -62,17 +64,21 @@ class Proto {
     return this.varint((field << 3) | wire);
   }
 
+  private fixed(bytes: 4 | 8): void {
+    this.reserve(bytes);
+    this.buffer.set(scratchBytes.subarray(0, bytes), this.length);
+    this.length += bytes;
+  }
+
   double(field: number, value: number): this {
-    this.key(field, 1).reserve(8);
-    this.view.setFloat64(this.length, value, true);
-    this.length += 8;
+    scratch.setFloat64(0, value, true);
+    this.key(field, 1).fixed(8);
     return this;
   }
 
   float(field: number, value: number): this {
-    this.key(field, 5).reserve(4);
-    this.view.setFloat32(this.length, value, true);
-    this.length += 4;
+    scratch.setFloat32(0, value, true);
+    this.key(field, 5).fixed(4);
     return this;
   }
 
@@ -96,33 +102,28 @@ class Proto {
   }
 
   packedDoubles(field: number, values: number[]): this {
-    this.key(field, 2)
-      .varint(8 * values.length)
-      .reserve(8 * values.length);
-    for (const v of values) {
-      this.view.setFloat64(this.length, v, true);
-      this.length += 8;
-    }
-    return this;
+    const bytes = new Uint8Array(8 * values.length);
+    const view = new DataView(bytes.buffer);
+    values.forEach((v, i) => {
+      view.setFloat64(8 * i, v, true);
+    });
+    return this.bytes(field, bytes);
   }
 
+  /** The message's bytes (a view: the writer is not used after). */
   finish(): Uint8Array {
-    return this.buffer.slice(0, this.length);
+    return this.buffer.subarray(0, this.length);
   }
 }
 
 /** One TFRecord around `data`. */
 export function tfRecord(data: Uint8Array): Uint8Array {
-  const header = new Uint8Array(12);
-  const view = new DataView(header.buffer);
-  view.setBigUint64(0, BigInt(data.length), true);
-  view.setUint32(8, maskedCrc32c(header.subarray(0, 8)), true);
-  const footer = new Uint8Array(4);
-  new DataView(footer.buffer).setUint32(0, maskedCrc32c(data), true);
   const record = new Uint8Array(16 + data.length);
-  record.set(header, 0);
+  const view = new DataView(record.buffer);
+  view.setBigUint64(0, BigInt(data.length), true);
+  view.setUint32(8, maskedCrc32c(record.subarray(0, 8)), true);
   record.set(data, 12);
-  record.set(footer, 12 + data.length);
+  view.setUint32(12 + data.length, maskedCrc32c(data), true);
   return record;
 }
 

@@ -52,7 +52,7 @@ const codeBlock = (text: string) =>
  * Each start of training (a resumed run too) opens a new file in `dir`, which TensorBoard reads
  * as one run with the earlier files. Each file starts with a SessionLog START at its first step;
  * in a resumed run's file it makes TensorBoard drop what the earlier files hold at that step and
- * after (values the interrupted process logged after the checkpoint it resumes from), and the
+ * after (values a crashed process logged after the checkpoint the run resumes from), and the
  * logger writes the checkpoint's epoch values again where they sit at that step. Config key
  * `loggers.tensorboard`.
  */
