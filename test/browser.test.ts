@@ -8,7 +8,9 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { chromium, type Page } from "playwright-core";
+import { startDashboard } from "../src/dashboard/server.ts";
 import { RunStore } from "../src/store/runStore.ts";
+import { SweepStore } from "../src/store/sweeps.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -219,6 +221,70 @@ test("the dashboard shows a training run live: every instrument, new points with
   } finally {
     live.child.kill();
     await browser.close();
+  }
+});
+
+test("the sweeps view: parallel coordinates of the trials, the table with the rule that stopped one, the best marked, a click shows the trial's run", {
+  timeout: 120_000,
+}, async () => {
+  assert.ok(existsSync(CHROMIUM), `the browser tests need Debian's Chromium at ${CHROMIUM} (apt-get install chromium)`);
+  mkdirSync(output, { recursive: true });
+  const sweepFolder = mkdtempSync(join(tmpdir(), "gradscope-sweep-view-"));
+  const sweepStorePath = join(sweepFolder, "gradscope.db");
+  // Three trials whose runs are in the store (no training needed for the view), one stopped early.
+  const runs = new RunStore(sweepStorePath);
+  const sweeps = new SweepStore(sweepStorePath);
+  const spec = {
+    method: "random",
+    parameters: { "optimizer.lr": { min: 0.001, max: 1, distribution: "log_uniform" }, "model.hidden": { values: [[32], [64]] } },
+    metric: { name: "val_accuracy", goal: "maximize" },
+  };
+  sweeps.createSweep({ id: "sweep-view-1", name: "sweep-view", spec, base: {}, directory: sweepFolder });
+  const trials: Array<[number, number, number[], "completed" | "stopped", number, string | null]> = [
+    [1, 0.003, [32], "completed", 0.81, null],
+    [2, 0.1, [64], "completed", 0.93, null],
+    [3, 0.8, [32], "stopped", 0.3, "alpha above 1 for 100 steps"],
+  ];
+  for (const [number, lr, hidden, status, metric, stoppedBy] of trials) {
+    const runId = `sweep-view-t00${number}`;
+    runs.createRun({ id: runId, name: runId, config: { optimizer: { name: "sgd", lr } } });
+    runs.log(runId, "train/loss", 0, 1 / number);
+    runs.finishRun(runId, status === "stopped" ? "stopped" : "completed", {});
+    sweeps.addTrial("sweep-view-1", number, { "optimizer.lr": lr, "model.hidden": hidden });
+    sweeps.startTrial("sweep-view-1", number);
+    sweeps.attachRun("sweep-view-1", number, { runId, directory: sweepFolder, plannedSteps: 100 });
+    sweeps.finishTrial("sweep-view-1", number, { status, metric, stoppedBy, steps: status === "stopped" ? 30 : 100 });
+  }
+  runs.flush();
+  sweeps.close();
+  const dashboard = await startDashboard({ storePath: sweepStorePath });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu"] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const errors: string[] = [];
+    page.on("pageerror", (error) => errors.push(error.message));
+    await page.goto(dashboard.url);
+    await page.waitForSelector('[data-panel="sweep"] tbody tr');
+    assert.equal(await page.$eval(".parallel-coordinates", (c) => (c as HTMLElement).dataset.trials), "3", "every trial is a line");
+    assert.ok((await canvasColors(page, "sweep")) > 20, "the parallel coordinates are drawn");
+    const rows = await page.$$eval('[data-panel="sweep"] tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent)));
+    assert.deepEqual(
+      rows.map((cells) => [cells[0], cells[1], cells[2], cells.at(-1)]),
+      [
+        ["1", "completed", "0.81", ""],
+        ["★ 2", "completed", "0.93", ""],
+        ["3", "stopped", "0.3", "alpha above 1 for 100 steps"],
+      ],
+    );
+    assert.match((await page.textContent(".sweeps-head span")) ?? "", /val_accuracy \(maximize\).*best: trial 2, 0\.93/);
+    await page.screenshot({ path: join(output, "dashboard-sweep.png") });
+    await page.click('[data-panel="sweep"] tbody tr[data-trial="3"]');
+    await page.waitForFunction(() => document.body.dataset.shown === "sweep-view-t003");
+    assert.deepEqual(errors, [], "no errors in the page");
+  } finally {
+    await browser.close();
+    await dashboard.close();
+    runs.close();
   }
 });
 

@@ -8,7 +8,18 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
-import type { BucketedSeries, Changes, HeatmapRows, ListSeries, RunResponse, RunSummary, RunsResponse, ValueDistribution } from "../src/dashboard/api.ts";
+import type {
+  BucketedSeries,
+  Changes,
+  HeatmapRows,
+  ListSeries,
+  RunResponse,
+  RunSummary,
+  RunsResponse,
+  SweepResponse,
+  SweepsResponse,
+  ValueDistribution,
+} from "../src/dashboard/api.ts";
 import { resolveAsset } from "../src/dashboard/assets.ts";
 import { formatCursor, parseCursor } from "../src/dashboard/cursor.ts";
 import { startDashboardWorker } from "../src/dashboard/launch.ts";
@@ -19,6 +30,7 @@ import { tickLabels } from "../src/dashboard/ui/format.ts";
 import { appendEntry, appendPoint } from "../src/dashboard/ui/liveSeries.ts";
 import { advanceLastSteps } from "../src/dashboard/ui/runsTable.ts";
 import { RunStore } from "../src/store/runStore.ts";
+import { SweepStore } from "../src/store/sweeps.ts";
 import { sourceFiles, walkSyntax } from "./helpers.ts";
 
 const folder = mkdtempSync(join(tmpdir(), "gradscope-dashboard-"));
@@ -150,6 +162,37 @@ test("lists, histograms, heatmap rows and value distributions", async () => {
   assert.equal(alpha.meanLast, 0.5);
   assert.equal(alpha.below, true);
   assert.equal(alpha.above, false);
+});
+
+test("the sweeps of the store and each sweep's trials, by a unique id prefix; an unknown sweep is a 404", async () => {
+  const sweeps = new SweepStore(storePath);
+  const spec = { method: "random", parameters: { "optimizer.lr": { min: 0.01, max: 1, distribution: "log_uniform" } }, metric: { name: "val_accuracy", goal: "maximize" } };
+  sweeps.createSweep({ id: "sweep-lr-1", name: "sweep-lr", spec, base: {}, directory: folder });
+  sweeps.addTrial("sweep-lr-1", 1, { "optimizer.lr": 0.05 });
+  sweeps.addTrial("sweep-lr-1", 2, { "optimizer.lr": 0.9 });
+  sweeps.startTrial("sweep-lr-1", 1);
+  sweeps.attachRun("sweep-lr-1", 1, { runId: "run-b", directory: folder, plannedSteps: 100 });
+  sweeps.finishTrial("sweep-lr-1", 1, { status: "completed", metric: 0.5, steps: 100 });
+  sweeps.finishTrial("sweep-lr-1", 2, { status: "stopped", metric: 0.1, stoppedBy: "alpha above 1 for 100 steps", steps: 40 });
+  sweeps.close();
+  const { sweeps: listed } = await json<SweepsResponse>("/api/sweeps");
+  assert.deepEqual(
+    listed.map((s) => [s.id, s.name, s.status, s.trials]),
+    [["sweep-lr-1", "sweep-lr", "running", { completed: 1, stopped: 1 }]],
+  );
+  assert.deepEqual((listed[0].spec as typeof spec).metric, spec.metric);
+  const { sweep, trials } = await json<SweepResponse>("/api/sweeps/sweep-lr");
+  assert.equal(sweep.id, "sweep-lr-1");
+  assert.deepEqual(
+    trials.map((t) => [t.number, t.status, t.runId, t.metric, t.stoppedBy, t.params]),
+    [
+      [1, "completed", "run-b", 0.5, null, { "optimizer.lr": 0.05 }],
+      [2, "stopped", null, 0.1, "alpha above 1 for 100 steps", { "optimizer.lr": 0.9 }],
+    ],
+  );
+  const missing = await raw("/api/sweeps/nope");
+  assert.equal(missing.status, 404);
+  assert.match(JSON.parse(missing.body).error, /nope/);
 });
 
 test("bad requests get clear errors: unknown run, malformed range, 2-D heatmap, unknown endpoint", async () => {

@@ -33,3 +33,41 @@ export interface RunResponse {
   keys: { scalars: string[]; lists: string[]; histograms: string[] };
   cursor: string;
 }
+
+/** A sweep as the sweeps view lists it (`GET /api/sweeps`). */
+export interface SweepSummary {
+  id: string;
+  name: string;
+  status: string;
+  createdAt: number;
+  endedAt: number | null;
+  /** The validated sweep file: `method`, `parameters`, `metric {name, goal}`, `budget`, `early_stopping`. */
+  spec: unknown;
+  /** Trials by status. */
+  trials: Record<string, number>;
+}
+
+/** `GET /api/sweeps`. */
+export interface SweepsResponse {
+  sweeps: SweepSummary[];
+}
+
+/** A trial of a sweep: its parameters, its run, its metric and how it ended. */
+export interface TrialSummary {
+  number: number;
+  params: Record<string, unknown>;
+  status: string;
+  runId: string | null;
+  metric: number | null;
+  /** The early-stopping rule or rung that stopped it. */
+  stoppedBy: string | null;
+  steps: number | null;
+  plannedSteps: number | null;
+  message: string | null;
+}
+
+/** `GET /api/sweeps/:id`: the sweep and its trials in order. */
+export interface SweepResponse {
+  sweep: SweepSummary;
+  trials: TrialSummary[];
+}

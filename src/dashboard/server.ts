@@ -4,8 +4,9 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import type { StepRange } from "../store/runReader.ts";
 import { RunStore } from "../store/runStore.ts";
+import { SweepStore, type TrialRecord } from "../store/sweeps.ts";
 import { accessToken, hostAllowed, sameOrigin, servedHostNames } from "./access.ts";
-import type { RunResponse, RunsResponse } from "./api.ts";
+import type { RunResponse, RunsResponse, SweepResponse, SweepSummary, SweepsResponse, TrialSummary } from "./api.ts";
 import { assetRoots, resolveAsset, tagMatches } from "./assets.ts";
 import { formatCursor, parseCursor } from "./cursor.ts";
 import { runSummary } from "./runSummary.ts";
@@ -103,6 +104,30 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const summaries = () => store.listRuns().map((run) => runSummary(reader, run));
   const stream = new ChangeStream(reader, () => JSON.stringify(summaries()), { pollMs: options.pollMs });
 
+  // The sweeps of the same store, read through their own connection once a page asks.
+  let sweepStore: SweepStore | null = null;
+  const sweeps = () => {
+    sweepStore ??= new SweepStore(options.storePath);
+    return sweepStore;
+  };
+  const sweepSummary = (id: string): SweepSummary => {
+    const { name, status, createdAt, endedAt, spec } = sweeps().getSweep(id);
+    const trials: Record<string, number> = {};
+    for (const trial of sweeps().trials(id)) trials[trial.status] = (trials[trial.status] ?? 0) + 1;
+    return { id, name, status, createdAt, endedAt, spec, trials };
+  };
+  const trialSummary = ({ number, params, status, runId, metric, stoppedBy, steps, plannedSteps, message }: TrialRecord): TrialSummary => ({
+    number,
+    params,
+    status,
+    runId,
+    metric,
+    stoppedBy,
+    steps,
+    plannedSteps,
+    message,
+  });
+
   const runOf = (id: string) => {
     try {
       return store.getRun(decodeURIComponent(id));
@@ -126,6 +151,25 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     if (parts[0] === "stream" && parts.length === 1) {
       const from = parseCursor(req.headers["last-event-id"] as string | undefined) ?? parseCursor(params.get("after"));
       stream.add(res, from);
+      return;
+    }
+    if (parts[0] === "sweeps" && req.method === "GET") {
+      if (parts.length === 1 || (parts.length === 2 && parts[1] === "")) {
+        sendJson(res, 200, {
+          sweeps: sweeps()
+            .listSweeps()
+            .map((sweep) => sweepSummary(sweep.id)),
+        } satisfies SweepsResponse);
+        return;
+      }
+      if (parts.length !== 2) throw new ApiError(404, `no API endpoint ${url.pathname}`);
+      let id: string;
+      try {
+        id = sweeps().getSweep(decodeURIComponent(parts[1])).id;
+      } catch (error) {
+        throw new ApiError(404, (error as Error).message);
+      }
+      sendJson(res, 200, { sweep: sweepSummary(id), trials: sweeps().trials(id).map(trialSummary) } satisfies SweepResponse);
       return;
     }
     if (parts[0] !== "runs") throw new ApiError(404, `no API endpoint ${url.pathname}`);
@@ -255,6 +299,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       store.close();
+      sweepStore?.close();
     },
   };
 }

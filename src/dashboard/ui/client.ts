@@ -1,6 +1,19 @@
 // The page's side of the JSON API and the live stream.
 import { seriesKey } from "../../store/seriesKeys.ts";
-import type { BucketedSeries, Changes, HeatmapRows, HistogramAtStep, ListSeries, RunEvent, RunResponse, RunSummary, RunsResponse, ValueDistribution } from "../api.ts";
+import type {
+  BucketedSeries,
+  Changes,
+  HeatmapRows,
+  HistogramAtStep,
+  ListSeries,
+  RunEvent,
+  RunResponse,
+  RunSummary,
+  RunsResponse,
+  SweepResponse,
+  SweepsResponse,
+  ValueDistribution,
+} from "../api.ts";
 
 const token = new URLSearchParams(location.search).get("token") ?? sessionStorage.getItem("gradscope-token") ?? "";
 if (token) sessionStorage.setItem("gradscope-token", token);
@@ -143,6 +156,8 @@ export const api = {
   alphaDistribution: (id: string) => request<ValueDistribution>(alphaPath(id)),
   /** A run's events in time order (without the run id). */
   events: (id: string) => request<Array<Omit<RunEvent, "run">>>(runPath(id, "events")),
+  sweeps: () => request<SweepsResponse>("/api/sweeps"),
+  sweep: (id: string) => request<SweepResponse>(`/api/sweeps/${encodeURIComponent(id)}`),
   stop: (id: string) => request<{ stopping: string }>(`${runRoot(id)}/stop`, { method: "POST" }),
 };
 

@@ -5,6 +5,8 @@ import { addressedRuns, primaryRun } from "./boot.ts";
 import { api, background, endPrefetch, openStream } from "./client.ts";
 import { CockpitView } from "./cockpit.ts";
 import { advanceLastSteps, RunsTable } from "./runsTable.ts";
+import { SweepsView } from "./sweeps.ts";
+import { throttle } from "./throttle.ts";
 
 const element = <T extends HTMLElement>(selector: string) => document.querySelector(selector) as T;
 
@@ -34,7 +36,7 @@ const columns = {
 const view = new CockpitView({ columns, bottom: element("#bottom"), layers: element("#layers"), other: element("#other"), cockpit: element("#cockpit") }, () =>
   background(showSelection()),
 );
-const table = new RunsTable(element("#runs-table"), (id, compare) => {
+function pickRun(id: string, compare: boolean): void {
   if (compare) {
     if (!state.compared.delete(id)) state.compared.add(id);
   } else {
@@ -44,7 +46,15 @@ const table = new RunsTable(element("#runs-table"), (id, compare) => {
   writeHash();
   renderRuns();
   background(showSelection());
-});
+}
+const table = new RunsTable(element("#runs-table"), pickRun);
+const sweeps = new SweepsView(element("#sweeps"), (runId) => pickRun(runId, false));
+// Trials change as their runs do: the sweeps follow the runs' status updates, at most once a second.
+const refreshSweeps = throttle(1000, () => background(sweeps.refresh()));
+window.addEventListener(
+  "resize",
+  throttle(200, () => sweeps.redraw()),
+);
 
 function renderRuns(): void {
   table.render(state.runs, state.primary, state.compared);
@@ -79,7 +89,7 @@ async function start(): Promise<void> {
   state.runs = runs;
   choosePrimary();
   renderRuns();
-  await showSelection();
+  await Promise.all([showSelection(), sweeps.refresh()]);
   endPrefetch();
   // When the first render finished (ms from navigation), for scripts and the browser tests.
   document.body.dataset.ready ??= String(Math.round(performance.now()));
@@ -93,6 +103,7 @@ async function start(): Promise<void> {
       state.runs = updated;
       choosePrimary();
       renderRuns();
+      refreshSweeps();
       if (!hadPrimary && state.primary) background(showSelection());
     },
     reset: () => background(start()),
@@ -114,6 +125,7 @@ setTheme(localStorage.getItem("gradscope-theme") ?? "dark");
 element("#theme").addEventListener("click", () => {
   setTheme(document.documentElement.dataset.theme === "dark" ? "light" : "dark");
   background(showSelection());
+  sweeps.redraw();
 });
 const emaInput = element<HTMLInputElement>("#ema");
 emaInput.addEventListener("input", () => {
