@@ -187,6 +187,18 @@ test("a sweep file's mistakes are reported with file:line:col and the field", ()
   );
 });
 
+test("the example sweeps are valid: a 16-trial random sweep of spirals, and learning rates 1e-4..10 for the Fashion-MNIST MLP with rules", () => {
+  const spiralsSweep = loadSweep(join(root, "examples", "sweep-spirals.yaml"));
+  assert.equal(spiralsSweep.spec.method, "random");
+  assert.equal(createSearch(spiralsSweep.spec).trials, 16);
+  const lr = loadSweep(join(root, "examples", "sweep-fashion-mnist-lr.yaml"));
+  assert.deepEqual(lr.spec.parameters["optimizer.lr"], { min: 1e-4, max: 10, distribution: "log_uniform" });
+  assert.deepEqual(
+    lr.spec.early_stopping.rules.map((rule) => rule.quantity ?? rule.metric),
+    ["alpha", "train_grad_norm", "train_loss"],
+  );
+});
+
 test("gradscope sweep usage mistakes exit with 2 and say what is wrong", async () => {
   const expectUsage = async (args: string[], message: RegExp) => {
     const result = await cli(args);

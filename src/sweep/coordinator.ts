@@ -98,23 +98,33 @@ export async function runSweep(loaded: LoadedSweep, options: SweepOptions = {}, 
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
 
-  // Proposes trials until one is queued (a proposal the config refuses is a failed trial).
-  const feed = async () => {
-    while (!stopping && proposed < search.trials && (await queue.waiting()) === 0) {
-      const finished = store.trials(sweepId).filter(ended);
-      const params = search.next(finished.map((t) => ({ params: t.params, metric: t.metric })));
-      const number = ++proposed;
-      store.addTrial(sweepId, number, params);
-      try {
-        loadConfig([baseFile], parameterOverrides(params));
-      } catch (error) {
-        if (!(error instanceof ConfigError)) throw error;
-        store.finishTrial(sweepId, number, { status: "failed", message: error.message });
-        log(`trial ${number}/${search.trials} failed: ${formatParams(params)}: ${error.message}`);
-        continue;
-      }
-      await queue.enqueue({ sweepId, trial: number, attempt: 0 });
+  // Proposes one trial and queues it (a proposal the config refuses is a failed trial instead).
+  const propose = async () => {
+    const finished = store.trials(sweepId).filter(ended);
+    const params = search.next(finished.map((t) => ({ params: t.params, metric: t.metric })));
+    const number = ++proposed;
+    store.addTrial(sweepId, number, params);
+    try {
+      loadConfig([baseFile], parameterOverrides(params));
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      store.finishTrial(sweepId, number, { status: "failed", message: error.message });
+      log(`trial ${number}/${search.trials} failed: ${formatParams(params)}: ${error.message}`);
+      return;
     }
+    await queue.enqueue({ sweepId, trial: number, attempt: 0 });
+  };
+
+  // A waiting trial (a retry first), else a new one while the budget lasts, else null. Trials
+  // are proposed only when a worker is free, so that TPE sees every trial finished by then.
+  const nextJob = async (): Promise<TrialJob | null> => {
+    while (!stopping) {
+      const job = await queue.claim();
+      if (job) return job;
+      if (proposed >= search.trials) return null;
+      await propose();
+    }
+    return null;
   };
 
   const runJob = async (job: TrialJob) => {
@@ -153,12 +163,7 @@ export async function runSweep(loaded: LoadedSweep, options: SweepOptions = {}, 
   };
 
   const worker = async () => {
-    for (;;) {
-      await feed();
-      const job = stopping ? null : await queue.claim();
-      if (!job) return;
-      await runJob(job);
-    }
+    for (let job = await nextJob(); job; job = await nextJob()) await runJob(job);
   };
 
   try {

@@ -19,8 +19,6 @@ export interface TrialQueue {
   complete(job: TrialJob): Promise<void>;
   /** The worker's trial process died: the trial goes back, to the front, for its next attempt. */
   retry(job: TrialJob): Promise<void>;
-  /** How many trials wait. */
-  waiting(): Promise<number>;
 }
 
 /** The in-process queue of `gradscope sweep`'s local workers. */
@@ -39,9 +37,5 @@ export class LocalTrialQueue implements TrialQueue {
 
   async retry(job: TrialJob): Promise<void> {
     this.jobs.unshift({ ...job, attempt: job.attempt + 1 });
-  }
-
-  async waiting(): Promise<number> {
-    return this.jobs.length;
   }
 }
