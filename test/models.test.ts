@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { buildData, buildTraining } from "../src/config/build.ts";
 import { loadConfig } from "../src/config/load.ts";
-import { backward } from "../src/engine/autograd.ts";
+import { backward, noGrad } from "../src/engine/autograd.ts";
 import { parameter, tensor } from "../src/engine/creation.ts";
 import { hessianVectorProduct } from "../src/engine/curvature/hvp.ts";
 import { backwardWithExtensions } from "../src/engine/extensions/index.ts";
@@ -16,7 +16,7 @@ import { mean, sum } from "../src/engine/ops/reduce.ts";
 import { elu, gelu, hardswish, mish, relu6, selu, silu, softplus } from "../src/engine/ops/unary.ts";
 import { Random } from "../src/engine/random.ts";
 import { scope } from "../src/engine/scope.ts";
-import type { Tensor } from "../src/engine/tensor.ts";
+import { liveTensorCount, type Tensor } from "../src/engine/tensor.ts";
 import { fansOf, gainOf, initializeTensor } from "../src/nn/init.ts";
 import type { Module } from "../src/nn/module.ts";
 import { buildModel, type LayerSpec, type ModelSpec } from "../src/nn/spec.ts";
@@ -417,6 +417,33 @@ test("the direct depthwise kernel matches the same convolution as a dense conv w
     });
     assertClose(direct.dw, diagonal, 1e-5, 1e-6, `${what} weight gradient`);
   }
+});
+
+test("without a graph, containers free each intermediate once it is consumed: a deep network's evaluation holds its output, not every activation", () => {
+  // Thirty ReLUs in a row, residual blocks (identity and projected shortcuts) and a concat: with
+  // the graph every activation stays alive for backward; without it only the output is left.
+  const spec: ModelSpec = {
+    layers: [
+      ...Array.from({ length: 30 }, () => ({ type: "relu" }) as LayerSpec),
+      { type: "residual", main: [{ type: "relu" }, { type: "tanh" }], shortcut: null, post: [{ type: "relu" }] },
+      { type: "residual", main: [{ type: "conv2d", out_channels: 3, kernel_size: 1 }], shortcut: [{ type: "conv2d", out_channels: 3, kernel_size: 1 }] },
+      { type: "concat", branches: [[{ type: "relu" }], [], [{ type: "tanh" }, { type: "relu" }]] },
+    ],
+  };
+  const { model } = buildModel(spec, [2, 4, 4], 3);
+  const x = tensor(randomValues(2 * 2 * 16, 4), [2, 2, 4, 4]);
+  scope(() => {
+    const before = liveTensorCount();
+    const recorded = model.forward(x);
+    const withGraph = liveTensorCount() - before;
+    const evaluated = noGrad(() => model.forward(x));
+    const withoutGraph = liveTensorCount() - before - withGraph;
+    assert.ok(withGraph > 35, `the recorded pass keeps its activations (${withGraph})`);
+    assert.equal(withoutGraph, 1, "only the output is left");
+    assert.deepEqual(evaluated.toArray(), recorded.toArray());
+  });
+  model.dispose();
+  x.dispose();
 });
 
 test("with a train-mode batch norm in a block, the quantities that need per-sample gradients or curvature are skipped by name and the others still run", () => {
