@@ -90,7 +90,7 @@ function train(config: string, overrides: string[], env: Record<string, string> 
 
 // One epoch of 16 training images in batches of 8 and 8 test images keeps the largest models
 // (GoogLeNet and DenseNet-121 at 32×32) to seconds.
-const short = ["training.epochs=1", "data.limit=16", "data.test_limit=8", "data.batch_size=8", "data.eval_batch_size=8"];
+const short = ["training.epochs=1", "data.limit=16", "data.test_limit=8", "data.batch_size=8"];
 
 for (const [config, expected] of Object.entries(zoo)) {
   test(`examples/zoo/${config} builds ${expected.parameters} parameters and trains one epoch on ${expected.examples === "fashion-mnist" ? "Fashion-MNIST" : `generated ${expected.examples === "cifar" ? "CIFAR-10 release" : "EMNIST balanced"} files`}`, () => {
