@@ -38,6 +38,35 @@ test("examples/fashion-mnist-2c2d.yaml builds the DeepOBS 2c2d and trains a few 
   assert.ok(readdirSync(runs).length >= 2);
 });
 
+test("examples/fashion-mnist-resnet20.yaml builds ResNet-20 for one input channel and takes a step with the economy quantities", () => {
+  const result = spawnSync(
+    process.execPath,
+    [
+      "bin/gradscope.js",
+      "train",
+      "-q",
+      "-c",
+      "examples/fashion-mnist-resnet20.yaml",
+      `training.runs_dir=${runs}`,
+      "data.source=fashion-mnist-sample",
+      "training.epochs=1",
+      "data.limit=8",
+      "data.batch_size=8",
+      "data.test_limit=8",
+    ],
+    { cwd: root, encoding: "utf8" },
+  );
+  assert.equal(result.status, 0, result.stderr);
+  // 269,722 for three input channels less the stem's 2 × 16 × 3 × 3 = 288 weights.
+  const header = /fashion-mnist-resnet20: 269434 parameters, 8 training examples, 8 test; run directory (\S+)/.exec(result.stdout);
+  assert.ok(header, result.stdout);
+  const summary = JSON.parse(readFileSync(join(header[1], "summary.json"), "utf8"));
+  assert.equal(summary.steps, 1);
+  assert.ok(Number.isFinite(summary.history[0].loss), `loss ${summary.history[0].loss}`);
+  // Its batch norms train in train mode: the per-sample quantities say they are skipped, the rest run.
+  assert.match(result.stderr, /NormTest is skipped: per-sample gradients are not defined through batch norm in train mode/);
+});
+
 test("examples/programmatic.ts trains a custom loss with the economy quantities through the Learner and records the run", () => {
   const result = spawnSync(process.execPath, ["--import", "tsx", "examples/programmatic.ts", runs], { cwd: root, encoding: "utf8" });
   assert.equal(result.status, 0, result.stderr);
