@@ -207,13 +207,20 @@ test("the dashboard shows a training run live: every instrument, new points with
     assert.match(live.output(), /stop requested from the dashboard/);
     assert.equal(store.getRun(liveRun.id).status, "stopped");
     assert.ok(existsSync(join(folder, liveRun.id, "checkpoints", "latest.gsckpt")), "a checkpoint to resume from");
-    // The events panel lists the run's start and, live, the stop with its reason.
-    await page.waitForFunction(
-      () => [...document.querySelectorAll('[data-panel="events"] tr.event-stop td')].some((td) => td.textContent?.includes("stop requested from the dashboard")),
-      undefined,
-      { timeout: 15_000 },
-    );
-    assert.ok(await page.$('[data-panel="events"] tr.event-start'), "the start event is listed");
+    // The events panel lists the run's start and the stop with its reason (served anew: the
+    // training process and its dashboard have ended).
+    const after = await startDashboard({ storePath });
+    try {
+      await page.goto(`${after.url}#run=${liveRun.id}`);
+      await page.waitForFunction(
+        () => [...document.querySelectorAll('[data-panel="events"] tr.event-stop td')].some((td) => td.textContent?.includes("stop requested from the dashboard")),
+        undefined,
+        { timeout: 15_000 },
+      );
+      assert.ok(await page.$('[data-panel="events"] tr.event-start'), "the start event is listed");
+    } finally {
+      await after.close();
+    }
 
     await latency(t, page, store);
     store.close();
