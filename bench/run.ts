@@ -23,6 +23,7 @@ if (help) {
 // Only now the engine, tfjs, Playwright and the rest: a mistyped flag is answered at once.
 const { engineMemory } = await import("../src/engine/memory.ts");
 const { setThreads } = await import("../src/engine/threads/settings.ts");
+const { setBackend } = await import("../src/engine/backend.ts");
 const { groups } = await import("./groups/index.ts");
 const { allThreads } = await import("./threadCount.ts");
 
@@ -43,7 +44,9 @@ if (list) {
 
 const host = { cpu: cpus()[0]?.model ?? "unknown CPU", kernels: engineMemory.flavor };
 if (!json) {
-  console.log(`gradscope bench: ${host.cpu}, ${cpus().length} cores, Node ${process.version}, kernels ${host.kernels}; "all threads" is ${allThreads}`);
+  console.log(
+    `gradscope bench: ${host.cpu}, ${cpus().length} cores, Node ${process.version}, kernels ${host.kernels}; "all threads" is ${allThreads}; WASM unless a row says native`,
+  );
   console.log(tableHeader);
 }
 for (const { group, rows } of selection) {
@@ -54,6 +57,8 @@ for (const { group, rows } of selection) {
     continue;
   }
   for (const row of rows) {
+    // Every row measures the WASM engine but the native group's, which switches for itself.
+    setBackend("wasm");
     setThreads(row.threads);
     try {
       const measured = await row.measure();

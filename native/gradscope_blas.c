@@ -137,9 +137,10 @@ static void run_panels_serialized(const panel_t *panels, int count) {
 // The panel grid: one panel per MIN_PANEL_WORK multiply-adds, at most MAX_PANELS, along C's
 // longer side in whole multiples of PANEL_UNIT (BLAS's register tiles are 16 wide or narrower)
 // and at least MIN_PANEL_WIDTH wide. It depends on the shape only, never on the thread count.
-// Each panel repacks the operand it shares with the others, which costs: GEMM 1024³ on one
-// thread, shared machine, medians of 15: 40 GFLOP/s whole, 33-35 in 2 or 4 panels, 28 in 8.
-// Four panels keep four threads busy; a panel of 2^21 multiply-adds takes about 0.1 ms on one
+// Each panel repacks the operand it shares with the others, which costs a little: GEMM 1024³ on
+// one thread, best of 15 on a shared AVX-512 machine, 142-150 GFLOP/s whole, 130-147 in 2 or 4
+// panels, 130-138 in 8 (medians vary more than that with the load). Four panels keep four
+// threads busy; a panel of 2^21 multiply-adds takes about 0.1 ms on one
 // AVX-512 core, well above a condition variable's wake-up.
 #define MIN_PANEL_WORK (1 << 21)
 #define MAX_PANELS 4

@@ -5,13 +5,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { cnnSpec, mlpSpec } from "../bench/workloads.ts";
+import { backward, noGrad } from "../src/engine/autograd.ts";
 import { backend, backendChoice, backendSummary, setBackend } from "../src/engine/backend.ts";
 import { tensor, zeros } from "../src/engine/creation.ts";
 import { type GemmArgs, gemm, gramLower, referenceGemm } from "../src/engine/kernels/gemm.ts";
 import { engineMemory } from "../src/engine/memory.ts";
 import { loadNativeBlas, openblasCoreFor } from "../src/engine/native.ts";
+import { crossEntropy } from "../src/engine/ops/losses.ts";
+import { mean } from "../src/engine/ops/reduce.ts";
 import { scope } from "../src/engine/scope.ts";
 import { setThreads, threadCount } from "../src/engine/threads/settings.ts";
+import { buildModel, type LayerSpec } from "../src/nn/spec.ts";
+import { SGD } from "../src/optim/sgd.ts";
 import { assertClose, randomValues } from "./helpers.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -167,6 +173,49 @@ test("native products are the same bits at 1, 2 and 3 threads (GEMM in every tra
       assert.deepEqual(products(3), one, "3 threads");
     }),
   );
+  setThreads(threadsBefore);
+});
+
+// Batch 128: the MLP's first layer (128x256x784) and the CNN's chunked convolutions split into
+// several panels, so a thread count that changed a bit would show.
+test("an MLP's and a CNN's weights after SGD steps on the native backend are the same bits at 1, 2 and 3 threads", { skip: noNative }, () => {
+  const threadsBefore = threadCount();
+  const trained = (spec: LayerSpec[], inputShape: number[], threads: number) =>
+    scope(() => {
+      setThreads(threads);
+      const batch = 128;
+      const size = inputShape.reduce((a, b) => a * b, 1);
+      const inputs = tensor(randomValues(batch * size, 8), [batch, ...inputShape]);
+      const labels = tensor(
+        Array.from({ length: batch }, (_, i) => (i * 7) % 10),
+        [batch],
+        "int32",
+      );
+      const { model } = buildModel({ layers: spec }, inputShape, 3);
+      const optimizer = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
+      for (let step = 0; step < 3; step++) {
+        scope(() => {
+          optimizer.zeroGrad();
+          backward(mean(crossEntropy(model.forward(inputs), labels)));
+          noGrad(() => optimizer.step());
+        });
+      }
+      const weights = model.parameters().map((p) => p.toArray());
+      optimizer.zeroGrad();
+      optimizer.dispose();
+      model.dispose();
+      return weights;
+    });
+  onNative(() => {
+    for (const [spec, inputShape] of [
+      [mlpSpec, [784]],
+      [cnnSpec, [1, 28, 28]],
+    ] as Array<[LayerSpec[], number[]]>) {
+      const one = trained(spec, inputShape, 1);
+      assert.deepEqual(trained(spec, inputShape, 2), one, "2 threads");
+      assert.deepEqual(trained(spec, inputShape, 3), one, "3 threads");
+    }
+  });
   setThreads(threadsBefore);
 });
 

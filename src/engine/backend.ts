@@ -56,7 +56,8 @@ function resolveNative(): NativeBlas | null {
  * Chooses where GEMM-shaped work (matrix products, convolutions as im2col + GEMM, Gram matrices)
  * runs: `wasm`, `native` (a system BLAS through the optional addon; throws, naming the reason,
  * when it cannot load) or `auto` (native when it loaded, else WASM). Every other kernel runs in
- * WASM on either. Native results follow the BLAS: close to WASM's, not the same bits.
+ * WASM on either. Native results are the same bits at any thread count, as WASM's are, and close
+ * to WASM's but not the same bits.
  */
 export function setBackend(choice: BackendChoice): void {
   chooseBackend(choice, `setBackend("${choice}")`, "setBackend(choice)");
