@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { chromium, type Page } from "playwright-core";
-import { RunStore } from "../src/store/runStore.ts";
+import type { RunStore } from "../src/store/runStore.ts";
+import { SqliteRunStore } from "../src/store/sqliteRunStore.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -66,7 +67,7 @@ test("the dashboard shows a training run live: every instrument, new points with
     const page = await browser.newPage({ viewport: { width: 1500, height: 1400 } });
     const errors: string[] = [];
     page.on("pageerror", (error) => errors.push(error.message));
-    const store = new RunStore(storePath);
+    const store = new SqliteRunStore(storePath);
     const runs = store.listRuns();
     const liveRun = runs.find((r) => r.name === "live") as { id: string };
     const finishedRun = runs.find((r) => r.name === "finished") as { id: string };
@@ -233,7 +234,7 @@ async function fullPageScreenshot(page: Page, path: string): Promise<void> {
  * until the open page's loss chart holds it. Reported, not asserted (benchmarks are not tests).
  */
 async function latency(t: { diagnostic(message: string): void }, page: Page, store: RunStore): Promise<void> {
-  const writer = new RunStore(storePath);
+  const writer = new SqliteRunStore(storePath);
   writer.createRun({ id: "latency-probe", name: "latency probe", config: {} });
   writer.log("latency-probe", "train/loss", 0, 1);
   writer.flush();

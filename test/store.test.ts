@@ -9,8 +9,9 @@ import Database from "better-sqlite3";
 import ts from "typescript";
 import { SCHEMA_VERSION } from "../src/store/database.ts";
 import { toCsv, toJsonl } from "../src/store/export.ts";
-import { RunStore } from "../src/store/runStore.ts";
+import type { RunStore } from "../src/store/runStore.ts";
 import { keyRange, SERIES_PREFIXES, seriesFamily, seriesKey, seriesName } from "../src/store/seriesKeys.ts";
+import { SqliteRunStore } from "../src/store/sqliteRunStore.ts";
 import { StoreLogger } from "../src/train/callbacks/storeLogger.ts";
 import type { Trainer } from "../src/train/trainer.ts";
 import { sourceFiles, storeAtVersion, walkSyntax } from "./helpers.ts";
@@ -30,7 +31,7 @@ const bin = fileURLToPath(new URL("../bin/gradscope.js", import.meta.url));
 
 test("the store keeps runs, scalars, lists, histograms and events; a second connection reads what was flushed", () => {
   const path = join(folder, "a.db");
-  const store = new RunStore(path);
+  const store = new SqliteRunStore(path);
   store.createRun({ id: "r1", name: "first", config: { seed: 1 } });
   store.log("r1", "train/loss", 0, 1.5);
   store.log("r1", "train/loss", 1, 1.25);
@@ -72,12 +73,12 @@ test("the store keeps runs, scalars, lists, histograms and events; a second conn
 
 test("opening the store marks runs of vanished processes as crashed; a newer schema is refused untouched", () => {
   const path = join(folder, "b.db");
-  const store = new RunStore(path);
+  const store = new SqliteRunStore(path);
   const dead = spawnSync(process.execPath, ["-e", "0"]).pid as number;
   inspect(path, (db) => db.prepare("INSERT INTO runs (id, name, status, config, started_at, pid) VALUES ('gone', 'gone', 'running', '{}', 0, ?)").run(dead));
   store.createRun({ id: "mine", name: "mine", config: {} });
   store.close();
-  const again = new RunStore(path);
+  const again = new SqliteRunStore(path);
   assert.equal(again.getRun("gone").status, "crashed");
   assert.equal(again.getRun("mine").status, "running", "a run whose process is alive stays running");
   again.close();
@@ -85,7 +86,7 @@ test("opening the store marks runs of vanished processes as crashed; a newer sch
   const db = new Database(newer);
   db.pragma("user_version = 99");
   db.close();
-  assert.throws(() => new RunStore(newer), new RegExp(`has schema version 99; this gradscope understands up to ${SCHEMA_VERSION}$`));
+  assert.throws(() => new SqliteRunStore(newer), new RegExp(`has schema version 99; this gradscope understands up to ${SCHEMA_VERSION}$`));
 });
 
 const longConfig = join(folder, "long.yaml");
@@ -152,7 +153,7 @@ test("gradscope runs show/delete and export work on a finished run; unknown ids 
 });
 
 test("the store logger records parameter names and only the hyperparameters a schedule changes", () => {
-  const store = new RunStore(join(folder, "hyper.db"));
+  const store = new SqliteRunStore(join(folder, "hyper.db"));
   store.createRun({ id: "h", name: "h", config: {} });
   const hyper: Record<string, unknown> = { lr: 0.1, momentum: 0.9, betas: [0.9, 0.999], nesterov: false, weightDecay: 0 };
   const trainer = { model: { namedParameters: () => [["0.weight"], ["0.bias"]] }, optimizer: { paramGroups: [{ hyper }] } } as unknown as Trainer;
@@ -184,7 +185,7 @@ test("the store logger records parameter names and only the hyperparameters a sc
 });
 
 test("writing a step again replaces it: one row per (run, key, step), the last written, and the rollup follows", () => {
-  const store = new RunStore(join(folder, "upsert.db"));
+  const store = new SqliteRunStore(join(folder, "upsert.db"));
   store.createRun({ id: "u", name: "u", config: {} });
   for (const step of [0, 1, 2]) store.log("u", "train/loss", step, step + 10);
   store.log("u", "quantities/GradNorm", 1, [1, 2]);
@@ -240,7 +241,7 @@ test("a store that an older gradscope filled with duplicate rows migrates to one
   histogram.run(1000, "[1]");
   histogram.run(1000, "[9]");
   old.close();
-  const store = new RunStore(path);
+  const store = new SqliteRunStore(path);
   assert.deepEqual(
     store.scalars("d", "train/loss").map((r) => [r.step, r.value]),
     [
@@ -271,10 +272,10 @@ test("a store that an older gradscope filled with duplicate rows migrates to one
 });
 
 test("processes opening a fresh store at the same time migrate it once, and all of them succeed", async () => {
-  const open = `import { RunStore } from ${JSON.stringify(new URL("../src/store/runStore.ts", import.meta.url).href)};
+  const open = `import { SqliteRunStore } from ${JSON.stringify(new URL("../src/store/sqliteRunStore.ts", import.meta.url).href)};
     const [path, at] = process.argv.slice(-2);
     while (Date.now() < Number(at));
-    new RunStore(path).close();`;
+    new SqliteRunStore(path).close();`;
   for (let trial = 0; trial < 3; trial++) {
     const path = join(folder, `race-${trial}.db`);
     // Every process starts, then waits for the same instant to open the store.
@@ -306,7 +307,7 @@ test("a file that is not a run store is refused with its path, and left untouche
   const path = join(folder, "garbage.db");
   const garbage = Buffer.from("this is not an SQLite database, just some text that happens to be here".repeat(100));
   writeFileSync(path, garbage);
-  assert.throws(() => new RunStore(path), new RegExp(`^StoreOpenError: gradscope: cannot open the run store ${path}: file is not a database$`));
+  assert.throws(() => new SqliteRunStore(path), new RegExp(`^StoreOpenError: gradscope: cannot open the run store ${path}: file is not a database$`));
   assert.deepEqual(readFileSync(path), garbage);
   assert.deepEqual(
     readdirSync(folder).filter((name) => name.startsWith("garbage")),
@@ -317,7 +318,7 @@ test("a file that is not a run store is refused with its path, and left untouche
 
 test("a crashed run ends at its last write, not when the crash is noticed, and its events record start, resume, stop and crash", async () => {
   const path = join(folder, "crash.db");
-  const store = new RunStore(path);
+  const store = new SqliteRunStore(path);
   store.createRun({ id: "c", name: "c", config: {} });
   store.event("c", "stop", "interrupted (SIGINT)", 3);
   store.finishRun("c", "interrupted", null);
@@ -330,7 +331,7 @@ test("a crashed run ends at its last write, not when the crash is noticed, and i
   inspect(path, (db) => db.prepare("UPDATE runs SET pid = ? WHERE id = 'c'").run(dead));
   store.close();
   await new Promise((resolve) => setTimeout(resolve, 300));
-  const later = new RunStore(path);
+  const later = new SqliteRunStore(path);
   const run = later.getRun("c");
   assert.equal(run.status, "crashed");
   assert.equal(run.endedAt, lastWrite);
@@ -347,7 +348,7 @@ test("a crashed run ends at its last write, not when the crash is noticed, and i
   assert.equal(events[3].wallTime, lastWrite);
   assert.match(events[3].message, new RegExp(`the process \\(pid ${dead}\\) ended without finishing the run`));
   later.close();
-  const again = new RunStore(path);
+  const again = new SqliteRunStore(path);
   assert.equal(again.events("c").length, 4, "a crash is recorded once");
   again.close();
 });
@@ -363,7 +364,7 @@ test("the store logger carries what it knows of the hyperparameters through a ch
     }
     store.flush();
   };
-  const store = new RunStore(join(folder, "hyper-resume.db"));
+  const store = new SqliteRunStore(join(folder, "hyper-resume.db"));
   store.createRun({ id: "straight", name: "straight", config: {} });
   logSteps(store, new StoreLogger(store, "straight"), 0, 6);
   store.createRun({ id: "resumed", name: "resumed", config: {} });
@@ -383,7 +384,7 @@ test("the store logger carries what it knows of the hyperparameters through a ch
 });
 
 test("the reader reduces a scalar series over a step range: point by point when short, min/max/last buckets when long", () => {
-  const store = new RunStore(join(folder, "reader-scalars.db"));
+  const store = new SqliteRunStore(join(folder, "reader-scalars.db"));
   store.createRun({ id: "s", name: "s", config: {} });
   for (let step = 0; step < 100; step++) store.log("s", "train/loss", step, step === 42 ? 1000 : step);
   store.flush();
@@ -399,7 +400,7 @@ test("the reader reduces a scalar series over a step range: point by point when 
 });
 
 test("the reader answers lists, histograms at a step, histogram steps, heatmap rows, value distributions and a family's last values", () => {
-  const store = new RunStore(join(folder, "reader-kinds.db"));
+  const store = new SqliteRunStore(join(folder, "reader-kinds.db"));
   store.createRun({ id: "k", name: "k", config: {} });
   for (const step of [0, 1, 2, 3]) {
     store.log("k", "quantities/GradNorm", step, [step, 2 * step]);
@@ -469,7 +470,7 @@ test("the reader answers lists, histograms at a step, histogram steps, heatmap r
 });
 
 test("the reader pages the rows written after a cursor: at most a page of each table per call, until it reaches the target", () => {
-  const store = new RunStore(join(folder, "reader-paging.db"));
+  const store = new SqliteRunStore(join(folder, "reader-paging.db"));
   const { reader } = store;
   store.createRun({ id: "p", name: "p", config: {} });
   const start = reader.currentCursor();

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { RunStore } from "../src/store/runStore.ts";
+import { SqliteRunStore } from "../src/store/sqliteRunStore.ts";
 import { crc32c, maskedCrc32c, writeTfEvents } from "../src/store/tfevents.ts";
 
 // A minimal protocol-buffer reader: field number -> raw values (numbers or byte arrays).
@@ -49,7 +49,7 @@ test("CRC-32C matches its check value and TFRecord frames carry masked CRCs", ()
 
 test("a run exports to a TensorBoard event file: brain.Event:2 first, then scalars, lists and histograms, every record's CRCs valid", () => {
   const folder = mkdtempSync(join(tmpdir(), "gradscope-tfevents-"));
-  const store = new RunStore(join(folder, "s.db"));
+  const store = new SqliteRunStore(join(folder, "s.db"));
   store.createRun({ id: "r", name: "r", config: {} });
   store.log("r", "train/loss", 0, 2.5);
   store.log("r", "train/loss", 1, 1.5);

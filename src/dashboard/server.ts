@@ -2,8 +2,8 @@ import { timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { openRunStore } from "../store/openRunStore.ts";
 import type { StepRange } from "../store/runReader.ts";
-import { RunStore } from "../store/runStore.ts";
 import { accessToken, hostAllowed, sameOrigin, servedHostNames } from "./access.ts";
 import type { RunResponse, RunsResponse } from "./api.ts";
 import { assetRoots, resolveAsset, tagMatches } from "./assets.ts";
@@ -13,8 +13,8 @@ import { ChangeStream } from "./stream.ts";
 
 /** Where and how the dashboard serves. */
 export interface DashboardOptions {
-  /** The SQLite run store to show. */
-  storePath: string;
+  /** The run store to show: a SQLite file's path or a postgres:// URL. */
+  store: string;
   /** Interface to bind (default 127.0.0.1). Requests must name it (or localhost) in `Host:`. */
   host?: string;
   /** Port (default 0: any free port). */
@@ -97,7 +97,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const host = options.host ?? "127.0.0.1";
   const token = accessToken(host, options.token);
   const hostNames = servedHostNames(host);
-  const store = new RunStore(options.storePath);
+  const store = openRunStore(options.store, { create: false });
   const { reader } = store;
   const roots = assetRoots();
   const summaries = () => store.listRuns().map((run) => runSummary(reader, run));
