@@ -56,7 +56,11 @@ async function handle(request: Request): Promise<StatementResult[] | undefined> 
       client.on("error", (error) => {
         failedWrite ??= errorMessage(error);
       });
-      await client.connect();
+      try {
+        await client.connect();
+      } catch (error) {
+        throw new Error(`cannot connect (${errorMessage(error)}); expected a PostgreSQL server that accepts this URL's user, password and database`);
+      }
       await migrate(client, request.create);
       return undefined;
     }
