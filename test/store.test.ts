@@ -34,7 +34,8 @@ const bin = fileURLToPath(new URL("../bin/gradscope.js", import.meta.url));
 for (const backend of storeBackends)
   test(`${backend.name}: the store keeps runs, scalars, lists, histograms and events; a second connection reads what was flushed`, { skip: backend.skip }, async () => {
     const path = backend.location("a");
-    const store = openRunStore(path);
+    // A flush interval longer than the test: the second connection looks while the values wait.
+    const store = openRunStore(path, { flushMs: 60_000 });
     store.createRun({ id: "r1", name: "first", config: { seed: 1 } });
     store.log("r1", "train/loss", 0, 1.5);
     store.log("r1", "train/loss", 1, 1.25);
