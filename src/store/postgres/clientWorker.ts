@@ -28,7 +28,7 @@ async function run(statements: Statement[]): Promise<StatementResult[]> {
   if (!client) throw new Error("the store is not open");
   const results: StatementResult[] = [];
   for (const { sql, params, rowMode } of statements) {
-    const result = await client.query({ text: sql, values: params, rowMode });
+    const result = rowMode === "array" ? await client.query({ text: sql, values: params, rowMode }) : await client.query(sql, params);
     results.push({ rows: result.rows, rowCount: result.rowCount ?? 0 });
   }
   return results;
