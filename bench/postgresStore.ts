@@ -32,7 +32,9 @@ function writer(store: PostgresRunStore) {
     const spent = performance.now() - before;
     logMs += spent;
     maxStepLogMs = Math.max(maxStepLogMs, spent);
-    if (step % STEPS_PER_SECOND === 0) backlog.push(store.backlog());
+    // The largest backlog of each second: batches posted and not yet committed.
+    const second = Math.floor(step / STEPS_PER_SECOND);
+    backlog[second] = Math.max(backlog[second] ?? 0, store.backlog());
     const due = started + ((step + 1) * 1000) / STEPS_PER_SECOND;
     const wait = due - performance.now();
     if (wait > 0) Atomics.wait(pause, 0, 0, wait);
@@ -46,7 +48,7 @@ function writer(store: PostgresRunStore) {
     steps: total,
     stepsPerSecond: Math.round(total / loopSeconds),
     rowsStored: rows,
-    backlogPerSecond: backlog,
+    maxBacklogPerSecond: backlog.join(" "),
     maxBacklog: Math.max(...backlog),
     meanLogMicrosecondsPerStep: Math.round((logMs / total) * 1000),
     maxStepLogMs: Number(maxStepLogMs.toFixed(2)),
