@@ -48,10 +48,12 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
    CREATE FUNCTION scalar_blocks_refresh() RETURNS trigger LANGUAGE plpgsql AS $$
    BEGIN
      INSERT INTO scalar_blocks (run_id, key, block, min, max, last_step, last_value)
-       SELECT s.run_id, s.key, c.block, MIN(s.value), MAX(s.value), MAX(s.step), (array_agg(s.value ORDER BY s.step DESC, s.seq DESC))[1]
-       FROM (SELECT DISTINCT run_id, key, step >> 6 AS block FROM changed) c
-       JOIN scalars s ON s.run_id = c.run_id AND s.key = c.key AND s.step BETWEEN c.block << 6 AND (c.block << 6) + 63
-       GROUP BY s.run_id, s.key, c.block
+       SELECT c.run_id, c.key, c.block, b.min, b.max, b.last_step, b.last_value
+       FROM (SELECT DISTINCT run_id, key, step >> 6 AS block FROM changed) c,
+       -- One index range scan per block: a join would let the planner match every changed block
+       -- against every row of the series.
+       LATERAL (SELECT MIN(s.value) AS min, MAX(s.value) AS max, MAX(s.step) AS last_step, (array_agg(s.value ORDER BY s.step DESC))[1] AS last_value
+                FROM scalars s WHERE s.run_id = c.run_id AND s.key = c.key AND s.step BETWEEN c.block << 6 AND (c.block << 6) + 63) b
      ON CONFLICT (run_id, key, block) DO UPDATE SET
        min = excluded.min, max = excluded.max, last_step = excluded.last_step, last_value = excluded.last_value;
      RETURN NULL;
