@@ -145,3 +145,41 @@ optimizer: { name: sgd, lr: 0.1 }
   }
   assert.equal(existsSync(join(folder, "unreachable-runs")), false, "no run directory");
 });
+
+test("the PostgreSQL reader answers as the SQLite reader does over a long series: rollup blocks, partial ends, rewritten steps, lists and heatmaps", { skip }, () => {
+  const sqliteBackend = storeBackends.find((backend) => backend.name === "SQLite");
+  if (!sqliteBackend) throw new Error("no SQLite backend");
+  const stores = [openRunStore(sqliteBackend.location("parity")), openRunStore(postgres.location("parity"))];
+  let seed = 7;
+  const random = () => {
+    seed = (seed * 16807) % 2147483647;
+    return seed / 2147483647;
+  };
+  const values = Array.from({ length: 5000 }, (_, step) => (step % 97 === 0 ? null : Math.sin(step / 50) + random()));
+  for (const store of stores) {
+    store.createRun({ id: "long", name: "long", config: {} });
+    values.forEach((value, step) => {
+      store.log("long", "train/loss", step, value ?? Number.NaN);
+      if (step % 10 === 0) store.log("long", "quantities/GradNorm", step, [step, value ?? 0]);
+      if (step % 50 === 0) store.log("long", "quantities/GradHist1d", step, { hist: [step, 1], edges: [-step - 1, 0, step + 1] });
+    });
+    store.flush();
+    // A resume rewrites steps 3000-3199 with other values.
+    for (let step = 3000; step < 3200; step++) store.log("long", "train/loss", step, -values[step]! || 0);
+    store.flush();
+  }
+  const ranges = [{ buckets: 10 }, { buckets: 37 }, { from: 123, to: 4321, buckets: 20 }, { from: 3100, to: 3300, buckets: 7 }, { from: 10, to: 40, buckets: 100 }];
+  for (const range of ranges) {
+    const [expected, actual] = stores.map((store) => store.reader.scalarBuckets("long", "train/loss", range));
+    assert.deepEqual(actual, expected, JSON.stringify(range));
+    const [expectedLists, actualLists] = stores.map((store) => store.reader.listBuckets("long", "quantities/GradNorm", range));
+    assert.deepEqual(actualLists, expectedLists, JSON.stringify(range));
+    const [expectedRows, actualRows] = stores.map((store) => store.reader.heatmapRows("long", "quantities/GradHist1d", range));
+    assert.deepEqual(actualRows, expectedRows, JSON.stringify(range));
+  }
+  const [expectedDistribution, actualDistribution] = stores.map((store) => store.reader.valueDistribution("long", "train/loss", -1, 1, 9, 0.2));
+  assert.deepEqual(actualDistribution, expectedDistribution);
+  const [expectedKeys, actualKeys] = stores.map((store) => store.keys("long"));
+  assert.deepEqual(actualKeys, expectedKeys);
+  for (const store of stores) store.close();
+});
