@@ -8,8 +8,14 @@ const MAX_STEP = Number.MAX_SAFE_INTEGER;
 
 type Table = "scalars" | "lists" | "histograms";
 
-// Bucket index of a step: buckets of equal step width spanning [lo, hi] ($3, $4; $5 buckets).
-const bucketOf = "((step - $3) * $5) / ($4 - $3 + 1)";
+// Buckets of equal step width spanning [lo, hi] ($3, $4; $5 buckets), as SQLite's reader has them
+// (bucket of a step: floor((step - lo) * buckets / span)), each read as its own index range:
+// bucket b holds the steps from lo + ceil(b * span / buckets) to the next bucket's first minus one.
+// Grouping by a computed bucket would sort every row of the range instead (PostgreSQL cannot know
+// the bucket grows with the step), spilling to disk for a long series.
+const bucketStart = (b: string) => `$3::bigint + (${b} * ($4::bigint - $3::bigint + 1) + $5::bigint - 1) / $5::bigint`;
+const inBucket = `step BETWEEN ${bucketStart("b")} AND ${bucketStart("(b + 1)")} - 1`;
+const eachBucket = "generate_series(0::bigint, $5::bigint - 1) AS b";
 
 // See sqliteRunReader.ts: below this many whole rollup blocks per bucket the rows answer.
 const MIN_BLOCKS_PER_BUCKET = 2;
@@ -21,8 +27,8 @@ type Extremes = [min: number | null, max: number | null, lastStep: number, lastV
 
 /**
  * The reader API over a PostgreSQL run store (migrations.ts holds the schema): the queries of
- * sqliteRunReader.ts in PostgreSQL's dialect, with the same answers. Where SQLite takes a bare
- * column of the row that holds a MAX, these take DISTINCT ON the bucket ordered by step.
+ * sqliteRunReader.ts in PostgreSQL's dialect, with the same answers. Where SQLite groups rows by a
+ * computed bucket, these read each bucket as its own index range (see `inBucket`).
  */
 export class PostgresRunReader implements RunReader {
   constructor(private readonly client: SyncPostgresClient) {}
@@ -71,15 +77,14 @@ export class PostgresRunReader implements RunReader {
       }
       return out;
     }
-    // One pass: each bucket's extremes, and its last row (DISTINCT ON keeps the first of each bucket by step descending).
-    const rows = this.raw<[number, number, number | null, number | null, number | null]>(
-      `SELECT DISTINCT ON (bucket) bucket, step, value, MIN(value) OVER w, MAX(value) OVER w
-       FROM (SELECT ${bucketOf} AS bucket, step, value FROM scalars WHERE run_id = $1 AND key = $2 AND step BETWEEN $3 AND $4) s
-       WINDOW w AS (PARTITION BY bucket)
-       ORDER BY bucket, step DESC`,
+    // Each bucket's extremes and last step, and the value at that step (one row: the step is unique).
+    const rows = this.raw<[number | null, number | null, number, number | null]>(
+      `SELECT r.min, r.max, r.last_step, (SELECT value FROM scalars WHERE run_id = $1 AND key = $2 AND step = r.last_step)
+       FROM ${eachBucket}, LATERAL (SELECT MIN(value) AS min, MAX(value) AS max, MAX(step) AS last_step FROM scalars WHERE run_id = $1 AND key = $2 AND ${inBucket}) r
+       WHERE r.last_step IS NOT NULL ORDER BY b`,
       [runId, key, b.lo, b.hi, range.buckets],
     );
-    for (const [, step, value, min, max] of rows) {
+    for (const [min, max, step, value] of rows) {
       out.steps.push(step);
       out.last.push(value);
       out.min.push(min);
@@ -137,11 +142,11 @@ export class PostgresRunReader implements RunReader {
     const out: ListSeries = { steps: [], values: [] };
     const b = this.bounds("lists", runId, key, range);
     if (!b) return out;
-    const rows = this.raw<[number, number, string]>(
-      `SELECT DISTINCT ON (bucket) ${bucketOf} AS bucket, step, value FROM lists WHERE run_id = $1 AND key = $2 AND step BETWEEN $3 AND $4 ORDER BY bucket, step DESC`,
+    const rows = this.raw<[number, string]>(
+      `SELECT r.step, r.value FROM ${eachBucket}, LATERAL (SELECT step, value FROM lists WHERE run_id = $1 AND key = $2 AND ${inBucket} ORDER BY step DESC LIMIT 1) r ORDER BY b`,
       [runId, key, b.lo, b.hi, Math.min(range.buckets, b.count)],
     );
-    for (const [, step, value] of rows) {
+    for (const [step, value] of rows) {
       out.steps.push(step);
       out.values.push(JSON.parse(value));
     }
@@ -164,11 +169,11 @@ export class PostgresRunReader implements RunReader {
     const out: HeatmapRows = { steps: [], ranges: [], counts: [] };
     const b = this.bounds("histograms", runId, key, range);
     if (!b) return out;
-    const rows = this.raw<[number, number, string, string]>(
-      `SELECT DISTINCT ON (bucket) ${bucketOf} AS bucket, step, edges, counts FROM histograms WHERE run_id = $1 AND key = $2 AND step BETWEEN $3 AND $4 ORDER BY bucket, step DESC`,
+    const rows = this.raw<[number, string, string]>(
+      `SELECT r.step, r.edges, r.counts FROM ${eachBucket}, LATERAL (SELECT step, edges, counts FROM histograms WHERE run_id = $1 AND key = $2 AND ${inBucket} ORDER BY step DESC LIMIT 1) r ORDER BY b`,
       [runId, key, b.lo, b.hi, Math.min(range.buckets, b.count)],
     );
-    for (const [, step, edgesJson, countsJson] of rows) {
+    for (const [step, edgesJson, countsJson] of rows) {
       const edges = JSON.parse(edgesJson) as unknown[];
       if (Array.isArray(edges[0])) throw new RangeError(`${key} is a 2-D histogram; a heatmap over steps needs a 1-D one`);
       out.steps.push(step);
