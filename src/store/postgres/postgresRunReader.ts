@@ -107,13 +107,16 @@ export class PostgresRunReader implements RunReader {
       );
       return row[2] === null ? null : row;
     };
+    // The blocks of each bucket reduced by the server: a bucket's worth of rows crosses to this
+    // thread rather than every block's.
     const rows = this.raw<[number, ...Extremes]>(
-      "SELECT block, min, max, last_step, last_value FROM scalar_blocks WHERE run_id = $1 AND key = $2 AND block BETWEEN $3 AND $4 ORDER BY block",
-      [runId, key, first, last],
+      `SELECT ((block - $3) * $5) / $6 AS bucket, MIN(min), MAX(max), MAX(last_step), (array_agg(last_value ORDER BY block DESC))[1]
+       FROM scalar_blocks WHERE run_id = $1 AND key = $2 AND block BETWEEN $3 AND $4 GROUP BY bucket ORDER BY bucket`,
+      [runId, key, first, last, buckets, blocks],
     );
     const parts: Array<[number, Extremes | null]> = [
       [0, edge(lo, first * SCALAR_BLOCK_STEPS - 1)],
-      ...rows.map(([block, ...extremes]): [number, Extremes] => [Math.floor(((block - first) * buckets) / blocks), extremes]),
+      ...rows.map(([bucket, ...extremes]): [number, Extremes] => [bucket, extremes]),
       [buckets - 1, edge((last + 1) * SCALAR_BLOCK_STEPS, hi)],
     ];
     const out: BucketedSeries = { steps: [], last: [], min: [], max: [] };
