@@ -66,6 +66,8 @@ async function handle(request: Request): Promise<StatementResult[] | undefined> 
     }
     case "transaction":
       return request.statements.length === 1 && !request.streamLock ? run(request.statements) : transaction(request.statements, request.streamLock);
+    case "statements":
+      return run(request.statements);
     case "barrier":
       return undefined;
     case "close":

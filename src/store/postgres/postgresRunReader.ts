@@ -99,25 +99,27 @@ export class PostgresRunReader implements RunReader {
     const last = Math.floor((hi + 1) / SCALAR_BLOCK_STEPS) - 1;
     const blocks = last - first + 1;
     if (blocks < MIN_BLOCKS_PER_BUCKET * buckets) return null;
-    const edge = (from: number, to: number): Extremes | null => {
-      if (from > to) return null;
-      const [row] = this.raw<Extremes>(
-        `SELECT MIN(value), MAX(value), MAX(step), (array_agg(value ORDER BY step DESC))[1] FROM scalars WHERE run_id = $1 AND key = $2 AND step BETWEEN $3 AND $4`,
-        [runId, key, from, to],
-      );
-      return row[2] === null ? null : row;
-    };
-    // The blocks of each bucket reduced by the server: a bucket's worth of rows crosses to this
-    // thread rather than every block's.
-    const rows = this.raw<[number, ...Extremes]>(
-      `SELECT ((block - $3) * $5) / $6 AS bucket, MIN(min), MAX(max), MAX(last_step), (array_agg(last_value ORDER BY block DESC))[1]
-       FROM scalar_blocks WHERE run_id = $1 AND key = $2 AND block BETWEEN $3 AND $4 GROUP BY bucket ORDER BY bucket`,
-      [runId, key, first, last, buckets, blocks],
-    );
+    // The partial blocks at the ends from the rows, and the whole blocks of each bucket reduced by
+    // the server (a bucket's worth of rows crosses to this thread, not every block's), in one
+    // exchange with the connection's thread.
+    const edge = (from: number, to: number) => ({
+      sql: "SELECT MIN(value), MAX(value), MAX(step), (array_agg(value ORDER BY step DESC))[1] FROM scalars WHERE run_id = $1 AND key = $2 AND step BETWEEN $3 AND $4",
+      params: [runId, key, from, to],
+    });
+    const [[head], rows, [tail]] = this.client.queriesRaw([
+      edge(lo, first * SCALAR_BLOCK_STEPS - 1),
+      {
+        sql: `SELECT ((block - $3) * $5) / $6 AS bucket, MIN(min), MAX(max), MAX(last_step), (array_agg(last_value ORDER BY block DESC))[1]
+              FROM scalar_blocks WHERE run_id = $1 AND key = $2 AND block BETWEEN $3 AND $4 GROUP BY bucket ORDER BY bucket`,
+        params: [runId, key, first, last, buckets, blocks],
+      },
+      edge((last + 1) * SCALAR_BLOCK_STEPS, hi),
+    ]) as [Extremes[], Array<[number, ...Extremes]>, Extremes[]];
+    const present = (extremes: Extremes) => (extremes[2] === null ? null : extremes);
     const parts: Array<[number, Extremes | null]> = [
-      [0, edge(lo, first * SCALAR_BLOCK_STEPS - 1)],
+      [0, present(head)],
       ...rows.map(([bucket, ...extremes]): [number, Extremes] => [bucket, extremes]),
-      [buckets - 1, edge((last + 1) * SCALAR_BLOCK_STEPS, hi)],
+      [buckets - 1, present(tail)],
     ];
     const out: BucketedSeries = { steps: [], last: [], min: [], max: [] };
     let bucket = -1;

@@ -21,6 +21,7 @@ export interface StatementResult {
 export type Request =
   | { id: number; kind: "open"; url: string; create: boolean }
   | { id: number; kind: "transaction"; statements: Statement[]; streamLock: boolean }
+  | { id: number; kind: "statements"; statements: Statement[] }
   | { id: number; kind: "barrier" }
   | { id: number; kind: "close" };
 

@@ -46,6 +46,13 @@ export class SyncPostgresClient {
     return this.call({ kind: "transaction", statements, streamLock }) as StatementResult[];
   }
 
+  /** Several reads in one exchange with the PostgreSQL thread (not a transaction): each one's rows as arrays. */
+  queriesRaw(statements: Array<{ sql: string; params: unknown[] }>): unknown[][][] {
+    return (this.call({ kind: "statements", statements: statements.map((statement) => ({ ...statement, rowMode: "array" as const })) }) as StatementResult[]).map(
+      (result) => result.rows as unknown[][],
+    );
+  }
+
   /** One statement's rows. */
   query<T = Record<string, unknown>>(sql: string, params: unknown[] = []): T[] {
     return this.transaction([{ sql, params }])[0].rows as T[];
