@@ -16,6 +16,7 @@ import {
   type RunRecord,
   type RunStore,
   type ServeDashboardOptions,
+  SqliteRunStore,
   serveDashboard,
   type Tensor,
   type TrainerOptions,
