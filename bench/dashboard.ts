@@ -8,7 +8,8 @@ import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { type Browser, chromium } from "playwright-core";
 import { startDashboardWorker } from "../src/dashboard/launch.ts";
-import { RunStore } from "../src/store/runStore.ts";
+import type { RunStore } from "../src/store/runStore.ts";
+import { SqliteRunStore } from "../src/store/sqliteRunStore.ts";
 import { median } from "./timing.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -30,7 +31,7 @@ export function launchChromium(): Promise<Browser> {
 
 /** Fills a store with `runs` runs of 20 scalar series of `steps` steps each. */
 function largeStore(path: string, runs: number, steps: number): RunStore {
-  const store = new RunStore(path);
+  const store = new SqliteRunStore(path);
   // Rows straight into the table (a connection of its own): the store's buffered log() is made for a step's handful.
   const db = new Database(path);
   const insert = db.prepare("INSERT INTO scalars (run_id, key, step, wall_time, value) VALUES (?, ?, ?, ?, ?)");
@@ -55,7 +56,7 @@ export async function dashboardAtScale(): Promise<{ rows: number; fillSeconds: n
   const started = performance.now();
   const store = largeStore(join(mkdtempSync(join(tmpdir(), "gradscope-bench-")), "gradscope.db"), runs, steps);
   const fillSeconds = (performance.now() - started) / 1000;
-  const dashboard = await startDashboardWorker({ storePath: store.path });
+  const dashboard = await startDashboardWorker({ store: store.location });
   const browser = await launchChromium();
   try {
     const page = await browser.newPage({ viewport: { width: 1500, height: 1400 } });

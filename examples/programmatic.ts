@@ -3,7 +3,7 @@
 // `gradscope train` does (run directory, checkpoints, the run store; `gradscope ui` shows it later).
 // node --import tsx examples/programmatic.ts [runs-dir]
 import { join } from "node:path";
-import { buildModel, DataLoader, exp, fashionMnistSample, flattenInputs, Learner, logSoftmax, mul, nllLoss, normalize, RunStore, sub, type Tensor } from "../src/index.ts";
+import { buildModel, DataLoader, exp, fashionMnistSample, flattenInputs, Learner, logSoftmax, mul, nllLoss, normalize, openRunStore, sub, type Tensor } from "../src/index.ts";
 
 const runsDir = process.argv[2] ?? "runs";
 const { train, test } = fashionMnistSample(); // 2400 training and 600 test images, bundled
@@ -35,7 +35,7 @@ const learner = new Learner({
 });
 const result = await learner.fit({ epochs: 8, signals: true });
 
-const store = new RunStore(join(runsDir, "gradscope.db"));
+const store = openRunStore(join(runsDir, "gradscope.db"));
 const normTests = store.scalars(result.runId, "quantities/NormTest").map((row) => row.value ?? Number.NaN);
 store.close();
 const meanNormTest = normTests.reduce((a, b) => a + b, 0) / normTests.length;

@@ -9,7 +9,8 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { chromium, type Page } from "playwright-core";
 import { startDashboard } from "../src/dashboard/server.ts";
-import { RunStore } from "../src/store/runStore.ts";
+import type { RunStore } from "../src/store/runStore.ts";
+import { SqliteRunStore } from "../src/store/sqliteRunStore.ts";
 import { SweepStore } from "../src/store/sweeps.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -68,7 +69,7 @@ test("the dashboard shows a training run live: every instrument, new points with
     const page = await browser.newPage({ viewport: { width: 1500, height: 1400 } });
     const errors: string[] = [];
     page.on("pageerror", (error) => errors.push(error.message));
-    const store = new RunStore(storePath);
+    const store = new SqliteRunStore(storePath);
     const runs = store.listRuns();
     const liveRun = runs.find((r) => r.name === "live") as { id: string };
     const finishedRun = runs.find((r) => r.name === "finished") as { id: string };
@@ -209,7 +210,7 @@ test("the dashboard shows a training run live: every instrument, new points with
     assert.ok(existsSync(join(folder, liveRun.id, "checkpoints", "latest.gsckpt")), "a checkpoint to resume from");
     // The events panel lists the run's start and the stop with its reason (served anew: the
     // training process and its dashboard have ended).
-    const after = await startDashboard({ storePath });
+    const after = await startDashboard({ store: storePath });
     try {
       await page.goto(`${after.url}#run=${liveRun.id}`);
       await page.waitForFunction(
@@ -239,7 +240,7 @@ test("the sweeps view: parallel coordinates of the trials, the table with the ru
   const sweepFolder = mkdtempSync(join(tmpdir(), "gradscope-sweep-view-"));
   const sweepStorePath = join(sweepFolder, "gradscope.db");
   // Three trials whose runs are in the store (no training needed for the view), one stopped early.
-  const runs = new RunStore(sweepStorePath);
+  const runs = new SqliteRunStore(sweepStorePath);
   const sweeps = new SweepStore(sweepStorePath);
   const spec = {
     method: "random",
@@ -264,7 +265,7 @@ test("the sweeps view: parallel coordinates of the trials, the table with the ru
   }
   runs.flush();
   sweeps.close();
-  const dashboard = await startDashboard({ storePath: sweepStorePath });
+  const dashboard = await startDashboard({ store: sweepStorePath });
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu"] });
   try {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
@@ -313,7 +314,7 @@ async function fullPageScreenshot(page: Page, path: string): Promise<void> {
  * until the open page's loss chart holds it. Reported, not asserted (benchmarks are not tests).
  */
 async function latency(t: { diagnostic(message: string): void }, page: Page, store: RunStore): Promise<void> {
-  const writer = new RunStore(storePath);
+  const writer = new SqliteRunStore(storePath);
   writer.createRun({ id: "latency-probe", name: "latency probe", config: {} });
   writer.log("latency-probe", "train/loss", 0, 1);
   writer.flush();

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { RunStore } from "../src/store/runStore.ts";
+import { SqliteRunStore } from "../src/store/sqliteRunStore.ts";
 
 // The CLI as users run it: bin/gradscope.js on the compiled dist/ (npm test builds it first).
 // Every run has a timeout, so that a hang fails the test instead of blocking the suite.
@@ -16,7 +16,7 @@ const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { en
 
 // A store with two runs whose ids share the prefix "sweep-".
 const storePath = join(folder, "runs", "gradscope.db");
-const store = new RunStore(storePath);
+const store = new SqliteRunStore(storePath);
 for (const id of ["sweep-a", "sweep-b"]) {
   store.createRun({ id, name: id, config: { seed: 0 } });
   store.log(id, "train/loss", 1, 0.5);

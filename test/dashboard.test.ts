@@ -29,7 +29,8 @@ import { DASHBOARD_NICE } from "../src/dashboard/threadPriority.ts";
 import { tickLabels } from "../src/dashboard/ui/format.ts";
 import { appendEntry, appendPoint } from "../src/dashboard/ui/liveSeries.ts";
 import { advanceLastSteps } from "../src/dashboard/ui/runsTable.ts";
-import { RunStore } from "../src/store/runStore.ts";
+import type { RunStore } from "../src/store/runStore.ts";
+import { SqliteRunStore } from "../src/store/sqliteRunStore.ts";
 import { SweepStore } from "../src/store/sweeps.ts";
 import { sourceFiles, walkSyntax } from "./helpers.ts";
 
@@ -68,7 +69,7 @@ const json = async <T>(path: string): Promise<T> => {
 };
 
 before(async () => {
-  store = new RunStore(storePath, 50);
+  store = new SqliteRunStore(storePath, 50);
   store.createRun({ id: "run-a", name: "a", config: { optimizer: { name: "sgd", lr: 0.1 } } });
   store.setParameters("run-a", ["0.weight", "0.bias"]);
   for (let step = 0; step < 10_000; step++) {
@@ -94,7 +95,7 @@ before(async () => {
   store.createRun({ id: "run-b", name: "b", config: {} });
   store.finishRun("run-b", "completed", { test: { test_accuracy: 0.5 } });
   store.flush();
-  dashboard = await startDashboard({ storePath, pollMs: 20 });
+  dashboard = await startDashboard({ store: storePath, pollMs: 20 });
 });
 
 after(async () => {
@@ -354,7 +355,7 @@ test("the live stream sends new rows as they are committed, and a reconnect with
 });
 
 test("a non-loopback host requires the token the server prints", async () => {
-  const guarded = await startDashboard({ storePath, host: "0.0.0.0" });
+  const guarded = await startDashboard({ store: storePath, host: "0.0.0.0" });
   try {
     const token = new URL(guarded.url).searchParams.get("token") as string;
     assert.match(token, /^[0-9a-f]{32}$/);
@@ -391,7 +392,7 @@ test("DNS rebinding: a request naming another host is refused, page and API, and
 });
 
 test("DNS rebinding on IPv6: a server bound to ::1 answers to [::1] and localhost only", { timeout: 30_000 }, async () => {
-  const v6 = await startDashboard({ storePath, host: "::1" });
+  const v6 = await startDashboard({ store: storePath, host: "::1" });
   try {
     assert.equal(v6.url, `http://[::1]:${v6.port}/`);
     const server = { host: "::1", port: v6.port };
@@ -419,9 +420,9 @@ test("a state-changing request is served only from the page's own origin", async
 
 test("an empty or short token is refused: the server never serves a non-loopback address unauthenticated", async () => {
   for (const token of ["", "x", "0123456789abcde"]) {
-    await assert.rejects(startDashboard({ storePath, host: "0.0.0.0", token }), new RegExp(`token: expected at least 16 characters, got ${token.length}`));
+    await assert.rejects(startDashboard({ store: storePath, host: "0.0.0.0", token }), new RegExp(`token: expected at least 16 characters, got ${token.length}`));
   }
-  const guarded = await startDashboard({ storePath, host: "0.0.0.0", token: "0123456789abcdef" });
+  const guarded = await startDashboard({ store: storePath, host: "0.0.0.0", token: "0123456789abcdef" });
   try {
     assert.equal(new URL(guarded.url).searchParams.get("token"), "0123456789abcdef");
     assert.equal((await fetch(`http://127.0.0.1:${guarded.port}/api/runs`)).status, 401);
@@ -438,12 +439,12 @@ test("an empty or short token is refused: the server never serves a non-loopback
 
 test("catch-up from the start is paged: a client that does not read makes the server hold a page, not the store", { timeout: 30_000 }, async () => {
   const bigPath = join(folder, "big.db");
-  const big = new RunStore(bigPath, 60_000);
+  const big = new SqliteRunStore(bigPath, 60_000);
   big.createRun({ id: "big", name: "big", config: {} });
   const rows = 200_000;
   for (let step = 0; step < rows; step++) big.log("big", "train/loss", step, 1 / (1 + step));
   big.flush();
-  const reader = new RunStore(bigPath);
+  const reader = new SqliteRunStore(bigPath);
   const stream = new ChangeStream(reader.reader, () => "[]");
   const end = formatCursor(reader.reader.currentCursor());
   const responses: ServerResponse[] = [];
@@ -503,7 +504,7 @@ test("the dashboard's worker thread runs at a lower priority than the training t
   skip: process.platform !== "linux" && "per-thread priorities are Linux's",
 }, async () => {
   const before = threadNiceValues();
-  const worker = await startDashboardWorker({ storePath: join(mkdtempSync(join(tmpdir(), "gradscope-nice-")), "gradscope.db") });
+  const worker = await startDashboardWorker({ store: join(mkdtempSync(join(tmpdir(), "gradscope-nice-")), "gradscope.db") });
   try {
     const added = [...threadNiceValues()].filter(([thread]) => !before.has(thread));
     assert.ok(

@@ -18,7 +18,7 @@ import { Tanh } from "../src/nn/activations.ts";
 import { Sequential } from "../src/nn/containers.ts";
 import { Linear } from "../src/nn/layers.ts";
 import { createOptimizer } from "../src/optim/registry.ts";
-import { RunStore } from "../src/store/runStore.ts";
+import { SqliteRunStore } from "../src/store/sqliteRunStore.ts";
 import type { Callback } from "../src/train/callback.ts";
 import { loadCheckpoint } from "../src/train/checkpoint.ts";
 import type { PerSampleLoss } from "../src/train/customLoss.ts";
@@ -123,7 +123,7 @@ test("the Learner trains a user model with a custom per-sample loss and economy 
   for (const file of ["config.yaml", "summary.json", "metrics.csv", "log.jsonl", "quantities.jsonl", "checkpoints/latest.gsckpt"])
     assert.ok(existsSync(join(result.directory, file)), file);
   assert.equal(JSON.parse(readFileSync(join(result.directory, "summary.json"), "utf8")).status, "completed");
-  const store = new RunStore(join(settings.runsDir as string, "gradscope.db"));
+  const store = new SqliteRunStore(join(settings.runsDir as string, "gradscope.db"));
   try {
     const run = store.getRun(result.runId);
     assert.equal(run.status, "completed");
@@ -168,7 +168,7 @@ test("with lossCurvature, a custom cross-entropy gives the built-in one's HessTr
     const settings = options({ quantities, trackEvery: 4, ...overrides });
     const result = await new Learner(settings).fit({ epochs: 1 });
     assert.equal(result.status, "completed");
-    const store = new RunStore(join(settings.runsDir as string, "gradscope.db"));
+    const store = new SqliteRunStore(join(settings.runsDir as string, "gradscope.db"));
     try {
       return {
         trace: store.lists(result.runId, "quantities/HessTrace").map((row) => row.value),
@@ -210,7 +210,7 @@ test("requestStop interrupts a Learner's run with a checkpoint; resuming it ends
   assert.equal(process.listenerCount("SIGINT"), listeners, "and removes its handler afterwards");
   assert.deepEqual(loadCheckpoint(join(stopped.directory, "checkpoints", "latest.gsckpt")).trainer.position, { epoch: 1, batch: 5, step: 15 });
   const storePath = join(settings.runsDir as string, "gradscope.db");
-  const store = new RunStore(storePath);
+  const store = new SqliteRunStore(storePath);
   assert.equal(store.getRun(stopped.runId).status, "interrupted");
   store.close();
 
@@ -221,7 +221,7 @@ test("requestStop interrupts a Learner's run with a checkpoint; resuming it ends
   weights(resumed.learner.model as Sequential).forEach((w, k) => {
     assert.deepEqual(w, expected[k], `parameter ${k}`);
   });
-  const after = new RunStore(storePath);
+  const after = new SqliteRunStore(storePath);
   try {
     assert.equal(after.getRun(stopped.runId).status, "completed");
     assert.deepEqual(
@@ -249,7 +249,7 @@ test("a Learner's fit that cannot start (a busy dashboard port) rejects and crea
     readdirSync(runsDir).filter((name) => statSync(join(runsDir, name)).isDirectory()),
     [],
   );
-  const store = new RunStore(join(runsDir, "gradscope.db"));
+  const store = new SqliteRunStore(join(runsDir, "gradscope.db"));
   assert.deepEqual(store.listRuns(), []);
   store.close();
 });

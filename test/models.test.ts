@@ -21,7 +21,7 @@ import { fansOf, gainOf, initializeTensor } from "../src/nn/init.ts";
 import type { Module } from "../src/nn/module.ts";
 import { buildModel, type LayerSpec, type ModelSpec } from "../src/nn/spec.ts";
 import { collectQuantityValues, createQuantities, QuantityTracker } from "../src/quantities/index.ts";
-import { RunStore } from "../src/store/runStore.ts";
+import { SqliteRunStore } from "../src/store/sqliteRunStore.ts";
 import { storeRecording } from "../src/train/callbacks/storeRecording.ts";
 import { assertClose, randomValues } from "./helpers.ts";
 
@@ -452,7 +452,7 @@ test("with a train-mode batch norm in a block, the quantities that need per-samp
   const warnings: string[] = [];
   tracker.warn = (message) => warnings.push(message);
   // A recorded run also stores each warning as an event of its step.
-  const store = new RunStore(join(mkdtempSync(join(tmpdir(), "gradscope-skips-")), "gradscope.db"));
+  const store = new SqliteRunStore(join(mkdtempSync(join(tmpdir(), "gradscope-skips-")), "gradscope.db"));
   store.createRun({ id: "skips", name: "skips", config: {} });
   storeRecording(store, "skips").recordQuantities(tracker);
   const values = collectQuantityValues(tracker);

@@ -33,7 +33,7 @@ const promised = [
   ...["QuantityTracker", "collectQuantityValues", "createQuantities", "quantityNames", "configurations", "every", "logarithmic", "atSteps"],
   ...["registerQuantity", "defineQuantity", "quantityDefinitions"],
   // config, the run store and the dashboard
-  ...["loadConfig", "buildData", "buildTraining", "ConfigError", "RunStore", "valuesByStep", "toJsonl", "toCsv", "writeTfEvents", "serveDashboard"],
+  ...["loadConfig", "buildData", "buildTraining", "ConfigError", "SqliteRunStore", "openRunStore", "valuesByStep", "toJsonl", "toCsv", "writeTfEvents", "serveDashboard"],
 ];
 // Test oracles and internal helpers.
 const internal = [
@@ -133,7 +133,7 @@ test("from the installed package a Learner trains a model of one's own with a pe
 
 test("a TypeScript user's code type-checks against the installed declarations, and internal names and deep imports do not", () => {
   // Without skipLibCheck: the declarations a user's code reaches name no type of a package the
-  // user may not have installed (RunStore keeps its better-sqlite3 handle private, and its
+  // user may not have installed (SqliteRunStore keeps its better-sqlite3 handle private, and its
   // reader is an interface of the package's own).
   const options = { module: "nodenext", moduleResolution: "nodenext", target: "es2022", strict: true, noEmit: true, skipLibCheck: false, types: ["node"] };
   writeFileSync(join(consumer, "tsconfig.json"), JSON.stringify({ compilerOptions: options, files: ["types.mts"] }));
@@ -166,7 +166,7 @@ test("every name exported from gradscope has TSDoc", () => {
 
 test("serveDashboard on this thread serves the store named by its path, on the port asked for, until closed", async () => {
   const path = join(work, "served.db");
-  const store = new source.RunStore(path);
+  const store = new source.SqliteRunStore(path);
   store.createRun({ id: "served-run", name: "served", config: {} });
   store.close();
   const probe = await source.serveDashboard({ store: path, worker: false });

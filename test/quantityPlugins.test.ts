@@ -17,9 +17,10 @@ import {
   createQuantities,
   loadConfig,
   quantityDefinitions,
-  RunStore,
+  type RunStore,
   registerQuantity,
   ScheduledQuantity,
+  SqliteRunStore,
   serveDashboard,
   toCsv,
   toJsonl,
@@ -91,7 +92,7 @@ await import(pathToFileURL(file("library-plugin.mjs", plugin(pathToFileURL(join(
 test("a quantity registered through the public API is accepted in YAML, stored as quantities/<name> and exported to JSONL and CSV", async () => {
   const loaded = loadConfig([file("library.yaml", config("  loss: true\n  scaled_loss: { every: 2, scale: 3 }"))]);
   assert.deepEqual((loaded.config.quantities as Record<string, unknown>).scaled_loss, { every: 2, scale: 3 });
-  const store = new RunStore(join(folder, "library.db"));
+  const store = new SqliteRunStore(join(folder, "library.db"));
   store.createRun({ id: "library-run", name: "library", config: loaded.raw });
   const setup = buildTraining(loaded, buildData(loaded), join(folder, "library-run"), undefined, { store, runId: "library-run" });
   await setup.trainer.fit(setup.data.train);
@@ -191,7 +192,7 @@ test("gradscope train --plugin trains with a plug-in's quantity from YAML; the s
   const trained = cli(["train", "-q", "-c", yaml, "--plugin", cliPlugin]);
   assert.equal(trained.status, 0, trained.stderr);
   const storePath = join(folder, "runs", "gradscope.db");
-  const store = new RunStore(storePath);
+  const store = new SqliteRunStore(storePath);
   const [run] = store.listRuns();
   assertScaledLoss(store, run.id, 2, 1);
   const steps = store.scalars(run.id, "quantities/ScaledLoss").length;

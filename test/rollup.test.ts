@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { test } from "node:test";
 import Database from "better-sqlite3";
 import type { BucketedSeries } from "../src/dashboard/api.ts";
-import { RunStore } from "../src/store/runStore.ts";
+import type { RunStore } from "../src/store/runStore.ts";
+import { SqliteRunStore } from "../src/store/sqliteRunStore.ts";
 import { storeAtVersion } from "./helpers.ts";
 
 const folder = mkdtempSync(join(tmpdir(), "gradscope-rollup-"));
@@ -46,7 +47,7 @@ function assertExact(series: BucketedSeries, rows: Map<number, number | null>, f
 }
 
 test("long scalar ranges are reduced from the 64-step rollup with exact min/max/last, partial end blocks included", () => {
-  const store = new RunStore(join(folder, "a.db"));
+  const store = new SqliteRunStore(join(folder, "a.db"));
   const rows = fill(store, 60_000);
   const whole = store.reader.scalarBuckets("long", "loss", { buckets: 50 });
   assert.equal(whole.steps.length, 50);
@@ -67,7 +68,7 @@ test("a store from before the rollup is rolled up when it is opened, and deletin
   const insert = old.prepare("INSERT INTO scalars (run_id, key, step, wall_time, value) VALUES ('long', 'loss', ?, 0, ?)");
   const rows = old.transaction(() => series(20_000, (step, value) => insert.run(step, Number.isFinite(value) ? value : null)))();
   old.close();
-  const reopened = new RunStore(path);
+  const reopened = new SqliteRunStore(path);
   assertExact(reopened.reader.scalarBuckets("long", "loss", { buckets: 10 }), rows, 0, 19_999, "after the migration");
   reopened.deleteRun("long");
   reopened.close();

@@ -9,11 +9,14 @@ import Database from "better-sqlite3";
 import ts from "typescript";
 import { SCHEMA_VERSION } from "../src/store/database.ts";
 import { toCsv, toJsonl } from "../src/store/export.ts";
-import { RunStore } from "../src/store/runStore.ts";
+import { openRunStore } from "../src/store/openRunStore.ts";
+import type { RunStore } from "../src/store/runStore.ts";
 import { keyRange, SERIES_PREFIXES, seriesFamily, seriesKey, seriesName } from "../src/store/seriesKeys.ts";
+import { SqliteRunStore } from "../src/store/sqliteRunStore.ts";
 import { StoreLogger } from "../src/train/callbacks/storeLogger.ts";
 import type { Trainer } from "../src/train/trainer.ts";
 import { sourceFiles, storeAtVersion, walkSyntax } from "./helpers.ts";
+import { freshStore, storeBackends } from "./storeBackends.ts";
 
 const folder = mkdtempSync(join(tmpdir(), "gradscope-store-"));
 // The store keeps its database to itself: tests of the schema look through a connection of their own.
@@ -28,64 +31,74 @@ function inspect<T>(path: string, look: (db: Database.Database) => T): T {
 
 const bin = fileURLToPath(new URL("../bin/gradscope.js", import.meta.url));
 
-test("the store keeps runs, scalars, lists, histograms and events; a second connection reads what was flushed", () => {
-  const path = join(folder, "a.db");
-  const store = new RunStore(path);
-  store.createRun({ id: "r1", name: "first", config: { seed: 1 } });
-  store.log("r1", "train/loss", 0, 1.5);
-  store.log("r1", "train/loss", 1, 1.25);
-  store.log("r1", "quantities/GradNorm", 1, [0.5, 0.25]);
-  store.log("r1", "quantities/GradHist1d", 1, { hist: [1, 2], edges: [-1, 0, 1] });
-  store.log("r1", "train/grad_norm", 2, Number.NaN);
-  const reader = new Database(path, { readonly: true });
-  assert.equal((reader.prepare("SELECT COUNT(*) n FROM scalars").get() as { n: number }).n, 0, "buffered until flushed");
-  store.flush();
-  assert.equal((reader.prepare("SELECT COUNT(*) n FROM scalars").get() as { n: number }).n, 3);
-  store.event("r1", "notice", "hello", 1);
-  store.finishRun("r1", "completed", { test: { test_accuracy: 0.9 } });
-  assert.deepEqual(
-    store.scalars("r1", "train/loss").map((r) => r.value),
-    [1.5, 1.25],
-  );
-  assert.equal(store.scalars("r1", "train/grad_norm")[0].value, null, "non-finite values are stored as null");
-  assert.deepEqual(store.lists("r1", "quantities/GradNorm")[0].value, [0.5, 0.25]);
-  assert.deepEqual(store.keys("r1"), { scalars: ["train/grad_norm", "train/loss"], lists: ["quantities/GradNorm"], histograms: ["quantities/GradHist1d"] });
-  assert.equal(store.getRun("r").status, "completed", "a unique prefix finds the run");
-  assert.deepEqual(
-    store.events("r1").map((e) => [e.kind, e.step]),
-    [
-      ["start", 0],
-      ["notice", 1],
-    ],
-  );
-  assert.equal(store.events("r1")[1].message, "hello");
-  assert.match(
-    toJsonl(store, "r1").split("\n")[1],
-    /^\{"step":1,"train\/loss":1.25,"quantities\/GradNorm":\[0.5,0.25\],"quantities\/GradHist1d":\{"hist":\[1,2\],"edges":\[-1,0,1\]\}\}$/,
-  );
-  assert.deepEqual(toCsv(store, "r1").split("\n").slice(0, 3), ["step,quantities/GradNorm/0,quantities/GradNorm/1,train/grad_norm,train/loss", "0,,,,1.5", "1,0.5,0.25,,1.25"]);
-  store.deleteRun("r1");
-  assert.throws(() => store.getRun("r1"), /no run "r1"/);
-  store.close();
-  reader.close();
-});
+for (const backend of storeBackends)
+  test(`${backend.name}: the store keeps runs, scalars, lists, histograms and events; a second connection reads what was flushed`, { skip: backend.skip }, async () => {
+    const path = backend.location("a");
+    // A flush interval longer than the test: the second connection looks while the values wait.
+    const store = openRunStore(path, { flushMs: 60_000 });
+    store.createRun({ id: "r1", name: "first", config: { seed: 1 } });
+    store.log("r1", "train/loss", 0, 1.5);
+    store.log("r1", "train/loss", 1, 1.25);
+    store.log("r1", "quantities/GradNorm", 1, [0.5, 0.25]);
+    store.log("r1", "quantities/GradHist1d", 1, { hist: [1, 2], edges: [-1, 0, 1] });
+    store.log("r1", "train/grad_norm", 2, Number.NaN);
+    const count = async () => Number((await backend.sql<{ n: number }>(path, "SELECT COUNT(*) n FROM scalars"))[0].n);
+    assert.equal(await count(), 0, "buffered until flushed");
+    store.flush();
+    assert.equal(await count(), 3);
+    store.event("r1", "notice", "hello", 1);
+    store.finishRun("r1", "completed", { test: { test_accuracy: 0.9 } });
+    assert.deepEqual(
+      store.scalars("r1", "train/loss").map((r) => r.value),
+      [1.5, 1.25],
+    );
+    assert.equal(store.scalars("r1", "train/grad_norm")[0].value, null, "non-finite values are stored as null");
+    assert.deepEqual(store.lists("r1", "quantities/GradNorm")[0].value, [0.5, 0.25]);
+    assert.deepEqual(store.keys("r1"), { scalars: ["train/grad_norm", "train/loss"], lists: ["quantities/GradNorm"], histograms: ["quantities/GradHist1d"] });
+    assert.equal(store.getRun("r").status, "completed", "a unique prefix finds the run");
+    assert.deepEqual(
+      store.events("r1").map((e) => [e.kind, e.step]),
+      [
+        ["start", 0],
+        ["notice", 1],
+      ],
+    );
+    assert.equal(store.events("r1")[1].message, "hello");
+    assert.match(
+      toJsonl(store, "r1").split("\n")[1],
+      /^\{"step":1,"train\/loss":1.25,"quantities\/GradNorm":\[0.5,0.25\],"quantities\/GradHist1d":\{"hist":\[1,2\],"edges":\[-1,0,1\]\}\}$/,
+    );
+    assert.deepEqual(toCsv(store, "r1").split("\n").slice(0, 3), ["step,quantities/GradNorm/0,quantities/GradNorm/1,train/grad_norm,train/loss", "0,,,,1.5", "1,0.5,0.25,,1.25"]);
+    store.deleteRun("r1");
+    assert.throws(() => store.getRun("r1"), /no run "r1"/);
+    store.close();
+  });
 
-test("opening the store marks runs of vanished processes as crashed; a newer schema is refused untouched", () => {
-  const path = join(folder, "b.db");
-  const store = new RunStore(path);
-  const dead = spawnSync(process.execPath, ["-e", "0"]).pid as number;
-  inspect(path, (db) => db.prepare("INSERT INTO runs (id, name, status, config, started_at, pid) VALUES ('gone', 'gone', 'running', '{}', 0, ?)").run(dead));
-  store.createRun({ id: "mine", name: "mine", config: {} });
-  store.close();
-  const again = new RunStore(path);
-  assert.equal(again.getRun("gone").status, "crashed");
-  assert.equal(again.getRun("mine").status, "running", "a run whose process is alive stays running");
-  again.close();
+for (const backend of storeBackends)
+  test(`${backend.name}: opening the store marks runs of vanished processes of this machine as crashed`, { skip: backend.skip }, async () => {
+    const path = backend.location("vanished");
+    const store = openRunStore(path);
+    const dead = spawnSync(process.execPath, ["-e", "0"]).pid as number;
+    store.createRun({ id: "gone", name: "gone", config: {} });
+    store.createRun({ id: "mine", name: "mine", config: {} });
+    await backend.setProcess(path, "gone", dead);
+    store.close();
+    const again = openRunStore(path);
+    assert.equal(again.getRun("gone").status, "crashed");
+    assert.equal(again.getRun("mine").status, "running", "a run whose process is alive stays running");
+    again.close();
+  });
+
+test("a SQLite store with a newer schema is refused untouched", () => {
   const newer = join(folder, "c.db");
   const db = new Database(newer);
   db.pragma("user_version = 99");
   db.close();
-  assert.throws(() => new RunStore(newer), new RegExp(`has schema version 99; this gradscope understands up to ${SCHEMA_VERSION}$`));
+  assert.throws(() => new SqliteRunStore(newer), new RegExp(`has schema version 99; this gradscope understands up to ${SCHEMA_VERSION}$`));
+  assert.equal(
+    inspect(newer, (db) => db.pragma("user_version", { simple: true })),
+    99,
+  );
 });
 
 const longConfig = join(folder, "long.yaml");
@@ -151,73 +164,77 @@ test("gradscope runs show/delete and export work on a finished run; unknown ids 
   assert.equal(JSON.parse(spawnSync(process.execPath, [bin, "runs", "--json", "--store", store], { encoding: "utf8" }).stdout).length, 1, "only the crashed run remains");
 });
 
-test("the store logger records parameter names and only the hyperparameters a schedule changes", () => {
-  const store = new RunStore(join(folder, "hyper.db"));
-  store.createRun({ id: "h", name: "h", config: {} });
-  const hyper: Record<string, unknown> = { lr: 0.1, momentum: 0.9, betas: [0.9, 0.999], nesterov: false, weightDecay: 0 };
-  const trainer = { model: { namedParameters: () => [["0.weight"], ["0.bias"]] }, optimizer: { paramGroups: [{ hyper }] } } as unknown as Trainer;
-  const logger = new StoreLogger(store, "h");
-  logger.onTrainBegin(trainer);
-  for (let step = 0; step < 4; step++) {
-    if (step >= 2) {
-      hyper.momentum = 0.9 - 0.1 * (step - 1);
-      hyper.betas = [0.8, 0.999];
+for (const backend of storeBackends)
+  test(`${backend.name}: the store logger records parameter names and only the hyperparameters a schedule changes`, { skip: backend.skip }, async () => {
+    const store = freshStore(backend, "hyper");
+    store.createRun({ id: "h", name: "h", config: {} });
+    const hyper: Record<string, unknown> = { lr: 0.1, momentum: 0.9, betas: [0.9, 0.999], nesterov: false, weightDecay: 0 };
+    const trainer = { model: { namedParameters: () => [["0.weight"], ["0.bias"]] }, optimizer: { paramGroups: [{ hyper }] } } as unknown as Trainer;
+    const logger = new StoreLogger(store, "h");
+    logger.onTrainBegin(trainer);
+    for (let step = 0; step < 4; step++) {
+      if (step >= 2) {
+        hyper.momentum = 0.9 - 0.1 * (step - 1);
+        hyper.betas = [0.8, 0.999];
+      }
+      logger.onBatchEnd(trainer, { step, loss: 1, lr: 0.1 });
     }
-    logger.onBatchEnd(trainer, { step, loss: 1, lr: 0.1 });
-  }
-  store.flush();
-  assert.deepEqual(store.getRun("h").parameters, ["0.weight", "0.bias"]);
-  assert.deepEqual(
-    store.keys("h").scalars.filter((k) => k.startsWith("hyper/")),
-    ["hyper/betas/0", "hyper/momentum"],
-    "constant ones (weight decay, betas[1]) are not logged",
-  );
-  assert.deepEqual(
-    store.scalars("h", "hyper/momentum").map((r) => [r.step, Number(r.value?.toFixed(6))]),
-    [
-      [0, 0.9],
-      [2, 0.8],
-      [3, 0.7],
-    ],
-  );
-  store.close();
-});
+    store.flush();
+    assert.deepEqual(store.getRun("h").parameters, ["0.weight", "0.bias"]);
+    assert.deepEqual(
+      store.keys("h").scalars.filter((k) => k.startsWith("hyper/")),
+      ["hyper/betas/0", "hyper/momentum"],
+      "constant ones (weight decay, betas[1]) are not logged",
+    );
+    assert.deepEqual(
+      store.scalars("h", "hyper/momentum").map((r) => [r.step, Number(r.value?.toFixed(6))]),
+      [
+        [0, 0.9],
+        [2, 0.8],
+        [3, 0.7],
+      ],
+    );
+    store.close();
+  });
 
-test("writing a step again replaces it: one row per (run, key, step), the last written, and the rollup follows", () => {
-  const store = new RunStore(join(folder, "upsert.db"));
-  store.createRun({ id: "u", name: "u", config: {} });
-  for (const step of [0, 1, 2]) store.log("u", "train/loss", step, step + 10);
-  store.log("u", "quantities/GradNorm", 1, [1, 2]);
-  store.log("u", "quantities/GradHist1d", 1, { hist: [1], edges: [0, 1] });
-  store.flush();
-  // A resumed run writes steps 1 and 2 again; step 1 with another value (e.g. after an override).
-  store.log("u", "train/loss", 1, -5);
-  store.log("u", "train/loss", 2, 12);
-  store.log("u", "quantities/GradNorm", 1, [3, 4]);
-  store.log("u", "quantities/GradHist1d", 1, { hist: [7], edges: [0, 2] });
-  store.flush();
-  assert.deepEqual(
-    store.scalars("u", "train/loss").map((r) => [r.step, r.value]),
-    [
-      [0, 10],
-      [1, -5],
-      [2, 12],
-    ],
-  );
-  assert.deepEqual(
-    store.lists("u", "quantities/GradNorm").map((r) => r.value),
-    [[3, 4]],
-  );
-  assert.deepEqual(
-    store.histograms("u", "quantities/GradHist1d").map((r) => [r.counts, r.edges]),
-    [[[7], [0, 2]]],
-  );
-  assert.deepEqual(
-    inspect(store.path, (db) => db.prepare("SELECT min, max, last_step, last_value FROM scalar_blocks WHERE run_id = 'u'").get()),
-    { min: -5, max: 12, last_step: 2, last_value: 12 },
-  );
-  store.close();
-});
+for (const backend of storeBackends)
+  test(`${backend.name}: writing a step again replaces it: one row per (run, key, step), the last written, and the rollup follows`, { skip: backend.skip }, async () => {
+    const store = freshStore(backend, "upsert");
+    store.createRun({ id: "u", name: "u", config: {} });
+    for (const step of [0, 1, 2]) store.log("u", "train/loss", step, step + 10);
+    store.log("u", "quantities/GradNorm", 1, [1, 2]);
+    store.log("u", "quantities/GradHist1d", 1, { hist: [1], edges: [0, 1] });
+    store.flush();
+    // A resumed run writes steps 1 and 2 again; step 1 with another value (e.g. after an override).
+    store.log("u", "train/loss", 1, -5);
+    store.log("u", "train/loss", 2, 12);
+    store.log("u", "quantities/GradNorm", 1, [3, 4]);
+    store.log("u", "quantities/GradHist1d", 1, { hist: [7], edges: [0, 2] });
+    store.flush();
+    assert.deepEqual(
+      store.scalars("u", "train/loss").map((r) => [r.step, r.value]),
+      [
+        [0, 10],
+        [1, -5],
+        [2, 12],
+      ],
+    );
+    assert.deepEqual(
+      store.lists("u", "quantities/GradNorm").map((r) => r.value),
+      [[3, 4]],
+    );
+    assert.deepEqual(
+      store.histograms("u", "quantities/GradHist1d").map((r) => [r.counts, r.edges]),
+      [[[7], [0, 2]]],
+    );
+    assert.deepEqual(
+      (await backend.sql<Record<string, number>>(store.location, "SELECT min, max, last_step, last_value FROM scalar_blocks WHERE run_id = 'u'")).map((row) =>
+        Object.values(row).map(Number),
+      ),
+      [[-5, 12, 2, 12]],
+    );
+    store.close();
+  });
 
 test("a store that an older gradscope filled with duplicate rows migrates to one row per (run, key, step), keeping the last written", () => {
   const path = join(folder, "duplicates.db");
@@ -240,7 +257,7 @@ test("a store that an older gradscope filled with duplicate rows migrates to one
   histogram.run(1000, "[1]");
   histogram.run(1000, "[9]");
   old.close();
-  const store = new RunStore(path);
+  const store = new SqliteRunStore(path);
   assert.deepEqual(
     store.scalars("d", "train/loss").map((r) => [r.step, r.value]),
     [
@@ -271,10 +288,10 @@ test("a store that an older gradscope filled with duplicate rows migrates to one
 });
 
 test("processes opening a fresh store at the same time migrate it once, and all of them succeed", async () => {
-  const open = `import { RunStore } from ${JSON.stringify(new URL("../src/store/runStore.ts", import.meta.url).href)};
+  const open = `import { SqliteRunStore } from ${JSON.stringify(new URL("../src/store/sqliteRunStore.ts", import.meta.url).href)};
     const [path, at] = process.argv.slice(-2);
     while (Date.now() < Number(at));
-    new RunStore(path).close();`;
+    new SqliteRunStore(path).close();`;
   for (let trial = 0; trial < 3; trial++) {
     const path = join(folder, `race-${trial}.db`);
     // Every process starts, then waits for the same instant to open the store.
@@ -306,7 +323,7 @@ test("a file that is not a run store is refused with its path, and left untouche
   const path = join(folder, "garbage.db");
   const garbage = Buffer.from("this is not an SQLite database, just some text that happens to be here".repeat(100));
   writeFileSync(path, garbage);
-  assert.throws(() => new RunStore(path), new RegExp(`^StoreOpenError: gradscope: cannot open the run store ${path}: file is not a database$`));
+  assert.throws(() => new SqliteRunStore(path), new RegExp(`^StoreOpenError: gradscope: cannot open the run store ${path}: file is not a database$`));
   assert.deepEqual(readFileSync(path), garbage);
   assert.deepEqual(
     readdirSync(folder).filter((name) => name.startsWith("garbage")),
@@ -315,200 +332,213 @@ test("a file that is not a run store is refused with its path, and left untouche
   );
 });
 
-test("a crashed run ends at its last write, not when the crash is noticed, and its events record start, resume, stop and crash", async () => {
-  const path = join(folder, "crash.db");
-  const store = new RunStore(path);
-  store.createRun({ id: "c", name: "c", config: {} });
-  store.event("c", "stop", "interrupted (SIGINT)", 3);
-  store.finishRun("c", "interrupted", null);
-  store.resumeRun("c", 3);
-  store.log("c", "train/loss", 4, 1);
-  store.flush();
-  const lastWrite = inspect(path, (db) => db.prepare("SELECT last_write FROM runs WHERE id = 'c'").pluck().get() as number);
-  // The run's process "dies": another pid that no longer exists.
-  const dead = spawnSync(process.execPath, ["-e", "0"]).pid as number;
-  inspect(path, (db) => db.prepare("UPDATE runs SET pid = ? WHERE id = 'c'").run(dead));
-  store.close();
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  const later = new RunStore(path);
-  const run = later.getRun("c");
-  assert.equal(run.status, "crashed");
-  assert.equal(run.endedAt, lastWrite);
-  const events = later.events("c");
-  assert.deepEqual(
-    events.map((e) => [e.kind, e.step]),
-    [
-      ["start", 0],
-      ["stop", 3],
-      ["resume", 3],
-      ["crash", null],
-    ],
-  );
-  assert.equal(events[3].wallTime, lastWrite);
-  assert.match(events[3].message, new RegExp(`the process \\(pid ${dead}\\) ended without finishing the run`));
-  later.close();
-  const again = new RunStore(path);
-  assert.equal(again.events("c").length, 4, "a crash is recorded once");
-  again.close();
-});
-
-test("the store logger carries what it knows of the hyperparameters through a checkpoint, so a resumed run logs the rows of an uninterrupted one", () => {
-  const momentumAt = (step: number) => (step < 4 ? 0.9 : 0.8);
-  const trainer = (hyper: Record<string, unknown>) => ({ model: { namedParameters: () => [["w"]] }, optimizer: { paramGroups: [{ hyper }] } }) as unknown as Trainer;
-  const logSteps = (store: RunStore, logger: StoreLogger, from: number, to: number) => {
-    const hyper: Record<string, unknown> = { lr: 0.1 };
-    for (let step = from; step < to; step++) {
-      hyper.momentum = momentumAt(step);
-      logger.onBatchEnd(trainer(hyper), { step, loss: 1, lr: 0.1 });
-    }
+for (const backend of storeBackends)
+  test(`${backend.name}: a crashed run ends at its last write, not when the crash is noticed, and its events record start, resume, stop and crash`, {
+    skip: backend.skip,
+  }, async () => {
+    const path = backend.location("crash");
+    const store = openRunStore(path);
+    store.createRun({ id: "c", name: "c", config: {} });
+    store.event("c", "stop", "interrupted (SIGINT)", 3);
+    store.finishRun("c", "interrupted", null);
+    store.resumeRun("c", 3);
+    store.log("c", "train/loss", 4, 1);
     store.flush();
-  };
-  const store = new RunStore(join(folder, "hyper-resume.db"));
-  store.createRun({ id: "straight", name: "straight", config: {} });
-  logSteps(store, new StoreLogger(store, "straight"), 0, 6);
-  store.createRun({ id: "resumed", name: "resumed", config: {} });
-  const before = new StoreLogger(store, "resumed");
-  logSteps(store, before, 0, 3);
-  // The checkpoint's state goes through JSON-like encoding; a fresh logger continues from it.
-  const after = new StoreLogger(store, "resumed");
-  after.loadStateDict(structuredClone(before.stateDict()));
-  logSteps(store, after, 3, 6);
-  const rows = (id: string) => store.scalars(id, "hyper/momentum").map((r) => [r.step, r.value]);
-  assert.deepEqual(rows("straight"), [
-    [0, 0.9],
-    [4, 0.8],
-  ]);
-  assert.deepEqual(rows("resumed"), rows("straight"));
-  store.close();
-});
+    const lastWrite = Number((await backend.sql<{ last_write: number }>(path, "SELECT last_write FROM runs WHERE id = 'c'"))[0].last_write);
+    // The run's process "dies": another pid that no longer exists.
+    const dead = spawnSync(process.execPath, ["-e", "0"]).pid as number;
+    await backend.setProcess(path, "c", dead);
+    store.close();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const later = openRunStore(path);
+    const run = later.getRun("c");
+    assert.equal(run.status, "crashed");
+    assert.equal(run.endedAt, lastWrite);
+    const events = later.events("c");
+    assert.deepEqual(
+      events.map((e) => [e.kind, e.step]),
+      [
+        ["start", 0],
+        ["stop", 3],
+        ["resume", 3],
+        ["crash", null],
+      ],
+    );
+    assert.equal(events[3].wallTime, lastWrite);
+    assert.match(events[3].message, new RegExp(`the process \\(pid ${dead}\\) ended without finishing the run`));
+    later.close();
+    const again = openRunStore(path);
+    assert.equal(again.events("c").length, 4, "a crash is recorded once");
+    again.close();
+  });
 
-test("the reader reduces a scalar series over a step range: point by point when short, min/max/last buckets when long", () => {
-  const store = new RunStore(join(folder, "reader-scalars.db"));
-  store.createRun({ id: "s", name: "s", config: {} });
-  for (let step = 0; step < 100; step++) store.log("s", "train/loss", step, step === 42 ? 1000 : step);
-  store.flush();
-  const short = store.reader.scalarBuckets("s", "train/loss", { from: 10, to: 13, buckets: 10 });
-  assert.deepEqual(short, { steps: [10, 11, 12, 13], last: [10, 11, 12, 13], min: [10, 11, 12, 13], max: [10, 11, 12, 13] });
-  // 100 steps in 4 buckets of 25: [0, 24], [25, 49], [50, 74], [75, 99].
-  const long = store.reader.scalarBuckets("s", "train/loss", { buckets: 4 });
-  assert.deepEqual(long, { steps: [24, 49, 74, 99], last: [24, 49, 74, 99], min: [0, 25, 50, 75], max: [24, 1000, 74, 99] });
-  assert.deepEqual(store.reader.scalarBuckets("s", "train/nothing", { buckets: 4 }), { steps: [], last: [], min: [], max: [] });
-  assert.equal(store.reader.lastStep("s", "train/loss"), 99);
-  assert.equal(store.reader.lastStep("s", "train/nothing"), null);
-  store.close();
-});
+for (const backend of storeBackends)
+  test(`${backend.name}: the store logger carries what it knows of the hyperparameters through a checkpoint, so a resumed run logs the rows of an uninterrupted one`, {
+    skip: backend.skip,
+  }, async () => {
+    const momentumAt = (step: number) => (step < 4 ? 0.9 : 0.8);
+    const trainer = (hyper: Record<string, unknown>) => ({ model: { namedParameters: () => [["w"]] }, optimizer: { paramGroups: [{ hyper }] } }) as unknown as Trainer;
+    const logSteps = (store: RunStore, logger: StoreLogger, from: number, to: number) => {
+      const hyper: Record<string, unknown> = { lr: 0.1 };
+      for (let step = from; step < to; step++) {
+        hyper.momentum = momentumAt(step);
+        logger.onBatchEnd(trainer(hyper), { step, loss: 1, lr: 0.1 });
+      }
+      store.flush();
+    };
+    const store = freshStore(backend, "hyper-resume");
+    store.createRun({ id: "straight", name: "straight", config: {} });
+    logSteps(store, new StoreLogger(store, "straight"), 0, 6);
+    store.createRun({ id: "resumed", name: "resumed", config: {} });
+    const before = new StoreLogger(store, "resumed");
+    logSteps(store, before, 0, 3);
+    // The checkpoint's state goes through JSON-like encoding; a fresh logger continues from it.
+    const after = new StoreLogger(store, "resumed");
+    after.loadStateDict(structuredClone(before.stateDict()));
+    logSteps(store, after, 3, 6);
+    const rows = (id: string) => store.scalars(id, "hyper/momentum").map((r) => [r.step, r.value]);
+    assert.deepEqual(rows("straight"), [
+      [0, 0.9],
+      [4, 0.8],
+    ]);
+    assert.deepEqual(rows("resumed"), rows("straight"));
+    store.close();
+  });
 
-test("the reader answers lists, histograms at a step, histogram steps, heatmap rows, value distributions and a family's last values", () => {
-  const store = new RunStore(join(folder, "reader-kinds.db"));
-  store.createRun({ id: "k", name: "k", config: {} });
-  for (const step of [0, 1, 2, 3]) {
-    store.log("k", "quantities/GradNorm", step, [step, 2 * step]);
-    store.log("k", "quantities/GradHist1d", 10 * step, { hist: [step, 1], edges: [-step - 1, 0, step + 1] });
-    store.log("k", "quantities/Alpha", step, [-2, -0.5, 0.5, 2][step]);
-    store.log("k", "epoch/loss", step, 4 - step);
-  }
-  store.log("k", "epoch/val_loss", 1, 7);
-  store.log("k", "quantities/GradHist2d", 5, {
-    hist: [
-      [1, 2],
-      [3, 4],
-    ],
-    edges: [
-      [0, 1, 2],
-      [0, 1, 2],
-    ],
+for (const backend of storeBackends)
+  test(`${backend.name}: the reader reduces a scalar series over a step range: point by point when short, min/max/last buckets when long`, { skip: backend.skip }, async () => {
+    const store = freshStore(backend, "reader-scalars");
+    store.createRun({ id: "s", name: "s", config: {} });
+    for (let step = 0; step < 100; step++) store.log("s", "train/loss", step, step === 42 ? 1000 : step);
+    store.flush();
+    const short = store.reader.scalarBuckets("s", "train/loss", { from: 10, to: 13, buckets: 10 });
+    assert.deepEqual(short, { steps: [10, 11, 12, 13], last: [10, 11, 12, 13], min: [10, 11, 12, 13], max: [10, 11, 12, 13] });
+    // 100 steps in 4 buckets of 25: [0, 24], [25, 49], [50, 74], [75, 99].
+    const long = store.reader.scalarBuckets("s", "train/loss", { buckets: 4 });
+    assert.deepEqual(long, { steps: [24, 49, 74, 99], last: [24, 49, 74, 99], min: [0, 25, 50, 75], max: [24, 1000, 74, 99] });
+    assert.deepEqual(store.reader.scalarBuckets("s", "train/nothing", { buckets: 4 }), { steps: [], last: [], min: [], max: [] });
+    assert.equal(store.reader.lastStep("s", "train/loss"), 99);
+    assert.equal(store.reader.lastStep("s", "train/nothing"), null);
+    store.close();
   });
-  store.flush();
-  const { reader } = store;
-  assert.deepEqual(reader.listBuckets("k", "quantities/GradNorm", { from: 1, buckets: 10 }), {
-    steps: [1, 2, 3],
-    values: [
-      [1, 2],
-      [2, 4],
-      [3, 6],
-    ],
-  });
-  assert.deepEqual(reader.listBuckets("k", "quantities/GradNorm", { buckets: 2 }), {
-    steps: [1, 3],
-    values: [
-      [1, 2],
-      [3, 6],
-    ],
-  });
-  assert.deepEqual(reader.histogramSteps("k", "quantities/GradHist1d"), [0, 10, 20, 30]);
-  assert.deepEqual(reader.histogramAt("k", "quantities/GradHist1d", 25), { step: 20, edges: [-3, 0, 3], counts: [2, 1] }, "the last one at or before the step");
-  assert.equal(reader.histogramAt("k", "quantities/GradHist1d")?.step, 30, "the newest without a step");
-  assert.equal(reader.histogramAt("k", "quantities/GradHist1d", 0)?.step, 0);
-  assert.equal(reader.histogramAt("k", "quantities/Missing"), null);
-  assert.deepEqual(reader.heatmapRows("k", "quantities/GradHist1d", { from: 10, buckets: 2 }), {
-    steps: [20, 30],
-    ranges: [
-      [-3, 3],
-      [-4, 4],
-    ],
-    counts: [
-      [2, 1],
-      [3, 1],
-    ],
-  });
-  assert.throws(() => reader.heatmapRows("k", "quantities/GradHist2d", { buckets: 2 }), /^RangeError: quantities\/GradHist2d is a 2-D histogram/);
-  // α of -2, -0.5, 0.5, 2 in 2 bins over [-1, 1]: the outliers clamp into the end bins; the last quarter is the 2.
-  assert.deepEqual(reader.valueDistribution("k", "quantities/Alpha", -1, 1, 2, 0.25), {
-    lo: -1,
-    hi: 1,
-    all: [2, 2],
-    last: [0, 1],
-    meanAll: 0,
-    meanLast: 2,
-    below: true,
-    above: true,
-    count: 4,
-  });
-  assert.deepEqual(reader.lastValues("k", "epoch/"), { loss: 1, val_loss: 7 });
-  store.close();
-});
 
-test("the reader pages the rows written after a cursor: at most a page of each table per call, until it reaches the target", () => {
-  const store = new RunStore(join(folder, "reader-paging.db"));
-  const { reader } = store;
-  store.createRun({ id: "p", name: "p", config: {} });
-  const start = reader.currentCursor();
-  for (let step = 0; step < 5; step++) store.log("p", "train/loss", step, step / 10);
-  store.log("p", "quantities/GradNorm", 0, [1, 2]);
-  store.log("p", "quantities/GradHist1d", 0, { hist: [1], edges: [0, 1] });
-  store.flush();
-  store.event("p", "notice", "hello", 4);
-  const end = reader.currentCursor();
-  assert.deepEqual([end.scalars - start.scalars, end.lists - start.lists, end.histograms - start.histograms, end.events - start.events], [5, 1, 1, 1]);
-  const first = reader.changesBetween(start, end, 2);
-  assert.deepEqual(first.changes.scalars, [
-    ["p", "train/loss", 0, 0],
-    ["p", "train/loss", 1, 0.1],
-  ]);
-  assert.deepEqual(first.changes.lists, [["p", "quantities/GradNorm", 0, [1, 2]]]);
-  assert.deepEqual(first.changes.histograms, [["p", "quantities/GradHist1d", 0]]);
-  assert.deepEqual(
-    first.changes.events.map((e) => [e.run, e.kind, e.step, e.message]),
-    [["p", "notice", 4, "hello"]],
-  );
-  assert.deepEqual(first.reached, { ...end, scalars: start.scalars + 2 }, "only the scalars have more than a page");
-  const second = reader.changesBetween(first.reached, end, 2);
-  assert.deepEqual(
-    second.changes.scalars.map(([, , step]) => step),
-    [2, 3],
-  );
-  assert.deepEqual([second.changes.lists, second.changes.histograms, second.changes.events], [[], [], []]);
-  const third = reader.changesBetween(second.reached, end, 2);
-  assert.deepEqual(
-    third.changes.scalars.map(([, , step]) => step),
-    [4],
-  );
-  assert.deepEqual(third.reached, end);
-  assert.deepEqual(reader.runStates(), [["p", "running", null, null, 0]]);
-  store.requestStop("p");
-  assert.equal(reader.runStates()[0][3] !== null, true, "a stop request changes the run's state");
-  store.close();
-});
+for (const backend of storeBackends)
+  test(`${backend.name}: the reader answers lists, histograms at a step, histogram steps, heatmap rows, value distributions and a family's last values`, {
+    skip: backend.skip,
+  }, async () => {
+    const store = freshStore(backend, "reader-kinds");
+    store.createRun({ id: "k", name: "k", config: {} });
+    for (const step of [0, 1, 2, 3]) {
+      store.log("k", "quantities/GradNorm", step, [step, 2 * step]);
+      store.log("k", "quantities/GradHist1d", 10 * step, { hist: [step, 1], edges: [-step - 1, 0, step + 1] });
+      store.log("k", "quantities/Alpha", step, [-2, -0.5, 0.5, 2][step]);
+      store.log("k", "epoch/loss", step, 4 - step);
+    }
+    store.log("k", "epoch/val_loss", 1, 7);
+    store.log("k", "quantities/GradHist2d", 5, {
+      hist: [
+        [1, 2],
+        [3, 4],
+      ],
+      edges: [
+        [0, 1, 2],
+        [0, 1, 2],
+      ],
+    });
+    store.flush();
+    const { reader } = store;
+    assert.deepEqual(reader.listBuckets("k", "quantities/GradNorm", { from: 1, buckets: 10 }), {
+      steps: [1, 2, 3],
+      values: [
+        [1, 2],
+        [2, 4],
+        [3, 6],
+      ],
+    });
+    assert.deepEqual(reader.listBuckets("k", "quantities/GradNorm", { buckets: 2 }), {
+      steps: [1, 3],
+      values: [
+        [1, 2],
+        [3, 6],
+      ],
+    });
+    assert.deepEqual(reader.histogramSteps("k", "quantities/GradHist1d"), [0, 10, 20, 30]);
+    assert.deepEqual(reader.histogramAt("k", "quantities/GradHist1d", 25), { step: 20, edges: [-3, 0, 3], counts: [2, 1] }, "the last one at or before the step");
+    assert.equal(reader.histogramAt("k", "quantities/GradHist1d")?.step, 30, "the newest without a step");
+    assert.equal(reader.histogramAt("k", "quantities/GradHist1d", 0)?.step, 0);
+    assert.equal(reader.histogramAt("k", "quantities/Missing"), null);
+    assert.deepEqual(reader.heatmapRows("k", "quantities/GradHist1d", { from: 10, buckets: 2 }), {
+      steps: [20, 30],
+      ranges: [
+        [-3, 3],
+        [-4, 4],
+      ],
+      counts: [
+        [2, 1],
+        [3, 1],
+      ],
+    });
+    assert.throws(() => reader.heatmapRows("k", "quantities/GradHist2d", { buckets: 2 }), /^RangeError: quantities\/GradHist2d is a 2-D histogram/);
+    // α of -2, -0.5, 0.5, 2 in 2 bins over [-1, 1]: the outliers clamp into the end bins; the last quarter is the 2.
+    assert.deepEqual(reader.valueDistribution("k", "quantities/Alpha", -1, 1, 2, 0.25), {
+      lo: -1,
+      hi: 1,
+      all: [2, 2],
+      last: [0, 1],
+      meanAll: 0,
+      meanLast: 2,
+      below: true,
+      above: true,
+      count: 4,
+    });
+    assert.deepEqual(reader.lastValues("k", "epoch/"), { loss: 1, val_loss: 7 });
+    store.close();
+  });
+
+for (const backend of storeBackends)
+  test(`${backend.name}: the reader pages the rows written after a cursor: at most a page of each table per call, until it reaches the target`, {
+    skip: backend.skip,
+  }, async () => {
+    const store = freshStore(backend, "reader-paging");
+    const { reader } = store;
+    store.createRun({ id: "p", name: "p", config: {} });
+    const start = reader.currentCursor();
+    for (let step = 0; step < 5; step++) store.log("p", "train/loss", step, step / 10);
+    store.log("p", "quantities/GradNorm", 0, [1, 2]);
+    store.log("p", "quantities/GradHist1d", 0, { hist: [1], edges: [0, 1] });
+    store.flush();
+    store.event("p", "notice", "hello", 4);
+    const end = reader.currentCursor();
+    assert.deepEqual([end.scalars - start.scalars, end.lists - start.lists, end.histograms - start.histograms, end.events - start.events], [5, 1, 1, 1]);
+    const first = reader.changesBetween(start, end, 2);
+    assert.deepEqual(first.changes.scalars, [
+      ["p", "train/loss", 0, 0],
+      ["p", "train/loss", 1, 0.1],
+    ]);
+    assert.deepEqual(first.changes.lists, [["p", "quantities/GradNorm", 0, [1, 2]]]);
+    assert.deepEqual(first.changes.histograms, [["p", "quantities/GradHist1d", 0]]);
+    assert.deepEqual(
+      first.changes.events.map((e) => [e.run, e.kind, e.step, e.message]),
+      [["p", "notice", 4, "hello"]],
+    );
+    assert.deepEqual(first.reached, { ...end, scalars: start.scalars + 2 }, "only the scalars have more than a page");
+    const second = reader.changesBetween(first.reached, end, 2);
+    assert.deepEqual(
+      second.changes.scalars.map(([, , step]) => step),
+      [2, 3],
+    );
+    assert.deepEqual([second.changes.lists, second.changes.histograms, second.changes.events], [[], [], []]);
+    const third = reader.changesBetween(second.reached, end, 2);
+    assert.deepEqual(
+      third.changes.scalars.map(([, , step]) => step),
+      [4],
+    );
+    assert.deepEqual(third.reached, end);
+    assert.deepEqual(reader.runStates(), [["p", "running", null, null, 0]]);
+    store.requestStop("p");
+    assert.equal(reader.runStates()[0][3] !== null, true, "a stop request changes the run's state");
+    store.close();
+  });
 
 test("series keys are built from their family and name, and read back", () => {
   assert.equal(seriesKey.quantity("NormTest"), "quantities/NormTest");

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { main } from "../src/cli/main.ts";
 import { ConfigError } from "../src/config/load.ts";
 import { Random } from "../src/engine/random.ts";
-import { RunStore } from "../src/store/runStore.ts";
+import { SqliteRunStore } from "../src/store/sqliteRunStore.ts";
 import { SweepStore } from "../src/store/sweeps.ts";
 import { runSweep } from "../src/sweep/coordinator.ts";
 import { continuesPastRung, RuleMonitor, rungEpochs } from "../src/sweep/rules.ts";
@@ -273,7 +273,7 @@ test("a grid sweep on 2 local workers trains each trial as a run of the store; a
   assert.equal(stopped.steps, 3, "stopped after steps 0, 1 and 2");
   assert.equal(stepsSaved(outcome.trials), (stopped.plannedSteps as number) - 3);
   assert.equal(outcome.best?.number, 1);
-  const store = new RunStore(outcome.storePath);
+  const store = new SqliteRunStore(outcome.storePath);
   try {
     for (const trial of outcome.trials) {
       const run = store.getRun(trial.runId as string);
@@ -354,7 +354,7 @@ test("a trial whose process is killed (SIGKILL) mid-trial is resumed from its la
   assert.equal(trial.status, "completed");
   assert.equal(trial.attempts, 2);
   assert.equal(trial.steps, trial.plannedSteps);
-  const runStore = new RunStore(outcome.storePath);
+  const runStore = new SqliteRunStore(outcome.storePath);
   try {
     const events = runStore.events(trial.runId as string).map((e) => e.kind);
     assert.ok(events.includes("crash") && events.includes("resume"), events.join(", "));

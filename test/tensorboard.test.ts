@@ -11,7 +11,8 @@ import { Tanh } from "../src/nn/activations.ts";
 import { Sequential } from "../src/nn/containers.ts";
 import { Linear } from "../src/nn/layers.ts";
 import { valuesByStep } from "../src/store/export.ts";
-import { RunStore } from "../src/store/runStore.ts";
+import type { RunStore } from "../src/store/runStore.ts";
+import { SqliteRunStore } from "../src/store/sqliteRunStore.ts";
 import { scalarEvent, tfRecord } from "../src/store/tfevents.ts";
 import { TfEventsFile } from "../src/store/tfeventsFile.ts";
 import type { Callback } from "../src/train/callback.ts";
@@ -112,7 +113,7 @@ test("a spirals run with loggers.tensorboard writes every scalar the store holds
   const events = readEvents(files[0]);
   assert.equal(events[0].fileVersion, "brain.Event:2", "the version record first");
   assert.deepEqual([events[1].sessionStatus, events[1].step], [1, 0], "then the session's START");
-  const store = new RunStore(join(runs, "gradscope.db"));
+  const store = new SqliteRunStore(join(runs, "gradscope.db"));
   try {
     const expected = storedScalars(store, runId);
     for (const key of ["train/loss@0", "train/lr@0", "epoch/val_accuracy@18", "quantities/Alpha@0", "quantities/GradNorm/0.weight@3"]) assert.ok(expected.has(key), key);
@@ -165,7 +166,7 @@ test("a resumed run appends a second file that TensorBoard merges: each point sh
   assert.equal(second[0].fileVersion, "brain.Event:2");
   assert.deepEqual([second[1].sessionStatus, second[1].step], [1, 9]);
   assert.ok(second.some((e) => e.step === 9 && e.values.some((v) => v.tag === "epoch/val_loss")));
-  const store = new RunStore(join(runs, "gradscope.db"));
+  const store = new SqliteRunStore(join(runs, "gradscope.db"));
   try {
     assert.deepEqual(sorted(shownScalars([...readEvents(files[0]), ...second])), sorted(storedScalars(store, runId)));
   } finally {

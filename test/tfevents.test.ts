@@ -3,7 +3,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { RunStore } from "../src/store/runStore.ts";
+import { SqliteRunStore } from "../src/store/sqliteRunStore.ts";
 import { crc32c, histogramEvent, maskedCrc32c, scalarEvent, tfRecord, writeTfEvents } from "../src/store/tfevents.ts";
 import { decodeEvents, readEvents } from "./tfeventsReader.ts";
 
@@ -14,7 +14,7 @@ test("CRC-32C matches its check value and TFRecord frames carry masked CRCs", ()
 
 test("a run exports to a TensorBoard event file: brain.Event:2 first, then scalars, lists and histograms, every record's CRCs valid", () => {
   const folder = mkdtempSync(join(tmpdir(), "gradscope-tfevents-"));
-  const store = new RunStore(join(folder, "s.db"));
+  const store = new SqliteRunStore(join(folder, "s.db"));
   store.createRun({ id: "r", name: "r", config: {} });
   store.log("r", "train/loss", 0, 2.5);
   store.log("r", "train/loss", 1, 1.5);
@@ -60,7 +60,7 @@ test("a run exports to a TensorBoard event file: brain.Event:2 first, then scala
 
 test("the export labels per-parameter lists with the run's parameter names and leaves out entries that are not finite", () => {
   const folder = mkdtempSync(join(tmpdir(), "gradscope-tfevents-"));
-  const store = new RunStore(join(folder, "s.db"));
+  const store = new SqliteRunStore(join(folder, "s.db"));
   store.createRun({ id: "named", name: "named", config: {} });
   store.setParameters("named", ["fc.weight", "fc.bias"]);
   store.log("named", "quantities/GradNorm", 0, [Number.NaN, 0.5]);

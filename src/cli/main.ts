@@ -7,6 +7,7 @@ import { backendChoices } from "../engine/backend.ts";
 import { packageFile } from "../engine/packageFiles.ts";
 import { quantityReference, quantityReferenceMarkdown } from "../quantities/reference.ts";
 import { StoreOpenError } from "../store/database.ts";
+import { STORE_URL_VARIABLE } from "../store/openRunStore.ts";
 import { CheckpointError } from "../train/checkpoint.ts";
 import { engineInfo, engineInfoText } from "./info.ts";
 import { loadPlugins } from "./plugins.ts";
@@ -17,6 +18,8 @@ import { sweepCommand, sweepStatusCommand } from "./sweep.ts";
 import { ExitCode, evalCommand, trainCommand } from "./train.ts";
 import { type ServeOptions, uiCommand } from "./ui.ts";
 import { UsageError } from "./usageError.ts";
+
+const storeHelp = `the run store: a SQLite file or a postgres:// URL (default: ${STORE_URL_VARIABLE}, else ${defaultStorePath})`;
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -77,11 +80,12 @@ export async function main(argv: string[]): Promise<number> {
     .option(...pluginOption, collect, [])
     .option("--threads <n>", "threads the engine runs on (engine.threads; default: every core)", threadsOverride, [])
     .option(...backendOption, backendOverride, [])
+    .option("--store <path-or-url>", `the run store: a SQLite file or a postgres:// URL (default: ${STORE_URL_VARIABLE}, else the config's store.url or store.path)`)
     .argument("[overrides...]", "e.g. training.epochs=3 optimizer.lr=0.01")
     .action(
       async (
         overrides: string[],
-        opts: { config: string[]; resume?: string; printConfig?: boolean; quiet?: boolean; plugin: string[]; threads: string[]; backend: string[] } & ServeOptions & {
+        opts: { config: string[]; resume?: string; printConfig?: boolean; quiet?: boolean; plugin: string[]; threads: string[]; backend: string[]; store?: string } & ServeOptions & {
             dashboard?: boolean;
           },
       ) => {
@@ -94,6 +98,7 @@ export async function main(argv: string[]): Promise<number> {
           resume: opts.resume,
           printConfig: opts.printConfig,
           quiet: opts.quiet,
+          store: opts.store,
           dashboard,
         });
       },
@@ -101,11 +106,11 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command("ui")
     .description("serve the dashboard of every run in the store, finished or running, until Ctrl-C")
-    .option("--store <path>", "the run store", defaultStorePath)
+    .option("--store <path-or-url>", storeHelp)
     .option("--host <host>", "the interface to bind (non-loopback ones require a token)", "127.0.0.1")
     .option("--port <port>", "the port (0: any free one)", portNumber, 6007)
     .option("--token <token>", `the access token, ${MIN_TOKEN_LENGTH}+ characters (generated for non-loopback hosts)`, accessToken)
-    .action(async (opts: ServeOptions & { store: string }) => {
+    .action(async (opts: ServeOptions & { store?: string }) => {
       code = await uiCommand(opts);
     });
   program
@@ -140,9 +145,9 @@ export async function main(argv: string[]): Promise<number> {
     .description("list, show or delete the runs in the store")
     .addArgument(new Argument("[action]", "list (default), show or delete").choices(runsActions).default("list"))
     .argument("[id]", "a run id (or a unique prefix of one)")
-    .option("--store <path>", "the run store", defaultStorePath)
+    .option("--store <path-or-url>", storeHelp)
     .option("--json", "machine-readable output")
-    .action((action: string, id: string | undefined, opts: { store: string; json?: boolean }) => {
+    .action((action: string, id: string | undefined, opts: { store?: string; json?: boolean }) => {
       code = runsCommand(action, id, opts);
     });
   program
@@ -151,8 +156,8 @@ export async function main(argv: string[]): Promise<number> {
     .argument("<id>", "a run id (or a unique prefix of one)")
     .addOption(new Option("--format <format>", "jsonl, csv or tfevents").choices(exportFormats).makeOptionMandatory())
     .option("--out <dir>", "the folder to write into", ".")
-    .option("--store <path>", "the run store", defaultStorePath)
-    .action((id: string, opts: { store: string; format: string; out: string }) => {
+    .option("--store <path-or-url>", storeHelp)
+    .action((id: string, opts: { store?: string; format: string; out: string }) => {
       code = exportCommand(id, opts);
     });
   program

@@ -1,13 +1,17 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { toCsv, toJsonl } from "../store/export.ts";
-import { RunLookupError, type RunRecord, RunStore } from "../store/runStore.ts";
+import { isPostgresUrl, openRunStore, STORE_URL_VARIABLE } from "../store/openRunStore.ts";
+import { RunLookupError, type RunRecord, type RunStore } from "../store/runStore.ts";
 import { writeTfEvents } from "../store/tfevents.ts";
 import { createFolder } from "../train/files.ts";
 import { UsageError } from "./usageError.ts";
 
-/** The store the `runs`, `export` and `ui` commands read by default. */
+/** The store the `runs`, `export` and `ui` commands read when neither --store nor GRADSCOPE_STORE_URL names one. */
 export const defaultStorePath = join("runs", "gradscope.db");
+
+/** The store a reading command names: `--store`, else GRADSCOPE_STORE_URL, else runs/gradscope.db. */
+export const readStoreLocation = (flag: string | undefined) => flag || process.env[STORE_URL_VARIABLE] || defaultStorePath;
 
 /** The `runs` actions. */
 export const runsActions = ["list", "show", "delete"];
@@ -15,14 +19,13 @@ export const runsActions = ["list", "show", "delete"];
 /** The `export --format` choices. */
 export const exportFormats = ["jsonl", "csv", "tfevents"];
 
-/** Checks that the store a command reads exists (opening a missing one would create it). */
-export function requireStore(path: string): void {
-  if (!existsSync(path)) throw new UsageError(`gradscope: no run store at ${path} (train a run first, or pass --store PATH)`);
-}
-
-function openExisting(path: string): RunStore {
-  requireStore(path);
-  return new RunStore(path);
+/**
+ * Opens the store a command reads without creating one: a SQLite file must exist, a PostgreSQL
+ * database must hold gradscope's schema (else a StoreOpenError). Either problem is the user's to fix (exit 2).
+ */
+export function openExisting(location: string): RunStore {
+  if (!isPostgresUrl(location) && !existsSync(location)) throw new UsageError(`gradscope: no run store at ${location} (train a run first, or pass --store PATH or URL)`);
+  return openRunStore(location, { create: false });
 }
 
 // The run an id (or prefix) names; naming none or several is the user's mistake.
@@ -49,14 +52,14 @@ function describe(run: RunRecord): Record<string, unknown> {
 }
 
 /** `gradscope runs list|show|delete` (one of `runsActions`): prints to stdout; `json` for scripts. */
-export function runsCommand(action: string, id: string | undefined, options: { store: string; json?: boolean }): number {
+export function runsCommand(action: string, id: string | undefined, options: { store?: string; json?: boolean }): number {
   if (action !== "list" && !id) throw new UsageError(`gradscope: runs ${action} needs a run id`);
-  const store = openExisting(options.store);
+  const store = openExisting(readStoreLocation(options.store));
   try {
     if (action === "list") {
       const runs = store.listRuns().map(describe);
       if (options.json) process.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
-      else if (runs.length === 0) process.stdout.write(`no runs in ${options.store}\n`);
+      else if (runs.length === 0) process.stdout.write(`no runs in ${store.displayLocation}\n`);
       else {
         for (const r of runs) {
           const test = r.test
@@ -76,7 +79,7 @@ export function runsCommand(action: string, id: string | undefined, options: { s
       return 0;
     }
     store.deleteRun(run.id);
-    process.stdout.write(`deleted ${run.id} from ${options.store}${run.directory ? ` (its directory ${run.directory} is kept)` : ""}\n`);
+    process.stdout.write(`deleted ${run.id} from ${store.displayLocation}${run.directory ? ` (its directory ${run.directory} is kept)` : ""}\n`);
     return 0;
   } finally {
     store.close();
@@ -88,8 +91,8 @@ export function runsCommand(action: string, id: string | undefined, options: { s
  * as <id>.jsonl, <id>.csv, or a TensorBoard event file `events.out.tfevents.<time>.gradscope` in
  * `out/<id>/`.
  */
-export function exportCommand(id: string, options: { store: string; format: string; out: string }): number {
-  const store = openExisting(options.store);
+export function exportCommand(id: string, options: { store?: string; format: string; out: string }): number {
+  const store = openExisting(readStoreLocation(options.store));
   try {
     const run = findRun(store, id);
     const folder = options.format === "tfevents" ? join(options.out, run.id) : options.out;

@@ -1,9 +1,10 @@
+import { isPostgresUrl } from "../store/openRunStore.ts";
 import { RunLookupError } from "../store/runStore.ts";
 import { SweepStore } from "../store/sweeps.ts";
 import { runSweep } from "../sweep/coordinator.ts";
 import { loadSweep } from "../sweep/spec.ts";
 import { sweepReport, trialTable } from "../sweep/status.ts";
-import { requireStore } from "./runs.ts";
+import { openExisting } from "./runs.ts";
 import { ExitCode } from "./train.ts";
 import { UsageError } from "./usageError.ts";
 
@@ -28,7 +29,9 @@ export async function sweepCommand(options: { config: string; workers?: number; 
 
 /** `gradscope sweep status <id>`: a sweep's trials as a table (or JSON) and its best trial. */
 export function sweepStatusCommand(id: string, options: { store: string; json?: boolean }): number {
-  requireStore(options.store);
+  if (isPostgresUrl(options.store)) throw new UsageError("gradscope: sweeps are kept in SQLite run stores for now; --store must be a file");
+  // Refuses a missing file or one that is not a store, as `gradscope runs` does.
+  openExisting(options.store).close();
   const store = new SweepStore(options.store);
   try {
     let sweep: ReturnType<SweepStore["getSweep"]>;

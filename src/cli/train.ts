@@ -1,18 +1,22 @@
-import { join } from "node:path";
 import { stringify } from "yaml";
 import { buildData, buildTraining, type RunData, type TrainingSetup } from "../config/build.ts";
 import { ConfigError, type LoadedConfig, loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { backendSummary } from "../engine/backend.ts";
-import { RunStore } from "../store/runStore.ts";
+import { openRunStore, storeLocation } from "../store/openRunStore.ts";
+import type { RunStore } from "../store/runStore.ts";
 import { CheckpointError, loadCheckpoint, restoreCheckpoint } from "../train/checkpoint.ts";
 import { type Run, type RunDashboardOptions, type RunPlan, type RunResult, startRun, stopSignals } from "../train/run.ts";
 import { runConfigFile, runName } from "./runDirectory.ts";
 
-/** The run store a config asks for, or null when `store.enabled` is false. */
-export function openStore(config: Config): RunStore | null {
+/**
+ * The run store a run records into, or null when `store.enabled` is false: `--store` (`flag`),
+ * else GRADSCOPE_STORE_URL, else the config's `store.url` or `store.path`, else
+ * `<runs_dir>/gradscope.db`.
+ */
+export function openStore(config: Config, flag?: string): RunStore | null {
   if (!config.store.enabled) return null;
-  return new RunStore(config.store.path ?? join(config.training.runs_dir, "gradscope.db"));
+  return openRunStore(storeLocation({ flag, config: config.store, runsDir: config.training.runs_dir }));
 }
 
 /** Exit codes of the CLI: 130 and 143 are 128 + the number of the signal that stopped the run. */
@@ -25,6 +29,8 @@ export interface TrainCommandOptions {
   resume?: string;
   printConfig?: boolean;
   quiet?: boolean;
+  /** The run store (a path or a postgres:// URL), over GRADSCOPE_STORE_URL and the config's. */
+  store?: string;
   /** Serve the live dashboard of this run while it trains (host and port as in `gradscope ui`). */
   dashboard?: RunDashboardOptions;
   /**
@@ -49,7 +55,7 @@ function disposeSetup(setup: TrainingSetup): void {
  * (data, model, optimizer, scheduler, quantities, callbacks) once its directory is known.
  */
 function planOf(name: string, loaded: LoadedConfig, data: RunData, options: TrainCommandOptions): RunPlan {
-  const store = openStore(loaded.config);
+  const store = openStore(loaded.config, options.store);
   return {
     name,
     runsDir: loaded.config.training.runs_dir,

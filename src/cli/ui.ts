@@ -1,5 +1,5 @@
 import { startDashboard } from "../dashboard/server.ts";
-import { requireStore } from "./runs.ts";
+import { openExisting, readStoreLocation } from "./runs.ts";
 import { ExitCode, untilSignal } from "./train.ts";
 
 /** Where the dashboard listens. */
@@ -10,11 +10,13 @@ export interface ServeOptions {
 }
 
 /** `gradscope ui`: serves the dashboard of every run in the store until SIGINT or SIGTERM. */
-export async function uiCommand(options: ServeOptions & { store: string }): Promise<number> {
-  requireStore(options.store);
+export async function uiCommand(options: ServeOptions & { store?: string }): Promise<number> {
+  const location = readStoreLocation(options.store);
+  // Refuses a missing store before the server starts (the server opens its own connection).
+  openExisting(location).close();
   let dashboard: Awaited<ReturnType<typeof startDashboard>>;
   try {
-    dashboard = await startDashboard({ storePath: options.store, host: options.host, port: options.port, token: options.token });
+    dashboard = await startDashboard({ store: location, host: options.host, port: options.port, token: options.token });
   } catch (error) {
     // A busy port or a file that is not a run store: the user's arguments to fix.
     process.stderr.write(`${(error as Error).message}\n`);

@@ -180,7 +180,14 @@ const fixedSections = z.strictObject({
   store: z
     .strictObject({
       enabled: z.boolean().default(true),
-      path: z.string().optional().describe("default: <runs_dir>/gradscope.db"),
+      path: z.string().optional().describe("a SQLite file; default: <runs_dir>/gradscope.db"),
+      url: z
+        .string()
+        .regex(/^postgres(ql)?:\/\//, "expected a postgres:// or postgresql:// URL")
+        .optional()
+        .describe(
+          "a shared PostgreSQL store, postgres://user@host/db (over path; GRADSCOPE_STORE_URL and --store override it; keep the password in PGPASSWORD or ~/.pgpass, since the config is saved with the run)",
+        ),
     })
     .default({ enabled: true }),
   engine: z

@@ -1,15 +1,5 @@
-import { extname } from "node:path";
-import { Worker } from "node:worker_threads";
+import { startModuleWorker } from "../engine/moduleWorker.ts";
 import type { DashboardOptions } from "./server.ts";
-
-// Run through tsx (the tests), the worker is TypeScript too, and a worker thread does not
-// inherit the --import tsx loader: it registers tsx itself before importing the worker.
-function sourceWorker(options: DashboardOptions): Worker {
-  const tsx = import.meta.resolve("tsx/esm/api");
-  const entry = new URL("./worker.ts", import.meta.url).href;
-  const code = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(code, { eval: true, workerData: options });
-}
 
 /**
  * Starts the dashboard in a worker thread, so that `gradscope train --dashboard` serves pages
@@ -17,7 +7,7 @@ function sourceWorker(options: DashboardOptions): Worker {
  * address once the server listens; `close()` stops it.
  */
 export function startDashboardWorker(options: DashboardOptions): Promise<{ url: string; close(): Promise<void> }> {
-  const worker = extname(new URL(import.meta.url).pathname) === ".ts" ? sourceWorker(options) : new Worker(new URL("./worker.js", import.meta.url), { workerData: options });
+  const worker = startModuleWorker(import.meta.url, "worker", { workerData: options });
   return new Promise((resolve, reject) => {
     worker.once("error", reject);
     worker.once("message", ({ url }: { url: string }) => {

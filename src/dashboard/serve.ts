@@ -4,7 +4,7 @@ import { type Dashboard, startDashboard } from "./server.ts";
 
 /** What `serveDashboard` shows and where. */
 export interface ServeDashboardOptions {
-  /** The SQLite run store: its file path, or an open `RunStore` (the dashboard opens its own read connection to the same file). */
+  /** The run store: a SQLite file's path or a postgres:// URL, or an open `RunStore` (the dashboard opens its own connection to the same store). */
   store: string | RunStore;
   /** Port (default 0: any free port; `Dashboard.port` tells which). */
   port?: number;
@@ -30,7 +30,7 @@ export interface ServeDashboardOptions {
  */
 export async function serveDashboard(options: ServeDashboardOptions): Promise<Dashboard> {
   const { store, worker = true, ...where } = options;
-  const serverOptions = { storePath: typeof store === "string" ? store : store.path, ...where };
+  const serverOptions = { store: typeof store === "string" ? store : store.location, ...where };
   if (!worker) return startDashboard(serverOptions);
   const started = await startDashboardWorker(serverOptions);
   return { ...started, port: Number(new URL(started.url).port || 80) };

@@ -2,8 +2,8 @@ import { timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { isPostgresUrl, openRunStore } from "../store/openRunStore.ts";
 import type { StepRange } from "../store/runReader.ts";
-import { RunStore } from "../store/runStore.ts";
 import { SweepStore, type TrialRecord } from "../store/sweeps.ts";
 import { accessToken, hostAllowed, sameOrigin, servedHostNames } from "./access.ts";
 import type { RunResponse, RunsResponse, SweepResponse, SweepSummary, SweepsResponse, TrialSummary } from "./api.ts";
@@ -14,8 +14,8 @@ import { ChangeStream } from "./stream.ts";
 
 /** Where and how the dashboard serves. */
 export interface DashboardOptions {
-  /** The SQLite run store to show. */
-  storePath: string;
+  /** The run store to show: a SQLite file's path or a postgres:// URL. */
+  store: string;
   /** Interface to bind (default 127.0.0.1). Requests must name it (or localhost) in `Host:`. */
   host?: string;
   /** Port (default 0: any free port). */
@@ -98,22 +98,23 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const host = options.host ?? "127.0.0.1";
   const token = accessToken(host, options.token);
   const hostNames = servedHostNames(host);
-  const store = new RunStore(options.storePath);
+  const store = openRunStore(options.store, { create: false });
   const { reader } = store;
   const roots = assetRoots();
   const summaries = () => store.listRuns().map((run) => runSummary(reader, run));
   const stream = new ChangeStream(reader, () => JSON.stringify(summaries()), { pollMs: options.pollMs });
 
-  // The sweeps of the same store, read through their own connection once a page asks.
-  let sweepStore: SweepStore | null = null;
+  // The sweeps of the same store, read through their own connection once a page asks. Sweeps are
+  // kept in SQLite stores only: a PostgreSQL store has none to show.
+  let sweepStore: SweepStore | null | undefined;
   const sweeps = () => {
-    sweepStore ??= new SweepStore(options.storePath);
+    if (sweepStore === undefined) sweepStore = isPostgresUrl(options.store) ? null : new SweepStore(options.store);
     return sweepStore;
   };
-  const sweepSummary = (id: string): SweepSummary => {
-    const { name, status, createdAt, endedAt, spec } = sweeps().getSweep(id);
+  const sweepSummary = (sweeps: SweepStore, id: string): SweepSummary => {
+    const { name, status, createdAt, endedAt, spec } = sweeps.getSweep(id);
     const trials: Record<string, number> = {};
-    for (const trial of sweeps().trials(id)) trials[trial.status] = (trials[trial.status] ?? 0) + 1;
+    for (const trial of sweeps.trials(id)) trials[trial.status] = (trials[trial.status] ?? 0) + 1;
     return { id, name, status, createdAt, endedAt, spec, trials };
   };
   const trialSummary = ({ number, params, status, runId, metric, stoppedBy, steps, plannedSteps, message }: TrialRecord): TrialSummary => ({
@@ -154,22 +155,20 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       return;
     }
     if (parts[0] === "sweeps" && req.method === "GET") {
+      const store = sweeps();
       if (parts.length === 1 || (parts.length === 2 && parts[1] === "")) {
-        sendJson(res, 200, {
-          sweeps: sweeps()
-            .listSweeps()
-            .map((sweep) => sweepSummary(sweep.id)),
-        } satisfies SweepsResponse);
+        sendJson(res, 200, { sweeps: store ? store.listSweeps().map((sweep) => sweepSummary(store, sweep.id)) : [] } satisfies SweepsResponse);
         return;
       }
       if (parts.length !== 2) throw new ApiError(404, `no API endpoint ${url.pathname}`);
+      if (!store) throw new ApiError(404, "this store keeps no sweeps (sweeps are kept in SQLite stores)");
       let id: string;
       try {
-        id = sweeps().getSweep(decodeURIComponent(parts[1])).id;
+        id = store.getSweep(decodeURIComponent(parts[1])).id;
       } catch (error) {
         throw new ApiError(404, (error as Error).message);
       }
-      sendJson(res, 200, { sweep: sweepSummary(id), trials: sweeps().trials(id).map(trialSummary) } satisfies SweepResponse);
+      sendJson(res, 200, { sweep: sweepSummary(store, id), trials: store.trials(id).map(trialSummary) } satisfies SweepResponse);
       return;
     }
     if (parts[0] !== "runs") throw new ApiError(404, `no API endpoint ${url.pathname}`);

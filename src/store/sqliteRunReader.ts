@@ -2,6 +2,7 @@ import type Database from "better-sqlite3";
 import { SCALAR_BLOCK_STEPS } from "./database.ts";
 import type { BucketedSeries, Changes, Cursor, HeatmapRows, HistogramAtStep, ListSeries, RunReader, RunStates, StepRange, ValueDistribution } from "./runReader.ts";
 import { keyRange } from "./seriesKeys.ts";
+import { distributionOf } from "./valueDistribution.ts";
 
 const MAX_STEP = Number.MAX_SAFE_INTEGER;
 
@@ -212,40 +213,9 @@ export class SqliteRunReader implements RunReader {
     return out;
   }
 
-  // Values outside [lo, hi] are clamped into the end bins, as Cockpit's alpha gauge shows
-  // outliers at its edges.
   valueDistribution(runId: string, key: string, lo: number, hi: number, bins: number, tail: number): ValueDistribution {
     const values = this.statement("SELECT value FROM scalars WHERE run_id = ? AND key = ? AND value IS NOT NULL ORDER BY step", "pluck").all(runId, key) as number[];
-    const tailStart = values.length - Math.floor(values.length * tail);
-    const all = new Array<number>(bins).fill(0);
-    const last = new Array<number>(bins).fill(0);
-    let sumAll = 0;
-    let sumLast = 0;
-    let below = false;
-    let above = false;
-    for (let i = 0; i < values.length; i++) {
-      below ||= values[i] < lo;
-      above ||= values[i] > hi;
-      const bin = Math.min(bins - 1, Math.max(0, Math.floor(((values[i] - lo) / (hi - lo)) * bins)));
-      all[bin]++;
-      sumAll += values[i];
-      if (i >= tailStart) {
-        last[bin]++;
-        sumLast += values[i];
-      }
-    }
-    const lastCount = values.length - tailStart;
-    return {
-      lo,
-      hi,
-      all,
-      last,
-      meanAll: values.length ? sumAll / values.length : null,
-      meanLast: lastCount ? sumLast / lastCount : null,
-      below,
-      above,
-      count: values.length,
-    };
+    return distributionOf(values, lo, hi, bins, tail);
   }
 
   lastValues(runId: string, prefix: string): Record<string, number | null> {

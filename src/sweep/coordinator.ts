@@ -5,6 +5,8 @@ import { basename, extname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { ConfigError, loadConfig } from "../config/load.ts";
+import { isPostgresUrl } from "../store/openRunStore.ts";
+import { redactUrl } from "../store/postgres/postgresRunStore.ts";
 import { type SweepStatus, SweepStore, type TrialRecord } from "../store/sweeps.ts";
 import { createFolder, writeFileAtomic } from "../train/files.ts";
 import { freeRunDirectory, safeRunName } from "../train/runDirectory.ts";
@@ -69,6 +71,9 @@ export async function runSweep(loaded: LoadedSweep, options: SweepOptions = {}, 
   const { spec, baseConfig } = loaded;
   const config = baseConfig.config;
   const runsDir = resolve(config.training.runs_dir);
+  if (options.storePath !== undefined && isPostgresUrl(options.storePath)) {
+    throw new ConfigError(`gradscope: sweeps run on a SQLite run store for now; got a PostgreSQL URL for the store (${redactUrl(options.storePath)})`);
+  }
   const storePath = resolve(options.storePath ?? config.store.path ?? join(runsDir, "gradscope.db"));
   const workers = Math.max(1, options.workers ?? availableParallelism());
   // The cores shared out among the trials at once, so that they do not oversubscribe the machine.

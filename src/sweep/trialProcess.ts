@@ -52,9 +52,10 @@ export async function runTrial(args: TrialArguments): Promise<number> {
           : [
               ...parameterOverrides(trial.params),
               `name=${trialRunName(sweep.name, trial.number)}`,
-              `store.path=${JSON.stringify(args.storePath)}`,
               `engine.threads=${args.threads}`,
             ],
+        // The sweep's store, over GRADSCOPE_STORE_URL and the base config's store.url.
+        store: args.storePath,
         resume,
         quiet: true,
         notices: [`trial ${trial.number} of sweep ${sweep.id}: ${formatParams(trial.params)}`],

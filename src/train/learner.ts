@@ -11,7 +11,8 @@ import type { Schedule } from "../optim/schedulers/scheduler.ts";
 import type { Quantity } from "../quantities/quantity.ts";
 import { configurations, createQuantities } from "../quantities/registry.ts";
 import { QuantityTracker } from "../quantities/tracker.ts";
-import { RunStore } from "../store/runStore.ts";
+import { openRunStore, storeLocation } from "../store/openRunStore.ts";
+import type { RunStore } from "../store/runStore.ts";
 import type { Callback, Logs } from "./callback.ts";
 import { CsvLogger, JsonlLogger } from "./callbacks/loggers.ts";
 import { ModelCheckpoint } from "./callbacks/modelCheckpoint.ts";
@@ -89,7 +90,7 @@ export interface LearnerOptions {
   runsDir?: string;
   /** The run's name (default `learner`). */
   name?: string;
-  /** The run store's path (default `<runsDir>/gradscope.db`), or false for none. */
+  /** The run store: a SQLite file's path or a postgres:// URL (default GRADSCOPE_STORE_URL, else `<runsDir>/gradscope.db`), or false for none. */
   store?: string | false;
   /**
    * Write TensorBoard event files while training (`TensorBoardLogger`): `true` in
@@ -324,7 +325,7 @@ export class Learner {
   private async startAndTrain(fit: FitOptions): Promise<LearnerResult> {
     await this.closeDashboard();
     const runsDir = this.options.runsDir ?? "runs";
-    const store = this.options.store === false ? null : new RunStore(this.options.store ?? join(runsDir, "gradscope.db"));
+    const store = this.options.store === false ? null : openRunStore(storeLocation({ flag: this.options.store, runsDir }));
     const config = this.config(fit.epochs);
     const { dashboard } = this.options;
     const run = await startRun({

@@ -90,7 +90,7 @@ const reason = (error: unknown) => (error as Error).message.replace(/^gradscope:
 
 // What a resume continues must be a run of the store that no process is running.
 function checkResumable(store: RunStore, runId: string): void {
-  if (!store.hasRun(runId)) throw new Error(`gradscope: run ${runId} is not in the run store ${store.path}`);
+  if (!store.hasRun(runId)) throw new Error(`gradscope: run ${runId} is not in the run store ${store.displayLocation}`);
   const run = store.getRun(runId);
   if (run.status === "running") throw new Error(`gradscope: run ${runId} is running (process ${run.pid}); stop it before resuming`);
 }
@@ -118,7 +118,7 @@ export async function startRun(plan: RunPlan): Promise<Run> {
   let parts: RunParts | null = null;
   try {
     if (store && plan.resume) checkResumable(store, basename(plan.resume));
-    if (store && plan.dashboard) dashboard = await startDashboardWorker({ storePath: store.path, ...plan.dashboard });
+    if (store && plan.dashboard) dashboard = await startDashboardWorker({ store: store.location, ...plan.dashboard });
     let directory: string;
     if (plan.resume) {
       directory = plan.resume;

@@ -14,9 +14,9 @@ import {
   nllLoss,
   QuantityTracker,
   ReLU,
-  RunStore,
   Sequential,
   SGD,
+  SqliteRunStore,
   StoreLogger,
   serveDashboard,
   Trainer,
@@ -30,7 +30,7 @@ const tracker = new QuantityTracker(createQuantities("economy", 1), model, optim
 const heard = new Set();
 tracker.subscribe((_step, name) => heard.add(name));
 
-const store = new RunStore(process.argv[2]);
+const store = new SqliteRunStore(process.argv[2]);
 store.createRun({ id: "package-run", name: "package", config: {} });
 const storeLogger = new StoreLogger(store, "package-run");
 tracker.subscribe(storeLogger.logQuantity);
@@ -66,7 +66,7 @@ const learner = new Learner({
 const learned = await learner.fit({ epochs: 2 });
 const learnerRuns = await (await fetch(new URL("/api/runs", learned.dashboardUrl))).json();
 await learner.closeDashboard();
-const learnerStore = new RunStore(join(dirname(process.argv[2]), "learner-runs", "gradscope.db"));
+const learnerStore = new SqliteRunStore(join(dirname(process.argv[2]), "learner-runs", "gradscope.db"));
 const learnerKeys = learnerStore.keys(learned.runId);
 learnerStore.close();
 

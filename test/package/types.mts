@@ -14,8 +14,9 @@ import {
   type QuantityTracker,
   type QuantityValue,
   type RunRecord,
-  RunStore,
+  type RunStore,
   type ServeDashboardOptions,
+  SqliteRunStore,
   serveDashboard,
   type Tensor,
   type TrainerOptions,
@@ -35,7 +36,7 @@ export function serve(store: RunStore): Promise<Dashboard> {
 }
 
 export function usage(): { x: Tensor; runs: RunRecord[]; epochs: TrainerOptions["epochs"]; due: boolean } {
-  return { x: tensor([1, 2, 3, 4], [2, 2]), runs: new RunStore("runs/gradscope.db").listRuns(), epochs: 3, due: every(2)(4) };
+  return { x: tensor([1, 2, 3, 4], [2, 2]), runs: new SqliteRunStore("runs/gradscope.db").listRuns(), epochs: 3, due: every(2)(4) };
 }
 
 export function learn(data: DataLoader): Promise<LearnerResult> {

@@ -1,0 +1,40 @@
+import { join } from "node:path";
+import { PostgresRunStore } from "./postgres/postgresRunStore.ts";
+import type { RunStore } from "./runStore.ts";
+import { SqliteRunStore } from "./sqliteRunStore.ts";
+
+/** The environment variable that names a shared run store (a postgres:// URL) for every command. */
+export const STORE_URL_VARIABLE = "GRADSCOPE_STORE_URL";
+
+/** Whether a store location is a PostgreSQL URL (else it is a SQLite file's path). */
+export const isPostgresUrl = (location: string) => /^postgres(ql)?:\/\//i.test(location);
+
+/** How `openRunStore` opens a store. */
+export interface OpenRunStoreOptions {
+  /**
+   * Create the store's schema when there is none (default true). False for commands that only
+   * read: a PostgreSQL database without gradscope's schema is refused, untouched.
+   */
+  create?: boolean;
+  /** How long logged values wait before they are committed (default 500 ms). */
+  flushMs?: number;
+}
+
+/**
+ * Opens the run store at `location`: a `postgres://` (or `postgresql://`) URL opens the shared
+ * PostgreSQL store, anything else is the path of a SQLite file (created if missing). Either is
+ * brought to the current schema; a database that is not a gradscope store, or cannot be
+ * reached, is refused with a StoreOpenError naming it (a URL's password redacted).
+ */
+export function openRunStore(location: string, options: OpenRunStoreOptions = {}): RunStore {
+  if (isPostgresUrl(location)) return new PostgresRunStore(location, options);
+  return new SqliteRunStore(location, options.flushMs);
+}
+
+/**
+ * The store a command uses: the one it names (`--store`), else GRADSCOPE_STORE_URL, else the
+ * config's (`store.url`, then `store.path`), else `<runsDir>/gradscope.db`.
+ */
+export function storeLocation(sources: { flag?: string; config?: { url?: string; path?: string }; runsDir?: string }): string {
+  return sources.flag || process.env[STORE_URL_VARIABLE] || sources.config?.url || sources.config?.path || join(sources.runsDir ?? "runs", "gradscope.db");
+}

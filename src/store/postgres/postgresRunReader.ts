@@ -1,0 +1,243 @@
+import { SCALAR_BLOCK_STEPS } from "../database.ts";
+import type { BucketedSeries, Changes, Cursor, HeatmapRows, HistogramAtStep, ListSeries, RunReader, RunStates, StepRange, ValueDistribution } from "../runReader.ts";
+import { keyRange } from "../seriesKeys.ts";
+import { distributionOf } from "../valueDistribution.ts";
+import type { SyncPostgresClient } from "./syncClient.ts";
+
+const MAX_STEP = Number.MAX_SAFE_INTEGER;
+
+type Table = "scalars" | "lists" | "histograms";
+
+// Buckets of equal step width spanning [lo, hi] ($3, $4; $5 buckets), as SQLite's reader has them
+// (bucket of a step: floor((step - lo) * buckets / span)), each read as its own index range:
+// bucket b holds the steps from lo + ceil(b * span / buckets) to the next bucket's first minus one.
+// Grouping by a computed bucket would sort every row of the range instead (PostgreSQL cannot know
+// the bucket grows with the step), spilling to disk for a long series.
+const bucketStart = (b: string) => `$3::bigint + (${b} * ($4::bigint - $3::bigint + 1) + $5::bigint - 1) / $5::bigint`;
+const inBucket = `step BETWEEN ${bucketStart("b")} AND ${bucketStart("(b + 1)")} - 1`;
+const eachBucket = "generate_series(0::bigint, $5::bigint - 1) AS b";
+
+// See sqliteRunReader.ts: below this many whole rollup blocks per bucket the rows answer.
+const MIN_BLOCKS_PER_BUCKET = 2;
+
+const lesser = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.min(a, b));
+const greater = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.max(a, b));
+
+type Extremes = [min: number | null, max: number | null, lastStep: number, lastValue: number | null];
+
+/**
+ * The reader API over a PostgreSQL run store (migrations.ts holds the schema): the queries of
+ * sqliteRunReader.ts in PostgreSQL's dialect, with the same answers. Where SQLite groups rows by a
+ * computed bucket, these read each bucket as its own index range (see `inBucket`).
+ */
+export class PostgresRunReader implements RunReader {
+  constructor(private readonly client: SyncPostgresClient) {}
+
+  private raw<T extends unknown[]>(sql: string, params: unknown[]): T[] {
+    return this.client.queryRaw<T>(sql, params);
+  }
+
+  // The first and last logged step within the range, and how many rows it holds.
+  private bounds(table: Table, runId: string, key: string, range: StepRange): { lo: number; hi: number; count: number } | null {
+    const [[lo, hi, count]] = this.raw<[number | null, number | null, number]>(
+      `SELECT MIN(step), MAX(step), COUNT(*) FROM ${table} WHERE run_id = $1 AND key = $2 AND step BETWEEN $3 AND $4`,
+      [runId, key, range.from ?? 0, range.to ?? MAX_STEP],
+    );
+    return lo === null || hi === null ? null : { lo, hi, count };
+  }
+
+  private stepSpan(runId: string, key: string, range: StepRange): { lo: number; hi: number } | null {
+    const [[lo, hi]] = this.raw<[number | null, number | null]>("SELECT MIN(step), MAX(step) FROM scalars WHERE run_id = $1 AND key = $2 AND step BETWEEN $3 AND $4", [
+      runId,
+      key,
+      range.from ?? 0,
+      range.to ?? MAX_STEP,
+    ]);
+    return lo === null || hi === null ? null : { lo, hi };
+  }
+
+  scalarBuckets(runId: string, key: string, range: StepRange): BucketedSeries {
+    const extent = this.stepSpan(runId, key, range);
+    const fromBlocks = extent && this.blockBuckets(runId, key, extent.lo, extent.hi, range.buckets);
+    if (fromBlocks) return fromBlocks;
+    const out: BucketedSeries = { steps: [], last: [], min: [], max: [] };
+    const b = this.bounds("scalars", runId, key, range);
+    if (!b) return out;
+    if (b.count <= range.buckets) {
+      for (const [step, value] of this.raw<[number, number | null]>("SELECT step, value FROM scalars WHERE run_id = $1 AND key = $2 AND step BETWEEN $3 AND $4 ORDER BY step", [
+        runId,
+        key,
+        b.lo,
+        b.hi,
+      ])) {
+        out.steps.push(step);
+        out.last.push(value);
+        out.min.push(value);
+        out.max.push(value);
+      }
+      return out;
+    }
+    // Each bucket's extremes and last step, and the value at that step (one row: the step is unique).
+    const rows = this.raw<[number | null, number | null, number, number | null]>(
+      `SELECT r.min, r.max, r.last_step, (SELECT value FROM scalars WHERE run_id = $1 AND key = $2 AND step = r.last_step)
+       FROM ${eachBucket}, LATERAL (SELECT MIN(value) AS min, MAX(value) AS max, MAX(step) AS last_step FROM scalars WHERE run_id = $1 AND key = $2 AND ${inBucket}) r
+       WHERE r.last_step IS NOT NULL ORDER BY b`,
+      [runId, key, b.lo, b.hi, range.buckets],
+    );
+    for (const [min, max, step, value] of rows) {
+      out.steps.push(step);
+      out.last.push(value);
+      out.min.push(min);
+      out.max.push(max);
+    }
+    return out;
+  }
+
+  // sqliteRunReader.blockBuckets in this dialect: whole 64-step blocks from the rollup, the partial ones at the ends from the rows.
+  private blockBuckets(runId: string, key: string, lo: number, hi: number, buckets: number): BucketedSeries | null {
+    const first = Math.ceil(lo / SCALAR_BLOCK_STEPS);
+    const last = Math.floor((hi + 1) / SCALAR_BLOCK_STEPS) - 1;
+    const blocks = last - first + 1;
+    if (blocks < MIN_BLOCKS_PER_BUCKET * buckets) return null;
+    // The partial blocks at the ends from the rows, and the whole blocks of each bucket reduced by
+    // the server (a bucket's worth of rows crosses to this thread, not every block's), in one
+    // exchange with the connection's thread.
+    const edge = (from: number, to: number) => ({
+      sql: "SELECT MIN(value), MAX(value), MAX(step), (array_agg(value ORDER BY step DESC))[1] FROM scalars WHERE run_id = $1 AND key = $2 AND step BETWEEN $3 AND $4",
+      params: [runId, key, from, to],
+    });
+    const [[head], rows, [tail]] = this.client.queriesRaw([
+      edge(lo, first * SCALAR_BLOCK_STEPS - 1),
+      {
+        sql: `SELECT ((block - $3) * $5) / $6 AS bucket, MIN(min), MAX(max), MAX(last_step), (array_agg(last_value ORDER BY block DESC))[1]
+              FROM scalar_blocks WHERE run_id = $1 AND key = $2 AND block BETWEEN $3 AND $4 GROUP BY bucket ORDER BY bucket`,
+        params: [runId, key, first, last, buckets, blocks],
+      },
+      edge((last + 1) * SCALAR_BLOCK_STEPS, hi),
+    ]) as [Extremes[], Array<[number, ...Extremes]>, Extremes[]];
+    const present = (extremes: Extremes) => (extremes[2] === null ? null : extremes);
+    const parts: Array<[number, Extremes | null]> = [
+      [0, present(head)],
+      ...rows.map(([bucket, ...extremes]): [number, Extremes] => [bucket, extremes]),
+      [buckets - 1, present(tail)],
+    ];
+    const out: BucketedSeries = { steps: [], last: [], min: [], max: [] };
+    let bucket = -1;
+    for (const [index, extremes] of parts) {
+      if (!extremes) continue;
+      const [min, max, lastStep, lastValue] = extremes;
+      const at = out.steps.length - 1;
+      if (index === bucket) {
+        out.min[at] = lesser(out.min[at], min);
+        out.max[at] = greater(out.max[at], max);
+        out.steps[at] = lastStep;
+        out.last[at] = lastValue;
+        continue;
+      }
+      bucket = index;
+      out.steps.push(lastStep);
+      out.last.push(lastValue);
+      out.min.push(min);
+      out.max.push(max);
+    }
+    return out;
+  }
+
+  listBuckets(runId: string, key: string, range: StepRange): ListSeries {
+    const out: ListSeries = { steps: [], values: [] };
+    const b = this.bounds("lists", runId, key, range);
+    if (!b) return out;
+    const rows = this.raw<[number, string]>(
+      `SELECT r.step, r.value FROM ${eachBucket}, LATERAL (SELECT step, value FROM lists WHERE run_id = $1 AND key = $2 AND ${inBucket} ORDER BY step DESC LIMIT 1) r ORDER BY b`,
+      [runId, key, b.lo, b.hi, Math.min(range.buckets, b.count)],
+    );
+    for (const [step, value] of rows) {
+      out.steps.push(step);
+      out.values.push(JSON.parse(value));
+    }
+    return out;
+  }
+
+  histogramSteps(runId: string, key: string): number[] {
+    return this.raw<[number]>("SELECT step FROM histograms WHERE run_id = $1 AND key = $2 ORDER BY step", [runId, key]).map(([step]) => step);
+  }
+
+  histogramAt(runId: string, key: string, step = MAX_STEP): HistogramAtStep | null {
+    const select = "SELECT step, edges, counts FROM histograms WHERE run_id = $1 AND key = $2";
+    const [row] = this.raw<[number, string, string]>(`${select} AND step <= $3 ORDER BY step DESC LIMIT 1`, [runId, key, step]).concat(
+      this.raw<[number, string, string]>(`${select} ORDER BY step LIMIT 1`, [runId, key]),
+    );
+    return row ? { step: row[0], edges: JSON.parse(row[1]), counts: JSON.parse(row[2]) } : null;
+  }
+
+  heatmapRows(runId: string, key: string, range: StepRange): HeatmapRows {
+    const out: HeatmapRows = { steps: [], ranges: [], counts: [] };
+    const b = this.bounds("histograms", runId, key, range);
+    if (!b) return out;
+    const rows = this.raw<[number, string, string]>(
+      `SELECT r.step, r.edges, r.counts FROM ${eachBucket}, LATERAL (SELECT step, edges, counts FROM histograms WHERE run_id = $1 AND key = $2 AND ${inBucket} ORDER BY step DESC LIMIT 1) r ORDER BY b`,
+      [runId, key, b.lo, b.hi, Math.min(range.buckets, b.count)],
+    );
+    for (const [step, edgesJson, countsJson] of rows) {
+      const edges = JSON.parse(edgesJson) as unknown[];
+      if (Array.isArray(edges[0])) throw new RangeError(`${key} is a 2-D histogram; a heatmap over steps needs a 1-D one`);
+      out.steps.push(step);
+      out.ranges.push([edges[0] as number, edges[edges.length - 1] as number]);
+      out.counts.push(JSON.parse(countsJson));
+    }
+    return out;
+  }
+
+  valueDistribution(runId: string, key: string, lo: number, hi: number, bins: number, tail: number): ValueDistribution {
+    const values = this.raw<[number]>("SELECT value FROM scalars WHERE run_id = $1 AND key = $2 AND value IS NOT NULL ORDER BY step", [runId, key]).map(([value]) => value);
+    return distributionOf(values, lo, hi, bins, tail);
+  }
+
+  lastValues(runId: string, prefix: string): Record<string, number | null> {
+    const { from, to } = keyRange(prefix);
+    const rows = this.raw<[string, number | null]>("SELECT DISTINCT ON (key) key, value FROM scalars WHERE run_id = $1 AND key >= $2 AND key < $3 ORDER BY key, step DESC", [
+      runId,
+      from,
+      to,
+    ]);
+    return Object.fromEntries(rows.map(([key, value]) => [key.slice(prefix.length), value]));
+  }
+
+  lastStep(runId: string, key: string): number | null {
+    return this.raw<[number | null]>("SELECT MAX(step) FROM scalars WHERE run_id = $1 AND key = $2", [runId, key])[0][0];
+  }
+
+  currentCursor(): Cursor {
+    const [[scalars, lists, histograms, events]] = this.raw<[number, number, number, number]>(
+      `SELECT (SELECT COALESCE(MAX(seq), 0) FROM scalars), (SELECT COALESCE(MAX(seq), 0) FROM lists), (SELECT COALESCE(MAX(seq), 0) FROM histograms), (SELECT COALESCE(MAX(seq), 0) FROM events)`,
+      [],
+    );
+    return { scalars, lists, histograms, events };
+  }
+
+  changesBetween(from: Cursor, to: Cursor, limit: number): { changes: Changes; reached: Cursor } {
+    const reached = { ...to };
+    const rows = <T extends unknown[]>(table: keyof Cursor, columns: string): T[] => {
+      const found = this.raw<[number, ...T]>(`SELECT seq, ${columns} FROM ${table} WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`, [from[table], to[table], limit]);
+      if (found.length === limit) reached[table] = found[found.length - 1][0];
+      return found.map((row) => row.slice(1) as T);
+    };
+    const scalars = rows<[string, string, number, number | null]>("scalars", "run_id, key, step, value");
+    const lists = rows<[string, string, number, string]>("lists", "run_id, key, step, value");
+    const histograms = rows<[string, string, number]>("histograms", "run_id, key, step");
+    const events = rows<[string, number | null, number, string, string]>("events", "run_id, step, wall_time, kind, message");
+    return {
+      reached,
+      changes: {
+        scalars,
+        lists: lists.map(([run, key, step, value]) => [run, key, step, JSON.parse(value)]),
+        histograms,
+        events: events.map(([run, step, wallTime, kind, message]) => ({ run, step, wallTime, kind, message })),
+      },
+    };
+  }
+
+  runStates(): RunStates {
+    return this.raw("SELECT id, status, ended_at, stop_requested, CASE WHEN parameters IS NOT NULL THEN 1 ELSE 0 END FROM runs ORDER BY id", []);
+  }
+}

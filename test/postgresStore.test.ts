@@ -1,0 +1,185 @@
+// The PostgreSQL run store's own guarantees (the ones both backends share run in store.test.ts):
+// its migrations match SQLite's, run once however many processes connect, bad URLs and foreign
+// databases are refused naming the URL (password redacted), crash marking judges only its own
+// machine's processes, and the CLI trains into it, lists it and serves it.
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { startDashboard } from "../src/dashboard/server.ts";
+import { MIGRATIONS, StoreOpenError } from "../src/store/database.ts";
+import { openRunStore } from "../src/store/openRunStore.ts";
+import { POSTGRES_MIGRATIONS } from "../src/store/postgres/migrations.ts";
+import { PASSWORD, PASSWORD_USER } from "./postgresCluster.ts";
+import { storeBackends } from "./storeBackends.ts";
+
+const postgres = storeBackends.find((backend) => backend.name === "PostgreSQL");
+if (!postgres) throw new Error("no PostgreSQL backend");
+const skip = postgres.skip;
+const folder = mkdtempSync(join(tmpdir(), "gradscope-postgres-store-"));
+const bin = fileURLToPath(new URL("../bin/gradscope.js", import.meta.url));
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", cwd: folder, env: { ...process.env, ...env } });
+
+test("every SQLite migration has its PostgreSQL dialect, so a schema version means the same tables in both", () => {
+  assert.equal(POSTGRES_MIGRATIONS.length, MIGRATIONS.length);
+});
+
+test("a wrong password, an unreachable server and a database that is not a gradscope store are refused naming the URL, its password redacted", { skip }, async () => {
+  const url = postgres.location("refusals");
+  const withPassword = (password: string) => url.replace("postgres@", `${PASSWORD_USER}:${password}@`);
+  assert.throws(
+    () => openRunStore(withPassword("wrong-pw")),
+    (error: Error) =>
+      error instanceof StoreOpenError &&
+      error.message.startsWith(`gradscope: cannot open the run store ${withPassword("***")}: cannot connect (`) &&
+      /password authentication failed for user "gradscope_tester"/.test(error.message) &&
+      !error.message.includes("wrong-pw"),
+  );
+  openRunStore(withPassword(PASSWORD)).close();
+  assert.throws(
+    () => openRunStore("postgres://nobody:pw@127.0.0.1:1/none"),
+    /^StoreOpenError: gradscope: cannot open the run store postgres:\/\/nobody:\*\*\*@127.0.0.1:1\/none: cannot connect \(connect ECONNREFUSED 127.0.0.1:1\); expected a PostgreSQL server/,
+  );
+  const foreign = postgres.location("foreign");
+  await postgres.sql(foreign, "CREATE TABLE invoices (id integer)");
+  assert.throws(
+    () => openRunStore(foreign),
+    /it is not a gradscope run store: its schema has tables \(invoices\) but no schema_version; expected an empty database or one gradscope created$/,
+  );
+  const empty = postgres.location("empty");
+  assert.throws(() => openRunStore(empty, { create: false }), /it has no gradscope run store yet/);
+  assert.deepEqual(await postgres.sql(empty, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"), [], "a command that only reads creates nothing");
+  const newer = postgres.location("newer");
+  openRunStore(newer).close();
+  await postgres.sql(newer, "UPDATE schema_version SET version = 99");
+  assert.throws(() => openRunStore(newer), new RegExp(`it has schema version 99; this gradscope understands up to ${MIGRATIONS.length}$`));
+});
+
+test("processes connecting to a fresh database at the same time migrate it once, and all of them succeed", { skip }, async () => {
+  const url = postgres.location("race");
+  const open = `import { openRunStore } from ${JSON.stringify(new URL("../src/store/openRunStore.ts", import.meta.url).href)};
+    const [url, at] = process.argv.slice(-2);
+    while (Date.now() < Number(at));
+    openRunStore(url).close();`;
+  const at = Date.now() + 4000;
+  const codes = await Promise.all(
+    Array.from({ length: 4 }, () => {
+      const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", open, url, String(at)], { stdio: ["ignore", "ignore", "pipe"] });
+      let stderr = "";
+      child.stderr.on("data", (chunk) => {
+        stderr += chunk;
+      });
+      return new Promise<string>((resolve) => child.on("close", (code) => resolve(`${code}${stderr}`)));
+    }),
+  );
+  assert.deepEqual(codes, ["0", "0", "0", "0"]);
+  assert.deepEqual(await postgres.sql(url, "SELECT version FROM schema_version"), [{ version: MIGRATIONS.length }]);
+});
+
+test("crash marking judges only this machine's processes: a running run of another host stays running", { skip }, async () => {
+  const url = postgres.location("hosts");
+  const store = openRunStore(url);
+  store.createRun({ id: "elsewhere", name: "elsewhere", config: {} });
+  store.close();
+  const dead = spawnSync(process.execPath, ["-e", "0"]).pid as number;
+  await postgres.sql(url, "UPDATE runs SET pid = ?, hostname = 'another-machine' WHERE id = 'elsewhere'", [dead]);
+  const again = openRunStore(url);
+  assert.equal(again.getRun("elsewhere").status, "running");
+  again.close();
+});
+
+test("gradscope train --store postgres://… records a spirals run that gradscope runs lists and the dashboard's API serves", { skip }, async () => {
+  const url = postgres.location("cli");
+  const config = join(folder, "spirals.yaml");
+  writeFileSync(
+    config,
+    `name: spirals
+model: { arch: mlp, hidden: [16], activation: tanh, classes: 2 }
+data: { source: spirals, samples: 400, batch_size: 20, validation: 0.1 }
+training: { epochs: 2, runs_dir: runs }
+optimizer: { name: sgd, lr: 0.3 }
+`,
+  );
+  const trained = cli(["train", "-q", "-c", config, "--store", url]);
+  assert.equal(trained.status, 0, trained.stderr);
+  const listed = cli(["runs", "--json", "--store", url]);
+  assert.equal(listed.status, 0, listed.stderr);
+  const [run] = JSON.parse(listed.stdout) as Array<{ id: string; status: string }>;
+  assert.equal(run.status, "completed");
+  assert.equal(JSON.parse(cli(["runs", "--json"], { GRADSCOPE_STORE_URL: url }).stdout)[0].id, run.id, "GRADSCOPE_STORE_URL names the store too");
+  const dashboard = await startDashboard({ store: url });
+  try {
+    const response = await fetch(new URL(`/api/runs/${run.id}/scalars?key=train/loss&buckets=1000`, dashboard.url));
+    assert.equal(response.status, 200);
+    const { "train/loss": loss } = (await response.json()) as { "train/loss": { steps: number[]; last: number[] } };
+    assert.equal(loss.steps.length, 36, "2 epochs of 18 batches");
+    assert.ok(loss.last.every((value) => Number.isFinite(value)));
+  } finally {
+    await dashboard.close();
+  }
+});
+
+test("a store URL that cannot be opened exits 2 before anything is created, naming the URL without its password", { skip }, () => {
+  const unreachable = "postgres://someone:hunter2@127.0.0.1:1/runs";
+  const config = join(folder, "unreachable.yaml");
+  writeFileSync(
+    config,
+    `model: { arch: mlp, hidden: [4], classes: 2 }
+data: { source: spirals, samples: 100, batch_size: 20 }
+training: { epochs: 1, runs_dir: unreachable-runs }
+optimizer: { name: sgd, lr: 0.1 }
+`,
+  );
+  for (const args of [
+    ["train", "-q", "-c", config, "--store", unreachable],
+    ["runs", "--store", unreachable],
+    ["export", "abc", "--format", "csv", "--store", unreachable],
+  ]) {
+    const result = cli(args);
+    assert.equal(result.status, 2, `${args[0]}: ${result.stderr}`);
+    assert.match(result.stderr, /cannot open the run store postgres:\/\/someone:\*\*\*@127.0.0.1:1\/runs: cannot connect/);
+    assert.doesNotMatch(result.stderr, /hunter2/);
+  }
+  assert.equal(existsSync(join(folder, "unreachable-runs")), false, "no run directory");
+});
+
+test("the PostgreSQL reader answers as the SQLite reader does over a long series: rollup blocks, partial ends, rewritten steps, lists and heatmaps", { skip }, () => {
+  const sqliteBackend = storeBackends.find((backend) => backend.name === "SQLite");
+  if (!sqliteBackend) throw new Error("no SQLite backend");
+  const stores = [openRunStore(sqliteBackend.location("parity")), openRunStore(postgres.location("parity"))];
+  let seed = 7;
+  const random = () => {
+    seed = (seed * 16807) % 2147483647;
+    return seed / 2147483647;
+  };
+  const values = Array.from({ length: 5000 }, (_, step) => (step % 97 === 0 ? null : Math.sin(step / 50) + random()));
+  for (const store of stores) {
+    store.createRun({ id: "long", name: "long", config: {} });
+    values.forEach((value, step) => {
+      store.log("long", "train/loss", step, value ?? Number.NaN);
+      if (step % 10 === 0) store.log("long", "quantities/GradNorm", step, [step, value ?? 0]);
+      if (step % 50 === 0) store.log("long", "quantities/GradHist1d", step, { hist: [step, 1], edges: [-step - 1, 0, step + 1] });
+    });
+    store.flush();
+    // A resume rewrites steps 3000-3199 with other values.
+    for (let step = 3000; step < 3200; step++) store.log("long", "train/loss", step, -values[step]! || 0);
+    store.flush();
+  }
+  const ranges = [{ buckets: 10 }, { buckets: 37 }, { from: 123, to: 4321, buckets: 20 }, { from: 3100, to: 3300, buckets: 7 }, { from: 10, to: 40, buckets: 100 }];
+  for (const range of ranges) {
+    const [expected, actual] = stores.map((store) => store.reader.scalarBuckets("long", "train/loss", range));
+    assert.deepEqual(actual, expected, JSON.stringify(range));
+    const [expectedLists, actualLists] = stores.map((store) => store.reader.listBuckets("long", "quantities/GradNorm", range));
+    assert.deepEqual(actualLists, expectedLists, JSON.stringify(range));
+    const [expectedRows, actualRows] = stores.map((store) => store.reader.heatmapRows("long", "quantities/GradHist1d", range));
+    assert.deepEqual(actualRows, expectedRows, JSON.stringify(range));
+  }
+  const [expectedDistribution, actualDistribution] = stores.map((store) => store.reader.valueDistribution("long", "train/loss", -1, 1, 9, 0.2));
+  assert.deepEqual(actualDistribution, expectedDistribution);
+  const [expectedKeys, actualKeys] = stores.map((store) => store.keys("long"));
+  assert.deepEqual(actualKeys, expectedKeys);
+  for (const store of stores) store.close();
+});
