@@ -85,7 +85,16 @@ export async function main(argv: string[]): Promise<number> {
     .action(
       async (
         overrides: string[],
-        opts: { config: string[]; resume?: string; printConfig?: boolean; quiet?: boolean; plugin: string[]; threads: string[]; backend: string[]; store?: string } & ServeOptions & {
+        opts: {
+          config: string[];
+          resume?: string;
+          printConfig?: boolean;
+          quiet?: boolean;
+          plugin: string[];
+          threads: string[];
+          backend: string[];
+          store?: string;
+        } & ServeOptions & {
             dashboard?: boolean;
           },
       ) => {

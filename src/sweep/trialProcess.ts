@@ -47,13 +47,7 @@ export async function runTrial(args: TrialArguments): Promise<number> {
     try {
       code = await trainCommand({
         configs: resume ? [] : [join(sweep.directory, BASE_FILE)],
-        overrides: resume
-          ? []
-          : [
-              ...parameterOverrides(trial.params),
-              `name=${trialRunName(sweep.name, trial.number)}`,
-              `engine.threads=${args.threads}`,
-            ],
+        overrides: resume ? [] : [...parameterOverrides(trial.params), `name=${trialRunName(sweep.name, trial.number)}`, `engine.threads=${args.threads}`],
         // The sweep's store, over GRADSCOPE_STORE_URL and the base config's store.url.
         store: args.storePath,
         resume,

@@ -40,7 +40,11 @@ export async function migrate(client: pg.Client, create: boolean): Promise<void>
 
 // The recorded version, or null when the database has no schema_version table.
 async function schemaVersion(client: pg.Client): Promise<number | null> {
-  const exists = (await client.query("SELECT to_regclass('schema_version') IS NOT NULL AS found")).rows[0].found as boolean;
+  // Read from the catalog under the statement's snapshot (as the table listing above is), not
+  // through to_regclass's name cache: a process that waited on the lock while another migrated
+  // must see the schema_version that the other committed.
+  const found = await client.query("SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_version') AS found");
+  const exists = found.rows[0].found as boolean;
   if (!exists) return null;
   const row = (await client.query("SELECT version FROM schema_version")).rows[0] as { version: number } | undefined;
   if (!row) throw new Error("its schema_version table is empty; expected the row gradscope writes");

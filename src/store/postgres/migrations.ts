@@ -69,6 +69,40 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
    CREATE UNIQUE INDEX histograms_by_key ON histograms (run_id, key, step);
    CREATE TRIGGER scalar_blocks_on_update AFTER UPDATE ON scalars REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION scalar_blocks_refresh();
    ALTER TABLE runs ADD COLUMN last_write double precision;`,
+  // Sweeps, their trials and the rung values of successive halving (src/store/sweeps.ts). Sweeps
+  // run on SQLite stores for now; the tables are here so that a version means the same schema.
+  `CREATE TABLE sweeps (
+     id text COLLATE "C" PRIMARY KEY,
+     name text NOT NULL,
+     spec text NOT NULL,
+     base text NOT NULL,
+     status text NOT NULL,
+     directory text NOT NULL,
+     created_at double precision NOT NULL,
+     ended_at double precision
+   );
+   CREATE TABLE trials (
+     sweep_id text COLLATE "C" NOT NULL,
+     number integer NOT NULL,
+     params text NOT NULL,
+     status text NOT NULL,
+     attempts integer NOT NULL DEFAULT 0,
+     run_id text COLLATE "C",
+     directory text,
+     metric double precision,
+     stopped_by text,
+     steps bigint,
+     planned_steps bigint,
+     message text,
+     created_at double precision NOT NULL,
+     ended_at double precision,
+     PRIMARY KEY (sweep_id, number)
+   );
+   CREATE INDEX trials_by_run ON trials (run_id);
+   CREATE TABLE trial_rungs (
+     sweep_id text COLLATE "C" NOT NULL, rung integer NOT NULL, trial integer NOT NULL, value double precision,
+     PRIMARY KEY (sweep_id, rung, trial)
+   );`,
 ];
 
 /** The advisory lock key under which one process at a time migrates a database ("gradscop" in ASCII). */
