@@ -1,4 +1,5 @@
 import type Database from "better-sqlite3";
+import { type Extremes, mergeBucketParts } from "./bucketParts.ts";
 import { SCALAR_BLOCK_STEPS } from "./database.ts";
 import type { BucketedSeries, Changes, Cursor, HeatmapRows, HistogramAtStep, ListSeries, RunReader, RunStates, StepRange, ValueDistribution } from "./runReader.ts";
 import { keyRange } from "./seriesKeys.ts";
@@ -21,11 +22,6 @@ const bucketOf = "CAST(((step - @lo) * @buckets) / (@hi - @lo + 1) AS INTEGER)";
 // Whole rollup blocks per bucket from which the blocks answer: below it the grouped scan reads at
 // most this many blocks' rows per bucket, and its buckets keep exact equal step widths.
 const MIN_BLOCKS_PER_BUCKET = 2;
-
-const lesser = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.min(a, b));
-const greater = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.max(a, b));
-
-type Extremes = [min: number | null, max: number | null, lastStep: number, lastValue: number | null];
 
 /**
  * The reader API over a SQLite run store's connection (see database.ts for the schema). Each
@@ -145,26 +141,7 @@ export class SqliteRunReader implements RunReader {
       ...rows.map(([block, ...extremes]): [number, Extremes] => [Math.floor(((block - first) * buckets) / blocks), extremes]),
       [buckets - 1, edge((last + 1) * SCALAR_BLOCK_STEPS, hi)],
     ];
-    const out: BucketedSeries = { steps: [], last: [], min: [], max: [] };
-    let bucket = -1;
-    for (const [index, extremes] of parts) {
-      if (!extremes) continue;
-      const [min, max, lastStep, lastValue] = extremes;
-      const at = out.steps.length - 1;
-      if (index === bucket) {
-        out.min[at] = lesser(out.min[at], min);
-        out.max[at] = greater(out.max[at], max);
-        out.steps[at] = lastStep;
-        out.last[at] = lastValue;
-        continue;
-      }
-      bucket = index;
-      out.steps.push(lastStep);
-      out.last.push(lastValue);
-      out.min.push(min);
-      out.max.push(max);
-    }
-    return out;
+    return mergeBucketParts(parts);
   }
 
   listBuckets(runId: string, key: string, range: StepRange): ListSeries {

@@ -1,3 +1,4 @@
+import { type Extremes, mergeBucketParts } from "../bucketParts.ts";
 import { SCALAR_BLOCK_STEPS } from "../database.ts";
 import type { BucketedSeries, Changes, Cursor, HeatmapRows, HistogramAtStep, ListSeries, RunReader, RunStates, StepRange, ValueDistribution } from "../runReader.ts";
 import { keyRange } from "../seriesKeys.ts";
@@ -19,11 +20,6 @@ const eachBucket = "generate_series(0::bigint, $5::bigint - 1) AS b";
 
 // See sqliteRunReader.ts: below this many whole rollup blocks per bucket the rows answer.
 const MIN_BLOCKS_PER_BUCKET = 2;
-
-const lesser = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.min(a, b));
-const greater = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.max(a, b));
-
-type Extremes = [min: number | null, max: number | null, lastStep: number, lastValue: number | null];
 
 /**
  * The reader API over a PostgreSQL run store (migrations.ts holds the schema): the queries of
@@ -121,26 +117,7 @@ export class PostgresRunReader implements RunReader {
       ...rows.map(([bucket, ...extremes]): [number, Extremes] => [bucket, extremes]),
       [buckets - 1, present(tail)],
     ];
-    const out: BucketedSeries = { steps: [], last: [], min: [], max: [] };
-    let bucket = -1;
-    for (const [index, extremes] of parts) {
-      if (!extremes) continue;
-      const [min, max, lastStep, lastValue] = extremes;
-      const at = out.steps.length - 1;
-      if (index === bucket) {
-        out.min[at] = lesser(out.min[at], min);
-        out.max[at] = greater(out.max[at], max);
-        out.steps[at] = lastStep;
-        out.last[at] = lastValue;
-        continue;
-      }
-      bucket = index;
-      out.steps.push(lastStep);
-      out.last.push(lastValue);
-      out.min.push(min);
-      out.max.push(max);
-    }
-    return out;
+    return mergeBucketParts(parts);
   }
 
   listBuckets(runId: string, key: string, range: StepRange): ListSeries {
