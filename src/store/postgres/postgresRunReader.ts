@@ -1,4 +1,5 @@
 import { type Extremes, mergeBucketParts } from "../bucketParts.ts";
+import { changesFrom } from "../changeRows.ts";
 import { SCALAR_BLOCK_STEPS } from "../database.ts";
 import type { BucketedSeries, Changes, Cursor, HeatmapRows, HistogramAtStep, ListSeries, RunReader, RunStates, StepRange, ValueDistribution } from "../runReader.ts";
 import { keyRange } from "../seriesKeys.ts";
@@ -199,19 +200,8 @@ export class PostgresRunReader implements RunReader {
       if (found.length === limit) reached[table] = found[found.length - 1][0];
       return found.map((row) => row.slice(1) as T);
     };
-    const scalars = rows<[string, string, number, number | null]>("scalars", "run_id, key, step, value");
-    const lists = rows<[string, string, number, string]>("lists", "run_id, key, step, value");
-    const histograms = rows<[string, string, number]>("histograms", "run_id, key, step");
-    const events = rows<[string, number | null, number, string, string]>("events", "run_id, step, wall_time, kind, message");
-    return {
-      reached,
-      changes: {
-        scalars,
-        lists: lists.map(([run, key, step, value]) => [run, key, step, JSON.parse(value)]),
-        histograms,
-        events: events.map(([run, step, wallTime, kind, message]) => ({ run, step, wallTime, kind, message })),
-      },
-    };
+    const changes = changesFrom(rows);
+    return { reached, changes };
   }
 
   runStates(): RunStates {
