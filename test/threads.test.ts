@@ -12,11 +12,12 @@ import { backward, noGrad } from "../src/engine/autograd.ts";
 import { setBackend } from "../src/engine/backend.ts";
 import { ones, parameter, tensor, zeros } from "../src/engine/creation.ts";
 import { histogram1d } from "../src/engine/extensions/histograms.ts";
+import { backwardWithExtensions } from "../src/engine/extensions/index.ts";
 import { RankOneLinear } from "../src/engine/extensions/linearClosedForms.ts";
 import { rankOneHistogram1d, rankOneHistogram2d, tensorHistogram1d, tensorHistogram2d } from "../src/engine/extensions/linearHistogram.ts";
 import { MIN_CHANNEL_ELEMENTS_PER_THREAD } from "../src/engine/kernels/channels.ts";
 import { MIN_ELEMENTWISE_PER_THREAD, MIN_UPDATE_ELEMENTS_PER_THREAD } from "../src/engine/kernels/elementwise.ts";
-import { type GemmArgs, gemm, gemmRowsOfB, gramLower, MIN_GEMM_WORK_PER_THREAD, sparseDenseProduct } from "../src/engine/kernels/gemm.ts";
+import { type GemmArgs, gemm, gemmRowsOfB, gramLower, gramLowerInBackground, MIN_GEMM_WORK_PER_THREAD, sparseDenseProduct } from "../src/engine/kernels/gemm.ts";
 import { engineMemory } from "../src/engine/memory.ts";
 import { batchNorm } from "../src/engine/ops/batchnorm.ts";
 import { add, div, mul, sub } from "../src/engine/ops/binary.ts";
@@ -427,6 +428,88 @@ test("a kernel that traps on a worker throws on the calling thread, and the pool
     c.dispose();
   });
   setThreads(before);
+});
+
+test("background Grams equal gramLower's at 1, 2 and 4 threads, including more tasks than the ring holds", () => {
+  scope(() => {
+    const [rows, length] = [130, 517];
+    const x = tensor(randomValues(rows * length, 9), [rows, length]);
+    const lowerTriangle = (c: Tensor) =>
+      Buffer.from(
+        Float32Array.from({ length: (rows * (rows + 1)) / 2 }, (_, index) => {
+          const i = Math.floor((Math.sqrt(8 * index + 1) - 1) / 2);
+          return c.data[i * rows + (index - (i * (i + 1)) / 2)];
+        }).buffer,
+      );
+    const c = new Tensor([rows, rows]);
+    gramLower(x.ptr, rows, length, c.ptr);
+    const expected = lowerTriangle(c);
+    // 100 Grams at once: more tasks than the ring's 64 places, so posting waits for earlier ones.
+    const outputs = Array.from({ length: 100 }, () => new Tensor([rows, rows]));
+    for (const threads of threadCounts) {
+      const before = threadCount();
+      setThreads(threads);
+      try {
+        for (const out of outputs) out.data.fill(Number.NaN);
+        const started = outputs.map((out) => gramLowerInBackground(x.ptr, rows, length, out.ptr));
+        for (const tasks of started) tasks.join();
+      } finally {
+        setThreads(before);
+      }
+      for (const out of outputs) assert.ok(lowerTriangle(out).equals(expected), `background Gram at ${threads} threads`);
+    }
+  });
+});
+
+test("a background task that traps throws where it is joined, and the pool keeps working", () => {
+  const before = threadCount();
+  setThreads(2);
+  try {
+    scope(() => {
+      const [rows, length] = [64, 300];
+      const x = tensor(randomValues(rows * length, 10), [rows, length]);
+      const outside = engineMemory.memory.buffer.byteLength;
+      // The product's rows lie past the memory's end: whichever thread runs a panel traps.
+      const failing = gramLowerInBackground(x.ptr, rows, length, outside - 64);
+      assert.throws(() => failing.join(), /out of bounds/);
+      const c = new Tensor([rows, rows]);
+      gramLowerInBackground(x.ptr, rows, length, c.ptr).join();
+      assert.ok(c.data[rows * rows - 1] > 0, "the last diagonal entry is a squared norm");
+    });
+  } finally {
+    setThreads(before);
+  }
+});
+
+test("per-sample statistics are bit-identical at 1, 2 and 4 threads with the input Grams in the background", () => {
+  scope(() => {
+    const { model } = buildModel({ layers: [{ type: "linear", out: 96 }, { type: "relu" }, { type: "linear", out: 40 }, { type: "relu" }, { type: "linear", out: 10 }] }, [300], 0);
+    const inputs = tensor(randomValues(128 * 300, 11), [128, 300]);
+    const labels = tensor(
+      Array.from({ length: 128 }, (_, i) => i % 10),
+      [128],
+      "int32",
+    );
+    const results = threadCounts.map((threads) => {
+      const before = threadCount();
+      setThreads(threads);
+      try {
+        model.zeroGrad();
+        const statistics = backwardWithExtensions(mean(crossEntropy(model.forward(inputs), labels)), { batchL2: true, batchDot: true, meanProjections: true });
+        return model.parameters().flatMap((p) => {
+          const stats = statistics.get(p);
+          return [stats?.batchL2, stats?.batchDot, stats?.meanProjections].map((values) => Buffer.from((values as Float64Array).slice().buffer));
+        });
+      } finally {
+        setThreads(before);
+      }
+    });
+    for (const [t, buffers] of results.entries()) {
+      for (const [i, bytes] of buffers.entries()) assert.ok(bytes.equals(results[0][i]), `statistic ${i} at ${threadCounts[t]} threads`);
+    }
+    model.zeroGrad();
+    model.dispose();
+  });
 });
 
 test("the thread count is validated where it is set: setThreads, GRADSCOPE_THREADS, engine.threads and --threads", async () => {

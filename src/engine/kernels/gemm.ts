@@ -2,7 +2,7 @@ import { activeNativeBlas } from "../backend.ts";
 import { engineMemory } from "../memory.ts";
 import { partsFor, splitRange } from "../threads/partition.ts";
 import type { KernelCall } from "../threads/pool.ts";
-import { runParallel } from "../threads/settings.ts";
+import { type BackgroundTasks, runInBackground, runParallel, threadCount } from "../threads/settings.ts";
 
 /** Arguments of a GEMM on engine-memory byte offsets: C = alpha·op(A)·op(B) + beta·C. */
 export interface GemmArgs {
@@ -152,16 +152,50 @@ export function gramLower(x: number, rows: number, length: number, c: number): v
     engineMemory.kernels.gramLower(x, rows, length, c, engineMemory.workspace(workspaceBytes));
     return;
   }
-  // Row panels of equal area under the diagonal: panel t ends at rows·sqrt((t+1)/parts).
-  const ends = Array.from({ length: parts }, (_, part) => Math.min(rows, Math.ceil((rows * Math.sqrt((part + 1) / parts)) / TILE_ROWS) * TILE_ROWS));
-  const calls: KernelCall[] = [];
+  const calls = gramPanels(x, rows, length, c, parts).map((args, part): KernelCall => {
+    args[GRAM_WORK_ARG] = engineMemory.workspace(workspaceBytes, part);
+    return { kernel: "gramLowerRows", args };
+  });
+  runParallel(calls);
+}
+
+// gramLowerRows's arguments, the workspace (at GRAM_WORK_ARG) still to fill, for `parts` row panels of equal area
+// under the diagonal: panel t ends at rows·sqrt((t+1)/parts).
+const GRAM_WORK_ARG = 4;
+
+function gramPanels(x: number, rows: number, length: number, c: number, parts: number): number[][] {
+  const panels: number[][] = [];
   let start = 0;
-  for (const end of ends) {
+  for (let part = 0; part < parts; part++) {
+    const end = Math.min(rows, Math.ceil((rows * Math.sqrt((part + 1) / parts)) / TILE_ROWS) * TILE_ROWS);
     if (end <= start) continue;
-    calls.push({ kernel: "gramLowerRows", args: [x, rows, length, c, engineMemory.workspace(workspaceBytes, calls.length), start, end] });
+    panels.push([x, rows, length, c, -1, start, end]);
     start = end;
   }
-  runParallel(calls);
+  return panels;
+}
+
+// A background task's multiply-adds: each panel packs its share of X again, so tasks are few and
+// large; a worker busy with one does not hold up the calls of the pass in progress, which the
+// calling thread then takes itself.
+const BACKGROUND_TASK_WORK = 2 ** 21;
+
+/**
+ * gramLower as background tasks (threads/settings.ts runInBackground) of row panels: C may be
+ * read once the returned tasks are joined, and X must stay unchanged until then. With one
+ * thread, or on the native backend, the product is computed now.
+ */
+export function gramLowerInBackground(x: number, rows: number, length: number, c: number): BackgroundTasks {
+  if (threadCount() === 1 || activeNativeBlas()) {
+    gramLower(x, rows, length, c);
+    return runInBackground([]);
+  }
+  const parts = Math.max(1, Math.min(rows / TILE_ROWS, Math.round((rows * rows * length) / 2 / BACKGROUND_TASK_WORK)));
+  return runInBackground(
+    gramPanels(x, rows, length, c, parts).map((args) => ({ kernel: "gramLowerRows", args })),
+    GRAM_WORK_ARG,
+    workspaceBytes,
+  );
 }
 
 // A's nonzeros are not known before the kernel runs, so the split goes by the dense product's

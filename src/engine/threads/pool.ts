@@ -3,32 +3,45 @@ import { engineMemory } from "../memory.ts";
 import type { WasmKernels } from "../wasm.ts";
 import { workerSource } from "./workerSource.ts";
 
-/** One thread's share of a parallel kernel call: the kernel export and its arguments. */
+/** One share of a parallel kernel call: the kernel export and its arguments. */
 export interface KernelCall {
   kernel: keyof WasmKernels;
   args: number[];
 }
 
-// The control block, in int32s. Each worker's slot (index 1..) has a cache line of its own so
-// that one worker's writes do not invalidate another's line; the header is slot 0.
+// The shared control block, in int32s, then two tables of entries (a round's calls, and the
+// ring of background tasks) with their arguments in float64 tables beside them. Fields that
+// different threads write often have cache lines (16 int32s) of their own, so that a worker
+// spinning on the generation does not slow the calling thread's writes of the others.
 const layout = {
-  pending: 0, // calls handed to workers that have not finished
-  ready: 1, // workers that have instantiated the kernels
-  startFailed: 2,
-  slotInts: 16,
-  // within a slot:
-  generation: 0, // bumped by the calling thread to hand the worker a call
-  kernel: 1,
-  argc: 2,
-  failed: 3,
-  claim: 4, // 0 while a call is unclaimed; the worker or the calling thread sets 1 to run it
+  ready: 0, // workers that have instantiated the kernels
+  startFailed: 1,
+  generation: 16, // bumped whenever calls or tasks are posted; sleeping workers wait on it
+  active: 17, // the threads that take calls and tasks now (workers of higher slots stay idle)
+  callNext: 32, // the round's next call to claim
+  callCount: 33, // the round's calls
+  pending: 48, // calls of the round in progress that have not finished
+  backgroundHead: 64, // background tasks claimed so far (the next to claim)
+  backgroundTail: 65, // background tasks posted so far
+  headerInts: 80,
+  maxCalls: 64,
+  // The ring of background tasks: task t lives at entry t % backgroundCapacity.
+  backgroundCapacity: 64,
   maxArgs: 24,
+  // An entry, in int32s:
+  entryInts: 4,
+  kernel: 0,
+  argc: 1,
+  state: 2, // 0 while waiting or running, 1 done, 2 failed
+  workArg: 3, // the argument the running thread replaces with its background workspace, or -1
 };
 // Spinning this long on the control block before sleeping in Atomics.wait answers a call that
 // follows soon (the next op of a training step) without a futex wake-up, at the price of a
 // tenth of a millisecond of a core when none follows. Timed, not counted: one Atomics.load costs
 // 1 to 40 ns depending on whether V8 has optimized the loop yet.
 const SPIN_MS = 0.1;
+// Background workspaces are engine workspaces from this index on, one per thread.
+const BACKGROUND_WORKSPACE = 1024;
 const START_TIMEOUT_MS = 30000;
 
 const kernelNames = Object.keys(engineMemory.kernels).filter((name) => typeof (engineMemory.kernels as unknown as Record<string, unknown>)[name] === "function") as Array<
@@ -36,25 +49,54 @@ const kernelNames = Object.keys(engineMemory.kernels).filter((name) => typeof (e
 >;
 const kernelIndex = new Map(kernelNames.map((name, index) => [name, index]));
 
+/** The shared buffers of a pool, as the workers receive them. */
+interface PoolBuffers {
+  control: SharedArrayBuffer;
+  calls: SharedArrayBuffer;
+  callArgs: SharedArrayBuffer;
+  tasks: SharedArrayBuffer;
+  taskArgs: SharedArrayBuffer;
+  workspaces: SharedArrayBuffer;
+}
+
 /**
- * Worker threads running the engine's kernels on its shared memory. The calling thread hands
- * each worker a call through its slot of a shared control block (Atomics, no messages), runs the
- * first call itself, then any call no worker has claimed yet, and waits until every claimed
- * call has counted down. Workers are unref'd: an idle pool never keeps the process alive.
+ * Worker threads running the engine's kernels on its shared memory, through a shared control
+ * block (Atomics, no messages). A round of calls is claimed call by call, by the calling thread
+ * and the workers alike, so a thread that comes late takes fewer; between rounds, idle workers
+ * take background tasks, posted in advance for work needed only later. Workers are unref'd: an
+ * idle pool never keeps the process alive.
  */
 export class ThreadPool {
   private readonly workers: Worker[] = [];
   private readonly ints: Int32Array;
-  private readonly args: Float64Array;
+  private readonly calls: Int32Array;
+  private readonly callArgs: Float64Array;
+  private readonly tasks: Int32Array;
+  private readonly taskArgs: Float64Array;
+  // Each thread's workspace for background tasks (index 0: the calling thread's), byte offsets.
+  private readonly backgroundWorkspaces: Float64Array;
+  private backgroundWorkspaceBytes = 0;
+  // Background tasks before this one are known to be done.
+  private joined = 0;
 
   /** Starts `threads - 1` workers (the calling thread is the first) and waits until they are ready. */
   constructor(readonly threads: number) {
-    const control = new SharedArrayBuffer(threads * layout.slotInts * 4);
-    const argsBuffer = new SharedArrayBuffer(threads * layout.maxArgs * 8);
-    this.ints = new Int32Array(control);
-    this.args = new Float64Array(argsBuffer);
+    const buffers: PoolBuffers = {
+      control: new SharedArrayBuffer(layout.headerInts * 4),
+      calls: new SharedArrayBuffer(layout.maxCalls * layout.entryInts * 4),
+      callArgs: new SharedArrayBuffer(layout.maxCalls * layout.maxArgs * 8),
+      tasks: new SharedArrayBuffer(layout.backgroundCapacity * layout.entryInts * 4),
+      taskArgs: new SharedArrayBuffer(layout.backgroundCapacity * layout.maxArgs * 8),
+      workspaces: new SharedArrayBuffer(threads * 8),
+    };
+    this.ints = new Int32Array(buffers.control);
+    this.calls = new Int32Array(buffers.calls);
+    this.callArgs = new Float64Array(buffers.callArgs);
+    this.tasks = new Int32Array(buffers.tasks);
+    this.taskArgs = new Float64Array(buffers.taskArgs);
+    this.backgroundWorkspaces = new Float64Array(buffers.workspaces);
     for (let slot = 1; slot < threads; slot++) {
-      const workerData = { module: engineMemory.module, memory: engineMemory.memory, control, argsBuffer, slot, names: kernelNames, spinMs: SPIN_MS, layout };
+      const workerData = { module: engineMemory.module, memory: engineMemory.memory, buffers, slot, names: kernelNames, spinMs: SPIN_MS, layout };
       // execArgv: [] keeps the parent's loaders (tsx) out of a worker that needs none.
       const worker = new Worker(workerSource, { eval: true, workerData, execArgv: [] });
       worker.unref();
@@ -81,50 +123,140 @@ export class ThreadPool {
     );
   }
 
-  /** Runs calls[0] on the calling thread and calls[i] on worker i, and returns when all are done. */
-  run(calls: KernelCall[]): void {
-    if (calls.length > this.threads) throw new RangeError(`gradscope: ${calls.length} parallel calls for a pool of ${this.threads} threads`);
-    for (const { kernel, args: values } of calls) {
-      if (values.length > layout.maxArgs) throw new RangeError(`gradscope: ${kernel} takes ${values.length} arguments; a worker's slot holds ${layout.maxArgs}`);
-    }
-    const { ints, args } = this;
-    Atomics.store(ints, layout.pending, calls.length - 1);
-    for (let slot = 1; slot < calls.length; slot++) {
-      const { kernel, args: values } = calls[slot];
-      const base = slot * layout.slotInts;
-      args.set(values, slot * layout.maxArgs);
-      ints[base + layout.kernel] = kernelIndex.get(kernel) as number;
-      ints[base + layout.argc] = values.length;
-      ints[base + layout.failed] = 0;
-      Atomics.store(ints, base + layout.claim, 0);
-      Atomics.add(ints, base + layout.generation, 1);
-      Atomics.notify(ints, base + layout.generation);
-    }
-    // A failing call must not return before the workers are done with this round's slots.
+  /**
+   * Runs the calls, each on whichever of the first `threads` threads claims it first (the
+   * calling thread claims too), and returns when all are done. Calls write disjoint outputs with workspaces of their own and
+   * compute them the same way on any thread, so who runs a call never changes a bit.
+   */
+  run(calls: KernelCall[], threads = this.threads): void {
+    if (calls.length > layout.maxCalls) throw new RangeError(`gradscope: ${calls.length} parallel calls; a round holds ${layout.maxCalls}`);
+    const { ints } = this;
+    Atomics.store(ints, layout.active, threads);
+    // No call can be claimed while the round is written: count 0 first, then next, then count.
+    Atomics.store(ints, layout.callCount, 0);
+    for (const [index, call] of calls.entries()) this.write(this.calls, this.callArgs, index, call, -1);
+    Atomics.store(ints, layout.pending, calls.length);
+    Atomics.store(ints, layout.callNext, 0);
+    Atomics.store(ints, layout.callCount, calls.length);
+    this.wakeWorkers();
+    // A failing call must not return before the workers are done with this round's entries.
     let failure: unknown;
-    try {
-      callKernel(calls[0]);
-      // A worker the OS has not scheduled yet (a busy machine) would hold up the join: its call
-      // is run here instead. Parts write disjoint outputs with their own workspaces and compute
-      // them the same way on any thread, so who runs a part never changes a bit.
-      for (let slot = 1; slot < calls.length; slot++) {
-        if (Atomics.compareExchange(ints, slot * layout.slotInts + layout.claim, 0, 1) !== 0) continue;
-        Atomics.sub(ints, layout.pending, 1);
-        callKernel(calls[slot]);
+    for (let index = this.claim(layout.callNext, layout.callCount); index >= 0; index = this.claim(layout.callNext, layout.callCount)) {
+      if (failure === undefined) {
+        try {
+          callKernel(calls[index]);
+        } catch (error) {
+          failure = error;
+        }
       }
-    } catch (error) {
-      failure = error;
-      for (let slot = 1; slot < calls.length; slot++) {
-        if (Atomics.compareExchange(ints, slot * layout.slotInts + layout.claim, 0, 1) === 0) Atomics.sub(ints, layout.pending, 1);
-      }
+      Atomics.sub(ints, layout.pending, 1);
     }
     this.awaitWorkers();
     if (failure !== undefined) throw failure;
-    for (let slot = 1; slot < calls.length; slot++) {
+    for (let index = 0; index < calls.length; index++) {
       // A kernel fails the same way on any thread (a trap is deterministic): repeat the call
       // here to throw its own error.
-      if (ints[slot * layout.slotInts + layout.failed] !== 0) callKernel(calls[slot]);
+      if (this.calls[index * layout.entryInts + layout.state] === 2) callKernel(calls[index]);
     }
+  }
+
+  /**
+   * Posts calls as background tasks, which idle workers take between rounds of `run` (and
+   * `join` runs whatever is left on the calling thread), and returns the number of tasks posted
+   * so far: `join` it before reading their outputs. Until then their inputs and outputs must
+   * stay allocated and unchanged. A task's argument `workArg` (when >= 0) is replaced by the
+   * running thread's own workspace of `workspaceBytes`, so that no two tasks, nor a task and a
+   * call of `run`, ever share one. Only the first `threads` threads take tasks.
+   */
+  post(calls: KernelCall[], workArg = -1, workspaceBytes = 0, threads = this.threads): number {
+    const { ints } = this;
+    Atomics.store(ints, layout.active, threads);
+    if (workspaceBytes > this.backgroundWorkspaceBytes) {
+      // Moving the workspaces waits for every task that may be using them.
+      this.join(Atomics.load(ints, layout.backgroundTail));
+      for (let thread = 0; thread < this.threads; thread++) this.backgroundWorkspaces[thread] = engineMemory.workspace(workspaceBytes, BACKGROUND_WORKSPACE + thread);
+      this.backgroundWorkspaceBytes = workspaceBytes;
+    }
+    let tail = Atomics.load(ints, layout.backgroundTail);
+    for (const call of calls) {
+      // The ring's entry is free once the task posted a ring ago is done.
+      if (tail >= layout.backgroundCapacity) this.join(tail - layout.backgroundCapacity + 1);
+      this.write(this.tasks, this.taskArgs, tail % layout.backgroundCapacity, call, workArg);
+      Atomics.store(ints, layout.backgroundTail, ++tail);
+    }
+    this.wakeWorkers();
+    return tail;
+  }
+
+  /** Returns when the background tasks posted before `end` are done, running any not yet taken. */
+  join(end: number): void {
+    const { tasks } = this;
+    let failure: unknown;
+    for (let task = this.claim(layout.backgroundHead, layout.backgroundTail, end); task >= 0; task = this.claim(layout.backgroundHead, layout.backgroundTail, end)) {
+      try {
+        this.runTask(task);
+      } catch (error) {
+        failure ??= error;
+      }
+    }
+    for (let task = this.joined; task < end; task++) {
+      const state = (task % layout.backgroundCapacity) * layout.entryInts + layout.state;
+      while (Atomics.load(tasks, state) === 0) Atomics.wait(tasks, state, 0);
+      // As in run: a task that failed on a worker is repeated here to throw its error.
+      if (failure === undefined && tasks[state] === 2) {
+        try {
+          this.runTask(task);
+        } catch (error) {
+          failure = error;
+        }
+      }
+    }
+    this.joined = Math.max(this.joined, end);
+    if (failure !== undefined) throw failure;
+  }
+
+  /** Stops the workers, once every background task is done. */
+  close(): void {
+    this.join(Atomics.load(this.ints, layout.backgroundTail));
+    for (const worker of this.workers) void worker.terminate();
+  }
+
+  private write(entries: Int32Array, args: Float64Array, at: number, { kernel, args: values }: KernelCall, workArg: number): void {
+    if (values.length > layout.maxArgs) throw new RangeError(`gradscope: ${kernel} takes ${values.length} arguments; an entry holds ${layout.maxArgs}`);
+    args.set(values, at * layout.maxArgs);
+    const entry = at * layout.entryInts;
+    entries[entry + layout.kernel] = kernelIndex.get(kernel) as number;
+    entries[entry + layout.argc] = values.length;
+    entries[entry + layout.workArg] = workArg;
+    Atomics.store(entries, entry + layout.state, 0);
+  }
+
+  // Claims the next of the entries counted by `next` below `count` (and below `end`), or -1.
+  private claim(next: number, count: number, end = Number.POSITIVE_INFINITY): number {
+    const { ints } = this;
+    for (;;) {
+      const index = Atomics.load(ints, next);
+      if (index >= Math.min(end, Atomics.load(ints, count))) return -1;
+      if (Atomics.compareExchange(ints, next, index, index + 1) === index) return index;
+    }
+  }
+
+  private runTask(task: number): void {
+    const at = task % layout.backgroundCapacity;
+    const entry = at * layout.entryInts;
+    const values = Array.from(this.taskArgs.subarray(at * layout.maxArgs, at * layout.maxArgs + this.tasks[entry + layout.argc]));
+    const workArg = this.tasks[entry + layout.workArg];
+    if (workArg >= 0) values[workArg] = this.backgroundWorkspaces[0];
+    try {
+      callKernel({ kernel: kernelNames[this.tasks[entry + layout.kernel]], args: values });
+    } finally {
+      Atomics.store(this.tasks, entry + layout.state, 1);
+    }
+  }
+
+  private wakeWorkers(): void {
+    Atomics.add(this.ints, layout.generation, 1);
+    Atomics.notify(this.ints, layout.generation);
   }
 
   private awaitWorkers(): void {
@@ -136,11 +268,6 @@ export class ThreadPool {
       if (pending === 0) return;
       Atomics.wait(ints, layout.pending, pending);
     }
-  }
-
-  /** Stops the workers. */
-  close(): void {
-    for (const worker of this.workers) void worker.terminate();
   }
 }
 
