@@ -155,3 +155,28 @@ export function maxAxis(x: usize, outer: i32, length: i32, inner: i32, out: usiz
     }
   }
 }
+
+/** The reductions reduceChunks can run, by number. */
+const SQUARED_DISTANCE = 0;
+const DOT_PRODUCT = 1;
+const QUOTIENT_SUM = 2;
+
+/**
+ * One of the float64 reductions above (0 squaredDistance, 1 dotProduct, 2 quotientSum) of each
+ * `chunk`-element chunk c in [firstChunk, endChunk) of x (and y), into out[c] as float64: fixed
+ * chunks that any thread may take, added in order by the caller.
+ */
+export function reduceChunks(op: i32, n: i32, x: usize, y: usize, epsilon: f64, chunk: i32, firstChunk: i32, endChunk: i32, out: usize): void {
+  for (let c = firstChunk; c < endChunk; c++) {
+    const start = c * chunk;
+    const length = min(chunk, n - start);
+    const offset = <usize>start << 2;
+    const xc = x + offset;
+    const yc = y ? y + offset : 0;
+    let value: f64 = 0;
+    if (op == SQUARED_DISTANCE) value = squaredDistance(length, xc, yc);
+    else if (op == DOT_PRODUCT) value = dotProduct(length, xc, yc);
+    else if (op == QUOTIENT_SUM) value = quotientSum(length, xc, yc, epsilon);
+    store<f64>(out + (<usize>c << 3), value);
+  }
+}

@@ -18,6 +18,7 @@ import { rankOneHistogram1d, rankOneHistogram2d, tensorHistogram1d, tensorHistog
 import { MIN_CHANNEL_ELEMENTS_PER_THREAD } from "../src/engine/kernels/channels.ts";
 import { MIN_ELEMENTWISE_PER_THREAD, MIN_UPDATE_ELEMENTS_PER_THREAD } from "../src/engine/kernels/elementwise.ts";
 import { type GemmArgs, gemm, gemmRowsOfB, gramLower, gramLowerInBackground, MIN_GEMM_WORK_PER_THREAD, sparseDenseProduct } from "../src/engine/kernels/gemm.ts";
+import { dotProduct, elementSum, MIN_REDUCTION_PER_THREAD, quotientSum, squaredDistance, squaredNorm } from "../src/engine/kernels/reductions.ts";
 import { engineMemory } from "../src/engine/memory.ts";
 import { batchNorm } from "../src/engine/ops/batchnorm.ts";
 import { add, div, mul, sub } from "../src/engine/ops/binary.ts";
@@ -509,6 +510,34 @@ test("per-sample statistics are bit-identical at 1, 2 and 4 threads with the inp
     }
     model.zeroGrad();
     model.dispose();
+  });
+});
+
+test("float64 reductions (squared distance, dot product, quotient sum) are bit-identical at 1, 2 and 4 threads", () => {
+  scope(() => {
+    // Past four threads' worth, and not a whole number of chunks.
+    const n = 4 * MIN_REDUCTION_PER_THREAD + 12345;
+    const x = tensor(randomValues(n, 12), [n]);
+    const y = tensor(
+      randomValues(n, 13).map((v) => Math.abs(v) + 0.5),
+      [n],
+    );
+    const reductions: Array<[string, () => number]> = [
+      ["squaredDistance", () => squaredDistance(x, y)],
+      ["squaredNorm", () => squaredNorm(x)],
+      ["dotProduct", () => dotProduct(x, y)],
+      ["quotientSum", () => quotientSum(x, y, 1e-8)],
+      ["elementSum", () => elementSum(x)],
+    ];
+    for (const [name, reduce] of reductions) {
+      const before = threadCount();
+      const values = threadCounts.map((threads) => {
+        setThreads(threads);
+        return reduce();
+      });
+      setThreads(before);
+      for (const [i, value] of values.entries()) assert.equal(Object.is(value, values[0]), true, `${name} at ${threadCounts[i]} threads: ${value} vs ${values[0]}`);
+    }
   });
 });
 

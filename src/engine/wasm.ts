@@ -83,6 +83,18 @@ export interface WasmKernels {
   squaredDistance(n: number, x: number, y: number): number;
   dotProduct(n: number, x: number, y: number): number;
   quotientSum(n: number, x: number, y: number, epsilon: number): number;
+  channelDots(
+    values: number,
+    weights: number,
+    direction: number,
+    channels: number,
+    positions: number,
+    channelsFirst: number,
+    firstSample: number,
+    endSample: number,
+    out: number,
+  ): void;
+  reduceChunks(op: number, n: number, x: number, y: number, epsilon: number, chunk: number, firstChunk: number, endChunk: number, out: number): void;
   channelSums(x: number, y: number, outer: number, channels: number, inner: number, centers: number, out: number): void;
   channelAffine(x: number, y: number, outer: number, channels: number, inner: number, center: number, scale: number, weight: number, shift: number, out: number): void;
   activationForward(op: number, x: number, y: number, n: number, param: number): void;

@@ -157,10 +157,29 @@ export function gram(x: Tensor, rows = x.shape[0]): Float64Array {
  */
 export function symmetricFromLower(first: Tensor, second: Tensor | null, scale: number): Float64Array {
   const n = first.shape[0];
-  const out = engineMemory.workspace(n * n * 8);
-  engineMemory.kernels.symmetricProduct(first.ptr, second?.ptr ?? 0, n, scale, out);
   // A copy out of the shared memory: set() copies a block where slice() takes twice as long.
   const product = new Float64Array(n * n);
-  product.set(new Float64Array(engineMemory.memory.buffer, out, n * n));
+  product.set(symmetricInWorkspace(first, second, scale));
   return product;
+}
+
+/** Each row's sum of symmetricFromLower's matrix, in float64. */
+export function symmetricRowSums(first: Tensor, second: Tensor | null, scale: number): Float64Array {
+  const n = first.shape[0];
+  const product = symmetricInWorkspace(first, second, scale);
+  const sums = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let total = 0;
+    for (let j = i * n; j < (i + 1) * n; j++) total += product[j];
+    sums[i] = total;
+  }
+  return sums;
+}
+
+// symmetricFromLower's matrix as a view of the engine's workspace, valid until the next kernel call.
+function symmetricInWorkspace(first: Tensor, second: Tensor | null, scale: number): Float64Array {
+  const n = first.shape[0];
+  const out = engineMemory.workspace(n * n * 8);
+  engineMemory.kernels.symmetricProduct(first.ptr, second?.ptr ?? 0, n, scale, out);
+  return new Float64Array(engineMemory.memory.buffer, out, n * n);
 }

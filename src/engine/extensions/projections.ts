@@ -1,10 +1,13 @@
 import { noGrad } from "../autograd.ts";
 import { tensor } from "../creation.ts";
+import { MIN_ELEMENTWISE_PER_THREAD } from "../kernels/elementwise.ts";
 import { engineMemory } from "../memory.ts";
 import { conv2d } from "../ops/conv2d.ts";
 import { linear } from "../ops/linear.ts";
 import { scope } from "../scope.ts";
 import { type LayerRecord, Tensor } from "../tensor.ts";
+import { partsFor, splitRange } from "../threads/partition.ts";
+import { runRanges } from "../threads/settings.ts";
 import { rejectCoupledSamples } from "./individualGradients.ts";
 import { applyRule, type PerKind, type RecordOf } from "./layerKinds.ts";
 
@@ -33,21 +36,16 @@ interface ChannelLayout {
 /** out[i] = Σ_{c,p} values[i,c,p]·(weights[i,c,p] or 1)·d[c]: a per-channel direction (bias, norm scale). */
 function channelDots(values: Tensor, weights: Tensor | null, direction: Tensor, layout: ChannelLayout): Float64Array {
   const { batch, channels, positions, channelsFirst } = layout;
-  const heap = engineMemory.f32;
-  const out = new Float64Array(batch);
-  for (let i = 0; i < batch; i++) {
-    let total = 0;
-    for (let c = 0; c < channels; c++) {
-      let channel = 0;
-      for (let p = 0; p < positions; p++) {
-        const k = channelsFirst ? (i * channels + c) * positions + p : (i * positions + p) * channels + c;
-        channel += heap[values.offset + k] * (weights ? heap[weights.offset + k] : 1);
-      }
-      total += channel * heap[direction.offset + c];
-    }
-    out[i] = total;
+  const out = new Tensor([2 * batch], "float32", "channel dots");
+  try {
+    runRanges(splitRange(batch, 1, partsFor(values.size, MIN_ELEMENTWISE_PER_THREAD)), (first, end) => ({
+      kernel: "channelDots",
+      args: [values.ptr, weights?.ptr ?? 0, direction.ptr, channels, positions, channelsFirst ? 1 : 0, first, end, out.ptr],
+    }));
+    return new Float64Array(engineMemory.memory.buffer, out.ptr, batch).slice();
+  } finally {
+    out.dispose();
   }
-  return out;
 }
 
 function projectLinear(layer: RecordOf<"linear">, gradOut: Tensor, role: ParameterRole, direction: Tensor): Float64Array {

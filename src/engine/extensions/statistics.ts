@@ -5,7 +5,7 @@ import { convGramBatchDot, convGramBatchL2 } from "./convClosedForms.ts";
 import type { Histogram1dSpec, Histogram2dSpec } from "./histograms.ts";
 import type { LayerContext } from "./layerContext.ts";
 import type { RecordOf, SomeKinds } from "./layerKinds.ts";
-import { gram, type RankOneLinear, rowSquaredNorms, symmetricFromLower } from "./linearClosedForms.ts";
+import { gram, type RankOneLinear, rowSquaredNorms, symmetricFromLower, symmetricRowSums } from "./linearClosedForms.ts";
 import { rankOneHistogram1d, rankOneHistogram2d, tensorHistogram1d, tensorHistogram2d } from "./linearHistogram.ts";
 import type { ParameterRole } from "./projections.ts";
 
@@ -79,21 +79,8 @@ export const batchDot: StatisticRules<Float64Array> = {
 };
 
 function meanProjectionsOfRankOne(view: RankOneLinear, role: ParameterRole): Float64Array {
-  const n = view.batch;
   const grams = view.gramTriangles(role !== "bias");
-  const deltaGram = grams.delta.data;
-  const inputGram = grams.activations?.data;
-  const out = new Float64Array(n);
-  // Each lower-triangle entry (i, j) counts for row i and, off the diagonal, for row j.
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j <= i; j++) {
-      const value = deltaGram[i * n + j] * (inputGram ? inputGram[i * n + j] : 1);
-      out[i] += value;
-      if (j < i) out[j] += value;
-    }
-  }
-  const factor = (view.scale * view.scale) / n;
-  return out.map((v) => factor * v);
+  return symmetricRowSums(grams.delta, grams.activations, (view.scale * view.scale) / view.batch);
 }
 
 /**

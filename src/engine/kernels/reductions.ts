@@ -1,32 +1,60 @@
 import { engineMemory } from "../memory.ts";
-import type { Tensor } from "../tensor.ts";
+import { Tensor } from "../tensor.ts";
+import { partsFor, splitRange } from "../threads/partition.ts";
+import { runRanges } from "../threads/settings.ts";
 
-/** ‖x‖², accumulated in float64 (WASM SIMD). */
-export function squaredNorm(x: Tensor): number {
-  return engineMemory.kernels.squaredDistance(x.size, x.ptr, 0);
+// The float64 reductions sum fixed chunks of this many elements, each on whichever thread takes
+// it, then add the chunks' sums in order: the same bits at any thread count.
+const REDUCTION_CHUNK = 2 ** 16;
+// A thread's share must stream at least this many floats to pay for a fork/join (about 20 µs).
+export const MIN_REDUCTION_PER_THREAD = 2 ** 17;
+
+const reductions = { squaredDistance: 0, dotProduct: 1, quotientSum: 2 } as const;
+
+function reduceInChunks(reduction: keyof typeof reductions, n: number, x: number, y: number, epsilon = 0): number {
+  const chunks = Math.ceil(n / REDUCTION_CHUNK);
+  const sums = new Tensor([2 * Math.max(1, chunks)], "float32", "chunk sums");
+  try {
+    const parts = partsFor(n, MIN_REDUCTION_PER_THREAD);
+    runRanges(splitRange(chunks, 1, parts), (first, end) => ({
+      kernel: "reduceChunks",
+      args: [reductions[reduction], n, x, y, epsilon, REDUCTION_CHUNK, first, end, sums.ptr],
+    }));
+    const partials = new Float64Array(engineMemory.memory.buffer, sums.ptr, chunks);
+    let total = 0;
+    for (let c = 0; c < chunks; c++) total += partials[c];
+    return total;
+  } finally {
+    sums.dispose();
+  }
 }
 
-/** ‖x − y‖² over equal sizes, accumulated in float64 (WASM SIMD). */
+/** ‖x‖², accumulated in float64 (WASM SIMD, on every thread). */
+export function squaredNorm(x: Tensor): number {
+  return reduceInChunks("squaredDistance", x.size, x.ptr, 0);
+}
+
+/** ‖x − y‖² over equal sizes, accumulated in float64 (WASM SIMD, on every thread). */
 export function squaredDistance(x: Tensor, y: Tensor): number {
   if (x.size !== y.size) throw new RangeError(`gradscope: squaredDistance size mismatch [${x.shape.join(", ")}] vs [${y.shape.join(", ")}]`);
-  return engineMemory.kernels.squaredDistance(x.size, x.ptr, y.ptr);
+  return reduceInChunks("squaredDistance", x.size, x.ptr, y.ptr);
 }
 
-/** xᵀy over equal sizes, accumulated in float64 (WASM SIMD). */
+/** xᵀy over equal sizes, accumulated in float64 (WASM SIMD, on every thread). */
 export function dotProduct(x: Tensor, y: Tensor): number {
   if (x.size !== y.size) throw new RangeError(`gradscope: dotProduct size mismatch [${x.shape.join(", ")}] vs [${y.shape.join(", ")}]`);
-  return engineMemory.kernels.dotProduct(x.size, x.ptr, y.ptr);
+  return reduceInChunks("dotProduct", x.size, x.ptr, y.ptr);
 }
 
-/** Σ_i x_i, accumulated in float64. */
+/** Σ_i x_i, accumulated in float64 (on every thread). */
 export function elementSum(x: Tensor): number {
-  return engineMemory.kernels.quotientSum(x.size, x.ptr, 0, 0);
+  return reduceInChunks("quotientSum", x.size, x.ptr, 0);
 }
 
-/** Σ_i x_i / (y_i + ε) over equal sizes, each quotient and the sum in float64. */
+/** Σ_i x_i / (y_i + ε) over equal sizes, each quotient and the sum in float64 (on every thread). */
 export function quotientSum(x: Tensor, y: Tensor, epsilon: number): number {
   if (x.size !== y.size) throw new RangeError(`gradscope: quotientSum size mismatch [${x.shape.join(", ")}] vs [${y.shape.join(", ")}]`);
-  return engineMemory.kernels.quotientSum(x.size, x.ptr, y.ptr, epsilon);
+  return reduceInChunks("quotientSum", x.size, x.ptr, y.ptr, epsilon);
 }
 
 /** The number of elements of x that are not ±0 (NaNs count). */
