@@ -136,6 +136,11 @@ export function binaryPeriodic(op: i32, a: usize, b: usize, out: usize, n: i32, 
   }
 }
 
+/** dst = src over n floats (bulk memory copy; the ranges may overlap). */
+export function copyFloats(n: i32, src: usize, dst: usize): void {
+  memory.copy(dst, src, <usize>n << 2);
+}
+
 /** dst[j] += sign · Σ_b src[b·n + j]² over `blocks` consecutive blocks of n floats. */
 export function sumSquaresInto(n: i32, blocks: i32, src: usize, dst: usize, sign: f32): void {
   const s = f32x4.splat(sign);

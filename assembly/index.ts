@@ -1,7 +1,7 @@
 export { dotsGemm, gemm, gemmBlocked, gemmRowsOfB, gemmUsesDots, gemmWorkspaceBytes, gramLower, gramLowerRows } from "./gemm";
 export { symmetricProduct } from "./gram";
 export { multiplyAddCeiling } from "./ceiling";
-export { axpy, binaryPeriodic, dot, reluBackward, reluForward, rowSums, sumSquaresInto, transpose } from "./elementwise";
+export { axpy, binaryPeriodic, copyFloats, dot, reluBackward, reluForward, rowSums, sumSquaresInto, transpose } from "./elementwise";
 export { sparseColumnSquares, sparseColumnSquaresWorkspaceBytes } from "./curvature";
 export { sparseConvInputGradient, sparseConvInputGradientWorkspaceBytes, sparseDenseProduct, sparseDenseProductWorkspaceBytes } from "./sparseConv";
 export { avgPool, maxPoolBackward, maxPoolForward } from "./pool";

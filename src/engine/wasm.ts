@@ -75,6 +75,7 @@ export interface WasmKernels {
   axpy(n: number, alpha: number, x: number, y: number): void;
   dot(n: number, x: number, y: number): number;
   rowSums(x: number, rows: number, length: number, out: number): void;
+  copyFloats(n: number, src: number, dst: number): void;
   sumSquaresInto(n: number, blocks: number, src: number, dst: number, sign: number): void;
   binaryPeriodic(op: number, a: number, b: number, out: number, n: number, period: number, inner: number): void;
   sumAxis(x: number, outer: number, length: number, inner: number, scale: number, out: number): void;

@@ -1,5 +1,6 @@
 import { gemm } from "../kernels/gemm.ts";
 import { engineMemory } from "../memory.ts";
+import { computeBinary } from "../ops/binary.ts";
 import { Tensor } from "../tensor.ts";
 import { convGramBatchDot, convGramBatchL2 } from "./convClosedForms.ts";
 import type { Histogram1dSpec, Histogram2dSpec } from "./histograms.ts";
@@ -157,12 +158,7 @@ export function sumGradSquaredFromSquaredDelta(squaredDelta: Tensor, activations
   const [batch, inFeatures] = activations.shape;
   const outFeatures = squaredDelta.shape[1];
   if (role === "bias") {
-    const heap = engineMemory.f32;
-    for (let o = 0; o < outFeatures; o++) {
-      let total = 0;
-      for (let i = 0; i < batch; i++) total += heap[squaredDelta.offset + i * outFeatures + o];
-      heap[out.offset + o] = s2 * total;
-    }
+    engineMemory.kernels.sumAxis(squaredDelta.ptr, 1, batch, outFeatures, s2, out.ptr);
     return out;
   }
   const squaredInput = squared(activations);
@@ -213,8 +209,5 @@ const histogram1dSpec = (context: LayerContext): Histogram1dSpec => context.requ
 const histogram2dSpec = (context: LayerContext): Histogram2dSpec => context.request.hist2d as Histogram2dSpec;
 
 function squared(x: Tensor): Tensor {
-  const out = new Tensor(x.shape, "float32", "squared");
-  const heap = engineMemory.f32;
-  for (let i = 0; i < x.size; i++) heap[out.offset + i] = heap[x.offset + i] * heap[x.offset + i];
-  return out;
+  return computeBinary("mul", x, x, x.shape.slice());
 }

@@ -95,7 +95,8 @@ export function referenceSumSquaresInto(n: number, blocks: number, src: number, 
 /** dst = src. */
 export function copyInto(src: Tensor, dst: Tensor): void {
   if (dst.size !== src.size) throw new RangeError(`gradscope: copyInto size mismatch [${src.shape.join(", ")}] vs [${dst.shape.join(", ")}]`);
-  engineMemory.f32.copyWithin(dst.offset, src.offset, src.offset + src.size);
+  if (dst === src) return;
+  runElementwise(src.size, (start, end) => ({ kernel: "copyFloats", args: [end - start, src.ptr + 4 * start, dst.ptr + 4 * start] }));
 }
 
 /** dst[i] = value. */
