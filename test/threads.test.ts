@@ -541,6 +541,24 @@ test("float64 reductions (squared distance, dot product, quotient sum) are bit-i
   });
 });
 
+test("sums over an axis (sum, mean, per-sample bias gradients' sums over positions) are bit-identical at 1, 2 and 4 threads", () => {
+  scope(() => {
+    const shape = [64, 300, 70];
+    const x = tensor(randomValues(sizeOf(shape), 14), shape);
+    for (const [axis, reduce] of [
+      [1, (t: Tensor) => sum(t, [1])],
+      [2, (t: Tensor) => mean(t, [2])],
+    ] as const) {
+      const outShape = shape.filter((_, i) => i !== axis);
+      const out = new Tensor(outShape);
+      assertSameBytes(
+        bytesAtEachThreadCount(out, () => out.data.set(reduce(x).data)),
+        `sum over axis ${axis}`,
+      );
+    }
+  });
+});
+
 test("the thread count is validated where it is set: setThreads, GRADSCOPE_THREADS, engine.threads and --threads", async () => {
   assert.equal((await import("../src/index.ts")).setThreads, setThreads, "setThreads is part of the package's API");
   assert.throws(() => setThreads(0), /setThreads\(count\) must be a whole number of threads >= 1, got 0/);

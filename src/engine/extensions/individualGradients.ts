@@ -1,5 +1,6 @@
 import { topologicalOrder } from "../autograd.ts";
 import { gemm } from "../kernels/gemm.ts";
+import { sumAxisInto } from "../kernels/reductions.ts";
 import { engineMemory } from "../memory.ts";
 import { convWeightGradients } from "../ops/conv2d.ts";
 import { type LayerRecord, Tensor } from "../tensor.ts";
@@ -48,17 +49,11 @@ function linear(layer: RecordOf<"linear">, gradOut: Tensor, scale: number): Para
   return result;
 }
 
-// Σ over the positions of each sample: [N, positions, channels] -> [N, channels].
+// Σ over the positions of each sample: [N, positions, channels] (or [N, channels, positions]) -> [N, channels].
 function sumPositions(parameter: Tensor, values: Tensor, batch: number, positions: number, channels: number, scale: number, channelsFirst = false): Tensor {
   const out = perSampleTensor(parameter, batch);
-  const heap = engineMemory.f32;
-  for (let i = 0; i < batch; i++) {
-    for (let c = 0; c < channels; c++) {
-      let total = 0;
-      for (let s = 0; s < positions; s++) total += heap[values.offset + (channelsFirst ? (i * channels + c) * positions + s : (i * positions + s) * channels + c)];
-      heap[out.offset + i * channels + c] = scale * total;
-    }
-  }
+  if (channelsFirst) sumAxisInto(values.ptr, batch * channels, positions, 1, scale, out.ptr);
+  else sumAxisInto(values.ptr, batch, positions, channels, scale, out.ptr);
   return out;
 }
 

@@ -2,6 +2,7 @@ import { engineMemory } from "../memory.ts";
 import { Tensor } from "../tensor.ts";
 import { partsFor, splitRange } from "../threads/partition.ts";
 import { runRanges } from "../threads/settings.ts";
+import { MIN_ELEMENTWISE_PER_THREAD } from "./elementwise.ts";
 
 // The float64 reductions sum fixed chunks of this many elements, each on whichever thread takes
 // it, then add the chunks' sums in order: the same bits at any thread count.
@@ -27,6 +28,17 @@ function reduceInChunks(reduction: keyof typeof reductions, n: number, x: number
   } finally {
     sums.dispose();
   }
+}
+
+/**
+ * out[o, i] = scale·Σ_l x[o, l, i] for x viewed as [outer, length, inner] (byte offsets), the
+ * outer rows split over the threads (each row summed as on one thread).
+ */
+export function sumAxisInto(x: number, outer: number, length: number, inner: number, scale: number, out: number): void {
+  runRanges(splitRange(outer, 1, partsFor(outer * length * inner, MIN_ELEMENTWISE_PER_THREAD)), (start, end) => ({
+    kernel: "sumAxis",
+    args: [x + 4 * start * length * inner, end - start, length, inner, scale, out + 4 * start * inner],
+  }));
 }
 
 /** ‖x‖², accumulated in float64 (WASM SIMD, on every thread). */

@@ -1,5 +1,6 @@
 import { noGrad, record } from "../autograd.ts";
 import { linearRules } from "../curvature/rules.ts";
+import { sumAxisInto } from "../kernels/reductions.ts";
 import { engineMemory } from "../memory.ts";
 import { normalizeAxis } from "../shapes.ts";
 import { Tensor } from "../tensor.ts";
@@ -46,7 +47,7 @@ export function referenceExpandAxis(gradOut: Tensor, shape: readonly number[], a
 function sumAxis(x: Tensor, axis: number, scale: number): Tensor {
   const { outer, length, inner } = split(x.shape, axis);
   const out = new Tensor(keptShape(x.shape, axis), "float32", "sum");
-  engineMemory.kernels.sumAxis(x.ptr, outer, length, inner, scale, out.ptr);
+  sumAxisInto(x.ptr, outer, length, inner, scale, out.ptr);
   const backward = (gradOut: Tensor): Tensor[] => [expandAxis(gradOut, x.shape, axis, scale)];
   return record(out, { op: scale === 1 ? "sum" : "mean", inputs: [x], backward, curvature: linearRules(([t]) => noGrad(() => sumAxis(t as Tensor, axis, scale)), backward) });
 }
