@@ -1,5 +1,7 @@
-import { gemm } from "./gemm";
+import { transpose } from "./elementwise";
+import { gemm, gemmWorkspaceBytes, gramLower } from "./gemm";
 import { col2imAdd, im2col } from "./im2col";
+import { dotProduct } from "./reduce";
 import { sparseConvInputGradient } from "./sparseConv";
 
 // A convolution's per-sample loops over a range of samples, so that threads can take sample
@@ -11,6 +13,7 @@ const CONV_FORWARD: i32 = 0;
 const CONV_INPUT_GRADIENT: i32 = 1;
 const CONV_SPARSE_INPUT_GRADIENT: i32 = 2;
 const CONV_WEIGHT_GRADIENT: i32 = 3;
+const CONV_GRAM_SQUARED_NORMS: i32 = 4;
 
 // The int32 fields of the geometry block `convSamples` reads.
 const CHANNELS = 0; // input channels per group
@@ -50,6 +53,9 @@ function field(geometry: usize, index: i32): i32 {
  * - CONV_WEIGHT_GRADIENT: unfold(x)·δᵀ [groups, patch, groupOut] summed over each chunk of CHUNK
  *   samples (chunks counted from sample 0) into the chunk's own block of `b`, from the input at
  *   `a` and δ at `c`. Ranges start on chunk boundaries.
+ * - CONV_GRAM_SQUARED_NORMS: ‖unfold(x)·δᵀ‖² of each sample, summed over its groups, as float64
+ *   into `b`, from the Grams of the position-major unfolded input and output gradient:
+ *   Σ_{p,q} (U Uᵀ)∘(δ δᵀ) (`work` holds convGramWorkBytes).
  */
 export function convSamples(mode: i32, first: i32, last: i32, geometry: usize, a: usize, weight: usize, b: usize, c: usize, columns: usize, work: usize): void {
   const channels = field(geometry, CHANNELS);
@@ -87,6 +93,11 @@ export function convSamples(mode: i32, first: i32, last: i32, geometry: usize, a
         col2imAdd(columns, b + input, channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW, plane);
       } else if (mode == CONV_SPARSE_INPUT_GRADIENT) {
         sparseConvInputGradient(a + output, groupOut, w, b + input, channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW, work);
+      } else if (mode == CONV_GRAM_SQUARED_NORMS) {
+        im2col(a + input, columns, channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW, plane);
+        const value = gramInnerProduct(columns, c + output, patch, groupOut, plane, work);
+        const sum = b + (<usize>n << 3);
+        store<f64>(sum, group == 0 ? value : load<f64>(sum) + value);
       } else {
         im2col(a + input, columns, channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW, plane);
         const partial = b + <usize>((n / chunk) * groups + group) * weightBytes;
@@ -94,4 +105,30 @@ export function convSamples(mode: i32, first: i32, last: i32, geometry: usize, a
       }
     }
   }
+}
+
+/** The workspace bytes of CONV_GRAM_SQUARED_NORMS: a GEMM's, two position-major copies and two Grams. */
+export function convGramWorkBytes(patch: i32, groupOut: i32, plane: i32): i32 {
+  return gemmWorkspaceBytes() + ((plane * (patch + groupOut) + 2 * plane * plane) << 2);
+}
+
+// Σ_{p,q} (U Uᵀ)[p,q]·(D Dᵀ)[p,q] for U = columnsᵀ [plane, patch] and D = δᵀ [plane, groupOut]:
+// both Grams' lower triangles, then the symmetric inner product row by row in float64.
+function gramInnerProduct(columns: usize, delta: usize, patch: i32, groupOut: i32, plane: i32, work: usize): f64 {
+  const unfoldedT = work + <usize>gemmWorkspaceBytes();
+  const deltaT = unfoldedT + ((<usize>plane * patch) << 2);
+  const inputGram = deltaT + ((<usize>plane * groupOut) << 2);
+  const deltaGram = inputGram + ((<usize>plane * plane) << 2);
+  transpose(columns, patch, plane, unfoldedT);
+  transpose(delta, groupOut, plane, deltaT);
+  gramLower(unfoldedT, plane, patch, inputGram, work);
+  gramLower(deltaT, plane, groupOut, deltaGram, work);
+  let total: f64 = 0;
+  for (let p = 0; p < plane; p++) {
+    const rowA = inputGram + ((<usize>p * plane) << 2);
+    const rowB = deltaGram + ((<usize>p * plane) << 2);
+    const diagonal = <f64>load<f32>(rowA + (<usize>p << 2)) * <f64>load<f32>(rowB + (<usize>p << 2));
+    total += 2 * dotProduct(p, rowA, rowB) + diagonal;
+  }
+  return total;
 }

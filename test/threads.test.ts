@@ -559,6 +559,36 @@ test("sums over an axis (sum, mean, per-sample bias gradients' sums over positio
   });
 });
 
+test("a conv weight's batchL2 by the Gram closed form is bit-identical at 1, 2 and 4 threads", () => {
+  scope(() => {
+    // 2×2 planes: the Grams' route is the cheaper one; 512 samples split over four threads.
+    const layers = [{ type: "conv2d", out_channels: 16, kernel_size: 3, padding: 1 }, { type: "relu" }, { type: "flatten" }, { type: "linear", out: 10 }];
+    const { model } = buildModel({ layers }, [8, 2, 2], 0);
+    const batch = 512;
+    const inputs = tensor(randomValues(batch * 32, 15), [batch, 8, 2, 2]);
+    const labels = tensor(
+      Array.from({ length: batch }, (_, i) => i % 10),
+      [batch],
+      "int32",
+    );
+    const weight = model.parameters()[0];
+    const norms = threadCounts.map((threads) => {
+      const before = threadCount();
+      setThreads(threads);
+      try {
+        model.zeroGrad();
+        const statistics = backwardWithExtensions(mean(crossEntropy(model.forward(inputs), labels)), { batchL2: true });
+        return Buffer.from((statistics.get(weight)?.batchL2 as Float64Array).slice().buffer);
+      } finally {
+        setThreads(before);
+      }
+    });
+    assertSameBytes(norms, "conv weight batchL2 by the Grams");
+    model.zeroGrad();
+    model.dispose();
+  });
+});
+
 test("the thread count is validated where it is set: setThreads, GRADSCOPE_THREADS, engine.threads and --threads", async () => {
   assert.equal((await import("../src/index.ts")).setThreads, setThreads, "setThreads is part of the package's API");
   assert.throws(() => setThreads(0), /setThreads\(count\) must be a whole number of threads >= 1, got 0/);

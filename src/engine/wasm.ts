@@ -216,6 +216,7 @@ export interface WasmKernels {
   depthwiseConv(mode: number, a: number, b: number, c: number, scratch: number, firstChannel: number, endChannel: number, ...geometry: DepthwiseGeometryArguments): void;
   convSamples(mode: number, first: number, last: number, geometry: number, a: number, weight: number, b: number, c: number, columns: number, work: number): void;
   convSamplesGeometryInts(): number;
+  convGramWorkBytes(patch: number, groupOut: number, plane: number): number;
   depthwiseScratchFloats(height: number, width: number, kernelH: number, kernelW: number, padH: number, padW: number, dilationH: number, dilationW: number): number;
 
   // Thread-range forms (src/engine/threads/): one part of a product, on the path the whole takes.

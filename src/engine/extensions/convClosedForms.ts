@@ -1,7 +1,8 @@
 import { transposeMatrix } from "../kernels/elementwise.ts";
-import { gemm, gramLower } from "../kernels/gemm.ts";
+import { gemm } from "../kernels/gemm.ts";
 import { engineMemory } from "../memory.ts";
 import { type Conv2dHyper, type Conv2dRecord, forEachUnfolded, outputBlock } from "../ops/conv2d.ts";
+import { gramSquaredNormsBySample } from "../ops/convSamples.ts";
 import { Tensor } from "../tensor.ts";
 
 // A conv weight's per-sample gradient is g_i = Σ_g δ_igᵀ U_ig (per group g: δ_ig [P, out/groups]
@@ -41,40 +42,13 @@ export function gramRouteCheaper(hyper: Conv2dHyper, statistic: "batchL2" | "bat
   return gram < materialized;
 }
 
-// Σ_{p,q} a[p,q]·b[p,q] of two symmetric P×P matrices given by their lower triangles.
-function symmetricInnerProduct(a: Tensor, b: Tensor, size: number): number {
-  let total = 0;
-  for (let p = 0; p < size; p++) {
-    const rowA = a.ptr + p * size * 4;
-    const rowB = b.ptr + p * size * 4;
-    const diagonal = engineMemory.f32[a.offset + p * size + p] * engineMemory.f32[b.offset + p * size + p];
-    total += 2 * engineMemory.kernels.dotProduct(p, rowA, rowB) + diagonal;
-  }
-  return total;
-}
-
 /**
- * ‖g_i‖² of a conv layer's weight, s²·Σ_g Σ_{p,q} (U_ig U_igᵀ)∘(δ_ig δ_igᵀ), one sample and
- * group at a time: never more than two P×P Grams are held.
+ * ‖g_i‖² of a conv layer's weight, s²·Σ_g Σ_{p,q} (U_ig U_igᵀ)∘(δ_ig δ_igᵀ), samples split over
+ * the threads, each holding two P×P Grams at a time (ops/convSamples.ts).
  */
 export function convGramBatchL2(layer: Conv2dRecord, gradOut: Tensor, scale: number): Float64Array {
-  const { hyper } = layer;
-  const { batch, groupOut, patch, plane } = hyper;
-  const out = new Float64Array(batch);
-  const unfoldedT = new Tensor([plane, patch], "float32", "position-major unfolded input");
-  const deltaT = new Tensor([plane, groupOut], "float32", "position-major output gradient");
-  const inputGram = new Tensor([plane, plane], "float32", "unfolded input Gram");
-  const deltaGram = new Tensor([plane, plane], "float32", "output gradient Gram");
-  forEachUnfolded(layer.input, hyper, (n, group, columns) => {
-    transposeMatrix(columns.ptr, patch, plane, unfoldedT.ptr);
-    transposeMatrix(gradOut.ptr + outputBlock(hyper, n, group) * 4, groupOut, plane, deltaT.ptr);
-    gramLower(unfoldedT.ptr, plane, patch, inputGram.ptr);
-    gramLower(deltaT.ptr, plane, groupOut, deltaGram.ptr);
-    out[n] += symmetricInnerProduct(inputGram, deltaGram, plane);
-  });
-  for (const t of [unfoldedT, deltaT, inputGram, deltaGram]) t.dispose();
   const s2 = scale * scale;
-  return out.map((v) => s2 * v);
+  return gramSquaredNormsBySample(layer.hyper, layer.input, gradOut).map((v) => s2 * v);
 }
 
 /**

@@ -12,6 +12,7 @@ const CONV_FORWARD = 0;
 const CONV_INPUT_GRADIENT = 1;
 const CONV_SPARSE_INPUT_GRADIENT = 2;
 const CONV_WEIGHT_GRADIENT = 3;
+const CONV_GRAM_SQUARED_NORMS = 4;
 
 // Samples per partial sum of the weight gradient. Fixed, not derived from the thread count: the
 // partials are added in chunk order, so the sum's rounding is the same at any count.
@@ -76,4 +77,20 @@ export function weightGradientBySample(hyper: Conv2dHyper, x: Tensor, gradOut: T
     transposeMatrix(partials.ptr + group * patch * groupOut * 4, patch, groupOut, gradW.ptr + group * groupOut * patch * 4);
   }
   partials.dispose();
+}
+
+/**
+ * ‖unfold(x_n)·δ_nᵀ‖² of each sample n, summed over the groups, in float64, from the Grams of
+ * the position-major unfolded input and output gradient (P×P each, per thread): samples split
+ * over the threads, each computed whole on one.
+ */
+export function gramSquaredNormsBySample(hyper: Conv2dHyper, x: Tensor, gradOut: Tensor): Float64Array {
+  const { batch, groupOut, patch, plane } = hyper;
+  const sums = new Tensor([2 * Math.max(1, batch)], "float32", "per-sample squared norms");
+  try {
+    runBySamples(hyper, CONV_GRAM_SQUARED_NORMS, 1, engineMemory.kernels.convGramWorkBytes(patch, groupOut, plane), [x.ptr, 0, sums.ptr, gradOut.ptr]);
+    return new Float64Array(engineMemory.memory.buffer, sums.ptr, batch).slice();
+  } finally {
+    sums.dispose();
+  }
 }
