@@ -1,4 +1,5 @@
-import { transpose } from "./elementwise";
+import { sparseColumnSquares, sparseColumnSquaresWorkspaceBytes } from "./curvature";
+import { rowSums, sumSquaresInto, transpose } from "./elementwise";
 import { gemm, gemmWorkspaceBytes, gramLower } from "./gemm";
 import { col2imAdd, im2col } from "./im2col";
 import { dotProduct } from "./reduce";
@@ -131,4 +132,90 @@ function gramInnerProduct(columns: usize, delta: usize, patch: i32, groupOut: i3
     total += 2 * dotProduct(p, rowA, rowB) + diagonal;
   }
   return total;
+}
+
+@inline
+function aligned(bytes: i32): i32 {
+  return (bytes + 15) & ~15;
+}
+
+/** The workspace bytes of convColumnSquares for `columns` factor columns. */
+export function convColumnSquaresWorkBytes(columns: i32, groupOut: i32, plane: i32, patch: i32): i32 {
+  const inner = max(gemmWorkspaceBytes(), sparseColumnSquaresWorkspaceBytes(columns, plane, patch));
+  const stacked = aligned((columns * groupOut * plane) << 2);
+  const unfolded = 2 * aligned((patch * plane) << 2);
+  return inner + stacked + unfolded + aligned((columns * groupOut * patch) << 2) + aligned((columns * groupOut) << 2);
+}
+
+/**
+ * For samples [first, last) of the convolution at `geometry` (chunks of CHUNK samples, ranges
+ * starting on chunk boundaries): sign·Σ_k Σ_n g_nk² of the weight (g_nk = δ_nk·unfold(x_n)ᵀ) and of
+ * the bias (Σ_p δ_nk), over the `columns` factor columns whose output gradients [N, out, plane]
+ * start at the int32 byte offsets in `deltas`. Each chunk's sums go to its own zeroed block of
+ * `weightSums` ([chunks, out·patch]) and `biasSums` ([chunks, out]), either 0 when not wanted,
+ * for the caller to add in chunk order. `sparse`: each channel multiplies only the positions
+ * where some column's δ is not zero (sparseColumnSquares), else one GEMM per sample and group.
+ */
+export function convColumnSquares(
+  first: i32,
+  last: i32,
+  geometry: usize,
+  x: usize,
+  deltas: usize,
+  columns: i32,
+  sparse: i32,
+  sign: f32,
+  weightSums: usize,
+  biasSums: usize,
+  work: usize,
+): void {
+  const channels = field(geometry, CHANNELS);
+  const height = field(geometry, HEIGHT);
+  const width = field(geometry, WIDTH);
+  const kernelH = field(geometry, KERNEL_H);
+  const kernelW = field(geometry, KERNEL_W);
+  const outH = field(geometry, OUT_H);
+  const outW = field(geometry, OUT_W);
+  const groups = field(geometry, GROUPS);
+  const groupOut = field(geometry, GROUP_OUT);
+  const chunk = field(geometry, CHUNK);
+  const patch = channels * kernelH * kernelW;
+  const plane = outH * outW;
+  const outChannels = groups * groupOut;
+  const blockBytes = (<usize>groupOut * plane) << 2;
+  const stacked = work + <usize>max(gemmWorkspaceBytes(), sparseColumnSquaresWorkspaceBytes(columns, plane, patch));
+  const unfolded = stacked + <usize>aligned((columns * groupOut * plane) << 2);
+  const unfoldedT = unfolded + <usize>aligned((patch * plane) << 2);
+  const products = unfoldedT + <usize>aligned((patch * plane) << 2);
+  const sums = products + <usize>aligned((columns * groupOut * patch) << 2);
+  const weightBytes = (<usize>outChannels * patch) << 2;
+  const biasBytes = <usize>outChannels << 2;
+  for (let n = first; n < last; n++) {
+    const weightChunk = weightSums + <usize>(n / chunk) * weightBytes;
+    const biasChunk = biasSums + <usize>(n / chunk) * biasBytes;
+    if (n % chunk == 0) {
+      if (weightSums) memory.fill(weightChunk, 0, weightBytes);
+      if (biasSums) memory.fill(biasChunk, 0, biasBytes);
+    }
+    for (let group = 0; group < groups; group++) {
+      const offset = <usize>(n * outChannels + group * groupOut) * plane << 2;
+      for (let k = 0; k < columns; k++) memory.copy(stacked + <usize>k * blockBytes, <usize>load<i32>(deltas + (<usize>k << 2)) + offset, blockBytes);
+      if (weightSums) {
+        const target = weightChunk + ((<usize>group * groupOut * patch) << 2);
+        const input = x + ((<usize>(n * groups + group) * channels * height * width) << 2);
+        im2col(input, unfolded, channels, height, width, kernelH, kernelW, field(geometry, STRIDE_H), field(geometry, STRIDE_W), field(geometry, PAD_H), field(geometry, PAD_W), field(geometry, DILATION_H), field(geometry, DILATION_W), outH, outW, plane);
+        if (sparse) {
+          transpose(unfolded, patch, plane, unfoldedT);
+          sparseColumnSquares(columns, groupOut, plane, patch, stacked, unfoldedT, target, sign, work);
+        } else {
+          gemm(false, true, columns * groupOut, patch, plane, 1, stacked, plane, unfolded, plane, 0, products, patch, work);
+          sumSquaresInto(groupOut * patch, columns, products, target, sign);
+        }
+      }
+      if (biasSums) {
+        rowSums(stacked, columns * groupOut, plane, sums);
+        sumSquaresInto(groupOut, columns, sums, biasChunk + ((<usize>group * groupOut) << 2), sign);
+      }
+    }
+  }
 }

@@ -11,6 +11,7 @@ import { loadConfig } from "../src/config/load.ts";
 import { backward, noGrad } from "../src/engine/autograd.ts";
 import { setBackend } from "../src/engine/backend.ts";
 import { ones, parameter, tensor, zeros } from "../src/engine/creation.ts";
+import { ConvColumnSquares } from "../src/engine/extensions/convCurvature.ts";
 import { histogram1d } from "../src/engine/extensions/histograms.ts";
 import { backwardWithExtensions } from "../src/engine/extensions/index.ts";
 import { RankOneLinear } from "../src/engine/extensions/linearClosedForms.ts";
@@ -22,7 +23,7 @@ import { dotProduct, elementSum, MIN_REDUCTION_PER_THREAD, quotientSum, squaredD
 import { engineMemory } from "../src/engine/memory.ts";
 import { batchNorm } from "../src/engine/ops/batchnorm.ts";
 import { add, div, mul, sub } from "../src/engine/ops/binary.ts";
-import { type Conv2dOptions, conv2d, isMostlyZero } from "../src/engine/ops/conv2d.ts";
+import { type Conv2dOptions, type Conv2dRecord, conv2d, isMostlyZero } from "../src/engine/ops/conv2d.ts";
 import { layerNorm } from "../src/engine/ops/layernorm.ts";
 import { crossEntropy } from "../src/engine/ops/losses.ts";
 import { avgPool2d, maxPool2d, maxPool2dRelu } from "../src/engine/ops/pool.ts";
@@ -584,6 +585,44 @@ test("a conv weight's batchL2 by the Gram closed form is bit-identical at 1, 2 a
       }
     });
     assertSameBytes(norms, "conv weight batchL2 by the Grams");
+    model.zeroGrad();
+    model.dispose();
+  });
+});
+
+test("a conv layer's curvature column squares (dense and gathered) are bit-identical at 1, 2 and 4 threads", () => {
+  scope(() => {
+    const { model } = buildModel(
+      { layers: [{ type: "conv2d", out_channels: 16, kernel_size: 3, padding: 1, groups: 2 }, { type: "flatten" }, { type: "linear", out: 3 }] },
+      [8, 8, 8],
+      0,
+    );
+    const batch = 64;
+    let conv: Conv2dRecord | undefined;
+    backward(sum(model.forward(tensor(randomValues(batch * 512, 16), [batch, 8, 8, 8]))), {
+      onLayer: (layer) => {
+        if (layer.kind === "conv2d") conv = layer;
+      },
+    });
+    assert.ok(conv);
+    const columns = [1, -1, 1].map((sign, k) => ({ delta: tensor(randomValues(batch * 16 * 64, 17 + k), [batch, 16, 8, 8]), sign }));
+    for (const sparseBelow of [0, 2]) {
+      const results = threadCounts.map((threads) => {
+        const before = threadCount();
+        setThreads(threads);
+        try {
+          const squares = new ConvColumnSquares(conv as Conv2dRecord, undefined, sparseBelow);
+          for (const { delta, sign } of columns) squares.add(delta, sign);
+          squares.flush();
+          return [squares.weight, squares.bias].map((t) => Buffer.from((t as Tensor).data.slice().buffer));
+        } finally {
+          setThreads(before);
+        }
+      });
+      for (const [i, [weight, bias]] of results.entries()) {
+        assert.ok(weight.equals(results[0][0]) && bias.equals(results[0][1]), `column squares (sparseBelow ${sparseBelow}) at ${threadCounts[i]} threads`);
+      }
+    }
     model.zeroGrad();
     model.dispose();
   });

@@ -217,6 +217,20 @@ export interface WasmKernels {
   convSamples(mode: number, first: number, last: number, geometry: number, a: number, weight: number, b: number, c: number, columns: number, work: number): void;
   convSamplesGeometryInts(): number;
   convGramWorkBytes(patch: number, groupOut: number, plane: number): number;
+  convColumnSquares(
+    first: number,
+    last: number,
+    geometry: number,
+    x: number,
+    deltas: number,
+    columns: number,
+    sparse: number,
+    sign: number,
+    weightSums: number,
+    biasSums: number,
+    work: number,
+  ): void;
+  convColumnSquaresWorkBytes(columns: number, groupOut: number, plane: number, patch: number): number;
   depthwiseScratchFloats(height: number, width: number, kernelH: number, kernelW: number, padH: number, padW: number, dilationH: number, dilationW: number): number;
 
   // Thread-range forms (src/engine/threads/): one part of a product, on the path the whole takes.

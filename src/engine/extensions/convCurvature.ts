@@ -1,10 +1,8 @@
 import { copyOf, zeros } from "../creation.ts";
-import { transposeMatrix } from "../kernels/elementwise.ts";
-import { gemm } from "../kernels/gemm.ts";
 import { countNonzero } from "../kernels/reductions.ts";
-import { engineMemory } from "../memory.ts";
-import { type Conv2dHyper, type Conv2dRecord, forEachUnfolded } from "../ops/conv2d.ts";
-import { Tensor } from "../tensor.ts";
+import type { Conv2dHyper, Conv2dRecord } from "../ops/conv2d.ts";
+import { columnSquaresBySample } from "../ops/convSamples.ts";
+import type { Tensor } from "../tensor.ts";
 
 // Columns are held (as copies) until this many floats, 64 MB, then reduced, so memory stays
 // bounded however many factor columns a loss has.
@@ -67,45 +65,7 @@ export class ConvColumnSquares {
   }
 
   private reduce(columns: Tensor[], sign: number): void {
-    const { groupOut, outChannels, patch, plane } = this.hyper;
-    const count = columns.length;
-    const stacked = new Tensor([count * groupOut, plane], "float32", "stacked column output gradients");
-    const sums = new Tensor([count * groupOut], "float32", "column channel sums");
     const sparse = this.weight !== null && density(columns) < this.sparseBelow;
-    const unfoldedT = sparse ? new Tensor([plane, patch], "float32", "position-major unfolded input") : null;
-    const products = this.weight && !sparse ? new Tensor([count * groupOut, patch], "float32", "per-sample column gradients") : null;
-    const heap = engineMemory.f32;
-    forEachUnfolded(this.layer.input, this.hyper, (sample, group, unfolded) => {
-      const first = (sample * outChannels + group * groupOut) * plane;
-      for (const [k, delta] of columns.entries()) heap.copyWithin(stacked.offset + k * groupOut * plane, delta.offset + first, delta.offset + first + groupOut * plane);
-      const target = (this.weight?.ptr ?? 0) + group * groupOut * patch * 4;
-      if (unfoldedT) {
-        transposeMatrix(unfolded.ptr, patch, plane, unfoldedT.ptr);
-        const work = engineMemory.workspace(engineMemory.kernels.sparseColumnSquaresWorkspaceBytes(count, plane, patch));
-        engineMemory.kernels.sparseColumnSquares(count, groupOut, plane, patch, stacked.ptr, unfoldedT.ptr, target, sign, work);
-      } else if (products) {
-        gemm({
-          transA: false,
-          transB: true,
-          m: count * groupOut,
-          n: patch,
-          k: plane,
-          alpha: 1,
-          a: stacked.ptr,
-          lda: plane,
-          b: unfolded.ptr,
-          ldb: plane,
-          beta: 0,
-          c: products.ptr,
-          ldc: patch,
-        });
-        engineMemory.kernels.sumSquaresInto(groupOut * patch, count, products.ptr, target, sign);
-      }
-      if (this.bias) {
-        engineMemory.kernels.rowSums(stacked.ptr, count * groupOut, plane, sums.ptr);
-        engineMemory.kernels.sumSquaresInto(groupOut, count, sums.ptr, this.bias.ptr + group * groupOut * 4, sign);
-      }
-    });
-    for (const t of [stacked, products, sums, unfoldedT]) t?.dispose();
+    columnSquaresBySample(this.hyper, this.layer.input, columns, sign, sparse, this.weight, this.bias);
   }
 }

@@ -94,3 +94,47 @@ export function gramSquaredNormsBySample(hyper: Conv2dHyper, x: Tensor, gradOut:
     sums.dispose();
   }
 }
+
+/**
+ * weight += sign·Σ_k Σ_n (δ_nk·unfold(x_n)ᵀ)² and bias += sign·Σ_k Σ_n (Σ_p δ_nk)² (either may be
+ * null) over the factor columns' output gradients `deltas` [N, out, outH, outW]: each sample's
+ * input unfolded once for all columns, samples split over the threads in chunks of
+ * WEIGHT_GRADIENT_CHUNK whose sums are added in chunk order. `sparse`: channels multiply only the
+ * positions where some column's δ is not zero.
+ */
+export function columnSquaresBySample(hyper: Conv2dHyper, x: Tensor, deltas: Tensor[], sign: number, sparse: boolean, weight: Tensor | null, bias: Tensor | null): void {
+  const { batch, groupOut, outChannels, patch, plane } = hyper;
+  if (batch === 0 || deltas.length === 0) return;
+  const chunks = Math.ceil(batch / WEIGHT_GRADIENT_CHUNK);
+  const weightSums = weight ? new Tensor([chunks, weight.size], "float32", "conv column squares per chunk") : null;
+  const biasSums = bias ? new Tensor([chunks, outChannels], "float32", "conv bias column squares per chunk") : null;
+  const pointers = new Tensor([deltas.length], "int32", "column output gradients");
+  engineMemory.i32.set(
+    deltas.map((delta) => delta.ptr),
+    pointers.offset,
+  );
+  const geometry = geometryBlock(hyper);
+  const workBytes = engineMemory.kernels.convColumnSquaresWorkBytes(deltas.length, groupOut, plane, patch);
+  const parts = partsFor(deltas.length * batch * hyper.groups * groupOut * patch * plane, MIN_SAMPLE_WORK_PER_THREAD);
+  runRanges(splitRange(batch, WEIGHT_GRADIENT_CHUNK, parts), (first, last, thread) => ({
+    kernel: "convColumnSquares",
+    args: [
+      first,
+      last,
+      geometry.ptr,
+      x.ptr,
+      pointers.ptr,
+      deltas.length,
+      sparse ? 1 : 0,
+      sign,
+      weightSums?.ptr ?? 0,
+      biasSums?.ptr ?? 0,
+      engineMemory.workspace(workBytes, thread),
+    ],
+  }));
+  for (let chunk = 0; chunk < chunks; chunk++) {
+    if (weight && weightSums) engineMemory.kernels.axpy(weight.size, 1, weightSums.ptr + chunk * weight.size * 4, weight.ptr);
+    if (bias && biasSums) engineMemory.kernels.axpy(outChannels, 1, biasSums.ptr + chunk * outChannels * 4, bias.ptr);
+  }
+  for (const t of [weightSums, biasSums, pointers, geometry]) t?.dispose();
+}
