@@ -134,6 +134,30 @@ function gramInnerProduct(columns: usize, delta: usize, patch: i32, groupOut: i3
   return total;
 }
 
+// im2col of one sample-group's input by the geometry block.
+function unfold(geometry: usize, input: usize, columns: usize): void {
+  const outH = field(geometry, OUT_H);
+  const outW = field(geometry, OUT_W);
+  im2col(
+    input,
+    columns,
+    field(geometry, CHANNELS),
+    field(geometry, HEIGHT),
+    field(geometry, WIDTH),
+    field(geometry, KERNEL_H),
+    field(geometry, KERNEL_W),
+    field(geometry, STRIDE_H),
+    field(geometry, STRIDE_W),
+    field(geometry, PAD_H),
+    field(geometry, PAD_W),
+    field(geometry, DILATION_H),
+    field(geometry, DILATION_W),
+    outH,
+    outW,
+    outH * outW,
+  );
+}
+
 @inline
 function aligned(bytes: i32): i32 {
   return (bytes + 15) & ~15;
@@ -169,18 +193,12 @@ export function convColumnSquares(
   biasSums: usize,
   work: usize,
 ): void {
-  const channels = field(geometry, CHANNELS);
-  const height = field(geometry, HEIGHT);
-  const width = field(geometry, WIDTH);
-  const kernelH = field(geometry, KERNEL_H);
-  const kernelW = field(geometry, KERNEL_W);
-  const outH = field(geometry, OUT_H);
-  const outW = field(geometry, OUT_W);
   const groups = field(geometry, GROUPS);
   const groupOut = field(geometry, GROUP_OUT);
   const chunk = field(geometry, CHUNK);
-  const patch = channels * kernelH * kernelW;
-  const plane = outH * outW;
+  const patch = field(geometry, CHANNELS) * field(geometry, KERNEL_H) * field(geometry, KERNEL_W);
+  const plane = field(geometry, OUT_H) * field(geometry, OUT_W);
+  const inputBytes = (<usize>field(geometry, CHANNELS) * field(geometry, HEIGHT) * field(geometry, WIDTH)) << 2;
   const outChannels = groups * groupOut;
   const blockBytes = (<usize>groupOut * plane) << 2;
   const stacked = work + <usize>max(gemmWorkspaceBytes(), sparseColumnSquaresWorkspaceBytes(columns, plane, patch));
@@ -202,8 +220,7 @@ export function convColumnSquares(
       for (let k = 0; k < columns; k++) memory.copy(stacked + <usize>k * blockBytes, <usize>load<i32>(deltas + (<usize>k << 2)) + offset, blockBytes);
       if (weightSums) {
         const target = weightChunk + ((<usize>group * groupOut * patch) << 2);
-        const input = x + ((<usize>(n * groups + group) * channels * height * width) << 2);
-        im2col(input, unfolded, channels, height, width, kernelH, kernelW, field(geometry, STRIDE_H), field(geometry, STRIDE_W), field(geometry, PAD_H), field(geometry, PAD_W), field(geometry, DILATION_H), field(geometry, DILATION_W), outH, outW, plane);
+        unfold(geometry, x + <usize>(n * groups + group) * inputBytes, unfolded);
         if (sparse) {
           transpose(unfolded, patch, plane, unfoldedT);
           sparseColumnSquares(columns, groupOut, plane, patch, stacked, unfoldedT, target, sign, work);
