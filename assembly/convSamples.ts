@@ -3,7 +3,7 @@ import { rowSums, sumSquaresInto, transpose } from "./elementwise";
 import { gemm, gemmWorkspaceBytes, gramLower } from "./gemm";
 import { col2imAdd, im2col } from "./im2col";
 import { dotProduct } from "./reduce";
-import { sparseConvInputGradient } from "./sparseConv";
+import { sparseConvInputGradient, sparseDenseProduct, sparseDenseProductWorkspaceBytes } from "./sparseConv";
 
 // A convolution's per-sample loops over a range of samples, so that threads can take sample
 // ranges: each sample (and group) is computed by the same kernels, in the same order, as one
@@ -15,6 +15,8 @@ const CONV_INPUT_GRADIENT: i32 = 1;
 const CONV_SPARSE_INPUT_GRADIENT: i32 = 2;
 const CONV_WEIGHT_GRADIENT: i32 = 3;
 const CONV_GRAM_SQUARED_NORMS: i32 = 4;
+const CONV_SAMPLE_WEIGHT_GRADIENTS: i32 = 5;
+const CONV_SPARSE_SAMPLE_WEIGHT_GRADIENTS: i32 = 6;
 
 // The int32 fields of the geometry block `convSamples` reads.
 const CHANNELS = 0; // input channels per group
@@ -57,6 +59,10 @@ function field(geometry: usize, index: i32): i32 {
  * - CONV_GRAM_SQUARED_NORMS: ‖unfold(x)·δᵀ‖² of each sample, summed over its groups, as float64
  *   into `b`, from the Grams of the position-major unfolded input and output gradient:
  *   Σ_{p,q} (U Uᵀ)∘(δ δᵀ) (`work` holds convGramWorkBytes).
+ * - CONV_SAMPLE_WEIGHT_GRADIENTS: each sample's weight gradient δ·unfold(x)ᵀ [groups·groupOut,
+ *   patch] into its own block of `b`, from the input at `a` and δ at `c`;
+ * - CONV_SPARSE_SAMPLE_WEIGHT_GRADIENTS: the same from δ's nonzeros (a mostly zero δ; `work`
+ *   holds sparseSampleWeightGradientsWorkBytes).
  */
 export function convSamples(mode: i32, first: i32, last: i32, geometry: usize, a: usize, weight: usize, b: usize, c: usize, columns: usize, work: usize): void {
   const channels = field(geometry, CHANNELS);
@@ -94,6 +100,16 @@ export function convSamples(mode: i32, first: i32, last: i32, geometry: usize, a
         col2imAdd(columns, b + input, channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW, plane);
       } else if (mode == CONV_SPARSE_INPUT_GRADIENT) {
         sparseConvInputGradient(a + output, groupOut, w, b + input, channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW, work);
+      } else if (mode == CONV_SAMPLE_WEIGHT_GRADIENTS || mode == CONV_SPARSE_SAMPLE_WEIGHT_GRADIENTS) {
+        im2col(a + input, columns, channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW, plane);
+        const rows = b + block * weightBytes;
+        if (mode == CONV_SAMPLE_WEIGHT_GRADIENTS) {
+          gemm(false, true, groupOut, patch, plane, 1, c + output, plane, columns, plane, 0, rows, patch, work);
+        } else {
+          const unfoldedT = work + <usize>sparseDenseProductWorkspaceBytes(plane);
+          transpose(columns, patch, plane, unfoldedT);
+          sparseDenseProduct(c + output, groupOut, plane, unfoldedT, patch, rows, work);
+        }
       } else if (mode == CONV_GRAM_SQUARED_NORMS) {
         im2col(a + input, columns, channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW, plane);
         const value = gramInnerProduct(columns, c + output, patch, groupOut, plane, work);
@@ -106,6 +122,11 @@ export function convSamples(mode: i32, first: i32, last: i32, geometry: usize, a
       }
     }
   }
+}
+
+/** The workspace bytes of CONV_SPARSE_SAMPLE_WEIGHT_GRADIENTS: the sparse product's and a position-major copy. */
+export function sparseSampleWeightGradientsWorkBytes(patch: i32, plane: i32): i32 {
+  return sparseDenseProductWorkspaceBytes(plane) + ((plane * patch) << 2);
 }
 
 /** The workspace bytes of CONV_GRAM_SQUARED_NORMS: a GEMM's, two position-major copies and two Grams. */

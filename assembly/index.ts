@@ -12,5 +12,5 @@ export { activationBackward, activationForward } from "./activations";
 export { countNonzero, dotProduct, expandAxis, maxAxis, quotientSum, reduceChunks, squaredDistance, sumAxis } from "./reduce";
 export { channelAffine, channelSums, channelSumsRange } from "./normalization";
 export { depthwiseConv, depthwiseScratchFloats } from "./depthwise";
-export { convColumnSquares, convColumnSquaresWorkBytes, convGramWorkBytes, convSamples, convSamplesGeometryInts } from "./convSamples";
+export { convColumnSquares, convColumnSquaresWorkBytes, convGramWorkBytes, convSamples, convSamplesGeometryInts, sparseSampleWeightGradientsWorkBytes } from "./convSamples";
 export { channelDots } from "./projections";

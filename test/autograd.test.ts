@@ -3,7 +3,8 @@ import { test } from "node:test";
 import { backward, noGrad } from "../src/engine/autograd.ts";
 import { parameter, tensor, zeros } from "../src/engine/creation.ts";
 import { add, div, mul, sub } from "../src/engine/ops/binary.ts";
-import { conv2d, conv2dHyper, convWeightGradients } from "../src/engine/ops/conv2d.ts";
+import { conv2d, conv2dHyper } from "../src/engine/ops/conv2d.ts";
+import { perSampleWeightGradients } from "../src/engine/ops/convSamples.ts";
 import { linear } from "../src/engine/ops/linear.ts";
 import { matmul } from "../src/engine/ops/matmul.ts";
 import { max, mean, sum } from "../src/engine/ops/reduce.ts";
@@ -254,7 +255,7 @@ test("conv2d's input gradient and per-sample weight gradients from mostly zero o
       const hyper = conv2dHyper(x, weight, { stride, padding, dilation, groups });
       const perSample = (seed: number[]) => {
         const out = zeros([3, ...weight.shape]);
-        convWeightGradients(x, tensor(seed, y.shape), hyper, 0.5, (sample) => out.ptr + sample * weight.size * 4, false);
+        perSampleWeightGradients(hyper, x, tensor(seed, y.shape), 0.5, out);
         return out.toArray();
       };
       const [sparseGradients, sumGradients, denseGradients] = [perSample(sparse), perSample(sparse.map((v, i) => v + dense[i])), perSample(dense)];

@@ -23,13 +23,15 @@ import { dotProduct, elementSum, MIN_REDUCTION_PER_THREAD, quotientSum, squaredD
 import { engineMemory } from "../src/engine/memory.ts";
 import { batchNorm } from "../src/engine/ops/batchnorm.ts";
 import { add, div, mul, sub } from "../src/engine/ops/binary.ts";
-import { type Conv2dOptions, type Conv2dRecord, conv2d, isMostlyZero } from "../src/engine/ops/conv2d.ts";
+import { type Conv2dOptions, type Conv2dRecord, conv2d, conv2dHyper, isMostlyZero } from "../src/engine/ops/conv2d.ts";
+import { perSampleWeightGradients } from "../src/engine/ops/convSamples.ts";
 import { layerNorm } from "../src/engine/ops/layernorm.ts";
 import { crossEntropy } from "../src/engine/ops/losses.ts";
 import { avgPool2d, maxPool2d, maxPool2dRelu } from "../src/engine/ops/pool.ts";
 import { mean, sum } from "../src/engine/ops/reduce.ts";
 import { reshape } from "../src/engine/ops/shape.ts";
 import { exp, leakyRelu, relu, sigmoid, sqrt, tanh } from "../src/engine/ops/unary.ts";
+import { Random } from "../src/engine/random.ts";
 import { scope } from "../src/engine/scope.ts";
 import { sizeOf } from "../src/engine/shapes.ts";
 import { Tensor } from "../src/engine/tensor.ts";
@@ -579,7 +581,9 @@ test("a conv weight's batchL2 by the Gram closed form is bit-identical at 1, 2 a
       try {
         model.zeroGrad();
         const statistics = backwardWithExtensions(mean(crossEntropy(model.forward(inputs), labels)), { batchL2: true });
-        return Buffer.from((statistics.get(weight)?.batchL2 as Float64Array).slice().buffer);
+        const norms = statistics.get(weight)?.batchL2;
+        assert.ok(norms);
+        return Buffer.from(norms.slice().buffer);
       } finally {
         setThreads(before);
       }
@@ -625,6 +629,27 @@ test("a conv layer's curvature column squares (dense and gathered) are bit-ident
     }
     model.zeroGrad();
     model.dispose();
+  });
+});
+
+test("per-sample conv weight gradients, from dense and from mostly zero output gradients, are bit-identical at 1, 2 and 4 threads", () => {
+  scope(() => {
+    const x = tensor(randomValues(64 * 4 * 12 * 12, 18), [64, 4, 12, 12]);
+    const weight = tensor(randomValues(8 * 2 * 9, 19), [8, 2, 3, 3]);
+    const hyper = conv2dHyper(x, weight, { padding: 1, groups: 2 });
+    const zeros = new Random(20);
+    for (const zeroFraction of [0, 0.9]) {
+      const gradOut = tensor(
+        randomValues(64 * 8 * 144, 21).map((v) => (zeros.uniform() < zeroFraction ? 0 : v)),
+        [64, 8, 12, 12],
+      );
+      assert.equal(isMostlyZero(gradOut), zeroFraction > 0.5);
+      const out = new Tensor([64, 8, 2, 3, 3]);
+      assertSameBytes(
+        bytesAtEachThreadCount(out, () => perSampleWeightGradients(hyper, x, gradOut, 0.5, out)),
+        `per-sample weight gradients, ${zeroFraction} zeros`,
+      );
+    }
   });
 });
 

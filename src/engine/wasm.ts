@@ -217,6 +217,7 @@ export interface WasmKernels {
   convSamples(mode: number, first: number, last: number, geometry: number, a: number, weight: number, b: number, c: number, columns: number, work: number): void;
   convSamplesGeometryInts(): number;
   convGramWorkBytes(patch: number, groupOut: number, plane: number): number;
+  sparseSampleWeightGradientsWorkBytes(patch: number, plane: number): number;
   convColumnSquares(
     first: number,
     last: number,

@@ -2,7 +2,7 @@ import { topologicalOrder } from "../autograd.ts";
 import { gemm } from "../kernels/gemm.ts";
 import { sumAxisInto } from "../kernels/reductions.ts";
 import { engineMemory } from "../memory.ts";
-import { convWeightGradients } from "../ops/conv2d.ts";
+import { perSampleWeightGradients } from "../ops/convSamples.ts";
 import { type LayerRecord, Tensor } from "../tensor.ts";
 import { applyRule, type PerKind, type RecordOf } from "./layerKinds.ts";
 
@@ -64,8 +64,7 @@ function conv2d(layer: RecordOf<"conv2d">, gradOut: Tensor, scale: number): Para
   const result: ParameterGradients[] = [];
   if (weight?.requiresGrad) {
     const out = perSampleTensor(weight, batch);
-    const perSample = weight.size * 4;
-    convWeightGradients(input, gradOut, hyper, scale, (sample) => out.ptr + sample * perSample, false);
+    perSampleWeightGradients(hyper, input, gradOut, scale, out);
     result.push({ parameter: weight, gradients: out });
   }
   if (bias?.requiresGrad) result.push({ parameter: bias, gradients: conv2dBiasGradients(layer, gradOut, scale) });
@@ -94,7 +93,7 @@ export function forEachConvWeightChunk(layer: RecordOf<"conv2d">, gradOut: Tenso
     const chunkInput = whole ? input : sampleRange(input, first, samples, inputPerSample);
     const chunkGradOut = whole ? gradOut : sampleRange(gradOut, first, samples, gradOutPerSample);
     const gradients = perSampleTensor(weight, samples);
-    convWeightGradients(chunkInput, chunkGradOut, { ...hyper, batch: samples }, scale, (sample) => gradients.ptr + sample * weight.size * 4, false);
+    perSampleWeightGradients({ ...hyper, batch: samples }, chunkInput, chunkGradOut, scale, gradients);
     if (!whole) for (const t of [chunkInput, chunkGradOut]) t.dispose();
     visit(first, gradients);
     gradients.dispose();

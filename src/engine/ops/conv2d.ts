@@ -1,7 +1,6 @@
 import { noGrad, record, wantedGradients } from "../autograd.ts";
 import { bilinearRules } from "../curvature/rules.ts";
-import { transposeMatrix } from "../kernels/elementwise.ts";
-import { gemm, gemmRunsInWasm, sparseDenseProduct } from "../kernels/gemm.ts";
+import { gemm, gemmRunsInWasm } from "../kernels/gemm.ts";
 import { countNonzero } from "../kernels/reductions.ts";
 import { engineMemory } from "../memory.ts";
 import { shapeString } from "../shapes.ts";
@@ -115,50 +114,6 @@ export function forEachUnfolded(x: Tensor, hyper: Conv2dHyper, visit: (sample: n
     }
   }
   columns.dispose();
-}
-
-/**
- * Weight gradients of a convolution, one GEMM per (sample, group): alpha·δ_ng·unfold(x_n)_gᵀ into
- * the [out, in/groups·kh·kw] block at byte offset `target(sample)`, added to it when
- * `accumulate` (the batch gradient) or overwriting it (per-sample gradients).
- */
-export function convWeightGradients(x: Tensor, gradOut: Tensor, hyper: Conv2dHyper, alpha: number, target: (sample: number) => number, accumulate: boolean): void {
-  const { groupOut, patch, plane } = hyper;
-  if (!accumulate && isMostlyZero(gradOut)) {
-    sparseWeightGradients(x, gradOut, hyper, alpha, target);
-    return;
-  }
-  forEachUnfolded(x, hyper, (n, group, columns) =>
-    gemm({
-      transA: false,
-      transB: true,
-      m: groupOut,
-      n: patch,
-      k: plane,
-      alpha,
-      a: gradOut.ptr + outputBlock(hyper, n, group) * 4,
-      lda: plane,
-      b: columns.ptr,
-      ldb: plane,
-      beta: accumulate ? 1 : 0,
-      c: target(n) + group * groupOut * patch * 4,
-      ldc: patch,
-    }),
-  );
-}
-
-// Per-sample weight gradients from mostly zero output gradients: δ_n·unfold(x_n)ᵀ with the
-// unfolded input transposed to position-major, so each channel sums the rows of its nonzeros.
-function sparseWeightGradients(x: Tensor, gradOut: Tensor, hyper: Conv2dHyper, alpha: number, target: (sample: number) => number): void {
-  const { groupOut, patch, plane } = hyper;
-  const unfoldedT = new Tensor([plane, patch], "float32", "position-major unfolded input");
-  forEachUnfolded(x, hyper, (n, group, columns) => {
-    transposeMatrix(columns.ptr, patch, plane, unfoldedT.ptr);
-    const rows = target(n) + group * groupOut * patch * 4;
-    sparseDenseProduct(gradOut.ptr + outputBlock(hyper, n, group) * 4, groupOut, plane, unfoldedT.ptr, patch, rows);
-    if (alpha !== 1) engineMemory.kernels.scaleInPlace(groupOut * patch, rows, alpha);
-  });
-  unfoldedT.dispose();
 }
 
 // Unfolded columns of up to this many floats (16 MB) are built at once; a chunk of samples

@@ -1,10 +1,10 @@
-import { transposeMatrix } from "../kernels/elementwise.ts";
+import { runElementwise, transposeMatrix } from "../kernels/elementwise.ts";
 import { MIN_GEMM_WORK_PER_THREAD } from "../kernels/gemm.ts";
 import { engineMemory } from "../memory.ts";
 import { Tensor } from "../tensor.ts";
 import { partsFor, splitRange } from "../threads/partition.ts";
 import { runRanges } from "../threads/settings.ts";
-import type { Conv2dHyper } from "./conv2d.ts";
+import { type Conv2dHyper, isMostlyZero } from "./conv2d.ts";
 import { geometryArgs } from "./im2col.ts";
 
 // The modes of assembly/convSamples.ts.
@@ -13,6 +13,8 @@ const CONV_INPUT_GRADIENT = 1;
 const CONV_SPARSE_INPUT_GRADIENT = 2;
 const CONV_WEIGHT_GRADIENT = 3;
 const CONV_GRAM_SQUARED_NORMS = 4;
+const CONV_SAMPLE_WEIGHT_GRADIENTS = 5;
+const CONV_SPARSE_SAMPLE_WEIGHT_GRADIENTS = 6;
 
 // Samples per partial sum of the weight gradient. Fixed, not derived from the thread count: the
 // partials are added in chunk order, so the sum's rounding is the same at any count.
@@ -137,4 +139,16 @@ export function columnSquaresBySample(hyper: Conv2dHyper, x: Tensor, deltas: Ten
     if (bias && biasSums) engineMemory.kernels.axpy(outChannels, 1, biasSums.ptr + chunk * outChannels * 4, bias.ptr);
   }
   for (const t of [weightSums, biasSums, pointers, geometry]) t?.dispose();
+}
+
+/**
+ * Each sample's weight gradient alpha·δ_n·unfold(x_n)ᵀ into out [N, ...weight shape], samples
+ * split over the threads; from δ's nonzeros when it is mostly zero (after ReLU and pooling).
+ */
+export function perSampleWeightGradients(hyper: Conv2dHyper, x: Tensor, gradOut: Tensor, alpha: number, out: Tensor): void {
+  const kernels = engineMemory.kernels;
+  const sparse = isMostlyZero(gradOut);
+  const workBytes = sparse ? kernels.sparseSampleWeightGradientsWorkBytes(hyper.patch, hyper.plane) : kernels.gemmWorkspaceBytes();
+  runBySamples(hyper, sparse ? CONV_SPARSE_SAMPLE_WEIGHT_GRADIENTS : CONV_SAMPLE_WEIGHT_GRADIENTS, 1, workBytes, [x.ptr, 0, out.ptr, gradOut.ptr]);
+  if (alpha !== 1) runElementwise(out.size, (start, end) => ({ kernel: "scaleInPlace", args: [end - start, out.ptr + 4 * start, alpha] }));
 }
