@@ -9,7 +9,7 @@ export { histogram1d, histogram2d, rankOneHistogram1d, rankOneHistogram2d, rankO
 export { adagradUpdate, adamUpdate, clampInPlace, maxAbs, nadamUpdate, radamUpdate, rmspropUpdate, scaleInPlace, sgdUpdate } from "./optim";
 export { col2imAdd, im2col } from "./im2col";
 export { activationBackward, activationForward } from "./activations";
-export { countNonzero, dotProduct, expandAxis, maxAxis, quotientSum, reduceChunks, squaredDistance, sumAxis } from "./reduce";
+export { countNonzero, dotProduct, expandAxis, maxAxis, quotientSum, reduceChunks, rowDots, squaredDistance, sumAxis } from "./reduce";
 export { channelAffine, channelSums, channelSumsRange } from "./normalization";
 export { depthwiseConv, depthwiseScratchFloats } from "./depthwise";
 export { convColumnSquares, convColumnSquaresWorkBytes, convGramWorkBytes, convSamples, convSamplesGeometryInts, sparseSampleWeightGradientsWorkBytes } from "./convSamples";

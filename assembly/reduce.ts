@@ -1,5 +1,6 @@
 // Sums over one axis of a tensor viewed as [outer, length, inner], and the broadcast back.
 
+import { dot } from "./elementwise";
 import { highPair, lowPair } from "./simd";
 
 /** out[o, i] = scale · Σ_l x[o, l, i]: rows added in order, four lanes at a time (one sum per lane group when inner = 1). */
@@ -178,5 +179,18 @@ export function reduceChunks(op: i32, n: i32, x: usize, y: usize, epsilon: f64, 
     else if (op == DOT_PRODUCT) value = dotProduct(length, xc, yc);
     else if (op == QUOTIENT_SUM) value = quotientSum(length, xc, yc, epsilon);
     store<f64>(out + (<usize>c << 3), value);
+  }
+}
+
+/**
+ * out[i] (float64) = x_i·y_i for rows i in [firstRow, endRow) of length floats: x's rows are
+ * consecutive, y's `yStride` floats apart (0: one y for every row). `precise`: dotProduct's
+ * float64 sum, else the float32 dot of elementwise.ts.
+ */
+export function rowDots(precise: i32, length: i32, x: usize, y: usize, yStride: i32, firstRow: i32, endRow: i32, out: usize): void {
+  for (let i = firstRow; i < endRow; i++) {
+    const xi = x + ((<usize>i * length) << 2);
+    const yi = y + ((<usize>i * yStride) << 2);
+    store<f64>(out + (<usize>i << 3), precise ? dotProduct(length, xi, yi) : <f64>dot(length, xi, yi));
   }
 }

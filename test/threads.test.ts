@@ -19,7 +19,7 @@ import { rankOneHistogram1d, rankOneHistogram2d, tensorHistogram1d, tensorHistog
 import { MIN_CHANNEL_ELEMENTS_PER_THREAD } from "../src/engine/kernels/channels.ts";
 import { MIN_ELEMENTWISE_PER_THREAD, MIN_UPDATE_ELEMENTS_PER_THREAD } from "../src/engine/kernels/elementwise.ts";
 import { type GemmArgs, gemm, gemmRowsOfB, gramLower, gramLowerInBackground, MIN_GEMM_WORK_PER_THREAD, sparseDenseProduct } from "../src/engine/kernels/gemm.ts";
-import { dotProduct, elementSum, MIN_REDUCTION_PER_THREAD, quotientSum, squaredDistance, squaredNorm } from "../src/engine/kernels/reductions.ts";
+import { dotProduct, elementSum, MIN_REDUCTION_PER_THREAD, quotientSum, rowDots, squaredDistance, squaredNorm } from "../src/engine/kernels/reductions.ts";
 import { engineMemory } from "../src/engine/memory.ts";
 import { batchNorm } from "../src/engine/ops/batchnorm.ts";
 import { add, div, mul, sub } from "../src/engine/ops/binary.ts";
@@ -540,6 +540,16 @@ test("float64 reductions (squared distance, dot product, quotient sum) are bit-i
       });
       setThreads(before);
       for (const [i, value] of values.entries()) assert.equal(Object.is(value, values[0]), true, `${name} at ${threadCounts[i]} threads: ${value} vs ${values[0]}`);
+    }
+    // Rows' dot products: per-row y and one shared y, float32 and float64 sums.
+    const rows = 512;
+    const length = Math.floor(n / rows);
+    for (const options of [{}, { sharedY: true, precise: true }]) {
+      const out = new Tensor([2 * rows]);
+      assertSameBytes(
+        bytesAtEachThreadCount(out, () => new Float64Array(out.data.buffer, out.ptr, rows).set(rowDots(x.ptr, y.ptr, rows, length, options))),
+        `rowDots ${JSON.stringify(options)}`,
+      );
     }
   });
 });

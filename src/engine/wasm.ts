@@ -95,6 +95,7 @@ export interface WasmKernels {
     endSample: number,
     out: number,
   ): void;
+  rowDots(precise: number, length: number, x: number, y: number, yStride: number, firstRow: number, endRow: number, out: number): void;
   reduceChunks(op: number, n: number, x: number, y: number, epsilon: number, chunk: number, firstChunk: number, endChunk: number, out: number): void;
   channelSums(x: number, y: number, outer: number, channels: number, inner: number, centers: number, out: number): void;
   channelAffine(x: number, y: number, outer: number, channels: number, inner: number, center: number, scale: number, weight: number, shift: number, out: number): void;

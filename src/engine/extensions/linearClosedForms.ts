@@ -1,4 +1,5 @@
 import { gramLower, gramLowerInBackground } from "../kernels/gemm.ts";
+import { rowDots } from "../kernels/reductions.ts";
 import { engineMemory } from "../memory.ts";
 import { type LayerRecord, Tensor } from "../tensor.ts";
 import type { BackgroundTasks } from "../threads/settings.ts";
@@ -134,12 +135,7 @@ export class ActivationGrams {
 
 /** Row-wise squared norms ‖x_i‖² of a [rows, length] tensor (WASM SIMD dot products). */
 export function rowSquaredNorms(x: Tensor, rows: number, length: number): Float64Array {
-  const out = new Float64Array(rows);
-  for (let i = 0; i < rows; i++) {
-    const row = x.ptr + i * length * 4;
-    out[i] = engineMemory.kernels.dot(length, row, row);
-  }
-  return out;
+  return rowDots(x.ptr, x.ptr, rows, length);
 }
 
 /** The Gram matrix X Xᵀ of a [rows, length] tensor in float64: one triangle in WASM, mirrored. */

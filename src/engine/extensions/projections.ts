@@ -1,6 +1,7 @@
 import { noGrad } from "../autograd.ts";
 import { tensor } from "../creation.ts";
 import { MIN_ELEMENTWISE_PER_THREAD } from "../kernels/elementwise.ts";
+import { float64Results, rowDots } from "../kernels/reductions.ts";
 import { engineMemory } from "../memory.ts";
 import { conv2d } from "../ops/conv2d.ts";
 import { linear } from "../ops/linear.ts";
@@ -20,10 +21,7 @@ export type ParameterRole = "weight" | "bias";
 
 /** out[i] = Σ over sample i's elements of a·b, for two [N, ...] tensors of the same size. */
 function sampleDots(a: Tensor, b: Tensor, batch: number): Float64Array {
-  const length = a.size / batch;
-  const out = new Float64Array(batch);
-  for (let i = 0; i < batch; i++) out[i] = engineMemory.kernels.dot(length, a.ptr + i * length * 4, b.ptr + i * length * 4);
-  return out;
+  return rowDots(a.ptr, b.ptr, batch, a.size / batch);
 }
 
 interface ChannelLayout {
@@ -36,16 +34,12 @@ interface ChannelLayout {
 /** out[i] = Σ_{c,p} values[i,c,p]·(weights[i,c,p] or 1)·d[c]: a per-channel direction (bias, norm scale). */
 function channelDots(values: Tensor, weights: Tensor | null, direction: Tensor, layout: ChannelLayout): Float64Array {
   const { batch, channels, positions, channelsFirst } = layout;
-  const out = new Tensor([2 * batch], "float32", "channel dots");
-  try {
+  return float64Results(batch, (out) =>
     runRanges(splitRange(batch, 1, partsFor(values.size, MIN_ELEMENTWISE_PER_THREAD)), (first, end) => ({
       kernel: "channelDots",
-      args: [values.ptr, weights?.ptr ?? 0, direction.ptr, channels, positions, channelsFirst ? 1 : 0, first, end, out.ptr],
-    }));
-    return new Float64Array(engineMemory.memory.buffer, out.ptr, batch).slice();
-  } finally {
-    out.dispose();
-  }
+      args: [values.ptr, weights?.ptr ?? 0, direction.ptr, channels, positions, channelsFirst ? 1 : 0, first, end, out],
+    })),
+  );
 }
 
 function projectLinear(layer: RecordOf<"linear">, gradOut: Tensor, role: ParameterRole, direction: Tensor): Float64Array {

@@ -1,4 +1,5 @@
 import { gemm } from "../kernels/gemm.ts";
+import { rowDots } from "../kernels/reductions.ts";
 import { engineMemory } from "../memory.ts";
 import { computeBinary } from "../ops/binary.ts";
 import { Tensor } from "../tensor.ts";
@@ -186,7 +187,7 @@ export function materializedProjections(gradients: Tensor, direction: Tensor): F
   const batch = gradients.shape[0];
   const size = gradients.size / batch;
   if (direction.size !== size) throw new RangeError(`gradscope: projection direction of ${direction.size} elements for per-sample gradients of ${size}`);
-  return Float64Array.from({ length: batch }, (_, i) => engineMemory.kernels.dotProduct(size, gradients.ptr + i * size * 4, direction.ptr));
+  return rowDots(gradients.ptr, direction.ptr, batch, size, { sharedY: true, precise: true });
 }
 
 /** Histogram counts of all per-sample gradient elements. Linear: counted from δ and a (see linearHistogram.ts). */

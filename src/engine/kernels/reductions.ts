@@ -12,22 +12,31 @@ export const MIN_REDUCTION_PER_THREAD = 2 ** 17;
 
 const reductions = { squaredDistance: 0, dotProduct: 1, quotientSum: 2 } as const;
 
+/**
+ * The `count` float64s that `compute` writes at the byte offset it is given (engine memory that
+ * kernels on any thread can write), copied out.
+ */
+export function float64Results(count: number, compute: (out: number) => void): Float64Array {
+  const area = new Tensor([2 * Math.max(1, count)], "float32", "float64 results");
+  try {
+    compute(area.ptr);
+    return new Float64Array(engineMemory.memory.buffer, area.ptr, count).slice();
+  } finally {
+    area.dispose();
+  }
+}
+
 function reduceInChunks(reduction: keyof typeof reductions, n: number, x: number, y: number, epsilon = 0): number {
   const chunks = Math.ceil(n / REDUCTION_CHUNK);
-  const sums = new Tensor([2 * Math.max(1, chunks)], "float32", "chunk sums");
-  try {
-    const parts = partsFor(n, MIN_REDUCTION_PER_THREAD);
-    runRanges(splitRange(chunks, 1, parts), (first, end) => ({
+  const partials = float64Results(chunks, (out) =>
+    runRanges(splitRange(chunks, 1, partsFor(n, MIN_REDUCTION_PER_THREAD)), (first, end) => ({
       kernel: "reduceChunks",
-      args: [reductions[reduction], n, x, y, epsilon, REDUCTION_CHUNK, first, end, sums.ptr],
-    }));
-    const partials = new Float64Array(engineMemory.memory.buffer, sums.ptr, chunks);
-    let total = 0;
-    for (let c = 0; c < chunks; c++) total += partials[c];
-    return total;
-  } finally {
-    sums.dispose();
-  }
+      args: [reductions[reduction], n, x, y, epsilon, REDUCTION_CHUNK, first, end, out],
+    })),
+  );
+  let total = 0;
+  for (const partial of partials) total += partial;
+  return total;
 }
 
 /**
@@ -39,6 +48,20 @@ export function sumAxisInto(x: number, outer: number, length: number, inner: num
     kernel: "sumAxis",
     args: [x + 4 * start * length * inner, end - start, length, inner, scale, out + 4 * start * inner],
   }));
+}
+
+/**
+ * out[i] = x_i·y_i for the `rows` consecutive rows of `length` floats of x (byte offset), against
+ * y's rows (`sharedY`: the one y at byte offset y for every row), rows split over the threads.
+ * `precise`: each sum in float64, else in float32 (SIMD lanes).
+ */
+export function rowDots(x: number, y: number, rows: number, length: number, { sharedY = false, precise = false } = {}): Float64Array {
+  return float64Results(rows, (out) =>
+    runRanges(splitRange(rows, 1, partsFor(rows * length, MIN_ELEMENTWISE_PER_THREAD)), (first, end) => ({
+      kernel: "rowDots",
+      args: [precise ? 1 : 0, length, x, y, sharedY ? 0 : length, first, end, out],
+    })),
+  );
 }
 
 /** ‖x‖², accumulated in float64 (WASM SIMD, on every thread). */

@@ -1,5 +1,6 @@
 import { runElementwise, transposeMatrix } from "../kernels/elementwise.ts";
 import { MIN_GEMM_WORK_PER_THREAD } from "../kernels/gemm.ts";
+import { float64Results } from "../kernels/reductions.ts";
 import { engineMemory } from "../memory.ts";
 import { Tensor } from "../tensor.ts";
 import { partsFor, splitRange } from "../threads/partition.ts";
@@ -88,13 +89,8 @@ export function weightGradientBySample(hyper: Conv2dHyper, x: Tensor, gradOut: T
  */
 export function gramSquaredNormsBySample(hyper: Conv2dHyper, x: Tensor, gradOut: Tensor): Float64Array {
   const { batch, groupOut, patch, plane } = hyper;
-  const sums = new Tensor([2 * Math.max(1, batch)], "float32", "per-sample squared norms");
-  try {
-    runBySamples(hyper, CONV_GRAM_SQUARED_NORMS, 1, engineMemory.kernels.convGramWorkBytes(patch, groupOut, plane), [x.ptr, 0, sums.ptr, gradOut.ptr]);
-    return new Float64Array(engineMemory.memory.buffer, sums.ptr, batch).slice();
-  } finally {
-    sums.dispose();
-  }
+  const workBytes = engineMemory.kernels.convGramWorkBytes(patch, groupOut, plane);
+  return float64Results(batch, (out) => runBySamples(hyper, CONV_GRAM_SQUARED_NORMS, 1, workBytes, [x.ptr, 0, out, gradOut.ptr]));
 }
 
 /**
