@@ -8,7 +8,7 @@ import { main } from "../src/cli/main.ts";
 import { ConfigError } from "../src/config/load.ts";
 import { Random } from "../src/engine/random.ts";
 import { SqliteRunStore } from "../src/store/sqliteRunStore.ts";
-import { SweepStore } from "../src/store/sweeps.ts";
+import { openSweepStore } from "../src/store/sweeps.ts";
 import { runSweep } from "../src/sweep/coordinator.ts";
 import { continuesPastRung, RuleMonitor, rungEpochs } from "../src/sweep/rules.ts";
 import { createSearch } from "../src/sweep/search.ts";
@@ -320,7 +320,7 @@ test("successive halving stops a trial whose metric at a rung is worse than the 
   assert.equal(slow.status, "stopped");
   assert.match(slow.stoppedBy as string, /^asha rung at epoch 1: val_loss \S+ not in the best 1\/2 of 2 trials$/);
   assert.equal(slow.steps, (slow.plannedSteps as number) / 3, "stopped after its first epoch");
-  const store = new SweepStore(outcome.storePath);
+  const store = openSweepStore(outcome.storePath);
   try {
     assert.deepEqual([...store.rungValues(outcome.sweepId, 1).keys()].sort(), [1, 2]);
   } finally {
@@ -332,7 +332,7 @@ test("a trial whose process is killed (SIGKILL) mid-trial is resumed from its la
   const runs = join(folder, "kill");
   const file = writeSweep("kill.yaml", `${tinyBase(runs, 6, 1024)}method: grid\nmetric: { name: val_accuracy, goal: maximize }\nparameters:\n  optimizer.lr: { values: [0.1] }\n`);
   let killed = false;
-  const store = new SweepStore(join(runs, "gradscope.db"));
+  const store = openSweepStore(join(runs, "gradscope.db"));
   const outcome = await runSweep(loadSweep(file), {
     workers: 1,
     onTrialProcess: (job, child) => {

@@ -1,6 +1,6 @@
 import { isPostgresUrl } from "../store/openRunStore.ts";
 import { RunLookupError } from "../store/runStore.ts";
-import { SweepStore } from "../store/sweeps.ts";
+import { openSweepStore, type SweepStore } from "../store/sweeps.ts";
 import { runSweep } from "../sweep/coordinator.ts";
 import { loadSweep } from "../sweep/spec.ts";
 import { sweepReport, trialTable } from "../sweep/status.ts";
@@ -18,7 +18,7 @@ const log = (line: string) => process.stdout.write(`${line}\n`);
 export async function sweepCommand(options: { config: string; workers?: number; store?: string; quiet?: boolean }): Promise<number> {
   const loaded = loadSweep(options.config);
   const outcome = await runSweep(loaded, { workers: options.workers, storePath: options.store, log: options.quiet ? undefined : log });
-  const store = new SweepStore(outcome.storePath);
+  const store = openSweepStore(outcome.storePath);
   try {
     log(trialTable(store.getSweep(outcome.sweepId), outcome.trials));
   } finally {
@@ -32,7 +32,7 @@ export function sweepStatusCommand(id: string, options: { store: string; json?: 
   if (isPostgresUrl(options.store)) throw new UsageError("gradscope: sweeps are kept in SQLite run stores for now; --store must be a file");
   // Refuses a missing file or one that is not a store, as `gradscope runs` does.
   openExisting(options.store).close();
-  const store = new SweepStore(options.store);
+  const store = openSweepStore(options.store);
   try {
     let sweep: ReturnType<SweepStore["getSweep"]>;
     try {

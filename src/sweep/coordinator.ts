@@ -7,7 +7,7 @@ import { stringify } from "yaml";
 import { ConfigError, loadConfig } from "../config/load.ts";
 import { isPostgresUrl } from "../store/openRunStore.ts";
 import { redactUrl } from "../store/postgres/postgresRunStore.ts";
-import { type SweepStatus, SweepStore, type TrialRecord } from "../store/sweeps.ts";
+import { openSweepStore, type SweepStatus, type TrialRecord } from "../store/sweeps.ts";
 import { createFolder, writeFileAtomic } from "../train/files.ts";
 import { freeRunDirectory, safeRunName } from "../train/runDirectory.ts";
 import { LocalTrialQueue, type TrialJob, type TrialQueue } from "./queue.ts";
@@ -78,7 +78,7 @@ export async function runSweep(loaded: LoadedSweep, options: SweepOptions = {}, 
   const workers = Math.max(1, options.workers ?? availableParallelism());
   // The cores shared out among the trials at once, so that they do not oversubscribe the machine.
   const threads = Math.max(1, Math.floor(availableParallelism() / workers));
-  const store = new SweepStore(storePath);
+  const store = openSweepStore(storePath);
   const directory = freeRunDirectory(join(runsDir, "sweeps"), safeRunName(loaded.name), (id) => store.hasSweep(id));
   const sweepId = basename(directory);
   createFolder(directory);

@@ -1,4 +1,4 @@
-export { type SweepRecord, type SweepStatus, SweepStore, type TrialRecord, type TrialStatus } from "../store/sweeps.ts";
+export { openSweepStore, type SweepRecord, type SweepStatus, type SweepStore, type TrialRecord, type TrialStatus } from "../store/sweeps.ts";
 export { runSweep, type SweepOptions, type SweepOutcome } from "./coordinator.ts";
 export { LocalTrialQueue, type TrialJob, type TrialQueue } from "./queue.ts";
 export { type AshaSpec, distributions, type LoadedSweep, loadSweep, methods, type ParameterSpec, type RuleSpec, type SweepSpec, sweepSchema } from "./spec.ts";

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { trainCommand } from "../cli/train.ts";
-import { SweepStore } from "../store/sweeps.ts";
+import { openSweepStore } from "../store/sweeps.ts";
 import { LATEST } from "../train/callbacks/modelCheckpoint.ts";
 import { trialMetric } from "./metric.ts";
 import { rungEpochs } from "./rules.ts";
@@ -35,7 +35,7 @@ const plannedSteps = (epochs: number, batches: number, accumulate: number) => ep
  * `gradscope train` (130 or 143 when a signal interrupted it: the worker retries it).
  */
 export async function runTrial(args: TrialArguments): Promise<number> {
-  const sweeps = new SweepStore(args.storePath);
+  const sweeps = openSweepStore(args.storePath);
   try {
     const sweep = sweeps.getSweep(args.sweepId);
     const spec = sweep.spec as SweepSpec;
