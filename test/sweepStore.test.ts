@@ -66,7 +66,7 @@ for (const backend of storeBackends)
   });
 
 for (const backend of storeBackends)
-  test(`${backend.name}: a worker claims a pending trial once; a stale one is released to pending (its run marked crashed) by one caller, then failed after its retries`, {
+  test(`${backend.name}: a worker claims a pending trial once; a stale one is released to pending (its run marked crashed) by one caller; a worker gives its trial back`, {
     skip: backend.skip,
   }, () => {
     const location = backend.location("sweep-claims");
@@ -81,28 +81,31 @@ for (const backend of storeBackends)
       assert.equal(other.claimTrial("s", 1, { worker: "host-b:22", jobId: "job-1", staleAfterSeconds: 30 }), false, "a live worker's trial is not taken");
       assert.equal(store.heartbeat("s", 1, a), true);
       assert.deepEqual(
-        store.releaseStaleTrials(30, () => 1),
+        store.releaseStaleTrials(() => 30),
         [],
         "a fresh heartbeat is not stale",
       );
       runs.createRun({ id: "run-s1", name: "s-t001", config: {} });
       store.attachRun("s", 1, { runId: "run-s1", directory: "/tmp/runs/run-s1", plannedSteps: 10 });
       // With no time allowed, the heartbeat is stale at once: both callers look, one releases.
-      const released = [...store.releaseStaleTrials(-1, () => 1), ...other.releaseStaleTrials(-1, () => 1)];
-      assert.deepEqual(released, [{ sweepId: "s", number: 1, worker: "host-a:11", jobId: "job-1", failed: false }]);
+      const released = [...store.releaseStaleTrials(() => -1), ...other.releaseStaleTrials(() => -1)];
+      assert.deepEqual(
+        released.map(({ sweepId, number, worker, jobId }) => ({ sweepId, number, worker, jobId })),
+        [{ sweepId: "s", number: 1, worker: "host-a:11", jobId: "job-1" }],
+      );
       const pending = store.trial("s", 1);
       assert.deepEqual([pending.status, pending.worker, pending.attempts], ["pending", null, 1]);
       assert.equal(store.heartbeat("s", 1, a), false, "the released trial is no longer the first worker's");
       assert.equal(runs.getRun("run-s1").status, "crashed");
       assert.ok(runs.events("run-s1").some((e) => e.kind === "crash" && /its worker host-a:11 stopped heartbeating/.test(e.message)));
-      const b = { worker: "host-b:22", jobId: "job-1" };
+      const b = { worker: "host-b:22", jobId: "job-2" };
       assert.equal(other.claimTrial("s", 1, { ...b, staleAfterSeconds: 30 }), true);
       assert.equal(other.trial("s", 1).attempts, 2);
-      const [last] = other.releaseStaleTrials(-1, () => 1);
-      assert.equal(last.failed, true, "the second attempt used the one retry");
-      const failed = store.trial("s", 1);
-      assert.equal(failed.status, "failed");
-      assert.match(failed.message as string, /^its worker host-b:22 stopped \(no heartbeat for \d+ s\) in each of its 2 attempts$/);
+      assert.equal(store.returnTrial("s", 1, a), false, "only the trial's worker gives it back");
+      assert.equal(other.returnTrial("s", 1, b), true);
+      assert.deepEqual([store.trial("s", 1).status, store.trial("s", 1).worker], ["pending", null]);
+      store.finishTrial("s", 1, { status: "completed" });
+      assert.equal(store.claimTrial("s", 1, { ...a, staleAfterSeconds: 30 }), false, "an ended trial is not claimed");
     } finally {
       store.close();
       other.close();

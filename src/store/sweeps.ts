@@ -57,8 +57,8 @@ export interface ReleasedTrial {
   /** The worker that stopped, and its job on the queue (to fail, so that the queue retries it). */
   worker: string;
   jobId: string;
-  /** True when it had used up its retries: it is now `failed`; otherwise `pending` again. */
-  failed: boolean;
+  /** How long the worker had been silent. */
+  silentSeconds: number;
 }
 
 const now = () => Date.now() / 1000;
@@ -135,12 +135,17 @@ export interface SweepStore {
   /** The claiming worker is alive; false when the trial is no longer its own (another took it). */
   heartbeat(sweepId: string, number: number, claim: { worker: string; jobId: string }): boolean;
   /**
-   * Hands back the running trials of running sweeps whose worker has not heartbeated for
-   * `staleAfterSeconds`: each is `pending` again (`failed`, when it already used `retries`
-   * resumes) and its run, if still `running`, is marked `crashed`. Each stale trial is released
-   * by one caller only, however many look at once; the caller then fails its job on the queue.
+   * The worker gives its trial back (it was stopped, or the trial's process died): the trial is
+   * `pending` again, for whoever takes its job next. False when it was no longer the worker's.
    */
-  releaseStaleTrials(staleAfterSeconds: number, retries: (sweepId: string) => number): ReleasedTrial[];
+  returnTrial(sweepId: string, number: number, claim: { worker: string; jobId: string }): boolean;
+  /**
+   * Hands back the running trials of running sweeps whose worker has not heartbeated for
+   * `staleAfterSeconds(sweepId)`: each is `pending` again and its run, if still `running`, is
+   * marked `crashed` (so that another machine may resume it). Each stale trial is released by
+   * one caller only, however many look at once; that caller then fails its job on the queue.
+   */
+  releaseStaleTrials(staleAfterSeconds: (sweepId: string) => number): ReleasedTrial[];
   /** Links a trial to the run that trains it, and the steps its full schedule has. */
   attachRun(sweepId: string, number: number, run: { runId: string; directory: string; plannedSteps: number }): void;
   /** Records how a trial ended. */
@@ -249,30 +254,44 @@ class SqlSweepStore implements SweepStore {
     return this.run("UPDATE trials SET heartbeat_at = ? WHERE sweep_id = ? AND number = ? AND worker = ? AND job_id = ?", now(), sweepId, number, claim.worker, claim.jobId) > 0;
   }
 
-  releaseStaleTrials(staleAfterSeconds: number, retries: (sweepId: string) => number): ReleasedTrial[] {
+  returnTrial(sweepId: string, number: number, claim: { worker: string; jobId: string }): boolean {
+    return (
+      this.run(
+        "UPDATE trials SET status = 'pending', worker = NULL, heartbeat_at = NULL WHERE sweep_id = ? AND number = ? AND status = 'running' AND worker = ? AND job_id = ?",
+        sweepId,
+        number,
+        claim.worker,
+        claim.jobId,
+      ) > 0
+    );
+  }
+
+  releaseStaleTrials(staleAfterSeconds: (sweepId: string) => number): ReleasedTrial[] {
     const at = now();
-    const stale = this.db.all(
-      `SELECT t.sweep_id, t.number, t.worker, t.job_id, t.attempts, t.run_id, t.heartbeat_at FROM trials t JOIN sweeps s ON s.id = t.sweep_id
-       WHERE s.status = 'running' AND t.status = 'running' AND t.worker IS NOT NULL AND t.heartbeat_at < ?`,
-      [at - staleAfterSeconds],
+    const running = this.db.all(
+      `SELECT t.sweep_id, t.number, t.worker, t.job_id, t.run_id, t.heartbeat_at FROM trials t JOIN sweeps s ON s.id = t.sweep_id
+       WHERE s.status = 'running' AND t.status = 'running' AND t.worker IS NOT NULL`,
     );
     const released: ReleasedTrial[] = [];
-    for (const row of stale) {
+    for (const row of running) {
       const [sweepId, number, worker, jobId] = [String(row.sweep_id), Number(row.number), String(row.worker), String(row.job_id)];
-      const failed = Number(row.attempts) > retries(sweepId);
-      const silent = Math.round(at - Number(row.heartbeat_at));
-      const message = failed ? `its worker ${worker} stopped (no heartbeat for ${silent} s) in each of its ${row.attempts} attempts` : null;
-      // Matching the worker and job: of several callers, only the first changes the row.
-      const [changed] = this.db.write([
-        [
-          `UPDATE trials SET status = ?, worker = NULL, heartbeat_at = NULL, message = ?, ended_at = ?
-           WHERE sweep_id = ? AND number = ? AND status = 'running' AND worker = ? AND job_id = ?`,
-          [failed ? "failed" : "pending", message, failed ? at : null, sweepId, number, worker, jobId],
-        ],
-      ]);
+      const staleBefore = at - staleAfterSeconds(sweepId);
+      if (Number(row.heartbeat_at) >= staleBefore) continue;
+      // Matching the worker, its job and the stale heartbeat again: of several callers, only the
+      // first changes the row, and a worker that heartbeated since keeps its trial.
+      const changed = this.run(
+        `UPDATE trials SET status = 'pending', worker = NULL, heartbeat_at = NULL
+         WHERE sweep_id = ? AND number = ? AND status = 'running' AND worker = ? AND job_id = ? AND heartbeat_at < ?`,
+        sweepId,
+        number,
+        worker,
+        jobId,
+        staleBefore,
+      );
       if (changed === 0) continue;
-      if (row.run_id !== null) this.markCrashed(String(row.run_id), `its worker ${worker} stopped heartbeating (none for ${silent} s)`);
-      released.push({ sweepId, number, worker, jobId, failed });
+      const silentSeconds = Math.round(at - Number(row.heartbeat_at));
+      if (row.run_id !== null) this.markCrashed(String(row.run_id), `its worker ${worker} stopped heartbeating (none for ${silentSeconds} s)`);
+      released.push({ sweepId, number, worker, jobId, silentSeconds });
     }
     return released;
   }
