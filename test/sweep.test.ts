@@ -209,7 +209,19 @@ test("gradscope sweep usage mistakes exit with 2 and say what is wrong", async (
   await expectUsage(["sweep", "status"], /sweep status needs a sweep id/);
   await expectUsage(["sweep", "frobnicate"], /sweep frobnicate: unknown action; expected status/);
   await expectUsage(["sweep", "status", "x", "--store", join(folder, "none.db")], /no run store at .*none\.db/);
-  await expectUsage(["sweep", "-c", "x.yaml", "--workers", "0"], /expected a positive whole number, got "0"/);
+  await expectUsage(["sweep", "-c", "x.yaml", "--workers", "-1"], /expected a whole number >= 0, got "-1"/);
+  await expectUsage(
+    [
+      "sweep",
+      "-c",
+      writeSweep("local.yaml", `base: ${spirals}\nmethod: grid\nmetric: { name: val_loss, goal: minimize }\nparameters: { optimizer.lr: { values: [0.1] } }\n`),
+      "--workers",
+      "0",
+      "--store",
+      join(folder, "local.db"),
+    ],
+    /sweep --workers 0 needs a PostgreSQL store \(--store postgres:\/\/…\)/,
+  );
   await expectUsage(
     ["sweep", "-c", writeSweep("cli.yaml", `base: ${spirals}\nmethod: grid\nmetric: { name: val_loss }\nparameters: { optimizer.lr: { values: [0.1] } }\n`)],
     /cli\.yaml:3:1: metric\.goal: required; expected one of minimize, maximize/,

@@ -101,8 +101,8 @@ for (const backend of storeBackends)
       const b = { worker: "host-b:22", jobId: "job-2" };
       assert.equal(other.claimTrial("s", 1, { ...b, staleAfterSeconds: 30 }), true);
       assert.equal(other.trial("s", 1).attempts, 2);
-      assert.equal(store.returnTrial("s", 1, a), false, "only the trial's worker gives it back");
-      assert.equal(other.returnTrial("s", 1, b), true);
+      assert.equal(store.returnTrial("s", 1, a, "its process died"), false, "only the trial's worker gives it back");
+      assert.equal(other.returnTrial("s", 1, b, "its process died"), true);
       assert.deepEqual([store.trial("s", 1).status, store.trial("s", 1).worker], ["pending", null]);
       store.finishTrial("s", 1, { status: "completed" });
       assert.equal(store.claimTrial("s", 1, { ...a, staleAfterSeconds: 30 }), false, "an ended trial is not claimed");

@@ -136,9 +136,10 @@ export interface SweepStore {
   heartbeat(sweepId: string, number: number, claim: { worker: string; jobId: string }): boolean;
   /**
    * The worker gives its trial back (it was stopped, or the trial's process died): the trial is
-   * `pending` again, for whoever takes its job next. False when it was no longer the worker's.
+   * `pending` again, for whoever takes its job next, and its run, if its process left it
+   * `running`, is marked `crashed` with `why`. False when it was no longer the worker's.
    */
-  returnTrial(sweepId: string, number: number, claim: { worker: string; jobId: string }): boolean;
+  returnTrial(sweepId: string, number: number, claim: { worker: string; jobId: string }, why: string): boolean;
   /**
    * Hands back the running trials of running sweeps whose worker has not heartbeated for
    * `staleAfterSeconds(sweepId)`: each is `pending` again and its run, if still `running`, is
@@ -254,16 +255,18 @@ class SqlSweepStore implements SweepStore {
     return this.run("UPDATE trials SET heartbeat_at = ? WHERE sweep_id = ? AND number = ? AND worker = ? AND job_id = ?", now(), sweepId, number, claim.worker, claim.jobId) > 0;
   }
 
-  returnTrial(sweepId: string, number: number, claim: { worker: string; jobId: string }): boolean {
-    return (
-      this.run(
-        "UPDATE trials SET status = 'pending', worker = NULL, heartbeat_at = NULL WHERE sweep_id = ? AND number = ? AND status = 'running' AND worker = ? AND job_id = ?",
-        sweepId,
-        number,
-        claim.worker,
-        claim.jobId,
-      ) > 0
+  returnTrial(sweepId: string, number: number, claim: { worker: string; jobId: string }, why: string): boolean {
+    const changed = this.run(
+      "UPDATE trials SET status = 'pending', worker = NULL, heartbeat_at = NULL WHERE sweep_id = ? AND number = ? AND status = 'running' AND worker = ? AND job_id = ?",
+      sweepId,
+      number,
+      claim.worker,
+      claim.jobId,
     );
+    if (changed === 0) return false;
+    const { runId } = this.trial(sweepId, number);
+    if (runId !== null) this.markCrashed(runId, why);
+    return true;
   }
 
   releaseStaleTrials(staleAfterSeconds: (sweepId: string) => number): ReleasedTrial[] {
