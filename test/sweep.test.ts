@@ -274,7 +274,7 @@ test("a grid sweep on 2 local workers trains each trial as a run of the store; a
   const lines: string[] = [];
   const outcome = await runSweep(loadSweep(file), { workers: 2, log: (line) => lines.push(line) });
   assert.equal(outcome.status, "completed");
-  assert.match(lines[0], /2 trials on 2 workers/);
+  assert.match(lines[0], /2 trials on 2 local workers/);
   const [good, stopped] = outcome.trials;
   assert.equal(good.status, "completed");
   assert.deepEqual(good.params, { "optimizer.lr": 0.05, "optimizer.momentum": 0.5 });
