@@ -158,6 +158,47 @@ test("two gradscope workers with their own run directories share a sweep on Post
   }
 });
 
+test("Ctrl-C on a gradscope worker checkpoints its trial and gives it back to the queue without counting an attempt; the next worker finishes it", { skip }, async () => {
+  const url = postgres.location("sweep_interrupt");
+  const file = join(folder, "interrupt.yaml");
+  writeFileSync(
+    file,
+    `base:\n  extends: ${spirals}\n  data: { samples: 1024, validation: 0.25 }\n  training: { epochs: 6, runs_dir: ${join(folder, "coordinator")} }\n  scheduler: null\nmethod: grid\nmetric: { name: val_accuracy, goal: maximize }\nparameters:\n  optimizer.lr: { values: [0.1] }\nretries: 0\n`,
+  );
+  const sweeping = runSweep(loadSweep(file), { workers: 0, storePath: url });
+  const first = startWorker(url, join(folder, "interrupted-a"));
+  const store: SweepStore = await until("the sweep's store", () => {
+    try {
+      return openSweepStore(url, { create: false });
+    } catch {
+      return undefined;
+    }
+  });
+  let second: ReturnType<typeof startWorker> | null = null;
+  try {
+    const sweepId = await until("the sweep", () => store.listSweeps()[0]?.id);
+    await until("the trial's first checkpoint", () => {
+      const [trial] = store.trials(sweepId);
+      return trial?.runId && store.latestCheckpoint(trial.runId) ? trial : undefined;
+    });
+    first.child.kill("SIGINT");
+    assert.equal(await first.exited, 130, first.output());
+    assert.match(first.output(), /stopped; trial 1 of sweep \S+ saved a checkpoint and went back to the queue/);
+    const [given] = store.trials(sweepId);
+    assert.deepEqual([given.status, given.attempts], ["pending", 1]);
+    // With no retries left, only a give-back that does not count lets the trial go on.
+    second = startWorker(url, join(folder, "interrupted-b"));
+    const outcome = await sweeping;
+    const [trial] = outcome.trials;
+    assert.deepEqual([trial.status, trial.attempts, trial.steps], ["completed", 2, trial.plannedSteps], second.output());
+    assert.match(second.output(), /trial 1 of sweep \S+ \(attempt 2, from its last checkpoint\)/);
+  } finally {
+    first.child.kill("SIGKILL");
+    second?.child.kill("SIGKILL");
+    store.close();
+  }
+});
+
 test("gradscope worker refuses a SQLite path or no URL naming --store, and an unreachable server with the URL's password redacted (exit 2)", async () => {
   const saved = process.env.GRADSCOPE_STORE_URL;
   delete process.env.GRADSCOPE_STORE_URL;

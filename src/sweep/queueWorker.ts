@@ -137,7 +137,8 @@ export class QueueWorker {
       writeFileAtomic(baseFile, stringify(store.getSweep(job.sweepId).base));
     }
     const logFile = join(folder, trialLogName(job.trial));
-    this.log(`worker ${this.name}: trial ${job.trial} of sweep ${job.sweepId}${job.attempt > 0 ? ` (attempt ${job.attempt + 1})` : ""}`);
+    const { attempts } = store.trial(job.sweepId, job.trial);
+    this.log(`worker ${this.name}: trial ${job.trial} of sweep ${job.sweepId}${attempts > 1 ? ` (attempt ${attempts}, from its last checkpoint)` : ""}`);
     const child = spawnTrial({ storePath: this.options.storeUrl, sweepId: job.sweepId, trial: job.trial, threads: this.options.threads, runsDir: this.options.runsDir }, logFile, {
       channel: true,
     });
