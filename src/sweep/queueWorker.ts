@@ -58,12 +58,13 @@ export class QueueWorker {
   private child: ChildProcess | null = null;
   private stopping = false;
   private readonly log: (line: string) => void;
-  private readonly specs = new Map<string, SweepSpec>();
+  private readonly spec: (sweepId: string) => SweepSpec;
   private reaping = false;
 
   constructor(private readonly options: QueueWorkerOptions) {
     this.name = options.name ?? `${hostname()}:${process.pid}`;
     this.log = options.log ?? (() => {});
+    this.spec = sweepSpecs(options.store);
   }
 
   /** Stops after the current trial, which is passed `signal` once: it checkpoints and goes back to the queue. */
@@ -95,15 +96,6 @@ export class QueueWorker {
       if (once) break;
     }
     return ended;
-  }
-
-  private spec(sweepId: string): SweepSpec {
-    let spec = this.specs.get(sweepId);
-    if (!spec) {
-      spec = this.options.store.getSweep(sweepId).spec as SweepSpec;
-      this.specs.set(sweepId, spec);
-    }
-    return spec;
   }
 
   /** Hands back the trials whose worker stopped heartbeating (see reapStaleTrials), one pass at a time. */
@@ -190,6 +182,19 @@ export class QueueWorker {
     this.log(`worker ${this.name}: trial ${job.trial} of sweep ${job.sweepId}: its process ${died}; it goes back to the queue, to resume from its last checkpoint`);
     return false;
   }
+}
+
+/** Each sweep's spec, read from the store once. */
+export function sweepSpecs(store: SweepStore): (sweepId: string) => SweepSpec {
+  const specs = new Map<string, SweepSpec>();
+  return (sweepId) => {
+    let spec = specs.get(sweepId);
+    if (!spec) {
+      spec = store.getSweep(sweepId).spec as SweepSpec;
+      specs.set(sweepId, spec);
+    }
+    return spec;
+  };
 }
 
 /**

@@ -3,7 +3,7 @@ import { redactUrl } from "../store/postgres/postgresRunStore.ts";
 import { openSweepStore } from "../store/sweeps.ts";
 import type { SweepOptions, SweepOutcome } from "./coordinator.ts";
 import { PgBossTrialQueue } from "./pgBossQueue.ts";
-import { QueueWorker, reapStaleTrials } from "./queueWorker.ts";
+import { QueueWorker, reapStaleTrials, sweepSpecs } from "./queueWorker.ts";
 import type { LoadedSweep } from "./spec.ts";
 import { bestTrial, trialEnded, trialEndLine } from "./status.ts";
 import { proposeTrial, startSweep } from "./sweepStart.ts";
@@ -71,8 +71,10 @@ export async function runQueuedSweep(loaded: LoadedSweep, url: string, options: 
     try {
       let proposed = 0;
       const reported = new Set<number>();
+      // Every running sweep's stale trials, each by its own sweep's heartbeat_timeout.
+      const specs = sweepSpecs(store);
       for (;;) {
-        await reapStaleTrials(store, queue, () => spec.heartbeat_timeout, log);
+        await reapStaleTrials(store, queue, (id) => specs(id).heartbeat_timeout, log);
         const trials = store.trials(sweepId);
         for (const trial of trials)
           if (trialEnded(trial) && !reported.has(trial.number)) {
