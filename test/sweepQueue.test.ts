@@ -158,6 +158,21 @@ test("two gradscope workers with their own run directories share a sweep on Post
   }
 });
 
+test("gradscope sweep --store postgres://… trains a TPE sweep on its own local workers and prints the table", { skip }, async () => {
+  const url = postgres.location("sweep_local");
+  const file = join(folder, "local.yaml");
+  writeFileSync(
+    file,
+    `base:\n  extends: ${spirals}\n  data: { samples: 256, validation: 0.25 }\n  training: { epochs: 1, runs_dir: ${join(folder, "local")} }\n  scheduler: null\nmethod: tpe\nbudget: { trials: 2 }\ntpe: { startup_trials: 1 }\nmetric: { name: val_loss, goal: minimize }\nparameters:\n  optimizer.lr: { min: 0.01, max: 1, distribution: log_uniform }\n`,
+  );
+  const result = await cli(["sweep", "-c", file, "--store", url, "--workers", "2"]);
+  assert.equal(result.code, 0, result.stderr);
+  // (Not anchored: the test runner's own messages share this process's stdout.)
+  assert.match(result.stdout, /sweep (\S+): tpe search, 2 trials on 2 local workers \(1 thread each\); store postgres:\/\/postgres@127\.0\.0\.1:\d+\/sweep_local$/m);
+  assert.equal((result.stdout.match(/^trial \d\/2 completed: val_loss \S+, optimizer\.lr=\S+$/gm) ?? []).length, 2, result.stdout);
+  assert.match(result.stdout, /\(tpe, completed\): 2 trials, 0 stopped early/);
+});
+
 test("Ctrl-C on a gradscope worker checkpoints its trial and gives it back to the queue without counting an attempt; the next worker finishes it", { skip }, async () => {
   const url = postgres.location("sweep_interrupt");
   const file = join(folder, "interrupt.yaml");
