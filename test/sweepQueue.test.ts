@@ -3,13 +3,12 @@
 // share a sweep through its pg-boss queue; a worker killed mid-trial loses no trial; the
 // dashboard serves the sweep; bad worker arguments are refused naming them.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { main } from "../src/cli/main.ts";
 import { startDashboard } from "../src/dashboard/server.ts";
 import { openRunStore } from "../src/store/openRunStore.ts";
 import { openSweepStore, type SweepStore, type TrialRecord } from "../src/store/sweeps.ts";
@@ -28,21 +27,10 @@ const folder = mkdtempSync(join(tmpdir(), "gradscope-sweep-queue-"));
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-// The CLI in this process, its output captured.
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const captured = { stdout: "", stderr: "" };
-  const writes = { stdout: process.stdout.write, stderr: process.stderr.write };
-  for (const stream of ["stdout", "stderr"] as const)
-    process[stream].write = ((chunk: string | Uint8Array) => {
-      captured[stream] += String(chunk);
-      return true;
-    }) as typeof process.stdout.write;
-  try {
-    return { code: await main(args), ...captured };
-  } finally {
-    process.stdout.write = writes.stdout;
-    process.stderr.write = writes.stderr;
-  }
+// The CLI in a process of its own (the test runner reports on this process's stdout).
+function cli(args: string[], env: NodeJS.ProcessEnv = process.env): { code: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", env, timeout: 300_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
 // A `gradscope worker` process of its own (as on another machine), its output kept.
@@ -134,7 +122,7 @@ test("two gradscope workers with their own run directories share a sweep on Post
       "the resumed trial trained the same losses as the one that ran through",
     );
     assert.ok(lines.some((line) => /^trial \d\/2 completed: val_accuracy \S+, optimizer\.lr=0\.1$/.test(line)));
-    const table = await cli(["sweep", "status", sweepId, "--store", url]);
+    const table = cli(["sweep", "status", sweepId, "--store", url]);
     assert.equal(table.code, 0, table.stderr);
     for (const trial of outcome.trials) assert.match(table.stdout, new RegExp(`^${trial.number}\\s+completed\\s+\\S+\\s+0\\.1\\s+${trial.plannedSteps}$`, "m"));
     assert.match(table.stdout, /\(grid, completed\): 2 trials, 0 stopped early/);
@@ -165,10 +153,9 @@ test("gradscope sweep --store postgres://… trains a TPE sweep on its own local
     file,
     `base:\n  extends: ${spirals}\n  data: { samples: 256, validation: 0.25 }\n  training: { epochs: 1, runs_dir: ${join(folder, "local")} }\n  scheduler: null\nmethod: tpe\nbudget: { trials: 2 }\ntpe: { startup_trials: 1 }\nmetric: { name: val_loss, goal: minimize }\nparameters:\n  optimizer.lr: { min: 0.01, max: 1, distribution: log_uniform }\n`,
   );
-  const result = await cli(["sweep", "-c", file, "--store", url, "--workers", "2"]);
+  const result = cli(["sweep", "-c", file, "--store", url, "--workers", "2"]);
   assert.equal(result.code, 0, result.stderr);
-  // (Not anchored: the test runner's own messages share this process's stdout.)
-  assert.match(result.stdout, /sweep (\S+): tpe search, 2 trials on 2 local workers \(1 thread each\); store postgres:\/\/postgres@127\.0\.0\.1:\d+\/sweep_local$/m);
+  assert.match(result.stdout, /^sweep (\S+): tpe search, 2 trials on 2 local workers \(1 thread each\); store postgres:\/\/postgres@127\.0\.0\.1:\d+\/sweep_local$/m);
   assert.equal((result.stdout.match(/^trial \d\/2 completed: val_loss \S+, optimizer\.lr=\S+$/gm) ?? []).length, 2, result.stdout);
   assert.match(result.stdout, /\(tpe, completed\): 2 trials, 0 stopped early/);
 });
@@ -215,26 +202,19 @@ test("Ctrl-C on a gradscope worker checkpoints its trial and gives it back to th
 });
 
 test("gradscope worker refuses a SQLite path or no URL naming --store, and an unreachable server with the URL's password redacted (exit 2)", async () => {
-  const saved = process.env.GRADSCOPE_STORE_URL;
-  delete process.env.GRADSCOPE_STORE_URL;
-  try {
-    const none = await cli(["worker"]);
-    assert.equal(none.code, 2);
-    assert.match(none.stderr, /^gradscope: worker needs --store postgres:\/\/… \(or GRADSCOPE_STORE_URL\)/);
-    const sqlite = await cli(["worker", "--store", join(folder, "runs.db")]);
-    assert.equal(sqlite.code, 2);
-    assert.match(sqlite.stderr, /^gradscope: worker --store: expected a postgres:\/\/ URL .*got ".*runs\.db"/);
-    const unreachable = await cli(["worker", "--store", "postgres://nobody:s3cret@127.0.0.1:1/none", "--idle-exit", "0"]);
-    assert.equal(unreachable.code, 2);
-    assert.match(
-      unreachable.stderr,
-      /^gradscope: cannot open the run store postgres:\/\/nobody:\*\*\*@127\.0\.0\.1:1\/none: cannot connect \(connect ECONNREFUSED 127\.0\.0\.1:1\)/,
-    );
-    assert.ok(!unreachable.stderr.includes("s3cret"));
-    const badIdle = await cli(["worker", "--store", "postgres://x@127.0.0.1:1/none", "--idle-exit", "soon"]);
-    assert.equal(badIdle.code, 2);
-    assert.match(badIdle.stderr, /option '--idle-exit <seconds>' argument 'soon' is invalid\. expected a whole number >= 0, got "soon"/);
-  } finally {
-    if (saved !== undefined) process.env.GRADSCOPE_STORE_URL = saved;
-  }
+  const env = { ...process.env };
+  delete env.GRADSCOPE_STORE_URL;
+  const none = cli(["worker"], env);
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /^gradscope: worker needs --store postgres:\/\/… \(or GRADSCOPE_STORE_URL\)/);
+  const sqlite = cli(["worker", "--store", join(folder, "runs.db")], env);
+  assert.equal(sqlite.code, 2);
+  assert.match(sqlite.stderr, /^gradscope: worker --store: expected a postgres:\/\/ URL .*got ".*runs\.db"/);
+  const unreachable = cli(["worker", "--store", "postgres://nobody:s3cret@127.0.0.1:1/none", "--idle-exit", "0"], env);
+  assert.equal(unreachable.code, 2);
+  assert.match(unreachable.stderr, /^gradscope: cannot open the run store postgres:\/\/nobody:\*\*\*@127\.0\.0\.1:1\/none: cannot connect \(connect ECONNREFUSED 127\.0\.0\.1:1\)/);
+  assert.ok(!unreachable.stderr.includes("s3cret"));
+  const badIdle = cli(["worker", "--store", "postgres://x@127.0.0.1:1/none", "--idle-exit", "soon"], env);
+  assert.equal(badIdle.code, 2);
+  assert.match(badIdle.stderr, /option '--idle-exit <seconds>' argument 'soon' is invalid\. expected a whole number >= 0, got "soon"/);
 });
