@@ -207,7 +207,7 @@ test("gradscope sweep usage mistakes exit with 2 and say what is wrong", async (
   };
   await expectUsage(["sweep"], /gradscope: sweep needs -c SWEEP_FILE \(or: gradscope sweep status SWEEP_ID\)/);
   await expectUsage(["sweep", "status"], /sweep status needs a sweep id/);
-  await expectUsage(["sweep", "frobnicate"], /sweep frobnicate: unknown action; expected status/);
+  await expectUsage(["sweep", "frobnicate"], /sweep frobnicate: unknown action; expected status or resume/);
   await expectUsage(["sweep", "status", "x", "--store", join(folder, "none.db")], /no run store at .*none\.db/);
   await expectUsage(["sweep", "-c", "x.yaml", "--workers", "-1"], /expected a whole number >= 0, got "-1"/);
   await expectUsage(

@@ -49,6 +49,18 @@ for (const backend of storeBackends)
           [2, null],
         ]),
       );
+      store.addTrial("lr-20261207-2", 1, { "optimizer.lr": 0.1 });
+      store.addTrial("lr-20261207-2", 2, { "optimizer.lr": 0.2 });
+      store.finishTrial("lr-20261207-2", 2, { status: "interrupted", message: "the sweep was stopped" });
+      store.finishSweep("lr-20261207-2", "interrupted");
+      assert.deepEqual(store.reopenSweep("lr-20261207-2"), [2], "its interrupted trials, to queue again");
+      assert.deepEqual(
+        store.trials("lr-20261207-2").map((t) => [t.status, t.message, t.endedAt]),
+        [
+          ["pending", null, null],
+          ["pending", null, null],
+        ],
+      );
       store.finishSweep("lr-20261207-1", "completed");
       assert.deepEqual(
         store

@@ -14,7 +14,7 @@ import { loadPlugins } from "./plugins.ts";
 import { predictCommand } from "./predict.ts";
 import { defaultStorePath, exportCommand, exportFormats, readStoreLocation, runsActions, runsCommand } from "./runs.ts";
 import { summaryCommand } from "./summary.ts";
-import { sweepCommand, sweepStatusCommand } from "./sweep.ts";
+import { sweepCommand, sweepResumeCommand, sweepStatusCommand } from "./sweep.ts";
 import { ExitCode, evalCommand, trainCommand } from "./train.ts";
 import { type ServeOptions, uiCommand } from "./ui.ts";
 import { UsageError } from "./usageError.ts";
@@ -178,8 +178,8 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command("sweep")
     .description("run a hyperparameter sweep (-c sweep.yaml) on local workers, and on gradscope workers with a PostgreSQL store; or show one (sweep status <id>)")
-    .argument("[action]", "status: print a sweep's trials and its best trial")
-    .argument("[id]", "with status: a sweep id (or a unique prefix of one)")
+    .argument("[action]", "status: print a sweep's trials and its best trial; resume: take up a stopped sweep of a PostgreSQL store")
+    .argument("[id]", "with status or resume: a sweep id (or a unique prefix of one)")
     .option("-c, --config <file>", "the sweep file (docs/sweeps.md)")
     .option("--workers <n>", "trial processes at once on this machine (default: one per core; 0 with a PostgreSQL store: gradscope workers train every trial)", wholeNumber)
     .option("--store <path-or-url>", `the run store, a SQLite file or a postgres:// URL (default: ${STORE_URL_VARIABLE}, else the base config's; for status ${defaultStorePath})`)
@@ -189,10 +189,13 @@ export async function main(argv: string[]): Promise<number> {
       if (action === undefined) {
         if (!opts.config) throw new UsageError("gradscope: sweep needs -c SWEEP_FILE (or: gradscope sweep status SWEEP_ID)");
         code = await sweepCommand({ config: opts.config, workers: opts.workers, store: opts.store, quiet: opts.quiet });
+      } else if (action === "resume") {
+        if (!id) throw new UsageError("gradscope: sweep resume needs a sweep id");
+        code = await sweepResumeCommand(id, { store: readStoreLocation(opts.store), workers: opts.workers, quiet: opts.quiet });
       } else if (action === "status") {
         if (!id) throw new UsageError("gradscope: sweep status needs a sweep id");
         code = sweepStatusCommand(id, { store: readStoreLocation(opts.store), json: opts.json });
-      } else throw new UsageError(`gradscope: sweep ${action}: unknown action; expected status (or -c SWEEP_FILE to run a sweep)`);
+      } else throw new UsageError(`gradscope: sweep ${action}: unknown action; expected status or resume (or -c SWEEP_FILE to run a sweep)`);
     });
   program
     .command("worker")

@@ -1,7 +1,8 @@
 import { isPostgresUrl } from "../store/openRunStore.ts";
 import { RunLookupError } from "../store/runStore.ts";
 import { openSweepStore, type SweepStore } from "../store/sweeps.ts";
-import { runSweep } from "../sweep/coordinator.ts";
+import { runSweep, type SweepOutcome } from "../sweep/coordinator.ts";
+import { resumeQueuedSweep } from "../sweep/queuedSweep.ts";
 import { loadSweep } from "../sweep/spec.ts";
 import { sweepReport, trialTable } from "../sweep/status.ts";
 import { sweepStoreLocation } from "../sweep/sweepStart.ts";
@@ -23,6 +24,11 @@ export async function sweepCommand(options: { config: string; workers?: number; 
       "gradscope: sweep --workers 0 needs a PostgreSQL store (--store postgres://…), whose gradscope workers train the trials; a SQLite store's sweep needs --workers >= 1",
     );
   const outcome = await runSweep(loaded, { workers: options.workers, storePath: options.store, log: options.quiet ? undefined : log });
+  return printOutcome(outcome);
+}
+
+// The table of a sweep's trials once it ended; the exit code: 130 when it was stopped.
+function printOutcome(outcome: SweepOutcome): number {
   const store = openSweepStore(outcome.storePath);
   try {
     log(trialTable(store.getSweep(outcome.sweepId), outcome.trials));
@@ -30,6 +36,23 @@ export async function sweepCommand(options: { config: string; workers?: number; 
     store.close();
   }
   return outcome.status === "interrupted" ? ExitCode.interrupted : ExitCode.ok;
+}
+
+/**
+ * `gradscope sweep resume <id> --store postgres://…`: takes up a sweep whose process was stopped
+ * or died (resumeQueuedSweep), then prints as `gradscope sweep -c` does.
+ */
+export async function sweepResumeCommand(id: string, options: { store: string; workers?: number; quiet?: boolean }): Promise<number> {
+  if (!isPostgresUrl(options.store))
+    throw new UsageError(`gradscope: sweep resume needs the PostgreSQL store of the sweep (--store postgres://… or GRADSCOPE_STORE_URL); got "${options.store}"`);
+  let outcome: SweepOutcome;
+  try {
+    outcome = await resumeQueuedSweep(id, options.store, { workers: options.workers, log: options.quiet ? undefined : log });
+  } catch (error) {
+    if (error instanceof RunLookupError || /has completed; there is nothing to resume$/.test((error as Error).message)) throw new UsageError((error as Error).message);
+    throw error;
+  }
+  return printOutcome(outcome);
 }
 
 /** `gradscope sweep status <id>`: a sweep's trials as a table (or JSON) and its best trial. */

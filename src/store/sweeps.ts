@@ -122,6 +122,11 @@ export interface SweepStore {
   listSweeps(): SweepRecord[];
   /** Records how a sweep ended. */
   finishSweep(id: string, status: Exclude<SweepStatus, "running">): void;
+  /**
+   * A stopped (or orphaned) sweep runs again (`gradscope sweep resume`): it is `running`, and its
+   * `interrupted` trials are `pending` again. Resolves to those trials' numbers, to queue.
+   */
+  reopenSweep(id: string): number[];
   /** Adds a pending trial with its parameters. */
   addTrial(sweepId: string, number: number, params: Record<string, unknown>): void;
   /** Marks a trial as running in a new attempt (a local worker's). */
@@ -225,6 +230,17 @@ class SqlSweepStore implements SweepStore {
 
   finishSweep(id: string, status: Exclude<SweepStatus, "running">): void {
     this.run("UPDATE sweeps SET status = ?, ended_at = ? WHERE id = ?", status, now(), id);
+  }
+
+  reopenSweep(id: string): number[] {
+    const interrupted = this.db
+      .all<{ number: number }>("SELECT number FROM trials WHERE sweep_id = ? AND status = 'interrupted' ORDER BY number", [id])
+      .map((r) => Number(r.number));
+    this.db.write([
+      ["UPDATE sweeps SET status = 'running', ended_at = NULL WHERE id = ?", [id]],
+      ["UPDATE trials SET status = 'pending', message = NULL, ended_at = NULL WHERE sweep_id = ? AND status = 'interrupted'", [id]],
+    ]);
+    return interrupted;
   }
 
   addTrial(sweepId: string, number: number, params: Record<string, unknown>): void {
