@@ -160,6 +160,52 @@ test("gradscope sweep --store postgres://… trains a TPE sweep on its own local
   assert.match(result.stdout, /\(tpe, completed\): 2 trials, 0 stopped early/);
 });
 
+test("a sweep whose process died goes on with gradscope sweep resume: its queued trial is trained and the rest proposed; a completed sweep or a SQLite store is refused", {
+  skip,
+}, async () => {
+  const url = postgres.location("sweep_resume");
+  const file = join(folder, "resume.yaml");
+  writeFileSync(
+    file,
+    `base:\n  extends: ${spirals}\n  data: { samples: 256, validation: 0.25 }\n  training: { epochs: 1, runs_dir: ${join(folder, "resume")} }\n  scheduler: null\nmethod: tpe\nbudget: { trials: 2 }\ntpe: { startup_trials: 1 }\nmetric: { name: val_loss, goal: minimize }\nparameters:\n  optimizer.lr: { min: 0.01, max: 1, distribution: log_uniform }\n`,
+  );
+  // No worker: the coordinator proposes one trial (TPE keeps one waiting) and dies.
+  const coordinator = spawn(process.execPath, [bin, "sweep", "-c", file, "--store", url, "--workers", "0"], { stdio: "ignore" });
+  const store: SweepStore = await until("the sweep's store", () => {
+    try {
+      return openSweepStore(url, { create: false });
+    } catch {
+      return undefined;
+    }
+  });
+  try {
+    const sweepId = await until("the first trial", () => (store.listSweeps()[0] && store.trials(store.listSweeps()[0].id).length === 1 ? store.listSweeps()[0].id : undefined));
+    coordinator.kill("SIGKILL");
+    await new Promise((resolve) => coordinator.on("close", resolve));
+    assert.equal(store.getSweep(sweepId).status, "running", "a dead coordinator leaves its sweep running");
+    const resumed = cli(["sweep", "resume", sweepId.slice(0, 8), "--store", url, "--workers", "1"]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stdout, new RegExp(`^sweep ${sweepId} resumed: 1 of 2 trials proposed so far, 0 interrupted ones queued again; on 1 local worker`, "m"));
+    assert.match(resumed.stdout, /\(tpe, completed\): 2 trials, 0 stopped early/);
+    assert.deepEqual(
+      store.trials(sweepId).map((t) => [t.number, t.status, t.attempts]),
+      [
+        [1, "completed", 1],
+        [2, "completed", 1],
+      ],
+    );
+    const again = cli(["sweep", "resume", sweepId, "--store", url]);
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /^gradscope: sweep \S+ has completed; there is nothing to resume$/m);
+    const sqlite = cli(["sweep", "resume", sweepId, "--store", join(folder, "runs.db")]);
+    assert.equal(sqlite.code, 2);
+    assert.match(sqlite.stderr, /^gradscope: sweep resume needs the PostgreSQL store of the sweep/);
+  } finally {
+    coordinator.kill("SIGKILL");
+    store.close();
+  }
+});
+
 test("Ctrl-C on a gradscope worker checkpoints its trial and gives it back to the queue without counting an attempt; the next worker finishes it", { skip }, async () => {
   const url = postgres.location("sweep_interrupt");
   const file = join(folder, "interrupt.yaml");
