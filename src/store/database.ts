@@ -119,7 +119,7 @@ export const MIGRATIONS: readonly string[] = [
      sweep_id TEXT NOT NULL, rung INTEGER NOT NULL, trial INTEGER NOT NULL, value REAL,
      PRIMARY KEY (sweep_id, rung, trial)
    ) WITHOUT ROWID;`,
-  // Sweeps across machines (src/sweep/remoteWorker.ts): a trial records the worker training it,
+  // Sweeps across machines (src/sweep/queueWorker.ts): a trial records the worker training it,
   // its job on the queue and the worker's last heartbeat, so that a trial whose worker died is
   // handed to another; and the latest checkpoint of a trial's run is kept in the store, where a
   // worker on another machine restores it from.
