@@ -1,4 +1,4 @@
-import PgBoss from "pg-boss";
+import type PgBoss from "pg-boss";
 import { redactUrl } from "../store/postgres/postgresRunStore.ts";
 import type { TrialJob, TrialQueue } from "./queue.ts";
 
@@ -37,8 +37,10 @@ export class PgBossTrialQueue implements TrialQueue {
 
   /** Connects pg-boss to the store's database (creating its schema there once) and starts it. */
   static async start(url: string, sweeps: () => string[]): Promise<PgBossTrialQueue> {
+    // Loaded here, not with the package: only sweeps on a PostgreSQL store need it.
+    const { default: PgBossClass } = await import("pg-boss");
     // Two connections: a worker fetches and completes one job at a time.
-    const boss = new PgBoss({ connectionString: url, max: 2, schedule: false, application_name: "gradscope" });
+    const boss = new PgBossClass({ connectionString: url, max: 2, schedule: false, application_name: "gradscope" });
     // pg-boss reports failures of its background maintenance here; the calls that matter throw.
     boss.on("error", (error) => process.stderr.write(`gradscope: the job queue at ${redactUrl(url)}: ${error.message}\n`));
     try {
