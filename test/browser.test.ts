@@ -11,7 +11,7 @@ import { chromium, type Page } from "playwright-core";
 import { startDashboard } from "../src/dashboard/server.ts";
 import type { RunStore } from "../src/store/runStore.ts";
 import { SqliteRunStore } from "../src/store/sqliteRunStore.ts";
-import { SweepStore } from "../src/store/sweeps.ts";
+import { openSweepStore } from "../src/store/sweeps.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -241,7 +241,7 @@ test("the sweeps view: parallel coordinates of the trials, the table with the ru
   const sweepStorePath = join(sweepFolder, "gradscope.db");
   // Three trials whose runs are in the store (no training needed for the view), one stopped early.
   const runs = new SqliteRunStore(sweepStorePath);
-  const sweeps = new SweepStore(sweepStorePath);
+  const sweeps = openSweepStore(sweepStorePath);
   const spec = {
     method: "random",
     parameters: { "optimizer.lr": { min: 0.001, max: 1, distribution: "log_uniform" }, "model.hidden": { values: [[32], [64]] } },

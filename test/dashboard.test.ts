@@ -31,7 +31,7 @@ import { appendEntry, appendPoint } from "../src/dashboard/ui/liveSeries.ts";
 import { advanceLastSteps } from "../src/dashboard/ui/runsTable.ts";
 import type { RunStore } from "../src/store/runStore.ts";
 import { SqliteRunStore } from "../src/store/sqliteRunStore.ts";
-import { SweepStore } from "../src/store/sweeps.ts";
+import { openSweepStore } from "../src/store/sweeps.ts";
 import { sourceFiles, walkSyntax } from "./helpers.ts";
 
 const folder = mkdtempSync(join(tmpdir(), "gradscope-dashboard-"));
@@ -166,7 +166,7 @@ test("lists, histograms, heatmap rows and value distributions", async () => {
 });
 
 test("the sweeps of the store and each sweep's trials, by a unique id prefix; an unknown sweep is a 404", async () => {
-  const sweeps = new SweepStore(storePath);
+  const sweeps = openSweepStore(storePath);
   const spec = { method: "random", parameters: { "optimizer.lr": { min: 0.01, max: 1, distribution: "log_uniform" } }, metric: { name: "val_accuracy", goal: "maximize" } };
   sweeps.createSweep({ id: "sweep-lr-1", name: "sweep-lr", spec, base: {}, directory: folder });
   sweeps.addTrial("sweep-lr-1", 1, { "optimizer.lr": 0.05 });

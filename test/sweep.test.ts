@@ -8,7 +8,7 @@ import { main } from "../src/cli/main.ts";
 import { ConfigError } from "../src/config/load.ts";
 import { Random } from "../src/engine/random.ts";
 import { SqliteRunStore } from "../src/store/sqliteRunStore.ts";
-import { SweepStore } from "../src/store/sweeps.ts";
+import { openSweepStore } from "../src/store/sweeps.ts";
 import { runSweep } from "../src/sweep/coordinator.ts";
 import { continuesPastRung, RuleMonitor, rungEpochs } from "../src/sweep/rules.ts";
 import { createSearch } from "../src/sweep/search.ts";
@@ -207,9 +207,21 @@ test("gradscope sweep usage mistakes exit with 2 and say what is wrong", async (
   };
   await expectUsage(["sweep"], /gradscope: sweep needs -c SWEEP_FILE \(or: gradscope sweep status SWEEP_ID\)/);
   await expectUsage(["sweep", "status"], /sweep status needs a sweep id/);
-  await expectUsage(["sweep", "frobnicate"], /sweep frobnicate: unknown action; expected status/);
+  await expectUsage(["sweep", "frobnicate"], /sweep frobnicate: unknown action; expected status or resume/);
   await expectUsage(["sweep", "status", "x", "--store", join(folder, "none.db")], /no run store at .*none\.db/);
-  await expectUsage(["sweep", "-c", "x.yaml", "--workers", "0"], /expected a positive whole number, got "0"/);
+  await expectUsage(["sweep", "-c", "x.yaml", "--workers", "-1"], /expected a whole number >= 0, got "-1"/);
+  await expectUsage(
+    [
+      "sweep",
+      "-c",
+      writeSweep("local.yaml", `base: ${spirals}\nmethod: grid\nmetric: { name: val_loss, goal: minimize }\nparameters: { optimizer.lr: { values: [0.1] } }\n`),
+      "--workers",
+      "0",
+      "--store",
+      join(folder, "local.db"),
+    ],
+    /sweep --workers 0 needs a PostgreSQL store \(--store postgres:\/\/…\)/,
+  );
   await expectUsage(
     ["sweep", "-c", writeSweep("cli.yaml", `base: ${spirals}\nmethod: grid\nmetric: { name: val_loss }\nparameters: { optimizer.lr: { values: [0.1] } }\n`)],
     /cli\.yaml:3:1: metric\.goal: required; expected one of minimize, maximize/,
@@ -262,7 +274,7 @@ test("a grid sweep on 2 local workers trains each trial as a run of the store; a
   const lines: string[] = [];
   const outcome = await runSweep(loadSweep(file), { workers: 2, log: (line) => lines.push(line) });
   assert.equal(outcome.status, "completed");
-  assert.match(lines[0], /2 trials on 2 workers/);
+  assert.match(lines[0], /2 trials on 2 local workers/);
   const [good, stopped] = outcome.trials;
   assert.equal(good.status, "completed");
   assert.deepEqual(good.params, { "optimizer.lr": 0.05, "optimizer.momentum": 0.5 });
@@ -320,7 +332,7 @@ test("successive halving stops a trial whose metric at a rung is worse than the 
   assert.equal(slow.status, "stopped");
   assert.match(slow.stoppedBy as string, /^asha rung at epoch 1: val_loss \S+ not in the best 1\/2 of 2 trials$/);
   assert.equal(slow.steps, (slow.plannedSteps as number) / 3, "stopped after its first epoch");
-  const store = new SweepStore(outcome.storePath);
+  const store = openSweepStore(outcome.storePath);
   try {
     assert.deepEqual([...store.rungValues(outcome.sweepId, 1).keys()].sort(), [1, 2]);
   } finally {
@@ -332,7 +344,7 @@ test("a trial whose process is killed (SIGKILL) mid-trial is resumed from its la
   const runs = join(folder, "kill");
   const file = writeSweep("kill.yaml", `${tinyBase(runs, 6, 1024)}method: grid\nmetric: { name: val_accuracy, goal: maximize }\nparameters:\n  optimizer.lr: { values: [0.1] }\n`);
   let killed = false;
-  const store = new SweepStore(join(runs, "gradscope.db"));
+  const store = openSweepStore(join(runs, "gradscope.db"));
   const outcome = await runSweep(loadSweep(file), {
     workers: 1,
     onTrialProcess: (job, child) => {

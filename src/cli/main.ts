@@ -12,12 +12,13 @@ import { CheckpointError } from "../train/checkpoint.ts";
 import { engineInfo, engineInfoText } from "./info.ts";
 import { loadPlugins } from "./plugins.ts";
 import { predictCommand } from "./predict.ts";
-import { defaultStorePath, exportCommand, exportFormats, runsActions, runsCommand } from "./runs.ts";
+import { defaultStorePath, exportCommand, exportFormats, readStoreLocation, runsActions, runsCommand } from "./runs.ts";
 import { summaryCommand } from "./summary.ts";
-import { sweepCommand, sweepStatusCommand } from "./sweep.ts";
+import { sweepCommand, sweepResumeCommand, sweepStatusCommand } from "./sweep.ts";
 import { ExitCode, evalCommand, trainCommand } from "./train.ts";
 import { type ServeOptions, uiCommand } from "./ui.ts";
 import { UsageError } from "./usageError.ts";
+import { workerCommand } from "./worker.ts";
 
 const storeHelp = `the run store: a SQLite file or a postgres:// URL (default: ${STORE_URL_VARIABLE}, else ${defaultStorePath})`;
 
@@ -33,6 +34,11 @@ const portNumber = (text: string) => {
 
 const positiveInteger = (text: string) => {
   if (!/^\d+$/.test(text) || Number(text) < 1) throw new InvalidArgumentError(`expected a positive whole number, got "${text}"`);
+  return Number(text);
+};
+
+const wholeNumber = (text: string) => {
+  if (!/^\d+$/.test(text)) throw new InvalidArgumentError(`expected a whole number >= 0, got "${text}"`);
   return Number(text);
 };
 
@@ -171,22 +177,37 @@ export async function main(argv: string[]): Promise<number> {
     });
   program
     .command("sweep")
-    .description("run a hyperparameter sweep on local workers (-c sweep.yaml), or show one (sweep status <id>)")
-    .argument("[action]", "status: print a sweep's trials and its best trial")
-    .argument("[id]", "with status: a sweep id (or a unique prefix of one)")
+    .description("run a hyperparameter sweep (-c sweep.yaml) on local workers, and on gradscope workers with a PostgreSQL store; or show one (sweep status <id>)")
+    .argument("[action]", "status: print a sweep's trials and its best trial; resume: take up a stopped sweep of a PostgreSQL store")
+    .argument("[id]", "with status or resume: a sweep id (or a unique prefix of one)")
     .option("-c, --config <file>", "the sweep file (docs/sweeps.md)")
-    .option("--workers <n>", "trial processes at once (default: one per core)", positiveInteger)
-    .option("--store <path>", `the run store (default: the base config's; for status ${defaultStorePath})`)
+    .option("--workers <n>", "trial processes at once on this machine (default: one per core; 0 with a PostgreSQL store: gradscope workers train every trial)", wholeNumber)
+    .option("--store <path-or-url>", `the run store, a SQLite file or a postgres:// URL (default: ${STORE_URL_VARIABLE}, else the base config's; for status ${defaultStorePath})`)
     .option("--json", "with status: machine-readable output")
     .option("-q, --quiet", "no progress lines, only the final table")
     .action(async (action: string | undefined, id: string | undefined, opts: { config?: string; workers?: number; store?: string; json?: boolean; quiet?: boolean }) => {
       if (action === undefined) {
         if (!opts.config) throw new UsageError("gradscope: sweep needs -c SWEEP_FILE (or: gradscope sweep status SWEEP_ID)");
         code = await sweepCommand({ config: opts.config, workers: opts.workers, store: opts.store, quiet: opts.quiet });
+      } else if (action === "resume") {
+        if (!id) throw new UsageError("gradscope: sweep resume needs a sweep id");
+        code = await sweepResumeCommand(id, { store: readStoreLocation(opts.store), workers: opts.workers, quiet: opts.quiet });
       } else if (action === "status") {
         if (!id) throw new UsageError("gradscope: sweep status needs a sweep id");
-        code = sweepStatusCommand(id, { store: opts.store ?? defaultStorePath, json: opts.json });
-      } else throw new UsageError(`gradscope: sweep ${action}: unknown action; expected status (or -c SWEEP_FILE to run a sweep)`);
+        code = sweepStatusCommand(id, { store: readStoreLocation(opts.store), json: opts.json });
+      } else throw new UsageError(`gradscope: sweep ${action}: unknown action; expected status or resume (or -c SWEEP_FILE to run a sweep)`);
+    });
+  program
+    .command("worker")
+    .description("train the trials of the sweeps in a PostgreSQL store, on this machine, until Ctrl-C (docs/sweeps.md)")
+    .option("--store <url>", `the PostgreSQL store of the sweeps and their queue (default: ${STORE_URL_VARIABLE})`)
+    .option("--threads <n>", "engine threads of each trial (default: every core)", positiveInteger)
+    .option("--runs-dir <dir>", "this worker's runs directory: its trials' runs and logs", "runs")
+    .option("--once", "exit after one trial")
+    .option("--idle-exit <seconds>", "exit after this many seconds without a trial to train", wholeNumber)
+    .option("-q, --quiet", "no progress lines")
+    .action(async (opts: { store?: string; threads?: number; runsDir: string; once?: boolean; idleExit?: number; quiet?: boolean }) => {
+      code = await workerCommand({ store: opts.store, threads: opts.threads, runsDir: opts.runsDir, once: opts.once, idleExitSeconds: opts.idleExit, quiet: opts.quiet });
     });
   program
     .command("quantities")

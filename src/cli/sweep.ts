@@ -1,9 +1,11 @@
 import { isPostgresUrl } from "../store/openRunStore.ts";
 import { RunLookupError } from "../store/runStore.ts";
-import { SweepStore } from "../store/sweeps.ts";
-import { runSweep } from "../sweep/coordinator.ts";
+import { openSweepStore, type SweepStore } from "../store/sweeps.ts";
+import { runSweep, type SweepOutcome } from "../sweep/coordinator.ts";
+import { resumeQueuedSweep } from "../sweep/queuedSweep.ts";
 import { loadSweep } from "../sweep/spec.ts";
 import { sweepReport, trialTable } from "../sweep/status.ts";
+import { sweepStoreLocation } from "../sweep/sweepStart.ts";
 import { openExisting } from "./runs.ts";
 import { ExitCode } from "./train.ts";
 import { UsageError } from "./usageError.ts";
@@ -11,14 +13,23 @@ import { UsageError } from "./usageError.ts";
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
 /**
- * `gradscope sweep -c sweep.yaml`: validates the sweep file, runs its trials on local workers,
- * prints each as it ends, then the table of trials and the best one. Exits 130 when stopped
- * by Ctrl-C.
+ * `gradscope sweep -c sweep.yaml`: validates the sweep file, runs its trials on local workers
+ * (and, on a PostgreSQL store, on `gradscope worker`s), prints each as it ends, then the table
+ * of trials and the best one. Exits 130 when stopped by Ctrl-C.
  */
 export async function sweepCommand(options: { config: string; workers?: number; store?: string; quiet?: boolean }): Promise<number> {
   const loaded = loadSweep(options.config);
+  if (options.workers === 0 && !isPostgresUrl(sweepStoreLocation(loaded, options.store)))
+    throw new UsageError(
+      "gradscope: sweep --workers 0 needs a PostgreSQL store (--store postgres://…), whose gradscope workers train the trials; a SQLite store's sweep needs --workers >= 1",
+    );
   const outcome = await runSweep(loaded, { workers: options.workers, storePath: options.store, log: options.quiet ? undefined : log });
-  const store = new SweepStore(outcome.storePath);
+  return printOutcome(outcome);
+}
+
+// The table of a sweep's trials once it ended; the exit code: 130 when it was stopped.
+function printOutcome(outcome: SweepOutcome): number {
+  const store = openSweepStore(outcome.storePath);
   try {
     log(trialTable(store.getSweep(outcome.sweepId), outcome.trials));
   } finally {
@@ -27,12 +38,28 @@ export async function sweepCommand(options: { config: string; workers?: number; 
   return outcome.status === "interrupted" ? ExitCode.interrupted : ExitCode.ok;
 }
 
+/**
+ * `gradscope sweep resume <id> --store postgres://…`: takes up a sweep whose process was stopped
+ * or died (resumeQueuedSweep), then prints as `gradscope sweep -c` does.
+ */
+export async function sweepResumeCommand(id: string, options: { store: string; workers?: number; quiet?: boolean }): Promise<number> {
+  if (!isPostgresUrl(options.store))
+    throw new UsageError(`gradscope: sweep resume needs the PostgreSQL store of the sweep (--store postgres://… or GRADSCOPE_STORE_URL); got "${options.store}"`);
+  let outcome: SweepOutcome;
+  try {
+    outcome = await resumeQueuedSweep(id, options.store, { workers: options.workers, log: options.quiet ? undefined : log });
+  } catch (error) {
+    if (error instanceof RunLookupError || /has completed; there is nothing to resume$/.test((error as Error).message)) throw new UsageError((error as Error).message);
+    throw error;
+  }
+  return printOutcome(outcome);
+}
+
 /** `gradscope sweep status <id>`: a sweep's trials as a table (or JSON) and its best trial. */
 export function sweepStatusCommand(id: string, options: { store: string; json?: boolean }): number {
-  if (isPostgresUrl(options.store)) throw new UsageError("gradscope: sweeps are kept in SQLite run stores for now; --store must be a file");
   // Refuses a missing file or one that is not a store, as `gradscope runs` does.
   openExisting(options.store).close();
-  const store = new SweepStore(options.store);
+  const store = openSweepStore(options.store, { create: false });
   try {
     let sweep: ReturnType<SweepStore["getSweep"]>;
     try {

@@ -2,9 +2,9 @@ import { timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { isPostgresUrl, openRunStore } from "../store/openRunStore.ts";
+import { openRunStore } from "../store/openRunStore.ts";
 import type { StepRange } from "../store/runReader.ts";
-import { SweepStore, type TrialRecord } from "../store/sweeps.ts";
+import { openSweepStore, type SweepStore, type TrialRecord } from "../store/sweeps.ts";
 import { accessToken, hostAllowed, sameOrigin, servedHostNames } from "./access.ts";
 import type { RunResponse, RunsResponse, SweepResponse, SweepSummary, SweepsResponse, TrialSummary } from "./api.ts";
 import { assetRoots, resolveAsset, tagMatches } from "./assets.ts";
@@ -104,11 +104,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const summaries = () => store.listRuns().map((run) => runSummary(reader, run));
   const stream = new ChangeStream(reader, () => JSON.stringify(summaries()), { pollMs: options.pollMs });
 
-  // The sweeps of the same store, read through their own connection once a page asks. Sweeps are
-  // kept in SQLite stores only: a PostgreSQL store has none to show.
-  let sweepStore: SweepStore | null | undefined;
+  // The sweeps of the same store, read through their own connection once a page asks.
+  let sweepStore: SweepStore | undefined;
   const sweeps = () => {
-    if (sweepStore === undefined) sweepStore = isPostgresUrl(options.store) ? null : new SweepStore(options.store);
+    sweepStore ??= openSweepStore(options.store, { create: false });
     return sweepStore;
   };
   const sweepSummary = (sweeps: SweepStore, id: string): SweepSummary => {
@@ -157,11 +156,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     if (parts[0] === "sweeps" && req.method === "GET") {
       const store = sweeps();
       if (parts.length === 1 || (parts.length === 2 && parts[1] === "")) {
-        sendJson(res, 200, { sweeps: store ? store.listSweeps().map((sweep) => sweepSummary(store, sweep.id)) : [] } satisfies SweepsResponse);
+        sendJson(res, 200, { sweeps: store.listSweeps().map((sweep) => sweepSummary(store, sweep.id)) } satisfies SweepsResponse);
         return;
       }
       if (parts.length !== 2) throw new ApiError(404, `no API endpoint ${url.pathname}`);
-      if (!store) throw new ApiError(404, "this store keeps no sweeps (sweeps are kept in SQLite stores)");
       let id: string;
       try {
         id = store.getSweep(decodeURIComponent(parts[1])).id;

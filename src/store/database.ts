@@ -119,6 +119,14 @@ export const MIGRATIONS: readonly string[] = [
      sweep_id TEXT NOT NULL, rung INTEGER NOT NULL, trial INTEGER NOT NULL, value REAL,
      PRIMARY KEY (sweep_id, rung, trial)
    ) WITHOUT ROWID;`,
+  // Sweeps across machines (src/sweep/queueWorker.ts): a trial records the worker training it,
+  // its job on the queue and the worker's last heartbeat, so that a trial whose worker died is
+  // handed to another; and the latest checkpoint of a trial's run is kept in the store, where a
+  // worker on another machine restores it from.
+  `ALTER TABLE trials ADD COLUMN worker TEXT;
+   ALTER TABLE trials ADD COLUMN job_id TEXT;
+   ALTER TABLE trials ADD COLUMN heartbeat_at REAL;
+   CREATE TABLE checkpoints (run_id TEXT PRIMARY KEY, step INTEGER NOT NULL, saved_at REAL NOT NULL, data BLOB NOT NULL);`,
 ];
 
 /** Steps per block of the scalar rollup (the `step >> 6` of its trigger). */

@@ -244,7 +244,7 @@ export class SqliteRunStore implements RunStore {
   /** Deletes a run and everything it logged. */
   deleteRun(id: string): void {
     this.db.transaction(() => {
-      for (const table of ["scalars", "scalar_blocks", "lists", "histograms", "events"]) this.db.prepare(`DELETE FROM ${table} WHERE run_id = ?`).run(id);
+      for (const table of ["scalars", "scalar_blocks", "lists", "histograms", "events", "checkpoints"]) this.db.prepare(`DELETE FROM ${table} WHERE run_id = ?`).run(id);
       this.db.prepare("DELETE FROM runs WHERE id = ?").run(id);
     })();
   }

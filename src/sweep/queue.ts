@@ -3,6 +3,8 @@ export interface TrialJob {
   sweepId: string;
   trial: number;
   attempt: number;
+  /** The job's id in a queue that has them (pg-boss's). */
+  id?: string;
 }
 
 /**

@@ -96,6 +96,11 @@ export const sweepSchema = z.strictObject({
     })
     .default({ rules: [] }),
   retries: z.number().int().min(0).default(2).describe("how often a trial whose worker died is resumed from its checkpoint"),
+  heartbeat_timeout: z
+    .number()
+    .min(1)
+    .default(30)
+    .describe("seconds without a heartbeat after which a `gradscope worker`'s trial is handed to another worker (it heartbeats every sixth of that)"),
 });
 
 /** A validated sweep file. */

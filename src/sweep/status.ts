@@ -26,6 +26,16 @@ export const formatParams = (params: Record<string, unknown>) =>
     .map(([path, value]) => `${path}=${formatValue(value)}`)
     .join(" ");
 
+/** The line a sweep prints when a trial ends: `trial 3/16 stopped (rule): val_loss 0.4210, optimizer.lr=0.3`. */
+export function trialEndLine(trial: TrialRecord, metricName: string, total: number): string {
+  const metric = trial.metric === null ? "-" : trial.metric.toPrecision(4);
+  const why = trial.stoppedBy ? ` (${trial.stoppedBy})` : trial.message ? `: ${trial.message.split("\n")[0]}` : "";
+  return `trial ${trial.number}/${total} ${trial.status}${why}: ${metricName} ${metric}, ${formatParams(trial.params)}`;
+}
+
+/** Whether a trial has ended (however it ended). */
+export const trialEnded = (trial: TrialRecord) => trial.status !== "pending" && trial.status !== "running";
+
 /** A sweep and its trials for `gradscope sweep status --json`. */
 export function sweepReport(sweep: SweepRecord, trials: TrialRecord[]) {
   const spec = sweep.spec as SweepSpec;

@@ -1,12 +1,13 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { trainCommand } from "../cli/train.ts";
-import { SweepStore } from "../store/sweeps.ts";
+import { openSweepStore, type SweepStore, type TrialRecord } from "../store/sweeps.ts";
 import { LATEST } from "../train/callbacks/modelCheckpoint.ts";
 import { trialMetric } from "./metric.ts";
 import { rungEpochs } from "./rules.ts";
 import { parameterOverrides, type SweepSpec } from "./spec.ts";
 import { formatParams } from "./status.ts";
+import { restoreStoredCheckpoint, StoredCheckpoints } from "./storedCheckpoints.ts";
 import { SWEEP_STOP, SweepTrialCallback } from "./trialCallback.ts";
 
 /** How a worker starts a trial's process. */
@@ -15,10 +16,28 @@ export interface TrialArguments {
   sweepId: string;
   trial: number;
   threads: number;
+  /**
+   * A `gradscope worker`'s own runs directory (on any machine): the trial's run goes there, the
+   * sweep's base config is read from its `sweeps/<sweep id>/` folder, and its checkpoints go
+   * through the store (storedCheckpoints.ts). Unset: the local workers of `gradscope sweep`,
+   * which share the sweep's folder and run directories.
+   */
+  runsDir?: string;
 }
 
 /** The file a sweep's trials start from, in the sweep's folder. */
 export const BASE_FILE = "base.yaml";
+
+/** A sweep's folder in a worker's own runs directory: its base config and its trials' logs on that machine. */
+export const workerSweepFolder = (runsDir: string, sweepId: string) => join(runsDir, "sweeps", sweepId);
+
+// The run directory a trial continues: on a worker with its own run directories, its run's
+// latest checkpoint restored from the store; else the trial's directory, when an earlier attempt
+// left a checkpoint there. Undefined: the trial starts as a new run.
+function resumeDirectory(sweeps: SweepStore, trial: TrialRecord, runsDir: string | undefined): string | undefined {
+  if (runsDir !== undefined) return trial.runId === null ? undefined : (restoreStoredCheckpoint(sweeps, trial.runId, runsDir) ?? undefined);
+  return trial.directory !== null && existsSync(join(trial.directory, "checkpoints", LATEST)) ? trial.directory : undefined;
+}
 
 /** The run name of a trial: the sweep's name and the trial's number. */
 export const trialRunName = (sweepName: string, trial: number) => `${sweepName}-t${String(trial).padStart(3, "0")}`;
@@ -35,19 +54,27 @@ const plannedSteps = (epochs: number, batches: number, accumulate: number) => ep
  * `gradscope train` (130 or 143 when a signal interrupted it: the worker retries it).
  */
 export async function runTrial(args: TrialArguments): Promise<number> {
-  const sweeps = new SweepStore(args.storePath);
+  const sweeps = openSweepStore(args.storePath);
   try {
     const sweep = sweeps.getSweep(args.sweepId);
     const spec = sweep.spec as SweepSpec;
     const trial = sweeps.trial(sweep.id, args.trial);
-    const resume = trial.directory !== null && existsSync(join(trial.directory, "checkpoints", LATEST)) ? trial.directory : undefined;
+    const resume = resumeDirectory(sweeps, trial, args.runsDir);
+    const sweepFolder = args.runsDir === undefined ? sweep.directory : workerSweepFolder(args.runsDir, sweep.id);
+    const ownRunsDir = args.runsDir === undefined ? [] : [`training.runs_dir=${args.runsDir}`];
     const asha = spec.early_stopping.asha;
     let callback: SweepTrialCallback | null = null;
     let code: number;
     try {
       code = await trainCommand({
-        configs: resume ? [] : [join(sweep.directory, BASE_FILE)],
-        overrides: resume ? [] : [...parameterOverrides(trial.params), `name=${trialRunName(sweep.name, trial.number)}`, `engine.threads=${args.threads}`],
+        configs: resume ? [] : [join(sweepFolder, BASE_FILE)],
+        // A trial resumed on another machine trains on that machine's threads (the results are
+        // the same bits at any count).
+        overrides: resume
+          ? args.runsDir === undefined
+            ? []
+            : [`engine.threads=${args.threads}`]
+          : [...parameterOverrides(trial.params), `name=${trialRunName(sweep.name, trial.number)}`, `engine.threads=${args.threads}`, ...ownRunsDir],
         // The sweep's store, over GRADSCOPE_STORE_URL and the base config's store.url.
         store: args.storePath,
         resume,
@@ -66,6 +93,7 @@ export async function runTrial(args: TrialArguments): Promise<number> {
           const created = new SweepTrialCallback(spec.early_stopping.rules, rungs, { store: sweeps, sweepId: sweep.id, trial: trial.number });
           // First, so that its rules see a step's logs before the NaN guard acts on them.
           setup.trainer.options.callbacks.unshift(created);
+          if (args.runsDir !== undefined) setup.trainer.options.callbacks.push(new StoredCheckpoints(sweeps, run.runId));
           setup.tracker?.subscribe(created.observeQuantity);
           callback = created;
           sweeps.attachRun(sweep.id, trial.number, {

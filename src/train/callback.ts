@@ -24,6 +24,8 @@ export interface Callback {
    * (the run store's rows), so that a run resumed from the checkpoint misses nothing before it.
    */
   beforeCheckpoint?(trainer: Trainer): void;
+  /** After a checkpoint of the trainer was written to `path` (a sweep's trial copies the latest into the run store). */
+  afterCheckpoint?(trainer: Trainer, path: string): void;
   stateDict?(): unknown;
   loadStateDict?(state: unknown): void;
 }

@@ -168,7 +168,7 @@ export class Trainer {
     return this.stop;
   }
 
-  private call(hook: Exclude<keyof Callback, "name" | "stateDict" | "loadStateDict" | "beforeCheckpoint">, logs: Logs): void {
+  private call(hook: Exclude<keyof Callback, "name" | "stateDict" | "loadStateDict" | "beforeCheckpoint" | "afterCheckpoint">, logs: Logs): void {
     for (const callback of this.options.callbacks) callback[hook]?.(this, logs);
   }
 

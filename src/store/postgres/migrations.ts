@@ -69,8 +69,7 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
    CREATE UNIQUE INDEX histograms_by_key ON histograms (run_id, key, step);
    CREATE TRIGGER scalar_blocks_on_update AFTER UPDATE ON scalars REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION scalar_blocks_refresh();
    ALTER TABLE runs ADD COLUMN last_write double precision;`,
-  // Sweeps, their trials and the rung values of successive halving (src/store/sweeps.ts). Sweeps
-  // run on SQLite stores for now; the tables are here so that a version means the same schema.
+  // Sweeps, their trials and the rung values of successive halving (src/store/sweeps.ts).
   `CREATE TABLE sweeps (
      id text COLLATE "C" PRIMARY KEY,
      name text NOT NULL,
@@ -103,6 +102,12 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      sweep_id text COLLATE "C" NOT NULL, rung integer NOT NULL, trial integer NOT NULL, value double precision,
      PRIMARY KEY (sweep_id, rung, trial)
    );`,
+  // Sweeps across machines: the worker training a trial, its job and heartbeat, and the latest
+  // checkpoint of each trial's run (see database.ts).
+  `ALTER TABLE trials ADD COLUMN worker text;
+   ALTER TABLE trials ADD COLUMN job_id text;
+   ALTER TABLE trials ADD COLUMN heartbeat_at double precision;
+   CREATE TABLE checkpoints (run_id text COLLATE "C" PRIMARY KEY, step bigint NOT NULL, saved_at double precision NOT NULL, data bytea NOT NULL);`,
 ];
 
 /** The advisory lock key under which one process at a time migrates a database ("gradscop" in ASCII). */

@@ -17,6 +17,19 @@ export function redactUrl(url: string): string {
   }
 }
 
+/**
+ * Connects to the store at `location` (a postgres:// URL) and brings its schema up to date
+ * (`create` false: a database without gradscope's schema is refused). Throws a StoreOpenError
+ * naming the URL, its password redacted, and the reason.
+ */
+export function openPostgresClient(location: string, create: boolean): SyncPostgresClient {
+  try {
+    return new SyncPostgresClient(location, create);
+  } catch (error) {
+    throw new StoreOpenError(`gradscope: cannot open the run store ${redactUrl(location)}: ${(error as Error).message}`);
+  }
+}
+
 // The values logged since the last write, by table, in the order of the columns after run_id, key, step.
 interface Pending {
   scalars: Map<string, [string, string, number, number, number | null]>;
@@ -81,11 +94,7 @@ export class PostgresRunStore implements RunStore {
   ) {
     this.displayLocation = redactUrl(location);
     this.flushMs = options.flushMs ?? 500;
-    try {
-      this.client = new SyncPostgresClient(location, options.create ?? true);
-    } catch (error) {
-      throw new StoreOpenError(`gradscope: cannot open the run store ${this.displayLocation}: ${(error as Error).message}`);
-    }
+    this.client = openPostgresClient(location, options.create ?? true);
     this.reader = new PostgresRunReader(this.client);
     this.markCrashed();
   }
@@ -283,7 +292,7 @@ export class PostgresRunStore implements RunStore {
   deleteRun(id: string): void {
     this.flush();
     this.client.transaction(
-      ["scalars", "scalar_blocks", "lists", "histograms", "events", "runs"].map((table) => ({
+      ["scalars", "scalar_blocks", "lists", "histograms", "events", "checkpoints", "runs"].map((table) => ({
         sql: `DELETE FROM ${table} WHERE ${table === "runs" ? "id" : "run_id"} = $1`,
         params: [id],
       })),

@@ -22,10 +22,12 @@ export const LATEST = "latest.gsckpt";
 /**
  * Captures and atomically writes the trainer's full state, after its callbacks committed what
  * they buffer (`beforeCheckpoint`): what a checkpoint covers is never lost with the process.
+ * Then tells the callbacks where it was written (`afterCheckpoint`).
  */
 export function writeTrainerCheckpoint(trainer: Trainer, path: string, config: unknown): void {
   for (const callback of trainer.options.callbacks) callback.beforeCheckpoint?.(trainer);
   saveCheckpoint(path, captureCheckpoint({ model: trainer.model, optimizer: trainer.optimizer, scheduler: trainer.options.scheduler, trainer, config }));
+  for (const callback of trainer.options.callbacks) callback.afterCheckpoint?.(trainer, path);
 }
 
 /**

@@ -1,0 +1,217 @@
+import type { ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import type { SweepStore } from "../store/sweeps.ts";
+import { createFolder, writeFileAtomic } from "../train/files.ts";
+import type { PgBossTrialQueue } from "./pgBossQueue.ts";
+import type { TrialJob } from "./queue.ts";
+import type { SweepSpec } from "./spec.ts";
+import { trialEnded, trialEndLine } from "./status.ts";
+import { trialLogName } from "./sweepStart.ts";
+import { BASE_FILE, workerSweepFolder } from "./trialProcess.ts";
+import { exitDescription, logTail, spawnTrial, trialExit } from "./trialSpawn.ts";
+
+/** Options of a QueueWorker. */
+export interface QueueWorkerOptions {
+  /** The PostgreSQL store's URL (the trial processes connect to it). */
+  storeUrl: string;
+  store: SweepStore;
+  queue: PgBossTrialQueue;
+  /** This worker's runs directory: its trials' runs, and `sweeps/<id>/` with each sweep's base config and trial logs. */
+  runsDir: string;
+  /** Engine threads of each trial. */
+  threads: number;
+  /** Its name in the trials it claims: host:pid, with a suffix for each of several workers in one process. */
+  name?: string;
+  /** Stop after one trial. */
+  once?: boolean;
+  /** Stop after this many seconds without a trial to train (default: never). */
+  idleExitSeconds?: number;
+  /** Stop once this says so and no trial is left to train (a sweep's own workers: the sweep ended). */
+  done?: () => boolean;
+  /** How often an idle worker looks for a trial (default 1000 ms). */
+  pollMs?: number;
+  log?: (line: string) => void;
+  /** Called with each trial process as it starts (a test kills one). */
+  onTrialProcess?: (job: TrialJob, child: ChildProcess) => void;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Heartbeats per heartbeat_timeout: a worker is given up after missing several in a row.
+const HEARTBEATS_PER_TIMEOUT = 6;
+
+/**
+ * A worker of sweeps on a PostgreSQL store (`gradscope worker`, and the local workers of
+ * `gradscope sweep --store postgres://…`): takes a trial's job from the queue, claims the trial
+ * in the store, trains it in a child process (trialEntry, with this worker's runs directory:
+ * checkpoints travel through the store) while heartbeating for it, and records the job's end:
+ * done when the trial ended; given back to the queue, uncounted, when the worker was stopped;
+ * failed (pg-boss retries it, counting an attempt) when the trial's process died. Between
+ * trials, and while one trains, it also hands back the trials of workers that stopped
+ * heartbeating (`reapStaleTrials`).
+ */
+export class QueueWorker {
+  readonly name: string;
+  private child: ChildProcess | null = null;
+  private stopping = false;
+  private readonly log: (line: string) => void;
+  private readonly spec: (sweepId: string) => SweepSpec;
+  private reaping = false;
+
+  constructor(private readonly options: QueueWorkerOptions) {
+    this.name = options.name ?? `${hostname()}:${process.pid}`;
+    this.log = options.log ?? (() => {});
+    this.spec = sweepSpecs(options.store);
+  }
+
+  /** Stops after the current trial, which is passed `signal` once: it checkpoints and goes back to the queue. */
+  stop(signal: NodeJS.Signals): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.child?.kill(signal);
+  }
+
+  /** Trains trials until stopped, or until `once`, `idleExitSeconds` or `done` says to stop. Resolves to the trials it ended. */
+  async run(): Promise<number> {
+    const { queue, pollMs = 1000, idleExitSeconds, once, done } = this.options;
+    let idleSince = Date.now();
+    let ended = 0;
+    while (!this.stopping) {
+      await this.reap();
+      const job = await queue.claim();
+      if (!job) {
+        if (done?.()) break;
+        if (idleExitSeconds !== undefined && Date.now() - idleSince >= idleExitSeconds * 1000) {
+          this.log(`worker ${this.name}: no trial for ${idleExitSeconds} s; exiting`);
+          break;
+        }
+        await sleep(pollMs);
+        continue;
+      }
+      if (await this.train(job)) ended++;
+      idleSince = Date.now();
+      if (once) break;
+    }
+    return ended;
+  }
+
+  /** Hands back the trials whose worker stopped heartbeating (see reapStaleTrials), one pass at a time. */
+  private async reap(): Promise<void> {
+    if (this.reaping) return;
+    this.reaping = true;
+    try {
+      await reapStaleTrials(this.options.store, this.options.queue, (sweepId) => this.spec(sweepId).heartbeat_timeout, this.log);
+    } catch (error) {
+      this.log(`worker ${this.name}: could not hand back stale trials: ${(error as Error).message}`);
+    } finally {
+      this.reaping = false;
+    }
+  }
+
+  // Trains a job's trial; resolves to whether the trial ended (a stopped worker's trial did not).
+  private async train(job: TrialJob): Promise<boolean> {
+    const { store, queue } = this.options;
+    const spec = this.spec(job.sweepId);
+    const claim = { worker: this.name, jobId: job.id as string };
+    if (!store.claimTrial(job.sweepId, job.trial, { ...claim, staleAfterSeconds: spec.heartbeat_timeout })) {
+      // A job of a trial that has ended is spent; one of a trial that a live worker trains (its job
+      // expired) is left to that worker, which completes it.
+      if (trialEnded(store.trial(job.sweepId, job.trial))) await queue.complete(job);
+      return false;
+    }
+    const folder = workerSweepFolder(this.options.runsDir, job.sweepId);
+    const baseFile = join(folder, BASE_FILE);
+    if (!existsSync(baseFile)) {
+      createFolder(folder);
+      writeFileAtomic(baseFile, stringify(store.getSweep(job.sweepId).base));
+    }
+    const logFile = join(folder, trialLogName(job.trial));
+    const { attempts } = store.trial(job.sweepId, job.trial);
+    this.log(`worker ${this.name}: trial ${job.trial} of sweep ${job.sweepId}${attempts > 1 ? ` (attempt ${attempts}, from its last checkpoint)` : ""}`);
+    const child = spawnTrial({ storePath: this.options.storeUrl, sweepId: job.sweepId, trial: job.trial, threads: this.options.threads, runsDir: this.options.runsDir }, logFile, {
+      channel: true,
+    });
+    this.child = child;
+    this.options.onTrialProcess?.(job, child);
+    let lost = false;
+    const heartbeat = setInterval(
+      () => {
+        if (!store.heartbeat(job.sweepId, job.trial, claim)) {
+          // Another worker took the trial (this one was silent too long): the trial is its now.
+          lost = true;
+          child.kill("SIGKILL");
+        }
+        // A busy worker looks after the others too: with every worker busy, none would otherwise.
+        void this.reap();
+      },
+      (spec.heartbeat_timeout * 1000) / HEARTBEATS_PER_TIMEOUT,
+    );
+    const exit = await trialExit(child);
+    clearInterval(heartbeat);
+    this.child = null;
+    const trial = store.trial(job.sweepId, job.trial);
+    const total = spec.budget?.trials ?? store.trials(job.sweepId).length;
+    if (trialEnded(trial)) {
+      await queue.complete(job);
+      this.log(`worker ${this.name}: ${trialEndLine(trial, spec.metric.name, total)}`);
+      return true;
+    }
+    if (lost) {
+      this.log(`worker ${this.name}: trial ${job.trial} of sweep ${job.sweepId} was handed to another worker (this one missed its heartbeats)`);
+      return false;
+    }
+    if (this.stopping) {
+      store.returnTrial(job.sweepId, job.trial, claim, `its worker ${this.name} was stopped`);
+      await queue.giveBack(job, spec.retries);
+      this.log(`worker ${this.name}: stopped; trial ${job.trial} of sweep ${job.sweepId} saved a checkpoint and went back to the queue`);
+      return false;
+    }
+    const died = exitDescription(exit);
+    store.returnTrial(job.sweepId, job.trial, claim, `its process ${died} on worker ${this.name}`);
+    if ((await queue.fail(job.sweepId, claim.jobId)) === "failed") {
+      store.finishTrial(job.sweepId, job.trial, {
+        status: "failed",
+        message: `its process ${died} (attempt ${job.attempt + 1} of ${spec.retries + 1}); last output: ${logTail(logFile)}`,
+      });
+      this.log(`worker ${this.name}: trial ${job.trial} of sweep ${job.sweepId} failed: its process ${died}`);
+      return true;
+    }
+    this.log(`worker ${this.name}: trial ${job.trial} of sweep ${job.sweepId}: its process ${died}; it goes back to the queue, to resume from its last checkpoint`);
+    return false;
+  }
+}
+
+/** Each sweep's spec, read from the store once. */
+export function sweepSpecs(store: SweepStore): (sweepId: string) => SweepSpec {
+  const specs = new Map<string, SweepSpec>();
+  return (sweepId) => {
+    let spec = specs.get(sweepId);
+    if (!spec) {
+      spec = store.getSweep(sweepId).spec as SweepSpec;
+      specs.set(sweepId, spec);
+    }
+    return spec;
+  };
+}
+
+/**
+ * Hands back the running trials whose worker has not heartbeated for their sweep's
+ * `heartbeat_timeout` (it died, or lost its connection): each is pending again, its run marked
+ * crashed, and its job failed so that pg-boss queues it for the next attempt, which resumes
+ * from the checkpoint in the store; a trial out of retries is failed. Any worker or coordinator
+ * may call it at any time: each stale trial is handed back once.
+ */
+export async function reapStaleTrials(store: SweepStore, queue: PgBossTrialQueue, timeout: (sweepId: string) => number, log: (line: string) => void): Promise<void> {
+  for (const released of store.releaseStaleTrials(timeout)) {
+    const { sweepId, number, worker, silentSeconds } = released;
+    const next = await queue.fail(sweepId, released.jobId);
+    const what = `trial ${number} of sweep ${sweepId}: its worker ${worker} stopped heartbeating (none for ${silentSeconds} s)`;
+    if (next === "failed") {
+      store.finishTrial(sweepId, number, { status: "failed", message: `its worker ${worker} stopped heartbeating, and its retries are used` });
+      log(`${what}; its retries are used: failed`);
+    } else log(`${what}; it goes back to the queue, to resume from its last checkpoint`);
+  }
+}

@@ -1,0 +1,203 @@
+import { existsSync } from "node:fs";
+import { availableParallelism, hostname } from "node:os";
+import { join, resolve } from "node:path";
+import { stringify } from "yaml";
+import { redactUrl } from "../store/postgres/postgresRunStore.ts";
+import { openSweepStore, type SweepStore } from "../store/sweeps.ts";
+import { createFolder, writeFileAtomic } from "../train/files.ts";
+import type { SweepOptions, SweepOutcome } from "./coordinator.ts";
+import { PgBossTrialQueue } from "./pgBossQueue.ts";
+import { QueueWorker, reapStaleTrials, sweepSpecs } from "./queueWorker.ts";
+import { createSearch } from "./search.ts";
+import type { LoadedSweep, SweepSpec } from "./spec.ts";
+import { bestTrial, trialEnded, trialEndLine } from "./status.ts";
+import { proposeTrial, type StartedSweep, startSweep } from "./sweepStart.ts";
+import { BASE_FILE } from "./trialProcess.ts";
+
+/** How often the coordinator looks at the queue and the trials. */
+const POLL_MS = 500;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Opens the store and the queue, runs `coordinate` with them, and closes both.
+async function withQueue(url: string, use: (store: SweepStore, queue: PgBossTrialQueue, sweeps: string[]) => Promise<SweepOutcome>): Promise<SweepOutcome> {
+  const store = openSweepStore(url);
+  let queue: PgBossTrialQueue | null = null;
+  // The sweep whose queue the local workers take from, once it is known.
+  const sweeps: string[] = [];
+  try {
+    queue = await PgBossTrialQueue.start(url, () => sweeps);
+    return await use(store, queue, sweeps);
+  } finally {
+    await queue?.stop();
+    store.close();
+  }
+}
+
+/**
+ * Runs a sweep on a PostgreSQL store: its trials are jobs on a pg-boss queue of its own, trained
+ * by `options.workers` local QueueWorkers (0: none) and by `gradscope worker` processes on any
+ * machine. See `coordinate` for what the sweep's process does until every trial has ended.
+ */
+export async function runQueuedSweep(loaded: LoadedSweep, url: string, options: SweepOptions): Promise<SweepOutcome> {
+  const log = options.log ?? (() => {});
+  const workers = Math.max(0, options.workers ?? availableParallelism());
+  return withQueue(url, async (store, queue, sweeps) => {
+    const sweep = startSweep(loaded, store, { workers, log, storeLabel: redactUrl(url) });
+    sweeps.push(sweep.sweepId);
+    try {
+      await queue.createSweepQueue(sweep.sweepId, loaded.spec.retries);
+      return await coordinate(store, queue, sweep, loaded.spec, 0, url, options);
+    } catch (error) {
+      store.finishSweep(sweep.sweepId, "failed");
+      throw error;
+    }
+  });
+}
+
+/**
+ * `gradscope sweep resume <id>`: takes up a sweep of a PostgreSQL store whose process was stopped
+ * (or died): the sweep runs again, its interrupted trials are queued again (resuming from their
+ * checkpoints), and trials are proposed where it left off: grid and random replay the proposals
+ * made so far, so the rest are the ones the uninterrupted sweep would have proposed; TPE
+ * proposes from every trial finished so far. Then as `runQueuedSweep`. A completed sweep is
+ * refused.
+ */
+export async function resumeQueuedSweep(idOrPrefix: string, url: string, options: SweepOptions): Promise<SweepOutcome> {
+  const log = options.log ?? (() => {});
+  const workers = Math.max(0, options.workers ?? availableParallelism());
+  return withQueue(url, async (store, queue, sweeps) => {
+    const record = store.getSweep(idOrPrefix);
+    if (record.status === "completed") throw new Error(`gradscope: sweep ${record.id} has completed; there is nothing to resume`);
+    const spec = record.spec as SweepSpec;
+    const base = record.base as { training: { runs_dir: string } };
+    const runsDir = resolve(base.training.runs_dir);
+    // This machine's copy of the sweep's folder: the base config proposals are checked against.
+    const directory = join(runsDir, "sweeps", record.id);
+    const baseFile = join(directory, BASE_FILE);
+    if (!existsSync(baseFile)) {
+      createFolder(directory);
+      writeFileAtomic(baseFile, stringify(base));
+    }
+    const search = createSearch(spec);
+    const proposed = store.trials(record.id).length;
+    for (let i = 0; i < proposed; i++) search.next([]);
+    const threads = Math.max(1, Math.floor(availableParallelism() / Math.max(1, workers)));
+    const sweep: StartedSweep = { sweepId: record.id, directory, baseFile, runsDir, search, threads, workers };
+    sweeps.push(record.id);
+    await queue.createSweepQueue(record.id, spec.retries);
+    const again = store.reopenSweep(record.id);
+    for (const trial of again) await queue.enqueue({ sweepId: record.id, trial, attempt: 0 });
+    log(
+      `sweep ${record.id} resumed: ${proposed} of ${search.trials} trials proposed so far, ${again.length} interrupted ones queued again; on ${workers} local worker${workers === 1 ? "" : "s"}; store ${redactUrl(url)}`,
+    );
+    try {
+      return await coordinate(store, queue, sweep, spec, proposed, url, options);
+    } catch (error) {
+      store.finishSweep(record.id, "failed");
+      throw error;
+    }
+  });
+}
+
+/**
+ * What a sweep's process does on a PostgreSQL store until every trial has ended: proposes trials
+ * as they are taken (TPE keeps one trial waiting, so that each proposal sees every trial finished
+ * until a worker took the previous one; grid and random, whose proposals do not depend on
+ * results, queue every trial at once), runs its local workers, hands back the trials of workers
+ * that stopped heartbeating, and prints each trial as it ends. SIGINT/SIGTERM stop it: its local
+ * trials checkpoint, the trials not started are dropped from the queue and marked interrupted,
+ * and so is the sweep (trials that remote workers are training run to their end).
+ *
+ * If the process dies, the sweep stays `running`: workers go on training the trials already
+ * queued, and no new ones are proposed until `gradscope sweep resume`.
+ */
+async function coordinate(
+  store: SweepStore,
+  queue: PgBossTrialQueue,
+  sweep: StartedSweep,
+  spec: SweepSpec,
+  alreadyProposed: number,
+  url: string,
+  options: SweepOptions,
+): Promise<SweepOutcome> {
+  const log = options.log ?? (() => {});
+  const { sweepId, workers } = sweep;
+  const total = sweep.search.trials;
+  const lookahead = spec.method === "tpe" ? 1 : total;
+  let finished = false;
+  let stopping = false;
+  const local = Array.from(
+    { length: workers },
+    (_, i) =>
+      new QueueWorker({
+        storeUrl: url,
+        store,
+        queue,
+        runsDir: sweep.runsDir,
+        threads: sweep.threads,
+        name: `${hostname()}:${process.pid}${workers > 1 ? `#${i + 1}` : ""}`,
+        done: () => finished || stopping,
+        pollMs: POLL_MS,
+        onTrialProcess: options.onTrialProcess,
+      }),
+  );
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: stopping the sweep; its local trials save a checkpoint`);
+    for (const worker of local) worker.stop(signal);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const running = local.map((worker) => worker.run());
+  try {
+    let proposed = alreadyProposed;
+    const reported = new Set(
+      store
+        .trials(sweepId)
+        .filter(trialEnded)
+        .map((t) => t.number),
+    );
+    // Every running sweep's stale trials, each by its own sweep's heartbeat_timeout.
+    const specs = sweepSpecs(store);
+    for (;;) {
+      await reapStaleTrials(store, queue, (id) => specs(id).heartbeat_timeout, log);
+      const trials = store.trials(sweepId);
+      for (const trial of trials)
+        if (trialEnded(trial) && !reported.has(trial.number)) {
+          reported.add(trial.number);
+          log(trialEndLine(trial, spec.metric.name, total));
+        }
+      if (stopping) break;
+      if (proposed >= total && trials.length === total && trials.every(trialEnded)) break;
+      let waiting = proposed < total ? await queue.waiting(sweepId) : 0;
+      while (proposed < total && waiting < lookahead) {
+        const number = ++proposed;
+        if (proposeTrial(store, sweep, number, log)) {
+          await queue.enqueue({ sweepId, trial: number, attempt: 0 });
+          waiting++;
+        }
+      }
+      await sleep(POLL_MS);
+    }
+    finished = true;
+    await Promise.all(running);
+    if (stopping) {
+      await queue.dropWaiting(sweepId);
+      for (const trial of store.trials(sweepId))
+        if (trial.status === "pending") store.finishTrial(sweepId, trial.number, { status: "interrupted", message: "the sweep was stopped before a worker finished it" });
+    }
+    const status = stopping ? "interrupted" : "completed";
+    store.finishSweep(sweepId, status);
+    const trials = store.trials(sweepId);
+    return { sweepId, status, storePath: url, directory: sweep.directory, trials, best: bestTrial(trials, spec.metric.goal) };
+  } catch (error) {
+    for (const worker of local) worker.stop("SIGTERM");
+    await Promise.allSettled(running);
+    throw error;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
