@@ -45,7 +45,10 @@ function channelDots(values: Tensor, weights: Tensor | null, direction: Tensor, 
 function projectLinear(layer: RecordOf<"linear">, gradOut: Tensor, role: ParameterRole, direction: Tensor): Float64Array {
   const batch = layer.input.shape[0];
   const outFeatures = gradOut.shape[gradOut.rank - 1];
-  if (role === "bias") return channelDots(gradOut, null, direction, { batch, channels: outFeatures, positions: gradOut.size / (batch * outFeatures), channelsFirst: false });
+  const positions = gradOut.size / (batch * outFeatures);
+  // Without middle axes each sample's projection is one dot product with the direction.
+  if (role === "bias" && positions === 1) return rowDots(gradOut.ptr, direction.ptr, batch, outFeatures, { sharedY: true, precise: true });
+  if (role === "bias") return channelDots(gradOut, null, direction, { batch, channels: outFeatures, positions, channelsFirst: false });
   const moved = noGrad(() => linear(layer.input, direction, null));
   const dots = sampleDots(gradOut, moved, batch);
   moved.dispose();
