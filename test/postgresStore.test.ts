@@ -117,6 +117,15 @@ optimizer: { name: sgd, lr: 0.3 }
     const { "train/loss": loss } = (await response.json()) as { "train/loss": { steps: number[]; last: number[] } };
     assert.equal(loss.steps.length, 36, "2 epochs of 18 batches");
     assert.ok(loss.last.every((value) => Number.isFinite(value)));
+    // Several series in one request answer as each asked alone; a bad key is refused naming it.
+    const get = async (query: string) => (await fetch(new URL(`/api/runs/${run.id}/scalars?${query}`, dashboard.url))).json();
+    const both = await get("key=train/loss&key=train/lr&buckets=10");
+    assert.deepEqual(Object.keys(both), ["train/loss", "train/lr"]);
+    assert.equal(both["train/loss"].steps.length, 10);
+    assert.deepEqual(both["train/lr"], (await get("key=train/lr&buckets=10"))["train/lr"]);
+    const refused = await fetch(new URL(`/api/runs/${run.id}/scalars?key=train/loss&key=`, dashboard.url));
+    assert.equal(refused.status, 400);
+    assert.match((await refused.json()).error, /key 2 of 2: expected a series key/);
   } finally {
     await dashboard.close();
   }
@@ -160,6 +169,7 @@ test("the PostgreSQL reader answers as the SQLite reader does over a long series
     store.createRun({ id: "long", name: "long", config: {} });
     values.forEach((value, step) => {
       store.log("long", "train/loss", step, value ?? Number.NaN);
+      if (step % 3 === 0) store.log("long", "train/lr", step, step / 7);
       if (step % 10 === 0) store.log("long", "quantities/GradNorm", step, [step, value ?? 0]);
       if (step % 50 === 0) store.log("long", "quantities/GradHist1d", step, { hist: [step, 1], edges: [-step - 1, 0, step + 1] });
     });
@@ -172,6 +182,12 @@ test("the PostgreSQL reader answers as the SQLite reader does over a long series
   for (const range of ranges) {
     const [expected, actual] = stores.map((store) => store.reader.scalarBuckets("long", "train/loss", range));
     assert.deepEqual(actual, expected, JSON.stringify(range));
+    // Several series in one call (the dashboard's batched request): each as asked alone.
+    const several = ["train/loss", "train/nothing", "train/lr"];
+    const [expectedSeveral, actualSeveral] = stores.map((store) => store.reader.scalarBucketsOf("long", several, range));
+    assert.deepEqual(actualSeveral, expectedSeveral, JSON.stringify(range));
+    assert.deepEqual(Object.keys(actualSeveral), several);
+    for (const key of several) assert.deepEqual(actualSeveral[key], stores[1].reader.scalarBuckets("long", key, range), `${key} ${JSON.stringify(range)}`);
     const [expectedLists, actualLists] = stores.map((store) => store.reader.listBuckets("long", "quantities/GradNorm", range));
     assert.deepEqual(actualLists, expectedLists, JSON.stringify(range));
     const [expectedRows, actualRows] = stores.map((store) => store.reader.heatmapRows("long", "quantities/GradHist1d", range));

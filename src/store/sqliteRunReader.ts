@@ -108,6 +108,11 @@ export class SqliteRunReader implements RunReader {
     return out;
   }
 
+  // In process, a series costs no round trip: one after another is as fast as any batch.
+  scalarBucketsOf(runId: string, keys: readonly string[], range: StepRange): Record<string, BucketedSeries> {
+    return Object.fromEntries(keys.map((key) => [key, this.scalarBuckets(runId, key, range)]));
+  }
+
   /**
    * `scalarBuckets` of a long range from the store's rollup (see SCALAR_BLOCK_STEPS): each bucket
    * is a run of whole blocks (their counts differ by at most one), so its min, max and last are
