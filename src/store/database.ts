@@ -119,6 +119,10 @@ export const MIGRATIONS: readonly string[] = [
      sweep_id TEXT NOT NULL, rung INTEGER NOT NULL, trial INTEGER NOT NULL, value REAL,
      PRIMARY KEY (sweep_id, rung, trial)
    ) WITHOUT ROWID;`,
+  // PostgreSQL's coarse rollup levels (scalar_coarse_blocks, see rollupLevels.ts). SQLite needs no
+  // table for them: its reader groups the 64-step blocks into the same coarse blocks in process,
+  // where a row costs little. The version keeps both dialects' numbers in step.
+  "-- no change in SQLite",
 ];
 
 /** Steps per block of the scalar rollup (the `step >> 6` of its trigger). */

@@ -1,6 +1,6 @@
 import { type Extremes, mergeBucketParts } from "../bucketParts.ts";
 import { changesFrom } from "../changeRows.ts";
-import { SCALAR_BLOCK_STEPS } from "../database.ts";
+import { type RollupSpan, rollupSpan } from "../rollupLevels.ts";
 import type { BucketedSeries, Changes, Cursor, HeatmapRows, HistogramAtStep, ListSeries, RunReader, RunStates, StepRange, ValueDistribution } from "../runReader.ts";
 import { keyRange } from "../seriesKeys.ts";
 import { distributionOf } from "../valueDistribution.ts";
@@ -19,41 +19,26 @@ const bucketStart = (b: string) => `$3::bigint + (${b} * ($4::bigint - $3::bigin
 const inBucket = `step BETWEEN ${bucketStart("b")} AND ${bucketStart("(b + 1)")} - 1`;
 const eachBucket = "generate_series(0::bigint, $5::bigint - 1) AS b";
 
-// See sqliteRunReader.ts: below this many whole rollup blocks per bucket the rows answer.
-const MIN_BLOCKS_PER_BUCKET = 2;
-
-/** The whole rollup blocks within a series' step span [lo, hi]. */
-interface BlockSpan {
-  lo: number;
-  hi: number;
-  first: number;
-  last: number;
-}
-
-// The whole blocks of [lo, hi], or null when they are too few to answer `buckets` buckets.
-function blockSpan(lo: number, hi: number, buckets: number): BlockSpan | null {
-  const first = Math.ceil(lo / SCALAR_BLOCK_STEPS);
-  const last = Math.floor((hi + 1) / SCALAR_BLOCK_STEPS) - 1;
-  return last - first + 1 < MIN_BLOCKS_PER_BUCKET * buckets ? null : { lo, hi, first, last };
-}
-
 // sqliteRunReader.blockBuckets in this dialect: the partial blocks at the ends from the rows, and
-// the whole blocks of each bucket reduced by the server (a bucket's worth of rows crosses to this
-// thread, not every block's). Statements of a series each rather than one over every series: each
-// one's sort fits in work_mem, where one over all of them spilled to disk.
-function blockStatements(runId: string, key: string, { lo, hi, first, last }: BlockSpan, buckets: number): Array<{ sql: string; params: unknown[] }> {
+// the whole blocks of the level picked (see rollupLevels.ts) reduced to buckets by the server (a
+// bucket's worth of rows crosses to this thread, not every block's). Statements of a series each
+// rather than one over every series: each one's sort fits in work_mem, where one over all of them
+// spilled to disk.
+function blockStatements(runId: string, key: string, lo: number, hi: number, span: RollupSpan, buckets: number): Array<{ sql: string; params: unknown[] }> {
+  const { level, steps, first, last } = span;
   const edge = (from: number, to: number) => ({
     sql: "SELECT MIN(value), MAX(value), MAX(step), (array_agg(value ORDER BY step DESC))[1] FROM scalars WHERE run_id = $1 AND key = $2 AND step BETWEEN $3 AND $4",
     params: [runId, key, from, to],
   });
+  const blocks = level === 0 ? "scalar_blocks WHERE" : `scalar_coarse_blocks WHERE level = ${level} AND`;
   return [
-    edge(lo, first * SCALAR_BLOCK_STEPS - 1),
+    edge(lo, first * steps - 1),
     {
       sql: `SELECT ((block - $3) * $5) / $6 AS bucket, MIN(min), MAX(max), MAX(last_step), (array_agg(last_value ORDER BY block DESC))[1]
-            FROM scalar_blocks WHERE run_id = $1 AND key = $2 AND block BETWEEN $3 AND $4 GROUP BY bucket ORDER BY bucket`,
+            FROM ${blocks} run_id = $1 AND key = $2 AND block BETWEEN $3 AND $4 GROUP BY bucket ORDER BY bucket`,
       params: [runId, key, first, last, buckets, last - first + 1],
     },
-    edge((last + 1) * SCALAR_BLOCK_STEPS, hi),
+    edge((last + 1) * steps, hi),
   ];
 }
 
@@ -92,25 +77,18 @@ export class PostgresRunReader implements RunReader {
       [runId, keys, range.from ?? 0, range.to ?? MAX_STEP],
     );
     const found = new Map<string, BucketedSeries>();
-    const long: Array<{ key: string; blocks: BlockSpan }> = [];
+    const long: Array<{ key: string; statements: Array<{ sql: string; params: unknown[] }> }> = [];
     keys.forEach((key, i) => {
       const [lo, hi] = spans[i];
-      const blocks = lo === null || hi === null ? null : blockSpan(lo, hi, range.buckets);
-      if (blocks) long.push({ key, blocks });
+      const blocks = lo === null || hi === null ? null : rollupSpan(lo, hi, range.buckets);
+      if (blocks) long.push({ key, statements: blockStatements(runId, key, lo as number, hi as number, blocks, range.buckets) });
       else found.set(key, lo === null ? { steps: [], last: [], min: [], max: [] } : this.rowBuckets(runId, key, range));
     });
-    const results = long.length === 0 ? [] : this.client.queriesRaw(long.flatMap(({ key, blocks }) => blockStatements(runId, key, blocks, range.buckets)));
+    const results = long.length === 0 ? [] : this.client.queriesRaw(long.flatMap(({ statements }) => statements));
     long.forEach(({ key }, i) => {
       const [[head], rows, [tail]] = results.slice(3 * i, 3 * i + 3) as [Extremes[], Array<[number, ...Extremes]>, Extremes[]];
       const present = (extremes: Extremes) => (extremes[2] === null ? null : extremes);
-      found.set(
-        key,
-        mergeBucketParts([
-          [0, present(head)],
-          ...rows.map(([bucket, ...extremes]): [number, Extremes] => [bucket, extremes]),
-          [range.buckets - 1, present(tail)],
-        ]),
-      );
+      found.set(key, mergeBucketParts([[0, present(head)], ...rows.map(([bucket, ...extremes]): [number, Extremes] => [bucket, extremes]), [range.buckets - 1, present(tail)]]));
     });
     return Object.fromEntries(keys.map((key) => [key, found.get(key) as BucketedSeries]));
   }
