@@ -13,6 +13,7 @@ import { startDashboard } from "../src/dashboard/server.ts";
 import { MIGRATIONS, StoreOpenError } from "../src/store/database.ts";
 import { openRunStore } from "../src/store/openRunStore.ts";
 import { POSTGRES_MIGRATIONS } from "../src/store/postgres/migrations.ts";
+import { SyncPostgresClient } from "../src/store/postgres/syncClient.ts";
 import { PASSWORD, PASSWORD_USER } from "./postgresCluster.ts";
 import { storeBackends } from "./storeBackends.ts";
 
@@ -56,6 +57,15 @@ test("a wrong password, an unreachable server and a database that is not a grads
   openRunStore(newer).close();
   await postgres.sql(newer, "UPDATE schema_version SET version = 99");
   assert.throws(() => openRunStore(newer), new RegExp(`it has schema version 99; this gradscope understands up to ${MIGRATIONS.length}$`));
+});
+
+test("the store's connection compiles no plan (JIT): its per-bucket reads are estimated above the threshold but read few rows", { skip }, () => {
+  const client = new SyncPostgresClient(postgres.location("jit"), true);
+  try {
+    assert.deepEqual(client.queryRaw("SHOW jit"), [["off"]]);
+  } finally {
+    client.close();
+  }
 });
 
 test("processes connecting to a fresh database at the same time migrate it once, and all of them succeed", { skip }, async () => {
