@@ -59,6 +59,41 @@ test("a wrong password, an unreachable server and a database that is not a grads
   assert.throws(() => openRunStore(newer), new RegExp(`it has schema version 99; this gradscope understands up to ${MIGRATIONS.length}$`));
 });
 
+test("a store from before the coarse rollup levels gets them when opened: its long series answer as SQLite's", { skip }, async () => {
+  const url = postgres.location("coarse-migration");
+  const before = POSTGRES_MIGRATIONS.length - 1;
+  for (const migration of POSTGRES_MIGRATIONS.slice(0, before)) await postgres.sql(url, migration);
+  await postgres.sql(url, `CREATE TABLE schema_version (version integer NOT NULL); INSERT INTO schema_version VALUES (${before})`);
+  await postgres.sql(url, "INSERT INTO runs (id, name, status, config, started_at) VALUES ('old', 'old', 'completed', '{}', 0)");
+  // 20 000 steps written by the older schema's trigger (64-step blocks only), one missing value.
+  const value = "CASE WHEN s = 777 THEN NULL ELSE sin(s / 30.0) * (1 + s % 7) END";
+  await postgres.sql(url, `INSERT INTO scalars (run_id, key, step, wall_time, value) SELECT 'old', 'train/loss', s, s, ${value} FROM generate_series(0, 19999) s`);
+  const sqliteBackend = storeBackends.find((backend) => backend.name === "SQLite");
+  if (!sqliteBackend) throw new Error("no SQLite backend");
+  const sqlite = openRunStore(sqliteBackend.location("coarse-migration"));
+  sqlite.createRun({ id: "old", name: "old", config: {} });
+  const rows = await postgres.sql<{ step: number; value: number | null }>(url, "SELECT step, value FROM scalars ORDER BY step");
+  for (const { step, value } of rows) sqlite.log("old", "train/loss", Number(step), value ?? Number.NaN);
+  sqlite.flush();
+  const store = openRunStore(url);
+  try {
+    const levels = await postgres.sql<{ level: number; blocks: string }>(url, "SELECT level, COUNT(*) AS blocks FROM scalar_coarse_blocks GROUP BY level ORDER BY level");
+    assert.deepEqual(
+      levels.map(({ level, blocks }) => [level, Number(blocks)]),
+      [
+        [1, 40],
+        [2, 5],
+      ],
+    );
+    // 4096-, 512- and 64-step blocks, with partial ends.
+    for (const range of [{ buckets: 2 }, { from: 100, to: 19_000, buckets: 9 }, { buckets: 100 }])
+      assert.deepEqual(store.reader.scalarBuckets("old", "train/loss", range), sqlite.reader.scalarBuckets("old", "train/loss", range), JSON.stringify(range));
+  } finally {
+    store.close();
+    sqlite.close();
+  }
+});
+
 test("the store's connection compiles no plan (JIT): its per-bucket reads are estimated above the threshold but read few rows", { skip }, () => {
   const client = new SyncPostgresClient(postgres.location("jit"), true);
   try {
