@@ -6,10 +6,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
-import { type Browser, chromium } from "playwright-core";
 import { startDashboardWorker } from "../src/dashboard/launch.ts";
 import type { RunStore } from "../src/store/runStore.ts";
 import { SqliteRunStore } from "../src/store/sqliteRunStore.ts";
+import { dashboardPage, firstRenderTimes, launchChromium } from "./firstRender.ts";
 import { median } from "./timing.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -21,13 +21,6 @@ const keys = [
   ...["Alpha", "NormTest", "InnerTest", "OrthoTest", "HessMaxEV", "TICDiag", "TICTrace", "Loss"].map((k) => `quantities/${k}`),
   ...Array.from({ length: 9 }, (_, i) => `custom/q${i}`),
 ];
-
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-}
 
 /** Fills a store with `runs` runs of 20 scalar series of `steps` steps each. */
 function largeStore(path: string, runs: number, steps: number): RunStore {
@@ -59,16 +52,8 @@ export async function dashboardAtScale(): Promise<{ rows: number; fillSeconds: n
   const dashboard = await startDashboardWorker({ store: store.location });
   const browser = await launchChromium();
   try {
-    const page = await browser.newPage({ viewport: { width: 1500, height: 1400 } });
-    const firstRenderMs: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      // Through a blank page: a new fragment alone would be a same-document navigation, which
-      // keeps the previous render (and its clock) instead of loading the run afresh.
-      await page.goto("about:blank");
-      await page.goto(`${dashboard.url}#run=run-${i}`);
-      await page.waitForSelector("body[data-ready]", { timeout: 60_000 });
-      firstRenderMs.push(await page.evaluate(() => performance.now()));
-    }
+    const page = await dashboardPage(browser);
+    const firstRenderMs = await firstRenderTimes(page, dashboard.url, ["run-0", "run-1", "run-2"], 60_000);
     // A string, not a function: tsx would wrap named closures in a helper the page lacks.
     await page.evaluate(`
       window.frames_ = [];
@@ -189,7 +174,7 @@ export async function throughputWithDashboard(epochs = 24, windowSeconds = 1): P
       check();
     });
     for (let i = 0; i < 5; i++) await measure("none");
-    const page = await browser.newPage({ viewport: { width: 1500, height: 1400 } });
+    const page = await dashboardPage(browser);
     const session = await page.context().newCDPSession(page);
     // The training may end during the page load, which then fails or never completes.
     const shown = page

@@ -9,7 +9,7 @@ import { startDashboardWorker } from "../src/dashboard/launch.ts";
 import { openRunStore } from "../src/store/openRunStore.ts";
 import type { PostgresRunStore } from "../src/store/postgres/postgresRunStore.ts";
 import { startPostgres } from "../test/postgresCluster.ts";
-import { launchChromium } from "./dashboard.ts";
+import { dashboardPage, firstRenderTimes, launchChromium } from "./firstRender.ts";
 
 const KEYS = 20;
 const STEPS_PER_SECOND = 200;
@@ -67,14 +67,7 @@ async function firstRender(store: PostgresRunStore, location: string) {
   const apiMs = await apiTimes(dashboard.url);
   const browser = await launchChromium();
   try {
-    const page = await browser.newPage({ viewport: { width: 1500, height: 1400 } });
-    const firstRenderMs: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      await page.goto("about:blank");
-      await page.goto(`${dashboard.url}#run=big`);
-      await page.waitForSelector("body[data-ready]", { timeout: 120_000 });
-      firstRenderMs.push(Math.round((await page.evaluate(() => performance.now())) as number));
-    }
+    const firstRenderMs = await firstRenderTimes(await dashboardPage(browser), dashboard.url, ["big", "big", "big"], 120_000);
     return { rows: steps * KEYS, fillSeconds: Math.round(fillSeconds), apiMs, firstRenderMs };
   } finally {
     await browser.close();

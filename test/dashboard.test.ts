@@ -136,8 +136,11 @@ test("scalars are reduced to min/max/last buckets in which a spike survives; sho
   const zoomed = (await json<Record<string, BucketedSeries>>("/api/runs/run-a/scalars?key=train/loss&from=4320&to=4322&buckets=100"))["train/loss"];
   assert.deepEqual(zoomed.steps, [4320, 4321, 4322]);
   assert.deepEqual(zoomed.last, [1 / 4321, 100, 1 / 4323]);
-  const both = await json<Record<string, BucketedSeries>>("/api/runs/run-a/scalars?key=train/loss&key=quantities/Alpha&buckets=10");
-  assert.deepEqual(Object.keys(both), ["train/loss", "quantities/Alpha"]);
+  const both = await json<Record<string, BucketedSeries>>("/api/runs/run-a/scalars?key=train/loss&key=quantities/Alpha&key=train/nothing&buckets=10");
+  assert.deepEqual(Object.keys(both), ["train/loss", "quantities/Alpha", "train/nothing"]);
+  for (const key of ["train/loss", "quantities/Alpha"])
+    assert.deepEqual(both[key], (await json<Record<string, BucketedSeries>>(`/api/runs/run-a/scalars?key=${key}&buckets=10`))[key], `${key} as asked alone`);
+  assert.deepEqual(both["train/nothing"], { steps: [], last: [], min: [], max: [] }, "a series not logged (yet) is empty");
 });
 
 test("lists, histograms, heatmap rows and value distributions", async () => {
@@ -203,6 +206,9 @@ test("bad requests get clear errors: unknown run, malformed range, 2-D heatmap, 
     ["/api/runs/run-a/scalars?key=train/loss&from=9&to=3", 400, /from \(9\) is after to \(3\)/],
     ["/api/runs/run-a/scalars?key=train/loss&buckets=0", 400, /buckets: expected an integer in \[1, 20000\]/],
     ["/api/runs/run-a/scalars", 400, /key: required/],
+    ["/api/runs/run-a/scalars?key=train/loss&key=&buckets=10", 400, /key 2 of 2: expected a series key, got an empty one/],
+    ["/api/runs/run-a/scalars?key=train/loss&key=quantities/Alpha&key=train/loss", 400, /key "train\/loss": asked for twice/],
+    [`/api/runs/run-a/scalars?${Array.from({ length: 257 }, (_, i) => `key=k${i}`).join("&")}`, 400, /key: at most 256 series per request, got 257/],
     ["/api/runs/run-a/distribution?key=quantities/Alpha&lo=1&hi=1", 400, /hi \(1\) must be above lo \(1\)/],
     ["/api/runs/run-a/heatmap?key=quantities/GradHist2d", 400, /2-D histogram/],
     ["/api/runs/run-a/histogram?key=nothing", 404, /has no histogram nothing/],

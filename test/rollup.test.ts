@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import Database from "better-sqlite3";
 import type { BucketedSeries } from "../src/dashboard/api.ts";
+import { rollupSpan } from "../src/store/rollupLevels.ts";
 import type { RunStore } from "../src/store/runStore.ts";
 import { SqliteRunStore } from "../src/store/sqliteRunStore.ts";
 import { storeAtVersion } from "./helpers.ts";
@@ -46,7 +47,7 @@ function assertExact(series: BucketedSeries, rows: Map<number, number | null>, f
   assert.equal(series.steps.at(-1), Math.max(...[...rows.keys()].filter((s) => s <= to)), `${what}: the buckets reach the range's last step`);
 }
 
-test("long scalar ranges are reduced from the 64-step rollup with exact min/max/last, partial end blocks included", () => {
+test("long scalar ranges are reduced from the rollup (64-, 512- and 4096-step blocks) with exact min/max/last, partial end blocks included", () => {
   const store = new SqliteRunStore(join(folder, "a.db"));
   const rows = fill(store, 60_000);
   const whole = store.reader.scalarBuckets("long", "loss", { buckets: 50 });
@@ -58,6 +59,18 @@ test("long scalar ranges are reduced from the 64-step rollup with exact min/max/
   const zoomed = store.reader.scalarBuckets("long", "loss", { from: 1_000, to: 45_678, buckets: 20 });
   assertExact(zoomed, rows, 1_000, 45_678, "zoomed");
   assert.equal(zoomed.steps.at(-1), 45_678);
+  // Each level of the rollup: the coarsest with 2 whole blocks per bucket answers.
+  for (const [buckets, level] of [
+    [400, 0],
+    [50, 1],
+    [5, 2],
+  ]) {
+    assert.equal(rollupSpan(0, 59_999, buckets)?.level, level);
+    const series = store.reader.scalarBuckets("long", "loss", { buckets });
+    // The 1000 steps missing leave 6 of 400 buckets empty.
+    assert.equal(series.steps.length, buckets === 400 ? 394 : buckets);
+    assertExact(series, rows, 0, 59_999, `${buckets} buckets from level ${level}`);
+  }
   store.close();
 });
 

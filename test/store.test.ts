@@ -71,6 +71,8 @@ for (const backend of storeBackends)
     assert.deepEqual(toCsv(store, "r1").split("\n").slice(0, 3), ["step,quantities/GradNorm/0,quantities/GradNorm/1,train/grad_norm,train/loss", "0,,,,1.5", "1,0.5,0.25,,1.25"]);
     store.deleteRun("r1");
     assert.throws(() => store.getRun("r1"), /no run "r1"/);
+    const rollups = backend.name === "PostgreSQL" ? ["scalar_blocks", "scalar_coarse_blocks"] : ["scalar_blocks"];
+    for (const table of rollups) assert.deepEqual(await backend.sql(path, `SELECT * FROM ${table} WHERE run_id = 'r1'`), [], `${table} of the deleted run`);
     store.close();
   });
 
@@ -233,6 +235,20 @@ for (const backend of storeBackends)
       ),
       [[-5, 12, 2, 12]],
     );
+    if (backend.name === "PostgreSQL") {
+      // The coarse levels follow the rewritten block (SQLite keeps none: its reader groups blocks).
+      const coarse = await backend.sql<Record<string, number>>(
+        store.location,
+        "SELECT level, block, min, max, last_step, last_value FROM scalar_coarse_blocks WHERE run_id = 'u' ORDER BY level",
+      );
+      assert.deepEqual(
+        coarse.map((row) => Object.values(row).map(Number)),
+        [
+          [1, 0, -5, 12, 2, 12],
+          [2, 0, -5, 12, 2, 12],
+        ],
+      );
+    }
     store.close();
   });
 

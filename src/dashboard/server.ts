@@ -70,6 +70,23 @@ function requiredParam(params: URLSearchParams, name: string): string {
   return value;
 }
 
+// The most series one request may ask for (the page asks for at most 32 at once).
+const MAX_KEYS_PER_REQUEST = 256;
+
+/** The `key` parameters of a request for several series or histograms: at least one, none empty, none twice. */
+function keysParam(params: URLSearchParams, what: string): string[] {
+  const keys = params.getAll("key");
+  if (keys.length === 0) throw new ApiError(400, `key: required (repeat it for several ${what})`);
+  if (keys.length > MAX_KEYS_PER_REQUEST) throw new ApiError(400, `key: at most ${MAX_KEYS_PER_REQUEST} ${what} per request, got ${keys.length}`);
+  const seen = new Set<string>();
+  keys.forEach((key, i) => {
+    if (key === "") throw new ApiError(400, `key ${i + 1} of ${keys.length}: expected a series key, got an empty one`);
+    if (seen.has(key)) throw new ApiError(400, `key ${JSON.stringify(key)}: asked for twice`);
+    seen.add(key);
+  });
+  return keys;
+}
+
 function stepRange(params: URLSearchParams): StepRange {
   const from = integerParam(params, "from", undefined, 0, Number.MAX_SAFE_INTEGER);
   const to = integerParam(params, "to", undefined, 0, Number.MAX_SAFE_INTEGER);
@@ -187,10 +204,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
         sendJson(res, 200, { run: runSummary(reader, run), keys: store.keys(run.id), cursor: formatCursor(reader.currentCursor()) } satisfies RunResponse);
         return;
       case "scalars": {
+        // Every chart's series of a first render in one request, which the store answers in as
+        // few exchanges as it can (see RunReader.scalarBucketsOf).
         const range = stepRange(params);
-        const keys = params.getAll("key");
-        if (keys.length === 0) throw new ApiError(400, "key: required (repeat it for several series)");
-        sendJson(res, 200, Object.fromEntries(keys.map((key) => [key, reader.scalarBuckets(run.id, key, range)])));
+        sendJson(res, 200, reader.scalarBucketsOf(run.id, keysParam(params, "series"), range));
         return;
       }
       case "lists":
@@ -203,9 +220,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       }
       case "histograms": {
         // Several histograms at one step (the per-parameter views): one request, not one per key.
-        const keys = params.getAll("key");
-        if (keys.length === 0) throw new ApiError(400, "key: required (repeat it for several histograms)");
-        sendJson(res, 200, histogramsAt(run.id, keys, params));
+        sendJson(res, 200, histogramsAt(run.id, keysParam(params, "histograms"), params));
         return;
       }
       case "histogram-steps":

@@ -127,6 +127,10 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE trials ADD COLUMN job_id TEXT;
    ALTER TABLE trials ADD COLUMN heartbeat_at REAL;
    CREATE TABLE checkpoints (run_id TEXT PRIMARY KEY, step INTEGER NOT NULL, saved_at REAL NOT NULL, data BLOB NOT NULL);`,
+  // PostgreSQL's coarse rollup levels (scalar_coarse_blocks, see rollupLevels.ts). SQLite needs no
+  // table for them: its reader groups the 64-step blocks into the same coarse blocks in process,
+  // where a row costs little. The version keeps both dialects' numbers in step.
+  "-- no change in SQLite",
 ];
 
 /** Steps per block of the scalar rollup (the `step >> 6` of its trigger). */

@@ -92,6 +92,12 @@ export interface RunReader {
    * ranges come back point by point (min = max = last).
    */
   scalarBuckets(runId: string, key: string, range: StepRange): BucketedSeries;
+  /**
+   * `scalarBuckets` of several series of a run over one range, by key: the same answers, in as
+   * few exchanges with the database as the store can manage (a page's first render asks for
+   * every chart's series at once).
+   */
+  scalarBucketsOf(runId: string, keys: readonly string[], range: StepRange): Record<string, BucketedSeries>;
   /** A per-parameter list series: the last entry of each bucket (see `scalarBuckets`). */
   listBuckets(runId: string, key: string, range: StepRange): ListSeries;
   /** The steps at which a histogram was logged. */

@@ -2,6 +2,7 @@ import type Database from "better-sqlite3";
 import { type Extremes, mergeBucketParts } from "./bucketParts.ts";
 import { changesFrom } from "./changeRows.ts";
 import { SCALAR_BLOCK_STEPS } from "./database.ts";
+import { rollupSpan } from "./rollupLevels.ts";
 import type { BucketedSeries, Changes, Cursor, HeatmapRows, HistogramAtStep, ListSeries, RunReader, RunStates, StepRange, ValueDistribution } from "./runReader.ts";
 import { keyRange } from "./seriesKeys.ts";
 import { distributionOf } from "./valueDistribution.ts";
@@ -19,10 +20,6 @@ type Table = "scalars" | "lists" | "histograms";
 // Bucket index of a step: buckets of equal step width spanning [lo, hi]. (Bound JS numbers are
 // REALs in SQLite, hence the explicit truncation.)
 const bucketOf = "CAST(((step - @lo) * @buckets) / (@hi - @lo + 1) AS INTEGER)";
-
-// Whole rollup blocks per bucket from which the blocks answer: below it the grouped scan reads at
-// most this many blocks' rows per bucket, and its buckets keep exact equal step widths.
-const MIN_BLOCKS_PER_BUCKET = 2;
 
 /**
  * The reader API over a SQLite run store's connection (see database.ts for the schema). Each
@@ -108,17 +105,24 @@ export class SqliteRunReader implements RunReader {
     return out;
   }
 
+  // In process, a series costs no round trip: one after another is as fast as any batch.
+  scalarBucketsOf(runId: string, keys: readonly string[], range: StepRange): Record<string, BucketedSeries> {
+    return Object.fromEntries(keys.map((key) => [key, this.scalarBuckets(runId, key, range)]));
+  }
+
   /**
-   * `scalarBuckets` of a long range from the store's rollup (see SCALAR_BLOCK_STEPS): each bucket
-   * is a run of whole blocks (their counts differ by at most one), so its min, max and last are
-   * exact, and the partial blocks at the range's ends come from the rows. About range / 64 rows
-   * are read instead of every step; null when the range holds too few blocks.
+   * `scalarBuckets` of a long range from the store's rollup (see rollupLevels.ts): each bucket is
+   * a run of whole blocks of the level picked (their counts differ by at most one), so its min,
+   * max and last are exact, and the partial blocks at the range's ends come from the rows. The
+   * 64-step blocks are read and grouped into the level's blocks here; null when the range holds
+   * too few blocks.
    */
   private blockBuckets(runId: string, key: string, lo: number, hi: number, buckets: number): BucketedSeries | null {
-    const first = Math.ceil(lo / SCALAR_BLOCK_STEPS);
-    const last = Math.floor((hi + 1) / SCALAR_BLOCK_STEPS) - 1;
+    const span = rollupSpan(lo, hi, buckets);
+    if (!span) return null;
+    const { steps, first, last } = span;
+    const perBlock = steps / SCALAR_BLOCK_STEPS;
     const blocks = last - first + 1;
-    if (blocks < MIN_BLOCKS_PER_BUCKET * buckets) return null;
     const edge = (from: number, to: number): Extremes | null => {
       if (from > to) return null;
       const [min, max, lastStep] = this.statement("SELECT MIN(value), MAX(value), MAX(step) FROM scalars WHERE run_id = ? AND key = ? AND step BETWEEN ? AND ?", "raw").get(
@@ -136,11 +140,11 @@ export class SqliteRunReader implements RunReader {
     const rows = this.statement(
       "SELECT block, min, max, last_step, last_value FROM scalar_blocks WHERE run_id = ? AND key = ? AND block BETWEEN ? AND ? ORDER BY block",
       "raw",
-    ).all(runId, key, first, last) as Array<[number, ...Extremes]>;
+    ).all(runId, key, first * perBlock, (last + 1) * perBlock - 1) as Array<[number, ...Extremes]>;
     const parts: Array<[number, Extremes | null]> = [
-      [0, edge(lo, first * SCALAR_BLOCK_STEPS - 1)],
-      ...rows.map(([block, ...extremes]): [number, Extremes] => [Math.floor(((block - first) * buckets) / blocks), extremes]),
-      [buckets - 1, edge((last + 1) * SCALAR_BLOCK_STEPS, hi)],
+      [0, edge(lo, first * steps - 1)],
+      ...rows.map(([block, ...extremes]): [number, Extremes] => [Math.floor(((Math.floor(block / perBlock) - first) * buckets) / blocks), extremes]),
+      [buckets - 1, edge((last + 1) * steps, hi)],
     ];
     return mergeBucketParts(parts);
   }

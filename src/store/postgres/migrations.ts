@@ -108,6 +108,45 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
    ALTER TABLE trials ADD COLUMN job_id text;
    ALTER TABLE trials ADD COLUMN heartbeat_at double precision;
    CREATE TABLE checkpoints (run_id text COLLATE "C" PRIMARY KEY, step bigint NOT NULL, saved_at double precision NOT NULL, data bytea NOT NULL);`,
+  // Coarse levels of the scalar rollup (see rollupLevels.ts): blocks of 512 (level 1) and 4096
+  // (level 2) steps, each recomputed from the 8 blocks below it that a statement touched, so that
+  // a long range's buckets are reduced from at most 16 blocks each rather than one per 64 steps.
+  // The refresh is the one of migration 3 followed by the two coarse levels; existing series are
+  // rolled up here.
+  `CREATE TABLE scalar_coarse_blocks (
+     run_id text COLLATE "C" NOT NULL, key text COLLATE "C" NOT NULL, level smallint NOT NULL, block bigint NOT NULL,
+     min double precision, max double precision, last_step bigint NOT NULL, last_value double precision,
+     PRIMARY KEY (run_id, key, level, block)
+   );
+   CREATE OR REPLACE FUNCTION scalar_blocks_refresh() RETURNS trigger LANGUAGE plpgsql AS $$
+   BEGIN
+     INSERT INTO scalar_blocks (run_id, key, block, min, max, last_step, last_value)
+       SELECT c.run_id, c.key, c.block, b.min, b.max, b.last_step, b.last_value
+       FROM (SELECT DISTINCT run_id, key, step >> 6 AS block FROM changed) c,
+       LATERAL (SELECT MIN(s.value) AS min, MAX(s.value) AS max, MAX(s.step) AS last_step, (array_agg(s.value ORDER BY s.step DESC))[1] AS last_value
+                FROM scalars s WHERE s.run_id = c.run_id AND s.key = c.key AND s.step BETWEEN c.block << 6 AND (c.block << 6) + 63) b
+     ON CONFLICT (run_id, key, block) DO UPDATE SET
+       min = excluded.min, max = excluded.max, last_step = excluded.last_step, last_value = excluded.last_value;
+     INSERT INTO scalar_coarse_blocks (run_id, key, level, block, min, max, last_step, last_value)
+       SELECT c.run_id, c.key, 1, c.block, b.min, b.max, b.last_step, b.last_value
+       FROM (SELECT DISTINCT run_id, key, step >> 9 AS block FROM changed) c,
+       LATERAL (SELECT MIN(s.min) AS min, MAX(s.max) AS max, MAX(s.last_step) AS last_step, (array_agg(s.last_value ORDER BY s.block DESC))[1] AS last_value
+                FROM scalar_blocks s WHERE s.run_id = c.run_id AND s.key = c.key AND s.block BETWEEN c.block << 3 AND (c.block << 3) + 7) b
+     ON CONFLICT (run_id, key, level, block) DO UPDATE SET
+       min = excluded.min, max = excluded.max, last_step = excluded.last_step, last_value = excluded.last_value;
+     INSERT INTO scalar_coarse_blocks (run_id, key, level, block, min, max, last_step, last_value)
+       SELECT c.run_id, c.key, 2, c.block, b.min, b.max, b.last_step, b.last_value
+       FROM (SELECT DISTINCT run_id, key, step >> 12 AS block FROM changed) c,
+       LATERAL (SELECT MIN(s.min) AS min, MAX(s.max) AS max, MAX(s.last_step) AS last_step, (array_agg(s.last_value ORDER BY s.block DESC))[1] AS last_value
+                FROM scalar_coarse_blocks s WHERE s.run_id = c.run_id AND s.key = c.key AND s.level = 1 AND s.block BETWEEN c.block << 3 AND (c.block << 3) + 7) b
+     ON CONFLICT (run_id, key, level, block) DO UPDATE SET
+       min = excluded.min, max = excluded.max, last_step = excluded.last_step, last_value = excluded.last_value;
+     RETURN NULL;
+   END $$;
+   INSERT INTO scalar_coarse_blocks (run_id, key, level, block, min, max, last_step, last_value)
+     SELECT run_id, key, 1, block >> 3, MIN(min), MAX(max), MAX(last_step), (array_agg(last_value ORDER BY block DESC))[1] FROM scalar_blocks GROUP BY run_id, key, block >> 3;
+   INSERT INTO scalar_coarse_blocks (run_id, key, level, block, min, max, last_step, last_value)
+     SELECT run_id, key, 2, block >> 3, MIN(min), MAX(max), MAX(last_step), (array_agg(last_value ORDER BY block DESC))[1] FROM scalar_coarse_blocks WHERE level = 1 GROUP BY run_id, key, block >> 3;`,
 ];
 
 /** The advisory lock key under which one process at a time migrates a database ("gradscop" in ASCII). */

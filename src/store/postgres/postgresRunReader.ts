@@ -1,6 +1,6 @@
 import { type Extremes, mergeBucketParts } from "../bucketParts.ts";
 import { changesFrom } from "../changeRows.ts";
-import { SCALAR_BLOCK_STEPS } from "../database.ts";
+import { type RollupSpan, rollupSpan } from "../rollupLevels.ts";
 import type { BucketedSeries, Changes, Cursor, HeatmapRows, HistogramAtStep, ListSeries, RunReader, RunStates, StepRange, ValueDistribution } from "../runReader.ts";
 import { keyRange } from "../seriesKeys.ts";
 import { distributionOf } from "../valueDistribution.ts";
@@ -19,8 +19,28 @@ const bucketStart = (b: string) => `$3::bigint + (${b} * ($4::bigint - $3::bigin
 const inBucket = `step BETWEEN ${bucketStart("b")} AND ${bucketStart("(b + 1)")} - 1`;
 const eachBucket = "generate_series(0::bigint, $5::bigint - 1) AS b";
 
-// See sqliteRunReader.ts: below this many whole rollup blocks per bucket the rows answer.
-const MIN_BLOCKS_PER_BUCKET = 2;
+// sqliteRunReader.blockBuckets in this dialect: the partial blocks at the ends from the rows, and
+// the whole blocks of the level picked (see rollupLevels.ts) reduced to buckets by the server (a
+// bucket's worth of rows crosses to this thread, not every block's). Statements of a series each
+// rather than one over every series: each one's sort fits in work_mem, where one over all of them
+// spilled to disk.
+function blockStatements(runId: string, key: string, lo: number, hi: number, span: RollupSpan, buckets: number): Array<{ sql: string; params: unknown[] }> {
+  const { level, steps, first, last } = span;
+  const edge = (from: number, to: number) => ({
+    sql: "SELECT MIN(value), MAX(value), MAX(step), (array_agg(value ORDER BY step DESC))[1] FROM scalars WHERE run_id = $1 AND key = $2 AND step BETWEEN $3 AND $4",
+    params: [runId, key, from, to],
+  });
+  const blocks = level === 0 ? "scalar_blocks WHERE" : `scalar_coarse_blocks WHERE level = ${level} AND`;
+  return [
+    edge(lo, first * steps - 1),
+    {
+      sql: `SELECT ((block - $3) * $5) / $6 AS bucket, MIN(min), MAX(max), MAX(last_step), (array_agg(last_value ORDER BY block DESC))[1]
+            FROM ${blocks} run_id = $1 AND key = $2 AND block BETWEEN $3 AND $4 GROUP BY bucket ORDER BY bucket`,
+      params: [runId, key, first, last, buckets, last - first + 1],
+    },
+    edge((last + 1) * steps, hi),
+  ];
+}
 
 /**
  * The reader API over a PostgreSQL run store (migrations.ts holds the schema): the queries of
@@ -43,20 +63,39 @@ export class PostgresRunReader implements RunReader {
     return lo === null || hi === null ? null : { lo, hi, count };
   }
 
-  private stepSpan(runId: string, key: string, range: StepRange): { lo: number; hi: number } | null {
-    const [[lo, hi]] = this.raw<[number | null, number | null]>("SELECT MIN(step), MAX(step) FROM scalars WHERE run_id = $1 AND key = $2 AND step BETWEEN $3 AND $4", [
-      runId,
-      key,
-      range.from ?? 0,
-      range.to ?? MAX_STEP,
-    ]);
-    return lo === null || hi === null ? null : { lo, hi };
+  scalarBuckets(runId: string, key: string, range: StepRange): BucketedSeries {
+    return this.scalarBucketsOf(runId, [key], range)[key];
   }
 
-  scalarBuckets(runId: string, key: string, range: StepRange): BucketedSeries {
-    const extent = this.stepSpan(runId, key, range);
-    const fromBlocks = extent && this.blockBuckets(runId, key, extent.lo, extent.hi, range.buckets);
-    if (fromBlocks) return fromBlocks;
+  // Two exchanges with the connection's thread for any number of long series: their step spans
+  // in one statement, then the rollup's statements of them all. A series too short for the rollup
+  // is read from its rows (a few exchanges of its own, over few rows).
+  scalarBucketsOf(runId: string, keys: readonly string[], range: StepRange): Record<string, BucketedSeries> {
+    const spans = this.raw<[number | null, number | null]>(
+      `SELECT s.lo, s.hi FROM unnest($2::text[]) WITH ORDINALITY AS k(key, i),
+         LATERAL (SELECT MIN(step) AS lo, MAX(step) AS hi FROM scalars WHERE run_id = $1 AND key = k.key AND step BETWEEN $3 AND $4) s ORDER BY k.i`,
+      [runId, keys, range.from ?? 0, range.to ?? MAX_STEP],
+    );
+    const found = new Map<string, BucketedSeries>();
+    const long: Array<{ key: string; statements: Array<{ sql: string; params: unknown[] }> }> = [];
+    keys.forEach((key, i) => {
+      const [lo, hi] = spans[i];
+      const blocks = lo === null || hi === null ? null : rollupSpan(lo, hi, range.buckets);
+      if (blocks) long.push({ key, statements: blockStatements(runId, key, lo as number, hi as number, blocks, range.buckets) });
+      else found.set(key, lo === null ? { steps: [], last: [], min: [], max: [] } : this.rowBuckets(runId, key, range));
+    });
+    const results = long.length === 0 ? [] : this.client.queriesRaw(long.flatMap(({ statements }) => statements));
+    long.forEach(({ key }, i) => {
+      const [[head], rows, [tail]] = results.slice(3 * i, 3 * i + 3) as [Extremes[], Array<[number, ...Extremes]>, Extremes[]];
+      const present = (extremes: Extremes) => (extremes[2] === null ? null : extremes);
+      found.set(key, mergeBucketParts([[0, present(head)], ...rows.map(([bucket, ...extremes]): [number, Extremes] => [bucket, extremes]), [range.buckets - 1, present(tail)]]));
+    });
+    return Object.fromEntries(keys.map((key) => [key, found.get(key) as BucketedSeries]));
+  }
+
+  // A series over too few rollup blocks for the range's buckets, from its rows: point by point
+  // when they fit, else each bucket's extremes and last point.
+  private rowBuckets(runId: string, key: string, range: StepRange): BucketedSeries {
     const out: BucketedSeries = { steps: [], last: [], min: [], max: [] };
     const b = this.bounds("scalars", runId, key, range);
     if (!b) return out;
@@ -88,37 +127,6 @@ export class PostgresRunReader implements RunReader {
       out.max.push(max);
     }
     return out;
-  }
-
-  // sqliteRunReader.blockBuckets in this dialect: whole 64-step blocks from the rollup, the partial ones at the ends from the rows.
-  private blockBuckets(runId: string, key: string, lo: number, hi: number, buckets: number): BucketedSeries | null {
-    const first = Math.ceil(lo / SCALAR_BLOCK_STEPS);
-    const last = Math.floor((hi + 1) / SCALAR_BLOCK_STEPS) - 1;
-    const blocks = last - first + 1;
-    if (blocks < MIN_BLOCKS_PER_BUCKET * buckets) return null;
-    // The partial blocks at the ends from the rows, and the whole blocks of each bucket reduced by
-    // the server (a bucket's worth of rows crosses to this thread, not every block's), in one
-    // exchange with the connection's thread.
-    const edge = (from: number, to: number) => ({
-      sql: "SELECT MIN(value), MAX(value), MAX(step), (array_agg(value ORDER BY step DESC))[1] FROM scalars WHERE run_id = $1 AND key = $2 AND step BETWEEN $3 AND $4",
-      params: [runId, key, from, to],
-    });
-    const [[head], rows, [tail]] = this.client.queriesRaw([
-      edge(lo, first * SCALAR_BLOCK_STEPS - 1),
-      {
-        sql: `SELECT ((block - $3) * $5) / $6 AS bucket, MIN(min), MAX(max), MAX(last_step), (array_agg(last_value ORDER BY block DESC))[1]
-              FROM scalar_blocks WHERE run_id = $1 AND key = $2 AND block BETWEEN $3 AND $4 GROUP BY bucket ORDER BY bucket`,
-        params: [runId, key, first, last, buckets, blocks],
-      },
-      edge((last + 1) * SCALAR_BLOCK_STEPS, hi),
-    ]) as [Extremes[], Array<[number, ...Extremes]>, Extremes[]];
-    const present = (extremes: Extremes) => (extremes[2] === null ? null : extremes);
-    const parts: Array<[number, Extremes | null]> = [
-      [0, present(head)],
-      ...rows.map(([bucket, ...extremes]): [number, Extremes] => [bucket, extremes]),
-      [buckets - 1, present(tail)],
-    ];
-    return mergeBucketParts(parts);
   }
 
   listBuckets(runId: string, key: string, range: StepRange): ListSeries {

@@ -292,7 +292,7 @@ export class PostgresRunStore implements RunStore {
   deleteRun(id: string): void {
     this.flush();
     this.client.transaction(
-      ["scalars", "scalar_blocks", "lists", "histograms", "events", "checkpoints", "runs"].map((table) => ({
+      ["scalars", "scalar_blocks", "scalar_coarse_blocks", "lists", "histograms", "events", "checkpoints", "runs"].map((table) => ({
         sql: `DELETE FROM ${table} WHERE ${table === "runs" ? "id" : "run_id"} = $1`,
         params: [id],
       })),
