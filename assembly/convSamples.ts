@@ -93,7 +93,7 @@ export function convSamples(mode: i32, first: i32, last: i32, geometry: usize, a
       const output = block * outputBytes;
       const w = weight + <usize>group * weightBytes;
       if (mode == CONV_FORWARD) {
-        im2col(a + input, columns, channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW, plane);
+        unfold(geometry, a + input, columns);
         gemm(false, false, groupOut, plane, patch, 1, w, patch, columns, plane, 0, b + output, plane, work);
       } else if (mode == CONV_INPUT_GRADIENT) {
         gemm(true, false, patch, plane, groupOut, 1, w, patch, a + output, plane, 0, columns, plane, work);
@@ -101,7 +101,7 @@ export function convSamples(mode: i32, first: i32, last: i32, geometry: usize, a
       } else if (mode == CONV_SPARSE_INPUT_GRADIENT) {
         sparseConvInputGradient(a + output, groupOut, w, b + input, channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW, work);
       } else if (mode == CONV_SAMPLE_WEIGHT_GRADIENTS || mode == CONV_SPARSE_SAMPLE_WEIGHT_GRADIENTS) {
-        im2col(a + input, columns, channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW, plane);
+        unfold(geometry, a + input, columns);
         const rows = b + block * weightBytes;
         if (mode == CONV_SAMPLE_WEIGHT_GRADIENTS) {
           gemm(false, true, groupOut, patch, plane, 1, c + output, plane, columns, plane, 0, rows, patch, work);
@@ -111,12 +111,12 @@ export function convSamples(mode: i32, first: i32, last: i32, geometry: usize, a
           sparseDenseProduct(c + output, groupOut, plane, unfoldedT, patch, rows, work);
         }
       } else if (mode == CONV_GRAM_SQUARED_NORMS) {
-        im2col(a + input, columns, channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW, plane);
+        unfold(geometry, a + input, columns);
         const value = gramInnerProduct(columns, c + output, patch, groupOut, plane, work);
         const sum = b + (<usize>n << 3);
         store<f64>(sum, group == 0 ? value : load<f64>(sum) + value);
       } else {
-        im2col(a + input, columns, channels, height, width, kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW, plane);
+        unfold(geometry, a + input, columns);
         const partial = b + <usize>((n / chunk) * groups + group) * weightBytes;
         gemm(false, true, patch, groupOut, plane, 1, columns, plane, c + output, plane, n % chunk == 0 ? 0 : 1, partial, groupOut, work);
       }
@@ -125,13 +125,13 @@ export function convSamples(mode: i32, first: i32, last: i32, geometry: usize, a
 }
 
 /** The workspace bytes of CONV_SPARSE_SAMPLE_WEIGHT_GRADIENTS: the sparse product's and a position-major copy. */
-export function sparseSampleWeightGradientsWorkBytes(patch: i32, plane: i32): i32 {
-  return sparseDenseProductWorkspaceBytes(plane) + ((plane * patch) << 2);
+export function sparseSampleWeightGradientsWorkBytes(patch: i32, plane: i32): f64 {
+  return <f64>sparseDenseProductWorkspaceBytes(plane) + 4 * <f64>plane * patch;
 }
 
 /** The workspace bytes of CONV_GRAM_SQUARED_NORMS: a GEMM's, two position-major copies and two Grams. */
-export function convGramWorkBytes(patch: i32, groupOut: i32, plane: i32): i32 {
-  return gemmWorkspaceBytes() + ((plane * (patch + groupOut) + 2 * plane * plane) << 2);
+export function convGramWorkBytes(patch: i32, groupOut: i32, plane: i32): f64 {
+  return <f64>gemmWorkspaceBytes() + 4 * (<f64>plane * (patch + groupOut) + 2 * <f64>plane * plane);
 }
 
 // Σ_{p,q} (U Uᵀ)[p,q]·(D Dᵀ)[p,q] for U = columnsᵀ [plane, patch] and D = δᵀ [plane, groupOut]:
@@ -180,16 +180,20 @@ function unfold(geometry: usize, input: usize, columns: usize): void {
 }
 
 @inline
-function aligned(bytes: i32): i32 {
-  return (bytes + 15) & ~15;
+function aligned(bytes: usize): usize {
+  return (bytes + 15) & ~(<usize>15);
 }
 
-/** The workspace bytes of convColumnSquares for `columns` factor columns. */
-export function convColumnSquaresWorkBytes(columns: i32, groupOut: i32, plane: i32, patch: i32): i32 {
-  const inner = max(gemmWorkspaceBytes(), sparseColumnSquaresWorkspaceBytes(columns, plane, patch));
-  const stacked = aligned((columns * groupOut * plane) << 2);
-  const unfolded = 2 * aligned((patch * plane) << 2);
-  return inner + stacked + unfolded + aligned((columns * groupOut * patch) << 2) + aligned((columns * groupOut) << 2);
+/** The workspace bytes of convColumnSquares for `columns` factor columns (float64: may pass 2³¹). */
+export function convColumnSquaresWorkBytes(columns: i32, groupOut: i32, plane: i32, patch: i32): f64 {
+  const floats = <f64>columns * groupOut * plane + 2 * <f64>patch * plane + <f64>columns * groupOut * patch + <f64>columns * groupOut;
+  // The inner kernels' workspace, then five areas each aligned to 16 bytes.
+  return <f64>innerWorkBytes(columns, plane, patch) + 4 * floats + 5 * 16;
+}
+
+// The larger of the GEMM's workspace and the gathered squares' (sparseColumnSquares).
+function innerWorkBytes(columns: i32, plane: i32, patch: i32): i32 {
+  return max(gemmWorkspaceBytes(), sparseColumnSquaresWorkspaceBytes(columns, plane, patch));
 }
 
 /**
@@ -222,11 +226,11 @@ export function convColumnSquares(
   const inputBytes = (<usize>field(geometry, CHANNELS) * field(geometry, HEIGHT) * field(geometry, WIDTH)) << 2;
   const outChannels = groups * groupOut;
   const blockBytes = (<usize>groupOut * plane) << 2;
-  const stacked = work + <usize>max(gemmWorkspaceBytes(), sparseColumnSquaresWorkspaceBytes(columns, plane, patch));
-  const unfolded = stacked + <usize>aligned((columns * groupOut * plane) << 2);
-  const unfoldedT = unfolded + <usize>aligned((patch * plane) << 2);
-  const products = unfoldedT + <usize>aligned((patch * plane) << 2);
-  const sums = products + <usize>aligned((columns * groupOut * patch) << 2);
+  const stacked = work + <usize>innerWorkBytes(columns, plane, patch);
+  const unfolded = stacked + aligned((<usize>columns * groupOut * plane) << 2);
+  const unfoldedT = unfolded + aligned((<usize>patch * plane) << 2);
+  const products = unfoldedT + aligned((<usize>patch * plane) << 2);
+  const sums = products + aligned((<usize>columns * groupOut * patch) << 2);
   const weightBytes = (<usize>outChannels * patch) << 2;
   const biasBytes = <usize>outChannels << 2;
   for (let n = first; n < last; n++) {

@@ -136,7 +136,7 @@ export function binaryPeriodic(op: i32, a: usize, b: usize, out: usize, n: i32, 
   }
 }
 
-/** dst = src over n floats (bulk memory copy; the ranges may overlap). */
+/** dst = src over n floats (a bulk memory copy). */
 export function copyFloats(n: i32, src: usize, dst: usize): void {
   memory.copy(dst, src, <usize>n << 2);
 }

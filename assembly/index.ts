@@ -2,7 +2,6 @@ export { dotsGemm, gemm, gemmBlocked, gemmRowsOfB, gemmUsesDots, gemmWorkspaceBy
 export { symmetricProduct } from "./gram";
 export { multiplyAddCeiling } from "./ceiling";
 export { axpy, binaryPeriodic, copyFloats, dot, reluBackward, reluForward, rowSums, sumSquaresInto, transpose } from "./elementwise";
-export { sparseColumnSquares, sparseColumnSquaresWorkspaceBytes } from "./curvature";
 export { sparseConvInputGradient, sparseConvInputGradientWorkspaceBytes, sparseDenseProduct, sparseDenseProductWorkspaceBytes } from "./sparseConv";
 export { avgPool, maxPoolBackward, maxPoolForward } from "./pool";
 export { histogram1d, histogram2d, rankOneHistogram1d, rankOneHistogram2d, rankOneHistogramMaxBins, rankOneHistogramWorkBytes } from "./histogram";

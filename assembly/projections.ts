@@ -7,7 +7,8 @@
  */
 export function channelDots(values: usize, weights: usize, direction: usize, channels: i32, positions: i32, channelsFirst: i32, firstSample: i32, endSample: i32, out: usize): void {
   const sampleFloats = <usize>channels * positions;
-  // The stride between a channel's positions, and between channels, in floats.
+  // One loop for both layouts: only the strides between a channel's positions and between
+  // channels differ.
   const positionStride: usize = channelsFirst ? 1 : <usize>channels;
   const channelStride: usize = channelsFirst ? <usize>positions : 1;
   for (let i = firstSample; i < endSample; i++) {

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { setBackend } from "../src/engine/backend.ts";
 import { tensor } from "../src/engine/creation.ts";
 import { transposeMatrix } from "../src/engine/kernels/elementwise.ts";
-import { type GemmArgs, gemm, gemmRowsOfB, referenceGemm, sparseDenseProduct } from "../src/engine/kernels/gemm.ts";
+import { type GemmArgs, gemm, gemmRowsOfB, referenceGemm } from "../src/engine/kernels/gemm.ts";
 import { engineMemory } from "../src/engine/memory.ts";
 import { scope } from "../src/engine/scope.ts";
 import { instantiateKernels } from "../src/engine/wasm.ts";
@@ -125,7 +125,7 @@ test("the sparse-dense product equals the reference GEMM for mostly zero, all-ze
       const b = tensor(randomValues(k * n, 8), [k, n]);
       const c1 = tensor(randomValues(m * n, 9), [m, n]);
       const c2 = tensor(new Array(m * n).fill(0), [m, n]);
-      sparseDenseProduct(a.ptr, m, k, b.ptr, n, c1.ptr);
+      engineMemory.kernels.sparseDenseProduct(a.ptr, m, k, b.ptr, n, c1.ptr, engineMemory.workspace(engineMemory.kernels.sparseDenseProductWorkspaceBytes(k)));
       referenceGemm({ transA: false, transB: false, m, n, k, alpha: 1, a: a.ptr, lda: k, b: b.ptr, ldb: n, beta: 0, c: c2.ptr, ldc: n });
       assertClose(c1.data, c2.data, 1e-5, 1e-6, `${m}x${k}x${n}, zeros ${zeros}`);
     });

@@ -66,8 +66,6 @@ export interface WasmKernels {
     ]
   ): void;
   sparseConvInputGradientWorkspaceBytes(channelsOut: number, patch: number): number;
-  sparseColumnSquares(columns: number, channels: number, plane: number, patch: number, deltas: number, unfoldedT: number, target: number, sign: number, work: number): void;
-  sparseColumnSquaresWorkspaceBytes(columns: number, plane: number, patch: number): number;
   gramLower(x: number, rows: number, length: number, c: number, work: number): void;
   symmetricProduct(first: number, second: number, n: number, scale: number, out: number): void;
   reluForward(x: number, y: number, n: number): void;

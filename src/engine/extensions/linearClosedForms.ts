@@ -118,16 +118,22 @@ export class ActivationGrams {
   take(layer: LayerRecord): Tensor | null {
     const entry = this.started.get(layer);
     if (!entry) return null;
-    this.started.delete(layer);
+    // Joined while still listed: should the join throw, dispose still frees the Gram.
     entry.tasks.join();
+    this.started.delete(layer);
     return entry.gram;
   }
 
-  /** Waits for the Grams no layer took and frees them. */
+  /** Waits for the Grams no layer took and frees them (all of them, whatever a join throws). */
   dispose(): void {
     for (const { gram, tasks } of this.started.values()) {
-      tasks.join();
-      gram.dispose();
+      try {
+        tasks.join();
+      } catch {
+        // The pass's own error, or the Gram's when its layer took it, is the one reported.
+      } finally {
+        gram.dispose();
+      }
     }
     this.started.clear();
   }

@@ -46,7 +46,7 @@ function projectLinear(layer: RecordOf<"linear">, gradOut: Tensor, role: Paramet
   const batch = layer.input.shape[0];
   const outFeatures = gradOut.shape[gradOut.rank - 1];
   const positions = gradOut.size / (batch * outFeatures);
-  // Without middle axes each sample's projection is one dot product with the direction.
+  // Without middle axes the per-channel sum is a plain dot product, which SIMD does in float64.
   if (role === "bias" && positions === 1) return rowDots(gradOut.ptr, direction.ptr, batch, outFeatures, { sharedY: true, precise: true });
   if (role === "bias") return channelDots(gradOut, null, direction, { batch, channels: outFeatures, positions, channelsFirst: false });
   const moved = noGrad(() => linear(layer.input, direction, null));

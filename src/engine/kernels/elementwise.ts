@@ -96,6 +96,8 @@ export function referenceSumSquaresInto(n: number, blocks: number, src: number, 
 export function copyInto(src: Tensor, dst: Tensor): void {
   if (dst.size !== src.size) throw new RangeError(`gradscope: copyInto size mismatch [${src.shape.join(", ")}] vs [${dst.shape.join(", ")}]`);
   if (dst === src) return;
+  // Parts copied on different threads must not read what another part writes.
+  if (dst.ptr < src.ptr + 4 * src.size && src.ptr < dst.ptr + 4 * dst.size) throw new RangeError("gradscope: copyInto between overlapping tensors");
   runElementwise(src.size, (start, end) => ({ kernel: "copyFloats", args: [end - start, src.ptr + 4 * start, dst.ptr + 4 * start] }));
 }
 

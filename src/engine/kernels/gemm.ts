@@ -96,9 +96,12 @@ export function gemm(args: GemmArgs): void {
 }
 
 /**
- * Whether products run in WASM, so that a kernel with GEMMs inside it (conv2d's per-sample
- * kernels, assembly/convSamples.ts) may run them there; with the native backend such work takes
- * a route whose products come through gemm().
+ * Whether products run in WASM, so that a kernel with GEMMs inside it (conv2d's forward and
+ * backward by sample, assembly/convSamples.ts) may run them there; with the native backend such
+ * work takes a route whose products come through gemm(). The per-sample statistics' kernels
+ * (per-sample weight gradients, the Gram squared norms, the curvature column squares) run in WASM
+ * on either backend: their products are one sample's, and running whole samples per thread is
+ * what spreads them over the cores.
  */
 export function gemmRunsInWasm(): boolean {
   return activeNativeBlas() === null;
@@ -195,33 +198,6 @@ export function gramLowerInBackground(x: number, rows: number, length: number, c
     gramPanels(x, rows, length, c, parts).map((args) => ({ kernel: "gramLowerRows", args })),
     GRAM_WORK_ARG,
     workspaceBytes,
-  );
-}
-
-// A's nonzeros are not known before the kernel runs, so the split goes by the dense product's
-// multiply-adds; after ReLU and pooling about a quarter of them are done.
-const MIN_SPARSE_WORK_PER_THREAD = 4 * MIN_GEMM_WORK_PER_THREAD;
-
-/**
- * C = A·B for row-major A [m, k] at byte offset a, B [k, n], C [m, n], skipping A's zeros: for a
- * mostly zero A (conv output gradients after ReLU and max-pooling) the work follows the nonzeros.
- * Rows of C are independent, so threads take row ranges.
- */
-export function sparseDenseProduct(a: number, m: number, k: number, b: number, n: number, c: number): void {
-  const kernels = engineMemory.kernels;
-  const workBytes = kernels.sparseDenseProductWorkspaceBytes(k);
-  const parts = partsFor(m * k * n, MIN_SPARSE_WORK_PER_THREAD);
-  if (parts === 1) {
-    kernels.sparseDenseProduct(a, m, k, b, n, c, engineMemory.workspace(workBytes));
-    return;
-  }
-  runParallel(
-    splitRange(m, 1, parts).map(
-      ([i0, i1], thread): KernelCall => ({
-        kernel: "sparseDenseProduct",
-        args: [a + 4 * i0 * k, i1 - i0, k, b, n, c + 4 * i0 * n, engineMemory.workspace(workBytes, thread)],
-      }),
-    ),
   );
 }
 

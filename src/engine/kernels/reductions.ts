@@ -7,7 +7,7 @@ import { MIN_ELEMENTWISE_PER_THREAD } from "./elementwise.ts";
 // The float64 reductions sum fixed chunks of this many elements, each on whichever thread takes
 // it, then add the chunks' sums in order: the same bits at any thread count.
 const REDUCTION_CHUNK = 2 ** 16;
-// A thread's share must stream at least this many floats to pay for a fork/join (about 20 µs).
+/** Floats each thread's share of a reduction must stream to pay for its fork/join (about 20 µs). */
 export const MIN_REDUCTION_PER_THREAD = 2 ** 17;
 
 const reductions = { squaredDistance: 0, dotProduct: 1, quotientSum: 2 } as const;

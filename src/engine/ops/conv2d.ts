@@ -140,7 +140,7 @@ function copyChannelRows(hyper: Conv2dHyper, nchw: number, chunk: number, first:
 }
 
 // Below this fraction of nonzero output gradients, input and per-sample weight gradients are
-// summed from the nonzeros (sparseDenseProduct) instead of a dense GEMM; measured break-even is
+// summed from the nonzeros (the sparse kernels of assembly/sparseConv.ts) instead of a dense GEMM; measured break-even is
 // near 0.4.
 const SPARSE_GRADIENT_DENSITY = 0.3;
 

@@ -25,6 +25,9 @@ const WEIGHT_GRADIENT_CHUNK = 8;
 // fork/join it pays the same; a sample's im2col or fold adds a little to each).
 const MIN_SAMPLE_WORK_PER_THREAD = MIN_GEMM_WORK_PER_THREAD;
 
+// Bytes the threads' workspaces of one op may take together (WebAssembly's memory is 4 GiB).
+const WORKSPACES_BUDGET = 2 ** 29;
+
 function geometryBlock(hyper: Conv2dHyper): Tensor {
   const fields = [...geometryArgs(hyper.geometry), hyper.groups, hyper.groupOut, WEIGHT_GRADIENT_CHUNK];
   const block = new Tensor([engineMemory.kernels.convSamplesGeometryInts()], "int32", "conv2d geometry");
@@ -113,7 +116,11 @@ export function columnSquaresBySample(hyper: Conv2dHyper, x: Tensor, deltas: Ten
   );
   const geometry = geometryBlock(hyper);
   const workBytes = engineMemory.kernels.convColumnSquaresWorkBytes(deltas.length, groupOut, plane, patch);
-  const parts = partsFor(deltas.length * batch * hyper.groups * groupOut * patch * plane, MIN_SAMPLE_WORK_PER_THREAD);
+  // Each thread holds its own stacked columns and products: fewer threads where they would not fit.
+  const parts = Math.max(
+    1,
+    Math.min(partsFor(deltas.length * batch * hyper.groups * groupOut * patch * plane, MIN_SAMPLE_WORK_PER_THREAD), Math.floor(WORKSPACES_BUDGET / workBytes)),
+  );
   runRanges(splitRange(batch, WEIGHT_GRADIENT_CHUNK, parts), (first, last, thread) => ({
     kernel: "convColumnSquares",
     args: [

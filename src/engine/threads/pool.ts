@@ -18,13 +18,17 @@ const layout = {
   startFailed: 1,
   generation: 16, // bumped whenever calls or tasks are posted; sleeping workers wait on it
   active: 17, // the threads that take calls and tasks now (workers of higher slots stay idle)
-  callNext: 32, // the round's next call to claim
-  callCount: 33, // the round's calls
+  // Calls are numbered across rounds and never renumbered: a round's calls are numbers
+  // [callBase, callEnd), claimed by raising callClaimed, so a thread that read a number of an
+  // earlier round can never claim it again. (Int32 arithmetic wraps; numbers are compared by
+  // their difference.)
+  callClaimed: 32,
+  callBase: 33,
+  callEnd: 34,
   pending: 48, // calls of the round in progress that have not finished
   backgroundHead: 64, // background tasks claimed so far (the next to claim)
   backgroundTail: 65, // background tasks posted so far
   headerInts: 80,
-  maxCalls: 64,
   // The ring of background tasks: task t lives at entry t % backgroundCapacity.
   backgroundCapacity: 64,
   maxArgs: 24,
@@ -35,6 +39,9 @@ const layout = {
   state: 2, // 0 while waiting or running, 1 done, 2 failed
   workArg: 3, // the argument the running thread replaces with its background workspace, or -1
 };
+// A round holds at least this many calls (more on a pool of more threads): ops split into at most
+// one part per thread.
+const MIN_CALLS = 64;
 // Spinning this long on the control block before sleeping in Atomics.wait answers a call that
 // follows soon (the next op of a training step) without a futex wake-up, at the price of a
 // tenth of a millisecond of a core when none follows. Timed, not counted: one Atomics.load costs
@@ -78,13 +85,17 @@ export class ThreadPool {
   private backgroundWorkspaceBytes = 0;
   // Background tasks before this one are known to be done.
   private joined = 0;
+  // The errors of failed background tasks by number, until their owner joins them.
+  private readonly taskFailures = new Map<number, unknown>();
+  private readonly callCapacity: number;
 
   /** Starts `threads - 1` workers (the calling thread is the first) and waits until they are ready. */
   constructor(readonly threads: number) {
+    this.callCapacity = Math.max(MIN_CALLS, threads);
     const buffers: PoolBuffers = {
       control: new SharedArrayBuffer(layout.headerInts * 4),
-      calls: new SharedArrayBuffer(layout.maxCalls * layout.entryInts * 4),
-      callArgs: new SharedArrayBuffer(layout.maxCalls * layout.maxArgs * 8),
+      calls: new SharedArrayBuffer(this.callCapacity * layout.entryInts * 4),
+      callArgs: new SharedArrayBuffer(this.callCapacity * layout.maxArgs * 8),
       tasks: new SharedArrayBuffer(layout.backgroundCapacity * layout.entryInts * 4),
       taskArgs: new SharedArrayBuffer(layout.backgroundCapacity * layout.maxArgs * 8),
       workspaces: new SharedArrayBuffer(threads * 8),
@@ -125,23 +136,25 @@ export class ThreadPool {
 
   /**
    * Runs the calls, each on whichever of the first `threads` threads claims it first (the
-   * calling thread claims too), and returns when all are done. Calls write disjoint outputs with workspaces of their own and
-   * compute them the same way on any thread, so who runs a call never changes a bit.
+   * calling thread claims too), and returns when all are done. Calls write disjoint outputs with
+   * workspaces of their own and compute them the same way on any thread, so who runs a call never
+   * changes a bit.
    */
   run(calls: KernelCall[], threads = this.threads): void {
-    if (calls.length > layout.maxCalls) throw new RangeError(`gradscope: ${calls.length} parallel calls; a round holds ${layout.maxCalls}`);
+    if (calls.length > this.callCapacity) throw new RangeError(`gradscope: ${calls.length} parallel calls; a round holds ${this.callCapacity}`);
     const { ints } = this;
     Atomics.store(ints, layout.active, threads);
-    // No call can be claimed while the round is written: count 0 first, then next, then count.
-    Atomics.store(ints, layout.callCount, 0);
+    // Every call of the last round is claimed and done, so the next number starts this round.
+    const base = Atomics.load(ints, layout.callClaimed);
     for (const [index, call] of calls.entries()) this.write(this.calls, this.callArgs, index, call, -1);
     Atomics.store(ints, layout.pending, calls.length);
-    Atomics.store(ints, layout.callNext, 0);
-    Atomics.store(ints, layout.callCount, calls.length);
+    // The base before the end: a thread that sees the new end sees the new base too.
+    Atomics.store(ints, layout.callBase, base);
+    Atomics.store(ints, layout.callEnd, (base + calls.length) | 0);
     this.wakeWorkers();
     // A failing call must not return before the workers are done with this round's entries.
     let failure: unknown;
-    for (let index = this.claim(layout.callNext, layout.callCount); index >= 0; index = this.claim(layout.callNext, layout.callCount)) {
+    for (let index = this.claimCall(); index >= 0; index = this.claimCall()) {
       if (failure === undefined) {
         try {
           callKernel(calls[index]);
@@ -154,33 +167,49 @@ export class ThreadPool {
     this.awaitWorkers();
     if (failure !== undefined) throw failure;
     for (let index = 0; index < calls.length; index++) {
+      if (this.calls[index * layout.entryInts + layout.state] !== 2) continue;
       // A kernel fails the same way on any thread (a trap is deterministic): repeat the call
-      // here to throw its own error.
-      if (this.calls[index * layout.entryInts + layout.state] === 2) callKernel(calls[index]);
+      // here to throw its own error. Should it not fail here, its outputs are still unknown.
+      callKernel(calls[index]);
+      throw new Error(`gradscope: kernel ${calls[index].kernel} failed on a worker thread but not on the calling thread`);
+    }
+  }
+
+  // Claims the round's next call, or -1: its index in the round.
+  private claimCall(): number {
+    const { ints } = this;
+    for (;;) {
+      const claimed = Atomics.load(ints, layout.callClaimed);
+      if (((Atomics.load(ints, layout.callEnd) - claimed) | 0) <= 0) return -1;
+      if (Atomics.compareExchange(ints, layout.callClaimed, claimed, (claimed + 1) | 0) === claimed) return (claimed - Atomics.load(ints, layout.callBase)) | 0;
     }
   }
 
   /**
    * Posts calls as background tasks, which idle workers take between rounds of `run` (and
    * `join` runs whatever is left on the calling thread), and returns the number of tasks posted
-   * so far: `join` it before reading their outputs. Until then their inputs and outputs must
-   * stay allocated and unchanged. A task's argument `workArg` (when >= 0) is replaced by the
-   * running thread's own workspace of `workspaceBytes`, so that no two tasks, nor a task and a
-   * call of `run`, ever share one. Only the first `threads` threads take tasks.
+   * so far: `join` the posted range before reading their outputs. Until then their inputs and
+   * outputs must stay allocated and unchanged. A task's argument `workArg` (when >= 0) is
+   * replaced by the running thread's own workspace of `workspaceBytes`, so that no two tasks, nor
+   * a task and a call of `run`, ever share one. Workers past the first `threads` take none once
+   * they have seen the count.
    */
   post(calls: KernelCall[], workArg = -1, workspaceBytes = 0, threads = this.threads): number {
     const { ints } = this;
+    for (const { kernel, args } of calls) {
+      if (args.length > layout.maxArgs) throw new RangeError(`gradscope: ${kernel} takes ${args.length} arguments; an entry holds ${layout.maxArgs}`);
+    }
     Atomics.store(ints, layout.active, threads);
     if (workspaceBytes > this.backgroundWorkspaceBytes) {
       // Moving the workspaces waits for every task that may be using them.
-      this.join(Atomics.load(ints, layout.backgroundTail));
+      this.waitFor(Atomics.load(ints, layout.backgroundTail));
       for (let thread = 0; thread < this.threads; thread++) this.backgroundWorkspaces[thread] = engineMemory.workspace(workspaceBytes, BACKGROUND_WORKSPACE + thread);
       this.backgroundWorkspaceBytes = workspaceBytes;
     }
     let tail = Atomics.load(ints, layout.backgroundTail);
     for (const call of calls) {
       // The ring's entry is free once the task posted a ring ago is done.
-      if (tail >= layout.backgroundCapacity) this.join(tail - layout.backgroundCapacity + 1);
+      if (tail >= layout.backgroundCapacity) this.waitFor(tail - layout.backgroundCapacity + 1);
       this.write(this.tasks, this.taskArgs, tail % layout.backgroundCapacity, call, workArg);
       Atomics.store(ints, layout.backgroundTail, ++tail);
     }
@@ -188,36 +217,48 @@ export class ThreadPool {
     return tail;
   }
 
-  /** Returns when the background tasks posted before `end` are done, running any not yet taken. */
-  join(end: number): void {
-    const { tasks } = this;
+  /**
+   * Returns when the background tasks [start, end) are done (and every one before them),
+   * running any not yet taken; throws the first error among them.
+   */
+  join(start: number, end: number): void {
+    this.waitFor(end);
     let failure: unknown;
-    for (let task = this.claim(layout.backgroundHead, layout.backgroundTail, end); task >= 0; task = this.claim(layout.backgroundHead, layout.backgroundTail, end)) {
-      try {
-        this.runTask(task);
-      } catch (error) {
-        failure ??= error;
-      }
+    for (let task = start; task < end; task++) {
+      if (!this.taskFailures.has(task)) continue;
+      failure ??= this.taskFailures.get(task);
+      this.taskFailures.delete(task);
     }
+    if (failure !== undefined) throw failure;
+  }
+
+  // Waits for the tasks before `end`, keeping the errors of failed ones for their owners' joins.
+  private waitFor(end: number): void {
+    const { tasks } = this;
+    for (let task = this.claimTask(end); task >= 0; task = this.claimTask(end)) this.runTask(task);
     for (let task = this.joined; task < end; task++) {
       const state = (task % layout.backgroundCapacity) * layout.entryInts + layout.state;
       while (Atomics.load(tasks, state) === 0) Atomics.wait(tasks, state, 0);
-      // As in run: a task that failed on a worker is repeated here to throw its error.
-      if (failure === undefined && tasks[state] === 2) {
-        try {
-          this.runTask(task);
-        } catch (error) {
-          failure = error;
-        }
-      }
+      if (tasks[state] !== 2 || this.taskFailures.has(task)) continue;
+      // As in run: a task that failed on a worker is repeated here to keep its own error.
+      this.runTask(task);
+      if (!this.taskFailures.has(task)) this.taskFailures.set(task, new Error("gradscope: a background task failed on a worker thread but not on the calling thread"));
     }
     this.joined = Math.max(this.joined, end);
-    if (failure !== undefined) throw failure;
+  }
+
+  private claimTask(end: number): number {
+    const { ints } = this;
+    for (;;) {
+      const head = Atomics.load(ints, layout.backgroundHead);
+      if (head >= Math.min(end, Atomics.load(ints, layout.backgroundTail))) return -1;
+      if (Atomics.compareExchange(ints, layout.backgroundHead, head, head + 1) === head) return head;
+    }
   }
 
   /** Stops the workers, once every background task is done. */
   close(): void {
-    this.join(Atomics.load(this.ints, layout.backgroundTail));
+    this.waitFor(Atomics.load(this.ints, layout.backgroundTail));
     for (const worker of this.workers) void worker.terminate();
   }
 
@@ -231,27 +272,21 @@ export class ThreadPool {
     Atomics.store(entries, entry + layout.state, 0);
   }
 
-  // Claims the next of the entries counted by `next` below `count` (and below `end`), or -1.
-  private claim(next: number, count: number, end = Number.POSITIVE_INFINITY): number {
-    const { ints } = this;
-    for (;;) {
-      const index = Atomics.load(ints, next);
-      if (index >= Math.min(end, Atomics.load(ints, count))) return -1;
-      if (Atomics.compareExchange(ints, next, index, index + 1) === index) return index;
-    }
-  }
-
+  // Runs a task on the calling thread, keeping its error for its owner's join.
   private runTask(task: number): void {
     const at = task % layout.backgroundCapacity;
     const entry = at * layout.entryInts;
     const values = Array.from(this.taskArgs.subarray(at * layout.maxArgs, at * layout.maxArgs + this.tasks[entry + layout.argc]));
     const workArg = this.tasks[entry + layout.workArg];
     if (workArg >= 0) values[workArg] = this.backgroundWorkspaces[0];
+    let state = 1;
     try {
       callKernel({ kernel: kernelNames[this.tasks[entry + layout.kernel]], args: values });
-    } finally {
-      Atomics.store(this.tasks, entry + layout.state, 1);
+    } catch (error) {
+      this.taskFailures.set(task, error);
+      state = 2;
     }
+    Atomics.store(this.tasks, entry + layout.state, state);
   }
 
   private wakeWorkers(): void {

@@ -89,5 +89,5 @@ export function runInBackground(calls: KernelCall[], workArg = -1, workspaceByte
   const threads = threadCount();
   const running = activePool(threads);
   const end = running.post(calls, workArg, workspaceBytes, threads);
-  return { join: () => running.join(end) };
+  return { join: () => running.join(end - calls.length, end) };
 }

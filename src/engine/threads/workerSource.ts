@@ -25,11 +25,19 @@ try {
 Atomics.add(ints, layout.ready, 1);
 Atomics.notify(ints, layout.ready);
 
-function claim(next, count) {
+// The round's next call (its index in the round), or -1; see pool.ts for the numbering.
+function claimCall() {
   for (;;) {
-    const index = Atomics.load(ints, next);
-    if (index >= Atomics.load(ints, count)) return -1;
-    if (Atomics.compareExchange(ints, next, index, index + 1) === index) return index;
+    const claimed = Atomics.load(ints, layout.callClaimed);
+    if (((Atomics.load(ints, layout.callEnd) - claimed) | 0) <= 0) return -1;
+    if (Atomics.compareExchange(ints, layout.callClaimed, claimed, (claimed + 1) | 0) === claimed) return (claimed - Atomics.load(ints, layout.callBase)) | 0;
+  }
+}
+function claimTask() {
+  for (;;) {
+    const head = Atomics.load(ints, layout.backgroundHead);
+    if (head >= Atomics.load(ints, layout.backgroundTail)) return -1;
+    if (Atomics.compareExchange(ints, layout.backgroundHead, head, head + 1) === head) return head;
   }
 }
 // Runs entry \`at\` of a table; returns its state: 1 done, 2 failed.
@@ -49,7 +57,7 @@ function runEntry(entries, args, at) {
 // Runs the round's unclaimed calls; whether there were any.
 function runCalls() {
   let any = false;
-  for (let index = claim(layout.callNext, layout.callCount); index >= 0; index = claim(layout.callNext, layout.callCount)) {
+  for (let index = claimCall(); index >= 0; index = claimCall()) {
     any = true;
     if (runEntry(calls, callArgs, index) === 2) calls[index * layout.entryInts + layout.state] = 2;
     if (Atomics.sub(ints, layout.pending, 1) === 1) Atomics.notify(ints, layout.pending);
@@ -58,7 +66,7 @@ function runCalls() {
 }
 // Runs one background task; whether there was one.
 function runTask() {
-  const task = claim(layout.backgroundHead, layout.backgroundTail);
+  const task = claimTask();
   if (task < 0) return false;
   const at = task % layout.backgroundCapacity;
   const state = at * layout.entryInts + layout.state;
