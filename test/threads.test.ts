@@ -15,11 +15,11 @@ import { gramRouteCheaper } from "../src/engine/extensions/convClosedForms.ts";
 import { ConvColumnSquares } from "../src/engine/extensions/convCurvature.ts";
 import { histogram1d } from "../src/engine/extensions/histograms.ts";
 import { backwardWithExtensions } from "../src/engine/extensions/index.ts";
-import { ActivationGrams, RankOneLinear } from "../src/engine/extensions/linearClosedForms.ts";
+import { RankOneLinear } from "../src/engine/extensions/linearClosedForms.ts";
 import { rankOneHistogram1d, rankOneHistogram2d, tensorHistogram1d, tensorHistogram2d } from "../src/engine/extensions/linearHistogram.ts";
 import { MIN_CHANNEL_ELEMENTS_PER_THREAD } from "../src/engine/kernels/channels.ts";
 import { MIN_ELEMENTWISE_PER_THREAD, MIN_UPDATE_ELEMENTS_PER_THREAD } from "../src/engine/kernels/elementwise.ts";
-import { type GemmArgs, gemm, gemmRowsOfB, gramLower, gramLowerInBackground, MIN_GEMM_WORK_PER_THREAD } from "../src/engine/kernels/gemm.ts";
+import { type GemmArgs, gemm, gemmRowsOfB, gramLower, MIN_GEMM_WORK_PER_THREAD } from "../src/engine/kernels/gemm.ts";
 import { dotProduct, elementSum, MIN_REDUCTION_PER_THREAD, quotientSum, rowDots, squaredDistance, squaredNorm } from "../src/engine/kernels/reductions.ts";
 import { engineMemory } from "../src/engine/memory.ts";
 import { batchNorm } from "../src/engine/ops/batchnorm.ts";
@@ -35,7 +35,7 @@ import { exp, leakyRelu, relu, sigmoid, sqrt, tanh } from "../src/engine/ops/una
 import { Random } from "../src/engine/random.ts";
 import { scope } from "../src/engine/scope.ts";
 import { sizeOf } from "../src/engine/shapes.ts";
-import { type LayerRecord, Tensor } from "../src/engine/tensor.ts";
+import { Tensor } from "../src/engine/tensor.ts";
 import { partsFor, splitRange } from "../src/engine/threads/partition.ts";
 import { setThreads, threadCount } from "../src/engine/threads/settings.ts";
 import { buildModel } from "../src/nn/spec.ts";
@@ -109,7 +109,7 @@ test("GEMM is bit-identical at 1, 2 and 4 threads for every transpose, alpha and
   }
 });
 
-test("the gathered-rows GEMM, and the Gram lower triangle are bit-identical at 1, 2 and 4 threads", () => {
+test("the gathered-rows GEMM and the Gram lower triangle are bit-identical at 1, 2 and 4 threads", () => {
   scope(() => {
     const [m, n, k] = [133, 203, 301];
     const b = tensor(randomValues(2 * k * n, 1), [2 * k, n]);
@@ -433,65 +433,7 @@ test("a kernel that traps on a worker throws on the calling thread, and the pool
   setThreads(before);
 });
 
-test("background Grams equal gramLower's at 1, 2 and 4 threads, including more tasks than the ring holds", () => {
-  scope(() => {
-    const [rows, length] = [130, 517];
-    const x = tensor(randomValues(rows * length, 9), [rows, length]);
-    const lowerTriangle = (c: Tensor) =>
-      Buffer.from(
-        Float32Array.from({ length: (rows * (rows + 1)) / 2 }, (_, index) => {
-          const i = Math.floor((Math.sqrt(8 * index + 1) - 1) / 2);
-          return c.data[i * rows + (index - (i * (i + 1)) / 2)];
-        }).buffer,
-      );
-    const c = new Tensor([rows, rows]);
-    gramLower(x.ptr, rows, length, c.ptr);
-    const expected = lowerTriangle(c);
-    // 100 Grams at once: more tasks than the ring's 64 places, so posting waits for earlier ones.
-    const outputs = Array.from({ length: 100 }, () => new Tensor([rows, rows]));
-    for (const threads of threadCounts) {
-      const before = threadCount();
-      setThreads(threads);
-      try {
-        for (const out of outputs) out.data.fill(Number.NaN);
-        const started = outputs.map((out) => gramLowerInBackground(x.ptr, rows, length, out.ptr));
-        for (const tasks of started) tasks.join();
-      } finally {
-        setThreads(before);
-      }
-      for (const out of outputs) assert.ok(lowerTriangle(out).equals(expected), `background Gram at ${threads} threads`);
-    }
-  });
-});
-
-test("a background task that traps throws where it is joined, and the pool keeps working", () => {
-  const before = threadCount();
-  setThreads(2);
-  try {
-    scope(() => {
-      const [rows, length] = [64, 300];
-      const x = tensor(randomValues(rows * length, 10), [rows, length]);
-      const outside = engineMemory.memory.buffer.byteLength;
-      // The product's rows lie past the memory's end: whichever thread runs a panel traps.
-      const failing = gramLowerInBackground(x.ptr, rows, length, outside - 64);
-      assert.throws(() => failing.join(), /out of bounds/);
-      // Another owner's tasks posted and joined meanwhile get no error of the failed one's.
-      const failingAgain = gramLowerInBackground(x.ptr, rows, length, outside - 64);
-      const c = new Tensor([rows, rows]);
-      const expected = new Tensor([rows, rows]);
-      gramLowerInBackground(x.ptr, rows, length, c.ptr).join();
-      assert.throws(() => failingAgain.join(), /out of bounds/);
-      gramLower(x.ptr, rows, length, expected.ptr);
-      for (let i = 0; i < rows; i++) {
-        for (let j = 0; j <= i; j++) assert.equal(c.data[i * rows + j], expected.data[i * rows + j], `C[${i}][${j}]`);
-      }
-    });
-  } finally {
-    setThreads(before);
-  }
-});
-
-test("per-sample statistics are bit-identical at 1, 2 and 4 threads with the input Grams in the background", () => {
+test("per-sample statistics (batchL2, batchDot, meanProjections) of Linear layers are bit-identical at 1, 2 and 4 threads", () => {
   scope(() => {
     const { model } = buildModel({ layers: [{ type: "linear", out: 96 }, { type: "relu" }, { type: "linear", out: 40 }, { type: "relu" }, { type: "linear", out: 10 }] }, [300], 0);
     const inputs = tensor(randomValues(128 * 300, 11), [128, 300]);
@@ -711,36 +653,6 @@ test("the thread count is validated where it is set: setThreads, GRADSCOPE_THREA
   const printed = spawnSync(process.execPath, ["bin/gradscope.js", "train", "-c", good, "--threads", "3", "--print-config"], { encoding: "utf8" });
   assert.equal(printed.status, 0, printed.stderr);
   assert.match(printed.stdout, /engine:\n {2}threads: 3\n/);
-});
-
-test("a backward pass on several threads starts the input Grams in the background, each equal to gramLower's", () => {
-  const before = threadCount();
-  setThreads(2);
-  try {
-    scope(() => {
-      const { model } = buildModel({ layers: [{ type: "linear", out: 64 }, { type: "relu" }, { type: "linear", out: 10 }] }, [200], 0);
-      const loss = sum(model.forward(tensor(randomValues(128 * 200, 22), [128, 200])));
-      const layers: LayerRecord[] = [];
-      backward(loss, { onLayer: (layer) => void layers.push(layer), accumulate: false });
-      const grams = new ActivationGrams(layers);
-      for (const layer of layers) {
-        const [rows, length] = layer.input.shape;
-        const started = grams.take(layer);
-        assert.ok(started, "a Gram was started for every Linear layer");
-        const expected = new Tensor([rows, rows]);
-        gramLower(layer.input.ptr, rows, length, expected.ptr);
-        for (let i = 0; i < rows; i++) {
-          for (let j = 0; j <= i; j++) assert.equal(started.data[i * rows + j], expected.data[i * rows + j]);
-        }
-        started.dispose();
-      }
-      assert.equal(grams.take(layers[0]), null, "a Gram is taken once");
-      grams.dispose();
-      model.dispose();
-    });
-  } finally {
-    setThreads(before);
-  }
 });
 
 test("a pool of more threads than a round's default 64 calls runs products split 70 ways, the same bits as one thread", () => {

@@ -1,9 +1,7 @@
-import { backward, topologicalOrder } from "../autograd.ts";
-import type { LayerRecord, Tensor } from "../tensor.ts";
-import { threadCount } from "../threads/settings.ts";
+import { backward } from "../autograd.ts";
+import type { Tensor } from "../tensor.ts";
 import { DiagonalCurvature } from "./diagonalCurvature.ts";
 import { computeLayer } from "./layerStatistics.ts";
-import { ActivationGrams } from "./linearClosedForms.ts";
 import type { ExtensionRequest, ParameterStatistics } from "./types.ts";
 
 export type { Histogram1dSpec, Histogram2dSpec } from "./histograms.ts";
@@ -55,28 +53,11 @@ export function backwardWithExtensions(loss: Tensor, request: ExtensionRequest, 
   }
   const scale = options.perSampleScale ?? (options.gradient ? 1 : inferPerSampleScale(loss));
   const curvature = request.diagonalCurvature ? new DiagonalCurvature(request.diagonalCurvature) : null;
-  // With workers to fill the pass's gaps, the input Grams start now (one thread gains nothing).
-  const startGrams = threadCount() > 1 && (request.batchDot || request.meanProjections);
-  const activationGrams = startGrams ? new ActivationGrams(layersInPassOrder(loss)) : null;
-  try {
-    backward(loss, {
-      gradient: options.gradient,
-      onLayer: (layer, gradOut) => computeLayer(layer, gradOut, scale, request, results, activationGrams),
-      onNode: curvature?.onNode,
-    });
-  } finally {
-    activationGrams?.dispose();
-  }
+  backward(loss, {
+    gradient: options.gradient,
+    onLayer: (layer, gradOut) => computeLayer(layer, gradOut, scale, request, results),
+    onNode: curvature?.onNode,
+  });
   curvature?.finish(results);
   return results;
-}
-
-// The layers whose weights get gradients from `loss`, in the order the backward pass reaches them.
-function layersInPassOrder(loss: Tensor): LayerRecord[] {
-  const layers: LayerRecord[] = [];
-  for (const tensor of topologicalOrder(loss).reverse()) {
-    const layer = tensor.node?.layer;
-    if (layer?.weight?.requiresGrad) layers.push(layer);
-  }
-  return layers;
 }

@@ -5,7 +5,7 @@ import type { LayerRecord, Tensor } from "../tensor.ts";
 import { gramRouteCheaper } from "./convClosedForms.ts";
 import { conv2dBiasGradients, forEachConvWeightChunk, individualGradients, type ParameterGradients } from "./individualGradients.ts";
 import type { RecordOf } from "./layerKinds.ts";
-import { type ActivationGrams, type RankOneLinear, rankOneLinear, rowSquaredNorms } from "./linearClosedForms.ts";
+import { type RankOneLinear, rankOneLinear, rowSquaredNorms } from "./linearClosedForms.ts";
 import type { ExtensionRequest } from "./types.ts";
 
 /** What one chunked pass over a conv weight's per-sample gradients reduces them to. */
@@ -36,13 +36,11 @@ export class LayerContext {
     /** s in g_i = s·(per-sample gradient). */
     readonly scale: number,
     readonly request: ExtensionRequest,
-    /** Input Grams started when the pass began, which the rank-one view takes its own from. */
-    private readonly activationGrams: ActivationGrams | null = null,
   ) {}
 
   /** The rank-one view of a Linear layer without middle axes, else null. */
   rankOneLinear(): RankOneLinear | null {
-    if (this.rankOne === undefined) this.rankOne = rankOneLinear(this.layer, this.gradOut, this.scale, this.activationGrams);
+    if (this.rankOne === undefined) this.rankOne = rankOneLinear(this.layer, this.gradOut, this.scale);
     return this.rankOne;
   }
 

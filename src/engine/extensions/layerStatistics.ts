@@ -1,7 +1,6 @@
 import type { LayerRecord, Tensor } from "../tensor.ts";
 import { LayerContext } from "./layerContext.ts";
 import { ruleFor } from "./layerKinds.ts";
-import type { ActivationGrams } from "./linearClosedForms.ts";
 import { LayerSnapshot, type ParameterRole, projectLayer } from "./projections.ts";
 import { batchDot, batchL2, batchMaxAbs, hist1d, hist2d, materializedProjections, meanProjections, type StatisticRules, sumGradSquared } from "./statistics.ts";
 import type { ExtensionRequest, ParameterStatistics } from "./types.ts";
@@ -32,14 +31,7 @@ function materializesAnyway(layer: LayerRecord, request: ExtensionRequest): bool
  * g_i = scale·(per-sample gradient), into `results`: each by its closed form for the layer's
  * kind where one applies, else from the per-sample gradients, materialized once per layer.
  */
-export function computeLayer(
-  layer: LayerRecord,
-  gradOut: Tensor,
-  scale: number,
-  request: ExtensionRequest,
-  results: Map<Tensor, ParameterStatistics>,
-  activationGrams: ActivationGrams | null = null,
-): void {
+export function computeLayer(layer: LayerRecord, gradOut: Tensor, scale: number, request: ExtensionRequest, results: Map<Tensor, ParameterStatistics>): void {
   const roles: Array<[Tensor, ParameterRole]> = [];
   if (layer.weight?.requiresGrad) roles.push([layer.weight, "weight"]);
   if (layer.bias?.requiresGrad) roles.push([layer.bias, "bias"]);
@@ -50,7 +42,7 @@ export function computeLayer(
     }
     results.set(parameter, {});
   }
-  const context = new LayerContext(layer, gradOut, scale, request, activationGrams);
+  const context = new LayerContext(layer, gradOut, scale, request);
   // Materialized up front when some statistic needs them anyway: the closed forms that are
   // chosen by cost then defer to them, and projections become matrix-vector products.
   if (materializesAnyway(layer, request)) context.gradients(roles[0][0]);

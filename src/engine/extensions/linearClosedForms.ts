@@ -1,8 +1,7 @@
-import { gramLower, gramLowerInBackground } from "../kernels/gemm.ts";
+import { gramLower } from "../kernels/gemm.ts";
 import { rowDots } from "../kernels/reductions.ts";
 import { engineMemory } from "../memory.ts";
 import { type LayerRecord, Tensor } from "../tensor.ts";
-import type { BackgroundTasks } from "../threads/settings.ts";
 
 /**
  * A Linear layer whose per-sample gradient is rank one, g_i(W) = s·δ_i a_iᵀ and g_i(b) = s·δ_i
@@ -18,19 +17,14 @@ export class RankOneLinear {
   // would otherwise be copied out as garbage); `dispose` frees them.
   private readonly grams = new Map<string, Tensor>();
 
-  /**
-   * δ = gradOut as [N, out] and a = input as [N, in]; s scales the per-sample gradients.
-   * `started` holds aaᵀ's lower triangle when it was started earlier (ActivationGrams).
-   */
+  /** δ = gradOut as [N, out] and a = input as [N, in]; s scales the per-sample gradients. */
   constructor(
     readonly delta: Tensor,
     readonly activations: Tensor,
     readonly scale: number,
-    started: Tensor | null = null,
   ) {
     [this.batch, this.inFeatures] = activations.shape;
     this.outFeatures = delta.shape[1];
-    if (started) this.grams.set("activations", started);
   }
 
   /**
@@ -87,56 +81,10 @@ export class RankOneLinear {
   }
 }
 
-const isRankOne = (layer: LayerRecord) => layer.kind === "linear" && layer.input.rank === 2;
-
 /** The rank-one view of a linear layer, or null when the input has middle axes. */
-export function rankOneLinear(layer: LayerRecord, gradOut: Tensor, scale: number, grams: ActivationGrams | null = null): RankOneLinear | null {
-  if (!isRankOne(layer)) return null;
-  return new RankOneLinear(gradOut, layer.input, scale, grams?.take(layer) ?? null);
-}
-
-/**
- * The Grams aaᵀ of rank-one Linear layers' inputs, started as background tasks when a backward
- * pass begins: the inputs are known from the forward pass, so idle workers compute them while
- * the pass works through the layers after them, and a layer's view takes its own when the pass
- * reaches it. With one thread they are computed when started.
- */
-export class ActivationGrams {
-  private readonly started = new Map<LayerRecord, { gram: Tensor; tasks: BackgroundTasks }>();
-
-  /** Starts the Grams of the rank-one layers among `layers`, in the order given (the pass's). */
-  constructor(layers: Iterable<LayerRecord>) {
-    for (const layer of layers) {
-      if (!isRankOne(layer) || this.started.has(layer)) continue;
-      const [batch, length] = layer.input.shape;
-      const gram = new Tensor([batch, batch], "float32", "gram");
-      this.started.set(layer, { gram, tasks: gramLowerInBackground(layer.input.ptr, batch, length, gram.ptr) });
-    }
-  }
-
-  /** The layer's Gram once computed (the caller then owns it), or null when none was started. */
-  take(layer: LayerRecord): Tensor | null {
-    const entry = this.started.get(layer);
-    if (!entry) return null;
-    // Joined while still listed: should the join throw, dispose still frees the Gram.
-    entry.tasks.join();
-    this.started.delete(layer);
-    return entry.gram;
-  }
-
-  /** Waits for the Grams no layer took and frees them (all of them, whatever a join throws). */
-  dispose(): void {
-    for (const { gram, tasks } of this.started.values()) {
-      try {
-        tasks.join();
-      } catch {
-        // The pass's own error, or the Gram's when its layer took it, is the one reported.
-      } finally {
-        gram.dispose();
-      }
-    }
-    this.started.clear();
-  }
+export function rankOneLinear(layer: LayerRecord, gradOut: Tensor, scale: number): RankOneLinear | null {
+  if (layer.kind !== "linear" || layer.input.rank !== 2) return null;
+  return new RankOneLinear(gradOut, layer.input, scale);
 }
 
 /** Row-wise squared norms ‖x_i‖² of a [rows, length] tensor (WASM SIMD dot products). */

@@ -2,7 +2,7 @@ import { activeNativeBlas } from "../backend.ts";
 import { engineMemory } from "../memory.ts";
 import { partsFor, splitRange } from "../threads/partition.ts";
 import type { KernelCall } from "../threads/pool.ts";
-import { type BackgroundTasks, runInBackground, runParallel, threadCount } from "../threads/settings.ts";
+import { runParallel } from "../threads/settings.ts";
 
 /** Arguments of a GEMM on engine-memory byte offsets: C = alpha·op(A)·op(B) + beta·C. */
 export interface GemmArgs {
@@ -176,29 +176,6 @@ function gramPanels(x: number, rows: number, length: number, c: number, parts: n
     start = end;
   }
   return panels;
-}
-
-// A background task's multiply-adds: each panel packs its share of X again, so tasks are few and
-// large; a worker busy with one does not hold up the calls of the pass in progress, which the
-// calling thread then takes itself.
-const BACKGROUND_TASK_WORK = 2 ** 21;
-
-/**
- * gramLower as background tasks (threads/settings.ts runInBackground) of row panels: C may be
- * read once the returned tasks are joined, and X must stay unchanged until then. With one
- * thread, or on the native backend, the product is computed now.
- */
-export function gramLowerInBackground(x: number, rows: number, length: number, c: number): BackgroundTasks {
-  if (threadCount() === 1 || activeNativeBlas()) {
-    gramLower(x, rows, length, c);
-    return runInBackground([]);
-  }
-  const parts = Math.max(1, Math.min(rows / TILE_ROWS, Math.round((rows * rows * length) / 2 / BACKGROUND_TASK_WORK)));
-  return runInBackground(
-    gramPanels(x, rows, length, c, parts).map((args) => ({ kernel: "gramLowerRows", args })),
-    GRAM_WORK_ARG,
-    workspaceBytes,
-  );
 }
 
 /**

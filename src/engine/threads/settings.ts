@@ -1,5 +1,4 @@
 import { availableParallelism } from "node:os";
-import { engineMemory } from "../memory.ts";
 import { callKernel, type KernelCall, ThreadPool } from "./pool.ts";
 
 let chosen: number | undefined;
@@ -40,16 +39,11 @@ export function setThreads(count: number): void {
  */
 export function runParallel(calls: KernelCall[]): void {
   const threads = threadCount();
-  activePool(threads).run(calls, threads);
-}
-
-// The pool, started (or restarted larger) to serve at least `threads` threads.
-function activePool(threads: number): ThreadPool {
   if (!pool || pool.threads < threads) {
     pool?.close();
     pool = new ThreadPool(threads);
   }
-  return pool;
+  pool.run(calls, threads);
 }
 
 /**
@@ -60,34 +54,4 @@ export function runRanges(ranges: ReadonlyArray<[start: number, end: number]>, p
   const calls = ranges.map(([start, end], thread) => part(start, end, thread));
   if (calls.length === 1) callKernel(calls[0]);
   else if (calls.length > 1) runParallel(calls);
-}
-
-/** Background tasks posted by `runInBackground`: `join()` before reading their outputs. */
-export interface BackgroundTasks {
-  join(): void;
-}
-
-const finished: BackgroundTasks = { join: () => {} };
-
-/**
- * Starts the calls as background tasks that idle workers take between parallel calls, so that
- * work the caller needs only later (a layer's per-sample statistics) fills the gaps of the work
- * it needs now; `join()` runs what no worker took and waits for the rest. Until then the
- * calls' inputs and outputs must stay allocated and unchanged. Argument `workArg` of each call
- * is replaced by the running thread's own workspace of `workspaceBytes`. With one thread the
- * calls run here, now.
- */
-export function runInBackground(calls: KernelCall[], workArg = -1, workspaceBytes = 0): BackgroundTasks {
-  if (threadCount() === 1) {
-    for (const call of calls) {
-      const args = [...call.args];
-      if (workArg >= 0) args[workArg] = engineMemory.workspace(workspaceBytes);
-      callKernel({ kernel: call.kernel, args });
-    }
-    return finished;
-  }
-  const threads = threadCount();
-  const running = activePool(threads);
-  const end = running.post(calls, workArg, workspaceBytes, threads);
-  return { join: () => running.join(end - calls.length, end) };
 }
