@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
+import { retryLostConnection } from "../store/postgres/connectionLost.ts";
 import type { SweepStore } from "../store/sweeps.ts";
 import { createFolder, writeFileAtomic } from "../train/files.ts";
 import type { PgBossTrialQueue } from "./pgBossQueue.ts";
@@ -81,7 +82,7 @@ export class QueueWorker {
     let ended = 0;
     while (!this.stopping) {
       await this.reap();
-      const job = await queue.claim();
+      const job = await this.queueCall(() => queue.claim());
       if (!job) {
         if (done?.()) break;
         if (idleExitSeconds !== undefined && Date.now() - idleSince >= idleExitSeconds * 1000) {
@@ -96,6 +97,11 @@ export class QueueWorker {
       if (once) break;
     }
     return ended;
+  }
+
+  // A call of the job queue, again while the server restarts (see retryLostConnection).
+  private queueCall<T>(call: () => Promise<T>): Promise<T> {
+    return retryLostConnection(call, (error) => this.log(`worker ${this.name}: lost the job queue's connection (${(error as Error).message}); retrying`));
   }
 
   /** Hands back the trials whose worker stopped heartbeating (see reapStaleTrials), one pass at a time. */
@@ -137,9 +143,22 @@ export class QueueWorker {
     this.child = child;
     this.options.onTrialProcess?.(job, child);
     let lost = false;
+    let silent = false;
     const heartbeat = setInterval(
       () => {
-        if (!store.heartbeat(job.sweepId, job.trial, claim)) {
+        let own: boolean;
+        try {
+          own = store.heartbeat(job.sweepId, job.trial, claim);
+          silent = false;
+        } catch (error) {
+          // The store stayed away past its reconnect wait: the trial goes on (its own writes wait
+          // for the server too); heartbeats resume when the server is back, or another worker
+          // takes the trial once this one's heartbeat is stale.
+          if (!silent) this.log(`worker ${this.name}: cannot heartbeat for trial ${job.trial} of sweep ${job.sweepId}: ${(error as Error).message.replace(/^gradscope: /, "")}`);
+          silent = true;
+          return;
+        }
+        if (!own) {
           // Another worker took the trial (this one was silent too long): the trial is its now.
           lost = true;
           child.kill("SIGKILL");
@@ -155,7 +174,7 @@ export class QueueWorker {
     const trial = store.trial(job.sweepId, job.trial);
     const total = spec.budget?.trials ?? store.trials(job.sweepId).length;
     if (trialEnded(trial)) {
-      await queue.complete(job);
+      await this.queueCall(() => queue.complete(job));
       this.log(`worker ${this.name}: ${trialEndLine(trial, spec.metric.name, total)}`);
       return true;
     }
@@ -165,13 +184,13 @@ export class QueueWorker {
     }
     if (this.stopping) {
       store.returnTrial(job.sweepId, job.trial, claim, `its worker ${this.name} was stopped`);
-      await queue.giveBack(job, spec.retries);
+      await this.queueCall(() => queue.giveBack(job, spec.retries));
       this.log(`worker ${this.name}: stopped; trial ${job.trial} of sweep ${job.sweepId} saved a checkpoint and went back to the queue`);
       return false;
     }
     const died = exitDescription(exit);
     store.returnTrial(job.sweepId, job.trial, claim, `its process ${died} on worker ${this.name}`);
-    if ((await queue.fail(job.sweepId, claim.jobId)) === "failed") {
+    if ((await this.queueCall(() => queue.fail(job.sweepId, claim.jobId))) === "failed") {
       store.finishTrial(job.sweepId, job.trial, {
         status: "failed",
         message: `its process ${died} (attempt ${job.attempt + 1} of ${spec.retries + 1}); last output: ${logTail(logFile)}`,

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { availableParallelism, hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { stringify } from "yaml";
+import { isConnectionLost, RECONNECT_SECONDS, retryLostConnection } from "../store/postgres/connectionLost.ts";
 import { redactUrl } from "../store/postgres/postgresRunStore.ts";
 import { openSweepStore, type SweepStore } from "../store/sweeps.ts";
 import { createFolder, writeFileAtomic } from "../train/files.ts";
@@ -161,8 +162,18 @@ async function coordinate(
     );
     // Every running sweep's stale trials, each by its own sweep's heartbeat_timeout.
     const specs = sweepSpecs(store);
+    const retrying = <T>(call: () => Promise<T>) => retryLostConnection(call, (error) => log(`lost the job queue's connection (${(error as Error).message}); retrying`));
+    // Since when the store or the queue has been unreachable (a server restart), or null.
+    let lostSince: number | null = null;
     for (;;) {
-      await reapStaleTrials(store, queue, (id) => specs(id).heartbeat_timeout, log);
+      try {
+        await reapStaleTrials(store, queue, (id) => specs(id).heartbeat_timeout, log);
+        lostSince = null;
+      } catch (error) {
+        // A reap is repeated each round: one lost to a restart is only late.
+        lostSince ??= Date.now();
+        if (!isConnectionLost(error) || Date.now() - lostSince > RECONNECT_SECONDS * 1000) throw error;
+      }
       const trials = store.trials(sweepId);
       for (const trial of trials)
         if (trialEnded(trial) && !reported.has(trial.number)) {
@@ -171,11 +182,11 @@ async function coordinate(
         }
       if (stopping) break;
       if (proposed >= total && trials.length === total && trials.every(trialEnded)) break;
-      let waiting = proposed < total ? await queue.waiting(sweepId) : 0;
+      let waiting = proposed < total ? await retrying(() => queue.waiting(sweepId)) : 0;
       while (proposed < total && waiting < lookahead) {
         const number = ++proposed;
         if (proposeTrial(store, sweep, number, log)) {
-          await queue.enqueue({ sweepId, trial: number, attempt: 0 });
+          await retrying(() => queue.enqueue({ sweepId, trial: number, attempt: 0 }));
           waiting++;
         }
       }

@@ -4,18 +4,10 @@ import type { RunReader } from "../runReader.ts";
 import { idPrefixPattern, pickRun, processAlive, type RunKeys, type RunRecord, type RunStatus, type RunStore, type StoredValue, toRunRecord } from "../runStore.ts";
 import { PostgresRunReader } from "./postgresRunReader.ts";
 import type { Statement } from "./protocol.ts";
+import { redactUrl } from "./redactUrl.ts";
 import { SyncPostgresClient } from "./syncClient.ts";
 
-/** A URL with its password replaced by `***`, for messages (an unparsable one is named by its scheme only). */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.href;
-  } catch {
-    return `${url.split("://")[0]}://… (not a valid URL)`;
-  }
-}
+export { redactUrl };
 
 /**
  * Connects to the store at `location` (a postgres:// URL) and brings its schema up to date

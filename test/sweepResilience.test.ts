@@ -1,0 +1,82 @@
+// Sweeps on a PostgreSQL store when things go wrong around them (against a throwaway cluster,
+// skipped with the reason where the PostgreSQL binaries are absent): the server restarts
+// mid-trial; a second coordinator takes up a live sweep; a worker that lost its claim goes on.
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { openRunStore } from "../src/store/openRunStore.ts";
+import { openSweepStore, type SweepStore } from "../src/store/sweeps.ts";
+import { runSweep } from "../src/sweep/coordinator.ts";
+import { loadSweep } from "../src/sweep/spec.ts";
+import type { PostgresCluster } from "./postgresCluster.ts";
+import { postgresCluster, storeBackends } from "./storeBackends.ts";
+
+const postgres = storeBackends.find((backend) => backend.name === "PostgreSQL");
+if (!postgres) throw new Error("no PostgreSQL backend");
+const skip = postgres.skip;
+const root = fileURLToPath(new URL("..", import.meta.url));
+const spirals = join(root, "examples", "spirals.yaml");
+const folder = mkdtempSync(join(tmpdir(), "gradscope-sweep-resilience-"));
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until<T>(what: string, find: () => T | undefined, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = find();
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+// A sweep file of `trials` identical spirals trials of `epochs` epochs.
+function sweepFile(name: string, epochs: number, extra = ""): string {
+  const file = join(folder, `${name}.yaml`);
+  writeFileSync(
+    file,
+    `base:\n  extends: ${spirals}\n  data: { samples: 1024, validation: 0.25 }\n  training: { epochs: ${epochs}, runs_dir: ${join(folder, name)} }\n  scheduler: null\nmethod: grid\nmetric: { name: val_accuracy, goal: maximize }\nparameters:\n  optimizer.lr: { values: [0.1] }\n${extra}`,
+  );
+  return file;
+}
+
+test("a PostgreSQL restart mid-trial does not end the sweep: every connection reconnects, and the trial completes with one row per step", { skip }, async () => {
+  const url = postgres.location("sweep_restart");
+  const lines: string[] = [];
+  const sweeping = runSweep(loadSweep(sweepFile("restart", 4)), { workers: 1, storePath: url, log: (line) => lines.push(line) });
+  const store: SweepStore = await until("the sweep's store", () => {
+    try {
+      return openSweepStore(url, { create: false });
+    } catch {
+      return undefined;
+    }
+  });
+  try {
+    const sweepId = await until("the sweep", () => store.listSweeps()[0]?.id);
+    await until("the trial's first checkpoint", () => {
+      const [trial] = store.trials(sweepId);
+      return trial?.runId && store.latestCheckpoint(trial.runId) ? trial : undefined;
+    });
+    (postgresCluster() as PostgresCluster).restart();
+    const outcome = await sweeping;
+    assert.equal(outcome.status, "completed", lines.join("\n"));
+    const [trial] = outcome.trials;
+    assert.deepEqual([trial.status, trial.attempts, trial.steps], ["completed", 1, trial.plannedSteps], lines.join("\n"));
+    const runs = openRunStore(url, { create: false });
+    try {
+      assert.equal(runs.getRun(trial.runId as string).status, "completed");
+      assert.deepEqual(
+        runs.scalars(trial.runId as string, "train/loss").map((r) => r.step),
+        Array.from({ length: trial.plannedSteps as number }, (_, i) => i),
+        "one loss per step, every step",
+      );
+    } finally {
+      runs.close();
+    }
+  } finally {
+    store.close();
+  }
+});
