@@ -2,6 +2,7 @@
 // skipped with the reason where the PostgreSQL binaries are absent): the server restarts
 // mid-trial; a second coordinator takes up a live sweep; a worker that lost its claim goes on.
 import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +20,7 @@ if (!postgres) throw new Error("no PostgreSQL backend");
 const skip = postgres.skip;
 const root = fileURLToPath(new URL("..", import.meta.url));
 const spirals = join(root, "examples", "spirals.yaml");
+const bin = join(root, "bin", "gradscope.js");
 const folder = mkdtempSync(join(tmpdir(), "gradscope-sweep-resilience-"));
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -32,6 +34,22 @@ async function until<T>(what: string, find: () => T | undefined, timeoutMs = 120
     await sleep(50);
   }
 }
+
+// The CLI in a process of its own (the test runner reports on this process's stdout).
+function cli(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: 300_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+// Opens the sweep store once its coordinator has created it.
+const storeOnceCreated = (url: string): Promise<SweepStore> =>
+  until("the sweep's store", () => {
+    try {
+      return openSweepStore(url, { create: false });
+    } catch {
+      return undefined;
+    }
+  });
 
 // A sweep file of `trials` identical spirals trials of `epochs` epochs.
 function sweepFile(name: string, epochs: number, extra = ""): string {
@@ -47,13 +65,7 @@ test("a PostgreSQL restart mid-trial does not end the sweep: every connection re
   const url = postgres.location("sweep_restart");
   const lines: string[] = [];
   const sweeping = runSweep(loadSweep(sweepFile("restart", 4)), { workers: 1, storePath: url, log: (line) => lines.push(line) });
-  const store: SweepStore = await until("the sweep's store", () => {
-    try {
-      return openSweepStore(url, { create: false });
-    } catch {
-      return undefined;
-    }
-  });
+  const store = await storeOnceCreated(url);
   try {
     const sweepId = await until("the sweep", () => store.listSweeps()[0]?.id);
     await until("the trial's first checkpoint", () => {
@@ -77,6 +89,35 @@ test("a PostgreSQL restart mid-trial does not end the sweep: every connection re
       runs.close();
     }
   } finally {
+    store.close();
+  }
+});
+
+test("sweep resume refuses a sweep whose coordinator is alive (it holds the sweep's lease), which ends with its process; a trial proposed twice is added once", {
+  skip,
+}, async () => {
+  const url = postgres.location("sweep_lease");
+  // No worker: the coordinator proposes its trials and waits.
+  const coordinator = spawn(process.execPath, [bin, "sweep", "-c", sweepFile("lease", 1), "--store", url, "--workers", "0"], { stdio: "ignore" });
+  const exited = new Promise((resolve) => coordinator.on("close", resolve));
+  const store = await storeOnceCreated(url);
+  try {
+    const sweepId = await until("the first trial", () => {
+      const [sweep] = store.listSweeps();
+      return sweep && store.trials(sweep.id).length === 1 ? sweep.id : undefined;
+    });
+    assert.equal(store.sweepLeased(sweepId), true);
+    const refused = cli(["sweep", "resume", sweepId, "--store", url, "--workers", "0"]);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, new RegExp(`^gradscope: sweep ${sweepId} has a coordinator running \\(a gradscope sweep or sweep resume process holds its lease\\)`, "m"));
+    assert.equal(store.getSweep(sweepId).status, "running", "a refused resume leaves the sweep as it was");
+    assert.equal(store.addTrial(sweepId, 1, { "optimizer.lr": 0.5 }), false, "a second proposal of trial 1 is not added");
+    assert.deepEqual(store.trial(sweepId, 1).params, { "optimizer.lr": 0.1 });
+    coordinator.kill("SIGKILL");
+    await exited;
+    await until("the dead coordinator's lease to end", () => (store.sweepLeased(sweepId) ? undefined : true), 10_000);
+  } finally {
+    coordinator.kill("SIGKILL");
     store.close();
   }
 });

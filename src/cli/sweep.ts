@@ -2,7 +2,7 @@ import { isPostgresUrl } from "../store/openRunStore.ts";
 import { RunLookupError } from "../store/runStore.ts";
 import { openSweepStore, type SweepStore } from "../store/sweeps.ts";
 import { runSweep, type SweepOutcome } from "../sweep/coordinator.ts";
-import { resumeQueuedSweep } from "../sweep/queuedSweep.ts";
+import { resumeQueuedSweep, SweepLeasedError } from "../sweep/queuedSweep.ts";
 import { loadSweep } from "../sweep/spec.ts";
 import { sweepReport, trialTable } from "../sweep/status.ts";
 import { sweepStoreLocation } from "../sweep/sweepStart.ts";
@@ -49,7 +49,8 @@ export async function sweepResumeCommand(id: string, options: { store: string; w
   try {
     outcome = await resumeQueuedSweep(id, options.store, { workers: options.workers, log: options.quiet ? undefined : log });
   } catch (error) {
-    if (error instanceof RunLookupError || /has completed; there is nothing to resume$/.test((error as Error).message)) throw new UsageError((error as Error).message);
+    if (error instanceof RunLookupError || error instanceof SweepLeasedError || /has completed; there is nothing to resume$/.test((error as Error).message))
+      throw new UsageError((error as Error).message);
     throw error;
   }
   return printOutcome(outcome);

@@ -45,6 +45,8 @@ export async function runQueuedSweep(loaded: LoadedSweep, url: string, options: 
   const workers = Math.max(0, options.workers ?? availableParallelism());
   return withQueue(url, async (store, queue, sweeps) => {
     const sweep = startSweep(loaded, store, { workers, log, storeLabel: redactUrl(url) });
+    // Nobody else knows the new sweep's id yet: the lease is free.
+    store.leaseSweep(sweep.sweepId);
     sweeps.push(sweep.sweepId);
     try {
       await queue.createSweepQueue(sweep.sweepId, loaded.spec.retries);
@@ -56,13 +58,21 @@ export async function runQueuedSweep(loaded: LoadedSweep, url: string, options: 
   });
 }
 
+/** `sweep resume` of a sweep whose coordinator is alive (it holds the sweep's lease). */
+export class SweepLeasedError extends Error {
+  constructor(sweepId: string) {
+    super(`gradscope: sweep ${sweepId} has a coordinator running (a gradscope sweep or sweep resume process holds its lease); stop that one first, or let it go on`);
+  }
+}
+
 /**
  * `gradscope sweep resume <id>`: takes up a sweep of a PostgreSQL store whose process was stopped
  * (or died): the sweep runs again, its interrupted trials are queued again (resuming from their
  * checkpoints), and trials are proposed where it left off: grid and random replay the proposals
  * made so far, so the rest are the ones the uninterrupted sweep would have proposed; TPE
  * proposes from every trial finished so far. Then as `runQueuedSweep`. A completed sweep is
- * refused.
+ * refused, and so is one whose coordinator is alive (SweepLeasedError): one coordinator per
+ * sweep, holding its lease while it runs.
  */
 export async function resumeQueuedSweep(idOrPrefix: string, url: string, options: SweepOptions): Promise<SweepOutcome> {
   const log = options.log ?? (() => {});
@@ -70,6 +80,7 @@ export async function resumeQueuedSweep(idOrPrefix: string, url: string, options
   return withQueue(url, async (store, queue, sweeps) => {
     const record = store.getSweep(idOrPrefix);
     if (record.status === "completed") throw new Error(`gradscope: sweep ${record.id} has completed; there is nothing to resume`);
+    if (!store.leaseSweep(record.id)) throw new SweepLeasedError(record.id);
     const spec = record.spec as SweepSpec;
     const base = record.base as { training: { runs_dir: string } };
     const runsDir = resolve(base.training.runs_dir);

@@ -13,6 +13,11 @@ const state = new Int32Array(shared);
 let client: pg.Client | null = null;
 // The store's URL once open: a lost connection is opened again to it.
 let storeUrl: string | null = null;
+// A session lock the connection holds (a coordinator's lease, see SyncPostgresClient.lease): taken
+// again on a new connection; when another session took it meanwhile, every later request fails
+// with its `lost` message.
+let lease: { lock: Statement; lost: string } | null = null;
+let leaseLost: string | null = null;
 // The connection broke between requests (the server restarted): the next request reconnects.
 let broken = false;
 // A write posted without waiting that failed: the next answer reports it.
@@ -63,6 +68,7 @@ async function reconnect(cause: unknown, deadline: number): Promise<void> {
       const connection = await connect(url);
       await configure(connection);
       client = connection;
+      if (lease && !(await holds(connection, lease.lock))) leaseLost = lease.lost;
       process.stderr.write(`gradscope: reconnected to the run store ${redactUrl(url)}\n`);
       return;
     } catch (error) {
@@ -81,6 +87,7 @@ async function reconnect(cause: unknown, deadline: number): Promise<void> {
 async function handleReconnecting(request: Request): Promise<StatementResult[] | undefined> {
   const deadline = Date.now() + RECONNECT_SECONDS * 1000;
   for (;;) {
+    if (leaseLost !== null && request.kind !== "close") throw new Error(leaseLost);
     if (broken && storeUrl !== null && request.kind !== "close") await reconnect(new Error("the server closed the connection"), deadline);
     try {
       return await handle(request);
@@ -89,6 +96,12 @@ async function handleReconnecting(request: Request): Promise<StatementResult[] |
       await reconnect(error, deadline);
     }
   }
+}
+
+// Whether a lock statement (one boolean column) got its lock.
+async function holds(connection: pg.Client, lock: Statement): Promise<boolean> {
+  const result = await connection.query({ text: lock.sql, values: lock.params, rowMode: "array" });
+  return result.rows[0]?.[0] === true;
 }
 
 async function run(statements: Statement[]): Promise<StatementResult[]> {
@@ -134,6 +147,12 @@ async function handle(request: Request): Promise<StatementResult[] | undefined> 
       return run(request.statements);
     case "barrier":
       return undefined;
+    case "lease": {
+      if (!client) throw new Error("the store is not open");
+      const held = await holds(client, request.lock);
+      if (held) lease = { lock: request.lock, lost: request.lost };
+      return [{ rows: [held], rowCount: 0 }];
+    }
     case "close":
       storeUrl = null;
       await client?.end().catch(() => {});
