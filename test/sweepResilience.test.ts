@@ -3,8 +3,8 @@
 // mid-trial; a second coordinator takes up a live sweep; a worker that lost its claim goes on.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -39,6 +39,30 @@ async function until<T>(what: string, find: () => T | undefined, timeoutMs = 120
 function cli(args: string[]): { code: number | null; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: 300_000 });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+// A `gradscope worker` process of its own (as on another machine), its output kept.
+function startWorker(url: string, runsDir: string) {
+  const child = spawn(process.execPath, [bin, "worker", "--store", url, "--runs-dir", runsDir, "--threads", "1", "--idle-exit", "3"], { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout?.on("data", (chunk) => {
+    output += chunk;
+  });
+  child.stderr?.on("data", (chunk) => {
+    output += chunk;
+  });
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+// Whether a process runs: an exited child of a stopped parent stays a zombie (state Z) until the
+// parent reaps it.
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
 }
 
 // Opens the sweep store once its coordinator has created it.
@@ -119,5 +143,53 @@ test("sweep resume refuses a sweep whose coordinator is alive (it holds the swee
   } finally {
     coordinator.kill("SIGKILL");
     store.close();
+  }
+});
+
+test("a hung worker's trial stops as soon as another worker takes the trial (fencing), and the hung worker, once it goes on, leaves the trial to it", { skip }, async () => {
+  const url = postgres.location("sweep_fence");
+  const lines: string[] = [];
+  const sweeping = runSweep(loadSweep(sweepFile("fence", 200, "heartbeat_timeout: 2\n")), { workers: 0, storePath: url, log: (line) => lines.push(line) });
+  const hung = startWorker(url, join(folder, "fence-a"));
+  const store = await storeOnceCreated(url);
+  const runs = openRunStore(url, { create: false });
+  let other: ReturnType<typeof startWorker> | null = null;
+  try {
+    const sweepId = await until("the sweep", () => store.listSweeps()[0]?.id);
+    const first = await until("the trial's first checkpoint", () => {
+      const [trial] = store.trials(sweepId);
+      return trial?.runId && store.latestCheckpoint(trial.runId) ? trial : undefined;
+    });
+    assert.equal(first.worker, `${hostname()}:${hung.child.pid}`);
+    const stalePid = runs.getRun(first.runId as string).pid as number;
+    // The worker hangs; its trial's process (a process group of its own) trains on.
+    hung.child.kill("SIGSTOP");
+    other = startWorker(url, join(folder, "fence-b"));
+    await until("the second attempt", () => (store.trial(sweepId, 1).attempts === 2 ? true : undefined), 20_000).catch((error) => {
+      throw new Error(`${error.message}: ${JSON.stringify(store.trial(sweepId, 1))}\n${lines.join("\n")}\n${other?.output()}`);
+    });
+    await until("the stale attempt's process to stop", () => (running(stalePid) ? undefined : true), 10_000);
+    const staleLog = readFileSync(join(folder, "fence-a", "sweeps", sweepId, "trial-001.log"), "utf8");
+    assert.match(staleLog, /^gradscope: trial 1 of sweep \S+ (is in its attempt 2 elsewhere|was handed back \(it is pending\)); this attempt 1 stops without writing more$/m);
+    assert.doesNotMatch(staleLog, /^test: /m, "the stale attempt did not train to its end");
+    hung.child.kill("SIGCONT");
+    const outcome = await sweeping;
+    const [trial] = outcome.trials;
+    assert.deepEqual([outcome.status, trial.status, trial.attempts, trial.steps], ["completed", "completed", 2, trial.plannedSteps], lines.join("\n"));
+    assert.equal(trial.worker, `${hostname()}:${other.child.pid}`, "the trial row is the second worker's");
+    assert.equal(await hung.exited, 0, hung.output());
+    assert.match(hung.output(), /trial 1 of sweep \S+ was handed to another worker/);
+    assert.deepEqual(
+      runs.scalars(trial.runId as string, "train/loss").map((r) => r.step),
+      Array.from({ length: trial.plannedSteps as number }, (_, i) => i),
+      "one loss per step, every step",
+    );
+    assert.equal(runs.getRun(trial.runId as string).status, "completed");
+  } finally {
+    hung.child.kill("SIGCONT");
+    hung.child.kill("SIGKILL");
+    other?.child.kill("SIGKILL");
+    store.close();
+    runs.close();
   }
 });

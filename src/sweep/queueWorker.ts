@@ -173,14 +173,16 @@ export class QueueWorker {
     this.child = null;
     const trial = store.trial(job.sweepId, job.trial);
     const total = spec.budget?.trials ?? store.trials(job.sweepId).length;
+    // The trial was taken from this worker (it missed its heartbeats: hung, stopped, or cut off):
+    // its row and its job are the next attempt's, which this worker leaves alone.
+    if (lost || trial.worker !== claim.worker || trial.jobId !== claim.jobId) {
+      this.log(`worker ${this.name}: trial ${job.trial} of sweep ${job.sweepId} was handed to another worker (this one missed its heartbeats)`);
+      return false;
+    }
     if (trialEnded(trial)) {
       await this.queueCall(() => queue.complete(job));
       this.log(`worker ${this.name}: ${trialEndLine(trial, spec.metric.name, total)}`);
       return true;
-    }
-    if (lost) {
-      this.log(`worker ${this.name}: trial ${job.trial} of sweep ${job.sweepId} was handed to another worker (this one missed its heartbeats)`);
-      return false;
     }
     if (this.stopping) {
       store.returnTrial(job.sweepId, job.trial, claim, `its worker ${this.name} was stopped`);
