@@ -247,7 +247,7 @@ test("Ctrl-C on a gradscope worker checkpoints its trial and gives it back to th
   }
 });
 
-test("gradscope worker refuses a SQLite path or no URL naming --store, and an unreachable server with the URL's password redacted (exit 2)", async () => {
+test("gradscope worker refuses a SQLite path or no URL naming --store, a --runs-dir it cannot create before it claims a trial, and an unreachable server with the URL's password redacted (exit 2)", async () => {
   const env = { ...process.env };
   delete env.GRADSCOPE_STORE_URL;
   const none = cli(["worker"], env);
@@ -260,6 +260,12 @@ test("gradscope worker refuses a SQLite path or no URL naming --store, and an un
   assert.equal(unreachable.code, 2);
   assert.match(unreachable.stderr, /^gradscope: cannot open the run store postgres:\/\/nobody:\*\*\*@127\.0\.0\.1:1\/none: cannot connect \(connect ECONNREFUSED 127\.0\.0\.1:1\)/);
   assert.ok(!unreachable.stderr.includes("s3cret"));
+  const badRunsDir = cli(["worker", "--store", "postgres://x@127.0.0.1:1/none", "--runs-dir", "/proc/nope/runs"], env);
+  assert.equal(badRunsDir.code, 2);
+  assert.match(
+    badRunsDir.stderr,
+    /^gradscope: worker --runs-dir \/proc\/nope\/runs: cannot create the folder \/proc\/nope\/runs: .*; expected a folder this worker can create and write in$/m,
+  );
   const badIdle = cli(["worker", "--store", "postgres://x@127.0.0.1:1/none", "--idle-exit", "soon"], env);
   assert.equal(badIdle.code, 2);
   assert.match(badIdle.stderr, /option '--idle-exit <seconds>' argument 'soon' is invalid\. expected a whole number >= 0, got "soon"/);

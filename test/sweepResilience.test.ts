@@ -140,6 +140,12 @@ test("sweep resume refuses a sweep whose coordinator is alive (it holds the swee
     coordinator.kill("SIGKILL");
     await exited;
     await until("the dead coordinator's lease to end", () => (store.sweepLeased(sweepId) ? undefined : true), 10_000);
+    const badRunsDir = cli(["sweep", "resume", sweepId, "--store", url, "--workers", "0", "--runs-dir", "/proc/nope/runs"]);
+    assert.equal(badRunsDir.code, 2, badRunsDir.stderr);
+    assert.match(
+      badRunsDir.stderr,
+      /^gradscope: sweep resume --runs-dir \/proc\/nope\/runs: cannot create the folder \/proc\/nope\/runs: .*; expected a folder this machine can create and write in$/m,
+    );
   } finally {
     coordinator.kill("SIGKILL");
     store.close();

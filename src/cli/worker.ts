@@ -5,6 +5,7 @@ import { redactUrl } from "../store/postgres/postgresRunStore.ts";
 import { openSweepStore } from "../store/sweeps.ts";
 import { PgBossTrialQueue } from "../sweep/pgBossQueue.ts";
 import { QueueWorker } from "../sweep/queueWorker.ts";
+import { writableFolderProblem } from "../train/files.ts";
 import { stopSignals } from "../train/run.ts";
 import { ExitCode } from "./train.ts";
 import { UsageError } from "./usageError.ts";
@@ -37,6 +38,10 @@ export async function workerCommand(options: WorkerCommandOptions): Promise<numb
     throw new UsageError(
       `gradscope: worker --store: expected a postgres:// URL (workers on any machine share a PostgreSQL store), got "${url}"; a sweep on a SQLite store runs on gradscope sweep's own workers`,
     );
+  const runsDir = resolve(options.runsDir ?? "runs");
+  // Before any trial is claimed: a trial that cannot be written would cost one of its retries.
+  const problem = writableFolderProblem(runsDir);
+  if (problem) throw new UsageError(`gradscope: worker --runs-dir ${options.runsDir ?? "runs"}: ${problem}; expected a folder this worker can create and write in`);
   const store = openSweepStore(url);
   let queue: PgBossTrialQueue | null = null;
   let stoppedBy: NodeJS.Signals | null = null;
@@ -56,7 +61,6 @@ export async function workerCommand(options: WorkerCommandOptions): Promise<numb
         .map((sweep) => sweep.id)
         .reverse(),
     );
-    const runsDir = resolve(options.runsDir ?? "runs");
     worker = new QueueWorker({
       storeUrl: url,
       store,

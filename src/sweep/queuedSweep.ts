@@ -5,7 +5,7 @@ import { stringify } from "yaml";
 import { isConnectionLost, RECONNECT_SECONDS, retryLostConnection } from "../store/postgres/connectionLost.ts";
 import { redactUrl } from "../store/postgres/postgresRunStore.ts";
 import { openSweepStore, type SweepStore } from "../store/sweeps.ts";
-import { createFolder, writeFileAtomic } from "../train/files.ts";
+import { createFolder, writableFolderProblem, writeFileAtomic } from "../train/files.ts";
 import type { SweepOptions, SweepOutcome } from "./coordinator.ts";
 import { PgBossTrialQueue } from "./pgBossQueue.ts";
 import { QueueWorker, reapStaleTrials, sweepSpecs } from "./queueWorker.ts";
@@ -58,6 +58,9 @@ export async function runQueuedSweep(loaded: LoadedSweep, url: string, options: 
   });
 }
 
+/** `sweep resume` without a runs directory it can write in (a usage error: `--runs-dir` fixes it). */
+export class SweepRunsDirError extends Error {}
+
 /** `sweep resume` of a sweep whose coordinator is alive (it holds the sweep's lease). */
 export class SweepLeasedError extends Error {
   constructor(sweepId: string) {
@@ -70,11 +73,13 @@ export class SweepLeasedError extends Error {
  * (or died): the sweep runs again, its interrupted trials are queued again (resuming from their
  * checkpoints), and trials are proposed where it left off: grid and random replay the proposals
  * made so far, so the rest are the ones the uninterrupted sweep would have proposed; TPE
- * proposes from every trial finished so far. Then as `runQueuedSweep`. A completed sweep is
+ * proposes from every trial finished so far. Its local workers' runs go to `options.runsDir`
+ * (default: the sweep's own runs directory, which must be usable on this machine). Then as
+ * `runQueuedSweep`. A completed sweep is
  * refused, and so is one whose coordinator is alive (SweepLeasedError): one coordinator per
  * sweep, holding its lease while it runs.
  */
-export async function resumeQueuedSweep(idOrPrefix: string, url: string, options: SweepOptions): Promise<SweepOutcome> {
+export async function resumeQueuedSweep(idOrPrefix: string, url: string, options: SweepOptions & { runsDir?: string }): Promise<SweepOutcome> {
   const log = options.log ?? (() => {});
   const workers = Math.max(0, options.workers ?? availableParallelism());
   return withQueue(url, async (store, queue, sweeps) => {
@@ -83,7 +88,16 @@ export async function resumeQueuedSweep(idOrPrefix: string, url: string, options
     if (!store.leaseSweep(record.id)) throw new SweepLeasedError(record.id);
     const spec = record.spec as SweepSpec;
     const base = record.base as { training: { runs_dir: string } };
-    const runsDir = resolve(base.training.runs_dir);
+    // This machine's runs directory: --runs-dir, else the one the sweep started with (an
+    // absolute path on the machine that started it).
+    const runsDir = resolve(options.runsDir ?? base.training.runs_dir);
+    const problem = writableFolderProblem(runsDir);
+    if (problem)
+      throw new SweepRunsDirError(
+        options.runsDir !== undefined
+          ? `gradscope: sweep resume --runs-dir ${options.runsDir}: ${problem}; expected a folder this machine can create and write in`
+          : `gradscope: sweep ${record.id}'s runs directory ${runsDir} (its base config's training.runs_dir, on the machine that started it) cannot be used here: ${problem}; give sweep resume --runs-dir DIR, a folder of this machine`,
+      );
     // This machine's copy of the sweep's folder: the base config proposals are checked against.
     const directory = join(runsDir, "sweeps", record.id);
     const baseFile = join(directory, BASE_FILE);
