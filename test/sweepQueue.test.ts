@@ -4,7 +4,7 @@
 // dashboard serves the sweep; bad worker arguments are refused naming them.
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -14,6 +14,7 @@ import { openRunStore } from "../src/store/openRunStore.ts";
 import { openSweepStore, type SweepStore, type TrialRecord } from "../src/store/sweeps.ts";
 import { runSweep } from "../src/sweep/coordinator.ts";
 import { loadSweep } from "../src/sweep/spec.ts";
+import { spawnTrial, trialExit } from "../src/sweep/trialSpawn.ts";
 import { LATEST } from "../src/train/callbacks/modelCheckpoint.ts";
 import { storeBackends } from "./storeBackends.ts";
 
@@ -269,4 +270,15 @@ test("gradscope worker refuses a SQLite path or no URL naming --store, a --runs-
   const badIdle = cli(["worker", "--store", "postgres://x@127.0.0.1:1/none", "--idle-exit", "soon"], env);
   assert.equal(badIdle.code, 2);
   assert.match(badIdle.stderr, /option '--idle-exit <seconds>' argument 'soon' is invalid\. expected a whole number >= 0, got "soon"/);
+});
+
+test("a trial's process gets its store's URL in its environment, not on its command line (where ps shows it to every user)", async () => {
+  const logFile = join(folder, "spawned.log");
+  const child = spawnTrial({ storePath: "postgres://gs:s3cret@127.0.0.1:1/none", sweepId: "nosweep", trial: 1, threads: 1 }, logFile);
+  const commandLine = readFileSync(`/proc/${child.pid}/cmdline`, "utf8").split("\0");
+  const environment = readFileSync(`/proc/${child.pid}/environ`, "utf8").split("\0");
+  await trialExit(child);
+  assert.ok(!commandLine.some((arg) => arg.includes("s3cret")), commandLine.join(" "));
+  assert.ok(environment.includes("GRADSCOPE_TRIAL_STORE=postgres://gs:s3cret@127.0.0.1:1/none"));
+  assert.match(readFileSync(logFile, "utf8"), /cannot open the run store postgres:\/\/gs:\*\*\*@127\.0\.0\.1:1\/none/, "the trial read its store from the environment");
 });
