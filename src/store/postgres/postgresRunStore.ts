@@ -127,13 +127,13 @@ export class PostgresRunStore implements RunStore {
     );
   }
 
-  resumeRun(id: string, step: number, config?: unknown): void {
+  resumeRun(id: string, step: number, config?: unknown, directory?: string): void {
     const now = Date.now() / 1000;
     const [updated] = this.client.transaction(
       [
         {
-          sql: "UPDATE runs SET status = 'running', pid = $1, hostname = $2, ended_at = NULL, stop_requested = NULL, last_write = $3, config = COALESCE($4, config) WHERE id = $5",
-          params: [process.pid, this.host, now, config === undefined ? null : JSON.stringify(config), id],
+          sql: "UPDATE runs SET status = 'running', pid = $1, hostname = $2, ended_at = NULL, stop_requested = NULL, last_write = $3, config = COALESCE($4, config), directory = COALESCE($5, directory) WHERE id = $6",
+          params: [process.pid, this.host, now, config === undefined ? null : JSON.stringify(config), directory ?? null, id],
         },
         // Inserted only when the run exists (the update found it).
         {
