@@ -12,7 +12,7 @@ import { openRunStore } from "../src/store/openRunStore.ts";
 import { openSweepStore, type SweepStore } from "../src/store/sweeps.ts";
 import { runSweep } from "../src/sweep/coordinator.ts";
 import { loadSweep } from "../src/sweep/spec.ts";
-import type { PostgresCluster } from "./postgresCluster.ts";
+import { PASSWORD, PASSWORD_USER, type PostgresCluster } from "./postgresCluster.ts";
 import { postgresCluster, storeBackends } from "./storeBackends.ts";
 
 const postgres = storeBackends.find((backend) => backend.name === "PostgreSQL");
@@ -198,4 +198,20 @@ test("a hung worker's trial stops as soon as another worker takes the trial (fen
     store.close();
     runs.close();
   }
+});
+
+test("a user without CREATE on the database is told that pg-boss needs it once (exit 2, password hidden), before any table is created", { skip }, () => {
+  const cluster = postgresCluster() as PostgresCluster;
+  const url = postgres.location("sweep_no_create").replace("postgres@", `${PASSWORD_USER}:${PASSWORD}@`);
+  const refused = cli(["worker", "--store", url, "--runs-dir", join(folder, "no-create"), "--idle-exit", "0"]);
+  assert.equal(refused.code, 2, refused.stderr);
+  assert.match(
+    refused.stderr,
+    new RegExp(
+      `^gradscope: cannot start the job queue at postgres://${PASSWORD_USER}:\\*\\*\\*@127\\.0\\.0\\.1:\\d+/sweep_no_create: permission denied for database sweep_no_create; pg-boss creates its schema \\(pgboss\\) in the store's database once, which needs CREATE on the database`,
+      "m",
+    ),
+  );
+  assert.ok(!refused.stderr.includes(PASSWORD));
+  assert.equal(cluster.psql("sweep_no_create", "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").trim(), "0", "no gradscope table was created");
 });

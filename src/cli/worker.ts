@@ -42,7 +42,7 @@ export async function workerCommand(options: WorkerCommandOptions): Promise<numb
   // Before any trial is claimed: a trial that cannot be written would cost one of its retries.
   const problem = writableFolderProblem(runsDir);
   if (problem) throw new UsageError(`gradscope: worker --runs-dir ${options.runsDir ?? "runs"}: ${problem}; expected a folder this worker can create and write in`);
-  const store = openSweepStore(url);
+  let store: ReturnType<typeof openSweepStore> | null = null;
   let queue: PgBossTrialQueue | null = null;
   let stoppedBy: NodeJS.Signals | null = null;
   let worker: QueueWorker | null = null;
@@ -53,14 +53,16 @@ export async function workerCommand(options: WorkerCommandOptions): Promise<numb
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   try {
+    // The queue first: a database that cannot have pg-boss's schema gets no gradscope tables either.
     // Oldest sweep first: listSweeps is newest first.
     queue = await PgBossTrialQueue.start(url, () =>
-      store
+      (store as NonNullable<typeof store>)
         .listSweeps()
         .filter((sweep) => sweep.status === "running")
         .map((sweep) => sweep.id)
         .reverse(),
     );
+    store = openSweepStore(url);
     worker = new QueueWorker({
       storeUrl: url,
       store,
@@ -79,6 +81,6 @@ export async function workerCommand(options: WorkerCommandOptions): Promise<numb
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     await queue?.stop();
-    store.close();
+    store?.close();
   }
 }

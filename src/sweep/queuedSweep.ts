@@ -22,16 +22,17 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // Opens the store and the queue, runs `coordinate` with them, and closes both.
 async function withQueue(url: string, use: (store: SweepStore, queue: PgBossTrialQueue, sweeps: string[]) => Promise<SweepOutcome>): Promise<SweepOutcome> {
-  const store = openSweepStore(url);
-  let queue: PgBossTrialQueue | null = null;
   // The sweep whose queue the local workers take from, once it is known.
   const sweeps: string[] = [];
+  // The queue first: a database that cannot have pg-boss's schema gets no gradscope tables either.
+  const queue = await PgBossTrialQueue.start(url, () => sweeps);
+  let store: SweepStore | null = null;
   try {
-    queue = await PgBossTrialQueue.start(url, () => sweeps);
+    store = openSweepStore(url);
     return await use(store, queue, sweeps);
   } finally {
-    await queue?.stop();
-    store.close();
+    await queue.stop();
+    store?.close();
   }
 }
 

@@ -2,7 +2,7 @@
 // runs requests one at a time in the order they were posted, and answers on the port.
 import { type MessagePort, workerData } from "node:worker_threads";
 import pg from "pg";
-import { isConnectionLost, RECONNECT_PAUSE_MS, RECONNECT_SECONDS } from "./connectionLost.ts";
+import { errorMessage, isConnectionLost, RECONNECT_PAUSE_MS, RECONNECT_SECONDS } from "./connectionLost.ts";
 import { migrate } from "./migrate.ts";
 import { STREAM_WRITE_LOCK } from "./migrations.ts";
 import { type Reply, type Request, Slot, type Statement, type StatementResult } from "./protocol.ts";
@@ -27,13 +27,6 @@ let queue = Promise.resolve();
 // BIGINT (counts, steps, seqs) as a number: steps and row counts stay far below 2^53.
 const BIGINT_OID = 20;
 const types = { getTypeParser: (oid: number, format?: "text" | "binary") => (oid === BIGINT_OID ? Number : pg.types.getTypeParser(oid, format as "text")) };
-
-/** A pg error's message; a failed connect to several addresses is an AggregateError with an empty one. */
-export function errorMessage(error: unknown): string {
-  const nested = (error as { errors?: unknown[] }).errors;
-  if (Array.isArray(nested) && nested.length > 0) return [...new Set(nested.map(errorMessage))].join("; ");
-  return (error as Error).message || String(error);
-}
 
 async function connect(url: string): Promise<pg.Client> {
   const connection = new pg.Client({ connectionString: url, types, connectionTimeoutMillis: 10_000 });

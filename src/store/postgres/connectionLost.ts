@@ -1,4 +1,4 @@
-// What a lost PostgreSQL connection looks like, and how long gradscope waits for it to come back
+// What a failed or lost PostgreSQL connection says, and how long gradscope waits for it to come back
 // (the run store's thread reconnects, see clientWorker.ts; the job queue's calls are retried).
 
 /** How long a lost connection is retried before the call fails (a server restart takes seconds). */
@@ -10,6 +10,13 @@ export const RECONNECT_PAUSE_MS = 500;
 // The server shut down or restarted (57P01-57P03), a connection exception (class 08), or the
 // socket broke. Anything else (a constraint, a syntax error) is the statement's own.
 const LOST_CODES = new Set(["57P01", "57P02", "57P03", "ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "ENOTCONN"]);
+
+/** A pg error's message; a failed connect to several addresses is an AggregateError with an empty one. */
+export function errorMessage(error: unknown): string {
+  const nested = (error as { errors?: unknown[] }).errors;
+  if (Array.isArray(nested) && nested.length > 0) return [...new Set(nested.map(errorMessage))].join("; ");
+  return (error as Error).message || String(error);
+}
 
 /** Whether an error of `pg` (or of pg-boss over it) means the connection failed rather than the statement. */
 export function isConnectionLost(error: unknown): boolean {
