@@ -11,7 +11,9 @@ import { fileURLToPath } from "node:url";
 import { openRunStore } from "../src/store/openRunStore.ts";
 import { openSweepStore, type SweepStore } from "../src/store/sweeps.ts";
 import { runSweep } from "../src/sweep/coordinator.ts";
+import { PgBossTrialQueue } from "../src/sweep/pgBossQueue.ts";
 import { loadSweep } from "../src/sweep/spec.ts";
+import { startSweep } from "../src/sweep/sweepStart.ts";
 import { PASSWORD, PASSWORD_USER, type PostgresCluster } from "./postgresCluster.ts";
 import { postgresCluster, storeBackends } from "./storeBackends.ts";
 
@@ -214,4 +216,44 @@ test("a user without CREATE on the database is told that pg-boss needs it once (
   );
   assert.ok(!refused.stderr.includes(PASSWORD));
   assert.equal(cluster.psql("sweep_no_create", "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").trim(), "0", "no gradscope table was created");
+});
+
+test("a retried trial whose run has no checkpoint in the store restarts from scratch and says so: the worker's line, and a warning on both runs", { skip }, async () => {
+  const url = postgres.location("sweep_scratch");
+  const store = openSweepStore(url);
+  const runs = openRunStore(url);
+  try {
+    // An earlier attempt started run "lost-run" on another machine and died; its checkpoint row is gone.
+    const sweep = startSweep(loadSweep(sweepFile("scratch", 1)), store, { workers: 0, log: () => {}, storeLabel: url });
+    store.addTrial(sweep.sweepId, 1, { "optimizer.lr": 0.1 });
+    const claim = { worker: "elsewhere:1", jobId: "job-1" };
+    assert.ok(store.claimTrial(sweep.sweepId, 1, { ...claim, staleAfterSeconds: 30 }));
+    runs.createRun({ id: "lost-run", name: "lost-run", config: {}, directory: "/elsewhere/runs/lost-run" });
+    runs.finishRun("lost-run", "interrupted", null);
+    store.attachRun(sweep.sweepId, 1, { runId: "lost-run", directory: "/elsewhere/runs/lost-run", plannedSteps: 12 });
+    assert.ok(store.returnTrial(sweep.sweepId, 1, claim, "its worker was stopped"));
+    const queue = await PgBossTrialQueue.start(url, () => [sweep.sweepId]);
+    try {
+      await queue.createSweepQueue(sweep.sweepId, 2);
+      await queue.enqueue({ sweepId: sweep.sweepId, trial: 1, attempt: 0 });
+    } finally {
+      await queue.stop();
+    }
+    const worker = cli(["worker", "--store", url, "--runs-dir", join(folder, "scratch-b"), "--threads", "1", "--once"]);
+    assert.equal(worker.code, 0, worker.stderr);
+    assert.match(worker.stdout, new RegExp(`trial 1 of sweep ${sweep.sweepId} \\(attempt 2, from the start: its run has no checkpoint in the store\\)`));
+    const trial = store.trial(sweep.sweepId, 1);
+    assert.deepEqual([trial.status, trial.attempts], ["completed", 2]);
+    assert.notEqual(trial.runId, "lost-run");
+    const warnings = (runId: string) =>
+      runs
+        .events(runId)
+        .filter((e) => e.kind === "warning")
+        .map((e) => e.message);
+    assert.deepEqual(warnings(trial.runId as string), [`trial 1 of sweep ${sweep.sweepId} restarted from scratch: no checkpoint of its run lost-run was found`]);
+    assert.deepEqual(warnings("lost-run"), [`trial 1 of sweep ${sweep.sweepId} went on as the new run ${trial.runId}: no checkpoint of this run was found`]);
+  } finally {
+    store.close();
+    runs.close();
+  }
 });

@@ -182,6 +182,10 @@ export interface SweepStore {
   saveCheckpoint(runId: string, step: number, data: Uint8Array): void;
   /** A run's latest checkpoint in the store, or null. */
   latestCheckpoint(runId: string): { step: number; data: Uint8Array } | null;
+  /** The step of a run's latest checkpoint in the store (without its bytes), or null. */
+  checkpointStep(runId: string): number | null;
+  /** Adds an event (`warning`, …) to a run that a trial trains, seen with the run's own events. */
+  addRunEvent(runId: string, kind: string, message: string): void;
   /** Closes this connection. */
   close(): void;
 }
@@ -415,6 +419,15 @@ class SqlSweepStore implements SweepStore {
   latestCheckpoint(runId: string): { step: number; data: Uint8Array } | null {
     const [row] = this.db.all<{ step: number; data: Uint8Array }>("SELECT step, data FROM checkpoints WHERE run_id = ?", [runId]);
     return row ? { step: Number(row.step), data: row.data } : null;
+  }
+
+  checkpointStep(runId: string): number | null {
+    const [row] = this.db.all<{ step: number }>("SELECT step FROM checkpoints WHERE run_id = ?", [runId]);
+    return row ? Number(row.step) : null;
+  }
+
+  addRunEvent(runId: string, kind: string, message: string): void {
+    this.run("INSERT INTO events (run_id, step, wall_time, kind, message) VALUES (?, NULL, ?, ?, ?)", runId, now(), kind, message);
   }
 
   close(): void {

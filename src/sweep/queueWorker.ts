@@ -135,8 +135,8 @@ export class QueueWorker {
       writeFileAtomic(baseFile, stringify(store.getSweep(job.sweepId).base));
     }
     const logFile = join(folder, trialLogName(job.trial));
-    const { attempts } = store.trial(job.sweepId, job.trial);
-    this.log(`worker ${this.name}: trial ${job.trial} of sweep ${job.sweepId}${attempts > 1 ? ` (attempt ${attempts}, from its last checkpoint)` : ""}`);
+    const { attempts, runId } = store.trial(job.sweepId, job.trial);
+    this.log(`worker ${this.name}: trial ${job.trial} of sweep ${job.sweepId}${attempts > 1 ? ` (attempt ${attempts}, ${resumePoint(store, runId)})` : ""}`);
     const child = spawnTrial({ storePath: this.options.storeUrl, sweepId: job.sweepId, trial: job.trial, threads: this.options.threads, runsDir: this.options.runsDir }, logFile, {
       channel: true,
     });
@@ -203,6 +203,14 @@ export class QueueWorker {
     this.log(`worker ${this.name}: trial ${job.trial} of sweep ${job.sweepId}: its process ${died}; it goes back to the queue, to resume from its last checkpoint`);
     return false;
   }
+}
+
+// Where a retried trial starts: its run's checkpoint in the store, or the start (an earlier
+// attempt died before its first checkpoint, or the checkpoint is gone).
+function resumePoint(store: SweepStore, runId: string | null): string {
+  const step = runId === null ? null : store.checkpointStep(runId);
+  if (step !== null) return `from its checkpoint at step ${step}`;
+  return runId === null ? "from the start: no earlier attempt started its run" : "from the start: its run has no checkpoint in the store";
 }
 
 /** Each sweep's spec, read from the store once. */

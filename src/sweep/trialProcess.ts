@@ -71,6 +71,9 @@ export async function runTrial(args: TrialArguments): Promise<number> {
     const spec = sweep.spec as SweepSpec;
     const trial = sweeps.trial(sweep.id, args.trial);
     const resume = resumeDirectory(sweeps, trial, args.runsDir);
+    // An earlier attempt's run that cannot be continued (no checkpoint was found): this attempt
+    // trains a new run, and both runs say so.
+    const abandoned = resume === undefined && trial.runId !== null ? trial.runId : null;
     const sweepFolder = args.runsDir === undefined ? sweep.directory : workerSweepFolder(args.runsDir, sweep.id);
     const ownRunsDir = args.runsDir === undefined ? [] : [`training.runs_dir=${args.runsDir}`];
     const asha = spec.early_stopping.asha;
@@ -109,6 +112,10 @@ export async function runTrial(args: TrialArguments): Promise<number> {
           if (args.runsDir !== undefined) setup.trainer.options.callbacks.push(new StoredCheckpoints(sweeps, run.runId));
           setup.tracker?.subscribe(created.observeQuantity);
           callback = created;
+          if (abandoned !== null) {
+            sweeps.addRunEvent(run.runId, "warning", `trial ${trial.number} of sweep ${sweep.id} restarted from scratch: no checkpoint of its run ${abandoned} was found`);
+            sweeps.addRunEvent(abandoned, "warning", `trial ${trial.number} of sweep ${sweep.id} went on as the new run ${run.runId}: no checkpoint of this run was found`);
+          }
           sweeps.attachRun(sweep.id, trial.number, {
             runId: run.runId,
             directory: run.directory,
