@@ -12,6 +12,8 @@ import { openRunStore } from "../src/store/openRunStore.ts";
 import { openSweepStore, type SweepStore } from "../src/store/sweeps.ts";
 import { runSweep } from "../src/sweep/coordinator.ts";
 import { PgBossTrialQueue } from "../src/sweep/pgBossQueue.ts";
+import type { TrialJob } from "../src/sweep/queue.ts";
+import { QueueWorker } from "../src/sweep/queueWorker.ts";
 import { loadSweep } from "../src/sweep/spec.ts";
 import { startSweep } from "../src/sweep/sweepStart.ts";
 import { PASSWORD, PASSWORD_USER, type PostgresCluster } from "./postgresCluster.ts";
@@ -256,4 +258,49 @@ test("a retried trial whose run has no checkpoint in the store restarts from scr
     store.close();
     runs.close();
   }
+});
+
+test("Ctrl-C between a sweep's start and its queue's creation stops the sweep: it ends interrupted, not running without trials", { skip }, async () => {
+  const url = postgres.location("sweep_early_signal");
+  const outcome = await runSweep(loadSweep(sweepFile("early", 1)), {
+    workers: 0,
+    storePath: url,
+    // startSweep's line comes after the sweep is recorded and before its queue is created.
+    log: (line) => {
+      if (/^sweep \S+: grid search/.test(line)) process.emit("SIGINT", "SIGINT");
+    },
+  });
+  assert.equal(outcome.status, "interrupted");
+  const store = openSweepStore(url, { create: false });
+  try {
+    assert.equal(store.getSweep(outcome.sweepId).status, "interrupted");
+    assert.ok(store.trials(outcome.sweepId).every((t) => t.status === "interrupted"));
+  } finally {
+    store.close();
+  }
+});
+
+test("a worker stopped while it waits for the queue gives the job it then gets back, uncounted, and starts no trial", async () => {
+  const job: TrialJob = { sweepId: "s", trial: 3, attempt: 1, id: "job-3" };
+  const calls: string[] = [];
+  let answer: ((job: TrialJob) => void) | null = null;
+  const queue = {
+    claim: () => new Promise<TrialJob>((resolve) => (answer = resolve)),
+    giveBack: async (given: TrialJob, retries: number) => void calls.push(`giveBack ${given.id} ${retries}`),
+  };
+  const store = {
+    releaseStaleTrials: () => [],
+    getSweep: () => ({ spec: { retries: 2, heartbeat_timeout: 30 } }),
+    claimTrial: () => {
+      calls.push("claimTrial");
+      return false;
+    },
+  };
+  const worker = new QueueWorker({ storeUrl: "postgres://x@127.0.0.1:1/none", store: store as never, queue: queue as never, runsDir: folder, threads: 1 });
+  const running = worker.run();
+  await until("the worker to wait for the queue", () => (answer === null ? undefined : answer));
+  worker.stop("SIGINT");
+  (answer as unknown as (job: TrialJob) => void)(job);
+  assert.equal(await running, 0);
+  assert.deepEqual(calls, ["giveBack job-3 2"]);
 });

@@ -83,6 +83,11 @@ export class QueueWorker {
     while (!this.stopping) {
       await this.reap();
       const job = await this.queueCall(() => queue.claim());
+      if (job && this.stopping) {
+        // Stopped while it waited for the queue: the job goes back untouched, its attempt uncounted.
+        await this.queueCall(() => queue.giveBack(job, this.spec(job.sweepId).retries));
+        break;
+      }
       if (!job) {
         if (done?.()) break;
         if (idleExitSeconds !== undefined && Date.now() - idleSince >= idleExitSeconds * 1000) {

@@ -20,18 +20,52 @@ const POLL_MS = 500;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * SIGINT/SIGTERM for a sweep's process from its very start (before its queue exists, a signal
+ * would otherwise find no handler, or be missed): the first signal is kept, and passed to the
+ * listener once `coordinate` sets one.
+ */
+class StopSignals {
+  signal: NodeJS.Signals | null = null;
+  private listener: ((signal: NodeJS.Signals) => void) | null = null;
+  private readonly handler = (signal: NodeJS.Signals) => {
+    if (this.signal !== null) return;
+    this.signal = signal;
+    this.listener?.(signal);
+  };
+
+  constructor() {
+    process.on("SIGINT", this.handler);
+    process.on("SIGTERM", this.handler);
+  }
+
+  /** Calls `listener` on the first signal, at once if it came already. */
+  listen(listener: (signal: NodeJS.Signals) => void): void {
+    this.listener = listener;
+    if (this.signal !== null) listener(this.signal);
+  }
+
+  remove(): void {
+    process.off("SIGINT", this.handler);
+    process.off("SIGTERM", this.handler);
+  }
+}
+
 // Opens the store and the queue, runs `coordinate` with them, and closes both.
-async function withQueue(url: string, use: (store: SweepStore, queue: PgBossTrialQueue, sweeps: string[]) => Promise<SweepOutcome>): Promise<SweepOutcome> {
+async function withQueue(url: string, use: (store: SweepStore, queue: PgBossTrialQueue, sweeps: string[], signals: StopSignals) => Promise<SweepOutcome>): Promise<SweepOutcome> {
+  const signals = new StopSignals();
   // The sweep whose queue the local workers take from, once it is known.
   const sweeps: string[] = [];
-  // The queue first: a database that cannot have pg-boss's schema gets no gradscope tables either.
-  const queue = await PgBossTrialQueue.start(url, () => sweeps);
+  let queue: PgBossTrialQueue | null = null;
   let store: SweepStore | null = null;
   try {
+    // The queue first: a database that cannot have pg-boss's schema gets no gradscope tables either.
+    queue = await PgBossTrialQueue.start(url, () => sweeps);
     store = openSweepStore(url);
-    return await use(store, queue, sweeps);
+    return await use(store, queue, sweeps, signals);
   } finally {
-    await queue.stop();
+    signals.remove();
+    await queue?.stop();
     store?.close();
   }
 }
@@ -44,14 +78,14 @@ async function withQueue(url: string, use: (store: SweepStore, queue: PgBossTria
 export async function runQueuedSweep(loaded: LoadedSweep, url: string, options: SweepOptions): Promise<SweepOutcome> {
   const log = options.log ?? (() => {});
   const workers = Math.max(0, options.workers ?? availableParallelism());
-  return withQueue(url, async (store, queue, sweeps) => {
+  return withQueue(url, async (store, queue, sweeps, signals) => {
     const sweep = startSweep(loaded, store, { workers, log, storeLabel: redactUrl(url) });
     // Nobody else knows the new sweep's id yet: the lease is free.
     store.leaseSweep(sweep.sweepId);
     sweeps.push(sweep.sweepId);
     try {
       await queue.createSweepQueue(sweep.sweepId, loaded.spec.retries);
-      return await coordinate(store, queue, sweep, loaded.spec, 0, url, options);
+      return await coordinate(store, queue, sweep, loaded.spec, 0, url, options, signals);
     } catch (error) {
       store.finishSweep(sweep.sweepId, "failed");
       throw error;
@@ -83,7 +117,7 @@ export class SweepLeasedError extends Error {
 export async function resumeQueuedSweep(idOrPrefix: string, url: string, options: SweepOptions & { runsDir?: string }): Promise<SweepOutcome> {
   const log = options.log ?? (() => {});
   const workers = Math.max(0, options.workers ?? availableParallelism());
-  return withQueue(url, async (store, queue, sweeps) => {
+  return withQueue(url, async (store, queue, sweeps, signals) => {
     const record = store.getSweep(idOrPrefix);
     if (record.status === "completed") throw new Error(`gradscope: sweep ${record.id} has completed; there is nothing to resume`);
     if (!store.leaseSweep(record.id)) throw new SweepLeasedError(record.id);
@@ -119,7 +153,7 @@ export async function resumeQueuedSweep(idOrPrefix: string, url: string, options
       `sweep ${record.id} resumed: ${proposed} of ${search.trials} trials proposed so far, ${again.length} interrupted ones queued again; on ${workers} local worker${workers === 1 ? "" : "s"}; store ${redactUrl(url)}`,
     );
     try {
-      return await coordinate(store, queue, sweep, spec, proposed, url, options);
+      return await coordinate(store, queue, sweep, spec, proposed, url, options, signals);
     } catch (error) {
       store.finishSweep(record.id, "failed");
       throw error;
@@ -147,6 +181,7 @@ async function coordinate(
   alreadyProposed: number,
   url: string,
   options: SweepOptions,
+  signals: StopSignals,
 ): Promise<SweepOutcome> {
   const log = options.log ?? (() => {});
   const { sweepId, workers } = sweep;
@@ -169,14 +204,11 @@ async function coordinate(
         onTrialProcess: options.onTrialProcess,
       }),
   );
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) return;
+  signals.listen((signal) => {
     stopping = true;
     log(`${signal}: stopping the sweep; its local trials save a checkpoint`);
     for (const worker of local) worker.stop(signal);
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  });
   const running = local.map((worker) => worker.run());
   try {
     let proposed = alreadyProposed;
@@ -233,8 +265,5 @@ async function coordinate(
     for (const worker of local) worker.stop("SIGTERM");
     await Promise.allSettled(running);
     throw error;
-  } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
   }
 }
