@@ -248,7 +248,7 @@ test("Ctrl-C on a gradscope worker checkpoints its trial and gives it back to th
   }
 });
 
-test("gradscope worker refuses a SQLite path or no URL naming --store, a --runs-dir it cannot create before it claims a trial, and an unreachable server with the URL's password redacted (exit 2)", async () => {
+test("gradscope worker refuses a SQLite path or no URL naming --store, a URL whose port is not a number, a --runs-dir it cannot create before it claims a trial, and an unreachable server with the URL's password redacted (exit 2)", async () => {
   const env = { ...process.env };
   delete env.GRADSCOPE_STORE_URL;
   const none = cli(["worker"], env);
@@ -257,17 +257,25 @@ test("gradscope worker refuses a SQLite path or no URL naming --store, a --runs-
   const sqlite = cli(["worker", "--store", join(folder, "runs.db")], env);
   assert.equal(sqlite.code, 2);
   assert.match(sqlite.stderr, /^gradscope: worker --store: expected a postgres:\/\/ URL .*got ".*runs\.db"/);
-  const unreachable = cli(["worker", "--store", "postgres://nobody:s3cret@127.0.0.1:1/none", "--idle-exit", "0"], env);
+  const runsDir = join(folder, "refused");
+  const unreachable = cli(["worker", "--store", "postgres://nobody:s3cret@127.0.0.1:1/none", "--runs-dir", runsDir, "--idle-exit", "0"], env);
   assert.equal(unreachable.code, 2);
   assert.match(unreachable.stderr, /^gradscope: cannot open the run store postgres:\/\/nobody:\*\*\*@127\.0\.0\.1:1\/none: cannot connect \(connect ECONNREFUSED 127\.0\.0\.1:1\)/);
   assert.ok(!unreachable.stderr.includes("s3cret"));
+  const badPort = cli(["worker", "--store", "postgres://gs:s3cret@127.0.0.1:notaport/gsdb", "--runs-dir", runsDir], env);
+  assert.equal(badPort.code, 2);
+  assert.match(
+    badPort.stderr,
+    /^gradscope: cannot open the run store postgres:\/\/gs:\*\*\*@127\.0\.0\.1:notaport\/gsdb: its port "notaport" is not a number; expected postgres:\/\/user@host:port\/database$/m,
+  );
+  assert.ok(!badPort.stderr.includes("s3cret"));
   const badRunsDir = cli(["worker", "--store", "postgres://x@127.0.0.1:1/none", "--runs-dir", "/proc/nope/runs"], env);
   assert.equal(badRunsDir.code, 2);
   assert.match(
     badRunsDir.stderr,
     /^gradscope: worker --runs-dir \/proc\/nope\/runs: cannot create the folder \/proc\/nope\/runs: .*; expected a folder this worker can create and write in$/m,
   );
-  const badIdle = cli(["worker", "--store", "postgres://x@127.0.0.1:1/none", "--idle-exit", "soon"], env);
+  const badIdle = cli(["worker", "--store", "postgres://x@127.0.0.1:1/none", "--runs-dir", runsDir, "--idle-exit", "soon"], env);
   assert.equal(badIdle.code, 2);
   assert.match(badIdle.stderr, /option '--idle-exit <seconds>' argument 'soon' is invalid\. expected a whole number >= 0, got "soon"/);
 });

@@ -121,7 +121,7 @@ test("a PostgreSQL restart mid-trial does not end the sweep: every connection re
   }
 });
 
-test("sweep resume refuses a sweep whose coordinator is alive (it holds the sweep's lease), which ends with its process; a trial proposed twice is added once", {
+test("sweep resume refuses a sweep whose coordinator is alive (it holds the sweep's lease), which ends with its process (then sweep status suggests sweep resume); a trial proposed twice is added once", {
   skip,
 }, async () => {
   const url = postgres.location("sweep_lease");
@@ -135,6 +135,9 @@ test("sweep resume refuses a sweep whose coordinator is alive (it holds the swee
       return sweep && store.trials(sweep.id).length === 1 ? sweep.id : undefined;
     });
     assert.equal(store.sweepLeased(sweepId), true);
+    const live = cli(["sweep", "status", sweepId, "--store", url]);
+    assert.equal(live.code, 0, live.stderr);
+    assert.doesNotMatch(live.stdout, /has no coordinator/);
     const refused = cli(["sweep", "resume", sweepId, "--store", url, "--workers", "0"]);
     assert.equal(refused.code, 2, refused.stderr);
     assert.match(refused.stderr, new RegExp(`^gradscope: sweep ${sweepId} has a coordinator running \\(a gradscope sweep or sweep resume process holds its lease\\)`, "m"));
@@ -144,6 +147,11 @@ test("sweep resume refuses a sweep whose coordinator is alive (it holds the swee
     coordinator.kill("SIGKILL");
     await exited;
     await until("the dead coordinator's lease to end", () => (store.sweepLeased(sweepId) ? undefined : true), 10_000);
+    const orphaned = cli(["sweep", "status", sweepId, "--store", url]);
+    assert.match(
+      orphaned.stdout,
+      new RegExp(`^sweep ${sweepId} has no coordinator \\(its gradscope sweep process is gone\\): .*gradscope sweep resume ${sweepId} --store … proposes the rest$`, "m"),
+    );
     const badRunsDir = cli(["sweep", "resume", sweepId, "--store", url, "--workers", "0", "--runs-dir", "/proc/nope/runs"]);
     assert.equal(badRunsDir.code, 2, badRunsDir.stderr);
     assert.match(

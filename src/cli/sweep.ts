@@ -75,6 +75,11 @@ export function sweepStatusCommand(id: string, options: { store: string; json?: 
     }
     const trials = store.trials(sweep.id);
     process.stdout.write(options.json ? `${JSON.stringify(sweepReport(sweep, trials), null, 2)}\n` : `${trialTable(sweep, trials)}\n`);
+    // A running sweep of a PostgreSQL store whose coordinator holds no lease: its process is gone.
+    if (!options.json && sweep.status === "running" && isPostgresUrl(options.store) && !store.sweepLeased(sweep.id))
+      process.stdout.write(
+        `sweep ${sweep.id} has no coordinator (its gradscope sweep process is gone): workers train the trials already queued; gradscope sweep resume ${sweep.id} --store … proposes the rest\n`,
+      );
     return ExitCode.ok;
   } finally {
     store.close();

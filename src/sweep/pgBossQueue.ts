@@ -1,7 +1,7 @@
 import type PgBoss from "pg-boss";
 import { StoreOpenError } from "../store/database.ts";
 import { errorMessage, isConnectionLost } from "../store/postgres/connectionLost.ts";
-import { redactUrl } from "../store/postgres/postgresRunStore.ts";
+import { postgresUrlProblem, redactUrl } from "../store/postgres/postgresUrl.ts";
 import type { TrialJob, TrialQueue } from "./queue.ts";
 
 /**
@@ -43,6 +43,8 @@ export class PgBossTrialQueue implements TrialQueue {
    * saying so: started before the store's tables are made, this leaves the database untouched.
    */
   static async start(url: string, sweeps: () => string[]): Promise<PgBossTrialQueue> {
+    const problem = postgresUrlProblem(url);
+    if (problem) throw new StoreOpenError(`gradscope: cannot open the run store ${redactUrl(url)}: ${problem}`);
     // Loaded here, not with the package: only sweeps on a PostgreSQL store need it.
     const { default: PgBossClass } = await import("pg-boss");
     // Two connections: a worker fetches and completes one job at a time.

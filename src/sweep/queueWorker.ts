@@ -32,7 +32,7 @@ export interface QueueWorkerOptions {
   idleExitSeconds?: number;
   /** Stop once this says so and no trial is left to train (a sweep's own workers: the sweep ended). */
   done?: () => boolean;
-  /** How often an idle worker looks for a trial (default 1000 ms). */
+  /** How often an idle worker looks for a trial (default 500 ms, as the coordinator looks at its queue). */
   pollMs?: number;
   log?: (line: string) => void;
   /** Called with each trial process as it starts (a test kills one). */
@@ -77,7 +77,7 @@ export class QueueWorker {
 
   /** Trains trials until stopped, or until `once`, `idleExitSeconds` or `done` says to stop. Resolves to the trials it ended. */
   async run(): Promise<number> {
-    const { queue, pollMs = 1000, idleExitSeconds, once, done } = this.options;
+    const { queue, pollMs = 500, idleExitSeconds, once, done } = this.options;
     let idleSince = Date.now();
     let ended = 0;
     while (!this.stopping) {

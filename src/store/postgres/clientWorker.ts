@@ -5,8 +5,8 @@ import pg from "pg";
 import { errorMessage, isConnectionLost, RECONNECT_PAUSE_MS, RECONNECT_SECONDS } from "./connectionLost.ts";
 import { migrate } from "./migrate.ts";
 import { STREAM_WRITE_LOCK } from "./migrations.ts";
+import { redactUrl } from "./postgresUrl.ts";
 import { type Reply, type Request, Slot, type Statement, type StatementResult } from "./protocol.ts";
-import { redactUrl } from "./redactUrl.ts";
 
 const { port, shared } = workerData as { port: MessagePort; shared: SharedArrayBuffer };
 const state = new Int32Array(shared);

@@ -3,8 +3,8 @@ import { StoreOpenError } from "../database.ts";
 import type { RunReader } from "../runReader.ts";
 import { idPrefixPattern, pickRun, processAlive, type RunKeys, type RunRecord, type RunStatus, type RunStore, type StoredValue, toRunRecord } from "../runStore.ts";
 import { PostgresRunReader } from "./postgresRunReader.ts";
+import { postgresUrlProblem, redactUrl } from "./postgresUrl.ts";
 import type { Statement } from "./protocol.ts";
-import { redactUrl } from "./redactUrl.ts";
 import { SyncPostgresClient } from "./syncClient.ts";
 
 export { redactUrl };
@@ -15,6 +15,8 @@ export { redactUrl };
  * naming the URL, its password redacted, and the reason.
  */
 export function openPostgresClient(location: string, create: boolean): SyncPostgresClient {
+  const problem = postgresUrlProblem(location);
+  if (problem) throw new StoreOpenError(`gradscope: cannot open the run store ${redactUrl(location)}: ${problem}`);
   try {
     return new SyncPostgresClient(location, create);
   } catch (error) {
