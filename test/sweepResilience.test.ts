@@ -168,15 +168,21 @@ test("a hung worker's trial stops as soon as another worker takes the trial (fen
   const url = postgres.location("sweep_fence");
   const lines: string[] = [];
   const sweeping = runSweep(loadSweep(sweepFile("fence", 200, "heartbeat_timeout: 2\n")), { workers: 0, storePath: url, log: (line) => lines.push(line) });
-  const hung = startWorker(url, join(folder, "fence-a"));
   const store = await storeOnceCreated(url);
   const runs = openRunStore(url, { create: false });
+  let hung: ReturnType<typeof startWorker> | null = null;
   let other: ReturnType<typeof startWorker> | null = null;
   try {
     const sweepId = await until("the sweep", () => store.listSweeps()[0]?.id);
+    // Once its trial is proposed: a worker that finds nothing for 3 s exits (a loaded machine
+    // may take that long to start the sweep).
+    await until("the trial", () => (store.trials(sweepId).length === 1 ? true : undefined));
+    hung = startWorker(url, join(folder, "fence-a"));
     const first = await until("the trial's first checkpoint", () => {
       const [trial] = store.trials(sweepId);
       return trial?.runId && store.latestCheckpoint(trial.runId) ? trial : undefined;
+    }).catch((error) => {
+      throw new Error(`${error.message}: ${JSON.stringify(store.trials(sweepId))}\n${lines.join("\n")}\n${hung?.output()}`);
     });
     assert.equal(first.worker, `${hostname()}:${hung.child.pid}`);
     const stalePid = runs.getRun(first.runId as string).pid as number;
@@ -204,8 +210,8 @@ test("a hung worker's trial stops as soon as another worker takes the trial (fen
     );
     assert.equal(runs.getRun(trial.runId as string).status, "completed");
   } finally {
-    hung.child.kill("SIGCONT");
-    hung.child.kill("SIGKILL");
+    hung?.child.kill("SIGCONT");
+    hung?.child.kill("SIGKILL");
     other?.child.kill("SIGKILL");
     store.close();
     runs.close();
