@@ -17,6 +17,8 @@ export interface PostgresCluster {
   createDatabase(name: string): string;
   /** Runs SQL with psql in a database and returns its unaligned, tuples-only output. */
   psql(database: string, sql: string): string;
+  /** Restarts the server as an administrator would (`pg_ctl restart -m fast`): every connection is terminated. */
+  restart(): void;
   stop(): void;
 }
 
@@ -63,6 +65,9 @@ export function startPostgres(): PostgresCluster | { skip: string } {
       psql("postgres", `CREATE DATABASE "${name}"`);
       psql(name, `GRANT ALL ON SCHEMA public TO ${PASSWORD_USER}`);
       return `postgres://postgres@127.0.0.1:${port}/${name}`;
+    },
+    restart() {
+      run("pg_ctl", ["-D", data, "-o", options, "-l", join(folder, "log"), "-m", "fast", "-w", "restart"]);
     },
     stop() {
       if (stopped) return;

@@ -597,3 +597,21 @@ test("the series keys module is the only place in src/ that spells a family's pr
     "the scan finds the prefixes where they are spelled",
   );
 });
+
+for (const backend of storeBackends)
+  test(`${backend.name}: a run resumed in another folder (a sweep's trial on another machine) records that folder; a resume without one keeps it`, {
+    skip: backend.skip,
+  }, () => {
+    const store = openRunStore(backend.location("moved"));
+    try {
+      store.createRun({ id: "m", name: "m", config: {}, directory: "/machine-a/runs/m" });
+      store.finishRun("m", "interrupted", null);
+      store.resumeRun("m", 3, undefined, "/machine-b/runs/m");
+      assert.equal(store.getRun("m").directory, "/machine-b/runs/m");
+      store.finishRun("m", "interrupted", null);
+      store.resumeRun("m", 5);
+      assert.equal(store.getRun("m").directory, "/machine-b/runs/m");
+    } finally {
+      store.close();
+    }
+  });

@@ -157,6 +157,16 @@ test("a sweep file's mistakes are reported with file:line:col and the field", ()
     `${head}method: random\nbudget: { trials: 2 }\nparameters:\n  optimizer.lr: { min: 0, max: 1, distribution: log_uniform }\n`,
     /log\.yaml:6:\d+: parameters\.optimizer\.lr\.min: log_uniform needs min > 0 \(got 0\)/,
   );
+  bad(
+    "heartbeat.yaml",
+    `${head}method: grid\nparameters:\n  optimizer.lr: { values: [0.1] }\nheartbeat_timeout: 1e9\n`,
+    /heartbeat\.yaml:6:20: heartbeat_timeout: expected at most 3600 seconds \(an hour\)/,
+  );
+  bad(
+    "infinite.yaml",
+    `${head}method: grid\nparameters:\n  optimizer.lr: { values: [0.1] }\nheartbeat_timeout: .inf\n`,
+    /infinite\.yaml:6:20: heartbeat_timeout: got \.inf; expected a finite number/,
+  );
   bad("method.yaml", `${head}method: bayes\nparameters:\n  optimizer.lr: { values: [0.1] }\n`, /method\.yaml:3:9: method: got "bayes"; expected one of grid, random, tpe/);
   bad("budget.yaml", `${head}method: tpe\nparameters:\n  optimizer.lr: { values: [0.1] }\n`, /budget\.yaml:3:9: method: tpe search needs budget: \{trials: N\}/);
   bad(

@@ -4,7 +4,7 @@
 // dashboard serves the sweep; bad worker arguments are refused naming them.
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -14,6 +14,7 @@ import { openRunStore } from "../src/store/openRunStore.ts";
 import { openSweepStore, type SweepStore, type TrialRecord } from "../src/store/sweeps.ts";
 import { runSweep } from "../src/sweep/coordinator.ts";
 import { loadSweep } from "../src/sweep/spec.ts";
+import { spawnTrial, trialExit } from "../src/sweep/trialSpawn.ts";
 import { LATEST } from "../src/train/callbacks/modelCheckpoint.ts";
 import { storeBackends } from "./storeBackends.ts";
 
@@ -239,7 +240,7 @@ test("Ctrl-C on a gradscope worker checkpoints its trial and gives it back to th
     const outcome = await sweeping;
     const [trial] = outcome.trials;
     assert.deepEqual([trial.status, trial.attempts, trial.steps], ["completed", 2, trial.plannedSteps], second.output());
-    assert.match(second.output(), /trial 1 of sweep \S+ \(attempt 2, from its last checkpoint\)/);
+    assert.match(second.output(), /trial 1 of sweep \S+ \(attempt 2, from its checkpoint at step \d+\)/);
   } finally {
     first.child.kill("SIGKILL");
     second?.child.kill("SIGKILL");
@@ -247,7 +248,7 @@ test("Ctrl-C on a gradscope worker checkpoints its trial and gives it back to th
   }
 });
 
-test("gradscope worker refuses a SQLite path or no URL naming --store, and an unreachable server with the URL's password redacted (exit 2)", async () => {
+test("gradscope worker refuses a SQLite path or no URL naming --store, a URL whose port is not a number, a --runs-dir it cannot create before it claims a trial, and an unreachable server with the URL's password redacted (exit 2)", async () => {
   const env = { ...process.env };
   delete env.GRADSCOPE_STORE_URL;
   const none = cli(["worker"], env);
@@ -256,11 +257,36 @@ test("gradscope worker refuses a SQLite path or no URL naming --store, and an un
   const sqlite = cli(["worker", "--store", join(folder, "runs.db")], env);
   assert.equal(sqlite.code, 2);
   assert.match(sqlite.stderr, /^gradscope: worker --store: expected a postgres:\/\/ URL .*got ".*runs\.db"/);
-  const unreachable = cli(["worker", "--store", "postgres://nobody:s3cret@127.0.0.1:1/none", "--idle-exit", "0"], env);
+  const runsDir = join(folder, "refused");
+  const unreachable = cli(["worker", "--store", "postgres://nobody:s3cret@127.0.0.1:1/none", "--runs-dir", runsDir, "--idle-exit", "0"], env);
   assert.equal(unreachable.code, 2);
   assert.match(unreachable.stderr, /^gradscope: cannot open the run store postgres:\/\/nobody:\*\*\*@127\.0\.0\.1:1\/none: cannot connect \(connect ECONNREFUSED 127\.0\.0\.1:1\)/);
   assert.ok(!unreachable.stderr.includes("s3cret"));
-  const badIdle = cli(["worker", "--store", "postgres://x@127.0.0.1:1/none", "--idle-exit", "soon"], env);
+  const badPort = cli(["worker", "--store", "postgres://gs:s3cret@127.0.0.1:notaport/gsdb", "--runs-dir", runsDir], env);
+  assert.equal(badPort.code, 2);
+  assert.match(
+    badPort.stderr,
+    /^gradscope: cannot open the run store postgres:\/\/gs:\*\*\*@127\.0\.0\.1:notaport\/gsdb: its port "notaport" is not a number; expected postgres:\/\/user@host:port\/database$/m,
+  );
+  assert.ok(!badPort.stderr.includes("s3cret"));
+  const badRunsDir = cli(["worker", "--store", "postgres://x@127.0.0.1:1/none", "--runs-dir", "/proc/nope/runs"], env);
+  assert.equal(badRunsDir.code, 2);
+  assert.match(
+    badRunsDir.stderr,
+    /^gradscope: worker --runs-dir \/proc\/nope\/runs: cannot create the folder \/proc\/nope\/runs: .*; expected a folder this worker can create and write in$/m,
+  );
+  const badIdle = cli(["worker", "--store", "postgres://x@127.0.0.1:1/none", "--runs-dir", runsDir, "--idle-exit", "soon"], env);
   assert.equal(badIdle.code, 2);
   assert.match(badIdle.stderr, /option '--idle-exit <seconds>' argument 'soon' is invalid\. expected a whole number >= 0, got "soon"/);
+});
+
+test("a trial's process gets its store's URL in its environment, not on its command line (where ps shows it to every user)", async () => {
+  const logFile = join(folder, "spawned.log");
+  const child = spawnTrial({ storePath: "postgres://gs:s3cret@127.0.0.1:1/none", sweepId: "nosweep", trial: 1, threads: 1 }, logFile);
+  const commandLine = readFileSync(`/proc/${child.pid}/cmdline`, "utf8").split("\0");
+  const environment = readFileSync(`/proc/${child.pid}/environ`, "utf8").split("\0");
+  await trialExit(child);
+  assert.ok(!commandLine.some((arg) => arg.includes("s3cret")), commandLine.join(" "));
+  assert.ok(environment.includes("GRADSCOPE_TRIAL_STORE=postgres://gs:s3cret@127.0.0.1:1/none"));
+  assert.match(readFileSync(logFile, "utf8"), /cannot open the run store postgres:\/\/gs:\*\*\*@127\.0\.0\.1:1\/none/, "the trial read its store from the environment");
 });

@@ -183,20 +183,27 @@ export async function main(argv: string[]): Promise<number> {
     .option("-c, --config <file>", "the sweep file (docs/sweeps.md)")
     .option("--workers <n>", "trial processes at once on this machine (default: one per core; 0 with a PostgreSQL store: gradscope workers train every trial)", wholeNumber)
     .option("--store <path-or-url>", `the run store, a SQLite file or a postgres:// URL (default: ${STORE_URL_VARIABLE}, else the base config's; for status ${defaultStorePath})`)
+    .option("--runs-dir <dir>", "with resume: this machine's runs directory for the sweep's folder and its local trials (default: the sweep's own)")
     .option("--json", "with status: machine-readable output")
     .option("-q, --quiet", "no progress lines, only the final table")
-    .action(async (action: string | undefined, id: string | undefined, opts: { config?: string; workers?: number; store?: string; json?: boolean; quiet?: boolean }) => {
-      if (action === undefined) {
-        if (!opts.config) throw new UsageError("gradscope: sweep needs -c SWEEP_FILE (or: gradscope sweep status SWEEP_ID)");
-        code = await sweepCommand({ config: opts.config, workers: opts.workers, store: opts.store, quiet: opts.quiet });
-      } else if (action === "resume") {
-        if (!id) throw new UsageError("gradscope: sweep resume needs a sweep id");
-        code = await sweepResumeCommand(id, { store: readStoreLocation(opts.store), workers: opts.workers, quiet: opts.quiet });
-      } else if (action === "status") {
-        if (!id) throw new UsageError("gradscope: sweep status needs a sweep id");
-        code = sweepStatusCommand(id, { store: readStoreLocation(opts.store), json: opts.json });
-      } else throw new UsageError(`gradscope: sweep ${action}: unknown action; expected status or resume (or -c SWEEP_FILE to run a sweep)`);
-    });
+    .action(
+      async (
+        action: string | undefined,
+        id: string | undefined,
+        opts: { config?: string; workers?: number; store?: string; runsDir?: string; json?: boolean; quiet?: boolean },
+      ) => {
+        if (action === undefined) {
+          if (!opts.config) throw new UsageError("gradscope: sweep needs -c SWEEP_FILE (or: gradscope sweep status SWEEP_ID)");
+          code = await sweepCommand({ config: opts.config, workers: opts.workers, store: opts.store, quiet: opts.quiet });
+        } else if (action === "resume") {
+          if (!id) throw new UsageError("gradscope: sweep resume needs a sweep id");
+          code = await sweepResumeCommand(id, { store: readStoreLocation(opts.store), workers: opts.workers, runsDir: opts.runsDir, quiet: opts.quiet });
+        } else if (action === "status") {
+          if (!id) throw new UsageError("gradscope: sweep status needs a sweep id");
+          code = sweepStatusCommand(id, { store: readStoreLocation(opts.store), json: opts.json });
+        } else throw new UsageError(`gradscope: sweep ${action}: unknown action; expected status or resume (or -c SWEEP_FILE to run a sweep)`);
+      },
+    );
   program
     .command("worker")
     .description("train the trials of the sweeps in a PostgreSQL store, on this machine, until Ctrl-C (docs/sweeps.md)")

@@ -2,7 +2,7 @@ import { isPostgresUrl } from "../store/openRunStore.ts";
 import { RunLookupError } from "../store/runStore.ts";
 import { openSweepStore, type SweepStore } from "../store/sweeps.ts";
 import { runSweep, type SweepOutcome } from "../sweep/coordinator.ts";
-import { resumeQueuedSweep } from "../sweep/queuedSweep.ts";
+import { resumeQueuedSweep, SweepLeasedError, SweepRunsDirError } from "../sweep/queuedSweep.ts";
 import { loadSweep } from "../sweep/spec.ts";
 import { sweepReport, trialTable } from "../sweep/status.ts";
 import { sweepStoreLocation } from "../sweep/sweepStart.ts";
@@ -42,14 +42,20 @@ function printOutcome(outcome: SweepOutcome): number {
  * `gradscope sweep resume <id> --store postgres://…`: takes up a sweep whose process was stopped
  * or died (resumeQueuedSweep), then prints as `gradscope sweep -c` does.
  */
-export async function sweepResumeCommand(id: string, options: { store: string; workers?: number; quiet?: boolean }): Promise<number> {
+export async function sweepResumeCommand(id: string, options: { store: string; workers?: number; runsDir?: string; quiet?: boolean }): Promise<number> {
   if (!isPostgresUrl(options.store))
     throw new UsageError(`gradscope: sweep resume needs the PostgreSQL store of the sweep (--store postgres://… or GRADSCOPE_STORE_URL); got "${options.store}"`);
   let outcome: SweepOutcome;
   try {
-    outcome = await resumeQueuedSweep(id, options.store, { workers: options.workers, log: options.quiet ? undefined : log });
+    outcome = await resumeQueuedSweep(id, options.store, { workers: options.workers, runsDir: options.runsDir, log: options.quiet ? undefined : log });
   } catch (error) {
-    if (error instanceof RunLookupError || /has completed; there is nothing to resume$/.test((error as Error).message)) throw new UsageError((error as Error).message);
+    if (
+      error instanceof RunLookupError ||
+      error instanceof SweepLeasedError ||
+      error instanceof SweepRunsDirError ||
+      /has completed; there is nothing to resume$/.test((error as Error).message)
+    )
+      throw new UsageError((error as Error).message);
     throw error;
   }
   return printOutcome(outcome);
@@ -69,6 +75,11 @@ export function sweepStatusCommand(id: string, options: { store: string; json?: 
     }
     const trials = store.trials(sweep.id);
     process.stdout.write(options.json ? `${JSON.stringify(sweepReport(sweep, trials), null, 2)}\n` : `${trialTable(sweep, trials)}\n`);
+    // A running sweep of a PostgreSQL store whose coordinator holds no lease: its process is gone.
+    if (!options.json && sweep.status === "running" && isPostgresUrl(options.store) && !store.sweepLeased(sweep.id))
+      process.stdout.write(
+        `sweep ${sweep.id} has no coordinator (its gradscope sweep process is gone): workers train the trials already queued; gradscope sweep resume ${sweep.id} --store … proposes the rest\n`,
+      );
     return ExitCode.ok;
   } finally {
     store.close();

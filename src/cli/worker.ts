@@ -5,6 +5,7 @@ import { redactUrl } from "../store/postgres/postgresRunStore.ts";
 import { openSweepStore } from "../store/sweeps.ts";
 import { PgBossTrialQueue } from "../sweep/pgBossQueue.ts";
 import { QueueWorker } from "../sweep/queueWorker.ts";
+import { writableFolderProblem } from "../train/files.ts";
 import { stopSignals } from "../train/run.ts";
 import { ExitCode } from "./train.ts";
 import { UsageError } from "./usageError.ts";
@@ -37,7 +38,11 @@ export async function workerCommand(options: WorkerCommandOptions): Promise<numb
     throw new UsageError(
       `gradscope: worker --store: expected a postgres:// URL (workers on any machine share a PostgreSQL store), got "${url}"; a sweep on a SQLite store runs on gradscope sweep's own workers`,
     );
-  const store = openSweepStore(url);
+  const runsDir = resolve(options.runsDir ?? "runs");
+  // Before any trial is claimed: a trial that cannot be written would cost one of its retries.
+  const problem = writableFolderProblem(runsDir);
+  if (problem) throw new UsageError(`gradscope: worker --runs-dir ${options.runsDir ?? "runs"}: ${problem}; expected a folder this worker can create and write in`);
+  let store: ReturnType<typeof openSweepStore> | null = null;
   let queue: PgBossTrialQueue | null = null;
   let stoppedBy: NodeJS.Signals | null = null;
   let worker: QueueWorker | null = null;
@@ -48,15 +53,16 @@ export async function workerCommand(options: WorkerCommandOptions): Promise<numb
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   try {
+    // The queue first: a database that cannot have pg-boss's schema gets no gradscope tables either.
     // Oldest sweep first: listSweeps is newest first.
     queue = await PgBossTrialQueue.start(url, () =>
-      store
+      (store as NonNullable<typeof store>)
         .listSweeps()
         .filter((sweep) => sweep.status === "running")
         .map((sweep) => sweep.id)
         .reverse(),
     );
-    const runsDir = resolve(options.runsDir ?? "runs");
+    store = openSweepStore(url);
     worker = new QueueWorker({
       storeUrl: url,
       store,
@@ -75,6 +81,6 @@ export async function workerCommand(options: WorkerCommandOptions): Promise<numb
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     await queue?.stop();
-    store.close();
+    store?.close();
   }
 }

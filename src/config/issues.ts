@@ -26,7 +26,9 @@ function suggestion(value: string, candidates: readonly string[]): string {
   const hint = closestName(value, candidates);
   return hint ? ` (did you mean "${hint}"?)` : "";
 }
-const quoted = (value: unknown) => (typeof value === "string" ? `"${value}"` : JSON.stringify(value));
+// YAML's spelling of the numbers JSON has none for (`.inf`, `-.inf`, `.nan`).
+const yamlNumber = (value: number) => (Number.isNaN(value) ? ".nan" : value > 0 ? ".inf" : "-.inf");
+const quoted = (value: unknown) => (typeof value === "string" ? `"${value}"` : typeof value === "number" && !Number.isFinite(value) ? yamlNumber(value) : JSON.stringify(value));
 
 // "required", or 'got "x"' with a did-you-mean among the choices.
 const received = (value: unknown, choices: readonly string[]) =>
@@ -172,6 +174,7 @@ export function describeIssue(issue: Issue, schema: z.ZodType, raw: Record<strin
   const value = valueAt(raw, path);
   const choices = "options" in issue ? (issue.options as unknown[]) : "values" in issue ? (issue.values as unknown[]) : undefined;
   if (choices) message = `${received(value, choices.map(String))}; expected one of ${choices.map(String).join(", ")}`;
+  else if (issue.code === "invalid_type" && typeof value === "number") message = `${received(value, [])}; expected a finite number`;
   else if (issue.code === "invalid_type") message = `${received(value, [])}; ${message.replace(/, received \w+$/, "")}`;
   return `${locate(path)}: ${pathString(path) || "config"}: ${message}`;
 }

@@ -63,9 +63,11 @@ export interface RunStore {
   createRun(run: { id: string; name: string; config: unknown; directory?: string }): void;
   /**
    * Marks an existing run (e.g. a resumed one) as running in this process again, with its
-   * saved config replaced by `config` when given, and a `resume` event at `step`.
+   * saved config replaced by `config` when given, its directory by `directory` when given (a
+   * sweep's trial resumed on another machine runs in that machine's folder), and a `resume`
+   * event at `step`.
    */
-  resumeRun(id: string, step: number, config?: unknown): void;
+  resumeRun(id: string, step: number, config?: unknown, directory?: string): void;
   /** Records the names of a run's parameters (the order of its per-parameter lists). */
   setParameters(id: string, names: string[]): void;
   /**

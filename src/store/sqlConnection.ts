@@ -17,6 +17,15 @@ export interface SqlConnection {
   readonly displayLocation: string;
   /** A query's rows as objects. */
   all<T = Record<string, unknown>>(sql: string, params?: unknown[]): T[];
+  /**
+   * Takes the lock `key` for this connection's lifetime (a PostgreSQL session advisory lock, which
+   * ends with the connection, even when its process is killed): whether it got it. `lost` is the
+   * error of every later call should a reconnect find the lock taken by another session. SQLite's
+   * store is one machine's, whose sweeps have one process: it always gets it.
+   */
+  lease(key: string, lost: string): boolean;
+  /** Whether another connection holds the lock `key` (SQLite: never). */
+  leaseHeld(key: string): boolean;
   /** Runs the statements in one transaction; resolves to how many rows each changed. */
   write(statements: SqlStatement[]): number[];
   close(): void;
@@ -33,6 +42,14 @@ class SqliteConnection implements SqlConnection {
     return this.db.prepare(sql).all(...params) as T[];
   }
 
+  lease(): boolean {
+    return true;
+  }
+
+  leaseHeld(): boolean {
+    return false;
+  }
+
   write(statements: SqlStatement[]): number[] {
     return this.db.transaction(() => statements.map(([sql, params]) => this.db.prepare(sql).run(...params).changes))();
   }
@@ -41,6 +58,10 @@ class SqliteConnection implements SqlConnection {
     this.db.close();
   }
 }
+
+// The first half of the two-key advisory locks of leases ("gs" and 1), apart from the one-key
+// locks of migrations.ts (PostgreSQL keeps the two forms apart).
+const LEASE_CLASS = 0x67730001;
 
 // `?` placeholders as PostgreSQL's `$n` (the statements written for both have no `?` in a literal).
 const numbered = (sql: string) => {
@@ -59,6 +80,19 @@ class PostgresConnection implements SqlConnection {
 
   all<T>(sql: string, params: unknown[] = []): T[] {
     return this.client.query<T>(numbered(sql), params);
+  }
+
+  lease(key: string, lost: string): boolean {
+    return this.client.lease({ sql: "SELECT pg_try_advisory_lock($1, hashtext($2) & 2147483647)", params: [LEASE_CLASS, key] }, lost);
+  }
+
+  leaseHeld(key: string): boolean {
+    return (
+      this.client.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND classid = $1::int::oid AND objid = (hashtext($2) & 2147483647)::oid", [
+        LEASE_CLASS,
+        key,
+      ]).length > 0
+    );
   }
 
   // Under the stream's write lock: some of these statements add events, whose seq order must be

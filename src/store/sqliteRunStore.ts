@@ -96,12 +96,14 @@ export class SqliteRunStore implements RunStore {
    * Marks an existing run (e.g. a resumed one) as running in this process again, with its
    * saved config replaced by `config` when given, and a `resume` event at `step`.
    */
-  resumeRun(id: string, step: number, config?: unknown): void {
+  resumeRun(id: string, step: number, config?: unknown, directory?: string): void {
     const now = Date.now() / 1000;
     this.db.transaction(() => {
       const result = this.db
-        .prepare("UPDATE runs SET status = 'running', pid = ?, ended_at = NULL, stop_requested = NULL, last_write = ?, config = COALESCE(?, config) WHERE id = ?")
-        .run(process.pid, now, config === undefined ? null : JSON.stringify(config), id);
+        .prepare(
+          "UPDATE runs SET status = 'running', pid = ?, ended_at = NULL, stop_requested = NULL, last_write = ?, config = COALESCE(?, config), directory = COALESCE(?, directory) WHERE id = ?",
+        )
+        .run(process.pid, now, config === undefined ? null : JSON.stringify(config), directory ?? null, id);
       if (result.changes === 0) throw new Error(`gradscope: run ${id} is not in the store ${this.path}`);
       this.insertEvent.run(id, step, now, "resume", `resumed at step ${step} in process ${process.pid}`);
     })();

@@ -127,8 +127,16 @@ export interface SweepStore {
    * `interrupted` trials are `pending` again. Resolves to those trials' numbers, to queue.
    */
   reopenSweep(id: string): number[];
-  /** Adds a pending trial with its parameters. */
-  addTrial(sweepId: string, number: number, params: Record<string, unknown>): void;
+  /** Adds a pending trial with its parameters; false when the sweep has that trial already (another coordinator proposed it). */
+  addTrial(sweepId: string, number: number, params: Record<string, unknown>): boolean;
+  /**
+   * Makes this connection the sweep's coordinator for as long as it is open (on PostgreSQL, a
+   * session advisory lock keyed by the sweep's id, so that a killed coordinator's lease ends with
+   * its connection). False when another coordinator holds it.
+   */
+  leaseSweep(id: string): boolean;
+  /** Whether a coordinator (another connection) holds the sweep's lease. */
+  sweepLeased(id: string): boolean;
   /** Marks a trial as running in a new attempt (a local worker's). */
   startTrial(sweepId: string, number: number): void;
   /**
@@ -174,6 +182,10 @@ export interface SweepStore {
   saveCheckpoint(runId: string, step: number, data: Uint8Array): void;
   /** A run's latest checkpoint in the store, or null. */
   latestCheckpoint(runId: string): { step: number; data: Uint8Array } | null;
+  /** The step of a run's latest checkpoint in the store (without its bytes), or null. */
+  checkpointStep(runId: string): number | null;
+  /** Adds an event (`warning`, …) to a run that a trial trains, seen with the run's own events. */
+  addRunEvent(runId: string, kind: string, message: string): void;
   /** Closes this connection. */
   close(): void;
 }
@@ -243,8 +255,24 @@ class SqlSweepStore implements SweepStore {
     return interrupted;
   }
 
-  addTrial(sweepId: string, number: number, params: Record<string, unknown>): void {
-    this.run("INSERT INTO trials (sweep_id, number, params, status, created_at) VALUES (?, ?, ?, 'pending', ?)", sweepId, number, JSON.stringify(params), now());
+  addTrial(sweepId: string, number: number, params: Record<string, unknown>): boolean {
+    return (
+      this.run(
+        "INSERT INTO trials (sweep_id, number, params, status, created_at) VALUES (?, ?, ?, 'pending', ?) ON CONFLICT (sweep_id, number) DO NOTHING",
+        sweepId,
+        number,
+        JSON.stringify(params),
+        now(),
+      ) > 0
+    );
+  }
+
+  leaseSweep(id: string): boolean {
+    return this.db.lease(`sweep:${id}`, `gradscope: lost the coordinator's lease of sweep ${id}: another coordinator took the sweep while the store was unreachable`);
+  }
+
+  sweepLeased(id: string): boolean {
+    return this.db.leaseHeld(`sweep:${id}`);
   }
 
   startTrial(sweepId: string, number: number): void {
@@ -391,6 +419,15 @@ class SqlSweepStore implements SweepStore {
   latestCheckpoint(runId: string): { step: number; data: Uint8Array } | null {
     const [row] = this.db.all<{ step: number; data: Uint8Array }>("SELECT step, data FROM checkpoints WHERE run_id = ?", [runId]);
     return row ? { step: Number(row.step), data: row.data } : null;
+  }
+
+  checkpointStep(runId: string): number | null {
+    const [row] = this.db.all<{ step: number }>("SELECT step FROM checkpoints WHERE run_id = ?", [runId]);
+    return row ? Number(row.step) : null;
+  }
+
+  addRunEvent(runId: string, kind: string, message: string): void {
+    this.run("INSERT INTO events (run_id, step, wall_time, kind, message) VALUES (?, NULL, ?, ?, ?)", runId, now(), kind, message);
   }
 
   close(): void {

@@ -1,5 +1,7 @@
 import type PgBoss from "pg-boss";
-import { redactUrl } from "../store/postgres/postgresRunStore.ts";
+import { StoreOpenError } from "../store/database.ts";
+import { errorMessage, isConnectionLost } from "../store/postgres/connectionLost.ts";
+import { postgresUrlProblem, redactUrl } from "../store/postgres/postgresUrl.ts";
 import type { TrialJob, TrialQueue } from "./queue.ts";
 
 /**
@@ -35,8 +37,14 @@ export class PgBossTrialQueue implements TrialQueue {
     private readonly sweeps: () => string[],
   ) {}
 
-  /** Connects pg-boss to the store's database (creating its schema there once) and starts it. */
+  /**
+   * Connects pg-boss to the store's database (creating its schema there once) and starts it.
+   * A user without CREATE on the database (needed once, for that schema) is a StoreOpenError
+   * saying so: started before the store's tables are made, this leaves the database untouched.
+   */
   static async start(url: string, sweeps: () => string[]): Promise<PgBossTrialQueue> {
+    const problem = postgresUrlProblem(url);
+    if (problem) throw new StoreOpenError(`gradscope: cannot open the run store ${redactUrl(url)}: ${problem}`);
     // Loaded here, not with the package: only sweeps on a PostgreSQL store need it.
     const { default: PgBossClass } = await import("pg-boss");
     // Two connections: a worker fetches and completes one job at a time.
@@ -46,7 +54,19 @@ export class PgBossTrialQueue implements TrialQueue {
     try {
       await boss.start();
     } catch (error) {
-      throw new Error(`gradscope: cannot start the job queue at ${redactUrl(url)}: ${(error as Error).message}`);
+      const { code } = error as { code?: string };
+      const message = errorMessage(error);
+      // Said as the store says it (the queue is the first to connect).
+      // (28: the login was refused; 3D000: no such database.)
+      if (isConnectionLost(error) || code?.startsWith("28") || code === "3D000")
+        throw new StoreOpenError(
+          `gradscope: cannot open the run store ${redactUrl(url)}: cannot connect (${message}); expected a PostgreSQL server that accepts this URL's user, password and database`,
+        );
+      if (code === "42501" && /for database/.test(message))
+        throw new StoreOpenError(
+          `gradscope: cannot start the job queue at ${redactUrl(url)}: ${message}; pg-boss creates its schema (pgboss) in the store's database once, which needs CREATE on the database (GRANT CREATE ON DATABASE … TO …, or start the first sweep as its owner)`,
+        );
+      throw new Error(`gradscope: cannot start the job queue at ${redactUrl(url)}: ${message}`);
     }
     return new PgBossTrialQueue(boss, sweeps);
   }

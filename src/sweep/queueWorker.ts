@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
+import { retryLostConnection } from "../store/postgres/connectionLost.ts";
 import type { SweepStore } from "../store/sweeps.ts";
 import { createFolder, writeFileAtomic } from "../train/files.ts";
 import type { PgBossTrialQueue } from "./pgBossQueue.ts";
@@ -31,7 +32,7 @@ export interface QueueWorkerOptions {
   idleExitSeconds?: number;
   /** Stop once this says so and no trial is left to train (a sweep's own workers: the sweep ended). */
   done?: () => boolean;
-  /** How often an idle worker looks for a trial (default 1000 ms). */
+  /** How often an idle worker looks for a trial (default 500 ms, as the coordinator looks at its queue). */
   pollMs?: number;
   log?: (line: string) => void;
   /** Called with each trial process as it starts (a test kills one). */
@@ -76,12 +77,17 @@ export class QueueWorker {
 
   /** Trains trials until stopped, or until `once`, `idleExitSeconds` or `done` says to stop. Resolves to the trials it ended. */
   async run(): Promise<number> {
-    const { queue, pollMs = 1000, idleExitSeconds, once, done } = this.options;
+    const { queue, pollMs = 500, idleExitSeconds, once, done } = this.options;
     let idleSince = Date.now();
     let ended = 0;
     while (!this.stopping) {
       await this.reap();
-      const job = await queue.claim();
+      const job = await this.queueCall(() => queue.claim());
+      if (job && this.stopping) {
+        // Stopped while it waited for the queue: the job goes back untouched, its attempt uncounted.
+        await this.queueCall(() => queue.giveBack(job, this.spec(job.sweepId).retries));
+        break;
+      }
       if (!job) {
         if (done?.()) break;
         if (idleExitSeconds !== undefined && Date.now() - idleSince >= idleExitSeconds * 1000) {
@@ -96,6 +102,11 @@ export class QueueWorker {
       if (once) break;
     }
     return ended;
+  }
+
+  // A call of the job queue, again while the server restarts (see retryLostConnection).
+  private queueCall<T>(call: () => Promise<T>): Promise<T> {
+    return retryLostConnection(call, (error) => this.log(`worker ${this.name}: lost the job queue's connection (${(error as Error).message}); retrying`));
   }
 
   /** Hands back the trials whose worker stopped heartbeating (see reapStaleTrials), one pass at a time. */
@@ -129,17 +140,30 @@ export class QueueWorker {
       writeFileAtomic(baseFile, stringify(store.getSweep(job.sweepId).base));
     }
     const logFile = join(folder, trialLogName(job.trial));
-    const { attempts } = store.trial(job.sweepId, job.trial);
-    this.log(`worker ${this.name}: trial ${job.trial} of sweep ${job.sweepId}${attempts > 1 ? ` (attempt ${attempts}, from its last checkpoint)` : ""}`);
+    const { attempts, runId } = store.trial(job.sweepId, job.trial);
+    this.log(`worker ${this.name}: trial ${job.trial} of sweep ${job.sweepId}${attempts > 1 ? ` (attempt ${attempts}, ${resumePoint(store, runId)})` : ""}`);
     const child = spawnTrial({ storePath: this.options.storeUrl, sweepId: job.sweepId, trial: job.trial, threads: this.options.threads, runsDir: this.options.runsDir }, logFile, {
       channel: true,
     });
     this.child = child;
     this.options.onTrialProcess?.(job, child);
     let lost = false;
+    let silent = false;
     const heartbeat = setInterval(
       () => {
-        if (!store.heartbeat(job.sweepId, job.trial, claim)) {
+        let own: boolean;
+        try {
+          own = store.heartbeat(job.sweepId, job.trial, claim);
+          silent = false;
+        } catch (error) {
+          // The store stayed away past its reconnect wait: the trial goes on (its own writes wait
+          // for the server too); heartbeats resume when the server is back, or another worker
+          // takes the trial once this one's heartbeat is stale.
+          if (!silent) this.log(`worker ${this.name}: cannot heartbeat for trial ${job.trial} of sweep ${job.sweepId}: ${(error as Error).message.replace(/^gradscope: /, "")}`);
+          silent = true;
+          return;
+        }
+        if (!own) {
           // Another worker took the trial (this one was silent too long): the trial is its now.
           lost = true;
           child.kill("SIGKILL");
@@ -154,24 +178,26 @@ export class QueueWorker {
     this.child = null;
     const trial = store.trial(job.sweepId, job.trial);
     const total = spec.budget?.trials ?? store.trials(job.sweepId).length;
-    if (trialEnded(trial)) {
-      await queue.complete(job);
-      this.log(`worker ${this.name}: ${trialEndLine(trial, spec.metric.name, total)}`);
-      return true;
-    }
-    if (lost) {
+    // The trial was taken from this worker (it missed its heartbeats: hung, stopped, or cut off):
+    // its row and its job are the next attempt's, which this worker leaves alone.
+    if (lost || trial.worker !== claim.worker || trial.jobId !== claim.jobId) {
       this.log(`worker ${this.name}: trial ${job.trial} of sweep ${job.sweepId} was handed to another worker (this one missed its heartbeats)`);
       return false;
     }
+    if (trialEnded(trial)) {
+      await this.queueCall(() => queue.complete(job));
+      this.log(`worker ${this.name}: ${trialEndLine(trial, spec.metric.name, total)}`);
+      return true;
+    }
     if (this.stopping) {
       store.returnTrial(job.sweepId, job.trial, claim, `its worker ${this.name} was stopped`);
-      await queue.giveBack(job, spec.retries);
+      await this.queueCall(() => queue.giveBack(job, spec.retries));
       this.log(`worker ${this.name}: stopped; trial ${job.trial} of sweep ${job.sweepId} saved a checkpoint and went back to the queue`);
       return false;
     }
     const died = exitDescription(exit);
     store.returnTrial(job.sweepId, job.trial, claim, `its process ${died} on worker ${this.name}`);
-    if ((await queue.fail(job.sweepId, claim.jobId)) === "failed") {
+    if ((await this.queueCall(() => queue.fail(job.sweepId, claim.jobId))) === "failed") {
       store.finishTrial(job.sweepId, job.trial, {
         status: "failed",
         message: `its process ${died} (attempt ${job.attempt + 1} of ${spec.retries + 1}); last output: ${logTail(logFile)}`,
@@ -182,6 +208,14 @@ export class QueueWorker {
     this.log(`worker ${this.name}: trial ${job.trial} of sweep ${job.sweepId}: its process ${died}; it goes back to the queue, to resume from its last checkpoint`);
     return false;
   }
+}
+
+// Where a retried trial starts: its run's checkpoint in the store, or the start (an earlier
+// attempt died before its first checkpoint, or the checkpoint is gone).
+function resumePoint(store: SweepStore, runId: string | null): string {
+  const step = runId === null ? null : store.checkpointStep(runId);
+  if (step !== null) return `from its checkpoint at step ${step}`;
+  return runId === null ? "from the start: no earlier attempt started its run" : "from the start: its run has no checkpoint in the store";
 }
 
 /** Each sweep's spec, read from the store once. */

@@ -2,9 +2,10 @@ import { existsSync } from "node:fs";
 import { availableParallelism, hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { stringify } from "yaml";
+import { isConnectionLost, RECONNECT_SECONDS, retryLostConnection } from "../store/postgres/connectionLost.ts";
 import { redactUrl } from "../store/postgres/postgresRunStore.ts";
 import { openSweepStore, type SweepStore } from "../store/sweeps.ts";
-import { createFolder, writeFileAtomic } from "../train/files.ts";
+import { createFolder, writableFolderProblem, writeFileAtomic } from "../train/files.ts";
 import type { SweepOptions, SweepOutcome } from "./coordinator.ts";
 import { PgBossTrialQueue } from "./pgBossQueue.ts";
 import { QueueWorker, reapStaleTrials, sweepSpecs } from "./queueWorker.ts";
@@ -19,18 +20,53 @@ const POLL_MS = 500;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * SIGINT/SIGTERM for a sweep's process from its very start (before its queue exists, a signal
+ * would otherwise find no handler, or be missed): the first signal is kept, and passed to the
+ * listener once `coordinate` sets one.
+ */
+class StopSignals {
+  signal: NodeJS.Signals | null = null;
+  private listener: ((signal: NodeJS.Signals) => void) | null = null;
+  private readonly handler = (signal: NodeJS.Signals) => {
+    if (this.signal !== null) return;
+    this.signal = signal;
+    this.listener?.(signal);
+  };
+
+  constructor() {
+    process.on("SIGINT", this.handler);
+    process.on("SIGTERM", this.handler);
+  }
+
+  /** Calls `listener` on the first signal, at once if it came already. */
+  listen(listener: (signal: NodeJS.Signals) => void): void {
+    this.listener = listener;
+    if (this.signal !== null) listener(this.signal);
+  }
+
+  remove(): void {
+    process.off("SIGINT", this.handler);
+    process.off("SIGTERM", this.handler);
+  }
+}
+
 // Opens the store and the queue, runs `coordinate` with them, and closes both.
-async function withQueue(url: string, use: (store: SweepStore, queue: PgBossTrialQueue, sweeps: string[]) => Promise<SweepOutcome>): Promise<SweepOutcome> {
-  const store = openSweepStore(url);
-  let queue: PgBossTrialQueue | null = null;
+async function withQueue(url: string, use: (store: SweepStore, queue: PgBossTrialQueue, sweeps: string[], signals: StopSignals) => Promise<SweepOutcome>): Promise<SweepOutcome> {
+  const signals = new StopSignals();
   // The sweep whose queue the local workers take from, once it is known.
   const sweeps: string[] = [];
+  let queue: PgBossTrialQueue | null = null;
+  let store: SweepStore | null = null;
   try {
+    // The queue first: a database that cannot have pg-boss's schema gets no gradscope tables either.
     queue = await PgBossTrialQueue.start(url, () => sweeps);
-    return await use(store, queue, sweeps);
+    store = openSweepStore(url);
+    return await use(store, queue, sweeps, signals);
   } finally {
+    signals.remove();
     await queue?.stop();
-    store.close();
+    store?.close();
   }
 }
 
@@ -42,12 +78,14 @@ async function withQueue(url: string, use: (store: SweepStore, queue: PgBossTria
 export async function runQueuedSweep(loaded: LoadedSweep, url: string, options: SweepOptions): Promise<SweepOutcome> {
   const log = options.log ?? (() => {});
   const workers = Math.max(0, options.workers ?? availableParallelism());
-  return withQueue(url, async (store, queue, sweeps) => {
+  return withQueue(url, async (store, queue, sweeps, signals) => {
     const sweep = startSweep(loaded, store, { workers, log, storeLabel: redactUrl(url) });
+    // Nobody else knows the new sweep's id yet: the lease is free.
+    store.leaseSweep(sweep.sweepId);
     sweeps.push(sweep.sweepId);
     try {
       await queue.createSweepQueue(sweep.sweepId, loaded.spec.retries);
-      return await coordinate(store, queue, sweep, loaded.spec, 0, url, options);
+      return await coordinate(store, queue, sweep, loaded.spec, 0, url, options, signals);
     } catch (error) {
       store.finishSweep(sweep.sweepId, "failed");
       throw error;
@@ -55,23 +93,46 @@ export async function runQueuedSweep(loaded: LoadedSweep, url: string, options: 
   });
 }
 
+/** `sweep resume` without a runs directory it can write in (a usage error: `--runs-dir` fixes it). */
+export class SweepRunsDirError extends Error {}
+
+/** `sweep resume` of a sweep whose coordinator is alive (it holds the sweep's lease). */
+export class SweepLeasedError extends Error {
+  constructor(sweepId: string) {
+    super(`gradscope: sweep ${sweepId} has a coordinator running (a gradscope sweep or sweep resume process holds its lease); stop that one first, or let it go on`);
+  }
+}
+
 /**
  * `gradscope sweep resume <id>`: takes up a sweep of a PostgreSQL store whose process was stopped
  * (or died): the sweep runs again, its interrupted trials are queued again (resuming from their
  * checkpoints), and trials are proposed where it left off: grid and random replay the proposals
  * made so far, so the rest are the ones the uninterrupted sweep would have proposed; TPE
- * proposes from every trial finished so far. Then as `runQueuedSweep`. A completed sweep is
- * refused.
+ * proposes from every trial finished so far. Its local workers' runs go to `options.runsDir`
+ * (default: the sweep's own runs directory, which must be usable on this machine). Then as
+ * `runQueuedSweep`. A completed sweep is
+ * refused, and so is one whose coordinator is alive (SweepLeasedError): one coordinator per
+ * sweep, holding its lease while it runs.
  */
-export async function resumeQueuedSweep(idOrPrefix: string, url: string, options: SweepOptions): Promise<SweepOutcome> {
+export async function resumeQueuedSweep(idOrPrefix: string, url: string, options: SweepOptions & { runsDir?: string }): Promise<SweepOutcome> {
   const log = options.log ?? (() => {});
   const workers = Math.max(0, options.workers ?? availableParallelism());
-  return withQueue(url, async (store, queue, sweeps) => {
+  return withQueue(url, async (store, queue, sweeps, signals) => {
     const record = store.getSweep(idOrPrefix);
     if (record.status === "completed") throw new Error(`gradscope: sweep ${record.id} has completed; there is nothing to resume`);
+    if (!store.leaseSweep(record.id)) throw new SweepLeasedError(record.id);
     const spec = record.spec as SweepSpec;
     const base = record.base as { training: { runs_dir: string } };
-    const runsDir = resolve(base.training.runs_dir);
+    // This machine's runs directory: --runs-dir, else the one the sweep started with (an
+    // absolute path on the machine that started it).
+    const runsDir = resolve(options.runsDir ?? base.training.runs_dir);
+    const problem = writableFolderProblem(runsDir);
+    if (problem)
+      throw new SweepRunsDirError(
+        options.runsDir !== undefined
+          ? `gradscope: sweep resume --runs-dir ${options.runsDir}: ${problem}; expected a folder this machine can create and write in`
+          : `gradscope: sweep ${record.id}'s runs directory ${runsDir} (its base config's training.runs_dir, on the machine that started it) cannot be used here: ${problem}; give sweep resume --runs-dir DIR, a folder of this machine`,
+      );
     // This machine's copy of the sweep's folder: the base config proposals are checked against.
     const directory = join(runsDir, "sweeps", record.id);
     const baseFile = join(directory, BASE_FILE);
@@ -92,7 +153,7 @@ export async function resumeQueuedSweep(idOrPrefix: string, url: string, options
       `sweep ${record.id} resumed: ${proposed} of ${search.trials} trials proposed so far, ${again.length} interrupted ones queued again; on ${workers} local worker${workers === 1 ? "" : "s"}; store ${redactUrl(url)}`,
     );
     try {
-      return await coordinate(store, queue, sweep, spec, proposed, url, options);
+      return await coordinate(store, queue, sweep, spec, proposed, url, options, signals);
     } catch (error) {
       store.finishSweep(record.id, "failed");
       throw error;
@@ -120,6 +181,7 @@ async function coordinate(
   alreadyProposed: number,
   url: string,
   options: SweepOptions,
+  signals: StopSignals,
 ): Promise<SweepOutcome> {
   const log = options.log ?? (() => {});
   const { sweepId, workers } = sweep;
@@ -142,14 +204,11 @@ async function coordinate(
         onTrialProcess: options.onTrialProcess,
       }),
   );
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) return;
+  signals.listen((signal) => {
     stopping = true;
     log(`${signal}: stopping the sweep; its local trials save a checkpoint`);
     for (const worker of local) worker.stop(signal);
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  });
   const running = local.map((worker) => worker.run());
   try {
     let proposed = alreadyProposed;
@@ -161,8 +220,18 @@ async function coordinate(
     );
     // Every running sweep's stale trials, each by its own sweep's heartbeat_timeout.
     const specs = sweepSpecs(store);
+    const retrying = <T>(call: () => Promise<T>) => retryLostConnection(call, (error) => log(`lost the job queue's connection (${(error as Error).message}); retrying`));
+    // Since when the store or the queue has been unreachable (a server restart), or null.
+    let lostSince: number | null = null;
     for (;;) {
-      await reapStaleTrials(store, queue, (id) => specs(id).heartbeat_timeout, log);
+      try {
+        await reapStaleTrials(store, queue, (id) => specs(id).heartbeat_timeout, log);
+        lostSince = null;
+      } catch (error) {
+        // A reap is repeated each round: one lost to a restart is only late.
+        lostSince ??= Date.now();
+        if (!isConnectionLost(error) || Date.now() - lostSince > RECONNECT_SECONDS * 1000) throw error;
+      }
       const trials = store.trials(sweepId);
       for (const trial of trials)
         if (trialEnded(trial) && !reported.has(trial.number)) {
@@ -171,11 +240,11 @@ async function coordinate(
         }
       if (stopping) break;
       if (proposed >= total && trials.length === total && trials.every(trialEnded)) break;
-      let waiting = proposed < total ? await queue.waiting(sweepId) : 0;
+      let waiting = proposed < total ? await retrying(() => queue.waiting(sweepId)) : 0;
       while (proposed < total && waiting < lookahead) {
         const number = ++proposed;
         if (proposeTrial(store, sweep, number, log)) {
-          await queue.enqueue({ sweepId, trial: number, attempt: 0 });
+          await retrying(() => queue.enqueue({ sweepId, trial: number, attempt: 0 }));
           waiting++;
         }
       }
@@ -196,8 +265,5 @@ async function coordinate(
     for (const worker of local) worker.stop("SIGTERM");
     await Promise.allSettled(running);
     throw error;
-  } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
   }
 }

@@ -6,6 +6,9 @@ import { type ConfigPath, pathString } from "../config/path.ts";
 import { closestName } from "../nn/spec.ts";
 import { configurationMap, quantityDefinitions } from "../quantities/registry.ts";
 
+/** The longest `heartbeat_timeout` a sweep may set, in seconds. */
+export const MAX_HEARTBEAT_TIMEOUT = 3600;
+
 /** How a range parameter is drawn: evenly, evenly in log space, whole numbers, or multiples of `q`. */
 export const distributions = ["uniform", "log_uniform", "int_uniform", "q_uniform"] as const;
 
@@ -99,6 +102,9 @@ export const sweepSchema = z.strictObject({
   heartbeat_timeout: z
     .number()
     .min(1)
+    // An hour is more than any pause of a live worker; beyond it a dead worker's trial would wait
+    // too long (and Node's timers, and the queue's 23 h job expiry, set limits further on).
+    .max(MAX_HEARTBEAT_TIMEOUT, { message: `expected at most ${MAX_HEARTBEAT_TIMEOUT} seconds (an hour)` })
     .default(30)
     .describe("seconds without a heartbeat after which a `gradscope worker`'s trial is handed to another worker (it heartbeats every sixth of that)"),
 });

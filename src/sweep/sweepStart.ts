@@ -59,7 +59,11 @@ export function startSweep(loaded: LoadedSweep, store: SweepStore, options: { wo
 export function proposeTrial(store: SweepStore, sweep: StartedSweep, number: number, log: (line: string) => void): boolean {
   const finished = store.trials(sweep.sweepId).filter(trialEnded);
   const params = sweep.search.next(finished.map((t) => ({ params: t.params, metric: t.metric })));
-  store.addTrial(sweep.sweepId, number, params);
+  if (!store.addTrial(sweep.sweepId, number, params)) {
+    // Only a coordinator that holds the sweep's lease proposes; should two ever, the first wins.
+    log(`trial ${number}/${sweep.search.trials} was proposed elsewhere already; leaving it to that proposal`);
+    return false;
+  }
   try {
     loadConfig([sweep.baseFile], parameterOverrides(params));
     return true;

@@ -9,6 +9,17 @@ import { parameterOverrides, type SweepSpec } from "./spec.ts";
 import { formatParams } from "./status.ts";
 import { restoreStoredCheckpoint, StoredCheckpoints } from "./storedCheckpoints.ts";
 import { SWEEP_STOP, SweepTrialCallback } from "./trialCallback.ts";
+import { TrialFence } from "./trialFence.ts";
+
+/** The exit code of a trial's process that found its trial taken by another attempt (TrialFence). */
+export const FENCED_EXIT_CODE = 75;
+
+// A fenced attempt ends at once: its run and trial rows are the newer attempt's now, so nothing
+// (no run end, no error event, no checkpoint) may be written on the way out.
+function endFenced(why: string): never {
+  process.stderr.write(`gradscope: ${why}\n`);
+  process.exit(FENCED_EXIT_CODE);
+}
 
 /** How a worker starts a trial's process. */
 export interface TrialArguments {
@@ -60,6 +71,9 @@ export async function runTrial(args: TrialArguments): Promise<number> {
     const spec = sweep.spec as SweepSpec;
     const trial = sweeps.trial(sweep.id, args.trial);
     const resume = resumeDirectory(sweeps, trial, args.runsDir);
+    // An earlier attempt's run that cannot be continued (no checkpoint was found): this attempt
+    // trains a new run, and both runs say so.
+    const abandoned = resume === undefined && trial.runId !== null ? trial.runId : null;
     const sweepFolder = args.runsDir === undefined ? sweep.directory : workerSweepFolder(args.runsDir, sweep.id);
     const ownRunsDir = args.runsDir === undefined ? [] : [`training.runs_dir=${args.runsDir}`];
     const asha = spec.early_stopping.asha;
@@ -93,9 +107,15 @@ export async function runTrial(args: TrialArguments): Promise<number> {
           const created = new SweepTrialCallback(spec.early_stopping.rules, rungs, { store: sweeps, sweepId: sweep.id, trial: trial.number });
           // First, so that its rules see a step's logs before the NaN guard acts on them.
           setup.trainer.options.callbacks.unshift(created);
+          // Before StoredCheckpoints: a fenced attempt stores no checkpoint.
+          setup.trainer.options.callbacks.push(new TrialFence(sweeps, { sweepId: sweep.id, number: trial.number, attempt: trial.attempts }, endFenced));
           if (args.runsDir !== undefined) setup.trainer.options.callbacks.push(new StoredCheckpoints(sweeps, run.runId));
           setup.tracker?.subscribe(created.observeQuantity);
           callback = created;
+          if (abandoned !== null) {
+            sweeps.addRunEvent(run.runId, "warning", `trial ${trial.number} of sweep ${sweep.id} restarted from scratch: no checkpoint of its run ${abandoned} was found`);
+            sweeps.addRunEvent(abandoned, "warning", `trial ${trial.number} of sweep ${sweep.id} went on as the new run ${run.runId}: no checkpoint of this run was found`);
+          }
           sweeps.attachRun(sweep.id, trial.number, {
             runId: run.runId,
             directory: run.directory,

@@ -13,15 +13,26 @@ function trialCommand(): string[] {
 }
 
 /**
- * Starts a trial's process (trialEntry), its output appended to `logFile`. It gets its own
+ * The environment variable that gives a trial's process its store: a URL's password on the
+ * command line would show in `ps` to every user of the machine; the environment does not.
+ */
+export const TRIAL_STORE_VARIABLE = "GRADSCOPE_TRIAL_STORE";
+
+/**
+ * Starts a trial's process (trialEntry), its output appended to `logFile`, its store in
+ * TRIAL_STORE_VARIABLE. It gets its own
  * process group: a Ctrl-C reaches the worker alone, which passes it on once (a second one would
  * end the trial without a checkpoint). With `channel`, it stops itself when the worker dies.
  */
 export function spawnTrial(args: TrialArguments, logFile: string, options: { channel?: boolean } = {}): ChildProcess {
   const output = openSync(logFile, "a");
   try {
-    const argv = [...trialCommand(), args.storePath, args.sweepId, String(args.trial), String(args.threads), ...(args.runsDir === undefined ? [] : [args.runsDir])];
-    return spawn(process.execPath, argv, { stdio: ["ignore", output, output, ...(options.channel ? (["ipc"] as const) : [])], detached: true });
+    const argv = [...trialCommand(), args.sweepId, String(args.trial), String(args.threads), ...(args.runsDir === undefined ? [] : [args.runsDir])];
+    return spawn(process.execPath, argv, {
+      stdio: ["ignore", output, output, ...(options.channel ? (["ipc"] as const) : [])],
+      detached: true,
+      env: { ...process.env, [TRIAL_STORE_VARIABLE]: args.storePath },
+    });
   } finally {
     closeSync(output);
   }

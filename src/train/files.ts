@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { accessSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 
 /**
@@ -64,5 +64,19 @@ export function createFolder(folder: string): void {
     } catch (error) {
       throw new Error(`gradscope: cannot create the folder ${folder}: ${(error as Error).message}`);
     }
+  }
+}
+
+/**
+ * Creates `folder` if need be and checks that this process may write in it: why not, or null. A
+ * long-lived process (a sweep worker) checks its folders at its start, not at its first trial.
+ */
+export function writableFolderProblem(folder: string): string | null {
+  try {
+    createFolder(folder);
+    accessSync(folder, constants.W_OK);
+    return null;
+  } catch (error) {
+    return (error as Error).message.replace(/^gradscope: /, "");
   }
 }

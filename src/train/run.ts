@@ -125,7 +125,7 @@ export async function startRun(plan: RunPlan): Promise<Run> {
       parts = plan.build(directory, basename(directory));
       restoreLatest(directory, parts.trainer);
       if (plan.configChanged) writeFileAtomic(join(directory, "config.yaml"), stringify(plan.config));
-      store?.resumeRun(basename(directory), parts.trainer.position.step, plan.configChanged ? plan.config : undefined);
+      store?.resumeRun(basename(directory), parts.trainer.position.step, plan.configChanged ? plan.config : undefined, directory);
     } else {
       for (;;) {
         directory = freeRunDirectory(plan.runsDir, plan.name, (id) => store?.hasRun(id) ?? false);

@@ -3,19 +3,11 @@ import { StoreOpenError } from "../database.ts";
 import type { RunReader } from "../runReader.ts";
 import { idPrefixPattern, pickRun, processAlive, type RunKeys, type RunRecord, type RunStatus, type RunStore, type StoredValue, toRunRecord } from "../runStore.ts";
 import { PostgresRunReader } from "./postgresRunReader.ts";
+import { postgresUrlProblem, redactUrl } from "./postgresUrl.ts";
 import type { Statement } from "./protocol.ts";
 import { SyncPostgresClient } from "./syncClient.ts";
 
-/** A URL with its password replaced by `***`, for messages (an unparsable one is named by its scheme only). */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.href;
-  } catch {
-    return `${url.split("://")[0]}://… (not a valid URL)`;
-  }
-}
+export { redactUrl };
 
 /**
  * Connects to the store at `location` (a postgres:// URL) and brings its schema up to date
@@ -23,6 +15,8 @@ export function redactUrl(url: string): string {
  * naming the URL, its password redacted, and the reason.
  */
 export function openPostgresClient(location: string, create: boolean): SyncPostgresClient {
+  const problem = postgresUrlProblem(location);
+  if (problem) throw new StoreOpenError(`gradscope: cannot open the run store ${redactUrl(location)}: ${problem}`);
   try {
     return new SyncPostgresClient(location, create);
   } catch (error) {
@@ -135,13 +129,13 @@ export class PostgresRunStore implements RunStore {
     );
   }
 
-  resumeRun(id: string, step: number, config?: unknown): void {
+  resumeRun(id: string, step: number, config?: unknown, directory?: string): void {
     const now = Date.now() / 1000;
     const [updated] = this.client.transaction(
       [
         {
-          sql: "UPDATE runs SET status = 'running', pid = $1, hostname = $2, ended_at = NULL, stop_requested = NULL, last_write = $3, config = COALESCE($4, config) WHERE id = $5",
-          params: [process.pid, this.host, now, config === undefined ? null : JSON.stringify(config), id],
+          sql: "UPDATE runs SET status = 'running', pid = $1, hostname = $2, ended_at = NULL, stop_requested = NULL, last_write = $3, config = COALESCE($4, config), directory = COALESCE($5, directory) WHERE id = $6",
+          params: [process.pid, this.host, now, config === undefined ? null : JSON.stringify(config), directory ?? null, id],
         },
         // Inserted only when the run exists (the update found it).
         {

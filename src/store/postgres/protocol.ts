@@ -23,6 +23,7 @@ export type Request =
   | { id: number; kind: "transaction"; statements: Statement[]; streamLock: boolean }
   | { id: number; kind: "statements"; statements: Statement[] }
   | { id: number; kind: "barrier" }
+  | { id: number; kind: "lease"; lock: Statement; lost: string }
   | { id: number; kind: "close" };
 
 /** The answer to a request: its statements' results, or the error that stopped it. */

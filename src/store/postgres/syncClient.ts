@@ -68,6 +68,16 @@ export class SyncPostgresClient {
     this.port.postMessage({ id: 0, kind: "transaction", statements, streamLock } satisfies Request);
   }
 
+  /**
+   * Takes a session lock with `lock` (a statement answering one boolean: `pg_try_advisory_lock`),
+   * held by this connection until it closes (or its process dies). Whether it got it. Should the
+   * connection be lost and another session take the lock before this one reconnects, every
+   * later call throws `lost`.
+   */
+  lease(lock: Statement, lost: string): boolean {
+    return (this.call({ kind: "lease", lock, lost }) as StatementResult[])[0].rows[0] === true;
+  }
+
   /** Returns once every request posted before it is done (throwing if a posted write failed). */
   barrier(): void {
     this.call({ kind: "barrier" });

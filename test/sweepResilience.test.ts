@@ -1,0 +1,320 @@
+// Sweeps on a PostgreSQL store when things go wrong around them (against a throwaway cluster,
+// skipped with the reason where the PostgreSQL binaries are absent): the server restarts
+// mid-trial; a second coordinator takes up a live sweep; a worker that lost its claim goes on.
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { openRunStore } from "../src/store/openRunStore.ts";
+import { openSweepStore, type SweepStore } from "../src/store/sweeps.ts";
+import { runSweep } from "../src/sweep/coordinator.ts";
+import { PgBossTrialQueue } from "../src/sweep/pgBossQueue.ts";
+import type { TrialJob } from "../src/sweep/queue.ts";
+import { QueueWorker } from "../src/sweep/queueWorker.ts";
+import { loadSweep } from "../src/sweep/spec.ts";
+import { startSweep } from "../src/sweep/sweepStart.ts";
+import { PASSWORD, PASSWORD_USER, type PostgresCluster } from "./postgresCluster.ts";
+import { postgresCluster, storeBackends } from "./storeBackends.ts";
+
+const postgres = storeBackends.find((backend) => backend.name === "PostgreSQL");
+if (!postgres) throw new Error("no PostgreSQL backend");
+const skip = postgres.skip;
+const root = fileURLToPath(new URL("..", import.meta.url));
+const spirals = join(root, "examples", "spirals.yaml");
+const bin = join(root, "bin", "gradscope.js");
+const folder = mkdtempSync(join(tmpdir(), "gradscope-sweep-resilience-"));
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until<T>(what: string, find: () => T | undefined, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = find();
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+// The CLI in a process of its own (the test runner reports on this process's stdout).
+function cli(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: 300_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+// A `gradscope worker` process of its own (as on another machine), its output kept.
+function startWorker(url: string, runsDir: string) {
+  const child = spawn(process.execPath, [bin, "worker", "--store", url, "--runs-dir", runsDir, "--threads", "1", "--idle-exit", "3"], { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout?.on("data", (chunk) => {
+    output += chunk;
+  });
+  child.stderr?.on("data", (chunk) => {
+    output += chunk;
+  });
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+// Whether a process runs: an exited child of a stopped parent stays a zombie (state Z) until the
+// parent reaps it.
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+// Opens the sweep store once its coordinator has created it.
+const storeOnceCreated = (url: string): Promise<SweepStore> =>
+  until("the sweep's store", () => {
+    try {
+      return openSweepStore(url, { create: false });
+    } catch {
+      return undefined;
+    }
+  });
+
+// A sweep file of `trials` identical spirals trials of `epochs` epochs.
+function sweepFile(name: string, epochs: number, extra = ""): string {
+  const file = join(folder, `${name}.yaml`);
+  writeFileSync(
+    file,
+    `base:\n  extends: ${spirals}\n  data: { samples: 1024, validation: 0.25 }\n  training: { epochs: ${epochs}, runs_dir: ${join(folder, name)} }\n  scheduler: null\nmethod: grid\nmetric: { name: val_accuracy, goal: maximize }\nparameters:\n  optimizer.lr: { values: [0.1] }\n${extra}`,
+  );
+  return file;
+}
+
+test("a PostgreSQL restart mid-trial does not end the sweep: every connection reconnects, and the trial completes with one row per step", { skip }, async () => {
+  const url = postgres.location("sweep_restart");
+  const lines: string[] = [];
+  const sweeping = runSweep(loadSweep(sweepFile("restart", 4)), { workers: 1, storePath: url, log: (line) => lines.push(line) });
+  const store = await storeOnceCreated(url);
+  try {
+    const sweepId = await until("the sweep", () => store.listSweeps()[0]?.id);
+    await until("the trial's first checkpoint", () => {
+      const [trial] = store.trials(sweepId);
+      return trial?.runId && store.latestCheckpoint(trial.runId) ? trial : undefined;
+    });
+    (postgresCluster() as PostgresCluster).restart();
+    const outcome = await sweeping;
+    assert.equal(outcome.status, "completed", lines.join("\n"));
+    const [trial] = outcome.trials;
+    assert.deepEqual([trial.status, trial.attempts, trial.steps], ["completed", 1, trial.plannedSteps], lines.join("\n"));
+    const runs = openRunStore(url, { create: false });
+    try {
+      assert.equal(runs.getRun(trial.runId as string).status, "completed");
+      assert.deepEqual(
+        runs.scalars(trial.runId as string, "train/loss").map((r) => r.step),
+        Array.from({ length: trial.plannedSteps as number }, (_, i) => i),
+        "one loss per step, every step",
+      );
+    } finally {
+      runs.close();
+    }
+  } finally {
+    store.close();
+  }
+});
+
+test("sweep resume refuses a sweep whose coordinator is alive (it holds the sweep's lease), which ends with its process (then sweep status suggests sweep resume); a trial proposed twice is added once", {
+  skip,
+}, async () => {
+  const url = postgres.location("sweep_lease");
+  // No worker: the coordinator proposes its trials and waits.
+  const coordinator = spawn(process.execPath, [bin, "sweep", "-c", sweepFile("lease", 1), "--store", url, "--workers", "0"], { stdio: "ignore" });
+  const exited = new Promise((resolve) => coordinator.on("close", resolve));
+  const store = await storeOnceCreated(url);
+  try {
+    const sweepId = await until("the first trial", () => {
+      const [sweep] = store.listSweeps();
+      return sweep && store.trials(sweep.id).length === 1 ? sweep.id : undefined;
+    });
+    assert.equal(store.sweepLeased(sweepId), true);
+    const live = cli(["sweep", "status", sweepId, "--store", url]);
+    assert.equal(live.code, 0, live.stderr);
+    assert.doesNotMatch(live.stdout, /has no coordinator/);
+    const refused = cli(["sweep", "resume", sweepId, "--store", url, "--workers", "0"]);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, new RegExp(`^gradscope: sweep ${sweepId} has a coordinator running \\(a gradscope sweep or sweep resume process holds its lease\\)`, "m"));
+    assert.equal(store.getSweep(sweepId).status, "running", "a refused resume leaves the sweep as it was");
+    assert.equal(store.addTrial(sweepId, 1, { "optimizer.lr": 0.5 }), false, "a second proposal of trial 1 is not added");
+    assert.deepEqual(store.trial(sweepId, 1).params, { "optimizer.lr": 0.1 });
+    coordinator.kill("SIGKILL");
+    await exited;
+    await until("the dead coordinator's lease to end", () => (store.sweepLeased(sweepId) ? undefined : true), 10_000);
+    const orphaned = cli(["sweep", "status", sweepId, "--store", url]);
+    assert.match(
+      orphaned.stdout,
+      new RegExp(`^sweep ${sweepId} has no coordinator \\(its gradscope sweep process is gone\\): .*gradscope sweep resume ${sweepId} --store … proposes the rest$`, "m"),
+    );
+    const badRunsDir = cli(["sweep", "resume", sweepId, "--store", url, "--workers", "0", "--runs-dir", "/proc/nope/runs"]);
+    assert.equal(badRunsDir.code, 2, badRunsDir.stderr);
+    assert.match(
+      badRunsDir.stderr,
+      /^gradscope: sweep resume --runs-dir \/proc\/nope\/runs: cannot create the folder \/proc\/nope\/runs: .*; expected a folder this machine can create and write in$/m,
+    );
+  } finally {
+    coordinator.kill("SIGKILL");
+    store.close();
+  }
+});
+
+test("a hung worker's trial stops as soon as another worker takes the trial (fencing), and the hung worker, once it goes on, leaves the trial to it", { skip }, async () => {
+  const url = postgres.location("sweep_fence");
+  const lines: string[] = [];
+  const sweeping = runSweep(loadSweep(sweepFile("fence", 200, "heartbeat_timeout: 2\n")), { workers: 0, storePath: url, log: (line) => lines.push(line) });
+  const store = await storeOnceCreated(url);
+  const runs = openRunStore(url, { create: false });
+  let hung: ReturnType<typeof startWorker> | null = null;
+  let other: ReturnType<typeof startWorker> | null = null;
+  try {
+    const sweepId = await until("the sweep", () => store.listSweeps()[0]?.id);
+    // Once its trial is proposed: a worker that finds nothing for 3 s exits (a loaded machine
+    // may take that long to start the sweep).
+    await until("the trial", () => (store.trials(sweepId).length === 1 ? true : undefined));
+    hung = startWorker(url, join(folder, "fence-a"));
+    const first = await until("the trial's first checkpoint", () => {
+      const [trial] = store.trials(sweepId);
+      return trial?.runId && store.latestCheckpoint(trial.runId) ? trial : undefined;
+    }).catch((error) => {
+      throw new Error(`${error.message}: ${JSON.stringify(store.trials(sweepId))}\n${lines.join("\n")}\n${hung?.output()}`);
+    });
+    assert.equal(first.worker, `${hostname()}:${hung.child.pid}`);
+    const stalePid = runs.getRun(first.runId as string).pid as number;
+    // The worker hangs; its trial's process (a process group of its own) trains on.
+    hung.child.kill("SIGSTOP");
+    other = startWorker(url, join(folder, "fence-b"));
+    await until("the second attempt", () => (store.trial(sweepId, 1).attempts === 2 ? true : undefined), 20_000).catch((error) => {
+      throw new Error(`${error.message}: ${JSON.stringify(store.trial(sweepId, 1))}\n${lines.join("\n")}\n${other?.output()}`);
+    });
+    await until("the stale attempt's process to stop", () => (running(stalePid) ? undefined : true), 10_000);
+    const staleLog = readFileSync(join(folder, "fence-a", "sweeps", sweepId, "trial-001.log"), "utf8");
+    assert.match(staleLog, /^gradscope: trial 1 of sweep \S+ (is in its attempt 2 elsewhere|was handed back \(it is pending\)); this attempt 1 stops without writing more$/m);
+    assert.doesNotMatch(staleLog, /^test: /m, "the stale attempt did not train to its end");
+    hung.child.kill("SIGCONT");
+    const outcome = await sweeping;
+    const [trial] = outcome.trials;
+    assert.deepEqual([outcome.status, trial.status, trial.attempts, trial.steps], ["completed", "completed", 2, trial.plannedSteps], lines.join("\n"));
+    assert.equal(trial.worker, `${hostname()}:${other.child.pid}`, "the trial row is the second worker's");
+    assert.equal(await hung.exited, 0, hung.output());
+    assert.match(hung.output(), /trial 1 of sweep \S+ was handed to another worker/);
+    assert.deepEqual(
+      runs.scalars(trial.runId as string, "train/loss").map((r) => r.step),
+      Array.from({ length: trial.plannedSteps as number }, (_, i) => i),
+      "one loss per step, every step",
+    );
+    assert.equal(runs.getRun(trial.runId as string).status, "completed");
+  } finally {
+    hung?.child.kill("SIGCONT");
+    hung?.child.kill("SIGKILL");
+    other?.child.kill("SIGKILL");
+    store.close();
+    runs.close();
+  }
+});
+
+test("a user without CREATE on the database is told that pg-boss needs it once (exit 2, password hidden), before any table is created", { skip }, () => {
+  const cluster = postgresCluster() as PostgresCluster;
+  const url = postgres.location("sweep_no_create").replace("postgres@", `${PASSWORD_USER}:${PASSWORD}@`);
+  const refused = cli(["worker", "--store", url, "--runs-dir", join(folder, "no-create"), "--idle-exit", "0"]);
+  assert.equal(refused.code, 2, refused.stderr);
+  assert.match(
+    refused.stderr,
+    new RegExp(
+      `^gradscope: cannot start the job queue at postgres://${PASSWORD_USER}:\\*\\*\\*@127\\.0\\.0\\.1:\\d+/sweep_no_create: permission denied for database sweep_no_create; pg-boss creates its schema \\(pgboss\\) in the store's database once, which needs CREATE on the database`,
+      "m",
+    ),
+  );
+  assert.ok(!refused.stderr.includes(PASSWORD));
+  assert.equal(cluster.psql("sweep_no_create", "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").trim(), "0", "no gradscope table was created");
+});
+
+test("a retried trial whose run has no checkpoint in the store restarts from scratch and says so: the worker's line, and a warning on both runs", { skip }, async () => {
+  const url = postgres.location("sweep_scratch");
+  const store = openSweepStore(url);
+  const runs = openRunStore(url);
+  try {
+    // An earlier attempt started run "lost-run" on another machine and died; its checkpoint row is gone.
+    const sweep = startSweep(loadSweep(sweepFile("scratch", 1)), store, { workers: 0, log: () => {}, storeLabel: url });
+    store.addTrial(sweep.sweepId, 1, { "optimizer.lr": 0.1 });
+    const claim = { worker: "elsewhere:1", jobId: "job-1" };
+    assert.ok(store.claimTrial(sweep.sweepId, 1, { ...claim, staleAfterSeconds: 30 }));
+    runs.createRun({ id: "lost-run", name: "lost-run", config: {}, directory: "/elsewhere/runs/lost-run" });
+    runs.finishRun("lost-run", "interrupted", null);
+    store.attachRun(sweep.sweepId, 1, { runId: "lost-run", directory: "/elsewhere/runs/lost-run", plannedSteps: 12 });
+    assert.ok(store.returnTrial(sweep.sweepId, 1, claim, "its worker was stopped"));
+    const queue = await PgBossTrialQueue.start(url, () => [sweep.sweepId]);
+    try {
+      await queue.createSweepQueue(sweep.sweepId, 2);
+      await queue.enqueue({ sweepId: sweep.sweepId, trial: 1, attempt: 0 });
+    } finally {
+      await queue.stop();
+    }
+    const worker = cli(["worker", "--store", url, "--runs-dir", join(folder, "scratch-b"), "--threads", "1", "--once"]);
+    assert.equal(worker.code, 0, worker.stderr);
+    assert.match(worker.stdout, new RegExp(`trial 1 of sweep ${sweep.sweepId} \\(attempt 2, from the start: its run has no checkpoint in the store\\)`));
+    const trial = store.trial(sweep.sweepId, 1);
+    assert.deepEqual([trial.status, trial.attempts], ["completed", 2]);
+    assert.notEqual(trial.runId, "lost-run");
+    const warnings = (runId: string) =>
+      runs
+        .events(runId)
+        .filter((e) => e.kind === "warning")
+        .map((e) => e.message);
+    assert.deepEqual(warnings(trial.runId as string), [`trial 1 of sweep ${sweep.sweepId} restarted from scratch: no checkpoint of its run lost-run was found`]);
+    assert.deepEqual(warnings("lost-run"), [`trial 1 of sweep ${sweep.sweepId} went on as the new run ${trial.runId}: no checkpoint of this run was found`]);
+  } finally {
+    store.close();
+    runs.close();
+  }
+});
+
+test("Ctrl-C between a sweep's start and its queue's creation stops the sweep: it ends interrupted, not running without trials", { skip }, async () => {
+  const url = postgres.location("sweep_early_signal");
+  const outcome = await runSweep(loadSweep(sweepFile("early", 1)), {
+    workers: 0,
+    storePath: url,
+    // startSweep's line comes after the sweep is recorded and before its queue is created.
+    log: (line) => {
+      if (/^sweep \S+: grid search/.test(line)) process.emit("SIGINT", "SIGINT");
+    },
+  });
+  assert.equal(outcome.status, "interrupted");
+  const store = openSweepStore(url, { create: false });
+  try {
+    assert.equal(store.getSweep(outcome.sweepId).status, "interrupted");
+    assert.ok(store.trials(outcome.sweepId).every((t) => t.status === "interrupted"));
+  } finally {
+    store.close();
+  }
+});
+
+test("a worker stopped while it waits for the queue gives the job it then gets back, uncounted, and starts no trial", async () => {
+  const job: TrialJob = { sweepId: "s", trial: 3, attempt: 1, id: "job-3" };
+  const calls: string[] = [];
+  let answer: ((job: TrialJob) => void) | null = null;
+  const queue = {
+    claim: () => new Promise<TrialJob>((resolve) => (answer = resolve)),
+    giveBack: async (given: TrialJob, retries: number) => void calls.push(`giveBack ${given.id} ${retries}`),
+  };
+  const store = {
+    releaseStaleTrials: () => [],
+    getSweep: () => ({ spec: { retries: 2, heartbeat_timeout: 30 } }),
+    claimTrial: () => {
+      calls.push("claimTrial");
+      return false;
+    },
+  };
+  const worker = new QueueWorker({ storeUrl: "postgres://x@127.0.0.1:1/none", store: store as never, queue: queue as never, runsDir: folder, threads: 1 });
+  const running = worker.run();
+  await until("the worker to wait for the queue", () => (answer === null ? undefined : answer));
+  worker.stop("SIGINT");
+  (answer as unknown as (job: TrialJob) => void)(job);
+  assert.equal(await running, 0);
+  assert.deepEqual(calls, ["giveBack job-3 2"]);
+});
