@@ -3,59 +3,22 @@
 // share a sweep through its pg-boss queue; a worker killed mid-trial loses no trial; the
 // dashboard serves the sweep; bad worker arguments are refused naming them.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { startDashboard } from "../src/dashboard/server.ts";
 import { openRunStore } from "../src/store/openRunStore.ts";
-import { openSweepStore, type SweepStore, type TrialRecord } from "../src/store/sweeps.ts";
+import type { SweepStore, TrialRecord } from "../src/store/sweeps.ts";
 import { runSweep } from "../src/sweep/coordinator.ts";
 import { loadSweep } from "../src/sweep/spec.ts";
 import { spawnTrial, trialExit } from "../src/sweep/trialSpawn.ts";
 import { LATEST } from "../src/train/callbacks/modelCheckpoint.ts";
-import { storeBackends } from "./storeBackends.ts";
+import { bin, cli, postgres, spirals, startWorker, storeOnceCreated, until } from "./sweepProcesses.ts";
 
-const postgres = storeBackends.find((backend) => backend.name === "PostgreSQL");
-if (!postgres) throw new Error("no PostgreSQL backend");
 const skip = postgres.skip;
-const root = fileURLToPath(new URL("..", import.meta.url));
-const bin = join(root, "bin", "gradscope.js");
-const spirals = join(root, "examples", "spirals.yaml");
 const folder = mkdtempSync(join(tmpdir(), "gradscope-sweep-queue-"));
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-// The CLI in a process of its own (the test runner reports on this process's stdout).
-function cli(args: string[], env: NodeJS.ProcessEnv = process.env): { code: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", env, timeout: 300_000 });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
-
-// A `gradscope worker` process of its own (as on another machine), its output kept.
-function startWorker(url: string, runsDir: string): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [bin, "worker", "--store", url, "--runs-dir", runsDir, "--threads", "1", "--idle-exit", "3"], { stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout?.on("data", (chunk) => {
-    output += chunk;
-  });
-  child.stderr?.on("data", (chunk) => {
-    output += chunk;
-  });
-  return { child, output: () => output, exited: new Promise((resolve) => child.on("close", (code) => resolve(code))) };
-}
-
-async function until<T>(what: string, find: () => T | undefined, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = find();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 test("two gradscope workers with their own run directories share a sweep on PostgreSQL; a worker killed mid-trial loses no trial: another resumes it from the checkpoint in the store", {
   skip,
@@ -73,13 +36,7 @@ test("two gradscope workers with their own run directories share a sweep on Post
   const sweeping = runSweep(loadSweep(file), { workers: 0, storePath: url, log: (line) => lines.push(line) });
   const runsDirs = [join(folder, "machine-a"), join(folder, "machine-b")];
   const workers = runsDirs.map((runsDir) => startWorker(url, runsDir));
-  const store: SweepStore = await until("the sweep's store", () => {
-    try {
-      return openSweepStore(url, { create: false });
-    } catch {
-      return undefined;
-    }
-  });
+  const store: SweepStore = await storeOnceCreated(url);
   const runs = openRunStore(url, { create: false });
   let victim: TrialRecord;
   try {
@@ -172,13 +129,7 @@ test("a sweep whose process died goes on with gradscope sweep resume: its queued
   );
   // No worker: the coordinator proposes one trial (TPE keeps one waiting) and dies.
   const coordinator = spawn(process.execPath, [bin, "sweep", "-c", file, "--store", url, "--workers", "0"], { stdio: "ignore" });
-  const store: SweepStore = await until("the sweep's store", () => {
-    try {
-      return openSweepStore(url, { create: false });
-    } catch {
-      return undefined;
-    }
-  });
+  const store: SweepStore = await storeOnceCreated(url);
   try {
     const sweepId = await until("the first trial", () => (store.listSweeps()[0] && store.trials(store.listSweeps()[0].id).length === 1 ? store.listSweeps()[0].id : undefined));
     coordinator.kill("SIGKILL");
@@ -216,13 +167,7 @@ test("Ctrl-C on a gradscope worker checkpoints its trial and gives it back to th
   );
   const sweeping = runSweep(loadSweep(file), { workers: 0, storePath: url });
   const first = startWorker(url, join(folder, "interrupted-a"));
-  const store: SweepStore = await until("the sweep's store", () => {
-    try {
-      return openSweepStore(url, { create: false });
-    } catch {
-      return undefined;
-    }
-  });
+  const store: SweepStore = await storeOnceCreated(url);
   let second: ReturnType<typeof startWorker> | null = null;
   try {
     const sweepId = await until("the sweep", () => store.listSweeps()[0]?.id);

@@ -2,14 +2,13 @@
 // skipped with the reason where the PostgreSQL binaries are absent): the server restarts
 // mid-trial; a second coordinator takes up a live sweep; a worker that lost its claim goes on.
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { openRunStore } from "../src/store/openRunStore.ts";
-import { openSweepStore, type SweepStore } from "../src/store/sweeps.ts";
+import { openSweepStore } from "../src/store/sweeps.ts";
 import { runSweep } from "../src/sweep/coordinator.ts";
 import { PgBossTrialQueue } from "../src/sweep/pgBossQueue.ts";
 import type { TrialJob } from "../src/sweep/queue.ts";
@@ -17,47 +16,11 @@ import { QueueWorker } from "../src/sweep/queueWorker.ts";
 import { loadSweep } from "../src/sweep/spec.ts";
 import { startSweep } from "../src/sweep/sweepStart.ts";
 import { PASSWORD, PASSWORD_USER, type PostgresCluster } from "./postgresCluster.ts";
-import { postgresCluster, storeBackends } from "./storeBackends.ts";
+import { postgresCluster } from "./storeBackends.ts";
+import { bin, cli, postgres, spirals, startWorker, storeOnceCreated, until } from "./sweepProcesses.ts";
 
-const postgres = storeBackends.find((backend) => backend.name === "PostgreSQL");
-if (!postgres) throw new Error("no PostgreSQL backend");
 const skip = postgres.skip;
-const root = fileURLToPath(new URL("..", import.meta.url));
-const spirals = join(root, "examples", "spirals.yaml");
-const bin = join(root, "bin", "gradscope.js");
 const folder = mkdtempSync(join(tmpdir(), "gradscope-sweep-resilience-"));
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until<T>(what: string, find: () => T | undefined, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = find();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-// The CLI in a process of its own (the test runner reports on this process's stdout).
-function cli(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: 300_000 });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
-
-// A `gradscope worker` process of its own (as on another machine), its output kept.
-function startWorker(url: string, runsDir: string) {
-  const child = spawn(process.execPath, [bin, "worker", "--store", url, "--runs-dir", runsDir, "--threads", "1", "--idle-exit", "3"], { stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout?.on("data", (chunk) => {
-    output += chunk;
-  });
-  child.stderr?.on("data", (chunk) => {
-    output += chunk;
-  });
-  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
-  return { child, output: () => output, exited };
-}
 
 // Whether a process runs: an exited child of a stopped parent stays a zombie (state Z) until the
 // parent reaps it.
@@ -68,16 +31,6 @@ function running(pid: number): boolean {
     return false;
   }
 }
-
-// Opens the sweep store once its coordinator has created it.
-const storeOnceCreated = (url: string): Promise<SweepStore> =>
-  until("the sweep's store", () => {
-    try {
-      return openSweepStore(url, { create: false });
-    } catch {
-      return undefined;
-    }
-  });
 
 // A sweep file of `trials` identical spirals trials of `epochs` epochs.
 function sweepFile(name: string, epochs: number, extra = ""): string {

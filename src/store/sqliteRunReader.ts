@@ -2,6 +2,7 @@ import type Database from "better-sqlite3";
 import { type Extremes, mergeBucketParts } from "./bucketParts.ts";
 import { changesFrom } from "./changeRows.ts";
 import { SCALAR_BLOCK_STEPS } from "./database.ts";
+import { heatmapFrom } from "./heatmapRows.ts";
 import { rollupSpan } from "./rollupLevels.ts";
 import type { BucketedSeries, Changes, Cursor, HeatmapRows, HistogramAtStep, ListSeries, RunReader, RunStates, StepRange, ValueDistribution } from "./runReader.ts";
 import { keyRange } from "./seriesKeys.ts";
@@ -178,21 +179,16 @@ export class SqliteRunReader implements RunReader {
 
   // Each row keeps its own range, since bins may adapt between steps.
   heatmapRows(runId: string, key: string, range: StepRange): HeatmapRows {
-    const out: HeatmapRows = { steps: [], ranges: [], counts: [] };
     const b = this.bounds("histograms", runId, key, range);
-    if (!b) return out;
+    if (!b) return heatmapFrom(key, []);
     const rows = this.statement(
       `SELECT ${bucketOf} bucket, MAX(step), edges, counts FROM histograms WHERE run_id = @run AND key = @key AND step BETWEEN @lo AND @hi GROUP BY bucket ORDER BY bucket`,
       "raw",
     ).all({ run: runId, key, lo: b.lo, hi: b.hi, buckets: Math.min(range.buckets, b.count) }) as Array<[number, number, string, string]>;
-    for (const [, step, edgesJson, countsJson] of rows) {
-      const edges = JSON.parse(edgesJson) as unknown[];
-      if (Array.isArray(edges[0])) throw new RangeError(`${key} is a 2-D histogram; a heatmap over steps needs a 1-D one`);
-      out.steps.push(step);
-      out.ranges.push([edges[0] as number, edges[edges.length - 1] as number]);
-      out.counts.push(JSON.parse(countsJson));
-    }
-    return out;
+    return heatmapFrom(
+      key,
+      rows.map(([, step, edges, counts]) => [step, edges, counts] as const),
+    );
   }
 
   valueDistribution(runId: string, key: string, lo: number, hi: number, bins: number, tail: number): ValueDistribution {

@@ -1,5 +1,6 @@
 import { type Extremes, mergeBucketParts } from "../bucketParts.ts";
 import { changesFrom } from "../changeRows.ts";
+import { heatmapFrom } from "../heatmapRows.ts";
 import { type RollupSpan, rollupSpan } from "../rollupLevels.ts";
 import type { BucketedSeries, Changes, Cursor, HeatmapRows, HistogramAtStep, ListSeries, RunReader, RunStates, StepRange, ValueDistribution } from "../runReader.ts";
 import { keyRange } from "../seriesKeys.ts";
@@ -157,21 +158,13 @@ export class PostgresRunReader implements RunReader {
   }
 
   heatmapRows(runId: string, key: string, range: StepRange): HeatmapRows {
-    const out: HeatmapRows = { steps: [], ranges: [], counts: [] };
     const b = this.bounds("histograms", runId, key, range);
-    if (!b) return out;
+    if (!b) return heatmapFrom(key, []);
     const rows = this.raw<[number, string, string]>(
       `SELECT r.step, r.edges, r.counts FROM ${eachBucket}, LATERAL (SELECT step, edges, counts FROM histograms WHERE run_id = $1 AND key = $2 AND ${inBucket} ORDER BY step DESC LIMIT 1) r ORDER BY b`,
       [runId, key, b.lo, b.hi, Math.min(range.buckets, b.count)],
     );
-    for (const [step, edgesJson, countsJson] of rows) {
-      const edges = JSON.parse(edgesJson) as unknown[];
-      if (Array.isArray(edges[0])) throw new RangeError(`${key} is a 2-D histogram; a heatmap over steps needs a 1-D one`);
-      out.steps.push(step);
-      out.ranges.push([edges[0] as number, edges[edges.length - 1] as number]);
-      out.counts.push(JSON.parse(countsJson));
-    }
-    return out;
+    return heatmapFrom(key, rows);
   }
 
   valueDistribution(runId: string, key: string, lo: number, hi: number, bins: number, tail: number): ValueDistribution {
