@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +18,7 @@ import { loadSweep, type ParameterSpec, type SweepSpec, sweepSchema } from "../s
 import { stepsSaved } from "../src/sweep/status.ts";
 import { suggestTpe } from "../src/sweep/tpe.ts";
 import { LATEST } from "../src/train/callbacks/modelCheckpoint.ts";
+import { bin, storeOnceCreated, until } from "./sweepProcesses.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const spirals = join(root, "examples", "spirals.yaml");
@@ -348,6 +350,14 @@ test("successive halving stops a trial whose metric at a rung is worse than the 
   } finally {
     store.close();
   }
+  const runStore = new SqliteRunStore(outcome.storePath);
+  try {
+    const [firstPid, slowPid] = [first, slow].map((trial) => runStore.getRun(trial.runId as string).pid);
+    assert.equal(firstPid, slowPid, "the one worker's trial host trained both trials, one after the other");
+    assert.notEqual(firstPid, process.pid, "in a process of its own");
+  } finally {
+    runStore.close();
+  }
 });
 
 test("a trial whose process is killed (SIGKILL) mid-trial is resumed from its last checkpoint and loses no step", async () => {
@@ -388,5 +398,30 @@ test("a trial whose process is killed (SIGKILL) mid-trial is resumed from its la
     );
   } finally {
     runStore.close();
+  }
+});
+
+test("a local sweep's process killed mid-trial: its trial host trains the trial to its end and records it", async () => {
+  const runs = join(folder, "orphan");
+  const file = writeSweep(
+    "orphan.yaml",
+    `${tinyBase(runs, 6, 1024)}method: grid\nmetric: { name: val_accuracy, goal: maximize }\nparameters:\n  optimizer.lr: { values: [0.1] }\n`,
+  );
+  const coordinator = spawn(process.execPath, [bin, "sweep", "-c", file, "--workers", "1", "-q"], { stdio: "ignore" });
+  const exited = new Promise((resolve) => coordinator.once("exit", resolve));
+  const store = await storeOnceCreated(join(runs, "gradscope.db"));
+  try {
+    const sweepId = await until("the sweep", () => store.listSweeps()[0]?.id);
+    // Its trial has started its run: the sweep's process dies without warning.
+    const started = await until("the trial's run", () => store.trials(sweepId).find((t) => t.runId !== null));
+    coordinator.kill("SIGKILL");
+    await exited;
+    const trial = await until("the trial's end", () => store.trials(sweepId).find((t) => t.status !== "running"));
+    assert.equal(trial.status, "completed");
+    assert.equal(trial.runId, started.runId);
+    assert.equal(trial.steps, trial.plannedSteps, "every step trained");
+    assert.equal(trial.attempts, 1);
+  } finally {
+    store.close();
   }
 });

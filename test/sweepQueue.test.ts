@@ -13,7 +13,7 @@ import { openRunStore } from "../src/store/openRunStore.ts";
 import type { SweepStore, TrialRecord } from "../src/store/sweeps.ts";
 import { runSweep } from "../src/sweep/coordinator.ts";
 import { loadSweep } from "../src/sweep/spec.ts";
-import { spawnTrial, trialExit } from "../src/sweep/trialSpawn.ts";
+import { TrialHost } from "../src/sweep/trialHost.ts";
 import { LATEST } from "../src/train/callbacks/modelCheckpoint.ts";
 import { bin, cli, postgres, spirals, startWorker, storeOnceCreated, until } from "./sweepProcesses.ts";
 
@@ -225,12 +225,17 @@ test("gradscope worker refuses a SQLite path or no URL naming --store, a URL who
   assert.match(badIdle.stderr, /option '--idle-exit <seconds>' argument 'soon' is invalid\. expected a whole number >= 0, got "soon"/);
 });
 
-test("a trial's process gets its store's URL in its environment, not on its command line (where ps shows it to every user)", async () => {
+test("a trial host's process gets its store's URL in its environment, not on its command line (where ps shows it to every user)", async () => {
   const logFile = join(folder, "spawned.log");
-  const child = spawnTrial({ storePath: "postgres://gs:s3cret@127.0.0.1:1/none", sweepId: "nosweep", trial: 1, threads: 1 }, logFile);
-  const commandLine = readFileSync(`/proc/${child.pid}/cmdline`, "utf8").split("\0");
-  const environment = readFileSync(`/proc/${child.pid}/environ`, "utf8").split("\0");
-  await trialExit(child);
+  const host = new TrialHost("postgres://gs:s3cret@127.0.0.1:1/none", "stop");
+  let commandLine: string[] = [];
+  let environment: string[] = [];
+  const exit = await host.train({ sweepId: "nosweep", trial: 1, threads: 1, logFile }, (child) => {
+    commandLine = readFileSync(`/proc/${child.pid}/cmdline`, "utf8").split("\0");
+    environment = readFileSync(`/proc/${child.pid}/environ`, "utf8").split("\0");
+  });
+  await host.close();
+  assert.deepEqual(exit, { code: 1, signal: null }, "the trial could not open its store: its host ended with code 1");
   assert.ok(!commandLine.some((arg) => arg.includes("s3cret")), commandLine.join(" "));
   assert.ok(environment.includes("GRADSCOPE_TRIAL_STORE=postgres://gs:s3cret@127.0.0.1:1/none"));
   assert.match(readFileSync(logFile, "utf8"), /cannot open the run store postgres:\/\/gs:\*\*\*@127\.0\.0\.1:1\/none/, "the trial read its store from the environment");

@@ -8,7 +8,8 @@ import { runQueuedSweep } from "./queuedSweep.ts";
 import type { LoadedSweep } from "./spec.ts";
 import { bestTrial, trialEnded, trialEndLine } from "./status.ts";
 import { proposeTrial, startSweep, sweepStoreLocation, trialLogName } from "./sweepStart.ts";
-import { exitDescription, logTail, spawnTrial, trialExit } from "./trialSpawn.ts";
+import { TrialHost } from "./trialHost.ts";
+import { exitDescription, logTail } from "./trialSpawn.ts";
 /** Options of `runSweep`. */
 export interface SweepOptions {
   /** Trial processes at once on this machine (default: one per core; 0 with a PostgreSQL store: `gradscope worker`s train them all). */
@@ -17,7 +18,7 @@ export interface SweepOptions {
   storePath?: string;
   /** Where progress lines go (default: nowhere). */
   log?: (line: string) => void;
-  /** Called with each trial process as it starts (a test kills one). */
+  /** Called with the process that trains each trial, as the trial starts (a test kills one). */
   onTrialProcess?: (job: TrialJob, child: ChildProcess) => void;
 }
 
@@ -34,12 +35,12 @@ export interface SweepOutcome {
 
 /**
  * Runs a sweep: records it in the run store, proposes trials with its search method as workers
- * free up (so that TPE sees every trial finished so far), and trains each as a child process
- * (`trialEntry`). A separate process per trial keeps each trial's engine memory, threads and
- * crashes its own; the store is how trials and the coordinator talk. On a SQLite store the
+ * free up (so that TPE sees every trial finished so far), and trains them in child processes,
+ * one per worker, each trial after the last (`TrialHost`); the store is how trials and the
+ * coordinator talk. On a SQLite store the
  * trials go to `workers` local workers through a `TrialQueue`; on a PostgreSQL store, to a
  * pg-boss queue that local workers and `gradscope worker`s on any machine take from
- * (queuedSweep.ts). A trial process that dies (a signal, or SIGKILL) is queued again and resumed
+ * (queuedSweep.ts). A trial whose process dies (a signal, or SIGKILL) is queued again and resumed
  * from its last checkpoint, up to `retries` times. SIGINT/SIGTERM stop the sweep: running trials
  * checkpoint and are marked interrupted.
  */
@@ -57,12 +58,13 @@ export async function runSweep(loaded: LoadedSweep, options: SweepOptions = {}, 
 
   let proposed = 0;
   let stopping = false;
-  const children = new Set<ChildProcess>();
+  // The hosts training a trial now.
+  const training = new Set<TrialHost>();
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
     log(`${signal}: stopping the sweep; running trials save a checkpoint`);
-    for (const child of children) child.kill(signal);
+    for (const host of training) host.kill(signal);
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
@@ -80,14 +82,12 @@ export async function runSweep(loaded: LoadedSweep, options: SweepOptions = {}, 
     return null;
   };
 
-  const runJob = async (job: TrialJob) => {
+  const runJob = async (host: TrialHost, job: TrialJob) => {
     store.startTrial(sweepId, job.trial);
     const logFile = join(directory, trialLogName(job.trial));
-    const child = spawnTrial({ storePath: location, sweepId, trial: job.trial, threads }, logFile);
-    children.add(child);
-    options.onTrialProcess?.(job, child);
-    const exit = await trialExit(child);
-    children.delete(child);
+    training.add(host);
+    const exit = await host.train({ sweepId, trial: job.trial, threads, logFile }, (child) => options.onTrialProcess?.(job, child));
+    training.delete(host);
     const trial = store.trial(sweepId, job.trial);
     if (trialEnded(trial)) {
       await queue.complete(job);
@@ -108,8 +108,12 @@ export async function runSweep(loaded: LoadedSweep, options: SweepOptions = {}, 
     }
   };
 
+  const hosts: TrialHost[] = [];
   const worker = async () => {
-    for (let job = await nextJob(); job; job = await nextJob()) await runJob(job);
+    const host = new TrialHost(location, "finish");
+    hosts.push(host);
+    for (let job = await nextJob(); job; job = await nextJob()) await runJob(host, job);
+    await host.close();
   };
 
   try {
@@ -120,7 +124,7 @@ export async function runSweep(loaded: LoadedSweep, options: SweepOptions = {}, 
     return { sweepId, status, storePath: location, directory, trials, best: bestTrial(trials, spec.metric.goal) };
   } catch (error) {
     store.finishSweep(sweepId, "failed");
-    for (const child of children) child.kill("SIGTERM");
+    for (const host of hosts) host.kill("SIGTERM");
     throw error;
   } finally {
     process.off("SIGINT", onSignal);

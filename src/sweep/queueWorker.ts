@@ -11,8 +11,9 @@ import type { TrialJob } from "./queue.ts";
 import type { SweepSpec } from "./spec.ts";
 import { trialEnded, trialEndLine } from "./status.ts";
 import { trialLogName } from "./sweepStart.ts";
+import { TrialHost } from "./trialHost.ts";
 import { BASE_FILE, workerSweepFolder } from "./trialProcess.ts";
-import { exitDescription, logTail, spawnTrial, trialExit } from "./trialSpawn.ts";
+import { exitDescription, logTail } from "./trialSpawn.ts";
 
 /** Options of a QueueWorker. */
 export interface QueueWorkerOptions {
@@ -35,7 +36,7 @@ export interface QueueWorkerOptions {
   /** How often an idle worker looks for a trial (default 500 ms, as the coordinator looks at its queue). */
   pollMs?: number;
   log?: (line: string) => void;
-  /** Called with each trial process as it starts (a test kills one). */
+  /** Called with the process that trains each trial, as the trial starts (a test kills one). */
   onTrialProcess?: (job: TrialJob, child: ChildProcess) => void;
 }
 
@@ -47,8 +48,8 @@ const HEARTBEATS_PER_TIMEOUT = 6;
 /**
  * A worker of sweeps on a PostgreSQL store (`gradscope worker`, and the local workers of
  * `gradscope sweep --store postgres://…`): takes a trial's job from the queue, claims the trial
- * in the store, trains it in a child process (trialEntry, with this worker's runs directory:
- * checkpoints travel through the store) while heartbeating for it, and records the job's end:
+ * in the store, trains it in its trial host's process (TrialHost, with this worker's runs
+ * directory: checkpoints travel through the store) while heartbeating for it, and records the job's end:
  * done when the trial ended; given back to the queue, uncounted, when the worker was stopped;
  * failed (pg-boss retries it, counting an attempt) when the trial's process died. Between
  * trials, and while one trains, it also hands back the trials of workers that stopped
@@ -56,7 +57,9 @@ const HEARTBEATS_PER_TIMEOUT = 6;
  */
 export class QueueWorker {
   readonly name: string;
-  private child: ChildProcess | null = null;
+  private readonly host: TrialHost;
+  // Whether the host trains a trial now (a signal is passed to it only then).
+  private training = false;
   private stopping = false;
   private readonly log: (line: string) => void;
   private readonly spec: (sweepId: string) => SweepSpec;
@@ -66,17 +69,26 @@ export class QueueWorker {
     this.name = options.name ?? `${hostname()}:${process.pid}`;
     this.log = options.log ?? (() => {});
     this.spec = sweepSpecs(options.store);
+    this.host = new TrialHost(options.storeUrl, "stop");
   }
 
   /** Stops after the current trial, which is passed `signal` once: it checkpoints and goes back to the queue. */
   stop(signal: NodeJS.Signals): void {
     if (this.stopping) return;
     this.stopping = true;
-    this.child?.kill(signal);
+    if (this.training) this.host.kill(signal);
   }
 
   /** Trains trials until stopped, or until `once`, `idleExitSeconds` or `done` says to stop. Resolves to the trials it ended. */
   async run(): Promise<number> {
+    try {
+      return await this.trainTrials();
+    } finally {
+      await this.host.close();
+    }
+  }
+
+  private async trainTrials(): Promise<number> {
     const { queue, pollMs = 500, idleExitSeconds, once, done } = this.options;
     let idleSince = Date.now();
     let ended = 0;
@@ -142,11 +154,6 @@ export class QueueWorker {
     const logFile = join(folder, trialLogName(job.trial));
     const { attempts, runId } = store.trial(job.sweepId, job.trial);
     this.log(`worker ${this.name}: trial ${job.trial} of sweep ${job.sweepId}${attempts > 1 ? ` (attempt ${attempts}, ${resumePoint(store, runId)})` : ""}`);
-    const child = spawnTrial({ storePath: this.options.storeUrl, sweepId: job.sweepId, trial: job.trial, threads: this.options.threads, runsDir: this.options.runsDir }, logFile, {
-      channel: true,
-    });
-    this.child = child;
-    this.options.onTrialProcess?.(job, child);
     let lost = false;
     let silent = false;
     const heartbeat = setInterval(
@@ -166,16 +173,18 @@ export class QueueWorker {
         if (!own) {
           // Another worker took the trial (this one was silent too long): the trial is its now.
           lost = true;
-          child.kill("SIGKILL");
+          this.host.kill("SIGKILL");
         }
         // A busy worker looks after the others too: with every worker busy, none would otherwise.
         void this.reap();
       },
       (spec.heartbeat_timeout * 1000) / HEARTBEATS_PER_TIMEOUT,
     );
-    const exit = await trialExit(child);
+    this.training = true;
+    const request = { sweepId: job.sweepId, trial: job.trial, threads: this.options.threads, runsDir: this.options.runsDir, logFile };
+    const exit = await this.host.train(request, (child) => this.options.onTrialProcess?.(job, child));
+    this.training = false;
     clearInterval(heartbeat);
-    this.child = null;
     const trial = store.trial(job.sweepId, job.trial);
     const total = spec.budget?.trials ?? store.trials(job.sweepId).length;
     // The trial was taken from this worker (it missed its heartbeats: hung, stopped, or cut off):

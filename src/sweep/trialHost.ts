@@ -1,0 +1,93 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { appendFileSync } from "node:fs";
+import type { Readable } from "node:stream";
+import { TRIAL_STORE_VARIABLE, type TrialExit, type TrialRequest, trialHostCommand, type WhenOrphaned } from "./trialSpawn.ts";
+
+/**
+ * A worker's trial host: a child process (trialHostEntry) that trains the worker's trials one
+ * after another. A sweep of short trials would otherwise spend much of its time starting
+ * processes (loading gradscope and compiling its kernels takes about half a second), and that
+ * start costs more than one core, so two workers would not halve the time of one. A process
+ * apart from the worker still keeps a trial's engine memory, threads and crashes its own: a
+ * host that dies (a crash, a kill, a fenced attempt's exit) takes only its trial with it, and the
+ * next trial starts a new host.
+ *
+ * Everything the host writes goes to the log file of the trial it trains: the trial's output
+ * directly, whatever bypasses Node's streams (a fatal error of V8) through the worker. It has its own process
+ * group: a Ctrl-C reaches the worker alone, which passes it on once (a second one would end the
+ * trial without a checkpoint). When the worker dies, its host ends once its trial has (see
+ * `WhenOrphaned`).
+ */
+export class TrialHost {
+  private child: ChildProcess | null = null;
+  // Resolves once the host's process has exited and its output has all reached the log.
+  private gone: Promise<TrialExit> | null = null;
+  private logFile: string | null = null;
+
+  constructor(
+    private readonly storePath: string,
+    private readonly whenOrphaned: WhenOrphaned,
+  ) {}
+
+  /**
+   * Trains a trial in the host (starting its process if none lives), its output appended to
+   * `request.logFile`; `onProcess` gets the process that trains it. Resolves to how the attempt ended.
+   */
+  train(request: TrialRequest, onProcess?: (child: ChildProcess) => void): Promise<TrialExit> {
+    if (!this.child) this.start();
+    const child = this.child as ChildProcess;
+    const gone = this.gone as Promise<TrialExit>;
+    this.logFile = request.logFile;
+    onProcess?.(child);
+    return new Promise((done) => {
+      const ended = (message: unknown) => {
+        const code = (message as { ended?: unknown } | null)?.ended;
+        if (typeof code !== "number") return;
+        child.off("message", ended);
+        done({ code, signal: null });
+      };
+      child.on("message", ended);
+      // A host that dies mid-trial: how its process ended is how the trial's attempt did.
+      void gone.then((exit) => {
+        child.off("message", ended);
+        done(exit);
+      });
+      // A send that fails (the host died just now) is reported by `gone`, as its death.
+      child.send({ trial: request }, () => {});
+    });
+  }
+
+  /** Passes a signal to the host's process (Ctrl-C to its trial, or SIGKILL). */
+  kill(signal: NodeJS.Signals): void {
+    this.child?.kill(signal);
+  }
+
+  /** Ends the host once it has no trial: its process exits when its channel closes. */
+  async close(): Promise<void> {
+    if (this.child?.connected) this.child.disconnect();
+    await this.gone;
+  }
+
+  private start(): void {
+    const child = spawn(process.execPath, [...trialHostCommand(), this.whenOrphaned], {
+      stdio: ["ignore", "pipe", "pipe", "ipc"],
+      detached: true,
+      env: { ...process.env, [TRIAL_STORE_VARIABLE]: this.storePath },
+    });
+    const write = (chunk: Buffer) => {
+      if (this.logFile !== null) appendFileSync(this.logFile, chunk);
+    };
+    const streamClosed = (stream: Readable | null) => (stream ? new Promise((closed) => stream.on("data", write).once("close", closed)) : null);
+    // Not the child's "close" event: once the worker has disconnected, Node does not emit it.
+    const exited = new Promise<TrialExit>((done) => child.once("exit", (code, signal) => done({ code, signal })));
+    const gone = Promise.all([exited, streamClosed(child.stdout), streamClosed(child.stderr)]).then(([exit]) => {
+      if (this.child === child) {
+        this.child = null;
+        this.gone = null;
+      }
+      return exit;
+    });
+    this.child = child;
+    this.gone = gone;
+  }
+}

@@ -1,0 +1,63 @@
+// The entry of a trial host's process (trialHost.ts), started with <stop|finish> (WhenOrphaned):
+// it trains the trials its worker sends it over the IPC channel ({ trial: TrialRequest }), one
+// after another, and answers each with { ended: <runTrial's exit code> }. Its store's path or URL
+// comes in the environment (TRIAL_STORE_VARIABLE: not in `ps`).
+import { closeSync, openSync, writeSync } from "node:fs";
+import { runTrial } from "./trialProcess.ts";
+import { isTrialMessage, TRIAL_STORE_VARIABLE, type WhenOrphaned } from "./trialSpawn.ts";
+
+const storePath = process.env[TRIAL_STORE_VARIABLE];
+if (!storePath) {
+  process.stderr.write(`gradscope: a trial host's process needs its store in ${TRIAL_STORE_VARIABLE}\n`);
+  process.exit(2);
+}
+// What a trial writes goes straight to its log file, so that the log is whole even when the
+// worker that started the host is stopped or dead. Only what bypasses these streams (a fatal
+// error of V8 itself) goes through the pipes to the worker, which appends it to the log; with the
+// worker gone it has nowhere to go, and a failed write must not end a trial saving its checkpoint.
+let logFd: number | null = null;
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", () => {});
+  const toPipe = stream.write.bind(stream) as (chunk: string | Uint8Array) => boolean;
+  stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    if (logFd === null) return toPipe(chunk);
+    writeSync(logFd, typeof chunk === "string" ? Buffer.from(chunk) : chunk);
+    const callback = rest.find((argument) => typeof argument === "function") as (() => void) | undefined;
+    callback?.();
+    return true;
+  }) as typeof stream.write;
+}
+
+const whenOrphaned = process.argv[2] as WhenOrphaned;
+if (whenOrphaned !== "stop" && whenOrphaned !== "finish") {
+  process.stderr.write(`gradscope: a trial host's process takes stop or finish (what to do when its worker dies), got "${whenOrphaned}"\n`);
+  process.exit(2);
+}
+let training = false;
+// An idle host ends with its worker; a training one stops its trial or lets it finish.
+process.on("disconnect", () => {
+  if (!training) process.exit(0);
+  if (whenOrphaned === "stop") process.kill(process.pid, "SIGTERM");
+});
+process.on("message", (message: unknown) => {
+  if (!isTrialMessage(message) || training) {
+    process.stderr.write(`gradscope: a trial host got an unexpected message: ${JSON.stringify(message)}\n`);
+    process.exit(2);
+  }
+  training = true;
+  const { logFile, ...trial } = message.trial;
+  logFd = openSync(logFile, "a");
+  runTrial({ storePath, ...trial }).then(
+    (code) => {
+      training = false;
+      closeSync(logFd as number);
+      logFd = null;
+      if (process.connected) process.send?.({ ended: code });
+      else process.exit(code);
+    },
+    (error) => {
+      process.stderr.write(`${(error as Error).stack ?? error}\n`);
+      process.exit(1);
+    },
+  );
+});
