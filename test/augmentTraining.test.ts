@@ -99,3 +99,12 @@ test("a CIFAR-100 label other than fine or coarse is located at data.label", () 
   writeFileSync(path, "model: { arch: mlp }\ndata: { source: cifar100, path: /nonexistent, label: middle }\ntraining: { epochs: 1 }\noptimizer: { name: sgd, lr: 0.1 }\n");
   assert.throws(() => buildData(loadConfig([path])), /cifar100.yaml:2:54: data.label: CIFAR-100 labels are fine or coarse, got middle/);
 });
+
+test("data.prefetch auto prepares augmented training batches on a worker thread, 2 ahead, and plain ones on the training thread", () => {
+  const augmented = buildData(loadConfig([configFile]));
+  assert.equal(augmented.train.options.prefetch, 2);
+  const plain = buildData(loadConfig([configFile], ["data.augment=[]"]));
+  assert.equal(plain.train.options.prefetch, 0, "normalize and flatten are applied once, ahead: a batch is only gathered");
+  assert.equal(buildData(loadConfig([configFile], ["data.augment=[]", "data.prefetch=3"])).train.options.prefetch, 3, "a number is kept as it is");
+  assert.throws(() => loadConfig([configFile], ["data.prefetch=soon"]), /data.prefetch: got "soon"; expected auto or /);
+});

@@ -85,7 +85,10 @@ export const dataSchema = z.strictObject({
   drop_last: z.boolean().default(false),
   transforms: z.array(transform).default([]).describe("applied to every split"),
   augment: z.array(transform).default([]).describe("applied to training batches only, before transforms"),
-  prefetch: z.number().int().min(0).default(2).describe("training batches prepared ahead on a worker thread (0: on the training thread)"),
+  prefetch: z
+    .union([z.literal("auto"), z.number().int().min(0)])
+    .default("auto")
+    .describe("training batches prepared ahead on a worker thread (0: on the training thread; auto: 2 when training batches are transformed per batch, else 0)"),
 });
 
 const metric = z.union([z.enum(metricNames as [string, ...string[]]), z.looseObject({ name: z.enum(metricNames as [string, ...string[]]) })]);
