@@ -320,6 +320,7 @@ test("a grid sweep on 2 local workers trains each trial as a run of the store; a
   assert.match(table.stdout, /best: trial 1 \(completed\), val_loss \S+, optimizer\.lr=0\.05 optimizer\.momentum=0\.5/);
   const report = JSON.parse((await cli(["sweep", "status", outcome.sweepId, "--store", outcome.storePath, "--json"])).stdout);
   assert.equal(report.best.trial, 1);
+  assert.equal(report.coordinator, null, "an ended sweep (and any sweep of a SQLite store) has no coordinator to report");
   assert.equal(report.steps_saved, stepsSaved(outcome.trials));
   assert.deepEqual(
     report.trials.map((t: { status: string; stopped_by: string | null }) => [t.status, t.stopped_by]),

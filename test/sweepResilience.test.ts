@@ -91,6 +91,8 @@ test("sweep resume refuses a sweep whose coordinator is alive (it holds the swee
     const live = cli(["sweep", "status", sweepId, "--store", url]);
     assert.equal(live.code, 0, live.stderr);
     assert.doesNotMatch(live.stdout, /has no coordinator/);
+    const coordinatorOf = () => JSON.parse(cli(["sweep", "status", sweepId, "--store", url, "--json"]).stdout).coordinator;
+    assert.equal(coordinatorOf(), "running");
     const refused = cli(["sweep", "resume", sweepId, "--store", url, "--workers", "0"]);
     assert.equal(refused.code, 2, refused.stderr);
     assert.match(refused.stderr, new RegExp(`^gradscope: sweep ${sweepId} has a coordinator running \\(a gradscope sweep or sweep resume process holds its lease\\)`, "m"));
@@ -105,6 +107,7 @@ test("sweep resume refuses a sweep whose coordinator is alive (it holds the swee
       orphaned.stdout,
       new RegExp(`^sweep ${sweepId} has no coordinator \\(its gradscope sweep process is gone\\): .*gradscope sweep resume ${sweepId} --store … proposes the rest$`, "m"),
     );
+    assert.equal(coordinatorOf(), "missing");
     const badRunsDir = cli(["sweep", "resume", sweepId, "--store", url, "--workers", "0", "--runs-dir", "/proc/nope/runs"]);
     assert.equal(badRunsDir.code, 2, badRunsDir.stderr);
     assert.match(
