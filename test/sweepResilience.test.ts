@@ -3,7 +3,7 @@
 // mid-trial; a second coordinator takes up a live sweep; a worker that lost its claim goes on.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -71,6 +71,138 @@ test("a PostgreSQL restart mid-trial does not end the sweep: every connection re
     }
   } finally {
     store.close();
+  }
+});
+
+// A process of the CLI with its output kept (stdout and stderr as they come).
+function startCli(args: string[], env: NodeJS.ProcessEnv) {
+  const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
+  let output = "";
+  child.stdout.on("data", (chunk) => {
+    output += chunk;
+  });
+  child.stderr.on("data", (chunk) => {
+    output += chunk;
+  });
+  return { child, output: () => output, exited: new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code))) };
+}
+
+test("a PostgreSQL server gone longer than the reconnect window: the trial checkpoints into its run directory and exits 69, worker and coordinator wait, and the trial resumes from that checkpoint, uncounted, with one row per step", {
+  skip,
+}, async () => {
+  const cluster = postgresCluster() as PostgresCluster;
+  const url = postgres.location("sweep_gone");
+  // The processes log in with a password, which no message may show.
+  cluster.psql("postgres", `GRANT CREATE ON DATABASE sweep_gone TO ${PASSWORD_USER}`);
+  const passwordUrl = url.replace("postgres@", `${PASSWORD_USER}:${PASSWORD}@`);
+  const shown = url.replace("postgres@", `${PASSWORD_USER}:***@`);
+  // A window of 2 s instead of 30, for every process of the sweep.
+  const env = { ...process.env, GRADSCOPE_RECONNECT_SECONDS: "2" };
+  // retries: 0, so that the trial would fail were the outage counted as an attempt.
+  const file = sweepFile("gone", 100, "heartbeat_timeout: 5\nretries: 0\n");
+  const coordinator = startCli(["sweep", "-c", file, "--store", passwordUrl, "--workers", "0"], env);
+  const runsDir = join(folder, "gone-worker");
+  let worker: ReturnType<typeof startWorker> | null = null;
+  const store = await storeOnceCreated(url);
+  try {
+    const sweepId = await until("the trial", () => {
+      const [sweep] = store.listSweeps();
+      return sweep && store.trials(sweep.id).length === 1 ? sweep.id : undefined;
+    });
+    worker = startWorker(passwordUrl, runsDir, env);
+    const training = await until("the trial's first checkpoint in the store", () => {
+      const [trial] = store.trials(sweepId);
+      return trial?.runId && store.checkpointStep(trial.runId) !== null ? trial : undefined;
+    });
+    const runId = training.runId as string;
+    const storedStep = store.checkpointStep(runId) as number;
+    cluster.shutDown();
+    const log = join(runsDir, "sweeps", sweepId, "trial-001.log");
+    const trialLog = await until(
+      "the trial's process to stop",
+      () => {
+        const text = existsSync(log) ? readFileSync(log, "utf8") : "";
+        return /\(exit 69: /.test(text) ? text : undefined;
+      },
+      60_000,
+    );
+    await until(
+      "the worker to wait for the store",
+      () =>
+        /^(worker \S+: )?lost the connection to the run store \S+ and could not reach the server for 2 s \(.+\); waiting for it to come back$/m.test(worker?.output() ?? "")
+          ? true
+          : undefined,
+      30_000,
+    );
+    const unwritten = join(runsDir, runId, "unwritten.jsonl");
+    assert.ok(existsSync(unwritten) && readFileSync(unwritten, "utf8").length > 0, "the rows the store did not get are in the run directory");
+    cluster.start();
+    assert.equal(await coordinator.exited, 0, coordinator.output());
+    assert.equal(await worker.exited, 0, worker.output());
+
+    const escaped = shown.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    assert.match(trialLog, new RegExp(`^gradscope: lost the connection to the run store ${escaped} and could not reach the server for 2 s \\(.+\\)$`, "m"));
+    const stopped = trialLog.match(
+      new RegExp(
+        `^trial 1 of sweep ${sweepId} stopped: its checkpoint at step (\\d+) is in (\\S+), and the rows the store did not get in \\S+unwritten\\.jsonl; it resumes from them once the server is back \\(exit 69: its worker hands it back\\)$`,
+        "m",
+      ),
+    );
+    assert.ok(stopped, trialLog);
+    const localStep = Number(stopped[1]);
+    assert.equal(stopped[2], join(runsDir, runId, "checkpoints", "latest.gsckpt"));
+    assert.ok(localStep > storedStep, `the local checkpoint (step ${localStep}) is newer than the store's (step ${storedStep})`);
+    assert.match(
+      worker.output(),
+      new RegExp(`trial 1 of sweep ${sweepId} could not reach the run store; it saved a checkpoint here and went back to the queue \\(its attempt not counted\\)`),
+    );
+    assert.match(worker.output(), /the run store \S+ is reachable again/);
+    assert.match(worker.output(), new RegExp(`trial 1 of sweep ${sweepId} \\(attempt 2, from its checkpoint at step ${localStep} on this machine\\)`));
+    assert.match(coordinator.output(), /^(worker \S+: )?lost the connection to the run store \S+ and could not reach the server for 2 s \(.+\); waiting for it to come back$/m);
+    for (const output of [trialLog, worker.output(), coordinator.output()]) assert.ok(!output.includes(PASSWORD), "the password is hidden");
+
+    const trial = store.trial(sweepId, 1);
+    assert.deepEqual([trial.status, trial.runId, trial.steps], ["completed", runId, trial.plannedSteps], JSON.stringify(trial));
+    assert.ok(!existsSync(unwritten), "replayed into the store, then removed");
+    const runs = openRunStore(url, { create: false });
+    try {
+      assert.equal(runs.getRun(runId).status, "completed");
+      const resumes = runs.events(runId).filter((e) => e.kind === "resume");
+      assert.deepEqual(
+        resumes.map((e) => e.step),
+        [localStep],
+        "resumed once, from the checkpoint the trial saved in its run directory",
+      );
+      assert.ok(runs.events(runId).some((e) => e.kind === "stop" && /^interrupted: lost the connection to the run store .* could not reach the server for 2 s/.test(e.message)));
+      const steps = Array.from({ length: trial.plannedSteps as number }, (_, i) => i);
+      for (const key of ["train/loss", "train/lr", "train/grad_norm"])
+        assert.deepEqual(
+          runs.scalars(runId, key).map((r) => r.step),
+          steps,
+          `one ${key} per step, every step`,
+        );
+      assert.equal(runs.scalars(runId, "epoch/val_accuracy").length, 100, "one validation accuracy per epoch");
+    } finally {
+      runs.close();
+    }
+  } finally {
+    coordinator.child.kill("SIGKILL");
+    worker?.child.kill("SIGKILL");
+    store.close();
+  }
+});
+
+test("GRADSCOPE_RECONNECT_SECONDS that is not a number of seconds in (0, 3600] is refused naming the variable (exit 2), before any connection", () => {
+  for (const value of ["soon", "0", "-5", "7200"]) {
+    const refused = cli(["worker", "--store", "postgres://gradscope@127.0.0.1:1/none", "--runs-dir", join(folder, "window"), "--idle-exit", "0"], {
+      ...process.env,
+      GRADSCOPE_RECONNECT_SECONDS: value,
+    });
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.equal(
+      refused.stderr,
+      `gradscope: GRADSCOPE_RECONNECT_SECONDS="${value}": expected a number of seconds greater than 0 and at most 3600 (how long a lost connection to the run store is retried; default 30)\n`,
+    );
   }
 });
 

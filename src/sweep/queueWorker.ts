@@ -10,6 +10,7 @@ import type { PgBossTrialQueue } from "./pgBossQueue.ts";
 import type { TrialJob } from "./queue.ts";
 import type { SweepSpec } from "./spec.ts";
 import { trialEnded, trialEndLine } from "./status.ts";
+import { resumableCheckpoint } from "./storedCheckpoints.ts";
 import { trialLogName } from "./sweepStart.ts";
 import { BASE_FILE, STORE_UNREACHABLE_EXIT_CODE, workerSweepFolder } from "./trialProcess.ts";
 import { exitDescription, logTail, spawnTrial, trialExit } from "./trialSpawn.ts";
@@ -142,7 +143,7 @@ export class QueueWorker {
     }
     const logFile = join(folder, trialLogName(job.trial));
     const { attempts, runId } = store.trial(job.sweepId, job.trial);
-    this.log(`worker ${this.name}: trial ${job.trial} of sweep ${job.sweepId}${attempts > 1 ? ` (attempt ${attempts}, ${resumePoint(store, runId)})` : ""}`);
+    this.log(`worker ${this.name}: trial ${job.trial} of sweep ${job.sweepId}${attempts > 1 ? ` (attempt ${attempts}, ${resumePoint(store, runId, this.options.runsDir)})` : ""}`);
     const child = spawnTrial({ storePath: this.options.storeUrl, sweepId: job.sweepId, trial: job.trial, threads: this.options.threads, runsDir: this.options.runsDir }, logFile, {
       channel: true,
     });
@@ -221,11 +222,12 @@ export class QueueWorker {
   }
 }
 
-// Where a retried trial starts: its run's checkpoint in the store, or the start (an earlier
-// attempt died before its first checkpoint, or the checkpoint is gone).
-function resumePoint(store: SweepStore, runId: string | null): string {
-  const step = runId === null ? null : store.checkpointStep(runId);
-  if (step !== null) return `from its checkpoint at step ${step}`;
+// Where a retried trial starts: its run's checkpoint in the store or on this machine (see
+// resumableCheckpoint), or the start (an earlier attempt died before its first checkpoint, or the
+// checkpoint is gone).
+function resumePoint(store: SweepStore, runId: string | null, runsDir: string): string {
+  const checkpoint = runId === null ? null : resumableCheckpoint(store, runId, runsDir);
+  if (checkpoint) return `from its checkpoint at step ${checkpoint.step}${checkpoint.local ? " on this machine" : ""}`;
   return runId === null ? "from the start: no earlier attempt started its run" : "from the start: its run has no checkpoint in the store";
 }
 

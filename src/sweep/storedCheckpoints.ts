@@ -38,21 +38,33 @@ export class StoredCheckpoints implements Callback {
 }
 
 /**
- * The run directory `<runsDir>/<runId>/` to resume a trial's run from on this machine, with its
- * `checkpoints/latest.gsckpt`: this machine's own when it is as new as the store's or newer (a
- * trial that lost its store saved its last checkpoint here only, see TrialStoreOutage), else the
- * store's latest checkpoint written there, with the config.yaml that `--resume` reads (the
- * checkpoint's own config), replacing what an earlier attempt on this machine left. Null when
- * neither has a checkpoint of the run.
+ * The checkpoint a trial's run resumes from on this machine: this machine's own
+ * (`<runsDir>/<runId>/checkpoints/latest.gsckpt`) when it is as new as the store's or newer (a
+ * trial that lost its store saved its last checkpoint there only, see TrialStoreOutage), else the
+ * store's. Null when neither has one.
  */
-export function restoreStoredCheckpoint(store: SweepStore, runId: string, runsDir: string): string | null {
+export function resumableCheckpoint(store: SweepStore, runId: string, runsDir: string): { step: number; local: boolean } | null {
   const directory = join(runsDir, runId);
   const file = join(directory, "checkpoints", LATEST);
   const localStep = existsSync(file) && existsSync(join(directory, "config.yaml")) ? loadCheckpoint(file).trainer.position.step : null;
   const storedStep = store.checkpointStep(runId);
-  if (localStep !== null && (storedStep === null || localStep >= storedStep)) return directory;
-  const stored = store.latestCheckpoint(runId);
+  if (localStep !== null && (storedStep === null || localStep >= storedStep)) return { step: localStep, local: true };
+  return storedStep === null ? null : { step: storedStep, local: false };
+}
+
+/**
+ * The run directory `<runsDir>/<runId>/` to resume a trial's run from on this machine, with the
+ * checkpoint `resumableCheckpoint` chooses: the store's is written there, with the config.yaml
+ * that `--resume` reads (the checkpoint's own config), replacing what an earlier attempt on this
+ * machine left. Null when there is no checkpoint of the run.
+ */
+export function restoreStoredCheckpoint(store: SweepStore, runId: string, runsDir: string): string | null {
+  const checkpoint = resumableCheckpoint(store, runId, runsDir);
+  const directory = join(runsDir, runId);
+  if (checkpoint?.local) return directory;
+  const stored = checkpoint && store.latestCheckpoint(runId);
   if (!stored) return null;
+  const file = join(directory, "checkpoints", LATEST);
   createFolder(join(directory, "checkpoints"));
   writeFileAtomic(file, Buffer.from(stored.data.buffer, stored.data.byteOffset, stored.data.byteLength));
   writeFileAtomic(join(directory, "config.yaml"), stringify(loadCheckpoint(file).config));

@@ -112,9 +112,12 @@ export async function untilReachable<T>(call: () => T | Promise<T>, options: Unt
       if (!isStoreUnreachable(error) || options.stopped?.()) throw error;
       const beyond = error instanceof StoreUnreachableError || Date.now() - since >= reconnectSeconds() * 1000;
       if (beyond && told !== "waiting") {
-        options.log(
-          `the run store ${options.store} could not be reached for ${reconnectSeconds()} s (${errorMessage(error).replace(/^gradscope: /, "")}); waiting for it to come back`,
-        );
+        // Said as the run store's own error says it (the job queue's names neither store nor window).
+        const why =
+          error instanceof StoreUnreachableError
+            ? error.message.replace(/^gradscope: /, "")
+            : `lost the connection to the run store ${options.store} and could not reach the server for ${reconnectSeconds()} s (${errorMessage(error)})`;
+        options.log(`${why}; waiting for it to come back`);
         told = "waiting";
       } else if (told === null) {
         options.log(`lost the connection to the run store ${options.store} (${errorMessage(error)}); retrying`);
