@@ -144,7 +144,7 @@ test("a PostgreSQL server gone longer than the reconnect window: the trial check
     assert.match(trialLog, new RegExp(`^gradscope: lost the connection to the run store ${escaped} and could not reach the server for 2 s \\(.+\\)$`, "m"));
     const stopped = trialLog.match(
       new RegExp(
-        `^trial 1 of sweep ${sweepId} stopped: its checkpoint at step (\\d+) is in (\\S+), and the rows the store did not get in \\S+unwritten\\.jsonl; it resumes from them once the server is back \\(exit 69: its worker hands it back\\)$`,
+        `^trial 1 of sweep ${sweepId} stopped: its checkpoint at step (\\d+) is in (\\S+), and the rows the store did not get in \\S+unwritten\\.jsonl; it resumes from there once the server is back \\(exit 69: its worker hands it back\\)$`,
         "m",
       ),
     );

@@ -28,11 +28,15 @@ export const STORE_UNREACHABLE_EXIT_CODE = 69;
 // What a trial that lost its store says on the way out (its last words in its log).
 function endUnreachable(error: Error, trial: string, directory: string | null): number {
   const checkpoint = directory === null ? null : join(directory, "checkpoints", LATEST);
-  const saved =
-    checkpoint !== null && existsSync(checkpoint)
-      ? `its checkpoint at step ${loadCheckpoint(checkpoint).trainer.position.step} is in ${checkpoint}, and the rows the store did not get in ${join(directory as string, UNWRITTEN_FILE)}; it resumes from them`
-      : "it had no checkpoint yet; it starts again";
-  process.stderr.write(`${error.message}\n${trial} stopped: ${saved} once the server is back (exit ${STORE_UNREACHABLE_EXIT_CODE}: its worker hands it back)\n`);
+  const unwritten = directory === null ? null : join(directory, UNWRITTEN_FILE);
+  let stopped: string;
+  if (checkpoint === null) stopped = "stopped before it trained; it starts (or resumes from its last checkpoint)";
+  else if (!existsSync(checkpoint)) stopped = "stopped before its first checkpoint; it starts again";
+  else
+    stopped = `stopped: its checkpoint at step ${loadCheckpoint(checkpoint).trainer.position.step} is in ${checkpoint}${
+      unwritten !== null && existsSync(unwritten) ? `, and the rows the store did not get in ${unwritten}` : ""
+    }; it resumes from there`;
+  process.stderr.write(`${error.message}\n${trial} ${stopped} once the server is back (exit ${STORE_UNREACHABLE_EXIT_CODE}: its worker hands it back)\n`);
   return STORE_UNREACHABLE_EXIT_CODE;
 }
 
