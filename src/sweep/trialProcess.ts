@@ -88,7 +88,10 @@ const plannedSteps = (epochs: number, batches: number, accumulate: number) => ep
  * through the CLI's trainCommand) with the trial's parameters over the sweep's base config and
  * its early-stopping callback, resuming the trial's run from its last checkpoint when an earlier
  * attempt left one, and records how it ended in the sweep store. Resolves to the exit code of
- * `gradscope train` (130 or 143 when a signal interrupted it: the worker retries it).
+ * `gradscope train` (130 or 143 when a signal interrupted it: the worker retries it), or to
+ * STORE_UNREACHABLE_EXIT_CODE when the store could not be reached for the reconnect window
+ * (TrialStoreOutage: the trial stopped with a checkpoint in its run directory, and its end is
+ * left to the worker).
  */
 export async function runTrial(args: TrialArguments): Promise<number> {
   const outage = new TrialStoreOutage();
