@@ -17,7 +17,7 @@ import { loadSweep } from "../src/sweep/spec.ts";
 import { startSweep } from "../src/sweep/sweepStart.ts";
 import { PASSWORD, PASSWORD_USER, type PostgresCluster } from "./postgresCluster.ts";
 import { postgresCluster } from "./storeBackends.ts";
-import { bin, cli, postgres, spirals, startWorker, storeOnceCreated, until } from "./sweepProcesses.ts";
+import { bin, cli, postgres, sleep, spirals, startWorker, storeOnceCreated, until } from "./sweepProcesses.ts";
 
 const skip = postgres.skip;
 const folder = mkdtempSync(join(tmpdir(), "gradscope-sweep-resilience-"));
@@ -188,6 +188,31 @@ test("a PostgreSQL server gone longer than the reconnect window: the trial check
   } finally {
     coordinator.child.kill("SIGKILL");
     worker?.child.kill("SIGKILL");
+    store.close();
+  }
+});
+
+test("whoever reaps stale trials after losing the server counts a worker's silence from its reconnect: no worker could heartbeat meanwhile", { skip }, async () => {
+  const url = postgres.location("sweep_reap_grace");
+  const store = openSweepStore(url);
+  try {
+    const sweep = startSweep(loadSweep(sweepFile("grace", 1)), store, { workers: 0, log: () => {}, storeLabel: url });
+    store.addTrial(sweep.sweepId, 1, { "optimizer.lr": 0.1 });
+    assert.ok(store.claimTrial(sweep.sweepId, 1, { worker: "elsewhere:1", jobId: "job-1", staleAfterSeconds: 1 }));
+    await sleep(1200);
+    (postgresCluster() as PostgresCluster).restart();
+    // The first call after the restart reconnects: the heartbeat, 1.2 s old, is not stale yet.
+    assert.deepEqual(
+      store.releaseStaleTrials(() => 1),
+      [],
+    );
+    await sleep(1200);
+    assert.deepEqual(
+      store.releaseStaleTrials(() => 1).map((released) => [released.number, released.worker]),
+      [[1, "elsewhere:1"]],
+      "stale once the worker has been silent a whole timeout since the reconnect",
+    );
+  } finally {
     store.close();
   }
 });

@@ -316,13 +316,14 @@ class SqlSweepStore implements SweepStore {
 
   releaseStaleTrials(staleAfterSeconds: (sweepId: string) => number): ReleasedTrial[] {
     const at = now();
-    // While this connection could not reach the server, no worker could heartbeat either (the
-    // server was down, or its network): their silence counts from when it came back.
-    const back = this.db.reconnectedAt() ?? Number.NEGATIVE_INFINITY;
     const running = this.db.all(
       `SELECT t.sweep_id, t.number, t.worker, t.job_id, t.run_id, t.heartbeat_at FROM trials t JOIN sweeps s ON s.id = t.sweep_id
        WHERE s.status = 'running' AND t.status = 'running' AND t.worker IS NOT NULL`,
     );
+    // While this connection could not reach the server, no worker could heartbeat either (the
+    // server was down, or its network): their silence counts from when it came back (read after
+    // the query above, which is the one that reconnects).
+    const back = this.db.reconnectedAt() ?? Number.NEGATIVE_INFINITY;
     const released: ReleasedTrial[] = [];
     for (const row of running) {
       const [sweepId, number, worker, jobId] = [String(row.sweep_id), Number(row.number), String(row.worker), String(row.job_id)];
