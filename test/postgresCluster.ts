@@ -19,6 +19,10 @@ export interface PostgresCluster {
   psql(database: string, sql: string): string;
   /** Restarts the server as an administrator would (`pg_ctl restart -m fast`): every connection is terminated. */
   restart(): void;
+  /** Shuts the server down (`pg_ctl stop -m fast`), keeping its data, until `start`: connections are refused meanwhile. */
+  shutDown(): void;
+  /** Starts the server again after `shutDown`. */
+  start(): void;
   stop(): void;
 }
 
@@ -68,6 +72,12 @@ export function startPostgres(): PostgresCluster | { skip: string } {
     },
     restart() {
       run("pg_ctl", ["-D", data, "-o", options, "-l", join(folder, "log"), "-m", "fast", "-w", "restart"]);
+    },
+    shutDown() {
+      run("pg_ctl", ["-D", data, "-m", "fast", "-w", "stop"]);
+    },
+    start() {
+      run("pg_ctl", ["-D", data, "-o", options, "-l", join(folder, "log"), "-w", "start"]);
     },
     stop() {
       if (stopped) return;

@@ -1,10 +1,11 @@
 // The PostgreSQL run store's own guarantees (the ones both backends share run in store.test.ts):
 // its migrations match SQLite's, run once however many processes connect, bad URLs and foreign
 // databases are refused naming the URL (password redacted), crash marking judges only its own
-// machine's processes, and the CLI trains into it, lists it and serves it.
+// machine's processes, the CLI trains into it, lists it and serves it, and a store gone offline
+// keeps its run's writes in the run directory until the run resumes.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -13,7 +14,9 @@ import { startDashboard } from "../src/dashboard/server.ts";
 import { MIGRATIONS, StoreOpenError } from "../src/store/database.ts";
 import { openRunStore } from "../src/store/openRunStore.ts";
 import { POSTGRES_MIGRATIONS } from "../src/store/postgres/migrations.ts";
+import type { PostgresRunStore } from "../src/store/postgres/postgresRunStore.ts";
 import { SyncPostgresClient } from "../src/store/postgres/syncClient.ts";
+import { readUnwritten, UNWRITTEN_FILE } from "../src/store/postgres/unwrittenWrites.ts";
 import { PASSWORD, PASSWORD_USER } from "./postgresCluster.ts";
 import { storeBackends } from "./storeBackends.ts";
 
@@ -255,4 +258,65 @@ test("the PostgreSQL reader answers as the SQLite reader does over a long series
   const [expectedKeys, actualKeys] = stores.map((store) => store.keys("long"));
   assert.deepEqual(actualKeys, expectedKeys);
   for (const store of stores) store.close();
+});
+
+test("a run store that went offline keeps its writes in the run directory (unwritten.jsonl), and resuming the run replays them: every row once, then the file is removed", {
+  skip,
+}, () => {
+  const url = postgres.location("pg_offline");
+  const directory = join(folder, "offline-run");
+  mkdirSync(directory);
+  const file = join(directory, UNWRITTEN_FILE);
+  const store = openRunStore(url) as PostgresRunStore;
+  store.createRun({ id: "offline-run", name: "offline", config: {}, directory });
+  store.spoolWhenUnreachable(file);
+  store.log("offline-run", "train/loss", 0, 1.5);
+  store.flush();
+  // As when another connection of the process found the server unreachable.
+  store.goOffline();
+  store.log("offline-run", "train/loss", 1, 1.25);
+  store.log("offline-run", "train/loss", 2, 1);
+  assert.equal(store.stopRequested("offline-run"), false, "offline, no stop request can be read");
+  store.event("offline-run", "stop", "interrupted: the store was away", 3);
+  store.finishRun("offline-run", "interrupted", null);
+  store.close();
+  const reader = openRunStore(url, { create: false });
+  try {
+    assert.deepEqual(
+      reader.scalars("offline-run", "train/loss").map((r) => [r.step, r.value]),
+      [[0, 1.5]],
+      "only what was written before it went offline",
+    );
+    assert.equal(reader.getRun("offline-run").status, "running");
+    assert.equal(readUnwritten(file).length, 3, "the rows, the event and the run's end, a transaction each");
+    reader.resumeRun("offline-run", 3, undefined, directory);
+    assert.deepEqual(
+      reader.scalars("offline-run", "train/loss").map((r) => [r.step, r.value]),
+      [
+        [0, 1.5],
+        [1, 1.25],
+        [2, 1],
+      ],
+    );
+    assert.deepEqual(
+      reader
+        .events("offline-run")
+        .filter((e) => e.kind !== "start")
+        .map((e) => [e.kind, e.step]),
+      [
+        ["stop", 3],
+        ["resume", 3],
+      ],
+    );
+    assert.equal(reader.getRun("offline-run").status, "running", "resumed after the replayed end");
+    assert.ok(!existsSync(file), "replayed, then removed");
+  } finally {
+    reader.close();
+  }
+  // A last line cut short by a crash is left out; a bad line before it names the file and line.
+  const line = JSON.stringify({ statements: [{ sql: "SELECT 1", params: [] }], streamLock: false });
+  writeFileSync(file, `${line}\n{"statem`);
+  assert.equal(readUnwritten(file).length, 1);
+  writeFileSync(file, `{"statem\n${line}\n`);
+  assert.throws(() => readUnwritten(file), new RegExp(`^Error: gradscope: ${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:1: not a transaction of the run store \\(`));
 });

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { main } from "../src/cli/main.ts";
 import { ConfigError } from "../src/config/load.ts";
 import { Random } from "../src/engine/random.ts";
+import { StoreUnreachableError } from "../src/store/postgres/connectionLost.ts";
 import { SqliteRunStore } from "../src/store/sqliteRunStore.ts";
 import { openSweepStore } from "../src/store/sweeps.ts";
 import { runSweep } from "../src/sweep/coordinator.ts";
@@ -17,7 +18,9 @@ import { gridPoints, sampleParams } from "../src/sweep/space.ts";
 import { loadSweep, type ParameterSpec, type SweepSpec, sweepSchema } from "../src/sweep/spec.ts";
 import { stepsSaved } from "../src/sweep/status.ts";
 import { suggestTpe } from "../src/sweep/tpe.ts";
+import { SweepTrialCallback } from "../src/sweep/trialCallback.ts";
 import { LATEST } from "../src/train/callbacks/modelCheckpoint.ts";
+import type { Trainer } from "../src/train/trainer.ts";
 import { bin, storeOnceCreated, until } from "./sweepProcesses.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -322,6 +325,7 @@ test("a grid sweep on 2 local workers trains each trial as a run of the store; a
   assert.match(table.stdout, /best: trial 1 \(completed\), val_loss \S+, optimizer\.lr=0\.05 optimizer\.momentum=0\.5/);
   const report = JSON.parse((await cli(["sweep", "status", outcome.sweepId, "--store", outcome.storePath, "--json"])).stdout);
   assert.equal(report.best.trial, 1);
+  assert.equal(report.coordinator, null, "an ended sweep (and any sweep of a SQLite store) has no coordinator to report");
   assert.equal(report.steps_saved, stepsSaved(outcome.trials));
   assert.deepEqual(
     report.trials.map((t: { status: string; stopped_by: string | null }) => [t.status, t.stopped_by]),
@@ -330,6 +334,36 @@ test("a grid sweep on 2 local workers trains each trial as a run of the store; a
       ["stopped", "train_lr above 1 for 3 steps"],
     ],
   );
+});
+
+test("a rung the store cannot take (its server unreachable) is kept in the trial's checkpoint and compared when the trial resumes", () => {
+  const rungs = { epochs: [1, 3], reductionFactor: 2, metric: "val_loss", goal: "minimize" as const };
+  const recorded: unknown[][] = [];
+  let reachable = false;
+  const store = {
+    recordRung: (...args: unknown[]) => {
+      if (!reachable) throw new StoreUnreachableError("gradscope: lost the connection to the run store postgres://x and could not reach the server for 30 s");
+      recorded.push(args);
+    },
+    rungValues: () =>
+      new Map([
+        [1, 0.5],
+        [2, 0.9],
+      ]),
+  };
+  const stops: string[] = [];
+  const trainer = { requestStop: (reason: string) => stops.push(reason) } as unknown as Trainer;
+  const stopped = new SweepTrialCallback([], rungs, { store: store as never, sweepId: "s", trial: 2 });
+  stopped.onTrainBegin(trainer);
+  stopped.onEpochEnd(trainer, { epoch: 1, step: 12, val_loss: 0.9 });
+  assert.deepEqual([recorded, stops], [[], []], "nothing recorded, and the trial not stopped by a rung it could not compare");
+  reachable = true;
+  const resumed = new SweepTrialCallback([], rungs, { store: store as never, sweepId: "s", trial: 2 });
+  resumed.loadStateDict(structuredClone(stopped.stateDict()));
+  resumed.onTrainBegin(trainer);
+  assert.deepEqual(recorded, [["s", 1, 2, 0.9]]);
+  assert.deepEqual(stops, ["stopped by the sweep: asha rung at epoch 1: val_loss 0.9000 not in the best 1/2 of 2 trials"]);
+  assert.deepEqual(resumed.stateDict(), { rules: new RuleMonitor([]).stateDict(), pendingRung: null });
 });
 
 test("successive halving stops a trial whose metric at a rung is worse than the trials before it", async () => {

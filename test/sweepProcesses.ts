@@ -37,8 +37,8 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = process.env): { cod
 }
 
 /** A `gradscope worker` process of its own (as on another machine), its output kept. */
-export function startWorker(url: string, runsDir: string): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [bin, "worker", "--store", url, "--runs-dir", runsDir, "--threads", "1", "--idle-exit", "3"], { stdio: ["ignore", "pipe", "pipe"] });
+export function startWorker(url: string, runsDir: string, env: NodeJS.ProcessEnv = process.env): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [bin, "worker", "--store", url, "--runs-dir", runsDir, "--threads", "1", "--idle-exit", "3"], { stdio: ["ignore", "pipe", "pipe"], env });
   let output = "";
   child.stdout?.on("data", (chunk) => {
     output += chunk;

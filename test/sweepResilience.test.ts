@@ -3,7 +3,7 @@
 // mid-trial; a second coordinator takes up a live sweep; a worker that lost its claim goes on.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -17,7 +17,7 @@ import { loadSweep } from "../src/sweep/spec.ts";
 import { startSweep } from "../src/sweep/sweepStart.ts";
 import { PASSWORD, PASSWORD_USER, type PostgresCluster } from "./postgresCluster.ts";
 import { postgresCluster } from "./storeBackends.ts";
-import { bin, cli, postgres, spirals, startWorker, storeOnceCreated, until } from "./sweepProcesses.ts";
+import { bin, cli, postgres, sleep, spirals, startWorker, storeOnceCreated, until } from "./sweepProcesses.ts";
 
 const skip = postgres.skip;
 const folder = mkdtempSync(join(tmpdir(), "gradscope-sweep-resilience-"));
@@ -74,6 +74,157 @@ test("a PostgreSQL restart mid-trial does not end the sweep: every connection re
   }
 });
 
+// A process of the CLI with its output kept (stdout and stderr as they come).
+function startCli(args: string[], env: NodeJS.ProcessEnv) {
+  const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
+  let output = "";
+  child.stdout.on("data", (chunk) => {
+    output += chunk;
+  });
+  child.stderr.on("data", (chunk) => {
+    output += chunk;
+  });
+  return { child, output: () => output, exited: new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code))) };
+}
+
+test("a PostgreSQL server gone longer than the reconnect window: the trial checkpoints into its run directory and exits 69, worker and coordinator wait, and the trial resumes from that checkpoint, uncounted, with one row per step", {
+  skip,
+}, async () => {
+  const cluster = postgresCluster() as PostgresCluster;
+  const url = postgres.location("sweep_gone");
+  // The processes log in with a password, which no message may show.
+  cluster.psql("postgres", `GRANT CREATE ON DATABASE sweep_gone TO ${PASSWORD_USER}`);
+  const passwordUrl = url.replace("postgres@", `${PASSWORD_USER}:${PASSWORD}@`);
+  const shown = url.replace("postgres@", `${PASSWORD_USER}:***@`);
+  // A window of 2 s instead of 30, for every process of the sweep.
+  const env = { ...process.env, GRADSCOPE_RECONNECT_SECONDS: "2" };
+  // retries: 0, so that the trial would fail were the outage counted as an attempt.
+  const file = sweepFile("gone", 100, "heartbeat_timeout: 5\nretries: 0\n");
+  const coordinator = startCli(["sweep", "-c", file, "--store", passwordUrl, "--workers", "0"], env);
+  const runsDir = join(folder, "gone-worker");
+  let worker: ReturnType<typeof startWorker> | null = null;
+  const store = await storeOnceCreated(url);
+  try {
+    const sweepId = await until("the trial", () => {
+      const [sweep] = store.listSweeps();
+      return sweep && store.trials(sweep.id).length === 1 ? sweep.id : undefined;
+    });
+    worker = startWorker(passwordUrl, runsDir, env);
+    const training = await until("the trial's first checkpoint in the store", () => {
+      const [trial] = store.trials(sweepId);
+      return trial?.runId && store.checkpointStep(trial.runId) !== null ? trial : undefined;
+    });
+    const runId = training.runId as string;
+    const storedStep = store.checkpointStep(runId) as number;
+    cluster.shutDown();
+    const log = join(runsDir, "sweeps", sweepId, "trial-001.log");
+    const trialLog = await until(
+      "the trial's process to stop",
+      () => {
+        const text = existsSync(log) ? readFileSync(log, "utf8") : "";
+        return /\(exit 69: /.test(text) ? text : undefined;
+      },
+      60_000,
+    );
+    // The server stays away until the worker and the coordinator have both waited out their window.
+    const waits = /^(worker \S+: )?lost the connection to the run store \S+ and could not reach the server for 2 s \(.+\); waiting for it to come back$/m;
+    await until("the worker and the coordinator to wait for the store", () => (waits.test(worker?.output() ?? "") && waits.test(coordinator.output()) ? true : undefined), 30_000);
+    const unwritten = join(runsDir, runId, "unwritten.jsonl");
+    assert.ok(existsSync(unwritten) && readFileSync(unwritten, "utf8").length > 0, "the rows the store did not get are in the run directory");
+    cluster.start();
+    assert.equal(await coordinator.exited, 0, coordinator.output());
+    assert.equal(await worker.exited, 0, worker.output());
+
+    const escaped = shown.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    assert.match(trialLog, new RegExp(`^gradscope: lost the connection to the run store ${escaped} and could not reach the server for 2 s \\(.+\\)$`, "m"));
+    const stopped = trialLog.match(
+      new RegExp(
+        `^trial 1 of sweep ${sweepId} stopped: its checkpoint at step (\\d+) is in (\\S+), and the rows the store did not get in \\S+unwritten\\.jsonl; it resumes from there once the server is back \\(exit 69: its worker hands it back\\)$`,
+        "m",
+      ),
+    );
+    assert.ok(stopped, trialLog);
+    const localStep = Number(stopped[1]);
+    assert.equal(stopped[2], join(runsDir, runId, "checkpoints", "latest.gsckpt"));
+    assert.ok(localStep > storedStep, `the local checkpoint (step ${localStep}) is newer than the store's (step ${storedStep})`);
+    assert.match(
+      worker.output(),
+      new RegExp(`trial 1 of sweep ${sweepId} could not reach the run store; it saved a checkpoint here and went back to the queue \\(its attempt not counted\\)`),
+    );
+    assert.match(worker.output(), /the run store \S+ is reachable again/);
+    assert.match(worker.output(), new RegExp(`trial 1 of sweep ${sweepId} \\(attempt 2, from its checkpoint at step ${localStep} on this machine\\)`));
+    for (const output of [trialLog, worker.output(), coordinator.output()]) assert.ok(!output.includes(PASSWORD), "the password is hidden");
+
+    const trial = store.trial(sweepId, 1);
+    assert.deepEqual([trial.status, trial.runId, trial.steps], ["completed", runId, trial.plannedSteps], JSON.stringify(trial));
+    assert.ok(!existsSync(unwritten), "replayed into the store, then removed");
+    const runs = openRunStore(url, { create: false });
+    try {
+      assert.equal(runs.getRun(runId).status, "completed");
+      const resumes = runs.events(runId).filter((e) => e.kind === "resume");
+      assert.deepEqual(
+        resumes.map((e) => e.step),
+        [localStep],
+        "resumed once, from the checkpoint the trial saved in its run directory",
+      );
+      assert.ok(runs.events(runId).some((e) => e.kind === "stop" && /^interrupted: lost the connection to the run store .* could not reach the server for 2 s/.test(e.message)));
+      const steps = Array.from({ length: trial.plannedSteps as number }, (_, i) => i);
+      for (const key of ["train/loss", "train/lr", "train/grad_norm"])
+        assert.deepEqual(
+          runs.scalars(runId, key).map((r) => r.step),
+          steps,
+          `one ${key} per step, every step`,
+        );
+      assert.equal(runs.scalars(runId, "epoch/val_accuracy").length, 100, "one validation accuracy per epoch");
+    } finally {
+      runs.close();
+    }
+  } finally {
+    coordinator.child.kill("SIGKILL");
+    worker?.child.kill("SIGKILL");
+    store.close();
+  }
+});
+
+test("whoever reaps stale trials after losing the server counts a worker's silence from its reconnect: no worker could heartbeat meanwhile", { skip }, async () => {
+  const url = postgres.location("sweep_reap_grace");
+  const store = openSweepStore(url);
+  try {
+    const sweep = startSweep(loadSweep(sweepFile("grace", 1)), store, { workers: 0, log: () => {}, storeLabel: url });
+    store.addTrial(sweep.sweepId, 1, { "optimizer.lr": 0.1 });
+    assert.ok(store.claimTrial(sweep.sweepId, 1, { worker: "elsewhere:1", jobId: "job-1", staleAfterSeconds: 1 }));
+    await sleep(1200);
+    (postgresCluster() as PostgresCluster).restart();
+    // The first call after the restart reconnects: the heartbeat, 1.2 s old, is not stale yet.
+    assert.deepEqual(
+      store.releaseStaleTrials(() => 1),
+      [],
+    );
+    await sleep(1200);
+    assert.deepEqual(
+      store.releaseStaleTrials(() => 1).map((released) => [released.number, released.worker]),
+      [[1, "elsewhere:1"]],
+      "stale once the worker has been silent a whole timeout since the reconnect",
+    );
+  } finally {
+    store.close();
+  }
+});
+
+test("GRADSCOPE_RECONNECT_SECONDS that is not a number of seconds in (0, 3600] is refused naming the variable (exit 2), before any connection", () => {
+  for (const value of ["soon", "0", "-5", "7200"]) {
+    const refused = cli(["worker", "--store", "postgres://gradscope@127.0.0.1:1/none", "--runs-dir", join(folder, "window"), "--idle-exit", "0"], {
+      ...process.env,
+      GRADSCOPE_RECONNECT_SECONDS: value,
+    });
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.equal(
+      refused.stderr,
+      `gradscope: GRADSCOPE_RECONNECT_SECONDS="${value}": expected a number of seconds greater than 0 and at most 3600 (how long a lost connection to the run store is retried; default 30)\n`,
+    );
+  }
+});
+
 test("sweep resume refuses a sweep whose coordinator is alive (it holds the sweep's lease), which ends with its process (then sweep status suggests sweep resume); a trial proposed twice is added once", {
   skip,
 }, async () => {
@@ -91,6 +242,8 @@ test("sweep resume refuses a sweep whose coordinator is alive (it holds the swee
     const live = cli(["sweep", "status", sweepId, "--store", url]);
     assert.equal(live.code, 0, live.stderr);
     assert.doesNotMatch(live.stdout, /has no coordinator/);
+    const coordinatorOf = () => JSON.parse(cli(["sweep", "status", sweepId, "--store", url, "--json"]).stdout).coordinator;
+    assert.equal(coordinatorOf(), "running");
     const refused = cli(["sweep", "resume", sweepId, "--store", url, "--workers", "0"]);
     assert.equal(refused.code, 2, refused.stderr);
     assert.match(refused.stderr, new RegExp(`^gradscope: sweep ${sweepId} has a coordinator running \\(a gradscope sweep or sweep resume process holds its lease\\)`, "m"));
@@ -105,6 +258,7 @@ test("sweep resume refuses a sweep whose coordinator is alive (it holds the swee
       orphaned.stdout,
       new RegExp(`^sweep ${sweepId} has no coordinator \\(its gradscope sweep process is gone\\): .*gradscope sweep resume ${sweepId} --store … proposes the rest$`, "m"),
     );
+    assert.equal(coordinatorOf(), "missing");
     const badRunsDir = cli(["sweep", "resume", sweepId, "--store", url, "--workers", "0", "--runs-dir", "/proc/nope/runs"]);
     assert.equal(badRunsDir.code, 2, badRunsDir.stderr);
     assert.match(

@@ -4,7 +4,7 @@ import { openSweepStore, type SweepStore } from "../store/sweeps.ts";
 import { runSweep, type SweepOutcome } from "../sweep/coordinator.ts";
 import { resumeQueuedSweep, SweepLeasedError, SweepRunsDirError } from "../sweep/queuedSweep.ts";
 import { loadSweep } from "../sweep/spec.ts";
-import { sweepReport, trialTable } from "../sweep/status.ts";
+import { type CoordinatorState, sweepReport, trialTable } from "../sweep/status.ts";
 import { sweepStoreLocation } from "../sweep/sweepStart.ts";
 import { openExisting } from "./runs.ts";
 import { ExitCode } from "./train.ts";
@@ -74,9 +74,10 @@ export function sweepStatusCommand(id: string, options: { store: string; json?: 
       throw error instanceof RunLookupError ? new UsageError(error.message) : error;
     }
     const trials = store.trials(sweep.id);
-    process.stdout.write(options.json ? `${JSON.stringify(sweepReport(sweep, trials), null, 2)}\n` : `${trialTable(sweep, trials)}\n`);
-    // A running sweep of a PostgreSQL store whose coordinator holds no lease: its process is gone.
-    if (!options.json && sweep.status === "running" && isPostgresUrl(options.store) && !store.sweepLeased(sweep.id))
+    // Only a running sweep of a PostgreSQL store has a lease to look at (see CoordinatorState).
+    const coordinator: CoordinatorState = sweep.status !== "running" || !isPostgresUrl(options.store) ? null : store.sweepLeased(sweep.id) ? "running" : "missing";
+    process.stdout.write(options.json ? `${JSON.stringify(sweepReport(sweep, trials, coordinator), null, 2)}\n` : `${trialTable(sweep, trials)}\n`);
+    if (!options.json && coordinator === "missing")
       process.stdout.write(
         `sweep ${sweep.id} has no coordinator (its gradscope sweep process is gone): workers train the trials already queued; gradscope sweep resume ${sweep.id} --store … proposes the rest\n`,
       );

@@ -35,9 +35,11 @@ export interface TrainCommandOptions {
   dashboard?: RunDashboardOptions;
   /**
    * Called with what was built for the run, before training, to add to it (a sweep's trial adds
-   * its early-stopping callback): the setup, the run's id and directory, and its store.
+   * its early-stopping callback): the setup, the run's id and directory, its store, and
+   * `interrupt(why)`, which stops the run once it trains as Ctrl-C does (a checkpoint, the run
+   * interrupted; a no-op before the run has started).
    */
-  extend?: (setup: TrainingSetup, run: { runId: string; directory: string; store: RunStore | null }) => void;
+  extend?: (setup: TrainingSetup, run: { runId: string; directory: string; store: RunStore | null; interrupt: (why: string) => void }) => void;
   /** Messages printed and recorded as the run's `notice` events when it starts (a sweep's trial names its sweep). */
   notices?: string[];
 }
@@ -54,7 +56,7 @@ function disposeSetup(setup: TrainingSetup): void {
  * The run a loaded config describes, for the library's run lifecycle: built from the config
  * (data, model, optimizer, scheduler, quantities, callbacks) once its directory is known.
  */
-function planOf(name: string, loaded: LoadedConfig, data: RunData, options: TrainCommandOptions): RunPlan {
+function planOf(name: string, loaded: LoadedConfig, data: RunData, options: TrainCommandOptions, interrupt: (why: string) => void): RunPlan {
   const store = openStore(loaded.config, options.store);
   return {
     name,
@@ -70,7 +72,7 @@ function planOf(name: string, loaded: LoadedConfig, data: RunData, options: Trai
     build: (directory, runId) => {
       const setup = buildTraining(loaded, data, directory, options.quiet ? undefined : process.stdout, store ? { store, runId } : undefined);
       try {
-        options.extend?.(setup, { runId, directory, store });
+        options.extend?.(setup, { runId, directory, store, interrupt });
       } catch (error) {
         disposeSetup(setup);
         throw error;
@@ -98,9 +100,12 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
   const data = buildData(loaded);
   const name = runName(loaded.config.name, options.configs);
   let run: Run;
+  // The run once started, for the `interrupt` that `extend` gets.
+  const started: { run?: Run } = {};
   try {
     // Opening the store (which makes its folder) is part of starting: its errors exit 2 too.
-    run = await startRun(planOf(name, loaded, data, options));
+    run = await startRun(planOf(name, loaded, data, options, (why) => started.run?.interrupt(why)));
+    started.run = run;
   } catch (error) {
     if (error instanceof ConfigError) throw error;
     process.stderr.write(`${(error as Error).message}\n${options.resume ? `(${options.resume} is unchanged)` : "(no run was created)"}\n`);

@@ -1,6 +1,7 @@
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { isPostgresUrl, STORE_URL_VARIABLE } from "../store/openRunStore.ts";
+import { isStoreUnreachable } from "../store/postgres/connectionLost.ts";
 import { redactUrl } from "../store/postgres/postgresRunStore.ts";
 import { openSweepStore } from "../store/sweeps.ts";
 import { PgBossTrialQueue } from "../sweep/pgBossQueue.ts";
@@ -75,7 +76,14 @@ export async function workerCommand(options: WorkerCommandOptions): Promise<numb
     });
     if (!options.quiet) log(`worker ${worker.name}: training the trials of the running sweeps in ${redactUrl(url)}; runs in ${runsDir}`);
     if (stoppedBy) return stopSignals[stoppedBy as keyof typeof stopSignals];
-    await worker.run();
+    try {
+      await worker.run();
+    } catch (error) {
+      // Stopped while it waited for an unreachable store: its trial, if it had one, is handed
+      // back by whoever reaps stale trials once the server is back.
+      if (!(stoppedBy && isStoreUnreachable(error))) throw error;
+      if (!options.quiet) log(`worker ${worker.name}: stopped while the run store was unreachable`);
+    }
     return stoppedBy ? stopSignals[stoppedBy as keyof typeof stopSignals] : ExitCode.ok;
   } finally {
     process.off("SIGINT", onSignal);

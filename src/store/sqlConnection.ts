@@ -26,6 +26,11 @@ export interface SqlConnection {
   lease(key: string, lost: string): boolean;
   /** Whether another connection holds the lock `key` (SQLite: never). */
   leaseHeld(key: string): boolean;
+  /**
+   * When this connection last came back after it lost the server (seconds since the epoch), or
+   * null when it never lost it (SQLite: never).
+   */
+  reconnectedAt(): number | null;
   /** Runs the statements in one transaction; resolves to how many rows each changed. */
   write(statements: SqlStatement[]): number[];
   close(): void;
@@ -48,6 +53,10 @@ class SqliteConnection implements SqlConnection {
 
   leaseHeld(): boolean {
     return false;
+  }
+
+  reconnectedAt(): null {
+    return null;
   }
 
   write(statements: SqlStatement[]): number[] {
@@ -93,6 +102,11 @@ class PostgresConnection implements SqlConnection {
         key,
       ]).length > 0
     );
+  }
+
+  reconnectedAt(): number | null {
+    const at = this.client.reconnectedAt();
+    return at === null ? null : at / 1000;
   }
 
   // Under the stream's write lock: some of these statements add events, whose seq order must be

@@ -158,6 +158,7 @@ export interface SweepStore {
    * `staleAfterSeconds(sweepId)`: each is `pending` again and its run, if still `running`, is
    * marked `crashed` (so that another machine may resume it). Each stale trial is released by
    * one caller only, however many look at once; that caller then fails its job on the queue.
+   * A caller whose connection lost the server counts the silence from when it came back.
    */
   releaseStaleTrials(staleAfterSeconds: (sweepId: string) => number): ReleasedTrial[];
   /** Links a trial to the run that trains it, and the steps its full schedule has. */
@@ -319,11 +320,15 @@ class SqlSweepStore implements SweepStore {
       `SELECT t.sweep_id, t.number, t.worker, t.job_id, t.run_id, t.heartbeat_at FROM trials t JOIN sweeps s ON s.id = t.sweep_id
        WHERE s.status = 'running' AND t.status = 'running' AND t.worker IS NOT NULL`,
     );
+    // While this connection could not reach the server, no worker could heartbeat either (the
+    // server was down, or its network): their silence counts from when it came back (read after
+    // the query above, which is the one that reconnects).
+    const back = this.db.reconnectedAt() ?? Number.NEGATIVE_INFINITY;
     const released: ReleasedTrial[] = [];
     for (const row of running) {
       const [sweepId, number, worker, jobId] = [String(row.sweep_id), Number(row.number), String(row.worker), String(row.job_id)];
       const staleBefore = at - staleAfterSeconds(sweepId);
-      if (Number(row.heartbeat_at) >= staleBefore) continue;
+      if (Number(row.heartbeat_at) >= staleBefore || back >= staleBefore) continue;
       // Matching the worker, its job and the stale heartbeat again: of several callers, only the
       // first changes the row, and a worker that heartbeated since keeps its trial.
       const changed = this.run(

@@ -1,6 +1,6 @@
 import type PgBoss from "pg-boss";
 import { StoreOpenError } from "../store/database.ts";
-import { errorMessage, isConnectionLost } from "../store/postgres/connectionLost.ts";
+import { errorMessage, isConnectionLost, reconnectWindowProblem } from "../store/postgres/connectionLost.ts";
 import { postgresUrlProblem, redactUrl } from "../store/postgres/postgresUrl.ts";
 import type { TrialJob, TrialQueue } from "./queue.ts";
 
@@ -45,6 +45,8 @@ export class PgBossTrialQueue implements TrialQueue {
   static async start(url: string, sweeps: () => string[]): Promise<PgBossTrialQueue> {
     const problem = postgresUrlProblem(url);
     if (problem) throw new StoreOpenError(`gradscope: cannot open the run store ${redactUrl(url)}: ${problem}`);
+    const window = reconnectWindowProblem();
+    if (window) throw new StoreOpenError(`gradscope: ${window}`);
     // Loaded here, not with the package: only sweeps on a PostgreSQL store need it.
     const { default: PgBossClass } = await import("pg-boss");
     // Two connections: a worker fetches and completes one job at a time.

@@ -3,16 +3,17 @@ import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { retryLostConnection } from "../store/postgres/connectionLost.ts";
+import { isStoreUnreachable, untilReachable } from "../store/postgres/connectionLost.ts";
 import type { SweepStore } from "../store/sweeps.ts";
 import { createFolder, writeFileAtomic } from "../train/files.ts";
 import type { PgBossTrialQueue } from "./pgBossQueue.ts";
 import type { TrialJob } from "./queue.ts";
 import type { SweepSpec } from "./spec.ts";
 import { trialEnded, trialEndLine } from "./status.ts";
+import { resumableCheckpoint } from "./storedCheckpoints.ts";
 import { trialLogName } from "./sweepStart.ts";
 import { TrialHost } from "./trialHost.ts";
-import { BASE_FILE, workerSweepFolder } from "./trialProcess.ts";
+import { BASE_FILE, STORE_UNREACHABLE_EXIT_CODE, workerSweepFolder } from "./trialProcess.ts";
 import { exitDescription, logTail } from "./trialSpawn.ts";
 
 /** Options of a QueueWorker. */
@@ -116,9 +117,9 @@ export class QueueWorker {
     return ended;
   }
 
-  // A call of the job queue, again while the server restarts (see retryLostConnection).
-  private queueCall<T>(call: () => Promise<T>): Promise<T> {
-    return retryLostConnection(call, (error) => this.log(`worker ${this.name}: lost the job queue's connection (${(error as Error).message}); retrying`));
+  // A call of the job queue or the store, again while the server is away, however long (see untilReachable).
+  private queueCall<T>(call: () => T | Promise<T>): Promise<T> {
+    return untilReachable(call, { store: this.options.store.displayLocation, log: (line) => this.log(`worker ${this.name}: ${line}`), stopped: () => this.stopping });
   }
 
   /** Hands back the trials whose worker stopped heartbeating (see reapStaleTrials), one pass at a time. */
@@ -128,7 +129,8 @@ export class QueueWorker {
     try {
       await reapStaleTrials(this.options.store, this.options.queue, (sweepId) => this.spec(sweepId).heartbeat_timeout, this.log);
     } catch (error) {
-      this.log(`worker ${this.name}: could not hand back stale trials: ${(error as Error).message}`);
+      // An unreachable store is said by the call that waits for it; the next pass reaps.
+      if (!isStoreUnreachable(error)) this.log(`worker ${this.name}: could not hand back stale trials: ${(error as Error).message}`);
     } finally {
       this.reaping = false;
     }
@@ -153,7 +155,7 @@ export class QueueWorker {
     }
     const logFile = join(folder, trialLogName(job.trial));
     const { attempts, runId } = store.trial(job.sweepId, job.trial);
-    this.log(`worker ${this.name}: trial ${job.trial} of sweep ${job.sweepId}${attempts > 1 ? ` (attempt ${attempts}, ${resumePoint(store, runId)})` : ""}`);
+    this.log(`worker ${this.name}: trial ${job.trial} of sweep ${job.sweepId}${attempts > 1 ? ` (attempt ${attempts}, ${resumePoint(store, runId, this.options.runsDir)})` : ""}`);
     let lost = false;
     let silent = false;
     const heartbeat = setInterval(
@@ -185,7 +187,7 @@ export class QueueWorker {
     const exit = await this.host.train(request, (child) => this.options.onTrialProcess?.(job, child));
     this.training = false;
     clearInterval(heartbeat);
-    const trial = store.trial(job.sweepId, job.trial);
+    const trial = await this.queueCall(() => store.trial(job.sweepId, job.trial));
     const total = spec.budget?.trials ?? store.trials(job.sweepId).length;
     // The trial was taken from this worker (it missed its heartbeats: hung, stopped, or cut off):
     // its row and its job are the next attempt's, which this worker leaves alone.
@@ -198,19 +200,31 @@ export class QueueWorker {
       this.log(`worker ${this.name}: ${trialEndLine(trial, spec.metric.name, total)}`);
       return true;
     }
-    if (this.stopping) {
-      store.returnTrial(job.sweepId, job.trial, claim, `its worker ${this.name} was stopped`);
+    // A trial whose store was unreachable saved its checkpoint here and stopped: like a stopped
+    // worker's, it goes back to the queue without counting an attempt.
+    const unreachable = exit.code === STORE_UNREACHABLE_EXIT_CODE;
+    // The next trial starts a new host: nothing of a lost connection is carried over.
+    if (unreachable) await this.host.close();
+    if (this.stopping || unreachable) {
+      const why = unreachable ? `its process could not reach the run store on worker ${this.name}` : `its worker ${this.name} was stopped`;
+      await this.queueCall(() => store.returnTrial(job.sweepId, job.trial, claim, why));
       await this.queueCall(() => queue.giveBack(job, spec.retries));
-      this.log(`worker ${this.name}: stopped; trial ${job.trial} of sweep ${job.sweepId} saved a checkpoint and went back to the queue`);
+      this.log(
+        unreachable
+          ? `worker ${this.name}: trial ${job.trial} of sweep ${job.sweepId} could not reach the run store; it saved a checkpoint here and went back to the queue (its attempt not counted)`
+          : `worker ${this.name}: stopped; trial ${job.trial} of sweep ${job.sweepId} saved a checkpoint and went back to the queue`,
+      );
       return false;
     }
     const died = exitDescription(exit);
-    store.returnTrial(job.sweepId, job.trial, claim, `its process ${died} on worker ${this.name}`);
+    await this.queueCall(() => store.returnTrial(job.sweepId, job.trial, claim, `its process ${died} on worker ${this.name}`));
     if ((await this.queueCall(() => queue.fail(job.sweepId, claim.jobId))) === "failed") {
-      store.finishTrial(job.sweepId, job.trial, {
-        status: "failed",
-        message: `its process ${died} (attempt ${job.attempt + 1} of ${spec.retries + 1}); last output: ${logTail(logFile)}`,
-      });
+      await this.queueCall(() =>
+        store.finishTrial(job.sweepId, job.trial, {
+          status: "failed",
+          message: `its process ${died} (attempt ${job.attempt + 1} of ${spec.retries + 1}); last output: ${logTail(logFile)}`,
+        }),
+      );
       this.log(`worker ${this.name}: trial ${job.trial} of sweep ${job.sweepId} failed: its process ${died}`);
       return true;
     }
@@ -219,11 +233,12 @@ export class QueueWorker {
   }
 }
 
-// Where a retried trial starts: its run's checkpoint in the store, or the start (an earlier
-// attempt died before its first checkpoint, or the checkpoint is gone).
-function resumePoint(store: SweepStore, runId: string | null): string {
-  const step = runId === null ? null : store.checkpointStep(runId);
-  if (step !== null) return `from its checkpoint at step ${step}`;
+// Where a retried trial starts: its run's checkpoint in the store or on this machine (see
+// resumableCheckpoint), or the start (an earlier attempt died before its first checkpoint, or the
+// checkpoint is gone).
+function resumePoint(store: SweepStore, runId: string | null, runsDir: string): string {
+  const checkpoint = runId === null ? null : resumableCheckpoint(store, runId, runsDir);
+  if (checkpoint) return `from its checkpoint at step ${checkpoint.step}${checkpoint.local ? " on this machine" : ""}`;
   return runId === null ? "from the start: no earlier attempt started its run" : "from the start: its run has no checkpoint in the store";
 }
 

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { availableParallelism, hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { stringify } from "yaml";
-import { isConnectionLost, RECONNECT_SECONDS, retryLostConnection } from "../store/postgres/connectionLost.ts";
+import { isStoreUnreachable, untilReachable } from "../store/postgres/connectionLost.ts";
 import { redactUrl } from "../store/postgres/postgresRunStore.ts";
 import { openSweepStore, type SweepStore } from "../store/sweeps.ts";
 import { createFolder, writableFolderProblem, writeFileAtomic } from "../train/files.ts";
@@ -220,19 +220,17 @@ async function coordinate(
     );
     // Every running sweep's stale trials, each by its own sweep's heartbeat_timeout.
     const specs = sweepSpecs(store);
-    const retrying = <T>(call: () => Promise<T>) => retryLostConnection(call, (error) => log(`lost the job queue's connection (${(error as Error).message}); retrying`));
-    // Since when the store or the queue has been unreachable (a server restart), or null.
-    let lostSince: number | null = null;
+    // The store's and the queue's calls wait out a server that is away, however long: a sweep's
+    // process outlives a database's maintenance (a Ctrl-C meanwhile ends it with the error).
+    const reachable = <T>(call: () => T | Promise<T>) => untilReachable(call, { store: redactUrl(url), log, stopped: () => stopping });
     for (;;) {
       try {
         await reapStaleTrials(store, queue, (id) => specs(id).heartbeat_timeout, log);
-        lostSince = null;
       } catch (error) {
-        // A reap is repeated each round: one lost to a restart is only late.
-        lostSince ??= Date.now();
-        if (!isConnectionLost(error) || Date.now() - lostSince > RECONNECT_SECONDS * 1000) throw error;
+        // A reap is repeated each round: one lost to an unreachable store is only late.
+        if (!isStoreUnreachable(error)) throw error;
       }
-      const trials = store.trials(sweepId);
+      const trials = await reachable(() => store.trials(sweepId));
       for (const trial of trials)
         if (trialEnded(trial) && !reported.has(trial.number)) {
           reported.add(trial.number);
@@ -240,11 +238,14 @@ async function coordinate(
         }
       if (stopping) break;
       if (proposed >= total && trials.length === total && trials.every(trialEnded)) break;
-      let waiting = proposed < total ? await retrying(() => queue.waiting(sweepId)) : 0;
+      let waiting = proposed < total ? await reachable(() => queue.waiting(sweepId)) : 0;
       while (proposed < total && waiting < lookahead) {
         const number = ++proposed;
+        // Not retried: a proposal draws from the search, which a second call would draw again
+        // (the store answered just now; should it vanish in between, the error ends the process
+        // and leaves the sweep running, for sweep resume).
         if (proposeTrial(store, sweep, number, log)) {
-          await retrying(() => queue.enqueue({ sweepId, trial: number, attempt: 0 }));
+          await reachable(() => queue.enqueue({ sweepId, trial: number, attempt: 0 }));
           waiting++;
         }
       }

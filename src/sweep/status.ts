@@ -36,14 +36,24 @@ export function trialEndLine(trial: TrialRecord, metricName: string, total: numb
 /** Whether a trial has ended (however it ended). */
 export const trialEnded = (trial: TrialRecord) => trial.status !== "pending" && trial.status !== "running";
 
+/**
+ * Whether a running sweep has its coordinator (the `gradscope sweep` or `sweep resume` process
+ * that proposes its trials): `running` while a process holds the sweep's lease, `missing` when
+ * none does (it died or lost the store: `gradscope sweep resume` takes the sweep up). Null when
+ * the sweep has ended, or on a SQLite store, whose sweeps run inside their one process and hold
+ * no lease that another process could look at.
+ */
+export type CoordinatorState = "running" | "missing" | null;
+
 /** A sweep and its trials for `gradscope sweep status --json`. */
-export function sweepReport(sweep: SweepRecord, trials: TrialRecord[]) {
+export function sweepReport(sweep: SweepRecord, trials: TrialRecord[], coordinator: CoordinatorState) {
   const spec = sweep.spec as SweepSpec;
   const best = bestTrial(trials, spec.metric.goal);
   return {
     id: sweep.id,
     name: sweep.name,
     status: sweep.status,
+    coordinator,
     method: spec.method,
     metric: spec.metric,
     best: best ? { trial: best.number, run: best.runId, metric: best.metric, params: best.params } : null,

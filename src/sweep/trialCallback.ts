@@ -1,5 +1,6 @@
 import { quantityDefinitions } from "../quantities/registry.ts";
 import type { QuantitySubscriber } from "../quantities/tracker.ts";
+import { StoreUnreachableError } from "../store/postgres/connectionLost.ts";
 import type { SweepStore } from "../store/sweeps.ts";
 import type { Callback, Logs } from "../train/callback.ts";
 import type { Trainer } from "../train/trainer.ts";
@@ -36,6 +37,8 @@ export class SweepTrialCallback implements Callback {
   // The step at which each step log was last fed to the rules (each is fed once per step).
   private readonly observedAtStep = new Map<string, number>();
   private readonly configNames = new Map(quantityDefinitions().map((d) => [d.name, d.configName]));
+  // A rung reached while the store was unreachable, not yet compared.
+  private pendingRung: { epoch: number; value: number } | null = null;
 
   constructor(
     rules: RuleSpec[],
@@ -63,6 +66,9 @@ export class SweepTrialCallback implements Callback {
 
   onTrainBegin(trainer: Trainer): void {
     this.trainer = trainer;
+    // A rung the store could not take before the last attempt stopped: compared now, before training on past it.
+    const pending = this.pendingRung;
+    if (pending) this.compareAtRung(pending.epoch, pending.value);
   }
 
   // Before the optimizer applies the step, so that a rule on a NaN loss stops before the NaN
@@ -90,18 +96,36 @@ export class SweepTrialCallback implements Callback {
     const value = logs[rungs.metric];
     if (value === undefined)
       throw new Error(`gradscope: the sweep's rungs compare "${rungs.metric}", which the epoch logs do not have (they have ${Object.keys(logs).join(", ")})`);
+    this.compareAtRung(logs.epoch, value);
+  }
+
+  // Records the trial's value at a rung and stops it unless it is among the best there. With the
+  // store unreachable, the rung waits in the checkpoint (the trial stops, see TrialStoreOutage)
+  // and is compared when the trial resumes.
+  private compareAtRung(epoch: number, value: number): void {
+    const rungs = this.rungs as TrialRungs;
     const { store, sweepId, trial } = this.sweep;
-    store.recordRung(sweepId, logs.epoch, trial, value);
-    const atRung = [...store.rungValues(sweepId, logs.epoch).values()];
+    let atRung: Array<number | null>;
+    try {
+      store.recordRung(sweepId, epoch, trial, value);
+      atRung = [...store.rungValues(sweepId, epoch).values()];
+    } catch (error) {
+      if (!(error instanceof StoreUnreachableError)) throw error;
+      this.pendingRung = { epoch, value };
+      return;
+    }
+    this.pendingRung = null;
     if (!continuesPastRung(value, atRung, rungs.reductionFactor, rungs.goal))
-      this.stop(`asha rung at epoch ${logs.epoch}: ${rungs.metric} ${value.toPrecision(4)} not in the best 1/${rungs.reductionFactor} of ${atRung.length} trials`);
+      this.stop(`asha rung at epoch ${epoch}: ${rungs.metric} ${value.toPrecision(4)} not in the best 1/${rungs.reductionFactor} of ${atRung.length} trials`);
   }
 
   stateDict(): unknown {
-    return { rules: this.monitor.stateDict() };
+    return { rules: this.monitor.stateDict(), pendingRung: this.pendingRung };
   }
 
   loadStateDict(state: unknown): void {
-    this.monitor.loadStateDict((state as { rules?: unknown } | null)?.rules);
+    const saved = state as { rules?: unknown; pendingRung?: { epoch: number; value: number } | null } | null;
+    this.monitor.loadStateDict(saved?.rules);
+    this.pendingRung = saved?.pendingRung ?? null;
   }
 }

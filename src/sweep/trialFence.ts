@@ -1,4 +1,5 @@
-import type { SweepStore } from "../store/sweeps.ts";
+import { StoreUnreachableError } from "../store/postgres/connectionLost.ts";
+import type { SweepStore, TrialRecord } from "../store/sweeps.ts";
 import type { Callback } from "../train/callback.ts";
 
 /** How often a trial looks whether it is still its worker's (at most this long between looks). */
@@ -33,7 +34,15 @@ export class TrialFence implements Callback {
   private check(): void {
     this.checkedAt = Date.now();
     const { sweepId, number, attempt } = this.trial;
-    const now = this.store.trial(sweepId, number);
+    let now: TrialRecord;
+    try {
+      now = this.store.trial(sweepId, number);
+    } catch (error) {
+      // The server is away: the trial stops with a checkpoint of its own (TrialStoreOutage),
+      // written to its run directory only, which no other attempt shares.
+      if (error instanceof StoreUnreachableError) return;
+      throw error;
+    }
     if (now.attempts !== attempt)
       this.onLost(`trial ${number} of sweep ${sweepId} is in its attempt ${now.attempts} elsewhere; this attempt ${attempt} stops without writing more`);
     if (now.status !== "running") this.onLost(`trial ${number} of sweep ${sweepId} was handed back (it is ${now.status}); this attempt ${attempt} stops without writing more`);

@@ -2,7 +2,7 @@
 // runs requests one at a time in the order they were posted, and answers on the port.
 import { type MessagePort, workerData } from "node:worker_threads";
 import pg from "pg";
-import { errorMessage, isConnectionLost, RECONNECT_PAUSE_MS, RECONNECT_SECONDS } from "./connectionLost.ts";
+import { errorMessage, isConnectionLost, RECONNECT_PAUSE_MS, StoreUnreachableError } from "./connectionLost.ts";
 import { migrate } from "./migrate.ts";
 import { STREAM_WRITE_LOCK } from "./migrations.ts";
 import { redactUrl } from "./postgresUrl.ts";
@@ -11,8 +11,14 @@ import { type Reply, type Request, Slot, type Statement, type StatementResult } 
 const { port, shared } = workerData as { port: MessagePort; shared: SharedArrayBuffer };
 const state = new Int32Array(shared);
 let client: pg.Client | null = null;
-// The store's URL once open: a lost connection is opened again to it.
+// The store's URL once open: a lost connection is opened again to it, for up to reconnectSeconds.
 let storeUrl: string | null = null;
+let reconnectSeconds = 30;
+// When the connection last came back after a loss (ms), for the replies.
+let reconnectedAt: number | null = null;
+// The server could not be reached for the whole window: requests fail at once with this error,
+// and try the server again at most every RECONNECT_PAUSE_MS (a worker polls until it is back).
+let unreachable: { error: StoreUnreachableError; retryAt: number } | null = null;
 // A session lock the connection holds (a coordinator's lease, see SyncPostgresClient.lease): taken
 // again on a new connection; when another session took it meanwhile, every later request fails
 // with its `lost` message.
@@ -21,7 +27,7 @@ let leaseLost: string | null = null;
 // The connection broke between requests (the server restarted): the next request reconnects.
 let broken = false;
 // A write posted without waiting that failed: the next answer reports it.
-let failedWrite: string | null = null;
+let failedWrite: { message: string; unreachable: boolean } | null = null;
 let queue = Promise.resolve();
 
 // BIGINT (counts, steps, seqs) as a number: steps and row counts stay far below 2^53.
@@ -46,30 +52,62 @@ async function configure(connection: pg.Client): Promise<void> {
   await connection.query("SET jit = off");
 }
 
+// One attempt to open the connection again: the session's settings, and its lease taken again.
+async function openAgain(url: string): Promise<void> {
+  const connection = await connect(url);
+  try {
+    await configure(connection);
+  } catch (error) {
+    void connection.end().catch(() => {});
+    throw error;
+  }
+  client = connection;
+  reconnectedAt = Date.now();
+  if (lease && !(await holds(connection, lease.lock))) leaseLost = lease.lost;
+  process.stderr.write(`gradscope: reconnected to the run store ${redactUrl(url)}\n`);
+}
+
 // Opens the connection again after it was lost, trying until `deadline`; says so once on stderr
-// (a trial's log, a worker's output), naming the store with its password hidden.
+// (a trial's log, a worker's output), naming the store with its password hidden. Past the
+// deadline, the store is unreachable (see `unreachable`).
 async function reconnect(cause: unknown, deadline: number): Promise<void> {
   const url = storeUrl as string;
   const old = client;
   client = null;
   broken = false;
   void old?.end().catch(() => {});
-  process.stderr.write(`gradscope: lost the connection to the run store ${redactUrl(url)} (${errorMessage(cause)}); reconnecting for up to ${RECONNECT_SECONDS} s\n`);
+  process.stderr.write(`gradscope: lost the connection to the run store ${redactUrl(url)} (${errorMessage(cause)}); reconnecting for up to ${reconnectSeconds} s\n`);
   let last: unknown = cause;
   for (;;) {
     try {
-      const connection = await connect(url);
-      await configure(connection);
-      client = connection;
-      if (lease && !(await holds(connection, lease.lock))) leaseLost = lease.lost;
-      process.stderr.write(`gradscope: reconnected to the run store ${redactUrl(url)}\n`);
+      await openAgain(url);
       return;
     } catch (error) {
       last = error;
     }
-    if (Date.now() + RECONNECT_PAUSE_MS > deadline)
-      throw new Error(`gradscope: lost the connection to the run store ${redactUrl(url)} and could not reconnect in ${RECONNECT_SECONDS} s (${errorMessage(last)})`);
+    if (Date.now() + RECONNECT_PAUSE_MS > deadline) {
+      const error = new StoreUnreachableError(
+        `gradscope: lost the connection to the run store ${redactUrl(url)} and could not reach the server for ${reconnectSeconds} s (${errorMessage(last)})`,
+      );
+      unreachable = { error, retryAt: Date.now() + RECONNECT_PAUSE_MS };
+      throw error;
+    }
     await new Promise((resolve) => setTimeout(resolve, RECONNECT_PAUSE_MS));
+  }
+}
+
+// While the server is unreachable: one attempt to reach it when the last is RECONNECT_PAUSE_MS
+// old, else the unreachable error at once (queued writes of a trial fail in an instant, not a
+// window each).
+async function tryUnreachable(): Promise<void> {
+  const gone = unreachable as NonNullable<typeof unreachable>;
+  if (Date.now() < gone.retryAt) throw gone.error;
+  try {
+    await openAgain(storeUrl as string);
+    unreachable = null;
+  } catch {
+    gone.retryAt = Date.now() + RECONNECT_PAUSE_MS;
+    throw gone.error;
   }
 }
 
@@ -78,10 +116,12 @@ async function reconnect(cause: unknown, deadline: number): Promise<void> {
 // drop after the server committed but before it answered, the request runs twice: every write of
 // the store is an upsert, an update or an event, which a restart in that instant may repeat.)
 async function handleReconnecting(request: Request): Promise<StatementResult[] | undefined> {
-  const deadline = Date.now() + RECONNECT_SECONDS * 1000;
+  const deadline = Date.now() + reconnectSeconds * 1000;
   for (;;) {
     if (leaseLost !== null && request.kind !== "close") throw new Error(leaseLost);
-    if (broken && storeUrl !== null && request.kind !== "close") await reconnect(new Error("the server closed the connection"), deadline);
+    const reconnecting = storeUrl !== null && request.kind !== "close";
+    if (reconnecting && unreachable) await tryUnreachable();
+    if (reconnecting && broken) await reconnect(new Error("the server closed the connection"), deadline);
     try {
       return await handle(request);
     } catch (error) {
@@ -132,6 +172,7 @@ async function handle(request: Request): Promise<StatementResult[] | undefined> 
       await migrate(client, request.create);
       await configure(client);
       storeUrl = request.url;
+      reconnectSeconds = request.reconnectSeconds;
       return undefined;
     }
     case "transaction":
@@ -166,15 +207,28 @@ async function serve(request: Request): Promise<void> {
     if (request.id === 0) return;
     const earlier = failedWrite;
     failedWrite = null;
-    answer(earlier === null ? { id: request.id, results } : { id: request.id, error: earlier.startsWith("gradscope: ") ? earlier : `a write posted earlier failed: ${earlier}` });
+    answer(
+      earlier === null
+        ? { id: request.id, results, ...since() }
+        : {
+            id: request.id,
+            error: earlier.message.startsWith("gradscope: ") ? earlier.message : `a write posted earlier failed: ${earlier.message}`,
+            unreachable: earlier.unreachable,
+            ...since(),
+          },
+    );
   } catch (error) {
-    if (request.id === 0) failedWrite ??= errorMessage(error);
-    else answer({ id: request.id, error: errorMessage(error) });
+    const unreachableNow = error instanceof StoreUnreachableError;
+    if (request.id === 0) failedWrite ??= { message: errorMessage(error), unreachable: unreachableNow };
+    else answer({ id: request.id, error: errorMessage(error), unreachable: unreachableNow, ...since() });
   } finally {
     Atomics.sub(state, Slot.backlog, 1);
   }
   if (request.kind === "close") port.close();
 }
+
+// A reply's `reconnectedAt`, once the connection came back after a loss.
+const since = () => (reconnectedAt === null ? {} : { reconnectedAt });
 
 port.on("message", (request: Request) => {
   Atomics.add(state, Slot.backlog, 1);

@@ -1,11 +1,14 @@
 import { hostname } from "node:os";
+import { join } from "node:path";
 import { StoreOpenError } from "../database.ts";
 import type { RunReader } from "../runReader.ts";
 import { idPrefixPattern, pickRun, processAlive, type RunKeys, type RunRecord, type RunStatus, type RunStore, type StoredValue, toRunRecord } from "../runStore.ts";
+import { reconnectWindowProblem, StoreUnreachableError } from "./connectionLost.ts";
 import { PostgresRunReader } from "./postgresRunReader.ts";
 import { postgresUrlProblem, redactUrl } from "./postgresUrl.ts";
-import type { Statement } from "./protocol.ts";
+import type { Statement, StatementResult } from "./protocol.ts";
 import { SyncPostgresClient } from "./syncClient.ts";
+import { appendUnwritten, readUnwritten, removeUnwritten, UNWRITTEN_FILE, type UnwrittenTransaction } from "./unwrittenWrites.ts";
 
 export { redactUrl };
 
@@ -17,6 +20,8 @@ export { redactUrl };
 export function openPostgresClient(location: string, create: boolean): SyncPostgresClient {
   const problem = postgresUrlProblem(location);
   if (problem) throw new StoreOpenError(`gradscope: cannot open the run store ${redactUrl(location)}: ${problem}`);
+  const window = reconnectWindowProblem();
+  if (window) throw new StoreOpenError(`gradscope: ${window}`);
   try {
     return new SyncPostgresClient(location, create);
   } catch (error) {
@@ -76,6 +81,9 @@ export class PostgresRunStore implements RunStore {
   private timer: NodeJS.Timeout | null = null;
   // Whether writes were posted since the last answer: flush() then waits for them.
   private unconfirmed = false;
+  // With spoolWhenUnreachable: the file, whether the store went offline, and the batches posted
+  // since the last answer (not known to be committed, so spooled too when it goes offline).
+  private spool: { file: string; offline: boolean; posted: UnwrittenTransaction[] } | null = null;
 
   /**
    * Connects to `location` (a postgres:// URL) and brings its schema up to date (`create` false:
@@ -129,10 +137,18 @@ export class PostgresRunStore implements RunStore {
     );
   }
 
+  /**
+   * Resumes a run; first, in the same transaction, the writes its last process could not make
+   * while the store was unreachable (the run directory's unwritten.jsonl, see
+   * spoolWhenUnreachable), so that the rows before the checkpoint it resumes from are all there.
+   */
   resumeRun(id: string, step: number, config?: unknown, directory?: string): void {
     const now = Date.now() / 1000;
-    const [updated] = this.client.transaction(
+    const unwrittenFile = directory === undefined ? null : join(directory, UNWRITTEN_FILE);
+    const unwritten = unwrittenFile === null ? [] : readUnwritten(unwrittenFile).flatMap((transaction) => transaction.statements);
+    const results = this.client.transaction(
       [
+        ...unwritten,
         {
           sql: "UPDATE runs SET status = 'running', pid = $1, hostname = $2, ended_at = NULL, stop_requested = NULL, last_write = $3, config = COALESCE($4, config), directory = COALESCE($5, directory) WHERE id = $6",
           params: [process.pid, this.host, now, config === undefined ? null : JSON.stringify(config), directory ?? null, id],
@@ -145,11 +161,67 @@ export class PostgresRunStore implements RunStore {
       ],
       true,
     );
-    if (updated.rowCount === 0) throw new Error(`gradscope: run ${id} is not in the store ${this.displayLocation}`);
+    if (results[unwritten.length].rowCount === 0) throw new Error(`gradscope: run ${id} is not in the store ${this.displayLocation}`);
+    // Should the process die before this, the next resume writes them again: upserts and updates
+    // that change nothing, and the few events of the interruption once more.
+    if (unwrittenFile !== null && unwritten.length > 0) removeUnwritten(unwrittenFile);
+  }
+
+  /**
+   * For a process that must keep its run's rows when the server stays away (a sweep's trial,
+   * which then saves a checkpoint and ends): once a call finds the server unreachable for the
+   * reconnect window, the store goes offline instead of failing. The writes it could not make
+   * (the batches posted since its last answer, which may not be committed) and every write after
+   * go to `file` (the run directory's unwritten.jsonl, on disk before each checkpoint), a stop
+   * request reads as none, and `resumeRun` replays the file. Other calls fail as before.
+   */
+  spoolWhenUnreachable(file: string): void {
+    this.spool = { file, offline: false, posted: [] };
+  }
+
+  /** Whether the store went offline (see spoolWhenUnreachable). */
+  get offline(): boolean {
+    return this.spool?.offline ?? false;
+  }
+
+  /** Goes offline now, with spoolWhenUnreachable (another connection of the process found the server unreachable). */
+  goOffline(): void {
+    const spool = this.spool;
+    if (!spool || spool.offline) return;
+    spool.offline = true;
+    appendUnwritten(spool.file, spool.posted);
+    spool.posted = [];
+  }
+
+  // A call that waits for its answer: with a spool, the answer confirms every batch posted before
+  // it; offline, or when the server turns out unreachable, `offline()` stands in for it.
+  private awaited<T>(call: () => T, offline: () => T): T {
+    const spool = this.spool;
+    if (spool?.offline) return offline();
+    try {
+      const value = call();
+      if (spool) spool.posted = [];
+      return value;
+    } catch (error) {
+      if (!spool || !(error instanceof StoreUnreachableError)) throw error;
+      this.goOffline();
+      return offline();
+    }
+  }
+
+  // A transaction of writes, or, offline, its line in the spool.
+  private write(statements: Statement[], streamLock: boolean): StatementResult[] | null {
+    return this.awaited(
+      () => this.client.transaction(statements, streamLock),
+      () => {
+        appendUnwritten((this.spool as NonNullable<typeof this.spool>).file, [{ statements, streamLock }]);
+        return null;
+      },
+    );
   }
 
   setParameters(id: string, names: string[]): void {
-    this.client.query("UPDATE runs SET parameters = $1 WHERE id = $2", [JSON.stringify(names), id]);
+    this.write([{ sql: "UPDATE runs SET parameters = $1 WHERE id = $2", params: [JSON.stringify(names), id] }], false);
   }
 
   requestStop(id: string): boolean {
@@ -158,14 +230,20 @@ export class PostgresRunStore implements RunStore {
   }
 
   stopRequested(id: string): boolean {
-    const rows = this.client.query<{ stop_requested: number | null }>("SELECT stop_requested FROM runs WHERE id = $1", [id]);
+    const rows = this.awaited(
+      () => this.client.query<{ stop_requested: number | null }>("SELECT stop_requested FROM runs WHERE id = $1", [id]),
+      () => [],
+    );
     return rows[0]?.stop_requested != null;
   }
 
   finishRun(id: string, status: RunStatus, summary: unknown): void {
     this.flush();
     const now = Date.now() / 1000;
-    this.client.query("UPDATE runs SET status = $1, ended_at = $2, last_write = $3, summary = $4 WHERE id = $5", [status, now, now, JSON.stringify(summary ?? null), id]);
+    this.write(
+      [{ sql: "UPDATE runs SET status = $1, ended_at = $2, last_write = $3, summary = $4 WHERE id = $5", params: [status, now, now, JSON.stringify(summary ?? null), id] }],
+      false,
+    );
     this.unconfirmed = false;
   }
 
@@ -185,7 +263,7 @@ export class PostgresRunStore implements RunStore {
 
   event(runId: string, kind: string, message: string, step: number | null = null): void {
     const now = Date.now() / 1000;
-    this.client.transaction(
+    this.write(
       [
         { sql: insertEvent, params: [runId, step, now, kind, message] },
         { sql: "UPDATE runs SET last_write = $1 WHERE id = $2", params: [now, runId] },
@@ -217,7 +295,14 @@ export class PostgresRunStore implements RunStore {
     this.timer = null;
     this.lastPost = Date.now();
     if (this.pendingCount === 0) return;
-    this.client.post(this.takePending(), true);
+    const statements = this.takePending();
+    const spool = this.spool;
+    if (spool?.offline) {
+      appendUnwritten(spool.file, [{ statements, streamLock: true }]);
+      return;
+    }
+    this.client.post(statements, true);
+    spool?.posted.push({ statements, streamLock: true });
     this.unconfirmed = true;
   }
 
@@ -226,8 +311,12 @@ export class PostgresRunStore implements RunStore {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.lastPost = Date.now();
-    if (this.pendingCount > 0) this.client.transaction(this.takePending(), true);
-    else if (this.unconfirmed) this.client.barrier();
+    if (this.pendingCount > 0) this.write(this.takePending(), true);
+    else if (this.unconfirmed)
+      this.awaited(
+        () => this.client.barrier(),
+        () => {},
+      );
     this.unconfirmed = false;
   }
 

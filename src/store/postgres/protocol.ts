@@ -19,18 +19,24 @@ export interface StatementResult {
  * posted without waiting; its failure is reported with the next answer).
  */
 export type Request =
-  | { id: number; kind: "open"; url: string; create: boolean }
+  | { id: number; kind: "open"; url: string; create: boolean; reconnectSeconds: number }
   | { id: number; kind: "transaction"; statements: Statement[]; streamLock: boolean }
   | { id: number; kind: "statements"; statements: Statement[] }
   | { id: number; kind: "barrier" }
   | { id: number; kind: "lease"; lock: Statement; lost: string }
   | { id: number; kind: "close" };
 
-/** The answer to a request: its statements' results, or the error that stopped it. */
+/**
+ * The answer to a request: its statements' results, or the error that stopped it (`unreachable`:
+ * the server could not be reached for the reconnect window). `reconnectedAt`: when the connection
+ * last came back after it was lost (ms since the epoch), once it has been.
+ */
 export interface Reply {
   id: number;
   results?: StatementResult[];
   error?: string;
+  unreachable?: boolean;
+  reconnectedAt?: number;
 }
 
 /** Slots of the shared Int32Array. */

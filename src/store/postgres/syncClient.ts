@@ -1,5 +1,6 @@
 import { MessageChannel, type MessagePort, receiveMessageOnPort, type Worker } from "node:worker_threads";
 import { startModuleWorker } from "../../engine/moduleWorker.ts";
+import { reconnectSeconds, StoreUnreachableError } from "./connectionLost.ts";
 import { type Reply, type Request, SLOT_COUNT, Slot, type Statement, type StatementResult } from "./protocol.ts";
 
 // Distributes Request without its id over the union's members.
@@ -7,6 +8,19 @@ type Unnumbered<T> = T extends unknown ? Omit<T, "id"> : never;
 
 /** How long opening waits for the PostgreSQL thread (connecting itself times out after 10 s). */
 const OPEN_TIMEOUT_MS = 30_000;
+
+const unreachableListeners = new Set<(error: StoreUnreachableError) => void>();
+
+/**
+ * Calls `listener` whenever a call of any PostgreSQL store connection of this process fails
+ * because the server could not be reached for the reconnect window, before the call throws: a
+ * sweep's trial stops at once on the first, whichever of its connections saw it. Returns the
+ * function that removes the listener.
+ */
+export function listenForUnreachableStore(listener: (error: StoreUnreachableError) => void): () => void {
+  unreachableListeners.add(listener);
+  return () => unreachableListeners.delete(listener);
+}
 
 /**
  * A synchronous PostgreSQL connection for a synchronous caller (the trainer, the dashboard's
@@ -22,6 +36,7 @@ export class SyncPostgresClient {
   private readonly state: Int32Array;
   private nextId = 1;
   private closed = false;
+  private lastReconnect: number | null = null;
 
   /** Starts the thread and connects to `url`, migrating its schema (see migrate.ts); throws the reason it cannot. */
   constructor(url: string, create: boolean) {
@@ -34,7 +49,7 @@ export class SyncPostgresClient {
     this.worker.unref();
     this.port.unref();
     try {
-      this.call({ kind: "open", url, create }, OPEN_TIMEOUT_MS);
+      this.call({ kind: "open", url, create, reconnectSeconds: reconnectSeconds() }, OPEN_TIMEOUT_MS);
     } catch (error) {
       this.terminate();
       throw error;
@@ -78,6 +93,15 @@ export class SyncPostgresClient {
     return (this.call({ kind: "lease", lock, lost }) as StatementResult[])[0].rows[0] === true;
   }
 
+  /**
+   * When the connection last came back after it was lost (ms since the epoch, as of the last
+   * answer), or null: whoever reaps stale trials counts workers' silence from then, since no
+   * worker could heartbeat while the server was away.
+   */
+  reconnectedAt(): number | null {
+    return this.lastReconnect;
+  }
+
   /** Returns once every request posted before it is done (throwing if a posted write failed). */
   barrier(): void {
     this.call({ kind: "barrier" });
@@ -115,8 +139,12 @@ export class SyncPostgresClient {
       if (received) {
         const reply = received.message as Reply;
         if (reply.id !== id) continue;
-        if (reply.error !== undefined) throw new Error(reply.error);
-        return reply.results;
+        if (reply.reconnectedAt !== undefined) this.lastReconnect = reply.reconnectedAt;
+        if (reply.error === undefined) return reply.results;
+        if (!reply.unreachable) throw new Error(reply.error);
+        const error = new StoreUnreachableError(reply.error);
+        for (const listener of unreachableListeners) listener(error);
+        throw error;
       }
       if (Atomics.load(this.state, Slot.ended) === 1) throw new Error("the PostgreSQL connection's thread ended");
       if (Date.now() > deadline) throw new Error(`no answer from the PostgreSQL connection's thread in ${timeoutMs / 1000} s`);
