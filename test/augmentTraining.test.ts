@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { trainCommand } from "../src/cli/train.ts";
 import { buildData, buildTraining, type TrainingSetup } from "../src/config/build.ts";
 import { loadConfig } from "../src/config/load.ts";
 import type { Callback } from "../src/train/callback.ts";
@@ -107,4 +108,14 @@ test("data.prefetch auto prepares augmented training batches on a worker thread,
   assert.equal(plain.train.options.prefetch, 0, "normalize and flatten are applied once, ahead: a batch is only gathered");
   assert.equal(buildData(loadConfig([configFile], ["data.augment=[]", "data.prefetch=3"])).train.options.prefetch, 3, "a number is kept as it is");
   assert.throws(() => loadConfig([configFile], ["data.prefetch=soon"]), /data.prefetch: got "soon"; expected auto or /);
+});
+
+test("a process that trains run after run (a sweep's trial host) keeps no prefetch worker of an ended run", async () => {
+  const threads = () => readdirSync("/proc/self/task").length;
+  const train = () =>
+    trainCommand({ configs: [configFile], overrides: ["training.epochs=1", "data.limit=64", "store.enabled=false", `training.runs_dir=${join(folder, "runs")}`], quiet: true });
+  assert.equal(await train(), 0);
+  const afterFirst = threads();
+  for (let run = 0; run < 3; run++) assert.equal(await train(), 0);
+  assert.equal(threads(), afterFirst, "each run's prefetch worker ended with its run");
 });

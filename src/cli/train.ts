@@ -131,6 +131,8 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
       await untilSignal();
     }
     await run.close();
+    // A process that trains more runs (a sweep's trial host) keeps no prefetch worker of this one.
+    await data.train.close();
   }
 }
 
