@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { appendFileSync } from "node:fs";
+import { appendFileSync, closeSync, openSync } from "node:fs";
 import type { Readable } from "node:stream";
 import { TRIAL_STORE_VARIABLE, type TrialExit, type TrialRequest, trialHostCommand, type WhenOrphaned } from "./trialSpawn.ts";
 
@@ -32,8 +32,16 @@ export class TrialHost {
   /**
    * Trains a trial in the host (starting its process if none lives), its output appended to
    * `request.logFile`; `onProcess` gets the process that trains it. Resolves to how the attempt ended.
+   * Rejects, before any process is started, when the log file cannot be written.
    */
-  train(request: TrialRequest, onProcess?: (child: ChildProcess) => void): Promise<TrialExit> {
+  async train(request: TrialRequest, onProcess?: (child: ChildProcess) => void): Promise<TrialExit> {
+    // Here, where it is the worker's error: in the host it would end the trial at its start, and
+    // the host's dying words would then have nowhere to go.
+    try {
+      closeSync(openSync(request.logFile, "a"));
+    } catch (error) {
+      throw new Error(`gradscope: trial ${request.trial}'s log file ${request.logFile} cannot be written: ${(error as Error).message}`);
+    }
     if (!this.child) this.start();
     const child = this.child as ChildProcess;
     const gone = this.gone as Promise<TrialExit>;
@@ -75,7 +83,12 @@ export class TrialHost {
       env: { ...process.env, [TRIAL_STORE_VARIABLE]: this.storePath },
     });
     const write = (chunk: Buffer) => {
-      if (this.logFile !== null) appendFileSync(this.logFile, chunk);
+      try {
+        if (this.logFile !== null) appendFileSync(this.logFile, chunk);
+      } catch {
+        // A log that became unwritable since its trial started (its folder removed, a full disk)
+        // loses these lines; a throw here would end the worker and every trial it serves.
+      }
     };
     const streamClosed = (stream: Readable | null) => (stream ? new Promise((closed) => stream.on("data", write).once("close", closed)) : null);
     // Not the child's "close" event: once the worker has disconnected, Node does not emit it.
