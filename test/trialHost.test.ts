@@ -1,11 +1,35 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { openSweepStore, type SweepStore } from "../src/store/sweeps.ts";
+import { loadSweep } from "../src/sweep/spec.ts";
+import { proposeTrial, startSweep, sweepStoreLocation, trialLogName } from "../src/sweep/sweepStart.ts";
 import { TrialHost } from "../src/sweep/trialHost.ts";
 
 const folder = mkdtempSync(join(tmpdir(), "gradscope-trial-host-"));
+const spirals = fileURLToPath(new URL("../examples/spirals.yaml", import.meta.url));
+
+// A SQLite sweep of `trials` one-epoch trials of spirals, proposed and not yet trained (as
+// runSweep leaves them for its workers).
+function proposedSweep(name: string, trials: number): { store: SweepStore; location: string; sweepId: string; logFile: (trial: number) => string } {
+  const file = join(folder, `${name}.yaml`);
+  const lrs = Array.from({ length: trials }, (_, i) => 0.1 * (i + 1));
+  writeFileSync(
+    file,
+    `base:\n  extends: ${spirals}\n  data: { samples: 128, validation: 0.25 }\n  training: { epochs: 1, runs_dir: ${join(folder, name)} }\n  scheduler: null\n` +
+      `method: grid\nmetric: { name: val_loss, goal: minimize }\nparameters:\n  optimizer.lr: { values: [${lrs.join(", ")}] }\n`,
+  );
+  const loaded = loadSweep(file);
+  const location = sweepStoreLocation(loaded);
+  const store = openSweepStore(location);
+  const sweep = startSweep(loaded, store, { workers: 1, log: () => {}, storeLabel: location });
+  for (let number = 1; number <= trials; number++) assert.ok(proposeTrial(store, sweep, number, () => {}));
+  return { store, location, sweepId: sweep.sweepId, logFile: (trial) => join(sweep.directory, trialLogName(trial)) };
+}
 
 test("a trial whose log file cannot be written is refused by its worker, naming the file, and no host is started", async () => {
   const host = new TrialHost(join(folder, "gradscope.db"), "finish");
@@ -30,4 +54,46 @@ test("a trial whose log folder is removed as its host starts ends that attempt (
   const exit = await host.train({ sweepId: "nosweep", trial: 1, threads: 1, logFile: join(logs, "trial-001.log") }, () => rmSync(logs, { recursive: true }));
   assert.deepEqual(exit, { code: 1, signal: null });
   await host.close();
+});
+
+test("a host that dies while idle, just before its worker hands it the next trial, does not cost that trial an attempt: a new host trains it", async () => {
+  const { store, location, sweepId, logFile } = proposedSweep("idle-death", 2);
+  const host = new TrialHost(location, "finish");
+  const processes: ChildProcess[] = [];
+  const train = (trial: number) => {
+    store.startTrial(sweepId, trial);
+    return host.train({ sweepId, trial, threads: 1, logFile: logFile(trial) }, (child) => processes.push(child));
+  };
+  try {
+    assert.deepEqual(await train(1), { code: 0, signal: null });
+    // Killed from outside (the OOM killer, a user), before its worker has heard of it.
+    processes[0].kill("SIGKILL");
+    assert.deepEqual(await train(2), { code: 0, signal: null }, "trial 2's attempt did not end with the idle host's death");
+    assert.notEqual(processes.at(-1)?.pid, processes[0].pid, "trial 2 was trained by a new host");
+    const trial = store.trial(sweepId, 2);
+    assert.equal(trial.status, "completed");
+    assert.equal(trial.attempts, 1);
+  } finally {
+    await host.close();
+    store.close();
+  }
+});
+
+test("a host that its worker kills before it takes its trial (a stopped sweep) is not replaced: the attempt ends with the signal", async () => {
+  const { store, location, sweepId, logFile } = proposedSweep("killed-starting", 1);
+  const host = new TrialHost(location, "finish");
+  let processes = 0;
+  try {
+    store.startTrial(sweepId, 1);
+    const exit = await host.train({ sweepId, trial: 1, threads: 1, logFile: logFile(1) }, () => {
+      processes++;
+      host.kill("SIGINT");
+    });
+    assert.deepEqual(exit, { code: null, signal: "SIGINT" });
+    assert.equal(processes, 1);
+    assert.equal(store.trial(sweepId, 1).runId, null, "the trial never started");
+  } finally {
+    await host.close();
+    store.close();
+  }
 });

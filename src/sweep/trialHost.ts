@@ -10,7 +10,8 @@ import { TRIAL_STORE_VARIABLE, type TrialExit, type TrialRequest, trialHostComma
  * start costs more than one core, so two workers would not halve the time of one. A process
  * apart from the worker still keeps a trial's engine memory, threads and crashes its own: a
  * host that dies (a crash, a kill, a fenced attempt's exit) takes only its trial with it, and the
- * next trial starts a new host.
+ * next trial starts a new host; one that dies idle costs the trial sent to it next nothing (the
+ * host says when it has taken a trial).
  *
  * Everything the host writes goes to the log file of the trial it trains: the trial's output
  * directly, whatever bypasses Node's streams (a fatal error of V8) through the worker. It has its own process
@@ -23,6 +24,10 @@ export class TrialHost {
   // Resolves once the host's process has exited and its output has all reached the log.
   private gone: Promise<TrialExit> | null = null;
   private logFile: string | null = null;
+  // Ends the attempt of the trial sent to the host when its process ends.
+  private onGone: ((exit: TrialExit) => void) | null = null;
+  // Whether the worker passed a signal to the host since it sent it its trial.
+  private signalled = false;
 
   constructor(
     private readonly storePath: string,
@@ -31,7 +36,7 @@ export class TrialHost {
 
   /**
    * Trains a trial in the host (starting its process if none lives), its output appended to
-   * `request.logFile`; `onProcess` gets the process that trains it. Resolves to how the attempt ended.
+   * `request.logFile`; `onProcess` gets each process it is sent to. Resolves to how the attempt ended.
    * Rejects, before any process is started, when the log file cannot be written.
    */
   async train(request: TrialRequest, onProcess?: (child: ChildProcess) => void): Promise<TrialExit> {
@@ -42,31 +47,45 @@ export class TrialHost {
     } catch (error) {
       throw new Error(`gradscope: trial ${request.trial}'s log file ${request.logFile} cannot be written: ${(error as Error).message}`);
     }
+    this.logFile = request.logFile;
+    // A host that died before it took the trial (killed while idle, before its worker heard of
+    // it) ended no attempt of it: the trial goes to a new host, once. One the worker killed did.
+    for (let hosts = 1; ; hosts++) {
+      const { exit, taken } = await this.send(request, onProcess);
+      if (taken || this.signalled || hosts === 2) return exit;
+    }
+  }
+
+  // Sends the trial to the host, starting one if none lives: how its attempt ended, and whether
+  // the host had taken the trial.
+  private send(request: TrialRequest, onProcess?: (child: ChildProcess) => void): Promise<{ exit: TrialExit; taken: boolean }> {
     if (!this.child) this.start();
     const child = this.child as ChildProcess;
-    const gone = this.gone as Promise<TrialExit>;
-    this.logFile = request.logFile;
+    this.signalled = false;
     onProcess?.(child);
     return new Promise((done) => {
-      const ended = (message: unknown) => {
-        const code = (message as { ended?: unknown } | null)?.ended;
-        if (typeof code !== "number") return;
-        child.off("message", ended);
-        done({ code, signal: null });
+      let taken = false;
+      const finish = (exit: TrialExit) => {
+        child.off("message", listen);
+        this.onGone = null;
+        done({ exit, taken });
       };
-      child.on("message", ended);
-      // A host that dies mid-trial: how its process ended is how the trial's attempt did.
-      void gone.then((exit) => {
-        child.off("message", ended);
-        done(exit);
-      });
-      // A send that fails (the host died just now) is reported by `gone`, as its death.
+      const listen = (message: unknown) => {
+        const answer = message as { taken?: unknown; ended?: unknown } | null;
+        if (answer?.taken === true) taken = true;
+        if (typeof answer?.ended === "number") finish({ code: answer.ended, signal: null });
+      };
+      child.on("message", listen);
+      // A host that dies with the trial: how its process ended is how the trial's attempt did.
+      this.onGone = finish;
+      // A send that fails (the host died just now) is reported by its death.
       child.send({ trial: request }, () => {});
     });
   }
 
   /** Passes a signal to the host's process (Ctrl-C to its trial, or SIGKILL). */
   kill(signal: NodeJS.Signals): void {
+    this.signalled = true;
     this.child?.kill(signal);
   }
 
@@ -98,6 +117,7 @@ export class TrialHost {
         this.child = null;
         this.gone = null;
       }
+      this.onGone?.(exit);
       return exit;
     });
     this.child = child;

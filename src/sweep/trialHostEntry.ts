@@ -1,6 +1,7 @@
 // The entry of a trial host's process (trialHost.ts), started with <stop|finish> (WhenOrphaned):
 // it trains the trials its worker sends it over the IPC channel ({ trial: TrialRequest }), one
-// after another, and answers each with { ended: <runTrial's exit code> }. Its store's path or URL
+// after another, and answers each with { taken: true } once it has it (a host that dies before
+// that ended no attempt of the trial) and { ended: <runTrial's exit code> }. Its store's path or URL
 // comes in the environment (TRIAL_STORE_VARIABLE: not in `ps`).
 import { closeSync, openSync, writeSync } from "node:fs";
 import { runTrial } from "./trialProcess.ts";
@@ -45,6 +46,7 @@ process.on("message", (message: unknown) => {
     process.exit(2);
   }
   training = true;
+  if (process.connected) process.send?.({ taken: true });
   const { logFile, ...trial } = message.trial;
   logFd = openSync(logFile, "a");
   runTrial({ storePath, ...trial }).then(
