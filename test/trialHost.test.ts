@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { nativeUnavailableReason } from "../src/engine/backend.ts";
 import { openSweepStore, type SweepStore } from "../src/store/sweeps.ts";
 import { loadSweep } from "../src/sweep/spec.ts";
 import { proposeTrial, startSweep, sweepStoreLocation, trialLogName } from "../src/sweep/sweepStart.ts";
@@ -14,13 +15,18 @@ const folder = mkdtempSync(join(tmpdir(), "gradscope-trial-host-"));
 const spirals = fileURLToPath(new URL("../examples/spirals.yaml", import.meta.url));
 
 // A SQLite sweep of `trials` one-epoch trials of spirals, proposed and not yet trained (as
-// runSweep leaves them for its workers).
-function proposedSweep(name: string, trials: number): { store: SweepStore; location: string; sweepId: string; logFile: (trial: number) => string } {
+// runSweep leaves them for its workers), in the store of `runs` (default: its own), its base
+// config with the `base` lines added.
+function proposedSweep(
+  name: string,
+  trials: number,
+  options: { runs?: string; base?: string } = {},
+): { store: SweepStore; location: string; sweepId: string; logFile: (trial: number) => string } {
   const file = join(folder, `${name}.yaml`);
   const lrs = Array.from({ length: trials }, (_, i) => 0.1 * (i + 1));
   writeFileSync(
     file,
-    `base:\n  extends: ${spirals}\n  data: { samples: 128, validation: 0.25 }\n  training: { epochs: 1, runs_dir: ${join(folder, name)} }\n  scheduler: null\n` +
+    `base:\n  extends: ${spirals}\n  data: { samples: 128, validation: 0.25 }\n  training: { epochs: 1, runs_dir: ${options.runs ?? join(folder, name)} }\n  scheduler: null\n${options.base ?? ""}` +
       `method: grid\nmetric: { name: val_loss, goal: minimize }\nparameters:\n  optimizer.lr: { values: [${lrs.join(", ")}] }\n`,
   );
   const loaded = loadSweep(file);
@@ -95,5 +101,24 @@ test("a host that its worker kills before it takes its trial (a stopped sweep) i
   } finally {
     await host.close();
     store.close();
+  }
+});
+
+test("a trial's engine.backend does not carry over to the next trial in the same host: a trial that sets none gets the default (auto: native where it loads)", { skip: nativeUnavailableReason() ?? false }, async () => {
+  const runs = join(folder, "backends");
+  const onWasm = proposedSweep("on-wasm", 1, { runs, base: "  engine: { backend: wasm }\n" });
+  const byDefault = proposedSweep("by-default", 1, { runs });
+  const host = new TrialHost(onWasm.location, "finish");
+  try {
+    for (const sweep of [onWasm, byDefault]) {
+      sweep.store.startTrial(sweep.sweepId, 1);
+      assert.deepEqual(await host.train({ sweepId: sweep.sweepId, trial: 1, threads: 1, logFile: sweep.logFile(1) }), { code: 0, signal: null });
+    }
+    assert.match(readFileSync(onWasm.logFile(1), "utf8"), /^engine: WASM /m);
+    assert.match(readFileSync(byDefault.logFile(1), "utf8"), /^engine: native BLAS /m);
+  } finally {
+    await host.close();
+    onWasm.store.close();
+    byDefault.store.close();
   }
 });

@@ -32,6 +32,15 @@ export function backendChoice(): BackendChoice {
   return chosen.choice;
 }
 
+/**
+ * Forgets the backend chosen so far: the next use reads GRADSCOPE_BACKEND again, as in a new
+ * process (a sweep's trial host, between trials whose configs choose differently).
+ */
+export function resetBackend(): void {
+  chosen = undefined;
+  resolved = undefined;
+}
+
 /** Why the native backend is not available, or null when it is. Loads the addon (once). */
 export function nativeUnavailableReason(): string | null {
   const native = loadNativeBlas();

@@ -4,6 +4,7 @@
 // that ended no attempt of the trial) and { ended: <runTrial's exit code> }. Its store's path or URL
 // comes in the environment (TRIAL_STORE_VARIABLE: not in `ps`).
 import { closeSync, openSync, writeSync } from "node:fs";
+import { resetBackend } from "../engine/backend.ts";
 import { runTrial } from "./trialProcess.ts";
 import { isTrialMessage, TRIAL_STORE_VARIABLE, type WhenOrphaned } from "./trialSpawn.ts";
 
@@ -49,6 +50,9 @@ process.on("message", (message: unknown) => {
   if (process.connected) process.send?.({ taken: true });
   const { logFile, ...trial } = message.trial;
   logFd = openSync(logFile, "a");
+  // A config's engine.backend stays chosen in the process: each trial starts from the default, as
+  // in a process of its own. (Its engine.threads is always set: the worker's share of the cores.)
+  resetBackend();
   runTrial({ storePath, ...trial }).then(
     (code) => {
       training = false;
