@@ -104,7 +104,9 @@ test("a host that its worker kills before it takes its trial (a stopped sweep) i
   }
 });
 
-test("a trial's engine.backend does not carry over to the next trial in the same host: a trial that sets none gets the default (auto: native where it loads)", { skip: nativeUnavailableReason() ?? false }, async () => {
+test("a trial's engine.backend does not carry over to the next trial in the same host: a trial that sets none gets the default (auto: native where it loads)", {
+  skip: nativeUnavailableReason() ?? false,
+}, async () => {
   const runs = join(folder, "backends");
   const onWasm = proposedSweep("on-wasm", 1, { runs, base: "  engine: { backend: wasm }\n" });
   const byDefault = proposedSweep("by-default", 1, { runs });
