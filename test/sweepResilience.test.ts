@@ -3,7 +3,7 @@
 // mid-trial; a second coordinator takes up a live sweep; a worker that lost its claim goes on.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -424,4 +424,30 @@ test("a worker stopped while it waits for the queue gives the job it then gets b
   (answer as unknown as (job: TrialJob) => void)(job);
   assert.equal(await running, 0);
   assert.deepEqual(calls, ["giveBack job-3 2"]);
+});
+
+test("a worker whose trial's log cannot be written fails with the log's name and stops heartbeating for the trial (its process can end)", async () => {
+  const runsDir = join(folder, "unwritable-log");
+  const job: TrialJob = { sweepId: "s", trial: 3, attempt: 0, id: "job-3" };
+  // The trial's log is a folder: no file can be opened there.
+  mkdirSync(join(runsDir, "sweeps", "s", "trial-003.log"), { recursive: true });
+  writeFileSync(join(runsDir, "sweeps", "s", "base.yaml"), "{}\n");
+  let heartbeats = 0;
+  let claims = 0;
+  const queue = { claim: async () => (claims++ === 0 ? job : null) };
+  const store = {
+    releaseStaleTrials: () => [],
+    getSweep: () => ({ spec: { retries: 2, heartbeat_timeout: 0.06 } }),
+    claimTrial: () => true,
+    trial: () => ({ attempts: 1, runId: null }),
+    heartbeat: () => {
+      heartbeats++;
+      return true;
+    },
+  };
+  const worker = new QueueWorker({ storeUrl: "postgres://x@127.0.0.1:1/none", store: store as never, queue: queue as never, runsDir, threads: 1, once: true });
+  await assert.rejects(worker.run(), /^Error: gradscope: trial 3's log file .*trial-003\.log cannot be written: EISDIR/);
+  const after = heartbeats;
+  await sleep(100);
+  assert.equal(heartbeats, after, "no heartbeat after the worker failed");
 });

@@ -14,7 +14,7 @@ import { resumableCheckpoint } from "./storedCheckpoints.ts";
 import { trialLogName } from "./sweepStart.ts";
 import { TrialHost } from "./trialHost.ts";
 import { BASE_FILE, STORE_UNREACHABLE_EXIT_CODE, workerSweepFolder } from "./trialProcess.ts";
-import { exitDescription, logTail } from "./trialSpawn.ts";
+import { exitDescription, logTail, type TrialExit } from "./trialSpawn.ts";
 
 /** Options of a QueueWorker. */
 export interface QueueWorkerOptions {
@@ -184,9 +184,15 @@ export class QueueWorker {
     );
     this.training = true;
     const request = { sweepId: job.sweepId, trial: job.trial, threads: this.options.threads, runsDir: this.options.runsDir, logFile };
-    const exit = await this.host.train(request, (child) => this.options.onTrialProcess?.(job, child));
-    this.training = false;
-    clearInterval(heartbeat);
+    let exit: TrialExit;
+    try {
+      exit = await this.host.train(request, (child) => this.options.onTrialProcess?.(job, child));
+    } finally {
+      // Also when the trial could not be sent (its log cannot be written): a heartbeat left
+      // running would keep the trial this worker's, and its process alive, for ever.
+      this.training = false;
+      clearInterval(heartbeat);
+    }
     const trial = await this.queueCall(() => store.trial(job.sweepId, job.trial));
     const total = spec.budget?.trials ?? store.trials(job.sweepId).length;
     // The trial was taken from this worker (it missed its heartbeats: hung, stopped, or cut off):
