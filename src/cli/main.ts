@@ -1,24 +1,18 @@
+// Only what defining the commands needs is imported here: each command loads its own modules
+// when it runs, so that `--help`, `--version` or `runs` do not load the engine, the config
+// schema and every store (about half a second).
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { ConfigError } from "../config/load.ts";
-import { configJsonSchema } from "../config/schema.ts";
 import { MIN_TOKEN_LENGTH, tokenProblem } from "../dashboard/access.ts";
-import { backendChoices } from "../engine/backend.ts";
+import { backendChoices } from "../engine/backendChoices.ts";
 import { packageFile } from "../engine/packageFiles.ts";
-import { quantityReference, quantityReferenceMarkdown } from "../quantities/reference.ts";
-import { StoreOpenError } from "../store/database.ts";
-import { STORE_URL_VARIABLE } from "../store/openRunStore.ts";
-import { CheckpointError } from "../train/checkpoint.ts";
-import { engineInfo, engineInfoText } from "./info.ts";
-import { loadPlugins } from "./plugins.ts";
-import { predictCommand } from "./predict.ts";
-import { defaultStorePath, exportCommand, exportFormats, readStoreLocation, runsActions, runsCommand } from "./runs.ts";
-import { summaryCommand } from "./summary.ts";
-import { sweepCommand, sweepResumeCommand, sweepStatusCommand } from "./sweep.ts";
-import { ExitCode, evalCommand, trainCommand } from "./train.ts";
-import { type ServeOptions, uiCommand } from "./ui.ts";
+import { STORE_URL_VARIABLE } from "../store/storeUrl.ts";
+import { ExitCode } from "./exitCodes.ts";
+import { defaultStorePath, exportFormats, readStoreLocation, runsActions } from "./storeOptions.ts";
+import type { ServeOptions } from "./ui.ts";
 import { UsageError } from "./usageError.ts";
-import { workerCommand } from "./worker.ts";
+
+const loadPlugins = async (modules: string[]) => (await import("./plugins.ts")).loadPlugins(modules);
 
 const storeHelp = `the run store: a SQLite file or a postgres:// URL (default: ${STORE_URL_VARIABLE}, else ${defaultStorePath})`;
 
@@ -107,6 +101,7 @@ export async function main(argv: string[]): Promise<number> {
         if (opts.config.length === 0 && !opts.resume) throw new UsageError("gradscope: train needs -c FILE (or --resume RUN_DIR)");
         await loadPlugins(opts.plugin);
         const dashboard = opts.dashboard ? { host: opts.host, port: opts.port, token: opts.token } : undefined;
+        const { trainCommand } = await import("./train.ts");
         code = await trainCommand({
           configs: opts.config,
           overrides: [...overrides, ...opts.threads, ...opts.backend],
@@ -126,7 +121,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--port <port>", "the port (0: any free one)", portNumber, 6007)
     .option("--token <token>", `the access token, ${MIN_TOKEN_LENGTH}+ characters (generated for non-loopback hosts)`, accessToken)
     .action(async (opts: ServeOptions & { store?: string }) => {
-      code = await uiCommand(opts);
+      code = await (await import("./ui.ts")).uiCommand(opts);
     });
   program
     .command("eval")
@@ -140,7 +135,7 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (overrides: string[], opts: { config: string[]; checkpoint: string; plugin: string[]; threads: string[]; backend: string[] }) => {
       if (!existsSync(opts.checkpoint)) throw new UsageError(`gradscope: eval --checkpoint ${opts.checkpoint}: no such file`);
       await loadPlugins(opts.plugin);
-      code = evalCommand({ configs: opts.config, overrides: [...overrides, ...opts.threads, ...opts.backend], checkpoint: opts.checkpoint });
+      code = (await import("./train.ts")).evalCommand({ configs: opts.config, overrides: [...overrides, ...opts.threads, ...opts.backend], checkpoint: opts.checkpoint });
     });
   program
     .command("predict")
@@ -153,7 +148,7 @@ export async function main(argv: string[]): Promise<number> {
     .argument("[overrides...]", "key.path=value overrides")
     .action(async (overrides: string[], opts: { config: string[]; checkpoint: string; input?: string; out: string; plugin: string[] }) => {
       await loadPlugins(opts.plugin);
-      code = predictCommand({ configs: opts.config, overrides, checkpoint: opts.checkpoint, input: opts.input, out: opts.out });
+      code = (await import("./predict.ts")).predictCommand({ configs: opts.config, overrides, checkpoint: opts.checkpoint, input: opts.input, out: opts.out });
     });
   program
     .command("runs")
@@ -162,8 +157,8 @@ export async function main(argv: string[]): Promise<number> {
     .argument("[id]", "a run id (or a unique prefix of one)")
     .option("--store <path-or-url>", storeHelp)
     .option("--json", "machine-readable output")
-    .action((action: string, id: string | undefined, opts: { store?: string; json?: boolean }) => {
-      code = runsCommand(action, id, opts);
+    .action(async (action: string, id: string | undefined, opts: { store?: string; json?: boolean }) => {
+      code = (await import("./runs.ts")).runsCommand(action, id, opts);
     });
   program
     .command("export")
@@ -172,8 +167,8 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option("--format <format>", "jsonl, csv or tfevents").choices(exportFormats).makeOptionMandatory())
     .option("--out <dir>", "the folder to write into", ".")
     .option("--store <path-or-url>", storeHelp)
-    .action((id: string, opts: { store?: string; format: string; out: string }) => {
-      code = exportCommand(id, opts);
+    .action(async (id: string, opts: { store?: string; format: string; out: string }) => {
+      code = (await import("./runs.ts")).exportCommand(id, opts);
     });
   program
     .command("sweep")
@@ -192,6 +187,7 @@ export async function main(argv: string[]): Promise<number> {
         id: string | undefined,
         opts: { config?: string; workers?: number; store?: string; runsDir?: string; json?: boolean; quiet?: boolean },
       ) => {
+        const { sweepCommand, sweepResumeCommand, sweepStatusCommand } = await import("./sweep.ts");
         if (action === undefined) {
           if (!opts.config) throw new UsageError("gradscope: sweep needs -c SWEEP_FILE (or: gradscope sweep status SWEEP_ID)");
           code = await sweepCommand({ config: opts.config, workers: opts.workers, store: opts.store, quiet: opts.quiet });
@@ -214,7 +210,14 @@ export async function main(argv: string[]): Promise<number> {
     .option("--idle-exit <seconds>", "exit after this many seconds without a trial to train", wholeNumber)
     .option("-q, --quiet", "no progress lines")
     .action(async (opts: { store?: string; threads?: number; runsDir: string; once?: boolean; idleExit?: number; quiet?: boolean }) => {
-      code = await workerCommand({ store: opts.store, threads: opts.threads, runsDir: opts.runsDir, once: opts.once, idleExitSeconds: opts.idleExit, quiet: opts.quiet });
+      code = await (await import("./worker.ts")).workerCommand({
+        store: opts.store,
+        threads: opts.threads,
+        runsDir: opts.runsDir,
+        once: opts.once,
+        idleExitSeconds: opts.idleExit,
+        quiet: opts.quiet,
+      });
     });
   program
     .command("quantities")
@@ -223,6 +226,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--json", "machine-readable output")
     .action(async (opts: { plugin: string[]; json?: boolean }) => {
       await loadPlugins(opts.plugin);
+      const { quantityReference, quantityReferenceMarkdown } = await import("../quantities/reference.ts");
       process.stdout.write(opts.json ? `${JSON.stringify(quantityReference(), null, 2)}\n` : `${quantityReferenceMarkdown()}\n`);
     });
   program
@@ -235,14 +239,23 @@ export async function main(argv: string[]): Promise<number> {
     .option("--input <shape>", "the per-example input shape, e.g. 3,224,224 (with -c: instead of loading the data)")
     .option("--json", "machine-readable output")
     .argument("[overrides...]", "key.path=value overrides of the config")
-    .action((overrides: string[], opts: { config: string[]; arch?: string; variant?: string; classes?: number; input?: string; json?: boolean }) => {
-      code = summaryCommand({ configs: opts.config, overrides, arch: opts.arch, variant: opts.variant, classes: opts.classes, input: opts.input, json: opts.json });
+    .action(async (overrides: string[], opts: { config: string[]; arch?: string; variant?: string; classes?: number; input?: string; json?: boolean }) => {
+      code = (await import("./summary.ts")).summaryCommand({
+        configs: opts.config,
+        overrides,
+        arch: opts.arch,
+        variant: opts.variant,
+        classes: opts.classes,
+        input: opts.input,
+        json: opts.json,
+      });
     });
   program
     .command("info")
     .description("print where the engine runs: backend (and why native did not load), SIMD build, threads, CPU, and the versions of gradscope, Node and OpenBLAS")
     .option("--json", "machine-readable output")
-    .action((opts: { json?: boolean }) => {
+    .action(async (opts: { json?: boolean }) => {
+      const { engineInfo, engineInfoText } = await import("./info.ts");
       const info = engineInfo(packageVersion());
       process.stdout.write(opts.json ? `${JSON.stringify(info, null, 2)}\n` : `${engineInfoText(info)}\n`);
     });
@@ -253,6 +266,7 @@ export async function main(argv: string[]): Promise<number> {
     .option(...pluginOption, collect, [])
     .action(async (opts: { out?: string; plugin: string[] }) => {
       await loadPlugins(opts.plugin);
+      const { configJsonSchema } = await import("../config/schema.ts");
       const text = `${JSON.stringify(configJsonSchema(), null, 2)}\n`;
       if (opts.out) writeFileSync(opts.out, text);
       else process.stdout.write(text);
@@ -262,6 +276,12 @@ export async function main(argv: string[]): Promise<number> {
     return code;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    // The modules a command loaded, where its errors are defined (loaded now if it failed first).
+    const [{ ConfigError }, { CheckpointError }, { StoreOpenError }] = await Promise.all([
+      import("../config/load.ts"),
+      import("../train/checkpoint.ts"),
+      import("../store/database.ts"),
+    ]);
     if (error instanceof ConfigError) {
       process.stderr.write(`config error:\n${error.message}\n`);
       return ExitCode.usage;

@@ -14,7 +14,8 @@ import { Tensor } from "../engine/tensor.ts";
 import { argmaxRow } from "../metrics/metric.ts";
 import { writeFileAtomic } from "../train/files.ts";
 import type { LossSpec } from "../train/losses.ts";
-import { type EvalCommandOptions, ExitCode, withCheckpoint } from "./train.ts";
+import { ExitCode } from "./exitCodes.ts";
+import { type EvalCommandOptions, withCheckpoint } from "./train.ts";
 import { UsageError } from "./usageError.ts";
 
 /** Options of `gradscope predict`. */

@@ -1,23 +1,12 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { toCsv, toJsonl } from "../store/export.ts";
-import { isPostgresUrl, openRunStore, STORE_URL_VARIABLE } from "../store/openRunStore.ts";
+import { isPostgresUrl, openRunStore } from "../store/openRunStore.ts";
 import { RunLookupError, type RunRecord, type RunStore } from "../store/runStore.ts";
 import { writeTfEvents } from "../store/tfevents.ts";
 import { createFolder } from "../train/files.ts";
+import { readStoreLocation } from "./storeOptions.ts";
 import { UsageError } from "./usageError.ts";
-
-/** The store the `runs`, `export` and `ui` commands read when neither --store nor GRADSCOPE_STORE_URL names one. */
-export const defaultStorePath = join("runs", "gradscope.db");
-
-/** The store a reading command names: `--store`, else GRADSCOPE_STORE_URL, else runs/gradscope.db. */
-export const readStoreLocation = (flag: string | undefined) => flag || process.env[STORE_URL_VARIABLE] || defaultStorePath;
-
-/** The `runs` actions. */
-export const runsActions = ["list", "show", "delete"];
-
-/** The `export --format` choices. */
-export const exportFormats = ["jsonl", "csv", "tfevents"];
 
 /**
  * Opens the store a command reads without creating one: a SQLite file must exist, a PostgreSQL

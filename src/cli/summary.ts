@@ -2,7 +2,7 @@ import { buildData } from "../config/build.ts";
 import { loadConfig } from "../config/load.ts";
 import { buildModel, type ModelSpec } from "../nn/spec.ts";
 import { summaryJson, summaryText } from "../nn/summary.ts";
-import { ExitCode } from "./train.ts";
+import { ExitCode } from "./exitCodes.ts";
 import { UsageError } from "./usageError.ts";
 
 /** Options of `gradscope summary`. */

@@ -6,8 +6,8 @@ import { resumeQueuedSweep, SweepLeasedError, SweepRunsDirError } from "../sweep
 import { loadSweep } from "../sweep/spec.ts";
 import { type CoordinatorState, sweepReport, trialTable } from "../sweep/status.ts";
 import { sweepStoreLocation } from "../sweep/sweepStart.ts";
+import { ExitCode } from "./exitCodes.ts";
 import { openExisting } from "./runs.ts";
-import { ExitCode } from "./train.ts";
 import { UsageError } from "./usageError.ts";
 
 const log = (line: string) => process.stdout.write(`${line}\n`);

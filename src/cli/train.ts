@@ -7,6 +7,7 @@ import { openRunStore, storeLocation } from "../store/openRunStore.ts";
 import type { RunStore } from "../store/runStore.ts";
 import { CheckpointError, loadCheckpoint, restoreCheckpoint } from "../train/checkpoint.ts";
 import { type Run, type RunDashboardOptions, type RunPlan, type RunResult, startRun, stopSignals } from "../train/run.ts";
+import { ExitCode } from "./exitCodes.ts";
 import { runConfigFile, runName } from "./runDirectory.ts";
 
 /**
@@ -18,9 +19,6 @@ export function openStore(config: Config, flag?: string): RunStore | null {
   if (!config.store.enabled) return null;
   return openRunStore(storeLocation({ flag, config: config.store, runsDir: config.training.runs_dir }));
 }
-
-/** Exit codes of the CLI: 130 and 143 are 128 + the number of the signal that stopped the run. */
-export const ExitCode = { ok: 0, failed: 1, usage: 2, interrupted: stopSignals.SIGINT, terminated: stopSignals.SIGTERM } as const;
 
 /** Options of `gradscope train`. */
 export interface TrainCommandOptions {

@@ -1,6 +1,8 @@
 import { startDashboard } from "../dashboard/server.ts";
-import { openExisting, readStoreLocation } from "./runs.ts";
-import { ExitCode, untilSignal } from "./train.ts";
+import { ExitCode } from "./exitCodes.ts";
+import { openExisting } from "./runs.ts";
+import { readStoreLocation } from "./storeOptions.ts";
+import { untilSignal } from "./train.ts";
 
 /** Where the dashboard listens. */
 export interface ServeOptions {

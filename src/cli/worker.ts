@@ -8,7 +8,7 @@ import { PgBossTrialQueue } from "../sweep/pgBossQueue.ts";
 import { QueueWorker } from "../sweep/queueWorker.ts";
 import { writableFolderProblem } from "../train/files.ts";
 import { stopSignals } from "../train/run.ts";
-import { ExitCode } from "./train.ts";
+import { ExitCode } from "./exitCodes.ts";
 import { UsageError } from "./usageError.ts";
 
 /** Options of `gradscope worker`. */

@@ -1,6 +1,6 @@
 import * as z from "zod";
 import { transformTypes } from "../data/transforms.ts";
-import { backendChoices } from "../engine/backend.ts";
+import { backendChoices } from "../engine/backendChoices.ts";
 import { metricNames } from "../metrics/registry.ts";
 import { architectureNames } from "../nn/spec.ts";
 import { optimizerDefaults, optimizerNames, schedulerNames, schedulerOptionNames } from "../optim/registry.ts";

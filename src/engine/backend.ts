@@ -1,12 +1,9 @@
+import { type BackendChoice, backendChoices } from "./backendChoices.ts";
 import { engineMemory } from "./memory.ts";
 import { loadNativeBlas, type NativeBlas } from "./native.ts";
 import { threadCount } from "./threads/settings.ts";
 
-/** The choices `engine.backend`, `--backend`, GRADSCOPE_BACKEND and `setBackend` accept. */
-export const backendChoices = ["auto", "wasm", "native"] as const;
-
-/** Where GEMM-shaped work runs: `auto` is native when the addon loaded, else WASM. */
-export type BackendChoice = (typeof backendChoices)[number];
+export { type BackendChoice, backendChoices } from "./backendChoices.ts";
 
 /** The backend GEMM-shaped work runs on. */
 export type Backend = "wasm" | "native";

@@ -2,12 +2,9 @@ import { join } from "node:path";
 import { PostgresRunStore } from "./postgres/postgresRunStore.ts";
 import type { RunStore } from "./runStore.ts";
 import { SqliteRunStore } from "./sqliteRunStore.ts";
+import { isPostgresUrl, STORE_URL_VARIABLE } from "./storeUrl.ts";
 
-/** The environment variable that names a shared run store (a postgres:// URL) for every command. */
-export const STORE_URL_VARIABLE = "GRADSCOPE_STORE_URL";
-
-/** Whether a store location is a PostgreSQL URL (else it is a SQLite file's path). */
-export const isPostgresUrl = (location: string) => /^postgres(ql)?:\/\//i.test(location);
+export { isPostgresUrl, STORE_URL_VARIABLE } from "./storeUrl.ts";
 
 /** How `openRunStore` opens a store. */
 export interface OpenRunStoreOptions {

@@ -12,13 +12,10 @@ import { STOP_REQUESTED } from "./callbacks/storeStopWatcher.ts";
 import { loadCheckpoint, restoreCheckpoint } from "./checkpoint.ts";
 import { writeFileAtomic } from "./files.ts";
 import { claimRunDirectory, freeRunDirectory } from "./runDirectory.ts";
+import { type StopSignal, stopSignals } from "./stopSignals.ts";
 import type { Evaluation, Trainer, TrainerPosition } from "./trainer.ts";
 
-/** The signals that stop a run as Ctrl-C does, with the exit code of each (128 + the signal's number). */
-export const stopSignals = { SIGINT: 130, SIGTERM: 143 } as const;
-
-/** A signal that interrupts a run. */
-export type StopSignal = keyof typeof stopSignals;
+export { type StopSignal, stopSignals } from "./stopSignals.ts";
 
 /** What a run trains, built once its directory is known (checkpoints and logs go there). */
 export interface RunParts {
