@@ -2,31 +2,34 @@ import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { nativeUnavailableReason } from "../src/engine/backend.ts";
+import { SqliteRunStore } from "../src/store/sqliteRunStore.ts";
 import { openSweepStore, type SweepStore } from "../src/store/sweeps.ts";
 import { loadSweep } from "../src/sweep/spec.ts";
 import { proposeTrial, startSweep, sweepStoreLocation, trialLogName } from "../src/sweep/sweepStart.ts";
 import { TrialHost } from "../src/sweep/trialHost.ts";
+import { LATEST } from "../src/train/callbacks/modelCheckpoint.ts";
+import { until } from "./sweepProcesses.ts";
 
 const folder = mkdtempSync(join(tmpdir(), "gradscope-trial-host-"));
 const spirals = fileURLToPath(new URL("../examples/spirals.yaml", import.meta.url));
 
 // A SQLite sweep of `trials` one-epoch trials of spirals, proposed and not yet trained (as
 // runSweep leaves them for its workers), in the store of `runs` (default: its own), its base
-// config with the `base` lines added.
+// config with the `base` lines added (and `epochs`, default 1).
 function proposedSweep(
   name: string,
   trials: number,
-  options: { runs?: string; base?: string } = {},
+  options: { runs?: string; base?: string; epochs?: number } = {},
 ): { store: SweepStore; location: string; sweepId: string; logFile: (trial: number) => string } {
   const file = join(folder, `${name}.yaml`);
   const lrs = Array.from({ length: trials }, (_, i) => 0.1 * (i + 1));
   writeFileSync(
     file,
-    `base:\n  extends: ${spirals}\n  data: { samples: 128, validation: 0.25 }\n  training: { epochs: 1, runs_dir: ${options.runs ?? join(folder, name)} }\n  scheduler: null\n${options.base ?? ""}` +
+    `base:\n  extends: ${spirals}\n  data: { samples: 128, validation: 0.25 }\n  training: { epochs: ${options.epochs ?? 1}, runs_dir: ${options.runs ?? join(folder, name)} }\n  scheduler: null\n${options.base ?? ""}` +
       `method: grid\nmetric: { name: val_loss, goal: minimize }\nparameters:\n  optimizer.lr: { values: [${lrs.join(", ")}] }\n`,
   );
   const loaded = loadSweep(file);
@@ -122,5 +125,36 @@ test("a trial's engine.backend does not carry over to the next trial in the same
     await host.close();
     onWasm.store.close();
     byDefault.store.close();
+  }
+});
+
+test("a stopping host's trial whose worker then dies still saves its checkpoint: the worker's death is not a second Ctrl-C", async () => {
+  const { store, location, sweepId, logFile } = proposedSweep("orphaned-while-stopping", 1, { epochs: 1000 });
+  const host = new TrialHost(location, "stop");
+  let child: ChildProcess | null = null;
+  try {
+    store.startTrial(sweepId, 1);
+    const attempt = host.train({ sweepId, trial: 1, threads: 1, logFile: logFile(1) }, (started) => {
+      child = started;
+    });
+    const directory = await until("the trial's first checkpoint", () => {
+      const trial = store.trial(sweepId, 1);
+      return trial.directory && existsSync(join(trial.directory, "checkpoints", LATEST)) ? trial.directory : undefined;
+    });
+    // Ctrl-C on the worker, passed on to the trial; then the worker dies (its channel closes).
+    host.kill("SIGINT");
+    (child as unknown as ChildProcess).disconnect();
+    assert.deepEqual(await attempt, { code: 130, signal: null });
+    const runs = new SqliteRunStore(location);
+    try {
+      const events = runs.events(basename(directory));
+      assert.ok(!events.some((event) => /again/.test(event.message)), events.map((event) => event.message).join("; "));
+      assert.deepEqual(events.at(-1)?.message, "interrupted (SIGINT)");
+    } finally {
+      runs.close();
+    }
+  } finally {
+    await host.close();
+    store.close();
   }
 });

@@ -36,10 +36,17 @@ if (whenOrphaned !== "stop" && whenOrphaned !== "finish") {
   process.exit(2);
 }
 let training = false;
-// An idle host ends with its worker; a training one stops its trial or lets it finish.
+// The trial's `interrupt`, once its run exists.
+let interruptTrial: ((why: string) => void) | null = null;
+// An idle host ends with its worker; a training one stops its trial or lets it finish. Stopped by
+// `interrupt`, not by a signal: after a Ctrl-C its worker passed on just before it died, a signal
+// would be the second, which ends the trial without a checkpoint. Before its run exists, there is
+// nothing to save, and SIGTERM ends the host.
 process.on("disconnect", () => {
   if (!training) process.exit(0);
-  if (whenOrphaned === "stop") process.kill(process.pid, "SIGTERM");
+  if (whenOrphaned !== "stop") return;
+  if (interruptTrial) interruptTrial("interrupted: its worker died");
+  else process.kill(process.pid, "SIGTERM");
 });
 process.on("message", (message: unknown) => {
   if (!isTrialMessage(message) || training) {
@@ -53,9 +60,12 @@ process.on("message", (message: unknown) => {
   // A config's engine.backend stays chosen in the process: each trial starts from the default, as
   // in a process of its own. (Its engine.threads is always set: the worker's share of the cores.)
   resetBackend();
-  runTrial({ storePath, ...trial }).then(
+  runTrial({ storePath, ...trial }, (interrupt) => {
+    interruptTrial = interrupt;
+  }).then(
     (code) => {
       training = false;
+      interruptTrial = null;
       closeSync(logFd as number);
       logFd = null;
       if (process.connected) process.send?.({ ended: code });

@@ -91,16 +91,18 @@ const plannedSteps = (epochs: number, batches: number, accumulate: number) => ep
  * `gradscope train` (130 or 143 when a signal interrupted it: the worker retries it), or to
  * STORE_UNREACHABLE_EXIT_CODE when the store could not be reached for the reconnect window
  * (TrialStoreOutage: the trial stopped with a checkpoint in its run directory, and its end is
- * left to the worker).
+ * left to the worker). `started` gets `interrupt(why)` once the trial's run exists, which stops
+ * it as Ctrl-C does (a checkpoint, the run interrupted) without being a signal.
  */
-export async function runTrial(args: TrialArguments): Promise<number> {
+export async function runTrial(args: TrialArguments, started?: (interrupt: (why: string) => void) => void): Promise<number> {
   const outage = new TrialStoreOutage();
   let directory: string | null = null;
   let sweeps: SweepStore | null = null;
   try {
     sweeps = openSweepStore(args.storePath);
     return await trainTrial(args, sweeps, outage, (run) => {
-      directory = run;
+      directory = run.directory;
+      started?.(run.interrupt);
     });
   } catch (error) {
     if (!outage.error) throw error;
@@ -111,8 +113,14 @@ export async function runTrial(args: TrialArguments): Promise<number> {
   }
 }
 
-// runTrial's training, and the trial's row after it. `attached` hears of the run's directory.
-async function trainTrial(args: TrialArguments, sweeps: SweepStore, outage: TrialStoreOutage, attached: (directory: string) => void): Promise<number> {
+// runTrial's training, and the trial's row after it. `attached` hears of the run: its directory,
+// and how to interrupt it.
+async function trainTrial(
+  args: TrialArguments,
+  sweeps: SweepStore,
+  outage: TrialStoreOutage,
+  attached: (run: { directory: string; interrupt: (why: string) => void }) => void,
+): Promise<number> {
   const sweep = sweeps.getSweep(args.sweepId);
   const spec = sweep.spec as SweepSpec;
   const trial = sweeps.trial(sweep.id, args.trial);
@@ -159,7 +167,7 @@ async function trainTrial(args: TrialArguments, sweeps: SweepStore, outage: Tria
         setup.tracker?.subscribe(created.observeQuantity);
         callback = created;
         outage.attach(run);
-        attached(run.directory);
+        attached(run);
         if (abandoned !== null) {
           sweeps.addRunEvent(run.runId, "warning", `trial ${trial.number} of sweep ${sweep.id} restarted from scratch: no checkpoint of its run ${abandoned} was found`);
           sweeps.addRunEvent(abandoned, "warning", `trial ${trial.number} of sweep ${sweep.id} went on as the new run ${run.runId}: no checkpoint of this run was found`);
