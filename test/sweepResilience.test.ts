@@ -8,6 +8,7 @@ import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { openRunStore } from "../src/store/openRunStore.ts";
+import { StoreUnreachableError } from "../src/store/postgres/connectionLost.ts";
 import { openSweepStore } from "../src/store/sweeps.ts";
 import { runSweep } from "../src/sweep/coordinator.ts";
 import { PgBossTrialQueue } from "../src/sweep/pgBossQueue.ts";
@@ -450,4 +451,34 @@ test("a worker whose trial's log cannot be written fails with the log's name and
   const after = heartbeats;
   await sleep(100);
   assert.equal(heartbeats, after, "no heartbeat after the worker failed");
+});
+
+test("a worker whose store is still unreachable when the job queue is back (its next try is up to 0.5 s away) waits to claim the trial instead of exiting", async () => {
+  const job: TrialJob = { sweepId: "s", trial: 4, attempt: 0, id: "job-4" };
+  let claims = 0;
+  const lines: string[] = [];
+  const queue = { claim: async () => job };
+  const store = {
+    displayLocation: "postgres://x@127.0.0.1:1/none",
+    releaseStaleTrials: () => [],
+    getSweep: () => ({ spec: { retries: 2, heartbeat_timeout: 30 } }),
+    claimTrial: () => {
+      if (claims++ === 0) throw new StoreUnreachableError("gradscope: lost the connection to the run store postgres://x@127.0.0.1:1/none and could not reach the server for 30 s");
+      // Taken by another worker meanwhile: this one leaves it.
+      return false;
+    },
+    trial: () => ({ status: "running" }),
+  };
+  const worker = new QueueWorker({
+    storeUrl: "postgres://x@127.0.0.1:1/none",
+    store: store as never,
+    queue: queue as never,
+    runsDir: folder,
+    threads: 1,
+    once: true,
+    log: (line) => lines.push(line),
+  });
+  assert.equal(await worker.run(), 0);
+  assert.equal(claims, 2, "the claim was made again once the store answered");
+  assert.match(lines.join("\n"), /could not reach the server for 30 s; waiting for it to come back/);
 });

@@ -139,23 +139,29 @@ export class QueueWorker {
   // Trains a job's trial; resolves to whether the trial ended (a stopped worker's trial did not).
   private async train(job: TrialJob): Promise<boolean> {
     const { store, queue } = this.options;
-    const spec = this.spec(job.sweepId);
+    // The store's calls wait for it as the queue's do: the queue can be back (a job claimed) while
+    // the store's connection still fails at once until its next try (see untilReachable). A claim
+    // whose answer was lost is made again and refused (the trial is this worker's already): the
+    // trial is then left to whoever reaps it.
+    const spec = await this.queueCall(() => this.spec(job.sweepId));
     const claim = { worker: this.name, jobId: job.id as string };
-    if (!store.claimTrial(job.sweepId, job.trial, { ...claim, staleAfterSeconds: spec.heartbeat_timeout })) {
+    if (!(await this.queueCall(() => store.claimTrial(job.sweepId, job.trial, { ...claim, staleAfterSeconds: spec.heartbeat_timeout })))) {
       // A job of a trial that has ended is spent; one of a trial that a live worker trains (its job
       // expired) is left to that worker, which completes it.
-      if (trialEnded(store.trial(job.sweepId, job.trial))) await queue.complete(job);
+      if (trialEnded(await this.queueCall(() => store.trial(job.sweepId, job.trial)))) await this.queueCall(() => queue.complete(job));
       return false;
     }
     const folder = workerSweepFolder(this.options.runsDir, job.sweepId);
     const baseFile = join(folder, BASE_FILE);
     if (!existsSync(baseFile)) {
+      const { base } = await this.queueCall(() => store.getSweep(job.sweepId));
       createFolder(folder);
-      writeFileAtomic(baseFile, stringify(store.getSweep(job.sweepId).base));
+      writeFileAtomic(baseFile, stringify(base));
     }
     const logFile = join(folder, trialLogName(job.trial));
-    const { attempts, runId } = store.trial(job.sweepId, job.trial);
-    this.log(`worker ${this.name}: trial ${job.trial} of sweep ${job.sweepId}${attempts > 1 ? ` (attempt ${attempts}, ${resumePoint(store, runId, this.options.runsDir)})` : ""}`);
+    const { attempts, runId } = await this.queueCall(() => store.trial(job.sweepId, job.trial));
+    const from = attempts > 1 ? ` (attempt ${attempts}, ${await this.queueCall(() => resumePoint(store, runId, this.options.runsDir))})` : "";
+    this.log(`worker ${this.name}: trial ${job.trial} of sweep ${job.sweepId}${from}`);
     let lost = false;
     let silent = false;
     const heartbeat = setInterval(
@@ -194,7 +200,7 @@ export class QueueWorker {
       clearInterval(heartbeat);
     }
     const trial = await this.queueCall(() => store.trial(job.sweepId, job.trial));
-    const total = spec.budget?.trials ?? store.trials(job.sweepId).length;
+    const total = spec.budget?.trials ?? (await this.queueCall(() => store.trials(job.sweepId))).length;
     // The trial was taken from this worker (it missed its heartbeats: hung, stopped, or cut off):
     // its row and its job are the next attempt's, which this worker leaves alone.
     if (lost || trial.worker !== claim.worker || trial.jobId !== claim.jobId) {
