@@ -5,7 +5,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { main } from "../src/cli/main.ts";
 import { ConfigError } from "../src/config/load.ts";
 import { Random } from "../src/engine/random.ts";
 import { StoreUnreachableError } from "../src/store/postgres/connectionLost.ts";
@@ -21,7 +20,7 @@ import { suggestTpe } from "../src/sweep/tpe.ts";
 import { SweepTrialCallback } from "../src/sweep/trialCallback.ts";
 import { LATEST } from "../src/train/callbacks/modelCheckpoint.ts";
 import type { Trainer } from "../src/train/trainer.ts";
-import { bin, storeOnceCreated, until } from "./sweepProcesses.ts";
+import { bin, cli, storeOnceCreated, until } from "./sweepProcesses.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const spirals = join(root, "examples", "spirals.yaml");
@@ -31,23 +30,6 @@ const spec = (fields: Record<string, unknown>): SweepSpec =>
   sweepSchema.parse({ base: "x.yaml", method: "random", metric: { name: "val_loss", goal: "minimize" }, budget: { trials: 1 }, ...fields });
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-
-// The CLI in this process, its output captured.
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const captured = { stdout: "", stderr: "" };
-  const writes = { stdout: process.stdout.write, stderr: process.stderr.write };
-  for (const stream of ["stdout", "stderr"] as const)
-    process[stream].write = ((chunk: string | Uint8Array) => {
-      captured[stream] += String(chunk);
-      return true;
-    }) as typeof process.stdout.write;
-  try {
-    return { code: await main(args), ...captured };
-  } finally {
-    process.stdout.write = writes.stdout;
-    process.stderr.write = writes.stderr;
-  }
-}
 
 function writeSweep(name: string, text: string): string {
   const file = join(folder, name);
@@ -216,7 +198,7 @@ test("the example sweeps are valid: a 16-trial random sweep of spirals, and lear
 
 test("gradscope sweep usage mistakes exit with 2 and say what is wrong", async () => {
   const expectUsage = async (args: string[], message: RegExp) => {
-    const result = await cli(args);
+    const result = cli(args);
     assert.equal(result.code, 2, `gradscope ${args.join(" ")}: ${result.stderr}`);
     assert.match(result.stderr, message);
   };
@@ -319,11 +301,11 @@ test("a grid sweep on 2 local workers trains each trial as a run of the store; a
   } finally {
     store.close();
   }
-  const table = await cli(["sweep", "status", outcome.sweepId.slice(0, 12), "--store", outcome.storePath]);
+  const table = cli(["sweep", "status", outcome.sweepId.slice(0, 12), "--store", outcome.storePath]);
   assert.equal(table.code, 0, table.stderr);
   assert.match(table.stdout, /^2\s+stopped\s+\S+\s+5\s+0\.5\s+3\/6\s+train_lr above 1 for 3 steps$/m);
   assert.match(table.stdout, /best: trial 1 \(completed\), val_loss \S+, optimizer\.lr=0\.05 optimizer\.momentum=0\.5/);
-  const report = JSON.parse((await cli(["sweep", "status", outcome.sweepId, "--store", outcome.storePath, "--json"])).stdout);
+  const report = JSON.parse(cli(["sweep", "status", outcome.sweepId, "--store", outcome.storePath, "--json"]).stdout);
   assert.equal(report.best.trial, 1);
   assert.equal(report.coordinator, null, "an ended sweep (and any sweep of a SQLite store) has no coordinator to report");
   assert.equal(report.steps_saved, stepsSaved(outcome.trials));

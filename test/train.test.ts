@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { main } from "../src/cli/main.ts";
+import { fileURLToPath } from "node:url";
 import { buildData, buildTraining, type TrainingSetup } from "../src/config/build.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { liveTensorCount } from "../src/engine/tensor.ts";
@@ -258,22 +259,19 @@ optimizer: { name: adam, lr: 0.05 }
 store: { enabled: false }
 `,
   );
-  const printed: string[] = [];
-  const write = process.stdout.write;
-  process.stdout.write = ((text: string) => printed.push(text) > 0) as typeof process.stdout.write;
-  let trained: number;
-  let evaluated: number;
+  // The CLI in a process of its own: capturing this process's stdout would also take the test
+  // runner's report of the tests before this one.
   const runs = join(folder, "confusion-runs");
-  try {
-    trained = await main(["train", "-c", path, "--quiet"]);
-    const run = join(runs, readdirSync(runs)[0]);
-    evaluated = await main(["eval", "-c", path, "--checkpoint", join(run, "checkpoints", "latest.gsckpt")]);
-  } finally {
-    process.stdout.write = write;
-  }
-  assert.equal(trained, 0);
-  assert.equal(evaluated, 0);
+  const bin = fileURLToPath(new URL("../bin/gradscope.js", import.meta.url));
+  const cli = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: "utf8" });
+  const training = cli(["train", "-c", path, "--quiet"]);
+  const trained = training.status;
   const run = join(runs, readdirSync(runs)[0]);
+  const evaluation = cli(["eval", "-c", path, "--checkpoint", join(run, "checkpoints", "latest.gsckpt")]);
+  const evaluated = evaluation.status;
+  const printed = [training.stdout, ...evaluation.stdout.trimEnd().split("\n")];
+  assert.equal(trained, 0, training.stderr);
+  assert.equal(evaluated, 0, evaluation.stderr);
   const summary = JSON.parse(readFileSync(join(run, "summary.json"), "utf8"));
   const matrix: number[][] = summary.test.test_confusion_matrix;
   assert.equal(matrix.length, 3);
