@@ -3,9 +3,10 @@ import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { trainCommand } from "../src/cli/train.ts";
 import { buildData, buildTraining, type TrainingSetup } from "../src/config/build.ts";
-import { loadConfig } from "../src/config/load.ts";
+import { ConfigError, loadConfig } from "../src/config/load.ts";
 import type { Callback } from "../src/train/callback.ts";
 import { captureCheckpoint, loadCheckpoint, restoreCheckpoint, saveCheckpoint } from "../src/train/checkpoint.ts";
 
@@ -118,4 +119,16 @@ test("a process that trains run after run (a sweep's trial host) keeps no prefet
   const afterFirst = threads();
   for (let run = 0; run < 3; run++) assert.equal(await train(), 0);
   assert.equal(threads(), afterFirst, "each run's prefetch worker ended with its run");
+});
+
+test("an image augmentation on data without images is a config error before any run starts; after flatten it says to move it", () => {
+  const spirals = fileURLToPath(new URL("../examples/spirals.yaml", import.meta.url));
+  assert.throws(
+    () => buildData(loadConfig([spirals], ["data.augment=[{type: random_crop, padding: 2}]"])),
+    (error: Error) => error instanceof ConfigError && /data: transform random_crop needs image inputs \[C, H, W\], got \[2\]$/.test(error.message),
+  );
+  assert.throws(
+    () => buildData(loadConfig([configFile], ["data.augment=[{type: flatten}, {type: random_flip}]"])),
+    /data: transform random_flip needs image inputs \[C, H, W\], got \[784\] \(put it before flatten\)$/,
+  );
 });

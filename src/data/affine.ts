@@ -1,4 +1,4 @@
-import { checkRange, imageShape, uniformIn } from "./images.ts";
+import { checkRange, imageOutputShape, imageShape, uniformIn } from "./images.ts";
 import type { Transform } from "./transforms.ts";
 
 /** Options of `randomAffine`: the ranges each image's rotation, shift and zoom are drawn from. */
@@ -32,7 +32,7 @@ export function randomAffine(options: AffineOptions, type = "random_affine"): Tr
     name: type,
     deterministic: false,
     spec,
-    outputShape: (shape) => [...shape],
+    outputShape: imageOutputShape(type),
     apply(inputs, batch, shape, random) {
       const [channels, height, width] = imageShape(type, shape);
       const out = new Float32Array(inputs.length);

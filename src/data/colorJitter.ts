@@ -1,4 +1,4 @@
-import { imageShape, uniformIn } from "./images.ts";
+import { imageOutputShape, imageShape, uniformIn } from "./images.ts";
 import type { Transform } from "./transforms.ts";
 
 /** Options of `colorJitter`: each strength s draws a factor from [max(0, 1 − s), 1 + s]. */
@@ -25,7 +25,7 @@ export function colorJitter(options: ColorJitterOptions): Transform {
     name: "color_jitter",
     deterministic: false,
     spec: { type: "color_jitter", ...strengths },
-    outputShape: (shape) => [...shape],
+    outputShape: imageOutputShape("color_jitter"),
     apply(inputs, batch, shape, random) {
       const [channels, height, width] = imageShape("color_jitter", shape);
       const plane = height * width;

@@ -1,4 +1,4 @@
-import { imageShape } from "./images.ts";
+import { imageOutputShape, imageShape } from "./images.ts";
 import type { Transform } from "./transforms.ts";
 
 /**
@@ -35,7 +35,7 @@ export function randomCrop(padding: number, paddingMode: PaddingMode = "constant
     name: "random_crop",
     deterministic: false,
     spec: { type: "random_crop", padding, padding_mode: paddingMode, fill },
-    outputShape: (shape) => [...shape],
+    outputShape: imageOutputShape("random_crop"),
     apply(inputs, batch, shape, random) {
       const [channels, height, width] = imageShape("random_crop", shape);
       // A mirror reaches back at most n − 1 (reflect) or n (symmetric) pixels.

@@ -1,4 +1,4 @@
-import { checkProbability, checkRange, imageShape, uniformIn } from "./images.ts";
+import { checkProbability, checkRange, imageOutputShape, imageShape, uniformIn } from "./images.ts";
 import type { Transform } from "./transforms.ts";
 
 /** Options of `randomErasing` (torchvision's RandomErasing, Zhong et al. 2017). */
@@ -44,7 +44,7 @@ export function randomErasing(options: RandomErasingOptions): Transform {
     name: "random_erasing",
     deterministic: false,
     spec: { type: "random_erasing", p, scale, ratio, value },
-    outputShape: (shape) => [...shape],
+    outputShape: imageOutputShape("random_erasing"),
     apply(inputs, batch, shape, random) {
       const [channels, height, width] = imageShape("random_erasing", shape);
       for (let b = 0; b < batch; b++) {
@@ -88,7 +88,7 @@ export function cutout(options: CutoutOptions): Transform {
     name: "cutout",
     deterministic: false,
     spec: { type: "cutout", size, p, value },
-    outputShape: (shape) => [...shape],
+    outputShape: imageOutputShape("cutout"),
     apply(inputs, batch, shape, random) {
       const [channels, height, width] = imageShape("cutout", shape);
       for (let b = 0; b < batch; b++) {

@@ -1,4 +1,4 @@
-import { checkProbability, imageShape } from "./images.ts";
+import { checkProbability, imageOutputShape, imageShape } from "./images.ts";
 import type { Transform } from "./transforms.ts";
 
 /** Which way `random_flip` mirrors: left-right (`horizontal`) or top-bottom (`vertical`). */
@@ -12,7 +12,7 @@ export function randomFlip(p = 0.5, axis: FlipAxis = "horizontal"): Transform {
     name: "random_flip",
     deterministic: false,
     spec: { type: "random_flip", p, axis },
-    outputShape: (shape) => [...shape],
+    outputShape: imageOutputShape("random_flip"),
     apply(inputs, batch, shape, random) {
       const [channels, height, width] = imageShape("random_flip", shape);
       for (let b = 0; b < batch; b++) {

@@ -1,8 +1,13 @@
-/** [C, H, W] of image inputs, or an error telling the transform `name` to come before flatten. */
+/** [C, H, W] of image inputs, or an error naming the transform `name` and the shape it got. */
 export function imageShape(name: string, shape: readonly number[]): [number, number, number] {
-  if (shape.length !== 3) throw new RangeError(`gradscope: transform ${name} needs image inputs [C, H, W], got [${shape.join(", ")}] (put it before flatten)`);
+  if (shape.length !== 3) throw new RangeError(`gradscope: transform ${name} needs image inputs [C, H, W], got [${shape.join(", ")}]`);
   return [shape[0], shape[1], shape[2]];
 }
+
+/** The output shape of an image transform `name` that keeps its input's: checked to be an image's. */
+export const imageOutputShape =
+  (name: string) =>
+  (shape: readonly number[]): number[] => [...imageShape(name, shape)];
 
 /** Checks a probability option of transform `name`. */
 export function checkProbability(name: string, option: string, p: number): void {

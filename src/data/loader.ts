@@ -58,7 +58,15 @@ export class DataLoader {
     }
     if (!Number.isInteger(this.options.prefetch) || this.options.prefetch < 0) throw new RangeError(`gradscope: prefetch must be an integer >= 0, got ${this.options.prefetch}`);
     if (dataset.length === 0) throw new RangeError(`gradscope: ${dataset.description} is empty`);
-    this.outputShape = this.options.transforms.reduce<readonly number[]>((shape, t) => t.outputShape(shape), dataset.inputShape);
+    this.outputShape = this.options.transforms.reduce<readonly number[]>((shape, t, i) => {
+      try {
+        return t.outputShape(shape);
+      } catch (error) {
+        // An image transform after flatten is a matter of order; on data without images, of choice.
+        const flattened = this.options.transforms.slice(0, i).some((before) => before.name === "flatten");
+        throw flattened ? new RangeError(`${(error as Error).message} (put it before flatten)`) : error;
+      }
+    }, dataset.inputShape);
     const mixing = this.options.transforms.find((t) => t.mixesTargets);
     if (mixing && (dataset.classes === 0 || dataset.targetShape.length > 0)) {
       throw new RangeError(`gradscope: transform ${mixing.name} blends class labels, but ${dataset.description} has regression targets`);

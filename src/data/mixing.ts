@@ -1,5 +1,5 @@
 import type { Random } from "../engine/random.ts";
-import { checkProbability, imageShape } from "./images.ts";
+import { checkProbability, imageOutputShape, imageShape } from "./images.ts";
 import { permutation } from "./split.ts";
 import type { Transform } from "./transforms.ts";
 
@@ -96,7 +96,7 @@ export function cutmix(options: MixOptions): Transform {
     deterministic: false,
     mixesTargets: true,
     spec: { type: "cutmix", alpha, p },
-    outputShape: (shape) => [...shape],
+    outputShape: imageOutputShape("cutmix"),
     apply(inputs, batch, shape, random, targets) {
       const [channels, height, width] = imageShape("cutmix", shape);
       const soft = softTargetsOf("cutmix", targets, batch);
