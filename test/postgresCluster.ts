@@ -19,6 +19,12 @@ export interface PostgresCluster {
   psql(database: string, sql: string): string;
   /** Restarts the server as an administrator would (`pg_ctl restart -m fast`): every connection is terminated. */
   restart(): void;
+  /**
+   * Drops the cluster's files from the operating system's page cache (`dd iflag=nocache`), so that
+   * after a restart its reads come from the disk: what a machine whose memory went to other work
+   * has. Whether it could (it needs to read the files: as root, or as the user that owns them).
+   */
+  evictFromPageCache(): boolean;
   stop(): void;
 }
 
@@ -68,6 +74,11 @@ export function startPostgres(): PostgresCluster | { skip: string } {
     },
     restart() {
       run("pg_ctl", ["-D", data, "-o", options, "-l", join(folder, "log"), "-m", "fast", "-w", "restart"]);
+    },
+    evictFromPageCache() {
+      // With count=0, dd's nocache flag asks the kernel to drop the whole file's cached pages.
+      const dd = ["-exec", "dd", "if={}", "iflag=nocache", "count=0", "status=none", ";"];
+      return spawnSync("find", [join(data, "base"), join(data, "global"), "-type", "f", ...dd]).status === 0;
     },
     stop() {
       if (stopped) return;
