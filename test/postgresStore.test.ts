@@ -215,6 +215,9 @@ test("the PostgreSQL reader answers as the SQLite reader does over a long series
     values.forEach((value, step) => {
       store.log("long", "train/loss", step, value ?? Number.NaN);
       if (step % 3 === 0) store.log("long", "train/lr", step, step / 7);
+      // Shorter series, read from a finer rollup level or from their rows in the same request.
+      if (step < 1500) store.log("long", "train/short", step, Math.cos(step / 30));
+      if (step < 50) store.log("long", "train/tiny", step, step);
       if (step % 10 === 0) store.log("long", "quantities/GradNorm", step, [step, value ?? 0]);
       if (step % 50 === 0) store.log("long", "quantities/GradHist1d", step, { hist: [step, 1], edges: [-step - 1, 0, step + 1] });
     });
@@ -239,8 +242,10 @@ test("the PostgreSQL reader answers as the SQLite reader does over a long series
   for (const range of ranges) {
     const [expected, actual] = stores.map((store) => store.reader.scalarBuckets("long", "train/loss", range));
     assert.deepEqual(actual, expected, JSON.stringify(range));
-    // Several series in one call (the dashboard's batched request): each as asked alone.
-    const several = ["train/loss", "train/nothing", "train/lr"];
+    // Several series in one call (the dashboard's batched request), of different rollup levels
+    // (2 buckets: the loss from 512-step blocks, the short series from 64-step ones) or none:
+    // each as asked alone.
+    const several = ["train/loss", "train/nothing", "train/short", "train/lr", "train/tiny"];
     const [expectedSeveral, actualSeveral] = stores.map((store) => store.reader.scalarBucketsOf("long", several, range));
     assert.deepEqual(actualSeveral, expectedSeveral, JSON.stringify(range));
     assert.deepEqual(Object.keys(actualSeveral), several);
