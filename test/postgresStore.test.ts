@@ -176,6 +176,25 @@ optimizer: { name: sgd, lr: 0.3 }
   }
 });
 
+test("the dashboard opens its connections to the store as it starts: a page's first sweeps request waits for no new one", { skip }, async () => {
+  const url = postgres.location("dashboard_connections");
+  openRunStore(url).close();
+  const observer = new SyncPostgresClient(url, false);
+  const connections = () =>
+    observer.queryRaw<[number]>("SELECT count(*)::int FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")[0][0];
+  const dashboard = await startDashboard({ store: url });
+  try {
+    assert.equal(connections(), 2, "the runs' connection and the sweeps' one");
+    const response = await fetch(new URL("/api/sweeps", dashboard.url));
+    assert.equal(response.status, 200);
+    assert.deepEqual(await response.json(), { sweeps: [] });
+    assert.equal(connections(), 2);
+  } finally {
+    await dashboard.close();
+    observer.close();
+  }
+});
+
 test("a store URL that cannot be opened exits 2 before anything is created, naming the URL without its password", { skip }, () => {
   const unreachable = "postgres://someone:hunter2@127.0.0.1:1/runs";
   const config = join(folder, "unreachable.yaml");
