@@ -180,8 +180,7 @@ test("the dashboard opens its connections to the store as it starts: a page's fi
   const url = postgres.location("dashboard_connections");
   openRunStore(url).close();
   const observer = new SyncPostgresClient(url, false);
-  const connections = () =>
-    observer.queryRaw<[number]>("SELECT count(*)::int FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")[0][0];
+  const connections = () => observer.queryRaw<[number]>("SELECT count(*)::int FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")[0][0];
   const dashboard = await startDashboard({ store: url });
   try {
     assert.equal(connections(), 2, "the runs' connection and the sweeps' one");
