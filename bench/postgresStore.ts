@@ -8,12 +8,14 @@ import pg from "pg";
 import { startDashboardWorker } from "../src/dashboard/launch.ts";
 import { openRunStore } from "../src/store/openRunStore.ts";
 import type { PostgresRunStore } from "../src/store/postgres/postgresRunStore.ts";
-import { startPostgres } from "../test/postgresCluster.ts";
+import { type PostgresCluster, startPostgres } from "../test/postgresCluster.ts";
 import { dashboardPage, firstRenderTimes, launchChromium } from "./firstRender.ts";
 
 const KEYS = 20;
 const STEPS_PER_SECOND = 200;
 const seconds = Number(process.argv[2] ?? 30);
+// Rounds of first renders from each start (see firstRender).
+const ROUNDS = 3;
 const bigRows = Number(process.argv[3] ?? 10_000_000);
 const keys = Array.from({ length: KEYS }, (_, i) => (i === 0 ? "train/loss" : `quantities/Q${i}`));
 const pause = new Int32Array(new SharedArrayBuffer(4));
@@ -56,26 +58,61 @@ function writer(store: PostgresRunStore) {
   };
 }
 
-/** Fills one run with `rows` scalar rows (20 series) on the server, then times the dashboard's first render of it. */
-async function firstRender(store: PostgresRunStore, location: string) {
-  const steps = Math.floor(bigRows / KEYS);
-  store.createRun({ id: "big", name: "big", config: { optimizer: { name: "sgd", lr: 0.1 } } });
-  const fillStarted = performance.now();
-  await fill(location, steps);
-  const fillSeconds = (performance.now() - fillStarted) / 1000;
+/** What a first render meets, coldest first: see `firstRender`. */
+type Start = "cold disk" | "cold database" | "cold page";
+
+/** One dashboard and browser, both new, showing run "big" `loads` times: each load's first-render time. */
+async function renders(location: string, loads: number): Promise<number[]> {
   const dashboard = await startDashboardWorker({ store: location });
-  const apiMs = await apiTimes(dashboard.url);
   const browser = await launchChromium();
   try {
-    const firstRenderMs = await firstRenderTimes(await dashboardPage(browser), dashboard.url, ["big", "big", "big"], 120_000);
-    return { rows: steps * KEYS, fillSeconds: Math.round(fillSeconds), apiMs, firstRenderMs };
+    return await firstRenderTimes(await dashboardPage(browser), dashboard.url, Array(loads).fill("big"), 120_000);
   } finally {
     await browser.close();
     await dashboard.close();
   }
 }
 
-/** How long the API requests behind a first render take: the run list, the run, its 20 series at two widths. */
+/**
+ * Fills one run with `rows` scalar rows (20 series) on the server, then times the dashboard's
+ * first render of it, from the coldest start to warm ones. Every start has a new dashboard server
+ * (its connections, its code not yet optimized) and a new browser (no cached page, modules or
+ * compiled code). "cold page": the database as the fill left it (its shared buffers hold what it
+ * wrote last). "cold database": the cluster restarted first, so shared buffers are empty and every
+ * page is read from the operating system's cache. "cold disk": the cluster's files dropped from
+ * that cache as well (when the bench may read them, see PostgresCluster.evictFromPageCache), so
+ * every page comes from the disk. Then "warm": two more loads of a page. ROUNDS of each.
+ */
+async function firstRender(store: PostgresRunStore, location: string, cluster: PostgresCluster | null) {
+  const steps = Math.floor(bigRows / KEYS);
+  store.createRun({ id: "big", name: "big", config: { optimizer: { name: "sgd", lr: 0.1 } } });
+  const fillStarted = performance.now();
+  await fill(location, steps);
+  const fillSeconds = (performance.now() - fillStarted) / 1000;
+  const firstRenderMs: Record<Start | "warm", number[] | string> = { "cold page": [], "cold database": [], "cold disk": [], warm: [] };
+  const add = (start: Start | "warm", ...times: number[]) => (firstRenderMs[start] as number[]).push(...times);
+  // Rounds of every start, for their spread on a shared host; a later round's "cold page" finds
+  // the database as the round before left it.
+  for (let round = 0; round < ROUNDS; round++) {
+    add("cold page", (await renders(location, 1))[0]);
+    if (cluster) {
+      cluster.restart();
+      add("cold database", (await renders(location, 1))[0]);
+      cluster.restart();
+      if (cluster.evictFromPageCache()) add("cold disk", (await renders(location, 1))[0]);
+      else firstRenderMs["cold disk"] = "not measured: the cluster's files cannot be read by this user";
+    } else firstRenderMs["cold database"] = firstRenderMs["cold disk"] = "not measured: the database is not the bench's own (GRADSCOPE_BENCH_STORE_URL)";
+    add("warm", ...(await renders(location, 3)).slice(1));
+  }
+  const dashboard = await startDashboardWorker({ store: location });
+  try {
+    return { rows: steps * KEYS, fillSeconds: Math.round(fillSeconds), firstRenderMs, apiMs: await apiTimes(dashboard.url) };
+  } finally {
+    await dashboard.close();
+  }
+}
+
+/** How long the API requests behind a first render take, warm: the run list, the run, its 20 series at two widths. */
 async function apiTimes(url: string): Promise<Record<string, number>> {
   const series = keys.map((key) => `key=${encodeURIComponent(key)}`).join("&");
   const paths = {
@@ -122,7 +159,7 @@ try {
   try {
     const cpu = `${cpus().length} × ${cpus()[0]?.model}`;
     console.log(JSON.stringify({ cpu, writer: writer(store) }, null, 2));
-    console.log(JSON.stringify({ dashboard: await firstRender(store, location as string) }, null, 2));
+    console.log(JSON.stringify({ dashboard: await firstRender(store, location as string, cluster) }, null, 2));
   } finally {
     store.close();
   }

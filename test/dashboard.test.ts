@@ -23,6 +23,7 @@ import type {
 import { resolveAsset } from "../src/dashboard/assets.ts";
 import { formatCursor, parseCursor } from "../src/dashboard/cursor.ts";
 import { startDashboardWorker } from "../src/dashboard/launch.ts";
+import { importedPaths } from "../src/dashboard/modulePreloads.ts";
 import { type Dashboard, startDashboard } from "../src/dashboard/server.ts";
 import { ChangeStream } from "../src/dashboard/stream.ts";
 import { DASHBOARD_NICE } from "../src/dashboard/threadPriority.ts";
@@ -251,6 +252,47 @@ test("static files: the page and its modules are served; path traversal never le
     assert.equal(response.status, 404, path);
     assert.doesNotMatch(response.body, /"name": "gradscope"|root:/, path);
   }
+});
+
+test("the page lists every module its scripts import, directly or not, as modulepreload links, after the scripts", async () => {
+  const page = await raw("/");
+  assert.equal(page.status, 200);
+  const links = [...page.body.matchAll(/<link rel="modulepreload" href="([^"]+)">/g)].map(([, href]) => href);
+  // Three levels down from main.js (main, cockpit, an instrument, its chart), uPlot through the
+  // import map, and the series keys from outside the page's folder.
+  for (const path of ["/ui/client.js", "/ui/cockpit.js", "/ui/instruments/chartBoard.js", "/ui/lineChart.js", "/ui/panZoom.js", "/vendor/uPlot.esm.js", "/store/seriesKeys.js"])
+    assert.ok(links.includes(path), `${path} is not preloaded: ${links.join(" ")}`);
+  assert.equal(new Set(links).size, links.length, "a module listed twice");
+  assert.ok(!links.includes("/ui/main.js") && !links.includes("/ui/boot.js"), "an entry listed again");
+  assert.ok(page.body.indexOf('src="/ui/main.js"') < page.body.indexOf('rel="modulepreload"'), "the entries come first");
+  for (const path of links) assert.equal((await raw(path)).status, 200, path);
+  // Its tag is its text's: unchanged, a 304.
+  const etag = page.headers.etag as string;
+  assert.equal((await raw("/", { "if-none-match": etag })).status, 304);
+});
+
+test("a module's static imports, multi-line and re-exported, are found; dynamic imports and strings are not", () => {
+  const source = [
+    'import { a } from "./a.js";',
+    "import {",
+    "  b,",
+    "  c,",
+    '} from "../b.js";',
+    'import "./side.js";',
+    'export { d } from "./d.js";',
+    'export * from "./e.js";',
+    'import uPlot from "uplot";',
+    'const later = import("./lazy.js");',
+    "const text = \"import x from './not.js'\";",
+  ].join("\n");
+  assert.deepEqual(importedPaths(source, "/ui/instruments/x.js", { uplot: "/vendor/uPlot.esm.js" }), [
+    "/ui/instruments/a.js",
+    "/ui/b.js",
+    "/ui/instruments/side.js",
+    "/ui/instruments/d.js",
+    "/ui/instruments/e.js",
+    "/vendor/uPlot.esm.js",
+  ]);
 });
 
 test("static files carry an entity tag: an unchanged file is a 304 without a body, a changed one gets a new tag", async () => {

@@ -23,6 +23,12 @@ export interface PostgresCluster {
   shutDown(): void;
   /** Starts the server again after `shutDown`. */
   start(): void;
+  /**
+   * Drops the cluster's files from the operating system's page cache (`dd iflag=nocache`), so that
+   * after a restart its reads come from the disk: what a machine whose memory went to other work
+   * has. Whether it could (it needs to read the files: as root, or as the user that owns them).
+   */
+  evictFromPageCache(): boolean;
   stop(): void;
 }
 
@@ -78,6 +84,11 @@ export function startPostgres(): PostgresCluster | { skip: string } {
     },
     start() {
       run("pg_ctl", ["-D", data, "-o", options, "-l", join(folder, "log"), "-w", "start"]);
+    },
+    evictFromPageCache() {
+      // With count=0, dd's nocache flag asks the kernel to drop the whole file's cached pages.
+      const dd = ["-exec", "dd", "if={}", "iflag=nocache", "count=0", "status=none", ";"];
+      return spawnSync("find", [join(data, "base"), join(data, "global"), "-type", "f", ...dd]).status === 0;
     },
     stop() {
       if (stopped) return;

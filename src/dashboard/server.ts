@@ -1,4 +1,4 @@
-import { timingSafeEqual } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -9,6 +9,7 @@ import { accessToken, hostAllowed, sameOrigin, servedHostNames } from "./access.
 import type { RunResponse, RunsResponse, SweepResponse, SweepSummary, SweepsResponse, TrialSummary } from "./api.ts";
 import { assetRoots, resolveAsset, tagMatches } from "./assets.ts";
 import { formatCursor, parseCursor } from "./cursor.ts";
+import { withModulePreloads } from "./modulePreloads.ts";
 import { runSummary } from "./runSummary.ts";
 import { ChangeStream } from "./stream.ts";
 
@@ -121,12 +122,21 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const summaries = () => store.listRuns().map((run) => runSummary(reader, run));
   const stream = new ChangeStream(reader, () => JSON.stringify(summaries()), { pollMs: options.pollMs });
 
-  // The sweeps of the same store, read through their own connection once a page asks.
+  // The sweeps of the same store, through a connection of their own, opened now rather than when
+  // a page first asks: a PostgreSQL connection (its thread, the client library, the login) took
+  // 0.3-2 s to open, which a first render's /api/sweeps waited for, and every request behind it
+  // on this thread. Should opening fail here, the first request that needs it tries again and
+  // answers why.
   let sweepStore: SweepStore | undefined;
   const sweeps = () => {
     sweepStore ??= openSweepStore(options.store, { create: false });
     return sweepStore;
   };
+  try {
+    sweeps();
+  } catch {
+    // Reported by the request that needs it.
+  }
   const sweepSummary = (sweeps: SweepStore, id: string): SweepSummary => {
     const { name, status, createdAt, endedAt, spec } = sweeps.getSweep(id);
     const trials: Record<string, number> = {};
@@ -252,6 +262,20 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     }
   };
 
+  // The page lists every module it imports (modulePreloads.ts), so its tag is its text's. Read
+  // again only when the page's file changes; a module added to a running server's build is found
+  // by the browser as before, one import at a time.
+  let page: { source: string; text: string; etag: string } | null = null;
+  const pageOf = (asset: { file: string; etag: string }) => {
+    if (page?.source !== asset.etag) {
+      const text = withModulePreloads(readFileSync(asset.file, "utf8"), roots);
+      page = { source: asset.etag, text, etag: `"${createHash("sha1").update(text).digest("base64url")}"` };
+    }
+    return page;
+  };
+  const index = resolveAsset(roots, "/static/index.html");
+  if (index) pageOf(index);
+
   const server = createServer((req, res) => {
     try {
       // DNS rebinding: another site's page that resolves its own name to this address still
@@ -276,15 +300,17 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       if (req.method !== "GET" && req.method !== "HEAD") throw new ApiError(405, `method ${req.method} not allowed`);
       const asset = resolveAsset(roots, url.pathname === "/" ? "/static/index.html" : url.pathname);
       if (!asset) throw new ApiError(404, `not found: ${url.pathname}`);
+      const page = asset.type.startsWith("text/html") ? pageOf(asset) : null;
+      const etag = page?.etag ?? asset.etag;
       // The browser revalidates every load; an unchanged file costs a 304 and keeps its cached
       // copy, which Chromium also keeps compiled code for.
-      const headers = { "content-type": asset.type, "cache-control": "no-cache", etag: asset.etag };
-      if (tagMatches(req.headers["if-none-match"], asset.etag)) {
+      const headers = { "content-type": asset.type, "cache-control": "no-cache", etag };
+      if (tagMatches(req.headers["if-none-match"], etag)) {
         res.writeHead(304, headers).end();
         return;
       }
       res.writeHead(200, headers);
-      res.end(readFileSync(asset.file));
+      res.end(page?.text ?? readFileSync(asset.file));
     } catch (error) {
       if (error instanceof ApiError) sendJson(res, error.status, { error: error.message });
       else sendJson(res, 500, { error: (error as Error).message });
@@ -298,6 +324,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   } catch (error) {
     stream.close();
     store.close();
+    sweepStore?.close();
     const reason = (error as NodeJS.ErrnoException).code === "EADDRINUSE" ? "is in use (pass --port)" : `cannot be bound: ${(error as Error).message}`;
     throw new Error(`gradscope: the dashboard's port ${options.port ?? 0} on ${host} ${reason}`);
   }
