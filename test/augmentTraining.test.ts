@@ -102,11 +102,12 @@ test("a CIFAR-100 label other than fine or coarse is located at data.label", () 
   assert.throws(() => buildData(loadConfig([path])), /cifar100.yaml:2:54: data.label: CIFAR-100 labels are fine or coarse, got middle/);
 });
 
-test("data.prefetch auto prepares augmented training batches on a worker thread, 2 ahead, and plain ones on the training thread", () => {
+test("data.prefetch auto prepares augmented or large training batches on a worker thread, 2 ahead, and small plain ones on the training thread", () => {
   const augmented = buildData(loadConfig([configFile]));
   assert.equal(augmented.train.options.prefetch, 2);
   const plain = buildData(loadConfig([configFile], ["data.augment=[]"]));
-  assert.equal(plain.train.options.prefetch, 0, "normalize and flatten are applied once, ahead: a batch is only gathered");
+  assert.equal(plain.train.options.prefetch, 0, "normalize and flatten are applied once, ahead: a batch of 32 × 784 values is only gathered");
+  assert.equal(buildData(loadConfig([configFile], ["data.augment=[]", "data.batch_size=84"])).train.options.prefetch, 2, "84 × 784 values: a gather worth a worker");
   assert.equal(buildData(loadConfig([configFile], ["data.augment=[]", "data.prefetch=3"])).train.options.prefetch, 3, "a number is kept as it is");
   assert.throws(() => loadConfig([configFile], ["data.prefetch=soon"]), /data.prefetch: got "soon"; expected auto or /);
 });
