@@ -14,10 +14,10 @@ import { TRIAL_STORE_VARIABLE, type TrialExit, type TrialRequest, trialHostComma
  * host says when it has taken a trial).
  *
  * Everything the host writes goes to the log file of the trial it trains: the trial's output
- * directly, whatever bypasses Node's streams (a fatal error of V8) through the worker. It has its own process
- * group: a Ctrl-C reaches the worker alone, which passes it on once (a second one would end the
- * trial without a checkpoint). When the worker dies, its host ends once its trial has (see
- * `WhenOrphaned`).
+ * directly, whatever bypasses Node's streams (a fatal error of V8) through the worker. It has its
+ * own process group: a Ctrl-C reaches the worker alone, which passes it on once (a second one
+ * would end the trial without a checkpoint). When the worker dies, its host ends once its trial
+ * has (see `WhenOrphaned`).
  */
 export class TrialHost {
   private child: ChildProcess | null = null;
