@@ -88,7 +88,9 @@ export const dataSchema = z.strictObject({
   prefetch: z
     .union([z.literal("auto"), z.number().int().min(0)])
     .default("auto")
-    .describe("training batches prepared ahead on a worker thread (0: on the training thread; auto: 2 when training batches are transformed per batch or hold 65,536 values or more, else 0)"),
+    .describe(
+      "training batches prepared ahead on a worker thread (0: on the training thread; auto: 2 when training batches are transformed per batch or hold 65,536 values or more, else 0)",
+    ),
 });
 
 const metric = z.union([z.enum(metricNames as [string, ...string[]]), z.looseObject({ name: z.enum(metricNames as [string, ...string[]]) })]);
