@@ -7,6 +7,7 @@ import { loadSource, type SourceSpec } from "../data/sources.ts";
 import { splitDataset } from "../data/split.ts";
 import { createTransform, type TransformSpec } from "../data/transforms.ts";
 import { chooseBackend } from "../engine/backend.ts";
+import { sizeOf } from "../engine/shapes.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { setThreads } from "../engine/threads/settings.ts";
 import type { Module } from "../nn/module.ts";
@@ -161,7 +162,7 @@ export function buildData(loaded: LoadedConfig): RunData {
           dropLast: data.drop_last,
           seed,
           transforms: trainTransforms,
-          prefetch: data.prefetch === "auto" ? autoPrefetch(trainTransforms.length, data.batch_size * train.inputShape.reduce((a, b) => a * b, 1)) : data.prefetch,
+          prefetch: data.prefetch === "auto" ? autoPrefetch(trainTransforms.length, data.batch_size * sizeOf(train.inputShape)) : data.prefetch,
         }),
     ),
     validation: validation ? evalLoader(validation) : undefined,

@@ -9,7 +9,7 @@ import type { LoadedSweep } from "./spec.ts";
 import { bestTrial, trialEnded, trialEndLine } from "./status.ts";
 import { proposeTrial, startSweep, sweepStoreLocation, trialLogName } from "./sweepStart.ts";
 import { TrialHost } from "./trialHost.ts";
-import { exitDescription, logTail } from "./trialSpawn.ts";
+import { exitDescription, logTail } from "./trialProtocol.ts";
 /** Options of `runSweep`. */
 export interface SweepOptions {
   /** Trial processes at once on this machine (default: one per core; 0 with a PostgreSQL store: `gradscope worker`s train them all). */

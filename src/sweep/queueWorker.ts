@@ -14,7 +14,7 @@ import { resumableCheckpoint } from "./storedCheckpoints.ts";
 import { trialLogName } from "./sweepStart.ts";
 import { TrialHost } from "./trialHost.ts";
 import { BASE_FILE, STORE_UNREACHABLE_EXIT_CODE, workerSweepFolder } from "./trialProcess.ts";
-import { exitDescription, logTail, type TrialExit } from "./trialSpawn.ts";
+import { exitDescription, logTail, type TrialExit } from "./trialProtocol.ts";
 
 /** Options of a QueueWorker. */
 export interface QueueWorkerOptions {

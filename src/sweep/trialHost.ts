@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { appendFileSync, closeSync, openSync } from "node:fs";
 import type { Readable } from "node:stream";
-import { TRIAL_STORE_VARIABLE, type TrialExit, type TrialRequest, trialHostCommand, type WhenOrphaned } from "./trialSpawn.ts";
+import { TRIAL_STORE_VARIABLE, type TrialExit, type TrialRequest, trialHostCommand, type WhenOrphaned } from "./trialProtocol.ts";
 
 /**
  * A worker's trial host: a child process (trialHostEntry) that trains the worker's trials one

@@ -6,7 +6,7 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { resetBackend } from "../engine/backend.ts";
 import { runTrial } from "./trialProcess.ts";
-import { isTrialMessage, TRIAL_STORE_VARIABLE, type WhenOrphaned } from "./trialSpawn.ts";
+import { isTrialMessage, TRIAL_STORE_VARIABLE, type WhenOrphaned } from "./trialProtocol.ts";
 
 const storePath = process.env[TRIAL_STORE_VARIABLE];
 if (!storePath) {
@@ -20,9 +20,9 @@ if (!storePath) {
 let logFd: number | null = null;
 for (const stream of [process.stdout, process.stderr]) {
   stream.on("error", () => {});
-  const toPipe = stream.write.bind(stream) as (chunk: string | Uint8Array) => boolean;
+  const toPipe = stream.write.bind(stream) as (chunk: string | Uint8Array, ...rest: unknown[]) => boolean;
   stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-    if (logFd === null) return toPipe(chunk);
+    if (logFd === null) return toPipe(chunk, ...rest);
     writeSync(logFd, typeof chunk === "string" ? Buffer.from(chunk) : chunk);
     const callback = rest.find((argument) => typeof argument === "function") as (() => void) | undefined;
     callback?.();

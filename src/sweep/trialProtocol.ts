@@ -1,3 +1,4 @@
+// What a worker and its trial host share: the host's command, the messages between them, how an attempt ended.
 import { readFileSync } from "node:fs";
 import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
