@@ -7,7 +7,7 @@ import { LocalTrialQueue, type TrialJob, type TrialQueue } from "./queue.ts";
 import { runQueuedSweep } from "./queuedSweep.ts";
 import type { LoadedSweep } from "./spec.ts";
 import { bestTrial, trialEnded, trialEndLine } from "./status.ts";
-import { proposeTrial, startSweep, sweepStoreLocation, trialLogName } from "./sweepStart.ts";
+import { proposeTrial, type StartedSweep, startSweep, sweepStoreLocation, trialLogName } from "./sweepStart.ts";
 import { TrialHost } from "./trialHost.ts";
 import { exitDescription, logTail } from "./trialProtocol.ts";
 /** Options of `runSweep`. */
@@ -52,8 +52,17 @@ export async function runSweep(loaded: LoadedSweep, options: SweepOptions = {}, 
   const log = options.log ?? (() => {});
   const { spec } = loaded;
   const workers = Math.max(1, options.workers ?? availableParallelism());
+  const hosts = Array.from({ length: workers }, () => new TrialHost(location, "finish"));
+  for (const host of hosts) host.start();
   const store = openSweepStore(location);
-  const sweep = startSweep(loaded, store, { workers, log, storeLabel: location });
+  let sweep: StartedSweep;
+  try {
+    sweep = startSweep(loaded, store, { workers, log, storeLabel: location });
+  } catch (error) {
+    store.close();
+    for (const host of hosts) await host.close();
+    throw error;
+  }
   const { sweepId, search, threads, directory } = sweep;
 
   let proposed = 0;
@@ -108,16 +117,13 @@ export async function runSweep(loaded: LoadedSweep, options: SweepOptions = {}, 
     }
   };
 
-  const hosts: TrialHost[] = [];
-  const worker = async () => {
-    const host = new TrialHost(location, "finish");
-    hosts.push(host);
+  const worker = async (host: TrialHost) => {
     for (let job = await nextJob(); job; job = await nextJob()) await runJob(host, job);
     await host.close();
   };
 
   try {
-    await Promise.all(Array.from({ length: workers }, worker));
+    await Promise.all(hosts.map(worker));
     const status = stopping ? "interrupted" : "completed";
     store.finishSweep(sweepId, status);
     const trials = store.trials(sweepId);

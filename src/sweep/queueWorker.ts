@@ -82,6 +82,7 @@ export class QueueWorker {
 
   /** Trains trials until stopped, or until `once`, `idleExitSeconds` or `done` says to stop. Resolves to the trials it ended. */
   async run(): Promise<number> {
+    this.host.start();
     try {
       return await this.trainTrials();
     } finally {

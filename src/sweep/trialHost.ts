@@ -59,7 +59,7 @@ export class TrialHost {
   // Sends the trial to the host, starting one if none lives: how its attempt ended, and whether
   // the host had taken the trial.
   private send(request: TrialRequest, onProcess?: (child: ChildProcess) => void): Promise<{ exit: TrialExit; taken: boolean }> {
-    if (!this.child) this.start();
+    this.start();
     const child = this.child as ChildProcess;
     this.signalled = false;
     onProcess?.(child);
@@ -95,7 +95,12 @@ export class TrialHost {
     await this.gone;
   }
 
-  private start(): void {
+  /**
+   * Starts the host's process now, unless one lives: loading gradscope in it then overlaps the
+   * worker's own setting up, instead of delaying its first trial.
+   */
+  start(): void {
+    if (this.child) return;
     const child = spawn(process.execPath, [...trialHostCommand(), this.whenOrphaned], {
       stdio: ["ignore", "pipe", "pipe", "ipc"],
       detached: true,
