@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -440,4 +440,22 @@ test("a local sweep's process killed mid-trial: its trial host trains the trial 
   } finally {
     store.close();
   }
+});
+
+test("a local sweep that cannot be set up (its runs folder is a file) fails naming the folder, and leaves none of its trial hosts running", async () => {
+  const blocked = join(folder, "blocked-runs");
+  writeFileSync(blocked, "not a folder");
+  const file = writeSweep(
+    "blocked.yaml",
+    `base:\n  extends: ${spirals}\n  training: { runs_dir: ${blocked} }\nmethod: grid\nmetric: { name: val_loss, goal: minimize }\nparameters: { optimizer.lr: { values: [0.1] } }\n`,
+  );
+  const children = () =>
+    execFileSync("ps", ["-o", "pid=", "--ppid", String(process.pid)], { encoding: "utf8" })
+      .split("\n")
+      .map((line) => line.trim())
+      .filter((pid) => pid !== "");
+  const before = children();
+  await assert.rejects(runSweep(loadSweep(file), { workers: 2, storePath: join(folder, "blocked.db") }), new RegExp(blocked));
+  // The ps that lists them is a child too, in both lists.
+  assert.equal(children().length, before.length);
 });

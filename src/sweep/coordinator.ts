@@ -52,15 +52,16 @@ export async function runSweep(loaded: LoadedSweep, options: SweepOptions = {}, 
   const log = options.log ?? (() => {});
   const { spec } = loaded;
   const workers = Math.max(1, options.workers ?? availableParallelism());
+  const store = openSweepStore(location);
+  // Started now, so that loading gradscope in them overlaps setting the sweep up.
   const hosts = Array.from({ length: workers }, () => new TrialHost(location, "finish"));
   for (const host of hosts) host.start();
-  const store = openSweepStore(location);
   let sweep: StartedSweep;
   try {
     sweep = startSweep(loaded, store, { workers, log, storeLabel: location });
   } catch (error) {
     store.close();
-    for (const host of hosts) await host.close();
+    // removed
     throw error;
   }
   const { sweepId, search, threads, directory } = sweep;
