@@ -51,7 +51,7 @@ test("train and eval exit with 2 for a missing --resume directory, a folder give
   usageError(["train", "--resume", "no-such-run"], /no-such-run is not a run directory \(no config.yaml\)/);
   usageError(["train", "-c", folder], new RegExp(`${folder}: is a directory; expected a YAML config file`));
   usageError(["train"], /train needs -c FILE/);
-  usageError(["eval", "-c", "any.yaml", "--checkpoint", "missing.gsckpt"], /eval --checkpoint missing.gsckpt: no such file/);
+  usageError(["eval", "-c", "any.yaml", "--checkpoint", "missing.gsckpt"], /eval --checkpoint missing.gsckpt: does not exist$/m);
 });
 
 test("export --out a folder that cannot be made fails at once naming it (Node's recursive mkdir spins forever under /proc)", { timeout: 2 * timeout }, () => {

@@ -133,7 +133,10 @@ export async function main(argv: string[]): Promise<number> {
     .option(...backendOption, backendOverride, [])
     .argument("[overrides...]", "key.path=value overrides")
     .action(async (overrides: string[], opts: { config: string[]; checkpoint: string; plugin: string[]; threads: string[]; backend: string[] }) => {
-      if (!existsSync(opts.checkpoint)) throw new UsageError(`gradscope: eval --checkpoint ${opts.checkpoint}: no such file`);
+      if (!existsSync(opts.checkpoint)) {
+        const { missingCheckpointMessage } = await import("./missingCheckpoint.ts");
+        throw new UsageError(`gradscope: eval --checkpoint ${opts.checkpoint}: ${missingCheckpointMessage(opts.checkpoint)}`);
+      }
       await loadPlugins(opts.plugin);
       code = (await import("./train.ts")).evalCommand({ configs: opts.config, overrides: [...overrides, ...opts.threads, ...opts.backend], checkpoint: opts.checkpoint });
     });
