@@ -92,3 +92,14 @@ test("a reader that closes the pipe early (gradscope runs | head -1) ends the co
   assert.equal(code, 0, stderr);
   assert.equal(stderr, "");
 });
+
+test("every command's help shows real defaults only (no \"(default: [])\" for -c, --plugin, --threads, --backend), and eval and predict require -c", { timeout: 4 * timeout }, () => {
+  for (const command of ["train", "eval", "predict", "quantities", "summary", "schema"]) {
+    const help = run([command, "--help"]);
+    assert.equal(help.status, 0, help.stderr);
+    assert.match(help.stdout, /--plugin <module>|--config <file>/, command);
+    assert.doesNotMatch(help.stdout, /\(default: \[\]\)/, `gradscope ${command} --help:\n${help.stdout}`);
+  }
+  usageError(["eval", "--checkpoint", "missing.gsckpt"], /required option '-c, --config <file>' not specified/);
+  usageError(["predict", "--checkpoint", "missing.gsckpt", "--out", "out.csv"], /required option '-c, --config <file>' not specified/);
+});
