@@ -140,7 +140,11 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`gradscope: eval --checkpoint ${opts.checkpoint}: ${missingCheckpointMessage(opts.checkpoint)}`);
       }
       await loadPlugins(opts.plugin);
-      code = (await import("./train.ts")).evalCommand({ configs: opts.config, overrides: [...overrides, ...(opts.threads ?? []), ...(opts.backend ?? [])], checkpoint: opts.checkpoint });
+      code = (await import("./train.ts")).evalCommand({
+        configs: opts.config,
+        overrides: [...overrides, ...(opts.threads ?? []), ...(opts.backend ?? [])],
+        checkpoint: opts.checkpoint,
+      });
     });
   program
     .command("predict")
