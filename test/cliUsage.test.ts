@@ -103,3 +103,23 @@ test("every command's help shows real defaults only (none for -c, --plugin, --th
   usageError(["eval", "--checkpoint", "missing.gsckpt"], /required option '-c, --config <file>' not specified/);
   usageError(["predict", "--checkpoint", "missing.gsckpt", "--out", "out.csv"], /required option '-c, --config <file>' not specified/);
 });
+
+test("runs lists a run whose test results hold a confusion matrix (the confusion_matrix metric), with its numbers", { timeout }, () => {
+  const path = join(folder, "matrix.db");
+  const matrixStore = new SqliteRunStore(path);
+  matrixStore.createRun({ id: "with-matrix", name: "with-matrix", config: {} });
+  matrixStore.finishRun("with-matrix", "completed", {
+    test: {
+      test_loss: 0.25,
+      test_accuracy: 0.75,
+      test_confusion_matrix: [
+        [3, 1],
+        [0, 4],
+      ],
+    },
+  });
+  matrixStore.close();
+  const result = run(["runs", "--store", path]);
+  assert.equal(result.status, 0, result.stderr);
+  assert.match(result.stdout, /^with-matrix\s+completed .* test_loss 0\.2500 {2}test_accuracy 0\.7500\n$/);
+});
