@@ -50,7 +50,8 @@ test("usage mistakes exit with 2 and say what is wrong: unknown or ambiguous run
 test("train and eval exit with 2 for a missing --resume directory, a folder given as -c, no config, a missing checkpoint", { timeout: 4 * timeout }, () => {
   usageError(["train", "--resume", "no-such-run"], /no-such-run is not a run directory \(no config.yaml\)/);
   usageError(["train", "-c", folder], new RegExp(`${folder}: is a directory; expected a YAML config file`));
-  usageError(["train"], /train needs -c FILE/);
+  usageError(["train"], /train needs -c FILE \(or --resume RUN_DIR\)$/m);
+  usageError(["train", "examples/spirals.yaml", "training.epochs=2"], /train needs -c FILE \(or --resume RUN_DIR\): gradscope train -c examples\/spirals\.yaml$/m);
   usageError(["eval", "-c", "any.yaml", "--checkpoint", "missing.gsckpt"], /eval --checkpoint missing.gsckpt: does not exist$/m);
 });
 

@@ -100,7 +100,11 @@ export async function main(argv: string[]): Promise<number> {
             dashboard?: boolean;
           },
       ) => {
-        if (!opts.config && !opts.resume) throw new UsageError("gradscope: train needs -c FILE (or --resume RUN_DIR)");
+        if (!opts.config && !opts.resume) {
+          // `gradscope train config.yaml` is the commonest slip: name the file in the fix.
+          const file = overrides.find((argument) => !argument.includes("=") && /\.ya?ml$/i.test(argument));
+          throw new UsageError(`gradscope: train needs -c FILE (or --resume RUN_DIR)${file ? `: gradscope train -c ${file}` : ""}`);
+        }
         await loadPlugins(opts.plugin);
         const dashboard = opts.dashboard ? { host: opts.host, port: opts.port, token: opts.token } : undefined;
         const { trainCommand } = await import("./train.ts");
