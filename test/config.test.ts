@@ -114,6 +114,9 @@ test("errors name file:line:col, the field and what was expected, with a did-you
   assert.throws(() => loadConfig([join(folder, "nope.yaml")]), /nope.yaml: config file not found/);
   assert.throws(() => loadConfig([folder]), new RegExp(`^ConfigError: ${folder}: is a directory; expected a YAML config file$`));
   assert.throws(() => loadConfig([base], ["training.epochs"]), /override "training.epochs": expected key.path=value/);
+  // A field without its section is pointed to the section(s) that have it.
+  assert.throws(() => loadConfig([base], ["epochs=3"]), /override "epochs=3": epochs: unknown key \(did you mean "training\.epochs"\?\); known: name, seed/);
+  assert.throws(() => loadConfig([base], ["path=x"]), /path: unknown key \(did you mean "data\.path" or "store\.path"\?\)/);
   assert.throws(() => loadConfig([file("cycle.yaml", "extends: cycle.yaml\n")]), /extends cycle/);
   assert.throws(() => loadConfig([base], ["training.epochs=0"]), /override "training.epochs=0": training.epochs: Too small/);
 });
