@@ -5,11 +5,12 @@ import { tensor } from "../engine/creation.ts";
 import { scope } from "../engine/scope.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import type { Module } from "../nn/module.ts";
+import { closestName } from "../nn/spec.ts";
 import { type BaseHyper, Optimizer } from "../optim/optimizer.ts";
 import { createOptimizer, createScheduler } from "../optim/registry.ts";
 import type { Schedule } from "../optim/schedulers/scheduler.ts";
 import type { Quantity } from "../quantities/quantity.ts";
-import { configurations, createQuantities } from "../quantities/registry.ts";
+import { configurations, createQuantities, quantityNames } from "../quantities/registry.ts";
 import { QuantityTracker } from "../quantities/tracker.ts";
 import { openRunStore, storeLocation } from "../store/openRunStore.ts";
 import type { RunStore } from "../store/runStore.ts";
@@ -166,6 +167,13 @@ function schedulerOf(choice: SchedulerChoice, optimizer: Optimizer<BaseHyper>): 
 function quantitiesOf(options: LearnerOptions, loss: LossSpec | CustomLossSpec): Quantity[] {
   const trackEvery = options.trackEvery ?? 1;
   const requested = options.quantities === undefined ? [] : typeof options.quantities === "string" ? [options.quantities] : options.quantities;
+  // A name may be a configuration too, so a misspelt one is matched against both.
+  const names = [...Object.keys(configurations), ...quantityNames()];
+  for (const name of requested) {
+    if (typeof name !== "string" || names.includes(name)) continue;
+    const hint = closestName(name, names);
+    throw new Error(`gradscope: unknown quantity or configuration "${name}"${hint ? ` (did you mean "${hint}"?)` : ""}; known: ${names.join(", ")}`);
+  }
   const quantities = requested.flatMap((q) => (typeof q !== "string" ? [q] : createQuantities(Object.hasOwn(configurations, q) ? q : { [q]: true }, trackEvery)));
   if (loss.name === "custom" && !loss.curvature) {
     const needing = quantities.find((q) => q.usesLossCurvature);
