@@ -57,6 +57,10 @@ export type SchedulerChoice = Schedule | ({ name: string } & Record<string, unkn
 export interface LearnerOptions {
   /** The model: any Module (a `buildModel` result or your own). */
   model: Module;
+  /**
+   * The splits, each a DataLoader or arrays: `train` is trained on, `validation` evaluated after
+   * every epoch (`val_*` logs), `test` once at the end (`test_*`).
+   */
   data: { train: LearnerSplit; validation?: LearnerSplit; test?: LearnerSplit };
   /**
    * A built-in loss by name, or a function returning the per-sample losses [N] of a batch (its
@@ -68,7 +72,9 @@ export interface LearnerOptions {
    * quantities (HessTrace, TICDiag, TICTrace, HessMaxEV) need; they refuse without it.
    */
   lossCurvature?: LossCurvature;
+  /** An optimizer over the model's parameters, or its config name and options (`{ name: "adam", lr: 1e-3 }`). */
   optimizer: OptimizerChoice;
+  /** An LR scheduler, or its config name and options (`{ name: "cosine", t_max: 10 }`); none by default. */
   scheduler?: SchedulerChoice;
   /** When the scheduler steps (default `epoch`). */
   schedulerInterval?: "batch" | "epoch";
@@ -85,7 +91,10 @@ export interface LearnerOptions {
   batchSize?: number;
   /** Seeds the shuffling of array data (default 0). */
   seed?: number;
-  /** Serve the live dashboard while training (`true`: 127.0.0.1, any free port). */
+  /**
+   * Serve the live dashboard while training (`true`: 127.0.0.1, any free port); `keepOpen` keeps
+   * it serving after the fit, until `closeDashboard()`.
+   */
   dashboard?: boolean | (RunDashboardOptions & { keepOpen?: boolean });
   /** The run directory's parent (default `runs`, or the resumed run's parent). */
   runsDir?: string;
