@@ -56,6 +56,7 @@ const backendOverride = (text: string) => {
   if (!(backendChoices as readonly string[]).includes(text)) throw new InvalidArgumentError(`expected one of ${backendChoices.join(", ")}, got "${text}"`);
   return [`engine.backend=${text}`];
 };
+const threadsOption = ["--threads <n>", "threads the engine runs on (engine.threads; default: every core)"] as const;
 const backendOption = ["--backend <name>", "where matrix products run: auto, wasm or native (engine.backend; default: auto)"] as const;
 
 const packageVersion = () => (JSON.parse(readFileSync(packageFile(import.meta.url, 1, "package.json"), "utf8")) as { version: string }).version;
@@ -80,7 +81,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--port <port>", "the dashboard's port (0: any free one)", portNumber, 0)
     .option("--token <token>", `the dashboard's access token, ${MIN_TOKEN_LENGTH}+ characters (generated for non-loopback hosts)`, accessToken)
     .option(...pluginOption, collect)
-    .option("--threads <n>", "threads the engine runs on (engine.threads; default: every core)", threadsOverride)
+    .option(...threadsOption, threadsOverride)
     .option(...backendOption, backendOverride)
     .option("--store <path-or-url>", `the run store: a SQLite file or a postgres:// URL (default: ${STORE_URL_VARIABLE}, else the config's store.url or store.path)`)
     .argument("[overrides...]", "e.g. training.epochs=3 optimizer.lr=0.01")
@@ -135,7 +136,7 @@ export async function main(argv: string[]): Promise<number> {
     .requiredOption("-c, --config <file>", "a config file (repeatable)", collect)
     .requiredOption("--checkpoint <file>", "a .gsckpt file, e.g. runs/<id>/checkpoints/best.gsckpt")
     .option(...pluginOption, collect)
-    .option("--threads <n>", "threads the engine runs on (engine.threads; default: every core)", threadsOverride)
+    .option(...threadsOption, threadsOverride)
     .option(...backendOption, backendOverride)
     .argument("[overrides...]", "key.path=value overrides")
     .action(async (overrides: string[], opts: { config: string[]; checkpoint: string; plugin?: string[]; threads?: string[]; backend?: string[] }) => {
@@ -158,10 +159,18 @@ export async function main(argv: string[]): Promise<number> {
     .option("--input <file>", "an IDX images file, or a .csv file with the training CSV's feature columns (the label column may be absent); default: the config's test set")
     .requiredOption("--out <file>", "the CSV file to write (replaced atomically)")
     .option(...pluginOption, collect)
+    .option(...threadsOption, threadsOverride)
+    .option(...backendOption, backendOverride)
     .argument("[overrides...]", "key.path=value overrides")
-    .action(async (overrides: string[], opts: { config: string[]; checkpoint: string; input?: string; out: string; plugin?: string[] }) => {
+    .action(async (overrides: string[], opts: { config: string[]; checkpoint: string; input?: string; out: string; plugin?: string[]; threads?: string[]; backend?: string[] }) => {
       await loadPlugins(opts.plugin);
-      code = (await import("./predict.ts")).predictCommand({ configs: opts.config, overrides, checkpoint: opts.checkpoint, input: opts.input, out: opts.out });
+      code = (await import("./predict.ts")).predictCommand({
+        configs: opts.config,
+        overrides: [...overrides, ...(opts.threads ?? []), ...(opts.backend ?? [])],
+        checkpoint: opts.checkpoint,
+        input: opts.input,
+        out: opts.out,
+      });
     });
   program
     .command("runs")
