@@ -9,7 +9,7 @@ const runsDir = process.argv[2] ?? "runs";
 const { train, test } = fashionMnistSample(); // 2400 training and 600 test images, bundled
 const transforms = [normalize(0.286, 0.353), flattenInputs()];
 const trainLoader = new DataLoader(train, { batchSize: 64, shuffle: true, seed: 1, transforms });
-const testLoader = new DataLoader(test ?? train, { batchSize: 600, transforms });
+const testLoader = new DataLoader(test, { batchSize: 600, transforms });
 const { model } = buildModel({ arch: "mlp", hidden: [128], classes: 10 }, [...trainLoader.outputShape], 0);
 
 // Focal loss (Lin et al. 2017, γ = 2) per sample: −(1 − p_y)² log p_y, from engine ops.

@@ -50,8 +50,9 @@ test("usage mistakes exit with 2 and say what is wrong: unknown or ambiguous run
 test("train and eval exit with 2 for a missing --resume directory, a folder given as -c, no config, a missing checkpoint", { timeout: 4 * timeout }, () => {
   usageError(["train", "--resume", "no-such-run"], /no-such-run is not a run directory \(no config.yaml\)/);
   usageError(["train", "-c", folder], new RegExp(`${folder}: is a directory; expected a YAML config file`));
-  usageError(["train"], /train needs -c FILE/);
-  usageError(["eval", "-c", "any.yaml", "--checkpoint", "missing.gsckpt"], /eval --checkpoint missing.gsckpt: no such file/);
+  usageError(["train"], /train needs -c FILE \(or --resume RUN_DIR\)$/m);
+  usageError(["train", "examples/spirals.yaml", "training.epochs=2"], /train needs -c FILE \(or --resume RUN_DIR\): gradscope train -c examples\/spirals\.yaml$/m);
+  usageError(["eval", "-c", "any.yaml", "--checkpoint", "missing.gsckpt"], /eval --checkpoint missing.gsckpt: does not exist$/m);
 });
 
 test("export --out a folder that cannot be made fails at once naming it (Node's recursive mkdir spins forever under /proc)", { timeout: 2 * timeout }, () => {
@@ -91,4 +92,35 @@ test("a reader that closes the pipe early (gradscope runs | head -1) ends the co
   const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
   assert.equal(code, 0, stderr);
   assert.equal(stderr, "");
+});
+
+test("every command's help shows real defaults only (none for -c, --plugin, --threads, --backend), and eval and predict require -c", { timeout: 4 * timeout }, () => {
+  for (const command of ["train", "eval", "predict", "quantities", "summary", "schema"]) {
+    const help = run([command, "--help"]);
+    assert.equal(help.status, 0, help.stderr);
+    assert.match(help.stdout, /--plugin <module>|--config <file>/, command);
+    assert.doesNotMatch(help.stdout, /\(default: \[\]\)/, `gradscope ${command} --help:\n${help.stdout}`);
+  }
+  usageError(["eval", "--checkpoint", "missing.gsckpt"], /required option '-c, --config <file>' not specified/);
+  usageError(["predict", "--checkpoint", "missing.gsckpt", "--out", "out.csv"], /required option '-c, --config <file>' not specified/);
+});
+
+test("runs lists a run whose test results hold a confusion matrix (the confusion_matrix metric), with its numbers", { timeout }, () => {
+  const path = join(folder, "matrix.db");
+  const matrixStore = new SqliteRunStore(path);
+  matrixStore.createRun({ id: "with-matrix", name: "with-matrix", config: {} });
+  matrixStore.finishRun("with-matrix", "completed", {
+    test: {
+      test_loss: 0.25,
+      test_accuracy: 0.75,
+      test_confusion_matrix: [
+        [3, 1],
+        [0, 4],
+      ],
+    },
+  });
+  matrixStore.close();
+  const result = run(["runs", "--store", path]);
+  assert.equal(result.status, 0, result.stderr);
+  assert.match(result.stdout, /^with-matrix\s+completed .* test_loss 0\.2500 {2}test_accuracy 0\.7500\n$/);
 });

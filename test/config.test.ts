@@ -114,6 +114,9 @@ test("errors name file:line:col, the field and what was expected, with a did-you
   assert.throws(() => loadConfig([join(folder, "nope.yaml")]), /nope.yaml: config file not found/);
   assert.throws(() => loadConfig([folder]), new RegExp(`^ConfigError: ${folder}: is a directory; expected a YAML config file$`));
   assert.throws(() => loadConfig([base], ["training.epochs"]), /override "training.epochs": expected key.path=value/);
+  // A field without its section is pointed to the section(s) that have it.
+  assert.throws(() => loadConfig([base], ["epochs=3"]), /override "epochs=3": epochs: unknown key \(did you mean "training\.epochs"\?\); known: name, seed/);
+  assert.throws(() => loadConfig([base], ["path=x"]), /path: unknown key \(did you mean "data\.path" or "store\.path"\?\)/);
   assert.throws(() => loadConfig([file("cycle.yaml", "extends: cycle.yaml\n")]), /extends cycle/);
   assert.throws(() => loadConfig([base], ["training.epochs=0"]), /override "training.epochs=0": training.epochs: Too small/);
 });
@@ -256,6 +259,15 @@ test("the JSON Schema describes every section and each optimizer's options", () 
   const schema = configJsonSchema() as { properties: Record<string, { oneOf?: Array<{ properties: Record<string, unknown> }> }>; additionalProperties: boolean };
   for (const section of ["model", "data", "training", "optimizer", "scheduler", "callbacks", "loggers", "seed"]) assert.ok(section in schema.properties, section);
   assert.equal(schema.additionalProperties, false);
+  // A config file's own `extends` is allowed (examples/zoo/*.yaml have one), and a file that
+  // extends another need not repeat the sections it inherits.
+  assert.deepEqual(schema.properties.extends, {
+    anyOf: [{ type: "string" }, { type: "array", items: { type: "string" } }],
+    description: "config files to merge first, in order (paths relative to this file)",
+  });
+  assert.deepEqual((schema as unknown as { if: unknown; then: unknown }).if, { not: { required: ["extends"] } });
+  assert.deepEqual((schema as unknown as { then: unknown }).then, { required: ["model", "data", "training", "optimizer"] });
+  assert.equal((schema as { required?: unknown }).required, undefined);
   const adam = schema.properties.optimizer.oneOf?.find((o) => JSON.stringify(o.properties.name).includes('"adam"'));
   assert.ok(adam && "weight_decay" in adam.properties && "amsgrad" in adam.properties);
 });

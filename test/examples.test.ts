@@ -17,9 +17,20 @@ function train(config: string, overrides: string[]): { status: number | null; st
   return { status: result.status, stdout: result.stdout, summary: JSON.parse(readFileSync(join(name, "summary.json"), "utf8")) };
 }
 
-test("examples/spirals.yaml learns the spirals", () => {
-  const { summary } = train("examples/spirals.yaml", []);
+test("examples/spirals.yaml learns the spirals, and the README's predict command runs on its best checkpoint", () => {
+  const { stdout, summary } = train("examples/spirals.yaml", []);
   assert.ok(summary.test.test_accuracy >= 0.95, `test accuracy ${summary.test.test_accuracy}`);
+  // README: gradscope predict -c examples/spirals.yaml --checkpoint runs/<id>/checkpoints/best.gsckpt --out predictions.csv
+  const directory = /run directory (\S+)/.exec(stdout)?.[1] as string;
+  const out = join(runs, "spirals-predictions.csv");
+  const predicted = spawnSync(
+    process.execPath,
+    ["bin/gradscope.js", "predict", "-c", "examples/spirals.yaml", "--checkpoint", join(directory, "checkpoints", "best.gsckpt"), "--out", out],
+    { cwd: root, encoding: "utf8" },
+  );
+  assert.equal(predicted.status, 0, predicted.stderr);
+  const rows = readFileSync(out, "utf8").trim().split("\n");
+  assert.deepEqual([rows[0], rows.length], ["index,class,p_0,p_1", 1 + 410]);
 });
 
 // The Debian data set when installed (.ci/run installs it), else the bundled 3000-image sample.

@@ -158,7 +158,12 @@ test("a curvature quantity with a custom loss refuses without lossCurvature, nam
     );
   }
   assert.throws(() => new Learner(options({ loss: "cross_entropy", lossCurvature: crossEntropyCurvature })), /lossCurvature is for a custom loss/);
-  assert.throws(() => new Learner(options({ quantities: ["grad_nrom"] })), /unknown quantity "grad_nrom" \(did you mean "grad_norm"\?\)/);
+  assert.throws(() => new Learner(options({ quantities: ["grad_nrom"] })), /unknown quantity or configuration "grad_nrom" \(did you mean "grad_norm"\?\)/);
+  // The configurations are names too: a misspelt one is matched, and listed among the known.
+  assert.throws(
+    () => new Learner(options({ quantities: ["economi"] })),
+    /unknown quantity or configuration "economi" \(did you mean "economy"\?\); known: economy, business, full, loss, /,
+  );
   assert.throws(() => new Learner(options({ loss: "mse", metrics: ["accuracy"] })), /metric accuracy scores classification, but the mse loss trains regression/);
 });
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { loadCsv } from "../src/data/csv.ts";
@@ -341,6 +341,30 @@ test("gradscope predict refuses bad arguments with exit code 2, naming them, and
     [],
     "no temporary file is left",
   );
+});
+
+test("gradscope predict takes --threads and --backend as eval does, with the same predictions at 1 and 2 threads", () => {
+  const outputs = ["1", "2"].map((threads) => {
+    const out = `threads-${threads}.csv`;
+    const result = run(["predict", "-c", spiralsConfig, "--checkpoint", spiralsCheckpoint, "--out", out, "--threads", threads, "--backend", "wasm"]);
+    assert.equal(result.status, 0, result.stderr);
+    return readFileSync(join(folder, out), "utf8");
+  });
+  assert.equal(outputs[0].trim().split("\n").length, 1 + 80);
+  assert.equal(outputs[1], outputs[0]);
+});
+
+test("a missing best.gsckpt (the README's example name) gets the checkpoints its folder holds and when a run writes one, from predict and eval", () => {
+  const best = join(dirname(spiralsCheckpoint), "best.gsckpt");
+  const why = /best\.gsckpt: does not exist \(its folder holds latest\.gsckpt; a run writes best\.gsckpt only when its callbacks\.checkpoint\.monitor is set\)/;
+  for (const command of [
+    ["predict", "-c", spiralsConfig, "--checkpoint", best, "--out", "best.csv"],
+    ["eval", "-c", spiralsConfig, "--checkpoint", best],
+  ]) {
+    const result = run(command);
+    assert.equal(result.status, 2, result.stderr);
+    assert.match(result.stderr, why);
+  }
 });
 
 test("gradscope eval, which loads its model as predict does, names a checkpoint that does not fit the config", () => {

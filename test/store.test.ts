@@ -69,6 +69,9 @@ for (const backend of storeBackends)
       /^\{"step":1,"train\/loss":1.25,"quantities\/GradNorm":\[0.5,0.25\],"quantities\/GradHist1d":\{"hist":\[1,2\],"edges":\[-1,0,1\]\}\}$/,
     );
     assert.deepEqual(toCsv(store, "r1").split("\n").slice(0, 3), ["step,quantities/GradNorm/0,quantities/GradNorm/1,train/grad_norm,train/loss", "0,,,,1.5", "1,0.5,0.25,,1.25"]);
+    // With the parameters' names recorded, the CSV's list columns carry them, as the TensorBoard export's tags do.
+    store.setParameters("r1", ["0.weight", "0.bias"]);
+    assert.deepEqual(toCsv(store, "r1").split("\n")[0], "step,quantities/GradNorm/0.bias,quantities/GradNorm/0.weight,train/grad_norm,train/loss");
     store.deleteRun("r1");
     assert.throws(() => store.getRun("r1"), /no run "r1"/);
     const rollups = backend.name === "PostgreSQL" ? ["scalar_blocks", "scalar_coarse_blocks"] : ["scalar_blocks"];

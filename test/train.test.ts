@@ -240,6 +240,11 @@ optimizer: { name: sgd, lr: 0.05 }
     /training\.metrics\[1\]: metric accuracy scores classification, but the mse loss trains regression; its metrics: mae, mse, rmse, r2/,
   );
   assert.throws(() => loadConfigAndBuild(path, ["training.loss=cross_entropy"]), /data.classes: 0 means regression targets, which the cross_entropy loss cannot train/);
+  // An arch's default 10 outputs against one regression target: refused while building, naming the fix.
+  assert.throws(
+    () => loadConfigAndBuild(path, ["model={arch: mlp, hidden: [4]}"]),
+    /model: its output is \[10\] per example, but the mse loss compares it with the data's 1 target value per example; give the model 1 output \(model.classes: 1 for a named architecture\)/,
+  );
 });
 
 function loadConfigAndBuild(path: string, overrides: string[]): void {

@@ -12,11 +12,13 @@ import { defaultStorePath, exportFormats, readStoreLocation, runsActions } from 
 import type { ServeOptions } from "./ui.ts";
 import { UsageError } from "./usageError.ts";
 
-const loadPlugins = async (modules: string[]) => (await import("./plugins.ts")).loadPlugins(modules);
+const loadPlugins = async (modules: string[] = []) => (await import("./plugins.ts")).loadPlugins(modules);
 
 const storeHelp = `the run store: a SQLite file or a postgres:// URL (default: ${STORE_URL_VARIABLE}, else ${defaultStorePath})`;
 
-const collect = (value: string, previous: string[]) => [...previous, value];
+// Repeatable options have no default value, which commander's help would print as "(default: [])";
+// the actions read an absent one as none.
+const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 const pluginOption = ["--plugin <module>", "a JavaScript module to import first, registering quantities of your own (repeatable)"] as const;
 
@@ -54,6 +56,7 @@ const backendOverride = (text: string) => {
   if (!(backendChoices as readonly string[]).includes(text)) throw new InvalidArgumentError(`expected one of ${backendChoices.join(", ")}, got "${text}"`);
   return [`engine.backend=${text}`];
 };
+const threadsOption = ["--threads <n>", "threads the engine runs on (engine.threads; default: every core)"] as const;
 const backendOption = ["--backend <name>", "where matrix products run: auto, wasm or native (engine.backend; default: auto)"] as const;
 
 const packageVersion = () => (JSON.parse(readFileSync(packageFile(import.meta.url, 1, "package.json"), "utf8")) as { version: string }).version;
@@ -69,7 +72,7 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command("train")
     .description("train from YAML config files (merged in order); trailing key.path=value arguments override fields")
-    .option("-c, --config <file>", "a config file (repeatable; later files override earlier ones)", collect, [])
+    .option("-c, --config <file>", "a config file (repeatable; later files override earlier ones)", collect)
     .option("--resume <run-dir>", "continue a run from its checkpoints/latest.gsckpt with its saved config")
     .option("--print-config", "print the resolved config (defaults filled in) and exit")
     .option("-q, --quiet", "no progress output")
@@ -77,34 +80,38 @@ export async function main(argv: string[]): Promise<number> {
     .option("--host <host>", "the dashboard's interface (non-loopback ones require a token)", "127.0.0.1")
     .option("--port <port>", "the dashboard's port (0: any free one)", portNumber, 0)
     .option("--token <token>", `the dashboard's access token, ${MIN_TOKEN_LENGTH}+ characters (generated for non-loopback hosts)`, accessToken)
-    .option(...pluginOption, collect, [])
-    .option("--threads <n>", "threads the engine runs on (engine.threads; default: every core)", threadsOverride, [])
-    .option(...backendOption, backendOverride, [])
+    .option(...pluginOption, collect)
+    .option(...threadsOption, threadsOverride)
+    .option(...backendOption, backendOverride)
     .option("--store <path-or-url>", `the run store: a SQLite file or a postgres:// URL (default: ${STORE_URL_VARIABLE}, else the config's store.url or store.path)`)
     .argument("[overrides...]", "e.g. training.epochs=3 optimizer.lr=0.01")
     .action(
       async (
         overrides: string[],
         opts: {
-          config: string[];
+          config?: string[];
           resume?: string;
           printConfig?: boolean;
           quiet?: boolean;
-          plugin: string[];
-          threads: string[];
-          backend: string[];
+          plugin?: string[];
+          threads?: string[];
+          backend?: string[];
           store?: string;
         } & ServeOptions & {
             dashboard?: boolean;
           },
       ) => {
-        if (opts.config.length === 0 && !opts.resume) throw new UsageError("gradscope: train needs -c FILE (or --resume RUN_DIR)");
+        if (!opts.config && !opts.resume) {
+          // `gradscope train config.yaml` is the commonest slip: name the file in the fix.
+          const file = overrides.find((argument) => !argument.includes("=") && /\.ya?ml$/i.test(argument));
+          throw new UsageError(`gradscope: train needs -c FILE (or --resume RUN_DIR)${file ? `: gradscope train -c ${file}` : ""}`);
+        }
         await loadPlugins(opts.plugin);
         const dashboard = opts.dashboard ? { host: opts.host, port: opts.port, token: opts.token } : undefined;
         const { trainCommand } = await import("./train.ts");
         code = await trainCommand({
-          configs: opts.config,
-          overrides: [...overrides, ...opts.threads, ...opts.backend],
+          configs: opts.config ?? [],
+          overrides: [...overrides, ...(opts.threads ?? []), ...(opts.backend ?? [])],
           resume: opts.resume,
           printConfig: opts.printConfig,
           quiet: opts.quiet,
@@ -126,29 +133,44 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command("eval")
     .description("evaluate a checkpoint on the config's test set; prints the metrics as JSON")
-    .requiredOption("-c, --config <file>", "a config file (repeatable)", collect, [])
+    .requiredOption("-c, --config <file>", "a config file (repeatable)", collect)
     .requiredOption("--checkpoint <file>", "a .gsckpt file, e.g. runs/<id>/checkpoints/best.gsckpt")
-    .option(...pluginOption, collect, [])
-    .option("--threads <n>", "threads the engine runs on (engine.threads; default: every core)", threadsOverride, [])
-    .option(...backendOption, backendOverride, [])
+    .option(...pluginOption, collect)
+    .option(...threadsOption, threadsOverride)
+    .option(...backendOption, backendOverride)
     .argument("[overrides...]", "key.path=value overrides")
-    .action(async (overrides: string[], opts: { config: string[]; checkpoint: string; plugin: string[]; threads: string[]; backend: string[] }) => {
-      if (!existsSync(opts.checkpoint)) throw new UsageError(`gradscope: eval --checkpoint ${opts.checkpoint}: no such file`);
+    .action(async (overrides: string[], opts: { config: string[]; checkpoint: string; plugin?: string[]; threads?: string[]; backend?: string[] }) => {
+      if (!existsSync(opts.checkpoint)) {
+        const { missingCheckpointMessage } = await import("./missingCheckpoint.ts");
+        throw new UsageError(`gradscope: eval --checkpoint ${opts.checkpoint}: ${missingCheckpointMessage(opts.checkpoint)}`);
+      }
       await loadPlugins(opts.plugin);
-      code = (await import("./train.ts")).evalCommand({ configs: opts.config, overrides: [...overrides, ...opts.threads, ...opts.backend], checkpoint: opts.checkpoint });
+      code = (await import("./train.ts")).evalCommand({
+        configs: opts.config,
+        overrides: [...overrides, ...(opts.threads ?? []), ...(opts.backend ?? [])],
+        checkpoint: opts.checkpoint,
+      });
     });
   program
     .command("predict")
     .description("predict with a checkpoint on an IDX images file, a CSV file or the config's test set; writes one CSV row per example")
-    .requiredOption("-c, --config <file>", "a config file (repeatable)", collect, [])
+    .requiredOption("-c, --config <file>", "a config file (repeatable)", collect)
     .requiredOption("--checkpoint <file>", "a .gsckpt file, e.g. runs/<id>/checkpoints/best.gsckpt")
     .option("--input <file>", "an IDX images file, or a .csv file with the training CSV's feature columns (the label column may be absent); default: the config's test set")
     .requiredOption("--out <file>", "the CSV file to write (replaced atomically)")
-    .option(...pluginOption, collect, [])
+    .option(...pluginOption, collect)
+    .option(...threadsOption, threadsOverride)
+    .option(...backendOption, backendOverride)
     .argument("[overrides...]", "key.path=value overrides")
-    .action(async (overrides: string[], opts: { config: string[]; checkpoint: string; input?: string; out: string; plugin: string[] }) => {
+    .action(async (overrides: string[], opts: { config: string[]; checkpoint: string; input?: string; out: string; plugin?: string[]; threads?: string[]; backend?: string[] }) => {
       await loadPlugins(opts.plugin);
-      code = (await import("./predict.ts")).predictCommand({ configs: opts.config, overrides, checkpoint: opts.checkpoint, input: opts.input, out: opts.out });
+      code = (await import("./predict.ts")).predictCommand({
+        configs: opts.config,
+        overrides: [...overrides, ...(opts.threads ?? []), ...(opts.backend ?? [])],
+        checkpoint: opts.checkpoint,
+        input: opts.input,
+        out: opts.out,
+      });
     });
   program
     .command("runs")
@@ -222,9 +244,9 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command("quantities")
     .description("list every quantity (built in, and those a --plugin registers): config name, stored name, options and defaults")
-    .option(...pluginOption, collect, [])
+    .option(...pluginOption, collect)
     .option("--json", "machine-readable output")
-    .action(async (opts: { plugin: string[]; json?: boolean }) => {
+    .action(async (opts: { plugin?: string[]; json?: boolean }) => {
       await loadPlugins(opts.plugin);
       const { quantityReference, quantityReferenceMarkdown } = await import("../quantities/reference.ts");
       process.stdout.write(opts.json ? `${JSON.stringify(quantityReference(), null, 2)}\n` : `${quantityReferenceMarkdown()}\n`);
@@ -232,16 +254,16 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command("summary")
     .description("print every layer of a model with its output shape, parameters and multiply-adds per example, and the totals")
-    .option("-c, --config <file>", "a config file whose model to show (repeatable)", collect, [])
+    .option("-c, --config <file>", "a config file whose model to show (repeatable)", collect)
     .option("--arch <name>", "a named architecture instead of a config (e.g. resnet18)")
     .option("--variant <name>", "the architecture's variant: imagenet or cifar (lenet5: modern or classic)")
     .option("--classes <n>", "the architecture's number of classes (default 10)", positiveInteger)
     .option("--input <shape>", "the per-example input shape, e.g. 3,224,224 (with -c: instead of loading the data)")
     .option("--json", "machine-readable output")
     .argument("[overrides...]", "key.path=value overrides of the config")
-    .action(async (overrides: string[], opts: { config: string[]; arch?: string; variant?: string; classes?: number; input?: string; json?: boolean }) => {
+    .action(async (overrides: string[], opts: { config?: string[]; arch?: string; variant?: string; classes?: number; input?: string; json?: boolean }) => {
       code = (await import("./summary.ts")).summaryCommand({
-        configs: opts.config,
+        configs: opts.config ?? [],
         overrides,
         arch: opts.arch,
         variant: opts.variant,
@@ -263,8 +285,8 @@ export async function main(argv: string[]): Promise<number> {
     .command("schema")
     .description("print the JSON Schema of config files (for editor completion)")
     .option("-o, --out <file>", "write it to a file instead")
-    .option(...pluginOption, collect, [])
-    .action(async (opts: { out?: string; plugin: string[] }) => {
+    .option(...pluginOption, collect)
+    .action(async (opts: { out?: string; plugin?: string[] }) => {
       await loadPlugins(opts.plugin);
       const { configJsonSchema } = await import("../config/schema.ts");
       const text = `${JSON.stringify(configJsonSchema(), null, 2)}\n`;

@@ -15,6 +15,7 @@ import { argmaxRow } from "../metrics/metric.ts";
 import { writeFileAtomic } from "../train/files.ts";
 import type { LossSpec } from "../train/losses.ts";
 import { ExitCode } from "./exitCodes.ts";
+import { missingCheckpointMessage } from "./missingCheckpoint.ts";
 import { type EvalCommandOptions, withCheckpoint } from "./train.ts";
 import { UsageError } from "./usageError.ts";
 
@@ -32,7 +33,7 @@ const argumentError = (argument: string, message: string) => new UsageError(`gra
 // Refuses a missing --checkpoint or --input and an --out that cannot be written before any work
 // is done, so that a mistyped path costs no model building.
 function checkPaths(options: PredictCommandOptions): void {
-  if (!existsSync(options.checkpoint)) throw argumentError(`--checkpoint ${options.checkpoint}`, "does not exist");
+  if (!existsSync(options.checkpoint)) throw argumentError(`--checkpoint ${options.checkpoint}`, missingCheckpointMessage(options.checkpoint));
   if (options.input !== undefined && !existsSync(options.input)) throw argumentError(`--input ${options.input}`, "does not exist");
   const { out } = options;
   if (existsSync(out) && statSync(out).isDirectory()) throw argumentError(`--out ${out}`, "is a folder; expected a file name");

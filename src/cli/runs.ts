@@ -29,7 +29,7 @@ function findRun(store: RunStore, id: string): RunRecord {
 const when = (seconds: number) => new Date(seconds * 1000).toISOString().replace("T", " ").slice(0, 19);
 
 function describe(run: RunRecord): Record<string, unknown> {
-  const summary = (run.summary ?? {}) as { test?: Record<string, number> };
+  const summary = (run.summary ?? {}) as { test?: Record<string, unknown> };
   return {
     id: run.id,
     name: run.name,
@@ -51,9 +51,10 @@ export function runsCommand(action: string, id: string | undefined, options: { s
       else if (runs.length === 0) process.stdout.write(`no runs in ${store.displayLocation}\n`);
       else {
         for (const r of runs) {
+          // The numbers only: a matrix (test_confusion_matrix) does not fit on a line; `runs show` has it.
           const test = r.test
-            ? Object.entries(r.test as Record<string, number>)
-                .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+            ? Object.entries(r.test as Record<string, unknown>)
+                .flatMap(([k, v]) => (typeof v === "number" ? [`${k} ${v.toFixed(4)}`] : []))
                 .join("  ")
             : "";
           process.stdout.write(`${String(r.id).padEnd(40)} ${String(r.status).padEnd(11)} ${r.started}  ${r.seconds === null ? "" : `${r.seconds} s`}  ${test}\n`);

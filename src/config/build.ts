@@ -220,6 +220,17 @@ export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory:
     model.dispose();
     throw new ConfigError(`${loaded.locate(["model"])}: model: its output is [${outputShape.join(", ")}] per example, but the data has ${data.classes} classes`);
   }
+  // mse and bce_with_logits compare the output with the targets value for value: a mismatch
+  // (an arch's default 10 outputs on regression data) would otherwise fail at the first step,
+  // after the run was created, with a tensor-shape error.
+  const targetValues = data.train.dataset.targetShape.reduce((a, b) => a * b, 1);
+  const outputValues = outputShape.reduce((a, b) => a * b, 1);
+  if (config.training.loss !== "cross_entropy" && outputValues !== targetValues) {
+    model.dispose();
+    throw new ConfigError(
+      `${loaded.locate(["model"])}: model: its output is [${outputShape.join(", ")}] per example, but the ${config.training.loss} loss compares it with the data's ${targetValues} target value${targetValues === 1 ? "" : "s"} per example; give the model ${targetValues} output${targetValues === 1 ? "" : "s"} (model.classes: ${targetValues} for a named architecture)`,
+    );
+  }
   const { name: optimizerName, ...optimizerOptions } = config.optimizer as { name: string } & Record<string, unknown>;
   const optimizer = located(loaded, ["optimizer"], () => createOptimizer(optimizerName, model.parameters(), optimizerOptions), hyperField);
   let scheduler: Schedule | undefined;

@@ -152,6 +152,13 @@ function describeUnion(issue: UnionIssue, path: ConfigPath, schema: z.ZodType, r
   return `${where}: ${received(value, choices)}; ${issue.message}`;
 }
 
+// A top-level key that belongs in a section (`epochs=3` for `training.epochs=3`): the sections
+// that have it.
+function sectionSuggestion(key: string, sections: string[], schema: z.ZodType, raw: Record<string, unknown>): string {
+  const homes = sections.filter((section) => knownKeys(schema, [section], raw).includes(key)).map((section) => `"${section}.${key}"`);
+  return homes.length > 0 ? ` (did you mean ${homes.join(" or ")}?)` : "";
+}
+
 /**
  * One zod issue of `schema` as a message: "file:line:col: field.path: what is wrong; what was
  * expected", with a "did you mean" for a misspelt key or choice. Paths and keys are the YAML
@@ -165,7 +172,9 @@ export function describeIssue(issue: Issue, schema: z.ZodType, raw: Record<strin
     return issue.keys
       .map((key) => {
         const others = known.filter((k) => k !== key);
-        return `${locate([...path, key], true)}: ${pathString([...path, key])}: unknown key${suggestion(key, others)}; known: ${known.join(", ")}`;
+        // A section's exact field is likelier meant than a section's name one typo away ("path", "data").
+        const hint = (path.length === 0 ? sectionSuggestion(key, known, schema, raw) : "") || suggestion(key, others);
+        return `${locate([...path, key], true)}: ${pathString([...path, key])}: unknown key${hint}; known: ${known.join(", ")}`;
       })
       .join("\n");
   }

@@ -219,7 +219,22 @@ export function configSchema() {
 /** A validated config. */
 export type Config = z.infer<ReturnType<typeof configSchema>>;
 
-/** The JSON Schema of config files (`gradscope schema`), for editor completion. */
+/**
+ * The JSON Schema of config files (`gradscope schema`), for editor completion: the merged
+ * config's, plus the file's own `extends`. A file that extends another may leave out the
+ * sections that one gives, so the sections are required only of a file without `extends`.
+ */
 export function configJsonSchema(): Record<string, unknown> {
-  return { title: "gradscope training config", ...z.toJSONSchema(configSchema(), { io: "input", unrepresentable: "any" }) } as Record<string, unknown>;
+  const { properties, required, ...schema } = z.toJSONSchema(configSchema(), { io: "input", unrepresentable: "any" }) as Record<string, unknown>;
+  const extendsField = {
+    anyOf: [{ type: "string" }, { type: "array", items: { type: "string" } }],
+    description: "config files to merge first, in order (paths relative to this file)",
+  };
+  return {
+    title: "gradscope training config",
+    ...schema,
+    properties: { extends: extendsField, ...(properties as Record<string, unknown>) },
+    if: { not: { required: ["extends"] } },
+    then: { required },
+  };
 }

@@ -65,8 +65,12 @@ function idxSplits(
   return { train, test };
 }
 
-/** The bundled sample: the first 3000 Fashion-MNIST test images, split 2400/600 by a fixed seed. */
-export function fashionMnistSample(): SourceData {
+/**
+ * The bundled sample: the first 3000 Fashion-MNIST test images, split 2400/600 by a fixed seed.
+ * Its test set always exists, so its type says so (a user's `new DataLoader(test, …)` needs no
+ * null check).
+ */
+export function fashionMnistSample(): SourceData & { test: Dataset } {
   const directory = packageFile(import.meta.url, 1, "data/fashion-mnist-sample");
   const all = idxPair(directory, "images-idx3-ubyte", "labels-idx1-ubyte", 10, "bundled Fashion-MNIST sample");
   const [train, test] = splitDataset(all, 0.2, 12345, ["train", "test"]);

@@ -30,15 +30,17 @@ const csvCell = (value: StoredValue | undefined) => (typeof value === "number" ?
 
 /**
  * CSV in Lightning's wide format: a `step` column and one column per scalar key, one row per
- * step, empty where a key was not logged. Per-parameter lists become `<key>/<index>` columns;
+ * step, empty where a key was not logged. Per-parameter lists become `<key>/<parameter name>`
+ * columns (`<key>/<index>` when the run recorded no names), as in the TensorBoard export;
  * histograms are left out (JSONL and TensorBoard carry them).
  */
 export function toCsv(store: RunStore, runId: string): string {
+  const labels = store.getRun(runId).parameters ?? [];
   const rows = [...valuesByStep(store, runId)].map(([step, values]) => {
     const flat: Record<string, number> = {};
     for (const [key, value] of Object.entries(values)) {
       if (typeof value === "number") flat[key] = value;
-      else if (Array.isArray(value)) for (const [i, v] of value.entries()) flat[`${key}/${i}`] = v;
+      else if (Array.isArray(value)) for (const [i, v] of value.entries()) flat[`${key}/${labels[i] ?? i}`] = v;
     }
     return { step, flat };
   });

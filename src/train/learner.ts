@@ -5,11 +5,12 @@ import { tensor } from "../engine/creation.ts";
 import { scope } from "../engine/scope.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import type { Module } from "../nn/module.ts";
+import { closestName } from "../nn/spec.ts";
 import { type BaseHyper, Optimizer } from "../optim/optimizer.ts";
 import { createOptimizer, createScheduler } from "../optim/registry.ts";
 import type { Schedule } from "../optim/schedulers/scheduler.ts";
 import type { Quantity } from "../quantities/quantity.ts";
-import { configurations, createQuantities } from "../quantities/registry.ts";
+import { configurations, createQuantities, quantityNames } from "../quantities/registry.ts";
 import { QuantityTracker } from "../quantities/tracker.ts";
 import { openRunStore, storeLocation } from "../store/openRunStore.ts";
 import type { RunStore } from "../store/runStore.ts";
@@ -56,6 +57,10 @@ export type SchedulerChoice = Schedule | ({ name: string } & Record<string, unkn
 export interface LearnerOptions {
   /** The model: any Module (a `buildModel` result or your own). */
   model: Module;
+  /**
+   * The splits, each a DataLoader or arrays: `train` is trained on, `validation` evaluated after
+   * every epoch (`val_*` logs), `test` once at the end (`test_*`).
+   */
   data: { train: LearnerSplit; validation?: LearnerSplit; test?: LearnerSplit };
   /**
    * A built-in loss by name, or a function returning the per-sample losses [N] of a batch (its
@@ -67,7 +72,9 @@ export interface LearnerOptions {
    * quantities (HessTrace, TICDiag, TICTrace, HessMaxEV) need; they refuse without it.
    */
   lossCurvature?: LossCurvature;
+  /** An optimizer over the model's parameters, or its config name and options (`{ name: "adam", lr: 1e-3 }`). */
   optimizer: OptimizerChoice;
+  /** An LR scheduler, or its config name and options (`{ name: "cosine", t_max: 10 }`); none by default. */
   scheduler?: SchedulerChoice;
   /** When the scheduler steps (default `epoch`). */
   schedulerInterval?: "batch" | "epoch";
@@ -84,7 +91,10 @@ export interface LearnerOptions {
   batchSize?: number;
   /** Seeds the shuffling of array data (default 0). */
   seed?: number;
-  /** Serve the live dashboard while training (`true`: 127.0.0.1, any free port). */
+  /**
+   * Serve the live dashboard while training (`true`: 127.0.0.1, any free port); `keepOpen` keeps
+   * it serving after the fit, until `closeDashboard()`.
+   */
   dashboard?: boolean | (RunDashboardOptions & { keepOpen?: boolean });
   /** The run directory's parent (default `runs`, or the resumed run's parent). */
   runsDir?: string;
@@ -166,6 +176,13 @@ function schedulerOf(choice: SchedulerChoice, optimizer: Optimizer<BaseHyper>): 
 function quantitiesOf(options: LearnerOptions, loss: LossSpec | CustomLossSpec): Quantity[] {
   const trackEvery = options.trackEvery ?? 1;
   const requested = options.quantities === undefined ? [] : typeof options.quantities === "string" ? [options.quantities] : options.quantities;
+  // A name may be a configuration too, so a misspelt one is matched against both.
+  const names = [...Object.keys(configurations), ...quantityNames()];
+  for (const name of requested) {
+    if (typeof name !== "string" || names.includes(name)) continue;
+    const hint = closestName(name, names);
+    throw new Error(`gradscope: unknown quantity or configuration "${name}"${hint ? ` (did you mean "${hint}"?)` : ""}; known: ${names.join(", ")}`);
+  }
   const quantities = requested.flatMap((q) => (typeof q !== "string" ? [q] : createQuantities(Object.hasOwn(configurations, q) ? q : { [q]: true }, trackEvery)));
   if (loss.name === "custom" && !loss.curvature) {
     const needing = quantities.find((q) => q.usesLossCurvature);

@@ -31,14 +31,18 @@ export interface MetricSpec {
 
 /** Everything the fit loop needs. */
 export interface TrainerOptions {
+  /** The model to train (put in train mode for training steps, eval mode for evaluation). */
   model: Module;
+  /** The optimizer over the model's parameters. */
   optimizer: Optimizer<BaseHyper>;
   /**
    * A built-in loss (`{ name: "cross_entropy" }`), or a function returning the per-sample losses
    * [N] of a batch (its mean is trained), or `{ name: "custom", perSample, curvature }`.
    */
   loss: TrainingLoss;
+  /** Epochs to train; `fit` continues from the current position up to this one. */
   epochs: number;
+  /** An LR scheduler of the optimizer; none by default. */
   scheduler?: Schedule;
   /** When the scheduler steps: after every optimizer step (`batch`) or every epoch (default). */
   schedulerInterval?: "batch" | "epoch";
@@ -46,13 +50,17 @@ export interface TrainerOptions {
   schedulerMonitor?: string;
   /** Metrics of every evaluation pass (validation and test). */
   metrics?: MetricSpec[];
+  /** Scale the gradients to at most this total norm before each step (`clipGradNorm`). */
   clipGradNorm?: number;
+  /** The norm `clipGradNorm` measures: 2 (default) or "inf". */
   clipNormType?: 2 | "inf";
+  /** Clamp every gradient element to [−v, v] before each step (`clipGradValue`). */
   clipGradValue?: number;
   /** Micro-batches per optimizer step. */
   accumulate?: number;
   /** Expensive per-step work (diagnostics) is due every `trackEvery` steps: logs.tracked is 1 then. */
   trackEvery?: number;
+  /** Called at each stage of the loop, in order (EarlyStopping, ModelCheckpoint, loggers, ...). */
   callbacks?: Callback[];
   /**
    * Replaces `backward(loss)`, e.g. to compute per-sample statistics in the same pass. It must

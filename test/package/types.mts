@@ -3,13 +3,16 @@
 import * as gradscope from "gradscope";
 import {
   type Dashboard,
-  type DataLoader,
+  DataLoader,
   every,
+  fashionMnistSample,
+  flattenInputs,
   Learner,
   type LearnerResult,
   Linear,
   logSoftmax,
   nllLoss,
+  normalize,
   type QuantitySubscriber,
   type QuantityTracker,
   type QuantityValue,
@@ -44,6 +47,13 @@ export function learn(data: DataLoader): Promise<LearnerResult> {
   const ownLoss = (logits: Tensor, labels: Tensor): Tensor => nllLoss(logSoftmax(logits), labels);
   const learner = new Learner({ model: new Linear(4, 3), data: { train: data }, loss: ownLoss, optimizer: { name: "adam", lr: 1e-3 }, quantities: ["economy"], dashboard: true });
   return learner.fit({ epochs: 1 });
+}
+
+// The README's library example: the bundled sample's test set goes straight into a DataLoader.
+export function readmeData(): { train: DataLoader; test: DataLoader } {
+  const { train, test } = fashionMnistSample();
+  const transforms = [normalize(0.286, 0.353), flattenInputs()];
+  return { train: new DataLoader(train, { batchSize: 64, shuffle: true, seed: 1, transforms }), test: new DataLoader(test, { batchSize: 600, transforms }) };
 }
 
 // @ts-expect-error: an internal helper, not part of the public API

@@ -49,15 +49,26 @@ export interface DiagonalCurvatureRequest {
 
 /** What the extensions computed for one parameter. */
 export interface ParameterStatistics {
+  /** ‖g_i‖² for each sample i (length N), g_i the gradient of sample i's own loss. */
   batchL2?: Float64Array;
+  /** The N×N Gram matrix g_iᵀg_j, row-major. */
   batchDot?: Float64Array;
+  /** g_iᵀḡ with ḡ = Σ_j g_j / N, for each sample (the Gram matrix's row means, without it). */
   meanProjections?: Float64Array;
+  /** Σ_i g_i², shaped like the parameter. */
   sumGradSquared?: Tensor;
+  /** The largest |g_i[j]| over samples and elements. */
   batchMaxAbs?: number;
+  /** The materialized per-sample gradients, [N, ...parameter shape]. */
   individualGradients?: Tensor;
+  /** g_iᵀd for each sample, d the direction the request gave for this parameter. */
   projections?: Float64Array;
+  /** Gives g_iᵀd later (`project(d)`), for a d known only after the pass (the optimizer's step). */
   deferredProjection?: DeferredProjection;
+  /** Counts of all per-sample gradient elements in the requested bins. */
   hist1d?: Float64Array;
+  /** Counts of (g_i[j], θ[j]) pairs, hist[ix·ybins + iy]. */
   hist2d?: Float64Array;
+  /** The requested curvature diagonal, shaped like the parameter. */
   diagonalCurvature?: Tensor;
 }
