@@ -272,3 +272,33 @@ test("the quantities section takes every quantity gradscope has, with its option
   assert.equal(createQuantities(parsed.data as Record<string, boolean | Record<string, unknown>>, 1).length, quantityNames().length);
   assert.equal(quantitiesSchema().safeParse({ hess_trace: { curvature: "diag_x" } }).success, false);
 });
+
+test("a __proto__ key in a file or an override is a config error naming its place, and pollutes no object (it crashed with exit 1)", () => {
+  const polluting = file("proto.yaml", "extends: base.yaml\ndata:\n  __proto__: { polluted: 1 }\n");
+  assert.equal(configErrorOf([polluting]), `${polluting}:3:3: data.__proto__: not a config key (it would change every object)`);
+  assert.equal(configErrorOf([base], ["__proto__.polluted=1"]), 'command-line override "__proto__.polluted=1": __proto__: not a config key (it would change every object)');
+  assert.equal(
+    configErrorOf([base], ["data={__proto__: {polluted: 1}}"]),
+    'command-line override "data={__proto__: {polluted: 1}}": data.__proto__: not a config key (it would change every object)',
+  );
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
+});
+
+test("a YAML alias bomb is a config error naming the file, not an exit 1 without a place", () => {
+  // Nine levels of ten aliases each: 10^9 strings once expanded.
+  const levels = ["l0: &l0 [x, x, x, x, x, x, x, x, x, x]"];
+  for (let i = 1; i < 9; i++)
+    levels.push(
+      `l${i}: &l${i} [${Array(10)
+        .fill(`*l${i - 1}`)
+        .join(", ")}]`,
+    );
+  const bomb = file("bomb.yaml", `extends: base.yaml\n${levels.join("\n")}\n`);
+  assert.match(configErrorOf([bomb]), new RegExp(`^${bomb}:1:1: invalid YAML: Excessive alias count`));
+});
+
+test("an override's unknown key, or a key path with an empty part, is blamed on the override, not on the file's first line", () => {
+  assert.match(configErrorOf([base], ["trainig.epochs=3"]), /^command-line override "trainig.epochs=3": trainig: unknown key/);
+  for (const override of ["training..epochs=3", ".epochs=3", "training.=3"])
+    assert.equal(configErrorOf([base], [override]), `override "${override}": expected key.path=value with no empty part in key.path, e.g. training.epochs=3`);
+});
