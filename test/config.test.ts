@@ -302,3 +302,26 @@ test("an override's unknown key, or a key path with an empty part, is blamed on 
   for (const override of ["training..epochs=3", ".epochs=3", "training.=3"])
     assert.equal(configErrorOf([base], [override]), `override "${override}": expected key.path=value with no empty part in key.path, e.g. training.epochs=3`);
 });
+
+test("data errors name the option at fault: too many generated samples (data.samples, not data.path), a missing label column (data.label), a folder as data.path", () => {
+  const buildError = (files: string[], overrides: string[]) => {
+    try {
+      buildData(loadConfig(files, overrides));
+    } catch (error) {
+      assert.ok(error instanceof ConfigError, String(error));
+      return error.message;
+    }
+    assert.fail(`no error for ${overrides.join(" ")}`);
+  };
+  assert.match(
+    buildError([base], ["data.samples=1e12"]),
+    /^command-line override "data.samples=1e12": data.samples: 1000000000000 examples of 2 values each do not fit in one array \(.*\); expected fewer samples$/,
+  );
+  const points = file("points.csv", "x,y,label\n1,2,0\n3,4,1\n");
+  const csv = file("csv.yaml", `extends: base.yaml\ndata:\n  source: csv\n  path: ${points}\n  classes: 2\n  label: class\n`);
+  assert.equal(buildError([csv], []), `${csv}:6:10: data.label: CSV file ${points} has no column "class"; columns: x, y, label`);
+  assert.equal(
+    buildError([csv], [`data.path=${folder}`, "data.label=label"]),
+    `command-line override "data.path=${folder}": data.path: CSV file ${folder} is a folder; expected a file`,
+  );
+});

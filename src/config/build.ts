@@ -123,7 +123,12 @@ export function buildData(loaded: LoadedConfig): RunData {
     loaded,
     ["data"],
     () => loadSource(spec, seed),
-    (m) => (m.startsWith("data.label:") ? ["label"] : m.includes(data.test_path ?? "\u0000") ? ["test_path"] : ["path"]),
+    (m) => {
+      const field = /^data\.(\w+):/.exec(m);
+      if (field) return [field[1]];
+      if (m.includes(" has no column ")) return ["label"];
+      return m.includes(data.test_path ?? "\u0000") ? ["test_path"] : ["path"];
+    },
   );
   let train = limited(source.train, data.limit);
   let test = source.test;
