@@ -299,6 +299,10 @@ test("a YAML alias bomb is a config error naming the file, not an exit 1 without
 
 test("an override's unknown key, or a key path with an empty part, is blamed on the override, not on the file's first line", () => {
   assert.match(configErrorOf([base], ["trainig.epochs=3"]), /^command-line override "trainig.epochs=3": trainig: unknown key/);
+  assert.equal(
+    configErrorOf([base], ["model.hidden.0=3"]),
+    'command-line override "model.hidden.0=3": model.hidden is a list, which an override replaces whole (model.hidden=[...]); expected a key path through mappings',
+  );
   for (const override of ["training..epochs=3", ".epochs=3", "training.=3"])
     assert.equal(configErrorOf([base], [override]), `override "${override}": expected key.path=value with no empty part in key.path, e.g. training.epochs=3`);
 });

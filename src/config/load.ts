@@ -189,6 +189,12 @@ function applyOverride(override: string, merged: Record<string, unknown>, origin
   const keys: ConfigPath = override.slice(0, at).split(".");
   if (keys.includes("")) throw new ConfigError(`override "${override}": expected key.path=value with no empty part in key.path, e.g. training.epochs=3`);
   if (keys.includes("__proto__")) throw new ConfigError(`command-line override "${override}": ${pathString(keys.slice(0, keys.indexOf("__proto__") + 1))}: ${notAKey}`);
+  // A key path through a list (`model.hidden.0=3`) would replace the list with a mapping {0: 3}.
+  for (let length = 1; length < keys.length; length++) {
+    const list = pathString(keys.slice(0, length));
+    if (Array.isArray(valueAt(merged, keys.slice(0, length))))
+      throw new ConfigError(`command-line override "${override}": ${list} is a list, which an override replaces whole (${list}=[...]); expected a key path through mappings`);
+  }
   let value: unknown;
   try {
     value = parseYaml(override.slice(at + 1));
