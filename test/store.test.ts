@@ -13,6 +13,7 @@ import { openRunStore } from "../src/store/openRunStore.ts";
 import type { RunStore } from "../src/store/runStore.ts";
 import { keyRange, SERIES_PREFIXES, seriesFamily, seriesKey, seriesName } from "../src/store/seriesKeys.ts";
 import { SqliteRunStore } from "../src/store/sqliteRunStore.ts";
+import { openSweepStore } from "../src/store/sweeps.ts";
 import { StoreLogger } from "../src/train/callbacks/storeLogger.ts";
 import type { Trainer } from "../src/train/trainer.ts";
 import { sourceFiles, storeAtVersion, walkSyntax } from "./helpers.ts";
@@ -74,6 +75,27 @@ for (const backend of storeBackends)
     const rollups = backend.name === "PostgreSQL" ? ["scalar_blocks", "scalar_coarse_blocks"] : ["scalar_blocks"];
     for (const table of rollups) assert.deepEqual(await backend.sql(path, `SELECT * FROM ${table} WHERE run_id = 'r1'`), [], `${table} of the deleted run`);
     store.close();
+  });
+
+for (const backend of storeBackends)
+  test(`${backend.name}: a run or sweep id prefix matches its own _, % and backslash literally and its letters' case (my_run was not found by its name)`, { skip: backend.skip }, () => {
+    const path = backend.location("prefixes");
+    const store = openRunStore(path);
+    for (const id of ["my_run-1", "myxrun-1", "100%-1", "a\\b-1", "Upper-1"]) store.createRun({ id, name: id, config: {} });
+    assert.equal(store.getRun("my_run").id, "my_run-1", "_ is not a wildcard, and is not dropped");
+    assert.equal(store.getRun("myx").id, "myxrun-1");
+    assert.throws(() => store.getRun("my_x"), /no run "my_x"/);
+    assert.equal(store.getRun("100%").id, "100%-1");
+    assert.throws(() => store.getRun("1%"), /no run "1%"/, "% is not a wildcard");
+    assert.equal(store.getRun("a\\").id, "a\\b-1");
+    assert.throws(() => store.getRun("upper"), /no run "upper"/, "ids are matched with their case");
+    store.close();
+    const sweeps = openSweepStore(path);
+    sweeps.createSweep({ id: "lr_decay-1", name: "lr_decay", spec: {}, base: {}, directory: "/tmp/lr_decay" });
+    sweeps.createSweep({ id: "LRx-1", name: "LRx", spec: {}, base: {}, directory: "/tmp/lrx" });
+    assert.equal(sweeps.getSweep("lr_").id, "lr_decay-1");
+    assert.throws(() => sweeps.getSweep("lrx"), /no sweep "lrx"/);
+    sweeps.close();
   });
 
 for (const backend of storeBackends)
