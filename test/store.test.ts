@@ -78,7 +78,9 @@ for (const backend of storeBackends)
   });
 
 for (const backend of storeBackends)
-  test(`${backend.name}: a run or sweep id prefix matches its own _, % and backslash literally and its letters' case (my_run was not found by its name)`, { skip: backend.skip }, () => {
+  test(`${backend.name}: a run or sweep id prefix matches its own _, % and backslash literally and its letters' case (my_run was not found by its name)`, {
+    skip: backend.skip,
+  }, () => {
     const path = backend.location("prefixes");
     const store = openRunStore(path);
     for (const id of ["my_run-1", "myxrun-1", "100%-1", "a\\b-1", "Upper-1"]) store.createRun({ id, name: id, config: {} });
@@ -186,6 +188,22 @@ test("gradscope runs show/delete and export work on a finished run; unknown ids 
   assert.match(missing.stderr, /no run "nope"/);
   assert.equal(spawnSync(process.execPath, [bin, "runs", "delete", id, "--store", store]).status, 0);
   assert.equal(JSON.parse(spawnSync(process.execPath, [bin, "runs", "--json", "--store", store], { encoding: "utf8" }).stdout).length, 1, "only the crashed run remains");
+});
+
+test("gradscope runs delete refuses a running run, whose trainer would go on writing rows no run owns", () => {
+  const path = join(folder, "running.db");
+  const store = openRunStore(path);
+  // This process is the run's trainer: alive, so the CLI's store does not mark the run crashed.
+  store.createRun({ id: "live-1", name: "live", config: {} });
+  store.close();
+  const deleted = spawnSync(process.execPath, [bin, "runs", "delete", "live", "--store", path], { encoding: "utf8" });
+  assert.equal(deleted.status, 2, deleted.stderr);
+  assert.match(deleted.stderr, new RegExp(`run live-1 is running \\(process ${process.pid}\\); stop it \\(Ctrl-C, or "stop run" on the dashboard\\) before deleting it`));
+  const reopened = openRunStore(path);
+  assert.equal(reopened.getRun("live-1").status, "running", "the run is kept");
+  reopened.finishRun("live-1", "completed", {});
+  reopened.close();
+  assert.equal(spawnSync(process.execPath, [bin, "runs", "delete", "live", "--store", path]).status, 0, "a finished run is deleted");
 });
 
 for (const backend of storeBackends)

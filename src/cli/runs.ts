@@ -67,6 +67,10 @@ export function runsCommand(action: string, id: string | undefined, options: { s
       process.stdout.write(`${JSON.stringify(details, null, 2)}\n`);
       return 0;
     }
+    // Opening the store marked the runs of vanished processes crashed: a run still running has a
+    // live trainer, which would go on writing rows under an id no run owns any more.
+    if (run.status === "running")
+      throw new UsageError(`gradscope: run ${run.id} is running (process ${run.pid}); stop it (Ctrl-C, or "stop run" on the dashboard) before deleting it`);
     store.deleteRun(run.id);
     process.stdout.write(`deleted ${run.id} from ${store.displayLocation}${run.directory ? ` (its directory ${run.directory} is kept)` : ""}\n`);
     return 0;
