@@ -345,6 +345,7 @@ export class Learner {
       dashboard: dashboard ? (dashboard === true ? {} : dashboard) : undefined,
       resumeHint: (directory) => `Learner.resume("${directory}", options).fit({ epochs })`,
       log: (message) => this.log(message),
+      train: this.loaders.train,
       build: (directory, runId) => {
         const { callbacks, tracker } = this.callbacks(directory, runId, store, fit.epochs, config);
         const trainer = new Trainer({
