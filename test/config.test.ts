@@ -329,3 +329,19 @@ test("data errors name the option at fault: too many generated samples (data.sam
     `command-line override "data.path=${folder}": data.path: CSV file ${folder} is a folder; expected a file`,
   );
 });
+
+test("histogram options that cannot work are config errors: more bins than the kernel holds (exit 1 once the run had started), an inverted range (every value fell outside)", () => {
+  assert.equal(
+    configErrorOf([base], ["quantities={grad_hist_1d: {bins: 100000000}}"]),
+    'command-line override "quantities={grad_hist_1d: {bins: 100000000}}": quantities.grad_hist_1d.bins: expected at most 1024 bins, got 100000000',
+  );
+  assert.equal(
+    configErrorOf([base], ["quantities={grad_hist_1d: {range: [1, -1]}}"]),
+    'command-line override "quantities={grad_hist_1d: {range: [1, -1]}}": quantities.grad_hist_1d.range: expected [lo, hi] with lo < hi, got [1, -1]',
+  );
+  assert.match(
+    configErrorOf([base], ["quantities={grad_hist_2d: {range: [[0, 1], [2, 2]]}}"]),
+    /quantities.grad_hist_2d.range\[1\]: expected \[lo, hi\] with lo < hi, got \[2, 2\]$/,
+  );
+  assert.deepEqual((loadConfig([base], ["quantities={grad_hist_1d: {bins: 1024}}"]).config.quantities as Record<string, { bins: number }>).grad_hist_1d.bins, 1024);
+});
