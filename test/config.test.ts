@@ -307,7 +307,7 @@ test("an override's unknown key, or a key path with an empty part, is blamed on 
     assert.equal(configErrorOf([base], [override]), `override "${override}": expected key.path=value with no empty part in key.path, e.g. training.epochs=3`);
 });
 
-test("data errors name the option at fault: too many generated samples (data.samples, not data.path), a missing label column (data.label), a folder as data.path", () => {
+test("data errors name the option at fault: too many generated samples (data.samples, not data.path), a missing label column (data.label), a folder as data.path, drop_last with no full batch (its epochs trained nothing)", () => {
   const buildError = (files: string[], overrides: string[]) => {
     try {
       buildData(loadConfig(files, overrides));
@@ -317,6 +317,10 @@ test("data errors name the option at fault: too many generated samples (data.sam
     }
     assert.fail(`no error for ${overrides.join(" ")}`);
   };
+  assert.match(
+    buildError([base], ["data.limit=3", "data.drop_last=true"]),
+    /^command-line override "data.drop_last=true": data.drop_last: with drop_last, the 3 examples of .* make no full batch of 128: an epoch would train nothing$/,
+  );
   assert.match(
     buildError([base], ["data.samples=1e12"]),
     /^command-line override "data.samples=1e12": data.samples: 1000000000000 examples of 2 values each do not fit in one array \(.*\); expected fewer samples$/,

@@ -169,6 +169,7 @@ export function buildData(loaded: LoadedConfig): RunData {
           transforms: trainTransforms,
           prefetch: data.prefetch === "auto" ? autoPrefetch(trainTransforms.length, data.batch_size * sizeOf(train.inputShape)) : data.prefetch,
         }),
+      (message) => (message.startsWith("with drop_last") ? ["drop_last"] : []),
     ),
     validation: validation ? evalLoader(validation) : undefined,
     test: evalLoader(test),

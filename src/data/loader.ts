@@ -60,6 +60,11 @@ export class DataLoader {
     }
     if (!Number.isInteger(this.options.prefetch) || this.options.prefetch < 0) throw new RangeError(`gradscope: prefetch must be an integer >= 0, got ${this.options.prefetch}`);
     if (dataset.length === 0) throw new RangeError(`gradscope: ${dataset.description} is empty`);
+    // Every epoch would be empty: training "completed" having taken no step.
+    if (this.options.dropLast && dataset.length < this.options.batchSize)
+      throw new RangeError(
+        `gradscope: with drop_last, the ${dataset.length} examples of ${dataset.description} make no full batch of ${this.options.batchSize}: an epoch would train nothing`,
+      );
     this.outputShape = this.options.transforms.reduce<readonly number[]>((shape, t, i) => {
       try {
         return t.outputShape(shape);
