@@ -8,7 +8,7 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { loadCheckpoint } from "../src/train/checkpoint.ts";
-import { claimRunDirectory, freeRunDirectory } from "../src/train/runDirectory.ts";
+import { claimRunDirectory, freeRunDirectory, safeRunName } from "../src/train/runDirectory.ts";
 
 // The CLI as users run it: bin/gradscope.js on the compiled dist/ (npm test builds it first).
 const bin = fileURLToPath(new URL("../bin/gradscope.js", import.meta.url));
@@ -188,6 +188,16 @@ test("runs of one name started at the same moment get a directory and a store ro
     directories.map((d) => [d, "completed"]),
   );
   for (const directory of directories) assert.equal(JSON.parse(readFileSync(join(directory, "summary.json"), "utf8")).status, "completed");
+});
+
+test("run names become ids that neither read as an option nor hide nor outgrow a file name (-abs-…, ..-…, 300 characters failed to mkdir)", () => {
+  assert.equal(safeRunName("my run/1"), "my-run-1");
+  assert.equal(safeRunName("/abs"), "abs");
+  assert.equal(safeRunName("../escape"), "escape");
+  assert.equal(safeRunName(".."), "run");
+  assert.equal(safeRunName(""), "run");
+  assert.equal(safeRunName("x".repeat(300)), "x".repeat(200));
+  assert.equal(safeRunName("lr_0.1"), "lr_0.1");
 });
 
 test("a run directory is claimed atomically: a second claim of it fails and changes nothing; ids the store has are skipped", () => {

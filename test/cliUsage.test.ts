@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -53,6 +53,9 @@ test("train and eval exit with 2 for a missing --resume directory, a folder give
   usageError(["train"], /train needs -c FILE \(or --resume RUN_DIR\)$/m);
   usageError(["train", "examples/spirals.yaml", "training.epochs=2"], /train needs -c FILE \(or --resume RUN_DIR\): gradscope train -c examples\/spirals\.yaml$/m);
   usageError(["eval", "-c", "any.yaml", "--checkpoint", "missing.gsckpt"], /eval --checkpoint missing.gsckpt: does not exist$/m);
+  // A folder was read as a checkpoint: "EISDIR: illegal operation on a directory", exit 1.
+  const spirals = fileURLToPath(new URL("../examples/spirals.yaml", import.meta.url));
+  usageError(["eval", "-c", spirals, "--checkpoint", folder, "data.samples=100"], new RegExp(`checkpoint ${folder} is a folder; expected a \\.gsckpt file`));
 });
 
 test("export --out a folder that cannot be made fails at once naming it (Node's recursive mkdir spins forever under /proc)", { timeout: 2 * timeout }, () => {
@@ -64,6 +67,9 @@ test("export --out a folder that cannot be made fails at once naming it (Node's 
   const made = run(["export", "sweep-a", "--format", "jsonl", "--out", join("exports", "nested")]);
   assert.equal(made.status, 0, made.stderr);
   assert.deepEqual(JSON.parse(readFileSync(join(folder, "exports", "nested", "sweep-a.jsonl"), "utf8")), { step: 1, "train/loss": 0.5 });
+  // A folder where the export's file goes failed with "EISDIR: illegal operation on a directory", exit 1.
+  mkdirSync(join(folder, "exports", "sweep-a.csv"));
+  usageError(["export", "sweep-a", "--format", "csv", "--out", "exports"], /export --out exports: exports\/sweep-a\.csv is a folder; expected to write the export there/);
 });
 
 test("a runs folder, store or checkpoint folder that cannot be made fails at once, naming it, and creates no run", { timeout: 3 * timeout }, () => {

@@ -284,3 +284,80 @@ test("the quantities section takes every quantity gradscope has, with its option
   assert.equal(createQuantities(parsed.data as Record<string, boolean | Record<string, unknown>>, 1).length, quantityNames().length);
   assert.equal(quantitiesSchema().safeParse({ hess_trace: { curvature: "diag_x" } }).success, false);
 });
+
+test("a __proto__ key in a file or an override is a config error naming its place, and pollutes no object (it crashed with exit 1)", () => {
+  const polluting = file("proto.yaml", "extends: base.yaml\ndata:\n  __proto__: { polluted: 1 }\n");
+  assert.equal(configErrorOf([polluting]), `${polluting}:3:3: data.__proto__: not a config key (it would change every object)`);
+  assert.equal(configErrorOf([base], ["__proto__.polluted=1"]), 'command-line override "__proto__.polluted=1": __proto__: not a config key (it would change every object)');
+  assert.equal(
+    configErrorOf([base], ["data={__proto__: {polluted: 1}}"]),
+    'command-line override "data={__proto__: {polluted: 1}}": data.__proto__: not a config key (it would change every object)',
+  );
+  assert.equal(({} as Record<string, unknown>).polluted, undefined);
+});
+
+test("a YAML alias bomb is a config error naming the file, not an exit 1 without a place", () => {
+  // Nine levels of ten aliases each: 10^9 strings once expanded.
+  const levels = ["l0: &l0 [x, x, x, x, x, x, x, x, x, x]"];
+  for (let i = 1; i < 9; i++)
+    levels.push(
+      `l${i}: &l${i} [${Array(10)
+        .fill(`*l${i - 1}`)
+        .join(", ")}]`,
+    );
+  const bomb = file("bomb.yaml", `extends: base.yaml\n${levels.join("\n")}\n`);
+  assert.match(configErrorOf([bomb]), new RegExp(`^${bomb}:1:1: invalid YAML: Excessive alias count`));
+});
+
+test("an override's unknown key, or a key path with an empty part, is blamed on the override, not on the file's first line", () => {
+  assert.match(configErrorOf([base], ["trainig.epochs=3"]), /^command-line override "trainig.epochs=3": trainig: unknown key/);
+  assert.equal(
+    configErrorOf([base], ["model.hidden.0=3"]),
+    'command-line override "model.hidden.0=3": model.hidden is a list, which an override replaces whole (model.hidden=[...]); expected a key path through mappings',
+  );
+  for (const override of ["training..epochs=3", ".epochs=3", "training.=3"])
+    assert.equal(configErrorOf([base], [override]), `override "${override}": expected key.path=value with no empty part in key.path, e.g. training.epochs=3`);
+});
+
+test("data errors name the option at fault: too many generated samples (data.samples, not data.path), a missing label column (data.label), a folder as data.path, drop_last with no full batch (its epochs trained nothing)", () => {
+  const buildError = (files: string[], overrides: string[]) => {
+    try {
+      buildData(loadConfig(files, overrides));
+    } catch (error) {
+      assert.ok(error instanceof ConfigError, String(error));
+      return error.message;
+    }
+    assert.fail(`no error for ${overrides.join(" ")}`);
+  };
+  assert.match(
+    buildError([base], ["data.limit=3", "data.drop_last=true"]),
+    /^command-line override "data.drop_last=true": data.drop_last: with drop_last, the 3 examples of .* make no full batch of 128: an epoch would train nothing$/,
+  );
+  assert.match(
+    buildError([base], ["data.samples=1e12"]),
+    /^command-line override "data.samples=1e12": data.samples: 1000000000000 examples of 2 values each do not fit in one array \(.*\); expected fewer samples$/,
+  );
+  const points = file("points.csv", "x,y,label\n1,2,0\n3,4,1\n");
+  const csv = file("csv.yaml", `extends: base.yaml\ndata:\n  source: csv\n  path: ${points}\n  classes: 2\n  label: class\n`);
+  assert.equal(buildError([csv], []), `${csv}:6:10: data.label: CSV file ${points} has no column "class"; columns: x, y, label`);
+  assert.equal(
+    buildError([csv], [`data.path=${folder}`, "data.label=label"]),
+    `command-line override "data.path=${folder}": data.path: CSV file ${folder} is a folder; expected a file`,
+  );
+});
+
+test("histogram options that cannot work are config errors: more bins than the kernel holds (exit 1 once the run had started), an inverted range (every value fell outside)", () => {
+  assert.equal(
+    configErrorOf([base], ["quantities={grad_hist_1d: {bins: 100000000}}"]),
+    'command-line override "quantities={grad_hist_1d: {bins: 100000000}}": quantities.grad_hist_1d.bins: expected at most 1024 bins, got 100000000',
+  );
+  assert.equal(
+    configErrorOf([base], ["quantities={grad_hist_1d: {range: [1, -1]}}"]),
+    'command-line override "quantities={grad_hist_1d: {range: [1, -1]}}": quantities.grad_hist_1d.range: expected [lo, hi] with lo < hi, got [1, -1]',
+  );
+  assert.match(
+    configErrorOf([base], ["quantities={grad_hist_2d: {range: [[0, 1], [2, 2]]}}"]),
+    /quantities.grad_hist_2d.range\[1\]: expected \[lo, hi\] with lo < hi, got \[2, 2\]$/,
+  );
+  assert.deepEqual((loadConfig([base], ["quantities={grad_hist_1d: {bins: 1024}}"]).config.quantities as Record<string, { bins: number }>).grad_hist_1d.bins, 1024);
+});

@@ -466,6 +466,15 @@ test("a state-changing request is served only from the page's own origin", async
   assert.equal(store.stopRequested("run-origin"), true);
 });
 
+test("a --host that is no host name or address is named (it was a bare 'Invalid URL')", async () => {
+  for (const host of ["999.1.1.1", "a b", "::1::2"]) {
+    await assert.rejects(
+      startDashboard({ store: storePath, host }),
+      new Error(`gradscope: the dashboard's host ${JSON.stringify(host)}: expected a host name or an IP address, e.g. 127.0.0.1 or 0.0.0.0`),
+    );
+  }
+});
+
 test("an empty or short token is refused: the server never serves a non-loopback address unauthenticated", async () => {
   for (const token of ["", "x", "0123456789abcde"]) {
     await assert.rejects(startDashboard({ store: storePath, host: "0.0.0.0", token }), new RegExp(`token: expected at least 16 characters, got ${token.length}`));

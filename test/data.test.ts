@@ -50,6 +50,8 @@ test("IDX files load gzipped or plain, and bad files are named with what is wron
   writeFileSync(fewLabels, idxBytes(8, [2], [0, 1]));
   assert.throws(() => loadIdxPair(images, fewLabels, 3, "tiny"), /has 2 labels but .*images.idx has 3 images/);
   assert.throws(() => readIdx(join(folder, "missing.idx")), /missing.idx does not exist/);
+  // A folder was read as a file: "EISDIR: illegal operation on a directory, read".
+  assert.throws(() => readIdx(folder), new RegExp(`^Error: gradscope: IDX file ${folder} is a folder; expected a file$`));
 });
 
 test("an IDX train/test pair with different image sizes is refused when opened, naming both files and sizes", () => {

@@ -329,6 +329,22 @@ test("gradscope predict refuses bad arguments with exit code 2, naming them, and
     [["--out", "missing-folder/out.csv"], /--out missing-folder\/out\.csv: the folder .*missing-folder does not exist/],
     [["--out", "."], /--out \.: is a folder; expected a file name/],
   ];
+  // --out naming the config, the checkpoint or the input replaced it with predictions.
+  const configText = readFileSync(spiralsConfig, "utf8");
+  const checkpointBytes = readFileSync(spiralsCheckpoint);
+  const runPredict = (out: string, ...args: string[]) => run(["predict", "-c", spiralsConfig, "--checkpoint", spiralsCheckpoint, "--out", out, ...args]);
+  const inputs: Array<[string, string[], RegExp]> = [
+    [spiralsConfig, [], /--out .*spirals\.yaml: is the -c file .*spirals\.yaml; expected a new file name for the predictions/],
+    [spiralsCheckpoint, [], /--out .*latest\.gsckpt: is the --checkpoint file .*latest\.gsckpt; expected a new file name/],
+    [previous, ["--input", previous], /--out .*previous\.csv: is the --input file .*previous\.csv; expected a new file name/],
+  ];
+  for (const [out, args, message] of inputs) {
+    const result = runPredict(out, ...args);
+    assert.equal(result.status, 2, `--out ${out}: ${result.stderr}`);
+    assert.match(result.stderr, message);
+  }
+  assert.equal(readFileSync(spiralsConfig, "utf8"), configText, "the config is untouched");
+  assert.deepEqual(readFileSync(spiralsCheckpoint), checkpointBytes, "the checkpoint is untouched");
   for (const [args, message] of cases) {
     const result = predict(...args);
     assert.equal(result.status, 2, `${args.join(" ")}: ${result.stderr}`);

@@ -156,6 +156,33 @@ test("SIGTERM stops like Ctrl-C: a checkpoint, an interrupted run, exit 143; the
   assert.equal(storedRun(storePath).status, "completed");
 });
 
+test("a --resume inside an epoch with another batch size, data or seed is refused and changes nothing (it went on, skipping or repeating examples of that epoch)", async () => {
+  const child = start(["train", "-c", config, "training.runs_dir=changed", "quantities=null", "training.epochs=3"]);
+  const ended = await actAt(child, /epoch 1\/3 {2}batch 40\//, () => child.kill("SIGINT"));
+  assert.equal(ended.code, 130, ended.stdout);
+  const [directory] = runsIn("changed");
+  const storePath = join(folder, "changed", "gradscope.db");
+  const { epoch, batch } = loadCheckpoint(join(directory, "checkpoints", "latest.gsckpt")).trainer.position;
+  assert.ok(batch > 0, "the checkpoint is inside an epoch");
+  const before = { config: readFileSync(join(directory, "config.yaml")), run: storedRun(storePath) };
+  const cases: Array<[string, RegExp]> = [
+    ["data.batch_size=7", /with batches of 20, now 7: the rest of the epoch would skip or repeat examples/],
+    ["data.samples=3000", /with \d+ training examples, now \d+:/],
+    ["seed=9", /with another example order \(the seed or shuffle changed\):/],
+  ];
+  for (const [override, message] of cases) {
+    const refused = run(["train", "--resume", directory, override]);
+    assert.equal(refused.status, 2, `${override}: ${refused.stderr}`);
+    assert.match(refused.stderr, new RegExp(`cannot resume ${directory}: the checkpoint stopped inside epoch ${epoch + 1}, after batch ${batch}, `));
+    assert.match(refused.stderr, message, override);
+    assert.deepEqual(readFileSync(join(directory, "config.yaml")), before.config, `${override}: config.yaml`);
+    assert.deepEqual(storedRun(storePath), before.run, `${override}: the store's run`);
+  }
+  const resumed = run(["train", "--resume", directory]);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.equal(storedRun(storePath).status, "completed");
+});
+
 test("a second Ctrl-C exits 130 at once and leaves the last checkpoint loadable; the run resumes from it", async () => {
   for (const [k, delayMs] of [0, 15, 60].entries()) {
     const runsDir = `twice-${k}`;

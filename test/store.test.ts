@@ -13,6 +13,7 @@ import { openRunStore } from "../src/store/openRunStore.ts";
 import type { RunStore } from "../src/store/runStore.ts";
 import { keyRange, SERIES_PREFIXES, seriesFamily, seriesKey, seriesName } from "../src/store/seriesKeys.ts";
 import { SqliteRunStore } from "../src/store/sqliteRunStore.ts";
+import { openSweepStore } from "../src/store/sweeps.ts";
 import { StoreLogger } from "../src/train/callbacks/storeLogger.ts";
 import type { Trainer } from "../src/train/trainer.ts";
 import { sourceFiles, storeAtVersion, walkSyntax } from "./helpers.ts";
@@ -77,6 +78,29 @@ for (const backend of storeBackends)
     const rollups = backend.name === "PostgreSQL" ? ["scalar_blocks", "scalar_coarse_blocks"] : ["scalar_blocks"];
     for (const table of rollups) assert.deepEqual(await backend.sql(path, `SELECT * FROM ${table} WHERE run_id = 'r1'`), [], `${table} of the deleted run`);
     store.close();
+  });
+
+for (const backend of storeBackends)
+  test(`${backend.name}: a run or sweep id prefix matches its own _, % and backslash literally and its letters' case (my_run was not found by its name)`, {
+    skip: backend.skip,
+  }, () => {
+    const path = backend.location("prefixes");
+    const store = openRunStore(path);
+    for (const id of ["my_run-1", "myxrun-1", "100%-1", "a\\b-1", "Upper-1"]) store.createRun({ id, name: id, config: {} });
+    assert.equal(store.getRun("my_run").id, "my_run-1", "_ is not a wildcard, and is not dropped");
+    assert.equal(store.getRun("myx").id, "myxrun-1");
+    assert.throws(() => store.getRun("my_x"), /no run "my_x"/);
+    assert.equal(store.getRun("100%").id, "100%-1");
+    assert.throws(() => store.getRun("1%"), /no run "1%"/, "% is not a wildcard");
+    assert.equal(store.getRun("a\\").id, "a\\b-1");
+    assert.throws(() => store.getRun("upper"), /no run "upper"/, "ids are matched with their case");
+    store.close();
+    const sweeps = openSweepStore(path);
+    sweeps.createSweep({ id: "lr_decay-1", name: "lr_decay", spec: {}, base: {}, directory: "/tmp/lr_decay" });
+    sweeps.createSweep({ id: "LRx-1", name: "LRx", spec: {}, base: {}, directory: "/tmp/lrx" });
+    assert.equal(sweeps.getSweep("lr_").id, "lr_decay-1");
+    assert.throws(() => sweeps.getSweep("lrx"), /no sweep "lrx"/);
+    sweeps.close();
   });
 
 for (const backend of storeBackends)
@@ -167,6 +191,22 @@ test("gradscope runs show/delete and export work on a finished run; unknown ids 
   assert.match(missing.stderr, /no run "nope"/);
   assert.equal(spawnSync(process.execPath, [bin, "runs", "delete", id, "--store", store]).status, 0);
   assert.equal(JSON.parse(spawnSync(process.execPath, [bin, "runs", "--json", "--store", store], { encoding: "utf8" }).stdout).length, 1, "only the crashed run remains");
+});
+
+test("gradscope runs delete refuses a running run, whose trainer would go on writing rows no run owns", () => {
+  const path = join(folder, "running.db");
+  const store = openRunStore(path);
+  // This process is the run's trainer: alive, so the CLI's store does not mark the run crashed.
+  store.createRun({ id: "live-1", name: "live", config: {} });
+  store.close();
+  const deleted = spawnSync(process.execPath, [bin, "runs", "delete", "live", "--store", path], { encoding: "utf8" });
+  assert.equal(deleted.status, 2, deleted.stderr);
+  assert.match(deleted.stderr, new RegExp(`run live-1 is running \\(process ${process.pid}\\); stop it \\(Ctrl-C, or "stop run" on the dashboard\\) before deleting it`));
+  const reopened = openRunStore(path);
+  assert.equal(reopened.getRun("live-1").status, "running", "the run is kept");
+  reopened.finishRun("live-1", "completed", {});
+  reopened.close();
+  assert.equal(spawnSync(process.execPath, [bin, "runs", "delete", "live", "--store", path]).status, 0, "a finished run is deleted");
 });
 
 for (const backend of storeBackends)

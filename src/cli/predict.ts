@@ -30,6 +30,12 @@ export interface PredictCommandOptions extends EvalCommandOptions {
 // Bad input named by the command-line argument it came from; the CLI exits with 2.
 const argumentError = (argument: string, message: string) => new UsageError(`gradscope: ${argument}: ${message.replace(/^gradscope: /, "")}`);
 
+// Whether two paths name one existing file (also through links).
+function sameFile(a: string, b: string): boolean {
+  const [first, second] = [statSync(a, { throwIfNoEntry: false }), statSync(b, { throwIfNoEntry: false })];
+  return first !== undefined && second !== undefined && first.dev === second.dev && first.ino === second.ino;
+}
+
 // Refuses a missing --checkpoint or --input and an --out that cannot be written before any work
 // is done, so that a mistyped path costs no model building.
 function checkPaths(options: PredictCommandOptions): void {
@@ -37,6 +43,16 @@ function checkPaths(options: PredictCommandOptions): void {
   if (options.input !== undefined && !existsSync(options.input)) throw argumentError(`--input ${options.input}`, "does not exist");
   const { out } = options;
   if (existsSync(out) && statSync(out).isDirectory()) throw argumentError(`--out ${out}`, "is a folder; expected a file name");
+  // A slip of the argument order (`--out model.yaml`) must not replace the config, checkpoint or
+  // input the predictions are made from.
+  const inputs: Array<[string, string | undefined]> = [
+    ...options.configs.map((config): [string, string] => ["-c", config]),
+    ["--checkpoint", options.checkpoint],
+    ["--input", options.input],
+  ];
+  for (const [argument, path] of inputs) {
+    if (path !== undefined && sameFile(out, path)) throw argumentError(`--out ${out}`, `is the ${argument} file ${path}; expected a new file name for the predictions`);
+  }
   const folder = dirname(resolve(out));
   if (!existsSync(folder) || !statSync(folder).isDirectory()) throw argumentError(`--out ${out}`, `the folder ${folder} does not exist`);
   try {

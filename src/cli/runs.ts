@@ -1,10 +1,10 @@
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { toCsv, toJsonl } from "../store/export.ts";
 import { isPostgresUrl, openRunStore } from "../store/openRunStore.ts";
 import { RunLookupError, type RunRecord, type RunStore } from "../store/runStore.ts";
 import { writeTfEvents } from "../store/tfevents.ts";
-import { createFolder } from "../train/files.ts";
+import { createFolder, writeFileAtomic } from "../train/files.ts";
 import { readStoreLocation } from "./storeOptions.ts";
 import { UsageError } from "./usageError.ts";
 
@@ -68,6 +68,10 @@ export function runsCommand(action: string, id: string | undefined, options: { s
       process.stdout.write(`${JSON.stringify(details, null, 2)}\n`);
       return 0;
     }
+    // Opening the store marked the runs of vanished processes crashed: a run still running has a
+    // live trainer, which would go on writing rows under an id no run owns any more.
+    if (run.status === "running")
+      throw new UsageError(`gradscope: run ${run.id} is running (process ${run.pid}); stop it (Ctrl-C, or "stop run" on the dashboard) before deleting it`);
     store.deleteRun(run.id);
     process.stdout.write(`deleted ${run.id} from ${store.displayLocation}${run.directory ? ` (its directory ${run.directory} is kept)` : ""}\n`);
     return 0;
@@ -92,8 +96,11 @@ export function exportCommand(id: string, options: { store?: string; format: str
       throw new UsageError(`gradscope: export --out ${options.out}: ${(error as Error).message.replace(/^gradscope: /, "")}`);
     }
     const file = options.format === "tfevents" ? join(folder, `events.out.tfevents.${Math.floor(Date.now() / 1000)}.gradscope`) : join(folder, `${run.id}.${options.format}`);
-    if (options.format === "jsonl") writeFileSync(file, toJsonl(store, run.id));
-    else if (options.format === "csv") writeFileSync(file, toCsv(store, run.id));
+    if (statSync(file, { throwIfNoEntry: false })?.isDirectory())
+      throw new UsageError(`gradscope: export --out ${options.out}: ${file} is a folder; expected to write the export there`);
+    // Atomically, so that a failed export leaves an earlier export of the run as it was.
+    if (options.format === "jsonl") writeFileAtomic(file, toJsonl(store, run.id));
+    else if (options.format === "csv") writeFileAtomic(file, toCsv(store, run.id));
     else writeTfEvents(store, run.id, file);
     process.stdout.write(`${file}\n`);
     return 0;

@@ -67,6 +67,7 @@ function planOf(name: string, loaded: LoadedConfig, data: RunData, options: Trai
     notices: [...data.notices, ...(options.notices ?? [])],
     resumeHint: (directory) => `gradscope train --resume ${directory}`,
     log,
+    train: data.train,
     build: (directory, runId) => {
       const setup = buildTraining(loaded, data, directory, options.quiet ? undefined : process.stdout, store ? { store, runId } : undefined);
       try {

@@ -123,7 +123,12 @@ export function buildData(loaded: LoadedConfig): RunData {
     loaded,
     ["data"],
     () => loadSource(spec, seed),
-    (m) => (m.startsWith("data.label:") ? ["label"] : m.includes(data.test_path ?? "\u0000") ? ["test_path"] : ["path"]),
+    (m) => {
+      const field = /^data\.(\w+):/.exec(m);
+      if (field) return [field[1]];
+      if (m.includes(" has no column ")) return ["label"];
+      return m.includes(data.test_path ?? "\u0000") ? ["test_path"] : ["path"];
+    },
   );
   let train = limited(source.train, data.limit);
   let test = source.test;
@@ -164,6 +169,7 @@ export function buildData(loaded: LoadedConfig): RunData {
           transforms: trainTransforms,
           prefetch: data.prefetch === "auto" ? autoPrefetch(trainTransforms.length, data.batch_size * sizeOf(train.inputShape)) : data.prefetch,
         }),
+      (message) => (message.startsWith("with drop_last") ? ["drop_last"] : []),
     ),
     validation: validation ? evalLoader(validation) : undefined,
     test: evalLoader(test),

@@ -66,6 +66,16 @@ function substituteEnvironment(source: YamlSource): void {
   });
 }
 
+// The file's content as plain values; the yaml library refuses aliases that would expand
+// without bound (a "billion laughs" file), which is the file's fault, so a config error.
+function contentOf(source: YamlSource): unknown {
+  try {
+    return source.doc.toJS() ?? {};
+  } catch (error) {
+    throw new ConfigError(`${position(source, 0)}: invalid YAML: ${(error as Error).message}`);
+  }
+}
+
 function readYaml(path: string): YamlSource {
   if (!existsSync(path)) throw new ConfigError(`${path}: config file not found`);
   if (statSync(path).isDirectory()) throw new ConfigError(`${path}: is a directory; expected a YAML config file`);
@@ -96,6 +106,8 @@ function kind(mapping: Record<string, unknown>): string | undefined {
 // keeps the configuration.
 const shorthands: Record<string, (name: string) => Record<string, unknown>> = { quantities: configurationMap };
 
+const notAKey = "not a config key (it would change every object)";
+
 /**
  * Deep-merges `value` into `target` and records where each key came from (where `origin` names
  * a source for it). Mappings merge; lists and scalars replace; a mapping of another kind (see
@@ -111,6 +123,11 @@ function mergeInto(
   for (const [key, child] of Object.entries(value)) {
     const childPath = [...path, key];
     const source = origin(childPath);
+    // `target.__proto__ = ...` would set the prototype, and merging into it every object's.
+    if (key === "__proto__") {
+      const place = source && ("override" in source ? `command-line override "${source.override}"` : locateIn(source.source, source.path, true));
+      throw new ConfigError(`${place ? `${place}: ` : ""}${pathString(childPath)}: ${notAKey}`);
+    }
     if (source) origins.set(pathString(childPath), source);
     if (isRecord(child)) {
       const existing = target[key];
@@ -140,7 +157,7 @@ function applyFile(from: ConfigSource, merged: Record<string, unknown>, origins:
   const absolute = resolve(path);
   if (chain.includes(absolute)) throw new ConfigError(`${path}: extends cycle: ${[...chain, absolute].join(" -> ")}`);
   const source = readYaml(path);
-  const content = valueAt(source.doc.toJS() ?? {}, section) ?? {};
+  const content = valueAt(contentOf(source), section) ?? {};
   if (!isRecord(content)) throw new ConfigError(`${locateIn(source, section)}: ${pathString(section)}: expected a mapping of config sections (model, data, training, ...)`);
   const { extends: parents, ...own } = content;
   if (parents !== undefined) {
@@ -162,7 +179,7 @@ function applyFile(from: ConfigSource, merged: Record<string, unknown>, origins:
  */
 export function readYamlFile(path: string): { content: Record<string, unknown>; locate: Locate } {
   const source = readYaml(path);
-  return { content: (source.doc.toJS() ?? {}) as Record<string, unknown>, locate: (at, atKey) => locateIn(source, at, atKey) };
+  return { content: contentOf(source) as Record<string, unknown>, locate: (at, atKey) => locateIn(source, at, atKey) };
 }
 
 /** Parses `a.b.c=value` (the value as YAML, so numbers, booleans and lists work) into the config. */
@@ -170,6 +187,14 @@ function applyOverride(override: string, merged: Record<string, unknown>, origin
   const at = override.indexOf("=");
   if (at <= 0) throw new ConfigError(`override "${override}": expected key.path=value, e.g. training.epochs=3`);
   const keys: ConfigPath = override.slice(0, at).split(".");
+  if (keys.includes("")) throw new ConfigError(`override "${override}": expected key.path=value with no empty part in key.path, e.g. training.epochs=3`);
+  if (keys.includes("__proto__")) throw new ConfigError(`command-line override "${override}": ${pathString(keys.slice(0, keys.indexOf("__proto__") + 1))}: ${notAKey}`);
+  // A key path through a list (`model.hidden.0=3`) would replace the list with a mapping {0: 3}.
+  for (let length = 1; length < keys.length; length++) {
+    const list = pathString(keys.slice(0, length));
+    if (Array.isArray(valueAt(merged, keys.slice(0, length))))
+      throw new ConfigError(`command-line override "${override}": ${list} is a list, which an override replaces whole (${list}=[...]); expected a key path through mappings`);
+  }
   let value: unknown;
   try {
     value = parseYaml(override.slice(at + 1));
@@ -199,7 +224,8 @@ function locateIn(source: YamlSource, path: ConfigPath, atKey = false): string {
 }
 
 // A field is blamed on the source that wrote it or its nearest parent (an override only on the
-// fields it sets), or, where none did, on the last file.
+// fields it sets); where none did, on an override that set a field below it (`trainig.epochs=3`
+// made the unknown key `trainig`), else on the last file.
 function locator(origins: Map<string, Origin>, lastFile: YamlSource): Locate {
   return (path, atKey = false) => {
     for (let length = path.length; length >= 1; length--) {
@@ -208,6 +234,9 @@ function locator(origins: Map<string, Origin>, lastFile: YamlSource): Locate {
       if ("override" in origin) return `command-line override "${origin.override}"`;
       return locateIn(origin.source, [...origin.path, ...path.slice(length)], atKey);
     }
+    const field = pathString(path);
+    for (const [key, origin] of origins)
+      if ("override" in origin && (key.startsWith(`${field}.`) || key.startsWith(`${field}[`))) return `command-line override "${origin.override}"`;
     return locateIn(lastFile, path, atKey);
   };
 }

@@ -35,7 +35,12 @@ export function accessToken(host: string, token: string | undefined): string | u
 
 // A host name as a URL spells it: lower case, IPv6 addresses in brackets.
 function urlHostName(host: string): string {
-  return new URL(`http://${host.includes(":") && !host.startsWith("[") ? `[${host}]` : host}/`).hostname;
+  try {
+    return new URL(`http://${host.includes(":") && !host.startsWith("[") ? `[${host}]` : host}/`).hostname;
+  } catch {
+    // `--host 999.1.1.1` failed with a bare "Invalid URL".
+    throw new Error(`gradscope: the dashboard's host ${JSON.stringify(host)}: expected a host name or an IP address, e.g. 127.0.0.1 or 0.0.0.0`);
+  }
 }
 
 /**

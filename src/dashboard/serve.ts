@@ -30,6 +30,8 @@ export interface ServeDashboardOptions {
  */
 export async function serveDashboard(options: ServeDashboardOptions): Promise<Dashboard> {
   const { store, worker = true, ...where } = options;
+  if (typeof store !== "string" && typeof store?.location !== "string")
+    throw new TypeError(`gradscope: serveDashboard: store: expected a SQLite file's path, a postgres:// URL or an open RunStore, got ${String(store)}`);
   const serverOptions = { store: typeof store === "string" ? store : store.location, ...where };
   if (!worker) return startDashboard(serverOptions);
   const started = await startDashboardWorker(serverOptions);

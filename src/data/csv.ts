@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { ArrayDataset } from "./dataset.ts";
 
 /** How to read a CSV file: which column holds the label (or target), and whether it is a class. */
@@ -32,6 +32,7 @@ function parseDecimal(cell: string): number {
  */
 export function loadCsv(path: string, options: CsvOptions): ArrayDataset {
   if (!existsSync(path)) throw new Error(`gradscope: CSV file ${path} does not exist`);
+  if (statSync(path).isDirectory()) throw new Error(`gradscope: CSV file ${path} is a folder; expected a file`);
   // Each kept line with its 1-based line number in the file, so that errors point past blank lines.
   const lines = readFileSync(path, "utf8")
     .split(/\r?\n/)

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import { PixelDataset, sharedBytes } from "./pixels.ts";
 
@@ -14,6 +14,7 @@ export interface IdxArray {
  */
 export function readIdx(path: string): IdxArray {
   if (!existsSync(path)) throw new Error(`gradscope: IDX file ${path} does not exist`);
+  if (statSync(path).isDirectory()) throw new Error(`gradscope: IDX file ${path} is a folder; expected a file`);
   let bytes: Uint8Array = readFileSync(path);
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {

@@ -52,12 +52,19 @@ export class DataLoader {
     readonly dataset: Dataset,
     options: Partial<LoaderOptions> & { batchSize: number },
   ) {
+    if (typeof dataset !== "object" || dataset === null || typeof dataset.length !== "number")
+      throw new TypeError(`gradscope: DataLoader(dataset): expected a Dataset (e.g. fashionMnistSample().train or an ArrayDataset), got ${String(dataset)}`);
     this.options = { shuffle: false, dropLast: false, seed: 0, transforms: [], prefetch: 0, ...options };
     if (!Number.isInteger(this.options.batchSize) || this.options.batchSize < 1) {
-      throw new RangeError(`gradscope: batch_size must be a positive integer, got ${this.options.batchSize}`);
+      throw new RangeError(`gradscope: batch_size must be a positive integer, got ${JSON.stringify(this.options.batchSize)}`);
     }
     if (!Number.isInteger(this.options.prefetch) || this.options.prefetch < 0) throw new RangeError(`gradscope: prefetch must be an integer >= 0, got ${this.options.prefetch}`);
     if (dataset.length === 0) throw new RangeError(`gradscope: ${dataset.description} is empty`);
+    // Every epoch would be empty: training "completed" having taken no step.
+    if (this.options.dropLast && dataset.length < this.options.batchSize)
+      throw new RangeError(
+        `gradscope: with drop_last, the ${dataset.length} examples of ${dataset.description} make no full batch of ${this.options.batchSize}: an epoch would train nothing`,
+      );
     this.outputShape = this.options.transforms.reduce<readonly number[]>((shape, t, i) => {
       try {
         return t.outputShape(shape);

@@ -10,7 +10,11 @@ function perChannel(name: string, values: number | number[], shape: readonly num
 
 /** (x − mean)·(1/std), with one value or one per channel. Config type `normalize`. */
 export function normalize(mean: number | number[], std: number | number[]): Transform {
-  for (const s of Array.isArray(std) ? std : [std]) if (!(s > 0)) throw new RangeError(`gradscope: transform normalize: std must be > 0, got ${s}`);
+  // A mean or std that is not a number made every input NaN, found only as a NaN loss.
+  for (const m of Array.isArray(mean) ? mean : [mean])
+    if (!Number.isFinite(m)) throw new RangeError(`gradscope: transform normalize: mean must be a finite number, got ${JSON.stringify(m)}`);
+  for (const s of Array.isArray(std) ? std : [std])
+    if (!(Number.isFinite(s) && s > 0)) throw new RangeError(`gradscope: transform normalize: std must be a finite number > 0, got ${JSON.stringify(s)}`);
   return {
     name: "normalize",
     deterministic: true,

@@ -1,6 +1,17 @@
 import { Random } from "../engine/random.ts";
 import { ArrayDataset } from "./dataset.ts";
 
+// Room for `samples` generated examples of `width` values each. More than one typed array holds
+// failed as "Invalid typed array length" with no hint of the option at fault.
+function generatedValues(samples: number, width: number): Float32Array {
+  try {
+    return new Float32Array(samples * width);
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    throw new RangeError(`gradscope: data.samples: ${samples} examples of ${width} values each do not fit in one array (${error.message}); expected fewer samples`);
+  }
+}
+
 /**
  * Gaussian blobs: `classes` centres drawn in [−5, 5]^dims from `seed`, points with standard
  * deviation `std`. The points continue the centres' generator, or draw from `pointsSeed` when
@@ -11,7 +22,7 @@ export function blobs(samples: number, classes: number, dims: number, std: numbe
   const random = new Random(seed);
   const centres = Array.from({ length: classes * dims }, () => 10 * random.uniform() - 5);
   const points = pointsSeed === undefined ? random : new Random(pointsSeed);
-  const inputs = new Float32Array(samples * dims);
+  const inputs = generatedValues(samples, dims);
   const labels = new Int32Array(samples);
   for (let i = 0; i < samples; i++) {
     const label = i % classes;
@@ -24,7 +35,7 @@ export function blobs(samples: number, classes: number, dims: number, std: numbe
 /** Two interleaved spirals in the plane (labels 0 and 1), with Gaussian noise. */
 export function spirals(samples: number, noise: number, seed: number): ArrayDataset {
   const random = new Random(seed);
-  const inputs = new Float32Array(samples * 2);
+  const inputs = generatedValues(samples, 2);
   const labels = new Int32Array(samples);
   for (let i = 0; i < samples; i++) {
     const label = i % 2;
@@ -40,7 +51,7 @@ export function spirals(samples: number, noise: number, seed: number): ArrayData
 /** Regression of y = Σ_d sin(x_d) + noise·N(0, 1) with x uniform in [−π, π]^dims. */
 export function regression(samples: number, dims: number, noise: number, seed: number): ArrayDataset {
   const random = new Random(seed);
-  const inputs = new Float32Array(samples * dims);
+  const inputs = generatedValues(samples, dims);
   const targets = new Float32Array(samples);
   for (let i = 0; i < samples; i++) {
     let y = 0;

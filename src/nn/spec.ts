@@ -434,7 +434,10 @@ export function architectureLayers(spec: { arch: string } & Record<string, unkno
   const classes = spec.classes ?? 10;
   if (typeof classes !== "number" || !Number.isInteger(classes) || classes < 1) throw new SpecError("model.classes", `expected a positive integer, got ${JSON.stringify(classes)}`);
   if (spec.arch === "mlp") {
-    const hidden = (spec.hidden as number[] | undefined) ?? [256, 128];
+    const hidden = spec.hidden ?? [256, 128];
+    // A string's characters would each become a layer ("128": widths "1", "2", "8").
+    if (!Array.isArray(hidden) || !hidden.every((width) => Number.isInteger(width) && width > 0))
+      throw new SpecError("model.hidden", `expected a list of layer widths (positive integers), got ${JSON.stringify(hidden)}`);
     const activation = (spec.activation as string | undefined) ?? "relu";
     const layers: LayerSpec[] = inputShape.length > 1 ? [{ type: "flatten" }] : [];
     for (const width of hidden) layers.push({ type: "linear", out: width }, { type: activation });
@@ -463,6 +466,9 @@ function named<M extends Module>(model: M): M {
  * (`3.main.0.weight`, `0.branches.1.2.weight`).
  */
 export function buildModel(spec: ModelSpec, inputShape: number[], seed = 0): { model: Sequential; outputShape: number[] } {
+  if (typeof spec !== "object" || spec === null || Array.isArray(spec)) throw new SpecError("model", `expected {arch, ...} or {layers: [...]}, got ${JSON.stringify(spec)}`);
+  if (!Array.isArray(inputShape) || !inputShape.every((size) => Number.isInteger(size) && size > 0))
+    throw new SpecError("buildModel inputShape", `expected one example's shape as positive integers (e.g. [784] or [1, 28, 28]), got ${JSON.stringify(inputShape)}`);
   const random = new Random(seed);
   const layers = "arch" in spec ? architectureLayers(spec as { arch: string }, inputShape) : (spec.layers as LayerSpec[]);
   const defaults = inherited("model", spec, { init: { type: "default" }, biasZero: false });

@@ -222,7 +222,21 @@ function adaptationOf(options: z.output<typeof adaptation>, histogramSchedule: S
   return { policy: options.policy, padding: options.padding, minSize: options.min_size, schedule };
 }
 
-const range = z.tuple([z.number(), z.number()]);
+// An inverted or empty range was accepted, and every value fell outside it.
+const range = z.tuple([z.number(), z.number()]).superRefine(([lo, hi], context) => {
+  if (!(lo < hi)) context.addIssue({ code: "custom", message: `expected [lo, hi] with lo < hi, got [${lo}, ${hi}]` });
+});
+
+// More bins than the linear layers' histogram kernel holds failed at the first histogram, once
+// the run had started (exit 1).
+const histogramBins = z
+  .number()
+  .int()
+  .positive()
+  .superRefine((bins, context) => {
+    const most = engineMemory.kernels.rankOneHistogramMaxBins();
+    if (bins > most) context.addIssue({ code: "custom", message: `expected at most ${most} bins, got ${bins}` });
+  });
 
 /** The definitions of the histograms. */
 export const histogramDefinitions = [
@@ -231,7 +245,7 @@ export const histogramDefinitions = [
     name: "GradHist1d",
     description: "histogram of the per-sample gradient elements",
     options: {
-      bins: z.number().int().positive().default(100),
+      bins: histogramBins.default(100),
       range: range.default([-2, 2]),
       adapt: adaptation,
       per_parameter: z.boolean().default(false).describe("each parameter's histogram too, as GradHist1d/<parameter name>"),

@@ -24,6 +24,9 @@ export interface OpenRunStoreOptions {
  * reached, is refused with a StoreOpenError naming it (a URL's password redacted).
  */
 export function openRunStore(location: string, options: OpenRunStoreOptions = {}): RunStore {
+  // SQLite takes "" as a temporary database: the runs recorded there vanish when it closes.
+  if (typeof location !== "string" || location === "")
+    throw new TypeError(`gradscope: openRunStore(location): expected a SQLite file's path or a postgres:// URL, got ${JSON.stringify(location)}`);
   if (isPostgresUrl(location)) return new PostgresRunStore(location, options);
   return new SqliteRunStore(location, options.flushMs);
 }

@@ -136,7 +136,8 @@ export function toRunRecord(row: Record<string, unknown>): RunRecord {
  * The run an id names among the rows whose id is it or starts with it (sorted by id): the exact
  * one, else the only one; throws naming the id and the store when there is none or several.
  */
-export function pickRun(rows: Array<Record<string, unknown>>, idOrPrefix: string, displayLocation: string): RunRecord {
+export function pickRun(found: Array<Record<string, unknown>>, idOrPrefix: string, displayLocation: string): RunRecord {
+  const rows = startingWith(found, idOrPrefix);
   const exact = rows.find((r) => r.id === idOrPrefix);
   if (exact) return toRunRecord(exact);
   if (rows.length === 1) return toRunRecord(rows[0]);
@@ -144,5 +145,11 @@ export function pickRun(rows: Array<Record<string, unknown>>, idOrPrefix: string
   throw new RunLookupError(`gradscope: "${idOrPrefix}" matches ${rows.length} runs (${rows.map((r) => r.id).join(", ")}); give more of the id`);
 }
 
-/** An id prefix as a LIKE pattern (its own wildcards dropped). */
-export const idPrefixPattern = (idOrPrefix: string) => `${idOrPrefix.replace(/[%_]/g, "")}%`;
+/**
+ * An id prefix as a pattern for `id LIKE ? ESCAPE '\'`, in which its own `%`, `_` and `\` match
+ * themselves: dropping them made a run named `my_run` unreachable by its name.
+ */
+export const idPrefixPattern = (idOrPrefix: string) => `${idOrPrefix.replace(/[\\%_]/g, "\\$&")}%`;
+
+/** The rows whose id starts with `prefix`, case and all: SQLite's LIKE ignores the case of ASCII letters. */
+export const startingWith = <Row extends Record<string, unknown>>(rows: Row[], prefix: string) => rows.filter((row) => String(row.id).startsWith(prefix));

@@ -180,7 +180,9 @@ export class SqliteRunStore implements RunStore {
 
   /** One run by id (or unique id prefix); throws naming the id when there is none or several. */
   getRun(idOrPrefix: string): RunRecord {
-    const rows = this.db.prepare("SELECT * FROM runs WHERE id = ? OR id LIKE ? ORDER BY id").all(idOrPrefix, idPrefixPattern(idOrPrefix)) as Array<Record<string, unknown>>;
+    const rows = this.db.prepare("SELECT * FROM runs WHERE id = ? OR id LIKE ? ESCAPE '\\' ORDER BY id").all(idOrPrefix, idPrefixPattern(idOrPrefix)) as Array<
+      Record<string, unknown>
+    >;
     return pickRun(rows, idOrPrefix, this.path);
   }
 

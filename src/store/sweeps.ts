@@ -1,4 +1,4 @@
-import { RunLookupError, type RunStatus } from "./runStore.ts";
+import { idPrefixPattern, RunLookupError, type RunStatus, startingWith } from "./runStore.ts";
 import { openSqlConnection, type SqlConnection } from "./sqlConnection.ts";
 
 /** Where a trial is: waiting, training, or how it ended. */
@@ -229,7 +229,7 @@ class SqlSweepStore implements SweepStore {
   }
 
   getSweep(idOrPrefix: string): SweepRecord {
-    const rows = this.db.all("SELECT * FROM sweeps WHERE id = ? OR id LIKE ? ORDER BY id", [idOrPrefix, `${idOrPrefix.replace(/[%_]/g, "")}%`]);
+    const rows = startingWith(this.db.all("SELECT * FROM sweeps WHERE id = ? OR id LIKE ? ESCAPE '\\' ORDER BY id", [idOrPrefix, idPrefixPattern(idOrPrefix)]), idOrPrefix);
     const exact = rows.find((r) => r.id === idOrPrefix);
     if (exact) return toSweep(exact);
     if (rows.length === 1) return toSweep(rows[0]);

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { Random } from "../engine/random.ts";
 import type { Module } from "../nn/module.ts";
 import type { BaseHyper, Optimizer, OptimizerState } from "../optim/optimizer.ts";
@@ -177,5 +177,6 @@ export function saveCheckpoint(path: string, checkpoint: Checkpoint): void {
 /** Reads a checkpoint file. */
 export function loadCheckpoint(path: string): Checkpoint {
   if (!existsSync(path)) throw new CheckpointError(`gradscope: checkpoint ${path} does not exist`);
+  if (statSync(path).isDirectory()) throw new CheckpointError(`gradscope: checkpoint ${path} is a folder; expected a .gsckpt file`);
   return decodeCheckpoint(readFileSync(path), path);
 }

@@ -219,6 +219,14 @@ export class Learner {
   private dashboardRun: Run | null = null;
 
   constructor(readonly options: LearnerOptions) {
+    // The options a Learner cannot default, named before their absence surfaces as a TypeError.
+    if (typeof options?.model?.parameters !== "function")
+      throw new TypeError(`gradscope: Learner: model: expected a Module (e.g. buildModel(...).model), got ${String(options?.model)}`);
+    if (options.loss === undefined)
+      throw new TypeError("gradscope: Learner: loss: expected a loss name (cross_entropy, mse, bce_with_logits), {name, ...options} or a function of (outputs, targets)");
+    if (typeof options.data !== "object" || options.data === null || options.data.train === undefined)
+      throw new TypeError("gradscope: Learner: data: expected {train, validation?, test?}, each a DataLoader or arrays");
+    if (options.optimizer === undefined) throw new TypeError('gradscope: Learner: optimizer: expected {name, ...options}, e.g. {name: "adam", lr: 1e-3}');
     this.model = options.model;
     const loss = options.loss;
     this.loss =
@@ -354,6 +362,7 @@ export class Learner {
       dashboard: dashboard ? (dashboard === true ? {} : dashboard) : undefined,
       resumeHint: (directory) => `Learner.resume("${directory}", options).fit({ epochs })`,
       log: (message) => this.log(message),
+      train: this.loaders.train,
       build: (directory, runId) => {
         const { callbacks, tracker } = this.callbacks(directory, runId, store, fit.epochs, config);
         const trainer = new Trainer({

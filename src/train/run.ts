@@ -54,6 +54,11 @@ export interface RunPlan {
   log?: (message: string) => void;
   /** Builds the trainer and its callbacks for the run directory. */
   build(directory: string, runId: string): RunParts;
+  /**
+   * The training data, checked on `resume` against a checkpoint saved inside an epoch before
+   * anything is changed (a resumed `train` checks it too, once the run has been resumed).
+   */
+  train?: DataLoader;
 }
 
 /** The summary.json of a finished run. */
@@ -121,6 +126,8 @@ export async function startRun(plan: RunPlan): Promise<Run> {
       directory = plan.resume;
       parts = plan.build(directory, basename(directory));
       restoreLatest(directory, parts.trainer);
+      const mismatch = plan.train && parts.trainer.resumeMismatch(plan.train);
+      if (mismatch) throw new Error(`gradscope: cannot resume ${directory}: ${mismatch}`);
       if (plan.configChanged) writeFileAtomic(join(directory, "config.yaml"), stringify(plan.config));
       store?.resumeRun(basename(directory), parts.trainer.position.step, plan.configChanged ? plan.config : undefined, directory);
     } else {

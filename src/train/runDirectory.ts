@@ -35,7 +35,19 @@ export function claimRunDirectory(directory: string, resolvedConfig: unknown): b
   return true;
 }
 
-/** A run name as directory names take it: every run of other characters becomes one "-". */
+// Room for the "-yyyymmdd-hhmmss-N" a run id adds, within the 255 bytes of a file name.
+const MAX_RUN_NAME = 200;
+
+/**
+ * A run name as directory names take it: every run of other characters becomes one "-"; no
+ * leading "-" or "." (an id "-abs-…" reads as an option to `gradscope runs show`, "..-…" and
+ * ".-…" as hidden folders), at most MAX_RUN_NAME characters, and "run" when nothing is left.
+ */
 export function safeRunName(name: string): string {
-  return name.replace(/[^A-Za-z0-9._-]+/g, "-");
+  return (
+    name
+      .replace(/[^A-Za-z0-9._-]+/g, "-")
+      .replace(/^[-.]+/, "")
+      .slice(0, MAX_RUN_NAME) || "run"
+  );
 }

@@ -100,6 +100,30 @@ export interface TrainerState {
   history: Logs[];
   accumulation: { count: number };
   callbacks: Record<string, unknown>;
+  /** The training data of a checkpoint saved inside an epoch (absent in older checkpoints). */
+  epochData?: EpochData;
+}
+
+/**
+ * What a position inside an epoch means: `batch` batches of `batchSize` in the epoch's example
+ * order (`order`, a fingerprint of the permutation), from `examples` examples. Other data, batch
+ * size, seed or shuffle would make the rest of the epoch skip or repeat examples.
+ */
+export interface EpochData {
+  examples: number;
+  batchSize: number;
+  order: number;
+}
+
+// FNV-1a over an epoch's example order: two orders that differ differ here, but for chance.
+function orderFingerprint(order: Int32Array): number {
+  let hash = 0x811c9dc5;
+  for (const index of order) hash = Math.imul(hash ^ index, 0x01000193) >>> 0;
+  return hash;
+}
+
+function epochDataOf(train: DataLoader, epoch: number): EpochData {
+  return { examples: train.dataset.length, batchSize: train.options.batchSize, order: orderFingerprint(train.order(epoch)) };
 }
 
 interface EpochTotals {
@@ -130,6 +154,10 @@ export class Trainer {
   private epochTotals = emptyTotals();
   private readonly accumulation: GradientAccumulation;
   private stop: { reason: string; failed: boolean } | null = null;
+  // The loader `fit` trains on, whose position a checkpoint inside an epoch records.
+  private train: DataLoader | null = null;
+  // A restored checkpoint's training data, which a resumed fit must match inside an epoch.
+  private restoredEpochData: EpochData | null = null;
   // The training batch's inputs live in this tensor, filled in place by the loader.
   private inputs: Tensor | null = null;
   // The model's parameters, listed once per fit (walking the module tree every step costs).
@@ -182,6 +210,10 @@ export class Trainer {
 
   /** Trains until `epochs` are done or a stop is requested; continues from `position`. */
   async fit(train: DataLoader, validation?: DataLoader): Promise<FitResult> {
+    const mismatch = this.resumeMismatch(train);
+    if (mismatch) throw new Error(`gradscope: ${mismatch}`);
+    this.train = train;
+    this.restoredEpochData = null;
     this.stop = null;
     this.params = this.model.parameters();
     const { epochs } = this.options;
@@ -346,6 +378,25 @@ export class Trainer {
     return { logs, matrices };
   }
 
+  /**
+   * Why `train` cannot continue the epoch a restored checkpoint stopped inside (other examples,
+   * batch size or example order than the checkpoint's), or null when it can: at an epoch's end,
+   * or from a checkpoint that does not record its data.
+   */
+  resumeMismatch(train: DataLoader): string | null {
+    const saved = this.restoredEpochData ?? (this.train && epochDataOf(this.train, this.position.epoch));
+    if (this.position.batch === 0 || !saved) return null;
+    const now = epochDataOf(train, this.position.epoch);
+    if (now.examples === saved.examples && now.batchSize === saved.batchSize && now.order === saved.order) return null;
+    const change =
+      now.examples !== saved.examples
+        ? `${saved.examples} training examples, now ${now.examples}`
+        : now.batchSize !== saved.batchSize
+          ? `batches of ${saved.batchSize}, now ${now.batchSize}`
+          : "another example order (the seed or shuffle changed)";
+    return `the checkpoint stopped inside epoch ${this.position.epoch + 1}, after batch ${this.position.batch}, with ${change}: the rest of the epoch would skip or repeat examples; resume with the checkpoint's data, batch size and seed, and change them at an epoch's end`;
+  }
+
   /** The loop's resumable state. */
   stateDict(): TrainerState {
     const callbacks: Record<string, unknown> = {};
@@ -356,6 +407,7 @@ export class Trainer {
       history: this.history.map((h) => ({ ...h })),
       accumulation: this.accumulation.stateDict(),
       callbacks,
+      ...(this.position.batch > 0 && this.train ? { epochData: epochDataOf(this.train, this.position.epoch) } : {}),
     };
   }
 
@@ -364,6 +416,7 @@ export class Trainer {
     this.epochTotals = { ...state.epochTotals };
     this.history = state.history.map((h) => ({ ...h }));
     this.accumulation.loadStateDict(state.accumulation);
+    this.restoredEpochData = state.epochData ?? null;
     for (const callback of this.options.callbacks) {
       if (callback.loadStateDict && callback.name in state.callbacks) callback.loadStateDict(state.callbacks[callback.name]);
     }

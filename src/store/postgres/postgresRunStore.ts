@@ -330,7 +330,7 @@ export class PostgresRunStore implements RunStore {
   }
 
   getRun(idOrPrefix: string): RunRecord {
-    const rows = this.client.query("SELECT * FROM runs WHERE id = $1 OR id LIKE $2 ORDER BY id", [idOrPrefix, idPrefixPattern(idOrPrefix)]);
+    const rows = this.client.query("SELECT * FROM runs WHERE id = $1 OR id LIKE $2 ESCAPE '\\' ORDER BY id", [idOrPrefix, idPrefixPattern(idOrPrefix)]);
     return pickRun(rows, idOrPrefix, this.displayLocation);
   }
 
