@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, request, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -407,6 +407,11 @@ test("a non-loopback host requires the token the server prints", async () => {
   try {
     const token = new URL(guarded.url).searchParams.get("token") as string;
     assert.match(token, /^[0-9a-f]{32}$/);
+    // The printed address names this machine (another one cannot open 0.0.0.0), and the server answers to that name.
+    const printed = new URL(guarded.url);
+    assert.equal(printed.hostname, new URL(`http://${hostname()}/`).hostname);
+    const byName = await raw(`/api/runs?token=${token}`, { host: printed.host }, "GET", { host: "127.0.0.1", port: guarded.port });
+    assert.equal(byName.status, 200, byName.body);
     const base = `http://127.0.0.1:${guarded.port}`;
     const denied = await fetch(`${base}/api/runs`);
     assert.equal(denied.status, 401);
