@@ -557,14 +557,22 @@ test("the dashboard's worker thread runs at a lower priority than the training t
   skip: process.platform !== "linux" && "per-thread priorities are Linux's",
 }, async () => {
   const before = threadNiceValues();
+  // The process may run niced already (the test suites run under `nice -n 19`): the dashboard's
+  // thread goes to DASHBOARD_NICE, never above the training thread's priority.
+  const mainNice = before.get(String(process.pid)) as number;
+  const expected = Math.max(DASHBOARD_NICE, mainNice);
   const worker = await startDashboardWorker({ store: join(mkdtempSync(join(tmpdir(), "gradscope-nice-")), "gradscope.db") });
   try {
     const added = [...threadNiceValues()].filter(([thread]) => !before.has(thread));
     assert.ok(
-      added.some(([, nice]) => nice === DASHBOARD_NICE),
-      `a new thread at nice ${DASHBOARD_NICE}: ${JSON.stringify(added)}`,
+      added.some(([, nice]) => nice === expected),
+      `a new thread at nice ${expected}: ${JSON.stringify(added)}`,
     );
-    assert.equal(threadNiceValues().get(String(process.pid)), 0, "the main thread keeps its priority");
+    assert.ok(
+      added.every(([, nice]) => nice >= mainNice),
+      `no new thread ahead of the main thread (nice ${mainNice}): ${JSON.stringify(added)}`,
+    );
+    assert.equal(threadNiceValues().get(String(process.pid)), mainNice, "the main thread keeps its priority");
   } finally {
     await worker.close();
   }
