@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, request, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -407,6 +407,11 @@ test("a non-loopback host requires the token the server prints", async () => {
   try {
     const token = new URL(guarded.url).searchParams.get("token") as string;
     assert.match(token, /^[0-9a-f]{32}$/);
+    // The printed address names this machine (another one cannot open 0.0.0.0), and the server answers to that name.
+    const printed = new URL(guarded.url);
+    assert.equal(printed.hostname, new URL(`http://${hostname()}/`).hostname);
+    const byName = await raw(`/api/runs?token=${token}`, { host: printed.host }, "GET", { host: "127.0.0.1", port: guarded.port });
+    assert.equal(byName.status, 200, byName.body);
     const base = `http://127.0.0.1:${guarded.port}`;
     const denied = await fetch(`${base}/api/runs`);
     assert.equal(denied.status, 401);
@@ -561,14 +566,22 @@ test("the dashboard's worker thread runs at a lower priority than the training t
   skip: process.platform !== "linux" && "per-thread priorities are Linux's",
 }, async () => {
   const before = threadNiceValues();
+  // The process may run niced already (the test suites run under `nice -n 19`): the dashboard's
+  // thread goes to DASHBOARD_NICE, never above the training thread's priority.
+  const mainNice = before.get(String(process.pid)) as number;
+  const expected = Math.max(DASHBOARD_NICE, mainNice);
   const worker = await startDashboardWorker({ store: join(mkdtempSync(join(tmpdir(), "gradscope-nice-")), "gradscope.db") });
   try {
     const added = [...threadNiceValues()].filter(([thread]) => !before.has(thread));
     assert.ok(
-      added.some(([, nice]) => nice === DASHBOARD_NICE),
-      `a new thread at nice ${DASHBOARD_NICE}: ${JSON.stringify(added)}`,
+      added.some(([, nice]) => nice === expected),
+      `a new thread at nice ${expected}: ${JSON.stringify(added)}`,
     );
-    assert.equal(threadNiceValues().get(String(process.pid)), 0, "the main thread keeps its priority");
+    assert.ok(
+      added.every(([, nice]) => nice >= mainNice),
+      `no new thread ahead of the main thread (nice ${mainNice}): ${JSON.stringify(added)}`,
+    );
+    assert.equal(threadNiceValues().get(String(process.pid)), mainNice, "the main thread keeps its priority");
   } finally {
     await worker.close();
   }

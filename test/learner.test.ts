@@ -165,6 +165,19 @@ test("a curvature quantity with a custom loss refuses without lossCurvature, nam
     /unknown quantity or configuration "economi" \(did you mean "economy"\?\); known: economy, business, full, loss, /,
   );
   assert.throws(() => new Learner(options({ loss: "mse", metrics: ["accuracy"] })), /metric accuracy scores classification, but the mse loss trains regression/);
+  // A model for other inputs is refused here, not at the first step of a run already created;
+  // the probe frees what it made and leaves the model in its mode.
+  const wide = options({ model: new Linear(3, 2) });
+  const before = liveTensorCount();
+  assert.throws(
+    () => new Learner(wide),
+    /^Error: gradscope: Learner: the model cannot take the training examples, \[2\] each: linear: input \[1, 2\], weight \[2, 3\], bias \[2\]: expected input \[N, \*, 3\] and bias \[2\]$/,
+  );
+  assert.equal(existsSync(wide.runsDir as string), false);
+  assert.equal(liveTensorCount(), before);
+  const model = userModel();
+  new Learner(options({ model }));
+  assert.equal(model.training, true);
 });
 
 test("with lossCurvature, a custom cross-entropy gives the built-in one's HessTrace, TICDiag and HessMaxEV", async () => {

@@ -234,7 +234,6 @@ export function configJsonSchema(): Record<string, unknown> {
     title: "gradscope training config",
     ...schema,
     properties: { extends: extendsField, ...(properties as Record<string, unknown>) },
-    if: { not: { required: ["extends"] } },
-    then: { required },
+    anyOf: [{ required: ["extends"] }, { required }],
   };
 }

@@ -44,6 +44,16 @@ function urlHostName(host: string): string {
 }
 
 /**
+ * The host to print in the server's address: the bound one, but on a wildcard bind (0.0.0.0,
+ * ::), which no browser elsewhere can open, this machine's host name (one the Host check
+ * accepts).
+ */
+export function shownHost(bindHost: string): string {
+  const name = WILDCARD.has(bindHost) ? urlHostName(hostname()) : bindHost;
+  return name.includes(":") && !name.startsWith("[") ? `[${name}]` : name;
+}
+
+/**
  * The host names a request may address the server by: the address it is bound to, `localhost`
  * on a loopback bind, and on a wildcard bind (0.0.0.0, ::) every address of this machine and
  * its host name. A page of another site that rebinds its own name to this address names its own

@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { openRunStore } from "../store/openRunStore.ts";
 import type { StepRange } from "../store/runReader.ts";
 import { openSweepStore, type SweepStore, type TrialRecord } from "../store/sweeps.ts";
-import { accessToken, hostAllowed, sameOrigin, servedHostNames } from "./access.ts";
+import { accessToken, hostAllowed, sameOrigin, servedHostNames, shownHost } from "./access.ts";
 import type { RunResponse, RunsResponse, SweepResponse, SweepSummary, SweepsResponse, TrialSummary } from "./api.ts";
 import { assetRoots, resolveAsset, tagMatches } from "./assets.ts";
 import { formatCursor, parseCursor } from "./cursor.ts";
@@ -329,9 +329,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     throw new Error(`gradscope: the dashboard's port ${options.port ?? 0} on ${host} ${reason}`);
   }
   const port = (server.address() as AddressInfo).port;
-  const shownHost = host.includes(":") ? `[${host}]` : host;
   return {
-    url: `http://${shownHost}:${port}/${token ? `?token=${token}` : ""}`,
+    url: `http://${shownHost(host)}:${port}/${token ? `?token=${token}` : ""}`,
     port,
     close: async () => {
       stream.close();

@@ -1,7 +1,7 @@
 import { dirname, join } from "node:path";
 import { ArrayDataset } from "../data/dataset.ts";
 import { DataLoader } from "../data/loader.ts";
-import { tensor } from "../engine/creation.ts";
+import { tensor, zeros } from "../engine/creation.ts";
 import { scope } from "../engine/scope.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import type { Module } from "../nn/module.ts";
@@ -172,6 +172,23 @@ function schedulerOf(choice: SchedulerChoice, optimizer: Optimizer<BaseHyper>): 
   return createScheduler(name, optimizer, options);
 }
 
+/**
+ * A model that cannot take the data's examples would fail at the first step, after the run was
+ * created: one zero example through `predict` (eval mode, no graph, every module's mode
+ * restored, so nothing of training changes) finds that at construction.
+ */
+function checkModelTakes(model: Module, loader: DataLoader): void {
+  try {
+    scope(() => {
+      model.predict(zeros([1, ...loader.outputShape]));
+    });
+  } catch (error) {
+    throw new Error(
+      `gradscope: Learner: the model cannot take the training examples, [${loader.outputShape.join(", ")}] each: ${(error as Error).message.replace(/^gradscope: /, "")}`,
+    );
+  }
+}
+
 /** The quantities a Learner tracks, refused by name when the loss cannot give what they need. */
 function quantitiesOf(options: LearnerOptions, loss: LossSpec | CustomLossSpec): Quantity[] {
   const trackEvery = options.trackEvery ?? 1;
@@ -203,7 +220,7 @@ function quantitiesOf(options: LearnerOptions, loss: LossSpec | CustomLossSpec):
  * ```
  *
  * Everything is checked at construction (the loss, quantity names, a curvature quantity with a
- * custom loss that has no `lossCurvature`); the run directory and store row are created only
+ * custom loss that has no `lossCurvature`, that the model takes the data's examples); the run directory and store row are created only
  * once `fit` has built the run. The model and optimizer stay yours: nothing disposes them.
  */
 export class Learner {
@@ -249,6 +266,7 @@ export class Learner {
       test: test && loaderOf(test, "test", batchSize, false, seed),
     };
     if (options.dashboard && options.store === false) throw new Error("gradscope: Learner dashboard needs the run store; drop store: false");
+    checkModelTakes(this.model, this.loaders.train);
   }
 
   /** Resumes the run in `directory` from its latest checkpoint: `Learner.resume(dir, options).fit({ epochs })`. */
