@@ -190,6 +190,42 @@ test("gradscope runs show/delete and export work on a finished run; unknown ids 
   assert.equal(JSON.parse(spawnSync(process.execPath, [bin, "runs", "--json", "--store", store], { encoding: "utf8" }).stdout).length, 1, "only the crashed run remains");
 });
 
+test("SQLite: values logged while another process holds the store's write lock past the busy timeout are kept and committed once it lets go (a flush failed with 'database is locked', dropping them and failing the run)", {
+  timeout: 60_000,
+}, async () => {
+  const path = join(folder, "locked.db");
+  const store = openRunStore(path, { flushMs: 50 });
+  store.createRun({ id: "l", name: "l", config: {} });
+  // Another process takes the write lock for 6 s, past the store's 5 s busy timeout.
+  const holder = spawn(
+    process.execPath,
+    ["-e", `const db = new (require("better-sqlite3"))(${JSON.stringify(path)}); db.exec("BEGIN EXCLUSIVE"); console.log("locked"); setTimeout(() => db.exec("COMMIT"), 6000);`],
+    {
+      cwd: fileURLToPath(new URL("..", import.meta.url)),
+    },
+  );
+  await new Promise<void>((resolve, reject) => {
+    holder.stdout.once("data", () => resolve());
+    holder.once("exit", (code) => reject(new Error(`the lock holder exited with ${code}`)));
+  });
+  for (let step = 0; step < 3; step++) store.log("l", "train/loss", step, step / 10);
+  // The timer's flush finds the lock held (after its 5 s busy wait) and keeps the values queued.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  store.log("l", "train/loss", 3, 0.3);
+  store.flush(); // waits for the lock, which the holder releases at 6 s
+  assert.deepEqual(
+    store.scalars("l", "train/loss").map((row) => [row.step, row.value]),
+    [
+      [0, 0],
+      [1, 0.1],
+      [2, 0.2],
+      [3, 0.3],
+    ],
+  );
+  store.close();
+  holder.kill();
+});
+
 test("gradscope runs delete refuses a running run, whose trainer would go on writing rows no run owns", () => {
   const path = join(folder, "running.db");
   const store = openRunStore(path);
