@@ -234,12 +234,21 @@ test("gradscope runs delete refuses a running run, whose trainer would go on wri
   store.close();
   const deleted = spawnSync(process.execPath, [bin, "runs", "delete", "live", "--store", path], { encoding: "utf8" });
   assert.equal(deleted.status, 2, deleted.stderr);
-  assert.match(deleted.stderr, new RegExp(`run live-1 is running \\(process ${process.pid}\\); stop it \\(Ctrl-C, or "stop run" on the dashboard\\) before deleting it`));
+  assert.match(
+    deleted.stderr,
+    new RegExp(
+      `run live-1 is running \\(process ${process.pid}\\); stop it \\(Ctrl-C, or "stop run" on the dashboard\\) before deleting it, or pass --force if its machine is gone`,
+    ),
+  );
   const reopened = openRunStore(path);
   assert.equal(reopened.getRun("live-1").status, "running", "the run is kept");
-  reopened.finishRun("live-1", "completed", {});
+  reopened.createRun({ id: "done-1", name: "done", config: {} });
+  reopened.finishRun("done-1", "completed", {});
   reopened.close();
-  assert.equal(spawnSync(process.execPath, [bin, "runs", "delete", "live", "--store", path]).status, 0, "a finished run is deleted");
+  assert.equal(spawnSync(process.execPath, [bin, "runs", "delete", "done", "--store", path]).status, 0, "a finished run is deleted");
+  // A PostgreSQL run whose machine is gone stays running: --force deletes it.
+  assert.equal(spawnSync(process.execPath, [bin, "runs", "delete", "live", "--force", "--store", path]).status, 0, "--force deletes a running run");
+  assert.deepEqual(JSON.parse(spawnSync(process.execPath, [bin, "runs", "--json", "--store", path], { encoding: "utf8" }).stdout), []);
 });
 
 for (const backend of storeBackends)
