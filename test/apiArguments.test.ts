@@ -2,6 +2,9 @@
 // argument and what it expected, where they failed with a TypeError from deep inside ("Cannot
 // read properties of undefined"), or accepted it and went wrong later.
 import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { buildModel, DataLoader, fashionMnistSample, flattenInputs, Learner, type ModelSpec, normalize, openRunStore, serveDashboard } from "../src/index.ts";
 
@@ -45,10 +48,21 @@ test("serveDashboard and the Learner name the option that is missing", async () 
   const { model } = buildModel({ arch: "mlp", hidden: [8], classes: 10 }, [784]);
   const { train } = fashionMnistSample();
   const data = { train: new DataLoader(train, { batchSize: 64, transforms: [flattenInputs()] }) };
-  const options = { model, data, loss: "cross_entropy" as const, optimizer: { name: "sgd", lr: 0.1 } };
+  const options = {
+    model,
+    data,
+    loss: "cross_entropy" as const,
+    optimizer: { name: "sgd", lr: 0.1 },
+    store: false as const,
+    runsDir: mkdtempSync(join(tmpdir(), "gradscope-api-")),
+  };
   assert.throws(() => new Learner(untyped({})), /^TypeError: gradscope: Learner: model: expected a Module \(e.g. buildModel\(...\).model\), got undefined$/);
   assert.throws(() => new Learner({ ...options, data: untyped(undefined) }), /^TypeError: gradscope: Learner: data: expected \{train, validation\?, test\?\}/);
   assert.throws(() => new Learner({ ...options, loss: untyped(undefined) }), /^TypeError: gradscope: Learner: loss: expected a loss name/);
   assert.throws(() => new Learner({ ...options, optimizer: untyped(undefined) }), /^TypeError: gradscope: Learner: optimizer: expected \{name, \.\.\.options\}/);
+  // A string "2" was reported as "got 2", which reads as if 2 were refused.
+  await assert.rejects(new Learner(options).fit({ epochs: untyped<number>("2") }), /training.epochs must be a positive integer, got "2"$/);
+  await assert.rejects(new Learner(options).fit({ epochs: -1 }), /training.epochs must be a positive integer, got -1$/);
+  assert.throws(() => model.predict(untyped(null), { batchSize: untyped<number>("8") }), /predict: batchSize must be a positive integer, got "8"$/);
   model.dispose();
 });

@@ -70,6 +70,29 @@ test("a format-1 checkpoint (written before the checksum) loads unverified, but 
   assert.throws(() => loadCheckpoint(path), /has 16 unexpected bytes after its end/);
 });
 
+test("a checkpoint whose header describes an array of no known type or a fractional length is refused as corrupt, naming the file", () => {
+  // A format-1 file (no digest, which a forger would recompute anyway) with one array of 16 bytes.
+  const forged = (blob: object) => {
+    const json = Buffer.from(JSON.stringify({ format: 1, model: { w: blob } }));
+    const head = Buffer.alloc((8 + 4 + json.length + 7) & ~7);
+    head.write("GSCKPT01", 0, "latin1");
+    head.writeUInt32LE(json.length, 8);
+    json.copy(head, 12);
+    const path = join(folder, "forged.gsckpt");
+    writeFileSync(path, Buffer.concat([head, Buffer.alloc(16)]));
+    return path;
+  };
+  const path = forged({ $blob: 0, type: "f32", length: 2.5 });
+  assert.throws(
+    () => loadCheckpoint(path),
+    (error: Error) =>
+      error instanceof CheckpointError &&
+      error.message === `gradscope: checkpoint ${path} has a corrupt header: array 0 is "f32" of length 2.5; expected f32 or i32 and a whole length`,
+  );
+  assert.throws(() => loadCheckpoint(forged({ $blob: 0, type: "f64", length: 2 })), /array 0 is "f64" of length 2; expected f32 or i32/);
+  assert.equal((loadCheckpoint(forged({ $blob: 0, type: "f32", length: 4 })).model as unknown as { w: Float32Array }).w.length, 4);
+});
+
 test("gradscope eval and train --resume exit with 2 on a corrupt checkpoint and print its path", async () => {
   const { path, bytes } = writeCheckpoint("eval.gsckpt");
   const damaged = Buffer.from(bytes);

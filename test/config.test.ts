@@ -360,3 +360,9 @@ test("histogram options that cannot work are config errors: more bins than the k
   );
   assert.deepEqual((loadConfig([base], ["quantities={grad_hist_1d: {bins: 1024}}"]).config.quantities as Record<string, { bins: number }>).grad_hist_1d.bins, 1024);
 });
+
+test("a config file is read up to 16 MiB: a device that never ends (-c /dev/zero took 9 GB in 12 s) or a huge file is refused, naming it", () => {
+  assert.equal(configErrorOf(["/dev/zero"]), "/dev/zero: longer than 16 MiB; expected a YAML config file");
+  const huge = file("huge.yaml", `# ${"x".repeat(16 * 2 ** 20)}\n`);
+  assert.equal(configErrorOf([huge]), `${huge}: longer than 16 MiB; expected a YAML config file`);
+});

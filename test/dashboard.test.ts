@@ -552,6 +552,47 @@ test("catch-up from the start is paged: a client that does not read makes the se
   }
 });
 
+test("live streams are limited in number: one more is answered 503, and a closed one makes room (400 stalled clients held 1.2 GB)", async () => {
+  const reader = new SqliteRunStore(join(folder, "streams.db"));
+  const stream = new ChangeStream(reader.reader, () => "[]", { maxClients: 2 });
+  const server = createServer((_req, res) => stream.add(res, null));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+  const open = () =>
+    new Promise<{ status: number; body: () => Promise<string>; close: () => void }>((resolve, reject) => {
+      const req = request({ host: "127.0.0.1", port, path: "/" }, (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk) => {
+          text += chunk;
+        });
+        const ended = new Promise<string>((done) => res.on("end", () => done(text)));
+        resolve({ status: res.statusCode ?? 0, body: () => ended, close: () => req.destroy() });
+      });
+      req.on("error", reject);
+      req.end();
+    });
+  try {
+    const [first, second] = [await open(), await open()];
+    assert.deepEqual([first.status, second.status], [200, 200]);
+    const third = await open();
+    assert.equal(third.status, 503);
+    assert.deepEqual(JSON.parse(await third.body()), { error: "too many live streams (2 open); close a page of this dashboard and reload" });
+    first.close();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(stream.size, 1);
+    const again = await open();
+    assert.equal(again.status, 200, "a closed stream makes room");
+    second.close();
+    again.close();
+  } finally {
+    stream.close();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    reader.close();
+  }
+});
+
 // The nice value of each thread of this process, from /proc (field 19 of a task's stat).
 function threadNiceValues(): Map<string, number> {
   const nice = new Map<string, number>();

@@ -52,6 +52,8 @@ test("IDX files load gzipped or plain, and bad files are named with what is wron
   assert.throws(() => readIdx(join(folder, "missing.idx")), /missing.idx does not exist/);
   // A folder was read as a file: "EISDIR: illegal operation on a directory, read".
   assert.throws(() => readIdx(folder), new RegExp(`^Error: gradscope: IDX file ${folder} is a folder; expected a file$`));
+  assert.throws(() => readIdx("/dev/zero"), /^Error: gradscope: IDX file \/dev\/zero is a device or pipe; expected a file$/);
+  assert.throws(() => loadCsv("/dev/zero", { classes: 2 }), /^Error: gradscope: CSV file \/dev\/zero is a device or pipe; expected a file$/);
 });
 
 test("an IDX train/test pair with different image sizes is refused when opened, naming both files and sizes", () => {

@@ -193,6 +193,42 @@ test("gradscope runs show/delete and export work on a finished run; unknown ids 
   assert.equal(JSON.parse(spawnSync(process.execPath, [bin, "runs", "--json", "--store", store], { encoding: "utf8" }).stdout).length, 1, "only the crashed run remains");
 });
 
+test("SQLite: values logged while another process holds the store's write lock past the busy timeout are kept and committed once it lets go (a flush failed with 'database is locked', dropping them and failing the run)", {
+  timeout: 60_000,
+}, async () => {
+  const path = join(folder, "locked.db");
+  const store = openRunStore(path, { flushMs: 50 });
+  store.createRun({ id: "l", name: "l", config: {} });
+  // Another process takes the write lock for 6 s, past the store's 5 s busy timeout.
+  const holder = spawn(
+    process.execPath,
+    ["-e", `const db = new (require("better-sqlite3"))(${JSON.stringify(path)}); db.exec("BEGIN EXCLUSIVE"); console.log("locked"); setTimeout(() => db.exec("COMMIT"), 6000);`],
+    {
+      cwd: fileURLToPath(new URL("..", import.meta.url)),
+    },
+  );
+  await new Promise<void>((resolve, reject) => {
+    holder.stdout.once("data", () => resolve());
+    holder.once("exit", (code) => reject(new Error(`the lock holder exited with ${code}`)));
+  });
+  for (let step = 0; step < 3; step++) store.log("l", "train/loss", step, step / 10);
+  // The timer's flush finds the lock held (after its 5 s busy wait) and keeps the values queued.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  store.log("l", "train/loss", 3, 0.3);
+  store.flush(); // waits for the lock, which the holder releases at 6 s
+  assert.deepEqual(
+    store.scalars("l", "train/loss").map((row) => [row.step, row.value]),
+    [
+      [0, 0],
+      [1, 0.1],
+      [2, 0.2],
+      [3, 0.3],
+    ],
+  );
+  store.close();
+  holder.kill();
+});
+
 test("gradscope runs delete refuses a running run, whose trainer would go on writing rows no run owns", () => {
   const path = join(folder, "running.db");
   const store = openRunStore(path);
@@ -201,12 +237,21 @@ test("gradscope runs delete refuses a running run, whose trainer would go on wri
   store.close();
   const deleted = spawnSync(process.execPath, [bin, "runs", "delete", "live", "--store", path], { encoding: "utf8" });
   assert.equal(deleted.status, 2, deleted.stderr);
-  assert.match(deleted.stderr, new RegExp(`run live-1 is running \\(process ${process.pid}\\); stop it \\(Ctrl-C, or "stop run" on the dashboard\\) before deleting it`));
+  assert.match(
+    deleted.stderr,
+    new RegExp(
+      `run live-1 is running \\(process ${process.pid}\\); stop it \\(Ctrl-C, or "stop run" on the dashboard\\) before deleting it, or pass --force if its machine is gone`,
+    ),
+  );
   const reopened = openRunStore(path);
   assert.equal(reopened.getRun("live-1").status, "running", "the run is kept");
-  reopened.finishRun("live-1", "completed", {});
+  reopened.createRun({ id: "done-1", name: "done", config: {} });
+  reopened.finishRun("done-1", "completed", {});
   reopened.close();
-  assert.equal(spawnSync(process.execPath, [bin, "runs", "delete", "live", "--store", path]).status, 0, "a finished run is deleted");
+  assert.equal(spawnSync(process.execPath, [bin, "runs", "delete", "done", "--store", path]).status, 0, "a finished run is deleted");
+  // A PostgreSQL run whose machine is gone stays running: --force deletes it.
+  assert.equal(spawnSync(process.execPath, [bin, "runs", "delete", "live", "--force", "--store", path]).status, 0, "--force deletes a running run");
+  assert.deepEqual(JSON.parse(spawnSync(process.execPath, [bin, "runs", "--json", "--store", path], { encoding: "utf8" }).stdout), []);
 });
 
 for (const backend of storeBackends)

@@ -179,7 +179,8 @@ export async function main(argv: string[]): Promise<number> {
     .argument("[id]", "a run id (or a unique prefix of one)")
     .option("--store <path-or-url>", storeHelp)
     .option("--json", "machine-readable output")
-    .action(async (action: string, id: string | undefined, opts: { store?: string; json?: boolean }) => {
+    .option("--force", "delete a run that is still marked running (one whose machine is gone)")
+    .action(async (action: string, id: string | undefined, opts: { store?: string; json?: boolean; force?: boolean }) => {
       code = (await import("./runs.ts")).runsCommand(action, id, opts);
     });
   program

@@ -41,7 +41,7 @@ function describe(run: RunRecord): Record<string, unknown> {
 }
 
 /** `gradscope runs list|show|delete` (one of `runsActions`): prints to stdout; `json` for scripts. */
-export function runsCommand(action: string, id: string | undefined, options: { store?: string; json?: boolean }): number {
+export function runsCommand(action: string, id: string | undefined, options: { store?: string; json?: boolean; force?: boolean }): number {
   if (action !== "list" && !id) throw new UsageError(`gradscope: runs ${action} needs a run id`);
   const store = openExisting(readStoreLocation(options.store));
   try {
@@ -68,10 +68,13 @@ export function runsCommand(action: string, id: string | undefined, options: { s
       process.stdout.write(`${JSON.stringify(details, null, 2)}\n`);
       return 0;
     }
-    // Opening the store marked the runs of vanished processes crashed: a run still running has a
-    // live trainer, which would go on writing rows under an id no run owns any more.
-    if (run.status === "running")
-      throw new UsageError(`gradscope: run ${run.id} is running (process ${run.pid}); stop it (Ctrl-C, or "stop run" on the dashboard) before deleting it`);
+    // Opening the store marked the runs of vanished processes of this machine crashed: a run
+    // still running has a live trainer (or, on PostgreSQL, one on a machine that may be gone),
+    // which would go on writing rows under an id no run owns any more.
+    if (run.status === "running" && !options.force)
+      throw new UsageError(
+        `gradscope: run ${run.id} is running (process ${run.pid}); stop it (Ctrl-C, or "stop run" on the dashboard) before deleting it, or pass --force if its machine is gone`,
+      );
     store.deleteRun(run.id);
     process.stdout.write(`deleted ${run.id} from ${store.displayLocation}${run.directory ? ` (its directory ${run.directory} is kept)` : ""}\n`);
     return 0;

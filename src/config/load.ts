@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { type Document, isMap, isScalar, isSeq, LineCounter, parseDocument, parse as parseYaml, visit } from "yaml";
 import { configurationMap } from "../quantities/registry.ts";
@@ -76,11 +76,28 @@ function contentOf(source: YamlSource): unknown {
   }
 }
 
+// Far more than any config; `-c /dev/zero` read on until it had taken 9 GB in 12 s.
+const MAX_CONFIG_BYTES = 16 * 2 ** 20;
+
+// The file's text, read up to MAX_CONFIG_BYTES (a device or pipe may never end).
+function readBounded(path: string): string {
+  const fd = openSync(path, "r");
+  try {
+    const buffer = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+    let length = 0;
+    for (let read = 1; read > 0 && length < buffer.length; length += read) read = readSync(fd, buffer, length, buffer.length - length, null);
+    if (length > MAX_CONFIG_BYTES) throw new ConfigError(`${path}: longer than ${MAX_CONFIG_BYTES / 2 ** 20} MiB; expected a YAML config file`);
+    return buffer.toString("utf8", 0, length);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function readYaml(path: string): YamlSource {
   if (!existsSync(path)) throw new ConfigError(`${path}: config file not found`);
   if (statSync(path).isDirectory()) throw new ConfigError(`${path}: is a directory; expected a YAML config file`);
   const lines = new LineCounter();
-  const doc = parseDocument(readFileSync(path, "utf8"), { lineCounter: lines, prettyErrors: false });
+  const doc = parseDocument(readBounded(path), { lineCounter: lines, prettyErrors: false });
   const source = { path, doc, lines };
   const error = doc.errors[0];
   if (error) throw new ConfigError(`${position(source, error.pos[0])}: invalid YAML: ${error.message.split("\n")[0]}`);

@@ -15,9 +15,15 @@ export interface StreamLimits {
    * catches up from its Last-Event-ID, so a stalled browser never makes the server buffer more.
    */
   maxBufferedBytes: number;
+  /**
+   * Open streams at most; more are answered 503. Each may hold up to `maxBufferedBytes`, and each
+   * catch-up reads a page: 400 clients that asked for everything and never read held 1.2 GB and
+   * kept every other request waiting 49 s.
+   */
+  maxClients: number;
 }
 
-const DEFAULT_LIMITS: StreamLimits = { pollMs: 200, pageRows: 20_000, maxCatchUpPages: 20, maxBufferedBytes: 8 * 2 ** 20 };
+const DEFAULT_LIMITS: StreamLimits = { pollMs: 200, pageRows: 20_000, maxCatchUpPages: 20, maxBufferedBytes: 8 * 2 ** 20, maxClients: 64 };
 const HEARTBEAT_MS = 15_000;
 
 /**
@@ -50,6 +56,11 @@ export class ChangeStream {
 
   /** Opens the stream on `res`, first sending what was written after `from` (if given). */
   add(res: ServerResponse, from: Cursor | null): void {
+    if (this.size >= this.limits.maxClients) {
+      res.writeHead(503, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
+      res.end(JSON.stringify({ error: `too many live streams (${this.limits.maxClients} open); close a page of this dashboard and reload` }));
+      return;
+    }
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
     res.write("retry: 1000\n\n");
     this.poll(); // so that the shared stream continues from where this client starts

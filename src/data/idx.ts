@@ -15,6 +15,8 @@ export interface IdxArray {
 export function readIdx(path: string): IdxArray {
   if (!existsSync(path)) throw new Error(`gradscope: IDX file ${path} does not exist`);
   if (statSync(path).isDirectory()) throw new Error(`gradscope: IDX file ${path} is a folder; expected a file`);
+  // A device is read without end (/dev/zero filled memory until the process died).
+  if (!statSync(path).isFile()) throw new Error(`gradscope: IDX file ${path} is a device or pipe; expected a file`);
   let bytes: Uint8Array = readFileSync(path);
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {

@@ -56,7 +56,9 @@ export class DataLoader {
       throw new TypeError(`gradscope: DataLoader(dataset): expected a Dataset (e.g. fashionMnistSample().train or an ArrayDataset), got ${String(dataset)}`);
     this.options = { shuffle: false, dropLast: false, seed: 0, transforms: [], prefetch: 0, ...options };
     if (!Number.isInteger(this.options.batchSize) || this.options.batchSize < 1) {
-      throw new RangeError(`gradscope: batch_size must be a positive integer, got ${JSON.stringify(this.options.batchSize)}`);
+      throw new RangeError(
+        `gradscope: batch_size must be a positive integer, got ${typeof this.options.batchSize === "string" ? JSON.stringify(this.options.batchSize) : this.options.batchSize}`,
+      );
     }
     if (!Number.isInteger(this.options.prefetch) || this.options.prefetch < 0) throw new RangeError(`gradscope: prefetch must be an integer >= 0, got ${this.options.prefetch}`);
     if (dataset.length === 0) throw new RangeError(`gradscope: ${dataset.description} is empty`);

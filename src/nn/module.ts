@@ -128,7 +128,8 @@ export abstract class Module {
    */
   predict(inputs: Tensor, options: PredictOptions = {}): Tensor {
     const batchSize = options.batchSize ?? 256;
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`gradscope: predict: batchSize must be a positive integer, got ${batchSize}`);
+    if (!Number.isInteger(batchSize) || batchSize < 1)
+      throw new RangeError(`gradscope: predict: batchSize must be a positive integer, got ${typeof batchSize === "string" ? JSON.stringify(batchSize) : batchSize}`);
     if (inputs.rank === 0) throw new RangeError("gradscope: predict: inputs need a batch dimension [N, ...], got a scalar");
     const modes = this.namedModules().map(([, module]) => [module, module.training] as const);
     this.eval();

@@ -20,6 +20,13 @@ const upserts = {
     "INSERT INTO histograms (run_id, key, step, wall_time, edges, counts) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, key, step) DO UPDATE SET wall_time = excluded.wall_time, edges = excluded.edges, counts = excluded.counts",
 };
 
+// Another process holding the store's write lock past the busy timeout (a `sqlite3` shell inside
+// a transaction, a backup) made a flush throw a bare "database is locked": its rows were dropped
+// and the run failed. A timer's flush keeps its rows for the next one; an explicit flush (before
+// a checkpoint, at the end) keeps trying this long, then names the store.
+const LOCKED_WAIT_MS = 60_000;
+const isBusy = (error: unknown) => String((error as { code?: unknown }).code ?? "").startsWith("SQLITE_BUSY");
+
 /**
  * The run store in one SQLite file (WAL: the trainer writes while the dashboard reads), the
  * embedded default (see RunStore for what every store guarantees). The buffered values are
@@ -140,10 +147,13 @@ export class SqliteRunStore implements RunStore {
     if (typeof value === "number") this.pending.push({ table: "scalars", values: [runId, key, step, wallTime, Number.isFinite(value) ? value : null] });
     else if (Array.isArray(value)) this.pending.push({ table: "lists", values: [runId, key, step, wallTime, JSON.stringify(value)] });
     else this.pending.push({ table: "histograms", values: [runId, key, step, wallTime, JSON.stringify(value.edges), JSON.stringify(value.hist)] });
-    if (!this.timer) {
-      this.timer = setTimeout(() => this.flush(), this.flushMs);
-      this.timer.unref();
-    }
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => this.commitPending(false), this.flushMs);
+    this.timer.unref();
   }
 
   /** Records an event (a stop, a notice, an error) immediately. */
@@ -155,22 +165,40 @@ export class SqliteRunStore implements RunStore {
     })();
   }
 
-  /** Commits the queued values in one transaction. */
+  /** Commits the queued values in one transaction, waiting up to a minute for another process's write lock. */
   flush(): void {
+    this.commitPending(true);
+  }
+
+  // Commits the queued values; while another process holds the write lock, `wait`s for it (an
+  // explicit flush) or leaves the values queued for the next tick (the timer's).
+  private commitPending(wait: boolean): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (this.pending.length === 0) return;
     const rows = this.pending;
-    this.pending = [];
-    const runs = new Set<string>();
-    this.db.transaction(() => {
-      for (const row of rows) {
-        this.statements[row.table].run(...row.values);
-        runs.add(row.values[0] as string);
-      }
+    const runs = new Set(rows.map((row) => row.values[0] as string));
+    const commit = this.db.transaction(() => {
+      for (const row of rows) this.statements[row.table].run(...row.values);
       const now = Date.now() / 1000;
       for (const run of runs) this.touch.run(now, run);
-    })();
+    });
+    const deadline = Date.now() + LOCKED_WAIT_MS;
+    for (;;) {
+      try {
+        commit();
+        this.pending = [];
+        return;
+      } catch (error) {
+        if (!isBusy(error)) throw error;
+        if (!wait) {
+          this.scheduleFlush();
+          return;
+        }
+        if (Date.now() >= deadline)
+          throw new Error(`gradscope: the run store ${this.path} stayed locked by another process for ${LOCKED_WAIT_MS / 1000} s: ${(error as Error).message}`);
+      }
+    }
   }
 
   /** Every run, newest first. */

@@ -103,6 +103,11 @@ export function decodeCheckpoint(bytes: Buffer, path: string): Checkpoint {
   let offset = align8(MAGIC.length + 4 + jsonLength);
   // Arrays are laid out in the order the header lists them, which is the order decode visits them.
   const checkpoint = decode(header, (index, type, length) => {
+    // A length of 2.5 failed as a bare RangeError; an unknown type was read as float32.
+    if ((type !== "f32" && type !== "i32") || !Number.isInteger(length) || length < 0)
+      throw new CheckpointError(
+        `gradscope: checkpoint ${path} has a corrupt header: array ${index} is ${JSON.stringify(type)} of length ${JSON.stringify(length)}; expected f32 or i32 and a whole length`,
+      );
     const bytesNeeded = length * 4;
     if (offset + bytesNeeded + digestBytes > bytes.length) throw new CheckpointError(`gradscope: checkpoint ${path} is truncated (array ${index})`);
     const copy = bytes.buffer.slice(bytes.byteOffset + offset, bytes.byteOffset + offset + bytesNeeded);

@@ -167,7 +167,8 @@ export class Trainer {
     // An option given as undefined takes its default, as one left out does.
     const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as TrainerOptions;
     this.options = { schedulerInterval: "epoch", accumulate: 1, trackEvery: 1, metrics: [], callbacks: [], ...given };
-    if (!Number.isInteger(options.epochs) || options.epochs < 1) throw new RangeError(`gradscope: training.epochs must be a positive integer, got ${options.epochs}`);
+    if (!Number.isInteger(options.epochs) || options.epochs < 1)
+      throw new RangeError(`gradscope: training.epochs must be a positive integer, got ${typeof options.epochs === "string" ? JSON.stringify(options.epochs) : options.epochs}`);
     this.accumulation = new GradientAccumulation(this.options.accumulate);
     this.loss = lossSpecOf(options.loss);
     checkMetricsFit(
