@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -449,13 +449,18 @@ test("a local sweep that cannot be set up (its runs folder is a file) fails nami
     "blocked.yaml",
     `base:\n  extends: ${spirals}\n  training: { runs_dir: ${blocked} }\nmethod: grid\nmetric: { name: val_loss, goal: minimize }\nparameters: { optimizer.lr: { values: [0.1] } }\n`,
   );
+  // This process's children, from /proc (field 4 of a process's stat is its parent's pid).
   const children = () =>
-    execFileSync("ps", ["-o", "pid=", "--ppid", String(process.pid)], { encoding: "utf8" })
-      .split("\n")
-      .map((line) => line.trim())
-      .filter((pid) => pid !== "");
+    readdirSync("/proc")
+      .filter((entry) => /^\d+$/.test(entry))
+      .filter((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ")[1] === String(process.pid);
+        } catch {
+          return false; // gone meanwhile
+        }
+      });
   const before = children();
   await assert.rejects(runSweep(loadSweep(file), { workers: 2, storePath: join(folder, "blocked.db") }), new RegExp(blocked));
-  // The ps that lists them is a child too, in both lists.
   assert.equal(children().length, before.length);
 });

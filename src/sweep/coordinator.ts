@@ -61,7 +61,7 @@ export async function runSweep(loaded: LoadedSweep, options: SweepOptions = {}, 
     sweep = startSweep(loaded, store, { workers, log, storeLabel: location });
   } catch (error) {
     store.close();
-    // removed
+    for (const host of hosts) await host.close();
     throw error;
   }
   const { sweepId, search, threads, directory } = sweep;
