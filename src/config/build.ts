@@ -289,6 +289,9 @@ export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory:
     const created = new QuantityTracker(quantities, model, optimizer);
     tracker = created;
     backward = (loss, step) => created.backward(loss, step);
+    // A plain line on stderr: a process warning would add "(node:PID) Warning:" and Node's
+    // "(Use `node --trace-warnings ...`)" hint, which say nothing to a user of the CLI.
+    created.warn = (message) => process.stderr.write(`${message}\n`);
     recording?.recordQuantities(created);
     if (tensorboard) created.subscribe(tensorboard.logQuantity);
     callbacks.unshift(new QuantityLogger(created, join(runDirectory, "quantities.jsonl")));

@@ -420,16 +420,17 @@ export class QuantityTracker {
     // so once by name, and the others run.
     const coupled = coupledLayers(loss);
     const skipped = new Set<Quantity>();
-    const skip = (q: Quantity, reason: string): undefined => {
-      skipped.add(q);
-      if (!this.warned.has(q.name)) this.warn(`gradscope: ${q.name} is skipped: ${reason}`, step);
-      this.warned.add(q.name);
+    const skip = (names: Quantity[], reason: string): undefined => {
+      for (const q of names) skipped.add(q);
+      const unreported = names.map((q) => q.name).filter((name) => !this.warned.has(name));
+      if (unreported.length > 0) this.warn(`gradscope: ${unreported.join(", ")} ${unreported.length > 1 ? "are" : "is"} skipped: ${reason}`, step);
+      for (const name of unreported) this.warned.add(name);
       return undefined;
     };
-    for (const [q, r] of requests) {
-      if (coupled.length > 0 && Object.values(r).some((v) => v !== undefined && v !== false)) {
-        skip(q, `per-sample gradients are not defined through batch norm in train mode (${coupled.length > 1 ? "layers" : "layer"} ${coupled.join(", ")})`);
-      }
+    if (coupled.length > 0) {
+      // One warning for all of them: the layers are the same for each (a ResNet has 19).
+      const perSample = [...requests].filter(([, r]) => Object.values(r).some((v) => v !== undefined && v !== false)).map(([q]) => q);
+      if (perSample.length > 0) skip(perSample, `per-sample gradients are not defined through batch norm in train mode (${coupled.length > 1 ? "layers" : "layer"} ${coupled.join(", ")})`);
     }
     const request = mergeRequests(asking.flatMap((q) => (skipped.has(q) ? [] : (requests.get(q) ?? []))));
     const guarded = (q: Quantity, compute: () => QuantityValue | QuantityParts | undefined): QuantityValue | QuantityParts | undefined => {
@@ -439,7 +440,7 @@ export class QuantityTracker {
         return compute();
       } catch (error) {
         if (!(error as Error).message.includes('"batchnorm"')) throw error;
-        return skip(q, (error as Error).message.replace(/^gradscope: /, ""));
+        return skip([q], (error as Error).message.replace(/^gradscope: /, ""));
       }
     };
     const stats = backwardWithExtensions(loss, request);
