@@ -22,7 +22,7 @@ export interface OneCycleOptions {
   divFactor: number;
   /** The final lr is the initial lr / finalDivFactor (default 1e4). */
   finalDivFactor: number;
-  /** A third phase annihilates the lr after a symmetric warm-up and decay (default false), as fast.ai. */
+  /** A third phase annihilates the lr after a symmetric warm-up and decay (default false). */
   threePhase: boolean;
 }
 

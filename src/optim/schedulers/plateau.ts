@@ -8,13 +8,13 @@ export interface PlateauOptions {
   mode: "min" | "max";
   /** The lr is multiplied by this on a plateau (default 0.1; must be < 1). */
   factor: number;
-  /** Epochs (steps) without improvement tolerated before reducing (default 10). */
+  /** Calls of `step(metric)` without improvement tolerated before reducing (default 10). */
   patience: number;
   /** The least change that counts as an improvement (default 1e-4). */
   threshold: number;
   /** Whether `threshold` is relative to the best value ("rel", default) or absolute ("abs"). */
   thresholdMode: "rel" | "abs";
-  /** Steps to wait after a reduction before counting bad steps again (default 0). */
+  /** Calls of `step(metric)` to wait after a reduction before counting bad ones again (default 0). */
   cooldown: number;
   /** The lower bound of the lr, one for all groups or one per group (default 0). */
   minLr: number | number[];
