@@ -18,8 +18,11 @@ export interface BatchNormRecord extends LayerRecordBase {
 
 /** Batch-norm settings; running statistics are updated in train mode (PyTorch semantics). */
 export interface BatchNormOptions {
+  /** Normalize with the batch's statistics and update the running ones (true) or use the running ones (false). */
   training: boolean;
+  /** Weight of the batch's statistics in the running ones: r ← (1 − m)·r + m·batch (default 0.1). */
   momentum?: number;
+  /** Added to the variance before the square root (default 1e-5). */
   eps?: number;
 }
 

@@ -12,9 +12,13 @@ import { type ConvGeometry, col2imAdd, convOutputSize, im2col, sparseConvInputGr
 
 /** Conv2d hyper-parameters, each spatial one as [h, w]. */
 export interface Conv2dOptions {
+  /** Step of the kernel (default 1). */
   stride?: number | [number, number];
+  /** Zeros added on each side (default 0). */
   padding?: number | [number, number];
+  /** Spacing between kernel elements (default 1). */
   dilation?: number | [number, number];
+  /** Channel groups: in and out channels are split into this many independent convolutions (default 1; in channels for depthwise). */
   groups?: number;
 }
 
