@@ -144,18 +144,32 @@ export function collectQuantityValues(tracker: QuantityTracker): Map<number, Rec
  * optimizer step carries it: its scalars, and the θ_t and g the quantities read of it.
  */
 export interface PendingStepState {
+  /** As `StepInfo.step`. */
   step: number;
+  /** As `StepInfo.batchSize`. */
   batchSize: number;
+  /** As `StepInfo.loss`. */
   loss: number;
+  /** As `StepInfo.individualLosses`. */
   individualLosses: number[];
-  optimizer: { name: string; hyper: Record<string, unknown> };
+  /** As `StepInfo.optimizer`. */
+  optimizer: {
+    /** The optimizer's name. */
+    name: string;
+    /** Its first group's hyperparameters at that step. */
+    hyper: Record<string, unknown>;
+  };
+  /** θ_t per parameter; absent when no pending quantity reads it. */
   values?: Float32Array[];
+  /** g per parameter; absent when no pending quantity reads it. */
   grads?: Float32Array[];
+  /** ‖g_k‖² per parameter; absent when `grads` is. */
   gradSquaredNorms?: number[];
 }
 
 /** What a tracker saves in a checkpoint. */
 export interface TrackerState {
+  /** θ_0 per parameter (Distance measures from it). */
   initial: Float32Array[];
   /** By quantity name, the states of the quantities that keep one. */
   quantities?: Record<string, unknown>;
