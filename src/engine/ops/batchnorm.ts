@@ -6,11 +6,13 @@ import { type LayerRecordBase, Tensor } from "../tensor.ts";
 
 /** A batch norm as the per-sample extensions see it (which reject it in train mode). */
 export interface BatchNormRecord extends LayerRecordBase {
+  /** The op kind the rules dispatch on. */
   readonly kind: "batchnorm";
   /** Whether the batch statistics normalized the input, coupling the samples. */
   readonly training: boolean;
   /** x̂, the normalized input (shaped like the input). */
   readonly normalized: Tensor;
+  /** C, the channels normalized. */
   readonly channels: number;
   /** Elements per sample and channel (1 for [N, C]). */
   readonly spatial: number;
