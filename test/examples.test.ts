@@ -78,7 +78,10 @@ test("examples/fashion-mnist-resnet20.yaml builds ResNet-20 for one input channe
   // run. One line names them and the 19 layers once, with no Node warning header or trace hint.
   const warnings = result.stderr.split("\n").filter((line) => line !== "");
   assert.equal(warnings.length, 1, result.stderr);
-  assert.match(warnings[0], /^gradscope: Alpha, GradHist1d, InnerTest, NormTest, OrthoTest are skipped: per-sample gradients are not defined through batch norm in train mode \(layers 1, 3\.0\.main\.1, [^)]*\)$/);
+  assert.match(
+    warnings[0],
+    /^gradscope: Alpha, GradHist1d, InnerTest, NormTest, OrthoTest are skipped: per-sample gradients are not defined through batch norm in train mode \(layers 1, 3\.0\.main\.1, [^)]*\)$/,
+  );
   assert.equal(/\(layers ([^)]*)\)/.exec(warnings[0])?.[1].split(", ").length, 19, warnings[0]);
 });
 

@@ -444,7 +444,8 @@ export class QuantityTracker {
     if (coupled.length > 0) {
       // One warning for all of them: the layers are the same for each (a ResNet has 19).
       const perSample = [...requests].filter(([, r]) => Object.values(r).some((v) => v !== undefined && v !== false)).map(([q]) => q);
-      if (perSample.length > 0) skip(perSample, `per-sample gradients are not defined through batch norm in train mode (${coupled.length > 1 ? "layers" : "layer"} ${coupled.join(", ")})`);
+      if (perSample.length > 0)
+        skip(perSample, `per-sample gradients are not defined through batch norm in train mode (${coupled.length > 1 ? "layers" : "layer"} ${coupled.join(", ")})`);
     }
     const request = mergeRequests(asking.flatMap((q) => (skipped.has(q) ? [] : (requests.get(q) ?? []))));
     const guarded = (q: Quantity, compute: () => QuantityValue | QuantityParts | undefined): QuantityValue | QuantityParts | undefined => {
