@@ -200,8 +200,10 @@ export class QuantityTracker {
   // Quantities already reported as skipped (one warning each per run).
   private readonly warned = new Set<string>();
   /**
-   * Reports a quantity that cannot be computed for this model, at the step that found it; a Node
-   * process warning by default (a run that records into the store also stores it as an event).
+   * Reports the quantities that cannot be computed for this model, at the step that found them:
+   * one message for all those one cause skips, naming each quantity once per run. A Node process
+   * warning by default; `gradscope train` writes it as a line on stderr, and a run that records
+   * into the store also stores it as a "warning" event.
    */
   warn: (message: string, step: number) => void = (message) => process.emitWarning(message);
 
