@@ -10,7 +10,7 @@ export type RunStatus = "running" | "completed" | "stopped" | "failed" | "interr
 export interface RunRecord {
   /** The run's id: its directory's name, e.g. "mlp-20261207-223000". */
   id: string;
-  /** The config's name. */
+  /** The run's name: the config's `name`, or the Learner's `name` option. */
   name: string;
   /** How it ended, or "running". */
   status: RunStatus;

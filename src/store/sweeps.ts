@@ -11,7 +11,7 @@ export type SweepStatus = "running" | "completed" | "interrupted" | "failed";
 export interface SweepRecord {
   /** The sweep's id: its folder's name. */
   id: string;
-  /** The sweep file's name. */
+  /** The sweep's `name` (default: the sweep file's base name). */
   name: string;
   /** The validated sweep file (method, parameters, metric, budget, early stopping). */
   spec: unknown;
