@@ -74,8 +74,15 @@ test("examples/fashion-mnist-resnet20.yaml builds ResNet-20 for one input channe
   const summary = JSON.parse(readFileSync(join(header[1], "summary.json"), "utf8"));
   assert.equal(summary.steps, 1);
   assert.ok(Number.isFinite(summary.history[0].loss), `loss ${summary.history[0].loss}`);
-  // Its batch norms train in train mode: the per-sample quantities say they are skipped, the rest run.
-  assert.match(result.stderr, /NormTest is skipped: per-sample gradients are not defined through batch norm in train mode/);
+  // Its batch norms train in train mode: the per-sample quantities say they are skipped, the rest
+  // run. One line names them and the 19 layers once, with no Node warning header or trace hint.
+  const warnings = result.stderr.split("\n").filter((line) => line !== "");
+  assert.equal(warnings.length, 1, result.stderr);
+  assert.match(
+    warnings[0],
+    /^gradscope: Alpha, GradHist1d, InnerTest, NormTest, OrthoTest are skipped: per-sample gradients are not defined through batch norm in train mode \(layers 1, 3\.0\.main\.1, [^)]*\)$/,
+  );
+  assert.equal(/\(layers ([^)]*)\)/.exec(warnings[0])?.[1].split(", ").length, 19, warnings[0]);
 });
 
 test("examples/programmatic.ts trains a custom loss with the economy quantities through the Learner and records the run", () => {

@@ -148,19 +148,112 @@ test("a TypeScript user's code type-checks against the installed declarations, a
   assert.deepEqual(result, { status: 0, output: "" });
 });
 
-test("every name exported from gradscope has TSDoc", () => {
+// The package's public surface as the compiler sees it: every name src/index.ts exports, each
+// resolved to its declaration (built once for the TSDoc tests below).
+let surface: { checker: ts.TypeChecker; exports: ts.Symbol[] } | undefined;
+function publicSurface(): { checker: ts.TypeChecker; exports: ts.Symbol[] } {
+  if (surface) return surface;
   const entry = join(root, "src", "index.ts");
   const program = ts.createProgram([entry], { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, allowImportingTsExtensions: true, noEmit: true });
   const checker = program.getTypeChecker();
-  const exports = checker.getExportsOfModule(checker.getSymbolAtLocation(program.getSourceFile(entry) as ts.SourceFile) as ts.Symbol);
-  const documented = (symbol: ts.Symbol) => {
-    const declared = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
-    return ts.displayPartsToString(declared.getDocumentationComment(checker)).trim() !== "";
-  };
+  const exported = checker.getExportsOfModule(checker.getSymbolAtLocation(program.getSourceFile(entry) as ts.SourceFile) as ts.Symbol);
+  surface = { checker, exports: exported.map((symbol) => (symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol)) };
+  return surface;
+}
+
+const hasDoc = (checker: ts.TypeChecker, symbol: ts.Symbol | undefined) => symbol !== undefined && ts.displayPartsToString(symbol.getDocumentationComment(checker)).trim() !== "";
+
+test("every name exported from gradscope has TSDoc", () => {
+  const { checker, exports } = publicSurface();
   assert.ok(exports.length > 250, `${exports.length} exports`);
   assert.deepEqual(
-    exports.filter((symbol) => !documented(symbol)).map((symbol) => symbol.name),
+    exports.filter((symbol) => !hasDoc(checker, symbol)).map((symbol) => symbol.name),
     [],
+  );
+});
+
+/**
+ * Fields without TSDoc in files another change was editing when the fields' TSDoc was written.
+ * PENDING: document these and remove them here (the test fails on one that is documented now).
+ */
+const pendingFieldDocs = [
+  // src/config/load.ts
+  "LoadedConfig.config",
+  // src/data/loader.ts
+  ...["LoaderBatch.index", "LoaderBatch.size", "LoaderBatch.inputs", "LoaderBatch.targets"],
+  ...["LoaderOptions.batchSize", "LoaderOptions.shuffle", "LoaderOptions.dropLast", "LoaderOptions.transforms"],
+  // src/nn/module.ts
+  ...["StateEntry.shape", "StateEntry.data"],
+  // src/sweep/
+  ...["SweepOutcome.sweepId", "SweepOutcome.status", "SweepOutcome.directory", "SweepOutcome.trials", "SweepOutcome.best"],
+  ...["TrialJob.sweepId", "TrialJob.trial", "TrialJob.attempt", "QueueWorkerOptions.store", "QueueWorkerOptions.queue", "QueueWorkerOptions.log"],
+  ...["LoadedSweep.file", "LoadedSweep.name", "LoadedSweep.spec", "LoadedSweep.locate"],
+  // src/train/checkpoint.ts
+  ...[
+    "Checkpoint.savedAt",
+    "Checkpoint.model",
+    "Checkpoint.model.shape",
+    "Checkpoint.model.data",
+    "Checkpoint.randoms",
+    "Checkpoint.optimizer",
+    "Checkpoint.scheduler",
+    "Checkpoint.trainer",
+  ],
+  // src/train/trainer.ts
+  ...["Evaluation.logs", "Evaluation.matrices", "FitResult.status", "FitResult.reason", "FitResult.history", "FitResult.position", "MetricSpec.name", "MetricSpec.options"],
+  ...["TrainerPosition.epoch", "TrainerPosition.batch", "TrainerPosition.step"],
+  ...["TrainerState.position", "TrainerState.epochTotals", "TrainerState.history", "TrainerState.accumulation", "TrainerState.accumulation.count", "TrainerState.callbacks"],
+];
+
+test("every field of an interface or object type exported from gradscope has TSDoc (what it is, its unit, its default, when it is absent)", () => {
+  const { checker, exports } = publicSurface();
+  // Undocumented field declarations, each named once as Type.field (Type.field.inner for a
+  // field of a nested object type, Type.method(argument).field for one of an argument's).
+  const undocumented = new Map<ts.Node, string>();
+  const fields = new Set<ts.Node>();
+  const check = (member: ts.TypeElement, name: string) => {
+    if ((!ts.isPropertySignature(member) && !ts.isMethodSignature(member)) || fields.has(member)) return;
+    fields.add(member);
+    if (!hasDoc(checker, checker.getSymbolAtLocation(member.name))) undocumented.set(member, name);
+  };
+  const visit = (node: ts.Node, path: string): void => {
+    if (!ts.isInterfaceDeclaration(node) && !ts.isTypeLiteralNode(node)) {
+      ts.forEachChild(node, (child) => visit(child, path));
+      return;
+    }
+    for (const member of node.members) {
+      const name = `${path}.${member.name?.getText() ?? ""}`;
+      check(member, name);
+      if ((ts.isPropertySignature(member) || ts.isMethodSignature(member)) && member.type) visit(member.type, name);
+      if (ts.isMethodSignature(member)) for (const parameter of member.parameters) if (parameter.type) visit(parameter.type, `${name}(${parameter.name.getText()})`);
+    }
+  };
+  const types = exports.filter((symbol) => symbol.flags & (ts.SymbolFlags.Interface | ts.SymbolFlags.TypeAlias));
+  for (const symbol of types) for (const declaration of symbol.declarations ?? []) visit(declaration, symbol.name);
+  // Fields reached through the type rather than written in it: inherited from an unexported
+  // base interface, or of the interfaces an exported union names (LayerRecord's variants).
+  for (const symbol of types) {
+    const type = checker.getDeclaredTypeOfSymbol(symbol);
+    for (const member of type.isUnion() ? type.types : [type]) {
+      for (const property of checker.getPropertiesOfType(member)) {
+        const declaration = property.declarations?.[0];
+        if (!declaration || !(ts.isPropertySignature(declaration) || ts.isMethodSignature(declaration))) continue;
+        const owner = ts.isInterfaceDeclaration(declaration.parent) ? declaration.parent.name.text : symbol.name;
+        check(declaration, `${owner}.${property.name}`);
+      }
+    }
+  }
+  assert.ok(fields.size > 800, `${fields.size} fields`);
+  const names = [...new Set(undocumented.values())];
+  assert.deepEqual(
+    names.filter((name) => !pendingFieldDocs.includes(name)),
+    [],
+    "fields without TSDoc",
+  );
+  assert.deepEqual(
+    pendingFieldDocs.filter((name) => !names.includes(name)),
+    [],
+    "documented now: remove them from pendingFieldDocs",
   );
 });
 

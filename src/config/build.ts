@@ -36,9 +36,13 @@ import { type Config, snake } from "./schema.ts";
 
 /** The data loaders of a run. */
 export interface RunData {
+  /** The training batches (shuffled and augmented as the config says). */
   train: DataLoader;
+  /** The held-out split (`data.validation` > 0); absent otherwise. */
   validation?: DataLoader;
+  /** The test set: the source's own, or `data.test_fraction` split off the training data. */
   test: DataLoader;
+  /** Number of classes; 0 for regression. */
   classes: number;
   /** Messages for the user (e.g. a fallback data set). */
   notices: string[];
@@ -46,11 +50,17 @@ export interface RunData {
 
 /** Everything `gradscope train` runs. */
 export interface TrainingSetup {
+  /** The validated config, defaults filled in. */
   config: Config;
+  /** Its data loaders. */
   data: RunData;
+  /** The model built from `model`. */
   model: Module;
+  /** The optimizer over the model's parameters. */
   optimizer: Optimizer<BaseHyper>;
+  /** The LR scheduler; absent without a `scheduler` section. */
   scheduler?: Schedule;
+  /** The trainer with the config's loss, metrics and callbacks. */
   trainer: Trainer;
   /** The quantity tracker, when the config has a `quantities` section. */
   tracker?: QuantityTracker;
@@ -289,6 +299,9 @@ export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory:
     const created = new QuantityTracker(quantities, model, optimizer);
     tracker = created;
     backward = (loss, step) => created.backward(loss, step);
+    // A plain line on stderr: a process warning would add "(node:PID) Warning:" and Node's
+    // "(Use `node --trace-warnings ...`)" hint, which say nothing to a user of the CLI.
+    created.warn = (message) => process.stderr.write(`${message}\n`);
     recording?.recordQuantities(created);
     if (tensorboard) created.subscribe(tensorboard.logQuantity);
     callbacks.unshift(new QuantityLogger(created, join(runDirectory, "quantities.jsonl")));

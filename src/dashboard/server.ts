@@ -34,7 +34,9 @@ export interface DashboardOptions {
 export interface Dashboard {
   /** The page's address (with `?token=` when a token is required). */
   url: string;
+  /** The port it listens on (the one chosen when 0 was asked). */
   port: number;
+  /** Stops serving and closes the live streams and the store; resolves once closed. */
   close(): Promise<void>;
 }
 

@@ -2,9 +2,11 @@ import { PixelDataset } from "./pixels.ts";
 
 /** A batch as plain arrays: inputs [B, ...inputShape] and integer labels or float targets. */
 export interface Batch {
+  /** The inputs, [B, ...inputShape] row-major. */
   inputs: Float32Array;
   /** Class labels (classification) or regression targets [B, ...targetShape]. */
   targets: Int32Array | Float32Array;
+  /** B, the number of examples in the batch (the last one of an epoch may be smaller). */
   size: number;
 }
 
@@ -13,10 +15,13 @@ export interface Batch {
  * (`classes` > 0) or float regression targets of `targetShape`.
  */
 export interface Dataset {
+  /** Number of examples. */
   readonly length: number;
+  /** Shape of one example's input, e.g. [1, 28, 28]. */
   readonly inputShape: readonly number[];
   /** Number of classes; 0 for regression. */
   readonly classes: number;
+  /** Shape of one example's target: [] for a class label or a scalar target, [k] for k targets. */
   readonly targetShape: readonly number[];
   /** A human-readable origin for messages ("fashion-mnist train (/usr/share/...)"). */
   readonly description: string;
@@ -32,16 +37,45 @@ export interface Dataset {
 /** A data set as plain, structured-cloneable data whose large arrays live in shared memory. */
 export type DatasetRecipe =
   | {
+      /** An ArrayDataset. */
       kind: "arrays";
+      /** All inputs, [length, ...inputShape], in shared memory. */
       inputs: Float32Array;
+      /** All labels or targets, in shared memory. */
       targets: Int32Array | Float32Array;
+      /** As `Dataset.inputShape`. */
       inputShape: number[];
+      /** As `Dataset.classes` (0 for regression). */
       classes: number;
+      /** As `Dataset.description`. */
       description: string;
+      /** As `Dataset.targetShape`. */
       targetShape: number[];
     }
-  | { kind: "pixels"; pixels: Uint8Array; labels: Int32Array; inputShape: number[]; classes: number; description: string }
-  | { kind: "subset"; source: DatasetRecipe; indices: Int32Array; description: string };
+  | {
+      /** A PixelDataset: images kept as bytes, scaled to [0, 1] per batch. */
+      kind: "pixels";
+      /** All images as bytes, [length, ...inputShape], in shared memory. */
+      pixels: Uint8Array;
+      /** All class labels, in shared memory. */
+      labels: Int32Array;
+      /** As `Dataset.inputShape`. */
+      inputShape: number[];
+      /** As `Dataset.classes`. */
+      classes: number;
+      /** As `Dataset.description`. */
+      description: string;
+    }
+  | {
+      /** A subset (a split) of another data set. */
+      kind: "subset";
+      /** The recipe of the data set it selects from. */
+      source: DatasetRecipe;
+      /** The indices it keeps, in its order. */
+      indices: Int32Array;
+      /** As `Dataset.description`. */
+      description: string;
+    };
 
 /** The data set a recipe describes (in a worker thread: over the sender's shared memory). */
 export function datasetFromRecipe(recipe: DatasetRecipe): Dataset {

@@ -13,19 +13,96 @@ export const debianFashionMnist = "/usr/share/datasets/fashion-mnist";
 
 /** A data source as the config's `data` section names it. */
 export type SourceSpec =
-  | { source: "fashion-mnist"; path?: string }
-  | { source: "fashion-mnist-sample" }
-  | { source: "idx"; path: string; classes: number; train_images: string; train_labels: string; test_images: string; test_labels: string; transpose?: boolean }
-  | { source: "cifar10"; path?: string }
-  | { source: "cifar100"; path?: string; label?: CifarLabel }
-  | { source: "csv"; path: string; test_path?: string; label?: string; classes: number }
-  | { source: "blobs"; samples: number; classes: number; dims: number; std: number }
-  | { source: "spirals"; samples: number; noise: number }
-  | { source: "regression"; samples: number; dims: number; noise: number };
+  | {
+      /** Fashion-MNIST from its four IDX files (.gz or not). */
+      source: "fashion-mnist";
+      /** Their directory (default /usr/share/datasets/fashion-mnist, else the bundled sample with a notice). */
+      path?: string;
+    }
+  | {
+      /** The bundled sample: 3000 Fashion-MNIST test images, split 2400 train / 600 test by a fixed seed. */
+      source: "fashion-mnist-sample";
+    }
+  | {
+      /** Any four IDX files (MNIST, EMNIST, KMNIST, ...). */
+      source: "idx";
+      /** Their directory. */
+      path: string;
+      /** Number of classes of the labels. */
+      classes: number;
+      /** The training images' file name in `path` (with or without .gz). */
+      train_images: string;
+      /** The training labels' file name. */
+      train_labels: string;
+      /** The test images' file name. */
+      test_images: string;
+      /** The test labels' file name. */
+      test_labels: string;
+      /** Turn images stored column by column (EMNIST) upright (default false). */
+      transpose?: boolean;
+    }
+  | {
+      /** CIFAR-10's binary release. */
+      source: "cifar10";
+      /** The folder holding its binary release or .tar.gz (default $GRADSCOPE_DATA; one of them is required). */
+      path?: string;
+    }
+  | {
+      /** CIFAR-100's binary release. */
+      source: "cifar100";
+      /** The folder holding its binary release or .tar.gz (default $GRADSCOPE_DATA; one of them is required). */
+      path?: string;
+      /** The 100 fine classes or the 20 coarse superclasses (default "fine"). */
+      label?: CifarLabel;
+    }
+  | {
+      /** A CSV file with a header row and numeric columns. */
+      source: "csv";
+      /** The training file. */
+      path: string;
+      /** A test file with the same columns; absent: no test split of its own. */
+      test_path?: string;
+      /** The label column's header name (default: the last column). */
+      label?: string;
+      /** Number of classes for integer labels; 0 reads the label as a regression target. */
+      classes: number;
+    }
+  | {
+      /** Synthetic Gaussian blobs (a test set of a fifth as many points). */
+      source: "blobs";
+      /** Number of training points. */
+      samples: number;
+      /** Number of blobs, one class each. */
+      classes: number;
+      /** Dimensions of a point. */
+      dims: number;
+      /** Standard deviation of the points around their centre (centres lie in [−5, 5]^dims). */
+      std: number;
+    }
+  | {
+      /** Two interleaved spirals in the plane, two classes. */
+      source: "spirals";
+      /** Number of training points. */
+      samples: number;
+      /** Standard deviation of the Gaussian noise added to each point. */
+      noise: number;
+    }
+  | {
+      /** Regression of y = Σ_d sin(x_d) + noise·N(0, 1), x uniform in [−π, π]^dims. */
+      source: "regression";
+      /** Number of training points. */
+      samples: number;
+      /** Dimensions of x. */
+      dims: number;
+      /** Standard deviation of the noise on y. */
+      noise: number;
+    };
 
 /** The data sets a source provides; `test` is null when the source has no test split of its own. */
 export interface SourceData {
+  /** The training set (the validation split is taken from it later). */
   train: Dataset;
+  /** The source's own test set, or null. */
   test: Dataset | null;
   /** A note for the user, e.g. that a fallback was used. */
   notice?: string;

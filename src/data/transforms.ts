@@ -4,6 +4,7 @@ import { checkName } from "./names.ts";
 
 /** A per-batch transform of inputs [B, ...shape]; augmentations draw from the batch's generator. */
 export interface Transform {
+  /** The transform's config type, e.g. "normalize" (named in errors). */
   readonly name: string;
   /** True when the result depends only on the input (no randomness): it can be applied once, ahead of time. */
   readonly deterministic: boolean;
@@ -17,12 +18,17 @@ export interface Transform {
    * [B, C], passed to `apply` as `targets` and blended in place.
    */
   readonly mixesTargets?: boolean;
+  /** The shape of one transformed example, given one input example's shape. */
   outputShape(shape: readonly number[]): number[];
+  /** Transforms `batch` examples of `shape`; returns the outputs (a new array, or `inputs` changed in place). */
   apply(inputs: Float32Array, batch: number, shape: readonly number[], random: Random, targets?: Float32Array): Float32Array;
 }
 
 /** A transform as a config writes it: `{ type: normalize, mean: 0.5, std: 0.25 }`. */
-export type TransformSpec = { type: string } & Record<string, unknown>;
+export type TransformSpec = {
+  /** The transform's name, e.g. "normalize", "random_crop"; the other fields are its options. */
+  type: string;
+} & Record<string, unknown>;
 
 export { transformTypes };
 

@@ -30,7 +30,9 @@ export interface GradNode {
 export interface LayerRecordBase {
   /** The op's input as seen by the parameters (conv2d: the unpadded NCHW input). */
   readonly input: Tensor;
+  /** The op's weight parameter; null when it has none (an affine-free norm). */
   readonly weight: Tensor | null;
+  /** The op's bias parameter; null when it has none. */
   readonly bias: Tensor | null;
 }
 

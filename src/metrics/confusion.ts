@@ -6,16 +6,32 @@ export type Normalization = "none" | "true" | "pred" | "all";
 
 /** Precision, recall and F1 of one class or one average. */
 export interface PRF {
+  /** TP / (TP + FP); 0 when nothing was predicted (scikit-learn's zero_division=0). */
   precision: number;
+  /** TP / (TP + FN); 0 when the class never occurs. */
   recall: number;
+  /** The harmonic mean of precision and recall; 0 when both are 0. */
   f1: number;
 }
 
 /** precision/recall/F1 per class and averaged (scikit-learn's precision_recall_fscore_support). */
 export interface ClassificationReport {
-  perClass: { precision: number[]; recall: number[]; f1: number[]; support: number[] };
+  /** One entry per class, indexed by class. */
+  perClass: {
+    /** Each class's precision. */
+    precision: number[];
+    /** Each class's recall. */
+    recall: number[];
+    /** Each class's F1. */
+    f1: number[];
+    /** Each class's number of true examples. */
+    support: number[];
+  };
+  /** The unweighted mean over classes. */
   macro: PRF;
+  /** From the totals of TP, FP and FN over classes (precision = recall = accuracy). */
   micro: PRF;
+  /** The mean over classes weighted by their support. */
   weighted: PRF;
 }
 

@@ -1,10 +1,16 @@
 /** What a LossTracker reports. */
 export interface LossSummary {
+  /** The weighted mean of the finite values since the last reset; NaN when there is none. */
   mean: number;
+  /** The mean of the last `window` finite values; NaN when there is none. */
   windowMean: number;
+  /** The least finite value; +Infinity when there is none. */
   min: number;
+  /** The greatest finite value; −Infinity when there is none. */
   max: number;
+  /** The total weight of every value added, NaNs included (the number of values if unweighted). */
   count: number;
+  /** The value added last, finite or not; NaN before the first. */
   last: number;
 }
 

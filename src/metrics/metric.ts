@@ -7,8 +7,11 @@ import type { Tensor } from "../engine/tensor.ts";
 export interface Metric<Result = number> {
   /** The metric's config name, e.g. `accuracy` or `top_3_accuracy`. */
   readonly name: string;
+  /** Adds one batch: scores [N, C] and targets [N] (or what the metric documents). */
   update(scores: Tensor, targets: Tensor): void;
+  /** The metric over every batch since the last reset. */
   compute(): Result;
+  /** Forgets every batch, to start a new epoch or evaluation. */
   reset(): void;
 }
 

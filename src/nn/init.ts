@@ -27,11 +27,38 @@ export function defaultBound(fanIn: number): number {
 
 /** How a weight is initialized; `default` is PyTorch's (see defaultBound). */
 export type WeightInit =
-  | { type: "default" }
-  | { type: "kaiming_normal" | "kaiming_uniform"; mode?: "fan_in" | "fan_out"; nonlinearity?: Nonlinearity; a?: number }
-  | { type: "xavier_normal" | "xavier_uniform"; gain?: number }
-  | { type: "normal"; std: number; mean?: number }
-  | { type: "zeros" };
+  | {
+      /** PyTorch's default U(−1/√fan_in, 1/√fan_in). */
+      type: "default";
+    }
+  | {
+      /** He et al. 2015: std gain/√fan (normal), or bound √3·std (uniform). */
+      type: "kaiming_normal" | "kaiming_uniform";
+      /** The fan the std divides by (default "fan_in"). */
+      mode?: "fan_in" | "fan_out";
+      /** The nonlinearity whose gain applies (default "leaky_relu"). */
+      nonlinearity?: Nonlinearity;
+      /** The negative slope of leaky_relu in its gain (default 0, i.e. ReLU's gain √2). */
+      a?: number;
+    }
+  | {
+      /** Glorot & Bengio 2010: std gain·√(2/(fan_in + fan_out)) (normal), or bound √3·std (uniform). */
+      type: "xavier_normal" | "xavier_uniform";
+      /** The gain (default 1). */
+      gain?: number;
+    }
+  | {
+      /** N(mean, std²). */
+      type: "normal";
+      /** The standard deviation (required). */
+      std: number;
+      /** The mean (default 0). */
+      mean?: number;
+    }
+  | {
+      /** All zeros. */
+      type: "zeros";
+    };
 
 /** The nonlinearities whose recommended gains `gainOf` knows (torch.nn.init.calculate_gain). */
 export type Nonlinearity = "linear" | "conv2d" | "sigmoid" | "tanh" | "relu" | "leaky_relu" | "selu";

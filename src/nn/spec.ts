@@ -15,7 +15,10 @@ import { modelSummary } from "./summary.ts";
  * (`sequential`, `residual`, `concat`) holding further nodes. shared/reference's models.json
  * trees are valid specs.
  */
-export type LayerSpec = { type: string } & Record<string, unknown>;
+export type LayerSpec = {
+  /** The layer or container type, e.g. "conv2d", "sequential"; the other fields are its options. */
+  type: string;
+} & Record<string, unknown>;
 
 /** How conv2d and linear layers initialize their weights and biases, by name or with options. */
 export type InitSpec = WeightInit["type"] | WeightInit;
@@ -24,7 +27,19 @@ export type InitSpec = WeightInit["type"] | WeightInit;
  * A model: a layer list (with optional default `init` and `bias_init` for its conv2d and linear
  * layers), or a named architecture with its options.
  */
-export type ModelSpec = { layers: LayerSpec[]; init?: InitSpec; bias_init?: "default" | "zeros" } | ({ arch: string } & Record<string, unknown>);
+export type ModelSpec =
+  | {
+      /** The layers, applied in order. */
+      layers: LayerSpec[];
+      /** The weight init of conv2d and linear layers without their own (default: PyTorch's). */
+      init?: InitSpec;
+      /** Their bias init: PyTorch's default or zeros (default "default"). */
+      bias_init?: "default" | "zeros";
+    }
+  | ({
+      /** A named architecture (e.g. "resnet20", "lenet5"); the other fields are its options. */
+      arch: string;
+    } & Record<string, unknown>);
 
 type IntPair = number | [number, number];
 

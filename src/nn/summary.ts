@@ -18,10 +18,15 @@ export interface LayerSummary {
 
 /** A model's layers with their output shapes, parameters and multiply-adds, and the totals. */
 export interface ModelSummary {
+  /** The input shape per example it was summarized for. */
   inputShape: number[];
+  /** The model's output shape per example. */
   outputShape: number[];
+  /** Its layers (not the containers), in the order the model was built. */
   layers: LayerSummary[];
+  /** The model's parameter scalars. */
   totalParameters: number;
+  /** Multiply-adds per example, summed over the layers. */
   totalMultiplyAdds: number;
   /** The float32 parameters' size in bytes. */
   parameterBytes: number;

@@ -5,10 +5,15 @@ import { HyperCheck } from "./validate.ts";
 
 /** Adagrad's hyperparameters (torch.optim.Adagrad). */
 export interface AdagradHyper extends BaseHyper {
+  /** Learning-rate decay: step t uses lr/(1 + (t−1)·lrDecay) (default 0). */
   lrDecay: number;
+  /** L2 penalty added to the gradient as wd·p (default 0). */
   weightDecay: number;
+  /** Starting value of the running sum of squared gradients (default 0). */
   initialAccumulatorValue: number;
+  /** Added to the root of the sum in the denominator for stability (default 1e-10). */
   eps: number;
+  /** Ascend the objective instead of descending it (default false). */
   maximize: boolean;
 }
 

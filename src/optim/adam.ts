@@ -5,10 +5,15 @@ import { HyperCheck } from "./validate.ts";
 
 /** Adam's hyperparameters (torch.optim.Adam / AdamW). */
 export interface AdamHyper extends BaseHyper {
+  /** Decay rates [β1, β2] of the running means of the gradient and its square (default [0.9, 0.999]). */
   betas: [number, number];
+  /** Added to √v̂ in the denominator for stability (default 1e-8). */
   eps: number;
+  /** Weight decay wd: L2 added to the gradient, or decoupled for AdamW (default 0; AdamW 0.01). */
   weightDecay: number;
+  /** Divide by the running maximum of v̂ (AMSGrad, Reddi et al. 2018) (default false). */
   amsgrad: boolean;
+  /** Ascend the objective instead of descending it (default false). */
   maximize: boolean;
   /** AdamW: p ← p·(1 − lr·wd) instead of adding wd·p to the gradient. */
   decoupledWeightDecay: boolean;

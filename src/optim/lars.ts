@@ -6,6 +6,7 @@ import { HyperCheck } from "./validate.ts";
 
 /** LARS's hyperparameters: SGD's plus the trust coefficient η and the exclusion rule. */
 export interface LARSHyper extends SGDHyper {
+  /** Trust coefficient η of the layer-wise ratio η·‖w‖/(‖g‖ + wd·‖w‖) (default 0.001). */
   trustCoefficient: number;
   /** Skip adaptation and weight decay for biases and norm-layer parameters (rank <= 1). */
   excludeBiasAndNorm: boolean;

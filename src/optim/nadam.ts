@@ -6,11 +6,17 @@ import { HyperCheck } from "./validate.ts";
 
 /** NAdam's hyperparameters (torch.optim.NAdam). */
 export interface NAdamHyper extends BaseHyper {
+  /** Decay rates [β1, β2] of the running means of the gradient and its square (default [0.9, 0.999]). */
   betas: [number, number];
+  /** Added to √v̂ in the denominator for stability (default 1e-8). */
   eps: number;
+  /** Weight decay wd, L2 or decoupled (default 0). */
   weightDecay: number;
+  /** ψ of the momentum schedule μ_t = β1(1 − 0.5·0.96^(t·ψ)) (default 0.004). */
   momentumDecay: number;
+  /** Decoupled weight decay p ← p·(1 − lr·wd) (NAdamW) instead of L2 (default false). */
   decoupledWeightDecay: boolean;
+  /** Ascend the objective instead of descending it (default false). */
   maximize: boolean;
 }
 

@@ -3,19 +3,25 @@ import { Tensor } from "../engine/tensor.ts";
 
 /** Hyperparameters every optimizer has; each optimizer adds its own. */
 export interface BaseHyper {
+  /** Learning rate (each optimizer's default: SGD 0.01, Adam 0.001, ...); schedulers change it. */
   lr: number;
 }
 
 /** A set of parameters sharing hyperparameters (PyTorch's param_groups). */
 export interface ParamGroup<H extends BaseHyper> {
+  /** The parameters this group updates. */
   params: Tensor[];
+  /** The group's hyperparameters: the optimizer's defaults with the group's overrides. */
   hyper: H;
   /** The lr before any scheduler changed it; set by the first scheduler attached. */
   initialLr?: number;
 }
 
 /** A parameter group as given to a constructor: parameters plus overrides of the defaults. */
-export type ParamGroupSpec<H extends BaseHyper> = { params: Tensor[] } & Partial<H>;
+export type ParamGroupSpec<H extends BaseHyper> = {
+  /** The parameters of the group; the other fields override the optimizer's defaults for them. */
+  params: Tensor[];
+} & Partial<H>;
 
 /** Per-parameter optimizer state: a step count, named buffers and named scalars. */
 export class ParameterState {
@@ -42,11 +48,26 @@ export class ParameterState {
 
 /** A serializable snapshot of an optimizer (exact: buffers are copied bit for bit). */
 export interface OptimizerState {
+  /** The optimizer's name ("SGD", "Adam", ...); loading checks it. */
   optimizer: string;
   /** Hyperparameters and initial lr of each group, in order. */
-  groups: Array<{ hyper: Record<string, unknown>; initialLr?: number; size: number }>;
+  groups: Array<{
+    /** The group's hyperparameters. */
+    hyper: Record<string, unknown>;
+    /** The lr before any scheduler changed it; absent when no scheduler was attached. */
+    initialLr?: number;
+    /** How many parameters the group has (loading checks it). */
+    size: number;
+  }>;
   /** State of each parameter in group order; null where the parameter has none yet. */
-  state: Array<{ step: number; buffers: Record<string, Float32Array>; values: Record<string, number> } | null>;
+  state: Array<{
+    /** Steps this parameter has taken. */
+    step: number;
+    /** Its buffers by name (e.g. Adam's "expAvg"), bit for bit. */
+    buffers: Record<string, Float32Array>;
+    /** Its scalars by name (e.g. NAdam's "muProduct"). */
+    values: Record<string, number>;
+  } | null>;
 }
 
 /**

@@ -6,10 +6,15 @@ import { HyperCheck } from "./validate.ts";
 
 /** RAdam's hyperparameters (torch.optim.RAdam). */
 export interface RAdamHyper extends BaseHyper {
+  /** Decay rates [β1, β2] of the running means of the gradient and its square (default [0.9, 0.999]). */
   betas: [number, number];
+  /** Added to √v̂ in the denominator for stability (default 1e-8). */
   eps: number;
+  /** Weight decay wd, L2 or decoupled (default 0). */
   weightDecay: number;
+  /** Decoupled weight decay p ← p·(1 − lr·wd) instead of L2 (default false). */
   decoupledWeightDecay: boolean;
+  /** Ascend the objective instead of descending it (default false). */
   maximize: boolean;
 }
 

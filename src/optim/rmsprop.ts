@@ -5,11 +5,17 @@ import { HyperCheck } from "./validate.ts";
 
 /** RMSprop's hyperparameters (torch.optim.RMSprop). */
 export interface RMSpropHyper extends BaseHyper {
+  /** Smoothing constant of the running mean of squared gradients (default 0.99). */
   alpha: number;
+  /** Added after the square root in the denominator (default 1e-8). */
   eps: number;
+  /** L2 penalty added to the gradient as wd·p (default 0). */
   weightDecay: number;
+  /** Momentum factor of the step (default 0: none). */
   momentum: number;
+  /** Divide by the variance estimate (mean of squares minus squared mean) (default false). */
   centered: boolean;
+  /** Ascend the objective instead of descending it (default false). */
   maximize: boolean;
 }
 

@@ -5,10 +5,15 @@ import { HyperCheck } from "./validate.ts";
 
 /** SGD's hyperparameters (torch.optim.SGD). */
 export interface SGDHyper extends BaseHyper {
+  /** Momentum factor μ (default 0: none; LARS 0.9). */
   momentum: number;
+  /** Dampening of the momentum: buf ← μ·buf + (1 − dampening)·g (default 0). */
   dampening: number;
+  /** L2 penalty added to the gradient as wd·p (default 0). */
   weightDecay: number;
+  /** Nesterov momentum: step along g + μ·buf (default false; needs momentum > 0 and dampening 0). */
   nesterov: boolean;
+  /** Ascend the objective instead of descending it (default false). */
   maximize: boolean;
 }
 

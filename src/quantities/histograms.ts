@@ -41,11 +41,13 @@ function summed(step: StepInfo, key: "hist1d" | "hist2d", length: number): Float
  * or the largest |θ[j]| (`param_abs_max`, ParamAbsMax). A non-finite m leaves the axis as it is.
  */
 export interface BinAdaptation {
+  /** Which maximum sets the range: of the per-sample gradient elements or of the parameters. */
   policy: "grad_abs_max" | "param_abs_max";
   /** Relative padding of the maximum (default 0). */
   padding?: number;
   /** The narrowest range (default 1e-6). */
   minSize?: number;
+  /** The steps after which the axis is adapted. */
   schedule: StepSchedule;
 }
 

@@ -4,7 +4,9 @@ import { every, type StepSchedule } from "./schedule.ts";
 
 /** A histogram as quantities store it: counts and bin edges (2-D: hist[ix][iy], two edge lists). */
 export interface HistogramValue {
+  /** The counts per bin; 2-D: hist[ix][iy]. */
   hist: number[] | number[][];
+  /** The bins' edges (one more than bins); 2-D: [x edges, y edges]. */
   edges: number[] | number[][];
 }
 
@@ -17,7 +19,9 @@ export type QuantityValue = number | number[] | HistogramValue;
  * the store see ordinary values.
  */
 export interface QuantityParts {
+  /** The value recorded under the quantity's name. */
   total: QuantityValue;
+  /** The values recorded under `<name>/<part>`, by part (e.g. a parameter's name). */
   parts: Record<string, QuantityValue>;
 }
 
@@ -28,6 +32,7 @@ export function hasParts(value: QuantityValue | QuantityParts): value is Quantit
 
 /** Everything a quantity may read at step t (θ_t and batch t, after the backward pass). */
 export interface StepInfo {
+  /** t, the training step (0-based, counting optimizer steps). */
   step: number;
   /** N, the number of samples in the batch. */
   batchSize: number;
@@ -36,7 +41,12 @@ export interface StepInfo {
   /** ℓ_i, the per-sample losses. */
   individualLosses: Float64Array;
   /** The parameters θ_t in order, with their names. */
-  params: Array<{ name: string; tensor: Tensor }>;
+  params: Array<{
+    /** The parameter's dotted name, e.g. "0.weight". */
+    name: string;
+    /** The live parameter (its `.grad` holds g). */
+    tensor: Tensor;
+  }>;
   /** θ_t per parameter (copies, so they survive the optimizer step). */
   values: Float32Array[];
   /** The batch gradient g = ∇L per parameter (copies). */
@@ -46,16 +56,23 @@ export interface StepInfo {
    * live until the tracker drops this step, after the next step's quantities.
    */
   valueTensors: Tensor[];
+  /** g per parameter in engine memory, as `valueTensors`. */
   gradTensors: Tensor[];
   /** ‖g_k‖² per parameter tensor, summed in float64 (computed once per step). */
   gradSquaredNorms: number[];
   /** θ_0 per parameter, as an array copy and in engine memory. */
   initial: Float32Array[];
+  /** θ_0 per parameter in engine memory (kept for the whole run). */
   initialTensors: Tensor[];
   /** The per-sample statistics the due quantities asked for, per parameter tensor. */
   stats: Map<Tensor, ParameterStatistics>;
   /** The optimizer's name and first group's hyperparameters (lr, momentum, ...). */
-  optimizer: { name: string; hyper: Record<string, unknown> };
+  optimizer: {
+    /** As `Optimizer.name`, e.g. "SGD". */
+    name: string;
+    /** A copy of the first group's hyperparameters at this step (lr as scheduled). */
+    hyper: Record<string, unknown>;
+  };
   /**
    * Exact H·v of the mean loss at θ_t, one engine tensor per parameter in and out (the products
    * are new tensors in the caller's scope). Only while `compute` of this step runs: the graph is
@@ -69,11 +86,22 @@ export type EarlierStepRead = "values" | "grads";
 
 /** What a quantity may use to decide its request, before the backward pass of `step`. */
 export interface RequestContext {
+  /** The step whose backward pass the request is for. */
   step: number;
   /** The parameters θ_step, in order. */
-  params: Array<{ name: string; tensor: Tensor }>;
+  params: Array<{
+    /** The parameter's dotted name, e.g. "0.weight". */
+    name: string;
+    /** The live parameter. */
+    tensor: Tensor;
+  }>;
   /** The optimizer's name and first group's hyperparameters. */
-  optimizer: { name: string; hyper: Record<string, unknown> };
+  optimizer: {
+    /** As `Optimizer.name`, e.g. "SGD". */
+    name: string;
+    /** A copy of the first group's hyperparameters. */
+    hyper: Record<string, unknown>;
+  };
 }
 
 /**
@@ -85,6 +113,7 @@ export interface RequestContext {
 export interface Quantity {
   /** The name results are stored under (Cockpit's class name, e.g. `NormTest`). */
   readonly name: string;
+  /** The steps at which it is computed (e.g. every 10th). */
   readonly schedule: StepSchedule;
   /**
    * True when the quantity reads the loss's second derivative (curvature diagonals,
@@ -96,6 +125,7 @@ export interface Quantity {
    * quantity is due, and for two-step quantities also at the step after a due one.
    */
   request?(context: RequestContext): ExtensionRequest;
+  /** Its value at `step.step`, after the backward pass; undefined records nothing. Absent for two-step quantities. */
   compute?(step: StepInfo): QuantityValue | QuantityParts | undefined;
   /** Throws, naming the quantity, if it cannot work with this optimizer: checked before training starts. */
   checkOptimizer?(optimizer: StepInfo["optimizer"]): void;

@@ -4,12 +4,19 @@ import { quantityDefinitions } from "./registry.ts";
 
 /** One registered quantity as the docs and `gradscope quantities` list it. */
 export interface QuantityReference {
+  /** Its name in a config's `quantities` section, e.g. `norm_test`. */
   configName: string;
   /** The name its values are stored under (`quantities/<name>`). */
   name: string;
+  /** One line on what it measures. */
   description: string;
   /** Its options and their defaults (undefined: optional, no default). */
-  options: Array<{ name: string; default?: unknown }>;
+  options: Array<{
+    /** The option's config name. */
+    name: string;
+    /** Its default; absent when it has none. */
+    default?: unknown;
+  }>;
 }
 
 // The default a zod option declares, looking through optional/nullable wrappers.

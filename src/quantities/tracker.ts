@@ -144,18 +144,32 @@ export function collectQuantityValues(tracker: QuantityTracker): Map<number, Rec
  * optimizer step carries it: its scalars, and the θ_t and g the quantities read of it.
  */
 export interface PendingStepState {
+  /** As `StepInfo.step`. */
   step: number;
+  /** As `StepInfo.batchSize`. */
   batchSize: number;
+  /** As `StepInfo.loss`. */
   loss: number;
+  /** As `StepInfo.individualLosses`. */
   individualLosses: number[];
-  optimizer: { name: string; hyper: Record<string, unknown> };
+  /** As `StepInfo.optimizer`. */
+  optimizer: {
+    /** The optimizer's name. */
+    name: string;
+    /** Its first group's hyperparameters at that step. */
+    hyper: Record<string, unknown>;
+  };
+  /** θ_t per parameter; absent when no pending quantity reads it. */
   values?: Float32Array[];
+  /** g per parameter; absent when no pending quantity reads it. */
   grads?: Float32Array[];
+  /** ‖g_k‖² per parameter; absent when `grads` is. */
   gradSquaredNorms?: number[];
 }
 
 /** What a tracker saves in a checkpoint. */
 export interface TrackerState {
+  /** θ_0 per parameter (Distance measures from it). */
   initial: Float32Array[];
   /** By quantity name, the states of the quantities that keep one. */
   quantities?: Record<string, unknown>;
@@ -186,8 +200,10 @@ export class QuantityTracker {
   // Quantities already reported as skipped (one warning each per run).
   private readonly warned = new Set<string>();
   /**
-   * Reports a quantity that cannot be computed for this model, at the step that found it; a Node
-   * process warning by default (a run that records into the store also stores it as an event).
+   * Reports the quantities that cannot be computed for this model, at the step that found them:
+   * one message for all those one cause skips, naming each quantity once per run. A Node process
+   * warning by default; `gradscope train` writes it as a line on stderr, and a run that records
+   * into the store also stores it as a "warning" event.
    */
   warn: (message: string, step: number) => void = (message) => process.emitWarning(message);
 
@@ -420,16 +436,18 @@ export class QuantityTracker {
     // so once by name, and the others run.
     const coupled = coupledLayers(loss);
     const skipped = new Set<Quantity>();
-    const skip = (q: Quantity, reason: string): undefined => {
-      skipped.add(q);
-      if (!this.warned.has(q.name)) this.warn(`gradscope: ${q.name} is skipped: ${reason}`, step);
-      this.warned.add(q.name);
+    const skip = (names: Quantity[], reason: string): undefined => {
+      for (const q of names) skipped.add(q);
+      const unreported = names.map((q) => q.name).filter((name) => !this.warned.has(name));
+      if (unreported.length > 0) this.warn(`gradscope: ${unreported.join(", ")} ${unreported.length > 1 ? "are" : "is"} skipped: ${reason}`, step);
+      for (const name of unreported) this.warned.add(name);
       return undefined;
     };
-    for (const [q, r] of requests) {
-      if (coupled.length > 0 && Object.values(r).some((v) => v !== undefined && v !== false)) {
-        skip(q, `per-sample gradients are not defined through batch norm in train mode (${coupled.length > 1 ? "layers" : "layer"} ${coupled.join(", ")})`);
-      }
+    if (coupled.length > 0) {
+      // One warning for all of them: the layers are the same for each (a ResNet has 19).
+      const perSample = [...requests].filter(([, r]) => Object.values(r).some((v) => v !== undefined && v !== false)).map(([q]) => q);
+      if (perSample.length > 0)
+        skip(perSample, `per-sample gradients are not defined through batch norm in train mode (${coupled.length > 1 ? "layers" : "layer"} ${coupled.join(", ")})`);
     }
     const request = mergeRequests(asking.flatMap((q) => (skipped.has(q) ? [] : (requests.get(q) ?? []))));
     const guarded = (q: Quantity, compute: () => QuantityValue | QuantityParts | undefined): QuantityValue | QuantityParts | undefined => {
@@ -439,7 +457,7 @@ export class QuantityTracker {
         return compute();
       } catch (error) {
         if (!(error as Error).message.includes('"batchnorm"')) throw error;
-        return skip(q, (error as Error).message.replace(/^gradscope: /, ""));
+        return skip([q], (error as Error).message.replace(/^gradscope: /, ""));
       }
     };
     const stats = backwardWithExtensions(loss, request);

@@ -4,66 +4,99 @@
 
 /** A step range to read, and how many buckets (at most) to reduce it to. */
 export interface StepRange {
+  /** The first step, inclusive (default: the first logged). */
   from?: number;
+  /** The last step, inclusive (default: the last logged). */
   to?: number;
+  /** At most this many buckets. */
   buckets: number;
 }
 
 /** Row ids up to which a reader has seen each table. */
 export interface Cursor {
+  /** The last scalars row id seen. */
   scalars: number;
+  /** The last lists row id seen. */
   lists: number;
+  /** The last histograms row id seen. */
   histograms: number;
+  /** The last events row id seen. */
   events: number;
 }
 
 /** A scalar series reduced to buckets: the last step of each, and its min, max and last value. */
 export interface BucketedSeries {
+  /** The last step of each bucket, ascending. */
   steps: number[];
+  /** The value at that step; null where it was not finite (NaN, ±Infinity are stored as null). */
   last: Array<number | null>;
+  /** The bucket's least finite value; null when it has none. */
   min: Array<number | null>;
+  /** The bucket's greatest finite value; null when it has none. */
   max: Array<number | null>;
 }
 
 /** A per-parameter list series (one array of values per step). */
 export interface ListSeries {
+  /** The steps, ascending. */
   steps: number[];
+  /** At each step, one value per parameter tensor (the run's `parameters` order). */
   values: number[][];
 }
 
 /** One logged histogram: 1-D (`edges` of length bins+1) or 2-D (`[xEdges, yEdges]`, counts[x][y]). */
 export interface HistogramAtStep {
+  /** The step it was logged at. */
   step: number;
+  /** The bins' edges: bins+1 of them, or [xEdges, yEdges]. */
   edges: number[] | number[][];
+  /** The counts per bin, or counts[x][y]. */
   counts: number[] | number[][];
 }
 
 /** 1-D histograms over time, one row per step, each row with its own [lo, hi]. */
 export interface HeatmapRows {
+  /** The step of each row, ascending. */
   steps: number[];
+  /** Each row's [lo, hi] (its first and last edge). */
   ranges: Array<[number, number]>;
+  /** Each row's counts per bin. */
   counts: number[][];
 }
 
 /** Counts of a scalar's values in equal bins over [lo, hi], overall and over the last fraction. */
 export interface ValueDistribution {
+  /** The lower end of the bins, as asked. */
   lo: number;
+  /** The upper end of the bins, as asked. */
   hi: number;
+  /** Counts per bin of all the values. */
   all: number[];
+  /** Counts per bin of the last `tail` fraction of the values. */
   last: number[];
+  /** The mean of all the values; null when there is none. */
   meanAll: number | null;
+  /** The mean of the last fraction; null when it is empty. */
   meanLast: number | null;
+  /** Whether any value was below `lo` (counted in the first bin). */
   below: boolean;
+  /** Whether any value was above `hi` (counted in the last bin). */
   above: boolean;
+  /** The number of values. */
   count: number;
 }
 
 /** An event of a run (a notice, a stop, an error). */
 export interface RunEvent {
+  /** The run's id. */
   run: string;
+  /** The training step it happened at; null for one that belongs to no step (a notice, a crash found later). */
   step: number | null;
+  /** When, in epoch seconds. */
   wallTime: number;
+  /** What kind: "start", "resume", "notice", "warning", "stop", "error", "crash", ... */
   kind: string;
+  /** The text shown to the user. */
   message: string;
 }
 
@@ -72,9 +105,13 @@ export interface RunEvent {
  * points `[run, key, step, values]`, histogram notices `[run, key, step]`, and events.
  */
 export interface Changes {
+  /** New scalar points [run, key, step, value], value null where not finite. */
   scalars: Array<[string, string, number, number | null]>;
+  /** New list points [run, key, step, values]. */
   lists: Array<[string, string, number, number[]]>;
+  /** Histograms logged [run, key, step] (read them with `histogramAt`). */
   histograms: Array<[string, string, number]>;
+  /** New events. */
   events: RunEvent[];
 }
 
@@ -126,7 +163,16 @@ export interface RunReader {
    * (run, key, step) notices, and events; at most `limit` rows of each table. `reached` is how
    * far each table got: call again from there until it equals `to`.
    */
-  changesBetween(from: Cursor, to: Cursor, limit: number): { changes: Changes; reached: Cursor };
+  changesBetween(
+    from: Cursor,
+    to: Cursor,
+    limit: number,
+  ): {
+    /** The rows read. */
+    changes: Changes;
+    /** How far each table was read. */
+    reached: Cursor;
+  };
   /** The status columns of every run (id, status, end, stop request, whether it named its parameters). */
   runStates(): RunStates;
 }

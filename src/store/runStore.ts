@@ -8,14 +8,23 @@ export type RunStatus = "running" | "completed" | "stopped" | "failed" | "interr
 
 /** One row of the runs table, with its JSON columns parsed. */
 export interface RunRecord {
+  /** The run's id: its directory's name, e.g. "mlp-20261207-223000". */
   id: string;
+  /** The run's name: the config's `name`, or the Learner's `name` option. */
   name: string;
+  /** How it ended, or "running". */
   status: RunStatus;
+  /** The resolved config it was started (or last resumed) with. */
   config: unknown;
+  /** When it was created, in epoch seconds. */
   startedAt: number;
+  /** When it ended, in epoch seconds; null while running. */
   endedAt: number | null;
+  /** Its summary.json as recorded at the end; null while running. */
   summary: unknown;
+  /** The process training it (crash detection); null when none was recorded. */
   pid: number | null;
+  /** Its run directory; null for a run created without one. */
   directory: string | null;
   /** The names of the model's parameters, in the order of per-parameter lists. */
   parameters: string[] | null;
@@ -29,12 +38,23 @@ export class RunLookupError extends Error {
 }
 
 /** A logged value: a scalar, a per-parameter list, or a histogram. */
-export type StoredValue = number | number[] | { hist: number[] | number[][]; edges: number[] | number[][] };
+export type StoredValue =
+  | number
+  | number[]
+  | {
+      /** The counts per bin; 2-D: hist[x][y]. */
+      hist: number[] | number[][];
+      /** The bins' edges; 2-D: [xEdges, yEdges]. */
+      edges: number[] | number[][];
+    };
 
 /** The keys a run has logged, by kind. */
 export interface RunKeys {
+  /** The keys of scalar series, e.g. "train/loss", "quantities/NormTest". */
   scalars: string[];
+  /** The keys of per-parameter list series. */
   lists: string[];
+  /** The keys of histograms. */
   histograms: string[];
 }
 
@@ -60,7 +80,16 @@ export interface RunStore {
   /** Whether the store has a run with exactly this id. */
   hasRun(id: string): boolean;
   /** Registers a new running run, with a `start` event. */
-  createRun(run: { id: string; name: string; config: unknown; directory?: string }): void;
+  createRun(run: {
+    /** The new run's id (unique in the store). */
+    id: string;
+    /** Its name. */
+    name: string;
+    /** Its resolved config. */
+    config: unknown;
+    /** Its run directory, if it has one. */
+    directory?: string;
+  }): void;
   /**
    * Marks an existing run (e.g. a resumed one) as running in this process again, with its
    * saved config replaced by `config` when given, its directory by `directory` when given (a
@@ -92,13 +121,54 @@ export interface RunStore {
   /** The keys a run has logged, by kind. */
   keys(runId: string): RunKeys;
   /** A run's scalar series for `key`, by step. */
-  scalars(runId: string, key: string): Array<{ step: number; wallTime: number; value: number | null }>;
+  scalars(
+    runId: string,
+    key: string,
+  ): Array<{
+    /** The step. */
+    step: number;
+    /** When it was logged, in epoch seconds. */
+    wallTime: number;
+    /** The value; null where it was not finite. */
+    value: number | null;
+  }>;
   /** A run's list series for `key` (one value per parameter tensor per step). */
-  lists(runId: string, key: string): Array<{ step: number; wallTime: number; value: number[] }>;
+  lists(
+    runId: string,
+    key: string,
+  ): Array<{
+    /** The step. */
+    step: number;
+    /** When it was logged, in epoch seconds. */
+    wallTime: number;
+    /** One value per parameter tensor. */
+    value: number[];
+  }>;
   /** A run's histograms for `key`. */
-  histograms(runId: string, key: string): Array<{ step: number; wallTime: number; edges: number[] | number[][]; counts: number[] | number[][] }>;
+  histograms(
+    runId: string,
+    key: string,
+  ): Array<{
+    /** The step. */
+    step: number;
+    /** When it was logged, in epoch seconds. */
+    wallTime: number;
+    /** The bins' edges; 2-D: [xEdges, yEdges]. */
+    edges: number[] | number[][];
+    /** The counts per bin; 2-D: counts[x][y]. */
+    counts: number[] | number[][];
+  }>;
   /** A run's events in time order. */
-  events(runId: string): Array<{ step: number | null; wallTime: number; kind: string; message: string }>;
+  events(runId: string): Array<{
+    /** As `RunEvent.step`. */
+    step: number | null;
+    /** When, in epoch seconds. */
+    wallTime: number;
+    /** As `RunEvent.kind`. */
+    kind: string;
+    /** The text shown to the user. */
+    message: string;
+  }>;
   /** Deletes a run and everything it logged. */
   deleteRun(id: string): void;
   /** Flushes and closes the store. */

@@ -9,28 +9,39 @@ export type SweepStatus = "running" | "completed" | "interrupted" | "failed";
 
 /** One row of the sweeps table, with its JSON columns parsed. */
 export interface SweepRecord {
+  /** The sweep's id: its folder's name. */
   id: string;
+  /** The sweep's `name` (default: the sweep file's base name). */
   name: string;
   /** The validated sweep file (method, parameters, metric, budget, early stopping). */
   spec: unknown;
   /** The base config every trial starts from (resolved, before defaults). */
   base: unknown;
+  /** Whether it runs, or how it ended. */
   status: SweepStatus;
   /** The sweep's folder: base.yaml and each trial's log. */
   directory: string;
+  /** When it was created, in epoch seconds. */
   createdAt: number;
+  /** When it ended, in epoch seconds; null while it runs. */
   endedAt: number | null;
 }
 
 /** One trial of a sweep: its parameters, its run once started, and how it ended. */
 export interface TrialRecord {
+  /** The sweep's id. */
   sweepId: string;
+  /** The trial's number in its sweep, from 1 in the order proposed. */
   number: number;
+  /** The parameters it trains with, by the sweep file's dotted config path. */
   params: Record<string, unknown>;
+  /** Where it is: waiting, training, or how it ended. */
   status: TrialStatus;
   /** How many times a worker started it (a retry after a worker died counts again). */
   attempts: number;
+  /** The run training it; null until it started. */
   runId: string | null;
+  /** That run's directory; null until it started. */
   directory: string | null;
   /** The sweep's metric at the trial's end (null when it failed or never logged it). */
   metric: number | null;
@@ -38,13 +49,17 @@ export interface TrialRecord {
   stoppedBy: string | null;
   /** Optimizer steps trained, and the steps the full schedule has. */
   steps: number | null;
+  /** The steps of the trial's full schedule; null until it started. */
   plannedSteps: number | null;
   /** Why it failed, when it did. */
   message: string | null;
+  /** When it was proposed, in epoch seconds. */
   createdAt: number;
+  /** When it ended, in epoch seconds; null until then. */
   endedAt: number | null;
   /** The `gradscope worker` training it (host:pid) and its job on the queue, while one does. */
   worker: string | null;
+  /** Its job's id on the queue, while a worker trains it; else null. */
   jobId: string | null;
   /** When its worker last said it was alive (seconds since the epoch). */
   heartbeatAt: number | null;
@@ -113,7 +128,18 @@ export interface SweepStore {
   /** The store's path, or its URL with the password redacted. */
   readonly displayLocation: string;
   /** Registers a running sweep. */
-  createSweep(sweep: { id: string; name: string; spec: unknown; base: unknown; directory: string }): void;
+  createSweep(sweep: {
+    /** As `SweepRecord.id`. */
+    id: string;
+    /** As `SweepRecord.name`. */
+    name: string;
+    /** As `SweepRecord.spec`. */
+    spec: unknown;
+    /** As `SweepRecord.base`. */
+    base: unknown;
+    /** As `SweepRecord.directory`. */
+    directory: string;
+  }): void;
   /** Whether a sweep with exactly this id exists. */
   hasSweep(id: string): boolean;
   /** One sweep by id (or unique id prefix); throws a RunLookupError naming the id when there is none or several. */
@@ -144,15 +170,45 @@ export interface SweepStore {
    * `jobId`: only a pending trial, or a running one whose worker's heartbeat is older than
    * `staleAfterSeconds` (never one that a live worker trains). Whether it got the trial.
    */
-  claimTrial(sweepId: string, number: number, claim: { worker: string; jobId: string; staleAfterSeconds: number }): boolean;
+  claimTrial(
+    sweepId: string,
+    number: number,
+    claim: {
+      /** The claiming worker, host:pid. */
+      worker: string;
+      /** Its job's id on the queue. */
+      jobId: string;
+      /** How old, in seconds, a running trial's last heartbeat must be to take it over. */
+      staleAfterSeconds: number;
+    },
+  ): boolean;
   /** The claiming worker is alive; false when the trial is no longer its own (another took it). */
-  heartbeat(sweepId: string, number: number, claim: { worker: string; jobId: string }): boolean;
+  heartbeat(
+    sweepId: string,
+    number: number,
+    claim: {
+      /** The worker, as it claimed the trial. */
+      worker: string;
+      /** Its job's id, as it claimed the trial. */
+      jobId: string;
+    },
+  ): boolean;
   /**
    * The worker gives its trial back (it was stopped, or the trial's process died): the trial is
    * `pending` again, for whoever takes its job next, and its run, if its process left it
    * `running`, is marked `crashed` with `why`. False when it was no longer the worker's.
    */
-  returnTrial(sweepId: string, number: number, claim: { worker: string; jobId: string }, why: string): boolean;
+  returnTrial(
+    sweepId: string,
+    number: number,
+    claim: {
+      /** The worker, as it claimed the trial. */
+      worker: string;
+      /** Its job's id, as it claimed the trial. */
+      jobId: string;
+    },
+    why: string,
+  ): boolean;
   /**
    * Hands back the running trials of running sweeps whose worker has not heartbeated for
    * `staleAfterSeconds(sweepId)`: each is `pending` again and its run, if still `running`, is
@@ -162,12 +218,34 @@ export interface SweepStore {
    */
   releaseStaleTrials(staleAfterSeconds: (sweepId: string) => number): ReleasedTrial[];
   /** Links a trial to the run that trains it, and the steps its full schedule has. */
-  attachRun(sweepId: string, number: number, run: { runId: string; directory: string; plannedSteps: number }): void;
+  attachRun(
+    sweepId: string,
+    number: number,
+    run: {
+      /** The run's id. */
+      runId: string;
+      /** The run's directory. */
+      directory: string;
+      /** The steps of its full schedule. */
+      plannedSteps: number;
+    },
+  ): void;
   /** Records how a trial ended. */
   finishTrial(
     sweepId: string,
     number: number,
-    end: { status: Exclude<TrialStatus, "pending" | "running">; metric?: number | null; stoppedBy?: string | null; steps?: number | null; message?: string | null },
+    end: {
+      /** How it ended. */
+      status: Exclude<TrialStatus, "pending" | "running">;
+      /** As `TrialRecord.metric`; absent or not finite: null. */
+      metric?: number | null;
+      /** As `TrialRecord.stoppedBy` (default null). */
+      stoppedBy?: string | null;
+      /** Optimizer steps trained (default: the count recorded before, if any). */
+      steps?: number | null;
+      /** Why it failed (default null). */
+      message?: string | null;
+    },
   ): void;
   /** One trial; throws a RunLookupError when the sweep has no such trial. */
   trial(sweepId: string, number: number): TrialRecord;
@@ -178,11 +256,25 @@ export interface SweepStore {
   /** The metric of every trial that reached a rung, by trial number (null: not finite). */
   rungValues(sweepId: string, rung: number): Map<number, number | null>;
   /** The status and summary (summary.json) of the run that trained a trial, or null. */
-  runOutcome(runId: string): { status: RunStatus; summary: unknown; stopReason: string | null; error: string | null } | null;
+  runOutcome(runId: string): {
+    /** The run's status. */
+    status: RunStatus;
+    /** Its summary.json as recorded at its end; null while running. */
+    summary: unknown;
+    /** The message of its last "stop" event, or null. */
+    stopReason: string | null;
+    /** The message of its last "error" event, or null. */
+    error: string | null;
+  } | null;
   /** Keeps `data` (a checkpoint file's bytes, saved at `step`) as the latest checkpoint of a run, replacing the one before. */
   saveCheckpoint(runId: string, step: number, data: Uint8Array): void;
   /** A run's latest checkpoint in the store, or null. */
-  latestCheckpoint(runId: string): { step: number; data: Uint8Array } | null;
+  latestCheckpoint(runId: string): {
+    /** The step it was saved at. */
+    step: number;
+    /** The checkpoint file's bytes. */
+    data: Uint8Array;
+  } | null;
   /** The step of a run's latest checkpoint in the store (without its bytes), or null. */
   checkpointStep(runId: string): number | null;
   /** Adds an event (`warning`, …) to a run that a trial trains, seen with the run's own events. */

@@ -33,7 +33,9 @@ import { type Evaluation, type MetricSpec, Trainer, type TrainerPosition } from 
  * integer labels (classification) or float targets (regression), flat or one array per example.
  */
 export interface ArrayData {
+  /** The inputs: flat, [N × inputShape] values, or one array per example. */
   inputs: Float32Array | number[] | number[][];
+  /** One label or target per example (flat), or one array of targets per example. */
   targets: Int32Array | Float32Array | number[] | number[][];
   /** The shape of one example's input; needed for flat inputs, else the length of `inputs[0]`. */
   inputShape?: number[];
@@ -48,10 +50,20 @@ export interface ArrayData {
 export type LearnerSplit = DataLoader | ArrayData;
 
 /** An optimizer, or its registry name and options (`{ name: "adam", lr: 1e-3 }`). */
-export type OptimizerChoice = Optimizer<BaseHyper> | ({ name: string } & Record<string, unknown>);
+export type OptimizerChoice =
+  | Optimizer<BaseHyper>
+  | ({
+      /** The optimizer's config name (`sgd`, `adam`, ...); the other fields are its options. */
+      name: string;
+    } & Record<string, unknown>);
 
 /** A scheduler, or its registry name and options (`{ name: "cosine", t_max: 10 }`). */
-export type SchedulerChoice = Schedule | ({ name: string } & Record<string, unknown>);
+export type SchedulerChoice =
+  | Schedule
+  | ({
+      /** The scheduler's config name (`step`, `cosine`, ...); the other fields are its options. */
+      name: string;
+    } & Record<string, unknown>);
 
 /** What a Learner trains and how it records the run. */
 export interface LearnerOptions {
@@ -61,7 +73,14 @@ export interface LearnerOptions {
    * The splits, each a DataLoader or arrays: `train` is trained on, `validation` evaluated after
    * every epoch (`val_*` logs), `test` once at the end (`test_*`).
    */
-  data: { train: LearnerSplit; validation?: LearnerSplit; test?: LearnerSplit };
+  data: {
+    /** The training split. */
+    train: LearnerSplit;
+    /** Evaluated after every epoch; none by default. */
+    validation?: LearnerSplit;
+    /** Evaluated once at the end; none by default. */
+    test?: LearnerSplit;
+  };
   /**
    * A built-in loss by name, or a function returning the per-sample losses [N] of a batch (its
    * mean is trained; sample n's loss depends on output row n only).
@@ -95,7 +114,12 @@ export interface LearnerOptions {
    * Serve the live dashboard while training (`true`: 127.0.0.1, any free port); `keepOpen` keeps
    * it serving after the fit, until `closeDashboard()`.
    */
-  dashboard?: boolean | (RunDashboardOptions & { keepOpen?: boolean });
+  dashboard?:
+    | boolean
+    | (RunDashboardOptions & {
+        /** Keep serving after the fit, until `closeDashboard()` (default false). */
+        keepOpen?: boolean;
+      });
   /** The run directory's parent (default `runs`, or the resumed run's parent). */
   runsDir?: string;
   /** The run's name (default `learner`). */
@@ -106,7 +130,14 @@ export interface LearnerOptions {
    * Write TensorBoard event files while training (`TensorBoardLogger`): `true` in
    * `<run dir>/tensorboard`; with a `dir`, in its subfolder named by the run's id.
    */
-  tensorboard?: boolean | { dir?: string; flushSecs?: number };
+  tensorboard?:
+    | boolean
+    | {
+        /** The folder whose subfolder named by the run's id gets the event files (default: `<run dir>/tensorboard` itself). */
+        dir?: string;
+        /** As `TensorBoardLoggerOptions.flushSecs` (default 2). */
+        flushSecs?: number;
+      };
   /** More callbacks, after the Learner's own NaN guard and before its loggers. */
   callbacks?: Callback[];
   /** Where progress messages go; `true` prints them and a progress line to stdout. */
@@ -115,6 +146,7 @@ export interface LearnerOptions {
 
 /** Options of `Learner.fit`. */
 export interface FitOptions {
+  /** Epochs to train in all (a resumed run trains the ones it lacks). */
   epochs: number;
   /** A run directory to continue from its checkpoints/latest.gsckpt (the same model, optimizer, loss). */
   resume?: string;
@@ -124,15 +156,23 @@ export interface FitOptions {
 
 /** How a fit ended, where the run is, and its final numbers. */
 export interface LearnerResult {
+  /** How the run ended: completed, stopped, failed or interrupted. */
   status: RunResult["status"];
+  /** Why it stopped, failed or was interrupted; absent when completed. */
   reason?: string;
+  /** The run's id in the store (its directory's name). */
   runId: string;
+  /** The run directory (checkpoints, logs, summary.json). */
   directory: string;
+  /** Where training ended: epoch, batch and step. */
   position: TrainerPosition;
+  /** Each completed epoch's logs, in order. */
   history: Logs[];
   /** The last epoch's logs (loss, metrics, val_*) merged with the test set's (test_*). */
   metrics: Logs;
+  /** The test split's evaluation; absent without one, or when the run failed or was interrupted. */
   test?: Evaluation;
+  /** The summary.json written; null when the run failed or was interrupted. */
   summary: RunSummary | null;
   /** The dashboard's address (it stays open after the fit only with `dashboard.keepOpen`). */
   dashboardUrl: string | null;

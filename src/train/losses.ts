@@ -11,14 +11,19 @@ export const lossNames = ["cross_entropy", "mse", "bce_with_logits"] as const;
 
 /** A built-in training loss by config name, returning per-sample losses for a batch. */
 export interface LossSpec {
+  /** The loss: "cross_entropy", "mse" or "bce_with_logits". */
   name: (typeof lossNames)[number];
+  /** Cross-entropy's label smoothing ε in [0, 1] (default 0; other losses ignore it). */
   labelSmoothing?: number;
 }
 
 /** A loss of the user's own, with the factor of its Hessian when curvature quantities need it. */
 export interface CustomLossSpec {
+  /** Marks the loss as the user's own. */
   name: "custom";
+  /** The per-sample loss ℓ(output, target), length N; the trained objective is its mean. */
   perSample: PerSampleLoss;
+  /** The factor of ℓ's Hessian in the output; required by curvature quantities, absent otherwise. */
   curvature?: LossCurvature;
 }
 

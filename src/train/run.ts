@@ -19,6 +19,7 @@ export { type StopSignal, stopSignals } from "./stopSignals.ts";
 
 /** What a run trains, built once its directory is known (checkpoints and logs go there). */
 export interface RunParts {
+  /** The trainer, with the model, optimizer, loss and callbacks of the run. */
   trainer: Trainer;
   /** Frees what the run owns in the engine (for the CLI: model, optimizer, tracker). */
   dispose(): void;
@@ -26,8 +27,11 @@ export interface RunParts {
 
 /** Where the live dashboard of a run listens (as `gradscope ui`). */
 export interface RunDashboardOptions {
+  /** As `DashboardOptions.host`: the interface to bind (default 127.0.0.1). */
   host?: string;
+  /** As `DashboardOptions.port` (default 0: any free port). */
   port?: number;
+  /** As `DashboardOptions.token`: the API's access token (generated for a non-loopback host when absent). */
   token?: string;
 }
 
@@ -35,6 +39,7 @@ export interface RunDashboardOptions {
 export interface RunPlan {
   /** The run's name; a new run's directory is `<runsDir>/<name>-<yyyymmdd-hhmmss>`. */
   name: string;
+  /** The folder that holds the run directories. */
   runsDir: string;
   /** The resolved config: saved as config.yaml, in the store's run and in every checkpoint. */
   config: unknown;
@@ -63,12 +68,19 @@ export interface RunPlan {
 
 /** The summary.json of a finished run. */
 export interface RunSummary {
+  /** How training ended (failed and interrupted runs write no summary). */
   status: "completed" | "stopped";
+  /** Why it stopped (early stopping, a stop request); absent when completed. */
   reason?: string;
+  /** Epochs completed. */
   epochs: number;
+  /** Optimizer steps taken. */
   steps: number;
+  /** Seconds spent training, summed over the epochs (evaluation excluded). */
   train_seconds: number;
+  /** The test set's logs (`test_*`) and confusion matrices; {} without a test set. */
   test: Logs | Record<string, number | number[][]>;
+  /** Each epoch's logs, in order. */
   history: Logs[];
 }
 
@@ -76,13 +88,17 @@ export interface RunSummary {
 export interface RunResult {
   /** `interrupted` when `interrupt()` or a signal stopped it; its latest checkpoint resumes it. */
   status: Exclude<RunStatus, "running" | "crashed">;
+  /** Why it stopped, failed or was interrupted; absent when completed. */
   reason?: string;
   /** The signal that interrupted the run, when `train` handled signals. */
   signal?: StopSignal;
+  /** Where training ended: epoch, batch and step. */
   position: TrainerPosition;
+  /** Each completed epoch's logs, in order. */
   history: Logs[];
   /** The test set's evaluation, when a test loader was given and the run did not fail or stop early. */
   test?: Evaluation;
+  /** The summary.json written; null when the run failed or was interrupted. */
   summary: RunSummary | null;
 }
 
@@ -156,6 +172,7 @@ export async function startRun(plan: RunPlan): Promise<Run> {
 
 /** Options of `Run.train`. */
 export interface RunTrainOptions {
+  /** Evaluated after every epoch (`val_*` logs); none by default. */
   validation?: DataLoader;
   /** Evaluated once training ends (not after a failure); its logs go into summary.json. */
   test?: DataLoader;

@@ -1,12 +1,16 @@
 /** Bins and range of a 1-D histogram (torch.histc semantics). */
 export interface Histogram1dSpec {
+  /** Number of equal-width bins. */
   bins: number;
+  /** [lo, hi] of the bins; values outside are clamped into the extreme bins. */
   range: [number, number];
 }
 
 /** Bins and ranges of a 2-D histogram: x = gradient element, y = parameter value. */
 export interface Histogram2dSpec {
+  /** Number of bins [x, y]. */
   bins: [number, number];
+  /** [[xlo, xhi], [ylo, yhi]]; values outside are clamped into the extreme bins. */
   range: [[number, number], [number, number]];
 }
 

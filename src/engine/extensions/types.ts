@@ -43,7 +43,9 @@ export type CurvatureKind = "diag_h" | "diag_ggn_exact" | "diag_ggn_mc";
 
 /** The curvature diagonal to compute; `random` draws the Monte-Carlo samples. */
 export interface DiagonalCurvatureRequest {
+  /** Which diagonal: the Hessian's, the GGN's, or a Monte-Carlo estimate of the GGN's. */
   kind: CurvatureKind;
+  /** The generator of the Monte-Carlo samples; required for "diag_ggn_mc", unused otherwise. */
   random?: Random;
 }
 

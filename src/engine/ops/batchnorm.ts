@@ -6,11 +6,13 @@ import { type LayerRecordBase, Tensor } from "../tensor.ts";
 
 /** A batch norm as the per-sample extensions see it (which reject it in train mode). */
 export interface BatchNormRecord extends LayerRecordBase {
+  /** The op kind the rules dispatch on. */
   readonly kind: "batchnorm";
   /** Whether the batch statistics normalized the input, coupling the samples. */
   readonly training: boolean;
   /** x̂, the normalized input (shaped like the input). */
   readonly normalized: Tensor;
+  /** C, the channels normalized. */
   readonly channels: number;
   /** Elements per sample and channel (1 for [N, C]). */
   readonly spatial: number;
@@ -18,8 +20,11 @@ export interface BatchNormRecord extends LayerRecordBase {
 
 /** Batch-norm settings; running statistics are updated in train mode (PyTorch semantics). */
 export interface BatchNormOptions {
+  /** Normalize with the batch's statistics and update the running ones (true) or use the running ones (false). */
   training: boolean;
+  /** Weight of the batch's statistics in the running ones: r ← (1 − m)·r + m·batch (default 0.1). */
   momentum?: number;
+  /** Added to the variance before the square root (default 1e-5). */
   eps?: number;
 }
 

@@ -12,21 +12,33 @@ import { type ConvGeometry, col2imAdd, convOutputSize, im2col, sparseConvInputGr
 
 /** Conv2d hyper-parameters, each spatial one as [h, w]. */
 export interface Conv2dOptions {
+  /** Step of the kernel (default 1). */
   stride?: number | [number, number];
+  /** Zeros added on each side (default 0). */
   padding?: number | [number, number];
+  /** Spacing between kernel elements (default 1). */
   dilation?: number | [number, number];
+  /** Channel groups: in and out channels are split into this many independent convolutions (default 1; in channels for depthwise). */
   groups?: number;
 }
 
 /** Resolved conv2d hyper-parameters, as the per-sample extensions read them. */
 export interface Conv2dHyper {
+  /** Step of the kernel [h, w]. */
   stride: [number, number];
+  /** Zeros added on each side [h, w]. */
   padding: [number, number];
+  /** Spacing between kernel elements [h, w]. */
   dilation: [number, number];
+  /** Channel groups. */
   groups: number;
+  /** One group's geometry, as im2col reads it. */
   geometry: ConvGeometry;
+  /** N, the samples in the batch. */
   batch: number;
+  /** Input channels (all groups). */
   inChannels: number;
+  /** Output channels (all groups). */
   outChannels: number;
   /** Output channels per group. */
   groupOut: number;
@@ -38,7 +50,9 @@ export interface Conv2dHyper {
 
 /** A convolution as the per-sample extensions see it: the NCHW input and the resolved geometry. */
 export interface Conv2dRecord extends LayerRecordBase {
+  /** The op kind the rules dispatch on. */
   readonly kind: "conv2d";
+  /** Stride, padding, dilation and groups, resolved to pairs. */
   readonly hyper: Conv2dHyper;
 }
 

@@ -5,6 +5,7 @@ import { type LayerRecordBase, Tensor } from "../tensor.ts";
 
 /** An embedding lookup as the per-sample extensions see it: int32 indices as `input`. */
 export interface EmbeddingRecord extends LayerRecordBase {
+  /** The op kind the rules dispatch on. */
   readonly kind: "embedding";
   /** The row that receives no gradient, if any. */
   readonly paddingIndex: number | null;

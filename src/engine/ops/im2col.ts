@@ -2,18 +2,31 @@ import { engineMemory } from "../memory.ts";
 
 /** Geometry of a 2-D convolution or pooling window over one NCHW input. */
 export interface ConvGeometry {
+  /** Input channels (of one group, for a grouped convolution). */
   channels: number;
+  /** Input height. */
   height: number;
+  /** Input width. */
   width: number;
+  /** Kernel height. */
   kernelH: number;
+  /** Kernel width. */
   kernelW: number;
+  /** Vertical stride. */
   strideH: number;
+  /** Horizontal stride. */
   strideW: number;
+  /** Zero rows added above and below. */
   padH: number;
+  /** Zero columns added left and right. */
   padW: number;
+  /** Vertical spacing of kernel elements. */
   dilationH: number;
+  /** Horizontal spacing of kernel elements. */
   dilationW: number;
+  /** Output height. */
   outH: number;
+  /** Output width. */
   outW: number;
 }
 

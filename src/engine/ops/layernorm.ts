@@ -6,6 +6,7 @@ import { type LayerRecordBase, Tensor } from "../tensor.ts";
 
 /** A layer norm as the per-sample extensions see it. */
 export interface LayerNormRecord extends LayerRecordBase {
+  /** The op kind the rules dispatch on. */
   readonly kind: "layernorm";
   /** x̂, the normalized input (shaped like the input). */
   readonly normalized: Tensor;

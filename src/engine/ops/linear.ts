@@ -7,6 +7,7 @@ import { addBias, type BiasLayout, biasGradient } from "./bias.ts";
 
 /** A linear layer as the per-sample extensions see it: its input [N, ..., in] suffices. */
 export interface LinearRecord extends LayerRecordBase {
+  /** The op kind the rules dispatch on. */
   readonly kind: "linear";
 }
 

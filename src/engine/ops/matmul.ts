@@ -5,7 +5,9 @@ import { Tensor } from "../tensor.ts";
 
 /** Which operands of `matmul` are read transposed. */
 export interface MatmulOptions {
+  /** Read the first operand transposed (default false). */
   transA?: boolean;
+  /** Read the second operand transposed (default false). */
   transB?: boolean;
 }
 

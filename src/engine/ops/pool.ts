@@ -11,8 +11,11 @@ import { convOutputSize } from "./im2col.ts";
 
 /** Pooling window: kernel, stride (default: kernel) and zero/−∞ padding, each [h, w] or one number. */
 export interface Pool2dOptions {
+  /** The window's size. */
   kernelSize: number | [number, number];
+  /** Step of the window (default: kernelSize). */
   stride?: number | [number, number];
+  /** Padding on each side: zeros for average pooling, −∞ for max pooling (default 0). */
   padding?: number | [number, number];
 }
 

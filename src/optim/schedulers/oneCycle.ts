@@ -4,15 +4,25 @@ import { LRScheduler } from "./scheduler.ts";
 
 /** OneCycleLR's options (torch.optim.lr_scheduler.OneCycleLR). */
 export interface OneCycleOptions {
+  /** The peak learning rate (required). */
   maxLr: number;
+  /** Steps in the whole cycle, one per `step()` call (required); stepping past it throws. */
   totalSteps: number;
+  /** Fraction of the steps spent increasing the lr (default 0.3). */
   pctStart: number;
+  /** How the lr moves between phases: cosine or linear (default "cos"). */
   annealStrategy: "cos" | "linear";
+  /** Cycle the momentum (or Adam's β1) inversely to the lr (default true). */
   cycleMomentum: boolean;
+  /** The momentum at the lr's peak (default 0.85). */
   baseMomentum: number;
+  /** The momentum at the start and end of the cycle (default 0.95). */
   maxMomentum: number;
+  /** The initial lr is maxLr / divFactor (default 25). */
   divFactor: number;
+  /** The final lr is the initial lr / finalDivFactor (default 1e4). */
   finalDivFactor: number;
+  /** A third phase annihilates the lr after a symmetric warm-up and decay (default false). */
   threePhase: boolean;
 }
 

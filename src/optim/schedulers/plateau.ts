@@ -4,13 +4,21 @@ import type { Schedule, SchedulerState } from "./scheduler.ts";
 
 /** ReduceLROnPlateau's options (torch.optim.lr_scheduler.ReduceLROnPlateau). */
 export interface PlateauOptions {
+  /** Whether the monitored metric improves by going down ("min", default) or up ("max"). */
   mode: "min" | "max";
+  /** The lr is multiplied by this on a plateau (default 0.1; must be < 1). */
   factor: number;
+  /** Calls of `step(metric)` without improvement tolerated before reducing (default 10). */
   patience: number;
+  /** The least change that counts as an improvement (default 1e-4). */
   threshold: number;
+  /** Whether `threshold` is relative to the best value ("rel", default) or absolute ("abs"). */
   thresholdMode: "rel" | "abs";
+  /** Calls of `step(metric)` to wait after a reduction before counting bad ones again (default 0). */
   cooldown: number;
+  /** The lower bound of the lr, one for all groups or one per group (default 0). */
   minLr: number | number[];
+  /** A reduction smaller than this is not applied (default 1e-8). */
   eps: number;
 }
 

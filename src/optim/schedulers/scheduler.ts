@@ -9,7 +9,9 @@ export interface Schedule {
   step(metric?: number): void;
   /** The lr of each group after the last step. */
   lastLr(): number[];
+  /** A snapshot of the schedule's counters, for checkpoints. */
   stateDict(): SchedulerState;
+  /** Restores a snapshot taken by `stateDict`. */
   loadStateDict(state: SchedulerState): void;
 }
 

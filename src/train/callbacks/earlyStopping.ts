@@ -4,10 +4,15 @@ import type { Trainer } from "../trainer.ts";
 
 /** EarlyStopping's options (Keras semantics). */
 export interface EarlyStoppingOptions {
+  /** The epoch log to watch (default "val_loss"); a name the logs lack throws at the first epoch's end. */
   monitor: string;
+  /** Whether the log improves by going down ("min", default) or up ("max"). */
   mode: "min" | "max";
+  /** Epochs without improvement before stopping (default 5). */
   patience: number;
+  /** The least change that counts as an improvement (default 0). */
   minDelta: number;
+  /** Put back the best epoch's weights when stopping (default false). */
   restoreBestWeights: boolean;
 }
 

@@ -13,6 +13,7 @@ export interface ModelCheckpointOptions {
   keepLast: number;
   /** Save `best.gsckpt` when this log improves (e.g. `val_accuracy`); none when unset. */
   monitor?: string;
+  /** Whether `monitor` improves by going down ("min", default) or up ("max"). */
   mode: "min" | "max";
 }
 
