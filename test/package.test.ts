@@ -172,39 +172,6 @@ test("every name exported from gradscope has TSDoc", () => {
   );
 });
 
-/**
- * Fields without TSDoc in files another change was editing when the fields' TSDoc was written.
- * PENDING: document these and remove them here (the test fails on one that is documented now).
- */
-const pendingFieldDocs = [
-  // src/config/load.ts
-  "LoadedConfig.config",
-  // src/data/loader.ts
-  ...["LoaderBatch.index", "LoaderBatch.size", "LoaderBatch.inputs", "LoaderBatch.targets"],
-  ...["LoaderOptions.batchSize", "LoaderOptions.shuffle", "LoaderOptions.dropLast", "LoaderOptions.transforms"],
-  // src/nn/module.ts
-  ...["StateEntry.shape", "StateEntry.data"],
-  // src/sweep/
-  ...["SweepOutcome.sweepId", "SweepOutcome.status", "SweepOutcome.directory", "SweepOutcome.trials", "SweepOutcome.best"],
-  ...["TrialJob.sweepId", "TrialJob.trial", "TrialJob.attempt", "QueueWorkerOptions.store", "QueueWorkerOptions.queue", "QueueWorkerOptions.log"],
-  ...["LoadedSweep.file", "LoadedSweep.name", "LoadedSweep.spec", "LoadedSweep.locate"],
-  // src/train/checkpoint.ts
-  ...[
-    "Checkpoint.savedAt",
-    "Checkpoint.model",
-    "Checkpoint.model.shape",
-    "Checkpoint.model.data",
-    "Checkpoint.randoms",
-    "Checkpoint.optimizer",
-    "Checkpoint.scheduler",
-    "Checkpoint.trainer",
-  ],
-  // src/train/trainer.ts
-  ...["Evaluation.logs", "Evaluation.matrices", "FitResult.status", "FitResult.reason", "FitResult.history", "FitResult.position", "MetricSpec.name", "MetricSpec.options"],
-  ...["TrainerPosition.epoch", "TrainerPosition.batch", "TrainerPosition.step"],
-  ...["TrainerState.position", "TrainerState.epochTotals", "TrainerState.history", "TrainerState.accumulation", "TrainerState.accumulation.count", "TrainerState.callbacks"],
-];
-
 test("every field of an interface or object type exported from gradscope has TSDoc (what it is, its unit, its default, when it is absent)", () => {
   const { checker, exports } = publicSurface();
   // Undocumented field declarations, each named once as Type.field (Type.field.inner for a
@@ -244,17 +211,7 @@ test("every field of an interface or object type exported from gradscope has TSD
     }
   }
   assert.ok(fields.size > 800, `${fields.size} fields`);
-  const names = [...new Set(undocumented.values())];
-  assert.deepEqual(
-    names.filter((name) => !pendingFieldDocs.includes(name)),
-    [],
-    "fields without TSDoc",
-  );
-  assert.deepEqual(
-    pendingFieldDocs.filter((name) => !names.includes(name)),
-    [],
-    "documented now: remove them from pendingFieldDocs",
-  );
+  assert.deepEqual([...new Set(undocumented.values())], [], "fields without TSDoc");
 });
 
 test("serveDashboard on this thread serves the store named by its path, on the port asked for, until closed", async () => {

@@ -455,7 +455,11 @@ test("a local sweep that cannot be set up (its runs folder is a file) fails nami
       .filter((entry) => /^\d+$/.test(entry))
       .filter((pid) => {
         try {
-          return readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ")[1] === String(process.pid);
+          return (
+            readFileSync(`/proc/${pid}/stat`, "utf8")
+              .replace(/^.*\) /s, "")
+              .split(" ")[1] === String(process.pid)
+          );
         } catch {
           return false; // gone meanwhile
         }

@@ -22,6 +22,7 @@ type Origin = { source: YamlSource; path: ConfigPath } | { override: string };
 
 /** A loaded, validated config and how to point at any of its fields. */
 export interface LoadedConfig {
+  /** The validated config, every default filled in. */
   config: Config;
   /** The merged config before defaults were applied (what the user wrote, resolved). */
   raw: Record<string, unknown>;

@@ -6,11 +6,15 @@ import type { Transform } from "./transforms.ts";
 
 /** DataLoader options. */
 export interface LoaderOptions {
+  /** Examples per batch (the last one of an epoch may hold fewer, unless `dropLast`). */
   batchSize: number;
+  /** A new order of the examples each epoch, seeded by (seed, epoch); else the data set's order. */
   shuffle: boolean;
+  /** Leaves out an epoch's last batch when it would hold fewer than `batchSize` examples. */
   dropLast: boolean;
   /** Seeds the per-epoch order and the augmentations. */
   seed: number;
+  /** Applied in order to each batch's inputs (augmentations, normalization, flattening). */
   transforms: Transform[];
   /**
    * Batches prepared ahead on a worker thread (0: on the caller's thread, when asked for). The
@@ -24,9 +28,13 @@ export interface LoaderOptions {
  * regression targets, or class probabilities [size, classes] when a transform mixes examples.
  */
 export interface LoaderBatch {
+  /** The batch's position in its epoch, from 0. */
   index: number;
+  /** Examples in the batch. */
   size: number;
+  /** The inputs after the transforms, [size, ...outputShape] row-major. */
   inputs: Float32Array;
+  /** Class labels [size] (int32), regression targets, or class probabilities [size, classes] (float32). */
   targets: Int32Array | Float32Array;
 }
 

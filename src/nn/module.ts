@@ -8,7 +8,9 @@ import type { ModelSummary } from "./summary.ts";
 
 /** A serialized tensor of a state dict. */
 export interface StateEntry {
+  /** The tensor's shape. */
   shape: number[];
+  /** Its values, row-major. */
   data: number[];
 }
 

@@ -24,12 +24,17 @@ export interface SweepOptions {
 
 /** How a sweep ended. */
 export interface SweepOutcome {
+  /** The sweep's id in the store (its name and start time). */
   sweepId: string;
+  /** How the sweep ended: completed, interrupted (Ctrl-C, SIGTERM) or failed. */
   status: Exclude<SweepStatus, "running">;
   /** The store's path, or its URL. */
   storePath: string;
+  /** The sweep's folder: its base config and each trial's log. */
   directory: string;
+  /** Every trial, in the order of their numbers. */
   trials: TrialRecord[];
+  /** The finished trial with the best metric by the sweep's goal, or null when none has one. */
   best: TrialRecord | null;
 }
 

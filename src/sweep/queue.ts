@@ -1,7 +1,10 @@
 /** A trial to train: which sweep, which trial, and the how-manieth attempt. */
 export interface TrialJob {
+  /** The sweep the trial belongs to. */
   sweepId: string;
+  /** The trial's number in its sweep, from 1. */
   trial: number;
+  /** Attempts of the trial before this one (0 for its first). */
   attempt: number;
   /** The job's id in a queue that has them (pg-boss's). */
   id?: string;

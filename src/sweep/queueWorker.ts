@@ -20,7 +20,9 @@ import { exitDescription, logTail, type TrialExit } from "./trialProtocol.ts";
 export interface QueueWorkerOptions {
   /** The PostgreSQL store's URL (the trial processes connect to it). */
   storeUrl: string;
+  /** The sweep store on that server, where the worker claims trials and heartbeats. */
   store: SweepStore;
+  /** The pg-boss queue the worker takes trial jobs from. */
   queue: PgBossTrialQueue;
   /** This worker's runs directory: its trials' runs, and `sweeps/<id>/` with each sweep's base config and trial logs. */
   runsDir: string;
@@ -36,6 +38,7 @@ export interface QueueWorkerOptions {
   done?: () => boolean;
   /** How often an idle worker looks for a trial (default 500 ms, as the coordinator looks at its queue). */
   pollMs?: number;
+  /** Where progress lines go (default: nowhere). */
   log?: (line: string) => void;
   /** Called with the process that trains each trial, as the trial starts (a test kills one). */
   onTrialProcess?: (job: TrialJob, child: ChildProcess) => void;

@@ -120,13 +120,17 @@ export type AshaSpec = z.infer<typeof ashaSchema>;
 
 /** A loaded sweep file: its spec, its base config, and where its fields were written. */
 export interface LoadedSweep {
+  /** The sweep file's path. */
   file: string;
+  /** The sweep's name: its `name` field, else the file's name without its extension. */
   name: string;
+  /** The sweep file, validated, defaults filled in. */
   spec: SweepSpec;
   /** Where the base config is read from (a file, or the sweep file's `base` section). */
   base: ConfigSource;
   /** The base config, validated. */
   baseConfig: LoadedConfig;
+  /** "file:line:col" in the sweep file where the value at `path` was written. */
   locate(path: ConfigPath): string;
 }
 

@@ -24,13 +24,27 @@ export class CheckpointError extends Error {
 export interface Checkpoint {
   /** 2 when written with a checksum; 1 for older files, read without one. */
   format: 1 | 2;
+  /** When it was written, as an ISO 8601 time. */
   savedAt: string;
   /** The resolved config of the run (as the run directory's config.yaml holds it). */
   config: unknown;
-  model: Record<string, { shape: number[]; data: Float32Array | Int32Array }>;
+  /** The model's parameters and buffers by their dotted names (`0.weight`, `2.running_mean`). */
+  model: Record<
+    string,
+    {
+      /** The tensor's shape. */
+      shape: number[];
+      /** Its values, row-major. */
+      data: Float32Array | Int32Array;
+    }
+  >;
+  /** The state of each of the model's random generators (dropout's), by the name of the module that owns it. */
   randoms: Record<string, number[]>;
+  /** The optimizer's hyperparameters and per-parameter state (momentum, moments). */
   optimizer: OptimizerState;
+  /** The learning-rate schedule's state, or null when the run has none. */
   scheduler: SchedulerState | null;
+  /** Where the fit loop stands, and its history. */
   trainer: TrainerState;
 }
 

@@ -25,7 +25,9 @@ import {
 
 /** A metric as configured: its name and options (e.g. `{ name: "top_k_accuracy", options: { k: 3 } }`). */
 export interface MetricSpec {
+  /** A metric's config name (`accuracy`, `top_k_accuracy`, `f1`, ...). */
   name: string;
+  /** Its options (`{ k: 5 }`, `{ average: "macro" }`); default: the metric's own. */
   options?: Record<string, unknown>;
 }
 
@@ -74,31 +76,48 @@ export interface TrainerOptions {
  * the matrix results (`test_confusion_matrix`: rows true class, columns predicted).
  */
 export interface Evaluation {
+  /** The loss and each metric's numbers, by name (`loss`, `accuracy`, ...). */
   logs: Logs;
+  /** The metrics whose value is a matrix (`confusion_matrix`), by name. */
   matrices: Record<string, number[][]>;
 }
 
 /** Where training stands: the next epoch and batch to run, and optimizer steps taken. */
 export interface TrainerPosition {
+  /** The next epoch to run, from 0. */
   epoch: number;
+  /** The next batch of that epoch, from 0. */
   batch: number;
+  /** Optimizer steps taken so far. */
   step: number;
 }
 
 /** How `fit` ended. */
 export interface FitResult {
+  /** completed: every epoch ran; stopped: a callback or `requestStop` ended it; failed: the NaN guard or a callback failed it. */
   status: "completed" | "stopped" | "failed";
+  /** Why it stopped or failed (absent when completed). */
   reason?: string;
+  /** Each finished epoch's logs (training and validation), in order. */
   history: Logs[];
+  /** Where training stands now: `fit` again continues from here. */
   position: TrainerPosition;
 }
 
 /** The trainer's own resumable state (the model, optimizer and scheduler are saved beside it). */
 export interface TrainerState {
+  /** Where training stands. */
   position: TrainerPosition;
+  /** The running sums of the epoch in progress (loss, correct, examples, batches, seconds). */
   epochTotals: EpochTotals;
+  /** Each finished epoch's logs. */
   history: Logs[];
-  accumulation: { count: number };
+  /** Gradient accumulation's progress. */
+  accumulation: {
+    /** Batches accumulated since the last optimizer step. */
+    count: number;
+  };
+  /** Each stateful callback's state, by its name. */
   callbacks: Record<string, unknown>;
   /** The training data of a checkpoint saved inside an epoch (absent in older checkpoints). */
   epochData?: EpochData;
