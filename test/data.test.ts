@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -52,8 +53,34 @@ test("IDX files load gzipped or plain, and bad files are named with what is wron
   assert.throws(() => readIdx(join(folder, "missing.idx")), /missing.idx does not exist/);
   // A folder was read as a file: "EISDIR: illegal operation on a directory, read".
   assert.throws(() => readIdx(folder), new RegExp(`^Error: gradscope: IDX file ${folder} is a folder; expected a file$`));
-  assert.throws(() => readIdx("/dev/zero"), /^Error: gradscope: IDX file \/dev\/zero is a device or pipe; expected a file$/);
-  assert.throws(() => loadCsv("/dev/zero", { classes: 2 }), /^Error: gradscope: CSV file \/dev\/zero is a device or pipe; expected a file$/);
+  assert.throws(() => readIdx("/dev/zero"), /^Error: gradscope: IDX file \/dev\/zero is a device; expected a file or a pipe$/);
+  assert.throws(() => loadCsv("/dev/zero", { classes: 2 }), /^Error: gradscope: CSV file \/dev\/zero is a device; expected a file or a pipe$/);
+});
+
+// `predict --input /dev/stdin` and `data.path=<(zcat train.csv.gz)` read a pipe, which ends when
+// its writer closes it: only a device (/dev/zero) reads on without end.
+test("a CSV or IDX file given as a pipe (/dev/stdin, <(zcat ...)) is read", () => {
+  const folder = mkdtempSync(join(tmpdir(), "gradscope-fifo-"));
+  const throughPipe = <T>(bytes: Buffer, read: (path: string) => T): T => {
+    const fifo = join(folder, `pipe-${Math.random().toString(36).slice(2)}`);
+    execFileSync("mkfifo", [fifo]);
+    const source = join(folder, "source");
+    writeFileSync(source, bytes);
+    // Another process writes it: opening a pipe for reading waits for its writer.
+    const writer = spawn("sh", ["-c", 'cat "$0" > "$1"', source, fifo], { stdio: "ignore" });
+    try {
+      return read(fifo);
+    } finally {
+      writer.kill();
+    }
+  };
+  const csv = throughPipe(Buffer.from("x,y,label\n1,2,0\n3,4,1\n"), (path) => loadCsv(path, { classes: 2 }));
+  assert.equal(csv.length, 2);
+  assert.deepEqual([...csv.batch([1]).inputs], [3, 4]);
+  assert.deepEqual([...csv.batch([0, 1]).targets], [0, 1]);
+  const idx = throughPipe(gzipSync(idxBytes(8, [2], [5, 7])), readIdx);
+  assert.deepEqual(idx.shape, [2]);
+  assert.deepEqual([...idx.data], [5, 7]);
 });
 
 test("an IDX train/test pair with different image sizes is refused when opened, naming both files and sizes", () => {

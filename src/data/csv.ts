@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { checkDataFile } from "./dataFile.ts";
 import { ArrayDataset } from "./dataset.ts";
 
 /** How to read a CSV file: which column holds the label (or target), and whether it is a class. */
@@ -31,10 +32,7 @@ function parseDecimal(cell: string): number {
  * a number.
  */
 export function loadCsv(path: string, options: CsvOptions): ArrayDataset {
-  if (!existsSync(path)) throw new Error(`gradscope: CSV file ${path} does not exist`);
-  if (statSync(path).isDirectory()) throw new Error(`gradscope: CSV file ${path} is a folder; expected a file`);
-  // A device is read without end (/dev/zero filled memory until the process died).
-  if (!statSync(path).isFile()) throw new Error(`gradscope: CSV file ${path} is a device or pipe; expected a file`);
+  checkDataFile(path, "CSV file");
   // Each kept line with its 1-based line number in the file, so that errors point past blank lines.
   const lines = readFileSync(path, "utf8")
     .split(/\r?\n/)

@@ -1,5 +1,6 @@
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
+import { checkDataFile } from "./dataFile.ts";
 import { PixelDataset, sharedBytes } from "./pixels.ts";
 
 /** An IDX array (the MNIST file format): its dimensions and unsigned-byte data. */
@@ -13,10 +14,7 @@ export interface IdxArray {
  * the path and what is wrong: missing file, bad magic number, unsupported type, truncation.
  */
 export function readIdx(path: string): IdxArray {
-  if (!existsSync(path)) throw new Error(`gradscope: IDX file ${path} does not exist`);
-  if (statSync(path).isDirectory()) throw new Error(`gradscope: IDX file ${path} is a folder; expected a file`);
-  // A device is read without end (/dev/zero filled memory until the process died).
-  if (!statSync(path).isFile()) throw new Error(`gradscope: IDX file ${path} is a device or pipe; expected a file`);
+  checkDataFile(path, "IDX file");
   let bytes: Uint8Array = readFileSync(path);
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {
