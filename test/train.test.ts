@@ -247,6 +247,26 @@ optimizer: { name: sgd, lr: 0.05 }
   );
 });
 
+// MixUp and CutMix make the targets class probabilities, [classes] per example: bce_with_logits
+// then compares one logit per class with them (timm's BCE with mixup), as the loader's
+// targetSize says, though the data set's own targets are one label each.
+test("bce_with_logits with mixup trains one logit per class against the mixed class probabilities", async () => {
+  const path = configNamed(
+    "bce-mixup.yaml",
+    `seed: 3
+model: { layers: [{ type: linear, out: 3 }] }
+data: { source: blobs, samples: 120, classes: 3, dims: 2, std: 0.5, batch_size: 20, augment: [{ type: mixup, alpha: 0.4 }] }
+training: { epochs: 2, loss: bce_with_logits, metrics: [] }
+optimizer: { name: sgd, lr: 0.1 }
+`,
+  );
+  const s = await fitConfig(path);
+  assert.equal(s.data.train.targetSize, 3);
+  assert.equal(s.trainer.history.length, 2);
+  for (const epoch of s.trainer.history) assert.ok(Number.isFinite(epoch.loss) && epoch.loss > 0, `loss ${epoch.loss}`);
+  dispose(s);
+});
+
 function loadConfigAndBuild(path: string, overrides: string[]): void {
   const loaded = loadConfig([path], overrides);
   const s = buildTraining(loaded, buildData(loaded), folder);

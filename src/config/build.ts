@@ -238,8 +238,9 @@ export function buildTraining(loaded: LoadedConfig, data: RunData, runDirectory:
   }
   // mse and bce_with_logits compare the output with the targets value for value: a mismatch
   // (an arch's default 10 outputs on regression data) would otherwise fail at the first step,
-  // after the run was created, with a tensor-shape error.
-  const targetValues = data.train.dataset.targetShape.reduce((a, b) => a * b, 1);
+  // after the run was created, with a tensor-shape error. The loader's targets, which MixUp and
+  // CutMix make class probabilities ([classes] per example), not the data set's labels.
+  const targetValues = data.train.targetSize;
   const outputValues = outputShape.reduce((a, b) => a * b, 1);
   if (config.training.loss !== "cross_entropy" && outputValues !== targetValues) {
     model.dispose();
