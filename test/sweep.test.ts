@@ -442,6 +442,22 @@ test("a local sweep's process killed mid-trial: its trial host trains the trial 
   }
 });
 
+// This process's children, from /proc (field 4 of a process's stat is its parent's pid).
+const children = () =>
+  readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return (
+          readFileSync(`/proc/${pid}/stat`, "utf8")
+            .replace(/^.*\) /s, "")
+            .split(" ")[1] === String(process.pid)
+        );
+      } catch {
+        return false; // gone meanwhile
+      }
+    });
+
 test("a local sweep that cannot be set up (its runs folder is a file) fails naming the folder, and leaves none of its trial hosts running", async () => {
   const blocked = join(folder, "blocked-runs");
   writeFileSync(blocked, "not a folder");
@@ -449,22 +465,26 @@ test("a local sweep that cannot be set up (its runs folder is a file) fails nami
     "blocked.yaml",
     `base:\n  extends: ${spirals}\n  training: { runs_dir: ${blocked} }\nmethod: grid\nmetric: { name: val_loss, goal: minimize }\nparameters: { optimizer.lr: { values: [0.1] } }\n`,
   );
-  // This process's children, from /proc (field 4 of a process's stat is its parent's pid).
-  const children = () =>
-    readdirSync("/proc")
-      .filter((entry) => /^\d+$/.test(entry))
-      .filter((pid) => {
-        try {
-          return (
-            readFileSync(`/proc/${pid}/stat`, "utf8")
-              .replace(/^.*\) /s, "")
-              .split(" ")[1] === String(process.pid)
-          );
-        } catch {
-          return false; // gone meanwhile
-        }
-      });
   const before = children();
   await assert.rejects(runSweep(loadSweep(file), { workers: 2, storePath: join(folder, "blocked.db") }), new RegExp(blocked));
   assert.equal(children().length, before.length);
+});
+
+// Each worker's trial host is started with the sweep, so a sweep of fewer trials than workers
+// (the default workers are the machine's cores) must not start a Node process per worker.
+test("a local sweep starts no more trial hosts than it has trials", async () => {
+  const file = writeSweep(
+    "one-trial.yaml",
+    `base:\n  extends: ${spirals}\n  training: { epochs: 1, runs_dir: ${join(folder, "one-trial-runs")} }\nmethod: grid\nmetric: { name: val_loss, goal: minimize }\nparameters: { optimizer.lr: { values: [0.1] } }\n`,
+  );
+  const before = children().length;
+  // The hosts are spawned before runSweep's first await.
+  const sweep = runSweep(loadSweep(file), { workers: 3, storePath: join(folder, "one-trial.db") });
+  assert.equal(children().length - before, 1);
+  const outcome = await sweep;
+  assert.equal(outcome.status, "completed");
+  assert.deepEqual(
+    outcome.trials.map((t) => t.status),
+    ["completed"],
+  );
 });

@@ -5,6 +5,7 @@ import { isPostgresUrl } from "../store/openRunStore.ts";
 import { openSweepStore, type SweepStatus, type TrialRecord } from "../store/sweeps.ts";
 import { LocalTrialQueue, type TrialJob, type TrialQueue } from "./queue.ts";
 import { runQueuedSweep } from "./queuedSweep.ts";
+import { createSearch } from "./search.ts";
 import type { LoadedSweep } from "./spec.ts";
 import { bestTrial, trialEnded, trialEndLine } from "./status.ts";
 import { proposeTrial, type StartedSweep, startSweep, sweepStoreLocation, trialLogName } from "./sweepStart.ts";
@@ -58,8 +59,9 @@ export async function runSweep(loaded: LoadedSweep, options: SweepOptions = {}, 
   const { spec } = loaded;
   const workers = Math.max(1, options.workers ?? availableParallelism());
   const store = openSweepStore(location);
-  // Started now, so that loading gradscope in them overlaps setting the sweep up.
-  const hosts = Array.from({ length: workers }, () => new TrialHost(location, "finish"));
+  // Started now, so that loading gradscope in them overlaps setting the sweep up; no more than
+  // trials run at once (the default workers are the machine's cores, maybe many more).
+  const hosts = Array.from({ length: Math.min(workers, createSearch(spec).trials) }, () => new TrialHost(location, "finish"));
   for (const host of hosts) host.start();
   let sweep: StartedSweep;
   try {
