@@ -20,7 +20,7 @@ import { suggestTpe } from "../src/sweep/tpe.ts";
 import { SweepTrialCallback } from "../src/sweep/trialCallback.ts";
 import { LATEST } from "../src/train/callbacks/modelCheckpoint.ts";
 import type { Trainer } from "../src/train/trainer.ts";
-import { bin, cli, storeOnceCreated, until } from "./sweepProcesses.ts";
+import { bin, children, cli, storeOnceCreated, trialHosts, until } from "./sweepProcesses.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const spirals = join(root, "examples", "spirals.yaml");
@@ -442,22 +442,6 @@ test("a local sweep's process killed mid-trial: its trial host trains the trial 
   }
 });
 
-// This process's children, from /proc (field 4 of a process's stat is its parent's pid).
-const children = () =>
-  readdirSync("/proc")
-    .filter((entry) => /^\d+$/.test(entry))
-    .filter((pid) => {
-      try {
-        return (
-          readFileSync(`/proc/${pid}/stat`, "utf8")
-            .replace(/^.*\) /s, "")
-            .split(" ")[1] === String(process.pid)
-        );
-      } catch {
-        return false; // gone meanwhile
-      }
-    });
-
 test("a local sweep that cannot be set up (its runs folder is a file) fails naming the folder, and leaves none of its trial hosts running", async () => {
   const blocked = join(folder, "blocked-runs");
   writeFileSync(blocked, "not a folder");
@@ -477,10 +461,9 @@ test("a local sweep starts no more trial hosts than it has trials", async () => 
     "one-trial.yaml",
     `base:\n  extends: ${spirals}\n  training: { epochs: 1, runs_dir: ${join(folder, "one-trial-runs")} }\nmethod: grid\nmetric: { name: val_loss, goal: minimize }\nparameters: { optimizer.lr: { values: [0.1] } }\n`,
   );
-  const before = children().length;
   // The hosts are spawned before runSweep's first await.
   const sweep = runSweep(loadSweep(file), { workers: 3, storePath: join(folder, "one-trial.db") });
-  assert.equal(children().length - before, 1);
+  assert.equal(trialHosts().length, 1);
   const outcome = await sweep;
   assert.equal(outcome.status, "completed");
   assert.deepEqual(

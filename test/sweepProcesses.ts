@@ -2,6 +2,7 @@
 // where the binaries are absent), the CLI and `gradscope worker` in processes of their own (the
 // test runner reports on this process's stdout), and waiting for a condition.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { openSweepStore, type SweepStore } from "../src/store/sweeps.ts";
@@ -16,6 +17,32 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 /** The compiled CLI, and the spirals example the sweeps start from. */
 export const bin = join(root, "bin", "gradscope.js");
 export const spirals = join(root, "examples", "spirals.yaml");
+
+/** This process's children, from /proc (field 4 of a process's stat is its parent's pid). */
+export const children = () =>
+  readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return (
+          readFileSync(`/proc/${pid}/stat`, "utf8")
+            .replace(/^.*\) /s, "")
+            .split(" ")[1] === String(process.pid)
+        );
+      } catch {
+        return false; // gone meanwhile
+      }
+    });
+
+/** This process's children that are trial hosts (src/sweep/trialHostEntry). */
+export const trialHosts = () =>
+  children().filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("trialHostEntry");
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

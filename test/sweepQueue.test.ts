@@ -15,7 +15,7 @@ import { runSweep } from "../src/sweep/coordinator.ts";
 import { loadSweep } from "../src/sweep/spec.ts";
 import { TrialHost } from "../src/sweep/trialHost.ts";
 import { LATEST } from "../src/train/callbacks/modelCheckpoint.ts";
-import { bin, cli, postgres, spirals, startWorker, storeOnceCreated, until } from "./sweepProcesses.ts";
+import { bin, cli, postgres, spirals, startWorker, storeOnceCreated, trialHosts, until } from "./sweepProcesses.ts";
 
 const skip = postgres.skip;
 const folder = mkdtempSync(join(tmpdir(), "gradscope-sweep-queue-"));
@@ -116,6 +116,26 @@ test("gradscope sweep --store postgres://… trains a TPE sweep on its own local
   assert.match(result.stdout, /^sweep (\S+): tpe search, 2 trials on 2 local workers \(1 thread each\); store postgres:\/\/postgres@127\.0\.0\.1:\d+\/sweep_local$/m);
   assert.equal((result.stdout.match(/^trial \d\/2 completed: val_loss \S+, optimizer\.lr=\S+$/gm) ?? []).length, 2, result.stdout);
   assert.match(result.stdout, /\(tpe, completed\): 2 trials, 0 stopped early/);
+});
+
+// Each local QueueWorker starts its trial host as it starts, and an idle one waits for work
+// until the sweep ends: a sweep of fewer trials than workers must not keep a Node process per worker.
+test("a sweep on PostgreSQL starts no more local workers (trial hosts) than it has trials", { skip }, async () => {
+  const url = postgres.location("sweep_few");
+  const file = join(folder, "few.yaml");
+  writeFileSync(
+    file,
+    `base:\n  extends: ${spirals}\n  data: { samples: 256, validation: 0.25 }\n  training: { epochs: 1, runs_dir: ${join(folder, "few")} }\n  scheduler: null\nmethod: grid\nmetric: { name: val_loss, goal: minimize }\nparameters: { optimizer.lr: { values: [0.1] } }\n`,
+  );
+  let hosts = -1;
+  // While the trial trains, every local worker's host is alive (the trial is the host's child).
+  const outcome = await runSweep(loadSweep(file), { workers: 3, storePath: url, onTrialProcess: () => (hosts = trialHosts().length) });
+  assert.equal(hosts, 1);
+  assert.equal(outcome.status, "completed");
+  assert.deepEqual(
+    outcome.trials.map((t) => t.status),
+    ["completed"],
+  );
 });
 
 test("a sweep whose process died goes on with gradscope sweep resume: its queued trial is trained and the rest proposed; a completed sweep or a SQLite store is refused", {

@@ -189,8 +189,9 @@ async function coordinate(
   const lookahead = spec.method === "tpe" ? 1 : total;
   let finished = false;
   let stopping = false;
+  // Each local worker starts its trial host as it starts: no more of them than trials.
   const local = Array.from(
-    { length: workers },
+    { length: Math.min(workers, total) },
     (_, i) =>
       new QueueWorker({
         storeUrl: url,
