@@ -283,7 +283,11 @@ export class SqliteRunStore implements RunStore {
 
   /** Flushes and closes the database. */
   close(): void {
-    this.flush();
-    this.db.close();
+    // Closed also when the flush fails (the store locked by another process for a minute).
+    try {
+      this.flush();
+    } finally {
+      this.db.close();
+    }
   }
 }
