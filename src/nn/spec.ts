@@ -94,7 +94,8 @@ class SpecError extends Error {
   }
 }
 
-const hinted = (name: string, known: readonly string[]): string => {
+/** ' (did you mean "x"?); known: a, b, c' for an unknown name: the end of every "unknown name" error. */
+export const hinted = (name: string, known: readonly string[]): string => {
   const hint = closestName(name, known);
   return `${hint ? ` (did you mean "${hint}"?)` : ""}; known: ${known.join(", ")}`;
 };

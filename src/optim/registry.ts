@@ -1,5 +1,5 @@
 import type { Tensor } from "../engine/tensor.ts";
-import { closestName } from "../nn/spec.ts";
+import { closestName, hinted } from "../nn/spec.ts";
 import { Adagrad, adagradDefaults } from "./adagrad.ts";
 import { Adam, AdamW, adamDefaults } from "./adam.ts";
 import { LARS, larsDefaults } from "./lars.ts";
@@ -37,8 +37,7 @@ function normalize(owner: string, options: Options, known: readonly string[]): R
 }
 
 function unknownName(kind: string, name: string, known: readonly string[]): never {
-  const hint = closestName(name, known);
-  throw new Error(`gradscope: unknown ${kind} "${name}"${hint ? ` (did you mean "${hint}"?)` : ""}; known: ${known.join(", ")}`);
+  throw new Error(`gradscope: unknown ${kind} "${name}"${hinted(name, known)}`);
 }
 
 const optimizerFactories = {

@@ -1,5 +1,5 @@
 import type * as z from "zod";
-import { closestName } from "../nn/spec.ts";
+import { closestName, hinted } from "../nn/spec.ts";
 import { alphaDefinition } from "./alpha.ts";
 import { basicDefinitions } from "./basic.ts";
 import { curvatureDefinitions } from "./curvature.ts";
@@ -81,8 +81,7 @@ export const configurations: Record<string, string[]> = { economy, business, ful
 export function configurationMap(name: string): Record<string, true> {
   const names = configurations[name];
   if (!names) {
-    const hint = closestName(name, Object.keys(configurations));
-    throw new Error(`gradscope: unknown quantities configuration "${name}"${hint ? ` (did you mean "${hint}"?)` : ""}; known: ${Object.keys(configurations).join(", ")}`);
+    throw new Error(`gradscope: unknown quantities configuration "${name}"${hinted(name, Object.keys(configurations))}`);
   }
   return Object.fromEntries(names.map((n) => [n, true]));
 }
@@ -118,8 +117,7 @@ export function createQuantities(section: string | Record<string, boolean | Opti
   return entries.map(([name, options]) => {
     const definition = definitions.get(name);
     if (!definition) {
-      const hint = closestName(name, quantityNames());
-      throw new Error(`gradscope: unknown quantity "${name}"${hint ? ` (did you mean "${hint}"?)` : ""}; known: ${quantityNames().join(", ")}`);
+      throw new Error(`gradscope: unknown quantity "${name}"${hinted(name, quantityNames())}`);
     }
     const parsed = entrySchema(definition).safeParse(options);
     if (!parsed.success) throw new Error(`gradscope: quantity ${name}: ${describeIssues(definition, options, parsed.error.issues)}`);

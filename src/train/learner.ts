@@ -5,7 +5,7 @@ import { tensor, zeros } from "../engine/creation.ts";
 import { scope } from "../engine/scope.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import type { Module } from "../nn/module.ts";
-import { closestName } from "../nn/spec.ts";
+import { hinted } from "../nn/spec.ts";
 import { type BaseHyper, Optimizer } from "../optim/optimizer.ts";
 import { createOptimizer, createScheduler } from "../optim/registry.ts";
 import type { Schedule } from "../optim/schedulers/scheduler.ts";
@@ -237,8 +237,7 @@ function quantitiesOf(options: LearnerOptions, loss: LossSpec | CustomLossSpec):
   const names = [...Object.keys(configurations), ...quantityNames()];
   for (const name of requested) {
     if (typeof name !== "string" || names.includes(name)) continue;
-    const hint = closestName(name, names);
-    throw new Error(`gradscope: unknown quantity or configuration "${name}"${hint ? ` (did you mean "${hint}"?)` : ""}; known: ${names.join(", ")}`);
+    throw new Error(`gradscope: unknown quantity or configuration "${name}"${hinted(name, names)}`);
   }
   const quantities = requested.flatMap((q) => (typeof q !== "string" ? [q] : createQuantities(Object.hasOwn(configurations, q) ? q : { [q]: true }, trackEvery)));
   if (loss.name === "custom" && !loss.curvature) {
