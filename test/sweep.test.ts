@@ -461,10 +461,16 @@ test("a local sweep starts no more trial hosts than it has trials", async () => 
     "one-trial.yaml",
     `base:\n  extends: ${spirals}\n  training: { epochs: 1, runs_dir: ${join(folder, "one-trial-runs")} }\nmethod: grid\nmetric: { name: val_loss, goal: minimize }\nparameters: { optimizer.lr: { values: [0.1] } }\n`,
   );
-  // The hosts are spawned before runSweep's first await.
-  const sweep = runSweep(loadSweep(file), { workers: 3, storePath: join(folder, "one-trial.db") });
-  assert.equal(trialHosts().length, 1);
-  const outcome = await sweep;
+  // Counted while the one trial trains, when every worker has asked for a trial.
+  let hostsWhileTraining = 0;
+  const outcome = await runSweep(loadSweep(file), {
+    workers: 3,
+    storePath: join(folder, "one-trial.db"),
+    onTrialProcess: () => {
+      hostsWhileTraining = trialHosts().length;
+    },
+  });
+  assert.equal(hostsWhileTraining, 1);
   assert.equal(outcome.status, "completed");
   assert.deepEqual(
     outcome.trials.map((t) => t.status),

@@ -5,7 +5,6 @@ import { isPostgresUrl } from "../store/openRunStore.ts";
 import { openSweepStore, type SweepStatus, type TrialRecord } from "../store/sweeps.ts";
 import { LocalTrialQueue, type TrialJob, type TrialQueue } from "./queue.ts";
 import { runQueuedSweep } from "./queuedSweep.ts";
-import { createSearch } from "./search.ts";
 import type { LoadedSweep } from "./spec.ts";
 import { bestTrial, trialEnded, trialEndLine } from "./status.ts";
 import { proposeTrial, type StartedSweep, startSweep, sweepStoreLocation, trialLogName } from "./sweepStart.ts";
@@ -59,16 +58,11 @@ export async function runSweep(loaded: LoadedSweep, options: SweepOptions = {}, 
   const { spec } = loaded;
   const workers = Math.max(1, options.workers ?? availableParallelism());
   const store = openSweepStore(location);
-  // Started now, so that loading gradscope in them overlaps setting the sweep up; no more than
-  // trials run at once (the default workers are the machine's cores, maybe many more).
-  const hosts = Array.from({ length: Math.min(workers, createSearch(spec).trials) }, () => new TrialHost(location, "finish"));
-  for (const host of hosts) host.start();
   let sweep: StartedSweep;
   try {
     sweep = startSweep(loaded, store, { workers, log, storeLabel: location });
   } catch (error) {
     store.close();
-    for (const host of hosts) await host.close();
     throw error;
   }
   const { sweepId, search, threads, directory } = sweep;
@@ -125,13 +119,18 @@ export async function runSweep(loaded: LoadedSweep, options: SweepOptions = {}, 
     }
   };
 
-  const worker = async (host: TrialHost) => {
+  // Each worker's host starts with its first trial: a worker left without one (more workers
+  // than trials) starts no process.
+  const hosts: TrialHost[] = [];
+  const worker = async () => {
+    const host = new TrialHost(location, "finish");
+    hosts.push(host);
     for (let job = await nextJob(); job; job = await nextJob()) await runJob(host, job);
     await host.close();
   };
 
   try {
-    await Promise.all(hosts.map(worker));
+    await Promise.all(Array.from({ length: workers }, worker));
     const status = stopping ? "interrupted" : "completed";
     store.finishSweep(sweepId, status);
     const trials = store.trials(sweepId);
