@@ -166,10 +166,30 @@ test("the tar reader follows GNU long names and ustar prefixes", () => {
       Buffer.alloc(1024),
     ]),
   );
-  const files = readTar(path);
+  const files = readTar(path, { bytes: 2 ** 20, why: "unused: the archive is not gzipped" });
   assert.deepEqual([...files.keys()], [longName, "some/folder/b.bin"]);
   assert.equal(Buffer.from(files.get(longName) ?? []).toString(), "hello");
   assert.equal(Buffer.from(files.get("some/folder/b.bin") ?? []).toString(), "hi");
+});
+
+test("a gzipped tar archive is refused once it inflates past its limit, naming the archive and the limit's reason", () => {
+  // One 16 MiB file of zeros: about 16 KB of gzip.
+  const path = join(root, "bomb.tar.gz");
+  writeFileSync(path, gzipSync(tar({ "zeros.bin": Buffer.alloc(16 * 2 ** 20) })));
+  assert.throws(
+    () => readTar(path, { bytes: 2 ** 20, why: "the test allows 1 MiB" }),
+    new RegExp(`^Error: gradscope: ${path} inflates to more than 1048576 bytes, but the test allows 1 MiB; refusing it \\(a damaged file, or a gzip bomb\\)$`),
+  );
+  assert.equal(readTar(path, { bytes: 17 * 2 ** 20, why: "the test allows 17 MiB" }).get("zeros.bin")?.length, 16 * 2 ** 20);
+  // A CIFAR archive may inflate to its release's records and 16 MiB more.
+  const cifar = join(root, "cifar-bomb", "cifar-10-binary.tar.gz");
+  mkdirSync(join(root, "cifar-bomb"));
+  const member = gzipSync(Buffer.alloc(40 * 2 ** 20));
+  writeFileSync(cifar, Buffer.concat(new Array(5).fill(member)));
+  assert.throws(
+    () => loadSource({ source: "cifar10", path: cifar }, 0),
+    /cifar-10-binary.tar.gz inflates to more than 201157216 bytes, but CIFAR-10's binary release holds 184380000 bytes of records and at most 16777216 bytes of headers and other files/,
+  );
 });
 
 test("IDX images stored transposed (EMNIST) are turned upright with transpose", () => {

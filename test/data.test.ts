@@ -57,6 +57,48 @@ test("IDX files load gzipped or plain, and bad files are named with what is wron
   assert.throws(() => loadCsv("/dev/zero", { classes: 2 }), /^Error: gradscope: CSV file \/dev\/zero is a device; expected a file or a pipe$/);
 });
 
+// A gzip stream whose FNAME field holds `nameBytes` bytes: the deflate data start that far in.
+function gzipWithLongName(bytes: Buffer, nameBytes: number): Buffer {
+  const gzip = gzipSync(bytes);
+  const header = Buffer.from(gzip.subarray(0, 10));
+  header[3] |= 0x08; // FLG.FNAME: a zero-terminated name follows the 10-byte header (RFC 1952)
+  return Buffer.concat([header, Buffer.alloc(nameBytes - 1, 0x61), Buffer.from([0]), gzip.subarray(10)]);
+}
+
+test("a gzipped IDX file is refused before it inflates past its header's shape (a gzip bomb) or promises more than it can hold", () => {
+  const zeros = Buffer.alloc(16 * 2 ** 20);
+  // 16 MiB of zeros behind a header of 2×2×2 bytes: about 16 KB of gzip.
+  const bomb = join(folder, "bomb-idx3-ubyte.gz");
+  writeFileSync(bomb, gzipSync(Buffer.concat([idxBytes(8, [2, 2, 2], []), zeros])));
+  const refusal = (path: string) =>
+    new RegExp(`^Error: gradscope: IDX file ${path} inflates to more than 24 bytes, but its header's shape \\[2, 2, 2\\] makes a file of 24 bytes; refusing it`);
+  assert.throws(() => readIdx(bomb), refusal(bomb));
+  // The header is found however far into the file the deflate data begin, and the data behind it
+  // are inflated only as far as needed to find it (the bomb's 16 MiB then lies behind the header).
+  const farHeader = join(folder, "far-idx3-ubyte.gz");
+  writeFileSync(farHeader, gzipWithLongName(Buffer.concat([idxBytes(8, [2, 2, 2], []), zeros]), 40_000));
+  assert.throws(() => readIdx(farHeader), refusal(farHeader));
+  const sound = join(folder, "sound-idx1-ubyte.gz");
+  writeFileSync(sound, gzipWithLongName(idxBytes(8, [3], [4, 5, 6]), 40_000));
+  assert.deepEqual([...readIdx(sound).data], [4, 5, 6]);
+  // A header that promises 78 MB in a file of a few dozen bytes: deflate expands at most 1032:1.
+  const promise = join(folder, "promise-idx3-ubyte.gz");
+  const promiseBytes = gzipSync(idxBytes(8, [100_000, 28, 28], [1, 2, 3]));
+  writeFileSync(promise, promiseBytes);
+  assert.throws(
+    () => readIdx(promise),
+    new RegExp(
+      `^Error: gradscope: IDX file ${promise} is damaged: its header's shape \\[100000, 28, 28\\] needs 78400000 bytes of data, more than its ${promiseBytes.length} gzip bytes can hold \\(deflate expands at most 1032:1\\)$`,
+    ),
+  );
+  // Images and labels are compared by their headers before either file's data are inflated.
+  const twoLabels = join(folder, "two-labels-idx1-ubyte");
+  writeFileSync(twoLabels, idxBytes(8, [3], [0, 1, 0]));
+  assert.throws(() => loadIdxPair(bomb, twoLabels, 2, "bomb"), /two-labels-idx1-ubyte has 3 labels but .*bomb-idx3-ubyte.gz has 2 images/);
+  writeFileSync(twoLabels, idxBytes(8, [2], [0, 1]));
+  assert.throws(() => loadIdxPair(bomb, twoLabels, 2, "bomb"), refusal(bomb));
+});
+
 // `predict --input /dev/stdin` and `data.path=<(zcat train.csv.gz)` read a pipe, which ends when
 // its writer closes it: only a device (/dev/zero) reads on without end.
 test("a CSV or IDX file given as a pipe (/dev/stdin, <(zcat ...)) is read", () => {

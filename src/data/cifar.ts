@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { PixelDataset, sharedBytes } from "./pixels.ts";
 import type { SourceData } from "./sources.ts";
-import { readTar } from "./tar.ts";
+import { readTar, type TarLimit } from "./tar.ts";
 
 const IMAGE_BYTES = 3 * 32 * 32;
 
@@ -15,6 +15,20 @@ interface CifarRelease {
   test: string[];
   /** Label bytes before each image: 1 (CIFAR-10) or 2 (CIFAR-100: coarse, fine). */
   labelBytes: number;
+}
+
+// Both releases hold 50,000 training and 10,000 test images.
+const RELEASE_IMAGES = 60_000;
+// Room in an archive for tar headers and the small files beside the records (label names, readme).
+const ARCHIVE_EXTRA_BYTES = 16 * 2 ** 20;
+
+// The most the release's .tar.gz may inflate to: its records and a little room for the rest.
+function archiveLimit(release: CifarRelease): TarLimit {
+  const records = RELEASE_IMAGES * (release.labelBytes + IMAGE_BYTES);
+  return {
+    bytes: records + ARCHIVE_EXTRA_BYTES,
+    why: `${release.name}'s binary release holds ${records} bytes of records and at most ${ARCHIVE_EXTRA_BYTES} bytes of headers and other files`,
+  };
 }
 
 const releases: Record<"cifar10" | "cifar100", CifarRelease> = {
@@ -48,7 +62,7 @@ function locate(release: CifarRelease, location: string): ((file: string) => Rec
     return { name, bytes: readFileSync(name) };
   };
   const fromArchive = (archive: string) => {
-    const files = readTar(archive);
+    const files = readTar(archive, archiveLimit(release));
     return (file: string) => {
       const entry = [...files.entries()].find(([path]) => basename(path) === file);
       if (!entry) throw new Error(`gradscope: ${archive} has no ${file}; expected the ${release.name} binary release (${release.folder}/${file})`);

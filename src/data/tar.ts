@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { gunzipSync } from "node:zlib";
+import { gunzipAtMost, isGzip } from "./gzip.ts";
 
 const BLOCK = 512;
 
@@ -36,19 +36,22 @@ function paxPath(records: Uint8Array): string | undefined {
   return undefined;
 }
 
+/** The most a gzipped archive may inflate to, and why (the error that refuses it says so). */
+export interface TarLimit {
+  bytes: number;
+  /** e.g. "CIFAR-10's binary release holds 184380000 bytes of records and a few small files". */
+  why: string;
+}
+
 /**
  * The regular files of a tar archive (ustar, GNU and pax headers; gunzipped first when it starts
- * with the gzip magic), by their path inside it. Errors name the archive and what is wrong.
+ * with the gzip magic), by their path inside it. A gzipped archive is inflated to no more than
+ * `limit.bytes`: a small file cannot make the process allocate gigabytes before it is refused.
+ * Errors name the archive and what is wrong.
  */
-export function readTar(path: string): Map<string, Uint8Array> {
+export function readTar(path: string, limit: TarLimit): Map<string, Uint8Array> {
   let bytes: Uint8Array = readFileSync(path);
-  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    try {
-      bytes = gunzipSync(bytes);
-    } catch (error) {
-      throw new Error(`gradscope: ${path} is not a valid gzip stream: ${(error as Error).message}`);
-    }
-  }
+  if (isGzip(bytes)) bytes = gunzipAtMost(bytes, limit.bytes, path, limit.why);
   const files = new Map<string, Uint8Array>();
   let longName: string | undefined;
   for (let offset = 0; offset + BLOCK <= bytes.length; ) {
