@@ -78,6 +78,9 @@ test("--print-config shows the resolved config, schema prints the JSON Schema, -
   assert.equal(printed.status, 0);
   assert.match(printed.stdout, /lr: 0.5/);
   assert.match(printed.stdout, /eval_batch_size: 1000/);
+  // tiny.yaml's spirals: their own fields, not the idx, csv or blobs ones the flat data section has.
+  assert.match(printed.stdout, /samples: 400\n {2}noise: 0.05\n/);
+  assert.doesNotMatch(printed.stdout, /train_images|transpose|test_fraction|dims|std/);
   const schema = run(["schema"]);
   assert.equal(schema.status, 0);
   assert.equal(JSON.parse(schema.stdout).title, "gradscope training config");

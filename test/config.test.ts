@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { stringify } from "yaml";
 import type * as z from "zod";
+import { applicableConfig } from "../src/config/applicable.ts";
 import { buildData, buildTraining } from "../src/config/build.ts";
 import { ConfigError, loadConfig } from "../src/config/load.ts";
 import { configJsonSchema, configSchema, quantitiesSchema } from "../src/config/schema.ts";
@@ -365,4 +367,57 @@ test("a config file is read up to 16 MiB: a device that never ends (-c /dev/zero
   assert.equal(configErrorOf(["/dev/zero"]), "/dev/zero: longer than 16 MiB; expected a YAML config file");
   const huge = file("huge.yaml", `# ${"x".repeat(16 * 2 ** 20)}\n`);
   assert.equal(configErrorOf([huge]), `${huge}: longer than 16 MiB; expected a YAML config file`);
+});
+
+test("the printed config (--print-config) holds only the fields that apply to the run: its data source's, not the others'", () => {
+  const sourceFields = [
+    "path",
+    "test_path",
+    "label",
+    "train_images",
+    "train_labels",
+    "test_images",
+    "test_labels",
+    "transpose",
+    "samples",
+    "dims",
+    "noise",
+    "std",
+    "test_fraction",
+  ];
+  const printed = (overrides: string[]) => applicableConfig(loadConfig([base], overrides).config) as { data: object; training: object; callbacks: { checkpoint: object } };
+  const shown = (data: string) => Object.keys(printed([`data=${data}`]).data).filter((field) => sourceFields.includes(field));
+  assert.deepEqual(shown("{source: spirals}"), ["samples", "noise"]);
+  assert.deepEqual(shown("{source: blobs, classes: 3}"), ["samples", "dims", "std"]);
+  assert.deepEqual(shown("{source: regression}"), ["samples", "dims", "noise"]);
+  // A CSV file without a test file of its own is split: test_fraction applies.
+  assert.deepEqual(shown("{source: csv, path: a.csv, classes: 2}"), ["path", "test_fraction"]);
+  assert.deepEqual(shown("{source: csv, path: a.csv, test_path: b.csv, label: y, classes: 2}"), ["path", "test_path", "label"]);
+  assert.deepEqual(shown("{source: idx, path: mnist, classes: 10}"), ["path", "train_images", "train_labels", "test_images", "test_labels", "transpose"]);
+  assert.deepEqual(shown("{source: cifar100, path: cifar, label: coarse}"), ["path", "label"]);
+  assert.deepEqual(shown("{source: fashion-mnist-sample}"), []);
+  // Options of a choice not made: label smoothing of another loss, the mode of no monitor.
+  assert.ok(!("label_smoothing" in printed(["training.loss=mse"]).training));
+  assert.ok("label_smoothing" in printed([]).training);
+  assert.ok(!("mode" in printed([]).callbacks.checkpoint));
+  assert.ok("mode" in printed(["callbacks.checkpoint.monitor=val_loss"]).callbacks.checkpoint);
+});
+
+test("a printed config (--print-config) loads as the config it was printed from and trains the same weights, though it leaves out other sources' fields", async () => {
+  const applicable = ["data.noise=0.2", "data.validation=0.25", "training.label_smoothing=0.1", "callbacks.checkpoint.monitor=val_accuracy", "callbacks.checkpoint.mode=max"];
+  // Fields that spirals never reads: printed, they would be noise; left out, nothing changes.
+  const foreign = ["data.dims=5", "data.std=3", "data.train_images=nowhere", "data.test_fraction=0.5", "data.label=class"];
+  const printedFile = file("printed.yaml", stringify(applicableConfig(loadConfig([base], [...applicable, ...foreign]).config)));
+  assert.doesNotMatch(readFileSync(printedFile, "utf8"), /dims|std|train_images|test_fraction|label:/);
+  assert.deepEqual(loadConfig([printedFile]).config, loadConfig([base], applicable).config);
+  const trainedWeights = async (files: string[], overrides: string[]) => {
+    const loaded = loadConfig(files, overrides);
+    const setup = buildTraining(loaded, buildData(loaded), mkdtempSync(join(folder, "run-")));
+    assert.equal((await setup.trainer.fit(setup.data.train, setup.data.validation)).status, "completed");
+    const weights = setup.model.parameters().map((parameter) => [...parameter.data]);
+    setup.optimizer.dispose();
+    setup.model.dispose();
+    return weights;
+  };
+  assert.deepEqual(await trainedWeights([printedFile], []), await trainedWeights([base], [...applicable, ...foreign]));
 });

@@ -1,4 +1,5 @@
 import { stringify } from "yaml";
+import { applicableConfig } from "../config/applicable.ts";
 import { buildData, buildTraining, type RunData, type TrainingSetup } from "../config/build.ts";
 import { ConfigError, type LoadedConfig, loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
@@ -93,7 +94,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
   const files = options.resume ? [runConfigFile(options.resume), ...options.configs] : options.configs;
   const loaded = loadConfig(files, options.overrides);
   if (options.printConfig) {
-    process.stdout.write(stringify(loaded.config));
+    process.stdout.write(stringify(applicableConfig(loaded.config)));
     return ExitCode.ok;
   }
   const data = buildData(loaded);
