@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
+import { constants as bufferConstants } from "node:buffer";
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { gzipSync } from "node:zlib";
+import { gunzipAtMost } from "../src/data/gzip.ts";
 import {
   ArrayDataset,
   DataLoader,
@@ -90,6 +92,12 @@ test("a gzipped IDX file is refused before it inflates past its header's shape (
     new RegExp(
       `^Error: gradscope: IDX file ${promise} is damaged: its header's shape \\[100000, 28, 28\\] needs 78400000 bytes of data, more than its ${promiseBytes.length} gzip bytes can hold \\(deflate expands at most 1032:1\\)$`,
     ),
+  );
+  // A bound beyond what one buffer holds is refused as such, not as a zlib option out of range.
+  const limit = bufferConstants.MAX_LENGTH;
+  assert.throws(
+    () => gunzipAtMost(gzipSync(Buffer.alloc(10)), limit + 1, "huge.gz", `its header promises ${limit + 1} bytes`),
+    new RegExp(`^Error: gradscope: huge.gz cannot be read: its header promises ${limit + 1} bytes, more than one buffer holds \\(${limit} bytes\\)$`),
   );
   // Images and labels are compared by their headers before either file's data are inflated.
   const twoLabels = join(folder, "two-labels-idx1-ubyte");

@@ -1,3 +1,4 @@
+import { constants as bufferConstants } from "node:buffer";
 import { constants, gunzipSync } from "node:zlib";
 
 /**
@@ -52,9 +53,11 @@ export function gunzipHead(bytes: Uint8Array, length: number, file: string): Uin
 /**
  * Decompresses gzip `bytes` to at most `maxBytes` bytes. A stream that inflates to more is
  * refused once it passes the bound, before more is allocated, with an error naming `file` and
- * `why` the bound is what it is ("its header's shape [2, 28, 28] needs 1584 bytes").
+ * `why` the bound is what it is ("its header's shape [2, 28, 28] makes a file of 1584 bytes").
  */
 export function gunzipAtMost(bytes: Uint8Array, maxBytes: number, file: string, why: string): Uint8Array {
+  // zlib would refuse such a bound as an option out of range, which would not say why.
+  if (maxBytes > bufferConstants.MAX_LENGTH) throw new Error(`gradscope: ${file} cannot be read: ${why}, more than one buffer holds (${bufferConstants.MAX_LENGTH} bytes)`);
   try {
     return gunzipSync(bytes, { maxOutputLength: Math.max(1, maxBytes) });
   } catch (error) {
