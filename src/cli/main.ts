@@ -74,7 +74,7 @@ export async function main(argv: string[]): Promise<number> {
     .description("train from YAML config files (merged in order); trailing key.path=value arguments override fields")
     .option("-c, --config <file>", "a config file (repeatable; later files override earlier ones)", collect)
     .option("--resume <run-dir>", "continue a run from its checkpoints/latest.gsckpt with its saved config")
-    .option("--print-config", "print the resolved config (defaults filled in) and exit")
+    .option("--print-config", "print the resolved config (defaults filled in, only the fields that apply to the run: the chosen data source's) and exit")
     .option("-q, --quiet", "no progress output")
     .option("--dashboard", "serve the live dashboard of this run (prints its address)")
     .option("--host <host>", "the dashboard's interface (non-loopback ones require a token)", "127.0.0.1")
