@@ -133,6 +133,19 @@ test("a CSV or IDX file given as a pipe (/dev/stdin, <(zcat ...)) is read", () =
   assert.deepEqual([...idx.data], [5, 7]);
 });
 
+test("Fashion-MNIST's files are checked against its known shapes before their data are inflated", () => {
+  const directory = mkdtempSync(join(tmpdir(), "gradscope-fashion-"));
+  // Checked by its header alone: a gzip of 4 MB whose header promised 5 million blank images
+  // (3.9 GB) would pass the 1032:1 bound, and refused here is inflated no further.
+  writeFileSync(join(directory, "train-images-idx3-ubyte"), idxBytes(8, [2, 28, 28], new Array(2 * 28 * 28).fill(0)));
+  writeFileSync(join(directory, "train-labels-idx1-ubyte"), idxBytes(8, [2], [0, 1]));
+  const images = join(directory, "train-images-idx3-ubyte");
+  assert.throws(
+    () => loadSource({ source: "fashion-mnist", path: directory }, 0),
+    new RegExp(`^Error: gradscope: ${images}: its header says images \\[2, 28, 28\\], but Fashion-MNIST train \\(${directory}\\) has \\[60000, 28, 28\\]$`),
+  );
+});
+
 test("an IDX train/test pair with different image sizes is refused when opened, naming both files and sizes", () => {
   const directory = mkdtempSync(join(tmpdir(), "gradscope-idx-"));
   writeFileSync(join(directory, "train-images"), idxBytes(8, [2, 2, 2], new Array(8).fill(7)));

@@ -97,10 +97,21 @@ export function readIdxImages(path: string): IdxImages {
  * Images and labels from a pair of IDX files (MNIST, Fashion-MNIST, EMNIST layout). Pixels
  * become floats in [0, 1], shaped [1, H, W]; labels must match the images in number. EMNIST
  * stores each image transposed (column by column): `transpose` turns them upright. Both headers
- * are checked against each other before either file's data are read.
+ * are checked, against each other and against `expectedShape` (the images [N, H, W] a known data
+ * set has), before either file's data are read.
  */
-export function loadIdxPair(imagesPath: string, labelsPath: string, classes: number, description: string, transpose = false): PixelDataset {
+export function loadIdxPair(
+  imagesPath: string,
+  labelsPath: string,
+  classes: number,
+  description: string,
+  transpose = false,
+  expectedShape?: readonly [number, number, number],
+): PixelDataset {
   const images = openImages(imagesPath);
+  if (expectedShape && images.shape.some((size, i) => size !== expectedShape[i])) {
+    throw new Error(`gradscope: ${imagesPath}: its header says images [${images.shape.join(", ")}], but ${description} has [${expectedShape.join(", ")}]`);
+  }
   const labels = openIdx(labelsPath);
   if (labels.shape.length !== 1) throw new Error(`gradscope: ${labelsPath}: expected labels [N], got [${labels.shape.join(", ")}]`);
   if (labels.shape[0] !== images.shape[0]) {

@@ -116,9 +116,15 @@ function idxFile(directory: string, name: string): string {
   return name.endsWith(".gz") ? plain : `${plain}.gz`;
 }
 
-function idxPair(directory: string, images: string, labels: string, classes: number, what: string, transpose = false): Dataset {
-  return loadIdxPair(idxFile(directory, images), idxFile(directory, labels), classes, `${what} (${directory})`, transpose);
+// Images [N, H, W] as an IDX header gives them.
+type ImagesShape = [number, number, number];
+
+function idxPair(directory: string, images: string, labels: string, classes: number, what: string, transpose = false, shape?: ImagesShape): Dataset {
+  return loadIdxPair(idxFile(directory, images), idxFile(directory, labels), classes, `${what} (${directory})`, transpose, shape);
 }
+
+// Fashion-MNIST's images [N, H, W]: its files are checked against them before they are inflated.
+const fashionMnistShapes: { train: ImagesShape; test: ImagesShape } = { train: [60_000, 28, 28], test: [10_000, 28, 28] };
 
 /**
  * The train and test pairs of an IDX folder. Their image sizes are compared here, when the data
@@ -130,9 +136,10 @@ function idxSplits(
   classes: number,
   what: string,
   transpose = false,
+  shapes?: { train: ImagesShape; test: ImagesShape },
 ): SourceData {
-  const train = idxPair(directory, files.trainImages, files.trainLabels, classes, `${what} train`, transpose);
-  const test = idxPair(directory, files.testImages, files.testLabels, classes, `${what} test`, transpose);
+  const train = idxPair(directory, files.trainImages, files.trainLabels, classes, `${what} train`, transpose, shapes?.train);
+  const test = idxPair(directory, files.testImages, files.testLabels, classes, `${what} test`, transpose, shapes?.test);
   const size = (d: Dataset) => d.inputShape.slice(1).join("×");
   if (size(train) !== size(test)) {
     throw new Error(
@@ -174,6 +181,8 @@ export function loadSource(spec: SourceSpec, seed: number): SourceData {
         { trainImages: "train-images-idx3-ubyte", trainLabels: "train-labels-idx1-ubyte", testImages: "t10k-images-idx3-ubyte", testLabels: "t10k-labels-idx1-ubyte" },
         10,
         "Fashion-MNIST",
+        false,
+        fashionMnistShapes,
       );
     }
     case "fashion-mnist-sample":
