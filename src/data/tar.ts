@@ -38,6 +38,7 @@ function paxPath(records: Uint8Array): string | undefined {
 
 /** The most a gzipped archive may inflate to, and why (the error that refuses it says so). */
 export interface TarLimit {
+  /** The most bytes the archive may inflate to. */
   bytes: number;
   /** e.g. "CIFAR-10's binary release holds 184380000 bytes of records and a few small files". */
   why: string;
