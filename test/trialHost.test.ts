@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import { nativeUnavailableReason } from "../src/engine/backend.ts";
 import { SqliteRunStore } from "../src/store/sqliteRunStore.ts";
 import { openSweepStore, type SweepStore } from "../src/store/sweeps.ts";
@@ -12,7 +12,7 @@ import { loadSweep } from "../src/sweep/spec.ts";
 import { proposeTrial, startSweep, sweepStoreLocation, trialLogName } from "../src/sweep/sweepStart.ts";
 import { TrialHost } from "../src/sweep/trialHost.ts";
 import { LATEST } from "../src/train/callbacks/modelCheckpoint.ts";
-import { until } from "./sweepProcesses.ts";
+import { assertOwnEchoes, echoNativeOutput, until } from "./sweepProcesses.ts";
 
 const folder = mkdtempSync(join(tmpdir(), "gradscope-trial-host-"));
 const spirals = fileURLToPath(new URL("../examples/spirals.yaml", import.meta.url));
@@ -159,29 +159,9 @@ test("a stopping host's trial whose worker then dies still saves its checkpoint:
   }
 });
 
-// A preload for trial hosts that stands for a native library with a thread of its own: it echoes
-// the first and the last line each trial writes to its log ("note: trial …", "test: …") as raw
-// output on the process's stderr (not through its streams), a moment later (the next turn of
-// the event loop), as a library's thread would while its trial ends.
-const nativeEcho = `
-import fs from "node:fs";
-import { syncBuiltinESMExports } from "node:module";
-const writeSync = fs.writeSync;
-fs.writeSync = function (fd, data, ...rest) {
-  const written = writeSync.call(this, fd, data, ...rest);
-  const text = typeof data === "string" ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("latin1");
-  if (fd > 2 && /^(note: trial|test: )/.test(text)) setImmediate(() => writeSync(2, "native echo: " + text));
-  return written;
-};
-syncBuiltinESMExports();
-`;
-
 test("raw output a trial's host writes as the trial ends lands in that trial's log, not the next trial's", async () => {
   const { store, location, sweepId, logFile } = proposedSweep("native-output", 3);
-  const preload = join(folder, "nativeEcho.mjs");
-  writeFileSync(preload, nativeEcho);
-  const nodeOptions = process.env.NODE_OPTIONS;
-  process.env.NODE_OPTIONS = `${nodeOptions ?? ""} --import=${pathToFileURL(preload).href}`;
+  const restore = echoNativeOutput(folder);
   const host = new TrialHost(location, "finish");
   try {
     for (const trial of [1, 2, 3]) {
@@ -191,14 +171,7 @@ test("raw output a trial's host writes as the trial ends lands in that trial's l
   } finally {
     await host.close();
     store.close();
-    if (nodeOptions === undefined) delete process.env.NODE_OPTIONS;
-    else process.env.NODE_OPTIONS = nodeOptions;
+    restore();
   }
-  for (const trial of [1, 2, 3]) {
-    const lines = readFileSync(logFile(trial), "utf8").split("\n");
-    const echoes = lines.filter((line) => line.startsWith("native echo: ")).map((line) => line.replace("native echo: ", ""));
-    const own = lines.filter((line) => /^(note: trial|test: )/.test(line));
-    assert.equal(own.length, 2, `trial ${trial}'s log:\n${lines.join("\n")}`);
-    assert.deepEqual(echoes.sort(), own.sort(), `trial ${trial}'s log:\n${lines.join("\n")}`);
-  }
+  for (const trial of [1, 2, 3]) assertOwnEchoes(logFile(trial));
 });
