@@ -175,3 +175,27 @@ test("raw output a trial's host writes as the trial ends lands in that trial's l
   }
   for (const trial of [1, 2, 3]) assertOwnEchoes(logFile(trial));
 });
+
+test("a trial whose host cannot write its end marker (its worker closed the host's stdout) still ends its attempt, with its code: the host exits, and the next trial gets a new one", async () => {
+  const { store, location, sweepId, logFile } = proposedSweep("unmarked", 2);
+  const host = new TrialHost(location, "finish");
+  const processes: ChildProcess[] = [];
+  const train = (trial: number, onProcess: (child: ChildProcess) => void) => {
+    store.startTrial(sweepId, trial);
+    return host.train({ sweepId, trial, threads: 1, logFile: logFile(trial) }, onProcess);
+  };
+  try {
+    const first = await train(1, (child) => {
+      processes.push(child);
+      child.stdout?.destroy();
+    });
+    assert.deepEqual(first, { code: 0, signal: null });
+    assert.equal(store.trial(sweepId, 1).status, "completed");
+    assert.deepEqual(await train(2, (child) => processes.push(child)), { code: 0, signal: null });
+    assert.notEqual(processes[1].pid, processes[0].pid, "trial 2 was trained by a new host");
+    assert.match(readFileSync(logFile(2), "utf8"), /^note: trial 2 of sweep /m);
+  } finally {
+    await host.close();
+    store.close();
+  }
+});

@@ -24,8 +24,8 @@ const endMarker = fromWorker(TRIAL_END_MARKER_VARIABLE);
 // pipes to the worker, which appends it to the log of the trial before the next end marker; with the
 // worker gone it has nowhere to go, and a failed write must not end a trial saving its checkpoint.
 let logFd: number | null = null;
-// Each stream's write to its pipe, with a callback once the pipe has the chunk.
-const pipeWrites: Array<(chunk: string, written: () => void) => boolean> = [];
+// Each stream's write to its pipe, with a callback once the pipe has the chunk (or an error).
+const pipeWrites: Array<(chunk: string, written: (error?: Error | null) => void) => boolean> = [];
 for (const stream of [process.stdout, process.stderr]) {
   stream.on("error", () => {});
   const toPipe = stream.write.bind(stream) as (chunk: string | Uint8Array, ...rest: unknown[]) => boolean;
@@ -79,9 +79,11 @@ process.on("message", (message: unknown) => {
       await outputLetOut();
       closeSync(logFd as number);
       logFd = null;
-      await markEnd();
+      const marked = await markEnd();
       state = "idle";
-      if (process.connected) process.send?.({ ended: code });
+      // A host whose marker did not reach its worker ends instead: its worker, which waits for the
+      // marker, then ends the attempt at its exit, with the trial's code.
+      if (process.connected && marked) process.send?.({ ended: code });
       else process.exit(code);
     },
     (error) => {
@@ -101,5 +103,8 @@ async function outputLetOut(): Promise<void> {
 }
 
 // Writes the end marker on stdout and stderr, after all they hold: the worker puts what comes
-// before it in the trial's log (TrialOutput). A broken pipe (the worker gone) answers at once.
-const markEnd = () => Promise.all(pipeWrites.map((write) => new Promise<void>((written) => write(endMarker, () => written()))));
+// before it in the trial's log (TrialOutput). Whether both pipes took it (not when broken).
+async function markEnd(): Promise<boolean> {
+  const written = await Promise.all(pipeWrites.map((write) => new Promise<boolean>((done) => write(endMarker, (error) => done(!error)))));
+  return written.every(Boolean);
+}
