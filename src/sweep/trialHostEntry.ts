@@ -21,7 +21,7 @@ const endMarker = fromWorker(TRIAL_END_MARKER_VARIABLE);
 // What a trial writes goes straight to its log file, so that the log is whole even when the
 // worker that started the host is stopped or dead. Only what bypasses these streams (native
 // code's output, a fatal error of V8) and what the host writes between trials goes through the
-// pipes to the worker, which appends it to the log of the trial before the next end marker; with the
+// pipes to the worker, which cuts them into trials at the end markers (TrialOutput); with the
 // worker gone it has nowhere to go, and a failed write must not end a trial saving its checkpoint.
 let logFd: number | null = null;
 // Each stream's write to its pipe, with a callback once the pipe has the chunk (or an error).
