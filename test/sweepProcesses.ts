@@ -1,10 +1,12 @@
 // What the tests of sweeps on PostgreSQL share: the PostgreSQL backend (skipped with its reason
 // where the binaries are absent), the CLI and `gradscope worker` in processes of their own (the
 // test runner reports on this process's stdout), and waiting for a condition.
+
+import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { openSweepStore, type SweepStore } from "../src/store/sweeps.ts";
 import { storeBackends } from "./storeBackends.ts";
 
@@ -85,3 +87,46 @@ export const storeOnceCreated = (url: string): Promise<SweepStore> =>
       return undefined;
     }
   });
+
+// A preload for trial hosts that stands for a native library with a thread of its own: it echoes
+// the first and the last line each trial writes to its log ("note: trial …", "test: …") as raw
+// output on the process's stderr (not through its streams) at the next turn of the event loop,
+// as a library's thread would while its trial ends. (Training holds the event loop: both echoes
+// come as the trial ends.)
+const nativeEcho = `
+import fs from "node:fs";
+import { syncBuiltinESMExports } from "node:module";
+const writeSync = fs.writeSync;
+fs.writeSync = function (fd, data, ...rest) {
+  const written = writeSync.call(this, fd, data, ...rest);
+  const text = typeof data === "string" ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("latin1");
+  if (fd > 2 && /^(note: trial|test: )/.test(text)) setImmediate(() => writeSync(2, "native echo: " + text));
+  return written;
+};
+syncBuiltinESMExports();
+`;
+
+/**
+ * Makes the trial hosts started from now on echo their trials' first and last lines as native
+ * output would (the preload above, written to `folder`, in NODE_OPTIONS); returns the function
+ * that stops it.
+ */
+export function echoNativeOutput(folder: string): () => void {
+  const preload = join(folder, "nativeEcho.mjs");
+  writeFileSync(preload, nativeEcho);
+  const nodeOptions = process.env.NODE_OPTIONS;
+  process.env.NODE_OPTIONS = `${nodeOptions ?? ""} --import=${pathToFileURL(preload).href}`;
+  return () => {
+    if (nodeOptions === undefined) delete process.env.NODE_OPTIONS;
+    else process.env.NODE_OPTIONS = nodeOptions;
+  };
+}
+
+/** Asserts that a trial's log has the native echoes (echoNativeOutput) of its own first and last lines, and no other trial's. */
+export function assertOwnEchoes(logFile: string): void {
+  const lines = readFileSync(logFile, "utf8").split("\n");
+  const echoes = lines.filter((line) => line.startsWith("native echo: ")).map((line) => line.replace("native echo: ", ""));
+  const own = lines.filter((line) => /^(note: trial|test: )/.test(line));
+  assert.equal(own.length, 2, `${logFile}:\n${lines.join("\n")}`);
+  assert.deepEqual(echoes.sort(), own.sort(), `${logFile}:\n${lines.join("\n")}`);
+}

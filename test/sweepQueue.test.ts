@@ -13,9 +13,10 @@ import { openRunStore } from "../src/store/openRunStore.ts";
 import type { SweepStore, TrialRecord } from "../src/store/sweeps.ts";
 import { runSweep } from "../src/sweep/coordinator.ts";
 import { loadSweep } from "../src/sweep/spec.ts";
+import { trialLogName } from "../src/sweep/sweepStart.ts";
 import { TrialHost } from "../src/sweep/trialHost.ts";
 import { LATEST } from "../src/train/callbacks/modelCheckpoint.ts";
-import { bin, cli, postgres, spirals, startWorker, storeOnceCreated, trialHosts, until } from "./sweepProcesses.ts";
+import { assertOwnEchoes, bin, cli, echoNativeOutput, postgres, spirals, startWorker, storeOnceCreated, trialHosts, until } from "./sweepProcesses.ts";
 
 const skip = postgres.skip;
 const folder = mkdtempSync(join(tmpdir(), "gradscope-sweep-queue-"));
@@ -116,6 +117,27 @@ test("gradscope sweep --store postgres://… trains a TPE sweep on its own local
   assert.match(result.stdout, /^sweep (\S+): tpe search, 2 trials on 2 local workers \(1 thread each\); store postgres:\/\/postgres@127\.0\.0\.1:\d+\/sweep_local$/m);
   assert.equal((result.stdout.match(/^trial \d\/2 completed: val_loss \S+, optimizer\.lr=\S+$/gm) ?? []).length, 2, result.stdout);
   assert.match(result.stdout, /\(tpe, completed\): 2 trials, 0 stopped early/);
+});
+
+test("a worker of a sweep on PostgreSQL puts each trial's raw output in that trial's log, not the next trial's", { skip }, async () => {
+  const url = postgres.location("sweep_echo");
+  const file = join(folder, "echo.yaml");
+  writeFileSync(
+    file,
+    `base:\n  extends: ${spirals}\n  data: { samples: 128, validation: 0.25 }\n  training: { epochs: 1, runs_dir: ${join(folder, "echo")} }\n  scheduler: null\nmethod: grid\nmetric: { name: val_loss, goal: minimize }\nparameters: { optimizer.lr: { values: [0.1, 0.2, 0.3] } }\n`,
+  );
+  const restore = echoNativeOutput(folder);
+  let outcome: Awaited<ReturnType<typeof runSweep>>;
+  try {
+    outcome = await runSweep(loadSweep(file), { workers: 1, storePath: url });
+  } finally {
+    restore();
+  }
+  assert.deepEqual(
+    outcome.trials.map((t) => t.status),
+    ["completed", "completed", "completed"],
+  );
+  for (const trial of [1, 2, 3]) assertOwnEchoes(join(outcome.directory, trialLogName(trial)));
 });
 
 // Each local QueueWorker starts its trial host as it starts, and an idle one waits for work

@@ -12,7 +12,7 @@ import { loadSweep } from "../src/sweep/spec.ts";
 import { proposeTrial, startSweep, sweepStoreLocation, trialLogName } from "../src/sweep/sweepStart.ts";
 import { TrialHost } from "../src/sweep/trialHost.ts";
 import { LATEST } from "../src/train/callbacks/modelCheckpoint.ts";
-import { until } from "./sweepProcesses.ts";
+import { assertOwnEchoes, echoNativeOutput, until } from "./sweepProcesses.ts";
 
 const folder = mkdtempSync(join(tmpdir(), "gradscope-trial-host-"));
 const spirals = fileURLToPath(new URL("../examples/spirals.yaml", import.meta.url));
@@ -153,6 +153,47 @@ test("a stopping host's trial whose worker then dies still saves its checkpoint:
     } finally {
       runs.close();
     }
+  } finally {
+    await host.close();
+    store.close();
+  }
+});
+
+test("raw output a trial's host writes as the trial ends lands in that trial's log, not the next trial's", async () => {
+  const { store, location, sweepId, logFile } = proposedSweep("native-output", 3);
+  const restore = echoNativeOutput(folder);
+  const host = new TrialHost(location, "finish");
+  try {
+    for (const trial of [1, 2, 3]) {
+      store.startTrial(sweepId, trial);
+      assert.deepEqual(await host.train({ sweepId, trial, threads: 1, logFile: logFile(trial) }), { code: 0, signal: null });
+    }
+  } finally {
+    await host.close();
+    store.close();
+    restore();
+  }
+  for (const trial of [1, 2, 3]) assertOwnEchoes(logFile(trial));
+});
+
+test("a trial whose host cannot write its end marker (its worker closed the host's stdout) still ends its attempt, with its code: the host exits, and the next trial gets a new one", async () => {
+  const { store, location, sweepId, logFile } = proposedSweep("unmarked", 2);
+  const host = new TrialHost(location, "finish");
+  const processes: ChildProcess[] = [];
+  const train = (trial: number, onProcess: (child: ChildProcess) => void) => {
+    store.startTrial(sweepId, trial);
+    return host.train({ sweepId, trial, threads: 1, logFile: logFile(trial) }, onProcess);
+  };
+  try {
+    const first = await train(1, (child) => {
+      processes.push(child);
+      child.stdout?.destroy();
+    });
+    assert.deepEqual(first, { code: 0, signal: null });
+    assert.equal(store.trial(sweepId, 1).status, "completed");
+    assert.deepEqual(await train(2, (child) => processes.push(child)), { code: 0, signal: null });
+    assert.notEqual(processes[1].pid, processes[0].pid, "trial 2 was trained by a new host");
+    assert.match(readFileSync(logFile(2), "utf8"), /^note: trial 2 of sweep /m);
   } finally {
     await host.close();
     store.close();

@@ -1,7 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { appendFileSync, closeSync, openSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { closeSync, openSync } from "node:fs";
 import type { Readable } from "node:stream";
-import { TRIAL_STORE_VARIABLE, type TrialExit, type TrialRequest, trialHostCommand, type WhenOrphaned } from "./trialProtocol.ts";
+import { TrialOutput } from "./trialOutput.ts";
+import { TRIAL_END_MARKER_VARIABLE, TRIAL_STORE_VARIABLE, type TrialExit, type TrialRequest, trialHostCommand, type WhenOrphaned } from "./trialProtocol.ts";
 
 /**
  * A worker's trial host: a child process (trialHostEntry) that trains the worker's trials one
@@ -14,7 +16,10 @@ import { TRIAL_STORE_VARIABLE, type TrialExit, type TrialRequest, trialHostComma
  * host says when it has taken a trial).
  *
  * Everything the host writes goes to the log file of the trial it trains: the trial's output
- * directly, whatever bypasses Node's streams (a fatal error of V8) through the worker. It has its
+ * directly, whatever bypasses Node's streams (native code's output, a fatal error of V8) through
+ * the worker, which cuts the host's stdout and stderr into trials at the end marker the host
+ * writes on each after a trial (TrialOutput); an attempt ends once the host has said how and both
+ * markers have come, so its log is whole when the worker reads its last lines. It has its
  * own process group: a Ctrl-C reaches the worker alone, which passes it on once (a second one
  * would end the trial without a checkpoint). When the worker dies, its host ends once its trial
  * has (see `WhenOrphaned`).
@@ -23,7 +28,11 @@ export class TrialHost {
   private child: ChildProcess | null = null;
   // Resolves once the host's process has exited and its output has all reached the log.
   private gone: Promise<TrialExit> | null = null;
-  private logFile: string | null = null;
+  // The log files of the trials sent to the host's process, in order, and its stdout and stderr.
+  private logs: string[] = [];
+  private outputs: TrialOutput[] = [];
+  // Hears of each end marker on the host's output streams.
+  private onOutputEnd: (() => void) | null = null;
   // Ends the attempt of the trial sent to the host when its process ends.
   private onGone: ((exit: TrialExit) => void) | null = null;
   // Whether the worker passed a signal to the host since it sent it its trial.
@@ -47,7 +56,6 @@ export class TrialHost {
     } catch (error) {
       throw new Error(`gradscope: trial ${request.trial}'s log file ${request.logFile} cannot be written: ${(error as Error).message}`);
     }
-    this.logFile = request.logFile;
     // A host that died before it took the trial (killed while idle, before its worker heard of
     // it) ended no attempt of it: the trial goes to a new host, once. One the worker killed did.
     for (let hosts = 1; ; hosts++) {
@@ -61,21 +69,35 @@ export class TrialHost {
   private send(request: TrialRequest, onProcess?: (child: ChildProcess) => void): Promise<{ exit: TrialExit; taken: boolean }> {
     this.start();
     const child = this.child as ChildProcess;
+    const { outputs } = this;
+    // Before the host can write a byte of the trial's.
+    this.logs.push(request.logFile);
+    const sent = this.logs.length;
     this.signalled = false;
     onProcess?.(child);
     return new Promise((done) => {
       let taken = false;
+      let code: number | null = null;
       const finish = (exit: TrialExit) => {
         child.off("message", listen);
         this.onGone = null;
+        this.onOutputEnd = null;
         done({ exit, taken });
+      };
+      // The trial ended (the host said so) and its output is all in its log (both markers came).
+      const ended = () => {
+        if (code !== null && outputs.every((output) => output.ended >= sent)) finish({ code, signal: null });
       };
       const listen = (message: unknown) => {
         const answer = message as { taken?: unknown; ended?: unknown } | null;
         if (answer?.taken === true) taken = true;
-        if (typeof answer?.ended === "number") finish({ code: answer.ended, signal: null });
+        if (typeof answer?.ended === "number") {
+          code = answer.ended;
+          ended();
+        }
       };
       child.on("message", listen);
+      this.onOutputEnd = ended;
       // A host that dies with the trial: how its process ended is how the trial's attempt did.
       this.onGone = finish;
       // A send that fails (the host died just now) is reported by its death.
@@ -101,23 +123,21 @@ export class TrialHost {
    */
   start(): void {
     if (this.child) return;
+    const marker = Buffer.from(`gradscope-trial-end-${randomUUID()}`);
     const child = spawn(process.execPath, [...trialHostCommand(), this.whenOrphaned], {
       stdio: ["ignore", "pipe", "pipe", "ipc"],
       detached: true,
-      env: { ...process.env, [TRIAL_STORE_VARIABLE]: this.storePath },
+      env: { ...process.env, [TRIAL_STORE_VARIABLE]: this.storePath, [TRIAL_END_MARKER_VARIABLE]: marker.toString() },
     });
-    const write = (chunk: Buffer) => {
-      try {
-        if (this.logFile !== null) appendFileSync(this.logFile, chunk);
-      } catch {
-        // A log that became unwritable since its trial started (its folder removed, a full disk)
-        // loses these lines; a throw here would end the worker and every trial it serves.
-      }
-    };
-    const streamClosed = (stream: Readable | null) => (stream ? new Promise((closed) => stream.on("data", write).once("close", closed)) : null);
+    const logs: string[] = [];
+    const streams = [child.stdout, child.stderr] as Readable[];
+    const outputs = streams.map(() => new TrialOutput(marker, logs, () => this.onOutputEnd?.()));
+    const closed = streams.map(
+      (stream, index) => new Promise((done) => stream.on("data", (chunk: Buffer) => outputs[index].write(chunk)).once("close", () => done(outputs[index].end()))),
+    );
     // Not the child's "close" event: once the worker has disconnected, Node does not emit it.
     const exited = new Promise<TrialExit>((done) => child.once("exit", (code, signal) => done({ code, signal })));
-    const gone = Promise.all([exited, streamClosed(child.stdout), streamClosed(child.stderr)]).then(([exit]) => {
+    const gone = Promise.all([exited, ...closed]).then(([exit]) => {
       if (this.child === child) {
         this.child = null;
         this.gone = null;
@@ -125,6 +145,8 @@ export class TrialHost {
       this.onGone?.(exit);
       return exit;
     });
+    this.logs = logs;
+    this.outputs = outputs;
     this.child = child;
     this.gone = gone;
   }

@@ -11,6 +11,13 @@ import type { TrialArguments } from "./trialProcess.ts";
 export const TRIAL_STORE_VARIABLE = "GRADSCOPE_TRIAL_STORE";
 
 /**
+ * The environment variable that gives a trial host's process the marker it writes on its stdout
+ * and its stderr after each trial's output (TrialOutput): a random one per process, which no
+ * trial's output holds by chance.
+ */
+export const TRIAL_END_MARKER_VARIABLE = "GRADSCOPE_TRIAL_END_MARKER";
+
+/**
  * What a trial host does with its trial when its worker dies. "stop": the trial stops as Ctrl-C
  * stops it (a checkpoint, the run interrupted) rather than train on with nobody heartbeating for
  * it (a worker of a PostgreSQL sweep, whose trial another worker resumes). "finish": it trains to
