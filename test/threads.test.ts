@@ -19,7 +19,7 @@ import { RankOneLinear } from "../src/engine/extensions/linearClosedForms.ts";
 import { rankOneHistogram1d, rankOneHistogram2d, tensorHistogram1d, tensorHistogram2d } from "../src/engine/extensions/linearHistogram.ts";
 import { MIN_CHANNEL_ELEMENTS_PER_THREAD } from "../src/engine/kernels/channels.ts";
 import { MIN_ELEMENTWISE_PER_THREAD, MIN_UPDATE_ELEMENTS_PER_THREAD } from "../src/engine/kernels/elementwise.ts";
-import { type GemmArgs, gemm, gemmRowsOfB, gramLower, MIN_GEMM_WORK_PER_THREAD } from "../src/engine/kernels/gemm.ts";
+import { type GemmArgs, gemm, gemmRowsOfB, gramLower, MIN_GEMM_WORK_PER_THREAD, startGramLower } from "../src/engine/kernels/gemm.ts";
 import { dotProduct, elementSum, MIN_REDUCTION_PER_THREAD, quotientSum, rowDots, squaredDistance, squaredNorm } from "../src/engine/kernels/reductions.ts";
 import { engineMemory } from "../src/engine/memory.ts";
 import { batchNorm } from "../src/engine/ops/batchnorm.ts";
@@ -27,6 +27,7 @@ import { add, div, mul, sub } from "../src/engine/ops/binary.ts";
 import { type Conv2dOptions, type Conv2dRecord, conv2d, conv2dHyper, isMostlyZero } from "../src/engine/ops/conv2d.ts";
 import { perSampleWeightGradients } from "../src/engine/ops/convSamples.ts";
 import { layerNorm } from "../src/engine/ops/layernorm.ts";
+import { linear } from "../src/engine/ops/linear.ts";
 import { crossEntropy } from "../src/engine/ops/losses.ts";
 import { avgPool2d, maxPool2d, maxPool2dRelu } from "../src/engine/ops/pool.ts";
 import { mean, sum } from "../src/engine/ops/reduce.ts";
@@ -35,9 +36,9 @@ import { exp, leakyRelu, relu, sigmoid, sqrt, tanh } from "../src/engine/ops/una
 import { Random } from "../src/engine/random.ts";
 import { scope } from "../src/engine/scope.ts";
 import { sizeOf } from "../src/engine/shapes.ts";
-import { Tensor } from "../src/engine/tensor.ts";
+import { liveTensorCount, Tensor } from "../src/engine/tensor.ts";
 import { partsFor, splitRange } from "../src/engine/threads/partition.ts";
-import { setThreads, threadCount } from "../src/engine/threads/settings.ts";
+import { awaitBackground, setThreads, threadCount } from "../src/engine/threads/settings.ts";
 import { buildModel } from "../src/nn/spec.ts";
 import { createOptimizer, optimizerNames } from "../src/optim/registry.ts";
 import { SGD } from "../src/optim/sgd.ts";
@@ -430,6 +431,86 @@ test("a kernel that traps on a worker throws on the calling thread, and the pool
     c.dispose();
     expected.dispose();
   });
+  setThreads(before);
+});
+
+test("Gram triangles started in the background, while rounds of products run, are gramLower's bits; a trap there throws at awaitBackground and the pool keeps working", () => {
+  const before = threadCount();
+  scope(() => {
+    const [rows, length] = [128, 300];
+    const [m, n, k] = [64, 256, 256];
+    const x = tensor(randomValues(rows * length, 12), [rows, length]);
+    const a = tensor(randomValues(m * k, 13), [m, k]);
+    const b = tensor(randomValues(k * n, 16), [k, n]);
+    const products = Array.from({ length: 4 }, () => new Tensor([m, n]));
+    const product = (c: Tensor) => gemm({ transA: false, transB: false, m, n, k, alpha: 1, a: a.ptr, lda: k, b: b.ptr, ldb: n, beta: 0, c: c.ptr, ldc: n });
+    const expected = new Tensor([rows, rows]);
+    const expectedProduct = new Tensor([m, n]);
+    setThreads(1);
+    gramLower(x.ptr, rows, length, expected.ptr);
+    product(expectedProduct);
+    setThreads(2);
+    const grams = Array.from({ length: 3 }, () => new Tensor([rows, rows]));
+    for (const gram of grams) {
+      gram.data.set(expected.data);
+      startGramLower(x.ptr, rows, length, gram.ptr);
+    }
+    for (const c of products) product(c);
+    awaitBackground();
+    for (const [i, gram] of grams.entries()) assert.ok(Buffer.from(gram.data.slice().buffer).equals(Buffer.from(expected.data.slice().buffer)), `Gram ${i}`);
+    for (const [i, c] of products.entries()) assert.ok(Buffer.from(c.data.slice().buffer).equals(Buffer.from(expectedProduct.data.slice().buffer)), `product ${i} run meanwhile`);
+    awaitBackground(); // nothing posted: returns at once
+
+    // The triangle's rows lie past the memory's end: its calls trap on whichever thread runs them.
+    startGramLower(x.ptr, rows, length, engineMemory.memory.buffer.byteLength + 64);
+    assert.throws(() => awaitBackground(), /out of bounds/);
+    grams[0].data.fill(0);
+    startGramLower(x.ptr, rows, length, grams[0].ptr);
+    awaitBackground();
+    assert.ok(Buffer.from(grams[0].data.slice().buffer).equals(Buffer.from(expected.data.slice().buffer)), "the next triangle is right");
+  });
+  setThreads(before);
+});
+
+test("a backward pass with Grams in the background frees what it kept, also when it fails, and accumulates backward's gradients", () => {
+  const before = threadCount();
+  setThreads(2);
+  const { model } = buildModel({ layers: [{ type: "linear", out: 64 }, { type: "relu" }, { type: "linear", out: 10 }] }, [200], 0);
+  const inputs = tensor(randomValues(128 * 200, 14), [128, 200]).keep();
+  const labels = tensor(
+    Array.from({ length: 128 }, (_, i) => i % 10),
+    [128],
+    "int32",
+  ).keep();
+  // Tensors still alive right after the pass (the graph's, inside its scope), and the gradients.
+  const pass = (extended: boolean) => {
+    model.zeroGrad();
+    const live = liveTensorCount();
+    const alive = scope(() => {
+      const loss = mean(crossEntropy(model.forward(inputs), labels));
+      if (extended) backwardWithExtensions(loss, { batchDot: true, batchL2: true });
+      else backward(loss);
+      return liveTensorCount();
+    });
+    assert.equal(liveTensorCount(), live + model.parameters().length, "only the parameters' gradients are left");
+    return { alive, gradients: model.parameters().map((p) => Buffer.from((p.grad as Tensor).data.slice().buffer)) };
+  };
+  const plain = pass(false);
+  const extended = pass(true);
+  assert.equal(extended.alive, plain.alive, "the kept output gradients are freed by the pass");
+  for (const [i, bytes] of extended.gradients.entries()) assert.ok(bytes.equals(plain.gradients[i]), `parameter ${i}`);
+  // One weight used by two ops: the second op's layer is refused after the first one's Grams started.
+  const live = liveTensorCount();
+  scope(() => {
+    const weight = parameter(randomValues(200 * 200, 15), [200, 200], "shared");
+    const twice = linear(relu(linear(inputs, weight, null)), weight, null);
+    assert.throws(() => backwardWithExtensions(sum(twice), { batchDot: true }, { perSampleScale: 1 }), /used by more than one op/);
+    weight.grad?.dispose();
+  });
+  assert.equal(liveTensorCount(), live, "nothing is left behind by the failed pass");
+  model.zeroGrad();
+  model.dispose();
+  for (const t of [inputs, labels]) t.dispose();
   setThreads(before);
 });
 

@@ -36,8 +36,12 @@ export function wantedGradients(inputs: ReadonlyArray<Tensor | null>, needed?: r
   return inputs.map((input, index) => Boolean(input?.requiresGrad) && (needed?.[index] ?? true));
 }
 
-/** Called for each parameterized op during backward, with the gradient of its output. */
-export type LayerBackwardHook = (layer: LayerRecord, gradOutput: Tensor) => void;
+/**
+ * Called for each parameterized op during backward, with the gradient of its output. Calling
+ * `keep` keeps that gradient from being freed or handed on (an op that passes it through gets a
+ * copy): the hook owns it then, and frees it.
+ */
+export type LayerBackwardHook = (layer: LayerRecord, gradOutput: Tensor, keep: () => void) => void;
 
 /** Options of `backward`. */
 export interface BackwardOptions {
@@ -121,13 +125,17 @@ export function backward(loss: Tensor, options: BackwardOptions = {}): void {
       if (!adopted && owned) gradOutput.dispose();
       continue;
     }
-    if (node.layer && options.onLayer) options.onLayer(node.layer, gradOutput);
+    let kept = false;
+    if (node.layer && options.onLayer)
+      options.onLayer(node.layer, gradOutput, () => {
+        kept = true;
+      });
     options.onNode?.(node, gradOutput);
     // Without accumulation only gradients flowing on to other ops matter, not the leaves' (the
     // curvature column passes skip every weight gradient this way).
     const needed = options.accumulate === false ? node.inputs.map((input) => Boolean(input?.node)) : undefined;
     const inputGradients = node.backward(gradOutput, needed);
-    let handedOn = false;
+    let handedOn = kept;
     node.inputs.forEach((input, index) => {
       let gradient = inputGradients[index];
       if (!input || !gradient || !input.requiresGrad) {

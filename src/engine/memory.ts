@@ -29,6 +29,7 @@ class EngineMemory {
   bytesInUse = 0;
   // Per thread: index 0 is the calling thread's, 1.. the workers'.
   private readonly workspaces: Array<{ ptr: number; bytes: number }> = [];
+  private readonly backgroundWorkspaces: Array<{ ptr: number; bytes: number }> = [];
 
   constructor() {
     const { kernels, flavor, module } = instantiateKernels(this.memory);
@@ -85,10 +86,22 @@ class EngineMemory {
    * default); valid until that thread's next call.
    */
   workspace(bytes: number, thread = 0): number {
-    let area = this.workspaces[thread];
+    return this.area(this.workspaces, thread, bytes);
+  }
+
+  /**
+   * A scratch area of one thread for the calls it runs in the background (threads/pool.ts), apart
+   * from `workspace`'s, which a round of calls may use at the same time.
+   */
+  backgroundWorkspace(bytes: number, thread: number): number {
+    return this.area(this.backgroundWorkspaces, thread, bytes);
+  }
+
+  private area(areas: Array<{ ptr: number; bytes: number }>, index: number, bytes: number): number {
+    let area = areas[index];
     if (!area) {
       area = { ptr: 0, bytes: 0 };
-      this.workspaces[thread] = area;
+      areas[index] = area;
     }
     if (bytes > area.bytes) {
       if (area.bytes > 0) this.free(area.ptr, area.bytes);

@@ -1,7 +1,9 @@
 import { backward } from "../autograd.ts";
+import { gramsRunInBackground } from "../kernels/gemm.ts";
 import type { Tensor } from "../tensor.ts";
+import { awaitBackground } from "../threads/settings.ts";
 import { DiagonalCurvature } from "./diagonalCurvature.ts";
-import { computeLayer } from "./layerStatistics.ts";
+import { type StartedLayer, startLayer } from "./layerStatistics.ts";
 import type { ExtensionRequest, ParameterStatistics } from "./types.ts";
 
 export type { Histogram1dSpec, Histogram2dSpec } from "./histograms.ts";
@@ -53,11 +55,39 @@ export function backwardWithExtensions(loss: Tensor, request: ExtensionRequest, 
   }
   const scale = options.perSampleScale ?? (options.gradient ? 1 : inferPerSampleScale(loss));
   const curvature = request.diagonalCurvature ? new DiagonalCurvature(request.diagonalCurvature) : null;
-  backward(loss, {
-    gradient: options.gradient,
-    onLayer: (layer, gradOut) => computeLayer(layer, gradOut, scale, request, results),
-    onNode: curvature?.onNode,
-  });
+  // With worker threads, each Linear layer's Grams run on them from where the pass reaches the
+  // layer while the pass goes on (its weight gradient's product first); the layers that read
+  // them are reduced after the pass, in the order it reached them. (Starting the inputs' Grams
+  // before the pass measured slower: the workers then miss the rounds of the layers between.)
+  const background = gramsRunInBackground();
+  const waiting: Array<{ layer: StartedLayer; gradOut: Tensor }> = [];
+  // A kept output gradient is the hook's to free, unless it is the caller's seed.
+  const release = ({ gradOut }: { gradOut: Tensor }) => {
+    if (gradOut !== options.gradient) gradOut.dispose();
+  };
+  try {
+    backward(loss, {
+      gradient: options.gradient,
+      onLayer: (layer, gradOut, keep) => {
+        const started = startLayer(layer, gradOut, scale, request, results, background);
+        if (!started.inBackground) return started.finish();
+        keep();
+        waiting.push({ layer: started, gradOut });
+      },
+      onNode: curvature?.onNode,
+    });
+    for (; waiting.length > 0; waiting.shift()) {
+      waiting[0].layer.finish();
+      release(waiting[0]);
+    }
+  } finally {
+    // After a failure, nothing may be freed while the worker threads still read it.
+    awaitBackground();
+    for (const entry of waiting) {
+      entry.layer.dispose();
+      release(entry);
+    }
+  }
   curvature?.finish(results);
   return results;
 }

@@ -1,7 +1,8 @@
-import { gramLower } from "../kernels/gemm.ts";
+import { gramLower, startGramLower } from "../kernels/gemm.ts";
 import { rowDots } from "../kernels/reductions.ts";
 import { engineMemory } from "../memory.ts";
 import { type LayerRecord, Tensor } from "../tensor.ts";
+import { awaitBackground } from "../threads/settings.ts";
 
 /**
  * A Linear layer whose per-sample gradient is rank one, g_i(W) = s·δ_i a_iᵀ and g_i(b) = s·δ_i
@@ -16,6 +17,8 @@ export class RankOneLinear {
   // Gram triangles stay in engine memory (64 KB each at N = 128, twice per layer and step,
   // would otherwise be copied out as garbage); `dispose` frees them.
   private readonly grams = new Map<string, Tensor>();
+  // Whether grams holds triangles started on the worker threads and not awaited yet.
+  private gramsInBackground = false;
 
   /** δ = gradOut as [N, out] and a = input as [N, in]; s scales the per-sample gradients. */
   constructor(
@@ -35,20 +38,48 @@ export class RankOneLinear {
     return { delta: this.gram("delta", this.delta), activations: withActivations ? this.gram("activations", this.activations) : null };
   }
 
+  /**
+   * Starts gramTriangles' triangles on the engine's worker threads (startGramLower), to be
+   * computed while the caller goes on; gramTriangles then waits for them. δ and a must stay
+   * unchanged until then.
+   */
+  startGrams(withActivations: boolean): void {
+    const start = (key: string, x: Tensor) => {
+      const gram = new Tensor([this.batch, this.batch], "float32", "gram");
+      startGramLower(x.ptr, this.batch, x.size / this.batch, gram.ptr);
+      this.grams.set(key, gram);
+    };
+    start("delta", this.delta);
+    if (withActivations) start("activations", this.activations);
+    this.gramsInBackground = true;
+  }
+
   /** Frees the Gram matrices. */
   dispose(): void {
+    this.awaitGrams();
     for (const gram of this.grams.values()) gram.dispose();
     this.grams.clear();
   }
 
   private gram(key: string, x: Tensor): Tensor {
-    let gram = this.grams.get(key);
+    let gram = this.knownGram(key);
     if (!gram) {
       gram = new Tensor([this.batch, this.batch], "float32", "gram");
       gramLower(x.ptr, this.batch, x.size / this.batch, gram.ptr);
       this.grams.set(key, gram);
     }
     return gram;
+  }
+
+  private knownGram(key: string): Tensor | undefined {
+    this.awaitGrams();
+    return this.grams.get(key);
+  }
+
+  private awaitGrams(): void {
+    if (!this.gramsInBackground) return;
+    awaitBackground();
+    this.gramsInBackground = false;
   }
 
   /** ‖δ_i‖², the Gram diagonal when that is known. */
@@ -62,7 +93,7 @@ export class RankOneLinear {
   }
 
   private norms(x: Tensor, gramKey: string): Float64Array {
-    const known = this.grams.get(gramKey)?.data;
+    const known = this.knownGram(gramKey)?.data;
     if (known) {
       const diagonal = new Float64Array(this.batch);
       for (let i = 0; i < this.batch; i++) diagonal[i] = known[i * this.batch + i];
@@ -83,8 +114,12 @@ export class RankOneLinear {
 
 /** The rank-one view of a linear layer, or null when the input has middle axes. */
 export function rankOneLinear(layer: LayerRecord, gradOut: Tensor, scale: number): RankOneLinear | null {
-  if (layer.kind !== "linear" || layer.input.rank !== 2) return null;
-  return new RankOneLinear(gradOut, layer.input, scale);
+  return isRankOneLinear(layer) ? new RankOneLinear(gradOut, layer.input, scale) : null;
+}
+
+/** Whether the layer is a Linear one whose per-sample gradients are rank one (no middle axes). */
+export function isRankOneLinear(layer: LayerRecord): boolean {
+  return layer.kind === "linear" && layer.input.rank === 2;
 }
 
 /** Row-wise squared norms ‖x_i‖² of a [rows, length] tensor (WASM SIMD dot products). */

@@ -1,8 +1,8 @@
 import { activeNativeBlas } from "../backend.ts";
 import { engineMemory } from "../memory.ts";
 import { partsFor, splitRange } from "../threads/partition.ts";
-import type { KernelCall } from "../threads/pool.ts";
-import { runParallel } from "../threads/settings.ts";
+import type { BackgroundCall, KernelCall } from "../threads/pool.ts";
+import { runInBackground, runParallel, threadCount } from "../threads/settings.ts";
 
 /** Arguments of a GEMM on engine-memory byte offsets: C = alpha·op(A)·op(B) + beta·C. */
 export interface GemmArgs {
@@ -160,6 +160,27 @@ export function gramLower(x: number, rows: number, length: number, c: number): v
     return { kernel: "gramLowerRows", args };
   });
   runParallel(calls);
+}
+
+/** Whether startGramLower runs in the background: on WASM with more than one thread. */
+export function gramsRunInBackground(): boolean {
+  return activeNativeBlas() === null && threadCount() > 1;
+}
+
+/**
+ * gramLower started on the engine's worker threads while the calling thread goes on: `c` may be
+ * read, and `x` and `c` freed, only after awaitBackground() (threads/settings.ts). With one
+ * thread, or the native backend (whose BLAS runs its own threads), it runs now. Same bits as
+ * gramLower.
+ */
+export function startGramLower(x: number, rows: number, length: number, c: number): void {
+  if (activeNativeBlas()) {
+    gramLower(x, rows, length, c);
+    return;
+  }
+  const parts = partsFor((rows * rows * length) / 2, MIN_GEMM_WORK_PER_THREAD);
+  const calls = gramPanels(x, rows, length, c, parts).map((args): BackgroundCall => ({ kernel: "gramLowerRows", args, workspaceArg: GRAM_WORK_ARG }));
+  runInBackground(calls, workspaceBytes);
 }
 
 // gramLowerRows's arguments, the workspace (at GRAM_WORK_ARG) still to fill, for `parts` row panels of equal area

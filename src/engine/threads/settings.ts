@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
-import { callKernel, type KernelCall, ThreadPool } from "./pool.ts";
+import { engineMemory } from "../memory.ts";
+import { type BackgroundCall, callKernel, type KernelCall, ThreadPool, withWorkspace } from "./pool.ts";
 
 let chosen: number | undefined;
 let pool: ThreadPool | undefined;
@@ -39,11 +40,34 @@ export function setThreads(count: number): void {
  */
 export function runParallel(calls: KernelCall[]): void {
   const threads = threadCount();
+  poolOf(threads).run(calls, threads);
+}
+
+function poolOf(threads: number): ThreadPool {
   if (!pool || pool.threads < threads) {
     pool?.close();
     pool = new ThreadPool(threads);
   }
-  pool.run(calls, threads);
+  return pool;
+}
+
+/**
+ * Starts the calls on the engine's worker threads, to run while the calling thread goes on
+ * (ThreadPool.post), or runs them now on one thread. Their outputs may be read, and their
+ * inputs and outputs freed, only after `awaitBackground()`.
+ */
+export function runInBackground(calls: BackgroundCall[], workspaceBytes: number): void {
+  const threads = threadCount();
+  if (threads === 1) {
+    for (const call of calls) callKernel(withWorkspace(call, engineMemory.workspace(workspaceBytes)));
+    return;
+  }
+  poolOf(threads).post(calls, workspaceBytes);
+}
+
+/** Returns when every call started by `runInBackground` is done (at once when none is). */
+export function awaitBackground(): void {
+  pool?.join();
 }
 
 /**

@@ -10,6 +10,8 @@ const { module, memory, buffers, slot, names, spinMs, layout } = workerData;
 const ints = new Int32Array(buffers.control);
 const calls = new Int32Array(buffers.calls);
 const callArgs = new Float64Array(buffers.callArgs);
+const backgroundCalls = new Int32Array(buffers.backgroundCalls);
+const backgroundArgs = new Float64Array(buffers.backgroundArgs);
 let kernels;
 try {
   const abort = () => { throw new Error("gradscope: a WASM kernel aborted"); };
@@ -21,33 +23,45 @@ try {
 Atomics.add(ints, layout.ready, 1);
 Atomics.notify(ints, layout.ready);
 
-// The round's next call (its index in the round), or -1; see pool.ts for the numbering.
-function claimCall() {
+// The next call numbered in [base, end) (its index from base), or -1; see pool.ts for the numbering.
+function claimNext(claimedAt, endAt, baseAt) {
   for (;;) {
-    const claimed = Atomics.load(ints, layout.callClaimed);
-    if (((Atomics.load(ints, layout.callEnd) - claimed) | 0) <= 0) return -1;
-    if (Atomics.compareExchange(ints, layout.callClaimed, claimed, (claimed + 1) | 0) === claimed) return (claimed - Atomics.load(ints, layout.callBase)) | 0;
+    const claimed = Atomics.load(ints, claimedAt);
+    if (((Atomics.load(ints, endAt) - claimed) | 0) <= 0) return -1;
+    if (Atomics.compareExchange(ints, claimedAt, claimed, (claimed + 1) | 0) === claimed) return (claimed - Atomics.load(ints, baseAt)) | 0;
   }
 }
-// Runs the round's call \`at\`; a failure is marked for the calling thread to repeat and report.
-function runCall(at) {
+// Runs call \`at\` of a table; a failure is marked for the calling thread to repeat and report.
+// A background call gets this thread's background workspace.
+function runCall(entries, argTable, at, background) {
   const entry = at * layout.entryInts;
   const call = [];
-  for (let i = 0, n = calls[entry + layout.argc]; i < n; i++) call.push(callArgs[at * layout.maxArgs + i]);
+  for (let i = 0, n = entries[entry + layout.argc]; i < n; i++) call.push(argTable[at * layout.maxArgs + i]);
+  if (background) call[entries[entry + layout.workspaceArg]] = ints[layout.backgroundWorkspace + slot];
   try {
-    kernels[calls[entry + layout.kernel]](...call);
+    kernels[entries[entry + layout.kernel]](...call);
   } catch {
-    calls[entry + layout.state] = 2;
+    entries[entry + layout.state] = 2;
   }
+}
+function finished(at) {
+  if (Atomics.sub(ints, at, 1) === 1) Atomics.notify(ints, at);
 }
 while (kernels) {
   const seen = Atomics.load(ints, layout.generation);
   let ran = false;
   if (slot < Atomics.load(ints, layout.active)) {
-    for (let index = claimCall(); index >= 0; index = claimCall()) {
+    for (let index = claimNext(layout.callClaimed, layout.callEnd, layout.callBase); index >= 0; index = claimNext(layout.callClaimed, layout.callEnd, layout.callBase)) {
       ran = true;
-      runCall(index);
-      if (Atomics.sub(ints, layout.pending, 1) === 1) Atomics.notify(ints, layout.pending);
+      runCall(calls, callArgs, index, false);
+      finished(layout.pending);
+    }
+    // One background call at a time, so that a round posted meanwhile is taken next.
+    const index = ran ? -1 : claimNext(layout.backgroundClaimed, layout.backgroundEnd, layout.backgroundBase);
+    if (index >= 0) {
+      ran = true;
+      runCall(backgroundCalls, backgroundArgs, index, true);
+      finished(layout.backgroundPending);
     }
   }
   if (ran) continue;
