@@ -139,6 +139,12 @@ export const SCALAR_BLOCK_STEPS = 64;
 /** The schema version this build writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
+/**
+ * How long a statement waits for another connection's write lock before it fails with
+ * SQLITE_BUSY. The run store's timed flushes set it aside (sqliteRunStore.ts).
+ */
+export const BUSY_TIMEOUT_MS = 5000;
+
 /** The run store cannot be opened: its path is not a store, it is from a newer gradscope, or it is unreadable. */
 export class StoreOpenError extends Error {
   override name = "StoreOpenError";
@@ -157,7 +163,7 @@ export function openDatabase(path: string, readonly = false): Database.Database 
   let db: Database.Database | undefined;
   try {
     db = new Database(path, { readonly, fileMustExist: readonly });
-    db.pragma("busy_timeout = 5000");
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     if (!readonly) {
       enableWal(db);
       db.pragma("synchronous = NORMAL");
