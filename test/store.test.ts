@@ -486,6 +486,25 @@ test("a file that is not a run store is refused with its path, and left untouche
   );
 });
 
+test("openRunStore refuses a SQLite path whose folder is missing or a file, naming the path and what it expected, and makes no folder (it made every missing one)", () => {
+  const missing = join(folder, "nowhere", "deeper");
+  const expected = (problem: string) =>
+    new RegExp(`^StoreOpenError: gradscope: cannot open the run store ${missing}/x\\.db: ${problem}; expected the path of a store file in an existing folder$`);
+  assert.throws(() => openRunStore(join(missing, "x.db")), expected(`the folder ${missing} does not exist`));
+  assert.equal(readdirSync(folder).includes("nowhere"), false, "no folder was made");
+  writeFileSync(join(folder, "nowhere"), "a file where the folder would be");
+  assert.throws(() => openRunStore(join(missing, "x.db")), expected(`the folder ${missing} does not exist`));
+  const besideFile = join(folder, "nowhere", "x.db");
+  assert.throws(() => openRunStore(besideFile), new RegExp(`cannot open the run store ${besideFile}: ${join(folder, "nowhere")} is not a folder;`));
+  // In an existing folder the store creates its file, as before.
+  const created = join(folder, "created.db");
+  openRunStore(created).close();
+  assert.equal(
+    inspect(created, (db) => db.pragma("user_version", { simple: true })),
+    SCHEMA_VERSION,
+  );
+});
+
 for (const backend of storeBackends)
   test(`${backend.name}: a crashed run ends at its last write, not when the crash is noticed, and its events record start, resume, stop and crash`, {
     skip: backend.skip,

@@ -1,3 +1,4 @@
+import { statSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { createFolder } from "../train/files.ts";
@@ -150,30 +151,54 @@ export class StoreOpenError extends Error {
   override name = "StoreOpenError";
 }
 
+/** How `openDatabase` treats a store whose folder is missing. */
+export interface OpenDatabaseOptions {
+  /**
+   * Create the store's missing folders (default false: a missing folder is refused, naming it, as
+   * a mistyped path more likely than a wish for new folders). The sweep store opens its runs
+   * folder's store this way.
+   */
+  createFolder?: boolean;
+}
+
 /**
- * Opens (creating if needed) the SQLite run store at `path` in WAL mode, so that one writer
- * (the trainer) and any number of readers (the dashboard, `gradscope runs`) work at once, and
- * brings its schema up to date. Processes that open a fresh or old store at the same time
+ * Opens (creating the file if needed) the SQLite run store at `path` in WAL mode, so that one
+ * writer (the trainer) and any number of readers (the dashboard, `gradscope runs`) work at once,
+ * and brings its schema up to date. Processes that open a fresh or old store at the same time
  * migrate it once: the migrations run in one exclusive transaction that reads the version
- * again. A store from a newer gradscope, or a file that is not a store, is refused untouched,
- * with an error naming its path.
+ * again. A store from a newer gradscope, a file that is not a store, or a path whose folder does
+ * not exist is refused (a file untouched) with a StoreOpenError naming the path.
  */
-export function openDatabase(path: string, readonly = false): Database.Database {
-  if (!readonly) createFolder(dirname(path));
+export function openDatabase(path: string, options: OpenDatabaseOptions = {}): Database.Database {
+  const folder = dirname(path);
+  if (options.createFolder) createFolder(folder);
+  else {
+    const problem = missingFolder(folder);
+    if (problem) throw new StoreOpenError(`gradscope: cannot open the run store ${path}: ${problem}; expected the path of a store file in an existing folder`);
+  }
   let db: Database.Database | undefined;
   try {
-    db = new Database(path, { readonly, fileMustExist: readonly });
+    db = new Database(path);
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    if (!readonly) {
-      enableWal(db);
-      db.pragma("synchronous = NORMAL");
-      migrate(db, path);
-    }
+    enableWal(db);
+    db.pragma("synchronous = NORMAL");
+    migrate(db, path);
     return db;
   } catch (error) {
     db?.close();
     const message = (error as Error).message;
     throw new StoreOpenError(message.startsWith("gradscope: ") ? message : `gradscope: cannot open the run store ${path}: ${message}`);
+  }
+}
+
+// Why `folder` cannot hold a store file (missing, or not a folder), else null (SQLite names any
+// other problem, such as a folder this process may not write in).
+function missingFolder(folder: string): string | null {
+  try {
+    return statSync(folder).isDirectory() ? null : `${folder} is not a folder`;
+  } catch (error) {
+    const { code } = error as NodeJS.ErrnoException;
+    return code === "ENOENT" || code === "ENOTDIR" ? `the folder ${folder} does not exist` : null;
   }
 }
 

@@ -12,7 +12,7 @@ import type { Schedule } from "../optim/schedulers/scheduler.ts";
 import type { Quantity } from "../quantities/quantity.ts";
 import { configurations, createQuantities, quantityNames } from "../quantities/registry.ts";
 import { QuantityTracker } from "../quantities/tracker.ts";
-import { openRunStore, storeLocation } from "../store/openRunStore.ts";
+import { openStoreForRuns } from "../store/openRunStore.ts";
 import type { RunStore } from "../store/runStore.ts";
 import type { Callback, Logs } from "./callback.ts";
 import { CsvLogger, JsonlLogger } from "./callbacks/loggers.ts";
@@ -124,7 +124,10 @@ export interface LearnerOptions {
   runsDir?: string;
   /** The run's name (default `learner`). */
   name?: string;
-  /** The run store: a SQLite file's path or a postgres:// URL (default GRADSCOPE_STORE_URL, else `<runsDir>/gradscope.db`), or false for none. */
+  /**
+   * The run store: a SQLite file's path (in an existing folder, or in `runsDir`, which is made) or a
+   * postgres:// URL (default GRADSCOPE_STORE_URL, else `<runsDir>/gradscope.db`), or false for none.
+   */
   store?: string | false;
   /**
    * Write TensorBoard event files while training (`TensorBoardLogger`): `true` in
@@ -407,7 +410,7 @@ export class Learner {
   private async startAndTrain(fit: FitOptions): Promise<LearnerResult> {
     await this.closeDashboard();
     const runsDir = this.options.runsDir ?? "runs";
-    const store = this.options.store === false ? null : openRunStore(storeLocation({ flag: this.options.store, runsDir }));
+    const store = this.options.store === false ? null : openStoreForRuns({ flag: this.options.store, runsDir });
     const config = this.config(fit.epochs);
     const { dashboard } = this.options;
     const run = await startRun({
