@@ -12,7 +12,7 @@ import type { Schedule } from "../optim/schedulers/scheduler.ts";
 import type { Quantity } from "../quantities/quantity.ts";
 import { configurations, createQuantities, quantityNames } from "../quantities/registry.ts";
 import { QuantityTracker } from "../quantities/tracker.ts";
-import { openStoreForRuns } from "../store/openRunStore.ts";
+import { createsStoreFile, openStoreForRuns, storeLocation } from "../store/openRunStore.ts";
 import type { RunStore } from "../store/runStore.ts";
 import type { Callback, Logs } from "./callback.ts";
 import { CsvLogger, JsonlLogger } from "./callbacks/loggers.ts";
@@ -24,7 +24,7 @@ import { storeRecording } from "./callbacks/storeRecording.ts";
 import { TensorBoardLogger, tensorBoardFolder } from "./callbacks/tensorboardLogger.ts";
 import type { LossCurvature, PerSampleLoss } from "./customLoss.ts";
 import { type CustomLossSpec, checkMetricsFit, defaultMetricNames, type LossSpec, type lossNames, lossSpecOf } from "./losses.ts";
-import { type Run, type RunDashboardOptions, type RunResult, type RunSummary, startRun } from "./run.ts";
+import { type Run, type RunDashboardOptions, type RunParts, type RunResult, type RunSummary, startRun } from "./run.ts";
 import { safeRunName } from "./runDirectory.ts";
 import { type Evaluation, type MetricSpec, Trainer, type TrainerPosition } from "./trainer.ts";
 
@@ -392,6 +392,30 @@ export class Learner {
     return { callbacks, tracker };
   }
 
+  // The trainer of a run and its callbacks; disposing frees the quantities' tracker (the model and
+  // optimizer stay the user's).
+  private parts(directory: string, runId: string, store: RunStore | null, epochs: number, config: unknown): RunParts {
+    const { callbacks, tracker } = this.callbacks(directory, runId, store, epochs, config);
+    try {
+      const trainer = new Trainer({
+        model: this.model,
+        optimizer: this.optimizer,
+        scheduler: this.scheduler,
+        schedulerInterval: this.options.schedulerInterval,
+        loss: this.loss,
+        epochs,
+        metrics: this.metrics,
+        trackEvery: this.options.trackEvery,
+        callbacks,
+        backward: tracker ? (loss, step) => tracker.backward(loss, step) : undefined,
+      });
+      return { trainer, dispose: () => tracker?.dispose() };
+    } catch (error) {
+      tracker?.dispose();
+      throw error;
+    }
+  }
+
   /**
    * Trains for `epochs` (in all: a resumed run continues to that epoch) and records the run;
    * resolves once it ended, with how it ended. A failure to start (a busy dashboard port, a
@@ -410,8 +434,13 @@ export class Learner {
   private async startAndTrain(fit: FitOptions): Promise<LearnerResult> {
     await this.closeDashboard();
     const runsDir = this.options.runsDir ?? "runs";
-    const store = this.options.store === false ? null : openStoreForRuns({ flag: this.options.store, runsDir });
     const config = this.config(fit.epochs);
+    const stored = this.options.store === false ? null : { flag: this.options.store, runsDir };
+    // Opening a store that does not exist yet creates its file, which a mistake that only
+    // building the run finds (epochs: 0, two callbacks of one name) left behind, empty: the run
+    // is built once before, and freed. Its directory is never made.
+    if (stored && createsStoreFile(storeLocation(stored))) this.parts(fit.resume ?? join(runsDir, "learner"), "", null, fit.epochs, config).dispose();
+    const store = stored && openStoreForRuns(stored);
     const { dashboard } = this.options;
     const run = await startRun({
       name: safeRunName(this.options.name ?? "learner"),
@@ -423,22 +452,7 @@ export class Learner {
       resumeHint: (directory) => `Learner.resume("${directory}", options).fit({ epochs })`,
       log: (message) => this.log(message),
       train: this.loaders.train,
-      build: (directory, runId) => {
-        const { callbacks, tracker } = this.callbacks(directory, runId, store, fit.epochs, config);
-        const trainer = new Trainer({
-          model: this.model,
-          optimizer: this.optimizer,
-          scheduler: this.scheduler,
-          schedulerInterval: this.options.schedulerInterval,
-          loss: this.loss,
-          epochs: fit.epochs,
-          metrics: this.metrics,
-          trackEvery: this.options.trackEvery,
-          callbacks,
-          backward: tracker ? (loss, step) => tracker.backward(loss, step) : undefined,
-        });
-        return { trainer, dispose: () => tracker?.dispose() };
-      },
+      build: (directory, runId) => this.parts(directory, runId, store, fit.epochs, config),
     });
     this.run = run;
     if (run.dashboardUrl) this.log(`dashboard: ${run.dashboardUrl}`);
