@@ -83,7 +83,7 @@ test("a runs folder, store or checkpoint folder that cannot be made fails at onc
   usageError(["train", "-c", spirals, "-q", `training.runs_dir=${join(bin, "runs")}`], /gradscope\.js is not a folder/);
 });
 
-test("a store path in a missing folder (--store, store.path) is refused, naming it, and the folder is not made; the runs folder is made for a store in it", {
+test("a store path in a missing folder (--store, store.path) is refused, naming it, and the folder is not made; a resume into a store that does not exist makes none; the runs folder is made for a store in it", {
   timeout: 3 * timeout,
 }, () => {
   const spirals = fileURLToPath(new URL("../examples/spirals.yaml", import.meta.url));
@@ -92,6 +92,16 @@ test("a store path in a missing folder (--store, store.path) is refused, naming 
   usageError(["train", "-c", spirals, "-q", "--store", join(missing, "g.db")], new RegExp(refused));
   usageError(["train", "-c", spirals, "-q", `store.path=${join(missing, "g.db")}`], new RegExp(refused));
   assert.equal(existsSync(join(folder, "no-such-folder")), false, "no folder was made");
+  // A resume into a store that does not exist: its run cannot be there, and no store file is made.
+  const orphan = join(folder, "orphan-run");
+  mkdirSync(orphan);
+  writeFileSync(join(orphan, "config.yaml"), readFileSync(spirals));
+  const elsewhere = join(folder, "elsewhere.db");
+  usageError(
+    ["train", "-q", "--resume", orphan, "--store", elsewhere],
+    new RegExp(`run orphan-run is not in the run store ${elsewhere}: there is no such file[\\s\\S]*${orphan} is unchanged`),
+  );
+  assert.equal(existsSync(elsewhere), false, "no store file was made for the resume");
   const runsDir = join(folder, "made-runs", "nested");
   const trained = run(["train", "-c", spirals, "-q", "training.epochs=1", "data.samples=64", `training.runs_dir=${runsDir}`, `store.path=${join(runsDir, "own.db")}`]);
   assert.equal(trained.status, 0, trained.stderr);

@@ -1,4 +1,4 @@
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { stringify } from "yaml";
 import { buildData, buildTraining, type RunData, type TrainingSetup } from "../config/build.ts";
 import { ConfigError, type LoadedConfig, loadConfig } from "../config/load.ts";
@@ -87,17 +87,20 @@ function planOf(name: string, loaded: LoadedConfig, data: RunData, options: Trai
 }
 
 /**
- * Builds the run once and frees it when the store it records into does not exist yet: opening the
- * store creates its file, which a mistake that only building finds (a model whose output does
- * not fit the loss, an optimizer's hyperparameter, a quantity the optimizer cannot give) left
- * behind, empty. An existing store (a sweep's, a resumed run's) is not built for twice: nothing
- * is written to it before the run is built.
+ * When the store a run records into does not exist yet, which opening it creates: refuses a
+ * resume (its run cannot be in that store), and builds a new run once and frees it, so that a
+ * mistake only building finds (a model whose output does not fit the loss, an optimizer's
+ * hyperparameter, a quantity the optimizer cannot give) does not leave the new store file
+ * behind, empty. A run into an existing store (a sweep's trial, a resume) is not built twice:
+ * nothing is written to that store before the run is built.
  */
 function checkBeforeCreatingStore(loaded: LoadedConfig, data: RunData, options: TrainCommandOptions, name: string): void {
   const sources = storeSources(loaded.config, options.store);
-  if (!sources || !createsStoreFile(storeLocation(sources))) return;
+  const location = sources && storeLocation(sources);
+  if (!location || !createsStoreFile(location)) return;
+  if (options.resume !== undefined) throw new Error(`gradscope: run ${basename(options.resume)} is not in the run store ${location}: there is no such file`);
   // The directory is never made: the build only names the files the run would write.
-  disposeSetup(buildTraining(loaded, data, options.resume ?? join(loaded.config.training.runs_dir, name)));
+  disposeSetup(buildTraining(loaded, data, join(loaded.config.training.runs_dir, name)));
 }
 
 /**
