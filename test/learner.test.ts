@@ -272,7 +272,7 @@ test("a Learner's fit that cannot start (a busy dashboard port) rejects and crea
   store.close();
 });
 
-test("a Learner's fit mistake that only building the run finds (epochs: 0, two callbacks of one name) rejects leaving no runs folder and no store file, nor leaking the tracker; a store in a missing folder is refused, naming it", async () => {
+test("a Learner's fit mistake that only building the run finds (epochs: 0, two callbacks of one name) rejects leaving no runs folder and no store file, nor leaking the tracker; a store in a missing folder, or a resume into a store that does not exist, is refused, naming it", async () => {
   const named = (name: string): Callback => ({ name });
   const cases: Array<[string, LearnerOptions, number, RegExp]> = [
     ["epochs: 0", options({ quantities: ["economy"] }), 0, /training\.epochs must be a positive integer, got 0/],
@@ -293,6 +293,13 @@ test("a Learner's fit mistake that only building the run finds (epochs: 0, two c
   );
   assert.equal(existsSync(missing), false, "the store's folder was not made");
   assert.equal(existsSync(settings.runsDir as string), false, "nor the runs folder");
+  // A resume into a store that does not exist: its run cannot be there, and no store file is made.
+  const absent = join(folder, "absent.db");
+  await assert.rejects(
+    Learner.resume(join(folder, "gone", "learner-1"), options({ store: absent })).fit({ epochs: 1 }),
+    new RegExp(`run learner-1 is not in the run store ${absent}: there is no such file`),
+  );
+  assert.equal(existsSync(absent), false, "no store file was made for the resume");
 });
 
 test("dashboard: { keepOpen: true } serves the finished run until closeDashboard", async () => {

@@ -1,13 +1,13 @@
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { stringify } from "yaml";
 import { buildData, buildTraining, type RunData, type TrainingSetup } from "../config/build.ts";
 import { ConfigError, type LoadedConfig, loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { backendSummary } from "../engine/backend.ts";
-import { createsStoreFile, openStoreForRuns, storeLocation } from "../store/openRunStore.ts";
+import { openStoreForRuns, storeLocation } from "../store/openRunStore.ts";
 import type { RunStore } from "../store/runStore.ts";
 import { CheckpointError, loadCheckpoint, restoreCheckpoint } from "../train/checkpoint.ts";
-import { type Run, type RunDashboardOptions, type RunPlan, type RunResult, startRun, stopSignals } from "../train/run.ts";
+import { checkBeforeCreatingStore, type Run, type RunDashboardOptions, type RunPlan, type RunResult, startRun, stopSignals } from "../train/run.ts";
 import { ExitCode } from "./exitCodes.ts";
 import { runConfigFile, runName } from "./runDirectory.ts";
 
@@ -87,23 +87,6 @@ function planOf(name: string, loaded: LoadedConfig, data: RunData, options: Trai
 }
 
 /**
- * When the store a run records into does not exist yet, which opening it creates: refuses a
- * resume (its run cannot be in that store), and builds a new run once and frees it, so that a
- * mistake only building finds (a model whose output does not fit the loss, an optimizer's
- * hyperparameter, a quantity the optimizer cannot give) does not leave the new store file
- * behind, empty. A run into an existing store (a sweep's trial, a resume) is not built twice:
- * nothing is written to that store before the run is built.
- */
-function checkBeforeCreatingStore(loaded: LoadedConfig, data: RunData, options: TrainCommandOptions, name: string): void {
-  const sources = storeSources(loaded.config, options.store);
-  const location = sources && storeLocation(sources);
-  if (!location || !createsStoreFile(location)) return;
-  if (options.resume !== undefined) throw new Error(`gradscope: run ${basename(options.resume)} is not in the run store ${location}: there is no such file`);
-  // The directory is never made: the build only names the files the run would write.
-  disposeSetup(buildTraining(loaded, data, join(loaded.config.training.runs_dir, name)));
-}
-
-/**
  * `gradscope train`: loads the config (or a run's saved config with --resume), trains with
  * progress, checkpoints and logs in the run directory, evaluates on the test set, and writes
  * summary.json, through the library's run lifecycle (`startRun`). Errors found before training
@@ -124,7 +107,12 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
   // The run once started, for the `interrupt` that `extend` gets.
   const started: { run?: Run } = {};
   try {
-    checkBeforeCreatingStore(loaded, data, options, name);
+    const sources = storeSources(loaded.config, options.store);
+    // The check build's directory is never made: the build only names the files the run would write.
+    checkBeforeCreatingStore(sources && storeLocation(sources), options.resume, () => {
+      const setup = buildTraining(loaded, data, join(loaded.config.training.runs_dir, name));
+      return { dispose: () => disposeSetup(setup) };
+    });
     // Opening the store (which makes runs_dir) is part of starting: its errors exit 2 too.
     run = await startRun(planOf(name, loaded, data, options, (why) => started.run?.interrupt(why)));
     started.run = run;

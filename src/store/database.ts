@@ -146,7 +146,7 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
  */
 export const BUSY_TIMEOUT_MS = 5000;
 
-/** The run store cannot be opened: its path is not a store, it is from a newer gradscope, or it is unreadable. */
+/** The run store cannot be opened: its path is not a store, it is from a newer gradscope, it is unreadable, or its folder does not exist. */
 export class StoreOpenError extends Error {
   override name = "StoreOpenError";
 }

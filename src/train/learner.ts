@@ -12,7 +12,7 @@ import type { Schedule } from "../optim/schedulers/scheduler.ts";
 import type { Quantity } from "../quantities/quantity.ts";
 import { configurations, createQuantities, quantityNames } from "../quantities/registry.ts";
 import { QuantityTracker } from "../quantities/tracker.ts";
-import { createsStoreFile, openStoreForRuns, storeLocation } from "../store/openRunStore.ts";
+import { openStoreForRuns, storeLocation } from "../store/openRunStore.ts";
 import type { RunStore } from "../store/runStore.ts";
 import type { Callback, Logs } from "./callback.ts";
 import { CsvLogger, JsonlLogger } from "./callbacks/loggers.ts";
@@ -24,7 +24,7 @@ import { storeRecording } from "./callbacks/storeRecording.ts";
 import { TensorBoardLogger, tensorBoardFolder } from "./callbacks/tensorboardLogger.ts";
 import type { LossCurvature, PerSampleLoss } from "./customLoss.ts";
 import { type CustomLossSpec, checkMetricsFit, defaultMetricNames, type LossSpec, type lossNames, lossSpecOf } from "./losses.ts";
-import { type Run, type RunDashboardOptions, type RunParts, type RunResult, type RunSummary, startRun } from "./run.ts";
+import { checkBeforeCreatingStore, type Run, type RunDashboardOptions, type RunParts, type RunResult, type RunSummary, startRun } from "./run.ts";
 import { safeRunName } from "./runDirectory.ts";
 import { type Evaluation, type MetricSpec, Trainer, type TrainerPosition } from "./trainer.ts";
 
@@ -435,15 +435,14 @@ export class Learner {
     await this.closeDashboard();
     const runsDir = this.options.runsDir ?? "runs";
     const config = this.config(fit.epochs);
+    const name = safeRunName(this.options.name ?? "learner");
     const stored = this.options.store === false ? null : { flag: this.options.store, runsDir };
-    // Opening a store that does not exist yet creates its file, which a mistake that only
-    // building the run finds (epochs: 0, two callbacks of one name) left behind, empty: the run
-    // is built once before, and freed. Its directory is never made.
-    if (stored && createsStoreFile(storeLocation(stored))) this.parts(fit.resume ?? join(runsDir, "learner"), "", null, fit.epochs, config).dispose();
+    // The check build's directory is never made: the build only names the files the run would write.
+    checkBeforeCreatingStore(stored && storeLocation(stored), fit.resume, () => this.parts(join(runsDir, name), "", null, fit.epochs, config));
     const store = stored && openStoreForRuns(stored);
     const { dashboard } = this.options;
     const run = await startRun({
-      name: safeRunName(this.options.name ?? "learner"),
+      name,
       runsDir,
       config,
       store,
