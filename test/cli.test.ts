@@ -144,17 +144,32 @@ const storedRuns = (path: string): Array<{ id: string; directory: string; status
 };
 
 test("errors found while building the run exit with 2 and a clear message before any run directory or store row exists", async () => {
+  const runsDir = join(folder, "checked-runs");
+  // Mistakes that only building the run finds leave nothing at all: no runs folder, no store
+  // file (opening the store created it, and it stayed, empty).
+  const mistakes: Array<[string, string[], RegExp]> = [
+    ["a negative learning rate", ["optimizer.lr=-0.1"], /optimizer\.lr.*-0\.1|lr must be .*-0\.1/],
+    ["one class for two", ["model.classes=1"], /its output is \[1\] per example, but the data has 2 classes/],
+    [
+      "two outputs for the mse loss's one target",
+      ["training.loss=mse", "training.metrics=[]"],
+      /its output is \[2\] per example, but the mse loss compares it with the data's 1 target value per example/,
+    ],
+    ["cosine without t_max", ["scheduler={name: cosine}"], /t_?[mM]ax/],
+    ["CABS with Adam", ["optimizer={name: adam, lr: 0.01}", "quantities={cabs: true}"], /CABS only supports zero-momentum SGD \(as Cockpit\); the optimizer is Adam/],
+  ];
+  for (const [what, args, message] of mistakes) {
+    const result = run(["train", "-q", "-c", tiny, `training.runs_dir=${runsDir}`, ...args]);
+    assert.equal(result.status, 2, `${what}: ${result.stderr}`);
+    assert.match(result.stderr, message, what);
+    assert.equal(existsSync(runsDir), false, `${what}: no runs folder, no store file`);
+  }
   const busy = createServer();
   await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve));
   const busyPort = (busy.address() as AddressInfo).port;
   const garbage = file("garbage.db", "not a database, but a file someone put here\n".repeat(50));
   const garbageBytes = readFileSync(garbage);
-  const runsDir = join(folder, "checked-runs");
   const cases: Array<[string, string[], RegExp]> = [
-    ["a negative learning rate", ["optimizer.lr=-0.1"], /optimizer\.lr.*-0\.1|lr must be .*-0\.1/],
-    ["one class for two", ["model.classes=1"], /its output is \[1\] per example, but the data has 2 classes/],
-    ["cosine without t_max", ["scheduler={name: cosine}"], /t_?[mM]ax/],
-    ["CABS with Adam", ["optimizer={name: adam, lr: 0.01}", "quantities={cabs: true}"], /CABS only supports zero-momentum SGD \(as Cockpit\); the optimizer is Adam/],
     ["a busy --port", ["--dashboard", "--port", String(busyPort)], new RegExp(`port ${busyPort} on 127\\.0\\.0\\.1 is in use`)],
     ["a garbage store", [`store.path=${garbage}`], new RegExp(`cannot open the run store ${garbage}: file is not a database`)],
   ];

@@ -16,6 +16,7 @@ const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { en
 
 // A store with two runs whose ids share the prefix "sweep-".
 const storePath = join(folder, "runs", "gradscope.db");
+mkdirSync(join(folder, "runs"));
 const store = new SqliteRunStore(storePath);
 for (const id of ["sweep-a", "sweep-b"]) {
   store.createRun({ id, name: id, config: { seed: 0 } });
@@ -75,8 +76,38 @@ test("export --out a folder that cannot be made fails at once naming it (Node's 
 test("a runs folder, store or checkpoint folder that cannot be made fails at once, naming it, and creates no run", { timeout: 3 * timeout }, () => {
   const spirals = fileURLToPath(new URL("../examples/spirals.yaml", import.meta.url));
   usageError(["train", "-c", spirals, "-q", "training.runs_dir=/proc/gradscope-runs"], /cannot create the folder \/proc\/gradscope-runs: ENOENT[\s\S]*no run was created/);
-  usageError(["train", "-c", spirals, "-q", "store.path=/proc/gradscope-store/g.db"], /cannot create the folder \/proc\/gradscope-store: ENOENT[\s\S]*no run was created/);
+  usageError(
+    ["train", "-c", spirals, "-q", "store.path=/proc/gradscope-store/g.db"],
+    /cannot open the run store \/proc\/gradscope-store\/g\.db: the folder \/proc\/gradscope-store does not exist; expected the path of a store file in an existing folder[\s\S]*no run was created/,
+  );
   usageError(["train", "-c", spirals, "-q", `training.runs_dir=${join(bin, "runs")}`], /gradscope\.js is not a folder/);
+});
+
+test("a store path in a missing folder (--store, store.path) is refused, naming it, and the folder is not made; a resume into a store that does not exist makes none; the runs folder is made for a store in it", {
+  timeout: 3 * timeout,
+}, () => {
+  const spirals = fileURLToPath(new URL("../examples/spirals.yaml", import.meta.url));
+  const missing = join(folder, "no-such-folder", "deeper");
+  const refused = `cannot open the run store ${missing}/g\\.db: the folder ${missing} does not exist; expected the path of a store file in an existing folder[\\s\\S]*no run was created`;
+  usageError(["train", "-c", spirals, "-q", "--store", join(missing, "g.db")], new RegExp(refused));
+  usageError(["train", "-c", spirals, "-q", `store.path=${join(missing, "g.db")}`], new RegExp(refused));
+  assert.equal(existsSync(join(folder, "no-such-folder")), false, "no folder was made");
+  // A resume into a store that does not exist: its run cannot be there, and no store file is made.
+  const orphan = join(folder, "orphan-run");
+  mkdirSync(orphan);
+  writeFileSync(join(orphan, "config.yaml"), readFileSync(spirals));
+  const elsewhere = join(folder, "elsewhere.db");
+  usageError(
+    ["train", "-q", "--resume", orphan, "--store", elsewhere],
+    new RegExp(`run orphan-run is not in the run store ${elsewhere}: there is no such file[\\s\\S]*${orphan} is unchanged`),
+  );
+  assert.equal(existsSync(elsewhere), false, "no store file was made for the resume");
+  const runsDir = join(folder, "made-runs", "nested");
+  const trained = run(["train", "-c", spirals, "-q", "training.epochs=1", "data.samples=64", `training.runs_dir=${runsDir}`, `store.path=${join(runsDir, "own.db")}`]);
+  assert.equal(trained.status, 0, trained.stderr);
+  const made = new SqliteRunStore(join(runsDir, "own.db"));
+  assert.equal(made.listRuns().length, 1);
+  made.close();
 });
 
 test("gradscope --version prints the package's version", { timeout }, () => {

@@ -272,6 +272,36 @@ test("a Learner's fit that cannot start (a busy dashboard port) rejects and crea
   store.close();
 });
 
+test("a Learner's fit mistake that only building the run finds (epochs: 0, two callbacks of one name) rejects leaving no runs folder and no store file, nor leaking the tracker; a store in a missing folder, or a resume into a store that does not exist, is refused, naming it", async () => {
+  const named = (name: string): Callback => ({ name });
+  const cases: Array<[string, LearnerOptions, number, RegExp]> = [
+    ["epochs: 0", options({ quantities: ["economy"] }), 0, /training\.epochs must be a positive integer, got 0/],
+    ["two callbacks of one name", options({ callbacks: [named("mine"), named("mine")] }), 1, /two callbacks are named "mine"/],
+  ];
+  for (const [what, settings, epochs, message] of cases) {
+    const learner = new Learner(settings);
+    const before = liveTensorCount();
+    await assert.rejects(learner.fit({ epochs }), message, what);
+    assert.equal(liveTensorCount(), before, `${what}: no tensor leaked`);
+    assert.equal(existsSync(settings.runsDir as string), false, `${what}: no runs folder, no store file`);
+  }
+  const missing = join(folder, "no-such-folder");
+  const settings = options({ store: join(missing, "x.db") });
+  await assert.rejects(
+    new Learner(settings).fit({ epochs: 1 }),
+    new RegExp(`cannot open the run store ${missing}/x\\.db: the folder ${missing} does not exist; expected the path of a store file in an existing folder`),
+  );
+  assert.equal(existsSync(missing), false, "the store's folder was not made");
+  assert.equal(existsSync(settings.runsDir as string), false, "nor the runs folder");
+  // A resume into a store that does not exist: its run cannot be there, and no store file is made.
+  const absent = join(folder, "absent.db");
+  await assert.rejects(
+    Learner.resume(join(folder, "gone", "learner-1"), options({ store: absent })).fit({ epochs: 1 }),
+    new RegExp(`run learner-1 is not in the run store ${absent}: there is no such file`),
+  );
+  assert.equal(existsSync(absent), false, "no store file was made for the resume");
+});
+
 test("dashboard: { keepOpen: true } serves the finished run until closeDashboard", async () => {
   const learner = new Learner(options({ dashboard: { keepOpen: true } }));
   const result = await learner.fit({ epochs: 1 });

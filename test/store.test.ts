@@ -212,7 +212,7 @@ test("SQLite: values logged while another process holds the store's write lock p
     holder.once("exit", (code) => reject(new Error(`the lock holder exited with ${code}`)));
   });
   for (let step = 0; step < 3; step++) store.log("l", "train/loss", step, step / 10);
-  // The timer's flush finds the lock held (after its 5 s busy wait) and keeps the values queued.
+  // The timer's flushes find the lock held and keep the values queued.
   await new Promise((resolve) => setTimeout(resolve, 200));
   store.log("l", "train/loss", 3, 0.3);
   store.flush(); // waits for the lock, which the holder releases at 6 s
@@ -227,6 +227,56 @@ test("SQLite: values logged while another process holds the store's write lock p
   );
   store.close();
   holder.kill();
+});
+
+test("SQLite: a timed flush does not wait for another process's write lock: it writes nothing, keeps its rows queued, and they land once per step and key when the lock is gone (each tick waited out the 5 s busy timeout, so training crawled)", {
+  timeout: 60_000,
+}, async () => {
+  const path = join(folder, "locked-timed.db");
+  const store = openRunStore(path, { flushMs: 20 });
+  store.createRun({ id: "t", name: "t", config: {} });
+  // Another process takes the write lock until told to let go, or 4.5 s at most: a timed flush
+  // that waited the 5 s busy timeout would see it let go and commit, which the test would catch.
+  const holder = spawn(
+    process.execPath,
+    [
+      "-e",
+      `const db = new (require("better-sqlite3"))(${JSON.stringify(path)}); db.exec("BEGIN IMMEDIATE"); console.log("locked");
+       const release = () => { db.exec("COMMIT"); db.close(); process.exit(0); };
+       process.stdin.once("data", release); setTimeout(release, 4500);`,
+    ],
+    { cwd: fileURLToPath(new URL("..", import.meta.url)) },
+  );
+  await new Promise<void>((resolve, reject) => {
+    holder.stdout.once("data", () => resolve());
+    holder.once("exit", (code) => reject(new Error(`the lock holder exited with ${code}`)));
+  });
+  for (let step = 0; step < 3; step++) store.log("t", "train/loss", step, step / 10);
+  // Set after the store's timer with the same delay, this one fires after that timer's flush.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const written = () => inspect(path, (db) => db.prepare("SELECT step, COUNT(*) AS n FROM scalars WHERE run_id = 't' GROUP BY step ORDER BY step").all());
+  assert.deepEqual(written(), [], "the timed flush wrote nothing while the lock was held");
+  // Training goes on: a step logged again replaces its queued value rather than adding a row.
+  store.log("t", "train/loss", 2, 0.25);
+  store.log("t", "train/loss", 3, 0.3);
+  const exited = new Promise((resolve) => holder.once("exit", resolve));
+  holder.stdin.end("release\n");
+  await exited;
+  store.flush();
+  assert.deepEqual(
+    store.scalars("t", "train/loss").map((row) => [row.step, row.value]),
+    [
+      [0, 0],
+      [1, 0.1],
+      [2, 0.25],
+      [3, 0.3],
+    ],
+  );
+  assert.deepEqual(
+    written(),
+    [0, 1, 2, 3].map((step) => ({ step, n: 1 })),
+  );
+  store.close();
 });
 
 test("gradscope runs delete refuses a running run, whose trainer would go on writing rows no run owns", () => {
@@ -433,6 +483,25 @@ test("a file that is not a run store is refused with its path, and left untouche
     readdirSync(folder).filter((name) => name.startsWith("garbage")),
     ["garbage.db"],
     "no -wal or -shm file beside it",
+  );
+});
+
+test("openRunStore refuses a SQLite path whose folder is missing or a file, naming the path and what it expected, and makes no folder (it made every missing one)", () => {
+  const missing = join(folder, "nowhere", "deeper");
+  const expected = (problem: string) =>
+    new RegExp(`^StoreOpenError: gradscope: cannot open the run store ${missing}/x\\.db: ${problem}; expected the path of a store file in an existing folder$`);
+  assert.throws(() => openRunStore(join(missing, "x.db")), expected(`the folder ${missing} does not exist`));
+  assert.equal(readdirSync(folder).includes("nowhere"), false, "no folder was made");
+  writeFileSync(join(folder, "nowhere"), "a file where the folder would be");
+  assert.throws(() => openRunStore(join(missing, "x.db")), expected(`the folder ${missing} does not exist`));
+  const besideFile = join(folder, "nowhere", "x.db");
+  assert.throws(() => openRunStore(besideFile), new RegExp(`cannot open the run store ${besideFile}: ${join(folder, "nowhere")} is not a folder;`));
+  // In an existing folder the store creates its file, as before.
+  const created = join(folder, "created.db");
+  openRunStore(created).close();
+  assert.equal(
+    inspect(created, (db) => db.pragma("user_version", { simple: true })),
+    SCHEMA_VERSION,
   );
 });
 

@@ -1,24 +1,29 @@
+import { join } from "node:path";
 import { stringify } from "yaml";
 import { applicableConfig } from "../config/applicable.ts";
 import { buildData, buildTraining, type RunData, type TrainingSetup } from "../config/build.ts";
 import { ConfigError, type LoadedConfig, loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { backendSummary } from "../engine/backend.ts";
-import { openRunStore, storeLocation } from "../store/openRunStore.ts";
+import { openStoreForRuns, storeLocation } from "../store/openRunStore.ts";
 import type { RunStore } from "../store/runStore.ts";
 import { CheckpointError, loadCheckpoint, restoreCheckpoint } from "../train/checkpoint.ts";
-import { type Run, type RunDashboardOptions, type RunPlan, type RunResult, startRun, stopSignals } from "../train/run.ts";
+import { checkBeforeCreatingStore, type Run, type RunDashboardOptions, type RunPlan, type RunResult, startRun, stopSignals } from "../train/run.ts";
 import { ExitCode } from "./exitCodes.ts";
 import { runConfigFile, runName } from "./runDirectory.ts";
+
+// Where a run's store is (see openStore), or null when `store.enabled` is false.
+const storeSources = (config: Config, flag?: string) => (config.store.enabled ? { flag, config: config.store, runsDir: config.training.runs_dir } : null);
 
 /**
  * The run store a run records into, or null when `store.enabled` is false: `--store` (`flag`),
  * else GRADSCOPE_STORE_URL, else the config's `store.url` or `store.path`, else
- * `<runs_dir>/gradscope.db`.
+ * `<runs_dir>/gradscope.db`. `runs_dir` is made when the store is in it; a SQLite store
+ * elsewhere must be in an existing folder.
  */
 export function openStore(config: Config, flag?: string): RunStore | null {
-  if (!config.store.enabled) return null;
-  return openRunStore(storeLocation({ flag, config: config.store, runsDir: config.training.runs_dir }));
+  const sources = storeSources(config, flag);
+  return sources && openStoreForRuns(sources);
 }
 
 /** Options of `gradscope train`. */
@@ -103,7 +108,13 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
   // The run once started, for the `interrupt` that `extend` gets.
   const started: { run?: Run } = {};
   try {
-    // Opening the store (which makes its folder) is part of starting: its errors exit 2 too.
+    const sources = storeSources(loaded.config, options.store);
+    // The check build's directory is never made: the build only names the files the run would write.
+    checkBeforeCreatingStore(sources && storeLocation(sources), options.resume, () => {
+      const setup = buildTraining(loaded, data, join(loaded.config.training.runs_dir, name));
+      return { dispose: () => disposeSetup(setup) };
+    });
+    // Opening the store (which makes runs_dir) is part of starting: its errors exit 2 too.
     run = await startRun(planOf(name, loaded, data, options, (why) => started.run?.interrupt(why)));
     started.run = run;
   } catch (error) {

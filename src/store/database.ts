@@ -1,3 +1,4 @@
+import { statSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { createFolder } from "../train/files.ts";
@@ -139,35 +140,65 @@ export const SCALAR_BLOCK_STEPS = 64;
 /** The schema version this build writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** The run store cannot be opened: its path is not a store, it is from a newer gradscope, or it is unreadable. */
+/**
+ * How long a statement waits for another connection's write lock before it fails with
+ * SQLITE_BUSY. The run store's timed flushes set it aside (sqliteRunStore.ts).
+ */
+export const BUSY_TIMEOUT_MS = 5000;
+
+/** The run store cannot be opened: its path is not a store, it is from a newer gradscope, it is unreadable, or its folder does not exist. */
 export class StoreOpenError extends Error {
   override name = "StoreOpenError";
 }
 
+/** How `openDatabase` treats a store whose folder is missing. */
+export interface OpenDatabaseOptions {
+  /**
+   * Create the store's missing folders (default false: a missing folder is refused, naming it, as
+   * a mistyped path more likely than a wish for new folders). The sweep store opens its runs
+   * folder's store this way.
+   */
+  createFolder?: boolean;
+}
+
 /**
- * Opens (creating if needed) the SQLite run store at `path` in WAL mode, so that one writer
- * (the trainer) and any number of readers (the dashboard, `gradscope runs`) work at once, and
- * brings its schema up to date. Processes that open a fresh or old store at the same time
+ * Opens (creating the file if needed) the SQLite run store at `path` in WAL mode, so that one
+ * writer (the trainer) and any number of readers (the dashboard, `gradscope runs`) work at once,
+ * and brings its schema up to date. Processes that open a fresh or old store at the same time
  * migrate it once: the migrations run in one exclusive transaction that reads the version
- * again. A store from a newer gradscope, or a file that is not a store, is refused untouched,
- * with an error naming its path.
+ * again. A store from a newer gradscope, a file that is not a store, or a path whose folder does
+ * not exist is refused (a file untouched) with a StoreOpenError naming the path.
  */
-export function openDatabase(path: string, readonly = false): Database.Database {
-  if (!readonly) createFolder(dirname(path));
+export function openDatabase(path: string, options: OpenDatabaseOptions = {}): Database.Database {
+  const folder = dirname(path);
+  if (options.createFolder) createFolder(folder);
+  else {
+    const problem = missingFolder(folder);
+    if (problem) throw new StoreOpenError(`gradscope: cannot open the run store ${path}: ${problem}; expected the path of a store file in an existing folder`);
+  }
   let db: Database.Database | undefined;
   try {
-    db = new Database(path, { readonly, fileMustExist: readonly });
-    db.pragma("busy_timeout = 5000");
-    if (!readonly) {
-      enableWal(db);
-      db.pragma("synchronous = NORMAL");
-      migrate(db, path);
-    }
+    db = new Database(path);
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    enableWal(db);
+    db.pragma("synchronous = NORMAL");
+    migrate(db, path);
     return db;
   } catch (error) {
     db?.close();
     const message = (error as Error).message;
     throw new StoreOpenError(message.startsWith("gradscope: ") ? message : `gradscope: cannot open the run store ${path}: ${message}`);
+  }
+}
+
+// Why `folder` cannot hold a store file (missing, or not a folder), else null (SQLite names any
+// other problem, such as a folder this process may not write in).
+function missingFolder(folder: string): string | null {
+  try {
+    return statSync(folder).isDirectory() ? null : `${folder} is not a folder`;
+  } catch (error) {
+    const { code } = error as NodeJS.ErrnoException;
+    return code === "ENOENT" || code === "ENOTDIR" ? `the folder ${folder} does not exist` : null;
   }
 }
 

@@ -1,4 +1,6 @@
-import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { createFolder } from "../train/files.ts";
 import { PostgresRunStore } from "./postgres/postgresRunStore.ts";
 import type { RunStore } from "./runStore.ts";
 import { SqliteRunStore } from "./sqliteRunStore.ts";
@@ -19,9 +21,11 @@ export interface OpenRunStoreOptions {
 
 /**
  * Opens the run store at `location`: a `postgres://` (or `postgresql://`) URL opens the shared
- * PostgreSQL store, anything else is the path of a SQLite file (created if missing). Either is
- * brought to the current schema; a database that is not a gradscope store, or cannot be
- * reached, is refused with a StoreOpenError naming it (a URL's password redacted).
+ * PostgreSQL store, anything else is the path of a SQLite file (created if missing, in a folder
+ * that must exist: a missing folder is more likely a mistyped path than a wish for new folders).
+ * Either is brought to the current schema; a database that is not a gradscope store, cannot be
+ * reached, or a path whose folder does not exist, is refused with a StoreOpenError naming it (a
+ * URL's password redacted).
  */
 export function openRunStore(location: string, options: OpenRunStoreOptions = {}): RunStore {
   // SQLite takes "" as a temporary database: the runs recorded there vanish when it closes.
@@ -38,3 +42,18 @@ export function openRunStore(location: string, options: OpenRunStoreOptions = {}
 export function storeLocation(sources: { flag?: string; config?: { url?: string; path?: string }; runsDir?: string }): string {
   return sources.flag || process.env[STORE_URL_VARIABLE] || sources.config?.url || sources.config?.path || join(sources.runsDir ?? "runs", "gradscope.db");
 }
+
+/**
+ * Opens the store that runs in `runsDir` record into (the one `storeLocation` names). `runsDir`
+ * is theirs, made when missing as their run directories would make it, so a store in it (the
+ * default `<runsDir>/gradscope.db`) needs no folder made first; a SQLite store in another folder
+ * must be in an existing one, as with `openRunStore`.
+ */
+export function openStoreForRuns(sources: { flag?: string; config?: { url?: string; path?: string }; runsDir: string }, options: OpenRunStoreOptions = {}): RunStore {
+  const location = storeLocation(sources);
+  if (!isPostgresUrl(location) && resolve(dirname(location)) === resolve(sources.runsDir)) createFolder(sources.runsDir);
+  return openRunStore(location, options);
+}
+
+/** Whether opening the store at `location` would create its file: a SQLite store that does not exist yet. */
+export const createsStoreFile = (location: string) => !isPostgresUrl(location) && !existsSync(location);

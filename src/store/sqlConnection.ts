@@ -40,7 +40,8 @@ class SqliteConnection implements SqlConnection {
   private readonly db: Database.Database;
 
   constructor(readonly displayLocation: string) {
-    this.db = openDatabase(displayLocation);
+    // A sweep opens the store in its runs folder before any trial made that folder.
+    this.db = openDatabase(displayLocation, { createFolder: true });
   }
 
   all<T>(sql: string, params: unknown[] = []): T[] {

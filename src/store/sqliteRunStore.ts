@@ -1,5 +1,5 @@
 import type Database from "better-sqlite3";
-import { openDatabase } from "./database.ts";
+import { BUSY_TIMEOUT_MS, openDatabase } from "./database.ts";
 import type { RunReader } from "./runReader.ts";
 import { idPrefixPattern, pickRun, processAlive, type RunKeys, type RunRecord, type RunStatus, type RunStore, type StoredValue, toRunRecord } from "./runStore.ts";
 import { SqliteRunReader } from "./sqliteRunReader.ts";
@@ -171,7 +171,8 @@ export class SqliteRunStore implements RunStore {
   }
 
   // Commits the queued values; while another process holds the write lock, `wait`s for it (an
-  // explicit flush) or leaves the values queued for the next tick (the timer's).
+  // explicit flush) or, without waiting at all, leaves the values queued for the next tick (the
+  // timer's).
   private commitPending(wait: boolean): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
@@ -183,6 +184,22 @@ export class SqliteRunStore implements RunStore {
       const now = Date.now() / 1000;
       for (const run of runs) this.touch.run(now, run);
     });
+    if (!wait) {
+      // One try without the busy timeout: a timer's flush runs on the training thread, which
+      // waited out those 5 s at every tick while another process held the lock, so that training
+      // crawled. A lock held elsewhere leaves the rows queued for the next tick.
+      this.db.pragma("busy_timeout = 0");
+      try {
+        commit();
+        this.pending = [];
+      } catch (error) {
+        if (!isBusy(error)) throw error;
+        this.scheduleFlush();
+      } finally {
+        this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      }
+      return;
+    }
     const deadline = Date.now() + LOCKED_WAIT_MS;
     for (;;) {
       try {
@@ -191,10 +208,6 @@ export class SqliteRunStore implements RunStore {
         return;
       } catch (error) {
         if (!isBusy(error)) throw error;
-        if (!wait) {
-          this.scheduleFlush();
-          return;
-        }
         if (Date.now() >= deadline)
           throw new Error(`gradscope: the run store ${this.path} stayed locked by another process for ${LOCKED_WAIT_MS / 1000} s: ${(error as Error).message}`);
       }

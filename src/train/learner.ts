@@ -12,7 +12,7 @@ import type { Schedule } from "../optim/schedulers/scheduler.ts";
 import type { Quantity } from "../quantities/quantity.ts";
 import { configurations, createQuantities, quantityNames } from "../quantities/registry.ts";
 import { QuantityTracker } from "../quantities/tracker.ts";
-import { openRunStore, storeLocation } from "../store/openRunStore.ts";
+import { openStoreForRuns, storeLocation } from "../store/openRunStore.ts";
 import type { RunStore } from "../store/runStore.ts";
 import type { Callback, Logs } from "./callback.ts";
 import { CsvLogger, JsonlLogger } from "./callbacks/loggers.ts";
@@ -24,7 +24,7 @@ import { storeRecording } from "./callbacks/storeRecording.ts";
 import { TensorBoardLogger, tensorBoardFolder } from "./callbacks/tensorboardLogger.ts";
 import type { LossCurvature, PerSampleLoss } from "./customLoss.ts";
 import { type CustomLossSpec, checkMetricsFit, defaultMetricNames, type LossSpec, type lossNames, lossSpecOf } from "./losses.ts";
-import { type Run, type RunDashboardOptions, type RunResult, type RunSummary, startRun } from "./run.ts";
+import { checkBeforeCreatingStore, type Run, type RunDashboardOptions, type RunParts, type RunResult, type RunSummary, startRun } from "./run.ts";
 import { safeRunName } from "./runDirectory.ts";
 import { type Evaluation, type MetricSpec, Trainer, type TrainerPosition } from "./trainer.ts";
 
@@ -124,7 +124,10 @@ export interface LearnerOptions {
   runsDir?: string;
   /** The run's name (default `learner`). */
   name?: string;
-  /** The run store: a SQLite file's path or a postgres:// URL (default GRADSCOPE_STORE_URL, else `<runsDir>/gradscope.db`), or false for none. */
+  /**
+   * The run store: a SQLite file's path (in an existing folder, or in `runsDir`, which is made) or a
+   * postgres:// URL (default GRADSCOPE_STORE_URL, else `<runsDir>/gradscope.db`), or false for none.
+   */
   store?: string | false;
   /**
    * Write TensorBoard event files while training (`TensorBoardLogger`): `true` in
@@ -389,6 +392,30 @@ export class Learner {
     return { callbacks, tracker };
   }
 
+  // The trainer of a run and its callbacks; disposing frees the quantities' tracker (the model and
+  // optimizer stay the user's).
+  private parts(directory: string, runId: string, store: RunStore | null, epochs: number, config: unknown): RunParts {
+    const { callbacks, tracker } = this.callbacks(directory, runId, store, epochs, config);
+    try {
+      const trainer = new Trainer({
+        model: this.model,
+        optimizer: this.optimizer,
+        scheduler: this.scheduler,
+        schedulerInterval: this.options.schedulerInterval,
+        loss: this.loss,
+        epochs,
+        metrics: this.metrics,
+        trackEvery: this.options.trackEvery,
+        callbacks,
+        backward: tracker ? (loss, step) => tracker.backward(loss, step) : undefined,
+      });
+      return { trainer, dispose: () => tracker?.dispose() };
+    } catch (error) {
+      tracker?.dispose();
+      throw error;
+    }
+  }
+
   /**
    * Trains for `epochs` (in all: a resumed run continues to that epoch) and records the run;
    * resolves once it ended, with how it ended. A failure to start (a busy dashboard port, a
@@ -407,11 +434,15 @@ export class Learner {
   private async startAndTrain(fit: FitOptions): Promise<LearnerResult> {
     await this.closeDashboard();
     const runsDir = this.options.runsDir ?? "runs";
-    const store = this.options.store === false ? null : openRunStore(storeLocation({ flag: this.options.store, runsDir }));
     const config = this.config(fit.epochs);
+    const name = safeRunName(this.options.name ?? "learner");
+    const stored = this.options.store === false ? null : { flag: this.options.store, runsDir };
+    // The check build's directory is never made: the build only names the files the run would write.
+    checkBeforeCreatingStore(stored && storeLocation(stored), fit.resume, () => this.parts(join(runsDir, name), "", null, fit.epochs, config));
+    const store = stored && openStoreForRuns(stored);
     const { dashboard } = this.options;
     const run = await startRun({
-      name: safeRunName(this.options.name ?? "learner"),
+      name,
       runsDir,
       config,
       store,
@@ -420,22 +451,7 @@ export class Learner {
       resumeHint: (directory) => `Learner.resume("${directory}", options).fit({ epochs })`,
       log: (message) => this.log(message),
       train: this.loaders.train,
-      build: (directory, runId) => {
-        const { callbacks, tracker } = this.callbacks(directory, runId, store, fit.epochs, config);
-        const trainer = new Trainer({
-          model: this.model,
-          optimizer: this.optimizer,
-          scheduler: this.scheduler,
-          schedulerInterval: this.options.schedulerInterval,
-          loss: this.loss,
-          epochs: fit.epochs,
-          metrics: this.metrics,
-          trackEvery: this.options.trackEvery,
-          callbacks,
-          backward: tracker ? (loss, step) => tracker.backward(loss, step) : undefined,
-        });
-        return { trainer, dispose: () => tracker?.dispose() };
-      },
+      build: (directory, runId) => this.parts(directory, runId, store, fit.epochs, config),
     });
     this.run = run;
     if (run.dashboardUrl) this.log(`dashboard: ${run.dashboardUrl}`);

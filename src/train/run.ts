@@ -4,6 +4,7 @@ import { stringify } from "yaml";
 import { startDashboardWorker } from "../dashboard/launch.ts";
 import type { DataLoader } from "../data/loader.ts";
 import { confusionTable } from "../metrics/confusion.ts";
+import { createsStoreFile } from "../store/openRunStore.ts";
 import type { RunStatus, RunStore } from "../store/runStore.ts";
 import type { Logs } from "./callback.ts";
 import { LATEST, writeTrainerCheckpoint } from "./callbacks/modelCheckpoint.ts";
@@ -121,6 +122,20 @@ function restoreLatest(directory: string, trainer: Trainer): void {
   } catch (error) {
     throw new Error(`gradscope: cannot resume ${directory} from checkpoints/${LATEST}: ${reason(error)}`);
   }
+}
+
+/**
+ * What a run checks before it opens a SQLite store that does not exist yet (at `location`; null
+ * for no store), which opening creates: a `resume` is refused, since its run cannot be in that
+ * store, and a new run is built once by `build` and freed, so that a mistake only building finds
+ * (a model whose output does not fit the loss, two callbacks of one name) does not leave the new
+ * store file behind, empty. A run into an existing store (a sweep's trial, a resume) is not built
+ * twice: nothing is written to that store before `startRun` has built the run.
+ */
+export function checkBeforeCreatingStore(location: string | null, resume: string | undefined, build: () => { dispose(): void }): void {
+  if (location === null || !createsStoreFile(location)) return;
+  if (resume !== undefined) throw new Error(`gradscope: run ${basename(resume)} is not in the run store ${location}: there is no such file`);
+  build().dispose();
 }
 
 /**
