@@ -25,6 +25,10 @@ const upserts = {
 // and the run failed. A timer's flush keeps its rows for the next one; an explicit flush (before
 // a checkpoint, at the end) keeps trying this long, then names the store.
 const LOCKED_WAIT_MS = 60_000;
+// How long a timed flush waits for the write lock: long enough for another writer's commit
+// (another trial of a sweep on the same store takes a few milliseconds), short enough that a lock
+// held elsewhere costs the training thread at most this much per flush tick.
+const TIMED_FLUSH_WAIT_MS = 20;
 const isBusy = (error: unknown) => String((error as { code?: unknown }).code ?? "").startsWith("SQLITE_BUSY");
 
 /**
@@ -185,10 +189,10 @@ export class SqliteRunStore implements RunStore {
       for (const run of runs) this.touch.run(now, run);
     });
     if (!wait) {
-      // One try without the busy timeout: a timer's flush runs on the training thread, which
-      // waited out those 5 s at every tick while another process held the lock, so that training
-      // crawled. A lock held elsewhere leaves the rows queued for the next tick.
-      this.db.pragma("busy_timeout = 0");
+      // One try with a short busy timeout: a timer's flush runs on the training thread, which
+      // waited out the whole 5 s at every tick while another process held the lock, so that
+      // training crawled. A lock held longer leaves the rows queued for the next tick.
+      this.db.pragma(`busy_timeout = ${TIMED_FLUSH_WAIT_MS}`);
       try {
         commit();
         this.pending = [];
