@@ -1,7 +1,6 @@
 import { statSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
-import { createFolder } from "../train/files.ts";
 
 // Rolls up every scalar series into scalar_blocks (for a store that has rows but no blocks).
 const rollUpScalars = `
@@ -151,16 +150,6 @@ export class StoreOpenError extends Error {
   override name = "StoreOpenError";
 }
 
-/** How `openDatabase` treats a store whose folder is missing. */
-export interface OpenDatabaseOptions {
-  /**
-   * Create the store's missing folders (default false: a missing folder is refused, naming it, as
-   * a mistyped path more likely than a wish for new folders). The sweep store opens its runs
-   * folder's store this way.
-   */
-  createFolder?: boolean;
-}
-
 /**
  * Opens (creating the file if needed) the SQLite run store at `path` in WAL mode, so that one
  * writer (the trainer) and any number of readers (the dashboard, `gradscope runs`) work at once,
@@ -169,13 +158,9 @@ export interface OpenDatabaseOptions {
  * again. A store from a newer gradscope, a file that is not a store, or a path whose folder does
  * not exist is refused (a file untouched) with a StoreOpenError naming the path.
  */
-export function openDatabase(path: string, options: OpenDatabaseOptions = {}): Database.Database {
-  const folder = dirname(path);
-  if (options.createFolder) createFolder(folder);
-  else {
-    const problem = missingFolder(folder);
-    if (problem) throw new StoreOpenError(`gradscope: cannot open the run store ${path}: ${problem}; expected the path of a store file in an existing folder`);
-  }
+export function openDatabase(path: string): Database.Database {
+  const problem = missingFolder(dirname(path));
+  if (problem) throw new StoreOpenError(`gradscope: cannot open the run store ${path}: ${problem}; expected the path of a store file in an existing folder`);
   let db: Database.Database | undefined;
   try {
     db = new Database(path);

@@ -51,8 +51,13 @@ export function storeLocation(sources: { flag?: string; config?: { url?: string;
  */
 export function openStoreForRuns(sources: { flag?: string; config?: { url?: string; path?: string }; runsDir: string }, options: OpenRunStoreOptions = {}): RunStore {
   const location = storeLocation(sources);
-  if (!isPostgresUrl(location) && resolve(dirname(location)) === resolve(sources.runsDir)) createFolder(sources.runsDir);
+  createRunsFolderOf(location, sources.runsDir);
   return openRunStore(location, options);
+}
+
+/** Makes `runsDir` when it is missing and the store at `location` is a SQLite file in it (see openStoreForRuns). */
+export function createRunsFolderOf(location: string, runsDir: string): void {
+  if (!isPostgresUrl(location) && resolve(dirname(location)) === resolve(runsDir)) createFolder(runsDir);
 }
 
 /** Whether opening the store at `location` would create its file: a SQLite store that does not exist yet. */

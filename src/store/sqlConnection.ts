@@ -40,8 +40,7 @@ class SqliteConnection implements SqlConnection {
   private readonly db: Database.Database;
 
   constructor(readonly displayLocation: string) {
-    // A sweep opens the store in its runs folder before any trial made that folder.
-    this.db = openDatabase(displayLocation, { createFolder: true });
+    this.db = openDatabase(displayLocation);
   }
 
   all<T>(sql: string, params: unknown[] = []): T[] {

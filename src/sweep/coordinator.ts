@@ -1,7 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
-import { isPostgresUrl } from "../store/openRunStore.ts";
+import { join, resolve } from "node:path";
+import { createRunsFolderOf, isPostgresUrl } from "../store/openRunStore.ts";
 import { openSweepStore, type SweepStatus, type TrialRecord } from "../store/sweeps.ts";
 import { LocalTrialQueue, type TrialJob, type TrialQueue } from "./queue.ts";
 import { runQueuedSweep } from "./queuedSweep.ts";
@@ -57,6 +57,7 @@ export async function runSweep(loaded: LoadedSweep, options: SweepOptions = {}, 
   const log = options.log ?? (() => {});
   const { spec } = loaded;
   const workers = Math.max(1, options.workers ?? availableParallelism());
+  createRunsFolderOf(location, resolve(loaded.baseConfig.config.training.runs_dir));
   const store = openSweepStore(location);
   let sweep: StartedSweep;
   try {
