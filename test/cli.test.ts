@@ -174,6 +174,10 @@ test("errors found while building the run exit with 2 and a clear message before
     ["a garbage store", [`store.path=${garbage}`], new RegExp(`cannot open the run store ${garbage}: file is not a database`)],
   ];
   try {
+    const busyFirst = run(["train", "-q", "-c", tiny, `training.runs_dir=${runsDir}`, ...cases[0][1]]);
+    assert.equal(busyFirst.status, 2, busyFirst.stderr);
+    assert.match(busyFirst.stderr, cases[0][2]);
+    assert.equal(existsSync(runsDir), false, "a busy --port for a new store: no runs folder, no store file");
     for (const [what, args, message] of cases) {
       const result = run(["train", "-q", "-c", tiny, `training.runs_dir=${runsDir}`, ...args]);
       assert.equal(result.status, 2, `${what}: ${result.stderr}`);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -252,17 +252,22 @@ test("requestStop interrupts a Learner's run with a checkpoint; resuming it ends
   }
 });
 
-test("a Learner's fit that cannot start (a busy dashboard port) rejects and creates no run directory and no store row", async () => {
+test("a Learner's fit that cannot start (a busy dashboard port) rejects and creates no runs folder and no store file, or in an existing store no run directory and no row", async () => {
   const busy = createServer();
   await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve));
   const port = (busy.address() as AddressInfo).port;
   const settings = options({ dashboard: { port } });
+  const runsDir = settings.runsDir as string;
+  const busyPort = new RegExp(`port ${port} on 127\\.0\\.0\\.1 is in use`);
   try {
-    await assert.rejects(new Learner(settings).fit({ epochs: 1 }), new RegExp(`port ${port} on 127\\.0\\.0\\.1 is in use`));
+    await assert.rejects(new Learner(settings).fit({ epochs: 1 }), busyPort);
+    assert.equal(existsSync(runsDir), false, "a new store: no runs folder, no store file");
+    mkdirSync(runsDir);
+    new SqliteRunStore(join(runsDir, "gradscope.db")).close();
+    await assert.rejects(new Learner(settings).fit({ epochs: 1 }), busyPort);
   } finally {
     busy.close();
   }
-  const runsDir = settings.runsDir as string;
   assert.deepEqual(
     readdirSync(runsDir).filter((name) => statSync(join(runsDir, name)).isDirectory()),
     [],

@@ -4,6 +4,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { MIN_TOKEN_LENGTH, tokenProblem } from "../dashboard/access.ts";
+import { DEFAULT_DASHBOARD_HOST } from "../dashboard/listen.ts";
 import { backendChoices } from "../engine/backendChoices.ts";
 import { packageFile } from "../engine/packageFiles.ts";
 import { STORE_URL_VARIABLE } from "../store/storeUrl.ts";
@@ -77,7 +78,7 @@ export async function main(argv: string[]): Promise<number> {
     .option("--print-config", "print the resolved config (defaults filled in, only the fields that apply to the run: the chosen data source's) and exit")
     .option("-q, --quiet", "no progress output")
     .option("--dashboard", "serve the live dashboard of this run (prints its address)")
-    .option("--host <host>", "the dashboard's interface (non-loopback ones require a token)", "127.0.0.1")
+    .option("--host <host>", "the dashboard's interface (non-loopback ones require a token)", DEFAULT_DASHBOARD_HOST)
     .option("--port <port>", "the dashboard's port (0: any free one)", portNumber, 0)
     .option("--token <token>", `the dashboard's access token, ${MIN_TOKEN_LENGTH}+ characters (generated for non-loopback hosts)`, accessToken)
     .option(...pluginOption, collect)
@@ -124,7 +125,7 @@ export async function main(argv: string[]): Promise<number> {
     .command("ui")
     .description("serve the dashboard of every run in the store, finished or running, until Ctrl-C")
     .option("--store <path-or-url>", storeHelp)
-    .option("--host <host>", "the interface to bind (non-loopback ones require a token)", "127.0.0.1")
+    .option("--host <host>", "the interface to bind (non-loopback ones require a token)", DEFAULT_DASHBOARD_HOST)
     .option("--port <port>", "the port (0: any free one)", portNumber, 6007)
     .option("--token <token>", `the access token, ${MIN_TOKEN_LENGTH}+ characters (generated for non-loopback hosts)`, accessToken)
     .action(async (opts: ServeOptions & { store?: string }) => {

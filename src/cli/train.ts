@@ -110,10 +110,15 @@ export async function trainCommand(options: TrainCommandOptions): Promise<number
   try {
     const sources = storeSources(loaded.config, options.store);
     // The check build's directory is never made: the build only names the files the run would write.
-    checkBeforeCreatingStore(sources && storeLocation(sources), options.resume, () => {
-      const setup = buildTraining(loaded, data, join(loaded.config.training.runs_dir, name));
-      return { dispose: () => disposeSetup(setup) };
-    });
+    await checkBeforeCreatingStore(
+      sources && storeLocation(sources),
+      options.resume,
+      () => {
+        const setup = buildTraining(loaded, data, join(loaded.config.training.runs_dir, name));
+        return { dispose: () => disposeSetup(setup) };
+      },
+      options.dashboard,
+    );
     // Opening the store (which makes runs_dir) is part of starting: its errors exit 2 too.
     run = await startRun(planOf(name, loaded, data, options, (why) => started.run?.interrupt(why)));
     started.run = run;

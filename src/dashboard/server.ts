@@ -9,6 +9,7 @@ import { accessToken, hostAllowed, sameOrigin, servedHostNames, shownHost } from
 import type { RunResponse, RunsResponse, SweepResponse, SweepSummary, SweepsResponse, TrialSummary } from "./api.ts";
 import { assetRoots, resolveAsset, tagMatches } from "./assets.ts";
 import { formatCursor, parseCursor } from "./cursor.ts";
+import { DEFAULT_DASHBOARD_HOST, listenOn } from "./listen.ts";
 import { withModulePreloads } from "./modulePreloads.ts";
 import { runSummary } from "./runSummary.ts";
 import { ChangeStream } from "./stream.ts";
@@ -115,7 +116,7 @@ function tokensEqual(given: string, expected: string): boolean {
  * in a worker thread (`startDashboardWorker`) or its own process (`gradscope ui`).
  */
 export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
-  const host = options.host ?? "127.0.0.1";
+  const host = options.host ?? DEFAULT_DASHBOARD_HOST;
   const token = accessToken(host, options.token);
   const hostNames = servedHostNames(host);
   const store = openRunStore(options.store, { create: false });
@@ -319,16 +320,12 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     }
   });
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(options.port ?? 0, host, () => resolve());
-    });
+    await listenOn(server, options.port ?? 0, host);
   } catch (error) {
     stream.close();
     store.close();
     sweepStore?.close();
-    const reason = (error as NodeJS.ErrnoException).code === "EADDRINUSE" ? "is in use (pass --port)" : `cannot be bound: ${(error as Error).message}`;
-    throw new Error(`gradscope: the dashboard's port ${options.port ?? 0} on ${host} ${reason}`);
+    throw error;
   }
   const port = (server.address() as AddressInfo).port;
   return {

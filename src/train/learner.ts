@@ -438,16 +438,17 @@ export class Learner {
     const name = safeRunName(this.options.name ?? "learner");
     const stored = this.options.store === false ? null : { flag: this.options.store, runsDir };
     // The check build's directory is never made: the build only names the files the run would write.
-    checkBeforeCreatingStore(stored && storeLocation(stored), fit.resume, () => this.parts(join(runsDir, name), "", null, fit.epochs, config));
-    const store = stored && openStoreForRuns(stored);
     const { dashboard } = this.options;
+    const dashboardOptions = dashboard ? (dashboard === true ? {} : dashboard) : undefined;
+    await checkBeforeCreatingStore(stored && storeLocation(stored), fit.resume, () => this.parts(join(runsDir, name), "", null, fit.epochs, config), dashboardOptions);
+    const store = stored && openStoreForRuns(stored);
     const run = await startRun({
       name,
       runsDir,
       config,
       store,
       resume: fit.resume,
-      dashboard: dashboard ? (dashboard === true ? {} : dashboard) : undefined,
+      dashboard: dashboardOptions,
       resumeHint: (directory) => `Learner.resume("${directory}", options).fit({ epochs })`,
       log: (message) => this.log(message),
       train: this.loaders.train,

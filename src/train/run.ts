@@ -2,6 +2,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { stringify } from "yaml";
 import { startDashboardWorker } from "../dashboard/launch.ts";
+import { checkPortFree, DEFAULT_DASHBOARD_HOST } from "../dashboard/listen.ts";
 import type { DataLoader } from "../data/loader.ts";
 import { confusionTable } from "../metrics/confusion.ts";
 import { createsStoreFile } from "../store/openRunStore.ts";
@@ -127,15 +128,22 @@ function restoreLatest(directory: string, trainer: Trainer): void {
 /**
  * What a run checks before it opens a SQLite store that does not exist yet (at `location`; null
  * for no store), which opening creates: a `resume` is refused, since its run cannot be in that
- * store, and a new run is built once by `build` and freed, so that a mistake only building finds
- * (a model whose output does not fit the loss, two callbacks of one name) does not leave the new
- * store file behind, empty. A run into an existing store (a sweep's trial, a resume) is not built
- * twice: nothing is written to that store before `startRun` has built the run.
+ * store, a new run is built once by `build` and freed, and the `dashboard`'s port is bound once
+ * and let go, so that a mistake only building finds (a model whose output does not fit the loss,
+ * two callbacks of one name) or a busy port does not leave the new store file behind, empty. A
+ * run into an existing store (a sweep's trial, a resume) is not built twice: nothing is written
+ * to that store before `startRun` has built the run.
  */
-export function checkBeforeCreatingStore(location: string | null, resume: string | undefined, build: () => { dispose(): void }): void {
+export async function checkBeforeCreatingStore(
+  location: string | null,
+  resume: string | undefined,
+  build: () => { dispose(): void },
+  dashboard: RunDashboardOptions | undefined,
+): Promise<void> {
   if (location === null || !createsStoreFile(location)) return;
   if (resume !== undefined) throw new Error(`gradscope: run ${basename(resume)} is not in the run store ${location}: there is no such file`);
   build().dispose();
+  if (dashboard) await checkPortFree(dashboard.port ?? 0, dashboard.host ?? DEFAULT_DASHBOARD_HOST);
 }
 
 /**
