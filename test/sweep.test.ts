@@ -221,7 +221,13 @@ test("gradscope sweep usage mistakes exit with 2 and say what is wrong", async (
   );
   const missing = join(folder, "missing");
   await expectUsage(
-    ["sweep", "-c", writeSweep("nowhere.yaml", `base: ${spirals}\nmethod: grid\nmetric: { name: val_loss, goal: minimize }\nparameters: { optimizer.lr: { values: [0.1] } }\n`), "--store", join(missing, "x.db")],
+    [
+      "sweep",
+      "-c",
+      writeSweep("nowhere.yaml", `base: ${spirals}\nmethod: grid\nmetric: { name: val_loss, goal: minimize }\nparameters: { optimizer.lr: { values: [0.1] } }\n`),
+      "--store",
+      join(missing, "x.db"),
+    ],
     /cannot open the run store .*missing\/x\.db: the folder .*missing does not exist/,
   );
   assert.ok(!existsSync(missing), "a store path in a missing folder makes no folder");
