@@ -451,23 +451,32 @@ test("Gram triangles started in the background, while rounds of products run, ar
     product(expectedProduct);
     setThreads(2);
     const grams = Array.from({ length: 3 }, () => new Tensor([rows, rows]));
-    for (const gram of grams) {
-      gram.data.set(expected.data);
-      startGramLower(x.ptr, rows, length, gram.ptr);
-    }
+    const same = (gram: Tensor) => Buffer.from(gram.data.slice().buffer).equals(Buffer.from(expected.data.slice().buffer));
+    const tickets = grams.map((gram) => {
+      gram.data.fill(0);
+      return startGramLower(x.ptr, rows, length, gram.ptr);
+    });
+    assert.ok(
+      tickets.every((ticket) => ticket !== null),
+      "started in the background",
+    );
     for (const c of products) product(c);
+    awaitBackground(tickets[1]);
+    assert.ok(same(grams[0]) && same(grams[1]), "a ticket's triangle, and those posted before it, are done when it is joined");
     awaitBackground();
-    for (const [i, gram] of grams.entries()) assert.ok(Buffer.from(gram.data.slice().buffer).equals(Buffer.from(expected.data.slice().buffer)), `Gram ${i}`);
+    assert.ok(same(grams[2]), "the last triangle, after joining all");
     for (const [i, c] of products.entries()) assert.ok(Buffer.from(c.data.slice().buffer).equals(Buffer.from(expectedProduct.data.slice().buffer)), `product ${i} run meanwhile`);
     awaitBackground(); // nothing posted: returns at once
+    awaitBackground(tickets[0]); // joined already
 
     // The triangle's rows lie past the memory's end: its calls trap on whichever thread runs them.
-    startGramLower(x.ptr, rows, length, engineMemory.memory.buffer.byteLength + 64);
-    assert.throws(() => awaitBackground(), /out of bounds/);
+    const trapping = startGramLower(x.ptr, rows, length, engineMemory.memory.buffer.byteLength + 64);
     grams[0].data.fill(0);
-    startGramLower(x.ptr, rows, length, grams[0].ptr);
-    awaitBackground();
-    assert.ok(Buffer.from(grams[0].data.slice().buffer).equals(Buffer.from(expected.data.slice().buffer)), "the next triangle is right");
+    const next = startGramLower(x.ptr, rows, length, grams[0].ptr);
+    assert.throws(() => awaitBackground(trapping), /out of bounds/);
+    awaitBackground(next);
+    assert.ok(same(grams[0]), "the triangle posted after the trap is right");
+    awaitBackground(); // the trap was reported once
   });
   setThreads(before);
 });

@@ -2,6 +2,7 @@ import { gramLower, startGramLower } from "../kernels/gemm.ts";
 import { rowDots } from "../kernels/reductions.ts";
 import { engineMemory } from "../memory.ts";
 import { type LayerRecord, Tensor } from "../tensor.ts";
+import type { BackgroundTicket } from "../threads/pool.ts";
 import { awaitBackground } from "../threads/settings.ts";
 
 /**
@@ -17,8 +18,8 @@ export class RankOneLinear {
   // Gram triangles stay in engine memory (64 KB each at N = 128, twice per layer and step,
   // would otherwise be copied out as garbage); `dispose` frees them.
   private readonly grams = new Map<string, Tensor>();
-  // Whether grams holds triangles started on the worker threads and not awaited yet.
-  private gramsInBackground = false;
+  // The triangles of grams started on the worker threads and not awaited yet.
+  private started: Array<BackgroundTicket | null> = [];
 
   /** δ = gradOut as [N, out] and a = input as [N, in]; s scales the per-sample gradients. */
   constructor(
@@ -46,12 +47,11 @@ export class RankOneLinear {
   startGrams(withActivations: boolean): void {
     const start = (key: string, x: Tensor) => {
       const gram = new Tensor([this.batch, this.batch], "float32", "gram");
-      startGramLower(x.ptr, this.batch, x.size / this.batch, gram.ptr);
+      this.started.push(startGramLower(x.ptr, this.batch, x.size / this.batch, gram.ptr));
       this.grams.set(key, gram);
     };
     start("delta", this.delta);
     if (withActivations) start("activations", this.activations);
-    this.gramsInBackground = true;
   }
 
   /** Frees the Gram matrices. */
@@ -77,9 +77,7 @@ export class RankOneLinear {
   }
 
   private awaitGrams(): void {
-    if (!this.gramsInBackground) return;
-    awaitBackground();
-    this.gramsInBackground = false;
+    for (const ticket of this.started.splice(0)) awaitBackground(ticket);
   }
 
   /** ‖δ_i‖², the Gram diagonal when that is known. */

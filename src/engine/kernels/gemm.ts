@@ -1,7 +1,7 @@
 import { activeNativeBlas } from "../backend.ts";
 import { engineMemory } from "../memory.ts";
 import { partsFor, splitRange } from "../threads/partition.ts";
-import type { BackgroundCall, KernelCall } from "../threads/pool.ts";
+import type { BackgroundCall, BackgroundTicket, KernelCall } from "../threads/pool.ts";
 import { runInBackground, runParallel, threadCount } from "../threads/settings.ts";
 
 /** Arguments of a GEMM on engine-memory byte offsets: C = alpha·op(A)·op(B) + beta·C. */
@@ -169,18 +169,18 @@ export function gramsRunInBackground(): boolean {
 
 /**
  * gramLower started on the engine's worker threads while the calling thread goes on: `c` may be
- * read, and `x` and `c` freed, only after awaitBackground() (threads/settings.ts). With one
- * thread, or the native backend (whose BLAS runs its own threads), it runs now. Same bits as
- * gramLower.
+ * read, and `x` and `c` freed, only after awaitBackground(ticket) (threads/settings.ts). With
+ * one thread, or the native backend (whose BLAS runs its own threads), it runs now (null). Same
+ * bits as gramLower.
  */
-export function startGramLower(x: number, rows: number, length: number, c: number): void {
+export function startGramLower(x: number, rows: number, length: number, c: number): BackgroundTicket | null {
   if (activeNativeBlas()) {
     gramLower(x, rows, length, c);
-    return;
+    return null;
   }
   const parts = partsFor((rows * rows * length) / 2, MIN_GEMM_WORK_PER_THREAD);
   const calls = gramPanels(x, rows, length, c, parts).map((args): BackgroundCall => ({ kernel: "gramLowerRows", args, workspaceArg: GRAM_WORK_ARG }));
-  runInBackground(calls, workspaceBytes);
+  return runInBackground(calls, workspaceBytes);
 }
 
 // gramLowerRows's arguments, the workspace (at GRAM_WORK_ARG) still to fill, for `parts` row panels of equal area

@@ -9,6 +9,13 @@ export interface KernelCall {
   args: number[];
 }
 
+/** Which background calls a `ThreadPool.post` posted: their numbers [first, end). */
+export interface BackgroundTicket {
+  readonly pool: ThreadPool;
+  readonly first: number;
+  readonly end: number;
+}
+
 /**
  * A kernel call run in the background: as a KernelCall, but the argument at `workspaceArg`
  * is filled in with a workspace of the thread that runs it (the background's own, apart from the
@@ -35,13 +42,12 @@ const layout = {
   callBase: 33,
   callEnd: 34,
   pending: 48, // calls of the round in progress that have not finished
-  // Background calls, numbered as a round's calls are, posted between joins: [backgroundBase,
-  // backgroundEnd) since the last join, claimed by raising backgroundClaimed. A thread takes one
-  // only when no round call is left to claim.
+  // Background calls, numbered as a round's calls are: [backgroundBase, backgroundEnd) posted
+  // since the last join of all, claimed by raising backgroundClaimed; each entry's state says
+  // when it is done. A thread takes one only when no round call is left to claim.
   backgroundClaimed: 64,
   backgroundBase: 65,
   backgroundEnd: 66,
-  backgroundPending: 80, // posted and not finished
   backgroundWorkspace: 96, // then one int32 per thread: its workspace for background calls
   headerInts: 96,
   maxArgs: 24,
@@ -49,7 +55,7 @@ const layout = {
   entryInts: 4,
   kernel: 0,
   argc: 1,
-  state: 2, // 0 while waiting or running, 1 done, 2 failed
+  state: 2, // 0 while waiting or running, 1 done, 2 failed (3 failed and reported: background calls)
   workspaceArg: 3, // background calls: the argument the running thread's workspace goes to
 };
 // A round holds at least this many calls (more on a pool of more threads): ops split into at most
@@ -182,10 +188,11 @@ export class ThreadPool {
 
   /**
    * Posts calls to run in the background, on whichever thread is free first, and returns at
-   * once; their outputs may be read, and their inputs and outputs freed, only after `join`.
-   * Each gets a workspace of `workspaceBytes` of the thread that runs it.
+   * once with their ticket; their outputs may be read, and their inputs and outputs freed, only
+   * after `join` (of the ticket, or of all). Each gets a workspace of `workspaceBytes` of the
+   * thread that runs it.
    */
-  post(calls: BackgroundCall[], workspaceBytes: number): void {
+  post(calls: BackgroundCall[], workspaceBytes: number): BackgroundTicket {
     const { ints } = this;
     if (this.posted.length + calls.length > BACKGROUND_CALLS || workspaceBytes > this.backgroundWorkspaceBytes) this.join();
     if (calls.length > BACKGROUND_CALLS) throw new RangeError(`gradscope: ${calls.length} background calls; a post holds ${BACKGROUND_CALLS}`);
@@ -201,39 +208,59 @@ export class ThreadPool {
       this.backgroundCalls[(first + index) * layout.entryInts + layout.workspaceArg] = call.workspaceArg;
       this.posted.push(call);
     }
-    // Pending before the end: a call claimed as soon as the end moves is already counted.
-    Atomics.add(ints, layout.backgroundPending, calls.length);
     Atomics.store(ints, layout.backgroundEnd, (end + calls.length) | 0);
     this.wakeWorkers();
+    return { pool: this, first: end, end: (end + calls.length) | 0 };
   }
 
   /**
-   * Returns when every posted background call is done, running those no worker has taken yet
-   * on the calling thread; throws the error of a call that failed.
+   * Returns when the background calls of `ticket` (default: every one posted) are done, running
+   * on the calling thread those no worker has taken yet (and the ones posted before them); throws
+   * the error of a call that failed. Joining all lets the call table start over.
    */
-  join(): void {
-    if (this.posted.length === 0) return;
+  join(ticket?: BackgroundTicket): void {
     const { ints } = this;
-    const workspace = ints[layout.backgroundWorkspace];
+    const base = Atomics.load(ints, layout.backgroundBase);
+    // Calls numbered before the base were done by an earlier join of all.
+    const end = ticket ? ticket.end : Atomics.load(ints, layout.backgroundEnd);
+    if (((end - base) | 0) <= 0) return;
+    const first = ticket && ((ticket.first - base) | 0) > 0 ? (ticket.first - base) | 0 : 0;
     let failure: unknown;
-    for (let index = this.claimBackground(); index >= 0; index = this.claimBackground()) {
-      if (failure === undefined) {
-        try {
-          callKernel(withWorkspace(this.posted[index], workspace));
-        } catch (error) {
-          failure = error;
-        }
+    while (((end - Atomics.load(ints, layout.backgroundClaimed)) | 0) > 0) {
+      const index = this.claimBackground();
+      if (index < 0) break;
+      const state = index * layout.entryInts + layout.state;
+      try {
+        callKernel(withWorkspace(this.posted[index], ints[layout.backgroundWorkspace]));
+        this.backgroundCalls[state] = 1;
+      } catch (error) {
+        // Reported here, so not again by a later join.
+        this.backgroundCalls[state] = 3;
+        failure ??= error;
       }
-      Atomics.sub(ints, layout.backgroundPending, 1);
     }
-    awaitZero(ints, layout.backgroundPending);
-    const posted = this.posted.splice(0);
-    Atomics.store(ints, layout.backgroundBase, Atomics.load(ints, layout.backgroundEnd));
-    if (failure !== undefined) throw failure;
-    for (const [index, call] of posted.entries()) {
-      if (this.backgroundCalls[index * layout.entryInts + layout.state] !== 2) continue;
-      callKernel(withWorkspace(call, workspace));
-      throw new Error(`gradscope: kernel ${call.kernel} failed on a worker thread but not on the calling thread`);
+    for (let index = first; index < ((end - base) | 0); index++) awaitNonZero(this.backgroundCalls, index * layout.entryInts + layout.state);
+    try {
+      // The failures of the joined calls are reported once, here.
+      let failedOnWorker: BackgroundCall | undefined;
+      for (let index = first; index < ((end - base) | 0); index++) {
+        const state = index * layout.entryInts + layout.state;
+        if (this.backgroundCalls[state] !== 2) continue;
+        this.backgroundCalls[state] = 3;
+        failedOnWorker ??= this.posted[index];
+      }
+      if (failure !== undefined) throw failure;
+      if (failedOnWorker) {
+        // A kernel fails the same way on any thread (a trap is deterministic): repeat the call
+        // here to throw its own error.
+        callKernel(withWorkspace(failedOnWorker, ints[layout.backgroundWorkspace]));
+        throw new Error(`gradscope: kernel ${failedOnWorker.kernel} failed on a worker thread but not on the calling thread`);
+      }
+    } finally {
+      if (!ticket) {
+        this.posted.length = 0;
+        Atomics.store(ints, layout.backgroundBase, end);
+      }
     }
   }
 
@@ -273,6 +300,14 @@ function claimNext(ints: Int32Array, claimedAt: number, endAt: number, baseAt: n
     if (((Atomics.load(ints, endAt) - claimed) | 0) <= 0) return -1;
     if (Atomics.compareExchange(ints, claimedAt, claimed, (claimed + 1) | 0) === claimed) return (claimed - Atomics.load(ints, baseAt)) | 0;
   }
+}
+
+// Spins briefly, then sleeps, until the background entry's state at `at` is not 0 (the worker
+// that finishes it notifies it).
+function awaitNonZero(entries: Int32Array, at: number): void {
+  const spinUntil = performance.now() + SPIN_MS;
+  while (Atomics.load(entries, at) === 0 && performance.now() < spinUntil);
+  while (Atomics.load(entries, at) === 0) Atomics.wait(entries, at, 0);
 }
 
 // Spins briefly, then sleeps, until the counter at `at` is zero (the threads that bring it

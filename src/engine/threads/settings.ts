@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { engineMemory } from "../memory.ts";
-import { type BackgroundCall, callKernel, type KernelCall, ThreadPool, withWorkspace } from "./pool.ts";
+import { type BackgroundCall, type BackgroundTicket, callKernel, type KernelCall, ThreadPool, withWorkspace } from "./pool.ts";
 
 let chosen: number | undefined;
 let pool: ThreadPool | undefined;
@@ -53,21 +53,25 @@ function poolOf(threads: number): ThreadPool {
 
 /**
  * Starts the calls on the engine's worker threads, to run while the calling thread goes on
- * (ThreadPool.post), or runs them now on one thread. Their outputs may be read, and their
- * inputs and outputs freed, only after `awaitBackground()`.
+ * (ThreadPool.post), and returns their ticket; or runs them now on one thread (null). Their
+ * outputs may be read, and their inputs and outputs freed, only after `awaitBackground`.
  */
-export function runInBackground(calls: BackgroundCall[], workspaceBytes: number): void {
+export function runInBackground(calls: BackgroundCall[], workspaceBytes: number): BackgroundTicket | null {
   const threads = threadCount();
   if (threads === 1) {
     for (const call of calls) callKernel(withWorkspace(call, engineMemory.workspace(workspaceBytes)));
-    return;
+    return null;
   }
-  poolOf(threads).post(calls, workspaceBytes);
+  return poolOf(threads).post(calls, workspaceBytes);
 }
 
-/** Returns when every call started by `runInBackground` is done (at once when none is). */
-export function awaitBackground(): void {
-  pool?.join();
+/**
+ * Returns when the calls of `ticket` are done, or with no ticket every call started by
+ * `runInBackground` (at once when none is running).
+ */
+export function awaitBackground(ticket?: BackgroundTicket | null): void {
+  if (ticket) ticket.pool.join(ticket);
+  else if (ticket === undefined) pool?.join();
 }
 
 /**

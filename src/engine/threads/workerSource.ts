@@ -61,7 +61,9 @@ while (kernels) {
     if (index >= 0) {
       ran = true;
       runCall(backgroundCalls, backgroundArgs, index, true);
-      finished(layout.backgroundPending);
+      const state = index * layout.entryInts + layout.state;
+      Atomics.compareExchange(backgroundCalls, state, 0, 1); // done, unless it failed
+      Atomics.notify(backgroundCalls, state);
     }
   }
   if (ran) continue;
