@@ -38,6 +38,7 @@ import { scope } from "../src/engine/scope.ts";
 import { sizeOf } from "../src/engine/shapes.ts";
 import { liveTensorCount, Tensor } from "../src/engine/tensor.ts";
 import { partsFor, splitRange } from "../src/engine/threads/partition.ts";
+import { type BackgroundCall, ThreadPool } from "../src/engine/threads/pool.ts";
 import { awaitBackground, setThreads, threadCount } from "../src/engine/threads/settings.ts";
 import { buildModel } from "../src/nn/spec.ts";
 import { createOptimizer, optimizerNames } from "../src/optim/registry.ts";
@@ -479,6 +480,32 @@ test("Gram triangles started in the background, while rounds of products run, ar
     awaitBackground(); // the trap was reported once
   });
   setThreads(before);
+});
+
+test("a background call's failure is reported by the join of its own ticket, not by a join that ran it for an earlier ticket", () => {
+  scope(() => {
+    const [rows, length] = [64, 100];
+    const x = tensor(randomValues(rows * length, 17), [rows, length]);
+    const gram = new Tensor([rows, rows]);
+    const expected = new Tensor([rows, rows]);
+    gramLower(x.ptr, rows, length, expected.ptr);
+    // A pool that has run no round has no active workers: every background call runs on the
+    // calling thread, at the first join that reaches it.
+    const pool = new ThreadPool(2);
+    const triangle = (c: number): BackgroundCall => ({ kernel: "gramLowerRows", args: [x.ptr, rows, length, c, -1, 0, rows], workspaceArg: 4 });
+    const workspace = engineMemory.kernels.gemmWorkspaceBytes();
+    try {
+      // Its rows lie past the memory's end: it traps.
+      const trapping = pool.post([triangle(engineMemory.memory.buffer.byteLength + 64)], workspace);
+      const next = pool.post([triangle(gram.ptr)], workspace);
+      pool.join(next);
+      assert.ok(Buffer.from(gram.data.slice().buffer).equals(Buffer.from(expected.data.slice().buffer)), "the later ticket's triangle");
+      assert.throws(() => pool.join(trapping), /out of bounds/, "the trapping ticket's own join reports it");
+      pool.join(); // reported once
+    } finally {
+      pool.close();
+    }
+  });
 });
 
 test("a backward pass with Grams in the background frees what it kept, also when it fails, and accumulates backward's gradients", () => {

@@ -234,9 +234,16 @@ export class ThreadPool {
         callKernel(withWorkspace(this.posted[index], ints[layout.backgroundWorkspace]));
         this.backgroundCalls[state] = 1;
       } catch (error) {
-        // Reported here, so not again by a later join.
-        this.backgroundCalls[state] = 3;
-        failure ??= error;
+        if (index >= first && index < ((end - base) | 0)) {
+          // Reported here, so not again by a later join.
+          this.backgroundCalls[state] = 3;
+          failure ??= error;
+        } else {
+          // Another ticket's call (posted before this one, or claimed past its end while a worker
+          // raced): failed as on a worker, for that ticket's join to report, whose caller would
+          // otherwise read outputs that were never written.
+          this.backgroundCalls[state] = 2;
+        }
       }
     }
     for (let index = first; index < ((end - base) | 0); index++) awaitNonZero(this.backgroundCalls, index * layout.entryInts + layout.state);
