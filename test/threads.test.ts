@@ -508,6 +508,31 @@ test("a background call's failure is reported by the join of its own ticket, not
   });
 });
 
+test("a Linear layer's Grams started in the background are all awaited before they are freed, also when the first one fails", () => {
+  const before = threadCount();
+  setThreads(2);
+  scope(() => {
+    const rows = 128;
+    const activations = tensor(randomValues(rows * 4096, 18), [rows, 4096]);
+    // δ's rows lie far past the memory's end: its triangle traps.
+    const delta = { ptr: 2 ** 32 - 2 ** 20, size: rows * 10, shape: [rows, 10] } as unknown as Tensor;
+    const rankOne = new RankOneLinear(delta, activations, 1);
+    rankOne.startGrams(true);
+    assert.throws(() => rankOne.gramTriangles(true), /out of bounds/);
+    rankOne.dispose();
+    // The block of the activations' triangle, freed last, is the next one of its size.
+    const next = new Tensor([rows, rows]);
+    next.data.fill(0);
+    awaitBackground();
+    assert.ok(
+      next.data.every((value) => value === 0),
+      "no triangle was written into freed memory",
+    );
+    next.dispose();
+  });
+  setThreads(before);
+});
+
 test("a backward pass with Grams in the background frees what it kept, also when it fails, and accumulates backward's gradients", () => {
   const before = threadCount();
   setThreads(2);

@@ -76,8 +76,17 @@ export class RankOneLinear {
     return this.grams.get(key);
   }
 
+  // Every triangle is awaited, also after one failed: `dispose` frees them all next.
   private awaitGrams(): void {
-    for (const ticket of this.started.splice(0)) awaitBackground(ticket);
+    let failure: unknown;
+    for (const ticket of this.started.splice(0)) {
+      try {
+        awaitBackground(ticket);
+      } catch (error) {
+        failure ??= error;
+      }
+    }
+    if (failure !== undefined) throw failure;
   }
 
   /** ‖δ_i‖², the Gram diagonal when that is known. */
