@@ -818,6 +818,28 @@ test("a pool of more threads than a round's default 64 calls runs products split
   assert.equal(run.stdout, "true");
 });
 
+test("a pool of more threads than 64 starts a Gram split 69 ways in the background, the same bits as one thread", () => {
+  const script = [
+    'const { setThreads } = await import("./src/engine/threads/settings.ts");',
+    'const { awaitBackground } = await import("./src/engine/threads/settings.ts");',
+    'const { Tensor } = await import("./src/engine/tensor.ts");',
+    'const { gramLower, startGramLower } = await import("./src/engine/kernels/gemm.ts");',
+    // 512 rows at 70 threads: 69 row panels of whole tiles, one call each.
+    "const [rows, length] = [512, 300];",
+    "const x = new Tensor([rows, length]); x.data.forEach((_, i, d) => { d[i] = Math.sin(i); });",
+    "const triangle = (threads) => { setThreads(threads); const c = new Tensor([rows, rows]); c.data.fill(0); awaitBackground(startGramLower(x.ptr, rows, length, c.ptr)); return Buffer.from(c.data.slice().buffer); };",
+    "setThreads(1); const one = new Tensor([rows, rows]); one.data.fill(0); gramLower(x.ptr, rows, length, one.ptr);",
+    "process.stdout.write(String(triangle(70).equals(Buffer.from(one.data.slice().buffer))));",
+  ].join("\n");
+  const run = spawnSync(process.execPath, ["--experimental-wasm-relaxed-simd", "--import", "tsx", "--input-type=module", "-e", script], {
+    encoding: "utf8",
+    timeout: 120000,
+    env: { ...process.env, GRADSCOPE_BACKEND: "wasm" },
+  });
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stdout, "true");
+});
+
 test("a script that ran a parallel product exits by itself with its exit code", () => {
   const script = [
     'const { setThreads } = await import("./src/engine/threads/settings.ts");',

@@ -61,8 +61,9 @@ const layout = {
 // A round holds at least this many calls (more on a pool of more threads): ops split into at most
 // one part per thread.
 const MIN_CALLS = 64;
-// Background calls posted between two joins; a post that would pass it joins first.
-const BACKGROUND_CALLS = 64;
+// Background calls posted between two joins, at least (as many as a round holds: a kernel split
+// one part per thread is posted whole); a post that would pass them joins first.
+const MIN_BACKGROUND_CALLS = 64;
 // Spinning this long on the control block before sleeping in Atomics.wait answers a call that
 // follows soon (the next op of a training step) without a futex wake-up, at the price of a
 // tenth of a millisecond of a core when none follows. Timed, not counted: one Atomics.load costs
@@ -97,6 +98,7 @@ export class ThreadPool {
   private readonly calls: Int32Array;
   private readonly callArgs: Float64Array;
   private readonly callCapacity: number;
+  private readonly backgroundCapacity: number;
   private readonly backgroundCalls: Int32Array;
   private readonly backgroundArgs: Float64Array;
   private readonly posted: BackgroundCall[] = [];
@@ -105,12 +107,13 @@ export class ThreadPool {
   /** Starts `threads - 1` workers (the calling thread is the first) and waits until they are ready. */
   constructor(readonly threads: number) {
     this.callCapacity = Math.max(MIN_CALLS, threads);
+    this.backgroundCapacity = Math.max(MIN_BACKGROUND_CALLS, threads);
     const buffers: PoolBuffers = {
       control: new SharedArrayBuffer((layout.headerInts + threads) * 4),
       calls: new SharedArrayBuffer(this.callCapacity * layout.entryInts * 4),
       callArgs: new SharedArrayBuffer(this.callCapacity * layout.maxArgs * 8),
-      backgroundCalls: new SharedArrayBuffer(BACKGROUND_CALLS * layout.entryInts * 4),
-      backgroundArgs: new SharedArrayBuffer(BACKGROUND_CALLS * layout.maxArgs * 8),
+      backgroundCalls: new SharedArrayBuffer(this.backgroundCapacity * layout.entryInts * 4),
+      backgroundArgs: new SharedArrayBuffer(this.backgroundCapacity * layout.maxArgs * 8),
     };
     this.ints = new Int32Array(buffers.control);
     this.calls = new Int32Array(buffers.calls);
@@ -194,8 +197,8 @@ export class ThreadPool {
    */
   post(calls: BackgroundCall[], workspaceBytes: number): BackgroundTicket {
     const { ints } = this;
-    if (this.posted.length + calls.length > BACKGROUND_CALLS || workspaceBytes > this.backgroundWorkspaceBytes) this.join();
-    if (calls.length > BACKGROUND_CALLS) throw new RangeError(`gradscope: ${calls.length} background calls; a post holds ${BACKGROUND_CALLS}`);
+    if (this.posted.length + calls.length > this.backgroundCapacity || workspaceBytes > this.backgroundWorkspaceBytes) this.join();
+    if (calls.length > this.backgroundCapacity) throw new RangeError(`gradscope: ${calls.length} background calls; a post holds ${this.backgroundCapacity}`);
     if (workspaceBytes > this.backgroundWorkspaceBytes) {
       // Nothing runs in the background now (joined above), so the areas may move.
       for (let slot = 0; slot < this.threads; slot++) ints[layout.backgroundWorkspace + slot] = engineMemory.backgroundWorkspace(workspaceBytes, slot);
