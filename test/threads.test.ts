@@ -419,8 +419,11 @@ test("a kernel that traps on a worker throws on the calling thread, and the pool
   scope(() => {
     const [m, n, k] = [64, 256, 256];
     const a = tensor(randomValues(m * k, 8), [m, k]);
+    // B of its own: A has m < k rows, so B read at A's offset ran into the memory of C, which the
+    // threads write while they read it.
+    const b = tensor(randomValues(k * n, 9), [k, n]);
     const outside = engineMemory.memory.buffer.byteLength;
-    const args = { transA: false, transB: false, m, n, k, alpha: 1, a: a.ptr, lda: k, b: a.ptr, ldb: n, beta: 0, ldc: n };
+    const args = { transA: false, transB: false, m, n, k, alpha: 1, a: a.ptr, lda: k, b: b.ptr, ldb: n, beta: 0, ldc: n };
     // C lies past the memory's end: every part traps, on whichever thread claims it.
     assert.throws(() => gemm({ ...args, c: outside + 64 }), /out of bounds/);
     const c = new Tensor([m, n]);
