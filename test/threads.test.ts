@@ -485,7 +485,7 @@ test("Gram triangles started in the background, while rounds of products run, ar
   setThreads(before);
 });
 
-test("a background call's failure is reported by the join of its own ticket, not by a join that ran it for an earlier ticket", () => {
+test("a background call's failure is reported by the join of its own ticket, not by the join, post or close that ran it for another", () => {
   scope(() => {
     const [rows, length] = [64, 100];
     const x = tensor(randomValues(rows * length, 17), [rows, length]);
@@ -504,6 +504,21 @@ test("a background call's failure is reported by the join of its own ticket, not
       pool.join(next);
       assert.ok(Buffer.from(gram.data.slice().buffer).equals(Buffer.from(expected.data.slice().buffer)), "the later ticket's triangle");
       assert.throws(() => pool.join(trapping), /out of bounds/, "the trapping ticket's own join reports it");
+      pool.join(); // reported once
+      // A post that finds the table full waits for every call, and a close too: neither reports a
+      // failure, which is the trapping ticket's join's to report.
+      const trappingFirst = pool.post([triangle(engineMemory.memory.buffer.byteLength + 64)], workspace);
+      gram.data.fill(0);
+      const filling = pool.post(
+        Array.from({ length: 64 }, () => triangle(gram.ptr)),
+        workspace,
+      );
+      pool.join(filling);
+      assert.ok(Buffer.from(gram.data.slice().buffer).equals(Buffer.from(expected.data.slice().buffer)), "the calls that filled the table");
+      const trappingLast = pool.post([triangle(engineMemory.memory.buffer.byteLength + 64)], workspace);
+      pool.close();
+      assert.throws(() => pool.join(trappingFirst), /out of bounds/, "reported by its ticket's join after a post made room");
+      assert.throws(() => pool.join(trappingLast), /out of bounds/, "reported by its ticket's join after the pool closed");
       pool.join(); // reported once
     } finally {
       pool.close();

@@ -102,6 +102,8 @@ export class ThreadPool {
   private readonly backgroundCalls: Int32Array;
   private readonly backgroundArgs: Float64Array;
   private readonly posted: BackgroundCall[] = [];
+  // Failed background calls whose tickets were not joined when the table started over, by number.
+  private carried: Array<{ number: number; call: BackgroundCall }> = [];
   private backgroundWorkspaceBytes = 0;
 
   /** Starts `threads - 1` workers (the calling thread is the first) and waits until they are ready. */
@@ -197,10 +199,10 @@ export class ThreadPool {
    */
   post(calls: BackgroundCall[], workspaceBytes: number): BackgroundTicket {
     const { ints } = this;
-    if (this.posted.length + calls.length > this.backgroundCapacity || workspaceBytes > this.backgroundWorkspaceBytes) this.join();
+    if (this.posted.length + calls.length > this.backgroundCapacity || workspaceBytes > this.backgroundWorkspaceBytes) this.settle(undefined, false);
     if (calls.length > this.backgroundCapacity) throw new RangeError(`gradscope: ${calls.length} background calls; a post holds ${this.backgroundCapacity}`);
     if (workspaceBytes > this.backgroundWorkspaceBytes) {
-      // Nothing runs in the background now (joined above), so the areas may move.
+      // Nothing runs in the background now (settled above), so the areas may move.
       for (let slot = 0; slot < this.threads; slot++) ints[layout.backgroundWorkspace + slot] = engineMemory.backgroundWorkspace(workspaceBytes, slot);
       this.backgroundWorkspaceBytes = workspaceBytes;
     }
@@ -219,16 +221,26 @@ export class ThreadPool {
   /**
    * Returns when the background calls of `ticket` (default: every one posted) are done, running
    * on the calling thread those no worker has taken yet (and the ones posted before them); throws
-   * the error of a call that failed. Joining all lets the call table start over.
+   * the error of a call of the ticket that failed, once. Joining all lets the call table start over.
    */
   join(ticket?: BackgroundTicket): void {
+    this.settle(ticket, true);
+  }
+
+  // `join`, which with `report` false throws nothing: each failure is left for its own ticket's
+  // join (kept in `carried` when the table starts over). `post` and `close` wait this way: a
+  // failure there is of a ticket that its caller joins later, and reading its outputs then must throw.
+  private settle(ticket: BackgroundTicket | undefined, report: boolean): void {
     const { ints } = this;
     const base = Atomics.load(ints, layout.backgroundBase);
-    // Calls numbered before the base were done by an earlier join of all.
+    // Calls numbered before the base were done by an earlier join of all: [first, joined) are
+    // the table's entries this join waits for, [reportFrom, joined) those whose failures it reports.
     const end = ticket ? ticket.end : Atomics.load(ints, layout.backgroundEnd);
-    if (((end - base) | 0) <= 0) return;
-    const first = ticket && ((ticket.first - base) | 0) > 0 ? (ticket.first - base) | 0 : 0;
+    const joined = Math.max(0, (end - base) | 0);
+    const first = ticket ? Math.min(joined, Math.max(0, (ticket.first - base) | 0)) : 0;
+    const reportFrom = report ? first : joined;
     let failure: unknown;
+    let failedOnWorker = report ? this.takeCarried(ticket) : undefined;
     while (((end - Atomics.load(ints, layout.backgroundClaimed)) | 0) > 0) {
       const index = this.claimBackground();
       if (index < 0) break;
@@ -237,7 +249,7 @@ export class ThreadPool {
         callKernel(withWorkspace(this.posted[index], ints[layout.backgroundWorkspace]));
         this.backgroundCalls[state] = 1;
       } catch (error) {
-        if (index >= first && index < ((end - base) | 0)) {
+        if (index >= reportFrom && index < joined) {
           // Reported here, so not again by a later join.
           this.backgroundCalls[state] = 3;
           failure ??= error;
@@ -249,11 +261,9 @@ export class ThreadPool {
         }
       }
     }
-    for (let index = first; index < ((end - base) | 0); index++) awaitNonZero(this.backgroundCalls, index * layout.entryInts + layout.state);
+    for (let index = first; index < joined; index++) awaitNonZero(this.backgroundCalls, index * layout.entryInts + layout.state);
     try {
-      // The failures of the joined calls are reported once, here.
-      let failedOnWorker: BackgroundCall | undefined;
-      for (let index = first; index < ((end - base) | 0); index++) {
+      for (let index = reportFrom; index < joined; index++) {
         const state = index * layout.entryInts + layout.state;
         if (this.backgroundCalls[state] !== 2) continue;
         this.backgroundCalls[state] = 3;
@@ -268,10 +278,21 @@ export class ThreadPool {
       }
     } finally {
       if (!ticket) {
+        for (let index = 0; index < joined; index++) {
+          if (this.backgroundCalls[index * layout.entryInts + layout.state] === 2) this.carried.push({ number: (base + index) | 0, call: this.posted[index] });
+        }
         this.posted.length = 0;
         Atomics.store(ints, layout.backgroundBase, end);
       }
     }
+  }
+
+  // The first carried failure of `ticket`'s calls (of any call without one), carried no longer.
+  private takeCarried(ticket: BackgroundTicket | undefined): BackgroundCall | undefined {
+    const ofTicket = ({ number }: { number: number }) => !ticket || (((number - ticket.first) | 0) >= 0 && ((ticket.end - number) | 0) > 0);
+    const taken = this.carried.find(ofTicket);
+    this.carried = this.carried.filter((entry) => !ofTicket(entry));
+    return taken?.call;
   }
 
   // Claims the round's next call, or -1: its index in the round.
@@ -285,7 +306,7 @@ export class ThreadPool {
 
   /** Stops the workers (after the background calls they run). */
   close(): void {
-    if (Atomics.load(this.ints, layout.ready) === this.workers.length) this.join();
+    if (Atomics.load(this.ints, layout.ready) === this.workers.length) this.settle(undefined, false);
     for (const worker of this.workers) void worker.terminate();
   }
 
