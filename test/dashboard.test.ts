@@ -23,6 +23,7 @@ import type {
 import { resolveAsset } from "../src/dashboard/assets.ts";
 import { formatCursor, parseCursor } from "../src/dashboard/cursor.ts";
 import { startDashboardWorker } from "../src/dashboard/launch.ts";
+import { checkPortFree, listenOn } from "../src/dashboard/listen.ts";
 import { importedPaths } from "../src/dashboard/modulePreloads.ts";
 import { type Dashboard, startDashboard } from "../src/dashboard/server.ts";
 import { ChangeStream } from "../src/dashboard/stream.ts";
@@ -719,4 +720,17 @@ test("the dashboard reads the store only through its reader: no SQLite import, n
     });
   }
   assert.deepEqual(found, []);
+});
+
+test("listenOn binds and leaves no error listener of its own behind; a busy port is named, and checkPortFree lets a free one go", async () => {
+  const first = createServer();
+  await listenOn(first, 0, "127.0.0.1");
+  const port = (first.address() as AddressInfo).port;
+  assert.equal(first.listenerCount("error"), 0, "a later error is the server owner's to handle");
+  await assert.rejects(checkPortFree(port, "127.0.0.1"), new RegExp(`the dashboard's port ${port} on 127\\.0\\.0\\.1 is in use \\(pass --port\\)`));
+  await new Promise<void>((resolve) => first.close(() => resolve()));
+  await checkPortFree(port, "127.0.0.1");
+  const again = createServer();
+  await listenOn(again, port, "127.0.0.1");
+  await new Promise<void>((resolve) => again.close(() => resolve()));
 });

@@ -39,7 +39,7 @@ import { sizeOf } from "../src/engine/shapes.ts";
 import { liveTensorCount, Tensor } from "../src/engine/tensor.ts";
 import { partsFor, splitRange } from "../src/engine/threads/partition.ts";
 import { type BackgroundCall, ThreadPool } from "../src/engine/threads/pool.ts";
-import { awaitBackground, setThreads, threadCount } from "../src/engine/threads/settings.ts";
+import { awaitAllBackground, awaitBackground, setThreads, threadCount } from "../src/engine/threads/settings.ts";
 import { buildModel } from "../src/nn/spec.ts";
 import { createOptimizer, optimizerNames } from "../src/optim/registry.ts";
 import { SGD } from "../src/optim/sgd.ts";
@@ -467,10 +467,10 @@ test("Gram triangles started in the background, while rounds of products run, ar
     for (const c of products) product(c);
     awaitBackground(tickets[1]);
     assert.ok(same(grams[0]) && same(grams[1]), "a ticket's triangle, and those posted before it, are done when it is joined");
-    awaitBackground();
+    awaitAllBackground();
     assert.ok(same(grams[2]), "the last triangle, after joining all");
     for (const [i, c] of products.entries()) assert.ok(Buffer.from(c.data.slice().buffer).equals(Buffer.from(expectedProduct.data.slice().buffer)), `product ${i} run meanwhile`);
-    awaitBackground(); // nothing posted: returns at once
+    awaitAllBackground(); // nothing posted: returns at once
     awaitBackground(tickets[0]); // joined already
 
     // The triangle's rows lie past the memory's end: its calls trap on whichever thread runs them.
@@ -480,7 +480,7 @@ test("Gram triangles started in the background, while rounds of products run, ar
     assert.throws(() => awaitBackground(trapping), /out of bounds/);
     awaitBackground(next);
     assert.ok(same(grams[0]), "the triangle posted after the trap is right");
-    awaitBackground(); // the trap was reported once
+    awaitAllBackground(); // the trap was reported once
   });
   setThreads(before);
 });
@@ -492,30 +492,31 @@ test("a background call's failure is reported by the join of its own ticket, not
     const gram = new Tensor([rows, rows]);
     const expected = new Tensor([rows, rows]);
     gramLower(x.ptr, rows, length, expected.ptr);
-    // A pool that has run no round has no active workers: every background call runs on the
-    // calling thread, at the first join that reaches it.
+    // Posted for one thread, every background call runs on the calling thread, at the first
+    // join that reaches it.
     const pool = new ThreadPool(2);
     const triangle = (c: number): BackgroundCall => ({ kernel: "gramLowerRows", args: [x.ptr, rows, length, c, -1, 0, rows], workspaceArg: 4 });
     const workspace = engineMemory.kernels.gemmWorkspaceBytes();
     try {
       // Its rows lie past the memory's end: it traps.
-      const trapping = pool.post([triangle(engineMemory.memory.buffer.byteLength + 64)], workspace);
-      const next = pool.post([triangle(gram.ptr)], workspace);
+      const trapping = pool.post([triangle(engineMemory.memory.buffer.byteLength + 64)], workspace, 1);
+      const next = pool.post([triangle(gram.ptr)], workspace, 1);
       pool.join(next);
       assert.ok(Buffer.from(gram.data.slice().buffer).equals(Buffer.from(expected.data.slice().buffer)), "the later ticket's triangle");
       assert.throws(() => pool.join(trapping), /out of bounds/, "the trapping ticket's own join reports it");
       pool.join(); // reported once
       // A post that finds the table full waits for every call, and a close too: neither reports a
       // failure, which is the trapping ticket's join's to report.
-      const trappingFirst = pool.post([triangle(engineMemory.memory.buffer.byteLength + 64)], workspace);
+      const trappingFirst = pool.post([triangle(engineMemory.memory.buffer.byteLength + 64)], workspace, 1);
       gram.data.fill(0);
       const filling = pool.post(
         Array.from({ length: 64 }, () => triangle(gram.ptr)),
         workspace,
+        1,
       );
       pool.join(filling);
       assert.ok(Buffer.from(gram.data.slice().buffer).equals(Buffer.from(expected.data.slice().buffer)), "the calls that filled the table");
-      const trappingLast = pool.post([triangle(engineMemory.memory.buffer.byteLength + 64)], workspace);
+      const trappingLast = pool.post([triangle(engineMemory.memory.buffer.byteLength + 64)], workspace, 1);
       pool.close();
       assert.throws(() => pool.join(trappingFirst), /out of bounds/, "reported by its ticket's join after a post made room");
       assert.throws(() => pool.join(trappingLast), /out of bounds/, "reported by its ticket's join after the pool closed");
@@ -541,7 +542,7 @@ test("a Linear layer's Grams started in the background are all awaited before th
     // The block of the activations' triangle, freed last, is the next one of its size.
     const next = new Tensor([rows, rows]);
     next.data.fill(0);
-    awaitBackground();
+    awaitAllBackground();
     assert.ok(
       next.data.every((value) => value === 0),
       "no triangle was written into freed memory",

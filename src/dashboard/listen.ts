@@ -12,7 +12,11 @@ export async function listenOn(server: Server, port: number, host: string): Prom
   try {
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      server.listen(port, host, () => resolve());
+      server.listen(port, host, () => {
+        // A later error of the bound server is its owner's, not this promise's, which has settled.
+        server.off("error", reject);
+        resolve();
+      });
     });
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code === "EADDRINUSE" ? "is in use (pass --port)" : `cannot be bound: ${(error as Error).message}`;

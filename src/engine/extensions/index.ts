@@ -1,7 +1,7 @@
 import { backward } from "../autograd.ts";
 import { gramsRunInBackground } from "../kernels/gemm.ts";
 import type { Tensor } from "../tensor.ts";
-import { awaitBackground } from "../threads/settings.ts";
+import { awaitAllBackground } from "../threads/settings.ts";
 import { DiagonalCurvature } from "./diagonalCurvature.ts";
 import { type StartedLayer, startLayer } from "./layerStatistics.ts";
 import type { ExtensionRequest, ParameterStatistics } from "./types.ts";
@@ -82,7 +82,7 @@ export function backwardWithExtensions(loss: Tensor, request: ExtensionRequest, 
     }
   } finally {
     // After a failure, nothing may be freed while the worker threads still read it.
-    awaitBackground();
+    awaitAllBackground();
     for (const entry of waiting) {
       entry.layer.dispose();
       release(entry);

@@ -71,7 +71,12 @@ export function startLayer(
   }
   const context = new LayerContext(layer, gradOut, scale, request);
   const rankOne = background && readsGrams(layer, request) ? context.rankOneLinear() : null;
-  rankOne?.startGrams(Boolean(layer.weight?.requiresGrad));
+  try {
+    rankOne?.startGrams(Boolean(layer.weight?.requiresGrad));
+  } catch (error) {
+    context.dispose();
+    throw error;
+  }
   return { inBackground: rankOne !== null, finish: () => finishLayer(context, roles, results), dispose: () => context.dispose() };
 }
 

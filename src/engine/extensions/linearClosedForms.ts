@@ -47,8 +47,9 @@ export class RankOneLinear {
   startGrams(withActivations: boolean): void {
     const start = (key: string, x: Tensor) => {
       const gram = new Tensor([this.batch, this.batch], "float32", "gram");
-      this.started.push(startGramLower(x.ptr, this.batch, x.size / this.batch, gram.ptr));
+      // Kept before it starts, so that dispose frees it should starting throw.
       this.grams.set(key, gram);
+      this.started.push(startGramLower(x.ptr, this.batch, x.size / this.batch, gram.ptr));
     };
     start("delta", this.delta);
     if (withActivations) start("activations", this.activations);

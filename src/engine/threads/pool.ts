@@ -192,13 +192,15 @@ export class ThreadPool {
   }
 
   /**
-   * Posts calls to run in the background, on whichever thread is free first, and returns at
-   * once with their ticket; their outputs may be read, and their inputs and outputs freed, only
-   * after `join` (of the ticket, or of all). Each gets a workspace of `workspaceBytes` of the
-   * thread that runs it.
+   * Posts calls to run in the background, on whichever of the first `threads` threads is free
+   * first, and returns at once with their ticket; their outputs may be read, and their inputs and
+   * outputs freed, only after `join` (of the ticket, or of all). Each gets a workspace of
+   * `workspaceBytes` of the thread that runs it.
    */
-  post(calls: BackgroundCall[], workspaceBytes: number): BackgroundTicket {
+  post(calls: BackgroundCall[], workspaceBytes: number, threads = this.threads): BackgroundTicket {
     const { ints } = this;
+    // No round runs now (rounds return before the caller goes on), so the count is the post's.
+    Atomics.store(ints, layout.active, threads);
     if (this.posted.length + calls.length > this.backgroundCapacity || workspaceBytes > this.backgroundWorkspaceBytes) this.settle(undefined, false);
     if (calls.length > this.backgroundCapacity) throw new RangeError(`gradscope: ${calls.length} background calls; a post holds ${this.backgroundCapacity}`);
     if (workspaceBytes > this.backgroundWorkspaceBytes) {

@@ -62,16 +62,17 @@ export function runInBackground(calls: BackgroundCall[], workspaceBytes: number)
     for (const call of calls) callKernel(withWorkspace(call, engineMemory.workspace(workspaceBytes)));
     return null;
   }
-  return poolOf(threads).post(calls, workspaceBytes);
+  return poolOf(threads).post(calls, workspaceBytes, threads);
 }
 
-/**
- * Returns when the calls of `ticket` are done, or with no ticket every call started by
- * `runInBackground` (at once when none is running).
- */
-export function awaitBackground(ticket?: BackgroundTicket | null): void {
-  if (ticket) ticket.pool.join(ticket);
-  else if (ticket === undefined) pool?.join();
+/** Returns when the calls of `ticket` (null: calls `runInBackground` ran at once) are done. */
+export function awaitBackground(ticket: BackgroundTicket | null): void {
+  ticket?.pool.join(ticket);
+}
+
+/** Returns when every call started by `runInBackground` is done (at once when none is running). */
+export function awaitAllBackground(): void {
+  pool?.join();
 }
 
 /**
