@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -392,6 +392,8 @@ test("a trial whose process is killed (SIGKILL) mid-trial is resumed from its la
   const runs = join(folder, "kill");
   const file = writeSweep("kill.yaml", `${tinyBase(runs, 6, 1024)}method: grid\nmetric: { name: val_accuracy, goal: maximize }\nparameters:\n  optimizer.lr: { values: [0.1] }\n`);
   let killed = false;
+  // Opened before the sweep, which would make its runs folder.
+  mkdirSync(runs);
   const store = openSweepStore(join(runs, "gradscope.db"));
   const outcome = await runSweep(loadSweep(file), {
     workers: 1,

@@ -6,6 +6,7 @@ import { basename, join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { nativeUnavailableReason } from "../src/engine/backend.ts";
+import { createRunsFolderOf } from "../src/store/openRunStore.ts";
 import { SqliteRunStore } from "../src/store/sqliteRunStore.ts";
 import { openSweepStore, type SweepStore } from "../src/store/sweeps.ts";
 import { loadSweep } from "../src/sweep/spec.ts";
@@ -34,6 +35,8 @@ function proposedSweep(
   );
   const loaded = loadSweep(file);
   const location = sweepStoreLocation(loaded);
+  // As gradscope sweep does: the runs folder is made for the store in it.
+  createRunsFolderOf(location, loaded.baseConfig.config.training.runs_dir);
   const store = openSweepStore(location);
   const sweep = startSweep(loaded, store, { workers: 1, log: () => {}, storeLabel: location });
   for (let number = 1; number <= trials; number++) assert.ok(proposeTrial(store, sweep, number, () => {}));
