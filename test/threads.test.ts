@@ -816,8 +816,20 @@ test("the thread count is validated where it is set: setThreads, GRADSCOPE_THREA
   assert.match(printed.stdout, /engine:\n {2}threads: 3\n/);
 });
 
+// Runs the lines as an ES module in a process of its own (on WASM, where a pool of 70 threads
+// does not outlive the test) and asserts it printed "true".
+function assertScriptPrintsTrue(lines: string[]): void {
+  const run = spawnSync(process.execPath, ["--experimental-wasm-relaxed-simd", "--import", "tsx", "--input-type=module", "-e", lines.join("\n")], {
+    encoding: "utf8",
+    timeout: 120000,
+    env: { ...process.env, GRADSCOPE_BACKEND: "wasm" },
+  });
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stdout, "true");
+}
+
 test("a pool of more threads than a round's default 64 calls runs products split 70 ways, the same bits as one thread", () => {
-  const script = [
+  assertScriptPrintsTrue([
     'const { setThreads } = await import("./src/engine/threads/settings.ts");',
     'const { Tensor } = await import("./src/engine/tensor.ts");',
     'const { gemm } = await import("./src/engine/kernels/gemm.ts");',
@@ -827,20 +839,12 @@ test("a pool of more threads than a round's default 64 calls runs products split
     "const product = (threads) => { setThreads(threads); const c = new Tensor([m, n]); gemm({ transA: false, transB: false, m, n, k, alpha: 1, a: a.ptr, lda: k, b: b.ptr, ldb: n, beta: 0, c: c.ptr, ldc: n }); return Buffer.from(c.data.slice().buffer); };",
     "const one = product(1);",
     "process.stdout.write(String(product(70).equals(one)));",
-  ].join("\n");
-  const run = spawnSync(process.execPath, ["--experimental-wasm-relaxed-simd", "--import", "tsx", "--input-type=module", "-e", script], {
-    encoding: "utf8",
-    timeout: 120000,
-    env: { ...process.env, GRADSCOPE_BACKEND: "wasm" },
-  });
-  assert.equal(run.status, 0, run.stderr);
-  assert.equal(run.stdout, "true");
+  ]);
 });
 
 test("a pool of more threads than 64 starts a Gram split 69 ways in the background, the same bits as one thread", () => {
-  const script = [
-    'const { setThreads } = await import("./src/engine/threads/settings.ts");',
-    'const { awaitBackground } = await import("./src/engine/threads/settings.ts");',
+  assertScriptPrintsTrue([
+    'const { setThreads, awaitBackground } = await import("./src/engine/threads/settings.ts");',
     'const { Tensor } = await import("./src/engine/tensor.ts");',
     'const { gramLower, startGramLower } = await import("./src/engine/kernels/gemm.ts");',
     // 512 rows at 70 threads: 69 row panels of whole tiles, one call each.
@@ -849,14 +853,7 @@ test("a pool of more threads than 64 starts a Gram split 69 ways in the backgrou
     "const triangle = (threads) => { setThreads(threads); const c = new Tensor([rows, rows]); c.data.fill(0); awaitBackground(startGramLower(x.ptr, rows, length, c.ptr)); return Buffer.from(c.data.slice().buffer); };",
     "setThreads(1); const one = new Tensor([rows, rows]); one.data.fill(0); gramLower(x.ptr, rows, length, one.ptr);",
     "process.stdout.write(String(triangle(70).equals(Buffer.from(one.data.slice().buffer))));",
-  ].join("\n");
-  const run = spawnSync(process.execPath, ["--experimental-wasm-relaxed-simd", "--import", "tsx", "--input-type=module", "-e", script], {
-    encoding: "utf8",
-    timeout: 120000,
-    env: { ...process.env, GRADSCOPE_BACKEND: "wasm" },
-  });
-  assert.equal(run.status, 0, run.stderr);
-  assert.equal(run.stdout, "true");
+  ]);
 });
 
 test("a script that ran a parallel product exits by itself with its exit code", () => {
